@@ -1,0 +1,469 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The last pass: a checked AST into the image of ir.h, and the unit's public
+ * entry points.  The image depends only on the policy's meaning in source
+ * order (lists are sorted and merged here), so printing and parsing again
+ * gives the same bytes.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "image.h"
+#include "unit.h"
+
+struct buf {
+	uint8_t *p;
+	size_t n, cap;
+	bool oom;
+};
+
+static void *buf_push(struct buf *b, size_t size)
+{
+	if (b->n + size > b->cap) {
+		size_t ncap = b->cap ? b->cap : 256;
+		while (ncap < b->n + size)
+			ncap *= 2;
+		uint8_t *np = realloc(b->p, ncap);
+		if (!np) {
+			b->oom = true;
+			return NULL;
+		}
+		b->p = np;
+		b->cap = ncap;
+	}
+	void *slot = b->p + b->n;
+	memset(slot, 0, size);
+	b->n += size;
+	return slot;
+}
+
+struct emit {
+	struct pol_unit *u;
+	struct buf sec[POL_SEC_COUNT];
+};
+
+#define COUNT(e, s) ((uint32_t)((e)->sec[s].n / pol_section_entsize[s]))
+#define PUSH(e, s, type) ((type *)buf_push(&(e)->sec[s], sizeof(type)))
+
+static uint32_t str_add(struct emit *e, const char *s)
+{
+	size_t len = strlen(s);
+	uint32_t off = (uint32_t)e->sec[POL_SEC_STRINGS].n;
+	char *p = buf_push(&e->sec[POL_SEC_STRINGS], len + 1);
+	if (!p)
+		return 0;
+	memcpy(p, s, len + 1);
+	return off;
+}
+
+static int cmp_domain(const void *a, const void *b)
+{
+	const struct ast_domain *x = *(const struct ast_domain *const *)a;
+	const struct ast_domain *y = *(const struct ast_domain *const *)b;
+	int c = strcmp(x->name, y->name);
+	return c ? c : (int)x->wildcard - (int)y->wildcard;
+}
+
+/* One domain set from n domains: sorted, duplicates merged. */
+static void emit_domain_set(struct emit *e, const char *name, const struct ast_domain **doms,
+			    size_t n)
+{
+	qsort(doms, n, sizeof(*doms), cmp_domain);
+	struct pol_set *set = PUSH(e, POL_SEC_DOMAIN_SETS, struct pol_set);
+	if (!set)
+		return;
+	uint32_t first = COUNT(e, POL_SEC_DOMAINS), count = 0;
+	uint32_t nameoff = str_add(e, name);
+	for (size_t i = 0; i < n; i++) {
+		if (i && cmp_domain(&doms[i - 1], &doms[i]) == 0)
+			continue;
+		struct pol_domain *d = PUSH(e, POL_SEC_DOMAINS, struct pol_domain);
+		if (!d)
+			return;
+		d->name = str_add(e, doms[i]->name);
+		d->flags = doms[i]->wildcard ? POL_DOMAIN_WILDCARD : 0;
+		count++;
+	}
+	/* The set may have moved when the table grew. */
+	set = (struct pol_set *)e->sec[POL_SEC_DOMAIN_SETS].p + COUNT(e, POL_SEC_DOMAIN_SETS) - 1;
+	*set = (struct pol_set){ nameoff, first, count, 0 };
+}
+
+static void emit_prefix_set(struct emit *e, const char *name, const struct ast_prefix *const *px,
+			    size_t n)
+{
+	uint32_t first = COUNT(e, POL_SEC_PREFIXES);
+	for (size_t i = 0; i < n; i++) {
+		struct pol_prefix *p = PUSH(e, POL_SEC_PREFIXES, struct pol_prefix);
+		if (!p)
+			return;
+		memcpy(p->addr, px[i]->addr, 16);
+		p->plen = px[i]->plen;
+		p->family = px[i]->family;
+	}
+	struct pol_set *set = PUSH(e, POL_SEC_PREFIX_SETS, struct pol_set);
+	if (set)
+		*set = (struct pol_set){ str_add(e, name), first, (uint32_t)n, 0 };
+}
+
+const struct ast_prefix *pol_lan_prefixes(const struct ast *ast, size_t *n);
+
+static void emit_sets(struct emit *e)
+{
+	struct ast *ast = &e->u->ast;
+	size_t nlan;
+	const struct ast_prefix *lan = pol_lan_prefixes(ast, &nlan);
+	const struct ast_prefix **lp = malloc((nlan + 1) * sizeof(*lp));
+	if (!lp) {
+		e->sec[0].oom = true;
+		return;
+	}
+	for (size_t i = 0; i < nlan; i++)
+		lp[i] = &lan[i];
+	emit_prefix_set(e, "lan", lp, nlan);
+	free(lp);
+
+	for (size_t s = 0; s < ast->stmts.n; s++) {
+		const struct ast_stmt *st = VEC_AT(ast->stmts, struct ast_stmt, s);
+		const void **items = NULL;
+		if (st->kind == AS_LIST) {
+			struct ast_list *l = VEC_AT(ast->lists, struct ast_list, st->index);
+			size_t isz = l->domains ? sizeof(struct ast_domain) : sizeof(struct ast_prefix);
+			items = malloc((l->items.n + 1) * sizeof(*items));
+			if (!items)
+				break;
+			for (size_t i = 0; i < l->items.n; i++)
+				items[i] = (const uint8_t *)l->items.items + i * isz;
+			if (l->domains)
+				emit_domain_set(e, l->name.s, (const struct ast_domain **)items, l->items.n);
+			else
+				emit_prefix_set(e, l->name.s, (const struct ast_prefix *const *)items,
+						l->items.n);
+		} else if (st->kind == AS_RULE) {
+			struct ast_rule *r = VEC_AT(ast->rules, struct ast_rule, st->index);
+			if (r->domain_set == POL_NONE && r->prefix_set == POL_NONE)
+				continue;
+			items = malloc((r->dsts.n + 1) * sizeof(*items));
+			if (!items)
+				break;
+			char *name = pol_arena_printf(e->u->arena, "rule:%s", r->name.s);
+			size_t n = 0;
+			for (size_t i = 0; i < r->dsts.n; i++) {
+				struct ast_dst *d = VEC_AT(r->dsts, struct ast_dst, i);
+				if (d->kind == AD_DOMAIN)
+					items[n++] = &d->domain;
+			}
+			if (n)
+				emit_domain_set(e, name, (const struct ast_domain **)items, n);
+			n = 0;
+			for (size_t i = 0; i < r->dsts.n; i++) {
+				struct ast_dst *d = VEC_AT(r->dsts, struct ast_dst, i);
+				if (d->kind == AD_PREFIX)
+					items[n++] = &d->prefix;
+			}
+			if (n)
+				emit_prefix_set(e, name, (const struct ast_prefix *const *)items, n);
+		}
+		free(items);
+	}
+}
+
+static int cmp_mac(const void *a, const void *b)
+{
+	return memcmp(((const struct pol_mac *)a)->mac, ((const struct pol_mac *)b)->mac, 6);
+}
+
+static void emit_identity(struct emit *e)
+{
+	struct ast *ast = &e->u->ast;
+	for (size_t i = 0; i < ast->persons.n; i++) {
+		struct pol_person *p = PUSH(e, POL_SEC_PERSONS, struct pol_person);
+		if (p)
+			p->name = str_add(e, VEC_AT(ast->persons, struct ast_person, i)->name.s);
+	}
+	for (size_t i = 0; i < ast->groups.n; i++) {
+		struct pol_group *g = PUSH(e, POL_SEC_GROUPS, struct pol_group);
+		if (g)
+			g->name = str_add(e, VEC_AT(ast->groups, struct ast_group, i)->name.s);
+	}
+	for (size_t i = 0; i < ast->devices.n; i++) {
+		const struct ast_device *dv = VEC_AT(ast->devices, struct ast_device, i);
+		struct pol_device *d = PUSH(e, POL_SEC_DEVICES, struct pol_device);
+		if (!d)
+			return;
+		d->name = str_add(e, dv->name.s);
+		d->owner = dv->owner_idx;
+		d->groups = dv->group_mask;
+		for (size_t k = 0; k < dv->macs.n; k++) {
+			struct pol_mac *m = PUSH(e, POL_SEC_MACS, struct pol_mac);
+			if (!m)
+				return;
+			memcpy(m->mac, VEC_AT(dv->macs, struct ast_mac, k)->mac, 6);
+			m->device = (uint32_t)i;
+		}
+	}
+	struct buf *macs = &e->sec[POL_SEC_MACS];
+	if (macs->n)
+		qsort(macs->p, macs->n / sizeof(struct pol_mac), sizeof(struct pol_mac), cmp_mac);
+	for (size_t i = 0; i < ast->schedules.n; i++) {
+		const struct ast_schedule *s = VEC_AT(ast->schedules, struct ast_schedule, i);
+		uint32_t first = COUNT(e, POL_SEC_WINDOWS);
+		for (size_t k = 0; k < s->windows.n; k++) {
+			const struct ast_window *w = VEC_AT(s->windows, struct ast_window, k);
+			struct pol_window *pw = PUSH(e, POL_SEC_WINDOWS, struct pol_window);
+			if (!pw)
+				return;
+			pw->days = w->days;
+			pw->start_min = w->start;
+			pw->end_min = w->end;
+		}
+		struct pol_set *set = PUSH(e, POL_SEC_SCHEDULES, struct pol_set);
+		if (set)
+			*set = (struct pol_set){ str_add(e, s->name.s), first,
+						 (uint32_t)s->windows.n, 0 };
+	}
+}
+
+static void emit_rules(struct emit *e)
+{
+	struct ast *ast = &e->u->ast;
+	for (size_t i = 0; i < ast->rules.n; i++) {
+		const struct ast_rule *r = VEC_AT(ast->rules, struct ast_rule, i);
+		struct pol_rule pr = {
+			.name = str_add(e, r->name.s),
+			.action = r->action,
+			.subject_kind = r->subject_kind,
+			.protos = r->protos ? r->protos
+				: r->ports.n ? (uint8_t)(POL_PROTO_TCP | POL_PROTO_UDP) : 0,
+			.flags = (uint8_t)((r->log ? POL_RULE_LOG : 0) |
+					   (r->rate_bps ? POL_RULE_RATE : 0) |
+					   (r->during.s ? POL_RULE_DURING : 0)),
+			.subj_first = COUNT(e, POL_SEC_SUBJECTS),
+			.subj_count = (uint32_t)r->subjects.n,
+			.dst_first = COUNT(e, POL_SEC_DSTS),
+			.port_first = COUNT(e, POL_SEC_PORTS),
+			.port_count = (uint32_t)r->ports.n,
+			.schedule = r->during.s ? r->sched_idx : POL_NONE,
+			.rate_bps = r->rate_bps,
+		};
+		for (size_t k = 0; k < r->subjects.n; k++) {
+			struct pol_subject *s = PUSH(e, POL_SEC_SUBJECTS, struct pol_subject);
+			if (s)
+				s->index = r->subj_idx[k];
+		}
+		bool domains_done = false, prefixes_done = false;
+		for (size_t k = 0; k < r->dsts.n; k++) {
+			const struct ast_dst *d = VEC_AT(r->dsts, struct ast_dst, k);
+			struct pol_dst pd = { 0 };
+			switch (d->kind) {
+			case AD_ANY: pd.kind = POL_DST_ANY; break;
+			case AD_LAN: pd.kind = POL_DST_LAN; break;
+			case AD_INTERNET: pd.kind = POL_DST_INTERNET; break;
+			case AD_LIST: {
+				/* Lists were resolved by name in sema. */
+				const struct ast_list *l = NULL;
+				for (size_t li = 0; li < ast->lists.n && !l; li++) {
+					const struct ast_list *c = VEC_AT(ast->lists, struct ast_list, li);
+					if (!strcmp(c->name.s, d->list.s))
+						l = c;
+				}
+				if (!l)
+					continue;
+				pd.kind = l->domains ? POL_DST_DOMAINS : POL_DST_PREFIXES;
+				pd.index = l->set;
+				break;
+			}
+			case AD_DOMAIN:
+				if (domains_done)
+					continue;
+				domains_done = true;
+				pd.kind = POL_DST_DOMAINS;
+				pd.index = r->domain_set;
+				break;
+			case AD_PREFIX:
+				if (prefixes_done)
+					continue;
+				prefixes_done = true;
+				pd.kind = POL_DST_PREFIXES;
+				pd.index = r->prefix_set;
+				break;
+			}
+			struct pol_dst *slot = PUSH(e, POL_SEC_DSTS, struct pol_dst);
+			if (slot)
+				*slot = pd;
+		}
+		pr.dst_count = COUNT(e, POL_SEC_DSTS) - pr.dst_first;
+		for (size_t k = 0; k < r->ports.n; k++) {
+			const struct ast_ports *p = VEC_AT(r->ports, struct ast_ports, k);
+			struct pol_port_range *slot = PUSH(e, POL_SEC_PORTS, struct pol_port_range);
+			if (slot)
+				*slot = (struct pol_port_range){ p->lo, p->hi };
+		}
+		struct pol_rule *slot = PUSH(e, POL_SEC_RULES, struct pol_rule);
+		if (slot)
+			*slot = pr;
+	}
+}
+
+static int assemble(struct emit *e)
+{
+	struct pol_image_header h = { .magic = POL_IMAGE_MAGIC, .version = POL_IMAGE_VERSION,
+				      .nsections = POL_SEC_COUNT };
+	size_t off = sizeof(h);
+	for (int s = 0; s < POL_SEC_COUNT; s++) {
+		off = (off + 7) & ~(size_t)7;
+		h.sections[s].offset = (uint32_t)off;
+		h.sections[s].count = (uint32_t)(e->sec[s].n / pol_section_entsize[s]);
+		h.sections[s].entsize = pol_section_entsize[s];
+		off += e->sec[s].n;
+	}
+	off = (off + 7) & ~(size_t)7;
+	if (off > UINT32_MAX)
+		return -E2BIG;
+	uint8_t *img = calloc(1, off);
+	if (!img)
+		return -ENOMEM;
+	h.size = (uint32_t)off;
+	for (int s = 0; s < POL_SEC_COUNT; s++) {
+		if (!e->sec[s].n)
+			continue;
+		uint8_t *at = img + h.sections[s].offset;
+		memcpy(at, e->sec[s].p, e->sec[s].n);
+		pol_section_swap((enum pol_section_id)s, at, h.sections[s].count, 0);
+	}
+	/* The checksum is taken with its own field zero, then stored. */
+	struct pol_image_header le = h;
+	pol_header_swap(&le, 0);
+	memcpy(img, &le, sizeof(le));
+	h.checksum = pol_crc32(img, off, 0);
+	le = h;
+	pol_header_swap(&le, 0);
+	memcpy(img, &le, sizeof(le));
+	e->u->image = img;
+	e->u->image_size = off;
+	return 0;
+}
+
+int pol_emit(struct pol_unit *u)
+{
+	struct emit e = { .u = u };
+	int r = 0;
+	str_add(&e, "");
+	struct ast *ast = &u->ast;
+	struct pol_meta *m = PUSH(&e, POL_SEC_META, struct pol_meta);
+	if (m) {
+		uint32_t zone = str_add(&e, ast->zone.s ? ast->zone.s : POL_DEFAULT_ZONE);
+		uint32_t tz = str_add(&e, ast->timezone.s ? ast->timezone.s : POL_DEFAULT_TZ);
+		m = (struct pol_meta *)e.sec[POL_SEC_META].p;
+		m->zone = zone;
+		m->timezone = tz;
+		m->default_action = (uint8_t)ast->default_action;
+		m->default_new = (uint8_t)(ast->default_new >= 0 ? ast->default_new
+								 : ast->default_action);
+		m->lan_set = 0;
+	}
+	emit_identity(&e);
+	emit_sets(&e);
+	emit_rules(&e);
+	for (int s = 0; s < POL_SEC_COUNT; s++)
+		if (e.sec[s].oom)
+			r = -ENOMEM;
+	if (r == 0)
+		r = assemble(&e);
+	for (int s = 0; s < POL_SEC_COUNT; s++)
+		free(e.sec[s].p);
+	return r;
+}
+
+/* ---- the unit ------------------------------------------------------------ */
+
+int pol_compile(const char *path, const char *text, size_t len, unsigned flags,
+		struct pol_unit **ret)
+{
+	struct pol_unit *u = calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	u->arena = pol_arena_new();
+	if (!u->arena) {
+		free(u);
+		return -ENOMEM;
+	}
+	u->flags = flags;
+	u->diags.arena = u->arena;
+	u->ast.default_action = -1;
+	u->ast.default_new = -1;
+	pol_parse(u, path, text, len);
+	/* Meaning is checked only on a well-formed policy: names in a
+	 * statement that failed to parse would show as false "unknown" errors. */
+	if (u->diags.errors == 0 && !u->diags.oom)
+		pol_sema(u);
+	if (u->diags.errors == 0 && !u->diags.oom) {
+		int r = pol_emit(u);
+		if (r == -ENOMEM)
+			u->diags.oom = true;
+		else if (r < 0)
+			pol_error(&u->diags, (struct pol_span){ 0 }, NULL,
+				  "the compiled policy is too large for an image");
+	}
+	if (u->diags.oom) {
+		pol_unit_free(u);
+		return -ENOMEM;
+	}
+	*ret = u;
+	return 0;
+}
+
+void pol_unit_free(struct pol_unit *u)
+{
+	if (!u)
+		return;
+	free(u->image);
+	pol_arena_free(u->arena);
+	free(u);
+}
+
+unsigned pol_unit_errors(const struct pol_unit *u)
+{
+	return u->diags.errors;
+}
+
+unsigned pol_unit_warnings(const struct pol_unit *u)
+{
+	return u->diags.warnings;
+}
+
+size_t pol_unit_ndiags(const struct pol_unit *u)
+{
+	return u->diags.list.n;
+}
+
+const struct pol_diag *pol_unit_diag(const struct pol_unit *u, size_t i)
+{
+	return i < u->diags.list.n ? VEC_AT(u->diags.list, struct pol_diag, i) : NULL;
+}
+
+void pol_unit_render_diags(const struct pol_unit *u, FILE *out)
+{
+	pol_diags_render(&u->diags, out);
+}
+
+int pol_unit_image(const struct pol_unit *u, const void **ret_data, size_t *ret_size)
+{
+	if (u->diags.errors || !u->image)
+		return -EINVAL;
+	*ret_data = u->image;
+	*ret_size = u->image_size;
+	return 0;
+}
+
+int pol_unit_rule_loc(const struct pol_unit *u, uint32_t rule, struct pol_loc *ret)
+{
+	if (rule >= u->ast.rules.n)
+		return -ENOENT;
+	const struct ast_rule *r = VEC_AT(u->ast.rules, struct ast_rule, rule);
+	const struct pol_source *s = pol_diags_source(&u->diags, r->name.span.file);
+	*ret = (struct pol_loc){ s ? s->name : NULL, r->name.span.line, r->name.span.col,
+				 r->name.span.len };
+	return 0;
+}
