@@ -120,6 +120,18 @@ static void no_files_mode_refuses_includes(void **state)
 	free(d);
 }
 
+static void unreadable_main_file(void **state)
+{
+	struct pol_unit *u;
+	assert_int_equal(pol_compile("/nonexistent/home.gw", NULL, 0, 0, &u), 0);
+	assert_int_equal(pol_unit_errors(u), 1);
+	const struct pol_diag *g = pol_unit_diag(u, 0);
+	assert_string_equal(g->loc.file, "/nonexistent/home.gw");
+	assert_int_equal(g->loc.line, 0);
+	assert_string_equal(g->message, "cannot read: No such file or directory");
+	pol_unit_free(u);
+}
+
 static void warnings_do_not_fail(void **state)
 {
 	struct pol_unit *u;
@@ -209,6 +221,7 @@ int main(void)
 		cmocka_unit_test(errors_are_capped),
 		cmocka_unit_test(missing_default),
 		cmocka_unit_test(no_files_mode_refuses_includes),
+		cmocka_unit_test(unreadable_main_file),
 		cmocka_unit_test(warnings_do_not_fail),
 		cmocka_unit_test(shadowing_is_precise),
 		cmocka_unit_test(limits),
