@@ -149,6 +149,17 @@ static bool take_comma(struct parser *p)
 	return true;
 }
 
+/* The candidate nearest to a word token, or NULL. */
+static const char *near_word(const struct tok *t, const char *const *cands, size_t n)
+{
+	char w[32];
+	if (t->kind != T_WORD || t->len >= sizeof(w))
+		return NULL;
+	memcpy(w, t->p, t->len);
+	w[t->len] = '\0';
+	return pol_did_you_mean(w, cands, n);
+}
+
 /* ---- values --------------------------------------------------------- */
 
 int pol_parse_mac(const char *s, size_t n, uint8_t mac[6])
@@ -375,11 +386,9 @@ static bool days_at(struct parser *p, const struct tok *t, uint8_t *mask)
 	int a = day_index(t->p, dash ? (size_t)(dash - t->p) : t->len);
 	int b = dash ? day_index(dash + 1, (size_t)(t->p + t->len - dash - 1)) : a;
 	if (a < 0 || b < 0) {
-		char w[16];
-		snprintf(w, sizeof(w), "%.*s", (int)(t->len > 15 ? 15 : t->len), t->p);
 		const char *cands[] = { "mon", "tue", "wed", "thu", "fri", "sat", "sun",
 					"daily", "weekdays", "weekends" };
-		const char *best = dash ? NULL : pol_did_you_mean(w, cands, 10);
+		const char *best = dash ? NULL : near_word(t, cands, 10);
 		pol_error(p->d, t->span,
 			  best ? pol_hint_did_you_mean(p->d, best)
 			       : "days are mon tue wed thu fri sat sun, ranges like mon-fri, daily, weekdays, weekends",
@@ -575,13 +584,9 @@ static int action_at(struct parser *p, const struct tok *t)
 	for (size_t i = 0; i < sizeof(synonyms) / sizeof(synonyms[0]); i++)
 		if (is_kw(t, synonyms[i].word))
 			hint = pol_hint_did_you_mean(p->d, synonyms[i].means);
-	if (t->kind == T_WORD && t->len < 16 && hint[0] == 'a') {
-		char w[16];
-		snprintf(w, sizeof(w), "%.*s", (int)t->len, t->p);
-		const char *best = pol_did_you_mean(w, names, 3);
-		if (best)
-			hint = pol_hint_did_you_mean(p->d, best);
-	}
+	const char *best = hint[0] == 'a' ? near_word(t, names, 3) : NULL;
+	if (best)
+		hint = pol_hint_did_you_mean(p->d, best);
 	if (is_kw(t, "any") || is_kw(t, "new") || is_kw(t, "device") || is_kw(t, "person") ||
 	    is_kw(t, "group"))
 		pol_error(p->d, t->span, "a rule reads: rule NAME allow|block|reject SUBJECT ...",
@@ -920,12 +925,7 @@ static void parse_list(struct parser *p)
 		l->domains = true;
 	} else if (!is_kw(&p->tok, "prefixes")) {
 		const char *cands[] = { "domains", "prefixes" };
-		const char *best = NULL;
-		if (p->tok.kind == T_WORD && p->tok.len < 20) {
-			char w[20];
-			snprintf(w, sizeof(w), "%.*s", (int)p->tok.len, p->tok.p);
-			best = pol_did_you_mean(w, cands, 2);
-		}
+		const char *best = near_word(&p->tok, cands, 2);
 		pol_error(p->d, p->tok.span,
 			  best ? pol_hint_did_you_mean(p->d, best)
 			       : "a list holds 'domains' or 'prefixes'",
@@ -1102,12 +1102,7 @@ static void parse_device(struct parser *p)
 			ok = ok && name_list(p, &dv->groups, "group");
 		} else {
 			const char *cands[] = { "mac", "owner", "group" };
-			const char *best = NULL;
-			if (p->tok.kind == T_WORD && p->tok.len < 16) {
-				char w[16];
-				snprintf(w, sizeof(w), "%.*s", (int)p->tok.len, p->tok.p);
-				best = pol_did_you_mean(w, cands, 3);
-			}
+			const char *best = near_word(&p->tok, cands, 3);
 			pol_error(p->d, p->tok.span,
 				  best ? pol_hint_did_you_mean(p->d, best)
 				       : "a device has: mac ADDR[, ADDR] [owner PERSON] [group NAME[, NAME]]",
@@ -1173,10 +1168,8 @@ static bool dst_at(struct parser *p, struct ast_rule *r)
 	} else {
 		d.kind = AD_DOMAIN;
 		if (!memchr(t->p, '.', t->len)) {
-			char w[32];
-			snprintf(w, sizeof(w), "%.*s", (int)(t->len > 31 ? 31 : t->len), t->p);
 			const char *cands[] = { "internet", "lan", "any", "list" };
-			const char *best = pol_did_you_mean(w, cands, 4);
+			const char *best = near_word(t, cands, 4);
 			pol_error(p->d, t->span,
 				  best ? pol_hint_did_you_mean(p->d, best)
 				       : "a destination is internet, lan, any, list NAME, a domain or an address",
@@ -1208,13 +1201,8 @@ static bool proto_at(struct parser *p, uint8_t *mask)
 			return true;
 		}
 	}
-	const char *best = NULL;
-	if (t->kind == T_WORD && t->len < 16) {
-		char w[16];
-		snprintf(w, sizeof(w), "%.*s", (int)t->len, t->p);
-		best = is_kw(t, "icmpv6") || is_kw(t, "ipv6-icmp") ? "icmp"
-								  : pol_did_you_mean(w, names, 3);
-	}
+	const char *best = is_kw(t, "icmpv6") || is_kw(t, "ipv6-icmp") ? "icmp"
+								  : near_word(t, names, 3);
 	pol_error(p->d, t->span,
 		  best ? pol_hint_did_you_mean(p->d, best) : "protocols are tcp, udp and icmp",
 		  "unknown protocol %s", tok_desc(p, t));
@@ -1231,12 +1219,7 @@ static bool rule_clause(struct parser *p, struct ast_rule *r, struct pol_span se
 		if (is_kw(t, rule_clauses[i]))
 			c = i;
 	if (c < 0) {
-		const char *best = NULL;
-		if (t->kind == T_WORD && t->len < 16) {
-			char w[16];
-			snprintf(w, sizeof(w), "%.*s", (int)t->len, t->p);
-			best = pol_did_you_mean(w, rule_clauses, 6);
-		}
+		const char *best = near_word(t, rule_clauses, 6);
 		const char *hint = best ? pol_hint_did_you_mean(p->d, best)
 				  : "after the subject come: to, proto, port, during, rate, log";
 		if (t->kind == T_WORD && memchr(t->p, ':', t->len) && memchr(t->p, '-', t->len) &&
@@ -1253,7 +1236,6 @@ static bool rule_clause(struct parser *p, struct ast_rule *r, struct pol_span se
 	}
 	if (!once(p, &seen[c], rule_clauses[c], "a rule"))
 		return false;
-	struct pol_span kw = t->span;
 	next(p);
 	if (c != 5 && at_end(p)) {
 		pol_error(p->d, p->tok.span, NULL, "expected a value after '%s'", rule_clauses[c]);
@@ -1303,7 +1285,6 @@ static bool rule_clause(struct parser *p, struct ast_rule *r, struct pol_span se
 		return true;
 	case 5:
 		r->log = true;
-		(void)kw;
 		return true;
 	}
 	return false;
@@ -1347,12 +1328,7 @@ static void parse_rule(struct parser *p)
 			}
 		} else {
 			const char *cands[] = { "any", "new", "device", "person", "group" };
-			const char *best = NULL;
-			if (t->kind == T_WORD && t->len < 16) {
-				char w[16];
-				snprintf(w, sizeof(w), "%.*s", (int)t->len, t->p);
-				best = pol_did_you_mean(w, cands, 5);
-			}
+			const char *best = near_word(t, cands, 5);
 			pol_error(p->d, t->span,
 				  best ? pol_hint_did_you_mean(p->d, best)
 				       : "a subject is any, new, device NAME, person NAME or group NAME",
@@ -1537,12 +1513,7 @@ static void parse_statement(struct parser *p)
 	else if (is_kw(t, "default"))
 		parse_simple(p, AS_DEFAULT);
 	else {
-		const char *best = NULL;
-		if (t->kind == T_WORD && t->len < 24) {
-			char w[24];
-			snprintf(w, sizeof(w), "%.*s", (int)t->len, t->p);
-			best = pol_did_you_mean(w, statements, sizeof(statements) / sizeof(statements[0]));
-		}
+		const char *best = near_word(t, statements, sizeof(statements) / sizeof(statements[0]));
 		if (is_kw(t, "allow") || is_kw(t, "block") || is_kw(t, "reject"))
 			pol_error(p->d, t->span, "a rule starts with its name: rule NAME block ...",
 				  "unknown statement %s", tok_desc(p, t));
