@@ -152,6 +152,15 @@ static bool range_ok(uint32_t first, uint32_t count, uint32_t n)
 	return (uint64_t)first + count <= n;
 }
 
+bool pol_timezone_name_ok(const char *s)
+{
+	bool ok = s[0] && s[0] != '/' && !strstr(s, "..") && strlen(s) < 128;
+	for (const char *c = s; ok && *c; c++)
+		ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		     (*c >= '0' && *c <= '9') || *c == '/' || *c == '_' || *c == '-' || *c == '+';
+	return ok;
+}
+
 static int check_sets(const struct pol_ir *ir, const struct pol_set *sets, uint32_t nsets,
 		      uint32_t nentries, const char *what, char *errbuf, size_t errlen)
 {
@@ -171,6 +180,10 @@ static int check_tables(const struct pol_ir *ir, char *errbuf, size_t errlen)
 	const struct pol_meta *m = ir->meta;
 	if (m->zone >= ns || m->timezone >= ns)
 		return fail(errbuf, errlen, "meta: string offset out of range");
+	/* The time zone becomes TZ for localtime: only a plain zone name, never
+	 * a path (":/dev/stdin" would make libc read a file). */
+	if (!pol_timezone_name_ok(pol_ir_str(ir, m->timezone)))
+		return fail(errbuf, errlen, "meta: invalid time zone name");
 	if (m->default_action >= POL_ACTION_COUNT || m->default_new >= POL_ACTION_COUNT)
 		return fail(errbuf, errlen, "meta: invalid default action");
 	if (m->lan_set >= ir->nprefix_sets)

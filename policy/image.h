@@ -10,6 +10,7 @@
 #ifndef GW_POLICY_IMAGE_H
 #define GW_POLICY_IMAGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,6 +61,10 @@ void pol_section_swap(enum pol_section_id id, void *entries, uint32_t count, int
 size_t pol_layout_size(const char *layout);
 /* The header's fields between little-endian and host order. */
 void pol_header_swap(struct pol_image_header *h, int force);
+
+/* A time zone name that is safe to give libc as TZ: an IANA-style name,
+ * never a path. */
+bool pol_timezone_name_ok(const char *s);
 
 uint32_t pol_crc32(const void *data, size_t len, uint32_t crc);
 

@@ -1398,7 +1398,7 @@ static void parse_simple(struct parser *p, enum ast_stmt_kind kind)
 		char *out = pol_arena_alloc(p->u->arena, t->len + 1);
 		const char *why = NULL;
 		size_t len;
-		bool wild;
+		bool wild = false;
 		if (!out)
 			return;
 		/* A zone may be a single label, such as "home". */

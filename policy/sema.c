@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "image.h"
 #include "unit.h"
 
 /* ---- a name table: open addressing over a kind's vector -------------- */
@@ -124,11 +125,7 @@ static void check_timezone(struct pol_unit *u)
 	if (!tz->s)
 		return;
 	const char *s = tz->s;
-	bool ok = s[0] && s[0] != '/' && !strstr(s, "..") && strlen(s) < 128;
-	for (const char *c = s; ok && *c; c++)
-		ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-		     (*c >= '0' && *c <= '9') || *c == '/' || *c == '_' || *c == '-' ||
-		     *c == '+';
+	bool ok = pol_timezone_name_ok(s);
 	if (ok) {
 		const char *dir = getenv("TZDIR");
 		char path[256];

@@ -168,6 +168,22 @@ static void index_out_of_range_is_named(void **state)
 	free(img);
 }
 
+/* TZ=":/dev/stdin" would have libc read a file: names must stay names. */
+static void timezone_path_refused(void **state)
+{
+	size_t size;
+	uint8_t *img = image_of(policy, &size);
+	uint8_t *at = memmem(img, size, "Europe/Berlin", 13);
+	assert_non_null(at);
+	memcpy(at, "/dev/stdin\0\0\0", 13);
+	fix_crc(img, size);
+	struct pol_ir *ir = NULL;
+	char err[200];
+	assert_int_equal(pol_image_load(img, size, &ir, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "meta: invalid time zone name");
+	free(img);
+}
+
 static void layouts_match_structs(void **state)
 {
 	for (int s = 0; s < POL_SEC_COUNT; s++) {
@@ -201,6 +217,7 @@ int main(void)
 		cmocka_unit_test(refuses_wrong_header),
 		cmocka_unit_test(every_byte_flip_is_safe),
 		cmocka_unit_test(index_out_of_range_is_named),
+		cmocka_unit_test(timezone_path_refused),
 		cmocka_unit_test(layouts_match_structs),
 		cmocka_unit_test(deterministic),
 	};
