@@ -57,34 +57,61 @@ static uint32_t str_add(struct emit *e, const char *s)
 	return off;
 }
 
-static int cmp_domain(const void *a, const void *b)
+/* Sorting a million names is most of a big compile: compare a key of the
+ * first eight bytes (big-endian, so integer order is byte order) before
+ * touching the strings. */
+struct dom_key {
+	uint64_t key;
+	const struct ast_domain *d;
+};
+
+static uint64_t prefix_key(const char *s, uint32_t len)
 {
-	const struct ast_domain *x = *(const struct ast_domain *const *)a;
-	const struct ast_domain *y = *(const struct ast_domain *const *)b;
-	int c = strcmp(x->name, y->name);
-	return c ? c : (int)x->wildcard - (int)y->wildcard;
+	uint64_t k = 0;
+	for (uint32_t i = 0; i < 8; i++)
+		k = k << 8 | (i < len ? (uint8_t)s[i] : 0);
+	return k;
+}
+
+static int cmp_dom_key(const void *a, const void *b)
+{
+	const struct dom_key *x = a, *y = b;
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	/* Equal keys: both names share their first eight bytes, or are equal
+	 * and shorter than eight. */
+	int c = x->d->len > 8 && y->d->len > 8 ? strcmp(x->d->name + 8, y->d->name + 8)
+					       : (int)x->d->len - (int)y->d->len;
+	return c ? c : (int)x->d->wildcard - (int)y->d->wildcard;
 }
 
 /* One domain set from n domains: sorted, duplicates merged. */
 static void emit_domain_set(struct emit *e, const char *name, const struct ast_domain **doms,
 			    size_t n)
 {
-	qsort(doms, n, sizeof(*doms), cmp_domain);
+	struct dom_key *keys = malloc((n + 1) * sizeof(*keys));
 	struct pol_set *set = PUSH(e, POL_SEC_DOMAIN_SETS, struct pol_set);
-	if (!set)
+	if (!keys || !set) {
+		free(keys);
+		e->sec[POL_SEC_DOMAINS].oom = true;
 		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		keys[i] = (struct dom_key){ prefix_key(doms[i]->name, doms[i]->len), doms[i] };
+	qsort(keys, n, sizeof(*keys), cmp_dom_key);
 	uint32_t first = COUNT(e, POL_SEC_DOMAINS), count = 0;
 	uint32_t nameoff = str_add(e, name);
 	for (size_t i = 0; i < n; i++) {
-		if (i && cmp_domain(&doms[i - 1], &doms[i]) == 0)
+		if (i && cmp_dom_key(&keys[i - 1], &keys[i]) == 0)
 			continue;
 		struct pol_domain *d = PUSH(e, POL_SEC_DOMAINS, struct pol_domain);
 		if (!d)
-			return;
-		d->name = str_add(e, doms[i]->name);
-		d->flags = doms[i]->wildcard ? POL_DOMAIN_WILDCARD : 0;
+			break;
+		d->name = str_add(e, keys[i].d->name);
+		d->flags = keys[i].d->wildcard ? POL_DOMAIN_WILDCARD : 0;
 		count++;
 	}
+	free(keys);
 	/* The set may have moved when the table grew. */
 	set = (struct pol_set *)e->sec[POL_SEC_DOMAIN_SETS].p + COUNT(e, POL_SEC_DOMAIN_SETS) - 1;
 	*set = (struct pol_set){ nameoff, first, count, 0 };
