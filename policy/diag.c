@@ -33,6 +33,9 @@ static struct pol_loc loc_of(const struct pol_diags *d, struct pol_span at)
 
 static struct pol_diag *add(struct pol_diags *d, enum pol_severity sev,
 			    struct pol_span at, const char *hint,
+			    const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+static struct pol_diag *add(struct pol_diags *d, enum pol_severity sev,
+			    struct pol_span at, const char *hint,
 			    const char *fmt, va_list ap)
 {
 	if (sev == POL_SEV_ERROR) {
