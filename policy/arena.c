@@ -38,6 +38,14 @@ void pol_arena_free(struct pol_arena *a)
 
 void *pol_arena_alloc(struct pol_arena *a, size_t size)
 {
+	void *p = pol_arena_alloc_raw(a, size);
+	if (p)
+		memset(p, 0, size);
+	return p;
+}
+
+void *pol_arena_alloc_raw(struct pol_arena *a, size_t size)
+{
 	size = (size + 7) & ~(size_t)7;
 	struct block *b = a->head;
 	if (!b || b->size - b->used < size) {
@@ -60,13 +68,12 @@ void *pol_arena_alloc(struct pol_arena *a, size_t size)
 	}
 	void *p = b->data + b->used;
 	b->used += size;
-	memset(p, 0, size);
 	return p;
 }
 
 char *pol_arena_strndup(struct pol_arena *a, const char *s, size_t n)
 {
-	char *p = pol_arena_alloc(a, n + 1);
+	char *p = pol_arena_alloc_raw(a, n + 1);
 	if (!p)
 		return NULL;
 	memcpy(p, s, n);
@@ -91,13 +98,29 @@ char *pol_arena_printf(struct pol_arena *a, const char *fmt, ...)
 	return p;
 }
 
+bool pol_vec_reserve(struct pol_arena *a, struct pol_vec *v, size_t n, size_t size)
+{
+	if (n <= v->cap)
+		return true;
+	if (n > SIZE_MAX / size)
+		return false;
+	void *items = pol_arena_alloc_raw(a, n * size);
+	if (!items)
+		return false;
+	if (v->n)
+		memcpy(items, v->items, v->n * size);
+	v->items = items;
+	v->cap = n;
+	return true;
+}
+
 void *pol_vec_push(struct pol_arena *a, struct pol_vec *v, size_t size)
 {
 	if (v->n == v->cap) {
 		size_t ncap = v->cap ? v->cap * 2 : 8;
 		if (ncap > SIZE_MAX / size)
 			return NULL;
-		void *n = pol_arena_alloc(a, ncap * size);
+		void *n = pol_arena_alloc_raw(a, ncap * size);
 		if (!n)
 			return NULL;
 		if (v->n)

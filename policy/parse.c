@@ -338,7 +338,7 @@ static bool prefix_at(struct parser *p, const struct tok *t, struct ast_prefix *
 static bool domain_at(struct parser *p, const char *s, size_t n, struct pol_span span,
 		      struct ast_domain *ret)
 {
-	char *out = pol_arena_alloc(p->u->arena, n + 1);
+	char *out = pol_arena_alloc_raw(p->u->arena, n + 1);
 	const char *why = NULL;
 	size_t len;
 	bool wild;
@@ -776,6 +776,15 @@ static void read_list_file(struct parser *p, struct ast_list *l, const struct to
 			     : pol_arena_printf(p->u->arena, "%s%s", p->dir_rel, name->str));
 	uint32_t file = pol_diags_add_source(p->d, path, p->dir_rel, text, len);
 	const char *s = text, *end = text + len;
+	/* A list may hold millions of lines: size it once, not by doubling. */
+	size_t lines = 1;
+	for (const char *nl = s; (nl = memchr(nl, '\n', (size_t)(end - nl))); nl++)
+		lines++;
+	if (!pol_vec_reserve(p->u->arena, &l->items, lines,
+			     l->domains ? sizeof(struct ast_domain) : sizeof(struct ast_prefix))) {
+		p->d->oom = true;
+		return;
+	}
 	for (uint32_t line = 1; s < end; line++) {
 		const char *nl = memchr(s, '\n', (size_t)(end - s));
 		const char *e = nl ? nl : end;
