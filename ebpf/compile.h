@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The eBPF engine image: one policy generation (a struct pol_ir) cut into
+ * the tables of gw_bpf_abi.h, as plain arrays.  The loader copies them into
+ * one slot of the maps; gwbpf_classify() walks them exactly as
+ * classify.bpf.c walks the maps, so the tables can be tested against the
+ * reference evaluator without a kernel.
+ *
+ * Pure C: no libbpf, no kernel; it builds and runs on every target.
+ */
+#ifndef GW_EBPF_COMPILE_H
+#define GW_EBPF_COMPILE_H
+
+#include <stdint.h>
+
+#include "eval.h"
+#include "gw_bpf_abi.h"
+#include "image.h"
+
+struct gwbpf_mac_entry {
+	struct gwbpf_mac_key key; /* slot 0; the loader sets the slot */
+	struct gwbpf_mac_val val;
+};
+
+struct gwbpf_prefix_entry {
+	uint8_t family; /* 4 or 6 */
+	uint8_t plen;
+	uint16_t bitmap; /* index in bitmaps */
+	uint8_t addr[16];
+};
+
+struct gwbpf_image {
+	struct gwbpf_policy policy;
+	struct gwbpf_bitmap *bitmaps; /* policy.nbitmaps */
+	struct gwbpf_rule *rules;     /* policy.nrules */
+	struct gwbpf_mac_entry *macs; /* sorted by MAC */
+	uint32_t nmacs;
+	uint16_t *ports;              /* GWBPF_PORTS_PER_SLOT bitmap indices */
+	struct gwbpf_prefix_entry *prefixes; /* sorted by family, addr, plen */
+	uint32_t nprefixes;
+};
+
+/* 0 and *ret; -E2BIG when the policy has more rules than GWBPF_MAX_RULES
+ * or needs more than GWBPF_MAX_BITMAPS distinct bitmaps; -ENOMEM. */
+int gwbpf_image_build(const struct pol_ir *ir, struct gwbpf_image **ret);
+void gwbpf_image_free(struct gwbpf_image *img);
+
+/* The gw_active bitmap of a policy at `when`. */
+void gwbpf_active_mask(const struct pol_ir *ir, struct pol_when when, struct gwbpf_bitmap *ret);
+
+/* What classification looks at in a packet, as the program extracts it. */
+struct gwbpf_packet {
+	uint8_t src_mac[6];
+	uint8_t family;       /* 4 or 6 */
+	uint8_t proto;        /* IPPROTO_* */
+	uint16_t dport;       /* host order; 0 when not TCP/UDP */
+	uint8_t dst[16];
+	uint64_t domain_sets; /* gw_domains' bits for dst, 0 if none */
+};
+
+struct gwbpf_verdict {
+	uint8_t action;
+	uint8_t flags;     /* GWBPF_RULE_* */
+	uint32_t rule;     /* rule index or GWBPF_RULE_DEFAULT* */
+	uint32_t device;   /* device index, or POL_NONE: never seen */
+	uint64_t rate_bps; /* 0: no limit */
+};
+
+/* The classifier over the image's tables: what classify.bpf.c does on a
+ * flow miss, lookup for lookup. */
+void gwbpf_classify(const struct gwbpf_image *img, const struct gwbpf_bitmap *active,
+		    const struct gwbpf_packet *p, struct gwbpf_verdict *ret);
+
+/* Longest-prefix match over img->prefixes: the bitmap index, or
+ * policy.addr_miss. */
+uint16_t gwbpf_addr_class(const struct gwbpf_image *img, uint8_t family, const uint8_t addr[16]);
+
+#endif

@@ -1,0 +1,369 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The eBPF classifier's map ABI: the one header shared by the programs
+ * (classify.bpf.c) and userspace (compile.c, loader.c, gwd).
+ *
+ * What the program does with a packet
+ * -----------------------------------
+ * XDP on ingress of a kernel LAN port.  It parses Ethernet (one or two
+ * 802.1Q/802.1ad tags), IPv4 or IPv6 (skipping extension headers), and
+ * TCP/UDP/ICMP/ICMPv6, then looks the 5-tuple up in gw_flows.  A flow whose
+ * epoch equals the current one keeps its cached verdict; a missing flow, or
+ * one classified under another epoch, is classified from the policy maps
+ * below and (re)cached.  A packet whose reverse tuple is a known flow is a
+ * reply and follows that flow's verdict.  Packets the policy does not
+ * govern (not IP, to the gateway's own addresses, link-local or multicast
+ * destinations) pass untouched and are counted.  A later fragment has no
+ * transport header: it is its own flow, with ports 0, and rules that list
+ * ports do not match it.  Rates (gw_rates) and flow events (gw_events)
+ * are described at their structs below.
+ *
+ * TC egress on the same ports (gw_egress) sees what goes to the devices:
+ * it finds the flow by the reversed tuple, counts it (packets_down,
+ * bytes_down), classifies it again if its epoch is stale (the device is the
+ * frame's destination MAC), drops what a flow no longer allowed receives,
+ * and applies the downstream half of a rate.  What has no flow passes.
+ *
+ * Verdicts: allow is XDP_PASS (the kernel routes the packet), block is
+ * XDP_DROP, reject is XDP_TX of an answer built in the packet's buffer: a
+ * TCP RST, or an ICMP/ICMPv6 port unreachable quoting the IP headers and 8
+ * bytes, from the packet's destination address (what nftables' `reject`
+ * answers on the kernel path).  A RST, an ICMP error or a later fragment
+ * gets no answer and is dropped.  Headers cut short are dropped.
+ *
+ * Classification: the bit-vector technique
+ * ----------------------------------------
+ * A policy has at most GWBPF_MAX_RULES rules.  A rule set is a bitmap of
+ * GWBPF_WORDS u64 words, bit r of word r / 64 for rule r.  Each field of
+ * the packet maps to one bitmap: the rules that field does not rule out.
+ *
+ *   subject   source MAC -> gw_macs -> bitmap index; a MAC not in gw_macs
+ *             is a never-seen device and uses gwbpf_policy.subj_new
+ *   protocol  TCP, UDP, ICMP/ICMPv6, other -> fixed bitmaps
+ *             GWBPF_BM_TCP.. (for ICMP and other, the bitmap also rules out
+ *             every rule that lists ports, which only TCP/UDP can match)
+ *   port      TCP/UDP destination port -> gw_ports -> bitmap index (ranges
+ *             are cut into elementary intervals at every range boundary)
+ *   address   destination -> gw_prefixes (LPM) -> bitmap index: the class of
+ *             the longest matching prefix among all the policy's prefixes
+ *             (LAN included), so all addresses of a class match the same
+ *             rules; no match -> gwbpf_policy.addr_miss
+ *   domains   destination -> gw_domains -> u64 domain-set bits; for each
+ *             set s, bitmap GWBPF_BM_DOMAIN0 + s (the rules naming s) is
+ *             OR'ed into the address bitmap, since a rule's destinations
+ *             are alternatives
+ *   schedule  gw_active: the rules whose schedule is active now
+ *
+ * The first set bit of subject & proto & port & (address | domains) &
+ * active is the deciding rule: gw_rules holds its action, flags and rate.
+ * No bit set: gwbpf_policy.default_action (known device) or default_new.
+ * Identical bitmaps are stored once, so an index names an equivalence
+ * class, not a device, interval or prefix.  The cost is a fixed number of
+ * lookups and GWBPF_WORDS word operations, whatever the rule count.
+ *
+ * Generations and epochs
+ * ----------------------
+ * Every per-policy map holds two slots (0 and 1): either in its key
+ * (gw_macs, gw_prefixes, gw_domains, gw_rates) or as index slot * N + i
+ * (arrays).
+ * gw_epoch[0] is one u64, written with one map update, that says which
+ * slot is live, which of the slot's two gw_active buffers is current, and
+ * the epoch number.  Userspace (loader.c) applies a new policy by filling
+ * the idle slot completely, then writing gw_epoch; a schedule boundary
+ * writes the idle active buffer, then gw_epoch.  Every write of gw_epoch
+ * takes a new epoch number, so every cached flow is classified again on
+ * its next packet.  Before it overwrites the idle slot or buffer, the loader
+ * waits an RCU grace period, so that no program run that read the previous
+ * gw_epoch still reads them.  One u64 store is atomic for BPF readers on
+ * 64-bit machines.
+ *
+ * Domain sets are per slot because set numbers are per policy: userspace
+ * writes an address into the slot(s) whose policy has the domain, with the
+ * expiry of the DNS answer (CLOCK_MONOTONIC ns, bpf_ktime_get_ns()).
+ *
+ * Counters (gw_counters, gw_rule_stats, gw_device_stats) are per CPU;
+ * userspace sums the CPUs.  The program never
+ * fails a packet for lack of a map entry: it counts the reason and takes
+ * the safe path documented at each counter.
+ *
+ * All addresses and the flow key's ports are in network byte order; every
+ * other integer is in host order.  Bump GWBPF_ABI_VERSION on any change.
+ */
+#ifndef GW_BPF_ABI_H
+#define GW_BPF_ABI_H
+
+#ifndef __bpf__
+#include <linux/types.h>
+#endif
+
+#define GWBPF_ABI_VERSION 1
+
+#define GWBPF_MAX_RULES 4096
+#define GWBPF_WORDS     (GWBPF_MAX_RULES / 64)
+#define GWBPF_SLOTS     2
+
+/* Bitmaps per slot in gw_bitmaps (512 bytes each: 8 MiB for both slots). */
+#define GWBPF_MAX_BITMAPS 8192
+/* Fixed bitmap indices within a slot; compile.c allocates the rest. */
+#define GWBPF_BM_TCP     0
+#define GWBPF_BM_UDP     1
+#define GWBPF_BM_ICMP    2 /* ICMP and ICMPv6 */
+#define GWBPF_BM_OTHER   3
+#define GWBPF_BM_DOMAIN0 4 /* + domain set s, s < 64 */
+#define GWBPF_BM_FIRST_FREE (GWBPF_BM_DOMAIN0 + 64)
+
+#define GWBPF_MAX_MACS     65536 /* per both slots */
+#define GWBPF_MAX_PREFIXES 1048576
+#define GWBPF_MAX_DOMAIN_ADDRS 262144
+#define GWBPF_MAX_LOCAL    256
+#define GWBPF_MAX_FLOWS    65536
+#define GWBPF_MAX_RATES    16384
+#define GWBPF_MAX_DEVICE_STATS 4096
+
+/* Map names (as classify.bpf.c names them, and the pin names). */
+#define GWBPF_MAP_EPOCH    "gw_epoch"
+#define GWBPF_MAP_POLICY   "gw_policy"
+#define GWBPF_MAP_BITMAPS  "gw_bitmaps"
+#define GWBPF_MAP_ACTIVE   "gw_active"
+#define GWBPF_MAP_RULES    "gw_rules"
+#define GWBPF_MAP_MACS     "gw_macs"
+#define GWBPF_MAP_PORTS    "gw_ports"
+#define GWBPF_MAP_PREFIXES "gw_prefixes"
+#define GWBPF_MAP_DOMAINS  "gw_domains"
+#define GWBPF_MAP_LOCAL    "gw_local"
+#define GWBPF_MAP_FLOWS    "gw_flows"
+#define GWBPF_MAP_COUNTERS "gw_counters"
+#define GWBPF_MAP_RULE_STATS "gw_rule_stats"
+#define GWBPF_MAP_RATES    "gw_rates"
+#define GWBPF_MAP_EVENTS   "gw_events"
+#define GWBPF_MAP_DEVICE_STATS "gw_device_stats"
+
+/* gw_epoch[0]: a u64. */
+#define GWBPF_EPOCH_NUMBER  0xffffffffull /* compared with gwbpf_flow.epoch */
+#define GWBPF_EPOCH_SLOT    (1ull << 32)  /* live policy slot */
+#define GWBPF_EPOCH_ACTIVE  (1ull << 33)  /* live gw_active buffer of that slot */
+#define GWBPF_EPOCH_VALID   (1ull << 34)  /* a policy is loaded; else all passes */
+
+/* Actions: enum pol_action's values. */
+#define GWBPF_ALLOW  0
+#define GWBPF_BLOCK  1
+#define GWBPF_REJECT 2
+
+/* The deciding rule when none matched (as POL_RULE_DEFAULT*). */
+#define GWBPF_RULE_DEFAULT     0xfffffffeu
+#define GWBPF_RULE_DEFAULT_NEW 0xfffffffdu
+
+/* gw_policy[slot]: the slot's header. */
+struct gwbpf_policy {
+	__u32 nrules;
+	__u16 nbitmaps;       /* bitmaps used in this slot of gw_bitmaps */
+	__u16 subj_new;       /* bitmap of never-seen devices */
+	__u16 addr_miss;      /* bitmap of addresses outside every prefix */
+	__u8 default_action;  /* GWBPF_ALLOW.. for known devices */
+	__u8 default_new;     /* for never-seen devices */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct gwbpf_policy) == 16, "gwbpf_policy layout");
+
+/* gw_bitmaps[slot * GWBPF_MAX_BITMAPS + i] and gw_active[slot * 2 + buf]. */
+struct gwbpf_bitmap {
+	__u64 w[GWBPF_WORDS];
+};
+_Static_assert(sizeof(struct gwbpf_bitmap) == 512, "gwbpf_bitmap layout");
+
+/* gw_rules[slot * GWBPF_MAX_RULES + rule]. */
+#define GWBPF_RULE_LOG  0x1 /* POL_RULE_LOG */
+#define GWBPF_RULE_RATE 0x2 /* POL_RULE_RATE: rate_bps is a limit */
+struct gwbpf_rule {
+	__u8 action;
+	__u8 flags;
+	__u8 pad[6];
+	__u64 rate_bps;
+};
+_Static_assert(sizeof(struct gwbpf_rule) == 16, "gwbpf_rule layout");
+
+/* gw_macs: hash, source MAC of a declared device -> its subject bitmap. */
+struct gwbpf_mac_key {
+	__u8 mac[6];
+	__u8 slot;
+	__u8 pad;
+};
+_Static_assert(sizeof(struct gwbpf_mac_key) == 8, "gwbpf_mac_key layout");
+
+struct gwbpf_mac_val {
+	__u32 device;  /* device index in the slot's policy */
+	__u16 subject; /* bitmap index */
+	__u16 pad;
+};
+_Static_assert(sizeof(struct gwbpf_mac_val) == 8, "gwbpf_mac_val layout");
+
+/* gw_ports[slot * 65536 + port]: a __u16 bitmap index; port in host order.
+ * Port 0 and ports in no range share the class of "no port listed". */
+#define GWBPF_PORTS_PER_SLOT 65536
+
+/* gw_prefixes: LPM trie.  The matched data is slot, family, pad, then the
+ * address, so prefixlen is GWBPF_LPM_HEAD + the prefix length and a lookup
+ * never crosses a slot or a family.  Value: a __u32 bitmap index. */
+#define GWBPF_LPM_HEAD 32
+struct gwbpf_lpm_key {
+	__u32 prefixlen;
+	__u8 slot;
+	__u8 family;  /* 4 or 6 */
+	__u8 pad[2];
+	__u8 addr[16]; /* IPv4 in addr[0..3], the rest zero */
+};
+_Static_assert(sizeof(struct gwbpf_lpm_key) == 24, "gwbpf_lpm_key layout");
+
+/* gw_domains (hash) and gw_local (hash; slot 0 only): an address.  gw_local
+ * is looked at only when a packet has no flow: write the gateway's
+ * addresses before the first policy. */
+struct gwbpf_addr_key {
+	__u8 slot;
+	__u8 family;
+	__u8 pad[2];
+	__u8 addr[16];
+};
+_Static_assert(sizeof(struct gwbpf_addr_key) == 20, "gwbpf_addr_key layout");
+
+struct gwbpf_domain_val {
+	__u64 sets;       /* bit s: in domain set s of the slot's policy */
+	__u64 expires_ns; /* bpf_ktime_get_ns() after which the entry is ignored */
+};
+_Static_assert(sizeof(struct gwbpf_domain_val) == 16, "gwbpf_domain_val layout");
+
+/* gw_flows: LRU hash.  The tuple as the device sent it. */
+struct gwbpf_flow_key {
+	__u8 family;
+	__u8 proto;   /* IPPROTO_*; ICMPv6 stays 58 */
+	__be16 sport; /* 0 for ICMP and other protocols */
+	__be16 dport;
+	__u16 pad;
+	__u8 src[16];
+	__u8 dst[16];
+};
+_Static_assert(sizeof(struct gwbpf_flow_key) == 40, "gwbpf_flow_key layout");
+
+#define GWBPF_FLOW_ENDED 0x1 /* a FIN or RST was seen: the end event is sent */
+struct gwbpf_flow {
+	__u32 epoch;    /* gw_epoch's number when classified */
+	__u32 rule;     /* deciding rule or GWBPF_RULE_DEFAULT* */
+	__u32 device;   /* device index in that policy, or ~0u: never seen */
+	__u8 action;
+	__u8 flags;     /* GWBPF_RULE_* of the deciding rule */
+	__u8 state;     /* GWBPF_FLOW_* */
+	__u8 pad;
+	__u64 first_ns; /* CLOCK_MONOTONIC_COARSE (bpf_ktime_get_coarse_ns()) */
+	__u64 last_ns;
+	__u64 packets;  /* seen on LAN ingress (XDP), both directions, dropped too */
+	__u64 bytes;
+	__u64 packets_down; /* to the device (TC egress), dropped ones too */
+	__u64 bytes_down;
+};
+_Static_assert(sizeof(struct gwbpf_flow) == 64, "gwbpf_flow layout");
+
+/* gw_events: ring buffer of struct gwbpf_event, to gwd's flow collector.
+ * NEW when a flow is first decided, DECIDED when a new epoch decides it
+ * again, END at the first FIN or RST of a TCP flow (other flows end when
+ * userspace finds them idle in gw_flows).  A full ring loses the event and
+ * counts GWBPF_CNT_EVENT_LOST; the packet is decided all the same. */
+#define GWBPF_EVENTS_BYTES (256 * 1024)
+#define GWBPF_EV_NEW     1
+#define GWBPF_EV_DECIDED 2
+#define GWBPF_EV_END     3
+struct gwbpf_event {
+	__u8 kind;      /* GWBPF_EV_* */
+	__u8 action;
+	__u8 flags;     /* GWBPF_RULE_*: LOG asks gwd to log the decision */
+	__u8 pad;
+	__u32 rule;
+	__u32 device;
+	__u32 epoch;
+	__u8 mac[6];    /* source MAC of the packet that raised the event */
+	__u8 pad2[2];
+	__u64 time_ns;  /* CLOCK_MONOTONIC_COARSE */
+	__u64 packets;  /* the flow's totals so far (gwbpf_flow) */
+	__u64 bytes;
+	__u64 packets_down;
+	__u64 bytes_down;
+	struct gwbpf_flow_key key; /* as the device that opened it sent it */
+};
+_Static_assert(sizeof(struct gwbpf_event) == 104, "gwbpf_event layout");
+
+/* gw_counters: per-CPU array of __u64, one per reason. */
+enum gwbpf_counter {
+	GWBPF_CNT_PACKETS,      /* every packet seen */
+	GWBPF_CNT_PASS,         /* verdict allow */
+	GWBPF_CNT_DROP,         /* verdict block */
+	GWBPF_CNT_REJECT,       /* verdict reject: answered (XDP_TX of a RST or ICMP) */
+	GWBPF_CNT_REJECT_DROP,  /* verdict reject, but no answer is due or fits: dropped */
+	GWBPF_CNT_NOT_IP,       /* ARP and the like: passed */
+	GWBPF_CNT_TRUNCATED,    /* headers cut short: dropped */
+	GWBPF_CNT_LOCAL,        /* to the gateway, link-local or multicast: passed */
+	GWBPF_CNT_NO_POLICY,    /* no policy loaded yet: passed */
+	GWBPF_CNT_FLOW_HIT,     /* cached verdict used */
+	GWBPF_CNT_FLOW_REPLY,   /* reverse tuple of a known flow */
+	GWBPF_CNT_FLOW_NEW,     /* classified: no flow */
+	GWBPF_CNT_FLOW_RECLASS, /* classified again: epoch changed */
+	GWBPF_CNT_MAP_MISS,     /* a policy map lacked an entry it should have: dropped */
+	GWBPF_CNT_FRAGMENT,     /* IPv4/IPv6 non-first fragment: classified with port 0 */
+	GWBPF_CNT_RATE_DROP,    /* allowed, but over its rule's rate: dropped */
+	GWBPF_CNT_EVENT_LOST,   /* gw_events was full */
+	GWBPF_CNT_EGRESS,       /* TC egress: every packet to a device */
+	GWBPF_CNT_EGRESS_NO_FLOW, /* TC egress: no flow (the gateway's own, or not IP): passed */
+	GWBPF_CNT_EGRESS_DROP,  /* TC egress: its flow is blocked or rejected now: dropped */
+	GWBPF_CNT_COUNT
+};
+
+/* gw_rule_stats: per-CPU array, index slot * GWBPF_RULE_STATS + rule, where
+ * the two entries after the rules count the defaults (known, new). */
+#define GWBPF_RULE_STATS (GWBPF_MAX_RULES + 2)
+struct gwbpf_rule_stats {
+	__u64 packets;
+	__u64 bytes;
+};
+_Static_assert(sizeof(struct gwbpf_rule_stats) == 16, "gwbpf_rule_stats layout");
+
+/* gw_rates: LRU hash, one token bucket per (rule, device, direction) of a
+ * rule with a rate: "each device on its own" (docs/policy.md).  A declared
+ * device is its index (mac zero), whatever MAC it sends from; a new device
+ * is its MAC (device ~0u).  The bucket holds GWBPF_RATE_BURST_MS of the
+ * rate, and at least GWBPF_RATE_BURST_MIN bytes. */
+#define GWBPF_DIR_UP   0 /* from the device: XDP ingress */
+#define GWBPF_DIR_DOWN 1 /* to the device: TC egress */
+#define GWBPF_RATE_BURST_MS  100
+#define GWBPF_RATE_BURST_MIN 3000
+struct gwbpf_rate_key {
+	__u32 rule;
+	__u32 device;
+	__u8 mac[6];
+	__u8 slot;
+	__u8 dir;
+};
+_Static_assert(sizeof(struct gwbpf_rate_key) == 16, "gwbpf_rate_key layout");
+
+struct gwbpf_rate {
+	__u64 tokens;  /* bytes that may pass now */
+	__u64 last_ns; /* bpf_ktime_get_ns() of the last refill */
+};
+_Static_assert(sizeof(struct gwbpf_rate) == 16, "gwbpf_rate layout");
+
+/* gw_device_stats: per-CPU LRU hash, MAC -> what the programs saw of the
+ * device with that MAC: up is what it sent that the policy governs (XDP
+ * ingress; dropped packets included), down what was sent to it on a flow
+ * (TC egress).  Keyed by MAC, not device index, so totals outlive a policy
+ * generation; gwd maps MACs to devices. */
+struct gwbpf_device_key {
+	__u8 mac[6];
+	__u8 pad[2];
+};
+_Static_assert(sizeof(struct gwbpf_device_key) == 8, "gwbpf_device_key layout");
+
+struct gwbpf_device_stats {
+	__u64 packets_up;
+	__u64 bytes_up;
+	__u64 packets_down;
+	__u64 bytes_down;
+};
+_Static_assert(sizeof(struct gwbpf_device_stats) == 32, "gwbpf_device_stats layout");
+
+#endif
