@@ -6,7 +6,7 @@
  * Every parse path and action (the RST and ICMP answers byte by byte), the
  * flow cache, replies, generation and schedule flips, domain sets with
  * expiry, flow events, rates, TC egress, counters; every Ethernet frame of
- * the tcpdump corpus (argv[1]); then the XDP program against the reference
+ * the tcpdump corpus (with --corpus DIR, on its own); then the XDP program against the reference
  * evaluator on random policies and packets.
  *
  * Needs root and BPF: exits 77 (skipped) where BPF is not permitted.
@@ -1114,11 +1114,8 @@ static void corpus_frame(const uint8_t *frame, size_t len, void *arg)
 static void corpus(void **state)
 {
 	struct ctx *c = *state;
-	DIR *d = corpus_dir ? opendir(corpus_dir) : NULL;
-	if (!d) {
-		print_message("no corpus at %s\n", corpus_dir ? corpus_dir : "(none given)");
-		skip();
-	}
+	DIR *d = opendir(corpus_dir);
+	assert_non_null(d); /* main() made sure it is there */
 	apply(c, "device a mac 00:00:5e:00:53:01\n"
 		 "list ads domains { ads.example }\n"
 		 "rule no-ads block any to list ads\n"
@@ -1307,9 +1304,24 @@ static void differential(void **state)
 	assert_true(ds.rated > ds.cases / 200);
 }
 
+/* test_ebpf_prog            every test but the corpus
+ * test_ebpf_prog --corpus D  the tcpdump corpus in D only (77 if D is missing) */
 int main(int argc, char **argv)
 {
-	corpus_dir = argc > 1 ? argv[1] : NULL;
+	bool corpus_only = argc == 3 && !strcmp(argv[1], "--corpus");
+	if (argc != 1 && !corpus_only) {
+		fprintf(stderr, "usage: %s [--corpus DIR]\n", argv[0]);
+		return 2;
+	}
+	corpus_dir = corpus_only ? argv[2] : NULL;
+	if (corpus_only) {
+		DIR *d = opendir(corpus_dir);
+		if (!d) {
+			fprintf(stderr, "skipped: no corpus at %s\n", corpus_dir);
+			return 77;
+		}
+		closedir(d);
+	}
 	if (geteuid() != 0) {
 		fprintf(stderr, "skipped: BPF needs root\n");
 		return 77;
@@ -1337,8 +1349,12 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(rate_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(egress, setup, teardown),
 		cmocka_unit_test_setup_teardown(established_cost, setup, teardown),
-		cmocka_unit_test_setup_teardown(corpus, setup, teardown),
 		cmocka_unit_test_setup_teardown(differential, setup, teardown),
 	};
+	const struct CMUnitTest corpus_tests[] = {
+		cmocka_unit_test_setup_teardown(corpus, setup, teardown),
+	};
+	if (corpus_only)
+		return cmocka_run_group_tests(corpus_tests, NULL, NULL);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
