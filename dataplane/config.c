@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: MIT */
+/* gw-dataplane's arguments (see config.h). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+const char *dp_role_name(enum dp_role r)
+{
+	return r == DP_ROLE_LAN ? "lan" : r == DP_ROLE_WAN ? "wan" : "?";
+}
+
+static bool number(const char *s, unsigned long max, unsigned long *ret)
+{
+	char *end;
+	if (!*s || *s == '-' || *s == '+')
+		return false;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || *end || v > max)
+		return false;
+	*ret = v;
+	return true;
+}
+
+static bool prefix(const char *s, int af, uint8_t addr[16], uint8_t *plen)
+{
+	char buf[64];
+	const char *slash = strchr(s, '/');
+	unsigned long n;
+	size_t len = slash ? (size_t)(slash - s) : 0;
+	if (!slash || len >= sizeof(buf) || !number(slash + 1, af == AF_INET ? 32 : 128, &n))
+		return false;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	memset(addr, 0, 16);
+	if (inet_pton(af, buf, addr) != 1)
+		return false;
+	*plen = (uint8_t)n;
+	return true;
+}
+
+static bool mac(const char *s, uint8_t m[6])
+{
+	unsigned v[6];
+	char tail;
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+		   &tail) != 6)
+		return false;
+	for (int i = 0; i < 6; i++)
+		m[i] = (uint8_t)v[i];
+	return true;
+}
+
+int dp_config_parse(int argc, char **argv, struct dp_config *ret, char *err, size_t errlen)
+{
+	enum { O_LAN = 256, O_WAN, O_MODE, O_POLICY, O_NAT, O_LAN_IP, O_LAN_IP6, O_WAN_IP,
+	       O_WAN_GW, O_MBUFS, O_FLOWS, O_BURST, O_IDLE };
+	static const struct option opts[] = {
+		{ "lan", required_argument, NULL, O_LAN },
+		{ "wan", required_argument, NULL, O_WAN },
+		{ "mode", required_argument, NULL, O_MODE },
+		{ "policy", required_argument, NULL, O_POLICY },
+		{ "nat-ports", required_argument, NULL, O_NAT },
+		{ "lan-ip", required_argument, NULL, O_LAN_IP },
+		{ "lan-ip6", required_argument, NULL, O_LAN_IP6 },
+		{ "wan-ip", required_argument, NULL, O_WAN_IP },
+		{ "wan-gw-mac", required_argument, NULL, O_WAN_GW },
+		{ "mbufs", required_argument, NULL, O_MBUFS },
+		{ "flows", required_argument, NULL, O_FLOWS },
+		{ "burst", required_argument, NULL, O_BURST },
+		{ "idle-exit", required_argument, NULL, O_IDLE },
+		{ 0 },
+	};
+	struct dp_config c = {
+		.mode = DP_MODE_FULL,
+		.nat_lo = 1024,
+		.nat_hi = 32767,
+		.mbufs = 8191,
+		.flows = 65536,
+		.burst = 32,
+	};
+	bool have[DP_ROLE_COUNT] = { false, false };
+	unsigned long n, n2;
+	int o;
+	optind = 1;
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		const char *a = optarg;
+		switch (o) {
+		case O_LAN:
+		case O_WAN:
+			if (!number(a, UINT16_MAX - 1, &n))
+				goto bad;
+			c.port[o - O_LAN] = (uint16_t)n;
+			have[o - O_LAN] = true;
+			break;
+		case O_MODE:
+			if (!strcmp(a, "io"))
+				c.mode = DP_MODE_IO;
+			else if (!strcmp(a, "full"))
+				c.mode = DP_MODE_FULL;
+			else
+				goto bad;
+			break;
+		case O_POLICY:
+			c.policy = a;
+			break;
+		case O_NAT: {
+			const char *dash = strchr(a, '-');
+			char lo[8];
+			if (!dash || (size_t)(dash - a) >= sizeof(lo))
+				goto bad;
+			memcpy(lo, a, (size_t)(dash - a));
+			lo[dash - a] = '\0';
+			if (!number(lo, 65535, &n) || !number(dash + 1, 65535, &n2) || n < 1 || n > n2)
+				goto bad;
+			c.nat_lo = (uint16_t)n;
+			c.nat_hi = (uint16_t)n2;
+			break;
+		}
+		case O_LAN_IP:
+			if (!prefix(a, AF_INET, c.lan4, &c.lan4_plen) || c.lan4_plen == 0 ||
+			    c.lan4_plen > 30)
+				goto bad;
+			c.has_lan4 = true;
+			break;
+		case O_LAN_IP6:
+			if (!prefix(a, AF_INET6, c.lan6, &c.lan6_plen) || c.lan6_plen == 0)
+				goto bad;
+			c.has_lan6 = true;
+			break;
+		case O_WAN_IP:
+			memset(c.wan4, 0, 16);
+			if (inet_pton(AF_INET, a, c.wan4) != 1)
+				goto bad;
+			c.has_wan4 = true;
+			break;
+		case O_WAN_GW:
+			if (!mac(a, c.wan_gw_mac))
+				goto bad;
+			c.has_wan_gw = true;
+			break;
+		case O_MBUFS:
+			if (!number(a, 1u << 24, &n) || n < 1023)
+				goto bad;
+			c.mbufs = (uint32_t)n;
+			break;
+		case O_FLOWS:
+			if (!number(a, 1u << 26, &n) || n < 16)
+				goto bad;
+			c.flows = (uint32_t)n;
+			break;
+		case O_BURST:
+			if (!number(a, DP_BURST_MAX, &n) || n < 1)
+				goto bad;
+			c.burst = (uint16_t)n;
+			break;
+		case O_IDLE:
+			if (!number(a, 86400000, &n))
+				goto bad;
+			c.idle_exit_ms = (uint32_t)n;
+			break;
+		default:
+			snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);
+			return -EINVAL;
+		}
+		continue;
+	bad:
+		snprintf(err, errlen, "bad value '%s' for %s", a, argv[optind - 1]);
+		return -EINVAL;
+	}
+	if (optind < argc) {
+		snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+		return -EINVAL;
+	}
+	if (!have[DP_ROLE_LAN] || !have[DP_ROLE_WAN] || c.port[0] == c.port[1]) {
+		snprintf(err, errlen, "--lan PORT and --wan PORT are required and must differ");
+		return -EINVAL;
+	}
+	if (c.mode == DP_MODE_FULL && (!c.has_lan4 || !c.has_wan4)) {
+		snprintf(err, errlen, "full mode needs --lan-ip and --wan-ip");
+		return -EINVAL;
+	}
+	*ret = c;
+	return 0;
+}

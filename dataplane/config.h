@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gw-dataplane's own arguments (those after EAL's `--`):
+ *
+ *   --lan PORT --wan PORT      DPDK port ids and their roles
+ *   --mode io|full             io: forward lan<->wan untouched (the benchmark
+ *                              reference); full: the pipeline (default)
+ *   --policy IMAGE             a compiled policy image; none: allow all
+ *   --nat-ports LO-HI          the fast path's NAT ports (default 1024-32767;
+ *                              the kernel keeps the rest)
+ *   --lan-ip A.B.C.D/N         the gateway's LAN address and prefix (full)
+ *   --lan-ip6 ADDR/N           its IPv6 LAN address and prefix (optional)
+ *   --wan-ip A.B.C.D           the WAN address NAT masquerades as (full)
+ *   --wan-gw-mac MAC           the WAN next hop (until the agent mirrors
+ *                              the kernel's neighbours)
+ *   --mbufs N                  mbuf pool size (default 8191)
+ *   --flows N                  flow table size per worker (default 65536)
+ *   --burst N                  RX burst size, 1..64 (default 32)
+ *   --idle-exit MS             stop after MS ms without any packet (replays)
+ *
+ * No DPDK here.
+ */
+#ifndef GW_DATAPLANE_CONFIG_H
+#define GW_DATAPLANE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum dp_role { DP_ROLE_LAN = 0, DP_ROLE_WAN = 1, DP_ROLE_COUNT };
+enum dp_mode { DP_MODE_FULL = 0, DP_MODE_IO = 1 };
+
+#define DP_BURST_MAX 64
+
+struct dp_config {
+	uint16_t port[DP_ROLE_COUNT];
+	uint8_t mode; /* enum dp_mode */
+	const char *policy;
+	uint16_t nat_lo, nat_hi;
+	uint32_t mbufs, flows;
+	uint16_t burst;
+	uint32_t idle_exit_ms; /* 0: run until a signal */
+	bool has_lan4, has_lan6, has_wan4, has_wan_gw;
+	uint8_t lan4_plen, lan6_plen;
+	uint8_t lan4[16], lan6[16], wan4[16]; /* IPv4 in [0..3] */
+	uint8_t wan_gw_mac[6];
+};
+
+const char *dp_role_name(enum dp_role r);
+
+/* 0, or -EINVAL with the reason in err. */
+int dp_config_parse(int argc, char **argv, struct dp_config *ret, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NAT44 masquerade mappings: (protocol, LAN address, LAN port) to one
+ * external port of the WAN address, shared by every flow of that internal
+ * endpoint whatever its destination (endpoint-independent mapping,
+ * RFC 4787 REQ-1, RFC 5382 REQ-1).  The external port is the internal one
+ * when it lies in the range and is free (port preservation), else the first
+ * free one from a point hashed from the endpoint.  ICMP echo identifiers
+ * are mapped the same way.  Only ports of [lo, hi] are used: the kernel's
+ * own NAT gets the rest.  A mapping lives while flows hold it.
+ *
+ * Owned by one worker lcore: no locks.
+ */
+#ifndef GW_DATAPLANE_NAT_H
+#define GW_DATAPLANE_NAT_H
+
+#include <stdint.h>
+
+#define DP_NAT_NONE UINT32_MAX
+
+struct dp_nat_map {
+	uint8_t ip[4];   /* LAN address */
+	uint16_t port;   /* LAN port or echo identifier, host order */
+	uint16_t ext;    /* external port on the WAN address */
+	uint8_t proto;
+	uint8_t mac[6];  /* the LAN device, for hairpinned packets to it */
+	uint32_t refs;   /* flows holding it */
+	uint32_t next_free;
+};
+
+struct dp_nat;
+
+struct dp_nat_stats {
+	uint64_t created, preserved, exhausted;
+	uint32_t active;
+};
+
+int dp_nat_new(const char *name, uint32_t capacity, uint16_t lo, uint16_t hi, int socket,
+	       struct dp_nat **ret);
+void dp_nat_free(struct dp_nat *n);
+
+/* The mapping of an internal endpoint, made if needed; takes a reference.
+ * -ENOSPC when the range (or the table) is exhausted. */
+int dp_nat_acquire(struct dp_nat *n, uint8_t proto, const uint8_t ip[4], uint16_t port,
+		   const uint8_t mac[6], uint32_t *ret_idx);
+void dp_nat_ref(struct dp_nat *n, uint32_t idx);
+void dp_nat_release(struct dp_nat *n, uint32_t idx);
+const struct dp_nat_map *dp_nat_get(const struct dp_nat *n, uint32_t idx);
+/* The mapping that owns an external port, or DP_NAT_NONE. */
+uint32_t dp_nat_by_ext(const struct dp_nat *n, uint8_t proto, uint16_t ext);
+void dp_nat_stats(const struct dp_nat *n, struct dp_nat_stats *ret);
+
+#endif

@@ -1,0 +1,242 @@
+#!/usr/bin/python3
+# Writes the golden cases of the dataplane: for each case, the frames that
+# arrive on the LAN and WAN ports (lan_in.pcap, wan_in.pcap) and the frames
+# that must leave them (lan_out.pcap, wan_out.pcap), plus case.json.
+#
+# The expected frames are built here from what the gateway should do (NAT
+# rewrite, TTL - 1, MACs), with every checksum computed afresh by scapy, so
+# the dataplane's incremental checksums are checked against full ones.
+#
+# Ordering: gw-dataplane runs with --burst 1 and one worker, which polls
+# the LAN port, then the WAN port, one frame each, round after round.  Each
+# event takes one round; the other port gets a filler frame to a foreign
+# MAC (dropped as l2_not_ours), so events are processed in the listed order.
+#
+# Needs python3-scapy; run by hand (./gen.py) after changing a case.  The
+# tests read only the files it writes.
+import json
+import os
+import shutil
+
+from scapy.all import ICMP, IP, TCP, UDP, Ether, IPerror, UDPerror, Raw, wrpcap
+from scapy.layers.inet6 import IPv6, ICMPv6EchoRequest, ICMPv6EchoReply, ICMPv6DestUnreach
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+LAN_MAC = "02:70:63:61:70:00"   # net_pcap0
+WAN_MAC = "02:70:63:61:70:01"   # net_pcap1
+GW_MAC = "02:00:00:00:00:fe"    # the WAN next hop
+A_MAC, B_MAC, C_MAC = "02:00:00:00:00:0a", "02:00:00:00:00:0b", "02:00:00:00:00:0c"
+FOREIGN = "02:00:00:00:00:99"
+A, B, C = "192.168.1.10", "192.168.1.11", "192.168.1.12"
+LAN_GW = "192.168.1.1"
+WAN = "203.0.113.2"
+R, R2, R3, HOP = "198.51.100.7", "198.51.100.8", "198.51.100.9", "198.51.100.1"
+A6, LAN6_GW = "2001:db8:1::10", "2001:db8:1::1"
+R6, R6B = "2001:db8:ffff::7", "2001:db8:ffff::9"
+
+ARGS = ["--lan-ip", "192.168.1.1/24", "--lan-ip6", "2001:db8:1::1/64",
+        "--wan-ip", WAN, "--wan-gw-mac", GW_MAC, "--burst", "1"]
+
+
+def filler():
+    return Ether(src="02:00:00:00:00:98", dst=FOREIGN) / IP(src="10.9.9.9", dst="10.9.9.8") / UDP(sport=9, dport=9)
+
+
+def fresh(p):
+    """Rebuild p with every length and checksum computed anew."""
+    p = p.copy()
+    for layer in (IP, UDP, TCP, ICMP, IPerror, UDPerror, IPv6):
+        if layer in p:
+            for f in ("chksum", "len", "plen", "ihl"):
+                if f in p[layer].fields and not (layer in (IPerror, UDPerror) and f == "len"):
+                    del p[layer].fields[f]
+    return Ether(bytes(p))
+
+
+def write(name, events, expect, extra_args=(), counters=None):
+    d = os.path.join(HERE, name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    lan_in, wan_in = [], []
+    for port, pkt in events:
+        pkt = Ether(bytes(pkt))
+        if port == "lan":
+            lan_in.append(pkt)
+            wan_in.append(filler())
+        else:
+            lan_in.append(filler())
+            wan_in.append(pkt)
+    out = {"lan": [], "wan": []}
+    for port, pkt in expect:
+        out[port].append(fresh(pkt))
+    for fname, pkts in (("lan_in", lan_in), ("wan_in", wan_in),
+                        ("lan_out", out["lan"]), ("wan_out", out["wan"])):
+        wrpcap(os.path.join(d, fname + ".pcap"), pkts, linktype=1)
+    with open(os.path.join(d, "case.json"), "w") as f:
+        json.dump({"args": ARGS + list(extra_args), "counters": counters or {}}, f, indent=1)
+        f.write("\n")
+
+
+def lan(src_mac, p):
+    return Ether(src=src_mac, dst=LAN_MAC) / p
+
+
+def wan(p):
+    return Ether(src=GW_MAC, dst=WAN_MAC) / p
+
+
+def to_wan(p):
+    return Ether(src=WAN_MAC, dst=GW_MAC) / p
+
+
+def to_lan(mac, p):
+    return Ether(src=LAN_MAC, dst=mac) / p
+
+
+def nat_tcp():
+    syn = TCP(sport=20000, dport=80, flags="S", seq=1000, window=64240)
+    synack = TCP(sport=80, dport=20000, flags="SA", seq=5000, ack=1001, window=65535)
+    ack = TCP(sport=20000, dport=80, flags="A", seq=1001, ack=5001, window=502)
+    data = TCP(sport=80, dport=20000, flags="PA", seq=5001, ack=1001) / Raw(b"HTTP/1.1 200 OK\r\n\r\n")
+    events = [
+        ("lan", lan(A_MAC, IP(src=A, dst=R, ttl=64, id=1) / syn)),
+        ("wan", wan(IP(src=R, dst=WAN, ttl=50, id=2) / synack)),
+        ("lan", lan(A_MAC, IP(src=A, dst=R, ttl=64, id=3) / ack)),
+        ("wan", wan(IP(src=R, dst=WAN, ttl=50, id=4) / data)),
+    ]
+    expect = [
+        ("wan", to_wan(IP(src=WAN, dst=R, ttl=63, id=1) / syn)),
+        ("lan", to_lan(A_MAC, IP(src=R, dst=A, ttl=49, id=2) / synack)),
+        ("wan", to_wan(IP(src=WAN, dst=R, ttl=63, id=3) / ack)),
+        ("lan", to_lan(A_MAC, IP(src=R, dst=A, ttl=49, id=4) / data)),
+    ]
+    write("nat-tcp", events, expect, counters={"lan.forwarded": 2, "wan.forwarded": 2})
+
+
+def udp_eim():
+    # Two NAT ports only: A keeps 5000, B (also 5000) must take 5001, and
+    # keeps 5001 towards a second destination (endpoint-independent).
+    # An unknown remote's packet to that mapping opens nothing.
+    q = lambda s, d: UDP(sport=s, dport=d) / Raw(b"q")
+    events = [
+        ("lan", lan(A_MAC, IP(src=A, dst=R, id=1) / q(5000, 53))),
+        ("lan", lan(B_MAC, IP(src=B, dst=R, id=2) / q(5000, 53))),
+        ("lan", lan(B_MAC, IP(src=B, dst=R2, id=3) / q(5000, 53))),
+        ("wan", wan(IP(src=R2, dst=WAN, id=4) / q(53, 5001))),
+        ("wan", wan(IP(src=R, dst=WAN, id=5) / q(53, 5000))),
+        ("wan", wan(IP(src=R3, dst=WAN, id=6) / q(53, 5001))),
+    ]
+    expect = [
+        ("wan", to_wan(IP(src=WAN, dst=R, id=1, ttl=63) / q(5000, 53))),
+        ("wan", to_wan(IP(src=WAN, dst=R, id=2, ttl=63) / q(5001, 53))),
+        ("wan", to_wan(IP(src=WAN, dst=R2, id=3, ttl=63) / q(5001, 53))),
+        ("lan", to_lan(B_MAC, IP(src=R2, dst=B, id=4, ttl=63) / q(53, 5000))),
+        ("lan", to_lan(A_MAC, IP(src=R, dst=A, id=5, ttl=63) / q(53, 5000))),
+    ]
+    write("udp-eim", events, expect, ["--nat-ports", "5000-5001"],
+          {"wan.punt.wan_unmatched": 1, "wan.forwarded": 2, "lan.forwarded": 3})
+
+
+def block():
+    events = [
+        ("lan", lan(A_MAC, IP(src=A, dst="198.51.100.66") / TCP(sport=20010, dport=443, flags="S"))),
+        ("lan", lan(A_MAC, IP(src=A, dst="198.51.100.66") / TCP(sport=20010, dport=443, flags="S"))),
+        ("lan", lan(C_MAC, IP(src=C, dst=R) / UDP(sport=20011, dport=53))),   # a new device
+        ("lan", lan(A_MAC, IP(src=A, dst=R) / UDP(sport=20012, dport=53))),
+    ]
+    expect = [("wan", to_wan(IP(src=WAN, dst=R, ttl=63) / UDP(sport=20012, dport=53)))]
+    write("block", events, expect, counters={"lan.drop.policy_block": 3, "lan.forwarded": 1})
+
+
+def reject():
+    syn = IP(src=A, dst="198.51.100.77", id=7) / TCP(sport=20020, dport=443, flags="S", seq=777)
+    udp = IP(src=A, dst="198.51.100.77", id=8) / UDP(sport=20021, dport=53) / Raw(b"abcdef")
+    syn6 = IPv6(src=A6, dst="2001:db8:ffff::77") / TCP(sport=20022, dport=443, flags="S", seq=9)
+    ping6 = IPv6(src=A6, dst="2001:db8:ffff::77") / ICMPv6EchoRequest(id=1, seq=1)
+    events = [("lan", lan(A_MAC, p)) for p in (syn, udp, syn6, ping6)]
+    expect = [
+        ("lan", to_lan(A_MAC, IP(src="198.51.100.77", dst=A, ttl=64, id=0, flags=0) /
+                       TCP(sport=443, dport=20020, flags="RA", seq=0, ack=778, window=0))),
+        ("lan", to_lan(A_MAC, IP(src=LAN_GW, dst=A, ttl=64, id=0, flags=0) /
+                       ICMP(type=3, code=13) / Raw(bytes(udp)))),
+        ("lan", to_lan(A_MAC, IPv6(src="2001:db8:ffff::77", dst=A6, hlim=64) /
+                       TCP(sport=443, dport=20022, flags="RA", seq=0, ack=10, window=0))),
+        ("lan", to_lan(A_MAC, IPv6(src=LAN6_GW, dst=A6, hlim=64) /
+                       ICMPv6DestUnreach(code=1) / Raw(bytes(ping6)))),
+    ]
+    write("reject", events, expect,
+          counters={"lan.drop.policy_reject": 4, "lan.generated": 4})
+
+
+def icmp_error():
+    probe = UDP(sport=20030, dport=33434) / Raw(b"trace")
+    sent = IP(src=WAN, dst=R, ttl=1, id=9) / probe
+    events = [
+        ("lan", lan(A_MAC, IP(src=A, dst=R, ttl=2, id=9) / probe)),
+        ("wan", wan(IP(src=HOP, dst=WAN, ttl=60, id=10) / ICMP(type=11, code=0) /
+                    Raw(bytes(sent)))),
+        ("lan", lan(A_MAC, IP(src=A, dst=R, id=11) / ICMP(type=8, id=20031, seq=1))),
+        ("wan", wan(IP(src=R, dst=WAN, id=12) / ICMP(type=0, id=20031, seq=1))),
+        # The remote host itself says port unreachable about the probe.
+        ("wan", wan(IP(src=R, dst=WAN, ttl=60, id=13) / ICMP(type=3, code=3) /
+                    Raw(bytes(sent)))),
+    ]
+    quoted = IP(src=A, dst=R, ttl=1, id=9) / probe
+    expect = [
+        ("wan", to_wan(sent)),
+        ("lan", to_lan(A_MAC, IP(src=HOP, dst=A, ttl=59, id=10) / ICMP(type=11, code=0) /
+                       Raw(bytes(fresh(Ether() / quoted)[IP])))),
+        ("wan", to_wan(IP(src=WAN, dst=R, id=11, ttl=63) / ICMP(type=8, id=20031, seq=1))),
+        ("lan", to_lan(A_MAC, IP(src=R, dst=A, id=12, ttl=63) / ICMP(type=0, id=20031, seq=1))),
+        ("lan", to_lan(A_MAC, IP(src=R, dst=A, ttl=59, id=13) / ICMP(type=3, code=3) /
+                       Raw(bytes(fresh(Ether() / quoted)[IP])))),
+    ]
+    write("icmp-error", events, expect, counters={"wan.forwarded": 3, "lan.forwarded": 2})
+
+
+def hairpin():
+    q = lambda s, d: UDP(sport=s, dport=d) / Raw(b"hp")
+    events = [
+        ("lan", lan(B_MAC, IP(src=B, dst=R, id=1) / q(6000, 53))),     # B's mapping: 6000
+        ("lan", lan(A_MAC, IP(src=A, dst=WAN, id=2) / q(7000, 6000))),  # A to B's public port
+        ("lan", lan(B_MAC, IP(src=B, dst=WAN, id=3) / q(6000, 7000))),  # B answers A's public port
+        ("lan", lan(A_MAC, IP(src=A, dst=WAN, id=4) / TCP(sport=7001, dport=22, flags="S"))),
+    ]
+    expect = [
+        ("wan", to_wan(IP(src=WAN, dst=R, id=1, ttl=63) / q(6000, 53))),
+        ("lan", to_lan(B_MAC, IP(src=WAN, dst=B, id=2, ttl=63) / q(7000, 6000))),
+        ("lan", to_lan(A_MAC, IP(src=WAN, dst=A, id=3, ttl=63) / q(6000, 7000))),
+    ]
+    write("hairpin", events, expect,
+          counters={"lan.forwarded": 3, "lan.punt.to_gateway": 1})
+
+
+def ipv6():
+    syn = TCP(sport=40000, dport=80, flags="S", seq=1)
+    synack = TCP(sport=80, dport=40000, flags="SA", seq=7, ack=2)
+    events = [
+        ("lan", lan(A_MAC, IPv6(src=A6, dst=R6, hlim=64) / syn)),
+        ("wan", wan(IPv6(src=R6, dst=A6, hlim=55) / synack)),
+        ("wan", wan(IPv6(src=R6B, dst=A6, hlim=55) / TCP(sport=50000, dport=22, flags="S"))),
+        ("lan", lan(A_MAC, IPv6(src=A6, dst=R6, hlim=64) / ICMPv6EchoRequest(id=5, seq=1))),
+        ("wan", wan(IPv6(src=R6, dst=A6, hlim=55) / ICMPv6EchoReply(id=5, seq=1))),
+        ("wan", wan(IPv6(src=R6B, dst=A6, hlim=55) / ICMPv6EchoRequest(id=6, seq=1))),
+    ]
+    expect = [
+        ("wan", to_wan(IPv6(src=A6, dst=R6, hlim=63) / syn)),
+        ("lan", to_lan(A_MAC, IPv6(src=R6, dst=A6, hlim=54) / synack)),
+        ("wan", to_wan(IPv6(src=A6, dst=R6, hlim=63) / ICMPv6EchoRequest(id=5, seq=1))),
+        ("lan", to_lan(A_MAC, IPv6(src=R6, dst=A6, hlim=54) / ICMPv6EchoReply(id=5, seq=1))),
+    ]
+    write("ipv6", events, expect, counters={"wan.drop.wan_unsolicited": 2, "wan.forwarded": 2})
+
+
+if __name__ == "__main__":
+    nat_tcp()
+    udp_eim()
+    block()
+    reject()
+    icmp_error()
+    hairpin()
+    ipv6()
