@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Classifying a flow's first packet against one policy generation.  The
- * flow code calls only dp_classify_*; today the answer comes from the
- * reference evaluator (policy/eval.h), and the compiled classifier can take
- * its place behind the same calls.  One struct dp_classify is one
- * immutable generation; the caller swaps pointers between generations.
- * No DPDK here.
+ * flow code calls only dp_classify_*.  The answer comes from bit-vector
+ * tables compiled from the IR (the eBPF engine's image, ebpf/compile.h),
+ * so its cost does not grow with the number of rules; the reference
+ * evaluator (policy/eval.h) is only the tests' oracle.  One struct
+ * dp_classify is one immutable generation (but for its schedule clock);
+ * the caller swaps pointers between generations.  No DPDK here.
  */
 #ifndef GW_DATAPLANE_CLASSIFY_H
 #define GW_DATAPLANE_CLASSIFY_H
@@ -35,7 +36,10 @@ struct dp_classify_in {
 	uint8_t dst[16]; /* the destination the device meant */
 };
 
-/* Takes ir (NULL: no policy, everything is allowed).  -ENOMEM. */
+/* Takes ir on success (NULL: no policy, everything is allowed); on failure
+ * the caller still owns it.  -ENOMEM; -E2BIG when the policy does not fit
+ * the tables (more than GWBPF_MAX_RULES rules, GWBPF_MAX_BITMAPS distinct
+ * rule sets or 64 domain sets). */
 int dp_classify_new(struct pol_ir *ir, uint32_t generation, struct dp_classify **ret);
 void dp_classify_free(struct dp_classify *c);
 /* Load an image file (pol_image_load); -errno, with a reason in err. */
@@ -43,7 +47,8 @@ int dp_classify_load(const char *path, uint32_t generation, struct dp_classify *
 		     char *err, size_t errlen);
 
 uint32_t dp_classify_generation(const struct dp_classify *c);
-/* Schedules look at this moment; set by the main loop, read by workers. */
+/* Schedules look at this moment; set by the main loop (one writer), read
+ * by workers.  Recomputes the active-rule mask when the minute changes. */
 void dp_classify_set_when(struct dp_classify *c, struct pol_when when);
 const struct pol_ir *dp_classify_ir(const struct dp_classify *c);
 

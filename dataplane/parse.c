@@ -218,8 +218,11 @@ static int parse_ip4(const uint8_t *f, uint32_t off, uint32_t len, struct dp_pkt
 	p->proto = h[9];
 	memcpy(p->src, h + 12, 4);
 	memcpy(p->dst, h + 16, 4);
+	/* Never on a wire (RFC 1122 3.2.1.3): a group or loopback source,
+	 * a loopback or "this network" destination. */
 	if ((p->src[0] & 0xf0) == 0xe0 || p->src[0] == 127 ||
-	    (p->src[0] == 255 && p->src[1] == 255 && p->src[2] == 255 && p->src[3] == 255))
+	    (p->src[0] == 255 && p->src[1] == 255 && p->src[2] == 255 && p->src[3] == 255) ||
+	    p->dst[0] == 127 || p->dst[0] == 0)
 		FAIL(IP4_MARTIAN);
 	if (dp_get16(h + 6) & 0x3fff) /* MF or an offset */
 		FAIL(FRAGMENT);
@@ -241,7 +244,11 @@ static int parse_ip6(const uint8_t *f, uint32_t off, uint32_t len, struct dp_pkt
 	p->ttl = h[7];
 	memcpy(p->src, h + 8, 16);
 	memcpy(p->dst, h + 24, 16);
-	if (dp_ip6_is_multicast(p->src) || ip6_is_loopback(p->src))
+	/* Never on a wire (RFC 4291 2.5.2-3): a multicast or loopback source,
+	 * a loopback or unspecified destination. */
+	static const uint8_t unspecified[16];
+	if (dp_ip6_is_multicast(p->src) || ip6_is_loopback(p->src) || ip6_is_loopback(p->dst) ||
+	    memcmp(p->dst, unspecified, 16) == 0)
 		FAIL(IP6_MARTIAN);
 	uint32_t end = off + 40 + plen, at = off + 40;
 	uint8_t next = h[6];

@@ -170,6 +170,13 @@ size_t dp_build_reject(const uint8_t *f, const struct dp_pkt *p, const uint8_t o
 		return 0;
 	if (p->icmp_kind == DP_ICMP_ERROR)
 		return 0;
+	/* Never answer what was sent to a group, nor what came from no one
+	 * host (RFC 1122 3.2.2, 4.2.2.12; RFC 4443 2.4): the reply would come
+	 * from a group address or go to an unspecified one. */
+	static const uint8_t unspecified[16];
+	if (p->family == 4 ? dp_ip4_is_group(p->dst) || p->src[0] == 0
+			   : dp_ip6_is_multicast(p->dst) || !memcmp(p->src, unspecified, 16))
+		return 0;
 	const uint8_t *th = f + p->l4_off;
 	size_t iphl = p->family == 4 ? 20 : 40;
 	size_t l4len, quote = 0;

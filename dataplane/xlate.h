@@ -40,7 +40,8 @@ void dp_rewrite_icmp4_error(uint8_t *frame, const struct dp_pkt *p, const struct
  * for TCP, else an ICMP/ICMPv6 "administratively prohibited" from
  * gw_addr (the gateway's LAN address of that family).  Writes at most cap
  * bytes into out; returns the frame length, or 0 if cap is too small or the
- * packet deserves no reply (an ICMP error is never answered). */
+ * packet deserves no reply (an ICMP error, a RST, anything sent to a
+ * multicast or broadcast address is never answered). */
 size_t dp_build_reject(const uint8_t *frame, const struct dp_pkt *p, const uint8_t our_mac[6],
 		       const uint8_t gw_addr[16], uint8_t *out, size_t cap);
 
