@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "eval.h"
 #include "image.h"
@@ -26,6 +27,7 @@ static void usage(FILE *out)
 {
 	fputs("usage: gwctl policy check FILE [--json]\n"
 	      "       gwctl policy show FILE\n"
+	      "       gwctl policy compile FILE -o IMAGE\n"
 	      "       gwctl policy explain FILE --from DEVICE --to HOST[:PORT][/PROTO]\n"
 	      "                            [--at TIME] [--domain NAME]\n"
 	      "\n"
@@ -173,6 +175,55 @@ static int cmd_show(int argc, char **argv)
 	}
 	pol_unit_free(u);
 	return r ? 1 : 0;
+}
+
+/* The compiled image to a file, for gw-dataplane --policy (until gwd
+ * pushes generations itself).  Written to IMAGE.tmp, then renamed, so a
+ * reader never sees half an image. */
+static int cmd_compile(int argc, char **argv)
+{
+	const char *path = NULL, *out = NULL;
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "-o") && i + 1 < argc)
+			out = argv[++i];
+		else if (argv[i][0] != '-' && !path)
+			path = argv[i];
+		else {
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (!path || !out) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	struct pol_unit *u;
+	int r = compile(path, &u);
+	if (r < 0)
+		return 1;
+	pol_unit_render_diags(u, stderr);
+	if (r > 0) {
+		pol_unit_free(u);
+		return 1;
+	}
+	const void *img;
+	size_t size;
+	char tmp[4096];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", out);
+	FILE *f = NULL;
+	r = pol_unit_image(u, &img, &size);
+	if (r == 0 && (!(f = fopen(tmp, "wb")) || fwrite(img, 1, size, f) != size))
+		r = errno ? -errno : -EIO;
+	if (f && fclose(f) != 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, out) < 0)
+		r = -errno;
+	if (r < 0) {
+		fprintf(stderr, "gwctl: %s: %s\n", out, strerror(-r));
+		unlink(tmp);
+	}
+	pol_unit_free(u);
+	return r < 0 ? 1 : 0;
 }
 
 /* ---- explain --------------------------------------------------------- */
@@ -495,6 +546,8 @@ int main(int argc, char **argv)
 		return cmd_check(argc - 3, argv + 3);
 	if (!strcmp(sub, "show"))
 		return cmd_show(argc - 3, argv + 3);
+	if (!strcmp(sub, "compile"))
+		return cmd_compile(argc - 3, argv + 3);
 	if (!strcmp(sub, "explain"))
 		return cmd_explain(argc - 2, argv + 2);
 	fprintf(stderr, "gwctl policy: unknown command '%s'\n", sub);
