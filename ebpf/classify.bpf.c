@@ -138,7 +138,7 @@ struct {
 } gw_events SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, GWBPF_MAX_DEVICE_STATS);
 	__type(key, struct gwbpf_device_key);
 	__type(value, struct gwbpf_device_stats);
@@ -741,8 +741,9 @@ static __always_inline int verdict(struct xdp_md *ctx, const struct pkt *p, __u8
 	return XDP_DROP;
 }
 
+/* time_ns: CLOCK_MONOTONIC_COARSE now, or 0 to have it read here. */
 static __always_inline void event(__u8 kind, const struct pkt *p, const struct gwbpf_flow_key *key,
-				  const struct gwbpf_flow *f, __u64 now)
+				  const struct gwbpf_flow *f, __u64 time_ns)
 {
 	struct gwbpf_event *e = bpf_ringbuf_reserve(&gw_events, sizeof(*e), 0);
 	if (!e) {
@@ -758,7 +759,7 @@ static __always_inline void event(__u8 kind, const struct pkt *p, const struct g
 	e->epoch = f->epoch;
 	__builtin_memcpy(e->mac, p->mac, 6);
 	e->pad2[0] = e->pad2[1] = 0;
-	e->time_ns = now;
+	e->time_ns = time_ns ? time_ns : bpf_ktime_get_coarse_ns();
 	e->packets = f->packets;
 	e->bytes = f->bytes;
 	e->packets_down = f->packets_down;
@@ -769,39 +770,18 @@ static __always_inline void event(__u8 kind, const struct pkt *p, const struct g
 
 /* The first FIN or RST of a TCP flow ends it, once. */
 static __always_inline void maybe_end(const struct pkt *p, const struct gwbpf_flow_key *key,
-				      struct gwbpf_flow *f, __u64 now)
+				      struct gwbpf_flow *f)
 {
 	if (p->key.proto != IPPROTO_TCP || !(p->tcp_flags & (TCP_FIN | TCP_RST)) ||
 	    (f->state & GWBPF_FLOW_ENDED))
 		return;
 	f->state |= GWBPF_FLOW_ENDED;
-	event(GWBPF_EV_END, p, key, f, now);
+	event(GWBPF_EV_END, p, key, f, 0);
 }
 
-static __always_inline void device_count(const struct pkt *p, __u32 len, bool down)
+static __always_inline void flow_count(struct gwbpf_flow *f, __u64 jiffies, __u32 len)
 {
-	struct gwbpf_device_key k = {};
-	__builtin_memcpy(k.mac, p->mac, 6);
-	struct gwbpf_device_stats *s = bpf_map_lookup_elem(&gw_device_stats, &k);
-	if (!s) {
-		struct gwbpf_device_stats z = {};
-		bpf_map_update_elem(&gw_device_stats, &k, &z, BPF_NOEXIST);
-		s = bpf_map_lookup_elem(&gw_device_stats, &k);
-		if (!s)
-			return;
-	}
-	if (down) {
-		s->packets_down += 1;
-		s->bytes_down += len;
-	} else {
-		s->packets_up += 1;
-		s->bytes_up += len;
-	}
-}
-
-static __always_inline void flow_count(struct gwbpf_flow *f, __u64 now, __u32 len)
-{
-	f->last_ns = now;
+	f->last_jiffies = jiffies;
 	__sync_fetch_and_add(&f->packets, 1);
 	__sync_fetch_and_add(&f->bytes, len);
 }
@@ -828,7 +808,7 @@ int gw_classify(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 	__u32 slot = epoch & GWBPF_EPOCH_SLOT ? 1 : 0, number = (__u32)epoch;
-	__u64 now = bpf_ktime_get_coarse_ns();
+	__u64 jif = bpf_jiffies64();
 
 	struct gwbpf_flow *f = bpf_map_lookup_elem(&gw_flows, &p.key);
 	/* gw_local is looked at only when there is no flow (what goes to the
@@ -837,11 +817,10 @@ int gw_classify(struct xdp_md *ctx)
 		count(GWBPF_CNT_LOCAL);
 		return XDP_PASS;
 	}
-	device_count(&p, p.len, false);
 	if (f && f->epoch == number) {
 		count(GWBPF_CNT_FLOW_HIT);
-		flow_count(f, now, p.len);
-		maybe_end(&p, &p.key, f, now);
+		flow_count(f, jif, p.len);
+		maybe_end(&p, &p.key, f);
 		count_rule(slot, f->rule, p.len);
 		if ((f->flags & GWBPF_RULE_RATE) &&
 		    !rate_take(&p, slot, f, p.len, GWBPF_DIR_UP))
@@ -858,8 +837,8 @@ int gw_classify(struct xdp_md *ctx)
 		if (rf) {
 			/* A reply: the connection's verdict, whoever started it. */
 			count(GWBPF_CNT_FLOW_REPLY);
-			flow_count(rf, now, p.len);
-			maybe_end(&p, &rk, rf, now);
+			flow_count(rf, jif, p.len);
+			maybe_end(&p, &rk, rf);
 			return verdict(ctx, &p, rf->action);
 		}
 	}
@@ -878,24 +857,27 @@ int gw_classify(struct xdp_md *ctx)
 		f->device = nf.device;
 		f->action = nf.action;
 		f->flags = nf.flags;
-		flow_count(f, now, p.len);
-		event(GWBPF_EV_DECIDED, &p, &p.key, f, now);
-		maybe_end(&p, &p.key, f, now);
+		flow_count(f, jif, p.len);
+		event(GWBPF_EV_DECIDED, &p, &p.key, f, 0);
+		maybe_end(&p, &p.key, f);
 	} else {
 		count(GWBPF_CNT_FLOW_NEW);
-		nf.first_ns = now;
-		nf.last_ns = now;
+		__builtin_memcpy(nf.mac, p.mac, 6);
+		nf.first_ns = bpf_ktime_get_coarse_ns();
+		nf.last_jiffies = jif;
 		nf.packets = 1;
 		nf.bytes = p.len;
 		/* A full LRU evicts the least recent flow; should the insert
 		 * still fail, the packet is decided all the same. */
 		bpf_map_update_elem(&gw_flows, &p.key, &nf, BPF_ANY);
-		event(GWBPF_EV_NEW, &p, &p.key, &nf, now);
+		event(GWBPF_EV_NEW, &p, &p.key, &nf, nf.first_ns);
 		/* A flow that starts with its end (a RST out of nowhere) ends
 		 * at once. */
-		struct gwbpf_flow *cf = bpf_map_lookup_elem(&gw_flows, &p.key);
-		if (cf)
-			maybe_end(&p, &p.key, cf, now);
+		if (p.key.proto == IPPROTO_TCP && (p.tcp_flags & (TCP_FIN | TCP_RST))) {
+			struct gwbpf_flow *cf = bpf_map_lookup_elem(&gw_flows, &p.key);
+			if (cf)
+				maybe_end(&p, &p.key, cf);
+		}
 	}
 	if ((nf.flags & GWBPF_RULE_RATE) &&
 	    !rate_take(&p, slot, &nf, p.len, GWBPF_DIR_UP))
@@ -933,11 +915,9 @@ int gw_egress(struct __sk_buff *skb)
 	const __u64 *ep = bpf_map_lookup_elem(&gw_epoch, &z);
 	__u64 epoch = ep ? *ep : 0;
 	__u32 slot = epoch & GWBPF_EPOCH_SLOT ? 1 : 0;
-	__u64 now = bpf_ktime_get_coarse_ns();
 	__sync_fetch_and_add(&f->packets_down, 1);
 	__sync_fetch_and_add(&f->bytes_down, skb->len);
-	f->last_ns = now;
-	device_count(&p, skb->len, true);
+	f->last_jiffies = bpf_jiffies64();
 
 	if ((epoch & GWBPF_EPOCH_VALID) && f->epoch != (__u32)epoch) {
 		struct pkt dev = p;
@@ -950,7 +930,7 @@ int gw_egress(struct __sk_buff *skb)
 			f->device = nf.device;
 			f->action = nf.action;
 			f->flags = nf.flags;
-			event(GWBPF_EV_DECIDED, &p, &k, f, now);
+			event(GWBPF_EV_DECIDED, &p, &k, f, 0);
 		}
 	}
 	if (f->action != GWBPF_ALLOW) {
@@ -963,4 +943,19 @@ int gw_egress(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 	}
 	return TC_ACT_OK;
+}
+
+/* ---------------------------------------------------------------- clock */
+
+extern unsigned int CONFIG_HZ __kconfig __weak;
+
+/* Run by userspace (bpf_prog_test_run): the clocks the flows use, read at
+ * one instant, to convert last_jiffies. */
+SEC("syscall")
+int gw_clock(struct gwbpf_clock *c)
+{
+	c->jiffies = bpf_jiffies64();
+	c->mono_ns = bpf_ktime_get_ns();
+	c->hz = CONFIG_HZ;
+	return 0;
 }

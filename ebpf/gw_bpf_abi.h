@@ -81,8 +81,16 @@
  * writes an address into the slot(s) whose policy has the domain, with the
  * expiry of the DNS answer (CLOCK_MONOTONIC ns, bpf_ktime_get_ns()).
  *
- * Counters (gw_counters, gw_rule_stats, gw_device_stats) are per CPU;
- * userspace sums the CPUs.  The program never
+ * Counters (gw_counters, gw_rule_stats) are per CPU; userspace sums the
+ * CPUs.  Per-device totals are not counted per packet: each flow carries
+ * its device's MAC and its own totals, and userspace adds them up (see
+ * gw_device_stats), which keeps a map lookup off every packet.
+ *
+ * Flows keep the time of their last packet in jiffies (bpf_jiffies64(),
+ * which the verifier inlines: a clock helper call would cost more than the
+ * rest of an established flow's work).  gw_clock, a syscall program run by
+ * userspace, reads jiffies, CLOCK_MONOTONIC and HZ at one instant,
+ * so userspace can convert.  The program never
  * fails a packet for lack of a map entry: it counts the reason and takes
  * the safe path documented at each counter.
  *
@@ -96,7 +104,7 @@
 #include <linux/types.h>
 #endif
 
-#define GWBPF_ABI_VERSION 1
+#define GWBPF_ABI_VERSION 2
 
 #define GWBPF_MAX_RULES 4096
 #define GWBPF_WORDS     (GWBPF_MAX_RULES / 64)
@@ -252,14 +260,25 @@ struct gwbpf_flow {
 	__u8 flags;     /* GWBPF_RULE_* of the deciding rule */
 	__u8 state;     /* GWBPF_FLOW_* */
 	__u8 pad;
+	__u8 mac[6];    /* source MAC of the packet that opened it: its device */
+	__u8 pad2[2];
 	__u64 first_ns; /* CLOCK_MONOTONIC_COARSE (bpf_ktime_get_coarse_ns()) */
-	__u64 last_ns;
+	__u64 last_jiffies; /* bpf_jiffies64() at its last packet, either way */
 	__u64 packets;  /* seen on LAN ingress (XDP), both directions, dropped too */
 	__u64 bytes;
 	__u64 packets_down; /* to the device (TC egress), dropped ones too */
 	__u64 bytes_down;
 };
-_Static_assert(sizeof(struct gwbpf_flow) == 64, "gwbpf_flow layout");
+_Static_assert(sizeof(struct gwbpf_flow) == 72, "gwbpf_flow layout");
+
+/* gw_clock's context: what it writes, at one instant. */
+struct gwbpf_clock {
+	__u64 jiffies; /* bpf_jiffies64() */
+	__u64 mono_ns; /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u32 hz;      /* CONFIG_HZ, or 0 where the kernel's config is unknown */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct gwbpf_clock) == 24, "gwbpf_clock layout");
 
 /* gw_events: ring buffer of struct gwbpf_event, to gwd's flow collector.
  * NEW when a flow is first decided, DECIDED when a new epoch decides it
@@ -347,11 +366,17 @@ struct gwbpf_rate {
 };
 _Static_assert(sizeof(struct gwbpf_rate) == 16, "gwbpf_rate layout");
 
-/* gw_device_stats: per-CPU LRU hash, MAC -> what the programs saw of the
- * device with that MAC: up is what it sent that the policy governs (XDP
- * ingress; dropped packets included), down what was sent to it on a flow
- * (TC egress).  Keyed by MAC, not device index, so totals outlive a policy
- * generation; gwd maps MACs to devices. */
+/* gw_device_stats: LRU hash, MAC -> the totals of that device's flows that
+ * are gone from gw_flows, written by userspace only (loader.c folds a flow
+ * in when it removes it).  A device's totals are this entry plus its live
+ * flows (gwbpf_flow.mac): up is the flows' packets and bytes (what XDP
+ * ingress saw, dropped packets included), down their packets_down and
+ * bytes_down (TC egress); what another device on the LAN sends back on a
+ * flow counts to the device that opened it.  Keyed by MAC, not device
+ * index, so totals outlive a policy generation; gwd maps MACs to devices.
+ * Pinned, they outlive gwd too.  A flow the LRU
+ * evicts from a full gw_flows takes its counts with it: gwd expires idle
+ * flows well before the table fills. */
 struct gwbpf_device_key {
 	__u8 mac[6];
 	__u8 pad[2];

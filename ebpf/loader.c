@@ -1,23 +1,46 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The loader (loader.h): the skeleton's program and maps, and the slot
- * protocol of gw_bpf_abi.h.  Touches only the maps it created; attaches
- * nothing and pins nothing.
+ * protocol of gw_bpf_abi.h.  Touches only its own maps, the pins under the
+ * root it was given, and the XDP program and TC filter it attaches (found
+ * again by the maps they use, so a restarted loader detaches what an
+ * earlier one attached).
  */
 #include <errno.h>
+#include <limits.h>
+#include <net/if.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/if_link.h>
+#include <linux/magic.h>
 
 #include "classify.skel.h"
 #include "loader.h"
 
+/* An interface this loader attached to, and whether it made the clsact
+ * qdisc there (then detach removes it again). */
+struct iface {
+	int ifindex;
+	bool made_qdisc;
+};
+
 struct gwbpf {
 	struct classify_bpf *skel;
+	char *pin_root;   /* NULL: nothing pinned */
+	bool adopted;     /* the maps were found pinned */
+	uint32_t epoch_map_id; /* names this loader's maps in a program's map list */
+	uint32_t hz;      /* jiffies per second, once known */
+	struct iface *ifaces;
+	size_t nifaces;
 	int grace_fd, grace_inner_fd;
 	uint64_t epoch;   /* what gw_epoch holds */
 	bool staged;
@@ -77,7 +100,75 @@ uint64_t gwbpf_epoch(const struct gwbpf *g)
 	return g->epoch;
 }
 
+bool gwbpf_adopted(const struct gwbpf *g)
+{
+	return g->adopted;
+}
+
+/* The pin root must sit on a BPF filesystem.  /sys/fs/bpf is mounted when
+ * it is not (some boots leave it out); any other place must already be
+ * one.  The root itself is made if missing. */
+static int make_pin_root(const char *root)
+{
+	char parent[PATH_MAX];
+	struct statfs fs;
+	size_t n = strlen(root);
+	while (n > 1 && root[n - 1] == '/')
+		n--;
+	if (n >= sizeof(parent))
+		return -ENAMETOOLONG;
+	memcpy(parent, root, n);
+	parent[n] = 0;
+	char *slash = strrchr(parent, '/');
+	if (!slash || slash == parent)
+		return -EINVAL;
+	*slash = 0;
+	if (statfs(parent, &fs) < 0)
+		return -errno;
+	if (fs.f_type != BPF_FS_MAGIC) {
+		if (strcmp(parent, "/sys/fs/bpf"))
+			return -EINVAL;
+		if (mount("bpf", parent, "bpf", 0, "mode=0700") < 0)
+			return -errno;
+	}
+	if (mkdir(root, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if (statfs(root, &fs) < 0)
+		return -errno;
+	return fs.f_type == BPF_FS_MAGIC ? 0 : -EINVAL;
+}
+
+/* Every map is pinned as pin_root/<map name>.  libbpf re-uses a pinned map
+ * whose type, sizes and flags match (and refuses to load otherwise), and
+ * pins the ones it creates. */
+static int set_pins(struct gwbpf *g)
+{
+	struct bpf_map *m;
+	char path[PATH_MAX];
+	bool any = false;
+	bpf_object__for_each_map(m, g->skel->obj) {
+		/* .kconfig and the like belong to one program instance. */
+		if (bpf_map__is_internal(m))
+			continue;
+		int n = snprintf(path, sizeof(path), "%s/%s", g->pin_root, bpf_map__name(m));
+		if (n < 0 || (size_t)n >= sizeof(path))
+			return -ENAMETOOLONG;
+		if (access(path, F_OK) == 0)
+			any = true;
+		int r = bpf_map__set_pin_path(m, path);
+		if (r < 0)
+			return r;
+	}
+	g->adopted = any;
+	return 0;
+}
+
 int gwbpf_new(struct gwbpf **ret)
+{
+	return gwbpf_open(NULL, ret);
+}
+
+int gwbpf_open(const char *pin_root, struct gwbpf **ret)
 {
 	struct gwbpf *g = calloc(1, sizeof(*g));
 	int r = -ENOMEM;
@@ -89,11 +180,27 @@ int gwbpf_new(struct gwbpf **ret)
 		r = g->ncpus ? g->ncpus : -EINVAL;
 		goto fail;
 	}
-	g->skel = classify_bpf__open_and_load();
+	g->skel = classify_bpf__open();
 	if (!g->skel) {
 		r = -errno;
 		goto fail;
 	}
+	if (pin_root) {
+		r = -ENOMEM;
+		if (!(g->pin_root = strdup(pin_root)))
+			goto fail;
+		if ((r = make_pin_root(pin_root)) < 0 || (r = set_pins(g)) < 0)
+			goto fail;
+	}
+	if ((r = classify_bpf__load(g->skel)) < 0)
+		goto fail;
+	struct bpf_map_info mi = { 0 };
+	uint32_t mlen = sizeof(mi);
+	if (bpf_obj_get_info_by_fd(bpf_map__fd(g->skel->maps.gw_epoch), &mi, &mlen) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	g->epoch_map_id = mi.id;
 	/* Updating a map-in-map returns only after an RCU grace period
 	 * (maybe_wait_bpf_programs() in kernel/bpf/syscall.c): that is how
 	 * userspace knows no program run still reads what it overwrites. */
@@ -130,6 +237,8 @@ void gwbpf_free(struct gwbpf *g)
 	if (!g)
 		return;
 	ring_buffer__free(g->events);
+	free(g->ifaces);
+	free(g->pin_root);
 	if (g->grace_fd >= 0)
 		close(g->grace_fd);
 	if (g->grace_inner_fd >= 0)
@@ -197,6 +306,17 @@ static int fill_array(int fd, uint32_t first, const void *values, uint32_t n)
 	return r;
 }
 
+/* value (every CPU's) to indices first..first + n - 1 of a per-CPU array. */
+static int fill_percpu(int fd, uint32_t first, const void *value, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t k = first + i;
+		if (bpf_map_update_elem(fd, &k, value, BPF_ANY) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
 static int write_epoch(struct gwbpf *g, uint64_t e)
 {
 	uint32_t k = 0;
@@ -232,6 +352,15 @@ int gwbpf_stage(struct gwbpf *g, const struct gwbpf_image *img,
 			    offsetof(struct gwbpf_rate_key, slot), slot)) < 0)
 		return r;
 
+	/* A generation's rule counters start at zero. */
+	struct gwbpf_rule_stats *zero = calloc((size_t)g->ncpus, sizeof(*zero));
+	if (!zero)
+		return -ENOMEM;
+	r = fill_percpu(bpf_map__fd(s->maps.gw_rule_stats), slot * GWBPF_RULE_STATS, zero,
+			GWBPF_RULE_STATS);
+	free(zero);
+	if (r < 0)
+		return r;
 	if ((r = fill_array(bpf_map__fd(s->maps.gw_bitmaps), slot * GWBPF_MAX_BITMAPS,
 			    img->bitmaps, img->policy.nbitmaps)) < 0 ||
 	    (r = fill_array(bpf_map__fd(s->maps.gw_rules), slot * GWBPF_MAX_RULES, img->rules,
@@ -363,26 +492,403 @@ int gwbpf_rule_stats(const struct gwbpf *g, uint32_t slot, uint32_t index,
 	return r;
 }
 
+/* The clocks, at one instant, from gw_clock. */
+static int clock_now(const struct gwbpf *g, struct gwbpf_clock *ret)
+{
+	struct gwbpf_clock c = { 0 };
+	LIBBPF_OPTS(bpf_test_run_opts, o, .ctx_in = &c, .ctx_size_in = sizeof(c));
+	if (bpf_prog_test_run_opts(bpf_program__fd(g->skel->progs.gw_clock), &o) < 0)
+		return -errno;
+	*ret = c;
+	return 0;
+}
+
+/* HZ: the kernel's config when libbpf found it, else measured over 100 ms
+ * and rounded to the nearest value Linux offers. */
+static int hz(struct gwbpf *g, uint32_t *ret)
+{
+	static const uint32_t known[] = { 100, 250, 300, 1000 };
+	struct gwbpf_clock a, b;
+	int r;
+	if (g->hz) {
+		*ret = g->hz;
+		return 0;
+	}
+	if ((r = clock_now(g, &a)) < 0)
+		return r;
+	if (!a.hz) {
+		usleep(100000);
+		if ((r = clock_now(g, &b)) < 0)
+			return r;
+		if (b.mono_ns <= a.mono_ns)
+			return -EIO;
+		double m = (double)(b.jiffies - a.jiffies) * 1e9 / (double)(b.mono_ns - a.mono_ns);
+		a.hz = known[0];
+		for (size_t i = 1; i < sizeof(known) / sizeof(known[0]); i++)
+			if ((m > known[i] ? m - known[i] : known[i] - m) <
+			    (m > a.hz ? m - a.hz : a.hz - m))
+				a.hz = known[i];
+	}
+	g->hz = a.hz;
+	*ret = a.hz;
+	return 0;
+}
+
+int gwbpf_flow_last_ns(struct gwbpf *g, const struct gwbpf_flow *f, uint64_t *ret)
+{
+	struct gwbpf_clock c;
+	uint32_t h;
+	int r;
+	if ((r = hz(g, &h)) < 0 || (r = clock_now(g, &c)) < 0)
+		return r;
+	uint64_t ago = c.jiffies > f->last_jiffies ? c.jiffies - f->last_jiffies : 0;
+	ago = ago * (1000000000ull / h);
+	*ret = c.mono_ns > ago ? c.mono_ns - ago : 0;
+	return 0;
+}
+
+static void add_flow(struct gwbpf_device_stats *s, const struct gwbpf_flow *f)
+{
+	s->packets_up += f->packets;
+	s->bytes_up += f->bytes;
+	s->packets_down += f->packets_down;
+	s->bytes_down += f->bytes_down;
+}
+
+/* Calls fn for every flow in gw_flows; keys are collected first, since
+ * fn may delete. */
+static int each_flow(const struct gwbpf *g,
+		     int (*fn)(const struct gwbpf *g, const struct gwbpf_flow_key *k,
+			       const struct gwbpf_flow *f, void *arg),
+		     void *arg)
+{
+	int fd = bpf_map__fd(g->skel->maps.gw_flows), r = 0;
+	size_t n = 0, cap = 256;
+	struct gwbpf_flow_key *keys = malloc(cap * sizeof(*keys)), *prev = NULL, cur;
+	if (!keys)
+		return -ENOMEM;
+	while (bpf_map_get_next_key(fd, prev, &cur) == 0) {
+		if (n == cap) {
+			struct gwbpf_flow_key *k = realloc(keys, 2 * cap * sizeof(*keys));
+			if (!k) {
+				r = -ENOMEM;
+				goto out;
+			}
+			keys = k;
+			cap *= 2;
+		}
+		keys[n] = cur;
+		prev = &keys[n++];
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct gwbpf_flow f;
+		if (bpf_map_lookup_elem(fd, &keys[i], &f) < 0)
+			continue; /* evicted meanwhile */
+		if ((r = fn(g, &keys[i], &f, arg)) < 0)
+			goto out;
+	}
+out:
+	free(keys);
+	return r;
+}
+
+struct dev_sum {
+	uint8_t mac[6];
+	bool found;
+	struct gwbpf_device_stats s;
+};
+
+static int sum_device(const struct gwbpf *g, const struct gwbpf_flow_key *k,
+		      const struct gwbpf_flow *f, void *arg)
+{
+	struct dev_sum *d = arg;
+	if (memcmp(f->mac, d->mac, 6))
+		return 0;
+	d->found = true;
+	add_flow(&d->s, f);
+	return 0;
+}
+
 int gwbpf_device_stats(const struct gwbpf *g, const uint8_t mac[6],
 		       struct gwbpf_device_stats *ret)
 {
-	struct gwbpf_device_stats *v = calloc((size_t)g->ncpus, sizeof(*v));
 	struct gwbpf_device_key k = { .pad = { 0 } };
-	int r = 0;
-	if (!v)
-		return -ENOMEM;
+	struct dev_sum d = { .found = false };
+	int r;
 	memcpy(k.mac, mac, 6);
-	if (bpf_map_lookup_elem(bpf_map__fd(g->skel->maps.gw_device_stats), &k, v) < 0) {
-		r = -errno;
-	} else {
-		*ret = (struct gwbpf_device_stats){ 0 };
-		for (int c = 0; c < g->ncpus; c++) {
-			ret->packets_up += v[c].packets_up;
-			ret->bytes_up += v[c].bytes_up;
-			ret->packets_down += v[c].packets_down;
-			ret->bytes_down += v[c].bytes_down;
-		}
+	memcpy(d.mac, mac, 6);
+	if (bpf_map_lookup_elem(bpf_map__fd(g->skel->maps.gw_device_stats), &k, &d.s) == 0)
+		d.found = true;
+	else if (errno != ENOENT)
+		return -errno;
+	if ((r = each_flow(g, sum_device, &d)) < 0)
+		return r;
+	if (!d.found)
+		return -ENOENT;
+	*ret = d.s;
+	return 0;
+}
+
+struct expiry {
+	uint64_t now_jiffies, idle_jiffies;
+	uint32_t n;
+};
+
+static int expire_one(const struct gwbpf *g, const struct gwbpf_flow_key *k,
+		      const struct gwbpf_flow *f, void *arg)
+{
+	struct expiry *x = arg;
+	int sfd = bpf_map__fd(g->skel->maps.gw_device_stats);
+	if (x->now_jiffies < f->last_jiffies || x->now_jiffies - f->last_jiffies < x->idle_jiffies)
+		return 0;
+	/* Read again right before the delete, so that packets counted
+	 * between the walk and now are folded in too. */
+	struct gwbpf_flow last;
+	if (bpf_map_lookup_and_delete_elem(bpf_map__fd(g->skel->maps.gw_flows), k, &last) < 0) {
+		struct gwbpf_flow_key kk = *k;
+		if (bpf_map_lookup_elem(bpf_map__fd(g->skel->maps.gw_flows), &kk, &last) < 0)
+			return 0;
+		if (bpf_map_delete_elem(bpf_map__fd(g->skel->maps.gw_flows), &kk) < 0)
+			return errno == ENOENT ? 0 : -errno;
 	}
-	free(v);
+	struct gwbpf_device_key dk = { .pad = { 0 } };
+	struct gwbpf_device_stats s = { 0 };
+	memcpy(dk.mac, last.mac, 6);
+	if (bpf_map_lookup_elem(sfd, &dk, &s) < 0 && errno != ENOENT)
+		return -errno;
+	add_flow(&s, &last);
+	if (bpf_map_update_elem(sfd, &dk, &s, BPF_ANY) < 0)
+		return -errno;
+	x->n++;
+	return 0;
+}
+
+int gwbpf_flows_expire(struct gwbpf *g, uint64_t idle_ns, uint32_t *ret_n)
+{
+	struct gwbpf_clock c;
+	struct expiry x = { 0 };
+	uint32_t h;
+	int r;
+	if ((r = hz(g, &h)) < 0 || (r = clock_now(g, &c)) < 0)
+		return r;
+	x.now_jiffies = c.jiffies;
+	x.idle_jiffies = idle_ns / (1000000000ull / h);
+	if ((r = each_flow(g, expire_one, &x)) < 0)
+		return r;
+	if (ret_n)
+		*ret_n = x.n;
+	return 0;
+}
+
+int gwbpf_unpin(struct gwbpf *g)
+{
+	struct bpf_map *m;
+	int r = 0;
+	if (!g->pin_root)
+		return -EINVAL;
+	bpf_object__for_each_map(m, g->skel->obj) {
+		if (bpf_map__is_internal(m))
+			continue;
+		int e = bpf_map__unpin(m, NULL);
+		if (e < 0 && e != -ENOENT && r == 0)
+			r = e;
+	}
+	if (r == 0 && rmdir(g->pin_root) < 0 && errno != ENOENT)
+		r = -errno;
 	return r;
+}
+
+/* ---------------------------------------------------------------- attach */
+
+/* The TC filter's place on the egress hook: a fixed handle and priority,
+ * so a restarted loader finds it. */
+#define TC_HANDLE 0x677701
+#define TC_PRIORITY 0x6777
+
+/* 1 when program `id` is named `name` and uses this loader's maps (so it
+ * is this loader's, or an earlier loader's on the same pins), 0 when it is
+ * someone else's, or -errno.  On 1, *ret_fd is an fd of it. */
+static int ours(const struct gwbpf *g, uint32_t id, const char *name, int *ret_fd)
+{
+	uint32_t map_ids[64];
+	struct bpf_prog_info info = { 0 };
+	uint32_t len = sizeof(info);
+	int fd = bpf_prog_get_fd_by_id(id), r = 0;
+	if (fd < 0)
+		return -errno;
+	info.nr_map_ids = 64;
+	info.map_ids = (uint64_t)(uintptr_t)map_ids;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (strncmp(info.name, name, sizeof(info.name) - 1))
+		goto out;
+	for (uint32_t i = 0; i < info.nr_map_ids && i < 64; i++)
+		if (map_ids[i] == g->epoch_map_id) {
+			*ret_fd = fd;
+			return 1;
+		}
+out:
+	close(fd);
+	return r;
+}
+
+static int tc_query(int ifindex, uint32_t *ret_id)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, o, .handle = TC_HANDLE, .priority = TC_PRIORITY);
+	int r = bpf_tc_query(&hook, &o);
+	if (r == -ENOENT || r == -EINVAL) {
+		/* No clsact qdisc, or no filter at our place. */
+		*ret_id = 0;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	*ret_id = o.prog_id;
+	return 0;
+}
+
+static struct iface *find_iface(struct gwbpf *g, int ifindex)
+{
+	for (size_t i = 0; i < g->nifaces; i++)
+		if (g->ifaces[i].ifindex == ifindex)
+			return &g->ifaces[i];
+	return NULL;
+}
+
+static int xdp_detach_ours(struct gwbpf *g, int ifindex, bool *ret_found)
+{
+	uint32_t id = 0;
+	int fd = -1, r;
+	*ret_found = false;
+	if (bpf_xdp_query_id(ifindex, XDP_FLAGS_DRV_MODE, &id) < 0 || !id)
+		return 0;
+	if ((r = ours(g, id, "gw_classify", &fd)) <= 0)
+		return r;
+	/* Replace-with-nothing, only if it is still the program we looked at. */
+	LIBBPF_OPTS(bpf_xdp_attach_opts, o, .old_prog_fd = fd);
+	r = bpf_xdp_detach(ifindex, XDP_FLAGS_DRV_MODE | XDP_FLAGS_REPLACE, &o);
+	close(fd);
+	*ret_found = r == 0;
+	return r;
+}
+
+static int tc_detach_ours(struct gwbpf *g, int ifindex, bool *ret_found)
+{
+	uint32_t id = 0;
+	int fd = -1, r;
+	*ret_found = false;
+	if ((r = tc_query(ifindex, &id)) < 0 || !id)
+		return r;
+	if ((r = ours(g, id, "gw_egress", &fd)) <= 0)
+		return r;
+	close(fd);
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, o, .handle = TC_HANDLE, .priority = TC_PRIORITY);
+	r = bpf_tc_detach(&hook, &o);
+	*ret_found = r == 0;
+	return r;
+}
+
+int gwbpf_attach(struct gwbpf *g, const char *ifname)
+{
+	int ifindex = (int)if_nametoindex(ifname), fd = -1, r;
+	uint32_t id = 0;
+	if (!ifindex)
+		return -ENODEV;
+	struct iface *f = find_iface(g, ifindex);
+	if (!f) {
+		f = realloc(g->ifaces, (g->nifaces + 1) * sizeof(*f));
+		if (!f)
+			return -ENOMEM;
+		g->ifaces = f;
+		f = &g->ifaces[g->nifaces];
+		*f = (struct iface){ .ifindex = ifindex };
+	}
+
+	/* XDP, native mode.  A gw program on our maps (an earlier gwd's) is
+	 * replaced in place; anyone else's is left alone and refused. */
+	if (bpf_xdp_query_id(ifindex, XDP_FLAGS_DRV_MODE, &id) < 0)
+		id = 0;
+	LIBBPF_OPTS(bpf_xdp_attach_opts, xo);
+	uint32_t flags = XDP_FLAGS_DRV_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST;
+	if (id) {
+		if ((r = ours(g, id, "gw_classify", &fd)) < 0)
+			return r;
+		if (r == 0)
+			return -EBUSY;
+		xo.old_prog_fd = fd;
+		flags = XDP_FLAGS_DRV_MODE | XDP_FLAGS_REPLACE;
+	}
+	r = bpf_xdp_attach(ifindex, gwbpf_prog_fd(g), flags, &xo);
+	if (fd >= 0)
+		close(fd);
+	if (r < 0)
+		return r;
+
+	/* TC egress: our filter at our place on the clsact qdisc, made if
+	 * missing; someone else's filter at that place is refused. */
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
+	bool made = false;
+	r = bpf_tc_hook_create(&hook);
+	if (r == 0)
+		made = true;
+	else if (r != -EEXIST)
+		goto undo_xdp;
+	id = 0;
+	if (!made && (r = tc_query(ifindex, &id)) < 0)
+		goto undo_qdisc;
+	if (id) {
+		fd = -1;
+		if ((r = ours(g, id, "gw_egress", &fd)) < 0)
+			goto undo_qdisc;
+		if (r == 0) {
+			r = -EBUSY;
+			goto undo_qdisc;
+		}
+		close(fd);
+	}
+	LIBBPF_OPTS(bpf_tc_opts, to, .handle = TC_HANDLE, .priority = TC_PRIORITY,
+		    .prog_fd = gwbpf_egress_prog_fd(g), .flags = BPF_TC_F_REPLACE);
+	if ((r = bpf_tc_attach(&hook, &to)) < 0)
+		goto undo_qdisc;
+	f->made_qdisc = f->made_qdisc || made;
+	if (f == &g->ifaces[g->nifaces])
+		g->nifaces++;
+	return 0;
+undo_qdisc:
+	if (made) {
+		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+		bpf_tc_hook_destroy(&hook);
+	}
+undo_xdp:;
+	bool found;
+	xdp_detach_ours(g, ifindex, &found);
+	return r;
+}
+
+int gwbpf_detach(struct gwbpf *g, const char *ifname)
+{
+	int ifindex = (int)if_nametoindex(ifname), r, r2;
+	bool xdp_found, tc_found;
+	if (!ifindex)
+		return -ENODEV;
+	r = xdp_detach_ours(g, ifindex, &xdp_found);
+	r2 = tc_detach_ours(g, ifindex, &tc_found);
+	struct iface *f = find_iface(g, ifindex);
+	if (f) {
+		if (f->made_qdisc && r2 == 0) {
+			LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+				    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+			r2 = bpf_tc_hook_destroy(&hook);
+		}
+		*f = g->ifaces[--g->nifaces];
+	}
+	if (r < 0)
+		return r;
+	if (r2 < 0)
+		return r2;
+	return xdp_found || tc_found ? 0 : -ENOENT;
 }

@@ -4,13 +4,17 @@
  * program and its maps (classify.bpf.c, through the bpftool skeleton), and
  * keeps the policy maps per gw_bpf_abi.h:
  *
- *   gwbpf_new(&g);                       load; nothing attached, nothing pinned
+ *   gwbpf_open(GWBPF_PIN_ROOT, &g);      load, maps pinned (or adopted from the pins)
+ *   gwbpf_attach(g, "wlan0");            XDP ingress + TC egress on a LAN port
  *   gwbpf_stage(g, img, active);         fill the idle slot with a generation
  *   gwbpf_domain_set(g, true, ...);      its domain addresses, if any
  *   gwbpf_commit(g);                     one map write: the slot goes live
  *   gwbpf_set_active(g, active);         a schedule boundary
  *   gwbpf_events_drain(g, fn, arg);      flow events, when gwbpf_events_fd() is readable
- *   gwbpf_free(g);
+ *   gwbpf_flows_expire(g, idle_ns, &n);  idle flows out, their totals to their devices
+ *   gwbpf_free(g);                       (attached programs and pins stay)
+ *
+ * gwbpf_new(&g) loads without pins, for tests and benchmarks.
  *
  * libbpf's own messages (a verifier log, say) go where the caller's
  * libbpf_set_print() sends them; the loader itself prints nothing.
@@ -30,9 +34,36 @@
 
 struct gwbpf;
 
-/* 0 and *ret, or -errno (-EPERM: BPF is not permitted here). */
+/* Where gwd pins the maps. */
+#define GWBPF_PIN_ROOT "/sys/fs/bpf/gw"
+
+/* 0 and *ret, or -errno (-EPERM: BPF is not permitted here).  No pins. */
 int gwbpf_new(struct gwbpf **ret);
+/* With every map pinned as pin_root/<map name> (GWBPF_MAP_*).  Maps found
+ * pinned there are re-used, so a restarted gwd adopts the running state:
+ * the live policy, flows, counters.  pin_root is made if missing, and must
+ * be on a BPF filesystem (/sys/fs/bpf is mounted if it is not); NULL is
+ * gwbpf_new().  Maps pinned by a loader of another ABI make it fail. */
+int gwbpf_open(const char *pin_root, struct gwbpf **ret);
+/* The maps were found pinned (and re-used). */
+bool gwbpf_adopted(const struct gwbpf *g);
+/* Remove the pins and the pin root; the maps live on while any fd or
+ * attached program holds them. */
+int gwbpf_unpin(struct gwbpf *g);
+/* Frees the loader's fds.  What is attached stays attached (enforcement
+ * goes on while gwd is down), and pins stay pinned. */
 void gwbpf_free(struct gwbpf *g);
+
+/* gw_classify on the interface's XDP hook, in native mode, and gw_egress
+ * on its TC egress hook (a clsact qdisc is made if missing).  A gw program
+ * on this loader's maps already there (an earlier gwd's) is replaced;
+ * someone else's XDP program or TC filter at gw's place: -EBUSY, and
+ * nothing changes. */
+int gwbpf_attach(struct gwbpf *g, const char *ifname);
+/* Removes exactly what gw attached there: the XDP program and the TC
+ * filter if they use this loader's maps (whichever loader attached them),
+ * and the clsact qdisc if this loader made it.  -ENOENT: none was there. */
+int gwbpf_detach(struct gwbpf *g, const char *ifname);
 
 /* The XDP program (LAN ingress) and the TC program (LAN egress). */
 int gwbpf_prog_fd(const struct gwbpf *g);
@@ -68,8 +99,17 @@ uint64_t gwbpf_epoch(const struct gwbpf *g);
 int gwbpf_counters(const struct gwbpf *g, uint64_t ret[GWBPF_CNT_COUNT]);
 int gwbpf_rule_stats(const struct gwbpf *g, uint32_t slot, uint32_t index,
 		     struct gwbpf_rule_stats *ret);
-/* -ENOENT: nothing seen from or to that MAC (or its entry was evicted). */
+/* A device's totals: its expired flows (gw_device_stats) and its live
+ * ones, summed now (a walk of gw_flows).  -ENOENT: nothing seen from or to
+ * that MAC (or its entry was evicted). */
 int gwbpf_device_stats(const struct gwbpf *g, const uint8_t mac[6],
 		       struct gwbpf_device_stats *ret);
+/* Remove every flow without a packet for idle_ns or more (0: all), folding
+ * its totals into its device's (gw_device_stats); *ret_n, if not NULL, is
+ * how many went.  gwd calls it well before gw_flows fills up. */
+int gwbpf_flows_expire(struct gwbpf *g, uint64_t idle_ns, uint32_t *ret_n);
+/* A flow's last packet (gwbpf_flow.last_jiffies) in CLOCK_MONOTONIC ns,
+ * to within a jiffy. */
+int gwbpf_flow_last_ns(struct gwbpf *g, const struct gwbpf_flow *f, uint64_t *ret);
 
 #endif

@@ -1068,6 +1068,55 @@ static void egress(void **state)
 	assert_int_equal(run(c->g, &s), XDP_DROP);
 }
 
+/* Device totals come from the flows: live ones, and those expired into
+ * gw_device_stats; an idle flow goes, a busy one stays. */
+static void expiry(void **state)
+{
+	struct ctx *c = *state;
+	apply(c, parse_policy, noon_wed);
+	struct spec s = { .proto = IPPROTO_TCP, .sport = 5000, .dport = 443, .tcp_flags = TCP_ACK };
+	struct spec t = s;
+	uint8_t b[FRAME_MAX];
+	memcpy(s.mac, mac_a, 6);
+	memcpy(t.mac, mac_a, 6);
+	addr(&s, "10.0.0.2", "8.8.8.8");
+	addr(&t, "10.0.0.2", "8.8.4.4");
+	size_t len = build(&s, b);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(run(c->g, &s), XDP_PASS);
+	assert_int_equal(run(c->g, &t), XDP_PASS);
+	assert_int_equal(run_down(c->g, &s), TC_ACT_OK);
+	struct gwbpf_device_stats ds;
+	assert_int_equal(gwbpf_device_stats(c->g, mac_a, &ds), 0);
+	assert_int_equal(ds.packets_up, 4);
+	assert_int_equal(ds.bytes_up, 4 * len);
+	assert_int_equal(ds.packets_down, 1);
+
+	struct gwbpf_flow f = flow_of(c->g, &s);
+	uint64_t last = 0;
+	assert_int_equal(gwbpf_flow_last_ns(c->g, &f, &last), 0);
+	uint64_t now = now_ns();
+	assert_true(last <= now + 20000000ull && last + 1000000000ull > now);
+
+	uint32_t n = 99;
+	assert_int_equal(gwbpf_flows_expire(c->g, 3600000000000ull, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(gwbpf_flows_expire(c->g, 0, &n), 0);
+	assert_int_equal(n, 2);
+	struct gwbpf_flow_key k = flow_key(&s);
+	assert_true(bpf_map_lookup_elem(gwbpf_map_fd(c->g, GWBPF_MAP_FLOWS), &k, &f) < 0);
+	struct gwbpf_device_stats after;
+	assert_int_equal(gwbpf_device_stats(c->g, mac_a, &after), 0);
+	assert_memory_equal(&ds, &after, sizeof(ds));
+
+	/* The device's next packet is a new flow; its totals add up. */
+	assert_int_equal(run(c->g, &s), XDP_PASS);
+	assert_int_equal(gwbpf_device_stats(c->g, mac_a, &after), 0);
+	assert_int_equal(after.packets_up, 5);
+	assert_int_equal(after.bytes_up, 5 * len);
+	assert_int_equal(gwbpf_device_stats(c->g, mac_x, &after), -ENOENT);
+}
+
 /* A cached flow's cost, per packet; printed, not asserted (a benchmark
  * needs a quiet machine). */
 static void established_cost(void **state)
@@ -1348,6 +1397,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(events, setup, teardown),
 		cmocka_unit_test_setup_teardown(rate_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(egress, setup, teardown),
+		cmocka_unit_test_setup_teardown(expiry, setup, teardown),
 		cmocka_unit_test_setup_teardown(established_cost, setup, teardown),
 		cmocka_unit_test_setup_teardown(differential, setup, teardown),
 	};

@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gw-bench-ebpf: the XDP classifier's cost per packet, through
+ * bpf_prog_test_run_opts, against a one-instruction XDP_PASS program loaded
+ * in the same run (tools/gw bench ebpf; docs/performance.md says how to
+ * read it).  Not a test: it asserts only that each case takes the path it
+ * claims to measure.
+ *
+ * For policies of 10, 1 000 and 4 000 rules whose deciding rule is the
+ * last one (the first-set-bit search walks every word):
+ *   established  one packet of a cached flow, repeat = REPEAT in one call;
+ *                the kernel's own per-repeat average
+ *   new          NEW distinct 5-tuples, one call each (repeat = 1); each
+ *                packet misses gw_flows, is classified, inserted, and
+ *                raises a NEW event (drained between calls, untimed)
+ *   pass         the XDP_PASS program the same two ways, for the ratios
+ * Trials are interleaved (every case once per round, TRIALS rounds); the
+ * medians are printed.
+ *
+ *   gw-bench-ebpf [--quick]
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+
+#include "compile.h"
+#include "image.h"
+#include "loader.h"
+#include "policy.h"
+
+static const uint8_t bench_mac[6] = { 2, 0xbe, 0, 0, 0, 1 };
+
+struct frame {
+	uint8_t b[64];
+	uint32_t len;
+};
+
+/* A TCP ACK from the bench device to 203.0.113.dst:443 from sport. */
+static void frame(struct frame *f, uint16_t sport, uint8_t dst)
+{
+	uint8_t *b = f->b;
+	memset(b, 0, sizeof(f->b));
+	memcpy(b, "\x02\xaa\xaa\xaa\xaa\xaa", 6);
+	memcpy(b + 6, bench_mac, 6);
+	b[12] = 0x08;
+	uint8_t *ip = b + 14;
+	ip[0] = 0x45;
+	ip[3] = 40;
+	ip[8] = 64;
+	ip[9] = 6;
+	memcpy(ip + 12, "\x0a\x00\x00\x02", 4);
+	memcpy(ip + 16, "\xcb\x00\x71", 3);
+	ip[19] = dst;
+	uint8_t *t = ip + 20;
+	t[0] = (uint8_t)(sport >> 8);
+	t[1] = (uint8_t)sport;
+	t[2] = 443 >> 8;
+	t[3] = 443 & 0xff;
+	t[12] = 0x50;
+	t[13] = 0x10;
+	f->len = 54;
+}
+
+/* A household of about rules/10 devices; every rule but the last names
+ * other destinations; the last allows the bench device's packets. */
+static char *policy_text(unsigned rules)
+{
+	size_t cap = 256 + (size_t)rules * 120, n = 0;
+	char *s = malloc(cap);
+	unsigned ndev = rules / 10 ? rules / 10 : 1;
+	if (!s)
+		return NULL;
+	n += (size_t)snprintf(s + n, cap - n, "device bench mac 02:be:00:00:00:01\n");
+	for (unsigned d = 0; d < ndev; d++)
+		n += (size_t)snprintf(s + n, cap - n, "device d%u mac 02:%02x:%02x:00:00:02\n", d,
+				      d >> 8 & 0xff, d & 0xff);
+	for (unsigned i = 0; i + 1 < rules; i++)
+		n += (size_t)snprintf(s + n, cap - n,
+				      "rule r%u %s device d%u to 198.18.%u.%u/32 proto tcp port %u\n",
+				      i, i % 3 ? "allow" : "block", i % ndev, i >> 8 & 0xff,
+				      i & 0xff, 1000 + i % 5000);
+	n += (size_t)snprintf(s + n, cap - n,
+			      "rule last allow device bench to 203.0.113.0/24 proto tcp port 443\n"
+			      "default block\n");
+	return s;
+}
+
+struct bcase {
+	unsigned rules;
+	struct gwbpf *g;
+	uint32_t last_rule;
+	double est[64], new_[64];
+};
+
+static int load(struct bcase *c)
+{
+	char *text = policy_text(c->rules);
+	struct pol_unit *u = NULL;
+	struct pol_ir *ir = NULL;
+	struct gwbpf_image *img = NULL;
+	struct gwbpf_bitmap active;
+	const void *data;
+	size_t size;
+	char err[256] = "";
+	int r = -EINVAL;
+	if (!text || pol_compile("bench.gw", text, strlen(text), POL_F_NO_FILES, &u) < 0)
+		goto out;
+	if (pol_unit_errors(u)) {
+		pol_unit_render_diags(u, stderr);
+		goto out;
+	}
+	if (pol_unit_image(u, &data, &size) < 0 || pol_image_load(data, size, &ir, err, sizeof(err)) < 0) {
+		fprintf(stderr, "gw-bench-ebpf: image: %s\n", err);
+		goto out;
+	}
+	if ((r = gwbpf_new(&c->g)) < 0 || (r = gwbpf_image_build(ir, &img)) < 0)
+		goto out;
+	gwbpf_active_mask(ir, (struct pol_when){ 2, 720 }, &active);
+	if ((r = gwbpf_stage(c->g, img, &active)) < 0 || (r = gwbpf_commit(c->g)) < 0)
+		goto out;
+	c->last_rule = ir->nrules - 1;
+out:
+	gwbpf_image_free(img);
+	pol_ir_free(ir);
+	pol_unit_free(u);
+	free(text);
+	return r;
+}
+
+static int run(int fd, const struct frame *f, uint32_t repeat, uint32_t *ret_ns, uint32_t *ret_v)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = f->b, .data_size_in = f->len,
+		    .repeat = repeat);
+	if (bpf_prog_test_run_opts(fd, &o) < 0)
+		return -errno;
+	*ret_ns = o.duration;
+	*ret_v = o.retval;
+	return 0;
+}
+
+static int ignore(const struct gwbpf_event *e, void *arg)
+{
+	return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	double t[64];
+	memcpy(t, v, (size_t)n * sizeof(*t));
+	qsort(t, (size_t)n, sizeof(*t), cmp_double);
+	return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
+}
+
+static uint64_t counter(struct gwbpf *g, enum gwbpf_counter which)
+{
+	uint64_t v[GWBPF_CNT_COUNT];
+	return gwbpf_counters(g, v) == 0 ? v[which] : 0;
+}
+
+/* Mean ns per call over `count` distinct new flows, one call each.  The
+ * 5-tuples continue from *next, so no flow is ever seen twice. */
+static int new_flows(int fd, struct gwbpf *g, unsigned count, unsigned *next, double *ret)
+{
+	uint64_t sum = 0;
+	struct frame f;
+	uint32_t ns, v;
+	for (unsigned i = 0; i < count; i++, (*next)++) {
+		frame(&f, (uint16_t)(1024 + *next % 60000), (uint8_t)(1 + *next / 60000 % 250));
+		int r = run(fd, &f, 1, &ns, &v);
+		if (r < 0)
+			return r;
+		if (v != XDP_PASS)
+			return -EPROTO;
+		sum += ns;
+		if (g && i % 512 == 511)
+			gwbpf_events_drain(g, ignore, NULL);
+	}
+	if (g)
+		gwbpf_events_drain(g, ignore, NULL);
+	*ret = (double)sum / count;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	bool quick = argc == 2 && !strcmp(argv[1], "--quick");
+	if (argc > 2 || (argc == 2 && !quick)) {
+		fprintf(stderr, "usage: gw-bench-ebpf [--quick]\n");
+		return 2;
+	}
+	const int trials = quick ? 5 : 9;
+	const uint32_t repeat = quick ? 100000 : 1000000;
+	const unsigned nnew = quick ? 2000 : 6000; /* trials * nnew < GWBPF_MAX_FLOWS: no eviction */
+	struct bcase cases[] = { { .rules = 10 }, { .rules = 1000 }, { .rules = 4000 } };
+	const int ncases = sizeof(cases) / sizeof(cases[0]);
+	double pass_rep[64], pass_one[64];
+	int r = 0, pass_fd = -1;
+
+	struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = XDP_PASS },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	pass_fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "pass", "GPL", insns, 2, NULL);
+	if (pass_fd < 0) {
+		fprintf(stderr, "gw-bench-ebpf: cannot load a program (%s); run as root\n",
+			strerror(errno));
+		return 1;
+	}
+	for (int c = 0; c < ncases; c++) {
+		if ((r = load(&cases[c])) < 0) {
+			fprintf(stderr, "gw-bench-ebpf: %u rules: %s\n", cases[c].rules, strerror(-r));
+			goto out;
+		}
+	}
+
+	struct frame est;
+	frame(&est, 999, 200);
+	unsigned next = 0;
+	uint32_t ns, v;
+	for (int t = 0; t < trials; t++) {
+		if ((r = run(pass_fd, &est, repeat, &ns, &v)) < 0)
+			goto fail;
+		pass_rep[t] = ns;
+		unsigned pnext = next;
+		if ((r = new_flows(pass_fd, NULL, nnew, &pnext, &pass_one[t])) < 0)
+			goto fail;
+		for (int c = 0; c < ncases; c++) {
+			struct bcase *k = &cases[c];
+			int fd = gwbpf_prog_fd(k->g);
+			/* The first packet makes the flow; the timed ones hit it. */
+			uint64_t hits = counter(k->g, GWBPF_CNT_FLOW_HIT);
+			if ((r = run(fd, &est, 1, &ns, &v)) < 0 ||
+			    (r = run(fd, &est, repeat, &ns, &v)) < 0)
+				goto fail;
+			if (v != XDP_PASS || counter(k->g, GWBPF_CNT_FLOW_HIT) - hits < repeat) {
+				fprintf(stderr, "gw-bench-ebpf: the established packet missed its flow\n");
+				r = -EPROTO;
+				goto out;
+			}
+			k->est[t] = ns;
+			uint64_t news = counter(k->g, GWBPF_CNT_FLOW_NEW);
+			unsigned knext = next;
+			if ((r = new_flows(fd, k->g, nnew, &knext, &k->new_[t])) < 0)
+				goto fail;
+			if (counter(k->g, GWBPF_CNT_FLOW_NEW) - news != nnew) {
+				fprintf(stderr, "gw-bench-ebpf: a new-flow packet found a flow\n");
+				r = -EPROTO;
+				goto out;
+			}
+			/* The flow the deciding rule made is the last one. */
+			struct gwbpf_flow_key key = { .family = 4, .proto = 6,
+						      .sport = __builtin_bswap16(999),
+						      .dport = __builtin_bswap16(443) };
+			struct gwbpf_flow fl;
+			memcpy(key.src, "\x0a\x00\x00\x02", 4);
+			memcpy(key.dst, "\xcb\x00\x71\xc8", 4);
+			if (bpf_map_lookup_elem(gwbpf_map_fd(k->g, GWBPF_MAP_FLOWS), &key, &fl) < 0 ||
+			    fl.rule != k->last_rule) {
+				fprintf(stderr, "gw-bench-ebpf: the flow was not decided by the last rule\n");
+				r = -EPROTO;
+				goto out;
+			}
+		}
+		next += nnew;
+	}
+
+	double pr = median(pass_rep, trials), p1 = median(pass_one, trials);
+	printf("gw-bench-ebpf: %d interleaved trials; established: repeat=%u in one call; "
+	       "new: %u distinct flows, one call each\n\n", trials, repeat, nnew);
+	printf("| rules | established ns | XDP_PASS ns | rate ratio | new flow ns | "
+	       "XDP_PASS ns (1 call) | rate ratio |\n");
+	printf("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+	for (int c = 0; c < ncases; c++) {
+		double e = median(cases[c].est, trials), n = median(cases[c].new_, trials);
+		printf("| %u | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f |\n", cases[c].rules, e, pr,
+		       pr / e, n, p1, p1 / n);
+	}
+	double e10 = median(cases[0].est, trials), e4k = median(cases[ncases - 1].est, trials);
+	printf("\nestablished, 4000 vs 10 rules: %+.1f %%\n", (e4k / e10 - 1) * 100);
+	printf("targets: established >= 0.70 of XDP_PASS; new flows at 4000 rules >= 0.40; "
+	       "established growth 10 -> 4000 rules <= 5 %%\n");
+	goto out;
+fail:
+	fprintf(stderr, "gw-bench-ebpf: test run: %s\n", strerror(-r));
+out:
+	for (int c = 0; c < ncases; c++)
+		gwbpf_free(cases[c].g);
+	close(pass_fd);
+	return r < 0 ? 1 : 0;
+}
