@@ -52,7 +52,8 @@ struct dp_classify {
 	struct gwbpf_image *img; /* NULL without a policy */
 	struct spans addr[2];    /* [0]: IPv4, [1]: IPv6 */
 	unsigned nwords;
-	uint32_t generation;
+	uint32_t generation;     /* changed only by dp_classify_set_active */
+	bool pinned;             /* the mask was set from outside: the clock leaves it */
 	uint32_t when;           /* struct pol_when packed: wday << 16 | minute */
 	uint32_t seq;            /* odd while active is being rewritten */
 	struct gwbpf_bitmap active;
@@ -160,15 +161,20 @@ static uint16_t addr_class(const struct spans *s, const uint8_t a[16])
 
 /* ------------------------------------------------------------ life */
 
+static void publish_active(struct dp_classify *c, const struct gwbpf_bitmap *mask)
+{
+	__atomic_store_n(&c->seq, c->seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	for (unsigned i = 0; i < GWBPF_WORDS; i++)
+		__atomic_store_n(&c->active.w[i], mask->w[i], __ATOMIC_RELAXED);
+	__atomic_store_n(&c->seq, c->seq + 1, __ATOMIC_RELEASE);
+}
+
 static void compute_active(struct dp_classify *c, struct pol_when when)
 {
 	struct gwbpf_bitmap mask;
 	gwbpf_active_mask(c->ir, when, &mask);
-	__atomic_store_n(&c->seq, c->seq + 1, __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	for (unsigned i = 0; i < GWBPF_WORDS; i++)
-		__atomic_store_n(&c->active.w[i], mask.w[i], __ATOMIC_RELAXED);
-	__atomic_store_n(&c->seq, c->seq + 1, __ATOMIC_RELEASE);
+	publish_active(c, &mask);
 }
 
 int dp_classify_new(struct pol_ir *ir, uint32_t generation, struct dp_classify **ret)
@@ -274,17 +280,43 @@ out:
 
 uint32_t dp_classify_generation(const struct dp_classify *c)
 {
-	return c->generation;
+	return __atomic_load_n(&c->generation, __ATOMIC_ACQUIRE);
+}
+
+uint32_t dp_classify_nrules(const struct dp_classify *c)
+{
+	return c->ir ? c->ir->nrules : 0;
+}
+
+bool dp_classify_pinned(const struct dp_classify *c)
+{
+	return c->pinned;
 }
 
 void dp_classify_set_when(struct dp_classify *c, struct pol_when when)
 {
 	uint32_t w = (uint32_t)when.wday << 16 | when.minute;
-	if (w == __atomic_load_n(&c->when, __ATOMIC_RELAXED))
+	if (c->pinned || w == __atomic_load_n(&c->when, __ATOMIC_RELAXED))
 		return;
 	__atomic_store_n(&c->when, w, __ATOMIC_RELAXED);
 	if (c->ir)
 		compute_active(c, when);
+}
+
+int dp_classify_set_active(struct dp_classify *c, const uint64_t *mask, uint32_t nrules,
+			   uint32_t generation)
+{
+	if (nrules != dp_classify_nrules(c))
+		return -ESTALE;
+	struct gwbpf_bitmap m = { 0 };
+	memcpy(m.w, mask, (nrules + 63) / 64 * sizeof(uint64_t));
+	c->pinned = true;
+	publish_active(c, &m);
+	/* After the mask: a worker that sees the new number classifies
+	 * with the new mask (a flow that caught the new mask under the old
+	 * number is only decided once more). */
+	__atomic_store_n(&c->generation, generation, __ATOMIC_RELEASE);
+	return 0;
 }
 
 const struct pol_ir *dp_classify_ir(const struct dp_classify *c)

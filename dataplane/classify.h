@@ -11,6 +11,7 @@
 #ifndef GW_DATAPLANE_CLASSIFY_H
 #define GW_DATAPLANE_CLASSIFY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "eval.h"
@@ -47,9 +48,19 @@ int dp_classify_load(const char *path, uint32_t generation, struct dp_classify *
 		     char *err, size_t errlen);
 
 uint32_t dp_classify_generation(const struct dp_classify *c);
+/* The policy's rule count (0 without a policy). */
+uint32_t dp_classify_nrules(const struct dp_classify *c);
 /* Schedules look at this moment; set by the main loop (one writer), read
- * by workers.  Recomputes the active-rule mask when the minute changes. */
+ * by workers.  Recomputes the active-rule mask when the minute changes,
+ * unless dp_classify_set_active pinned it. */
 void dp_classify_set_when(struct dp_classify *c, struct pol_when when);
+/* Pins the active-rule mask ((nrules + 63) / 64 words) and moves this
+ * generation to a new number, so flows decided under the old mask are
+ * decided again (one writer: the main loop).  -ESTALE when nrules is not
+ * the policy's rule count. */
+int dp_classify_set_active(struct dp_classify *c, const uint64_t *mask, uint32_t nrules,
+			   uint32_t generation);
+bool dp_classify_pinned(const struct dp_classify *c);
 const struct pol_ir *dp_classify_ir(const struct dp_classify *c);
 
 void dp_classify_flow(const struct dp_classify *c, const struct dp_classify_in *in,

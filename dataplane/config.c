@@ -59,7 +59,7 @@ static bool mac(const char *s, uint8_t m[6])
 int dp_config_parse(int argc, char **argv, struct dp_config *ret, char *err, size_t errlen)
 {
 	enum { O_LAN = 256, O_WAN, O_MODE, O_POLICY, O_NAT, O_LAN_IP, O_LAN_IP6, O_WAN_IP,
-	       O_WAN_GW, O_MBUFS, O_FLOWS, O_BURST, O_IDLE };
+	       O_WAN_GW, O_MBUFS, O_FLOWS, O_BURST, O_IDLE, O_CONTROL };
 	static const struct option opts[] = {
 		{ "lan", required_argument, NULL, O_LAN },
 		{ "wan", required_argument, NULL, O_WAN },
@@ -74,6 +74,7 @@ int dp_config_parse(int argc, char **argv, struct dp_config *ret, char *err, siz
 		{ "flows", required_argument, NULL, O_FLOWS },
 		{ "burst", required_argument, NULL, O_BURST },
 		{ "idle-exit", required_argument, NULL, O_IDLE },
+		{ "control", required_argument, NULL, O_CONTROL },
 		{ 0 },
 	};
 	struct dp_config c = {
@@ -164,6 +165,11 @@ int dp_config_parse(int argc, char **argv, struct dp_config *ret, char *err, siz
 			if (!number(a, 86400000, &n))
 				goto bad;
 			c.idle_exit_ms = (uint32_t)n;
+			break;
+		case O_CONTROL:
+			if (!*a)
+				goto bad;
+			c.control = a;
 			break;
 		default:
 			snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);

@@ -17,6 +17,8 @@
  *   --flows N                  flow table size per worker (default 65536)
  *   --burst N                  RX burst size, 1..64 (default 32)
  *   --idle-exit MS             stop after MS ms without any packet (replays)
+ *   --control PATH             serve the control protocol (proto.h) on a
+ *                              unix socket at PATH
  *
  * No DPDK here.
  */
@@ -36,6 +38,7 @@ struct dp_config {
 	uint16_t port[DP_ROLE_COUNT];
 	uint8_t mode; /* enum dp_mode */
 	const char *policy;
+	const char *control; /* the control socket's path, or NULL */
 	uint16_t nat_lo, nat_hi;
 	uint32_t mbufs, flows;
 	uint16_t burst;

@@ -150,6 +150,20 @@ struct dp_flow *dp_flow_get(struct dp_flow_table *t, uint32_t idx)
 	return &t->flows[idx];
 }
 
+uint32_t dp_flow_capacity(const struct dp_flow_table *t)
+{
+	return t->capacity;
+}
+
+const struct dp_flow *dp_flow_at(const struct dp_flow_table *t, uint32_t idx)
+{
+	if (idx >= t->capacity)
+		return NULL;
+	const struct dp_flow *f = &t->flows[idx];
+	uint8_t fam = __atomic_load_n(&f->key[0].family, __ATOMIC_RELAXED);
+	return fam == 4 || fam == 6 ? f : NULL;
+}
+
 static void flow_release(struct dp_flow_table *t, uint32_t i)
 {
 	struct dp_flow *f = &t->flows[i];
@@ -158,6 +172,7 @@ static void flow_release(struct dp_flow_table *t, uint32_t i)
 	rte_hash_del_key(t->hash, &f->key[0]);
 	rte_hash_del_key(t->hash, &f->key[1]);
 	list_unlink(t, i);
+	f->key[0].family = 0; /* free: dp_flow_at skips it */
 	f->next = t->free_head;
 	t->free_head = i;
 	t->stats.active--;

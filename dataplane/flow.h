@@ -111,6 +111,13 @@ void dp_flow_touch(struct dp_flow_table *t, uint32_t idx, unsigned dir, uint32_t
 
 void dp_flow_remove(struct dp_flow_table *t, uint32_t idx);
 
+/* For readers on other lcores (the control agent): slots 0..capacity-1,
+ * and the flow in slot idx, or NULL when the slot is free.  Read without
+ * a lock while the owner works: a snapshot that may be torn, never out of
+ * the table's memory. */
+uint32_t dp_flow_capacity(const struct dp_flow_table *t);
+const struct dp_flow *dp_flow_at(const struct dp_flow_table *t, uint32_t idx);
+
 /* Removes up to budget idle flows; returns how many. */
 unsigned dp_flow_expire(struct dp_flow_table *t, uint64_t now_ms, unsigned budget);
 

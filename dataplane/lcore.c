@@ -16,6 +16,7 @@
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
+#include <rte_rcu_qsbr.h>
 
 #include "lcore.h"
 #include "parse.h"
@@ -185,7 +186,7 @@ static void classify_facts(const struct dp_flow *f, struct dp_classify_in *ci)
 static bool recheck(struct dp_worker *w, uint32_t idx)
 {
 	struct dp_flow *f = dp_flow_get(w->flows, idx);
-	const struct dp_classify *c = *w->policy;
+	const struct dp_classify *c = __atomic_load_n(w->policy, __ATOMIC_ACQUIRE);
 	uint32_t gen = dp_classify_generation(c);
 	if (f->generation == gen)
 		return true;
@@ -322,7 +323,7 @@ static void new_flow(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pk
 		drop(w, in, m, DP_DROP_NO_NEXTHOP);
 		return;
 	}
-	const struct dp_classify *c = *w->policy;
+	const struct dp_classify *c = __atomic_load_n(w->policy, __ATOMIC_ACQUIRE);
 	struct dp_verdict v;
 	dp_classify_flow(c, &ci, &v);
 
@@ -524,7 +525,15 @@ int dp_worker_main(void *arg)
 	const struct dp_config *cfg = w->cfg;
 	struct rte_mbuf *ms[DP_BURST_MAX];
 	unsigned iter = 0;
+	if (w->qsbr) {
+		rte_rcu_qsbr_thread_register(w->qsbr, w->id);
+		rte_rcu_qsbr_thread_online(w->qsbr, w->id);
+	}
 	while (!*w->stop) {
+		/* Between bursts this worker holds no policy pointer: the
+		 * generation it read last may be freed after this point. */
+		if (w->qsbr)
+			rte_rcu_qsbr_quiescent(w->qsbr, w->id);
 		uint64_t now = rte_get_timer_cycles() / w->ms_div;
 		for (int role = 0; role < DP_ROLE_COUNT; role++) {
 			uint16_t n = rte_eth_rx_burst(cfg->port[role], w->queue, ms, cfg->burst);
@@ -549,5 +558,9 @@ int dp_worker_main(void *arg)
 			w->tick(w->tick_ctx);
 	}
 	dp_worker_flush(w);
+	if (w->qsbr) {
+		rte_rcu_qsbr_thread_offline(w->qsbr, w->id);
+		rte_rcu_qsbr_thread_unregister(w->qsbr, w->id);
+	}
 	return 0;
 }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
 
 #include "classify.h"
 #include "config.h"
@@ -31,7 +32,12 @@ struct dp_worker {
 	struct rte_mempool *pool;
 	struct dp_flow_table *flows;
 	struct dp_nat *nat;
-	struct dp_classify *const *policy; /* the current generation */
+	/* The published generation: read with an acquire load, held no
+	 * longer than one burst (see qsbr). */
+	struct dp_classify *const *policy;
+	/* When set, the worker reports a quiescent state (thread id: id)
+	 * between bursts, so a replaced generation can be freed (RCU). */
+	struct rte_rcu_qsbr *qsbr;
 	uint8_t port_mac[DP_ROLE_COUNT][6];
 	uint64_t ms_div; /* timer cycles per ms */
 	struct dp_port_stats stats[DP_ROLE_COUNT];

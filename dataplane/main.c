@@ -7,7 +7,8 @@
  * (config.h lists the options.)  Every worker lcore runs dp_worker_main on
  * its own RX/TX queue of each port; with no worker lcore (-l 0) the main
  * lcore runs the one worker itself.  The main lcore keeps the policy's
- * clock and watches for SIGINT/SIGTERM (and --idle-exit).  At start it
+ * clock, serves the control socket (--control, agent.c) and watches for
+ * SIGINT/SIGTERM (and --idle-exit).  At start it
  * prints what the flow and NAT tables take (event=flow_memory); on the way
  * out it stops the ports (net_pcap closes its output files then) and
  * prints the forwarding loop's duration (event=run) and every counter as
@@ -31,6 +32,7 @@
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 
+#include "agent.h"
 #include "classify.h"
 #include "config.h"
 #include "lcore.h"
@@ -52,7 +54,8 @@ static void on_signal(int sig)
 struct app {
 	struct dp_config cfg;
 	struct rte_mempool *pool;
-	struct dp_classify *policy;
+	struct dp_classify *policy; /* published to workers; the agent swaps it */
+	struct dp_agent *agent;     /* NULL without --control */
 	struct dp_worker *workers;
 	unsigned nworkers;
 	bool port_up[DP_ROLE_COUNT];
@@ -76,6 +79,8 @@ static void tick(void *ctx)
 	struct pol_when when;
 	if (ir && pol_when_at(ir, time(NULL), &when) == 0)
 		dp_classify_set_when(a->policy, when);
+	if (a->agent)
+		dp_agent_poll(a->agent);
 	if (!a->cfg.idle_exit_ms)
 		return;
 	uint64_t rx = 0;
@@ -225,6 +230,16 @@ static int setup(struct app *a)
 			return r;
 		}
 	}
+	if (a->cfg.control) {
+		struct dp_agent_ctx ctx = { .cfg = &a->cfg, .policy = &a->policy,
+					    .workers = a->workers, .nworkers = workers };
+		r = dp_agent_new(a->cfg.control, &ctx, &a->agent, err, sizeof(err));
+		if (r < 0) {
+			fprintf(stderr, "event=error stage=control error=%d msg=\"%s\"\n", r, err);
+			return r;
+		}
+		fprintf(stderr, "event=control_listening path=%s\n", a->cfg.control);
+	}
 	if (a->cfg.mode == DP_MODE_FULL && heap &&
 	    rte_malloc_get_socket_stats(socket, &after) == 0) {
 		uint64_t bytes = after.heap_allocsz_bytes - before.heap_allocsz_bytes;
@@ -244,8 +259,11 @@ static void teardown(struct app *a)
 		print_stats(a);
 		for (unsigned i = 0; i < a->nworkers; i++)
 			dp_worker_fini(&a->workers[i]);
-		rte_free(a->workers);
 	}
+	/* The workers have stopped: every retired generation can go. */
+	dp_agent_free(a->agent);
+	if (a->workers)
+		rte_free(a->workers);
 	dp_classify_free(a->policy);
 	rte_mempool_free(a->pool);
 }

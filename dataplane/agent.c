@@ -1,0 +1,542 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The control agent (see agent.h and, for the protocol, proto.h).
+ *
+ * Everything here runs on the main lcore, from its tick, without
+ * blocking: each poll accepts waiting clients, flushes pending replies,
+ * reads at most READ_BUDGET bytes per client, answers a complete request,
+ * and frees retired policy generations whose grace period has passed.
+ *
+ * Policy lifetime: a generation is published with one release store of
+ * the pointer workers load.  The old one goes on the retired list with an
+ * rte_rcu_qsbr token; workers report a quiescent state between bursts, and
+ * once every online worker has done so after the swap, no worker can hold
+ * the old pointer and it is freed.  The check never waits: with one lcore
+ * this code runs inside the only worker's loop, where waiting would never
+ * end.  The retired list is bounded; when it is full a LOAD_IMAGE gets
+ * -EBUSY and the running policy stays.
+ *
+ * Each event is one key=value line on stderr.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_cycles.h>
+#include <rte_malloc.h>
+#include <rte_rcu_qsbr.h>
+
+#include "agent.h"
+#include "image.h"
+#include "proto.h"
+
+/* Reply bodies are written as this host's structs: proto.h's layout is
+ * little-endian. */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "proto.h bodies are little-endian");
+
+#define MAX_CLIENTS 4
+#define MAX_RETIRED 8
+#define READ_BUDGET (4u << 20)
+#define HDR sizeof(struct dp_msg_hdr)
+
+struct client {
+	int fd;
+	uint8_t *in;
+	size_t in_len, in_cap, need; /* need: the whole message, once its header is read */
+	uint8_t *out;
+	size_t out_len, out_off;
+	bool closing; /* close once out is sent */
+};
+
+struct retired {
+	struct dp_classify *c;
+	uint64_t token;
+};
+
+struct dp_agent {
+	struct dp_agent_ctx ctx;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int fd;
+	struct rte_rcu_qsbr *qsbr;
+	struct client clients[MAX_CLIENTS];
+	struct retired retired[MAX_RETIRED];
+	unsigned nretired;
+	uint32_t next_generation;
+	uint64_t start_ms;
+};
+
+static uint64_t now_ms(void)
+{
+	uint64_t hz = rte_get_timer_hz() / 1000;
+	return rte_get_timer_cycles() / (hz ? hz : 1);
+}
+
+/* ------------------------------------------------------------ life */
+
+int dp_agent_new(const char *path, const struct dp_agent_ctx *ctx, struct dp_agent **ret,
+		 char *err, size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int r;
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		snprintf(err, errlen, "socket path longer than %zu bytes", sizeof(sa.sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(err, errlen, "%s exists and is not a socket", path);
+			return -EEXIST;
+		}
+		unlink(path); /* a stale socket of an earlier run */
+	}
+	struct dp_agent *a = calloc(1, sizeof(*a));
+	if (!a) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	a->fd = -1;
+	for (unsigned i = 0; i < MAX_CLIENTS; i++)
+		a->clients[i].fd = -1;
+	a->ctx = *ctx;
+	a->next_generation = dp_classify_generation(*ctx->policy) + 1;
+	a->start_ms = now_ms();
+	strcpy(a->path, path);
+	strcpy(sa.sun_path, path);
+
+	size_t qsize = rte_rcu_qsbr_get_memsize(ctx->nworkers);
+	a->qsbr = rte_zmalloc("dp_qsbr", qsize, RTE_CACHE_LINE_SIZE);
+	if (!a->qsbr || rte_rcu_qsbr_init(a->qsbr, ctx->nworkers) != 0) {
+		r = -ENOMEM;
+		snprintf(err, errlen, "RCU state for %u workers", ctx->nworkers);
+		goto fail;
+	}
+	a->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (a->fd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		goto fail;
+	}
+	/* Born 0660: no moment when others may connect. */
+	mode_t old = umask(0117);
+	r = bind(a->fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0 || chmod(path, 0660) < 0 || listen(a->fd, MAX_CLIENTS) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	for (unsigned i = 0; i < ctx->nworkers; i++)
+		ctx->workers[i].qsbr = a->qsbr;
+	*ret = a;
+	return 0;
+fail:
+	dp_agent_free(a);
+	return r;
+}
+
+static void client_close(struct client *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->in);
+	free(c->out);
+	*c = (struct client){ .fd = -1 };
+}
+
+void dp_agent_free(struct dp_agent *a)
+{
+	if (!a)
+		return;
+	for (unsigned i = 0; i < MAX_CLIENTS; i++)
+		client_close(&a->clients[i]);
+	if (a->fd >= 0) {
+		close(a->fd);
+		unlink(a->path);
+	}
+	for (unsigned i = 0; i < a->nretired; i++)
+		dp_classify_free(a->retired[i].c);
+	for (unsigned i = 0; i < a->ctx.nworkers; i++)
+		a->ctx.workers[i].qsbr = NULL;
+	rte_free(a->qsbr);
+	free(a);
+}
+
+/* Frees retired generations no worker can still hold. */
+static void reclaim(struct dp_agent *a)
+{
+	unsigned keep = 0;
+	for (unsigned i = 0; i < a->nretired; i++) {
+		if (rte_rcu_qsbr_check(a->qsbr, a->retired[i].token, false) == 1) {
+			fprintf(stderr, "event=policy_freed generation=%u\n",
+				dp_classify_generation(a->retired[i].c));
+			dp_classify_free(a->retired[i].c);
+		} else {
+			a->retired[keep++] = a->retired[i];
+		}
+	}
+	a->nretired = keep;
+}
+
+/* ------------------------------------------------------------ replies */
+
+/* Queues a reply: header, status, reason on error, then payload. */
+static void reply(struct client *c, uint16_t type, uint64_t id, int status, const char *reason,
+		  const void *payload, size_t payload_len)
+{
+	size_t cap = HDR + sizeof(struct dp_reply) + DP_REASON_MAX + payload_len;
+	uint8_t *out = realloc(c->out, c->out_len + cap);
+	if (!out) {
+		c->closing = true;
+		return;
+	}
+	c->out = out;
+	if (status)
+		payload_len = 0;
+	size_t n = dp_proto_reply(out + c->out_len, cap, type, id, status, reason,
+				  (uint32_t)payload_len);
+	if (payload_len)
+		memcpy(out + c->out_len + n, payload, payload_len);
+	c->out_len += n + payload_len;
+	if (status)
+		fprintf(stderr, "event=control_error type=%s id=%lu error=%d msg=\"%s\"\n",
+			dp_proto_type_name(type), (unsigned long)id, status, reason);
+}
+
+static void do_health(struct dp_agent *a, struct client *c, const struct dp_request *q)
+{
+	const struct dp_classify *p = *a->ctx.policy;
+	struct dp_health h = {
+		.generation = dp_classify_generation(p),
+		.workers = a->ctx.nworkers,
+		.nrules = dp_classify_nrules(p),
+		.flags = (dp_classify_ir(p) ? DP_HEALTH_POLICY : 0) |
+			 (dp_classify_pinned(p) ? DP_HEALTH_PINNED : 0) |
+			 (a->ctx.cfg->mode == DP_MODE_IO ? DP_HEALTH_IO : 0),
+		.uptime_ms = now_ms() - a->start_ms,
+	};
+	for (unsigned i = 0; i < a->ctx.nworkers; i++) {
+		const struct dp_worker *w = &a->ctx.workers[i];
+		for (int r = 0; r < DP_ROLE_COUNT; r++)
+			h.rx += __atomic_load_n(&w->stats[r].rx, __ATOMIC_RELAXED);
+		if (w->flows) {
+			struct dp_flow_stats fs;
+			dp_flow_stats(w->flows, &fs);
+			h.flows += fs.active;
+		}
+	}
+	reply(c, q->type, q->id, 0, NULL, &h, sizeof(h));
+}
+
+static void counter(struct dp_counter *v, unsigned *n, const char *role, const char *kind,
+		    const char *name, uint64_t value)
+{
+	struct dp_counter *e = &v[(*n)++];
+	memset(e->name, 0, sizeof(e->name));
+	snprintf(e->name, sizeof(e->name), "%s.%s%s%s", role, kind, *kind ? "." : "", name);
+	e->value = value;
+}
+
+#define SUM(field)                                                                    \
+	({                                                                            \
+		uint64_t s_ = 0;                                                      \
+		for (unsigned i_ = 0; i_ < a->ctx.nworkers; i_++)                     \
+			s_ += __atomic_load_n(&a->ctx.workers[i_].stats[role].field,  \
+					      __ATOMIC_RELAXED);                      \
+		s_;                                                                   \
+	})
+
+static void do_stats(struct dp_agent *a, struct client *c, const struct dp_request *q)
+{
+	enum { PER_ROLE = 9 + DP_DROP_COUNT + DP_PUNT_COUNT };
+	struct {
+		struct dp_stats_head head;
+		struct dp_counter v[DP_ROLE_COUNT * PER_ROLE];
+	} s;
+	unsigned n = 0;
+	for (int role = 0; role < DP_ROLE_COUNT; role++) {
+		const char *rn = dp_role_name((enum dp_role)role);
+		uint64_t dropped = 0;
+		for (int k = 0; k < DP_DROP_COUNT; k++)
+			dropped += SUM(drop[k]);
+		counter(s.v, &n, rn, "", "rx", SUM(rx));
+		counter(s.v, &n, rn, "", "rx_bytes", SUM(rx_bytes));
+		counter(s.v, &n, rn, "", "forwarded", SUM(forwarded));
+		counter(s.v, &n, rn, "", "punted", SUM(punted));
+		counter(s.v, &n, rn, "", "dropped", dropped);
+		counter(s.v, &n, rn, "", "generated", SUM(generated));
+		counter(s.v, &n, rn, "", "tx", SUM(tx));
+		counter(s.v, &n, rn, "", "tx_bytes", SUM(tx_bytes));
+		counter(s.v, &n, rn, "", "tx_full", SUM(tx_full));
+		for (int k = 0; k < DP_DROP_COUNT; k++)
+			counter(s.v, &n, rn, "drop", dp_drop_name((enum dp_drop)k), SUM(drop[k]));
+		for (int k = 0; k < DP_PUNT_COUNT; k++)
+			counter(s.v, &n, rn, "punt", dp_punt_name((enum dp_punt)k), SUM(punt[k]));
+	}
+	s.head = (struct dp_stats_head){ .count = n };
+	reply(c, q->type, q->id, 0, NULL, &s, sizeof(s.head) + n * sizeof(s.v[0]));
+}
+
+static void do_load(struct dp_agent *a, struct client *c, const struct dp_request *q)
+{
+	char err[DP_REASON_MAX];
+	struct pol_ir *ir = NULL;
+	struct dp_classify *nc = NULL;
+	reclaim(a);
+	if (a->nretired == MAX_RETIRED) {
+		reply(c, q->type, q->id, -EBUSY, "earlier generations are still in use", NULL, 0);
+		return;
+	}
+	int r = pol_image_load(q->u.image.data, q->u.image.size, &ir, err, sizeof(err));
+	if (r < 0) {
+		reply(c, q->type, q->id, r, err, NULL, 0);
+		return;
+	}
+	r = dp_classify_new(ir, a->next_generation, &nc);
+	if (r < 0) {
+		snprintf(err, sizeof(err),
+			 r == -E2BIG ? "the policy does not fit the classifier's tables (%u rules)"
+				     : "out of memory (%u rules)",
+			 ir->nrules);
+		pol_ir_free(ir);
+		reply(c, q->type, q->id, r, err, NULL, 0);
+		return;
+	}
+	/* Its schedules' mask for this minute before any worker sees it. */
+	struct pol_when when;
+	if (pol_when_at(ir, time(NULL), &when) == 0)
+		dp_classify_set_when(nc, when);
+	struct dp_classify *old = *a->ctx.policy;
+	__atomic_store_n(a->ctx.policy, nc, __ATOMIC_RELEASE);
+	a->retired[a->nretired++] = (struct retired){ old, rte_rcu_qsbr_start(a->qsbr) };
+	a->next_generation++;
+	struct dp_load_reply lr = { dp_classify_generation(nc), dp_classify_nrules(nc) };
+	fprintf(stderr, "event=policy_loaded generation=%u rules=%u bytes=%u replaces=%u\n",
+		lr.generation, lr.nrules, q->u.image.size, dp_classify_generation(old));
+	reply(c, q->type, q->id, 0, NULL, &lr, sizeof(lr));
+}
+
+static void do_set_active(struct dp_agent *a, struct client *c, const struct dp_request *q)
+{
+	char err[DP_REASON_MAX];
+	struct dp_classify *p = *a->ctx.policy;
+	uint32_t gen = dp_classify_generation(p);
+	if (q->u.active.generation && q->u.active.generation != gen) {
+		snprintf(err, sizeof(err), "mask for generation %u, running %u",
+			 q->u.active.generation, gen);
+		reply(c, q->type, q->id, -ESTALE, err, NULL, 0);
+		return;
+	}
+	int r = dp_classify_set_active(p, q->u.active.mask, q->u.active.nrules,
+				       a->next_generation);
+	if (r < 0) {
+		snprintf(err, sizeof(err), "mask for %u rules, the policy has %u",
+			 q->u.active.nrules, dp_classify_nrules(p));
+		reply(c, q->type, q->id, r, err, NULL, 0);
+		return;
+	}
+	a->next_generation++;
+	struct dp_load_reply lr = { dp_classify_generation(p), dp_classify_nrules(p) };
+	fprintf(stderr, "event=active_set generation=%u rules=%u\n", lr.generation, lr.nrules);
+	reply(c, q->type, q->id, 0, NULL, &lr, sizeof(lr));
+}
+
+static void do_flows(struct dp_agent *a, struct client *c, const struct dp_request *q)
+{
+	struct {
+		struct dp_flows_head head;
+		struct dp_flow_info v[DP_FLOWS_MAX];
+	} *page = calloc(1, sizeof(*page));
+	if (!page) {
+		reply(c, q->type, q->id, -ENOMEM, "out of memory", NULL, 0);
+		return;
+	}
+	uint32_t wi = (uint32_t)(q->u.flows.cursor >> 32), slot = (uint32_t)q->u.flows.cursor;
+	if (wi > a->ctx.nworkers) {
+		reply(c, q->type, q->id, -EINVAL, "cursor past the last worker", NULL, 0);
+		goto out;
+	}
+	uint64_t now = now_ms(), next = 0;
+	unsigned n = 0;
+	for (; wi < a->ctx.nworkers && !next; wi++, slot = 0) {
+		const struct dp_flow_table *t = a->ctx.workers[wi].flows;
+		if (!t)
+			continue;
+		for (; slot < dp_flow_capacity(t); slot++) {
+			if (n == q->u.flows.max) {
+				next = (uint64_t)wi << 32 | slot;
+				break;
+			}
+			const struct dp_flow *f = dp_flow_at(t, slot);
+			if (!f)
+				continue;
+			struct dp_flow_info *e = &page->v[n++];
+			const struct dp_flow_key *k = &f->key[0];
+			memcpy(e->src, k->src, 16);
+			memcpy(e->dst, k->dst, 16);
+			e->sport = k->sport;
+			e->dport = k->dport;
+			e->family = k->family;
+			e->proto = k->proto;
+			e->action = f->action;
+			e->tcp_state = f->tcp;
+			e->rule = f->rule;
+			e->generation = f->generation;
+			e->worker = wi;
+			for (int d = 0; d < 2; d++) {
+				e->pkts[d] = f->pkts[d];
+				e->bytes[d] = f->bytes[d];
+			}
+			e->idle_ms = now > f->last_ms ? now - f->last_ms : 0;
+		}
+	}
+	page->head = (struct dp_flows_head){ .next_cursor = next, .count = n };
+	reply(c, q->type, q->id, 0, NULL, page, sizeof(page->head) + n * sizeof(page->v[0]));
+out:
+	free(page);
+}
+
+static void handle(struct dp_agent *a, struct client *c)
+{
+	char err[DP_REASON_MAX];
+	static struct dp_request q; /* the mask makes it large; one caller */
+	int r = dp_proto_parse(c->in, c->need, &q, err, sizeof(err));
+	if (r < 0) {
+		/* The header passed in client_read: only the body is wrong. */
+		char unused[1];
+		struct dp_msg_hdr h;
+		uint64_t id;
+		dp_proto_header(c->in, HDR, &h, &id, unused, sizeof(unused));
+		reply(c, h.type, id, r, err, NULL, 0);
+		return;
+	}
+	switch (q.type) {
+	case DP_MSG_HEALTH:
+		do_health(a, c, &q);
+		break;
+	case DP_MSG_STATS:
+		do_stats(a, c, &q);
+		break;
+	case DP_MSG_LOAD_IMAGE:
+		do_load(a, c, &q);
+		break;
+	case DP_MSG_SET_ACTIVE:
+		do_set_active(a, c, &q);
+		break;
+	case DP_MSG_FLOWS:
+		do_flows(a, c, &q);
+		break;
+	}
+}
+
+/* ------------------------------------------------------------ I/O */
+
+/* false when the client is gone. */
+static bool client_write(struct client *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+		c->out_off += (size_t)n;
+	}
+	c->out_off = c->out_len = 0;
+	return !c->closing;
+}
+
+/* false when the client is gone (or must go). */
+static bool client_read(struct dp_agent *a, struct client *c)
+{
+	size_t budget = READ_BUDGET;
+	while (budget) {
+		size_t want = c->need ? c->need - c->in_len : HDR - c->in_len;
+		if (want > budget)
+			want = budget;
+		ssize_t n = recv(c->fd, c->in + c->in_len, want, MSG_DONTWAIT);
+		if (n == 0)
+			return false;
+		if (n < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+		c->in_len += (size_t)n;
+		budget -= (size_t)n;
+		if (!c->need && c->in_len == HDR) {
+			char err[DP_REASON_MAX];
+			struct dp_msg_hdr h;
+			uint64_t id;
+			int r = dp_proto_header(c->in, HDR, &h, &id, err, sizeof(err));
+			if (r < 0) {
+				/* No trusting its length: answer, then hang up. */
+				reply(c, (uint16_t)(c->in[6] | c->in[7] << 8), id, r, err, NULL, 0);
+				c->closing = true;
+				return true;
+			}
+			c->need = HDR + h.length;
+			if (c->need > c->in_cap) {
+				uint8_t *in = realloc(c->in, c->need);
+				if (!in) {
+					reply(c, h.type, h.id, -ENOMEM, "out of memory", NULL, 0);
+					c->closing = true;
+					return true;
+				}
+				c->in = in;
+				c->in_cap = c->need;
+			}
+		}
+		if (c->need && c->in_len == c->need) {
+			handle(a, c);
+			c->in_len = c->need = 0;
+			return true; /* one request per poll: its reply goes first */
+		}
+	}
+	return true;
+}
+
+static void accept_clients(struct dp_agent *a)
+{
+	for (;;) {
+		int fd = accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		struct client *c = NULL;
+		for (unsigned i = 0; i < MAX_CLIENTS && !c; i++)
+			if (a->clients[i].fd < 0)
+				c = &a->clients[i];
+		if (!c) {
+			fprintf(stderr, "event=control_refused reason=too_many_clients max=%u\n",
+				MAX_CLIENTS);
+			close(fd);
+			continue;
+		}
+		*c = (struct client){ .fd = fd, .in = malloc(HDR), .in_cap = HDR };
+		if (!c->in)
+			client_close(c);
+	}
+}
+
+void dp_agent_poll(struct dp_agent *a)
+{
+	accept_clients(a);
+	for (unsigned i = 0; i < MAX_CLIENTS; i++) {
+		struct client *c = &a->clients[i];
+		if (c->fd < 0)
+			continue;
+		if (c->out_len && !client_write(c)) {
+			client_close(c);
+			continue;
+		}
+		if (c->out_len)
+			continue; /* its reader is slow: no new request until it reads */
+		if (c->closing || !client_read(a, c) || (c->out_len && !client_write(c)))
+			client_close(c);
+	}
+	if (a->nretired)
+		reclaim(a);
+}

@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The dataplane control protocol: what gwd (or gwctl, or a test) says to
+ * gw-dataplane over its control socket, `gw-dataplane ... -- --control PATH`.
+ *
+ * The exchange
+ * ------------
+ * PATH is a unix stream socket (mode 0660) served by gw-dataplane's main
+ * lcore between its other duties; a few clients may be connected at once.
+ * A client writes requests and reads replies, strictly one reply per
+ * request, in order.  Every message, either way, is a struct dp_msg_hdr
+ * followed by exactly hdr.length bytes of body.  All integers are
+ * little-endian and fixed-width; structures are packed by construction
+ * (explicit padding, which senders set to zero and receivers ignore).
+ *
+ *   request:  dp_msg_hdr { magic, version, type, flags = 0, length, id }
+ *             body of the type (below)
+ *   reply:    dp_msg_hdr { magic, version, type | DP_MSG_REPLY, flags = 0,
+ *                          length, id (the request's) }
+ *             dp_reply { status, reason_len }
+ *             reason (reason_len bytes of text, no NUL; only on error)
+ *             the type's reply body (only when status == 0)
+ *
+ * status is 0 or a negative errno.  On error, reason says why in words for
+ * a log line (at most DP_REASON_MAX bytes).
+ *
+ * Requests and their bodies:
+ *   HEALTH      empty           -> struct dp_health
+ *   STATS       empty           -> struct dp_stats_head, then count
+ *                                  struct dp_counter, named
+ *                                  "<role>.<counter>" (lan.rx, wan.tx, ...),
+ *                                  "<role>.drop.<reason>" and
+ *                                  "<role>.punt.<reason>", every reason of
+ *                                  dataplane/stats.h, zeros included
+ *   LOAD_IMAGE  a policy image  -> struct dp_load_reply
+ *               (gwctl policy compile's output, 1 byte to DP_IMAGE_MAX)
+ *   SET_ACTIVE  struct dp_set_active, then DIV_ROUND_UP(nrules, 64) u64
+ *               words of the mask -> struct dp_load_reply
+ *   FLOWS       struct dp_flows_req -> struct dp_flows_head, then count
+ *               struct dp_flow_info
+ *
+ * What a request does:
+ *  - LOAD_IMAGE builds a classifier from the image and publishes it with
+ *    one pointer swap under a new generation number; workers take it with
+ *    their next packet, and live flows are classified again on their next
+ *    packet.  The previous generation is freed once every worker has
+ *    passed a quiescent point (RCU).  If the image does not load, the
+ *    running policy stays.  The new generation's active-rule mask follows
+ *    its schedules and the clock.
+ *  - SET_ACTIVE pins the current generation's active-rule mask (bit r:
+ *    rule r may match) and bumps the generation, so live flows are
+ *    decided again; the clock no longer drives that generation's mask.
+ *    nrules must equal the running policy's rule count, and generation
+ *    must be the running one or 0 (whichever it is): else -ESTALE.
+ *  - FLOWS pages through the flow tables: start with cursor 0, pass the
+ *    reply's next_cursor to go on; next_cursor 0 means the end.  A page
+ *    is a snapshot taken while workers run: a flow may be missing or
+ *    counted twice across pages, and its counters are a moment's.
+ *
+ * Errors:
+ *  - A header with a wrong magic or version, nonzero flags, an unknown
+ *    type or a length past the type's maximum gets an error reply
+ *    (-EBADMSG, -EPROTONOSUPPORT, -EINVAL, -EOPNOTSUPP, -EMSGSIZE) and the
+ *    server then closes the connection: it cannot find the next message.
+ *  - A well-framed message whose body is wrong for its type gets -EINVAL
+ *    and the connection stays.
+ *  - Nothing a client sends changes the running policy unless it is
+ *    accepted whole.
+ *
+ * dataplane/proto.c checks messages and builds reply headers; it has no
+ * DPDK in it, so the unit tests and fuzz_dp_proto run it as it is.
+ */
+#ifndef GW_DATAPLANE_PROTO_H
+#define GW_DATAPLANE_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DP_MSG_MAGIC   0x50445747u /* "GWDP" as little-endian bytes */
+#define DP_MSG_VERSION 1
+#define DP_MSG_REPLY   0x8000u     /* set in a reply's type */
+
+#define DP_IMAGE_MAX   (16u << 20) /* the largest LOAD_IMAGE body */
+#define DP_REASON_MAX  200
+#define DP_FLOWS_MAX   256         /* flows per FLOWS page */
+#define DP_MASK_RULES  4096        /* the most rules SET_ACTIVE speaks of */
+
+enum dp_msg_type {
+	DP_MSG_HEALTH = 1,
+	DP_MSG_STATS = 2,
+	DP_MSG_LOAD_IMAGE = 3,
+	DP_MSG_SET_ACTIVE = 4,
+	DP_MSG_FLOWS = 5,
+};
+
+struct dp_msg_hdr {
+	uint32_t magic;   /* DP_MSG_MAGIC */
+	uint16_t version; /* DP_MSG_VERSION */
+	uint16_t type;    /* enum dp_msg_type, | DP_MSG_REPLY in replies */
+	uint32_t flags;   /* 0; none defined */
+	uint32_t length;  /* body bytes after this header */
+	uint64_t id;      /* chosen by the client, echoed in the reply */
+};
+_Static_assert(sizeof(struct dp_msg_hdr) == 24, "dp_msg_hdr is 24 bytes");
+
+struct dp_reply {
+	int32_t status;      /* 0 or -errno */
+	uint16_t reason_len; /* bytes of reason text that follow */
+	uint16_t pad;
+};
+_Static_assert(sizeof(struct dp_reply) == 8, "dp_reply is 8 bytes");
+
+struct dp_health {
+	uint32_t generation; /* the running policy generation */
+	uint32_t workers;
+	uint32_t nrules;     /* the running policy's rules (0: no policy) */
+	uint32_t flags;      /* DP_HEALTH_* */
+	uint64_t uptime_ms;  /* since the control socket opened */
+	uint64_t rx;         /* packets received, all ports */
+	uint64_t flows;      /* flows in the tables */
+};
+_Static_assert(sizeof(struct dp_health) == 40, "dp_health is 40 bytes");
+#define DP_HEALTH_POLICY 0x1u /* a policy is loaded (else: allow all) */
+#define DP_HEALTH_PINNED 0x2u /* SET_ACTIVE pinned the active-rule mask */
+#define DP_HEALTH_IO     0x4u /* --mode io: no classification */
+
+struct dp_stats_head {
+	uint32_t count; /* struct dp_counter entries that follow */
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct dp_stats_head) == 8, "dp_stats_head is 8 bytes");
+
+struct dp_counter {
+	char name[40]; /* NUL-terminated, NUL-padded */
+	uint64_t value;
+};
+_Static_assert(sizeof(struct dp_counter) == 48, "dp_counter is 48 bytes");
+
+struct dp_load_reply {
+	uint32_t generation; /* the generation now running */
+	uint32_t nrules;
+};
+_Static_assert(sizeof(struct dp_load_reply) == 8, "dp_load_reply is 8 bytes");
+
+struct dp_set_active {
+	uint32_t generation; /* the generation the mask is for; 0: the running one */
+	uint32_t nrules;     /* the policy's rule count, 0..DP_MASK_RULES */
+	/* followed by (nrules + 63) / 64 uint64_t words, bit r of word r / 64
+	 * for rule r; bits at or past nrules must be 0 */
+};
+_Static_assert(sizeof(struct dp_set_active) == 8, "dp_set_active is 8 bytes");
+
+struct dp_flows_req {
+	uint64_t cursor; /* 0 to start, else a previous reply's next_cursor */
+	uint32_t max;    /* flows wanted, 1..DP_FLOWS_MAX */
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct dp_flows_req) == 16, "dp_flows_req is 16 bytes");
+
+struct dp_flows_head {
+	uint64_t next_cursor; /* 0: no more flows */
+	uint32_t count;       /* struct dp_flow_info entries that follow */
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct dp_flows_head) == 16, "dp_flows_head is 16 bytes");
+
+struct dp_flow_info {
+	uint8_t src[16], dst[16]; /* as the opening packet had them; IPv4 in [0..3] */
+	uint16_t sport, dport;    /* ICMP echo: the identifier in both */
+	uint8_t family;           /* 4 or 6 */
+	uint8_t proto;            /* IPPROTO_* */
+	uint8_t action;           /* enum pol_action, as last decided */
+	uint8_t tcp_state;        /* enum dp_tcp_state */
+	uint32_t rule;            /* deciding rule, or POL_RULE_DEFAULT* */
+	uint32_t generation;      /* the generation that decided */
+	uint32_t worker;
+	uint32_t pad;
+	uint64_t pkts[2], bytes[2]; /* [0]: the opener's direction */
+	uint64_t idle_ms;           /* since its last packet */
+};
+_Static_assert(sizeof(struct dp_flow_info) == 96, "dp_flow_info is 96 bytes");
+
+/* ------------------------------------------------------------ checking */
+
+/* A request as dp_proto_parse found it.  image points into the buffer
+ * parsed (valid while it is); integers are in host order. */
+struct dp_request {
+	uint16_t type;
+	uint64_t id;
+	union {
+		struct {
+			const uint8_t *data;
+			uint32_t size;
+		} image;
+		struct {
+			uint32_t generation, nrules;
+			uint64_t mask[DP_MASK_RULES / 64];
+		} active;
+		struct {
+			uint64_t cursor;
+			uint32_t max;
+		} flows;
+	} u;
+};
+
+/* The header at buf (at least sizeof(struct dp_msg_hdr) bytes, else
+ * -EAGAIN).  0 with *ret in host order, or (see "Errors" above) -EBADMSG,
+ * -EPROTONOSUPPORT, -EINVAL, -EOPNOTSUPP or -EMSGSIZE with the reason in
+ * err.  *ret_id gets the id field in any case but -EAGAIN, for the error
+ * reply. */
+int dp_proto_header(const void *buf, size_t len, struct dp_msg_hdr *ret, uint64_t *ret_id,
+		    char *err, size_t errlen);
+
+/* One whole request, header and body, exactly len bytes: 0 and *ret, or
+ * the header's errors, or -EINVAL (a length that is not len - header,
+ * a body wrong for its type) with the reason in err. */
+int dp_proto_parse(const void *buf, size_t len, struct dp_request *ret, char *err,
+		   size_t errlen);
+
+/* Writes a reply's dp_msg_hdr and dp_reply (and the reason, when status
+ * is not 0) at out, for a body of payload_len bytes to follow; returns the
+ * bytes written, or 0 when cap is too small.  reason may be NULL. */
+size_t dp_proto_reply(void *out, size_t cap, uint16_t type, uint64_t id, int32_t status,
+		      const char *reason, uint32_t payload_len);
+
+/* Writes a request's header; returns sizeof(struct dp_msg_hdr). */
+size_t dp_proto_request(void *out, uint16_t type, uint64_t id, uint32_t length);
+
+const char *dp_proto_type_name(uint16_t type);
+
+#endif

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libFuzzer target: control socket messages (dataplane/proto.c), as
+ * gw-dataplane's agent reads them: the header alone first (all the agent
+ * has before it decides to read a body), then the whole message.
+ * Promises checked:
+ *   - every failure is one of the documented errnos, with a reason;
+ *   - the header check and the whole-message check agree: a message the
+ *     header check refuses is refused whole with the same error;
+ *   - an accepted message's fields are inside the buffer and within the
+ *     protocol's limits (image inside the body, flows max, mask bits);
+ *   - a reply header for the request is well formed.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static bool documented(int r)
+{
+	return r == -EAGAIN || r == -EBADMSG || r == -EPROTONOSUPPORT || r == -EINVAL ||
+	       r == -EOPNOTSUPP || r == -EMSGSIZE;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char err[256];
+	struct dp_msg_hdr h;
+	uint64_t id;
+	err[0] = '\0';
+	int hr = dp_proto_header(data, size, &h, &id, err, sizeof(err));
+	if (!documented(hr) && hr != 0)
+		abort();
+	if (hr < 0 && !err[0])
+		abort();
+	static struct dp_request q;
+	err[0] = '\0';
+	int r = dp_proto_parse(data, size, &q, err, sizeof(err));
+	if (r < 0) {
+		if (!documented(r) || r == -EAGAIN || !err[0])
+			abort();
+		if (hr < 0 && hr != -EAGAIN && r != hr)
+			abort();
+		return 0;
+	}
+	if (hr != 0 || size != sizeof(h) + h.length || q.type != h.type || q.id != h.id)
+		abort();
+	switch (q.type) {
+	case DP_MSG_LOAD_IMAGE:
+		if (q.u.image.data != data + sizeof(h) || q.u.image.size != h.length ||
+		    q.u.image.size == 0 || q.u.image.size > DP_IMAGE_MAX)
+			abort();
+		break;
+	case DP_MSG_FLOWS:
+		if (q.u.flows.max < 1 || q.u.flows.max > DP_FLOWS_MAX)
+			abort();
+		break;
+	case DP_MSG_SET_ACTIVE:
+		if (q.u.active.nrules > DP_MASK_RULES)
+			abort();
+		for (uint32_t b = q.u.active.nrules; b < DP_MASK_RULES; b++)
+			if (q.u.active.mask[b / 64] >> (b % 64) & 1)
+				abort();
+		break;
+	case DP_MSG_HEALTH:
+	case DP_MSG_STATS:
+		if (h.length)
+			abort();
+		break;
+	default:
+		abort();
+	}
+	uint8_t out[sizeof(struct dp_msg_hdr) + sizeof(struct dp_reply) + DP_REASON_MAX];
+	size_t n = dp_proto_reply(out, sizeof(out), q.type, q.id, -EINVAL, err, 0);
+	if (n < sizeof(struct dp_msg_hdr) + sizeof(struct dp_reply) || n > sizeof(out))
+		abort();
+	return 0;
+}
