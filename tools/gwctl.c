@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * gwctl: the household's command line.  `gwctl policy check|show|explain`
- * work on files alone: no daemon, no root.  Exit codes: 0 ok, 1 failure
- * (an invalid policy), 2 usage.
+ * work on files alone: no daemon, no root.  `gwctl policy apply|history|
+ * rollback|confirm` and `gwctl status` talk to gwd over its API socket
+ * (docs/api.md; --socket PATH, $GWD_SOCKET, or /run/gw/gwd.sock).  Exit
+ * codes: 0 ok, 1 failure (an invalid policy, a refusal), 2 usage.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -12,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +34,14 @@ static void usage(FILE *out)
 	      "       gwctl policy compile FILE -o IMAGE\n"
 	      "       gwctl policy explain FILE --from DEVICE --to HOST[:PORT][/PROTO]\n"
 	      "                            [--at TIME] [--domain NAME]\n"
+	      "       gwctl policy apply FILE [--dry-run] [--confirm DUR] [-m MSG]\n"
+	      "       gwctl policy history [GEN] [--json]\n"
+	      "       gwctl policy rollback [GEN]\n"
+	      "       gwctl policy confirm\n"
+	      "       gwctl status [--json]\n"
+	      "\n"
+	      "The last five talk to gwd: --socket PATH, or $GWD_SOCKET, or\n"
+	      "/run/gw/gwd.sock.  DUR is seconds or 30s, 5m, 1h.\n"
 	      "\n"
 	      "DEVICE is a device name, a MAC address, or 'new'.  HOST is an address\n"
 	      "([v6]:port for IPv6 with a port) or a domain name.  TIME is 'now',\n"
@@ -529,6 +541,441 @@ out:
 	return ret;
 }
 
+/* ---- gwd client ------------------------------------------------------ */
+
+/* docs/api.md: the version of the requests gwctl sends, and the longest
+ * reply line it reads (gwd's limit for a line). */
+#define API_VERSION 1
+#define API_MAX_LINE (4u << 20)
+#define DEFAULT_SOCKET "/run/gw/gwd.sock"
+
+/* Takes --socket PATH out of argv (in place); NULL: $GWD_SOCKET or the
+ * default.  -1 on a --socket without a value. */
+static int take_socket(int *argc, char **argv, const char **ret)
+{
+	const char *path = getenv("GWD_SOCKET");
+	int o = 0;
+	for (int i = 0; i < *argc; i++) {
+		if (!strcmp(argv[i], "--socket")) {
+			if (i + 1 >= *argc)
+				return -1;
+			path = argv[++i];
+		} else if (!strncmp(argv[i], "--socket=", 9)) {
+			path = argv[i] + 9;
+		} else {
+			argv[o++] = argv[i];
+		}
+	}
+	*argc = o;
+	*ret = path && *path ? path : DEFAULT_SOCKET;
+	return 0;
+}
+
+/* One request, one reply.  NULL after printing why on stderr. */
+static json_t *call(const char *sock, json_t *req)
+{
+	static int64_t next_id = 1;
+	json_t *reply = NULL;
+	char *line = NULL, *buf = NULL;
+	int fd = -1;
+	json_object_set_new(req, "v", json_integer(API_VERSION));
+	json_object_set_new(req, "id", json_integer(next_id++));
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	if (strlen(sock) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "gwctl: %s: socket path too long\n", sock);
+		goto out;
+	}
+	strcpy(sun.sun_path, sock);
+	line = json_dumps(req, JSON_COMPACT);
+	if (!line)
+		goto out;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		fprintf(stderr, "gwctl: cannot reach gwd at %s: %s\n", sock, strerror(errno));
+		goto out;
+	}
+	size_t len = strlen(line);
+	line[len] = '\n'; /* json_dumps's NUL becomes the line's end */
+	for (size_t off = 0; off < len + 1;) {
+		ssize_t n = write(fd, line + off, len + 1 - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "gwctl: %s: %s\n", sock, strerror(errno));
+			goto out;
+		}
+		off += (size_t)n;
+	}
+	size_t have = 0, cap = 65536;
+	buf = malloc(cap);
+	while (buf) {
+		char *nl = memchr(buf, '\n', have);
+		if (nl) {
+			json_error_t je;
+			reply = json_loadb(buf, (size_t)(nl - buf), 0, &je);
+			if (!json_is_object(reply)) {
+				fprintf(stderr, "gwctl: gwd's reply is not a JSON object: %s\n",
+					je.text);
+				json_decref(reply);
+				reply = NULL;
+			}
+			break;
+		}
+		if (have == cap) {
+			if (cap > API_MAX_LINE) {
+				fprintf(stderr, "gwctl: gwd's reply is longer than %u bytes\n",
+					API_MAX_LINE);
+				break;
+			}
+			char *b = realloc(buf, cap * 2);
+			if (!b)
+				break;
+			buf = b;
+			cap *= 2;
+		}
+		ssize_t n = read(fd, buf + have, cap - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			fprintf(stderr, "gwctl: gwd closed the connection without a reply\n");
+			break;
+		}
+		have += (size_t)n;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	free(line);
+	json_decref(req);
+	return reply;
+}
+
+/* The source line and a caret under the span, as pol_unit_render_diags
+ * shows them, when the file is readable here. */
+static void show_source(const char *file, unsigned line, unsigned col, unsigned len)
+{
+	FILE *f = file && line ? fopen(file, "r") : NULL;
+	if (!f)
+		return;
+	char buf[4096];
+	unsigned n = 0;
+	while (fgets(buf, sizeof(buf), f))
+		if (++n == line) {
+			buf[strcspn(buf, "\n")] = '\0';
+			fprintf(stderr, "    %s\n    ", buf);
+			for (unsigned i = 1; i < col && buf[i - 1]; i++)
+				fputc(buf[i - 1] == '\t' ? '\t' : ' ', stderr);
+			fputc('^', stderr);
+			for (unsigned i = 1; i < len; i++)
+				fputc('~', stderr);
+			fputc('\n', stderr);
+			break;
+		}
+	fclose(f);
+}
+
+/* gwd names the file by the absolute path gwctl sent; diagnostics show
+ * it as the user wrote it. */
+static const char *sent_path, *user_path;
+
+static void print_diag(json_t *g)
+{
+	const char *file = json_string_value(json_object_get(g, "file"));
+	if (file && sent_path && !strcmp(file, sent_path))
+		file = user_path;
+	unsigned line = (unsigned)json_integer_value(json_object_get(g, "line"));
+	unsigned col = (unsigned)json_integer_value(json_object_get(g, "col"));
+	unsigned len = (unsigned)json_integer_value(json_object_get(g, "len"));
+	const char *sev = json_string_value(json_object_get(g, "severity"));
+	const char *msg = json_string_value(json_object_get(g, "message"));
+	const char *hint = json_string_value(json_object_get(g, "hint"));
+	if (file && line)
+		fprintf(stderr, "%s:%u:%u: ", file, line, col);
+	else if (file)
+		fprintf(stderr, "%s: ", file);
+	fprintf(stderr, "%s: %s\n", sev ? sev : "error", msg ? msg : "?");
+	show_source(file, line, col, len);
+	if (hint)
+		fprintf(stderr, "hint: %s\n", hint);
+	json_t *note = json_object_get(g, "note");
+	if (note) {
+		const char *nf = json_string_value(json_object_get(note, "file"));
+		unsigned nl = (unsigned)json_integer_value(json_object_get(note, "line"));
+		unsigned nc = (unsigned)json_integer_value(json_object_get(note, "col"));
+		fprintf(stderr, "%s:%u:%u: note: %s\n", nf ? nf : "?", nl, nc,
+			json_string_value(json_object_get(note, "message")));
+	}
+}
+
+/* 0 for an ok reply; otherwise prints gwd's error and returns 1. */
+static int check_reply(json_t *reply, const char *what)
+{
+	if (!reply)
+		return 1;
+	if (json_is_true(json_object_get(reply, "ok")))
+		return 0;
+	json_t *e = json_object_get(reply, "error");
+	json_t *diags = json_object_get(e, "diagnostics");
+	size_t i;
+	json_t *g;
+	json_array_foreach(diags, i, g)
+		print_diag(g);
+	fprintf(stderr, "gwctl %s: %s (%s)\n", what,
+		json_string_value(json_object_get(e, "message")) ?: "refused",
+		json_string_value(json_object_get(e, "code")) ?: "?");
+	return 1;
+}
+
+static void print_json_reply(json_t *reply)
+{
+	json_object_del(reply, "v");
+	json_object_del(reply, "id");
+	json_object_del(reply, "ok");
+	char *s = json_dumps(reply, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (s)
+		puts(s);
+	free(s);
+}
+
+/* Seconds, or a number with s, m or h. */
+static int parse_duration(const char *s, uint32_t *ret)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || end == s || s[0] == '-')
+		return -EINVAL;
+	unsigned long mul = !*end || !strcmp(end, "s") ? 1 : !strcmp(end, "m") ? 60
+			  : !strcmp(end, "h") ? 3600 : 0;
+	if (!mul || v == 0 || v > 86400 / mul)
+		return -EINVAL;
+	*ret = (uint32_t)(v * mul);
+	return 0;
+}
+
+static void print_time(int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	char buf[40];
+	localtime_r(&tt, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
+	fputs(buf, stdout);
+}
+
+static int cmd_apply(int argc, char **argv, const char *sock)
+{
+	const char *path = NULL, *msg = NULL;
+	bool dry = false;
+	uint32_t confirm = 0;
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--dry-run")) {
+			dry = true;
+		} else if (!strcmp(argv[i], "--confirm") && i + 1 < argc) {
+			if (parse_duration(argv[++i], &confirm) < 0) {
+				fprintf(stderr, "gwctl policy apply: --confirm '%s': expected "
+						"seconds or 30s, 5m, 1h (at most 24h)\n", argv[i]);
+				return EXIT_USAGE;
+			}
+		} else if (!strcmp(argv[i], "-m") && i + 1 < argc) {
+			msg = argv[++i];
+		} else if (argv[i][0] != '-' && !path) {
+			path = argv[i];
+		} else {
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (!path || (dry && confirm)) {
+		if (dry && confirm)
+			fprintf(stderr, "gwctl policy apply: --dry-run and --confirm do not mix\n");
+		else
+			usage(stderr);
+		return EXIT_USAGE;
+	}
+	/* gwd compiles the file itself, by its absolute path, so includes
+	 * and list files resolve as for `gwctl policy check`. */
+	char *abs = realpath(path, NULL);
+	if (!abs) {
+		fprintf(stderr, "gwctl: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	json_t *req = json_pack("{s:s,s:s,s:b}", "cmd", "policy.apply", "path", abs, "dry_run",
+				dry);
+	if (msg)
+		json_object_set_new(req, "message", json_string(msg));
+	if (confirm)
+		json_object_set_new(req, "confirm_seconds", json_integer(confirm));
+	sent_path = abs;
+	user_path = path;
+	json_t *reply = call(sock, req);
+	int r = check_reply(reply, "policy apply");
+	if (r == 0) {
+		json_t *w;
+		size_t i;
+		json_array_foreach(json_object_get(reply, "warnings"), i, w)
+			print_diag(w);
+		json_int_t gen = json_integer_value(json_object_get(reply, "generation"));
+		const char *hash = json_string_value(json_object_get(reply, "hash"));
+		if (dry)
+			printf("%s: valid; would be generation %lld (%s); nothing changed\n", path,
+			       (long long)gen, hash);
+		else
+			printf("applied %s as generation %lld (%s)\n", path, (long long)gen, hash);
+		if (json_object_get(reply, "confirm_deadline")) {
+			printf("confirm within %us (gwctl policy confirm) or gwd returns to "
+			       "generation %lld at ", confirm,
+			       (long long)json_integer_value(json_object_get(reply, "previous")));
+			print_time(json_integer_value(json_object_get(reply, "confirm_deadline")));
+			putchar('\n');
+		}
+	}
+	json_decref(reply);
+	sent_path = user_path = NULL;
+	free(abs);
+	return r;
+}
+
+static int parse_gen(const char *s, uint32_t *ret)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || *end || end == s || s[0] == '-' || v == 0 || v > UINT32_MAX)
+		return -EINVAL;
+	*ret = (uint32_t)v;
+	return 0;
+}
+
+static int cmd_history(int argc, char **argv, const char *sock)
+{
+	bool json = false;
+	uint32_t gen = 0;
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = true;
+		else if (!gen && parse_gen(argv[i], &gen) == 0)
+			continue;
+		else {
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	json_t *req = json_pack("{s:s}", "cmd", "policy.history");
+	if (gen)
+		json_object_set_new(req, "generation", json_integer(gen));
+	json_t *reply = call(sock, req);
+	int r = check_reply(reply, "policy history");
+	if (r == 0 && json) {
+		print_json_reply(reply);
+	} else if (r == 0 && gen) {
+		json_t *e = json_object_get(reply, "entry");
+		printf("# generation %u by %s at ", gen,
+		       json_string_value(json_object_get(e, "user")));
+		print_time(json_integer_value(json_object_get(e, "time")));
+		printf(" (%s)\n%s", json_string_value(json_object_get(e, "hash")),
+		       json_string_value(json_object_get(e, "text")));
+	} else if (r == 0) {
+		json_int_t cur = json_integer_value(json_object_get(reply, "current"));
+		size_t i;
+		json_t *e;
+		json_array_foreach(json_object_get(reply, "generations"), i, e) {
+			json_int_t g = json_integer_value(json_object_get(e, "generation"));
+			const char *m = json_string_value(json_object_get(e, "message"));
+			printf("%c %4lld  ", g == cur ? '*' : ' ', (long long)g);
+			print_time(json_integer_value(json_object_get(e, "time")));
+			printf("  %-10s %.19s  %s\n", json_string_value(json_object_get(e, "user")),
+			       json_string_value(json_object_get(e, "hash")), m ? m : "");
+		}
+	}
+	json_decref(reply);
+	return r;
+}
+
+static int cmd_rollback(int argc, char **argv, const char *sock)
+{
+	uint32_t gen = 0;
+	if (argc > 1 || (argc == 1 && parse_gen(argv[0], &gen) < 0)) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	json_t *req = json_pack("{s:s}", "cmd", "policy.rollback");
+	if (gen)
+		json_object_set_new(req, "generation", json_integer(gen));
+	json_t *reply = call(sock, req);
+	int r = check_reply(reply, "policy rollback");
+	if (r == 0)
+		printf("restored generation %lld as generation %lld\n",
+		       (long long)json_integer_value(json_object_get(reply, "restores")),
+		       (long long)json_integer_value(json_object_get(reply, "generation")));
+	json_decref(reply);
+	return r;
+}
+
+static int cmd_confirm(int argc, char **argv, const char *sock)
+{
+	if (argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	json_t *reply = call(sock, json_pack("{s:s}", "cmd", "policy.confirm"));
+	int r = check_reply(reply, "policy confirm");
+	if (r == 0)
+		printf("generation %lld confirmed\n",
+		       (long long)json_integer_value(json_object_get(reply, "generation")));
+	json_decref(reply);
+	return r;
+}
+
+static int cmd_status(int argc, char **argv, const char *sock)
+{
+	bool json = argc == 1 && !strcmp(argv[0], "--json");
+	if (argc > 1 || (argc == 1 && !json)) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	json_t *reply = call(sock, json_pack("{s:s}", "cmd", "status"));
+	int r = check_reply(reply, "status");
+	if (r == 0 && json) {
+		print_json_reply(reply);
+	} else if (r == 0) {
+		json_int_t gen = json_integer_value(json_object_get(reply, "generation"));
+		if (gen)
+			printf("generation: %lld (%s)\n", (long long)gen,
+			       json_string_value(json_object_get(reply, "hash")));
+		else
+			printf("generation: none applied yet\n");
+		json_t *p = json_object_get(reply, "pending");
+		if (json_is_object(p))
+			printf("pending:    generation %lld awaits confirmation; returns to %lld "
+			       "in %llds\n",
+			       (long long)json_integer_value(json_object_get(p, "generation")),
+			       (long long)json_integer_value(json_object_get(p, "previous")),
+			       (long long)json_integer_value(json_object_get(p, "seconds_left")));
+		size_t i;
+		json_t *e;
+		json_array_foreach(json_object_get(reply, "engines"), i, e)
+			printf("engine:     %-8s generation %lld, %s\n",
+			       json_string_value(json_object_get(e, "name")),
+			       (long long)json_integer_value(json_object_get(e, "generation")),
+			       json_string_value(json_object_get(e, "state")));
+	}
+	json_decref(reply);
+	return r;
+}
+
+/* The commands that talk to gwd: argv after the command's name. */
+static int with_socket(int (*fn)(int, char **, const char *), int argc, char **argv)
+{
+	const char *sock;
+	if (take_socket(&argc, argv, &sock) < 0) {
+		fprintf(stderr, "gwctl: --socket needs a path\n");
+		return EXIT_USAGE;
+	}
+	return fn(argc, argv, sock);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
@@ -536,6 +983,8 @@ int main(int argc, char **argv)
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? EXIT_USAGE : 0;
 	}
+	if (!strcmp(argv[1], "status"))
+		return with_socket(cmd_status, argc - 2, argv + 2);
 	if (strcmp(argv[1], "policy") || argc < 3) {
 		fprintf(stderr, "gwctl: unknown command '%s'\n", argv[1]);
 		usage(stderr);
@@ -550,6 +999,14 @@ int main(int argc, char **argv)
 		return cmd_compile(argc - 3, argv + 3);
 	if (!strcmp(sub, "explain"))
 		return cmd_explain(argc - 2, argv + 2);
+	if (!strcmp(sub, "apply"))
+		return with_socket(cmd_apply, argc - 3, argv + 3);
+	if (!strcmp(sub, "history"))
+		return with_socket(cmd_history, argc - 3, argv + 3);
+	if (!strcmp(sub, "rollback"))
+		return with_socket(cmd_rollback, argc - 3, argv + 3);
+	if (!strcmp(sub, "confirm"))
+		return with_socket(cmd_confirm, argc - 3, argv + 3);
 	fprintf(stderr, "gwctl policy: unknown command '%s'\n", sub);
 	usage(stderr);
 	return EXIT_USAGE;

@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Request parsing and reply building for the gwd API (api_msg.h).  Pure
+ * functions: the bytes of one line in, a checked request out.  Every field
+ * is checked for type and range here, so the daemon trusts what it gets.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_msg.h"
+
+static const char *const names[GWD_CMD_COUNT] = {
+	[GWD_CMD_STATUS] = "status",
+	[GWD_CMD_POLICY_APPLY] = "policy.apply",
+	[GWD_CMD_POLICY_HISTORY] = "policy.history",
+	[GWD_CMD_POLICY_ROLLBACK] = "policy.rollback",
+	[GWD_CMD_POLICY_CONFIRM] = "policy.confirm",
+};
+
+/* The fields each command takes besides v, id and cmd. */
+static const char *const fields[GWD_CMD_COUNT][6] = {
+	[GWD_CMD_STATUS] = { NULL },
+	[GWD_CMD_POLICY_APPLY] = { "text", "path", "message", "dry_run", "confirm_seconds", NULL },
+	[GWD_CMD_POLICY_HISTORY] = { "generation", NULL },
+	[GWD_CMD_POLICY_ROLLBACK] = { "generation", NULL },
+	[GWD_CMD_POLICY_CONFIRM] = { NULL },
+};
+
+const char *gwd_cmd_name(enum gwd_cmd c)
+{
+	return c < GWD_CMD_COUNT ? names[c] : "?";
+}
+
+bool gwd_cmd_changes(enum gwd_cmd c)
+{
+	return c == GWD_CMD_POLICY_APPLY || c == GWD_CMD_POLICY_ROLLBACK ||
+	       c == GWD_CMD_POLICY_CONFIRM;
+}
+
+static int __attribute__((format(printf, 3, 4)))
+refuse(struct gwd_api_err *err, const char *code, const char *fmt, ...)
+{
+	err->code = code;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+/* An integer field in [min, max]; absent leaves *out alone. */
+static int get_uint(json_t *root, const char *key, int64_t min, int64_t max, uint32_t *out,
+		    struct gwd_api_err *err)
+{
+	json_t *v = json_object_get(root, key);
+	if (!v)
+		return 0;
+	if (!json_is_integer(v))
+		return refuse(err, "bad_argument", "'%s' must be an integer", key);
+	json_int_t n = json_integer_value(v);
+	if (n < min || n > max)
+		return refuse(err, "bad_argument", "'%s' must be %lld..%lld", key,
+			      (long long)min, (long long)max);
+	*out = (uint32_t)n;
+	return 0;
+}
+
+static int get_string(json_t *root, const char *key, const char **out, size_t *out_len,
+		      struct gwd_api_err *err)
+{
+	json_t *v = json_object_get(root, key);
+	if (!v)
+		return 0;
+	if (!json_is_string(v))
+		return refuse(err, "bad_argument", "'%s' must be a string", key);
+	*out = json_string_value(v);
+	if (out_len)
+		*out_len = json_string_length(v);
+	else if (strlen(*out) != json_string_length(v))
+		return refuse(err, "bad_argument", "'%s' contains a NUL character", key);
+	return 0;
+}
+
+int gwd_api_parse(const char *line, size_t len, struct gwd_api_req *ret,
+		  struct gwd_api_err *err)
+{
+	struct gwd_api_req r = { 0 };
+	memset(err, 0, sizeof(*err));
+	int rc = -EINVAL;
+	if (len > GWD_API_MAX_LINE)
+		return refuse(err, "too_long", "a request line is at most %u bytes",
+			      GWD_API_MAX_LINE);
+	json_error_t je;
+	/* JSON_REJECT_DUPLICATES: {"cmd":"status","cmd":"policy.apply"} means
+	 * nothing sure; JSON_ALLOW_NUL keeps the length honest for text. */
+	r.root = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
+	if (!r.root)
+		return refuse(err, "malformed", "not JSON: %s at column %d", je.text, je.column);
+	if (!json_is_object(r.root)) {
+		refuse(err, "malformed", "a request is a JSON object");
+		goto fail;
+	}
+	json_t *id = json_object_get(r.root, "id");
+	if (!json_is_integer(id)) {
+		refuse(err, "malformed", "'id' must be an integer");
+		goto fail;
+	}
+	r.id = json_integer_value(id);
+	err->have_id = true;
+	err->id = r.id;
+	json_t *v = json_object_get(r.root, "v");
+	if (!json_is_integer(v) || json_integer_value(v) != GWD_API_VERSION) {
+		refuse(err, "version", "'v' must be %d (this gwd speaks version %d)",
+		       GWD_API_VERSION, GWD_API_VERSION);
+		goto fail;
+	}
+	json_t *cmd = json_object_get(r.root, "cmd");
+	if (!json_is_string(cmd)) {
+		refuse(err, "malformed", "'cmd' must be a string");
+		goto fail;
+	}
+	const char *name = json_string_value(cmd);
+	int c;
+	for (c = 0; c < GWD_CMD_COUNT; c++)
+		if (strlen(name) == json_string_length(cmd) && !strcmp(name, names[c]))
+			break;
+	if (c == GWD_CMD_COUNT) {
+		refuse(err, "unknown_command", "unknown command '%.64s'", name);
+		goto fail;
+	}
+	r.cmd = (enum gwd_cmd)c;
+	const char *key;
+	json_t *val;
+	json_object_foreach(r.root, key, val) {
+		if (!strcmp(key, "v") || !strcmp(key, "id") || !strcmp(key, "cmd"))
+			continue;
+		bool known = false;
+		for (int i = 0; fields[c][i]; i++)
+			if (!strcmp(key, fields[c][i]))
+				known = true;
+		if (!known) {
+			refuse(err, "bad_argument", "%s takes no field '%.64s'", names[c], key);
+			goto fail;
+		}
+	}
+	switch (r.cmd) {
+	case GWD_CMD_POLICY_APPLY: {
+		if (get_string(r.root, "text", &r.text, &r.text_len, err) < 0 ||
+		    get_string(r.root, "path", &r.path, NULL, err) < 0 ||
+		    get_string(r.root, "message", &r.message, NULL, err) < 0 ||
+		    get_uint(r.root, "confirm_seconds", 1, GWD_API_MAX_CONFIRM,
+			     &r.confirm_seconds, err) < 0)
+			goto fail;
+		if (!r.text == !r.path) {
+			refuse(err, "bad_argument", "policy.apply takes either 'text' or 'path'");
+			goto fail;
+		}
+		if (r.path && r.path[0] != '/') {
+			refuse(err, "bad_argument", "'path' must be absolute");
+			goto fail;
+		}
+		if (r.message && strlen(r.message) > GWD_API_MAX_MESSAGE) {
+			refuse(err, "bad_argument", "'message' is at most %d bytes",
+			       GWD_API_MAX_MESSAGE);
+			goto fail;
+		}
+		json_t *d = json_object_get(r.root, "dry_run");
+		if (d && !json_is_boolean(d)) {
+			refuse(err, "bad_argument", "'dry_run' must be true or false");
+			goto fail;
+		}
+		r.dry_run = json_is_true(d);
+		if (r.dry_run && r.confirm_seconds) {
+			refuse(err, "bad_argument", "'dry_run' and 'confirm_seconds' do not mix");
+			goto fail;
+		}
+		break;
+	}
+	case GWD_CMD_POLICY_HISTORY:
+	case GWD_CMD_POLICY_ROLLBACK:
+		if (get_uint(r.root, "generation", 1, UINT32_MAX, &r.generation, err) < 0)
+			goto fail;
+		break;
+	default:
+		break;
+	}
+	*ret = r;
+	return 0;
+fail:
+	json_decref(r.root);
+	return rc;
+}
+
+void gwd_api_req_free(struct gwd_api_req *r)
+{
+	if (!r)
+		return;
+	json_decref(r->root);
+	r->root = NULL;
+}
+
+static char *dump_line(json_t *o)
+{
+	if (!o)
+		return NULL;
+	/* Compact output has no newline: strings escape theirs. */
+	char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (!s)
+		return NULL;
+	size_t n = strlen(s);
+	char *line = realloc(s, n + 2);
+	if (!line) {
+		free(s);
+		return NULL;
+	}
+	line[n] = '\n';
+	line[n + 1] = '\0';
+	return line;
+}
+
+char *gwd_api_reply_ok(int64_t id, json_t *fields_in)
+{
+	json_t *o = json_object();
+	if (!o) {
+		json_decref(fields_in);
+		return NULL;
+	}
+	json_object_set_new(o, "v", json_integer(GWD_API_VERSION));
+	json_object_set_new(o, "id", json_integer(id));
+	json_object_set_new(o, "ok", json_true());
+	if (fields_in) {
+		json_object_update(o, fields_in);
+		json_decref(fields_in);
+	}
+	return dump_line(o);
+}
+
+char *gwd_api_reply_err(bool have_id, int64_t id, const char *code, const char *message,
+			json_t *diagnostics)
+{
+	json_t *o = json_object(), *e = json_object();
+	if (!o || !e) {
+		json_decref(o);
+		json_decref(e);
+		json_decref(diagnostics);
+		return NULL;
+	}
+	json_object_set_new(o, "v", json_integer(GWD_API_VERSION));
+	json_object_set_new(o, "id", have_id ? json_integer(id) : json_null());
+	json_object_set_new(o, "ok", json_false());
+	json_object_set_new(e, "code", json_string(code));
+	/* json_string refuses invalid UTF-8: a reason quoting the client's
+	 * bytes must not vanish for that. */
+	json_t *m = json_string(message);
+	json_object_set_new(e, "message", m ? m : json_string("(not valid UTF-8)"));
+	if (diagnostics)
+		json_object_set_new(e, "diagnostics", diagnostics);
+	json_object_set_new(o, "error", e);
+	return dump_line(o);
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gwd.conf: one `key = value` a line; '#' starts a comment; blank lines are
+ * fine.  Keys:
+ *   state_dir = /var/lib/gw        generations, history, pending confirm
+ *   socket    = /run/gw/gwd.sock   the API socket (docs/api.md)
+ *   policy    = /etc/gw/home.gw    applied as generation 1 when there is none
+ * Paths are absolute.  An unknown key, a repeated key, a line without '='
+ * or an empty value is an error naming file:line; every such line is
+ * reported, and nothing of a bad file is used.
+ */
+#ifndef GW_CONTROL_CONFIG_H
+#define GW_CONTROL_CONFIG_H
+
+#include <stddef.h>
+
+#define GWD_DEFAULT_CONFIG "/etc/gw/gwd.conf"
+#define GWD_PATH_MAX 1024
+
+struct gwd_config {
+	char state_dir[GWD_PATH_MAX];
+	char socket[GWD_PATH_MAX];
+	char policy[GWD_PATH_MAX]; /* "" when not set */
+};
+
+void gwd_config_defaults(struct gwd_config *c);
+
+/*
+ * Parse text (len bytes) named `name` over the values already in *c.
+ * 0 on success; -EINVAL with one "name:line: error: ..." line per bad line
+ * in err (NUL-terminated, truncated to errlen), *c unchanged.
+ */
+int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_config *c,
+		     char *err, size_t errlen);
+
+/* Read and parse a file; -errno with a reason in err when unreadable. */
+int gwd_config_load(const char *path, struct gwd_config *c, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gwd's duties behind the API: the generations (apply as a transaction
+ * over the engines, history, rollback, --confirm and its timer) and status.
+ * Runs on the one event loop; every command finishes before the next.
+ */
+#ifndef GW_CONTROL_DAEMON_H
+#define GW_CONTROL_DAEMON_H
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "api_msg.h"
+#include "config.h"
+
+struct gwd;
+
+/* Who asked, from SO_PEERCRED. */
+struct gwd_peer {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	char user[64];   /* the uid's name, or the number */
+	bool may_change; /* root or a member of the gw group */
+};
+
+/* What a command produced: fields for an ok reply, or an error. */
+struct gwd_result {
+	json_t *fields;      /* ok: merged into the reply */
+	const char *code;    /* NULL: ok */
+	char message[512];
+	json_t *diagnostics; /* policy_invalid: the compiler's diagnostics */
+};
+
+/* Load the state, start the engines, push the current generation, handle
+ * a pending confirm (revert now if expired, else arm the timer). */
+int gwd_new(struct event_base *base, const struct gwd_config *cfg, struct gwd **ret,
+	    char *err, size_t errlen);
+void gwd_free(struct gwd *d);
+
+void gwd_run(struct gwd *d, const struct gwd_api_req *req, const struct gwd_peer *peer,
+	     struct gwd_result *res);
+void gwd_result_clear(struct gwd_result *res);
+
+#endif

@@ -1,0 +1,470 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""gwd end to end: a real gwd on a temporary state dir and socket, driven
+by the real gwctl (and a raw socket for what gwctl never sends).
+
+    gwd_test.py GWD GWCTL SRCDIR CASE
+
+Each CASE starts its own gwd(s), kills them by PID and removes its folder.
+The file engine's active.img is the witness: it must equal what
+`gwctl policy compile` makes of the policy that should be in force.
+Exit 0 pass, 1 fail, 77 skip.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+
+GWD, GWCTL, SRCDIR, CASE = sys.argv[1:5]
+
+POLICY_A = """device tv mac 02:00:00:00:00:09
+rule tv_off block device tv to internet
+default allow
+"""
+POLICY_B = """device tv mac 02:00:00:00:00:09
+rule tv_on allow device tv to internet
+default block
+"""
+# Line 2, column 26: the unknown device.
+POLICY_BAD = """device tv mac 02:00:00:00:00:09
+rule tv_off block device tvv to internet
+default allow
+"""
+
+
+class Fail(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Fail(what)
+
+
+class Lab:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="gwd-test-")
+        # nobody must reach the socket and the policy files in one case.
+        os.chmod(self.dir, 0o755)
+        self.state = os.path.join(self.dir, "state")
+        self.sock = os.path.join(self.dir, "gwd.sock")
+        self.conf = os.path.join(self.dir, "gwd.conf")
+        with open(self.conf, "w") as f:
+            f.write(f"# test\nstate_dir = {self.state}\nsocket = {self.sock}\n")
+        self.proc = None
+        self.log = open(os.path.join(self.dir, "gwd.log"), "ab")
+        self.env = dict(os.environ, GWD_SOCKET=self.sock)
+
+    def file(self, name, text):
+        p = os.path.join(self.dir, name)
+        with open(p, "w") as f:
+            f.write(text)
+        os.chmod(p, 0o644)
+        return p
+
+    def start(self):
+        self.proc = subprocess.Popen([GWD, "-c", self.conf], stderr=self.log)
+        for _ in range(200):
+            if self.proc.poll() is not None:
+                raise Fail(f"gwd exited with {self.proc.returncode}: {self.logtext()}")
+            try:
+                s = socket.socket(socket.AF_UNIX)
+                s.connect(self.sock)
+                s.close()
+                return
+            except OSError:
+                time.sleep(0.02)
+        raise Fail("gwd did not open its socket")
+
+    def kill(self, sig=signal.SIGTERM):
+        """Stop gwd by its PID; its exit status (None if it was not
+        running).  After SIGTERM gwd exits 0, or a sanitizer's report
+        (leaks included) makes it fail."""
+        rc = None
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+            rc = self.proc.wait(timeout=10)
+        elif self.proc:
+            rc = self.proc.returncode
+        self.proc = None
+        if sig == signal.SIGTERM and rc not in (None, 0):
+            raise Fail(f"gwd exited with {rc} after SIGTERM: {self.logtext()}")
+        return rc
+
+    def logtext(self):
+        self.log.flush()
+        with open(os.path.join(self.dir, "gwd.log")) as f:
+            return f.read()
+
+    def close(self):
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        self.proc = None
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def gwctl(self, *args, user=None, expect=0):
+        cmd = [GWCTL, *args]
+        if user:
+            cmd = ["setpriv", f"--reuid={user}", "--regid=nogroup", "--clear-groups",
+                   "--", *cmd]
+        p = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=30)
+        if expect is not None and p.returncode != expect:
+            raise Fail(f"gwctl {' '.join(args)}: exit {p.returncode}, expected {expect}\n"
+                       f"stdout: {p.stdout}\nstderr: {p.stderr}")
+        return p
+
+    def status(self):
+        return json.loads(self.gwctl("status", "--json").stdout)
+
+    def history(self):
+        return json.loads(self.gwctl("policy", "history", "--json").stdout)["generations"]
+
+    def active(self):
+        with open(os.path.join(self.state, "engine-file", "active.img"), "rb") as f:
+            return f.read()
+
+    def compiled(self, path):
+        out = os.path.join(self.dir, "expect.img")
+        self.gwctl("policy", "compile", path, "-o", out)
+        with open(out, "rb") as f:
+            return f.read()
+
+
+def raw(sock_path, lines, timeout=10):
+    """Send lines on one connection; a reply line for each, or None once
+    the connection is closed."""
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(timeout)
+    s.connect(sock_path)
+    f = s.makefile("rwb")
+    out = []
+    for line in lines:
+        try:
+            f.write(line if isinstance(line, bytes) else line.encode())
+            f.write(b"\n")
+            f.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            out.append(None)
+            continue
+        r = f.readline()
+        out.append(json.loads(r) if r else None)
+    s.close()
+    return out
+
+
+# ---------------------------------------------------------------- cases
+
+def case_apply_valid(lab):
+    lab.start()
+    check(lab.status()["generation"] == 0, "a fresh gwd has no generation")
+    home = os.path.join(SRCDIR, "docs", "examples", "home.gw")  # has a list file
+    p = lab.gwctl("policy", "apply", home, "-m", "first apply")
+    check("generation 1" in p.stdout, f"apply output: {p.stdout}")
+    st = lab.status()
+    check(st["generation"] == 1 and st["pending"] is None, f"status: {st}")
+    check(st["engines"] == [{"name": "file", "generation": 1, "state": "ok"}], f"{st}")
+    h = lab.history()
+    check(len(h) == 1 and h[0]["generation"] == 1 and h[0]["message"] == "first apply"
+          and h[0]["user"] == "root" and h[0]["source"] == home, f"history: {h}")
+    check(lab.active() == lab.compiled(home), "the engine does not run home.gw's image")
+    entry = json.loads(lab.gwctl("policy", "history", "1", "--json").stdout)["entry"]
+    check("list trackers" in entry["text"], "the history's text is not home.gw's")
+    check(h[0]["hash"] == st["hash"] and st["hash"].startswith("sha256:"), "hash")
+    check("event=apply gen=1" in lab.logtext(), "no apply log line")
+
+
+def case_apply_broken(lab):
+    lab.start()
+    a = lab.file("a.gw", POLICY_A)
+    bad = lab.file("bad.gw", POLICY_BAD)
+    lab.gwctl("policy", "apply", a)
+    before = lab.active()
+    p = lab.gwctl("policy", "apply", bad, expect=1)
+    check(f"{bad}:2:26: error: unknown device 'tvv'" in p.stderr, f"stderr: {p.stderr}")
+    check("hint: did you mean 'tv'?" in p.stderr, f"no hint: {p.stderr}")
+    check(lab.status()["generation"] == 1, "a broken policy changed the generation")
+    check(len(lab.history()) == 1, "a broken policy entered the history")
+    check(lab.active() == before, "a broken policy reached the engine")
+    # A missing file is a failure too, not a usage error.
+    lab.gwctl("policy", "apply", os.path.join(lab.dir, "missing.gw"), expect=1)
+
+
+def case_engine_refuses(lab):
+    lab.start()
+    a = lab.file("a.gw", POLICY_A)
+    b = lab.file("b.gw", POLICY_B)
+    lab.gwctl("policy", "apply", a)
+    # A folder where the file engine prepares its image: it must refuse
+    # (even root cannot rename a file over a folder), and nothing changes.
+    os.mkdir(os.path.join(lab.state, "engine-file", "prepared.img"))
+    p = lab.gwctl("policy", "apply", b, expect=1)
+    check("engine file refused generation 2" in p.stderr and "(engine_refused)" in p.stderr,
+          p.stderr)
+    st = lab.status()
+    check(st["generation"] == 1 and len(lab.history()) == 1, f"{st}")
+    check(lab.active() == lab.compiled(a), "a refused generation reached the engine")
+    os.rmdir(os.path.join(lab.state, "engine-file", "prepared.img"))
+    # The refused number is not burnt into the history; the next apply works.
+    lab.gwctl("policy", "apply", b)
+    check(lab.status()["generation"] == 2 and lab.active() == lab.compiled(b), "after refusal")
+
+
+def case_dry_run(lab):
+    lab.start()
+    a = lab.file("a.gw", POLICY_A)
+    b = lab.file("b.gw", POLICY_B)
+    p = lab.gwctl("policy", "apply", "--dry-run", a)
+    check("would be generation 1" in p.stdout, p.stdout)
+    check(lab.status()["generation"] == 0 and lab.history() == [], "dry run applied")
+    check(not os.path.exists(os.path.join(lab.state, "engine-file", "active.img")),
+          "dry run reached the engine")
+    lab.gwctl("policy", "apply", a)
+    lab.gwctl("policy", "apply", b, "--dry-run")
+    check(lab.status()["generation"] == 1 and len(lab.history()) == 1, "dry run applied")
+    check(lab.active() == lab.compiled(a), "dry run changed the engine")
+    check(not os.path.exists(os.path.join(lab.state, "engine-file", "prepared.img")),
+          "dry run left the engine's prepared state")
+    lab.gwctl("policy", "apply", lab.file("bad.gw", POLICY_BAD), "--dry-run", expect=1)
+
+
+def case_rollback(lab):
+    lab.start()
+    a = lab.file("a.gw", POLICY_A)
+    b = lab.file("b.gw", POLICY_B)
+    lab.gwctl("policy", "apply", a, "-m", "A")
+    lab.gwctl("policy", "apply", b, "-m", "B")
+    check(lab.active() == lab.compiled(b), "B is not in force")
+    p = lab.gwctl("policy", "rollback", "1")
+    check("restored generation 1 as generation 3" in p.stdout, p.stdout)
+    check(lab.active() == lab.compiled(a), "rollback to 1 did not restore A")
+    h = lab.history()
+    check(len(h) == 3 and h[2]["restores"] == 1 and h[2]["hash"] == h[0]["hash"], f"{h}")
+    t1 = json.loads(lab.gwctl("policy", "history", "1", "--json").stdout)["entry"]["text"]
+    t3 = json.loads(lab.gwctl("policy", "history", "3", "--json").stdout)["entry"]["text"]
+    check(t1 == t3 and "rule tv_off" in t3, "the restored text differs")
+    # Without a number: the newest generation before the current one (2).
+    lab.gwctl("policy", "rollback")
+    check(lab.status()["generation"] == 4 and lab.active() == lab.compiled(b), "rollback")
+    p = lab.gwctl("policy", "rollback", "99", expect=1)
+    check("no_such_generation" in p.stderr, p.stderr)
+    check(lab.status()["generation"] == 4, "a failed rollback changed something")
+    lab.gwctl("policy", "rollback", "x", expect=2)
+
+
+def case_confirm_revert(lab):
+    lab.start()
+    a = lab.file("a.gw", POLICY_A)
+    b = lab.file("b.gw", POLICY_B)
+    lab.gwctl("policy", "apply", a)
+    p = lab.gwctl("policy", "apply", b, "--confirm", "2s")
+    check("confirm within 2s" in p.stdout, p.stdout)
+    st = lab.status()
+    check(st["generation"] == 2 and st["pending"]["generation"] == 2
+          and st["pending"]["previous"] == 1, f"{st}")
+    check(lab.active() == lab.compiled(b), "B is not in force while pending")
+    # Another apply must wait for the confirm.
+    p = lab.gwctl("policy", "apply", a, expect=1)
+    check("(pending)" in p.stderr, p.stderr)
+    time.sleep(3.5)
+    st = lab.status()
+    check(st["generation"] == 3 and st["pending"] is None, f"not reverted: {st}")
+    check(lab.active() == lab.compiled(a), "the revert did not restore A")
+    check(lab.history()[-1]["restores"] == 1, "the revert is not recorded")
+    check("event=revert gen=2 to=1" in lab.logtext(), "no revert log line")
+
+
+def case_confirm_kept(lab):
+    lab.start()
+    a = lab.file("a.gw", POLICY_A)
+    b = lab.file("b.gw", POLICY_B)
+    lab.gwctl("policy", "apply", a)
+    lab.gwctl("policy", "apply", b, "--confirm", "2")
+    p = lab.gwctl("policy", "confirm")
+    check("generation 2 confirmed" in p.stdout, p.stdout)
+    time.sleep(3)
+    st = lab.status()
+    check(st["generation"] == 2 and st["pending"] is None, f"{st}")
+    check(lab.active() == lab.compiled(b), "a confirmed generation was reverted")
+    lab.gwctl("policy", "confirm", expect=1)  # nothing pending any more
+    # --confirm with nothing to return to is refused.
+    lab2 = Lab()
+    try:
+        lab2.start()
+        p = lab2.gwctl("policy", "apply", a, "--confirm", "5s", expect=1)
+        check("earlier generation" in p.stderr, p.stderr)
+        lab2.gwctl("policy", "apply", a, "--confirm", "0s", expect=2)
+        lab2.gwctl("policy", "apply", a, "--confirm", "25h", expect=2)
+    finally:
+        lab2.close()
+
+
+def case_restart_pending(lab):
+    a = lab.file("a.gw", POLICY_A)
+    b = lab.file("b.gw", POLICY_B)
+    # Killed while pending, restarted after the deadline: reverts at start.
+    lab.start()
+    lab.gwctl("policy", "apply", a)
+    lab.gwctl("policy", "apply", b, "--confirm", "2s")
+    lab.kill(signal.SIGKILL)
+    time.sleep(2.5)
+    check(lab.active() == lab.compiled(b), "B left the engine while gwd was dead")
+    lab.start()
+    st = lab.status()
+    check(st["generation"] == 3 and st["pending"] is None, f"no revert at start: {st}")
+    check(lab.active() == lab.compiled(a), "the start-up revert did not restore A")
+    # Killed while pending, restarted before the deadline: the timer is
+    # armed again and fires.
+    lab.gwctl("policy", "apply", b, "--confirm", "3s")
+    lab.kill(signal.SIGKILL)
+    lab.start()
+    st = lab.status()
+    check(st["generation"] == 4 and st["pending"]["generation"] == 4, f"{st}")
+    time.sleep(4)
+    st = lab.status()
+    check(st["generation"] == 5 and st["pending"] is None, f"no revert after restart: {st}")
+    check(lab.active() == lab.compiled(a), "the re-armed revert did not restore A")
+    check(lab.logtext().count("event=revert ") == 2, "revert log lines")
+
+
+def case_api_refusals(lab):
+    lab.start()
+    mode = stat.S_IMODE(os.stat(lab.sock).st_mode)
+    check(mode == 0o660, f"socket mode {oct(mode)}")
+    r = raw(lab.sock, [
+        "{not json",
+        '{"v":1,"id":2,"cmd":"self.destruct"}',
+        '{"v":9,"id":3,"cmd":"status"}',
+        '{"v":1,"id":4,"cmd":"policy.apply","path":"relative.gw"}',
+        '{"v":1,"id":5,"cmd":"status"}',
+    ])
+    check(r[0]["ok"] is False and r[0]["error"]["code"] == "malformed"
+          and r[0]["id"] is None and "not JSON" in r[0]["error"]["message"], f"{r[0]}")
+    check(r[1]["id"] == 2 and r[1]["error"]["code"] == "unknown_command"
+          and "self.destruct" in r[1]["error"]["message"], f"{r[1]}")
+    check(r[2]["error"]["code"] == "version", f"{r[2]}")
+    check(r[3]["error"]["code"] == "bad_argument", f"{r[3]}")
+    check(r[4]["ok"] is True and r[4]["id"] == 5, "the connection is not usable after errors")
+    # A client that shuts down its side after the request still gets the reply.
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(lab.sock)
+    s.sendall(b'{"v":1,"id":11,"cmd":"status"}\n')
+    s.shutdown(socket.SHUT_WR)
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    s.close()
+    check(json.loads(data)["id"] == 11, f"half-closed client: {data!r}")
+    # Policy text over the socket may not name files.
+    r = raw(lab.sock, [json.dumps({"v": 1, "id": 6, "cmd": "policy.apply",
+                                   "text": 'list x domains file "/etc/passwd"\ndefault allow\n'})])
+    check(r[0]["error"]["code"] == "policy_invalid", f"{r[0]}")
+    r = raw(lab.sock, [json.dumps({"v": 1, "id": 7, "cmd": "policy.apply",
+                                   "text": POLICY_A, "message": "by text"})])
+    check(r[0]["ok"] and r[0]["generation"] == 1, f"{r[0]}")
+    # Oversized: refused with the limit, then the connection is closed.
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(20)
+    s.connect(lab.sock)
+    big = b'{"v":1,"id":8,"cmd":"status","pad":"' + b"x" * (5 << 20)
+    try:
+        s.sendall(big)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    data = b""
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    reply = json.loads(data.split(b"\n")[0])
+    check(reply["error"]["code"] == "too_long" and "4194304" in reply["error"]["message"],
+          f"{reply}")
+    check(lab.status()["generation"] == 1, "gwd is not answering after an oversized line")
+
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        print("SKIP part: unauthorised client (needs root and setpriv)")
+        return
+    try:
+        subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                        "--", GWCTL, "--help"], check=True, capture_output=True)
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        print(f"SKIP part: unauthorised client: nobody cannot run {GWCTL}")
+        return
+    # 0660 root:root (or gw): nobody cannot even connect.
+    p = lab.gwctl("status", user="nobody", expect=1)
+    check("Permission denied" in p.stderr, p.stderr)
+    # Opened up: nobody may read but not change.
+    os.chmod(lab.sock, 0o666)
+    p = lab.gwctl("status", user="nobody")
+    check("generation: 1" in p.stdout, p.stdout)
+    b = lab.file("b.gw", POLICY_B)
+    for args in (["policy", "apply", b], ["policy", "rollback", "1"], ["policy", "confirm"]):
+        p = lab.gwctl(*args, user="nobody", expect=1)
+        check("(unauthorised)" in p.stderr and "only root or the gw group" in p.stderr,
+              p.stderr)
+    check(lab.status()["generation"] == 1 and len(lab.history()) == 1,
+          "an unauthorised request changed something")
+
+
+def case_config(lab):
+    bad = lab.file("bad.conf", "state_dir = /tmp/x\nsokcet = /tmp/y\npolicy relative\n")
+    p = subprocess.run([GWD, "-c", bad], capture_output=True, text=True, timeout=10)
+    check(p.returncode == 1, f"gwd with a bad config: exit {p.returncode}")
+    check(f"{bad}:2: error: unknown key 'sokcet'" in p.stderr
+          and f"{bad}:3: error: expected 'key = value'" in p.stderr, p.stderr)
+    p = subprocess.run([GWD, "-c", os.path.join(lab.dir, "none.conf")], capture_output=True,
+                       text=True, timeout=10)
+    check(p.returncode == 1 and "none.conf" in p.stderr, p.stderr)
+    p = subprocess.run([GWD, "-x"], capture_output=True, text=True, timeout=10)
+    check(p.returncode == 2, "gwd usage error")
+    # policy = FILE is applied at the first start only.
+    a = lab.file("a.gw", POLICY_A)
+    with open(lab.conf, "a") as f:
+        f.write(f"policy = {a}\n")
+    lab.start()
+    st = lab.status()
+    check(st["generation"] == 1 and lab.active() == lab.compiled(a), f"{st}")
+    # A second gwd on the same socket refuses to start.
+    p = subprocess.run([GWD, "-c", lab.conf], capture_output=True, text=True, timeout=10)
+    check(p.returncode == 1 and "another gwd" in p.stderr, p.stderr)
+    lab.kill()
+    check(not os.path.exists(lab.sock), "gwd left its socket behind")
+    lab.start()
+    check(lab.status()["generation"] == 1 and len(lab.history()) == 1,
+          "the config's policy was applied again")
+
+
+def main():
+    fn = globals().get("case_" + CASE)
+    if not fn:
+        print(f"unknown case {CASE}")
+        return 2
+    lab = Lab()
+    try:
+        fn(lab)
+        lab.kill()
+    except Fail as e:
+        print(f"FAIL {CASE}: {e}")
+        print("--- gwd log\n" + lab.logtext())
+        return 1
+    finally:
+        lab.close()
+    print(f"ok {CASE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/* gwd.conf: good files give the values; every bad line is reported with
+ * file:line and nothing of a bad file is used. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "config.h"
+
+static int parse(const char *text, struct gwd_config *c, char *err, size_t errlen)
+{
+	gwd_config_defaults(c);
+	return gwd_config_parse("gwd.conf", text, strlen(text), c, err, errlen);
+}
+
+static void test_defaults_and_values(void **state)
+{
+	struct gwd_config c;
+	char err[512];
+	assert_int_equal(parse("", &c, err, sizeof(err)), 0);
+	assert_string_equal(c.state_dir, "/var/lib/gw");
+	assert_string_equal(c.socket, "/run/gw/gwd.sock");
+	assert_string_equal(c.policy, "");
+	assert_int_equal(parse("# gw\n\n  state_dir=/tmp/s  \n"
+			       "socket = /tmp/x y.sock # a comment\n"
+			       "\tpolicy\t=\t/etc/gw/home.gw\r\n", &c, err, sizeof(err)), 0);
+	assert_string_equal(c.state_dir, "/tmp/s");
+	assert_string_equal(c.socket, "/tmp/x y.sock");
+	assert_string_equal(c.policy, "/etc/gw/home.gw");
+	/* No final newline. */
+	assert_int_equal(parse("policy = /p", &c, err, sizeof(err)), 0);
+	assert_string_equal(c.policy, "/p");
+}
+
+static void test_errors_name_the_line(void **state)
+{
+	struct gwd_config c;
+	char err[1024];
+	const char *text = "state_dir = /ok\n"
+			   "sate_dir = /x\n"
+			   "just words\n"
+			   "socket =\n"
+			   "policy = relative.gw\n"
+			   "state_dir = /again\n";
+	assert_int_equal(parse(text, &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "gwd.conf:2: error: unknown key 'sate_dir'"));
+	assert_non_null(strstr(err, "gwd.conf:3: error: expected 'key = value'"));
+	assert_non_null(strstr(err, "gwd.conf:4: error: 'socket' needs a value"));
+	assert_non_null(strstr(err, "gwd.conf:5: error: 'policy' must be an absolute path"));
+	assert_non_null(strstr(err, "gwd.conf:6: error: 'state_dir' is set twice"));
+	assert_null(strstr(err, "gwd.conf:1:"));
+	/* Nothing of a bad file is used. */
+	assert_string_equal(c.state_dir, "/var/lib/gw");
+}
+
+static void test_nul_and_long(void **state)
+{
+	struct gwd_config c;
+	char err[256];
+	gwd_config_defaults(&c);
+	assert_int_equal(gwd_config_parse("f", "socket = /a\0b\n", 14, &c, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "f:1: error: a NUL byte"));
+	static char big[GWD_PATH_MAX + 64];
+	memset(big, 'a', sizeof(big) - 1);
+	memcpy(big, "policy = /", 10);
+	assert_int_equal(parse(big, &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "longer than"));
+	/* A tiny error buffer truncates, never overflows. */
+	char tiny[8];
+	assert_int_equal(parse("nope\n", &c, tiny, sizeof(tiny)), -EINVAL);
+	assert_true(strlen(tiny) < sizeof(tiny));
+}
+
+static void test_load_missing(void **state)
+{
+	struct gwd_config c;
+	char err[256];
+	gwd_config_defaults(&c);
+	assert_int_equal(gwd_config_load("/nonexistent/gwd.conf", &c, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "/nonexistent/gwd.conf"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults_and_values),
+		cmocka_unit_test(test_errors_name_the_line),
+		cmocka_unit_test(test_nul_and_long),
+		cmocka_unit_test(test_load_missing),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
