@@ -326,22 +326,6 @@ const struct pol_ir *dp_classify_ir(const struct dp_classify *c)
 
 /* ------------------------------------------------------------ classify */
 
-static const struct gwbpf_mac_val *mac_find(const struct gwbpf_image *img, const uint8_t mac[6])
-{
-	uint32_t lo = 0, hi = img->nmacs;
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		int d = memcmp(img->macs[mid].key.mac, mac, 6);
-		if (d == 0)
-			return &img->macs[mid].val;
-		if (d < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
 void dp_classify_flow(const struct dp_classify *c, const struct dp_classify_in *in,
 		      struct dp_verdict *ret)
 {
@@ -351,7 +335,7 @@ void dp_classify_flow(const struct dp_classify *c, const struct dp_classify_in *
 					    .device = POL_NONE };
 		return;
 	}
-	const struct gwbpf_mac_val *mv = mac_find(img, in->mac);
+	const struct gwbpf_mac_val *mv = gwbpf_image_mac(img, in->mac);
 	const struct gwbpf_bitmap *subj = &img->bitmaps[mv ? mv->subject : img->policy.subj_new];
 	const struct gwbpf_bitmap *proto, *port = NULL;
 	switch (in->proto) {

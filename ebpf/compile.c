@@ -500,7 +500,7 @@ uint16_t gwbpf_addr_class(const struct gwbpf_image *img, uint8_t family, const u
 	return cls;
 }
 
-static const struct gwbpf_mac_val *mac_find(const struct gwbpf_image *img, const uint8_t mac[6])
+const struct gwbpf_mac_val *gwbpf_image_mac(const struct gwbpf_image *img, const uint8_t mac[6])
 {
 	uint32_t lo = 0, hi = img->nmacs;
 	while (lo < hi) {
@@ -520,7 +520,7 @@ void gwbpf_classify(const struct gwbpf_image *img, const struct gwbpf_bitmap *ac
 		    const struct gwbpf_packet *p, struct gwbpf_verdict *ret)
 {
 	const struct gwbpf_policy *pol = &img->policy;
-	const struct gwbpf_mac_val *mv = mac_find(img, p->src_mac);
+	const struct gwbpf_mac_val *mv = gwbpf_image_mac(img, p->src_mac);
 	const struct gwbpf_bitmap *subj = &img->bitmaps[mv ? mv->subject : pol->subj_new];
 	const struct gwbpf_bitmap *proto, *port = NULL;
 	switch (p->proto) {

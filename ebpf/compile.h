@@ -45,6 +45,10 @@ struct gwbpf_image {
 int gwbpf_image_build(const struct pol_ir *ir, struct gwbpf_image **ret);
 void gwbpf_image_free(struct gwbpf_image *img);
 
+/* The gw_macs entry of a MAC in the image (binary search), or NULL: a
+ * device never seen before. */
+const struct gwbpf_mac_val *gwbpf_image_mac(const struct gwbpf_image *img, const uint8_t mac[6]);
+
 /* The gw_active bitmap of a policy at `when`. */
 void gwbpf_active_mask(const struct pol_ir *ir, struct pol_when when, struct gwbpf_bitmap *ret);
 
