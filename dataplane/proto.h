@@ -38,6 +38,11 @@
  *               words of the mask -> struct dp_load_reply
  *   FLOWS       struct dp_flows_req -> struct dp_flows_head, then count
  *               struct dp_flow_info
+ *   IMAGE_INFO  empty           -> struct dp_image_info
+ *   DOMAIN_SET  struct dp_domain_head, then count struct dp_domain_entry
+ *               (1..DP_DOMAIN_MAX) -> struct dp_domain_reply
+ *   EVENTS      struct dp_events_req -> struct dp_events_head, then count
+ *               struct dp_flow_event
  *
  * What a request does:
  *  - LOAD_IMAGE builds a classifier from the image and publishes it with
@@ -52,6 +57,21 @@
  *    decided again; the clock no longer drives that generation's mask.
  *    nrules must equal the running policy's rule count, and generation
  *    must be the running one or 0 (whichever it is): else -ESTALE.
+ *  - IMAGE_INFO says which image runs: its header's CRC-32 and size, so a
+ *    restarted gwd can tell whether the dataplane already runs the
+ *    generation gwd holds current (and adopt it without a reload).
+ *  - DOMAIN_SET writes the runtime domain table: an address's domain-set
+ *    bits (bit s: domain set s of the running policy, as policy/ir.h
+ *    numbers them), expiring ttl_s seconds later; sets == 0 removes the
+ *    entry.  Flows to an address whose bits change are classified again
+ *    on their next packet.  The table survives LOAD_IMAGE (gwd re-sends
+ *    it when a new policy numbers its sets differently).  Accepted whole
+ *    or not at all.
+ *  - EVENTS takes up to max flow events from the queue workers fill (new
+ *    flows, ended flows, periodic counters of live flows, and decisions
+ *    of rules that log), oldest first.  The queue is bounded; what did not
+ *    fit is counted in the reply's lost.  One consumer (gwd) is assumed:
+ *    two clients polling split the stream.
  *  - FLOWS pages through the flow tables: start with cursor 0, pass the
  *    reply's next_cursor to go on; next_cursor 0 means the end.  A page
  *    is a snapshot taken while workers run: a flow may be missing or
@@ -91,7 +111,13 @@ enum dp_msg_type {
 	DP_MSG_LOAD_IMAGE = 3,
 	DP_MSG_SET_ACTIVE = 4,
 	DP_MSG_FLOWS = 5,
+	DP_MSG_IMAGE_INFO = 6,
+	DP_MSG_DOMAIN_SET = 7,
+	DP_MSG_EVENTS = 8,
 };
+
+#define DP_DOMAIN_MAX  4096 /* entries per DOMAIN_SET */
+#define DP_EVENTS_MAX  512  /* events per EVENTS reply */
 
 struct dp_msg_hdr {
 	uint32_t magic;   /* DP_MSG_MAGIC */
@@ -179,6 +205,71 @@ struct dp_flow_info {
 	uint64_t idle_ms;           /* since its last packet */
 };
 _Static_assert(sizeof(struct dp_flow_info) == 96, "dp_flow_info is 96 bytes");
+
+struct dp_image_info {
+	uint32_t generation; /* the running generation (0: none) */
+	uint32_t nrules;
+	uint32_t crc;        /* the running image's header CRC-32 (0: none) */
+	uint32_t size;       /* its size in bytes (0: none) */
+};
+_Static_assert(sizeof(struct dp_image_info) == 16, "dp_image_info is 16 bytes");
+
+struct dp_domain_head {
+	uint32_t count; /* struct dp_domain_entry entries that follow */
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct dp_domain_head) == 8, "dp_domain_head is 8 bytes");
+
+struct dp_domain_entry {
+	uint8_t family;   /* 4 or 6 */
+	uint8_t pad[3];
+	uint32_t ttl_s;   /* seconds until it expires (ignored when sets == 0) */
+	uint8_t addr[16]; /* IPv4 in [0..3], the rest 0 */
+	uint64_t sets;    /* domain-set bits; 0 removes the entry */
+};
+_Static_assert(sizeof(struct dp_domain_entry) == 32, "dp_domain_entry is 32 bytes");
+
+struct dp_domain_reply {
+	uint32_t entries; /* addresses in the table after this request */
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct dp_domain_reply) == 8, "dp_domain_reply is 8 bytes");
+
+struct dp_events_req {
+	uint32_t max; /* events wanted, 1..DP_EVENTS_MAX */
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct dp_events_req) == 8, "dp_events_req is 8 bytes");
+
+struct dp_events_head {
+	uint32_t count; /* struct dp_flow_event entries that follow */
+	uint32_t lost;  /* events dropped since the previous EVENTS (queue full) */
+};
+_Static_assert(sizeof(struct dp_events_head) == 8, "dp_events_head is 8 bytes");
+
+enum dp_event_kind {
+	DP_EV_NEW = 1,      /* a flow was decided for the first time */
+	DP_EV_END = 2,      /* it left the table (its final counters) */
+	DP_EV_COUNTERS = 3, /* a live flow's counters, now and then */
+	DP_EV_LOG = 4,      /* a rule with `log` decided it (also for blocks) */
+};
+
+struct dp_flow_event {
+	uint8_t kind;             /* enum dp_event_kind */
+	uint8_t family;           /* 4 or 6 */
+	uint8_t proto;
+	uint8_t action;           /* enum pol_action */
+	uint8_t mac[6];           /* the LAN device's MAC */
+	uint16_t pad;
+	uint8_t src[16], dst[16]; /* as the opening packet had them (before NAT) */
+	uint16_t sport, dport;
+	uint32_t rule;            /* deciding rule, or POL_RULE_DEFAULT* */
+	uint32_t generation;
+	uint32_t pad2[2];
+	uint64_t pkts[2], bytes[2]; /* [0]: the opener's direction; totals so far */
+	uint64_t time_ms;           /* CLOCK_REALTIME */
+};
+_Static_assert(sizeof(struct dp_flow_event) == 104, "dp_flow_event is 104 bytes");
 
 /* ------------------------------------------------------------ checking */
 
