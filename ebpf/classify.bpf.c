@@ -3,7 +3,7 @@
  * The classifier of the kernel LAN ports: gw_classify (XDP, ingress) and
  * gw_egress (TC, egress).  What they read and write, and why, is in
  * gw_bpf_abi.h; compile.c's gwbpf_classify() is the same classification over
- * plain arrays and must stay step for step equal to classify() below.
+ * plain arrays and must stay step for step equal to gw_classify_pkt() below.
  *
  * Every loop is bounded by a constant.  Per packet, the programs never
  * fail: they pass, drop or answer, and count why.
@@ -26,6 +26,7 @@
 #define IPPROTO_ICMPV6_ 58
 #define IP_OFFSET_MASK 0x1fff
 #define IPV6_EXT_MAX 6
+#define IPV6_EXT_OFF_MAX 0x3fff /* p->l4 is a __u16; a pointer's offset stays < 64 KiB */
 #define TC_ACT_OK 0 /* uapi pkt_cls.h: macros are not in vmlinux.h */
 #define TC_ACT_SHOT 2
 
@@ -58,6 +59,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct gwbpf_bitmap);
 } gw_active SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, GWBPF_SUMMARIES);
+	__type(key, __u32);
+	__type(value, __u64);
+} gw_summaries SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -104,12 +112,22 @@ struct {
 	__type(value, __u32);
 } gw_local SEC(".maps");
 
+/* The flow table (gw_bpf_abi.h, gwbpf_flow_set): an array, so that a
+ * lookup is a few direct loads; mmap'ed by the loader. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, GWBPF_MAX_FLOWS);
-	__type(key, struct gwbpf_flow_key);
-	__type(value, struct gwbpf_flow);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, GWBPF_FLOW_SETS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct gwbpf_flow_set);
 } gw_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} gw_flow_seed SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -145,12 +163,19 @@ struct {
 } gw_device_stats SEC(".maps");
 
 /* Room for the destination bitmap (address | domains): too big for the
- * stack.  Per CPU, and XDP runs to completion, so no one else uses it. */
+ * stack; and the words gw_first_rule() is to read (the AND of the
+ * summaries), which its arguments have no room for.  Per CPU, and a
+ * program runs to completion, so no one else uses it meanwhile. */
+struct scratch {
+	struct gwbpf_bitmap dst;
+	__u64 words;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct gwbpf_bitmap);
+	__type(value, struct scratch);
 } gw_scratch SEC(".maps");
 
 /* What the parser found. */
@@ -180,6 +205,146 @@ static __always_inline void count_rule(__u32 slot, __u32 rule, __u32 len)
 		s->packets += 1;
 		s->bytes += len;
 	}
+}
+
+/* ---------------------------------------------------------------- flows
+ *
+ * The set-associative flow table of gw_bpf_abi.h.  A way is read with
+ * plain loads between two reads of its ver (flow_still()), so a reader
+ * never acts on a way that was emptied or given to another flow meanwhile.
+ */
+
+/* A way found: its set, its number, its ver when found. */
+struct way {
+	struct gwbpf_flow_set *set;
+	__u32 w;
+	__u64 ver;
+};
+
+static __always_inline __u64 flow_seed(void)
+{
+	__u32 z = 0;
+	const __u64 *s = bpf_map_lookup_elem(&gw_flow_seed, &z);
+	return s ? *s : 0;
+}
+
+static __always_inline struct gwbpf_flow_set *flow_set(__u32 set)
+{
+	return bpf_map_lookup_elem(&gw_flows, &set);
+}
+
+/* Way key a is packet key b, or (rev) b's reverse tuple: compared as five
+ * words, the reverse without building it on the stack (the program's
+ * stack, with its calls', is short). */
+static __always_inline bool key_eq(const struct gwbpf_flow_key *a, const struct gwbpf_flow_key *b,
+				   const bool rev)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+	if (!rev)
+		return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && x[4] == y[4];
+	struct gwbpf_flow_key h;
+	__builtin_memcpy(&h, b, 8);
+	__be16 port = h.sport;
+	h.sport = h.dport;
+	h.dport = port;
+	__u64 h0;
+	__builtin_memcpy(&h0, &h, 8);
+	return x[0] == h0 && x[1] == y[3] && x[2] == y[4] && x[3] == y[1] && x[4] == y[2];
+}
+
+static __always_inline __u64 load_ver(const struct gwbpf_flow_set *s, __u32 w)
+{
+	return *(volatile const __u64 *)&s->ver[w & (GWBPF_FLOW_WAYS - 1)];
+}
+
+/* The flow of key k (rev: of k's reverse tuple) with tag in set s, or NULL. */
+static __always_inline struct gwbpf_flow *flow_find(struct gwbpf_flow_set *s,
+						   const struct gwbpf_flow_key *k, const bool rev,
+						   __u64 tag, struct way *ret)
+{
+	if (!s)
+		return NULL;
+#pragma unroll
+	for (__u32 w = 0; w < GWBPF_FLOW_WAYS; w++) {
+		__u64 v = load_ver(s, w);
+		if ((v & (GWBPF_FLOW_VALID | GWBPF_FLOW_BUSY)) != GWBPF_FLOW_VALID || s->tag[w] != tag ||
+		    !key_eq(&s->way[w].key, k, rev))
+			continue;
+		ret->set = s;
+		ret->w = w;
+		ret->ver = v;
+		return &s->way[w].flow;
+	}
+	return NULL;
+}
+
+/* The way still holds the flow flow_find() found there. */
+static __always_inline bool flow_still(const struct way *wy)
+{
+	asm volatile("" ::: "memory");
+	return load_ver(wy->set, wy->w) == wy->ver;
+}
+
+/* Take a way to write a new epoch's verdict in place: false when it no
+ * longer holds the flow found, or another writer has it.  Released with
+ * ver unchanged: the way holds the same flow. */
+static __always_inline bool flow_take(const struct way *wy)
+{
+	__u64 *p = &wy->set->ver[wy->w & (GWBPF_FLOW_WAYS - 1)];
+	return __sync_val_compare_and_swap(p, wy->ver, wy->ver | GWBPF_FLOW_BUSY) == wy->ver;
+}
+
+static __always_inline void flow_release(const struct way *wy)
+{
+	__u64 *p = &wy->set->ver[wy->w & (GWBPF_FLOW_WAYS - 1)];
+	__sync_val_compare_and_swap(p, wy->ver | GWBPF_FLOW_BUSY, wy->ver);
+}
+
+/* Insert key k (tag) with flow nf into set s: an empty way, else the
+ * least recent flow's.  NULL when the chosen way is being written by
+ * someone else: the packet is decided all the same, and not cached. */
+static __always_inline struct gwbpf_flow *flow_insert(struct gwbpf_flow_set *s,
+						     const struct gwbpf_flow_key *k, __u64 tag,
+						     const struct gwbpf_flow *nf)
+{
+	__u32 victim = GWBPF_FLOW_WAYS;
+	if (!s)
+		return NULL;
+#pragma unroll
+	for (__u32 w = 0; w < GWBPF_FLOW_WAYS; w++) {
+		if (!(load_ver(s, w) & (GWBPF_FLOW_VALID | GWBPF_FLOW_BUSY))) {
+			victim = w;
+			break;
+		}
+	}
+	if (victim == GWBPF_FLOW_WAYS) {
+		/* A full set: the least recent flow goes. */
+		__u64 oldest = ~0ull;
+#pragma unroll
+		for (__u32 w = 0; w < GWBPF_FLOW_WAYS; w++) {
+			if (load_ver(s, w) & GWBPF_FLOW_BUSY)
+				continue;
+			if (victim == GWBPF_FLOW_WAYS || s->way[w].flow.last_jiffies < oldest) {
+				victim = w;
+				oldest = s->way[w].flow.last_jiffies;
+			}
+		}
+		if (victim == GWBPF_FLOW_WAYS)
+			return NULL;
+	}
+	victim &= GWBPF_FLOW_WAYS - 1;
+	__u64 v = load_ver(s, victim);
+	if ((v & GWBPF_FLOW_BUSY) ||
+	    __sync_val_compare_and_swap(&s->ver[victim], v, v | GWBPF_FLOW_BUSY) != v)
+		return NULL;
+	if (v & GWBPF_FLOW_VALID)
+		count(GWBPF_CNT_FLOW_EVICT);
+	s->tag[victim] = tag;
+	s->way[victim].key = *k;
+	s->way[victim].flow = *nf;
+	__sync_val_compare_and_swap(&s->ver[victim], v | GWBPF_FLOW_BUSY,
+				    ((v >> 2) + 1) << 2 | GWBPF_FLOW_VALID);
+	return &s->way[victim].flow;
 }
 
 /* mac_off: 6 to take the source MAC (ingress: the device sends), 0 to
@@ -230,6 +395,17 @@ static __always_inline int parse(void *data, void *end, struct pkt *p, __u32 mac
 		l4 = ip6 + 1;
 #pragma unroll
 		for (int i = 0; i < IPV6_EXT_MAX; i++) {
+			/* The headers so far as a bounded offset, not as a
+			 * pointer whose range sums their lengths: every path
+			 * (option, AH, fragment headers in any order) then
+			 * reaches the next pass in one state, and the verifier
+			 * walks each pass once instead of once per path.
+			 * Headers past IPV6_EXT_OFF_MAX are cut short. */
+			__u64 off = l4 - data;
+			barrier_var(off);
+			if (off > IPV6_EXT_OFF_MAX)
+				return -1;
+			l4 = data + off;
 			if (proto != IPPROTO_HOPOPTS_ && proto != IPPROTO_ROUTING_ &&
 			    proto != IPPROTO_DSTOPTS_ && proto != IPPROTO_FRAGMENT_ &&
 			    proto != IPPROTO_AH_)
@@ -303,21 +479,35 @@ static __always_inline const struct gwbpf_bitmap *bitmap(__u32 slot, __u32 i)
 	return bpf_map_lookup_elem(&gw_bitmaps, &k);
 }
 
+/* A bitmap's summary (gw_summaries); all words when it is missing, which
+ * costs time, never a wrong answer. */
+static __always_inline __u64 summary(__u32 i)
+{
+	const __u64 *s = bpf_map_lookup_elem(&gw_summaries, &i);
+	return s ? *s : ~0ull;
+}
+
+/* The index of the lowest set bit of m != 0, without a branch (a
+ * De Bruijn sequence): a branch per step would give the verifier a state
+ * per path through every loop that calls it. */
+static const __u8 debruijn[64] = {
+	0, 1, 2, 53, 3, 7, 54, 27, 4, 38, 41, 8, 34, 55, 48, 28,
+	62, 5, 39, 46, 44, 42, 22, 9, 24, 35, 59, 56, 49, 18, 29, 11,
+	63, 52, 6, 26, 37, 40, 33, 47, 61, 45, 43, 21, 23, 58, 17, 10,
+	51, 25, 36, 32, 60, 20, 57, 16, 50, 31, 19, 15, 30, 14, 13, 12,
+};
+
 static __always_inline __u32 lowest_bit(__u64 m)
 {
-	__u32 n = 0;
-	if (!(m & 0xffffffffull)) { n += 32; m >>= 32; }
-	if (!(m & 0xffffull)) { n += 16; m >>= 16; }
-	if (!(m & 0xffull)) { n += 8; m >>= 8; }
-	if (!(m & 0xfull)) { n += 4; m >>= 4; }
-	if (!(m & 0x3ull)) { n += 2; m >>= 2; }
-	if (!(m & 0x1ull)) { n += 1; }
-	return n;
+	return debruijn[((m & -m) * 0x022fdd63cc95386dull) >> 58];
 }
 
 /* Global functions are verified once, on their own, whatever the number of
- * call sites and the state of the caller: the two loops over the bitmaps
- * live here so that the verifier's work stays small. */
+ * call sites and the state of the caller: the loops over the bitmaps live
+ * in them (here, gw_first_rule() and gw_or_domains()) so that the
+ * verifier's work stays small.  Their frames count towards the 512-byte
+ * stack of the deepest chain of calls, gw_egress -> gw_classify_pkt ->
+ * gw_or_domains -> gw_or_bitmap (480 bytes with clang 14). */
 __noinline int gw_or_bitmap(struct gwbpf_bitmap *dst, const struct gwbpf_bitmap *src)
 {
 	if (!dst || !src)
@@ -327,14 +517,22 @@ __noinline int gw_or_bitmap(struct gwbpf_bitmap *dst, const struct gwbpf_bitmap 
 	return 0;
 }
 
-/* The first rule set in all five bitmaps, or -1. */
+/* The first rule set in all five bitmaps, or -1.  Only the words named
+ * in gw_scratch's `words` (the AND of the five summaries) can hold one. */
 __noinline int gw_first_rule(const struct gwbpf_bitmap *a, const struct gwbpf_bitmap *b,
 			     const struct gwbpf_bitmap *c, const struct gwbpf_bitmap *d,
 			     const struct gwbpf_bitmap *e)
 {
-	if (!a || !b || !c || !d || !e)
+	__u32 z = 0;
+	const struct scratch *sc = bpf_map_lookup_elem(&gw_scratch, &z);
+	if (!a || !b || !c || !d || !e || !sc)
 		return -1;
-	for (__u32 w = 0; w < GWBPF_WORDS; w++) {
+	__u64 words = sc->words;
+	for (__u32 i = 0; i < GWBPF_WORDS; i++) {
+		if (!words)
+			break;
+		__u32 w = lowest_bit(words) & (GWBPF_WORDS - 1);
+		words &= words - 1;
 		__u64 m = a->w[w] & b->w[w] & c->w[w] & d->w[w] & e->w[w];
 		if (m)
 			return (int)(w * 64 + lowest_bit(m));
@@ -342,11 +540,41 @@ __noinline int gw_first_rule(const struct gwbpf_bitmap *a, const struct gwbpf_bi
 	return -1;
 }
 
-/* The bit-vector classification (gw_bpf_abi.h); 0, or -1 when a policy map
- * lacks an entry the loader always writes. */
-static __attribute__((noinline)) int classify(const struct pkt *p, __u64 epoch,
-					     struct gwbpf_flow *ret)
+/* OR the bitmaps of the slot's domain sets named in `sets` (bit s: set s)
+ * into gw_scratch's dst, and their summaries into its `words`; 0, or -1
+ * when a bitmap is missing.  One pass per set bit, the lowest first, with
+ * no branch but the exits; global, so that the verifier walks the loop
+ * once, not once per state of gw_classify_pkt() that reaches it. */
+__noinline int gw_or_domains(__u32 slot, __u64 sets)
 {
+	__u32 z = 0;
+	struct scratch *sc = bpf_map_lookup_elem(&gw_scratch, &z);
+	if (!sc)
+		return -1;
+	slot &= 1;
+	__u64 words = sc->words;
+	for (__u32 i = 0; i < 64; i++) {
+		if (!sets)
+			break;
+		__u32 s = lowest_bit(sets) & 63;
+		sets &= sets - 1;
+		if (gw_or_bitmap(&sc->dst, bitmap(slot, GWBPF_BM_DOMAIN0 + s)) < 0)
+			return -1;
+		words |= summary(slot * GWBPF_MAX_BITMAPS + GWBPF_BM_DOMAIN0 + s);
+	}
+	sc->words = words;
+	return 0;
+}
+
+/* The bit-vector classification (gw_bpf_abi.h); 0, or -1 when a policy map
+ * lacks an entry the loader always writes.  Global, so verified once on its
+ * own: as a static function it was verified again for every state of its
+ * callers that reached a call (see "Verifier load time" in
+ * docs/performance.md). */
+__noinline int gw_classify_pkt(const struct pkt *p, __u64 epoch, struct gwbpf_flow *ret)
+{
+	if (!p || !ret)
+		return -1;
 	__u32 slot = epoch & GWBPF_EPOCH_SLOT ? 1 : 0;
 	__u32 k = slot;
 	const struct gwbpf_policy *pol = bpf_map_lookup_elem(&gw_policy, &k);
@@ -356,21 +584,28 @@ static __attribute__((noinline)) int classify(const struct pkt *p, __u64 epoch,
 	struct gwbpf_mac_key mk = { .slot = (__u8)slot };
 	__builtin_memcpy(mk.mac, p->mac, 6);
 	const struct gwbpf_mac_val *mv = bpf_map_lookup_elem(&gw_macs, &mk);
-	const struct gwbpf_bitmap *subj = bitmap(slot, mv ? mv->subject : pol->subj_new);
+
+	__u32 si = slot * GWBPF_MAX_BITMAPS, subj_i = mv ? mv->subject : pol->subj_new;
+	const struct gwbpf_bitmap *subj = bitmap(slot, subj_i);
+	__u64 words = summary(si + subj_i);
 
 	const struct gwbpf_bitmap *proto, *port;
 	__u8 pr = p->key.proto;
 	if (pr == IPPROTO_TCP || pr == IPPROTO_UDP) {
-		proto = bitmap(slot, pr == IPPROTO_TCP ? GWBPF_BM_TCP : GWBPF_BM_UDP);
+		__u32 proto_i = pr == IPPROTO_TCP ? GWBPF_BM_TCP : GWBPF_BM_UDP;
+		proto = bitmap(slot, proto_i);
 		k = slot * GWBPF_PORTS_PER_SLOT + bpf_ntohs(p->key.dport);
 		const __u16 *pc = bpf_map_lookup_elem(&gw_ports, &k);
 		if (!pc)
 			return -1;
 		port = bitmap(slot, *pc);
+		words &= summary(si + proto_i) & summary(si + *pc);
 	} else {
-		proto = bitmap(slot, pr == IPPROTO_ICMP || pr == IPPROTO_ICMPV6_ ? GWBPF_BM_ICMP
-										 : GWBPF_BM_OTHER);
+		__u32 proto_i = pr == IPPROTO_ICMP || pr == IPPROTO_ICMPV6_ ? GWBPF_BM_ICMP
+									    : GWBPF_BM_OTHER;
+		proto = bitmap(slot, proto_i);
 		port = proto; /* no port: AND-ing a bitmap twice changes nothing */
+		words &= summary(si + proto_i);
 	}
 
 	struct gwbpf_lpm_key lk = {
@@ -380,29 +615,39 @@ static __attribute__((noinline)) int classify(const struct pkt *p, __u64 epoch,
 	};
 	__builtin_memcpy(lk.addr, p->key.dst, 16);
 	const __u32 *ac = bpf_map_lookup_elem(&gw_prefixes, &lk);
-	const struct gwbpf_bitmap *addr = bitmap(slot, ac ? *ac : pol->addr_miss);
+	__u32 addr_i = ac ? *ac : pol->addr_miss;
+	const struct gwbpf_bitmap *addr = bitmap(slot, addr_i);
+	__u64 dst_words = summary(si + addr_i);
 
 	k = slot * 2 + (epoch & GWBPF_EPOCH_ACTIVE ? 1 : 0);
 	const struct gwbpf_bitmap *act = bpf_map_lookup_elem(&gw_active, &k);
-	k = 0;
-	struct gwbpf_bitmap *dst = bpf_map_lookup_elem(&gw_scratch, &k);
-	if (!subj || !proto || !port || !addr || !act || !dst)
+	words &= summary(GWBPF_SUMMARY_ACTIVE + k);
+	if (!subj || !proto || !port || !addr || !act)
 		return -1;
-	*dst = *addr;
 
-	struct gwbpf_addr_key dk = { .slot = (__u8)slot, .family = p->key.family };
-	__builtin_memcpy(dk.addr, p->key.dst, 16);
-	const struct gwbpf_domain_val *dv = bpf_map_lookup_elem(&gw_domains, &dk);
-	__u64 sets = dv && dv->expires_ns > bpf_ktime_get_ns() ? dv->sets : 0;
-	for (__u32 s = 0; s < 64; s++) {
-		/* `sets` stays as it is, so the verifier sees one state per s. */
-		if (!(sets >> s))
-			break;
-		if (!(sets >> s & 1))
-			continue;
-		if (gw_or_bitmap(dst, bitmap(slot, GWBPF_BM_DOMAIN0 + s)) < 0)
-			return -1;
+	/* The destination bitmap is the address's, unless the address is in
+	 * domain sets: then a copy OR'ed with theirs. */
+	const struct gwbpf_bitmap *dst = addr;
+	__u64 sets = 0;
+	if (pol->flags & GWBPF_POL_DOMAINS) {
+		struct gwbpf_addr_key dk = { .slot = (__u8)slot, .family = p->key.family };
+		__builtin_memcpy(dk.addr, p->key.dst, 16);
+		const struct gwbpf_domain_val *dv = bpf_map_lookup_elem(&gw_domains, &dk);
+		sets = dv && dv->expires_ns > bpf_ktime_get_ns() ? dv->sets : 0;
 	}
+	k = 0;
+	struct scratch *sc = bpf_map_lookup_elem(&gw_scratch, &k);
+	if (!sc)
+		return -1;
+	if (sets) {
+		sc->dst = *addr;
+		dst = &sc->dst;
+		sc->words = dst_words;
+		if (gw_or_domains(slot, sets) < 0)
+			return -1;
+		dst_words = sc->words;
+	}
+	sc->words = words & dst_words;
 
 	ret->device = mv ? mv->device : ~0u;
 	ret->rule = mv ? GWBPF_RULE_DEFAULT : GWBPF_RULE_DEFAULT_NEW;
@@ -674,9 +919,11 @@ __noinline int gw_reject_icmp(struct xdp_md *ctx, const struct pkt *p)
 /* Take len bytes from the bucket of (rule, device, dir); false when it
  * lacks them.  Buckets are shared by the CPUs without a lock: two CPUs
  * refilling at once may let a few extra bytes through, never fewer. */
-static __noinline bool rate_take(const struct pkt *p, __u32 slot, const struct gwbpf_flow *f,
-				 __u32 len, __u8 dir)
+__noinline int gw_rate_take(const struct pkt *p, __u32 slot, const struct gwbpf_flow *f,
+			    __u32 len, __u32 dir)
 {
+	if (!p || !f)
+		return true;
 	__u32 rule = f->rule, device = f->device;
 	__u32 k = slot * GWBPF_MAX_RULES + rule;
 	const struct gwbpf_rule *r = bpf_map_lookup_elem(&gw_rules, &k);
@@ -741,9 +988,11 @@ static __always_inline int verdict(struct xdp_md *ctx, const struct pkt *p, __u8
 	return XDP_DROP;
 }
 
-/* time_ns: CLOCK_MONOTONIC_COARSE now, or 0 to have it read here. */
+/* time_ns: CLOCK_MONOTONIC_COARSE now, or 0 to have it read here.  The
+ * event's key is *key, or (rev) its reverse tuple, written straight into
+ * the record rather than built on the stack. */
 static __always_inline void event(__u8 kind, const struct pkt *p, const struct gwbpf_flow_key *key,
-				  const struct gwbpf_flow *f, __u64 time_ns)
+				  const bool rev, const struct gwbpf_flow *f, __u64 time_ns)
 {
 	struct gwbpf_event *e = bpf_ringbuf_reserve(&gw_events, sizeof(*e), 0);
 	if (!e) {
@@ -765,18 +1014,24 @@ static __always_inline void event(__u8 kind, const struct pkt *p, const struct g
 	e->packets_down = f->packets_down;
 	e->bytes_down = f->bytes_down;
 	e->key = *key;
+	if (rev) {
+		__builtin_memcpy(e->key.src, key->dst, 16);
+		__builtin_memcpy(e->key.dst, key->src, 16);
+		e->key.sport = key->dport;
+		e->key.dport = key->sport;
+	}
 	bpf_ringbuf_submit(e, 0);
 }
 
 /* The first FIN or RST of a TCP flow ends it, once. */
 static __always_inline void maybe_end(const struct pkt *p, const struct gwbpf_flow_key *key,
-				      struct gwbpf_flow *f)
+				      const bool rev, struct gwbpf_flow *f)
 {
 	if (p->key.proto != IPPROTO_TCP || !(p->tcp_flags & (TCP_FIN | TCP_RST)) ||
 	    (f->state & GWBPF_FLOW_ENDED))
 		return;
 	f->state |= GWBPF_FLOW_ENDED;
-	event(GWBPF_EV_END, p, key, f, 0);
+	event(GWBPF_EV_END, p, key, rev, f, 0);
 }
 
 static __always_inline void flow_count(struct gwbpf_flow *f, __u64 jiffies, __u32 len)
@@ -808,43 +1063,56 @@ int gw_classify(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 	__u32 slot = epoch & GWBPF_EPOCH_SLOT ? 1 : 0, number = (__u32)epoch;
-	__u64 jif = bpf_jiffies64();
+	__u64 jif = bpf_jiffies64(), seed = flow_seed();
+	__u64 tag, rtag;
+	struct gwbpf_flow_set *set = flow_set(gwbpf_flow_hash(&p.key, seed, &tag, &rtag));
+	struct way wy = {};
 
-	struct gwbpf_flow *f = bpf_map_lookup_elem(&gw_flows, &p.key);
+	struct gwbpf_flow *f = flow_find(set, &p.key, false, tag, &wy);
+	/* The entry changed hands or is being written while we read it: the
+	 * packet is decided afresh, and nothing is cached or announced. */
+	bool raced = false;
+	if (f && f->epoch == number) {
+		__u8 action = f->action, flags = f->flags;
+		__u32 rule = f->rule;
+		if (flow_still(&wy)) {
+			count(GWBPF_CNT_FLOW_HIT);
+			flow_count(f, jif, p.len);
+			maybe_end(&p, &p.key, false, f);
+			count_rule(slot, rule, p.len);
+			if ((flags & GWBPF_RULE_RATE) &&
+			    !gw_rate_take(&p, slot, f, p.len, GWBPF_DIR_UP))
+				goto over_rate;
+			return verdict(ctx, &p, action);
+		}
+		f = NULL;
+		raced = true;
+	}
 	/* gw_local is looked at only when there is no flow (what goes to the
 	 * gateway is never cached): it costs established flows nothing. */
 	if (!f && is_local(&p)) {
 		count(GWBPF_CNT_LOCAL);
 		return XDP_PASS;
 	}
-	if (f && f->epoch == number) {
-		count(GWBPF_CNT_FLOW_HIT);
-		flow_count(f, jif, p.len);
-		maybe_end(&p, &p.key, f);
-		count_rule(slot, f->rule, p.len);
-		if ((f->flags & GWBPF_RULE_RATE) &&
-		    !rate_take(&p, slot, f, p.len, GWBPF_DIR_UP))
-			goto over_rate;
-		return verdict(ctx, &p, f->action);
-	}
 	if (!f) {
-		struct gwbpf_flow_key rk = p.key;
-		__builtin_memcpy(rk.src, p.key.dst, 16);
-		__builtin_memcpy(rk.dst, p.key.src, 16);
-		rk.sport = p.key.dport;
-		rk.dport = p.key.sport;
-		struct gwbpf_flow *rf = bpf_map_lookup_elem(&gw_flows, &rk);
+		struct way rwy = {};
+		/* The reverse tuple lives in the same set. */
+		struct gwbpf_flow *rf = flow_find(set, &p.key, true, rtag, &rwy);
 		if (rf) {
 			/* A reply: the connection's verdict, whoever started it. */
-			count(GWBPF_CNT_FLOW_REPLY);
-			flow_count(rf, jif, p.len);
-			maybe_end(&p, &rk, rf);
-			return verdict(ctx, &p, rf->action);
+			__u8 action = rf->action;
+			if (flow_still(&rwy)) {
+				count(GWBPF_CNT_FLOW_REPLY);
+				flow_count(rf, jif, p.len);
+				/* The flow's key is the reverse tuple. */
+				maybe_end(&p, &p.key, true, rf);
+				return verdict(ctx, &p, action);
+			}
 		}
 	}
 
 	struct gwbpf_flow nf = {};
-	if (classify(&p, epoch, &nf) < 0) {
+	if (gw_classify_pkt(&p, epoch, &nf) < 0) {
 		count(GWBPF_CNT_MAP_MISS);
 		return XDP_DROP;
 	}
@@ -852,14 +1120,21 @@ int gw_classify(struct xdp_md *ctx)
 	count_rule(slot, nf.rule, p.len);
 	if (f) {
 		count(GWBPF_CNT_FLOW_RECLASS);
-		f->epoch = nf.epoch;
-		f->rule = nf.rule;
-		f->device = nf.device;
-		f->action = nf.action;
-		f->flags = nf.flags;
-		flow_count(f, jif, p.len);
-		event(GWBPF_EV_DECIDED, &p, &p.key, f, 0);
-		maybe_end(&p, &p.key, f);
+		if (flow_take(&wy)) {
+			f->epoch = nf.epoch;
+			f->rule = nf.rule;
+			f->device = nf.device;
+			f->action = nf.action;
+			f->flags = nf.flags;
+			flow_count(f, jif, p.len);
+			event(GWBPF_EV_DECIDED, &p, &p.key, false, f, 0);
+			maybe_end(&p, &p.key, false, f);
+			flow_release(&wy);
+		} else {
+			count(GWBPF_CNT_FLOW_UNCACHED);
+		}
+	} else if (raced) {
+		count(GWBPF_CNT_FLOW_UNCACHED);
 	} else {
 		count(GWBPF_CNT_FLOW_NEW);
 		__builtin_memcpy(nf.mac, p.mac, 6);
@@ -867,20 +1142,19 @@ int gw_classify(struct xdp_md *ctx)
 		nf.last_jiffies = jif;
 		nf.packets = 1;
 		nf.bytes = p.len;
-		/* A full LRU evicts the least recent flow; should the insert
-		 * still fail, the packet is decided all the same. */
-		bpf_map_update_elem(&gw_flows, &p.key, &nf, BPF_ANY);
-		event(GWBPF_EV_NEW, &p, &p.key, &nf, nf.first_ns);
+		/* A full set gives up its least recent flow; should the
+		 * insert still fail, the packet is decided all the same. */
+		struct gwbpf_flow *ne = flow_insert(set, &p.key, tag, &nf);
+		if (!ne)
+			count(GWBPF_CNT_FLOW_UNCACHED);
+		event(GWBPF_EV_NEW, &p, &p.key, false, &nf, nf.first_ns);
 		/* A flow that starts with its end (a RST out of nowhere) ends
 		 * at once. */
-		if (p.key.proto == IPPROTO_TCP && (p.tcp_flags & (TCP_FIN | TCP_RST))) {
-			struct gwbpf_flow *cf = bpf_map_lookup_elem(&gw_flows, &p.key);
-			if (cf)
-				maybe_end(&p, &p.key, cf);
-		}
+		if (ne)
+			maybe_end(&p, &p.key, false, ne);
 	}
 	if ((nf.flags & GWBPF_RULE_RATE) &&
-	    !rate_take(&p, slot, &nf, p.len, GWBPF_DIR_UP))
+	    !gw_rate_take(&p, slot, &nf, p.len, GWBPF_DIR_UP))
 		goto over_rate;
 	return verdict(ctx, &p, nf.action);
 over_rate:
@@ -906,7 +1180,10 @@ int gw_egress(struct __sk_buff *skb)
 	__builtin_memcpy(k.dst, p.key.src, 16);
 	k.sport = p.key.dport;
 	k.dport = p.key.sport;
-	struct gwbpf_flow *f = bpf_map_lookup_elem(&gw_flows, &k);
+	struct way wy = {};
+	__u64 tag, rtag;
+	struct gwbpf_flow_set *set = flow_set(gwbpf_flow_hash(&k, flow_seed(), &tag, &rtag));
+	struct gwbpf_flow *f = flow_find(set, &k, false, tag, &wy);
 	if (!f) {
 		count(GWBPF_CNT_EGRESS_NO_FLOW);
 		return TC_ACT_OK;
@@ -920,25 +1197,32 @@ int gw_egress(struct __sk_buff *skb)
 	f->last_jiffies = bpf_jiffies64();
 
 	if ((epoch & GWBPF_EPOCH_VALID) && f->epoch != (__u32)epoch) {
-		struct pkt dev = p;
-		dev.key = k;
+		/* Classified as the device sent it (p.key is not read after). */
+		p.key = k;
 		struct gwbpf_flow nf = {};
-		if (classify(&dev, epoch, &nf) == 0) {
+		if (gw_classify_pkt(&p, epoch, &nf) == 0 && flow_take(&wy)) {
 			count(GWBPF_CNT_FLOW_RECLASS);
 			f->epoch = (__u32)epoch;
 			f->rule = nf.rule;
 			f->device = nf.device;
 			f->action = nf.action;
 			f->flags = nf.flags;
-			event(GWBPF_EV_DECIDED, &p, &k, f, 0);
+			event(GWBPF_EV_DECIDED, &p, &k, false, f, 0);
+			flow_release(&wy);
 		}
 	}
-	if (f->action != GWBPF_ALLOW) {
+	__u8 action = f->action, flags = f->flags;
+	__u32 fepoch = f->epoch;
+	if (!flow_still(&wy)) {
+		count(GWBPF_CNT_EGRESS_NO_FLOW);
+		return TC_ACT_OK;
+	}
+	if (action != GWBPF_ALLOW) {
 		count(GWBPF_CNT_EGRESS_DROP);
 		return TC_ACT_SHOT;
 	}
-	if ((f->flags & GWBPF_RULE_RATE) && f->epoch == (__u32)epoch &&
-	    !rate_take(&p, slot, f, skb->len, GWBPF_DIR_DOWN)) {
+	if ((flags & GWBPF_RULE_RATE) && fepoch == (__u32)epoch &&
+	    !gw_rate_take(&p, slot, f, skb->len, GWBPF_DIR_DOWN)) {
 		count(GWBPF_CNT_RATE_DROP);
 		return TC_ACT_SHOT;
 	}

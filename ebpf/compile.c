@@ -15,91 +15,103 @@
 
 /* ---------------------------------------------------------------- bitmaps */
 
-static inline void bm_set(struct gwbpf_bitmap *b, uint32_t r)
+/* A bitmap is a row of `words` u64 (GWBPF_WORDS for the eBPF maps; more
+ * for a wider build, gwbpf_image_build_max).  Scratch rows come from
+ * calloc in the builder that needs them. */
+static inline void bm_set(uint64_t *b, uint32_t r)
 {
-	b->w[r / 64] |= 1ull << (r % 64);
+	b[r / 64] |= 1ull << (r % 64);
 }
 
-static inline void bm_or(struct gwbpf_bitmap *d, const struct gwbpf_bitmap *s)
+static inline void bm_or(uint64_t *d, const uint64_t *s, unsigned words)
 {
-	for (unsigned i = 0; i < GWBPF_WORDS; i++)
-		d->w[i] |= s->w[i];
+	for (unsigned i = 0; i < words; i++)
+		d[i] |= s[i];
 }
 
 /* The image's bitmap table, with a hash index so equal bitmaps get one
  * index. */
 struct bmtab {
-	struct gwbpf_bitmap *v;
-	uint32_t n, cap;
+	uint64_t *v;     /* n rows of words */
+	unsigned words;
+	uint32_t n, cap, max;
 	uint32_t *slots; /* index + 1; 0 = empty */
-	uint32_t nslots; /* power of two, > 2 * GWBPF_MAX_BITMAPS */
+	uint32_t nslots; /* power of two, > 2 * max */
 };
 
-static uint64_t bm_hash(const struct gwbpf_bitmap *b)
+static uint64_t bm_hash(const uint64_t *b, unsigned words)
 {
 	uint64_t h = 0x9e3779b97f4a7c15ull;
-	for (unsigned i = 0; i < GWBPF_WORDS; i++) {
-		h ^= b->w[i];
+	for (unsigned i = 0; i < words; i++) {
+		h ^= b[i];
 		h *= 0xff51afd7ed558ccdull;
 		h ^= h >> 33;
 	}
 	return h;
 }
 
-static int bmtab_init(struct bmtab *t)
+static int bmtab_init(struct bmtab *t, unsigned words, uint32_t max)
 {
-	*t = (struct bmtab){ .nslots = 4 * GWBPF_MAX_BITMAPS };
+	uint32_t nslots = 4;
+	while (nslots < 4 * max)
+		nslots *= 2;
+	*t = (struct bmtab){ .nslots = nslots, .words = words, .max = max };
 	t->slots = calloc(t->nslots, sizeof(*t->slots));
 	t->cap = 256;
-	t->v = malloc(t->cap * sizeof(*t->v));
+	t->v = malloc((size_t)t->cap * words * sizeof(*t->v));
 	return t->slots && t->v ? 0 : -ENOMEM;
 }
 
-static int bmtab_push(struct bmtab *t, const struct gwbpf_bitmap *b)
+static uint64_t *bmtab_row(const struct bmtab *t, uint32_t i)
 {
-	if (t->n == GWBPF_MAX_BITMAPS)
+	return t->v + (size_t)i * t->words;
+}
+
+static int bmtab_push(struct bmtab *t, const uint64_t *b)
+{
+	if (t->n == t->max)
 		return -E2BIG;
 	if (t->n == t->cap) {
-		struct gwbpf_bitmap *v = realloc(t->v, 2 * t->cap * sizeof(*v));
+		uint64_t *v = realloc(t->v, (size_t)2 * t->cap * t->words * sizeof(*v));
 		if (!v)
 			return -ENOMEM;
 		t->v = v;
 		t->cap *= 2;
 	}
-	t->v[t->n] = *b;
+	memcpy(bmtab_row(t, t->n), b, t->words * sizeof(*b));
 	return (int)t->n++;
 }
 
 /* The index of a bitmap equal to b, added if new; or -E2BIG/-ENOMEM. */
-static int bmtab_intern(struct bmtab *t, const struct gwbpf_bitmap *b)
+static int bmtab_intern(struct bmtab *t, const uint64_t *b)
 {
 	uint32_t mask = t->nslots - 1;
-	for (uint32_t h = (uint32_t)bm_hash(b) & mask;; h = (h + 1) & mask) {
+	for (uint32_t h = (uint32_t)bm_hash(b, t->words) & mask;; h = (h + 1) & mask) {
 		if (!t->slots[h]) {
 			int r = bmtab_push(t, b);
 			if (r >= 0)
 				t->slots[h] = (uint32_t)r + 1;
 			return r;
 		}
-		if (!memcmp(&t->v[t->slots[h] - 1], b, sizeof(*b)))
+		if (!memcmp(bmtab_row(t, t->slots[h] - 1), b, t->words * sizeof(*b)))
 			return (int)t->slots[h] - 1;
 	}
 }
 
 /* A fixed index: stored at the next position even if equal to another,
  * and findable by later interns. */
-static int bmtab_fixed(struct bmtab *t, const struct gwbpf_bitmap *b)
+static int bmtab_fixed(struct bmtab *t, const uint64_t *b)
 {
 	int r = bmtab_push(t, b);
 	if (r < 0)
 		return r;
 	uint32_t mask = t->nslots - 1;
-	for (uint32_t h = (uint32_t)bm_hash(b) & mask;; h = (h + 1) & mask) {
+	for (uint32_t h = (uint32_t)bm_hash(b, t->words) & mask;; h = (h + 1) & mask) {
 		if (!t->slots[h]) {
 			t->slots[h] = (uint32_t)r + 1;
 			return r;
 		}
-		if (!memcmp(&t->v[t->slots[h] - 1], b, sizeof(*b)))
+		if (!memcmp(bmtab_row(t, t->slots[h] - 1), b, t->words * sizeof(*b)))
 			return r;
 	}
 }
@@ -118,24 +130,25 @@ static bool rule_any_dst(const struct pol_ir *ir, const struct pol_rule *r)
 
 static int build_subjects(const struct pol_ir *ir, struct bmtab *t, struct gwbpf_image *img)
 {
-	struct gwbpf_bitmap *dev = calloc(ir->ndevices ? ir->ndevices : 1, sizeof(*dev));
-	struct gwbpf_bitmap isnew = { 0 };
+	const unsigned W = t->words;
+	uint64_t *dev = calloc((size_t)(ir->ndevices ? ir->ndevices : 1) * W, sizeof(*dev));
+	uint64_t *isnew = calloc(W, sizeof(*isnew));
 	int r = -ENOMEM;
-	if (!dev)
+	if (!dev || !isnew)
 		goto out;
 	for (uint32_t i = 0; i < ir->nrules; i++) {
 		const struct pol_rule *ru = &ir->rules[i];
 		switch (ru->subject_kind) {
 		case POL_SUBJ_NEW:
-			bm_set(&isnew, i);
+			bm_set(isnew, i);
 			break;
 		case POL_SUBJ_ANY:
 			for (uint32_t d = 0; d < ir->ndevices; d++)
-				bm_set(&dev[d], i);
+				bm_set(&dev[(size_t)d * W], i);
 			break;
 		case POL_SUBJ_DEVICE:
 			for (uint32_t k = 0; k < ru->subj_count; k++)
-				bm_set(&dev[ir->subjects[ru->subj_first + k].index], i);
+				bm_set(&dev[(size_t)ir->subjects[ru->subj_first + k].index * W], i);
 			break;
 		case POL_SUBJ_PERSON:
 		case POL_SUBJ_GROUP:
@@ -145,13 +158,13 @@ static int build_subjects(const struct pol_ir *ir, struct bmtab *t, struct gwbpf
 					const struct pol_device *pd = &ir->devices[d];
 					if (ru->subject_kind == POL_SUBJ_PERSON ? pd->owner == x
 										: (pd->groups >> x & 1))
-						bm_set(&dev[d], i);
+						bm_set(&dev[(size_t)d * W], i);
 				}
 			}
 			break;
 		}
 	}
-	r = bmtab_intern(t, &isnew);
+	r = bmtab_intern(t, isnew);
 	if (r < 0)
 		goto out;
 	img->policy.subj_new = (uint16_t)r;
@@ -162,7 +175,7 @@ static int build_subjects(const struct pol_ir *ir, struct bmtab *t, struct gwbpf
 	/* ir->macs is sorted by MAC and unique: the image keeps that order. */
 	for (uint32_t m = 0; m < ir->nmacs; m++) {
 		uint32_t d = ir->macs[m].device;
-		r = bmtab_intern(t, &dev[d]);
+		r = bmtab_intern(t, &dev[(size_t)d * W]);
 		if (r < 0)
 			goto out;
 		struct gwbpf_mac_entry *e = &img->macs[m];
@@ -174,38 +187,40 @@ static int build_subjects(const struct pol_ir *ir, struct bmtab *t, struct gwbpf
 	r = 0;
 out:
 	free(dev);
+	free(isnew);
 	return r;
 }
 
 static int build_protos_domains(const struct pol_ir *ir, struct bmtab *t)
 {
-	struct gwbpf_bitmap b[GWBPF_BM_FIRST_FREE];
-	memset(b, 0, sizeof(b));
+	const unsigned W = t->words;
+	uint64_t *b = calloc((size_t)GWBPF_BM_FIRST_FREE * W, sizeof(*b));
+	int r = 0;
+	if (!b)
+		return -ENOMEM;
 	for (uint32_t i = 0; i < ir->nrules; i++) {
 		const struct pol_rule *ru = &ir->rules[i];
 		bool all = ru->protos == 0, noports = ru->port_count == 0;
 		if (all || ru->protos & POL_PROTO_TCP)
-			bm_set(&b[GWBPF_BM_TCP], i);
+			bm_set(&b[GWBPF_BM_TCP * W], i);
 		if (all || ru->protos & POL_PROTO_UDP)
-			bm_set(&b[GWBPF_BM_UDP], i);
+			bm_set(&b[GWBPF_BM_UDP * W], i);
 		/* Only TCP and UDP have ports: a rule that lists ports never
 		 * matches anything else. */
 		if ((all || ru->protos & POL_PROTO_ICMP) && noports)
-			bm_set(&b[GWBPF_BM_ICMP], i);
+			bm_set(&b[GWBPF_BM_ICMP * W], i);
 		if (all && noports)
-			bm_set(&b[GWBPF_BM_OTHER], i);
+			bm_set(&b[GWBPF_BM_OTHER * W], i);
 		for (uint32_t k = 0; k < ru->dst_count; k++) {
 			const struct pol_dst *d = &ir->dsts[ru->dst_first + k];
 			if (d->kind == POL_DST_DOMAINS && d->index < 64)
-				bm_set(&b[GWBPF_BM_DOMAIN0 + d->index], i);
+				bm_set(&b[(GWBPF_BM_DOMAIN0 + d->index) * W], i);
 		}
 	}
-	for (unsigned i = 0; i < GWBPF_BM_FIRST_FREE; i++) {
-		int r = bmtab_fixed(t, &b[i]);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	for (unsigned i = 0; i < GWBPF_BM_FIRST_FREE && r >= 0; i++)
+		r = bmtab_fixed(t, &b[(size_t)i * W]);
+	free(b);
+	return r < 0 ? r : 0;
 }
 
 struct port_event {
@@ -225,18 +240,19 @@ static int cmp_event(const void *a, const void *b)
  * since one rule's ranges may overlap). */
 static int build_ports(const struct pol_ir *ir, struct bmtab *t, struct gwbpf_image *img)
 {
-	struct gwbpf_bitmap noports = { 0 }, cur;
+	const unsigned W = t->words;
+	uint64_t *noports = calloc(W, sizeof(*noports)), *cur = calloc(W, sizeof(*cur));
 	size_t nev = 0;
 	struct port_event *ev = malloc((2 * (size_t)ir->nports + 1) * sizeof(*ev));
 	uint32_t *cnt = calloc(ir->nrules ? ir->nrules : 1, sizeof(*cnt));
 	int r = -ENOMEM;
 	img->ports = malloc(GWBPF_PORTS_PER_SLOT * sizeof(*img->ports));
-	if (!ev || !cnt || !img->ports)
+	if (!ev || !cnt || !img->ports || !noports || !cur)
 		goto out;
 	for (uint32_t i = 0; i < ir->nrules; i++) {
 		const struct pol_rule *ru = &ir->rules[i];
 		if (ru->port_count == 0)
-			bm_set(&noports, i);
+			bm_set(noports, i);
 		for (uint32_t k = 0; k < ru->port_count; k++) {
 			const struct pol_port_range *p = &ir->ports[ru->port_first + k];
 			ev[nev++] = (struct port_event){ p->lo, i, +1 };
@@ -244,7 +260,7 @@ static int build_ports(const struct pol_ir *ir, struct bmtab *t, struct gwbpf_im
 		}
 	}
 	qsort(ev, nev, sizeof(*ev), cmp_event);
-	cur = noports;
+	memcpy(cur, noports, W * sizeof(*cur));
 	size_t e = 0;
 	uint32_t port = 0;
 	while (port < GWBPF_PORTS_PER_SLOT) {
@@ -253,14 +269,14 @@ static int build_ports(const struct pol_ir *ir, struct bmtab *t, struct gwbpf_im
 			cnt[ru] = (uint32_t)((int)cnt[ru] + ev[e].delta);
 			/* A rule with ports is never in noports. */
 			if (cnt[ru])
-				cur.w[ru / 64] |= 1ull << (ru % 64);
+				cur[ru / 64] |= 1ull << (ru % 64);
 			else
-				cur.w[ru / 64] &= ~(1ull << (ru % 64));
+				cur[ru / 64] &= ~(1ull << (ru % 64));
 		}
 		uint32_t next = e < nev ? ev[e].at : GWBPF_PORTS_PER_SLOT;
 		if (next > GWBPF_PORTS_PER_SLOT)
 			next = GWBPF_PORTS_PER_SLOT;
-		r = bmtab_intern(t, &cur);
+		r = bmtab_intern(t, cur);
 		if (r < 0)
 			goto out;
 		for (; port < next; port++)
@@ -270,6 +286,8 @@ static int build_ports(const struct pol_ir *ir, struct bmtab *t, struct gwbpf_im
 out:
 	free(ev);
 	free(cnt);
+	free(noports);
+	free(cur);
 	return r;
 }
 
@@ -313,20 +331,24 @@ static bool covers(const struct pfx_ref *outer, const struct pfx_ref *inner)
 struct chain {
 	struct pfx_ref p;
 	bool lan;
-	struct gwbpf_bitmap acc; /* rules naming a set that covers p */
+	uint64_t *acc; /* rules naming a set that covers p (a row of accs) */
 };
 
 static int build_addrs(const struct pol_ir *ir, struct bmtab *t, struct gwbpf_image *img)
 {
-	struct gwbpf_bitmap anyd = { 0 }, land = { 0 }, inetd = { 0 };
-	struct gwbpf_bitmap *setrules = calloc(ir->nprefix_sets ? ir->nprefix_sets : 1,
-					       sizeof(*setrules));
+	const unsigned W = t->words;
+	/* anyd, land, inetd, b, then 130 chain accumulators. */
+	uint64_t *rows = calloc((size_t)(4 + 130) * W, sizeof(*rows));
+	uint64_t *anyd = rows, *land = rows + W, *inetd = rows + 2 * W, *b = rows + 3 * W;
+	uint64_t *setrules = calloc((size_t)(ir->nprefix_sets ? ir->nprefix_sets : 1) * W,
+				    sizeof(*setrules));
 	struct pfx_ref *refs = malloc((ir->nprefixes ? ir->nprefixes : 1) * sizeof(*refs));
 	struct chain *stack = malloc(130 * sizeof(*stack));
-	struct gwbpf_bitmap b;
 	int r = -ENOMEM;
-	if (!setrules || !refs || !stack)
+	if (!rows || !setrules || !refs || !stack)
 		goto out;
+	for (unsigned i = 0; i < 130; i++)
+		stack[i].acc = rows + (size_t)(4 + i) * W;
 	img->prefixes = malloc((ir->nprefixes ? ir->nprefixes : 1) * sizeof(*img->prefixes));
 	if (!img->prefixes)
 		goto out;
@@ -334,24 +356,24 @@ static int build_addrs(const struct pol_ir *ir, struct bmtab *t, struct gwbpf_im
 	for (uint32_t i = 0; i < ir->nrules; i++) {
 		const struct pol_rule *ru = &ir->rules[i];
 		if (rule_any_dst(ir, ru)) {
-			bm_set(&anyd, i);
+			bm_set(anyd, i);
 			continue;
 		}
 		for (uint32_t k = 0; k < ru->dst_count; k++) {
 			const struct pol_dst *d = &ir->dsts[ru->dst_first + k];
 			if (d->kind == POL_DST_LAN)
-				bm_set(&land, i);
+				bm_set(land, i);
 			else if (d->kind == POL_DST_INTERNET)
-				bm_set(&inetd, i);
+				bm_set(inetd, i);
 			else if (d->kind == POL_DST_PREFIXES)
-				bm_set(&setrules[d->index], i);
+				bm_set(&setrules[(size_t)d->index * W], i);
 		}
 	}
 
 	/* Outside every prefix: not in the LAN, in no set. */
-	b = anyd;
-	bm_or(&b, &inetd);
-	r = bmtab_intern(t, &b);
+	memcpy(b, anyd, W * sizeof(*b));
+	bm_or(b, inetd, W);
+	r = bmtab_intern(t, b);
 	if (r < 0)
 		goto out;
 	img->policy.addr_miss = (uint16_t)r;
@@ -378,20 +400,20 @@ static int build_addrs(const struct pol_ir *ir, struct bmtab *t, struct gwbpf_im
 		c->p = refs[i];
 		c->lan = depth ? stack[depth - 1].lan : false;
 		if (depth)
-			c->acc = stack[depth - 1].acc;
+			memcpy(c->acc, stack[depth - 1].acc, W * sizeof(*c->acc));
 		else
-			memset(&c->acc, 0, sizeof(c->acc));
+			memset(c->acc, 0, W * sizeof(*c->acc));
 		for (; j < n && refs[j].family == refs[i].family && refs[j].plen == refs[i].plen &&
 		       !memcmp(refs[j].addr, refs[i].addr, 16); j++) {
 			if (refs[j].set == ir->meta->lan_set)
 				c->lan = true;
-			bm_or(&c->acc, &setrules[refs[j].set]);
+			bm_or(c->acc, &setrules[(size_t)refs[j].set * W], W);
 		}
 		depth++;
-		b = anyd;
-		bm_or(&b, c->lan ? &land : &inetd);
-		bm_or(&b, &c->acc);
-		r = bmtab_intern(t, &b);
+		memcpy(b, anyd, W * sizeof(*b));
+		bm_or(b, c->lan ? land : inetd, W);
+		bm_or(b, c->acc, W);
+		r = bmtab_intern(t, b);
 		if (r < 0)
 			goto out;
 		struct gwbpf_prefix_entry *e = &img->prefixes[out++];
@@ -403,6 +425,7 @@ static int build_addrs(const struct pol_ir *ir, struct bmtab *t, struct gwbpf_im
 	img->nprefixes = out;
 	r = 0;
 out:
+	free(rows);
 	free(setrules);
 	free(refs);
 	free(stack);
@@ -411,17 +434,32 @@ out:
 
 /* ---------------------------------------------------------------- image */
 
-int gwbpf_image_build(const struct pol_ir *ir, struct gwbpf_image **ret)
+int gwbpf_image_build_max(const struct pol_ir *ir, uint32_t max_rules,
+			  struct gwbpf_image **ret)
 {
 	struct gwbpf_image *img = NULL;
 	struct bmtab t = { 0 };
-	int r = -E2BIG;
-	if (ir->nrules > GWBPF_MAX_RULES || ir->ndomain_sets > 64)
+	int r = -EINVAL;
+	if (max_rules < GWBPF_MAX_RULES || max_rules > GWBPF_MAX_RULES_WIDE || max_rules % 64)
+		goto fail;
+	r = -E2BIG;
+	if (ir->nrules > max_rules || ir->ndomain_sets > 64)
 		goto fail;
 	r = -ENOMEM;
 	img = calloc(1, sizeof(*img));
-	if (!img || bmtab_init(&t) < 0)
+	/* The eBPF maps' width and bitmap count, or as wide as needed for a
+	 * larger maximum, up to what a u16 bitmap index can name. */
+	unsigned words = GWBPF_WORDS;
+	uint32_t maxbm = GWBPF_MAX_BITMAPS;
+	if (max_rules > GWBPF_MAX_RULES) {
+		words = ((ir->nrules + 63) / 64 + 7) / 8 * 8;
+		if (words < GWBPF_WORDS)
+			words = GWBPF_WORDS;
+		maxbm = UINT16_MAX;
+	}
+	if (!img || bmtab_init(&t, words, maxbm) < 0)
 		goto fail;
+	img->words = words;
 	img->policy.nrules = ir->nrules;
 	img->policy.default_action = ir->meta->default_action;
 	img->policy.default_new = ir->meta->default_new;
@@ -441,7 +479,7 @@ int gwbpf_image_build(const struct pol_ir *ir, struct gwbpf_image **ret)
 	    (r = build_ports(ir, &t, img)) < 0 || (r = build_addrs(ir, &t, img)) < 0)
 		goto fail;
 	img->policy.nbitmaps = (uint16_t)t.n;
-	img->bitmaps = t.v;
+	img->bitmap_words = t.v;
 	free(t.slots);
 	*ret = img;
 	return 0;
@@ -452,11 +490,16 @@ fail:
 	return r;
 }
 
+int gwbpf_image_build(const struct pol_ir *ir, struct gwbpf_image **ret)
+{
+	return gwbpf_image_build_max(ir, GWBPF_MAX_RULES, ret);
+}
+
 void gwbpf_image_free(struct gwbpf_image *img)
 {
 	if (!img)
 		return;
-	free(img->bitmaps);
+	free(img->bitmap_words);
 	free(img->rules);
 	free(img->macs);
 	free(img->ports);
@@ -543,7 +586,8 @@ void gwbpf_classify(const struct gwbpf_image *img, const struct gwbpf_bitmap *ac
 	struct gwbpf_bitmap dst = img->bitmaps[gwbpf_addr_class(img, p->family, p->dst)];
 	for (unsigned s = 0; s < 64; s++)
 		if (p->domain_sets >> s & 1)
-			bm_or(&dst, &img->bitmaps[GWBPF_BM_DOMAIN0 + s]);
+			bm_or((uint64_t *)dst.w, (const uint64_t *)img->bitmaps[GWBPF_BM_DOMAIN0 + s].w,
+			      GWBPF_WORDS);
 
 	*ret = (struct gwbpf_verdict){
 		.device = mv ? mv->device : POL_NONE,

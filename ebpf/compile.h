@@ -29,9 +29,19 @@ struct gwbpf_prefix_entry {
 	uint8_t addr[16];
 };
 
+/* The widest policy gwbpf_image_build_max builds tables for (the fast
+ * path's classifier; the eBPF maps hold GWBPF_MAX_RULES). */
+#define GWBPF_MAX_RULES_WIDE 16384
+
 struct gwbpf_image {
 	struct gwbpf_policy policy;
-	struct gwbpf_bitmap *bitmaps; /* policy.nbitmaps */
+	/* policy.nbitmaps bitmaps of `words` u64 each: GWBPF_WORDS (then
+	 * `bitmaps` reads them as the maps hold them) unless built wider. */
+	uint32_t words;
+	union {
+		struct gwbpf_bitmap *bitmaps; /* words == GWBPF_WORDS */
+		uint64_t *bitmap_words;
+	};
 	struct gwbpf_rule *rules;     /* policy.nrules */
 	struct gwbpf_mac_entry *macs; /* sorted by MAC */
 	uint32_t nmacs;
@@ -41,8 +51,16 @@ struct gwbpf_image {
 };
 
 /* 0 and *ret; -E2BIG when the policy has more rules than GWBPF_MAX_RULES
- * or needs more than GWBPF_MAX_BITMAPS distinct bitmaps; -ENOMEM. */
+ * or needs more than GWBPF_MAX_BITMAPS distinct bitmaps; -ENOMEM.  The
+ * image fits the eBPF maps (words == GWBPF_WORDS). */
 int gwbpf_image_build(const struct pol_ir *ir, struct gwbpf_image **ret);
+/* The same tables for policies of up to max_rules rules (a multiple of 64,
+ * GWBPF_MAX_RULES to GWBPF_MAX_RULES_WIDE): above GWBPF_MAX_RULES rules
+ * the bitmaps are as wide as the policy needs (words: a multiple of 8, at
+ * least GWBPF_WORDS) and up to 65535 distinct ones, which the eBPF maps
+ * cannot hold (the fast path can).  -EINVAL for a bad max_rules. */
+int gwbpf_image_build_max(const struct pol_ir *ir, uint32_t max_rules,
+			  struct gwbpf_image **ret);
 void gwbpf_image_free(struct gwbpf_image *img);
 
 /* The gw_macs entry of a MAC in the image (binary search), or NULL: a
@@ -71,7 +89,7 @@ struct gwbpf_verdict {
 };
 
 /* The classifier over the image's tables: what classify.bpf.c does on a
- * flow miss, lookup for lookup. */
+ * flow miss, lookup for lookup.  For images of GWBPF_WORDS words. */
 void gwbpf_classify(const struct gwbpf_image *img, const struct gwbpf_bitmap *active,
 		    const struct gwbpf_packet *p, struct gwbpf_verdict *ret);
 

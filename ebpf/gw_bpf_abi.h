@@ -7,7 +7,8 @@
  * -----------------------------------
  * XDP on ingress of a kernel LAN port.  It parses Ethernet (one or two
  * 802.1Q/802.1ad tags), IPv4 or IPv6 (skipping extension headers), and
- * TCP/UDP/ICMP/ICMPv6, then looks the 5-tuple up in gw_flows.  A flow whose
+ * TCP/UDP/ICMP/ICMPv6, then looks the 5-tuple up in gw_flows (a table the
+ * program runs itself over an array: see gwbpf_flow_set).  A flow whose
  * epoch equals the current one keeps its cached verdict; a missing flow, or
  * one classified under another epoch, is classified from the policy maps
  * below and (re)cached.  A packet whose reverse tuple is a known flow is a
@@ -59,7 +60,9 @@
  * No bit set: gwbpf_policy.default_action (known device) or default_new.
  * Identical bitmaps are stored once, so an index names an equivalence
  * class, not a device, interval or prefix.  The cost is a fixed number of
- * lookups and GWBPF_WORDS word operations, whatever the rule count.
+ * lookups and at most GWBPF_WORDS word operations, whatever the rule
+ * count: each bitmap has a one-word summary of its non-zero words
+ * (gw_summaries), and only the words set in all five summaries are read.
  *
  * Generations and epochs
  * ----------------------
@@ -104,7 +107,7 @@
 #include <linux/types.h>
 #endif
 
-#define GWBPF_ABI_VERSION 2
+#define GWBPF_ABI_VERSION 3
 
 #define GWBPF_MAX_RULES 4096
 #define GWBPF_WORDS     (GWBPF_MAX_RULES / 64)
@@ -132,6 +135,7 @@
 #define GWBPF_MAP_EPOCH    "gw_epoch"
 #define GWBPF_MAP_POLICY   "gw_policy"
 #define GWBPF_MAP_BITMAPS  "gw_bitmaps"
+#define GWBPF_MAP_SUMMARIES "gw_summaries"
 #define GWBPF_MAP_ACTIVE   "gw_active"
 #define GWBPF_MAP_RULES    "gw_rules"
 #define GWBPF_MAP_MACS     "gw_macs"
@@ -140,6 +144,7 @@
 #define GWBPF_MAP_DOMAINS  "gw_domains"
 #define GWBPF_MAP_LOCAL    "gw_local"
 #define GWBPF_MAP_FLOWS    "gw_flows"
+#define GWBPF_MAP_FLOW_SEED "gw_flow_seed"
 #define GWBPF_MAP_COUNTERS "gw_counters"
 #define GWBPF_MAP_RULE_STATS "gw_rule_stats"
 #define GWBPF_MAP_RATES    "gw_rates"
@@ -169,8 +174,11 @@ struct gwbpf_policy {
 	__u16 addr_miss;      /* bitmap of addresses outside every prefix */
 	__u8 default_action;  /* GWBPF_ALLOW.. for known devices */
 	__u8 default_new;     /* for never-seen devices */
-	__u32 pad;
+	__u32 flags;          /* GWBPF_POL_*: set by the loader (compile.c leaves 0) */
 };
+/* Some rule names a domain set: gw_domains is looked at.  Without, a new
+ * flow's classification skips that lookup. */
+#define GWBPF_POL_DOMAINS 0x1
 _Static_assert(sizeof(struct gwbpf_policy) == 16, "gwbpf_policy layout");
 
 /* gw_bitmaps[slot * GWBPF_MAX_BITMAPS + i] and gw_active[slot * 2 + buf]. */
@@ -178,6 +186,17 @@ struct gwbpf_bitmap {
 	__u64 w[GWBPF_WORDS];
 };
 _Static_assert(sizeof(struct gwbpf_bitmap) == 512, "gwbpf_bitmap layout");
+
+/* gw_summaries: a __u64 per bitmap, bit w set when word w of the bitmap
+ * is not zero; index slot * GWBPF_MAX_BITMAPS + i for gw_bitmaps[i] of the
+ * slot, GWBPF_SUMMARY_ACTIVE + slot * 2 + buf for gw_active.  The AND of
+ * the five bitmaps' summaries names the only words where a rule can be
+ * set in all five, so the first-rule search reads those words alone
+ * (policies whose rules name different devices or destinations have few).
+ * Written by the loader with the bitmap it summarises. */
+#define GWBPF_SUMMARY_ACTIVE (GWBPF_SLOTS * GWBPF_MAX_BITMAPS)
+#define GWBPF_SUMMARIES      (GWBPF_SUMMARY_ACTIVE + GWBPF_SLOTS * 2)
+_Static_assert(GWBPF_WORDS == 64, "one summary bit per bitmap word");
 
 /* gw_rules[slot * GWBPF_MAX_RULES + rule]. */
 #define GWBPF_RULE_LOG  0x1 /* POL_RULE_LOG */
@@ -239,8 +258,9 @@ struct gwbpf_domain_val {
 };
 _Static_assert(sizeof(struct gwbpf_domain_val) == 16, "gwbpf_domain_val layout");
 
-/* gw_flows: LRU hash.  The tuple as the device sent it. */
-struct gwbpf_flow_key {
+/* The tuple as the device sent it: gw_flows' key.  8-byte aligned, so
+ * that it hashes and compares as five u64 words. */
+struct __attribute__((aligned(8))) gwbpf_flow_key {
 	__u8 family;
 	__u8 proto;   /* IPPROTO_*; ICMPv6 stays 58 */
 	__be16 sport; /* 0 for ICMP and other protocols */
@@ -270,6 +290,91 @@ struct gwbpf_flow {
 	__u64 bytes_down;
 };
 _Static_assert(sizeof(struct gwbpf_flow) == 72, "gwbpf_flow layout");
+
+/* gw_flows: the flow table, an array of GWBPF_FLOW_SETS sets that the
+ * programs and userspace run as a set-associative hash table (not a BPF
+ * hash map: here a kernel hash map costs about 30 ns per lookup and 300 ns
+ * per LRU insert, where an array element is a direct load).
+ *
+ * A set (struct gwbpf_flow_set, 512 bytes) holds GWBPF_FLOW_WAYS flows:
+ * a first cache line with each way's ver and tag, then the ways' keys and
+ * flows.  gwbpf_flow_hash() gives a key its set and its tag; the set is the
+ * same for a tuple and its reverse, so a reply is found in the set that
+ * was read for the packet's own tuple.  A lookup reads the first line and
+ * compares the key only where a valid way's tag matches, so a packet of a
+ * new flow reads one line.  The hash is seeded with gw_flow_seed[0], a
+ * random u64 the loader writes when it creates the maps, so that no one
+ * can aim flows at another device's set.  An insert takes an empty way of
+ * the set, else evicts the way whose flow has the oldest last_jiffies
+ * (counted: GWBPF_CNT_FLOW_EVICT; its totals go with it, as they would
+ * from an LRU: gwd expires idle flows well before the table fills).
+ *
+ * ver orders the writers of a way (XDP and TC on every CPU, and userspace
+ * through the mmap'ed array: BPF_F_MMAPABLE):
+ *   bit 0 (BUSY)   one writer owns the way: taken by compare-and-swap,
+ *                  so no two writers fill one way at once
+ *   bit 1 (VALID)  tag, key and flow are a flow
+ *   bits 2..63     a count, bumped when the way is filled or emptied, so a
+ *                  reader that reads ver before and after it reads the way
+ *                  knows that the way held one flow all along
+ * An insert takes BUSY, writes tag, key and flow, and releases with one
+ * compare-and-swap to (count + 1) << 2 | VALID; a removal (userspace) takes
+ * BUSY, reads the flow's totals and stores (count + 1) << 2.  A new epoch's
+ * verdict is written in place under BUSY, released with ver unchanged (the
+ * same flow).  Counters and the last-seen time of a valid flow are updated
+ * in place without BUSY (atomic adds): a packet counted in the instant its
+ * way changes hands may count to the next flow.  A program run that finds
+ * a way changed between its two reads of ver decides the packet afresh
+ * without caching it (GWBPF_CNT_FLOW_UNCACHED).  Two CPUs that see the
+ * same new flow at once may each insert it; the second copy is never found
+ * first, and goes when it ages out.  The programs' reads are plain loads
+ * (BPF has no load-acquire with this clang): exact on x86-64, whose loads
+ * are not reordered with each other; on a weakly ordered CPU (arm64) a
+ * read racing an insert into the same way is not fenced, a window of a
+ * few instructions in which one packet could see the way's previous flow. */
+#define GWBPF_FLOW_WAYS 4
+#define GWBPF_FLOW_SETS (GWBPF_MAX_FLOWS / GWBPF_FLOW_WAYS)
+#define GWBPF_FLOW_BUSY  0x1ull
+#define GWBPF_FLOW_VALID 0x2ull
+struct gwbpf_flow_entry {
+	struct gwbpf_flow_key key;
+	struct gwbpf_flow flow;
+};
+_Static_assert(sizeof(struct gwbpf_flow_entry) == 112, "gwbpf_flow_entry layout");
+
+struct gwbpf_flow_set {
+	__u64 ver[GWBPF_FLOW_WAYS];
+	__u64 tag[GWBPF_FLOW_WAYS];
+	struct gwbpf_flow_entry way[GWBPF_FLOW_WAYS];
+};
+_Static_assert(sizeof(struct gwbpf_flow_set) == 512, "gwbpf_flow_set layout");
+_Static_assert((GWBPF_FLOW_SETS & (GWBPF_FLOW_SETS - 1)) == 0, "flow sets: a power of two");
+
+#define GWBPF_HASH_K 0x9e3779b97f4a7c15ull
+
+static inline __u64 gwbpf_hash_word(__u64 h, const struct gwbpf_flow_key *k, unsigned off)
+{
+	__u64 w;
+	__builtin_memcpy(&w, (const __u8 *)k + off, 8);
+	h = (h ^ w) * GWBPF_HASH_K;
+	return h ^ (h >> 29);
+}
+
+/* Key k's set, its tag (*ret_tag) and the tag of its reverse tuple
+ * (*ret_rtag).  Each end (address, port) is hashed on its own; the set
+ * mixes the two ends symmetrically, the tags in order. */
+static inline __u32 gwbpf_flow_hash(const struct gwbpf_flow_key *k, __u64 seed, __u64 *ret_tag,
+				    __u64 *ret_rtag)
+{
+	__u64 base = seed ^ ((__u64)k->family << 8 | k->proto);
+	__u64 s = gwbpf_hash_word(base ^ ((__u64)k->sport << 16), k, 8);
+	__u64 d = gwbpf_hash_word(base ^ ((__u64)k->dport << 16), k, 24);
+	s = gwbpf_hash_word(s, k, 16);
+	d = gwbpf_hash_word(d, k, 32);
+	*ret_tag = s * GWBPF_HASH_K ^ d;
+	*ret_rtag = d * GWBPF_HASH_K ^ s;
+	return (__u32)(((s + d) * GWBPF_HASH_K) >> 32) & (GWBPF_FLOW_SETS - 1);
+}
 
 /* gw_clock's context: what it writes, at one instant. */
 struct gwbpf_clock {
@@ -330,6 +435,9 @@ enum gwbpf_counter {
 	GWBPF_CNT_EGRESS,       /* TC egress: every packet to a device */
 	GWBPF_CNT_EGRESS_NO_FLOW, /* TC egress: no flow (the gateway's own, or not IP): passed */
 	GWBPF_CNT_EGRESS_DROP,  /* TC egress: its flow is blocked or rejected now: dropped */
+	GWBPF_CNT_FLOW_EVICT,   /* a new flow took the entry of the least recent flow of its set */
+	GWBPF_CNT_FLOW_UNCACHED,/* decided but not (re)cached: its way was being written
+				 * by another CPU (gwbpf_flow_set) at that instant */
 	GWBPF_CNT_COUNT
 };
 
@@ -374,9 +482,9 @@ _Static_assert(sizeof(struct gwbpf_rate) == 16, "gwbpf_rate layout");
  * bytes_down (TC egress); what another device on the LAN sends back on a
  * flow counts to the device that opened it.  Keyed by MAC, not device
  * index, so totals outlive a policy generation; gwd maps MACs to devices.
- * Pinned, they outlive gwd too.  A flow the LRU
- * evicts from a full gw_flows takes its counts with it: gwd expires idle
- * flows well before the table fills. */
+ * Pinned, they outlive gwd too.  A flow evicted from a full set of
+ * gw_flows takes its counts with it: gwd expires idle flows well before
+ * the table fills. */
 struct gwbpf_device_key {
 	__u8 mac[6];
 	__u8 pad[2];

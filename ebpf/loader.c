@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -50,7 +52,11 @@ struct gwbpf {
 	gwbpf_event_fn event_fn; /* of the drain under way */
 	void *event_arg;
 	int nevents;
+	struct gwbpf_flow_set *sets; /* gw_flows, mmap'ed */
+	uint64_t seed;               /* gw_flow_seed[0] */
 };
+
+#define SETS_BYTES ((size_t)GWBPF_FLOW_SETS * sizeof(struct gwbpf_flow_set))
 
 static int on_event(void *ctx, void *data, size_t size)
 {
@@ -168,6 +174,28 @@ int gwbpf_new(struct gwbpf **ret)
 	return gwbpf_open(NULL, ret);
 }
 
+/* gw_flow_seed: kept when adopted (the flows in gw_flows sit where it put
+ * them); a new table gets a random one before any program can run. */
+static int flow_seed(struct gwbpf *g)
+{
+	int fd = bpf_map__fd(g->skel->maps.gw_flow_seed);
+	uint32_t k = 0;
+	uint64_t seed = 0;
+	if (bpf_map_lookup_elem(fd, &k, &seed) < 0)
+		return -errno;
+	while (!seed) {
+		ssize_t n = getrandom(&seed, sizeof(seed), 0);
+		if (n < 0)
+			return -errno;
+		if (n != sizeof(seed))
+			return -EIO;
+	}
+	if (bpf_map_update_elem(fd, &k, &seed, BPF_ANY) < 0)
+		return -errno;
+	g->seed = seed;
+	return 0;
+}
+
 int gwbpf_open(const char *pin_root, struct gwbpf **ret)
 {
 	struct gwbpf *g = calloc(1, sizeof(*g));
@@ -225,6 +253,15 @@ int gwbpf_open(const char *pin_root, struct gwbpf **ret)
 		r = -errno;
 		goto fail;
 	}
+	void *sets = mmap(NULL, SETS_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
+			  bpf_map__fd(g->skel->maps.gw_flows), 0);
+	if (sets == MAP_FAILED) {
+		r = -errno;
+		goto fail;
+	}
+	g->sets = sets;
+	if ((r = flow_seed(g)) < 0)
+		goto fail;
 	*ret = g;
 	return 0;
 fail:
@@ -237,6 +274,8 @@ void gwbpf_free(struct gwbpf *g)
 	if (!g)
 		return;
 	ring_buffer__free(g->events);
+	if (g->sets)
+		munmap(g->sets, SETS_BYTES);
 	free(g->ifaces);
 	free(g->pin_root);
 	if (g->grace_fd >= 0)
@@ -317,6 +356,28 @@ static int fill_percpu(int fd, uint32_t first, const void *value, uint32_t n)
 	return 0;
 }
 
+static uint64_t summarise(const struct gwbpf_bitmap *b)
+{
+	uint64_t s = 0;
+	for (uint32_t w = 0; w < GWBPF_WORDS; w++)
+		if (b->w[w])
+			s |= 1ull << w;
+	return s;
+}
+
+/* gw_summaries (gw_bpf_abi.h) for n bitmaps, from index first. */
+static int fill_summaries(struct gwbpf *g, uint32_t first, const struct gwbpf_bitmap *b, uint32_t n)
+{
+	uint64_t *v = malloc((n ? n : 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++)
+		v[i] = summarise(&b[i]);
+	int r = fill_array(bpf_map__fd(g->skel->maps.gw_summaries), first, v, n);
+	free(v);
+	return r;
+}
+
 static int write_epoch(struct gwbpf *g, uint64_t e)
 {
 	uint32_t k = 0;
@@ -367,7 +428,10 @@ int gwbpf_stage(struct gwbpf *g, const struct gwbpf_image *img,
 			    img->policy.nrules)) < 0 ||
 	    (r = fill_array(bpf_map__fd(s->maps.gw_ports), slot * GWBPF_PORTS_PER_SLOT, img->ports,
 			    GWBPF_PORTS_PER_SLOT)) < 0 ||
-	    (r = fill_array(bpf_map__fd(s->maps.gw_active), slot * 2, active, 1)) < 0)
+	    (r = fill_array(bpf_map__fd(s->maps.gw_active), slot * 2, active, 1)) < 0 ||
+	    (r = fill_summaries(g, slot * GWBPF_MAX_BITMAPS, img->bitmaps,
+				img->policy.nbitmaps)) < 0 ||
+	    (r = fill_summaries(g, GWBPF_SUMMARY_ACTIVE + slot * 2, active, 1)) < 0)
 		return r;
 	for (uint32_t i = 0; i < img->nmacs; i++) {
 		struct gwbpf_mac_key mk = img->macs[i].key;
@@ -385,8 +449,16 @@ int gwbpf_stage(struct gwbpf *g, const struct gwbpf_image *img,
 		if (bpf_map_update_elem(bpf_map__fd(s->maps.gw_prefixes), &lk, &v, BPF_ANY) < 0)
 			return -errno;
 	}
+	/* Whether any rule names a domain set: their bitmaps are empty
+	 * otherwise, and the program skips gw_domains. */
+	struct gwbpf_policy pol = img->policy;
+	pol.flags = 0;
+	for (uint32_t d = 0; d < 64 && GWBPF_BM_DOMAIN0 + d < img->policy.nbitmaps; d++)
+		for (uint32_t w = 0; w < GWBPF_WORDS; w++)
+			if (img->bitmaps[GWBPF_BM_DOMAIN0 + d].w[w])
+				pol.flags |= GWBPF_POL_DOMAINS;
 	k = slot;
-	if (bpf_map_update_elem(bpf_map__fd(s->maps.gw_policy), &k, &img->policy, BPF_ANY) < 0)
+	if (bpf_map_update_elem(bpf_map__fd(s->maps.gw_policy), &k, &pol, BPF_ANY) < 0)
 		return -errno;
 	g->staged = true;
 	g->staged_slot = slot;
@@ -413,7 +485,8 @@ int gwbpf_set_active(struct gwbpf *g, const struct gwbpf_bitmap *active)
 	uint32_t buf = g->epoch & GWBPF_EPOCH_ACTIVE ? 0 : 1;
 	int r = grace(g);
 	if (r < 0 ||
-	    (r = fill_array(bpf_map__fd(g->skel->maps.gw_active), slot * 2 + buf, active, 1)) < 0)
+	    (r = fill_array(bpf_map__fd(g->skel->maps.gw_active), slot * 2 + buf, active, 1)) < 0 ||
+	    (r = fill_summaries(g, GWBPF_SUMMARY_ACTIVE + slot * 2 + buf, active, 1)) < 0)
 		return r;
 	uint64_t e = next_number(g->epoch) | (g->epoch & (GWBPF_EPOCH_VALID | GWBPF_EPOCH_SLOT)) |
 		     (buf ? GWBPF_EPOCH_ACTIVE : 0);
@@ -547,6 +620,65 @@ int gwbpf_flow_last_ns(struct gwbpf *g, const struct gwbpf_flow *f, uint64_t *re
 	return 0;
 }
 
+/* ---------------------------------------------------------------- flows
+ *
+ * gw_flows through its mmap, with the protocol of
+ * gw_bpf_abi.h (gwbpf_flow_set.ver): a reader copies a way's entry between
+ * two reads of its ver; a remover takes BUSY by compare-and-swap, so no
+ * program run fills the way while its totals are read out. */
+
+/* A consistent copy of way i (set i / WAYS), if it holds a flow; *ret_ver
+ * is its ver. */
+static bool flow_snapshot(const struct gwbpf *g, uint32_t i, struct gwbpf_flow_entry *ret,
+			  uint64_t *ret_ver)
+{
+	__u64 *ver = &g->sets[i / GWBPF_FLOW_WAYS].ver[i % GWBPF_FLOW_WAYS];
+	for (int tries = 0; tries < 100; tries++) {
+		uint64_t v = __atomic_load_n(ver, __ATOMIC_ACQUIRE);
+		if (!(v & GWBPF_FLOW_VALID))
+			return false;
+		if (v & GWBPF_FLOW_BUSY)
+			continue; /* a program run is writing it: a few instructions */
+		memcpy(ret, (const void *)&g->sets[i / GWBPF_FLOW_WAYS].way[i % GWBPF_FLOW_WAYS],
+		       sizeof(*ret));
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(ver, __ATOMIC_RELAXED) == v) {
+			*ret_ver = v;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Empty way i if it still holds the flow seen with ver; its last totals
+ * in *ret.  false: it changed meanwhile (a new epoch's verdict, or
+ * another flow took the way). */
+static bool flow_remove(const struct gwbpf *g, uint32_t i, uint64_t ver, struct gwbpf_flow *ret)
+{
+	__u64 *p = &g->sets[i / GWBPF_FLOW_WAYS].ver[i % GWBPF_FLOW_WAYS], v = ver;
+	if (!__atomic_compare_exchange_n(p, &v, ver | GWBPF_FLOW_BUSY, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_RELAXED))
+		return false;
+	memcpy(ret, (const void *)&g->sets[i / GWBPF_FLOW_WAYS].way[i % GWBPF_FLOW_WAYS].flow,
+	       sizeof(*ret));
+	__atomic_store_n(p, ((ver >> 2) + 1) << 2, __ATOMIC_RELEASE);
+	return true;
+}
+
+/* The way of key k, and a copy of it: its index, or -ENOENT. */
+static int flow_find(const struct gwbpf *g, const struct gwbpf_flow_key *k,
+		     struct gwbpf_flow_entry *ret, uint64_t *ret_ver)
+{
+	struct gwbpf_flow_key key = *k;
+	__u64 tag, rtag;
+	uint32_t base = gwbpf_flow_hash(&key, g->seed, &tag, &rtag) * GWBPF_FLOW_WAYS;
+	for (uint32_t w = 0; w < GWBPF_FLOW_WAYS; w++)
+		if (flow_snapshot(g, base + w, ret, ret_ver) &&
+		    !memcmp(&ret->key, &key, sizeof(key)))
+			return (int)(base + w);
+	return -ENOENT;
+}
+
 static void add_flow(struct gwbpf_device_stats *s, const struct gwbpf_flow *f)
 {
 	s->packets_up += f->packets;
@@ -555,41 +687,57 @@ static void add_flow(struct gwbpf_device_stats *s, const struct gwbpf_flow *f)
 	s->bytes_down += f->bytes_down;
 }
 
-/* Calls fn for every flow in gw_flows; keys are collected first, since
- * fn may delete. */
-static int each_flow(const struct gwbpf *g,
-		     int (*fn)(const struct gwbpf *g, const struct gwbpf_flow_key *k,
-			       const struct gwbpf_flow *f, void *arg),
-		     void *arg)
+/* A removed flow's totals go to its device's (gw_device_stats). */
+static int fold_device(const struct gwbpf *g, const struct gwbpf_flow *f)
 {
-	int fd = bpf_map__fd(g->skel->maps.gw_flows), r = 0;
-	size_t n = 0, cap = 256;
-	struct gwbpf_flow_key *keys = malloc(cap * sizeof(*keys)), *prev = NULL, cur;
-	if (!keys)
-		return -ENOMEM;
-	while (bpf_map_get_next_key(fd, prev, &cur) == 0) {
-		if (n == cap) {
-			struct gwbpf_flow_key *k = realloc(keys, 2 * cap * sizeof(*keys));
-			if (!k) {
-				r = -ENOMEM;
-				goto out;
-			}
-			keys = k;
-			cap *= 2;
-		}
-		keys[n] = cur;
-		prev = &keys[n++];
+	int sfd = bpf_map__fd(g->skel->maps.gw_device_stats);
+	struct gwbpf_device_key dk = { .pad = { 0 } };
+	struct gwbpf_device_stats s = { 0 };
+	memcpy(dk.mac, f->mac, 6);
+	if (bpf_map_lookup_elem(sfd, &dk, &s) < 0 && errno != ENOENT)
+		return -errno;
+	add_flow(&s, f);
+	return bpf_map_update_elem(sfd, &dk, &s, BPF_ANY) < 0 ? -errno : 0;
+}
+
+int gwbpf_flow_get(const struct gwbpf *g, const struct gwbpf_flow_key *k, struct gwbpf_flow *ret)
+{
+	struct gwbpf_flow_entry c;
+	uint64_t ver;
+	int r = flow_find(g, k, &c, &ver);
+	if (r < 0)
+		return r;
+	*ret = c.flow;
+	return 0;
+}
+
+int gwbpf_flow_delete(struct gwbpf *g, const struct gwbpf_flow_key *k)
+{
+	struct gwbpf_flow_entry c;
+	struct gwbpf_flow last;
+	uint64_t ver;
+	for (int tries = 0; tries < 100; tries++) {
+		int i = flow_find(g, k, &c, &ver);
+		if (i < 0)
+			return i;
+		if (flow_remove(g, (uint32_t)i, ver, &last))
+			return fold_device(g, &last);
 	}
-	for (size_t i = 0; i < n; i++) {
-		struct gwbpf_flow f;
-		if (bpf_map_lookup_elem(fd, &keys[i], &f) < 0)
-			continue; /* evicted meanwhile */
-		if ((r = fn(g, &keys[i], &f, arg)) < 0)
-			goto out;
+	return -EBUSY;
+}
+
+int gwbpf_flows_each(const struct gwbpf *g, gwbpf_flow_fn fn, void *arg)
+{
+	struct gwbpf_flow_entry c;
+	uint64_t ver;
+	for (uint32_t i = 0; i < GWBPF_MAX_FLOWS; i++) {
+		if (!flow_snapshot(g, i, &c, &ver))
+			continue;
+		int r = fn(&c.key, &c.flow, arg);
+		if (r < 0)
+			return r;
 	}
-out:
-	free(keys);
-	return r;
+	return 0;
 }
 
 struct dev_sum {
@@ -598,8 +746,7 @@ struct dev_sum {
 	struct gwbpf_device_stats s;
 };
 
-static int sum_device(const struct gwbpf *g, const struct gwbpf_flow_key *k,
-		      const struct gwbpf_flow *f, void *arg)
+static int sum_device(const struct gwbpf_flow_key *k, const struct gwbpf_flow *f, void *arg)
 {
 	struct dev_sum *d = arg;
 	if (memcmp(f->mac, d->mac, 6))
@@ -621,7 +768,7 @@ int gwbpf_device_stats(const struct gwbpf *g, const uint8_t mac[6],
 		d.found = true;
 	else if (errno != ENOENT)
 		return -errno;
-	if ((r = each_flow(g, sum_device, &d)) < 0)
+	if ((r = gwbpf_flows_each(g, sum_device, &d)) < 0)
 		return r;
 	if (!d.found)
 		return -ENOENT;
@@ -629,54 +776,32 @@ int gwbpf_device_stats(const struct gwbpf *g, const uint8_t mac[6],
 	return 0;
 }
 
-struct expiry {
-	uint64_t now_jiffies, idle_jiffies;
-	uint32_t n;
-};
-
-static int expire_one(const struct gwbpf *g, const struct gwbpf_flow_key *k,
-		      const struct gwbpf_flow *f, void *arg)
-{
-	struct expiry *x = arg;
-	int sfd = bpf_map__fd(g->skel->maps.gw_device_stats);
-	if (x->now_jiffies < f->last_jiffies || x->now_jiffies - f->last_jiffies < x->idle_jiffies)
-		return 0;
-	/* Read again right before the delete, so that packets counted
-	 * between the walk and now are folded in too. */
-	struct gwbpf_flow last;
-	if (bpf_map_lookup_and_delete_elem(bpf_map__fd(g->skel->maps.gw_flows), k, &last) < 0) {
-		struct gwbpf_flow_key kk = *k;
-		if (bpf_map_lookup_elem(bpf_map__fd(g->skel->maps.gw_flows), &kk, &last) < 0)
-			return 0;
-		if (bpf_map_delete_elem(bpf_map__fd(g->skel->maps.gw_flows), &kk) < 0)
-			return errno == ENOENT ? 0 : -errno;
-	}
-	struct gwbpf_device_key dk = { .pad = { 0 } };
-	struct gwbpf_device_stats s = { 0 };
-	memcpy(dk.mac, last.mac, 6);
-	if (bpf_map_lookup_elem(sfd, &dk, &s) < 0 && errno != ENOENT)
-		return -errno;
-	add_flow(&s, &last);
-	if (bpf_map_update_elem(sfd, &dk, &s, BPF_ANY) < 0)
-		return -errno;
-	x->n++;
-	return 0;
-}
-
 int gwbpf_flows_expire(struct gwbpf *g, uint64_t idle_ns, uint32_t *ret_n)
 {
 	struct gwbpf_clock c;
-	struct expiry x = { 0 };
-	uint32_t h;
+	struct gwbpf_flow_entry s;
+	struct gwbpf_flow last;
+	uint32_t h, n = 0;
 	int r;
 	if ((r = hz(g, &h)) < 0 || (r = clock_now(g, &c)) < 0)
 		return r;
-	x.now_jiffies = c.jiffies;
-	x.idle_jiffies = idle_ns / (1000000000ull / h);
-	if ((r = each_flow(g, expire_one, &x)) < 0)
-		return r;
+	uint64_t idle_jiffies = idle_ns / (1000000000ull / h);
+	for (uint32_t i = 0; i < GWBPF_MAX_FLOWS; i++) {
+		uint64_t ver;
+		if (!flow_snapshot(g, i, &s, &ver))
+			continue;
+		if (c.jiffies < s.flow.last_jiffies || c.jiffies - s.flow.last_jiffies < idle_jiffies)
+			continue;
+		/* A flow whose way changed since the copy stays until the
+		 * next round. */
+		if (!flow_remove(g, i, ver, &last))
+			continue;
+		if ((r = fold_device(g, &last)) < 0)
+			return r;
+		n++;
+	}
 	if (ret_n)
-		*ret_n = x.n;
+		*ret_n = n;
 	return 0;
 }
 

@@ -108,6 +108,20 @@ int gwbpf_device_stats(const struct gwbpf *g, const uint8_t mac[6],
  * its totals into its device's (gw_device_stats); *ret_n, if not NULL, is
  * how many went.  gwd calls it well before gw_flows fills up. */
 int gwbpf_flows_expire(struct gwbpf *g, uint64_t idle_ns, uint32_t *ret_n);
+/* gw_flows by key (the tuple as the device sent it).  gw_flows is not a
+ * BPF hash map (gw_bpf_abi.h, gwbpf_flow_set): look flows up here, not
+ * with bpf_map_lookup_elem.  -ENOENT: no such flow. */
+int gwbpf_flow_get(const struct gwbpf *g, const struct gwbpf_flow_key *k,
+		   struct gwbpf_flow *ret);
+/* Remove a flow, folding its totals into its device's (as expiry does):
+ * its next packet is a new flow.  -ENOENT: no such flow; -EBUSY: its way
+ * kept changing under the remover (a program run writing it each time). */
+int gwbpf_flow_delete(struct gwbpf *g, const struct gwbpf_flow_key *k);
+/* fn for a copy of every flow; fn returns 0 to go on, or a negative errno
+ * to stop, which is returned. */
+typedef int (*gwbpf_flow_fn)(const struct gwbpf_flow_key *k, const struct gwbpf_flow *f,
+			     void *arg);
+int gwbpf_flows_each(const struct gwbpf *g, gwbpf_flow_fn fn, void *arg);
 /* A flow's last packet (gwbpf_flow.last_jiffies) in CLOCK_MONOTONIC ns,
  * to within a jiffy. */
 int gwbpf_flow_last_ns(struct gwbpf *g, const struct gwbpf_flow *f, uint64_t *ret);
