@@ -6,6 +6,8 @@
  * blocking: each poll accepts waiting clients, flushes pending replies,
  * reads at most READ_BUDGET bytes per client, answers a complete request,
  * and frees retired policy generations whose grace period has passed.
+ * A poll that found work says so, and the caller then polls again at
+ * once rather than a tick later (see dp_agent_poll in agent.h).
  *
  * Policy lifetime: a generation is published with one release store of
  * the pointer workers load.  The old one goes on the retired list with an
@@ -15,6 +17,11 @@
  * this code runs inside the only worker's loop, where waiting would never
  * end.  The retired list is bounded; when it is full a LOAD_IMAGE gets
  * -EBUSY and the running policy stays.
+ *
+ * The agent also owns what the workers share with it beyond the policy:
+ * the domain table (domain.h: it is the table's one writer, and sweeps
+ * expired entries once a second) and the flow event queue (events.h: it
+ * is the queue's one consumer).  Both exist only with --control.
  *
  * Each event is one key=value line on stderr.
  */
@@ -34,6 +41,8 @@
 #include <rte_rcu_qsbr.h>
 
 #include "agent.h"
+#include "domain.h"
+#include "events.h"
 #include "image.h"
 #include "proto.h"
 
@@ -45,6 +54,8 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "proto.h bodies are li
 #define MAX_RETIRED 8
 #define READ_BUDGET (4u << 20)
 #define HDR sizeof(struct dp_msg_hdr)
+#define SWEEP_MS 1000
+#define SWEEP_BUDGET 4096
 
 struct client {
 	int fd;
@@ -70,6 +81,10 @@ struct dp_agent {
 	unsigned nretired;
 	uint32_t next_generation;
 	uint64_t start_ms;
+	struct dp_domains *domains;
+	struct dp_events *events;
+	uint64_t last_sweep_ms;
+	bool busy; /* this poll read bytes, or a client is mid-request */
 };
 
 static uint64_t now_ms(void)
@@ -133,8 +148,22 @@ int dp_agent_new(const char *path, const struct dp_agent_ctx *ctx, struct dp_age
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto fail;
 	}
-	for (unsigned i = 0; i < ctx->nworkers; i++)
+	r = dp_domains_new("dp_domains", DP_DOMAIN_TABLE, (int)rte_socket_id(), a->qsbr,
+			   &a->domains);
+	if (r < 0) {
+		snprintf(err, errlen, "domain table of %u addresses", DP_DOMAIN_TABLE);
+		goto fail;
+	}
+	r = dp_events_new("dp_events", (int)rte_socket_id(), &a->events);
+	if (r < 0) {
+		snprintf(err, errlen, "flow event queue of %u events", DP_EVENT_RING);
+		goto fail;
+	}
+	for (unsigned i = 0; i < ctx->nworkers; i++) {
 		ctx->workers[i].qsbr = a->qsbr;
+		ctx->workers[i].domains = a->domains;
+		ctx->workers[i].events = a->events;
+	}
 	*ret = a;
 	return 0;
 fail:
@@ -163,8 +192,13 @@ void dp_agent_free(struct dp_agent *a)
 	}
 	for (unsigned i = 0; i < a->nretired; i++)
 		dp_classify_free(a->retired[i].c);
-	for (unsigned i = 0; i < a->ctx.nworkers; i++)
+	for (unsigned i = 0; i < a->ctx.nworkers; i++) {
 		a->ctx.workers[i].qsbr = NULL;
+		a->ctx.workers[i].domains = NULL;
+		a->ctx.workers[i].events = NULL;
+	}
+	dp_domains_free(a->domains);
+	dp_events_free(a->events);
 	rte_free(a->qsbr);
 	free(a);
 }
@@ -328,7 +362,8 @@ static void do_set_active(struct dp_agent *a, struct client *c, const struct dp_
 	char err[DP_REASON_MAX];
 	struct dp_classify *p = *a->ctx.policy;
 	uint32_t gen = dp_classify_generation(p);
-	if (q->u.active.generation && q->u.active.generation != gen) {
+	if (q->u.active.generation && q->u.active.generation != gen &&
+	    q->u.active.generation != dp_classify_base_generation(p)) {
 		snprintf(err, sizeof(err), "mask for generation %u, running %u",
 			 q->u.active.generation, gen);
 		reply(c, q->type, q->id, -ESTALE, err, NULL, 0);
@@ -378,7 +413,8 @@ static void do_flows(struct dp_agent *a, struct client *c, const struct dp_reque
 			if (!f)
 				continue;
 			struct dp_flow_info *e = &page->v[n++];
-			const struct dp_flow_key *k = &f->key[0];
+			struct dp_flow_key key, *k = &key;
+			dp_flow_key(t, f, 0, &key);
 			memcpy(e->src, k->src, 16);
 			memcpy(e->dst, k->dst, 16);
 			e->sport = k->sport;
@@ -394,12 +430,83 @@ static void do_flows(struct dp_agent *a, struct client *c, const struct dp_reque
 				e->pkts[d] = f->pkts[d];
 				e->bytes[d] = f->bytes[d];
 			}
-			e->idle_ms = now > f->last_ms ? now - f->last_ms : 0;
+			e->idle_ms = dp_flow_idle_ms(f, now);
 		}
 	}
 	page->head = (struct dp_flows_head){ .next_cursor = next, .count = n };
 	reply(c, q->type, q->id, 0, NULL, page, sizeof(page->head) + n * sizeof(page->v[0]));
 out:
+	free(page);
+}
+
+static void do_image_info(struct dp_agent *a, struct client *c, const struct dp_request *q)
+{
+	const struct dp_classify *p = *a->ctx.policy;
+	const struct pol_ir *ir = dp_classify_ir(p);
+	struct dp_image_info ii = {
+		.generation = dp_classify_generation(p),
+		.nrules = dp_classify_nrules(p),
+	};
+	if (ir) {
+		/* pol_image_load keeps the image, header included, in host
+		 * order (this host is little-endian: the file's bytes). */
+		const struct pol_image_header *h = ir->mem;
+		ii.crc = h->checksum;
+		ii.size = h->size;
+	}
+	reply(c, q->type, q->id, 0, NULL, &ii, sizeof(ii));
+}
+
+static void do_domain_set(struct dp_agent *a, struct client *c, const struct dp_request *q)
+{
+	char err[DP_REASON_MAX];
+	uint32_t n = q->u.domains.count;
+	struct dp_domain_entry *v = malloc(n * sizeof(*v));
+	if (!v) {
+		reply(c, q->type, q->id, -ENOMEM, "out of memory", NULL, 0);
+		return;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		dp_proto_domain_entry(q, i, &v[i]);
+	uint64_t changed = 0;
+	int r = dp_domains_apply(a->domains, v, n, now_ms(), &changed);
+	free(v);
+	if (r < 0) {
+		snprintf(err, sizeof(err),
+			 r == -ENOSPC ? "the domain table holds %u addresses; %u are in use"
+				      : "domain table error (%u addresses, %u in use)",
+			 DP_DOMAIN_TABLE, dp_domains_count(a->domains));
+		reply(c, q->type, q->id, r, err, NULL, 0);
+		return;
+	}
+	/* Live flows are decided again only when bits a rule looks at
+	 * changed: a refreshed TTL, or a set no rule uses, costs them
+	 * nothing. */
+	struct dp_classify *p = *a->ctx.policy;
+	if (changed & dp_classify_domain_mask(p))
+		dp_classify_renumber(p, a->next_generation++);
+	struct dp_domain_reply dr = { .entries = dp_domains_count(a->domains) };
+	fprintf(stderr, "event=domains_set entries=%u table=%u changed_sets=0x%lx generation=%u\n",
+		n, dr.entries, (unsigned long)changed, dp_classify_generation(p));
+	reply(c, q->type, q->id, 0, NULL, &dr, sizeof(dr));
+}
+
+static void do_events(struct dp_agent *a, struct client *c, const struct dp_request *q)
+{
+	struct {
+		struct dp_events_head head;
+		struct dp_flow_event v[DP_EVENTS_MAX];
+	} *page = malloc(sizeof(*page));
+	if (!page) {
+		reply(c, q->type, q->id, -ENOMEM, "out of memory", NULL, 0);
+		return;
+	}
+	uint32_t lost;
+	unsigned n = dp_events_take(a->events, page->v, q->u.events.max, &lost);
+	page->head = (struct dp_events_head){ .count = n, .lost = lost };
+	if (lost)
+		fprintf(stderr, "event=flow_events_lost count=%u\n", lost);
+	reply(c, q->type, q->id, 0, NULL, page, sizeof(page->head) + n * sizeof(page->v[0]));
 	free(page);
 }
 
@@ -433,6 +540,15 @@ static void handle(struct dp_agent *a, struct client *c)
 	case DP_MSG_FLOWS:
 		do_flows(a, c, &q);
 		break;
+	case DP_MSG_IMAGE_INFO:
+		do_image_info(a, c, &q);
+		break;
+	case DP_MSG_DOMAIN_SET:
+		do_domain_set(a, c, &q);
+		break;
+	case DP_MSG_EVENTS:
+		do_events(a, c, &q);
+		break;
 	}
 }
 
@@ -463,8 +579,12 @@ static bool client_read(struct dp_agent *a, struct client *c)
 		ssize_t n = recv(c->fd, c->in + c->in_len, want, MSG_DONTWAIT);
 		if (n == 0)
 			return false;
-		if (n < 0)
+		if (n < 0) {
+			if (c->in_len)
+				a->busy = true; /* the rest of a request is coming */
 			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+		}
+		a->busy = true;
 		c->in_len += (size_t)n;
 		budget -= (size_t)n;
 		if (!c->need && c->in_len == HDR) {
@@ -521,8 +641,9 @@ static void accept_clients(struct dp_agent *a)
 	}
 }
 
-void dp_agent_poll(struct dp_agent *a)
+bool dp_agent_poll(struct dp_agent *a)
 {
+	a->busy = false;
 	accept_clients(a);
 	for (unsigned i = 0; i < MAX_CLIENTS; i++) {
 		struct client *c = &a->clients[i];
@@ -532,11 +653,19 @@ void dp_agent_poll(struct dp_agent *a)
 			client_close(c);
 			continue;
 		}
-		if (c->out_len)
+		if (c->out_len) {
+			a->busy = true;
 			continue; /* its reader is slow: no new request until it reads */
+		}
 		if (c->closing || !client_read(a, c) || (c->out_len && !client_write(c)))
 			client_close(c);
 	}
 	if (a->nretired)
 		reclaim(a);
+	uint64_t now = now_ms();
+	if (now - a->last_sweep_ms >= SWEEP_MS) {
+		a->last_sweep_ms = now;
+		dp_domains_sweep(a->domains, now, SWEEP_BUDGET);
+	}
+	return a->busy;
 }

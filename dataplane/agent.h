@@ -9,6 +9,7 @@
 #ifndef GW_DATAPLANE_AGENT_H
 #define GW_DATAPLANE_AGENT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "classify.h"
@@ -30,8 +31,12 @@ struct dp_agent_ctx {
  * start.  -errno, with the reason in err. */
 int dp_agent_new(const char *path, const struct dp_agent_ctx *ctx, struct dp_agent **ret,
 		 char *err, size_t errlen);
-/* Non-blocking: accepts, reads, answers, frees what RCU allows. */
-void dp_agent_poll(struct dp_agent *a);
+/* Non-blocking: accepts, reads, answers, frees what RCU allows.  true
+ * when a client is in a conversation (this poll read a request or part of
+ * one, or a reply waits for its reader): poll again soon, not a tick
+ * later, so a multi-megabyte LOAD_IMAGE and the requests that follow its
+ * reply are not each held up by the tick. */
+bool dp_agent_poll(struct dp_agent *a);
 /* After the workers stopped: closes, unlinks the socket, frees retired
  * generations. */
 void dp_agent_free(struct dp_agent *a);

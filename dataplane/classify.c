@@ -10,7 +10,9 @@
  *    disjoint intervals (one per family, built once from the image's
  *    nested prefixes) by binary search, not from a scan of the prefixes;
  *  - the AND of the field bitmaps covers only the words the policy's rules
- *    occupy ((nrules + 63) / 64, at most GWBPF_WORDS).
+ *    occupy ((nrules + 63) / 64);
+ *  - the tables are built as wide as the policy (gwbpf_image_build_max, up
+ *    to DP_CLASSIFY_MAX_RULES rules), wider than the eBPF maps allow.
  * A classification is a MAC binary search, one port table index, one
  * address binary search and at most GWBPF_WORDS word operations.
  *
@@ -18,7 +20,9 @@
  * main lcore (dp_classify_set_when, when the minute changes) and read by
  * workers under a sequence counter: the writer makes it odd, rewrites the
  * mask, makes it even; a reader that saw it odd or changed classifies
- * again.  Domain-set bits are 0 until the dataplane has a domain table.
+ * again.  Domain sets: the caller looks the destination up in the domain
+ * table (domain.h) and passes its bits; each bit ORs that set's rule
+ * bitmap into the destination's, as gwbpf_classify does.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -51,12 +55,22 @@ struct dp_classify {
 	struct pol_ir *ir;
 	struct gwbpf_image *img; /* NULL without a policy */
 	struct spans addr[2];    /* [0]: IPv4, [1]: IPv6 */
+	/* addr[0] again, its starts as 32-bit addresses (IPv4 spans start
+	 * on whole IPv4 addresses) apart from their classes: a search reads
+	 * a quarter of the cache lines the 32-byte spans take. */
+	uint32_t *start4;
+	uint16_t *cls4;
+	/* img->macs' MACs as integers (byte 0 highest, so in the same
+	 * order): a binary search over them compares words, not memcmp. */
+	uint64_t *macs;
 	unsigned nwords;
-	uint32_t generation;     /* changed only by dp_classify_set_active */
+	uint32_t generation;     /* changed by dp_classify_set_active and _renumber */
+	uint32_t base_generation; /* the one it was built with */
+	uint64_t domain_mask;    /* domain sets some rule uses */
 	bool pinned;             /* the mask was set from outside: the clock leaves it */
 	uint32_t when;           /* struct pol_when packed: wday << 16 | minute */
 	uint32_t seq;            /* odd while active is being rewritten */
-	struct gwbpf_bitmap active;
+	uint64_t active[DP_CLASSIFY_MAX_RULES / 64];
 };
 
 /* ------------------------------------------------------------ addresses */
@@ -145,6 +159,33 @@ out:
 	return r;
 }
 
+static int build_start4(struct dp_classify *c)
+{
+	const struct spans *s = &c->addr[0];
+	c->start4 = malloc((s->n ? s->n : 1) * sizeof(*c->start4));
+	c->cls4 = malloc((s->n ? s->n : 1) * sizeof(*c->cls4));
+	if (!c->start4 || !c->cls4)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < s->n; i++) {
+		c->start4[i] = (uint32_t)(s->v[i].start >> 96);
+		c->cls4[i] = s->v[i].cls;
+	}
+	return 0;
+}
+
+static uint16_t addr_class4(const struct dp_classify *c, const uint8_t a[4])
+{
+	uint32_t v = (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
+	const uint32_t *st = c->start4;
+	uint32_t lo = 0, n = c->addr[0].n; /* st[0] is 0: the answer is in [lo, lo + n) */
+	while (n > 1) {
+		uint32_t half = n / 2;
+		lo = st[lo + half] <= v ? lo + half : lo;
+		n -= half;
+	}
+	return c->cls4[lo];
+}
+
 static uint16_t addr_class(const struct spans *s, const uint8_t a[16])
 {
 	u128 v = addr_value(a);
@@ -159,22 +200,61 @@ static uint16_t addr_class(const struct spans *s, const uint8_t a[16])
 	return s->v[lo].cls;
 }
 
+/* ------------------------------------------------------------ MACs */
+
+static uint64_t mac_value(const uint8_t mac[6])
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 6; i++)
+		v = v << 8 | mac[i];
+	return v;
+}
+
+static int build_macs(struct dp_classify *c)
+{
+	const struct gwbpf_image *img = c->img;
+	c->macs = malloc((img->nmacs ? img->nmacs : 1) * sizeof(*c->macs));
+	if (!c->macs)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < img->nmacs; i++)
+		c->macs[i] = mac_value(img->macs[i].key.mac);
+	return 0;
+}
+
+/* gwbpf_image_mac over the integers. */
+static const struct gwbpf_mac_val *mac_find(const struct dp_classify *c, const uint8_t mac[6])
+{
+	uint64_t v = mac_value(mac);
+	uint32_t lo = 0, hi = c->img->nmacs;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (c->macs[mid] == v)
+			return &c->img->macs[mid].val;
+		if (c->macs[mid] < v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
 /* ------------------------------------------------------------ life */
 
-static void publish_active(struct dp_classify *c, const struct gwbpf_bitmap *mask)
+/* mask: c->nwords words. */
+static void publish_active(struct dp_classify *c, const uint64_t *mask)
 {
 	__atomic_store_n(&c->seq, c->seq + 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
-	for (unsigned i = 0; i < GWBPF_WORDS; i++)
-		__atomic_store_n(&c->active.w[i], mask->w[i], __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < c->nwords; i++)
+		__atomic_store_n(&c->active[i], mask[i], __ATOMIC_RELAXED);
 	__atomic_store_n(&c->seq, c->seq + 1, __ATOMIC_RELEASE);
 }
 
 static void compute_active(struct dp_classify *c, struct pol_when when)
 {
-	struct gwbpf_bitmap mask;
-	gwbpf_active_mask(c->ir, when, &mask);
-	publish_active(c, &mask);
+	uint64_t mask[DP_CLASSIFY_MAX_RULES / 64] = { 0 };
+	pol_active_rules(c->ir, when, mask); /* (nrules + 63) / 64 words */
+	publish_active(c, mask);
 }
 
 int dp_classify_new(struct pol_ir *ir, uint32_t generation, struct dp_classify **ret)
@@ -184,12 +264,17 @@ int dp_classify_new(struct pol_ir *ir, uint32_t generation, struct dp_classify *
 	if (!c)
 		return r;
 	c->generation = generation;
+	c->base_generation = generation;
 	if (ir) {
-		r = gwbpf_image_build(ir, &c->img);
+		for (uint32_t i = 0; i < ir->ndsts; i++)
+			if (ir->dsts[i].kind == POL_DST_DOMAINS && ir->dsts[i].index < 64)
+				c->domain_mask |= 1ull << ir->dsts[i].index;
+		r = gwbpf_image_build_max(ir, DP_CLASSIFY_MAX_RULES, &c->img);
 		if (r < 0)
 			goto fail;
 		if ((r = build_spans(c->img, 4, &c->addr[0])) < 0 ||
-		    (r = build_spans(c->img, 6, &c->addr[1])) < 0)
+		    (r = build_spans(c->img, 6, &c->addr[1])) < 0 || (r = build_macs(c)) < 0 ||
+		    (r = build_start4(c)) < 0)
 			goto fail;
 		c->nwords = (ir->nrules + 63) / 64;
 		c->ir = ir;
@@ -211,6 +296,9 @@ void dp_classify_free(struct dp_classify *c)
 	gwbpf_image_free(c->img);
 	free(c->addr[0].v);
 	free(c->addr[1].v);
+	free(c->macs);
+	free(c->start4);
+	free(c->cls4);
 	pol_ir_free(c->ir);
 	free(c);
 }
@@ -264,7 +352,7 @@ int dp_classify_load(const char *path, uint32_t generation, struct dp_classify *
 		snprintf(err, errlen,
 			 "the policy has %u rules and %u domain sets; the classifier's tables "
 			 "hold at most %u rules, %u distinct rule sets and 64 domain sets",
-			 ir->nrules, ir->ndomain_sets, GWBPF_MAX_RULES, GWBPF_MAX_BITMAPS);
+			 ir->nrules, ir->ndomain_sets, DP_CLASSIFY_MAX_RULES, UINT16_MAX);
 	else if (r < 0)
 		snprintf(err, errlen, "out of memory");
 	if (r < 0) {
@@ -308,10 +396,8 @@ int dp_classify_set_active(struct dp_classify *c, const uint64_t *mask, uint32_t
 {
 	if (nrules != dp_classify_nrules(c))
 		return -ESTALE;
-	struct gwbpf_bitmap m = { 0 };
-	memcpy(m.w, mask, (nrules + 63) / 64 * sizeof(uint64_t));
 	c->pinned = true;
-	publish_active(c, &m);
+	publish_active(c, mask);
 	/* After the mask: a worker that sees the new number classifies
 	 * with the new mask (a flow that caught the new mask under the old
 	 * number is only decided once more). */
@@ -324,7 +410,42 @@ const struct pol_ir *dp_classify_ir(const struct dp_classify *c)
 	return c->ir;
 }
 
+uint32_t dp_classify_base_generation(const struct dp_classify *c)
+{
+	return c->base_generation;
+}
+
+uint64_t dp_classify_domain_mask(const struct dp_classify *c)
+{
+	return c->domain_mask;
+}
+
+void dp_classify_renumber(struct dp_classify *c, uint32_t generation)
+{
+	__atomic_store_n(&c->generation, generation, __ATOMIC_RELEASE);
+}
+
+uint64_t dp_classify_rate(const struct dp_classify *c, uint32_t rule)
+{
+	if (!c->img || rule >= c->img->policy.nrules)
+		return 0;
+	const struct gwbpf_rule *ru = &c->img->rules[rule];
+	return ru->flags & GWBPF_RULE_RATE ? ru->rate_bps : 0;
+}
+
+uint32_t dp_classify_device(const struct dp_classify *c, const uint8_t mac[6])
+{
+	const struct gwbpf_mac_val *mv = c->img ? mac_find(c, mac) : NULL;
+	return mv ? mv->device : POL_NONE;
+}
+
 /* ------------------------------------------------------------ classify */
+
+/* Bitmap i of the image (img->words u64). */
+static inline const uint64_t *row(const struct gwbpf_image *img, uint32_t i)
+{
+	return img->bitmap_words + (size_t)i * img->words;
+}
 
 void dp_classify_flow(const struct dp_classify *c, const struct dp_classify_in *in,
 		      struct dp_verdict *ret)
@@ -335,30 +456,42 @@ void dp_classify_flow(const struct dp_classify *c, const struct dp_classify_in *
 					    .device = POL_NONE };
 		return;
 	}
-	const struct gwbpf_mac_val *mv = gwbpf_image_mac(img, in->mac);
-	const struct gwbpf_bitmap *subj = &img->bitmaps[mv ? mv->subject : img->policy.subj_new];
-	const struct gwbpf_bitmap *proto, *port = NULL;
+	const struct gwbpf_mac_val *mv = mac_find(c, in->mac);
+	const uint64_t *subj = row(img, mv ? mv->subject : img->policy.subj_new);
+	const uint64_t *proto, *port = NULL;
 	switch (in->proto) {
 	case IPPROTO_TCP:
-		proto = &img->bitmaps[GWBPF_BM_TCP];
-		port = &img->bitmaps[img->ports[in->dport]];
+		proto = row(img, GWBPF_BM_TCP);
+		port = row(img, img->ports[in->dport]);
 		break;
 	case IPPROTO_UDP:
-		proto = &img->bitmaps[GWBPF_BM_UDP];
-		port = &img->bitmaps[img->ports[in->dport]];
+		proto = row(img, GWBPF_BM_UDP);
+		port = row(img, img->ports[in->dport]);
 		break;
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6:
-		proto = &img->bitmaps[GWBPF_BM_ICMP];
+		proto = row(img, GWBPF_BM_ICMP);
 		break;
 	default:
-		proto = &img->bitmaps[GWBPF_BM_OTHER];
+		proto = row(img, GWBPF_BM_OTHER);
 		break;
 	}
 	if (!port)
 		port = proto; /* no port to test: AND-ing proto twice changes nothing */
-	const struct gwbpf_bitmap *dst =
-		&img->bitmaps[addr_class(&c->addr[in->family == 4 ? 0 : 1], in->dst)];
+	const uint64_t *dst = row(img, in->family == 4 ? addr_class4(c, in->dst) :
+					       addr_class(&c->addr[1], in->dst));
+	uint64_t dom[DP_CLASSIFY_MAX_RULES / 64];
+	uint64_t sets = in->domain_sets & c->domain_mask;
+	if (sets) {
+		for (unsigned w = 0; w < c->nwords; w++)
+			dom[w] = dst[w];
+		for (; sets; sets &= sets - 1) {
+			const uint64_t *b = row(img, GWBPF_BM_DOMAIN0 + __builtin_ctzll(sets));
+			for (unsigned w = 0; w < c->nwords; w++)
+				dom[w] |= b[w];
+		}
+		dst = dom;
+	}
 
 	*ret = (struct dp_verdict){
 		.device = mv ? mv->device : POL_NONE,
@@ -372,8 +505,8 @@ again:
 	while ((seq = __atomic_load_n(&c->seq, __ATOMIC_ACQUIRE)) & 1)
 		;
 	for (unsigned w = 0; w < c->nwords; w++) {
-		uint64_t m = subj->w[w] & proto->w[w] & port->w[w] & dst->w[w] &
-			     __atomic_load_n(&c->active.w[w], __ATOMIC_RELAXED);
+		uint64_t m = subj[w] & proto[w] & port[w] & dst[w] &
+			     __atomic_load_n(&c->active[w], __ATOMIC_RELAXED);
 		if (m) {
 			rule = w * 64 + (uint32_t)__builtin_ctzll(m);
 			break;

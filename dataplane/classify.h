@@ -19,6 +19,10 @@
 
 struct dp_classify;
 
+/* The most rules a policy may have here (the eBPF engine's maps hold
+ * GWBPF_MAX_RULES; the fast path's tables are built wider). */
+#define DP_CLASSIFY_MAX_RULES 16384
+
 /* What a flow needs of a verdict. */
 struct dp_verdict {
 	uint8_t action; /* enum pol_action */
@@ -35,11 +39,12 @@ struct dp_classify_in {
 	uint8_t proto;   /* IPPROTO_* */
 	uint16_t dport;  /* host order; 0 for ICMP */
 	uint8_t dst[16]; /* the destination the device meant */
+	uint64_t domain_sets; /* the domain table's bits for dst (domain.h), 0 if none */
 };
 
 /* Takes ir on success (NULL: no policy, everything is allowed); on failure
  * the caller still owns it.  -ENOMEM; -E2BIG when the policy does not fit
- * the tables (more than GWBPF_MAX_RULES rules, GWBPF_MAX_BITMAPS distinct
+ * the tables (more than DP_CLASSIFY_MAX_RULES rules, 65535 distinct
  * rule sets or 64 domain sets). */
 int dp_classify_new(struct pol_ir *ir, uint32_t generation, struct dp_classify **ret);
 void dp_classify_free(struct dp_classify *c);
@@ -62,6 +67,20 @@ int dp_classify_set_active(struct dp_classify *c, const uint64_t *mask, uint32_t
 			   uint32_t generation);
 bool dp_classify_pinned(const struct dp_classify *c);
 const struct pol_ir *dp_classify_ir(const struct dp_classify *c);
+/* The generation LOAD_IMAGE gave this policy (dp_classify_set_active and
+ * dp_classify_renumber move dp_classify_generation, not this). */
+uint32_t dp_classify_base_generation(const struct dp_classify *c);
+/* The domain sets the policy's rules use (bit s: some rule says `to`
+ * domain set s); 0 when no rule looks at domains. */
+uint64_t dp_classify_domain_mask(const struct dp_classify *c);
+/* Moves this generation to a new number without changing anything else,
+ * so live flows are decided again (the domain table changed under them;
+ * one writer: the main loop). */
+void dp_classify_renumber(struct dp_classify *c, uint32_t generation);
+/* A rule's rate in bits per second (0: none, or not a rule index). */
+uint64_t dp_classify_rate(const struct dp_classify *c, uint32_t rule);
+/* The device index of a MAC in the policy, or POL_NONE (never seen). */
+uint32_t dp_classify_device(const struct dp_classify *c, const uint8_t mac[6]);
 
 void dp_classify_flow(const struct dp_classify *c, const struct dp_classify_in *in,
 		      struct dp_verdict *ret);

@@ -59,7 +59,8 @@ static bool mac(const char *s, uint8_t m[6])
 int dp_config_parse(int argc, char **argv, struct dp_config *ret, char *err, size_t errlen)
 {
 	enum { O_LAN = 256, O_WAN, O_MODE, O_POLICY, O_NAT, O_LAN_IP, O_LAN_IP6, O_WAN_IP,
-	       O_WAN_GW, O_MBUFS, O_FLOWS, O_BURST, O_IDLE, O_CONTROL };
+	       O_WAN_GW, O_MBUFS, O_FLOWS, O_BURST, O_IDLE, O_CONTROL, O_LAN_TWIN, O_WAN_TWIN,
+	       O_NO_TWINS };
 	static const struct option opts[] = {
 		{ "lan", required_argument, NULL, O_LAN },
 		{ "wan", required_argument, NULL, O_WAN },
@@ -75,6 +76,9 @@ int dp_config_parse(int argc, char **argv, struct dp_config *ret, char *err, siz
 		{ "burst", required_argument, NULL, O_BURST },
 		{ "idle-exit", required_argument, NULL, O_IDLE },
 		{ "control", required_argument, NULL, O_CONTROL },
+		{ "lan-twin", required_argument, NULL, O_LAN_TWIN },
+		{ "wan-twin", required_argument, NULL, O_WAN_TWIN },
+		{ "no-twins", no_argument, NULL, O_NO_TWINS },
 		{ 0 },
 	};
 	struct dp_config c = {
@@ -84,6 +88,7 @@ int dp_config_parse(int argc, char **argv, struct dp_config *ret, char *err, siz
 		.mbufs = 8191,
 		.flows = 65536,
 		.burst = 32,
+		.twin = { "gw-lan", "gw-wan" },
 	};
 	bool have[DP_ROLE_COUNT] = { false, false };
 	unsigned long n, n2;
@@ -136,9 +141,15 @@ int dp_config_parse(int argc, char **argv, struct dp_config *ret, char *err, siz
 			c.has_lan6 = true;
 			break;
 		case O_WAN_IP:
-			memset(c.wan4, 0, 16);
-			if (inet_pton(AF_INET, a, c.wan4) != 1)
-				goto bad;
+			if (strchr(a, '/')) {
+				if (!prefix(a, AF_INET, c.wan4, &c.wan4_plen) || c.wan4_plen == 0)
+					goto bad;
+			} else {
+				memset(c.wan4, 0, 16);
+				if (inet_pton(AF_INET, a, c.wan4) != 1)
+					goto bad;
+				c.wan4_plen = 32;
+			}
 			c.has_wan4 = true;
 			break;
 		case O_WAN_GW:
@@ -171,6 +182,17 @@ int dp_config_parse(int argc, char **argv, struct dp_config *ret, char *err, siz
 				goto bad;
 			c.control = a;
 			break;
+		case O_LAN_TWIN:
+		case O_WAN_TWIN:
+			/* An interface name: 1..15 bytes, no '/', no space. */
+			if (!*a || strlen(a) > 15 || strpbrk(a, "/ \t\n:") || !strcmp(a, ".") ||
+			    !strcmp(a, ".."))
+				goto bad;
+			c.twin[o - O_LAN_TWIN] = a;
+			break;
+		case O_NO_TWINS:
+			c.no_twins = true;
+			break;
 		default:
 			snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);
 			return -EINVAL;
@@ -188,8 +210,17 @@ int dp_config_parse(int argc, char **argv, struct dp_config *ret, char *err, siz
 		snprintf(err, errlen, "--lan PORT and --wan PORT are required and must differ");
 		return -EINVAL;
 	}
-	if (c.mode == DP_MODE_FULL && (!c.has_lan4 || !c.has_wan4)) {
-		snprintf(err, errlen, "full mode needs --lan-ip and --wan-ip");
+	if (c.mode == DP_MODE_FULL && !c.has_lan4) {
+		snprintf(err, errlen, "full mode needs --lan-ip");
+		return -EINVAL;
+	}
+	if (c.mode == DP_MODE_FULL && !c.has_wan4 && c.no_twins) {
+		snprintf(err, errlen, "--no-twins needs --wan-ip (without twins there is no WAN "
+			 "address to follow)");
+		return -EINVAL;
+	}
+	if (!c.no_twins && !strcmp(c.twin[DP_ROLE_LAN], c.twin[DP_ROLE_WAN])) {
+		snprintf(err, errlen, "--lan-twin and --wan-twin must differ");
 		return -EINVAL;
 	}
 	*ret = c;

@@ -10,9 +10,16 @@
  *                              the kernel keeps the rest)
  *   --lan-ip A.B.C.D/N         the gateway's LAN address and prefix (full)
  *   --lan-ip6 ADDR/N           its IPv6 LAN address and prefix (optional)
- *   --wan-ip A.B.C.D           the WAN address NAT masquerades as (full)
- *   --wan-gw-mac MAC           the WAN next hop (until the agent mirrors
- *                              the kernel's neighbours)
+ *   --wan-ip A.B.C.D[/N]       the WAN address NAT masquerades as, with its
+ *                              subnet's length for the twin (32); without
+ *                              it, the WAN twin's address is followed
+ *                              (full mode; required with --no-twins)
+ *   --wan-gw-mac MAC           the WAN next hop, overriding the one
+ *                              mirrored from the kernel (netlink.c)
+ *   --lan-twin NAME            the LAN port's kernel twin (default gw-lan)
+ *   --wan-twin NAME            the WAN port's kernel twin (default gw-wan)
+ *   --no-twins                 no twins, no netlink: punted packets are
+ *                              counted and freed (captures, benchmarks)
  *   --mbufs N                  mbuf pool size (default 8191)
  *   --flows N                  flow table size per worker (default 65536)
  *   --burst N                  RX burst size, 1..64 (default 32)
@@ -44,7 +51,9 @@ struct dp_config {
 	uint16_t burst;
 	uint32_t idle_exit_ms; /* 0: run until a signal */
 	bool has_lan4, has_lan6, has_wan4, has_wan_gw;
-	uint8_t lan4_plen, lan6_plen;
+	bool no_twins;
+	const char *twin[DP_ROLE_COUNT]; /* TAP names (full mode, unless no_twins) */
+	uint8_t lan4_plen, lan6_plen, wan4_plen;
 	uint8_t lan4[16], lan6[16], wan4[16]; /* IPv4 in [0..3] */
 	uint8_t wan_gw_mac[6];
 };

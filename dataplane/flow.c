@@ -2,30 +2,49 @@
 /* The flow table on rte_hash (see flow.h). */
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <rte_hash.h>
 #include <rte_hash_crc.h>
 #include <rte_malloc.h>
+#include <rte_prefetch.h>
 
 #include "flow.h"
 #include "parse.h"
 
 struct list {
 	uint32_t head, tail;
+	/* No flow of the list expires before this (ms; 0: look): the head's
+	 * expiry when it was last looked at.  The list is in order of
+	 * activity, so a later head expires no sooner, and expiry need not
+	 * read a cold list head every time it runs. */
+	uint64_t due;
+};
+
+/* One family's part: its hash, its slots [first, first + capacity) of
+ * the flow array, their free list and class lists. */
+struct fam {
+	struct rte_hash *hash;
+	uint32_t first, capacity;
+	uint32_t free_head;
+	struct list lists[DP_FC_COUNT];
 };
 
 struct dp_flow_table {
-	struct rte_hash *hash;
 	struct dp_flow *flows;
-	uint32_t capacity;
-	uint32_t free_head;
-	struct list lists[DP_FC_COUNT];
+	uint32_t capacity; /* both families */
+	struct fam fam[2]; /* [0]: IPv4, [1]: IPv6 */
 	uint64_t timeout_ms[DP_FC_COUNT];
 	dp_flow_release_fn release;
 	void *ctx;
 	struct dp_flow_stats stats;
 };
+
+#define EVICT_TRIES 8
+
+static unsigned expire_fam(struct dp_flow_table *t, struct fam *fm, uint64_t now_ms,
+			   unsigned budget);
 
 /* Defaults: RFC 5382 (established TCP at least 2 h 4 min), RFC 4787
  * (UDP at least 2 min; 5 min here), and the short lives of the rest. */
@@ -51,10 +70,15 @@ const char *dp_flow_class_name(enum dp_flow_class c)
 	return (unsigned)c < DP_FC_COUNT ? class_names[c] : "?";
 }
 
+static struct fam *fam_of(struct dp_flow_table *t, uint8_t family)
+{
+	return &t->fam[family == 6];
+}
+
 static void list_unlink(struct dp_flow_table *t, uint32_t i)
 {
 	struct dp_flow *f = &t->flows[i];
-	struct list *l = &t->lists[f->cls];
+	struct list *l = &fam_of(t, f->family)->lists[f->cls];
 	if (f->prev != DP_FLOW_NONE)
 		t->flows[f->prev].next = f->next;
 	else
@@ -69,7 +93,7 @@ static void list_unlink(struct dp_flow_table *t, uint32_t i)
 static void list_append(struct dp_flow_table *t, uint32_t i)
 {
 	struct dp_flow *f = &t->flows[i];
-	struct list *l = &t->lists[f->cls];
+	struct list *l = &fam_of(t, f->family)->lists[f->cls];
 	f->next = DP_FLOW_NONE;
 	f->prev = l->tail;
 	if (l->tail != DP_FLOW_NONE)
@@ -79,40 +103,68 @@ static void list_append(struct dp_flow_table *t, uint32_t i)
 	l->tail = i;
 }
 
+static int fam_init(struct fam *fm, const char *name, char suffix, uint32_t first,
+		    uint32_t capacity, uint32_t key_len, int socket)
+{
+	char hname[RTE_HASH_NAMESIZE];
+	snprintf(hname, sizeof(hname), "%s%c", name, suffix);
+	struct rte_hash_parameters hp = {
+		.name = hname,
+		.entries = 2 * capacity < 8 ? 8 : 2 * capacity, /* two keys a flow */
+		.key_len = key_len,
+		.hash_func = rte_hash_crc,
+		.socket_id = socket,
+	};
+	fm->hash = rte_hash_create(&hp);
+	if (!fm->hash)
+		return -ENOMEM;
+	fm->first = first;
+	fm->capacity = capacity;
+	fm->free_head = first;
+	for (unsigned c = 0; c < DP_FC_COUNT; c++)
+		fm->lists[c].head = fm->lists[c].tail = DP_FLOW_NONE;
+	return 0;
+}
+
 int dp_flow_table_new(const char *name, uint32_t capacity, int socket, dp_flow_release_fn fn,
 		      void *ctx, struct dp_flow_table **ret)
 {
-	if (capacity < 2 || capacity > (1u << 30))
+	if (capacity < 2 || capacity > (1u << 28))
 		return -EINVAL;
+	/* The hash has 2 * capacity slots rounded up to a power of two, and
+	 * cuckoo displacement starts to fail at about 98 % of them (no
+	 * overflow table) and grows costly well before: near 97 % full most
+	 * inserts search for room breadth-first over cold buckets, which
+	 * halved the new-flow rate.  Hold 1/8 fewer flows than asked (the
+	 * hash at most 87.5 % full), so inserts are cheap and do not fail
+	 * before the table is full.  That also keeps the free-slot ring (2
+	 * keys a flow + 1, rounded up) from doubling. */
+	if (capacity >= 4096)
+		capacity -= capacity / 8;
+	uint32_t cap6 = capacity / 4 < 15 ? 15 : capacity / 4;
 	struct dp_flow_table *t = rte_zmalloc_socket("dp_flow_table", sizeof(*t), 0, socket);
 	if (!t)
 		return -ENOMEM;
-	t->flows = rte_zmalloc_socket("dp_flows", sizeof(struct dp_flow) * capacity, 0, socket);
-	struct rte_hash_parameters hp = {
-		.name = name,
-		.entries = capacity * 2, /* two keys a flow */
-		.key_len = sizeof(struct dp_flow_key),
-		.hash_func = rte_hash_crc,
-		.socket_id = socket,
-		/* Overflow buckets: an insert fails only when the table is full. */
-		.extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
-	};
-	if (t->flows)
-		t->hash = rte_hash_create(&hp);
-	if (!t->flows || !t->hash) {
+	t->capacity = capacity + cap6;
+	t->flows = rte_zmalloc_socket("dp_flows", sizeof(struct dp_flow) * t->capacity,
+				      RTE_CACHE_LINE_SIZE, socket);
+	if (!t->flows || fam_init(&t->fam[0], name, '4', 0, capacity,
+				  sizeof(struct dp_flow_key4), socket) < 0 ||
+	    fam_init(&t->fam[1], name, '6', capacity, cap6, sizeof(struct dp_flow_key),
+		     socket) < 0) {
 		dp_flow_table_free(t);
 		return -ENOMEM;
 	}
-	t->capacity = capacity;
-	for (uint32_t i = 0; i < capacity; i++) {
-		t->flows[i].next = i + 1 < capacity ? i + 1 : DP_FLOW_NONE;
-		t->flows[i].prev = DP_FLOW_NONE;
+	for (int fi = 0; fi < 2; fi++) {
+		const struct fam *fm = &t->fam[fi];
+		uint32_t end = fm->first + fm->capacity;
+		for (uint32_t i = fm->first; i < end; i++) {
+			t->flows[i].next = i + 1 < end ? i + 1 : DP_FLOW_NONE;
+			t->flows[i].prev = DP_FLOW_NONE;
+		}
 	}
-	t->free_head = 0;
-	for (unsigned c = 0; c < DP_FC_COUNT; c++) {
-		t->lists[c].head = t->lists[c].tail = DP_FLOW_NONE;
+	for (unsigned c = 0; c < DP_FC_COUNT; c++)
 		t->timeout_ms[c] = default_timeout_ms[c];
-	}
 	t->release = fn;
 	t->ctx = ctx;
 	*ret = t;
@@ -123,26 +175,199 @@ void dp_flow_table_free(struct dp_flow_table *t)
 {
 	if (!t)
 		return;
-	rte_hash_free(t->hash);
+	rte_hash_free(t->fam[0].hash);
+	rte_hash_free(t->fam[1].hash);
 	rte_free(t->flows);
 	rte_free(t);
 }
 
 void dp_flow_set_timeout(struct dp_flow_table *t, enum dp_flow_class c, uint64_t ms)
 {
-	if ((unsigned)c < DP_FC_COUNT)
-		t->timeout_ms[c] = ms;
+	if ((unsigned)c >= DP_FC_COUNT)
+		return;
+	t->timeout_ms[c] = ms;
+	t->fam[0].lists[c].due = t->fam[1].lists[c].due = 0;
+}
+
+static void pack4(const struct dp_flow_key *k, struct dp_flow_key4 *ret)
+{
+	memcpy(ret->src, k->src, 4);
+	memcpy(ret->dst, k->dst, 4);
+	ret->sport = k->sport;
+	ret->dport = k->dport;
+	ret->proto = k->proto;
+	ret->role = k->role;
+	ret->pad = 0;
+}
+
+static void unpack4(const struct dp_flow_key4 *k, struct dp_flow_key *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	memcpy(ret->src, k->src, 4);
+	memcpy(ret->dst, k->dst, 4);
+	ret->sport = k->sport;
+	ret->dport = k->dport;
+	ret->proto = k->proto;
+	ret->family = 4;
+	ret->role = k->role;
+}
+
+/* The hashes' function, inline: rte_hash_crc over the whole key (what
+ * the tables are created with, so rte_hash's own calls agree), read in
+ * 8-byte words that need not be aligned. */
+static inline uint32_t crc_words(const void *key, size_t len)
+{
+	uint32_t h = 0;
+	for (size_t i = 0; i < len; i += 8) {
+		uint64_t w;
+		memcpy(&w, (const uint8_t *)key + i, 8);
+		h = rte_hash_crc_8byte(w, h);
+	}
+	return h;
+}
+
+static inline uint32_t sig4(const struct dp_flow_key4 *k)
+{
+	return crc_words(k, sizeof(*k));
+}
+
+static inline uint32_t sig6(const struct dp_flow_key *k)
+{
+	_Static_assert(sizeof(*k) % 8 == 0, "whole words");
+	return crc_words(k, sizeof(*k));
+}
+
+void dp_flow_probe_init(struct dp_flow_probe *ret, const struct dp_flow_key *k)
+{
+	ret->family = k->family;
+	if (k->family == 4) {
+		pack4(k, &ret->key.k4);
+		ret->sig = sig4(&ret->key.k4);
+	} else {
+		ret->key.k = *k;
+		ret->sig = sig6(k);
+	}
+}
+
+void dp_flow_probe4(struct dp_flow_probe *ret, uint8_t role, uint8_t proto, const uint8_t src[4],
+		    const uint8_t dst[4], uint16_t sport, uint16_t dport)
+{
+	struct dp_flow_key4 *k = &ret->key.k4;
+	memcpy(k->src, src, 4);
+	memcpy(k->dst, dst, 4);
+	k->sport = sport;
+	k->dport = dport;
+	k->proto = proto;
+	k->role = role;
+	k->pad = 0;
+	ret->family = 4;
+	ret->sig = sig4(k);
+}
+
+static const void *probe_key(const struct dp_flow_probe *p)
+{
+	return p->family == 4 ? (const void *)&p->key.k4 : (const void *)&p->key.k;
+}
+
+static const struct fam *cfam_of(const struct dp_flow_table *t, uint8_t family)
+{
+	return &t->fam[family == 6];
+}
+
+static inline uint32_t unpack_data(void *data, unsigned *ret_dir)
+{
+	uintptr_t v = (uintptr_t)data;
+	*ret_dir = (unsigned)(v & 1);
+	return (uint32_t)(v >> 1);
+}
+
+uint32_t dp_flow_find(const struct dp_flow_table *t, const struct dp_flow_probe *p,
+		      unsigned *ret_dir)
+{
+	void *data;
+	if (rte_hash_lookup_with_hash_data(cfam_of(t, p->family)->hash, probe_key(p), p->sig,
+					   &data) < 0)
+		return DP_FLOW_NONE;
+	return unpack_data(data, ret_dir);
+}
+
+/* Both cache lines a flow may straddle. */
+static inline void prefetch_flow(const struct dp_flow_table *t, uint32_t i)
+{
+	const char *f = (const char *)&t->flows[i];
+	rte_prefetch0(f);
+	rte_prefetch0(f + sizeof(struct dp_flow) - 1);
+}
+
+void dp_flow_find_bulk(const struct dp_flow_table *t, const struct dp_flow_probe *p, unsigned n,
+		       uint32_t *ret_idx, uint8_t *ret_dir)
+{
+	const void *keys[2][DP_FLOW_BULK_MAX];
+	hash_sig_t sigs[2][DP_FLOW_BULK_MAX];
+	uint8_t at[2][DP_FLOW_BULK_MAX];
+	void *data[DP_FLOW_BULK_MAX];
+	unsigned cnt[2] = { 0, 0 };
+	for (unsigned i = 0; i < n; i++) {
+		int fi = p[i].family == 6;
+		keys[fi][cnt[fi]] = probe_key(&p[i]);
+		sigs[fi][cnt[fi]] = p[i].sig;
+		at[fi][cnt[fi]++] = (uint8_t)i;
+		ret_idx[i] = DP_FLOW_NONE;
+		ret_dir[i] = 0;
+	}
+	for (int fi = 0; fi < 2; fi++) {
+		uint64_t hits = 0;
+		if (!cnt[fi] ||
+		    rte_hash_lookup_with_hash_bulk_data(t->fam[fi].hash, keys[fi], sigs[fi], cnt[fi],
+							&hits, data) <= 0)
+			continue;
+		for (; hits; hits &= hits - 1) {
+			unsigned j = (unsigned)__builtin_ctzll(hits), d;
+			uint32_t idx = unpack_data(data[j], &d);
+			prefetch_flow(t, idx);
+			ret_idx[at[fi][j]] = idx;
+			ret_dir[at[fi][j]] = (uint8_t)d;
+		}
+	}
+}
+
+uint32_t dp_flow_refind(const struct dp_flow_table *t, const struct dp_flow_probe *p,
+			uint32_t idx, unsigned *dir)
+{
+	if (idx != DP_FLOW_NONE && p->family == 4) {
+		const struct dp_flow *f = &t->flows[idx];
+		if (f->family == 4 && !memcmp(&f->key.v4[*dir], &p->key.k4, sizeof(p->key.k4)))
+			return idx;
+	}
+	return dp_flow_find(t, p, dir);
+}
+
+void dp_flow_changes(const struct dp_flow_table *t, uint64_t *ret_ins, uint64_t *ret_rem)
+{
+	*ret_ins = t->stats.created;
+	*ret_rem = t->stats.expired + t->stats.evicted + t->stats.removed;
 }
 
 uint32_t dp_flow_lookup(const struct dp_flow_table *t, const struct dp_flow_key *key,
 			unsigned *ret_dir)
 {
-	void *data;
-	if (rte_hash_lookup_data(t->hash, key, &data) < 0)
-		return DP_FLOW_NONE;
-	uintptr_t v = (uintptr_t)data;
-	*ret_dir = (unsigned)(v & 1);
-	return (uint32_t)(v >> 1);
+	struct dp_flow_probe p;
+	dp_flow_probe_init(&p, key);
+	return dp_flow_find(t, &p, ret_dir);
+}
+
+void dp_flow_key(const struct dp_flow_table *t, const struct dp_flow *f, unsigned d,
+		 struct dp_flow_key *ret)
+{
+	if (f->family == 4) {
+		unpack4(&f->key.v4[d], ret);
+		return;
+	}
+	void *k;
+	if (rte_hash_get_key_with_position(t->fam[1].hash, f->key.pos6[d], &k) == 0)
+		memcpy(ret, k, sizeof(*ret));
+	else
+		memset(ret, 0, sizeof(*ret)); /* a free slot read by another lcore */
 }
 
 struct dp_flow *dp_flow_get(struct dp_flow_table *t, uint32_t idx)
@@ -155,26 +380,41 @@ uint32_t dp_flow_capacity(const struct dp_flow_table *t)
 	return t->capacity;
 }
 
+uint32_t dp_flow_capacity4(const struct dp_flow_table *t)
+{
+	return t->fam[0].capacity;
+}
+
 const struct dp_flow *dp_flow_at(const struct dp_flow_table *t, uint32_t idx)
 {
 	if (idx >= t->capacity)
 		return NULL;
 	const struct dp_flow *f = &t->flows[idx];
-	uint8_t fam = __atomic_load_n(&f->key[0].family, __ATOMIC_RELAXED);
+	uint8_t fam = __atomic_load_n(&f->family, __ATOMIC_RELAXED);
 	return fam == 4 || fam == 6 ? f : NULL;
 }
 
 static void flow_release(struct dp_flow_table *t, uint32_t i)
 {
 	struct dp_flow *f = &t->flows[i];
+	struct fam *fm = fam_of(t, f->family);
 	if (t->release)
 		t->release(t->ctx, f);
-	rte_hash_del_key(t->hash, &f->key[0]);
-	rte_hash_del_key(t->hash, &f->key[1]);
+	if (f->family == 4) {
+		rte_hash_del_key_with_hash(fm->hash, &f->key.v4[0], sig4(&f->key.v4[0]));
+		rte_hash_del_key_with_hash(fm->hash, &f->key.v4[1], sig4(&f->key.v4[1]));
+	} else {
+		/* Copied out: deleting a key frees its key-store slot. */
+		struct dp_flow_key k[2];
+		dp_flow_key(t, f, 0, &k[0]);
+		dp_flow_key(t, f, 1, &k[1]);
+		rte_hash_del_key_with_hash(fm->hash, &k[0], sig6(&k[0]));
+		rte_hash_del_key_with_hash(fm->hash, &k[1], sig6(&k[1]));
+	}
 	list_unlink(t, i);
-	f->key[0].family = 0; /* free: dp_flow_at skips it */
-	f->next = t->free_head;
-	t->free_head = i;
+	f->family = 0; /* free: dp_flow_at skips it */
+	f->next = fm->free_head;
+	fm->free_head = i;
 	t->stats.active--;
 }
 
@@ -184,14 +424,23 @@ void dp_flow_remove(struct dp_flow_table *t, uint32_t i)
 	t->stats.removed++;
 }
 
-unsigned dp_flow_expire(struct dp_flow_table *t, uint64_t now_ms, unsigned budget)
+static unsigned expire_fam(struct dp_flow_table *t, struct fam *fm, uint64_t now_ms,
+			   unsigned budget)
 {
 	unsigned n = 0;
 	for (unsigned c = 0; c < DP_FC_COUNT && n < budget; c++) {
+		struct list *l = &fm->lists[c];
+		if (now_ms < l->due)
+			continue;
 		while (n < budget) {
-			uint32_t i = t->lists[c].head;
-			if (i == DP_FLOW_NONE || now_ms - t->flows[i].last_ms < t->timeout_ms[c])
+			uint32_t i = l->head;
+			if (i == DP_FLOW_NONE)
 				break;
+			uint64_t idle = dp_flow_idle_ms(&t->flows[i], now_ms);
+			if (idle < t->timeout_ms[c]) {
+				l->due = now_ms + (t->timeout_ms[c] - idle);
+				break;
+			}
 			flow_release(t, i);
 			t->stats.expired++;
 			n++;
@@ -200,15 +449,25 @@ unsigned dp_flow_expire(struct dp_flow_table *t, uint64_t now_ms, unsigned budge
 	return n;
 }
 
+unsigned dp_flow_expire(struct dp_flow_table *t, uint64_t now_ms, unsigned budget)
+{
+	unsigned n = expire_fam(t, &t->fam[0], now_ms, budget);
+	return n + expire_fam(t, &t->fam[1], now_ms, budget - n);
+}
+
 /* The least recently active flow of the most expendable class. */
-static int evict_one(struct dp_flow_table *t)
+static int evict_one(struct dp_flow_table *t, struct fam *fm)
 {
 	for (unsigned c = 0; c < DP_FC_COUNT; c++) {
-		uint32_t i = t->lists[c].head;
+		uint32_t i = fm->lists[c].head;
 		if (i == DP_FLOW_NONE)
 			continue;
 		flow_release(t, i);
 		t->stats.evicted++;
+		/* The next victim, while the table stays full: its line comes
+		 * in while this flow is made. */
+		if (fm->lists[c].head != DP_FLOW_NONE)
+			prefetch_flow(t, fm->lists[c].head);
 		return 0;
 	}
 	return -ENOSPC;
@@ -223,32 +482,93 @@ static uint8_t initial_class(uint8_t proto)
 	return DP_FC_ICMP;
 }
 
+/* Both keys into the family's hash; on a cuckoo dead end, evict and try
+ * again (the table is as good as full).  ret_pos: where the keys went,
+ * for IPv6 flows (NULL: not needed). */
+static int add_keys(struct dp_flow_table *t, struct fam *fm, const struct dp_flow_probe *p0,
+		    const struct dp_flow_probe *p1, uint32_t i, int32_t ret_pos[2])
+{
+	uintptr_t d0 = (uintptr_t)i << 1, d1 = d0 | 1;
+	const void *k0 = probe_key(p0), *k1 = probe_key(p1);
+	for (int tries = 0;; tries++) {
+		if (rte_hash_add_key_with_hash_data(fm->hash, k0, p0->sig, (void *)d0) == 0) {
+			if (rte_hash_add_key_with_hash_data(fm->hash, k1, p1->sig, (void *)d1) == 0) {
+				if (!ret_pos)
+					return 0;
+				/* (add_key_data does not say where.) */
+				ret_pos[0] = rte_hash_lookup_with_hash(fm->hash, k0, p0->sig);
+				ret_pos[1] = rte_hash_lookup_with_hash(fm->hash, k1, p1->sig);
+				return 0;
+			}
+			rte_hash_del_key_with_hash(fm->hash, k0, p0->sig);
+		}
+		if (tries == EVICT_TRIES || evict_one(t, fm) < 0)
+			return -ENOSPC;
+	}
+}
+
 int dp_flow_insert(struct dp_flow_table *t, const struct dp_flow_key *k0,
 		   const struct dp_flow_key *k1, uint8_t proto, uint64_t now_ms, uint32_t *ret_idx)
 {
-	if (rte_hash_lookup(t->hash, k0) >= 0 || rte_hash_lookup(t->hash, k1) >= 0 ||
-	    !memcmp(k0, k1, sizeof(*k0)))
+	unsigned d;
+	if (k0->family != k1->family || (k0->family != 4 && k0->family != 6))
+		return -EINVAL;
+	struct dp_flow_probe p0;
+	dp_flow_probe_init(&p0, k0);
+	if (dp_flow_find(t, &p0, &d) != DP_FLOW_NONE)
 		return -EEXIST;
-	if (t->free_head == DP_FLOW_NONE) {
-		dp_flow_expire(t, now_ms, 8);
-		if (t->free_head == DP_FLOW_NONE && evict_one(t) < 0)
+	struct dp_flow_probe p1;
+	dp_flow_probe_init(&p1, k1);
+	return dp_flow_add(t, &p0, &p1, proto, now_ms, ret_idx);
+}
+
+static bool same_key(const struct dp_flow_probe *a, const struct dp_flow_probe *b)
+{
+	if (a->family == 4)
+		return !memcmp(&a->key.k4, &b->key.k4, sizeof(a->key.k4));
+	return !memcmp(&a->key.k, &b->key.k, sizeof(a->key.k));
+}
+
+int dp_flow_add(struct dp_flow_table *t, const struct dp_flow_probe *p0,
+		const struct dp_flow_probe *p1, uint8_t proto, uint64_t now_ms, uint32_t *ret_idx)
+{
+	unsigned d;
+	if (p0->family != p1->family || (p0->family != 4 && p0->family != 6))
+		return -EINVAL;
+	/* (This also warms p1's bucket for its add below.) */
+	if (dp_flow_find(t, p1, &d) != DP_FLOW_NONE || same_key(p0, p1))
+		return -EEXIST;
+	struct fam *fm = fam_of(t, p0->family);
+	if (fm->free_head == DP_FLOW_NONE) {
+		expire_fam(t, fm, now_ms, 8);
+		if (fm->free_head == DP_FLOW_NONE && evict_one(t, fm) < 0)
 			return -ENOSPC;
 	}
-	uint32_t i = t->free_head;
+	uint32_t i = fm->free_head;
 	struct dp_flow *f = &t->flows[i];
-	uintptr_t d0 = (uintptr_t)i << 1, d1 = d0 | 1;
-	if (rte_hash_add_key_data(t->hash, k0, (void *)d0) < 0)
-		return -ENOSPC;
-	if (rte_hash_add_key_data(t->hash, k1, (void *)d1) < 0) {
-		rte_hash_del_key(t->hash, k0);
-		return -ENOSPC;
+	/* Off the free list first: an eviction while adding the keys must
+	 * not hand this slot out again. */
+	fm->free_head = f->next;
+	int32_t pos[2] = { -1, -1 };
+	int r = add_keys(t, fm, p0, p1, i, p0->family == 4 ? NULL : pos);
+	if (r < 0) {
+		f->next = fm->free_head;
+		fm->free_head = i;
+		return r;
 	}
-	t->free_head = f->next;
 	memset(f, 0, sizeof(*f));
-	f->key[0] = *k0;
-	f->key[1] = *k1;
-	f->last_ms = now_ms;
+	if (p0->family == 4) {
+		f->key.v4[0] = p0->key.k4;
+		f->key.v4[1] = p1->key.k4;
+	} else {
+		f->key.pos6[0] = pos[0];
+		f->key.pos6[1] = pos[1];
+	}
+	f->family = p0->family;
+	f->proto = proto;
+	f->last_ms = (uint32_t)now_ms;
 	f->cls = initial_class(proto);
+	f->moved = (uint16_t)(now_ms / DP_FLOW_TICK_MS);
 	f->tcp = proto == IPPROTO_TCP ? DP_TCP_SYN_SENT : DP_TCP_NONE;
 	f->nat_map[0] = f->nat_map[1] = DP_FLOW_NONE;
 	list_append(t, i);
@@ -309,17 +629,20 @@ void dp_flow_touch(struct dp_flow_table *t, uint32_t i, unsigned dir, uint32_t b
 	f->pkts[dir]++;
 	f->bytes[dir] += bytes;
 	f->flags |= dir ? DP_FLOW_SEEN1 : DP_FLOW_SEEN0;
-	uint8_t proto = f->key[0].proto;
+	uint8_t proto = f->proto;
 	if (proto == IPPROTO_TCP)
 		f->tcp = tcp_step(f, dir, tcp_flags);
 	uint8_t cls = class_of(f, proto);
-	if (now_ms > f->last_ms)
-		f->last_ms = now_ms;
-	/* Keep each class list in order of activity: to the tail. */
-	if (cls != f->cls || t->lists[f->cls].tail != i) {
+	if ((int32_t)((uint32_t)now_ms - f->last_ms) > 0)
+		f->last_ms = (uint32_t)now_ms;
+	/* Keep each class list in order of activity (to a tick): to the tail. */
+	uint16_t tick = (uint16_t)(now_ms / DP_FLOW_TICK_MS);
+	if (cls != f->cls ||
+	    (tick != f->moved && fam_of(t, f->family)->lists[f->cls].tail != i)) {
 		list_unlink(t, i);
-		f->cls = cls;
+		f->cls = cls & 7;
 		list_append(t, i);
+		f->moved = tick;
 	}
 }
 

@@ -1,16 +1,32 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The flow table: one entry per connection, found from either direction.
- * Each flow has two keys in one rte_hash, key[d] being the tuple of a packet
- * of direction d as it is received (direction 0 opened the flow), so a
- * packet of direction d leaves as the reverse of key[1 - d].
+ * Each flow has two keys, key d being the tuple of a packet of direction d
+ * as it is received (direction 0 opened the flow), so a packet of
+ * direction d leaves as the reverse of key 1 - d.
+ *
+ * Two rte_hash tables, one per family, so that IPv4 keys take 16 bytes
+ * (struct dp_flow_key4) and only IPv6 keys take 40: the IPv4 table holds
+ * `capacity` flows, the IPv6 one a quarter of that (IPv6 flows carry no
+ * NAT).  IPv4 flows keep both packed keys inline (the rewrite
+ * reads them on every packet); IPv6 flows keep only the keys' positions in
+ * their hash (dp_flow_key reads them back).  The hashes have no overflow
+ * table (it would take 16 bytes a flow): when cuckoo displacement finds
+ * no room, the insert evicts as a full table does and tries again.
+ *
+ * Memory per IPv4 flow: sizeof(struct dp_flow) plus, per key, an 8-byte
+ * bucket slot (9.1 with the hash at most 7/8 full), a 32-byte key-store
+ * entry (16 + the 8-byte data pointer, aligned to 16) and a 4-byte
+ * free-slot ring entry (4.6): 104 + 2 * 45.7 = 195 bytes, NAT (nat.h,
+ * sized for the IPv4 flows) not included.  Keep struct dp_flow's size
+ * asserted below.
  *
  * Bounded: entries come from a fixed array.  Each flow sits in the list of
- * its timeout class, kept in order of last activity, so idle expiry looks at
- * list heads only, and eviction under pressure takes the least recently
- * active flow of the most expendable class first (closed, then half-open
- * TCP, then one-way UDP, ...; established TCP last), so a SYN flood only
- * ever evicts its own kind.
+ * its family's timeout class, kept in order of last activity, so idle
+ * expiry looks at list heads only, and eviction under pressure takes the
+ * least recently active flow of the most expendable class first (closed,
+ * then half-open TCP, then one-way UDP, ...; established TCP last), so a
+ * SYN flood only ever evicts its own kind.
  *
  * Owned by one worker lcore: no locks, no atomics.
  */
@@ -29,6 +45,15 @@ struct dp_flow_key {
 	uint8_t pad;
 };
 _Static_assert(sizeof(struct dp_flow_key) == 40, "dp_flow_key layout");
+
+/* An IPv4 key as the IPv4 hash stores it (dp_flow_key packed). */
+struct dp_flow_key4 {
+	uint8_t src[4], dst[4];
+	uint16_t sport, dport;
+	uint8_t proto, role;
+	uint16_t pad;
+};
+_Static_assert(sizeof(struct dp_flow_key4) == 16, "dp_flow_key4 layout");
 
 /* Timeout classes, in eviction order: the first goes first. */
 enum dp_flow_class {
@@ -58,22 +83,32 @@ enum dp_tcp_state {
 #define DP_FLOW_FIN1    0x08u
 #define DP_FLOW_NAT     0x10u /* nat_map[0] is held */
 #define DP_FLOW_HAIRPIN 0x20u /* nat_map[1] is held too */
+#define DP_FLOW_RATE    0x40u /* its rule has a rate: meter every packet (meter.h) */
 
+/* 104 bytes: see the memory budget above before adding to it. */
 struct dp_flow {
-	struct dp_flow_key key[2];
+	union {
+		struct dp_flow_key4 v4[2]; /* family 4: both keys */
+		int32_t pos6[2];           /* family 6: positions in the IPv6 hash */
+	} key;
 	uint64_t pkts[2], bytes[2];
-	uint64_t last_ms;
-	uint8_t mac[2][6];   /* next hop of direction d; mac[1] is the LAN device */
-	uint8_t out_role[2]; /* port role direction d leaves by */
-	uint8_t cls;         /* enum dp_flow_class */
-	uint8_t tcp;         /* enum dp_tcp_state */
+	uint8_t mac[6];      /* the LAN device (next hop of direction 1) */
+	uint8_t family;      /* 4 or 6; 0 while the slot is free */
+	uint8_t proto;       /* IPPROTO_* */
+	uint8_t cls : 3;     /* enum dp_flow_class */
+	uint8_t tcp : 3;     /* enum dp_tcp_state */
+	uint8_t action : 2;  /* enum pol_action, cached */
 	uint8_t flags;       /* DP_FLOW_* */
-	uint8_t action;      /* enum pol_action, cached */
+	/* When it last moved to its class list's tail, in DP_FLOW_TICK_MS
+	 * ticks (low 16 bits): see dp_flow_touch. */
+	uint16_t moved;
+	uint32_t last_ms;    /* of the last packet; compare by wrapping difference */
 	uint32_t rule;       /* deciding rule, cached */
 	uint32_t generation; /* policy generation that decided */
 	uint32_t nat_map[2];
 	uint32_t prev, next; /* class list, or the free list (next) */
 };
+_Static_assert(sizeof(struct dp_flow) == 104, "dp_flow: keep the per-flow memory budget");
 
 struct dp_flow_table;
 
@@ -86,7 +121,13 @@ struct dp_flow_stats {
 	uint32_t active;
 };
 
-/* name: unique among this process's hashes.  -ENOMEM, -EINVAL. */
+/* name: unique among this process's hashes (the two hashes take name
+ * with "4" and "6" appended).  capacity: sizes the IPv4 hash for that
+ * many flows; from 4096 up the table holds 1/8 fewer, so the hash (with
+ * no overflow table) stays below the load where cuckoo inserts grow
+ * costly and then fail.
+ * IPv6: a quarter of the IPv4 flows (at least 15).  dp_flow_capacity
+ * says how many in all.  -ENOMEM, -EINVAL. */
 int dp_flow_table_new(const char *name, uint32_t capacity, int socket, dp_flow_release_fn fn,
 		      void *ctx, struct dp_flow_table **ret);
 void dp_flow_table_free(struct dp_flow_table *t);
@@ -105,17 +146,79 @@ int dp_flow_insert(struct dp_flow_table *t, const struct dp_flow_key *k0,
 		   const struct dp_flow_key *k1, uint8_t proto, uint64_t now_ms,
 		   uint32_t *ret_idx);
 
-/* A packet of direction dir: counters, TCP state, timeout class, recency. */
+/*
+ * The fast path's way in: a key made ready once (packed for IPv4) with
+ * its hash, so a packet's lookup, its flow's insert and a burst's bulk
+ * lookup compute the hash once.  DP_FLOW_BULK_MAX probes are looked up at
+ * a time with rte_hash's bulk lookup, which prefetches every probe's
+ * buckets and keys before comparing, and the hits' flows are prefetched
+ * too.  A bulk answer stays true while the table does not change: a miss
+ * until the next insert, a hit until the next removal (dp_flow_changes).
+ */
+#define DP_FLOW_BULK_MAX 64
+
+struct dp_flow_probe {
+	union {
+		struct dp_flow_key4 k4; /* family 4 */
+		struct dp_flow_key k;   /* family 6 */
+	} key;
+	uint32_t sig;   /* the key's hash in its family's rte_hash */
+	uint8_t family; /* 4 or 6 */
+};
+
+void dp_flow_probe_init(struct dp_flow_probe *ret, const struct dp_flow_key *k);
+/* IPv4 directly from a packet's fields (addresses: 4 bytes). */
+void dp_flow_probe4(struct dp_flow_probe *ret, uint8_t role, uint8_t proto, const uint8_t src[4],
+		    const uint8_t dst[4], uint16_t sport, uint16_t dport);
+uint32_t dp_flow_find(const struct dp_flow_table *t, const struct dp_flow_probe *p,
+		      unsigned *ret_dir);
+/* n <= DP_FLOW_BULK_MAX probes: ret_idx[i] (DP_FLOW_NONE on a miss) and
+ * ret_dir[i]. */
+void dp_flow_find_bulk(const struct dp_flow_table *t, const struct dp_flow_probe *p, unsigned n,
+		       uint32_t *ret_idx, uint8_t *ret_dir);
+/* Whether the answer (idx, dir) found for p is still true, after the
+ * table changed (dp_flow_changes): a cheap key compare for IPv4 hits. */
+uint32_t dp_flow_refind(const struct dp_flow_table *t, const struct dp_flow_probe *p,
+			uint32_t idx, unsigned *dir);
+/* Inserts and removals so far: a bulk answer taken when these were
+ * (ins, rem) holds for misses while ins is unchanged, for hits while rem
+ * is. */
+void dp_flow_changes(const struct dp_flow_table *t, uint64_t *ret_ins, uint64_t *ret_rem);
+/* dp_flow_insert for a p0 the caller has just found absent (no insert
+ * since): only p1 is checked.  -EEXIST, -ENOSPC. */
+int dp_flow_add(struct dp_flow_table *t, const struct dp_flow_probe *p0,
+		const struct dp_flow_probe *p1, uint8_t proto, uint64_t now_ms, uint32_t *ret_idx);
+
+/* A packet of direction dir: counters, TCP state, timeout class, recency.
+ * The flow moves to its class list's tail when its class changes, and
+ * otherwise at most once a DP_FLOW_TICK_MS tick: moving costs the list
+ * neighbours' cache lines, and a busy flow would pay them on every
+ * packet.  So the lists are in order of activity to a tick: eviction
+ * takes a flow idle for as long as the least recently active one to
+ * within a tick, and expiry may come a tick late. */
+#define DP_FLOW_TICK_MS 1024
 void dp_flow_touch(struct dp_flow_table *t, uint32_t idx, unsigned dir, uint32_t bytes,
 		   uint8_t tcp_flags, uint64_t now_ms);
 
 void dp_flow_remove(struct dp_flow_table *t, uint32_t idx);
 
+/* Key d of a flow, unpacked. */
+void dp_flow_key(const struct dp_flow_table *t, const struct dp_flow *f, unsigned d,
+		 struct dp_flow_key *ret);
+
+/* Milliseconds since the flow's last packet (now: the clock the worker
+ * passes to dp_flow_touch). */
+static inline uint64_t dp_flow_idle_ms(const struct dp_flow *f, uint64_t now_ms)
+{
+	return (uint32_t)((uint32_t)now_ms - f->last_ms);
+}
+
 /* For readers on other lcores (the control agent): slots 0..capacity-1,
  * and the flow in slot idx, or NULL when the slot is free.  Read without
  * a lock while the owner works: a snapshot that may be torn, never out of
  * the table's memory. */
-uint32_t dp_flow_capacity(const struct dp_flow_table *t);
+uint32_t dp_flow_capacity(const struct dp_flow_table *t); /* both families */
+uint32_t dp_flow_capacity4(const struct dp_flow_table *t); /* IPv4 flows (slots 0..n-1) */
 const struct dp_flow *dp_flow_at(const struct dp_flow_table *t, uint32_t idx);
 
 /* Removes up to budget idle flows; returns how many. */

@@ -4,35 +4,146 @@
  * parse; L2 checks; by role and family, punt what is the kernel's, find
  * the flow (or, from the LAN only, classify and create it with its NAT
  * mapping), apply the cached verdict, rewrite, and queue it for TX.
- * Every packet ends counted as forwarded, punted or a named drop.  The
- * exception path (TAP twins) is a later stage: punted packets are counted
- * and freed here.
+ * Every packet ends counted as forwarded, punted or a named drop.
+ * Punted packets go to the kernel twin of the port they came in on
+ * (twin.h), and what the kernel sends on a twin is sent out its port from
+ * here; without twins they are counted and freed.
  */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
+#include <rte_hash_crc.h>
 #include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
 
+#include "domain.h"
+#include "events.h"
 #include "lcore.h"
+#include "meter.h"
 #include "parse.h"
 #include "xlate.h"
 
 #define EXPIRE_BUDGET 32
+#define METERS 4096 /* (rule, device, direction) meters per worker */
+#define PREFETCH_AHEAD 3 /* packets whose headers are prefetched ahead */
+
+/* The packets of one burst that passed their own checks and wait for the
+ * flow table, in order of arrival: each one's parse and its flow key
+ * (for an ICMP error, the key of the packet it quotes). */
+struct dp_burst {
+	unsigned n;
+	struct rte_mbuf *m[DP_BURST_MAX];
+	struct dp_pkt p[DP_BURST_MAX];
+	struct dp_flow_probe probe[DP_BURST_MAX];
+};
+
+/* ------------------------------------------------------------ events */
+
+/* Queues one flow event (events.h); nothing without --control.  Called
+ * at a flow's decisions, its end and once per DP_EVENT_PERIOD_MS window
+ * of activity: never per packet. */
+static void flow_event(struct dp_worker *w, const struct dp_flow *f, uint8_t kind)
+{
+	if (!w->events)
+		return;
+	struct dp_flow_key k;
+	struct timespec ts;
+	dp_flow_key(w->flows, f, 0, &k);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	struct dp_flow_event ev = {
+		.kind = kind,
+		.family = f->family,
+		.proto = f->proto,
+		.action = f->action,
+		.sport = k.sport,
+		.dport = k.dport,
+		.rule = f->rule,
+		.generation = f->generation,
+		.time_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000,
+	};
+	memcpy(ev.mac, f->mac, 6);
+	memcpy(ev.src, k.src, 16);
+	memcpy(ev.dst, k.dst, 16);
+	for (int d = 0; d < 2; d++) {
+		ev.pkts[d] = f->pkts[d];
+		ev.bytes[d] = f->bytes[d];
+	}
+	dp_events_put(w->events, &ev);
+}
+
+/* The domain table's bits for a flow's original destination (before
+ * NAT), when the policy has rules that look at them. */
+static uint64_t domain_bits(const struct dp_worker *w, const struct dp_classify *c,
+			    uint8_t family, const uint8_t dst[16])
+{
+	if (!w->domains || !dp_classify_domain_mask(c))
+		return 0;
+	return dp_domains_lookup(w->domains, family, dst, rte_get_timer_cycles() / w->ms_div);
+}
+
+/* After a verdict: whether packets are metered, and its events. */
+static void decided(struct dp_worker *w, struct dp_flow *f, const struct dp_verdict *v,
+		    bool first, bool changed)
+{
+	if (v->action == POL_ALLOW && v->rate_bps)
+		f->flags |= DP_FLOW_RATE;
+	else
+		f->flags &= (uint8_t)~DP_FLOW_RATE;
+	if (first)
+		flow_event(w, f, DP_EV_NEW);
+	if (v->log && (first || changed))
+		flow_event(w, f, DP_EV_LOG);
+}
+
+/* May this packet of a rate-limited flow pass (meter.h)? */
+static bool rate_pass(struct dp_worker *w, const struct dp_flow *f, unsigned d, uint32_t len,
+		      uint64_t now)
+{
+	const struct dp_classify *c = __atomic_load_n(w->policy, __ATOMIC_ACQUIRE);
+	uint64_t rate = dp_classify_rate(c, f->rule);
+	if (!rate || !w->meters)
+		return true;
+	struct dp_meter_key k = { .rule = f->rule, .device = dp_classify_device(c, f->mac),
+				  .dir = (uint8_t)d };
+	if (k.device == POL_NONE) {
+		k.device = UINT32_MAX;
+		memcpy(k.mac, f->mac, 6);
+	}
+	return dp_meters_pass(w->meters, &k, rate, len, rte_get_tsc_cycles(), now);
+}
 
 /* ------------------------------------------------------------ setup */
 
 static void release_flow(void *ctx, struct dp_flow *f)
 {
-	struct dp_nat *nat = ctx;
+	struct dp_worker *w = ctx;
+	struct dp_nat *nat = w->nat;
+	flow_event(w, f, DP_EV_END);
+	/* NAT is IPv4 only; each mapping's endpoint is in a key: the device's
+	 * in key 0 (its source), a hairpin peer's in key 1 (the source of
+	 * the peer's replies). */
+	const struct dp_flow_key4 *k = f->key.v4;
 	if (f->flags & DP_FLOW_NAT)
-		dp_nat_release(nat, f->nat_map[0]);
+		dp_nat_put(nat, f->nat_map[0], f->proto, k[0].src, k[0].sport);
 	if (f->flags & DP_FLOW_HAIRPIN)
-		dp_nat_release(nat, f->nat_map[1]);
+		dp_nat_put(nat, f->nat_map[1], f->proto, k[1].src, k[1].sport);
+}
+
+void dp_worker_nat_slice(uint16_t lo, uint16_t hi, unsigned n, unsigned i, uint16_t *ret_lo,
+			 uint16_t *ret_hi, uint16_t *ret_slice)
+{
+	uint32_t range = (uint32_t)hi - lo + 1, per = (range + n - 1) / n;
+	uint32_t a = lo + i * per, b = a + per - 1;
+	*ret_lo = (uint16_t)a;
+	*ret_hi = (uint16_t)(b > hi ? hi : b);
+	*ret_slice = (uint16_t)(per > UINT16_MAX ? UINT16_MAX : per);
 }
 
 int dp_worker_init(struct dp_worker *w)
@@ -42,18 +153,36 @@ int dp_worker_init(struct dp_worker *w)
 	w->ms_div = rte_get_timer_hz() / 1000;
 	if (w->ms_div == 0)
 		w->ms_div = 1;
+	memcpy(w->lan4_bcast, w->cfg->lan4, 4);
+	for (unsigned b = w->cfg->lan4_plen; b < 32; b++)
+		w->lan4_bcast[b / 8] |= (uint8_t)(0x80u >> (b % 8));
 	if (w->cfg->mode != DP_MODE_FULL)
 		return 0;
-	snprintf(name, sizeof(name), "dp_nat%u", w->id);
-	r = dp_nat_new(name, w->cfg->flows, w->cfg->nat_lo, w->cfg->nat_hi, socket, &w->nat);
-	if (r < 0)
-		return r;
+	w->burst = rte_zmalloc_socket("dp_burst", sizeof(*w->burst), RTE_CACHE_LINE_SIZE, socket);
+	if (!w->burst)
+		return -ENOMEM;
 	snprintf(name, sizeof(name), "dp_flow%u", w->id);
-	r = dp_flow_table_new(name, w->cfg->flows, socket, release_flow, w->nat, &w->flows);
-	if (r < 0) {
-		dp_nat_free(w->nat);
-		w->nat = NULL;
-	}
+	r = dp_flow_table_new(name, w->cfg->flows, socket, release_flow, w, &w->flows);
+	if (r < 0)
+		goto fail;
+	/* Every mapping is held by an IPv4 flow: no more than those. */
+	snprintf(name, sizeof(name), "dp_nat%u", w->id);
+	r = dp_nat_new(name, dp_flow_capacity4(w->flows), w->nat_lo ? w->nat_lo : w->cfg->nat_lo,
+		       w->nat_lo ? w->nat_hi : w->cfg->nat_hi, socket, &w->nat);
+	if (r < 0)
+		goto fail;
+	snprintf(name, sizeof(name), "dp_meter%u", w->id);
+	r = dp_meters_new(name, METERS, socket, &w->meters);
+	if (r < 0)
+		goto fail;
+	return 0;
+fail:
+	dp_flow_table_free(w->flows);
+	dp_nat_free(w->nat);
+	rte_free(w->burst);
+	w->flows = NULL;
+	w->nat = NULL;
+	w->burst = NULL;
 	return r;
 }
 
@@ -65,8 +194,12 @@ void dp_worker_fini(struct dp_worker *w)
 	}
 	dp_flow_table_free(w->flows);
 	dp_nat_free(w->nat);
+	dp_meters_free(w->meters);
+	rte_free(w->burst);
 	w->flows = NULL;
 	w->nat = NULL;
+	w->meters = NULL;
+	w->burst = NULL;
 }
 
 /* ------------------------------------------------------------ outcomes */
@@ -79,9 +212,41 @@ static void drop(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m, enum 
 
 static void punt(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m, enum dp_punt why)
 {
+	struct dp_twin *t = w->twin[in];
+	if (t && !dp_twin_punt(t, m)) {
+		drop(w, in, m, DP_DROP_TWIN_FULL); /* never wait for the kernel */
+		return;
+	}
 	w->stats[in].punted++;
 	w->stats[in].punt[why]++;
-	rte_pktmbuf_free(m);
+	if (!t)
+		rte_pktmbuf_free(m);
+}
+
+/* The WAN next hop's MAC; false while unknown. */
+static bool wan_next_hop(const struct dp_worker *w, uint8_t mac[6])
+{
+	if (!w->wan_nh) {
+		memcpy(mac, w->cfg->wan_gw_mac, 6);
+		return w->cfg->has_wan_gw;
+	}
+	uint64_t v = __atomic_load_n(w->wan_nh, __ATOMIC_RELAXED);
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)(v >> (8 * i));
+	return v & DP_NH_KNOWN;
+}
+
+/* The WAN address NAT masquerades as; false while the WAN twin has none. */
+static bool wan_addr(const struct dp_worker *w, uint8_t a[4])
+{
+	if (!w->wan_addr) {
+		memcpy(a, w->cfg->wan4, 4);
+		return w->cfg->has_wan4;
+	}
+	uint64_t v = __atomic_load_n(w->wan_addr, __ATOMIC_RELAXED);
+	for (int i = 0; i < 4; i++)
+		a[i] = (uint8_t)(v >> (8 * i));
+	return v & DP_WAN_KNOWN;
 }
 
 static void queue_tx(struct dp_worker *w, enum dp_role out, struct rte_mbuf *m)
@@ -111,7 +276,12 @@ void dp_worker_flush(struct dp_worker *w)
 		uint32_t len[RTE_DIM(b->m)];
 		for (uint16_t i = 0; i < b->n; i++)
 			len[i] = rte_pktmbuf_pkt_len(b->m[i]);
+		rte_spinlock_t *lock = w->tx_lock[role];
+		if (lock)
+			rte_spinlock_lock(lock);
 		uint16_t sent = rte_eth_tx_burst(w->cfg->port[role], w->queue, b->m, b->n);
+		if (lock)
+			rte_spinlock_unlock(lock);
 		for (uint16_t i = 0; i < sent; i++)
 			w->stats[role].tx_bytes += len[i];
 		w->stats[role].tx += sent;
@@ -142,9 +312,11 @@ static void make_key(struct dp_flow_key *k, enum dp_role role, uint8_t family, u
  * the other direction arrives with. */
 static void out_tuple(const struct dp_flow *f, unsigned d, struct dp_tuple *t)
 {
-	const struct dp_flow_key *k = &f->key[1 - d];
-	memcpy(t->src, k->dst, 16);
-	memcpy(t->dst, k->src, 16);
+	const struct dp_flow_key4 *k = &f->key.v4[1 - d]; /* IPv4 only */
+	memset(t->src, 0, 16);
+	memset(t->dst, 0, 16);
+	memcpy(t->src, k->dst, 4);
+	memcpy(t->dst, k->src, 4);
 	t->sport = k->dport;
 	t->dport = k->sport;
 }
@@ -167,17 +339,20 @@ static void send_reject(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m
 	queue_tx(w, in, r);
 }
 
-static void classify_facts(const struct dp_flow *f, struct dp_classify_in *ci)
+static void classify_facts(const struct dp_flow_table *t, const struct dp_flow *f,
+			   struct dp_classify_in *ci)
 {
-	const struct dp_flow_key *k0 = &f->key[0], *k1 = &f->key[1];
+	struct dp_flow_key k0, k1;
+	dp_flow_key(t, f, 0, &k0);
+	dp_flow_key(t, f, 1, &k1);
 	memset(ci, 0, sizeof(*ci));
-	memcpy(ci->mac, f->mac[1], 6);
-	ci->family = k0->family;
-	ci->proto = k0->proto;
-	ci->dport = (k0->proto == IPPROTO_TCP || k0->proto == IPPROTO_UDP) ? k0->dport : 0;
+	memcpy(ci->mac, f->mac, 6);
+	ci->family = f->family;
+	ci->proto = f->proto;
+	ci->dport = (f->proto == IPPROTO_TCP || f->proto == IPPROTO_UDP) ? k0.dport : 0;
 	/* Where the device's packets really go: for hairpinned ones, the
 	 * LAN host behind the WAN address. */
-	memcpy(ci->dst, k1->src, 16);
+	memcpy(ci->dst, k1.src, 16);
 }
 
 /* A flow decided by an older generation is decided again.  Returns false
@@ -192,17 +367,41 @@ static bool recheck(struct dp_worker *w, uint32_t idx)
 		return true;
 	struct dp_classify_in ci;
 	struct dp_verdict v;
-	classify_facts(f, &ci);
+	struct dp_flow_key k0;
+	classify_facts(w->flows, f, &ci);
+	dp_flow_key(w->flows, f, 0, &k0);
+	ci.domain_sets = domain_bits(w, c, f->family, k0.dst);
 	dp_classify_flow(c, &ci, &v);
-	if (v.action == POL_ALLOW && f->action != POL_ALLOW && f->key[0].family == 4 &&
+	if (v.action == POL_ALLOW && f->action != POL_ALLOW && f->family == 4 &&
 	    !(f->flags & DP_FLOW_NAT)) {
 		dp_flow_remove(w->flows, idx);
 		return false;
 	}
+	bool changed = v.action != f->action || v.rule != f->rule;
 	f->action = v.action;
 	f->rule = v.rule;
 	f->generation = gen;
+	decided(w, f, &v, false, changed);
 	return true;
+}
+
+/* Where direction d of a flow goes: the port role and the next hop's MAC
+ * (DP_ROLE_COUNT while the WAN next hop is unknown).  Direction 1 goes
+ * back to the device; direction 0 to a hairpin peer (its NAT mapping has
+ * its MAC) or out the WAN to the current next hop, so a changed next hop
+ * applies to live flows. */
+static enum dp_role next_hop(const struct dp_worker *w, const struct dp_flow *f, unsigned d,
+			     uint8_t mac[6])
+{
+	if (d == 1) {
+		memcpy(mac, f->mac, 6);
+		return DP_ROLE_LAN;
+	}
+	if (f->flags & DP_FLOW_HAIRPIN) {
+		memcpy(mac, dp_nat_mac(w->nat, f->nat_map[1]), 6);
+		return DP_ROLE_LAN;
+	}
+	return wan_next_hop(w, mac) ? DP_ROLE_WAN : DP_ROLE_COUNT;
 }
 
 /* A packet of an existing flow, direction d. */
@@ -210,7 +409,11 @@ static void flow_packet(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m
 			const struct dp_pkt *p, uint32_t idx, unsigned d, uint64_t now)
 {
 	struct dp_flow *f = dp_flow_get(w->flows, idx);
+	uint32_t last = f->last_ms;
 	dp_flow_touch(w->flows, idx, d, rte_pktmbuf_pkt_len(m), p->tcp_flags, now);
+	/* Live counters once per window in which the flow is active. */
+	if (w->events && (uint32_t)now / DP_EVENT_PERIOD_MS != last / DP_EVENT_PERIOD_MS)
+		flow_event(w, f, DP_EV_COUNTERS);
 	if (f->action == POL_BLOCK) {
 		drop(w, in, m, DP_DROP_POLICY_BLOCK);
 		return;
@@ -221,8 +424,18 @@ static void flow_packet(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m
 		drop(w, in, m, DP_DROP_POLICY_REJECT);
 		return;
 	}
+	if ((f->flags & DP_FLOW_RATE) && !rate_pass(w, f, d, rte_pktmbuf_pkt_len(m), now)) {
+		drop(w, in, m, DP_DROP_RATE_LIMIT);
+		return;
+	}
 	if (p->ttl <= 1) {
 		drop(w, in, m, DP_DROP_TTL);
+		return;
+	}
+	uint8_t nh_mac[6];
+	enum dp_role out = next_hop(w, f, d, nh_mac);
+	if (out == DP_ROLE_COUNT) {
+		drop(w, in, m, DP_DROP_NO_NEXTHOP);
 		return;
 	}
 	uint8_t *data = rte_pktmbuf_mtod(m, uint8_t *);
@@ -232,22 +445,18 @@ static void flow_packet(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m
 		dp_rewrite4(data, p, &t);
 	}
 	dp_ttl_dec(data, p);
-	enum dp_role out = (enum dp_role)f->out_role[d];
-	dp_set_macs(data, f->mac[d], w->port_mac[out]);
+	dp_set_macs(data, nh_mac, w->port_mac[out]);
 	forward(w, in, out, m);
 }
 
-/* An ICMP error about a packet of one of our flows: translate the quoted
+/* An ICMP error about a packet of one of our flows (idx, direction d:
+ * what the quoted packet's reverse was found as): translate the quoted
  * packet back to what its sender sent, and send the error to that sender.
  * Returns DP_DROP_COUNT when forwarded, else why not. */
 static enum dp_drop icmp_error(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m,
-			       const struct dp_pkt *p)
+			       const struct dp_pkt *p, uint32_t idx, unsigned d)
 {
 	const struct dp_inner *q = &p->inner;
-	struct dp_flow_key k;
-	unsigned d;
-	make_key(&k, in, p->family, q->proto, q->dst, q->src, q->dport, q->sport);
-	uint32_t idx = dp_flow_lookup(w->flows, &k, &d);
 	if (idx == DP_FLOW_NONE)
 		return DP_DROP_ICMP_NO_FLOW;
 	struct dp_flow *f = dp_flow_get(w->flows, idx);
@@ -255,24 +464,28 @@ static enum dp_drop icmp_error(struct dp_worker *w, enum dp_role in, struct rte_
 		return f->action == POL_BLOCK ? DP_DROP_POLICY_BLOCK : DP_DROP_POLICY_REJECT;
 	if (p->ttl <= 1)
 		return DP_DROP_TTL;
+	uint8_t nh_mac[6];
+	enum dp_role out = next_hop(w, f, d, nh_mac);
+	if (out == DP_ROLE_COUNT)
+		return DP_DROP_NO_NEXTHOP;
 	uint8_t *data = rte_pktmbuf_mtod(m, uint8_t *);
 	if (p->family == 4) {
 		/* The quoted packet left in direction 1 - d; its sender first
 		 * sent it as key[1 - d] says. */
-		const struct dp_flow_key *orig = &f->key[1 - d];
+		struct dp_flow_key orig;
+		dp_flow_key(w->flows, f, 1 - d, &orig);
 		struct dp_tuple inner;
-		memcpy(inner.src, orig->src, 16);
-		memcpy(inner.dst, orig->dst, 16);
-		inner.sport = orig->sport;
-		inner.dport = orig->dport;
+		memcpy(inner.src, orig.src, 16);
+		memcpy(inner.dst, orig.dst, 16);
+		inner.sport = orig.sport;
+		inner.dport = orig.dport;
 		const uint8_t *osrc = p->src;
 		if (!memcmp(p->src, q->dst, 4)) /* from the end host itself */
-			osrc = orig->dst;
-		dp_rewrite_icmp4_error(data, p, &inner, osrc, orig->src);
+			osrc = orig.dst;
+		dp_rewrite_icmp4_error(data, p, &inner, osrc, orig.src);
 	}
 	dp_ttl_dec(data, p);
-	enum dp_role out = (enum dp_role)f->out_role[d];
-	dp_set_macs(data, f->mac[d], w->port_mac[out]);
+	dp_set_macs(data, nh_mac, w->port_mac[out]);
 	forward(w, in, out, m);
 	return DP_DROP_COUNT;
 }
@@ -292,20 +505,26 @@ static enum dp_drop opener_check(const struct dp_pkt *p)
 	return DP_DROP_L4_PROTO;
 }
 
-/* The first packet of a flow from the LAN: classify, map, create. */
+/* The first packet of a flow from the LAN: classify, map, create.  p0:
+ * its key, which the table does not hold (just looked up). */
 static void new_flow(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pkt *p,
-		     uint64_t now)
+		     const struct dp_flow_probe *p0, uint64_t now)
 {
 	const enum dp_role in = DP_ROLE_LAN;
-	const struct dp_config *cfg = w->cfg;
 	const uint8_t *smac = rte_pktmbuf_mtod(m, const uint8_t *) + 6;
 	enum dp_drop why = opener_check(p);
 	if (why != DP_DROP_COUNT) {
 		drop(w, in, m, why);
 		return;
 	}
-	bool hairpin = p->family == 4 && !memcmp(p->dst, cfg->wan4, 4);
+	uint8_t wan4[16] = { 0 }; /* as flow keys hold addresses */
+	if (p->family == 4 && !wan_addr(w, wan4)) {
+		drop(w, in, m, DP_DROP_NO_WAN_ADDR);
+		return;
+	}
+	bool hairpin = p->family == 4 && !memcmp(p->dst, wan4, 4);
 	uint32_t peer = DP_NAT_NONE;
+	uint8_t gw_mac[6];
 	struct dp_classify_in ci = { .family = p->family, .proto = p->proto };
 	memcpy(ci.mac, smac, 6);
 	memcpy(ci.dst, p->dst, 16);
@@ -318,32 +537,33 @@ static void new_flow(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pk
 			return;
 		}
 		memset(ci.dst, 0, 16);
-		memcpy(ci.dst, dp_nat_get(w->nat, peer)->ip, 4);
-	} else if (!cfg->has_wan_gw) {
+		memcpy(ci.dst, dp_nat_get(w->nat, peer).ip, 4);
+	} else if (!wan_next_hop(w, gw_mac)) {
+		/* The mirror asks the kernel to resolve it meanwhile. */
 		drop(w, in, m, DP_DROP_NO_NEXTHOP);
 		return;
 	}
 	const struct dp_classify *c = __atomic_load_n(w->policy, __ATOMIC_ACQUIRE);
 	struct dp_verdict v;
+	ci.domain_sets = domain_bits(w, c, p->family, p->dst);
 	dp_classify_flow(c, &ci, &v);
 
-	struct dp_flow_key k0, k1;
-	make_key(&k0, in, p->family, p->proto, p->src, p->dst, p->sport, p->dport);
+	struct dp_flow_key k1;
 	uint32_t map = DP_NAT_NONE;
 	if (v.action == POL_ALLOW && p->family == 4) {
 		if (dp_nat_acquire(w->nat, p->proto, p->src, p->sport, smac, &map) < 0) {
 			drop(w, in, m, DP_DROP_NAT_EXHAUSTED);
 			return;
 		}
-		uint16_t ext = dp_nat_get(w->nat, map)->ext;
+		uint16_t ext = dp_nat_ext(w->nat, map);
 		if (hairpin) {
-			const struct dp_nat_map *b = dp_nat_get(w->nat, peer);
+			const struct dp_nat_map pb = dp_nat_get(w->nat, peer), *b = &pb;
 			uint8_t bip[16] = { 0 };
 			memcpy(bip, b->ip, 4);
-			make_key(&k1, DP_ROLE_LAN, 4, p->proto, bip, cfg->wan4, b->port, ext);
+			make_key(&k1, DP_ROLE_LAN, 4, p->proto, bip, wan4, b->port, ext);
 		} else {
 			/* An echo's identifier stands in both ports. */
-			make_key(&k1, DP_ROLE_WAN, 4, p->proto, p->dst, cfg->wan4,
+			make_key(&k1, DP_ROLE_WAN, 4, p->proto, p->dst, wan4,
 				 p->proto == IPPROTO_ICMP ? ext : p->dport, ext);
 		}
 	} else {
@@ -351,7 +571,9 @@ static void new_flow(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pk
 		make_key(&k1, DP_ROLE_WAN, p->family, p->proto, p->dst, p->src, p->dport, p->sport);
 	}
 	uint32_t idx;
-	if (dp_flow_insert(w->flows, &k0, &k1, p->proto, now, &idx) < 0) {
+	struct dp_flow_probe p1;
+	dp_flow_probe_init(&p1, &k1);
+	if (dp_flow_add(w->flows, p0, &p1, p->proto, now, &idx) < 0) {
 		if (map != DP_NAT_NONE)
 			dp_nat_release(w->nat, map);
 		drop(w, in, m, DP_DROP_FLOW_FULL);
@@ -361,8 +583,7 @@ static void new_flow(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pk
 	f->action = v.action;
 	f->rule = v.rule;
 	f->generation = dp_classify_generation(c);
-	memcpy(f->mac[1], smac, 6);
-	f->out_role[1] = DP_ROLE_LAN;
+	memcpy(f->mac, smac, 6);
 	if (map != DP_NAT_NONE) {
 		f->flags |= DP_FLOW_NAT;
 		f->nat_map[0] = map;
@@ -371,41 +592,102 @@ static void new_flow(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pk
 		dp_nat_ref(w->nat, peer);
 		f->flags |= DP_FLOW_HAIRPIN;
 		f->nat_map[1] = peer;
-		memcpy(f->mac[0], dp_nat_get(w->nat, peer)->mac, 6);
-		f->out_role[0] = DP_ROLE_LAN;
-	} else {
-		memcpy(f->mac[0], cfg->wan_gw_mac, 6);
-		f->out_role[0] = DP_ROLE_WAN;
 	}
+	decided(w, f, &v, true, false);
 	flow_packet(w, in, m, p, idx, 0, now);
 }
 
-/* An existing flow's packet, or (from the LAN) the first of a new one. */
+/* A packet for the flow table: it joins the burst's list (p is already
+ * its slot there, see front) with its key; flow_stage looks them all up
+ * at once. */
 static void by_flow(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m,
 		    const struct dp_pkt *p, uint64_t now)
 {
+	(void)now;
+	struct dp_burst *b = w->burst;
+	struct dp_flow_probe *pr = &b->probe[b->n];
 	if (p->icmp_kind == DP_ICMP_ERROR) {
-		enum dp_drop why = icmp_error(w, in, m, p);
+		/* The flow of the quoted packet, seen from its reverse. */
+		const struct dp_inner *q = &p->inner;
+		struct dp_flow_key k;
+		make_key(&k, in, p->family, q->proto, q->dst, q->src, q->dport, q->sport);
+		dp_flow_probe_init(pr, &k);
+	} else if (p->family == 4) {
+		dp_flow_probe4(pr, (uint8_t)in, p->proto, p->src, p->dst, p->sport, p->dport);
+	} else {
+		struct dp_flow_key k;
+		make_key(&k, in, p->family, p->proto, p->src, p->dst, p->sport, p->dport);
+		dp_flow_probe_init(pr, &k);
+	}
+	b->m[b->n++] = m;
+}
+
+/* An existing flow's packet (idx, direction d), or (from the LAN) the
+ * first of a new one. */
+static void flow_found(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m,
+		       const struct dp_pkt *p, const struct dp_flow_probe *pr, uint32_t idx,
+		       unsigned d, uint64_t now)
+{
+	if (p->icmp_kind == DP_ICMP_ERROR) {
+		enum dp_drop why = icmp_error(w, in, m, p, idx, d);
 		if (why == DP_DROP_ICMP_NO_FLOW && in == DP_ROLE_WAN && p->family == 4)
 			punt(w, in, m, DP_PUNT_WAN_UNMATCHED); /* the kernel's own traffic */
 		else if (why != DP_DROP_COUNT)
 			drop(w, in, m, why);
 		return;
 	}
-	struct dp_flow_key k;
-	unsigned d;
-	make_key(&k, in, p->family, p->proto, p->src, p->dst, p->sport, p->dport);
-	uint32_t idx = dp_flow_lookup(w->flows, &k, &d);
 	if (idx != DP_FLOW_NONE && recheck(w, idx)) {
 		flow_packet(w, in, m, p, idx, d, now);
 		return;
 	}
 	if (in == DP_ROLE_LAN)
-		new_flow(w, m, p, now);
+		new_flow(w, m, p, pr, now);
 	else if (p->family == 4)
 		punt(w, in, m, DP_PUNT_WAN_UNMATCHED);
 	else
 		drop(w, in, m, DP_DROP_WAN_UNSOLICITED);
+}
+
+/* The burst's waiting packets: one bulk lookup (it prefetches every
+ * key's buckets, then the flows found), then each packet in order.  An
+ * earlier packet of the burst may have changed the table since: a miss is
+ * looked up again after an insert (the same new flow twice in a burst),
+ * a hit checked again after a removal (an eviction may have taken it). */
+static void flow_stage(struct dp_worker *w, enum dp_role in, uint64_t now)
+{
+	struct dp_burst *b = w->burst;
+	uint32_t idx[DP_BURST_MAX];
+	uint8_t dir[DP_BURST_MAX];
+	uint64_t ins0, rem0, ins, rem;
+	if (!b->n)
+		return;
+	dp_flow_find_bulk(w->flows, b->probe, b->n, idx, dir);
+	dp_flow_changes(w->flows, &ins0, &rem0);
+	/* New IPv4 flows from the LAN will want their NAT mappings: fetch
+	 * those side by side too. */
+	uint8_t nproto[DP_BURST_MAX], nip[DP_BURST_MAX][4];
+	uint16_t nport[DP_BURST_MAX];
+	unsigned nn = 0;
+	for (unsigned i = 0; i < b->n && in == DP_ROLE_LAN; i++) {
+		const struct dp_pkt *p = &b->p[i];
+		if (idx[i] != DP_FLOW_NONE || p->family != 4 || p->icmp_kind == DP_ICMP_ERROR)
+			continue;
+		nproto[nn] = p->proto;
+		memcpy(nip[nn], p->src, 4);
+		nport[nn++] = p->sport;
+	}
+	dp_nat_prefetch(w->nat, nn, nproto, (const uint8_t (*)[4])nip, nport);
+	for (unsigned i = 0; i < b->n; i++) {
+		unsigned d = dir[i];
+		uint32_t x = idx[i];
+		dp_flow_changes(w->flows, &ins, &rem);
+		if (x != DP_FLOW_NONE && rem != rem0)
+			x = dp_flow_refind(w->flows, &b->probe[i], x, &d);
+		else if (x == DP_FLOW_NONE && ins != ins0)
+			x = dp_flow_find(w->flows, &b->probe[i], &d);
+		flow_found(w, in, b->m[i], &b->p[i], &b->probe[i], x, d, now);
+	}
+	b->n = 0;
 }
 
 /* ------------------------------------------------------------ by role */
@@ -414,11 +696,7 @@ static void lan_ip4(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pkt
 {
 	const struct dp_config *cfg = w->cfg;
 	const enum dp_role in = DP_ROLE_LAN;
-	uint8_t bcast[4];
-	memcpy(bcast, cfg->lan4, 4);
-	for (unsigned b = cfg->lan4_plen; b < 32; b++)
-		bcast[b / 8] |= (uint8_t)(0x80u >> (b % 8));
-	if (dp_ip4_is_group(p->dst) || !memcmp(p->dst, bcast, 4))
+	if (dp_ip4_is_group(p->dst) || !memcmp(p->dst, w->lan4_bcast, 4))
 		punt(w, in, m, DP_PUNT_IP_GROUP);
 	else if (!memcmp(p->dst, cfg->lan4, 4))
 		punt(w, in, m, DP_PUNT_TO_GATEWAY);
@@ -435,9 +713,14 @@ static void lan_ip4(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pkt
 static void wan_ip4(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pkt *p, uint64_t now)
 {
 	const enum dp_role in = DP_ROLE_WAN;
+	uint8_t wan4[4];
 	if (dp_ip4_is_group(p->dst))
 		punt(w, in, m, DP_PUNT_IP_GROUP);
-	else if (memcmp(p->dst, w->cfg->wan4, 4))
+	else if (!wan_addr(w, wan4))
+		punt(w, in, m, DP_PUNT_WAN_NO_ADDR); /* a DHCP offer, say */
+	else if (p->proto == IPPROTO_UDP && p->dport == 68)
+		punt(w, in, m, DP_PUNT_DHCP_CLIENT); /* a lease to another address too */
+	else if (memcmp(p->dst, wan4, 4))
 		drop(w, in, m, DP_DROP_WAN_UNSOLICITED);
 	else
 		by_flow(w, in, m, p, now);
@@ -478,43 +761,173 @@ static void wan_ip6(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pkt
 		by_flow(w, in, m, p, now);
 }
 
-void dp_pipeline(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m, uint64_t now)
+/* A packet's own checks, up to the point where it needs the flow table
+ * (by_flow): it is parsed into its slot of the burst's list, which
+ * by_flow keeps. */
+static void front(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m, uint64_t now)
 {
-	struct dp_pkt p;
+	struct dp_pkt *p = &w->burst->p[w->burst->n];
 	if (m->nb_segs != 1) {
 		drop(w, in, m, DP_DROP_SEGMENTED);
 		return;
 	}
 	const uint8_t *data = rte_pktmbuf_mtod(m, const uint8_t *);
-	int r = dp_parse(data, rte_pktmbuf_data_len(m), &p);
+	int r = dp_parse(data, rte_pktmbuf_data_len(m), p);
 	if (r) {
 		drop(w, in, m, dp_parse_reason(r));
 		return;
 	}
 	if (data[0] & 1) { /* group bit: broadcast or multicast */
-		punt(w, in, m, p.ethertype == DP_ETHERTYPE_ARP ? DP_PUNT_ARP : DP_PUNT_L2_GROUP);
+		punt(w, in, m, p->ethertype == DP_ETHERTYPE_ARP ? DP_PUNT_ARP : DP_PUNT_L2_GROUP);
 		return;
 	}
 	if (memcmp(data, w->port_mac[in], 6)) {
 		drop(w, in, m, DP_DROP_L2_NOT_OURS);
 		return;
 	}
-	if (p.vlan) {
+	if (p->vlan) {
 		punt(w, in, m, DP_PUNT_VLAN);
 		return;
 	}
-	if (p.family == 0) {
+	if (p->family == 0) {
 		punt(w, in, m, DP_PUNT_ARP);
 		return;
 	}
 	/* Trailing Ethernet padding is not part of the packet. */
-	uint32_t end = (uint32_t)p.l3_off + p.l3_len;
+	uint32_t end = (uint32_t)p->l3_off + p->l3_len;
 	if (rte_pktmbuf_data_len(m) > end)
 		rte_pktmbuf_trim(m, (uint16_t)(rte_pktmbuf_data_len(m) - end));
-	if (p.family == 4)
-		(in == DP_ROLE_LAN ? lan_ip4 : wan_ip4)(w, m, &p, now);
+	if (p->family == 4)
+		(in == DP_ROLE_LAN ? lan_ip4 : wan_ip4)(w, m, p, now);
 	else
-		(in == DP_ROLE_LAN ? lan_ip6 : wan_ip6)(w, m, &p, now);
+		(in == DP_ROLE_LAN ? lan_ip6 : wan_ip6)(w, m, p, now);
+}
+
+void dp_pipeline(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m, uint64_t now)
+{
+	front(w, in, m, now);
+	flow_stage(w, in, now);
+}
+
+void dp_pipeline_burst(struct dp_worker *w, enum dp_role in, struct rte_mbuf **ms, uint16_t n,
+		       uint64_t now)
+{
+	for (uint16_t i = 0; i < n && i < PREFETCH_AHEAD; i++)
+		rte_prefetch0(rte_pktmbuf_mtod(ms[i], void *));
+	for (uint16_t i = 0; i < n; i++) {
+		if (i + PREFETCH_AHEAD < n)
+			rte_prefetch0(rte_pktmbuf_mtod(ms[i + PREFETCH_AHEAD], void *));
+		front(w, in, ms[i], now);
+	}
+	flow_stage(w, in, now);
+}
+
+/* ------------------------------------------------------------ steering */
+
+/* The worker that owns a received frame's flow (see lcore.h), or
+ * w->id when it belongs to none: it is punted or dropped where it is. */
+static unsigned owner(const struct dp_worker *w, enum dp_role in, const struct rte_mbuf *m)
+{
+	const uint8_t *data = rte_pktmbuf_mtod(m, const uint8_t *);
+	struct dp_pkt p;
+	if (m->nb_segs != 1 || (data[0] & 1) ||
+	    dp_parse(data, rte_pktmbuf_data_len(m), &p) || p.family == 0 || p.vlan)
+		return w->id;
+	const unsigned n = w->nworkers;
+	if (p.family == 6) {
+		const uint8_t *dev = in == DP_ROLE_LAN ? p.src :
+				     p.icmp_kind == DP_ICMP_ERROR ? p.inner.src : p.dst;
+		uint64_t a[2];
+		memcpy(a, dev, 16);
+		return rte_hash_crc_8byte(a[1], rte_hash_crc_8byte(a[0], 0)) % n;
+	}
+	uint16_t port;
+	if (in == DP_ROLE_LAN) {
+		uint8_t wan4[4];
+		if (!wan_addr(w, wan4) || memcmp(p.dst, wan4, 4)) {
+			uint32_t src;
+			memcpy(&src, p.src, 4);
+			return rte_hash_crc_4byte(src, 0) % n;
+		}
+		if (p.proto != IPPROTO_TCP && p.proto != IPPROTO_UDP)
+			return w->id;
+		port = p.dport; /* hairpin: the peer's mapping */
+	} else {
+		/* Our external port: the destination, an echo reply's
+		 * identifier, or the source of the packet an error quotes. */
+		port = p.icmp_kind == DP_ICMP_ERROR ? p.inner.sport : p.dport;
+	}
+	uint16_t lo = w->cfg->nat_lo;
+	if (port < lo || port > w->cfg->nat_hi)
+		return w->id;
+	return (unsigned)(port - lo) / w->nat_slice;
+}
+
+/* A burst received from in: each packet to its owner's ring, the rest
+ * through the pipeline here. */
+static void steer_burst(struct dp_worker *w, enum dp_role in, struct rte_mbuf **ms, uint16_t n,
+			uint64_t now)
+{
+	struct rte_mbuf *local[DP_BURST_MAX], *out[DP_BURST_MAX];
+	uint8_t to[DP_BURST_MAX];
+	uint16_t nl = 0, no = 0;
+	for (uint16_t i = 0; i < n; i++) {
+		unsigned o = owner(w, in, ms[i]);
+		ms[i]->port = w->cfg->port[in]; /* its role, for the owner */
+		if (o == w->id) {
+			local[nl++] = ms[i];
+		} else {
+			to[no] = (uint8_t)o;
+			out[no++] = ms[i];
+		}
+	}
+	/* One enqueue per owner, in order of arrival within each. */
+	bool done[DP_BURST_MAX] = { false };
+	for (uint16_t i = 0; i < no; i++) {
+		struct rte_mbuf *batch[DP_BURST_MAX];
+		unsigned k = 0;
+		if (done[i])
+			continue;
+		for (uint16_t j = i; j < no; j++) {
+			if (!done[j] && to[j] == to[i]) {
+				batch[k++] = out[j];
+				done[j] = true;
+			}
+		}
+		unsigned sent = rte_ring_enqueue_burst(w->steer[to[i]], (void **)batch, k, NULL);
+		for (unsigned j = sent; j < k; j++)
+			drop(w, in, batch[j], DP_DROP_STEER_FULL);
+	}
+	if (nl)
+		dp_pipeline_burst(w, in, local, nl, now);
+}
+
+/* What other workers steered here, by the role it came in on. */
+static void take_steered(struct dp_worker *w, struct rte_mbuf **ms, uint64_t now)
+{
+	unsigned n = rte_ring_dequeue_burst(w->steer[w->id], (void **)ms, w->cfg->burst, NULL);
+	if (!n)
+		return;
+	struct rte_mbuf *by[DP_ROLE_COUNT][DP_BURST_MAX];
+	uint16_t cnt[DP_ROLE_COUNT] = { 0, 0 };
+	for (unsigned i = 0; i < n; i++) {
+		int role = ms[i]->port == w->cfg->port[DP_ROLE_WAN] ? DP_ROLE_WAN : DP_ROLE_LAN;
+		by[role][cnt[role]++] = ms[i];
+	}
+	for (int role = 0; role < DP_ROLE_COUNT; role++)
+		if (cnt[role])
+			dp_pipeline_burst(w, (enum dp_role)role, by[role], cnt[role], now);
+	dp_worker_flush(w);
+}
+
+void dp_worker_drain(struct dp_worker *w)
+{
+	struct rte_mbuf *ms[DP_BURST_MAX];
+	if (w->cfg->mode != DP_MODE_FULL || w->nworkers < 2 || !w->steer)
+		return;
+	while (!rte_ring_empty(w->steer[w->id]))
+		take_steered(w, ms, rte_get_timer_cycles() / w->ms_div);
+	dp_worker_flush(w);
 }
 
 /* ------------------------------------------------------------ loops */
@@ -525,6 +938,7 @@ int dp_worker_main(void *arg)
 	const struct dp_config *cfg = w->cfg;
 	struct rte_mbuf *ms[DP_BURST_MAX];
 	unsigned iter = 0;
+	uint64_t expired_at = 0;
 	if (w->qsbr) {
 		rte_rcu_qsbr_thread_register(w->qsbr, w->id);
 		rte_rcu_qsbr_thread_online(w->qsbr, w->id);
@@ -535,7 +949,8 @@ int dp_worker_main(void *arg)
 		if (w->qsbr)
 			rte_rcu_qsbr_quiescent(w->qsbr, w->id);
 		uint64_t now = rte_get_timer_cycles() / w->ms_div;
-		for (int role = 0; role < DP_ROLE_COUNT; role++) {
+		bool steering = cfg->mode == DP_MODE_FULL && w->nworkers > 1;
+		for (int role = 0; role < DP_ROLE_COUNT && w->rxq; role++) {
 			uint16_t n = rte_eth_rx_burst(cfg->port[role], w->queue, ms, cfg->burst);
 			if (!n)
 				continue;
@@ -546,14 +961,32 @@ int dp_worker_main(void *arg)
 			if (cfg->mode == DP_MODE_IO) {
 				for (uint16_t i = 0; i < n; i++)
 					forward(w, (enum dp_role)role, (enum dp_role)(1 - role), ms[i]);
+			} else if (steering) {
+				steer_burst(w, (enum dp_role)role, ms, n, now);
 			} else {
-				for (uint16_t i = 0; i < n; i++)
-					dp_pipeline(w, (enum dp_role)role, ms[i], now);
+				dp_pipeline_burst(w, (enum dp_role)role, ms, n, now);
 			}
 			dp_worker_flush(w);
 		}
-		if (cfg->mode == DP_MODE_FULL)
+		if (steering)
+			take_steered(w, ms, now);
+		/* What the kernel sent on the twins goes out their ports. */
+		for (int role = 0; role < DP_ROLE_COUNT; role++) {
+			if (!w->twin[role])
+				continue;
+			unsigned n = dp_twin_take(w->twin[role], ms, cfg->burst);
+			if (!n)
+				continue;
+			w->stats[role].from_kernel += n;
+			for (unsigned i = 0; i < n; i++)
+				queue_tx(w, (enum dp_role)role, ms[i]);
+			dp_worker_flush(w);
+		}
+		/* Expiry once a millisecond, off the per-burst path. */
+		if (cfg->mode == DP_MODE_FULL && now != expired_at) {
 			dp_flow_expire(w->flows, now, EXPIRE_BUDGET);
+			expired_at = now;
+		}
 		if (w->tick && (++iter & 1023) == 0)
 			w->tick(w->tick_ctx);
 	}

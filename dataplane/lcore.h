@@ -13,12 +13,29 @@
 
 #include <rte_mbuf.h>
 #include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+#include <rte_spinlock.h>
 
 #include "classify.h"
 #include "config.h"
 #include "flow.h"
 #include "nat.h"
 #include "stats.h"
+#include "twin.h"
+
+/* The WAN next hop as workers read it, with one atomic load of a
+ * uint64_t the main lcore publishes (the netlink mirror's answer, or
+ * --wan-gw-mac): DP_NH_KNOWN | the MAC in bits 0..47, byte 0 lowest;
+ * 0 while unknown. */
+#define DP_NH_KNOWN (1ull << 48)
+/* The WAN address the same way: DP_WAN_KNOWN | its 4 bytes in bits 0..31,
+ * byte 0 lowest; 0 while the WAN twin has none. */
+#define DP_WAN_KNOWN (1ull << 32)
+
+struct dp_burst;
+struct dp_domains;
+struct dp_events;
+struct dp_meters;
 
 struct dp_tx_buf {
 	uint16_t n;
@@ -39,6 +56,51 @@ struct dp_worker {
 	 * between bursts, so a replaced generation can be freed (RCU). */
 	struct rte_rcu_qsbr *qsbr;
 	uint8_t port_mac[DP_ROLE_COUNT][6];
+	/* Each port's kernel twin; NULL: punted packets are counted and
+	 * freed (no twins). */
+	struct dp_twin *twin[DP_ROLE_COUNT];
+	/* The published WAN next hop (see DP_NH_KNOWN); NULL: the config's
+	 * --wan-gw-mac, as unit tests set it. */
+	const uint64_t *wan_nh;
+	/* The published WAN address (see DP_WAN_KNOWN); NULL: the config's
+	 * --wan-ip. */
+	const uint64_t *wan_addr;
+	/* Set by the control agent (NULL without --control): the domain
+	 * table new flows' destinations are looked up in, and the queue
+	 * flow events go to (domain.h, events.h). */
+	const struct dp_domains *domains;
+	struct dp_events *events;
+	/* This worker's rate meters (meter.h), made by dp_worker_init. */
+	struct dp_meters *meters;
+	/* The packets of the burst waiting for the flow table (lcore.c:
+	 * one bulk lookup for them all), made by dp_worker_init. */
+	struct dp_burst *burst;
+	uint8_t lan4_bcast[4]; /* the LAN's IPv4 broadcast address */
+	/*
+	 * Several workers in full mode (set by main.c before dp_worker_init;
+	 * nworkers 0 or 1: one worker, none of this).  Every flow has one
+	 * owner, the worker whose table holds it, and a packet is steered to
+	 * its owner's ring whichever worker received it:
+	 *  - from the LAN, by the device's address (the source; IPv4 and
+	 *    IPv6), or for IPv4 to the WAN address (hairpin) by the
+	 *    destination port's NAT slice;
+	 *  - from the WAN, IPv4 by the NAT slice of the destination port (an
+	 *    echo reply's identifier; an ICMP error's quoted source port),
+	 *    IPv6 by the destination (the device; an ICMPv6 error's quoted
+	 *    source).
+	 * Each worker maps only ports of its own slice of the NAT range, so
+	 * a reply's destination port names the worker that mapped it, and a
+	 * device's flows all meet on one worker.  What belongs to no flow
+	 * (punts, drops) stays where it was received.
+	 */
+	unsigned nworkers;
+	struct rte_ring *const *steer; /* [nworkers]: worker i's incoming packets */
+	bool rxq;                      /* polls RX queue `queue` of both ports */
+	/* Non-NULL: this TX queue of the port is shared with other workers
+	 * (the port has fewer queues than workers). */
+	rte_spinlock_t *tx_lock[DP_ROLE_COUNT];
+	uint16_t nat_lo, nat_hi;       /* this worker's NAT slice; 0: the config's range */
+	uint16_t nat_slice;            /* ports per worker's slice (steering) */
 	uint64_t ms_div; /* timer cycles per ms */
 	struct dp_port_stats stats[DP_ROLE_COUNT];
 	struct dp_tx_buf tx[DP_ROLE_COUNT];
@@ -49,6 +111,11 @@ struct dp_worker {
 	void *tick_ctx;
 };
 
+/* Worker i's NAT slice of [lo, hi] among n workers (n <= hi - lo + 1):
+ * consecutive slices of ceil(range / n) ports, the last one shorter. */
+void dp_worker_nat_slice(uint16_t lo, uint16_t hi, unsigned n, unsigned i, uint16_t *ret_lo,
+			 uint16_t *ret_hi, uint16_t *ret_slice);
+
 /* Tables for full mode; -errno. */
 int dp_worker_init(struct dp_worker *w);
 void dp_worker_fini(struct dp_worker *w);
@@ -58,7 +125,15 @@ int dp_worker_main(void *arg);
 
 /* One received packet of the full pipeline (exposed for tests). */
 void dp_pipeline(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m, uint64_t now_ms);
+/* A burst of n <= DP_BURST_MAX received packets of the full pipeline: the
+ * packets' own checks one by one, then one bulk flow lookup, then each
+ * packet's verdict in order of arrival. */
+void dp_pipeline_burst(struct dp_worker *w, enum dp_role in, struct rte_mbuf **ms, uint16_t n,
+		       uint64_t now_ms);
 /* Hand buffered packets to the TX queues. */
 void dp_worker_flush(struct dp_worker *w);
+/* After every worker has stopped (on the main lcore): the packets still
+ * in w's steering ring go through w's pipeline. */
+void dp_worker_drain(struct dp_worker *w);
 
 #endif

@@ -7,8 +7,13 @@
  * (config.h lists the options.)  Every worker lcore runs dp_worker_main on
  * its own RX/TX queue of each port; with no worker lcore (-l 0) the main
  * lcore runs the one worker itself.  The main lcore keeps the policy's
- * clock, serves the control socket (--control, agent.c) and watches for
- * SIGINT/SIGTERM (and --idle-exit).  At start it
+ * clock, serves the control socket (--control, agent.c), moves the
+ * exception path's packets between the twins' rings and TAPs (twin.c),
+ * keeps the netlink mirror (netlink.c) and publishes the WAN next hop and
+ * address to the workers (one atomic 64-bit word each), and watches for
+ * SIGINT/SIGTERM (and --idle-exit).  In full mode it first creates the
+ * twins (unless --no-twins) and gives them the ports' MACs and the
+ * --lan-ip/--lan-ip6/--wan-ip addresses.  At start it
  * prints what the flow and NAT tables take (event=flow_memory); on the way
  * out it stops the ports (net_pcap closes its output files then) and
  * prints the forwarding loop's duration (event=run) and every counter as
@@ -19,6 +24,8 @@
  * which tests take as "cannot run here".
  */
 #include <errno.h>
+#include <arpa/inet.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,20 +35,27 @@
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
+#include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <rte_spinlock.h>
 
 #include "agent.h"
 #include "classify.h"
 #include "config.h"
 #include "lcore.h"
+#include "netlink.h"
 #include "port.h"
+#include "twin.h"
 
 #define EXIT_USAGE 2
 #define EXIT_NO_EAL 3
 #define MBUF_CACHE 256
 #define TICK_MS 10
+#define AGENT_HOT_MS 50 /* after the agent's last work: polled on every call, not per tick */
+#define STEER_RING 4096 /* packets waiting for their flow's worker, per worker */
 
 static volatile bool stop;
 
@@ -58,8 +72,19 @@ struct app {
 	struct dp_agent *agent;     /* NULL without --control */
 	struct dp_worker *workers;
 	unsigned nworkers;
+	struct rte_ring **steer;    /* full mode, several workers: each one's queue */
+	rte_spinlock_t *tx_locks;   /* [role][queue]: more workers than TX queues */
 	bool port_up[DP_ROLE_COUNT];
+	struct dp_twin *twin[DP_ROLE_COUNT]; /* NULL with --no-twins or in io mode */
+	struct dp_nl *nl;
+	/* The published WAN next hop (lcore.h, DP_NH_KNOWN); the workers
+	 * read it, only the main lcore writes it. */
+	uint64_t wan_nh;
+	/* The published WAN address (lcore.h, DP_WAN_KNOWN): --wan-ip, or
+	 * the WAN twin's, followed. */
+	uint64_t wan_addr;
 	uint64_t last_tick, last_rx, last_rx_change;
+	uint64_t agent_busy; /* now_ms() of the agent's last work */
 	uint64_t run_start, run_end; /* timer cycles around the workers' loop */
 };
 
@@ -68,19 +93,83 @@ static uint64_t now_ms(void)
 	return rte_get_timer_cycles() / (rte_get_timer_hz() / 1000 ? rte_get_timer_hz() / 1000 : 1);
 }
 
+static uint64_t pack_mac(const uint8_t mac[6])
+{
+	uint64_t v = DP_NH_KNOWN;
+	for (int i = 0; i < 6; i++)
+		v |= (uint64_t)mac[i] << (8 * i);
+	return v;
+}
+
+static uint64_t pack_addr(const uint8_t a[4])
+{
+	uint64_t v = DP_WAN_KNOWN;
+	for (int i = 0; i < 4; i++)
+		v |= (uint64_t)a[i] << (8 * i);
+	return v;
+}
+
+static void log_next_hop(const char *source, const uint8_t gw[4], const uint8_t *mac)
+{
+	char ip[INET_ADDRSTRLEN] = "none";
+	if (gw[0] | gw[1] | gw[2] | gw[3])
+		inet_ntop(AF_INET, gw, ip, sizeof(ip));
+	if (mac)
+		fprintf(stderr, "event=wan_next_hop source=%s gw=%s mac=%02x:%02x:%02x:%02x:%02x:%02x\n",
+			source, ip, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+	else
+		fprintf(stderr, "event=wan_next_hop source=%s gw=%s mac=unknown\n", source, ip);
+}
+
+/* The exception path and the mirror: as often as the main lcore comes by
+ * (every millisecond at most, or every 1024 worker loops with -l 0). */
+static void exception_path(struct app *a)
+{
+	for (int role = 0; role < DP_ROLE_COUNT; role++)
+		if (a->twin[role])
+			dp_twin_poll(a->twin[role]);
+	if (!a->nl || !dp_nl_poll(a->nl, now_ms()))
+		return;
+	uint8_t gw[4], mac[6], addr[4], plen;
+	bool known = dp_nl_wan_next_hop(a->nl, gw, mac);
+	uint64_t v = known ? pack_mac(mac) : 0;
+	/* --wan-gw-mac and --wan-ip override what the kernel says. */
+	if (!a->cfg.has_wan_gw && v != a->wan_nh) {
+		__atomic_store_n(&a->wan_nh, v, __ATOMIC_RELAXED);
+		log_next_hop("kernel", gw, known ? mac : NULL);
+	}
+	known = dp_nl_wan_addr(a->nl, addr, &plen);
+	v = known ? pack_addr(addr) : 0;
+	if (!a->cfg.has_wan4 && v != a->wan_addr) {
+		/* Flows masqueraded as the old address die with it: their
+		 * replies are no longer ours. */
+		__atomic_store_n(&a->wan_addr, v, __ATOMIC_RELAXED);
+		char ip[INET_ADDRSTRLEN];
+		if (known)
+			fprintf(stderr, "event=wan_addr source=kernel addr=%s/%u\n",
+				inet_ntop(AF_INET, addr, ip, sizeof(ip)), plen);
+		else
+			fprintf(stderr, "event=wan_addr source=kernel addr=none\n");
+	}
+}
+
 static void tick(void *ctx)
 {
 	struct app *a = ctx;
+	exception_path(a);
 	uint64_t now = now_ms();
-	if (now - a->last_tick < TICK_MS)
+	bool full = now - a->last_tick >= TICK_MS;
+	/* A client in a conversation with the agent (a LOAD_IMAGE crossing,
+	 * then IMAGE_INFO) is served on every call, not once a tick. */
+	if (a->agent && (full || now - a->agent_busy < AGENT_HOT_MS) && dp_agent_poll(a->agent))
+		a->agent_busy = now;
+	if (!full)
 		return;
 	a->last_tick = now;
 	const struct pol_ir *ir = dp_classify_ir(a->policy);
 	struct pol_when when;
 	if (ir && pol_when_at(ir, time(NULL), &when) == 0)
 		dp_classify_set_when(a->policy, when);
-	if (a->agent)
-		dp_agent_poll(a->agent);
 	if (!a->cfg.idle_exit_ms)
 		return;
 	uint64_t rx = 0;
@@ -114,6 +203,7 @@ static void print_stats(const struct app *a)
 			s.tx_full += w->tx_full;
 			s.generated += w->generated;
 			s.punted += w->punted;
+			s.from_kernel += w->from_kernel;
 			for (int k = 0; k < DP_PUNT_COUNT; k++)
 				s.punt[k] += w->punt[k];
 			for (int k = 0; k < DP_DROP_COUNT; k++)
@@ -125,9 +215,18 @@ static void print_stats(const struct app *a)
 		const char *rn = dp_role_name((enum dp_role)role);
 		fprintf(stderr,
 			"event=port_stats role=%s port=%u rx=%lu rx_bytes=%lu forwarded=%lu "
-			"punted=%lu dropped=%lu generated=%lu tx=%lu tx_bytes=%lu tx_full=%lu\n",
+			"punted=%lu dropped=%lu generated=%lu from_kernel=%lu tx=%lu tx_bytes=%lu "
+			"tx_full=%lu\n",
 			rn, a->cfg.port[role], s.rx, s.rx_bytes, s.forwarded, s.punted, dropped,
-			s.generated, s.tx, s.tx_bytes, s.tx_full);
+			s.generated, s.from_kernel, s.tx, s.tx_bytes, s.tx_full);
+		if (a->twin[role]) {
+			const struct dp_twin_stats *t = dp_twin_stats(a->twin[role]);
+			fprintf(stderr,
+				"event=twin_stats role=%s name=%s to_kernel=%lu to_kernel_err=%lu "
+				"from_kernel=%lu from_kernel_drop=%lu\n",
+				rn, dp_twin_name(a->twin[role]), t->to_kernel, t->to_kernel_err,
+				t->from_kernel, t->from_kernel_drop);
+		}
 		for (int k = 0; k < DP_PUNT_COUNT; k++)
 			if (s.punt[k])
 				fprintf(stderr, "event=punt role=%s reason=%s count=%lu\n", rn,
@@ -155,17 +254,68 @@ static void print_stats(const struct app *a)
 	}
 }
 
+static int twin_addr(struct app *a, enum dp_role role, int family, const uint8_t *addr,
+		     uint8_t plen)
+{
+	char ip[INET6_ADDRSTRLEN];
+	inet_ntop(family, addr, ip, sizeof(ip));
+	int r = dp_nl_addr_add(a->nl, dp_twin_ifindex(a->twin[role]), family, addr, plen);
+	if (r < 0)
+		fprintf(stderr, "event=error stage=twin_addr twin=%s addr=%s/%u error=%d msg=\"%s\"\n",
+			dp_twin_name(a->twin[role]), ip, plen, r, strerror(-r));
+	else
+		fprintf(stderr, "event=twin_addr twin=%s addr=%s/%u\n",
+			dp_twin_name(a->twin[role]), ip, plen);
+	return r;
+}
+
+/* The twins (with the ports' MACs, so the kernel's ARP and ND answers
+ * are right), the gateway's addresses on them, and the mirror. */
+static int setup_twins(struct app *a, uint8_t mac[DP_ROLE_COUNT][6])
+{
+	int ifindex[DP_ROLE_COUNT];
+	int r;
+	for (int role = 0; role < DP_ROLE_COUNT; role++) {
+		const char *name = a->cfg.twin[role];
+		const uint8_t *m = mac[role];
+		r = dp_twin_new(name, m, a->pool, &a->twin[role]);
+		if (r < 0) {
+			fprintf(stderr, "event=error stage=twin role=%s name=%s error=%d msg=\"%s%s\"\n",
+				dp_role_name((enum dp_role)role), name, r, strerror(-r),
+				r == -EBUSY ? " (another process holds it: a second gw-dataplane?)" :
+				r == -EINVAL ? " (not a TAP, or a bad name)" : "");
+			return r;
+		}
+		ifindex[role] = dp_twin_ifindex(a->twin[role]);
+		fprintf(stderr,
+			"event=twin_up role=%s name=%s ifindex=%d mac=%02x:%02x:%02x:%02x:%02x:%02x\n",
+			dp_role_name((enum dp_role)role), name, ifindex[role], m[0], m[1], m[2], m[3],
+			m[4], m[5]);
+	}
+	r = dp_nl_new(ifindex, &a->nl);
+	if (r < 0) {
+		fprintf(stderr, "event=error stage=netlink error=%d msg=\"%s\"\n", r, strerror(-r));
+		return r;
+	}
+	r = twin_addr(a, DP_ROLE_LAN, AF_INET, a->cfg.lan4, a->cfg.lan4_plen);
+	if (r == 0 && a->cfg.has_lan6)
+		r = twin_addr(a, DP_ROLE_LAN, AF_INET6, a->cfg.lan6, a->cfg.lan6_plen);
+	if (r == 0 && a->cfg.has_wan4)
+		r = twin_addr(a, DP_ROLE_WAN, AF_INET, a->cfg.wan4, a->cfg.wan4_plen);
+	return r;
+}
+
 static int setup(struct app *a)
 {
+	uint8_t port_mac[DP_ROLE_COUNT][6];
 	char err[256] = "";
 	int r;
 	unsigned workers = rte_lcore_count() > 1 ? rte_lcore_count() - 1 : 1;
-	if (a->cfg.mode == DP_MODE_FULL && workers > 1) {
-		/* Both directions of a flow must meet one worker's table:
-		 * that needs symmetric steering, not there yet. */
-		fprintf(stderr, "event=error stage=lcores error=%d msg=\"full mode runs one "
-			"worker lcore; give EAL one or two lcores\"\n", -ENOTSUP);
-		return -ENOTSUP;
+	bool steering = a->cfg.mode == DP_MODE_FULL && workers > 1;
+	if (steering && (unsigned)(a->cfg.nat_hi - a->cfg.nat_lo) + 1 < workers) {
+		fprintf(stderr, "event=error stage=lcores error=%d msg=\"%u workers need at least "
+			"as many NAT ports\"\n", -EINVAL, workers);
+		return -EINVAL;
 	}
 	a->pool = rte_pktmbuf_pool_create("dp_mbufs", a->cfg.mbufs, MBUF_CACHE, 0,
 					  RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
@@ -195,34 +345,97 @@ static int setup(struct app *a)
 		return -ENOMEM;
 	}
 	a->nworkers = workers;
+	/* A queue pair of each port per worker where the ports have them
+	 * (RSS spreads the RX side); with fewer (a vdev has one), workers
+	 * past them receive nothing from the ports and share TX queues under
+	 * a lock.  In full mode the steering rings bring every packet to its
+	 * flow's worker either way (lcore.h). */
+	uint16_t nq = (uint16_t)workers;
+	for (int role = 0; role < DP_ROLE_COUNT; role++) {
+		struct rte_eth_dev_info info;
+		if (rte_eth_dev_info_get(a->cfg.port[role], &info) == 0) {
+			nq = RTE_MIN(nq, info.max_rx_queues);
+			nq = RTE_MIN(nq, info.max_tx_queues);
+		}
+	}
+	if (nq == 0)
+		nq = 1;
 	for (int role = 0; role < DP_ROLE_COUNT; role++) {
 		uint8_t mac[6];
-		r = dp_port_start(a->cfg.port[role], (uint16_t)workers, a->pool, mac);
+		r = dp_port_start(a->cfg.port[role], nq, a->pool, mac);
 		if (r < 0) {
 			fprintf(stderr, "event=error stage=port role=%s port=%u error=%d msg=\"%s\"\n",
 				dp_role_name((enum dp_role)role), a->cfg.port[role], r, strerror(-r));
 			return r;
 		}
 		a->port_up[role] = true;
+		memcpy(port_mac[role], mac, 6);
 		for (unsigned i = 0; i < workers; i++)
 			memcpy(a->workers[i].port_mac[role], mac, 6);
 		fprintf(stderr, "event=port_up role=%s port=%u mac=%02x:%02x:%02x:%02x:%02x:%02x\n",
 			dp_role_name((enum dp_role)role), a->cfg.port[role], mac[0], mac[1], mac[2],
 			mac[3], mac[4], mac[5]);
 	}
+	if (a->cfg.has_wan4)
+		a->wan_addr = pack_addr(a->cfg.wan4);
+	if (a->cfg.has_wan_gw) {
+		a->wan_nh = pack_mac(a->cfg.wan_gw_mac);
+		static const uint8_t none[4];
+		log_next_hop("config", none, a->cfg.wan_gw_mac);
+	}
+	if (a->cfg.mode == DP_MODE_FULL && !a->cfg.no_twins) {
+		r = setup_twins(a, port_mac);
+		if (r < 0)
+			return r;
+	}
 	/* What the flow and NAT tables take: the malloc heap before and after
 	 * (rte_hash, the flow array and NAT mappings all come from it). */
 	struct rte_malloc_socket_stats before, after;
 	int socket = (int)rte_socket_id();
+	if (steering) {
+		a->steer = rte_zmalloc("dp_steer", sizeof(*a->steer) * workers, 0);
+		if (!a->steer)
+			return -ENOMEM;
+		for (unsigned i = 0; i < workers; i++) {
+			char name[RTE_RING_NAMESIZE];
+			snprintf(name, sizeof(name), "dp_steer%u", i);
+			a->steer[i] = rte_ring_create(name, STEER_RING, socket, RING_F_SC_DEQ);
+			if (!a->steer[i]) {
+				fprintf(stderr, "event=error stage=steer error=%d\n", -rte_errno);
+				return -rte_errno;
+			}
+		}
+	}
+	if (workers > nq) {
+		a->tx_locks = rte_zmalloc("dp_tx_locks", sizeof(*a->tx_locks) * DP_ROLE_COUNT * nq, 0);
+		if (!a->tx_locks)
+			return -ENOMEM;
+		for (unsigned i = 0; i < (unsigned)DP_ROLE_COUNT * nq; i++)
+			rte_spinlock_init(&a->tx_locks[i]);
+	}
+	fprintf(stderr, "event=workers workers=%u queues=%u steering=%s\n", workers, nq,
+		steering ? "on" : "off");
 	bool heap = rte_malloc_get_socket_stats(socket, &before) == 0;
 	for (unsigned i = 0; i < workers; i++) {
 		struct dp_worker *w = &a->workers[i];
 		w->cfg = &a->cfg;
 		w->id = i;
-		w->queue = (uint16_t)i;
+		w->queue = (uint16_t)(i % nq);
+		w->rxq = i < nq;
+		w->nworkers = workers;
+		w->steer = a->steer;
+		for (int role = 0; role < DP_ROLE_COUNT && a->tx_locks; role++)
+			w->tx_lock[role] = &a->tx_locks[role * nq + w->queue];
+		if (steering)
+			dp_worker_nat_slice(a->cfg.nat_lo, a->cfg.nat_hi, workers, i, &w->nat_lo,
+					    &w->nat_hi, &w->nat_slice);
 		w->pool = a->pool;
 		w->policy = &a->policy;
 		w->stop = &stop;
+		w->wan_nh = &a->wan_nh;
+		w->wan_addr = &a->wan_addr;
+		for (int role = 0; role < DP_ROLE_COUNT; role++)
+			w->twin[role] = a->twin[role];
 		r = dp_worker_init(w);
 		if (r < 0) {
 			fprintf(stderr, "event=error stage=worker worker=%u error=%d flows=%u\n", i, r,
@@ -260,10 +473,29 @@ static void teardown(struct app *a)
 		for (unsigned i = 0; i < a->nworkers; i++)
 			dp_worker_fini(&a->workers[i]);
 	}
-	/* The workers have stopped: every retired generation can go. */
+	/* The workers have stopped: every retired generation can go, and
+	 * the twins' rings have no other user. */
 	dp_agent_free(a->agent);
+	if (a->nl) {
+		const struct dp_nl_stats *n = dp_nl_stats(a->nl);
+		fprintf(stderr,
+			"event=netlink_stats events=%lu resyncs=%lu solicits=%lu neigh_full=%lu "
+			"bad=%lu\n",
+			n->events, n->resyncs, n->solicits, n->neigh_full, n->bad);
+	}
+	dp_nl_free(a->nl);
+	for (int role = 0; role < DP_ROLE_COUNT; role++)
+		dp_twin_free(a->twin[role]);
 	if (a->workers)
 		rte_free(a->workers);
+	for (unsigned i = 0; a->steer && i < a->nworkers; i++) {
+		void *m;
+		while (a->steer[i] && rte_ring_dequeue(a->steer[i], &m) == 0)
+			rte_pktmbuf_free(m);
+		rte_ring_free(a->steer[i]);
+	}
+	rte_free(a->steer);
+	rte_free(a->tx_locks);
 	dp_classify_free(a->policy);
 	rte_mempool_free(a->pool);
 }
@@ -294,11 +526,45 @@ static int run(struct app *a)
 		}
 		i++;
 	}
+	/* Wake for the kernel's packets and events at once; a worker's punt
+	 * waits a millisecond at most. */
+	struct pollfd fds[DP_ROLE_COUNT + 1];
+	nfds_t nfds = 0;
+	for (int role = 0; role < DP_ROLE_COUNT; role++)
+		if (a->twin[role])
+			fds[nfds++] = (struct pollfd){ .fd = dp_twin_fd(a->twin[role]), .events = POLLIN };
+	if (a->nl)
+		fds[nfds++] = (struct pollfd){ .fd = dp_nl_fd(a->nl), .events = POLLIN };
 	while (!stop) {
-		rte_delay_us_sleep(TICK_MS * 1000);
+		if (nfds && poll(fds, nfds, 1) > 0) {
+			/* A twin deleted under us (ip link del) stays in error:
+			 * say so once and stop watching it, so this loop still
+			 * sleeps.  Its punts count as to_kernel_err from then on;
+			 * forwarding goes on (fail-static). */
+			for (nfds_t k = 0; k < nfds; k++) {
+				if (fds[k].fd < 0 || !(fds[k].revents & (POLLERR | POLLHUP | POLLNVAL)))
+					continue;
+				if (a->nl && fds[k].fd == dp_nl_fd(a->nl))
+					continue; /* an overrun: dp_nl_poll dumps again */
+				for (int role = 0; role < DP_ROLE_COUNT; role++)
+					if (a->twin[role] && dp_twin_fd(a->twin[role]) == fds[k].fd)
+						fprintf(stderr, "event=error stage=twin role=%s name=%s "
+							"msg=\"the TAP is gone; the kernel no longer sees this "
+							"port\"\n", dp_role_name((enum dp_role)role),
+							dp_twin_name(a->twin[role]));
+				fds[k].fd = -1;
+			}
+		} else if (!nfds) {
+			bool hot = now_ms() - a->agent_busy < AGENT_HOT_MS;
+			rte_delay_us_sleep((hot ? 1 : TICK_MS) * 1000);
+		}
 		tick(a);
 	}
 	rte_eal_mp_wait_lcore();
+	/* What workers steered to each other after the owner's last look:
+	 * finished here, so every received packet ends counted. */
+	for (i = 0; i < a->nworkers; i++)
+		dp_worker_drain(&a->workers[i]);
 	a->run_end = rte_get_timer_cycles();
 	return 0;
 }

@@ -7,6 +7,7 @@
 #include <rte_hash.h>
 #include <rte_hash_crc.h>
 #include <rte_malloc.h>
+#include <rte_prefetch.h>
 
 #include "nat.h"
 
@@ -20,14 +21,33 @@ struct nat_key {
 };
 _Static_assert(sizeof(struct nat_key) == 8, "nat_key layout");
 
+/* What a mapping keeps beside its key (which the hash stores). */
+struct map {
+	uint16_t ext;
+	uint8_t mac[6];
+	uint32_t refs;
+};
+_Static_assert(sizeof(struct map) == 12, "nat map: keep the per-flow memory budget");
+
 struct dp_nat {
 	struct rte_hash *hash;
-	struct dp_nat_map *maps;
-	uint32_t capacity, free_head;
+	struct map *maps; /* by the key's hash position */
+	uint32_t capacity;
 	uint16_t lo, hi;
 	uint32_t *by_ext[P_COUNT]; /* external port - lo -> mapping */
 	struct dp_nat_stats stats;
 };
+
+/* rte_hash compares keys it has no vector compare for (8 bytes) with
+ * memcmp: one word compare is cheaper. */
+static int key_cmp(const void *a, const void *b, size_t len)
+{
+	(void)len;
+	uint64_t x, y;
+	memcpy(&x, a, sizeof(x));
+	memcpy(&y, b, sizeof(y));
+	return x != y;
+}
 
 static int pindex(uint8_t proto)
 {
@@ -47,11 +67,18 @@ int dp_nat_new(const char *name, uint32_t capacity, uint16_t lo, uint16_t hi, in
 	struct dp_nat *n = rte_zmalloc_socket("dp_nat", sizeof(*n), 0, socket);
 	if (!n)
 		return -ENOMEM;
-	n->capacity = capacity;
+	uint32_t range = (uint32_t)hi - lo + 1;
+	if (capacity > P_COUNT * range)
+		capacity = P_COUNT * range;
+	/* Positions 0..entries - 1 index maps; for a power of two, one less
+	 * keeps the free-slot ring (entries + 1, rounded up) from doubling.
+	 * Otherwise all of it: a table bounded by the range (3 * range
+	 * mappings) must hold every port. */
+	uint32_t entries = capacity < 9 ? 8 : (capacity & (capacity - 1)) ? capacity : capacity - 1;
+	n->capacity = entries;
 	n->lo = lo;
 	n->hi = hi;
-	uint32_t range = (uint32_t)hi - lo + 1;
-	n->maps = rte_zmalloc_socket("dp_nat_maps", sizeof(*n->maps) * capacity, 0, socket);
+	n->maps = rte_zmalloc_socket("dp_nat_maps", sizeof(*n->maps) * entries, 0, socket);
 	bool ok = n->maps != NULL;
 	for (int p = 0; p < P_COUNT && ok; p++) {
 		n->by_ext[p] = rte_malloc_socket("dp_nat_ports", sizeof(uint32_t) * range, 0, socket);
@@ -61,7 +88,7 @@ int dp_nat_new(const char *name, uint32_t capacity, uint16_t lo, uint16_t hi, in
 	}
 	struct rte_hash_parameters hp = {
 		.name = name,
-		.entries = capacity,
+		.entries = entries,
 		.key_len = sizeof(struct nat_key),
 		.hash_func = rte_hash_crc,
 		.socket_id = socket,
@@ -73,9 +100,7 @@ int dp_nat_new(const char *name, uint32_t capacity, uint16_t lo, uint16_t hi, in
 		dp_nat_free(n);
 		return -ENOMEM;
 	}
-	for (uint32_t i = 0; i < capacity; i++)
-		n->maps[i].next_free = i + 1 < capacity ? i + 1 : DP_NAT_NONE;
-	n->free_head = 0;
+	rte_hash_set_cmp_func(n->hash, key_cmp);
 	*ret = n;
 	return 0;
 }
@@ -96,6 +121,15 @@ static struct nat_key make_key(uint8_t proto, const uint8_t ip[4], uint16_t port
 	struct nat_key k = { .port = port, .proto = proto };
 	memcpy(k.ip, ip, 4);
 	return k;
+}
+
+/* The hash's function inline (rte_hash_crc over the 8 bytes, as the
+ * table is created with), for the _with_hash calls. */
+static inline uint32_t sig(const struct nat_key *k)
+{
+	uint64_t w;
+	memcpy(&w, k, sizeof(w));
+	return rte_hash_crc_8byte(w, 0);
 }
 
 /* A free external port: the internal one if we may, else probe from a
@@ -126,38 +160,58 @@ int dp_nat_acquire(struct dp_nat *n, uint8_t proto, const uint8_t ip[4], uint16_
 	if (p < 0)
 		return -EINVAL;
 	struct nat_key k = make_key(proto, ip, port);
-	void *data;
-	if (rte_hash_lookup_data(n->hash, &k, &data) >= 0) {
-		uint32_t idx = (uint32_t)(uintptr_t)data;
-		n->maps[idx].refs++;
-		memcpy(n->maps[idx].mac, mac, 6);
-		*ret_idx = idx;
+	uint32_t h = sig(&k);
+	int32_t pos = rte_hash_lookup_with_hash(n->hash, &k, h);
+	if (pos >= 0) {
+		struct map *m = &n->maps[pos];
+		m->refs++;
+		memcpy(m->mac, mac, 6);
+		*ret_idx = (uint32_t)pos;
 		return 0;
 	}
 	uint16_t ext;
-	if (n->free_head == DP_NAT_NONE || pick_port(n, p, &k, &ext) < 0) {
+	if (pick_port(n, p, &k, &ext) < 0) {
 		n->stats.exhausted++;
 		return -ENOSPC;
 	}
-	uint32_t idx = n->free_head;
-	if (rte_hash_add_key_data(n->hash, &k, (void *)(uintptr_t)idx) < 0) {
+	pos = rte_hash_add_key_with_hash(n->hash, &k, h);
+	if (pos < 0) {
 		n->stats.exhausted++;
 		return -ENOSPC;
 	}
-	struct dp_nat_map *m = &n->maps[idx];
-	n->free_head = m->next_free;
-	memcpy(m->ip, ip, 4);
-	m->port = port;
+	struct map *m = &n->maps[pos];
 	m->ext = ext;
-	m->proto = proto;
 	memcpy(m->mac, mac, 6);
 	m->refs = 1;
-	m->next_free = DP_NAT_NONE;
-	n->by_ext[p][ext - n->lo] = idx;
+	n->by_ext[p][ext - n->lo] = (uint32_t)pos;
 	n->stats.created++;
 	n->stats.active++;
-	*ret_idx = idx;
+	*ret_idx = (uint32_t)pos;
 	return 0;
+}
+
+void dp_nat_prefetch(const struct dp_nat *n, unsigned count, const uint8_t *proto,
+		     const uint8_t (*ip)[4], const uint16_t *port)
+{
+	struct nat_key k[RTE_HASH_LOOKUP_BULK_MAX];
+	const void *kp[RTE_HASH_LOOKUP_BULK_MAX];
+	hash_sig_t h[RTE_HASH_LOOKUP_BULK_MAX];
+	int32_t pos[RTE_HASH_LOOKUP_BULK_MAX];
+	if (count > RTE_HASH_LOOKUP_BULK_MAX)
+		count = RTE_HASH_LOOKUP_BULK_MAX;
+	if (!count)
+		return;
+	for (unsigned i = 0; i < count; i++) {
+		k[i] = make_key(proto[i], ip[i], port[i]);
+		kp[i] = &k[i];
+		h[i] = sig(&k[i]);
+	}
+	/* (Only to warm the cache: the answers are not kept.) */
+	if (rte_hash_lookup_with_hash_bulk(n->hash, kp, h, count, pos) < 0)
+		return;
+	for (unsigned i = 0; i < count; i++)
+		if (pos[i] >= 0)
+			rte_prefetch0(&n->maps[pos[i]]);
 }
 
 void dp_nat_ref(struct dp_nat *n, uint32_t idx)
@@ -165,22 +219,58 @@ void dp_nat_ref(struct dp_nat *n, uint32_t idx)
 	n->maps[idx].refs++;
 }
 
-void dp_nat_release(struct dp_nat *n, uint32_t idx)
+static const struct nat_key *key_at(const struct dp_nat *n, uint32_t idx)
 {
-	struct dp_nat_map *m = &n->maps[idx];
-	if (--m->refs)
-		return;
-	struct nat_key k = make_key(m->proto, m->ip, m->port);
-	rte_hash_del_key(n->hash, &k);
-	n->by_ext[pindex(m->proto)][m->ext - n->lo] = DP_NAT_NONE;
-	m->next_free = n->free_head;
-	n->free_head = idx;
+	void *k = NULL;
+	rte_hash_get_key_with_position(n->hash, (int32_t)idx, &k);
+	return k;
+}
+
+static void unmap(struct dp_nat *n, struct map *m, const struct nat_key *k)
+{
+	n->by_ext[pindex(k->proto)][m->ext - n->lo] = DP_NAT_NONE;
+	rte_hash_del_key_with_hash(n->hash, k, sig(k));
 	n->stats.active--;
 }
 
-const struct dp_nat_map *dp_nat_get(const struct dp_nat *n, uint32_t idx)
+void dp_nat_release(struct dp_nat *n, uint32_t idx)
 {
-	return &n->maps[idx];
+	struct map *m = &n->maps[idx];
+	if (--m->refs)
+		return;
+	struct nat_key k = *key_at(n, idx);
+	unmap(n, m, &k);
+}
+
+void dp_nat_put(struct dp_nat *n, uint32_t idx, uint8_t proto, const uint8_t ip[4],
+		uint16_t port)
+{
+	struct map *m = &n->maps[idx];
+	if (--m->refs)
+		return;
+	struct nat_key k = make_key(proto, ip, port);
+	unmap(n, m, &k);
+}
+
+struct dp_nat_map dp_nat_get(const struct dp_nat *n, uint32_t idx)
+{
+	const struct map *m = &n->maps[idx];
+	const struct nat_key *k = key_at(n, idx);
+	struct dp_nat_map r = { .port = k->port, .ext = m->ext, .proto = k->proto,
+				.refs = m->refs };
+	memcpy(r.ip, k->ip, 4);
+	memcpy(r.mac, m->mac, 6);
+	return r;
+}
+
+uint16_t dp_nat_ext(const struct dp_nat *n, uint32_t idx)
+{
+	return n->maps[idx].ext;
+}
+
+const uint8_t *dp_nat_mac(const struct dp_nat *n, uint32_t idx)
+{
+	return n->maps[idx].mac;
 }
 
 uint32_t dp_nat_by_ext(const struct dp_nat *n, uint8_t proto, uint16_t ext)

@@ -9,6 +9,13 @@
  * are mapped the same way.  Only ports of [lo, hi] are used: the kernel's
  * own NAT gets the rest.  A mapping lives while flows hold it.
  *
+ * Memory: a mapping is its rte_hash entry (the 8-byte key below, in a
+ * table with an overflow table: 8 + 8 bytes of bucket slots, a 16-byte
+ * key-store entry, 4 of free-slot ring) and a 12-byte struct map at the
+ * hash position of its key, about 48 bytes, plus 12 bytes per port of the
+ * range for the three external-port indexes.  The table holds
+ * min(capacity, 3 * range) mappings: there are no more ports than that.
+ *
  * Owned by one worker lcore: no locks.
  */
 #ifndef GW_DATAPLANE_NAT_H
@@ -18,6 +25,7 @@
 
 #define DP_NAT_NONE UINT32_MAX
 
+/* A mapping as dp_nat_get reads it back. */
 struct dp_nat_map {
 	uint8_t ip[4];   /* LAN address */
 	uint16_t port;   /* LAN port or echo identifier, host order */
@@ -25,7 +33,6 @@ struct dp_nat_map {
 	uint8_t proto;
 	uint8_t mac[6];  /* the LAN device, for hairpinned packets to it */
 	uint32_t refs;   /* flows holding it */
-	uint32_t next_free;
 };
 
 struct dp_nat;
@@ -43,9 +50,22 @@ void dp_nat_free(struct dp_nat *n);
  * -ENOSPC when the range (or the table) is exhausted. */
 int dp_nat_acquire(struct dp_nat *n, uint8_t proto, const uint8_t ip[4], uint16_t port,
 		   const uint8_t mac[6], uint32_t *ret_idx);
+/* Warms what dp_nat_acquire will read for up to 64 endpoints (a burst's
+ * new flows): one bulk lookup, which fetches their buckets and keys side
+ * by side, then the mappings found. */
+void dp_nat_prefetch(const struct dp_nat *n, unsigned count, const uint8_t *proto,
+		     const uint8_t (*ip)[4], const uint16_t *port);
 void dp_nat_ref(struct dp_nat *n, uint32_t idx);
 void dp_nat_release(struct dp_nat *n, uint32_t idx);
-const struct dp_nat_map *dp_nat_get(const struct dp_nat *n, uint32_t idx);
+/* dp_nat_release when the caller knows the mapping's endpoint (a flow's
+ * key holds it): no read of the hash's key store, which rte_hash checks
+ * with a whole lookup. */
+void dp_nat_put(struct dp_nat *n, uint32_t idx, uint8_t proto, const uint8_t ip[4],
+		uint16_t port);
+struct dp_nat_map dp_nat_get(const struct dp_nat *n, uint32_t idx);
+/* Just the external port, or the device's MAC (no key-store read). */
+uint16_t dp_nat_ext(const struct dp_nat *n, uint32_t idx);
+const uint8_t *dp_nat_mac(const struct dp_nat *n, uint32_t idx);
 /* The mapping that owns an external port, or DP_NAT_NONE. */
 uint32_t dp_nat_by_ext(const struct dp_nat *n, uint8_t proto, uint16_t ext);
 void dp_nat_stats(const struct dp_nat *n, struct dp_nat_stats *ret);

@@ -10,40 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "le.h"
 #include "proto.h"
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
 
 const char *dp_proto_type_name(uint16_t type)
 {
@@ -58,6 +26,12 @@ const char *dp_proto_type_name(uint16_t type)
 		return "set_active";
 	case DP_MSG_FLOWS:
 		return "flows";
+	case DP_MSG_IMAGE_INFO:
+		return "image_info";
+	case DP_MSG_DOMAIN_SET:
+		return "domain_set";
+	case DP_MSG_EVENTS:
+		return "events";
 	}
 	return "unknown";
 }
@@ -68,7 +42,12 @@ static uint32_t body_max(uint16_t type)
 	switch (type) {
 	case DP_MSG_HEALTH:
 	case DP_MSG_STATS:
+	case DP_MSG_IMAGE_INFO:
 		return 0;
+	case DP_MSG_DOMAIN_SET:
+		return sizeof(struct dp_domain_head) + DP_DOMAIN_MAX * sizeof(struct dp_domain_entry);
+	case DP_MSG_EVENTS:
+		return sizeof(struct dp_events_req);
 	case DP_MSG_LOAD_IMAGE:
 		return DP_IMAGE_MAX;
 	case DP_MSG_SET_ACTIVE:
@@ -89,12 +68,12 @@ int dp_proto_header(const void *buf, size_t len, struct dp_msg_hdr *ret, uint64_
 		return -EAGAIN;
 	}
 	struct dp_msg_hdr h = {
-		.magic = get32(p),
-		.version = get16(p + 4),
-		.type = get16(p + 6),
-		.flags = get32(p + 8),
-		.length = get32(p + 12),
-		.id = get64(p + 16),
+		.magic = dp_get32(p),
+		.version = dp_get16(p + 4),
+		.type = dp_get16(p + 6),
+		.flags = dp_get32(p + 8),
+		.length = dp_get32(p + 12),
+		.id = dp_get64(p + 16),
 	};
 	*ret_id = h.id;
 	if (h.magic != DP_MSG_MAGIC) {
@@ -110,7 +89,7 @@ int dp_proto_header(const void *buf, size_t len, struct dp_msg_hdr *ret, uint64_
 		snprintf(err, errlen, "unknown flags 0x%x", h.flags);
 		return -EINVAL;
 	}
-	if (h.type < DP_MSG_HEALTH || h.type > DP_MSG_FLOWS) {
+	if (h.type < DP_MSG_HEALTH || h.type > DP_MSG_EVENTS) {
 		snprintf(err, errlen, "unknown request type %u", h.type);
 		return -EOPNOTSUPP;
 	}
@@ -131,7 +110,7 @@ static int parse_set_active(const uint8_t *b, uint32_t len, struct dp_request *r
 			 sizeof(struct dp_set_active));
 		return -EINVAL;
 	}
-	uint32_t nrules = get32(b + 4);
+	uint32_t nrules = dp_get32(b + 4);
 	if (nrules > DP_MASK_RULES) {
 		snprintf(err, errlen, "set_active for %u rules, at most %u", nrules, DP_MASK_RULES);
 		return -EINVAL;
@@ -142,16 +121,77 @@ static int parse_set_active(const uint8_t *b, uint32_t len, struct dp_request *r
 			 sizeof(struct dp_set_active) + words * 8, len);
 		return -EINVAL;
 	}
-	r->u.active.generation = get32(b);
+	r->u.active.generation = dp_get32(b);
 	r->u.active.nrules = nrules;
 	memset(r->u.active.mask, 0, sizeof(r->u.active.mask));
 	for (uint32_t w = 0; w < words; w++)
-		r->u.active.mask[w] = get64(b + sizeof(struct dp_set_active) + 8 * w);
+		r->u.active.mask[w] = dp_get64(b + sizeof(struct dp_set_active) + 8 * w);
 	if (nrules % 64 && r->u.active.mask[words - 1] >> (nrules % 64)) {
 		snprintf(err, errlen, "set_active mask has bits past rule %u", nrules - 1);
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* One dp_domain_entry at p, unchecked. */
+static void get_domain_entry(const uint8_t *p, struct dp_domain_entry *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->family = p[0];
+	e->ttl_s = dp_get32(p + 4);
+	memcpy(e->addr, p + 8, 16);
+	e->sets = dp_get64(p + 24);
+}
+
+static int parse_domain_set(const uint8_t *b, uint32_t len, struct dp_request *r, char *err,
+			    size_t errlen)
+{
+	const size_t esz = sizeof(struct dp_domain_entry);
+	if (len < sizeof(struct dp_domain_head)) {
+		snprintf(err, errlen, "domain_set body of %u bytes, at least %zu", len,
+			 sizeof(struct dp_domain_head));
+		return -EINVAL;
+	}
+	uint32_t count = dp_get32(b);
+	if (count < 1 || count > DP_DOMAIN_MAX) {
+		snprintf(err, errlen, "domain_set of %u entries, want 1 to %u", count,
+			 DP_DOMAIN_MAX);
+		return -EINVAL;
+	}
+	if (len != sizeof(struct dp_domain_head) + count * esz) {
+		snprintf(err, errlen, "domain_set of %u entries takes %zu bytes, not %u", count,
+			 sizeof(struct dp_domain_head) + count * esz, len);
+		return -EINVAL;
+	}
+	const uint8_t *v = b + sizeof(struct dp_domain_head);
+	for (uint32_t i = 0; i < count; i++) {
+		struct dp_domain_entry e;
+		get_domain_entry(v + i * esz, &e);
+		if (e.family != 4 && e.family != 6) {
+			snprintf(err, errlen, "domain_set entry %u: family %u, want 4 or 6", i,
+				 e.family);
+			return -EINVAL;
+		}
+		if (e.family == 4) {
+			for (int k = 4; k < 16; k++) {
+				if (e.addr[k]) {
+					snprintf(err, errlen,
+						 "domain_set entry %u: IPv4 address with nonzero "
+						 "byte %d (bytes 4..15 must be 0)",
+						 i, k);
+					return -EINVAL;
+				}
+			}
+		}
+	}
+	r->u.domains.entries = v;
+	r->u.domains.count = count;
+	return 0;
+}
+
+void dp_proto_domain_entry(const struct dp_request *r, uint32_t i, struct dp_domain_entry *ret)
+{
+	get_domain_entry(r->u.domains.entries + (size_t)i * sizeof(struct dp_domain_entry), ret);
 }
 
 int dp_proto_parse(const void *buf, size_t len, struct dp_request *ret, char *err,
@@ -175,7 +215,25 @@ int dp_proto_parse(const void *buf, size_t len, struct dp_request *ret, char *er
 	switch (h.type) {
 	case DP_MSG_HEALTH:
 	case DP_MSG_STATS:
+	case DP_MSG_IMAGE_INFO:
 		break; /* the header check allowed no body */
+	case DP_MSG_DOMAIN_SET:
+		if ((r = parse_domain_set(b, h.length, &q, err, errlen)) < 0)
+			return r;
+		break;
+	case DP_MSG_EVENTS:
+		if (h.length != sizeof(struct dp_events_req)) {
+			snprintf(err, errlen, "events body of %u bytes, want %zu", h.length,
+				 sizeof(struct dp_events_req));
+			return -EINVAL;
+		}
+		q.u.events.max = dp_get32(b);
+		if (q.u.events.max < 1 || q.u.events.max > DP_EVENTS_MAX) {
+			snprintf(err, errlen, "events max %u, want 1 to %u", q.u.events.max,
+				 DP_EVENTS_MAX);
+			return -EINVAL;
+		}
+		break;
 	case DP_MSG_LOAD_IMAGE:
 		if (h.length == 0) {
 			snprintf(err, errlen, "load_image without an image");
@@ -194,8 +252,8 @@ int dp_proto_parse(const void *buf, size_t len, struct dp_request *ret, char *er
 				 sizeof(struct dp_flows_req));
 			return -EINVAL;
 		}
-		q.u.flows.cursor = get64(b);
-		q.u.flows.max = get32(b + 8);
+		q.u.flows.cursor = dp_get64(b);
+		q.u.flows.max = dp_get32(b + 8);
 		if (q.u.flows.max < 1 || q.u.flows.max > DP_FLOWS_MAX) {
 			snprintf(err, errlen, "flows max %u, want 1 to %u", q.u.flows.max,
 				 DP_FLOWS_MAX);
@@ -215,15 +273,15 @@ size_t dp_proto_reply(void *out, size_t cap, uint16_t type, uint64_t id, int32_t
 	size_t n = sizeof(struct dp_msg_hdr) + sizeof(struct dp_reply) + rlen;
 	if (cap < n)
 		return 0;
-	put32(p, DP_MSG_MAGIC);
-	put16(p + 4, DP_MSG_VERSION);
-	put16(p + 6, (uint16_t)(type | DP_MSG_REPLY));
-	put32(p + 8, 0);
-	put32(p + 12, (uint32_t)(n - sizeof(struct dp_msg_hdr)) + payload_len);
-	put64(p + 16, id);
-	put32(p + 24, (uint32_t)status);
-	put16(p + 28, (uint16_t)rlen);
-	put16(p + 30, 0);
+	dp_put32(p, DP_MSG_MAGIC);
+	dp_put16(p + 4, DP_MSG_VERSION);
+	dp_put16(p + 6, (uint16_t)(type | DP_MSG_REPLY));
+	dp_put32(p + 8, 0);
+	dp_put32(p + 12, (uint32_t)(n - sizeof(struct dp_msg_hdr)) + payload_len);
+	dp_put64(p + 16, id);
+	dp_put32(p + 24, (uint32_t)status);
+	dp_put16(p + 28, (uint16_t)rlen);
+	dp_put16(p + 30, 0);
 	memcpy(p + 32, reason ? reason : "", rlen);
 	return n;
 }
@@ -231,11 +289,11 @@ size_t dp_proto_reply(void *out, size_t cap, uint16_t type, uint64_t id, int32_t
 size_t dp_proto_request(void *out, uint16_t type, uint64_t id, uint32_t length)
 {
 	uint8_t *p = out;
-	put32(p, DP_MSG_MAGIC);
-	put16(p + 4, DP_MSG_VERSION);
-	put16(p + 6, type);
-	put32(p + 8, 0);
-	put32(p + 12, length);
-	put64(p + 16, id);
+	dp_put32(p, DP_MSG_MAGIC);
+	dp_put16(p + 4, DP_MSG_VERSION);
+	dp_put16(p + 6, type);
+	dp_put32(p + 8, 0);
+	dp_put32(p + 12, length);
+	dp_put64(p + 16, id);
 	return sizeof(struct dp_msg_hdr);
 }

@@ -56,20 +56,32 @@
  *    rule r may match) and bumps the generation, so live flows are
  *    decided again; the clock no longer drives that generation's mask.
  *    nrules must equal the running policy's rule count, and generation
- *    must be the running one or 0 (whichever it is): else -ESTALE.
+ *    must be the running one, the one LOAD_IMAGE gave the running image,
+ *    or 0 (whichever it is): else -ESTALE.
  *  - IMAGE_INFO says which image runs: its header's CRC-32 and size, so a
  *    restarted gwd can tell whether the dataplane already runs the
  *    generation gwd holds current (and adopt it without a reload).
  *  - DOMAIN_SET writes the runtime domain table: an address's domain-set
  *    bits (bit s: domain set s of the running policy, as policy/ir.h
  *    numbers them), expiring ttl_s seconds later; sets == 0 removes the
- *    entry.  Flows to an address whose bits change are classified again
- *    on their next packet.  The table survives LOAD_IMAGE (gwd re-sends
- *    it when a new policy numbers its sets differently).  Accepted whole
- *    or not at all.
+ *    entry.  When bits that a rule of the running policy looks at change,
+ *    the running generation moves to a new number (as SET_ACTIVE moves
+ *    it), so live flows are decided again.  A ttl_s under DP_DOMAIN_TTL_MIN counts as DP_DOMAIN_TTL_MIN
+ *    (a TTL-0 answer must still bind the connection it is for); when an
+ *    address comes twice in one request, the last entry wins.  Flows to
+ *    an address whose bits change are classified again on their next
+ *    packet; an entry that merely expires changes only what new flows (and
+ *    flows decided again for another reason) see.  The table survives
+ *    LOAD_IMAGE (gwd re-sends it when a new policy numbers its sets
+ *    differently).  Accepted whole or not at all: a request that would
+ *    take the table past its capacity (DP_DOMAIN_TABLE addresses) gets
+ *    -ENOSPC and changes nothing.  entries in the reply counts addresses
+ *    not yet swept, expired ones included.
  *  - EVENTS takes up to max flow events from the queue workers fill (new
- *    flows, ended flows, periodic counters of live flows, and decisions
- *    of rules that log), oldest first.  The queue is bounded; what did not
+ *    flows, ended flows, counters of live flows once per 2-second window
+ *    in which they see a packet, and decisions of rules that log: at a
+ *    flow's start, and when it is decided again with another outcome),
+ *    oldest first.  The queue is bounded; what did not
  *    fit is counted in the reply's lost.  One consumer (gwd) is assumed:
  *    two clients polling split the stream.
  *  - FLOWS pages through the flow tables: start with cursor 0, pass the
@@ -103,7 +115,8 @@
 #define DP_IMAGE_MAX   (16u << 20) /* the largest LOAD_IMAGE body */
 #define DP_REASON_MAX  200
 #define DP_FLOWS_MAX   256         /* flows per FLOWS page */
-#define DP_MASK_RULES  4096        /* the most rules SET_ACTIVE speaks of */
+#define DP_MASK_RULES  16384       /* the most rules SET_ACTIVE speaks of: as many as
+				      * the fast path loads (DP_CLASSIFY_MAX_RULES) */
 
 enum dp_msg_type {
 	DP_MSG_HEALTH = 1,
@@ -117,6 +130,8 @@ enum dp_msg_type {
 };
 
 #define DP_DOMAIN_MAX  4096 /* entries per DOMAIN_SET */
+#define DP_DOMAIN_TABLE 65536 /* addresses the domain table holds */
+#define DP_DOMAIN_TTL_MIN 5   /* seconds: shorter TTLs count as this */
 #define DP_EVENTS_MAX  512  /* events per EVENTS reply */
 
 struct dp_msg_hdr {
@@ -291,6 +306,15 @@ struct dp_request {
 			uint64_t cursor;
 			uint32_t max;
 		} flows;
+		struct {
+			/* count checked entries in the buffer parsed: read
+			 * them with dp_proto_domain_entry */
+			const uint8_t *entries;
+			uint32_t count;
+		} domains;
+		struct {
+			uint32_t max;
+		} events;
 	} u;
 };
 
@@ -307,6 +331,10 @@ int dp_proto_header(const void *buf, size_t len, struct dp_msg_hdr *ret, uint64_
  * a body wrong for its type) with the reason in err. */
 int dp_proto_parse(const void *buf, size_t len, struct dp_request *ret, char *err,
 		   size_t errlen);
+
+/* Entry i (< count) of a DOMAIN_SET that dp_proto_parse accepted, in host
+ * order, pads zero. */
+void dp_proto_domain_entry(const struct dp_request *r, uint32_t i, struct dp_domain_entry *ret);
 
 /* Writes a reply's dp_msg_hdr and dp_reply (and the reason, when status
  * is not 0) at out, for a body of payload_len bytes to follow; returns the

@@ -49,7 +49,11 @@
 	X(NAT_EXHAUSTED, "nat_exhausted")     /* no free port in the NAT range */   \
 	X(FLOW_FULL, "flow_full")             /* flow table full, nothing evictable */ \
 	X(POLICY_BLOCK, "policy_block")                                            \
-	X(POLICY_REJECT, "policy_reject")     /* dropped; a RST/ICMP went back */
+	X(POLICY_REJECT, "policy_reject")     /* dropped; a RST/ICMP went back */ \
+	X(TWIN_FULL, "twin_full")             /* to punt, but the twin's queue is full */ \
+	X(NO_WAN_ADDR, "no_wan_addr")         /* IPv4 to the WAN, the WAN twin has no address yet */ \
+	X(RATE_LIMIT, "rate_limit")           /* allowed, but over its rule's rate */ \
+	X(STEER_FULL, "steer_full")           /* its flow's worker's queue is full */
 
 enum dp_drop {
 #define X(e, n) DP_DROP_##e,
@@ -67,7 +71,9 @@ enum dp_drop {
 	X(LINK_LOCAL, "link_local")     /* fe80::/10, 169.254/16 */    \
 	X(TO_GATEWAY, "to_gateway")     /* for the gateway's addresses */ \
 	X(ON_LINK, "on_link")           /* LAN to LAN through us */   \
-	X(WAN_UNMATCHED, "wan_unmatched") /* to the WAN address, no flow */
+	X(WAN_UNMATCHED, "wan_unmatched") /* to the WAN address, no flow */ \
+	X(DHCP_CLIENT, "dhcp_client")   /* UDP to port 68 from the WAN: the twin's DHCP client */ \
+	X(WAN_NO_ADDR, "wan_no_addr")   /* from the WAN while the WAN twin has no address */
 
 enum dp_punt {
 #define X(e, n) DP_PUNT_##e,
@@ -79,7 +85,8 @@ enum dp_punt {
 const char *dp_drop_name(enum dp_drop d);
 const char *dp_punt_name(enum dp_punt p);
 
-/* Across ports: sum(forwarded) + sum(generated) == sum(tx) + sum(tx_full).
+/* Across ports: sum(forwarded) + sum(generated) + sum(from_kernel) ==
+ * sum(tx) + sum(tx_full).
  * One port's counters, as kept by one worker (no atomics: each worker owns
  * its copy; readers sum them and accept a torn read). */
 struct dp_port_stats {
@@ -89,6 +96,7 @@ struct dp_port_stats {
 	uint64_t tx_full;     /* refused by this port's TX queue, freed */
 	uint64_t generated;   /* RSTs and ICMP errors we built */
 	uint64_t punted;
+	uint64_t from_kernel; /* sent by the kernel on the port's twin, queued for TX here */
 	uint64_t punt[DP_PUNT_COUNT];
 	uint64_t drop[DP_DROP_COUNT];
 };

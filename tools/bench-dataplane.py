@@ -2,17 +2,29 @@
 # The fast path's benchmark (tools/gw bench dataplane; not a test).
 #
 #   bench-dataplane.py BUILD_DIR [--trials N] [--seconds S] [--flows M] [--devices N]
+#                      [--big-flows M] [--new-flows M] [--skip-big] [--big-seconds S]
+#                      [--lcore C]
 #
 # Writes the traffic with gw-dp-traffic (M flows of N devices, both
 # directions) and policies of R rules (compiled with dp-mkimage), then runs
 # gw-dataplane on the same two vdevs (net_pcap rx_pcap=...,infinite_rx=1;
 # with no tx file the PMD drops what it sends, as net_null does) with the
-# same EAL arguments, one worker on one core, S seconds a trial, the
+# same EAL arguments, one worker on one core (--lcore, default 0), S seconds a trial, the
 # compared runs interleaved, N trials each, and prints medians and ratios:
 #   1. --mode io against the full pipeline (NAT, counters, a 1k-rule policy);
-#   2. the full pipeline with a 4096-rule policy against a 10-rule one
-#      (10 000 rules are over the classifier's table limit: reported);
-#   3. the flow and NAT tables' memory per tracked flow;
+#   2. the full pipeline with a 10 000-rule policy against a 10-rule one;
+#   3. the flow and NAT tables' memory per tracked flow: what they take
+#      from DPDK's heap (event=flow_memory) over the flows the table holds
+#      (IPv4 and IPv6 parts, as dataplane/flow.h sizes them);
+#   4. --mode io against the full pipeline with 1M flows (--big-flows; the
+#      pcaps then hold 2M packets, so 2M mbufs and -m 12288; --big-seconds,
+#      15 s a trial, so the first pass that creates the million flows is a
+#      small part of it);
+#   5. new flows per second: the LAN pcap of --new-flows flows replayed
+#      into a table of a quarter of that, so every packet opens a flow
+#      (and evicts the least recently active one); the WAN port is
+#      net_null with no-rx=1; the rate is flows created over the loop's
+#      duration;
 # and dpdk-testpmd io on the same vdevs as a sanity check of the io figure
 # (its forwarding on one worker lcore, -l 0,1: testpmd does not forward on
 # the main lcore).
@@ -28,6 +40,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 WAN_GW_MAC = "02:00:00:00:00:fe"
 
@@ -49,21 +62,30 @@ def policy_text(rules, devices):
     return "\n".join(out) + "\n"
 
 
-def run(cmd, seconds):
-    """Runs cmd for `seconds`, stops it with SIGINT; returns its output."""
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                         errors="replace")
-    try:
-        out, _ = p.communicate(timeout=seconds)
-        return p.returncode, out
-    except subprocess.TimeoutExpired:
-        p.send_signal(signal.SIGINT)
-    try:
-        out, _ = p.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        out, _ = p.communicate()
-    return p.returncode, out
+def run(cmd, seconds, started=None):
+    """Runs cmd for `seconds` (counted from the first output line holding
+    `started`, when given: start-up can take long), stops it with SIGINT;
+    returns its output."""
+    with tempfile.TemporaryFile(mode="w+", errors="replace") as log:
+        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True)
+        if started:
+            deadline = time.time() + 300
+            while p.poll() is None and time.time() < deadline:
+                log.seek(0)
+                if started in log.read():
+                    break
+                time.sleep(0.1)
+        try:
+            p.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            p.send_signal(signal.SIGINT)
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        log.seek(0)
+        return p.returncode, log.read()
 
 
 class Bench:
@@ -73,27 +95,34 @@ class Bench:
         self.n = 0
         self.prefixes = []
 
-    def eal(self):
+    def eal(self, traffic="", mem=1536, wan_null=False):
         self.n += 1
         prefix = "gwdp-bench-%d-%d" % (os.getpid(), self.n)
         self.prefixes.append(prefix)
-        return ["-l", "0", "--no-huge", "-m", "1536", "--no-pci", "--file-prefix", prefix,
+        lan = os.path.join(self.tmp, traffic + "lan.pcap")
+        wan = os.path.join(self.tmp, traffic + "wan.pcap")
+        return ["-l", str(self.a.lcore), "--no-huge", "-m", str(mem), "--no-pci",
+                "--file-prefix", prefix,
                 "--log-level", "lib.eal:error",
-                "--vdev", "net_pcap0,rx_pcap=%s,infinite_rx=1" % os.path.join(self.tmp, "lan.pcap"),
-                "--vdev", "net_pcap1,rx_pcap=%s,infinite_rx=1" % os.path.join(self.tmp, "wan.pcap")]
+                "--vdev", "net_pcap0,rx_pcap=%s,infinite_rx=1" % lan,
+                "--vdev", ("net_null1,no-rx=1" if wan_null
+                           else "net_pcap1,rx_pcap=%s,infinite_rx=1" % wan)]
 
     def cleanup(self):
         for p in self.prefixes:
             shutil.rmtree(os.path.join("/var/run/dpdk", p), ignore_errors=True)
 
-    def dataplane(self, mode, policy=None):
-        cmd = [os.path.join(self.a.build, "dataplane", "gw-dataplane")] + self.eal() + [
-            "--", "--lan", "0", "--wan", "1", "--mode", mode, "--mbufs", str(self.mbufs),
-            "--flows", str(self.a.table), "--nat-ports", "1024-65535",
+    def dataplane(self, mode, policy=None, traffic="", mem=1536, mbufs=None, table=None,
+                  wan_null=False, seconds=None):
+        cmd = [os.path.join(self.a.build, "dataplane", "gw-dataplane")] + self.eal(
+            traffic, mem, wan_null) + [
+            "--", "--lan", "0", "--wan", "1", "--mode", mode, "--no-twins",
+            "--mbufs", str(mbufs or self.mbufs),
+            "--flows", str(table or self.a.table), "--nat-ports", "1024-65535",
             "--lan-ip", "10.0.0.1/16", "--wan-ip", "100.64.0.2", "--wan-gw-mac", WAN_GW_MAC]
         if policy:
             cmd += ["--policy", policy]
-        rc, out = run(cmd, self.a.seconds)
+        rc, out = run(cmd, seconds or self.a.seconds, "event=start")
         kv = {}
         fwd = 0
         for line in out.splitlines():
@@ -106,14 +135,17 @@ class Bench:
                 kv[f["role"] + ".dropped"] = int(f["dropped"])
                 kv[f["role"] + ".punted"] = int(f["punted"])
             elif ev == "flow_memory":
-                kv["per_flow"] = float(f["per_flow"])
+                kv["mem_bytes"] = int(f["bytes"])
             elif ev == "flow_stats":
                 kv["flows"] = int(f["active"])
+                kv["created"] = int(f["created"])
             elif ev == "error":
                 kv["error"] = line
         if rc != 0 or "seconds" not in kv:
             raise RuntimeError("gw-dataplane %s failed (exit %s):\n%s" % (mode, rc, out[-3000:]))
         kv["mpps"] = fwd / kv["seconds"] / 1e6
+        if "created" in kv:
+            kv["mflows"] = kv["created"] / kv["seconds"] / 1e6
         return kv
 
     def testpmd(self):
@@ -125,7 +157,7 @@ class Bench:
         eal[1] = "0,1"
         cmd = [exe] + eal + ["--", "--forward-mode=io", "--stats-period=1",
                                    "--total-num-mbufs=%d" % self.mbufs, "--nb-cores=1"]
-        rc, out = run(cmd, self.a.seconds)
+        rc, out = run(cmd, self.a.seconds, "start packet forwarding")
         pps = [int(x) for x in re.findall(r"Rx-pps:\s+(\d+)", out)]
         # Two ports a period; the first periods include start-up.
         sums = [pps[i] + pps[i + 1] for i in range(0, len(pps) - 1, 2)][1:]
@@ -136,6 +168,22 @@ def median(xs):
     return statistics.median(xs) if xs else float("nan")
 
 
+def table_flows(n):
+    """The flows a table of --flows n holds (dataplane/flow.h): IPv4 1/8
+    fewer from 4096 up, IPv6 a quarter of that (at least 15)."""
+    v4 = n - n // 8 if n >= 4096 else n
+    return v4 + max(v4 // 4, 15)
+
+
+def traffic(a, tmp, name, flows):
+    out = subprocess.run([os.path.join(a.build, "tools", "gw-dp-traffic"), "--devices",
+                          str(a.devices), "--flows", str(flows), "--lan",
+                          os.path.join(tmp, name + "lan.pcap"), "--wan",
+                          os.path.join(tmp, name + "wan.pcap")],
+                         check=True, capture_output=True, text=True).stdout.strip()
+    print("traffic %s: %s" % (name or "main", out))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
@@ -144,19 +192,22 @@ def main():
     ap.add_argument("--flows", type=int, default=65536)
     ap.add_argument("--devices", type=int, default=200)
     ap.add_argument("--table", type=int, default=131072, help="flow table size")
+    ap.add_argument("--big-flows", type=int, default=1 << 20)
+    ap.add_argument("--new-flows", type=int, default=262144)
+    ap.add_argument("--skip-big", action="store_true", help="no 1M-flow case")
+    ap.add_argument("--big-seconds", type=float, default=15.0,
+                    help="seconds a 1M-flow trial (its first pass creates the flows)")
+    ap.add_argument("--lcore", type=int, default=0,
+                    help="the CPU of the one worker (the main lcore); pick a quiet one")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="gw-bench-dp-")
     b = Bench(a, tmp)
     # net_pcap keeps every packet of an infinite_rx file in mbufs.
     b.mbufs = 2 * a.flows + 32767
     try:
-        out = subprocess.run([os.path.join(a.build, "tools", "gw-dp-traffic"), "--devices",
-                              str(a.devices), "--flows", str(a.flows), "--lan",
-                              os.path.join(tmp, "lan.pcap"), "--wan", os.path.join(tmp, "wan.pcap")],
-                             check=True, capture_output=True, text=True).stdout.strip()
-        print("traffic:", out)
+        traffic(a, tmp, "", a.flows)
         images = {}
-        for r in (10, 1000, 4096, 10000):
+        for r in (10, 1000, 10000):
             src = os.path.join(tmp, "p%d.gw" % r)
             with open(src, "w") as f:
                 f.write(policy_text(r, a.devices))
@@ -179,24 +230,51 @@ def main():
         print("  median: io %.2f, full %.2f, ratio %.2f (target >= 0.5); testpmd io %.2f Mpps"
               % (median(io), median(full), median(full) / median(io), median(pmd)))
 
-        print("\n2. established flows, 4096-rule policy against a 10-rule one")
+        print("\n2. established flows, 10000-rule policy against a 10-rule one")
         big, small = [], []
         for t in range(a.trials):
             small.append(b.dataplane("full", images[10])["mpps"])
-            big.append(b.dataplane("full", images[4096])["mpps"])
-            print("  trial %d: 10 rules %.2f Mpps, 4096 rules %.2f Mpps" % (t + 1, small[-1], big[-1]))
-        print("  median: 10 rules %.2f, 4096 rules %.2f, ratio %.2f (target >= 0.95)"
+            big.append(b.dataplane("full", images[10000])["mpps"])
+            print("  trial %d: 10 rules %.2f Mpps, 10000 rules %.2f Mpps"
+                  % (t + 1, small[-1], big[-1]))
+        print("  median: 10 rules %.2f, 10000 rules %.2f, ratio %.2f (target >= 0.95)"
               % (median(small), median(big), median(big) / median(small)))
-        try:
-            b.dataplane("full", images[10000])
-            print("  10000 rules: loaded")
-        except RuntimeError as e:
-            m = re.search(r'msg="([^"]*)"', str(e))
-            print("  10000 rules: not loaded: %s" % (m.group(1) if m else "error"))
 
         kv = b.dataplane("full", images[1000])
-        print("\n3. memory: %.1f bytes per tracked flow (flow table of %d, NAT included; "
-              "target <= 256)" % (kv["per_flow"], a.table))
+        held = table_flows(a.table)
+        print("\n3. memory: %d bytes for a table of %d flows (--flows %d), NAT included: "
+              "%.1f bytes per tracked flow (target <= 256)"
+              % (kv["mem_bytes"], held, a.table, kv["mem_bytes"] / held))
+
+        print("\n5. new flows per second: %d flows replayed into a table of %d"
+              % (a.new_flows, a.new_flows // 4))
+        traffic(a, tmp, "new-", a.new_flows)
+        rates = []
+        for t in range(a.trials):
+            kv = b.dataplane("full", images[1000], traffic="new-", table=a.new_flows // 4,
+                             mbufs=a.new_flows + 32767, wan_null=True)
+            rates.append(kv["mflows"])
+            print("  trial %d: %.2f M flows/s created (%.2f Mpps forwarded)"
+                  % (t + 1, kv["mflows"], kv["mpps"]))
+        print("  median: %.2f M new flows/s (target >= 2)" % median(rates))
+
+        if not a.skip_big:
+            n = a.big_flows
+            print("\n4. --mode io against the full pipeline: %d flows, 1000 rules" % n)
+            traffic(a, tmp, "big-", n)
+            table = n + n // 7 + 1024  # holds n IPv4 flows (1/8 fewer than asked)
+            mbufs = 2 * n + 32767
+            io, full = [], []
+            for t in range(a.trials):
+                io.append(b.dataplane("io", traffic="big-", mem=12288, mbufs=mbufs,
+                                      table=1024, seconds=a.big_seconds)["mpps"])
+                kv = b.dataplane("full", images[1000], traffic="big-", mem=12288,
+                                 mbufs=mbufs, table=table, seconds=a.big_seconds)
+                full.append(kv["mpps"])
+                print("  trial %d: io %.2f Mpps, full %.2f Mpps (%d flows)"
+                      % (t + 1, io[-1], full[-1], kv.get("flows", 0)))
+            print("  median: io %.2f, full %.2f, ratio %.2f (target >= 0.35)"
+                  % (median(io), median(full), median(full) / median(io)))
     finally:
         b.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)

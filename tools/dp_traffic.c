@@ -13,9 +13,13 @@
  * --nat-ports 1024-65535`: device d is 10.0.(d / 250).(d % 250 + 2) with
  * MAC 02:10:00:00:(d >> 8):(d & 255); servers are in 198.18.0.0/15.
  * Flows are half TCP (an ACK mid-stream: no handshake to replay), 40 %
- * UDP and 10 % ICMP echo; each flow's source port (or echo identifier) is
- * unique per protocol inside the NAT range, so NAT preserves it and a reply
- * goes to that port.  Sizes follow a common Internet mix: upstream mostly
+ * UDP and 10 % ICMP echo.  The j-th flow of a protocol has source port
+ * (or echo identifier) NAT_LO + j % NAT_PORTS, from a device that depends
+ * only on that port, so NAT preserves it and a reply goes to that port;
+ * past NAT_PORTS flows of a protocol, the flows of one port are one
+ * device's endpoint talking to different servers (one NAT mapping, as
+ * endpoint-independent mapping shares it), so millions of flows fit the
+ * NAT range.  Sizes follow a common Internet mix: upstream mostly
  * ACKs and small requests, downstream mostly full-size segments (frame
  * bytes: up 60 % 64, 25 % 128-576, 15 % 1514; down 30 % 64, 20 % 576,
  * 50 % 1514).  Flows are interleaved, so consecutive packets hit different
@@ -158,7 +162,7 @@ int main(int argc, char **argv)
 		}
 	}
 	/* Ports are unique per protocol: TCP takes half the flows, UDP 40 %. */
-	if (!ndev || ndev > 65000 || !nflows || nflows > 2ul * NAT_PORTS || !lan_path ||
+	if (!ndev || ndev > 65000 || !nflows || nflows > 16ul << 20 || !lan_path ||
 	    !wan_path || optind != argc)
 		return usage();
 
@@ -167,24 +171,21 @@ int main(int argc, char **argv)
 		fputs("gw-dp-traffic: out of memory\n", stderr);
 		return 1;
 	}
-	unsigned next[3] = { 0, 0, 0 }; /* per protocol: TCP, UDP, ICMP */
+	unsigned long next[3] = { 0, 0, 0 }; /* per protocol: TCP, UDP, ICMP */
 	for (unsigned long i = 0; i < nflows; i++) {
 		struct flow *fl = &flows[i];
 		unsigned k = (unsigned)(i % 10), p = k < 5 ? 0 : k < 9 ? 1 : 2;
 		fl->proto = p == 0 ? IPPROTO_TCP : p == 1 ? IPPROTO_UDP : IPPROTO_ICMP;
-		fl->dev = (uint32_t)(i % ndev);
-		uint32_t s = (uint32_t)(rnd() % 131072); /* 198.18.0.0/15 */
+		unsigned long j = next[p]++, port = j % NAT_PORTS, round = j / NAT_PORTS;
+		fl->dev = (uint32_t)(port % ndev);
+		/* 198.18.0.0/15; the flows of one port go to different servers. */
+		uint64_t h = (port * 3 + p) * 0x9e3779b97f4a7c15ull;
+		uint32_t s = (uint32_t)((h >> 40) + 2 * round) % 131072;
 		fl->server[0] = 198;
 		fl->server[1] = (uint8_t)(18 + (s >> 16));
 		fl->server[2] = (uint8_t)(s >> 8);
 		fl->server[3] = (uint8_t)(s | 1);
-		if (next[p] == NAT_PORTS) {
-			fprintf(stderr, "gw-dp-traffic: more than %u flows of one protocol\n",
-				NAT_PORTS);
-			free(flows);
-			return 2;
-		}
-		fl->port = (uint16_t)(NAT_LO + next[p]++);
+		fl->port = (uint16_t)(NAT_LO + port);
 		static const uint16_t services[] = { 443, 443, 443, 80, 53, 123, 993, 8080 };
 		fl->sport = fl->proto == IPPROTO_UDP && rnd() % 2 ? 443 /* QUIC */
 							      : services[rnd() % 8];

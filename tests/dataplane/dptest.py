@@ -50,7 +50,8 @@ def run_dataplane(exe, tmp, prefix, lan_in, wan_in, app_args, timeout=120):
            "--log-level", "lib.eal:error",
            "--vdev", "net_pcap0,rx_pcap=%s,tx_pcap=%s" % (lan_in, os.path.join(tmp, "lan_out.pcap")),
            "--vdev", "net_pcap1,rx_pcap=%s,tx_pcap=%s" % (wan_in, os.path.join(tmp, "wan_out.pcap")),
-           "--", "--lan", "0", "--wan", "1", "--mbufs", "4095", "--idle-exit", "500"] + app_args
+           "--", "--lan", "0", "--wan", "1", "--mbufs", "4095", "--idle-exit", "500",
+           "--no-twins"] + app_args
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             errors="replace")
     try:
@@ -80,6 +81,7 @@ def counters(log):
         if ev == "port_stats":
             for k in ("rx", "forwarded", "punted", "dropped", "generated", "tx", "tx_full"):
                 c[kv["role"] + "." + k] = int(kv[k])
+            c[kv["role"] + ".from_kernel"] = int(kv.get("from_kernel", 0))
         elif ev in ("drop", "punt"):
             c["%s.%s.%s" % (kv["role"], ev, kv["reason"])] = int(kv["count"])
     return c
@@ -98,10 +100,11 @@ def check_accounting(c):
         if c[r + ".rx"] != c[r + ".forwarded"] + c[r + ".punted"] + c[r + ".dropped"]:
             bad.append("%s: rx %d != forwarded %d + punted %d + dropped %d" % (
                 r, c[r + ".rx"], c[r + ".forwarded"], c[r + ".punted"], c[r + ".dropped"]))
-    sent = c["lan.forwarded"] + c["wan.forwarded"] + c["lan.generated"] + c["wan.generated"]
+    sent = (c["lan.forwarded"] + c["wan.forwarded"] + c["lan.generated"] + c["wan.generated"] +
+            c["lan.from_kernel"] + c["wan.from_kernel"])
     out = c["lan.tx"] + c["wan.tx"] + c["lan.tx_full"] + c["wan.tx_full"]
     if sent != out:
-        bad.append("forwarded + generated %d != tx + tx_full %d" % (sent, out))
+        bad.append("forwarded + generated + from_kernel %d != tx + tx_full %d" % (sent, out))
     return bad
 
 

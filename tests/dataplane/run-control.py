@@ -10,7 +10,15 @@
 #   - SET_ACTIVE with every rule off lets it through again;
 #   - a bad body, a bad image, a stale mask, a bad magic, a wrong version
 #     and an oversized header get error replies, the policy stays, and
-#     HEALTH still answers.
+#     HEALTH still answers;
+#   - IMAGE_INFO names the running image (its header's CRC-32 and size);
+#   - EVENTS: the flow's NEW event, COUNTERS every ~2 s of activity, LOG
+#     when a rule with log decides it; a bad max is refused;
+#   - DOMAIN_SET under a policy with a domain rule: an entry for another
+#     address leaves the flow alone, one for its destination blocks it
+#     (live: it is decided again), removing the entry lets it through; a
+#     bad entry is refused whole, a request past the table's capacity gets
+#     -ENOSPC and changes nothing.
 #   run-control.py GW_DATAPLANE GWCTL
 # Exit 0 pass, 1 fail, 77 when DPDK cannot run here.
 import os
@@ -27,6 +35,9 @@ import dptest  # noqa: E402
 
 MAGIC, VERSION, REPLY = 0x50445747, 1, 0x8000
 HEALTH, STATS, LOAD_IMAGE, SET_ACTIVE, FLOWS = 1, 2, 3, 4, 5
+IMAGE_INFO, DOMAIN_SET, EVENTS = 6, 7, 8
+EV_NEW, EV_END, EV_COUNTERS, EV_LOG = 1, 2, 3, 4
+EVENT = struct.Struct("<BBBB6sH16s16sHHII8xQQQQQ")
 HDR = struct.Struct("<IHHIIQ")
 LAN_MAC, HOST_MAC, FOREIGN = "02:70:63:61:70:00", "02:00:00:00:00:0a", "02:00:00:00:00:99"
 HOST, SERVER = "192.168.1.10", "198.51.100.7"
@@ -37,6 +48,12 @@ default new block
 POLICY_BLOCK = """device host-a mac 02:00:00:00:00:0a
 list blocked prefixes { 198.51.100.7 }
 rule no-blocked block any to list blocked
+default allow
+default new block
+"""
+POLICY_DOMAINS = """device host-a mac 02:00:00:00:00:0a
+list streaming domains { video.example, *.video.example }
+rule no-streaming block any to list streaming log
 default allow
 default new block
 """
@@ -157,6 +174,32 @@ def flows(c, cursor=0, max_=256):
     return nxt, out
 
 
+def events(c, max_=512):
+    p = c.ok(EVENTS, struct.pack("<II", max_, 0))
+    count, lost = struct.unpack("<II", p[:8])
+    check(len(p) == 8 + EVENT.size * count, "events length %d for %d" % (len(p), count))
+    out = []
+    for i in range(count):
+        (kind, fam, proto, action, mac_, _, src, dst, sport, dport, rule, gen,
+         p0, p1, b0, b1, t) = EVENT.unpack(p[8 + EVENT.size * i:8 + EVENT.size * (i + 1)])
+        out.append({"kind": kind, "family": fam, "proto": proto, "action": action, "mac": mac_,
+                    "src": src[:4], "dst": dst[:4], "sport": sport, "dport": dport, "rule": rule,
+                    "generation": gen, "pkts0": p0, "time_ms": t})
+    return out, lost
+
+
+def domain_body(entries):
+    """entries: (dotted IPv4, ttl, sets)"""
+    b = struct.pack("<II", len(entries), 0)
+    for addr, ttl, sets in entries:
+        b += struct.pack("<B3xI16sQ", 4, ttl, ip4(addr) + bytes(12), sets)
+    return b
+
+
+def domain_set(c, entries):
+    return struct.unpack("<II", c.ok(DOMAIN_SET, domain_body(entries)))[0]
+
+
 def wait_for(pred, what, timeout=10):
     end = time.time() + timeout
     while time.time() < end:
@@ -193,7 +236,7 @@ def scenario(exe, gwctl, tmp, prefix, sock, proc_box):
            "--vdev", "net_pcap1,rx_pcap=%s,infinite_rx=1,tx_pcap=/dev/null" % wan_in,
            "--", "--lan", "0", "--wan", "1", "--mbufs", "4095", "--policy", allow_img,
            "--lan-ip", "192.168.1.1/24", "--wan-ip", "203.0.113.2",
-           "--wan-gw-mac", "02:00:00:00:00:fe", "--control", sock]
+           "--wan-gw-mac", "02:00:00:00:00:fe", "--control", sock, "--no-twins"]
     log = open(log_path, "w")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     proc_box.append(proc)
@@ -293,6 +336,7 @@ def scenario(exe, gwctl, tmp, prefix, sock, proc_box):
         nxt, fl2 = flows(c, nxt, 1)
         check(nxt == 0 and fl2 == [], "page 2: %r" % fl2)
     c.close()
+    extensions(c_path=sock, tmp=tmp, gwctl=gwctl, block=block)
     print("swap bit after %.0f ms; forwarded %d then blocked %d" % (
         (t_bite - t_swap) * 1000, s1["lan.forwarded"], s2["lan.drop.policy_block"]))
 
@@ -307,6 +351,88 @@ def scenario(exe, gwctl, tmp, prefix, sock, proc_box):
     bad = dptest.check_accounting(dptest.counters(text))
     check(not bad, "; ".join(bad))
     return 0, text
+
+
+def extensions(c_path, tmp, gwctl, block):
+    c = Client(c_path)
+    # IMAGE_INFO: the running image is the blocking one (SET_ACTIVE moved
+    # its number, not its bytes).
+    gen, nrules, crc, size = struct.unpack("<IIII", c.ok(IMAGE_INFO))
+    check(gen == 3 and nrules == 1 and size == len(block) and
+          crc == struct.unpack("<I", block[12:16])[0],
+          "image_info %d %d %#x %d (image %d bytes, crc %#x)" % (
+              gen, nrules, crc, size, len(block), struct.unpack("<I", block[12:16])[0]))
+    status, reason, _ = c.call(IMAGE_INFO, b"x")
+    check(status == -90, "image_info with a body: %d %s" % (status, reason))
+    c = Client(c_path)  # that error closed the connection
+
+    # EVENTS: the flow's NEW (from generation 1), and COUNTERS while it runs.
+    status, reason, _ = c.call(EVENTS, struct.pack("<II", 0, 0))
+    check(status == -22 and "max" in reason, "events max 0: %d %s" % (status, reason))
+    seen = []
+    def counters_seen():
+        evs, _ = events(c)
+        seen.extend(evs)
+        return any(e["kind"] == EV_COUNTERS for e in seen)
+    wait_for(counters_seen, "a COUNTERS event", timeout=6)
+    new = [e for e in seen if e["kind"] == EV_NEW]
+    check(len(new) == 1 and new[0]["dst"] == ip4(SERVER) and new[0]["dport"] == 443 and
+          new[0]["sport"] == 40000 and new[0]["proto"] == 6 and new[0]["family"] == 4 and
+          new[0]["mac"] == mac(HOST_MAC) and new[0]["generation"] == 1 and
+          abs(new[0]["time_ms"] / 1000 - time.time()) < 60, "NEW event: %r" % new)
+    cnt = [e for e in seen if e["kind"] == EV_COUNTERS]
+    check(cnt[-1]["pkts0"] > 1000, "COUNTERS without the packets: %r" % cnt[-1])
+    check(not any(e["kind"] == EV_LOG for e in seen), "LOG without a log rule")
+
+    # DOMAIN_SET, live: a policy whose rule blocks a domain list.
+    _, dom = compile_policy(gwctl, tmp, "domains", POLICY_DOMAINS)
+    gen = struct.unpack("<II", c.ok(LOAD_IMAGE, dom))[0]
+    f0 = stats(c)["lan.forwarded"]
+    wait_for(lambda: stats(c)["lan.forwarded"] > f0 + 1000, "the flow under the domain policy")
+    check(domain_set(c, [("198.51.100.99", 300, 1)]) == 1, "domain table size")
+    check(health(c)["generation"] == gen + 1, "an entry for a rule's set renumbers")
+    b0 = stats(c)["lan.drop.policy_block"]
+    f0 = stats(c)["lan.forwarded"]
+    wait_for(lambda: stats(c)["lan.forwarded"] > f0 + 1000, "the flow past another address's entry")
+    check(stats(c)["lan.drop.policy_block"] == b0, "blocked by another address's entry")
+    # A TTL refresh with the same bits, and a set no rule uses: no renumber.
+    check(domain_set(c, [("198.51.100.99", 600, 1), ("198.51.100.98", 60, 2)]) == 2, "size 2")
+    check(health(c)["generation"] == gen + 1, "renumbered for nothing")
+    # A bad entry refuses the whole request.
+    bad = domain_body([(SERVER, 300, 1), ("198.51.100.97", 300, 1)])
+    bad = bad[:8 + 32] + b"\x05" + bad[8 + 33:]
+    status, reason, _ = c.call(DOMAIN_SET, bad)
+    check(status == -22 and "entry 1: family 5" in reason, "bad family: %d %s" % (status, reason))
+    check(stats(c)["lan.drop.policy_block"] == b0, "a refused request changed the table")
+    # The flow's own destination: it is decided again and blocked.
+    events(c)
+    check(domain_set(c, [(SERVER, 300, 1)]) == 3, "size 3")
+    wait_for(lambda: stats(c)["lan.drop.policy_block"] > b0 + 1000, "the domain rule to block")
+    _, fl = flows(c)
+    check(len(fl) == 1 and fl[0]["action"] == 1 and fl[0]["rule"] == 0, "flow after: %r" % fl)
+    logs = [e for e in events(c)[0] if e["kind"] == EV_LOG]
+    check(len(logs) == 1 and logs[0]["rule"] == 0 and logs[0]["action"] == 1 and
+          logs[0]["dst"] == ip4(SERVER), "LOG events: %r" % logs)
+    # Removed: it passes again.
+    check(domain_set(c, [(SERVER, 0, 0)]) == 2, "size after removal")
+    f0 = stats(c)["lan.forwarded"]
+    wait_for(lambda: stats(c)["lan.forwarded"] > f0 + 1000, "the flow after the removal")
+    # Whole or nothing at the table's capacity (DP_DOMAIN_TABLE 65536).
+    n = 2
+    for x in range(16):
+        chunk = min(4096, 65534 - n)
+        if chunk <= 0:
+            break
+        batch = [("10.%d.%d.%d" % (x, i >> 8, i & 255), 300, 2) for i in range(chunk)]
+        n = domain_set(c, batch)
+    check(n == 65534, "table filled to %d" % n)
+    status, reason, _ = c.call(DOMAIN_SET, domain_body(
+        [("10.200.0.%d" % i, 300, 2) for i in range(3)]))
+    check(status == -28 and "65536" in reason, "past capacity: %d %s" % (status, reason))
+    check(domain_set(c, [("198.51.100.99", 300, 1)]) == 65534, "a refused request added some")
+    print("domain_set: blocked by a domain rule, capacity %d held; events: %d NEW, %d COUNTERS"
+          % (n, len(new), len(cnt)))
+    c.close()
 
 
 def main():

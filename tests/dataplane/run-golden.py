@@ -1,13 +1,29 @@
 #!/usr/bin/python3
 # A golden case: gw-dataplane between two net_pcap ports, its output frames
 # compared byte for byte with the checked-in ones (not their timestamps),
-# its counters checked.
+# its counters checked.  CASE_DIR/policy.gw, when there, replaces POLICY.gw.
+#
+# A case with "steps" in case.json runs live: the input captures are fed
+# through FIFOs (net_pcap reads them as they come; with --burst 1 the one
+# worker reads a LAN frame, then a WAN frame, each round), gw-dataplane
+# runs on two lcores with --control, and the steps say what happens
+# between rounds:
+#   ["send", N]        the next N rounds, then wait until the worker has
+#                      received them (STATS over the control socket)
+#   ["sleep", S]       S seconds (flows idle; see gen.py's ticks)
+#   ["load", "F.gw"]   compile CASE_DIR/F.gw and LOAD_IMAGE it
+# After the last step it is stopped with SIGTERM.
 #   run-golden.py GW_DATAPLANE DP_MKIMAGE CASE_DIR POLICY.gw
 # Exit 0 pass, 1 fail, 77 when DPDK cannot run here.
 import json
 import os
+import signal
+import socket
+import struct
+import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dptest  # noqa: E402
@@ -31,8 +47,122 @@ def compare(name, got, want):
     return problems
 
 
+HDR = struct.Struct("<IHHIIQ")
+MAGIC, STATS, LOAD_IMAGE = 0x50445747, 2, 3
+
+
+def call(sock, typ, body=b""):
+    """One control request; (status, reason, payload)."""
+    sock.sendall(HDR.pack(MAGIC, 1, typ, 0, len(body), typ) + body)
+    def exact(n):
+        b = b""
+        while len(b) < n:
+            chunk = sock.recv(n - len(b))
+            if not chunk:
+                raise OSError("control socket closed")
+            b += chunk
+        return b
+    length = HDR.unpack(exact(HDR.size))[4]
+    body = exact(length)
+    status, rlen = struct.unpack("<iH", body[:6])
+    return status, body[8:8 + rlen].decode(), body[8 + rlen:]
+
+
+def received(sock):
+    status, _, p = call(sock, STATS)
+    if status:
+        raise OSError("stats: %d" % status)
+    rx = 0
+    for i in range(struct.unpack("<I", p[:4])[0]):
+        name, value = struct.unpack("<40sQ", p[8 + 48 * i:56 + 48 * i])
+        if name.rstrip(b"\0") in (b"lan.rx", b"wan.rx"):
+            rx += value
+    return rx
+
+
+def record(frame, i):
+    return struct.pack("<IIII", i, 0, len(frame), len(frame)) + frame
+
+
+def run_live(exe, mkimage, case, tmp, prefix, image, spec):
+    """The steps of a live case; returns (rc, log)."""
+    fifos = {}
+    frames = {}
+    for port in ("lan", "wan"):
+        frames[port] = dptest.read_pcap(os.path.join(case, port + "_in.pcap"))[1]
+        path = os.path.join(tmp, port + "_in.fifo")
+        os.mkfifo(path)
+        # Read-write: opening never blocks, and the pcap header is in the
+        # pipe before net_pcap opens it.
+        fifos[port] = os.open(path, os.O_RDWR)
+        os.write(fifos[port], struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
+    sock_path = os.path.join(tmp, "control.sock")
+    cmd = [exe, "-l", "0,1", "--no-huge", "-m", "512", "--no-pci", "--file-prefix", prefix,
+           "--log-level", "lib.eal:error",
+           "--vdev", "net_pcap0,rx_pcap=%s,tx_pcap=%s" % (os.path.join(tmp, "lan_in.fifo"),
+                                                     os.path.join(tmp, "lan_out.pcap")),
+           "--vdev", "net_pcap1,rx_pcap=%s,tx_pcap=%s" % (os.path.join(tmp, "wan_in.fifo"),
+                                                     os.path.join(tmp, "wan_out.pcap")),
+           "--", "--lan", "0", "--wan", "1", "--mbufs", "4095", "--policy", image,
+           "--control", sock_path, "--no-twins"] + spec["args"]
+    log_path = os.path.join(tmp, "dataplane.log")
+    log = open(log_path, "w")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    sock = None
+    try:
+        end = time.time() + 20
+        while not os.path.exists(sock_path) and proc.poll() is None and time.time() < end:
+            time.sleep(0.05)
+        if proc.poll() is not None or not os.path.exists(sock_path):
+            return (proc.wait() if proc.poll() is not None else -1), open(log_path).read()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(10)
+        sock.connect(sock_path)
+        sent = 0
+        for step in spec["steps"]:
+            if step[0] == "send":
+                for i in range(sent, sent + step[1]):
+                    for port in ("lan", "wan"):
+                        os.write(fifos[port], record(frames[port][i], i))
+                sent += step[1]
+                end = time.time() + 10
+                while received(sock) < 2 * sent:
+                    if time.time() > end:
+                        raise OSError("the worker did not take round %d" % sent)
+                    time.sleep(0.02)
+                time.sleep(0.05)  # received, now surely processed
+            elif step[0] == "sleep":
+                time.sleep(step[1])
+            elif step[0] == "load":
+                img = os.path.join(tmp, step[1] + ".img")
+                if os.spawnv(os.P_WAIT, mkimage, [mkimage, os.path.join(case, step[1]), img]):
+                    raise OSError("dp-mkimage %s failed" % step[1])
+                with open(img, "rb") as f:
+                    status, reason, _ = call(sock, LOAD_IMAGE, f.read())
+                if status:
+                    raise OSError("load_image %s: %d %s" % (step[1], status, reason))
+        proc.send_signal(signal.SIGTERM)
+        # The worker may sit in a FIFO read: end of file lets it see the stop.
+        for fd in fifos.values():
+            os.close(fd)
+        fifos = {}
+        rc = proc.wait(timeout=30)
+        return rc, open(log_path).read()
+    finally:
+        if sock:
+            sock.close()
+        for fd in fifos.values():
+            os.close(fd)
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
 def main():
     exe, mkimage, case, policy = sys.argv[1:5]
+    if os.path.exists(os.path.join(case, "policy.gw")):
+        policy = os.path.join(case, "policy.gw")
     with open(os.path.join(case, "case.json")) as f:
         spec = json.load(f)
     tmp = tempfile.mkdtemp(prefix="gw-dp-golden-")
@@ -42,9 +172,12 @@ def main():
         if os.spawnv(os.P_WAIT, mkimage, [mkimage, policy, image]) != 0:
             print("dp-mkimage failed")
             return 1
-        rc, log = dptest.run_dataplane(exe, tmp, prefix, os.path.join(case, "lan_in.pcap"),
-                                       os.path.join(case, "wan_in.pcap"),
-                                       ["--policy", image] + spec["args"])
+        if "steps" in spec:
+            rc, log = run_live(exe, mkimage, case, tmp, prefix, image, spec)
+        else:
+            rc, log = dptest.run_dataplane(exe, tmp, prefix, os.path.join(case, "lan_in.pcap"),
+                                           os.path.join(case, "wan_in.pcap"),
+                                           ["--policy", image] + spec["args"])
         if rc == dptest.EXIT_NO_EAL:
             print("DPDK cannot start here; skipping\n" + log)
             return dptest.SKIP

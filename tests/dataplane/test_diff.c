@@ -309,6 +309,9 @@ static void random_policies(void **state)
 	struct rp_shape full = { .rules = GWBPF_MAX_RULES, .devices = 200, .lists = 80,
 				 .narrow = true };
 	run_random(&r, &full, 1, 1000, &sp);
+	/* Wider than the eBPF maps: the fast path builds its tables for it. */
+	struct rp_shape wide = { .rules = 10000, .devices = 200, .lists = 80, .narrow = true };
+	run_random(&r, &wide, 1, 1000, &sp);
 	print_message("%u cases through the classifier; %u first packets through the pipeline "
 		      "(allow %u, block %u, reject %u; %u by a default); %u not flow openers\n",
 		      sp.direct, sp.flows, sp.action[POL_ALLOW], sp.action[POL_BLOCK],

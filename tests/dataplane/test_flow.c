@@ -3,7 +3,9 @@
  * The flow table and NAT mappings on a real EAL (--no-huge, its own
  * --file-prefix): both directions, TCP states and classes, idle expiry
  * with a made-up clock, eviction order under a SYN flood, NAT port
- * preservation, endpoint-independent mapping, exhaustion and release.
+ * preservation, endpoint-independent mapping, exhaustion and release;
+ * the fast path's bulk lookup and its answers after the table changed,
+ * recency to a tick, and the workers' NAT slices.
  * Skips (77) where EAL cannot start.
  */
 #include <errno.h>
@@ -19,8 +21,10 @@
 #include <cmocka.h>
 
 #include <rte_eal.h>
+#include <rte_malloc.h>
 
 #include "flow.h"
+#include "lcore.h"
 #include "nat.h"
 #include "parse.h"
 
@@ -173,20 +177,20 @@ static void test_nat(void **state)
 	uint32_t ma, ma2, mb, mb2, mc, mx;
 	/* Preserved when in range and free. */
 	assert_int_equal(dp_nat_acquire(n, IPPROTO_UDP, a, 5000, mac, &ma), 0);
-	assert_int_equal(dp_nat_get(n, ma)->ext, 5000);
+	assert_int_equal(dp_nat_get(n, ma).ext, 5000);
 	/* The same endpoint: the same mapping (endpoint-independent). */
 	assert_int_equal(dp_nat_acquire(n, IPPROTO_UDP, a, 5000, mac, &ma2), 0);
 	assert_int_equal(ma2, ma);
 	/* Another host on the same port: another port of the range. */
 	assert_int_equal(dp_nat_acquire(n, IPPROTO_UDP, b, 5000, mac, &mb), 0);
-	uint16_t eb = dp_nat_get(n, mb)->ext;
+	uint16_t eb = dp_nat_get(n, mb).ext;
 	assert_true(eb == 5001 || eb == 5002);
 	assert_int_equal(dp_nat_by_ext(n, IPPROTO_UDP, eb), mb);
 	/* TCP has its own ports; out of range is never preserved. */
 	assert_int_equal(dp_nat_acquire(n, IPPROTO_TCP, b, 5000, mac, &mc), 0);
-	assert_int_equal(dp_nat_get(n, mc)->ext, 5000);
+	assert_int_equal(dp_nat_get(n, mc).ext, 5000);
 	assert_int_equal(dp_nat_acquire(n, IPPROTO_UDP, b, 80, mac, &mb2), 0);
-	assert_true(dp_nat_get(n, mb2)->ext >= 5000 && dp_nat_get(n, mb2)->ext <= 5002);
+	assert_true(dp_nat_get(n, mb2).ext >= 5000 && dp_nat_get(n, mb2).ext <= 5002);
 	/* The range is full now. */
 	assert_int_equal(dp_nat_acquire(n, IPPROTO_UDP, b, 81, mac, &mx), -ENOSPC);
 	/* Released by every holder, the port is free again. */
@@ -195,12 +199,239 @@ static void test_nat(void **state)
 	dp_nat_release(n, ma);
 	assert_int_equal(dp_nat_by_ext(n, IPPROTO_UDP, 5000), DP_NAT_NONE);
 	assert_int_equal(dp_nat_acquire(n, IPPROTO_UDP, b, 81, mac, &mx), 0);
-	assert_int_equal(dp_nat_get(n, mx)->ext, 5000);
+	assert_int_equal(dp_nat_get(n, mx).ext, 5000);
 	assert_int_equal(dp_nat_by_ext(n, IPPROTO_UDP, 4999), DP_NAT_NONE);
 	struct dp_nat_stats s;
 	dp_nat_stats(n, &s);
 	assert_int_equal(s.active, 4);
 	assert_int_equal(s.exhausted, 1);
+	dp_nat_free(n);
+}
+
+static struct dp_flow_key key6(uint32_t n, uint8_t role, int reverse)
+{
+	struct dp_flow_key k;
+	memset(&k, 0, sizeof(k));
+	uint8_t a[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 1, [14] = (uint8_t)(n >> 8), [15] = (uint8_t)n };
+	uint8_t b[16] = { 0x20, 0x01, 0x0d, 0xb8, 0xff, [15] = 7 };
+	memcpy(reverse ? k.dst : k.src, a, 16);
+	memcpy(reverse ? k.src : k.dst, b, 16);
+	k.sport = reverse ? 443 : (uint16_t)(1000 + n);
+	k.dport = reverse ? (uint16_t)(1000 + n) : 443;
+	k.proto = IPPROTO_UDP;
+	k.family = 6;
+	k.role = role;
+	return k;
+}
+
+/* IPv6 flows live in their own hash with full keys: both directions,
+ * keys read back, removal, and no mix-up with an IPv4 flow. */
+static void test_ipv6(void **state)
+{
+	(void)state;
+	struct dp_flow_table *t;
+	assert_int_equal(dp_flow_table_new("t_v6", 128, 0, on_release, NULL, &t), 0);
+	uint32_t v4 = add(t, 1, 10), idx[20];
+	for (uint32_t n = 0; n < 20; n++) {
+		struct dp_flow_key k0 = key6(n, 0, 0), k1 = key6(n, 1, 1);
+		assert_int_equal(dp_flow_insert(t, &k0, &k1, IPPROTO_UDP, 10, &idx[n]), 0);
+		assert_int_not_equal(idx[n], v4);
+	}
+	for (uint32_t n = 0; n < 20; n++) {
+		struct dp_flow_key k0 = key6(n, 0, 0), k1 = key6(n, 1, 1), got;
+		unsigned d = 9;
+		assert_int_equal(dp_flow_lookup(t, &k1, &d), idx[n]);
+		assert_int_equal(d, 1);
+		assert_int_equal(dp_flow_lookup(t, &k0, &d), idx[n]);
+		assert_int_equal(d, 0);
+		const struct dp_flow *f = dp_flow_at(t, idx[n]);
+		assert_non_null(f);
+		assert_int_equal(f->family, 6);
+		dp_flow_key(t, f, 1, &got);
+		assert_memory_equal(&got, &k1, sizeof(got));
+	}
+	struct dp_flow_key k4 = key(1, 0, 0), got;
+	dp_flow_key(t, dp_flow_get(t, v4), 0, &got);
+	assert_memory_equal(&got, &k4, sizeof(got));
+	dp_flow_remove(t, idx[3]);
+	struct dp_flow_key k0 = key6(3, 0, 0);
+	unsigned d;
+	assert_int_equal(dp_flow_lookup(t, &k0, &d), DP_FLOW_NONE);
+	assert_null(dp_flow_at(t, idx[3]));
+	k0 = key6(4, 0, 0);
+	assert_int_equal(dp_flow_lookup(t, &k0, &d), idx[4]);
+	dp_flow_table_free(t);
+}
+
+/* What the flow table and NAT mappings take from DPDK's heap (rte_hash's
+ * buckets, key store and rings, the flow array, the NAT maps and port
+ * indexes), over the flows the table can hold: at most 256 bytes a flow
+ * (issue 3).  And the IPv4 hash, which has no overflow table, holds
+ * nearly all of its capacity before it must evict. */
+static void test_memory(void **state)
+{
+	(void)state;
+	const uint32_t flows = 131072;
+	struct rte_malloc_socket_stats before, after;
+	struct dp_flow_table *t;
+	struct dp_nat *n;
+	assert_int_equal(rte_malloc_get_socket_stats(0, &before), 0);
+	/* As a worker makes them: NAT for the IPv4 flows the table holds. */
+	assert_int_equal(dp_flow_table_new("t_mem", flows, 0, NULL, NULL, &t), 0);
+	assert_int_equal(dp_nat_new("t_mem_nat", dp_flow_capacity4(t), 1024, 65535, 0, &n), 0);
+	assert_int_equal(rte_malloc_get_socket_stats(0, &after), 0);
+	uint64_t bytes = after.heap_allocsz_bytes - before.heap_allocsz_bytes;
+	uint32_t cap = dp_flow_capacity(t);
+	double per_flow = (double)bytes / cap;
+	printf("memory: %lu bytes for %u flows (IPv4 and IPv6) with NAT: %.1f bytes a flow\n",
+	       (unsigned long)bytes, cap, per_flow);
+	assert_true(per_flow <= 256.0);
+	assert_true(cap >= flows);
+	assert_int_equal(cap % 5, 0);
+
+	/* The IPv4 part holds what it says without evicting: fill it. */
+	uint32_t n4 = cap - cap / 5; /* IPv6 is a quarter of IPv4 */
+	struct dp_flow_stats s;
+	for (uint32_t i = 0; i < n4; i++) {
+		struct dp_flow_key k0 = key(0, 0, 0), k1;
+		k0.src[2] = (uint8_t)(i >> 16);
+		k0.src[3] = (uint8_t)(i >> 8);
+		k0.sport = (uint16_t)(i * 2654435761u >> 16);
+		k0.dport = (uint16_t)i;
+		k1 = k0;
+		k1.role = 1;
+		uint32_t idx;
+		assert_int_equal(dp_flow_insert(t, &k0, &k1, IPPROTO_UDP, 5, &idx), 0);
+	}
+	dp_flow_stats(t, &s);
+	assert_int_equal(s.active, n4);
+	assert_int_equal(s.evicted, 0);
+	dp_flow_table_free(t);
+	dp_nat_free(n);
+}
+
+/* The bulk lookup answers as one lookup at a time does, for hits both
+ * ways and misses, IPv4 and IPv6 mixed; and the change counters say when
+ * an answer must be taken again. */
+static void test_bulk(void **state)
+{
+	(void)state;
+	struct dp_flow_table *t;
+	assert_int_equal(dp_flow_table_new("t_bulk", 256, 0, on_release, NULL, &t), 0);
+	for (uint32_t n = 0; n < 40; n++)
+		add(t, n, 10);
+	struct dp_flow_probe p[DP_FLOW_BULK_MAX];
+	for (uint32_t i = 0; i < DP_FLOW_BULK_MAX; i++) {
+		/* flows 0..39 either way, 40..63 absent, and an IPv6 miss */
+		struct dp_flow_key k = key(i, (uint8_t)(i & 1), (int)(i & 1));
+		if (i == 63) {
+			k.family = 6;
+			k.src[15] = 1;
+		}
+		dp_flow_probe_init(&p[i], &k);
+	}
+	uint32_t idx[DP_FLOW_BULK_MAX];
+	uint8_t dir[DP_FLOW_BULK_MAX];
+	dp_flow_find_bulk(t, p, DP_FLOW_BULK_MAX, idx, dir);
+	for (uint32_t i = 0; i < DP_FLOW_BULK_MAX; i++) {
+		unsigned d = 9;
+		assert_int_equal(idx[i], find(t, i, (int)(i & 1), &d));
+		if (idx[i] != DP_FLOW_NONE)
+			assert_int_equal(dir[i], d);
+		assert_int_equal(idx[i] != DP_FLOW_NONE, i < 40);
+	}
+	/* A removal makes a hit stale: refind says so (the slot is reused
+	 * by another flow below). */
+	uint64_t ins, rem, ins2, rem2;
+	dp_flow_changes(t, &ins, &rem);
+	dp_flow_remove(t, idx[4]);
+	add(t, 100, 11);
+	dp_flow_changes(t, &ins2, &rem2);
+	assert_int_equal(rem2, rem + 1);
+	assert_int_equal(ins2, ins + 1);
+	unsigned d = dir[4];
+	assert_int_equal(dp_flow_refind(t, &p[4], idx[4], &d), DP_FLOW_NONE);
+	d = dir[5];
+	assert_int_equal(dp_flow_refind(t, &p[5], idx[5], &d), idx[5]);
+	/* An insert makes a miss stale: the flow is found now. */
+	struct dp_flow_key k0 = key(50, 0, 0), k1 = key(50, 1, 1);
+	uint32_t x;
+	struct dp_flow_probe p0, p1;
+	dp_flow_probe_init(&p0, &k0);
+	dp_flow_probe_init(&p1, &k1);
+	assert_int_equal(dp_flow_add(t, &p0, &p1, IPPROTO_TCP, 12, &x), 0);
+	assert_int_equal(dp_flow_find(t, &p[50], &d), x);
+	/* dp_flow_add still refuses a reply key in use. */
+	struct dp_flow_key k2 = key(51, 0, 0);
+	dp_flow_probe_init(&p0, &k2);
+	assert_int_equal(dp_flow_add(t, &p0, &p1, IPPROTO_TCP, 12, &x), -EEXIST);
+	dp_flow_table_free(t);
+}
+
+/* A flow moves to its list's tail at most once a tick: touches within
+ * its tick leave the order, a touch in a later tick counts. */
+static void test_recency(void **state)
+{
+	(void)state;
+	struct dp_flow_table *t;
+	const uint64_t tick = DP_FLOW_TICK_MS;
+	unsigned d;
+	assert_int_equal(dp_flow_table_new("t_recent", 4, 0, on_release, NULL, &t), 0);
+	uint32_t f[4];
+	for (uint32_t n = 0; n < 4; n++) {
+		f[n] = add(t, n, 10 * tick + n);
+		handshake(t, f[n], 10 * tick + n);
+	}
+	/* Flow 0 active again in a later tick: flow 1 is the least recent. */
+	dp_flow_touch(t, f[0], 0, 52, DP_TCP_ACK, 12 * tick);
+	handshake(t, add(t, 9, 12 * tick), 12 * tick);
+	assert_int_not_equal(find(t, 0, 0, &d), DP_FLOW_NONE);
+	assert_int_equal(find(t, 1, 0, &d), DP_FLOW_NONE);
+	/* Expiry looks at the clock of the last packet, not the order. */
+	dp_flow_set_timeout(t, DP_FC_TCP_EST, 5 * tick);
+	assert_int_equal(dp_flow_expire(t, 12 * tick + 5 * tick - 1, 10), 2); /* flows 2, 3 */
+	assert_int_equal(dp_flow_expire(t, 17 * tick, 10), 2);                 /* flows 0, 9 */
+	dp_flow_table_free(t);
+}
+
+/* The workers' slices of the NAT range: consecutive, disjoint, all of it;
+ * and a NAT table bounded by its range holds every port of it. */
+static void test_nat_slices(void **state)
+{
+	(void)state;
+	uint16_t lo, hi, per, next = 1024;
+	for (unsigned i = 0; i < 3; i++) {
+		dp_worker_nat_slice(1024, 2023, 3, i, &lo, &hi, &per);
+		assert_int_equal(per, 334);
+		assert_int_equal(lo, next);
+		assert_int_equal(hi, i < 2 ? lo + 333 : 2023);
+		next = (uint16_t)(hi + 1);
+	}
+	dp_worker_nat_slice(1024, 65535, 2, 1, &lo, &hi, &per);
+	assert_int_equal(lo, 33280);
+	assert_int_equal(hi, 65535);
+
+	struct dp_nat *n;
+	const uint8_t a[4] = { 10, 0, 0, 2 }, mac[6] = { 2, 0, 0, 0, 0, 1 };
+	const uint8_t protos[3] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP };
+	assert_int_equal(dp_nat_new("t_nat_all", 1000, 5000, 5002, 0, &n), 0);
+	uint16_t freed = 0;
+	for (int p = 0; p < 3; p++) {
+		for (uint16_t port = 1; port <= 3; port++) {
+			uint32_t m;
+			assert_int_equal(dp_nat_acquire(n, protos[p], a, port, mac, &m), 0);
+			/* and released through the endpoint, as flows do */
+			if (port == 3 && protos[p] == IPPROTO_UDP) {
+				freed = dp_nat_ext(n, m);
+				dp_nat_put(n, m, protos[p], a, port);
+			}
+		}
+	}
+	struct dp_nat_stats s;
+	dp_nat_stats(n, &s);
+	assert_int_equal(s.created, 9);
+	assert_int_equal(s.active, 8);
+	assert_int_equal(dp_nat_by_ext(n, IPPROTO_UDP, freed), DP_NAT_NONE);
 	dp_nat_free(n);
 }
 
@@ -219,6 +450,11 @@ int main(void)
 		cmocka_unit_test(test_expiry),
 		cmocka_unit_test(test_syn_flood),
 		cmocka_unit_test(test_nat),
+		cmocka_unit_test(test_ipv6),
+		cmocka_unit_test(test_memory),
+		cmocka_unit_test(test_bulk),
+		cmocka_unit_test(test_recency),
+		cmocka_unit_test(test_nat_slices),
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
 	rte_eal_cleanup();

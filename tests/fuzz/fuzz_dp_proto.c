@@ -8,7 +8,8 @@
  *   - the header check and the whole-message check agree: a message the
  *     header check refuses is refused whole with the same error;
  *   - an accepted message's fields are inside the buffer and within the
- *     protocol's limits (image inside the body, flows max, mask bits);
+ *     protocol's limits (image inside the body, flows and events max,
+ *     mask bits, domain entries' count, family and IPv4 tail);
  *   - a reply header for the request is well formed.
  */
 #include <errno.h>
@@ -69,8 +70,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case DP_MSG_HEALTH:
 	case DP_MSG_STATS:
+	case DP_MSG_IMAGE_INFO:
 		if (h.length)
 			abort();
+		break;
+	case DP_MSG_EVENTS:
+		if (q.u.events.max < 1 || q.u.events.max > DP_EVENTS_MAX)
+			abort();
+		break;
+	case DP_MSG_DOMAIN_SET:
+		if (q.u.domains.count < 1 || q.u.domains.count > DP_DOMAIN_MAX ||
+		    q.u.domains.entries != data + sizeof(h) + sizeof(struct dp_domain_head) ||
+		    h.length != sizeof(struct dp_domain_head) +
+					q.u.domains.count * sizeof(struct dp_domain_entry))
+			abort();
+		for (uint32_t i = 0; i < q.u.domains.count; i++) {
+			struct dp_domain_entry e;
+			dp_proto_domain_entry(&q, i, &e);
+			if (e.family != 4 && e.family != 6)
+				abort();
+			for (int k = 4; e.family == 4 && k < 16; k++)
+				if (e.addr[k])
+					abort();
+		}
 		break;
 	default:
 		abort();

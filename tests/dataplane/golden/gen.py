@@ -12,6 +12,14 @@
 # event takes one round; the other port gets a filler frame to a foreign
 # MAC (dropped as l2_not_ours), so events are processed in the listed order.
 #
+# Cases with "steps" (expiry, generation-cut) run live: run-golden.py
+# feeds the frames through FIFOs round by round, so it can wait or talk to
+# the control socket between rounds (see run-golden.py).  An event
+# ("tick", None) is a round of fillers on both ports: after a wait, two
+# ticks let the worker read the clock anew and expire what timed out
+# before the next real frame.  A case may carry its own policy.gw (and
+# policy2.gw for a swap); else the shared policy.gw applies.
+#
 # Needs python3-scapy; run by hand (./gen.py) after changing a case.  The
 # tests read only the files it writes.
 import json
@@ -54,12 +62,19 @@ def fresh(p):
     return Ether(bytes(p))
 
 
-def write(name, events, expect, extra_args=(), counters=None):
+def write(name, events, expect, extra_args=(), counters=None, steps=None, policies=None):
     d = os.path.join(HERE, name)
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
+    for fname, text in (policies or {}).items():
+        with open(os.path.join(d, fname), "w") as f:
+            f.write(text)
     lan_in, wan_in = [], []
     for port, pkt in events:
+        if port == "tick":
+            lan_in.append(filler())
+            wan_in.append(filler())
+            continue
         pkt = Ether(bytes(pkt))
         if port == "lan":
             lan_in.append(pkt)
@@ -74,7 +89,10 @@ def write(name, events, expect, extra_args=(), counters=None):
                         ("lan_out", out["lan"]), ("wan_out", out["wan"])):
         wrpcap(os.path.join(d, fname + ".pcap"), pkts, linktype=1)
     with open(os.path.join(d, "case.json"), "w") as f:
-        json.dump({"args": ARGS + list(extra_args), "counters": counters or {}}, f, indent=1)
+        spec = {"args": ARGS + list(extra_args), "counters": counters or {}}
+        if steps:
+            spec["steps"] = steps
+        json.dump(spec, f, indent=1)
         f.write("\n")
 
 
@@ -232,6 +250,92 @@ def ipv6():
     write("ipv6", events, expect, counters={"wan.drop.wan_unsolicited": 2, "wan.forwarded": 2})
 
 
+RATE_POLICY = """# A rate rule: each device on its own, each direction on its own.
+device host-a mac 02:00:00:00:00:0a
+device host-b mac 02:00:00:00:00:0b
+list slowdst prefixes { 198.51.100.9 }
+rule slow allow any to list slowdst rate 8kbit
+default allow
+default new block
+"""
+
+
+def rate():
+    # 8kbit is 1000 bytes a second with a 3000-byte burst (the eBPF
+    # engine's GWBPF_RATE_BURST_MIN): of A's five 1000-byte frames sent at
+    # once the first three pass; B has its own meter (all three pass), and
+    # so has the reply direction.
+    pad = Raw(b"r" * (1000 - 14 - 20 - 8))
+    a = lambda i: IP(src=A, dst=R3, id=40 + i) / UDP(sport=20050, dport=53) / pad
+    b = lambda i: IP(src=B, dst=R3, id=50 + i) / UDP(sport=20051, dport=53) / pad
+    back = IP(src=R3, dst=WAN, id=60) / UDP(sport=53, dport=20050) / pad
+    events = [("lan", lan(A_MAC, a(i))) for i in range(5)]
+    events += [("lan", lan(B_MAC, b(i))) for i in range(3)]
+    events += [("wan", wan(back))]
+    out_a = lambda i: IP(src=WAN, dst=R3, id=40 + i, ttl=63) / UDP(sport=20050, dport=53) / pad
+    out_b = lambda i: IP(src=WAN, dst=R3, id=50 + i, ttl=63) / UDP(sport=20051, dport=53) / pad
+    expect = [("wan", to_wan(out_a(i))) for i in range(3)]
+    expect += [("wan", to_wan(out_b(i))) for i in range(3)]
+    expect += [("lan", to_lan(A_MAC, IP(src=R3, dst=A, id=60, ttl=63) /
+                               UDP(sport=53, dport=20050) / pad))]
+    write("rate", events, expect,
+          counters={"lan.drop.rate_limit": 2, "lan.forwarded": 6, "wan.forwarded": 1},
+          policies={"policy.gw": RATE_POLICY})
+
+
+def expiry():
+    # A one-way UDP flow (nothing came back: the 30 s udp_new timeout)
+    # idles past its timeout.  The late reply finds no flow (punted to the
+    # gateway as unmatched WAN traffic, not sent to A), and A's next packet
+    # opens a new flow with a new mapping (the same, only port of the range).
+    q = lambda i: IP(src=A, dst=R, id=70 + i) / UDP(sport=20060, dport=5353) / Raw(b"q")
+    late = IP(src=R, dst=WAN, id=80) / UDP(sport=5353, dport=5000) / Raw(b"late")
+    again = IP(src=R, dst=WAN, id=81) / UDP(sport=5353, dport=5000) / Raw(b"again")
+    events = [("lan", lan(A_MAC, q(0))), ("tick", None), ("tick", None),
+              ("wan", wan(late)), ("lan", lan(A_MAC, q(1))), ("wan", wan(again))]
+    out = lambda i: IP(src=WAN, dst=R, id=70 + i, ttl=63) / UDP(sport=5000, dport=5353) / Raw(b"q")
+    expect = [("wan", to_wan(out(0))), ("wan", to_wan(out(1))),
+              ("lan", to_lan(A_MAC, IP(src=R, dst=A, id=81, ttl=63) /
+                             UDP(sport=5353, dport=20060) / Raw(b"again")))]
+    write("expiry", events, expect, ["--nat-ports", "5000-5000"],
+          {"wan.punt.wan_unmatched": 1, "lan.forwarded": 2, "wan.forwarded": 1},
+          steps=[["send", 1], ["sleep", 31.5], ["send", 5]])
+
+
+GEN_POLICY2 = """# The second generation: R is blocked from now on.
+device host-a mac 02:00:00:00:00:0a
+device host-b mac 02:00:00:00:00:0b
+list blocked prefixes { 198.51.100.66, 198.51.100.7 }
+rule no-blocked block any to list blocked
+default allow
+default new block
+"""
+
+
+def generation_cut():
+    # An allowed TCP connection to R; then a policy that blocks R is loaded
+    # over the control socket mid-capture: the connection's next packets,
+    # both ways, are dropped (decided again under the new generation).
+    syn = TCP(sport=20070, dport=443, flags="S", seq=100)
+    synack = TCP(sport=443, dport=20070, flags="SA", seq=900, ack=101)
+    ack = TCP(sport=20070, dport=443, flags="A", seq=101, ack=901)
+    data = TCP(sport=20070, dport=443, flags="PA", seq=101, ack=901) / Raw(b"GET /")
+    rdata = TCP(sport=443, dport=20070, flags="PA", seq=901, ack=106) / Raw(b"200 OK")
+    events = [("lan", lan(A_MAC, IP(src=A, dst=R, id=90) / syn)),
+              ("wan", wan(IP(src=R, dst=WAN, id=91) / synack)),
+              ("lan", lan(A_MAC, IP(src=A, dst=R, id=92) / ack)),
+              ("lan", lan(A_MAC, IP(src=A, dst=R, id=93) / data)),
+              ("wan", wan(IP(src=R, dst=WAN, id=94) / rdata))]
+    expect = [("wan", to_wan(IP(src=WAN, dst=R, id=90, ttl=63) / syn)),
+              ("lan", to_lan(A_MAC, IP(src=R, dst=A, id=91, ttl=63) / synack)),
+              ("wan", to_wan(IP(src=WAN, dst=R, id=92, ttl=63) / ack))]
+    write("generation-cut", events, expect,
+          counters={"lan.drop.policy_block": 1, "wan.drop.policy_block": 1,
+                    "lan.forwarded": 2, "wan.forwarded": 1},
+          steps=[["send", 3], ["load", "policy2.gw"], ["send", 2]],
+          policies={"policy2.gw": GEN_POLICY2})
+
+
 if __name__ == "__main__":
     nat_tcp()
     udp_eim()
@@ -240,3 +344,6 @@ if __name__ == "__main__":
     icmp_error()
     hairpin()
     ipv6()
+    rate()
+    expiry()
+    generation_cut()

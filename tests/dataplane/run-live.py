@@ -1,0 +1,457 @@
+#!/usr/bin/python3
+# gw-dataplane live, between a home device and an internet host, in
+# network namespaces (names carry this PID):
+#
+#   dev ns: dev0 192.168.77.10/24 ─veth─ lan0 ┐ gw ns: gw-dataplane on
+#                                             │ net_af_packet (lan0, wan0),
+#   net ns: inet0 198.51.100.1/24 ─veth─ wan0 ┘ its twins gw-lan, gw-wan
+#           and 203.0.113.80, .66 (servers)     hold .77.1/24, .100.2/24
+#
+# The gateway netns's kernel sees lan0/wan0 only through the twins: an
+# nftables netdev ingress chain drops what arrives on lan0/wan0 (after
+# af_packet has its copy), and IPv6 is off on them.  The kernel's default
+# route is added on gw-wan once the twin exists; the dataplane mirrors it
+# and the gateway's neighbour entry over netlink.
+#
+# It shows:
+#   (a) the device's ARP for the gateway is answered (by the kernel on
+#       gw-lan, with the LAN port's MAC) and ping to the gateway works;
+#   (b) curl to the internet host's http.server works through NAT (the
+#       server's log shows the WAN address);
+#   (c) a destination the policy blocks for the device's MAC fails;
+#   (d) a LOAD_IMAGE over the control socket that blocks the server cuts
+#       an open, slowly streaming connection within half a second;
+#   and on exit every packet is accounted for and the twins carried
+#   traffic both ways.
+#   run-live.py GW_DATAPLANE GWCTL [LCORES [WAN]]
+# LCORES is EAL's -l (default 0,1: a worker lcore, the agent on the main
+# one; 0: the one-lcore shape, the agent inside the worker's loop).
+# WAN: "flag" (default) gives --wan-ip, which gw-dataplane puts on gw-wan,
+# and the test adds the default route; "kernel" gives none, and the test
+# puts the address on gw-wan with `ip addr add`; "dhcp" gives none, and a
+# real DHCP client (udhcpc) on gw-wan gets address and default route from
+# dnsmasq on the internet side, through the twin and the WAN port.  In the
+# last two the dataplane follows the WAN twin's address.
+# Exit 0 pass, 1 fail, 77 when it cannot run here (not root, no netns or
+# TAP, EAL cannot start).
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dptest  # noqa: E402
+
+DEV_MAC = "02:00:00:77:00:10"
+DEV_IP, GW_LAN = "192.168.77.10", "192.168.77.1"
+INET_IP, GW_WAN = "198.51.100.1", "198.51.100.2"
+SERVER, BLOCKED = "203.0.113.80", "203.0.113.66"
+POLICY_ALLOW = """device phone mac %s
+list blocked prefixes { %s }
+rule no-blocked block any to list blocked
+default allow
+default new block
+""" % (DEV_MAC, BLOCKED)
+POLICY_BLOCK = """device phone mac %s
+list blocked prefixes { %s %s }
+rule no-blocked block any to list blocked
+default allow
+default new block
+""" % (DEV_MAC, BLOCKED, SERVER)
+
+# A slow stream: 2 KiB every 10 ms, so nothing piles up in buffers and the
+# moment it stops is the moment the gateway stopped it.
+STREAM_SERVER = r"""
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(4)
+while True:
+    c, a = s.accept()
+    print("stream from", a[0], flush=True)
+    try:
+        c.recv(4096)
+        c.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n")
+        for i in range(6000):
+            c.sendall(b"x" * 2048)
+            time.sleep(0.01)
+    except OSError:
+        pass
+    c.close()
+"""
+
+MAGIC, VERSION, REPLY, LOAD_IMAGE = 0x50445747, 1, 0x8000, 3
+HDR = struct.Struct("<IHHIIQ")
+
+
+class Fail(Exception):
+    pass
+
+
+class Skip(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Fail(what)
+
+
+def run(cmd, ns=None, check_rc=True, timeout=20):
+    if ns:
+        cmd = ["ip", "netns", "exec", ns] + cmd
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if check_rc and r.returncode != 0:
+        raise Fail("%s: exit %d: %s" % (" ".join(cmd), r.returncode, r.stderr.strip()))
+    return r
+
+
+def link_mac(ns, dev):
+    r = run(["ip", "-n", ns, "-j", "link", "show", "dev", dev])
+    return json.loads(r.stdout)[0]["address"]
+
+
+def wait_for(pred, what, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return
+        time.sleep(0.02)
+    raise Fail("timed out waiting for " + what)
+
+
+def load_image(sock_path, image):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(sock_path)
+    s.sendall(HDR.pack(MAGIC, VERSION, LOAD_IMAGE, 0, len(image), 1) + image)
+
+    def exact(n):
+        b = b""
+        while len(b) < n:
+            chunk = s.recv(n - len(b))
+            if not chunk:
+                raise Fail("control socket closed mid-reply")
+            b += chunk
+        return b
+    magic, _, typ, _, length, rid = HDR.unpack(exact(HDR.size))
+    body = exact(length)
+    s.close()
+    check(magic == MAGIC and typ == LOAD_IMAGE | REPLY and rid == 1, "LOAD_IMAGE reply header")
+    status, rlen = struct.unpack("<iH", body[:6])
+    check(status == 0, "LOAD_IMAGE: %d %s" % (status, body[8:8 + rlen].decode(errors="replace")))
+
+
+class Live:
+    def __init__(self, exe, gwctl, lcores, wan):
+        self.exe, self.gwctl, self.lcores, self.wan = exe, gwctl, lcores, wan
+        pid = os.getpid()
+        self.dev, self.gw, self.net = ("gwt-dev-%d" % pid, "gwt-gw-%d" % pid, "gwt-net-%d" % pid)
+        self.prefix = "gwdp-live-%d" % pid
+        self.tmp = tempfile.mkdtemp(prefix="gw-dp-live-")
+        self.sock = os.path.join(self.tmp, "control.sock")
+        self.procs = []
+        self.netns = []
+        self.dp = None
+
+    def log(self, name):
+        try:
+            with open(os.path.join(self.tmp, name), errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def spawn(self, ns, cmd, logname):
+        out = open(os.path.join(self.tmp, logname), "w")
+        p = subprocess.Popen(["ip", "netns", "exec", ns] + cmd, stdout=out, stderr=subprocess.STDOUT)
+        out.close()
+        self.procs.append(p)
+        return p
+
+    def topology(self):
+        for ns in (self.dev, self.gw, self.net):
+            r = run(["ip", "netns", "add", ns], check_rc=False)
+            if r.returncode != 0:
+                raise Skip("ip netns add: " + r.stderr.strip())
+            self.netns.append(ns)
+            run(["ip", "-n", ns, "link", "set", "lo", "up"])
+        run(["ip", "-n", self.dev, "link", "add", "dev0", "address", DEV_MAC, "type", "veth",
+             "peer", "name", "lan0", "netns", self.gw])
+        run(["ip", "-n", self.net, "link", "add", "inet0", "type", "veth",
+             "peer", "name", "wan0", "netns", self.gw])
+        run(["ip", "-n", self.dev, "addr", "add", DEV_IP + "/24", "dev", "dev0"])
+        run(["ip", "-n", self.dev, "link", "set", "dev0", "up"])
+        run(["ip", "-n", self.dev, "route", "add", "default", "via", GW_LAN])
+        run(["ip", "-n", self.net, "addr", "add", INET_IP + "/24", "dev", "inet0"])
+        for a in (SERVER, BLOCKED):
+            run(["ip", "-n", self.net, "addr", "add", a + "/32", "dev", "lo"])
+        run(["ip", "-n", self.net, "link", "set", "inet0", "up"])
+        for d in ("lan0", "wan0"):
+            run(["sysctl", "-q", "-w", "net.ipv6.conf.%s.disable_ipv6=1" % d], ns=self.gw)
+            run(["ip", "-n", self.gw, "link", "set", d, "up"])
+        # The kernel of the gateway's netns must not answer on lan0/wan0
+        # itself: af_packet takes its copy before this ingress hook.
+        nft = ("table netdev gwlive {\n"
+               " chain lan0 { type filter hook ingress device \"lan0\" priority 0; policy drop; }\n"
+               " chain wan0 { type filter hook ingress device \"wan0\" priority 0; policy drop; }\n"
+               "}\n")
+        r = subprocess.run(["ip", "netns", "exec", self.gw, "nft", "-f", "-"], input=nft,
+                           capture_output=True, text=True)
+        check(r.returncode == 0, "nft: " + r.stderr)
+        # DPDK forwards the devices' frames raw: their checksums must be
+        # finished by the sender.
+        run(["ethtool", "-K", "dev0", "tx", "off"], ns=self.dev)
+        run(["ethtool", "-K", "inet0", "tx", "off"], ns=self.net)
+
+    def servers(self):
+        www = os.path.join(self.tmp, "www")
+        os.mkdir(www)
+        with open(os.path.join(www, "hello.txt"), "w") as f:
+            f.write("hello from the internet\n")
+        py = "/usr/bin/python3"
+        self.spawn(self.net, [py, "-u", "-m", "http.server", "--bind", SERVER, "--directory", www,
+                              "8080"], "server.log")
+        self.spawn(self.net, [py, "-u", "-m", "http.server", "--bind", BLOCKED, "--directory", www,
+                              "8080"], "blocked.log")
+        self.spawn(self.net, [py, "-u", "-c", STREAM_SERVER, SERVER, "8081"], "stream.log")
+
+    def port_open(self, addr, port):
+        r = run([sys.executable, "-c",
+                 "import socket,sys; s=socket.socket(); s.settimeout(0.5); "
+                 "sys.exit(s.connect_ex((sys.argv[1], int(sys.argv[2]))))", addr, str(port)],
+                ns=self.net, check_rc=False)
+        return r.returncode == 0
+
+    def compile(self, name, text):
+        src, img = os.path.join(self.tmp, name + ".gw"), os.path.join(self.tmp, name + ".img")
+        with open(src, "w") as f:
+            f.write(text)
+        r = subprocess.run([self.gwctl, "policy", "compile", src, "-o", img],
+                           capture_output=True, text=True)
+        check(r.returncode == 0, "gwctl policy compile %s: %s" % (name, r.stderr))
+        return img
+
+    def start_dataplane(self, policy):
+        cmd = [self.exe, "-l", self.lcores, "--no-huge", "-m", "512", "--no-pci",
+               "--file-prefix", self.prefix, "--log-level", "lib.eal:error",
+               "--vdev", "net_af_packet0,iface=lan0", "--vdev", "net_af_packet1,iface=wan0",
+               "--", "--lan", "0", "--wan", "1", "--policy", policy,
+               "--lan-ip", GW_LAN + "/24", "--control", self.sock]
+        if self.wan == "flag":
+            cmd += ["--wan-ip", GW_WAN + "/24"]
+        self.dp = self.spawn(self.gw, cmd, "dataplane.log")
+        wait_for(lambda: os.path.exists(self.sock) or self.dp.poll() is not None,
+                 "the dataplane to start", timeout=20)
+        if self.dp.poll() is not None:
+            if self.dp.returncode == dptest.EXIT_NO_EAL:
+                raise Skip("EAL cannot start here:\n" + self.log("dataplane.log"))
+            raise Fail("gw-dataplane exited %d" % self.dp.returncode)
+        text = self.log("dataplane.log")
+        check("event=twin_up role=lan name=gw-lan" in text and
+              "event=twin_up role=wan name=gw-wan" in text, "no twins reported")
+        lan_mac, twin_mac = link_mac(self.gw, "lan0"), link_mac(self.gw, "gw-lan")
+        check(lan_mac == twin_mac, "gw-lan MAC %s, lan0's %s" % (twin_mac, lan_mac))
+        check(link_mac(self.gw, "wan0") == link_mac(self.gw, "gw-wan"), "gw-wan's MAC")
+        if self.wan != "flag":
+            check("event=wan_addr" not in text, "a WAN address before the twin had one")
+        if self.wan == "kernel":
+            run(["ip", "-n", self.gw, "addr", "add", GW_WAN + "/24", "dev", "gw-wan"])
+        elif self.wan == "dhcp":
+            self.dhcp()
+        if self.wan != "flag":
+            wait_for(lambda: "event=wan_addr source=kernel addr=%s/24" % GW_WAN
+                     in self.log("dataplane.log"), "the WAN address from the kernel")
+        addrs = run(["ip", "-n", self.gw, "-4", "-o", "addr", "show"]).stdout
+        check(GW_LAN + "/24" in addrs and GW_WAN + "/24" in addrs,
+              "the twins lack the gateway's addresses:\n" + addrs)
+        return lan_mac
+
+    def dhcp(self):
+        """udhcpc on gw-wan, dnsmasq (DHCP only) on inet0: the lease's
+        address and router go on gw-wan by a script of ours (the stock one
+        would write the host's /etc/resolv.conf)."""
+        script = os.path.join(self.tmp, "udhcpc.sh")
+        with open(script, "w") as f:
+            f.write("#!/bin/sh\n"
+                    "echo \"udhcpc $1 ip=$ip mask=$mask router=$router\"\n"
+                    "case $1 in\n"
+                    "bound|renew)\n"
+                    "  ip addr replace $ip/${mask:-$subnet} dev $interface\n"
+                    "  [ -n \"$router\" ] && ip route replace default via ${router%% *} dev $interface\n"
+                    "  ;;\n"
+                    "deconfig) ip -4 addr flush dev $interface ;;\n"
+                    "esac\n"
+                    "exit 0\n")
+        os.chmod(script, 0o755)
+        self.spawn(self.net, ["dnsmasq", "--no-daemon", "--port=0", "--conf-file=/dev/null",
+                              "--interface=inet0", "--bind-interfaces", "--user=root",
+                              "--pid-file=", "--log-dhcp",
+                              "--dhcp-leasefile=" + os.path.join(self.tmp, "leases"),
+                              "--dhcp-range=%s,%s,255.255.255.0,1h" % (GW_WAN, GW_WAN),
+                              "--dhcp-option=option:router," + INET_IP], "dnsmasq.log")
+        r = run(["udhcpc", "-i", "gw-wan", "-f", "-q", "-n", "-t", "8", "-T", "1", "-s", script],
+                ns=self.gw, check_rc=False, timeout=20)
+        check(r.returncode == 0, "udhcpc on gw-wan: exit %d\n%s%s\n--- dnsmasq\n%s" % (
+            r.returncode, r.stdout, r.stderr, self.log("dnsmasq.log")))
+        lease = [ln for ln in r.stdout.splitlines() if ln.startswith("udhcpc bound")]
+        check(lease, "udhcpc bound no lease:\n" + r.stdout)
+        print("DHCP on gw-wan: %s" % lease[0])
+
+    def scenario(self):
+        self.topology()
+        self.servers()
+        allow, block = self.compile("allow", POLICY_ALLOW), self.compile("block", POLICY_BLOCK)
+        wait_for(lambda: all(self.port_open(a, p) for a, p in
+                             ((SERVER, 8080), (BLOCKED, 8080), (SERVER, 8081))),
+                 "the servers to listen")
+        lan_mac = self.start_dataplane(allow)
+
+        # The default route on the WAN twin (DHCP put it there already):
+        # the mirror follows it and has the kernel resolve the gateway.
+        if self.wan != "dhcp":
+            run(["ip", "-n", self.gw, "route", "add", "default", "via", INET_IP, "dev", "gw-wan"])
+        inet_mac = link_mac(self.net, "inet0")
+        t0 = time.time()
+        wait_for(lambda: "event=wan_next_hop source=kernel gw=%s mac=%s" % (INET_IP, inet_mac)
+                 in self.log("dataplane.log"), "the WAN next hop from the kernel")
+        print("WAN next hop %s %s learned in %.0f ms" % (INET_IP, inet_mac, (time.time() - t0) * 1000))
+
+        # (a) ARP for the gateway, answered by the kernel on gw-lan, and ping.
+        r = run(["ping", "-c", "3", "-i", "0.2", "-W", "2", GW_LAN], ns=self.dev, check_rc=False)
+        check(r.returncode == 0, "ping to the gateway: " + r.stdout + r.stderr)
+        check("DUP!" not in r.stdout, "duplicate ping replies:\n" + r.stdout)
+        neigh = run(["ip", "-n", self.dev, "neigh", "show", GW_LAN, "dev", "dev0"]).stdout
+        check(lan_mac in neigh, "the device's ARP entry for the gateway: %r, want %s" % (neigh, lan_mac))
+        print("(a) ARP: %s; %s" % (neigh.strip(), r.stdout.strip().splitlines()[-1]))
+
+        # (b) Through NAT to the internet host.
+        r = run(["curl", "-sS", "--max-time", "5", "http://%s:8080/hello.txt" % SERVER],
+                ns=self.dev, check_rc=False)
+        check(r.returncode == 0 and r.stdout == "hello from the internet\n",
+              "curl through NAT: exit %d %s" % (r.returncode, r.stderr))
+        wait_for(lambda: "GET /hello.txt" in self.log("server.log"), "the server's log line", 5)
+        line = [ln for ln in self.log("server.log").splitlines() if "GET /hello.txt" in ln][0]
+        check(line.startswith(GW_WAN + " "), "the server saw %r, want the WAN address" % line)
+        print("(b) NAT: server log: %s" % line)
+
+        # (c) A destination the policy blocks for this device.
+        r = run(["curl", "-sS", "--max-time", "2", "http://%s:8080/hello.txt" % BLOCKED],
+                ns=self.dev, check_rc=False)
+        check(r.returncode != 0, "curl to the blocked destination succeeded")
+        check("GET" not in self.log("blocked.log"), "the blocked server got a request")
+        print("(c) blocked: curl exit %d (%s)" % (r.returncode, r.stderr.strip()))
+
+        # (d) A policy swap cuts an open connection.
+        out = os.path.join(self.tmp, "stream.out")
+        curl = self.spawn(self.dev, ["curl", "-sS", "-N", "--max-time", "30", "-o", out,
+                                     "http://%s:8081/" % SERVER], "curl-stream.log")
+
+        def size():
+            try:
+                return os.path.getsize(out)
+            except OSError:
+                return 0
+        wait_for(lambda: size() > 64 * 1024, "the stream to flow")
+        s0 = size()
+        time.sleep(0.3)
+        check(size() > s0, "the stream is not flowing before the swap")
+        with open(block, "rb") as f:
+            load_image(self.sock, f.read())
+        t_swap = time.time()
+        last, t_last = size(), t_swap
+        while time.time() - t_swap < 1.5:
+            s = size()
+            if s != last:
+                last, t_last = s, time.time()
+            time.sleep(0.005)
+        cut = t_last - t_swap
+        check(curl.poll() is None or curl.returncode != 0, "the stream ended cleanly: not cut")
+        check(cut < 0.5, "the stream still grew %.0f ms after the swap" % (cut * 1000))
+        print("(d) swap: the stream stopped growing %.0f ms after LOAD_IMAGE (%d bytes before)"
+              % (cut * 1000, last))
+        curl.kill()
+        curl.wait()
+
+        self.dp.send_signal(signal.SIGTERM)
+        rc = self.dp.wait(timeout=20)
+        text = self.log("dataplane.log")
+        check(rc == 0, "gw-dataplane exited %d" % rc)
+        check(not dptest.sanitizer_report(text), "sanitizer report")
+        c = dptest.counters(text)
+        bad = dptest.check_accounting(c)
+        check(not bad, "; ".join(bad))
+        check(c.get("lan.punt.arp", 0) > 0 and c.get("lan.punt.to_gateway", 0) > 0,
+              "no ARP or ping punted on the LAN: %r" % c)
+        check(c.get("lan.from_kernel", 0) > 0 and c.get("wan.from_kernel", 0) > 0,
+              "the kernel sent nothing through the twins")
+        check(c.get("lan.drop.policy_block", 0) + c.get("wan.drop.policy_block", 0) > 0,
+              "nothing dropped by the policy")
+        check(c.get("lan.drop.twin_full", 0) == 0, "twin queue overflowed")
+        if self.wan == "dhcp":
+            # dnsmasq answers the client's MAC at the address it offers,
+            # which is not the gateway's yet: the kernel must get it.
+            check(c.get("wan.punt.wan_no_addr", 0) >= 2,
+                  "the DHCP offer and ack did not reach the kernel: %r" % c)
+        print("WAN punts: %s" % ", ".join("%s=%d" % (k[9:], v) for k, v in sorted(c.items())
+                                           if k.startswith("wan.punt.")))
+        print("counters: lan rx %d fwd %d punted %d from_kernel %d; wan rx %d fwd %d punted %d "
+              "from_kernel %d" % (c["lan.rx"], c["lan.forwarded"], c["lan.punted"],
+                                  c["lan.from_kernel"], c["wan.rx"], c["wan.forwarded"],
+                                  c["wan.punted"], c["wan.from_kernel"]))
+
+    def cleanup(self):
+        for p in self.procs:
+            if p.poll() is None:
+                os.kill(p.pid, signal.SIGKILL)
+                p.wait()
+        for ns in self.netns:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        dptest.cleanup(self.tmp, self.prefix)
+
+
+def main():
+    exe, gwctl = sys.argv[1:3]
+    lcores = sys.argv[3] if len(sys.argv) > 3 else "0,1"
+    wan = sys.argv[4] if len(sys.argv) > 4 else "flag"
+    if wan not in ("flag", "kernel", "dhcp"):
+        print("WAN must be flag, kernel or dhcp, not %r" % wan)
+        return 2
+    if os.geteuid() != 0:
+        print("needs root; skipping")
+        return dptest.SKIP
+    for tool in ("ip", "nft", "ethtool", "curl", "ping") + (
+            ("udhcpc", "dnsmasq") if wan == "dhcp" else ()):
+        if not shutil.which(tool):
+            print("%s is missing; skipping" % tool)
+            return dptest.SKIP
+    if not os.path.exists("/dev/net/tun"):
+        print("no /dev/net/tun; skipping")
+        return dptest.SKIP
+    live = Live(exe, gwctl, lcores, wan)
+    start = time.time()
+    try:
+        live.scenario()
+        print("ok in %.1f s" % (time.time() - start))
+        return 0
+    except Skip as e:
+        print("skipping: %s" % e)
+        return dptest.SKIP
+    except (Fail, OSError, subprocess.TimeoutExpired) as e:
+        print("FAIL: %s" % e)
+        for name in ("dataplane.log", "server.log", "stream.log", "curl-stream.log",
+                     "dnsmasq.log"):
+            print("--- %s\n%s" % (name, live.log(name)[-3000:]))
+        return 1
+    finally:
+        live.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,373 @@
+#!/usr/bin/python3
+# Full mode with two workers (EAL lcores: the main one and two workers) on
+# net_pcap ports of one queue each, fed through FIFOs (--burst 1: the
+# receiving worker reads a LAN frame, then a WAN frame, each round):
+#   1. twelve LAN devices open IPv4 TCP, UDP and echo flows and an IPv6
+#      UDP flow (the WAN side gets frames for another address meanwhile:
+#      wan_unsolicited);
+#   2. the internet answers each one at the NAT address and the port it
+#      was mapped to, read back from the WAN port's output (the LAN side
+#      gets frames for another MAC meanwhile: l2_not_ours).
+# Then: every reply reached its device translated back (address, port,
+# identifier, MAC); FLOWS shows every flow with one packet each way on one
+# worker (so both directions met in that worker's table), both workers
+# hold flows, a device's flows are all on one worker, and each IPv4 flow's
+# external port lies in its worker's slice of --nat-ports (consecutive
+# halves); the exit counters add up (received = forwarded + punted +
+# dropped, per port) with no steer_full drop.
+#   run-workers.py GW_DATAPLANE
+# Exit 0 pass, 1 fail, 77 when DPDK cannot run here.
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dptest  # noqa: E402
+
+HDR = struct.Struct("<IHHIIQ")
+MAGIC, STATS, FLOWS = 0x50445747, 2, 5
+FLOW = struct.Struct("<16s16sHHBBBBIIII2Q2QQ")
+LAN_PORT_MAC = bytes.fromhex("027063617000")  # net_pcap0
+WAN_PORT_MAC = bytes.fromhex("027063617001")  # net_pcap1
+WAN_GW_MAC = bytes.fromhex("0200000000fe")
+WAN_IP = bytes([203, 0, 113, 5])
+NAT_LO, NAT_HI = 20000, 20999
+DEVICES = 12
+TCP, UDP, ICMP = 6, 17, 1
+
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+    return cond
+
+
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+
+
+def ip4(src, dst, proto, l4):
+    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), 1, 0, 64, proto, 0, src, dst)
+    h = h[:10] + struct.pack("!H", csum(h)) + h[12:]
+    return h + l4
+
+
+def l4_4(src, dst, proto, sport, dport, payload=b"x" * 8):
+    """A TCP ACK, a UDP datagram or an echo (sport: the type, dport: the id)."""
+    if proto == ICMP:
+        b = struct.pack("!BBHHH", sport, 0, 0, dport, 1) + payload
+        return b[:2] + struct.pack("!H", csum(b)) + b[4:]
+    if proto == UDP:
+        b = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+        pseudo = src + dst + struct.pack("!BBH", 0, UDP, len(b))
+        return b[:6] + struct.pack("!H", csum(pseudo + b) or 0xffff) + b[8:]
+    b = struct.pack("!HHIIBBHHH", sport, dport, 1000, 2000, 0x50, 0x10, 65535, 0, 0) + payload
+    pseudo = src + dst + struct.pack("!BBH", 0, TCP, len(b))
+    return b[:16] + struct.pack("!H", csum(pseudo + b)) + b[18:]
+
+
+def frame4(dmac, smac, src, dst, proto, sport, dport):
+    return dmac + smac + b"\x08\x00" + ip4(src, dst, proto, l4_4(src, dst, proto, sport, dport))
+
+
+def frame6(dmac, smac, src, dst, sport, dport, payload=b"y" * 8):
+    u = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+    pseudo = src + dst + struct.pack("!IxxxB", len(u), UDP)
+    u = u[:6] + struct.pack("!H", csum(pseudo + u) or 0xffff) + u[8:]
+    return (dmac + smac + b"\x86\xdd" + struct.pack("!IHBB", 6 << 28, len(u), UDP, 64) + src +
+            dst + u)
+
+
+def dev_mac(i):
+    return bytes([2, 0, 0, 0, 1, i])
+
+
+def dev_ip(i):
+    return bytes([192, 168, 1, 10 + i])
+
+
+def dev_ip6(i):
+    return bytes.fromhex("fd000001000000000000000000000000")[:15] + bytes([0x10 + i])
+
+
+def server(i):
+    return bytes([198, 51, 100, 1 + i])
+
+
+def server6(i):
+    return bytes.fromhex("20010db8000000000000000000000000")[:15] + bytes([1 + i])
+
+
+def flows():
+    """(device, proto, family, LAN frame) of every flow; a flow is known
+    by its server and protocol."""
+    out = []
+    for i in range(DEVICES):
+        m, a, s = dev_mac(i), dev_ip(i), server(i)
+        out.append((i, TCP, 4, frame4(LAN_PORT_MAC, m, a, s, TCP, 40000 + 4 * i, 443)))
+        out.append((i, UDP, 4, frame4(LAN_PORT_MAC, m, a, s, UDP, 40001 + 4 * i, 53)))
+        out.append((i, ICMP, 4, frame4(LAN_PORT_MAC, m, a, s, ICMP, 8, 7000 + i)))
+        out.append((i, UDP, 6, frame6(LAN_PORT_MAC, m, dev_ip6(i), server6(i), 40002 + 4 * i, 123)))
+    return out
+
+
+def call(sock, typ, body=b""):
+    sock.sendall(HDR.pack(MAGIC, 1, typ, 0, len(body), typ) + body)
+
+    def exact(n):
+        b = b""
+        while len(b) < n:
+            chunk = sock.recv(n - len(b))
+            if not chunk:
+                raise OSError("control socket closed")
+            b += chunk
+        return b
+    length = HDR.unpack(exact(HDR.size))[4]
+    body = exact(length)
+    status, rlen = struct.unpack("<iH", body[:6])
+    return status, body[8:8 + rlen].decode(), body[8 + rlen:]
+
+
+def all_flows(sock):
+    got, cursor = [], 0
+    while True:
+        status, reason, p = call(sock, FLOWS, struct.pack("<QII", cursor, 256, 0))
+        if status:
+            raise OSError("flows: %d %s" % (status, reason))
+        cursor, count = struct.unpack("<QI", p[:12])
+        for k in range(count):
+            got.append(FLOW.unpack(p[16 + FLOW.size * k:16 + FLOW.size * (k + 1)]))
+        if not cursor:
+            return got
+
+
+def received(sock):
+    status, _, p = call(sock, STATS)
+    if status:
+        raise OSError("stats: %d" % status)
+    rx = 0
+    for k in range(struct.unpack("<I", p[:4])[0]):
+        name, value = struct.unpack("<40sQ", p[8 + 48 * k:56 + 48 * k])
+        if name.rstrip(b"\0") in (b"lan.rx", b"wan.rx"):
+            rx += value
+    return rx
+
+
+def wait_for(what, cond, seconds=15):
+    end = time.time() + seconds
+    while not cond():
+        if time.time() > end:
+            raise OSError("timed out waiting for " + what)
+        time.sleep(0.05)
+
+
+def record(frame, i):
+    return struct.pack("<IIII", i, 0, len(frame), len(frame)) + frame
+
+
+def parse_out4(fr):
+    """(src, dst, proto, sport, dport) of an IPv4 frame; echo: (type, id)."""
+    ip = fr[14:]
+    ihl = (ip[0] & 15) * 4
+    proto, src, dst = ip[9], ip[12:16], ip[16:20]
+    l4 = ip[ihl:]
+    if proto == ICMP:
+        return src, dst, proto, l4[0], struct.unpack("!H", l4[4:6])[0]
+    return (src, dst, proto) + struct.unpack("!HH", l4[:4])
+
+
+def run(exe, tmp, prefix):
+    fl = flows()
+    fifos = {}
+    for port in ("lan", "wan"):
+        path = os.path.join(tmp, port + "_in.fifo")
+        os.mkfifo(path)
+        fifos[port] = os.open(path, os.O_RDWR)
+        os.write(fifos[port], struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
+    sock_path = os.path.join(tmp, "control.sock")
+    # Three lcores on two CPUs: the main one sleeps in poll().
+    cmd = [exe, "--lcores", "0@0,1@0,2@1", "--no-huge", "-m", "512", "--no-pci",
+           "--file-prefix", prefix, "--log-level", "lib.eal:error",
+           "--vdev", "net_pcap0,rx_pcap=%s,tx_pcap=%s" % (os.path.join(tmp, "lan_in.fifo"),
+                                                     os.path.join(tmp, "lan_out.pcap")),
+           "--vdev", "net_pcap1,rx_pcap=%s,tx_pcap=%s" % (os.path.join(tmp, "wan_in.fifo"),
+                                                     os.path.join(tmp, "wan_out.pcap")),
+           "--", "--lan", "0", "--wan", "1", "--mbufs", "4095", "--burst", "1",
+           "--control", sock_path, "--no-twins", "--lan-ip", "192.168.1.1/24",
+           "--lan-ip6", "fd00:1::1/64", "--wan-ip", "203.0.113.5",
+           "--wan-gw-mac", "02:00:00:00:00:fe", "--nat-ports", "%d-%d" % (NAT_LO, NAT_HI)]
+    log_path = os.path.join(tmp, "dataplane.log")
+    log = open(log_path, "w")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    sock = None
+    try:
+        wait_for("the control socket",
+                 lambda: os.path.exists(sock_path) or proc.poll() is not None, 20)
+        if proc.poll() is not None:
+            return proc.wait(), open(log_path).read(), None, None
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(10)
+        sock.connect(sock_path)
+
+        # 1. The devices' first packets; frames for another address on the WAN.
+        stray = frame4(WAN_PORT_MAC, WAN_GW_MAC, server(0), bytes([203, 0, 113, 99]), UDP, 53, 999)
+        n = 0
+        for k, (_, _, _, fr) in enumerate(fl):
+            os.write(fifos["lan"], record(fr, n))
+            os.write(fifos["wan"], record(stray, n))
+            n += 1
+        wait_for("the first packets", lambda: received(sock) >= 2 * n)
+        wait_for("%d flows" % len(fl), lambda: len(all_flows(sock)) == len(fl))
+
+        # Where NAT mapped each IPv4 flow: the WAN port's output so far.
+        out = dptest.read_pcap(os.path.join(tmp, "wan_out.pcap"))
+        ext = {}
+        for fr in (out[1] if out else []):
+            if fr[12:14] == b"\x08\x00":
+                src, dst, proto, sport, dport = parse_out4(fr)
+                check(src == WAN_IP, "an IPv4 flow left with source %s" % src.hex())
+                ext[(dst, proto)] = dport if proto == ICMP else sport
+        check(len(ext) == 3 * DEVICES, "%d IPv4 flows left the WAN port, want %d"
+              % (len(ext), 3 * DEVICES))
+
+        # 2. The internet's answers; frames for another MAC on the LAN.
+        foreign = frame4(bytes.fromhex("020000000099"), dev_mac(0), dev_ip(0), server(0), UDP,
+                         5000, 53)
+        for i, proto, fam, _ in fl:
+            if fam == 6:
+                rep = frame6(WAN_PORT_MAC, WAN_GW_MAC, server6(i), dev_ip6(i), 123, 40002 + 4 * i)
+            else:
+                e = ext.get((server(i), proto), NAT_LO)
+                if proto == ICMP:
+                    rep = frame4(WAN_PORT_MAC, WAN_GW_MAC, server(i), WAN_IP, ICMP, 0, e)
+                else:
+                    rep = frame4(WAN_PORT_MAC, WAN_GW_MAC, server(i), WAN_IP, proto,
+                                 443 if proto == TCP else 53, e)
+            os.write(fifos["wan"], record(rep, n))
+            os.write(fifos["lan"], record(foreign, n))
+            n += 1
+        wait_for("the replies", lambda: received(sock) >= 2 * n)
+        wait_for("every flow's reply",
+                 lambda: sum(1 for f in all_flows(sock) if f[13] == 1) == len(fl))
+        table = all_flows(sock)
+        proc.send_signal(signal.SIGTERM)
+        # The receiving worker may sit in a FIFO read: end of file lets it stop.
+        for fd in fifos.values():
+            os.close(fd)
+        fifos = {}
+        rc = proc.wait(timeout=30)
+        return rc, open(log_path).read(), table, ext
+    finally:
+        if sock:
+            sock.close()
+        for fd in fifos.values():
+            os.close(fd)
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def main():
+    exe = sys.argv[1]
+    prefix = "gwdp-workers-%d" % os.getpid()
+    tmp = tempfile.mkdtemp(prefix="gw-dp-workers-")
+    try:
+        try:
+            rc, log, table, ext = run(exe, tmp, prefix)
+        except OSError as e:
+            log = open(os.path.join(tmp, "dataplane.log")).read() if os.path.exists(
+                os.path.join(tmp, "dataplane.log")) else ""
+            print("FAIL: %s\n%s" % (e, log[-4000:]))
+            return 1
+        if rc == dptest.EXIT_NO_EAL:
+            print("SKIP: EAL cannot start here")
+            return dptest.SKIP
+        check(rc == 0, "gw-dataplane exited %s" % rc)
+        check("event=workers workers=2 queues=1 steering=on" in log, "not two steering workers")
+        if table is None:
+            print("FAIL: no flows\n" + log[-4000:])
+            return 1
+
+        # Each flow: one packet each way, on one worker; the devices' flows
+        # together; external ports in the worker's slice.
+        half = (NAT_HI - NAT_LO + 1 + 1) // 2
+        by_dev = {}
+        for f in table:
+            src, dst, sport, dport, fam, proto = f[0], f[1], f[2], f[3], f[4], f[5]
+            worker, pkts = f[10], (f[12], f[13])
+            check(pkts == (1, 1), "flow %s %d: packets %s, want one each way"
+                  % (src.hex(), proto, pkts))
+            by_dev.setdefault(src[:4] if fam == 4 else src, set()).add(worker)
+            if fam == 4:
+                e = ext.get((dst[:4], proto))
+                lo = NAT_LO + worker * half
+                check(e is not None and lo <= e < lo + half,
+                      "flow to %s proto %d on worker %d has external port %s, outside [%d, %d]"
+                      % (dst[:4].hex(), proto, worker, e, lo, lo + half - 1))
+        check(all(len(w) == 1 for w in by_dev.values()), "a device's flows on two workers")
+        check({f[10] for f in table} == {0, 1}, "flows on workers %s, want both"
+              % sorted({f[10] for f in table}))
+
+        # The replies, translated back, at the devices.
+        out = dptest.read_pcap(os.path.join(tmp, "lan_out.pcap"))
+        replies = out[1] if out else []
+        check(len(replies) == 4 * DEVICES, "%d replies on the LAN, want %d"
+              % (len(replies), 4 * DEVICES))
+        want = set()
+        for i in range(DEVICES):
+            want |= {(dev_mac(i), dev_ip(i), TCP, 40000 + 4 * i), (dev_mac(i), dev_ip(i), UDP,
+                     40001 + 4 * i), (dev_mac(i), dev_ip(i), ICMP, 7000 + i),
+                     (dev_mac(i), dev_ip6(i), UDP, 40002 + 4 * i)}
+        got = set()
+        for fr in replies:
+            if fr[12:14] == b"\x08\x00":
+                src, dst, proto, sport, dport = parse_out4(fr)
+                got.add((fr[:6], dst, proto, dport))
+            else:
+                got.add((fr[:6], fr[38:54], fr[20], struct.unpack("!H", fr[56:58])[0]))
+        check(got == want, "replies not as the devices sent: missing %s, extra %s"
+              % (sorted(x[1].hex() + ":%d" % x[3] for x in want - got),
+                 sorted(x[1].hex() + ":%d" % x[3] for x in got - want)))
+
+        c = dptest.counters(log)
+        for p in dptest.check_accounting(c):
+            check(False, p)
+        check(c.get("lan.forwarded") == 4 * DEVICES and c.get("wan.forwarded") == 4 * DEVICES,
+              "forwarded lan %s wan %s, want %d each" % (c.get("lan.forwarded"),
+                                                         c.get("wan.forwarded"), 4 * DEVICES))
+        check(c.get("wan.drop.wan_unsolicited") == 4 * DEVICES, "wan_unsolicited %s"
+              % c.get("wan.drop.wan_unsolicited"))
+        check(c.get("lan.drop.l2_not_ours") == 4 * DEVICES, "l2_not_ours %s"
+              % c.get("lan.drop.l2_not_ours"))
+        check(not any("steer_full" in k for k in c), "steer_full drops")
+        check(not dptest.sanitizer_report(log), "sanitizer report")
+        if failures:
+            print("FAIL:\n  " + "\n  ".join(failures) + "\n" + log[-3000:])
+            return 1
+        print("ok: %d flows on workers %s, replies translated, counters add up"
+              % (len(table), sorted({f[10] for f in table})))
+        return 0
+    finally:
+        if os.environ.get("GW_KEEP"):  # the captures and log, to look at
+            print("kept", tmp)
+            shutil.rmtree(os.path.join("/var/run/dpdk", prefix), ignore_errors=True)
+        else:
+            dptest.cleanup(tmp, prefix)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
