@@ -4,6 +4,7 @@
  * functions: the bytes of one line in, a checked request out.  Every field
  * is checked for type and range here, so the daemon trusts what it gets.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,6 +19,10 @@ static const char *const names[GWD_CMD_COUNT] = {
 	[GWD_CMD_POLICY_HISTORY] = "policy.history",
 	[GWD_CMD_POLICY_ROLLBACK] = "policy.rollback",
 	[GWD_CMD_POLICY_CONFIRM] = "policy.confirm",
+	[GWD_CMD_POLICY_GET] = "policy.get",
+	[GWD_CMD_DEVICES] = "devices",
+	[GWD_CMD_FLOWS] = "flows",
+	[GWD_CMD_DOMAINS_LEARN] = "domains.learn",
 };
 
 /* The fields each command takes besides v, id and cmd. */
@@ -27,6 +32,10 @@ static const char *const fields[GWD_CMD_COUNT][6] = {
 	[GWD_CMD_POLICY_HISTORY] = { "generation", NULL },
 	[GWD_CMD_POLICY_ROLLBACK] = { "generation", NULL },
 	[GWD_CMD_POLICY_CONFIRM] = { NULL },
+	[GWD_CMD_POLICY_GET] = { "generation", NULL },
+	[GWD_CMD_DEVICES] = { NULL },
+	[GWD_CMD_FLOWS] = { "device", "limit", NULL },
+	[GWD_CMD_DOMAINS_LEARN] = { "name", "addrs", "ttl", NULL },
 };
 
 const char *gwd_cmd_name(enum gwd_cmd c)
@@ -37,7 +46,7 @@ const char *gwd_cmd_name(enum gwd_cmd c)
 bool gwd_cmd_changes(enum gwd_cmd c)
 {
 	return c == GWD_CMD_POLICY_APPLY || c == GWD_CMD_POLICY_ROLLBACK ||
-	       c == GWD_CMD_POLICY_CONFIRM;
+	       c == GWD_CMD_POLICY_CONFIRM || c == GWD_CMD_DOMAINS_LEARN;
 }
 
 static int __attribute__((format(printf, 3, 4)))
@@ -81,6 +90,68 @@ static int get_string(json_t *root, const char *key, const char **out, size_t *o
 		*out_len = json_string_length(v);
 	else if (strlen(*out) != json_string_length(v))
 		return refuse(err, "bad_argument", "'%s' contains a NUL character", key);
+	return 0;
+}
+
+/* A DNS name as a resolver hands it over: labels of 1..63 letters,
+ * digits, '-' or '_', dot-separated, an optional final dot. */
+static bool dns_name(const char *s)
+{
+	size_t n = strlen(s), label = 0;
+	if (!n || n > GWD_API_MAX_NAME + 1 || (n == GWD_API_MAX_NAME + 1 && s[n - 1] != '.'))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c == '.') {
+			if (!label)
+				return false;
+			label = 0;
+		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			   (c >= '0' && c <= '9') || c == '-' || c == '_') {
+			if (++label > 63)
+				return false;
+		} else {
+			return false;
+		}
+	}
+	return true;
+}
+
+static int parse_learn(struct gwd_api_req *r, struct gwd_api_err *err)
+{
+	if (get_string(r->root, "name", &r->name, NULL, err) < 0)
+		return -EINVAL;
+	if (!r->name || !dns_name(r->name))
+		return refuse(err, "bad_argument", "'name' must be a DNS name (labels of letters, "
+			      "digits, '-', '_'; at most %d bytes)", GWD_API_MAX_NAME);
+	json_t *ttl = json_object_get(r->root, "ttl");
+	if (!ttl)
+		return refuse(err, "bad_argument", "domains.learn needs 'ttl' (seconds)");
+	if (get_uint(r->root, "ttl", 1, GWD_API_MAX_TTL, &r->ttl, err) < 0)
+		return -EINVAL;
+	json_t *a = json_object_get(r->root, "addrs");
+	if (!json_is_array(a) || json_array_size(a) < 1 ||
+	    json_array_size(a) > GWD_API_MAX_ADDRS)
+		return refuse(err, "bad_argument", "'addrs' must be an array of 1..%d addresses",
+			      GWD_API_MAX_ADDRS);
+	for (size_t i = 0; i < json_array_size(a); i++) {
+		json_t *v = json_array_get(a, i);
+		const char *s = json_string_value(v);
+		if (!s || strlen(s) != json_string_length(v) || strlen(s) > 45)
+			return refuse(err, "bad_argument", "'addrs'[%zu] must be an address string", i);
+		uint8_t buf[16] = { 0 };
+		uint8_t family;
+		if (inet_pton(AF_INET, s, buf) == 1)
+			family = 4;
+		else if (inet_pton(AF_INET6, s, buf) == 1)
+			family = 6;
+		else
+			return refuse(err, "bad_argument",
+				      "'addrs'[%zu]: '%s' is not an IPv4 or IPv6 address", i, s);
+		r->addrs[r->naddrs].family = family;
+		memcpy(r->addrs[r->naddrs].addr, buf, 16);
+		r->naddrs++;
+	}
 	return 0;
 }
 
@@ -181,7 +252,22 @@ int gwd_api_parse(const char *line, size_t len, struct gwd_api_req *ret,
 	}
 	case GWD_CMD_POLICY_HISTORY:
 	case GWD_CMD_POLICY_ROLLBACK:
+	case GWD_CMD_POLICY_GET:
 		if (get_uint(r.root, "generation", 1, UINT32_MAX, &r.generation, err) < 0)
+			goto fail;
+		break;
+	case GWD_CMD_FLOWS:
+		r.limit = GWD_API_FLOWS_LIMIT;
+		if (get_string(r.root, "device", &r.device, NULL, err) < 0 ||
+		    get_uint(r.root, "limit", 1, GWD_API_FLOWS_MAX, &r.limit, err) < 0)
+			goto fail;
+		if (r.device && (!r.device[0] || strlen(r.device) > 64)) {
+			refuse(err, "bad_argument", "'device' must be a device name or a MAC address");
+			goto fail;
+		}
+		break;
+	case GWD_CMD_DOMAINS_LEARN:
+		if (parse_learn(&r, err) < 0)
 			goto fail;
 		break;
 	default:

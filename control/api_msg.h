@@ -28,6 +28,11 @@
 #define GWD_API_MAX_LINE (4u << 20)
 #define GWD_API_MAX_MESSAGE 1024   /* bytes of an apply's message */
 #define GWD_API_MAX_CONFIRM 86400  /* seconds: at most a day */
+#define GWD_API_FLOWS_LIMIT 1000   /* flows: the default 'limit' */
+#define GWD_API_FLOWS_MAX 65536    /* flows: the largest 'limit' */
+#define GWD_API_MAX_ADDRS 64       /* domains.learn: addresses per request */
+#define GWD_API_MAX_TTL 604800     /* domains.learn: seconds, a week */
+#define GWD_API_MAX_NAME 253       /* domains.learn: a DNS name's length */
 
 enum gwd_cmd {
 	GWD_CMD_STATUS,
@@ -35,6 +40,10 @@ enum gwd_cmd {
 	GWD_CMD_POLICY_HISTORY,
 	GWD_CMD_POLICY_ROLLBACK,
 	GWD_CMD_POLICY_CONFIRM,
+	GWD_CMD_POLICY_GET,
+	GWD_CMD_DEVICES,
+	GWD_CMD_FLOWS,
+	GWD_CMD_DOMAINS_LEARN,
 	GWD_CMD_COUNT,
 };
 
@@ -54,8 +63,20 @@ struct gwd_api_req {
 	bool dry_run;
 	uint32_t confirm_seconds; /* 0: no confirm */
 	/* policy.rollback: 0 = the generation before the current one;
-	 * policy.history: 0 = every entry without text, N = entry N with text */
+	 * policy.history: 0 = every entry without text, N = entry N with text;
+	 * policy.get: 0 = the current generation */
 	uint32_t generation;
+	/* flows: a device name or MAC (NULL: every device), and how many */
+	const char *device;
+	uint32_t limit;
+	/* domains.learn: a DNS name, its addresses, their TTL in seconds */
+	const char *name;
+	uint32_t ttl;
+	uint32_t naddrs;
+	struct {
+		uint8_t family; /* 4 or 6 */
+		uint8_t addr[16];
+	} addrs[GWD_API_MAX_ADDRS];
 };
 
 struct gwd_api_err {

@@ -14,6 +14,7 @@ void gwd_config_defaults(struct gwd_config *c)
 	memset(c, 0, sizeof(*c));
 	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/gw");
 	snprintf(c->socket, sizeof(c->socket), "/run/gw/gwd.sock");
+	snprintf(c->bpf_pin_root, sizeof(c->bpf_pin_root), "%s", GWD_DEFAULT_PIN_ROOT);
 }
 
 struct errs {
@@ -42,11 +43,31 @@ add_err(struct errs *e, const char *name, unsigned line, const char *fmt, ...)
 	e->used = n < 0 || (size_t)n >= e->size - e->used ? e->size - 1 : e->used + (size_t)n;
 }
 
-static const char *const keys[] = { "state_dir", "socket", "policy" };
+enum key { K_STATE_DIR, K_SOCKET, K_POLICY, K_DATAPLANE, K_EBPF_PORTS, K_PIN_ROOT, K_COUNT };
 
-static char *field(struct gwd_config *c, size_t k)
+static const char *const keys[K_COUNT] = {
+	[K_STATE_DIR] = "state_dir", [K_SOCKET] = "socket", [K_POLICY] = "policy",
+	[K_DATAPLANE] = "dataplane", [K_EBPF_PORTS] = "ebpf_ports",
+	[K_PIN_ROOT] = "bpf_pin_root",
+};
+
+/* The path a key sets, or NULL (ebpf_ports is a list). */
+static char *field(struct gwd_config *c, enum key k)
 {
-	return k == 0 ? c->state_dir : k == 1 ? c->socket : c->policy;
+	switch (k) {
+	case K_STATE_DIR: return c->state_dir;
+	case K_SOCKET: return c->socket;
+	case K_POLICY: return c->policy;
+	case K_DATAPLANE: return c->dataplane;
+	case K_PIN_ROOT: return c->bpf_pin_root;
+	default: return NULL;
+	}
+}
+
+static bool ifname_char(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       ch == '.' || ch == '-' || ch == '_' || ch == '@';
 }
 
 static bool space(char ch)
@@ -54,12 +75,65 @@ static bool space(char ch)
 	return ch == ' ' || ch == '\t' || ch == '\r';
 }
 
+/* "IF[, IF...]" into out; reports the first problem. */
+static void parse_ports(struct errs *e, const char *name, unsigned lineno, const char *val,
+			size_t vlen, struct gwd_config *out)
+{
+	unsigned n = 0;
+	char ports[GWD_MAX_PORTS][GWD_IFNAME_MAX];
+	for (size_t at = 0; at <= vlen;) {
+		const char *comma = memchr(val + at, ',', vlen - at);
+		size_t end = comma ? (size_t)(comma - val) : vlen;
+		size_t a = at, b = end;
+		while (a < b && space(val[a]))
+			a++;
+		while (b > a && space(val[b - 1]))
+			b--;
+		if (a == b) {
+			add_err(e, name, lineno, "'ebpf_ports' has an empty port name");
+			return;
+		}
+		for (size_t i = a; i < b; i++) {
+			if (!ifname_char(val[i])) {
+				add_err(e, name, lineno,
+					"'ebpf_ports': '%.*s' is not an interface name",
+					(int)(b - a > 64 ? 64 : b - a), val + a);
+				return;
+			}
+		}
+		if (b - a >= GWD_IFNAME_MAX) {
+			add_err(e, name, lineno, "'ebpf_ports': '%.*s' is longer than %d bytes",
+				(int)(b - a > 64 ? 64 : b - a), val + a, GWD_IFNAME_MAX - 1);
+			return;
+		}
+		if (n == GWD_MAX_PORTS) {
+			add_err(e, name, lineno, "'ebpf_ports' names more than %d ports",
+				GWD_MAX_PORTS);
+			return;
+		}
+		memcpy(ports[n], val + a, b - a);
+		ports[n][b - a] = '\0';
+		for (unsigned i = 0; i < n; i++) {
+			if (!strcmp(ports[i], ports[n])) {
+				add_err(e, name, lineno, "'ebpf_ports' names '%s' twice", ports[n]);
+				return;
+			}
+		}
+		n++;
+		if (!comma)
+			break;
+		at = end + 1;
+	}
+	memcpy(out->ebpf_ports, ports, sizeof(ports));
+	out->nebpf_ports = n;
+}
+
 int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_config *c,
 		     char *err, size_t errlen)
 {
 	struct gwd_config out = *c;
 	struct errs e = { .buf = err, .size = errlen };
-	bool seen[3] = { false };
+	bool seen[K_COUNT] = { false };
 	if (err && errlen)
 		err[0] = '\0';
 	unsigned lineno = 0;
@@ -98,13 +172,14 @@ int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_
 			val++;
 			vlen--;
 		}
-		size_t k;
-		for (k = 0; k < 3; k++)
+		enum key k;
+		for (k = 0; k < K_COUNT; k++)
 			if (strlen(keys[k]) == klen && !memcmp(keys[k], line, klen))
 				break;
-		if (k == 3) {
+		if (k == K_COUNT) {
 			add_err(&e, name, lineno,
-				"unknown key '%.*s' (the keys are state_dir, socket, policy)",
+				"unknown key '%.*s' (the keys are state_dir, socket, policy, "
+				"dataplane, ebpf_ports, bpf_pin_root)",
 				(int)(klen > 64 ? 64 : klen), line);
 			continue;
 		}
@@ -115,6 +190,10 @@ int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_
 		seen[k] = true;
 		if (!vlen) {
 			add_err(&e, name, lineno, "'%s' needs a value", keys[k]);
+			continue;
+		}
+		if (k == K_EBPF_PORTS) {
+			parse_ports(&e, name, lineno, val, vlen, &out);
 			continue;
 		}
 		if (val[0] != '/') {

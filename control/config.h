@@ -5,7 +5,14 @@
  *   state_dir = /var/lib/gw        generations, history, pending confirm
  *   socket    = /run/gw/gwd.sock   the API socket (docs/api.md)
  *   policy    = /etc/gw/home.gw    applied as generation 1 when there is none
- * Paths are absolute.  An unknown key, a repeated key, a line without '='
+ *   dataplane = /run/gw/dp.sock    gw-dataplane's control socket (unset: no
+ *                                  DPDK engine)
+ *   ebpf_ports = wlan0, wlan1      kernel LAN ports the eBPF classifier is
+ *                                  attached to (unset: no eBPF engine)
+ *   bpf_pin_root = /sys/fs/bpf/gw  where the eBPF maps are pinned
+ * Paths are absolute; port names are interface names (1..15 bytes of
+ * letters, digits, '.', '-', '_', '@'), separated by commas, at most
+ * GWD_MAX_PORTS, each once.  An unknown key, a repeated key, a line without '='
  * or an empty value is an error naming file:line; every such line is
  * reported, and nothing of a bad file is used.
  */
@@ -16,11 +23,18 @@
 
 #define GWD_DEFAULT_CONFIG "/etc/gw/gwd.conf"
 #define GWD_PATH_MAX 1024
+#define GWD_MAX_PORTS 8
+#define GWD_IFNAME_MAX 16 /* IFNAMSIZ */
+#define GWD_DEFAULT_PIN_ROOT "/sys/fs/bpf/gw"
 
 struct gwd_config {
 	char state_dir[GWD_PATH_MAX];
 	char socket[GWD_PATH_MAX];
 	char policy[GWD_PATH_MAX]; /* "" when not set */
+	char dataplane[GWD_PATH_MAX]; /* "" when not set: no DPDK engine */
+	char ebpf_ports[GWD_MAX_PORTS][GWD_IFNAME_MAX];
+	unsigned nebpf_ports;         /* 0: no eBPF engine */
+	char bpf_pin_root[GWD_PATH_MAX];
 };
 
 void gwd_config_defaults(struct gwd_config *c);

@@ -40,6 +40,10 @@ int gwd_new(struct event_base *base, const struct gwd_config *cfg, struct gwd **
 	    char *err, size_t errlen);
 void gwd_free(struct gwd *d);
 
+/* SIGHUP: apply the config's policy file again, synchronously (logged;
+ * -EINVAL when it was refused and the running generation stays). */
+int gwd_reload(struct gwd *d);
+
 void gwd_run(struct gwd *d, const struct gwd_api_req *req, const struct gwd_peer *peer,
 	     struct gwd_result *res);
 void gwd_result_clear(struct gwd_result *res);

@@ -12,22 +12,54 @@
  *       (prepare + commit), so all engines run the same generation.
  *   abort(): drop what prepare built.  Also after a dry run.
  * The image is a policy image (policy/ir.h), already checked by
- * pol_image_load; engines may keep a copy, never the pointer.
+ * pol_image_load; engines may keep a copy, never the pointer.  ir is that
+ * image loaded (gwd loads each image once, for every engine), or NULL:
+ * then an engine that needs the tables loads the image itself.  ir lives
+ * only for the call.
+ *
+ * stage_domains(entries, n) (optional), between prepare and commit: the
+ *   learned addresses with the prepared generation's domain-set bits, for
+ *   an engine whose domain table belongs to the generation.
+ * Between applies (optional ops, NULL where an engine has no such state):
+ *   set_active(mask, nrules): the committed generation's active-rule mask
+ *       (bit r of mask[r / 64]: rule r may match), at a schedule boundary
+ *       and after every commit;
+ *   set_domains(entries, n): addresses of learned names with the committed
+ *       generation's domain-set bits (sets == 0 removes one).
+ * An engine that finds its enforcer lost state behind gwd's back (a
+ * restarted dataplane) calls e->resync(e, e->resync_arg): gwd then pushes
+ * the current generation, mask and domain entries to that engine again.
  */
 #ifndef GW_CONTROL_ENGINE_H
 #define GW_CONTROL_ENGINE_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct gwd_engine;
+struct pol_ir;
+
+/* One learned address with the domain sets of the running generation. */
+struct gwd_domain_entry {
+	uint8_t family;   /* 4 or 6 */
+	uint8_t addr[16]; /* IPv4 in [0..3] */
+	uint32_t ttl_s;   /* seconds left */
+	uint64_t sets;    /* 0: remove */
+};
 
 struct gwd_engine_ops {
 	const char *name;
 	int (*prepare)(struct gwd_engine *e, uint32_t gen, const void *image, size_t size,
-		       char *err, size_t errlen);
+		       const struct pol_ir *ir, char *err, size_t errlen);
+	int (*stage_domains)(struct gwd_engine *e, const struct gwd_domain_entry *v, size_t n,
+			     char *err, size_t errlen);
 	int (*commit)(struct gwd_engine *e, char *err, size_t errlen);
 	void (*abort)(struct gwd_engine *e);
+	int (*set_active)(struct gwd_engine *e, const uint64_t *mask, uint32_t nrules,
+			  char *err, size_t errlen);
+	int (*set_domains)(struct gwd_engine *e, const struct gwd_domain_entry *v, size_t n,
+			   char *err, size_t errlen);
 	/* "ok" or "degraded: why", for status. */
 	const char *(*state)(const struct gwd_engine *e);
 	void (*free)(struct gwd_engine *e);
@@ -36,6 +68,13 @@ struct gwd_engine_ops {
 struct gwd_engine {
 	const struct gwd_engine_ops *ops;
 	uint32_t generation; /* the committed one, 0 for none */
+	void (*resync)(struct gwd_engine *e, void *arg); /* set by gwd */
+	void *resync_arg;
 };
+
+/* An engine's "ok" / "degraded: why" text, in state (cap bytes), from a
+ * printf format; a change is logged as engine_state engine=NAME state=... */
+void gwd_engine_vset_state(char *state, size_t cap, const char *engine, const char *fmt,
+			   va_list ap) __attribute__((format(printf, 4, 0)));
 
 #endif

@@ -23,7 +23,7 @@ static void paths(const struct file_engine *f, const char *name, char *out, size
 }
 
 static int prepare(struct gwd_engine *e, uint32_t gen, const void *image, size_t size,
-		   char *err, size_t errlen)
+		   const struct pol_ir *ir, char *err, size_t errlen)
 {
 	struct file_engine *f = (struct file_engine *)e;
 	char p[1100];

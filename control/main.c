@@ -17,11 +17,26 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "notify.h"
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	gwd_log("stop", "signal=%s", strsignal((int)sig));
 	event_base_loopbreak(arg);
+}
+
+static void notify(const char *state, int r)
+{
+	if (r < 0)
+		gwd_log("notify_failed", "state=%s reason=%s", state, strerror(-r));
+}
+
+/* SIGHUP: the policy file again, applied before the next request. */
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	notify("RELOADING", gwd_notify_reloading());
+	gwd_reload(arg);
+	notify("READY", gwd_notify("READY=1"));
 }
 
 int main(int argc, char **argv)
@@ -60,7 +75,7 @@ int main(int argc, char **argv)
 	int ret = 1;
 	struct gwd *d = NULL;
 	struct gwd_api *api = NULL;
-	struct event *sigterm = NULL, *sigint = NULL;
+	struct event *sigterm = NULL, *sigint = NULL, *sighup = NULL;
 	struct event_base *base = event_base_new();
 	if (!base) {
 		gwd_log("start_failed", "reason=event_base_new");
@@ -77,20 +92,26 @@ int main(int argc, char **argv)
 	}
 	sigterm = evsignal_new(base, SIGTERM, on_signal, base);
 	sigint = evsignal_new(base, SIGINT, on_signal, base);
-	if (!sigterm || !sigint || evsignal_add(sigterm, NULL) < 0 ||
-	    evsignal_add(sigint, NULL) < 0) {
+	sighup = evsignal_new(base, SIGHUP, on_hup, d);
+	if (!sigterm || !sigint || !sighup || evsignal_add(sigterm, NULL) < 0 ||
+	    evsignal_add(sigint, NULL) < 0 || evsignal_add(sighup, NULL) < 0) {
 		gwd_log("start_failed", "reason=signals");
 		goto out;
 	}
 	gwd_log("ready", "pid=%d socket=%s state_dir=%s", (int)getpid(), cfg.socket,
 		cfg.state_dir);
+	/* gwd_new pushed the current generation to every engine. */
+	notify("READY", gwd_notify("READY=1"));
 	event_base_dispatch(base);
+	notify("STOPPING", gwd_notify("STOPPING=1"));
 	ret = 0;
 out:
 	if (sigterm)
 		event_free(sigterm);
 	if (sigint)
 		event_free(sigint);
+	if (sighup)
+		event_free(sighup);
 	gwd_api_free(api);
 	gwd_free(d);
 	event_base_free(base);

@@ -158,6 +158,54 @@ static void test_sha256(void **state)
 				 "154668eb");
 }
 
+/* domains.learn: a name, its addresses, a TTL; all checked here. */
+static void test_learn(void **state)
+{
+	struct gwd_api_req r;
+	struct gwd_api_err e;
+	const char *ok = "{\"v\":1,\"id\":3,\"cmd\":\"domains.learn\",\"name\":\"Tracker.example.\","
+			 "\"addrs\":[\"203.0.113.7\",\"2001:db8::7\"],\"ttl\":300}";
+	assert_int_equal(gwd_api_parse(ok, strlen(ok), &r, &e), 0);
+	assert_int_equal(r.cmd, GWD_CMD_DOMAINS_LEARN);
+	assert_true(gwd_cmd_changes(r.cmd));
+	assert_string_equal(r.name, "Tracker.example.");
+	assert_int_equal(r.ttl, 300);
+	assert_int_equal(r.naddrs, 2);
+	assert_int_equal(r.addrs[0].family, 4);
+	assert_memory_equal(r.addrs[0].addr, "\xcb\x00\x71\x07", 4);
+	assert_int_equal(r.addrs[1].family, 6);
+	assert_int_equal(r.addrs[1].addr[15], 7);
+	gwd_api_req_free(&r);
+	static const struct { const char *line, *what; } bad[] = {
+		{ "{\"v\":1,\"id\":1,\"cmd\":\"domains.learn\",\"addrs\":[\"1.2.3.4\"],\"ttl\":1}",
+		  "'name' must be a DNS name" },
+		{ "{\"v\":1,\"id\":1,\"cmd\":\"domains.learn\",\"name\":\"a..b\",\"addrs\":[\"1.2.3.4\"],"
+		  "\"ttl\":1}", "'name' must be a DNS name" },
+		{ "{\"v\":1,\"id\":1,\"cmd\":\"domains.learn\",\"name\":\"a b\",\"addrs\":[\"1.2.3.4\"],"
+		  "\"ttl\":1}", "'name' must be a DNS name" },
+		{ "{\"v\":1,\"id\":1,\"cmd\":\"domains.learn\",\"name\":\"a\",\"addrs\":[\"1.2.3.4\"]}",
+		  "needs 'ttl'" },
+		{ "{\"v\":1,\"id\":1,\"cmd\":\"domains.learn\",\"name\":\"a\",\"addrs\":[\"1.2.3.4\"],"
+		  "\"ttl\":0}", "'ttl' must be 1..604800" },
+		{ "{\"v\":1,\"id\":1,\"cmd\":\"domains.learn\",\"name\":\"a\",\"addrs\":[],\"ttl\":5}",
+		  "array of 1..64" },
+		{ "{\"v\":1,\"id\":1,\"cmd\":\"domains.learn\",\"name\":\"a\",\"addrs\":\"1.2.3.4\","
+		  "\"ttl\":5}", "array of 1..64" },
+		{ "{\"v\":1,\"id\":1,\"cmd\":\"domains.learn\",\"name\":\"a\",\"addrs\":[\"1.2.3.4\","
+		  "\"1.2.3.256\"],\"ttl\":5}", "'addrs'[1]: '1.2.3.256' is not an IPv4 or IPv6" },
+		{ "{\"v\":1,\"id\":1,\"cmd\":\"domains.learn\",\"name\":\"a\",\"addrs\":[4],\"ttl\":5}",
+		  "'addrs'[0] must be an address string" },
+		{ "{\"v\":1,\"id\":1,\"cmd\":\"domains.learn\",\"name\":\"a\",\"addrs\":[\"::1\"],"
+		  "\"ttl\":5,\"sets\":1}", "takes no field 'sets'" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(gwd_api_parse(bad[i].line, strlen(bad[i].line), &r, &e), -EINVAL);
+		assert_string_equal(e.code, "bad_argument");
+		if (!strstr(e.message, bad[i].what))
+			fail_msg("case %zu: '%s' lacks '%s'", i, e.message, bad[i].what);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -165,6 +213,7 @@ int main(void)
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_replies),
 		cmocka_unit_test(test_sha256),
+		cmocka_unit_test(test_learn),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -85,6 +85,45 @@ static void test_load_missing(void **state)
 	assert_non_null(strstr(err, "/nonexistent/gwd.conf"));
 }
 
+/* The engine keys: a dataplane socket, kernel ports, the pin root. */
+static void test_engine_keys(void **state)
+{
+	struct gwd_config c;
+	char err[1024];
+	assert_int_equal(parse("", &c, err, sizeof(err)), 0);
+	assert_string_equal(c.dataplane, "");
+	assert_int_equal(c.nebpf_ports, 0);
+	assert_string_equal(c.bpf_pin_root, "/sys/fs/bpf/gw");
+	assert_int_equal(parse("dataplane = /run/gw/dp.sock\n"
+			       "ebpf_ports = wlan0 , veth-a.1,br@x\n"
+			       "bpf_pin_root = /sys/fs/bpf/gw-test\n", &c, err, sizeof(err)), 0);
+	assert_string_equal(c.dataplane, "/run/gw/dp.sock");
+	assert_int_equal(c.nebpf_ports, 3);
+	assert_string_equal(c.ebpf_ports[0], "wlan0");
+	assert_string_equal(c.ebpf_ports[1], "veth-a.1");
+	assert_string_equal(c.ebpf_ports[2], "br@x");
+	assert_string_equal(c.bpf_pin_root, "/sys/fs/bpf/gw-test");
+	const char *bad = "ebpf_ports = wlan0,,eth1\n"
+			  "dataplane = dp.sock\n"
+			  "bpf_pin_root =\n"
+			  "# fine\n"
+			  "ebpf_ports = a\n";
+	assert_int_equal(parse(bad, &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "gwd.conf:1: error: 'ebpf_ports' has an empty port name"));
+	assert_non_null(strstr(err, "gwd.conf:2: error: 'dataplane' must be an absolute path"));
+	assert_non_null(strstr(err, "gwd.conf:3: error: 'bpf_pin_root' needs a value"));
+	assert_non_null(strstr(err, "gwd.conf:5: error: 'ebpf_ports' is set twice"));
+	assert_int_equal(c.nebpf_ports, 0);
+	assert_int_equal(parse("ebpf_ports = a b\n", &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "gwd.conf:1: error: 'ebpf_ports': 'a b' is not an interface name"));
+	assert_int_equal(parse("ebpf_ports = a, b, a\n", &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "names 'a' twice"));
+	assert_int_equal(parse("ebpf_ports = abcdefghijklmnop\n", &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "longer than 15 bytes"));
+	assert_int_equal(parse("ebpf_ports = a,b,c,d,e,f,g,h,i\n", &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "more than 8 ports"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -92,6 +131,7 @@ int main(void)
 		cmocka_unit_test(test_errors_name_the_line),
 		cmocka_unit_test(test_nul_and_long),
 		cmocka_unit_test(test_load_missing),
+		cmocka_unit_test(test_engine_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

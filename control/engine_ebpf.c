@@ -1,0 +1,387 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The eBPF engine (engine_ebpf.h).  Touches the loader's maps and pins,
+ * the configured ports' XDP and TC hooks, and STATE_DIR/engine-ebpf/.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "engine_ebpf.h"
+#include "eval.h"
+#include "flows.h"
+#include "image.h"
+#include "loader.h"
+#include "log.h"
+#include "store.h"
+
+#define EXPIRE_S      10
+#define IDLE_NS       (300ull * 1000000000ull)
+#define GEN_MAP       16
+
+struct bpf_engine {
+	struct gwd_engine base;
+	struct gwbpf *g;
+	struct gwd_flows *flows;
+	char ports[GWD_MAX_PORTS][GWD_IFNAME_MAX];
+	bool attached[GWD_MAX_PORTS];
+	unsigned nports;
+	char live_path[GWD_PATH_MAX + 32]; /* generation and epoch gwd last made live */
+	uint32_t staged_gen;               /* 0: nothing staged */
+	uint32_t nrules;                   /* of the live generation */
+	struct { uint32_t epoch, gen; } genmap[GEN_MAP];
+	unsigned ngenmap;
+	char state[300];
+	struct event *events, *expire;
+};
+
+static void set_state(struct bpf_engine *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void set_state(struct bpf_engine *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	gwd_engine_vset_state(b->state, sizeof(b->state), "ebpf", fmt, ap);
+	va_end(ap);
+}
+
+static void map_epoch(struct bpf_engine *b)
+{
+	uint32_t epoch = (uint32_t)(gwbpf_epoch(b->g) & GWBPF_EPOCH_NUMBER);
+	if (b->ngenmap == GEN_MAP) {
+		memmove(b->genmap, b->genmap + 1, sizeof(b->genmap[0]) * (GEN_MAP - 1));
+		b->ngenmap--;
+	}
+	b->genmap[b->ngenmap].epoch = epoch;
+	b->genmap[b->ngenmap].gen = b->base.generation;
+	b->ngenmap++;
+}
+
+static uint32_t gen_of(const struct bpf_engine *b, uint32_t epoch)
+{
+	for (unsigned i = b->ngenmap; i-- > 0;)
+		if (b->genmap[i].epoch <= epoch)
+			return b->genmap[i].gen;
+	return 0;
+}
+
+/* "GEN EPOCH NRULES\n": what a restarted gwd compares with the pins. */
+static int save_live(struct bpf_engine *b, char *err, size_t errlen)
+{
+	char line[96];
+	int n = snprintf(line, sizeof(line), "%u %llu %u\n", b->base.generation,
+			 (unsigned long long)gwbpf_epoch(b->g), b->nrules);
+	int r = gwd_write_file(b->live_path, line, (size_t)n, true);
+	if (r < 0)
+		snprintf(err, errlen, "%.200s: %s", b->live_path, strerror(-r));
+	map_epoch(b);
+	return r;
+}
+
+static void load_live(struct bpf_engine *b)
+{
+	char *text;
+	size_t len;
+	unsigned gen, nrules;
+	unsigned long long epoch;
+	if (gwd_read_file(b->live_path, 128, &text, &len) < 0)
+		return;
+	if (sscanf(text, "%u %llu %u", &gen, &epoch, &nrules) == 3 && gwbpf_adopted(b->g) &&
+	    epoch == gwbpf_epoch(b->g) && (epoch & GWBPF_EPOCH_VALID)) {
+		b->base.generation = gen;
+		b->nrules = nrules;
+		map_epoch(b);
+		gwd_log("ebpf_adopt", "gen=%u epoch=%llu", gen, epoch & GWBPF_EPOCH_NUMBER);
+	}
+	free(text);
+}
+
+static int prepare(struct gwd_engine *e, uint32_t gen, const void *image, size_t size,
+		   const struct pol_ir *given, char *err, size_t errlen)
+{
+	struct bpf_engine *b = (struct bpf_engine *)e;
+	struct pol_ir *own = NULL;
+	const struct pol_ir *ir = given;
+	struct gwbpf_image *img = NULL;
+	struct gwbpf_bitmap active;
+	struct pol_when when;
+	b->staged_gen = 0;
+	int r;
+	if (!ir) {
+		if ((r = pol_image_load(image, size, &own, err, errlen)) < 0)
+			return r;
+		ir = own;
+	}
+	if ((r = pol_when_at(ir, time(NULL), &when)) < 0) {
+		snprintf(err, errlen, "the policy's time zone: %s", strerror(-r));
+		goto out;
+	}
+	r = gwbpf_image_build(ir, &img);
+	if (r == -E2BIG) {
+		snprintf(err, errlen, "the policy does not fit the eBPF tables (%u rules, at most "
+			 "%u, or too many distinct bitmaps)", ir->nrules, GWBPF_MAX_RULES);
+		goto out;
+	}
+	if (r < 0) {
+		snprintf(err, errlen, "building the tables: %s", strerror(-r));
+		goto out;
+	}
+	gwbpf_active_mask(ir, when, &active);
+	if ((r = gwbpf_stage(b->g, img, &active)) < 0) {
+		snprintf(err, errlen, "staging: %s", strerror(-r));
+		goto out;
+	}
+	b->staged_gen = gen;
+	b->nrules = ir->nrules;
+out:
+	gwbpf_image_free(img);
+	pol_ir_free(own);
+	return r;
+}
+
+static int domain_write(struct bpf_engine *b, bool staged, const struct gwd_domain_entry *v,
+			size_t n, char *err, size_t errlen)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	for (size_t i = 0; i < n; i++) {
+		int r = gwbpf_domain_set(b->g, staged, v[i].family, v[i].addr, v[i].sets,
+					 now + (uint64_t)v[i].ttl_s * 1000000000ull);
+		if (r < 0) {
+			char a[INET6_ADDRSTRLEN] = "?";
+			inet_ntop(v[i].family == 4 ? AF_INET : AF_INET6, v[i].addr, a, sizeof(a));
+			snprintf(err, errlen, "domain entry %s: %s", a, strerror(-r));
+			return r;
+		}
+	}
+	return 0;
+}
+
+static int stage_domains(struct gwd_engine *e, const struct gwd_domain_entry *v, size_t n,
+			 char *err, size_t errlen)
+{
+	struct bpf_engine *b = (struct bpf_engine *)e;
+	if (!b->staged_gen) {
+		snprintf(err, errlen, "nothing staged");
+		return -EINVAL;
+	}
+	return domain_write(b, true, v, n, err, errlen);
+}
+
+static int set_domains(struct gwd_engine *e, const struct gwd_domain_entry *v, size_t n,
+		       char *err, size_t errlen)
+{
+	struct bpf_engine *b = (struct bpf_engine *)e;
+	if (!e->generation) {
+		snprintf(err, errlen, "no policy is live");
+		return -EINVAL;
+	}
+	return domain_write(b, false, v, n, err, errlen);
+}
+
+static int commit(struct gwd_engine *e, char *err, size_t errlen)
+{
+	struct bpf_engine *b = (struct bpf_engine *)e;
+	if (!b->staged_gen) {
+		snprintf(err, errlen, "nothing staged");
+		return -EINVAL;
+	}
+	int r = gwbpf_commit(b->g);
+	if (r < 0) {
+		snprintf(err, errlen, "commit: %s", strerror(-r));
+		return r;
+	}
+	e->generation = b->staged_gen;
+	b->staged_gen = 0;
+	gwd_log("ebpf_commit", "gen=%u epoch=%llu", e->generation,
+		(unsigned long long)(gwbpf_epoch(b->g) & GWBPF_EPOCH_NUMBER));
+	/* Live already: a failed record only costs a re-stage at restart. */
+	char why[256];
+	if (save_live(b, why, sizeof(why)) < 0) {
+		char q[300];
+		gwd_log("ebpf_record_failed", "reason=%s", gwd_log_value(q, sizeof(q), why));
+	}
+	return 0;
+}
+
+static void abort_(struct gwd_engine *e)
+{
+	/* The staged slot is idle: the next stage overwrites it. */
+	((struct bpf_engine *)e)->staged_gen = 0;
+}
+
+static int set_active(struct gwd_engine *e, const uint64_t *mask, uint32_t nrules, char *err,
+		      size_t errlen)
+{
+	struct bpf_engine *b = (struct bpf_engine *)e;
+	if (!e->generation || nrules != b->nrules || nrules > GWBPF_MAX_RULES) {
+		snprintf(err, errlen, "a mask for %u rules, the live policy has %u", nrules,
+			 b->nrules);
+		return -ESTALE;
+	}
+	struct gwbpf_bitmap a = { { 0 } };
+	memcpy(a.w, mask, (nrules + 63) / 64 * sizeof(uint64_t));
+	int r = gwbpf_set_active(b->g, &a);
+	if (r < 0) {
+		snprintf(err, errlen, "set_active: %s", strerror(-r));
+		return r;
+	}
+	char why[256];
+	if (save_live(b, why, sizeof(why)) < 0) {
+		char q[300];
+		gwd_log("ebpf_record_failed", "reason=%s", gwd_log_value(q, sizeof(q), why));
+	}
+	return 0;
+}
+
+static const char *state(const struct gwd_engine *e)
+{
+	return ((const struct bpf_engine *)e)->state;
+}
+
+static void attach_all(struct bpf_engine *b)
+{
+	char bad[200] = "";
+	for (unsigned i = 0; i < b->nports; i++) {
+		if (b->attached[i])
+			continue;
+		int r = gwbpf_attach(b->g, b->ports[i]);
+		if (r == 0) {
+			b->attached[i] = true;
+			gwd_log("ebpf_attach", "port=%s", b->ports[i]);
+		} else if (!bad[0]) {
+			snprintf(bad, sizeof(bad), "cannot attach to %s: %s", b->ports[i],
+				 strerror(-r));
+		}
+	}
+	if (bad[0])
+		set_state(b, "degraded: %s", bad);
+	else
+		set_state(b, "ok");
+}
+
+static int on_event(const struct gwbpf_event *x, void *arg)
+{
+	struct bpf_engine *b = arg;
+	static const uint8_t kinds[] = {
+		[GWBPF_EV_NEW] = GWD_FLOW_NEW, [GWBPF_EV_DECIDED] = GWD_FLOW_UPDATE,
+		[GWBPF_EV_END] = GWD_FLOW_END,
+	};
+	if (x->kind < GWBPF_EV_NEW || x->kind > GWBPF_EV_END ||
+	    (x->key.family != 4 && x->key.family != 6))
+		return 0;
+	struct timespec mono, real;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &mono);
+	clock_gettime(CLOCK_REALTIME, &real);
+	uint64_t mono_ns = (uint64_t)mono.tv_sec * 1000000000ull + (uint64_t)mono.tv_nsec;
+	uint64_t real_ms = (uint64_t)real.tv_sec * 1000 + (uint64_t)real.tv_nsec / 1000000;
+	uint64_t age_ms = mono_ns > x->time_ns ? (mono_ns - x->time_ns) / 1000000 : 0;
+	struct gwd_flow_ev ev = {
+		.kind = kinds[x->kind], .engine = GWD_ENGINE_EBPF, .family = x->key.family,
+		.proto = x->key.proto, .action = x->action,
+		.log = (x->flags & GWBPF_RULE_LOG) != 0,
+		.sport = ntohs(x->key.sport), .dport = ntohs(x->key.dport),
+		.rule = x->rule, .generation = gen_of(b, x->epoch),
+		.pkts = { x->packets, x->packets_down }, .bytes = { x->bytes, x->bytes_down },
+		.time_ms = real_ms - age_ms,
+	};
+	memcpy(ev.mac, x->mac, 6);
+	memcpy(ev.src, x->key.src, 16);
+	memcpy(ev.dst, x->key.dst, 16);
+	if (b->flows)
+		gwd_flows_feed(b->flows, &ev);
+	return 0;
+}
+
+static void on_events(evutil_socket_t fd, short what, void *arg)
+{
+	struct bpf_engine *b = arg;
+	gwbpf_events_drain(b->g, on_event, b);
+}
+
+static void on_expire(evutil_socket_t fd, short what, void *arg)
+{
+	struct bpf_engine *b = arg;
+	uint32_t n = 0;
+	int r = gwbpf_flows_expire(b->g, IDLE_NS, &n);
+	if (r < 0)
+		gwd_log("ebpf_expire_failed", "reason=%s", strerror(-r));
+	else if (n)
+		gwd_log("ebpf_expire", "flows=%u", n);
+	attach_all(b);
+}
+
+static void free_(struct gwd_engine *e)
+{
+	struct bpf_engine *b = (struct bpf_engine *)e;
+	if (b->events)
+		event_free(b->events);
+	if (b->expire)
+		event_free(b->expire);
+	/* Programs and pins stay: enforcement goes on while gwd is down. */
+	gwbpf_free(b->g);
+	free(b);
+}
+
+static const struct gwd_engine_ops bpf_ops = {
+	.name = "ebpf",
+	.prepare = prepare,
+	.stage_domains = stage_domains,
+	.commit = commit,
+	.abort = abort_,
+	.set_active = set_active,
+	.set_domains = set_domains,
+	.state = state,
+	.free = free_,
+};
+
+int gwd_engine_ebpf_new(struct event_base *base, const struct gwd_config *cfg,
+			struct gwd_flows *flows, struct gwd_engine **ret, char *err,
+			size_t errlen)
+{
+	struct bpf_engine *b = calloc(1, sizeof(*b));
+	if (!b) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	b->base.ops = &bpf_ops;
+	b->flows = flows;
+	b->nports = cfg->nebpf_ports;
+	memcpy(b->ports, cfg->ebpf_ports, sizeof(b->ports));
+	char dir[GWD_PATH_MAX + 16];
+	snprintf(dir, sizeof(dir), "%s/engine-ebpf", cfg->state_dir);
+	snprintf(b->live_path, sizeof(b->live_path), "%s/live", dir);
+	int r;
+	if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
+		r = -errno;
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	r = gwbpf_open(cfg->bpf_pin_root, &b->g);
+	if (r < 0) {
+		snprintf(err, errlen, "eBPF loader on %s: %s", cfg->bpf_pin_root, strerror(-r));
+		goto fail;
+	}
+	load_live(b);
+	b->events = event_new(base, gwbpf_events_fd(b->g), EV_READ | EV_PERSIST, on_events, b);
+	b->expire = event_new(base, -1, EV_PERSIST, on_expire, b);
+	struct timeval tv = { .tv_sec = EXPIRE_S };
+	if (!b->events || !b->expire || event_add(b->events, NULL) < 0 ||
+	    event_add(b->expire, &tv) < 0) {
+		r = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	attach_all(b);
+	*ret = &b->base;
+	return 0;
+fail:
+	free_(&b->base);
+	return r;
+}

@@ -1,0 +1,295 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The `devices` and `flows` replies (flows_json.h).  Byte counts and times
+ * are JSON integers: packets and bytes as counted, times as milliseconds
+ * since the epoch (*_ms) or as durations in milliseconds.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eval.h"
+#include "flows_json.h"
+
+static const char *const action_names[] = { "allow", "block", "reject" };
+
+static json_t *mac_json(const uint8_t m[6])
+{
+	char s[18];
+	snprintf(s, sizeof(s), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4],
+		 m[5]);
+	return json_string(s);
+}
+
+static json_t *ms_or_null(uint64_t ms)
+{
+	return ms ? json_integer((json_int_t)ms) : json_null();
+}
+
+/* Totals of several MACs (a device may have more than one). */
+struct sum {
+	struct gwd_device_totals t;
+	bool seen;
+};
+
+static void add(struct sum *s, const struct gwd_device_totals *t)
+{
+	for (int d = 0; d < 2; d++) {
+		s->t.pkts[d] += t->pkts[d];
+		s->t.bytes[d] += t->bytes[d];
+	}
+	s->t.blocked_pkts += t->blocked_pkts;
+	s->t.blocked_bytes += t->blocked_bytes;
+	s->t.flows_live += t->flows_live;
+	s->t.flows_total += t->flows_total;
+	if (!s->seen || t->first_ms < s->t.first_ms)
+		s->t.first_ms = t->first_ms;
+	if (t->last_ms > s->t.last_ms)
+		s->t.last_ms = t->last_ms;
+	s->seen = true;
+}
+
+static json_t *totals_json(const struct sum *s)
+{
+	const struct gwd_device_totals *t = &s->t;
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:o}",
+			 "pkts_out", (json_int_t)t->pkts[0], "bytes_out", (json_int_t)t->bytes[0],
+			 "pkts_in", (json_int_t)t->pkts[1], "bytes_in", (json_int_t)t->bytes[1],
+			 "blocked_pkts", (json_int_t)t->blocked_pkts, "blocked_bytes",
+			 (json_int_t)t->blocked_bytes, "flows_live", (json_int_t)t->flows_live,
+			 "flows_total", (json_int_t)t->flows_total, "first_seen_ms",
+			 ms_or_null(s->seen ? t->first_ms : 0), "last_seen_ms",
+			 ms_or_null(s->seen ? t->last_ms : 0));
+}
+
+struct new_devs {
+	const struct pol_ir *ir;
+	json_t *list;
+};
+
+static int add_new(const struct gwd_device_totals *t, void *arg)
+{
+	struct new_devs *nd = arg;
+	if (nd->ir && pol_device_by_mac(nd->ir, t->mac) != POL_NONE)
+		return 0;
+	struct sum s = { .t = *t, .seen = true };
+	json_t *macs = json_array();
+	json_array_append_new(macs, mac_json(t->mac));
+	json_array_append_new(nd->list,
+			      json_pack("{s:n,s:b,s:n,s:[],s:o,s:o}", "name", "new", 1, "owner",
+					"groups", "macs", macs, "totals", totals_json(&s)));
+	return 0;
+}
+
+json_t *gwd_devices_json(const struct pol_ir *ir, const struct gwd_flows *f, uint64_t now_ms)
+{
+	json_t *list = json_array();
+	if (!list)
+		return NULL;
+	for (uint32_t d = 0; ir && d < ir->ndevices; d++) {
+		const struct pol_device *dev = &ir->devices[d];
+		json_t *groups = json_array(), *macs = json_array();
+		struct sum s = { 0 };
+		for (uint32_t g = 0; g < ir->ngroups && g < 64; g++)
+			if (dev->groups >> g & 1)
+				json_array_append_new(
+					groups, json_string(pol_ir_str(ir, ir->groups[g].name)));
+		/* MACS is sorted by MAC: the device's own are scattered. */
+		for (uint32_t m = 0; m < ir->nmacs; m++) {
+			if (ir->macs[m].device != d)
+				continue;
+			json_array_append_new(macs, mac_json(ir->macs[m].mac));
+			struct gwd_device_totals t;
+			if (f && gwd_flows_device(f, ir->macs[m].mac, &t) == 0)
+				add(&s, &t);
+		}
+		json_t *owner = dev->owner == POL_NONE
+					? json_null()
+					: json_string(pol_ir_str(ir, ir->persons[dev->owner].name));
+		json_array_append_new(list,
+				      json_pack("{s:s,s:b,s:o,s:o,s:o,s:o}", "name",
+						pol_ir_str(ir, dev->name), "new", 0, "owner", owner,
+						"groups", groups, "macs", macs, "totals",
+						totals_json(&s)));
+	}
+	if (f) {
+		struct new_devs nd = { ir, list };
+		gwd_flows_devices(f, add_new, &nd);
+	}
+	return json_pack("{s:o,s:I}", "devices", list, "now_ms", (json_int_t)now_ms);
+}
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned b[6];
+	char tail;
+	if (strlen(s) != 17 ||
+	    sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+		   &tail) != 6)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++) {
+		if (s[i * 3 + 2] != (i < 5 ? ':' : '\0'))
+			return -EINVAL;
+		mac[i] = (uint8_t)b[i];
+	}
+	return 0;
+}
+
+int gwd_device_macs(const struct pol_ir *ir, const char *device, uint8_t (*ret)[6], size_t max,
+		    size_t *ret_n)
+{
+	uint8_t mac[6];
+	if (parse_mac(device, mac) == 0) {
+		if (!max)
+			return -ENOBUFS;
+		memcpy(ret[0], mac, 6);
+		*ret_n = 1;
+		return 0;
+	}
+	for (uint32_t d = 0; ir && d < ir->ndevices; d++) {
+		if (strcmp(pol_ir_str(ir, ir->devices[d].name), device))
+			continue;
+		size_t n = 0;
+		for (uint32_t m = 0; m < ir->nmacs; m++)
+			if (ir->macs[m].device == d) {
+				if (n == max)
+					return -ENOBUFS;
+				memcpy(ret[n++], ir->macs[m].mac, 6);
+			}
+		*ret_n = n;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+struct flows_ctx {
+	const struct pol_ir *ir;
+	uint32_t generation;
+	gwd_ir_for_gen lookup;
+	void *arg;
+	uint64_t now_ms;
+	json_t *list;
+};
+
+static json_t *rule_json(const struct flows_ctx *c, uint32_t gen, uint32_t rule)
+{
+	if (rule == POL_RULE_DEFAULT)
+		return json_string("default");
+	if (rule == POL_RULE_DEFAULT_NEW)
+		return json_string("default new");
+	const struct pol_ir *ir = gen == c->generation ? c->ir : NULL;
+	if (!ir && c->lookup)
+		ir = c->lookup(gen, c->arg);
+	if (ir && rule < ir->nrules)
+		return json_string(pol_ir_str(ir, ir->rules[rule].name));
+	return json_null();
+}
+
+static json_t *addr_json(uint8_t family, const uint8_t *a)
+{
+	char s[INET6_ADDRSTRLEN];
+	inet_ntop(family == 4 ? AF_INET : AF_INET6, a, s, sizeof(s));
+	return json_string(s);
+}
+
+static json_t *proto_json(uint8_t p)
+{
+	switch (p) {
+	case IPPROTO_TCP: return json_string("tcp");
+	case IPPROTO_UDP: return json_string("udp");
+	case IPPROTO_ICMP: return json_string("icmp");
+	case IPPROTO_ICMPV6: return json_string("icmpv6");
+	default: return json_integer(p);
+	}
+}
+
+static int add_flow(const struct gwd_flow_info *fi, void *arg)
+{
+	struct flows_ctx *c = arg;
+	const struct gwd_flow_ev *e = &fi->last;
+	uint32_t dev = c->ir ? pol_device_by_mac(c->ir, e->mac) : POL_NONE;
+	json_t *name = dev == POL_NONE ? json_null()
+				       : json_string(pol_ir_str(c->ir, c->ir->devices[dev].name));
+	uint64_t age = c->now_ms > fi->first_ms ? c->now_ms - fi->first_ms : 0;
+	uint64_t idle = c->now_ms > e->time_ms ? c->now_ms - e->time_ms : 0;
+	json_t *o = json_pack(
+		"{s:o,s:o,s:s,s:i,s:o,s:o,s:i,s:o,s:i,s:s,s:o,s:I,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+		"device", name, "mac", mac_json(e->mac), "engine",
+		e->engine == GWD_ENGINE_EBPF ? "ebpf" : "dataplane", "family", e->family, "proto",
+		proto_json(e->proto), "src", addr_json(e->family, e->src), "sport", e->sport, "dst",
+		addr_json(e->family, e->dst), "dport", e->dport, "verdict",
+		e->action < 3 ? action_names[e->action] : "?", "rule",
+		rule_json(c, e->generation, e->rule), "rule_index",
+		(json_int_t)(e->rule < POL_RULE_DEFAULT_NEW ? (int64_t)e->rule : -1), "log",
+		e->log != 0, "generation", (json_int_t)e->generation, "pkts_out",
+		(json_int_t)e->pkts[0], "bytes_out", (json_int_t)e->bytes[0], "pkts_in",
+		(json_int_t)e->pkts[1], "bytes_in", (json_int_t)e->bytes[1], "age_ms",
+		(json_int_t)age, "idle_ms", (json_int_t)idle);
+	if (!o)
+		return 1;
+	json_array_append_new(c->list, o);
+	return 0;
+}
+
+struct by_idle {
+	json_int_t idle;
+	size_t pos;
+	json_t *o;
+};
+
+static int cmp_idle(const void *a, const void *b)
+{
+	const struct by_idle *x = a, *y = b;
+	if (x->idle != y->idle)
+		return x->idle < y->idle ? -1 : 1;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* The flows of several MACs of one device, each run most recent first:
+ * one list by the time of the last event, cut at limit. */
+static int merge(json_t *list, size_t limit)
+{
+	size_t n = json_array_size(list);
+	struct by_idle *v = calloc(n ? n : 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		v[i].o = json_incref(json_array_get(list, i));
+		v[i].idle = json_integer_value(json_object_get(v[i].o, "idle_ms"));
+		v[i].pos = i;
+	}
+	qsort(v, n, sizeof(*v), cmp_idle);
+	json_array_clear(list);
+	for (size_t i = 0; i < n; i++) {
+		if (!limit || i < limit)
+			json_array_append(list, v[i].o);
+		json_decref(v[i].o);
+	}
+	free(v);
+	return 0;
+}
+
+json_t *gwd_flows_json(const struct pol_ir *ir, uint32_t generation, const struct gwd_flows *f,
+		       const uint8_t (*macs)[6], size_t nmacs, size_t limit,
+		       gwd_ir_for_gen lookup, void *arg, uint64_t now_ms)
+{
+	struct flows_ctx c = { ir, generation, lookup, arg, now_ms, json_array() };
+	if (!c.list)
+		return NULL;
+	if (f && !macs) {
+		gwd_flows_each(f, NULL, limit, add_flow, &c);
+	} else if (f) {
+		/* Several MACs of one device: each list is most recent first;
+		 * merge them by the time of the last event. */
+		for (size_t i = 0; i < nmacs; i++)
+			gwd_flows_each(f, macs[i], limit, add_flow, &c);
+		if (nmacs > 1 && merge(c.list, limit) < 0) {
+			json_decref(c.list);
+			return NULL;
+		}
+	}
+	return json_pack("{s:o,s:I}", "flows", c.list, "now_ms", (json_int_t)now_ms);
+}

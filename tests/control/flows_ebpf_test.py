@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""`gwctl flows` and `gwctl devices` through a real engine: the eBPF
+classifier on a veth in a network namespace, driven by gwd (the set-up,
+the clean-up and the Lab come from engines_test.py).
+
+    flows_ebpf_test.py GWD GWCTL SRCDIR GW_DATAPLANE GWBPF_TOOL
+
+The device's MAC is named in the policy; a ping to the gateway allowed by
+a named rule must show up as a live flow of that device, decided by that
+rule, with the device's totals growing; after a policy that blocks it, the
+blocked ping counts as blocked.  Exit 0 pass, 1 fail, 77 skip.
+"""
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GWD, GWCTL, SRCDIR, DATAPLANE, GWBPF_TOOL = sys.argv[1:6]
+sys.argv = [sys.argv[0], GWD, GWCTL, SRCDIR, "flows_ebpf", DATAPLANE, GWBPF_TOOL]
+sys.path.insert(0, HERE)
+import engines_test  # noqa: E402
+from gwd_test import check  # noqa: E402
+
+
+def mac_of(ns, dev):
+    p = subprocess.run(["ip", "-n", ns, "-j", "link", "show", dev], capture_output=True,
+                       text=True, check=True)
+    return json.loads(p.stdout)[0]["address"]
+
+
+def case_flows_ebpf(lab):
+    net = engines_test.ebpf_lab(lab)
+    mac = mac_of(net.dev, "d0")
+    policy = f"""device phone mac {mac}
+list gateway prefixes {{ {net.gw_ip} }}
+rule phone_gateway allow device phone to list gateway
+default allow
+default new allow
+"""
+    shut = policy.replace("rule phone_gateway allow", "rule phone_gateway_shut reject")
+    lab.start()
+    lab.gwctl("policy", "apply", lab.file("phone.gw", policy))
+    check(net.ping(), "ping blocked by a policy that allows it")
+
+    def phone_flows():
+        fl = json.loads(lab.gwctl("flows", "--device", "phone", "--json").stdout)["flows"]
+        return [f for f in fl if f["dst"] == net.gw_ip and f["rule"] == "phone_gateway"]
+
+    fl = engines_test.wait_for(phone_flows, "the ping's flow", timeout=5)
+    f = fl[0]
+    check(f["device"] == "phone" and f["mac"] == mac and f["engine"] == "ebpf"
+          and f["src"] == net.dev_ip and f["verdict"] == "allow" and f["generation"] == 1
+          and f["proto"] == "icmp" and f["pkts_out"] >= 1, f"flow: {f}")
+    out = lab.gwctl("flows").stdout
+    check("phone" in out and "phone_gateway" in out and net.gw_ip in out, out)
+
+    def totals():
+        d = json.loads(lab.gwctl("devices", "--json").stdout)["devices"]
+        phone = [x for x in d if x["name"] == "phone"]
+        return phone[0]["totals"] if phone and phone[0]["totals"]["pkts_out"] else None
+
+    t = engines_test.wait_for(totals, "the phone's totals", timeout=5)
+    check(t["last_seen_ms"] is not None and t["flows_total"] >= 1 and t["blocked_pkts"] == 0,
+          f"totals: {t}")
+    # Blocked now: the ping's packets count as blocked, by the new rule.
+    lab.gwctl("policy", "apply", lab.file("shut.gw", shut))
+    check(not net.ping(), "ping passes a policy that rejects it")
+    t = engines_test.wait_for(lambda: (lambda x: x if x and x["blocked_pkts"] else None)(
+        totals()), "blocked packets in the totals", timeout=5)
+    fl = json.loads(lab.gwctl("flows", "--device", mac, "--json").stdout)["flows"]
+    check(any(f["rule"] == "phone_gateway_shut" and f["verdict"] == "reject"
+              and f["generation"] == 2 for f in fl), f"flows after the block: {fl}")
+
+
+engines_test.case_flows_ebpf = case_flows_ebpf
+
+if __name__ == "__main__":
+    sys.exit(engines_test.main())

@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: MIT */
+/* gwd's learned-name table: sets under a policy, the union per address,
+ * renewal, expiry, the cap, and renumbering under another policy. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "domains.h"
+#include "eval.h"
+#include "policy.h"
+
+static struct pol_ir *compile(const char *text)
+{
+	struct pol_unit *u = NULL;
+	struct pol_ir *ir = NULL;
+	const void *img;
+	size_t size;
+	char err[256];
+	assert_int_equal(pol_compile("t.gw", text, strlen(text), POL_F_NO_FILES, &u), 0);
+	assert_int_equal(pol_unit_errors(u), 0);
+	assert_int_equal(pol_unit_image(u, &img, &size), 0);
+	assert_int_equal(pol_image_load(img, size, &ir, err, sizeof(err)), 0);
+	pol_unit_free(u);
+	return ir;
+}
+
+static const uint8_t A4[16] = { 203, 0, 113, 7 };
+static const uint8_t B4[16] = { 198, 51, 100, 9 };
+static const uint8_t A6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 7 };
+
+static const struct gwd_domain_entry *find(const struct gwd_domain_entry *v, size_t n,
+					   uint8_t family, const uint8_t *addr)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].family == family && !memcmp(v[i].addr, addr, 16))
+			return &v[i];
+	return NULL;
+}
+
+static void test_sets_union_and_renumbering(void **state)
+{
+	/* Sets: 0 ads, 1 trackers (sorted by the compiler as it likes: the
+	 * bits are checked through pol_domain_sets_of, not assumed). */
+	struct pol_ir *one = compile("list ads domains { ads.example }\n"
+				     "list trackers domains { tracker.example, *.cdn.example }\n"
+				     "rule a block any to list ads\n"
+				     "rule t block any to list trackers\n"
+				     "default allow\n");
+	struct pol_ir *two = compile("list trackers domains { tracker.example }\n"
+				     "rule t block any to list trackers\n"
+				     "default allow\n");
+	uint64_t ads = pol_domain_sets_of(one, "ads.example");
+	uint64_t trk = pol_domain_sets_of(one, "tracker.example");
+	assert_true(ads && trk && ads != trk);
+	assert_int_equal(pol_domain_sets_of(one, "x.cdn.example"), trk);
+	struct gwd_domains *t;
+	assert_int_equal(gwd_domains_new(16, &t), 0);
+	assert_int_equal(gwd_domains_learn(t, "Tracker.Example.", 4, A4, 300, 1000), 0);
+	assert_int_equal(gwd_domains_learn(t, "tracker.example", 6, A6, 300, 1000), 0);
+	/* Another name on the same address: the union of their sets. */
+	assert_int_equal(gwd_domains_learn(t, "ads.example", 4, A4, 600, 1000), 0);
+	assert_int_equal(gwd_domains_learn(t, "other.example", 4, B4, 100, 1000), 0);
+	assert_int_equal(gwd_domains_count(t), 4);
+	struct gwd_domain_entry *v;
+	size_t n;
+	assert_int_equal(gwd_domains_entries(t, one, 1010, NULL, &v, &n), 0);
+	assert_int_equal(n, 3);
+	const struct gwd_domain_entry *e = find(v, n, 4, A4);
+	assert_non_null(e);
+	assert_int_equal(e->sets, ads | trk);
+	assert_int_equal(e->ttl_s, 590); /* the longest remaining */
+	assert_int_equal(find(v, n, 6, A6)->sets, trk);
+	assert_int_equal(find(v, n, 4, B4)->sets, 0); /* listed nowhere: removes */
+	free(v);
+	/* Only one name's addresses, still with every name's sets. */
+	assert_int_equal(gwd_domains_entries(t, one, 1010, "tracker.example", &v, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(find(v, n, 4, A4)->sets, ads | trk);
+	free(v);
+	/* Another policy numbers differently. */
+	assert_int_equal(gwd_domains_entries(t, two, 1010, NULL, &v, &n), 0);
+	assert_int_equal(find(v, n, 4, A4)->sets, pol_domain_sets_of(two, "tracker.example"));
+	assert_int_equal(find(v, n, 4, A4)->sets, 1);
+	free(v);
+	/* Expiry: at 1100 other.example is gone; at 1300 the trackers; the
+	 * ads pair keeps A4 alive until 1600. */
+	assert_int_equal(gwd_domains_entries(t, one, 1300, NULL, &v, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(v[0].sets, ads);
+	assert_int_equal(v[0].ttl_s, 300);
+	free(v);
+	assert_int_equal(gwd_domains_count(t), 1);
+	/* Renewal extends, never duplicates. */
+	assert_int_equal(gwd_domains_learn(t, "ads.example", 4, A4, 1000, 1300), 0);
+	assert_int_equal(gwd_domains_count(t), 1);
+	assert_int_equal(gwd_domains_entries(t, NULL, 2000, NULL, &v, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(v[0].sets, 0);
+	free(v);
+	assert_int_equal(gwd_domains_entries(t, NULL, 2300, NULL, &v, &n), 0);
+	assert_int_equal(n, 0);
+	assert_null(v);
+	gwd_domains_free(t);
+	pol_ir_free(one);
+	pol_ir_free(two);
+}
+
+static void test_cap_and_refusals(void **state)
+{
+	struct gwd_domains *t;
+	assert_int_equal(gwd_domains_new(0, &t), -EINVAL);
+	assert_int_equal(gwd_domains_new(3, &t), 0);
+	uint8_t a[16] = { 10, 0, 0, 1 };
+	for (int i = 0; i < 3; i++) {
+		a[3] = (uint8_t)(i + 1);
+		assert_int_equal(gwd_domains_learn(t, "n.example", 4, a, (uint32_t)(100 + i), 0), 0);
+	}
+	/* Full: the one expiring first (10.0.0.1) goes. */
+	a[3] = 9;
+	assert_int_equal(gwd_domains_learn(t, "n.example", 4, a, 500, 0), 0);
+	assert_int_equal(gwd_domains_count(t), 3);
+	struct gwd_domain_entry *v;
+	size_t n;
+	assert_int_equal(gwd_domains_entries(t, NULL, 0, NULL, &v, &n), 0);
+	assert_int_equal(n, 3);
+	a[3] = 1;
+	assert_null(find(v, n, 4, a));
+	free(v);
+	assert_int_equal(gwd_domains_learn(t, "n.example", 5, a, 5, 0), -EINVAL);
+	assert_int_equal(gwd_domains_learn(t, "n.example", 4, a, 0, 0), -EINVAL);
+	assert_int_equal(gwd_domains_learn(t, ".", 4, a, 5, 0), -EINVAL);
+	gwd_domains_free(t);
+	gwd_domains_free(NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sets_union_and_renumbering),
+		cmocka_unit_test(test_cap_and_refusals),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
