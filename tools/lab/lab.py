@@ -1,0 +1,329 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""The home lab: `tools/gw lab [--check]` (docs/lab.md).
+
+    lab.py BUILD_DIR            build the home, run the scenario, print what
+                                to try, stay up until Ctrl-C (or SIGTERM)
+    lab.py BUILD_DIR --check    build the home, run the scenario, tear down;
+                                exit 0 only if every expectation held
+
+One line per expectation: "ok ..." or "FAILED ...", saying what was tried,
+what happened, and the rule that decided.  Exit status: 0 every expectation
+held, 1 one did not (or the home could not be built: the message names the
+piece), 77 this machine cannot run the lab (not root, a program missing).
+"""
+import argparse
+import os
+import re
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gwlab  # noqa: E402
+from gwlab import INTERNET, SITE, THERMO_CLOUD, TRACKER, TRACKER_DOMAIN, LabError  # noqa: E402
+
+TRACKER_TTL = 3600
+
+
+def on_signal(signum, frame):
+    # SIGTERM and SIGHUP end the lab like Ctrl-C: through the finally
+    # blocks that tear the home down.
+    raise KeyboardInterrupt
+
+
+class Scenario:
+    def __init__(self, home, out=print):
+        self.home = home
+        self.out = out
+        self.results = []
+
+    def report(self, ok, what):
+        self.results.append((ok, what))
+        self.out("%-7s %s" % ("ok" if ok else "FAILED", what))
+
+    # --------------------------------------------------------- the policy
+
+    def explain(self, device, addr, domain=None):
+        """(verdict, rule, rate) from `gwctl policy explain` on the policy
+        the lab applied, now; rule is a rule name, 'default' or 'default new'."""
+        args = ["policy", "explain", self.home.policy, "--from", device or "new",
+                "--to", "%s:80" % addr]
+        if domain:
+            args += ["--domain", domain]
+        r = self.home.gwctl(*args, check=False)
+        m = re.search(r"^verdict: (\w+) by (?:rule ([\w.-]+)|'(default(?: new)?)')(.*)$",
+                      r.stdout, re.M)
+        if r.returncode != 0 or not m:
+            raise LabError("gwctl %s: exit %d: %s" % (" ".join(args), r.returncode,
+                                                      (r.stderr or r.stdout).strip()))
+        rate = re.search(r"rate limited to (\d+) bit/s", m.group(4))
+        if rate:
+            bits = int(rate.group(1))
+            rate = "%dmbit" % (bits // 1000000) if bits % 1000000 == 0 else "%d bit/s" % bits
+        return m.group(1), m.group(2) or m.group(3), rate
+
+    # --------------------------------------------------------- traffic
+
+    def device_label(self, dev):
+        policy_name = {d[0]: d[1] for d in gwlab.DEVICES}[dev]
+        return "%s (%s)" % (dev, policy_name or "a MAC no device statement names")
+
+    def traffic(self, dev, addr, target, want=None, domain=None, path="dpdk"):
+        """One expectation: dev fetches http://addr/.  want: (verdict, rule)
+        that home.gw gives, checked against explain; None: whatever explain
+        says now (for schedules).  The traffic must agree with the verdict,
+        and a block must show in the counter of the engine on the device's
+        path (a timeout alone could be a broken path): the fast path's
+        policy_block on the DPDK path, the eBPF classifier's DROP (its
+        pinned gw_counters) on the kernel path."""
+        what = "%s -> %s %s" % (self.device_label(dev), target, addr)
+        try:
+            for _ in range(2):
+                verdict, rule, rate = self.explain(self.policy_device(dev), addr, domain)
+                before = self.block_count(path)
+                rc, body = self.home.fetch(dev, addr)
+                after_verdict = self.explain(self.policy_device(dev), addr, domain)
+                if after_verdict[:2] == (verdict, rule):
+                    break  # no schedule boundary passed during the fetch
+            decided = "rule %s" % rule if not rule.startswith("default") else "'%s'" % rule
+            if rate:
+                decided += ", rate %s" % rate
+            if want and (verdict, rule) != want:
+                self.report(False, "%s: gwctl policy explain says %s by %s, the lab expects "
+                            "%s by %s" % (what, verdict, decided, want[0], want[1]))
+                return
+            if verdict == "allow":
+                ok = rc == 0 and INTERNET.get(addr, "") in body
+                how = ("reached: \"%s\"" % body.strip()) if ok else \
+                    "NOT reached (curl exit %d %r)" % (rc, body.strip()[:80])
+            else:
+                ok = rc != 0 and INTERNET.get(addr, "#") not in body
+                how = "blocked (curl exit %d)" % rc if ok else "NOT blocked: %r" % body.strip()[:80]
+                if ok:
+                    drops = self.block_count(path) - before
+                    engine = "the fast path" if path == "dpdk" else "the eBPF classifier"
+                    if drops <= 0:
+                        ok = False
+                        how += ", but %s counted no drop by policy" % engine
+                    else:
+                        how += ", %d packets dropped by policy in %s" % (drops, engine)
+            if ok:
+                agree, note = self.flow_witness(dev, addr, verdict, rule)
+                ok = agree
+                how += note
+            self.report(ok, "%s: %s by %s; %s" % (what, verdict, decided, how))
+        except LabError as e:
+            self.report(False, "%s: %s" % (what, e))
+
+    def block_count(self, path):
+        """Packets the engine on this path dropped by policy so far: the
+        fast path's lan.drop.policy_block (DPDK), or the eBPF classifier's
+        DROP counter, summed over the CPUs (kernel)."""
+        if path == "dpdk":
+            return self.home.dp_stats().get("lan.drop.policy_block", 0)
+        return self.home.bpf_counters().get("DROP", 0)
+
+    def flow_witness(self, dev, addr, verdict, rule):
+        """What gwd's flow table says of dev's connection to addr port 80:
+        (agrees, text).  A flow found must carry explain's verdict and rule;
+        none found (it ended, or gwd has no flows yet) is said, not failed."""
+        src = {d[0]: d[3] for d in gwlab.DEVICES}[dev]
+        r = self.home.gwctl("flows", "--json", check=False)
+        if r.returncode != 0:
+            return True, "; gwctl flows: %s" % ((r.stderr or "").strip() or "exit %d" % r.returncode)
+        try:
+            import json
+            flows = json.loads(r.stdout).get("flows") or []
+        except ValueError:
+            return False, "; gwctl flows --json is not JSON"
+        mine = [f for f in flows if f.get("src") == src and f.get("dst") == addr
+                and f.get("dport") == 80]
+        if not mine:
+            return True, "; no live flow of it in gwctl flows"
+        f = mine[-1]
+        frule = f.get("rule") or "#%s" % f.get("rule_index")
+        if f.get("verdict") != verdict or (not rule.startswith("default") and frule != rule):
+            return False, "; but gwctl flows says %s by %s" % (f.get("verdict"), frule)
+        return True, "; gwctl flows: %s by %s, generation %s" % (f.get("verdict"), frule,
+                                                              f.get("generation"))
+
+    def rate_limit(self, dev, limit_bits, label):
+        """dev's download from the site stays under its rule's rate (10 %
+        over for bursts), while the laptop's, unlimited, goes past it (so
+        the limit is the gateway's, not the lab's)."""
+        what = "%s downloads from the site at %g Mbit/s at most (%s)" % (
+            self.device_label(dev), limit_bits / 1e6, label)
+        try:
+            got = self.home.rate(dev, SITE)
+            free = self.home.rate("laptop", SITE)
+        except LabError as e:
+            self.report(False, "%s: %s" % (what, e))
+            return
+        ok = got <= limit_bits * 1.1 and free > limit_bits * 1.5
+        self.report(ok, "%s: %.1f Mbit/s (the laptop, unlimited: %.1f Mbit/s)" % (
+            what, got / 1e6, free / 1e6))
+
+    @staticmethod
+    def policy_device(dev):
+        return {d[0]: d[1] for d in gwlab.DEVICES}[dev]
+
+    # --------------------------------------------------------- the run
+
+    def apply(self):
+        r = self.home.gwctl("policy", "apply", self.home.policy, "-m", "home lab", check=False)
+        self.report(r.returncode == 0, "gwctl policy apply %s: %s" % (
+            self.home.policy, (r.stdout or r.stderr).strip().splitlines()[0]
+            if (r.stdout or r.stderr).strip() else "exit %d" % r.returncode))
+        return r.returncode == 0
+
+    def learn_tracker(self):
+        r = self.home.gwctl("domains", "learn", TRACKER_DOMAIN, TRACKER, "--ttl",
+                            str(TRACKER_TTL), check=False)
+        if r.returncode == 2:
+            self.report(False, "gwctl domains learn %s %s: gwctl has no `domains learn` yet "
+                        "(the API's domains.learn is missing)" % (TRACKER_DOMAIN, TRACKER))
+            return False
+        self.report(r.returncode == 0, "gwctl domains learn %s %s --ttl %d (as a DNS answer "
+                    "would): %s" % (TRACKER_DOMAIN, TRACKER, TRACKER_TTL,
+                                    (r.stdout or r.stderr).strip() or "exit %d" % r.returncode))
+        return r.returncode == 0
+
+    def status(self):
+        st = self.home.gwctl("status", "--json", check=False, json_out=True)
+        if not st:
+            self.report(False, "gwctl status --json: no answer")
+            return
+        engines = st.get("engines") or []
+        names = " ".join("%s=%s" % (e.get("name"), e.get("state")) for e in engines)
+        have = lambda *keys: [e for e in engines if any(k in str(e.get("name")) for k in keys)]
+        dp, bpf = have("dataplane", "dpdk"), have("ebpf", "bpf")
+        problems = []
+        if not dp:
+            problems.append("no DPDK dataplane engine")
+        if not bpf:
+            problems.append("no eBPF engine")
+        bad = [e for e in dp + bpf if e.get("state") != "ok"]
+        if bad:
+            problems.append("not ok: " + ", ".join(e.get("name") for e in bad))
+        gen = st.get("generation")
+        stale = [e for e in engines if e.get("generation") != gen]
+        if stale:
+            problems.append("not on generation %s: %s" % (gen, ", ".join(e.get("name")
+                                                                       for e in stale)))
+        self.report(not problems, "gwctl status: generation %s, engines %s%s" % (
+            gen, names or "none", "; " + "; ".join(problems) if problems else ""))
+
+    def run(self):
+        self.out("\n== the scenario (docs/examples/home.gw)")
+        if not self.apply():
+            return False
+        self.status()
+        learned = self.learn_tracker()
+        self.traffic("laptop", SITE, "site", ("allow", "adults-unlimited"))
+        self.traffic("thermostat", THERMO_CLOUD, "thermostat cloud", ("allow", "thermostat-cloud"))
+        self.traffic("thermostat", SITE, "site", ("block", "iot-nothing-else"))
+        if learned:
+            self.traffic("laptop", TRACKER, "tracker", ("block", "no-trackers"),
+                         domain=TRACKER_DOMAIN)
+            # The kernel path's block that holds at any hour: no-trackers
+            # comes before bedtime and covers every declared device.
+            self.traffic("phone", TRACKER, "tracker", ("block", "no-trackers"),
+                         domain=TRACKER_DOMAIN, path="kernel")
+        else:
+            self.report(False, "laptop and phone -> tracker %s: not tried, the tracker's "
+                        "address could not be learned" % TRACKER)
+        self.traffic("tv", SITE, "site", ("allow", "media-limit"))
+        self.rate_limit("tv", 25000000, "media-limit")
+        # maya-phone is a kid's phone: bedtime decides at night, so the
+        # expected verdict is the one explain gives at this moment.
+        self.traffic("phone", SITE, "site", None, path="kernel")
+        self.traffic("visitor", SITE, "site", ("allow", "new-devices"))
+        self.traffic("visitor", gwlab.DEVICES[4][3], "the phone", ("block", "default new"))
+        failed = sum(1 for ok, _ in self.results if not ok)
+        self.out("\n%d expectations, %d held, %d failed" % (len(self.results),
+                                                            len(self.results) - failed, failed))
+        return failed == 0
+
+
+def try_this(home):
+    g = "%s --socket %s" % (home.gwctl_bin, home.sock)
+    n = home.ns
+    print("""
+== the home lab is up; try (as root, in another terminal):
+
+  %(g)s status
+  %(g)s policy history
+  %(g)s policy explain %(pol)s --from leo-tablet --to %(site)s:80
+  ip netns exec %(laptop)s curl http://%(site)s/              # sarah-laptop, allowed
+  ip netns exec %(thermo)s curl -m 3 http://%(site)s/         # the thermostat, blocked
+  ip netns exec %(thermo)s curl http://%(cloud)s/             # its cloud, allowed
+  ip netns exec %(phone)s curl http://%(site)s/               # maya-phone on the kernel path
+  ip netns exec %(visitor)s curl http://%(site)s/             # a visitor's phone (new device)
+  bpftool map dump pinned %(pins)s/gw_counters    # the eBPF classifier's counters, per CPU
+  edit %(pol)s, then: %(g)s policy apply %(pol)s -m "my change"
+
+Namespaces: %(ns)s
+Logs and state: %(work)s
+Ctrl-C tears everything down.""" % dict(
+        g=g, pol=home.policy, site=SITE, cloud=THERMO_CLOUD, laptop=n("laptop"),
+        thermo=n("thermostat"), phone=n("phone"), visitor=n("visitor"),
+        ns=" ".join(home.made_ns), work=home.work, pins=home.pins))
+
+
+def main():
+    ap = argparse.ArgumentParser(description="the gw home lab (docs/lab.md)")
+    ap.add_argument("build", help="the meson build folder (build)")
+    ap.add_argument("--check", action="store_true",
+                    help="run the scenario without interaction; exit 0 only if all held")
+    ap.add_argument("--keep-work", action="store_true",
+                    help="keep the work folder (logs, gwd state) after the teardown")
+    args = ap.parse_args()
+    # One line at a time, also into a pipe (tools/gw test's log).
+    sys.stdout.reconfigure(line_buffering=True)
+
+    for s in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, on_signal)
+    home = gwlab.Home(args.build)
+    missing = home.missing()
+    if missing:
+        print("the home lab cannot run on this machine: " + "; ".join(missing))
+        return 77
+    gwlab.sweep_stale()
+    ok = False
+    try:
+        print("== building the home (namespaces %s-*, work folder %s)" % (home.prefix, home.work))
+        home.up()
+        for piece in home.missing_pieces:
+            print("missing: " + piece)
+        ok = Scenario(home).run() and not home.missing_pieces
+        for piece in home.missing_pieces:
+            print("FAILED  the lab needs %s" % piece)
+        if not args.check:
+            try_this(home)
+            while True:
+                signal.pause()
+    except LabError as e:
+        print("FAILED  the home lab: %s" % e)
+        ok = False
+    except KeyboardInterrupt:
+        print("\n== stopping")
+        ok = ok and not args.check
+    finally:
+        home.down()
+        # A sanitizer build reports into the processes' logs: a report, or
+        # gwd or gw-dataplane not ending cleanly when stopped, is a failure.
+        for t in home.trouble():
+            print("FAILED  %s" % t)
+            ok = False
+        if not args.keep_work and ok:
+            import shutil
+            shutil.rmtree(home.work, ignore_errors=True)
+        else:
+            print("logs and state kept in %s" % home.work)
+        print("== torn down")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
