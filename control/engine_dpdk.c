@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dp_reply.h"
 #include "engine_dpdk.h"
 #include "flows.h"
 #include "image.h"
@@ -31,8 +32,6 @@
 #define HEALTH_MS      1000
 #define EVENTS_MS      200
 #define RESYNC_MIN_MS  3000 /* between two resync requests that did not help */
-#define REPLY_MAX      (sizeof(struct dp_reply) + DP_REASON_MAX + \
-			sizeof(struct dp_events_head) + DP_EVENTS_MAX * sizeof(struct dp_flow_event))
 #define GEN_MAP        16
 
 struct dp_engine {
@@ -58,7 +57,7 @@ struct dp_engine {
 	unsigned ngenmap;
 	uint64_t last_resync_ms;
 	char state[300];
-	uint8_t *buf; /* REPLY_MAX bytes */
+	uint8_t *buf; /* DP_REPLY_MAX bytes */
 	struct event *health, *events;
 };
 
@@ -143,10 +142,12 @@ static int io(int fd, void *buf, size_t len, bool out, int ms)
 }
 
 /*
- * One request: header, body (b1 then b2), and its reply into p->buf.
- * Returns the reply's status (0 or the dataplane's -errno, its reason in
- * err) with *ret_body / *ret_len the type's reply body; or a transport
- * error, after which the connection is closed and the engine degraded.
+ * One request: header, body (b1 then b2), and its reply into p->buf,
+ * checked by dp_reply_header and dp_reply_parse (the body for its type is
+ * the caller's to check, with dp_reply_body).  Returns the reply's status
+ * (0 or the dataplane's -errno, its reason in err) with *ret_body /
+ * *ret_len the type's reply body; or a transport error or -EBADMSG, after
+ * which the connection is closed and the engine degraded.
  */
 static int call(struct dp_engine *p, uint16_t type, const void *b1, uint32_t l1, const void *b2,
 		uint32_t l2, int reply_ms, const uint8_t **ret_body, size_t *ret_len, char *err,
@@ -163,36 +164,26 @@ static int call(struct dp_engine *p, uint16_t type, const void *b1, uint32_t l1,
 	    (l2 && (r = io(p->fd, (void *)b2, l2, true, IO_MS)) < 0) ||
 	    (r = io(p->fd, hdr, sizeof(hdr), false, reply_ms)) < 0)
 		goto lost;
-	uint32_t len = dp_get32(hdr + 12);
-	if (dp_get32(hdr) != DP_MSG_MAGIC || (hdr[4] | hdr[5] << 8) != DP_MSG_VERSION ||
-	    (uint16_t)(hdr[6] | hdr[7] << 8) != (type | DP_MSG_REPLY) || dp_get64(hdr + 16) != id ||
-	    len < sizeof(struct dp_reply) || len > REPLY_MAX) {
-		r = -EBADMSG;
+	/* What is wrong with a malformed reply is not kept: the engine says
+	 * "no answer", as before these checks were factored out. */
+	char why[256];
+	uint32_t len;
+	struct dp_reply_msg m;
+	if ((r = dp_reply_header(hdr, type, id, &len, why, sizeof(why))) < 0 ||
+	    (r = io(p->fd, p->buf, len, false, IO_MS)) < 0 ||
+	    (r = dp_reply_parse(p->buf, len, &m, why, sizeof(why))) < 0)
 		goto lost;
-	}
-	if ((r = io(p->fd, p->buf, len, false, IO_MS)) < 0)
-		goto lost;
-	int32_t status = (int32_t)dp_get32(p->buf);
-	uint16_t rlen = (uint16_t)(p->buf[4] | p->buf[5] << 8);
-	if (rlen > len - sizeof(struct dp_reply) || rlen > DP_REASON_MAX) {
-		r = -EBADMSG;
-		goto lost;
-	}
-	if (status > 0) {
-		r = -EBADMSG;
-		goto lost;
-	}
-	if (status < 0) {
-		snprintf(err, errlen, "%s: %.*s", dp_proto_type_name(type), (int)rlen,
-			 (const char *)p->buf + sizeof(struct dp_reply));
+	if (m.status < 0) {
+		snprintf(err, errlen, "%s: %.*s", dp_proto_type_name(type), (int)m.reason_len,
+			 m.reason);
 		/* The server closes after these: it cannot find the next message. */
-		if (status == -EOPNOTSUPP || status == -EBADMSG || status == -EPROTONOSUPPORT ||
-		    status == -EMSGSIZE)
+		if (m.status == -EOPNOTSUPP || m.status == -EBADMSG ||
+		    m.status == -EPROTONOSUPPORT || m.status == -EMSGSIZE)
 			disconnect(p);
-		return status;
+		return m.status;
 	}
-	*ret_body = p->buf + sizeof(struct dp_reply) + rlen;
-	*ret_len = len - sizeof(struct dp_reply) - rlen;
+	*ret_body = m.body;
+	*ret_len = m.body_len;
 	return 0;
 lost:
 	disconnect(p);
@@ -214,10 +205,9 @@ static int health(struct dp_engine *p, struct health *h, char *err, size_t errle
 	int r = call(p, DP_MSG_HEALTH, NULL, 0, NULL, 0, IO_MS, &b, &n, err, errlen);
 	if (r < 0)
 		return r;
-	if (n != sizeof(struct dp_health)) {
-		snprintf(err, errlen, "health reply of %zu bytes", n);
+	if ((r = dp_reply_body(DP_MSG_HEALTH, b, n, err, errlen)) < 0) {
 		disconnect(p);
-		return -EBADMSG;
+		return r;
 	}
 	h->generation = dp_get32(b);
 	h->nrules = dp_get32(b + 8);
@@ -244,10 +234,9 @@ static int image_info(struct dp_engine *p, struct image_info *ii, char *err, siz
 	}
 	if (r < 0)
 		return r;
-	if (n != sizeof(struct dp_image_info)) {
-		snprintf(err, errlen, "image_info reply of %zu bytes", n);
+	if ((r = dp_reply_body(DP_MSG_IMAGE_INFO, b, n, err, errlen)) < 0) {
 		disconnect(p);
-		return -EBADMSG;
+		return r;
 	}
 	*ii = (struct image_info){ dp_get32(b), dp_get32(b + 4), dp_get32(b + 8), dp_get32(b + 12) };
 	return 0;
@@ -354,7 +343,9 @@ static int commit(struct gwd_engine *e, char *err, size_t errlen)
 		     LOAD_REPLY_MS, &b, &n, err, errlen);
 	if (r < 0)
 		return r;
-	if (n != sizeof(struct dp_load_reply) || dp_get32(b + 4) != p->prep_nrules) {
+	if ((r = dp_reply_body(DP_MSG_LOAD_IMAGE, b, n, err, errlen)) < 0)
+		return r;
+	if (dp_get32(b + 4) != p->prep_nrules) {
 		snprintf(err, errlen, "load_image reply does not match the image");
 		return -EBADMSG;
 	}
@@ -415,10 +406,8 @@ static int set_active(struct gwd_engine *e, const uint64_t *mask, uint32_t nrule
 		     errlen);
 	if (r < 0)
 		return r;
-	if (n != sizeof(struct dp_load_reply)) {
-		snprintf(err, errlen, "set_active reply of %zu bytes", n);
-		return -EBADMSG;
-	}
+	if ((r = dp_reply_body(DP_MSG_SET_ACTIVE, b, n, err, errlen)) < 0)
+		return r;
 	p->dp_gen = dp_get32(b);
 	map_gen(p, p->dp_gen, e->generation);
 	return 0;
@@ -455,6 +444,8 @@ static int set_domains(struct gwd_engine *e, const struct gwd_domain_entry *v, s
 			 NULL, 0, IO_MS, &b, &n, err, errlen);
 		if (r == -EOPNOTSUPP)
 			p->no_domains = true;
+		else if (r == 0)
+			r = dp_reply_body(DP_MSG_DOMAIN_SET, b, n, err, errlen);
 		at += k;
 	}
 	free(body);
@@ -557,11 +548,9 @@ static void on_events(evutil_socket_t fd, short what, void *arg)
 			     sizeof(err));
 		if (r == -EOPNOTSUPP)
 			p->no_events = true;
-		if (r < 0 || n < sizeof(struct dp_events_head))
+		if (r < 0 || dp_reply_body(DP_MSG_EVENTS, b, n, err, sizeof(err)) < 0)
 			return;
 		uint32_t count = dp_get32(b), lost = dp_get32(b + 4);
-		if (n != sizeof(struct dp_events_head) + (size_t)count * sizeof(struct dp_flow_event))
-			return;
 		if (lost)
 			gwd_log("dataplane_events_lost", "lost=%u", lost);
 		for (uint32_t i = 0; i < count; i++)
@@ -609,7 +598,7 @@ int gwd_engine_dpdk_new(struct event_base *base, const char *path, struct gwd_fl
 		goto fail;
 	snprintf(p->path, sizeof(p->path), "%s", path);
 	r = -ENOMEM;
-	p->buf = malloc(REPLY_MAX);
+	p->buf = malloc(DP_REPLY_MAX);
 	p->health = event_new(base, -1, EV_PERSIST, on_health, p);
 	p->events = event_new(base, -1, EV_PERSIST, on_events, p);
 	if (!p->buf || !p->health || !p->events)
