@@ -131,9 +131,9 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, GWBPF_CNT_COUNT);
+	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct gwbpf_counters);
 } gw_counters SEC(".maps");
 
 struct {
@@ -188,11 +188,23 @@ struct pkt {
 	__u8 tcp_flags;
 };
 
-static __always_inline void count(__u32 which)
+/* This CPU's counters.  gw_classify looks them up once and counts with
+ * cnt(); the rarer paths count() with a lookup of their own. */
+static __always_inline struct gwbpf_counters *counters(void)
 {
-	__u64 *c = bpf_map_lookup_elem(&gw_counters, &which);
-	if (c)
-		*c += 1;
+	__u32 z = 0;
+	return bpf_map_lookup_elem(&gw_counters, &z);
+}
+
+static __always_inline void cnt(struct gwbpf_counters *c, const __u32 which)
+{
+	if (c && which < GWBPF_CNT_COUNT)
+		c->n[which] += 1;
+}
+
+static __always_inline void count(const __u32 which)
+{
+	cnt(counters(), which);
 }
 
 static __always_inline void count_rule(__u32 slot, __u32 rule, __u32 len)
@@ -221,11 +233,13 @@ struct way {
 	__u64 ver;
 };
 
+/* The flow hash's seed: gw_flow_seed[0], given by the loader as a
+ * load-time constant, so the verifier folds it into the code. */
+const volatile __u64 gw_seed = 0;
+
 static __always_inline __u64 flow_seed(void)
 {
-	__u32 z = 0;
-	const __u64 *s = bpf_map_lookup_elem(&gw_flow_seed, &z);
-	return s ? *s : 0;
+	return gw_seed;
 }
 
 static __always_inline struct gwbpf_flow_set *flow_set(__u32 set)
@@ -354,7 +368,12 @@ static __always_inline int parse(void *data, void *end, struct pkt *p, __u32 mac
 	struct ethhdr *eth = data;
 	if ((void *)(eth + 1) > end)
 		return -1;
-	__builtin_memcpy(p->mac, mac_off ? eth->h_source : eth->h_dest, 6);
+	/* Two loads, not six byte loads and their shifts: the architectures
+	 * gw runs on (x86-64, arm64) load unaligned words at no cost, and
+	 * the verifier allows it there. */
+	const __u8 *m = mac_off ? eth->h_source : eth->h_dest;
+	*(__u32 *)p->mac = *(const __u32 *)m;
+	*(__u16 *)(p->mac + 4) = *(const __u16 *)(m + 4);
 	p->len = (__u16)(end - data);
 	__u16 type = eth->h_proto;
 	void *l3 = eth + 1;
@@ -966,10 +985,11 @@ __noinline int gw_rate_take(const struct pkt *p, __u32 slot, const struct gwbpf_
 }
 
 /* The verdict as an XDP action; a reject becomes XDP_TX of its answer. */
-static __always_inline int verdict(struct xdp_md *ctx, const struct pkt *p, __u8 action)
+static __always_inline int verdict(struct xdp_md *ctx, const struct pkt *p, __u8 action,
+				   struct gwbpf_counters *cn)
 {
 	if (action == GWBPF_ALLOW) {
-		count(GWBPF_CNT_PASS);
+		cnt(cn, GWBPF_CNT_PASS);
 		return XDP_PASS;
 	}
 	if (action == GWBPF_REJECT) {
@@ -978,13 +998,13 @@ static __always_inline int verdict(struct xdp_md *ctx, const struct pkt *p, __u8
 			r = p->key.proto == IPPROTO_TCP ? gw_reject_tcp(ctx, p)
 							: gw_reject_icmp(ctx, p);
 		if (r == 0) {
-			count(GWBPF_CNT_REJECT);
+			cnt(cn, GWBPF_CNT_REJECT);
 			return XDP_TX;
 		}
-		count(GWBPF_CNT_REJECT_DROP);
+		cnt(cn, GWBPF_CNT_REJECT_DROP);
 		return XDP_DROP;
 	}
-	count(GWBPF_CNT_DROP);
+	cnt(cn, GWBPF_CNT_DROP);
 	return XDP_DROP;
 }
 
@@ -1036,30 +1056,30 @@ static __always_inline void maybe_end(const struct pkt *p, const struct gwbpf_fl
 
 static __always_inline void flow_count(struct gwbpf_flow *f, __u64 jiffies, __u32 len)
 {
-	f->last_jiffies = jiffies;
 	__sync_fetch_and_add(&f->packets, 1);
 	__sync_fetch_and_add(&f->bytes, len);
+	f->last_jiffies = jiffies;
 }
 
 SEC("xdp")
 int gw_classify(struct xdp_md *ctx)
 {
 	struct pkt p = {};
-	count(GWBPF_CNT_PACKETS);
+	struct gwbpf_counters *cn = counters();
 	int r = parse((void *)(long)ctx->data, (void *)(long)ctx->data_end, &p, 6);
 	if (r < 0) {
-		count(GWBPF_CNT_TRUNCATED);
+		cnt(cn, GWBPF_CNT_TRUNCATED);
 		return XDP_DROP;
 	}
 	if (r > 0) {
-		count(GWBPF_CNT_NOT_IP);
+		cnt(cn, GWBPF_CNT_NOT_IP);
 		return XDP_PASS;
 	}
 	__u32 k = 0;
 	const __u64 *ep = bpf_map_lookup_elem(&gw_epoch, &k);
 	__u64 epoch = ep ? *ep : 0;
 	if (!(epoch & GWBPF_EPOCH_VALID)) {
-		count(GWBPF_CNT_NO_POLICY);
+		cnt(cn, GWBPF_CNT_NO_POLICY);
 		return XDP_PASS;
 	}
 	__u32 slot = epoch & GWBPF_EPOCH_SLOT ? 1 : 0, number = (__u32)epoch;
@@ -1076,14 +1096,14 @@ int gw_classify(struct xdp_md *ctx)
 		__u8 action = f->action, flags = f->flags;
 		__u32 rule = f->rule;
 		if (flow_still(&wy)) {
-			count(GWBPF_CNT_FLOW_HIT);
+			/* FLOW_HIT: not counted, derived (gw_bpf_abi.h). */
 			flow_count(f, jif, p.len);
 			maybe_end(&p, &p.key, false, f);
 			count_rule(slot, rule, p.len);
 			if ((flags & GWBPF_RULE_RATE) &&
 			    !gw_rate_take(&p, slot, f, p.len, GWBPF_DIR_UP))
 				goto over_rate;
-			return verdict(ctx, &p, action);
+			return verdict(ctx, &p, action, cn);
 		}
 		f = NULL;
 		raced = true;
@@ -1091,7 +1111,7 @@ int gw_classify(struct xdp_md *ctx)
 	/* gw_local is looked at only when there is no flow (what goes to the
 	 * gateway is never cached): it costs established flows nothing. */
 	if (!f && is_local(&p)) {
-		count(GWBPF_CNT_LOCAL);
+		cnt(cn, GWBPF_CNT_LOCAL);
 		return XDP_PASS;
 	}
 	if (!f) {
@@ -1102,24 +1122,24 @@ int gw_classify(struct xdp_md *ctx)
 			/* A reply: the connection's verdict, whoever started it. */
 			__u8 action = rf->action;
 			if (flow_still(&rwy)) {
-				count(GWBPF_CNT_FLOW_REPLY);
+				cnt(cn, GWBPF_CNT_FLOW_REPLY);
 				flow_count(rf, jif, p.len);
 				/* The flow's key is the reverse tuple. */
 				maybe_end(&p, &p.key, true, rf);
-				return verdict(ctx, &p, action);
+				return verdict(ctx, &p, action, cn);
 			}
 		}
 	}
 
 	struct gwbpf_flow nf = {};
 	if (gw_classify_pkt(&p, epoch, &nf) < 0) {
-		count(GWBPF_CNT_MAP_MISS);
+		cnt(cn, GWBPF_CNT_MAP_MISS);
 		return XDP_DROP;
 	}
 	nf.epoch = number;
 	count_rule(slot, nf.rule, p.len);
 	if (f) {
-		count(GWBPF_CNT_FLOW_RECLASS);
+		cnt(cn, GWBPF_CNT_FLOW_RECLASS);
 		if (flow_take(&wy)) {
 			f->epoch = nf.epoch;
 			f->rule = nf.rule;
@@ -1131,12 +1151,13 @@ int gw_classify(struct xdp_md *ctx)
 			maybe_end(&p, &p.key, false, f);
 			flow_release(&wy);
 		} else {
-			count(GWBPF_CNT_FLOW_UNCACHED);
+			cnt(cn, GWBPF_CNT_FLOW_UNCACHED);
 		}
 	} else if (raced) {
-		count(GWBPF_CNT_FLOW_UNCACHED);
+		cnt(cn, GWBPF_CNT_FLOW_RACED);
+		cnt(cn, GWBPF_CNT_FLOW_UNCACHED);
 	} else {
-		count(GWBPF_CNT_FLOW_NEW);
+		cnt(cn, GWBPF_CNT_FLOW_NEW);
 		__builtin_memcpy(nf.mac, p.mac, 6);
 		nf.first_ns = bpf_ktime_get_coarse_ns();
 		nf.last_jiffies = jif;
@@ -1146,7 +1167,7 @@ int gw_classify(struct xdp_md *ctx)
 		 * insert still fail, the packet is decided all the same. */
 		struct gwbpf_flow *ne = flow_insert(set, &p.key, tag, &nf);
 		if (!ne)
-			count(GWBPF_CNT_FLOW_UNCACHED);
+			cnt(cn, GWBPF_CNT_FLOW_UNCACHED);
 		event(GWBPF_EV_NEW, &p, &p.key, false, &nf, nf.first_ns);
 		/* A flow that starts with its end (a RST out of nowhere) ends
 		 * at once. */
@@ -1156,9 +1177,9 @@ int gw_classify(struct xdp_md *ctx)
 	if ((nf.flags & GWBPF_RULE_RATE) &&
 	    !gw_rate_take(&p, slot, &nf, p.len, GWBPF_DIR_UP))
 		goto over_rate;
-	return verdict(ctx, &p, nf.action);
+	return verdict(ctx, &p, nf.action, cn);
 over_rate:
-	count(GWBPF_CNT_RATE_DROP);
+	cnt(cn, GWBPF_CNT_RATE_DROP);
 	return XDP_DROP;
 }
 
@@ -1223,7 +1244,7 @@ int gw_egress(struct __sk_buff *skb)
 	}
 	if ((flags & GWBPF_RULE_RATE) && fepoch == (__u32)epoch &&
 	    !gw_rate_take(&p, slot, f, skb->len, GWBPF_DIR_DOWN)) {
-		count(GWBPF_CNT_RATE_DROP);
+		count(GWBPF_CNT_EGRESS_RATE_DROP);
 		return TC_ACT_SHOT;
 	}
 	return TC_ACT_OK;

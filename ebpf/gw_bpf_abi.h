@@ -107,7 +107,7 @@
 #include <linux/types.h>
 #endif
 
-#define GWBPF_ABI_VERSION 3
+#define GWBPF_ABI_VERSION 4
 
 #define GWBPF_MAX_RULES 4096
 #define GWBPF_WORDS     (GWBPF_MAX_RULES / 64)
@@ -334,6 +334,7 @@ _Static_assert(sizeof(struct gwbpf_flow) == 72, "gwbpf_flow layout");
  * few instructions in which one packet could see the way's previous flow. */
 #define GWBPF_FLOW_WAYS 4
 #define GWBPF_FLOW_SETS (GWBPF_MAX_FLOWS / GWBPF_FLOW_WAYS)
+#define GWBPF_FLOW_SET_BITS 14 /* log2(GWBPF_FLOW_SETS) */
 #define GWBPF_FLOW_BUSY  0x1ull
 #define GWBPF_FLOW_VALID 0x2ull
 struct gwbpf_flow_entry {
@@ -348,32 +349,39 @@ struct gwbpf_flow_set {
 	struct gwbpf_flow_entry way[GWBPF_FLOW_WAYS];
 };
 _Static_assert(sizeof(struct gwbpf_flow_set) == 512, "gwbpf_flow_set layout");
-_Static_assert((GWBPF_FLOW_SETS & (GWBPF_FLOW_SETS - 1)) == 0, "flow sets: a power of two");
+_Static_assert(GWBPF_FLOW_SETS == 1u << GWBPF_FLOW_SET_BITS, "flow sets: 2^GWBPF_FLOW_SET_BITS");
 
 #define GWBPF_HASH_K 0x9e3779b97f4a7c15ull
 
-static inline __u64 gwbpf_hash_word(__u64 h, const struct gwbpf_flow_key *k, unsigned off)
-{
-	__u64 w;
-	__builtin_memcpy(&w, (const __u8 *)k + off, 8);
-	h = (h ^ w) * GWBPF_HASH_K;
-	return h ^ (h >> 29);
-}
-
 /* Key k's set, its tag (*ret_tag) and the tag of its reverse tuple
- * (*ret_rtag).  Each end (address, port) is hashed on its own; the set
- * mixes the two ends symmetrically, the tags in order. */
+ * (*ret_rtag).  Each end (address, port) is hashed on its own by
+ * multiply-shift with odd multipliers made from the secret seed (the two
+ * 8-byte halves of an address multiply side by side, so a packet waits for
+ * one multiply per end, not a chain of them); the set is the high bits of
+ * the product of the two ends' hashes (the same for a tuple and its
+ * reverse, and not something a sender can aim, as a sum of the two would
+ * be by trading source port for destination port), the tags mix the two
+ * ends in order.  Like any multiply-shift hash it takes the product's top
+ * bits, the ones every input bit reaches. */
 static inline __u32 gwbpf_flow_hash(const struct gwbpf_flow_key *k, __u64 seed, __u64 *ret_tag,
 				    __u64 *ret_rtag)
 {
-	__u64 base = seed ^ ((__u64)k->family << 8 | k->proto);
-	__u64 s = gwbpf_hash_word(base ^ ((__u64)k->sport << 16), k, 8);
-	__u64 d = gwbpf_hash_word(base ^ ((__u64)k->dport << 16), k, 24);
-	s = gwbpf_hash_word(s, k, 16);
-	d = gwbpf_hash_word(d, k, 32);
+	const __u64 m1 = seed | 1, m2 = (seed * GWBPF_HASH_K) | 1;
+	const __u64 base = ((__u64)k->family << 8 | k->proto) << 48;
+	__u64 s0, s1, d0, d1;
+	__builtin_memcpy(&s0, k->src, 8);
+	__builtin_memcpy(&s1, k->src + 8, 8);
+	__builtin_memcpy(&d0, k->dst, 8);
+	__builtin_memcpy(&d1, k->dst + 8, 8);
+	__u64 s = (s0 ^ base ^ (__u64)k->sport << 32) * m1 + s1 * m2;
+	__u64 d = (d0 ^ base ^ (__u64)k->dport << 32) * m1 + d1 * m2;
+	/* Without this fold a few seeds in a hundred crowd runs of
+	 * consecutive ports into a few sets (28 flows in one, for 6 000). */
+	s ^= s >> 29;
+	d ^= d >> 29;
 	*ret_tag = s * GWBPF_HASH_K ^ d;
 	*ret_rtag = d * GWBPF_HASH_K ^ s;
-	return (__u32)(((s + d) * GWBPF_HASH_K) >> 32) & (GWBPF_FLOW_SETS - 1);
+	return (__u32)(((s | 1) * (d | 1)) >> (64 - GWBPF_FLOW_SET_BITS));
 }
 
 /* gw_clock's context: what it writes, at one instant. */
@@ -413,9 +421,19 @@ struct gwbpf_event {
 };
 _Static_assert(sizeof(struct gwbpf_event) == 104, "gwbpf_event layout");
 
-/* gw_counters: per-CPU array of __u64, one per reason. */
+/* gw_counters: a per-CPU array of one struct gwbpf_counters, a __u64 per
+ * reason (one map lookup gives a program all of them).  Every packet
+ * gw_classify sees ends in exactly one outcome: PASS, DROP, REJECT,
+ * REJECT_DROP, NOT_IP, TRUNCATED, LOCAL, NO_POLICY, MAP_MISS or RATE_DROP.
+ * PACKETS is their sum.  Every packet that reaches the flow table (all
+ * but TRUNCATED, NOT_IP and NO_POLICY) is also exactly one of FLOW_HIT,
+ * LOCAL, FLOW_REPLY, FLOW_NEW, FLOW_RECLASS, FLOW_RACED or MAP_MISS, and
+ * FLOW_HIT is what the others leave.  The program counts neither PACKETS
+ * nor FLOW_HIT (two per-CPU increments less on every packet of an
+ * established flow); gwbpf_counters() fills them in, and their slots in
+ * the map stay 0. */
 enum gwbpf_counter {
-	GWBPF_CNT_PACKETS,      /* every packet seen */
+	GWBPF_CNT_PACKETS,      /* every packet seen: the sum of the outcomes (derived) */
 	GWBPF_CNT_PASS,         /* verdict allow */
 	GWBPF_CNT_DROP,         /* verdict block */
 	GWBPF_CNT_REJECT,       /* verdict reject: answered (XDP_TX of a RST or ICMP) */
@@ -424,13 +442,13 @@ enum gwbpf_counter {
 	GWBPF_CNT_TRUNCATED,    /* headers cut short: dropped */
 	GWBPF_CNT_LOCAL,        /* to the gateway, link-local or multicast: passed */
 	GWBPF_CNT_NO_POLICY,    /* no policy loaded yet: passed */
-	GWBPF_CNT_FLOW_HIT,     /* cached verdict used */
+	GWBPF_CNT_FLOW_HIT,     /* cached verdict used (derived) */
 	GWBPF_CNT_FLOW_REPLY,   /* reverse tuple of a known flow */
 	GWBPF_CNT_FLOW_NEW,     /* classified: no flow */
 	GWBPF_CNT_FLOW_RECLASS, /* classified again: epoch changed */
 	GWBPF_CNT_MAP_MISS,     /* a policy map lacked an entry it should have: dropped */
 	GWBPF_CNT_FRAGMENT,     /* IPv4/IPv6 non-first fragment: classified with port 0 */
-	GWBPF_CNT_RATE_DROP,    /* allowed, but over its rule's rate: dropped */
+	GWBPF_CNT_RATE_DROP,    /* allowed, but over its rule's rate: dropped (ingress) */
 	GWBPF_CNT_EVENT_LOST,   /* gw_events was full */
 	GWBPF_CNT_EGRESS,       /* TC egress: every packet to a device */
 	GWBPF_CNT_EGRESS_NO_FLOW, /* TC egress: no flow (the gateway's own, or not IP): passed */
@@ -438,8 +456,16 @@ enum gwbpf_counter {
 	GWBPF_CNT_FLOW_EVICT,   /* a new flow took the entry of the least recent flow of its set */
 	GWBPF_CNT_FLOW_UNCACHED,/* decided but not (re)cached: its way was being written
 				 * by another CPU (gwbpf_flow_set) at that instant */
+	GWBPF_CNT_EGRESS_RATE_DROP, /* TC egress: over its rule's rate: dropped */
+	GWBPF_CNT_FLOW_RACED,   /* its flow's way changed hands while read: decided afresh,
+				 * not cached (also counted in FLOW_UNCACHED) */
 	GWBPF_CNT_COUNT
 };
+
+struct gwbpf_counters {
+	__u64 n[GWBPF_CNT_COUNT]; /* indexed by enum gwbpf_counter */
+};
+_Static_assert(sizeof(struct gwbpf_counters) == 8 * GWBPF_CNT_COUNT, "gwbpf_counters layout");
 
 /* gw_rule_stats: per-CPU array, index slot * GWBPF_RULE_STATS + rule, where
  * the two entries after the rules count the defaults (known, new). */

@@ -174,15 +174,30 @@ int gwbpf_new(struct gwbpf **ret)
 	return gwbpf_open(NULL, ret);
 }
 
-/* gw_flow_seed: kept when adopted (the flows in gw_flows sit where it put
- * them); a new table gets a random one before any program can run. */
-static int flow_seed(struct gwbpf *g)
+/* The flow hash's seed, before the programs load: the pinned
+ * gw_flow_seed's when there is one (the flows in gw_flows sit where it put
+ * them), else a random one.  The programs take it as a load-time constant
+ * (gw_seed in .rodata: the verifier folds it into the code, one map lookup
+ * less on every packet); gw_flow_seed keeps it for the next start. */
+static int seed_before_load(struct gwbpf *g)
 {
-	int fd = bpf_map__fd(g->skel->maps.gw_flow_seed);
-	uint32_t k = 0;
 	uint64_t seed = 0;
-	if (bpf_map_lookup_elem(fd, &k, &seed) < 0)
-		return -errno;
+	if (g->pin_root) {
+		char path[PATH_MAX];
+		int n = snprintf(path, sizeof(path), "%s/%s", g->pin_root, GWBPF_MAP_FLOW_SEED);
+		if (n < 0 || (size_t)n >= sizeof(path))
+			return -ENAMETOOLONG;
+		int fd = bpf_obj_get(path);
+		if (fd < 0 && errno != ENOENT)
+			return -errno;
+		if (fd >= 0) {
+			uint32_t k = 0;
+			int r = bpf_map_lookup_elem(fd, &k, &seed) < 0 ? -errno : 0;
+			close(fd);
+			if (r < 0)
+				return r;
+		}
+	}
 	while (!seed) {
 		ssize_t n = getrandom(&seed, sizeof(seed), 0);
 		if (n < 0)
@@ -190,9 +205,24 @@ static int flow_seed(struct gwbpf *g)
 		if (n != sizeof(seed))
 			return -EIO;
 	}
-	if (bpf_map_update_elem(fd, &k, &seed, BPF_ANY) < 0)
-		return -errno;
 	g->seed = seed;
+	g->skel->rodata->gw_seed = seed;
+	return 0;
+}
+
+/* gw_flow_seed holds the seed the programs were loaded with. */
+static int flow_seed(struct gwbpf *g)
+{
+	int fd = bpf_map__fd(g->skel->maps.gw_flow_seed);
+	uint32_t k = 0;
+	uint64_t seed = 0;
+	if (bpf_map_lookup_elem(fd, &k, &seed) < 0)
+		return -errno;
+	/* Another loader wrote a seed between our read and our load. */
+	if (seed && seed != g->seed)
+		return -ESTALE;
+	if (!seed && bpf_map_update_elem(fd, &k, &g->seed, BPF_ANY) < 0)
+		return -errno;
 	return 0;
 }
 
@@ -220,7 +250,7 @@ int gwbpf_open(const char *pin_root, struct gwbpf **ret)
 		if ((r = make_pin_root(pin_root)) < 0 || (r = set_pins(g)) < 0)
 			goto fail;
 	}
-	if ((r = classify_bpf__load(g->skel)) < 0)
+	if ((r = seed_before_load(g)) < 0 || (r = classify_bpf__load(g->skel)) < 0)
 		goto fail;
 	struct bpf_map_info mi = { 0 };
 	uint32_t mlen = sizeof(mi);
@@ -525,21 +555,42 @@ int gwbpf_local_add(struct gwbpf *g, uint8_t family, const uint8_t addr[16])
 
 int gwbpf_counters(const struct gwbpf *g, uint64_t ret[GWBPF_CNT_COUNT])
 {
-	uint64_t *v = calloc((size_t)g->ncpus, sizeof(*v));
-	int r = 0;
+	struct gwbpf_counters *v = calloc((size_t)g->ncpus, sizeof(*v));
+	uint32_t k = 0;
 	if (!v)
 		return -ENOMEM;
+	if (bpf_map_lookup_elem(bpf_map__fd(g->skel->maps.gw_counters), &k, v) < 0) {
+		int r = -errno;
+		free(v);
+		return r;
+	}
 	for (uint32_t i = 0; i < GWBPF_CNT_COUNT; i++) {
-		if (bpf_map_lookup_elem(bpf_map__fd(g->skel->maps.gw_counters), &i, v) < 0) {
-			r = -errno;
-			break;
-		}
 		ret[i] = 0;
 		for (int c = 0; c < g->ncpus; c++)
-			ret[i] += v[c];
+			ret[i] += v[c].n[i];
 	}
 	free(v);
-	return r;
+	static const uint8_t outcomes[] = {
+		GWBPF_CNT_PASS,	    GWBPF_CNT_DROP,	 GWBPF_CNT_REJECT, GWBPF_CNT_REJECT_DROP,
+		GWBPF_CNT_NOT_IP,   GWBPF_CNT_TRUNCATED, GWBPF_CNT_LOCAL,  GWBPF_CNT_NO_POLICY,
+		GWBPF_CNT_MAP_MISS, GWBPF_CNT_RATE_DROP,
+	};
+	static const uint8_t not_hits[] = {
+		GWBPF_CNT_TRUNCATED,   GWBPF_CNT_NOT_IP,      GWBPF_CNT_NO_POLICY,
+		GWBPF_CNT_LOCAL,       GWBPF_CNT_FLOW_REPLY,  GWBPF_CNT_FLOW_NEW,
+		GWBPF_CNT_FLOW_RECLASS, GWBPF_CNT_FLOW_RACED, GWBPF_CNT_MAP_MISS,
+	};
+	/* PACKETS and FLOW_HIT are derived (gw_bpf_abi.h).  The CPUs' values
+	 * are not read in one instant, so a sum read under traffic may be a
+	 * packet or two short: never below zero. */
+	uint64_t packets = 0, others = 0;
+	for (size_t i = 0; i < sizeof(outcomes); i++)
+		packets += ret[outcomes[i]];
+	for (size_t i = 0; i < sizeof(not_hits); i++)
+		others += ret[not_hits[i]];
+	ret[GWBPF_CNT_PACKETS] = packets;
+	ret[GWBPF_CNT_FLOW_HIT] = packets > others ? packets - others : 0;
+	return 0;
 }
 
 int gwbpf_rule_stats(const struct gwbpf *g, uint32_t slot, uint32_t index,

@@ -633,29 +633,34 @@ table ip gwlab_nat {
 
     def bpf_counters(self):
         """The eBPF classifier's counters on the kernel port (gw_counters,
-        pinned under the lab's bpf_pin_root by gwd; per CPU, summed here):
-        {"PACKETS": N, "PASS": N, "DROP": N, ...}."""
+        pinned under the lab's bpf_pin_root by gwd: a per-CPU array of one
+        struct gwbpf_counters, a u64 per reason; summed over the CPUs here):
+        {"PASS": N, "DROP": N, ...}.  PACKETS and FLOW_HIT are derived by
+        the loader (gw_bpf_abi.h), not kept in the map, so not given here."""
         path = os.path.join(self.pins, "gw_counters")
         if not os.path.exists(path):
             raise LabError("no eBPF counters pinned at %s (is gwd's eBPF engine up?)" % path)
         entries = json.loads(sh("bpftool", "-j", "map", "dump", "pinned", path))
         names = self.bpf_counter_names()
-        out = {}
+        totals = [0] * len(names)
         for e in entries:
-            # With BTF: {"key": 2, "values": [{"cpu": 0, "value": 7}, ...]};
-            # without: keys and values as lists of hex byte strings.
-            key = e.get("key")
-            if isinstance(key, list):
-                key = int.from_bytes(bytes(int(b, 16) for b in key), "little")
-            total = 0
             for v in e.get("values", []):
                 val = v.get("value")
-                if isinstance(val, list):
-                    val = int.from_bytes(bytes(int(b, 16) for b in val), "little")
-                total += int(val)
-            if isinstance(key, int) and key < len(names):
-                out[names[key]] = total
-        return out
+                # With BTF: {"n": [7, 0, ...]}; without: the struct's bytes
+                # as a list of hex strings.
+                if isinstance(val, dict):
+                    words = [int(x) for x in val.get("n", [])]
+                else:
+                    raw = bytes(int(b, 16) for b in val)
+                    words = [int.from_bytes(raw[i:i + 8], "little")
+                             for i in range(0, len(raw) - 7, 8)]
+                if len(words) != len(names):
+                    raise LabError("%s: %d counters per CPU, gw_bpf_abi.h names %d"
+                                   % (path, len(words), len(names)))
+                for i, w in enumerate(words):
+                    totals[i] += w
+        derived = ("PACKETS", "FLOW_HIT")
+        return {n: t for n, t in zip(names, totals) if n not in derived}
 
     def rate(self, dev, addr, seconds=2):
         """Download /bulk from addr for `seconds`: bits per second."""
