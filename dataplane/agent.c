@@ -22,6 +22,9 @@
  * the domain table (domain.h: it is the table's one writer, and sweeps
  * expired entries once a second) and the flow event queue (events.h: it
  * is the queue's one consumer).  Both exist only with --control.
+ * Runtime device bindings (DEVICE_SET, devices.h) hang on the running
+ * generation: a new table is published with a pointer swap and the old
+ * one freed after the same grace period as a generation.
  *
  * Each event is one key=value line on stderr.
  */
@@ -41,6 +44,7 @@
 #include <rte_rcu_qsbr.h>
 
 #include "agent.h"
+#include "devices.h"
 #include "domain.h"
 #include "events.h"
 #include "image.h"
@@ -52,6 +56,7 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "proto.h bodies are li
 
 #define MAX_CLIENTS 4
 #define MAX_RETIRED 8
+#define MAX_RETIRED_TABS 32
 #define READ_BUDGET (4u << 20)
 #define HDR sizeof(struct dp_msg_hdr)
 #define SWEEP_MS 1000
@@ -71,6 +76,11 @@ struct retired {
 	uint64_t token;
 };
 
+struct retired_tab {
+	struct dp_devtab *t;
+	uint64_t token;
+};
+
 struct dp_agent {
 	struct dp_agent_ctx ctx;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -79,6 +89,8 @@ struct dp_agent {
 	struct client clients[MAX_CLIENTS];
 	struct retired retired[MAX_RETIRED];
 	unsigned nretired;
+	struct retired_tab retired_tabs[MAX_RETIRED_TABS];
+	unsigned nretired_tabs;
 	uint32_t next_generation;
 	uint64_t start_ms;
 	struct dp_domains *domains;
@@ -192,6 +204,8 @@ void dp_agent_free(struct dp_agent *a)
 	}
 	for (unsigned i = 0; i < a->nretired; i++)
 		dp_classify_free(a->retired[i].c);
+	for (unsigned i = 0; i < a->nretired_tabs; i++)
+		dp_devtab_free(a->retired_tabs[i].t);
 	for (unsigned i = 0; i < a->ctx.nworkers; i++) {
 		a->ctx.workers[i].qsbr = NULL;
 		a->ctx.workers[i].domains = NULL;
@@ -217,6 +231,14 @@ static void reclaim(struct dp_agent *a)
 		}
 	}
 	a->nretired = keep;
+	keep = 0;
+	for (unsigned i = 0; i < a->nretired_tabs; i++) {
+		if (rte_rcu_qsbr_check(a->qsbr, a->retired_tabs[i].token, false) == 1)
+			dp_devtab_free(a->retired_tabs[i].t);
+		else
+			a->retired_tabs[keep++] = a->retired_tabs[i];
+	}
+	a->nretired_tabs = keep;
 }
 
 /* ------------------------------------------------------------ replies */
@@ -491,6 +513,82 @@ static void do_domain_set(struct dp_agent *a, struct client *c, const struct dp_
 	reply(c, q->type, q->id, 0, NULL, &dr, sizeof(dr));
 }
 
+static void do_device_set(struct dp_agent *a, struct client *c, const struct dp_request *q)
+{
+	char err[DP_REASON_MAX];
+	struct dp_classify *p = *a->ctx.policy;
+	uint32_t gen = dp_classify_generation(p), n = q->u.devices.count;
+	if (q->u.devices.generation && q->u.devices.generation != gen &&
+	    q->u.devices.generation != dp_classify_base_generation(p)) {
+		snprintf(err, sizeof(err), "device indexes for generation %u, running %u",
+			 q->u.devices.generation, gen);
+		reply(c, q->type, q->id, -ESTALE, err, NULL, 0);
+		return;
+	}
+	reclaim(a);
+	if (a->nretired_tabs == MAX_RETIRED_TABS) {
+		reply(c, q->type, q->id, -EBUSY, "earlier device tables are still in use", NULL, 0);
+		return;
+	}
+	struct dp_device_entry *v = malloc(n * sizeof(*v));
+	uint32_t *before = malloc(n * sizeof(*before));
+	if (!v || !before) {
+		free(v);
+		free(before);
+		reply(c, q->type, q->id, -ENOMEM, "out of memory", NULL, 0);
+		return;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		dp_proto_device_entry(q, i, &v[i]);
+		before[i] = dp_classify_device(p, v[i].mac);
+	}
+	int r = 0;
+	for (uint32_t i = 0; i < n && !r; i++) {
+		if (v[i].op != DP_DEVICE_BIND || dp_classify_bindable(p, v[i].device))
+			continue;
+		r = -ENODEV;
+		if (v[i].device < dp_classify_ndevices(p))
+			snprintf(err, sizeof(err), "device_set entry %u: device %u has no MAC in the image",
+				 i, v[i].device);
+		else
+			snprintf(err, sizeof(err),
+				 "device_set entry %u: device %u, the running image has %u devices", i,
+				 v[i].device, dp_classify_ndevices(p));
+	}
+	struct dp_devtab *t = NULL;
+	if (!r)
+		r = dp_devtab_apply(dp_classify_bindings(p), v, n, dp_classify_ndevices(p),
+				    DP_DEVICE_TABLE, &t, err, sizeof(err));
+	if (r < 0) {
+		free(v);
+		free(before);
+		reply(c, q->type, q->id, r, err, NULL, 0);
+		return;
+	}
+	struct dp_devtab *old = dp_classify_swap_bindings(p, t);
+	if (old)
+		a->retired_tabs[a->nretired_tabs++] =
+			(struct retired_tab){ old, rte_rcu_qsbr_start(a->qsbr) };
+	/* A MAC whose device changed has live flows decided under the old
+	 * one: the generation moves after the table, as for DOMAIN_SET. */
+	uint32_t moved = 0;
+	for (uint32_t i = 0; i < n; i++)
+		moved += dp_classify_device(p, v[i].mac) != before[i];
+	if (moved)
+		dp_classify_renumber(p, a->next_generation++);
+	free(v);
+	free(before);
+	struct dp_device_reply dr = {
+		.applied = n,
+		.bindings = dp_devtab_count(t),
+		.generation = dp_classify_generation(p),
+		.image = dp_classify_base_generation(p),
+	};
+	fprintf(stderr, "event=devices_set entries=%u bindings=%u moved=%u generation=%u\n", n,
+		dr.bindings, moved, dr.generation);
+	reply(c, q->type, q->id, 0, NULL, &dr, sizeof(dr));
+}
+
 static void do_events(struct dp_agent *a, struct client *c, const struct dp_request *q)
 {
 	struct {
@@ -548,6 +646,9 @@ static void handle(struct dp_agent *a, struct client *c)
 		break;
 	case DP_MSG_EVENTS:
 		do_events(a, c, &q);
+		break;
+	case DP_MSG_DEVICE_SET:
+		do_device_set(a, c, &q);
 		break;
 	}
 }
@@ -660,7 +761,7 @@ bool dp_agent_poll(struct dp_agent *a)
 		if (c->closing || !client_read(a, c) || (c->out_len && !client_write(c)))
 			client_close(c);
 	}
-	if (a->nretired)
+	if (a->nretired || a->nretired_tabs)
 		reclaim(a);
 	uint64_t now = now_ms();
 	if (now - a->last_sweep_ms >= SWEEP_MS) {

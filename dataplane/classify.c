@@ -10,7 +10,9 @@
  *    disjoint intervals (one per family, built once from the image's
  *    nested prefixes) by binary search, not from a scan of the prefixes;
  *  - the AND of the field bitmaps covers only the words the policy's rules
- *    occupy ((nrules + 63) / 64);
+ *    occupy ((nrules + 63) / 64), and of those only the words where every
+ *    field's bitmap has a rule (a summary bit per word, built at load:
+ *    aggregated bit vectors);
  *  - the tables are built as wide as the policy (gwbpf_image_build_max, up
  *    to DP_CLASSIFY_MAX_RULES rules), wider than the eBPF maps allow.
  * A classification is a MAC binary search, one port table index, one
@@ -22,7 +24,10 @@
  * mask, makes it even; a reader that saw it odd or changed classifies
  * again.  Domain sets: the caller looks the destination up in the domain
  * table (domain.h) and passes its bits; each bit ORs that set's rule
- * bitmap into the destination's, as gwbpf_classify does.
+ * bitmap into the destination's, as gwbpf_classify does.  Runtime device
+ * bindings (devices.h, DEVICE_SET): a MAC the bindings hold is that
+ * device, with the subject bitmap of the device's MACs in the image,
+ * before the image's MAC table is asked.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,10 +40,14 @@
 
 #include "classify.h"
 #include "compile.h"
+#include "devices.h"
 
 #define IMAGE_MAX (256u << 20)
 
 typedef unsigned __int128 u128;
+
+#define TOP4_BITS 12
+#define TOP4 (1u << TOP4_BITS)
 
 /* Addresses from start up to the next entry's start are of class cls. */
 struct span {
@@ -60,10 +69,29 @@ struct dp_classify {
 	 * a quarter of the cache lines the 32-byte spans take. */
 	uint32_t *start4;
 	uint16_t *cls4;
+	/* [TOP4 + 1]: top4[t] is the span holding the first address whose
+	 * top TOP4_BITS bits are t (top4[TOP4]: the last span), so an
+	 * address's span is between top4[t] and top4[t + 1]: the binary
+	 * search starts on a few spans, not all of them. */
+	uint32_t *top4;
 	/* img->macs' MACs as integers (byte 0 highest, so in the same
 	 * order): a binary search over them compares words, not memcmp. */
 	uint64_t *macs;
+	/* [ir->ndevices]: each device's subject bitmap index in the image (of
+	 * its MACs' entries), or UINT32_MAX for a device without a MAC */
+	uint32_t *dev_subject;
+	uint32_t ndevices;
+	/* Runtime bindings (DEVICE_SET), swapped whole by the agent; NULL:
+	 * none.  Freed with this generation. */
+	struct dp_devtab *bindings;
 	unsigned nwords;
+	/* Aggregated bit vectors: bit w % 64 of word w / 64 of bitmap i's
+	 * summary (swords words from summary + i * swords) is set when word
+	 * w of bitmap i has a rule.  The AND of the fields' summaries names
+	 * the only words where all of them can have a rule in common, so a
+	 * flow that no rule (or few) can match reads few of its rows' words. */
+	uint64_t *summary;
+	unsigned swords;
 	uint32_t generation;     /* changed by dp_classify_set_active and _renumber */
 	uint32_t base_generation; /* the one it was built with */
 	uint64_t domain_mask;    /* domain sets some rule uses */
@@ -159,6 +187,24 @@ out:
 	return r;
 }
 
+static int build_summary(struct dp_classify *c)
+{
+	const struct gwbpf_image *img = c->img;
+	uint32_t rows = img->policy.nbitmaps;
+	c->swords = (c->nwords + 63) / 64;
+	c->summary = calloc((size_t)(rows ? rows : 1) * (c->swords ? c->swords : 1),
+			    sizeof(*c->summary));
+	if (!c->summary)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < rows; i++) {
+		const uint64_t *r = img->bitmap_words + (size_t)i * img->words;
+		for (unsigned w = 0; w < c->nwords; w++)
+			if (r[w])
+				c->summary[(size_t)i * c->swords + w / 64] |= 1ull << (w % 64);
+	}
+	return 0;
+}
+
 static int build_start4(struct dp_classify *c)
 {
 	const struct spans *s = &c->addr[0];
@@ -170,6 +216,18 @@ static int build_start4(struct dp_classify *c)
 		c->start4[i] = (uint32_t)(s->v[i].start >> 96);
 		c->cls4[i] = s->v[i].cls;
 	}
+	c->top4 = malloc((TOP4 + 1) * sizeof(*c->top4));
+	if (!c->top4)
+		return -ENOMEM;
+	/* start4[0] is 0 and the starts increase. */
+	uint32_t i = 0;
+	for (uint32_t t = 0; t < TOP4; t++) {
+		uint32_t first = t << (32 - TOP4_BITS);
+		while (i + 1 < s->n && c->start4[i + 1] <= first)
+			i++;
+		c->top4[t] = i;
+	}
+	c->top4[TOP4] = s->n ? s->n - 1 : 0;
 	return 0;
 }
 
@@ -177,7 +235,9 @@ static uint16_t addr_class4(const struct dp_classify *c, const uint8_t a[4])
 {
 	uint32_t v = (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
 	const uint32_t *st = c->start4;
-	uint32_t lo = 0, n = c->addr[0].n; /* st[0] is 0: the answer is in [lo, lo + n) */
+	uint32_t t = v >> (32 - TOP4_BITS);
+	/* st[lo] <= v: the answer is in [lo, lo + n) */
+	uint32_t lo = c->top4[t], n = c->top4[t + 1] - lo + 1;
 	while (n > 1) {
 		uint32_t half = n / 2;
 		lo = st[lo + half] <= v ? lo + half : lo;
@@ -218,6 +278,15 @@ static int build_macs(struct dp_classify *c)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < img->nmacs; i++)
 		c->macs[i] = mac_value(img->macs[i].key.mac);
+	/* Every MAC of a device has the device's subject bitmap. */
+	c->dev_subject = malloc((c->ndevices ? c->ndevices : 1) * sizeof(*c->dev_subject));
+	if (!c->dev_subject)
+		return -ENOMEM;
+	for (uint32_t d = 0; d < c->ndevices; d++)
+		c->dev_subject[d] = UINT32_MAX;
+	for (uint32_t i = 0; i < img->nmacs; i++)
+		if (img->macs[i].val.device < c->ndevices)
+			c->dev_subject[img->macs[i].val.device] = img->macs[i].val.subject;
 	return 0;
 }
 
@@ -225,17 +294,18 @@ static int build_macs(struct dp_classify *c)
 static const struct gwbpf_mac_val *mac_find(const struct dp_classify *c, const uint8_t mac[6])
 {
 	uint64_t v = mac_value(mac);
-	uint32_t lo = 0, hi = c->img->nmacs;
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		if (c->macs[mid] == v)
-			return &c->img->macs[mid].val;
-		if (c->macs[mid] < v)
-			lo = mid + 1;
-		else
-			hi = mid;
+	const uint64_t *m = c->macs;
+	uint32_t lo = 0, n = c->img->nmacs;
+	if (!n)
+		return NULL;
+	/* The last MAC <= v, without branches on the data (a compare and a
+	 * conditional move a step: no mispredicted jumps). */
+	while (n > 1) {
+		uint32_t half = n / 2;
+		lo = m[lo + half] <= v ? lo + half : lo;
+		n -= half;
 	}
-	return NULL;
+	return m[lo] == v ? &c->img->macs[lo].val : NULL;
 }
 
 /* ------------------------------------------------------------ life */
@@ -269,6 +339,7 @@ int dp_classify_new(struct pol_ir *ir, uint32_t generation, struct dp_classify *
 		for (uint32_t i = 0; i < ir->ndsts; i++)
 			if (ir->dsts[i].kind == POL_DST_DOMAINS && ir->dsts[i].index < 64)
 				c->domain_mask |= 1ull << ir->dsts[i].index;
+		c->ndevices = ir->ndevices;
 		r = gwbpf_image_build_max(ir, DP_CLASSIFY_MAX_RULES, &c->img);
 		if (r < 0)
 			goto fail;
@@ -277,6 +348,8 @@ int dp_classify_new(struct pol_ir *ir, uint32_t generation, struct dp_classify *
 		    (r = build_start4(c)) < 0)
 			goto fail;
 		c->nwords = (ir->nrules + 63) / 64;
+		if ((r = build_summary(c)) < 0)
+			goto fail;
 		c->ir = ir;
 		/* Until the main lcore sets the clock: Sunday, midnight. */
 		compute_active(c, (struct pol_when){ 0 });
@@ -297,8 +370,12 @@ void dp_classify_free(struct dp_classify *c)
 	free(c->addr[0].v);
 	free(c->addr[1].v);
 	free(c->macs);
+	free(c->dev_subject);
+	dp_devtab_free(c->bindings);
 	free(c->start4);
 	free(c->cls4);
+	free(c->top4);
+	free(c->summary);
 	pol_ir_free(c->ir);
 	free(c);
 }
@@ -435,8 +512,34 @@ uint64_t dp_classify_rate(const struct dp_classify *c, uint32_t rule)
 
 uint32_t dp_classify_device(const struct dp_classify *c, const uint8_t mac[6])
 {
+	const struct dp_devtab *b = __atomic_load_n(&c->bindings, __ATOMIC_ACQUIRE);
+	uint32_t d = b ? dp_devtab_find(b, mac) : POL_NONE;
+	if (d != POL_NONE)
+		return d;
 	const struct gwbpf_mac_val *mv = c->img ? mac_find(c, mac) : NULL;
 	return mv ? mv->device : POL_NONE;
+}
+
+uint32_t dp_classify_ndevices(const struct dp_classify *c)
+{
+	return c->img ? c->ndevices : 0;
+}
+
+bool dp_classify_bindable(const struct dp_classify *c, uint32_t device)
+{
+	return c->img && device < c->ndevices && c->dev_subject[device] != UINT32_MAX;
+}
+
+const struct dp_devtab *dp_classify_bindings(const struct dp_classify *c)
+{
+	return c->bindings;
+}
+
+struct dp_devtab *dp_classify_swap_bindings(struct dp_classify *c, struct dp_devtab *t)
+{
+	struct dp_devtab *old = c->bindings;
+	__atomic_store_n(&c->bindings, t, __ATOMIC_RELEASE);
+	return old;
 }
 
 /* ------------------------------------------------------------ classify */
@@ -445,6 +548,12 @@ uint32_t dp_classify_device(const struct dp_classify *c, const uint8_t mac[6])
 static inline const uint64_t *row(const struct gwbpf_image *img, uint32_t i)
 {
 	return img->bitmap_words + (size_t)i * img->words;
+}
+
+/* Bitmap i's summary (c->swords words). */
+static inline const uint64_t *srow(const struct dp_classify *c, uint32_t i)
+{
+	return c->summary + (size_t)i * c->swords;
 }
 
 void dp_classify_flow(const struct dp_classify *c, const struct dp_classify_in *in,
@@ -456,47 +565,67 @@ void dp_classify_flow(const struct dp_classify *c, const struct dp_classify_in *
 					    .device = POL_NONE };
 		return;
 	}
-	const struct gwbpf_mac_val *mv = mac_find(c, in->mac);
-	const uint64_t *subj = row(img, mv ? mv->subject : img->policy.subj_new);
-	const uint64_t *proto, *port = NULL;
+	const struct gwbpf_mac_val *mv = NULL;
+	const struct dp_devtab *bt = __atomic_load_n(&c->bindings, __ATOMIC_ACQUIRE);
+	uint32_t device = bt ? dp_devtab_find(bt, in->mac) : POL_NONE;
+	uint32_t subject;
+	if (device != POL_NONE) {
+		subject = c->dev_subject[device]; /* the agent binds only to these */
+	} else {
+		mv = mac_find(c, in->mac);
+		device = mv ? mv->device : POL_NONE;
+		subject = mv ? mv->subject : img->policy.subj_new;
+	}
+	const bool known = device != POL_NONE;
+	uint32_t iproto, iport = UINT32_MAX;
 	switch (in->proto) {
 	case IPPROTO_TCP:
-		proto = row(img, GWBPF_BM_TCP);
-		port = row(img, img->ports[in->dport]);
+		iproto = GWBPF_BM_TCP;
+		iport = img->ports[in->dport];
 		break;
 	case IPPROTO_UDP:
-		proto = row(img, GWBPF_BM_UDP);
-		port = row(img, img->ports[in->dport]);
+		iproto = GWBPF_BM_UDP;
+		iport = img->ports[in->dport];
 		break;
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6:
-		proto = row(img, GWBPF_BM_ICMP);
+		iproto = GWBPF_BM_ICMP;
 		break;
 	default:
-		proto = row(img, GWBPF_BM_OTHER);
+		iproto = GWBPF_BM_OTHER;
 		break;
 	}
-	if (!port)
-		port = proto; /* no port to test: AND-ing proto twice changes nothing */
-	const uint64_t *dst = row(img, in->family == 4 ? addr_class4(c, in->dst) :
-					       addr_class(&c->addr[1], in->dst));
-	uint64_t dom[DP_CLASSIFY_MAX_RULES / 64];
+	if (iport == UINT32_MAX)
+		iport = iproto; /* no port to test: AND-ing proto twice changes nothing */
+	uint32_t idst = in->family == 4 ? addr_class4(c, in->dst) :
+					  addr_class(&c->addr[1], in->dst);
+	const uint64_t *subj = row(img, subject), *proto = row(img, iproto),
+		       *port = row(img, iport), *dst = row(img, idst);
+	const uint64_t *ssubj = srow(c, subject), *sproto = srow(c, iproto),
+		       *sport = srow(c, iport), *sdst = srow(c, idst);
+	uint64_t dom[DP_CLASSIFY_MAX_RULES / 64], sdom[DP_CLASSIFY_MAX_RULES / 64 / 64];
 	uint64_t sets = in->domain_sets & c->domain_mask;
 	if (sets) {
 		for (unsigned w = 0; w < c->nwords; w++)
 			dom[w] = dst[w];
+		for (unsigned s = 0; s < c->swords; s++)
+			sdom[s] = sdst[s];
 		for (; sets; sets &= sets - 1) {
-			const uint64_t *b = row(img, GWBPF_BM_DOMAIN0 + __builtin_ctzll(sets));
+			uint32_t i = GWBPF_BM_DOMAIN0 + (uint32_t)__builtin_ctzll(sets);
+			const uint64_t *b = row(img, i), *sb = srow(c, i);
 			for (unsigned w = 0; w < c->nwords; w++)
 				dom[w] |= b[w];
+			for (unsigned s = 0; s < c->swords; s++)
+				sdom[s] |= sb[s];
 		}
 		dst = dom;
+		sdst = sdom;
 	}
 
 	*ret = (struct dp_verdict){
-		.device = mv ? mv->device : POL_NONE,
-		.rule = mv ? POL_RULE_DEFAULT : POL_RULE_DEFAULT_NEW,
-		.action = mv ? img->policy.default_action : img->policy.default_new,
+		.device = device,
+		.rule = known ? POL_RULE_DEFAULT : POL_RULE_DEFAULT_NEW,
+		.action = known ? img->policy.default_action : img->policy.default_new,
 	};
 	uint32_t seq;
 	uint32_t rule;
@@ -504,12 +633,18 @@ again:
 	rule = UINT32_MAX;
 	while ((seq = __atomic_load_n(&c->seq, __ATOMIC_ACQUIRE)) & 1)
 		;
-	for (unsigned w = 0; w < c->nwords; w++) {
-		uint64_t m = subj[w] & proto[w] & port[w] & dst[w] &
-			     __atomic_load_n(&c->active[w], __ATOMIC_RELAXED);
-		if (m) {
-			rule = w * 64 + (uint32_t)__builtin_ctzll(m);
-			break;
+	/* Only the words every field's summary has, lowest first (the
+	 * first rule that matches decides). */
+	for (unsigned s = 0; s < c->swords && rule == UINT32_MAX; s++) {
+		for (uint64_t cand = ssubj[s] & sproto[s] & sport[s] & sdst[s]; cand;
+		     cand &= cand - 1) {
+			unsigned w = s * 64 + (unsigned)__builtin_ctzll(cand);
+			uint64_t m = subj[w] & proto[w] & port[w] & dst[w] &
+				     __atomic_load_n(&c->active[w], __ATOMIC_RELAXED);
+			if (m) {
+				rule = w * 64 + (uint32_t)__builtin_ctzll(m);
+				break;
+			}
 		}
 	}
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);

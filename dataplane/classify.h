@@ -79,8 +79,23 @@ uint64_t dp_classify_domain_mask(const struct dp_classify *c);
 void dp_classify_renumber(struct dp_classify *c, uint32_t generation);
 /* A rule's rate in bits per second (0: none, or not a rule index). */
 uint64_t dp_classify_rate(const struct dp_classify *c, uint32_t rule);
-/* The device index of a MAC in the policy, or POL_NONE (never seen). */
+/* The device index of a MAC: its runtime binding, else the policy's, or
+ * POL_NONE (never seen). */
 uint32_t dp_classify_device(const struct dp_classify *c, const uint8_t mac[6]);
+
+/* Runtime device bindings (devices.h, DEVICE_SET in proto.h).  A
+ * generation starts with none.  Devices in the policy (0 without one), and
+ * whether a MAC may be bound to device (it is one, with a MAC in the
+ * image: its subject bitmap is the one its MACs have). */
+struct dp_devtab;
+uint32_t dp_classify_ndevices(const struct dp_classify *c);
+bool dp_classify_bindable(const struct dp_classify *c, uint32_t device);
+/* The bindings now (one writer: the agent). */
+const struct dp_devtab *dp_classify_bindings(const struct dp_classify *c);
+/* Publishes t (every device bindable; NULL: none) with a release store
+ * and returns the previous table, which the caller frees once no worker
+ * can hold it (RCU).  dp_classify_free frees the table it has then. */
+struct dp_devtab *dp_classify_swap_bindings(struct dp_classify *c, struct dp_devtab *t);
 
 void dp_classify_flow(const struct dp_classify *c, const struct dp_classify_in *in,
 		      struct dp_verdict *ret);

@@ -31,14 +31,24 @@ struct fam {
 	struct list lists[DP_FC_COUNT];
 };
 
+/* Two keys a flow, up to a burst of new flows: 64 keys in 1024 bits
+ * send about one miss in 16 to a second lookup. */
+#define ADDED_BITS 1024
+
 struct dp_flow_table {
 	struct dp_flow *flows;
 	uint32_t capacity; /* both families */
 	struct fam fam[2]; /* [0]: IPv4, [1]: IPv6 */
 	uint64_t timeout_ms[DP_FC_COUNT];
 	dp_flow_release_fn release;
+	dp_flow_warm_fn warm;
 	void *ctx;
 	struct dp_flow_stats stats;
+	/* The keys added since the last bulk lookup, by their hash's low
+	 * bits (ADDED_BITS): a miss the bulk lookup answered needs looking up
+	 * again only if one of them may be its key (dp_flow_refind). */
+	uint64_t added[ADDED_BITS / 64];
+	bool added_any;
 };
 
 #define EVICT_TRIES 8
@@ -181,6 +191,11 @@ void dp_flow_table_free(struct dp_flow_table *t)
 	rte_free(t);
 }
 
+void dp_flow_set_warm(struct dp_flow_table *t, dp_flow_warm_fn fn)
+{
+	t->warm = fn;
+}
+
 void dp_flow_set_timeout(struct dp_flow_table *t, enum dp_flow_class c, uint64_t ms)
 {
 	if ((unsigned)c >= DP_FC_COUNT)
@@ -299,9 +314,24 @@ static inline void prefetch_flow(const struct dp_flow_table *t, uint32_t i)
 	rte_prefetch0(f + sizeof(struct dp_flow) - 1);
 }
 
-void dp_flow_find_bulk(const struct dp_flow_table *t, const struct dp_flow_probe *p, unsigned n,
+static inline void added_mark(struct dp_flow_table *t, uint32_t sig)
+{
+	t->added[sig / 64 % (ADDED_BITS / 64)] |= 1ull << (sig % 64);
+	t->added_any = true;
+}
+
+static inline bool added_maybe(const struct dp_flow_table *t, uint32_t sig)
+{
+	return t->added[sig / 64 % (ADDED_BITS / 64)] & (1ull << (sig % 64));
+}
+
+void dp_flow_find_bulk(struct dp_flow_table *t, const struct dp_flow_probe *p, unsigned n,
 		       uint32_t *ret_idx, uint8_t *ret_dir)
 {
+	if (t->added_any) {
+		memset(t->added, 0, sizeof(t->added));
+		t->added_any = false;
+	}
 	const void *keys[2][DP_FLOW_BULK_MAX];
 	hash_sig_t sigs[2][DP_FLOW_BULK_MAX];
 	uint8_t at[2][DP_FLOW_BULK_MAX];
@@ -334,6 +364,8 @@ void dp_flow_find_bulk(const struct dp_flow_table *t, const struct dp_flow_probe
 uint32_t dp_flow_refind(const struct dp_flow_table *t, const struct dp_flow_probe *p,
 			uint32_t idx, unsigned *dir)
 {
+	if (idx == DP_FLOW_NONE && !added_maybe(t, p->sig))
+		return DP_FLOW_NONE; /* no key added since is this one */
 	if (idx != DP_FLOW_NONE && p->family == 4) {
 		const struct dp_flow *f = &t->flows[idx];
 		if (f->family == 4 && !memcmp(&f->key.v4[*dir], &p->key.k4, sizeof(p->key.k4)))
@@ -464,10 +496,23 @@ static int evict_one(struct dp_flow_table *t, struct fam *fm)
 			continue;
 		flow_release(t, i);
 		t->stats.evicted++;
-		/* The next victim, while the table stays full: its line comes
-		 * in while this flow is made. */
-		if (fm->lists[c].head != DP_FLOW_NONE)
-			prefetch_flow(t, fm->lists[c].head);
+		/* The next victim, while the table stays full: the head of
+		 * this class or of the next one that has flows (unless the flow
+		 * being made is of a class before it, and then it is the victim,
+		 * warm).  Its line came in at the previous eviction when it was
+		 * next then: what its release reads is fetched now (warm), and
+		 * the line of the one after it. */
+		for (; c < DP_FC_COUNT; c++) {
+			uint32_t nx = fm->lists[c].head;
+			if (nx == DP_FLOW_NONE)
+				continue;
+			prefetch_flow(t, nx);
+			if (t->warm)
+				t->warm(t->ctx, &t->flows[nx]);
+			if (t->flows[nx].next != DP_FLOW_NONE)
+				prefetch_flow(t, t->flows[nx].next);
+			break;
+		}
 		return 0;
 	}
 	return -ENOSPC;
@@ -490,6 +535,8 @@ static int add_keys(struct dp_flow_table *t, struct fam *fm, const struct dp_flo
 {
 	uintptr_t d0 = (uintptr_t)i << 1, d1 = d0 | 1;
 	const void *k0 = probe_key(p0), *k1 = probe_key(p1);
+	added_mark(t, p0->sig);
+	added_mark(t, p1->sig);
 	for (int tries = 0;; tries++) {
 		if (rte_hash_add_key_with_hash_data(fm->hash, k0, p0->sig, (void *)d0) == 0) {
 			if (rte_hash_add_key_with_hash_data(fm->hash, k1, p1->sig, (void *)d1) == 0) {
@@ -529,6 +576,19 @@ static bool same_key(const struct dp_flow_probe *a, const struct dp_flow_probe *
 	return !memcmp(&a->key.k, &b->key.k, sizeof(a->key.k));
 }
 
+int dp_flow_reserve(struct dp_flow_table *t, uint8_t family, uint64_t now_ms)
+{
+	if (family != 4 && family != 6)
+		return -EINVAL;
+	struct fam *fm = fam_of(t, family);
+	if (fm->free_head != DP_FLOW_NONE)
+		return 0;
+	expire_fam(t, fm, now_ms, 8);
+	if (fm->free_head == DP_FLOW_NONE && evict_one(t, fm) < 0)
+		return -ENOSPC;
+	return 0;
+}
+
 int dp_flow_add(struct dp_flow_table *t, const struct dp_flow_probe *p0,
 		const struct dp_flow_probe *p1, uint8_t proto, uint64_t now_ms, uint32_t *ret_idx)
 {
@@ -539,11 +599,8 @@ int dp_flow_add(struct dp_flow_table *t, const struct dp_flow_probe *p0,
 	if (dp_flow_find(t, p1, &d) != DP_FLOW_NONE || same_key(p0, p1))
 		return -EEXIST;
 	struct fam *fm = fam_of(t, p0->family);
-	if (fm->free_head == DP_FLOW_NONE) {
-		expire_fam(t, fm, now_ms, 8);
-		if (fm->free_head == DP_FLOW_NONE && evict_one(t, fm) < 0)
-			return -ENOSPC;
-	}
+	if (dp_flow_reserve(t, p0->family, now_ms) < 0)
+		return -ENOSPC;
 	uint32_t i = fm->free_head;
 	struct dp_flow *f = &t->flows[i];
 	/* Off the free list first: an eviction while adding the keys must

@@ -116,6 +116,12 @@ struct dp_flow_table;
  * before its slot is reused: release what it holds. */
 typedef void (*dp_flow_release_fn)(void *ctx, struct dp_flow *f);
 
+/* Optional: called, while the table is full, for the flow likely to be
+ * evicted next, an eviction ahead of its release: prefetch what the
+ * release will read (its NAT mapping).  Only a hint: it may stay. */
+typedef void (*dp_flow_warm_fn)(void *ctx, const struct dp_flow *f);
+void dp_flow_set_warm(struct dp_flow_table *t, dp_flow_warm_fn fn);
+
 struct dp_flow_stats {
 	uint64_t created, expired, evicted, removed;
 	uint32_t active;
@@ -174,16 +180,25 @@ uint32_t dp_flow_find(const struct dp_flow_table *t, const struct dp_flow_probe 
 		      unsigned *ret_dir);
 /* n <= DP_FLOW_BULK_MAX probes: ret_idx[i] (DP_FLOW_NONE on a miss) and
  * ret_dir[i]. */
-void dp_flow_find_bulk(const struct dp_flow_table *t, const struct dp_flow_probe *p, unsigned n,
+void dp_flow_find_bulk(struct dp_flow_table *t, const struct dp_flow_probe *p, unsigned n,
 		       uint32_t *ret_idx, uint8_t *ret_dir);
-/* Whether the answer (idx, dir) found for p is still true, after the
- * table changed (dp_flow_changes): a cheap key compare for IPv4 hits. */
+/* The answer (idx, dir) the last dp_flow_find_bulk gave for p, made
+ * true again after the table changed (dp_flow_changes): for IPv4 hits a
+ * key compare; for misses, a lookup only when a key added since has
+ * the same hash bits (the table keeps a bitmap of them). */
 uint32_t dp_flow_refind(const struct dp_flow_table *t, const struct dp_flow_probe *p,
 			uint32_t idx, unsigned *dir);
 /* Inserts and removals so far: a bulk answer taken when these were
  * (ins, rem) holds for misses while ins is unchanged, for hits while rem
  * is. */
 void dp_flow_changes(const struct dp_flow_table *t, uint64_t *ret_ins, uint64_t *ret_rem);
+/* Makes sure the family's next insert finds a free slot, by expiry and
+ * then eviction when the table is full (dp_flow_add does it too).  Call
+ * it before taking what a new flow will hold that the flows leaving
+ * release, such as a NAT mapping: with the table full, every mapping is
+ * held and the new one finds no room until a flow goes.  -ENOSPC if
+ * nothing could be evicted. */
+int dp_flow_reserve(struct dp_flow_table *t, uint8_t family, uint64_t now_ms);
 /* dp_flow_insert for a p0 the caller has just found absent (no insert
  * since): only p1 is checked.  -EEXIST, -ENOSPC. */
 int dp_flow_add(struct dp_flow_table *t, const struct dp_flow_probe *p0,

@@ -136,6 +136,14 @@ static void release_flow(void *ctx, struct dp_flow *f)
 		dp_nat_put(nat, f->nat_map[1], f->proto, k[1].src, k[1].sport);
 }
 
+/* The flow evicted next (flow.h): its NAT mapping comes in meanwhile. */
+static void warm_flow(void *ctx, const struct dp_flow *f)
+{
+	const struct dp_worker *w = ctx;
+	if (f->flags & DP_FLOW_NAT)
+		dp_nat_prefetch_map(w->nat, f->nat_map[0]);
+}
+
 void dp_worker_nat_slice(uint16_t lo, uint16_t hi, unsigned n, unsigned i, uint16_t *ret_lo,
 			 uint16_t *ret_hi, uint16_t *ret_slice)
 {
@@ -171,6 +179,7 @@ int dp_worker_init(struct dp_worker *w)
 		       w->nat_lo ? w->nat_hi : w->cfg->nat_hi, socket, &w->nat);
 	if (r < 0)
 		goto fail;
+	dp_flow_set_warm(w->flows, warm_flow);
 	snprintf(name, sizeof(name), "dp_meter%u", w->id);
 	r = dp_meters_new(name, METERS, socket, &w->meters);
 	if (r < 0)
@@ -223,14 +232,16 @@ static void punt(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m, enum 
 		rte_pktmbuf_free(m);
 }
 
-/* The WAN next hop's MAC; false while unknown. */
-static bool wan_next_hop(const struct dp_worker *w, uint8_t mac[6])
+/* The WAN next hop's MAC for a family (4 or 6: each has its own default
+ * route); false while unknown. */
+static bool wan_next_hop(const struct dp_worker *w, uint8_t family, uint8_t mac[6])
 {
-	if (!w->wan_nh) {
+	const uint64_t *nh = family == 6 ? w->wan_nh6 : w->wan_nh;
+	if (!nh) {
 		memcpy(mac, w->cfg->wan_gw_mac, 6);
 		return w->cfg->has_wan_gw;
 	}
-	uint64_t v = __atomic_load_n(w->wan_nh, __ATOMIC_RELAXED);
+	uint64_t v = __atomic_load_n(nh, __ATOMIC_RELAXED);
 	for (int i = 0; i < 6; i++)
 		mac[i] = (uint8_t)(v >> (8 * i));
 	return v & DP_NH_KNOWN;
@@ -401,7 +412,7 @@ static enum dp_role next_hop(const struct dp_worker *w, const struct dp_flow *f,
 		memcpy(mac, dp_nat_mac(w->nat, f->nat_map[1]), 6);
 		return DP_ROLE_LAN;
 	}
-	return wan_next_hop(w, mac) ? DP_ROLE_WAN : DP_ROLE_COUNT;
+	return wan_next_hop(w, f->family, mac) ? DP_ROLE_WAN : DP_ROLE_COUNT;
 }
 
 /* A packet of an existing flow, direction d. */
@@ -522,6 +533,13 @@ static void new_flow(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pk
 		drop(w, in, m, DP_DROP_NO_WAN_ADDR);
 		return;
 	}
+	/* Room first: in a full table every NAT mapping is held, so the
+	 * victim's must go before this flow's is taken (and before the
+	 * hairpin peer's is looked up: the victim may hold it). */
+	if (dp_flow_reserve(w->flows, p->family, now) < 0) {
+		drop(w, in, m, DP_DROP_FLOW_FULL);
+		return;
+	}
 	bool hairpin = p->family == 4 && !memcmp(p->dst, wan4, 4);
 	uint32_t peer = DP_NAT_NONE;
 	uint8_t gw_mac[6];
@@ -538,17 +556,21 @@ static void new_flow(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pk
 		}
 		memset(ci.dst, 0, 16);
 		memcpy(ci.dst, dp_nat_get(w->nat, peer).ip, 4);
-	} else if (!wan_next_hop(w, gw_mac)) {
+	} else if (!wan_next_hop(w, p->family, gw_mac)) {
 		/* The mirror asks the kernel to resolve it meanwhile. */
 		drop(w, in, m, DP_DROP_NO_NEXTHOP);
 		return;
 	}
 	const struct dp_classify *c = __atomic_load_n(w->policy, __ATOMIC_ACQUIRE);
 	struct dp_verdict v;
+	/* The number before the verdict: a renumber (domains, devices, mask)
+	 * that lands in between makes the flow be decided again. */
+	uint32_t gen = dp_classify_generation(c);
 	ci.domain_sets = domain_bits(w, c, p->family, p->dst);
 	dp_classify_flow(c, &ci, &v);
 
-	struct dp_flow_key k1;
+	/* The reply's key (IPv4: packed as the hash keeps it, directly). */
+	struct dp_flow_probe p1;
 	uint32_t map = DP_NAT_NONE;
 	if (v.action == POL_ALLOW && p->family == 4) {
 		if (dp_nat_acquire(w->nat, p->proto, p->src, p->sport, smac, &map) < 0) {
@@ -557,39 +579,46 @@ static void new_flow(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pk
 		}
 		uint16_t ext = dp_nat_ext(w->nat, map);
 		if (hairpin) {
-			const struct dp_nat_map pb = dp_nat_get(w->nat, peer), *b = &pb;
-			uint8_t bip[16] = { 0 };
-			memcpy(bip, b->ip, 4);
-			make_key(&k1, DP_ROLE_LAN, 4, p->proto, bip, wan4, b->port, ext);
+			const struct dp_nat_map b = dp_nat_get(w->nat, peer);
+			dp_flow_probe4(&p1, DP_ROLE_LAN, p->proto, b.ip, wan4, b.port, ext);
 		} else {
 			/* An echo's identifier stands in both ports. */
-			make_key(&k1, DP_ROLE_WAN, 4, p->proto, p->dst, wan4,
-				 p->proto == IPPROTO_ICMP ? ext : p->dport, ext);
+			dp_flow_probe4(&p1, DP_ROLE_WAN, p->proto, p->dst, wan4,
+				       p->proto == IPPROTO_ICMP ? ext : p->dport, ext);
 		}
+	} else if (p->family == 4) {
+		/* Refused: the reply is the mirror image. */
+		dp_flow_probe4(&p1, DP_ROLE_WAN, p->proto, p->dst, p->src, p->dport, p->sport);
 	} else {
-		/* Routed (IPv6) or refused: the reply is the mirror image. */
+		/* Routed (IPv6): the mirror image too. */
+		struct dp_flow_key k1;
 		make_key(&k1, DP_ROLE_WAN, p->family, p->proto, p->dst, p->src, p->dport, p->sport);
+		dp_flow_probe_init(&p1, &k1);
 	}
 	uint32_t idx;
-	struct dp_flow_probe p1;
-	dp_flow_probe_init(&p1, &k1);
+	/* The peer's mapping is held from here: the add may evict (a cuckoo
+	 * dead end), and the victim may be the peer's last flow. */
+	bool held = hairpin && map != DP_NAT_NONE;
+	if (held)
+		dp_nat_ref(w->nat, peer);
 	if (dp_flow_add(w->flows, p0, &p1, p->proto, now, &idx) < 0) {
 		if (map != DP_NAT_NONE)
 			dp_nat_release(w->nat, map);
+		if (held)
+			dp_nat_release(w->nat, peer);
 		drop(w, in, m, DP_DROP_FLOW_FULL);
 		return;
 	}
 	struct dp_flow *f = dp_flow_get(w->flows, idx);
 	f->action = v.action;
 	f->rule = v.rule;
-	f->generation = dp_classify_generation(c);
+	f->generation = gen;
 	memcpy(f->mac, smac, 6);
 	if (map != DP_NAT_NONE) {
 		f->flags |= DP_FLOW_NAT;
 		f->nat_map[0] = map;
 	}
-	if (hairpin && map != DP_NAT_NONE) {
-		dp_nat_ref(w->nat, peer);
+	if (held) {
 		f->flags |= DP_FLOW_HAIRPIN;
 		f->nat_map[1] = peer;
 	}
@@ -684,7 +713,7 @@ static void flow_stage(struct dp_worker *w, enum dp_role in, uint64_t now)
 		if (x != DP_FLOW_NONE && rem != rem0)
 			x = dp_flow_refind(w->flows, &b->probe[i], x, &d);
 		else if (x == DP_FLOW_NONE && ins != ins0)
-			x = dp_flow_find(w->flows, &b->probe[i], &d);
+			x = dp_flow_refind(w->flows, &b->probe[i], x, &d);
 		flow_found(w, in, b->m[i], &b->p[i], &b->probe[i], x, d, now);
 	}
 	b->n = 0;

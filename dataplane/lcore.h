@@ -62,6 +62,9 @@ struct dp_worker {
 	/* The published WAN next hop (see DP_NH_KNOWN); NULL: the config's
 	 * --wan-gw-mac, as unit tests set it. */
 	const uint64_t *wan_nh;
+	/* The same for IPv6 flows: the IPv6 default route's gateway; NULL:
+	 * the config's --wan-gw-mac. */
+	const uint64_t *wan_nh6;
 	/* The published WAN address (see DP_WAN_KNOWN); NULL: the config's
 	 * --wan-ip. */
 	const uint64_t *wan_addr;

@@ -80,9 +80,16 @@ struct app {
 	/* The published WAN next hop (lcore.h, DP_NH_KNOWN); the workers
 	 * read it, only the main lcore writes it. */
 	uint64_t wan_nh;
+	/* The same for IPv6 (the IPv6 default route's gateway); --wan-gw-mac
+	 * sets both. */
+	uint64_t wan_nh6;
 	/* The published WAN address (lcore.h, DP_WAN_KNOWN): --wan-ip, or
 	 * the WAN twin's, followed. */
 	uint64_t wan_addr;
+	/* The WAN twin's global IPv6 addresses as last logged (routed, not
+	 * NAT'd: nothing in the fast path uses them). */
+	unsigned wan_addrs6;
+	uint8_t wan_addr6[DP_NL_ADDR6_MAX][16];
 	uint64_t last_tick, last_rx, last_rx_change;
 	uint64_t agent_busy; /* now_ms() of the agent's last work */
 	uint64_t run_start, run_end; /* timer cycles around the workers' loop */
@@ -137,6 +144,35 @@ static void exception_path(struct app *a)
 	if (!a->cfg.has_wan_gw && v != a->wan_nh) {
 		__atomic_store_n(&a->wan_nh, v, __ATOMIC_RELAXED);
 		log_next_hop("kernel", gw, known ? mac : NULL);
+	}
+	uint8_t gw6[16];
+	known = dp_nl_wan_next_hop6(a->nl, gw6, mac);
+	v = known ? pack_mac(mac) : 0;
+	if (!a->cfg.has_wan_gw && v != a->wan_nh6) {
+		__atomic_store_n(&a->wan_nh6, v, __ATOMIC_RELAXED);
+		char ip6[INET6_ADDRSTRLEN] = "none";
+		static const uint8_t none6[16];
+		if (memcmp(gw6, none6, 16))
+			inet_ntop(AF_INET6, gw6, ip6, sizeof(ip6));
+		if (known)
+			fprintf(stderr,
+				"event=wan_next_hop6 source=kernel gw=%s "
+				"mac=%02x:%02x:%02x:%02x:%02x:%02x\n",
+				ip6, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+		else
+			fprintf(stderr, "event=wan_next_hop6 source=kernel gw=%s mac=unknown\n", ip6);
+	}
+	uint8_t addrs6[DP_NL_ADDR6_MAX][16], plens6[DP_NL_ADDR6_MAX];
+	unsigned n6 = dp_nl_wan_addrs6(a->nl, addrs6, plens6, DP_NL_ADDR6_MAX);
+	if (n6 != a->wan_addrs6 || memcmp(addrs6, a->wan_addr6, n6 * 16)) {
+		a->wan_addrs6 = n6;
+		memcpy(a->wan_addr6, addrs6, n6 * 16);
+		char ip6[INET6_ADDRSTRLEN];
+		for (unsigned i = 0; i < n6; i++)
+			fprintf(stderr, "event=wan_addr6 source=kernel addr=%s/%u\n",
+				inet_ntop(AF_INET6, addrs6[i], ip6, sizeof(ip6)), plens6[i]);
+		if (!n6)
+			fprintf(stderr, "event=wan_addr6 source=kernel addr=none\n");
 	}
 	known = dp_nl_wan_addr(a->nl, addr, &plen);
 	v = known ? pack_addr(addr) : 0;
@@ -380,6 +416,7 @@ static int setup(struct app *a)
 		a->wan_addr = pack_addr(a->cfg.wan4);
 	if (a->cfg.has_wan_gw) {
 		a->wan_nh = pack_mac(a->cfg.wan_gw_mac);
+		a->wan_nh6 = a->wan_nh;
 		static const uint8_t none[4];
 		log_next_hop("config", none, a->cfg.wan_gw_mac);
 	}
@@ -433,6 +470,7 @@ static int setup(struct app *a)
 		w->policy = &a->policy;
 		w->stop = &stop;
 		w->wan_nh = &a->wan_nh;
+		w->wan_nh6 = &a->wan_nh6;
 		w->wan_addr = &a->wan_addr;
 		for (int role = 0; role < DP_ROLE_COUNT; role++)
 			w->twin[role] = a->twin[role];

@@ -70,11 +70,13 @@ int dp_nat_new(const char *name, uint32_t capacity, uint16_t lo, uint16_t hi, in
 	uint32_t range = (uint32_t)hi - lo + 1;
 	if (capacity > P_COUNT * range)
 		capacity = P_COUNT * range;
-	/* Positions 0..entries - 1 index maps; for a power of two, one less
-	 * keeps the free-slot ring (entries + 1, rounded up) from doubling.
-	 * Otherwise all of it: a table bounded by the range (3 * range
+	/* Positions 0..entries - 1 index maps.  All of capacity, even a
+	 * power of two (whose free-slot ring, entries + 1 rounded up, then
+	 * doubles: 4 bytes a mapping): each IPv4 flow may hold a mapping of
+	 * its own, and one short, a full flow table could not map a new flow
+	 * even after making room; a table bounded by the range (3 * range
 	 * mappings) must hold every port. */
-	uint32_t entries = capacity < 9 ? 8 : (capacity & (capacity - 1)) ? capacity : capacity - 1;
+	uint32_t entries = capacity < 8 ? 8 : capacity;
 	n->capacity = entries;
 	n->lo = lo;
 	n->hi = hi;
@@ -161,9 +163,16 @@ int dp_nat_acquire(struct dp_nat *n, uint8_t proto, const uint8_t ip[4], uint16_
 		return -EINVAL;
 	struct nat_key k = make_key(proto, ip, port);
 	uint32_t h = sig(&k);
-	int32_t pos = rte_hash_lookup_with_hash(n->hash, &k, h);
-	if (pos >= 0) {
-		struct map *m = &n->maps[pos];
+	/* One call finds the endpoint's mapping or makes its entry: the
+	 * add returns the position of a key already there, and a position
+	 * no mapping holds has no references (unmap leaves it at 0). */
+	int32_t pos = rte_hash_add_key_with_hash(n->hash, &k, h);
+	if (pos < 0) {
+		n->stats.exhausted++;
+		return -ENOSPC;
+	}
+	struct map *m = &n->maps[pos];
+	if (m->refs) {
 		m->refs++;
 		memcpy(m->mac, mac, 6);
 		*ret_idx = (uint32_t)pos;
@@ -171,15 +180,10 @@ int dp_nat_acquire(struct dp_nat *n, uint8_t proto, const uint8_t ip[4], uint16_
 	}
 	uint16_t ext;
 	if (pick_port(n, p, &k, &ext) < 0) {
+		rte_hash_del_key_with_hash(n->hash, &k, h);
 		n->stats.exhausted++;
 		return -ENOSPC;
 	}
-	pos = rte_hash_add_key_with_hash(n->hash, &k, h);
-	if (pos < 0) {
-		n->stats.exhausted++;
-		return -ENOSPC;
-	}
-	struct map *m = &n->maps[pos];
 	m->ext = ext;
 	memcpy(m->mac, mac, 6);
 	m->refs = 1;
@@ -212,6 +216,11 @@ void dp_nat_prefetch(const struct dp_nat *n, unsigned count, const uint8_t *prot
 	for (unsigned i = 0; i < count; i++)
 		if (pos[i] >= 0)
 			rte_prefetch0(&n->maps[pos[i]]);
+}
+
+void dp_nat_prefetch_map(const struct dp_nat *n, uint32_t idx)
+{
+	rte_prefetch0(&n->maps[idx]);
 }
 
 void dp_nat_ref(struct dp_nat *n, uint32_t idx)

@@ -56,6 +56,8 @@ int dp_nat_acquire(struct dp_nat *n, uint8_t proto, const uint8_t ip[4], uint16_
 void dp_nat_prefetch(const struct dp_nat *n, unsigned count, const uint8_t *proto,
 		     const uint8_t (*ip)[4], const uint16_t *port);
 void dp_nat_ref(struct dp_nat *n, uint32_t idx);
+/* Fetches mapping idx's line: its release is coming. */
+void dp_nat_prefetch_map(const struct dp_nat *n, uint32_t idx);
 void dp_nat_release(struct dp_nat *n, uint32_t idx);
 /* dp_nat_release when the caller knows the mapping's endpoint (a flow's
  * key holds it): no read of the hash's key store, which rte_hash checks

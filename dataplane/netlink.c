@@ -31,31 +31,55 @@
 struct neigh {
 	uint8_t used, role;
 	uint16_t state; /* NUD_* */
-	uint8_t ip[4];
+	uint8_t family; /* AF_INET or AF_INET6 */
+	uint8_t ip[16]; /* IPv4 in [0..3], the rest 0 */
 	uint8_t mac[6];
 };
+
+/* The default route through the WAN twin of one family. */
+struct route {
+	bool known;
+	uint8_t gw[16]; /* IPv4 in [0..3] */
+	uint32_t metric;
+	bool lost; /* the chosen default went: dump again for another */
+	bool solicited;
+	uint64_t last_solicit;
+};
+
+struct addr6 {
+	bool used;
+	uint8_t plen;
+	uint8_t a[16];
+};
+
+/* Index of a family in the per-family arrays, -1 for another. */
+static int fam_index(int family)
+{
+	return family == AF_INET ? 0 : family == AF_INET6 ? 1 : -1;
+}
+
+static const int FAMILY[2] = { AF_INET, AF_INET6 };
+static const uint16_t ALEN[2] = { 4, 16 };
 
 struct dp_nl {
 	struct mnl_socket *ev, *req;
 	uint32_t seq;
 	int ifindex[DP_ROLE_COUNT];
-	/* The default route through the WAN twin. */
-	bool gw_known;
-	uint8_t gw[4];
-	uint32_t gw_metric;
-	bool route_lost; /* the chosen default went: dump again for another */
+	/* The default routes through the WAN twin: [0] IPv4, [1] IPv6. */
+	struct route rt[2];
+	/* The WAN twin's global IPv6 addresses, in the order they came. */
+	struct addr6 addr6[DP_NL_ADDR6_MAX];
 	/* The WAN twin's primary IPv4 address. */
 	bool wan_addr_known;
 	uint8_t wan_addr[4];
 	uint8_t wan_plen;
 	bool addr_lost; /* it went: dump again for another */
 	struct neigh neigh[DP_NL_NEIGH_MAX];
-	uint64_t last_solicit;
-	bool solicited;
-	/* What dp_nl_wan_next_hop and dp_nl_wan_addr last answered, to tell
-	 * a change. */
-	bool nh_known, addr_known;
-	uint8_t nh_mac[6], addr[4];
+	/* What dp_nl_wan_next_hop(6), dp_nl_wan_addr and dp_nl_wan_addrs6
+	 * last answered, to tell a change. */
+	bool nh_known[2], addr_known;
+	uint8_t nh_mac[2][6], addr[4];
+	struct addr6 last_addr6[DP_NL_ADDR6_MAX];
 	struct dp_nl_stats stats;
 	_Alignas(8) char buf[RECV_SIZE];
 };
@@ -68,11 +92,13 @@ static int role_of(const struct dp_nl *nl, int ifindex)
 	return -1;
 }
 
-static struct neigh *neigh_find(struct dp_nl *nl, int role, const uint8_t ip[4])
+/* ip: 4 bytes for AF_INET, 16 for AF_INET6. */
+static struct neigh *neigh_find(struct dp_nl *nl, int role, int family, const uint8_t *ip)
 {
+	uint16_t alen = family == AF_INET ? 4 : 16;
 	for (unsigned i = 0; i < DP_NL_NEIGH_MAX; i++) {
 		struct neigh *n = &nl->neigh[i];
-		if (n->used && n->role == role && !memcmp(n->ip, ip, 4))
+		if (n->used && n->role == role && n->family == family && !memcmp(n->ip, ip, alen))
 			return n;
 	}
 	return NULL;
@@ -94,7 +120,7 @@ static int attr_cb(const struct nlattr *attr, void *data)
 	return MNL_CB_OK;
 }
 
-/* The attribute's 4 (IPv4) or 6 (MAC) bytes, or NULL. */
+/* The attribute's 4 (IPv4), 6 (MAC) or 16 (IPv6) bytes, or NULL. */
 static const uint8_t *attr_bytes(const struct attrs *t, int type, uint16_t len)
 {
 	const struct nlattr *a = t->a[type];
@@ -112,15 +138,15 @@ static void on_neigh(struct dp_nl *nl, const struct nlmsghdr *nlh)
 		return;
 	}
 	ndm = mnl_nlmsg_get_payload(nlh);
-	int role = role_of(nl, ndm->ndm_ifindex);
-	if (ndm->ndm_family != AF_INET || role < 0)
+	int role = role_of(nl, ndm->ndm_ifindex), fi = fam_index(ndm->ndm_family);
+	if (fi < 0 || role < 0)
 		return;
 	mnl_attr_parse(nlh, sizeof(*ndm), attr_cb, &t);
-	const uint8_t *ip = attr_bytes(&t, NDA_DST, 4);
+	const uint8_t *ip = attr_bytes(&t, NDA_DST, ALEN[fi]);
 	const uint8_t *mac = attr_bytes(&t, NDA_LLADDR, 6);
 	if (!ip)
 		return;
-	struct neigh *n = neigh_find(nl, role, ip);
+	struct neigh *n = neigh_find(nl, role, FAMILY[fi], ip);
 	if (nlh->nlmsg_type == RTM_DELNEIGH || !(ndm->ndm_state & NUD_USABLE) || !mac) {
 		/* Gone, or not resolved (INCOMPLETE, FAILED): no MAC to use. */
 		if (n)
@@ -131,15 +157,23 @@ static void on_neigh(struct dp_nl *nl, const struct nlmsghdr *nlh)
 		for (unsigned i = 0; i < DP_NL_NEIGH_MAX && !n; i++)
 			if (!nl->neigh[i].used)
 				n = &nl->neigh[i];
-		if (!n) {
+		/* Full: a WAN entry (the next hop may be among them) takes
+		 * the place of a LAN one, which the fast path does not need;
+		 * IPv6 gives a LAN many. */
+		for (unsigned i = 0; i < DP_NL_NEIGH_MAX && !n && role == DP_ROLE_WAN; i++)
+			if (nl->neigh[i].role != DP_ROLE_WAN)
+				n = &nl->neigh[i];
+		if (!n || n->used)
 			nl->stats.neigh_full++;
+		if (!n)
 			return;
-		}
 	}
 	n->used = 1;
 	n->role = (uint8_t)role;
 	n->state = ndm->ndm_state;
-	memcpy(n->ip, ip, 4);
+	n->family = (uint8_t)FAMILY[fi];
+	memset(n->ip, 0, sizeof(n->ip));
+	memcpy(n->ip, ip, ALEN[fi]);
 	memcpy(n->mac, mac, 6);
 }
 
@@ -152,8 +186,10 @@ static void on_route(struct dp_nl *nl, const struct nlmsghdr *nlh)
 		return;
 	}
 	rtm = mnl_nlmsg_get_payload(nlh);
-	if (rtm->rtm_family != AF_INET || rtm->rtm_dst_len != 0 || rtm->rtm_type != RTN_UNICAST)
+	int fi = fam_index(rtm->rtm_family);
+	if (fi < 0 || rtm->rtm_dst_len != 0 || rtm->rtm_type != RTN_UNICAST)
 		return;
+	struct route *rt = &nl->rt[fi];
 	mnl_attr_parse(nlh, sizeof(*rtm), attr_cb, &t);
 	uint32_t table = rtm->rtm_table;
 	if (t.a[RTA_TABLE] && mnl_attr_get_payload_len(t.a[RTA_TABLE]) == 4)
@@ -164,27 +200,71 @@ static void on_route(struct dp_nl *nl, const struct nlmsghdr *nlh)
 	    (int)mnl_attr_get_u32(t.a[RTA_OIF]) != nl->ifindex[DP_ROLE_WAN])
 		return;
 	/* A default route with no gateway (a point-to-point link) gives no
-	 * next hop to ask ARP for: not followed. */
-	const uint8_t *gw = attr_bytes(&t, RTA_GATEWAY, 4);
+	 * next hop to ask ARP or ND for: not followed.  (An IPv6 gateway is
+	 * usually the router's link-local address.) */
+	const uint8_t *gw = attr_bytes(&t, RTA_GATEWAY, ALEN[fi]);
 	if (!gw)
 		return;
+	const uint16_t alen = ALEN[fi];
 	uint32_t metric = 0;
 	if (t.a[RTA_PRIORITY] && mnl_attr_get_payload_len(t.a[RTA_PRIORITY]) == 4)
 		metric = mnl_attr_get_u32(t.a[RTA_PRIORITY]);
 	if (nlh->nlmsg_type == RTM_DELROUTE) {
-		if (nl->gw_known && !memcmp(nl->gw, gw, 4) && nl->gw_metric == metric) {
-			nl->gw_known = false;
-			nl->route_lost = true;
+		if (rt->known && !memcmp(rt->gw, gw, alen) && rt->metric == metric) {
+			rt->known = false;
+			rt->lost = true;
 		}
 		return;
 	}
-	if (nl->gw_known && metric > nl->gw_metric && memcmp(nl->gw, gw, 4))
+	if (rt->known && metric > rt->metric && memcmp(rt->gw, gw, alen))
 		return; /* a worse one beside ours */
-	if (!nl->gw_known || memcmp(nl->gw, gw, 4))
-		nl->solicited = false;
-	nl->gw_known = true;
-	memcpy(nl->gw, gw, 4);
-	nl->gw_metric = metric;
+	if (!rt->known || memcmp(rt->gw, gw, alen))
+		rt->solicited = false;
+	rt->known = true;
+	memset(rt->gw, 0, sizeof(rt->gw));
+	memcpy(rt->gw, gw, alen);
+	rt->metric = metric;
+}
+
+/* An IPv6 address of the WAN twin: global ones that passed duplicate
+ * address detection are kept (up to DP_NL_ADDR6_MAX), in the order they
+ * came; link-local and host scopes are not the WAN's address. */
+static void on_addr6(struct dp_nl *nl, const struct nlmsghdr *nlh, const struct ifaddrmsg *ifa,
+		     const struct attrs *t, uint32_t flags)
+{
+	const uint8_t *a = attr_bytes(t, IFA_ADDRESS, 16);
+	if (!a)
+		a = attr_bytes(t, IFA_LOCAL, 16);
+	if (!a || ifa->ifa_scope != RT_SCOPE_UNIVERSE)
+		return;
+	struct addr6 *slot = NULL, *free_slot = NULL;
+	for (unsigned i = 0; i < DP_NL_ADDR6_MAX; i++) {
+		struct addr6 *x = &nl->addr6[i];
+		if (x->used && !memcmp(x->a, a, 16))
+			slot = x;
+		else if (!x->used && !free_slot)
+			free_slot = x;
+	}
+	if (nlh->nlmsg_type == RTM_DELADDR ||
+	    (flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED))) {
+		if (!slot)
+			return;
+		/* Keep the order: the ones after it move up. */
+		unsigned i = (unsigned)(slot - nl->addr6);
+		memmove(&nl->addr6[i], &nl->addr6[i + 1],
+			(DP_NL_ADDR6_MAX - 1 - i) * sizeof(nl->addr6[0]));
+		memset(&nl->addr6[DP_NL_ADDR6_MAX - 1], 0, sizeof(nl->addr6[0]));
+		return;
+	}
+	if (!slot)
+		slot = free_slot;
+	if (!slot) {
+		nl->stats.addr6_full++;
+		return;
+	}
+	slot->used = true;
+	slot->plen = ifa->ifa_prefixlen;
+	memcpy(slot->a, a, 16);
 }
 
 static void on_addr(struct dp_nl *nl, const struct nlmsghdr *nlh)
@@ -196,12 +276,16 @@ static void on_addr(struct dp_nl *nl, const struct nlmsghdr *nlh)
 		return;
 	}
 	ifa = mnl_nlmsg_get_payload(nlh);
-	if (ifa->ifa_family != AF_INET || (int)ifa->ifa_index != nl->ifindex[DP_ROLE_WAN])
+	if (fam_index(ifa->ifa_family) < 0 || (int)ifa->ifa_index != nl->ifindex[DP_ROLE_WAN])
 		return;
 	mnl_attr_parse(nlh, sizeof(*ifa), attr_cb, &t);
 	uint32_t flags = ifa->ifa_flags;
 	if (t.a[IFA_FLAGS] && mnl_attr_get_payload_len(t.a[IFA_FLAGS]) == 4)
 		flags = mnl_attr_get_u32(t.a[IFA_FLAGS]);
+	if (ifa->ifa_family == AF_INET6) {
+		on_addr6(nl, nlh, ifa, &t, flags);
+		return;
+	}
 	/* IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer's
 	 * on a point-to-point link). */
 	const uint8_t *a = attr_bytes(&t, IFA_LOCAL, 4);
@@ -339,7 +423,7 @@ static int wait_answer(struct dp_nl *nl, uint32_t seq, bool dump)
 	}
 }
 
-static int dump(struct dp_nl *nl, uint16_t type)
+static int dump(struct dp_nl *nl, uint16_t type, uint8_t family)
 {
 	char buf[REQ_SIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
@@ -348,13 +432,13 @@ static int dump(struct dp_nl *nl, uint16_t type)
 	nlh->nlmsg_seq = ++nl->seq;
 	if (type == RTM_GETROUTE) {
 		struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
-		rtm->rtm_family = AF_INET;
+		rtm->rtm_family = family;
 	} else if (type == RTM_GETADDR) {
 		struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
-		ifa->ifa_family = AF_INET;
+		ifa->ifa_family = family;
 	} else {
 		struct ndmsg *ndm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ndm));
-		ndm->ndm_family = AF_INET;
+		ndm->ndm_family = family;
 	}
 	if (mnl_socket_sendto(nl->req, nlh, nlh->nlmsg_len) < 0)
 		return -errno;
@@ -363,23 +447,26 @@ static int dump(struct dp_nl *nl, uint16_t type)
 
 static int dump_all(struct dp_nl *nl)
 {
-	int r;
-	nl->gw_known = false;
-	nl->route_lost = false;
+	int r = 0;
+	for (int fi = 0; fi < 2; fi++) {
+		nl->rt[fi].known = false;
+		nl->rt[fi].lost = false;
+	}
 	nl->wan_addr_known = false;
 	nl->addr_lost = false;
+	memset(nl->addr6, 0, sizeof(nl->addr6));
 	memset(nl->neigh, 0, sizeof(nl->neigh));
-	r = dump(nl, RTM_GETADDR);
-	if (r == 0)
-		r = dump(nl, RTM_GETROUTE);
-	if (r == 0)
-		r = dump(nl, RTM_GETNEIGH);
+	static const uint16_t types[] = { RTM_GETADDR, RTM_GETROUTE, RTM_GETNEIGH };
+	for (unsigned k = 0; k < 3 && r == 0; k++)
+		for (int fi = 0; fi < 2 && r == 0; fi++)
+			r = dump(nl, types[k], (uint8_t)FAMILY[fi]);
 	return r;
 }
 
-/* Asks the kernel to resolve (or re-check) the WAN gateway: its own ARP
- * state machine runs, and the answer comes back as an event. */
-static int solicit(struct dp_nl *nl)
+/* Asks the kernel to resolve (or re-check) the WAN gateway of family
+ * index fi: its own ARP or ND state machine runs, and the answer comes
+ * back as an event. */
+static int solicit(struct dp_nl *nl, int fi)
 {
 	char buf[REQ_SIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
@@ -387,11 +474,11 @@ static int solicit(struct dp_nl *nl)
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK;
 	nlh->nlmsg_seq = ++nl->seq;
 	struct ndmsg *ndm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ndm));
-	ndm->ndm_family = AF_INET;
+	ndm->ndm_family = (uint8_t)FAMILY[fi];
 	ndm->ndm_ifindex = nl->ifindex[DP_ROLE_WAN];
 	ndm->ndm_state = NUD_NONE;
 	ndm->ndm_flags = NTF_USE;
-	mnl_attr_put(nlh, NDA_DST, 4, nl->gw);
+	mnl_attr_put(nlh, NDA_DST, ALEN[fi], nl->rt[fi].gw);
 	nl->stats.solicits++;
 	if (mnl_socket_sendto(nl->req, nlh, nlh->nlmsg_len) < 0)
 		return -errno;
@@ -455,7 +542,9 @@ int dp_nl_new(const int ifindex[DP_ROLE_COUNT], struct dp_nl **ret)
 	nl->req = mnl_socket_open(NETLINK_ROUTE);
 	if (!nl->ev || !nl->req)
 		goto fail_errno;
-	if (mnl_socket_bind(nl->ev, RTMGRP_NEIGH | RTMGRP_IPV4_ROUTE | RTMGRP_IPV4_IFADDR,
+	if (mnl_socket_bind(nl->ev,
+			    RTMGRP_NEIGH | RTMGRP_IPV4_ROUTE | RTMGRP_IPV4_IFADDR |
+				    RTMGRP_IPV6_ROUTE | RTMGRP_IPV6_IFADDR,
 			    MNL_SOCKET_AUTOPID) < 0 ||
 	    mnl_socket_bind(nl->req, 0, MNL_SOCKET_AUTOPID) < 0)
 		goto fail_errno;
@@ -501,7 +590,33 @@ const struct dp_nl_stats *dp_nl_stats(const struct dp_nl *nl)
 bool dp_nl_neigh(const struct dp_nl *nl, enum dp_role role, const uint8_t ip[4],
 		 uint8_t ret_mac[6])
 {
-	const struct neigh *n = neigh_find((struct dp_nl *)nl, (int)role, ip);
+	const struct neigh *n = neigh_find((struct dp_nl *)nl, (int)role, AF_INET, ip);
+	if (!n)
+		return false;
+	memcpy(ret_mac, n->mac, 6);
+	return true;
+}
+
+bool dp_nl_neigh6(const struct dp_nl *nl, enum dp_role role, const uint8_t ip[16],
+		  uint8_t ret_mac[6])
+{
+	const struct neigh *n = neigh_find((struct dp_nl *)nl, (int)role, AF_INET6, ip);
+	if (!n)
+		return false;
+	memcpy(ret_mac, n->mac, 6);
+	return true;
+}
+
+/* The next hop of family index fi: gateway (ALEN[fi] bytes) and MAC. */
+static bool next_hop(const struct dp_nl *nl, int fi, uint8_t *ret_gw, uint8_t ret_mac[6])
+{
+	const struct route *rt = &nl->rt[fi];
+	if (!rt->known) {
+		memset(ret_gw, 0, ALEN[fi]);
+		return false;
+	}
+	memcpy(ret_gw, rt->gw, ALEN[fi]);
+	const struct neigh *n = neigh_find((struct dp_nl *)nl, DP_ROLE_WAN, FAMILY[fi], rt->gw);
 	if (!n)
 		return false;
 	memcpy(ret_mac, n->mac, 6);
@@ -510,12 +625,25 @@ bool dp_nl_neigh(const struct dp_nl *nl, enum dp_role role, const uint8_t ip[4],
 
 bool dp_nl_wan_next_hop(const struct dp_nl *nl, uint8_t ret_gw[4], uint8_t ret_mac[6])
 {
-	if (!nl->gw_known) {
-		memset(ret_gw, 0, 4);
-		return false;
+	return next_hop(nl, 0, ret_gw, ret_mac);
+}
+
+bool dp_nl_wan_next_hop6(const struct dp_nl *nl, uint8_t ret_gw[16], uint8_t ret_mac[6])
+{
+	return next_hop(nl, 1, ret_gw, ret_mac);
+}
+
+unsigned dp_nl_wan_addrs6(const struct dp_nl *nl, uint8_t ret_addr[][16], uint8_t *ret_plen,
+			  unsigned max)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < DP_NL_ADDR6_MAX && nl->addr6[i].used; i++, n++) {
+		if (n < max) {
+			memcpy(ret_addr[n], nl->addr6[i].a, 16);
+			ret_plen[n] = nl->addr6[i].plen;
+		}
 	}
-	memcpy(ret_gw, nl->gw, 4);
-	return dp_nl_neigh(nl, DP_ROLE_WAN, nl->gw, ret_mac);
+	return n;
 }
 
 bool dp_nl_wan_addr(const struct dp_nl *nl, uint8_t ret_addr[4], uint8_t *ret_plen)
@@ -543,27 +671,33 @@ bool dp_nl_poll(struct dp_nl *nl, uint64_t now_ms)
 			nl->stats.events++;
 			dp_nl_input(nl, nl->buf, (size_t)n);
 		}
-		if (nl->route_lost || nl->addr_lost)
+		if (nl->rt[0].lost || nl->rt[1].lost || nl->addr_lost)
 			dump_all(nl);
 	}
-	uint8_t gw[4], mac[6];
-	bool known = dp_nl_wan_next_hop(nl, gw, mac);
-	if (nl->req && nl->gw_known) {
-		const struct neigh *n = neigh_find(nl, DP_ROLE_WAN, nl->gw);
-		uint64_t every = !known ? SOLICIT_MS : (n->state & NUD_STALE) ? REFRESH_MS : 0;
-		if (every && (!nl->solicited || now_ms - nl->last_solicit >= every)) {
-			nl->solicited = true;
-			nl->last_solicit = now_ms;
-			solicit(nl);
+	bool changed = false;
+	for (int fi = 0; fi < 2; fi++) {
+		struct route *rt = &nl->rt[fi];
+		uint8_t gw[16], mac[6];
+		bool known = next_hop(nl, fi, gw, mac);
+		if (nl->req && rt->known) {
+			const struct neigh *n = neigh_find(nl, DP_ROLE_WAN, FAMILY[fi], rt->gw);
+			uint64_t every = !known ? SOLICIT_MS : (n->state & NUD_STALE) ? REFRESH_MS : 0;
+			if (every && (!rt->solicited || now_ms - rt->last_solicit >= every)) {
+				rt->solicited = true;
+				rt->last_solicit = now_ms;
+				solicit(nl, fi);
+			}
 		}
+		changed |= known != nl->nh_known[fi] || (known && memcmp(mac, nl->nh_mac[fi], 6));
+		nl->nh_known[fi] = known;
+		if (known)
+			memcpy(nl->nh_mac[fi], mac, 6);
 	}
-	bool changed = known != nl->nh_known || (known && memcmp(mac, nl->nh_mac, 6)) ||
-		       nl->wan_addr_known != nl->addr_known ||
-		       (nl->wan_addr_known && memcmp(nl->wan_addr, nl->addr, 4));
-	nl->nh_known = known;
-	if (known)
-		memcpy(nl->nh_mac, mac, 6);
+	changed |= nl->wan_addr_known != nl->addr_known ||
+		   (nl->wan_addr_known && memcmp(nl->wan_addr, nl->addr, 4)) ||
+		   memcmp(nl->addr6, nl->last_addr6, sizeof(nl->addr6));
 	nl->addr_known = nl->wan_addr_known;
 	memcpy(nl->addr, nl->wan_addr, 4);
+	memcpy(nl->last_addr6, nl->addr6, sizeof(nl->addr6));
 	return changed;
 }

@@ -32,6 +32,8 @@ const char *dp_proto_type_name(uint16_t type)
 		return "domain_set";
 	case DP_MSG_EVENTS:
 		return "events";
+	case DP_MSG_DEVICE_SET:
+		return "device_set";
 	}
 	return "unknown";
 }
@@ -48,6 +50,8 @@ static uint32_t body_max(uint16_t type)
 		return sizeof(struct dp_domain_head) + DP_DOMAIN_MAX * sizeof(struct dp_domain_entry);
 	case DP_MSG_EVENTS:
 		return sizeof(struct dp_events_req);
+	case DP_MSG_DEVICE_SET:
+		return sizeof(struct dp_device_head) + DP_DEVICE_MAX * sizeof(struct dp_device_entry);
 	case DP_MSG_LOAD_IMAGE:
 		return DP_IMAGE_MAX;
 	case DP_MSG_SET_ACTIVE:
@@ -89,7 +93,7 @@ int dp_proto_header(const void *buf, size_t len, struct dp_msg_hdr *ret, uint64_
 		snprintf(err, errlen, "unknown flags 0x%x", h.flags);
 		return -EINVAL;
 	}
-	if (h.type < DP_MSG_HEALTH || h.type > DP_MSG_EVENTS) {
+	if (h.type < DP_MSG_HEALTH || h.type > DP_MSG_DEVICE_SET) {
 		snprintf(err, errlen, "unknown request type %u", h.type);
 		return -EOPNOTSUPP;
 	}
@@ -194,6 +198,64 @@ void dp_proto_domain_entry(const struct dp_request *r, uint32_t i, struct dp_dom
 	get_domain_entry(r->u.domains.entries + (size_t)i * sizeof(struct dp_domain_entry), ret);
 }
 
+/* One dp_device_entry at p, unchecked. */
+static void get_device_entry(const uint8_t *p, struct dp_device_entry *e)
+{
+	memset(e, 0, sizeof(*e));
+	memcpy(e->mac, p, 6);
+	e->op = p[6];
+	e->device = e->op == DP_DEVICE_UNBIND ? 0 : dp_get32(p + 8);
+}
+
+static int parse_device_set(const uint8_t *b, uint32_t len, struct dp_request *r, char *err,
+			    size_t errlen)
+{
+	static const uint8_t zero[6];
+	const size_t esz = sizeof(struct dp_device_entry);
+	if (len < sizeof(struct dp_device_head)) {
+		snprintf(err, errlen, "device_set body of %u bytes, at least %zu", len,
+			 sizeof(struct dp_device_head));
+		return -EINVAL;
+	}
+	uint32_t count = dp_get32(b);
+	if (count < 1 || count > DP_DEVICE_MAX) {
+		snprintf(err, errlen, "device_set of %u entries, want 1 to %u", count,
+			 DP_DEVICE_MAX);
+		return -EINVAL;
+	}
+	if (len != sizeof(struct dp_device_head) + count * esz) {
+		snprintf(err, errlen, "device_set of %u entries takes %zu bytes, not %u", count,
+			 sizeof(struct dp_device_head) + count * esz, len);
+		return -EINVAL;
+	}
+	const uint8_t *v = b + sizeof(struct dp_device_head);
+	for (uint32_t i = 0; i < count; i++) {
+		struct dp_device_entry e;
+		get_device_entry(v + i * esz, &e);
+		if (e.op != DP_DEVICE_BIND && e.op != DP_DEVICE_UNBIND) {
+			snprintf(err, errlen, "device_set entry %u: op %u, want 1 (bind) or 2 (unbind)",
+				 i, e.op);
+			return -EINVAL;
+		}
+		if (e.mac[0] & 1 || !memcmp(e.mac, zero, 6)) {
+			snprintf(err, errlen,
+				 "device_set entry %u: MAC %02x:%02x:%02x:%02x:%02x:%02x is %s", i,
+				 e.mac[0], e.mac[1], e.mac[2], e.mac[3], e.mac[4], e.mac[5],
+				 e.mac[0] & 1 ? "multicast" : "all zero");
+			return -EINVAL;
+		}
+	}
+	r->u.devices.entries = v;
+	r->u.devices.count = count;
+	r->u.devices.generation = dp_get32(b + 4);
+	return 0;
+}
+
+void dp_proto_device_entry(const struct dp_request *r, uint32_t i, struct dp_device_entry *ret)
+{
+	get_device_entry(r->u.devices.entries + (size_t)i * sizeof(struct dp_device_entry), ret);
+}
+
 int dp_proto_parse(const void *buf, size_t len, struct dp_request *ret, char *err,
 		   size_t errlen)
 {
@@ -219,6 +281,10 @@ int dp_proto_parse(const void *buf, size_t len, struct dp_request *ret, char *er
 		break; /* the header check allowed no body */
 	case DP_MSG_DOMAIN_SET:
 		if ((r = parse_domain_set(b, h.length, &q, err, errlen)) < 0)
+			return r;
+		break;
+	case DP_MSG_DEVICE_SET:
+		if ((r = parse_device_set(b, h.length, &q, err, errlen)) < 0)
 			return r;
 		break;
 	case DP_MSG_EVENTS:

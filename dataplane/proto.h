@@ -43,6 +43,8 @@
  *               (1..DP_DOMAIN_MAX) -> struct dp_domain_reply
  *   EVENTS      struct dp_events_req -> struct dp_events_head, then count
  *               struct dp_flow_event
+ *   DEVICE_SET  struct dp_device_head, then count struct dp_device_entry
+ *               (1..DP_DEVICE_MAX) -> struct dp_device_reply
  *
  * What a request does:
  *  - LOAD_IMAGE builds a classifier from the image and publishes it with
@@ -84,6 +86,30 @@
  *    oldest first.  The queue is bounded; what did not
  *    fit is counted in the reply's lost.  One consumer (gwd) is assumed:
  *    two clients polling split the stream.
+ *  - DEVICE_SET binds source MACs to devices of the running image at run
+ *    time (gwd learned that a new MAC is a declared device) or removes
+ *    such bindings.  A binding overrides the image's MAC table: a MAC the
+ *    image does not know becomes that device (its rules, not the
+ *    new-device policy), a MAC the image knows can be moved to another
+ *    device; an unbind removes the runtime binding, and the MAC is again
+ *    whatever the image says.  device is an index into the image's
+ *    devices (as policy/ir.h numbers them; a device that has no MAC in
+ *    the image cannot be bound to: -ENODEV).  Bindings belong to the
+ *    image they were made for: LOAD_IMAGE starts the new image with none
+ *    (its device indexes may differ), so gwd binds again after every
+ *    load, as it re-sends domains; generation in the request, when not 0,
+ *    must be the running generation or the one LOAD_IMAGE gave the
+ *    running image, else -ESTALE.  When a binding changes the device a
+ *    MAC is (bind, move, or unbind of a bound MAC), the running generation
+ *    moves to a new number (as SET_ACTIVE moves it), so that MAC's live
+ *    flows are decided again on their next packet; a request that
+ *    changes no MAC's device does not renumber.  When a MAC comes twice
+ *    in one request the last entry wins.  Accepted whole or not at all: a
+ *    bad op, a multicast or zero MAC, a bad count or length (-EINVAL), a
+ *    device index the image does not have or no policy loaded (-ENODEV),
+ *    or more than DP_DEVICE_TABLE bindings (-ENOSPC) change nothing; so
+ *    does -EBUSY, when replaced tables still wait for the workers' grace
+ *    period (RCU, as for generations).
  *  - FLOWS pages through the flow tables: start with cursor 0, pass the
  *    reply's next_cursor to go on; next_cursor 0 means the end.  A page
  *    is a snapshot taken while workers run: a flow may be missing or
@@ -127,12 +153,15 @@ enum dp_msg_type {
 	DP_MSG_IMAGE_INFO = 6,
 	DP_MSG_DOMAIN_SET = 7,
 	DP_MSG_EVENTS = 8,
+	DP_MSG_DEVICE_SET = 9,
 };
 
 #define DP_DOMAIN_MAX  4096 /* entries per DOMAIN_SET */
 #define DP_DOMAIN_TABLE 65536 /* addresses the domain table holds */
 #define DP_DOMAIN_TTL_MIN 5   /* seconds: shorter TTLs count as this */
 #define DP_EVENTS_MAX  512  /* events per EVENTS reply */
+#define DP_DEVICE_MAX  1024 /* entries per DEVICE_SET */
+#define DP_DEVICE_TABLE 4096 /* runtime MAC bindings the dataplane holds */
 
 struct dp_msg_hdr {
 	uint32_t magic;   /* DP_MSG_MAGIC */
@@ -286,6 +315,33 @@ struct dp_flow_event {
 };
 _Static_assert(sizeof(struct dp_flow_event) == 104, "dp_flow_event is 104 bytes");
 
+struct dp_device_head {
+	uint32_t count;      /* struct dp_device_entry entries that follow */
+	uint32_t generation; /* the generation the device indexes are for; 0: the running one */
+};
+_Static_assert(sizeof(struct dp_device_head) == 8, "dp_device_head is 8 bytes");
+
+enum dp_device_op {
+	DP_DEVICE_BIND = 1,   /* mac is device `device` from now on */
+	DP_DEVICE_UNBIND = 2, /* remove mac's runtime binding (device: 0, ignored) */
+};
+
+struct dp_device_entry {
+	uint8_t mac[6];  /* a unicast source MAC, not all zero */
+	uint8_t op;      /* enum dp_device_op */
+	uint8_t pad;
+	uint32_t device; /* device index in the running image (DP_DEVICE_BIND) */
+};
+_Static_assert(sizeof(struct dp_device_entry) == 12, "dp_device_entry is 12 bytes");
+
+struct dp_device_reply {
+	uint32_t applied;    /* entries applied: the request's count */
+	uint32_t bindings;   /* runtime bindings after this request */
+	uint32_t generation; /* the running generation now (moved when a device changed) */
+	uint32_t image;      /* the generation LOAD_IMAGE gave the image the bindings are for */
+};
+_Static_assert(sizeof(struct dp_device_reply) == 16, "dp_device_reply is 16 bytes");
+
 /* ------------------------------------------------------------ checking */
 
 /* A request as dp_proto_parse found it.  image points into the buffer
@@ -315,6 +371,12 @@ struct dp_request {
 		struct {
 			uint32_t max;
 		} events;
+		struct {
+			/* count checked entries in the buffer parsed: read
+			 * them with dp_proto_device_entry */
+			const uint8_t *entries;
+			uint32_t count, generation;
+		} devices;
 	} u;
 };
 
@@ -335,6 +397,11 @@ int dp_proto_parse(const void *buf, size_t len, struct dp_request *ret, char *er
 /* Entry i (< count) of a DOMAIN_SET that dp_proto_parse accepted, in host
  * order, pads zero. */
 void dp_proto_domain_entry(const struct dp_request *r, uint32_t i, struct dp_domain_entry *ret);
+
+/* Entry i (< count) of a DEVICE_SET that dp_proto_parse accepted: op is
+ * DP_DEVICE_BIND or DP_DEVICE_UNBIND (device 0 for an unbind), pad zero.
+ * Whether the device index exists is the agent's to check. */
+void dp_proto_device_entry(const struct dp_request *r, uint32_t i, struct dp_device_entry *ret);
 
 /* Writes a reply's dp_msg_hdr and dp_reply (and the reason, when status
  * is not 0) at out, for a body of payload_len bytes to follow; returns the

@@ -2,6 +2,7 @@
 # or nanosecond), running gw-dataplane on net_pcap vdevs, and its counters.
 # Standard library only.
 import os
+import shlex
 import shutil
 import signal
 import struct
@@ -43,6 +44,14 @@ def write_pcap(path, frames):
             f.write(fr)
 
 
+def wrap(argv):
+    """argv behind the wrapper that runs this build's programs: in a cross
+    build meson test sets MESON_EXE_WRAPPER (for aarch64 `qemu-aarch64-static
+    -L SYSROOT`, from the cross file); natively it is unset and argv runs as
+    it is."""
+    return shlex.split(os.environ.get("MESON_EXE_WRAPPER", "")) + list(argv)
+
+
 def run_dataplane(exe, tmp, prefix, lan_in, wan_in, app_args, timeout=120):
     """Runs gw-dataplane until --idle-exit stops it; returns (rc, stderr).
     Its outputs land in tmp/lan_out.pcap and tmp/wan_out.pcap."""
@@ -52,7 +61,7 @@ def run_dataplane(exe, tmp, prefix, lan_in, wan_in, app_args, timeout=120):
            "--vdev", "net_pcap1,rx_pcap=%s,tx_pcap=%s" % (wan_in, os.path.join(tmp, "wan_out.pcap")),
            "--", "--lan", "0", "--wan", "1", "--mbufs", "4095", "--idle-exit", "500",
            "--no-twins"] + app_args
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    proc = subprocess.Popen(wrap(cmd), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             errors="replace")
     try:
         out, err = proc.communicate(timeout=timeout)

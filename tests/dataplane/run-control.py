@@ -213,7 +213,7 @@ def compile_policy(gwctl, tmp, name, text):
     src, img = os.path.join(tmp, name + ".gw"), os.path.join(tmp, name + ".img")
     with open(src, "w") as f:
         f.write(text)
-    r = subprocess.run([gwctl, "policy", "compile", src, "-o", img], capture_output=True, text=True)
+    r = subprocess.run(dptest.wrap([gwctl, "policy", "compile", src, "-o", img]), capture_output=True, text=True)
     check(r.returncode == 0, "gwctl policy compile %s: %s" % (name, r.stderr))
     with open(img, "rb") as f:
         return img, f.read()
@@ -238,7 +238,7 @@ def scenario(exe, gwctl, tmp, prefix, sock, proc_box):
            "--lan-ip", "192.168.1.1/24", "--wan-ip", "203.0.113.2",
            "--wan-gw-mac", "02:00:00:00:00:fe", "--control", sock, "--no-twins"]
     log = open(log_path, "w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(dptest.wrap(cmd), stdout=log, stderr=subprocess.STDOUT)
     proc_box.append(proc)
     wait_for(lambda: os.path.exists(sock) or proc.poll() is not None, "the control socket")
     if proc.poll() is not None:
@@ -435,10 +435,13 @@ def extensions(c_path, tmp, gwctl, block):
     c.close()
 
 
-def main():
+def run_main(name, scenario):
+    """The runner's main for scenario(exe, gwctl, tmp, prefix, sock, box)
+    (also run-devices.py's): its own folder and DPDK file prefix, the log
+    on failure, and the dataplane it started (box) killed by PID."""
     exe, gwctl = sys.argv[1:3]
-    tmp = tempfile.mkdtemp(prefix="gw-dp-control-")
-    prefix = "gwdp-control-%d" % os.getpid()
+    tmp = tempfile.mkdtemp(prefix="gw-dp-%s-" % name)
+    prefix = "gwdp-%s-%d" % (name, os.getpid())
     sock = os.path.join(tmp, "control.sock")
     box = []
     try:
@@ -465,4 +468,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main("control", scenario))

@@ -107,7 +107,7 @@ def run_live(exe, mkimage, case, tmp, prefix, image, spec):
            "--control", sock_path, "--no-twins"] + spec["args"]
     log_path = os.path.join(tmp, "dataplane.log")
     log = open(log_path, "w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(dptest.wrap(cmd), stdout=log, stderr=subprocess.STDOUT)
     sock = None
     try:
         end = time.time() + 20
@@ -135,7 +135,7 @@ def run_live(exe, mkimage, case, tmp, prefix, image, spec):
                 time.sleep(step[1])
             elif step[0] == "load":
                 img = os.path.join(tmp, step[1] + ".img")
-                if os.spawnv(os.P_WAIT, mkimage, [mkimage, os.path.join(case, step[1]), img]):
+                if subprocess.call(dptest.wrap([mkimage, os.path.join(case, step[1]), img])):
                     raise OSError("dp-mkimage %s failed" % step[1])
                 with open(img, "rb") as f:
                     status, reason, _ = call(sock, LOAD_IMAGE, f.read())
@@ -169,7 +169,7 @@ def main():
     prefix = "gwdp-%s-%d" % (os.path.basename(case), os.getpid())
     try:
         image = os.path.join(tmp, "policy.img")
-        if os.spawnv(os.P_WAIT, mkimage, [mkimage, policy, image]) != 0:
+        if subprocess.call(dptest.wrap([mkimage, policy, image])) != 0:
             print("dp-mkimage failed")
             return 1
         if "steps" in spec:

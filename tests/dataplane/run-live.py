@@ -3,9 +3,17 @@
 # network namespaces (names carry this PID):
 #
 #   dev ns: dev0 192.168.77.10/24 ─veth─ lan0 ┐ gw ns: gw-dataplane on
-#                                             │ net_af_packet (lan0, wan0),
+#                2001:db8:77::10/64           │ net_af_packet (lan0, wan0),
 #   net ns: inet0 198.51.100.1/24 ─veth─ wan0 ┘ its twins gw-lan, gw-wan
-#           and 203.0.113.80, .66 (servers)     hold .77.1/24, .100.2/24
+#           and 203.0.113.80, .66 (servers)     hold .77.1/24, .100.2/24,
+#           inet6 (macvlan on inet0, its own        2001:db8:77::1/64 and
+#           MAC) 2001:db8:100::1/64, IPv6 only      2001:db8:100::2/64
+#
+# IPv6 is routed, not NAT'd: the internet host's route back to
+# 2001:db8:77::/64 goes via the gateway's WAN IPv6 address; the gateway's
+# IPv6 default route on gw-wan goes via inet6's link-local address.  inet0
+# has IPv6 off, so an IPv6 frame reaches the host only when it is
+# addressed to inet6's MAC, not to the IPv4 gateway's.
 #
 # The gateway netns's kernel sees lan0/wan0 only through the twins: an
 # nftables netdev ingress chain drops what arrives on lan0/wan0 (after
@@ -21,6 +29,10 @@
 #   (c) a destination the policy blocks for the device's MAC fails;
 #   (d) a LOAD_IMAGE over the control socket that blocks the server cuts
 #       an open, slowly streaming connection within half a second;
+#   (e) IPv6: the dataplane mirrors the IPv6 default route's gateway and
+#       its MAC and the WAN twin's global IPv6 address, and ping -6 and
+#       curl -6 from the device reach the internet host through it (the
+#       server's log shows the device's own address: routed, no NAT);
 #   and on exit every packet is accounted for and the twins carried
 #   traffic both ways.
 #   run-live.py GW_DATAPLANE GWCTL [LCORES [WAN]]
@@ -50,6 +62,8 @@ import dptest  # noqa: E402
 
 DEV_MAC = "02:00:00:77:00:10"
 DEV_IP, GW_LAN = "192.168.77.10", "192.168.77.1"
+DEV_IP6, GW_LAN6 = "2001:db8:77::10", "2001:db8:77::1"
+INET_IP6, GW_WAN6 = "2001:db8:100::1", "2001:db8:100::2"
 INET_IP, GW_WAN = "198.51.100.1", "198.51.100.2"
 SERVER, BLOCKED = "203.0.113.80", "203.0.113.66"
 POLICY_ALLOW = """device phone mac %s
@@ -182,6 +196,9 @@ class Live:
                 raise Skip("ip netns add: " + r.stderr.strip())
             self.netns.append(ns)
             run(["ip", "-n", ns, "link", "set", "lo", "up"])
+            # Addresses usable at once (no duplicate address detection)
+            # on every interface made from now on, the twins included.
+            run(["sysctl", "-q", "-w", "net.ipv6.conf.default.accept_dad=0"], ns=ns)
         run(["ip", "-n", self.dev, "link", "add", "dev0", "address", DEV_MAC, "type", "veth",
              "peer", "name", "lan0", "netns", self.gw])
         run(["ip", "-n", self.net, "link", "add", "inet0", "type", "veth",
@@ -189,10 +206,21 @@ class Live:
         run(["ip", "-n", self.dev, "addr", "add", DEV_IP + "/24", "dev", "dev0"])
         run(["ip", "-n", self.dev, "link", "set", "dev0", "up"])
         run(["ip", "-n", self.dev, "route", "add", "default", "via", GW_LAN])
+        run(["ip", "-n", self.dev, "addr", "add", DEV_IP6 + "/64", "dev", "dev0", "nodad"])
+        run(["ip", "-n", self.dev, "-6", "route", "add", "default", "via", GW_LAN6])
         run(["ip", "-n", self.net, "addr", "add", INET_IP + "/24", "dev", "inet0"])
         for a in (SERVER, BLOCKED):
             run(["ip", "-n", self.net, "addr", "add", a + "/32", "dev", "lo"])
+        # inet0 is the IPv4 host only; inet6, a macvlan on it with a MAC
+        # of its own, the IPv6 one.
+        run(["sysctl", "-q", "-w", "net.ipv6.conf.inet0.disable_ipv6=1"], ns=self.net)
         run(["ip", "-n", self.net, "link", "set", "inet0", "up"])
+        run(["ip", "-n", self.net, "link", "add", "inet6", "link", "inet0", "type", "macvlan",
+             "mode", "bridge"])
+        run(["ip", "-n", self.net, "addr", "add", INET_IP6 + "/64", "dev", "inet6", "nodad"])
+        run(["ip", "-n", self.net, "link", "set", "inet6", "up"])
+        run(["ip", "-n", self.net, "-6", "route", "add", "2001:db8:77::/64", "via", GW_WAN6,
+             "dev", "inet6"])
         for d in ("lan0", "wan0"):
             run(["sysctl", "-q", "-w", "net.ipv6.conf.%s.disable_ipv6=1" % d], ns=self.gw)
             run(["ip", "-n", self.gw, "link", "set", d, "up"])
@@ -209,6 +237,7 @@ class Live:
         # finished by the sender.
         run(["ethtool", "-K", "dev0", "tx", "off"], ns=self.dev)
         run(["ethtool", "-K", "inet0", "tx", "off"], ns=self.net)
+        run(["ethtool", "-K", "inet6", "tx", "off"], ns=self.net)
 
     def servers(self):
         www = os.path.join(self.tmp, "www")
@@ -221,10 +250,13 @@ class Live:
         self.spawn(self.net, [py, "-u", "-m", "http.server", "--bind", BLOCKED, "--directory", www,
                               "8080"], "blocked.log")
         self.spawn(self.net, [py, "-u", "-c", STREAM_SERVER, SERVER, "8081"], "stream.log")
+        self.spawn(self.net, [py, "-u", "-m", "http.server", "--bind", INET_IP6, "--directory",
+                              www, "8080"], "server6.log")
 
     def port_open(self, addr, port):
         r = run([sys.executable, "-c",
-                 "import socket,sys; s=socket.socket(); s.settimeout(0.5); "
+                 "import socket,sys; s=socket.socket(socket.AF_INET6 if ':' in sys.argv[1] "
+                 "else socket.AF_INET); s.settimeout(0.5); "
                  "sys.exit(s.connect_ex((sys.argv[1], int(sys.argv[2]))))", addr, str(port)],
                 ns=self.net, check_rc=False)
         return r.returncode == 0
@@ -243,7 +275,7 @@ class Live:
                "--file-prefix", self.prefix, "--log-level", "lib.eal:error",
                "--vdev", "net_af_packet0,iface=lan0", "--vdev", "net_af_packet1,iface=wan0",
                "--", "--lan", "0", "--wan", "1", "--policy", policy,
-               "--lan-ip", GW_LAN + "/24", "--control", self.sock]
+               "--lan-ip", GW_LAN + "/24", "--lan-ip6", GW_LAN6 + "/64", "--control", self.sock]
         if self.wan == "flag":
             cmd += ["--wan-ip", GW_WAN + "/24"]
         self.dp = self.spawn(self.gw, cmd, "dataplane.log")
@@ -309,7 +341,7 @@ class Live:
         self.servers()
         allow, block = self.compile("allow", POLICY_ALLOW), self.compile("block", POLICY_BLOCK)
         wait_for(lambda: all(self.port_open(a, p) for a, p in
-                             ((SERVER, 8080), (BLOCKED, 8080), (SERVER, 8081))),
+                             ((SERVER, 8080), (BLOCKED, 8080), (SERVER, 8081), (INET_IP6, 8080))),
                  "the servers to listen")
         lan_mac = self.start_dataplane(allow)
 
@@ -347,6 +379,8 @@ class Live:
         check(r.returncode != 0, "curl to the blocked destination succeeded")
         check("GET" not in self.log("blocked.log"), "the blocked server got a request")
         print("(c) blocked: curl exit %d (%s)" % (r.returncode, r.stderr.strip()))
+
+        self.ipv6()
 
         # (d) A policy swap cuts an open connection.
         out = os.path.join(self.tmp, "stream.out")
@@ -394,6 +428,8 @@ class Live:
         check(c.get("lan.drop.policy_block", 0) + c.get("wan.drop.policy_block", 0) > 0,
               "nothing dropped by the policy")
         check(c.get("lan.drop.twin_full", 0) == 0, "twin queue overflowed")
+        check(c.get("lan.drop.no_nexthop", 0) >= 1,
+              "the IPv6 ping without a next hop was not dropped as no_nexthop: %r" % c)
         if self.wan == "dhcp":
             # dnsmasq answers the client's MAC at the address it offers,
             # which is not the gateway's yet: the kernel must get it.
@@ -405,6 +441,46 @@ class Live:
               "from_kernel %d" % (c["lan.rx"], c["lan.forwarded"], c["lan.punted"],
                                   c["lan.from_kernel"], c["wan.rx"], c["wan.forwarded"],
                                   c["wan.punted"], c["wan.from_kernel"]))
+
+    def ipv6(self):
+        """(e) The IPv6 default route on the WAN twin, via the internet
+        host's link-local address: its gateway, MAC and the twin's global
+        address mirrored, and the device's IPv6 traffic routed to it."""
+        def link_local():
+            r = run(["ip", "-n", self.net, "-6", "-j", "addr", "show", "dev", "inet6"])
+            for link in json.loads(r.stdout):
+                for ai in link.get("addr_info", []):
+                    if ai.get("local", "").startswith("fe80:"):
+                        return ai["local"]
+            return None
+        wait_for(link_local, "inet6's link-local address")
+        ll = link_local()
+        inet6_mac = link_mac(self.net, "inet6")
+        check(inet6_mac != link_mac(self.net, "inet0"), "inet6 shares inet0's MAC")
+        # No IPv6 default route yet: the IPv4 gateway's MAC does not stand
+        # in, the packet is dropped as no_nexthop (counted at exit).
+        r = run(["ping", "-6", "-c", "1", "-W", "1", INET_IP6], ns=self.dev, check_rc=False)
+        check(r.returncode != 0, "ping -6 answered without an IPv6 next hop")
+        run(["ip", "-n", self.gw, "addr", "add", GW_WAN6 + "/64", "dev", "gw-wan", "nodad"])
+        run(["ip", "-n", self.gw, "-6", "route", "add", "default", "via", ll, "dev", "gw-wan"])
+        t0 = time.time()
+        wait_for(lambda: "event=wan_next_hop6 source=kernel gw=%s mac=%s" % (ll, inet6_mac)
+                 in self.log("dataplane.log"), "the IPv6 WAN next hop from the kernel")
+        wait_for(lambda: "event=wan_addr6 source=kernel addr=%s/64" % GW_WAN6
+                 in self.log("dataplane.log"), "the WAN IPv6 address from the kernel")
+        print("(e) IPv6 next hop %s %s learned in %.0f ms" % (ll, inet6_mac,
+                                                            (time.time() - t0) * 1000))
+        r = run(["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", INET_IP6], ns=self.dev,
+                check_rc=False)
+        check(r.returncode == 0, "ping -6 to the internet host: " + r.stdout + r.stderr)
+        r = run(["curl", "-sS", "--max-time", "5", "http://[%s]:8080/hello.txt" % INET_IP6],
+                ns=self.dev, check_rc=False)
+        check(r.returncode == 0 and r.stdout == "hello from the internet\n",
+              "curl -6: exit %d %s" % (r.returncode, r.stderr))
+        wait_for(lambda: "GET /hello.txt" in self.log("server6.log"), "the IPv6 server's log", 5)
+        line = [ln for ln in self.log("server6.log").splitlines() if "GET /hello.txt" in ln][0]
+        check(line.startswith(DEV_IP6 + " "), "the IPv6 server saw %r, want the device" % line)
+        print("(e) IPv6 routed: server log: %s" % line)
 
     def cleanup(self):
         for p in self.procs:
@@ -445,8 +521,8 @@ def main():
         return dptest.SKIP
     except (Fail, OSError, subprocess.TimeoutExpired) as e:
         print("FAIL: %s" % e)
-        for name in ("dataplane.log", "server.log", "stream.log", "curl-stream.log",
-                     "dnsmasq.log"):
+        for name in ("dataplane.log", "server.log", "server6.log", "stream.log",
+                     "curl-stream.log", "dnsmasq.log"):
             print("--- %s\n%s" % (name, live.log(name)[-3000:]))
         return 1
     finally:

@@ -211,7 +211,7 @@ def run(exe, tmp, prefix):
            "--wan-gw-mac", "02:00:00:00:00:fe", "--nat-ports", "%d-%d" % (NAT_LO, NAT_HI)]
     log_path = os.path.join(tmp, "dataplane.log")
     log = open(log_path, "w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(dptest.wrap(cmd), stdout=log, stderr=subprocess.STDOUT)
     sock = None
     try:
         wait_for("the control socket",

@@ -302,6 +302,251 @@ static void test_wan_addr(void **state)
 	dp_nl_free(nl);
 }
 
+/* IPv6 messages, built as the kernel sends them. */
+static void route6(struct buf *b, uint16_t type, int oif, const uint8_t *gw, uint8_t dst_len,
+		   uint32_t metric, uint8_t rtype)
+{
+	struct nlmsghdr *nlh = msg(b, type);
+	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	rtm->rtm_family = AF_INET6;
+	rtm->rtm_dst_len = dst_len;
+	rtm->rtm_table = RT_TABLE_MAIN;
+	rtm->rtm_protocol = RTPROT_RA;
+	rtm->rtm_type = rtype;
+	mnl_attr_put_u32(nlh, RTA_TABLE, RT_TABLE_MAIN);
+	mnl_attr_put_u32(nlh, RTA_PRIORITY, metric);
+	if (gw)
+		mnl_attr_put(nlh, RTA_GATEWAY, 16, gw);
+	mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)oif);
+	done(b, nlh);
+}
+
+static void neigh6(struct buf *b, uint16_t type, int ifindex, const uint8_t ip[16],
+		   const uint8_t *mac, uint16_t state)
+{
+	struct nlmsghdr *nlh = msg(b, type);
+	struct ndmsg *ndm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ndm));
+	ndm->ndm_family = AF_INET6;
+	ndm->ndm_ifindex = ifindex;
+	ndm->ndm_state = state;
+	mnl_attr_put(nlh, NDA_DST, 16, ip);
+	if (mac)
+		mnl_attr_put(nlh, NDA_LLADDR, 6, mac);
+	done(b, nlh);
+}
+
+static void addr6(struct buf *b, uint16_t type, int ifindex, const uint8_t a[16], uint8_t plen,
+		  uint8_t scope, uint32_t flags)
+{
+	struct nlmsghdr *nlh = msg(b, type);
+	struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+	ifa->ifa_family = AF_INET6;
+	ifa->ifa_prefixlen = plen;
+	ifa->ifa_scope = scope;
+	ifa->ifa_index = (uint32_t)ifindex;
+	ifa->ifa_flags = (uint8_t)flags;
+	mnl_attr_put(nlh, IFA_ADDRESS, 16, a);
+	mnl_attr_put_u32(nlh, IFA_FLAGS, flags);
+	done(b, nlh);
+}
+
+static void want6(struct dp_nl *nl, const uint8_t *gw, const uint8_t *mac)
+{
+	uint8_t g[16], got[6];
+	bool known = dp_nl_wan_next_hop6(nl, g, got);
+	if (gw)
+		assert_memory_equal(g, gw, 16);
+	if (!mac) {
+		assert_false(known);
+		return;
+	}
+	assert_true(known);
+	assert_memory_equal(got, mac, 6);
+}
+
+static const uint8_t LL[16] = { 0xfe, 0x80, [8] = 0x00, 0xaa, 0xbb, 0xff, 0xfe, 0xcc, 0xdd, 0x01 };
+static const uint8_t LL2[16] = { 0xfe, 0x80, [15] = 2 };
+static const uint8_t G1[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0, [15] = 2 };
+static const uint8_t G2[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 1, [15] = 2 };
+static const uint8_t G3[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 2, [15] = 2 };
+
+/* The IPv6 default route's gateway and its neighbour entry, apart from
+ * IPv4's; route and neighbour removal. */
+static void test_ipv6_next_hop(void **state)
+{
+	(void)state;
+	struct dp_nl *nl = mirror();
+	struct buf b = { .len = 0 };
+	uint8_t mac[6];
+	static const uint8_t zero[16];
+	/* Not ours: another interface, not a default route, no gateway, an
+	 * unreachable default (as the kernel has on lo). */
+	route6(&b, RTM_NEWROUTE, LAN_IF, LL, 0, 1024, RTN_UNICAST);
+	route6(&b, RTM_NEWROUTE, WAN_IF, LL, 64, 256, RTN_UNICAST);
+	route6(&b, RTM_NEWROUTE, WAN_IF, NULL, 0, 1024, RTN_UNICAST);
+	route6(&b, RTM_NEWROUTE, WAN_IF, LL, 0, 1024, RTN_UNREACHABLE);
+	feed(nl, &b);
+	want6(nl, zero, NULL);
+
+	/* The route, then its neighbour (link-local gateway). */
+	route6(&b, RTM_NEWROUTE, WAN_IF, LL, 0, 1024, RTN_UNICAST);
+	feed(nl, &b);
+	want6(nl, LL, NULL);
+	neigh6(&b, RTM_NEWNEIGH, WAN_IF, LL, MAC, NUD_REACHABLE);
+	feed(nl, &b);
+	want6(nl, LL, MAC);
+	assert_true(dp_nl_neigh6(nl, DP_ROLE_WAN, LL, mac));
+	assert_true(dp_nl_poll(nl, 1));
+	assert_false(dp_nl_poll(nl, 2));
+	/* IPv4 knows nothing of it, and an IPv4 neighbour of another
+	 * family's bytes is not it. */
+	assert_false(dp_nl_wan_next_hop(nl, (uint8_t[4]){ 0 }, mac));
+	/* STALE is usable, FAILED and INCOMPLETE are not, removal forgets. */
+	neigh6(&b, RTM_NEWNEIGH, WAN_IF, LL, MAC2, NUD_STALE);
+	feed(nl, &b);
+	want6(nl, LL, MAC2);
+	assert_true(dp_nl_poll(nl, 3));
+	neigh6(&b, RTM_NEWNEIGH, WAN_IF, LL, NULL, NUD_INCOMPLETE);
+	feed(nl, &b);
+	want6(nl, LL, NULL);
+	neigh6(&b, RTM_NEWNEIGH, WAN_IF, LL, MAC, NUD_FAILED);
+	feed(nl, &b);
+	want6(nl, LL, NULL);
+	neigh6(&b, RTM_NEWNEIGH, WAN_IF, LL, MAC, NUD_PERMANENT);
+	feed(nl, &b);
+	want6(nl, LL, MAC);
+	neigh6(&b, RTM_DELNEIGH, WAN_IF, LL, MAC, NUD_PERMANENT);
+	feed(nl, &b);
+	want6(nl, LL, NULL);
+	assert_false(dp_nl_neigh6(nl, DP_ROLE_WAN, LL, mac));
+	/* On the LAN twin it is a LAN neighbour, not the next hop. */
+	neigh6(&b, RTM_NEWNEIGH, LAN_IF, LL, MAC, NUD_REACHABLE);
+	feed(nl, &b);
+	want6(nl, LL, NULL);
+	assert_true(dp_nl_neigh6(nl, DP_ROLE_LAN, LL, mac));
+
+	/* The lowest metric wins; removing the other route changes nothing,
+	 * removing ours forgets it; an IPv4 route does not touch it. */
+	neigh6(&b, RTM_NEWNEIGH, WAN_IF, LL, MAC, NUD_REACHABLE);
+	neigh6(&b, RTM_NEWNEIGH, WAN_IF, LL2, MAC2, NUD_REACHABLE);
+	route6(&b, RTM_NEWROUTE, WAN_IF, LL2, 0, 2048, RTN_UNICAST);
+	route(&b, RTM_DELROUTE, WAN_IF, GW, 0, RT_TABLE_MAIN, 1024);
+	feed(nl, &b);
+	want6(nl, LL, MAC);
+	route6(&b, RTM_DELROUTE, WAN_IF, LL2, 0, 2048, RTN_UNICAST);
+	feed(nl, &b);
+	want6(nl, LL, MAC);
+	route6(&b, RTM_DELROUTE, WAN_IF, LL, 0, 1024, RTN_UNICAST);
+	feed(nl, &b);
+	want6(nl, zero, NULL);
+	route6(&b, RTM_NEWROUTE, WAN_IF, LL2, 0, 2048, RTN_UNICAST);
+	feed(nl, &b);
+	want6(nl, LL2, MAC2);
+	/* Both families at once, each its own. */
+	neigh(&b, RTM_NEWNEIGH, WAN_IF, GW, MAC, NUD_REACHABLE);
+	route(&b, RTM_NEWROUTE, WAN_IF, GW, 0, RT_TABLE_MAIN, 0);
+	feed(nl, &b);
+	want(nl, MAC);
+	want6(nl, LL2, MAC2);
+	dp_nl_free(nl);
+}
+
+/* A LAN full of IPv6 neighbours does not keep the WAN gateway out. */
+static void test_neigh_full(void **state)
+{
+	(void)state;
+	struct dp_nl *nl = mirror();
+	struct buf b = { .len = 0 };
+	uint8_t mac[6];
+	for (unsigned i = 0; i < DP_NL_NEIGH_MAX + 10; i++) {
+		uint8_t ip[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0x77, [14] = (uint8_t)(i >> 8),
+				   (uint8_t)i };
+		neigh6(&b, RTM_NEWNEIGH, LAN_IF, ip, MAC2, NUD_REACHABLE);
+		if (b.len > sizeof(b.b) - 256)
+			feed(nl, &b);
+	}
+	feed(nl, &b);
+	assert_int_equal(dp_nl_stats(nl)->neigh_full, 10);
+	route6(&b, RTM_NEWROUTE, WAN_IF, LL, 0, 1024, RTN_UNICAST);
+	neigh6(&b, RTM_NEWNEIGH, WAN_IF, LL, MAC, NUD_REACHABLE);
+	neigh(&b, RTM_NEWNEIGH, WAN_IF, GW, MAC, NUD_REACHABLE);
+	route(&b, RTM_NEWROUTE, WAN_IF, GW, 0, RT_TABLE_MAIN, 0);
+	feed(nl, &b);
+	want6(nl, LL, MAC);
+	want(nl, MAC);
+	assert_int_equal(dp_nl_stats(nl)->neigh_full, 12); /* two LAN entries forgotten */
+	/* More LAN neighbours do not push the WAN ones out. */
+	uint8_t more[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0x78, [15] = 1 };
+	neigh6(&b, RTM_NEWNEIGH, LAN_IF, more, MAC2, NUD_REACHABLE);
+	feed(nl, &b);
+	assert_false(dp_nl_neigh6(nl, DP_ROLE_LAN, more, mac));
+	want6(nl, LL, MAC);
+	want(nl, MAC);
+	dp_nl_free(nl);
+}
+
+/* The WAN twin's global IPv6 addresses. */
+static void test_ipv6_addrs(void **state)
+{
+	(void)state;
+	struct dp_nl *nl = mirror();
+	struct buf b = { .len = 0 };
+	uint8_t a[DP_NL_ADDR6_MAX][16], plen[DP_NL_ADDR6_MAX];
+	/* Not WAN global addresses: link-local, the LAN twin's, tentative,
+	 * DAD failed. */
+	addr6(&b, RTM_NEWADDR, WAN_IF, LL, 64, RT_SCOPE_LINK, IFA_F_PERMANENT);
+	addr6(&b, RTM_NEWADDR, LAN_IF, G1, 64, RT_SCOPE_UNIVERSE, IFA_F_PERMANENT);
+	addr6(&b, RTM_NEWADDR, WAN_IF, G1, 64, RT_SCOPE_UNIVERSE, IFA_F_TENTATIVE);
+	addr6(&b, RTM_NEWADDR, WAN_IF, G2, 64, RT_SCOPE_UNIVERSE, IFA_F_DADFAILED);
+	feed(nl, &b);
+	assert_int_equal(dp_nl_wan_addrs6(nl, a, plen, DP_NL_ADDR6_MAX), 0);
+	/* DAD done: there. */
+	addr6(&b, RTM_NEWADDR, WAN_IF, G1, 64, RT_SCOPE_UNIVERSE, IFA_F_PERMANENT);
+	addr6(&b, RTM_NEWADDR, WAN_IF, G2, 56, RT_SCOPE_UNIVERSE, 0);
+	addr6(&b, RTM_NEWADDR, WAN_IF, G1, 64, RT_SCOPE_UNIVERSE, IFA_F_PERMANENT); /* again */
+	feed(nl, &b);
+	assert_int_equal(dp_nl_wan_addrs6(nl, a, plen, DP_NL_ADDR6_MAX), 2);
+	assert_memory_equal(a[0], G1, 16);
+	assert_int_equal(plen[0], 64);
+	assert_memory_equal(a[1], G2, 16);
+	assert_int_equal(plen[1], 56);
+	assert_true(dp_nl_poll(nl, 1));
+	assert_false(dp_nl_poll(nl, 2));
+	/* The IPv4 address is not among them. */
+	uint8_t a4[4], p4;
+	assert_false(dp_nl_wan_addr(nl, a4, &p4));
+	/* Removal keeps the order of the rest. */
+	addr6(&b, RTM_NEWADDR, WAN_IF, G3, 64, RT_SCOPE_UNIVERSE, 0);
+	addr6(&b, RTM_DELADDR, WAN_IF, G1, 64, RT_SCOPE_UNIVERSE, 0);
+	feed(nl, &b);
+	assert_int_equal(dp_nl_wan_addrs6(nl, a, plen, 1), 2); /* only one copied */
+	assert_memory_equal(a[0], G2, 16);
+	assert_int_equal(dp_nl_wan_addrs6(nl, a, plen, DP_NL_ADDR6_MAX), 2);
+	assert_memory_equal(a[1], G3, 16);
+	assert_true(dp_nl_poll(nl, 3));
+	/* Past DP_NL_ADDR6_MAX: counted, not kept. */
+	for (unsigned i = 0; i < DP_NL_ADDR6_MAX; i++) {
+		uint8_t g[16] = { 0x20, 0x01, 0x0d, 0xb8, 0xff, (uint8_t)i, [15] = 1 };
+		addr6(&b, RTM_NEWADDR, WAN_IF, g, 64, RT_SCOPE_UNIVERSE, 0);
+	}
+	feed(nl, &b);
+	assert_int_equal(dp_nl_wan_addrs6(nl, a, plen, DP_NL_ADDR6_MAX), DP_NL_ADDR6_MAX);
+	assert_int_equal(dp_nl_stats(nl)->addr6_full, 2);
+	/* A cut IPv6 address attribute (8 of 16 bytes) is not an address. */
+	addr6(&b, RTM_DELADDR, WAN_IF, G2, 64, RT_SCOPE_UNIVERSE, 0);
+	struct nlmsghdr *nlh = msg(&b, RTM_NEWADDR);
+	struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+	ifa->ifa_family = AF_INET6;
+	ifa->ifa_index = WAN_IF;
+	mnl_attr_put(nlh, IFA_ADDRESS, 8, G1);
+	done(&b, nlh);
+	feed(nl, &b);
+	assert_int_equal(dp_nl_wan_addrs6(nl, a, plen, DP_NL_ADDR6_MAX), DP_NL_ADDR6_MAX - 1);
+	for (unsigned i = 0; i < DP_NL_ADDR6_MAX - 1; i++)
+		assert_memory_not_equal(a[i], G1, 16);
+	dp_nl_free(nl);
+}
+
 static int parse(struct dp_config *c, const char *extra[], int n)
 {
 	const char *argv[32] = { "gw", "--lan", "0", "--wan", "1", "--lan-ip", "192.168.1.1/24",
@@ -355,6 +600,9 @@ int main(void)
 		cmocka_unit_test(test_routes),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_wan_addr),
+		cmocka_unit_test(test_ipv6_next_hop),
+		cmocka_unit_test(test_ipv6_addrs),
+		cmocka_unit_test(test_neigh_full),
 		cmocka_unit_test(test_config),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

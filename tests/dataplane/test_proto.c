@@ -3,18 +3,26 @@
  * The control protocol's checker (dataplane/proto.c) on valid messages and
  * on every kind of malformed one: cut short, bad magic, wrong version,
  * flags, unknown type, oversized, length mismatch, bad bodies; and the
- * reply header's bytes.  No DPDK.
+ * reply header's bytes.  DEVICE_SET: every refusal of the checker, the
+ * table it builds (devices.c: last word per MAC, all or nothing) and the
+ * classifier honouring it.  No DPDK.
  */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
+#include "classify.h"
+#include "devices.h"
+#include "image.h"
+#include "ir.h"
 #include "le.h"
+#include "policy.h"
 #include "proto.h"
 
 static uint8_t buf[sizeof(struct dp_msg_hdr) + sizeof(struct dp_domain_head) +
@@ -118,7 +126,7 @@ static void test_framing(void **state)
 
 	n = msg(0, 1, NULL, 0);
 	expect_err(n, -EOPNOTSUPP, "unknown request type 0");
-	n = msg(DP_MSG_EVENTS + 1, 1, NULL, 0);
+	n = msg(DP_MSG_DEVICE_SET + 1, 1, NULL, 0);
 	expect_err(n, -EOPNOTSUPP, "unknown request type");
 	n = msg(DP_MSG_HEALTH | DP_MSG_REPLY, 1, NULL, 0);
 	expect_err(n, -EOPNOTSUPP, "unknown request type");
@@ -284,6 +292,265 @@ static void test_new_messages(void **state)
 	assert_string_equal(dp_proto_type_name(DP_MSG_IMAGE_INFO), "image_info");
 }
 
+/* A DEVICE_SET body of count entries for generation gen: entry i binds
+ * 02:00:00:00:x:y (i = x * 256 + y) to device i % 7. */
+static uint32_t device_body(uint8_t *b, uint32_t count, uint32_t gen)
+{
+	memset(b, 0, 8 + (size_t)count * 12);
+	dp_put32(b, count);
+	dp_put32(b + 4, gen);
+	for (uint32_t i = 0; i < count; i++) {
+		uint8_t *e = b + 8 + 12 * i;
+		e[0] = 0x02, e[4] = (uint8_t)(i >> 8), e[5] = (uint8_t)i;
+		e[6] = DP_DEVICE_BIND;
+		e[7] = 0xee; /* padding: ignored */
+		dp_put32(e + 8, i % 7);
+	}
+	return 8 + count * 12;
+}
+
+static void test_device_set(void **state)
+{
+	(void)state;
+	struct dp_request q;
+	struct dp_device_entry e;
+	static uint8_t b[8 + (DP_DEVICE_MAX + 1) * 12];
+	uint32_t len = device_body(b, 3, 5);
+	b[8 + 12 + 6] = DP_DEVICE_UNBIND; /* entry 1: an unbind, its device ignored */
+	size_t n = msg(DP_MSG_DEVICE_SET, 21, b, len);
+	assert_int_equal(dp_proto_parse(buf, n, &q, err, sizeof(err)), 0);
+	assert_int_equal(q.type, DP_MSG_DEVICE_SET);
+	assert_int_equal(q.u.devices.count, 3);
+	assert_int_equal(q.u.devices.generation, 5);
+	dp_proto_device_entry(&q, 0, &e);
+	static const uint8_t mac0[6] = { 2, 0, 0, 0, 0, 0 }, mac2[6] = { 2, 0, 0, 0, 0, 2 };
+	assert_memory_equal(e.mac, mac0, 6);
+	assert_int_equal(e.op, DP_DEVICE_BIND);
+	assert_int_equal(e.device, 0);
+	assert_int_equal(e.pad, 0);
+	dp_proto_device_entry(&q, 1, &e);
+	assert_int_equal(e.op, DP_DEVICE_UNBIND);
+	assert_int_equal(e.device, 0);
+	dp_proto_device_entry(&q, 2, &e);
+	assert_memory_equal(e.mac, mac2, 6);
+	assert_int_equal(e.device, 2);
+	/* The most entries, and one more. */
+	len = device_body(b, DP_DEVICE_MAX, 0);
+	n = msg(DP_MSG_DEVICE_SET, 22, b, len);
+	assert_int_equal(dp_proto_parse(buf, n, &q, err, sizeof(err)), 0);
+	assert_int_equal(q.u.devices.count, DP_DEVICE_MAX);
+	dp_proto_device_entry(&q, DP_DEVICE_MAX - 1, &e);
+	assert_int_equal(e.mac[4], (DP_DEVICE_MAX - 1) >> 8);
+	assert_int_equal(e.device, (DP_DEVICE_MAX - 1) % 7);
+	len = device_body(b, DP_DEVICE_MAX + 1, 0);
+	n = msg(DP_MSG_DEVICE_SET, 22, b, len);
+	expect_err(n, -EMSGSIZE, "device_set body of 12308 bytes, at most 12296");
+	/* A count past the cap in a body within it, a count of 0. */
+	len = device_body(b, 2, 0);
+	dp_put32(b, DP_DEVICE_MAX + 1);
+	n = msg(DP_MSG_DEVICE_SET, 23, b, len);
+	expect_err(n, -EINVAL, "device_set of 1025 entries, want 1 to 1024");
+	dp_put32(b, 0);
+	n = msg(DP_MSG_DEVICE_SET, 23, b, 8);
+	expect_err(n, -EINVAL, "device_set of 0 entries");
+	/* Lengths: no head, a head that promises more or fewer entries. */
+	n = msg(DP_MSG_DEVICE_SET, 23, b, 4);
+	expect_err(n, -EINVAL, "device_set body of 4 bytes, at least 8");
+	n = msg(DP_MSG_DEVICE_SET, 23, NULL, 0);
+	expect_err(n, -EINVAL, "at least 8");
+	dp_put32(b, 2);
+	n = msg(DP_MSG_DEVICE_SET, 23, b, len - 1);
+	expect_err(n, -EINVAL, "device_set of 2 entries takes 32 bytes, not 31");
+	dp_put32(b, 3);
+	n = msg(DP_MSG_DEVICE_SET, 23, b, len);
+	expect_err(n, -EINVAL, "device_set of 3 entries takes 44 bytes, not 32");
+	/* Ops that are neither, and MACs no device sends from: the first
+	 * bad entry is named. */
+	static const uint8_t bad_ops[] = { 0, 3, 0xff };
+	for (size_t k = 0; k < sizeof(bad_ops); k++) {
+		len = device_body(b, 2, 0);
+		b[8 + 12 + 6] = bad_ops[k];
+		n = msg(DP_MSG_DEVICE_SET, 24, b, len);
+		char want[64];
+		snprintf(want, sizeof(want), "entry 1: op %u, want 1 (bind) or 2 (unbind)", bad_ops[k]);
+		expect_err(n, -EINVAL, want);
+	}
+	len = device_body(b, 2, 0);
+	b[8 + 12] = 0x01; /* multicast */
+	n = msg(DP_MSG_DEVICE_SET, 24, b, len);
+	expect_err(n, -EINVAL, "entry 1: MAC 01:00:00:00:00:01 is multicast");
+	len = device_body(b, 2, 0);
+	b[8] = 0xff; /* broadcast, entry 0 */
+	memset(b + 8, 0xff, 6);
+	n = msg(DP_MSG_DEVICE_SET, 24, b, len);
+	expect_err(n, -EINVAL, "entry 0: MAC ff:ff:ff:ff:ff:ff is multicast");
+	len = device_body(b, 1, 0);
+	b[8] = 0; /* 00:00:00:00:00:00 */
+	n = msg(DP_MSG_DEVICE_SET, 24, b, len);
+	expect_err(n, -EINVAL, "entry 0: MAC 00:00:00:00:00:00 is all zero");
+	assert_string_equal(dp_proto_type_name(DP_MSG_DEVICE_SET | DP_MSG_REPLY), "device_set");
+}
+
+static struct dp_device_entry dev_entry(uint8_t last, uint8_t op, uint32_t device)
+{
+	struct dp_device_entry e = { .mac = { 0x02, 0, 0, 0, 0, last }, .op = op,
+				     .device = device };
+	return e;
+}
+
+/* The table DEVICE_SET builds: last word per MAC, unbinds, the checks
+ * that refuse a request whole. */
+static void test_devtab(void **state)
+{
+	(void)state;
+	struct dp_devtab *t = NULL, *t2 = NULL;
+	const uint8_t m1[6] = { 2, 0, 0, 0, 0, 1 }, m2[6] = { 2, 0, 0, 0, 0, 2 },
+		      m3[6] = { 2, 0, 0, 0, 0, 3 };
+	struct dp_device_entry v[4] = {
+		dev_entry(3, DP_DEVICE_BIND, 1),
+		dev_entry(1, DP_DEVICE_BIND, 0),
+		dev_entry(2, DP_DEVICE_UNBIND, 0), /* never bound: nothing to remove */
+		dev_entry(1, DP_DEVICE_BIND, 2),   /* the last word for m1 wins */
+	};
+	assert_int_equal(dp_devtab_apply(NULL, v, 4, 3, 16, &t, err, sizeof(err)), 0);
+	assert_non_null(t);
+	assert_int_equal(dp_devtab_count(t), 2);
+	assert_int_equal(dp_devtab_find(t, m1), 2);
+	assert_int_equal(dp_devtab_find(t, m2), POL_NONE);
+	assert_int_equal(dp_devtab_find(t, m3), 1);
+	assert_int_equal(dp_devtab_find(NULL, m3), POL_NONE);
+	uint8_t mac[6];
+	uint32_t dev;
+	dp_devtab_at(t, 0, mac, &dev); /* MAC order */
+	assert_memory_equal(mac, m1, 6);
+	assert_int_equal(dev, 2);
+
+	/* A device the image does not have: -ENODEV, nothing built, the
+	 * old table as it was. */
+	struct dp_device_entry w[2] = { dev_entry(2, DP_DEVICE_BIND, 0),
+					dev_entry(4, DP_DEVICE_BIND, 3) };
+	t2 = (struct dp_devtab *)1; /* untouched on error */
+	assert_int_equal(dp_devtab_apply(t, w, 2, 3, 16, &t2, err, sizeof(err)), -ENODEV);
+	assert_true(t2 == (struct dp_devtab *)1);
+	assert_non_null(strstr(err, "entry 1: device 3, the running image has 3 devices"));
+	assert_int_equal(dp_devtab_count(t), 2);
+	assert_int_equal(dp_devtab_find(t, m2), POL_NONE);
+
+	/* Past capacity: -ENOSPC whole; a request that also removes one
+	 * fits. */
+	assert_int_equal(dp_devtab_apply(t, w, 1, 3, 2, &t2, err, sizeof(err)), -ENOSPC);
+	assert_non_null(strstr(err, "holds 2 bindings; this request leaves 3"));
+	struct dp_device_entry x[2] = { dev_entry(2, DP_DEVICE_BIND, 0),
+					dev_entry(3, DP_DEVICE_UNBIND, 7) };
+	t2 = NULL;
+	assert_int_equal(dp_devtab_apply(t, x, 2, 3, 2, &t2, err, sizeof(err)), 0);
+	assert_int_equal(dp_devtab_count(t2), 2);
+	assert_int_equal(dp_devtab_find(t2, m1), 2); /* kept from the old table */
+	assert_int_equal(dp_devtab_find(t2, m2), 0);
+	assert_int_equal(dp_devtab_find(t2, m3), POL_NONE);
+	assert_int_equal(dp_devtab_find(t, m3), 1); /* the old one is not changed */
+
+	/* Unbinding everything leaves no table. */
+	struct dp_device_entry y[2] = { dev_entry(1, DP_DEVICE_UNBIND, 0),
+					dev_entry(2, DP_DEVICE_UNBIND, 0) };
+	struct dp_devtab *t3 = (struct dp_devtab *)1;
+	assert_int_equal(dp_devtab_apply(t2, y, 2, 3, 2, &t3, err, sizeof(err)), 0);
+	assert_null(t3);
+	assert_int_equal(dp_devtab_count(t3), 0);
+	dp_devtab_free(t);
+	dp_devtab_free(t2);
+}
+
+/* Bindings hung on a classifier generation: a new MAC bound to a device
+ * is classified as that device (its rules, the known-device default),
+ * moved, unbound; a MAC the image knows moved to another device. */
+static void test_classify_bindings(void **state)
+{
+	(void)state;
+	static const char text[] = "device host-a mac 02:00:00:00:00:0a\n"
+				   "device tablet mac 02:00:00:00:00:0b\n"
+				   "device kid mac 02:00:00:00:00:0c\n"
+				   "list blocked prefixes { 198.51.100.7 }\n"
+				   "rule kid-blocked block device kid to list blocked\n"
+				   "default allow\n"
+				   "default new block\n";
+	struct pol_unit *u = NULL;
+	assert_int_equal(pol_compile("bindings.gw", text, sizeof(text) - 1, POL_F_NO_FILES, &u), 0);
+	assert_int_equal(pol_unit_errors(u), 0);
+	const void *data;
+	size_t size;
+	assert_int_equal(pol_unit_image(u, &data, &size), 0);
+	struct pol_ir *ir = NULL;
+	assert_int_equal(pol_image_load(data, size, &ir, err, sizeof(err)), 0);
+	pol_unit_free(u);
+	struct dp_classify *c = NULL;
+	assert_int_equal(dp_classify_new(ir, 1, &c), 0);
+	assert_int_equal(dp_classify_ndevices(c), 3);
+	assert_true(dp_classify_bindable(c, 2));
+	assert_false(dp_classify_bindable(c, 3));
+
+	struct dp_classify_in in = { .mac = { 2, 0, 0, 0, 0, 0x55 }, .family = 4,
+				     .proto = 6, .dport = 443, .dst = { 198, 51, 100, 7 } };
+	struct dp_verdict v;
+	dp_classify_flow(c, &in, &v);
+	assert_int_equal(v.action, POL_BLOCK);
+	assert_int_equal(v.rule, POL_RULE_DEFAULT_NEW);
+	assert_int_equal(v.device, POL_NONE);
+
+	/* Bound to the tablet: the known-device default. */
+	struct dp_device_entry e = dev_entry(0x55, DP_DEVICE_BIND, 1);
+	struct dp_devtab *t = NULL;
+	assert_int_equal(dp_devtab_apply(dp_classify_bindings(c), &e, 1, 3, 8, &t, err, sizeof(err)), 0);
+	assert_null(dp_classify_swap_bindings(c, t));
+	dp_classify_flow(c, &in, &v);
+	assert_int_equal(v.action, POL_ALLOW);
+	assert_int_equal(v.rule, POL_RULE_DEFAULT);
+	assert_int_equal(v.device, 1);
+	assert_int_equal(dp_classify_device(c, in.mac), 1);
+
+	/* Moved to the kid: the kid's rule. */
+	e = dev_entry(0x55, DP_DEVICE_BIND, 2);
+	struct dp_devtab *t2 = NULL;
+	assert_int_equal(dp_devtab_apply(dp_classify_bindings(c), &e, 1, 3, 8, &t2, err, sizeof(err)), 0);
+	assert_ptr_equal(dp_classify_swap_bindings(c, t2), t);
+	dp_devtab_free(t);
+	dp_classify_flow(c, &in, &v);
+	assert_int_equal(v.action, POL_BLOCK);
+	assert_int_equal(v.rule, 0);
+	assert_int_equal(v.device, 2);
+
+	/* A MAC the image knows, moved to the kid as well; host-a's other
+	 * destinations keep the default. */
+	struct dp_classify_in host = in;
+	host.mac[5] = 0x0a;
+	dp_classify_flow(c, &host, &v);
+	assert_int_equal(v.action, POL_ALLOW);
+	assert_int_equal(v.device, 0);
+	struct dp_device_entry m[2] = { dev_entry(0x0a, DP_DEVICE_BIND, 2),
+					dev_entry(0x55, DP_DEVICE_UNBIND, 0) };
+	struct dp_devtab *t3 = NULL;
+	assert_int_equal(dp_devtab_apply(dp_classify_bindings(c), m, 2, 3, 8, &t3, err, sizeof(err)), 0);
+	dp_devtab_free(dp_classify_swap_bindings(c, t3));
+	dp_classify_flow(c, &host, &v);
+	assert_int_equal(v.action, POL_BLOCK);
+	assert_int_equal(v.rule, 0);
+	assert_int_equal(v.device, 2);
+	host.dst[3] = 8;
+	dp_classify_flow(c, &host, &v);
+	assert_int_equal(v.action, POL_ALLOW);
+	/* Unbound: a new device again. */
+	dp_classify_flow(c, &in, &v);
+	assert_int_equal(v.rule, POL_RULE_DEFAULT_NEW);
+	assert_int_equal(dp_classify_device(c, in.mac), POL_NONE);
+	dp_classify_free(c); /* frees the table it holds */
+
+	/* Without a policy there is nothing to bind to. */
+	assert_int_equal(dp_classify_new(NULL, 2, &c), 0);
+	assert_int_equal(dp_classify_ndevices(c), 0);
+	assert_false(dp_classify_bindable(c, 0));
+	dp_classify_free(c);
+}
+
 static void test_reply(void **state)
 {
 	(void)state;
@@ -319,6 +586,9 @@ int main(void)
 		cmocka_unit_test(test_framing),
 		cmocka_unit_test(test_bodies),
 		cmocka_unit_test(test_new_messages),
+		cmocka_unit_test(test_device_set),
+		cmocka_unit_test(test_devtab),
+		cmocka_unit_test(test_classify_bindings),
 		cmocka_unit_test(test_reply),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

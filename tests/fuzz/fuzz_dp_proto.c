@@ -9,7 +9,8 @@
  *     header check refuses is refused whole with the same error;
  *   - an accepted message's fields are inside the buffer and within the
  *     protocol's limits (image inside the body, flows and events max,
- *     mask bits, domain entries' count, family and IPv4 tail);
+ *     mask bits, domain entries' count, family and IPv4 tail, device
+ *     entries' count, op and MAC);
  *   - a reply header for the request is well formed.
  */
 #include <errno.h>
@@ -92,6 +93,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			for (int k = 4; e.family == 4 && k < 16; k++)
 				if (e.addr[k])
 					abort();
+		}
+		break;
+	case DP_MSG_DEVICE_SET:
+		if (q.u.devices.count < 1 || q.u.devices.count > DP_DEVICE_MAX ||
+		    q.u.devices.entries != data + sizeof(h) + sizeof(struct dp_device_head) ||
+		    h.length != sizeof(struct dp_device_head) +
+					q.u.devices.count * sizeof(struct dp_device_entry))
+			abort();
+		for (uint32_t i = 0; i < q.u.devices.count; i++) {
+			static const uint8_t zero[6];
+			struct dp_device_entry e;
+			dp_proto_device_entry(&q, i, &e);
+			if ((e.op != DP_DEVICE_BIND && e.op != DP_DEVICE_UNBIND) || e.mac[0] & 1 ||
+			    !memcmp(e.mac, zero, 6) || (e.op == DP_DEVICE_UNBIND && e.device))
+				abort();
 		}
 		break;
 	default:

@@ -7,7 +7,8 @@
  *   - no read outside the buffer (ASan), whatever the lengths claim;
  *   - the answer is consistent: a known next hop has a known gateway, and
  *     its MAC is the one dp_nl_neigh gives for that gateway on the WAN
- *     twin.
+ *     twin, for IPv4 and IPv6 (dp_nl_neigh6) alike; at most
+ *     DP_NL_ADDR6_MAX WAN IPv6 addresses.
  * The mirror watches interfaces 1 (LAN) and 2 (WAN), the ones a seed is
  * most likely to name.
  */
@@ -39,6 +40,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!dp_nl_neigh(nl, DP_ROLE_WAN, gw, mac2) || memcmp(mac, mac2, 6))
 			abort();
 	}
+	uint8_t gw6[16], addrs[DP_NL_ADDR6_MAX][16], plen[DP_NL_ADDR6_MAX];
+	if (dp_nl_wan_next_hop6(nl, gw6, mac)) {
+		if (!dp_nl_neigh6(nl, DP_ROLE_WAN, gw6, mac2) || memcmp(mac, mac2, 6))
+			abort();
+	}
+	if (dp_nl_wan_addrs6(nl, addrs, plen, DP_NL_ADDR6_MAX) > DP_NL_ADDR6_MAX)
+		abort();
 	(void)dp_nl_poll(nl, 0); /* offline: no socket touched */
 	free(buf);
 	dp_nl_free(nl);

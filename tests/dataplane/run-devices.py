@@ -1,0 +1,194 @@
+#!/usr/bin/python3
+# DEVICE_SET on a running gw-dataplane (two lcores), one TCP flow from a
+# MAC the policy does not know replayed forever on the LAN port:
+#   - the flow gets the new-device policy (blocked, rule default-new);
+#   - refused requests change nothing: a device index the image does not
+#     have (-ENODEV), another generation's indexes (-ESTALE), a bad op
+#     (-EINVAL, a whole request with one bad entry);
+#   - binding the MAC to a declared device the rules allow: the same
+#     flow is decided again and forwarded (FLOWS: one flow, allowed, the
+#     new generation, rule default);
+#   - moving it to a device a rule blocks: blocked by that rule; binding
+#     it again to the same device does not renumber;
+#   - unbinding it: the new-device policy again;
+#   - binding it again, then LOAD_IMAGE: the new image starts without
+#     bindings, the flow is blocked again, and the old indexes are stale;
+#   - moving a MAC the image knows renumbers too.
+#   run-devices.py GW_DATAPLANE GWCTL
+# Exit 0 pass, 1 fail, 77 when DPDK cannot run here.
+import importlib.util
+import os
+import signal
+import struct
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import dptest  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("run_control", os.path.join(HERE, "run-control.py"))
+rc_ = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(rc_)
+Fail, check, mac, ip4, wait_for = rc_.Fail, rc_.check, rc_.mac, rc_.ip4, rc_.wait_for
+Client, health, stats, flows, tcp_frame = rc_.Client, rc_.health, rc_.stats, rc_.flows, rc_.tcp_frame
+LOAD_IMAGE = rc_.LOAD_IMAGE
+DEVICE_SET = 9
+BIND, UNBIND = 1, 2
+RULE_DEFAULT, RULE_DEFAULT_NEW = 0xfffffffe, 0xfffffffd
+LAN_MAC, NEWDEV, HOST_MAC = "02:70:63:61:70:00", "02:00:00:00:00:55", "02:00:00:00:00:0a"
+HOST, SERVER = "192.168.1.10", "198.51.100.7"
+# Devices by index: host-a 0, tablet 1, kid 2.
+POLICY = """device host-a mac 02:00:00:00:00:0a
+device tablet mac 02:00:00:00:00:0b
+device kid mac 02:00:00:00:00:0c
+list blocked prefixes { 198.51.100.7 }
+rule kid-blocked block device kid to list blocked
+default allow
+default new block
+"""
+
+
+def device_body(entries, generation=0):
+    """entries: (MAC, op, device)"""
+    b = struct.pack("<II", len(entries), generation)
+    for m, op, dev in entries:
+        b += mac(m) + struct.pack("<BxI", op, dev)
+    return b
+
+
+def device_set(c, entries, generation=0):
+    p = c.ok(DEVICE_SET, device_body(entries, generation))
+    applied, bindings, gen, image = struct.unpack("<IIII", p)
+    check(applied == len(entries), "applied %d of %d" % (applied, len(entries)))
+    return bindings, gen, image
+
+
+def the_flow(c):
+    _, fl = flows(c)
+    check(len(fl) == 1 and fl[0]["dst"] == ip4(SERVER) and fl[0]["dport"] == 443,
+          "one flow wanted: %r" % fl)
+    return fl[0]
+
+
+def forwarding(c):
+    f0 = stats(c)["lan.forwarded"]
+    wait_for(lambda: stats(c)["lan.forwarded"] > f0 + 1000, "the flow to be forwarded")
+
+
+def blocking(c):
+    b0 = stats(c)["lan.drop.policy_block"]
+    wait_for(lambda: stats(c)["lan.drop.policy_block"] > b0 + 1000, "the flow to be blocked")
+    s1 = stats(c)
+    wait_for(lambda: stats(c)["lan.drop.policy_block"] > s1["lan.drop.policy_block"] + 1000,
+             "more blocks")
+    check(stats(c)["lan.forwarded"] == s1["lan.forwarded"], "forwarded while blocked")
+
+
+def refused(c, body, want, words):
+    g = health(c)["generation"]
+    status, reason, _ = c.call(DEVICE_SET, body)
+    check(status == want and words in reason, "want %d '%s': %d %s" % (want, words, status, reason))
+    check(health(c)["generation"] == g, "a refused request renumbered")
+    print("refused: %d %s" % (status, reason))
+
+
+def scenario(exe, gwctl, tmp, prefix, sock, proc_box):
+    img, image = rc_.compile_policy(gwctl, tmp, "devices", POLICY)
+    syn = tcp_frame(LAN_MAC, NEWDEV, HOST, SERVER, 40000, 443, 0x02)
+    data = [tcp_frame(LAN_MAC, NEWDEV, HOST, SERVER, 40000, 443, 0x18, b"x" * 32) for _ in range(7)]
+    lan_in, wan_in = os.path.join(tmp, "lan_in.pcap"), os.path.join(tmp, "wan_in.pcap")
+    dptest.write_pcap(lan_in, [syn] + data)
+    dptest.write_pcap(wan_in, [tcp_frame("02:00:00:00:00:99", "02:00:00:00:00:98", "10.9.9.9",
+                                         "10.9.9.8", 9, 9, 0x10)])
+    log_path = os.path.join(tmp, "dataplane.log")
+    cmd = [exe, "-l", "0,1", "--no-huge", "-m", "512", "--no-pci", "--file-prefix", prefix,
+           "--log-level", "lib.eal:error",
+           "--vdev", "net_pcap0,rx_pcap=%s,infinite_rx=1,tx_pcap=/dev/null" % lan_in,
+           "--vdev", "net_pcap1,rx_pcap=%s,infinite_rx=1,tx_pcap=/dev/null" % wan_in,
+           "--", "--lan", "0", "--wan", "1", "--mbufs", "4095", "--policy", img,
+           "--lan-ip", "192.168.1.1/24", "--wan-ip", "203.0.113.2",
+           "--wan-gw-mac", "02:00:00:00:00:fe", "--control", sock, "--no-twins"]
+    log = open(log_path, "w")
+    proc = subprocess.Popen(dptest.wrap(cmd), stdout=log, stderr=subprocess.STDOUT)
+    proc_box.append(proc)
+    wait_for(lambda: os.path.exists(sock) or proc.poll() is not None, "the control socket")
+    if proc.poll() is not None:
+        with open(log_path) as f:
+            text = f.read()
+        if proc.returncode == dptest.EXIT_NO_EAL:
+            return dptest.SKIP, text
+        raise Fail("gw-dataplane exited %d before serving:\n%s" % (proc.returncode, text))
+
+    c = Client(sock)
+    check(health(c)["generation"] == 1, "generation 1 at start")
+    # A MAC the image does not know: the new-device policy.
+    blocking(c)
+    f = the_flow(c)
+    check(f["action"] == 1 and f["rule"] == RULE_DEFAULT_NEW, "new device's flow: %r" % f)
+
+    # Refused whole, nothing changes.
+    refused(c, device_body([(NEWDEV, BIND, 1), ("02:00:00:00:00:56", BIND, 3)]), -19,
+            "entry 1: device 3, the running image has 3 devices")
+    refused(c, device_body([(NEWDEV, BIND, 1)], generation=7), -116,
+            "device indexes for generation 7, running 1")
+    refused(c, device_body([(NEWDEV, BIND, 1), ("02:00:00:00:00:56", 4, 1)]), -22,
+            "entry 1: op 4")
+    refused(c, device_body([(NEWDEV, BIND, 1)])[:-1], -22, "takes 20 bytes, not 19")
+    blocking(c)
+
+    # Bound to the tablet: the live flow is decided again and passes.
+    bindings, gen, image_gen = device_set(c, [(NEWDEV, BIND, 1)], generation=1)
+    check(bindings == 1 and gen == 2 and image_gen == 1, "bind reply %d %d %d" % (bindings, gen, image_gen))
+    forwarding(c)
+    f = the_flow(c)
+    check(f["action"] == 0 and f["rule"] == RULE_DEFAULT and f["generation"] == 2,
+          "flow bound to the tablet: %r" % f)
+    # Moved to the kid, whom a rule blocks from this destination.
+    bindings, gen, _ = device_set(c, [(NEWDEV, BIND, 2)])
+    check(bindings == 1 and gen == 3, "move reply %d %d" % (bindings, gen))
+    blocking(c)
+    f = the_flow(c)
+    check(f["action"] == 1 and f["rule"] == 0 and f["generation"] == 3, "flow as the kid: %r" % f)
+    # The same binding again changes no device: no renumber.
+    _, gen, _ = device_set(c, [(NEWDEV, BIND, 2)])
+    check(gen == 3, "renumbered for nothing: %d" % gen)
+    # Unbound: a new device again.
+    bindings, gen, _ = device_set(c, [(NEWDEV, UNBIND, 0)])
+    check(bindings == 0 and gen == 4, "unbind reply %d %d" % (bindings, gen))
+    wait_for(lambda: the_flow(c)["rule"] == RULE_DEFAULT_NEW, "the flow decided as a new device")
+    blocking(c)
+    # Bound again, then a LOAD_IMAGE: the new image starts without bindings.
+    bindings, gen, _ = device_set(c, [(NEWDEV, BIND, 1)])
+    check(bindings == 1 and gen == 5, "rebind reply %d %d" % (bindings, gen))
+    forwarding(c)
+    gen, _ = struct.unpack("<II", c.ok(LOAD_IMAGE, image))
+    check(gen == 6, "load generation %d" % gen)
+    blocking(c)
+    f = the_flow(c)
+    check(f["action"] == 1 and f["rule"] == RULE_DEFAULT_NEW and f["generation"] == 6,
+          "flow after LOAD_IMAGE: %r" % f)
+    refused(c, device_body([(NEWDEV, BIND, 1)], generation=1), -116, "running 6")
+    # A MAC the image knows, moved to another device: renumbers; moving
+    # it back (an unbind) too.
+    bindings, gen, image_gen = device_set(c, [(HOST_MAC, BIND, 2)], generation=6)
+    check(bindings == 1 and gen == 7 and image_gen == 6, "host move %d %d %d" % (bindings, gen, image_gen))
+    _, gen, _ = device_set(c, [(HOST_MAC, UNBIND, 0)], generation=6)
+    check(gen == 8, "host back %d" % gen)
+    blocking(c)
+    c.close()
+
+    proc.send_signal(signal.SIGTERM)
+    rc = proc.wait(timeout=30)
+    log.close()
+    with open(log_path) as f:
+        text = f.read()
+    check(rc == 0, "gw-dataplane exited %d" % rc)
+    check(not dptest.sanitizer_report(text), "sanitizer report")
+    bad = dptest.check_accounting(dptest.counters(text))
+    check(not bad, "; ".join(bad))
+    return 0, text
+
+
+if __name__ == "__main__":
+    sys.exit(rc_.run_main("devices", scenario))
