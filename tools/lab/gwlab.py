@@ -554,7 +554,8 @@ table ip gwlab_nat {
 
     def down(self):
         """Stops what was started here, by PID, newest first, and removes
-        the namespaces, the pins and the work folder's sockets."""
+        the namespaces, the pins, gw-dataplane's DPDK runtime folder and the
+        work folder's sockets."""
         for name in list(self.procs)[::-1]:
             try:
                 self.stop(name)
@@ -567,6 +568,8 @@ table ip gwlab_nat {
             shutil.rmtree(self.pins, ignore_errors=True)
         if os.path.isdir(self.pins):
             subprocess.run(["rm", "-rf", self.pins], capture_output=True)
+        # EAL leaves its --file-prefix folder behind (config, sockets).
+        shutil.rmtree(os.path.join("/var/run/dpdk", self.prefix), ignore_errors=True)
 
     # ------------------------------------------------------------- witnesses
 
