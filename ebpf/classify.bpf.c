@@ -234,7 +234,8 @@ struct way {
 };
 
 /* The flow hash's seed: gw_flow_seed[0], given by the loader as a
- * load-time constant, so the verifier folds it into the code. */
+ * load-time constant in .rodata: one plain load, where gw_flow_seed took
+ * a map lookup on every packet. */
 const volatile __u64 gw_seed = 0;
 
 static __always_inline __u64 flow_seed(void)

@@ -177,8 +177,9 @@ int gwbpf_new(struct gwbpf **ret)
 /* The flow hash's seed, before the programs load: the pinned
  * gw_flow_seed's when there is one (the flows in gw_flows sit where it put
  * them), else a random one.  The programs take it as a load-time constant
- * (gw_seed in .rodata: the verifier folds it into the code, one map lookup
- * less on every packet); gw_flow_seed keeps it for the next start. */
+ * (gw_seed in .rodata, frozen before the programs load: one plain load,
+ * one map lookup less on every packet); gw_flow_seed keeps it for the next
+ * start. */
 static int seed_before_load(struct gwbpf *g)
 {
 	uint64_t seed = 0;
