@@ -207,11 +207,16 @@ static __always_inline void count(const __u32 which)
 	cnt(counters(), which);
 }
 
-static __always_inline void count_rule(__u32 slot, __u32 rule, __u32 len)
+/* The gw_rule_stats index of (slot, rule). */
+static __always_inline __u32 stats_index(__u32 slot, __u32 rule)
 {
 	__u32 i = rule < GWBPF_MAX_RULES ? rule
 		  : GWBPF_MAX_RULES + (rule == GWBPF_RULE_DEFAULT ? 0 : 1);
-	i += slot * GWBPF_RULE_STATS;
+	return i + slot * GWBPF_RULE_STATS;
+}
+
+static __always_inline void count_rule(__u32 i, __u32 len)
+{
 	struct gwbpf_rule_stats *s = bpf_map_lookup_elem(&gw_rule_stats, &i);
 	if (s) {
 		s->packets += 1;
@@ -233,14 +238,15 @@ struct way {
 	__u64 ver;
 };
 
-/* The flow hash's seed: gw_flow_seed[0], given by the loader as a
- * load-time constant in .rodata: one plain load, where gw_flow_seed took
- * a map lookup on every packet. */
-const volatile __u64 gw_seed = 0;
+/* The flow hash's multipliers, made from gw_flow_seed[0] by
+ * gwbpf_flow_mults(): given by the loader as load-time constants in
+ * .rodata, where the seed was once a map lookup on every packet and the
+ * multipliers a multiply more on the way to the set. */
+const volatile __u64 gw_hash_m1 = 1, gw_hash_m2 = 1;
 
-static __always_inline __u64 flow_seed(void)
+static __always_inline __u32 flow_hash(const struct gwbpf_flow_key *k, __u64 *tag, __u64 *rtag)
 {
-	return gw_seed;
+	return gwbpf_flow_hash_m(k, gw_hash_m1, gw_hash_m2, tag, rtag);
 }
 
 static __always_inline struct gwbpf_flow_set *flow_set(__u32 set)
@@ -1055,10 +1061,14 @@ static __always_inline void maybe_end(const struct pkt *p, const struct gwbpf_fl
 	event(GWBPF_EV_END, p, key, rev, f, 0);
 }
 
+/* A packet the flow's device sent.  Plain adds: packets and bytes have
+ * one writer, the CPU that takes this flow's packets from the device's
+ * port (gw_bpf_abi.h, struct gwbpf_flow), where two locked adds cost an
+ * established flow's packet a tenth of its time. */
 static __always_inline void flow_count(struct gwbpf_flow *f, __u64 jiffies, __u32 len)
 {
-	__sync_fetch_and_add(&f->packets, 1);
-	__sync_fetch_and_add(&f->bytes, len);
+	f->packets += 1;
+	f->bytes += len;
 	f->last_jiffies = jiffies;
 }
 
@@ -1066,8 +1076,8 @@ SEC("xdp")
 int gw_classify(struct xdp_md *ctx)
 {
 	struct pkt p = {};
-	struct gwbpf_counters *cn = counters();
 	int r = parse((void *)(long)ctx->data, (void *)(long)ctx->data_end, &p, 6);
+	struct gwbpf_counters *cn = counters();
 	if (r < 0) {
 		cnt(cn, GWBPF_CNT_TRUNCATED);
 		return XDP_DROP;
@@ -1084,9 +1094,9 @@ int gw_classify(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 	__u32 slot = epoch & GWBPF_EPOCH_SLOT ? 1 : 0, number = (__u32)epoch;
-	__u64 jif = bpf_jiffies64(), seed = flow_seed();
+	__u64 jif = bpf_jiffies64();
 	__u64 tag, rtag;
-	struct gwbpf_flow_set *set = flow_set(gwbpf_flow_hash(&p.key, seed, &tag, &rtag));
+	struct gwbpf_flow_set *set = flow_set(flow_hash(&p.key, &tag, &rtag));
 	struct way wy = {};
 
 	struct gwbpf_flow *f = flow_find(set, &p.key, false, tag, &wy);
@@ -1095,12 +1105,12 @@ int gw_classify(struct xdp_md *ctx)
 	bool raced = false;
 	if (f && f->epoch == number) {
 		__u8 action = f->action, flags = f->flags;
-		__u32 rule = f->rule;
+		__u32 stats = f->stats;
 		if (flow_still(&wy)) {
 			/* FLOW_HIT: not counted, derived (gw_bpf_abi.h). */
 			flow_count(f, jif, p.len);
 			maybe_end(&p, &p.key, false, f);
-			count_rule(slot, rule, p.len);
+			count_rule(stats, p.len);
 			if ((flags & GWBPF_RULE_RATE) &&
 			    !gw_rate_take(&p, slot, f, p.len, GWBPF_DIR_UP))
 				goto over_rate;
@@ -1124,7 +1134,9 @@ int gw_classify(struct xdp_md *ctx)
 			__u8 action = rf->action;
 			if (flow_still(&rwy)) {
 				cnt(cn, GWBPF_CNT_FLOW_REPLY);
-				flow_count(rf, jif, p.len);
+				/* Counted on its way down, by gw_egress on
+				 * the port of the flow's device. */
+				rf->last_jiffies = jif;
 				/* The flow's key is the reverse tuple. */
 				maybe_end(&p, &p.key, true, rf);
 				return verdict(ctx, &p, action, cn);
@@ -1138,7 +1150,8 @@ int gw_classify(struct xdp_md *ctx)
 		return XDP_DROP;
 	}
 	nf.epoch = number;
-	count_rule(slot, nf.rule, p.len);
+	nf.stats = (__u16)stats_index(slot, nf.rule);
+	count_rule(nf.stats, p.len);
 	if (f) {
 		cnt(cn, GWBPF_CNT_FLOW_RECLASS);
 		if (flow_take(&wy)) {
@@ -1147,6 +1160,7 @@ int gw_classify(struct xdp_md *ctx)
 			f->device = nf.device;
 			f->action = nf.action;
 			f->flags = nf.flags;
+			f->stats = nf.stats;
 			flow_count(f, jif, p.len);
 			event(GWBPF_EV_DECIDED, &p, &p.key, false, f, 0);
 			maybe_end(&p, &p.key, false, f);
@@ -1204,7 +1218,7 @@ int gw_egress(struct __sk_buff *skb)
 	k.dport = p.key.sport;
 	struct way wy = {};
 	__u64 tag, rtag;
-	struct gwbpf_flow_set *set = flow_set(gwbpf_flow_hash(&k, flow_seed(), &tag, &rtag));
+	struct gwbpf_flow_set *set = flow_set(flow_hash(&k, &tag, &rtag));
 	struct gwbpf_flow *f = flow_find(set, &k, false, tag, &wy);
 	if (!f) {
 		count(GWBPF_CNT_EGRESS_NO_FLOW);
@@ -1229,6 +1243,7 @@ int gw_egress(struct __sk_buff *skb)
 			f->device = nf.device;
 			f->action = nf.action;
 			f->flags = nf.flags;
+			f->stats = (__u16)stats_index(slot, nf.rule);
 			event(GWBPF_EV_DECIDED, &p, &k, false, f, 0);
 			flow_release(&wy);
 		}

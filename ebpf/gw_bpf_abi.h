@@ -107,7 +107,7 @@
 #include <linux/types.h>
 #endif
 
-#define GWBPF_ABI_VERSION 4
+#define GWBPF_ABI_VERSION 5
 
 #define GWBPF_MAX_RULES 4096
 #define GWBPF_WORDS     (GWBPF_MAX_RULES / 64)
@@ -281,10 +281,10 @@ struct gwbpf_flow {
 	__u8 state;     /* GWBPF_FLOW_* */
 	__u8 pad;
 	__u8 mac[6];    /* source MAC of the packet that opened it: its device */
-	__u8 pad2[2];
+	__u16 stats;    /* gw_rule_stats index of (slot, rule) when classified */
 	__u64 first_ns; /* CLOCK_MONOTONIC_COARSE (bpf_ktime_get_coarse_ns()) */
 	__u64 last_jiffies; /* bpf_jiffies64() at its last packet, either way */
-	__u64 packets;  /* seen on LAN ingress (XDP), both directions, dropped too */
+	__u64 packets;  /* the device's, on LAN ingress (XDP), dropped too */
 	__u64 bytes;
 	__u64 packets_down; /* to the device (TC egress), dropped ones too */
 	__u64 bytes_down;
@@ -322,8 +322,17 @@ _Static_assert(sizeof(struct gwbpf_flow) == 72, "gwbpf_flow layout");
  * BUSY, reads the flow's totals and stores (count + 1) << 2.  A new epoch's
  * verdict is written in place under BUSY, released with ver unchanged (the
  * same flow).  Counters and the last-seen time of a valid flow are updated
- * in place without BUSY (atomic adds): a packet counted in the instant its
- * way changes hands may count to the next flow.  A program run that finds
+ * in place without BUSY: a packet counted in the instant its way changes
+ * hands may count to the next flow.  packets and bytes count what the
+ * flow's device sends, on one CPU (the one that takes the flow's packets
+ * from its port: a NIC's receive hashing sends one flow to one queue), so
+ * with plain adds; a reply that arrives on XDP ingress (a flow between two
+ * devices of kernel ports) only marks the flow seen, and is counted on its
+ * way down, by TC egress on the first device's port, with every other
+ * flow's downstream (packets_down, bytes_down: atomic adds, as a flow's
+ * downstream can leave from any CPU).  A device that sends one flow through
+ * two ports at once (a bond spreading by packet) could lose a count to
+ * the race of the plain adds; no count is ever made up.  A program run that finds
  * a way changed between its two reads of ver decides the packet afresh
  * without caching it (GWBPF_CNT_FLOW_UNCACHED).  Two CPUs that see the
  * same new flow at once may each insert it; the second copy is never found
@@ -363,10 +372,17 @@ _Static_assert(GWBPF_FLOW_SETS == 1u << GWBPF_FLOW_SET_BITS, "flow sets: 2^GWBPF
  * be by trading source port for destination port), the tags mix the two
  * ends in order.  Like any multiply-shift hash it takes the product's top
  * bits, the ones every input bit reaches. */
-static inline __u32 gwbpf_flow_hash(const struct gwbpf_flow_key *k, __u64 seed, __u64 *ret_tag,
-				    __u64 *ret_rtag)
+static inline void gwbpf_flow_mults(__u64 seed, __u64 *m1, __u64 *m2)
 {
-	const __u64 m1 = seed | 1, m2 = (seed * GWBPF_HASH_K) | 1;
+	*m1 = seed | 1;
+	*m2 = (seed * GWBPF_HASH_K) | 1;
+}
+
+/* gwbpf_flow_hash() with the seed's multipliers (gwbpf_flow_mults())
+ * given: the programs take them as load-time constants. */
+static inline __u32 gwbpf_flow_hash_m(const struct gwbpf_flow_key *k, __u64 m1, __u64 m2,
+				      __u64 *ret_tag, __u64 *ret_rtag)
+{
 	const __u64 base = ((__u64)k->family << 8 | k->proto) << 48;
 	__u64 s0, s1, d0, d1;
 	__builtin_memcpy(&s0, k->src, 8);
@@ -382,6 +398,14 @@ static inline __u32 gwbpf_flow_hash(const struct gwbpf_flow_key *k, __u64 seed, 
 	*ret_tag = s * GWBPF_HASH_K ^ d;
 	*ret_rtag = d * GWBPF_HASH_K ^ s;
 	return (__u32)(((s | 1) * (d | 1)) >> (64 - GWBPF_FLOW_SET_BITS));
+}
+
+static inline __u32 gwbpf_flow_hash(const struct gwbpf_flow_key *k, __u64 seed, __u64 *ret_tag,
+				    __u64 *ret_rtag)
+{
+	__u64 m1, m2;
+	gwbpf_flow_mults(seed, &m1, &m2);
+	return gwbpf_flow_hash_m(k, m1, m2, ret_tag, ret_rtag);
 }
 
 /* gw_clock's context: what it writes, at one instant. */

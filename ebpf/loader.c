@@ -177,9 +177,9 @@ int gwbpf_new(struct gwbpf **ret)
 /* The flow hash's seed, before the programs load: the pinned
  * gw_flow_seed's when there is one (the flows in gw_flows sit where it put
  * them), else a random one.  The programs take it as a load-time constant
- * (gw_seed in .rodata, frozen before the programs load: one plain load,
- * one map lookup less on every packet); gw_flow_seed keeps it for the next
- * start. */
+ * (the multipliers made from it, gw_hash_m1 and gw_hash_m2 in .rodata,
+ * frozen before the programs load: plain loads, no map lookup and no
+ * multiply on every packet); gw_flow_seed keeps it for the next start. */
 static int seed_before_load(struct gwbpf *g)
 {
 	uint64_t seed = 0;
@@ -207,7 +207,10 @@ static int seed_before_load(struct gwbpf *g)
 			return -EIO;
 	}
 	g->seed = seed;
-	g->skel->rodata->gw_seed = seed;
+	__u64 m1, m2;
+	gwbpf_flow_mults(seed, &m1, &m2);
+	g->skel->rodata->gw_hash_m1 = m1;
+	g->skel->rodata->gw_hash_m2 = m2;
 	return 0;
 }
 

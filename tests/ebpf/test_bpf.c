@@ -531,7 +531,8 @@ static void flows_and_generations(void **state)
 	assert_int_equal(f.packets, 2);
 	assert_int_equal(f.epoch, (uint32_t)gwbpf_epoch(c->g));
 
-	/* The reply, from another host on the LAN side: the flow's verdict. */
+	/* The reply, from another host on the LAN side: the flow's verdict;
+	 * counted on its way down (gw_egress), not here. */
 	struct spec reply = s;
 	memcpy(reply.src, s.dst, 16);
 	memcpy(reply.dst, s.src, 16);
@@ -540,7 +541,8 @@ static void flows_and_generations(void **state)
 	memcpy(reply.mac, mac_x, 6);
 	assert_int_equal(run(c->g, &reply), XDP_PASS);
 	assert_int_equal(counter(c->g, GWBPF_CNT_FLOW_REPLY), 1);
-	assert_int_equal(flow_of(c->g, &s).packets, 3);
+	assert_int_equal(flow_of(c->g, &s).packets, 2);
+	assert_int_equal(flow_of(c->g, &s).packets_down, 0);
 
 	struct gwbpf_rule_stats st;
 	uint32_t slot = gwbpf_epoch(c->g) & GWBPF_EPOCH_SLOT ? 1 : 0;
@@ -556,10 +558,20 @@ static void flows_and_generations(void **state)
 	assert_int_equal(counter(c->g, GWBPF_CNT_FLOW_RECLASS), 1);
 	assert_int_equal(flow_of(c->g, &s).rule, rule_named(c->ir, "bedtime"));
 	assert_int_equal(run(c->g, &reply), XDP_DROP);
+	/* The flow's later packets count to the rule that decides it now
+	 * (the flow keeps its rule's counter index). */
+	assert_int_equal(run(c->g, &s), XDP_DROP);
+	assert_int_equal(gwbpf_rule_stats(c->g, slot, rule_named(c->ir, "bedtime"), &st), 0);
+	assert_int_equal(st.packets, 2);
+	assert_int_equal(gwbpf_rule_stats(c->g, slot, web, &st), 0);
+	assert_int_equal(st.packets, 2);
 	gwbpf_active_mask(c->ir, noon_wed, &active);
 	assert_int_equal(gwbpf_set_active(c->g, &active), 0);
 	assert_int_equal(run(c->g, &s), XDP_PASS);
 	assert_int_equal(counter(c->g, GWBPF_CNT_FLOW_RECLASS), 2);
+	assert_int_equal(run(c->g, &s), XDP_PASS);
+	assert_int_equal(gwbpf_rule_stats(c->g, slot, web, &st), 0);
+	assert_int_equal(st.packets, 4);
 
 	/* A new generation in the other slot; staging alone changes nothing. */
 	uint64_t before = gwbpf_epoch(c->g);
