@@ -162,6 +162,14 @@ struct {
 	__type(value, struct gwbpf_device_stats);
 } gw_device_stats SEC(".maps");
 
+/* Written by the loader alone (gw_bpf_abi.h): no program reads it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} gw_retired SEC(".maps");
+
 /* Room for the destination bitmap (address | domains): too big for the
  * stack; and the words gw_first_rule() is to read (the AND of the
  * summaries), which its arguments have no room for.  Per CPU, and a
@@ -995,10 +1003,8 @@ __noinline int gw_rate_take(const struct pkt *p, __u32 slot, const struct gwbpf_
 static __always_inline int verdict(struct xdp_md *ctx, const struct pkt *p, __u8 action,
 				   struct gwbpf_counters *cn)
 {
-	if (action == GWBPF_ALLOW) {
-		cnt(cn, GWBPF_CNT_PASS);
-		return XDP_PASS;
-	}
+	if (action == GWBPF_ALLOW)
+		return XDP_PASS; /* PASS: derived (gw_bpf_abi.h) */
 	if (action == GWBPF_REJECT) {
 		int r = -1;
 		if (p->first)
@@ -1077,20 +1083,19 @@ int gw_classify(struct xdp_md *ctx)
 {
 	struct pkt p = {};
 	int r = parse((void *)(long)ctx->data, (void *)(long)ctx->data_end, &p, 6);
-	struct gwbpf_counters *cn = counters();
 	if (r < 0) {
-		cnt(cn, GWBPF_CNT_TRUNCATED);
+		count(GWBPF_CNT_TRUNCATED);
 		return XDP_DROP;
 	}
 	if (r > 0) {
-		cnt(cn, GWBPF_CNT_NOT_IP);
+		count(GWBPF_CNT_NOT_IP);
 		return XDP_PASS;
 	}
 	__u32 k = 0;
 	const __u64 *ep = bpf_map_lookup_elem(&gw_epoch, &k);
 	__u64 epoch = ep ? *ep : 0;
 	if (!(epoch & GWBPF_EPOCH_VALID)) {
-		cnt(cn, GWBPF_CNT_NO_POLICY);
+		count(GWBPF_CNT_NO_POLICY);
 		return XDP_PASS;
 	}
 	__u32 slot = epoch & GWBPF_EPOCH_SLOT ? 1 : 0, number = (__u32)epoch;
@@ -1112,13 +1117,22 @@ int gw_classify(struct xdp_md *ctx)
 			maybe_end(&p, &p.key, false, f);
 			count_rule(stats, p.len);
 			if ((flags & GWBPF_RULE_RATE) &&
-			    !gw_rate_take(&p, slot, f, p.len, GWBPF_DIR_UP))
-				goto over_rate;
-			return verdict(ctx, &p, action, cn);
+			    !gw_rate_take(&p, slot, f, p.len, GWBPF_DIR_UP)) {
+				count(GWBPF_CNT_RATE_DROP);
+				return XDP_DROP;
+			}
+			/* An allowed packet touches no reason counter
+			 * (PASS and FLOW_HIT are derived). */
+			if (action == GWBPF_ALLOW)
+				return XDP_PASS;
+			return verdict(ctx, &p, action, counters());
 		}
 		f = NULL;
 		raced = true;
 	}
+	/* The reason counters, for the paths below: looked up here, not on
+	 * an established flow's way. */
+	struct gwbpf_counters *cn = counters();
 	/* gw_local is looked at only when there is no flow (what goes to the
 	 * gateway is never cached): it costs established flows nothing. */
 	if (!f && is_local(&p)) {
@@ -1237,7 +1251,7 @@ int gw_egress(struct __sk_buff *skb)
 		p.key = k;
 		struct gwbpf_flow nf = {};
 		if (gw_classify_pkt(&p, epoch, &nf) == 0 && flow_take(&wy)) {
-			count(GWBPF_CNT_FLOW_RECLASS);
+			count(GWBPF_CNT_EGRESS_RECLASS);
 			f->epoch = (__u32)epoch;
 			f->rule = nf.rule;
 			f->device = nf.device;

@@ -150,6 +150,7 @@
 #define GWBPF_MAP_RATES    "gw_rates"
 #define GWBPF_MAP_EVENTS   "gw_events"
 #define GWBPF_MAP_DEVICE_STATS "gw_device_stats"
+#define GWBPF_MAP_RETIRED  "gw_retired"
 
 /* gw_epoch[0]: a u64. */
 #define GWBPF_EPOCH_NUMBER  0xffffffffull /* compared with gwbpf_flow.epoch */
@@ -449,16 +450,24 @@ _Static_assert(sizeof(struct gwbpf_event) == 104, "gwbpf_event layout");
  * reason (one map lookup gives a program all of them).  Every packet
  * gw_classify sees ends in exactly one outcome: PASS, DROP, REJECT,
  * REJECT_DROP, NOT_IP, TRUNCATED, LOCAL, NO_POLICY, MAP_MISS or RATE_DROP.
- * PACKETS is their sum.  Every packet that reaches the flow table (all
- * but TRUNCATED, NOT_IP and NO_POLICY) is also exactly one of FLOW_HIT,
- * LOCAL, FLOW_REPLY, FLOW_NEW, FLOW_RECLASS, FLOW_RACED or MAP_MISS, and
- * FLOW_HIT is what the others leave.  The program counts neither PACKETS
- * nor FLOW_HIT (two per-CPU increments less on every packet of an
- * established flow); gwbpf_counters() fills them in, and their slots in
- * the map stay 0. */
+ * Every packet that reaches the flow table (all but TRUNCATED, NOT_IP and
+ * NO_POLICY) is also exactly one of FLOW_HIT, LOCAL, FLOW_REPLY,
+ * FLOW_NEW, FLOW_RECLASS, FLOW_RACED or MAP_MISS.  Every packet a rule or
+ * a default decides is counted once in gw_rule_stats (all of them but
+ * LOCAL, FLOW_REPLY and MAP_MISS, and the three before the flow table).
+ * So the program counts neither PACKETS, PASS nor FLOW_HIT, and an
+ * established flow's allowed packet touches no reason counter at all;
+ * gwbpf_counters() fills them in (their slots in the map stay 0):
+ *   PACKETS  = the rule counters' packets, both slots (gw_rule_stats)
+ *              + those of generations since replaced (gw_retired)
+ *              + TRUNCATED + NOT_IP + NO_POLICY + LOCAL + FLOW_REPLY
+ *              + MAP_MISS
+ *   PASS     = PACKETS - every other outcome
+ *   FLOW_HIT = PACKETS - TRUNCATED - NOT_IP - NO_POLICY - LOCAL
+ *              - FLOW_REPLY - FLOW_NEW - FLOW_RECLASS - FLOW_RACED - MAP_MISS */
 enum gwbpf_counter {
-	GWBPF_CNT_PACKETS,      /* every packet seen: the sum of the outcomes (derived) */
-	GWBPF_CNT_PASS,         /* verdict allow */
+	GWBPF_CNT_PACKETS,      /* every packet seen (derived) */
+	GWBPF_CNT_PASS,         /* verdict allow (derived) */
 	GWBPF_CNT_DROP,         /* verdict block */
 	GWBPF_CNT_REJECT,       /* verdict reject: answered (XDP_TX of a RST or ICMP) */
 	GWBPF_CNT_REJECT_DROP,  /* verdict reject, but no answer is due or fits: dropped */
@@ -483,6 +492,7 @@ enum gwbpf_counter {
 	GWBPF_CNT_EGRESS_RATE_DROP, /* TC egress: over its rule's rate: dropped */
 	GWBPF_CNT_FLOW_RACED,   /* its flow's way changed hands while read: decided afresh,
 				 * not cached (also counted in FLOW_UNCACHED) */
+	GWBPF_CNT_EGRESS_RECLASS, /* TC egress: a flow of an older epoch decided again */
 	GWBPF_CNT_COUNT
 };
 
@@ -499,6 +509,13 @@ struct gwbpf_rule_stats {
 	__u64 bytes;
 };
 _Static_assert(sizeof(struct gwbpf_rule_stats) == 16, "gwbpf_rule_stats layout");
+
+/* gw_retired: an array of one __u64, the packets gw_rule_stats counted in
+ * generations whose slot has since been cleared for another: the loader
+ * adds a slot's packets here before it clears them (then no program
+ * writes that slot: the loader has waited a grace period since it stopped
+ * being live).  Written by userspace alone; pinned with the rest, so
+ * PACKETS and PASS (gw_counters) never go backwards, across restarts too. */
 
 /* gw_rates: LRU hash, one token bucket per (rule, device, direction) of a
  * rule with a rate: "each device on its own" (docs/policy.md).  A declared

@@ -412,6 +412,51 @@ static int fill_summaries(struct gwbpf *g, uint32_t first, const struct gwbpf_bi
 	return r;
 }
 
+/* The packets gw_rule_stats holds, per slot, summed over rules and CPUs. */
+static int rule_packets(const struct gwbpf *g, uint64_t ret[GWBPF_SLOTS])
+{
+	const uint32_t n = GWBPF_SLOTS * GWBPF_RULE_STATS;
+	int fd = bpf_map__fd(g->skel->maps.gw_rule_stats), r = 0;
+	uint32_t *keys = calloc(n, sizeof(*keys)), out = 0, got = 0;
+	struct gwbpf_rule_stats *v = calloc((size_t)n * (size_t)g->ncpus, sizeof(*v));
+	ret[0] = ret[1] = 0;
+	if (!keys || !v) {
+		r = -ENOMEM;
+		goto out;
+	}
+	/* One batch of every entry (a per-CPU value is ncpus structs). */
+	while (got < n) {
+		uint32_t count = n - got;
+		LIBBPF_OPTS(bpf_map_batch_opts, o);
+		int e = bpf_map_lookup_batch(fd, got ? &out : NULL, &out, keys + got,
+					     v + (size_t)got * (size_t)g->ncpus, &count, &o);
+		if (e < 0 && errno != ENOENT) {
+			r = -errno;
+			goto out;
+		}
+		got += count;
+		if (e < 0 || !count)
+			break;
+	}
+	for (uint32_t i = 0; i < got; i++) {
+		uint32_t slot = keys[i] / GWBPF_RULE_STATS;
+		for (int c = 0; c < g->ncpus && slot < GWBPF_SLOTS; c++)
+			ret[slot] += v[(size_t)i * (size_t)g->ncpus + (size_t)c].packets;
+	}
+out:
+	free(keys);
+	free(v);
+	return r;
+}
+
+static int read_retired(const struct gwbpf *g, uint64_t *ret)
+{
+	uint32_t k = 0;
+	if (bpf_map_lookup_elem(bpf_map__fd(g->skel->maps.gw_retired), &k, ret) < 0)
+		return -errno;
+	return 0;
+}
+
 static int write_epoch(struct gwbpf *g, uint64_t e)
 {
 	uint32_t k = 0;
@@ -447,7 +492,18 @@ int gwbpf_stage(struct gwbpf *g, const struct gwbpf_image *img,
 			    offsetof(struct gwbpf_rate_key, slot), slot)) < 0)
 		return r;
 
-	/* A generation's rule counters start at zero. */
+	/* A generation's rule counters start at zero; what the slot counted
+	 * goes to gw_retired first (PACKETS and PASS are derived from both:
+	 * gw_bpf_abi.h).  Added before it is cleared: a crash in between
+	 * counts a generation's packets twice, never loses them, so the
+	 * derived totals do not go backwards. */
+	uint64_t sums[GWBPF_SLOTS], retired;
+	if ((r = rule_packets(g, sums)) < 0 || (r = read_retired(g, &retired)) < 0)
+		return r;
+	k = 0;
+	retired += sums[slot];
+	if (bpf_map_update_elem(bpf_map__fd(s->maps.gw_retired), &k, &retired, BPF_ANY) < 0)
+		return -errno;
 	struct gwbpf_rule_stats *zero = calloc((size_t)g->ncpus, sizeof(*zero));
 	if (!zero)
 		return -ENOMEM;
@@ -574,25 +630,37 @@ int gwbpf_counters(const struct gwbpf *g, uint64_t ret[GWBPF_CNT_COUNT])
 			ret[i] += v[c].n[i];
 	}
 	free(v);
-	static const uint8_t outcomes[] = {
-		GWBPF_CNT_PASS,	    GWBPF_CNT_DROP,	 GWBPF_CNT_REJECT, GWBPF_CNT_REJECT_DROP,
-		GWBPF_CNT_NOT_IP,   GWBPF_CNT_TRUNCATED, GWBPF_CNT_LOCAL,  GWBPF_CNT_NO_POLICY,
-		GWBPF_CNT_MAP_MISS, GWBPF_CNT_RATE_DROP,
+	/* PACKETS, PASS and FLOW_HIT are derived (gw_bpf_abi.h). */
+	static const uint8_t unruled[] = {
+		GWBPF_CNT_TRUNCATED, GWBPF_CNT_NOT_IP,	   GWBPF_CNT_NO_POLICY,
+		GWBPF_CNT_LOCAL,     GWBPF_CNT_FLOW_REPLY, GWBPF_CNT_MAP_MISS,
+	};
+	static const uint8_t not_pass[] = {
+		GWBPF_CNT_DROP,	    GWBPF_CNT_REJECT,	 GWBPF_CNT_REJECT_DROP, GWBPF_CNT_NOT_IP,
+		GWBPF_CNT_TRUNCATED, GWBPF_CNT_LOCAL,	 GWBPF_CNT_NO_POLICY,	GWBPF_CNT_MAP_MISS,
+		GWBPF_CNT_RATE_DROP,
 	};
 	static const uint8_t not_hits[] = {
 		GWBPF_CNT_TRUNCATED,   GWBPF_CNT_NOT_IP,      GWBPF_CNT_NO_POLICY,
 		GWBPF_CNT_LOCAL,       GWBPF_CNT_FLOW_REPLY,  GWBPF_CNT_FLOW_NEW,
 		GWBPF_CNT_FLOW_RECLASS, GWBPF_CNT_FLOW_RACED, GWBPF_CNT_MAP_MISS,
 	};
-	/* PACKETS and FLOW_HIT are derived (gw_bpf_abi.h).  The CPUs' values
-	 * are not read in one instant, so a sum read under traffic may be a
-	 * packet or two short: never below zero. */
-	uint64_t packets = 0, others = 0;
-	for (size_t i = 0; i < sizeof(outcomes); i++)
-		packets += ret[outcomes[i]];
+	uint64_t sums[GWBPF_SLOTS], retired;
+	int r;
+	if ((r = rule_packets(g, sums)) < 0 || (r = read_retired(g, &retired)) < 0)
+		return r;
+	/* The CPUs' values and the maps are not read in one instant, so
+	 * under traffic a difference may be a packet or two off: never below
+	 * zero. */
+	uint64_t packets = retired + sums[0] + sums[1], other = 0, others = 0;
+	for (size_t i = 0; i < sizeof(unruled); i++)
+		packets += ret[unruled[i]];
+	for (size_t i = 0; i < sizeof(not_pass); i++)
+		other += ret[not_pass[i]];
 	for (size_t i = 0; i < sizeof(not_hits); i++)
 		others += ret[not_hits[i]];
 	ret[GWBPF_CNT_PACKETS] = packets;
+	ret[GWBPF_CNT_PASS] = packets > other ? packets - other : 0;
 	ret[GWBPF_CNT_FLOW_HIT] = packets > others ? packets - others : 0;
 	return 0;
 }

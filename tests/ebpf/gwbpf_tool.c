@@ -100,7 +100,7 @@ static const char *const counter_names[GWBPF_CNT_COUNT] = {
 	[GWBPF_CNT_EGRESS] = "egress", [GWBPF_CNT_EGRESS_NO_FLOW] = "egress_no_flow",
 	[GWBPF_CNT_EGRESS_DROP] = "egress_drop", [GWBPF_CNT_FLOW_EVICT] = "flow_evict",
 	[GWBPF_CNT_FLOW_UNCACHED] = "flow_uncached", [GWBPF_CNT_EGRESS_RATE_DROP] = "egress_rate_drop",
-	[GWBPF_CNT_FLOW_RACED] = "flow_raced",
+	[GWBPF_CNT_FLOW_RACED] = "flow_raced", [GWBPF_CNT_EGRESS_RECLASS] = "egress_reclass",
 };
 
 static int stats(struct gwbpf *g, const char *path)

@@ -243,7 +243,7 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 (($(stat -c %s "$WORK/dl") > 40000)) || die "the download did not start"
-reclass=$(stat_counter flow_reclass)
+reclass=$(($(stat_counter flow_reclass) + $(stat_counter egress_reclass)))
 egress_drops=$(stat_counter egress_drop)
 sed -i 's/^rule web allow/rule web block/' "$POLICY"
 in_gw "$TOOL" "$PINS" apply "$POLICY" 10.77.0.1 >/dev/null || die "apply (second generation)"
@@ -257,7 +257,8 @@ s2=$(stat -c %s "$WORK/dl")
 rc=0
 wait "$DL_PID" || rc=$?
 ((rc == 28)) || die "the cut download should end in curl's stall timeout (28), got $rc"
-(($(stat_counter flow_reclass) > reclass)) || die "no flow was classified again"
+(($(stat_counter flow_reclass) + $(stat_counter egress_reclass) > reclass)) ||
+    die "no flow was classified again (ingress or egress)"
 (($(stat_counter egress_drop) > egress_drops)) || die "nothing was dropped on egress"
 echo "ok: the new generation cut the download at $s2 bytes ($((s1 - s0)) after the swap)"
 fetch 203.0.113.2 2 && die "203.0.113.2 still answers after the swap"

@@ -485,6 +485,63 @@ static void not_governed(void **state)
 	assert_int_equal(gwbpf_local_add(c->g, 5, s.dst), -EINVAL);
 }
 
+/* PACKETS, PASS and FLOW_HIT are derived from the rule counters and the
+ * other reasons (gw_bpf_abi.h): exact for every kind of packet, and they
+ * do not go back when a generation's slot is cleared for a later one. */
+static void derived_counters(void **state)
+{
+	struct ctx *c = *state;
+	const char *text = "device a mac 02:00:00:00:00:01\n"
+			   "rule dns block device a proto udp port 53\n"
+			   "rule web allow device a proto tcp\n"
+			   "default block\n";
+	apply(c, text, noon_wed);
+	struct spec s = { .proto = IPPROTO_TCP, .sport = 40000, .dport = 443 };
+	memcpy(s.mac, mac_a, 6);
+	addr(&s, "10.0.0.2", "93.184.216.34");
+	struct spec dns = { .proto = IPPROTO_UDP, .sport = 5353, .dport = 53 };
+	memcpy(dns.mac, mac_a, 6);
+	addr(&dns, "10.0.0.2", "9.9.9.9");
+	struct spec arp = { .family = 0 };
+	memcpy(arp.mac, mac_a, 6);
+	struct spec reply = s;
+	memcpy(reply.src, s.dst, 16);
+	memcpy(reply.dst, s.src, 16);
+	reply.sport = s.dport;
+	reply.dport = s.sport;
+	memcpy(reply.mac, mac_x, 6);
+
+	uint64_t pass = 0, drop = 0, hits = 0, packets = 0;
+	for (int gen = 0; gen < 4; gen++) {
+		/* Each round: 1 new + 4 hits allowed, 1 new + 2 hits dropped,
+		 * an allowed reply, an ARP frame. */
+		for (int i = 0; i < 5; i++)
+			assert_int_equal(run(c->g, &s), XDP_PASS);
+		for (int i = 0; i < 3; i++)
+			assert_int_equal(run(c->g, &dns), XDP_DROP);
+		assert_int_equal(run(c->g, &reply), XDP_PASS);
+		assert_int_equal(run(c->g, &arp), XDP_PASS);
+		/* From the second round on, each flow's first packet finds it
+		 * of an older generation: decided again (not new); the rest are
+		 * hits, 4 + 2 a round either way. */
+		pass += 6;
+		drop += 3;
+		hits += 6;
+		packets += 10;
+		assert_int_equal(counter(c->g, GWBPF_CNT_PACKETS), packets);
+		assert_int_equal(counter(c->g, GWBPF_CNT_PASS), pass);
+		assert_int_equal(counter(c->g, GWBPF_CNT_DROP), drop);
+		assert_int_equal(counter(c->g, GWBPF_CNT_FLOW_HIT), hits);
+		assert_int_equal(counter(c->g, GWBPF_CNT_FLOW_REPLY), (uint64_t)gen + 1);
+		assert_int_equal(counter(c->g, GWBPF_CNT_NOT_IP), (uint64_t)gen + 1);
+		/* A new generation: the other slot now, and from the third on
+		 * a slot whose counters are cleared (and retired) first. */
+		apply(c, text, noon_wed);
+	}
+	assert_int_equal(counter(c->g, GWBPF_CNT_FLOW_RECLASS), 6);
+	assert_int_equal(counter(c->g, GWBPF_CNT_FLOW_NEW), 2);
+}
+
 static void truncated(void **state)
 {
 	struct ctx *c = *state;
@@ -1504,6 +1561,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(no_policy_passes, setup, teardown),
 		cmocka_unit_test_setup_teardown(parse_paths, setup, teardown),
 		cmocka_unit_test_setup_teardown(not_governed, setup, teardown),
+		cmocka_unit_test_setup_teardown(derived_counters, setup, teardown),
 		cmocka_unit_test_setup_teardown(truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(flows_and_generations, setup, teardown),
 		cmocka_unit_test_setup_teardown(domain_sets, setup, teardown),

@@ -638,8 +638,9 @@ table ip gwlab_nat {
         """The eBPF classifier's counters on the kernel port (gw_counters,
         pinned under the lab's bpf_pin_root by gwd: a per-CPU array of one
         struct gwbpf_counters, a u64 per reason; summed over the CPUs here):
-        {"PASS": N, "DROP": N, ...}.  PACKETS and FLOW_HIT are derived by
-        the loader (gw_bpf_abi.h), not kept in the map, so not given here."""
+        {"DROP": N, "LOCAL": N, ...}.  PACKETS, PASS and FLOW_HIT are
+        derived by the loader (gw_bpf_abi.h), not kept in the map, so not
+        given here."""
         path = os.path.join(self.pins, "gw_counters")
         if not os.path.exists(path):
             raise LabError("no eBPF counters pinned at %s (is gwd's eBPF engine up?)" % path)
@@ -662,7 +663,7 @@ table ip gwlab_nat {
                                    % (path, len(words), len(names)))
                 for i, w in enumerate(words):
                     totals[i] += w
-        derived = ("PACKETS", "FLOW_HIT")
+        derived = ("PACKETS", "PASS", "FLOW_HIT")
         return {n: t for n, t in zip(names, totals) if n not in derived}
 
     def rate(self, dev, addr, seconds=2):
