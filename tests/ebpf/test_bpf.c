@@ -299,6 +299,19 @@ static void forget_flow(struct gwbpf *g, const struct spec *s)
 	assert_int_equal(gwbpf_flow_delete(g, &k), 0);
 }
 
+/* The answer to s from its destination, sent with MAC mac: the reverse
+ * tuple. */
+static struct spec reply_to(const struct spec *s, const uint8_t mac[6])
+{
+	struct spec r = *s;
+	memcpy(r.src, s->dst, 16);
+	memcpy(r.dst, s->src, 16);
+	r.sport = s->dport;
+	r.dport = s->sport;
+	memcpy(r.mac, mac, 6);
+	return r;
+}
+
 static uint32_t rule_named(const struct pol_ir *ir, const char *name)
 {
 	for (uint32_t i = 0; i < ir->nrules; i++)
@@ -504,12 +517,7 @@ static void derived_counters(void **state)
 	addr(&dns, "10.0.0.2", "9.9.9.9");
 	struct spec arp = { .family = 0 };
 	memcpy(arp.mac, mac_a, 6);
-	struct spec reply = s;
-	memcpy(reply.src, s.dst, 16);
-	memcpy(reply.dst, s.src, 16);
-	reply.sport = s.dport;
-	reply.dport = s.sport;
-	memcpy(reply.mac, mac_x, 6);
+	struct spec reply = reply_to(&s, mac_x);
 
 	uint64_t pass = 0, drop = 0, hits = 0, packets = 0;
 	for (int gen = 0; gen < 4; gen++) {
@@ -590,12 +598,7 @@ static void flows_and_generations(void **state)
 
 	/* The reply, from another host on the LAN side: the flow's verdict;
 	 * counted on its way down (gw_egress), not here. */
-	struct spec reply = s;
-	memcpy(reply.src, s.dst, 16);
-	memcpy(reply.dst, s.src, 16);
-	reply.sport = s.dport;
-	reply.dport = s.sport;
-	memcpy(reply.mac, mac_x, 6);
+	struct spec reply = reply_to(&s, mac_x);
 	assert_int_equal(run(c->g, &reply), XDP_PASS);
 	assert_int_equal(counter(c->g, GWBPF_CNT_FLOW_REPLY), 1);
 	assert_int_equal(flow_of(c->g, &s).packets, 2);
@@ -938,13 +941,8 @@ static void events(void **state)
 	assert_int_equal(gwbpf_set_active(c->g, &active), 0);
 	s.tcp_flags = TCP_ACK;
 	assert_int_equal(run(c->g, &s), XDP_PASS);
-	struct spec reply = s;
-	memcpy(reply.src, s.dst, 16);
-	memcpy(reply.dst, s.src, 16);
-	reply.sport = s.dport;
-	reply.dport = s.sport;
+	struct spec reply = reply_to(&s, mac_x);
 	reply.tcp_flags = TCP_RST;
-	memcpy(reply.mac, mac_x, 6);
 	assert_int_equal(run(c->g, &reply), XDP_PASS);
 	l.n = 0;
 	assert_int_equal(gwbpf_events_drain(c->g, collect, &l), 3);
@@ -1238,12 +1236,7 @@ static void flow_sets(void **state)
 	assert_int_equal(counter(c->g, GWBPF_CNT_FLOW_NEW), GWBPF_FLOW_WAYS);
 	assert_int_equal(counter(c->g, GWBPF_CNT_FLOW_EVICT), 0);
 	for (int i = 0; i < GWBPF_FLOW_WAYS; i++) {
-		struct spec reply = s[i];
-		memcpy(reply.src, s[i].dst, 16);
-		memcpy(reply.dst, s[i].src, 16);
-		reply.sport = s[i].dport;
-		reply.dport = s[i].sport;
-		memcpy(reply.mac, mac_x, 6);
+		struct spec reply = reply_to(&s[i], mac_x);
 		assert_int_equal(run(c->g, &reply), XDP_PASS);
 	}
 	assert_int_equal(counter(c->g, GWBPF_CNT_FLOW_REPLY), GWBPF_FLOW_WAYS);
