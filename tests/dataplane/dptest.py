@@ -44,6 +44,41 @@ def write_pcap(path, frames):
             f.write(fr)
 
 
+def csum(b):
+    """The Internet checksum (RFC 1071) of b, odd lengths padded."""
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+
+
+# The control socket's message header (dataplane/proto.h): magic, version,
+# type, flags, length, id.
+CTL_HDR = struct.Struct("<IHHIIQ")
+CTL_MAGIC, CTL_VERSION = 0x50445747, 1
+
+
+def control_call(sock, typ, body=b""):
+    """One control request on a connected socket, its id its type;
+    (status, reason, payload) of the reply."""
+    sock.sendall(CTL_HDR.pack(CTL_MAGIC, CTL_VERSION, typ, 0, len(body), typ) + body)
+
+    def exact(n):
+        b = b""
+        while len(b) < n:
+            chunk = sock.recv(n - len(b))
+            if not chunk:
+                raise OSError("control socket closed")
+            b += chunk
+        return b
+    length = CTL_HDR.unpack(exact(CTL_HDR.size))[4]
+    reply = exact(length)
+    status, rlen = struct.unpack("<iH", reply[:6])
+    return status, reply[8:8 + rlen].decode(), reply[8 + rlen:]
+
+
 def wrap(argv):
     """argv behind the wrapper that runs this build's programs: in a cross
     build meson test sets MESON_EXE_WRAPPER (for aarch64 `qemu-aarch64-static

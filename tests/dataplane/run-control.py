@@ -76,21 +76,14 @@ def ip4(s):
     return bytes(int(x) for x in s.split("."))
 
 
-def csum(b):
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while s >> 16:
-        s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
 
 
 def tcp_frame(dst_mac, src_mac, src, dst, sport, dport, flags, payload=b""):
     tcp = struct.pack("!HHIIBBHHH", sport, dport, 1000, 0, 5 << 4, flags, 65535, 0, 0) + payload
     pseudo = ip4(src) + ip4(dst) + struct.pack("!BBH", 0, 6, len(tcp))
-    tcp = tcp[:16] + struct.pack("!H", csum(pseudo + tcp)) + tcp[18:]
+    tcp = tcp[:16] + struct.pack("!H", dptest.csum(pseudo + tcp)) + tcp[18:]
     iph = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1, 0, 64, 6, 0, ip4(src), ip4(dst))
-    iph = iph[:10] + struct.pack("!H", csum(iph)) + iph[12:]
+    iph = iph[:10] + struct.pack("!H", dptest.csum(iph)) + iph[12:]
     return mac(dst_mac) + mac(src_mac) + b"\x08\x00" + iph + tcp
 
 
@@ -219,26 +212,28 @@ def compile_policy(gwctl, tmp, name, text):
         return img, f.read()
 
 
-def scenario(exe, gwctl, tmp, prefix, sock, proc_box):
-    allow_img, _ = compile_policy(gwctl, tmp, "allow", POLICY_ALLOW)
-    _, block = compile_policy(gwctl, tmp, "block", POLICY_BLOCK)
-    # The flow's opening SYN, then its data, replayed forever: the same
-    # 5-tuple for the whole run.
-    syn = tcp_frame(LAN_MAC, HOST_MAC, HOST, SERVER, 40000, 443, 0x02)
-    data = [tcp_frame(LAN_MAC, HOST_MAC, HOST, SERVER, 40000, 443, 0x18, b"x" * 32) for _ in range(7)]
+def dataplane_log(tmp):
+    """Where start() sends gw-dataplane's output."""
+    return os.path.join(tmp, "dataplane.log")
+
+
+def start(exe, tmp, prefix, sock, image, lan_frames, wan_frames, proc_box):
+    """gw-dataplane with image and a control socket at sock, its ports
+    replaying lan_frames and wan_frames forever (net_pcap), until the
+    socket is there.  None, or (SKIP, log) where EAL cannot start."""
     lan_in, wan_in = os.path.join(tmp, "lan_in.pcap"), os.path.join(tmp, "wan_in.pcap")
-    dptest.write_pcap(lan_in, [syn] + data)
-    dptest.write_pcap(wan_in, [tcp_frame(FOREIGN, "02:00:00:00:00:98", "10.9.9.9", "10.9.9.8", 9, 9, 0x10)])
-    log_path = os.path.join(tmp, "dataplane.log")
+    dptest.write_pcap(lan_in, lan_frames)
+    dptest.write_pcap(wan_in, wan_frames)
+    log_path = dataplane_log(tmp)
     cmd = [exe, "-l", "0,1", "--no-huge", "-m", "512", "--no-pci", "--file-prefix", prefix,
            "--log-level", "lib.eal:error",
            "--vdev", "net_pcap0,rx_pcap=%s,infinite_rx=1,tx_pcap=/dev/null" % lan_in,
            "--vdev", "net_pcap1,rx_pcap=%s,infinite_rx=1,tx_pcap=/dev/null" % wan_in,
-           "--", "--lan", "0", "--wan", "1", "--mbufs", "4095", "--policy", allow_img,
+           "--", "--lan", "0", "--wan", "1", "--mbufs", "4095", "--policy", image,
            "--lan-ip", "192.168.1.1/24", "--wan-ip", "203.0.113.2",
            "--wan-gw-mac", "02:00:00:00:00:fe", "--control", sock, "--no-twins"]
-    log = open(log_path, "w")
-    proc = subprocess.Popen(dptest.wrap(cmd), stdout=log, stderr=subprocess.STDOUT)
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(dptest.wrap(cmd), stdout=log, stderr=subprocess.STDOUT)
     proc_box.append(proc)
     wait_for(lambda: os.path.exists(sock) or proc.poll() is not None, "the control socket")
     if proc.poll() is not None:
@@ -247,6 +242,22 @@ def scenario(exe, gwctl, tmp, prefix, sock, proc_box):
         if proc.returncode == dptest.EXIT_NO_EAL:
             return dptest.SKIP, text
         raise Fail("gw-dataplane exited %d before serving:\n%s" % (proc.returncode, text))
+    return None
+
+
+def scenario(exe, gwctl, tmp, prefix, sock, proc_box):
+    allow_img, _ = compile_policy(gwctl, tmp, "allow", POLICY_ALLOW)
+    _, block = compile_policy(gwctl, tmp, "block", POLICY_BLOCK)
+    # The flow's opening SYN, then its data, replayed forever: the same
+    # 5-tuple for the whole run.
+    syn = tcp_frame(LAN_MAC, HOST_MAC, HOST, SERVER, 40000, 443, 0x02)
+    data = [tcp_frame(LAN_MAC, HOST_MAC, HOST, SERVER, 40000, 443, 0x18, b"x" * 32) for _ in range(7)]
+    wan = [tcp_frame(FOREIGN, "02:00:00:00:00:98", "10.9.9.9", "10.9.9.8", 9, 9, 0x10)]
+    skipped = start(exe, tmp, prefix, sock, allow_img, [syn] + data, wan, proc_box)
+    if skipped:
+        return skipped
+    log_path = dataplane_log(tmp)
+    proc = proc_box[-1]
     mode = os.stat(sock).st_mode & 0o777
     check(mode == 0o660, "socket mode %o, want 660" % mode)
 
@@ -342,7 +353,6 @@ def scenario(exe, gwctl, tmp, prefix, sock, proc_box):
 
     proc.send_signal(signal.SIGTERM)
     rc = proc.wait(timeout=30)
-    log.close()
     with open(log_path) as f:
         text = f.read()
     check(rc == 0, "gw-dataplane exited %d" % rc)

@@ -28,11 +28,6 @@ WAN_DST4 = bytes([203, 0, 113, 2])
 MAX_FRAME = 16384  # net_pcap's largest; longer records cannot come in
 
 
-def csum(b):
-    s = sum((b[i] << 8) + (b[i + 1] if i + 1 < len(b) else 0) for i in range(0, len(b), 2))
-    while s >> 16:
-        s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
 
 
 def readdress(f, lan):
@@ -44,14 +39,14 @@ def readdress(f, lan):
     etype = f[12] << 8 | f[13]
     if etype == 0x0800 and len(f) >= 34 and 20 <= (f[14] & 15) * 4 <= len(f) - 14:
         ihl = (f[14] & 15) * 4
-        ok = csum(f[14:14 + ihl]) == 0
+        ok = dptest.csum(f[14:14 + ihl]) == 0
         if lan:
             f[26:30] = LAN_SRC4
         else:
             f[30:34] = WAN_DST4
         if ok:
             f[24:26] = b"\0\0"
-            c = csum(f[14:14 + ihl])
+            c = dptest.csum(f[14:14 + ihl])
             f[24:26] = bytes([c >> 8, c & 0xff])
     elif etype == 0x86dd and len(f) >= 54:
         if lan:

@@ -20,7 +20,6 @@ import importlib.util
 import os
 import signal
 import struct
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -97,28 +96,12 @@ def scenario(exe, gwctl, tmp, prefix, sock, proc_box):
     img, image = rc_.compile_policy(gwctl, tmp, "devices", POLICY)
     syn = tcp_frame(LAN_MAC, NEWDEV, HOST, SERVER, 40000, 443, 0x02)
     data = [tcp_frame(LAN_MAC, NEWDEV, HOST, SERVER, 40000, 443, 0x18, b"x" * 32) for _ in range(7)]
-    lan_in, wan_in = os.path.join(tmp, "lan_in.pcap"), os.path.join(tmp, "wan_in.pcap")
-    dptest.write_pcap(lan_in, [syn] + data)
-    dptest.write_pcap(wan_in, [tcp_frame("02:00:00:00:00:99", "02:00:00:00:00:98", "10.9.9.9",
-                                         "10.9.9.8", 9, 9, 0x10)])
-    log_path = os.path.join(tmp, "dataplane.log")
-    cmd = [exe, "-l", "0,1", "--no-huge", "-m", "512", "--no-pci", "--file-prefix", prefix,
-           "--log-level", "lib.eal:error",
-           "--vdev", "net_pcap0,rx_pcap=%s,infinite_rx=1,tx_pcap=/dev/null" % lan_in,
-           "--vdev", "net_pcap1,rx_pcap=%s,infinite_rx=1,tx_pcap=/dev/null" % wan_in,
-           "--", "--lan", "0", "--wan", "1", "--mbufs", "4095", "--policy", img,
-           "--lan-ip", "192.168.1.1/24", "--wan-ip", "203.0.113.2",
-           "--wan-gw-mac", "02:00:00:00:00:fe", "--control", sock, "--no-twins"]
-    log = open(log_path, "w")
-    proc = subprocess.Popen(dptest.wrap(cmd), stdout=log, stderr=subprocess.STDOUT)
-    proc_box.append(proc)
-    wait_for(lambda: os.path.exists(sock) or proc.poll() is not None, "the control socket")
-    if proc.poll() is not None:
-        with open(log_path) as f:
-            text = f.read()
-        if proc.returncode == dptest.EXIT_NO_EAL:
-            return dptest.SKIP, text
-        raise Fail("gw-dataplane exited %d before serving:\n%s" % (proc.returncode, text))
+    wan = [tcp_frame("02:00:00:00:00:99", "02:00:00:00:00:98", "10.9.9.9", "10.9.9.8", 9, 9, 0x10)]
+    skipped = rc_.start(exe, tmp, prefix, sock, img, [syn] + data, wan, proc_box)
+    if skipped:
+        return skipped
+    log_path = rc_.dataplane_log(tmp)
+    proc = proc_box[-1]
 
     c = Client(sock)
     check(health(c)["generation"] == 1, "generation 1 at start")
@@ -180,7 +163,6 @@ def scenario(exe, gwctl, tmp, prefix, sock, proc_box):
 
     proc.send_signal(signal.SIGTERM)
     rc = proc.wait(timeout=30)
-    log.close()
     with open(log_path) as f:
         text = f.read()
     check(rc == 0, "gw-dataplane exited %d" % rc)

@@ -47,29 +47,13 @@ def compare(name, got, want):
     return problems
 
 
-HDR = struct.Struct("<IHHIIQ")
-MAGIC, STATS, LOAD_IMAGE = 0x50445747, 2, 3
+STATS, LOAD_IMAGE = 2, 3  # dataplane/proto.h
 
 
-def call(sock, typ, body=b""):
-    """One control request; (status, reason, payload)."""
-    sock.sendall(HDR.pack(MAGIC, 1, typ, 0, len(body), typ) + body)
-    def exact(n):
-        b = b""
-        while len(b) < n:
-            chunk = sock.recv(n - len(b))
-            if not chunk:
-                raise OSError("control socket closed")
-            b += chunk
-        return b
-    length = HDR.unpack(exact(HDR.size))[4]
-    body = exact(length)
-    status, rlen = struct.unpack("<iH", body[:6])
-    return status, body[8:8 + rlen].decode(), body[8 + rlen:]
 
 
 def received(sock):
-    status, _, p = call(sock, STATS)
+    status, _, p = dptest.control_call(sock, STATS)
     if status:
         raise OSError("stats: %d" % status)
     rx = 0
@@ -138,7 +122,7 @@ def run_live(exe, mkimage, case, tmp, prefix, image, spec):
                 if subprocess.call(dptest.wrap([mkimage, os.path.join(case, step[1]), img])):
                     raise OSError("dp-mkimage %s failed" % step[1])
                 with open(img, "rb") as f:
-                    status, reason, _ = call(sock, LOAD_IMAGE, f.read())
+                    status, reason, _ = dptest.control_call(sock, LOAD_IMAGE, f.read())
                 if status:
                     raise OSError("load_image %s: %d %s" % (step[1], status, reason))
         proc.send_signal(signal.SIGTERM)

@@ -30,8 +30,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dptest  # noqa: E402
 
-HDR = struct.Struct("<IHHIIQ")
-MAGIC, STATS, FLOWS = 0x50445747, 2, 5
+STATS, FLOWS = 2, 5  # dataplane/proto.h
 FLOW = struct.Struct("<16s16sHHBBBBIIII2Q2QQ")
 LAN_PORT_MAC = bytes.fromhex("027063617000")  # net_pcap0
 WAN_PORT_MAC = bytes.fromhex("027063617001")  # net_pcap1
@@ -50,18 +49,11 @@ def check(cond, what):
     return cond
 
 
-def csum(b):
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while s >> 16:
-        s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
 
 
 def ip4(src, dst, proto, l4):
     h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), 1, 0, 64, proto, 0, src, dst)
-    h = h[:10] + struct.pack("!H", csum(h)) + h[12:]
+    h = h[:10] + struct.pack("!H", dptest.csum(h)) + h[12:]
     return h + l4
 
 
@@ -69,14 +61,14 @@ def l4_4(src, dst, proto, sport, dport, payload=b"x" * 8):
     """A TCP ACK, a UDP datagram or an echo (sport: the type, dport: the id)."""
     if proto == ICMP:
         b = struct.pack("!BBHHH", sport, 0, 0, dport, 1) + payload
-        return b[:2] + struct.pack("!H", csum(b)) + b[4:]
+        return b[:2] + struct.pack("!H", dptest.csum(b)) + b[4:]
     if proto == UDP:
         b = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
         pseudo = src + dst + struct.pack("!BBH", 0, UDP, len(b))
-        return b[:6] + struct.pack("!H", csum(pseudo + b) or 0xffff) + b[8:]
+        return b[:6] + struct.pack("!H", dptest.csum(pseudo + b) or 0xffff) + b[8:]
     b = struct.pack("!HHIIBBHHH", sport, dport, 1000, 2000, 0x50, 0x10, 65535, 0, 0) + payload
     pseudo = src + dst + struct.pack("!BBH", 0, TCP, len(b))
-    return b[:16] + struct.pack("!H", csum(pseudo + b)) + b[18:]
+    return b[:16] + struct.pack("!H", dptest.csum(pseudo + b)) + b[18:]
 
 
 def frame4(dmac, smac, src, dst, proto, sport, dport):
@@ -86,7 +78,7 @@ def frame4(dmac, smac, src, dst, proto, sport, dport):
 def frame6(dmac, smac, src, dst, sport, dport, payload=b"y" * 8):
     u = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
     pseudo = src + dst + struct.pack("!IxxxB", len(u), UDP)
-    u = u[:6] + struct.pack("!H", csum(pseudo + u) or 0xffff) + u[8:]
+    u = u[:6] + struct.pack("!H", dptest.csum(pseudo + u) or 0xffff) + u[8:]
     return (dmac + smac + b"\x86\xdd" + struct.pack("!IHBB", 6 << 28, len(u), UDP, 64) + src +
             dst + u)
 
@@ -124,27 +116,12 @@ def flows():
     return out
 
 
-def call(sock, typ, body=b""):
-    sock.sendall(HDR.pack(MAGIC, 1, typ, 0, len(body), typ) + body)
-
-    def exact(n):
-        b = b""
-        while len(b) < n:
-            chunk = sock.recv(n - len(b))
-            if not chunk:
-                raise OSError("control socket closed")
-            b += chunk
-        return b
-    length = HDR.unpack(exact(HDR.size))[4]
-    body = exact(length)
-    status, rlen = struct.unpack("<iH", body[:6])
-    return status, body[8:8 + rlen].decode(), body[8 + rlen:]
 
 
 def all_flows(sock):
     got, cursor = [], 0
     while True:
-        status, reason, p = call(sock, FLOWS, struct.pack("<QII", cursor, 256, 0))
+        status, reason, p = dptest.control_call(sock, FLOWS, struct.pack("<QII", cursor, 256, 0))
         if status:
             raise OSError("flows: %d %s" % (status, reason))
         cursor, count = struct.unpack("<QI", p[:12])
@@ -155,7 +132,7 @@ def all_flows(sock):
 
 
 def received(sock):
-    status, _, p = call(sock, STATS)
+    status, _, p = dptest.control_call(sock, STATS)
     if status:
         raise OSError("stats: %d" % status)
     rx = 0
