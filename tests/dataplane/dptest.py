@@ -57,12 +57,13 @@ def csum(b):
 # The control socket's message header (dataplane/proto.h): magic, version,
 # type, flags, length, id.
 CTL_HDR = struct.Struct("<IHHIIQ")
-CTL_MAGIC, CTL_VERSION = 0x50445747, 1
+CTL_MAGIC, CTL_VERSION, CTL_REPLY = 0x50445747, 1, 0x8000
 
 
 def control_call(sock, typ, body=b""):
     """One control request on a connected socket, its id its type;
-    (status, reason, payload) of the reply."""
+    (status, reason, payload) of the reply.  OSError when the connection
+    closes mid-reply or the reply's header is not the answer to it."""
     sock.sendall(CTL_HDR.pack(CTL_MAGIC, CTL_VERSION, typ, 0, len(body), typ) + body)
 
     def exact(n):
@@ -73,7 +74,9 @@ def control_call(sock, typ, body=b""):
                 raise OSError("control socket closed")
             b += chunk
         return b
-    length = CTL_HDR.unpack(exact(CTL_HDR.size))[4]
+    magic, _, rtyp, _, length, rid = CTL_HDR.unpack(exact(CTL_HDR.size))
+    if magic != CTL_MAGIC or rtyp != typ | CTL_REPLY or rid != typ:
+        raise OSError("reply header %#x type %#x id %d to request %d" % (magic, rtyp, rid, typ))
     reply = exact(length)
     status, rlen = struct.unpack("<iH", reply[:6])
     return status, reply[8:8 + rlen].decode(), reply[8 + rlen:]

@@ -51,7 +51,6 @@ import os
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -101,8 +100,7 @@ while True:
     c.close()
 """
 
-MAGIC, VERSION, REPLY, LOAD_IMAGE = 0x50445747, 1, 0x8000, 3
-HDR = struct.Struct("<IHHIIQ")
+LOAD_IMAGE = 3  # dataplane/proto.h
 
 
 class Fail(Exception):
@@ -145,22 +143,13 @@ def load_image(sock_path, image):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(10)
     s.connect(sock_path)
-    s.sendall(HDR.pack(MAGIC, VERSION, LOAD_IMAGE, 0, len(image), 1) + image)
-
-    def exact(n):
-        b = b""
-        while len(b) < n:
-            chunk = s.recv(n - len(b))
-            if not chunk:
-                raise Fail("control socket closed mid-reply")
-            b += chunk
-        return b
-    magic, _, typ, _, length, rid = HDR.unpack(exact(HDR.size))
-    body = exact(length)
-    s.close()
-    check(magic == MAGIC and typ == LOAD_IMAGE | REPLY and rid == 1, "LOAD_IMAGE reply header")
-    status, rlen = struct.unpack("<iH", body[:6])
-    check(status == 0, "LOAD_IMAGE: %d %s" % (status, body[8:8 + rlen].decode(errors="replace")))
+    try:
+        status, reason, _ = dptest.control_call(s, LOAD_IMAGE, image)
+    except OSError as e:
+        raise Fail("LOAD_IMAGE: %s" % e)
+    finally:
+        s.close()
+    check(status == 0, "LOAD_IMAGE: %d %s" % (status, reason))
 
 
 class Live:
