@@ -413,38 +413,38 @@ static int fill_summaries(struct gwbpf *g, uint32_t first, const struct gwbpf_bi
 }
 
 /* The packets gw_rule_stats holds, per slot, summed over rules and CPUs. */
+/* The packets gw_rule_stats holds, per slot, summed over rules and CPUs:
+ * batch reads of up to RULE_BATCH entries (a per-CPU value is ncpus
+ * structs, so the buffer stays small however many CPUs there may be). */
+#define RULE_BATCH 256u
 static int rule_packets(const struct gwbpf *g, uint64_t ret[GWBPF_SLOTS])
 {
 	const uint32_t n = GWBPF_SLOTS * GWBPF_RULE_STATS;
 	int fd = bpf_map__fd(g->skel->maps.gw_rule_stats), r = 0;
-	uint32_t *keys = calloc(n, sizeof(*keys)), out = 0, got = 0;
-	struct gwbpf_rule_stats *v = calloc((size_t)n * (size_t)g->ncpus, sizeof(*v));
+	uint32_t keys[RULE_BATCH], out = 0, seen = 0;
+	struct gwbpf_rule_stats *v = calloc((size_t)RULE_BATCH * (size_t)g->ncpus, sizeof(*v));
 	ret[0] = ret[1] = 0;
-	if (!keys || !v) {
-		r = -ENOMEM;
-		goto out;
-	}
-	/* One batch of every entry (a per-CPU value is ncpus structs). */
-	while (got < n) {
-		uint32_t count = n - got;
+	if (!v)
+		return -ENOMEM;
+	for (bool more = true; more && seen < n;) {
+		uint32_t count = RULE_BATCH;
 		LIBBPF_OPTS(bpf_map_batch_opts, o);
-		int e = bpf_map_lookup_batch(fd, got ? &out : NULL, &out, keys + got,
-					     v + (size_t)got * (size_t)g->ncpus, &count, &o);
-		if (e < 0 && errno != ENOENT) {
-			r = -errno;
-			goto out;
+		if (bpf_map_lookup_batch(fd, seen ? &out : NULL, &out, keys, v, &count, &o) < 0) {
+			if (errno != ENOENT) {
+				r = -errno;
+				break;
+			}
+			more = false; /* the last entries came with ENOENT */
 		}
-		got += count;
-		if (e < 0 || !count)
+		for (uint32_t i = 0; i < count; i++) {
+			uint32_t slot = keys[i] / GWBPF_RULE_STATS;
+			for (int c = 0; c < g->ncpus && slot < GWBPF_SLOTS; c++)
+				ret[slot] += v[(size_t)i * (size_t)g->ncpus + (size_t)c].packets;
+		}
+		seen += count;
+		if (!count)
 			break;
 	}
-	for (uint32_t i = 0; i < got; i++) {
-		uint32_t slot = keys[i] / GWBPF_RULE_STATS;
-		for (int c = 0; c < g->ncpus && slot < GWBPF_SLOTS; c++)
-			ret[slot] += v[(size_t)i * (size_t)g->ncpus + (size_t)c].packets;
-	}
-out:
-	free(keys);
 	free(v);
 	return r;
 }
