@@ -8,8 +8,10 @@
  *
  * For policies of 10, 1 000 and 4 000 rules whose deciding rule is the
  * last one (the first-set-bit search walks every word):
- *   established  one packet of a cached flow, repeat = REPEAT in one call;
- *                the kernel's own per-repeat figure (run_repeat)
+ *   established  one packet of a cached flow, repeat = REPEAT in
+ *                EST_CALLS calls; the kernel's own per-repeat figure
+ *                (run_repeat), XDP_PASS and the cases taking turns call
+ *                by call
  *   new          NEW distinct 5-tuples, one call each (repeat = 1); each
  *                packet misses gw_flows, is classified, inserted, and
  *                raises a NEW event (drained between calls, untimed);
@@ -151,25 +153,33 @@ static int run(int fd, const struct frame *f, uint32_t repeat, uint32_t *ret_ns,
 	return 0;
 }
 
-/* ns per run of `repeat` runs of f: the mean of the kernel's per-run
- * figures for EST_CALLS calls of repeat / EST_CALLS runs each.  The kernel
- * gives whole ns, rounded down, too coarse for a ratio of two numbers near
- * 30 and 40; the mean of several calls, each a little off from the others,
- * has a fraction (still about half a ns low, as each figure is; the same
- * for every program timed this way). */
+/* ns per run of `repeat` runs of f, for each of n programs: the mean of
+ * the kernel's per-run figures for EST_CALLS calls of repeat / EST_CALLS
+ * runs each.  The kernel gives whole ns, rounded down, too coarse for a
+ * ratio of two numbers near 30 and 40; the mean of several calls, each a
+ * little off from the others, has a fraction (still about half a ns low,
+ * as each figure is; the same for every program timed this way).  The
+ * programs take turns call by call (a few ms each), so that a burst of
+ * load from the VM's host falls on all of them alike, not on one case.
+ * ret_v[i]: program i's verdict. */
 #define EST_CALLS 8
-static int run_repeat(int fd, const struct frame *f, uint32_t repeat, double *ret_ns,
-		      uint32_t *ret_v)
+#define MAX_CASES 3 /* policies of 10, 1 000 and 4 000 rules */
+static int run_repeat(int n, const int *fd, const struct frame *f, uint32_t repeat,
+		      double *ret_ns, uint32_t *ret_v)
 {
 	uint32_t ns = 0;
-	double sum = 0;
+	for (int p = 0; p < n; p++)
+		ret_ns[p] = 0;
 	for (int i = 0; i < EST_CALLS; i++) {
-		int r = run(fd, f, repeat / EST_CALLS, &ns, ret_v);
-		if (r < 0)
-			return r;
-		sum += ns;
+		for (int p = 0; p < n; p++) {
+			int r = run(fd[p], f, repeat / EST_CALLS, &ns, &ret_v[p]);
+			if (r < 0)
+				return r;
+			ret_ns[p] += ns;
+		}
 	}
-	*ret_ns = sum / EST_CALLS;
+	for (int p = 0; p < n; p++)
+		ret_ns[p] /= EST_CALLS;
 	return 0;
 }
 
@@ -355,8 +365,8 @@ int main(int argc, char **argv)
 	 * by chance, and the evictions are counted and printed. */
 	const unsigned nnew = quick ? 2000 : 6000;
 	uint64_t evictions = 0;
-	struct bcase cases[] = { { .rules = 10 }, { .rules = 1000 }, { .rules = 4000 } };
-	const int ncases = sizeof(cases) / sizeof(cases[0]);
+	struct bcase cases[MAX_CASES] = { { .rules = 10 }, { .rules = 1000 }, { .rules = 4000 } };
+	const int ncases = MAX_CASES;
 	double pass_rep[64], pass_one[64], pass_new_rep[64];
 	int r = 0, pass_fd = -1;
 	/* New flows with repeat: calls of NEW_PER repeats, as many flows in all
@@ -395,8 +405,22 @@ int main(int argc, char **argv)
 	unsigned next = 0;
 	uint32_t ns = 0, v = 0;
 	for (int t = 0; t < trials; t++) {
-		if ((r = run_repeat(pass_fd, &est, repeat, &pass_rep[t], &v)) < 0)
+		/* Established: each case's first packet makes the flow, then
+		 * XDP_PASS and the cases take turns on the timed ones. */
+		int fds[1 + MAX_CASES];
+		uint64_t hits[MAX_CASES];
+		double est_ns[1 + MAX_CASES];
+		uint32_t vs[1 + MAX_CASES];
+		fds[0] = pass_fd;
+		for (int c = 0; c < ncases; c++) {
+			fds[1 + c] = gwbpf_prog_fd(cases[c].g);
+			hits[c] = counter(cases[c].g, GWBPF_CNT_FLOW_HIT);
+			if ((r = run(fds[1 + c], &est, 1, &ns, &v)) < 0)
+				goto fail;
+		}
+		if ((r = run_repeat(1 + ncases, fds, &est, repeat, est_ns, vs)) < 0)
 			goto fail;
+		pass_rep[t] = est_ns[0];
 		unsigned pnext = next;
 		if ((r = new_flows(pass_fd, NULL, nnew, &pnext, &pass_one[t])) < 0)
 			goto fail;
@@ -406,13 +430,8 @@ int main(int argc, char **argv)
 			goto fail;
 		for (int c = 0; c < ncases; c++) {
 			struct bcase *k = &cases[c];
-			int fd = gwbpf_prog_fd(k->g);
-			/* The first packet makes the flow; the timed ones hit it. */
-			uint64_t hits = counter(k->g, GWBPF_CNT_FLOW_HIT);
-			if ((r = run(fd, &est, 1, &ns, &v)) < 0 ||
-			    (r = run_repeat(fd, &est, repeat, &k->est[t], &v)) < 0)
-				goto fail;
-			if (v != XDP_PASS || counter(k->g, GWBPF_CNT_FLOW_HIT) - hits < repeat) {
+			k->est[t] = est_ns[1 + c];
+			if (vs[1 + c] != XDP_PASS || counter(k->g, GWBPF_CNT_FLOW_HIT) - hits[c] < repeat) {
 				fprintf(stderr, "gw-bench-ebpf: the established packet missed its flow\n");
 				r = -EPROTO;
 				goto out;
