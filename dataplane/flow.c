@@ -326,7 +326,7 @@ static inline bool added_maybe(const struct dp_flow_table *t, uint32_t sig)
 }
 
 void dp_flow_find_bulk(struct dp_flow_table *t, const struct dp_flow_probe *p, unsigned n,
-		       uint32_t *ret_idx, uint8_t *ret_dir)
+		       uint64_t skip, uint32_t *ret_idx, uint8_t *ret_dir)
 {
 	if (t->added_any) {
 		memset(t->added, 0, sizeof(t->added));
@@ -338,12 +338,14 @@ void dp_flow_find_bulk(struct dp_flow_table *t, const struct dp_flow_probe *p, u
 	void *data[DP_FLOW_BULK_MAX];
 	unsigned cnt[2] = { 0, 0 };
 	for (unsigned i = 0; i < n; i++) {
+		ret_idx[i] = DP_FLOW_NONE;
+		ret_dir[i] = 0;
+		if (skip & (1ull << i))
+			continue;
 		int fi = p[i].family == 6;
 		keys[fi][cnt[fi]] = probe_key(&p[i]);
 		sigs[fi][cnt[fi]] = p[i].sig;
 		at[fi][cnt[fi]++] = (uint8_t)i;
-		ret_idx[i] = DP_FLOW_NONE;
-		ret_dir[i] = 0;
 	}
 	for (int fi = 0; fi < 2; fi++) {
 		uint64_t hits = 0;
@@ -361,16 +363,21 @@ void dp_flow_find_bulk(struct dp_flow_table *t, const struct dp_flow_probe *p, u
 	}
 }
 
+bool dp_flow_is_key(const struct dp_flow_table *t, uint32_t idx, unsigned d,
+		    const struct dp_flow_probe *p)
+{
+	const struct dp_flow *f = &t->flows[idx];
+	return p->family == 4 && f->family == 4 &&
+	       !memcmp(&f->key.v4[d & 1], &p->key.k4, sizeof(p->key.k4));
+}
+
 uint32_t dp_flow_refind(const struct dp_flow_table *t, const struct dp_flow_probe *p,
 			uint32_t idx, unsigned *dir)
 {
 	if (idx == DP_FLOW_NONE && !added_maybe(t, p->sig))
 		return DP_FLOW_NONE; /* no key added since is this one */
-	if (idx != DP_FLOW_NONE && p->family == 4) {
-		const struct dp_flow *f = &t->flows[idx];
-		if (f->family == 4 && !memcmp(&f->key.v4[*dir], &p->key.k4, sizeof(p->key.k4)))
-			return idx;
-	}
+	if (idx != DP_FLOW_NONE && dp_flow_is_key(t, idx, *dir, p))
+		return idx;
 	return dp_flow_find(t, p, dir);
 }
 
@@ -434,7 +441,8 @@ static void flow_release(struct dp_flow_table *t, uint32_t i)
 		t->release(t->ctx, f);
 	if (f->family == 4) {
 		rte_hash_del_key_with_hash(fm->hash, &f->key.v4[0], sig4(&f->key.v4[0]));
-		rte_hash_del_key_with_hash(fm->hash, &f->key.v4[1], sig4(&f->key.v4[1]));
+		if (!(f->flags & DP_FLOW_UNHASHED1))
+			rte_hash_del_key_with_hash(fm->hash, &f->key.v4[1], sig4(&f->key.v4[1]));
 	} else {
 		/* Copied out: deleting a key frees its key-store slot. */
 		struct dp_flow_key k[2];
@@ -527,18 +535,21 @@ static uint8_t initial_class(uint8_t proto)
 	return DP_FC_ICMP;
 }
 
-/* Both keys into the family's hash; on a cuckoo dead end, evict and try
- * again (the table is as good as full).  ret_pos: where the keys went,
- * for IPv6 flows (NULL: not needed). */
+/* Both keys into the family's hash (p1 NULL: key 0 only); on a cuckoo
+ * dead end, evict and try again (the table is as good as full).
+ * ret_pos: where the keys went, for IPv6 flows (NULL: not needed). */
 static int add_keys(struct dp_flow_table *t, struct fam *fm, const struct dp_flow_probe *p0,
 		    const struct dp_flow_probe *p1, uint32_t i, int32_t ret_pos[2])
 {
 	uintptr_t d0 = (uintptr_t)i << 1, d1 = d0 | 1;
-	const void *k0 = probe_key(p0), *k1 = probe_key(p1);
+	const void *k0 = probe_key(p0), *k1 = p1 ? probe_key(p1) : NULL;
 	added_mark(t, p0->sig);
-	added_mark(t, p1->sig);
+	if (p1)
+		added_mark(t, p1->sig);
 	for (int tries = 0;; tries++) {
 		if (rte_hash_add_key_with_hash_data(fm->hash, k0, p0->sig, (void *)d0) == 0) {
+			if (!p1)
+				return 0;
 			if (rte_hash_add_key_with_hash_data(fm->hash, k1, p1->sig, (void *)d1) == 0) {
 				if (!ret_pos)
 					return 0;
@@ -589,15 +600,11 @@ int dp_flow_reserve(struct dp_flow_table *t, uint8_t family, uint64_t now_ms)
 	return 0;
 }
 
-int dp_flow_add(struct dp_flow_table *t, const struct dp_flow_probe *p0,
-		const struct dp_flow_probe *p1, uint8_t proto, uint64_t now_ms, uint32_t *ret_idx)
+/* A new flow with key 0 p0 and key 1 p1, or (p1 NULL) k1 not hashed. */
+static int add_flow(struct dp_flow_table *t, const struct dp_flow_probe *p0,
+		    const struct dp_flow_probe *p1, const struct dp_flow_key4 *k1, uint8_t proto,
+		    uint64_t now_ms, uint32_t *ret_idx)
 {
-	unsigned d;
-	if (p0->family != p1->family || (p0->family != 4 && p0->family != 6))
-		return -EINVAL;
-	/* (This also warms p1's bucket for its add below.) */
-	if (dp_flow_find(t, p1, &d) != DP_FLOW_NONE || same_key(p0, p1))
-		return -EEXIST;
 	struct fam *fm = fam_of(t, p0->family);
 	if (dp_flow_reserve(t, p0->family, now_ms) < 0)
 		return -ENOSPC;
@@ -616,7 +623,9 @@ int dp_flow_add(struct dp_flow_table *t, const struct dp_flow_probe *p0,
 	memset(f, 0, sizeof(*f));
 	if (p0->family == 4) {
 		f->key.v4[0] = p0->key.k4;
-		f->key.v4[1] = p1->key.k4;
+		f->key.v4[1] = p1 ? p1->key.k4 : *k1;
+		if (!p1)
+			f->flags = DP_FLOW_UNHASHED1;
 	} else {
 		f->key.pos6[0] = pos[0];
 		f->key.pos6[1] = pos[1];
@@ -633,6 +642,27 @@ int dp_flow_add(struct dp_flow_table *t, const struct dp_flow_probe *p0,
 	t->stats.active++;
 	*ret_idx = i;
 	return 0;
+}
+
+int dp_flow_add(struct dp_flow_table *t, const struct dp_flow_probe *p0,
+		const struct dp_flow_probe *p1, uint8_t proto, uint64_t now_ms, uint32_t *ret_idx)
+{
+	unsigned d;
+	if (p0->family != p1->family || (p0->family != 4 && p0->family != 6))
+		return -EINVAL;
+	/* (This also warms p1's bucket for its add below.) */
+	if (dp_flow_find(t, p1, &d) != DP_FLOW_NONE || same_key(p0, p1))
+		return -EEXIST;
+	return add_flow(t, p0, p1, NULL, proto, now_ms, ret_idx);
+}
+
+int dp_flow_add_unhashed(struct dp_flow_table *t, const struct dp_flow_probe *p0,
+			 const struct dp_flow_key4 *k1, uint8_t proto, uint64_t now_ms,
+			 uint32_t *ret_idx)
+{
+	if (p0->family != 4)
+		return -EINVAL;
+	return add_flow(t, p0, NULL, k1, proto, now_ms, ret_idx);
 }
 
 static uint8_t tcp_step(struct dp_flow *f, unsigned dir, uint8_t fl)

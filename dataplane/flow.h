@@ -19,7 +19,11 @@
  * entry (16 + the 8-byte data pointer, aligned to 16) and a 4-byte
  * free-slot ring entry (4.6): 104 + 2 * 45.7 = 195 bytes, NAT (nat.h,
  * sized for the IPv4 flows) not included.  Keep struct dp_flow's size
- * asserted below.
+ * asserted below.  The hash is sized for two keys a flow, but a NAT
+ * mapping's first flow puts only key 0 in it (dp_flow_add_unhashed): its
+ * replies are found through the mapping's external port (nat.h), which
+ * saves a new flow one hash insert, one delete and the reply key's
+ * existence check.
  *
  * Bounded: entries come from a fixed array.  Each flow sits in the list of
  * its family's timeout class, kept in order of last activity, so idle
@@ -33,6 +37,7 @@
 #ifndef GW_DATAPLANE_FLOW_H
 #define GW_DATAPLANE_FLOW_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define DP_FLOW_NONE UINT32_MAX
@@ -84,6 +89,9 @@ enum dp_tcp_state {
 #define DP_FLOW_NAT     0x10u /* nat_map[0] is held */
 #define DP_FLOW_HAIRPIN 0x20u /* nat_map[1] is held too */
 #define DP_FLOW_RATE    0x40u /* its rule has a rate: meter every packet (meter.h) */
+/* Key 1 is not in the hash (dp_flow_add_unhashed): the flow is found from
+ * that side by its owner's own means (a NAT mapping's external port). */
+#define DP_FLOW_UNHASHED1 0x80u
 
 /* 104 bytes: see the memory budget above before adding to it. */
 struct dp_flow {
@@ -179,9 +187,10 @@ void dp_flow_probe4(struct dp_flow_probe *ret, uint8_t role, uint8_t proto, cons
 uint32_t dp_flow_find(const struct dp_flow_table *t, const struct dp_flow_probe *p,
 		      unsigned *ret_dir);
 /* n <= DP_FLOW_BULK_MAX probes: ret_idx[i] (DP_FLOW_NONE on a miss) and
- * ret_dir[i]. */
+ * ret_dir[i].  Probes whose bit is set in skip are not looked up (a
+ * miss). */
 void dp_flow_find_bulk(struct dp_flow_table *t, const struct dp_flow_probe *p, unsigned n,
-		       uint32_t *ret_idx, uint8_t *ret_dir);
+		       uint64_t skip, uint32_t *ret_idx, uint8_t *ret_dir);
 /* The answer (idx, dir) the last dp_flow_find_bulk gave for p, made
  * true again after the table changed (dp_flow_changes): for IPv4 hits a
  * key compare; for misses, a lookup only when a key added since has
@@ -203,6 +212,17 @@ int dp_flow_reserve(struct dp_flow_table *t, uint8_t family, uint64_t now_ms);
  * since): only p1 is checked.  -EEXIST, -ENOSPC. */
 int dp_flow_add(struct dp_flow_table *t, const struct dp_flow_probe *p0,
 		const struct dp_flow_probe *p1, uint8_t proto, uint64_t now_ms, uint32_t *ret_idx);
+/* dp_flow_add for an IPv4 flow whose key 1 the caller keeps unique and
+ * finds by its own means: key 1 is stored in the flow but not in the
+ * hash (DP_FLOW_UNHASHED1), so neither dp_flow_find nor the bulk lookup
+ * see it; dp_flow_is_key does.  One hash insert and one delete less a
+ * flow.  -EINVAL (p0 not IPv4), -ENOSPC. */
+int dp_flow_add_unhashed(struct dp_flow_table *t, const struct dp_flow_probe *p0,
+			 const struct dp_flow_key4 *k1, uint8_t proto, uint64_t now_ms,
+			 uint32_t *ret_idx);
+/* Whether the flow in slot idx is live and has p (IPv4) as its key d. */
+bool dp_flow_is_key(const struct dp_flow_table *t, uint32_t idx, unsigned d,
+		    const struct dp_flow_probe *p);
 
 /* A packet of direction dir: counters, TCP state, timeout class, recency.
  * The flow moves to its class list's tail when its class changes, and

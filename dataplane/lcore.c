@@ -130,6 +130,8 @@ static void release_flow(void *ctx, struct dp_flow *f)
 	 * in key 0 (its source), a hairpin peer's in key 1 (the source of
 	 * the peer's replies). */
 	const struct dp_flow_key4 *k = f->key.v4;
+	if (f->flags & DP_FLOW_UNHASHED1) /* its mapping's first flow */
+		dp_nat_clear_flow(nat, f->nat_map[0], f->proto);
 	if (f->flags & DP_FLOW_NAT)
 		dp_nat_put(nat, f->nat_map[0], f->proto, k[0].src, k[0].sport);
 	if (f->flags & DP_FLOW_HAIRPIN)
@@ -501,6 +503,16 @@ static enum dp_drop icmp_error(struct dp_worker *w, enum dp_role in, struct rte_
 	return DP_DROP_COUNT;
 }
 
+/* The NAT mapping that owns an external port (nat.h: the port may lead
+ * to the mapping's first flow), or DP_NAT_NONE. */
+static uint32_t port_mapping(const struct dp_worker *w, uint8_t proto, uint16_t ext)
+{
+	uint32_t e = dp_nat_by_ext(w->nat, proto, ext);
+	if (e != DP_NAT_NONE && (e & DP_NAT_FLOW))
+		return dp_flow_get(w->flows, e & ~DP_NAT_FLOW)->nat_map[0];
+	return e;
+}
+
 /* May this packet open a flow?  TCP (not a RST), UDP and echo requests. */
 static enum dp_drop opener_check(const struct dp_pkt *p)
 {
@@ -549,7 +561,7 @@ static void new_flow(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pk
 	ci.dport = (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP) ? p->dport : 0;
 	if (hairpin) {
 		if (p->proto != IPPROTO_ICMP)
-			peer = dp_nat_by_ext(w->nat, p->proto, p->dport);
+			peer = port_mapping(w, p->proto, p->dport);
 		if (peer == DP_NAT_NONE) { /* the gateway's own service */
 			punt(w, in, m, DP_PUNT_TO_GATEWAY);
 			return;
@@ -572,6 +584,9 @@ static void new_flow(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pk
 	/* The reply's key (IPv4: packed as the hash keeps it, directly). */
 	struct dp_flow_probe p1;
 	uint32_t map = DP_NAT_NONE;
+	/* The mapping's first flow: its replies are found through the
+	 * mapping's port (nat.h), not the flow hash. */
+	bool first = false;
 	if (v.action == POL_ALLOW && p->family == 4) {
 		if (dp_nat_acquire(w->nat, p->proto, p->src, p->sport, smac, &map) < 0) {
 			drop(w, in, m, DP_DROP_NAT_EXHAUSTED);
@@ -585,6 +600,7 @@ static void new_flow(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pk
 			/* An echo's identifier stands in both ports. */
 			dp_flow_probe4(&p1, DP_ROLE_WAN, p->proto, p->dst, wan4,
 				       p->proto == IPPROTO_ICMP ? ext : p->dport, ext);
+			first = dp_nat_by_ext(w->nat, p->proto, ext) == map;
 		}
 	} else if (p->family == 4) {
 		/* Refused: the reply is the mirror image. */
@@ -601,7 +617,12 @@ static void new_flow(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pk
 	bool held = hairpin && map != DP_NAT_NONE;
 	if (held)
 		dp_nat_ref(w->nat, peer);
-	if (dp_flow_add(w->flows, p0, &p1, p->proto, now, &idx) < 0) {
+	/* A first flow's reply key is unique without a check: a flow with
+	 * the same one would have the same device endpoint (the mapping's)
+	 * and destination, so this packet's key, which no flow has. */
+	int r = first ? dp_flow_add_unhashed(w->flows, p0, &p1.key.k4, p->proto, now, &idx) :
+			dp_flow_add(w->flows, p0, &p1, p->proto, now, &idx);
+	if (r < 0) {
 		if (map != DP_NAT_NONE)
 			dp_nat_release(w->nat, map);
 		if (held)
@@ -617,6 +638,8 @@ static void new_flow(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pk
 	if (map != DP_NAT_NONE) {
 		f->flags |= DP_FLOW_NAT;
 		f->nat_map[0] = map;
+		if (first)
+			dp_nat_set_flow(w->nat, map, p->proto, idx);
 	}
 	if (held) {
 		f->flags |= DP_FLOW_HAIRPIN;
@@ -690,7 +713,26 @@ static void flow_stage(struct dp_worker *w, enum dp_role in, uint64_t now)
 	uint64_t ins0, rem0, ins, rem;
 	if (!b->n)
 		return;
-	dp_flow_find_bulk(w->flows, b->probe, b->n, idx, dir);
+	/* From the WAN, a reply to a NAT mapping's first flow is found
+	 * through the mapping's port (nat.h), the rest in the hash: those
+	 * flows are fetched meanwhile and their keys compared below. */
+	uint32_t first[DP_BURST_MAX];
+	uint64_t skip = 0;
+	for (unsigned i = 0; i < b->n && in == DP_ROLE_WAN; i++) {
+		const struct dp_flow_probe *pr = &b->probe[i];
+		first[i] = DP_NAT_NONE;
+		if (pr->family != 4)
+			continue;
+		uint32_t e = dp_nat_by_ext(w->nat, pr->key.k4.proto, pr->key.k4.dport);
+		if (e == DP_NAT_NONE || !(e & DP_NAT_FLOW))
+			continue;
+		first[i] = e & ~DP_NAT_FLOW;
+		const char *f = (const char *)dp_flow_get(w->flows, first[i]);
+		rte_prefetch0(f);
+		rte_prefetch0(f + sizeof(struct dp_flow) - 1);
+		skip |= 1ull << i;
+	}
+	dp_flow_find_bulk(w->flows, b->probe, b->n, skip, idx, dir);
 	dp_flow_changes(w->flows, &ins0, &rem0);
 	/* New IPv4 flows from the LAN will want their NAT mappings: fetch
 	 * those side by side too. */
@@ -709,6 +751,14 @@ static void flow_stage(struct dp_worker *w, enum dp_role in, uint64_t now)
 	for (unsigned i = 0; i < b->n; i++) {
 		unsigned d = dir[i];
 		uint32_t x = idx[i];
+		if (skip & (1ull << i)) {
+			/* (Read now: an earlier packet may have ended it.) */
+			d = 1;
+			x = dp_flow_is_key(w->flows, first[i], 1, &b->probe[i]) ?
+				    first[i] : dp_flow_find(w->flows, &b->probe[i], &d);
+			flow_found(w, in, b->m[i], &b->p[i], &b->probe[i], x, d, now);
+			continue;
+		}
 		dp_flow_changes(w->flows, &ins, &rem);
 		if (x != DP_FLOW_NONE && rem != rem0)
 			x = dp_flow_refind(w->flows, &b->probe[i], x, &d);

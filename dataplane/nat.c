@@ -34,7 +34,7 @@ struct dp_nat {
 	struct map *maps; /* by the key's hash position */
 	uint32_t capacity;
 	uint16_t lo, hi;
-	uint32_t *by_ext[P_COUNT]; /* external port - lo -> mapping */
+	uint32_t *by_ext[P_COUNT]; /* external port - lo -> mapping or first flow (nat.h) */
 	struct dp_nat_stats stats;
 };
 
@@ -288,6 +288,20 @@ uint32_t dp_nat_by_ext(const struct dp_nat *n, uint8_t proto, uint16_t ext)
 	if (p < 0 || ext < n->lo || ext > n->hi)
 		return DP_NAT_NONE;
 	return n->by_ext[p][ext - n->lo];
+}
+
+void dp_nat_set_flow(struct dp_nat *n, uint32_t idx, uint8_t proto, uint32_t flow)
+{
+	int p = pindex(proto);
+	if (p >= 0 && flow < DP_NAT_FLOW)
+		n->by_ext[p][n->maps[idx].ext - n->lo] = DP_NAT_FLOW | flow;
+}
+
+void dp_nat_clear_flow(struct dp_nat *n, uint32_t idx, uint8_t proto)
+{
+	int p = pindex(proto);
+	if (p >= 0)
+		n->by_ext[p][n->maps[idx].ext - n->lo] = idx;
 }
 
 void dp_nat_stats(const struct dp_nat *n, struct dp_nat_stats *ret)

@@ -7,7 +7,10 @@
  * when it lies in the range and is free (port preservation), else the first
  * free one from a point hashed from the endpoint.  ICMP echo identifiers
  * are mapped the same way.  Only ports of [lo, hi] are used: the kernel's
- * own NAT gets the rest.  A mapping lives while flows hold it.
+ * own NAT gets the rest.  A mapping lives while flows hold it.  Each
+ * external port leads to its mapping or to the mapping's first flow
+ * (dp_nat_by_ext), so that the replies of the common case, one flow an
+ * endpoint, are found without a hash lookup.
  *
  * Memory: a mapping is its rte_hash entry (the 8-byte key below, in a
  * table with an overflow table: 8 + 8 bytes of bucket slots, a 16-byte
@@ -68,8 +71,23 @@ struct dp_nat_map dp_nat_get(const struct dp_nat *n, uint32_t idx);
 /* Just the external port, or the device's MAC (no key-store read). */
 uint16_t dp_nat_ext(const struct dp_nat *n, uint32_t idx);
 const uint8_t *dp_nat_mac(const struct dp_nat *n, uint32_t idx);
-/* The mapping that owns an external port, or DP_NAT_NONE. */
+/*
+ * What an external port leads to: DP_NAT_NONE (no mapping), the index of
+ * its mapping, or DP_NAT_FLOW | the index of the mapping's first flow,
+ * which the caller registered with dp_nat_set_flow: the flow whose reply
+ * key the flow table does not hash (flow.h, DP_FLOW_UNHASHED1), so that
+ * a WAN packet to the port finds it with this read and a key compare.
+ * That flow's nat_map[0] is the mapping.  A mapping has at most one such
+ * flow; its other flows' replies are in the flow table's hash.
+ */
+#define DP_NAT_FLOW 0x80000000u
 uint32_t dp_nat_by_ext(const struct dp_nat *n, uint8_t proto, uint16_t ext);
+/* Registers flow (< DP_NAT_FLOW) as mapping idx's first flow: the
+ * mapping's port leads to it.  The mapping must have none (dp_nat_by_ext
+ * of its port gives idx). */
+void dp_nat_set_flow(struct dp_nat *n, uint32_t idx, uint8_t proto, uint32_t flow);
+/* The port leads to the mapping again (its first flow is going). */
+void dp_nat_clear_flow(struct dp_nat *n, uint32_t idx, uint8_t proto);
 void dp_nat_stats(const struct dp_nat *n, struct dp_nat_stats *ret);
 
 #endif
