@@ -665,6 +665,20 @@ int dp_flow_add_unhashed(struct dp_flow_table *t, const struct dp_flow_probe *p0
 	return add_flow(t, p0, NULL, k1, proto, now_ms, ret_idx);
 }
 
+int dp_flow_hash_key1(struct dp_flow_table *t, uint32_t idx)
+{
+	struct dp_flow *f = &t->flows[idx];
+	if (f->family != 4 || !(f->flags & DP_FLOW_UNHASHED1))
+		return 0;
+	uint32_t sig = sig4(&f->key.v4[1]);
+	if (rte_hash_add_key_with_hash_data(t->fam[0].hash, &f->key.v4[1], sig,
+					    (void *)(((uintptr_t)idx << 1) | 1)) < 0)
+		return -ENOSPC;
+	added_mark(t, sig);
+	f->flags &= (uint8_t)~DP_FLOW_UNHASHED1;
+	return 0;
+}
+
 static uint8_t tcp_step(struct dp_flow *f, unsigned dir, uint8_t fl)
 {
 	if (fl & DP_TCP_RST)

@@ -20,7 +20,7 @@
  * free-slot ring entry (4.6): 104 + 2 * 45.7 = 195 bytes, NAT (nat.h,
  * sized for the IPv4 flows) not included.  Keep struct dp_flow's size
  * asserted below.  The hash is sized for two keys a flow, but a NAT
- * mapping's first flow puts only key 0 in it (dp_flow_add_unhashed): its
+ * mapping's only flow puts only key 0 in it (dp_flow_add_unhashed): its
  * replies are found through the mapping's external port (nat.h), which
  * saves a new flow one hash insert, one delete and the reply key's
  * existence check.
@@ -220,6 +220,10 @@ int dp_flow_add(struct dp_flow_table *t, const struct dp_flow_probe *p0,
 int dp_flow_add_unhashed(struct dp_flow_table *t, const struct dp_flow_probe *p0,
 			 const struct dp_flow_key4 *k1, uint8_t proto, uint64_t now_ms,
 			 uint32_t *ret_idx);
+/* Puts an unhashed key 1 (dp_flow_add_unhashed) into the hash after all:
+ * the flow is found by both keys from now on.  -ENOSPC (a cuckoo dead
+ * end: nothing is evicted for it, the flow stays as it was). */
+int dp_flow_hash_key1(struct dp_flow_table *t, uint32_t idx);
 /* Whether the flow in slot idx is live and has p (IPv4) as its key d. */
 bool dp_flow_is_key(const struct dp_flow_table *t, uint32_t idx, unsigned d,
 		    const struct dp_flow_probe *p);

@@ -130,7 +130,7 @@ static void release_flow(void *ctx, struct dp_flow *f)
 	 * in key 0 (its source), a hairpin peer's in key 1 (the source of
 	 * the peer's replies). */
 	const struct dp_flow_key4 *k = f->key.v4;
-	if (f->flags & DP_FLOW_UNHASHED1) /* its mapping's first flow */
+	if (f->flags & DP_FLOW_UNHASHED1) /* its mapping's only flow */
 		dp_nat_clear_flow(nat, f->nat_map[0], f->proto);
 	if (f->flags & DP_FLOW_NAT)
 		dp_nat_put(nat, f->nat_map[0], f->proto, k[0].src, k[0].sport);
@@ -504,7 +504,7 @@ static enum dp_drop icmp_error(struct dp_worker *w, enum dp_role in, struct rte_
 }
 
 /* The NAT mapping that owns an external port (nat.h: the port may lead
- * to the mapping's first flow), or DP_NAT_NONE. */
+ * to the mapping's only flow), or DP_NAT_NONE. */
 static uint32_t port_mapping(const struct dp_worker *w, uint8_t proto, uint16_t ext)
 {
 	uint32_t e = dp_nat_by_ext(w->nat, proto, ext);
@@ -584,7 +584,7 @@ static void new_flow(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pk
 	/* The reply's key (IPv4: packed as the hash keeps it, directly). */
 	struct dp_flow_probe p1;
 	uint32_t map = DP_NAT_NONE;
-	/* The mapping's first flow: its replies are found through the
+	/* The mapping's only flow: its replies are found through the
 	 * mapping's port (nat.h), not the flow hash. */
 	bool first = false;
 	if (v.action == POL_ALLOW && p->family == 4) {
@@ -600,7 +600,16 @@ static void new_flow(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pk
 			/* An echo's identifier stands in both ports. */
 			dp_flow_probe4(&p1, DP_ROLE_WAN, p->proto, p->dst, wan4,
 				       p->proto == IPPROTO_ICMP ? ext : p->dport, ext);
-			first = dp_nat_by_ext(w->nat, p->proto, ext) == map;
+			uint32_t e = dp_nat_by_ext(w->nat, p->proto, ext);
+			if (e == map) {
+				first = dp_nat_refs(w->nat, map) == 1;
+			} else if (e != DP_NAT_NONE && (e & DP_NAT_FLOW)) {
+				/* A second flow: from now on the endpoint's
+				 * replies are all found in the hash (one bulk
+				 * lookup a burst), the first one's too. */
+				if (dp_flow_hash_key1(w->flows, e & ~DP_NAT_FLOW) == 0)
+					dp_nat_clear_flow(w->nat, map, p->proto);
+			}
 		}
 	} else if (p->family == 4) {
 		/* Refused: the reply is the mirror image. */
@@ -617,7 +626,7 @@ static void new_flow(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pk
 	bool held = hairpin && map != DP_NAT_NONE;
 	if (held)
 		dp_nat_ref(w->nat, peer);
-	/* A first flow's reply key is unique without a check: a flow with
+	/* The only flow's reply key is unique without a check: a flow with
 	 * the same one would have the same device endpoint (the mapping's)
 	 * and destination, so this packet's key, which no flow has. */
 	int r = first ? dp_flow_add_unhashed(w->flows, p0, &p1.key.k4, p->proto, now, &idx) :
@@ -713,7 +722,7 @@ static void flow_stage(struct dp_worker *w, enum dp_role in, uint64_t now)
 	uint64_t ins0, rem0, ins, rem;
 	if (!b->n)
 		return;
-	/* From the WAN, a reply to a NAT mapping's first flow is found
+	/* From the WAN, a reply to a NAT mapping's only flow is found
 	 * through the mapping's port (nat.h), the rest in the hash: those
 	 * flows are fetched meanwhile and their keys compared below. */
 	uint32_t first[DP_BURST_MAX];

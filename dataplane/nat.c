@@ -34,7 +34,7 @@ struct dp_nat {
 	struct map *maps; /* by the key's hash position */
 	uint32_t capacity;
 	uint16_t lo, hi;
-	uint32_t *by_ext[P_COUNT]; /* external port - lo -> mapping or first flow (nat.h) */
+	uint32_t *by_ext[P_COUNT]; /* external port - lo -> mapping or its only flow (nat.h) */
 	struct dp_nat_stats stats;
 };
 
@@ -295,6 +295,11 @@ void dp_nat_set_flow(struct dp_nat *n, uint32_t idx, uint8_t proto, uint32_t flo
 	int p = pindex(proto);
 	if (p >= 0 && flow < DP_NAT_FLOW)
 		n->by_ext[p][n->maps[idx].ext - n->lo] = DP_NAT_FLOW | flow;
+}
+
+uint32_t dp_nat_refs(const struct dp_nat *n, uint32_t idx)
+{
+	return n->maps[idx].refs;
 }
 
 void dp_nat_clear_flow(struct dp_nat *n, uint32_t idx, uint8_t proto)

@@ -8,7 +8,7 @@
  * free one from a point hashed from the endpoint.  ICMP echo identifiers
  * are mapped the same way.  Only ports of [lo, hi] are used: the kernel's
  * own NAT gets the rest.  A mapping lives while flows hold it.  Each
- * external port leads to its mapping or to the mapping's first flow
+ * external port leads to its mapping or to the mapping's only flow
  * (dp_nat_by_ext), so that the replies of the common case, one flow an
  * endpoint, are found without a hash lookup.
  *
@@ -73,20 +73,25 @@ uint16_t dp_nat_ext(const struct dp_nat *n, uint32_t idx);
 const uint8_t *dp_nat_mac(const struct dp_nat *n, uint32_t idx);
 /*
  * What an external port leads to: DP_NAT_NONE (no mapping), the index of
- * its mapping, or DP_NAT_FLOW | the index of the mapping's first flow,
+ * its mapping, or DP_NAT_FLOW | the index of the mapping's only flow,
  * which the caller registered with dp_nat_set_flow: the flow whose reply
  * key the flow table does not hash (flow.h, DP_FLOW_UNHASHED1), so that
  * a WAN packet to the port finds it with this read and a key compare.
- * That flow's nat_map[0] is the mapping.  A mapping has at most one such
- * flow; its other flows' replies are in the flow table's hash.
+ * That flow's nat_map[0] is the mapping.  When the mapping gets a second
+ * flow, the caller puts the first one's reply key in the hash and the
+ * port leads to the mapping again (dp_nat_clear_flow): the replies of an
+ * endpoint with many flows are all found in the hash.
  */
 #define DP_NAT_FLOW 0x80000000u
 uint32_t dp_nat_by_ext(const struct dp_nat *n, uint8_t proto, uint16_t ext);
-/* Registers flow (< DP_NAT_FLOW) as mapping idx's first flow: the
+/* Registers flow (< DP_NAT_FLOW) as mapping idx's only flow: the
  * mapping's port leads to it.  The mapping must have none (dp_nat_by_ext
  * of its port gives idx). */
 void dp_nat_set_flow(struct dp_nat *n, uint32_t idx, uint8_t proto, uint32_t flow);
-/* The port leads to the mapping again (its first flow is going). */
+/* Flows holding mapping idx. */
+uint32_t dp_nat_refs(const struct dp_nat *n, uint32_t idx);
+/* The port leads to the mapping again (its only flow is going, or its
+ * replies are in the flow hash now). */
 void dp_nat_clear_flow(struct dp_nat *n, uint32_t idx, uint8_t proto);
 void dp_nat_stats(const struct dp_nat *n, struct dp_nat_stats *ret);
 

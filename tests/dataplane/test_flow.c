@@ -451,7 +451,16 @@ static void test_unhashed(void **state)
 	assert_int_equal(idx[1], last);
 	assert_int_equal(dp_flow_add_unhashed(t, &p6, &p1.key.k4, IPPROTO_TCP, 1, &idx[0]),
 			 -EINVAL);
-	/* Removal deletes key 0: the table empties. */
+	/* Hashed after all (the mapping got a second flow): found by both
+	 * keys, and its removal deletes both. */
+	assert_int_equal(dp_flow_hash_key1(t, last), 0);
+	assert_false(dp_flow_get(t, last)->flags & DP_FLOW_UNHASHED1);
+	unsigned d1 = 9;
+	assert_int_equal(dp_flow_find(t, &p1, &d1), last);
+	assert_int_equal(d1, 1);
+	assert_int_equal(dp_flow_hash_key1(t, last), 0); /* nothing to do */
+	/* Removal deletes what each flow has in the hash: the table
+	 * empties. */
 	for (uint32_t i = 0; i < dp_flow_capacity(t); i++)
 		if (dp_flow_at(t, i))
 			dp_flow_remove(t, i);
@@ -459,6 +468,7 @@ static void test_unhashed(void **state)
 	assert_int_equal(st.active, 0);
 	unsigned d;
 	assert_int_equal(dp_flow_find(t, &p0, &d), DP_FLOW_NONE);
+	assert_int_equal(dp_flow_find(t, &p1, &d), DP_FLOW_NONE);
 	dp_flow_table_free(t);
 }
 
