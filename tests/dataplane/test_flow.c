@@ -415,6 +415,12 @@ static void test_unhashed(void **state)
 		dp_flow_probe_init(&p1, &k1);
 		unsigned d = 9;
 		uint32_t idx;
+		/* A packet's probe is the same key and hash. */
+		struct dp_flow_probe q;
+		dp_flow_probe4(&q, k1.role, k1.proto, k1.src, k1.dst, k1.sport, k1.dport);
+		assert_memory_equal(&q.key.k4, &p1.key.k4, sizeof(q.key.k4));
+		assert_int_equal(q.sig, p1.sig);
+		assert_int_equal(q.family, 4);
 		assert_int_equal(dp_flow_add_unhashed(t, &p0, &p1.key.k4, IPPROTO_TCP, 10 + n, &idx),
 				 0);
 		assert_int_equal(dp_flow_find(t, &p0, &d), idx);
