@@ -16,9 +16,11 @@ void gwd_config_defaults(struct gwd_config *c)
 	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/gw");
 	snprintf(c->socket, sizeof(c->socket), "%s", GWD_API_DEFAULT_SOCKET);
 	snprintf(c->bpf_pin_root, sizeof(c->bpf_pin_root), "%s", GWD_DEFAULT_PIN_ROOT);
+	snprintf(c->api_group, sizeof(c->api_group), "gw");
 	c->api_max_conns = GWD_API_MAX_CONNS;
 	c->api_max_per_uid = GWD_API_MAX_PER_UID;
 	c->api_idle_s = GWD_API_IDLE_S;
+	c->compile_timeout_s = GWD_COMPILE_TIMEOUT_S;
 }
 
 struct errs {
@@ -49,7 +51,7 @@ add_err(struct errs *e, const char *name, unsigned line, const char *fmt, ...)
 
 enum key {
 	K_STATE_DIR, K_SOCKET, K_POLICY, K_DATAPLANE, K_EBPF_PORTS, K_PIN_ROOT,
-	K_API_MAX_CONNS, K_API_MAX_PER_UID, K_API_IDLE, K_COUNT
+	K_API_MAX_CONNS, K_API_MAX_PER_UID, K_API_IDLE, K_COMPILE_TIMEOUT, K_API_GROUP, K_COUNT
 };
 
 static const char *const keys[K_COUNT] = {
@@ -57,6 +59,7 @@ static const char *const keys[K_COUNT] = {
 	[K_DATAPLANE] = "dataplane", [K_EBPF_PORTS] = "ebpf_ports",
 	[K_PIN_ROOT] = "bpf_pin_root", [K_API_MAX_CONNS] = "api_max_connections",
 	[K_API_MAX_PER_UID] = "api_max_per_user", [K_API_IDLE] = "api_idle_timeout",
+	[K_COMPILE_TIMEOUT] = "compile_timeout", [K_API_GROUP] = "api_group",
 };
 
 /* The number a key sets and its range, or NULL. */
@@ -67,6 +70,7 @@ static unsigned *number(struct gwd_config *c, enum key k, unsigned *ret_min, uns
 	case K_API_MAX_CONNS: *ret_max = 1024; return &c->api_max_conns;
 	case K_API_MAX_PER_UID: *ret_max = 1024; return &c->api_max_per_uid;
 	case K_API_IDLE: *ret_max = 86400; return &c->api_idle_s;
+	case K_COMPILE_TIMEOUT: *ret_max = 3600; return &c->compile_timeout_s;
 	default: return NULL;
 	}
 }
@@ -200,7 +204,7 @@ int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_
 			add_err(&e, name, lineno,
 				"unknown key '%.*s' (the keys are state_dir, socket, policy, "
 				"dataplane, ebpf_ports, bpf_pin_root, api_max_connections, "
-				"api_max_per_user, api_idle_timeout)",
+				"api_max_per_user, api_idle_timeout, compile_timeout, api_group)",
 				(int)(klen > 64 ? 64 : klen), line);
 			continue;
 		}
@@ -215,6 +219,21 @@ int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_
 		}
 		if (k == K_EBPF_PORTS) {
 			parse_ports(&e, name, lineno, val, vlen, &out);
+			continue;
+		}
+		if (k == K_API_GROUP) {
+			bool ok = vlen < GWD_GROUP_MAX;
+			for (size_t i = 0; ok && i < vlen; i++)
+				ok = (val[i] >= 'a' && val[i] <= 'z') || val[i] == '_' ||
+				     (i && ((val[i] >= '0' && val[i] <= '9') || val[i] == '-'));
+			if (!ok) {
+				add_err(&e, name, lineno,
+					"'api_group' must be a group name (lower-case letters, digits, "
+					"'_', '-'; at most %d bytes)", GWD_GROUP_MAX - 1);
+				continue;
+			}
+			memcpy(out.api_group, val, vlen);
+			out.api_group[vlen] = '\0';
 			continue;
 		}
 		unsigned lo, hi, *num = number(&out, k, &lo, &hi);

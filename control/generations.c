@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "api_diag.h"
+#include "compiler.h"
 #include "daemon_int.h"
 #include "image.h"
 #include "log.h"
@@ -296,76 +296,93 @@ static void arm_timer(struct gwd *d)
 	evtimer_add(d->confirm_timer, &tv);
 }
 
-/* The flattened text of a compiled unit, malloc'd. */
-static char *print_unit(const struct pol_unit *u)
+/* The compile of policy.apply finished (compiler.h): its result goes
+ * through the same transaction as every change, then to the caller. */
+static void compiled(int r, struct gwd_compiled *c, const char *why, void *arg)
 {
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&text, &len);
-	if (!f)
-		return NULL;
-	int r = pol_unit_print(u, f);
-	if (fclose(f) != 0 || r < 0) {
-		free(text);
-		return NULL;
+	struct gwd_call *call = arg;
+	struct gwd *d = call->d;
+	struct gwd_result res = { 0 };
+	const char *name = call->path ? call->path : "policy.gw";
+	call->job = NULL;
+	if (r < 0) {
+		gwd_fail(&res, r == -ETIMEDOUT ? "timeout" : "internal", "%s: %s; nothing changed",
+			 name, why);
+		goto out;
 	}
-	return text;
+	if (c->errors) {
+		gwd_fail(&res, "policy_invalid", "%s: invalid: %u error%s; nothing changed", name,
+			 c->errors, c->errors == 1 ? "" : "s");
+		res.diagnostics = c->diagnostics;
+		c->diagnostics = NULL;
+		goto out;
+	}
+	/* The state may have moved while the policy compiled. */
+	if (d->st.pending && !call->dry_run) {
+		gwd_fail(&res, "pending",
+			 "generation %u awaits confirmation: confirm it (gwctl policy confirm) or "
+			 "roll back first", d->st.pending_gen);
+		goto out;
+	}
+	struct install in = {
+		.image = c->image, .size = c->image_size, .text = c->text ? c->text : "",
+		.source = call->path, .user = call->peer.user, .uid = call->peer.uid,
+		.message = call->message, .confirm_seconds = call->confirm_seconds,
+		.dry_run = call->dry_run, .compile_ms = c->compile_ms, .text_ms = c->text_ms,
+		.t0 = call->t0,
+	};
+	install(d, &in, &res);
+	if (!res.code && c->warnings) {
+		json_object_set_new(res.fields, "warnings", c->diagnostics);
+		c->diagnostics = NULL;
+	}
+out:
+	gwd_compiled_clear(c);
+	gwd_call_finish(call, &res);
 }
 
-void gwd_gen_apply(struct gwd *d, const struct gwd_api_req *req, const struct gwd_peer *peer,
-		   struct gwd_result *res)
+bool gwd_gen_apply_start(struct gwd_call *call, const struct gwd_api_req *req,
+			 struct gwd_result *res)
 {
+	struct gwd *d = call->d;
 	if (d->st.pending && !req->dry_run) {
 		gwd_fail(res, "pending",
 			 "generation %u awaits confirmation: confirm it (gwctl policy confirm) or "
 			 "roll back first", d->st.pending_gen);
-		return;
+		return false;
 	}
 	if (req->confirm_seconds && !d->st.generation) {
 		gwd_fail(res, "bad_argument",
 			 "--confirm needs an earlier generation to return to; apply once without it");
-		return;
+		return false;
 	}
-	struct pol_unit *u = NULL;
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	/* Text from a socket may not name files (gwd runs as root); a path
-	 * is compiled as `gwctl policy check` compiles it. */
-	int r = req->path ? pol_compile(req->path, NULL, 0, 0, &u)
-			  : pol_compile("policy.gw", req->text, req->text_len, POL_F_NO_FILES,
-					&u);
-	if (r < 0) {
-		gwd_fail(res, "internal", "out of memory compiling the policy");
-		return;
+	call->path = req->path ? strdup(req->path) : NULL;
+	call->message = req->message ? strdup(req->message) : NULL;
+	call->confirm_seconds = req->confirm_seconds;
+	call->dry_run = req->dry_run;
+	clock_gettime(CLOCK_MONOTONIC, &call->t0);
+	if ((req->path && !call->path) || (req->message && !call->message)) {
+		gwd_fail(res, "internal", "out of memory");
+		return false;
 	}
-	if (pol_unit_errors(u)) {
-		gwd_fail(res, "policy_invalid", "%s: invalid: %u error%s; nothing changed",
-			 req->path ? req->path : "policy.gw", pol_unit_errors(u),
-			 pol_unit_errors(u) == 1 ? "" : "s");
-		res->diagnostics = gwd_api_diags_json(u);
-		pol_unit_free(u);
-		return;
-	}
-	const void *img;
-	size_t size;
-	double compile_ms = gwd_ms_since(&t0);
-	char *text = print_unit(u);
-	if (!text || pol_unit_image(u, &img, &size) < 0) {
-		gwd_fail(res, "internal", "the compiled policy does not print or has no image");
-		goto out;
-	}
-	struct install in = {
-		.image = img, .size = size, .text = text, .source = req->path,
-		.user = peer->user, .uid = peer->uid, .message = req->message,
-		.confirm_seconds = req->confirm_seconds, .dry_run = req->dry_run,
-		.compile_ms = compile_ms, .text_ms = gwd_ms_since(&t0) - compile_ms, .t0 = t0,
+	/* The file and what it names are read with the client's rights, in a
+	 * child (compiler.h); text from the socket may not name files. */
+	struct gwd_compile_who who = {
+		.uid = call->peer.uid, .gid = call->peer.gid, .groups = call->peer.groups,
+		.ngroups = call->peer.ngroups,
 	};
-	install(d, &in, res);
-	if (!res->code && pol_unit_warnings(u))
-		json_object_set_new(res->fields, "warnings", gwd_api_diags_json(u));
-out:
-	free(text);
-	pol_unit_free(u);
+	int r = gwd_compile_start(d->compiler, req->path, req->text, req->text_len, &who,
+				  d->cfg.compile_timeout_s, compiled, call, &call->job);
+	if (r == -EBUSY) {
+		gwd_fail(res, "busy", "%u policies are being compiled already; try again",
+			 GWD_COMPILE_RUNNING);
+		return false;
+	}
+	if (r < 0) {
+		gwd_fail(res, "internal", "cannot start the compile: %s", strerror(-r));
+		return false;
+	}
+	return true;
 }
 
 void gwd_gen_rollback(struct gwd *d, const struct gwd_api_req *req,
