@@ -197,8 +197,11 @@ int gwd_new(struct event_base *base, const struct gwd_config *cfg, struct gwd **
 	}
 	r = gwd_state_load(cfg->state_dir, &d->st);
 	if (r < 0) {
-		snprintf(err, errlen, "%s/state.json: %s", cfg->state_dir, strerror(-r));
-		goto fail;
+		/* Which generation runs is unknown: touch nothing, answer, and
+		 * let an apply or a rollback write a good state.json. */
+		memset(&d->st, 0, sizeof(d->st));
+		gwd_gen_degrade(d, "%s/state.json cannot be read: %s", cfg->state_dir,
+				r == -EBADMSG ? "damaged" : strerror(-r));
 	}
 	json_t *list;
 	r = gwd_history_list(cfg->state_dir, &list, &d->max_gen);
@@ -245,7 +248,7 @@ int gwd_new(struct event_base *base, const struct gwd_config *cfg, struct gwd **
 	if (r < 0)
 		goto fail;
 	gwd_gen_resume_pending(d);
-	if (!d->st.generation && cfg->policy[0]) {
+	if (!d->st.generation && cfg->policy[0] && !d->degraded[0]) {
 		struct gwd_api_req req = { .cmd = GWD_CMD_POLICY_APPLY, .path = cfg->policy,
 					   .message = "the policy of gwd.conf at first start" };
 		struct gwd_peer peer;

@@ -56,6 +56,10 @@ struct gwd {
 	struct gwd_domains *domains;
 	struct gwd_compiler *compiler; /* policy compiles in children */
 	struct gwd_reload *reload;     /* a SIGHUP reload that runs, or NULL */
+	/* "" while gwd runs the current generation; else why it could not
+	 * take it up at start (a damaged state.json or history entry): the
+	 * engines are left as they are until an apply or rollback succeeds. */
+	char degraded[320];
 };
 
 #define GWD_MAX_LEARNED 65536 /* learned (name, address) pairs */
@@ -92,8 +96,11 @@ bool gwd_gen_apply_start(struct gwd_call *call, const struct gwd_api_req *req,
 void gwd_gen_rollback(struct gwd *d, const struct gwd_api_req *req,
 		      const struct gwd_peer *peer, struct gwd_result *res);
 void gwd_gen_confirm(struct gwd *d, const struct gwd_peer *peer, struct gwd_result *res);
-/* At start: every engine runs the current generation (state.json's). */
+/* At start: every engine runs the current generation (state.json's), or
+ * gwd is degraded (d->degraded says why) and touches no engine. */
 int gwd_gen_adopt(struct gwd *d, char *err, size_t errlen);
+/* gwd cannot run what it should: logged, shown by status. */
+void gwd_gen_degrade(struct gwd *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* At start: a pending --confirm reverts now if its deadline passed, else
  * its timer is armed. */
 void gwd_gen_resume_pending(struct gwd *d);

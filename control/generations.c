@@ -202,6 +202,10 @@ static void install(struct gwd *d, const struct install *in, struct gwd_result *
 	d->st = st;
 	memcpy(d->hash, hash, sizeof(hash));
 	set_current(d, nir);
+	if (d->degraded[0]) {
+		gwd_log("recovered", "gen=%u", gen);
+		d->degraded[0] = '\0';
+	}
 	/* Engines whose domain table outlives a generation get the new set
 	 * numbers now (the others staged theirs). */
 	for (size_t i = 0; i < d->nengines && gwd_domains_count(d->domains); i++)
@@ -242,6 +246,11 @@ static void restore(struct gwd *d, uint32_t from, const char *user, uint32_t uid
 	if (r == -ENOENT) {
 		gwd_fail(res, "no_such_generation", "there is no generation %u in the history",
 			 from);
+		return;
+	}
+	if (r == -EBADMSG) {
+		gwd_fail(res, "damaged", "generation %u of the history is damaged: its record does "
+			 "not parse, or its image is missing or differs from its recorded hash", from);
 		return;
 	}
 	if (r < 0) {
@@ -385,29 +394,48 @@ bool gwd_gen_apply_start(struct gwd_call *call, const struct gwd_api_req *req,
 	return true;
 }
 
+/* Generation g reads, matches its hash and loads. */
+static bool restorable(struct gwd *d, uint32_t g)
+{
+	json_t *e;
+	void *img;
+	size_t size;
+	struct pol_ir *ir;
+	char err[256];
+	if (gwd_history_get(d->cfg.state_dir, g, &e, &img, &size) < 0)
+		return false;
+	bool ok = pol_image_load(img, size, &ir, err, sizeof(err)) == 0;
+	if (ok)
+		pol_ir_free(ir);
+	json_decref(e);
+	free(img);
+	return ok;
+}
+
 void gwd_gen_rollback(struct gwd *d, const struct gwd_api_req *req,
 		      const struct gwd_peer *peer, struct gwd_result *res)
 {
 	uint32_t to = req->generation;
 	if (!to) {
-		/* The newest entry before the current generation. */
+		/* The newest generation before the current one that can be
+		 * restored (a damaged one is passed over). */
 		json_t *list;
 		uint32_t max;
 		if (gwd_history_list(d->cfg.state_dir, &list, &max) < 0) {
 			gwd_fail(res, "internal", "the history does not read");
 			return;
 		}
-		size_t i;
-		json_t *e;
-		json_array_foreach(list, i, e) {
+		uint32_t below = d->st.generation ? d->st.generation : UINT32_MAX;
+		for (size_t i = json_array_size(list); i-- > 0 && !to;) {
+			json_t *e = json_array_get(list, i);
 			uint32_t g = (uint32_t)json_integer_value(json_object_get(e, "generation"));
-			if (g < d->st.generation)
+			if (g < below && restorable(d, g))
 				to = g;
 		}
 		json_decref(list);
 		if (!to) {
-			gwd_fail(res, "no_such_generation", "there is no generation before %u",
-				 d->st.generation);
+			gwd_fail(res, "no_such_generation",
+				 "there is no readable generation before %u", d->st.generation);
 			return;
 		}
 	}
@@ -473,8 +501,22 @@ void gwd_gen_resync(struct gwd_engine *e, void *arg)
 		d->ir->nrules, gwd_domains_count(d->domains));
 }
 
+void gwd_gen_degrade(struct gwd *d, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(d->degraded, sizeof(d->degraded), fmt, ap);
+	va_end(ap);
+	char q[400];
+	gwd_log("degraded", "gen=%u reason=%s", d->st.generation,
+		gwd_log_value(q, sizeof(q), d->degraded));
+}
+
 /* At start: make every engine run the current generation (an engine may
- * have missed a flip when gwd died between its steps). */
+ * have missed a flip when gwd died between its steps).  A current
+ * generation that cannot be taken up (its record or image is missing or
+ * damaged) leaves gwd degraded, not stopped: the API comes up so that a
+ * rollback or an apply can mend it, and no engine is touched meanwhile. */
 int gwd_gen_adopt(struct gwd *d, char *err, size_t errlen)
 {
 	if (!d->st.generation)
@@ -483,17 +525,26 @@ int gwd_gen_adopt(struct gwd *d, char *err, size_t errlen)
 	int r = gwd_history_get(d->cfg.state_dir, d->st.generation, &entry, &d->image,
 				&d->image_size);
 	if (r < 0) {
-		snprintf(err, errlen, "%s: generation %u of state.json is not in the history: %s",
-			 d->cfg.state_dir, d->st.generation, strerror(-r));
-		return r;
+		gwd_gen_degrade(d, "generation %u of state.json cannot be taken up: %s",
+				d->st.generation,
+				r == -EBADMSG ? "its history record does not parse, or its image is "
+						"missing or differs from its recorded hash"
+					      : strerror(-r));
+		d->image = NULL;
+		d->image_size = 0;
+		return 0;
 	}
 	json_decref(entry);
 	char why[256];
 	struct pol_ir *ir;
 	r = load_image(d->image, d->image_size, &ir, why, sizeof(why));
 	if (r < 0) {
-		snprintf(err, errlen, "generation %u's image: %s", d->st.generation, why);
-		return r;
+		gwd_gen_degrade(d, "generation %u's image does not load: %s", d->st.generation,
+				why);
+		free(d->image);
+		d->image = NULL;
+		d->image_size = 0;
+		return 0;
 	}
 	set_current(d, ir);
 	gwd_sha256_hex(d->image, d->image_size, d->hash);
