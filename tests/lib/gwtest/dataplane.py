@@ -196,3 +196,66 @@ class Dataplane:
         if self.p is not None:
             self.kill()
         remove_dpdk_runtime(self.file_prefix)
+
+
+def replay(exe, work, file_prefix, image, lan_frames, wan_frames, sock, lcores="0,1",
+           args=("--lan-ip", "192.168.1.1/24", "--wan-ip", "203.0.113.2",
+                 "--wan-gw-mac", "02:00:00:00:00:fe")):
+    """gw-dataplane with policy image and a control socket at sock, its
+    ports replaying lan_frames and wan_frames forever (net_pcap
+    infinite_rx, written to WORK/lan_in.pcap and wan_in.pcap), what it
+    sends dropped; started (the socket is there: Skip where EAL cannot
+    start).  Its output is in WORK/dataplane.log."""
+    from . import pcap
+    lan_in, wan_in = os.path.join(work, "lan_in.pcap"), os.path.join(work, "wan_in.pcap")
+    pcap.write(lan_in, lan_frames)
+    pcap.write(wan_in, wan_frames)
+    dp = Dataplane(exe, work, eal(file_prefix, [pcap_vdev(0, lan_in, infinite=True),
+                                                 pcap_vdev(1, wan_in, infinite=True)],
+                                  lcores=lcores),
+                   ["--lan", "0", "--wan", "1", "--mbufs", "4095", "--policy", image]
+                   + list(args) + ["--no-twins"], sock=sock)
+    dp.start(ready="socket", timeout=10)
+    return dp
+
+
+class FifoPorts:
+    """The LAN and WAN ports' input through FIFOs (FOLDER/lan_in.fifo,
+    wan_in.fifo), so a test feeds frames as it goes: net_pcap reads them
+    as they come.  Each FIFO is held open read-write (opening never
+    blocks) with the pcap header already in it.  close() gives the reader
+    end of file: a worker sitting in a FIFO read then sees a stop."""
+
+    def __init__(self, folder):
+        from . import pcap
+        self.folder = folder
+        self.fds = {}
+        for port in ("lan", "wan"):
+            path = self.path(port)
+            os.mkfifo(path)
+            self.fds[port] = os.open(path, os.O_RDWR)
+            os.write(self.fds[port], pcap.HEADER)
+
+    def path(self, port):
+        return os.path.join(self.folder, port + "_in.fifo")
+
+    def vdevs(self):
+        """net_pcap0 (LAN) and net_pcap1 (WAN) reading the FIFOs, writing
+        FOLDER/lan_out.pcap and wan_out.pcap."""
+        return [pcap_vdev(i, self.path(port), os.path.join(self.folder, port + "_out.pcap"))
+                for i, port in enumerate(("lan", "wan"))]
+
+    def write(self, port, frame, sec=0, usec=0):
+        from . import pcap
+        os.write(self.fds[port], pcap.record(frame, sec, usec))
+
+    def close(self):
+        for fd in self.fds.values():
+            os.close(fd)
+        self.fds = {}
+
+
+def received(client):
+    """Packets the dataplane received on both ports (STATS lan.rx + wan.rx)."""
+    s = client.stats()
+    return s.get("lan.rx", 0) + s.get("wan.rx", 0)

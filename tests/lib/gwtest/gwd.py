@@ -204,3 +204,19 @@ def image_rules(img):
     import struct
     return struct.unpack("<I", img[24 + 16 * 12 + 4:24 + 16 * 12 + 8])[0]
 
+
+
+def compile_policy(gwctl_bin, folder, name, text):
+    """Writes FOLDER/NAME.gw and compiles it with `gwctl policy compile`
+    (behind the build's exe wrapper, for cross builds): (image path,
+    image bytes); Fail with gwctl's diagnostics."""
+    from .dataplane import wrap
+    src, img = os.path.join(folder, name + ".gw"), os.path.join(folder, name + ".img")
+    with open(src, "w") as f:
+        f.write(text)
+    r = subprocess.run(wrap([gwctl_bin, "policy", "compile", src, "-o", img]),
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise Fail("gwctl policy compile %s: %s" % (name, r.stderr))
+    with open(img, "rb") as f:
+        return img, f.read()
