@@ -91,11 +91,11 @@ class Procs:
         self.exits = []   # (name, status) of every process stopped
 
     def spawn(self, name, argv, ns=None, keep_mounts=False, pipe=False, env=None,
-              new_session=True, stdin=subprocess.DEVNULL):
+              new_session=True, stdin=subprocess.DEVNULL, logname=None):
         """Starts argv (in netns ns) as NAME; its stdout and stderr go to
-        WORK/NAME.log (appended), or with pipe=True stdout is a text pipe
-        the caller reads (stderr still to the log)."""
-        path = os.path.join(self.work, name + ".log")
+        WORK/NAME.log (or WORK/LOGNAME.log; appended), or with pipe=True
+        stdout is a text pipe the caller reads (stderr still to the log)."""
+        path = os.path.join(self.work, (logname or name) + ".log")
         log = open(path, "ab")
         try:
             p = popen(in_netns(ns, argv, keep_mounts), new_session=new_session,
