@@ -39,15 +39,23 @@ static void to_packet(const struct pol_facts *f, const uint8_t mac[6], struct gw
 	memcpy(p->dst, f->dst, 16);
 }
 
-/* One case: the tables' verdict must be the evaluator's, rule and all. */
+/* One case: the tables' verdict must be the evaluator's, rule and all.
+ * With a model (a random policy), schedules are the model's plain table,
+ * not pol_schedule_active, which the engine's mask comes from too. */
 static uint32_t check_case(const struct pol_ir *ir, const struct gwbpf_image *img,
-			   const struct pol_facts *f, const uint8_t mac[6], const char *text)
+			   const struct pol_facts *f, const uint8_t mac[6], const char *text,
+			   const struct rp_model *model)
 {
 	struct pol_verdict want;
 	struct gwbpf_verdict got;
 	struct gwbpf_bitmap active;
 	struct gwbpf_packet p;
-	pol_eval(ir, f, &want, NULL);
+	if (!model)
+		pol_eval(ir, f, &want, NULL);
+	else if (!rp_reference(ir, model, f, &want))
+		fail_msg("%s\nwhen %u/%u: the evaluator and the schedules as written disagree "
+			 "(rule %u by the schedules as written)", text, f->when.wday, f->when.minute,
+			 want.rule);
 	gwbpf_active_mask(ir, f->when, &active);
 	to_packet(f, mac, &p);
 	gwbpf_classify(img, &active, &p, &got);
@@ -119,7 +127,7 @@ static void hand_picked(void **state)
 
 	struct pol_facts f;
 	f = facts(ir, cam, "203.0.113.9", IPPROTO_TCP, 443);
-	check_case(ir, img, &f, cam, home);
+	check_case(ir, img, &f, cam, home, NULL);
 	struct pol_verdict v;
 	pol_eval(ir, &f, &v, NULL);
 	assert_string_equal(pol_ir_str(ir, ir->rules[v.rule].name), "cam-cloud");
@@ -127,17 +135,17 @@ static void hand_picked(void **state)
 	f = facts(ir, cam, "203.0.113.200", IPPROTO_TCP, 443);
 	pol_eval(ir, &f, &v, NULL);
 	assert_string_equal(pol_ir_str(ir, ir->rules[v.rule].name), "cam-inner");
-	check_case(ir, img, &f, cam, home);
+	check_case(ir, img, &f, cam, home, NULL);
 	f = facts(ir, tab, "198.51.100.1", IPPROTO_TCP, 8999);
-	check_case(ir, img, &f, tab, home);
+	check_case(ir, img, &f, tab, home, NULL);
 	f.dport = 9000;
-	check_case(ir, img, &f, tab, home);
+	check_case(ir, img, &f, tab, home, NULL);
 	f = facts(ir, tab, "10.1.2.3", IPPROTO_UDP, 53);
-	check_case(ir, img, &f, tab, home);
+	check_case(ir, img, &f, tab, home, NULL);
 	f.domain_sets = 1;
-	check_case(ir, img, &f, tab, home);
+	check_case(ir, img, &f, tab, home, NULL);
 	f = facts(ir, stranger, "2001:db8::1", IPPROTO_ICMPV6, 0);
-	check_case(ir, img, &f, stranger, home);
+	check_case(ir, img, &f, stranger, home, NULL);
 	f = facts(ir, stranger, "8.8.8.8", IPPROTO_UDP, 53);
 	struct gwbpf_verdict got;
 	struct gwbpf_bitmap all;
@@ -208,7 +216,7 @@ static void last_of_4096(void **state)
 	assert_int_equal(gwbpf_image_build(ir, &img), 0);
 	for (unsigned port = 1; port <= GWBPF_MAX_RULES + 1; port++) {
 		struct pol_facts f = facts(ir, stranger, "192.0.2.1", IPPROTO_UDP, (uint16_t)port);
-		check_case(ir, img, &f, stranger, "4096 port rules");
+		check_case(ir, img, &f, stranger, "4096 port rules", NULL);
 	}
 	struct gwbpf_packet p = { .family = 4, .proto = IPPROTO_TCP, .dport = 4096 };
 	memcpy(p.src_mac, stranger, 6);
@@ -326,8 +334,10 @@ static void run_random(struct rp_rng *r, const struct rp_shape *shape, unsigned 
 		       unsigned packets, struct spread *sp)
 {
 	for (unsigned i = 0; i < policies; i++) {
-		char *text = rp_policy(r, shape);
+		struct rp_model model;
+		char *text = rp_policy_model(r, shape, &model);
 		struct pol_ir *ir = load_ok(text);
+		assert_int_equal(ir->nrules, model.nrules);
 		struct gwbpf_image *img = NULL;
 		int rc = gwbpf_image_build(ir, &img);
 		if (rc)
@@ -336,13 +346,14 @@ static void run_random(struct rp_rng *r, const struct rp_shape *shape, unsigned 
 			struct pol_facts f;
 			uint8_t mac[6];
 			rp_packet(r, ir, mac, &f);
-			uint32_t rule = check_case(ir, img, &f, mac, text);
+			uint32_t rule = check_case(ir, img, &f, mac, text, &model);
 			sp->cases++;
 			sp->defaults += rule >= GWBPF_RULE_DEFAULT_NEW;
 			sp->high += rule < GWBPF_RULE_DEFAULT_NEW && rule >= 2048;
 		}
 		gwbpf_image_free(img);
 		pol_ir_free(ir);
+		rp_model_free(&model);
 		free(text);
 	}
 }
