@@ -36,17 +36,13 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import gwtest  # noqa: E402
 from gwtest import check, proto  # noqa: E402
-from gwtest import wait_for as _wait_for  # noqa: E402
+from gwtest import wait_for  # noqa: E402
 from gwtest.dataplane import Dataplane, eal, prefix  # noqa: E402
 from gwtest.ebpf import Port  # noqa: E402
 from gwtest.gwd import POLICY_BAD, Gwd, image_crc, image_rules, request  # noqa: E402
 
 GWD, GWCTL, SRCDIR, CASE, DATAPLANE, GWBPF_TOOL = sys.argv[1:7]
 PINNED = proto.HEALTH_PINNED
-
-
-def wait_for(fn, what, timeout=10.0):
-    return _wait_for(what, fn, timeout)
 
 
 def dp_health(sock):
@@ -141,23 +137,23 @@ def case_dpdk(lab):
     check("event=dataplane_adopt gen=1" in lab.logtext(), "no adopt line")
     # The dataplane dies: degraded; it comes back empty: gwd pushes again.
     dp.kill()
-    wait_for(lambda: engine(lab.status(), "dataplane")["state"].startswith(
-        "degraded: no answer from " + dp.sock), "degraded state", timeout=4)
+    wait_for("degraded state", lambda: engine(lab.status(), "dataplane")["state"].startswith(
+        "degraded: no answer from " + dp.sock), timeout=4)
     dp.start()
     t0 = time.time()
-    wait_for(lambda: dp_health(dp.sock)["nrules"] == rules_a, "the re-push", timeout=4)
+    wait_for("the re-push", lambda: dp_health(dp.sock)["nrules"] == rules_a, timeout=4)
     took = time.time() - t0
     check(took < 3.0, f"re-push took {took:.1f} s")
     ii = dp_image_info(dp.sock)
     check(ii and ii["crc"] == image_crc(img_a), f"IMAGE_INFO after re-push {ii}")
-    wait_for(lambda: engine(lab.status(), "dataplane")["state"] == "ok", "ok again", timeout=3)
+    wait_for("ok again", lambda: engine(lab.status(), "dataplane")["state"] == "ok", timeout=3)
     check("event=dataplane_resync" in lab.logtext() and "event=engine_resync engine=dataplane gen=1"
           in lab.logtext(), "no resync log lines")
     print(f"re-push after a dataplane restart: {took:.2f} s")
     # No dataplane at all: degraded, and an apply is refused naming it.
     dp.kill()
-    wait_for(lambda: engine(lab.status(), "dataplane")["state"].startswith("degraded"),
-             "degraded state", timeout=4)
+    wait_for("degraded state",
+             lambda: engine(lab.status(), "dataplane")["state"].startswith("degraded"), timeout=4)
     t0 = time.time()
     p = lab.gwctl("policy", "apply", b, expect=1)
     check("engine dataplane refused generation 2" in p.stderr and "no answer from" in p.stderr,
@@ -208,7 +204,7 @@ def case_ebpf(lab):
         r = request(lab.sock, "flows")
         return [f for f in r.get("flows", []) if f["engine"] == "ebpf"
                 and f["dst"] == net.gw_ip and f["verdict"] == "block" and f["generation"] == 1]
-    wait_for(blocked_flow, "the eBPF flow event in gwd's flows", timeout=3)
+    wait_for("the eBPF flow event in gwd's flows", blocked_flow, timeout=3)
     lab.gwctl("policy", "apply", lab.file("open.gw", POLICY_OPEN))
     check(net.ping(), "ping blocked by a policy that allows it")
     lab.gwctl("policy", "apply", lab.file("shut.gw", POLICY_SHUT))
@@ -264,8 +260,8 @@ default new allow
     left = (start - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
     check(left > 1, "too slow to set up before the boundary")
     time.sleep(left + 0.2)
-    wait_for(lambda: "event=schedule gen=1 active=2 rules=2" in lab.logtext(),
-             "the boundary's push", timeout=5)
+    wait_for("the boundary's push",
+             lambda: "event=schedule gen=1 active=2 rules=2" in lab.logtext(), timeout=5)
     check(lab.status()["active_rules"] == {"active": 2, "rules": 2}, "status mask")
     h1 = dp_health(dp.sock)
     check(h1["flags"] & PINNED and h1["generation"] == h0["generation"] + 1,
@@ -281,8 +277,7 @@ def main():
         return 2
     for exe in (DATAPLANE, GWBPF_TOOL):
         if CASE != "dpdk" and not os.access(exe, os.X_OK):
-            print(f"SKIP: {exe} is not built")
-            return gwtest.SKIP
+            return gwtest.cannot_run(f"{exe} is not built")
     lab = Gwd(GWD, GWCTL)
     t0 = time.time()
 

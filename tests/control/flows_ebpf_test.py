@@ -76,8 +76,7 @@ default new allow
 def main():
     for exe in (DATAPLANE, GWBPF_TOOL):
         if not os.access(exe, os.X_OK):
-            print(f"SKIP: {exe} is not built")
-            return gwtest.SKIP
+            return gwtest.cannot_run(f"{exe} is not built")
     lab = Gwd(GWD, GWCTL)
 
     def body():

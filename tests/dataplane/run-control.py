@@ -31,7 +31,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import gwtest  # noqa: E402
-from gwtest import check, dataplane  # noqa: E402
+from gwtest import check, dataplane, wait_for  # noqa: E402
 from gwtest.gwd import compile_policy  # noqa: E402
 from gwtest.packets import ip, mac, tcp_frame  # noqa: E402
 from gwtest.proc import sanitizer_report  # noqa: E402
@@ -59,10 +59,6 @@ default new block
 """
 
 
-def wait_for(pred, what, timeout=10):
-    return gwtest.wait_for(what, pred, timeout)
-
-
 def scenario(exe, gwctl, tmp, dps):
     sock = os.path.join(tmp, "control.sock")
     allow_img, _ = compile_policy(gwctl, tmp, "allow", POLICY_ALLOW)
@@ -82,7 +78,7 @@ def scenario(exe, gwctl, tmp, dps):
     c = Client(sock)
     h = c.health()
     check(h["generation"] == 1 and h["workers"] == 1 and h["flags"] & 1, "health %r" % h)
-    wait_for(lambda: c.stats()["lan.forwarded"] > 1000, "the flow to be forwarded")
+    wait_for("the flow to be forwarded", lambda: c.stats()["lan.forwarded"] > 1000)
     s = c.stats()
     check(s["lan.drop.policy_block"] == 0, "blocked before the swap")
     check("wan.drop.l2_not_ours" in s and "lan.punt.arp" in s, "stats lacks named reasons")
@@ -105,7 +101,7 @@ def scenario(exe, gwctl, tmp, dps):
     gen, nrules = struct.unpack("<II", p)
     check(gen == 2 and nrules == 1, "load reply gen %d rules %d" % (gen, nrules))
     t_swap = time.time()
-    wait_for(lambda: c.stats()["lan.drop.policy_block"] > 0, "the flow to be blocked")
+    wait_for("the flow to be blocked", lambda: c.stats()["lan.drop.policy_block"] > 0)
     t_bite = time.time()
     s1 = c.stats()
     time.sleep(0.3)
@@ -118,7 +114,7 @@ def scenario(exe, gwctl, tmp, dps):
           "flows after the swap: %r" % fl)
     def freed():
         return "event=policy_freed generation=1" in dp.log()
-    wait_for(freed, "generation 1 to be freed")
+    wait_for("generation 1 to be freed", freed)
 
     # The schedules' mask from outside: a stale one, then every rule off.
     status, reason, _ = c.call(SET_ACTIVE, struct.pack("<IIQ", 0, 64, 0))
@@ -129,7 +125,7 @@ def scenario(exe, gwctl, tmp, dps):
     gen, _ = struct.unpack("<II", p)
     check(gen == 3, "set_active generation %d" % gen)
     f0 = c.stats()["lan.forwarded"]
-    wait_for(lambda: c.stats()["lan.forwarded"] > f0 + 1000, "the flow to pass again")
+    wait_for("the flow to pass again", lambda: c.stats()["lan.forwarded"] > f0 + 1000)
     h = c.health()
     check(h["generation"] == 3 and h["flags"] & 2 and h["rx"] > 0 and h["flows"] == 1, "health %r" % h)
     c.close()
@@ -198,7 +194,7 @@ def extensions(c_path, tmp, gwctl, block):
         evs, _ = c.events()
         seen.extend(evs)
         return any(e["kind"] == EV_COUNTERS for e in seen)
-    wait_for(counters_seen, "a COUNTERS event", timeout=6)
+    wait_for("a COUNTERS event", counters_seen, timeout=6)
     new = [e for e in seen if e["kind"] == EV_NEW]
     check(len(new) == 1 and new[0]["dst"] == ip(SERVER) and new[0]["dport"] == 443 and
           new[0]["sport"] == 40000 and new[0]["proto"] == 6 and new[0]["family"] == 4 and
@@ -212,12 +208,12 @@ def extensions(c_path, tmp, gwctl, block):
     _, dom = compile_policy(gwctl, tmp, "domains", POLICY_DOMAINS)
     gen = struct.unpack("<II", c.ok(LOAD_IMAGE, dom))[0]
     f0 = c.stats()["lan.forwarded"]
-    wait_for(lambda: c.stats()["lan.forwarded"] > f0 + 1000, "the flow under the domain policy")
+    wait_for("the flow under the domain policy", lambda: c.stats()["lan.forwarded"] > f0 + 1000)
     check(c.domain_set([("198.51.100.99", 300, 1)]) == 1, "domain table size")
     check(c.health()["generation"] == gen + 1, "an entry for a rule's set renumbers")
     b0 = c.stats()["lan.drop.policy_block"]
     f0 = c.stats()["lan.forwarded"]
-    wait_for(lambda: c.stats()["lan.forwarded"] > f0 + 1000, "the flow past another address's entry")
+    wait_for("the flow past another address's entry", lambda: c.stats()["lan.forwarded"] > f0 + 1000)
     check(c.stats()["lan.drop.policy_block"] == b0, "blocked by another address's entry")
     # A TTL refresh with the same bits, and a set no rule uses: no renumber.
     check(c.domain_set([("198.51.100.99", 600, 1), ("198.51.100.98", 60, 2)]) == 2, "size 2")
@@ -231,7 +227,7 @@ def extensions(c_path, tmp, gwctl, block):
     # The flow's own destination: it is decided again and blocked.
     c.events()
     check(c.domain_set([(SERVER, 300, 1)]) == 3, "size 3")
-    wait_for(lambda: c.stats()["lan.drop.policy_block"] > b0 + 1000, "the domain rule to block")
+    wait_for("the domain rule to block", lambda: c.stats()["lan.drop.policy_block"] > b0 + 1000)
     _, fl = c.flows()
     check(len(fl) == 1 and fl[0]["action"] == 1 and fl[0]["rule"] == 0, "flow after: %r" % fl)
     logs = [e for e in c.events()[0] if e["kind"] == EV_LOG]
@@ -240,7 +236,7 @@ def extensions(c_path, tmp, gwctl, block):
     # Removed: it passes again.
     check(c.domain_set([(SERVER, 0, 0)]) == 2, "size after removal")
     f0 = c.stats()["lan.forwarded"]
-    wait_for(lambda: c.stats()["lan.forwarded"] > f0 + 1000, "the flow after the removal")
+    wait_for("the flow after the removal", lambda: c.stats()["lan.forwarded"] > f0 + 1000)
     # Whole or nothing at the table's capacity (DP_DOMAIN_TABLE 65536).
     n = 2
     for x in range(16):

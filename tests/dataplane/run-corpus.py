@@ -115,8 +115,8 @@ def main():
             rc, log = dataplane.run_batch(exe, tmp, prefix, lan_in, wan_in,
                                           ["--policy", image] + ARGS, timeout=600)
             if rc == dataplane.EXIT_NO_EAL:
-                print("DPDK cannot start here; skipping\n" + log)
-                return gwtest.SKIP
+                print(log)
+                return gwtest.cannot_run("EAL cannot start here")
             problems = [] if rc == 0 else ["exit status %d" % rc]
             if sanitizer_report(log):
                 problems.append("sanitizer report")

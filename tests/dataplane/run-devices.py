@@ -24,7 +24,7 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import gwtest  # noqa: E402
-from gwtest import check, dataplane  # noqa: E402
+from gwtest import check, dataplane, wait_for  # noqa: E402
 from gwtest.gwd import compile_policy  # noqa: E402
 from gwtest.packets import ip, tcp_frame  # noqa: E402
 from gwtest.proc import sanitizer_report  # noqa: E402
@@ -33,10 +33,6 @@ from gwtest.proto import (DEVICE_BIND as BIND, DEVICE_SET, DEVICE_UNBIND as UNBI
 
 LAN_MAC, NEWDEV, HOST_MAC = "02:70:63:61:70:00", "02:00:00:00:00:55", "02:00:00:00:00:0a"
 HOST, SERVER = "192.168.1.10", "198.51.100.7"
-
-
-def wait_for(pred, what, timeout=10):
-    return gwtest.wait_for(what, pred, timeout)
 
 
 # Devices by index: host-a 0, tablet 1, kid 2.
@@ -65,15 +61,15 @@ def the_flow(c):
 
 def forwarding(c):
     f0 = c.stats()["lan.forwarded"]
-    wait_for(lambda: c.stats()["lan.forwarded"] > f0 + 1000, "the flow to be forwarded")
+    wait_for("the flow to be forwarded", lambda: c.stats()["lan.forwarded"] > f0 + 1000)
 
 
 def blocking(c):
     b0 = c.stats()["lan.drop.policy_block"]
-    wait_for(lambda: c.stats()["lan.drop.policy_block"] > b0 + 1000, "the flow to be blocked")
+    wait_for("the flow to be blocked", lambda: c.stats()["lan.drop.policy_block"] > b0 + 1000)
     s1 = c.stats()
-    wait_for(lambda: c.stats()["lan.drop.policy_block"] > s1["lan.drop.policy_block"] + 1000,
-             "more blocks")
+    wait_for("more blocks",
+             lambda: c.stats()["lan.drop.policy_block"] > s1["lan.drop.policy_block"] + 1000)
     check(c.stats()["lan.forwarded"] == s1["lan.forwarded"], "forwarded while blocked")
 
 
@@ -131,7 +127,7 @@ def scenario(exe, gwctl, tmp, dps):
     # Unbound: a new device again.
     bindings, gen, _ = device_set(c, [(NEWDEV, UNBIND, 0)])
     check(bindings == 0 and gen == 4, "unbind reply %d %d" % (bindings, gen))
-    wait_for(lambda: the_flow(c)["rule"] == RULE_DEFAULT_NEW, "the flow decided as a new device")
+    wait_for("the flow decided as a new device", lambda: the_flow(c)["rule"] == RULE_DEFAULT_NEW)
     blocking(c)
     # Bound again, then a LOAD_IMAGE: the new image starts without bindings.
     bindings, gen, _ = device_set(c, [(NEWDEV, BIND, 1)])

@@ -118,8 +118,8 @@ def main():
                                           os.path.join(case, "wan_in.pcap"),
                                           ["--policy", image] + spec["args"])
         if rc == dataplane.EXIT_NO_EAL:
-            print("DPDK cannot start here; skipping\n" + log)
-            return gwtest.SKIP
+            print(log)
+            return gwtest.cannot_run("EAL cannot start here")
         problems = [] if rc == 0 else ["gw-dataplane exited %d" % rc]
         if sanitizer_report(log):
             problems.append("sanitizer report")

@@ -39,8 +39,8 @@ def main():
         rc, log = dataplane.run_batch(exe, tmp, prefix, os.path.join(tmp, "lan_in.pcap"),
                                       os.path.join(tmp, "wan_in.pcap"), ["--mode", "io"])
         if rc == dataplane.EXIT_NO_EAL:
-            print("DPDK cannot start here; skipping\n" + log)
-            return gwtest.SKIP
+            print(log)
+            return gwtest.cannot_run("EAL cannot start here")
         problems = [] if rc == 0 else ["exit status %d" % rc]
         c = dataplane.counters(log)
         problems += dataplane.check_accounting(c)

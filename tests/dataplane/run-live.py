@@ -57,7 +57,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import gwtest  # noqa: E402
-from gwtest import Fail, Skip, check, dataplane, programs, proto  # noqa: E402
+from gwtest import Fail, Skip, check, dataplane, programs, proto, wait_for  # noqa: E402
 from gwtest.gwd import compile_policy  # noqa: E402
 from gwtest.net import Netns, mac_of, need_programs, sh, sweep_stale  # noqa: E402
 from gwtest.net import run as run_cmd  # noqa: E402
@@ -93,10 +93,6 @@ def run(cmd, ns=None, check_rc=True, timeout=20):
 
 def link_mac(ns, dev):
     return mac_of(ns, dev)
-
-
-def wait_for(pred, what, timeout=10):
-    return gwtest.wait_for(what, pred, timeout, step=0.02)
 
 
 class Live:
@@ -206,8 +202,9 @@ class Live:
         elif self.wan == "dhcp":
             self.dhcp()
         if self.wan != "flag":
-            wait_for(lambda: "event=wan_addr source=kernel addr=%s/24" % GW_WAN
-                     in self.log("dataplane"), "the WAN address from the kernel")
+            wait_for("the WAN address from the kernel",
+                     lambda: "event=wan_addr source=kernel addr=%s/24" % GW_WAN
+                     in self.log("dataplane"))
         addrs = run(["ip", "-n", self.gw, "-4", "-o", "addr", "show"]).stdout
         check(GW_LAN + "/24" in addrs and GW_WAN + "/24" in addrs,
               "the twins lack the gateway's addresses:\n" + addrs)
@@ -236,9 +233,9 @@ class Live:
         self.topology()
         self.servers()
         allow, block = self.compile("allow", POLICY_ALLOW), self.compile("block", POLICY_BLOCK)
-        wait_for(lambda: all(self.port_open(a, p) for a, p in
-                             ((SERVER, 8080), (BLOCKED, 8080), (SERVER, 8081), (INET_IP6, 8080))),
-                 "the servers to listen")
+        wait_for("the servers to listen",
+                 lambda: all(self.port_open(a, p) for a, p in
+                             ((SERVER, 8080), (BLOCKED, 8080), (SERVER, 8081), (INET_IP6, 8080))))
         lan_mac = self.start_dataplane(allow)
 
         # The default route on the WAN twin (DHCP put it there already):
@@ -247,8 +244,9 @@ class Live:
             run(["ip", "-n", self.gw, "route", "add", "default", "via", INET_IP, "dev", "gw-wan"])
         inet_mac = link_mac(self.net, "inet0")
         t0 = time.time()
-        wait_for(lambda: "event=wan_next_hop source=kernel gw=%s mac=%s" % (INET_IP, inet_mac)
-                 in self.log("dataplane"), "the WAN next hop from the kernel")
+        wait_for("the WAN next hop from the kernel",
+                 lambda: "event=wan_next_hop source=kernel gw=%s mac=%s" % (INET_IP, inet_mac)
+                 in self.log("dataplane"))
         print("WAN next hop %s %s learned in %.0f ms" % (INET_IP, inet_mac, (time.time() - t0) * 1000))
 
         # (a) ARP for the gateway, answered by the kernel on gw-lan, and ping.
@@ -264,7 +262,7 @@ class Live:
                 ns=self.dev, check_rc=False)
         check(r.returncode == 0 and r.stdout == "hello from the internet\n",
               "curl through NAT: exit %d %s" % (r.returncode, r.stderr))
-        wait_for(lambda: "GET /hello.txt" in self.log("server"), "the server's log line", 5)
+        wait_for("the server's log line", lambda: "GET /hello.txt" in self.log("server"), 5)
         line = [ln for ln in self.log("server").splitlines() if "GET /hello.txt" in ln][0]
         check(line.startswith(GW_WAN + " "), "the server saw %r, want the WAN address" % line)
         print("(b) NAT: server log: %s" % line)
@@ -288,7 +286,7 @@ class Live:
                 return os.path.getsize(out)
             except OSError:
                 return 0
-        wait_for(lambda: size() > 64 * 1024, "the stream to flow")
+        wait_for("the stream to flow", lambda: size() > 64 * 1024)
         s0 = size()
         time.sleep(0.3)
         check(size() > s0, "the stream is not flowing before the swap")
@@ -348,7 +346,7 @@ class Live:
                     if ai.get("local", "").startswith("fe80:"):
                         return ai["local"]
             return None
-        wait_for(link_local, "inet6's link-local address")
+        wait_for("inet6's link-local address", link_local)
         ll = link_local()
         inet6_mac = link_mac(self.net, "inet6")
         check(inet6_mac != link_mac(self.net, "inet0"), "inet6 shares inet0's MAC")
@@ -359,10 +357,12 @@ class Live:
         run(["ip", "-n", self.gw, "addr", "add", GW_WAN6 + "/64", "dev", "gw-wan", "nodad"])
         run(["ip", "-n", self.gw, "-6", "route", "add", "default", "via", ll, "dev", "gw-wan"])
         t0 = time.time()
-        wait_for(lambda: "event=wan_next_hop6 source=kernel gw=%s mac=%s" % (ll, inet6_mac)
-                 in self.log("dataplane"), "the IPv6 WAN next hop from the kernel")
-        wait_for(lambda: "event=wan_addr6 source=kernel addr=%s/64" % GW_WAN6
-                 in self.log("dataplane"), "the WAN IPv6 address from the kernel")
+        wait_for("the IPv6 WAN next hop from the kernel",
+                 lambda: "event=wan_next_hop6 source=kernel gw=%s mac=%s" % (ll, inet6_mac)
+                 in self.log("dataplane"))
+        wait_for("the WAN IPv6 address from the kernel",
+                 lambda: "event=wan_addr6 source=kernel addr=%s/64" % GW_WAN6
+                 in self.log("dataplane"))
         print("(e) IPv6 next hop %s %s learned in %.0f ms" % (ll, inet6_mac,
                                                             (time.time() - t0) * 1000))
         r = run(["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", INET_IP6], ns=self.dev,
@@ -372,7 +372,7 @@ class Live:
                 ns=self.dev, check_rc=False)
         check(r.returncode == 0 and r.stdout == "hello from the internet\n",
               "curl -6: exit %d %s" % (r.returncode, r.stderr))
-        wait_for(lambda: "GET /hello.txt" in self.log("server6"), "the IPv6 server's log", 5)
+        wait_for("the IPv6 server's log", lambda: "GET /hello.txt" in self.log("server6"), 5)
         line = [ln for ln in self.log("server6").splitlines() if "GET /hello.txt" in ln][0]
         check(line.startswith(DEV_IP6 + " "), "the IPv6 server saw %r, want the device" % line)
         print("(e) IPv6 routed: server log: %s" % line)
@@ -408,7 +408,8 @@ def main():
         print("done in %.1f s" % (time.time() - start))
 
     def logs():
-        for name in () if live is None else ("dataplane", "server", "server6", "stream", "curl-stream", "dnsmasq"):
+        for name in () if live is None else ("dataplane", "server", "server6", "stream",
+                                             "curl-stream", "dnsmasq"):
             print("--- %s\n%s" % (name, live.log(name)[-3000:]))
     try:
         return gwtest.main(body, "dp-live", logs)

@@ -26,7 +26,7 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import gwtest  # noqa: E402
-from gwtest import Fail, dataplane, pcap  # noqa: E402
+from gwtest import Fail, dataplane, pcap, wait_for  # noqa: E402
 from gwtest.net import remove_dpdk_runtime  # noqa: E402
 from gwtest.packets import ICMP, TCP, UDP, parse4  # noqa: E402
 from gwtest.packets import echo_frame, tcp_frame, udp6_frame, udp_frame  # noqa: E402
@@ -97,10 +97,6 @@ def flows():
 
 
 
-def wait_for(what, cond, seconds=15):
-    return gwtest.wait_for(what, cond, seconds)
-
-
 def run(exe, tmp, prefix):
     fl = flows()
     fifos = dataplane.FifoPorts(tmp)
@@ -128,8 +124,8 @@ def run(exe, tmp, prefix):
             fifos.write("lan", fr, n)
             fifos.write("wan", stray, n)
             n += 1
-        wait_for("the first packets", lambda: dataplane.received(sock) >= 2 * n)
-        wait_for("%d flows" % len(fl), lambda: len(sock.all_flows()) == len(fl))
+        wait_for("the first packets", lambda: dataplane.received(sock) >= 2 * n, 15)
+        wait_for("%d flows" % len(fl), lambda: len(sock.all_flows()) == len(fl), 15)
 
         # Where NAT mapped each IPv4 flow: the WAN port's output so far.
         out = pcap.read(os.path.join(tmp, "wan_out.pcap"))
@@ -158,9 +154,9 @@ def run(exe, tmp, prefix):
             fifos.write("wan", rep, n)
             fifos.write("lan", foreign, n)
             n += 1
-        wait_for("the replies", lambda: dataplane.received(sock) >= 2 * n)
+        wait_for("the replies", lambda: dataplane.received(sock) >= 2 * n, 15)
         wait_for("every flow's reply",
-                 lambda: sum(1 for f in sock.all_flows() if f["pkts"][1] == 1) == len(fl))
+                 lambda: sum(1 for f in sock.all_flows() if f["pkts"][1] == 1) == len(fl), 15)
         table = sock.all_flows()
         dp.p.send_signal(signal.SIGTERM)
         # The receiving worker may sit in a FIFO read: end of file lets it stop.
@@ -187,8 +183,8 @@ def main():
             print("FAIL: %s\n%s" % (e, log[-4000:]))
             return 1
         if rc == dataplane.EXIT_NO_EAL:
-            print("SKIP: EAL cannot start here")
-            return gwtest.SKIP
+            print(log)
+            return gwtest.cannot_run("EAL cannot start here")
         check(rc == 0, "gw-dataplane exited %s" % rc)
         check("event=workers workers=2 queues=1 steering=on" in log, "not two steering workers")
         if table is None:

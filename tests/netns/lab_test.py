@@ -50,6 +50,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import gwtest  # noqa: E402
 from gwtest import Fail, check, programs  # noqa: E402
 from gwtest import lab as gwlab  # noqa: E402
 from gwtest.lab import SITE  # noqa: E402
@@ -549,8 +550,7 @@ def main():
     home = gwlab.Home(BUILD, tag="%dt" % os.getpid())
     missing = home.missing()
     if missing:
-        print("skipped: " + "; ".join(missing))
-        return 77
+        return gwtest.cannot_run("; ".join(missing))
     sweep_stale(print)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     ok = False

@@ -21,6 +21,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                 "tests", "lib"))
+import gwtest  # noqa: E402
 from gwtest import lab as gwlab  # noqa: E402
 from gwtest.lab import INTERNET, SITE, THERMO_CLOUD, TRACKER, TRACKER_DOMAIN  # noqa: E402
 from gwtest import Fail as LabError  # noqa: E402
@@ -290,8 +291,7 @@ def main():
     home = gwlab.Home(args.build)
     missing = home.missing()
     if missing:
-        print("the home lab cannot run on this machine: " + "; ".join(missing))
-        return 77
+        return gwtest.cannot_run("the home lab cannot run on this machine: " + "; ".join(missing))
     sweep_stale(print)
     ok = False
     try:

@@ -25,6 +25,12 @@ A test script reaches the package with one line before its imports:
 
 Exit statuses follow meson: 0 pass, 1 fail, 77 skip (this machine cannot
 run the test: not root, no namespaces, no BPF, EAL cannot start).
+
+GW_TEST_STRICT=1 (tools/gw test sets it when run as root) says this machine
+must run every test, as CI's can: what would be a skip because the machine
+cannot (Skip, cannot_run()) fails instead, so a fast path that no longer
+starts is not counted as skipped.  A test whose input data is not on the
+machine (the shared corpus: Missing) still skips.
 """
 import os
 import sys
@@ -43,7 +49,29 @@ class Fail(Exception):
 
 
 class Skip(Exception):
-    """This machine cannot run the test (the message says why); exit 77."""
+    """This machine cannot run the test (the message says why); exit 77,
+    or 1 under GW_TEST_STRICT=1."""
+
+
+class Missing(Exception):
+    """The test's input is not on this machine (the message says which);
+    exit 77, also under GW_TEST_STRICT=1."""
+
+
+def strict():
+    """GW_TEST_STRICT=1: skips for want of privileges or of a working
+    EAL are failures here."""
+    return os.environ.get("GW_TEST_STRICT") == "1"
+
+
+def cannot_run(why):
+    """The exit status of a test this machine cannot run: 77, or 1 (with
+    the reason printed) under GW_TEST_STRICT=1."""
+    if strict():
+        print("FAIL: %s; GW_TEST_STRICT=1 says this machine must run it" % why, flush=True)
+        return 1
+    print("SKIP: %s" % why, flush=True)
+    return SKIP
 
 
 def check(cond, what):
@@ -79,16 +107,24 @@ def wait_for(what, cond, timeout=10.0, step=0.05, proc=None, ignore=()):
 
 def main(body, name=None, on_fail=None):
     """Runs body() as a test and returns its exit status: 0 when it
-    returns (or returns 0), 77 when it raises Skip or returns SKIP, 1 when
-    it raises Fail (or any other exception, with its traceback).  on_fail()
+    returns (or returns 0), 77 when it raises Missing, or raises Skip or
+    returns SKIP (1 for these under GW_TEST_STRICT=1), 1 when it raises
+    Fail (or any other exception, with its traceback).  on_fail()
     runs after a failure, to print logs.  Prints one line: "ok NAME",
     "SKIP NAME: why" or "FAIL NAME: what"."""
     name = name or os.path.basename(sys.argv[0])
     try:
         rc = body()
-    except Skip as e:
+    except Missing as e:
         print("SKIP %s: %s" % (name, e), flush=True)
         return SKIP
+    except Skip as e:
+        if not strict():
+            print("SKIP %s: %s" % (name, e), flush=True)
+            return SKIP
+        print("FAIL %s: %s; GW_TEST_STRICT=1 says this machine must run it" % (name, e),
+              flush=True)
+        rc = 1
     except Fail as e:
         print("FAIL %s: %s" % (name, e), flush=True)
         rc = 1
@@ -101,8 +137,7 @@ def main(body, name=None, on_fail=None):
             print("ok %s" % name, flush=True)
             return 0
         if rc == SKIP:
-            print("SKIP %s" % name, flush=True)
-            return SKIP
+            return cannot_run(name)
         print("FAIL %s: exit %s" % (name, rc), flush=True)
     if on_fail:
         try:
