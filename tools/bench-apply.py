@@ -35,7 +35,7 @@
 # alternately by a `gwctl policy apply` process and by the same request
 # written straight on gwd's API socket (the difference is what gwctl adds:
 # its start, printing the reply's warnings).  For each apply: its wall
-# time (a reply means gwd committed every engine: control/daemon.c's
+# time (a reply means gwd committed every engine: control/generations.c's
 # install() replies after the last commit), then, independently, the
 # dataplane's IMAGE_INFO must show the new image's CRC and size under a
 # newer generation, and `gwctl status` every engine at the reply's
@@ -441,7 +441,8 @@ table netdev gwba_ports {
         self.stop("gwd")
         conf = os.path.join(self.work, "gwd-%s.conf" % tag)
         with open(conf, "w") as f:
-            f.write("state_dir = %s\nsocket = %s\ndataplane = %s\n" % (
+            # The benchmark measures applies, not the guard (tests/nft).
+            f.write("state_dir = %s\nsocket = %s\ndataplane = %s\nguard = off\n" % (
                 os.path.join(self.work, "state-" + tag), self.sock, self.dp_sock))
             if "ebpf" in engines:
                 f.write("ebpf_ports = wlan0\nbpf_pin_root = %s\n" % PINS)
