@@ -23,7 +23,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import gwtest  # noqa: E402
-from gwtest import check  # noqa: E402
+from gwtest import Fail, check  # noqa: E402
 from gwtest.gwd import POLICY_A, POLICY_B, POLICY_BAD, Gwd  # noqa: E402
 from gwtest.gwd import api as raw  # noqa: E402
 
