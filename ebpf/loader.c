@@ -7,8 +7,10 @@
  * earlier one attached).
  */
 #include <errno.h>
+#include <ifaddrs.h>
 #include <limits.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -666,17 +668,20 @@ int gwbpf_counters(const struct gwbpf *g, uint64_t ret[GWBPF_CNT_COUNT])
 	free(v);
 	/* PACKETS, PASS and FLOW_HIT are derived (gw_bpf_abi.h). */
 	static const uint8_t unruled[] = {
-		GWBPF_CNT_TRUNCATED, GWBPF_CNT_NOT_IP,	   GWBPF_CNT_NO_POLICY,
-		GWBPF_CNT_LOCAL,     GWBPF_CNT_FLOW_REPLY, GWBPF_CNT_MAP_MISS,
+		GWBPF_CNT_TRUNCATED, GWBPF_CNT_VLAN_DEEP,  GWBPF_CNT_IP6_DEEP,
+		GWBPF_CNT_NOT_IP,    GWBPF_CNT_NO_POLICY,  GWBPF_CNT_LOCAL,
+		GWBPF_CNT_SPOOFED,   GWBPF_CNT_FLOW_REPLY, GWBPF_CNT_MAP_MISS,
 	};
 	static const uint8_t not_pass[] = {
-		GWBPF_CNT_DROP,	    GWBPF_CNT_REJECT,	 GWBPF_CNT_REJECT_DROP, GWBPF_CNT_NOT_IP,
-		GWBPF_CNT_TRUNCATED, GWBPF_CNT_LOCAL,	 GWBPF_CNT_NO_POLICY,	GWBPF_CNT_MAP_MISS,
-		GWBPF_CNT_RATE_DROP,
+		GWBPF_CNT_DROP,	     GWBPF_CNT_REJECT,	  GWBPF_CNT_REJECT_DROP,
+		GWBPF_CNT_NOT_IP,    GWBPF_CNT_TRUNCATED, GWBPF_CNT_VLAN_DEEP,
+		GWBPF_CNT_IP6_DEEP,  GWBPF_CNT_LOCAL,	  GWBPF_CNT_NO_POLICY,
+		GWBPF_CNT_SPOOFED,   GWBPF_CNT_MAP_MISS,  GWBPF_CNT_RATE_DROP,
 	};
 	static const uint8_t not_hits[] = {
-		GWBPF_CNT_TRUNCATED,   GWBPF_CNT_NOT_IP,      GWBPF_CNT_NO_POLICY,
-		GWBPF_CNT_LOCAL,       GWBPF_CNT_FLOW_REPLY,  GWBPF_CNT_FLOW_NEW,
+		GWBPF_CNT_TRUNCATED,   GWBPF_CNT_VLAN_DEEP,   GWBPF_CNT_IP6_DEEP,
+		GWBPF_CNT_NOT_IP,      GWBPF_CNT_NO_POLICY,   GWBPF_CNT_LOCAL,
+		GWBPF_CNT_SPOOFED,     GWBPF_CNT_FLOW_REPLY,  GWBPF_CNT_FLOW_NEW,
 		GWBPF_CNT_FLOW_RECLASS, GWBPF_CNT_FLOW_RACED, GWBPF_CNT_MAP_MISS,
 	};
 	uint64_t sums[GWBPF_SLOTS], retired;
@@ -697,6 +702,28 @@ int gwbpf_counters(const struct gwbpf *g, uint64_t ret[GWBPF_CNT_COUNT])
 	ret[GWBPF_CNT_PASS] = packets > other ? packets - other : 0;
 	ret[GWBPF_CNT_FLOW_HIT] = packets > others ? packets - others : 0;
 	return 0;
+}
+
+static const char *const counter_names[GWBPF_CNT_COUNT] = {
+	[GWBPF_CNT_PACKETS] = "packets", [GWBPF_CNT_PASS] = "pass", [GWBPF_CNT_DROP] = "drop",
+	[GWBPF_CNT_REJECT] = "reject", [GWBPF_CNT_REJECT_DROP] = "reject_drop",
+	[GWBPF_CNT_NOT_IP] = "not_ip", [GWBPF_CNT_TRUNCATED] = "truncated",
+	[GWBPF_CNT_LOCAL] = "local", [GWBPF_CNT_NO_POLICY] = "no_policy",
+	[GWBPF_CNT_FLOW_HIT] = "flow_hit", [GWBPF_CNT_FLOW_REPLY] = "flow_reply",
+	[GWBPF_CNT_FLOW_NEW] = "flow_new", [GWBPF_CNT_FLOW_RECLASS] = "flow_reclass",
+	[GWBPF_CNT_MAP_MISS] = "map_miss", [GWBPF_CNT_FRAGMENT] = "fragment",
+	[GWBPF_CNT_RATE_DROP] = "rate_drop", [GWBPF_CNT_EVENT_LOST] = "event_lost",
+	[GWBPF_CNT_EGRESS] = "egress", [GWBPF_CNT_EGRESS_NO_FLOW] = "egress_no_flow",
+	[GWBPF_CNT_EGRESS_DROP] = "egress_drop", [GWBPF_CNT_FLOW_EVICT] = "flow_evict",
+	[GWBPF_CNT_FLOW_UNCACHED] = "flow_uncached",
+	[GWBPF_CNT_EGRESS_RATE_DROP] = "egress_rate_drop", [GWBPF_CNT_FLOW_RACED] = "flow_raced",
+	[GWBPF_CNT_EGRESS_RECLASS] = "egress_reclass", [GWBPF_CNT_VLAN_DEEP] = "vlan_deep",
+	[GWBPF_CNT_IP6_DEEP] = "ip6_deep", [GWBPF_CNT_SPOOFED] = "spoofed",
+};
+
+const char *gwbpf_counter_name(enum gwbpf_counter c)
+{
+	return (unsigned)c < GWBPF_CNT_COUNT && counter_names[c] ? counter_names[c] : "?";
 }
 
 int gwbpf_rule_stats(const struct gwbpf *g, uint32_t slot, uint32_t index,
@@ -1040,18 +1067,43 @@ static struct iface *find_iface(struct gwbpf *g, int ifindex)
 	return NULL;
 }
 
+/* gw's XDP program on the interface, if any: its id and the mode flag
+ * (XDP_FLAGS_DRV_MODE or XDP_FLAGS_SKB_MODE) it is attached with.  Someone
+ * else's program in either mode also comes back (ours() tells them apart);
+ * *ret_id 0: none. */
+static int xdp_query(int ifindex, uint32_t *ret_id, uint32_t *ret_mode)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	*ret_id = 0;
+	*ret_mode = 0;
+	if (bpf_xdp_query(ifindex, 0, &q) < 0)
+		return 0; /* an interface without XDP at all has none */
+	if (q.drv_prog_id) {
+		*ret_id = q.drv_prog_id;
+		*ret_mode = XDP_FLAGS_DRV_MODE;
+	} else if (q.skb_prog_id) {
+		*ret_id = q.skb_prog_id;
+		*ret_mode = XDP_FLAGS_SKB_MODE;
+	} else if (q.hw_prog_id) {
+		*ret_id = q.hw_prog_id;
+		*ret_mode = XDP_FLAGS_HW_MODE;
+	}
+	return 0;
+}
+
 static int xdp_detach_ours(struct gwbpf *g, int ifindex, bool *ret_found)
 {
-	uint32_t id = 0;
+	uint32_t id = 0, mode = 0;
 	int fd = -1, r;
 	*ret_found = false;
-	if (bpf_xdp_query_id(ifindex, XDP_FLAGS_DRV_MODE, &id) < 0 || !id)
+	xdp_query(ifindex, &id, &mode);
+	if (!id)
 		return 0;
 	if ((r = ours(g, id, "gw_classify", &fd)) <= 0)
 		return r;
 	/* Replace-with-nothing, only if it is still the program we looked at. */
 	LIBBPF_OPTS(bpf_xdp_attach_opts, o, .old_prog_fd = fd);
-	r = bpf_xdp_detach(ifindex, XDP_FLAGS_DRV_MODE | XDP_FLAGS_REPLACE, &o);
+	r = bpf_xdp_detach(ifindex, mode | XDP_FLAGS_REPLACE, &o);
 	close(fd);
 	*ret_found = r == 0;
 	return r;
@@ -1090,21 +1142,37 @@ int gwbpf_attach(struct gwbpf *g, const char *ifname)
 		*f = (struct iface){ .ifindex = ifindex };
 	}
 
-	/* XDP, native mode.  A gw program on our maps (an earlier gwd's) is
-	 * replaced in place; anyone else's is left alone and refused. */
-	if (bpf_xdp_query_id(ifindex, XDP_FLAGS_DRV_MODE, &id) < 0)
-		id = 0;
+	/* The port's source prefixes first: the program drops what comes
+	 * from outside them from its first packet on. */
+	if ((r = gwbpf_port_sync(g, ifname)) < 0)
+		return r;
+
+	/* XDP, native mode where the driver has it, else generic (most Wi-Fi
+	 * drivers, bridges, macvlan).  A gw program on our maps (an earlier
+	 * gwd's) is replaced in place, in its mode; anyone else's is left
+	 * alone and refused. */
+	uint32_t mode = 0;
+	xdp_query(ifindex, &id, &mode);
 	LIBBPF_OPTS(bpf_xdp_attach_opts, xo);
 	uint32_t flags = XDP_FLAGS_DRV_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST;
 	if (id) {
 		if ((r = ours(g, id, "gw_classify", &fd)) < 0)
 			return r;
-		if (r == 0)
+		if (r == 0 || mode == XDP_FLAGS_HW_MODE) {
+			if (fd >= 0)
+				close(fd);
 			return -EBUSY;
+		}
 		xo.old_prog_fd = fd;
-		flags = XDP_FLAGS_DRV_MODE | XDP_FLAGS_REPLACE;
+		flags = mode | XDP_FLAGS_REPLACE;
 	}
 	r = bpf_xdp_attach(ifindex, gwbpf_prog_fd(g), flags, &xo);
+	/* No native XDP here (EOPNOTSUPP), or not in this configuration (an
+	 * MTU or queue count the driver's XDP refuses): generic XDP runs the
+	 * same program on every driver, later in the receive path. */
+	if (r < 0 && !id && r != -EBUSY && r != -EEXIST && r != -EPERM)
+		r = bpf_xdp_attach(ifindex, gwbpf_prog_fd(g),
+				   XDP_FLAGS_SKB_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST, &xo);
 	if (fd >= 0)
 		close(fd);
 	if (r < 0)
@@ -1151,6 +1219,169 @@ undo_xdp:;
 	return r;
 }
 
+int gwbpf_port_mode(const struct gwbpf *g, const char *ifname)
+{
+	int ifindex = (int)if_nametoindex(ifname), fd = -1, r;
+	uint32_t id = 0, mode = 0;
+	if (!ifindex)
+		return -ENODEV;
+	xdp_query(ifindex, &id, &mode);
+	if (!id)
+		return -ENOENT;
+	if ((r = ours(g, id, "gw_classify", &fd)) < 0)
+		return r;
+	if (r == 0)
+		return -ENOENT;
+	close(fd);
+	if ((r = tc_query(ifindex, &id)) < 0)
+		return r;
+	if (!id)
+		return -ENOENT;
+	if ((r = ours(g, id, "gw_egress", &fd)) < 0)
+		return r;
+	if (r == 0)
+		return -ENOENT;
+	close(fd);
+	return mode == XDP_FLAGS_DRV_MODE ? GWBPF_XDP_NATIVE : GWBPF_XDP_GENERIC;
+}
+
+const char *gwbpf_mode_name(int mode)
+{
+	return mode == GWBPF_XDP_NATIVE ? "native" : mode == GWBPF_XDP_GENERIC ? "generic" : "none";
+}
+
+/* ---------------------------------------------------------------- anti-spoofing */
+
+static void src_key(struct gwbpf_src_key *k, int ifindex, const struct gwbpf_src_prefix *p)
+{
+	*k = (struct gwbpf_src_key){ .prefixlen = GWBPF_SRC_HEAD + p->plen,
+				     .ifindex = (uint32_t)ifindex, .family = p->family };
+	/* Host bits cleared: the key is the prefix. */
+	for (unsigned i = 0; i < 16; i++) {
+		unsigned bits = p->plen > 8 * i ? p->plen - 8 * i : 0;
+		k->addr[i] = bits >= 8 ? p->addr[i] : (uint8_t)(p->addr[i] & (0xff00u >> bits));
+	}
+}
+
+static bool prefix_ok(const struct gwbpf_src_prefix *p)
+{
+	return (p->family == 4 && p->plen <= 32) || (p->family == 6 && p->plen <= 128);
+}
+
+int gwbpf_port_prefixes(struct gwbpf *g, int ifindex, const struct gwbpf_src_prefix *v, size_t n)
+{
+	int fd = bpf_map__fd(g->skel->maps.gw_src);
+	uint32_t one = 1;
+	if (ifindex <= 0)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!prefix_ok(&v[i]))
+			return -EINVAL;
+	/* The new ones first, then the stale ones out: no instant in which a
+	 * source both sets accept is refused. */
+	for (size_t i = 0; i < n; i++) {
+		struct gwbpf_src_key k;
+		src_key(&k, ifindex, &v[i]);
+		if (bpf_map_update_elem(fd, &k, &one, BPF_ANY) < 0)
+			return -errno;
+	}
+	struct gwbpf_src_key k, next, *stale = NULL;
+	size_t nstale = 0;
+	int r = 0;
+	for (void *prev = NULL; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &k) {
+		k = next;
+		if (k.ifindex != (uint32_t)ifindex)
+			continue;
+		bool keep = false;
+		for (size_t i = 0; i < n && !keep; i++) {
+			struct gwbpf_src_key want;
+			src_key(&want, ifindex, &v[i]);
+			keep = !memcmp(&want, &k, sizeof(k));
+		}
+		if (keep)
+			continue;
+		struct gwbpf_src_key *s2 = realloc(stale, (nstale + 1) * sizeof(*s2));
+		if (!s2) {
+			r = -ENOMEM;
+			goto out;
+		}
+		stale = s2;
+		stale[nstale++] = k;
+	}
+	for (size_t i = 0; i < nstale; i++)
+		if (bpf_map_delete_elem(fd, &stale[i]) < 0 && errno != ENOENT) {
+			r = -errno;
+			goto out;
+		}
+out:
+	free(stale);
+	return r;
+}
+
+static unsigned mask_len(const uint8_t *m, unsigned bytes)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < bytes; i++)
+		n += (unsigned)__builtin_popcount(m[i]);
+	return n;
+}
+
+int gwbpf_port_sync(struct gwbpf *g, const char *ifname)
+{
+	int ifindex = (int)if_nametoindex(ifname), r;
+	struct ifaddrs *ifs = NULL;
+	if (!ifindex)
+		return -ENODEV;
+	if (getifaddrs(&ifs) < 0)
+		return -errno;
+	size_t n = 1, cap = 8;
+	struct gwbpf_src_prefix *v = calloc(cap, sizeof(*v));
+	if (!v) {
+		r = -ENOMEM;
+		goto out;
+	}
+	/* Link-local sources, whatever the port's addresses: every IPv6
+	 * device has one, and routers never forward them. */
+	v[0] = (struct gwbpf_src_prefix){ .family = 6, .plen = 10, .addr = { 0xfe, 0x80 } };
+	for (struct ifaddrs *a = ifs; a; a = a->ifa_next) {
+		if (!a->ifa_addr || !a->ifa_netmask || strcmp(a->ifa_name, ifname))
+			continue;
+		struct gwbpf_src_prefix p = { 0 };
+		if (a->ifa_addr->sa_family == AF_INET) {
+			const struct sockaddr_in *sa = (const void *)a->ifa_addr;
+			const struct sockaddr_in *m = (const void *)a->ifa_netmask;
+			p.family = 4;
+			memcpy(p.addr, &sa->sin_addr, 4);
+			p.plen = (uint8_t)mask_len((const uint8_t *)&m->sin_addr, 4);
+		} else if (a->ifa_addr->sa_family == AF_INET6) {
+			const struct sockaddr_in6 *sa = (const void *)a->ifa_addr;
+			const struct sockaddr_in6 *m = (const void *)a->ifa_netmask;
+			p.family = 6;
+			memcpy(p.addr, &sa->sin6_addr, 16);
+			p.plen = (uint8_t)mask_len((const uint8_t *)&m->sin6_addr, 16);
+			if (p.addr[0] == 0xfe && (p.addr[1] & 0xc0) == 0x80)
+				continue; /* fe80::/10 is there */
+		} else {
+			continue;
+		}
+		if (n == cap) {
+			struct gwbpf_src_prefix *v2 = realloc(v, 2 * cap * sizeof(*v2));
+			if (!v2) {
+				r = -ENOMEM;
+				goto out;
+			}
+			v = v2;
+			cap *= 2;
+		}
+		v[n++] = p;
+	}
+	r = gwbpf_port_prefixes(g, ifindex, v, n);
+out:
+	free(v);
+	freeifaddrs(ifs);
+	return r;
+}
+
 int gwbpf_detach(struct gwbpf *g, const char *ifname)
 {
 	int ifindex = (int)if_nametoindex(ifname), r, r2;
@@ -1159,6 +1390,9 @@ int gwbpf_detach(struct gwbpf *g, const char *ifname)
 		return -ENODEV;
 	r = xdp_detach_ours(g, ifindex, &xdp_found);
 	r2 = tc_detach_ours(g, ifindex, &tc_found);
+	/* Nothing of ours reads them now. */
+	if (xdp_found)
+		gwbpf_port_prefixes(g, ifindex, NULL, 0);
 	struct iface *f = find_iface(g, ifindex);
 	if (f) {
 		if (f->made_qdisc && r2 == 0) {

@@ -3,7 +3,9 @@
  * The loader on real interfaces: pins under a pin root and their re-use by
  * a second loader (a restarted gwd), and attach/detach on veths, where
  * detach must take away exactly what gw put there and nothing of anyone
- * else's.
+ * else's; generic XDP on a bridge, which has no native XDP; each port's
+ * source prefixes taken from its addresses (anti-spoofing), and a flow
+ * that comes in on another port than the one it was opened on.
  *
  * The process moves into a network namespace of its own (unshare), so its
  * veths vanish with it; the pins go under /sys/fs/bpf/gw-test-<pid>, removed
@@ -103,17 +105,44 @@ static void apply(struct gwbpf *g)
 	pol_ir_free(ir);
 }
 
-/* A TCP SYN from device a to 8.8.8.8:443 through the program: one flow. */
-static uint32_t run_syn(struct gwbpf *g)
+/* A TCP SYN from device a at src (IPv4, 4 bytes) to 8.8.8.8:443 through
+ * the program, as if it came in on the interface with this ifindex (0:
+ * the loopback, bpf_prog_test_run's own). */
+static uint32_t run_syn_from(struct gwbpf *g, const uint8_t src[4], int ifindex)
 {
 	uint8_t f[54] = { 2, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 2, 0, 0, 0, 0, 1, 0x08, 0x00,
 			  0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0, 10, 0, 0, 2, 8, 8, 8, 8,
 			  0x9c, 0x40, 0x01, 0xbb };
+	memcpy(f + 14 + 12, src, 4);
 	f[14 + 20 + 12] = 0x50;
 	f[14 + 20 + 13] = 0x02;
-	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = f, .data_size_in = sizeof(f), .repeat = 1);
+	struct xdp_md ctx = { .data_end = sizeof(f), .ingress_ifindex = (uint32_t)ifindex };
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = f, .data_size_in = sizeof(f), .repeat = 1,
+		    .ctx_in = ifindex ? &ctx : NULL, .ctx_size_in = ifindex ? sizeof(ctx) : 0);
 	assert_int_equal(bpf_prog_test_run_opts(gwbpf_prog_fd(g), &o), 0);
 	return o.retval;
+}
+
+static const uint8_t src_a[4] = { 10, 0, 0, 2 };
+
+static uint32_t run_syn(struct gwbpf *g)
+{
+	return run_syn_from(g, src_a, 0);
+}
+
+/* The loopback, where bpf_prog_test_run's packets come in, with the
+ * sources of run_syn's device. */
+static void lo_sources(struct gwbpf *g)
+{
+	const struct gwbpf_src_prefix p = { .family = 4, .plen = 8, .addr = { 10 } };
+	assert_int_equal(gwbpf_port_prefixes(g, ifindex("lo"), &p, 1), 0);
+}
+
+static uint64_t counter(struct gwbpf *g, enum gwbpf_counter which)
+{
+	uint64_t v[GWBPF_CNT_COUNT];
+	assert_int_equal(gwbpf_counters(g, v), 0);
+	return v[which];
 }
 
 static int count_flow(const struct gwbpf_flow_key *k, const struct gwbpf_flow *f, void *arg)
@@ -143,12 +172,13 @@ static void pins_and_adoption(void **state)
 				      GWBPF_MAP_LOCAL, GWBPF_MAP_FLOWS, GWBPF_MAP_FLOW_SEED,
 				      GWBPF_MAP_COUNTERS,
 				      GWBPF_MAP_RULE_STATS, GWBPF_MAP_RATES, GWBPF_MAP_EVENTS,
-				      GWBPF_MAP_DEVICE_STATS };
+				      GWBPF_MAP_DEVICE_STATS, GWBPF_MAP_RETIRED, GWBPF_MAP_SRC };
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", root, maps[i]);
 		assert_int_equal(stat(path, &st), 0);
 	}
 	apply(g1);
+	lo_sources(g1);
 	assert_int_equal(run_syn(g1), XDP_PASS);
 	assert_int_equal(nflows(g1), 1);
 	uint64_t c1[GWBPF_CNT_COUNT], c2[GWBPF_CNT_COUNT];
@@ -261,6 +291,122 @@ static void attach_detach(void **state)
 	close(tc_other);
 }
 
+/* No native XDP on a bridge (nor on most Wi-Fi drivers): gw's program
+ * goes on in generic mode, the port is enforced, and detach finds it
+ * there.  Before, the attach failed and the port was left unfiltered. */
+static void generic_fallback(void **state)
+{
+	struct gwbpf *g = NULL;
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	assert_int_equal(gwbpf_open(root, &g), 0);
+	assert_int_equal(gwbpf_port_mode(g, "br0"), -ENOENT);
+	/* The kernel refuses native XDP there: the case the fallback is for. */
+	int other = foreign_prog(BPF_PROG_TYPE_XDP, XDP_PASS);
+	assert_int_equal(bpf_xdp_attach(ifindex("br0"), other, XDP_FLAGS_DRV_MODE, NULL),
+			 -EOPNOTSUPP);
+
+	assert_int_equal(gwbpf_attach(g, "br0"), 0);
+	assert_int_equal(bpf_xdp_query(ifindex("br0"), 0, &q), 0);
+	assert_int_equal(q.attach_mode, XDP_ATTACHED_SKB);
+	assert_int_equal(q.skb_prog_id, prog_id(gwbpf_prog_fd(g)));
+	assert_int_equal(tc_id("br0", 0x677701, 0x6777), prog_id(gwbpf_egress_prog_fd(g)));
+	assert_int_equal(gwbpf_port_mode(g, "br0"), GWBPF_XDP_GENERIC);
+	assert_string_equal(gwbpf_mode_name(GWBPF_XDP_GENERIC), "generic");
+	/* Again: replaced in place, still generic. */
+	assert_int_equal(gwbpf_attach(g, "br0"), 0);
+	assert_int_equal(gwbpf_port_mode(g, "br0"), GWBPF_XDP_GENERIC);
+	/* The veth has native XDP. */
+	assert_int_equal(gwbpf_attach(g, "b0"), 0);
+	assert_int_equal(gwbpf_port_mode(g, "b0"), GWBPF_XDP_NATIVE);
+
+	/* Someone takes gw's program off: the port is no longer enforced,
+	 * and the loader says so. */
+	assert_int_equal(bpf_xdp_detach(ifindex("br0"), XDP_FLAGS_SKB_MODE, NULL), 0);
+	assert_int_equal(gwbpf_port_mode(g, "br0"), -ENOENT);
+	/* Someone else's generic program: refused, left alone. */
+	assert_int_equal(bpf_xdp_attach(ifindex("br0"), other, XDP_FLAGS_SKB_MODE, NULL), 0);
+	assert_int_equal(gwbpf_attach(g, "br0"), -EBUSY);
+	assert_int_equal(gwbpf_port_mode(g, "br0"), -ENOENT);
+	assert_int_equal(bpf_xdp_detach(ifindex("br0"), XDP_FLAGS_SKB_MODE, NULL), 0);
+	assert_int_equal(gwbpf_attach(g, "br0"), 0);
+
+	assert_int_equal(gwbpf_detach(g, "br0"), 0);
+	assert_int_equal(bpf_xdp_query(ifindex("br0"), 0, &q), 0);
+	assert_int_equal(q.skb_prog_id, 0);
+	assert_int_equal(tc_id("br0", 0x677701, 0x6777), 0);
+	assert_int_equal(gwbpf_detach(g, "b0"), 0);
+	assert_int_equal(gwbpf_port_mode(g, "nope0"), -ENODEV);
+	assert_int_equal(gwbpf_unpin(g), 0);
+	gwbpf_free(g);
+	close(other);
+}
+
+static void addr_cmd(const char *cmd)
+{
+	char line[200];
+	snprintf(line, sizeof(line), "ip addr %s", cmd);
+	assert_int_equal(system(line), 0);
+}
+
+/* A port's sources are its own addresses' prefixes (and link-local), as
+ * the kernel has them when gw attaches and at every gwbpf_port_sync; a
+ * source outside them is dropped (anti-spoofing, issue 13).  A flow opened
+ * on one port and seen on another is checked against the other's. */
+static void port_sources(void **state)
+{
+	struct gwbpf *g = NULL;
+	assert_int_equal(gwbpf_open(root, &g), 0);
+	apply(g);
+	addr_cmd("add 10.5.0.1/24 dev b0");
+	addr_cmd("add 192.168.50.1/24 dev b1");
+	assert_int_equal(gwbpf_attach(g, "b0"), 0);
+	assert_int_equal(gwbpf_attach(g, "b1"), 0);
+	const int b0 = ifindex("b0"), b1 = ifindex("b1");
+	const uint8_t in0[4] = { 10, 5, 0, 9 }, in1[4] = { 192, 168, 50, 9 },
+		      out[4] = { 10, 6, 0, 9 };
+	uint64_t spoofed = counter(g, GWBPF_CNT_SPOOFED);
+	assert_int_equal(run_syn_from(g, in0, b0), XDP_PASS);
+	assert_int_equal(run_syn_from(g, out, b0), XDP_DROP);
+	assert_int_equal(run_syn_from(g, in1, b0), XDP_DROP);
+	assert_int_equal(run_syn_from(g, in1, b1), XDP_PASS);
+	assert_int_equal(counter(g, GWBPF_CNT_SPOOFED), spoofed + 2);
+
+	/* The flow of 10.5.0.9 seen on b1: b1's sources do not have it, so
+	 * the cached verdict is not enough. */
+	assert_int_equal(run_syn_from(g, in0, b1), XDP_DROP);
+	assert_int_equal(counter(g, GWBPF_CNT_SPOOFED), spoofed + 3);
+	/* Where both ports have the prefix (a device that moved from one to
+	 * the other), it is decided again there, and moves with it. */
+	addr_cmd("add 10.5.0.200/24 dev b1");
+	assert_int_equal(gwbpf_port_sync(g, "b1"), 0);
+	uint64_t reclass = counter(g, GWBPF_CNT_FLOW_RECLASS);
+	assert_int_equal(run_syn_from(g, in0, b1), XDP_PASS);
+	assert_int_equal(counter(g, GWBPF_CNT_FLOW_RECLASS), reclass + 1);
+	assert_int_equal(run_syn_from(g, in0, b1), XDP_PASS);
+	assert_int_equal(counter(g, GWBPF_CNT_FLOW_RECLASS), reclass + 1);
+
+	/* An address gained, one lost, seen at the next sync. */
+	addr_cmd("add 10.6.0.1/16 dev b0");
+	assert_int_equal(run_syn_from(g, out, b0), XDP_DROP);
+	assert_int_equal(gwbpf_port_sync(g, "b0"), 0);
+	assert_int_equal(run_syn_from(g, out, b0), XDP_PASS);
+	addr_cmd("del 10.5.0.1/24 dev b0");
+	assert_int_equal(gwbpf_port_sync(g, "b0"), 0);
+	const uint8_t in0b[4] = { 10, 5, 0, 10 };
+	assert_int_equal(run_syn_from(g, in0b, b0), XDP_DROP);
+	assert_int_equal(run_syn_from(g, out, b0), XDP_PASS);
+	/* Detach takes the port's sources away with the program (a flow
+	 * cached meanwhile is another matter: its source was the port's). */
+	assert_int_equal(gwbpf_detach(g, "b0"), 0);
+	const uint8_t out2[4] = { 10, 6, 0, 10 };
+	assert_int_equal(run_syn_from(g, out2, b0), XDP_DROP);
+	assert_int_equal(gwbpf_detach(g, "b1"), 0);
+	addr_cmd("flush dev b0");
+	addr_cmd("flush dev b1");
+	assert_int_equal(gwbpf_unpin(g), 0);
+	gwbpf_free(g);
+}
+
 static void remove_pins(void)
 {
 	char cmd[160];
@@ -301,14 +447,16 @@ int main(void)
 	}
 	gwbpf_free(g);
 	if (system("ip link add b0 type veth peer name b1 && ip link set b0 up && "
-		   "ip link set b1 up") != 0) {
-		fprintf(stderr, "cannot make a veth pair\n");
+		   "ip link set b1 up && ip link add br0 type bridge && ip link set br0 up") != 0) {
+		fprintf(stderr, "cannot make a veth pair and a bridge\n");
 		return 1;
 	}
 	atexit(remove_pins);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(pins_and_adoption),
 		cmocka_unit_test(attach_detach),
+		cmocka_unit_test(generic_fallback),
+		cmocka_unit_test(port_sources),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
