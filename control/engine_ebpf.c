@@ -299,6 +299,23 @@ static int on_event(const struct gwbpf_event *x, void *arg)
 		[GWBPF_EV_NEW] = GWD_FLOW_NEW, [GWBPF_EV_DECIDED] = GWD_FLOW_UPDATE,
 		[GWBPF_EV_END] = GWD_FLOW_END,
 	};
+	if (x->kind == GWBPF_EV_SHAPE) {
+		/* A rate's class is wanted: the programs police the rate
+		 * until it is made. */
+		int r = gwbpf_shape(b->g, x);
+		char mac[18], q[128];
+		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", x->mac[0], x->mac[1],
+			 x->mac[2], x->mac[3], x->mac[4], x->mac[5]);
+		if (r > 0)
+			gwd_log("ebpf_shaper", "rule=%u device=%d mac=%s dir=%s port=%u", x->rule,
+				x->device == ~0u ? -1 : (int)x->device, mac,
+				x->dir == GWBPF_DIR_UP ? "up" : "down", x->ifindex);
+		else if (r < 0)
+			gwd_log("ebpf_shaper_failed", "rule=%u mac=%s dir=%s reason=%s", x->rule, mac,
+				x->dir == GWBPF_DIR_UP ? "up" : "down",
+				gwd_log_value(q, sizeof(q), strerror(-r)));
+		return 0;
+	}
 	if (x->kind < GWBPF_EV_NEW || x->kind > GWBPF_EV_END ||
 	    (x->key.family != 4 && x->key.family != 6))
 		return 0;
@@ -340,6 +357,14 @@ static void on_expire(evutil_socket_t fd, short what, void *arg)
 		gwd_log("ebpf_expire_failed", "reason=%s", strerror(-r));
 	else if (n)
 		gwd_log("ebpf_expire", "flows=%u", n);
+	/* The rates' classes of devices with no flow left go with them. */
+	if ((r = gwbpf_shapes_expire(b->g, &n)) < 0) {
+		char q[128];
+		gwd_log("ebpf_shaper_expire_failed", "reason=%s",
+			gwd_log_value(q, sizeof(q), strerror(-r)));
+	}
+	else if (n)
+		gwd_log("ebpf_shaper_expire", "classes=%u", n);
 	char why[GWD_IFNAME_MAX + 128];
 	enforce_ports(b, why, sizeof(why));
 }

@@ -168,6 +168,13 @@ struct {
 	__type(value, struct gwbpf_device_stats);
 } gw_device_stats SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, GWBPF_MAX_SHAPES);
+	__type(key, struct gwbpf_shape_key);
+	__type(value, struct gwbpf_shape);
+} gw_shapes SEC(".maps");
+
 /* Written by the loader alone (gw_bpf_abi.h): no program reads it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -1040,6 +1047,70 @@ __noinline int gw_rate_take(const struct pkt *p, __u32 slot, const struct gwbpf_
 	return true;
 }
 
+/* The class of flow f's rate in slot (gw_bpf_abi.h, "Rates"): its
+ * download on port ifindex, or its upload (ifindex 0); or 0: none yet.
+ * Then it is asked for (a GWBPF_EV_SHAPE event, at most every
+ * GWBPF_SHAPE_ASK_NS), and the caller polices the rate meanwhile.
+ * *ret_ifb: where an upload goes to be shaped. */
+__noinline __u32 gw_shape_class(const struct pkt *p, __u32 slot, const struct gwbpf_flow *f,
+				__u32 ifindex, __u32 *ret_ifb)
+{
+	if (!p || !f || !ret_ifb)
+		return 0;
+	__u32 dir = ifindex ? GWBPF_DIR_DOWN : GWBPF_DIR_UP;
+	struct gwbpf_shape_key k = { .rule = f->rule, .device = f->device, .slot = (__u8)slot,
+				     .dir = (__u8)dir, .ifindex = ifindex };
+	if (f->device == ~0u)
+		__builtin_memcpy(k.mac, p->mac, 6);
+	struct gwbpf_shape *s = bpf_map_lookup_elem(&gw_shapes, &k);
+	if (s && s->classid) {
+		*ret_ifb = s->ifindex;
+		return s->classid;
+	}
+	__u64 now = bpf_ktime_get_ns();
+	if (s) {
+		if (now - s->asked_ns < GWBPF_SHAPE_ASK_NS)
+			return 0;
+		s->asked_ns = now;
+	} else {
+		struct gwbpf_shape ns = { .asked_ns = now };
+		/* Another CPU's request got there first: it asks. */
+		if (bpf_map_update_elem(&gw_shapes, &k, &ns, BPF_NOEXIST))
+			return 0;
+	}
+	struct gwbpf_event *e = bpf_ringbuf_reserve(&gw_events, sizeof(*e), 0);
+	if (!e) {
+		count(GWBPF_CNT_EVENT_LOST);
+		return 0;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->kind = GWBPF_EV_SHAPE;
+	e->action = f->action;
+	e->flags = f->flags;
+	e->rule = f->rule;
+	e->device = f->device;
+	e->epoch = f->epoch;
+	__builtin_memcpy(e->mac, p->mac, 6);
+	e->time_ns = now;
+	e->key = p->key;
+	e->ifindex = ifindex;
+	e->dir = (__u8)dir;
+	e->slot = (__u8)slot;
+	bpf_ringbuf_submit(e, 0);
+	count(GWBPF_CNT_SHAPE_ASK);
+	return 0;
+}
+
+/* An upload of a rated flow has its class: gw_ingress, on TC ingress of
+ * the same port, hands it to it.  Else the caller polices it.  (XDP cannot
+ * tell gw_ingress through the packet's metadata: this kernel refuses
+ * bpf_xdp_adjust_meta in a program with subprograms.) */
+static __always_inline bool shape_up(const struct pkt *p, __u32 slot, const struct gwbpf_flow *f)
+{
+	__u32 ifb = 0;
+	return gw_shape_class(p, slot, f, 0, &ifb) != 0;
+}
+
 /* The verdict as an XDP action; a reject becomes XDP_TX of its answer. */
 static __always_inline int verdict(struct xdp_md *ctx, const struct pkt *p, __u8 action,
 				   struct gwbpf_counters *cn)
@@ -1160,7 +1231,7 @@ int gw_classify(struct xdp_md *ctx)
 			flow_count(f, jif, p.len);
 			maybe_end(&p, &p.key, false, f);
 			count_rule(stats, p.len);
-			if ((flags & POL_TABLES_RULE_RATE) &&
+			if ((flags & POL_TABLES_RULE_RATE) && !shape_up(&p, slot, f) &&
 			    !gw_rate_take(&p, slot, f, p.len, GWBPF_DIR_UP)) {
 				count(GWBPF_CNT_RATE_DROP);
 				return XDP_DROP;
@@ -1258,8 +1329,8 @@ int gw_classify(struct xdp_md *ctx)
 		if (ne)
 			maybe_end(&p, &p.key, false, ne);
 	}
-	if ((nf.flags & POL_TABLES_RULE_RATE) &&
-	    !gw_rate_take(&p, slot, &nf, p.len, GWBPF_DIR_UP))
+	if ((nf.flags & POL_TABLES_RULE_RATE) && nf.action == POL_TABLES_ALLOW &&
+	    !shape_up(&p, slot, &nf) && !gw_rate_take(&p, slot, &nf, p.len, GWBPF_DIR_UP))
 		goto over_rate;
 	return verdict(ctx, &p, nf.action, cn);
 over_rate:
@@ -1327,12 +1398,56 @@ int gw_egress(struct __sk_buff *skb)
 		count(GWBPF_CNT_EGRESS_DROP);
 		return TC_ACT_SHOT;
 	}
-	if ((flags & POL_TABLES_RULE_RATE) && fepoch == (__u32)epoch &&
-	    !gw_rate_take(&p, slot, f, skb->len, GWBPF_DIR_DOWN)) {
-		count(GWBPF_CNT_EGRESS_RATE_DROP);
-		return TC_ACT_SHOT;
+	if ((flags & POL_TABLES_RULE_RATE) && fepoch == (__u32)epoch) {
+		/* Into the class on this port's HTB, or policed until there
+		 * is one. */
+		__u32 ifb = 0, cls = gw_shape_class(&p, slot, f, skb->ifindex, &ifb);
+		if (cls) {
+			skb->priority = cls;
+			count(GWBPF_CNT_SHAPED);
+		} else if (!gw_rate_take(&p, slot, f, skb->len, GWBPF_DIR_DOWN)) {
+			count(GWBPF_CNT_EGRESS_RATE_DROP);
+			return TC_ACT_SHOT;
+		}
 	}
 	return TC_ACT_OK;
+}
+
+/* ---------------------------------------------------------------- ingress */
+
+/* TC ingress on the same ports: an upload of a flow with a rate goes to
+ * the ifb, into its class (gw_bpf_abi.h, "Rates"), once gw_classify has
+ * let it in; every other packet passes untouched.  With no rate in the
+ * live policy, that is all it looks at. */
+SEC("tc")
+int gw_ingress(struct __sk_buff *skb)
+{
+	__u32 k = 0;
+	const __u64 *ep = bpf_map_lookup_elem(&gw_epoch, &k);
+	__u64 epoch = ep ? *ep : 0;
+	if (!(epoch & GWBPF_EPOCH_VALID))
+		return TC_ACT_OK;
+	__u32 slot = epoch & GWBPF_EPOCH_SLOT ? 1 : 0;
+	k = slot;
+	const struct pol_tables_header *pol = bpf_map_lookup_elem(&gw_policy, &k);
+	if (!pol || !(pol->flags & POL_TABLES_F_RATES))
+		return TC_ACT_OK;
+	struct pkt p = {};
+	if (parse((void *)(long)skb->data, (void *)(long)skb->data_end, &p, 6) != 0)
+		return TC_ACT_OK;
+	struct way wy = {};
+	__u64 tag, rtag;
+	struct gwbpf_flow_set *set = flow_set(flow_hash(&p.key, &tag, &rtag));
+	struct gwbpf_flow *f = flow_find(set, &p.key, false, tag, &wy);
+	if (!f || f->epoch != (__u32)epoch || f->action != POL_TABLES_ALLOW ||
+	    !(f->flags & POL_TABLES_RULE_RATE))
+		return TC_ACT_OK;
+	__u32 ifb = 0, cls = gw_shape_class(&p, slot, f, 0, &ifb);
+	if (!cls || !ifb || !flow_still(&wy))
+		return TC_ACT_OK;
+	skb->priority = cls;
+	count(GWBPF_CNT_SHAPED);
+	return bpf_redirect(ifb, 0);
 }
 
 /* ---------------------------------------------------------------- clock */

@@ -103,7 +103,7 @@
 
 #include "tables.h"
 
-#define GWBPF_ABI_VERSION 7
+#define GWBPF_ABI_VERSION 8
 
 #define GWBPF_MAX_RULES 4096
 #define GWBPF_WORDS     (GWBPF_MAX_RULES / 64)
@@ -118,6 +118,7 @@
 #define GWBPF_MAX_DOMAIN_ADDRS 262144
 #define GWBPF_MAX_LOCAL    256
 #define GWBPF_MAX_SRC      1024 /* source prefixes of all ports */
+#define GWBPF_MAX_SHAPES   16384 /* shaper classes, all ports and the ifb */
 #define GWBPF_MAX_FLOWS    65536
 #define GWBPF_MAX_RATES    16384
 #define GWBPF_MAX_DEVICE_STATS 4096
@@ -143,6 +144,7 @@
 #define GWBPF_MAP_DEVICE_STATS "gw_device_stats"
 #define GWBPF_MAP_RETIRED  "gw_retired"
 #define GWBPF_MAP_SRC      "gw_src"
+#define GWBPF_MAP_SHAPES   "gw_shapes"
 
 /* gw_epoch[0]: a u64. */
 #define GWBPF_EPOCH_NUMBER  0xffffffffull /* compared with gwbpf_flow.epoch */
@@ -409,6 +411,7 @@ _Static_assert(sizeof(struct gwbpf_clock) == 24, "gwbpf_clock layout");
 #define GWBPF_EV_NEW     1
 #define GWBPF_EV_DECIDED 2
 #define GWBPF_EV_END     3
+#define GWBPF_EV_SHAPE   4 /* a rate's shaper class is wanted: see gw_shapes */
 struct gwbpf_event {
 	__u8 kind;      /* GWBPF_EV_* */
 	__u8 action;
@@ -425,8 +428,14 @@ struct gwbpf_event {
 	__u64 packets_down;
 	__u64 bytes_down;
 	struct gwbpf_flow_key key; /* as the device that opened it sent it */
+	/* GWBPF_EV_SHAPE: the class's key (struct gwbpf_shape_key) is rule,
+	 * device, mac above and these; the rest is the flow's. */
+	__u32 ifindex;  /* the port (GWBPF_DIR_DOWN), 0 (GWBPF_DIR_UP) */
+	__u8 dir;
+	__u8 slot;
+	__u8 pad3[2];
 };
-_Static_assert(sizeof(struct gwbpf_event) == 104, "gwbpf_event layout");
+_Static_assert(sizeof(struct gwbpf_event) == 112, "gwbpf_event layout");
 
 /* gw_counters: a per-CPU array of one struct gwbpf_counters, a __u64 per
  * reason (one map lookup gives a program all of them).  Every packet
@@ -480,6 +489,8 @@ enum gwbpf_counter {
 	GWBPF_CNT_VLAN_DEEP,    /* more VLAN tags than GW_PKT_MAX_VLAN: dropped */
 	GWBPF_CNT_IP6_DEEP,     /* more IPv6 extension headers than GW_PKT_MAX_IP6_EXT: dropped */
 	GWBPF_CNT_SPOOFED,      /* source outside the port's prefixes (gw_src): dropped */
+	GWBPF_CNT_SHAPE_ASK,    /* a rate's class asked for (GWBPF_EV_SHAPE) */
+	GWBPF_CNT_SHAPED,       /* a packet handed to its rate's class (either way) */
 	GWBPF_CNT_COUNT
 };
 
@@ -504,7 +515,31 @@ _Static_assert(sizeof(struct gwbpf_rule_stats) == 16, "gwbpf_rule_stats layout")
  * being live).  Written by userspace alone; pinned with the rest, so
  * PACKETS and PASS (gw_counters) never go backwards, across restarts too. */
 
-/* gw_rates: LRU hash, one token bucket per (rule, device, direction) of a
+/* Rates: the shaper.  A rule's `rate R` is what each device it matches
+ * gets, uploads and downloads each (docs/policy.md): one HTB class of rate
+ * and ceil R per (generation slot, rule, device, direction), which all the
+ * device's flows under that rule share, queueing what is over the rate
+ * (a bfifo of 100 ms at R, at least 64 KiB) rather than dropping it.
+ *   download  the class is on the root HTB qdisc (handle GWBPF_HTB_MAJOR:)
+ *             of the port the device is on; gw_egress sets skb->priority to
+ *             it (HTB takes a priority that names one of its classes)
+ *   upload    XDP cannot queue: gw_classify lets the packet in, and
+ *             gw_ingress (TC ingress on the port, which looks at flows only
+ *             while the live policy has a rate: POL_TABLES_F_RATES) sets
+ *             skb->priority to the class and redirects the packet to the
+ *             ifb GWBPF_IFB, whose root HTB holds the upload classes; the
+ *             ifb hands it back to the port's receive path once shaped, and
+ *             the kernel routes it on
+ * Traffic without a class goes through HTB's direct queue, unshaped.
+ * Classes are made by userspace (the loader, for gwd) when a program asks:
+ * a packet of a rated flow whose class is not in gw_shapes adds the key
+ * there with classid 0 and sends a GWBPF_EV_SHAPE event (again after
+ * GWBPF_SHAPE_ASK_NS without an answer); until the class is there, the
+ * token bucket below (gw_rates) polices the rate instead, so the limit
+ * holds meanwhile and while gwd is down.  The classes of a slot go when
+ * the loader stages a new generation into it.
+ *
+ * gw_rates: LRU hash, one token bucket per (rule, device, direction) of a
  * rule with a rate: "each device on its own" (docs/policy.md).  A declared
  * device is its index (mac zero), whatever MAC it sends from; a new device
  * is its MAC (device ~0u).  The bucket holds POL_TABLES_RATE_BURST_MS of
@@ -525,6 +560,29 @@ struct gwbpf_rate {
 	__u64 last_ns; /* bpf_ktime_get_ns() of the last refill */
 };
 _Static_assert(sizeof(struct gwbpf_rate) == 16, "gwbpf_rate layout");
+
+/* gw_shapes: hash, a rate's class (see "Rates" above) by its key.  Written
+ * by the programs (a request: classid 0) and by the loader (the class). */
+#define GWBPF_HTB_MAJOR   0x6777 /* handle of gw's HTB qdiscs: 6777: */
+#define GWBPF_IFB         "gw-ifb"
+#define GWBPF_SHAPE_ASK_NS 1000000000ull
+struct gwbpf_shape_key {
+	__u32 rule;
+	__u32 device;   /* as gwbpf_rate_key */
+	__u8 mac[6];
+	__u8 slot;
+	__u8 dir;       /* GWBPF_DIR_* */
+	__u32 ifindex;  /* the port, for GWBPF_DIR_DOWN; 0 for GWBPF_DIR_UP */
+};
+_Static_assert(sizeof(struct gwbpf_shape_key) == 20, "gwbpf_shape_key layout");
+
+struct gwbpf_shape {
+	__u32 classid;  /* GWBPF_HTB_MAJOR << 16 | minor; 0: asked for, not made yet */
+	__u32 ifindex;  /* where an upload goes to be shaped: the ifb */
+	__u64 asked_ns; /* bpf_ktime_get_ns() of the last request */
+};
+_Static_assert(sizeof(struct gwbpf_shape) == 16, "gwbpf_shape layout");
+
 
 /* gw_device_stats: LRU hash, MAC -> the totals of that device's flows that
  * are gone from gw_flows, written by userspace only (loader.c folds a flow

@@ -29,6 +29,7 @@
 
 #include "classify.skel.h"
 #include "loader.h"
+#include "shaper.h"
 
 /* An interface this loader attached to, and whether it made the clsact
  * qdisc there (then detach removes it again). */
@@ -56,6 +57,9 @@ struct gwbpf {
 	int nevents;
 	struct gwbpf_flow_set *sets; /* gw_flows, mmap'ed */
 	uint64_t seed;               /* gw_flow_seed[0] */
+	/* The rates' HTB class minors in use (gw_shapes' classids), one bit
+	 * each: a class's minor is unique over the ifb and every port. */
+	uint64_t minors[65536 / 64];
 };
 
 #define SETS_BYTES ((size_t)GWBPF_FLOW_SETS * sizeof(struct gwbpf_flow_set))
@@ -101,6 +105,11 @@ int gwbpf_prog_fd(const struct gwbpf *g)
 int gwbpf_egress_prog_fd(const struct gwbpf *g)
 {
 	return bpf_program__fd(g->skel->progs.gw_egress);
+}
+
+int gwbpf_ingress_prog_fd(const struct gwbpf *g)
+{
+	return bpf_program__fd(g->skel->progs.gw_ingress);
 }
 
 uint64_t gwbpf_epoch(const struct gwbpf *g)
@@ -232,6 +241,174 @@ static int flow_seed(struct gwbpf *g)
 	return 0;
 }
 
+/* ---------------------------------------------------------------- shaper
+ *
+ * The rates' classes (gw_bpf_abi.h, "Rates"): made when a program asks
+ * (gwbpf_shape), gone with their slot (gwbpf_stage) or their port
+ * (gwbpf_detach).  The minors in use are the ones gw_shapes names, so a
+ * restarted loader goes on from the pins.
+ */
+
+static void minor_mark(struct gwbpf *g, uint32_t classid, bool used)
+{
+	uint32_t m = classid & 0xffff;
+	if (used)
+		g->minors[m / 64] |= 1ull << (m % 64);
+	else
+		g->minors[m / 64] &= ~(1ull << (m % 64));
+}
+
+/* A free minor, 1 to 0xfffe (0 and 0xffff mean no class), or 0. */
+static uint32_t minor_alloc(struct gwbpf *g)
+{
+	for (uint32_t w = 0; w < 65536 / 64; w++) {
+		uint64_t free = ~g->minors[w];
+		if (w == 0)
+			free &= ~1ull;
+		if (w == 65536 / 64 - 1)
+			free &= ~(1ull << 63);
+		if (free) {
+			uint32_t m = w * 64 + (uint32_t)__builtin_ctzll(free);
+			g->minors[w] |= 1ull << (m % 64);
+			return m;
+		}
+	}
+	return 0;
+}
+
+/* The interface a class lives on: the ifb for an upload, the port for a
+ * download. */
+static int shape_dev(const struct gwbpf_shape_key *k, const struct gwbpf_shape *v)
+{
+	return (int)(k->dir == GWBPF_DIR_UP ? v->ifindex : k->ifindex);
+}
+
+static int shapes_adopt(struct gwbpf *g)
+{
+	int fd = bpf_map__fd(g->skel->maps.gw_shapes);
+	struct gwbpf_shape_key k, next;
+	struct gwbpf_shape v;
+	for (void *prev = NULL; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &k) {
+		k = next;
+		if (bpf_map_lookup_elem(fd, &k, &v) == 0 && v.classid)
+			minor_mark(g, v.classid, true);
+	}
+	return 0;
+}
+
+typedef bool (*shape_match)(const struct gwbpf_shape_key *k, uint32_t arg);
+
+static bool in_slot(const struct gwbpf_shape_key *k, uint32_t slot)
+{
+	return k->slot == slot;
+}
+
+static bool on_port(const struct gwbpf_shape_key *k, uint32_t ifindex)
+{
+	return k->dir == GWBPF_DIR_DOWN && k->ifindex == ifindex;
+}
+
+static bool any_shape(const struct gwbpf_shape_key *k, uint32_t arg)
+{
+	return true;
+}
+
+/* Every class whose key matches goes, with its gw_shapes entry.  A class
+ * the kernel no longer has (its interface gone) is fine. */
+static int shapes_clear(struct gwbpf *g, shape_match match, uint32_t arg)
+{
+	int fd = bpf_map__fd(g->skel->maps.gw_shapes), r = 0;
+	struct gwbpf_shape_key k, next, *gone = NULL;
+	size_t n = 0;
+	for (void *prev = NULL; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &k) {
+		k = next;
+		if (!match(&k, arg))
+			continue;
+		struct gwbpf_shape_key *g2 = realloc(gone, (n + 1) * sizeof(*g2));
+		if (!g2) {
+			free(gone);
+			return -ENOMEM;
+		}
+		gone = g2;
+		gone[n++] = k;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct gwbpf_shape v;
+		if (bpf_map_lookup_elem(fd, &gone[i], &v) < 0)
+			continue;
+		if (v.classid) {
+			int e = gwbpf_tc_class_del(shape_dev(&gone[i], &v), v.classid);
+			if (e < 0 && e != -ENOENT && e != -ENODEV && e != -EINVAL && !r)
+				r = e;
+			minor_mark(g, v.classid, false);
+		}
+		if (bpf_map_delete_elem(fd, &gone[i]) < 0 && errno != ENOENT && !r)
+			r = -errno;
+	}
+	free(gone);
+	return r;
+}
+
+int gwbpf_shape(struct gwbpf *g, const struct gwbpf_event *e)
+{
+	if (e->kind != GWBPF_EV_SHAPE || e->dir > GWBPF_DIR_DOWN || e->slot >= GWBPF_SLOTS ||
+	    e->rule >= GWBPF_MAX_RULES || (e->dir == GWBPF_DIR_DOWN) != (e->ifindex != 0))
+		return -EINVAL;
+	/* Asked for under a generation since replaced: its slot's classes
+	 * go when the slot is staged again, so none is made for it. */
+	if (!(g->epoch & GWBPF_EPOCH_VALID) || e->slot != (g->epoch & GWBPF_EPOCH_SLOT ? 1 : 0))
+		return 0;
+	int fd = bpf_map__fd(g->skel->maps.gw_shapes), r;
+	struct gwbpf_shape_key k = { .rule = e->rule, .device = e->device, .slot = e->slot,
+				     .dir = e->dir, .ifindex = e->ifindex };
+	if (e->device == ~0u)
+		memcpy(k.mac, e->mac, 6);
+	struct gwbpf_shape v = { 0 };
+	if (bpf_map_lookup_elem(fd, &k, &v) == 0 && v.classid)
+		return 0;
+	struct pol_tables_rule rule;
+	uint32_t ri = e->slot * GWBPF_MAX_RULES + e->rule;
+	if (bpf_map_lookup_elem(bpf_map__fd(g->skel->maps.gw_rules), &ri, &rule) < 0)
+		return -errno;
+	if (!(rule.flags & POL_TABLES_RULE_RATE) || !rule.rate_bps)
+		return -EINVAL;
+	int dev = (int)e->ifindex;
+	if (e->dir == GWBPF_DIR_UP && (r = gwbpf_tc_ifb(GWBPF_IFB, &dev)) < 0)
+		return r;
+	if ((r = gwbpf_tc_htb_root(dev, GWBPF_HTB_MAJOR)) < 0)
+		return r;
+	uint32_t minor = minor_alloc(g);
+	if (!minor)
+		return -ENOSPC;
+	uint32_t classid = (uint32_t)GWBPF_HTB_MAJOR << 16 | minor;
+	if ((r = gwbpf_tc_class(dev, classid, rule.rate_bps)) < 0) {
+		minor_mark(g, classid, false);
+		return r;
+	}
+	v.classid = classid;
+	v.ifindex = e->dir == GWBPF_DIR_UP ? (uint32_t)dev : 0;
+	if (bpf_map_update_elem(fd, &k, &v, BPF_ANY) < 0) {
+		r = -errno;
+		gwbpf_tc_class_del(dev, classid);
+		minor_mark(g, classid, false);
+		return r;
+	}
+	return 1;
+}
+
+int gwbpf_shape_info(const struct gwbpf *g, const struct gwbpf_shape_key *k, uint32_t *ret_classid,
+		     int *ret_ifindex)
+{
+	struct gwbpf_shape v;
+	if (bpf_map_lookup_elem(bpf_map__fd(g->skel->maps.gw_shapes), k, &v) < 0)
+		return -errno;
+	if (!v.classid)
+		return -ENOENT;
+	*ret_classid = v.classid;
+	*ret_ifindex = shape_dev(k, &v);
+	return 0;
+}
+
 int gwbpf_open(const char *pin_root, struct gwbpf **ret)
 {
 	struct gwbpf *g = calloc(1, sizeof(*g));
@@ -296,7 +473,7 @@ int gwbpf_open(const char *pin_root, struct gwbpf **ret)
 		goto fail;
 	}
 	g->sets = sets;
-	if ((r = flow_seed(g)) < 0)
+	if ((r = flow_seed(g)) < 0 || (r = shapes_adopt(g)) < 0)
 		goto fail;
 	*ret = g;
 	return 0;
@@ -521,7 +698,8 @@ int gwbpf_stage(struct gwbpf *g, const struct pol_tables *t, const struct gwbpf_
 	    (r = clear_slot(bpf_map__fd(s->maps.gw_domains), sizeof(struct gwbpf_addr_key),
 			    offsetof(struct gwbpf_addr_key, slot), slot)) < 0 ||
 	    (r = clear_slot(bpf_map__fd(s->maps.gw_rates), sizeof(struct gwbpf_rate_key),
-			    offsetof(struct gwbpf_rate_key, slot), slot)) < 0)
+			    offsetof(struct gwbpf_rate_key, slot), slot)) < 0 ||
+	    (r = shapes_clear(g, in_slot, slot)) < 0)
 		return r;
 
 	/* A generation's rule counters start at zero; what the slot counted
@@ -719,6 +897,7 @@ static const char *const counter_names[GWBPF_CNT_COUNT] = {
 	[GWBPF_CNT_EGRESS_RATE_DROP] = "egress_rate_drop", [GWBPF_CNT_FLOW_RACED] = "flow_raced",
 	[GWBPF_CNT_EGRESS_RECLASS] = "egress_reclass", [GWBPF_CNT_VLAN_DEEP] = "vlan_deep",
 	[GWBPF_CNT_IP6_DEEP] = "ip6_deep", [GWBPF_CNT_SPOOFED] = "spoofed",
+	[GWBPF_CNT_SHAPE_ASK] = "shape_ask", [GWBPF_CNT_SHAPED] = "shaped",
 };
 
 const char *gwbpf_counter_name(enum gwbpf_counter c)
@@ -924,6 +1103,102 @@ int gwbpf_flows_each(const struct gwbpf *g, gwbpf_flow_fn fn, void *arg)
 	return 0;
 }
 
+/* ---------------------------------------------------------------- idle classes */
+
+/* A shape key's owner: (slot, rule, device, MAC of a new device). */
+static int owner_cmp(const struct gwbpf_shape_key *a, uint32_t slot, uint32_t rule,
+		     uint32_t device, const uint8_t mac[6])
+{
+	if (a->slot != slot)
+		return a->slot < slot ? -1 : 1;
+	if (a->rule != rule)
+		return a->rule < rule ? -1 : 1;
+	if (a->device != device)
+		return a->device < device ? -1 : 1;
+	return device == ~0u ? memcmp(a->mac, mac, 6) : 0;
+}
+
+static int cmp_owner(const void *x, const void *y)
+{
+	const struct gwbpf_shape_key *a = x, *b = y;
+	return owner_cmp(a, b->slot, b->rule, b->device, b->mac);
+}
+
+struct shape_use {
+	struct gwbpf_shape_key *k;
+	bool *used;
+	size_t n;
+};
+
+/* Marks the classes of a flow's owner as in use. */
+static int mark_used(const struct gwbpf_flow_key *fk, const struct gwbpf_flow *f, void *arg)
+{
+	struct shape_use *u = arg;
+	if (!(f->flags & POL_TABLES_RULE_RATE))
+		return 0;
+	uint32_t slot = f->stats / GWBPF_RULE_STATS;
+	/* The first key of the owner (the keys are sorted by owner), then
+	 * every key of it: one per direction and port. */
+	size_t lo = 0, hi = u->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (owner_cmp(&u->k[mid], slot, f->rule, f->device, f->mac) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < u->n && !owner_cmp(&u->k[lo], slot, f->rule, f->device, f->mac); lo++)
+		u->used[lo] = true;
+	return 0;
+}
+
+int gwbpf_shapes_expire(struct gwbpf *g, uint32_t *ret_n)
+{
+	int fd = bpf_map__fd(g->skel->maps.gw_shapes), r = 0;
+	struct shape_use u = { 0 };
+	struct gwbpf_shape_key k, next;
+	size_t cap = 0;
+	uint32_t n = 0;
+	for (void *prev = NULL; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &k) {
+		k = next;
+		if (u.n == cap) {
+			cap = cap ? 2 * cap : 64;
+			struct gwbpf_shape_key *k2 = realloc(u.k, cap * sizeof(*k2));
+			if (!k2) {
+				r = -ENOMEM;
+				goto out;
+			}
+			u.k = k2;
+		}
+		u.k[u.n++] = k;
+	}
+	if (!u.n)
+		goto out;
+	qsort(u.k, u.n, sizeof(*u.k), cmp_owner);
+	r = -ENOMEM;
+	if (!(u.used = calloc(u.n, sizeof(*u.used))))
+		goto out;
+	if ((r = gwbpf_flows_each(g, mark_used, &u)) < 0)
+		goto out;
+	for (size_t i = 0; i < u.n; i++) {
+		struct gwbpf_shape v;
+		if (u.used[i] || bpf_map_lookup_elem(fd, &u.k[i], &v) < 0)
+			continue;
+		if (v.classid) {
+			gwbpf_tc_class_del(shape_dev(&u.k[i], &v), v.classid);
+			minor_mark(g, v.classid, false);
+		}
+		bpf_map_delete_elem(fd, &u.k[i]);
+		n++;
+	}
+out:
+	if (ret_n)
+		*ret_n = n;
+	free(u.k);
+	free(u.used);
+	return r;
+}
+
 struct dev_sum {
 	uint8_t mac[6];
 	bool found;
@@ -995,6 +1270,9 @@ int gwbpf_unpin(struct gwbpf *g)
 	int r = 0;
 	if (!g->pin_root)
 		return -EINVAL;
+	/* gw's classes and ifb go with gw's state. */
+	shapes_clear(g, any_shape, 0);
+	gwbpf_tc_ifb_del(GWBPF_IFB);
 	bpf_object__for_each_map(m, g->skel->obj) {
 		if (bpf_map__is_internal(m))
 			continue;
@@ -1043,9 +1321,22 @@ out:
 	return r;
 }
 
-static int tc_query(int ifindex, uint32_t *ret_id)
+/* gw's two TC programs: gw_egress on the clsact egress hook, gw_ingress
+ * on its ingress hook (the rates' uploads), each at our place. */
+static const struct tc_prog {
+	enum bpf_tc_attach_point point;
+	const char *name;
+} tc_progs[] = { { BPF_TC_EGRESS, "gw_egress" }, { BPF_TC_INGRESS, "gw_ingress" } };
+
+static int tc_prog_fd(const struct gwbpf *g, enum bpf_tc_attach_point point)
 {
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
+	return bpf_program__fd(point == BPF_TC_EGRESS ? g->skel->progs.gw_egress
+						      : g->skel->progs.gw_ingress);
+}
+
+static int tc_query(int ifindex, enum bpf_tc_attach_point point, uint32_t *ret_id)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
 	LIBBPF_OPTS(bpf_tc_opts, o, .handle = TC_HANDLE, .priority = TC_PRIORITY);
 	int r = bpf_tc_query(&hook, &o);
 	if (r == -ENOENT || r == -EINVAL) {
@@ -1109,21 +1400,43 @@ static int xdp_detach_ours(struct gwbpf *g, int ifindex, bool *ret_found)
 	return r;
 }
 
-static int tc_detach_ours(struct gwbpf *g, int ifindex, bool *ret_found)
+static int tc_detach_ours(struct gwbpf *g, int ifindex, const struct tc_prog *t,
+			  bool *ret_found)
 {
 	uint32_t id = 0;
 	int fd = -1, r;
 	*ret_found = false;
-	if ((r = tc_query(ifindex, &id)) < 0 || !id)
+	if ((r = tc_query(ifindex, t->point, &id)) < 0 || !id)
 		return r;
-	if ((r = ours(g, id, "gw_egress", &fd)) <= 0)
+	if ((r = ours(g, id, t->name, &fd)) <= 0)
 		return r;
 	close(fd);
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = t->point);
 	LIBBPF_OPTS(bpf_tc_opts, o, .handle = TC_HANDLE, .priority = TC_PRIORITY);
 	r = bpf_tc_detach(&hook, &o);
 	*ret_found = r == 0;
 	return r;
+}
+
+/* Our filter at our place on a clsact hook; someone else's filter at that
+ * place: -EBUSY. */
+static int tc_attach_ours(struct gwbpf *g, int ifindex, const struct tc_prog *t)
+{
+	uint32_t id = 0;
+	int fd = -1, r;
+	if ((r = tc_query(ifindex, t->point, &id)) < 0)
+		return r;
+	if (id) {
+		if ((r = ours(g, id, t->name, &fd)) < 0)
+			return r;
+		if (r == 0)
+			return -EBUSY;
+		close(fd);
+	}
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = t->point);
+	LIBBPF_OPTS(bpf_tc_opts, to, .handle = TC_HANDLE, .priority = TC_PRIORITY,
+		    .prog_fd = tc_prog_fd(g, t->point), .flags = BPF_TC_F_REPLACE);
+	return bpf_tc_attach(&hook, &to);
 }
 
 int gwbpf_attach(struct gwbpf *g, const char *ifname)
@@ -1178,43 +1491,31 @@ int gwbpf_attach(struct gwbpf *g, const char *ifname)
 	if (r < 0)
 		return r;
 
-	/* TC egress: our filter at our place on the clsact qdisc, made if
-	 * missing; someone else's filter at that place is refused. */
+	/* TC egress and ingress: our filters at our place on the clsact
+	 * qdisc, made if missing; someone else's filter at that place is
+	 * refused. */
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
-	bool made = false;
+	bool made = false, found;
 	r = bpf_tc_hook_create(&hook);
 	if (r == 0)
 		made = true;
 	else if (r != -EEXIST)
 		goto undo_xdp;
-	id = 0;
-	if (!made && (r = tc_query(ifindex, &id)) < 0)
-		goto undo_qdisc;
-	if (id) {
-		fd = -1;
-		if ((r = ours(g, id, "gw_egress", &fd)) < 0)
-			goto undo_qdisc;
-		if (r == 0) {
-			r = -EBUSY;
-			goto undo_qdisc;
-		}
-		close(fd);
-	}
-	LIBBPF_OPTS(bpf_tc_opts, to, .handle = TC_HANDLE, .priority = TC_PRIORITY,
-		    .prog_fd = gwbpf_egress_prog_fd(g), .flags = BPF_TC_F_REPLACE);
-	if ((r = bpf_tc_attach(&hook, &to)) < 0)
-		goto undo_qdisc;
+	for (size_t i = 0; i < sizeof(tc_progs) / sizeof(tc_progs[0]); i++)
+		if ((r = tc_attach_ours(g, ifindex, &tc_progs[i])) < 0)
+			goto undo_tc;
 	f->made_qdisc = f->made_qdisc || made;
 	if (f == &g->ifaces[g->nifaces])
 		g->nifaces++;
 	return 0;
-undo_qdisc:
+undo_tc:
+	for (size_t i = 0; i < sizeof(tc_progs) / sizeof(tc_progs[0]); i++)
+		tc_detach_ours(g, ifindex, &tc_progs[i], &found);
 	if (made) {
 		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
 		bpf_tc_hook_destroy(&hook);
 	}
-undo_xdp:;
-	bool found;
+undo_xdp:
 	xdp_detach_ours(g, ifindex, &found);
 	return r;
 }
@@ -1233,15 +1534,18 @@ int gwbpf_port_mode(const struct gwbpf *g, const char *ifname)
 	if (r == 0)
 		return -ENOENT;
 	close(fd);
-	if ((r = tc_query(ifindex, &id)) < 0)
-		return r;
-	if (!id)
-		return -ENOENT;
-	if ((r = ours(g, id, "gw_egress", &fd)) < 0)
-		return r;
-	if (r == 0)
-		return -ENOENT;
-	close(fd);
+	for (size_t i = 0; i < sizeof(tc_progs) / sizeof(tc_progs[0]); i++) {
+		uint32_t tid = 0;
+		if ((r = tc_query(ifindex, tc_progs[i].point, &tid)) < 0)
+			return r;
+		if (!tid)
+			return -ENOENT;
+		if ((r = ours(g, tid, tc_progs[i].name, &fd)) < 0)
+			return r;
+		if (r == 0)
+			return -ENOENT;
+		close(fd);
+	}
 	return mode == XDP_FLAGS_DRV_MODE ? GWBPF_XDP_NATIVE : GWBPF_XDP_GENERIC;
 }
 
@@ -1389,10 +1693,21 @@ int gwbpf_detach(struct gwbpf *g, const char *ifname)
 	if (!ifindex)
 		return -ENODEV;
 	r = xdp_detach_ours(g, ifindex, &xdp_found);
-	r2 = tc_detach_ours(g, ifindex, &tc_found);
-	/* Nothing of ours reads them now. */
+	r2 = 0;
+	tc_found = false;
+	for (size_t i = 0; i < sizeof(tc_progs) / sizeof(tc_progs[0]); i++) {
+		bool found;
+		int e = tc_detach_ours(g, ifindex, &tc_progs[i], &found);
+		if (e < 0 && !r2)
+			r2 = e;
+		tc_found = tc_found || found;
+	}
+	/* Nothing of ours reads them now: the port's sources, its classes
+	 * and the HTB gw put on it. */
 	if (xdp_found)
 		gwbpf_port_prefixes(g, ifindex, NULL, 0);
+	shapes_clear(g, on_port, (uint32_t)ifindex);
+	gwbpf_tc_htb_root_del(ifindex, GWBPF_HTB_MAJOR);
 	struct iface *f = find_iface(g, ifindex);
 	if (f) {
 		if (f->made_qdisc && r2 == 0) {

@@ -97,9 +97,11 @@ int gwbpf_port_prefixes(struct gwbpf *g, int ifindex, const struct gwbpf_src_pre
  * loses refused. */
 int gwbpf_port_sync(struct gwbpf *g, const char *ifname);
 
-/* The XDP program (LAN ingress) and the TC program (LAN egress). */
+/* The XDP program (LAN ingress), the TC program on LAN egress, and the
+ * one on TC ingress (the rates' uploads). */
 int gwbpf_prog_fd(const struct gwbpf *g);
 int gwbpf_egress_prog_fd(const struct gwbpf *g);
+int gwbpf_ingress_prog_fd(const struct gwbpf *g);
 /* A map's fd by its GWBPF_MAP_* name, or -ENOENT. */
 int gwbpf_map_fd(const struct gwbpf *g, const char *name);
 
@@ -123,6 +125,24 @@ int gwbpf_domain_set(struct gwbpf *g, bool staged, uint8_t family, const uint8_t
 		     uint64_t sets, uint64_t expires_ns);
 /* An address of the gateway itself: its traffic is not classified. */
 int gwbpf_local_add(struct gwbpf *g, uint8_t family, const uint8_t addr[16]);
+
+/* A GWBPF_EV_SHAPE event's class (gw_bpf_abi.h, "Rates"): the HTB class
+ * of the rule's rate made (on the ifb, GWBPF_IFB, made if missing, for an
+ * upload; on the port for a download, whose root qdisc becomes gw's HTB)
+ * and written into gw_shapes, so the programs hand the device's traffic
+ * to it.  1: made; 0: nothing to do (there already, or asked for under a
+ * generation since replaced); -errno.  gwd calls it for every such
+ * event; without, the programs police the rate. */
+int gwbpf_shape(struct gwbpf *g, const struct gwbpf_event *e);
+/* Removes the classes (and requests) of rates whose device has no flow
+ * left in gw_flows under that rule: gwd calls it after gwbpf_flows_expire,
+ * so a device's class goes a few minutes after its last connection.
+ * *ret_n, if not NULL: how many went. */
+int gwbpf_shapes_expire(struct gwbpf *g, uint32_t *ret_n);
+/* A class made for key k: its classid and the interface it is on;
+ * -ENOENT: none (yet). */
+int gwbpf_shape_info(const struct gwbpf *g, const struct gwbpf_shape_key *k, uint32_t *ret_classid,
+		     int *ret_ifindex);
 
 /* Flow events (gw_bpf_abi.h, gw_events), without waiting.  fn returns 0 to
  * go on, or a negative errno to stop (that event counts as read), which is
