@@ -35,6 +35,7 @@
 
 #include "loader.h"
 #include "pcapread.h"
+#include "gwtest.h"
 #include "pktlimits.h"
 #include "randpol.h"
 
@@ -1780,16 +1781,27 @@ static uint64_t raw_counter(struct gwbpf *g, enum gwbpf_counter which)
 	return n;
 }
 
+/* The verdict the program must give, schedules by the model's plain table
+ * of the week (not by pol_schedule_active, which the mask comes from). */
+static void reference(struct ctx *c, const struct rp_model *model, const char *text,
+		      const struct pol_facts *f, struct pol_verdict *ret)
+{
+	if (!rp_reference(c->ir, model, f, ret))
+		fail_msg("%s\nwhen %u/%u: the evaluator and the schedules as written disagree",
+			 text, f->when.wday, f->when.minute);
+}
+
 /* One packet against the reference: its fate before the policy, else the
- * evaluator's verdict, cached as its own flow. */
-static uint32_t diff_run(struct ctx *c, const char *text, const char *what, const struct spec *s,
-			 const struct pol_facts *f, struct diffstat *ds)
+ * reference verdict, cached as its own flow. */
+static uint32_t diff_run(struct ctx *c, const struct rp_model *model, const char *text,
+			 const char *what, const struct spec *s, const struct pol_facts *f,
+			 struct diffstat *ds)
 {
 	int fate = ref_fate(s);
 	uint64_t before = fate ? raw_counter(c->g, (enum gwbpf_counter)fate) : 0;
 	struct pol_verdict want = { .action = POL_BLOCK };
 	if (!fate)
-		pol_eval(c->ir, f, &want, NULL);
+		reference(c, model, text, f, &want);
 	uint32_t want_ret = fate ? XDP_DROP : want_xdp(s, want.action);
 	uint32_t ns = 0, got = run_ex(c->g, s, 1, &ns);
 	struct gwbpf_flow_key k = flow_key(s);
@@ -1819,12 +1831,15 @@ static void diff_policy(struct ctx *c, struct rp_rng *r, const struct rp_shape *
 			unsigned groups, unsigned per_group, struct diffstat *ds)
 {
 	static const uint8_t exts[] = { 0, 43, 60, 51, 135, 139, 140, 253, 254 };
-	char *text = rp_policy(r, shape);
+	struct rp_model model;
+	char *text = rp_policy_model(r, shape, &model);
 	pol_tables_free(c->img);
 	pol_ir_free(c->ir);
 	c->img = NULL;
 	c->ir = rp_load(text);
 	assert_non_null(c->ir);
+	assert_int_equal(c->ir->nrules, model.nrules);
+	assert_int_equal(c->ir->nrules, model.nrules);
 	assert_int_equal(gwbpf_tables_build(c->ir, &c->img), 0);
 	struct gwbpf_bitmap active;
 	for (unsigned gi = 0; gi < groups; gi++) {
@@ -1902,7 +1917,7 @@ static void diff_policy(struct ctx *c, struct rp_rng *r, const struct rp_shape *
 				other.v4_options = 0;
 				struct pol_facts pf = facts_of(c->ir, &other, when, 0);
 				ds->primers_spoofed += ref_fate(&other) == GWBPF_CNT_SPOOFED;
-				diff_run(c, text, "primer", &other, &pf, ds);
+				diff_run(c, &model, text, "primer", &other, &pf, ds);
 				ds->primed++;
 			}
 			if (sh == SHAPE_ANSWER && ref_fate(&s) == 0) {
@@ -1921,8 +1936,8 @@ static void diff_policy(struct ctx *c, struct rp_rng *r, const struct rp_shape *
 				other.tcp_flags = 0;
 				struct pol_facts of = facts_of(c->ir, &other, when, 0);
 				struct pol_verdict ov;
-				pol_eval(c->ir, &of, &ov, NULL);
-				diff_run(c, text, "opener", &other, &of, ds);
+				reference(c, &model, text, &of, &ov);
+				diff_run(c, &model, text, "opener", &other, &of, ds);
 				uint64_t replies = raw_counter(c->g, GWBPF_CNT_FLOW_REPLY);
 				s.tcp_flags = TCP_SYN | TCP_ACK;
 				uint32_t got = run(c->g, &s);
@@ -1936,7 +1951,7 @@ static void diff_policy(struct ctx *c, struct rp_rng *r, const struct rp_shape *
 				ds->answers++;
 				forget_case(c, &other);
 			} else {
-				uint32_t got = diff_run(c, text, "case", &s, &f, ds);
+				uint32_t got = diff_run(c, &model, text, "case", &s, &f, ds);
 				if (!ref_fate(&s)) {
 					ds->cases++;
 					ds->dropped += got == XDP_DROP;
@@ -1951,6 +1966,7 @@ static void diff_policy(struct ctx *c, struct rp_rng *r, const struct rp_shape *
 						 0);
 		}
 	}
+	rp_model_free(&model);
 	free(text);
 }
 
@@ -2005,10 +2021,8 @@ int main(int argc, char **argv)
 		}
 		closedir(d);
 	}
-	if (geteuid() != 0) {
-		fprintf(stderr, "skipped: BPF needs root\n");
-		return 77;
-	}
+	if (geteuid() != 0)
+		return gwtest_cannot_run("BPF needs root");
 	/* Skipped only where no BPF program loads at all: once a trivial
 	 * one does, the verifier refusing the classifier is a failure. */
 	struct bpf_insn probe[] = {
@@ -2016,10 +2030,8 @@ int main(int argc, char **argv)
 		{ .code = BPF_JMP | BPF_EXIT },
 	};
 	int pfd = bpf_prog_load(BPF_PROG_TYPE_XDP, "gw_probe", "GPL", probe, 2, NULL);
-	if (pfd < 0) {
-		fprintf(stderr, "skipped: BPF is not permitted here (%s)\n", strerror(errno));
-		return 77;
-	}
+	if (pfd < 0)
+		return gwtest_cannot_run("BPF is not permitted here (%s)", strerror(errno));
 	close(pfd);
 	struct gwbpf *g = NULL;
 	int r = gwbpf_new(&g);
