@@ -17,7 +17,6 @@
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
-#include <rte_hash_crc.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_prefetch.h>
@@ -25,6 +24,7 @@
 
 #include "domain.h"
 #include "events.h"
+#include "hash.h"
 #include "lcore.h"
 #include "meter.h"
 #include "parse.h"
@@ -925,17 +925,13 @@ static unsigned owner(const struct dp_worker *w, enum dp_role in, const struct r
 	if (p.family == 6) {
 		const uint8_t *dev = in == DP_ROLE_LAN ? p.src :
 				     p.icmp_kind == DP_ICMP_ERROR ? p.inner.src : p.dst;
-		uint64_t a[2];
-		memcpy(a, dev, 16);
-		return rte_hash_crc_8byte(a[1], rte_hash_crc_8byte(a[0], 0)) % n;
+		return dp_hash_bytes(dev, 16) % n;
 	}
 	uint16_t port;
 	if (in == DP_ROLE_LAN) {
 		uint8_t wan4[4];
 		if (!wan_addr(w, wan4) || memcmp(p.dst, wan4, 4)) {
-			uint32_t src;
-			memcpy(&src, p.src, 4);
-			return rte_hash_crc_4byte(src, 0) % n;
+			return dp_hash_bytes(p.src, 4) % n;
 		}
 		if (p.proto != IPPROTO_TCP && p.proto != IPPROTO_UDP)
 			return w->id;
