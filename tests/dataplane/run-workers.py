@@ -15,7 +15,8 @@
 # external port lies in its worker's slice of --nat-ports (consecutive
 # halves); the exit counters add up (received = forwarded + punted +
 # dropped, per port) with no steer_full drop.
-#   run-workers.py GW_DATAPLANE
+#   run-workers.py GW_DATAPLANE DP_MKIMAGE POLICY
+# (POLICY: one that allows every flow; gw-dataplane starts closed.)
 # Exit 0 pass, 1 fail, 77 when DPDK cannot run here.
 import os
 import shutil
@@ -166,8 +167,11 @@ def parse_out4(fr):
     return (src, dst, proto) + struct.unpack("!HH", l4[:4])
 
 
-def run(exe, tmp, prefix):
+def run(exe, mkimage, policy, tmp, prefix):
     fl = flows()
+    image = os.path.join(tmp, "allow.img")
+    if subprocess.call(dptest.wrap([mkimage, policy, image])) != 0:
+        raise OSError("dp-mkimage %s failed" % policy)
     fifos = {}
     for port in ("lan", "wan"):
         path = os.path.join(tmp, port + "_in.fifo")
@@ -183,7 +187,7 @@ def run(exe, tmp, prefix):
            "--vdev", "net_pcap1,rx_pcap=%s,tx_pcap=%s" % (os.path.join(tmp, "wan_in.fifo"),
                                                      os.path.join(tmp, "wan_out.pcap")),
            "--", "--lan", "0", "--wan", "1", "--mbufs", "4095", "--burst", "1",
-           "--control", sock_path, "--no-twins", "--lan-ip", "192.168.1.1/24",
+           "--policy", image, "--control", sock_path, "--no-twins", "--lan-ip", "192.168.1.1/24",
            "--lan-ip6", "fd00:1::1/64", "--wan-ip", "203.0.113.5",
            "--wan-gw-mac", "02:00:00:00:00:fe", "--nat-ports", "%d-%d" % (NAT_LO, NAT_HI)]
     log_path = os.path.join(tmp, "dataplane.log")
@@ -259,12 +263,12 @@ def run(exe, tmp, prefix):
 
 
 def main():
-    exe = sys.argv[1]
+    exe, mkimage, policy = sys.argv[1:4]
     prefix = "gwdp-workers-%d" % os.getpid()
     tmp = tempfile.mkdtemp(prefix="gw-dp-workers-")
     try:
         try:
-            rc, log, table, ext = run(exe, tmp, prefix)
+            rc, log, table, ext = run(exe, mkimage, policy, tmp, prefix)
         except OSError as e:
             log = open(os.path.join(tmp, "dataplane.log")).read() if os.path.exists(
                 os.path.join(tmp, "dataplane.log")) else ""
