@@ -493,7 +493,23 @@ static void flow_packet(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m
 {
 	struct dp_flow *f = dp_flow_get(w->flows, idx);
 	uint32_t last = f->last_ms;
-	dp_flow_touch(w->flows, idx, d, rte_pktmbuf_pkt_len(m), p->tcp_flags, now);
+	uint8_t tcp_flags = p->tcp_flags;
+	if (f->proto == IPPROTO_TCP) {
+		/* An off-path host does not know the sequence numbers: what
+		 * would end or reset the flow must be in its window. */
+		const struct dp_tcp_seg seg = { .seq = p->tcp_seq, .ack = p->tcp_ack,
+						.win = p->tcp_win, .len = p->l4_payload,
+						.flags = tcp_flags, .wscale = p->tcp_wscale };
+		enum dp_tcp_verdict tv = dp_tcp_win_check(&f->tw, d, &seg);
+		const uint8_t control = DP_TCP_RST | DP_TCP_FIN | DP_TCP_SYN;
+		if (tv == DP_TCPW_OUT && (tcp_flags & control)) {
+			drop(w, in, m, DP_DROP_TCP_WINDOW);
+			return;
+		}
+		if (tv != DP_TCPW_OK)
+			tcp_flags &= (uint8_t)~control; /* passes, changes nothing */
+	}
+	dp_flow_touch(w->flows, idx, d, rte_pktmbuf_pkt_len(m), tcp_flags, now);
 	/* Live counters once per window in which the flow is active. */
 	if (w->events && (uint32_t)now / DP_EVENT_PERIOD_MS != last / DP_EVENT_PERIOD_MS)
 		flow_event(w, f, DP_EV_COUNTERS);
