@@ -280,31 +280,20 @@ static int parse_ip6(const uint8_t *f, uint32_t off, uint32_t len, struct dp_pkt
 	uint32_t end = off + 40 + plen, at = off + 40;
 	uint8_t next = h[6];
 	for (unsigned n = 0;; n++) {
-		switch (next) {
-		case 0:   /* hop-by-hop options */
-		case 43:  /* routing */
-		case 60:  /* destination options */
-		case 135: /* mobility */
-		case 139: /* HIP */
-		case 140: /* shim6 */
-		case 253: /* experiments (RFC 3692) */
-		case 254:
-		case 51:  /* AH: its length in 4-octet units, not counting two */
-			if (n == DP_PARSE_MAX_IP6_EXT || end - at < 8)
-				FAIL(IP6_EXT);
-			{
-				uint32_t elen = next == 51 ? ((uint32_t)f[at + 1] + 2) * 4 :
-							     ((uint32_t)f[at + 1] + 1) * 8;
-				if (elen > end - at)
-					FAIL(IP6_EXT);
-				next = f[at];
-				at += elen;
-			}
-			continue;
-		case 44:
+		if (!GW_PKT_IP6_IS_EXT(next))
+			break;
+		if (next == 44) /* a fragment's transport is elsewhere */
 			FAIL(FRAGMENT);
-		}
-		break;
+		if (n == DP_PARSE_MAX_IP6_EXT || end - at < 8)
+			FAIL(IP6_EXT);
+		/* AH's length is in 4-octet units, not counting two; the
+		 * others' (RFC 6564) in 8-octet units, not counting one. */
+		uint32_t elen = next == 51 ? ((uint32_t)f[at + 1] + 2) * 4 :
+					     ((uint32_t)f[at + 1] + 1) * 8;
+		if (elen > end - at)
+			FAIL(IP6_EXT);
+		next = f[at];
+		at += elen;
 	}
 	p->proto = next;
 	return parse_l4(f, at, end, p);

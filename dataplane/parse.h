@@ -16,14 +16,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "pktlimits.h"
 #include "stats.h"
 
 #define DP_ETH_HLEN  14
 #define DP_VLAN_HLEN 4
 
-/* How deep the parser walks (the eBPF engine walks as deep). */
-#define DP_PARSE_MAX_VLAN 2
-#define DP_PARSE_MAX_IP6_EXT 8
+/* How deep the parser walks: as deep as the eBPF engine (policy/pktlimits.h). */
+#define DP_PARSE_MAX_VLAN GW_PKT_MAX_VLAN
+#define DP_PARSE_MAX_IP6_EXT GW_PKT_MAX_IP6_EXT
 
 #define DP_ETHERTYPE_IP4  0x0800
 #define DP_ETHERTYPE_ARP  0x0806
