@@ -218,7 +218,7 @@ def dataplane_log(tmp):
 
 
 def start(exe, tmp, prefix, sock, image, lan_frames, wan_frames, proc_box):
-    """gw-dataplane with image and a control socket at sock, its ports
+    """gw-dataplane with image (None: no --policy) and a control socket at sock, its ports
     replaying lan_frames and wan_frames forever (net_pcap), until the
     socket is there.  None, or (SKIP, log) where EAL cannot start."""
     lan_in, wan_in = os.path.join(tmp, "lan_in.pcap"), os.path.join(tmp, "wan_in.pcap")
@@ -229,9 +229,11 @@ def start(exe, tmp, prefix, sock, image, lan_frames, wan_frames, proc_box):
            "--log-level", "lib.eal:error",
            "--vdev", "net_pcap0,rx_pcap=%s,infinite_rx=1,tx_pcap=/dev/null" % lan_in,
            "--vdev", "net_pcap1,rx_pcap=%s,infinite_rx=1,tx_pcap=/dev/null" % wan_in,
-           "--", "--lan", "0", "--wan", "1", "--mbufs", "4095", "--policy", image,
+           "--", "--lan", "0", "--wan", "1", "--mbufs", "4095",
            "--lan-ip", "192.168.1.1/24", "--wan-ip", "203.0.113.2",
            "--wan-gw-mac", "02:00:00:00:00:fe", "--control", sock, "--no-twins"]
+    if image:
+        cmd += ["--policy", image]
     with open(log_path, "w") as log:
         proc = subprocess.Popen(dptest.wrap(cmd), stdout=log, stderr=subprocess.STDOUT)
     proc_box.append(proc)
