@@ -69,25 +69,29 @@ static bool port_range(const char *s, unsigned long *lo, unsigned long *hi)
 	return number(a, 65535, lo) && number(dash + 1, 65535, hi) && *lo >= 1 && *lo <= *hi;
 }
 
-/* tcp:22,udp:51820,tcp:8000-8010 */
+/* tcp/22,udp/51820,tcp/8000-8010: as gwd.conf's wan_open writes it. */
 static bool open_list(const char *s, uint64_t open[2][65536 / 64])
 {
 	char item[32];
 	while (*s) {
+		while (*s == ' ')
+			s++;
 		const char *comma = strchr(s, ',');
 		size_t len = comma ? (size_t)(comma - s) : strlen(s);
+		while (len && s[len - 1] == ' ')
+			len--;
 		if (!len || len >= sizeof(item))
 			return false;
 		memcpy(item, s, len);
 		item[len] = '\0';
-		int i = !strncmp(item, "tcp:", 4) ? 0 : !strncmp(item, "udp:", 4) ? 1 : -1;
+		int i = !strncmp(item, "tcp/", 4) ? 0 : !strncmp(item, "udp/", 4) ? 1 : -1;
 		unsigned long lo, hi;
 		if (i < 0 || !port_range(item + 4, &lo, &hi))
 			return false;
 		for (unsigned long p = lo; p <= hi; p++)
 			open[i][p / 64] |= 1ull << (p % 64);
-		s += len;
-		if (*s == ',' && !*++s)
+		s = comma ? comma + 1 : s + strlen(s);
+		if (comma && !*s)
 			return false; /* a trailing comma */
 	}
 	return true;

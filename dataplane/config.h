@@ -12,8 +12,9 @@
  *                              connections, its NAT): replies to them are
  *                              punted (default: above --nat-ports, to 65535)
  *   --wan-open LIST            what the WAN may reach on the gateway itself:
- *                              tcp:PORT[-PORT] and udp:PORT[-PORT], comma
- *                              separated (default: nothing)
+ *                              tcp/PORT[-PORT] and udp/PORT[-PORT], comma
+ *                              separated, as gwd.conf's wan_open (default:
+ *                              nothing)
  *   --punt-rate CLASS=PPS/SRC  a punt class's rate and one source's share
  *                              (punt.h), packets a second; repeatable
  *   --lan-ip A.B.C.D/N         the gateway's LAN address and prefix (full)

@@ -579,8 +579,34 @@ static void test_config(void **state)
 	char *io[] = { "gw", "--lan", "0", "--wan", "1", "--mode", "io", NULL };
 	assert_int_equal(dp_config_parse(7, io, &c, err, sizeof(err)), 0);
 	assert_int_equal(c.mode, DP_MODE_IO);
+	/* The kernel's ports follow --nat-ports; --wan-open as gwd.conf's
+	 * wan_open; --punt-rate per class. */
+	assert_int_equal(c.kernel_lo, 32768); /* above the default 1024-32767 */
+	assert_int_equal(c.kernel_hi, 65535);
+	assert_false(dp_config_open(&c, IPPROTO_TCP, 22));
+	assert_int_equal(dp_config_parse(17, ok, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.kernel_lo, 3001); /* above --nat-ports 2000-3000 */
+	char *open[] = { "gw", "--lan", "0", "--wan", "1", "--lan-ip", "192.168.1.1/24",
+			 "--wan-ip", "203.0.113.2", "--wan-open", "tcp/22, udp/51820,tcp/8000-8002",
+			 "--kernel-ports", "40000-60999", "--punt-rate", "gateway=900/90", NULL };
+	assert_int_equal(dp_config_parse(15, open, &c, err, sizeof(err)), 0);
+	assert_true(dp_config_open(&c, IPPROTO_TCP, 22));
+	assert_false(dp_config_open(&c, IPPROTO_UDP, 22));
+	assert_true(dp_config_open(&c, IPPROTO_UDP, 51820));
+	assert_true(dp_config_open(&c, IPPROTO_TCP, 8002));
+	assert_false(dp_config_open(&c, IPPROTO_TCP, 8003));
+	assert_true(dp_config_kernel_port(&c, 40000));
+	assert_false(dp_config_kernel_port(&c, 39999));
+	assert_int_equal(c.punt_rate[DP_PUNT_GATEWAY].pps, 900);
+	assert_int_equal(c.punt_rate[DP_PUNT_ARP].pps, dp_punt_default[DP_PUNT_ARP].pps);
 	char *bad[][8] = {
 		{ "gw", "--lan", "0", "--wan", "0", "--mode", "io", NULL },
+		{ "gw", "--lan", "0", "--wan", "1", "--wan-open", "tcp:22", NULL },
+		{ "gw", "--lan", "0", "--wan", "1", "--wan-open", "tcp/22,", NULL },
+		{ "gw", "--lan", "0", "--wan", "1", "--wan-open", "sctp/9", NULL },
+		{ "gw", "--lan", "0", "--wan", "1", "--wan-open", "udp/0", NULL },
+		{ "gw", "--lan", "0", "--wan", "1", "--kernel-ports", "2000-40000", NULL },
+		{ "gw", "--lan", "0", "--wan", "1", "--punt-rate", "arp=10", NULL },
 		{ "gw", "--lan", "0", "--wan", "1", "--mode", "fast", NULL },
 		{ "gw", "--lan", "0", "--wan", "1", "--nat-ports", "9-1", NULL },
 		{ "gw", "--lan", "0", "--wan", "1", "--burst", "0", NULL },
