@@ -118,9 +118,19 @@ static int fam_init(struct fam *fm, const char *name, char suffix, uint32_t firs
 {
 	char hname[RTE_HASH_NAMESIZE];
 	snprintf(hname, sizeof(hname), "%s%c", name, suffix);
+	/* Two keys a flow, in a hash (its slots a power of two) at most 7/8
+	 * full when the table is: fuller, a cuckoo insert meets dead ends,
+	 * which with a keyed hash (no two starts alike) sooner or later
+	 * cost a small table an eviction or an insert.  The sizes of 4096
+	 * flows and up are that already (dp_flow_table_new); smaller ones
+	 * get twice the buckets (rte_hash makes entries rounded up to a power
+	 * of two slots, and a key store of entries). */
+	uint32_t keys = 2 * capacity < 8 ? 8 : 2 * capacity;
+	if ((uint64_t)keys * 8 > (uint64_t)rte_align32pow2(keys) * 7)
+		keys = rte_align32pow2(keys) + 1;
 	struct rte_hash_parameters hp = {
 		.name = hname,
-		.entries = 2 * capacity < 8 ? 8 : 2 * capacity, /* two keys a flow */
+		.entries = keys,
 		.key_len = key_len,
 		.hash_func = dp_hash_rte,
 		.socket_id = socket,
