@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "names.h"
 
 const char *dp_role_name(enum dp_role r)
 {
@@ -46,14 +47,7 @@ static bool prefix(const char *s, int af, uint8_t addr[16], uint8_t *plen)
 
 static bool mac(const char *s, uint8_t m[6])
 {
-	unsigned v[6];
-	char tail;
-	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
-		   &tail) != 6)
-		return false;
-	for (int i = 0; i < 6; i++)
-		m[i] = (uint8_t)v[i];
-	return true;
+	return pol_mac_parse(s, strlen(s), m) == 0;
 }
 
 static bool port_range(const char *s, unsigned long *lo, unsigned long *hi)
