@@ -183,6 +183,7 @@ class Exposure:
         self.procs.spawn("dnsmasq", ["dnsmasq", "--no-daemon", "--port=0",
                                      "--conf-file=/dev/null", "--interface=gw-lan",
                                      "--bind-interfaces", "--user=root", "--pid-file=",
+                                     "--no-ping",  # offer at once
                                      "--dhcp-leasefile=" + os.path.join(self.tmp, "leases"),
                                      "--dhcp-range=192.168.77.100,192.168.77.150,1h"],
                          ns=self.gw)
