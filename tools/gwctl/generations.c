@@ -225,6 +225,9 @@ int gwctl_cmd_status(int argc, char **argv, const char *sock)
 			printf("generation: none applied yet\n");
 		if (degraded)
 			printf("degraded:   %s\n", degraded);
+		const char *sched = json_string_value(json_object_get(reply, "schedules"));
+		if (sched && strcmp(sched, "running"))
+			printf("schedules:  %s\n", sched);
 		json_t *p = json_object_get(reply, "pending");
 		if (json_is_object(p))
 			printf("pending:    generation %lld awaits confirmation; returns to %lld "
