@@ -26,7 +26,7 @@
 
 #define TICK_S        5
 #define MAX_BUILDS    64
-#define REFRESH_MS    2000 /* an element this close to expiry may be gone */
+#define REFRESH_MS    50 /* an element this close to expiry may be gone */
 
 /* What the engine put in one build's domain sets. */
 struct dom_ent {
@@ -163,31 +163,42 @@ static void dom_free(struct domtab *t)
 }
 
 /*
- * The entries into build bd's domain sets (pass 1: the batch) or into its
- * table (pass 2, after the kernel took the batch).  An address's sets are
- * what the entry says; an element whose expiry moves later is deleted and
- * added again (kernels before 6.10 keep the first timeout of an element
- * that is added twice), except when it may be gone already.
+ * The entries into build bd's set of learned addresses (pass 1: the batch)
+ * or into its table (pass 2, after the kernel took the batch).  An address
+ * is in the domain sets the entry says, until its TTL: one element "s .
+ * key" per set.  An element whose expiry moves later is deleted and added
+ * again (kernels before 6.10 keep the first timeout of an element added
+ * twice).  The kernel started each element's clock after we read ours, so
+ * an element is certainly still there while our record of its expiry is
+ * REFRESH_MS ahead; in its last REFRESH_MS it is added without the delete
+ * (which could find it gone and fail the batch), or left to expire.
  */
 static int domains_apply(struct build *bd, const struct gwd_domain_entry *v, size_t n,
 			 uint64_t now, struct gwd_nft_batch *b)
 {
-	struct gwd_nft_set *add[64][2] = { { NULL } }, *del[64][2] = { { NULL } };
+	struct gwd_nft_set *add = NULL, *del = NULL;
 	int r = 0;
+	if (b) {
+		add = gwd_nft_policy_domset(bd->id);
+		del = gwd_nft_policy_domset(bd->id);
+		if (!add || !del)
+			r = -ENOMEM;
+	}
 	for (size_t i = 0; i < n && r == 0; i++) {
 		const struct gwd_domain_entry *e = &v[i];
 		if (e->family != 4 && e->family != 6)
 			continue;
-		unsigned f = e->family == 6;
-		uint8_t key[16] = { 0 };
-		memcpy(key, e->addr, f ? 16 : 4);
+		uint8_t key[16], elem[20];
+		gwd_nft_policy_key(e->family, e->addr, key);
 		struct dom_ent *cur = dom_find(&bd->dom, e->family, key);
 		uint64_t want = e->sets & bd->domused, have = cur ? cur->sets : 0;
 		uint64_t hexp = cur ? cur->expires_ms : 0;
 		uint64_t nexp = now + (uint64_t)e->ttl_s * 1000;
 		bool present = hexp > now + REFRESH_MS;
 		uint64_t keep = nexp;
-		for (unsigned s = 0; s < 64; s++) {
+		if (want && want == have && present && nexp <= hexp)
+			keep = hexp; /* already there, for longer */
+		for (uint32_t s = 0; b && s < 64 && r == 0; s++) {
 			uint64_t bit = 1ull << s;
 			if (!((want | have) & bit))
 				continue;
@@ -195,29 +206,17 @@ static int domains_apply(struct build *bd, const struct gwd_domain_entry *v, siz
 			if (want & bit) {
 				if (!(have & bit) || !present)
 					add_it = true;
-				else if (nexp > hexp)
+				else if (keep == nexp && nexp > hexp)
 					del_it = add_it = true;
-				else
-					keep = hexp; /* already lives longer */
 			} else if (present) {
 				del_it = true;
 			}
-			if (!b)
-				continue;
-			if (del_it) {
-				if (!del[s][f] && !(del[s][f] = gwd_nft_policy_domset(bd->id, s,
-										     e->family)))
-					r = -ENOMEM;
-				else
-					r = gwd_nft_elem(del[s][f], key, 0, 0);
-			}
-			if (add_it && r == 0) {
-				if (!add[s][f] && !(add[s][f] = gwd_nft_policy_domset(bd->id, s,
-										     e->family)))
-					r = -ENOMEM;
-				else
-					r = gwd_nft_elem(add[s][f], key, 0, (uint64_t)e->ttl_s * 1000);
-			}
+			memcpy(elem, &s, 4);
+			memcpy(elem + 4, key, 16);
+			if (del_it)
+				r = gwd_nft_elem(del, elem, 0, 0);
+			if (add_it && r == 0)
+				r = gwd_nft_elem(add, elem, 0, (uint64_t)e->ttl_s * 1000);
 		}
 		if (b)
 			continue;
@@ -227,24 +226,14 @@ static int domains_apply(struct build *bd, const struct gwd_domain_entry *v, siz
 			dom_del(&bd->dom, cur);
 	}
 	/* Deletions first: a refreshed element goes out, then in again. */
-	for (unsigned s = 0; s < 64; s++)
-		for (unsigned f = 0; f < 2; f++) {
-			if (del[s][f]) {
-				if (b && r == 0)
-					gwd_nft_del_elems(b, del[s][f]);
-				else
-					gwd_nft_set_free(del[s][f]);
-			}
-		}
-	for (unsigned s = 0; s < 64; s++)
-		for (unsigned f = 0; f < 2; f++) {
-			if (add[s][f]) {
-				if (b && r == 0)
-					gwd_nft_add_elems(b, add[s][f]);
-				else
-					gwd_nft_set_free(add[s][f]);
-			}
-		}
+	if (r == 0 && del && gwd_nft_set_count(del))
+		gwd_nft_del_elems(b, del);
+	else
+		gwd_nft_set_free(del);
+	if (r == 0 && add && gwd_nft_set_count(add))
+		gwd_nft_add_elems(b, add);
+	else
+		gwd_nft_set_free(add);
 	return r;
 }
 
@@ -370,6 +359,8 @@ static int prepare(struct gwd_engine *e, uint32_t gen, const void *image, size_t
 	bd->epoch = next_epoch(x);
 	bd->domused = gwd_nft_policy_domsets(bd->ir);
 	struct gwd_nft_policy_stats st;
+	struct timespec t0, t1, t2;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if ((r = gwd_nft_batch_new(x->n, &b)) < 0) {
 		snprintf(err, errlen, "%s", strerror(-r));
 		goto fail;
@@ -377,12 +368,16 @@ static int prepare(struct gwd_engine *e, uint32_t gen, const void *image, size_t
 	if ((r = gwd_nft_policy_build(b, bd->ir, gen, bd->id, bd->epoch, mask,
 				      x->cfg.nflog_group, &st, err, errlen)) < 0)
 		goto fail;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if ((r = gwd_nft_commit(b, err, errlen)) < 0)
 		goto fail;
+	clock_gettime(CLOCK_MONOTONIC, &t2);
 	gwd_log("nft_prepare", "gen=%" PRIu32 " build=%" PRIu32 " rules=%" PRIu32
 		" nft_rules=%" PRIu32 " chains=%" PRIu32 " sets=%" PRIu32 " elements=%" PRIu32
-		" messages=%zu", gen, bd->id, bd->nrules, st.rules, st.chains, st.sets,
-		st.elements, gwd_nft_batch_count(b));
+		" messages=%zu build_ms=%.1f kernel_ms=%.1f", gen, bd->id, bd->nrules, st.rules,
+		st.chains, st.sets, st.elements, gwd_nft_batch_count(b),
+		(double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
+		(double)(t2.tv_sec - t1.tv_sec) * 1e3 + (double)(t2.tv_nsec - t1.tv_nsec) / 1e6);
 	gwd_nft_batch_free(b);
 	free(mask);
 	return 0;
