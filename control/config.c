@@ -8,13 +8,17 @@
 #include <string.h>
 
 #include "config.h"
+#include "gwd_api.h"
 
 void gwd_config_defaults(struct gwd_config *c)
 {
 	memset(c, 0, sizeof(*c));
 	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/gw");
-	snprintf(c->socket, sizeof(c->socket), "/run/gw/gwd.sock");
+	snprintf(c->socket, sizeof(c->socket), "%s", GWD_API_DEFAULT_SOCKET);
 	snprintf(c->bpf_pin_root, sizeof(c->bpf_pin_root), "%s", GWD_DEFAULT_PIN_ROOT);
+	c->api_max_conns = GWD_API_MAX_CONNS;
+	c->api_max_per_uid = GWD_API_MAX_PER_UID;
+	c->api_idle_s = GWD_API_IDLE_S;
 	snprintf(c->nft_table, sizeof(c->nft_table), "%s", GWD_DEFAULT_NFT_TABLE);
 	c->guard = true;
 	c->nat_lo = GWD_DEFAULT_NAT_LO;
@@ -55,6 +59,7 @@ add_err(struct errs *e, const char *name, unsigned line, const char *fmt, ...)
 
 enum key {
 	K_STATE_DIR, K_SOCKET, K_POLICY, K_DATAPLANE, K_EBPF_PORTS, K_PIN_ROOT,
+	K_API_MAX_CONNS, K_API_MAX_PER_UID, K_API_IDLE,
 	K_NFT_TABLE, K_GUARD, K_LAN_PORTS, K_WAN_PORTS, K_NFT_PORTS, K_LAN_OPEN, K_WAN_OPEN,
 	K_KERNEL_NAT, K_NFLOG_GROUP, K_COUNT
 };
@@ -62,13 +67,28 @@ enum key {
 static const char *const keys[K_COUNT] = {
 	[K_STATE_DIR] = "state_dir", [K_SOCKET] = "socket", [K_POLICY] = "policy",
 	[K_DATAPLANE] = "dataplane", [K_EBPF_PORTS] = "ebpf_ports",
-	[K_PIN_ROOT] = "bpf_pin_root", [K_NFT_TABLE] = "nft_table", [K_GUARD] = "guard",
+	[K_PIN_ROOT] = "bpf_pin_root", [K_API_MAX_CONNS] = "api_max_connections",
+	[K_API_MAX_PER_UID] = "api_max_per_user", [K_API_IDLE] = "api_idle_timeout",
+	[K_NFT_TABLE] = "nft_table", [K_GUARD] = "guard",
 	[K_LAN_PORTS] = "lan_ports", [K_WAN_PORTS] = "wan_ports", [K_NFT_PORTS] = "nft_ports",
 	[K_LAN_OPEN] = "lan_open", [K_WAN_OPEN] = "wan_open", [K_KERNEL_NAT] = "kernel_nat",
 	[K_NFLOG_GROUP] = "nflog_group",
 };
 
-/* The path a key sets, or NULL (the others are parsed by parse_value). */
+/* The number a key sets and its range, or NULL. */
+static unsigned *num_field(struct gwd_config *c, enum key k, unsigned *ret_min, unsigned *ret_max)
+{
+	*ret_min = 1;
+	switch (k) {
+	case K_API_MAX_CONNS: *ret_max = 1024; return &c->api_max_conns;
+	case K_API_MAX_PER_UID: *ret_max = 1024; return &c->api_max_per_uid;
+	case K_API_IDLE: *ret_max = 86400; return &c->api_idle_s;
+	default: return NULL;
+	}
+}
+
+/* The path a key sets, or NULL (numbers are number()'s; the others are
+ * parsed by parse_value). */
 static char *field(struct gwd_config *c, enum key k)
 {
 	switch (k) {
@@ -394,7 +414,8 @@ int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_
 		if (k == K_COUNT) {
 			add_err(&e, name, lineno,
 				"unknown key '%.*s' (the keys are state_dir, socket, policy, "
-				"dataplane, ebpf_ports, bpf_pin_root, nft_table, guard, lan_ports, "
+				"dataplane, ebpf_ports, bpf_pin_root, api_max_connections, "
+				"api_max_per_user, api_idle_timeout, nft_table, guard, lan_ports, "
 				"wan_ports, nft_ports, lan_open, wan_open, kernel_nat, nflog_group)",
 				(int)(klen > 64 ? 64 : klen), line);
 			continue;
@@ -407,6 +428,19 @@ int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_
 		line_of[k] = lineno;
 		if (!vlen) {
 			add_err(&e, name, lineno, "'%s' needs a value", keys[k]);
+			continue;
+		}
+		unsigned lo, hi, *num = num_field(&out, k, &lo, &hi);
+		if (num) {
+			unsigned long v = 0;
+			size_t i = 0;
+			for (; i < vlen && val[i] >= '0' && val[i] <= '9' && v <= hi; i++)
+				v = v * 10 + (unsigned long)(val[i] - '0');
+			if (i < vlen || v < lo || v > hi)
+				add_err(&e, name, lineno, "'%s' must be a number from %u to %u",
+					keys[k], lo, hi);
+			else
+				*num = (unsigned)v;
 			continue;
 		}
 		if (!field(&out, k)) {

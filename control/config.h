@@ -10,6 +10,12 @@
  *   ebpf_ports = wlan0, wlan1      kernel LAN ports the eBPF classifier is
  *                                  attached to (unset: no eBPF engine)
  *   bpf_pin_root = /sys/fs/bpf/gw  where the eBPF maps are pinned
+ *   api_max_connections = 64       API connections at once (1..1024); the
+ *                                  last GWD_API_ROOT_SLOTS are root's only
+ *   api_max_per_user = 16          connections of one non-root uid (1..1024)
+ *   api_idle_timeout = 60          seconds a connection may go without a
+ *                                  request (none running), or with replies
+ *                                  the client does not read (1..86400)
  * The nftables table, the guard and the nft engine (docs/nft.md):
  *   nft_table  = gw                the table gwd owns (family inet)
  *   guard      = on                on | off (off: tests and development only)
@@ -24,7 +30,7 @@
  *   kernel_nat = 32768-65535       source ports of the kernel ports'
  *                                  masquerade out the WAN ports, or off
  *   nflog_group = 17               the NFLOG group of the nft engine's logs
- * Paths are absolute; port names are interface names (1..15 bytes of
+ * Numbers are decimal within the ranges above.  Paths are absolute; port names are interface names (1..15 bytes of
  * letters, digits, '.', '-', '_', '@'), separated by commas, at most
  * GWD_MAX_PORTS, each once.  An unknown key, a repeated key, a line without '='
  * or an empty value is an error naming file:line; every such line is
@@ -45,6 +51,11 @@
 #define GWD_MAX_PORTS 8
 #define GWD_IFNAME_MAX 16 /* IFNAMSIZ */
 #define GWD_DEFAULT_PIN_ROOT "/sys/fs/bpf/gw"
+/* Defaults of the numeric keys (docs/gwd.md). */
+#define GWD_API_MAX_CONNS 64
+#define GWD_API_MAX_PER_UID 16
+#define GWD_API_ROOT_SLOTS 4 /* of api_max_connections, kept for uid 0 */
+#define GWD_API_IDLE_S 60
 #define GWD_MAX_OPEN 32           /* lan_open, wan_open entries */
 #define GWD_NFT_TABLE_MAX 32      /* nft_table, with its NUL */
 #define GWD_DEFAULT_NFT_TABLE "gw"
@@ -66,6 +77,9 @@ struct gwd_config {
 	char ebpf_ports[GWD_MAX_PORTS][GWD_IFNAME_MAX];
 	unsigned nebpf_ports;         /* 0: no eBPF engine */
 	char bpf_pin_root[GWD_PATH_MAX];
+	unsigned api_max_conns;       /* GWD_API_MAX_CONNS */
+	unsigned api_max_per_uid;     /* GWD_API_MAX_PER_UID */
+	unsigned api_idle_s;          /* GWD_API_IDLE_S */
 	/* nftables (docs/nft.md) */
 	char nft_table[GWD_NFT_TABLE_MAX];
 	bool guard;
