@@ -51,6 +51,7 @@ struct gwd {
 	uint64_t *mask;             /* its active-rule mask now, (nrules + 63) / 64 words */
 	struct event *sched_timer;  /* at the start of each minute */
 	struct gwd_domains *domains;
+	struct gwd_guard *guard;    /* guard.h; NULL when off or nothing to guard */
 };
 
 #define GWD_MAX_LEARNED 65536 /* learned (name, address) pairs */

@@ -211,7 +211,8 @@ static int domains_apply(struct build *bd, const struct gwd_domain_entry *v, siz
 			} else if (present) {
 				del_it = true;
 			}
-			memcpy(elem, &s, 4);
+			uint32_t be = htonl(s);
+			memcpy(elem, &be, 4);
 			memcpy(elem + 4, key, 16);
 			if (del_it)
 				r = gwd_nft_elem(del, elem, 0, 0);

@@ -726,7 +726,7 @@ void gwd_nft_add_set(struct gwd_nft_batch *b, struct gwd_nft_set *s)
 	}
 	/* nft's own listing reads the key's byte order from here (1: host,
 	 * 2: big endian, as nft numbers them). */
-	struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(64);
+	struct nftnl_udata_buf *ud = s->key_type < 64 ? nftnl_udata_buf_alloc(64) : NULL;
 	if (ud) {
 		bool host = s->key_type == 19 /* mark */ || s->key_type == 4 /* integer */ ||
 			    s->key_type == 41 /* ifname */;

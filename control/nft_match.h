@@ -25,6 +25,8 @@
 #define GWD_NFT_TYPE_MARK        19
 #define GWD_NFT_TYPE_ICMPV6_TYPE 29
 #define GWD_NFT_TYPE_IFNAME      41
+/* A concatenation "a . b", as nft numbers its type. */
+#define GWD_NFT_TYPE_CONCAT2(a, b) ((uint32_t)(a) << 6 | (uint32_t)(b))
 
 /* Conntrack states as `ct state` bits. */
 #define GWD_CT_INVALID     0x01u

@@ -26,6 +26,9 @@
 #include "nft_policy.h"
 
 #define N GWD_NFT_NAME_MAX
+/* The key types of the concatenations, for `nft list`. */
+#define KEY_DST  GWD_NFT_TYPE_CONCAT2(GWD_NFT_TYPE_MARK, GWD_NFT_TYPE_IP6ADDR)
+#define KEY_PORT GWD_NFT_TYPE_CONCAT2(GWD_NFT_TYPE_MARK, GWD_NFT_TYPE_SERVICE)
 
 /* --- small containers ------------------------------------------------------ */
 
@@ -252,7 +255,9 @@ static int condition(struct dedup *d, uint32_t *count, const struct gwd_nft_rang
 /* The key "number . value" of a concatenation (each field padded to 4). */
 static void concat_key(uint8_t *key, uint32_t j, const uint8_t *v, unsigned len)
 {
-	memcpy(key, &j, 4);
+	/* Numbers first fields are big-endian: `nft list` shows them so. */
+	uint32_t be = htonl(j);
+	memcpy(key, &be, 4);
 	memset(key + 4, 0, (len + 3) / 4 * 4);
 	memcpy(key + 4, v, len);
 }
@@ -491,7 +496,8 @@ static void dst_check(struct ctx *c, struct gwd_nft_rule *r, uint32_t j, const s
 	if (w >= WAY_DOM) {
 		uint32_t set = w - WAY_DOM;
 		name(c, n, "dom");
-		gwd_nft_e_imm_data(r, NFT_REG32_00, &set, 4);
+		uint32_t be = htonl(set);
+		gwd_nft_e_imm_data(r, NFT_REG32_00, &be, 4);
 		gwd_nft_e_ct(r, NFT_CT_LABELS, -1, NFT_REG32_01);
 		gwd_nft_e_lookup(r, NFT_REG32_00, n, GWD_NFT_SET_ONLY, false);
 	} else if (w == WAY_STATIC && p->dst == DST_RANGE) {
@@ -499,7 +505,8 @@ static void dst_check(struct ctx *c, struct gwd_nft_rule *r, uint32_t j, const s
 		gwd_nft_e_range(r, NFT_REG_1, p->lo, p->hi, 16);
 	} else if (w == WAY_STATIC) {
 		name(c, n, "dst");
-		gwd_nft_e_imm_data(r, NFT_REG32_00, &p->dset, 4);
+		uint32_t be = htonl(p->dset);
+		gwd_nft_e_imm_data(r, NFT_REG32_00, &be, 4);
 		gwd_nft_e_ct(r, NFT_CT_LABELS, -1, NFT_REG32_01);
 		gwd_nft_e_lookup(r, NFT_REG32_00, n, GWD_NFT_SET_ONLY, false);
 	}
@@ -529,7 +536,8 @@ static void list_rule(struct ctx *c, const char *chain, uint32_t j)
 			gwd_nft_m_th16_range(r, 2, p->plo, p->phi);
 		} else if (p->port == PORT_SET) {
 			name(c, n, "port");
-			gwd_nft_e_imm_data(r, NFT_REG32_00, &p->pset, 4);
+			uint32_t be = htonl(p->pset);
+			gwd_nft_e_imm_data(r, NFT_REG32_00, &be, 4);
 			gwd_nft_e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_01);
 			gwd_nft_e_lookup(r, NFT_REG32_00, n, GWD_NFT_SET_ONLY, false);
 		}
@@ -693,7 +701,9 @@ static void meter_sets(struct ctx *c)
 		bool v6 = i & 1;
 		name(c, n, "%s", names[i]);
 		struct gwd_nft_set *s = gwd_nft_set_new(n, NFT_SET_TIMEOUT | NFT_SET_EVAL,
-							GWD_NFT_TYPE_MARK, v6 ? 20 : 8);
+							v6 ? GWD_NFT_TYPE_CONCAT2(GWD_NFT_TYPE_MARK, GWD_NFT_TYPE_IP6ADDR) :
+							     GWD_NFT_TYPE_CONCAT2(GWD_NFT_TYPE_MARK, GWD_NFT_TYPE_IPADDR),
+							v6 ? 20 : 8);
 		gwd_nft_set_concat(s, v6 ? f6 : f4, 2);
 		gwd_nft_set_timeout(s, 60000);
 		gwd_nft_set_size(s, 65535);
@@ -718,7 +728,8 @@ static void meter_chain(struct ctx *c, uint32_t slot, uint64_t bps, bool up)
 	for (unsigned f = 0; f < 2; f++) {
 		struct gwd_nft_rule *r = gwd_nft_rule_new(c->b, n, NULL);
 		gwd_nft_m_nfproto(r, f ? NFPROTO_IPV6 : NFPROTO_IPV4);
-		gwd_nft_e_imm_data(r, NFT_REG32_00, &slot, 4);
+		uint32_t be = htonl(slot);
+		gwd_nft_e_imm_data(r, NFT_REG32_00, &be, 4);
 		gwd_nft_e_ct(r, f ? NFT_CT_SRC_IP6 : NFT_CT_SRC_IP, IP_CT_DIR_ORIGINAL, NFT_REG32_01);
 		gwd_nft_e_meter_over(r, NFT_REG32_00, f ? s6 : s4, bytes, (uint32_t)burst);
 		gwd_nft_e_counter_ref(r, GWD_NFT_DROP_RATE);
@@ -832,14 +843,14 @@ static int emit(struct ctx *c, const uint64_t *mask)
 	/* "rule . range" of destinations and ports, filled while planning. */
 	static const uint8_t fd[] = { 4, 16 }, fp[] = { 4, 2 };
 	name(c, n, "dst");
-	s = gwd_nft_set_new(n, NFT_SET_INTERVAL, GWD_NFT_TYPE_MARK, 20);
+	s = gwd_nft_set_new(n, NFT_SET_INTERVAL, KEY_DST, 20);
 	gwd_nft_set_concat(s, fd, 2);
 	add_set(c, s);
 	c->st->elements += (uint32_t)gwd_nft_set_count(c->dstel);
 	gwd_nft_add_elems(b, c->dstel);
 	c->dstel = NULL;
 	name(c, n, "port");
-	s = gwd_nft_set_new(n, NFT_SET_INTERVAL, GWD_NFT_TYPE_MARK, 8);
+	s = gwd_nft_set_new(n, NFT_SET_INTERVAL, KEY_PORT, 8);
 	gwd_nft_set_concat(s, fp, 2);
 	add_set(c, s);
 	c->st->elements += (uint32_t)gwd_nft_set_count(c->portel);
@@ -1122,10 +1133,10 @@ int gwd_nft_policy_build(struct gwd_nft_batch *b, const struct pol_ir *ir, uint3
 	{
 		char n[N];
 		name(&c, n, "dst");
-		c.dstel = gwd_nft_set_new(n, NFT_SET_INTERVAL, GWD_NFT_TYPE_MARK, 20);
+		c.dstel = gwd_nft_set_new(n, NFT_SET_INTERVAL, KEY_DST, 20);
 		gwd_nft_set_concat(c.dstel, fd, 2);
 		name(&c, n, "port");
-		c.portel = gwd_nft_set_new(n, NFT_SET_INTERVAL, GWD_NFT_TYPE_MARK, 8);
+		c.portel = gwd_nft_set_new(n, NFT_SET_INTERVAL, KEY_PORT, 8);
 		gwd_nft_set_concat(c.portel, fp, 2);
 	}
 	c.plans = calloc(ir->nrules ? ir->nrules : 1, sizeof(*c.plans));
@@ -1259,7 +1270,7 @@ struct gwd_nft_set *gwd_nft_policy_domset(uint32_t id)
 {
 	char n[N];
 	snprintf(n, sizeof(n), "p%" PRIu32 "_dom", id);
-	return gwd_nft_set_new(n, NFT_SET_TIMEOUT, GWD_NFT_TYPE_MARK, 20);
+	return gwd_nft_set_new(n, NFT_SET_TIMEOUT, KEY_DST, 20);
 }
 
 /* The build id of name "p<id>_<rest>", 0 when it is not one. */

@@ -95,7 +95,7 @@ int gwd_nft_policy_record(struct gwd_nft *n, char *out, size_t outlen);
 void gwd_nft_policy_key(uint8_t family, const uint8_t *addr, uint8_t key[16]);
 
 /* Build id's set of learned addresses: elements "s . key" (domain set s,
- * host order; the key of gwd_nft_policy_key), each with a timeout.  An
+ * big-endian; the key of gwd_nft_policy_key), each with a timeout.  An
  * empty description to put elements in (gwd_nft_elem, then
  * gwd_nft_add_elems or gwd_nft_del_elems). */
 struct gwd_nft_set *gwd_nft_policy_domset(uint32_t id);

@@ -11,8 +11,35 @@
 #include <time.h>
 
 #include "daemon_int.h"
+#include "guard.h"
 #include "flows_json.h"
 #include "image.h"
+
+/* Which engine enforces the policy on which port (gwd.conf): the kernel
+ * ports' engines, and the guard's LAN and WAN interfaces. */
+static json_t *ports_json(const struct gwd_config *c)
+{
+	json_t *a = json_array();
+	struct {
+		const char (*p)[GWD_IFNAME_MAX];
+		unsigned n;
+		const char *side, *engine;
+	} lists[] = {
+		{ c->ebpf_ports, c->nebpf_ports, "lan", "ebpf" },
+		{ c->nft_ports, c->nnft_ports, "lan", "nft" },
+		/* A LAN interface of no kernel engine: the fast path's twin
+		 * when there is a dataplane (it decides before it hands a
+		 * packet on), else none. */
+		{ c->lan_ports, c->nlan_ports, "lan", c->dataplane[0] ? "dataplane" : "none" },
+		{ c->wan_ports, c->nwan_ports, "wan", "guard" },
+	};
+	for (size_t l = 0; a && l < sizeof(lists) / sizeof(lists[0]); l++)
+		for (unsigned i = 0; i < lists[l].n; i++)
+			json_array_append_new(a, json_pack("{s:s,s:s,s:s}", "name", lists[l].p[i],
+							   "side", lists[l].side, "engine",
+							   lists[l].engine));
+	return a;
+}
 
 void gwd_query_status(struct gwd *d, struct gwd_result *res)
 {
@@ -43,6 +70,15 @@ void gwd_query_status(struct gwd *d, struct gwd_result *res)
 	if (res->fields)
 		json_object_set_new(res->fields, "domains_learned",
 				    json_integer((json_int_t)gwd_domains_count(d->domains)));
+	if (res->fields) {
+		json_t *g = d->guard ? gwd_guard_json(d->guard) :
+			    json_pack("{s:s,s:s}", "state", "off", "reason",
+				      d->cfg.guard ? "nothing to guard: no engine, no lan_ports or "
+						     "wan_ports in gwd.conf"
+						   : "guard = off in gwd.conf");
+		json_object_set_new(res->fields, "guard", g);
+		json_object_set_new(res->fields, "ports", ports_json(&d->cfg));
+	}
 }
 
 void gwd_query_history(struct gwd *d, const struct gwd_api_req *req, struct gwd_result *res)
