@@ -21,6 +21,7 @@
 #include "log.h"
 #include "nflog.h"
 #include "nft.h"
+#include "nft_guard.h"
 #include "nft_policy.h"
 #include "store.h"
 
@@ -60,6 +61,7 @@ struct nft_engine {
 	uint32_t next_id, last_epoch;
 	char dir[GWD_PATH_MAX + 16];
 	char state[300];
+	bool lost;          /* the live build vanished: load the generation again */
 	struct event *tick, *logev;
 	struct gwd_nflog *log;
 };
@@ -595,11 +597,36 @@ out:
 	pol_ir_free(ir);
 }
 
+/* The generation again from gwd, once the guard is back in place (the
+ * guard's own check puts it back: a policy is never loaded without it). */
+static void reload(struct nft_engine *x)
+{
+	char why[256];
+	bool ok = false;
+	if (gwd_nft_guard_check(x->n, &x->cfg, &ok, why, sizeof(why)) < 0 || !ok) {
+		set_state(x, "degraded: the live build is gone; waiting for the guard to load it "
+			  "again");
+		return;
+	}
+	if (x->base.resync)
+		x->base.resync(&x->base, x->base.resync_arg);
+	if (x->base.generation) {
+		x->lost = false;
+		set_state(x, "ok");
+	} else {
+		set_state(x, "degraded: the live build is gone; loading it again failed");
+	}
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct nft_engine *x = arg;
 	char text[256];
 	struct rec rc;
+	if (x->lost) {
+		reload(x);
+		return;
+	}
 	int r = gwd_nft_policy_record(x->n, text, sizeof(text));
 	if (r < 0) {
 		set_state(x, "degraded: cannot read table inet %s: %s", x->cfg.nft_table,
@@ -607,16 +634,12 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (x->live.gen && (!parse_record(text, &rc) || rc.build != x->live.id)) {
-		/* Someone removed or replaced the hook or the table: the
-		 * guard's own check puts the guard back; the policy comes
-		 * from gwd again. */
-		set_state(x, "degraded: the live build %" PRIu32 " is not hooked; loading it again",
-			  x->live.id);
+		/* Someone removed or replaced the hook or the table. */
 		gwd_log("nft_lost", "gen=%" PRIu32 " build=%" PRIu32, x->live.gen, x->live.id);
 		build_clear(&x->live);
 		x->base.generation = 0;
-		if (x->base.resync)
-			x->base.resync(&x->base, x->base.resync_arg);
+		x->lost = true;
+		reload(x);
 		return;
 	}
 	set_state(x, "ok");

@@ -811,6 +811,10 @@ static int emit(struct ctx *c, const uint64_t *mask)
 	if (!devchain)
 		return -ENOMEM;
 
+	/* The drops the build counts (also made by the hook: here too, so a
+	 * build loads into a table the guard has just put back). */
+	gwd_nft_add_counter(b, GWD_NFT_DROP_POLICY_INVALID);
+	gwd_nft_add_counter(b, GWD_NFT_DROP_RATE);
 	/* Maps and sets whose elements come after the chains. */
 	name(c, n, "dev");
 	struct gwd_nft_set *dev = gwd_nft_set_new(n, NFT_SET_MAP, GWD_NFT_TYPE_ETHERADDR, 6);
