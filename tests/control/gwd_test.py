@@ -5,10 +5,10 @@ by the real gwctl (and a raw socket for what gwctl never sends).
 
     gwd_test.py GWD GWCTL SRCDIR CASE
 
-Each CASE starts its own gwd(s), kills them by PID and removes its folder.
-The file engine's active.img is the witness: it must equal what
-`gwctl policy compile` makes of the policy that should be in force.
-Exit 0 pass, 1 fail, 77 skip.
+Each CASE starts its own gwd(s), kills them by PID and removes its folder
+(gwtest.gwd.Gwd).  The file engine's active.img is the witness: it must
+equal what `gwctl policy compile` makes of the policy that should be in
+force.  Exit 0 pass, 1 fail, 77 skip.
 """
 import json
 import os
@@ -19,147 +19,19 @@ import socket
 import stat
 import subprocess
 import sys
-import tempfile
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import gwtest  # noqa: E402
+from gwtest import check  # noqa: E402
+from gwtest.gwd import POLICY_A, POLICY_B, POLICY_BAD, Gwd  # noqa: E402
+from gwtest.gwd import api as raw  # noqa: E402
 
 GWD, GWCTL, SRCDIR, CASE = sys.argv[1:5]
 
-POLICY_A = """device tv mac 02:00:00:00:00:09
-rule tv_off block device tv to internet
-default allow
-"""
-POLICY_B = """device tv mac 02:00:00:00:00:09
-rule tv_on allow device tv to internet
-default block
-"""
-# Line 2, column 26: the unknown device.
-POLICY_BAD = """device tv mac 02:00:00:00:00:09
-rule tv_off block device tvv to internet
-default allow
-"""
 
-
-class Fail(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Fail(what)
-
-
-class Lab:
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="gwd-test-")
-        # nobody must reach the socket and the policy files in one case.
-        os.chmod(self.dir, 0o755)
-        self.state = os.path.join(self.dir, "state")
-        self.sock = os.path.join(self.dir, "gwd.sock")
-        self.conf = os.path.join(self.dir, "gwd.conf")
-        with open(self.conf, "w") as f:
-            f.write(f"# test\nstate_dir = {self.state}\nsocket = {self.sock}\n")
-        self.proc = None
-        self.log = open(os.path.join(self.dir, "gwd.log"), "ab")
-        self.env = dict(os.environ, GWD_SOCKET=self.sock)
-
-    def file(self, name, text):
-        p = os.path.join(self.dir, name)
-        with open(p, "w") as f:
-            f.write(text)
-        os.chmod(p, 0o644)
-        return p
-
-    def start(self):
-        self.proc = subprocess.Popen([GWD, "-c", self.conf], stderr=self.log,
-                                     env=getattr(self, "env_gwd", None))
-        for _ in range(3000):  # up to 60 s: gwd may load eBPF programs at start
-            if self.proc.poll() is not None:
-                raise Fail(f"gwd exited with {self.proc.returncode}: {self.logtext()}")
-            try:
-                s = socket.socket(socket.AF_UNIX)
-                s.connect(self.sock)
-                s.close()
-                return
-            except OSError:
-                time.sleep(0.02)
-        raise Fail("gwd did not open its socket")
-
-    def kill(self, sig=signal.SIGTERM):
-        """Stop gwd by its PID; its exit status (None if it was not
-        running).  After SIGTERM gwd exits 0, or a sanitizer's report
-        (leaks included) makes it fail."""
-        rc = None
-        if self.proc and self.proc.poll() is None:
-            os.kill(self.proc.pid, sig)
-            rc = self.proc.wait(timeout=10)
-        elif self.proc:
-            rc = self.proc.returncode
-        self.proc = None
-        if sig == signal.SIGTERM and rc not in (None, 0):
-            raise Fail(f"gwd exited with {rc} after SIGTERM: {self.logtext()}")
-        return rc
-
-    def logtext(self):
-        self.log.flush()
-        with open(os.path.join(self.dir, "gwd.log")) as f:
-            return f.read()
-
-    def close(self):
-        if self.proc and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        self.proc = None
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def gwctl(self, *args, user=None, expect=0):
-        cmd = [GWCTL, *args]
-        if user:
-            cmd = ["setpriv", f"--reuid={user}", "--regid=nogroup", "--clear-groups",
-                   "--", *cmd]
-        p = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=30)
-        if expect is not None and p.returncode != expect:
-            raise Fail(f"gwctl {' '.join(args)}: exit {p.returncode}, expected {expect}\n"
-                       f"stdout: {p.stdout}\nstderr: {p.stderr}")
-        return p
-
-    def status(self):
-        return json.loads(self.gwctl("status", "--json").stdout)
-
-    def history(self):
-        return json.loads(self.gwctl("policy", "history", "--json").stdout)["generations"]
-
-    def active(self):
-        with open(os.path.join(self.state, "engine-file", "active.img"), "rb") as f:
-            return f.read()
-
-    def compiled(self, path):
-        out = os.path.join(self.dir, "expect.img")
-        self.gwctl("policy", "compile", path, "-o", out)
-        with open(out, "rb") as f:
-            return f.read()
-
-
-def raw(sock_path, lines, timeout=10):
-    """Send lines on one connection; a reply line for each, or None once
-    the connection is closed."""
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(timeout)
-    s.connect(sock_path)
-    f = s.makefile("rwb")
-    out = []
-    for line in lines:
-        try:
-            f.write(line if isinstance(line, bytes) else line.encode())
-            f.write(b"\n")
-            f.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            out.append(None)
-            continue
-        r = f.readline()
-        out.append(json.loads(r) if r else None)
-    s.close()
-    return out
+def Lab():
+    return Gwd(GWD, GWCTL)
 
 
 # ---------------------------------------------------------------- cases
@@ -406,12 +278,16 @@ def case_api_refusals(lab):
     check(lab.status()["generation"] == 1, "gwd is not answering after an oversized line")
 
     if os.geteuid() != 0 or not shutil.which("setpriv"):
+        # A part of a case cannot skip on its own; under GW_TEST_STRICT=1
+        # (tools/gw test as root) it must run.
+        check(not gwtest.strict(), "unauthorised client: needs root and setpriv")
         print("SKIP part: unauthorised client (needs root and setpriv)")
         return
     try:
         subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
                         "--", GWCTL, "--help"], check=True, capture_output=True)
     except (subprocess.CalledProcessError, FileNotFoundError):
+        check(not gwtest.strict(), f"unauthorised client: nobody cannot run {GWCTL}")
         print(f"SKIP part: unauthorised client: nobody cannot run {GWCTL}")
         return
     # 0660 root:root (or gw): nobody cannot even connect.
@@ -469,9 +345,8 @@ def case_notify(lab):
     ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     ns.bind(path)
     ns.settimeout(10)
-    lab.env_gwd = dict(os.environ, NOTIFY_SOCKET=path)
     try:
-        lab.start()
+        lab.start(env=dict(os.environ, NOTIFY_SOCKET=path))
         check(ns.recv(4096) == b"READY=1", "no READY=1")
         check(lab.status()["generation"] == 1, "the config's policy was not applied")
         with open(a, "w") as f:
@@ -664,17 +539,14 @@ def main():
         print(f"unknown case {CASE}")
         return 2
     lab = Lab()
-    try:
+
+    def body():
         fn(lab)
         lab.kill()
-    except Fail as e:
-        print(f"FAIL {CASE}: {e}")
-        print("--- gwd log\n" + lab.logtext())
-        return 1
+    try:
+        return gwtest.main(body, CASE, lambda: print("--- gwd log\n" + lab.logtext()))
     finally:
         lab.close()
-    print(f"ok {CASE}")
-    return 0
 
 
 if __name__ == "__main__":
