@@ -505,9 +505,9 @@ static const char *state(const struct gwd_engine *e)
 	return ((const struct nft_engine *)e)->state;
 }
 
-int gwd_engine_nft_counters(struct gwd_engine *e,
-			    int (*fn)(uint32_t rule, uint64_t pkts, uint64_t bytes, void *arg),
-			    void *arg)
+static int rule_counts(struct gwd_engine *e,
+		       int (*fn)(uint32_t rule, uint64_t pkts, uint64_t bytes, void *arg),
+		       void *arg)
 {
 	struct nft_engine *x = (struct nft_engine *)e;
 	if (!x->live.id)
@@ -540,6 +540,7 @@ static const struct gwd_engine_ops nft_ops = {
 	.set_active = set_active,
 	.set_domains = set_domains,
 	.state = state,
+	.rule_counts = rule_counts,
 	.free = free_,
 };
 

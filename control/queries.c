@@ -11,8 +11,9 @@
 #include <time.h>
 
 #include "daemon_int.h"
-#include "guard.h"
+#include "eval.h"
 #include "flows_json.h"
+#include "guard.h"
 #include "image.h"
 
 /* Which engine enforces the policy on which port (gwd.conf): the kernel
@@ -41,14 +42,39 @@ static json_t *ports_json(const struct gwd_config *c)
 	return a;
 }
 
+struct counts {
+	const struct pol_ir *ir;
+	json_t *o;
+};
+
+static int add_count(uint32_t rule, uint64_t pkts, uint64_t bytes, void *arg)
+{
+	struct counts *c = arg;
+	const char *name = rule == POL_RULE_DEFAULT ? "default" :
+			   rule == POL_RULE_DEFAULT_NEW ? "default new" :
+			   rule < c->ir->nrules ? pol_ir_str(c->ir, c->ir->rules[rule].name) : NULL;
+	if (name && pkts)
+		json_object_set_new(c->o, name, json_integer((json_int_t)pkts));
+	return 0;
+}
+
 void gwd_query_status(struct gwd *d, struct gwd_result *res)
 {
 	json_t *engines = json_array();
 	for (size_t i = 0; i < d->nengines; i++) {
 		struct gwd_engine *e = d->engines[i];
-		json_array_append_new(engines,
-				      json_pack("{s:s,s:I,s:s}", "name", e->ops->name, "generation",
-						(json_int_t)e->generation, "state", e->ops->state(e)));
+		json_t *o = json_pack("{s:s,s:I,s:s}", "name", e->ops->name, "generation",
+				      (json_int_t)e->generation, "state", e->ops->state(e));
+		/* Packets each rule decided, by name, where the engine keeps
+		 * count and runs the generation whose names gwd has. */
+		if (o && e->ops->rule_counts && d->ir && e->generation == d->st.generation) {
+			struct counts c = { d->ir, json_object() };
+			if (c.o && e->ops->rule_counts(e, add_count, &c) == 0)
+				json_object_set_new(o, "rules", c.o);
+			else
+				json_decref(c.o);
+		}
+		json_array_append_new(engines, o);
 	}
 	json_t *pending = json_null();
 	if (d->st.pending) {
