@@ -444,7 +444,7 @@ static int commit(struct gwd_engine *e, char *err, size_t errlen)
 		return r;
 	}
 	record(&x->staged, rec, sizeof(rec));
-	gwd_nft_policy_hook(b, x->staged.id, rec);
+	gwd_nft_policy_hook(b, x->staged.id, x->staged.epoch, rec);
 	r = gwd_nft_commit(b, err, errlen);
 	gwd_nft_batch_free(b);
 	if (r < 0)
@@ -491,7 +491,7 @@ static int set_active(struct gwd_engine *e, const uint64_t *mask, uint32_t nrule
 	char rec[128];
 	record(&next, rec, sizeof(rec));
 	gwd_nft_policy_active(b, x->live.ir, x->live.id, next.epoch, mask);
-	gwd_nft_policy_hook(b, x->live.id, rec);
+	gwd_nft_policy_hook(b, x->live.id, next.epoch, rec);
 	r = gwd_nft_commit(b, err, errlen);
 	gwd_nft_batch_free(b);
 	if (r < 0)
@@ -696,7 +696,7 @@ int gwd_engine_nft_new(struct event_base *base, const struct gwd_config *cfg,
 			snprintf(err, errlen, "%s", strerror(-r));
 			goto fail;
 		}
-		gwd_nft_policy_hook(b, 0, NULL);
+		gwd_nft_policy_hook(b, 0, 0, NULL);
 		r = gwd_nft_commit(b, err, errlen);
 		gwd_nft_batch_free(b);
 		if (r < 0)

@@ -1214,15 +1214,31 @@ void gwd_nft_policy_active(struct gwd_nft_batch *b, const struct pol_ir *ir, uin
 	state_elems(b, pfx, ir, epoch, mask, true);
 }
 
-void gwd_nft_policy_hook(struct gwd_nft_batch *b, uint32_t id, const char *comment)
+void gwd_nft_policy_hook(struct gwd_nft_batch *b, uint32_t id, uint32_t epoch,
+			 const char *comment)
 {
 	static const struct gwd_nft_hook fwd = { "filter", NF_INET_FORWARD, 0, NF_ACCEPT };
 	gwd_nft_add_counter(b, GWD_NFT_DROP_POLICY_INVALID);
 	gwd_nft_add_counter(b, GWD_NFT_DROP_RATE);
+	/* The live epoch's mark of a flow allowed without a rate: one lookup
+	 * lets every later packet of it through, both ways. */
+	gwd_nft_add_set(b, gwd_nft_set_new(GWD_NFT_LIVE_SET, 0, GWD_NFT_TYPE_MARK, 4));
+	gwd_nft_flush_set(b, GWD_NFT_LIVE_SET);
+	if (id) {
+		struct gwd_nft_set *live = gwd_nft_set_new(GWD_NFT_LIVE_SET, 0, GWD_NFT_TYPE_MARK, 4);
+		uint32_t bits = GWD_NFT_EPOCH_BITS(epoch);
+		gwd_nft_elem(live, &bits, 0, 0);
+		gwd_nft_add_elems(b, live);
+	}
 	gwd_nft_add_chain(b, GWD_NFT_POLICY_CHAIN, &fwd);
 	gwd_nft_flush_chain(b, GWD_NFT_POLICY_CHAIN);
-	/* What conntrack cannot follow is never decided: dropped, both ways. */
 	struct gwd_nft_rule *r = gwd_nft_rule_new(b, GWD_NFT_POLICY_CHAIN, comment);
+	gwd_nft_e_ct(r, NFT_CT_MARK, -1, NFT_REG_1);
+	gwd_nft_e_lookup(r, NFT_REG_1, GWD_NFT_LIVE_SET, GWD_NFT_SET_ONLY, false);
+	gwd_nft_e_verdict(r, NF_ACCEPT, NULL);
+	gwd_nft_add_rule(b, r);
+	/* What conntrack cannot follow is never decided: dropped, both ways. */
+	r = gwd_nft_rule_new(b, GWD_NFT_POLICY_CHAIN, NULL);
 	gwd_nft_m_iif_in(r, GWD_NFT_SET_NFT);
 	gwd_nft_m_ct_state(r, GWD_CT_INVALID | GWD_CT_UNTRACKED);
 	gwd_nft_e_counter_ref(r, GWD_NFT_DROP_POLICY_INVALID);

@@ -52,6 +52,7 @@
 #include "nft.h"
 
 #define GWD_NFT_POLICY_CHAIN "policy_fwd"
+#define GWD_NFT_LIVE_SET "live_epoch" /* the live epoch's mark, one element */
 #define GWD_NFT_DROP_POLICY_INVALID "drop_policy_invalid" /* invalid from an nft port */
 #define GWD_NFT_DROP_RATE "drop_rate"                     /* over a rule's rate */
 
@@ -84,9 +85,10 @@ void gwd_nft_policy_active(struct gwd_nft_batch *b, const struct pol_ir *ir, uin
 			   uint32_t epoch, const uint64_t *mask);
 
 /* The hook chain and the policy's drop counters (idempotent), and the
- * hook pointed at build id (id 0: at nothing).  comment is the record a
- * restarted gwd reads back (gwd_nft_policy_record). */
-void gwd_nft_policy_hook(struct gwd_nft_batch *b, uint32_t id, const char *comment);
+ * hook pointed at build id (id 0: at nothing) in epoch `epoch`.  comment
+ * is the record a restarted gwd reads back (gwd_nft_policy_record). */
+void gwd_nft_policy_hook(struct gwd_nft_batch *b, uint32_t id, uint32_t epoch,
+			 const char *comment);
 
 /* The live build's record: the hook rule's comment, "" when none. */
 int gwd_nft_policy_record(struct gwd_nft *n, char *out, size_t outlen);
