@@ -21,6 +21,7 @@
 #include <linux/netfilter/nf_tables.h>
 
 #include "eval.h"
+#include "names.h"
 #include "nft_guard.h"
 #include "nft_match.h"
 #include "nft_policy.h"
@@ -629,9 +630,8 @@ static void final_mark(struct ctx *c, struct gwd_nft_rule *r, uint32_t slot)
 static void generic_actions(struct ctx *c)
 {
 	char n[N];
-	static const char *const kinds[] = { "allow", "block", "reject" };
-	for (unsigned k = 0; k < 3; k++) {
-		name(c, n, "%s", kinds[k]);
+	for (unsigned k = 0; k < POL_ACTION_COUNT; k++) {
+		name(c, n, "%s", pol_action_name(k));
 		struct gwd_nft_rule *r;
 		if (k == 0) {
 			r = gwd_nft_rule_new(c->b, n, NULL);
@@ -651,11 +651,6 @@ static void generic_actions(struct ctx *c)
 	}
 }
 
-static const char *action_name(uint8_t a)
-{
-	return a == POL_ALLOW ? "allow" : a == POL_BLOCK ? "block" : "reject";
-}
-
 /* Rule j's own action chain a<j>: its log, its meter. */
 static void own_action(struct ctx *c, uint32_t j)
 {
@@ -668,7 +663,7 @@ static void own_action(struct ctx *c, uint32_t j)
 		char prefix[128];
 		/* gwd reads these back from nflog (engine_nft.c). */
 		snprintf(prefix, sizeof(prefix), "gw gen=%" PRIu32 " rule=%" PRIu32 " action=%s ",
-			 c->gen, j, action_name(pr->action));
+			 c->gen, j, pol_action_name(pr->action));
 		gwd_nft_e_log(r, c->group, prefix);
 	}
 	char g[N];
@@ -683,7 +678,7 @@ static void own_action(struct ctx *c, uint32_t j)
 		add_rule(c, r);
 	} else {
 		/* Logged: then as every rule of its action. */
-		name(c, g, "%s", action_name(pr->action));
+		name(c, g, "%s", pol_action_name(pr->action));
 		gwd_nft_e_verdict(r, NFT_GOTO, g);
 		add_rule(c, r);
 	}
@@ -863,7 +858,8 @@ static int emit(struct ctx *c, const uint64_t *mask)
 	meter_sets(c);
 
 	/* Chains. */
-	const char *fixed[] = { "main", "reply", "new", "decide", "allow", "block", "reject" };
+	const char *fixed[] = { "main", "reply", "new", "decide", pol_action_name(POL_ALLOW),
+				pol_action_name(POL_BLOCK), pol_action_name(POL_REJECT) };
 	for (unsigned i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
 		name(c, n, "%s", fixed[i]);
 		gwd_nft_add_chain(b, n, NULL);
@@ -972,13 +968,13 @@ static int emit(struct ctx *c, const uint64_t *mask)
 		if ((r->flags & POL_RULE_LOG) || p->slot)
 			name(c, m, "a%" PRIu32, j);
 		else
-			name(c, m, "%s", action_name(r->action));
+			name(c, m, "%s", pol_action_name(r->action));
 		gwd_nft_elem_verdict(act, &j, NFT_JUMP, m);
 	}
 	const uint32_t defs[2] = { POL_RULE_DEFAULT, POL_RULE_DEFAULT_NEW };
 	const uint8_t defa[2] = { ir->meta->default_action, ir->meta->default_new };
 	for (unsigned i = 0; i < 2; i++) {
-		name(c, m, "%s", action_name(defa[i]));
+		name(c, m, "%s", pol_action_name(defa[i]));
 		gwd_nft_elem_verdict(act, &defs[i], NFT_JUMP, m);
 	}
 	c->st->elements += (uint32_t)gwd_nft_set_count(act);

@@ -332,7 +332,8 @@ class Home:
 
     def restart_dataplane(self, with_policy=True):
         """Stops gw-dataplane and starts it again; with_policy=False starts
-        it with no policy (allow all) until gwd pushes one."""
+        it with no policy (closed: no flow is forwarded) until gwd pushes
+        one."""
         self.stop("dataplane")
         args = list(self.dp_args)
         if not with_policy:
