@@ -62,7 +62,8 @@ struct nft_engine {
 	char dir[GWD_PATH_MAX + 16];
 	char state[300];
 	bool lost;          /* the live build vanished: load the generation again */
-	struct event *tick, *logev;
+	struct event *tick, *logev, *gc;
+	uint32_t old_id;    /* a build to remove once the loop is idle, 0: none */
 	struct gwd_nflog *log;
 };
 
@@ -457,7 +458,17 @@ static int commit(struct gwd_engine *e, char *err, size_t errlen)
 	gwd_log("nft_commit", "gen=%" PRIu32 " build=%" PRIu32 " epoch=%" PRIu32, x->live.gen,
 		x->live.id, x->live.epoch);
 	save_live(x);
-	drop_build(x, old);
+	/* The old build goes after the apply has answered (it no longer
+	 * decides anything); at once without an event loop. */
+	if (x->gc && old) {
+		if (x->old_id)
+			drop_build(x, x->old_id);
+		x->old_id = old;
+		struct timeval now = { 0, 0 };
+		event_add(x->gc, &now);
+	} else {
+		drop_build(x, old);
+	}
 	return 0;
 }
 
@@ -520,6 +531,8 @@ static void free_(struct gwd_engine *e)
 	struct nft_engine *x = (struct nft_engine *)e;
 	if (x->tick)
 		event_free(x->tick);
+	if (x->gc)
+		event_free(x->gc);
 	if (x->logev)
 		event_free(x->logev);
 	gwd_nflog_free(x->log);
@@ -648,6 +661,14 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		drop_others(x);
 }
 
+static void on_gc(evutil_socket_t fd, short what, void *arg)
+{
+	struct nft_engine *x = arg;
+	uint32_t id = x->old_id;
+	x->old_id = 0;
+	drop_build(x, id);
+}
+
 static void on_log(evutil_socket_t fd, short what, void *arg)
 {
 	struct nft_engine *x = arg;
@@ -706,7 +727,8 @@ int gwd_engine_nft_new(struct event_base *base, const struct gwd_config *cfg,
 	if (base) {
 		struct timeval tv = { .tv_sec = TICK_S };
 		x->tick = event_new(base, -1, EV_PERSIST, on_tick, x);
-		if (!x->tick || event_add(x->tick, &tv) < 0) {
+		x->gc = evtimer_new(base, on_gc, x);
+		if (!x->tick || !x->gc || event_add(x->tick, &tv) < 0) {
 			r = -ENOMEM;
 			snprintf(err, errlen, "out of memory");
 			goto fail;

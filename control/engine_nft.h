@@ -13,7 +13,7 @@
  *             keeps deciding); the kernel may refuse it: nothing changed.
  *   stage_domains: the learned addresses into the prepared build's sets.
  *   commit:   one batch points the hook at the prepared build (and records
- *             it); the old build is removed after.
+ *             it); the old build is removed after the apply answered.
  *   abort:    the prepared build is removed.
  *   set_active: the schedule's active set and a new epoch, one batch.
  *   set_domains: the live build's domain sets, each address with its TTL.
