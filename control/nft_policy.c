@@ -716,10 +716,9 @@ static void meter_chain(struct ctx *c, uint32_t slot, uint64_t bps, bool up)
 	name(c, s4, "m%c4", d);
 	name(c, s6, "m%c6", d);
 	uint64_t bytes = bps / 8 ? bps / 8 : 1;
-	/* A fifth of a second at the rate, at least two full frames. */
-	uint64_t burst = bytes / 5 > 3028 ? bytes / 5 : 3028;
-	if (burst > UINT32_MAX)
-		burst = UINT32_MAX;
+	/* nft's bucket holds a second at the rate plus the burst: a second
+	 * is burst enough (two full frames at the least). */
+	uint64_t burst = bytes >= 3028 ? 0 : 3028;
 	for (unsigned f = 0; f < 2; f++) {
 		struct gwd_nft_rule *r = gwd_nft_rule_new(c->b, n, NULL);
 		gwd_nft_m_nfproto(r, f ? NFPROTO_IPV6 : NFPROTO_IPV4);

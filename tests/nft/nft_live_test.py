@@ -16,6 +16,9 @@ Real clients: udhcpc, dig, ping, nmap; UDP streams counted at the far end.
               cuts at once; a broken policy and a generation the kernel
               refuses change nothing; kill -9 gwd: the table goes on
               deciding, and the restarted gwd adopts it without loading it
+    rate_log  a rule with a rate holds a TCP transfer (iperf3) to it both
+              ways, another device's is not held; a rule with log reports
+              each connection it decides (event=nft_log, gwctl flows)
 """
 import json
 import os
@@ -338,7 +341,65 @@ def still_flows(h, name):
     return bool(read_log(rlog))
 
 
-CASES = {"guard": case_guard, "apply": case_apply}
+POLICY_RATE = """device phone mac %s
+rule phone-slow allow device phone to 192.0.2.2 proto tcp port 5201 rate 8mbit
+rule phone-logged block device phone to 192.0.2.2 proto udp port 7777 log
+default allow
+default new allow
+""" % PHONE_MAC
+
+
+def iperf(h, reverse):
+    """Mbit/s of a 4 s iperf3 TCP transfer between the phone and the WAN
+    host (reverse: the WAN host sends, a download), after 3 s not counted
+    (a policer's bucket starts full: nft's holds a second at the rate)."""
+    args = ["iperf3", "-c", WAN_HOST, "-O", "3", "-t", "4", "-J"] + (["-R"] if reverse else [])
+    out = net.sh(*args, ns=h.lan, timeout=30)
+    end = json.loads(out)["end"]
+    return end["sum_received"]["bits_per_second"] / 1e6
+
+
+def case_rate_log(h):
+    net.need_programs("iperf3")
+    h.up(lan_open=None)
+    net.sh("ip", "addr", "add", "10.77.0.10/24", "dev", "eth0", ns=h.lan)
+    net.sh("ip", "route", "add", "default", "via", LAN_GW, ns=h.lan)
+    for ns in (h.lan, h.wan):
+        net.sh("ethtool", "-K", "eth0", "tx", "off", ns=ns)
+    h.gwd.conf_add("policy = %s\n" % h.gwd.file("rate.gw", POLICY_RATE))
+    h.gwd.start()
+    h.procs.spawn("iperf3", ["iperf3", "-s"], ns=h.wan)
+    wait_for("iperf3's server", lambda: net.run("ss", "-ltn", ns=h.wan).stdout.count(":5201"),
+             timeout=10)
+    up, down = iperf(h, False), iperf(h, True)
+    print("rate 8 Mbit/s: up %.1f, down %.1f Mbit/s" % (up, down))
+    check(up <= 8 * 1.15 and down <= 8 * 1.15, "the 8 Mbit/s rule let %.1f Mbit/s up, %.1f "
+          "down" % (up, down))
+    check(up >= 8 * 0.25 and down >= 8 * 0.25, "the 8 Mbit/s rule let only %.1f Mbit/s up, "
+          "%.1f down" % (up, down))
+    counts = h.gwd.engine("nft").get("rules", {})
+    check(counts.get("phone-slow", 0) > 0, "no packet counted for phone-slow: %s" % counts)
+    # Another device (a MAC the policy does not name) is not held.
+    net.sh("ip", "link", "set", "eth0", "address", "02:77:00:00:00:99", ns=h.lan)
+    free = iperf(h, True)
+    check(free > 8 * 2, "a device the rate does not cover got only %.1f Mbit/s" % free)
+    net.sh("ip", "link", "set", "eth0", "address", PHONE_MAC, ns=h.lan)
+    # A logged rule: the connection in gwd's log and its flows.
+    mark = len(h.gwd.logtext())
+    net.sh(*prog("send_from.py", "10.77.0.10", WAN_HOST, 7777, 3), ns=h.lan)
+    wait_for("the logged block in gwd's log", lambda: "event=nft_log" in
+             h.gwd.logtext()[mark:], timeout=10)
+    line = [l for l in h.gwd.logtext()[mark:].splitlines() if "event=nft_log" in l][0]
+    rule = re.search(r"rule=(\d+)", line)
+    check(rule and "action=block" in line and "dport=7777" in line and
+          ("mac=" + PHONE_MAC) in line, "the log line: %s" % line)
+    flows = h.gwd.json("flows")["flows"]
+    mine = [f for f in flows if f.get("engine") == "nft" and f.get("dport") == 7777]
+    check(mine and mine[0].get("rule") == "phone-logged" and mine[0].get("verdict") == "block",
+          "gwctl flows shows no logged nft flow: %s" % flows)
+
+
+CASES = {"guard": case_guard, "apply": case_apply, "rate_log": case_rate_log}
 
 
 def main():
