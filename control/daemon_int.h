@@ -63,6 +63,7 @@ struct gwd {
 	 * take it up at start (a damaged state.json or history entry): the
 	 * engines are left as they are until an apply or rollback succeeds. */
 	char degraded[320];
+	struct gwd_guard *guard;    /* guard.h; NULL when off or nothing to guard */
 };
 
 #define GWD_MAX_LEARNED 65536 /* learned (name, address) pairs */
