@@ -510,6 +510,14 @@ static void control_gone(struct gwdns_server *s, const char *why)
 	event_base_loopbreak(s->base);
 }
 
+static void on_control_event(struct bufferevent *bev, short what, void *arg);
+
+static void on_control_drained(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	control_gone(arg, "bad_header");
+}
+
 static void on_control_read(struct bufferevent *bev, void *arg)
 {
 	struct gwdns_server *s = arg;
@@ -528,9 +536,10 @@ static void on_control_read(struct bufferevent *bev, void *arg)
 			/* The stream cannot be read on: say why, then stop. */
 			gwdns_resolver_count(s->res, GWDNS_C_CONTROL_ERROR);
 			control_reply(s, &h, r, NULL, 0);
-			bufferevent_flush(bev, EV_WRITE, BEV_FLUSH);
+			/* The loop ends once the reply is written (on_control_drained). */
 			s->failed = 1;
-			control_gone(s, "bad_header");
+			bufferevent_disable(bev, EV_READ);
+			bufferevent_setcb(bev, NULL, on_control_drained, on_control_event, s);
 			return;
 		}
 		if (evbuffer_get_length(in) < sizeof(h) + h.length)
