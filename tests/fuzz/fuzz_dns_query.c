@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libFuzzer target: one datagram from a household client to gw-dns
+ * (dns/resolver.c, through ldns), against a configured resolver with a
+ * zone.  Every input gets at most one reply; a reply parses, is a
+ * response, carries the query's ID and fits the client's UDP size; a
+ * query sent upstream parses too.  Pending queries are timed out after
+ * every input, so the state stays small; the resolver is freed at exit.
+ */
+#include <arpa/inet.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ldns/ldns.h>
+
+#include "msg.h"
+#include "resolver.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static int replies;
+static uint64_t now = 1000000;
+static struct gwdns_resolver *res;
+
+static void f_reply(void *io, const struct gwdns_client *c, const uint8_t *w, size_t len)
+{
+	ldns_pkt *p = NULL;
+
+	replies++;
+	if (len < 12 || len > 1232 || !(w[2] & 0x80))
+		abort();
+	if (ldns_wire2pkt(&p, w, len) != LDNS_STATUS_OK)
+		abort();
+	ldns_pkt_free(p);
+}
+
+static int f_send(void *io, struct gwdns_pending *p, const struct gwdns_prefix *up, int tcp,
+		  const uint8_t *w, size_t len)
+{
+	ldns_pkt *q = NULL;
+
+	if (ldns_wire2pkt(&q, w, len) != LDNS_STATUS_OK || ldns_pkt_qr(q))
+		abort();
+	ldns_pkt_free(q);
+	gwdns_pending_set_io(p, &replies);
+	return 0;
+}
+
+static void f_cancel(void *io, struct gwdns_pending *p)
+{
+}
+
+static const struct gwdns_io_ops ops = { f_reply, f_send, f_cancel, NULL };
+
+static void cleanup(void)
+{
+	gwdns_resolver_free(res);
+}
+
+static void setup(void)
+{
+	struct gwdns_conf c;
+	struct gwdns_zrec recs[2] = {
+		{ .name = "laptop.home.arpa", .family = 4, .addr = { 10, 0, 0, 10 } },
+		{ .name = "tv.new.home.arpa", .family = 6, .addr = { 0xfd, 0, [15] = 1 } },
+	};
+
+	memset(&c, 0, sizeof(c));
+	c.flags = GWDNS_CONF_ENFORCE | GWDNS_CONF_REBIND;
+	c.cache_bytes = 1 << 16;
+	c.ttl_max = 86400;
+	c.neg_ttl_max = 900;
+	c.rate_qps = 1000000;
+	c.rate_burst = 1000000;
+	c.max_outstanding = 64;
+	c.timeout_ms = 100;
+	c.zone_ttl = 60;
+	strcpy(c.zone, "home.arpa");
+	c.n_upstreams = 1;
+	c.upstreams[0] = (struct gwdns_prefix){ .family = 4, .prefix_len = 32, .port = 53, .addr = { 192, 0, 2, 1 } };
+	c.n_clients = 1;
+	c.clients[0] = (struct gwdns_prefix){ .family = 4, .prefix_len = 8, .addr = { 10 } };
+	if (gwdns_resolver_new(&ops, NULL, &res) < 0 || gwdns_resolver_configure(res, &c) < 0 ||
+	    gwdns_resolver_set_zone(res, recs, 2) < 0)
+		abort();
+	atexit(cleanup);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct gwdns_client cl;
+	struct sockaddr_in *s = (struct sockaddr_in *)&cl.addr;
+
+	if (!res)
+		setup();
+	memset(&cl, 0, sizeof(cl));
+	s->sin_family = AF_INET;
+	s->sin_port = htons(40000);
+	s->sin_addr.s_addr = htonl(0x0a000005);
+	cl.addrlen = sizeof(*s);
+	replies = 0;
+	gwdns_resolver_query(res, &cl, data, size, now);
+	if (replies > 1)
+		abort();
+	/* Whatever went upstream times out now (3 tries), with one SERVFAIL at most. */
+	now += 1000;
+	gwdns_resolver_tick(res, now);
+	now += 1000;
+	gwdns_resolver_tick(res, now);
+	now += 1000;
+	gwdns_resolver_tick(res, now);
+	if (replies > 1)
+		abort();
+	return 0;
+}
