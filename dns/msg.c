@@ -35,6 +35,8 @@ int gwdns_msg_check_hdr(const struct gwdns_hdr *h)
 	case GWDNS_MSG_CONFIG:
 	case GWDNS_MSG_ZONE:
 	case GWDNS_MSG_STATS:
+	case GWDNS_MSG_POLICY:
+	case GWDNS_MSG_LEARN:
 		break;
 	default:
 		return -EOPNOTSUPP;
@@ -253,4 +255,32 @@ int gwdns_zone_decode(const uint8_t *body, size_t len, const char *zone,
 fail:
 	free(recs);
 	return r;
+}
+
+int gwdns_learn_decode(const uint8_t *body, size_t len, struct gwdns_learn *ret,
+		       struct gwdns_learn_addr *addrs)
+{
+	struct gwdns_learn l;
+	char norm[GWDNS_NAME_MAX];
+	size_t i;
+
+	if (len < sizeof(l))
+		return -EINVAL;
+	memcpy(&l, body, sizeof(l));
+	if (l.naddrs == 0 || l.naddrs > GWDNS_LEARN_ADDRS ||
+	    len != sizeof(l) + (size_t)l.naddrs * sizeof(struct gwdns_learn_addr))
+		return -EINVAL;
+	if (memchr(l.name, '\0', sizeof(l.name)) == NULL ||
+	    gwdns_name_normalize(l.name, 0, norm) < 0 || strcmp(norm, l.name) != 0)
+		return -EINVAL;
+	if (l.ttl < GWDNS_LEARN_TTL_MIN || l.ttl > GWDNS_LEARN_TTL_MAX)
+		return -EINVAL;
+	if (l.client_family != 0 && l.client_family != 4 && l.client_family != 6)
+		return -EINVAL;
+	memcpy(addrs, body + sizeof(l), l.naddrs * sizeof(struct gwdns_learn_addr));
+	for (i = 0; i < l.naddrs; i++)
+		if (addrs[i].family != 4 && addrs[i].family != 6)
+			return -EINVAL;
+	*ret = l;
+	return 0;
 }

@@ -57,6 +57,14 @@ int gwdns_zone_decode(const uint8_t *body, size_t len, const char *zone,
  */
 int gwdns_name_normalize(const char *name, int allow_root, char out[GWDNS_NAME_MAX]);
 
+/*
+ * LEARN's body: *ret and addrs (GWDNS_LEARN_ADDRS entries of room) filled
+ * when the name is a normalized name, the TTL in bounds, 1..GWDNS_LEARN_ADDRS
+ * addresses of family 4 or 6 and the length exact; else -EINVAL.
+ */
+int gwdns_learn_decode(const uint8_t *body, size_t len, struct gwdns_learn *ret,
+		       struct gwdns_learn_addr *addrs);
+
 /* Writes a header for a message of type and length to h. */
 void gwdns_msg_hdr(struct gwdns_hdr *h, uint16_t type, uint32_t length, uint64_t id);
 

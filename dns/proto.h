@@ -48,6 +48,25 @@
  *            address.  PTR records of the reverse zones follow from them.
  *   STATS    empty -> struct gwdns_stats_head, then count struct
  *            gwdns_counter (every counter of dns/stats.h, zeros included)
+ *   POLICY   the current generation's compiled image (policy/image.h), or
+ *            empty for none                               -> empty
+ *            Its domain lists say which answers gwd must see before they
+ *            leave (LEARN below).  An image that does not load gets
+ *            -EINVAL and the previous one stays.
+ *
+ * gw-dns -> gwd:
+ *   LEARN    struct gwdns_learn, then naddrs struct gwdns_learn_addr
+ *            (1..GWDNS_LEARN_ADDRS)          -> struct gwdns_learn_reply
+ *            An upstream answer for `name` (the question's name or a
+ *            CNAME target in its chain) that is in some domain set of the
+ *            policy (`sets`, as gw-dns matched it) gave these addresses.
+ *            gwd hands them to every engine (control/learn.h) and replies
+ *            when it has; gw-dns holds the client's answer until then.
+ *            status 0 and failed == 0: every engine has them, the answer
+ *            leaves.  Else (or no reply within GWDNS_HOLD_MS) the client
+ *            gets SERVFAIL: an engine without the addresses cannot enforce
+ *            the name's rules, so the answer is not released as if it could.
+ *            ttl is the answer's, bounded to GWDNS_LEARN_TTL_MIN..MAX.
  *
  * Errors: a header with a wrong magic (-EBADMSG) or version
  * (-EPROTONOSUPPORT), flags set or an unknown type (-EINVAL, -EOPNOTSUPP),
@@ -81,7 +100,14 @@ enum gwdns_msg_type {
 	GWDNS_MSG_CONFIG = 1,
 	GWDNS_MSG_ZONE = 2,
 	GWDNS_MSG_STATS = 3,
+	GWDNS_MSG_POLICY = 4,
+	GWDNS_MSG_LEARN = 5,
 };
+
+#define GWDNS_LEARN_ADDRS   64    /* addresses per LEARN (gwd's GWD_LEARN_MAX_ADDRS) */
+#define GWDNS_LEARN_TTL_MIN 30    /* seconds: a shorter TTL is learned as this */
+#define GWDNS_LEARN_TTL_MAX 86400 /* seconds: a longer TTL is learned as this */
+#define GWDNS_HOLD_MS       1000  /* how long an answer waits for gwd's LEARN reply */
 
 struct gwdns_hdr {
 	uint32_t magic;   /* GWDNS_MSG_MAGIC */
@@ -161,5 +187,29 @@ struct gwdns_counter {
 	uint64_t value;
 };
 _Static_assert(sizeof(struct gwdns_counter) == 56, "gwdns_counter is 56 bytes");
+
+struct gwdns_learn {
+	char name[GWDNS_NAME_MAX]; /* lower case, no trailing dot */
+	uint64_t sets;             /* the policy's domain sets of name, as gw-dns matched them */
+	uint32_t ttl;              /* seconds, GWDNS_LEARN_TTL_MIN..GWDNS_LEARN_TTL_MAX */
+	uint8_t client_family;     /* the asking client (4 or 6), for gwd's log */
+	uint8_t pad[1];
+	uint16_t naddrs;           /* struct gwdns_learn_addr entries that follow */
+	uint8_t client[16];
+};
+_Static_assert(sizeof(struct gwdns_learn) == 288, "gwdns_learn is 288 bytes");
+
+struct gwdns_learn_addr {
+	uint8_t family; /* 4 or 6 */
+	uint8_t pad[3];
+	uint8_t addr[16];
+};
+_Static_assert(sizeof(struct gwdns_learn_addr) == 20, "gwdns_learn_addr is 20 bytes");
+
+struct gwdns_learn_reply {
+	uint32_t engines; /* engines that keep domain sets */
+	uint32_t failed;  /* of them, those that do not have the addresses */
+};
+_Static_assert(sizeof(struct gwdns_learn_reply) == 8, "gwdns_learn_reply is 8 bytes");
 
 #endif

@@ -14,6 +14,8 @@
 #include <ldns/ldns.h>
 
 #include "cache.h"
+#include "eval.h"
+#include "image.h"
 #include "name.h"
 #include "resolver.h"
 #include "zone.h"
@@ -40,6 +42,12 @@ struct gwdns_pending {
 	unsigned upstream;  /* index of this try's upstream */
 	uint64_t deadline_ms;
 	ldns_rdf *qname;    /* as the first client wrote it: sent upstream so */
+	/* Held for gwd (LEARN): the answer waits here until every LEARN is answered. */
+	uint64_t hold_id;   /* 0: not held */
+	uint64_t hold_deadline_ms;
+	unsigned learn_left;
+	uint8_t rcode;
+	ldns_rr_list *answer, *auth;
 	size_t nwait;
 	struct qinfo wait[GWDNS_WAITERS_MAX];
 };
@@ -65,6 +73,8 @@ struct gwdns_resolver {
 	struct gwdns_pending **phash;
 	size_t nphash, npending;
 	struct rate_slot *rate;
+	struct pol_ir *ir;       /* the policy's image (POLICY), or NULL */
+	uint64_t next_hold;
 	uint32_t seed;
 	uint8_t rnd[256];
 	size_t rnd_left;
@@ -378,6 +388,8 @@ static void pending_free(struct gwdns_resolver *r, struct gwdns_pending *p)
 	for (i = 0; i < p->nwait; i++)
 		qinfo_clear(&p->wait[i]);
 	ldns_rdf_deep_free(p->qname);
+	ldns_rr_list_deep_free(p->answer);
+	ldns_rr_list_deep_free(p->auth);
 	free(p);
 	r->npending--;
 }
@@ -734,6 +746,170 @@ static void push_list(ldns_pkt *resp, ldns_pkt_section s, const ldns_rr_list *l,
 	}
 }
 
+/* p's answer (p->rcode, p->answer, p->auth) into the cache and to every waiter; frees p. */
+static void release(struct gwdns_resolver *r, struct gwdns_pending *p, uint64_t now)
+{
+	int negative = p->rcode == LDNS_RCODE_NXDOMAIN;
+	size_t i;
+
+	if (!negative) {
+		negative = 1;
+		for (i = 0; i < ldns_rr_list_rr_count(p->answer); i++)
+			if (ldns_rr_get_type(ldns_rr_list_rr(p->answer, i)) == p->qtype)
+				negative = 0;
+	}
+	if (negative && p->rcode == LDNS_RCODE_NOERROR && ldns_rr_list_rr_count(p->answer) > 0) {
+		/* A chain that ends in no data: cached as a positive entry of its CNAMEs. */
+		gwdns_cache_put(r->cache, p->qname, p->qtype, p->qclass, p->rcode, p->answer, NULL,
+				r->conf.ttl_max, r->conf.neg_ttl_max, now);
+	} else {
+		gwdns_cache_put(r->cache, p->qname, p->qtype, p->qclass, p->rcode,
+				negative ? NULL : p->answer, p->auth, r->conf.ttl_max,
+				r->conf.neg_ttl_max, now);
+	}
+	for (i = 0; i < p->nwait; i++) {
+		ldns_pkt *resp = response_for(&p->wait[i]);
+		int ok = resp != NULL;
+
+		if (!ok)
+			continue;
+		ldns_pkt_set_rcode(resp, p->rcode);
+		push_list(resp, LDNS_SECTION_ANSWER, p->answer, &ok);
+		push_list(resp, LDNS_SECTION_AUTHORITY, p->auth, &ok);
+		if (ok) {
+			count(r, GWDNS_C_ANSWER_FORWARD);
+			send_response(r, &p->wait[i], resp);
+		}
+		ldns_pkt_free(resp);
+	}
+	pending_free(r, p);
+}
+
+/* A name as the policy and gwd take it: lower case, no trailing dot; -EINVAL if it is not plain. */
+static int plain_name(const ldns_rdf *name, char out[GWDNS_NAME_MAX])
+{
+	char *s = ldns_rdf2str(name);
+	int rc;
+
+	if (!s)
+		return -ENOMEM;
+	rc = gwdns_name_normalize(s, 0, out);
+	free(s);
+	return rc;
+}
+
+/*
+ * Sends LEARN for every name of the chain the policy lists, with the
+ * answer's addresses: 1 when the answer is now held, 0 when nothing needs
+ * gwd (no policy, no listed name, no address), -errno when a listed name
+ * cannot be handed over (the answer must not leave).
+ */
+static int hold_for_learn(struct gwdns_resolver *r, struct gwdns_pending *p, const ldns_rdf **names,
+			  size_t nnames, uint64_t now)
+{
+	struct gwdns_learn_addr addrs[GWDNS_LEARN_ADDRS];
+	struct gwdns_learn l;
+	uint32_t ttl = UINT32_MAX;
+	size_t naddrs = 0, i;
+	int rc;
+
+	if (!r->ir || !r->ops->learn)
+		return 0;
+	for (i = 0; i < ldns_rr_list_rr_count(p->answer); i++) {
+		const ldns_rr *rr = ldns_rr_list_rr(p->answer, i);
+		const ldns_rdf *d = ldns_rr_rdf(rr, 0);
+		uint8_t fam = ldns_rr_get_type(rr) == LDNS_RR_TYPE_A ? 4 :
+			      ldns_rr_get_type(rr) == LDNS_RR_TYPE_AAAA ? 6 : 0;
+
+		if (ldns_rr_ttl(rr) < ttl)
+			ttl = ldns_rr_ttl(rr);
+		if (!fam || !d || ldns_rdf_size(d) != (fam == 4 ? 4u : 16u))
+			continue;
+		if (naddrs == GWDNS_LEARN_ADDRS)
+			return -E2BIG; /* more than gwd takes at once: not released half-learned */
+		memset(&addrs[naddrs], 0, sizeof(addrs[0]));
+		addrs[naddrs].family = fam;
+		memcpy(addrs[naddrs].addr, ldns_rdf_data(d), ldns_rdf_size(d));
+		naddrs++;
+	}
+	if (naddrs == 0)
+		return 0;
+	if (ttl < GWDNS_LEARN_TTL_MIN)
+		ttl = GWDNS_LEARN_TTL_MIN;
+	if (ttl > GWDNS_LEARN_TTL_MAX)
+		ttl = GWDNS_LEARN_TTL_MAX;
+
+	for (i = 0; i < nnames; i++) {
+		char *s = ldns_rdf2str(names[i]);
+		uint64_t sets;
+
+		if (!s)
+			return -ENOMEM;
+		sets = pol_domain_sets_of(r->ir, s);
+		free(s);
+		if (!sets)
+			continue;
+		memset(&l, 0, sizeof(l));
+		if ((rc = plain_name(names[i], l.name)) < 0)
+			return rc;
+		l.sets = sets;
+		l.ttl = ttl;
+		l.naddrs = (uint16_t)naddrs;
+		{
+			uint8_t fam;
+			uint16_t port;
+			const struct gwdns_client *c = &p->wait[0].client;
+
+			if (sa_addr((const struct sockaddr *)&c->addr, c->addrlen, &fam, l.client, &port) == 0)
+				l.client_family = fam;
+		}
+		if (!p->hold_id)
+			p->hold_id = ++r->next_hold;
+		if ((rc = r->ops->learn(r->io, p->hold_id, &l, addrs)) < 0)
+			return rc;
+		count(r, GWDNS_C_LEARN_SENT);
+		p->learn_left++;
+	}
+	if (!p->learn_left)
+		return 0;
+	p->hold_deadline_ms = now + GWDNS_HOLD_MS;
+	return 1;
+}
+
+void gwdns_resolver_learned(struct gwdns_resolver *r, uint64_t hold_id, int status, uint32_t failed,
+			    uint64_t now)
+{
+	struct gwdns_pending *p;
+
+	for (p = r->pending; p; p = p->next)
+		if (p->hold_id == hold_id)
+			break;
+	if (!p)
+		return; /* timed out already */
+	if (status < 0 || failed > 0) {
+		pending_fail(r, p, GWDNS_C_SERVFAIL_ENGINE);
+		return;
+	}
+	if (--p->learn_left == 0) {
+		count(r, GWDNS_C_HOLD_RELEASED);
+		release(r, p, now);
+	}
+}
+
+int gwdns_resolver_set_policy(struct gwdns_resolver *r, const void *image, size_t len)
+{
+	struct pol_ir *ir = NULL;
+	char err[256];
+
+	if (len > 0 && pol_image_load(image, len, &ir, err, sizeof(err)) < 0)
+		return -EINVAL;
+	pol_ir_free(r->ir);
+	r->ir = ir;
+	if (ir)
+		count(r, GWDNS_C_POLICY_LOADED);
+	return 0;
+}
+
 void gwdns_resolver_upstream_input(struct gwdns_resolver *r, struct gwdns_pending *p,
 				   const struct sockaddr *from, socklen_t fromlen,
 				   const uint8_t *wire, size_t len, uint64_t now)
@@ -749,6 +925,8 @@ void gwdns_resolver_upstream_input(struct gwdns_resolver *r, struct gwdns_pendin
 	uint8_t rcode;
 	int negative;
 
+	if (p->hold_id)
+		return; /* answered already; its socket is gone (the I/O layer raced) */
 	/* The source first: what does not come from the upstream asked is not looked at. */
 	if (sa_addr(from, fromlen, &family, addr, &port) < 0 || family != up->family ||
 	    memcmp(addr, up->addr, family == 4 ? 4 : 16) != 0 || port != up->port) {
@@ -819,32 +997,25 @@ void gwdns_resolver_upstream_input(struct gwdns_resolver *r, struct gwdns_pendin
 		pending_fail(r, p, GWDNS_C_SERVFAIL_REBIND);
 		goto out;
 	}
-	if (negative && rcode == LDNS_RCODE_NOERROR && ldns_rr_list_rr_count(answer) > 0) {
-		/* A chain that ends in no data: cached as a positive entry of its CNAMEs. */
-		gwdns_cache_put(r->cache, p->qname, p->qtype, p->qclass, rcode, answer, NULL,
-				r->conf.ttl_max, r->conf.neg_ttl_max, now);
-	} else {
-		gwdns_cache_put(r->cache, p->qname, p->qtype, p->qclass, rcode,
-				negative ? NULL : answer, auth, r->conf.ttl_max, r->conf.neg_ttl_max,
-				now);
+	p->rcode = rcode;
+	p->answer = answer;
+	p->auth = auth;
+	answer = auth = NULL;
+	if (p->io) {
+		r->ops->upstream_cancel(r->io, p);
+		p->io = NULL;
 	}
-
-	for (i = 0; i < p->nwait; i++) {
-		ldns_pkt *resp = response_for(&p->wait[i]);
-		int ok = resp != NULL;
-
-		if (!ok)
-			continue;
-		ldns_pkt_set_rcode(resp, rcode);
-		push_list(resp, LDNS_SECTION_ANSWER, answer, &ok);
-		push_list(resp, LDNS_SECTION_AUTHORITY, auth, &ok);
-		if (ok) {
-			count(r, GWDNS_C_ANSWER_FORWARD);
-			send_response(r, &p->wait[i], resp);
-		}
-		ldns_pkt_free(resp);
+	switch (hold_for_learn(r, p, names, nnames, now)) {
+	case 0:
+		release(r, p, now);
+		break;
+	case 1:
+		count(r, GWDNS_C_HOLD);
+		break; /* released by gwdns_resolver_learned, or failed by the tick */
+	default:
+		pending_fail(r, p, GWDNS_C_SERVFAIL_ENGINE);
+		break;
 	}
-	pending_free(r, p);
 	goto out;
 
 retry:
@@ -874,6 +1045,11 @@ void gwdns_resolver_tick(struct gwdns_resolver *r, uint64_t now)
 
 	for (; p; p = next) {
 		next = p->next;
+		if (p->hold_id) {
+			if (now >= p->hold_deadline_ms)
+				pending_fail(r, p, GWDNS_C_SERVFAIL_HOLD);
+			continue;
+		}
 		if (now < p->deadline_ms)
 			continue;
 		if (pending_send(r, p, 0, now) < 0)
@@ -923,6 +1099,7 @@ void gwdns_resolver_free(struct gwdns_resolver *r)
 	gwdns_zone_free(r->zone);
 	gwdns_cache_free(r->cache);
 	gwdns_conf_clear(&r->conf);
+	pol_ir_free(r->ir);
 	free(r->recs);
 	free(r->phash);
 	free(r->rate);

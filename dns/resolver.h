@@ -53,6 +53,13 @@ struct gwdns_io_ops {
 	void (*upstream_cancel)(void *io, struct gwdns_pending *p);
 	/* An event worth a log line ("rebind", name), or NULL. */
 	void (*event)(void *io, const char *event, const char *detail);
+	/*
+	 * Sends LEARN (dns/proto.h) for the answer held under hold_id; the
+	 * I/O layer later calls gwdns_resolver_learned with hold_id.  NULL, or
+	 * -errno: the answer is not released (SERVFAIL).
+	 */
+	int (*learn)(void *io, uint64_t hold_id, const struct gwdns_learn *l,
+		     const struct gwdns_learn_addr *addrs);
 };
 
 int gwdns_resolver_new(const struct gwdns_io_ops *ops, void *io, struct gwdns_resolver **ret);
@@ -73,6 +80,17 @@ void gwdns_resolver_upstream_error(struct gwdns_resolver *r, struct gwdns_pendin
 /* Times out pending queries; call it every GWDNS_TICK_MS or so. */
 void gwdns_resolver_tick(struct gwdns_resolver *r, uint64_t now_ms);
 #define GWDNS_TICK_MS 50
+
+/*
+ * Loads the policy's compiled image (its domain lists decide which answers
+ * are held for LEARN); NULL/0 for none.  -EINVAL when it does not load
+ * (the previous one stays).
+ */
+int gwdns_resolver_set_policy(struct gwdns_resolver *r, const void *image, size_t len);
+
+/* gwd's reply to a LEARN: status 0 and failed 0 release the answer. */
+void gwdns_resolver_learned(struct gwdns_resolver *r, uint64_t hold_id, int status,
+			    uint32_t failed, uint64_t now_ms);
 
 /* Drops a TCP client's waits (its connection closed). */
 void gwdns_resolver_forget_conn(struct gwdns_resolver *r, uint64_t conn);

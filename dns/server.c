@@ -52,6 +52,12 @@ struct up_slot {
 	struct bufferevent *bev; /* TCP */
 };
 
+/* A LEARN sent to gwd, waiting for its reply. */
+struct learn_wait {
+	struct learn_wait *next;
+	uint64_t msg_id, hold_id;
+};
+
 struct gwdns_server {
 	struct event_base *base;
 	struct gwdns_resolver *res;
@@ -66,6 +72,8 @@ struct gwdns_server {
 	struct bufferevent *control;
 	struct event *tick;
 	int failed;
+	uint64_t next_msg;
+	struct learn_wait *learns;
 };
 
 static uint64_t now_ms(void)
@@ -409,12 +417,72 @@ static void io_event(void *io, const char *event, const char *detail)
 	gwd_log(event, "name=%s", gwd_log_value(v, sizeof(v), detail));
 }
 
+static int io_learn(void *io, uint64_t hold_id, const struct gwdns_learn *l,
+		    const struct gwdns_learn_addr *addrs)
+{
+	struct gwdns_server *s = io;
+	struct learn_wait *w;
+	struct gwdns_hdr h;
+	struct evbuffer *out;
+	size_t alen = (size_t)l->naddrs * sizeof(*addrs);
+
+	if (!s->control)
+		return -ENOTCONN;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->msg_id = ++s->next_msg;
+	w->hold_id = hold_id;
+	gwdns_msg_hdr(&h, GWDNS_MSG_LEARN, (uint32_t)(sizeof(*l) + alen), w->msg_id);
+	out = bufferevent_get_output(s->control);
+	if (evbuffer_add(out, &h, sizeof(h)) < 0 || evbuffer_add(out, l, sizeof(*l)) < 0 ||
+	    evbuffer_add(out, addrs, alen) < 0) {
+		free(w);
+		return -ENOMEM;
+	}
+	w->next = s->learns;
+	s->learns = w;
+	return 0;
+}
+
 static const struct gwdns_io_ops ops = {
 	.reply = io_reply,
 	.upstream_send = io_upstream_send,
 	.upstream_cancel = io_upstream_cancel,
 	.event = io_event,
+	.learn = io_learn,
 };
+
+/* gwd's reply to a LEARN: the held answer goes, or fails. */
+static void learn_reply(struct gwdns_server *s, const struct gwdns_hdr *h, const uint8_t *body)
+{
+	struct learn_wait **pp, *w = NULL;
+	struct gwdns_reply rep;
+	struct gwdns_learn_reply lr = { 0, 0 };
+
+	for (pp = &s->learns; *pp; pp = &(*pp)->next)
+		if ((*pp)->msg_id == h->id) {
+			w = *pp;
+			*pp = w->next;
+			break;
+		}
+	if (!w || h->type != (GWDNS_MSG_LEARN | GWDNS_MSG_REPLY) || h->length < sizeof(rep)) {
+		gwdns_resolver_count(s->res, GWDNS_C_CONTROL_ERROR);
+		free(w);
+		return;
+	}
+	memcpy(&rep, body, sizeof(rep));
+	if (rep.status == 0) {
+		if (h->length != sizeof(rep) + sizeof(lr)) {
+			rep.status = -EBADMSG;
+			gwdns_resolver_count(s->res, GWDNS_C_CONTROL_ERROR);
+		} else {
+			memcpy(&lr, body + sizeof(rep), sizeof(lr));
+		}
+	}
+	gwdns_resolver_learned(s->res, w->hold_id, rep.status, lr.failed, now_ms());
+	free(w);
+}
 
 /* ---------------------------------------------------------------- control */
 
@@ -461,8 +529,7 @@ static void control_message(struct gwdns_server *s, const struct gwdns_hdr *h, c
 	char v[64];
 
 	if (h->type & GWDNS_MSG_REPLY) {
-		/* gw-dns sends no requests yet: a reply is out of place. */
-		gwdns_resolver_count(s->res, GWDNS_C_CONTROL_ERROR);
+		learn_reply(s, h, body);
 		return;
 	}
 	switch (h->type) {
@@ -484,6 +551,11 @@ static void control_message(struct gwdns_server *s, const struct gwdns_hdr *h, c
 		free(recs);
 		if (r == 0)
 			gwd_log("zone", "records=%zu", n);
+		break;
+	case GWDNS_MSG_POLICY:
+		r = gwdns_resolver_set_policy(s->res, body, h->length);
+		if (r == 0)
+			gwd_log("policy", "bytes=%u", h->length);
 		break;
 	case GWDNS_MSG_STATS:
 		r = h->length == 0 ? 0 : -EINVAL;
@@ -640,6 +712,12 @@ void gwdns_server_free(struct gwdns_server *s)
 		bufferevent_free(s->control);
 	if (s->tick)
 		event_free(s->tick);
+	while (s->learns) {
+		struct learn_wait *w = s->learns;
+
+		s->learns = w->next;
+		free(w);
+	}
 	free(s);
 }
 

@@ -29,6 +29,12 @@
 	X(SERVFAIL_UPSTREAM, "servfail.upstream") \
 	X(SERVFAIL_OVERLOAD, "servfail.overload") \
 	X(SERVFAIL_REBIND, "servfail.rebind") \
+	X(SERVFAIL_ENGINE, "servfail.engine") \
+	X(SERVFAIL_HOLD, "servfail.hold") \
+	X(HOLD, "hold") \
+	X(HOLD_RELEASED, "hold.released") \
+	X(LEARN_SENT, "learn.sent") \
+	X(POLICY_LOADED, "policy.loaded") \
 	X(UPSTREAM_SENT, "upstream.sent") \
 	X(UPSTREAM_TCP, "upstream.tcp") \
 	X(UPSTREAM_ANSWER, "upstream.answer") \

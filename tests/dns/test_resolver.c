@@ -20,6 +20,7 @@
 
 #include "cache.h"
 #include "msg.h"
+#include "policy.h"
 #include "resolver.h"
 
 struct fake {
@@ -31,6 +32,10 @@ struct fake {
 	size_t up_len;
 	int sent, tcp, cancels;
 	int fail_send;
+	int learns;
+	uint64_t hold_id;
+	struct gwdns_learn learn;
+	struct gwdns_learn_addr addrs[GWDNS_LEARN_ADDRS];
 };
 
 static void f_reply(void *io, const struct gwdns_client *c, const uint8_t *w, size_t len)
@@ -67,7 +72,44 @@ static void f_cancel(void *io, struct gwdns_pending *p)
 		f->p = NULL;
 }
 
-static const struct gwdns_io_ops ops = { f_reply, f_send, f_cancel, NULL };
+static int f_learn(void *io, uint64_t hold_id, const struct gwdns_learn *l,
+		   const struct gwdns_learn_addr *addrs)
+{
+	struct fake *f = io;
+
+	f->learns++;
+	f->hold_id = hold_id;
+	f->learn = *l;
+	memcpy(f->addrs, addrs, l->naddrs * sizeof(*addrs));
+	return 0;
+}
+
+static const struct gwdns_io_ops ops = {
+	.reply = f_reply,
+	.upstream_send = f_send,
+	.upstream_cancel = f_cancel,
+	.learn = f_learn,
+};
+
+/* A policy whose list `social` holds *.social.example. */
+static const char policy_text[] =
+	"device kid mac 02:00:00:00:00:01\n"
+	"list social domains { *.social.example }\n"
+	"rule no-social block device kid to list social\n"
+	"default allow\n";
+
+static void load_policy(struct gwdns_resolver *r)
+{
+	struct pol_unit *u = NULL;
+	const void *img;
+	size_t size;
+
+	assert_int_equal(pol_compile("t.gw", policy_text, strlen(policy_text), POL_F_NO_FILES, &u), 0);
+	assert_int_equal(pol_unit_errors(u), 0);
+	assert_int_equal(pol_unit_image(u, &img, &size), 0);
+	assert_int_equal(gwdns_resolver_set_policy(r, img, size), 0);
+	pol_unit_free(u);
+}
 
 struct ctx {
 	struct fake f;
@@ -525,6 +567,81 @@ static void test_cache_lru(void **state)
 	gwdns_cache_free(cache);
 }
 
+/* An answer for a listed name waits for gwd; it leaves when gwd has it, and not before. */
+static void test_hold_release(void **state)
+{
+	struct ctx *c = *state;
+	static const char *const chain[] = {
+		"www.social.example. 10 IN CNAME edge.cdn.example.",
+		"edge.cdn.example. 300 IN A 198.51.100.7",
+		NULL,
+	};
+	ldns_pkt *a;
+
+	load_policy(c->r);
+	ask(c, "10.0.0.5", "WWW.Social.Example.", LDNS_RR_TYPE_A, 1);
+	a = upstream_answer(c, LDNS_RCODE_NOERROR, chain);
+	deliver(c, a, "192.0.2.53", 53);
+	ldns_pkt_free(a);
+	assert_int_equal(c->f.learns, 1);
+	assert_int_equal(c->f.replies, 0);
+	assert_string_equal(c->f.learn.name, "www.social.example");
+	assert_int_equal(c->f.learn.sets, 1);
+	assert_int_equal(c->f.learn.ttl, 30); /* 10 s, bounded below */
+	assert_int_equal(c->f.learn.naddrs, 1);
+	assert_int_equal(c->f.addrs[0].addr[3], 7);
+	assert_int_equal(c->f.learn.client_family, 4);
+	/* A second client asking meanwhile waits too; the cache has nothing yet. */
+	ask(c, "10.0.0.6", "www.social.example.", LDNS_RR_TYPE_A, 2);
+	assert_int_equal(c->f.replies, 0);
+	assert_int_equal(c->f.sent, 1);
+	gwdns_resolver_learned(c->r, c->f.hold_id, 0, 0, c->now);
+	assert_int_equal(c->f.replies, 2);
+	assert_int_equal(ctr(c, GWDNS_C_HOLD_RELEASED), 1);
+	/* Unlisted names are not held. */
+	ask(c, "10.0.0.5", "site.example.", LDNS_RR_TYPE_A, 3);
+	a = upstream_answer(c, LDNS_RCODE_NOERROR, site_a);
+	deliver(c, a, "192.0.2.53", 53);
+	ldns_pkt_free(a);
+	assert_int_equal(c->f.learns, 1);
+	assert_int_equal(c->f.replies, 3);
+}
+
+static void test_hold_engine_fails(void **state)
+{
+	struct ctx *c = *state;
+	static const char *const rr[] = { "a.social.example. 300 IN A 198.51.100.8", NULL };
+	ldns_pkt *a, *p;
+
+	load_policy(c->r);
+	ask(c, "10.0.0.5", "a.social.example.", LDNS_RR_TYPE_A, 1);
+	a = upstream_answer(c, LDNS_RCODE_NOERROR, rr);
+	deliver(c, a, "192.0.2.53", 53);
+	ldns_pkt_free(a);
+	gwdns_resolver_learned(c->r, c->f.hold_id, 0, 1, c->now);
+	p = last_reply(c);
+	assert_int_equal(ldns_pkt_get_rcode(p), LDNS_RCODE_SERVFAIL);
+	ldns_pkt_free(p);
+	assert_int_equal(ctr(c, GWDNS_C_SERVFAIL_ENGINE), 1);
+	assert_int_equal(ctr(c, GWDNS_C_CACHE_INSERT), 0);
+
+	/* No reply from gwd at all: SERVFAIL after GWDNS_HOLD_MS. */
+	ask(c, "10.0.0.5", "a.social.example.", LDNS_RR_TYPE_A, 2);
+	a = upstream_answer(c, LDNS_RCODE_NOERROR, rr);
+	deliver(c, a, "192.0.2.53", 53);
+	ldns_pkt_free(a);
+	c->now += GWDNS_HOLD_MS - 1;
+	gwdns_resolver_tick(c->r, c->now);
+	assert_int_equal(c->f.replies, 1);
+	c->now += 1;
+	gwdns_resolver_tick(c->r, c->now);
+	assert_int_equal(c->f.replies, 2);
+	assert_int_equal(ctr(c, GWDNS_C_SERVFAIL_HOLD), 1);
+	/* A late reply finds nothing to release. */
+	gwdns_resolver_learned(c->r, c->f.hold_id, 0, 0, c->now);
+	assert_int_equal(c->f.replies, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -540,6 +657,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ratelimit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_queries, setup, teardown),
 		cmocka_unit_test(test_cache_lru),
+		cmocka_unit_test_setup_teardown(test_hold_release, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hold_engine_fails, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

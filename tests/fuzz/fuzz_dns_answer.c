@@ -83,7 +83,11 @@ static void f_cancel(void *io, struct gwdns_pending *p)
 		*(struct gwdns_pending **)io = NULL;
 }
 
-static const struct gwdns_io_ops ops = { f_reply, f_send, f_cancel, NULL };
+static const struct gwdns_io_ops ops = {
+	.reply = f_reply,
+	.upstream_send = f_send,
+	.upstream_cancel = f_cancel,
+};
 
 static void ask(struct gwdns_resolver *r, const char *name, ldns_rr_type type, uint64_t now)
 {

@@ -37,7 +37,11 @@ static void f_cancel(void *io, struct gwdns_pending *p)
 {
 }
 
-static const struct gwdns_io_ops ops = { f_reply, f_send, f_cancel, NULL };
+static const struct gwdns_io_ops ops = {
+	.reply = f_reply,
+	.upstream_send = f_send,
+	.upstream_cancel = f_cancel,
+};
 
 static void check_conf(const struct gwdns_conf *c)
 {
