@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The gwd.conf parser (config.h).  Pure apart from gwd_config_load's read. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -15,6 +16,7 @@ void gwd_config_defaults(struct gwd_config *c)
 	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/gw");
 	snprintf(c->socket, sizeof(c->socket), "/run/gw/gwd.sock");
 	snprintf(c->bpf_pin_root, sizeof(c->bpf_pin_root), "%s", GWD_DEFAULT_PIN_ROOT);
+	snprintf(c->dns_user, sizeof(c->dns_user), "gw-dns");
 }
 
 struct errs {
@@ -43,12 +45,15 @@ add_err(struct errs *e, const char *name, unsigned line, const char *fmt, ...)
 	e->used = n < 0 || (size_t)n >= e->size - e->used ? e->size - 1 : e->used + (size_t)n;
 }
 
-enum key { K_STATE_DIR, K_SOCKET, K_POLICY, K_DATAPLANE, K_EBPF_PORTS, K_PIN_ROOT, K_COUNT };
+enum key { K_STATE_DIR, K_SOCKET, K_POLICY, K_DATAPLANE, K_EBPF_PORTS, K_PIN_ROOT,
+	K_DNS, K_DNS_LISTEN, K_DNS_CLIENTS, K_DNS_UPSTREAMS, K_DNS_USER, K_COUNT };
 
 static const char *const keys[K_COUNT] = {
 	[K_STATE_DIR] = "state_dir", [K_SOCKET] = "socket", [K_POLICY] = "policy",
 	[K_DATAPLANE] = "dataplane", [K_EBPF_PORTS] = "ebpf_ports",
-	[K_PIN_ROOT] = "bpf_pin_root",
+	[K_PIN_ROOT] = "bpf_pin_root", [K_DNS] = "dns", [K_DNS_LISTEN] = "dns_listen",
+	[K_DNS_CLIENTS] = "dns_clients", [K_DNS_UPSTREAMS] = "dns_upstreams",
+	[K_DNS_USER] = "dns_user",
 };
 
 /* The path a key sets, or NULL (ebpf_ports is a list). */
@@ -60,6 +65,7 @@ static char *field(struct gwd_config *c, enum key k)
 	case K_POLICY: return c->policy;
 	case K_DATAPLANE: return c->dataplane;
 	case K_PIN_ROOT: return c->bpf_pin_root;
+	case K_DNS: return c->dns;
 	default: return NULL;
 	}
 }
@@ -128,6 +134,69 @@ static void parse_ports(struct errs *e, const char *name, unsigned lineno, const
 	out->nebpf_ports = n;
 }
 
+/* "ADDR[/LEN][, ...]" into out (prefixes only when with_len); reports the first problem. */
+static void parse_addrs(struct errs *e, const char *name, unsigned lineno, const char *key,
+			const char *val, size_t vlen, bool with_len, struct gwd_addr *out,
+			unsigned *ret_n)
+{
+	struct gwd_addr a[GWD_DNS_ADDRS];
+	unsigned n = 0;
+	for (size_t at = 0; at <= vlen;) {
+		const char *comma = memchr(val + at, ',', vlen - at);
+		size_t end = comma ? (size_t)(comma - val) : vlen;
+		size_t x = at, y = end;
+		char buf[64];
+		while (x < y && space(val[x]))
+			x++;
+		while (y > x && space(val[y - 1]))
+			y--;
+		if (x == y || y - x >= sizeof(buf)) {
+			add_err(e, name, lineno, "'%s': an empty or overlong address", key);
+			return;
+		}
+		if (n == GWD_DNS_ADDRS) {
+			add_err(e, name, lineno, "'%s' names more than %d addresses", key,
+				GWD_DNS_ADDRS);
+			return;
+		}
+		memcpy(buf, val + x, y - x);
+		buf[y - x] = '\0';
+		char *slash = strchr(buf, '/');
+		long plen = -1;
+		if (slash) {
+			char *endp;
+			*slash = '\0';
+			plen = strtol(slash + 1, &endp, 10);
+			if (!with_len || *endp || slash[1] == '\0' || plen < 0) {
+				add_err(e, name, lineno, "'%s': '%.*s' is not %s", key, (int)(y - x),
+					val + x, with_len ? "ADDRESS/LENGTH" : "an address");
+				return;
+			}
+		}
+		memset(&a[n], 0, sizeof(a[n]));
+		if (inet_pton(AF_INET, buf, a[n].addr) == 1) {
+			a[n].family = 4;
+		} else if (inet_pton(AF_INET6, buf, a[n].addr) == 1) {
+			a[n].family = 6;
+		} else {
+			add_err(e, name, lineno, "'%s': '%s' is not an IPv4 or IPv6 address", key, buf);
+			return;
+		}
+		long full = a[n].family == 4 ? 32 : 128;
+		if (plen > full) {
+			add_err(e, name, lineno, "'%s': /%ld is longer than %ld bits", key, plen, full);
+			return;
+		}
+		a[n].plen = (unsigned char)(plen < 0 ? full : plen);
+		n++;
+		if (!comma)
+			break;
+		at = end + 1;
+	}
+	memcpy(out, a, n * sizeof(a[0]));
+	*ret_n = n;
+}
+
 int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_config *c,
 		     char *err, size_t errlen)
 {
@@ -179,7 +248,8 @@ int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_
 		if (k == K_COUNT) {
 			add_err(&e, name, lineno,
 				"unknown key '%.*s' (the keys are state_dir, socket, policy, "
-				"dataplane, ebpf_ports, bpf_pin_root)",
+				"dataplane, ebpf_ports, bpf_pin_root, dns, dns_listen, dns_clients, "
+				"dns_upstreams, dns_user)",
 				(int)(klen > 64 ? 64 : klen), line);
 			continue;
 		}
@@ -196,6 +266,31 @@ int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_
 			parse_ports(&e, name, lineno, val, vlen, &out);
 			continue;
 		}
+		if (k == K_DNS_LISTEN || k == K_DNS_UPSTREAMS) {
+			bool l = k == K_DNS_LISTEN;
+			parse_addrs(&e, name, lineno, keys[k], val, vlen, false,
+				    l ? out.dns_listen : out.dns_upstreams,
+				    l ? &out.ndns_listen : &out.ndns_upstreams);
+			continue;
+		}
+		if (k == K_DNS_CLIENTS) {
+			parse_addrs(&e, name, lineno, keys[k], val, vlen, true, out.dns_clients,
+				    &out.ndns_clients);
+			continue;
+		}
+		if (k == K_DNS_USER) {
+			bool ok = vlen < GWD_USER_MAX;
+			for (size_t i = 0; i < vlen && ok; i++)
+				ok = ifname_char(val[i]) && val[i] != '@';
+			if (!ok) {
+				add_err(&e, name, lineno, "'dns_user': '%.*s' is not a user name",
+					(int)(vlen > 64 ? 64 : vlen), val);
+				continue;
+			}
+			memcpy(out.dns_user, val, vlen);
+			out.dns_user[vlen] = '\0';
+			continue;
+		}
 		if (val[0] != '/') {
 			add_err(&e, name, lineno, "'%s' must be an absolute path", keys[k]);
 			continue;
@@ -208,6 +303,8 @@ int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_
 		memcpy(field(&out, k), val, vlen);
 		field(&out, k)[vlen] = '\0';
 	}
+	if (out.dns[0] && (!out.ndns_listen || !out.ndns_clients))
+		add_err(&e, name, lineno, "'dns' needs 'dns_listen' and 'dns_clients' (docs/dns.md)");
 	if (e.count)
 		return -EINVAL;
 	*c = out;

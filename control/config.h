@@ -10,6 +10,16 @@
  *   ebpf_ports = wlan0, wlan1      kernel LAN ports the eBPF classifier is
  *                                  attached to (unset: no eBPF engine)
  *   bpf_pin_root = /sys/fs/bpf/gw  where the eBPF maps are pinned
+ *   dns = /usr/sbin/gw-dns         the DNS service's program (unset: no DNS
+ *                                  service; docs/dns.md)
+ *   dns_listen = 10.0.0.1, fd00::1 the LAN addresses it serves on (port 53,
+ *                                  UDP and TCP); never a WAN address
+ *   dns_clients = 10.0.0.0/24, fd00::/64  the household's prefixes: the only
+ *                                  sources it answers (others get REFUSED)
+ *   dns_upstreams = 192.0.2.53     the resolvers it forwards to (port 53)
+ *   dns_user = gw-dns              the user it runs as
+ * dns needs dns_listen and dns_clients; address lists are separated by
+ * commas, at most GWD_DNS_ADDRS each.
  * Paths are absolute; port names are interface names (1..15 bytes of
  * letters, digits, '.', '-', '_', '@'), separated by commas, at most
  * GWD_MAX_PORTS, each once.  An unknown key, a repeated key, a line without '='
@@ -26,6 +36,15 @@
 #define GWD_MAX_PORTS 8
 #define GWD_IFNAME_MAX 16 /* IFNAMSIZ */
 #define GWD_DEFAULT_PIN_ROOT "/sys/fs/bpf/gw"
+#define GWD_DNS_ADDRS 8
+#define GWD_USER_MAX 32
+
+/* An address, or a prefix (plen < full length) in dns_clients. */
+struct gwd_addr {
+	unsigned char family; /* 4 or 6 */
+	unsigned char plen;
+	unsigned char addr[16];
+};
 
 struct gwd_config {
 	char state_dir[GWD_PATH_MAX];
@@ -35,6 +54,11 @@ struct gwd_config {
 	char ebpf_ports[GWD_MAX_PORTS][GWD_IFNAME_MAX];
 	unsigned nebpf_ports;         /* 0: no eBPF engine */
 	char bpf_pin_root[GWD_PATH_MAX];
+	char dns[GWD_PATH_MAX];        /* "" when not set: no DNS service */
+	char dns_user[GWD_USER_MAX];
+	struct gwd_addr dns_listen[GWD_DNS_ADDRS], dns_clients[GWD_DNS_ADDRS],
+		dns_upstreams[GWD_DNS_ADDRS];
+	unsigned ndns_listen, ndns_clients, ndns_upstreams;
 };
 
 void gwd_config_defaults(struct gwd_config *c);

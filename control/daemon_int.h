@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "daemon.h"
+#include "dnsproc.h"
 #include "domains.h"
 #include "engine.h"
 #include "flows.h"
@@ -51,6 +52,7 @@ struct gwd {
 	uint64_t *mask;             /* its active-rule mask now, (nrules + 63) / 64 words */
 	struct event *sched_timer;  /* at the start of each minute */
 	struct gwd_domains *domains;
+	struct gwd_dns *dns;        /* the DNS service (dnsproc.h), or NULL */
 };
 
 #define GWD_MAX_LEARNED 65536 /* learned (name, address) pairs */

@@ -46,6 +46,8 @@ static void set_current(struct gwd *d, struct pol_ir *ir)
 	free(d->mask);
 	d->ir = ir;
 	d->mask = ir ? gwd_sched_mask_now(ir) : NULL;
+	/* gw-dns matches answers against this generation's domain lists. */
+	gwd_dns_policy(d->dns, d->image, d->image_size, ir);
 }
 
 static json_t *loc_json(json_t *o, const struct pol_loc *loc)

@@ -43,6 +43,8 @@ void gwd_query_status(struct gwd *d, struct gwd_result *res)
 	if (res->fields)
 		json_object_set_new(res->fields, "domains_learned",
 				    json_integer((json_int_t)gwd_domains_count(d->domains)));
+	if (res->fields)
+		json_object_set_new(res->fields, "dns", d->dns ? gwd_dns_status(d->dns) : json_null());
 }
 
 void gwd_query_history(struct gwd *d, const struct gwd_api_req *req, struct gwd_result *res)

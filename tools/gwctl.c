@@ -1112,6 +1112,15 @@ static int cmd_status(int argc, char **argv, const char *sock)
 			       json_string_value(json_object_get(e, "name")),
 			       (long long)json_integer_value(json_object_get(e, "generation")),
 			       json_string_value(json_object_get(e, "state")));
+		json_t *dns = json_object_get(reply, "dns");
+		if (json_is_object(dns)) {
+			const char *last = json_string_value(json_object_get(dns, "last_exit"));
+			printf("dns:        %s, pid %lld, %lld restarts%s%s\n",
+			       json_string_value(json_object_get(dns, "state")),
+			       (long long)json_integer_value(json_object_get(dns, "pid")),
+			       (long long)json_integer_value(json_object_get(dns, "restarts")),
+			       last ? ", last exit: " : "", last ? last : "");
+		}
 	}
 	json_decref(reply);
 	return r;
