@@ -56,6 +56,8 @@ struct gwd_dns {
 	size_t image_size;
 	struct gwd_dns_record *records;
 	size_t nrecords;
+	struct gwdns_client_map *clients;
+	size_t nclients;
 };
 
 static time_t mono_s(void)
@@ -178,6 +180,14 @@ static void send_zone(struct gwd_dns *s)
 	}
 	send_msg(s, GWDNS_MSG_ZONE, ++s->next_id, &h, sizeof(h), v, s->nrecords * sizeof(*v));
 	free(v);
+}
+
+static void send_clients(struct gwd_dns *s)
+{
+	struct gwdns_clients_head h = { .count = (uint32_t)s->nclients };
+
+	send_msg(s, GWDNS_MSG_CLIENTS, ++s->next_id, &h, sizeof(h), s->clients,
+		 s->nclients * sizeof(*s->clients));
 }
 
 static void send_policy(struct gwd_dns *s)
@@ -428,6 +438,7 @@ static int spawn(struct gwd_dns *s)
 	gwd_log("dns_start", "pid=%d program=%s restarts=%u", (int)pid, s->cfg.dns, s->restarts);
 	send_config(s);
 	send_zone(s);
+	send_clients(s);
 	send_policy(s);
 	return 0;
 }
@@ -508,6 +519,7 @@ void gwd_dns_free(struct gwd_dns *s)
 	}
 	free(s->image);
 	free(s->records);
+	free(s->clients);
 	free(s);
 }
 
@@ -551,6 +563,30 @@ int gwd_dns_set_records(struct gwd_dns *s, const struct gwd_dns_record *v, size_
 	s->records = copy;
 	s->nrecords = n;
 	send_zone(s);
+	return 0;
+}
+
+int gwd_dns_set_clients(struct gwd_dns *s, const struct gwd_dns_client *v, size_t n)
+{
+	struct gwdns_client_map *copy = NULL;
+	size_t i;
+
+	if (n > GWDNS_CLIENTS_MAX)
+		return -E2BIG;
+	if (n) {
+		copy = calloc(n, sizeof(*copy));
+		if (!copy)
+			return -ENOMEM;
+	}
+	for (i = 0; i < n; i++) {
+		copy[i].family = v[i].family;
+		memcpy(copy[i].mac, v[i].mac, 6);
+		memcpy(copy[i].addr, v[i].addr, 16);
+	}
+	free(s->clients);
+	s->clients = copy;
+	s->nclients = n;
+	send_clients(s);
 	return 0;
 }
 

@@ -47,6 +47,14 @@ void gwd_dns_policy(struct gwd_dns *s, const void *image, size_t size, const str
  */
 int gwd_dns_set_records(struct gwd_dns *s, const struct gwd_dns_record *v, size_t n);
 
+/* Which device uses which address: (MAC, address) pairs, replaced whole (the registry's call). */
+struct gwd_dns_client {
+	uint8_t mac[6];
+	uint8_t family;
+	uint8_t addr[16];
+};
+int gwd_dns_set_clients(struct gwd_dns *s, const struct gwd_dns_client *v, size_t n);
+
 /* {"state": "running"|"restarting"|"stopped", "pid", "restarts", "last_exit", "records"} */
 json_t *gwd_dns_status(const struct gwd_dns *s);
 

@@ -37,6 +37,7 @@ int gwdns_msg_check_hdr(const struct gwdns_hdr *h)
 	case GWDNS_MSG_STATS:
 	case GWDNS_MSG_POLICY:
 	case GWDNS_MSG_LEARN:
+	case GWDNS_MSG_CLIENTS:
 		break;
 	default:
 		return -EOPNOTSUPP;
@@ -148,6 +149,9 @@ int gwdns_conf_decode(const uint8_t *body, size_t len, struct gwdns_conf *ret)
 	c.max_outstanding = or_default(h.max_outstanding, 512);
 	c.timeout_ms = or_default(h.upstream_timeout_ms, 1000);
 	c.zone_ttl = or_default(h.zone_ttl, 60);
+	if (h.block_mode != GWDNS_BLOCK_NXDOMAIN && h.block_mode != GWDNS_BLOCK_NULL)
+		return -EINVAL;
+	c.block_mode = h.block_mode;
 	if (c.timeout_ms > 10000 || c.max_outstanding > 65536 || c.cache_bytes < 4096)
 		return -EINVAL;
 	if (memchr(h.zone, '\0', sizeof(h.zone)) == NULL)
@@ -282,5 +286,33 @@ int gwdns_learn_decode(const uint8_t *body, size_t len, struct gwdns_learn *ret,
 		if (addrs[i].family != 4 && addrs[i].family != 6)
 			return -EINVAL;
 	*ret = l;
+	return 0;
+}
+
+int gwdns_clients_decode(const uint8_t *body, size_t len, struct gwdns_client_map **ret,
+			 size_t *ret_n)
+{
+	struct gwdns_clients_head h;
+	struct gwdns_client_map *v = NULL;
+	size_t i;
+
+	if (len < sizeof(h))
+		return -EINVAL;
+	memcpy(&h, body, sizeof(h));
+	if (h.count > GWDNS_CLIENTS_MAX || len != sizeof(h) + (size_t)h.count * sizeof(*v))
+		return -EINVAL;
+	if (h.count) {
+		v = malloc(h.count * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		memcpy(v, body + sizeof(h), h.count * sizeof(*v));
+	}
+	for (i = 0; i < h.count; i++)
+		if ((v[i].family != 4 && v[i].family != 6) || (v[i].mac[0] & 1)) {
+			free(v);
+			return -EINVAL;
+		}
+	*ret = v;
+	*ret_n = h.count;
 	return 0;
 }

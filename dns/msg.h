@@ -19,6 +19,7 @@ struct gwdns_conf {
 	uint32_t flags;
 	uint32_t cache_bytes, ttl_max, neg_ttl_max;
 	uint32_t rate_qps, rate_burst, max_outstanding, timeout_ms, zone_ttl;
+	uint32_t block_mode;
 	char zone[GWDNS_NAME_MAX]; /* lower case, no trailing dot */
 	struct gwdns_prefix upstreams[GWDNS_UPSTREAM_MAX];
 	struct gwdns_prefix clients[GWDNS_PREFIX_MAX];
@@ -64,6 +65,10 @@ int gwdns_name_normalize(const char *name, int allow_root, char out[GWDNS_NAME_M
  */
 int gwdns_learn_decode(const uint8_t *body, size_t len, struct gwdns_learn *ret,
 		       struct gwdns_learn_addr *addrs);
+
+/* CLIENTS's body: *ret malloc'd (NULL when empty); families 4/6, unicast MACs; else -EINVAL. */
+int gwdns_clients_decode(const uint8_t *body, size_t len, struct gwdns_client_map **ret,
+			 size_t *ret_n);
 
 /* Writes a header for a message of type and length to h. */
 void gwdns_msg_hdr(struct gwdns_hdr *h, uint16_t type, uint32_t length, uint64_t id);

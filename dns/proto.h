@@ -48,10 +48,21 @@
  *            address.  PTR records of the reverse zones follow from them.
  *   STATS    empty -> struct gwdns_stats_head, then count struct
  *            gwdns_counter (every counter of dns/stats.h, zeros included)
+ *   CLIENTS  struct gwdns_clients_head, then count struct gwdns_client_map
+ *            (0..GWDNS_CLIENTS_MAX)                       -> empty
+ *            Replaces which device asks from which address: the MAC of
+ *            each address the household's devices use (the identity
+ *            registry's knowledge).  gw-dns finds the device in the
+ *            policy by MAC; an address not listed is a new device.
  *   POLICY   the current generation's compiled image (policy/image.h), or
  *            empty for none                               -> empty
  *            Its domain lists say which answers gwd must see before they
- *            leave (LEARN below).  An image that does not load gets
+ *            leave (LEARN below), and its rules which device gets a name
+ *            at all: when the policy blocks every connection from the
+ *            asking device to every address of an answer (all protocols
+ *            and ports, at this moment), the device gets the block answer
+ *            (config's block_mode) instead, counted and logged with the
+ *            deciding rule.  An image that does not load gets
  *            -EINVAL and the previous one stays.
  *
  * gw-dns -> gwd:
@@ -102,7 +113,10 @@ enum gwdns_msg_type {
 	GWDNS_MSG_STATS = 3,
 	GWDNS_MSG_POLICY = 4,
 	GWDNS_MSG_LEARN = 5,
+	GWDNS_MSG_CLIENTS = 6,
 };
+
+#define GWDNS_CLIENTS_MAX 16384
 
 #define GWDNS_LEARN_ADDRS   64    /* addresses per LEARN (gwd's GWD_LEARN_MAX_ADDRS) */
 #define GWDNS_LEARN_TTL_MIN 30    /* seconds: a shorter TTL is learned as this */
@@ -139,6 +153,10 @@ struct gwdns_name {
 };
 _Static_assert(sizeof(struct gwdns_name) == 256, "gwdns_name is 256 bytes");
 
+/* block_mode of struct gwdns_config: what a device gets for a name its policy blocks */
+#define GWDNS_BLOCK_NXDOMAIN 0 /* NXDOMAIN, no records */
+#define GWDNS_BLOCK_NULL     1 /* A 0.0.0.0, AAAA ::, other types NODATA (Pi-hole's NULL) */
+
 /* flags of struct gwdns_config */
 #define GWDNS_CONF_ENFORCE 0x1u /* the bypass canaries answer NXDOMAIN */
 #define GWDNS_CONF_REBIND  0x2u /* drop upstream answers pointing at private or LAN addresses */
@@ -157,9 +175,24 @@ struct gwdns_config {
 	uint16_t n_clients;           /* 0..GWDNS_PREFIX_MAX */
 	uint16_t n_self;              /* 0..GWDNS_PREFIX_MAX */
 	uint16_t n_rebind_allow;      /* 0..GWDNS_ALLOW_MAX */
+	uint32_t block_mode;          /* GWDNS_BLOCK_* */
 	char zone[GWDNS_NAME_MAX];    /* the household's zone ("" : home.arpa) */
 };
-_Static_assert(sizeof(struct gwdns_config) == 300, "gwdns_config is 300 bytes");
+_Static_assert(sizeof(struct gwdns_config) == 304, "gwdns_config is 304 bytes");
+
+struct gwdns_clients_head {
+	uint32_t count;
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct gwdns_clients_head) == 8, "gwdns_clients_head is 8 bytes");
+
+struct gwdns_client_map {
+	uint8_t family;  /* 4 or 6 */
+	uint8_t pad;
+	uint8_t mac[6];  /* the device's MAC (policy/ir.h's devices by MAC) */
+	uint8_t addr[16];
+};
+_Static_assert(sizeof(struct gwdns_client_map) == 24, "gwdns_client_map is 24 bytes");
 
 struct gwdns_zone_head {
 	uint32_t count; /* struct gwdns_record entries that follow */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include <ldns/ldns.h>
 
@@ -74,6 +75,10 @@ struct gwdns_resolver {
 	size_t nphash, npending;
 	struct rate_slot *rate;
 	struct pol_ir *ir;       /* the policy's image (POLICY), or NULL */
+	struct gwdns_client_map *clients; /* open addressing, nclients_cap slots (family 0: empty) */
+	size_t nclients_cap;
+	time_t when_s;           /* the second `when` was computed for */
+	struct pol_when when;
 	uint64_t next_hold;
 	uint32_t seed;
 	uint8_t rnd[256];
@@ -505,6 +510,8 @@ static void forward(struct gwdns_resolver *r, struct qinfo *q, const uint8_t *ke
 
 /* ---------------------------------------------------------------- queries */
 
+static void answer_client(struct gwdns_resolver *r, const struct qinfo *q, ldns_pkt *resp);
+
 void gwdns_resolver_query(struct gwdns_resolver *r, const struct gwdns_client *c,
 			  const uint8_t *wire, size_t len, uint64_t now)
 {
@@ -608,7 +615,7 @@ void gwdns_resolver_query(struct gwdns_resolver *r, const struct gwdns_client *c
 	if (gwdns_cache_get(r->cache, q.qname, q.qtype, q.qclass, now, resp) > 0) {
 		count(r, GWDNS_C_CACHE_HIT);
 		count(r, GWDNS_C_ANSWER_CACHE);
-		send_response(r, &q, resp);
+		answer_client(r, &q, resp);
 		goto out;
 	}
 	count(r, GWDNS_C_CACHE_MISS);
@@ -746,6 +753,242 @@ static void push_list(ldns_pkt *resp, ldns_pkt_section s, const ldns_rr_list *l,
 	}
 }
 
+/* ---------------------------------------------------------------- device policy */
+
+static size_t client_slot(const struct gwdns_resolver *r, uint8_t family, const uint8_t addr[16])
+{
+	return gwdns_hash(addr, 16, r->seed ^ 0x2545f491u ^ family) & (r->nclients_cap - 1);
+}
+
+int gwdns_resolver_set_clients(struct gwdns_resolver *r, const struct gwdns_client_map *v, size_t n)
+{
+	struct gwdns_client_map *t = NULL;
+	size_t cap = 0, i;
+
+	if (n) {
+		cap = 16;
+		while (cap < 2 * n)
+			cap *= 2;
+		t = calloc(cap, sizeof(*t));
+		if (!t)
+			return -ENOMEM;
+	}
+	free(r->clients);
+	r->clients = t;
+	r->nclients_cap = cap;
+	for (i = 0; i < n; i++) {
+		uint8_t a[16] = { 0 };
+		size_t k;
+
+		memcpy(a, v[i].addr, v[i].family == 4 ? 4 : 16);
+		k = client_slot(r, v[i].family, a);
+		while (t[k].family && !(t[k].family == v[i].family && memcmp(t[k].addr, a, 16) == 0))
+			k = (k + 1) & (cap - 1);
+		t[k] = v[i];
+		memcpy(t[k].addr, a, 16); /* the last entry of an address wins */
+	}
+	return 0;
+}
+
+/*
+ * The device asking from c, as the policy knows it (POL_NONE: a MAC the
+ * policy does not declare, a new device); -ENOENT when the map does not
+ * know the address at all.
+ */
+static int client_device(const struct gwdns_resolver *r, const struct gwdns_client *c, uint32_t *ret)
+{
+	uint8_t family, addr[16];
+	uint16_t port;
+	size_t k;
+
+	if (!r->clients || sa_addr((const struct sockaddr *)&c->addr, c->addrlen, &family, addr, &port) < 0)
+		return -ENOENT;
+	for (k = client_slot(r, family, addr); r->clients[k].family; k = (k + 1) & (r->nclients_cap - 1))
+		if (r->clients[k].family == family && memcmp(r->clients[k].addr, addr, 16) == 0) {
+			*ret = pol_device_by_mac(r->ir, r->clients[k].mac);
+			return 0;
+		}
+	return -ENOENT;
+}
+
+#define NOT_BLOCKED 0xffffffffu
+
+/*
+ * Whether the policy blocks every connection of base's device to base's
+ * destination (any protocol, any port): the deciding rule, or
+ * POL_RULE_DEFAULT(_NEW), or NOT_BLOCKED.  Walks the rules in order: a
+ * rule that matches everything decides; one that matches only some
+ * protocols or ports decides nothing if it blocks (the rest goes on) and
+ * everything if it allows (some connection gets through).
+ */
+static uint32_t blocks_all(const struct pol_ir *ir, const struct pol_facts *base)
+{
+	uint32_t i;
+
+	for (i = 0; i < ir->nrules; i++) {
+		const struct pol_rule *rule = &ir->rules[i];
+		struct pol_facts f = *base;
+
+		f.proto = (rule->protos & POL_PROTO_TCP) || !rule->protos ? IPPROTO_TCP :
+			  (rule->protos & POL_PROTO_UDP) ? IPPROTO_UDP :
+			  (f.family == 4 ? IPPROTO_ICMP : IPPROTO_ICMPV6);
+		f.dport = rule->port_count ? ir->ports[rule->port_first].lo : 443;
+		if (pol_rule_match(ir, i, &f) != POL_MATCH)
+			continue;
+		if (rule->action == POL_ALLOW)
+			return NOT_BLOCKED;
+		if (rule->protos == 0 && rule->port_count == 0)
+			return i;
+	}
+	if (base->device == POL_NONE)
+		return ir->meta->default_new != POL_ALLOW ? POL_RULE_DEFAULT_NEW : NOT_BLOCKED;
+	return ir->meta->default_action != POL_ALLOW ? POL_RULE_DEFAULT : NOT_BLOCKED;
+}
+
+/* The domain sets of qname and of every name in the answer's chain. */
+static uint64_t chain_sets(const struct pol_ir *ir, const ldns_rdf *qname, const ldns_rr_list *answer)
+{
+	const ldns_rdf *last = NULL;
+	uint64_t sets = 0;
+	size_t i;
+	char *s = ldns_rdf2str(qname);
+
+	if (s) {
+		sets |= pol_domain_sets_of(ir, s);
+		free(s);
+	}
+	for (i = 0; answer && i < ldns_rr_list_rr_count(answer); i++) {
+		const ldns_rr *rr = ldns_rr_list_rr(answer, i);
+
+		if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_CNAME || !ldns_rr_rdf(rr, 0))
+			continue;
+		if (last && ldns_dname_compare(last, ldns_rr_rdf(rr, 0)) == 0)
+			continue;
+		last = ldns_rr_rdf(rr, 0);
+		s = ldns_rdf2str(last);
+		if (s) {
+			sets |= pol_domain_sets_of(ir, s);
+			free(s);
+		}
+	}
+	return sets;
+}
+
+/*
+ * The rule that blocks every connection from the client to every address
+ * of the answer (NOT_BLOCKED when some connection may go).  An answer
+ * without addresses is judged by a documentation address with its
+ * names' domain sets: the name's lists decide.  A client whose address
+ * the map (CLIENTS) does not know is not judged here: its packets still
+ * are, by the engines.
+ */
+static uint32_t device_block(struct gwdns_resolver *r, const struct qinfo *q, const ldns_rr_list *answer,
+			     uint32_t *ret_device)
+{
+	struct pol_facts f;
+	time_t now = time(NULL);
+	uint32_t rule = NOT_BLOCKED;
+	size_t i, naddr = 0;
+
+	if (!r->ir)
+		return NOT_BLOCKED;
+	if (now != r->when_s) {
+		if (pol_when_at(r->ir, now, &r->when) == 0)
+			r->when_s = now;
+	}
+	memset(&f, 0, sizeof(f));
+	if (client_device(r, &q->client, &f.device) < 0)
+		return NOT_BLOCKED;
+	f.when = r->when;
+	f.domain_sets = chain_sets(r->ir, q->qname, answer);
+	*ret_device = f.device;
+	for (i = 0; answer && i < ldns_rr_list_rr_count(answer); i++) {
+		const ldns_rr *rr = ldns_rr_list_rr(answer, i);
+		const ldns_rdf *d = ldns_rr_rdf(rr, 0);
+		uint32_t one;
+
+		if (!d || (ldns_rr_get_type(rr) != LDNS_RR_TYPE_A && ldns_rr_get_type(rr) != LDNS_RR_TYPE_AAAA))
+			continue;
+		f.family = ldns_rr_get_type(rr) == LDNS_RR_TYPE_A ? 4 : 6;
+		if (ldns_rdf_size(d) != (f.family == 4 ? 4u : 16u))
+			continue;
+		memset(f.dst, 0, sizeof(f.dst));
+		memcpy(f.dst, ldns_rdf_data(d), ldns_rdf_size(d));
+		naddr++;
+		one = blocks_all(r->ir, &f);
+		if (one == NOT_BLOCKED)
+			return NOT_BLOCKED;
+		if (rule == NOT_BLOCKED)
+			rule = one;
+	}
+	if (naddr == 0) {
+		f.family = 4;
+		memset(f.dst, 0, sizeof(f.dst));
+		f.dst[0] = 192, f.dst[2] = 2, f.dst[3] = 1;
+		rule = blocks_all(r->ir, &f);
+	}
+	return rule;
+}
+
+/* The block answer for q (config's block_mode), counted and reported with the rule. */
+static void send_blocked(struct gwdns_resolver *r, const struct qinfo *q, uint32_t rule, uint32_t device)
+{
+	ldns_pkt *resp = response_for(q);
+	char *name;
+
+	if (!resp)
+		return;
+	count(r, GWDNS_C_BLOCKED_DEVICE);
+	if (r->conf.block_mode == GWDNS_BLOCK_NULL) {
+		ldns_rr *rr = NULL;
+		uint8_t zero[16] = { 0 };
+
+		ldns_pkt_set_rcode(resp, LDNS_RCODE_NOERROR);
+		if (q->qtype == LDNS_RR_TYPE_A || q->qtype == LDNS_RR_TYPE_AAAA) {
+			rr = ldns_rr_new();
+			if (rr) {
+				ldns_rr_set_owner(rr, ldns_rdf_clone(q->qname));
+				ldns_rr_set_type(rr, q->qtype);
+				ldns_rr_set_class(rr, LDNS_RR_CLASS_IN);
+				ldns_rr_set_ttl(rr, 10);
+				ldns_rr_push_rdf(rr, ldns_rdf_new_frm_data(q->qtype == LDNS_RR_TYPE_A ?
+						 LDNS_RDF_TYPE_A : LDNS_RDF_TYPE_AAAA,
+						 q->qtype == LDNS_RR_TYPE_A ? 4 : 16, zero));
+				if (!ldns_pkt_push_rr(resp, LDNS_SECTION_ANSWER, rr))
+					ldns_rr_free(rr);
+			}
+		}
+	} else {
+		ldns_pkt_set_rcode(resp, LDNS_RCODE_NXDOMAIN);
+	}
+	send_response(r, q, resp);
+	ldns_pkt_free(resp);
+	if (r->ops->blocked) {
+		const char *dev = device == POL_NONE ? "new" :
+				  pol_ir_str(r->ir, r->ir->devices[device].name);
+		const char *rn = rule == POL_RULE_DEFAULT ? "default" :
+				 rule == POL_RULE_DEFAULT_NEW ? "default-new" :
+				 pol_ir_str(r->ir, r->ir->rules[rule].name);
+
+		name = ldns_rdf2str(q->qname);
+		r->ops->blocked(r->io, dev, rn, name ? name : "?");
+		free(name);
+	}
+}
+
+/* Sends resp to q's client unless the policy blocks the name for that device. */
+static void answer_client(struct gwdns_resolver *r, const struct qinfo *q, ldns_pkt *resp)
+{
+	uint32_t device = POL_NONE, rule;
+
+	if (ldns_pkt_get_rcode(resp) == LDNS_RCODE_NOERROR &&
+	    (rule = device_block(r, q, ldns_pkt_answer(resp), &device)) != NOT_BLOCKED) {
+		send_blocked(r, q, rule, device);
+		return;
+	}
+	send_response(r, q, resp);
+}
+
 /* p's answer (p->rcode, p->answer, p->auth) into the cache and to every waiter; frees p. */
 static void release(struct gwdns_resolver *r, struct gwdns_pending *p, uint64_t now)
 {
@@ -778,7 +1021,7 @@ static void release(struct gwdns_resolver *r, struct gwdns_pending *p, uint64_t 
 		push_list(resp, LDNS_SECTION_AUTHORITY, p->auth, &ok);
 		if (ok) {
 			count(r, GWDNS_C_ANSWER_FORWARD);
-			send_response(r, &p->wait[i], resp);
+			answer_client(r, &p->wait[i], resp);
 		}
 		ldns_pkt_free(resp);
 	}
@@ -1100,6 +1343,7 @@ void gwdns_resolver_free(struct gwdns_resolver *r)
 	gwdns_cache_free(r->cache);
 	gwdns_conf_clear(&r->conf);
 	pol_ir_free(r->ir);
+	free(r->clients);
 	free(r->recs);
 	free(r->phash);
 	free(r->rate);

@@ -60,6 +60,8 @@ struct gwdns_io_ops {
 	 */
 	int (*learn)(void *io, uint64_t hold_id, const struct gwdns_learn *l,
 		     const struct gwdns_learn_addr *addrs);
+	/* A device got the block answer for name; rule is the deciding rule's name. NULL, or a log line. */
+	void (*blocked)(void *io, const char *device, const char *rule, const char *name);
 };
 
 int gwdns_resolver_new(const struct gwdns_io_ops *ops, void *io, struct gwdns_resolver **ret);
@@ -87,6 +89,9 @@ void gwdns_resolver_tick(struct gwdns_resolver *r, uint64_t now_ms);
  * (the previous one stays).
  */
 int gwdns_resolver_set_policy(struct gwdns_resolver *r, const void *image, size_t len);
+
+/* Replaces the address -> device (MAC) map (CLIENTS).  Copied; 0 or -ENOMEM. */
+int gwdns_resolver_set_clients(struct gwdns_resolver *r, const struct gwdns_client_map *v, size_t n);
 
 /* gwd's reply to a LEARN: status 0 and failed 0 release the answer. */
 void gwdns_resolver_learned(struct gwdns_resolver *r, uint64_t hold_id, int status,

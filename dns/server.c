@@ -445,12 +445,23 @@ static int io_learn(void *io, uint64_t hold_id, const struct gwdns_learn *l,
 	return 0;
 }
 
+/* One line per blocked answer: the policy's decision, as gwd logs a rule's. */
+static void io_blocked(void *io, const char *device, const char *rule, const char *name)
+{
+	char d[200], r[200], n[600];
+
+	(void)io;
+	gwd_log("dns_block", "device=%s rule=%s name=%s", gwd_log_value(d, sizeof(d), device),
+		gwd_log_value(r, sizeof(r), rule), gwd_log_value(n, sizeof(n), name));
+}
+
 static const struct gwdns_io_ops ops = {
 	.reply = io_reply,
 	.upstream_send = io_upstream_send,
 	.upstream_cancel = io_upstream_cancel,
 	.event = io_event,
 	.learn = io_learn,
+	.blocked = io_blocked,
 };
 
 /* gwd's reply to a LEARN: the held answer goes, or fails. */
@@ -552,6 +563,17 @@ static void control_message(struct gwdns_server *s, const struct gwdns_hdr *h, c
 		if (r == 0)
 			gwd_log("zone", "records=%zu", n);
 		break;
+	case GWDNS_MSG_CLIENTS: {
+		struct gwdns_client_map *map = NULL;
+
+		r = gwdns_clients_decode(body, h->length, &map, &n);
+		if (r == 0)
+			r = gwdns_resolver_set_clients(s->res, map, n);
+		free(map);
+		if (r == 0)
+			gwd_log("clients", "addresses=%zu", n);
+		break;
+	}
 	case GWDNS_MSG_POLICY:
 		r = gwdns_resolver_set_policy(s->res, body, h->length);
 		if (r == 0)

@@ -35,6 +35,7 @@
 	X(HOLD_RELEASED, "hold.released") \
 	X(LEARN_SENT, "learn.sent") \
 	X(POLICY_LOADED, "policy.loaded") \
+	X(BLOCKED_DEVICE, "blocked.device") \
 	X(UPSTREAM_SENT, "upstream.sent") \
 	X(UPSTREAM_TCP, "upstream.tcp") \
 	X(UPSTREAM_ANSWER, "upstream.answer") \

@@ -20,16 +20,16 @@ import time
 MAGIC = 0x4E445747
 VERSION = 1
 REPLY = 0x8000
-CONFIG, ZONE, STATS = 1, 2, 3
+CONFIG, ZONE, STATS, POLICY, LEARN, CLIENTS = 1, 2, 3, 4, 5, 6
 CONF_ENFORCE, CONF_REBIND = 0x1, 0x2
 
 HDR = struct.Struct("<IHHIIQ")  # magic, version, type, flags, length, id
 PREFIX = struct.Struct("<BBH16s")
-CONFIG_HEAD = struct.Struct("<9I4H256s")
+CONFIG_HEAD = struct.Struct("<9I4HI256s")
 RECORD = struct.Struct("<128sB3x16s4x")
 COUNTER = struct.Struct("<48sQ")
 
-assert HDR.size == 24 and PREFIX.size == 20 and CONFIG_HEAD.size == 300
+assert HDR.size == 24 and PREFIX.size == 20 and CONFIG_HEAD.size == 304
 assert RECORD.size == 152 and COUNTER.size == 56
 
 
@@ -44,12 +44,12 @@ def prefix(addr, plen=None, port=0):
 
 def config_body(zone="home.arpa", upstreams=(), clients=(), selfs=(), allow=(),
                 flags=CONF_ENFORCE | CONF_REBIND, timeout_ms=0, rate_qps=0,
-                rate_burst=0, cache_bytes=0, max_outstanding=0, zone_ttl=0):
+                rate_burst=0, cache_bytes=0, max_outstanding=0, zone_ttl=0, block_mode=0):
     """CONFIG's body.  upstreams: (addr, port); clients: (addr, plen); selfs: addr."""
     head = CONFIG_HEAD.pack(flags, cache_bytes, 0, 0, rate_qps, rate_burst,
                             max_outstanding, timeout_ms, zone_ttl,
                             len(upstreams), len(clients), len(selfs), len(allow),
-                            zone.encode())
+                            block_mode, zone.encode())
     body = head
     body += b"".join(prefix(a, port=p) for a, p in upstreams)
     body += b"".join(prefix(a, l) for a, l in clients)
@@ -64,6 +64,17 @@ def zone_body(records):
     for name, addr in records:
         fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
         out += RECORD.pack(name.encode(), 4 if fam == socket.AF_INET else 6,
+                           socket.inet_pton(fam, addr).ljust(16, b"\0"))
+    return out
+
+
+def clients_body(pairs):
+    """CLIENTS's body from (address, "02:00:00:00:00:01") pairs."""
+    out = struct.pack("<II", len(pairs), 0)
+    for addr, mac in pairs:
+        fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+        out += struct.pack("<BB6s16s", 4 if fam == socket.AF_INET else 6, 0,
+                           bytes.fromhex(mac.replace(":", "")),
                            socket.inet_pton(fam, addr).ljust(16, b"\0"))
     return out
 
@@ -109,6 +120,24 @@ class Control:
             raise ValueError("reply to another request")
         status = struct.unpack("<i", body[:4])[0]
         return status, body[8:]
+
+    def read_learn(self, timeout=10.0):
+        """Reads one LEARN from gw-dns: ((name, sets, ttl, [addresses]), its id)."""
+        magic, ver, mtype, flags, length, mid = HDR.unpack(self._read(HDR.size, timeout))
+        body = self._read(length, timeout)
+        assert magic == MAGIC and mtype == LEARN, "expected a LEARN, got type %d" % mtype
+        name, sets, ttl, cfam, naddrs = struct.unpack_from("<256sQIBxH", body)
+        addrs = []
+        for i in range(naddrs):
+            fam, raw = struct.unpack_from("<B3x16s", body, 288 + 20 * i)
+            addrs.append(socket.inet_ntop(socket.AF_INET if fam == 4 else socket.AF_INET6,
+                                          raw[:4] if fam == 4 else raw))
+        return (name.rstrip(b"\0").decode(), sets, ttl, addrs), mid
+
+    def reply_learn(self, mid, engines=1, failed=0):
+        """Answers LEARN mid as gwd would: every engine has the addresses (failed 0)."""
+        reply = struct.pack("<iIII", 0, 0, engines, failed)
+        self.sock.sendall(HDR.pack(MAGIC, VERSION, LEARN | REPLY, 0, len(reply), mid) + reply)
 
     def stats(self):
         status, body = self.request(STATS)
@@ -160,7 +189,7 @@ def ensure_user(name="gw-dns"):
 
 
 class Lab:
-    """client (10.77.1.2, fd77:1::2) -- gw (10.77.1.1 | 10.77.2.1) -- upstream (10.77.2.2).
+    """client (10.77.1.2, 10.77.1.4, fd77:1::2) -- gw (10.77.1.1 | 10.77.2.1) -- upstream (10.77.2.2).
 
     The client also holds 10.77.3.2, outside the household's prefixes.
     The upstream also holds 10.77.2.3, where a socket reads queries and
@@ -201,7 +230,8 @@ class Lab:
             "peer", lan + "b", "netns", self.ns["g"])
         run("ip", "link", "add", wan + "a", "netns", self.ns["g"], "type", "veth",
             "peer", wan + "b", "netns", self.ns["u"])
-        for ns, dev, addrs in (("c", lan + "a", ["10.77.1.2/24", "10.77.3.2/24", "fd77:1::2/64"]),
+        for ns, dev, addrs in (("c", lan + "a", ["10.77.1.2/24", "10.77.1.4/24", "10.77.3.2/24",
+                                                 "fd77:1::2/64"]),
                                ("g", lan + "b", ["10.77.1.1/24", "fd77:1::1/64"]),
                                ("g", wan + "a", ["10.77.2.1/24"]),
                                ("u", wan + "b", ["10.77.2.2/24", "10.77.2.3/24"])):

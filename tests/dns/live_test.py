@@ -3,7 +3,7 @@
 """gw-dns with real clients (dig, kdig, drill) in network namespaces, and
 Unbound with local data as its upstream (dnslab.Lab).
 
-usage: live_test.py GW_DNS CASE    (exit 77 when this machine cannot run it)
+usage: live_test.py GW_DNS CASE [GWCTL]    (exit 77 when this machine cannot run it)
 
 Cases:
   zone      the household zone, reverse zones, special names, canaries,
@@ -13,6 +13,10 @@ Cases:
   silent    an upstream that never answers: SERVFAIL in bounded time
   confined  gw-dns's uid, capabilities, no_new_privs and root; the control
             socket's bad input
+  device    the policy (compiled by GWCTL) and the clients' devices: an
+            answer for a listed name is held until LEARN is answered, the
+            kid's device gets NXDOMAIN with the rule logged, the adult's the
+            address
 """
 import os
 import re
@@ -257,8 +261,42 @@ def case_confined(lab, gw_dns):
     expect(dns.wait(5) == 1, "then gw-dns exits 1")
 
 
+def case_device(lab, gw_dns, gwctl):
+    lab.start_unbound(os.path.join(HERE, "unbound.conf"))
+    lab.start_gw_dns(gw_dns)
+    lab.configure()
+    img = os.path.join(lab.tmp, "device.img")
+    dnslab.run(gwctl, "policy", "compile", os.path.join(HERE, "device.gw"), "-o", img)
+    with open(img, "rb") as f:
+        status_, _ = lab.ctl.request(dnslab.POLICY, f.read())
+    expect(status_ == 0, "POLICY: the compiled image loads")
+    status_, _ = lab.ctl.request(dnslab.CLIENTS, dnslab.clients_body(
+        [("10.77.1.2", "02:00:00:00:00:01"), ("10.77.1.4", "02:00:00:00:00:02")]))
+    expect(status_ == 0, "CLIENTS: the kid at 10.77.1.2, the adult at 10.77.1.4")
+
+    kid = __import__("subprocess").Popen(
+        ["ip", "netns", "exec", lab.ns["c"], "dig", "@10.77.1.1", "-b", "10.77.1.2", "+tries=1",
+         "+time=5", "www.social.lab"], stdout=__import__("subprocess").PIPE, text=True)
+    learned, mid = lab.ctl.read_learn()
+    expect(learned == ("www.social.lab", 1, 300, ["198.51.100.20"]),
+           "LEARN: www.social.lab in set 0, TTL 300, its address")
+    time.sleep(0.3)
+    expect(kid.poll() is None, "the answer is held until gwd replies")
+    lab.ctl.reply_learn(mid)
+    out = kid.communicate(timeout=10)[0]
+    expect(status(out) == "NXDOMAIN", "the kid's device gets NXDOMAIN for a social name")
+    out = lab.dig("c", "@10.77.1.1", "-b", "10.77.1.4", "+short", "www.social.lab").stdout
+    expect(out.split() == ["198.51.100.20"], "the adult's device gets the address (from the cache)")
+    out = lab.dig("c", "@10.77.1.1", "-b", "10.77.1.2", "+short", "site.lab").stdout
+    expect(out.split() == ["198.51.100.10"], "the kid's device gets names its policy allows")
+    expect(lab.ctl.stats()["blocked.device"] == 1, "one block counted")
+    log = open(lab.log.name).read()
+    expect("event=dns_block device=kid rule=no-social name=www.social.lab." in log,
+           "logged with the device and the deciding rule")
+
+
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) not in (3, 4):
         print(__doc__)
         return 2
     gw_dns, case = sys.argv[1], sys.argv[2]
@@ -268,10 +306,11 @@ def main():
         return 77
     dnslab.ensure_user()
     fn = {"zone": case_zone, "forward": case_forward, "silent": case_silent,
-          "confined": case_confined}[case]
+          "confined": case_confined, "device": case_device}[case]
+    extra = sys.argv[3:]
     with dnslab.tempdir() as tmp, dnslab.Lab(tmp) as lab:
         try:
-            fn(lab, gw_dns)
+            fn(lab, gw_dns, *extra)
         except BaseException:
             for log in ("gw-dns.log", "unbound.log"):
                 p = os.path.join(tmp, log)

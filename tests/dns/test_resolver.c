@@ -94,9 +94,13 @@ static const struct gwdns_io_ops ops = {
 /* A policy whose list `social` holds *.social.example. */
 static const char policy_text[] =
 	"device kid mac 02:00:00:00:00:01\n"
+	"device adult mac 02:00:00:00:00:02\n"
 	"list social domains { *.social.example }\n"
+	"list games domains { *.games.example }\n"
 	"rule no-social block device kid to list social\n"
-	"default allow\n";
+	"rule no-web-games block device kid to list games proto tcp port 443\n"
+	"default allow\n"
+	"default new block\n";
 
 static void load_policy(struct gwdns_resolver *r)
 {
@@ -642,6 +646,58 @@ static void test_hold_engine_fails(void **state)
 	assert_int_equal(c->f.replies, 2);
 }
 
+/* The kid gets NXDOMAIN for a name its policy blocks whole; the adult and a name blocked only on some ports do not. */
+static void test_device_policy(void **state)
+{
+	struct ctx *c = *state;
+	static const char *const social[] = { "www.social.example. 300 IN A 198.51.100.7", NULL };
+	static const char *const games[] = { "play.games.example. 300 IN A 198.51.100.9", NULL };
+	struct gwdns_client_map map[2] = {
+		{ .family = 4, .mac = { 2, 0, 0, 0, 0, 1 }, .addr = { 10, 0, 0, 5 } },
+		{ .family = 4, .mac = { 2, 0, 0, 0, 0, 2 }, .addr = { 10, 0, 0, 6 } },
+	};
+	ldns_pkt *a, *p;
+
+	load_policy(c->r);
+	assert_int_equal(gwdns_resolver_set_clients(c->r, map, 2), 0);
+	ask(c, "10.0.0.5", "www.social.example.", LDNS_RR_TYPE_A, 1);
+	a = upstream_answer(c, LDNS_RCODE_NOERROR, social);
+	deliver(c, a, "192.0.2.53", 53);
+	ldns_pkt_free(a);
+	gwdns_resolver_learned(c->r, c->f.hold_id, 0, 0, c->now);
+	p = last_reply(c);
+	assert_int_equal(ldns_pkt_get_rcode(p), LDNS_RCODE_NXDOMAIN);
+	assert_int_equal(ldns_pkt_ancount(p), 0);
+	ldns_pkt_free(p);
+	assert_int_equal(ctr(c, GWDNS_C_BLOCKED_DEVICE), 1);
+	/* The adult, from the cache. */
+	ask(c, "10.0.0.6", "www.social.example.", LDNS_RR_TYPE_A, 2);
+	p = last_reply(c);
+	assert_int_equal(ldns_pkt_get_rcode(p), LDNS_RCODE_NOERROR);
+	assert_int_equal(ldns_pkt_ancount(p), 1);
+	ldns_pkt_free(p);
+	/* The kid again, from the cache: still blocked. */
+	ask(c, "10.0.0.5", "www.social.example.", LDNS_RR_TYPE_A, 3);
+	p = last_reply(c);
+	assert_int_equal(ldns_pkt_get_rcode(p), LDNS_RCODE_NXDOMAIN);
+	ldns_pkt_free(p);
+	/* Blocked on one port only: DNS is left alone. */
+	ask(c, "10.0.0.5", "play.games.example.", LDNS_RR_TYPE_A, 4);
+	a = upstream_answer(c, LDNS_RCODE_NOERROR, games);
+	deliver(c, a, "192.0.2.53", 53);
+	ldns_pkt_free(a);
+	gwdns_resolver_learned(c->r, c->f.hold_id, 0, 0, c->now);
+	p = last_reply(c);
+	assert_int_equal(ldns_pkt_get_rcode(p), LDNS_RCODE_NOERROR);
+	ldns_pkt_free(p);
+	/* An address the map does not know is not judged here (default new block notwithstanding). */
+	ask(c, "10.0.0.7", "www.social.example.", LDNS_RR_TYPE_A, 5);
+	p = last_reply(c);
+	assert_int_equal(ldns_pkt_get_rcode(p), LDNS_RCODE_NOERROR);
+	ldns_pkt_free(p);
+	assert_int_equal(ctr(c, GWDNS_C_BLOCKED_DEVICE), 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -659,6 +715,7 @@ int main(void)
 		cmocka_unit_test(test_cache_lru),
 		cmocka_unit_test_setup_teardown(test_hold_release, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_engine_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_device_policy, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,8 +3,10 @@
  * libFuzzer target: a stream of gwd -> gw-dns control messages
  * (dns/proto.h, dns/msg.c) applied to a resolver as gw-dns applies them.
  * A decoded CONFIG keeps its bounds (counts, a valid lower-case zone);
- * a ZONE's records are under the zone; after the stream, the resolver
- * still answers a query.  A header that does not frame ends the stream,
+ * a ZONE's records are under the zone; CLIENTS and POLICY are applied;
+ * a LEARN (what gwd, as root, takes from the unprivileged gw-dns) decodes
+ * only with a plain lower-case name, a TTL in bounds and 1..64 addresses
+ * of family 4 or 6.  After the stream, the resolver still answers a query.  A header that does not frame ends the stream,
  * as it ends gw-dns's.
  */
 #include <arpa/inet.h>
@@ -88,6 +90,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				check_conf(&c);
 				gwdns_resolver_configure(r, &c);
 			}
+		} else if (h.type == GWDNS_MSG_LEARN) {
+			struct gwdns_learn l;
+			struct gwdns_learn_addr addrs[GWDNS_LEARN_ADDRS];
+			char norm[GWDNS_NAME_MAX];
+			size_t i;
+
+			if (gwdns_learn_decode(body, h.length, &l, addrs) == 0) {
+				if (gwdns_name_normalize(l.name, 0, norm) < 0 || strcmp(norm, l.name) != 0 ||
+				    l.naddrs < 1 || l.naddrs > GWDNS_LEARN_ADDRS ||
+				    l.ttl < GWDNS_LEARN_TTL_MIN || l.ttl > GWDNS_LEARN_TTL_MAX)
+					abort();
+				for (i = 0; i < l.naddrs; i++)
+					if (addrs[i].family != 4 && addrs[i].family != 6)
+						abort();
+			}
+		} else if (h.type == GWDNS_MSG_CLIENTS) {
+			struct gwdns_client_map *v = NULL;
+			size_t n = 0;
+
+			if (gwdns_clients_decode(body, h.length, &v, &n) == 0) {
+				gwdns_resolver_set_clients(r, v, n);
+				free(v);
+			}
+		} else if (h.type == GWDNS_MSG_POLICY) {
+			gwdns_resolver_set_policy(r, body, h.length);
 		} else if (h.type == GWDNS_MSG_ZONE && gwdns_resolver_zone(r)) {
 			struct gwdns_zrec *recs = NULL;
 			size_t n = 0, i;

@@ -175,6 +175,29 @@ def proto():
     p["huge-length"] = hdr.pack(dnslab.MAGIC, 1, 1, 0, 0xFFFFFFF0, 1)
     p["cut-body"] = msg(dnslab.CONFIG, conf)[:100]
     p["stats-with-body"] = msg(dnslab.STATS, b"x")
+
+    def learn(name, ttl, addrs, sets=1, fam=4):
+        body = struct.pack("<256sQIBxH16s", name.encode(), sets, ttl, fam, len(addrs),
+                           bytes([10, 0, 0, 5]).ljust(16, b"\0"))
+        for a in addrs:
+            body += struct.pack("<B3x16s", 4, bytes(a).ljust(16, b"\0"))
+        return msg(dnslab.LEARN, body)
+    p["learn"] = learn("www.social.example", 300, [[198, 51, 100, 7], [198, 51, 100, 8]])
+    p["learn-upper-name"] = learn("WWW.Social.example", 300, [[198, 51, 100, 7]])
+    p["learn-ttl-low"] = learn("a.example", 5, [[198, 51, 100, 7]])
+    p["learn-no-addr"] = learn("a.example", 300, [])
+    p["learn-65-addrs"] = learn("a.example", 300, [[198, 51, 100, i] for i in range(65)])
+    p["learn-bad-name"] = learn("a..example", 300, [[198, 51, 100, 7]])
+    p["clients"] = msg(dnslab.CONFIG, conf) + msg(dnslab.CLIENTS, dnslab.clients_body(
+        [("10.0.0.5", "02:00:00:00:00:01"), ("fd00::5", "02:00:00:00:00:02")]), 2)
+    p["clients-multicast-mac"] = msg(dnslab.CLIENTS, dnslab.clients_body([("10.0.0.5", "01:00:5e:00:00:01")]))
+    image = os.path.join(HERE, "corpus", "image", "home.img")
+    if os.path.exists(image):
+        with open(image, "rb") as f:
+            img = f.read()
+        p["policy-home"] = msg(dnslab.CONFIG, conf) + msg(dnslab.POLICY, img, 2) + \
+            msg(dnslab.CLIENTS, dnslab.clients_body([("10.0.0.5", "3c:22:fb:41:8e:07")]), 3)
+        p["policy-cut"] = msg(dnslab.POLICY, img[:len(img) // 2])
     return p
 
 
