@@ -46,14 +46,14 @@ add_err(struct errs *e, const char *name, unsigned line, const char *fmt, ...)
 }
 
 enum key { K_STATE_DIR, K_SOCKET, K_POLICY, K_DATAPLANE, K_EBPF_PORTS, K_PIN_ROOT,
-	K_DNS, K_DNS_LISTEN, K_DNS_CLIENTS, K_DNS_UPSTREAMS, K_DNS_USER, K_COUNT };
+	K_DNS, K_DNS_LISTEN, K_DNS_CLIENTS, K_DNS_UPSTREAMS, K_DNS_USER, K_DNS_BLOCK, K_COUNT };
 
 static const char *const keys[K_COUNT] = {
 	[K_STATE_DIR] = "state_dir", [K_SOCKET] = "socket", [K_POLICY] = "policy",
 	[K_DATAPLANE] = "dataplane", [K_EBPF_PORTS] = "ebpf_ports",
 	[K_PIN_ROOT] = "bpf_pin_root", [K_DNS] = "dns", [K_DNS_LISTEN] = "dns_listen",
 	[K_DNS_CLIENTS] = "dns_clients", [K_DNS_UPSTREAMS] = "dns_upstreams",
-	[K_DNS_USER] = "dns_user",
+	[K_DNS_USER] = "dns_user", [K_DNS_BLOCK] = "dns_block",
 };
 
 /* The path a key sets, or NULL (ebpf_ports is a list). */
@@ -249,7 +249,7 @@ int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_
 			add_err(&e, name, lineno,
 				"unknown key '%.*s' (the keys are state_dir, socket, policy, "
 				"dataplane, ebpf_ports, bpf_pin_root, dns, dns_listen, dns_clients, "
-				"dns_upstreams, dns_user)",
+				"dns_upstreams, dns_user, dns_block)",
 				(int)(klen > 64 ? 64 : klen), line);
 			continue;
 		}
@@ -276,6 +276,17 @@ int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_
 		if (k == K_DNS_CLIENTS) {
 			parse_addrs(&e, name, lineno, keys[k], val, vlen, true, out.dns_clients,
 				    &out.ndns_clients);
+			continue;
+		}
+		if (k == K_DNS_BLOCK) {
+			if (vlen == 8 && !memcmp(val, "nxdomain", 8)) {
+				out.dns_block_null = 0;
+			} else if (vlen == 4 && !memcmp(val, "null", 4)) {
+				out.dns_block_null = 1;
+			} else {
+				add_err(&e, name, lineno, "'dns_block' is nxdomain or null, not '%.*s'",
+					(int)(vlen > 64 ? 64 : vlen), val);
+			}
 			continue;
 		}
 		if (k == K_DNS_USER) {

@@ -18,6 +18,8 @@
  *                                  sources it answers (others get REFUSED)
  *   dns_upstreams = 192.0.2.53     the resolvers it forwards to (port 53)
  *   dns_user = gw-dns              the user it runs as
+ *   dns_block = nxdomain | null    what a device gets for a name its policy
+ *                                  blocks (null: A 0.0.0.0, AAAA ::)
  * dns needs dns_listen and dns_clients; address lists are separated by
  * commas, at most GWD_DNS_ADDRS each.
  * Paths are absolute; port names are interface names (1..15 bytes of
@@ -56,6 +58,7 @@ struct gwd_config {
 	char bpf_pin_root[GWD_PATH_MAX];
 	char dns[GWD_PATH_MAX];        /* "" when not set: no DNS service */
 	char dns_user[GWD_USER_MAX];
+	unsigned dns_block_null;       /* dns_block = null */
 	struct gwd_addr dns_listen[GWD_DNS_ADDRS], dns_clients[GWD_DNS_ADDRS],
 		dns_upstreams[GWD_DNS_ADDRS];
 	unsigned ndns_listen, ndns_clients, ndns_upstreams;

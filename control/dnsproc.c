@@ -150,6 +150,7 @@ static void send_config(struct gwd_dns *s)
 
 	memset(&h, 0, sizeof(h));
 	h.flags = GWDNS_CONF_ENFORCE | GWDNS_CONF_REBIND;
+	h.block_mode = c->dns_block_null ? GWDNS_BLOCK_NULL : GWDNS_BLOCK_NXDOMAIN;
 	h.n_upstreams = (uint16_t)c->ndns_upstreams;
 	h.n_clients = (uint16_t)c->ndns_clients;
 	h.n_self = (uint16_t)c->ndns_listen;
