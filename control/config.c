@@ -9,14 +9,18 @@
 #include <string.h>
 
 #include "config.h"
+#include "gwd_api.h"
 
 void gwd_config_defaults(struct gwd_config *c)
 {
 	memset(c, 0, sizeof(*c));
 	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/gw");
-	snprintf(c->socket, sizeof(c->socket), "/run/gw/gwd.sock");
+	snprintf(c->socket, sizeof(c->socket), "%s", GWD_API_DEFAULT_SOCKET);
 	snprintf(c->bpf_pin_root, sizeof(c->bpf_pin_root), "%s", GWD_DEFAULT_PIN_ROOT);
 	snprintf(c->dns_user, sizeof(c->dns_user), "gw-dns");
+	c->api_max_conns = GWD_API_MAX_CONNS;
+	c->api_max_per_uid = GWD_API_MAX_PER_UID;
+	c->api_idle_s = GWD_API_IDLE_S;
 }
 
 struct errs {
@@ -45,16 +49,33 @@ add_err(struct errs *e, const char *name, unsigned line, const char *fmt, ...)
 	e->used = n < 0 || (size_t)n >= e->size - e->used ? e->size - 1 : e->used + (size_t)n;
 }
 
-enum key { K_STATE_DIR, K_SOCKET, K_POLICY, K_DATAPLANE, K_EBPF_PORTS, K_PIN_ROOT,
-	K_DNS, K_DNS_LISTEN, K_DNS_CLIENTS, K_DNS_UPSTREAMS, K_DNS_USER, K_DNS_BLOCK, K_COUNT };
+enum key {
+	K_STATE_DIR, K_SOCKET, K_POLICY, K_DATAPLANE, K_EBPF_PORTS, K_PIN_ROOT,
+	K_API_MAX_CONNS, K_API_MAX_PER_UID, K_API_IDLE,
+	K_DNS, K_DNS_LISTEN, K_DNS_CLIENTS, K_DNS_UPSTREAMS, K_DNS_USER, K_DNS_BLOCK, K_COUNT
+};
 
 static const char *const keys[K_COUNT] = {
 	[K_STATE_DIR] = "state_dir", [K_SOCKET] = "socket", [K_POLICY] = "policy",
 	[K_DATAPLANE] = "dataplane", [K_EBPF_PORTS] = "ebpf_ports",
-	[K_PIN_ROOT] = "bpf_pin_root", [K_DNS] = "dns", [K_DNS_LISTEN] = "dns_listen",
+	[K_PIN_ROOT] = "bpf_pin_root", [K_API_MAX_CONNS] = "api_max_connections",
+	[K_API_MAX_PER_UID] = "api_max_per_user", [K_API_IDLE] = "api_idle_timeout",
+	[K_DNS] = "dns", [K_DNS_LISTEN] = "dns_listen",
 	[K_DNS_CLIENTS] = "dns_clients", [K_DNS_UPSTREAMS] = "dns_upstreams",
 	[K_DNS_USER] = "dns_user", [K_DNS_BLOCK] = "dns_block",
 };
+
+/* The number a key sets and its range, or NULL. */
+static unsigned *number(struct gwd_config *c, enum key k, unsigned *ret_min, unsigned *ret_max)
+{
+	*ret_min = 1;
+	switch (k) {
+	case K_API_MAX_CONNS: *ret_max = 1024; return &c->api_max_conns;
+	case K_API_MAX_PER_UID: *ret_max = 1024; return &c->api_max_per_uid;
+	case K_API_IDLE: *ret_max = 86400; return &c->api_idle_s;
+	default: return NULL;
+	}
+}
 
 /* The path a key sets, or NULL (ebpf_ports is a list). */
 static char *field(struct gwd_config *c, enum key k)
@@ -248,7 +269,8 @@ int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_
 		if (k == K_COUNT) {
 			add_err(&e, name, lineno,
 				"unknown key '%.*s' (the keys are state_dir, socket, policy, "
-				"dataplane, ebpf_ports, bpf_pin_root, dns, dns_listen, dns_clients, "
+				"dataplane, ebpf_ports, bpf_pin_root, api_max_connections, "
+				"api_max_per_user, api_idle_timeout, dns, dns_listen, dns_clients, "
 				"dns_upstreams, dns_user, dns_block)",
 				(int)(klen > 64 ? 64 : klen), line);
 			continue;
@@ -300,6 +322,19 @@ int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_
 			}
 			memcpy(out.dns_user, val, vlen);
 			out.dns_user[vlen] = '\0';
+			continue;
+		}
+		unsigned lo, hi, *num = number(&out, k, &lo, &hi);
+		if (num) {
+			unsigned long v = 0;
+			size_t i = 0;
+			for (; i < vlen && val[i] >= '0' && val[i] <= '9' && v <= hi; i++)
+				v = v * 10 + (unsigned long)(val[i] - '0');
+			if (i < vlen || v < lo || v > hi)
+				add_err(&e, name, lineno, "'%s' must be a number from %u to %u",
+					keys[k], lo, hi);
+			else
+				*num = (unsigned)v;
 			continue;
 		}
 		if (val[0] != '/') {

@@ -20,9 +20,15 @@
  *   dns_user = gw-dns              the user it runs as
  *   dns_block = nxdomain | null    what a device gets for a name its policy
  *                                  blocks (null: A 0.0.0.0, AAAA ::)
+ *   api_max_connections = 64       API connections at once (1..1024); the
+ *                                  last GWD_API_ROOT_SLOTS are root's only
+ *   api_max_per_user = 16          connections of one non-root uid (1..1024)
+ *   api_idle_timeout = 60          seconds a connection may go without a
+ *                                  request (none running), or with replies
+ *                                  the client does not read (1..86400)
  * dns needs dns_listen and dns_clients; address lists are separated by
  * commas, at most GWD_DNS_ADDRS each.
- * Paths are absolute; port names are interface names (1..15 bytes of
+ * Numbers are decimal within the ranges above.  Paths are absolute; port names are interface names (1..15 bytes of
  * letters, digits, '.', '-', '_', '@'), separated by commas, at most
  * GWD_MAX_PORTS, each once.  An unknown key, a repeated key, a line without '='
  * or an empty value is an error naming file:line; every such line is
@@ -47,6 +53,11 @@ struct gwd_addr {
 	unsigned char plen;
 	unsigned char addr[16];
 };
+/* Defaults of the numeric keys (docs/gwd.md). */
+#define GWD_API_MAX_CONNS 64
+#define GWD_API_MAX_PER_UID 16
+#define GWD_API_ROOT_SLOTS 4 /* of api_max_connections, kept for uid 0 */
+#define GWD_API_IDLE_S 60
 
 struct gwd_config {
 	char state_dir[GWD_PATH_MAX];
@@ -62,6 +73,9 @@ struct gwd_config {
 	struct gwd_addr dns_listen[GWD_DNS_ADDRS], dns_clients[GWD_DNS_ADDRS],
 		dns_upstreams[GWD_DNS_ADDRS];
 	unsigned ndns_listen, ndns_clients, ndns_upstreams;
+	unsigned api_max_conns;       /* GWD_API_MAX_CONNS */
+	unsigned api_max_per_uid;     /* GWD_API_MAX_PER_UID */
+	unsigned api_idle_s;          /* GWD_API_IDLE_S */
 };
 
 void gwd_config_defaults(struct gwd_config *c);

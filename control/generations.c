@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api_diag.h"
 #include "daemon_int.h"
 #include "image.h"
 #include "log.h"
@@ -48,36 +49,6 @@ static void set_current(struct gwd *d, struct pol_ir *ir)
 	d->mask = ir ? gwd_sched_mask_now(ir) : NULL;
 	/* gw-dns matches answers against this generation's domain lists. */
 	gwd_dns_policy(d->dns, d->image, d->image_size, ir);
-}
-
-static json_t *loc_json(json_t *o, const struct pol_loc *loc)
-{
-	json_object_set_new(o, "file", loc->file ? json_string(loc->file) : json_null());
-	json_object_set_new(o, "line", json_integer(loc->line));
-	json_object_set_new(o, "col", json_integer(loc->col));
-	json_object_set_new(o, "len", json_integer(loc->len));
-	return o;
-}
-
-/* The same objects as `gwctl policy check --json`. */
-static json_t *diags_json(const struct pol_unit *u)
-{
-	json_t *list = json_array();
-	for (size_t i = 0; list && i < pol_unit_ndiags(u); i++) {
-		const struct pol_diag *g = pol_unit_diag(u, i);
-		json_t *o = loc_json(json_object(), &g->loc);
-		json_object_set_new(o, "severity",
-				    json_string(g->severity == POL_SEV_ERROR ? "error" : "warning"));
-		json_object_set_new(o, "message", json_string(g->message));
-		json_object_set_new(o, "hint", g->hint ? json_string(g->hint) : json_null());
-		if (g->note_msg) {
-			json_t *n = loc_json(json_object(), &g->note);
-			json_object_set_new(n, "message", json_string(g->note_msg));
-			json_object_set_new(o, "note", n);
-		}
-		json_array_append_new(list, o);
-	}
-	return list;
 }
 
 /* An image gwd is about to hand to engines, loaded as untrusted input (it
@@ -373,7 +344,7 @@ void gwd_gen_apply(struct gwd *d, const struct gwd_api_req *req, const struct gw
 		gwd_fail(res, "policy_invalid", "%s: invalid: %u error%s; nothing changed",
 			 req->path ? req->path : "policy.gw", pol_unit_errors(u),
 			 pol_unit_errors(u) == 1 ? "" : "s");
-		res->diagnostics = diags_json(u);
+		res->diagnostics = gwd_api_diags_json(u);
 		pol_unit_free(u);
 		return;
 	}
@@ -393,7 +364,7 @@ void gwd_gen_apply(struct gwd *d, const struct gwd_api_req *req, const struct gw
 	};
 	install(d, &in, res);
 	if (!res->code && pol_unit_warnings(u))
-		json_object_set_new(res->fields, "warnings", diags_json(u));
+		json_object_set_new(res->fields, "warnings", gwd_api_diags_json(u));
 out:
 	free(text);
 	pol_unit_free(u);

@@ -206,11 +206,12 @@ def case_forward(lab, gw_dns):
 def case_silent(lab, gw_dns):
     lab.start_gw_dns(gw_dns)
     lab.configure(upstreams=[("10.77.2.3", 53)], timeout_ms=300)
-    t0 = time.monotonic()
     out = dig(lab, "anything.example")
-    took = time.monotonic() - t0
     expect(status(out) == "SERVFAIL", "an upstream that never answers: SERVFAIL")
-    expect(took < 3 * 0.3 + 0.5, "within 3 tries x 300 ms (+ one tick): %.2f s" % took)
+    # dig's own measure, from its query sent to the answer (no process start-up in it):
+    # 3 tries x 300 ms, one 50 ms tick, and 350 ms for a loaded 2-core machine.
+    took = int(re.search(r"Query time: (\d+) msec", out).group(1))
+    expect(900 <= took <= 3 * 300 + 50 + 350, "after 3 tries x 300 ms: %d ms" % took)
     st = lab.ctl.stats()
     expect(st["servfail.timeout"] == 1 and st["upstream.sent"] == 3 and st["upstream.pending"] == 0,
            "three tries, one SERVFAIL, nothing left pending")
