@@ -264,6 +264,15 @@ static int copy_section(ldns_pkt *resp, ldns_pkt_section s, const ldns_rr_list *
 int gwdns_cache_get(struct gwdns_cache *c, const ldns_rdf *qname, uint16_t qtype, uint16_t qclass,
 		    uint64_t now_ms, ldns_pkt *resp)
 {
+	uint64_t stored, expire;
+
+	return gwdns_cache_get_times(c, qname, qtype, qclass, now_ms, resp, &stored, &expire);
+}
+
+int gwdns_cache_get_times(struct gwdns_cache *c, const ldns_rdf *qname, uint16_t qtype,
+			  uint16_t qclass, uint64_t now_ms, ldns_pkt *resp, uint64_t *ret_stored,
+			  uint64_t *ret_expire)
+{
 	uint8_t key[GWDNS_WIRE_MAX];
 	size_t len;
 	struct entry *e;
@@ -297,6 +306,8 @@ int gwdns_cache_get(struct gwdns_cache *c, const ldns_rdf *qname, uint16_t qtype
 	if ((r = copy_section(resp, LDNS_SECTION_ANSWER, e->answer, elapsed)) < 0 ||
 	    (r = copy_section(resp, LDNS_SECTION_AUTHORITY, e->authority, elapsed)) < 0)
 		return r;
+	*ret_stored = e->stored_ms;
+	*ret_expire = e->expire_ms;
 	return 1;
 }
 

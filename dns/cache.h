@@ -51,6 +51,10 @@ int gwdns_cache_put(struct gwdns_cache *c, const ldns_rdf *qname, uint16_t qtype
  */
 int gwdns_cache_get(struct gwdns_cache *c, const ldns_rdf *qname, uint16_t qtype, uint16_t qclass,
 		    uint64_t now_ms, ldns_pkt *resp);
+/* As gwdns_cache_get, and on a hit when the entry was stored and when it expires. */
+int gwdns_cache_get_times(struct gwdns_cache *c, const ldns_rdf *qname, uint16_t qtype,
+			  uint16_t qclass, uint64_t now_ms, ldns_pkt *resp, uint64_t *ret_stored,
+			  uint64_t *ret_expire);
 
 void gwdns_cache_flush(struct gwdns_cache *c);
 void gwdns_cache_stats(const struct gwdns_cache *c, struct gwdns_cache_stats *ret);

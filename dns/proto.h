@@ -99,7 +99,7 @@
 #define GWDNS_MSG_MAGIC   0x4e445747u /* "GWDN" as little-endian bytes */
 #define GWDNS_MSG_VERSION 1
 #define GWDNS_MSG_REPLY   0x8000u
-#define GWDNS_MSG_MAX     (4u << 20) /* the largest body either way */
+#define GWDNS_MSG_MAX     (64u << 20) /* the largest body either way (a POLICY image) */
 
 #define GWDNS_NAME_MAX     256 /* a name field: up to 253 characters and the NUL */
 #define GWDNS_UPSTREAM_MAX 8

@@ -16,6 +16,7 @@
 
 #include "cache.h"
 #include "eval.h"
+#include "fast.h"
 #include "image.h"
 #include "name.h"
 #include "resolver.h"
@@ -29,6 +30,7 @@ struct qinfo {
 	uint16_t udp_size; /* the client's EDNS buffer; 0 without EDNS */
 	uint16_t qtype, qclass;
 	ldns_rdf *qname; /* as the client wrote it */
+	uint8_t fast;    /* the query has the fast path's shape (fast.h) */
 };
 
 struct gwdns_pending {
@@ -75,6 +77,10 @@ struct gwdns_resolver {
 	size_t nphash, npending;
 	struct rate_slot *rate;
 	struct pol_ir *ir;       /* the policy's image (POLICY), or NULL */
+	struct fast_entry *fast; /* FAST_SLOTS answers ldns built, sent again without it */
+	uint32_t fast_gen;       /* bumped by every change of what answers depend on */
+	int fast_off;
+	uint8_t fbuf[65536];     /* a fast answer being sent */
 	struct gwdns_client_map *clients; /* open addressing, nclients_cap slots (family 0: empty) */
 	size_t nclients_cap;
 	time_t when_s;           /* the second `when` was computed for */
@@ -87,6 +93,38 @@ struct gwdns_resolver {
 };
 
 #define PHASH 1024
+
+/*
+ * The fast path's table (fast.h): answers built once with ldns, keyed by
+ * the question's exact bytes, its type and whether it had EDNS; direct
+ * mapped, a newer answer takes the slot.  A local answer lives until the
+ * configuration, zone, policy or clients change (fast_gen); a cached one
+ * as long as its cache entry, its TTLs counting down from the entry's
+ * storing time as the cache's do.
+ */
+#define FAST_SLOTS 4096
+#define FAST_TTLS  16
+#define FAST_ADDRS 8
+
+struct fast_entry {
+	uint8_t used, cache;  /* cache: from the cache (TTLs count down, the policy judges) */
+	uint8_t edns, naddr;  /* naddr > FAST_ADDRS: too many to judge here */
+	uint8_t counter;      /* enum gwdns_counter_id of the answer */
+	uint8_t qname_len;
+	uint16_t qtype, len;
+	uint32_t gen;
+	uint8_t qname[GWDNS_WIRE_MAX];
+	uint64_t stored_ms, expire_ms;
+	uint64_t sets;        /* the chain's domain sets (cache entries, with a policy) */
+	uint16_t nttl;
+	uint16_t ttl_off[FAST_TTLS];
+	uint32_t ttl0[FAST_TTLS]; /* the TTLs as stored in the cache */
+	struct {
+		uint8_t family;
+		uint8_t addr[16];
+	} addrs[FAST_ADDRS];
+	uint8_t *wire;
+};
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -298,12 +336,19 @@ fail:
 	return NULL;
 }
 
-/* Sends resp to q's client, truncated (TC, question only) when it does not fit UDP. */
-static void send_response(struct gwdns_resolver *r, const struct qinfo *q, ldns_pkt *resp)
+/*
+ * Sends resp to q's client, truncated (TC, question only) when it does not
+ * fit UDP.  keep: when not NULL and the answer went whole, *keep takes the
+ * wire (the caller frees it); else NULL.
+ */
+static void send_response_keep(struct gwdns_resolver *r, const struct qinfo *q, ldns_pkt *resp,
+			       uint8_t **keep, size_t *keep_len)
 {
 	uint8_t *wire = NULL;
 	size_t len = 0, limit;
 
+	if (keep)
+		*keep = NULL;
 	if (ldns_pkt2wire(&wire, resp, &len) != LDNS_STATUS_OK)
 		return;
 	limit = q->edns ? (q->udp_size < 512 ? 512 : q->udp_size) : 512;
@@ -325,9 +370,20 @@ static void send_response(struct gwdns_resolver *r, const struct qinfo *q, ldns_
 			return;
 		}
 		ldns_pkt_free(tc);
+		keep = NULL;
 	}
 	r->ops->reply(r->io, &q->client, wire, len);
+	if (keep) {
+		*keep = wire;
+		*keep_len = len;
+		return;
+	}
 	free(wire);
+}
+
+static void send_response(struct gwdns_resolver *r, const struct qinfo *q, ldns_pkt *resp)
+{
+	send_response_keep(r, q, resp, NULL, NULL);
 }
 
 static void reply_rcode(struct gwdns_resolver *r, const struct qinfo *q, uint8_t rcode)
@@ -511,6 +567,13 @@ static void forward(struct gwdns_resolver *r, struct qinfo *q, const uint8_t *ke
 /* ---------------------------------------------------------------- queries */
 
 static void answer_client(struct gwdns_resolver *r, const struct qinfo *q, ldns_pkt *resp);
+static void answer_client_cached(struct gwdns_resolver *r, const struct qinfo *q, ldns_pkt *resp,
+				 uint64_t stored, uint64_t expire, uint64_t now);
+static void fast_store(struct gwdns_resolver *r, const struct qinfo *q, uint8_t *wire, size_t len,
+		       enum gwdns_counter_id counter, int cache, uint64_t stored, uint64_t expire,
+		       const ldns_rr_list *answer, uint64_t now);
+static int fast_answer(struct gwdns_resolver *r, const struct gwdns_client *c,
+		       const struct gwdns_fastq *fq, uint64_t now);
 
 void gwdns_resolver_query(struct gwdns_resolver *r, const struct gwdns_client *c,
 			  const uint8_t *wire, size_t len, uint64_t now)
@@ -520,8 +583,10 @@ void gwdns_resolver_query(struct gwdns_resolver *r, const struct gwdns_client *c
 	ldns_pkt *query = NULL, *resp = NULL;
 	ldns_rr *qrr;
 	struct qinfo q;
+	struct gwdns_fastq fq;
 	size_t klen;
-	int local;
+	uint64_t stored, expire;
+	int local, fast;
 
 	memset(&q, 0, sizeof(q));
 	count(r, c->conn ? GWDNS_C_QUERY_TCP : GWDNS_C_QUERY_UDP);
@@ -557,12 +622,16 @@ void gwdns_resolver_query(struct gwdns_resolver *r, const struct gwdns_client *c
 		reply_header_only(r, c, wire, LDNS_RCODE_NOTIMPL);
 		return;
 	}
+	fast = gwdns_fast_parse(wire, len, &fq) == 0;
+	if (fast && fast_answer(r, c, &fq, now))
+		return;
 	if (ldns_wire2pkt(&query, wire, len) != LDNS_STATUS_OK) {
 		count(r, GWDNS_C_FORMERR);
 		reply_header_only(r, c, wire, LDNS_RCODE_FORMERR);
 		return;
 	}
 	q.client = *c;
+	q.fast = (uint8_t)fast;
 	q.id = ldns_pkt_id(query);
 	q.rd = ldns_pkt_rd(query);
 	q.cd = ldns_pkt_cd(query);
@@ -606,16 +675,24 @@ void gwdns_resolver_query(struct gwdns_resolver *r, const struct gwdns_client *c
 		goto out;
 	local = gwdns_zone_answer(r->zone, q.qname, q.qtype, resp);
 	if (local > 0) {
-		count(r, local == GWDNS_LOCAL_CANARY ? GWDNS_C_ANSWER_CANARY : GWDNS_C_ANSWER_LOCAL);
-		send_response(r, &q, resp);
+		enum gwdns_counter_id id = local == GWDNS_LOCAL_CANARY ? GWDNS_C_ANSWER_CANARY :
+									 GWDNS_C_ANSWER_LOCAL;
+		uint8_t *keep;
+		size_t keep_len;
+
+		count(r, id);
+		send_response_keep(r, &q, resp, &keep, &keep_len);
+		if (keep)
+			fast_store(r, &q, keep, keep_len, id, 0, 0, 0, NULL, now);
 		goto out;
 	}
 	if (local < 0)
 		goto out;
-	if (gwdns_cache_get(r->cache, q.qname, q.qtype, q.qclass, now, resp) > 0) {
+	if (gwdns_cache_get_times(r->cache, q.qname, q.qtype, q.qclass, now, resp, &stored,
+				  &expire) > 0) {
 		count(r, GWDNS_C_CACHE_HIT);
 		count(r, GWDNS_C_ANSWER_CACHE);
-		answer_client(r, &q, resp);
+		answer_client_cached(r, &q, resp, stored, expire, now);
 		goto out;
 	}
 	count(r, GWDNS_C_CACHE_MISS);
@@ -776,6 +853,7 @@ int gwdns_resolver_set_clients(struct gwdns_resolver *r, const struct gwdns_clie
 	free(r->clients);
 	r->clients = t;
 	r->nclients_cap = cap;
+	r->fast_gen++;
 	for (i = 0; i < n; i++) {
 		uint8_t a[16] = { 0 };
 		size_t k;
@@ -976,17 +1054,195 @@ static void send_blocked(struct gwdns_resolver *r, const struct qinfo *q, uint32
 	}
 }
 
-/* Sends resp to q's client unless the policy blocks the name for that device. */
-static void answer_client(struct gwdns_resolver *r, const struct qinfo *q, ldns_pkt *resp)
+/* ---------------------------------------------------------------- fast path */
+
+static size_t fast_slot(const struct gwdns_resolver *r, const uint8_t *qname, size_t len,
+			uint16_t qtype, uint8_t edns)
+{
+	return gwdns_hash(qname, len, r->seed ^ ((uint32_t)qtype << 1) ^ edns) & (FAST_SLOTS - 1);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/*
+ * Keeps wire (taken over) as q's answer for the fast path.  cache: it came
+ * from the cache entry stored at stored_ms, expiring at expire_ms; answer
+ * is then its answer section (the policy's addresses and names).
+ */
+static void fast_store(struct gwdns_resolver *r, const struct qinfo *q, uint8_t *wire, size_t len,
+		       enum gwdns_counter_id counter, int cache, uint64_t stored, uint64_t expire,
+		       const ldns_rr_list *answer, uint64_t now)
+{
+	struct fast_entry *e;
+	size_t n = 0, i;
+	uint16_t offs[FAST_TTLS];
+
+	if (!q->fast || r->fast_off || ldns_rdf_size(q->qname) > GWDNS_WIRE_MAX || len > 65535 ||
+	    (cache && gwdns_fast_ttl_offsets(wire, len, offs, FAST_TTLS, &n) < 0)) {
+		free(wire);
+		return;
+	}
+	e = &r->fast[fast_slot(r, ldns_rdf_data(q->qname), ldns_rdf_size(q->qname), q->qtype, q->edns)];
+	free(e->wire);
+	memset(e, 0, sizeof(*e));
+	e->used = 1;
+	e->cache = (uint8_t)cache;
+	e->edns = q->edns;
+	e->counter = (uint8_t)counter;
+	e->qtype = q->qtype;
+	e->qname_len = (uint8_t)ldns_rdf_size(q->qname);
+	memcpy(e->qname, ldns_rdf_data(q->qname), e->qname_len);
+	e->gen = r->fast_gen;
+	e->wire = wire;
+	e->len = (uint16_t)len;
+	e->stored_ms = stored;
+	e->expire_ms = cache ? expire : UINT64_MAX;
+	if (cache) {
+		uint32_t elapsed = (uint32_t)((now - stored) / 1000);
+
+		e->nttl = (uint16_t)n;
+		for (i = 0; i < n; i++) {
+			e->ttl_off[i] = offs[i];
+			e->ttl0[i] = get32(wire + offs[i]) + elapsed;
+		}
+		if (r->ir)
+			e->sets = chain_sets(r->ir, q->qname, answer);
+		for (i = 0; answer && i < ldns_rr_list_rr_count(answer); i++) {
+			const ldns_rr *rr = ldns_rr_list_rr(answer, i);
+			const ldns_rdf *d = ldns_rr_rdf(rr, 0);
+			uint8_t fam = ldns_rr_get_type(rr) == LDNS_RR_TYPE_A ? 4 :
+				      ldns_rr_get_type(rr) == LDNS_RR_TYPE_AAAA ? 6 : 0;
+
+			if (!fam || !d || ldns_rdf_size(d) != (fam == 4 ? 4u : 16u))
+				continue;
+			if (e->naddr < FAST_ADDRS) {
+				e->addrs[e->naddr].family = fam;
+				memset(e->addrs[e->naddr].addr, 0, 16);
+				memcpy(e->addrs[e->naddr].addr, ldns_rdf_data(d), ldns_rdf_size(d));
+			}
+			if (e->naddr <= FAST_ADDRS)
+				e->naddr++;
+		}
+	}
+}
+
+/* 1 when the policy would block e's answer for client c (the slow path then sends the block answer). */
+static int fast_blocked(struct gwdns_resolver *r, const struct fast_entry *e, const struct gwdns_client *c)
+{
+	struct pol_facts f;
+	time_t now = time(NULL);
+	size_t i;
+
+	if (!r->ir || (e->wire[3] & 0x0f) != LDNS_RCODE_NOERROR)
+		return 0;
+	memset(&f, 0, sizeof(f));
+	if (client_device(r, c, &f.device) < 0)
+		return 0;
+	if (e->naddr > FAST_ADDRS)
+		return 1; /* too many to judge here: ldns's path decides */
+	if (now != r->when_s && pol_when_at(r->ir, now, &r->when) == 0)
+		r->when_s = now;
+	f.when = r->when;
+	f.domain_sets = e->sets;
+	for (i = 0; i < e->naddr; i++) {
+		f.family = e->addrs[i].family;
+		memcpy(f.dst, e->addrs[i].addr, 16);
+		if (blocks_all(r->ir, &f) == NOT_BLOCKED)
+			return 0;
+	}
+	if (e->naddr == 0) {
+		f.family = 4;
+		f.dst[0] = 192, f.dst[2] = 2, f.dst[3] = 1;
+		return blocks_all(r->ir, &f) != NOT_BLOCKED;
+	}
+	return 1;
+}
+
+/* Answers fq from the fast table: 1 when sent, 0 when ldns's path must. */
+static int fast_answer(struct gwdns_resolver *r, const struct gwdns_client *c,
+		       const struct gwdns_fastq *fq, uint64_t now)
+{
+	struct fast_entry *e;
+	size_t limit, i;
+
+	if (r->fast_off)
+		return 0;
+	e = &r->fast[fast_slot(r, fq->qname, fq->qname_len, fq->qtype, fq->edns)];
+	if (!e->used || e->gen != r->fast_gen || e->qtype != fq->qtype || e->edns != fq->edns ||
+	    e->qname_len != fq->qname_len || memcmp(e->qname, fq->qname, fq->qname_len) != 0)
+		return 0;
+	if (now >= e->expire_ms)
+		return 0;
+	limit = fq->edns ? (fq->udp_size < 512 ? 512 : fq->udp_size) : 512;
+	if (limit > GWDNS_EDNS_SIZE)
+		limit = GWDNS_EDNS_SIZE;
+	if (c->conn == 0 && e->len > limit)
+		return 0;
+	if (e->cache && fast_blocked(r, e, c))
+		return 0;
+	memcpy(r->fbuf, e->wire, e->len);
+	r->fbuf[0] = (uint8_t)(fq->id >> 8);
+	r->fbuf[1] = (uint8_t)fq->id;
+	r->fbuf[2] = (uint8_t)((r->fbuf[2] & ~0x01) | fq->rd);
+	r->fbuf[3] = (uint8_t)((r->fbuf[3] & ~0x10) | (fq->cd << 4));
+	if (e->cache) {
+		uint32_t elapsed = (uint32_t)((now - e->stored_ms) / 1000);
+
+		for (i = 0; i < e->nttl; i++)
+			put32(r->fbuf + e->ttl_off[i], e->ttl0[i] > elapsed ? e->ttl0[i] - elapsed : 0);
+		count(r, GWDNS_C_CACHE_HIT);
+	}
+	count(r, (enum gwdns_counter_id)e->counter);
+	r->ops->reply(r->io, c, r->fbuf, e->len);
+	return 1;
+}
+
+void gwdns_resolver_set_fast(struct gwdns_resolver *r, int on)
+{
+	r->fast_off = !on;
+}
+
+/*
+ * Sends resp to q's client unless the policy blocks the name for that
+ * device.  stored/expire: resp came from the cache entry with these times
+ * (the fast path may keep it); 0/0 otherwise.
+ */
+static void answer_client_cached(struct gwdns_resolver *r, const struct qinfo *q, ldns_pkt *resp,
+				 uint64_t stored, uint64_t expire, uint64_t now)
 {
 	uint32_t device = POL_NONE, rule;
+	uint8_t *keep = NULL;
+	size_t klen = 0;
 
 	if (ldns_pkt_get_rcode(resp) == LDNS_RCODE_NOERROR &&
 	    (rule = device_block(r, q, ldns_pkt_answer(resp), &device)) != NOT_BLOCKED) {
 		send_blocked(r, q, rule, device);
 		return;
 	}
-	send_response(r, q, resp);
+	if (!expire) {
+		send_response(r, q, resp);
+		return;
+	}
+	send_response_keep(r, q, resp, &keep, &klen);
+	if (keep)
+		fast_store(r, q, keep, klen, GWDNS_C_ANSWER_CACHE, 1, stored, expire,
+			   ldns_pkt_answer(resp), now);
+}
+
+static void answer_client(struct gwdns_resolver *r, const struct qinfo *q, ldns_pkt *resp)
+{
+	answer_client_cached(r, q, resp, 0, 0, 0);
 }
 
 /* p's answer (p->rcode, p->answer, p->auth) into the cache and to every waiter; frees p. */
@@ -1148,6 +1404,7 @@ int gwdns_resolver_set_policy(struct gwdns_resolver *r, const void *image, size_
 		return -EINVAL;
 	pol_ir_free(r->ir);
 	r->ir = ir;
+	r->fast_gen++;
 	if (ir)
 		count(r, GWDNS_C_POLICY_LOADED);
 	return 0;
@@ -1324,7 +1581,8 @@ int gwdns_resolver_new(const struct gwdns_io_ops *ops, void *io, struct gwdns_re
 	r->nphash = PHASH;
 	r->phash = calloc(PHASH, sizeof(*r->phash));
 	r->rate = calloc(GWDNS_RATE_SLOTS, sizeof(*r->rate));
-	if (!r->phash || !r->rate) {
+	r->fast = calloc(FAST_SLOTS, sizeof(*r->fast));
+	if (!r->phash || !r->rate || !r->fast) {
 		gwdns_resolver_free(r);
 		return -ENOMEM;
 	}
@@ -1344,6 +1602,10 @@ void gwdns_resolver_free(struct gwdns_resolver *r)
 	gwdns_conf_clear(&r->conf);
 	pol_ir_free(r->ir);
 	free(r->clients);
+	if (r->fast)
+		for (size_t i = 0; i < FAST_SLOTS; i++)
+			free(r->fast[i].wire);
+	free(r->fast);
 	free(r->recs);
 	free(r->phash);
 	free(r->rate);
@@ -1390,6 +1652,7 @@ int gwdns_resolver_configure(struct gwdns_resolver *r, struct gwdns_conf *c)
 	c->allow = NULL;
 	c->n_allow = 0;
 	r->configured = 1;
+	r->fast_gen++;
 	return 0;
 fail:
 	gwdns_zone_free(z);
@@ -1422,6 +1685,7 @@ int gwdns_resolver_set_zone(struct gwdns_resolver *r, const struct gwdns_zrec *r
 	free(r->recs);
 	r->recs = copy;
 	r->nrecs = n;
+	r->fast_gen++;
 	return 0;
 }
 

@@ -97,6 +97,9 @@ int gwdns_resolver_set_clients(struct gwdns_resolver *r, const struct gwdns_clie
 void gwdns_resolver_learned(struct gwdns_resolver *r, uint64_t hold_id, int status,
 			    uint32_t failed, uint64_t now_ms);
 
+/* The fast path (dns/fast.h) on (default) or off: for the differential tests. */
+void gwdns_resolver_set_fast(struct gwdns_resolver *r, int on);
+
 /* Drops a TCP client's waits (its connection closed). */
 void gwdns_resolver_forget_conn(struct gwdns_resolver *r, uint64_t conn);
 

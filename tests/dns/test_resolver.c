@@ -698,6 +698,70 @@ static void test_device_policy(void **state)
 	assert_int_equal(ctr(c, GWDNS_C_BLOCKED_DEVICE), 2);
 }
 
+/*
+ * The fast path against ldns's: the same cached answers, byte for byte,
+ * with TTLs counting down, and the same block answers once a policy and
+ * the clients' devices are there.
+ */
+static void test_fast_same(void **state)
+{
+	struct ctx *c = *state, *x2;
+	static const char *const social[] = { "www.social.example. 300 IN A 198.51.100.7", NULL };
+	struct gwdns_client_map map[1] = {
+		{ .family = 4, .mac = { 2, 0, 0, 0, 0, 1 }, .addr = { 10, 0, 0, 5 } },
+	};
+	const char *names[3] = { "site.example.", "www.social.example.", "laptop.home.arpa." };
+	int step, k;
+
+	/* A second resolver like the first, without the fast path. */
+	{
+		void *st = NULL;
+
+		setup(&st);
+		x2 = st;
+	}
+#define s2 (*x2)
+	gwdns_resolver_set_fast(s2.r, 0);
+	for (step = 0; step < 2; step++) {
+		struct ctx *x = step ? &s2 : c;
+		ldns_pkt *a;
+
+		ask(x, "10.0.0.5", "site.example.", LDNS_RR_TYPE_A, 1);
+		a = upstream_answer(x, LDNS_RCODE_NOERROR, site_a);
+		deliver(x, a, "192.0.2.53", 53);
+		ldns_pkt_free(a);
+		ask(x, "10.0.0.5", "www.social.example.", LDNS_RR_TYPE_A, 2);
+		a = upstream_answer(x, LDNS_RCODE_NOERROR, social);
+		deliver(x, a, "192.0.2.53", 53);
+		ldns_pkt_free(a);
+	}
+	for (step = 0; step < 6; step++) {
+		if (step == 3) {
+			/* From here a policy blocks the social name for 10.0.0.5's device. */
+			load_policy(c->r);
+			load_policy(s2.r);
+			assert_int_equal(gwdns_resolver_set_clients(c->r, map, 1), 0);
+			assert_int_equal(gwdns_resolver_set_clients(s2.r, map, 1), 0);
+		}
+		c->now += 1700;
+		s2.now = c->now;
+		for (k = 0; k < 3; k++) {
+			ask(c, "10.0.0.5", names[k], LDNS_RR_TYPE_A, (uint16_t)(step * 10 + k));
+			ask(&s2, "10.0.0.5", names[k], LDNS_RR_TYPE_A, (uint16_t)(step * 10 + k));
+			assert_int_equal(c->f.reply_len, s2.f.reply_len);
+			assert_memory_equal(c->f.reply, s2.f.reply, c->f.reply_len);
+		}
+	}
+	assert_int_equal(ctr(c, GWDNS_C_BLOCKED_DEVICE), 3);
+	assert_int_equal(ctr(c, GWDNS_C_CACHE_HIT), ctr(&s2, GWDNS_C_CACHE_HIT));
+#undef s2
+	{
+		void *st = x2;
+
+		teardown(&st);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -716,6 +780,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hold_release, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_engine_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_device_policy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fast_same, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,7 +5,12 @@
  * zone.  Every input gets at most one reply; a reply parses, is a
  * response, carries the query's ID and fits the client's UDP size; a
  * query sent upstream parses too.  Pending queries are timed out after
- * every input, so the state stays small; the resolver is freed at exit.
+ * every input, so the state stays small; the resolvers are freed at exit.
+ *
+ * The fast path's differential test (dns/fast.h): each input goes twice
+ * to a resolver with the fast path and twice to one without it; the
+ * replies must be the same bytes, the second time too (when the first
+ * resolver answers from its fast table).
  */
 #include <arpa/inet.h>
 #include <stdint.h>
@@ -19,14 +24,25 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+struct out {
+	int n;
+	size_t len;
+	uint8_t w[65536];
+};
+
 static int replies;
 static uint64_t now = 1000000;
-static struct gwdns_resolver *res;
+static struct gwdns_resolver *res, *slow;
+static struct out out_fast, out_slow;
 
 static void f_reply(void *io, const struct gwdns_client *c, const uint8_t *w, size_t len)
 {
 	ldns_pkt *p = NULL;
+	struct out *o = io;
 
+	o->n++;
+	o->len = len;
+	memcpy(o->w, w, len);
 	replies++;
 	if (len < 12 || len > 1232 || !(w[2] & 0x80))
 		abort();
@@ -60,6 +76,7 @@ static const struct gwdns_io_ops ops = {
 static void cleanup(void)
 {
 	gwdns_resolver_free(res);
+	gwdns_resolver_free(slow);
 }
 
 static void setup(void)
@@ -85,10 +102,30 @@ static void setup(void)
 	c.upstreams[0] = (struct gwdns_prefix){ .family = 4, .prefix_len = 32, .port = 53, .addr = { 192, 0, 2, 1 } };
 	c.n_clients = 1;
 	c.clients[0] = (struct gwdns_prefix){ .family = 4, .prefix_len = 8, .addr = { 10 } };
-	if (gwdns_resolver_new(&ops, NULL, &res) < 0 || gwdns_resolver_configure(res, &c) < 0 ||
-	    gwdns_resolver_set_zone(res, recs, 2) < 0)
-		abort();
+	{
+		struct gwdns_conf c2 = c;
+
+		if (gwdns_resolver_new(&ops, &out_fast, &res) < 0 || gwdns_resolver_configure(res, &c) < 0 ||
+		    gwdns_resolver_set_zone(res, recs, 2) < 0)
+			abort();
+		if (gwdns_resolver_new(&ops, &out_slow, &slow) < 0 || gwdns_resolver_configure(slow, &c2) < 0 ||
+		    gwdns_resolver_set_zone(slow, recs, 2) < 0)
+			abort();
+		gwdns_resolver_set_fast(slow, 0);
+	}
 	atexit(cleanup);
+}
+
+/* The same input to both resolvers: the same replies. */
+static void both(const struct gwdns_client *cl, const uint8_t *data, size_t size)
+{
+	out_fast.n = out_slow.n = 0;
+	gwdns_resolver_query(res, cl, data, size, now);
+	gwdns_resolver_query(slow, cl, data, size, now);
+	if (out_fast.n != out_slow.n)
+		abort();
+	if (out_fast.n && (out_fast.len != out_slow.len || memcmp(out_fast.w, out_slow.w, out_fast.len) != 0))
+		abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -104,17 +141,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s->sin_addr.s_addr = htonl(0x0a000005);
 	cl.addrlen = sizeof(*s);
 	replies = 0;
-	gwdns_resolver_query(res, &cl, data, size, now);
-	if (replies > 1)
+	both(&cl, data, size);
+	if (replies > 2)
 		abort();
-	/* Whatever went upstream times out now (3 tries), with one SERVFAIL at most. */
-	now += 1000;
-	gwdns_resolver_tick(res, now);
-	now += 1000;
-	gwdns_resolver_tick(res, now);
-	now += 1000;
-	gwdns_resolver_tick(res, now);
-	if (replies > 1)
+	both(&cl, data, size);
+	/* Whatever went upstream times out now (3 tries), with one SERVFAIL each at most. */
+	for (int i = 0; i < 3; i++) {
+		now += 1000;
+		gwdns_resolver_tick(res, now);
+		gwdns_resolver_tick(slow, now);
+	}
+	if (replies > 6)
 		abort();
 	return 0;
 }
