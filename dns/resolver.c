@@ -96,13 +96,15 @@ struct gwdns_resolver {
 
 /*
  * The fast path's table (fast.h): answers built once with ldns, keyed by
- * the question's exact bytes, its type and whether it had EDNS; direct
- * mapped, a newer answer takes the slot.  A local answer lives until the
+ * the question's exact bytes, its type and whether it had EDNS; two ways
+ * a set, a new answer takes the way not used last.  A local answer lives until the
  * configuration, zone, policy or clients change (fast_gen); a cached one
  * as long as its cache entry, its TTLs counting down from the entry's
  * storing time as the cache's do.
  */
-#define FAST_SLOTS 4096
+#define FAST_SETS  4096
+#define FAST_WAYS  2
+#define FAST_SLOTS (FAST_SETS * FAST_WAYS)
 #define FAST_TTLS  16
 #define FAST_ADDRS 8
 
@@ -111,6 +113,7 @@ struct fast_entry {
 	uint8_t edns, naddr;  /* naddr > FAST_ADDRS: too many to judge here */
 	uint8_t counter;      /* enum gwdns_counter_id of the answer */
 	uint8_t qname_len;
+	uint8_t hot;          /* of a set's first way: it answered last */
 	uint16_t qtype, len;
 	uint32_t gen;
 	uint8_t qname[GWDNS_WIRE_MAX];
@@ -1056,10 +1059,19 @@ static void send_blocked(struct gwdns_resolver *r, const struct qinfo *q, uint32
 
 /* ---------------------------------------------------------------- fast path */
 
-static size_t fast_slot(const struct gwdns_resolver *r, const uint8_t *qname, size_t len,
-			uint16_t qtype, uint8_t edns)
+/* The first slot of the question's set. */
+static size_t fast_set(const struct gwdns_resolver *r, const uint8_t *qname, size_t len,
+		       uint16_t qtype, uint8_t edns)
 {
-	return gwdns_hash(qname, len, r->seed ^ ((uint32_t)qtype << 1) ^ edns) & (FAST_SLOTS - 1);
+	return (gwdns_hash(qname, len, r->seed ^ ((uint32_t)qtype << 1) ^ edns) & (FAST_SETS - 1)) *
+	       FAST_WAYS;
+}
+
+static int fast_match(const struct fast_entry *e, const uint8_t *qname, size_t len, uint16_t qtype,
+		      uint8_t edns)
+{
+	return e->used && e->qtype == qtype && e->edns == edns && e->qname_len == len &&
+	       memcmp(e->qname, qname, len) == 0;
 }
 
 static void put32(uint8_t *p, uint32_t v)
@@ -1093,7 +1105,21 @@ static void fast_store(struct gwdns_resolver *r, const struct qinfo *q, uint8_t 
 		free(wire);
 		return;
 	}
-	e = &r->fast[fast_slot(r, ldns_rdf_data(q->qname), ldns_rdf_size(q->qname), q->qtype, q->edns)];
+	{
+		const uint8_t *qn = ldns_rdf_data(q->qname);
+		size_t ql = ldns_rdf_size(q->qname), set = fast_set(r, qn, ql, q->qtype, q->edns), w;
+
+		/* The same question's way, else a free or stale one, else the one not used last. */
+		e = NULL;
+		for (w = 0; w < FAST_WAYS && !e; w++)
+			if (fast_match(&r->fast[set + w], qn, ql, q->qtype, q->edns))
+				e = &r->fast[set + w];
+		for (w = 0; w < FAST_WAYS && !e; w++)
+			if (!r->fast[set + w].used || r->fast[set + w].gen != r->fast_gen)
+				e = &r->fast[set + w];
+		if (!e)
+			e = &r->fast[set + (r->fast[set].hot ? 1 : 0)];
+	}
 	free(e->wire);
 	memset(e, 0, sizeof(*e));
 	e->used = 1;
@@ -1178,9 +1204,17 @@ static int fast_answer(struct gwdns_resolver *r, const struct gwdns_client *c,
 
 	if (r->fast_off)
 		return 0;
-	e = &r->fast[fast_slot(r, fq->qname, fq->qname_len, fq->qtype, fq->edns)];
-	if (!e->used || e->gen != r->fast_gen || e->qtype != fq->qtype || e->edns != fq->edns ||
-	    e->qname_len != fq->qname_len || memcmp(e->qname, fq->qname, fq->qname_len) != 0)
+	{
+		size_t set = fast_set(r, fq->qname, fq->qname_len, fq->qtype, fq->edns), w;
+
+		e = NULL;
+		for (w = 0; w < FAST_WAYS && !e; w++)
+			if (fast_match(&r->fast[set + w], fq->qname, fq->qname_len, fq->qtype, fq->edns)) {
+				e = &r->fast[set + w];
+				r->fast[set].hot = w == 0;
+			}
+	}
+	if (!e || e->gen != r->fast_gen)
 		return 0;
 	if (now >= e->expire_ms)
 		return 0;

@@ -32,6 +32,21 @@
 #define GWDNS_TCP_IDLE_S  10
 #define GWDNS_TCP_OUT_MAX (64u << 10)
 #define GWDNS_UDP_BATCH   64
+#define GWDNS_UDP_BUF     1232 /* the largest UDP answer gw-dns sends (EDNS 1232) */
+
+/*
+ * One recvmmsg's worth of queries and the answers to them, sent with one
+ * sendmmsg: two system calls for up to GWDNS_UDP_BATCH queries.
+ */
+struct udp_batch {
+	struct mmsghdr in[GWDNS_UDP_BATCH], out[GWDNS_UDP_BATCH];
+	struct iovec in_iov[GWDNS_UDP_BATCH], out_iov[GWDNS_UDP_BATCH];
+	struct sockaddr_storage in_addr[GWDNS_UDP_BATCH], out_addr[GWDNS_UDP_BATCH];
+	uint8_t in_buf[GWDNS_UDP_BATCH][4096];
+	uint8_t out_buf[GWDNS_UDP_BATCH][GWDNS_UDP_BUF];
+	unsigned nout;
+	int fd;     /* the socket being answered, -1 outside a batch */
+};
 
 struct tcp_conn {
 	struct tcp_conn *next;
@@ -74,6 +89,7 @@ struct gwdns_server {
 	int failed;
 	uint64_t next_msg;
 	struct learn_wait *learns;
+	struct udp_batch *batch;
 };
 
 static uint64_t now_ms(void)
@@ -117,6 +133,22 @@ static void io_reply(void *io, const struct gwdns_client *c, const uint8_t *wire
 	struct gwdns_server *s = io;
 
 	if (c->conn == 0) {
+		struct udp_batch *b = s->batch;
+
+		if (b->fd == c->fd && b->nout < GWDNS_UDP_BATCH && len <= GWDNS_UDP_BUF) {
+			unsigned k = b->nout++;
+
+			memcpy(b->out_buf[k], wire, len);
+			memcpy(&b->out_addr[k], &c->addr, c->addrlen);
+			b->out_iov[k].iov_base = b->out_buf[k];
+			b->out_iov[k].iov_len = len;
+			memset(&b->out[k], 0, sizeof(b->out[k]));
+			b->out[k].msg_hdr.msg_name = &b->out_addr[k];
+			b->out[k].msg_hdr.msg_namelen = c->addrlen;
+			b->out[k].msg_hdr.msg_iov = &b->out_iov[k];
+			b->out[k].msg_hdr.msg_iovlen = 1;
+			return;
+		}
 		/* UDP: a full socket buffer loses the answer, as UDP would. */
 		(void)sendto(c->fd, wire, len, MSG_DONTWAIT, (const struct sockaddr *)&c->addr,
 			     c->addrlen);
@@ -144,21 +176,44 @@ static void io_reply(void *io, const struct gwdns_client *c, const uint8_t *wire
 static void on_udp(evutil_socket_t fd, short what, void *arg)
 {
 	struct gwdns_server *s = arg;
-	uint8_t buf[65536];
-	int i;
+	struct udp_batch *b = s->batch;
+	int i, n;
 
 	for (i = 0; i < GWDNS_UDP_BATCH; i++) {
+		b->in_iov[i].iov_base = b->in_buf[i];
+		b->in_iov[i].iov_len = sizeof(b->in_buf[i]);
+		memset(&b->in[i], 0, sizeof(b->in[i]));
+		b->in[i].msg_hdr.msg_name = &b->in_addr[i];
+		b->in[i].msg_hdr.msg_namelen = sizeof(b->in_addr[i]);
+		b->in[i].msg_hdr.msg_iov = &b->in_iov[i];
+		b->in[i].msg_hdr.msg_iovlen = 1;
+	}
+	n = recvmmsg(fd, b->in, GWDNS_UDP_BATCH, MSG_DONTWAIT, NULL);
+	if (n <= 0)
+		return;
+	b->fd = fd;
+	b->nout = 0;
+	for (i = 0; i < n; i++) {
 		struct gwdns_client c;
-		ssize_t n;
 
 		memset(&c, 0, sizeof(c));
-		c.addrlen = sizeof(c.addr);
-		n = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&c.addr, &c.addrlen);
-		if (n < 0)
-			break;
+		memcpy(&c.addr, &b->in_addr[i], b->in[i].msg_hdr.msg_namelen);
+		c.addrlen = b->in[i].msg_hdr.msg_namelen;
 		c.fd = fd;
-		gwdns_resolver_query(s->res, &c, buf, (size_t)n, now_ms());
+		/* A datagram past the buffer was cut: MSG_TRUNC tells, and it is dropped as malformed. */
+		gwdns_resolver_query(s->res, &c, b->in_buf[i],
+				     (b->in[i].msg_hdr.msg_flags & MSG_TRUNC) ? 0 : b->in[i].msg_len,
+				     now_ms());
 	}
+	b->fd = -1;
+	for (i = 0; i < (int)b->nout;) {
+		int sent = sendmmsg(fd, b->out + i, b->nout - (unsigned)i, MSG_DONTWAIT);
+
+		if (sent <= 0)
+			break; /* a full socket buffer loses answers, as UDP would */
+		i += sent;
+	}
+	b->nout = 0;
 }
 
 static void on_conn_read(struct bufferevent *bev, void *arg)
@@ -682,6 +737,12 @@ int gwdns_server_new(struct event_base *base, const struct gwdns_server_fds *fds
 	r = gwdns_resolver_new(&ops, s, &s->res);
 	if (r < 0)
 		goto fail;
+	s->batch = calloc(1, sizeof(*s->batch));
+	if (!s->batch) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	s->batch->fd = -1;
 	r = -ENOMEM;
 	for (i = 0; i < fds->n_udp; i++) {
 		evutil_make_socket_nonblocking(fds->udp[i]);
@@ -740,6 +801,7 @@ void gwdns_server_free(struct gwdns_server *s)
 		s->learns = w->next;
 		free(w);
 	}
+	free(s->batch);
 	free(s);
 }
 
