@@ -282,7 +282,7 @@ class Lab:
                 args += [opt, str(s.fileno())]
             self.log = open(os.path.join(self.tmp, "gw-dns.log"), "w")
             self.dns = subprocess.Popen(args, pass_fds=[b.fileno()] + [s.fileno() for _, s in fds],
-                                        stderr=self.log, preexec_fn=_pdeathsig)
+                                        stderr=self.log, preexec_fn=_pdeathsig, env=_dns_env())
         for _, s in fds:
             s.close()
         b.close()
@@ -327,6 +327,16 @@ class Lab:
             s.close()
         for ns in self.ns.values():
             run("ip", "netns", "del", ns, check=False)
+
+
+def _dns_env():
+    """gw-dns's environment: LeakSanitizer reads /proc at exit, which the
+    chrooted gw-dns cannot see (it would abort); its code's leaks are
+    checked by test_dns_resolver and the fuzzers, which are not confined."""
+    env = dict(os.environ)
+    if "ASAN_OPTIONS" in env:
+        env["ASAN_OPTIONS"] += ":detect_leaks=0"
+    return env
 
 
 def _pdeathsig():

@@ -345,7 +345,13 @@ static void test_hostile_upstream(void **state)
 
 	/* The right ID for another question. */
 	a = upstream_answer(c, LDNS_RCODE_NOERROR, wrong_name);
-	ldns_rr_set_owner(ldns_rr_list_rr(ldns_pkt_question(a), 0), ldns_dname_new_frm_str("other.example."));
+	{
+		ldns_rr *qr = ldns_rr_list_rr(ldns_pkt_question(a), 0);
+		ldns_rdf *was = ldns_rr_owner(qr);
+
+		ldns_rr_set_owner(qr, ldns_dname_new_frm_str("other.example."));
+		ldns_rdf_deep_free(was);
+	}
 	deliver(c, a, "192.0.2.53", 53);
 	assert_int_equal(ctr(c, GWDNS_C_UPSTREAM_DROP_QUESTION), 1);
 	ldns_pkt_free(a);
