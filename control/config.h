@@ -20,6 +20,8 @@
  *   dns_user = gw-dns              the user it runs as
  *   dns_block = nxdomain | null    what a device gets for a name its policy
  *                                  blocks (null: A 0.0.0.0, AAAA ::)
+ *   api_group = gw                 the group whose members may change things
+ *                                  through the API (and the socket's group)
  *   api_max_connections = 64       API connections at once (1..1024); the
  *                                  last GWD_API_ROOT_SLOTS are root's only
  *   api_max_per_user = 16          connections of one non-root uid (1..1024)
@@ -28,6 +30,7 @@
  *                                  the client does not read (1..86400)
  * dns needs dns_listen and dns_clients; address lists are separated by
  * commas, at most GWD_DNS_ADDRS each.
+ *   compile_timeout = 60           seconds a policy compile may take (1..3600)
  * The nftables table, the guard and the nft engine (docs/nft.md):
  *   nft_table  = gw                the table gwd owns (family inet)
  *   guard      = on                on | off (off: tests and development only)
@@ -72,11 +75,13 @@ struct gwd_addr {
 	unsigned char plen;
 	unsigned char addr[16];
 };
+#define GWD_GROUP_MAX 33 /* a group name: 1..32 bytes */
 /* Defaults of the numeric keys (docs/gwd.md). */
 #define GWD_API_MAX_CONNS 64
 #define GWD_API_MAX_PER_UID 16
 #define GWD_API_ROOT_SLOTS 4 /* of api_max_connections, kept for uid 0 */
 #define GWD_API_IDLE_S 60
+#define GWD_COMPILE_TIMEOUT_S 60
 #define GWD_MAX_OPEN 32           /* lan_open, wan_open entries */
 #define GWD_NFT_TABLE_MAX 32      /* nft_table, with its NUL */
 #define GWD_DEFAULT_NFT_TABLE "gw"
@@ -104,9 +109,11 @@ struct gwd_config {
 	struct gwd_addr dns_listen[GWD_DNS_ADDRS], dns_clients[GWD_DNS_ADDRS],
 		dns_upstreams[GWD_DNS_ADDRS];
 	unsigned ndns_listen, ndns_clients, ndns_upstreams;
+	char api_group[GWD_GROUP_MAX];
 	unsigned api_max_conns;       /* GWD_API_MAX_CONNS */
 	unsigned api_max_per_uid;     /* GWD_API_MAX_PER_UID */
 	unsigned api_idle_s;          /* GWD_API_IDLE_S */
+	unsigned compile_timeout_s;   /* GWD_COMPILE_TIMEOUT_S */
 	/* nftables (docs/nft.md) */
 	char nft_table[GWD_NFT_TABLE_MAX];
 	bool guard;
