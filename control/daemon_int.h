@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "daemon.h"
+#include "dnsproc.h"
 #include "domains.h"
 #include "engine.h"
 #include "flows.h"
@@ -57,6 +58,7 @@ struct gwd {
 	char clock_wait[160];       /* "": the clock is believed; else why schedules wait */
 	struct event *sched_timer;  /* at the start of each minute */
 	struct gwd_domains *domains;
+	struct gwd_dns *dns;        /* the DNS service (dnsproc.h), or NULL */
 	struct gwd_compiler *compiler; /* policy compiles in children */
 	struct gwd_reload *reload;     /* a SIGHUP reload that runs, or NULL */
 	/* "" while gwd runs the current generation; else why it could not

@@ -117,6 +117,8 @@ void gwd_query_status(struct gwd *d, struct gwd_result *res)
 		json_object_set_new(res->fields, "guard", g);
 		json_object_set_new(res->fields, "ports", ports_json(&d->cfg));
 	}
+	if (res->fields)
+		json_object_set_new(res->fields, "dns", d->dns ? gwd_dns_status(d->dns) : json_null());
 }
 
 void gwd_query_history(struct gwd *d, const struct gwd_api_req *req, struct gwd_result *res)
