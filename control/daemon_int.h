@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "daemon.h"
+#include "dnsproc.h"
 #include "domains.h"
 #include "engine.h"
 #include "flows.h"
@@ -57,12 +58,14 @@ struct gwd {
 	char clock_wait[160];       /* "": the clock is believed; else why schedules wait */
 	struct event *sched_timer;  /* at the start of each minute */
 	struct gwd_domains *domains;
+	struct gwd_dns *dns;        /* the DNS service (dnsproc.h), or NULL */
 	struct gwd_compiler *compiler; /* policy compiles in children */
 	struct gwd_reload *reload;     /* a SIGHUP reload that runs, or NULL */
 	/* "" while gwd runs the current generation; else why it could not
 	 * take it up at start (a damaged state.json or history entry): the
 	 * engines are left as they are until an apply or rollback succeeds. */
 	char degraded[320];
+	struct gwd_guard *guard;    /* guard.h; NULL when off or nothing to guard */
 };
 
 #define GWD_MAX_LEARNED 65536 /* learned (name, address) pairs */

@@ -69,6 +69,12 @@ struct gwd_engine_ops {
 			   char *err, size_t errlen);
 	/* "ok" or "degraded: why", for status. */
 	const char *(*state)(const struct gwd_engine *e);
+	/* Optional: what the committed generation's rules decided so far,
+	 * fn(rule index or POL_RULE_DEFAULT*, packets, bytes) per rule that
+	 * decided anything; for status. */
+	int (*rule_counts)(struct gwd_engine *e,
+			   int (*fn)(uint32_t rule, uint64_t pkts, uint64_t bytes, void *arg),
+			   void *arg);
 	void (*free)(struct gwd_engine *e);
 };
 

@@ -48,6 +48,8 @@ static void set_current(struct gwd *d, struct pol_ir *ir)
 	pol_ir_free(d->ir);
 	d->ir = ir;
 	gwd_sched_set_current(d);
+	/* gw-dns matches answers against this generation's domain lists. */
+	gwd_dns_policy(d->dns, d->image, d->image_size, ir);
 }
 
 /* An image gwd is about to hand to engines, loaded as untrusted input (it
