@@ -367,8 +367,14 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	struct gwd_compile *j = arg;
 	if (j->eof) {
 		int status;
-		if (waitpid(j->pid, &status, WNOHANG) == j->pid) {
+		pid_t p = waitpid(j->pid, &status, WNOHANG);
+		if (p == j->pid) {
 			exited(j, status);
+			return;
+		}
+		if (p < 0 && errno == ECHILD) {
+			/* Reaped by someone else: its output must speak for it. */
+			exited(j, 0);
 			return;
 		}
 	}
