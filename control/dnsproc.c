@@ -54,6 +54,7 @@ struct gwd_dns {
 	char zone[GWDNS_NAME_MAX];
 	void *image;
 	size_t image_size;
+	bool enforce; /* the policy's `dns enforce` */
 	struct gwd_dns_record *records;
 	size_t nrecords;
 	struct gwdns_client_map *clients;
@@ -149,7 +150,7 @@ static void send_config(struct gwd_dns *s)
 	struct gwdns_config h;
 
 	memset(&h, 0, sizeof(h));
-	h.flags = GWDNS_CONF_ENFORCE | GWDNS_CONF_REBIND;
+	h.flags = (s->enforce ? GWDNS_CONF_ENFORCE : 0) | GWDNS_CONF_REBIND;
 	h.block_mode = c->dns_block_null ? GWDNS_BLOCK_NULL : GWDNS_BLOCK_NXDOMAIN;
 	h.n_upstreams = (uint16_t)c->ndns_upstreams;
 	h.n_clients = (uint16_t)c->ndns_clients;
@@ -543,6 +544,7 @@ void gwd_dns_policy(struct gwd_dns *s, const void *image, size_t size, const str
 	s->image = copy;
 	s->image_size = size;
 	snprintf(s->zone, sizeof(s->zone), "%s", zone && zone[0] ? zone : "home.arpa");
+	s->enforce = ir && (ir->meta->dns & POL_META_DNS_ENFORCE);
 	send_config(s);
 	send_zone(s);
 	send_policy(s);

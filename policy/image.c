@@ -218,6 +218,8 @@ static int check_tables(const struct pol_ir *ir, char *errbuf, size_t errlen)
 		return fail(errbuf, errlen, "meta: invalid time zone name");
 	if (m->default_action >= POL_ACTION_COUNT || m->default_new >= POL_ACTION_COUNT)
 		return fail(errbuf, errlen, "meta: invalid default action");
+	if (m->dns & ~POL_META_DNS_ENFORCE)
+		return fail(errbuf, errlen, "meta: unknown dns flags 0x%x", m->dns);
 	if (m->lan_set >= ir->nprefix_sets)
 		return fail(errbuf, errlen, "meta: LAN prefix set %u out of range", m->lan_set);
 	if (ir->prefix_sets[m->lan_set].count > POL_MAX_LAN_PREFIXES)

@@ -105,12 +105,23 @@ enum pol_action {
 	POL_ACTION_COUNT
 };
 
+/*
+ * dns of struct pol_meta.  POL_META_DNS_ENFORCE: the policy says `dns
+ * enforce`.  Its rules need no engine to know it: the compiler put them
+ * first in RULES (POL_DNS_ENFORCE_RULES of them, named "dns:..."); gwd and
+ * gw-dns read the flag for what only the DNS service does (the canaries
+ * and the DoH names answered NXDOMAIN).
+ */
+#define POL_META_DNS_ENFORCE 0x1u
+#define POL_DNS_ENFORCE_RULES 4u
+
 struct pol_meta {
 	uint32_t zone;           /* string: the household's DNS zone */
 	uint32_t timezone;       /* string: IANA zone name for schedules */
 	uint8_t default_action;  /* enum pol_action, known devices */
 	uint8_t default_new;     /* enum pol_action, never-seen devices */
-	uint8_t pad[2];
+	uint8_t dns;             /* POL_META_DNS_* */
+	uint8_t pad;
 	uint32_t lan_set;        /* prefix set index of the LAN (always 0) */
 };
 _Static_assert(sizeof(struct pol_meta) == 16, "pol_meta layout");

@@ -1496,6 +1496,25 @@ static void parse_simple(struct parser *p, enum ast_stmt_kind kind)
 		add_stmt(p, isnew ? AS_DEFAULT_NEW : AS_DEFAULT, 0);
 		return;
 	}
+	case AS_DNS_ENFORCE: {
+		/* dns SETTING: only `enforce` so far. */
+		if (!is_kw(&p->tok, "enforce")) {
+			pol_error(p->d, p->tok.span, "write dns enforce",
+				  "expected a DNS setting after dns, found %s",
+				  tok_desc(p, &p->tok));
+			if (p->tok.kind == T_WORD)
+				next(p);
+			return;
+		}
+		if (!setting_once(p, ast->dns_enforce, ast->dns_enforce_span, kw.span,
+				  "dns enforce"))
+			return;
+		next(p);
+		ast->dns_enforce = true;
+		ast->dns_enforce_span = kw.span;
+		add_stmt(p, kind, 0);
+		return;
+	}
 	default:
 		return;
 	}
@@ -1503,7 +1522,7 @@ static void parse_simple(struct parser *p, enum ast_stmt_kind kind)
 
 static const char *const statements[] = {
 	"zone", "timezone", "lan", "include", "person", "group", "device", "list",
-	"schedule", "rule", "default",
+	"schedule", "rule", "default", "dns",
 };
 
 static void parse_statement(struct parser *p)
@@ -1532,6 +1551,8 @@ static void parse_statement(struct parser *p)
 		parse_simple(p, AS_LAN);
 	else if (is_kw(t, "default"))
 		parse_simple(p, AS_DEFAULT);
+	else if (is_kw(t, "dns"))
+		parse_simple(p, AS_DNS_ENFORCE);
 	else {
 		const char *best = near_word(t, statements, sizeof(statements) / sizeof(statements[0]));
 		if (is_kw(t, "allow") || is_kw(t, "block") || is_kw(t, "reject"))
@@ -1540,7 +1561,7 @@ static void parse_statement(struct parser *p)
 		else if (t->kind == T_WORD)
 			pol_error(p->d, t->span,
 				  best ? pol_hint_did_you_mean(p->d, best)
-				       : "statements are zone, timezone, lan, include, person, group, device, list, schedule, rule, default",
+				       : "statements are zone, timezone, lan, include, person, group, device, list, schedule, rule, default, dns",
 				  "unknown statement %s", tok_desc(p, t));
 		else
 			pol_error(p->d, t->span, NULL, "expected a statement, found %s",

@@ -58,6 +58,33 @@ def dig(lab, *args):
     return lab.dig("c", "@10.77.1.1", "+tries=1", "+time=5", "+short", *args).stdout.split()
 
 
+def rcode(lab, name):
+    out = lab.dig("c", "@10.77.1.1", "+tries=1", "+time=5", name).stdout
+    for word in ("NXDOMAIN", "NOERROR", "SERVFAIL", "REFUSED"):
+        if "status: " + word in out:
+            return word
+    return out
+
+
+def enforce(lab, g):
+    """`dns enforce` comes with the policy: gwd tells gw-dns, and takes it
+    back with the next policy that does not say it."""
+    names = ("use-application-dns.net", "mask.icloud.com", "dns.google", "x.dns.google")
+    expect(dig(lab, "use-application-dns.net") == ["198.51.100.99"] and
+           dig(lab, "dns.google") == ["8.8.8.8"],
+           "without dns enforce the canary and a DoH name are forwarded")
+    r = g.gwctl("policy", "apply", os.path.join(HERE, "gwd-enforce.gw"), "-m", "enforce")
+    expect(r.returncode == 0, "gwctl policy apply gwd-enforce.gw")
+    got = {n: rcode(lab, n) for n in names}
+    expect(all(v == "NXDOMAIN" for v in got.values()),
+           "with dns enforce: the canaries and the DoH names (policy/doh.txt) NXDOMAIN %s" % got)
+    r = g.gwctl("policy", "apply", os.path.join(HERE, "gwd.gw"), "-m", "no enforce")
+    expect(r.returncode == 0, "gwctl policy apply gwd.gw")
+    expect(dig(lab, "use-application-dns.net") == ["198.51.100.99"] and
+           dig(lab, "dns.google") == ["8.8.8.8"],
+           "a policy without it: forwarded again")
+
+
 def main():
     if len(sys.argv) != 4:
         print(__doc__)
@@ -103,6 +130,7 @@ def main():
             out = g.gwctl("status").stdout
             expect("dns:        running" in out and "1 restarts, last exit: signal 9" in out,
                    "gwctl status says so: " + [l for l in out.splitlines() if l.startswith("dns")][0])
+            enforce(lab, g)
         except BaseException:
             for log in ("gwd.log", "unbound.log"):
                 p = os.path.join(tmp, log)
