@@ -14,6 +14,16 @@ const char *dp_role_name(enum dp_role r)
 	return r == DP_ROLE_LAN ? "lan" : r == DP_ROLE_WAN ? "wan" : "?";
 }
 
+const char *dp_nat_filtering_name(enum dp_nat_filtering f)
+{
+	switch (f) {
+	case DP_FILTER_ENDPOINT: return "endpoint-independent";
+	case DP_FILTER_ADDRESS: return "address-dependent";
+	case DP_FILTER_ADDRESS_PORT: return "address-port-dependent";
+	}
+	return "?";
+}
+
 static bool number(const char *s, unsigned long max, unsigned long *ret)
 {
 	char *end;
@@ -60,7 +70,7 @@ int dp_config_parse(int argc, char **argv, struct dp_config *ret, char *err, siz
 {
 	enum { O_LAN = 256, O_WAN, O_MODE, O_POLICY, O_NAT, O_LAN_IP, O_LAN_IP6, O_WAN_IP,
 	       O_WAN_GW, O_MBUFS, O_FLOWS, O_BURST, O_IDLE, O_CONTROL, O_LAN_TWIN, O_WAN_TWIN,
-	       O_NO_TWINS };
+	       O_NO_TWINS, O_FILTERING, O_DEV_FLOWS, O_DEV_NAT };
 	static const struct option opts[] = {
 		{ "lan", required_argument, NULL, O_LAN },
 		{ "wan", required_argument, NULL, O_WAN },
@@ -79,6 +89,9 @@ int dp_config_parse(int argc, char **argv, struct dp_config *ret, char *err, siz
 		{ "lan-twin", required_argument, NULL, O_LAN_TWIN },
 		{ "wan-twin", required_argument, NULL, O_WAN_TWIN },
 		{ "no-twins", no_argument, NULL, O_NO_TWINS },
+		{ "nat-filtering", required_argument, NULL, O_FILTERING },
+		{ "device-flows", required_argument, NULL, O_DEV_FLOWS },
+		{ "device-nat", required_argument, NULL, O_DEV_NAT },
 		{ 0 },
 	};
 	struct dp_config c = {
@@ -89,6 +102,7 @@ int dp_config_parse(int argc, char **argv, struct dp_config *ret, char *err, siz
 		.flows = 65536,
 		.burst = 32,
 		.twin = { "gw-lan", "gw-wan" },
+		.nat_filtering = DP_FILTER_ADDRESS,
 	};
 	bool have[DP_ROLE_COUNT] = { false, false };
 	unsigned long n, n2;
@@ -192,6 +206,25 @@ int dp_config_parse(int argc, char **argv, struct dp_config *ret, char *err, siz
 			break;
 		case O_NO_TWINS:
 			c.no_twins = true;
+			break;
+		case O_FILTERING: {
+			int f;
+			for (f = DP_FILTER_ENDPOINT; f <= DP_FILTER_ADDRESS_PORT; f++)
+				if (!strcmp(a, dp_nat_filtering_name((enum dp_nat_filtering)f)))
+					break;
+			if (f > DP_FILTER_ADDRESS_PORT)
+				goto bad;
+			c.nat_filtering = (uint8_t)f;
+			break;
+		}
+		case O_DEV_FLOWS:
+		case O_DEV_NAT:
+			if (!number(a, 1u << 26, &n) || n < 1)
+				goto bad;
+			if (o == O_DEV_FLOWS)
+				c.device_flows = (uint32_t)n;
+			else
+				c.device_nat = (uint32_t)n;
 			break;
 		default:
 			snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);

@@ -651,7 +651,7 @@ static int add_flow(struct dp_flow_table *t, const struct dp_flow_probe *p0,
 	f->cls = initial_class(proto);
 	f->moved = (uint16_t)(now_ms / DP_FLOW_TICK_MS);
 	f->tcp = proto == IPPROTO_TCP ? DP_TCP_SYN_SENT : DP_TCP_NONE;
-	f->nat_map[0] = f->nat_map[1] = DP_FLOW_NONE;
+	f->nat_map = f->dev = DP_FLOW_NONE;
 	list_append(t, i);
 	t->stats.created++;
 	t->stats.active++;

@@ -86,8 +86,10 @@ enum dp_tcp_state {
 #define DP_FLOW_SEEN1   0x02u
 #define DP_FLOW_FIN0    0x04u
 #define DP_FLOW_FIN1    0x08u
-#define DP_FLOW_NAT     0x10u /* nat_map[0] is held */
-#define DP_FLOW_HAIRPIN 0x20u /* nat_map[1] is held too */
+#define DP_FLOW_NAT     0x10u /* nat_map is held */
+/* Its remote address is counted in its mapping's peer table (nat.h,
+ * address-dependent filtering). */
+#define DP_FLOW_PEER    0x20u
 #define DP_FLOW_RATE    0x40u /* its rule has a rate: meter every packet (meter.h) */
 /* Key 1 is not in the hash (dp_flow_add_unhashed): the flow is found from
  * that side by its owner's own means (a NAT mapping's external port). */
@@ -113,7 +115,8 @@ struct dp_flow {
 	uint32_t last_ms;    /* of the last packet; compare by wrapping difference */
 	uint32_t rule;       /* deciding rule, cached */
 	uint32_t generation; /* policy generation that decided */
-	uint32_t nat_map[2];
+	uint32_t nat_map;    /* the NAT mapping it holds (DP_FLOW_NAT) */
+	uint32_t dev;        /* its device's entry in the worker's caps (caps.h) */
 	uint32_t prev, next; /* class list, or the free list (next) */
 };
 _Static_assert(sizeof(struct dp_flow) == 104, "dp_flow: keep the per-flow memory budget");

@@ -73,6 +73,7 @@ struct app {
 	struct dp_worker *workers;
 	unsigned nworkers;
 	struct rte_ring **steer;    /* full mode, several workers: each one's queue */
+	struct dp_nat_ports *ports; /* full mode, several workers: shared NAT ports */
 	rte_spinlock_t *tx_locks;   /* [role][queue]: more workers than TX queues */
 	bool port_up[DP_ROLE_COUNT];
 	struct dp_twin *twin[DP_ROLE_COUNT]; /* NULL with --no-twins or in io mode */
@@ -285,8 +286,10 @@ static void print_stats(const struct app *a)
 			"active=%u\n",
 			i, fs.created, fs.expired, fs.evicted, fs.removed, fs.active);
 		fprintf(stderr,
-			"event=nat_stats worker=%u created=%lu preserved=%lu exhausted=%lu active=%u\n",
-			i, ns.created, ns.preserved, ns.exhausted, ns.active);
+			"event=nat_stats worker=%u created=%lu preserved=%lu exhausted=%lu capped=%lu "
+			"scanned=%lu peers_full=%lu active=%u\n",
+			i, ns.created, ns.preserved, ns.exhausted, ns.capped, ns.scanned, ns.peers_full,
+			ns.active);
 	}
 }
 
@@ -348,9 +351,9 @@ static int setup(struct app *a)
 	int r;
 	unsigned workers = rte_lcore_count() > 1 ? rte_lcore_count() - 1 : 1;
 	bool steering = a->cfg.mode == DP_MODE_FULL && workers > 1;
-	if (steering && (unsigned)(a->cfg.nat_hi - a->cfg.nat_lo) + 1 < workers) {
-		fprintf(stderr, "event=error stage=lcores error=%d msg=\"%u workers need at least "
-			"as many NAT ports\"\n", -EINVAL, workers);
+	if (workers > 256) {
+		fprintf(stderr, "event=error stage=lcores error=%d msg=\"at most 256 workers\"\n",
+			-EINVAL);
 		return -EINVAL;
 	}
 	a->pool = rte_pktmbuf_pool_create("dp_mbufs", a->cfg.mbufs, MBUF_CACHE, 0,
@@ -453,6 +456,14 @@ static int setup(struct app *a)
 	fprintf(stderr, "event=workers workers=%u queues=%u steering=%s\n", workers, nq,
 		steering ? "on" : "off");
 	bool heap = rte_malloc_get_socket_stats(socket, &before) == 0;
+	/* Several workers share the NAT's external ports (nat.h). */
+	if (steering) {
+		r = dp_nat_ports_new(a->cfg.nat_lo, a->cfg.nat_hi, true, socket, &a->ports);
+		if (r < 0) {
+			fprintf(stderr, "event=error stage=nat error=%d\n", r);
+			return r;
+		}
+	}
 	for (unsigned i = 0; i < workers; i++) {
 		struct dp_worker *w = &a->workers[i];
 		w->cfg = &a->cfg;
@@ -463,9 +474,7 @@ static int setup(struct app *a)
 		w->steer = a->steer;
 		for (int role = 0; role < DP_ROLE_COUNT && a->tx_locks; role++)
 			w->tx_lock[role] = &a->tx_locks[role * nq + w->queue];
-		if (steering)
-			dp_worker_nat_slice(a->cfg.nat_lo, a->cfg.nat_hi, workers, i, &w->nat_lo,
-					    &w->nat_hi, &w->nat_slice);
+		w->ports = a->ports;
 		w->pool = a->pool;
 		w->policy = &a->policy;
 		w->stop = &stop;
@@ -533,6 +542,7 @@ static void teardown(struct app *a)
 		rte_ring_free(a->steer[i]);
 	}
 	rte_free(a->steer);
+	dp_nat_ports_free(a->ports);
 	rte_free(a->tx_locks);
 	dp_classify_free(a->policy);
 	rte_mempool_free(a->pool);

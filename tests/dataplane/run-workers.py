@@ -7,14 +7,21 @@
 #      wan_unsolicited);
 #   2. the internet answers each one at the NAT address and the port it
 #      was mapped to, read back from the WAN port's output (the LAN side
-#      gets frames for another MAC meanwhile: l2_not_ours).
+#      gets frames for another MAC meanwhile: l2_not_ours);
+#   3. hairpinning, one frame at a time: each device sends UDP to the next
+#      one's public port (dropped: the far end's mapping filters by
+#      address and has sent nothing to the WAN address; but the last
+#      device's reaches the first, which has), then each answers the one
+#      before it at its public port, then each sends again: the last two
+#      rounds reach every device, from the WAN address and the sender's
+#      public port, whichever workers the two devices are on.
 # Then: every reply reached its device translated back (address, port,
-# identifier, MAC); FLOWS shows every flow with one packet each way on one
-# worker (so both directions met in that worker's table), both workers
-# hold flows, a device's flows are all on one worker, and each IPv4 flow's
-# external port lies in its worker's slice of --nat-ports (consecutive
-# halves); the exit counters add up (received = forwarded + punted +
-# dropped, per port) with no steer_full drop.
+# identifier, MAC); FLOWS shows every internet flow with one packet each
+# way on one worker (so both directions met in that worker's table), both
+# workers hold flows, a device's flows are all on one worker, and each
+# TCP and UDP port is preserved (the workers share the NAT range); some
+# hairpinned pair crossed workers; the exit counters add up (received =
+# forwarded + punted + dropped, per port) with no steer_full drop.
 #   run-workers.py GW_DATAPLANE
 # Exit 0 pass, 1 fail, 77 when DPDK cannot run here.
 import os
@@ -71,8 +78,9 @@ def l4_4(src, dst, proto, sport, dport, payload=b"x" * 8):
     return b[:16] + struct.pack("!H", dptest.csum(pseudo + b)) + b[18:]
 
 
-def frame4(dmac, smac, src, dst, proto, sport, dport):
-    return dmac + smac + b"\x08\x00" + ip4(src, dst, proto, l4_4(src, dst, proto, sport, dport))
+def frame4(dmac, smac, src, dst, proto, sport, dport, payload=b"x" * 8):
+    return dmac + smac + b"\x08\x00" + ip4(src, dst, proto,
+                                           l4_4(src, dst, proto, sport, dport, payload))
 
 
 def frame6(dmac, smac, src, dst, sport, dport, payload=b"y" * 8):
@@ -95,6 +103,14 @@ def dev_ip6(i):
     return bytes.fromhex("fd000001000000000000000000000000")[:15] + bytes([0x10 + i])
 
 
+def tcp_port(i):
+    return NAT_LO + 10 + 4 * i  # in the NAT range: preserved
+
+
+def udp_port(i):
+    return NAT_LO + 11 + 4 * i
+
+
 def server(i):
     return bytes([198, 51, 100, 1 + i])
 
@@ -109,8 +125,8 @@ def flows():
     out = []
     for i in range(DEVICES):
         m, a, s = dev_mac(i), dev_ip(i), server(i)
-        out.append((i, TCP, 4, frame4(LAN_PORT_MAC, m, a, s, TCP, 40000 + 4 * i, 443)))
-        out.append((i, UDP, 4, frame4(LAN_PORT_MAC, m, a, s, UDP, 40001 + 4 * i, 53)))
+        out.append((i, TCP, 4, frame4(LAN_PORT_MAC, m, a, s, TCP, tcp_port(i), 443)))
+        out.append((i, UDP, 4, frame4(LAN_PORT_MAC, m, a, s, UDP, udp_port(i), 53)))
         out.append((i, ICMP, 4, frame4(LAN_PORT_MAC, m, a, s, ICMP, 8, 7000 + i)))
         out.append((i, UDP, 6, frame6(LAN_PORT_MAC, m, dev_ip6(i), server6(i), 40002 + 4 * i, 123)))
     return out
@@ -131,16 +147,32 @@ def all_flows(sock):
             return got
 
 
-def received(sock):
+def stats(sock):
     status, _, p = dptest.control_call(sock, STATS)
     if status:
         raise OSError("stats: %d" % status)
-    rx = 0
+    out = {}
     for k in range(struct.unpack("<I", p[:4])[0]):
         name, value = struct.unpack("<40sQ", p[8 + 48 * k:56 + 48 * k])
-        if name.rstrip(b"\0") in (b"lan.rx", b"wan.rx"):
-            rx += value
-    return rx
+        out[name.rstrip(b"\0").decode()] = value
+    return out
+
+
+def received(sock):
+    c = stats(sock)
+    return c["lan.rx"] + c["wan.rx"]
+
+
+def settled(sock):
+    """Whether every packet received so far has its outcome (forwarded,
+    punted or dropped) counted: none waits in a worker's ring."""
+    c = stats(sock)
+    for port in ("lan", "wan"):
+        done = c[port + ".forwarded"] + c[port + ".punted"] + sum(
+            v for k, v in c.items() if k.startswith(port + ".drop."))
+        if done != c[port + ".rx"]:
+            return False
+    return True
 
 
 def wait_for(what, cond, seconds=15):
@@ -194,7 +226,7 @@ def run(exe, tmp, prefix):
         wait_for("the control socket",
                  lambda: os.path.exists(sock_path) or proc.poll() is not None, 20)
         if proc.poll() is not None:
-            return proc.wait(), open(log_path).read(), None, None
+            return proc.wait(), open(log_path).read(), None, None, 0
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(10)
         sock.connect(sock_path)
@@ -240,13 +272,39 @@ def run(exe, tmp, prefix):
         wait_for("every flow's reply",
                  lambda: sum(1 for f in all_flows(sock) if f[13] == 1) == len(fl))
         table = all_flows(sock)
+
+        # 3. Hairpinning, three rounds: i -> i+1, i+1 -> i, i -> i+1.
+        fillers = 0
+        stray = frame4(WAN_PORT_MAC, WAN_GW_MAC, server(0), bytes([203, 0, 113, 99]), UDP, 53, 998)
+        for rnd in range(3):
+            for i in range(DEVICES):
+                j = (i + 1) % DEVICES
+                a, b = (i, j) if rnd != 1 else (j, i)
+                fr = frame4(LAN_PORT_MAC, dev_mac(a), dev_ip(a), WAN_IP, UDP, udp_port(a),
+                            ext.get((server(b), UDP), 0), b"hairpin %d" % rnd)
+                # One at a time (which are filtered depends on the order),
+                # until its outcome is counted: the worker that reads the
+                # ports sits in a FIFO read until a frame comes, and only
+                # then takes what another worker handed it, so frames for
+                # no one follow until then.
+                lan_fr = fr
+                while True:
+                    os.write(fifos["lan"], record(lan_fr, n))
+                    os.write(fifos["wan"], record(stray, n))
+                    n += 1
+                    fillers += lan_fr is foreign
+                    wait_for("hairpin round %d" % rnd, lambda: received(sock) >= 2 * n)
+                    if lan_fr is foreign and settled(sock):
+                        break
+                    lan_fr = foreign
+                    time.sleep(0.01)
         proc.send_signal(signal.SIGTERM)
         # The receiving worker may sit in a FIFO read: end of file lets it stop.
         for fd in fifos.values():
             os.close(fd)
         fifos = {}
         rc = proc.wait(timeout=30)
-        return rc, open(log_path).read(), table, ext
+        return rc, open(log_path).read(), table, ext, fillers
     finally:
         if sock:
             sock.close()
@@ -264,7 +322,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="gw-dp-workers-")
     try:
         try:
-            rc, log, table, ext = run(exe, tmp, prefix)
+            rc, log, table, ext, fillers = run(exe, tmp, prefix)
         except OSError as e:
             log = open(os.path.join(tmp, "dataplane.log")).read() if os.path.exists(
                 os.path.join(tmp, "dataplane.log")) else ""
@@ -280,8 +338,7 @@ def main():
             return 1
 
         # Each flow: one packet each way, on one worker; the devices' flows
-        # together; external ports in the worker's slice.
-        half = (NAT_HI - NAT_LO + 1 + 1) // 2
+        # together; TCP and UDP ports preserved on either worker.
         by_dev = {}
         for f in table:
             src, dst, sport, dport, fam, proto = f[0], f[1], f[2], f[3], f[4], f[5]
@@ -289,25 +346,50 @@ def main():
             check(pkts == (1, 1), "flow %s %d: packets %s, want one each way"
                   % (src.hex(), proto, pkts))
             by_dev.setdefault(src[:4] if fam == 4 else src, set()).add(worker)
-            if fam == 4:
+            if fam == 4 and proto != ICMP:
                 e = ext.get((dst[:4], proto))
-                lo = NAT_LO + worker * half
-                check(e is not None and lo <= e < lo + half,
-                      "flow to %s proto %d on worker %d has external port %s, outside [%d, %d]"
-                      % (dst[:4].hex(), proto, worker, e, lo, lo + half - 1))
+                check(e == sport, "flow %s:%d to %s proto %d on worker %d has external port "
+                      "%s: not preserved" % (src[:4].hex(), sport, dst[:4].hex(), proto, worker, e))
         check(all(len(w) == 1 for w in by_dev.values()), "a device's flows on two workers")
+        worker_of = {ip: min(w) for ip, w in by_dev.items()}
+        check(any(worker_of.get(dev_ip(i)) != worker_of.get(dev_ip((i + 1) % DEVICES))
+                  for i in range(DEVICES)), "no hairpinned pair crossed workers")
         check({f[10] for f in table} == {0, 1}, "flows on workers %s, want both"
               % sorted({f[10] for f in table}))
 
         # The replies, translated back, at the devices.
         out = dptest.read_pcap(os.path.join(tmp, "lan_out.pcap"))
         replies = out[1] if out else []
+        hp = [fr for fr in replies if fr[12:14] == b"\x08\x00" and fr[26:30] == WAN_IP]
+        replies = [fr for fr in replies if fr not in hp]
         check(len(replies) == 4 * DEVICES, "%d replies on the LAN, want %d"
               % (len(replies), 4 * DEVICES))
+        # Hairpinned: rounds 2 and 3, each device once a round, from the
+        # sender's public port (preserved: its own), with checksums right;
+        # and in round 1 the last device's to the first.
+        want_hp = {(dev_mac(0), dev_ip(0), udp_port(DEVICES - 1), udp_port(0), b"hairpin 0")}
+        for i in range(DEVICES):
+            j = (i + 1) % DEVICES
+            want_hp.add((dev_mac(i), dev_ip(i), udp_port(j), udp_port(i), b"hairpin 1"))
+            want_hp.add((dev_mac(j), dev_ip(j), udp_port(i), udp_port(j), b"hairpin 2"))
+        got_hp = set()
+        for fr in hp:
+            src, dst, proto, sport, dport = parse_out4(fr)
+            ip = fr[14:34]
+            udp = fr[34:]
+            pseudo = src + dst + struct.pack("!BBH", 0, UDP, len(udp))
+            check(dptest.csum(ip) == 0 and dptest.csum(pseudo + udp) in (0, 0xffff),
+                  "hairpinned frame with a bad checksum: %s" % fr.hex())
+            check(fr[22] == 63, "hairpinned TTL %d, want 63" % fr[22])
+            got_hp.add((fr[:6], dst, sport, dport, udp[8:]))
+        check(got_hp == want_hp and len(hp) == len(want_hp),
+              "hairpinned frames: missing %s, extra %s (%d frames)"
+              % (sorted((x[1].hex(), x[2], x[3], x[4]) for x in want_hp - got_hp),
+                 sorted((x[1].hex(), x[2], x[3], x[4]) for x in got_hp - want_hp), len(hp)))
         want = set()
         for i in range(DEVICES):
-            want |= {(dev_mac(i), dev_ip(i), TCP, 40000 + 4 * i), (dev_mac(i), dev_ip(i), UDP,
-                     40001 + 4 * i), (dev_mac(i), dev_ip(i), ICMP, 7000 + i),
+            want |= {(dev_mac(i), dev_ip(i), TCP, tcp_port(i)), (dev_mac(i), dev_ip(i), UDP,
+                     udp_port(i)), (dev_mac(i), dev_ip(i), ICMP, 7000 + i),
                      (dev_mac(i), dev_ip6(i), UDP, 40002 + 4 * i)}
         got = set()
         for fr in replies:
@@ -323,12 +405,15 @@ def main():
         c = dptest.counters(log)
         for p in dptest.check_accounting(c):
             check(False, p)
-        check(c.get("lan.forwarded") == 4 * DEVICES and c.get("wan.forwarded") == 4 * DEVICES,
-              "forwarded lan %s wan %s, want %d each" % (c.get("lan.forwarded"),
-                                                         c.get("wan.forwarded"), 4 * DEVICES))
-        check(c.get("wan.drop.wan_unsolicited") == 4 * DEVICES, "wan_unsolicited %s"
+        check(c.get("lan.forwarded") == 6 * DEVICES + 1 and
+              c.get("wan.forwarded") == 4 * DEVICES,
+              "forwarded lan %s wan %s, want %d and %d" % (
+                  c.get("lan.forwarded"), c.get("wan.forwarded"), 6 * DEVICES + 1, 4 * DEVICES))
+        check(c.get("lan.drop.nat_filtered") == DEVICES - 1, "lan nat_filtered %s, want %d"
+              % (c.get("lan.drop.nat_filtered"), DEVICES - 1))
+        check(c.get("wan.drop.wan_unsolicited") == 7 * DEVICES + fillers, "wan_unsolicited %s"
               % c.get("wan.drop.wan_unsolicited"))
-        check(c.get("lan.drop.l2_not_ours") == 4 * DEVICES, "l2_not_ours %s"
+        check(c.get("lan.drop.l2_not_ours") == 4 * DEVICES + fillers, "l2_not_ours %s"
               % c.get("lan.drop.l2_not_ours"))
         check(not any("steer_full" in k for k in c), "steer_full drops")
         check(not dptest.sanitizer_report(log), "sanitizer report")
