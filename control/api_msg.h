@@ -22,17 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GWD_API_VERSION 1
-/* A request or reply line longer than this (without its '\n') is refused
- * and the connection closed: policies with large lists fit well below. */
-#define GWD_API_MAX_LINE (4u << 20)
-#define GWD_API_MAX_MESSAGE 1024   /* bytes of an apply's message */
-#define GWD_API_MAX_CONFIRM 86400  /* seconds: at most a day */
-#define GWD_API_FLOWS_LIMIT 1000   /* flows: the default 'limit' */
-#define GWD_API_FLOWS_MAX 65536    /* flows: the largest 'limit' */
-#define GWD_API_MAX_ADDRS 64       /* domains.learn: addresses per request */
-#define GWD_API_MAX_TTL 604800     /* domains.learn: seconds, a week */
-#define GWD_API_MAX_NAME 253       /* domains.learn: a DNS name's length */
+#include "gwd_api.h"
 
 enum gwd_cmd {
 	GWD_CMD_STATUS,

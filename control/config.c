@@ -8,12 +8,13 @@
 #include <string.h>
 
 #include "config.h"
+#include "gwd_api.h"
 
 void gwd_config_defaults(struct gwd_config *c)
 {
 	memset(c, 0, sizeof(*c));
 	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/gw");
-	snprintf(c->socket, sizeof(c->socket), "/run/gw/gwd.sock");
+	snprintf(c->socket, sizeof(c->socket), "%s", GWD_API_DEFAULT_SOCKET);
 	snprintf(c->bpf_pin_root, sizeof(c->bpf_pin_root), "%s", GWD_DEFAULT_PIN_ROOT);
 }
 

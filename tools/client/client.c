@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The API client (client.h): a unix stream socket, request lines out,
+ * reply lines in, with a buffer that keeps what came after the last line
+ * read.  Blocking I/O; EINTR is retried.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "gwd_api.h"
+
+struct gwc_conn {
+	int fd;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char *buf;       /* bytes read and not yet handed out */
+	size_t have, cap;
+};
+
+static int64_t next_id = 1;
+
+static int __attribute__((format(printf, 4, 5)))
+say(int r, char *err, size_t errlen, const char *fmt, ...)
+{
+	if (err && errlen) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return r;
+}
+
+int gwc_take_socket(int *argc, char **argv, const char **ret)
+{
+	const char *path = getenv(GWD_API_SOCKET_ENV);
+	int o = 0;
+	for (int i = 0; i < *argc; i++) {
+		if (!strcmp(argv[i], "--socket")) {
+			if (i + 1 >= *argc)
+				return -EINVAL;
+			path = argv[++i];
+		} else if (!strncmp(argv[i], "--socket=", 9)) {
+			path = argv[i] + 9;
+		} else {
+			argv[o++] = argv[i];
+		}
+	}
+	*argc = o;
+	*ret = path && *path ? path : GWD_API_DEFAULT_SOCKET;
+	return 0;
+}
+
+int gwc_connect(const char *path, struct gwc_conn **ret, char *err, size_t errlen)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return say(-ENAMETOOLONG, err, errlen, "%s: socket path too long", path);
+	strcpy(sun.sun_path, path);
+	struct gwc_conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return say(-ENOMEM, err, errlen, "out of memory");
+	strcpy(c->path, path);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		int r = -errno;
+		say(r, err, errlen, "cannot reach gwd at %s: %s", path, strerror(errno));
+		gwc_close(c);
+		return r;
+	}
+	*ret = c;
+	return 0;
+}
+
+void gwc_close(struct gwc_conn *c)
+{
+	if (!c)
+		return;
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->buf);
+	free(c);
+}
+
+int gwc_send(struct gwc_conn *c, json_t *req, int64_t *ret_id, char *err, size_t errlen)
+{
+	int64_t id = next_id++;
+	int r = 0;
+	json_object_set_new(req, "v", json_integer(GWD_API_VERSION));
+	json_object_set_new(req, "id", json_integer(id));
+	char *line = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	if (!line)
+		return say(-ENOMEM, err, errlen, "out of memory");
+	size_t len = strlen(line);
+	line[len] = '\n'; /* json_dumps's NUL becomes the line's end */
+	for (size_t off = 0; off < len + 1;) {
+		ssize_t n = write(c->fd, line + off, len + 1 - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = say(-errno, err, errlen, "%s: %s", c->path, strerror(errno));
+			break;
+		}
+		off += (size_t)n;
+	}
+	free(line);
+	if (r == 0 && ret_id)
+		*ret_id = id;
+	return r;
+}
+
+int gwc_read(struct gwc_conn *c, json_t **ret, char *err, size_t errlen)
+{
+	for (size_t scanned = 0;;) {
+		char *nl = memchr(c->buf + scanned, '\n', c->have - scanned);
+		if (nl) {
+			size_t len = (size_t)(nl - c->buf);
+			json_error_t je;
+			json_t *o = json_loadb(c->buf, len, 0, &je);
+			memmove(c->buf, nl + 1, c->have - len - 1);
+			c->have -= len + 1;
+			if (!json_is_object(o)) {
+				json_decref(o);
+				return say(-EBADMSG, err, errlen,
+					   "gwd's reply is not a JSON object: %s", je.text);
+			}
+			*ret = o;
+			return 0;
+		}
+		scanned = c->have;
+		if (c->have == c->cap) {
+			if (c->cap > GWD_API_MAX_REPLY)
+				return say(-EMSGSIZE, err, errlen,
+					   "gwd's reply is longer than %u bytes", GWD_API_MAX_REPLY);
+			size_t cap = c->cap ? c->cap * 2 : 65536;
+			char *b = realloc(c->buf, cap);
+			if (!b)
+				return say(-ENOMEM, err, errlen, "out of memory");
+			c->buf = b;
+			c->cap = cap;
+		}
+		ssize_t n = read(c->fd, c->buf + c->have, c->cap - c->have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return say(n < 0 ? -errno : -EPIPE, err, errlen,
+				   "gwd closed the connection without a reply");
+		c->have += (size_t)n;
+	}
+}
+
+int gwc_call(const char *path, json_t *req, json_t **ret, char *err, size_t errlen)
+{
+	struct gwc_conn *c;
+	int r = gwc_connect(path, &c, err, errlen);
+	if (r < 0) {
+		json_decref(req);
+		return r;
+	}
+	r = gwc_send(c, req, NULL, err, errlen);
+	if (r == 0)
+		r = gwc_read(c, ret, err, errlen);
+	gwc_close(c);
+	return r;
+}
