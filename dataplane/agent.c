@@ -44,6 +44,7 @@
 #include <rte_rcu_qsbr.h>
 
 #include "agent.h"
+#include "caps.h"
 #include "devices.h"
 #include "domain.h"
 #include "events.h"
@@ -475,6 +476,63 @@ out:
 	free(page);
 }
 
+/* What each device holds against its caps, worker by worker; the cursor
+ * is (worker << 32 | slot) as for FLOWS. */
+static void do_device_usage(struct dp_agent *a, struct client *c, const struct dp_request *q)
+{
+	struct {
+		struct dp_usage_head head;
+		struct dp_device_usage v[DP_USAGE_MAX];
+	} *page = calloc(1, sizeof(*page));
+	if (!page) {
+		reply(c, q->type, q->id, -ENOMEM, "out of memory", NULL, 0);
+		return;
+	}
+	uint32_t wi = (uint32_t)(q->u.usage.cursor >> 32), slot = (uint32_t)q->u.usage.cursor;
+	if (wi > a->ctx.nworkers) {
+		reply(c, q->type, q->id, -EINVAL, "cursor past the last worker", NULL, 0);
+		goto out;
+	}
+	uint64_t next = 0, full = 0;
+	unsigned n = 0;
+	for (unsigned k = 0; k < a->ctx.nworkers; k++) {
+		if (!a->ctx.workers[k].caps)
+			continue;
+		struct dp_caps_stats st;
+		dp_caps_stats(a->ctx.workers[k].caps, &st);
+		full += st.full;
+		dp_caps_limits(a->ctx.workers[k].caps, &page->head.flow_cap, &page->head.nat_cap);
+	}
+	for (; wi < a->ctx.nworkers && !next; wi++, slot = 0) {
+		const struct dp_caps *t = a->ctx.workers[wi].caps;
+		if (!t)
+			continue;
+		for (; slot < dp_caps_capacity(t); slot++) {
+			struct dp_caps_entry e;
+			if (n == q->u.usage.max) {
+				next = (uint64_t)wi << 32 | slot;
+				break;
+			}
+			if (!dp_caps_at(t, slot, &e))
+				continue;
+			struct dp_device_usage *u = &page->v[n++];
+			memcpy(u->mac, e.mac, 6);
+			u->worker = wi;
+			u->flows = e.flows;
+			u->maps = e.maps;
+			u->refused_flows = e.refused_flows;
+			u->refused_maps = e.refused_maps;
+		}
+	}
+	page->head.next_cursor = next;
+	page->head.count = n;
+	page->head.filtering = a->ctx.cfg->nat_filtering;
+	page->head.full = full;
+	reply(c, q->type, q->id, 0, NULL, page, sizeof(page->head) + n * sizeof(page->v[0]));
+out:
+	free(page);
+}
+
 static void do_image_info(struct dp_agent *a, struct client *c, const struct dp_request *q)
 {
 	const struct dp_classify *p = *a->ctx.policy;
@@ -663,6 +721,9 @@ static void handle(struct dp_agent *a, struct client *c)
 		break;
 	case DP_MSG_DEVICE_SET:
 		do_device_set(a, c, &q);
+		break;
+	case DP_MSG_DEVICE_USAGE:
+		do_device_usage(a, c, &q);
 		break;
 	}
 }
