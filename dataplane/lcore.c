@@ -27,12 +27,12 @@
 #include "domain.h"
 #include "events.h"
 #include "lcore.h"
-#include "meter.h"
 #include "parse.h"
+#include "shaper.h"
 #include "xlate.h"
 
 #define EXPIRE_BUDGET 32
-#define METERS 4096 /* (rule, device, direction) meters per worker */
+#define RATE_KEYS 4096 /* (rule, device, direction) keys a worker shapes at once */
 #define PREFETCH_AHEAD 3 /* packets whose headers are prefetched ahead */
 
 /* The packets of one burst that passed their own checks and wait for the
@@ -93,7 +93,7 @@ static uint64_t domain_bits(const struct dp_worker *w, const struct dp_classify 
 	return dp_domains_lookup(w->domains, family, dst, rte_get_timer_cycles() / w->ms_div);
 }
 
-/* After a verdict: whether packets are metered, and its events. */
+/* After a verdict: whether packets are shaped, and its events. */
 static void decided(struct dp_worker *w, struct dp_flow *f, const struct dp_verdict *v,
 		    bool first, bool changed)
 {
@@ -107,21 +107,21 @@ static void decided(struct dp_worker *w, struct dp_flow *f, const struct dp_verd
 		flow_event(w, f, DP_EV_LOG);
 }
 
-/* May this packet of a rate-limited flow pass (meter.h)? */
-static bool rate_pass(struct dp_worker *w, const struct dp_flow *f, unsigned d, uint32_t len,
-		      uint64_t now)
+/* When may this packet of a rate-limited flow leave (shaper.h)? */
+static enum dp_shape shape(struct dp_worker *w, const struct dp_flow *f, unsigned d,
+			   uint32_t len, uint64_t now, uint64_t *ret_when)
 {
 	const struct dp_classify *c = __atomic_load_n(w->policy, __ATOMIC_ACQUIRE);
 	uint64_t rate = dp_classify_rate(c, f->rule);
-	if (!rate || !w->meters)
-		return true;
-	struct dp_meter_key k = { .rule = f->rule, .device = dp_classify_device(c, f->mac),
-				  .dir = (uint8_t)d };
+	if (!rate || !w->shaper)
+		return DP_SHAPE_SEND;
+	struct dp_rate_key k = { .rule = f->rule, .device = dp_classify_device(c, f->mac),
+				 .dir = (uint8_t)d };
 	if (k.device == POL_NONE) {
 		k.device = UINT32_MAX;
 		memcpy(k.mac, f->mac, 6);
 	}
-	return dp_meters_pass(w->meters, &k, rate, len, rte_get_tsc_cycles(), now);
+	return dp_shaper_admit(w->shaper, &k, rate, len, rte_get_tsc_cycles(), now, ret_when);
 }
 
 /* ------------------------------------------------------------ setup */
@@ -217,8 +217,11 @@ int dp_worker_init(struct dp_worker *w)
 	r = dp_caps_new(name, DP_CAPS_DEVICES, flow_cap, nat_cap, socket, &w->caps);
 	if (r < 0)
 		goto fail;
-	snprintf(name, sizeof(name), "dp_meter%u", w->id);
-	r = dp_meters_new(name, METERS, socket, &w->meters);
+	snprintf(name, sizeof(name), "dp_shaper%u", w->id);
+	/* Held packets: a quarter of the pool at most (the ports' rings and
+	 * the twins need the rest). */
+	r = dp_shaper_new(name, RATE_KEYS, RTE_MAX(w->cfg->mbufs / 4, 64u), w->rates, socket,
+			  &w->shaper);
 	if (r < 0)
 		goto fail;
 	return 0;
@@ -243,12 +246,12 @@ void dp_worker_fini(struct dp_worker *w)
 	dp_flow_table_free(w->flows);
 	dp_nat_free(w->nat);
 	dp_caps_free(w->caps);
-	dp_meters_free(w->meters);
+	dp_shaper_free(w->shaper);
 	rte_free(w->burst);
 	w->flows = NULL;
 	w->nat = NULL;
 	w->caps = NULL;
-	w->meters = NULL;
+	w->shaper = NULL;
 	w->burst = NULL;
 }
 
@@ -516,6 +519,44 @@ static void hairpin_out(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m
 		drop(w, in, m, DP_DROP_STEER_FULL);
 }
 
+/* A shaped packet, ready to leave by out (DP_ROLE_COUNT: the second half
+ * of a hairpin) at tsc `when`; its outcome is counted when it goes. */
+static void hold(struct dp_worker *w, enum dp_role in, enum dp_role out, struct rte_mbuf *m,
+		 uint64_t when)
+{
+	if (!dp_shaper_hold(w->shaper, when, m, (uint8_t)in, (uint8_t)out))
+		drop(w, in, m, DP_DROP_RATE_LIMIT);
+}
+
+static void loop_stage(struct dp_worker *w, uint64_t now);
+
+/* Held packets whose time has come leave (tsc UINT64_MAX: every one,
+ * dropped: the worker is stopping). */
+static void release_held(struct dp_worker *w, uint64_t tsc, uint64_t now)
+{
+	void *pk[DP_BURST_MAX];
+	uint8_t in[DP_BURST_MAX], out[DP_BURST_MAX];
+	unsigned n;
+	do {
+		n = dp_shaper_due(w->shaper, tsc, pk, in, out, DP_BURST_MAX);
+		for (unsigned i = 0; i < n; i++) {
+			struct rte_mbuf *m = pk[i];
+			struct dp_pkt p;
+			if (tsc == UINT64_MAX)
+				drop(w, (enum dp_role)in[i], m, DP_DROP_RATE_LIMIT);
+			else if (out[i] < DP_ROLE_COUNT)
+				forward(w, (enum dp_role)in[i], (enum dp_role)out[i], m);
+			else if (dp_parse(rte_pktmbuf_mtod(m, const uint8_t *), rte_pktmbuf_data_len(m),
+					  &p) == 0)
+				hairpin_out(w, (enum dp_role)in[i], m, p.proto, p.dport);
+			else
+				drop(w, (enum dp_role)in[i], m, DP_DROP_RATE_LIMIT);
+		}
+		dp_worker_flush(w);
+	} while (n == DP_BURST_MAX);
+	loop_stage(w, now);
+}
+
 /* A packet of an existing flow, direction d.  routed: false for a
  * hairpinned packet's second half, which was routed (TTL) in its first. */
 static void flow_packet(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m,
@@ -537,13 +578,20 @@ static void flow_packet(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m
 		drop(w, in, m, DP_DROP_POLICY_REJECT);
 		return;
 	}
-	if ((f->flags & DP_FLOW_RATE) && !rate_pass(w, f, d, rte_pktmbuf_pkt_len(m), now)) {
-		drop(w, in, m, DP_DROP_RATE_LIMIT);
-		return;
-	}
 	if (routed && p->ttl <= 1) {
 		drop(w, in, m, DP_DROP_TTL);
 		return;
+	}
+	/* A rate: it leaves now, later (held, ready to go, until its time:
+	 * release_held), or not at all. */
+	uint64_t when = 0;
+	enum dp_shape sh = DP_SHAPE_SEND;
+	if (f->flags & DP_FLOW_RATE) {
+		sh = shape(w, f, d, rte_pktmbuf_pkt_len(m), now, &when);
+		if (sh == DP_SHAPE_DROP) {
+			drop(w, in, m, DP_DROP_RATE_LIMIT);
+			return;
+		}
 	}
 	uint8_t *data = rte_pktmbuf_mtod(m, uint8_t *);
 	if (d == 0 && hairpinned(f)) {
@@ -551,7 +599,10 @@ static void flow_packet(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m
 		out_tuple(f, 0, &t);
 		dp_rewrite4(data, p, &t);
 		dp_ttl_dec(data, p);
-		hairpin_out(w, in, m, p->proto, t.dport);
+		if (sh == DP_SHAPE_HOLD)
+			hold(w, in, DP_ROLE_COUNT, m, when);
+		else
+			hairpin_out(w, in, m, p->proto, t.dport);
 		return;
 	}
 	uint8_t nh_mac[6];
@@ -568,7 +619,10 @@ static void flow_packet(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m
 	if (routed)
 		dp_ttl_dec(data, p);
 	dp_set_macs(data, nh_mac, w->port_mac[out]);
-	forward(w, in, out, m);
+	if (sh == DP_SHAPE_HOLD)
+		hold(w, in, out, m, when);
+	else
+		forward(w, in, out, m);
 }
 
 /* An ICMP error about a packet of one of our flows (idx, direction d:
@@ -1283,10 +1337,14 @@ static void take_steered(struct dp_worker *w, struct rte_mbuf **ms, uint64_t now
 void dp_worker_drain(struct dp_worker *w)
 {
 	struct rte_mbuf *ms[DP_BURST_MAX];
-	if (w->cfg->mode != DP_MODE_FULL || w->nworkers < 2 || !w->steer)
+	if (w->cfg->mode != DP_MODE_FULL)
 		return;
-	while (!rte_ring_empty(w->steer[w->id]))
-		take_steered(w, ms, rte_get_timer_cycles() / w->ms_div);
+	uint64_t now = rte_get_timer_cycles() / w->ms_div;
+	while (w->nworkers > 1 && w->steer && !rte_ring_empty(w->steer[w->id]))
+		take_steered(w, ms, now);
+	/* What the shaper still holds goes now, counted as rate_limit. */
+	if (w->shaper && dp_shaper_held(w->shaper))
+		release_held(w, UINT64_MAX, now);
 	dp_worker_flush(w);
 }
 
@@ -1330,6 +1388,9 @@ int dp_worker_main(void *arg)
 		}
 		if (steering)
 			take_steered(w, ms, now);
+		/* Shaped packets whose time has come. */
+		if (w->shaper && dp_shaper_next(w->shaper) <= rte_get_tsc_cycles())
+			release_held(w, rte_get_tsc_cycles(), now);
 		/* What the kernel sent on the twins goes out their ports. */
 		for (int role = 0; role < DP_ROLE_COUNT; role++) {
 			if (!w->twin[role])

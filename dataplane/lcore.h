@@ -41,7 +41,8 @@ struct dp_burst;
 struct dp_caps;
 struct dp_domains;
 struct dp_events;
-struct dp_meters;
+struct dp_rates;
+struct dp_shaper;
 
 struct dp_tx_buf {
 	uint16_t n;
@@ -86,8 +87,11 @@ struct dp_worker {
 	 * flow events go to (domain.h, events.h). */
 	const struct dp_domains *domains;
 	struct dp_events *events;
-	/* This worker's rate meters (meter.h), made by dp_worker_init. */
-	struct dp_meters *meters;
+	/* Rate limits (shaper.h): the clocks, shared by the workers (set by
+	 * main.c before dp_worker_init; NULL: the shaper keeps its own), and
+	 * this worker's shaper and held packets, made by dp_worker_init. */
+	struct dp_rates *rates;
+	struct dp_shaper *shaper;
 	/* The packets of the burst waiting for the flow table (lcore.c:
 	 * one bulk lookup for them all), made by dp_worker_init. */
 	struct dp_burst *burst;
@@ -152,7 +156,8 @@ void dp_pipeline_burst(struct dp_worker *w, enum dp_role in, struct rte_mbuf **m
 /* Hand buffered packets to the TX queues. */
 void dp_worker_flush(struct dp_worker *w);
 /* After every worker has stopped (on the main lcore): the packets still
- * in w's steering ring go through w's pipeline. */
+ * in w's steering ring go through w's pipeline, and what its shaper holds
+ * is dropped (counted as rate_limit). */
 void dp_worker_drain(struct dp_worker *w);
 
 #endif

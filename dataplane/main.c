@@ -48,6 +48,7 @@
 #include "lcore.h"
 #include "netlink.h"
 #include "port.h"
+#include "shaper.h"
 #include "twin.h"
 
 #define EXIT_USAGE 2
@@ -56,6 +57,7 @@
 #define TICK_MS 10
 #define AGENT_HOT_MS 50 /* after the agent's last work: polled on every call, not per tick */
 #define STEER_RING 4096 /* packets waiting for their flow's worker, per worker */
+#define RATE_CLOCKS 16384 /* rate limits' (rule, device, direction) clocks, all workers */
 
 static volatile bool stop;
 
@@ -74,6 +76,7 @@ struct app {
 	unsigned nworkers;
 	struct rte_ring **steer;    /* full mode, several workers: each one's queue */
 	struct dp_nat_ports *ports; /* full mode, several workers: shared NAT ports */
+	struct dp_rates *rates;     /* full mode, several workers: shared rate clocks */
 	rte_spinlock_t *tx_locks;   /* [role][queue]: more workers than TX queues */
 	bool port_up[DP_ROLE_COUNT];
 	struct dp_twin *twin[DP_ROLE_COUNT]; /* NULL with --no-twins or in io mode */
@@ -456,9 +459,12 @@ static int setup(struct app *a)
 	fprintf(stderr, "event=workers workers=%u queues=%u steering=%s\n", workers, nq,
 		steering ? "on" : "off");
 	bool heap = rte_malloc_get_socket_stats(socket, &before) == 0;
-	/* Several workers share the NAT's external ports (nat.h). */
+	/* Several workers share the NAT's external ports (nat.h) and the
+	 * rate limits' clocks (shaper.h). */
 	if (steering) {
 		r = dp_nat_ports_new(a->cfg.nat_lo, a->cfg.nat_hi, true, socket, &a->ports);
+		if (r == 0)
+			r = dp_rates_new("dp_rates", RATE_CLOCKS, socket, &a->rates);
 		if (r < 0) {
 			fprintf(stderr, "event=error stage=nat error=%d\n", r);
 			return r;
@@ -475,6 +481,7 @@ static int setup(struct app *a)
 		for (int role = 0; role < DP_ROLE_COUNT && a->tx_locks; role++)
 			w->tx_lock[role] = &a->tx_locks[role * nq + w->queue];
 		w->ports = a->ports;
+		w->rates = a->rates;
 		w->pool = a->pool;
 		w->policy = &a->policy;
 		w->stop = &stop;
@@ -543,6 +550,7 @@ static void teardown(struct app *a)
 	}
 	rte_free(a->steer);
 	dp_nat_ports_free(a->ports);
+	dp_rates_free(a->rates);
 	rte_free(a->tx_locks);
 	dp_classify_free(a->policy);
 	rte_mempool_free(a->pool);
@@ -561,6 +569,7 @@ static int run(struct app *a)
 		a->workers[0].tick = tick;
 		a->workers[0].tick_ctx = a;
 		int r = dp_worker_main(&a->workers[0]);
+		dp_worker_drain(&a->workers[0]);
 		a->run_end = rte_get_timer_cycles();
 		return r;
 	}
