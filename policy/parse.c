@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "lex.h"
+#include "names.h"
 #include "unit.h"
 
 #define MAX_INCLUDE_DEPTH 16
@@ -161,34 +162,6 @@ static const char *near_word(const struct tok *t, const char *const *cands, size
 }
 
 /* ---- values --------------------------------------------------------- */
-
-int pol_parse_mac(const char *s, size_t n, uint8_t mac[6])
-{
-	if (n != 17)
-		return -EINVAL;
-	char sep = s[2];
-	if (sep != ':' && sep != '-')
-		return -EINVAL;
-	for (int i = 0; i < 6; i++) {
-		unsigned v = 0;
-		for (int j = 0; j < 2; j++) {
-			char c = s[i * 3 + j];
-			v <<= 4;
-			if (c >= '0' && c <= '9')
-				v |= (unsigned)(c - '0');
-			else if (c >= 'a' && c <= 'f')
-				v |= (unsigned)(c - 'a' + 10);
-			else if (c >= 'A' && c <= 'F')
-				v |= (unsigned)(c - 'A' + 10);
-			else
-				return -EINVAL;
-		}
-		if (i < 5 && s[i * 3 + 2] != sep)
-			return -EINVAL;
-		mac[i] = (uint8_t)v;
-	}
-	return 0;
-}
 
 /* 0; -EINVAL for a bad address; -ERANGE for a bad length.  Host bits are
  * cleared and reported through ret_hostbits. */
@@ -357,16 +330,6 @@ static bool domain_at(struct parser *p, const char *s, size_t n, struct pol_span
 	return true;
 }
 
-static const char *const day_names[7] = { "mon", "tue", "wed", "thu", "fri", "sat", "sun" };
-
-static int day_index(const char *s, size_t n)
-{
-	for (int i = 0; i < 7; i++)
-		if (n == 3 && memcmp(s, day_names[i], 3) == 0)
-			return i;
-	return -1;
-}
-
 /* One DAYSPEC word: mon, mon-fri, fri-mon, daily, weekdays, weekends. */
 static bool days_at(struct parser *p, const struct tok *t, uint8_t *mask)
 {
@@ -383,11 +346,12 @@ static bool days_at(struct parser *p, const struct tok *t, uint8_t *mask)
 		return true;
 	}
 	const char *dash = memchr(t->p, '-', t->len);
-	int a = day_index(t->p, dash ? (size_t)(dash - t->p) : t->len);
-	int b = dash ? day_index(dash + 1, (size_t)(t->p + t->len - dash - 1)) : a;
+	int a = pol_day_by_name(t->p, dash ? (size_t)(dash - t->p) : t->len);
+	int b = dash ? pol_day_by_name(dash + 1, (size_t)(t->p + t->len - dash - 1)) : a;
 	if (a < 0 || b < 0) {
-		const char *cands[] = { "mon", "tue", "wed", "thu", "fri", "sat", "sun",
-					"daily", "weekdays", "weekends" };
+		const char *cands[] = { pol_day_name(0), pol_day_name(1), pol_day_name(2),
+					pol_day_name(3), pol_day_name(4), pol_day_name(5),
+					pol_day_name(6), "daily", "weekdays", "weekends" };
 		const char *best = dash ? NULL : near_word(t, cands, 10);
 		pol_error(p->d, t->span,
 			  best ? pol_hint_did_you_mean(p->d, best)
@@ -572,9 +536,8 @@ bad:
 
 static int action_at(struct parser *p, const struct tok *t)
 {
-	static const char *const names[] = { "allow", "block", "reject" };
-	for (int i = 0; i < 3; i++)
-		if (is_kw(t, names[i]))
+	for (int i = 0; i < POL_ACTION_COUNT; i++)
+		if (is_kw(t, pol_action_name((unsigned)i)))
 			return i;
 	static const struct { const char *word, *means; } synonyms[] = {
 		{ "deny", "block" }, { "drop", "block" }, { "accept", "allow" },
@@ -584,6 +547,8 @@ static int action_at(struct parser *p, const struct tok *t)
 	for (size_t i = 0; i < sizeof(synonyms) / sizeof(synonyms[0]); i++)
 		if (is_kw(t, synonyms[i].word))
 			hint = pol_hint_did_you_mean(p->d, synonyms[i].means);
+	const char *names[] = { pol_action_name(POL_ALLOW), pol_action_name(POL_BLOCK),
+				pol_action_name(POL_REJECT) };
 	const char *best = hint[0] == 'a' ? near_word(t, names, 3) : NULL;
 	if (best)
 		hint = pol_hint_did_you_mean(p->d, best);
@@ -1082,7 +1047,7 @@ static void parse_device(struct parser *p)
 			do {
 				const struct tok *t = &p->tok;
 				struct ast_mac m = { .span = t->span };
-				if (t->kind != T_WORD || pol_parse_mac(t->p, t->len, m.mac) < 0) {
+				if (t->kind != T_WORD || pol_mac_parse(t->p, t->len, m.mac) < 0) {
 					pol_error(p->d, t->span,
 						  "a MAC address is six hex pairs, as in 02:1a:2b:3c:4d:5e",
 						  "invalid MAC address %s", tok_desc(p, t));
@@ -1162,7 +1127,7 @@ static bool dst_at(struct parser *p, struct ast_rule *r)
 			  "%s is a web address; a destination is a domain", tok_desc(p, t));
 		next(p);
 		return false;
-	} else if (pol_parse_mac(t->p, t->len, (uint8_t[6]){ 0 }) == 0) {
+	} else if (pol_mac_parse(t->p, t->len, (uint8_t[6]){ 0 }) == 0) {
 		pol_error(p->d, t->span, "to match traffic between devices, use lan or an address",
 			  "%s is a MAC address; a destination is an address, a domain or a list",
 			  tok_desc(p, t));

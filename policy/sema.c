@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "image.h"
+#include "names.h"
 #include "unit.h"
 
 /* ---- a name table: open addressing over a kind's vector -------------- */
@@ -139,11 +140,6 @@ static void check_timezone(struct pol_unit *u)
 			  "unknown time zone '%s'", s);
 }
 
-static void format_mac(char *buf, const uint8_t m[6])
-{
-	snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
-}
-
 struct mac_ref {
 	const struct ast_mac *m;
 	uint32_t device;
@@ -184,8 +180,8 @@ static void check_macs(struct pol_unit *u)
 	for (size_t i = 1; i < n; i++) {
 		if (memcmp(refs[i].m->mac, refs[i - 1].m->mac, 6))
 			continue;
-		char buf[18];
-		format_mac(buf, refs[i].m->mac);
+		char buf[POL_MAC_TEXT];
+		pol_mac_format(refs[i].m->mac, buf);
 		const struct ast_device *first = VEC_AT(ast->devices, struct ast_device, refs[i - 1].device);
 		struct pol_diag *g;
 		if (refs[i].device == refs[i - 1].device)

@@ -27,6 +27,5 @@ int pol_emit(struct pol_unit *u);
 int pol_parse_prefix(const char *s, size_t n, struct ast_prefix *ret, bool *ret_hostbits);
 int pol_parse_domain(const char *s, size_t n, char *out, size_t *ret_len, bool *ret_wild,
 		     const char **ret_why);
-int pol_parse_mac(const char *s, size_t n, uint8_t mac[6]);
 
 #endif

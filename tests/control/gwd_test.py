@@ -5,160 +5,33 @@ by the real gwctl (and a raw socket for what gwctl never sends).
 
     gwd_test.py GWD GWCTL SRCDIR CASE
 
-Each CASE starts its own gwd(s), kills them by PID and removes its folder.
-The file engine's active.img is the witness: it must equal what
-`gwctl policy compile` makes of the policy that should be in force.
-Exit 0 pass, 1 fail, 77 skip.
+Each CASE starts its own gwd(s), kills them by PID and removes its folder
+(gwtest.gwd.Gwd).  The file engine's active.img is the witness: it must
+equal what `gwctl policy compile` makes of the policy that should be in
+force.  Exit 0 pass, 1 fail, 77 skip.
 """
 import json
 import os
+import select
 import shutil
 import signal
 import socket
 import stat
 import subprocess
 import sys
-import tempfile
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import gwtest  # noqa: E402
+from gwtest import check  # noqa: E402
+from gwtest.gwd import POLICY_A, POLICY_B, POLICY_BAD, Gwd  # noqa: E402
+from gwtest.gwd import api as raw  # noqa: E402
 
 GWD, GWCTL, SRCDIR, CASE = sys.argv[1:5]
 
-POLICY_A = """device tv mac 02:00:00:00:00:09
-rule tv_off block device tv to internet
-default allow
-"""
-POLICY_B = """device tv mac 02:00:00:00:00:09
-rule tv_on allow device tv to internet
-default block
-"""
-# Line 2, column 26: the unknown device.
-POLICY_BAD = """device tv mac 02:00:00:00:00:09
-rule tv_off block device tvv to internet
-default allow
-"""
 
-
-class Fail(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Fail(what)
-
-
-class Lab:
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="gwd-test-")
-        # nobody must reach the socket and the policy files in one case.
-        os.chmod(self.dir, 0o755)
-        self.state = os.path.join(self.dir, "state")
-        self.sock = os.path.join(self.dir, "gwd.sock")
-        self.conf = os.path.join(self.dir, "gwd.conf")
-        with open(self.conf, "w") as f:
-            f.write(f"# test\nstate_dir = {self.state}\nsocket = {self.sock}\n")
-        self.proc = None
-        self.log = open(os.path.join(self.dir, "gwd.log"), "ab")
-        self.env = dict(os.environ, GWD_SOCKET=self.sock)
-
-    def file(self, name, text):
-        p = os.path.join(self.dir, name)
-        with open(p, "w") as f:
-            f.write(text)
-        os.chmod(p, 0o644)
-        return p
-
-    def start(self):
-        self.proc = subprocess.Popen([GWD, "-c", self.conf], stderr=self.log,
-                                     env=getattr(self, "env_gwd", None))
-        for _ in range(3000):  # up to 60 s: gwd may load eBPF programs at start
-            if self.proc.poll() is not None:
-                raise Fail(f"gwd exited with {self.proc.returncode}: {self.logtext()}")
-            try:
-                s = socket.socket(socket.AF_UNIX)
-                s.connect(self.sock)
-                s.close()
-                return
-            except OSError:
-                time.sleep(0.02)
-        raise Fail("gwd did not open its socket")
-
-    def kill(self, sig=signal.SIGTERM):
-        """Stop gwd by its PID; its exit status (None if it was not
-        running).  After SIGTERM gwd exits 0, or a sanitizer's report
-        (leaks included) makes it fail."""
-        rc = None
-        if self.proc and self.proc.poll() is None:
-            os.kill(self.proc.pid, sig)
-            rc = self.proc.wait(timeout=10)
-        elif self.proc:
-            rc = self.proc.returncode
-        self.proc = None
-        if sig == signal.SIGTERM and rc not in (None, 0):
-            raise Fail(f"gwd exited with {rc} after SIGTERM: {self.logtext()}")
-        return rc
-
-    def logtext(self):
-        self.log.flush()
-        with open(os.path.join(self.dir, "gwd.log")) as f:
-            return f.read()
-
-    def close(self):
-        if self.proc and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        self.proc = None
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def gwctl(self, *args, user=None, expect=0):
-        cmd = [GWCTL, *args]
-        if user:
-            cmd = ["setpriv", f"--reuid={user}", "--regid=nogroup", "--clear-groups",
-                   "--", *cmd]
-        p = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=30)
-        if expect is not None and p.returncode != expect:
-            raise Fail(f"gwctl {' '.join(args)}: exit {p.returncode}, expected {expect}\n"
-                       f"stdout: {p.stdout}\nstderr: {p.stderr}")
-        return p
-
-    def status(self):
-        return json.loads(self.gwctl("status", "--json").stdout)
-
-    def history(self):
-        return json.loads(self.gwctl("policy", "history", "--json").stdout)["generations"]
-
-    def active(self):
-        with open(os.path.join(self.state, "engine-file", "active.img"), "rb") as f:
-            return f.read()
-
-    def compiled(self, path):
-        out = os.path.join(self.dir, "expect.img")
-        self.gwctl("policy", "compile", path, "-o", out)
-        with open(out, "rb") as f:
-            return f.read()
-
-
-def raw(sock_path, lines, timeout=10):
-    """Send lines on one connection; a reply line for each, or None once
-    the connection is closed."""
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(timeout)
-    s.connect(sock_path)
-    f = s.makefile("rwb")
-    out = []
-    for line in lines:
-        try:
-            f.write(line if isinstance(line, bytes) else line.encode())
-            f.write(b"\n")
-            f.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            out.append(None)
-            continue
-        r = f.readline()
-        out.append(json.loads(r) if r else None)
-    s.close()
-    return out
+def Lab():
+    return Gwd(GWD, GWCTL)
 
 
 # ---------------------------------------------------------------- cases
@@ -405,12 +278,16 @@ def case_api_refusals(lab):
     check(lab.status()["generation"] == 1, "gwd is not answering after an oversized line")
 
     if os.geteuid() != 0 or not shutil.which("setpriv"):
+        # A part of a case cannot skip on its own; under GW_TEST_STRICT=1
+        # (tools/gw test as root) it must run.
+        check(not gwtest.strict(), "unauthorised client: needs root and setpriv")
         print("SKIP part: unauthorised client (needs root and setpriv)")
         return
     try:
         subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
                         "--", GWCTL, "--help"], check=True, capture_output=True)
     except (subprocess.CalledProcessError, FileNotFoundError):
+        check(not gwtest.strict(), f"unauthorised client: nobody cannot run {GWCTL}")
         print(f"SKIP part: unauthorised client: nobody cannot run {GWCTL}")
         return
     # 0660 root:root (or gw): nobody cannot even connect.
@@ -468,9 +345,8 @@ def case_notify(lab):
     ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     ns.bind(path)
     ns.settimeout(10)
-    lab.env_gwd = dict(os.environ, NOTIFY_SOCKET=path)
     try:
-        lab.start()
+        lab.start(env=dict(os.environ, NOTIFY_SOCKET=path))
         check(ns.recv(4096) == b"READY=1", "no READY=1")
         check(lab.status()["generation"] == 1, "the config's policy was not applied")
         with open(a, "w") as f:
@@ -500,23 +376,177 @@ def case_notify(lab):
         ns.close()
 
 
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise Fail(f"no VmRSS for {pid}")
+
+
+def flood(sock_path, n, stuck_s=1.0):
+    """Writes n status requests on a new connection without reading a
+    reply, until gwd stops taking them (the socket stays full for stuck_s).
+    Returns the connection and how many whole lines went out."""
+    data = b"".join(b'{"v":1,"id":%d,"cmd":"status"}\n' % i for i in range(n))
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sock_path)
+    s.setblocking(False)
+    sent = 0
+    while sent < len(data):
+        try:
+            sent += s.send(data[sent:sent + 65536])
+        except BlockingIOError:
+            if not select.select([], [s], [], stuck_s)[1]:
+                break
+    return s, data[:sent].count(b"\n")
+
+
+def read_replies(s, n, timeout=20):
+    """Up to n reply lines from s (fewer if gwd closes it)."""
+    s.setblocking(True)
+    s.settimeout(timeout)
+    buf, out = b"", []
+    while len(out) < n:
+        try:
+            chunk = s.recv(1 << 20)
+        except (ConnectionResetError, socket.timeout):
+            break
+        if not chunk:
+            break
+        buf += chunk
+        *lines, buf = buf.split(b"\n")
+        out += [json.loads(x) for x in lines]
+    return out
+
+
+def connect_as(sock_path, uid):
+    """A connection whose peer credentials (SO_PEERCRED: the effective uid
+    at connect) are uid's; the first reply line if gwd refused it."""
+    os.seteuid(uid)
+    try:
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(10)
+        s.connect(sock_path)
+    finally:
+        os.seteuid(0)
+    try:
+        s.sendall(b'{"v":1,"id":1,"cmd":"status"}\n')
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # refused: its one line is waiting
+    try:
+        r = s.makefile("rb").readline()
+    except ConnectionResetError:
+        r = b""
+    return s, (json.loads(r) if r else None)
+
+
+def refused(r, why):
+    """r is a busy refusal that says why."""
+    e = (r or {}).get("error") or {}
+    return e.get("code") == "busy" and why in e.get("message", "")
+
+
+def case_api_limits(lab):
+    """A client that never reads holds a bounded amount of gwd's memory and
+    is closed when it stalls; an idle connection is closed; one user cannot
+    take every connection, and root keeps slots of its own."""
+    if os.geteuid() != 0:
+        print("SKIP: needs root (peer credentials of other uids)")
+        sys.exit(77)
+    with open(lab.conf, "a") as f:
+        f.write("api_max_connections = 8\napi_max_per_user = 3\napi_idle_timeout = 5\n")
+    lab.start()
+    lab.gwctl("policy", "apply", lab.file("a.gw", POLICY_A))
+    # Back-pressure: 200 000 requests (about 40 MB of replies) sent, none read.
+    base = rss_kb(lab.proc.pid)
+    s, sent = flood(lab.sock, 200000)
+    grown = rss_kb(lab.proc.pid) - base
+    check(sent < 200000, "gwd read every request of a client that reads no reply")
+    check(grown < 24 * 1024, f"gwd grew by {grown} kB for one client that does not read")
+    check(lab.status()["generation"] == 1, "gwd does not answer others meanwhile")
+    # Every request that went out gets its reply, in order, once read.
+    got = read_replies(s, sent)
+    s.close()
+    check([r["id"] for r in got] == list(range(sent)) and all(r["ok"] for r in got),
+          f"{len(got)} replies of {sent}, or out of order")
+    check("event=api_paused" in lab.logtext(), "no api_paused line")
+    # The same without reading at all: closed once nothing drains for 5 s.
+    s, sent = flood(lab.sock, 200000)
+    time.sleep(7)
+    got = read_replies(s, sent)
+    s.close()
+    check(len(got) < sent, f"a stalled client was not closed ({len(got)} of {sent})")
+    check("event=api_timeout" in lab.logtext() and "reason=stalled" in lab.logtext(),
+          "no api_timeout reason=stalled line")
+    # Idle: a connection that sends nothing is closed after 5 s.
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(15)
+    s.connect(lab.sock)
+    t0 = time.monotonic()
+    try:
+        closed = s.recv(100) == b""
+    except (socket.timeout, ConnectionResetError):
+        closed = False
+    s.close()
+    waited = time.monotonic() - t0
+    check(closed and 4 <= waited < 10, f"idle connection: closed={closed} after {waited:.1f}s")
+    # Connections: 3 a user; of 8, the last 4 only for root.
+    os.chmod(lab.sock, 0o666)
+    held = []
+    try:
+        for _ in range(3):
+            c, r = connect_as(lab.sock, 65534)
+            held.append(c)
+            check(r and r["ok"], f"nobody's connection refused: {r}")
+        c, r = connect_as(lab.sock, 65534)
+        c.close()
+        check(refused(r, "uid 65534 has 3"),
+              f"a 4th connection of one user: {r}")
+        c, r = connect_as(lab.sock, 1)
+        held.append(c)
+        check(r and r["ok"], f"another user's connection refused: {r}")
+        c, r = connect_as(lab.sock, 2)
+        c.close()
+        check(refused(r, "kept for root"),
+              f"a non-root connection in root's slots: {r}")
+        for _ in range(4):
+            c, r = connect_as(lab.sock, 0)
+            held.append(c)
+            check(r and r["ok"], f"root's connection refused: {r}")
+        c, r = connect_as(lab.sock, 0)
+        c.close()
+        check(refused(r, "too many"),
+              f"a 9th connection: {r}")
+        # A user's closed connection frees its slot.
+        held.pop(0).close()
+        for _ in range(100):
+            c, r = connect_as(lab.sock, 65534)
+            if r and r.get("ok"):
+                break
+            c.close()
+            time.sleep(0.05)
+        held.append(c)
+        check(r and r["ok"], f"a freed slot was not given again: {r}")
+    finally:
+        for c in held:
+            c.close()
+
+
 def main():
     fn = globals().get("case_" + CASE)
     if not fn:
         print(f"unknown case {CASE}")
         return 2
     lab = Lab()
-    try:
+
+    def body():
         fn(lab)
         lab.kill()
-    except Fail as e:
-        print(f"FAIL {CASE}: {e}")
-        print("--- gwd log\n" + lab.logtext())
-        return 1
+    try:
+        return gwtest.main(body, CASE, lambda: print("--- gwd log\n" + lab.logtext()))
     finally:
         lab.close()
-    print(f"ok {CASE}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@
 #include <linux/if_link.h>
 
 #include "loader.h"
+#include "gwtest.h"
 #include "randpol.h"
 
 static char root[64], root2[64];
@@ -271,14 +272,10 @@ static void remove_pins(void)
 
 int main(void)
 {
-	if (geteuid() != 0) {
-		fprintf(stderr, "skipped: needs root\n");
-		return 77;
-	}
-	if (unshare(CLONE_NEWNET) < 0) {
-		fprintf(stderr, "skipped: no network namespace (%s)\n", strerror(errno));
-		return 77;
-	}
+	if (geteuid() != 0)
+		return gwtest_cannot_run("needs root");
+	if (unshare(CLONE_NEWNET) < 0)
+		return gwtest_cannot_run("no network namespace (%s)", strerror(errno));
 	snprintf(root, sizeof(root), "/sys/fs/bpf/gw-test-%d", (int)getpid());
 	snprintf(root2, sizeof(root2), "/sys/fs/bpf/gw-test-%d-b", (int)getpid());
 	/* Skipped only where no BPF program loads at all: once a trivial
@@ -288,10 +285,8 @@ int main(void)
 		{ .code = BPF_JMP | BPF_EXIT },
 	};
 	int pfd = bpf_prog_load(BPF_PROG_TYPE_XDP, "gw_probe", "GPL", probe, 2, NULL);
-	if (pfd < 0) {
-		fprintf(stderr, "skipped: BPF is not permitted here (%s)\n", strerror(errno));
-		return 77;
-	}
+	if (pfd < 0)
+		return gwtest_cannot_run("BPF is not permitted here (%s)", strerror(errno));
 	close(pfd);
 	struct gwbpf *g = NULL;
 	int r = gwbpf_new(&g);

@@ -21,7 +21,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import gwtest  # noqa: E402
-from gwtest import Fail, Skip, check, programs  # noqa: E402
+from gwtest import Fail, Skip, check  # noqa: E402
 from gwtest import lab as gwlab  # noqa: E402
 from gwtest.lab import SITE  # noqa: E402
 from gwtest.net import missing_programs, sweep_stale  # noqa: E402
@@ -60,9 +60,11 @@ def body():
     bad = []
     try:
         home.spawn("iperf3", home.ns_inet, ["iperf3", "-s", "-B", SITE])
+        # Listening (a connection to see would be a client to iperf3: it
+        # resets the next one).
         home.wait_for("iperf3's server", lambda: subprocess.run(
-            ["ip", "netns", "exec", home.ns_inet] + programs.python("tcp_probe.py", SITE, 5201),
-            capture_output=True).returncode == 0, proc="iperf3")
+            ["ss", "-N", home.ns_inet, "-Hltn", "sport = :5201"], capture_output=True,
+            text=True).stdout.strip(), proc="iperf3")
         for rate in RATES:
             dev = DEVICE[rate]
             for what, args in (("download", ["-R"]), ("upload", []),
