@@ -26,6 +26,7 @@ struct list {
  * the flow array, their free list and class lists. */
 struct fam {
 	struct rte_hash *hash;
+	uint64_t bytes; /* what it took: its hash and its slots of the flow array */
 	uint32_t first, capacity;
 	uint32_t free_head;
 	struct list lists[DP_FC_COUNT];
@@ -113,9 +114,18 @@ static void list_append(struct dp_flow_table *t, uint32_t i)
 	l->tail = i;
 }
 
+/* Bytes DPDK's heap has handed out on a socket (what a table takes is
+ * the difference around its making). */
+static uint64_t heap_used(int socket)
+{
+	struct rte_malloc_socket_stats st;
+	return rte_malloc_get_socket_stats(socket, &st) == 0 ? st.heap_allocsz_bytes : 0;
+}
+
 static int fam_init(struct fam *fm, const char *name, char suffix, uint32_t first,
 		    uint32_t capacity, uint32_t key_len, int socket)
 {
+	uint64_t before = heap_used(socket);
 	char hname[RTE_HASH_NAMESIZE];
 	snprintf(hname, sizeof(hname), "%s%c", name, suffix);
 	struct rte_hash_parameters hp = {
@@ -128,6 +138,7 @@ static int fam_init(struct fam *fm, const char *name, char suffix, uint32_t firs
 	fm->hash = rte_hash_create(&hp);
 	if (!fm->hash)
 		return -ENOMEM;
+	fm->bytes = heap_used(socket) - before + (uint64_t)capacity * sizeof(struct dp_flow);
 	fm->first = first;
 	fm->capacity = capacity;
 	fm->free_head = first;
@@ -189,6 +200,12 @@ void dp_flow_table_free(struct dp_flow_table *t)
 	rte_hash_free(t->fam[1].hash);
 	rte_free(t->flows);
 	rte_free(t);
+}
+
+void dp_flow_memory(const struct dp_flow_table *t, uint64_t ret_bytes[2])
+{
+	ret_bytes[0] = t->fam[0].bytes + sizeof(*t);
+	ret_bytes[1] = t->fam[1].bytes;
 }
 
 void dp_flow_set_warm(struct dp_flow_table *t, dp_flow_warm_fn fn)

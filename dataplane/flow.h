@@ -267,6 +267,10 @@ const struct dp_flow *dp_flow_at(const struct dp_flow_table *t, uint32_t idx);
 unsigned dp_flow_expire(struct dp_flow_table *t, uint64_t now_ms, unsigned budget);
 
 void dp_flow_stats(const struct dp_flow_table *t, struct dp_flow_stats *ret);
+/* What each family takes of DPDK's heap, [0] IPv4 and [1] IPv6: its hash
+ * (buckets, key store, free-slot ring) and its slots of the flow array,
+ * as measured when the table was made. */
+void dp_flow_memory(const struct dp_flow_table *t, uint64_t ret_bytes[2]);
 const char *dp_flow_class_name(enum dp_flow_class c);
 
 #endif

@@ -509,10 +509,30 @@ static int setup(struct app *a)
 	}
 	if (a->cfg.mode == DP_MODE_FULL && heap &&
 	    rte_malloc_get_socket_stats(socket, &after) == 0) {
+		/* Per flow each family holds: an IPv4 flow with its NAT
+		 * mapping (the flow table's IPv4 part and the NAT table, which
+		 * is sized for those flows), an IPv6 flow (routed, no NAT); the
+		 * rest is fixed (caps, shaper, the burst, shared tables, the
+		 * agent's). */
 		uint64_t bytes = after.heap_allocsz_bytes - before.heap_allocsz_bytes;
-		fprintf(stderr, "event=flow_memory workers=%u flows=%u bytes=%lu per_flow=%.1f\n",
+		uint64_t b4 = 0, b6 = 0, f4 = 0, f6 = 0;
+		for (unsigned i = 0; i < workers; i++) {
+			uint64_t fam[2];
+			dp_flow_memory(a->workers[i].flows, fam);
+			b4 += fam[0] + dp_nat_memory(a->workers[i].nat);
+			b6 += fam[1];
+			f4 += dp_flow_capacity4(a->workers[i].flows);
+			f6 += dp_flow_capacity(a->workers[i].flows) -
+			      dp_flow_capacity4(a->workers[i].flows);
+		}
+		fprintf(stderr,
+			"event=flow_memory workers=%u flows=%u bytes=%lu per_flow=%.1f flows4=%lu "
+			"bytes4=%lu per_flow4=%.1f flows6=%lu bytes6=%lu per_flow6=%.1f fixed=%lu\n",
 			workers, a->cfg.flows, (unsigned long)bytes,
-			(double)bytes / ((double)a->cfg.flows * workers));
+			(double)bytes / ((double)a->cfg.flows * workers), (unsigned long)f4,
+			(unsigned long)b4, f4 ? (double)b4 / (double)f4 : 0.0, (unsigned long)f6,
+			(unsigned long)b6, f6 ? (double)b6 / (double)f6 : 0.0,
+			(unsigned long)(bytes - b4 - b6));
 	}
 	return 0;
 }

@@ -232,8 +232,15 @@ struct dp_nat {
 	struct rte_hash *peers;    /* peer_key -> count, or NULL */
 	dp_nat_unmap_fn unmap;
 	void *unmap_ctx;
+	uint64_t bytes; /* what it took of DPDK's heap */
 	struct dp_nat_stats stats;
 };
+
+static uint64_t heap_used(int socket)
+{
+	struct rte_malloc_socket_stats st;
+	return rte_malloc_get_socket_stats(socket, &st) == 0 ? st.heap_allocsz_bytes : 0;
+}
 
 /* rte_hash compares keys it has no vector compare for (8 bytes) with
  * memcmp: one word compare is cheaper. */
@@ -254,6 +261,7 @@ int dp_nat_new(const struct dp_nat_params *prm, struct dp_nat **ret)
 	if (capacity < 1 || capacity > (1u << 30) || lo == 0 || lo > hi || prm->worker > 255)
 		return -EINVAL;
 	int socket = prm->socket;
+	uint64_t before = heap_used(socket);
 	struct dp_nat *n = rte_zmalloc_socket("dp_nat", sizeof(*n), 0, socket);
 	if (!n)
 		return -ENOMEM;
@@ -317,6 +325,7 @@ int dp_nat_new(const struct dp_nat_params *prm, struct dp_nat **ret)
 			goto fail;
 		rte_hash_set_cmp_func(n->peers, key_cmp);
 	}
+	n->bytes = heap_used(socket) - before;
 	*ret = n;
 	return 0;
 fail:
@@ -615,6 +624,11 @@ bool dp_nat_peer_has(const struct dp_nat *n, uint32_t idx, const uint8_t addr[4]
 		return false;
 	struct peer_key k = peer_key(n, idx, addr);
 	return rte_hash_lookup(n->peers, &k) >= 0;
+}
+
+uint64_t dp_nat_memory(const struct dp_nat *n)
+{
+	return n->bytes;
 }
 
 void dp_nat_stats(const struct dp_nat *n, struct dp_nat_stats *ret)

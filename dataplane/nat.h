@@ -168,5 +168,8 @@ void dp_nat_peer_del(struct dp_nat *n, uint32_t idx, const uint8_t addr[4]);
 bool dp_nat_peer_has(const struct dp_nat *n, uint32_t idx, const uint8_t addr[4]);
 
 void dp_nat_stats(const struct dp_nat *n, struct dp_nat_stats *ret);
+/* What the table took of DPDK's heap (its mappings, hash, port indexes,
+ * peer table, and its own port table when not shared). */
+uint64_t dp_nat_memory(const struct dp_nat *n);
 
 #endif
