@@ -4,10 +4,10 @@
 #include <string.h>
 
 #include <rte_hash.h>
-#include <rte_hash_crc.h>
 #include <rte_malloc.h>
 
 #include "caps.h"
+#include "hash.h"
 
 struct dp_caps {
 	struct rte_hash *hash; /* MAC as a 64-bit key -> slot (its hash position) */
@@ -34,6 +34,9 @@ int dp_caps_new(const char *name, uint32_t devices, uint32_t flow_cap, uint32_t 
 {
 	if (devices < 1 || devices > (1u << 20) || !flow_cap || !nat_cap)
 		return -EINVAL;
+	int r = dp_hash_init();
+	if (r < 0)
+		return r;
 	struct dp_caps *c = rte_zmalloc_socket("dp_caps", sizeof(*c), 0, socket);
 	if (!c)
 		return -ENOMEM;
@@ -41,7 +44,7 @@ int dp_caps_new(const char *name, uint32_t devices, uint32_t flow_cap, uint32_t 
 		.name = name,
 		.entries = devices < 8 ? 8 : devices, /* (rte_hash's least) */
 		.key_len = sizeof(uint64_t),
-		.hash_func = rte_hash_crc,
+		.hash_func = dp_hash_rte, /* keyed: devices choose their MACs */
 		.socket_id = socket,
 		.extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
 	};

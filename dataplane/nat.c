@@ -10,6 +10,7 @@
 #include <rte_malloc.h>
 #include <rte_prefetch.h>
 
+#include "hash.h"
 #include "nat.h"
 
 enum { P_TCP, P_UDP, P_ICMP, P_COUNT };
@@ -261,6 +262,9 @@ int dp_nat_new(const struct dp_nat_params *prm, struct dp_nat **ret)
 	if (capacity < 1 || capacity > (1u << 30) || lo == 0 || lo > hi || prm->worker > 255)
 		return -EINVAL;
 	int socket = prm->socket;
+	int r = dp_hash_init();
+	if (r < 0)
+		return r;
 	uint64_t before = heap_used(socket);
 	struct dp_nat *n = rte_zmalloc_socket("dp_nat", sizeof(*n), 0, socket);
 	if (!n)
@@ -279,7 +283,7 @@ int dp_nat_new(const struct dp_nat_params *prm, struct dp_nat **ret)
 	 * mappings) must hold every port. */
 	uint32_t entries = capacity < 8 ? 8 : capacity;
 	n->capacity = entries;
-	int r = -ENOMEM;
+	r = -ENOMEM;
 	if (prm->ports) {
 		n->ports = prm->ports;
 	} else {
@@ -302,7 +306,7 @@ int dp_nat_new(const struct dp_nat_params *prm, struct dp_nat **ret)
 		.name = prm->name,
 		.entries = entries,
 		.key_len = sizeof(struct nat_key),
-		.hash_func = rte_hash_crc,
+		.hash_func = dp_hash_rte,
 		.socket_id = socket,
 		.extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
 	};
@@ -317,7 +321,7 @@ int dp_nat_new(const struct dp_nat_params *prm, struct dp_nat **ret)
 			.name = name,
 			.entries = prm->peers < 8 ? 8 : prm->peers,
 			.key_len = sizeof(struct peer_key),
-			.hash_func = rte_hash_crc,
+			.hash_func = dp_hash_rte,
 			.socket_id = socket,
 		};
 		n->peers = rte_hash_create(&pp);
@@ -360,13 +364,11 @@ static struct nat_key make_key(uint8_t proto, const uint8_t ip[4], uint16_t port
 	return k;
 }
 
-/* The hash's function inline (rte_hash_crc over the 8 bytes, as the
+/* The hash's function inline (the keyed hash over the 8 bytes, as the
  * table is created with), for the _with_hash calls. */
 static inline uint32_t sig(const struct nat_key *k)
 {
-	uint64_t w;
-	memcpy(&w, k, sizeof(w));
-	return rte_hash_crc_8byte(w, 0);
+	return dp_hash_bytes(k, sizeof(*k));
 }
 
 /* A free external port: the internal one if we may (port preservation),
@@ -382,8 +384,9 @@ static int pick_port(struct dp_nat *n, int p, const struct nat_key *k, uint16_t 
 		return 0;
 	}
 	uint32_t bit;
-	int r = find_port(s, pp, rte_hash_crc(k, sizeof(*k), 0x9e3779b9u), &bit,
-			  &n->stats.scanned);
+	/* (Keyed: where an endpoint's search starts is not the device's to
+	 * choose.) */
+	int r = find_port(s, pp, dp_hash_bytes(k, sizeof(*k)) >> 8, &bit, &n->stats.scanned);
 	if (r == 0)
 		*ret = (uint16_t)(s->lo + bit);
 	return r;

@@ -10,10 +10,10 @@
 
 #include <rte_cycles.h>
 #include <rte_hash.h>
-#include <rte_jhash.h>
 #include <rte_malloc.h>
 #include <rte_spinlock.h>
 
+#include "hash.h"
 #include "shaper.h"
 
 #define FULL_PACKET 1514 /* bytes of a full-size Ethernet frame */
@@ -44,6 +44,9 @@ int dp_rates_new(const char *name, uint32_t capacity, int socket, struct dp_rate
 {
 	if (capacity < 1 || capacity > (1u << 24))
 		return -EINVAL;
+	int e = dp_hash_init();
+	if (e < 0)
+		return e;
 	struct dp_rates *r = rte_zmalloc_socket("dp_rates", sizeof(*r), 0, socket);
 	if (!r)
 		return -ENOMEM;
@@ -52,7 +55,7 @@ int dp_rates_new(const char *name, uint32_t capacity, int socket, struct dp_rate
 		.name = name,
 		.entries = capacity < 8 ? 8 : capacity,
 		.key_len = sizeof(struct dp_rate_key),
-		.hash_func = rte_jhash,
+		.hash_func = dp_hash_rte,
 		.socket_id = socket,
 		.extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
 	};
@@ -170,7 +173,7 @@ int dp_shaper_new(const char *name, uint32_t keys, uint32_t hold, struct dp_rate
 		.name = name,
 		.entries = keys < 8 ? 8 : keys,
 		.key_len = sizeof(struct dp_rate_key),
-		.hash_func = rte_jhash,
+		.hash_func = dp_hash_rte,
 		.socket_id = socket,
 		.extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
 	};

@@ -7,17 +7,21 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "lex.h"
 #include "names.h"
 #include "unit.h"
 
 #define MAX_INCLUDE_DEPTH 16
-#define MAX_FILE_SIZE (1u << 30)
+/* Every file of one compilation together (each is at most POL_MAX_FILE). */
+#define MAX_SOURCE_BYTES (256u << 20)
 
 struct parser {
 	struct pol_unit *u;
@@ -61,7 +65,7 @@ static const char *tok_desc(struct parser *p, const struct tok *t)
 }
 
 /* Skip to the end of the statement: the next newline outside braces. */
-static void sync(struct parser *p)
+static void recover(struct parser *p)
 {
 	int depth = 0;
 	for (;;) {
@@ -580,42 +584,81 @@ static const char *dir_of(struct parser *p, const char *path)
 	return pol_arena_strndup(p->u->arena, path, (size_t)(slash - path) + 1);
 }
 
-/* Read a whole file into the arena; -errno. */
+/* Why read_file failed, for a diagnostic. */
+static const char *read_error(int r, char *buf, size_t size)
+{
+	switch (r) {
+	case -EINVAL: return "not a regular file";
+	case -EFBIG:
+		snprintf(buf, size, "larger than %u MiB", POL_MAX_FILE >> 20);
+		return buf;
+	case -E2BIG:
+		snprintf(buf, size, "the policy's files together are larger than %u MiB",
+			 MAX_SOURCE_BYTES >> 20);
+		return buf;
+	default: return strerror(-r);
+	}
+}
+
+/* Read a whole regular file into the arena; -errno (-EINVAL: not a
+ * regular file; -EFBIG: over POL_MAX_FILE; -E2BIG: over MAX_SOURCE_BYTES
+ * with the files read before).  A FIFO or a device is refused before it
+ * is opened, and opened without blocking in case it became one since, so
+ * no path makes the compiler wait. */
 static int read_file(struct parser *p, const char *path, const char **ret, size_t *ret_len)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return -errno;
 	struct stat st;
+	if (stat(path, &st) < 0)
+		return -errno;
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
 	int r = 0;
-	if (fstat(fileno(f), &st) < 0) {
+	if (fstat(fd, &st) < 0) {
 		r = -errno;
 		goto out;
 	}
-	if (S_ISDIR(st.st_mode)) {
-		r = -EISDIR;
+	if (!S_ISREG(st.st_mode)) {
+		r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 		goto out;
 	}
-	if ((uint64_t)st.st_size > MAX_FILE_SIZE) {
+	if ((uint64_t)st.st_size > POL_MAX_FILE) {
 		r = -EFBIG;
 		goto out;
 	}
+	if (p->u->source_bytes + (size_t)st.st_size > MAX_SOURCE_BYTES) {
+		r = -E2BIG;
+		goto out;
+	}
 	size_t cap = (size_t)st.st_size + 1, n = 0;
-	char *buf = pol_arena_alloc(p->u->arena, cap);
+	char *buf = pol_arena_alloc_raw(p->u->arena, cap);
 	if (!buf) {
 		r = -ENOMEM;
 		goto out;
 	}
-	n = fread(buf, 1, cap - 1, f);
-	if (ferror(f)) {
-		r = -EIO;
-		goto out;
+	/* A file that grew since fstat is read up to its size then. */
+	while (n < cap - 1) {
+		ssize_t got = read(fd, buf + n, cap - 1 - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			r = -errno;
+			goto out;
+		}
+		if (got == 0)
+			break;
+		n += (size_t)got;
 	}
 	buf[n] = '\0';
+	p->u->source_bytes += n;
 	*ret = buf;
 	*ret_len = n;
 out:
-	fclose(f);
+	close(fd);
 	return r;
 }
 
@@ -663,7 +706,9 @@ static void parse_include(struct parser *p)
 	size_t len;
 	int r = read_file(p, path, &text, &len);
 	if (r < 0) {
-		pol_error(p->d, name.span, NULL, "cannot include '%s': %s", path, strerror(-r));
+		char why[80];
+		pol_error(p->d, name.span, NULL, "cannot include '%s': %s", path,
+			  read_error(r, why, sizeof(why)));
 		return;
 	}
 	struct parser sub = *p;
@@ -733,8 +778,9 @@ static void read_list_file(struct parser *p, struct ast_list *l, const struct to
 	size_t len;
 	int r = read_file(p, path, &text, &len);
 	if (r < 0) {
+		char why[80];
 		pol_error(p->d, name->span, NULL, "cannot read list file '%s': %s", path,
-			  strerror(-r));
+			  read_error(r, why, sizeof(why)));
 		return;
 	}
 	l->file = normalize_path(p, name->str[0] == '/' ? name->str
@@ -1499,7 +1545,7 @@ static void parse_statement(struct parser *p)
 		else
 			pol_error(p->d, t->span, NULL, "expected a statement, found %s",
 				  tok_desc(p, t));
-		sync(p);
+		recover(p);
 		return;
 	}
 	if (!at_end(p)) {
@@ -1508,7 +1554,7 @@ static void parse_statement(struct parser *p)
 			pol_error(p->d, p->tok.span, "one statement per line",
 				  "unexpected %s after the end of the statement",
 				  tok_desc(p, &p->tok));
-		sync(p);
+		recover(p);
 	}
 }
 
@@ -1533,9 +1579,10 @@ void pol_parse(struct pol_unit *u, const char *path, const char *text, size_t le
 	if (!text) {
 		int r = read_file(&p, path, &text, &len);
 		if (r < 0) {
+			char why[80];
 			uint32_t f = pol_diags_add_source(p.d, path, "", "", 0);
 			pol_error(p.d, (struct pol_span){ f, 0, 0, 0 }, NULL, "cannot read: %s",
-				  strerror(-r));
+				  read_error(r, why, sizeof(why)));
 			return;
 		}
 	}

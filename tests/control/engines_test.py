@@ -74,13 +74,11 @@ def policy_rules(lab, path):
 
 
 def conf_add(lab, text):
-    # These gwds run engines without a gateway's interfaces to guard
-    # (tests/nft tests the guard); gwd refuses that unless told.
     with open(lab.conf) as f:
         have = f.read()
-    if "guard =" not in have:
-        lab.conf_add("guard = off\n")
-    lab.conf_add(text)
+    # These gwds run engines without a gateway's interfaces to guard
+    # (tests/nft tests the guard); gwd refuses that unless told.
+    lab.conf_add(("" if "guard =" in have else "guard = off\n") + text)
 
 
 def engine(st, name):

@@ -29,6 +29,8 @@ def case_flows_ebpf(lab):
     net = Port(GWBPF_TOOL)
     lab.cleanups.append(net.close)
     net.setup()
+    # An engine without a gateway's interfaces to guard (tests/nft tests
+    # the guard): gwd refuses that unless told.
     lab.conf_add(f"guard = off\nebpf_ports = {net.port}\nbpf_pin_root = {net.pins}\n")
     lab.netns = net.gw
     mac = mac_of(net.dev, "d0")

@@ -314,7 +314,7 @@ class Live:
         c = dataplane.counters(text)
         bad = dataplane.check_accounting(c)
         check(not bad, "; ".join(bad))
-        check(c.get("lan.punt.arp", 0) > 0 and c.get("lan.punt.to_gateway", 0) > 0,
+        check(c.get("lan.punt.arp", 0) > 0 and c.get("lan.punt.icmp", 0) > 0,
               "no ARP or ping punted on the LAN: %r" % c)
         check(c.get("lan.from_kernel", 0) > 0 and c.get("wan.from_kernel", 0) > 0,
               "the kernel sent nothing through the twins")
@@ -326,7 +326,7 @@ class Live:
         if self.wan == "dhcp":
             # dnsmasq answers the client's MAC at the address it offers,
             # which is not the gateway's yet: the kernel must get it.
-            check(c.get("wan.punt.wan_no_addr", 0) >= 2,
+            check(c.get("wan.punt.dhcp", 0) >= 2,
                   "the DHCP offer and ack did not reach the kernel: %r" % c)
         print("WAN punts: %s" % ", ".join("%s=%d" % (k[9:], v) for k, v in sorted(c.items())
                                            if k.startswith("wan.punt.")))

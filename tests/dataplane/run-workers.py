@@ -24,7 +24,8 @@
 # other worker lost its port); some hairpinned pair crossed workers; the
 # exit counters add up (received = forwarded + punted + dropped, per
 # port) with no steer_full drop.
-#   run-workers.py GW_DATAPLANE
+#   run-workers.py GW_DATAPLANE DP_MKIMAGE POLICY
+# (POLICY: one that allows every flow; gw-dataplane starts closed.)
 # Exit 0 pass, 1 fail, 77 when DPDK cannot run here.
 import os
 import shutil
@@ -37,7 +38,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import gwtest  # noqa: E402
 from gwtest import Fail, dataplane, pcap, wait_for  # noqa: E402
-from gwtest.net import remove_dpdk_runtime  # noqa: E402
+from gwtest.net import remove_dpdk_runtime, sh  # noqa: E402
 from gwtest.packets import ICMP, TCP, UDP, csum, parse4  # noqa: E402
 from gwtest.packets import echo_frame, tcp_frame, udp6_frame, udp_frame  # noqa: E402
 from gwtest.proc import sanitizer_report  # noqa: E402
@@ -127,14 +128,16 @@ def settled(sock):
     return True
 
 
-def run(exe, tmp, prefix):
+def run(exe, mkimage, policy, tmp, prefix):
     fl = flows()
+    image = os.path.join(tmp, "allow.img")
+    sh(*dataplane.wrap([mkimage, policy, image]))
     fifos = dataplane.FifoPorts(tmp)
     # Three lcores on two CPUs: the main one sleeps in poll().
     dp = dataplane.Dataplane(exe, tmp, dataplane.eal(prefix, fifos.vdevs(),
                                                      lcores="--lcores 0@0,1@0,2@1"),
                              ["--lan", "0", "--wan", "1", "--mbufs", "4095", "--burst", "1",
-                              "--no-twins", "--lan-ip", "192.168.1.1/24",
+                              "--policy", image, "--no-twins", "--lan-ip", "192.168.1.1/24",
                               "--lan-ip6", "fd00:1::1/64", "--wan-ip", "203.0.113.5",
                               "--wan-gw-mac", "02:00:00:00:00:fe",
                               "--nat-ports", "%d-%d" % (NAT_LO, NAT_HI)],
@@ -228,12 +231,12 @@ def run(exe, tmp, prefix):
 
 
 def main():
-    exe = sys.argv[1]
+    exe, mkimage, policy = sys.argv[1:4]
     prefix = dataplane.prefix("workers")
     tmp = tempfile.mkdtemp(prefix="gw-dp-workers-")
     try:
         try:
-            rc, log, table, ext, fillers = run(exe, tmp, prefix)
+            rc, log, table, ext, fillers = run(exe, mkimage, policy, tmp, prefix)
         except (OSError, Fail) as e:
             log = open(os.path.join(tmp, "dataplane.log")).read() if os.path.exists(
                 os.path.join(tmp, "dataplane.log")) else ""

@@ -54,7 +54,7 @@ static void to_packet(const struct pol_facts *f, const uint8_t mac[6], struct po
 
 /* One case: the tables' verdict must be the evaluator's, rule and all.
  * With a model (a random policy), schedules are the model's plain table,
- * not pol_schedule_active, which the engine's mask comes from too. */
+ * not pol_schedule_active, which the engines' mask comes from too. */
 static uint32_t check_case(const struct pol_ir *ir, const struct pol_tables *img,
 			   const struct pol_facts *f, const uint8_t mac[6], const char *text,
 			   const struct rp_model *model)

@@ -243,7 +243,7 @@ def hairpin():
     ]
     write("hairpin", events, expect,
           counters={"lan.forwarded": 3, "lan.drop.nat_filtered": 1,
-                    "lan.punt.to_gateway": 1})
+                    "lan.punt.gateway": 1})
 
 
 def filtering(mode):
@@ -345,8 +345,9 @@ def rate():
 
 def expiry():
     # A one-way UDP flow (nothing came back: the 30 s udp_new timeout)
-    # idles past its timeout.  The late reply finds no flow (punted to the
-    # gateway as unmatched WAN traffic, not sent to A), and A's next packet
+    # idles past its timeout.  The late reply finds no flow (dropped as
+    # unsolicited: a NAT port is nobody's without a flow, not sent to A
+    # nor handed to the gateway's kernel), and A's next packet
     # opens a new flow with a new mapping (the same, only port of the range).
     q = lambda i: IP(src=A, dst=R, id=70 + i) / UDP(sport=20060, dport=5353) / Raw(b"q")
     late = IP(src=R, dst=WAN, id=80) / UDP(sport=5353, dport=5000) / Raw(b"late")
@@ -358,7 +359,7 @@ def expiry():
               ("lan", to_lan(A_MAC, IP(src=R, dst=A, id=81, ttl=63) /
                              UDP(sport=5353, dport=20060) / Raw(b"again")))]
     write("expiry", events, expect, ["--nat-ports", "5000-5000"],
-          {"wan.punt.wan_unmatched": 1, "lan.forwarded": 2, "wan.forwarded": 1},
+          {"wan.drop.wan_unsolicited": 1, "lan.forwarded": 2, "wan.forwarded": 1},
           steps=[["send", 1], ["sleep", 31.5], ["send", 5]])
 
 

@@ -342,8 +342,9 @@ class Home:
 
     def restart_dataplane(self, with_policy=True, dp_extra=None):
         """Stops gw-dataplane and starts it again; with_policy=False starts
-        it with no policy (allow all) until gwd pushes one; dp_extra: its
-        own options beyond the lab's from now on, instead of those it had."""
+        it with no policy (closed: no flow is forwarded) until gwd pushes
+        one; dp_extra: its own options beyond the lab's from now on, instead
+        of those it had."""
         self.stop("dataplane")
         if dp_extra is not None:
             self.dp_args = self.dp_args[:len(self.dp_args) - len(self.dp_extra)]

@@ -61,11 +61,19 @@ USAGE_HEAD = struct.Struct("<QIIIB3xQ")           # dp_usage_head
 USAGE = struct.Struct("<6s2xIIII2Q")              # dp_device_usage
 USAGE_MAX = 256
 
-for _s, _n in ((HDR, 24), (REPLY_HEAD, 8), (HEALTH_BODY, 40), (COUNTER, 48), (FLOW, 96),
-               (IMAGE_INFO_BODY, 16), (DOMAIN_ENTRY, 32), (EVENT, 104), (DEVICE_ENTRY, 12),
-               (DEVICE_REPLY, 16), (FLOWS_REQ, 16), (FLOWS_HEAD, 16), (USAGE_REQ, 16),
-               (USAGE_HEAD, 32), (USAGE, 40)):
-    assert _s.size == _n, (_s.format, _n)
+# Each structure by its name in proto.h (tests/lib/test_gwtest.py checks
+# every size against the header's _Static_asserts).
+STRUCTS = {
+    "dp_msg_hdr": HDR, "dp_reply": REPLY_HEAD, "dp_health": HEALTH_BODY,
+    "dp_stats_head": STATS_HEAD, "dp_counter": COUNTER, "dp_load_reply": LOAD_REPLY,
+    "dp_set_active": SET_ACTIVE_HEAD, "dp_flows_req": FLOWS_REQ, "dp_flows_head": FLOWS_HEAD,
+    "dp_flow_info": FLOW, "dp_image_info": IMAGE_INFO_BODY, "dp_domain_head": DOMAIN_HEAD,
+    "dp_domain_entry": DOMAIN_ENTRY, "dp_domain_reply": DOMAIN_REPLY,
+    "dp_events_req": EVENTS_REQ, "dp_events_head": EVENTS_HEAD, "dp_flow_event": EVENT,
+    "dp_device_head": DEVICE_HEAD, "dp_device_entry": DEVICE_ENTRY,
+    "dp_device_reply": DEVICE_REPLY, "dp_usage_req": USAGE_REQ, "dp_usage_head": USAGE_HEAD,
+    "dp_device_usage": USAGE,
+}
 
 
 class ProtocolError(Fail):

@@ -11,6 +11,7 @@ each is run with Debian's /usr/bin/python3 (or /bin/sh) as a file:
     udp_recv.py       their receiver: what arrived, the gaps
     tcp_probe.py      exit 0 when a TCP port accepts a connection
     udhcpc_script.sh  udhcpc's script: the lease onto the interface
+    raw_send.py       whole Ethernet frames onto an interface, as they are
     nat_reflector.py  the internet's mirror (STUN's job): a sender's address
                       and port, over UDP and TCP
     udp_peer.py       a LAN device's UDP endpoint: learns its mapping, sends,
