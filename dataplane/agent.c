@@ -26,7 +26,7 @@
  * generation: a new table is published with a pointer swap and the old
  * one freed after the same grace period as a generation.
  *
- * Each event is one key=value line on stderr.
+ * Each event is one gw_log line (policy/logline.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,6 +49,7 @@
 #include "domain.h"
 #include "events.h"
 #include "image.h"
+#include "logline.h"
 #include "proto.h"
 
 /* Reply bodies are written as this host's structs: proto.h's layout is
@@ -238,8 +239,7 @@ static void reclaim(struct dp_agent *a)
 	unsigned keep = 0;
 	for (unsigned i = 0; i < a->nretired; i++) {
 		if (rte_rcu_qsbr_check(a->qsbr, a->retired[i].token, false) == 1) {
-			fprintf(stderr, "event=policy_freed generation=%u\n",
-				dp_classify_generation(a->retired[i].c));
+			gw_log("policy_freed", "generation=%u", dp_classify_generation(a->retired[i].c));
 			dp_classify_free(a->retired[i].c);
 		} else {
 			a->retired[keep++] = a->retired[i];
@@ -276,9 +276,11 @@ static void reply(struct client *c, uint16_t type, uint64_t id, int status, cons
 	if (payload_len)
 		memcpy(out + c->out_len + n, payload, payload_len);
 	c->out_len += n + payload_len;
-	if (status)
-		fprintf(stderr, "event=control_error type=%s id=%lu error=%d msg=\"%s\"\n",
-			dp_proto_type_name(type), (unsigned long)id, status, reason);
+	if (status) {
+		char v[GW_LOG_VALUE];
+		gw_log("control_error", "type=%s id=%lu error=%d msg=%s", dp_proto_type_name(type),
+		       (unsigned long)id, status, gw_log_value(v, sizeof(v), reason));
+	}
 }
 
 static void do_health(struct dp_agent *a, struct client *c, const struct dp_request *q)
@@ -389,8 +391,8 @@ static void do_load(struct dp_agent *a, struct client *c, const struct dp_reques
 	a->retired[a->nretired++] = (struct retired){ old, rte_rcu_qsbr_start(a->qsbr) };
 	a->next_generation++;
 	struct dp_load_reply lr = { dp_classify_generation(nc), dp_classify_nrules(nc) };
-	fprintf(stderr, "event=policy_loaded generation=%u rules=%u bytes=%u replaces=%u\n",
-		lr.generation, lr.nrules, q->u.image.size, dp_classify_generation(old));
+	gw_log("policy_loaded", "generation=%u rules=%u bytes=%u replaces=%u", lr.generation,
+	       lr.nrules, q->u.image.size, dp_classify_generation(old));
 	reply(c, q->type, q->id, 0, NULL, &lr, sizeof(lr));
 }
 
@@ -416,7 +418,7 @@ static void do_set_active(struct dp_agent *a, struct client *c, const struct dp_
 	}
 	a->next_generation++;
 	struct dp_load_reply lr = { dp_classify_generation(p), dp_classify_nrules(p) };
-	fprintf(stderr, "event=active_set generation=%u rules=%u\n", lr.generation, lr.nrules);
+	gw_log("active_set", "generation=%u rules=%u", lr.generation, lr.nrules);
 	reply(c, q->type, q->id, 0, NULL, &lr, sizeof(lr));
 }
 
@@ -580,8 +582,8 @@ static void do_domain_set(struct dp_agent *a, struct client *c, const struct dp_
 	if (changed & dp_classify_domain_mask(p))
 		dp_classify_renumber(p, a->next_generation++);
 	struct dp_domain_reply dr = { .entries = dp_domains_count(a->domains) };
-	fprintf(stderr, "event=domains_set entries=%u table=%u changed_sets=0x%lx generation=%u\n",
-		n, dr.entries, (unsigned long)changed, dp_classify_generation(p));
+	gw_log("domains_set", "entries=%u table=%u changed_sets=0x%lx generation=%u", n, dr.entries,
+	       (unsigned long)changed, dp_classify_generation(p));
 	reply(c, q->type, q->id, 0, NULL, &dr, sizeof(dr));
 }
 
@@ -656,8 +658,8 @@ static void do_device_set(struct dp_agent *a, struct client *c, const struct dp_
 		.generation = dp_classify_generation(p),
 		.image = dp_classify_base_generation(p),
 	};
-	fprintf(stderr, "event=devices_set entries=%u bindings=%u moved=%u generation=%u\n", n,
-		dr.bindings, moved, dr.generation);
+	gw_log("devices_set", "entries=%u bindings=%u moved=%u generation=%u", n, dr.bindings, moved,
+	       dr.generation);
 	reply(c, q->type, q->id, 0, NULL, &dr, sizeof(dr));
 }
 
@@ -675,7 +677,7 @@ static void do_events(struct dp_agent *a, struct client *c, const struct dp_requ
 	unsigned n = dp_events_take(a->events, page->v, q->u.events.max, &lost);
 	page->head = (struct dp_events_head){ .count = n, .lost = lost };
 	if (lost)
-		fprintf(stderr, "event=flow_events_lost count=%u\n", lost);
+		gw_log("flow_events_lost", "count=%u", lost);
 	reply(c, q->type, q->id, 0, NULL, page, sizeof(page->head) + n * sizeof(page->v[0]));
 	free(page);
 }
@@ -806,8 +808,7 @@ static void accept_clients(struct dp_agent *a)
 			if (a->clients[i].fd < 0)
 				c = &a->clients[i];
 		if (!c) {
-			fprintf(stderr, "event=control_refused reason=too_many_clients max=%u\n",
-				MAX_CLIENTS);
+			gw_log("control_refused", "reason=too_many_clients max=%u", MAX_CLIENTS);
 			close(fd);
 			continue;
 		}
