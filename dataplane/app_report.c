@@ -33,10 +33,11 @@ void dp_app_log_next_hop(const char *source, int family, const uint8_t *gw,
  * the burst, shared tables, the agent's). */
 void dp_app_report_memory(const struct dp_app *a, uint64_t bytes)
 {
-	uint64_t b4 = 0, b6 = 0, f4 = 0, f6 = 0;
+	uint64_t b4 = 0, b6 = 0, f4 = 0, f6 = 0, nat = 0;
 	for (unsigned i = 0; i < a->nworkers; i++) {
 		uint64_t fam[2];
 		dp_flow_memory(a->workers[i].flows, fam);
+		nat += dp_nat_memory(a->workers[i].nat);
 		b4 += fam[0] + dp_nat_memory(a->workers[i].nat);
 		b6 += fam[1];
 		f4 += dp_flow_capacity4(a->workers[i].flows);
@@ -44,10 +45,11 @@ void dp_app_report_memory(const struct dp_app *a, uint64_t bytes)
 	}
 	gw_log("flow_memory",
 	       "workers=%u flows=%u bytes=%lu per_flow=%.1f flows4=%lu bytes4=%lu per_flow4=%.1f "
-	       "flows6=%lu bytes6=%lu per_flow6=%.1f fixed=%lu",
+	       "nat=%lu flows6=%lu bytes6=%lu per_flow6=%.1f fixed=%lu",
 	       a->nworkers, a->cfg.flows, (unsigned long)bytes,
 	       (double)bytes / ((double)a->cfg.flows * a->nworkers), (unsigned long)f4,
-	       (unsigned long)b4, f4 ? (double)b4 / (double)f4 : 0.0, (unsigned long)f6,
+	       (unsigned long)b4, f4 ? (double)b4 / (double)f4 : 0.0, (unsigned long)nat,
+	       (unsigned long)f6,
 	       (unsigned long)b6, f6 ? (double)b6 / (double)f6 : 0.0,
 	       (unsigned long)(bytes - b4 - b6));
 }

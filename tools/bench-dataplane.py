@@ -155,7 +155,7 @@ class Bench:
                 kv[f["role"] + ".punted"] = int(f["punted"])
             elif ev == "flow_memory":
                 kv["mem_bytes"] = int(f["bytes"])
-                for k in ("flows4", "bytes4", "flows6", "bytes6", "fixed"):
+                for k in ("flows4", "bytes4", "nat", "flows6", "bytes6", "fixed"):
                     kv["mem_" + k] = int(f.get(k, 0))
             elif ev == "flow_stats":
                 kv["flows"] = int(f["active"])
@@ -307,8 +307,10 @@ def main():
                   % (kv["mem_bytes"], held, a.table, kv["mem_flows4"], kv["mem_bytes4"],
                      kv["mem_flows6"], kv["mem_bytes6"], kv["mem_fixed"],
                      kv["mem_bytes"] / held))
-            print("  IPv6: %.1f bytes a flow (routed, no NAT)"
-                  % (kv["mem_bytes6"] / kv["mem_flows6"]))
+            print("  IPv4: %.1f bytes a flow, %.1f of them the NAT table's; IPv6: %.1f bytes a "
+                  "flow (routed, no NAT)"
+                  % (kv["mem_bytes4"] / kv["mem_flows4"], kv["mem_nat"] / kv["mem_flows4"],
+                     kv["mem_bytes6"] / kv["mem_flows6"]))
             verdict("memory", "bytes per IPv4 flow with its NAT mapping",
                     kv["mem_bytes4"] / kv["mem_flows4"], 256, at_least=False, fmt="%.1f")
 
