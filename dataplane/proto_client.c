@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Reply checking for gwd's DPDK engine (dp_reply.h).  Pure: reads only the
+ * Reply checking for gwd's DPDK engine (proto_client.h).  Pure: reads only the
  * bytes it is given.
  */
 #include <errno.h>
@@ -103,6 +103,7 @@ int dp_reply_body(uint16_t type, const uint8_t *body, size_t len, char *err, siz
 		break;
 	case DP_MSG_LOAD_IMAGE:
 	case DP_MSG_SET_ACTIVE:
+	case DP_MSG_SET_ACTIVE_FOR:
 		want = sizeof(struct dp_load_reply);
 		break;
 	case DP_MSG_IMAGE_INFO:

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * gw's log line, for every process of gw (gwd, gw-dataplane): one
+ * gw's log line, for every process of gw (gwd, gw-dns, gw-dataplane): one
  * `key=value` line per event on stderr, e.g.
  *   t=2026-11-27T05:10:00Z event=apply gen=3 user=root msg="new kids rule"
  * The time first (UTC, to the second), then event=, then the event's own
