@@ -243,6 +243,22 @@ static void emit_sets(struct emit *e)
 	}
 	if (ast->dns_enforce)
 		emit_doh_set(e);
+	if (ast->dns_private.n) {
+		/* The last domain set, flagged: sema counted it after the others. */
+		const struct ast_domain **doms = malloc(ast->dns_private.n * sizeof(*doms));
+		if (!doms) {
+			e->sec[POL_SEC_DOMAINS].oom = true;
+			return;
+		}
+		for (size_t i = 0; i < ast->dns_private.n; i++)
+			doms[i] = VEC_AT(ast->dns_private, struct ast_domain, i);
+		emit_domain_set(e, "dns:private", doms, ast->dns_private.n);
+		free(doms);
+		struct buf *b = &e->sec[POL_SEC_DOMAIN_SETS];
+		if (!b->oom)
+			((struct pol_set *)b->p)[COUNT(e, POL_SEC_DOMAIN_SETS) - 1].flags =
+				POL_SET_DNS_PRIVATE;
+	}
 }
 
 static int cmp_mac(const void *a, const void *b)

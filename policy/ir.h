@@ -155,8 +155,19 @@ struct pol_set {
 	uint32_t name;  /* string; anonymous sets are named "rule:<rule name>" */
 	uint32_t first; /* index of the first entry */
 	uint32_t count;
-	uint32_t pad;
+	uint32_t flags; /* POL_SET_*; 0 in prefix sets and schedules */
 };
+
+/*
+ * flags of a domain set.  POL_SET_DNS_PRIVATE: not a destination but the
+ * policy's `dns private` names (set "dns:private", the last domain set, at
+ * most one, at most POL_MAX_DNS_PRIVATE names, none wildcard): their
+ * upstream answers may point at private and LAN addresses (gw-dns's
+ * rebinding protection lets them through).  No rule names it, and
+ * pol_domain_sets_of() never reports it, so no name is learned for it.
+ */
+#define POL_SET_DNS_PRIVATE 0x1u
+#define POL_MAX_DNS_PRIVATE 1024
 _Static_assert(sizeof(struct pol_set) == 16, "pol_set layout");
 
 struct pol_prefix {

@@ -1386,6 +1386,47 @@ static bool setting_once(struct parser *p, bool given, struct pol_span first,
 	return false;
 }
 
+/* dns private NAME, ...: the names (and the names under them) whose
+ * upstream answers may point inside the home. */
+static void parse_dns_private(struct parser *p, struct pol_span kw)
+{
+	struct ast *ast = p->ast;
+	struct pol_vec v = { 0 };
+	if (!setting_once(p, ast->dns_private.n > 0, ast->dns_private_span, kw, "dns private"))
+		return;
+	next(p);
+	if (at_end(p)) {
+		pol_error(p->d, p->tok.span, "write dns private nas.example.com, plex.direct",
+			  "expected names after dns private");
+		return;
+	}
+	do {
+		const struct tok *t = &p->tok;
+		char *out = t->kind == T_WORD ? pol_arena_alloc(p->u->arena, t->len + 1) : NULL;
+		const char *why = "not a domain name";
+		size_t len = 0;
+		bool wild = false;
+		if (t->kind == T_WORD && !out)
+			return;
+		if (!out || parse_domain(t->p, t->len, 2, out, &len, &wild, &why) < 0 || wild) {
+			pol_error(p->d, t->span,
+				  wild ? "a name stands for the names under it too: drop the *." : NULL,
+				  "invalid name %s after dns private: %s", tok_desc(p, t),
+				  wild ? "no wildcards here" : why);
+			if (t->kind == T_WORD)
+				next(p);
+			return;
+		}
+		struct ast_domain *slot = push(p, &v, sizeof(*slot));
+		if (slot)
+			*slot = (struct ast_domain){ out, (uint32_t)len, false };
+		next(p);
+	} while (take_comma(p));
+	ast->dns_private = v;
+	ast->dns_private_span = kw;
+	add_stmt(p, AS_DNS_PRIVATE, 0);
+}
+
 static void parse_simple(struct parser *p, enum ast_stmt_kind kind)
 {
 	struct ast *ast = p->ast;
@@ -1497,9 +1538,13 @@ static void parse_simple(struct parser *p, enum ast_stmt_kind kind)
 		return;
 	}
 	case AS_DNS_ENFORCE: {
-		/* dns SETTING: only `enforce` so far. */
+		/* dns SETTING: `enforce`, or `private` and names. */
+		if (is_kw(&p->tok, "private")) {
+			parse_dns_private(p, kw.span);
+			return;
+		}
 		if (!is_kw(&p->tok, "enforce")) {
-			pol_error(p->d, p->tok.span, "write dns enforce",
+			pol_error(p->d, p->tok.span, "write dns enforce, or dns private NAME, ...",
 				  "expected a DNS setting after dns, found %s",
 				  tok_desc(p, &p->tok));
 			if (p->tok.kind == T_WORD)

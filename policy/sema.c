@@ -334,6 +334,10 @@ static void check_limits(struct pol_unit *u)
 		else
 			count(u, &prefixes, l->items.n, POL_MAX_PREFIXES, "prefixes", l->name.span);
 	}
+	n = 0;
+	count(u, &n, ast->dns_private.n, POL_MAX_DNS_PRIVATE, "names in dns private",
+	      ast->dns_private_span);
+	count(u, &domains, ast->dns_private.n, POL_MAX_DOMAINS, "domains", ast->dns_private_span);
 	if (ast->dns_enforce)
 		count(u, &prefixes, pol_doh_naddrs, POL_MAX_PREFIXES, "prefixes (dns enforce's DoH list)",
 		      ast->dns_enforce_span);
@@ -446,6 +450,11 @@ static void number_sets(struct pol_unit *u)
 				  "each domains list and each rule with domains of its own uses one; merge some lists",
 				  "too many domain sets: at most %d", POL_MAX_DOMAIN_SETS);
 	}
+	/* `dns private` is one more domain set, the last (compile.c). */
+	if (ast->dns_private.n && nd++ == POL_MAX_DOMAIN_SETS)
+		pol_error(&u->diags, ast->dns_private_span,
+			  "each domains list and each rule with domains of its own uses one; merge some lists",
+			  "too many domain sets: at most %d (dns private uses one)", POL_MAX_DOMAIN_SETS);
 	ast->ndomain_sets = nd;
 	ast->nprefix_sets = np;
 }

@@ -58,8 +58,8 @@ def dig(lab, *args):
     return lab.dig("c", "@10.77.1.1", "+tries=1", "+time=5", "+short", *args).stdout.split()
 
 
-def rcode(lab, name):
-    out = lab.dig("c", "@10.77.1.1", "+tries=1", "+time=5", name).stdout
+def rcode(lab, *name):
+    out = lab.dig("c", "@10.77.1.1", "+tries=1", "+time=5", *name).stdout
     for word in ("NXDOMAIN", "NOERROR", "SERVFAIL", "REFUSED"):
         if "status: " + word in out:
             return word
@@ -67,22 +67,30 @@ def rcode(lab, name):
 
 
 def enforce(lab, g):
-    """`dns enforce` comes with the policy: gwd tells gw-dns, and takes it
-    back with the next policy that does not say it."""
+    """`dns enforce` and `dns private` come with the policy: gwd tells
+    gw-dns, and takes them back with the next policy that does not say
+    them."""
     names = ("use-application-dns.net", "mask.icloud.com", "dns.google", "x.dns.google")
     expect(dig(lab, "use-application-dns.net") == ["198.51.100.99"] and
            dig(lab, "dns.google") == ["8.8.8.8"],
            "without dns enforce the canary and a DoH name are forwarded")
+    expect(rcode(lab, "evil.lab") == "SERVFAIL",
+           "without dns private, an answer pointing inside (evil.lab) is dropped: SERVFAIL")
     r = g.gwctl("policy", "apply", os.path.join(HERE, "gwd-enforce.gw"), "-m", "enforce")
     expect(r.returncode == 0, "gwctl policy apply gwd-enforce.gw")
     got = {n: rcode(lab, n) for n in names}
     expect(all(v == "NXDOMAIN" for v in got.values()),
            "with dns enforce: the canaries and the DoH names (policy/doh.txt) NXDOMAIN %s" % got)
+    expect(dig(lab, "evil.lab") == ["192.168.1.5"],
+           "with dns private evil.lab, its answer pointing inside goes")
+    expect(rcode(lab, "AAAA", "evil6.lab") == "SERVFAIL",
+           "and another name's (evil6.lab AAAA fd00::5) is still dropped")
     r = g.gwctl("policy", "apply", os.path.join(HERE, "gwd.gw"), "-m", "no enforce")
     expect(r.returncode == 0, "gwctl policy apply gwd.gw")
     expect(dig(lab, "use-application-dns.net") == ["198.51.100.99"] and
            dig(lab, "dns.google") == ["8.8.8.8"],
            "a policy without it: forwarded again")
+    expect(rcode(lab, "evil.lab") == "SERVFAIL", "and evil.lab dropped again")
 
 
 def main():
