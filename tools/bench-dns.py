@@ -30,8 +30,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests", "dns"))
-import dnslab  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
+from gwtest import dns as dnslab  # noqa: E402
 
 DEVICES = 200
 NAMES = 1000

@@ -14,8 +14,8 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import dnslab  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from gwtest import dns as dnslab  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -44,7 +44,8 @@ class Gwd:
         dnslab.wait_for(lambda: os.path.exists(self.sock) and self.status()["dns"], "gwd's socket")
 
     def gwctl(self, *args):
-        return dnslab.run(self.gwctl_bin, *args, env=dict(os.environ, GWD_SOCKET=self.sock))
+        return subprocess.run([self.gwctl_bin, *args], env=dict(os.environ, GWD_SOCKET=self.sock),
+                              check=True, capture_output=True, text=True, timeout=60)
 
     def status(self):
         return json.loads(self.gwctl("status", "--json").stdout)
