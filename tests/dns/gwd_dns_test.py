@@ -9,6 +9,7 @@ usage: gwd_dns_test.py GWD GWCTL GW_DNS    (exit 77 when it cannot run)
 """
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -123,6 +124,9 @@ def main():
                    "its address was learned by gwd before the answer came (domains_learned +1)")
             expect("event=domains_learn name=www.social.lab" in g.log() and "via=dns" in g.log(),
                    "gwd logged the learn, via=dns")
+            expect(re.search(r"event=domains_learn name=www\.social\.lab .* failed=0 us=\d+ "
+                             r"engine_us=\S+ via=dns", g.log()),
+                   "with the time it took (us=, engine_us=: what bench-dns-hold.py reads)")
             expect(dig(lab, "site.lab") == ["198.51.100.10"], "an unlisted name is answered")
             expect(g.status()["domains_learned"] == before + 1, "and not learned")
 
