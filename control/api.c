@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The API socket and its connections (api.h).  Lines are cut here, checked
- * by api_msg.c, run by daemon.c.  A line over GWD_API_MAX_LINE is refused
- * and the connection closed once the refusal is sent; anything else that
- * is wrong gets an error reply and the connection stays usable.
+ * by api_msg.c, run by daemon.c (gwd_run and the duties it calls).  A line
+ * over GWD_API_MAX_LINE is refused and the connection closed once the
+ * refusal is sent; anything else that is wrong gets an error reply and the
+ * connection stays usable.
  */
 #include <errno.h>
 #include <grp.h>

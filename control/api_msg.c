@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "api_msg.h"
+#include "domains.h"
 
 static const char *const names[GWD_CMD_COUNT] = {
 	[GWD_CMD_STATUS] = "status",
@@ -93,35 +94,11 @@ static int get_string(json_t *root, const char *key, const char **out, size_t *o
 	return 0;
 }
 
-/* A DNS name as a resolver hands it over: labels of 1..63 letters,
- * digits, '-' or '_', dot-separated, an optional final dot. */
-static bool dns_name(const char *s)
-{
-	size_t n = strlen(s), label = 0;
-	if (!n || n > GWD_API_MAX_NAME + 1 || (n == GWD_API_MAX_NAME + 1 && s[n - 1] != '.'))
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (c == '.') {
-			if (!label)
-				return false;
-			label = 0;
-		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			   (c >= '0' && c <= '9') || c == '-' || c == '_') {
-			if (++label > 63)
-				return false;
-		} else {
-			return false;
-		}
-	}
-	return true;
-}
-
 static int parse_learn(struct gwd_api_req *r, struct gwd_api_err *err)
 {
 	if (get_string(r->root, "name", &r->name, NULL, err) < 0)
 		return -EINVAL;
-	if (!r->name || !dns_name(r->name))
+	if (!r->name || !gwd_domain_name_ok(r->name))
 		return refuse(err, "bad_argument", "'name' must be a DNS name (labels of letters, "
 			      "digits, '-', '_'; at most %d bytes)", GWD_API_MAX_NAME);
 	json_t *ttl = json_object_get(r->root, "ttl");

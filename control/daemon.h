@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * gwd's duties behind the API: the generations (apply as a transaction
- * over the engines, history, rollback, --confirm and its timer) and status.
- * Runs on the one event loop; every command finishes before the next.
+ * over the engines, history, rollback, --confirm and its timer), the
+ * queries, the schedules and the learned domains (learn.h), each in its
+ * own file (daemon_int.h lists them).  Runs on the one event loop; every
+ * command finishes before the next.
  */
 #ifndef GW_CONTROL_DAEMON_H
 #define GW_CONTROL_DAEMON_H
@@ -16,6 +18,9 @@
 #include "config.h"
 
 struct gwd;
+
+/* Engines one gwd drives: file, dataplane, ebpf, and room for one more. */
+#define GWD_MAX_ENGINES 4
 
 /* Who asked, from SO_PEERCRED. */
 struct gwd_peer {

@@ -22,6 +22,28 @@ struct gwd_domains {
 	size_t n, cap, max;
 };
 
+bool gwd_domain_name_ok(const char *s)
+{
+	size_t n = strlen(s), label = 0;
+	if (!n || n > 254 || (n == 254 && s[n - 1] != '.'))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c == '.') {
+			if (!label)
+				return false;
+			label = 0;
+		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			   (c >= '0' && c <= '9') || c == '-' || c == '_') {
+			if (++label > 63)
+				return false;
+		} else {
+			return false;
+		}
+	}
+	return true;
+}
+
 int gwd_domains_new(uint32_t max, struct gwd_domains **ret)
 {
 	if (!max)

@@ -9,11 +9,12 @@
  * learning a known pair renews it.  At most `max` entries: when full, the
  * one that expires first goes.  An address learned under several names
  * carries the union of their sets, and lives as long as the longest.
- * No I/O: daemon.c feeds it and hands its entries to the engines.
+ * No I/O: learn.c feeds it and hands its entries to the engines.
  */
 #ifndef GW_CONTROL_DOMAINS_H
 #define GW_CONTROL_DOMAINS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,11 @@
 #include "image.h"
 
 struct gwd_domains;
+
+/* A DNS name as a resolver hands it over: labels of 1..63 letters,
+ * digits, '-' or '_', dot-separated, an optional final dot, at most 253
+ * bytes without it.  What the API and gwd_learn accept. */
+bool gwd_domain_name_ok(const char *s);
 
 int gwd_domains_new(uint32_t max, struct gwd_domains **ret);
 void gwd_domains_free(struct gwd_domains *t);

@@ -107,7 +107,7 @@ static int prepare(struct gwd_engine *e, uint32_t gen, const void *image, size_t
 	struct bpf_engine *b = (struct bpf_engine *)e;
 	struct pol_ir *own = NULL;
 	const struct pol_ir *ir = given;
-	struct gwbpf_image *img = NULL;
+	struct pol_tables *tables = NULL;
 	struct gwbpf_bitmap active;
 	struct pol_when when;
 	b->staged_gen = 0;
@@ -121,7 +121,7 @@ static int prepare(struct gwd_engine *e, uint32_t gen, const void *image, size_t
 		snprintf(err, errlen, "the policy's time zone: %s", strerror(-r));
 		goto out;
 	}
-	r = gwbpf_image_build(ir, &img);
+	r = gwbpf_tables_build(ir, &tables);
 	if (r == -E2BIG) {
 		snprintf(err, errlen, "the policy does not fit the eBPF tables (%u rules, at most "
 			 "%u, or too many distinct bitmaps)", ir->nrules, GWBPF_MAX_RULES);
@@ -132,14 +132,14 @@ static int prepare(struct gwd_engine *e, uint32_t gen, const void *image, size_t
 		goto out;
 	}
 	gwbpf_active_mask(ir, when, &active);
-	if ((r = gwbpf_stage(b->g, img, &active)) < 0) {
+	if ((r = gwbpf_stage(b->g, tables, &active)) < 0) {
 		snprintf(err, errlen, "staging: %s", strerror(-r));
 		goto out;
 	}
 	b->staged_gen = gen;
 	b->nrules = ir->nrules;
 out:
-	gwbpf_image_free(img);
+	pol_tables_free(tables);
 	pol_ir_free(own);
 	return r;
 }
@@ -285,7 +285,7 @@ static int on_event(const struct gwbpf_event *x, void *arg)
 	struct gwd_flow_ev ev = {
 		.kind = kinds[x->kind], .engine = GWD_ENGINE_EBPF, .family = x->key.family,
 		.proto = x->key.proto, .action = x->action,
-		.log = (x->flags & GWBPF_RULE_LOG) != 0,
+		.log = (x->flags & POL_TABLES_RULE_LOG) != 0,
 		.sport = ntohs(x->key.sport), .dport = ntohs(x->key.dport),
 		.rule = x->rule, .generation = gen_of(b, x->epoch),
 		.pkts = { x->packets, x->packets_down }, .bytes = { x->bytes, x->bytes_down },

@@ -8,7 +8,7 @@
  *            port.  When the pins were adopted and the live epoch is the
  *            one gwd last wrote to STATE_DIR/engine-ebpf/live, the engine
  *            starts at that generation: nothing is staged again.
- *   prepare: gwbpf_image_build + gwbpf_stage (the idle slot, with the
+ *   prepare: gwbpf_tables_build + gwbpf_stage (the idle slot, with the
  *            clock's active-rule mask); stage_domains fills that slot's
  *            domain table.  The live slot is untouched: abort is
  *            simply not committing.

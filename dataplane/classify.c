@@ -2,10 +2,10 @@
 /*
  * Classification over bit-vector tables (see classify.h).
  *
- * The tables are the eBPF engine's image (ebpf/compile.h: one rule bitmap
- * per equivalence class of each packet field, deduplicated), walked here
- * the way gwbpf_classify walks them, with two differences that keep the
- * cost independent of the policy's size:
+ * The tables are the policy's bit-vector tables (policy/tables.h: one rule
+ * bitmap per equivalence class of each packet field, deduplicated), walked
+ * here the way pol_tables_classify walks them, with differences that keep
+ * the cost independent of the policy's size:
  *  - the destination's address class comes from a sorted array of
  *    disjoint intervals (one per family, built once from the image's
  *    nested prefixes) by binary search, not from a scan of the prefixes;
@@ -13,10 +13,10 @@
  *    occupy ((nrules + 63) / 64), and of those only the words where every
  *    field's bitmap has a rule (a summary bit per word, built at load:
  *    aggregated bit vectors);
- *  - the tables are built as wide as the policy (gwbpf_image_build_max, up
- *    to DP_CLASSIFY_MAX_RULES rules), wider than the eBPF maps allow.
+ *  - the tables are built for up to DP_CLASSIFY_MAX_RULES rules, more
+ *    than the eBPF maps hold.
  * A classification is a MAC binary search, one port table index, one
- * address binary search and at most GWBPF_WORDS word operations.
+ * address binary search and at most (nrules + 63) / 64 word operations.
  *
  * Schedules: the active-rule mask of the current minute is computed by the
  * main lcore (dp_classify_set_when, when the minute changes) and read by
@@ -24,7 +24,7 @@
  * mask, makes it even; a reader that saw it odd or changed classifies
  * again.  Domain sets: the caller looks the destination up in the domain
  * table (domain.h) and passes its bits; each bit ORs that set's rule
- * bitmap into the destination's, as gwbpf_classify does.  Runtime device
+ * bitmap into the destination's, as pol_tables_classify does.  Runtime device
  * bindings (devices.h, DEVICE_SET): a MAC the bindings hold is that
  * device, with the subject bitmap of the device's MACs in the image,
  * before the image's MAC table is asked.
@@ -39,8 +39,8 @@
 #include <unistd.h>
 
 #include "classify.h"
-#include "compile.h"
 #include "devices.h"
+#include "tables.h"
 
 #define IMAGE_MAX (256u << 20)
 
@@ -62,7 +62,7 @@ struct spans {
 
 struct dp_classify {
 	struct pol_ir *ir;
-	struct gwbpf_image *img; /* NULL without a policy */
+	struct pol_tables *img; /* NULL without a policy */
 	struct spans addr[2];    /* [0]: IPv4, [1]: IPv6 */
 	/* addr[0] again, its starts as 32-bit addresses (IPv4 spans start
 	 * on whole IPv4 addresses) apart from their classes: a search reads
@@ -141,20 +141,20 @@ struct open_pfx {
  * sorted by address then length, so an enclosing prefix comes before the
  * ones it holds, and prefixes either nest or are disjoint: a sweep with a
  * stack of the prefixes open at the current address does it.  An exact
- * duplicate keeps the first (as gwbpf_addr_class, which takes the first
+ * duplicate keeps the first (as pol_tables_addr_class, which takes the first
  * longest match). */
-static int build_spans(const struct gwbpf_image *img, uint8_t family, struct spans *s)
+static int build_spans(const struct pol_tables *img, uint8_t family, struct spans *s)
 {
 	struct open_pfx *stack = malloc((img->nprefixes + 1) * sizeof(*stack));
 	uint32_t depth = 0;
-	uint16_t miss = img->policy.addr_miss;
+	uint16_t miss = img->head.addr_miss;
 	int r = -ENOMEM;
 	if (!stack)
 		return r;
 	if ((r = spans_put(s, 0, miss)) < 0)
 		goto out;
 	for (uint32_t i = 0; i < img->nprefixes; i++) {
-		const struct gwbpf_prefix_entry *p = &img->prefixes[i];
+		const struct pol_tables_prefix *p = &img->prefixes[i];
 		if (p->family != family)
 			continue;
 		if (i > 0 && p[-1].family == family && p[-1].plen == p->plen &&
@@ -189,15 +189,15 @@ out:
 
 static int build_summary(struct dp_classify *c)
 {
-	const struct gwbpf_image *img = c->img;
-	uint32_t rows = img->policy.nbitmaps;
+	const struct pol_tables *img = c->img;
+	uint32_t rows = img->head.nbitmaps;
 	c->swords = (c->nwords + 63) / 64;
 	c->summary = calloc((size_t)(rows ? rows : 1) * (c->swords ? c->swords : 1),
 			    sizeof(*c->summary));
 	if (!c->summary)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < rows; i++) {
-		const uint64_t *r = img->bitmap_words + (size_t)i * img->words;
+		const uint64_t *r = pol_tables_row(img, i);
 		for (unsigned w = 0; w < c->nwords; w++)
 			if (r[w])
 				c->summary[(size_t)i * c->swords + w / 64] |= 1ull << (w % 64);
@@ -272,12 +272,12 @@ static uint64_t mac_value(const uint8_t mac[6])
 
 static int build_macs(struct dp_classify *c)
 {
-	const struct gwbpf_image *img = c->img;
+	const struct pol_tables *img = c->img;
 	c->macs = malloc((img->nmacs ? img->nmacs : 1) * sizeof(*c->macs));
 	if (!c->macs)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < img->nmacs; i++)
-		c->macs[i] = mac_value(img->macs[i].key.mac);
+		c->macs[i] = mac_value(img->macs[i].mac);
 	/* Every MAC of a device has the device's subject bitmap. */
 	c->dev_subject = malloc((c->ndevices ? c->ndevices : 1) * sizeof(*c->dev_subject));
 	if (!c->dev_subject)
@@ -285,13 +285,13 @@ static int build_macs(struct dp_classify *c)
 	for (uint32_t d = 0; d < c->ndevices; d++)
 		c->dev_subject[d] = UINT32_MAX;
 	for (uint32_t i = 0; i < img->nmacs; i++)
-		if (img->macs[i].val.device < c->ndevices)
-			c->dev_subject[img->macs[i].val.device] = img->macs[i].val.subject;
+		if (img->macs[i].device < c->ndevices)
+			c->dev_subject[img->macs[i].device] = img->macs[i].subject;
 	return 0;
 }
 
-/* gwbpf_image_mac over the integers. */
-static const struct gwbpf_mac_val *mac_find(const struct dp_classify *c, const uint8_t mac[6])
+/* pol_tables_mac over the integers. */
+static const struct pol_tables_mac *mac_find(const struct dp_classify *c, const uint8_t mac[6])
 {
 	uint64_t v = mac_value(mac);
 	const uint64_t *m = c->macs;
@@ -305,7 +305,7 @@ static const struct gwbpf_mac_val *mac_find(const struct dp_classify *c, const u
 		lo = m[lo + half] <= v ? lo + half : lo;
 		n -= half;
 	}
-	return m[lo] == v ? &c->img->macs[lo].val : NULL;
+	return m[lo] == v ? &c->img->macs[lo] : NULL;
 }
 
 /* ------------------------------------------------------------ life */
@@ -340,7 +340,7 @@ int dp_classify_new(struct pol_ir *ir, uint32_t generation, struct dp_classify *
 			if (ir->dsts[i].kind == POL_DST_DOMAINS && ir->dsts[i].index < 64)
 				c->domain_mask |= 1ull << ir->dsts[i].index;
 		c->ndevices = ir->ndevices;
-		r = gwbpf_image_build_max(ir, DP_CLASSIFY_MAX_RULES, &c->img);
+		r = pol_tables_build(ir, DP_CLASSIFY_MAX_RULES, POL_TABLES_MAX_BITMAPS, &c->img);
 		if (r < 0)
 			goto fail;
 		if ((r = build_spans(c->img, 4, &c->addr[0])) < 0 ||
@@ -366,7 +366,7 @@ void dp_classify_free(struct dp_classify *c)
 {
 	if (!c)
 		return;
-	gwbpf_image_free(c->img);
+	pol_tables_free(c->img);
 	free(c->addr[0].v);
 	free(c->addr[1].v);
 	free(c->macs);
@@ -504,10 +504,10 @@ void dp_classify_renumber(struct dp_classify *c, uint32_t generation)
 
 uint64_t dp_classify_rate(const struct dp_classify *c, uint32_t rule)
 {
-	if (!c->img || rule >= c->img->policy.nrules)
+	if (!c->img || rule >= c->img->head.nrules)
 		return 0;
-	const struct gwbpf_rule *ru = &c->img->rules[rule];
-	return ru->flags & GWBPF_RULE_RATE ? ru->rate_bps : 0;
+	const struct pol_tables_rule *ru = &c->img->rules[rule];
+	return ru->flags & POL_TABLES_RULE_RATE ? ru->rate_bps : 0;
 }
 
 uint32_t dp_classify_device(const struct dp_classify *c, const uint8_t mac[6])
@@ -516,7 +516,7 @@ uint32_t dp_classify_device(const struct dp_classify *c, const uint8_t mac[6])
 	uint32_t d = b ? dp_devtab_find(b, mac) : POL_NONE;
 	if (d != POL_NONE)
 		return d;
-	const struct gwbpf_mac_val *mv = c->img ? mac_find(c, mac) : NULL;
+	const struct pol_tables_mac *mv = c->img ? mac_find(c, mac) : NULL;
 	return mv ? mv->device : POL_NONE;
 }
 
@@ -544,10 +544,10 @@ struct dp_devtab *dp_classify_swap_bindings(struct dp_classify *c, struct dp_dev
 
 /* ------------------------------------------------------------ classify */
 
-/* Bitmap i of the image (img->words u64). */
-static inline const uint64_t *row(const struct gwbpf_image *img, uint32_t i)
+/* Bitmap i of the tables (img->words u64). */
+static inline const uint64_t *row(const struct pol_tables *img, uint32_t i)
 {
-	return img->bitmap_words + (size_t)i * img->words;
+	return pol_tables_row(img, i);
 }
 
 /* Bitmap i's summary (c->swords words). */
@@ -559,13 +559,13 @@ static inline const uint64_t *srow(const struct dp_classify *c, uint32_t i)
 void dp_classify_flow(const struct dp_classify *c, const struct dp_classify_in *in,
 		      struct dp_verdict *ret)
 {
-	const struct gwbpf_image *img = c->img;
+	const struct pol_tables *img = c->img;
 	if (!img) {
 		*ret = (struct dp_verdict){ .action = POL_ALLOW, .rule = POL_NONE,
 					    .device = POL_NONE };
 		return;
 	}
-	const struct gwbpf_mac_val *mv = NULL;
+	const struct pol_tables_mac *mv = NULL;
 	const struct dp_devtab *bt = __atomic_load_n(&c->bindings, __ATOMIC_ACQUIRE);
 	uint32_t device = bt ? dp_devtab_find(bt, in->mac) : POL_NONE;
 	uint32_t subject;
@@ -574,25 +574,25 @@ void dp_classify_flow(const struct dp_classify *c, const struct dp_classify_in *
 	} else {
 		mv = mac_find(c, in->mac);
 		device = mv ? mv->device : POL_NONE;
-		subject = mv ? mv->subject : img->policy.subj_new;
+		subject = mv ? mv->subject : img->head.subj_new;
 	}
 	const bool known = device != POL_NONE;
 	uint32_t iproto, iport = UINT32_MAX;
 	switch (in->proto) {
 	case IPPROTO_TCP:
-		iproto = GWBPF_BM_TCP;
+		iproto = POL_TABLES_BM_TCP;
 		iport = img->ports[in->dport];
 		break;
 	case IPPROTO_UDP:
-		iproto = GWBPF_BM_UDP;
+		iproto = POL_TABLES_BM_UDP;
 		iport = img->ports[in->dport];
 		break;
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6:
-		iproto = GWBPF_BM_ICMP;
+		iproto = POL_TABLES_BM_ICMP;
 		break;
 	default:
-		iproto = GWBPF_BM_OTHER;
+		iproto = POL_TABLES_BM_OTHER;
 		break;
 	}
 	if (iport == UINT32_MAX)
@@ -611,7 +611,7 @@ void dp_classify_flow(const struct dp_classify *c, const struct dp_classify_in *
 		for (unsigned s = 0; s < c->swords; s++)
 			sdom[s] = sdst[s];
 		for (; sets; sets &= sets - 1) {
-			uint32_t i = GWBPF_BM_DOMAIN0 + (uint32_t)__builtin_ctzll(sets);
+			uint32_t i = POL_TABLES_BM_DOMAIN0 + (uint32_t)__builtin_ctzll(sets);
 			const uint64_t *b = row(img, i), *sb = srow(c, i);
 			for (unsigned w = 0; w < c->nwords; w++)
 				dom[w] |= b[w];
@@ -625,7 +625,7 @@ void dp_classify_flow(const struct dp_classify *c, const struct dp_classify_in *
 	*ret = (struct dp_verdict){
 		.device = device,
 		.rule = known ? POL_RULE_DEFAULT : POL_RULE_DEFAULT_NEW,
-		.action = known ? img->policy.default_action : img->policy.default_new,
+		.action = known ? img->head.default_action : img->head.default_new,
 	};
 	uint32_t seq;
 	uint32_t rule;
@@ -652,9 +652,9 @@ again:
 		goto again;
 	if (rule == UINT32_MAX)
 		return;
-	const struct gwbpf_rule *ru = &img->rules[rule];
+	const struct pol_tables_rule *ru = &img->rules[rule];
 	ret->rule = rule;
 	ret->action = ru->action;
-	ret->log = !!(ru->flags & GWBPF_RULE_LOG);
+	ret->log = !!(ru->flags & POL_TABLES_RULE_LOG);
 	ret->rate_bps = ru->rate_bps;
 }

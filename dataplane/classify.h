@@ -2,7 +2,7 @@
 /*
  * Classifying a flow's first packet against one policy generation.  The
  * flow code calls only dp_classify_*.  The answer comes from bit-vector
- * tables compiled from the IR (the eBPF engine's image, ebpf/compile.h),
+ * tables compiled from the IR (policy/tables.h),
  * so its cost does not grow with the number of rules; the reference
  * evaluator (policy/eval.h) is only the tests' oracle.  One struct
  * dp_classify is one immutable generation (but for its schedule clock);
@@ -19,8 +19,8 @@
 
 struct dp_classify;
 
-/* The most rules a policy may have here (the eBPF engine's maps hold
- * GWBPF_MAX_RULES; the fast path's tables are built wider). */
+/* The most rules a policy may have here (more than the eBPF engine's
+ * maps hold). */
 #define DP_CLASSIFY_MAX_RULES 16384
 
 /* What a flow needs of a verdict. */

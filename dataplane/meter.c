@@ -12,7 +12,7 @@
 #include <rte_malloc.h>
 #include <rte_meter.h>
 
-#include "gw_bpf_abi.h"
+#include "tables.h"
 #include "meter.h"
 
 struct slot {
@@ -89,9 +89,9 @@ static bool recycle(struct dp_meters *m, uint64_t now_ms)
 static int configure(struct slot *s, uint64_t rate_bps)
 {
 	uint64_t bytes_per_s = rate_bps / 8 ? rate_bps / 8 : 1;
-	uint64_t burst = bytes_per_s * GWBPF_RATE_BURST_MS / 1000;
-	if (burst < GWBPF_RATE_BURST_MIN)
-		burst = GWBPF_RATE_BURST_MIN;
+	uint64_t burst = bytes_per_s * POL_TABLES_RATE_BURST_MS / 1000;
+	if (burst < POL_TABLES_RATE_BURST_MIN)
+		burst = POL_TABLES_RATE_BURST_MIN;
 	struct rte_meter_srtcm_params params = { .cir = bytes_per_s, .cbs = burst, .ebs = 0 };
 	int r = rte_meter_srtcm_profile_config(&s->p, &params);
 	if (r == 0)

@@ -2,12 +2,12 @@
 /*
  * Rate limits: `rate RATE` on an allow rule (docs/policy.md), one DPDK
  * srTCM meter (rte_meter) per (rule, device, direction), the key the eBPF
- * classifier uses for its token buckets (ebpf/gw_bpf_abi.h, gw_rates): a
- * declared device is its index whatever MAC it sends from, a device never
- * seen before is its MAC.  Each meter's committed rate is the rule's rate
- * in bytes per second, its committed burst GWBPF_RATE_BURST_MS of that
- * rate and at least GWBPF_RATE_BURST_MIN bytes, and its excess burst 0:
- * a packet is green (passes) or red (dropped, counted as rate_limit).
+ * classifier uses for its token buckets too: a declared device is its
+ * index whatever MAC it sends from, a device never seen before is its MAC.
+ * Each meter's committed rate is the rule's rate in bytes per second, its
+ * committed burst POL_TABLES_RATE_BURST_MS of that rate and at least
+ * POL_TABLES_RATE_BURST_MIN bytes (policy/tables.h), and its excess burst
+ * 0: a packet is green (passes) or red (dropped, counted as rate_limit).
  *
  * One table per worker, owned by it: no locks.  With more than one
  * worker, a device whose flows land on several workers is metered once

@@ -2,8 +2,9 @@
 /*
  * The classifier of the kernel LAN ports: gw_classify (XDP, ingress) and
  * gw_egress (TC, egress).  What they read and write, and why, is in
- * gw_bpf_abi.h; compile.c's gwbpf_classify() is the same classification over
- * plain arrays and must stay step for step equal to gw_classify_pkt() below.
+ * gw_bpf_abi.h; policy/tables.c's pol_tables_classify() is the same
+ * classification over plain arrays and must stay step for step equal to
+ * gw_classify_pkt() below.
  *
  * Every loop is bounded by a constant.  Per packet, the programs never
  * fail: they pass, drop or answer, and count why.
@@ -13,6 +14,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "gw_bpf_abi.h"
+#include "pktlimits.h"
 
 #define ETH_P_IP     0x0800
 #define ETH_P_IPV6   0x86DD
@@ -25,7 +27,6 @@
 #define IPPROTO_DSTOPTS_ 60
 #define IPPROTO_ICMPV6_ 58
 #define IP_OFFSET_MASK 0x1fff
-#define IPV6_EXT_MAX 6
 #define IPV6_EXT_OFF_MAX 0x3fff /* p->l4 is a __u16; a pointer's offset stays < 64 KiB */
 #define TC_ACT_OK 0 /* uapi pkt_cls.h: macros are not in vmlinux.h */
 #define TC_ACT_SHOT 2
@@ -43,7 +44,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, GWBPF_SLOTS);
 	__type(key, __u32);
-	__type(value, struct gwbpf_policy);
+	__type(value, struct pol_tables_header);
 } gw_policy SEC(".maps");
 
 struct {
@@ -71,7 +72,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, GWBPF_SLOTS * GWBPF_MAX_RULES);
 	__type(key, __u32);
-	__type(value, struct gwbpf_rule);
+	__type(value, struct pol_tables_rule);
 } gw_rules SEC(".maps");
 
 struct {
@@ -219,7 +220,7 @@ static __always_inline void count(const __u32 which)
 static __always_inline __u32 stats_index(__u32 slot, __u32 rule)
 {
 	__u32 i = rule < GWBPF_MAX_RULES ? rule
-		  : GWBPF_MAX_RULES + (rule == GWBPF_RULE_DEFAULT ? 0 : 1);
+		  : GWBPF_MAX_RULES + (rule == POL_TABLES_RULE_DEFAULT ? 0 : 1);
 	return i + slot * GWBPF_RULE_STATS;
 }
 
@@ -393,7 +394,7 @@ static __always_inline int parse(void *data, void *end, struct pkt *p, __u32 mac
 	__u16 type = eth->h_proto;
 	void *l3 = eth + 1;
 #pragma unroll
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < GW_PKT_MAX_VLAN; i++) {
 		if (type != bpf_htons(ETH_P_8021Q) && type != bpf_htons(ETH_P_8021AD))
 			break;
 		struct vlan_hdr *v = l3;
@@ -428,7 +429,7 @@ static __always_inline int parse(void *data, void *end, struct pkt *p, __u32 mac
 		proto = ip6->nexthdr;
 		l4 = ip6 + 1;
 #pragma unroll
-		for (int i = 0; i < IPV6_EXT_MAX; i++) {
+		for (int i = 0; i < GW_PKT_MAX_IP6_EXT; i++) {
 			/* The headers so far as a bounded offset, not as a
 			 * pointer whose range sums their lengths: every path
 			 * (option, AH, fragment headers in any order) then
@@ -592,15 +593,15 @@ __noinline int gw_or_domains(__u32 slot, __u64 sets)
 			break;
 		__u32 s = lowest_bit(sets) & 63;
 		sets &= sets - 1;
-		if (gw_or_bitmap(&sc->dst, bitmap(slot, GWBPF_BM_DOMAIN0 + s)) < 0)
+		if (gw_or_bitmap(&sc->dst, bitmap(slot, POL_TABLES_BM_DOMAIN0 + s)) < 0)
 			return -1;
-		words |= summary(slot * GWBPF_MAX_BITMAPS + GWBPF_BM_DOMAIN0 + s);
+		words |= summary(slot * GWBPF_MAX_BITMAPS + POL_TABLES_BM_DOMAIN0 + s);
 	}
 	sc->words = words;
 	return 0;
 }
 
-/* The bit-vector classification (gw_bpf_abi.h); 0, or -1 when a policy map
+/* The bit-vector classification (policy/tables.h); 0, or -1 when a policy map
  * lacks an entry the loader always writes.  Global, so verified once on its
  * own: as a static function it was verified again for every state of its
  * callers that reached a call (see "Verifier load time" in
@@ -611,7 +612,7 @@ __noinline int gw_classify_pkt(const struct pkt *p, __u64 epoch, struct gwbpf_fl
 		return -1;
 	__u32 slot = epoch & GWBPF_EPOCH_SLOT ? 1 : 0;
 	__u32 k = slot;
-	const struct gwbpf_policy *pol = bpf_map_lookup_elem(&gw_policy, &k);
+	const struct pol_tables_header *pol = bpf_map_lookup_elem(&gw_policy, &k);
 	if (!pol)
 		return -1;
 
@@ -626,7 +627,7 @@ __noinline int gw_classify_pkt(const struct pkt *p, __u64 epoch, struct gwbpf_fl
 	const struct gwbpf_bitmap *proto, *port;
 	__u8 pr = p->key.proto;
 	if (pr == IPPROTO_TCP || pr == IPPROTO_UDP) {
-		__u32 proto_i = pr == IPPROTO_TCP ? GWBPF_BM_TCP : GWBPF_BM_UDP;
+		__u32 proto_i = pr == IPPROTO_TCP ? POL_TABLES_BM_TCP : POL_TABLES_BM_UDP;
 		proto = bitmap(slot, proto_i);
 		k = slot * GWBPF_PORTS_PER_SLOT + bpf_ntohs(p->key.dport);
 		const __u16 *pc = bpf_map_lookup_elem(&gw_ports, &k);
@@ -635,8 +636,8 @@ __noinline int gw_classify_pkt(const struct pkt *p, __u64 epoch, struct gwbpf_fl
 		port = bitmap(slot, *pc);
 		words &= summary(si + proto_i) & summary(si + *pc);
 	} else {
-		__u32 proto_i = pr == IPPROTO_ICMP || pr == IPPROTO_ICMPV6_ ? GWBPF_BM_ICMP
-									    : GWBPF_BM_OTHER;
+		__u32 proto_i = pr == IPPROTO_ICMP || pr == IPPROTO_ICMPV6_ ? POL_TABLES_BM_ICMP
+									    : POL_TABLES_BM_OTHER;
 		proto = bitmap(slot, proto_i);
 		port = proto; /* no port: AND-ing a bitmap twice changes nothing */
 		words &= summary(si + proto_i);
@@ -663,7 +664,7 @@ __noinline int gw_classify_pkt(const struct pkt *p, __u64 epoch, struct gwbpf_fl
 	 * domain sets: then a copy OR'ed with theirs. */
 	const struct gwbpf_bitmap *dst = addr;
 	__u64 sets = 0;
-	if (pol->flags & GWBPF_POL_DOMAINS) {
+	if (pol->flags & POL_TABLES_F_DOMAINS) {
 		struct gwbpf_addr_key dk = { .slot = (__u8)slot, .family = p->key.family };
 		__builtin_memcpy(dk.addr, p->key.dst, 16);
 		const struct gwbpf_domain_val *dv = bpf_map_lookup_elem(&gw_domains, &dk);
@@ -684,14 +685,14 @@ __noinline int gw_classify_pkt(const struct pkt *p, __u64 epoch, struct gwbpf_fl
 	sc->words = words & dst_words;
 
 	ret->device = mv ? mv->device : ~0u;
-	ret->rule = mv ? GWBPF_RULE_DEFAULT : GWBPF_RULE_DEFAULT_NEW;
+	ret->rule = mv ? POL_TABLES_RULE_DEFAULT : POL_TABLES_RULE_DEFAULT_NEW;
 	ret->action = mv ? pol->default_action : pol->default_new;
 	ret->flags = 0;
 	int rule = gw_first_rule(subj, proto, port, dst, act);
 	if (rule < 0)
 		return 0;
 	k = slot * GWBPF_MAX_RULES + (__u32)rule;
-	const struct gwbpf_rule *r = bpf_map_lookup_elem(&gw_rules, &k);
+	const struct pol_tables_rule *r = bpf_map_lookup_elem(&gw_rules, &k);
 	if (!r)
 		return -1;
 	ret->rule = (__u32)rule;
@@ -712,7 +713,7 @@ __noinline int gw_classify_pkt(const struct pkt *p, __u64 epoch, struct gwbpf_fl
 #define TCP_SYN 0x02
 #define TCP_RST 0x04
 #define TCP_ACK 0x10
-#define L2_MAX 22      /* Ethernet and two VLAN tags */
+#define L2_MAX (14 + 4 * GW_PKT_MAX_VLAN) /* Ethernet and its VLAN tags */
 #define L3_HDR_MAX 120 /* IP header, options or extension headers, quoted */
 #define CSUM_WORDS ((20 + 8 + L3_HDR_MAX + 8) / 2)
 
@@ -960,15 +961,15 @@ __noinline int gw_rate_take(const struct pkt *p, __u32 slot, const struct gwbpf_
 		return true;
 	__u32 rule = f->rule, device = f->device;
 	__u32 k = slot * GWBPF_MAX_RULES + rule;
-	const struct gwbpf_rule *r = bpf_map_lookup_elem(&gw_rules, &k);
-	if (!r || !(r->flags & GWBPF_RULE_RATE) || !r->rate_bps)
+	const struct pol_tables_rule *r = bpf_map_lookup_elem(&gw_rules, &k);
+	if (!r || !(r->flags & POL_TABLES_RULE_RATE) || !r->rate_bps)
 		return true;
 	__u64 bytes_per_s = r->rate_bps / 8 ? r->rate_bps / 8 : 1;
 	if (bytes_per_s > 10000000000ull) /* 80 Gbit/s: beyond, no limit bites */
 		return true;
-	__u64 burst = bytes_per_s * GWBPF_RATE_BURST_MS / 1000;
-	if (burst < GWBPF_RATE_BURST_MIN)
-		burst = GWBPF_RATE_BURST_MIN;
+	__u64 burst = bytes_per_s * POL_TABLES_RATE_BURST_MS / 1000;
+	if (burst < POL_TABLES_RATE_BURST_MIN)
+		burst = POL_TABLES_RATE_BURST_MIN;
 
 	struct gwbpf_rate_key rk = { .rule = rule, .device = device, .slot = (__u8)slot,
 				     .dir = dir };
@@ -1003,9 +1004,9 @@ __noinline int gw_rate_take(const struct pkt *p, __u32 slot, const struct gwbpf_
 static __always_inline int verdict(struct xdp_md *ctx, const struct pkt *p, __u8 action,
 				   struct gwbpf_counters *cn)
 {
-	if (action == GWBPF_ALLOW)
+	if (action == POL_TABLES_ALLOW)
 		return XDP_PASS; /* PASS: derived (gw_bpf_abi.h) */
-	if (action == GWBPF_REJECT) {
+	if (action == POL_TABLES_REJECT) {
 		int r = -1;
 		if (p->first)
 			r = p->key.proto == IPPROTO_TCP ? gw_reject_tcp(ctx, p)
@@ -1116,14 +1117,14 @@ int gw_classify(struct xdp_md *ctx)
 			flow_count(f, jif, p.len);
 			maybe_end(&p, &p.key, false, f);
 			count_rule(stats, p.len);
-			if ((flags & GWBPF_RULE_RATE) &&
+			if ((flags & POL_TABLES_RULE_RATE) &&
 			    !gw_rate_take(&p, slot, f, p.len, GWBPF_DIR_UP)) {
 				count(GWBPF_CNT_RATE_DROP);
 				return XDP_DROP;
 			}
 			/* An allowed packet touches no reason counter
 			 * (PASS and FLOW_HIT are derived). */
-			if (action == GWBPF_ALLOW)
+			if (action == POL_TABLES_ALLOW)
 				return XDP_PASS;
 			return verdict(ctx, &p, action, counters());
 		}
@@ -1203,7 +1204,7 @@ int gw_classify(struct xdp_md *ctx)
 		if (ne)
 			maybe_end(&p, &p.key, false, ne);
 	}
-	if ((nf.flags & GWBPF_RULE_RATE) &&
+	if ((nf.flags & POL_TABLES_RULE_RATE) &&
 	    !gw_rate_take(&p, slot, &nf, p.len, GWBPF_DIR_UP))
 		goto over_rate;
 	return verdict(ctx, &p, nf.action, cn);
@@ -1268,11 +1269,11 @@ int gw_egress(struct __sk_buff *skb)
 		count(GWBPF_CNT_EGRESS_NO_FLOW);
 		return TC_ACT_OK;
 	}
-	if (action != GWBPF_ALLOW) {
+	if (action != POL_TABLES_ALLOW) {
 		count(GWBPF_CNT_EGRESS_DROP);
 		return TC_ACT_SHOT;
 	}
-	if ((flags & GWBPF_RULE_RATE) && fepoch == (__u32)epoch &&
+	if ((flags & POL_TABLES_RULE_RATE) && fepoch == (__u32)epoch &&
 	    !gw_rate_take(&p, slot, f, skb->len, GWBPF_DIR_DOWN)) {
 		count(GWBPF_CNT_EGRESS_RATE_DROP);
 		return TC_ACT_SHOT;

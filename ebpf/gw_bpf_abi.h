@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The eBPF classifier's map ABI: the one header shared by the programs
- * (classify.bpf.c) and userspace (compile.c, loader.c, gwd).
+ * (classify.bpf.c) and userspace (loader.c, gwd): its maps, flows, events
+ * and counters.  The policy tables the maps hold are the policy's
+ * bit-vector tables (policy/tables.h), and the parser's limits are
+ * policy/pktlimits.h, which the DPDK fast path shares.
  *
  * What the program does with a packet
  * -----------------------------------
- * XDP on ingress of a kernel LAN port.  It parses Ethernet (one or two
- * 802.1Q/802.1ad tags), IPv4 or IPv6 (skipping extension headers), and
+ * XDP on ingress of a kernel LAN port.  It parses Ethernet (up to
+ * GW_PKT_MAX_VLAN 802.1Q/802.1ad tags), IPv4 or IPv6 (walking up to
+ * GW_PKT_MAX_IP6_EXT extension headers: policy/pktlimits.h), and
  * TCP/UDP/ICMP/ICMPv6, then looks the 5-tuple up in gw_flows (a table the
  * program runs itself over an array: see gwbpf_flow_set).  A flow whose
  * epoch equals the current one keeps its cached verdict; a missing flow, or
@@ -32,37 +36,18 @@
  * answers on the kernel path).  A RST, an ICMP error or a later fragment
  * gets no answer and is dropped.  Headers cut short are dropped.
  *
- * Classification: the bit-vector technique
- * ----------------------------------------
- * A policy has at most GWBPF_MAX_RULES rules.  A rule set is a bitmap of
- * GWBPF_WORDS u64 words, bit r of word r / 64 for rule r.  Each field of
- * the packet maps to one bitmap: the rules that field does not rule out.
- *
- *   subject   source MAC -> gw_macs -> bitmap index; a MAC not in gw_macs
- *             is a never-seen device and uses gwbpf_policy.subj_new
- *   protocol  TCP, UDP, ICMP/ICMPv6, other -> fixed bitmaps
- *             GWBPF_BM_TCP.. (for ICMP and other, the bitmap also rules out
- *             every rule that lists ports, which only TCP/UDP can match)
- *   port      TCP/UDP destination port -> gw_ports -> bitmap index (ranges
- *             are cut into elementary intervals at every range boundary)
- *   address   destination -> gw_prefixes (LPM) -> bitmap index: the class of
- *             the longest matching prefix among all the policy's prefixes
- *             (LAN included), so all addresses of a class match the same
- *             rules; no match -> gwbpf_policy.addr_miss
- *   domains   destination -> gw_domains -> u64 domain-set bits; for each
- *             set s, bitmap GWBPF_BM_DOMAIN0 + s (the rules naming s) is
- *             OR'ed into the address bitmap, since a rule's destinations
- *             are alternatives
- *   schedule  gw_active: the rules whose schedule is active now
- *
- * The first set bit of subject & proto & port & (address | domains) &
- * active is the deciding rule: gw_rules holds its action, flags and rate.
- * No bit set: gwbpf_policy.default_action (known device) or default_new.
- * Identical bitmaps are stored once, so an index names an equivalence
- * class, not a device, interval or prefix.  The cost is a fixed number of
- * lookups and at most GWBPF_WORDS word operations, whatever the rule
- * count: each bitmap has a one-word summary of its non-zero words
- * (gw_summaries), and only the words set in all five summaries are read.
+ * Classification: the bit-vector tables
+ * --------------------------------------
+ * A flow's first packet is classified by the technique of policy/tables.h
+ * over the maps below, which hold the tables of a policy of at most
+ * GWBPF_MAX_RULES rules: gw_policy the header, gw_bitmaps the bitmaps
+ * (GWBPF_WORDS words each, the words past the policy's zero), gw_rules the
+ * rules, gw_macs the MACs, gw_ports the ports, gw_prefixes the prefixes
+ * as an LPM trie, and gw_domains the domain-set bits of addresses.  The
+ * cost is a fixed number of lookups and at most GWBPF_WORDS word
+ * operations, whatever the rule count: each bitmap has a one-word summary
+ * of its non-zero words (gw_summaries), and only the words set in all
+ * five summaries are read.
  *
  * Generations and epochs
  * ----------------------
@@ -107,21 +92,17 @@
 #include <linux/types.h>
 #endif
 
-#define GWBPF_ABI_VERSION 5
+#include "tables.h"
+
+#define GWBPF_ABI_VERSION 6
 
 #define GWBPF_MAX_RULES 4096
 #define GWBPF_WORDS     (GWBPF_MAX_RULES / 64)
 #define GWBPF_SLOTS     2
 
-/* Bitmaps per slot in gw_bitmaps (512 bytes each: 8 MiB for both slots). */
+/* Bitmaps per slot in gw_bitmaps (512 bytes each: 8 MiB for both slots);
+ * index i of a slot is the tables' bitmap i (POL_TABLES_BM_* fixed). */
 #define GWBPF_MAX_BITMAPS 8192
-/* Fixed bitmap indices within a slot; compile.c allocates the rest. */
-#define GWBPF_BM_TCP     0
-#define GWBPF_BM_UDP     1
-#define GWBPF_BM_ICMP    2 /* ICMP and ICMPv6 */
-#define GWBPF_BM_OTHER   3
-#define GWBPF_BM_DOMAIN0 4 /* + domain set s, s < 64 */
-#define GWBPF_BM_FIRST_FREE (GWBPF_BM_DOMAIN0 + 64)
 
 #define GWBPF_MAX_MACS     65536 /* per both slots */
 #define GWBPF_MAX_PREFIXES 1048576
@@ -158,31 +139,11 @@
 #define GWBPF_EPOCH_ACTIVE  (1ull << 33)  /* live gw_active buffer of that slot */
 #define GWBPF_EPOCH_VALID   (1ull << 34)  /* a policy is loaded; else all passes */
 
-/* Actions: enum pol_action's values. */
-#define GWBPF_ALLOW  0
-#define GWBPF_BLOCK  1
-#define GWBPF_REJECT 2
+/* gw_policy[slot]: the slot's struct pol_tables_header.  Without
+ * POL_TABLES_F_DOMAINS, a new flow's classification skips gw_domains. */
 
-/* The deciding rule when none matched (as POL_RULE_DEFAULT*). */
-#define GWBPF_RULE_DEFAULT     0xfffffffeu
-#define GWBPF_RULE_DEFAULT_NEW 0xfffffffdu
-
-/* gw_policy[slot]: the slot's header. */
-struct gwbpf_policy {
-	__u32 nrules;
-	__u16 nbitmaps;       /* bitmaps used in this slot of gw_bitmaps */
-	__u16 subj_new;       /* bitmap of never-seen devices */
-	__u16 addr_miss;      /* bitmap of addresses outside every prefix */
-	__u8 default_action;  /* GWBPF_ALLOW.. for known devices */
-	__u8 default_new;     /* for never-seen devices */
-	__u32 flags;          /* GWBPF_POL_*: set by the loader (compile.c leaves 0) */
-};
-/* Some rule names a domain set: gw_domains is looked at.  Without, a new
- * flow's classification skips that lookup. */
-#define GWBPF_POL_DOMAINS 0x1
-_Static_assert(sizeof(struct gwbpf_policy) == 16, "gwbpf_policy layout");
-
-/* gw_bitmaps[slot * GWBPF_MAX_BITMAPS + i] and gw_active[slot * 2 + buf]. */
+/* gw_bitmaps[slot * GWBPF_MAX_BITMAPS + i] and gw_active[slot * 2 + buf]:
+ * the tables' rows, zero past their words. */
 struct gwbpf_bitmap {
 	__u64 w[GWBPF_WORDS];
 };
@@ -199,18 +160,10 @@ _Static_assert(sizeof(struct gwbpf_bitmap) == 512, "gwbpf_bitmap layout");
 #define GWBPF_SUMMARIES      (GWBPF_SUMMARY_ACTIVE + GWBPF_SLOTS * 2)
 _Static_assert(GWBPF_WORDS == 64, "one summary bit per bitmap word");
 
-/* gw_rules[slot * GWBPF_MAX_RULES + rule]. */
-#define GWBPF_RULE_LOG  0x1 /* POL_RULE_LOG */
-#define GWBPF_RULE_RATE 0x2 /* POL_RULE_RATE: rate_bps is a limit */
-struct gwbpf_rule {
-	__u8 action;
-	__u8 flags;
-	__u8 pad[6];
-	__u64 rate_bps;
-};
-_Static_assert(sizeof(struct gwbpf_rule) == 16, "gwbpf_rule layout");
+/* gw_rules[slot * GWBPF_MAX_RULES + rule]: struct pol_tables_rule. */
 
-/* gw_macs: hash, source MAC of a declared device -> its subject bitmap. */
+/* gw_macs: hash, source MAC of a declared device -> its subject bitmap
+ * (the tables' struct pol_tables_mac, split into key and value). */
 struct gwbpf_mac_key {
 	__u8 mac[6];
 	__u8 slot;
@@ -227,7 +180,7 @@ _Static_assert(sizeof(struct gwbpf_mac_val) == 8, "gwbpf_mac_val layout");
 
 /* gw_ports[slot * 65536 + port]: a __u16 bitmap index; port in host order.
  * Port 0 and ports in no range share the class of "no port listed". */
-#define GWBPF_PORTS_PER_SLOT 65536
+#define GWBPF_PORTS_PER_SLOT POL_TABLES_PORTS
 
 /* gw_prefixes: LPM trie.  The matched data is slot, family, pad, then the
  * address, so prefixlen is GWBPF_LPM_HEAD + the prefix length and a lookup
@@ -275,10 +228,10 @@ _Static_assert(sizeof(struct gwbpf_flow_key) == 40, "gwbpf_flow_key layout");
 #define GWBPF_FLOW_ENDED 0x1 /* a FIN or RST was seen: the end event is sent */
 struct gwbpf_flow {
 	__u32 epoch;    /* gw_epoch's number when classified */
-	__u32 rule;     /* deciding rule or GWBPF_RULE_DEFAULT* */
+	__u32 rule;     /* deciding rule or POL_TABLES_RULE_DEFAULT* */
 	__u32 device;   /* device index in that policy, or ~0u: never seen */
-	__u8 action;
-	__u8 flags;     /* GWBPF_RULE_* of the deciding rule */
+	__u8 action;    /* POL_TABLES_ALLOW.. */
+	__u8 flags;     /* POL_TABLES_RULE_* of the deciding rule */
 	__u8 state;     /* GWBPF_FLOW_* */
 	__u8 pad;
 	__u8 mac[6];    /* source MAC of the packet that opened it: its device */
@@ -430,7 +383,7 @@ _Static_assert(sizeof(struct gwbpf_clock) == 24, "gwbpf_clock layout");
 struct gwbpf_event {
 	__u8 kind;      /* GWBPF_EV_* */
 	__u8 action;
-	__u8 flags;     /* GWBPF_RULE_*: LOG asks gwd to log the decision */
+	__u8 flags;     /* POL_TABLES_RULE_*: LOG asks gwd to log the decision */
 	__u8 pad;
 	__u32 rule;
 	__u32 device;
@@ -520,12 +473,10 @@ _Static_assert(sizeof(struct gwbpf_rule_stats) == 16, "gwbpf_rule_stats layout")
 /* gw_rates: LRU hash, one token bucket per (rule, device, direction) of a
  * rule with a rate: "each device on its own" (docs/policy.md).  A declared
  * device is its index (mac zero), whatever MAC it sends from; a new device
- * is its MAC (device ~0u).  The bucket holds GWBPF_RATE_BURST_MS of the
- * rate, and at least GWBPF_RATE_BURST_MIN bytes. */
+ * is its MAC (device ~0u).  The bucket holds POL_TABLES_RATE_BURST_MS of
+ * the rate, and at least POL_TABLES_RATE_BURST_MIN bytes. */
 #define GWBPF_DIR_UP   0 /* from the device: XDP ingress */
 #define GWBPF_DIR_DOWN 1 /* to the device: TC egress */
-#define GWBPF_RATE_BURST_MS  100
-#define GWBPF_RATE_BURST_MIN 3000
 struct gwbpf_rate_key {
 	__u32 rule;
 	__u32 device;

@@ -471,13 +471,43 @@ static uint64_t next_number(uint64_t e)
 	return (e + 1) & GWBPF_EPOCH_NUMBER;
 }
 
-int gwbpf_stage(struct gwbpf *g, const struct gwbpf_image *img,
-		const struct gwbpf_bitmap *active)
+int gwbpf_tables_build(const struct pol_ir *ir, struct pol_tables **ret)
+{
+	return pol_tables_build(ir, GWBPF_MAX_RULES, GWBPF_MAX_BITMAPS, ret);
+}
+
+void gwbpf_active_mask(const struct pol_ir *ir, struct pol_when when, struct gwbpf_bitmap *ret)
+{
+	uint64_t w[GWBPF_WORDS] = { 0 };
+	/* pol_active_rules writes (nrules + 63) / 64 words: at most
+	 * GWBPF_WORDS here. */
+	if (ir->nrules <= GWBPF_MAX_RULES)
+		pol_active_rules(ir, when, w);
+	for (unsigned i = 0; i < GWBPF_WORDS; i++)
+		ret->w[i] = w[i];
+}
+
+/* The tables' bitmaps as gw_bitmaps' values: each row widened to
+ * GWBPF_WORDS words, the rest zero. */
+static struct gwbpf_bitmap *map_bitmaps(const struct pol_tables *t)
+{
+	uint32_t n = t->head.nbitmaps;
+	struct gwbpf_bitmap *b = calloc(n ? n : 1, sizeof(*b));
+	if (!b)
+		return NULL;
+	for (uint32_t i = 0; i < n; i++)
+		memcpy(b[i].w, pol_tables_row(t, i), t->words * sizeof(uint64_t));
+	return b;
+}
+
+int gwbpf_stage(struct gwbpf *g, const struct pol_tables *t, const struct gwbpf_bitmap *active)
 {
 	struct classify_bpf *s = g->skel;
+	struct gwbpf_bitmap *bitmaps = NULL;
 	uint32_t slot = g->epoch & GWBPF_EPOCH_SLOT ? 0 : 1, k;
 	int r;
-	if (img->policy.nrules > GWBPF_MAX_RULES || img->policy.nbitmaps > GWBPF_MAX_BITMAPS)
+	if (t->head.nrules > GWBPF_MAX_RULES || t->head.nbitmaps > GWBPF_MAX_BITMAPS ||
+	    t->words > GWBPF_WORDS)
 		return -E2BIG;
 	g->staged = false;
 	if ((r = grace(g)) < 0)
@@ -512,47 +542,51 @@ int gwbpf_stage(struct gwbpf *g, const struct gwbpf_image *img,
 	free(zero);
 	if (r < 0)
 		return r;
-	if ((r = fill_array(bpf_map__fd(s->maps.gw_bitmaps), slot * GWBPF_MAX_BITMAPS,
-			    img->bitmaps, img->policy.nbitmaps)) < 0 ||
-	    (r = fill_array(bpf_map__fd(s->maps.gw_rules), slot * GWBPF_MAX_RULES, img->rules,
-			    img->policy.nrules)) < 0 ||
-	    (r = fill_array(bpf_map__fd(s->maps.gw_ports), slot * GWBPF_PORTS_PER_SLOT, img->ports,
+	r = -ENOMEM;
+	if (!(bitmaps = map_bitmaps(t)))
+		goto out;
+	if ((r = fill_array(bpf_map__fd(s->maps.gw_bitmaps), slot * GWBPF_MAX_BITMAPS, bitmaps,
+			    t->head.nbitmaps)) < 0 ||
+	    (r = fill_array(bpf_map__fd(s->maps.gw_rules), slot * GWBPF_MAX_RULES, t->rules,
+			    t->head.nrules)) < 0 ||
+	    (r = fill_array(bpf_map__fd(s->maps.gw_ports), slot * GWBPF_PORTS_PER_SLOT, t->ports,
 			    GWBPF_PORTS_PER_SLOT)) < 0 ||
 	    (r = fill_array(bpf_map__fd(s->maps.gw_active), slot * 2, active, 1)) < 0 ||
-	    (r = fill_summaries(g, slot * GWBPF_MAX_BITMAPS, img->bitmaps,
-				img->policy.nbitmaps)) < 0 ||
+	    (r = fill_summaries(g, slot * GWBPF_MAX_BITMAPS, bitmaps, t->head.nbitmaps)) < 0 ||
 	    (r = fill_summaries(g, GWBPF_SUMMARY_ACTIVE + slot * 2, active, 1)) < 0)
-		return r;
-	for (uint32_t i = 0; i < img->nmacs; i++) {
-		struct gwbpf_mac_key mk = img->macs[i].key;
-		mk.slot = (uint8_t)slot;
-		if (bpf_map_update_elem(bpf_map__fd(s->maps.gw_macs), &mk, &img->macs[i].val,
-					BPF_ANY) < 0)
-			return -errno;
+		goto out;
+	for (uint32_t i = 0; i < t->nmacs; i++) {
+		struct gwbpf_mac_key mk = { .slot = (uint8_t)slot };
+		struct gwbpf_mac_val mv = { .device = t->macs[i].device,
+					    .subject = t->macs[i].subject };
+		memcpy(mk.mac, t->macs[i].mac, 6);
+		if (bpf_map_update_elem(bpf_map__fd(s->maps.gw_macs), &mk, &mv, BPF_ANY) < 0) {
+			r = -errno;
+			goto out;
+		}
 	}
-	for (uint32_t i = 0; i < img->nprefixes; i++) {
-		const struct gwbpf_prefix_entry *p = &img->prefixes[i];
+	for (uint32_t i = 0; i < t->nprefixes; i++) {
+		const struct pol_tables_prefix *p = &t->prefixes[i];
 		struct gwbpf_lpm_key lk = { .prefixlen = GWBPF_LPM_HEAD + p->plen,
 					    .slot = (uint8_t)slot, .family = p->family };
 		uint32_t v = p->bitmap;
 		memcpy(lk.addr, p->addr, 16);
-		if (bpf_map_update_elem(bpf_map__fd(s->maps.gw_prefixes), &lk, &v, BPF_ANY) < 0)
-			return -errno;
+		if (bpf_map_update_elem(bpf_map__fd(s->maps.gw_prefixes), &lk, &v, BPF_ANY) < 0) {
+			r = -errno;
+			goto out;
+		}
 	}
-	/* Whether any rule names a domain set: their bitmaps are empty
-	 * otherwise, and the program skips gw_domains. */
-	struct gwbpf_policy pol = img->policy;
-	pol.flags = 0;
-	for (uint32_t d = 0; d < 64 && GWBPF_BM_DOMAIN0 + d < img->policy.nbitmaps; d++)
-		for (uint32_t w = 0; w < GWBPF_WORDS; w++)
-			if (img->bitmaps[GWBPF_BM_DOMAIN0 + d].w[w])
-				pol.flags |= GWBPF_POL_DOMAINS;
 	k = slot;
-	if (bpf_map_update_elem(bpf_map__fd(s->maps.gw_policy), &k, &pol, BPF_ANY) < 0)
-		return -errno;
+	if (bpf_map_update_elem(bpf_map__fd(s->maps.gw_policy), &k, &t->head, BPF_ANY) < 0) {
+		r = -errno;
+		goto out;
+	}
 	g->staged = true;
 	g->staged_slot = slot;
-	return 0;
+	r = 0;
+out:
+	free(bitmaps);
+	return r;
 }
 
 int gwbpf_commit(struct gwbpf *g)

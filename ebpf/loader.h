@@ -6,7 +6,9 @@
  *
  *   gwbpf_open(GWBPF_PIN_ROOT, &g);      load, maps pinned (or adopted from the pins)
  *   gwbpf_attach(g, "wlan0");            XDP ingress + TC egress on a LAN port
- *   gwbpf_stage(g, img, active);         fill the idle slot with a generation
+ *   gwbpf_tables_build(ir, &t);          the policy's tables, within the maps' limits
+ *   gwbpf_active_mask(ir, when, &a);     its schedule mask
+ *   gwbpf_stage(g, t, &a);               fill the idle slot with a generation
  *   gwbpf_domain_set(g, true, ...);      its domain addresses, if any
  *   gwbpf_commit(g);                     one map write: the slot goes live
  *   gwbpf_set_active(g, active);         a schedule boundary
@@ -30,7 +32,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "compile.h"
+#include "eval.h"
+#include "gw_bpf_abi.h"
+#include "tables.h"
 
 struct gwbpf;
 
@@ -71,8 +75,15 @@ int gwbpf_egress_prog_fd(const struct gwbpf *g);
 /* A map's fd by its GWBPF_MAP_* name, or -ENOENT. */
 int gwbpf_map_fd(const struct gwbpf *g, const char *name);
 
-int gwbpf_stage(struct gwbpf *g, const struct gwbpf_image *img,
-		const struct gwbpf_bitmap *active);
+/* pol_tables_build() within what the maps hold: -E2BIG past
+ * GWBPF_MAX_RULES rules or GWBPF_MAX_BITMAPS distinct bitmaps. */
+int gwbpf_tables_build(const struct pol_ir *ir, struct pol_tables **ret);
+/* The gw_active bitmap of a policy at `when` (all zero past
+ * GWBPF_MAX_RULES rules: such a policy never loads). */
+void gwbpf_active_mask(const struct pol_ir *ir, struct pol_when when, struct gwbpf_bitmap *ret);
+
+/* -E2BIG: tables wider than the maps (not from gwbpf_tables_build). */
+int gwbpf_stage(struct gwbpf *g, const struct pol_tables *t, const struct gwbpf_bitmap *active);
 /* -EINVAL when nothing is staged. */
 int gwbpf_commit(struct gwbpf *g);
 /* The live slot's schedule mask; every flow is classified again. */

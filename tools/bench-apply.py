@@ -35,7 +35,7 @@
 # alternately by a `gwctl policy apply` process and by the same request
 # written straight on gwd's API socket (the difference is what gwctl adds:
 # its start, printing the reply's warnings).  For each apply: its wall
-# time (a reply means gwd committed every engine: control/daemon.c's
+# time (a reply means gwd committed every engine: control/generations.c's
 # install() replies after the last commit), then, independently, the
 # dataplane's IMAGE_INFO must show the new image's CRC and size under a
 # newer generation, and `gwctl status` every engine at the reply's

@@ -32,7 +32,6 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
-#include "compile.h"
 #include "image.h"
 #include "loader.h"
 #include "policy.h"
@@ -112,7 +111,7 @@ static int load(struct bcase *c)
 	char *text = policy_text(c->rules);
 	struct pol_unit *u = NULL;
 	struct pol_ir *ir = NULL;
-	struct gwbpf_image *img = NULL;
+	struct pol_tables *img = NULL;
 	struct gwbpf_bitmap active;
 	const void *data;
 	size_t size;
@@ -128,14 +127,14 @@ static int load(struct bcase *c)
 		fprintf(stderr, "gw-bench-ebpf: image: %s\n", err);
 		goto out;
 	}
-	if ((r = gwbpf_new(&c->g)) < 0 || (r = gwbpf_image_build(ir, &img)) < 0)
+	if ((r = gwbpf_new(&c->g)) < 0 || (r = gwbpf_tables_build(ir, &img)) < 0)
 		goto out;
 	gwbpf_active_mask(ir, (struct pol_when){ 2, 720 }, &active);
 	if ((r = gwbpf_stage(c->g, img, &active)) < 0 || (r = gwbpf_commit(c->g)) < 0)
 		goto out;
 	c->last_rule = ir->nrules - 1;
 out:
-	gwbpf_image_free(img);
+	pol_tables_free(img);
 	pol_ir_free(ir);
 	pol_unit_free(u);
 	free(text);

@@ -34,9 +34,8 @@
 #include <bpf/libbpf.h>
 #include <linux/if_link.h>
 
-#include "compile.h"
-#include "image.h"
 #include "loader.h"
+#include "image.h"
 #include "policy.h"
 
 static struct pol_ir *load_policy(const char *path)
@@ -60,7 +59,7 @@ static struct pol_ir *load_policy(const char *path)
 static int apply(struct gwbpf *g, const char *path, char **locals, int nlocals)
 {
 	struct pol_ir *ir = load_policy(path);
-	struct gwbpf_image *img = NULL;
+	struct pol_tables *img = NULL;
 	struct gwbpf_bitmap active;
 	struct pol_when when;
 	int r = -EINVAL;
@@ -76,14 +75,14 @@ static int apply(struct gwbpf *g, const char *path, char **locals, int nlocals)
 			goto out;
 	}
 	if ((r = pol_when_at(ir, time(NULL), &when)) < 0 ||
-	    (r = gwbpf_image_build(ir, &img)) < 0)
+	    (r = gwbpf_tables_build(ir, &img)) < 0)
 		goto out;
 	gwbpf_active_mask(ir, when, &active);
 	if ((r = gwbpf_stage(g, img, &active)) < 0 || (r = gwbpf_commit(g)) < 0)
 		goto out;
 	printf("epoch %llu\n", (unsigned long long)(gwbpf_epoch(g) & GWBPF_EPOCH_NUMBER));
 out:
-	gwbpf_image_free(img);
+	pol_tables_free(img);
 	pol_ir_free(ir);
 	return r;
 }

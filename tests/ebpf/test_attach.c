@@ -27,7 +27,6 @@
 #include <linux/bpf.h>
 #include <linux/if_link.h>
 
-#include "compile.h"
 #include "loader.h"
 #include "randpol.h"
 
@@ -93,14 +92,14 @@ static const char *policy = "device a mac 02:00:00:00:00:01\n"
 static void apply(struct gwbpf *g)
 {
 	struct pol_ir *ir = rp_load(policy);
-	struct gwbpf_image *img = NULL;
+	struct pol_tables *img = NULL;
 	struct gwbpf_bitmap active;
 	assert_non_null(ir);
-	assert_int_equal(gwbpf_image_build(ir, &img), 0);
+	assert_int_equal(gwbpf_tables_build(ir, &img), 0);
 	gwbpf_active_mask(ir, (struct pol_when){ 2, 720 }, &active);
 	assert_int_equal(gwbpf_stage(g, img, &active), 0);
 	assert_int_equal(gwbpf_commit(g), 0);
-	gwbpf_image_free(img);
+	pol_tables_free(img);
 	pol_ir_free(ir);
 }
 

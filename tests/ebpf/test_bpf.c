@@ -32,7 +32,6 @@
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 
-#include "compile.h"
 #include "loader.h"
 #include "pcapread.h"
 #include "randpol.h"
@@ -216,7 +215,7 @@ static void addr(struct spec *s, const char *src, const char *dst)
 struct ctx {
 	struct gwbpf *g;
 	struct pol_ir *ir;
-	struct gwbpf_image *img;
+	struct pol_tables *img;
 };
 
 static int setup(void **state)
@@ -233,7 +232,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct ctx *c = *state;
-	gwbpf_image_free(c->img);
+	pol_tables_free(c->img);
 	pol_ir_free(c->ir);
 	gwbpf_free(c->g);
 	free(c);
@@ -245,12 +244,12 @@ static const struct pol_when noon_wed = { 2, 720 };
 /* Compile, stage and commit a policy; the previous one is freed. */
 static void apply(struct ctx *c, const char *text, struct pol_when when)
 {
-	gwbpf_image_free(c->img);
+	pol_tables_free(c->img);
 	pol_ir_free(c->ir);
 	c->img = NULL;
 	c->ir = rp_load(text);
 	assert_non_null(c->ir);
-	assert_int_equal(gwbpf_image_build(c->ir, &c->img), 0);
+	assert_int_equal(gwbpf_tables_build(c->ir, &c->img), 0);
 	struct gwbpf_bitmap active;
 	gwbpf_active_mask(c->ir, when, &active);
 	assert_int_equal(gwbpf_stage(c->g, c->img, &active), 0);
@@ -645,9 +644,9 @@ static void flows_and_generations(void **state)
 	struct pol_ir *ir2 = rp_load("device a mac 02:00:00:00:00:01\n"
 				     "rule cut reject device a to 93.184.216.0/24\n"
 				     "default allow\n");
-	struct gwbpf_image *img2 = NULL;
+	struct pol_tables *img2 = NULL;
 	assert_non_null(ir2);
-	assert_int_equal(gwbpf_image_build(ir2, &img2), 0);
+	assert_int_equal(gwbpf_tables_build(ir2, &img2), 0);
 	gwbpf_active_mask(ir2, noon_wed, &active);
 	assert_int_equal(gwbpf_stage(c->g, img2, &active), 0);
 	assert_int_equal(run(c->g, &s), XDP_PASS);
@@ -657,7 +656,7 @@ static void flows_and_generations(void **state)
 	assert_int_equal(run(c->g, &s), XDP_TX);
 	f = flow_of(c->g, &s);
 	assert_int_equal(f.rule, 0);
-	assert_int_equal(f.action, GWBPF_REJECT);
+	assert_int_equal(f.action, POL_TABLES_REJECT);
 	assert_int_equal(counter(c->g, GWBPF_CNT_FLOW_RECLASS), 3);
 	assert_int_equal(gwbpf_commit(c->g), -EINVAL);
 
@@ -668,7 +667,7 @@ static void flows_and_generations(void **state)
 	assert_int_equal(gwbpf_commit(c->g), 0);
 	assert_int_equal(run(c->g, &s), XDP_PASS);
 	assert_int_equal(flow_of(c->g, &s).rule, web);
-	gwbpf_image_free(img2);
+	pol_tables_free(img2);
 	pol_ir_free(ir2);
 }
 
@@ -928,7 +927,7 @@ static void events(void **state)
 	assert_int_equal(gwbpf_events_drain(c->g, collect, &l), 2);
 	assert_int_equal(l.ev[0].kind, GWBPF_EV_NEW);
 	assert_int_equal(l.ev[0].rule, 0);
-	assert_int_equal(l.ev[0].flags & GWBPF_RULE_LOG, GWBPF_RULE_LOG);
+	assert_int_equal(l.ev[0].flags & POL_TABLES_RULE_LOG, POL_TABLES_RULE_LOG);
 	assert_int_equal(l.ev[0].device, 0);
 	assert_int_equal(l.ev[0].epoch, (uint32_t)gwbpf_epoch(c->g));
 	assert_memory_equal(l.ev[0].mac, mac_a, 6);
@@ -993,7 +992,7 @@ static void rate_limits(void **state)
 		assert_int_equal(run(c->g, &s), XDP_PASS);
 	assert_int_equal(run(c->g, &s), XDP_DROP);
 	assert_int_equal(counter(c->g, GWBPF_CNT_RATE_DROP), 1);
-	assert_int_equal(flow_of(c->g, &s).action, GWBPF_ALLOW);
+	assert_int_equal(flow_of(c->g, &s).action, POL_TABLES_ALLOW);
 	/* Another connection of the same device, from its other MAC: the
 	 * same bucket. */
 	s.mac[5] = 2;
@@ -1102,10 +1101,10 @@ static void egress(void **state)
 	struct pol_ir *ir2 = rp_load("device a mac 02:00:00:00:00:01\n"
 				     "rule cut block device a to 198.51.100.0/24\n"
 				     "default allow\n");
-	struct gwbpf_image *img2 = NULL;
+	struct pol_tables *img2 = NULL;
 	struct gwbpf_bitmap active;
 	assert_non_null(ir2);
-	assert_int_equal(gwbpf_image_build(ir2, &img2), 0);
+	assert_int_equal(gwbpf_tables_build(ir2, &img2), 0);
 	gwbpf_active_mask(ir2, noon_wed, &active);
 	assert_int_equal(gwbpf_stage(c->g, img2, &active), 0);
 	assert_int_equal(gwbpf_commit(c->g), 0);
@@ -1116,13 +1115,13 @@ static void egress(void **state)
 	assert_int_equal(counter(c->g, GWBPF_CNT_EGRESS_DROP), 1);
 	f = flow_of(c->g, &s);
 	assert_int_equal(f.rule, 0);
-	assert_int_equal(f.action, GWBPF_BLOCK);
+	assert_int_equal(f.action, POL_TABLES_BLOCK);
 	assert_int_equal(f.epoch, (uint32_t)gwbpf_epoch(c->g));
 	assert_int_equal(gwbpf_events_drain(c->g, collect, &l), 1);
 	assert_int_equal(l.ev[0].kind, GWBPF_EV_DECIDED);
 	assert_memory_equal(l.ev[0].mac, mac_a, 6);
 	assert_int_equal(run(c->g, &s), XDP_DROP);
-	gwbpf_image_free(img2);
+	pol_tables_free(img2);
 	pol_ir_free(ir2);
 
 	/* Rates bite each way on their own: three 1000-byte frames per
@@ -1401,12 +1400,12 @@ static void diff_policy(struct ctx *c, struct rp_rng *r, const struct rp_shape *
 			unsigned groups, unsigned per_group, struct diffstat *ds)
 {
 	char *text = rp_policy(r, shape);
-	gwbpf_image_free(c->img);
+	pol_tables_free(c->img);
 	pol_ir_free(c->ir);
 	c->img = NULL;
 	c->ir = rp_load(text);
 	assert_non_null(c->ir);
-	assert_int_equal(gwbpf_image_build(c->ir, &c->img), 0);
+	assert_int_equal(gwbpf_tables_build(c->ir, &c->img), 0);
 	struct gwbpf_bitmap active;
 	for (unsigned gi = 0; gi < groups; gi++) {
 		struct pol_facts f;
@@ -1461,7 +1460,7 @@ static void diff_policy(struct ctx *c, struct rp_rng *r, const struct rp_shape *
 					 want.rule, want.action);
 			}
 			forget_flow(c->g, &s);
-			if (fl.flags & GWBPF_RULE_RATE) {
+			if (fl.flags & POL_TABLES_RULE_RATE) {
 				/* Many cases share a device and a rule: each
 				 * starts from a full bucket. */
 				struct gwbpf_rate_key rk = {

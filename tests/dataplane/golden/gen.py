@@ -265,8 +265,8 @@ default new block
 
 
 def rate():
-    # 8kbit is 1000 bytes a second with a 3000-byte burst (the eBPF
-    # engine's GWBPF_RATE_BURST_MIN): of A's five 1000-byte frames sent at
+    # 8kbit is 1000 bytes a second with a 3000-byte burst (policy/tables.h,
+    # POL_TABLES_RATE_BURST_MIN): of A's five 1000-byte frames sent at
     # once the first three pass; B has its own meter (all three pass), and
     # so has the reply direction.
     pad = Raw(b"r" * (1000 - 14 - 20 - 8))

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * From a loaded policy (struct pol_ir) to the eBPF engine image (compile.h):
+ * From a loaded policy (struct pol_ir) to its bit-vector tables (tables.h):
  * one rule bitmap per equivalence class of each packet field, deduplicated,
  * and the lookup tables that map a field's value to its class.  Reads only
- * the IR; allocates only the image and its own scratch.
+ * the IR; allocates only the tables and its own scratch.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -11,13 +11,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compile.h"
+#include "tables.h"
+
+_Static_assert(POL_TABLES_ALLOW == POL_ALLOW && POL_TABLES_BLOCK == POL_BLOCK &&
+	       POL_TABLES_REJECT == POL_REJECT, "actions are enum pol_action");
+_Static_assert(POL_TABLES_RULE_DEFAULT == POL_RULE_DEFAULT &&
+	       POL_TABLES_RULE_DEFAULT_NEW == POL_RULE_DEFAULT_NEW, "default rules are eval.h's");
+_Static_assert(POL_TABLES_RULE_LOG == POL_RULE_LOG && POL_TABLES_RULE_RATE == POL_RULE_RATE,
+	       "rule flags are the IR's");
 
 /* ---------------------------------------------------------------- bitmaps */
 
-/* A bitmap is a row of `words` u64 (GWBPF_WORDS for the eBPF maps; more
- * for a wider build, gwbpf_image_build_max).  Scratch rows come from
- * calloc in the builder that needs them. */
+/* A bitmap is a row of `words` u64 (struct pol_tables).  Scratch rows come
+ * from calloc in the builder that needs them. */
 static inline void bm_set(uint64_t *b, uint32_t r)
 {
 	b[r / 64] |= 1ull << (r % 64);
@@ -128,7 +134,7 @@ static bool rule_any_dst(const struct pol_ir *ir, const struct pol_rule *r)
 	return false;
 }
 
-static int build_subjects(const struct pol_ir *ir, struct bmtab *t, struct gwbpf_image *img)
+static int build_subjects(const struct pol_ir *ir, struct bmtab *t, struct pol_tables *tb)
 {
 	const unsigned W = t->words;
 	uint64_t *dev = calloc((size_t)(ir->ndevices ? ir->ndevices : 1) * W, sizeof(*dev));
@@ -167,23 +173,23 @@ static int build_subjects(const struct pol_ir *ir, struct bmtab *t, struct gwbpf
 	r = bmtab_intern(t, isnew);
 	if (r < 0)
 		goto out;
-	img->policy.subj_new = (uint16_t)r;
-	img->macs = calloc(ir->nmacs ? ir->nmacs : 1, sizeof(*img->macs));
+	tb->head.subj_new = (uint16_t)r;
+	tb->macs = calloc(ir->nmacs ? ir->nmacs : 1, sizeof(*tb->macs));
 	r = -ENOMEM;
-	if (!img->macs)
+	if (!tb->macs)
 		goto out;
-	/* ir->macs is sorted by MAC and unique: the image keeps that order. */
+	/* ir->macs is sorted by MAC and unique: the tables keep that order. */
 	for (uint32_t m = 0; m < ir->nmacs; m++) {
 		uint32_t d = ir->macs[m].device;
 		r = bmtab_intern(t, &dev[(size_t)d * W]);
 		if (r < 0)
 			goto out;
-		struct gwbpf_mac_entry *e = &img->macs[m];
-		memcpy(e->key.mac, ir->macs[m].mac, 6);
-		e->val.device = d;
-		e->val.subject = (uint16_t)r;
+		struct pol_tables_mac *e = &tb->macs[m];
+		memcpy(e->mac, ir->macs[m].mac, 6);
+		e->device = d;
+		e->subject = (uint16_t)r;
 	}
-	img->nmacs = ir->nmacs;
+	tb->nmacs = ir->nmacs;
 	r = 0;
 out:
 	free(dev);
@@ -194,7 +200,7 @@ out:
 static int build_protos_domains(const struct pol_ir *ir, struct bmtab *t)
 {
 	const unsigned W = t->words;
-	uint64_t *b = calloc((size_t)GWBPF_BM_FIRST_FREE * W, sizeof(*b));
+	uint64_t *b = calloc((size_t)POL_TABLES_BM_FIRST_FREE * W, sizeof(*b));
 	int r = 0;
 	if (!b)
 		return -ENOMEM;
@@ -202,22 +208,22 @@ static int build_protos_domains(const struct pol_ir *ir, struct bmtab *t)
 		const struct pol_rule *ru = &ir->rules[i];
 		bool all = ru->protos == 0, noports = ru->port_count == 0;
 		if (all || ru->protos & POL_PROTO_TCP)
-			bm_set(&b[GWBPF_BM_TCP * W], i);
+			bm_set(&b[POL_TABLES_BM_TCP * W], i);
 		if (all || ru->protos & POL_PROTO_UDP)
-			bm_set(&b[GWBPF_BM_UDP * W], i);
+			bm_set(&b[POL_TABLES_BM_UDP * W], i);
 		/* Only TCP and UDP have ports: a rule that lists ports never
 		 * matches anything else. */
 		if ((all || ru->protos & POL_PROTO_ICMP) && noports)
-			bm_set(&b[GWBPF_BM_ICMP * W], i);
+			bm_set(&b[POL_TABLES_BM_ICMP * W], i);
 		if (all && noports)
-			bm_set(&b[GWBPF_BM_OTHER * W], i);
+			bm_set(&b[POL_TABLES_BM_OTHER * W], i);
 		for (uint32_t k = 0; k < ru->dst_count; k++) {
 			const struct pol_dst *d = &ir->dsts[ru->dst_first + k];
 			if (d->kind == POL_DST_DOMAINS && d->index < 64)
-				bm_set(&b[(GWBPF_BM_DOMAIN0 + d->index) * W], i);
+				bm_set(&b[(POL_TABLES_BM_DOMAIN0 + d->index) * W], i);
 		}
 	}
-	for (unsigned i = 0; i < GWBPF_BM_FIRST_FREE && r >= 0; i++)
+	for (unsigned i = 0; i < POL_TABLES_BM_FIRST_FREE && r >= 0; i++)
 		r = bmtab_fixed(t, &b[(size_t)i * W]);
 	free(b);
 	return r < 0 ? r : 0;
@@ -238,7 +244,7 @@ static int cmp_event(const void *a, const void *b)
 /* Cut 0..65535 at every range boundary and sweep: the running bitmap holds
  * the rules with a range covering the current interval (a count per rule,
  * since one rule's ranges may overlap). */
-static int build_ports(const struct pol_ir *ir, struct bmtab *t, struct gwbpf_image *img)
+static int build_ports(const struct pol_ir *ir, struct bmtab *t, struct pol_tables *tb)
 {
 	const unsigned W = t->words;
 	uint64_t *noports = calloc(W, sizeof(*noports)), *cur = calloc(W, sizeof(*cur));
@@ -246,8 +252,8 @@ static int build_ports(const struct pol_ir *ir, struct bmtab *t, struct gwbpf_im
 	struct port_event *ev = malloc((2 * (size_t)ir->nports + 1) * sizeof(*ev));
 	uint32_t *cnt = calloc(ir->nrules ? ir->nrules : 1, sizeof(*cnt));
 	int r = -ENOMEM;
-	img->ports = malloc(GWBPF_PORTS_PER_SLOT * sizeof(*img->ports));
-	if (!ev || !cnt || !img->ports || !noports || !cur)
+	tb->ports = malloc(POL_TABLES_PORTS * sizeof(*tb->ports));
+	if (!ev || !cnt || !tb->ports || !noports || !cur)
 		goto out;
 	for (uint32_t i = 0; i < ir->nrules; i++) {
 		const struct pol_rule *ru = &ir->rules[i];
@@ -263,7 +269,7 @@ static int build_ports(const struct pol_ir *ir, struct bmtab *t, struct gwbpf_im
 	memcpy(cur, noports, W * sizeof(*cur));
 	size_t e = 0;
 	uint32_t port = 0;
-	while (port < GWBPF_PORTS_PER_SLOT) {
+	while (port < POL_TABLES_PORTS) {
 		for (; e < nev && ev[e].at == port; e++) {
 			uint32_t ru = ev[e].rule;
 			cnt[ru] = (uint32_t)((int)cnt[ru] + ev[e].delta);
@@ -273,14 +279,14 @@ static int build_ports(const struct pol_ir *ir, struct bmtab *t, struct gwbpf_im
 			else
 				cur[ru / 64] &= ~(1ull << (ru % 64));
 		}
-		uint32_t next = e < nev ? ev[e].at : GWBPF_PORTS_PER_SLOT;
-		if (next > GWBPF_PORTS_PER_SLOT)
-			next = GWBPF_PORTS_PER_SLOT;
+		uint32_t next = e < nev ? ev[e].at : POL_TABLES_PORTS;
+		if (next > POL_TABLES_PORTS)
+			next = POL_TABLES_PORTS;
 		r = bmtab_intern(t, cur);
 		if (r < 0)
 			goto out;
 		for (; port < next; port++)
-			img->ports[port] = (uint16_t)r;
+			tb->ports[port] = (uint16_t)r;
 	}
 	r = 0;
 out:
@@ -334,7 +340,7 @@ struct chain {
 	uint64_t *acc; /* rules naming a set that covers p (a row of accs) */
 };
 
-static int build_addrs(const struct pol_ir *ir, struct bmtab *t, struct gwbpf_image *img)
+static int build_addrs(const struct pol_ir *ir, struct bmtab *t, struct pol_tables *tb)
 {
 	const unsigned W = t->words;
 	/* anyd, land, inetd, b, then 130 chain accumulators. */
@@ -349,8 +355,8 @@ static int build_addrs(const struct pol_ir *ir, struct bmtab *t, struct gwbpf_im
 		goto out;
 	for (unsigned i = 0; i < 130; i++)
 		stack[i].acc = rows + (size_t)(4 + i) * W;
-	img->prefixes = malloc((ir->nprefixes ? ir->nprefixes : 1) * sizeof(*img->prefixes));
-	if (!img->prefixes)
+	tb->prefixes = malloc((ir->nprefixes ? ir->nprefixes : 1) * sizeof(*tb->prefixes));
+	if (!tb->prefixes)
 		goto out;
 
 	for (uint32_t i = 0; i < ir->nrules; i++) {
@@ -376,7 +382,7 @@ static int build_addrs(const struct pol_ir *ir, struct bmtab *t, struct gwbpf_im
 	r = bmtab_intern(t, b);
 	if (r < 0)
 		goto out;
-	img->policy.addr_miss = (uint16_t)r;
+	tb->head.addr_miss = (uint16_t)r;
 
 	uint32_t n = 0;
 	for (uint32_t s = 0; s < ir->nprefix_sets; s++) {
@@ -416,13 +422,13 @@ static int build_addrs(const struct pol_ir *ir, struct bmtab *t, struct gwbpf_im
 		r = bmtab_intern(t, b);
 		if (r < 0)
 			goto out;
-		struct gwbpf_prefix_entry *e = &img->prefixes[out++];
-		*e = (struct gwbpf_prefix_entry){ .family = c->p.family, .plen = c->p.plen,
+		struct pol_tables_prefix *e = &tb->prefixes[out++];
+		*e = (struct pol_tables_prefix){ .family = c->p.family, .plen = c->p.plen,
 						  .bitmap = (uint16_t)r };
 		memcpy(e->addr, c->p.addr, 16);
 		i = j;
 	}
-	img->nprefixes = out;
+	tb->nprefixes = out;
 	r = 0;
 out:
 	free(rows);
@@ -432,94 +438,78 @@ out:
 	return r;
 }
 
-/* ---------------------------------------------------------------- image */
+/* ---------------------------------------------------------------- tables */
 
-int gwbpf_image_build_max(const struct pol_ir *ir, uint32_t max_rules,
-			  struct gwbpf_image **ret)
+int pol_tables_build(const struct pol_ir *ir, uint32_t max_rules, uint32_t max_bitmaps,
+		     struct pol_tables **ret)
 {
-	struct gwbpf_image *img = NULL;
+	struct pol_tables *tb = NULL;
 	struct bmtab t = { 0 };
 	int r = -EINVAL;
-	if (max_rules < GWBPF_MAX_RULES || max_rules > GWBPF_MAX_RULES_WIDE || max_rules % 64)
+	/* The fixed bitmaps, and a subject, port and address class at least. */
+	if (max_bitmaps < POL_TABLES_BM_FIRST_FREE + 3 || max_bitmaps > POL_TABLES_MAX_BITMAPS)
 		goto fail;
 	r = -E2BIG;
 	if (ir->nrules > max_rules || ir->ndomain_sets > 64)
 		goto fail;
 	r = -ENOMEM;
-	img = calloc(1, sizeof(*img));
-	/* The eBPF maps' width and bitmap count, or as wide as needed for a
-	 * larger maximum, up to what a u16 bitmap index can name. */
-	unsigned words = GWBPF_WORDS;
-	uint32_t maxbm = GWBPF_MAX_BITMAPS;
-	if (max_rules > GWBPF_MAX_RULES) {
-		words = ((ir->nrules + 63) / 64 + 7) / 8 * 8;
-		if (words < GWBPF_WORDS)
-			words = GWBPF_WORDS;
-		maxbm = UINT16_MAX;
-	}
-	if (!img || bmtab_init(&t, words, maxbm) < 0)
+	tb = calloc(1, sizeof(*tb));
+	/* Rows of whole cache lines, as wide as the rules. */
+	unsigned words = ((ir->nrules + 63) / 64 + 7) / 8 * 8;
+	if (!words)
+		words = 8;
+	if (!tb || bmtab_init(&t, words, max_bitmaps) < 0)
 		goto fail;
-	img->words = words;
-	img->policy.nrules = ir->nrules;
-	img->policy.default_action = ir->meta->default_action;
-	img->policy.default_new = ir->meta->default_new;
-	img->rules = calloc(ir->nrules ? ir->nrules : 1, sizeof(*img->rules));
-	if (!img->rules)
+	tb->words = words;
+	tb->head.nrules = ir->nrules;
+	tb->head.default_action = ir->meta->default_action;
+	tb->head.default_new = ir->meta->default_new;
+	tb->rules = calloc(ir->nrules ? ir->nrules : 1, sizeof(*tb->rules));
+	if (!tb->rules)
 		goto fail;
 	for (uint32_t i = 0; i < ir->nrules; i++) {
 		const struct pol_rule *ru = &ir->rules[i];
-		img->rules[i] = (struct gwbpf_rule){
+		tb->rules[i] = (struct pol_tables_rule){
 			.action = ru->action,
-			.flags = (uint8_t)((ru->flags & POL_RULE_LOG ? GWBPF_RULE_LOG : 0) |
-					   (ru->flags & POL_RULE_RATE ? GWBPF_RULE_RATE : 0)),
+			.flags = (uint8_t)(ru->flags & (POL_RULE_LOG | POL_RULE_RATE)),
 			.rate_bps = ru->flags & POL_RULE_RATE ? ru->rate_bps : 0,
 		};
+		for (uint32_t k = 0; k < ru->dst_count; k++) {
+			const struct pol_dst *d = &ir->dsts[ru->dst_first + k];
+			if (d->kind == POL_DST_DOMAINS && d->index < 64)
+				tb->head.flags |= POL_TABLES_F_DOMAINS;
+		}
 	}
-	if ((r = build_protos_domains(ir, &t)) < 0 || (r = build_subjects(ir, &t, img)) < 0 ||
-	    (r = build_ports(ir, &t, img)) < 0 || (r = build_addrs(ir, &t, img)) < 0)
+	if ((r = build_protos_domains(ir, &t)) < 0 || (r = build_subjects(ir, &t, tb)) < 0 ||
+	    (r = build_ports(ir, &t, tb)) < 0 || (r = build_addrs(ir, &t, tb)) < 0)
 		goto fail;
-	img->policy.nbitmaps = (uint16_t)t.n;
-	img->bitmap_words = t.v;
+	tb->head.nbitmaps = (uint16_t)t.n;
+	tb->bitmaps = t.v;
 	free(t.slots);
-	*ret = img;
+	*ret = tb;
 	return 0;
 fail:
 	free(t.v);
 	free(t.slots);
-	gwbpf_image_free(img);
+	pol_tables_free(tb);
 	return r;
 }
 
-int gwbpf_image_build(const struct pol_ir *ir, struct gwbpf_image **ret)
+void pol_tables_free(struct pol_tables *tb)
 {
-	return gwbpf_image_build_max(ir, GWBPF_MAX_RULES, ret);
-}
-
-void gwbpf_image_free(struct gwbpf_image *img)
-{
-	if (!img)
+	if (!tb)
 		return;
-	free(img->bitmap_words);
-	free(img->rules);
-	free(img->macs);
-	free(img->ports);
-	free(img->prefixes);
-	free(img);
-}
-
-void gwbpf_active_mask(const struct pol_ir *ir, struct pol_when when, struct gwbpf_bitmap *ret)
-{
-	uint64_t w[GWBPF_WORDS] = { 0 };
-	/* pol_active_rules writes (nrules + 63) / 64 words: at most 64 here. */
-	if (ir->nrules <= GWBPF_MAX_RULES)
-		pol_active_rules(ir, when, w);
-	for (unsigned i = 0; i < GWBPF_WORDS; i++)
-		ret->w[i] = w[i];
+	free(tb->bitmaps);
+	free(tb->rules);
+	free(tb->macs);
+	free(tb->ports);
+	free(tb->prefixes);
+	free(tb);
 }
 
 /* ---------------------------------------------------------------- classify */
 
-static bool prefix_has(const struct gwbpf_prefix_entry *p, uint8_t family, const uint8_t a[16])
+static bool prefix_has(const struct pol_tables_prefix *p, uint8_t family, const uint8_t a[16])
 {
 	if (p->family != family)
 		return false;
@@ -529,12 +519,12 @@ static bool prefix_has(const struct gwbpf_prefix_entry *p, uint8_t family, const
 	return !rest || !((p->addr[full] ^ a[full]) & (uint8_t)(0xff00u >> rest));
 }
 
-uint16_t gwbpf_addr_class(const struct gwbpf_image *img, uint8_t family, const uint8_t addr[16])
+uint16_t pol_tables_addr_class(const struct pol_tables *tb, uint8_t family, const uint8_t addr[16])
 {
 	int best = -1;
-	uint16_t cls = img->policy.addr_miss;
-	for (uint32_t i = 0; i < img->nprefixes; i++) {
-		const struct gwbpf_prefix_entry *p = &img->prefixes[i];
+	uint16_t cls = tb->head.addr_miss;
+	for (uint32_t i = 0; i < tb->nprefixes; i++) {
+		const struct pol_tables_prefix *p = &tb->prefixes[i];
 		if (p->plen > best && prefix_has(p, family, addr)) {
 			best = p->plen;
 			cls = p->bitmap;
@@ -543,14 +533,14 @@ uint16_t gwbpf_addr_class(const struct gwbpf_image *img, uint8_t family, const u
 	return cls;
 }
 
-const struct gwbpf_mac_val *gwbpf_image_mac(const struct gwbpf_image *img, const uint8_t mac[6])
+const struct pol_tables_mac *pol_tables_mac(const struct pol_tables *tb, const uint8_t mac[6])
 {
-	uint32_t lo = 0, hi = img->nmacs;
+	uint32_t lo = 0, hi = tb->nmacs;
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
-		int c = memcmp(img->macs[mid].key.mac, mac, 6);
+		int c = memcmp(tb->macs[mid].mac, mac, 6);
 		if (c == 0)
-			return &img->macs[mid].val;
+			return &tb->macs[mid];
 		if (c < 0)
 			lo = mid + 1;
 		else
@@ -559,49 +549,49 @@ const struct gwbpf_mac_val *gwbpf_image_mac(const struct gwbpf_image *img, const
 	return NULL;
 }
 
-void gwbpf_classify(const struct gwbpf_image *img, const struct gwbpf_bitmap *active,
-		    const struct gwbpf_packet *p, struct gwbpf_verdict *ret)
+void pol_tables_classify(const struct pol_tables *tb, const uint64_t *active,
+			 const struct pol_tables_packet *p, struct pol_tables_verdict *ret)
 {
-	const struct gwbpf_policy *pol = &img->policy;
-	const struct gwbpf_mac_val *mv = gwbpf_image_mac(img, p->src_mac);
-	const struct gwbpf_bitmap *subj = &img->bitmaps[mv ? mv->subject : pol->subj_new];
-	const struct gwbpf_bitmap *proto, *port = NULL;
+	const struct pol_tables_header *h = &tb->head;
+	const struct pol_tables_mac *mv = pol_tables_mac(tb, p->src_mac);
+	const uint64_t *subj = pol_tables_row(tb, mv ? mv->subject : h->subj_new);
+	const uint64_t *proto, *port = NULL;
 	switch (p->proto) {
 	case IPPROTO_TCP:
-		proto = &img->bitmaps[GWBPF_BM_TCP];
-		port = &img->bitmaps[img->ports[p->dport]];
+		proto = pol_tables_row(tb, POL_TABLES_BM_TCP);
+		port = pol_tables_row(tb, tb->ports[p->dport]);
 		break;
 	case IPPROTO_UDP:
-		proto = &img->bitmaps[GWBPF_BM_UDP];
-		port = &img->bitmaps[img->ports[p->dport]];
+		proto = pol_tables_row(tb, POL_TABLES_BM_UDP);
+		port = pol_tables_row(tb, tb->ports[p->dport]);
 		break;
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6:
-		proto = &img->bitmaps[GWBPF_BM_ICMP];
+		proto = pol_tables_row(tb, POL_TABLES_BM_ICMP);
 		break;
 	default:
-		proto = &img->bitmaps[GWBPF_BM_OTHER];
+		proto = pol_tables_row(tb, POL_TABLES_BM_OTHER);
 		break;
 	}
-	struct gwbpf_bitmap dst = img->bitmaps[gwbpf_addr_class(img, p->family, p->dst)];
-	for (unsigned s = 0; s < 64; s++)
-		if (p->domain_sets >> s & 1)
-			bm_or((uint64_t *)dst.w, (const uint64_t *)img->bitmaps[GWBPF_BM_DOMAIN0 + s].w,
-			      GWBPF_WORDS);
+	const uint64_t *addr = pol_tables_row(tb, pol_tables_addr_class(tb, p->family, p->dst));
 
-	*ret = (struct gwbpf_verdict){
+	*ret = (struct pol_tables_verdict){
 		.device = mv ? mv->device : POL_NONE,
-		.rule = mv ? GWBPF_RULE_DEFAULT : GWBPF_RULE_DEFAULT_NEW,
-		.action = mv ? pol->default_action : pol->default_new,
+		.rule = mv ? POL_TABLES_RULE_DEFAULT : POL_TABLES_RULE_DEFAULT_NEW,
+		.action = mv ? h->default_action : h->default_new,
 	};
-	for (unsigned w = 0; w < GWBPF_WORDS; w++) {
-		uint64_t m = subj->w[w] & proto->w[w] & dst.w[w] & active->w[w];
+	for (unsigned w = 0; w < tb->words; w++) {
+		uint64_t dst = addr[w];
+		for (unsigned s = 0; s < 64; s++)
+			if (p->domain_sets >> s & 1)
+				dst |= pol_tables_row(tb, POL_TABLES_BM_DOMAIN0 + s)[w];
+		uint64_t m = subj[w] & proto[w] & dst & active[w];
 		if (port)
-			m &= port->w[w];
+			m &= port[w];
 		if (!m)
 			continue;
 		uint32_t rule = w * 64 + (uint32_t)__builtin_ctzll(m);
-		const struct gwbpf_rule *ru = &img->rules[rule];
+		const struct pol_tables_rule *ru = &tb->rules[rule];
 		ret->rule = rule;
 		ret->action = ru->action;
 		ret->flags = ru->flags;

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Inside gwd's daemon: the one struct gwd the duties share, and what each
+ * duty's file offers the others.  Not a boundary: only daemon.c,
+ * generations.c, queries.c, schedules.c and learn.c include it.
+ *
+ *   daemon.c       lifetime (gwd_new, gwd_free, SIGHUP) and the dispatch
+ *                  of API commands to the duties below
+ *   generations.c  apply as a transaction over the engines, history,
+ *                  rollback, --confirm and its timer, adopt at start, an
+ *                  engine's resync
+ *   queries.c      status, history, policy.get, devices, flows: read only
+ *   schedules.c    the active-rule mask, recomputed each minute
+ *   learn.c        learned domains: gwd_learn (learn.h) and domains.learn
+ *
+ * Everything runs on the one event loop; a command finishes before the
+ * next starts, so no duty locks anything.
+ */
+#ifndef GW_CONTROL_DAEMON_INT_H
+#define GW_CONTROL_DAEMON_INT_H
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "daemon.h"
+#include "domains.h"
+#include "engine.h"
+#include "flows.h"
+#include "learn.h"
+#include "store.h"
+
+struct pol_ir;
+
+struct gwd {
+	struct event_base *base;
+	struct gwd_config cfg;
+	struct gwd_state st;
+	uint32_t max_gen;           /* the highest number in history */
+	void *image;                /* the current generation's image, or NULL */
+	size_t image_size;
+	char hash[72];
+	struct gwd_engine *engines[GWD_MAX_ENGINES];
+	size_t nengines;
+	struct event *confirm_timer;
+	struct gwd_flows *flows;    /* what the engines report (flows.h) */
+	/* Schedules and learned names (engine.h's set_active, set_domains). */
+	struct pol_ir *ir;          /* the current generation, loaded; or NULL */
+	uint64_t *mask;             /* its active-rule mask now, (nrules + 63) / 64 words */
+	struct event *sched_timer;  /* at the start of each minute */
+	struct gwd_domains *domains;
+};
+
+#define GWD_MAX_LEARNED 65536 /* learned (name, address) pairs */
+
+/* daemon.c: a refusal into res (code is static). */
+void gwd_fail(struct gwd_result *res, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Milliseconds from t0 to now, and seconds now, both CLOCK_MONOTONIC. */
+double gwd_ms_since(const struct timespec *t0);
+uint64_t gwd_mono_s(void);
+
+/* generations.c */
+void gwd_gen_apply(struct gwd *d, const struct gwd_api_req *req, const struct gwd_peer *peer,
+		   struct gwd_result *res);
+void gwd_gen_rollback(struct gwd *d, const struct gwd_api_req *req,
+		      const struct gwd_peer *peer, struct gwd_result *res);
+void gwd_gen_confirm(struct gwd *d, const struct gwd_peer *peer, struct gwd_result *res);
+/* At start: every engine runs the current generation (state.json's). */
+int gwd_gen_adopt(struct gwd *d, char *err, size_t errlen);
+/* At start: a pending --confirm reverts now if its deadline passed, else
+ * its timer is armed. */
+void gwd_gen_resume_pending(struct gwd *d);
+/* engine.h's resync callback. */
+void gwd_gen_resync(struct gwd_engine *e, void *arg);
+void gwd_gen_confirm_expired(evutil_socket_t fd, short what, void *arg);
+
+/* queries.c */
+void gwd_query_status(struct gwd *d, struct gwd_result *res);
+void gwd_query_history(struct gwd *d, const struct gwd_api_req *req, struct gwd_result *res);
+void gwd_query_get(struct gwd *d, const struct gwd_api_req *req, struct gwd_result *res);
+void gwd_query_devices(struct gwd *d, struct gwd_result *res);
+void gwd_query_flows(struct gwd *d, const struct gwd_api_req *req, struct gwd_result *res);
+
+/* schedules.c */
+/* ir's active-rule mask at the present moment, malloc'd ((nrules + 63) /
+ * 64 words, at least one), or NULL without memory. */
+uint64_t *gwd_sched_mask_now(const struct pol_ir *ir);
+unsigned gwd_sched_popcount(const uint64_t *m, uint32_t nrules);
+/* The minute timer (its event is d->sched_timer). */
+void gwd_sched_arm(struct gwd *d);
+void gwd_sched_tick(evutil_socket_t fd, short what, void *arg);
+
+/* learn.c */
+/* Every learned address with ir's sets to one engine: staged (between
+ * prepare and commit) or set (after commit).  Logged, never fatal: the
+ * entries expire by themselves and the next push carries them all. */
+void gwd_learn_push(struct gwd *d, struct gwd_engine *e, const struct pol_ir *ir,
+		    bool staged);
+void gwd_learn_cmd(struct gwd *d, const struct gwd_api_req *req, const struct gwd_peer *peer,
+		   struct gwd_result *res);
+
+#endif

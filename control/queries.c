@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Queries (daemon_int.h): status, policy.history, policy.get, devices and
+ * flows.  Read only: they look at gwd's state, the history on disk and
+ * the flow collector, and change nothing.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon_int.h"
+#include "flows_json.h"
+#include "image.h"
+
+void gwd_query_status(struct gwd *d, struct gwd_result *res)
+{
+	json_t *engines = json_array();
+	for (size_t i = 0; i < d->nengines; i++) {
+		struct gwd_engine *e = d->engines[i];
+		json_array_append_new(engines,
+				      json_pack("{s:s,s:I,s:s}", "name", e->ops->name, "generation",
+						(json_int_t)e->generation, "state", e->ops->state(e)));
+	}
+	json_t *pending = json_null();
+	if (d->st.pending) {
+		int64_t left = d->st.deadline - (int64_t)time(NULL);
+		pending = json_pack("{s:I,s:I,s:I,s:I}", "generation", (json_int_t)d->st.pending_gen,
+				    "previous", (json_int_t)d->st.pending_prev, "deadline",
+				    (json_int_t)d->st.deadline, "seconds_left",
+				    (json_int_t)(left > 0 ? left : 0));
+	}
+	res->fields = json_pack("{s:I,s:o,s:o,s:o,s:s}", "generation", (json_int_t)d->st.generation,
+				"hash", d->st.generation ? json_string(d->hash) : json_null(),
+				"pending", pending, "engines", engines, "state_dir",
+				d->cfg.state_dir);
+	if (res->fields && d->ir && d->mask)
+		json_object_set_new(res->fields, "active_rules",
+				    json_pack("{s:I,s:I}", "active",
+					      (json_int_t)gwd_sched_popcount(d->mask, d->ir->nrules),
+					      "rules", (json_int_t)d->ir->nrules));
+	if (res->fields)
+		json_object_set_new(res->fields, "domains_learned",
+				    json_integer((json_int_t)gwd_domains_count(d->domains)));
+}
+
+void gwd_query_history(struct gwd *d, const struct gwd_api_req *req, struct gwd_result *res)
+{
+	if (req->generation) {
+		json_t *e;
+		int r = gwd_history_get(d->cfg.state_dir, req->generation, &e, NULL, NULL);
+		if (r == -ENOENT)
+			gwd_fail(res, "no_such_generation",
+				 "there is no generation %u in the history", req->generation);
+		else if (r < 0)
+			gwd_fail(res, "internal", "generation %u does not read: %s",
+				 req->generation, strerror(-r));
+		else
+			res->fields = json_pack("{s:o}", "entry", e);
+		return;
+	}
+	json_t *list;
+	uint32_t max;
+	int r = gwd_history_list(d->cfg.state_dir, &list, &max);
+	if (r < 0) {
+		gwd_fail(res, "internal", "the history does not read: %s", strerror(-r));
+		return;
+	}
+	res->fields = json_pack("{s:I,s:o}", "current", (json_int_t)d->st.generation,
+				"generations", list);
+}
+
+static char *base64(const void *data, size_t n)
+{
+	static const char tab[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const uint8_t *p = data;
+	char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) |
+			     (i + 2 < n ? p[i + 2] : 0);
+		*o++ = tab[v >> 18 & 63];
+		*o++ = tab[v >> 12 & 63];
+		*o++ = i + 1 < n ? tab[v >> 6 & 63] : '=';
+		*o++ = i + 2 < n ? tab[v & 63] : '=';
+	}
+	*o = '\0';
+	return out;
+}
+
+/* A generation's record, text and image (base64), for `gwctl policy diff`
+ * and anyone who wants the exact policy in force. */
+void gwd_query_get(struct gwd *d, const struct gwd_api_req *req, struct gwd_result *res)
+{
+	uint32_t gen = req->generation ? req->generation : d->st.generation;
+	if (!gen) {
+		gwd_fail(res, "no_such_generation", "no policy was applied yet");
+		return;
+	}
+	json_t *e;
+	void *img;
+	size_t size;
+	int r = gwd_history_get(d->cfg.state_dir, gen, &e, &img, &size);
+	if (r == -ENOENT) {
+		gwd_fail(res, "no_such_generation", "there is no generation %u in the history",
+			 gen);
+		return;
+	}
+	if (r < 0) {
+		gwd_fail(res, "internal", "generation %u does not read: %s", gen, strerror(-r));
+		return;
+	}
+	char *b64 = base64(img, size);
+	free(img);
+	if (b64)
+		res->fields = json_pack("{s:I,s:b,s:o,s:s}", "generation", (json_int_t)gen,
+					"current", gen == d->st.generation, "entry", e, "image", b64);
+	else
+		json_decref(e);
+	free(b64);
+}
+
+/* The running generation's IR, or NULL (nothing applied, or no memory:
+ * the replies then name nothing). */
+static struct pol_ir *current_ir(struct gwd *d)
+{
+	struct pol_ir *ir = NULL;
+	char err[256];
+	if (d->image && pol_image_load(d->image, d->image_size, &ir, err, sizeof(err)) < 0)
+		ir = NULL;
+	return ir;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void gwd_query_devices(struct gwd *d, struct gwd_result *res)
+{
+	struct pol_ir *ir = current_ir(d);
+	res->fields = gwd_devices_json(ir, d->flows, now_ms());
+	if (res->fields)
+		json_object_set_new(res->fields, "generation", json_integer(d->st.generation));
+	pol_ir_free(ir);
+}
+
+/* The IRs of older generations a flows reply names rules from, loaded
+ * from the history once per request. */
+struct gen_cache {
+	struct gwd *d;
+	uint32_t gen[8];
+	struct pol_ir *ir[8];
+	size_t n;
+};
+
+static const struct pol_ir *ir_for_gen(uint32_t gen, void *arg)
+{
+	struct gen_cache *c = arg;
+	for (size_t i = 0; i < c->n; i++)
+		if (c->gen[i] == gen)
+			return c->ir[i];
+	if (c->n == 8)
+		return NULL;
+	json_t *e;
+	void *img;
+	size_t size;
+	struct pol_ir *ir = NULL;
+	char err[256];
+	if (gwd_history_get(c->d->cfg.state_dir, gen, &e, &img, &size) == 0) {
+		json_decref(e);
+		if (pol_image_load(img, size, &ir, err, sizeof(err)) < 0)
+			ir = NULL;
+		free(img);
+	}
+	c->gen[c->n] = gen;
+	c->ir[c->n++] = ir;
+	return ir;
+}
+
+void gwd_query_flows(struct gwd *d, const struct gwd_api_req *req, struct gwd_result *res)
+{
+	struct pol_ir *ir = current_ir(d);
+	struct gen_cache cache = { .d = d };
+	uint8_t macs[64][6];
+	size_t nmacs = 0;
+	if (req->device) {
+		int r = gwd_device_macs(ir, req->device, macs, 64, &nmacs);
+		if (r == -ENOBUFS) {
+			gwd_fail(res, "bad_argument",
+				 "device '%s' has more than 64 MACs: ask by MAC", req->device);
+			goto out;
+		}
+		if (r < 0) {
+			gwd_fail(res, "bad_argument",
+				 "'%s' is neither a device of generation %u nor a MAC address "
+				 "(aa:bb:cc:dd:ee:ff)", req->device, d->st.generation);
+			goto out;
+		}
+	}
+	res->fields = gwd_flows_json(ir, d->st.generation, d->flows,
+				     req->device ? (const uint8_t(*)[6])macs : NULL, nmacs,
+				     req->limit, ir_for_gen, &cache, now_ms());
+	if (res->fields)
+		json_object_set_new(res->fields, "generation", json_integer(d->st.generation));
+out:
+	for (size_t i = 0; i < cache.n; i++)
+		pol_ir_free(cache.ir[i]);
+	pol_ir_free(ir);
+}

@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: MIT */
+/* gwd_learn (control/learn.h), the learned-domain entry point the DNS
+ * service calls: a real gwd (file engine only) on a temporary state
+ * folder, a policy with domain lists applied through gwd_run, then names
+ * learned directly and through domains.learn. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <event2/event.h>
+
+#include "api_msg.h"
+#include "config.h"
+#include "daemon.h"
+#include "eval.h"
+#include "learn.h"
+#include "policy.h"
+
+struct fix {
+	char dir[64];
+	struct event_base *base;
+	struct gwd *d;
+};
+
+static const char POLICY[] = "list ads domains { ads.example }\n"
+			     "list trackers domains { tracker.example, *.cdn.example }\n"
+			     "rule a block any to list ads\n"
+			     "rule t block any to list trackers\n"
+			     "default allow\n";
+
+static int setup(void **state)
+{
+	struct fix *f = calloc(1, sizeof(*f));
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/gw-test-learn-%d-XXXXXX", (int)getpid());
+	assert_non_null(mkdtemp(f->dir));
+	struct gwd_config cfg;
+	gwd_config_defaults(&cfg);
+	snprintf(cfg.state_dir, sizeof(cfg.state_dir), "%s/state", f->dir);
+	f->base = event_base_new();
+	assert_non_null(f->base);
+	char err[512];
+	assert_int_equal(gwd_new(f->base, &cfg, &f->d, err, sizeof(err)), 0);
+	struct gwd_api_req req = { .cmd = GWD_CMD_POLICY_APPLY, .text = POLICY,
+				   .text_len = strlen(POLICY) };
+	struct gwd_peer peer = { .uid = 0, .may_change = true, .user = "root" };
+	struct gwd_result res;
+	gwd_run(f->d, &req, &peer, &res);
+	assert_null(res.code);
+	gwd_result_clear(&res);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fix *f = *state;
+	gwd_free(f->d);
+	event_base_free(f->base);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+/* The sets the running policy gives a name, as the engines number them. */
+static uint64_t sets_of(const char *name)
+{
+	struct pol_unit *u = NULL;
+	struct pol_ir *ir = NULL;
+	const void *img;
+	size_t size;
+	char err[256];
+	assert_int_equal(pol_compile("t.gw", POLICY, strlen(POLICY), POL_F_NO_FILES, &u), 0);
+	assert_int_equal(pol_unit_image(u, &img, &size), 0);
+	assert_int_equal(pol_image_load(img, size, &ir, err, sizeof(err)), 0);
+	uint64_t s = pol_domain_sets_of(ir, name);
+	pol_ir_free(ir);
+	pol_unit_free(u);
+	return s;
+}
+
+static const struct gwd_learn_addr A = { 4, { 203, 0, 113, 7 } };
+static const struct gwd_learn_addr B = { 6, { 0x20, 0x01, 0x0d, 0xb8, [15] = 7 } };
+
+static void test_learn_sets_and_count(void **state)
+{
+	struct fix *f = *state;
+	struct gwd_learn_addr two[] = { A, B };
+	struct gwd_learn_who who = { .via = "dns", .client_family = 4,
+				     .client = { 192, 168, 1, 20 } };
+	struct gwd_learn_result r;
+	assert_int_equal(gwd_learn(f->d, "Tracker.Example.", two, 2, 300, &who, &r), 0);
+	assert_true(r.sets != 0);
+	assert_int_equal(r.sets, sets_of("tracker.example"));
+	assert_int_equal(r.learned, 2);
+	/* The file engine keeps no domain sets: nothing to report, nothing failed. */
+	assert_int_equal(r.nengines, 0);
+	assert_int_equal(r.nfailed, 0);
+	/* The same pair again renews it; a subdomain of *.cdn.example has
+	 * the trackers set; a name in no list is kept with no set. */
+	assert_int_equal(gwd_learn(f->d, "tracker.example", &A, 1, 60, NULL, &r), 0);
+	assert_int_equal(r.learned, 2);
+	assert_int_equal(gwd_learn(f->d, "x.cdn.example", &A, 1, 60, NULL, &r), 0);
+	assert_int_equal(r.sets, sets_of("tracker.example"));
+	assert_int_equal(r.learned, 3);
+	assert_int_equal(gwd_learn(f->d, "news.example", &B, 1, 60, NULL, &r), 0);
+	assert_int_equal(r.sets, 0);
+	assert_int_equal(r.learned, 4);
+	assert_int_equal(gwd_learn(f->d, "ads.example", &B, 1, 60, NULL, &r), 0);
+	assert_int_equal(r.sets, sets_of("ads.example"));
+	assert_true(r.sets != sets_of("tracker.example"));
+}
+
+static void test_learn_refuses_bad_arguments(void **state)
+{
+	struct fix *f = *state;
+	struct gwd_learn_result r = { .learned = 99 };
+	struct gwd_learn_addr bad = { 5, { 1 } };
+	struct gwd_learn_addr mixed[] = { A, bad };
+	struct gwd_learn_addr many[GWD_LEARN_MAX_ADDRS + 1];
+	for (size_t i = 0; i < GWD_LEARN_MAX_ADDRS + 1; i++)
+		many[i] = A;
+	char longname[GWD_LEARN_MAX_NAME + 2];
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	for (size_t i = 50; i < sizeof(longname) - 1; i += 50)
+		longname[i] = '.';
+	assert_int_equal(gwd_learn(f->d, "", &A, 1, 60, NULL, &r), -EINVAL);
+	assert_int_equal(gwd_learn(f->d, NULL, &A, 1, 60, NULL, &r), -EINVAL);
+	assert_int_equal(gwd_learn(f->d, "bad name.example", &A, 1, 60, NULL, &r), -EINVAL);
+	assert_int_equal(gwd_learn(f->d, "a..example", &A, 1, 60, NULL, &r), -EINVAL);
+	assert_int_equal(gwd_learn(f->d, longname, &A, 1, 60, NULL, &r), -EINVAL);
+	assert_int_equal(gwd_learn(f->d, "tracker.example", &A, 0, 60, NULL, &r), -EINVAL);
+	assert_int_equal(gwd_learn(f->d, "tracker.example", many, GWD_LEARN_MAX_ADDRS + 1, 60,
+				   NULL, &r), -EINVAL);
+	assert_int_equal(gwd_learn(f->d, "tracker.example", &A, 1, 0, NULL, &r), -EINVAL);
+	assert_int_equal(gwd_learn(f->d, "tracker.example", &A, 1, GWD_LEARN_MAX_TTL + 1, NULL,
+				   &r), -EINVAL);
+	/* One bad address refuses the whole call: the good one is not learned. */
+	assert_int_equal(gwd_learn(f->d, "tracker.example", mixed, 2, 60, NULL, &r), -EINVAL);
+	assert_int_equal(r.learned, 99); /* *ret untouched on failure */
+	assert_int_equal(gwd_learn(f->d, "ok.example", many, GWD_LEARN_MAX_ADDRS, 60, NULL, &r),
+			 0);
+	assert_int_equal(r.learned, 1); /* 64 times the same pair */
+	longname[GWD_LEARN_MAX_NAME] = '\0';
+	assert_int_equal(gwd_learn(f->d, longname, &A, 1, 60, NULL, &r), 0);
+}
+
+/* domains.learn is gwd_learn with the request's fields: the reply names
+ * the sets and the table's count, and status counts the pairs. */
+static void test_api_learn_is_built_on_it(void **state)
+{
+	struct fix *f = *state;
+	struct gwd_api_req req;
+	struct gwd_api_err perr;
+	const char line[] = "{\"v\":1,\"id\":3,\"cmd\":\"domains.learn\",\"name\":\"a.cdn.example\","
+			    "\"addrs\":[\"203.0.113.7\",\"2001:db8::7\"],\"ttl\":300}";
+	assert_int_equal(gwd_api_parse(line, strlen(line), &req, &perr), 0);
+	struct gwd_peer peer = { .uid = 0, .may_change = true, .user = "root" };
+	struct gwd_result res;
+	gwd_run(f->d, &req, &peer, &res);
+	assert_null(res.code);
+	json_t *sets = json_object_get(res.fields, "sets");
+	assert_int_equal(json_array_size(sets), 1);
+	assert_string_equal(json_string_value(json_array_get(sets, 0)), "trackers");
+	assert_int_equal(json_integer_value(json_object_get(res.fields, "learned")), 2);
+	assert_int_equal(json_array_size(json_object_get(res.fields, "engines")), 0);
+	gwd_result_clear(&res);
+	gwd_api_req_free(&req);
+	struct gwd_learn_result r;
+	assert_int_equal(gwd_learn(f->d, "a.cdn.example", &A, 1, 60, NULL, &r), 0);
+	assert_int_equal(r.learned, 2);
+	struct gwd_api_req st = { .cmd = GWD_CMD_STATUS };
+	gwd_run(f->d, &st, &peer, &res);
+	assert_null(res.code);
+	assert_int_equal(json_integer_value(json_object_get(res.fields, "domains_learned")), 2);
+	gwd_result_clear(&res);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_learn_sets_and_count, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_learn_refuses_bad_arguments, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_api_learn_is_built_on_it, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
