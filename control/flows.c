@@ -397,9 +397,19 @@ void gwd_flows_feed(struct gwd_flows *f, const struct gwd_flow_ev *ev)
 	flow_detach(f, i);
 	flow_attach(f, i, dev);
 	struct gwd_device_totals *t = &f->d[dev].t;
+	bool blocked = ev->action == POL_BLOCK || ev->action == POL_REJECT;
 	if (fresh || ev->kind == GWD_FLOW_NEW)
 		t->flows_total++;
-	bool blocked = ev->action == POL_BLOCK || ev->action == POL_REJECT;
+	/* A flow newly blocked: at its start, or decided again from allow. */
+	if (blocked && (!prev || (prev->action != POL_BLOCK && prev->action != POL_REJECT)))
+		t->blocked_flows++;
+	if (ev->family == 4 && now >= t->addr4_ms) {
+		memcpy(t->addr4, ev->src, 4);
+		t->addr4_ms = now ? now : 1;
+	} else if (ev->family == 6 && now >= t->addr6_ms) {
+		memcpy(t->addr6, ev->src, 16);
+		t->addr6_ms = now ? now : 1;
+	}
 	for (int dir = 0; dir < 2; dir++) {
 		uint64_t dp = grew(ev->pkts[dir], prev ? prev->pkts[dir] : 0);
 		uint64_t db = grew(ev->bytes[dir], prev ? prev->bytes[dir] : 0);

@@ -74,7 +74,14 @@ struct gwd_device_totals {
 	uint64_t blocked_pkts, blocked_bytes; /* of those, decided block or reject */
 	uint32_t flows_live;                 /* live flows now */
 	uint64_t flows_total;                /* flows ever seen */
+	uint64_t blocked_flows;              /* of those, decided block or reject (a
+						live flow decided again so counts again) */
 	uint64_t first_ms, last_ms;
+	/* The device's addresses as its latest flows had them (the source of
+	 * a flow it opened): the newest IPv4 and the newest IPv6 address, at
+	 * addr4_ms / addr6_ms (0: none seen). */
+	uint8_t addr4[4], addr6[16];
+	uint64_t addr4_ms, addr6_ms;
 };
 
 /* Calls fn for each live flow, most recently updated first; mac NULL for

@@ -45,6 +45,15 @@ static void add(struct sum *s, const struct gwd_device_totals *t)
 	s->t.blocked_bytes += t->blocked_bytes;
 	s->t.flows_live += t->flows_live;
 	s->t.flows_total += t->flows_total;
+	s->t.blocked_flows += t->blocked_flows;
+	if (t->addr4_ms > s->t.addr4_ms) {
+		memcpy(s->t.addr4, t->addr4, 4);
+		s->t.addr4_ms = t->addr4_ms;
+	}
+	if (t->addr6_ms > s->t.addr6_ms) {
+		memcpy(s->t.addr6, t->addr6, 16);
+		s->t.addr6_ms = t->addr6_ms;
+	}
 	if (!s->seen || t->first_ms < s->t.first_ms)
 		s->t.first_ms = t->first_ms;
 	if (t->last_ms > s->t.last_ms)
@@ -52,15 +61,29 @@ static void add(struct sum *s, const struct gwd_device_totals *t)
 	s->seen = true;
 }
 
+static json_t *addr_json(uint8_t family, const uint8_t *a);
+
+/* The newest IPv4 and IPv6 address seen, as far as known. */
+static json_t *addrs_json(const struct sum *s)
+{
+	json_t *a = json_array();
+	if (s->t.addr4_ms)
+		json_array_append_new(a, addr_json(4, s->t.addr4));
+	if (s->t.addr6_ms)
+		json_array_append_new(a, addr_json(6, s->t.addr6));
+	return a;
+}
+
 static json_t *totals_json(const struct sum *s)
 {
 	const struct gwd_device_totals *t = &s->t;
-	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:o}",
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:o}",
 			 "pkts_out", (json_int_t)t->pkts[0], "bytes_out", (json_int_t)t->bytes[0],
 			 "pkts_in", (json_int_t)t->pkts[1], "bytes_in", (json_int_t)t->bytes[1],
 			 "blocked_pkts", (json_int_t)t->blocked_pkts, "blocked_bytes",
 			 (json_int_t)t->blocked_bytes, "flows_live", (json_int_t)t->flows_live,
-			 "flows_total", (json_int_t)t->flows_total, "first_seen_ms",
+			 "flows_total", (json_int_t)t->flows_total, "blocked_flows",
+			 (json_int_t)t->blocked_flows, "first_seen_ms",
 			 ms_or_null(s->seen ? t->first_ms : 0), "last_seen_ms",
 			 ms_or_null(s->seen ? t->last_ms : 0));
 }
@@ -79,8 +102,9 @@ static int add_new(const struct gwd_device_totals *t, void *arg)
 	json_t *macs = json_array();
 	json_array_append_new(macs, mac_json(t->mac));
 	json_array_append_new(nd->list,
-			      json_pack("{s:n,s:b,s:n,s:[],s:o,s:o}", "name", "new", 1, "owner",
-					"groups", "macs", macs, "totals", totals_json(&s)));
+			      json_pack("{s:n,s:b,s:n,s:[],s:o,s:o,s:o}", "name", "new", 1, "owner",
+					"groups", "macs", macs, "addrs", addrs_json(&s), "totals",
+					totals_json(&s)));
 	return 0;
 }
 
@@ -110,10 +134,10 @@ json_t *gwd_devices_json(const struct pol_ir *ir, const struct gwd_flows *f, uin
 					? json_null()
 					: json_string(pol_ir_str(ir, ir->persons[dev->owner].name));
 		json_array_append_new(list,
-				      json_pack("{s:s,s:b,s:o,s:o,s:o,s:o}", "name",
+				      json_pack("{s:s,s:b,s:o,s:o,s:o,s:o,s:o}", "name",
 						pol_ir_str(ir, dev->name), "new", 0, "owner", owner,
-						"groups", groups, "macs", macs, "totals",
-						totals_json(&s)));
+						"groups", groups, "macs", macs, "addrs",
+						addrs_json(&s), "totals", totals_json(&s)));
 	}
 	if (f) {
 		struct new_devs nd = { ir, list };
@@ -170,6 +194,8 @@ struct flows_ctx {
 	uint32_t generation;
 	gwd_ir_for_gen lookup;
 	void *arg;
+	gwd_name_for_addr name_of;
+	void *name_arg;
 	uint64_t now_ms;
 	json_t *list;
 };
@@ -215,12 +241,14 @@ static int add_flow(const struct gwd_flow_info *fi, void *arg)
 				       : json_string(pol_ir_str(c->ir, c->ir->devices[dev].name));
 	uint64_t age = c->now_ms > fi->first_ms ? c->now_ms - fi->first_ms : 0;
 	uint64_t idle = c->now_ms > e->time_ms ? c->now_ms - e->time_ms : 0;
+	const char *domain = c->name_of ? c->name_of(e->family, e->dst, c->name_arg) : NULL;
 	json_t *o = json_pack(
-		"{s:o,s:o,s:s,s:i,s:o,s:o,s:i,s:o,s:i,s:s,s:o,s:I,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+		"{s:o,s:o,s:s,s:i,s:o,s:o,s:i,s:o,s:i,s:o,s:s,s:o,s:I,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 		"device", name, "mac", mac_json(e->mac), "engine",
 		e->engine == GWD_ENGINE_EBPF ? "ebpf" : "dataplane", "family", e->family, "proto",
 		proto_json(e->proto), "src", addr_json(e->family, e->src), "sport", e->sport, "dst",
-		addr_json(e->family, e->dst), "dport", e->dport, "verdict",
+		addr_json(e->family, e->dst), "dport", e->dport, "domain",
+		domain ? json_string(domain) : json_null(), "verdict",
 		e->action < 3 ? action_names[e->action] : "?", "rule",
 		rule_json(c, e->generation, e->rule), "rule_index",
 		(json_int_t)(e->rule < POL_RULE_DEFAULT_NEW ? (int64_t)e->rule : -1), "log",
@@ -274,9 +302,11 @@ static int merge(json_t *list, size_t limit)
 
 json_t *gwd_flows_json(const struct pol_ir *ir, uint32_t generation, const struct gwd_flows *f,
 		       const uint8_t (*macs)[6], size_t nmacs, size_t limit,
-		       gwd_ir_for_gen lookup, void *arg, uint64_t now_ms)
+		       gwd_ir_for_gen lookup, void *arg, gwd_name_for_addr name_of,
+		       void *name_arg, uint64_t now_ms)
 {
-	struct flows_ctx c = { ir, generation, lookup, arg, now_ms, json_array() };
+	struct flows_ctx c = { ir, generation, lookup, arg, name_of, name_arg, now_ms,
+			       json_array() };
 	if (!c.list)
 		return NULL;
 	if (f && !macs) {

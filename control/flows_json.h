@@ -20,6 +20,9 @@
  * index only). */
 typedef const struct pol_ir *(*gwd_ir_for_gen)(uint32_t generation, void *arg);
 
+/* The name DNS gave an address (the flow's peer), or NULL. */
+typedef const char *(*gwd_name_for_addr)(uint8_t family, const uint8_t *addr, void *arg);
+
 /* {"devices":[...]}: every device of ir (NULL: nothing applied yet) in the
  * policy's order, then each MAC the collector saw that ir does not
  * declare, as a "new" device, most recently seen first.  NULL without
@@ -34,9 +37,10 @@ int gwd_device_macs(const struct pol_ir *ir, const char *device, uint8_t (*ret)[
 /* {"flows":[...]}: live flows, most recently updated first, of the MACs
  * given (macs NULL: every device), at most limit (0: no limit).  ir names
  * the devices; generation's rules come from ir when it is that
- * generation, else from lookup. */
+ * generation, else from lookup; name_of (may be NULL) names the peer. */
 json_t *gwd_flows_json(const struct pol_ir *ir, uint32_t generation, const struct gwd_flows *f,
 		       const uint8_t (*macs)[6], size_t nmacs, size_t limit,
-		       gwd_ir_for_gen lookup, void *arg, uint64_t now_ms);
+		       gwd_ir_for_gen lookup, void *arg, gwd_name_for_addr name_of,
+		       void *name_arg, uint64_t now_ms);
 
 #endif

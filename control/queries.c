@@ -183,6 +183,12 @@ static const struct pol_ir *ir_for_gen(uint32_t gen, void *arg)
 	return ir;
 }
 
+const char *gwd_peer_name(uint8_t family, const uint8_t *addr, void *arg)
+{
+	struct gwd *d = arg;
+	return gwd_domains_name_of(d->domains, family, addr, gwd_mono_s());
+}
+
 void gwd_query_flows(struct gwd *d, const struct gwd_api_req *req, struct gwd_result *res)
 {
 	struct pol_ir *ir = current_ir(d);
@@ -205,7 +211,7 @@ void gwd_query_flows(struct gwd *d, const struct gwd_api_req *req, struct gwd_re
 	}
 	res->fields = gwd_flows_json(ir, d->st.generation, d->flows,
 				     req->device ? (const uint8_t(*)[6])macs : NULL, nmacs,
-				     req->limit, ir_for_gen, &cache, now_ms());
+				     req->limit, ir_for_gen, &cache, gwd_peer_name, d, now_ms());
 	if (res->fields)
 		json_object_set_new(res->fields, "generation", json_integer(d->st.generation));
 out:
