@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* The gwd.conf parser (config.h).  Pure apart from gwd_config_load's read. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,12 +46,13 @@ add_err(struct errs *e, const char *name, unsigned line, const char *fmt, ...)
 	e->used = n < 0 || (size_t)n >= e->size - e->used ? e->size - 1 : e->used + (size_t)n;
 }
 
-enum key { K_STATE_DIR, K_SOCKET, K_POLICY, K_DATAPLANE, K_EBPF_PORTS, K_PIN_ROOT, K_COUNT };
+enum key { K_STATE_DIR, K_SOCKET, K_POLICY, K_DATAPLANE, K_EBPF_PORTS, K_PIN_ROOT, K_METRICS,
+	   K_COUNT };
 
 static const char *const keys[K_COUNT] = {
 	[K_STATE_DIR] = "state_dir", [K_SOCKET] = "socket", [K_POLICY] = "policy",
 	[K_DATAPLANE] = "dataplane", [K_EBPF_PORTS] = "ebpf_ports",
-	[K_PIN_ROOT] = "bpf_pin_root",
+	[K_PIN_ROOT] = "bpf_pin_root", [K_METRICS] = "metrics",
 };
 
 /* The path a key sets, or NULL (ebpf_ports is a list). */
@@ -129,6 +132,58 @@ static void parse_ports(struct errs *e, const char *name, unsigned lineno, const
 	out->nebpf_ports = n;
 }
 
+/* "127.0.0.1:PORT" or "[::1]:PORT", a loopback address: the metrics name
+ * the household's devices, so they are for this machine only. */
+static void parse_metrics(struct errs *e, const char *name, unsigned lineno, const char *val,
+			  size_t vlen, struct gwd_config *out)
+{
+	char buf[80], *host, *port;
+	if (vlen >= sizeof(buf)) {
+		add_err(e, name, lineno, "'metrics' is ADDRESS:PORT, e.g. 127.0.0.1:9477");
+		return;
+	}
+	memcpy(buf, val, vlen);
+	buf[vlen] = '\0';
+	if (buf[0] == '[') {
+		char *close = strchr(buf, ']');
+		if (!close || close[1] != ':') {
+			add_err(e, name, lineno, "'metrics': expected [::1]:PORT");
+			return;
+		}
+		*close = '\0';
+		host = buf + 1;
+		port = close + 2;
+	} else {
+		char *colon = strrchr(buf, ':');
+		if (!colon) {
+			add_err(e, name, lineno, "'metrics' is ADDRESS:PORT, e.g. 127.0.0.1:9477");
+			return;
+		}
+		*colon = '\0';
+		host = buf;
+		port = colon + 1;
+	}
+	char *end;
+	errno = 0;
+	unsigned long p = strtoul(port, &end, 10);
+	if (errno || *end || end == port || port[0] == '-' || p < 1 || p > 65535) {
+		add_err(e, name, lineno, "'metrics': the port is 1-65535");
+		return;
+	}
+	uint8_t a[16];
+	bool loop4 = inet_pton(AF_INET, host, a) == 1 && a[0] == 127;
+	bool loop6 = !loop4 && inet_pton(AF_INET6, host, a) == 1 &&
+		     !memcmp(a, (uint8_t[16]){ [15] = 1 }, 16);
+	if (!loop4 && !loop6) {
+		add_err(e, name, lineno,
+			"'metrics': '%s' is not a loopback address (127.0.0.0/8 or [::1]): "
+			"the metrics name the household's devices", host);
+		return;
+	}
+	snprintf(out->metrics_addr, sizeof(out->metrics_addr), "%s", host);
+	out->metrics_port = (unsigned short)p;
+}
+
 int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_config *c,
 		     char *err, size_t errlen)
 {
@@ -180,7 +235,7 @@ int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_
 		if (k == K_COUNT) {
 			add_err(&e, name, lineno,
 				"unknown key '%.*s' (the keys are state_dir, socket, policy, "
-				"dataplane, ebpf_ports, bpf_pin_root)",
+				"dataplane, ebpf_ports, bpf_pin_root, metrics)",
 				(int)(klen > 64 ? 64 : klen), line);
 			continue;
 		}
@@ -195,6 +250,10 @@ int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_
 		}
 		if (k == K_EBPF_PORTS) {
 			parse_ports(&e, name, lineno, val, vlen, &out);
+			continue;
+		}
+		if (k == K_METRICS) {
+			parse_metrics(&e, name, lineno, val, vlen, &out);
 			continue;
 		}
 		if (val[0] != '/') {

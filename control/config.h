@@ -10,6 +10,9 @@
  *   ebpf_ports = wlan0, wlan1      kernel LAN ports the eBPF classifier is
  *                                  attached to (unset: no eBPF engine)
  *   bpf_pin_root = /sys/fs/bpf/gw  where the eBPF maps are pinned
+ *   metrics   = 127.0.0.1:9477     Prometheus metrics over HTTP (docs/metrics.md)
+ *                                  on a loopback address (127.0.0.0/8 or
+ *                                  [::1]); unset: none
  * Paths are absolute; port names are interface names (1..15 bytes of
  * letters, digits, '.', '-', '_', '@'), separated by commas, at most
  * GWD_MAX_PORTS, each once.  An unknown key, a repeated key, a line without '='
@@ -35,6 +38,8 @@ struct gwd_config {
 	char ebpf_ports[GWD_MAX_PORTS][GWD_IFNAME_MAX];
 	unsigned nebpf_ports;         /* 0: no eBPF engine */
 	char bpf_pin_root[GWD_PATH_MAX];
+	char metrics_addr[80];        /* "" when not set: no metrics */
+	unsigned short metrics_port;
 };
 
 void gwd_config_defaults(struct gwd_config *c);

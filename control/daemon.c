@@ -147,6 +147,11 @@ int gwd_new(struct event_base *base, const struct gwd_config *cfg, struct gwd **
 		d->engines[i]->resync = gwd_gen_resync;
 		d->engines[i]->resync_arg = d;
 	}
+	r = gwd_observe_new(d, &d->obs);
+	if (r < 0) {
+		snprintf(err, errlen, "the live events: %s", strerror(-r));
+		goto fail;
+	}
 	r = gwd_gen_adopt(d, err, errlen);
 	if (r < 0)
 		goto fail;
@@ -173,6 +178,16 @@ int gwd_new(struct event_base *base, const struct gwd_config *cfg, struct gwd **
 fail:
 	gwd_free(d);
 	return r;
+}
+
+struct gwd_events *gwd_events(struct gwd *d)
+{
+	return gwd_observe_events(d->obs);
+}
+
+struct gwd_observe *gwd_observer(struct gwd *d)
+{
+	return d->obs;
 }
 
 int gwd_reload(struct gwd *d)
@@ -210,6 +225,7 @@ void gwd_free(struct gwd *d)
 		event_free(d->confirm_timer);
 	if (d->sched_timer)
 		event_free(d->sched_timer);
+	gwd_observe_free(d->obs);
 	gwd_domains_free(d->domains);
 	pol_ir_free(d->ir);
 	free(d->mask);

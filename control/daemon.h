@@ -15,9 +15,11 @@
 #include <sys/types.h>
 
 #include "api_msg.h"
+#include "events.h"
 #include "config.h"
 
 struct gwd;
+struct gwd_observe;
 
 /* Engines one gwd drives: file, dataplane, ebpf, and room for one more. */
 #define GWD_MAX_ENGINES 4
@@ -48,6 +50,11 @@ void gwd_free(struct gwd *d);
 /* SIGHUP: apply the config's policy file again, synchronously (logged;
  * -EINVAL when it was refused and the running generation stays). */
 int gwd_reload(struct gwd *d);
+
+/* The live event hub (events.h), for the API socket's subscribers. */
+struct gwd_events *gwd_events(struct gwd *d);
+/* What gwd counted (observe.h), for the metrics. */
+struct gwd_observe *gwd_observer(struct gwd *d);
 
 void gwd_run(struct gwd *d, const struct gwd_api_req *req, const struct gwd_peer *peer,
 	     struct gwd_result *res);

@@ -30,6 +30,7 @@
 #include "engine.h"
 #include "flows.h"
 #include "learn.h"
+#include "observe.h"
 #include "store.h"
 
 struct pol_ir;
@@ -51,6 +52,7 @@ struct gwd {
 	uint64_t *mask;             /* its active-rule mask now, (nrules + 63) / 64 words */
 	struct event *sched_timer;  /* at the start of each minute */
 	struct gwd_domains *domains;
+	struct gwd_observe *obs;    /* live events and metric figures (observe.h) */
 };
 
 #define GWD_MAX_LEARNED 65536 /* learned (name, address) pairs */

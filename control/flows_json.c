@@ -202,16 +202,11 @@ struct flows_ctx {
 
 static json_t *rule_json(const struct flows_ctx *c, uint32_t gen, uint32_t rule)
 {
-	if (rule == POL_RULE_DEFAULT)
-		return json_string("default");
-	if (rule == POL_RULE_DEFAULT_NEW)
-		return json_string("default new");
 	const struct pol_ir *ir = gen == c->generation ? c->ir : NULL;
-	if (!ir && c->lookup)
+	if (!ir && rule < POL_RULE_DEFAULT_NEW && c->lookup)
 		ir = c->lookup(gen, c->arg);
-	if (ir && rule < ir->nrules)
-		return json_string(pol_ir_str(ir, ir->rules[rule].name));
-	return json_null();
+	const char *name = gwd_rule_name(ir, rule);
+	return name ? json_string(name) : json_null();
 }
 
 static json_t *addr_json(uint8_t family, const uint8_t *a)
@@ -232,9 +227,8 @@ static json_t *proto_json(uint8_t p)
 	}
 }
 
-static int add_flow(const struct gwd_flow_info *fi, void *arg)
+static json_t *flow_json(const struct flows_ctx *c, const struct gwd_flow_info *fi)
 {
-	struct flows_ctx *c = arg;
 	const struct gwd_flow_ev *e = &fi->last;
 	uint32_t dev = c->ir ? pol_device_by_mac(c->ir, e->mac) : POL_NONE;
 	json_t *name = dev == POL_NONE ? json_null()
@@ -242,7 +236,7 @@ static int add_flow(const struct gwd_flow_info *fi, void *arg)
 	uint64_t age = c->now_ms > fi->first_ms ? c->now_ms - fi->first_ms : 0;
 	uint64_t idle = c->now_ms > e->time_ms ? c->now_ms - e->time_ms : 0;
 	const char *domain = c->name_of ? c->name_of(e->family, e->dst, c->name_arg) : NULL;
-	json_t *o = json_pack(
+	return json_pack(
 		"{s:o,s:o,s:s,s:i,s:o,s:o,s:i,s:o,s:i,s:o,s:s,s:o,s:I,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 		"device", name, "mac", mac_json(e->mac), "engine",
 		e->engine == GWD_ENGINE_EBPF ? "ebpf" : "dataplane", "family", e->family, "proto",
@@ -256,10 +250,33 @@ static int add_flow(const struct gwd_flow_info *fi, void *arg)
 		(json_int_t)e->pkts[0], "bytes_out", (json_int_t)e->bytes[0], "pkts_in",
 		(json_int_t)e->pkts[1], "bytes_in", (json_int_t)e->bytes[1], "age_ms",
 		(json_int_t)age, "idle_ms", (json_int_t)idle);
+}
+
+static int add_flow(const struct gwd_flow_info *fi, void *arg)
+{
+	struct flows_ctx *c = arg;
+	json_t *o = flow_json(c, fi);
 	if (!o)
 		return 1;
 	json_array_append_new(c->list, o);
 	return 0;
+}
+
+json_t *gwd_flow_json(const struct pol_ir *ir, uint32_t generation,
+		      const struct gwd_flow_info *fi, gwd_ir_for_gen lookup, void *arg,
+		      gwd_name_for_addr name_of, void *name_arg, uint64_t now_ms)
+{
+	struct flows_ctx c = { ir, generation, lookup, arg, name_of, name_arg, now_ms, NULL };
+	return flow_json(&c, fi);
+}
+
+const char *gwd_rule_name(const struct pol_ir *ir, uint32_t rule)
+{
+	if (rule == POL_RULE_DEFAULT)
+		return "default";
+	if (rule == POL_RULE_DEFAULT_NEW)
+		return "default new";
+	return ir && rule < ir->nrules ? pol_ir_str(ir, ir->rules[rule].name) : NULL;
 }
 
 struct by_idle {

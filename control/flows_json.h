@@ -43,4 +43,13 @@ json_t *gwd_flows_json(const struct pol_ir *ir, uint32_t generation, const struc
 		       gwd_ir_for_gen lookup, void *arg, gwd_name_for_addr name_of,
 		       void *name_arg, uint64_t now_ms);
 
+/* One live flow's object, as in the flows reply (for the live events). */
+json_t *gwd_flow_json(const struct pol_ir *ir, uint32_t generation,
+		      const struct gwd_flow_info *fi, gwd_ir_for_gen lookup, void *arg,
+		      gwd_name_for_addr name_of, void *name_arg, uint64_t now_ms);
+
+/* A rule's name in ir ("default", "default new" for the defaults); NULL
+ * when ir is NULL or has no such rule. */
+const char *gwd_rule_name(const struct pol_ir *ir, uint32_t rule);
+
 #endif
