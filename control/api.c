@@ -1,10 +1,25 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The API socket and its connections (api.h).  Lines are cut here, checked
- * by api_msg.c, run by daemon.c (gwd_run and the duties it calls).  A line
- * over GWD_API_MAX_LINE is refused and the connection closed once the
+ * by api_msg.c, run by daemon.c (gwd_submit and the duties it calls).  A
+ * line over GWD_API_MAX_LINE is refused and the connection closed once the
  * refusal is sent; anything else that is wrong gets an error reply and the
  * connection stays usable.
+ *
+ * What one client may hold (docs/api.md, "Limits"):
+ *  - connections: api_max_connections in all, the last GWD_API_ROOT_SLOTS
+ *    of them for uid 0 only, and api_max_per_user for any other uid;
+ *  - input: one request line (GWD_API_MAX_LINE); requests are read and run
+ *    one at a time, in order, and only while the connection can take one;
+ *  - output: every reply goes through conn_send().  Past OUT_HIGH bytes
+ *    not yet read by the client, its further requests wait until it has
+ *    read down to OUT_LOW (a reply is queued whole: at most OUT_HIGH plus
+ *    one reply);
+ *  - time: a connection with no request for api_idle_timeout seconds, or
+ *    whose replies wait as long without a byte being read, is closed.  A
+ *    client waiting for its reply (a long apply) is never idle.
+ * A later stream of events on a connection goes out through conn_send
+ * too, and must turn the idle timeout off for it (it reads no requests).
  */
 #include <errno.h>
 #include <grp.h>
@@ -24,11 +39,22 @@
 #include "api.h"
 #include "log.h"
 
+#define OUT_HIGH (256u << 10)
+#define OUT_LOW (64u << 10)
+
 struct conn {
 	struct gwd_api *api;
 	struct bufferevent *bev;
 	struct gwd_peer peer;
-	bool closing; /* close once the output is sent */
+	bool closing;   /* close once the output is sent */
+	bool paused;    /* output over OUT_HIGH: requests wait */
+	bool busy;      /* a request runs; its reply is not queued yet */
+	bool in_submit; /* inside gwd_submit: a reply now is not a later one */
+	struct gwd_call *call; /* the running request, cancelled if the client goes */
+	/* the running request's reply header */
+	int64_t id;
+	enum gwd_cmd cmd;
+	bool dry_run;
 	struct conn *next;
 };
 
@@ -38,9 +64,13 @@ struct gwd_api {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct conn *conns;
 	unsigned nconns;
+	unsigned max_conns, max_per_uid, root_slots;
+	struct timeval idle, stall;
 	bool have_group;
 	gid_t gw_gid;
 };
+
+static void process(struct conn *c);
 
 static void conn_free(struct conn *c)
 {
@@ -50,6 +80,7 @@ static void conn_free(struct conn *c)
 	if (*p)
 		*p = c->next;
 	c->api->nconns--;
+	gwd_call_cancel(c->call);
 	bufferevent_free(c->bev);
 	free(c);
 }
@@ -73,7 +104,24 @@ static bool member_of(const struct gwd_api *a, uid_t uid, gid_t gid)
 	return false;
 }
 
-static void send_line(struct conn *c, char *line)
+static size_t out_len(const struct conn *c)
+{
+	return evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+/* Reading is on only while the connection can take a request: not while
+ * one runs, not while its replies pile up, not once it is closing.  The
+ * idle timeout runs only while reading is on. */
+static void update_reading(struct conn *c)
+{
+	if (c->closing || c->paused || c->busy)
+		bufferevent_disable(c->bev, EV_READ);
+	else
+		bufferevent_enable(c->bev, EV_READ);
+}
+
+/* The one output path: every line to a client goes through here. */
+static void conn_send(struct conn *c, char *line)
 {
 	if (!line) {
 		/* Out of memory for the reply: the client sees the connection
@@ -83,6 +131,48 @@ static void send_line(struct conn *c, char *line)
 	}
 	bufferevent_write(c->bev, line, strlen(line));
 	free(line);
+	if (!c->paused && out_len(c) > OUT_HIGH) {
+		c->paused = true;
+		gwd_log("api_paused", "uid=%u pid=%d unread_bytes=%zu", (unsigned)c->peer.uid,
+			(int)c->peer.pid, out_len(c));
+	}
+}
+
+/* Closes c now if it is closing and has nothing left to send; true if it did. */
+static bool maybe_close(struct conn *c)
+{
+	if (!c->closing)
+		return false;
+	bufferevent_disable(c->bev, EV_READ);
+	if (out_len(c) > 0)
+		return false;
+	conn_free(c);
+	return true;
+}
+
+/* A request's result, during gwd_submit or later from the event loop. */
+static void on_result(struct gwd_result *res, void *arg)
+{
+	struct conn *c = arg;
+	char q[300];
+	if (res->code) {
+		gwd_log("request_failed", "uid=%u cmd=%s code=%s reason=%s", (unsigned)c->peer.uid,
+			gwd_cmd_name(c->cmd), res->code, gwd_log_value(q, sizeof(q), res->message));
+		json_t *diags = res->diagnostics;
+		res->diagnostics = NULL;
+		conn_send(c, gwd_api_reply_err(true, c->id, res->code, res->message, diags));
+	} else {
+		if (gwd_cmd_changes(c->cmd) || c->dry_run)
+			gwd_log("request", "uid=%u cmd=%s ok=1", (unsigned)c->peer.uid,
+				gwd_cmd_name(c->cmd));
+		json_t *fields = res->fields;
+		res->fields = NULL;
+		conn_send(c, gwd_api_reply_ok(c->id, fields));
+	}
+	c->busy = false;
+	c->call = NULL;
+	if (!c->in_submit)
+		process(c); /* the requests that waited for this one */
 }
 
 static void handle(struct conn *c, const char *line, size_t len)
@@ -93,7 +183,7 @@ static void handle(struct conn *c, const char *line, size_t len)
 	if (gwd_api_parse(line, len, &req, &perr) < 0) {
 		gwd_log("request_refused", "uid=%u code=%s reason=%s", (unsigned)c->peer.uid,
 			perr.code, gwd_log_value(q, sizeof(q), perr.message));
-		send_line(c, gwd_api_reply_err(perr.have_id, perr.id, perr.code, perr.message,
+		conn_send(c, gwd_api_reply_err(perr.have_id, perr.id, perr.code, perr.message,
 					       NULL));
 		return;
 	}
@@ -104,43 +194,33 @@ static void handle(struct conn *c, const char *line, size_t len)
 			 "uid %u)", gwd_cmd_name(req.cmd), c->peer.user, (unsigned)c->peer.uid);
 		gwd_log("request_refused", "uid=%u cmd=%s code=unauthorised", (unsigned)c->peer.uid,
 			gwd_cmd_name(req.cmd));
-		send_line(c, gwd_api_reply_err(true, req.id, "unauthorised", msg, NULL));
+		conn_send(c, gwd_api_reply_err(true, req.id, "unauthorised", msg, NULL));
 		gwd_api_req_free(&req);
 		return;
 	}
-	struct gwd_result res;
-	gwd_run(c->api->d, &req, &c->peer, &res);
-	if (res.code) {
-		gwd_log("request_failed", "uid=%u cmd=%s code=%s reason=%s", (unsigned)c->peer.uid,
-			gwd_cmd_name(req.cmd), res.code,
-			gwd_log_value(q, sizeof(q), res.message));
-		json_t *diags = res.diagnostics;
-		res.diagnostics = NULL;
-		send_line(c, gwd_api_reply_err(true, req.id, res.code, res.message, diags));
-	} else {
-		if (gwd_cmd_changes(req.cmd) || req.dry_run)
-			gwd_log("request", "uid=%u cmd=%s ok=1", (unsigned)c->peer.uid,
-				gwd_cmd_name(req.cmd));
-		json_t *fields = res.fields;
-		res.fields = NULL;
-		send_line(c, gwd_api_reply_ok(req.id, fields));
-	}
-	gwd_result_clear(&res);
+	c->id = req.id;
+	c->cmd = req.cmd;
+	c->dry_run = req.dry_run;
+	c->busy = true;
+	c->in_submit = true;
+	gwd_submit(c->api->d, &req, &c->peer, on_result, c, &c->call);
+	c->in_submit = false;
 	gwd_api_req_free(&req);
 }
 
-static void on_read(struct bufferevent *bev, void *arg)
+/* Runs the complete request lines waiting in c's input, one at a time,
+ * while c can take them.  May free c. */
+static void process(struct conn *c)
 {
-	struct conn *c = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	while (!c->closing) {
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	while (!c->closing && !c->paused && !c->busy) {
 		size_t eol_len;
 		struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
 		size_t have = evbuffer_get_length(in);
 		if (eol.pos < 0) {
 			if (have > GWD_API_MAX_LINE)
 				goto too_long;
-			return;
+			break;
 		}
 		size_t n = (size_t)eol.pos;
 		if (n > GWD_API_MAX_LINE)
@@ -153,7 +233,7 @@ static void on_read(struct bufferevent *bev, void *arg)
 		handle(c, line, n);
 		evbuffer_drain(in, n + 1);
 	}
-	goto check_close;
+	goto out;
 too_long:
 	gwd_log("request_refused", "uid=%u code=too_long bytes=%zu", (unsigned)c->peer.uid,
 		evbuffer_get_length(in));
@@ -161,37 +241,82 @@ too_long:
 		char msg[128];
 		snprintf(msg, sizeof(msg), "a request line is at most %u bytes; closing",
 			 GWD_API_MAX_LINE);
-		send_line(c, gwd_api_reply_err(false, 0, "too_long", msg, NULL));
+		conn_send(c, gwd_api_reply_err(false, 0, "too_long", msg, NULL));
 	}
 	c->closing = true;
-check_close:
-	if (c->closing) {
-		bufferevent_disable(bev, EV_READ);
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-			conn_free(c);
-	}
+out:
+	if (!maybe_close(c))
+		update_reading(c);
 }
 
+static void on_read(struct bufferevent *bev, void *arg)
+{
+	process(arg);
+}
+
+/* The output went down to OUT_LOW (the write watermark) or to nothing. */
 static void on_write(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
-	if (c->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		conn_free(c);
+	if (maybe_close(c))
+		return;
+	if (c->paused && out_len(c) <= OUT_LOW) {
+		c->paused = false;
+		process(c); /* lines the client sent meanwhile */
+	}
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn *c = arg;
+	if (what & BEV_EVENT_TIMEOUT) {
+		bool writing = what & BEV_EVENT_WRITING;
+		gwd_log("api_timeout", "uid=%u pid=%d reason=%s unread_bytes=%zu",
+			(unsigned)c->peer.uid, (int)c->peer.pid, writing ? "stalled" : "idle",
+			out_len(c));
+		conn_free(c);
+		return;
+	}
 	/* A client that shut down its side after its last request still
-	 * gets the replies. */
-	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
-	    evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
+	 * gets the replies, those of requests still running included. */
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && (out_len(c) > 0 || c->busy)) {
 		c->closing = true;
 		bufferevent_disable(bev, EV_READ);
 		return;
 	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
 		conn_free(c);
+}
+
+static unsigned conns_of(const struct gwd_api *a, uid_t uid)
+{
+	unsigned n = 0;
+	for (const struct conn *c = a->conns; c; c = c->next)
+		n += c->peer.uid == uid;
+	return n;
+}
+
+/* NULL when uid may have one more connection, else why not. */
+static const char *refusal(const struct gwd_api *a, uid_t uid, char *buf, size_t size)
+{
+	if (a->nconns >= a->max_conns) {
+		snprintf(buf, size, "too many connections (%u)", a->nconns);
+		return buf;
+	}
+	if (uid == 0)
+		return NULL;
+	if (a->nconns >= a->max_conns - a->root_slots) {
+		snprintf(buf, size, "too many connections (%u; the last %u are kept for root)",
+			 a->nconns, a->root_slots);
+		return buf;
+	}
+	unsigned mine = conns_of(a, uid);
+	if (mine >= a->max_per_uid) {
+		snprintf(buf, size, "uid %u has %u connections, the most one user may have",
+			 (unsigned)uid, mine);
+		return buf;
+	}
+	return NULL;
 }
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
@@ -205,10 +330,15 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		close(fd);
 		return;
 	}
-	if (a->nconns >= GWD_API_MAX_CONNS) {
-		char *line = gwd_api_reply_err(false, 0, "busy", "too many connections", NULL);
+	char why[128];
+	if (refusal(a, cred.uid, why, sizeof(why))) {
+		char *line = gwd_api_reply_err(false, 0, "busy", why, NULL);
+		char q[200];
+		gwd_log("accept_refused", "uid=%u pid=%d reason=%s", (unsigned)cred.uid,
+			(int)cred.pid, gwd_log_value(q, sizeof(q), why));
+		/* The socket is non-blocking and new: a short line fits. */
 		if (line && write(fd, line, strlen(line)) < 0)
-			gwd_log("accept_refused", "uid=%u reason=busy", (unsigned)cred.uid);
+			gwd_log("accept_refused_unsent", "uid=%u", (unsigned)cred.uid);
 		free(line);
 		close(fd);
 		return;
@@ -238,15 +368,20 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	c->next = a->conns;
 	a->conns = c;
 	a->nconns++;
-	/* Past the limit libevent stops reading, and on_read refuses the line. */
+	/* Past the limit libevent stops reading, and process() refuses the line. */
 	bufferevent_setwatermark(c->bev, EV_READ, 0, GWD_API_MAX_LINE + 2);
+	/* on_write runs when the output drains to OUT_LOW (back-pressure) and
+	 * to nothing (closing). */
+	bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW, 0);
+	bufferevent_set_timeouts(c->bev, &a->idle, &a->stall);
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
-int gwd_api_new(struct event_base *base, struct gwd *d, const char *path, struct gwd_api **ret,
-		char *err, size_t errlen)
+int gwd_api_new(struct event_base *base, struct gwd *d, const struct gwd_config *cfg,
+		struct gwd_api **ret, char *err, size_t errlen)
 {
+	const char *path = cfg->socket;
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	if (strlen(path) >= sizeof(sun.sun_path)) {
 		snprintf(err, errlen, "%s: longer than %zu bytes", path, sizeof(sun.sun_path) - 1);
@@ -257,6 +392,13 @@ int gwd_api_new(struct event_base *base, struct gwd *d, const char *path, struct
 	if (!a)
 		return -ENOMEM;
 	a->d = d;
+	a->max_conns = cfg->api_max_conns;
+	a->max_per_uid = cfg->api_max_per_uid;
+	/* Root keeps its slots, but a tiny limit still admits others. */
+	a->root_slots = GWD_API_ROOT_SLOTS < a->max_conns / 2 ? GWD_API_ROOT_SLOTS
+							      : a->max_conns / 2;
+	a->idle.tv_sec = cfg->api_idle_s;
+	a->stall.tv_sec = cfg->api_idle_s;
 	int r, fd = -1;
 	struct group *gr = getgrnam("gw");
 	if (gr) {

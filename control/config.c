@@ -18,6 +18,9 @@ void gwd_config_defaults(struct gwd_config *c)
 	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/gw");
 	snprintf(c->socket, sizeof(c->socket), "%s", GWD_API_DEFAULT_SOCKET);
 	snprintf(c->bpf_pin_root, sizeof(c->bpf_pin_root), "%s", GWD_DEFAULT_PIN_ROOT);
+	c->api_max_conns = GWD_API_MAX_CONNS;
+	c->api_max_per_uid = GWD_API_MAX_PER_UID;
+	c->api_idle_s = GWD_API_IDLE_S;
 }
 
 struct errs {
@@ -46,14 +49,30 @@ add_err(struct errs *e, const char *name, unsigned line, const char *fmt, ...)
 	e->used = n < 0 || (size_t)n >= e->size - e->used ? e->size - 1 : e->used + (size_t)n;
 }
 
-enum key { K_STATE_DIR, K_SOCKET, K_POLICY, K_DATAPLANE, K_EBPF_PORTS, K_PIN_ROOT, K_METRICS,
-	   K_COUNT };
+enum key {
+	K_STATE_DIR, K_SOCKET, K_POLICY, K_DATAPLANE, K_EBPF_PORTS, K_PIN_ROOT,
+	K_API_MAX_CONNS, K_API_MAX_PER_UID, K_API_IDLE, K_METRICS, K_COUNT
+};
 
 static const char *const keys[K_COUNT] = {
 	[K_STATE_DIR] = "state_dir", [K_SOCKET] = "socket", [K_POLICY] = "policy",
 	[K_DATAPLANE] = "dataplane", [K_EBPF_PORTS] = "ebpf_ports",
-	[K_PIN_ROOT] = "bpf_pin_root", [K_METRICS] = "metrics",
+	[K_PIN_ROOT] = "bpf_pin_root", [K_API_MAX_CONNS] = "api_max_connections",
+	[K_API_MAX_PER_UID] = "api_max_per_user", [K_API_IDLE] = "api_idle_timeout",
+	[K_METRICS] = "metrics",
 };
+
+/* The number a key sets and its range, or NULL. */
+static unsigned *number(struct gwd_config *c, enum key k, unsigned *ret_min, unsigned *ret_max)
+{
+	*ret_min = 1;
+	switch (k) {
+	case K_API_MAX_CONNS: *ret_max = 1024; return &c->api_max_conns;
+	case K_API_MAX_PER_UID: *ret_max = 1024; return &c->api_max_per_uid;
+	case K_API_IDLE: *ret_max = 86400; return &c->api_idle_s;
+	default: return NULL;
+	}
+}
 
 /* The path a key sets, or NULL (ebpf_ports is a list). */
 static char *field(struct gwd_config *c, enum key k)
@@ -235,7 +254,8 @@ int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_
 		if (k == K_COUNT) {
 			add_err(&e, name, lineno,
 				"unknown key '%.*s' (the keys are state_dir, socket, policy, "
-				"dataplane, ebpf_ports, bpf_pin_root, metrics)",
+				"dataplane, ebpf_ports, bpf_pin_root, api_max_connections, "
+				"api_max_per_user, api_idle_timeout, metrics)",
 				(int)(klen > 64 ? 64 : klen), line);
 			continue;
 		}
@@ -254,6 +274,19 @@ int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_
 		}
 		if (k == K_METRICS) {
 			parse_metrics(&e, name, lineno, val, vlen, &out);
+			continue;
+		}
+		unsigned lo, hi, *num = number(&out, k, &lo, &hi);
+		if (num) {
+			unsigned long v = 0;
+			size_t i = 0;
+			for (; i < vlen && val[i] >= '0' && val[i] <= '9' && v <= hi; i++)
+				v = v * 10 + (unsigned long)(val[i] - '0');
+			if (i < vlen || v < lo || v > hi)
+				add_err(&e, name, lineno, "'%s' must be a number from %u to %u",
+					keys[k], lo, hi);
+			else
+				*num = (unsigned)v;
 			continue;
 		}
 		if (val[0] != '/') {

@@ -13,7 +13,13 @@
  *   metrics   = 127.0.0.1:9477     Prometheus metrics over HTTP (docs/metrics.md)
  *                                  on a loopback address (127.0.0.0/8 or
  *                                  [::1]); unset: none
- * Paths are absolute; port names are interface names (1..15 bytes of
+ *   api_max_connections = 64       API connections at once (1..1024); the
+ *                                  last GWD_API_ROOT_SLOTS are root's only
+ *   api_max_per_user = 16          connections of one non-root uid (1..1024)
+ *   api_idle_timeout = 60          seconds a connection may go without a
+ *                                  request (none running), or with replies
+ *                                  the client does not read (1..86400)
+ * Numbers are decimal within the ranges above.  Paths are absolute; port names are interface names (1..15 bytes of
  * letters, digits, '.', '-', '_', '@'), separated by commas, at most
  * GWD_MAX_PORTS, each once.  An unknown key, a repeated key, a line without '='
  * or an empty value is an error naming file:line; every such line is
@@ -29,6 +35,11 @@
 #define GWD_MAX_PORTS 8
 #define GWD_IFNAME_MAX 16 /* IFNAMSIZ */
 #define GWD_DEFAULT_PIN_ROOT "/sys/fs/bpf/gw"
+/* Defaults of the numeric keys (docs/gwd.md). */
+#define GWD_API_MAX_CONNS 64
+#define GWD_API_MAX_PER_UID 16
+#define GWD_API_ROOT_SLOTS 4 /* of api_max_connections, kept for uid 0 */
+#define GWD_API_IDLE_S 60
 
 struct gwd_config {
 	char state_dir[GWD_PATH_MAX];
@@ -38,6 +49,9 @@ struct gwd_config {
 	char ebpf_ports[GWD_MAX_PORTS][GWD_IFNAME_MAX];
 	unsigned nebpf_ports;         /* 0: no eBPF engine */
 	char bpf_pin_root[GWD_PATH_MAX];
+	unsigned api_max_conns;       /* GWD_API_MAX_CONNS */
+	unsigned api_max_per_uid;     /* GWD_API_MAX_PER_UID */
+	unsigned api_idle_s;          /* GWD_API_IDLE_S */
 	char metrics_addr[80];        /* "" when not set: no metrics */
 	unsigned short metrics_port;
 };

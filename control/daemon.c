@@ -73,6 +73,21 @@ void gwd_run(struct gwd *d, const struct gwd_api_req *req, const struct gwd_peer
 		gwd_fail(res, "internal", "out of memory");
 }
 
+void gwd_submit(struct gwd *d, const struct gwd_api_req *req, const struct gwd_peer *peer,
+		gwd_done_fn done, void *arg, struct gwd_call **ret_call)
+{
+	struct gwd_result res;
+	*ret_call = NULL;
+	gwd_run(d, req, peer, &res);
+	done(&res, arg);
+	gwd_result_clear(&res);
+}
+
+void gwd_call_cancel(struct gwd_call *call)
+{
+	(void)call;
+}
+
 int gwd_new(struct event_base *base, const struct gwd_config *cfg, struct gwd **ret,
 	    char *err, size_t errlen)
 {

@@ -56,8 +56,24 @@ struct gwd_events *gwd_events(struct gwd *d);
 /* What gwd counted (observe.h), for the metrics. */
 struct gwd_observe *gwd_observer(struct gwd *d);
 
+/* Runs one command to its end, on the caller's stack. */
 void gwd_run(struct gwd *d, const struct gwd_api_req *req, const struct gwd_peer *peer,
 	     struct gwd_result *res);
 void gwd_result_clear(struct gwd_result *res);
+
+/*
+ * The API's way in: runs req for peer and hands the result to done(res,
+ * arg) exactly once (done may take res->fields and res->diagnostics; gwd
+ * clears the rest after it returns).  Most commands finish inside
+ * gwd_submit; a command that waits for something (a compile in a child
+ * process) returns at once and calls done later from the event loop.
+ * *ret_call is then that call, else NULL; req may be freed on return.
+ */
+struct gwd_call;
+typedef void (*gwd_done_fn)(struct gwd_result *res, void *arg);
+void gwd_submit(struct gwd *d, const struct gwd_api_req *req, const struct gwd_peer *peer,
+		gwd_done_fn done, void *arg, struct gwd_call **ret_call);
+/* The client went away: done is never called for this call.  NULL is fine. */
+void gwd_call_cancel(struct gwd_call *call);
 
 #endif

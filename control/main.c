@@ -88,7 +88,7 @@ int main(int argc, char **argv)
 		gwd_log("start_failed", "reason=%s", gwd_log_value(q, sizeof(q), err));
 		goto out;
 	}
-	if (gwd_api_new(base, d, cfg.socket, &api, err, sizeof(err)) < 0) {
+	if (gwd_api_new(base, d, &cfg, &api, err, sizeof(err)) < 0) {
 		gwd_log("start_failed", "reason=%s", gwd_log_value(q, sizeof(q), err));
 		goto out;
 	}

@@ -136,7 +136,6 @@ int dp_agent_new(const char *path, const struct dp_agent_ctx *ctx, struct dp_age
 	a->next_generation = dp_classify_generation(*ctx->policy) + 1;
 	a->start_ms = now_ms();
 	strcpy(a->path, path);
-	strcpy(sa.sun_path, path);
 
 	size_t qsize = rte_rcu_qsbr_get_memsize(ctx->nworkers);
 	a->qsbr = rte_zmalloc("dp_qsbr", qsize, RTE_CACHE_LINE_SIZE);
@@ -151,13 +150,28 @@ int dp_agent_new(const char *path, const struct dp_agent_ctx *ctx, struct dp_age
 		snprintf(err, errlen, "socket: %s", strerror(errno));
 		goto fail;
 	}
-	/* Born 0660: no moment when others may connect. */
+	/* Born 0660 under a temporary name, listening before it is renamed
+	 * to PATH: a client that sees PATH can connect (no window between
+	 * bind and listen in which it is refused), and no moment when others
+	 * may. */
+	char tmp[sizeof(sa.sun_path) + 16];
+	int n = snprintf(tmp, sizeof(tmp), "%s.%ld", path, (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof(sa.sun_path)) {
+		r = -ENAMETOOLONG;
+		snprintf(err, errlen, "socket path longer than %zu bytes with its temporary suffix",
+			 sizeof(sa.sun_path) - 1);
+		goto fail;
+	}
+	strcpy(sa.sun_path, tmp);
+	unlink(tmp);
 	mode_t old = umask(0117);
 	r = bind(a->fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
-	if (r < 0 || chmod(path, 0660) < 0 || listen(a->fd, MAX_CLIENTS) < 0) {
+	if (r < 0 || chmod(tmp, 0660) < 0 || listen(a->fd, MAX_CLIENTS) < 0 ||
+	    rename(tmp, path) < 0) {
 		r = -errno;
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		unlink(tmp);
 		goto fail;
 	}
 	r = dp_domains_new("dp_domains", DP_DOMAIN_TABLE, (int)rte_socket_id(), a->qsbr,

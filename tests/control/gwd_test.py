@@ -12,6 +12,7 @@ Exit 0 pass, 1 fail, 77 skip.
 """
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -498,6 +499,163 @@ def case_notify(lab):
         check(ns.recv(4096) == b"STOPPING=1", "no STOPPING=1")
     finally:
         ns.close()
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise Fail(f"no VmRSS for {pid}")
+
+
+def flood(sock_path, n, stuck_s=1.0):
+    """Writes n status requests on a new connection without reading a
+    reply, until gwd stops taking them (the socket stays full for stuck_s).
+    Returns the connection and how many whole lines went out."""
+    data = b"".join(b'{"v":1,"id":%d,"cmd":"status"}\n' % i for i in range(n))
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sock_path)
+    s.setblocking(False)
+    sent = 0
+    while sent < len(data):
+        try:
+            sent += s.send(data[sent:sent + 65536])
+        except BlockingIOError:
+            if not select.select([], [s], [], stuck_s)[1]:
+                break
+    return s, data[:sent].count(b"\n")
+
+
+def read_replies(s, n, timeout=20):
+    """Up to n reply lines from s (fewer if gwd closes it)."""
+    s.setblocking(True)
+    s.settimeout(timeout)
+    buf, out = b"", []
+    while len(out) < n:
+        try:
+            chunk = s.recv(1 << 20)
+        except (ConnectionResetError, socket.timeout):
+            break
+        if not chunk:
+            break
+        buf += chunk
+        *lines, buf = buf.split(b"\n")
+        out += [json.loads(x) for x in lines]
+    return out
+
+
+def connect_as(sock_path, uid):
+    """A connection whose peer credentials (SO_PEERCRED: the effective uid
+    at connect) are uid's; the first reply line if gwd refused it."""
+    os.seteuid(uid)
+    try:
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(10)
+        s.connect(sock_path)
+    finally:
+        os.seteuid(0)
+    try:
+        s.sendall(b'{"v":1,"id":1,"cmd":"status"}\n')
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # refused: its one line is waiting
+    try:
+        r = s.makefile("rb").readline()
+    except ConnectionResetError:
+        r = b""
+    return s, (json.loads(r) if r else None)
+
+
+def refused(r, why):
+    """r is a busy refusal that says why."""
+    e = (r or {}).get("error") or {}
+    return e.get("code") == "busy" and why in e.get("message", "")
+
+
+def case_api_limits(lab):
+    """A client that never reads holds a bounded amount of gwd's memory and
+    is closed when it stalls; an idle connection is closed; one user cannot
+    take every connection, and root keeps slots of its own."""
+    if os.geteuid() != 0:
+        print("SKIP: needs root (peer credentials of other uids)")
+        sys.exit(77)
+    with open(lab.conf, "a") as f:
+        f.write("api_max_connections = 8\napi_max_per_user = 3\napi_idle_timeout = 5\n")
+    lab.start()
+    lab.gwctl("policy", "apply", lab.file("a.gw", POLICY_A))
+    # Back-pressure: 200 000 requests (about 40 MB of replies) sent, none read.
+    base = rss_kb(lab.proc.pid)
+    s, sent = flood(lab.sock, 200000)
+    grown = rss_kb(lab.proc.pid) - base
+    check(sent < 200000, "gwd read every request of a client that reads no reply")
+    check(grown < 24 * 1024, f"gwd grew by {grown} kB for one client that does not read")
+    check(lab.status()["generation"] == 1, "gwd does not answer others meanwhile")
+    # Every request that went out gets its reply, in order, once read.
+    got = read_replies(s, sent)
+    s.close()
+    check([r["id"] for r in got] == list(range(sent)) and all(r["ok"] for r in got),
+          f"{len(got)} replies of {sent}, or out of order")
+    check("event=api_paused" in lab.logtext(), "no api_paused line")
+    # The same without reading at all: closed once nothing drains for 5 s.
+    s, sent = flood(lab.sock, 200000)
+    time.sleep(7)
+    got = read_replies(s, sent)
+    s.close()
+    check(len(got) < sent, f"a stalled client was not closed ({len(got)} of {sent})")
+    check("event=api_timeout" in lab.logtext() and "reason=stalled" in lab.logtext(),
+          "no api_timeout reason=stalled line")
+    # Idle: a connection that sends nothing is closed after 5 s.
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(15)
+    s.connect(lab.sock)
+    t0 = time.monotonic()
+    try:
+        closed = s.recv(100) == b""
+    except (socket.timeout, ConnectionResetError):
+        closed = False
+    s.close()
+    waited = time.monotonic() - t0
+    check(closed and 4 <= waited < 10, f"idle connection: closed={closed} after {waited:.1f}s")
+    # Connections: 3 a user; of 8, the last 4 only for root.
+    os.chmod(lab.sock, 0o666)
+    held = []
+    try:
+        for _ in range(3):
+            c, r = connect_as(lab.sock, 65534)
+            held.append(c)
+            check(r and r["ok"], f"nobody's connection refused: {r}")
+        c, r = connect_as(lab.sock, 65534)
+        c.close()
+        check(refused(r, "uid 65534 has 3"),
+              f"a 4th connection of one user: {r}")
+        c, r = connect_as(lab.sock, 1)
+        held.append(c)
+        check(r and r["ok"], f"another user's connection refused: {r}")
+        c, r = connect_as(lab.sock, 2)
+        c.close()
+        check(refused(r, "kept for root"),
+              f"a non-root connection in root's slots: {r}")
+        for _ in range(4):
+            c, r = connect_as(lab.sock, 0)
+            held.append(c)
+            check(r and r["ok"], f"root's connection refused: {r}")
+        c, r = connect_as(lab.sock, 0)
+        c.close()
+        check(refused(r, "too many"),
+              f"a 9th connection: {r}")
+        # A user's closed connection frees its slot.
+        held.pop(0).close()
+        for _ in range(100):
+            c, r = connect_as(lab.sock, 65534)
+            if r and r.get("ok"):
+                break
+            c.close()
+            time.sleep(0.05)
+        held.append(c)
+        check(r and r["ok"], f"a freed slot was not given again: {r}")
+    finally:
+        for c in held:
+            c.close()
 
 
 def main():

@@ -35,6 +35,39 @@ static void test_defaults_and_values(void **state)
 	/* No final newline. */
 	assert_int_equal(parse("policy = /p", &c, err, sizeof(err)), 0);
 	assert_string_equal(c.policy, "/p");
+	assert_int_equal(c.api_max_conns, 64);
+	assert_int_equal(c.api_max_per_uid, 16);
+	assert_int_equal(c.api_idle_s, 60);
+	assert_int_equal(parse("api_max_connections = 8\napi_max_per_user=2\n"
+			       "api_idle_timeout = 86400\n", &c, err,
+			       sizeof(err)), 0);
+	assert_int_equal(c.api_max_conns, 8);
+	assert_int_equal(c.api_max_per_uid, 2);
+	assert_int_equal(c.api_idle_s, 86400);
+}
+
+static void test_numbers_in_range(void **state)
+{
+	struct gwd_config c;
+	char err[1024];
+	const char *text = "api_max_connections = 0\n"
+			   "api_max_per_user = 1025\n"
+			   "api_idle_timeout = 10s\n"
+			   "api_max_per_user = -1\n"
+			   "api_idle_timeout = 5\n";
+	assert_int_equal(parse(text, &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "gwd.conf:1: error: 'api_max_connections' must be a number "
+				    "from 1 to 1024"));
+	assert_non_null(strstr(err, "gwd.conf:2: error: 'api_max_per_user' must be"));
+	assert_non_null(strstr(err, "gwd.conf:3: error: 'api_idle_timeout' must be"));
+	assert_non_null(strstr(err, "gwd.conf:4: error: 'api_max_per_user' is set twice"));
+	assert_non_null(strstr(err, "gwd.conf:5: error: 'api_idle_timeout' is set twice"));
+	assert_int_equal(c.api_max_conns, 64);
+	assert_int_equal(parse("api_idle_timeout = 99999999999999999999999\n", &c, err,
+			       sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "'api_idle_timeout' must be a number"));
+	assert_int_equal(parse("api_idle_timeout =   42  \n", &c, err, sizeof(err)), 0);
+	assert_int_equal(c.api_idle_s, 42);
 }
 
 static void test_errors_name_the_line(void **state)
@@ -169,6 +202,7 @@ int main(void)
 		cmocka_unit_test(test_defaults_and_values),
 		cmocka_unit_test(test_errors_name_the_line),
 		cmocka_unit_test(test_nul_and_long),
+		cmocka_unit_test(test_numbers_in_range),
 		cmocka_unit_test(test_load_missing),
 		cmocka_unit_test(test_engine_keys),
 		cmocka_unit_test(test_metrics),
