@@ -34,6 +34,7 @@ enum gwd_cmd {
 	GWD_CMD_DEVICES,
 	GWD_CMD_FLOWS,
 	GWD_CMD_DOMAINS_LEARN,
+	GWD_CMD_EVENTS_SUBSCRIBE,
 	GWD_CMD_COUNT,
 };
 
@@ -67,6 +68,9 @@ struct gwd_api_req {
 		uint8_t family; /* 4 or 6 */
 		uint8_t addr[16];
 	} addrs[GWD_API_MAX_ADDRS];
+	/* events.subscribe: bit t for event type t (gwd_api.h); every type
+	 * when the request names none */
+	uint32_t types;
 };
 
 struct gwd_api_err {
