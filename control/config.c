@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,16 @@ void gwd_config_defaults(struct gwd_config *c)
 	c->api_max_conns = GWD_API_MAX_CONNS;
 	c->api_max_per_uid = GWD_API_MAX_PER_UID;
 	c->api_idle_s = GWD_API_IDLE_S;
+	snprintf(c->nft_table, sizeof(c->nft_table), "%s", GWD_DEFAULT_NFT_TABLE);
+	c->guard = true;
+	c->nat_lo = GWD_DEFAULT_NAT_LO;
+	c->nat_hi = GWD_DEFAULT_NAT_HI;
+	c->nflog_group = GWD_DEFAULT_NFLOG_GROUP;
+}
+
+bool gwd_config_has_engines(const struct gwd_config *c)
+{
+	return c->dataplane[0] || c->nebpf_ports || c->nnft_ports;
 }
 
 struct errs {
@@ -51,7 +60,9 @@ add_err(struct errs *e, const char *name, unsigned line, const char *fmt, ...)
 
 enum key {
 	K_STATE_DIR, K_SOCKET, K_POLICY, K_DATAPLANE, K_EBPF_PORTS, K_PIN_ROOT,
-	K_API_MAX_CONNS, K_API_MAX_PER_UID, K_API_IDLE, K_METRICS, K_COUNT
+	K_API_MAX_CONNS, K_API_MAX_PER_UID, K_API_IDLE,
+	K_NFT_TABLE, K_GUARD, K_LAN_PORTS, K_WAN_PORTS, K_NFT_PORTS, K_LAN_OPEN, K_WAN_OPEN,
+	K_KERNEL_NAT, K_NFLOG_GROUP, K_METRICS, K_COUNT
 };
 
 static const char *const keys[K_COUNT] = {
@@ -59,11 +70,14 @@ static const char *const keys[K_COUNT] = {
 	[K_DATAPLANE] = "dataplane", [K_EBPF_PORTS] = "ebpf_ports",
 	[K_PIN_ROOT] = "bpf_pin_root", [K_API_MAX_CONNS] = "api_max_connections",
 	[K_API_MAX_PER_UID] = "api_max_per_user", [K_API_IDLE] = "api_idle_timeout",
-	[K_METRICS] = "metrics",
+	[K_NFT_TABLE] = "nft_table", [K_GUARD] = "guard",
+	[K_LAN_PORTS] = "lan_ports", [K_WAN_PORTS] = "wan_ports", [K_NFT_PORTS] = "nft_ports",
+	[K_LAN_OPEN] = "lan_open", [K_WAN_OPEN] = "wan_open", [K_KERNEL_NAT] = "kernel_nat",
+	[K_NFLOG_GROUP] = "nflog_group", [K_METRICS] = "metrics",
 };
 
 /* The number a key sets and its range, or NULL. */
-static unsigned *number(struct gwd_config *c, enum key k, unsigned *ret_min, unsigned *ret_max)
+static unsigned *num_field(struct gwd_config *c, enum key k, unsigned *ret_min, unsigned *ret_max)
 {
 	*ret_min = 1;
 	switch (k) {
@@ -74,7 +88,8 @@ static unsigned *number(struct gwd_config *c, enum key k, unsigned *ret_min, uns
 	}
 }
 
-/* The path a key sets, or NULL (ebpf_ports is a list). */
+/* The path a key sets, or NULL (numbers are number()'s; the others are
+ * parsed by parse_value). */
 static char *field(struct gwd_config *c, enum key k)
 {
 	switch (k) {
@@ -98,9 +113,10 @@ static bool space(char ch)
 	return ch == ' ' || ch == '\t' || ch == '\r';
 }
 
-/* "IF[, IF...]" into out; reports the first problem. */
-static void parse_ports(struct errs *e, const char *name, unsigned lineno, const char *val,
-			size_t vlen, struct gwd_config *out)
+/* "IF[, IF...]" of key `key` into ports/count; reports the first problem. */
+static void parse_ports(struct errs *e, const char *name, unsigned lineno, const char *key,
+			const char *val, size_t vlen, char out[][GWD_IFNAME_MAX],
+			unsigned *ret_n)
 {
 	unsigned n = 0;
 	char ports[GWD_MAX_PORTS][GWD_IFNAME_MAX];
@@ -113,24 +129,23 @@ static void parse_ports(struct errs *e, const char *name, unsigned lineno, const
 		while (b > a && space(val[b - 1]))
 			b--;
 		if (a == b) {
-			add_err(e, name, lineno, "'ebpf_ports' has an empty port name");
+			add_err(e, name, lineno, "'%s' has an empty port name", key);
 			return;
 		}
 		for (size_t i = a; i < b; i++) {
 			if (!ifname_char(val[i])) {
-				add_err(e, name, lineno,
-					"'ebpf_ports': '%.*s' is not an interface name",
-					(int)(b - a > 64 ? 64 : b - a), val + a);
+				add_err(e, name, lineno, "'%s': '%.*s' is not an interface name",
+					key, (int)(b - a > 64 ? 64 : b - a), val + a);
 				return;
 			}
 		}
 		if (b - a >= GWD_IFNAME_MAX) {
-			add_err(e, name, lineno, "'ebpf_ports': '%.*s' is longer than %d bytes",
+			add_err(e, name, lineno, "'%s': '%.*s' is longer than %d bytes", key,
 				(int)(b - a > 64 ? 64 : b - a), val + a, GWD_IFNAME_MAX - 1);
 			return;
 		}
 		if (n == GWD_MAX_PORTS) {
-			add_err(e, name, lineno, "'ebpf_ports' names more than %d ports",
+			add_err(e, name, lineno, "'%s' names more than %d ports", key,
 				GWD_MAX_PORTS);
 			return;
 		}
@@ -138,7 +153,7 @@ static void parse_ports(struct errs *e, const char *name, unsigned lineno, const
 		ports[n][b - a] = '\0';
 		for (unsigned i = 0; i < n; i++) {
 			if (!strcmp(ports[i], ports[n])) {
-				add_err(e, name, lineno, "'ebpf_ports' names '%s' twice", ports[n]);
+				add_err(e, name, lineno, "'%s' names '%s' twice", key, ports[n]);
 				return;
 			}
 		}
@@ -147,8 +162,97 @@ static void parse_ports(struct errs *e, const char *name, unsigned lineno, const
 			break;
 		at = end + 1;
 	}
-	memcpy(out->ebpf_ports, ports, sizeof(ports));
-	out->nebpf_ports = n;
+	memcpy(out, ports, sizeof(ports));
+	*ret_n = n;
+}
+
+/* A decimal number in [min, max] from exactly [p, p + n). */
+static bool number(const char *p, size_t n, unsigned long min, unsigned long max,
+		   unsigned long *ret)
+{
+	unsigned long v = 0;
+	if (n == 0 || n > 10)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return false;
+		v = v * 10 + (unsigned long)(p[i] - '0');
+	}
+	if (v < min || v > max)
+		return false;
+	*ret = v;
+	return true;
+}
+
+/* "LO-HI" or "N", ports 1..65535, into *lo, *hi. */
+static bool port_range(const char *p, size_t n, uint16_t *lo, uint16_t *hi)
+{
+	const char *dash = memchr(p, '-', n);
+	unsigned long a, b;
+	if (!dash) {
+		if (!number(p, n, 1, 65535, &a))
+			return false;
+		*lo = *hi = (uint16_t)a;
+		return true;
+	}
+	if (!number(p, (size_t)(dash - p), 1, 65535, &a) ||
+	    !number(dash + 1, n - (size_t)(dash - p) - 1, 1, 65535, &b) || a > b)
+		return false;
+	*lo = (uint16_t)a;
+	*hi = (uint16_t)b;
+	return true;
+}
+
+/* "tcp/22, udp/5000-5010" into out/count; reports the first problem. */
+static void parse_open(struct errs *e, const char *name, unsigned lineno, const char *key,
+		       const char *val, size_t vlen, struct gwd_open_port *out, unsigned *ret_n)
+{
+	struct gwd_open_port v[GWD_MAX_OPEN];
+	unsigned n = 0;
+	for (size_t at = 0; at <= vlen;) {
+		const char *comma = memchr(val + at, ',', vlen - at);
+		size_t end = comma ? (size_t)(comma - val) : vlen;
+		size_t a = at, b = end;
+		while (a < b && space(val[a]))
+			a++;
+		while (b > a && space(val[b - 1]))
+			b--;
+		const char *item = val + a;
+		size_t len = b - a;
+		int shown = (int)(len > 64 ? 64 : len);
+		if (n == GWD_MAX_OPEN) {
+			add_err(e, name, lineno, "'%s' opens more than %d ports", key, GWD_MAX_OPEN);
+			return;
+		}
+		uint8_t proto = 0;
+		if (len > 4 && !memcmp(item, "tcp/", 4))
+			proto = 6;
+		else if (len > 4 && !memcmp(item, "udp/", 4))
+			proto = 17;
+		if (!proto || !port_range(item + 4, len - 4, &v[n].lo, &v[n].hi)) {
+			add_err(e, name, lineno,
+				"'%s': '%.*s' is not tcp/PORT, udp/PORT or PROTO/LO-HI (ports "
+				"1..65535)", key, shown, item);
+			return;
+		}
+		v[n++].proto = proto;
+		if (!comma)
+			break;
+		at = end + 1;
+	}
+	memcpy(out, v, sizeof(v[0]) * n);
+	*ret_n = n;
+}
+
+static bool table_name(const char *p, size_t n)
+{
+	if (n == 0 || n >= GWD_NFT_TABLE_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') ||
+		      (p[i] >= '0' && p[i] <= '9') || p[i] == '_' || p[i] == '-'))
+			return false;
+	return true;
 }
 
 /* "127.0.0.1:PORT" or "[::1]:PORT", a loopback address: the metrics name
@@ -203,12 +307,124 @@ static void parse_metrics(struct errs *e, const char *name, unsigned lineno, con
 	out->metrics_port = (unsigned short)p;
 }
 
+/* The keys that are not paths. */
+static void parse_value(struct errs *e, const char *name, unsigned lineno, enum key k,
+			const char *val, size_t vlen, struct gwd_config *out)
+{
+	unsigned long v;
+	uint16_t lo, hi;
+	int shown = (int)(vlen > 64 ? 64 : vlen);
+	switch (k) {
+	case K_EBPF_PORTS:
+		parse_ports(e, name, lineno, keys[k], val, vlen, out->ebpf_ports, &out->nebpf_ports);
+		break;
+	case K_LAN_PORTS:
+		parse_ports(e, name, lineno, keys[k], val, vlen, out->lan_ports, &out->nlan_ports);
+		break;
+	case K_WAN_PORTS:
+		parse_ports(e, name, lineno, keys[k], val, vlen, out->wan_ports, &out->nwan_ports);
+		break;
+	case K_NFT_PORTS:
+		parse_ports(e, name, lineno, keys[k], val, vlen, out->nft_ports, &out->nnft_ports);
+		break;
+	case K_LAN_OPEN:
+		parse_open(e, name, lineno, keys[k], val, vlen, out->lan_open, &out->nlan_open);
+		break;
+	case K_WAN_OPEN:
+		parse_open(e, name, lineno, keys[k], val, vlen, out->wan_open, &out->nwan_open);
+		break;
+	case K_NFT_TABLE:
+		if (!table_name(val, vlen)) {
+			add_err(e, name, lineno,
+				"'nft_table': '%.*s' is not a table name (1..%d letters, digits, "
+				"'_', '-')", shown, val, GWD_NFT_TABLE_MAX - 1);
+			break;
+		}
+		memcpy(out->nft_table, val, vlen);
+		out->nft_table[vlen] = '\0';
+		break;
+	case K_GUARD:
+		if (vlen == 2 && !memcmp(val, "on", 2))
+			out->guard = true;
+		else if (vlen == 3 && !memcmp(val, "off", 3))
+			out->guard = false;
+		else
+			add_err(e, name, lineno, "'guard' is on or off, not '%.*s'", shown, val);
+		break;
+	case K_KERNEL_NAT:
+		if (vlen == 3 && !memcmp(val, "off", 3)) {
+			out->nat_lo = out->nat_hi = 0;
+		} else if (port_range(val, vlen, &lo, &hi) && lo < hi) {
+			out->nat_lo = lo;
+			out->nat_hi = hi;
+		} else {
+			add_err(e, name, lineno,
+				"'kernel_nat' is off or a port range LO-HI (1..65535), not '%.*s'",
+				shown, val);
+		}
+		break;
+	case K_NFLOG_GROUP:
+		if (number(val, vlen, 1, 65535, &v))
+			out->nflog_group = (uint16_t)v;
+		else
+			add_err(e, name, lineno, "'nflog_group' is 1..65535, not '%.*s'", shown, val);
+		break;
+	case K_METRICS:
+		parse_metrics(e, name, lineno, val, vlen, out);
+		break;
+	default:
+		break;
+	}
+}
+
+static bool listed(char ports[][GWD_IFNAME_MAX], unsigned n, const char *p)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (!strcmp(ports[i], p))
+			return true;
+	return false;
+}
+
+/* What no single line can say: a port under two engines or on both
+ * sides, and the guard's interfaces when it is on. */
+static void check_across(struct errs *e, const char *name, const unsigned line[K_COUNT],
+			 struct gwd_config *c)
+{
+	for (unsigned i = 0; i < c->nnft_ports; i++)
+		if (listed(c->ebpf_ports, c->nebpf_ports, c->nft_ports[i]))
+			add_err(e, name, line[K_NFT_PORTS],
+				"'%s' is in ebpf_ports and nft_ports: one engine enforces a port",
+				c->nft_ports[i]);
+	for (unsigned i = 0; i < c->nwan_ports; i++) {
+		const char *p = c->wan_ports[i];
+		if (listed(c->lan_ports, c->nlan_ports, p) ||
+		    listed(c->ebpf_ports, c->nebpf_ports, p) || listed(c->nft_ports, c->nnft_ports, p))
+			add_err(e, name, line[K_WAN_PORTS],
+				"'%s' is a WAN port and a LAN-side port (lan_ports, ebpf_ports, "
+				"nft_ports)", p);
+	}
+	if (!c->guard || !gwd_config_has_engines(c))
+		return;
+	unsigned at = line[K_DATAPLANE] > line[K_EBPF_PORTS] ? line[K_DATAPLANE] : line[K_EBPF_PORTS];
+	if (line[K_NFT_PORTS] > at)
+		at = line[K_NFT_PORTS];
+	if (!c->nwan_ports)
+		add_err(e, name, at,
+			"the guard (guard = on) needs 'wan_ports' before gwd runs an engine: the "
+			"gateway's WAN-side interfaces, such as gw-wan (or guard = off, for tests)");
+	if (!c->nlan_ports && !c->nebpf_ports && !c->nnft_ports)
+		add_err(e, name, at,
+			"the guard (guard = on) needs 'lan_ports' before gwd runs an engine: the "
+			"gateway's LAN-side interfaces, such as gw-lan (or guard = off, for tests)");
+}
+
 int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_config *c,
 		     char *err, size_t errlen)
 {
 	struct gwd_config out = *c;
 	struct errs e = { .buf = err, .size = errlen };
 	bool seen[K_COUNT] = { false };
+	unsigned line_of[K_COUNT] = { 0 };
 	if (err && errlen)
 		err[0] = '\0';
 	unsigned lineno = 0;
@@ -255,7 +471,9 @@ int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_
 			add_err(&e, name, lineno,
 				"unknown key '%.*s' (the keys are state_dir, socket, policy, "
 				"dataplane, ebpf_ports, bpf_pin_root, api_max_connections, "
-				"api_max_per_user, api_idle_timeout, metrics)",
+				"api_max_per_user, api_idle_timeout, nft_table, guard, lan_ports, "
+				"wan_ports, nft_ports, lan_open, wan_open, kernel_nat, nflog_group, "
+				"metrics)",
 				(int)(klen > 64 ? 64 : klen), line);
 			continue;
 		}
@@ -264,19 +482,12 @@ int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_
 			continue;
 		}
 		seen[k] = true;
+		line_of[k] = lineno;
 		if (!vlen) {
 			add_err(&e, name, lineno, "'%s' needs a value", keys[k]);
 			continue;
 		}
-		if (k == K_EBPF_PORTS) {
-			parse_ports(&e, name, lineno, val, vlen, &out);
-			continue;
-		}
-		if (k == K_METRICS) {
-			parse_metrics(&e, name, lineno, val, vlen, &out);
-			continue;
-		}
-		unsigned lo, hi, *num = number(&out, k, &lo, &hi);
+		unsigned lo, hi, *num = num_field(&out, k, &lo, &hi);
 		if (num) {
 			unsigned long v = 0;
 			size_t i = 0;
@@ -287,6 +498,10 @@ int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_
 					keys[k], lo, hi);
 			else
 				*num = (unsigned)v;
+			continue;
+		}
+		if (!field(&out, k)) {
+			parse_value(&e, name, lineno, k, val, vlen, &out);
 			continue;
 		}
 		if (val[0] != '/') {
@@ -301,6 +516,8 @@ int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_
 		memcpy(field(&out, k), val, vlen);
 		field(&out, k)[vlen] = '\0';
 	}
+	if (!e.count)
+		check_across(&e, name, line_of, &out);
 	if (e.count)
 		return -EINVAL;
 	*c = out;

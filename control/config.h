@@ -19,16 +19,35 @@
  *   api_idle_timeout = 60          seconds a connection may go without a
  *                                  request (none running), or with replies
  *                                  the client does not read (1..86400)
+ * The nftables table, the guard and the nft engine (docs/nft.md):
+ *   nft_table  = gw                the table gwd owns (family inet)
+ *   guard      = on                on | off (off: tests and development only)
+ *   lan_ports  = gw-lan            the gateway's LAN-side kernel interfaces
+ *                                  (the kernel ports are added by themselves)
+ *   wan_ports  = gw-wan            its WAN-side kernel interfaces
+ *   nft_ports  = wlan1             kernel LAN ports the nft engine enforces
+ *                                  the policy on (unset: no nft engine)
+ *   lan_open   = tcp/22, udp/123   gateway ports open to the LAN besides DNS,
+ *                                  DHCP and ICMP (proto/port or proto/lo-hi)
+ *   wan_open   = udp/51820         gateway ports open to the WAN
+ *   kernel_nat = 32768-65535       source ports of the kernel ports'
+ *                                  masquerade out the WAN ports, or off
+ *   nflog_group = 17               the NFLOG group of the nft engine's logs
  * Numbers are decimal within the ranges above.  Paths are absolute; port names are interface names (1..15 bytes of
  * letters, digits, '.', '-', '_', '@'), separated by commas, at most
  * GWD_MAX_PORTS, each once.  An unknown key, a repeated key, a line without '='
  * or an empty value is an error naming file:line; every such line is
- * reported, and nothing of a bad file is used.
+ * reported, and nothing of a bad file is used.  Across keys: a port is
+ * enforced by one engine (ebpf_ports and nft_ports do not share one), is on
+ * one side (LAN or WAN), and with the guard on, a gwd with any engine
+ * needs wan_ports and at least one LAN-side port.
  */
 #ifndef GW_CONTROL_CONFIG_H
 #define GW_CONTROL_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define GWD_DEFAULT_CONFIG "/etc/gw/gwd.conf"
 #define GWD_PATH_MAX 1024
@@ -40,6 +59,18 @@
 #define GWD_API_MAX_PER_UID 16
 #define GWD_API_ROOT_SLOTS 4 /* of api_max_connections, kept for uid 0 */
 #define GWD_API_IDLE_S 60
+#define GWD_MAX_OPEN 32           /* lan_open, wan_open entries */
+#define GWD_NFT_TABLE_MAX 32      /* nft_table, with its NUL */
+#define GWD_DEFAULT_NFT_TABLE "gw"
+#define GWD_DEFAULT_NFLOG_GROUP 17
+#define GWD_DEFAULT_NAT_LO 32768  /* the kernel's share of the WAN ports; */
+#define GWD_DEFAULT_NAT_HI 65535  /* gw-dataplane takes 1024-32767 */
+
+/* A gateway port opened by lan_open or wan_open. */
+struct gwd_open_port {
+	uint8_t proto; /* IPPROTO_TCP or IPPROTO_UDP */
+	uint16_t lo, hi;
+};
 
 struct gwd_config {
 	char state_dir[GWD_PATH_MAX];
@@ -52,9 +83,26 @@ struct gwd_config {
 	unsigned api_max_conns;       /* GWD_API_MAX_CONNS */
 	unsigned api_max_per_uid;     /* GWD_API_MAX_PER_UID */
 	unsigned api_idle_s;          /* GWD_API_IDLE_S */
+	/* nftables (docs/nft.md) */
+	char nft_table[GWD_NFT_TABLE_MAX];
+	bool guard;
+	char lan_ports[GWD_MAX_PORTS][GWD_IFNAME_MAX];
+	unsigned nlan_ports;
+	char wan_ports[GWD_MAX_PORTS][GWD_IFNAME_MAX];
+	unsigned nwan_ports;
+	char nft_ports[GWD_MAX_PORTS][GWD_IFNAME_MAX];
+	unsigned nnft_ports;          /* 0: no nft engine */
+	struct gwd_open_port lan_open[GWD_MAX_OPEN], wan_open[GWD_MAX_OPEN];
+	unsigned nlan_open, nwan_open;
+	uint16_t nat_lo, nat_hi;      /* 0, 0: kernel_nat = off */
+	uint16_t nflog_group;
 	char metrics_addr[80];        /* "" when not set: no metrics */
 	unsigned short metrics_port;
 };
+
+/* Does gwd run an enforcement engine with this config (then the guard
+ * must be in place first, unless guard = off)? */
+bool gwd_config_has_engines(const struct gwd_config *c);
 
 void gwd_config_defaults(struct gwd_config *c);
 

@@ -35,6 +35,7 @@ enum gwd_flow_kind {
 enum gwd_flow_engine {
 	GWD_ENGINE_DATAPLANE = 0,
 	GWD_ENGINE_EBPF = 1,
+	GWD_ENGINE_NFT = 2,
 };
 
 struct gwd_flow_ev {

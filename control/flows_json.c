@@ -239,7 +239,8 @@ static json_t *flow_json(const struct flows_ctx *c, const struct gwd_flow_info *
 	return json_pack(
 		"{s:o,s:o,s:s,s:i,s:o,s:o,s:i,s:o,s:i,s:o,s:s,s:o,s:I,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 		"device", name, "mac", mac_json(e->mac), "engine",
-		e->engine == GWD_ENGINE_EBPF ? "ebpf" : "dataplane", "family", e->family, "proto",
+		e->engine == GWD_ENGINE_EBPF ? "ebpf" : e->engine == GWD_ENGINE_NFT ? "nft" :
+		"dataplane", "family", e->family, "proto",
 		proto_json(e->proto), "src", addr_json(e->family, e->src), "sport", e->sport, "dst",
 		addr_json(e->family, e->dst), "dport", e->dport, "domain",
 		domain ? json_string(domain) : json_null(), "verdict",

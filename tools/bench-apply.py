@@ -553,7 +553,8 @@ table netdev gwba_ports {
         self.stop("gwd")
         conf = os.path.join(self.work, "gwd-%s.conf" % tag)
         with open(conf, "w") as f:
-            f.write("state_dir = %s\nsocket = %s\ndataplane = %s\n" % (
+            # The benchmark measures applies, not the guard (tests/nft).
+            f.write("state_dir = %s\nsocket = %s\ndataplane = %s\nguard = off\n" % (
                 os.path.join(self.work, "state-" + tag), self.sock, self.dp_sock))
             if "ebpf" in engines:
                 f.write("ebpf_ports = wlan0\nbpf_pin_root = %s\n" % PINS)

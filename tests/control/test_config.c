@@ -130,7 +130,8 @@ static void test_engine_keys(void **state)
 	assert_string_equal(c.bpf_pin_root, "/sys/fs/bpf/gw");
 	assert_int_equal(parse("dataplane = /run/gw/dp.sock\n"
 			       "ebpf_ports = wlan0 , veth-a.1,br@x\n"
-			       "bpf_pin_root = /sys/fs/bpf/gw-test\n", &c, err, sizeof(err)), 0);
+			       "bpf_pin_root = /sys/fs/bpf/gw-test\n"
+			       "wan_ports = gw-wan\n", &c, err, sizeof(err)), 0);
 	assert_string_equal(c.dataplane, "/run/gw/dp.sock");
 	assert_int_equal(c.nebpf_ports, 3);
 	assert_string_equal(c.ebpf_ports[0], "wlan0");
@@ -196,6 +197,88 @@ static void test_metrics(void **state)
 	}
 }
 
+/* nftables: the table, the guard's interfaces and openings, the kernel
+ * ports' NAT, the nft engine's ports; and what no single line can say. */
+static void test_nft_keys(void **state)
+{
+	struct gwd_config c;
+	char err[2048];
+	assert_int_equal(parse("", &c, err, sizeof(err)), 0);
+	assert_string_equal(c.nft_table, "gw");
+	assert_true(c.guard);
+	assert_int_equal(c.nat_lo, 32768);
+	assert_int_equal(c.nat_hi, 65535);
+	assert_int_equal(c.nflog_group, 17);
+	assert_false(gwd_config_has_engines(&c));
+	assert_int_equal(parse("nft_table = gw-test_1\n"
+			       "lan_ports = gw-lan\n"
+			       "wan_ports = gw-wan, ppp0\n"
+			       "ebpf_ports = wlan0\n"
+			       "nft_ports = wlan1, eth2\n"
+			       "lan_open = tcp/22, udp/5000-5010\n"
+			       "wan_open = udp/51820\n"
+			       "kernel_nat = 40000-50000\n"
+			       "nflog_group = 5\n", &c, err, sizeof(err)), 0);
+	assert_string_equal(c.nft_table, "gw-test_1");
+	assert_int_equal(c.nlan_ports, 1);
+	assert_int_equal(c.nwan_ports, 2);
+	assert_string_equal(c.wan_ports[1], "ppp0");
+	assert_int_equal(c.nnft_ports, 2);
+	assert_string_equal(c.nft_ports[1], "eth2");
+	assert_int_equal(c.nlan_open, 2);
+	assert_int_equal(c.lan_open[0].proto, 6);
+	assert_int_equal(c.lan_open[0].lo, 22);
+	assert_int_equal(c.lan_open[0].hi, 22);
+	assert_int_equal(c.lan_open[1].proto, 17);
+	assert_int_equal(c.lan_open[1].lo, 5000);
+	assert_int_equal(c.lan_open[1].hi, 5010);
+	assert_int_equal(c.nwan_open, 1);
+	assert_int_equal(c.wan_open[0].lo, 51820);
+	assert_int_equal(c.nat_lo, 40000);
+	assert_int_equal(c.nat_hi, 50000);
+	assert_int_equal(c.nflog_group, 5);
+	assert_true(gwd_config_has_engines(&c));
+	assert_int_equal(parse("kernel_nat = off\nguard = off\n", &c, err, sizeof(err)), 0);
+	assert_int_equal(c.nat_lo, 0);
+	assert_false(c.guard);
+
+	/* Each bad line, named. */
+	const char *bad = "nft_table = gw table\n"
+			  "guard = maybe\n"
+			  "lan_open = tcp/0\n"
+			  "wan_open = icmp/8\n"
+			  "kernel_nat = 50000-40000\n"
+			  "nflog_group = 70000\n"
+			  "nft_ports = a,,b\n";
+	assert_int_equal(parse(bad, &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "gwd.conf:1: error: 'nft_table': 'gw table' is not a table name"));
+	assert_non_null(strstr(err, "gwd.conf:2: error: 'guard' is on or off"));
+	assert_non_null(strstr(err, "gwd.conf:3: error: 'lan_open': 'tcp/0' is not"));
+	assert_non_null(strstr(err, "gwd.conf:4: error: 'wan_open': 'icmp/8' is not"));
+	assert_non_null(strstr(err, "gwd.conf:5: error: 'kernel_nat' is off or a port range"));
+	assert_non_null(strstr(err, "gwd.conf:6: error: 'nflog_group' is 1..65535"));
+	assert_non_null(strstr(err, "gwd.conf:7: error: 'nft_ports' has an empty port name"));
+	assert_string_equal(c.nft_table, "gw");
+
+	/* One engine per port, one side per port. */
+	assert_int_equal(parse("wan_ports = gw-wan\nebpf_ports = wlan0\nnft_ports = wlan0\n", &c,
+			       err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "gwd.conf:3: error: 'wlan0' is in ebpf_ports and nft_ports"));
+	assert_int_equal(parse("wan_ports = gw-wan\nlan_ports = gw-wan\n", &c, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "gwd.conf:1: error: 'gw-wan' is a WAN port and a LAN-side port"));
+	/* The guard before any engine: its interfaces must be named. */
+	assert_int_equal(parse("dataplane = /run/dp.sock\nlan_ports = gw-lan\n", &c, err,
+			       sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "gwd.conf:1: error: the guard (guard = on) needs 'wan_ports'"));
+	assert_int_equal(parse("nft_ports = wlan1\n", &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "needs 'wan_ports'"));
+	assert_int_equal(parse("dataplane = /run/dp.sock\nwan_ports = gw-wan\n", &c, err,
+			       sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "gwd.conf:1: error: the guard (guard = on) needs 'lan_ports'"));
+	assert_int_equal(parse("dataplane = /run/dp.sock\nguard = off\n", &c, err, sizeof(err)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -206,6 +289,7 @@ int main(void)
 		cmocka_unit_test(test_load_missing),
 		cmocka_unit_test(test_engine_keys),
 		cmocka_unit_test(test_metrics),
+		cmocka_unit_test(test_nft_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

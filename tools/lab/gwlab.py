@@ -521,7 +521,7 @@ table ip gwlab_nat {
             f.write("# the home lab's gwd (tools/lab)\n"
                     "state_dir = %s\nsocket = %s\n" % (os.path.join(self.work, "state"), self.sock))
             if engines:
-                f.write("dataplane = %s\nebpf_ports = wlan0\nbpf_pin_root = %s\n"
+                f.write("guard = off\ndataplane = %s\nebpf_ports = wlan0\nbpf_pin_root = %s\n"
                         % (self.dp_sock, self.pins))
 
     def _gwd(self):

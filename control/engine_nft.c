@@ -1,0 +1,710 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The nft engine (engine_nft.h).  Touches gwd's nftables table (the hook
+ * chain policy_fwd and its builds p<id>_*), NFLOG group nflog_group and
+ * STATE_DIR/engine-nft/.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "engine_nft.h"
+#include "eval.h"
+#include "flows.h"
+#include "image.h"
+#include "log.h"
+#include "nflog.h"
+#include "nft.h"
+#include "nft_policy.h"
+#include "store.h"
+
+#define TICK_S        5
+#define MAX_BUILDS    64
+#define REFRESH_MS    2000 /* an element this close to expiry may be gone */
+
+/* What the engine put in one build's domain sets. */
+struct dom_ent {
+	uint8_t used;
+	uint8_t fam;
+	uint8_t addr[16];
+	uint64_t sets;
+	uint64_t expires_ms; /* CLOCK_MONOTONIC */
+};
+
+struct domtab {
+	struct dom_ent *v;
+	size_t cap, n;
+};
+
+struct build {
+	uint32_t id, gen, epoch, nrules;
+	uint64_t domused;
+	struct pol_ir *ir; /* the generation, for schedules */
+	void *image;       /* and its image, recorded at commit */
+	size_t size;
+	struct domtab dom;
+};
+
+struct nft_engine {
+	struct gwd_engine base;
+	struct gwd_config cfg;
+	struct gwd_nft *n;
+	struct gwd_flows *flows;
+	struct build live, staged;
+	uint32_t next_id, last_epoch;
+	char dir[GWD_PATH_MAX + 16];
+	char state[300];
+	struct event *tick, *logev;
+	struct gwd_nflog *log;
+};
+
+static void set_state(struct nft_engine *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_state(struct nft_engine *x, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	gwd_engine_vset_state(x->state, sizeof(x->state), "nft", fmt, ap);
+	va_end(ap);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* --- the domain table ------------------------------------------------------ */
+
+static size_t dom_hash(uint8_t fam, const uint8_t *addr)
+{
+	uint64_t h = 1469598103934665603ull ^ fam;
+	for (unsigned i = 0; i < 16; i++)
+		h = (h ^ addr[i]) * 1099511628211ull;
+	return (size_t)h;
+}
+
+static struct dom_ent *dom_find(struct domtab *t, uint8_t fam, const uint8_t *addr)
+{
+	if (!t->cap)
+		return NULL;
+	for (size_t at = dom_hash(fam, addr) & (t->cap - 1);; at = (at + 1) & (t->cap - 1)) {
+		struct dom_ent *e = &t->v[at];
+		if (!e->used)
+			return NULL;
+		if (e->fam == fam && !memcmp(e->addr, addr, 16))
+			return e;
+	}
+}
+
+static int dom_put(struct domtab *t, uint8_t fam, const uint8_t *addr, uint64_t sets,
+		   uint64_t expires)
+{
+	struct dom_ent *e = dom_find(t, fam, addr);
+	if (e) {
+		e->sets = sets;
+		e->expires_ms = expires;
+		return 0;
+	}
+	if ((t->n + 1) * 2 > t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 256;
+		struct dom_ent *v = calloc(cap, sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		for (size_t i = 0; i < t->cap; i++) {
+			if (!t->v[i].used)
+				continue;
+			size_t at = dom_hash(t->v[i].fam, t->v[i].addr) & (cap - 1);
+			while (v[at].used)
+				at = (at + 1) & (cap - 1);
+			v[at] = t->v[i];
+		}
+		free(t->v);
+		t->v = v;
+		t->cap = cap;
+	}
+	size_t at = dom_hash(fam, addr) & (t->cap - 1);
+	while (t->v[at].used)
+		at = (at + 1) & (t->cap - 1);
+	t->v[at] = (struct dom_ent){ .used = 1, .fam = fam, .sets = sets, .expires_ms = expires };
+	memcpy(t->v[at].addr, addr, 16);
+	t->n++;
+	return 0;
+}
+
+static void dom_del(struct domtab *t, struct dom_ent *e)
+{
+	/* Backward-shift deletion keeps every probe run unbroken. */
+	size_t i = (size_t)(e - t->v), mask = t->cap - 1;
+	t->v[i].used = 0;
+	t->n--;
+	for (size_t j = (i + 1) & mask; t->v[j].used; j = (j + 1) & mask) {
+		size_t home = dom_hash(t->v[j].fam, t->v[j].addr) & mask;
+		/* May v[j] move to the hole at i? Only if i lies between its
+		 * home and j, cyclically. */
+		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+			t->v[i] = t->v[j];
+			t->v[j].used = 0;
+			i = j;
+		}
+	}
+}
+
+static void dom_free(struct domtab *t)
+{
+	free(t->v);
+	memset(t, 0, sizeof(*t));
+}
+
+/*
+ * The entries into build bd's domain sets (pass 1: the batch) or into its
+ * table (pass 2, after the kernel took the batch).  An address's sets are
+ * what the entry says; an element whose expiry moves later is deleted and
+ * added again (kernels before 6.10 keep the first timeout of an element
+ * that is added twice), except when it may be gone already.
+ */
+static int domains_apply(struct build *bd, const struct gwd_domain_entry *v, size_t n,
+			 uint64_t now, struct gwd_nft_batch *b)
+{
+	struct gwd_nft_set *add[64][2] = { { NULL } }, *del[64][2] = { { NULL } };
+	int r = 0;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		const struct gwd_domain_entry *e = &v[i];
+		if (e->family != 4 && e->family != 6)
+			continue;
+		unsigned f = e->family == 6;
+		uint8_t key[16] = { 0 };
+		memcpy(key, e->addr, f ? 16 : 4);
+		struct dom_ent *cur = dom_find(&bd->dom, e->family, key);
+		uint64_t want = e->sets & bd->domused, have = cur ? cur->sets : 0;
+		uint64_t hexp = cur ? cur->expires_ms : 0;
+		uint64_t nexp = now + (uint64_t)e->ttl_s * 1000;
+		bool present = hexp > now + REFRESH_MS;
+		uint64_t keep = nexp;
+		for (unsigned s = 0; s < 64; s++) {
+			uint64_t bit = 1ull << s;
+			if (!((want | have) & bit))
+				continue;
+			bool del_it = false, add_it = false;
+			if (want & bit) {
+				if (!(have & bit) || !present)
+					add_it = true;
+				else if (nexp > hexp)
+					del_it = add_it = true;
+				else
+					keep = hexp; /* already lives longer */
+			} else if (present) {
+				del_it = true;
+			}
+			if (!b)
+				continue;
+			if (del_it) {
+				if (!del[s][f] && !(del[s][f] = gwd_nft_policy_domset(bd->id, s,
+										     e->family)))
+					r = -ENOMEM;
+				else
+					r = gwd_nft_elem(del[s][f], key, 0, 0);
+			}
+			if (add_it && r == 0) {
+				if (!add[s][f] && !(add[s][f] = gwd_nft_policy_domset(bd->id, s,
+										     e->family)))
+					r = -ENOMEM;
+				else
+					r = gwd_nft_elem(add[s][f], key, 0, (uint64_t)e->ttl_s * 1000);
+			}
+		}
+		if (b)
+			continue;
+		if (want)
+			r = dom_put(&bd->dom, e->family, key, want, keep);
+		else if (cur)
+			dom_del(&bd->dom, cur);
+	}
+	/* Deletions first: a refreshed element goes out, then in again. */
+	for (unsigned s = 0; s < 64; s++)
+		for (unsigned f = 0; f < 2; f++) {
+			if (del[s][f]) {
+				if (b && r == 0)
+					gwd_nft_del_elems(b, del[s][f]);
+				else
+					gwd_nft_set_free(del[s][f]);
+			}
+		}
+	for (unsigned s = 0; s < 64; s++)
+		for (unsigned f = 0; f < 2; f++) {
+			if (add[s][f]) {
+				if (b && r == 0)
+					gwd_nft_add_elems(b, add[s][f]);
+				else
+					gwd_nft_set_free(add[s][f]);
+			}
+		}
+	return r;
+}
+
+static int domains_to(struct nft_engine *x, struct build *bd, const struct gwd_domain_entry *v,
+		      size_t n, char *err, size_t errlen)
+{
+	if (!bd->domused)
+		return 0; /* no rule of this generation names a domain */
+	uint64_t now = now_ms();
+	struct gwd_nft_batch *b;
+	int r = gwd_nft_batch_new(x->n, &b);
+	if (r == 0)
+		r = domains_apply(bd, v, n, now, b);
+	if (r < 0) {
+		snprintf(err, errlen, "domain entries: %s", strerror(-r));
+		gwd_nft_batch_free(b);
+		return r;
+	}
+	if (gwd_nft_batch_count(b))
+		r = gwd_nft_commit(b, err, errlen);
+	gwd_nft_batch_free(b);
+	if (r == 0)
+		r = domains_apply(bd, v, n, now, NULL);
+	return r;
+}
+
+/* --- builds ------------------------------------------------------------------ */
+
+static void build_clear(struct build *bd)
+{
+	pol_ir_free(bd->ir);
+	free(bd->image);
+	dom_free(&bd->dom);
+	memset(bd, 0, sizeof(*bd));
+}
+
+static uint32_t next_epoch(struct nft_engine *x)
+{
+	uint32_t e = x->last_epoch + 1;
+	if (e >= GWD_NFT_EPOCH_LIMIT)
+		e = 1;
+	x->last_epoch = e;
+	return e;
+}
+
+/* Removes build id (never the live one); failures are only garbage,
+ * logged and left for the next tick. */
+static void drop_build(struct nft_engine *x, uint32_t id)
+{
+	char err[256], q[300];
+	struct gwd_nft_batch *b;
+	if (!id || id == x->live.id || gwd_nft_batch_new(x->n, &b) < 0)
+		return;
+	int r = gwd_nft_policy_drop(x->n, b, id);
+	if (r == 0 && gwd_nft_batch_count(b))
+		r = gwd_nft_commit(b, err, sizeof(err));
+	else if (r < 0)
+		snprintf(err, sizeof(err), "%s", strerror(-r));
+	if (r < 0)
+		gwd_log("nft_drop_failed", "build=%" PRIu32 " reason=%s", id,
+			gwd_log_value(q, sizeof(q), err));
+	gwd_nft_batch_free(b);
+}
+
+/* Every build but the live one and the one prepared. */
+static void drop_others(struct nft_engine *x)
+{
+	uint32_t ids[MAX_BUILDS];
+	size_t n;
+	if (gwd_nft_policy_builds(x->n, ids, MAX_BUILDS, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] != x->live.id && ids[i] != x->staged.id)
+			drop_build(x, ids[i]);
+}
+
+static void record(const struct build *bd, char *out, size_t len)
+{
+	snprintf(out, len, "gw gen=%" PRIu32 " build=%" PRIu32 " epoch=%" PRIu32 " rules=%" PRIu32,
+		 bd->gen, bd->id, bd->epoch, bd->nrules);
+}
+
+/* The mask of ir at this moment (every rule on when the zone fails,
+ * which the image loader already refused). */
+static uint64_t *mask_now(const struct pol_ir *ir)
+{
+	uint64_t *m = calloc(ir->nrules / 64 + 1, sizeof(uint64_t));
+	struct pol_when when;
+	if (!m)
+		return NULL;
+	if (pol_when_at(ir, time(NULL), &when) < 0)
+		memset(m, 0xff, (ir->nrules / 64 + 1) * sizeof(uint64_t));
+	else
+		pol_active_rules(ir, when, m);
+	return m;
+}
+
+static int prepare(struct gwd_engine *e, uint32_t gen, const void *image, size_t size,
+		   const struct pol_ir *given, char *err, size_t errlen)
+{
+	struct nft_engine *x = (struct nft_engine *)e;
+	uint64_t *mask = NULL;
+	struct gwd_nft_batch *b = NULL;
+	int r;
+	if (x->staged.id) {
+		drop_build(x, x->staged.id);
+		build_clear(&x->staged);
+	}
+	struct build *bd = &x->staged;
+	/* Our own copy: schedules need it long after this call. */
+	if ((r = pol_image_load(image, size, &bd->ir, err, errlen)) < 0)
+		goto fail;
+	if (!(bd->image = malloc(size)) || !(mask = mask_now(bd->ir))) {
+		r = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	memcpy(bd->image, image, size);
+	bd->size = size;
+	bd->id = x->next_id++;
+	bd->gen = gen;
+	bd->nrules = bd->ir->nrules;
+	bd->epoch = next_epoch(x);
+	bd->domused = gwd_nft_policy_domsets(bd->ir);
+	struct gwd_nft_policy_stats st;
+	if ((r = gwd_nft_batch_new(x->n, &b)) < 0) {
+		snprintf(err, errlen, "%s", strerror(-r));
+		goto fail;
+	}
+	if ((r = gwd_nft_policy_build(b, bd->ir, gen, bd->id, bd->epoch, mask,
+				      x->cfg.nflog_group, &st, err, errlen)) < 0)
+		goto fail;
+	if ((r = gwd_nft_commit(b, err, errlen)) < 0)
+		goto fail;
+	gwd_log("nft_prepare", "gen=%" PRIu32 " build=%" PRIu32 " rules=%" PRIu32
+		" nft_rules=%" PRIu32 " chains=%" PRIu32 " sets=%" PRIu32 " elements=%" PRIu32
+		" messages=%zu", gen, bd->id, bd->nrules, st.rules, st.chains, st.sets,
+		st.elements, gwd_nft_batch_count(b));
+	gwd_nft_batch_free(b);
+	free(mask);
+	return 0;
+fail:
+	gwd_nft_batch_free(b);
+	free(mask);
+	build_clear(bd);
+	return r;
+}
+
+static int stage_domains(struct gwd_engine *e, const struct gwd_domain_entry *v, size_t n,
+			 char *err, size_t errlen)
+{
+	struct nft_engine *x = (struct nft_engine *)e;
+	if (!x->staged.id) {
+		snprintf(err, errlen, "nothing prepared");
+		return -EINVAL;
+	}
+	return domains_to(x, &x->staged, v, n, err, errlen);
+}
+
+static int set_domains(struct gwd_engine *e, const struct gwd_domain_entry *v, size_t n,
+		       char *err, size_t errlen)
+{
+	struct nft_engine *x = (struct nft_engine *)e;
+	if (!x->live.id) {
+		snprintf(err, errlen, "no policy is live");
+		return -EINVAL;
+	}
+	return domains_to(x, &x->live, v, n, err, errlen);
+}
+
+/* The live generation's image and number, for a restarted gwd. */
+static void save_live(struct nft_engine *x)
+{
+	char p[GWD_PATH_MAX + 64], num[32], q[300];
+	snprintf(p, sizeof(p), "%s/live.img", x->dir);
+	int r = gwd_write_file(p, x->live.image, x->live.size, true);
+	if (r == 0) {
+		snprintf(p, sizeof(p), "%s/live.gen", x->dir);
+		int len = snprintf(num, sizeof(num), "%" PRIu32 "\n", x->live.gen);
+		r = gwd_write_file(p, num, (size_t)len, true);
+	}
+	if (r < 0)
+		gwd_log("nft_record_failed", "path=%s reason=%s", gwd_log_value(q, sizeof(q), p),
+			strerror(-r));
+}
+
+static int commit(struct gwd_engine *e, char *err, size_t errlen)
+{
+	struct nft_engine *x = (struct nft_engine *)e;
+	if (!x->staged.id) {
+		snprintf(err, errlen, "nothing prepared");
+		return -EINVAL;
+	}
+	char rec[128];
+	struct gwd_nft_batch *b;
+	int r = gwd_nft_batch_new(x->n, &b);
+	if (r < 0) {
+		snprintf(err, errlen, "%s", strerror(-r));
+		return r;
+	}
+	record(&x->staged, rec, sizeof(rec));
+	gwd_nft_policy_hook(b, x->staged.id, rec);
+	r = gwd_nft_commit(b, err, errlen);
+	gwd_nft_batch_free(b);
+	if (r < 0)
+		return r;
+	uint32_t old = x->live.id;
+	build_clear(&x->live);
+	x->live = x->staged;
+	memset(&x->staged, 0, sizeof(x->staged));
+	e->generation = x->live.gen;
+	gwd_log("nft_commit", "gen=%" PRIu32 " build=%" PRIu32 " epoch=%" PRIu32, x->live.gen,
+		x->live.id, x->live.epoch);
+	save_live(x);
+	drop_build(x, old);
+	return 0;
+}
+
+static void abort_(struct gwd_engine *e)
+{
+	struct nft_engine *x = (struct nft_engine *)e;
+	if (!x->staged.id)
+		return;
+	drop_build(x, x->staged.id);
+	build_clear(&x->staged);
+}
+
+static int set_active(struct gwd_engine *e, const uint64_t *mask, uint32_t nrules, char *err,
+		      size_t errlen)
+{
+	struct nft_engine *x = (struct nft_engine *)e;
+	if (!x->live.id || !x->live.ir || nrules != x->live.nrules) {
+		snprintf(err, errlen, "a mask for %" PRIu32 " rules, the live policy has %" PRIu32,
+			 nrules, x->live.nrules);
+		return -ESTALE;
+	}
+	struct gwd_nft_batch *b;
+	int r = gwd_nft_batch_new(x->n, &b);
+	if (r < 0) {
+		snprintf(err, errlen, "%s", strerror(-r));
+		return r;
+	}
+	/* A new epoch: every flow is decided again at its next packet. */
+	struct build next = x->live;
+	next.epoch = next_epoch(x);
+	char rec[128];
+	record(&next, rec, sizeof(rec));
+	gwd_nft_policy_active(b, x->live.ir, x->live.id, next.epoch, mask);
+	gwd_nft_policy_hook(b, x->live.id, rec);
+	r = gwd_nft_commit(b, err, errlen);
+	gwd_nft_batch_free(b);
+	if (r < 0)
+		return r;
+	x->live.epoch = next.epoch;
+	return 0;
+}
+
+static const char *state(const struct gwd_engine *e)
+{
+	return ((const struct nft_engine *)e)->state;
+}
+
+int gwd_engine_nft_counters(struct gwd_engine *e,
+			    int (*fn)(uint32_t rule, uint64_t pkts, uint64_t bytes, void *arg),
+			    void *arg)
+{
+	struct nft_engine *x = (struct nft_engine *)e;
+	if (!x->live.id)
+		return -ENOENT;
+	return gwd_nft_policy_counters(x->n, x->live.id, fn, arg);
+}
+
+static void free_(struct gwd_engine *e)
+{
+	struct nft_engine *x = (struct nft_engine *)e;
+	if (x->tick)
+		event_free(x->tick);
+	if (x->logev)
+		event_free(x->logev);
+	gwd_nflog_free(x->log);
+	/* The live build stays: enforcement goes on while gwd is down.  A
+	 * prepared one is garbage: the next start removes it. */
+	build_clear(&x->live);
+	build_clear(&x->staged);
+	gwd_nft_close(x->n);
+	free(x);
+}
+
+static const struct gwd_engine_ops nft_ops = {
+	.name = "nft",
+	.prepare = prepare,
+	.stage_domains = stage_domains,
+	.commit = commit,
+	.abort = abort_,
+	.set_active = set_active,
+	.set_domains = set_domains,
+	.state = state,
+	.free = free_,
+};
+
+/* --- adoption and the periodic check --------------------------------------------- */
+
+struct rec {
+	uint32_t gen, build, epoch, rules;
+};
+
+static bool parse_record(const char *s, struct rec *r)
+{
+	return sscanf(s, "gw gen=%" SCNu32 " build=%" SCNu32 " epoch=%" SCNu32 " rules=%" SCNu32,
+		      &r->gen, &r->build, &r->epoch, &r->rules) == 4;
+}
+
+/* The live build a dead gwd left, when its record, the chains and the
+ * image it wrote agree. */
+static void adopt(struct nft_engine *x, const uint32_t *ids, size_t nids)
+{
+	char text[256], p[GWD_PATH_MAX + 64], why[256];
+	struct rec rc;
+	if (gwd_nft_policy_record(x->n, text, sizeof(text)) < 0 || !parse_record(text, &rc))
+		return;
+	if (rc.epoch > x->last_epoch)
+		x->last_epoch = rc.epoch;
+	bool found = false;
+	for (size_t i = 0; i < nids; i++)
+		found |= ids[i] == rc.build;
+	char *num = NULL, *img = NULL;
+	size_t nlen, ilen;
+	struct pol_ir *ir = NULL;
+	snprintf(p, sizeof(p), "%s/live.gen", x->dir);
+	if (!found || gwd_read_file(p, 32, &num, &nlen) < 0 || strtoul(num, NULL, 10) != rc.gen)
+		goto out;
+	snprintf(p, sizeof(p), "%s/live.img", x->dir);
+	if (gwd_read_file(p, 64u << 20, &img, &ilen) < 0 ||
+	    pol_image_load(img, ilen, &ir, why, sizeof(why)) < 0 || ir->nrules != rc.rules)
+		goto out;
+	x->live = (struct build){
+		.id = rc.build, .gen = rc.gen, .epoch = rc.epoch, .nrules = rc.rules,
+		.domused = gwd_nft_policy_domsets(ir), .ir = ir, .image = img, .size = ilen,
+	};
+	ir = NULL;
+	img = NULL;
+	x->base.generation = rc.gen;
+	gwd_log("nft_adopt", "gen=%" PRIu32 " build=%" PRIu32 " epoch=%" PRIu32, rc.gen, rc.build,
+		rc.epoch);
+out:
+	/* Not adopted: the build the hook points at keeps deciding until
+	 * gwd gives the engine its generation (a new build). */
+	if (!x->live.id && found)
+		x->live.id = rc.build;
+	free(num);
+	free(img);
+	pol_ir_free(ir);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct nft_engine *x = arg;
+	char text[256];
+	struct rec rc;
+	int r = gwd_nft_policy_record(x->n, text, sizeof(text));
+	if (r < 0) {
+		set_state(x, "degraded: cannot read table inet %s: %s", x->cfg.nft_table,
+			  strerror(-r));
+		return;
+	}
+	if (x->live.gen && (!parse_record(text, &rc) || rc.build != x->live.id)) {
+		/* Someone removed or replaced the hook or the table: the
+		 * guard's own check puts the guard back; the policy comes
+		 * from gwd again. */
+		set_state(x, "degraded: the live build %" PRIu32 " is not hooked; loading it again",
+			  x->live.id);
+		gwd_log("nft_lost", "gen=%" PRIu32 " build=%" PRIu32, x->live.gen, x->live.id);
+		build_clear(&x->live);
+		x->base.generation = 0;
+		if (x->base.resync)
+			x->base.resync(&x->base, x->base.resync_arg);
+		return;
+	}
+	set_state(x, "ok");
+	if (!x->staged.id)
+		drop_others(x);
+}
+
+static void on_log(evutil_socket_t fd, short what, void *arg)
+{
+	struct nft_engine *x = arg;
+	gwd_nflog_drain(x->log, x->flows);
+}
+
+int gwd_engine_nft_new(struct event_base *base, const struct gwd_config *cfg,
+		       struct gwd_flows *flows, struct gwd_engine **ret, char *err, size_t errlen)
+{
+	struct nft_engine *x = calloc(1, sizeof(*x));
+	if (!x) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	x->base.ops = &nft_ops;
+	x->cfg = *cfg;
+	x->flows = flows;
+	snprintf(x->state, sizeof(x->state), "ok");
+	snprintf(x->dir, sizeof(x->dir), "%s/engine-nft", cfg->state_dir);
+	int r;
+	if (mkdir(x->dir, 0750) < 0 && errno != EEXIST) {
+		r = -errno;
+		snprintf(err, errlen, "%s: %s", x->dir, strerror(errno));
+		goto fail;
+	}
+	if ((r = gwd_nft_open(cfg->nft_table, &x->n)) < 0) {
+		snprintf(err, errlen, "nftables: %s", strerror(-r));
+		goto fail;
+	}
+	uint32_t ids[MAX_BUILDS];
+	size_t nids = 0;
+	if ((r = gwd_nft_policy_builds(x->n, ids, MAX_BUILDS, &nids)) < 0) {
+		snprintf(err, errlen, "reading table inet %s: %s", cfg->nft_table, strerror(-r));
+		goto fail;
+	}
+	uint32_t top = 0;
+	for (size_t i = 0; i < nids; i++)
+		top = ids[i] > top ? ids[i] : top;
+	x->next_id = top + 1;
+	adopt(x, ids, nids);
+	if (!x->live.id) {
+		/* Nothing live: the hook chain, empty but for its drop of what
+		 * conntrack cannot follow. */
+		struct gwd_nft_batch *b;
+		if ((r = gwd_nft_batch_new(x->n, &b)) < 0) {
+			snprintf(err, errlen, "%s", strerror(-r));
+			goto fail;
+		}
+		gwd_nft_policy_hook(b, 0, NULL);
+		r = gwd_nft_commit(b, err, errlen);
+		gwd_nft_batch_free(b);
+		if (r < 0)
+			goto fail;
+	}
+	drop_others(x);
+	if (base) {
+		struct timeval tv = { .tv_sec = TICK_S };
+		x->tick = event_new(base, -1, EV_PERSIST, on_tick, x);
+		if (!x->tick || event_add(x->tick, &tv) < 0) {
+			r = -ENOMEM;
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+		if ((r = gwd_nflog_new(cfg->nflog_group, &x->log)) < 0) {
+			snprintf(err, errlen, "NFLOG group %u: %s", cfg->nflog_group, strerror(-r));
+			goto fail;
+		}
+		x->logev = event_new(base, gwd_nflog_fd(x->log), EV_READ | EV_PERSIST, on_log, x);
+		if (!x->logev || event_add(x->logev, NULL) < 0) {
+			r = -ENOMEM;
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+	}
+	*ret = &x->base;
+	return 0;
+fail:
+	free_(&x->base);
+	return r;
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The nft engine: the policy on the forward path of the kernel ports
+ * gwd.conf names in nft_ports, as nftables objects in gwd's table
+ * (nft_policy.h has the shape).
+ *
+ *   new:      opens the table; adopts the live build a dead gwd left when
+ *             its record (the hook rule's comment) and the image gwd wrote
+ *             to STATE_DIR/engine-nft/ agree: then the engine starts at that
+ *             generation and nothing is loaded again.  Builds no hook
+ *             points at are removed.
+ *   prepare:  the generation's build, one batch beside the live one (which
+ *             keeps deciding); the kernel may refuse it: nothing changed.
+ *   stage_domains: the learned addresses into the prepared build's sets.
+ *   commit:   one batch points the hook at the prepared build (and records
+ *             it); the old build is removed after.
+ *   abort:    the prepared build is removed.
+ *   set_active: the schedule's active set and a new epoch, one batch.
+ *   set_domains: the live build's domain sets, each address with its TTL.
+ * Log rules report through NFLOG group nflog_group: each becomes a flow
+ * event (engine "nft", log) and a log line nft_log.
+ */
+#ifndef GW_CONTROL_ENGINE_NFT_H
+#define GW_CONTROL_ENGINE_NFT_H
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "engine.h"
+
+struct gwd_flows;
+
+/* base, flows: may be NULL (tests): no log listener, no periodic checks.
+ * -errno with the reason in err. */
+int gwd_engine_nft_new(struct event_base *base, const struct gwd_config *cfg,
+		       struct gwd_flows *flows, struct gwd_engine **ret, char *err, size_t errlen);
+
+/* The live build's per-rule counters, rules [0, nrules) then the two
+ * defaults (POL_RULE_DEFAULT, POL_RULE_DEFAULT_NEW): fn per rule. */
+int gwd_engine_nft_counters(struct gwd_engine *e,
+			    int (*fn)(uint32_t rule, uint64_t pkts, uint64_t bytes, void *arg),
+			    void *arg);
+
+#endif
