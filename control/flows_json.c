@@ -113,7 +113,38 @@ json_t *gwd_devices_json(const struct pol_ir *ir, const struct gwd_flows *f, uin
 	json_t *list = json_array();
 	if (!list)
 		return NULL;
-	for (uint32_t d = 0; ir && d < ir->ndevices; d++) {
+	/* MACS is sorted by MAC, so a device's own are scattered: group them
+	 * by device once (a counting sort), not a scan of every MAC for each
+	 * device, which at 4096 devices made a reply cost 16M steps. */
+	uint32_t nd = ir ? ir->ndevices : 0, nm = ir ? ir->nmacs : 0;
+	uint32_t *first = calloc((size_t)nd + 1, sizeof(*first));
+	uint32_t *order = calloc(nm ? nm : 1, sizeof(*order));
+	if (!first || !order) {
+		free(first);
+		free(order);
+		json_decref(list);
+		return NULL;
+	}
+	for (uint32_t m = 0; m < nm; m++)
+		if (ir->macs[m].device < nd)
+			first[ir->macs[m].device + 1]++;
+	for (uint32_t d = 0; d < nd; d++)
+		first[d + 1] += first[d];
+	{
+		uint32_t *at = calloc((size_t)nd + 1, sizeof(*at));
+		if (!at) {
+			free(first);
+			free(order);
+			json_decref(list);
+			return NULL;
+		}
+		memcpy(at, first, ((size_t)nd + 1) * sizeof(*at));
+		for (uint32_t m = 0; m < nm; m++)
+			if (ir->macs[m].device < nd)
+				order[at[ir->macs[m].device]++] = m;
+		free(at);
+	}
+	for (uint32_t d = 0; d < nd; d++) {
 		const struct pol_device *dev = &ir->devices[d];
 		json_t *groups = json_array(), *macs = json_array();
 		struct sum s = { 0 };
@@ -121,13 +152,11 @@ json_t *gwd_devices_json(const struct pol_ir *ir, const struct gwd_flows *f, uin
 			if (dev->groups >> g & 1)
 				json_array_append_new(
 					groups, json_string(pol_ir_str(ir, ir->groups[g].name)));
-		/* MACS is sorted by MAC: the device's own are scattered. */
-		for (uint32_t m = 0; m < ir->nmacs; m++) {
-			if (ir->macs[m].device != d)
-				continue;
-			json_array_append_new(macs, mac_json(ir->macs[m].mac));
+		for (uint32_t k = first[d]; k < first[d + 1]; k++) {
+			const struct pol_mac *pm = &ir->macs[order[k]];
+			json_array_append_new(macs, mac_json(pm->mac));
 			struct gwd_device_totals t;
-			if (f && gwd_flows_device(f, ir->macs[m].mac, &t) == 0)
+			if (f && gwd_flows_device(f, pm->mac, &t) == 0)
 				add(&s, &t);
 		}
 		json_t *owner = dev->owner == POL_NONE
@@ -139,9 +168,11 @@ json_t *gwd_devices_json(const struct pol_ir *ir, const struct gwd_flows *f, uin
 						"groups", groups, "macs", macs, "addrs",
 						addrs_json(&s), "totals", totals_json(&s)));
 	}
+	free(first);
+	free(order);
 	if (f) {
-		struct new_devs nd = { ir, list };
-		gwd_flows_devices(f, add_new, &nd);
+		struct new_devs nd2 = { ir, list };
+		gwd_flows_devices(f, add_new, &nd2);
 	}
 	return json_pack("{s:o,s:I}", "devices", list, "now_ms", (json_int_t)now_ms);
 }
