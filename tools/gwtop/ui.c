@@ -212,8 +212,8 @@ static void draw_header(struct top_ui *u)
 			top_fmt_rate(down, sizeof(down), u->m->down_bps);
 		}
 		snprintf(buf, sizeof(buf),
-			 " %s up %s down %s   devices %zu   flows %llu   blocked in the last "
-			 "minute %llu", u->totals ? "total" : "rate", up, down, u->m->ndevs,
+			 " %s up %s down %s   devices %zu   flows %llu   blocked/1m %llu",
+			 u->totals ? "total" : "rate", up, down, u->m->ndevs,
 			 (unsigned long long)flows, (unsigned long long)u->m->blocked_1m);
 		put(2, 0, COLS, buf);
 	}
@@ -239,7 +239,7 @@ static void layout(struct col *c, int n, int min_flex)
 			flex = i;
 	}
 	if (flex >= 0) {
-		c[flex].w = COLS - fixed - 1;
+		c[flex].w = COLS - fixed;
 		if (c[flex].w < min_flex)
 			c[flex].w = min_flex;
 	}
@@ -353,10 +353,9 @@ static void draw_devices(struct top_ui *u, int y0, int y1)
 			continue;
 		const struct top_dev *d = &u->m->devs[v[i]];
 		char name[80], up[24], down[24], flows[24], blk[24], addr[64];
-		if (d->is_new)
-			snprintf(name, sizeof(name), "(new) %s", d->mac);
-		else
-			snprintf(name, sizeof(name), "%s", d->name);
+		/* A device the policy does not name: its MAC, and "(new)"
+		 * where the owner would be. */
+		snprintf(name, sizeof(name), "%s", d->is_new ? d->mac : d->name);
 		if (d->addr4[0])
 			snprintf(addr, sizeof(addr), "%s", d->addr4);
 		else
@@ -373,7 +372,7 @@ static void draw_devices(struct top_ui *u, int y0, int y1)
 		const char *cells[8];
 		int k = 0;
 		cells[k++] = name;
-		cells[k++] = d->owner[0] ? d->owner : "-";
+		cells[k++] = d->is_new ? "(new)" : d->owner[0] ? d->owner : "-";
 		cells[k++] = addr;
 		if (wide)
 			cells[k++] = d->mac;
@@ -394,7 +393,9 @@ static void peer_of(const struct top_flow *f, char *buf, size_t n)
 
 static void draw_flows(struct top_ui *u, int y0, int y1)
 {
-	bool wide = COLS >= 110;
+	/* At 80 columns: peer, port, rates, age, verdict, rule; the engine
+	 * from 90, the address beside a domain from 110. */
+	bool eng = COLS >= 90, wide = COLS >= 110;
 	struct col c[10];
 	int n = 0;
 	c[n++] = (struct col){ "PEER", 0, false };
@@ -403,8 +404,9 @@ static void draw_flows(struct top_ui *u, int y0, int y1)
 	c[n++] = (struct col){ u->totals ? "IN" : "DOWN", 9, true };
 	c[n++] = (struct col){ "AGE", 6, true };
 	c[n++] = (struct col){ "VERDICT", 7, false };
-	c[n++] = (struct col){ "RULE", wide ? 22 : 14, false };
-	c[n++] = (struct col){ "ENGINE", wide ? 9 : 4, false };
+	c[n++] = (struct col){ "RULE", wide ? 22 : 16, false };
+	if (eng)
+		c[n++] = (struct col){ "ENGINE", 9, false };
 	if (wide)
 		c[n++] = (struct col){ "ADDRESS", 15, false };
 	layout(c, n, 10);
@@ -443,8 +445,8 @@ static void draw_flows(struct top_ui *u, int y0, int y1)
 			top_fmt_rate(down, sizeof(down), f->down_bps);
 		}
 		gwc_fmt_age(age, sizeof(age), f->age_ms);
-		const char *eng = wide ? f->engine : !strcmp(f->engine, "ebpf") ? "bpf" : "dp";
-		const char *cells[10] = { peer, port, up, down, age, f->verdict, f->rule, eng, f->dst };
+		const char *cells[10] = { peer, port, up, down, age, f->verdict, f->rule,
+					  eng ? f->engine : f->dst, f->dst };
 		bool blocked = strcmp(f->verdict, "allow") != 0;
 		int attr = i == u->sel[1] ? REV : blocked ? attr_of(C_BAD, 0) : 0;
 		draw_row(y, c, n, cells, attr);
@@ -473,19 +475,22 @@ static void block_cells(const struct top_block *b, char *when, size_t wn, char *
 /* The latest blocks, newest first: rows y0+1.. y1-1 (y0: the title). */
 static void draw_blocks(struct top_ui *u, int y0, int y1, bool full)
 {
+	/* At 80 columns without the engine; from 100 with it. */
+	bool eng = COLS >= 100;
 	struct col c[7] = {
-		{ "TIME", 8, false }, { "DEVICE", 16, false }, { "PEER", 0, false },
-		{ "PORT", 9, false }, { "VERDICT", 7, false }, { "RULE", 18, false },
+		{ "TIME", 8, false }, { "DEVICE", 17, false }, { "PEER", 0, false },
+		{ "PORT", 9, false }, { "VERDICT", 7, false }, { "RULE", eng ? 22 : 16, false },
 		{ "ENGINE", 9, false },
 	};
-	layout(c, 7, 10);
+	int nc = eng ? 7 : 6;
+	layout(c, nc, 10);
 	if (full) {
-		draw_cols_title(y0, c, 7, -1);
+		draw_cols_title(y0, c, nc, -1);
 	} else {
-		line_fill(y0, A_BOLD);
-		attron(A_BOLD);
+		line_fill(y0, BOLD);
+		attron(BOLD);
 		put(y0, 0, COLS, " latest blocks (F5 for all)");
-		attroff(A_BOLD);
+		attroff(BOLD);
 	}
 	int h = y1 - y0 - 1;
 	size_t n = u->m->nblocks;
@@ -511,7 +516,7 @@ static void draw_blocks(struct top_ui *u, int y0, int y1, bool full)
 		const char *cells[7] = { when, b->device, b->peer, port, b->verdict, b->rule,
 					 b->engine };
 		int attr = full && i == u->sel[2] ? REV : attr_of(C_BAD, 0);
-		draw_row(y, c, 7, cells, attr);
+		draw_row(y, c, nc, cells, attr);
 	}
 }
 
@@ -582,7 +587,7 @@ static void draw_help(void)
 		"",
 		"Columns: UP is from the device, DOWN is to it.  BLK/1M: its connections",
 		"blocked or rejected in the last minute.  FLOWS: its live connections.",
-		"A device the policy does not name shows as (new) and its MAC.",
+		"A device the policy does not name shows as its MAC, owner (new).",
 		"",
 		"Press any key to go back.",
 	};
