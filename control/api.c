@@ -254,9 +254,13 @@ static void on_result(struct gwd_result *res, void *arg)
 		if (gwd_cmd_changes(c->cmd) || c->dry_run)
 			gwd_log("request", "uid=%u cmd=%s ok=1", (unsigned)c->peer.uid,
 				gwd_cmd_name(c->cmd));
-		json_t *fields = res->fields;
-		res->fields = NULL;
-		conn_send(c, gwd_api_reply_ok(c->id, fields));
+		if (res->raw) {
+			conn_send(c, gwd_api_reply_raw(c->id, res->raw, res->raw_len));
+		} else {
+			json_t *fields = res->fields;
+			res->fields = NULL;
+			conn_send(c, gwd_api_reply_ok(c->id, fields));
+		}
 	}
 	c->busy = false;
 	c->call = NULL;

@@ -335,6 +335,20 @@ char *gwd_api_reply_ok(int64_t id, json_t *fields_in)
 	return dump_line(o);
 }
 
+char *gwd_api_reply_raw(int64_t id, const char *members, size_t len)
+{
+	char head[64];
+	int n = snprintf(head, sizeof(head), "{\"v\":%d,\"id\":%lld,\"ok\":true%s",
+			 GWD_API_VERSION, (long long)id, len ? "," : "");
+	char *line = malloc((size_t)n + len + 3);
+	if (!line)
+		return NULL;
+	memcpy(line, head, (size_t)n);
+	memcpy(line + n, members, len);
+	memcpy(line + n + len, "}\n", 3);
+	return line;
+}
+
 char *gwd_api_reply_err(bool have_id, int64_t id, const char *code, const char *message,
 			json_t *diagnostics)
 {

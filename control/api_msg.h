@@ -89,6 +89,9 @@ void gwd_api_req_free(struct gwd_api_req *r);
  * ok: fields (may be NULL) are merged into the reply, and the reference
  * is stolen.  err: diagnostics (may be NULL) is stolen too. */
 char *gwd_api_reply_ok(int64_t id, json_t *fields);
+/* An ok reply whose members (len bytes of "k":v,... JSON text, no braces)
+ * are already written. */
+char *gwd_api_reply_raw(int64_t id, const char *members, size_t len);
 char *gwd_api_reply_err(bool have_id, int64_t id, const char *code, const char *message,
 			json_t *diagnostics);
 

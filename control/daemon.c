@@ -50,6 +50,7 @@ void gwd_result_clear(struct gwd_result *res)
 {
 	json_decref(res->fields);
 	json_decref(res->diagnostics);
+	free(res->raw);
 	memset(res, 0, sizeof(*res));
 }
 
@@ -69,7 +70,7 @@ void gwd_run(struct gwd *d, const struct gwd_api_req *req, const struct gwd_peer
 	case GWD_CMD_DOMAINS_LEARN: gwd_learn_cmd(d, req, peer, res); break;
 	default: gwd_fail(res, "unknown_command", "unknown command"); break;
 	}
-	if (!res->code && !res->fields)
+	if (!res->code && !res->fields && !res->raw)
 		gwd_fail(res, "internal", "out of memory");
 }
 

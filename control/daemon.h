@@ -36,6 +36,11 @@ struct gwd_peer {
 /* What a command produced: fields for an ok reply, or an error. */
 struct gwd_result {
 	json_t *fields;      /* ok: merged into the reply */
+	/* ok, instead of fields: the reply's members already written as JSON
+	 * text ("k":v,... without braces; malloc'd), for replies too large to
+	 * build as objects each second (devices) */
+	char *raw;
+	size_t raw_len;
 	const char *code;    /* NULL: ok */
 	char message[512];
 	json_t *diagnostics; /* policy_invalid: the compiler's diagnostics */

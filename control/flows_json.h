@@ -23,10 +23,13 @@ typedef const struct pol_ir *(*gwd_ir_for_gen)(uint32_t generation, void *arg);
 /* The name DNS gave an address (the flow's peer), or NULL. */
 typedef const char *(*gwd_name_for_addr)(uint8_t family, const uint8_t *addr, void *arg);
 
-/* {"devices":[...]}: every device of ir (NULL: nothing applied yet) in the
- * policy's order, then each MAC the collector saw that ir does not
- * declare, as a "new" device, most recently seen first.  NULL without
- * memory. */
+/* "devices":[...],"now_ms":N as JSON text (the reply's members, no
+ * braces; *ret malloc'd): every device of ir (NULL: nothing applied yet)
+ * in the policy's order, then each MAC the collector saw that ir does not
+ * declare, as a "new" device, most recently seen first.  -ENOMEM. */
+int gwd_devices_text(const struct pol_ir *ir, const struct gwd_flows *f, uint64_t now_ms,
+		     char **ret, size_t *ret_len);
+/* The same as an object {"devices":[...],"now_ms":N}; NULL without memory. */
 json_t *gwd_devices_json(const struct pol_ir *ir, const struct gwd_flows *f, uint64_t now_ms);
 
 /* A device argument: a device name of ir, or a MAC address (aa:bb:..).

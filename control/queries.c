@@ -143,11 +143,22 @@ static uint64_t now_ms(void)
 
 void gwd_query_devices(struct gwd *d, struct gwd_result *res)
 {
-	struct pol_ir *ir = current_ir(d);
-	res->fields = gwd_devices_json(ir, d->flows, now_ms());
-	if (res->fields)
-		json_object_set_new(res->fields, "generation", json_integer(d->st.generation));
-	pol_ir_free(ir);
+	/* The generation in force's IR, not a load of its image per request:
+	 * gwtop asks every second. */
+	char *text;
+	size_t len;
+	if (gwd_devices_text(d->ir, d->flows, now_ms(), &text, &len) < 0)
+		return; /* "internal", out of memory */
+	char gen[40];
+	int n = snprintf(gen, sizeof(gen), ",\"generation\":%u", d->st.generation);
+	char *t = realloc(text, len + (size_t)n + 1);
+	if (!t) {
+		free(text);
+		return;
+	}
+	memcpy(t + len, gen, (size_t)n + 1);
+	res->raw = t;
+	res->raw_len = len + (size_t)n;
 }
 
 /* The IRs of older generations a flows reply names rules from, loaded
