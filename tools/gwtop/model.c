@@ -326,6 +326,7 @@ int top_model_flows(struct top_model *m, const char *key, json_t *reply, uint64_
 	m->nflows = k;
 	m->fcap = n;
 	snprintf(m->flows_of, sizeof(m->flows_of), "%s", key);
+	m->flows_tick++;
 	return 0;
 }
 

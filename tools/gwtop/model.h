@@ -116,6 +116,7 @@ struct top_model {
 	struct top_flow *flows;
 	size_t nflows, fcap;
 	char flows_of[TOP_NAME]; /* the device key the flows are of */
+	uint64_t flows_tick;     /* counts flows replies taken */
 	struct top_block blocks[TOP_BLOCKS];
 	unsigned nblocks, block_next;
 	struct top_status status;

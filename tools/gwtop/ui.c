@@ -21,6 +21,20 @@ enum { C_HEAD = 1, C_BAD, C_GOOD, C_WARN, C_BAR, C_KEY };
 
 static bool colour;
 
+/* The rows shown, kept between draws (dev_view, flow_view below). */
+struct view_cache {
+	size_t *v, n;
+	bool valid;
+	uint64_t stamp;
+	const void *rows;
+	char filter[128];
+	int sort;
+	bool reverse, totals;
+};
+
+static struct view_cache cache[2]; /* devices, flows */
+
+
 /* Attributes as int, the type attron takes. */
 #define REV ((int)A_REVERSE)
 #define BOLD ((int)A_BOLD)
@@ -62,6 +76,10 @@ int top_ui_start(struct top_ui *u)
 void top_ui_stop(void)
 {
 	endwin();
+	for (int i = 0; i < 2; i++) {
+		free(cache[i].v);
+		cache[i] = (struct view_cache){ 0 };
+	}
 }
 
 void top_ui_say(struct top_ui *u, uint64_t for_ms, const char *fmt, ...)
@@ -71,6 +89,60 @@ void top_ui_say(struct top_ui *u, uint64_t for_ms, const char *fmt, ...)
 	vsnprintf(u->msg, sizeof(u->msg), fmt, ap);
 	va_end(ap);
 	u->msg_until_ms = u->now_ms + for_ms;
+}
+
+/* ---- the rows shown ------------------------------------------------------
+ * A view (filtered, sorted indexes) is made again only when the model or
+ * the choices changed: the screen is drawn after every key and event, and
+ * sorting 4096 devices each time would be most of gwtop's work. */
+
+static bool cache_fresh(const struct view_cache *c, uint64_t stamp, const void *rows,
+			const char *filter, int sort, bool reverse, bool totals)
+{
+	return c->valid && c->stamp == stamp && c->rows == rows && !strcmp(c->filter, filter) &&
+	       c->sort == sort && c->reverse == reverse && c->totals == totals;
+}
+
+static const size_t *dev_view(struct top_ui *u, size_t *ret_n)
+{
+	struct view_cache *c = &cache[0];
+	if (!cache_fresh(c, u->m->tick, u->m->devs, u->filter[0], u->dev_sort, u->reverse[0],
+			 u->totals)) {
+		free(c->v);
+		c->v = NULL;
+		c->n = 0;
+		c->valid = top_model_dev_view(u->m, u->filter[0], u->dev_sort, u->reverse[0],
+					      u->totals, &c->v, &c->n) == 0;
+		c->stamp = u->m->tick;
+		c->rows = u->m->devs;
+		snprintf(c->filter, sizeof(c->filter), "%s", u->filter[0]);
+		c->sort = u->dev_sort;
+		c->reverse = u->reverse[0];
+		c->totals = u->totals;
+	}
+	*ret_n = c->valid ? c->n : 0;
+	return c->v;
+}
+
+static const size_t *flow_view(struct top_ui *u, size_t *ret_n)
+{
+	struct view_cache *c = &cache[1];
+	if (!cache_fresh(c, u->m->flows_tick, u->m->flows, u->filter[1], u->flow_sort,
+			 u->reverse[1], u->totals)) {
+		free(c->v);
+		c->v = NULL;
+		c->n = 0;
+		c->valid = top_model_flow_view(u->m, u->filter[1], u->flow_sort, u->reverse[1],
+					       u->totals, &c->v, &c->n) == 0;
+		c->stamp = u->m->flows_tick;
+		c->rows = u->m->flows;
+		snprintf(c->filter, sizeof(c->filter), "%s", u->filter[1]);
+		c->sort = u->flow_sort;
+		c->reverse = u->reverse[1];
+		c->totals = u->totals;
+	}
+	*ret_n = c->valid ? c->n : 0;
+	return c->v;
 }
 
 /* ---- small drawing helpers ---------------------------------------------- */
@@ -332,8 +404,8 @@ static void draw_devices(struct top_ui *u, int y0, int y1)
 	c[n++] = (struct col){ "BLK/1M", 6, true };
 	layout(c, n, 12);
 	draw_cols_title(y0, c, n, dev_sort_col(u->dev_sort, wide));
-	size_t *v = NULL, nv = 0;
-	top_model_dev_view(u->m, u->filter[0], u->dev_sort, u->reverse[0], u->totals, &v, &nv);
+	size_t nv = 0;
+	const size_t *v = dev_view(u, &nv);
 	/* Keep the selected device selected as the order changes. */
 	for (size_t i = 0; u->sel_key[0] && i < nv; i++)
 		if (!strcmp(u->m->devs[v[i]].key, u->sel_key)) {
@@ -383,7 +455,6 @@ static void draw_devices(struct top_ui *u, int y0, int y1)
 		int attr = i == u->sel[0] ? REV : d->blocked_1m ? attr_of(C_BAD, 0) : 0;
 		draw_row(y, c, n, cells, attr);
 	}
-	free(v);
 }
 
 static void peer_of(const struct top_flow *f, char *buf, size_t n)
@@ -416,11 +487,11 @@ static void draw_flows(struct top_ui *u, int y0, int y1)
 		[TOP_FSORT_AGE] = 4, [TOP_FSORT_VERDICT] = 5, [TOP_FSORT_RULE] = 6,
 	};
 	draw_cols_title(y0, c, n, sort_col[u->flow_sort]);
-	size_t *v = NULL, nv = 0;
+	size_t nv = 0;
+	const size_t *v = NULL;
 	bool mine = !strcmp(u->m->flows_of, u->flows_of);
 	if (mine)
-		top_model_flow_view(u->m, u->filter[1], u->flow_sort, u->reverse[1], u->totals, &v,
-				    &nv);
+		v = flow_view(u, &nv);
 	int h = y1 - y0 - 1;
 	clamp(u, TOP_VIEW_FLOWS, nv, h);
 	for (int r = 0; r < h; r++) {
@@ -456,7 +527,6 @@ static void draw_flows(struct top_ui *u, int y0, int y1)
 		put(y0 + 1, 1, COLS - 2, !mine ? "(fetching its flows)" : "(no live flows)");
 		attroff(A_DIM);
 	}
-	free(v);
 }
 
 static void block_cells(const struct top_block *b, char *when, size_t wn, char *port,
@@ -665,21 +735,14 @@ void top_ui_draw(struct top_ui *u)
 
 static size_t view_rows(struct top_ui *u)
 {
-	if (u->view == TOP_VIEW_DEVICES) {
-		size_t *v, n = 0;
-		if (top_model_dev_view(u->m, u->filter[0], u->dev_sort, u->reverse[0], u->totals, &v,
-				       &n) == 0)
-			free(v);
-		return n;
-	}
-	if (u->view == TOP_VIEW_FLOWS) {
-		size_t *v, n = 0;
-		if (top_model_flow_view(u->m, u->filter[1], u->flow_sort, u->reverse[1], u->totals,
-					&v, &n) == 0)
-			free(v);
-		return n;
-	}
-	return u->m->nblocks;
+	size_t n = 0;
+	if (u->view == TOP_VIEW_DEVICES)
+		dev_view(u, &n);
+	else if (u->view == TOP_VIEW_FLOWS)
+		flow_view(u, &n);
+	else
+		n = u->m->nblocks;
+	return n;
 }
 
 static void move_sel(struct top_ui *u, long by)
@@ -693,14 +756,10 @@ static void move_sel(struct top_ui *u, long by)
 		s = (long)n - 1;
 	u->sel[v] = (size_t)s;
 	if (u->view == TOP_VIEW_DEVICES) {
-		size_t *vv, nv;
-		if (top_model_dev_view(u->m, u->filter[0], u->dev_sort, u->reverse[0], u->totals,
-				       &vv, &nv) == 0) {
-			if (u->sel[0] < nv)
-				snprintf(u->sel_key, sizeof(u->sel_key), "%s",
-					 u->m->devs[vv[u->sel[0]]].key);
-			free(vv);
-		}
+		size_t nv;
+		const size_t *vv = dev_view(u, &nv);
+		if (u->sel[0] < nv)
+			snprintf(u->sel_key, sizeof(u->sel_key), "%s", u->m->devs[vv[u->sel[0]]].key);
 	}
 }
 
