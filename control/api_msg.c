@@ -35,7 +35,7 @@ static const char *const fields[GWD_CMD_COUNT][6] = {
 	[GWD_CMD_POLICY_ROLLBACK] = { "generation", NULL },
 	[GWD_CMD_POLICY_CONFIRM] = { NULL },
 	[GWD_CMD_POLICY_GET] = { "generation", NULL },
-	[GWD_CMD_DEVICES] = { NULL },
+	[GWD_CMD_DEVICES] = { "brief", NULL },
 	[GWD_CMD_FLOWS] = { "device", "limit", NULL },
 	[GWD_CMD_DOMAINS_LEARN] = { "name", "addrs", "ttl", NULL },
 	[GWD_CMD_EVENTS_SUBSCRIBE] = { "types", NULL },
@@ -262,6 +262,15 @@ int gwd_api_parse(const char *line, size_t len, struct gwd_api_req *ret,
 		if (get_uint(r.root, "generation", 1, UINT32_MAX, &r.generation, err) < 0)
 			goto fail;
 		break;
+	case GWD_CMD_DEVICES: {
+		json_t *b = json_object_get(r.root, "brief");
+		if (b && !json_is_boolean(b)) {
+			refuse(err, "bad_argument", "'brief' must be true or false");
+			goto fail;
+		}
+		r.brief = json_is_true(b);
+		break;
+	}
 	case GWD_CMD_FLOWS:
 		r.limit = GWD_API_FLOWS_LIMIT;
 		if (get_string(r.root, "device", &r.device, NULL, err) < 0 ||

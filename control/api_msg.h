@@ -52,6 +52,9 @@ struct gwd_api_req {
 	const char *path; /* absolute path gwd reads (includes, lists work) */
 	const char *message;
 	bool dry_run;
+	/* devices: only what a live view shows (no groups, no blocked
+	 * packets and bytes, no first and last seen) */
+	bool brief;
 	uint32_t confirm_seconds; /* 0: no confirm */
 	/* policy.rollback: 0 = the generation before the current one;
 	 * policy.history: 0 = every entry without text, N = entry N with text;

@@ -65,7 +65,7 @@ void gwd_run(struct gwd *d, const struct gwd_api_req *req, const struct gwd_peer
 	case GWD_CMD_POLICY_ROLLBACK: gwd_gen_rollback(d, req, peer, res); break;
 	case GWD_CMD_POLICY_CONFIRM: gwd_gen_confirm(d, peer, res); break;
 	case GWD_CMD_POLICY_GET: gwd_query_get(d, req, res); break;
-	case GWD_CMD_DEVICES: gwd_query_devices(d, res); break;
+	case GWD_CMD_DEVICES: gwd_query_devices(d, req, res); break;
 	case GWD_CMD_FLOWS: gwd_query_flows(d, req, res); break;
 	case GWD_CMD_DOMAINS_LEARN: gwd_learn_cmd(d, req, peer, res); break;
 	default: gwd_fail(res, "unknown_command", "unknown command"); break;

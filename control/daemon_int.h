@@ -83,7 +83,7 @@ void gwd_gen_confirm_expired(evutil_socket_t fd, short what, void *arg);
 void gwd_query_status(struct gwd *d, struct gwd_result *res);
 void gwd_query_history(struct gwd *d, const struct gwd_api_req *req, struct gwd_result *res);
 void gwd_query_get(struct gwd *d, const struct gwd_api_req *req, struct gwd_result *res);
-void gwd_query_devices(struct gwd *d, struct gwd_result *res);
+void gwd_query_devices(struct gwd *d, const struct gwd_api_req *req, struct gwd_result *res);
 void gwd_query_flows(struct gwd *d, const struct gwd_api_req *req, struct gwd_result *res);
 /* The learned name of a flow's peer (flows_json.h's gwd_name_for_addr;
  * arg: the gwd), or NULL. */

@@ -176,7 +176,7 @@ static void jt_ms(struct jtext *j, const char *key, uint64_t ms)
 		jt_lit(j, "null");
 }
 
-static void jt_totals(struct jtext *j, const struct sum *s)
+static void jt_totals(struct jtext *j, const struct sum *s, bool brief)
 {
 	const struct gwd_device_totals *t = &s->t;
 	static const char *const keys[] = {
@@ -187,18 +187,22 @@ static void jt_totals(struct jtext *j, const struct sum *s)
 	const uint64_t v[] = { t->pkts[0], t->bytes[0], t->pkts[1], t->bytes[1], t->blocked_pkts,
 			       t->blocked_bytes, t->flows_live, t->flows_total, t->blocked_flows };
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		if (brief && (i == 4 || i == 5))
+			continue;
 		jt_lit(j, keys[i]);
 		jt_u64(j, v[i]);
 	}
-	jt_ms(j, ",\"first_seen_ms\":", s->seen ? t->first_ms : 0);
-	jt_ms(j, ",\"last_seen_ms\":", s->seen ? t->last_ms : 0);
+	if (!brief) {
+		jt_ms(j, ",\"first_seen_ms\":", s->seen ? t->first_ms : 0);
+		jt_ms(j, ",\"last_seen_ms\":", s->seen ? t->last_ms : 0);
+	}
 	jt_lit(j, "}");
 }
 
 struct new_devs {
 	const struct pol_ir *ir;
 	struct jtext *j;
-	bool first;
+	bool first, brief;
 };
 
 static int add_new(const struct gwd_device_totals *t, void *arg)
@@ -207,22 +211,22 @@ static int add_new(const struct gwd_device_totals *t, void *arg)
 	if (nd->ir && pol_device_by_mac(nd->ir, t->mac) != POL_NONE)
 		return 0;
 	struct sum s = { .t = *t, .seen = true };
-	jt_lit(nd->j, nd->first ? "{\"name\":null,\"new\":true,\"owner\":null,\"groups\":[],"
-				  "\"macs\":["
-				: ",{\"name\":null,\"new\":true,\"owner\":null,\"groups\":[],"
+	jt_lit(nd->j, nd->first ? "{" : ",{");
+	jt_lit(nd->j, nd->brief ? "\"name\":null,\"new\":true,\"owner\":null,\"macs\":["
+				: "\"name\":null,\"new\":true,\"owner\":null,\"groups\":[],"
 				  "\"macs\":[");
 	nd->first = false;
 	jt_mac(nd->j, t->mac);
 	jt_lit(nd->j, "],\"addrs\":");
 	jt_addrs(nd->j, &s);
 	jt_lit(nd->j, ",\"totals\":");
-	jt_totals(nd->j, &s);
+	jt_totals(nd->j, &s, nd->brief);
 	jt_lit(nd->j, "}");
 	return 0;
 }
 
 int gwd_devices_text(const struct pol_ir *ir, const struct gwd_flows *f, uint64_t now_ms,
-		     char **ret, size_t *ret_len)
+		     bool brief, char **ret, size_t *ret_len)
 {
 	struct jtext j = { 0 };
 	/* MACS is sorted by MAC, so a device's own are scattered: group them
@@ -256,17 +260,20 @@ int gwd_devices_text(const struct pol_ir *ir, const struct gwd_flows *f, uint64_
 		jt_str(&j, pol_ir_str(ir, dev->name));
 		jt_lit(&j, ",\"new\":false,\"owner\":");
 		jt_str(&j, dev->owner == POL_NONE ? NULL : pol_ir_str(ir, ir->persons[dev->owner].name));
-		jt_lit(&j, ",\"groups\":[");
-		bool one = false;
-		for (uint32_t g = 0; g < ir->ngroups && g < 64; g++) {
-			if (!(dev->groups >> g & 1))
-				continue;
-			if (one)
-				jt_lit(&j, ",");
-			jt_str(&j, pol_ir_str(ir, ir->groups[g].name));
-			one = true;
+		if (!brief) {
+			jt_lit(&j, ",\"groups\":[");
+			bool one = false;
+			for (uint32_t g = 0; g < ir->ngroups && g < 64; g++) {
+				if (!(dev->groups >> g & 1))
+					continue;
+				if (one)
+					jt_lit(&j, ",");
+				jt_str(&j, pol_ir_str(ir, ir->groups[g].name));
+				one = true;
+			}
+			jt_lit(&j, "]");
 		}
-		jt_lit(&j, "],\"macs\":[");
+		jt_lit(&j, ",\"macs\":[");
 		for (uint32_t k = first[d]; k < first[d + 1]; k++) {
 			const struct pol_mac *pm = &ir->macs[order[k]];
 			if (k > first[d])
@@ -279,13 +286,13 @@ int gwd_devices_text(const struct pol_ir *ir, const struct gwd_flows *f, uint64_
 		jt_lit(&j, "],\"addrs\":");
 		jt_addrs(&j, &s);
 		jt_lit(&j, ",\"totals\":");
-		jt_totals(&j, &s);
+		jt_totals(&j, &s, brief);
 		jt_lit(&j, "}");
 	}
 	free(first);
 	free(order);
 	if (f) {
-		struct new_devs nd2 = { ir, &j, nd == 0 };
+		struct new_devs nd2 = { ir, &j, nd == 0, brief };
 		gwd_flows_devices(f, add_new, &nd2);
 	}
 	jt_lit(&j, "],\"now_ms\":");
@@ -303,7 +310,7 @@ json_t *gwd_devices_json(const struct pol_ir *ir, const struct gwd_flows *f, uin
 {
 	char *text;
 	size_t len;
-	if (gwd_devices_text(ir, f, now_ms, &text, &len) < 0)
+	if (gwd_devices_text(ir, f, now_ms, false, &text, &len) < 0)
 		return NULL;
 	/* The members, in braces: an object. */
 	char *obj = malloc(len + 3);

@@ -10,6 +10,7 @@
 #define GW_CONTROL_FLOWS_JSON_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "flows.h"
@@ -26,9 +27,11 @@ typedef const char *(*gwd_name_for_addr)(uint8_t family, const uint8_t *addr, vo
 /* "devices":[...],"now_ms":N as JSON text (the reply's members, no
  * braces; *ret malloc'd): every device of ir (NULL: nothing applied yet)
  * in the policy's order, then each MAC the collector saw that ir does not
- * declare, as a "new" device, most recently seen first.  -ENOMEM. */
+ * declare, as a "new" device, most recently seen first.  brief: without
+ * groups, blocked_pkts, blocked_bytes, first_seen_ms and last_seen_ms
+ * (docs/api.md).  -ENOMEM. */
 int gwd_devices_text(const struct pol_ir *ir, const struct gwd_flows *f, uint64_t now_ms,
-		     char **ret, size_t *ret_len);
+		     bool brief, char **ret, size_t *ret_len);
 /* The same as an object {"devices":[...],"now_ms":N}; NULL without memory. */
 json_t *gwd_devices_json(const struct pol_ir *ir, const struct gwd_flows *f, uint64_t now_ms);
 

@@ -141,13 +141,13 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-void gwd_query_devices(struct gwd *d, struct gwd_result *res)
+void gwd_query_devices(struct gwd *d, const struct gwd_api_req *req, struct gwd_result *res)
 {
 	/* The generation in force's IR, not a load of its image per request:
 	 * gwtop asks every second. */
 	char *text;
 	size_t len;
-	if (gwd_devices_text(d->ir, d->flows, now_ms(), &text, &len) < 0)
+	if (gwd_devices_text(d->ir, d->flows, now_ms(), req->brief, &text, &len) < 0)
 		return; /* "internal", out of memory */
 	char gen[40];
 	int n = snprintf(gen, sizeof(gen), ",\"generation\":%u", d->st.generation);

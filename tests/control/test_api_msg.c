@@ -206,6 +206,23 @@ static void test_learn(void **state)
 	}
 }
 
+/* devices: brief or not. */
+static void test_devices_brief(void **state)
+{
+	struct gwd_api_req r;
+	struct gwd_api_err e;
+	assert_int_equal(parse("{\"v\":1,\"id\":1,\"cmd\":\"devices\",\"brief\":true}", &r, &e), 0);
+	assert_true(r.brief);
+	gwd_api_req_free(&r);
+	assert_int_equal(parse("{\"v\":1,\"id\":1,\"cmd\":\"devices\"}", &r, &e), 0);
+	assert_false(r.brief);
+	gwd_api_req_free(&r);
+	assert_int_equal(parse("{\"v\":1,\"id\":1,\"cmd\":\"devices\",\"brief\":1}", &r, &e),
+			 -EINVAL);
+	assert_string_equal(e.code, "bad_argument");
+	assert_non_null(strstr(e.message, "'brief' must be true or false"));
+}
+
 /* events.subscribe: the types as a mask of gwd_api.h's list; every one
  * by default; names checked here. */
 static void test_subscribe(void **state)
@@ -253,6 +270,7 @@ int main(void)
 		cmocka_unit_test(test_sha256),
 		cmocka_unit_test(test_learn),
 		cmocka_unit_test(test_subscribe),
+		cmocka_unit_test(test_devices_brief),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -158,6 +159,27 @@ static void test_devices(void **state)
 	assert_string_equal(json_string_value(json_array_get(addrs, 0)), "192.168.1.10");
 	assert_string_equal(json_string_value(json_array_get(addrs, 1)), "2001:db8::99");
 	json_decref(r);
+	/* brief: what gwtop shows, without groups, blocked packets and bytes,
+	 * first and last seen; the same figures otherwise. */
+	char *text;
+	size_t len;
+	assert_int_equal(gwd_devices_text(ir, f, 8000, true, &text, &len), 0);
+	char *obj = malloc(len + 3);
+	assert_non_null(obj);
+	snprintf(obj, len + 3, "{%s}", text);
+	json_t *b = json_loads(obj, 0, NULL);
+	assert_non_null(b);
+	json_t *bl = json_array_get(json_object_get(b, "devices"), 0);
+	assert_null(json_object_get(bl, "groups"));
+	assert_null(json_object_get(json_object_get(bl, "totals"), "blocked_pkts"));
+	assert_null(json_object_get(json_object_get(bl, "totals"), "last_seen_ms"));
+	assert_int_equal(num(bl, "totals", "bytes_out"), 157);
+	assert_int_equal(num(bl, "totals", "blocked_flows"), 1);
+	assert_string_equal(json_string_value(json_object_get(bl, "owner")), "sarah");
+	assert_null(json_object_get(json_array_get(json_object_get(b, "devices"), 2), "groups"));
+	json_decref(b);
+	free(obj);
+	free(text);
 	/* Nothing applied yet: only what the collector saw, all new. */
 	r = gwd_devices_json(NULL, f, 8000);
 	assert_int_equal(json_array_size(json_object_get(r, "devices")), 3);
