@@ -63,6 +63,7 @@ void top_model_init(struct top_model *m)
 void top_model_free(struct top_model *m)
 {
 	free(m->devs);
+	free(m->by_key);
 	free(m->flows);
 	memset(m, 0, sizeof(*m));
 }
@@ -138,16 +139,26 @@ static void push_blocked(struct top_dev *d, uint64_t now)
 
 /* ---- devices ------------------------------------------------------------ */
 
+/* Pointers are sorted, not the devices (some 700 bytes each). */
 static int by_key(const void *a, const void *b)
 {
-	return strcmp(((const struct top_dev *)a)->key, ((const struct top_dev *)b)->key);
+	return strcmp((*(struct top_dev *const *)a)->key, (*(struct top_dev *const *)b)->key);
 }
 
-static struct top_dev *find_dev(struct top_dev *v, size_t n, const char *key)
+static const struct top_dev *find_dev(struct top_dev *const *sorted, size_t n, const char *key)
 {
-	struct top_dev k;
-	snprintf(k.key, sizeof(k.key), "%s", key);
-	return bsearch(&k, v, n, sizeof(*v), by_key);
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(sorted[mid]->key, key);
+		if (!c)
+			return sorted[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
 }
 
 int top_model_devices(struct top_model *m, json_t *reply, uint64_t now_ms)
@@ -197,18 +208,19 @@ int top_model_devices(struct top_model *m, json_t *reply, uint64_t now_ms)
 			continue; /* nothing to know it by */
 		k++;
 	}
-	qsort(v, k, sizeof(*v), by_key);
-	/* A key twice (it should not be): the first stays. */
-	size_t u = 0;
+	struct top_dev **sorted = malloc((k ? k : 1) * sizeof(*sorted));
+	if (!sorted) {
+		free(v);
+		return -ENOMEM;
+	}
 	for (size_t x = 0; x < k; x++)
-		if (!u || strcmp(v[u - 1].key, v[x].key))
-			v[u++] = v[x];
-	k = u;
+		sorted[x] = &v[x];
+	qsort(sorted, k, sizeof(*sorted), by_key);
 	m->up_bps = m->down_bps = 0;
 	m->blocked_1m = 0;
 	for (size_t x = 0; x < k; x++) {
 		struct top_dev *d = &v[x];
-		const struct top_dev *old = find_dev(m->devs, m->ndevs, d->key);
+		const struct top_dev *old = find_dev(m->by_key, m->ndevs, d->key);
 		if (old) {
 			memcpy(d->s, old->s, sizeof(d->s));
 			d->ns = old->ns;
@@ -227,7 +239,9 @@ int top_model_devices(struct top_model *m, json_t *reply, uint64_t now_ms)
 		m->blocked_1m += d->blocked_1m;
 	}
 	free(m->devs);
+	free(m->by_key);
 	m->devs = v;
+	m->by_key = sorted;
 	m->ndevs = k;
 	m->cap = n;
 	return 0;

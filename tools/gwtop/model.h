@@ -110,7 +110,8 @@ extern const char *const top_dev_sort_names[TOP_DEV_SORTS];
 extern const char *const top_flow_sort_names[TOP_FLOW_SORTS];
 
 struct top_model {
-	struct top_dev *devs;
+	struct top_dev *devs;      /* in the reply's order */
+	struct top_dev **by_key;   /* the same, sorted by key (for the next tick) */
 	size_t ndevs, cap;
 	uint64_t tick;
 	struct top_flow *flows;
