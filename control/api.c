@@ -419,6 +419,28 @@ static const char *refusal(const struct gwd_api *a, uid_t uid, char *buf, size_t
 	return NULL;
 }
 
+/* The groups the client runs with: a policy file is read with them
+ * (compiler.h).  With more than fit, the first ones; none when they
+ * cannot be read: fewer rights, never more. */
+static void peer_groups(int fd, struct gwd_peer *peer)
+{
+	socklen_t len = sizeof(peer->groups);
+	peer->ngroups = 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, peer->groups, &len) == 0) {
+		peer->ngroups = len / sizeof(gid_t);
+		return;
+	}
+	if (errno != ERANGE)
+		return;
+	/* len is now what they need; the kernel copied nothing. */
+	gid_t *all = malloc(len);
+	if (all && getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, all, &len) == 0) {
+		memcpy(peer->groups, all, sizeof(peer->groups));
+		peer->ngroups = GWD_PEER_MAX_GROUPS;
+	}
+	free(all);
+}
+
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		      int socklen, void *arg)
 {
@@ -465,6 +487,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	else
 		snprintf(c->peer.user, sizeof(c->peer.user), "%u", (unsigned)cred.uid);
 	c->peer.may_change = cred.uid == 0 || member_of(a, cred.uid, cred.gid);
+	peer_groups(fd, &c->peer);
 	c->next = a->conns;
 	a->conns = c;
 	a->nconns++;
@@ -500,7 +523,7 @@ int gwd_api_new(struct event_base *base, struct gwd *d, const struct gwd_config 
 	a->idle.tv_sec = cfg->api_idle_s;
 	a->stall.tv_sec = cfg->api_idle_s;
 	int r, fd = -1;
-	struct group *gr = getgrnam("gw");
+	struct group *gr = getgrnam(cfg->api_group);
 	if (gr) {
 		a->have_group = true;
 		a->gw_gid = gr->gr_gid;

@@ -20,6 +20,8 @@ void gwd_config_defaults(struct gwd_config *c)
 	c->api_max_conns = GWD_API_MAX_CONNS;
 	c->api_max_per_uid = GWD_API_MAX_PER_UID;
 	c->api_idle_s = GWD_API_IDLE_S;
+	c->compile_timeout_s = GWD_COMPILE_TIMEOUT_S;
+	snprintf(c->api_group, sizeof(c->api_group), "gw");
 	snprintf(c->nft_table, sizeof(c->nft_table), "%s", GWD_DEFAULT_NFT_TABLE);
 	c->guard = true;
 	c->nat_lo = GWD_DEFAULT_NAT_LO;
@@ -60,7 +62,7 @@ add_err(struct errs *e, const char *name, unsigned line, const char *fmt, ...)
 
 enum key {
 	K_STATE_DIR, K_SOCKET, K_POLICY, K_DATAPLANE, K_EBPF_PORTS, K_PIN_ROOT,
-	K_API_MAX_CONNS, K_API_MAX_PER_UID, K_API_IDLE,
+	K_API_MAX_CONNS, K_API_MAX_PER_UID, K_API_IDLE, K_COMPILE_TIMEOUT, K_API_GROUP,
 	K_NFT_TABLE, K_GUARD, K_LAN_PORTS, K_WAN_PORTS, K_NFT_PORTS, K_LAN_OPEN, K_WAN_OPEN,
 	K_KERNEL_NAT, K_NFLOG_GROUP, K_METRICS, K_COUNT
 };
@@ -70,6 +72,7 @@ static const char *const keys[K_COUNT] = {
 	[K_DATAPLANE] = "dataplane", [K_EBPF_PORTS] = "ebpf_ports",
 	[K_PIN_ROOT] = "bpf_pin_root", [K_API_MAX_CONNS] = "api_max_connections",
 	[K_API_MAX_PER_UID] = "api_max_per_user", [K_API_IDLE] = "api_idle_timeout",
+	[K_COMPILE_TIMEOUT] = "compile_timeout", [K_API_GROUP] = "api_group",
 	[K_NFT_TABLE] = "nft_table", [K_GUARD] = "guard",
 	[K_LAN_PORTS] = "lan_ports", [K_WAN_PORTS] = "wan_ports", [K_NFT_PORTS] = "nft_ports",
 	[K_LAN_OPEN] = "lan_open", [K_WAN_OPEN] = "wan_open", [K_KERNEL_NAT] = "kernel_nat",
@@ -84,6 +87,7 @@ static unsigned *num_field(struct gwd_config *c, enum key k, unsigned *ret_min, 
 	case K_API_MAX_CONNS: *ret_max = 1024; return &c->api_max_conns;
 	case K_API_MAX_PER_UID: *ret_max = 1024; return &c->api_max_per_uid;
 	case K_API_IDLE: *ret_max = 86400; return &c->api_idle_s;
+	case K_COMPILE_TIMEOUT: *ret_max = 3600; return &c->compile_timeout_s;
 	default: return NULL;
 	}
 }
@@ -315,6 +319,21 @@ static void parse_value(struct errs *e, const char *name, unsigned lineno, enum 
 	uint16_t lo, hi;
 	int shown = (int)(vlen > 64 ? 64 : vlen);
 	switch (k) {
+	case K_API_GROUP: {
+		bool ok = vlen < GWD_GROUP_MAX;
+		for (size_t i = 0; ok && i < vlen; i++)
+			ok = (val[i] >= 'a' && val[i] <= 'z') || val[i] == '_' ||
+			     (i && ((val[i] >= '0' && val[i] <= '9') || val[i] == '-'));
+		if (!ok) {
+			add_err(e, name, lineno,
+				"'api_group' must be a group name (lower-case letters, digits, "
+				"'_', '-'; at most %d bytes)", GWD_GROUP_MAX - 1);
+			break;
+		}
+		memcpy(out->api_group, val, vlen);
+		out->api_group[vlen] = '\0';
+		break;
+	}
 	case K_EBPF_PORTS:
 		parse_ports(e, name, lineno, keys[k], val, vlen, out->ebpf_ports, &out->nebpf_ports);
 		break;
@@ -471,9 +490,9 @@ int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_
 			add_err(&e, name, lineno,
 				"unknown key '%.*s' (the keys are state_dir, socket, policy, "
 				"dataplane, ebpf_ports, bpf_pin_root, api_max_connections, "
-				"api_max_per_user, api_idle_timeout, nft_table, guard, lan_ports, "
-				"wan_ports, nft_ports, lan_open, wan_open, kernel_nat, nflog_group, "
-				"metrics)",
+				"api_max_per_user, api_idle_timeout, compile_timeout, api_group, "
+				"nft_table, guard, lan_ports, wan_ports, nft_ports, lan_open, wan_open, "
+				"kernel_nat, nflog_group, metrics)",
 				(int)(klen > 64 ? 64 : klen), line);
 			continue;
 		}

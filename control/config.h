@@ -10,6 +10,8 @@
  *   ebpf_ports = wlan0, wlan1      kernel LAN ports the eBPF classifier is
  *                                  attached to (unset: no eBPF engine)
  *   bpf_pin_root = /sys/fs/bpf/gw  where the eBPF maps are pinned
+ *   api_group = gw                 the group whose members may change things
+ *                                  through the API (and the socket's group)
  *   metrics   = 127.0.0.1:9477     Prometheus metrics over HTTP (docs/metrics.md)
  *                                  on a loopback address (127.0.0.0/8 or
  *                                  [::1]); unset: none
@@ -19,6 +21,7 @@
  *   api_idle_timeout = 60          seconds a connection may go without a
  *                                  request (none running), or with replies
  *                                  the client does not read (1..86400)
+ *   compile_timeout = 60           seconds a policy compile may take (1..3600)
  * The nftables table, the guard and the nft engine (docs/nft.md):
  *   nft_table  = gw                the table gwd owns (family inet)
  *   guard      = on                on | off (off: tests and development only)
@@ -54,11 +57,13 @@
 #define GWD_MAX_PORTS 8
 #define GWD_IFNAME_MAX 16 /* IFNAMSIZ */
 #define GWD_DEFAULT_PIN_ROOT "/sys/fs/bpf/gw"
+#define GWD_GROUP_MAX 33 /* a group name: 1..32 bytes */
 /* Defaults of the numeric keys (docs/gwd.md). */
 #define GWD_API_MAX_CONNS 64
 #define GWD_API_MAX_PER_UID 16
 #define GWD_API_ROOT_SLOTS 4 /* of api_max_connections, kept for uid 0 */
 #define GWD_API_IDLE_S 60
+#define GWD_COMPILE_TIMEOUT_S 60
 #define GWD_MAX_OPEN 32           /* lan_open, wan_open entries */
 #define GWD_NFT_TABLE_MAX 32      /* nft_table, with its NUL */
 #define GWD_DEFAULT_NFT_TABLE "gw"
@@ -80,9 +85,11 @@ struct gwd_config {
 	char ebpf_ports[GWD_MAX_PORTS][GWD_IFNAME_MAX];
 	unsigned nebpf_ports;         /* 0: no eBPF engine */
 	char bpf_pin_root[GWD_PATH_MAX];
+	char api_group[GWD_GROUP_MAX];
 	unsigned api_max_conns;       /* GWD_API_MAX_CONNS */
 	unsigned api_max_per_uid;     /* GWD_API_MAX_PER_UID */
 	unsigned api_idle_s;          /* GWD_API_IDLE_S */
+	unsigned compile_timeout_s;   /* GWD_COMPILE_TIMEOUT_S */
 	/* nftables (docs/nft.md) */
 	char nft_table[GWD_NFT_TABLE_MAX];
 	bool guard;

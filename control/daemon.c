@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "compiler.h"
 #include "daemon_int.h"
 #include "engine_dpdk.h"
 #ifdef GWD_HAVE_EBPF
@@ -54,13 +55,12 @@ void gwd_result_clear(struct gwd_result *res)
 	memset(res, 0, sizeof(*res));
 }
 
-void gwd_run(struct gwd *d, const struct gwd_api_req *req, const struct gwd_peer *peer,
-	     struct gwd_result *res)
+/* Every command that finishes at once. */
+static void run_now(struct gwd *d, const struct gwd_api_req *req, const struct gwd_peer *peer,
+		    struct gwd_result *res)
 {
-	memset(res, 0, sizeof(*res));
 	switch (req->cmd) {
 	case GWD_CMD_STATUS: gwd_query_status(d, res); break;
-	case GWD_CMD_POLICY_APPLY: gwd_gen_apply(d, req, peer, res); break;
 	case GWD_CMD_POLICY_HISTORY: gwd_query_history(d, req, res); break;
 	case GWD_CMD_POLICY_ROLLBACK: gwd_gen_rollback(d, req, peer, res); break;
 	case GWD_CMD_POLICY_CONFIRM: gwd_gen_confirm(d, peer, res); break;
@@ -70,23 +70,102 @@ void gwd_run(struct gwd *d, const struct gwd_api_req *req, const struct gwd_peer
 	case GWD_CMD_DOMAINS_LEARN: gwd_learn_cmd(d, req, peer, res); break;
 	default: gwd_fail(res, "unknown_command", "unknown command"); break;
 	}
+}
+
+static void deliver(gwd_done_fn done, void *arg, struct gwd_result *res)
+{
 	if (!res->code && !res->fields && !res->raw)
 		gwd_fail(res, "internal", "out of memory");
+	done(res, arg);
+	gwd_result_clear(res);
+}
+
+void gwd_call_finish(struct gwd_call *call, struct gwd_result *res)
+{
+	gwd_done_fn done = call->done;
+	void *arg = call->arg;
+	free(call->path);
+	free(call->message);
+	free(call);
+	deliver(done, arg, res);
 }
 
 void gwd_submit(struct gwd *d, const struct gwd_api_req *req, const struct gwd_peer *peer,
 		gwd_done_fn done, void *arg, struct gwd_call **ret_call)
 {
-	struct gwd_result res;
+	struct gwd_result res = { 0 };
 	*ret_call = NULL;
-	gwd_run(d, req, peer, &res);
-	done(&res, arg);
-	gwd_result_clear(&res);
+	if (req->cmd == GWD_CMD_POLICY_APPLY) {
+		struct gwd_call *call = calloc(1, sizeof(*call));
+		if (!call) {
+			gwd_fail(&res, "internal", "out of memory");
+			deliver(done, arg, &res);
+			return;
+		}
+		call->d = d;
+		call->done = done;
+		call->arg = arg;
+		call->peer = *peer;
+		if (gwd_gen_apply_start(call, req, &res)) {
+			*ret_call = call;
+			return;
+		}
+		free(call->path);
+		free(call->message);
+		free(call);
+		deliver(done, arg, &res);
+		return;
+	}
+	run_now(d, req, peer, &res);
+	deliver(done, arg, &res);
 }
 
 void gwd_call_cancel(struct gwd_call *call)
 {
-	(void)call;
+	if (!call)
+		return;
+	gwd_compile_cancel(call->job);
+	free(call->path);
+	free(call->message);
+	free(call);
+}
+
+struct sync_run {
+	struct gwd_result *res;
+	bool done;
+};
+
+static void sync_done(struct gwd_result *res, void *arg)
+{
+	struct sync_run *s = arg;
+	*s->res = *res;
+	memset(res, 0, sizeof(*res));
+	s->done = true;
+}
+
+void gwd_run(struct gwd *d, const struct gwd_api_req *req, const struct gwd_peer *peer,
+	     struct gwd_result *res)
+{
+	struct sync_run s = { .res = res };
+	struct gwd_call *call;
+	memset(res, 0, sizeof(*res));
+	gwd_submit(d, req, peer, sync_done, &s, &call);
+	while (!s.done)
+		if (event_base_loop(d->base, EVLOOP_ONCE) < 0) {
+			gwd_call_cancel(call);
+			gwd_fail(res, "internal", "the event loop failed");
+			break;
+		}
+}
+
+/* gwd's own applies (first start, SIGHUP) are root's. */
+static void root_peer(struct gwd_peer *peer)
+{
+	memset(peer, 0, sizeof(*peer));
+	peer->uid = getuid();
+	peer->gid = getgid();
+	peer->may_change = true;
+	snprintf(peer->user, sizeof(peer->user), "gwd");
 }
 
 int gwd_new(struct event_base *base, const struct gwd_config *cfg, struct gwd **ret,
@@ -105,7 +184,7 @@ int gwd_new(struct event_base *base, const struct gwd_config *cfg, struct gwd **
 	}
 	d->confirm_timer = evtimer_new(base, gwd_gen_confirm_expired, d);
 	d->sched_timer = evtimer_new(base, gwd_sched_tick, d);
-	if (!d->confirm_timer || !d->sched_timer ||
+	if (!d->confirm_timer || !d->sched_timer || gwd_compiler_new(base, &d->compiler) < 0 ||
 	    gwd_domains_new(GWD_MAX_LEARNED, &d->domains) < 0) {
 		r = -ENOMEM;
 		snprintf(err, errlen, "out of memory");
@@ -119,8 +198,11 @@ int gwd_new(struct event_base *base, const struct gwd_config *cfg, struct gwd **
 	}
 	r = gwd_state_load(cfg->state_dir, &d->st);
 	if (r < 0) {
-		snprintf(err, errlen, "%s/state.json: %s", cfg->state_dir, strerror(-r));
-		goto fail;
+		/* Which generation runs is unknown: touch nothing, answer, and
+		 * let an apply or a rollback write a good state.json. */
+		memset(&d->st, 0, sizeof(d->st));
+		gwd_gen_degrade(d, "%s/state.json cannot be read: %s", cfg->state_dir,
+				r == -EBADMSG ? "damaged" : strerror(-r));
 	}
 	json_t *list;
 	r = gwd_history_list(cfg->state_dir, &list, &d->max_gen);
@@ -172,11 +254,11 @@ int gwd_new(struct event_base *base, const struct gwd_config *cfg, struct gwd **
 	if (r < 0)
 		goto fail;
 	gwd_gen_resume_pending(d);
-	if (!d->st.generation && cfg->policy[0]) {
+	if (!d->st.generation && cfg->policy[0] && !d->degraded[0]) {
 		struct gwd_api_req req = { .cmd = GWD_CMD_POLICY_APPLY, .path = cfg->policy,
 					   .message = "the policy of gwd.conf at first start" };
-		struct gwd_peer peer = { .uid = getuid(), .may_change = true };
-		snprintf(peer.user, sizeof(peer.user), "gwd");
+		struct gwd_peer peer;
+		root_peer(&peer);
 		struct gwd_result res;
 		gwd_run(d, &req, &peer, &res);
 		if (res.code) {
@@ -206,35 +288,72 @@ struct gwd_observe *gwd_observer(struct gwd *d)
 	return d->obs;
 }
 
-int gwd_reload(struct gwd *d)
+
+struct gwd_reload {
+	struct gwd *d;
+	void (*done)(void *arg);
+	void *arg;
+	struct gwd_call *call;
+};
+
+static void reloaded(struct gwd_result *res, void *arg)
 {
-	if (!d->cfg.policy[0]) {
-		gwd_log("reload", "policy=none applied=0");
-		return 0;
-	}
-	struct gwd_api_req req = { .cmd = GWD_CMD_POLICY_APPLY, .path = d->cfg.policy,
-				   .message = "SIGHUP: the policy file of gwd.conf" };
-	struct gwd_peer peer = { .uid = getuid(), .may_change = true };
-	snprintf(peer.user, sizeof(peer.user), "gwd");
-	struct gwd_result res;
-	gwd_run(d, &req, &peer, &res);
-	int r = 0;
-	if (res.code) {
+	struct gwd_reload *rl = arg;
+	struct gwd *d = rl->d;
+	if (res->code) {
 		char q[600];
-		gwd_log("reload_failed", "policy=%s code=%s reason=%s", d->cfg.policy, res.code,
-			gwd_log_value(q, sizeof(q), res.message));
-		r = -EINVAL;
+		gwd_log("reload_failed", "policy=%s code=%s reason=%s", d->cfg.policy, res->code,
+			gwd_log_value(q, sizeof(q), res->message));
 	} else {
 		gwd_log("reload", "policy=%s gen=%u", d->cfg.policy, d->st.generation);
 	}
-	gwd_result_clear(&res);
-	return r;
+	d->reload = NULL;
+	rl->done(rl->arg);
+	free(rl);
+}
+
+bool gwd_reloading(const struct gwd *d)
+{
+	return d->reload != NULL;
+}
+
+bool gwd_reload(struct gwd *d, void (*done)(void *arg), void *arg)
+{
+	if (!d->cfg.policy[0]) {
+		gwd_log("reload", "policy=none applied=0");
+		done(arg);
+		return true;
+	}
+	if (d->reload) {
+		gwd_log("reload_refused", "policy=%s reason=\"a reload runs already\"",
+			d->cfg.policy);
+		return false;
+	}
+	struct gwd_reload *rl = calloc(1, sizeof(*rl));
+	if (!rl) {
+		gwd_log("reload_failed", "policy=%s reason=\"out of memory\"", d->cfg.policy);
+		done(arg);
+		return true;
+	}
+	*rl = (struct gwd_reload){ .d = d, .done = done, .arg = arg };
+	struct gwd_api_req req = { .cmd = GWD_CMD_POLICY_APPLY, .path = d->cfg.policy,
+				   .message = "SIGHUP: the policy file of gwd.conf" };
+	struct gwd_peer peer;
+	root_peer(&peer);
+	d->reload = rl;
+	gwd_submit(d, &req, &peer, reloaded, rl, &rl->call);
+	return true;
 }
 
 void gwd_free(struct gwd *d)
 {
 	if (!d)
 		return;
+	if (d->reload) {
+		gwd_call_cancel(d->reload->call);
+		free(d->reload);
+	}
+	gwd_compiler_free(d->compiler);
 	for (size_t i = 0; i < d->nengines; i++)
 		d->engines[i]->ops->free(d->engines[i]);
 	if (d->confirm_timer)

@@ -12,6 +12,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "api_msg.h"
@@ -24,11 +25,15 @@ struct gwd_observe;
 /* Engines one gwd drives: file, dataplane, ebpf, and room for one more. */
 #define GWD_MAX_ENGINES 4
 
-/* Who asked, from SO_PEERCRED. */
+#define GWD_PEER_MAX_GROUPS 256
+
+/* Who asked, from SO_PEERCRED and SO_PEERGROUPS. */
 struct gwd_peer {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
+	gid_t groups[GWD_PEER_MAX_GROUPS]; /* supplementary; the first 256 */
+	uint32_t ngroups;
 	char user[64];   /* the uid's name, or the number */
 	bool may_change; /* root or a member of the gw group */
 };
@@ -52,16 +57,21 @@ int gwd_new(struct event_base *base, const struct gwd_config *cfg, struct gwd **
 	    char *err, size_t errlen);
 void gwd_free(struct gwd *d);
 
-/* SIGHUP: apply the config's policy file again, synchronously (logged;
- * -EINVAL when it was refused and the running generation stays). */
-int gwd_reload(struct gwd *d);
+/* SIGHUP: apply the config's policy file again, as root, compiled off the
+ * event loop; done(arg) once it was applied or refused (logged, the
+ * running generation stays).  false (logged, done not called) while a
+ * reload runs already (gwd_reloading). */
+bool gwd_reload(struct gwd *d, void (*done)(void *arg), void *arg);
+bool gwd_reloading(const struct gwd *d);
 
 /* The live event hub (events.h), for the API socket's subscribers. */
 struct gwd_events *gwd_events(struct gwd *d);
 /* What gwd counted (observe.h), for the metrics. */
 struct gwd_observe *gwd_observer(struct gwd *d);
 
-/* Runs one command to its end, on the caller's stack. */
+/* Runs one command to its end: gwd_submit, then the event loop until the
+ * result is there.  Not from inside the event loop (libevent does not
+ * nest loops): for tests and gwd_new. */
 void gwd_run(struct gwd *d, const struct gwd_api_req *req, const struct gwd_peer *peer,
 	     struct gwd_result *res);
 void gwd_result_clear(struct gwd_result *res);

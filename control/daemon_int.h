@@ -6,15 +6,18 @@
  *
  *   daemon.c       lifetime (gwd_new, gwd_free, SIGHUP) and the dispatch
  *                  of API commands to the duties below
- *   generations.c  apply as a transaction over the engines, history,
+ *   generations.c  apply (compiled in a child: compiler.h) as a
+ *                  transaction over the engines, history,
  *                  rollback, --confirm and its timer, adopt at start, an
  *                  engine's resync
  *   queries.c      status, history, policy.get, devices, flows: read only
  *   schedules.c    the active-rule mask, recomputed each minute
  *   learn.c        learned domains: gwd_learn (learn.h) and domains.learn
  *
- * Everything runs on the one event loop; a command finishes before the
- * next starts, so no duty locks anything.
+ * Everything runs on the one event loop, so no duty locks anything.  A
+ * command finishes before the next starts, except policy.apply, whose
+ * compile runs in a child meanwhile: what it then does (install) is
+ * checked against the state of that moment.
  */
 #ifndef GW_CONTROL_DAEMON_INT_H
 #define GW_CONTROL_DAEMON_INT_H
@@ -52,6 +55,12 @@ struct gwd {
 	uint64_t *mask;             /* its active-rule mask now, (nrules + 63) / 64 words */
 	struct event *sched_timer;  /* at the start of each minute */
 	struct gwd_domains *domains;
+	struct gwd_compiler *compiler; /* policy compiles in children */
+	struct gwd_reload *reload;     /* a SIGHUP reload that runs, or NULL */
+	/* "" while gwd runs the current generation; else why it could not
+	 * take it up at start (a damaged state.json or history entry): the
+	 * engines are left as they are until an apply or rollback succeeds. */
+	char degraded[320];
 	struct gwd_observe *obs;    /* live events and metric figures (observe.h) */
 };
 
@@ -64,14 +73,36 @@ void gwd_fail(struct gwd_result *res, const char *code, const char *fmt, ...)
 double gwd_ms_since(const struct timespec *t0);
 uint64_t gwd_mono_s(void);
 
+/* A command that finishes later (gwd_submit): policy.apply, while its
+ * policy compiles in a child. */
+struct gwd_call {
+	struct gwd *d;
+	gwd_done_fn done;
+	void *arg;
+	struct gwd_compile *job; /* the compile, while it runs */
+	struct gwd_peer peer;
+	char *path;              /* policy.apply: the file, or NULL for text */
+	char *message;
+	uint32_t confirm_seconds;
+	bool dry_run;
+	struct timespec t0;      /* when the request came */
+};
+/* daemon.c: the call's result to its caller; frees the call. */
+void gwd_call_finish(struct gwd_call *call, struct gwd_result *res);
+
 /* generations.c */
-void gwd_gen_apply(struct gwd *d, const struct gwd_api_req *req, const struct gwd_peer *peer,
-		   struct gwd_result *res);
+/* Starts policy.apply's compile for call; false when res holds the
+ * answer already (a refusal). */
+bool gwd_gen_apply_start(struct gwd_call *call, const struct gwd_api_req *req,
+			 struct gwd_result *res);
 void gwd_gen_rollback(struct gwd *d, const struct gwd_api_req *req,
 		      const struct gwd_peer *peer, struct gwd_result *res);
 void gwd_gen_confirm(struct gwd *d, const struct gwd_peer *peer, struct gwd_result *res);
-/* At start: every engine runs the current generation (state.json's). */
+/* At start: every engine runs the current generation (state.json's), or
+ * gwd is degraded (d->degraded says why) and touches no engine. */
 int gwd_gen_adopt(struct gwd *d, char *err, size_t errlen);
+/* gwd cannot run what it should: logged, shown by status. */
+void gwd_gen_degrade(struct gwd *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* At start: a pending --confirm reverts now if its deadline passed, else
  * its timer is armed. */
 void gwd_gen_resume_pending(struct gwd *d);

@@ -29,7 +29,7 @@ struct bpf_engine {
 	struct gwbpf *g;
 	struct gwd_flows *flows;
 	char ports[GWD_MAX_PORTS][GWD_IFNAME_MAX];
-	bool attached[GWD_MAX_PORTS];
+	int mode[GWD_MAX_PORTS]; /* GWBPF_XDP_* as last seen, 0: not enforced */
 	unsigned nports;
 	char live_path[GWD_PATH_MAX + 32]; /* generation and epoch gwd last made live */
 	uint32_t staged_gen;               /* 0: nothing staged */
@@ -101,6 +101,50 @@ static void load_live(struct bpf_engine *b)
 	free(text);
 }
 
+/* Every configured port enforced now: gw's XDP program (native or
+ * generic) and TC filter on it, attached again where they went missing (an
+ * interface recreated, a program taken off), and its source prefixes
+ * synced with its addresses.  0, or -errno with the first port that is not
+ * enforced, and why, in err; the engine's state says the same. */
+static int enforce_ports(struct bpf_engine *b, char *err, size_t errlen)
+{
+	int first = 0;
+	for (unsigned i = 0; i < b->nports; i++) {
+		const char *port = b->ports[i];
+		int m = gwbpf_port_mode(b->g, port), r = 0;
+		if (m < 0) {
+			if (b->mode[i]) {
+				char q[128];
+				gwd_log("ebpf_port_lost", "port=%s reason=%s", port,
+					gwd_log_value(q, sizeof(q), strerror(-m)));
+			}
+			b->mode[i] = 0;
+			r = gwbpf_attach(b->g, port);
+			if (r == 0 && (m = gwbpf_port_mode(b->g, port)) < 0)
+				r = m;
+			if (r == 0)
+				gwd_log("ebpf_attach", "port=%s mode=%s", port, gwbpf_mode_name(m));
+		} else {
+			r = gwbpf_port_sync(b->g, port);
+		}
+		if (r == 0) {
+			b->mode[i] = m;
+			continue;
+		}
+		b->mode[i] = 0;
+		if (!first) {
+			first = r;
+			snprintf(err, errlen, "port %s is not enforced: %s%s", port, strerror(-r),
+				 r == -EBUSY ? " (another XDP program or TC filter is there)" : "");
+		}
+	}
+	if (first)
+		set_state(b, "degraded: %s", err);
+	else
+		set_state(b, "ok");
+	return first;
+}
+
 static int prepare(struct gwd_engine *e, uint32_t gen, const void *image, size_t size,
 		   const struct pol_ir *given, char *err, size_t errlen)
 {
@@ -121,6 +165,9 @@ static int prepare(struct gwd_engine *e, uint32_t gen, const void *image, size_t
 		snprintf(err, errlen, "the policy's time zone: %s", strerror(-r));
 		goto out;
 	}
+	/* No apply succeeds while a configured port would be left open. */
+	if ((r = enforce_ports(b, err, errlen)) < 0)
+		goto out;
 	r = gwbpf_tables_build(ir, &tables);
 	if (r == -E2BIG) {
 		snprintf(err, errlen, "the policy does not fit the eBPF tables (%u rules, at most "
@@ -277,27 +324,6 @@ static int counters(struct gwd_engine *e, gwd_counter_fn fn, void *arg, char *er
 	return 0;
 }
 
-static void attach_all(struct bpf_engine *b)
-{
-	char bad[200] = "";
-	for (unsigned i = 0; i < b->nports; i++) {
-		if (b->attached[i])
-			continue;
-		int r = gwbpf_attach(b->g, b->ports[i]);
-		if (r == 0) {
-			b->attached[i] = true;
-			gwd_log("ebpf_attach", "port=%s", b->ports[i]);
-		} else if (!bad[0]) {
-			snprintf(bad, sizeof(bad), "cannot attach to %s: %s", b->ports[i],
-				 strerror(-r));
-		}
-	}
-	if (bad[0])
-		set_state(b, "degraded: %s", bad);
-	else
-		set_state(b, "ok");
-}
-
 static int on_event(const struct gwbpf_event *x, void *arg)
 {
 	struct bpf_engine *b = arg;
@@ -305,6 +331,23 @@ static int on_event(const struct gwbpf_event *x, void *arg)
 		[GWBPF_EV_NEW] = GWD_FLOW_NEW, [GWBPF_EV_DECIDED] = GWD_FLOW_UPDATE,
 		[GWBPF_EV_END] = GWD_FLOW_END,
 	};
+	if (x->kind == GWBPF_EV_SHAPE) {
+		/* A rate's class is wanted: the programs police the rate
+		 * until it is made. */
+		int r = gwbpf_shape(b->g, x);
+		char mac[18], q[128];
+		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", x->mac[0], x->mac[1],
+			 x->mac[2], x->mac[3], x->mac[4], x->mac[5]);
+		if (r > 0)
+			gwd_log("ebpf_shaper", "rule=%u device=%d mac=%s dir=%s port=%u", x->rule,
+				x->device == ~0u ? -1 : (int)x->device, mac,
+				x->dir == GWBPF_DIR_UP ? "up" : "down", x->ifindex);
+		else if (r < 0)
+			gwd_log("ebpf_shaper_failed", "rule=%u mac=%s dir=%s reason=%s", x->rule, mac,
+				x->dir == GWBPF_DIR_UP ? "up" : "down",
+				gwd_log_value(q, sizeof(q), strerror(-r)));
+		return 0;
+	}
 	if (x->kind < GWBPF_EV_NEW || x->kind > GWBPF_EV_END ||
 	    (x->key.family != 4 && x->key.family != 6))
 		return 0;
@@ -346,7 +389,16 @@ static void on_expire(evutil_socket_t fd, short what, void *arg)
 		gwd_log("ebpf_expire_failed", "reason=%s", strerror(-r));
 	else if (n)
 		gwd_log("ebpf_expire", "flows=%u", n);
-	attach_all(b);
+	/* The rates' classes of devices with no flow left go with them. */
+	if ((r = gwbpf_shapes_expire(b->g, &n)) < 0) {
+		char q[128];
+		gwd_log("ebpf_shaper_expire_failed", "reason=%s",
+			gwd_log_value(q, sizeof(q), strerror(-r)));
+	}
+	else if (n)
+		gwd_log("ebpf_shaper_expire", "classes=%u", n);
+	char why[GWD_IFNAME_MAX + 128];
+	enforce_ports(b, why, sizeof(why));
 }
 
 static void free_(struct gwd_engine *e)
@@ -411,7 +463,8 @@ int gwd_engine_ebpf_new(struct event_base *base, const struct gwd_config *cfg,
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	attach_all(b);
+	char why[GWD_IFNAME_MAX + 128];
+	enforce_ports(b, why, sizeof(why));
 	*ret = &b->base;
 	return 0;
 fail:

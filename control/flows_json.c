@@ -13,15 +13,12 @@
 
 #include "eval.h"
 #include "flows_json.h"
-
-static const char *const action_names[] = { "allow", "block", "reject" };
+#include "names.h"
 
 static json_t *mac_json(const uint8_t m[6])
 {
-	char s[18];
-	snprintf(s, sizeof(s), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4],
-		 m[5]);
-	return json_string(s);
+	char s[POL_MAC_TEXT];
+	return json_string(pol_mac_format(m, s));
 }
 
 /* Totals of several MACs (a device may have more than one). */
@@ -327,27 +324,11 @@ json_t *gwd_devices_json(const struct pol_ir *ir, const struct gwd_flows *f, uin
 	return o;
 }
 
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-	unsigned b[6];
-	char tail;
-	if (strlen(s) != 17 ||
-	    sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
-		   &tail) != 6)
-		return -EINVAL;
-	for (int i = 0; i < 6; i++) {
-		if (s[i * 3 + 2] != (i < 5 ? ':' : '\0'))
-			return -EINVAL;
-		mac[i] = (uint8_t)b[i];
-	}
-	return 0;
-}
-
 int gwd_device_macs(const struct pol_ir *ir, const char *device, uint8_t (*ret)[6], size_t max,
 		    size_t *ret_n)
 {
 	uint8_t mac[6];
-	if (parse_mac(device, mac) == 0) {
+	if (pol_mac_parse(device, strlen(device), mac) == 0) {
 		if (!max)
 			return -ENOBUFS;
 		memcpy(ret[0], mac, 6);
@@ -425,7 +406,7 @@ static json_t *flow_json(const struct flows_ctx *c, const struct gwd_flow_info *
 		proto_json(e->proto), "src", addr_json(e->family, e->src), "sport", e->sport, "dst",
 		addr_json(e->family, e->dst), "dport", e->dport, "domain",
 		domain ? json_string(domain) : json_null(), "verdict",
-		e->action < 3 ? action_names[e->action] : "?", "rule",
+		pol_action_name(e->action), "rule",
 		rule_json(c, e->generation, e->rule), "rule_index",
 		(json_int_t)(e->rule < POL_RULE_DEFAULT_NEW ? (int64_t)e->rule : -1), "log",
 		e->log != 0, "generation", (json_int_t)e->generation, "pkts_out",

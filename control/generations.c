@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "api_diag.h"
+#include "compiler.h"
 #include "daemon_int.h"
 #include "image.h"
 #include "log.h"
@@ -203,6 +203,10 @@ static void install(struct gwd *d, const struct install *in, struct gwd_result *
 	d->st = st;
 	memcpy(d->hash, hash, sizeof(hash));
 	set_current(d, nir);
+	if (d->degraded[0]) {
+		gwd_log("recovered", "gen=%u", gen);
+		d->degraded[0] = '\0';
+	}
 	/* Engines whose domain table outlives a generation get the new set
 	 * numbers now (the others staged theirs). */
 	for (size_t i = 0; i < d->nengines && gwd_domains_count(d->domains); i++)
@@ -252,6 +256,11 @@ static void restore(struct gwd *d, uint32_t from, const char *user, uint32_t uid
 	if (r == -ENOENT) {
 		gwd_fail(res, "no_such_generation", "there is no generation %u in the history",
 			 from);
+		return;
+	}
+	if (r == -EBADMSG) {
+		gwd_fail(res, "damaged", "generation %u of the history is damaged: its record does "
+			 "not parse, or its image is missing or differs from its recorded hash", from);
 		return;
 	}
 	if (r < 0) {
@@ -306,76 +315,111 @@ static void arm_timer(struct gwd *d)
 	evtimer_add(d->confirm_timer, &tv);
 }
 
-/* The flattened text of a compiled unit, malloc'd. */
-static char *print_unit(const struct pol_unit *u)
+/* The compile of policy.apply finished (compiler.h): its result goes
+ * through the same transaction as every change, then to the caller. */
+static void compiled(int r, struct gwd_compiled *c, const char *why, void *arg)
 {
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&text, &len);
-	if (!f)
-		return NULL;
-	int r = pol_unit_print(u, f);
-	if (fclose(f) != 0 || r < 0) {
-		free(text);
-		return NULL;
+	struct gwd_call *call = arg;
+	struct gwd *d = call->d;
+	struct gwd_result res = { 0 };
+	const char *name = call->path ? call->path : "policy.gw";
+	call->job = NULL;
+	if (r < 0) {
+		gwd_fail(&res, r == -ETIMEDOUT ? "timeout" : "internal", "%s: %s; nothing changed",
+			 name, why);
+		goto out;
 	}
-	return text;
+	if (c->errors) {
+		gwd_fail(&res, "policy_invalid", "%s: invalid: %u error%s; nothing changed", name,
+			 c->errors, c->errors == 1 ? "" : "s");
+		res.diagnostics = c->diagnostics;
+		c->diagnostics = NULL;
+		goto out;
+	}
+	/* The state may have moved while the policy compiled. */
+	if (d->st.pending && !call->dry_run) {
+		gwd_fail(&res, "pending",
+			 "generation %u awaits confirmation: confirm it (gwctl policy confirm) or "
+			 "roll back first", d->st.pending_gen);
+		goto out;
+	}
+	struct install in = {
+		.image = c->image, .size = c->image_size, .text = c->text ? c->text : "",
+		.source = call->path, .user = call->peer.user, .uid = call->peer.uid,
+		.message = call->message, .confirm_seconds = call->confirm_seconds,
+		.dry_run = call->dry_run, .compile_ms = c->compile_ms, .text_ms = c->text_ms,
+		.t0 = call->t0,
+	};
+	install(d, &in, &res);
+	if (!res.code && c->warnings) {
+		json_object_set_new(res.fields, "warnings", c->diagnostics);
+		c->diagnostics = NULL;
+	}
+out:
+	gwd_compiled_clear(c);
+	gwd_call_finish(call, &res);
 }
 
-void gwd_gen_apply(struct gwd *d, const struct gwd_api_req *req, const struct gwd_peer *peer,
-		   struct gwd_result *res)
+bool gwd_gen_apply_start(struct gwd_call *call, const struct gwd_api_req *req,
+			 struct gwd_result *res)
 {
+	struct gwd *d = call->d;
 	if (d->st.pending && !req->dry_run) {
 		gwd_fail(res, "pending",
 			 "generation %u awaits confirmation: confirm it (gwctl policy confirm) or "
 			 "roll back first", d->st.pending_gen);
-		return;
+		return false;
 	}
 	if (req->confirm_seconds && !d->st.generation) {
 		gwd_fail(res, "bad_argument",
 			 "--confirm needs an earlier generation to return to; apply once without it");
-		return;
+		return false;
 	}
-	struct pol_unit *u = NULL;
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	/* Text from a socket may not name files (gwd runs as root); a path
-	 * is compiled as `gwctl policy check` compiles it. */
-	int r = req->path ? pol_compile(req->path, NULL, 0, 0, &u)
-			  : pol_compile("policy.gw", req->text, req->text_len, POL_F_NO_FILES,
-					&u);
-	if (r < 0) {
-		gwd_fail(res, "internal", "out of memory compiling the policy");
-		return;
+	call->path = req->path ? strdup(req->path) : NULL;
+	call->message = req->message ? strdup(req->message) : NULL;
+	call->confirm_seconds = req->confirm_seconds;
+	call->dry_run = req->dry_run;
+	clock_gettime(CLOCK_MONOTONIC, &call->t0);
+	if ((req->path && !call->path) || (req->message && !call->message)) {
+		gwd_fail(res, "internal", "out of memory");
+		return false;
 	}
-	if (pol_unit_errors(u)) {
-		gwd_fail(res, "policy_invalid", "%s: invalid: %u error%s; nothing changed",
-			 req->path ? req->path : "policy.gw", pol_unit_errors(u),
-			 pol_unit_errors(u) == 1 ? "" : "s");
-		res->diagnostics = gwd_api_diags_json(u);
-		pol_unit_free(u);
-		return;
-	}
-	const void *img;
-	size_t size;
-	double compile_ms = gwd_ms_since(&t0);
-	char *text = print_unit(u);
-	if (!text || pol_unit_image(u, &img, &size) < 0) {
-		gwd_fail(res, "internal", "the compiled policy does not print or has no image");
-		goto out;
-	}
-	struct install in = {
-		.image = img, .size = size, .text = text, .source = req->path,
-		.user = peer->user, .uid = peer->uid, .message = req->message,
-		.confirm_seconds = req->confirm_seconds, .dry_run = req->dry_run,
-		.compile_ms = compile_ms, .text_ms = gwd_ms_since(&t0) - compile_ms, .t0 = t0,
+	/* The file and what it names are read with the client's rights, in a
+	 * child (compiler.h); text from the socket may not name files. */
+	struct gwd_compile_who who = {
+		.uid = call->peer.uid, .gid = call->peer.gid, .groups = call->peer.groups,
+		.ngroups = call->peer.ngroups,
 	};
-	install(d, &in, res);
-	if (!res->code && pol_unit_warnings(u))
-		json_object_set_new(res->fields, "warnings", gwd_api_diags_json(u));
-out:
-	free(text);
-	pol_unit_free(u);
+	int r = gwd_compile_start(d->compiler, req->path, req->text, req->text_len, &who,
+				  d->cfg.compile_timeout_s, compiled, call, &call->job);
+	if (r == -EBUSY) {
+		gwd_fail(res, "busy", "%u policies are being compiled already; try again",
+			 GWD_COMPILE_RUNNING);
+		return false;
+	}
+	if (r < 0) {
+		gwd_fail(res, "internal", "cannot start the compile: %s", strerror(-r));
+		return false;
+	}
+	return true;
+}
+
+/* Generation g reads, matches its hash and loads. */
+static bool restorable(struct gwd *d, uint32_t g)
+{
+	json_t *e;
+	void *img;
+	size_t size;
+	struct pol_ir *ir;
+	char err[256];
+	if (gwd_history_get(d->cfg.state_dir, g, &e, &img, &size) < 0)
+		return false;
+	bool ok = pol_image_load(img, size, &ir, err, sizeof(err)) == 0;
+	if (ok)
+		pol_ir_free(ir);
+	json_decref(e);
+	free(img);
+	return ok;
 }
 
 void gwd_gen_rollback(struct gwd *d, const struct gwd_api_req *req,
@@ -383,24 +427,25 @@ void gwd_gen_rollback(struct gwd *d, const struct gwd_api_req *req,
 {
 	uint32_t to = req->generation;
 	if (!to) {
-		/* The newest entry before the current generation. */
+		/* The newest generation before the current one that can be
+		 * restored (a damaged one is passed over). */
 		json_t *list;
 		uint32_t max;
 		if (gwd_history_list(d->cfg.state_dir, &list, &max) < 0) {
 			gwd_fail(res, "internal", "the history does not read");
 			return;
 		}
-		size_t i;
-		json_t *e;
-		json_array_foreach(list, i, e) {
+		uint32_t below = d->st.generation ? d->st.generation : UINT32_MAX;
+		for (size_t i = json_array_size(list); i-- > 0 && !to;) {
+			json_t *e = json_array_get(list, i);
 			uint32_t g = (uint32_t)json_integer_value(json_object_get(e, "generation"));
-			if (g < d->st.generation)
+			if (g < below && restorable(d, g))
 				to = g;
 		}
 		json_decref(list);
 		if (!to) {
-			gwd_fail(res, "no_such_generation", "there is no generation before %u",
-				 d->st.generation);
+			gwd_fail(res, "no_such_generation",
+				 "there is no readable generation before %u", d->st.generation);
 			return;
 		}
 	}
@@ -468,8 +513,22 @@ void gwd_gen_resync(struct gwd_engine *e, void *arg)
 		d->ir->nrules, gwd_domains_count(d->domains));
 }
 
+void gwd_gen_degrade(struct gwd *d, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(d->degraded, sizeof(d->degraded), fmt, ap);
+	va_end(ap);
+	char q[400];
+	gwd_log("degraded", "gen=%u reason=%s", d->st.generation,
+		gwd_log_value(q, sizeof(q), d->degraded));
+}
+
 /* At start: make every engine run the current generation (an engine may
- * have missed a flip when gwd died between its steps). */
+ * have missed a flip when gwd died between its steps).  A current
+ * generation that cannot be taken up (its record or image is missing or
+ * damaged) leaves gwd degraded, not stopped: the API comes up so that a
+ * rollback or an apply can mend it, and no engine is touched meanwhile. */
 int gwd_gen_adopt(struct gwd *d, char *err, size_t errlen)
 {
 	if (!d->st.generation)
@@ -478,17 +537,26 @@ int gwd_gen_adopt(struct gwd *d, char *err, size_t errlen)
 	int r = gwd_history_get(d->cfg.state_dir, d->st.generation, &entry, &d->image,
 				&d->image_size);
 	if (r < 0) {
-		snprintf(err, errlen, "%s: generation %u of state.json is not in the history: %s",
-			 d->cfg.state_dir, d->st.generation, strerror(-r));
-		return r;
+		gwd_gen_degrade(d, "generation %u of state.json cannot be taken up: %s",
+				d->st.generation,
+				r == -EBADMSG ? "its history record does not parse, or its image is "
+						"missing or differs from its recorded hash"
+					      : strerror(-r));
+		d->image = NULL;
+		d->image_size = 0;
+		return 0;
 	}
 	json_decref(entry);
 	char why[256];
 	struct pol_ir *ir;
 	r = load_image(d->image, d->image_size, &ir, why, sizeof(why));
 	if (r < 0) {
-		snprintf(err, errlen, "generation %u's image: %s", d->st.generation, why);
-		return r;
+		gwd_gen_degrade(d, "generation %u's image does not load: %s", d->st.generation,
+				why);
+		free(d->image);
+		d->image = NULL;
+		d->image_size = 0;
+		return 0;
 	}
 	set_current(d, ir);
 	gwd_sha256_hex(d->image, d->image_size, d->hash);

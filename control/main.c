@@ -32,12 +32,22 @@ static void notify(const char *state, int r)
 		gwd_log("notify_failed", "state=%s reason=%s", state, strerror(-r));
 }
 
-/* SIGHUP: the policy file again, applied before the next request. */
+static void reloaded(void *arg)
+{
+	notify("READY", gwd_notify("READY=1"));
+}
+
+/* SIGHUP: the policy file again, compiled off the event loop; READY=1
+ * once it was applied or refused. */
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
+	struct gwd *d = arg;
+	if (gwd_reloading(d)) {
+		gwd_log("reload_refused", "reason=\"a reload runs already\"");
+		return;
+	}
 	notify("RELOADING", gwd_notify_reloading());
-	gwd_reload(arg);
-	notify("READY", gwd_notify("READY=1"));
+	gwd_reload(d, reloaded, NULL);
 }
 
 int main(int argc, char **argv)

@@ -20,6 +20,7 @@
 #include "flows.h"
 #include "ir.h"
 #include "log.h"
+#include "names.h"
 #include "nflog.h"
 
 struct gwd_nflog {
@@ -208,17 +209,15 @@ int gwd_nflog_parse(const void *msg, size_t len, struct gwd_nflog_rec *ret)
 
 static void report(const struct gwd_nflog_rec *r, struct gwd_flows *flows)
 {
-	static const char *const act[] = { "allow", "block", "reject" };
-	char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN], mac[18] = "-";
+	char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN], mac[POL_MAC_TEXT] = "-";
 	int af = r->family == 4 ? AF_INET : AF_INET6;
 	inet_ntop(af, r->src, s, sizeof(s));
 	inet_ntop(af, r->dst, d, sizeof(d));
 	if (r->has_mac)
-		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", r->mac[0], r->mac[1],
-			 r->mac[2], r->mac[3], r->mac[4], r->mac[5]);
+		pol_mac_format(r->mac, mac);
 	gwd_log("nft_log", "gen=%" PRIu32 " rule=%" PRIu32 " action=%s mac=%s proto=%u src=%s "
-		"sport=%u dst=%s dport=%u", r->gen, r->rule, act[r->action % 3], mac, r->proto, s,
-		r->sport, d, r->dport);
+		"sport=%u dst=%s dport=%u", r->gen, r->rule, pol_action_name(r->action), mac,
+		r->proto, s, r->sport, d, r->dport);
 	if (!flows || !r->has_mac)
 		return;
 	struct timespec now;

@@ -21,6 +21,7 @@
 #include <linux/netfilter/nf_tables.h>
 
 #include "eval.h"
+#include "names.h"
 #include "nft_guard.h"
 #include "nft_match.h"
 #include "nft_policy.h"
@@ -538,9 +539,8 @@ static void generic_actions(struct ctx *c)
 {
 	char n[N], cnt[N];
 	name(c, cnt, "cnt");
-	static const char *const kinds[] = { "allow", "block", "reject" };
-	for (unsigned k = 0; k < 3; k++) {
-		name(c, n, "%s", kinds[k]);
+	for (unsigned k = 0; k < POL_ACTION_COUNT; k++) {
+		name(c, n, "%s", pol_action_name(k));
 		struct gwd_nft_rule *r = gwd_nft_rule_new(c->b, n, NULL);
 		gwd_nft_e_ct(r, NFT_CT_MARK, -1, NFT_REG_1);
 		gwd_nft_e_counter_map(r, NFT_REG_1, cnt);
@@ -766,7 +766,8 @@ static int emit(struct ctx *c, const uint64_t *mask)
 	c->st->counters += 2;
 
 	/* Chains. */
-	const char *fixed[] = { "main", "reply", "new", "allow", "block", "reject" };
+	const char *fixed[] = { "main", "reply", "new", pol_action_name(POL_ALLOW),
+				pol_action_name(POL_BLOCK), pol_action_name(POL_REJECT) };
 	for (unsigned i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
 		name(c, n, "%s", fixed[i]);
 		gwd_nft_add_chain(b, n, NULL);

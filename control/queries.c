@@ -31,10 +31,13 @@ void gwd_query_status(struct gwd *d, struct gwd_result *res)
 				    (json_int_t)d->st.deadline, "seconds_left",
 				    (json_int_t)(left > 0 ? left : 0));
 	}
-	res->fields = json_pack("{s:I,s:o,s:o,s:o,s:s}", "generation", (json_int_t)d->st.generation,
-				"hash", d->st.generation ? json_string(d->hash) : json_null(),
+	res->fields = json_pack("{s:I,s:o,s:o,s:o,s:s,s:o}", "generation",
+				(json_int_t)d->st.generation,
+				"hash", d->st.generation && d->image ? json_string(d->hash)
+								     : json_null(),
 				"pending", pending, "engines", engines, "state_dir",
-				d->cfg.state_dir);
+				d->cfg.state_dir, "degraded",
+				d->degraded[0] ? json_string(d->degraded) : json_null());
 	if (res->fields && d->ir && d->mask)
 		json_object_set_new(res->fields, "active_rules",
 				    json_pack("{s:I,s:I}", "active",
@@ -107,6 +110,11 @@ void gwd_query_get(struct gwd *d, const struct gwd_api_req *req, struct gwd_resu
 	if (r == -ENOENT) {
 		gwd_fail(res, "no_such_generation", "there is no generation %u in the history",
 			 gen);
+		return;
+	}
+	if (r == -EBADMSG) {
+		gwd_fail(res, "damaged", "generation %u of the history is damaged: its record does "
+			 "not parse, or its image is missing or differs from its recorded hash", gen);
 		return;
 	}
 	if (r < 0) {

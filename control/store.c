@@ -10,9 +10,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "compiler.h"
+#include "ir.h"
+#include "sha256.h"
 #include "store.h"
 
-#define MAX_ENTRY (64u << 20)
+/* A record holds the flattened text (escaped as JSON); an image is at
+ * most the policy limit. */
+#define MAX_RECORD (2 * (size_t)GWD_COMPILE_MAX_TEXT)
+#define MAX_IMAGE ((size_t)POL_MAX_IMAGE)
 
 int gwd_write_file(const char *path, const void *data, size_t len, bool durable)
 {
@@ -243,7 +249,7 @@ int gwd_history_get(const char *state_dir, uint32_t gen, json_t **ret_entry, voi
 	char p[4200], *text = NULL, *img = NULL;
 	size_t len, ilen = 0;
 	entry_path(state_dir, gen, "json", p, sizeof(p));
-	int r = gwd_read_file(p, MAX_ENTRY, &text, &len);
+	int r = gwd_read_file(p, MAX_RECORD, &text, &len);
 	if (r < 0)
 		return r;
 	json_t *o = json_loadb(text, len, 0, NULL);
@@ -255,10 +261,18 @@ int gwd_history_get(const char *state_dir, uint32_t gen, json_t **ret_entry, voi
 	}
 	if (ret_image) {
 		entry_path(state_dir, gen, "img", p, sizeof(p));
-		r = gwd_read_file(p, MAX_ENTRY, &img, &ilen);
+		r = gwd_read_file(p, MAX_IMAGE, &img, &ilen);
 		if (r < 0) {
 			json_decref(o);
-			return r;
+			return r == -ENOENT ? -EBADMSG : r; /* a record without its image */
+		}
+		/* The image is what the record's hash says, or it is damaged. */
+		char hash[72];
+		gwd_sha256_hex(img, ilen, hash);
+		if (strcmp(hash, json_string_value(json_object_get(o, "hash")))) {
+			free(img);
+			json_decref(o);
+			return -EBADMSG;
 		}
 		*ret_image = img;
 		*ret_size = ilen;

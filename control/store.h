@@ -54,7 +54,8 @@ int gwd_history_add(const char *state_dir, const struct gwd_record *rec, const v
 		    size_t size);
 void gwd_history_remove(const char *state_dir, uint32_t gen);
 /* Entry gen as JSON (with text), and its image if ret_image is not NULL.
- * -ENOENT when there is no such generation. */
+ * -ENOENT when there is no such generation; -EBADMSG when its record does
+ * not parse, or its image is missing or differs from the record's hash. */
 int gwd_history_get(const char *state_dir, uint32_t gen, json_t **ret_entry, void **ret_image,
 		    size_t *ret_size);
 /* Every entry without its text, oldest first; and the highest number. */

@@ -561,7 +561,9 @@ void dp_classify_flow(const struct dp_classify *c, const struct dp_classify_in *
 {
 	const struct pol_tables *img = c->img;
 	if (!img) {
-		*ret = (struct dp_verdict){ .action = POL_ALLOW, .rule = POL_NONE,
+		/* No policy yet: closed (the flow's packets are dropped as
+		 * no_policy), until one is loaded. */
+		*ret = (struct dp_verdict){ .action = POL_BLOCK, .rule = POL_NONE,
 					    .device = POL_NONE };
 		return;
 	}

@@ -42,7 +42,8 @@ struct dp_classify_in {
 	uint64_t domain_sets; /* the domain table's bits for dst (domain.h), 0 if none */
 };
 
-/* Takes ir on success (NULL: no policy, everything is allowed); on failure
+/* Takes ir on success (NULL: no policy, every flow is blocked, its rule
+ * POL_NONE: gw-dataplane starts closed until a policy is loaded); on failure
  * the caller still owns it.  -ENOMEM; -E2BIG when the policy does not fit
  * the tables (more than DP_CLASSIFY_MAX_RULES rules, 65535 distinct
  * rule sets or 64 domain sets). */

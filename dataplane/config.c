@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "names.h"
 
 const char *dp_role_name(enum dp_role r)
 {
@@ -46,21 +47,71 @@ static bool prefix(const char *s, int af, uint8_t addr[16], uint8_t *plen)
 
 static bool mac(const char *s, uint8_t m[6])
 {
-	unsigned v[6];
-	char tail;
-	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
-		   &tail) != 6)
+	return pol_mac_parse(s, strlen(s), m) == 0;
+}
+
+static bool port_range(const char *s, unsigned long *lo, unsigned long *hi)
+{
+	const char *dash = strchr(s, '-');
+	char a[8];
+	if (!dash)
+		return number(s, 65535, lo) && *lo >= 1 && (*hi = *lo, true);
+	if ((size_t)(dash - s) >= sizeof(a))
 		return false;
-	for (int i = 0; i < 6; i++)
-		m[i] = (uint8_t)v[i];
+	memcpy(a, s, (size_t)(dash - s));
+	a[dash - s] = '\0';
+	return number(a, 65535, lo) && number(dash + 1, 65535, hi) && *lo >= 1 && *lo <= *hi;
+}
+
+/* tcp/22,udp/51820,tcp/8000-8010: as gwd.conf's wan_open writes it. */
+static bool open_list(const char *s, uint64_t open[2][65536 / 64])
+{
+	char item[32];
+	while (*s) {
+		while (*s == ' ')
+			s++;
+		const char *comma = strchr(s, ',');
+		size_t len = comma ? (size_t)(comma - s) : strlen(s);
+		while (len && s[len - 1] == ' ')
+			len--;
+		if (!len || len >= sizeof(item))
+			return false;
+		memcpy(item, s, len);
+		item[len] = '\0';
+		int i = !strncmp(item, "tcp/", 4) ? 0 : !strncmp(item, "udp/", 4) ? 1 : -1;
+		unsigned long lo, hi;
+		if (i < 0 || !port_range(item + 4, &lo, &hi))
+			return false;
+		for (unsigned long p = lo; p <= hi; p++)
+			open[i][p / 64] |= 1ull << (p % 64);
+		s = comma ? comma + 1 : s + strlen(s);
+		if (comma && !*s)
+			return false; /* a trailing comma */
+	}
 	return true;
+}
+
+void dp_config_defaults(struct dp_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->mode = DP_MODE_FULL;
+	c->nat_lo = 1024;
+	c->nat_hi = 32767;
+	c->kernel_lo = 32768;
+	c->kernel_hi = 65535;
+	c->mbufs = 8191;
+	c->flows = 65536;
+	c->burst = 32;
+	c->twin[DP_ROLE_LAN] = "gw-lan";
+	c->twin[DP_ROLE_WAN] = "gw-wan";
+	memcpy(c->punt_rate, dp_punt_default, sizeof(c->punt_rate));
 }
 
 int dp_config_parse(int argc, char **argv, struct dp_config *ret, char *err, size_t errlen)
 {
 	enum { O_LAN = 256, O_WAN, O_MODE, O_POLICY, O_NAT, O_LAN_IP, O_LAN_IP6, O_WAN_IP,
 	       O_WAN_GW, O_MBUFS, O_FLOWS, O_BURST, O_IDLE, O_CONTROL, O_LAN_TWIN, O_WAN_TWIN,
-	       O_NO_TWINS };
+	       O_NO_TWINS, O_KERNEL_PORTS, O_WAN_OPEN, O_PUNT_RATE };
 	static const struct option opts[] = {
 		{ "lan", required_argument, NULL, O_LAN },
 		{ "wan", required_argument, NULL, O_WAN },
@@ -79,18 +130,14 @@ int dp_config_parse(int argc, char **argv, struct dp_config *ret, char *err, siz
 		{ "lan-twin", required_argument, NULL, O_LAN_TWIN },
 		{ "wan-twin", required_argument, NULL, O_WAN_TWIN },
 		{ "no-twins", no_argument, NULL, O_NO_TWINS },
+		{ "kernel-ports", required_argument, NULL, O_KERNEL_PORTS },
+		{ "wan-open", required_argument, NULL, O_WAN_OPEN },
+		{ "punt-rate", required_argument, NULL, O_PUNT_RATE },
 		{ 0 },
 	};
-	struct dp_config c = {
-		.mode = DP_MODE_FULL,
-		.nat_lo = 1024,
-		.nat_hi = 32767,
-		.mbufs = 8191,
-		.flows = 65536,
-		.burst = 32,
-		.twin = { "gw-lan", "gw-wan" },
-	};
-	bool have[DP_ROLE_COUNT] = { false, false };
+	static struct dp_config c; /* 16 KiB of open ports: not on the stack */
+	dp_config_defaults(&c);
+	bool have[DP_ROLE_COUNT] = { false, false }, have_kernel = false;
 	unsigned long n, n2;
 	int o;
 	optind = 1;
@@ -193,6 +240,21 @@ int dp_config_parse(int argc, char **argv, struct dp_config *ret, char *err, siz
 		case O_NO_TWINS:
 			c.no_twins = true;
 			break;
+		case O_KERNEL_PORTS:
+			if (!port_range(a, &n, &n2) || !strchr(a, '-'))
+				goto bad;
+			c.kernel_lo = (uint16_t)n;
+			c.kernel_hi = (uint16_t)n2;
+			have_kernel = true;
+			break;
+		case O_WAN_OPEN:
+			if (!open_list(a, c.wan_open))
+				goto bad;
+			break;
+		case O_PUNT_RATE:
+			if (dp_punt_rate_parse(a, c.punt_rate, err, errlen) < 0)
+				return -EINVAL;
+			break;
 		default:
 			snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);
 			return -EINVAL;
@@ -217,6 +279,16 @@ int dp_config_parse(int argc, char **argv, struct dp_config *ret, char *err, siz
 	if (c.mode == DP_MODE_FULL && !c.has_wan4 && c.no_twins) {
 		snprintf(err, errlen, "--no-twins needs --wan-ip (without twins there is no WAN "
 			 "address to follow)");
+		return -EINVAL;
+	}
+	if (!have_kernel) {
+		/* Above the fast path's NAT ports, as Linux's own ephemeral
+		 * range (32768-60999) is above the default 1024-32767. */
+		c.kernel_lo = c.nat_hi < 65535 ? (uint16_t)(c.nat_hi + 1) : 0;
+		c.kernel_hi = 65535;
+	} else if (c.kernel_lo <= c.nat_hi && c.kernel_hi >= c.nat_lo) {
+		snprintf(err, errlen, "--kernel-ports %u-%u overlaps --nat-ports %u-%u", c.kernel_lo,
+			 c.kernel_hi, c.nat_lo, c.nat_hi);
 		return -EINVAL;
 	}
 	if (!c.no_twins && !strcmp(c.twin[DP_ROLE_LAN], c.twin[DP_ROLE_WAN])) {

@@ -8,6 +8,15 @@
  *   --policy IMAGE             a compiled policy image; none: allow all
  *   --nat-ports LO-HI          the fast path's NAT ports (default 1024-32767;
  *                              the kernel keeps the rest)
+ *   --kernel-ports LO-HI       the kernel's own ports on the WAN address (its
+ *                              connections, its NAT): replies to them are
+ *                              punted (default: above --nat-ports, to 65535)
+ *   --wan-open LIST            what the WAN may reach on the gateway itself:
+ *                              tcp/PORT[-PORT] and udp/PORT[-PORT], comma
+ *                              separated, as gwd.conf's wan_open (default:
+ *                              nothing)
+ *   --punt-rate CLASS=PPS/SRC  a punt class's rate and one source's share
+ *                              (punt.h), packets a second; repeatable
  *   --lan-ip A.B.C.D/N         the gateway's LAN address and prefix (full)
  *   --lan-ip6 ADDR/N           its IPv6 LAN address and prefix (optional)
  *   --wan-ip A.B.C.D[/N]       the WAN address NAT masquerades as, with its
@@ -36,6 +45,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "punt.h"
+
 enum dp_role { DP_ROLE_LAN = 0, DP_ROLE_WAN = 1, DP_ROLE_COUNT };
 enum dp_mode { DP_MODE_FULL = 0, DP_MODE_IO = 1 };
 
@@ -56,7 +67,29 @@ struct dp_config {
 	uint8_t lan4_plen, lan6_plen, wan4_plen;
 	uint8_t lan4[16], lan6[16], wan4[16]; /* IPv4 in [0..3] */
 	uint8_t wan_gw_mac[6];
+	/* The kernel's ports (kernel_lo 0: none). */
+	uint16_t kernel_lo, kernel_hi;
+	/* --wan-open: bit p of [0] TCP port p, of [1] UDP port p. */
+	uint64_t wan_open[2][65536 / 64];
+	struct dp_punt_rate punt_rate[DP_PUNT_COUNT];
 };
+
+/* Whether --wan-open opens this TCP or UDP port (any family). */
+static inline bool dp_config_open(const struct dp_config *c, uint8_t proto, uint16_t port)
+{
+	int i = proto == 6 ? 0 : proto == 17 ? 1 : -1;
+	return i >= 0 && (c->wan_open[i][port / 64] >> (port % 64)) & 1;
+}
+
+/* Whether a port of the WAN address is the kernel's (--kernel-ports). */
+static inline bool dp_config_kernel_port(const struct dp_config *c, uint16_t port)
+{
+	return c->kernel_lo && port >= c->kernel_lo && port <= c->kernel_hi;
+}
+
+/* The defaults of every option (what dp_config_parse starts from), for
+ * tests that fill a config by hand. */
+void dp_config_defaults(struct dp_config *c);
 
 const char *dp_role_name(enum dp_role r);
 

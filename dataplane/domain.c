@@ -18,10 +18,10 @@
 #include <string.h>
 
 #include <rte_hash.h>
-#include <rte_jhash.h>
 #include <rte_malloc.h>
 
 #include "domain.h"
+#include "hash.h"
 
 struct dkey {
 	uint8_t addr[16];
@@ -59,6 +59,9 @@ static void make_key(struct dkey *k, uint8_t family, const uint8_t addr[16])
 int dp_domains_new(const char *name, uint32_t capacity, int socket, struct rte_rcu_qsbr *qsbr,
 		   struct dp_domains **ret)
 {
+	int r = dp_hash_init();
+	if (r < 0)
+		return r;
 	struct dp_domains *d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
@@ -66,7 +69,7 @@ int dp_domains_new(const char *name, uint32_t capacity, int socket, struct rte_r
 		.name = name,
 		.entries = capacity,
 		.key_len = sizeof(struct dkey),
-		.hash_func = rte_jhash,
+		.hash_func = dp_hash_rte,
 		.socket_id = socket,
 		.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF | RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
 	};

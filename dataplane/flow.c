@@ -6,11 +6,11 @@
 #include <string.h>
 
 #include <rte_hash.h>
-#include <rte_hash_crc.h>
 #include <rte_malloc.h>
 #include <rte_prefetch.h>
 
 #include "flow.h"
+#include "hash.h"
 #include "parse.h"
 
 struct list {
@@ -118,11 +118,21 @@ static int fam_init(struct fam *fm, const char *name, char suffix, uint32_t firs
 {
 	char hname[RTE_HASH_NAMESIZE];
 	snprintf(hname, sizeof(hname), "%s%c", name, suffix);
+	/* Two keys a flow, in a hash (its slots a power of two) at most 7/8
+	 * full when the table is: fuller, a cuckoo insert meets dead ends,
+	 * which with a keyed hash (no two starts alike) sooner or later
+	 * cost a small table an eviction or an insert.  The sizes of 4096
+	 * flows and up are that already (dp_flow_table_new); smaller ones
+	 * get twice the buckets (rte_hash makes entries rounded up to a power
+	 * of two slots, and a key store of entries). */
+	uint32_t keys = 2 * capacity < 8 ? 8 : 2 * capacity;
+	if ((uint64_t)keys * 8 > (uint64_t)rte_align32pow2(keys) * 7)
+		keys = rte_align32pow2(keys) + 1;
 	struct rte_hash_parameters hp = {
 		.name = hname,
-		.entries = 2 * capacity < 8 ? 8 : 2 * capacity, /* two keys a flow */
+		.entries = keys,
 		.key_len = key_len,
-		.hash_func = rte_hash_crc,
+		.hash_func = dp_hash_rte,
 		.socket_id = socket,
 	};
 	fm->hash = rte_hash_create(&hp);
@@ -141,6 +151,9 @@ int dp_flow_table_new(const char *name, uint32_t capacity, int socket, dp_flow_r
 {
 	if (capacity < 2 || capacity > (1u << 28))
 		return -EINVAL;
+	int r = dp_hash_init();
+	if (r < 0)
+		return r;
 	/* The hash has 2 * capacity slots rounded up to a power of two, and
 	 * cuckoo displacement starts to fail at about 98 % of them (no
 	 * overflow table) and grows costly well before: near 97 % full most
@@ -227,29 +240,17 @@ static void unpack4(const struct dp_flow_key4 *k, struct dp_flow_key *ret)
 	ret->role = k->role;
 }
 
-/* The hashes' function, inline: rte_hash_crc over the whole key (what
- * the tables are created with, so rte_hash's own calls agree), read in
- * 8-byte words that need not be aligned. */
-static inline uint32_t crc_words(const void *key, size_t len)
-{
-	uint32_t h = 0;
-	for (size_t i = 0; i < len; i += 8) {
-		uint64_t w;
-		memcpy(&w, (const uint8_t *)key + i, 8);
-		h = rte_hash_crc_8byte(w, h);
-	}
-	return h;
-}
-
+/* The hashes' function, inline: the keyed hash (hash.h) over the whole
+ * key, as the tables are created with, so rte_hash's own calls agree. */
 static inline uint32_t sig4(const struct dp_flow_key4 *k)
 {
-	return crc_words(k, sizeof(*k));
+	return dp_hash_bytes(k, sizeof(*k));
 }
 
 static inline uint32_t sig6(const struct dp_flow_key *k)
 {
-	_Static_assert(sizeof(*k) % 8 == 0, "whole words");
-	return crc_words(k, sizeof(*k));
+	_Static_assert(sizeof(*k) <= 8 * DP_HASH_MAX_WORDS, "a key the hash takes whole");
+	return dp_hash_bytes(k, sizeof(*k));
 }
 
 void dp_flow_probe_init(struct dp_flow_probe *ret, const struct dp_flow_key *k)
@@ -280,7 +281,7 @@ void dp_flow_probe4(struct dp_flow_probe *ret, uint8_t role, uint8_t proto, cons
 	uint64_t w1 = sport | (uint64_t)dport << 16 | (uint64_t)proto << 32 | (uint64_t)role << 40;
 	memcpy(k, &w0, 8);
 	memcpy((uint8_t *)k + 8, &w1, 8);
-	ret->sig = rte_hash_crc_8byte(w1, rte_hash_crc_8byte(w0, 0));
+	ret->sig = dp_hash_2w(w0, w1);
 #else
 	memcpy(k->src, src, 4);
 	memcpy(k->dst, dst, 4);

@@ -17,8 +17,9 @@
  * Memory per IPv4 flow: sizeof(struct dp_flow) plus, per key, an 8-byte
  * bucket slot (9.1 with the hash at most 7/8 full), a 32-byte key-store
  * entry (16 + the 8-byte data pointer, aligned to 16) and a 4-byte
- * free-slot ring entry (4.6): 104 + 2 * 45.7 = 195 bytes, NAT (nat.h,
- * sized for the IPv4 flows) not included.  Keep struct dp_flow's size
+ * free-slot ring entry (4.6): 120 + 2 * 45.7 = 211 bytes, NAT (nat.h,
+ * sized for the IPv4 flows) not included.  16 of the 120 are the TCP
+ * window tracker (tcpwin.h), which an off-path RST must get past.  Keep struct dp_flow's size
  * asserted below.  The hash is sized for two keys a flow, but a NAT
  * mapping's only flow puts only key 0 in it (dp_flow_add_unhashed): its
  * replies are found through the mapping's external port (nat.h), which
@@ -39,6 +40,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "tcpwin.h"
 
 #define DP_FLOW_NONE UINT32_MAX
 
@@ -93,7 +96,7 @@ enum dp_tcp_state {
  * that side by its owner's own means (a NAT mapping's external port). */
 #define DP_FLOW_UNHASHED1 0x80u
 
-/* 104 bytes: see the memory budget above before adding to it. */
+/* 120 bytes: see the memory budget above before adding to it. */
 struct dp_flow {
 	union {
 		struct dp_flow_key4 v4[2]; /* family 4: both keys */
@@ -115,8 +118,9 @@ struct dp_flow {
 	uint32_t generation; /* policy generation that decided */
 	uint32_t nat_map[2];
 	uint32_t prev, next; /* class list, or the free list (next) */
+	struct dp_tcp_win tw; /* TCP: each direction's window (zero otherwise) */
 };
-_Static_assert(sizeof(struct dp_flow) == 104, "dp_flow: keep the per-flow memory budget");
+_Static_assert(sizeof(struct dp_flow) == 120, "dp_flow: keep the per-flow memory budget");
 
 struct dp_flow_table;
 

@@ -17,7 +17,6 @@
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
-#include <rte_hash_crc.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_prefetch.h>
@@ -25,9 +24,11 @@
 
 #include "domain.h"
 #include "events.h"
+#include "hash.h"
 #include "lcore.h"
 #include "meter.h"
 #include "parse.h"
+#include "punt.h"
 #include "xlate.h"
 
 #define EXPIRE_BUDGET 32
@@ -215,16 +216,38 @@ void dp_worker_fini(struct dp_worker *w)
 
 /* ------------------------------------------------------------ outcomes */
 
+static enum dp_punt lan_class(const struct dp_pkt *p, bool group);
+static void wan_to_gateway(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pkt *p);
+
 static void drop(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m, enum dp_drop why)
 {
 	w->stats[in].drop[why]++;
 	rte_pktmbuf_free(m);
 }
 
-static void punt(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m, enum dp_punt why)
+/* Who sent a packet to be punted, for its policer (punt.h): its MAC on
+ * the LAN (and ARP's on both sides), its address on the WAN (IPv6: its
+ * /64), keyed-hashed. */
+static uint32_t punt_source(enum dp_role in, const struct rte_mbuf *m, const struct dp_pkt *p)
 {
+	if (in == DP_ROLE_LAN || p->family == 0)
+		return dp_hash_bytes(rte_pktmbuf_mtod(m, const uint8_t *) + 6, 6);
+	return dp_hash_bytes(p->src, p->family == 4 ? 4 : 8);
+}
+
+static void punt(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m, const struct dp_pkt *p,
+		 enum dp_punt why)
+{
+	if (w->police) {
+		enum dp_drop d = dp_police_check(w->police, in, why, punt_source(in, m, p),
+						 rte_get_tsc_cycles());
+		if (d != DP_DROP_COUNT) {
+			drop(w, in, m, d);
+			return;
+		}
+	}
 	struct dp_twin *t = w->twin[in];
-	if (t && !dp_twin_punt(t, m)) {
+	if (t && !dp_twin_punt(t, m, DP_PUNT_URGENT(why))) {
 		drop(w, in, m, DP_DROP_TWIN_FULL); /* never wait for the kernel */
 		return;
 	}
@@ -260,6 +283,53 @@ static bool wan_addr(const struct dp_worker *w, uint8_t a[4])
 	for (int i = 0; i < 4; i++)
 		a[i] = (uint8_t)(v >> (8 * i));
 	return v & DP_WAN_KNOWN;
+}
+
+/* The WAN subnet's broadcast address; false while there is no WAN
+ * address, or its subnet has none (a /31 or /32). */
+static bool wan_bcast(const struct dp_worker *w, uint8_t a[4])
+{
+	uint8_t plen;
+	if (!w->wan_addr) {
+		memcpy(a, w->cfg->wan4, 4);
+		plen = w->cfg->wan4_plen;
+		if (!w->cfg->has_wan4)
+			return false;
+	} else {
+		uint64_t v = __atomic_load_n(w->wan_addr, __ATOMIC_RELAXED);
+		if (!(v & DP_WAN_KNOWN))
+			return false;
+		for (int i = 0; i < 4; i++)
+			a[i] = (uint8_t)(v >> (8 * i));
+		plen = (uint8_t)(v >> DP_WAN_PLEN_SHIFT);
+	}
+	if (plen >= 31)
+		return false;
+	for (unsigned b = plen; b < 32; b++)
+		a[b / 8] |= (uint8_t)(0x80u >> (b % 8));
+	return true;
+}
+
+/* Whether addr is one of the WAN twin's IPv6 addresses. */
+static bool wan6_has(const struct dp_worker *w, const uint8_t addr[16])
+{
+	const struct dp_wan6 *s = w->wan6;
+	if (!s)
+		return false;
+	for (;;) {
+		uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+		if (seq & 1) {
+			rte_pause();
+			continue;
+		}
+		bool found = false;
+		uint32_t n = __atomic_load_n(&s->n, __ATOMIC_RELAXED);
+		for (uint32_t i = 0; i < n && i < DP_WAN6_MAX; i++)
+			found |= !memcmp(s->addr[i], addr, 16);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) == seq)
+			return found;
+	}
 }
 
 static void queue_tx(struct dp_worker *w, enum dp_role out, struct rte_mbuf *m)
@@ -423,12 +493,28 @@ static void flow_packet(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m
 {
 	struct dp_flow *f = dp_flow_get(w->flows, idx);
 	uint32_t last = f->last_ms;
-	dp_flow_touch(w->flows, idx, d, rte_pktmbuf_pkt_len(m), p->tcp_flags, now);
+	uint8_t tcp_flags = p->tcp_flags;
+	if (f->proto == IPPROTO_TCP) {
+		/* An off-path host does not know the sequence numbers: what
+		 * would end or reset the flow must be in its window. */
+		const struct dp_tcp_seg seg = { .seq = p->tcp_seq, .ack = p->tcp_ack,
+						.win = p->tcp_win, .len = p->l4_payload,
+						.flags = tcp_flags, .wscale = p->tcp_wscale };
+		enum dp_tcp_verdict tv = dp_tcp_win_check(&f->tw, d, &seg);
+		const uint8_t control = DP_TCP_RST | DP_TCP_FIN | DP_TCP_SYN;
+		if (tv == DP_TCPW_OUT && (tcp_flags & control)) {
+			drop(w, in, m, DP_DROP_TCP_WINDOW);
+			return;
+		}
+		if (tv != DP_TCPW_OK)
+			tcp_flags &= (uint8_t)~control; /* passes, changes nothing */
+	}
+	dp_flow_touch(w->flows, idx, d, rte_pktmbuf_pkt_len(m), tcp_flags, now);
 	/* Live counters once per window in which the flow is active. */
 	if (w->events && (uint32_t)now / DP_EVENT_PERIOD_MS != last / DP_EVENT_PERIOD_MS)
 		flow_event(w, f, DP_EV_COUNTERS);
 	if (f->action == POL_BLOCK) {
-		drop(w, in, m, DP_DROP_POLICY_BLOCK);
+		drop(w, in, m, f->rule == POL_NONE ? DP_DROP_NO_POLICY : DP_DROP_POLICY_BLOCK);
 		return;
 	}
 	if (f->action == POL_REJECT) {
@@ -563,7 +649,7 @@ static void new_flow(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pk
 		if (p->proto != IPPROTO_ICMP)
 			peer = port_mapping(w, p->proto, p->dport);
 		if (peer == DP_NAT_NONE) { /* the gateway's own service */
-			punt(w, in, m, DP_PUNT_TO_GATEWAY);
+			punt(w, in, m, p, lan_class(p, false));
 			return;
 		}
 		memset(ci.dst, 0, 16);
@@ -692,7 +778,7 @@ static void flow_found(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m,
 	if (p->icmp_kind == DP_ICMP_ERROR) {
 		enum dp_drop why = icmp_error(w, in, m, p, idx, d);
 		if (why == DP_DROP_ICMP_NO_FLOW && in == DP_ROLE_WAN && p->family == 4)
-			punt(w, in, m, DP_PUNT_WAN_UNMATCHED); /* the kernel's own traffic */
+			wan_to_gateway(w, m, p); /* about the kernel's own traffic? */
 		else if (why != DP_DROP_COUNT)
 			drop(w, in, m, why);
 		return;
@@ -704,7 +790,7 @@ static void flow_found(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m,
 	if (in == DP_ROLE_LAN)
 		new_flow(w, m, p, pr, now);
 	else if (p->family == 4)
-		punt(w, in, m, DP_PUNT_WAN_UNMATCHED);
+		wan_to_gateway(w, m, p); /* IPv4 from the WAN comes to its address */
 	else
 		drop(w, in, m, DP_DROP_WAN_UNSOLICITED);
 }
@@ -780,73 +866,219 @@ static void flow_stage(struct dp_worker *w, enum dp_role in, uint64_t now)
 
 /* ------------------------------------------------------------ by role */
 
+/*
+ * What is punted, by role (docs/dataplane.md, "What goes to the kernel"):
+ * only what is addressed to the gateway itself and needed, so the kernel
+ * never gets a packet it could forward on its own.  From the LAN: ARP,
+ * broadcast and multicast (DHCP, ND, mDNS, ...), and what is addressed to
+ * the gateway's LAN addresses (its services, the nft guard's to filter);
+ * anything else is a flow or is dropped.  From the WAN: ARP, ND, the DHCP
+ * client's replies, and at the gateway's WAN addresses the ports
+ * --wan-open opens, replies to the kernel's own ports (--kernel-ports),
+ * echo and ICMP errors about the kernel's traffic; nothing while the WAN
+ * has no address but DHCP.  Every source address from the LAN must be the
+ * LAN's, to the gateway too (its answers to a spoofed source would leave
+ * by the WAN).
+ */
+
+/* ICMPv6 types of neighbour discovery and multicast listener discovery. */
+static bool icmp6_nd(const struct dp_pkt *p)
+{
+	if (p->family != 6 || p->proto != IPPROTO_ICMPV6)
+		return false;
+	uint8_t t = p->icmp_type;
+	return (t >= 133 && t <= 136) || (t >= 130 && t <= 132) || t == 143;
+}
+
+/* The class of a packet from the LAN to the gateway itself: its LAN
+ * address (unicast) or, group, a broadcast or multicast address. */
+static enum dp_punt lan_class(const struct dp_pkt *p, bool group)
+{
+	if (icmp6_nd(p))
+		return DP_PUNT_ND;
+	if (p->proto == IPPROTO_UDP && p->dport == (p->family == 4 ? 67 : 547))
+		return DP_PUNT_DHCP;
+	if (group)
+		return DP_PUNT_MULTICAST;
+	if (p->proto == IPPROTO_ICMP || p->proto == IPPROTO_ICMPV6)
+		return DP_PUNT_ICMP;
+	return DP_PUNT_GATEWAY;
+}
+
 static void lan_ip4(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pkt *p, uint64_t now)
 {
 	const struct dp_config *cfg = w->cfg;
 	const enum dp_role in = DP_ROLE_LAN;
-	if (dp_ip4_is_group(p->dst) || !memcmp(p->dst, w->lan4_bcast, 4))
-		punt(w, in, m, DP_PUNT_IP_GROUP);
-	else if (!memcmp(p->dst, cfg->lan4, 4))
-		punt(w, in, m, DP_PUNT_TO_GATEWAY);
-	else if (!dp_prefix_has(4, cfg->lan4, cfg->lan4_plen, p->src))
+	bool src_ok = dp_prefix_has(4, cfg->lan4, cfg->lan4_plen, p->src);
+	if (dp_ip4_is_group(p->dst) || !memcmp(p->dst, w->lan4_bcast, 4)) {
+		/* A DHCP client has no address yet (0.0.0.0), nor a device
+		 * with only a link-local one (169.254/16, mDNS). */
+		static const uint8_t none[4];
+		if (src_ok || !memcmp(p->src, none, 4) || (p->src[0] == 169 && p->src[1] == 254))
+			punt(w, in, m, p, lan_class(p, true));
+		else
+			drop(w, in, m, DP_DROP_LAN_SPOOFED);
+	} else if (p->l2_group) {
+		drop(w, in, m, DP_DROP_L2_GROUP);
+	} else if (!src_ok) {
 		drop(w, in, m, DP_DROP_LAN_SPOOFED);
-	else if (dp_prefix_has(4, cfg->lan4, cfg->lan4_plen, p->dst))
-		punt(w, in, m, DP_PUNT_ON_LINK);
-	else if (p->dst[0] == 169 && p->dst[1] == 254)
-		punt(w, in, m, DP_PUNT_LINK_LOCAL);
-	else
+	} else if (!memcmp(p->dst, cfg->lan4, 4)) {
+		punt(w, in, m, p, lan_class(p, false));
+	} else if (dp_prefix_has(4, cfg->lan4, cfg->lan4_plen, p->dst) ||
+		   (p->dst[0] == 169 && p->dst[1] == 254)) {
+		drop(w, in, m, DP_DROP_ON_LINK);
+	} else {
 		by_flow(w, in, m, p, now);
+	}
+}
+
+/* A DHCP server's reply (UDP 67 to 68) to the WAN twin's DHCP client:
+ * BOOTREPLY for the WAN port's MAC, to the broadcast address, the WAN
+ * address, or the address it offers (RFC 2131 4.1), never one of the
+ * LAN's (the kernel would forward it there). */
+static bool dhcp_for_us(const struct dp_worker *w, const struct rte_mbuf *m,
+			const struct dp_pkt *p)
+{
+	const uint8_t *b = rte_pktmbuf_mtod(m, const uint8_t *) + p->l4_off + 8;
+	const struct dp_config *cfg = w->cfg;
+	uint8_t wan4[4], bcast[4];
+	if (p->l4_payload < 44 || b[0] != 2 || b[1] != 1 || b[2] != 6 ||
+	    memcmp(b + 28, w->port_mac[DP_ROLE_WAN], 6))
+		return false;
+	if (dp_prefix_has(4, cfg->lan4, cfg->lan4_plen, p->dst))
+		return false;
+	static const uint8_t all[4] = { 255, 255, 255, 255 };
+	return !memcmp(p->dst, all, 4) || !memcmp(p->dst, b + 16, 4) ||
+	       (wan_addr(w, wan4) && !memcmp(p->dst, wan4, 4)) ||
+	       (wan_bcast(w, bcast) && !memcmp(p->dst, bcast, 4));
 }
 
 static void wan_ip4(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pkt *p, uint64_t now)
 {
 	const enum dp_role in = DP_ROLE_WAN;
-	uint8_t wan4[4];
-	if (dp_ip4_is_group(p->dst))
-		punt(w, in, m, DP_PUNT_IP_GROUP);
-	else if (!wan_addr(w, wan4))
-		punt(w, in, m, DP_PUNT_WAN_NO_ADDR); /* a DHCP offer, say */
-	else if (p->proto == IPPROTO_UDP && p->dport == 68)
-		punt(w, in, m, DP_PUNT_DHCP_CLIENT); /* a lease to another address too */
-	else if (memcmp(p->dst, wan4, 4))
+	uint8_t wan4[4], bcast[4];
+	bool have = wan_addr(w, wan4);
+	bool group = dp_ip4_is_group(p->dst) || (wan_bcast(w, bcast) && !memcmp(p->dst, bcast, 4));
+	if (p->proto == IPPROTO_UDP && p->sport == 67 && p->dport == 68) {
+		if (dhcp_for_us(w, m, p))
+			punt(w, in, m, p, DP_PUNT_DHCP); /* an offer before any address too */
+		else
+			drop(w, in, m, group ? DP_DROP_WAN_GROUP : DP_DROP_WAN_UNSOLICITED);
+	} else if (group) {
+		drop(w, in, m, DP_DROP_WAN_GROUP);
+	} else if (p->l2_group) {
+		drop(w, in, m, DP_DROP_L2_GROUP);
+	} else if (!have) {
+		drop(w, in, m, DP_DROP_WAN_UNCONFIGURED);
+	} else if (memcmp(p->dst, wan4, 4)) {
 		drop(w, in, m, DP_DROP_WAN_UNSOLICITED);
-	else
+	} else {
 		by_flow(w, in, m, p, now);
+	}
 }
 
 static void lan_ip6(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pkt *p, uint64_t now)
 {
 	const struct dp_config *cfg = w->cfg;
 	const enum dp_role in = DP_ROLE_LAN;
-	if (dp_ip6_is_multicast(p->dst))
-		punt(w, in, m, DP_PUNT_IP_GROUP);
-	else if (dp_ip6_is_link_local(p->dst))
-		punt(w, in, m, DP_PUNT_LINK_LOCAL);
-	else if (!cfg->has_lan6)
+	static const uint8_t unspecified[16];
+	bool src_ok = cfg->has_lan6 && dp_prefix_has(6, cfg->lan6, cfg->lan6_plen, p->src);
+	bool src_local = src_ok || dp_ip6_is_link_local(p->src);
+	if (dp_ip6_is_multicast(p->dst)) {
+		/* Duplicate address detection comes from :: */
+		if (src_local || !memcmp(p->src, unspecified, 16))
+			punt(w, in, m, p, lan_class(p, true));
+		else
+			drop(w, in, m, DP_DROP_LAN_SPOOFED);
+	} else if (p->l2_group) {
+		drop(w, in, m, DP_DROP_L2_GROUP);
+	} else if (dp_ip6_is_link_local(p->dst)) {
+		/* Link-local and to the port's MAC: for the gateway. */
+		if (src_local)
+			punt(w, in, m, p, lan_class(p, false));
+		else
+			drop(w, in, m, DP_DROP_LAN_SPOOFED);
+	} else if (!cfg->has_lan6) {
 		drop(w, in, m, DP_DROP_IP6_DISABLED);
-	else if (!memcmp(p->dst, cfg->lan6, 16))
-		punt(w, in, m, DP_PUNT_TO_GATEWAY);
-	else if (!dp_prefix_has(6, cfg->lan6, cfg->lan6_plen, p->src))
+	} else if (!src_ok) {
 		drop(w, in, m, DP_DROP_LAN_SPOOFED);
-	else if (dp_prefix_has(6, cfg->lan6, cfg->lan6_plen, p->dst))
-		punt(w, in, m, DP_PUNT_ON_LINK);
-	else
+	} else if (!memcmp(p->dst, cfg->lan6, 16)) {
+		punt(w, in, m, p, lan_class(p, false));
+	} else if (dp_prefix_has(6, cfg->lan6, cfg->lan6_plen, p->dst)) {
+		drop(w, in, m, DP_DROP_ON_LINK);
+	} else {
 		by_flow(w, in, m, p, now);
+	}
+}
+
+/* From the WAN to the gateway's own WAN address (IPv4 or IPv6) with no
+ * flow of the fast path's: what the kernel needs, or a drop. */
+static void wan_to_gateway(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pkt *p)
+{
+	const struct dp_config *cfg = w->cfg;
+	const enum dp_role in = DP_ROLE_WAN;
+	switch (p->proto) {
+	case IPPROTO_TCP:
+	case IPPROTO_UDP:
+		if (p->proto == IPPROTO_UDP && p->family == 6 && p->dport == 546)
+			punt(w, in, m, p, DP_PUNT_DHCP); /* DHCPv6 client */
+		else if (dp_config_open(cfg, p->proto, p->dport))
+			punt(w, in, m, p, DP_PUNT_GATEWAY);
+		else if (!dp_config_kernel_port(cfg, p->dport))
+			drop(w, in, m, p->dport >= cfg->nat_lo && p->dport <= cfg->nat_hi ?
+					       DP_DROP_WAN_UNSOLICITED : DP_DROP_WAN_CLOSED);
+		else if (p->proto == IPPROTO_TCP &&
+			 (p->tcp_flags & (DP_TCP_SYN | DP_TCP_ACK)) == DP_TCP_SYN)
+			drop(w, in, m, DP_DROP_WAN_CLOSED); /* nobody asked to open it */
+		else
+			punt(w, in, m, p, DP_PUNT_KERNEL); /* the kernel's own flows */
+		return;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		if (icmp6_nd(p)) {
+			punt(w, in, m, p, DP_PUNT_ND);
+		} else if (p->icmp_kind == DP_ICMP_ECHO_REQUEST || p->icmp_kind == DP_ICMP_ECHO_REPLY) {
+			punt(w, in, m, p, DP_PUNT_ICMP);
+		} else if (p->icmp_kind == DP_ICMP_ERROR) {
+			/* About a packet the gateway sent: one of the kernel's
+			 * own, unless from one of our NAT ports (which has no
+			 * flow: nothing to tell). */
+			const struct dp_inner *q = &p->inner;
+			if ((q->proto == IPPROTO_TCP || q->proto == IPPROTO_UDP) &&
+			    q->sport >= cfg->nat_lo && q->sport <= cfg->nat_hi)
+				drop(w, in, m, DP_DROP_ICMP_NO_FLOW);
+			else
+				punt(w, in, m, p, DP_PUNT_ICMP);
+		} else {
+			drop(w, in, m, DP_DROP_ICMP_TYPE);
+		}
+		return;
+	}
+	drop(w, in, m, DP_DROP_L4_PROTO);
 }
 
 static void wan_ip6(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pkt *p, uint64_t now)
 {
 	const struct dp_config *cfg = w->cfg;
 	const enum dp_role in = DP_ROLE_WAN;
-	if (dp_ip6_is_multicast(p->dst))
-		punt(w, in, m, DP_PUNT_IP_GROUP);
-	else if (dp_ip6_is_link_local(p->dst))
-		punt(w, in, m, DP_PUNT_LINK_LOCAL);
-	else if (!cfg->has_lan6 || !dp_prefix_has(6, cfg->lan6, cfg->lan6_plen, p->dst) ||
-		 !memcmp(p->dst, cfg->lan6, 16))
-		punt(w, in, m, DP_PUNT_TO_GATEWAY);
-	else
+	if (dp_ip6_is_multicast(p->dst)) {
+		if (icmp6_nd(p))
+			punt(w, in, m, p, DP_PUNT_ND);
+		else if (p->proto == IPPROTO_UDP && p->dport == 546)
+			punt(w, in, m, p, DP_PUNT_DHCP);
+		else
+			drop(w, in, m, DP_DROP_WAN_GROUP);
+	} else if (p->l2_group) {
+		drop(w, in, m, DP_DROP_L2_GROUP);
+	} else if (dp_ip6_is_link_local(p->dst) || wan6_has(w, p->dst)) {
+		wan_to_gateway(w, m, p);
+	} else if (cfg->has_lan6 && dp_prefix_has(6, cfg->lan6, cfg->lan6_plen, p->dst) &&
+		   memcmp(p->dst, cfg->lan6, 16)) {
 		by_flow(w, in, m, p, now);
+	} else {
+		/* The gateway's LAN address too: the WAN does not reach it. */
+		drop(w, in, m, DP_DROP_WAN_UNSOLICITED);
+	}
 }
 
 /* A packet's own checks, up to the point where it needs the flow table
@@ -859,26 +1091,36 @@ static void front(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m, uint
 		drop(w, in, m, DP_DROP_SEGMENTED);
 		return;
 	}
-	const uint8_t *data = rte_pktmbuf_mtod(m, const uint8_t *);
+	uint8_t *data = rte_pktmbuf_mtod(m, uint8_t *);
 	int r = dp_parse(data, rte_pktmbuf_data_len(m), p);
 	if (r) {
 		drop(w, in, m, dp_parse_reason(r));
 		return;
 	}
-	if (data[0] & 1) { /* group bit: broadcast or multicast */
-		punt(w, in, m, p->ethertype == DP_ETHERTYPE_ARP ? DP_PUNT_ARP : DP_PUNT_L2_GROUP);
-		return;
+	if (p->vlan) {
+		/* No VLANs are configured: a VLAN id is not ours.  Priority
+		 * tags (VID 0) are the untagged LAN's, as the kernel takes
+		 * them, so policy, anti-spoofing and flows apply: off they
+		 * come, before anything looks at the frame. */
+		if (p->vlan_id) {
+			drop(w, in, m, DP_DROP_VLAN);
+			return;
+		}
+		unsigned tags = DP_VLAN_HLEN * p->vlans;
+		memmove(data + tags, data, 12);
+		data = (uint8_t *)rte_pktmbuf_adj(m, (uint16_t)tags);
+		r = dp_parse(data, rte_pktmbuf_data_len(m), p);
+		if (r) { /* (cannot be: the same frame, untagged) */
+			drop(w, in, m, dp_parse_reason(r));
+			return;
+		}
 	}
-	if (memcmp(data, w->port_mac[in], 6)) {
+	if (!p->l2_group && memcmp(data, w->port_mac[in], 6)) {
 		drop(w, in, m, DP_DROP_L2_NOT_OURS);
 		return;
 	}
-	if (p->vlan) {
-		punt(w, in, m, DP_PUNT_VLAN);
-		return;
-	}
 	if (p->family == 0) {
-		punt(w, in, m, DP_PUNT_ARP);
+		punt(w, in, m, p, DP_PUNT_ARP);
 		return;
 	}
 	/* Trailing Ethernet padding is not part of the packet. */
@@ -925,17 +1167,13 @@ static unsigned owner(const struct dp_worker *w, enum dp_role in, const struct r
 	if (p.family == 6) {
 		const uint8_t *dev = in == DP_ROLE_LAN ? p.src :
 				     p.icmp_kind == DP_ICMP_ERROR ? p.inner.src : p.dst;
-		uint64_t a[2];
-		memcpy(a, dev, 16);
-		return rte_hash_crc_8byte(a[1], rte_hash_crc_8byte(a[0], 0)) % n;
+		return dp_hash_bytes(dev, 16) % n;
 	}
 	uint16_t port;
 	if (in == DP_ROLE_LAN) {
 		uint8_t wan4[4];
 		if (!wan_addr(w, wan4) || memcmp(p.dst, wan4, 4)) {
-			uint32_t src;
-			memcpy(&src, p.src, 4);
-			return rte_hash_crc_4byte(src, 0) % n;
+			return dp_hash_bytes(p.src, 4) % n;
 		}
 		if (p.proto != IPPROTO_TCP && p.proto != IPPROTO_UDP)
 			return w->id;

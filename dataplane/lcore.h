@@ -29,11 +29,24 @@
  * 0 while unknown. */
 #define DP_NH_KNOWN (1ull << 48)
 /* The WAN address the same way: DP_WAN_KNOWN | its 4 bytes in bits 0..31,
- * byte 0 lowest; 0 while the WAN twin has none. */
+ * byte 0 lowest | its prefix length << DP_WAN_PLEN_SHIFT; 0 while the WAN
+ * twin has none. */
 #define DP_WAN_KNOWN (1ull << 32)
+#define DP_WAN_PLEN_SHIFT 40
+
+/* The WAN twin's global IPv6 addresses, for what is addressed to the
+ * gateway from the WAN: written by the main lcore (seq odd meanwhile),
+ * read by workers, who read again while seq is odd or moved. */
+#define DP_WAN6_MAX 4
+struct dp_wan6 {
+	uint32_t seq;
+	uint32_t n;
+	uint8_t addr[DP_WAN6_MAX][16];
+};
 
 struct dp_burst;
 struct dp_domains;
+struct dp_police;
 struct dp_events;
 struct dp_meters;
 
@@ -68,6 +81,11 @@ struct dp_worker {
 	/* The published WAN address (see DP_WAN_KNOWN); NULL: the config's
 	 * --wan-ip. */
 	const uint64_t *wan_addr;
+	/* The WAN twin's IPv6 addresses; NULL: none. */
+	const struct dp_wan6 *wan6;
+	/* The punt path's policers (punt.h), shared by all workers; NULL:
+	 * punts are not policed (unit tests). */
+	struct dp_police *police;
 	/* Set by the control agent (NULL without --control): the domain
 	 * table new flows' destinations are looked up in, and the queue
 	 * flow events go to (domain.h, events.h). */

@@ -48,6 +48,7 @@
 #include "lcore.h"
 #include "netlink.h"
 #include "port.h"
+#include "punt.h"
 #include "twin.h"
 
 #define EXIT_USAGE 2
@@ -86,10 +87,13 @@ struct app {
 	/* The published WAN address (lcore.h, DP_WAN_KNOWN): --wan-ip, or
 	 * the WAN twin's, followed. */
 	uint64_t wan_addr;
-	/* The WAN twin's global IPv6 addresses as last logged (routed, not
-	 * NAT'd: nothing in the fast path uses them). */
+	/* The WAN twin's global IPv6 addresses as last logged, and as the
+	 * workers read them (what from the WAN is the gateway's own). */
 	unsigned wan_addrs6;
 	uint8_t wan_addr6[DP_NL_ADDR6_MAX][16];
+	struct dp_wan6 wan6;
+	struct dp_police *police;   /* the punt path's policers (full mode) */
+	uint64_t hardened_at;       /* now_ms() of the twins' last sysctl check */
 	uint64_t last_tick, last_rx, last_rx_change;
 	uint64_t agent_busy; /* now_ms() of the agent's last work */
 	uint64_t run_start, run_end; /* timer cycles around the workers' loop */
@@ -108,9 +112,11 @@ static uint64_t pack_mac(const uint8_t mac[6])
 	return v;
 }
 
-static uint64_t pack_addr(const uint8_t a[4])
+_Static_assert(DP_NL_ADDR6_MAX <= DP_WAN6_MAX, "the workers' copy holds the mirror's addresses");
+
+static uint64_t pack_addr(const uint8_t a[4], uint8_t plen)
 {
-	uint64_t v = DP_WAN_KNOWN;
+	uint64_t v = DP_WAN_KNOWN | (uint64_t)plen << DP_WAN_PLEN_SHIFT;
 	for (int i = 0; i < 4; i++)
 		v |= (uint64_t)a[i] << (8 * i);
 	return v;
@@ -167,6 +173,12 @@ static void exception_path(struct app *a)
 	if (n6 != a->wan_addrs6 || memcmp(addrs6, a->wan_addr6, n6 * 16)) {
 		a->wan_addrs6 = n6;
 		memcpy(a->wan_addr6, addrs6, n6 * 16);
+		/* To the workers, under the sequence count (lcore.h). */
+		__atomic_store_n(&a->wan6.seq, a->wan6.seq + 1, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+		memcpy(a->wan6.addr, addrs6, n6 * 16);
+		__atomic_store_n(&a->wan6.n, n6, __ATOMIC_RELAXED);
+		__atomic_store_n(&a->wan6.seq, a->wan6.seq + 1, __ATOMIC_RELEASE);
 		char ip6[INET6_ADDRSTRLEN];
 		for (unsigned i = 0; i < n6; i++)
 			fprintf(stderr, "event=wan_addr6 source=kernel addr=%s/%u\n",
@@ -175,7 +187,7 @@ static void exception_path(struct app *a)
 			fprintf(stderr, "event=wan_addr6 source=kernel addr=none\n");
 	}
 	known = dp_nl_wan_addr(a->nl, addr, &plen);
-	v = known ? pack_addr(addr) : 0;
+	v = known ? pack_addr(addr, plen) : 0;
 	if (!a->cfg.has_wan4 && v != a->wan_addr) {
 		/* Flows masqueraded as the old address die with it: their
 		 * replies are no longer ours. */
@@ -189,11 +201,37 @@ static void exception_path(struct app *a)
 	}
 }
 
+/* The twins' sysctls as their roles need them (twin.h), at start and
+ * then once a second: writing net.ipv4.ip_forward, as a kernel-port
+ * setup does, turns every interface's forwarding back on. */
+static int harden(struct app *a, bool start)
+{
+	for (int role = 0; role < DP_ROLE_COUNT; role++) {
+		char changed[512];
+		if (!a->twin[role])
+			continue;
+		int r = dp_twin_harden(a->twin[role], role == DP_ROLE_LAN, changed, sizeof(changed));
+		if (r < 0) {
+			fprintf(stderr, "event=error stage=twin_sysctl twin=%s error=%d msg=\"%s\"\n",
+				dp_twin_name(a->twin[role]), r, strerror(-r));
+			return r;
+		}
+		if (r > 0)
+			fprintf(stderr, "event=twin_sysctl twin=%s when=%s set=%s\n",
+				dp_twin_name(a->twin[role]), start ? "start" : "changed", changed);
+	}
+	return 0;
+}
+
 static void tick(void *ctx)
 {
 	struct app *a = ctx;
 	exception_path(a);
 	uint64_t now = now_ms();
+	if (now - a->hardened_at >= 1000) {
+		a->hardened_at = now;
+		harden(a, false);
+	}
 	bool full = now - a->last_tick >= TICK_MS;
 	/* A client in a conversation with the agent (a LOAD_IMAGE crossing,
 	 * then IMAGE_INFO) is served on every call, not once a tick. */
@@ -258,10 +296,10 @@ static void print_stats(const struct app *a)
 		if (a->twin[role]) {
 			const struct dp_twin_stats *t = dp_twin_stats(a->twin[role]);
 			fprintf(stderr,
-				"event=twin_stats role=%s name=%s to_kernel=%lu to_kernel_err=%lu "
-				"from_kernel=%lu from_kernel_drop=%lu\n",
-				rn, dp_twin_name(a->twin[role]), t->to_kernel, t->to_kernel_err,
-				t->from_kernel, t->from_kernel_drop);
+				"event=twin_stats role=%s name=%s to_kernel=%lu urgent=%lu "
+				"to_kernel_err=%lu from_kernel=%lu from_kernel_drop=%lu\n",
+				rn, dp_twin_name(a->twin[role]), t->to_kernel, t->urgent,
+				t->to_kernel_err, t->from_kernel, t->from_kernel_drop);
 		}
 		for (int k = 0; k < DP_PUNT_COUNT; k++)
 			if (s.punt[k])
@@ -328,6 +366,9 @@ static int setup_twins(struct app *a, uint8_t mac[DP_ROLE_COUNT][6])
 			dp_role_name((enum dp_role)role), name, ifindex[role], m[0], m[1], m[2], m[3],
 			m[4], m[5]);
 	}
+	r = harden(a, true);
+	if (r < 0)
+		return r;
 	r = dp_nl_new(ifindex, &a->nl);
 	if (r < 0) {
 		fprintf(stderr, "event=error stage=netlink error=%d msg=\"%s\"\n", r, strerror(-r));
@@ -413,7 +454,7 @@ static int setup(struct app *a)
 			mac[3], mac[4], mac[5]);
 	}
 	if (a->cfg.has_wan4)
-		a->wan_addr = pack_addr(a->cfg.wan4);
+		a->wan_addr = pack_addr(a->cfg.wan4, a->cfg.wan4_plen);
 	if (a->cfg.has_wan_gw) {
 		a->wan_nh = pack_mac(a->cfg.wan_gw_mac);
 		a->wan_nh6 = a->wan_nh;
@@ -452,6 +493,13 @@ static int setup(struct app *a)
 	}
 	fprintf(stderr, "event=workers workers=%u queues=%u steering=%s\n", workers, nq,
 		steering ? "on" : "off");
+	if (a->cfg.mode == DP_MODE_FULL) {
+		r = dp_police_new(a->cfg.punt_rate, rte_get_tsc_hz(), &a->police);
+		if (r < 0) {
+			fprintf(stderr, "event=error stage=police error=%d\n", r);
+			return r;
+		}
+	}
 	bool heap = rte_malloc_get_socket_stats(socket, &before) == 0;
 	for (unsigned i = 0; i < workers; i++) {
 		struct dp_worker *w = &a->workers[i];
@@ -472,6 +520,8 @@ static int setup(struct app *a)
 		w->wan_nh = &a->wan_nh;
 		w->wan_nh6 = &a->wan_nh6;
 		w->wan_addr = &a->wan_addr;
+		w->wan6 = &a->wan6;
+		w->police = a->police;
 		for (int role = 0; role < DP_ROLE_COUNT; role++)
 			w->twin[role] = a->twin[role];
 		r = dp_worker_init(w);
@@ -535,6 +585,7 @@ static void teardown(struct app *a)
 	rte_free(a->steer);
 	rte_free(a->tx_locks);
 	dp_classify_free(a->policy);
+	dp_police_free(a->police);
 	rte_mempool_free(a->pool);
 }
 
@@ -543,9 +594,11 @@ static int run(struct app *a)
 	unsigned lcore, i = 0;
 	a->last_tick = 0;
 	a->last_rx_change = now_ms();
-	fprintf(stderr, "event=start mode=%s workers=%u lan_port=%u wan_port=%u policy=%s\n",
+	fprintf(stderr, "event=start mode=%s workers=%u lan_port=%u wan_port=%u policy=%s%s\n",
 		a->cfg.mode == DP_MODE_IO ? "io" : "full", a->nworkers, a->cfg.port[DP_ROLE_LAN],
-		a->cfg.port[DP_ROLE_WAN], a->cfg.policy ? a->cfg.policy : "none");
+		a->cfg.port[DP_ROLE_WAN], a->cfg.policy ? a->cfg.policy : "none",
+		a->cfg.policy || a->cfg.mode == DP_MODE_IO ? "" :
+		" closed=yes msg=\"no flow is forwarded until a policy is loaded\"");
 	a->run_start = rte_get_timer_cycles();
 	if (rte_lcore_count() == 1) {
 		a->workers[0].tick = tick;

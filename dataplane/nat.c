@@ -9,6 +9,7 @@
 #include <rte_malloc.h>
 #include <rte_prefetch.h>
 
+#include "hash.h"
 #include "nat.h"
 
 enum { P_TCP, P_UDP, P_ICMP, P_COUNT };
@@ -64,6 +65,9 @@ int dp_nat_new(const char *name, uint32_t capacity, uint16_t lo, uint16_t hi, in
 {
 	if (capacity < 1 || capacity > (1u << 30) || lo == 0 || lo > hi)
 		return -EINVAL;
+	int r = dp_hash_init();
+	if (r < 0)
+		return r;
 	struct dp_nat *n = rte_zmalloc_socket("dp_nat", sizeof(*n), 0, socket);
 	if (!n)
 		return -ENOMEM;
@@ -92,7 +96,7 @@ int dp_nat_new(const char *name, uint32_t capacity, uint16_t lo, uint16_t hi, in
 		.name = name,
 		.entries = entries,
 		.key_len = sizeof(struct nat_key),
-		.hash_func = rte_hash_crc,
+		.hash_func = dp_hash_rte,
 		.socket_id = socket,
 		.extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
 	};
@@ -125,13 +129,11 @@ static struct nat_key make_key(uint8_t proto, const uint8_t ip[4], uint16_t port
 	return k;
 }
 
-/* The hash's function inline (rte_hash_crc over the 8 bytes, as the
+/* The hash's function inline (the keyed hash over the 8 bytes, as the
  * table is created with), for the _with_hash calls. */
 static inline uint32_t sig(const struct nat_key *k)
 {
-	uint64_t w;
-	memcpy(&w, k, sizeof(w));
-	return rte_hash_crc_8byte(w, 0);
+	return dp_hash_bytes(k, sizeof(*k));
 }
 
 /* A free external port: the internal one if we may, else probe from a

@@ -9,7 +9,6 @@
 
 #define FAIL(reason) return (int)(DP_DROP_##reason) + 1
 
-#define IP6_MAX_EXT 8
 
 static const char *const drop_names[DP_DROP_COUNT] = {
 #define X(e, n) [DP_DROP_##e] = n,
@@ -144,6 +143,27 @@ static int parse_inner(const uint8_t *f, uint32_t off, uint32_t end, uint8_t fam
 	return 0;
 }
 
+/* A SYN's window scale option (RFC 7323: kind 3, length 3, the shift,
+ * at most 14), or DP_TCP_NO_WSCALE; opt: the options, len bytes. */
+static uint8_t tcp_wscale(const uint8_t *opt, uint32_t len)
+{
+	for (uint32_t i = 0; i < len;) {
+		uint8_t kind = opt[i];
+		if (kind == 0) /* end of options */
+			break;
+		if (kind == 1) { /* no-op */
+			i++;
+			continue;
+		}
+		if (len - i < 2 || opt[i + 1] < 2 || opt[i + 1] > len - i)
+			break; /* a broken list: no option from it */
+		if (kind == 3 && opt[i + 1] == 3)
+			return opt[i + 2] > 14 ? 14 : opt[i + 2];
+		i += opt[i + 1];
+	}
+	return DP_TCP_NO_WSCALE;
+}
+
 static int parse_l4(const uint8_t *f, uint32_t off, uint32_t end, struct dp_pkt *p)
 {
 	uint32_t avail = end - off;
@@ -163,6 +183,12 @@ static int parse_l4(const uint8_t *f, uint32_t off, uint32_t end, struct dp_pkt 
 			FAIL(TCP_FLAGS);
 		if (!p->sport || !p->dport)
 			FAIL(PORT_ZERO);
+		p->tcp_seq = dp_get32(f + off + 4);
+		p->tcp_ack = dp_get32(f + off + 8);
+		p->tcp_win = dp_get16(f + off + 14);
+		p->l4_payload = (uint16_t)(avail - doff);
+		p->tcp_wscale = fl & DP_TCP_SYN ? tcp_wscale(f + off + 20, doff - 20) :
+						  DP_TCP_NO_WSCALE;
 		return 0;
 	}
 	case IPPROTO_UDP: {
@@ -175,6 +201,7 @@ static int parse_l4(const uint8_t *f, uint32_t off, uint32_t end, struct dp_pkt 
 		p->dport = dp_get16(f + off + 2);
 		if (!p->dport)
 			FAIL(PORT_ZERO);
+		p->l4_payload = (uint16_t)(ulen - 8);
 		return 0;
 	}
 	case IPPROTO_ICMP:
@@ -253,24 +280,20 @@ static int parse_ip6(const uint8_t *f, uint32_t off, uint32_t len, struct dp_pkt
 	uint32_t end = off + 40 + plen, at = off + 40;
 	uint8_t next = h[6];
 	for (unsigned n = 0;; n++) {
-		switch (next) {
-		case 0:  /* hop-by-hop options */
-		case 43: /* routing */
-		case 60: /* destination options */
-			if (n == IP6_MAX_EXT || end - at < 8)
-				FAIL(IP6_EXT);
-			{
-				uint32_t elen = ((uint32_t)f[at + 1] + 1) * 8;
-				if (elen > end - at)
-					FAIL(IP6_EXT);
-				next = f[at];
-				at += elen;
-			}
-			continue;
-		case 44:
+		if (!GW_PKT_IP6_IS_EXT(next))
+			break;
+		if (next == 44) /* a fragment's transport is elsewhere */
 			FAIL(FRAGMENT);
-		}
-		break;
+		if (n == DP_PARSE_MAX_IP6_EXT || end - at < 8)
+			FAIL(IP6_EXT);
+		/* AH's length is in 4-octet units, not counting two; the
+		 * others' (RFC 6564) in 8-octet units, not counting one. */
+		uint32_t elen = next == 51 ? ((uint32_t)f[at + 1] + 2) * 4 :
+					     ((uint32_t)f[at + 1] + 1) * 8;
+		if (elen > end - at)
+			FAIL(IP6_EXT);
+		next = f[at];
+		at += elen;
 	}
 	p->proto = next;
 	return parse_l4(f, at, end, p);
@@ -285,18 +308,21 @@ int dp_parse(const uint8_t *f, uint32_t len, struct dp_pkt *p)
 		FAIL(ETH_TRUNC);
 	uint32_t off = DP_ETH_HLEN;
 	uint16_t type = dp_get16(f + 12);
-	if (type == DP_ETHERTYPE_VLAN) {
+	p->l2_group = f[0] & 1;
+	while (type == DP_ETHERTYPE_VLAN || type == DP_ETHERTYPE_QINQ) {
+		if (p->vlans == DP_PARSE_MAX_VLAN)
+			FAIL(VLAN_STACKED);
 		if (len - off < DP_VLAN_HLEN)
 			FAIL(VLAN_TRUNC);
-		p->vlan = true;
-		p->vlan_tci = dp_get16(f + off);
+		uint16_t tci = dp_get16(f + off);
+		if (!p->vlans)
+			p->vlan_tci = tci;
+		p->vlan_id |= (tci & 0x0fff) != 0;
+		p->vlans++;
 		type = dp_get16(f + off + 2);
 		off += DP_VLAN_HLEN;
-		if (type == DP_ETHERTYPE_VLAN || type == DP_ETHERTYPE_QINQ)
-			FAIL(VLAN_STACKED);
-	} else if (type == DP_ETHERTYPE_QINQ) {
-		FAIL(VLAN_STACKED);
 	}
+	p->vlan = p->vlans > 0;
 	p->ethertype = type;
 	p->l3_off = (uint16_t)off;
 	switch (type) {

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Parsing a received frame into the few facts the fast path needs:
- * Ethernet with at most one 802.1Q tag, IPv4, IPv6 (with its extension
- * header chain), TCP, UDP, ICMP and ICMPv6, and for ICMP errors the header
- * of the packet they quote.  Every malformed case is a named drop reason
- * (stats.h).  The parser reads only the bytes it is given and never writes.
+ * Ethernet with up to DP_PARSE_MAX_VLAN 802.1Q/802.1ad tags, IPv4, IPv6
+ * (with up to DP_PARSE_MAX_IP6_EXT extension headers), TCP, UDP, ICMP and
+ * ICMPv6, and for ICMP errors the header of the packet they quote.  What
+ * it cannot parse whole (more tags or extension headers than it walks, a
+ * header cut short) is a named drop reason (stats.h), never "not IP":
+ * fail closed.  The parser reads only the bytes it is given and never
+ * writes.
  * No DPDK here: it runs in the unit tests, also under qemu for aarch64.
  */
 #ifndef GW_DATAPLANE_PARSE_H
@@ -13,10 +16,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "pktlimits.h"
 #include "stats.h"
 
 #define DP_ETH_HLEN  14
 #define DP_VLAN_HLEN 4
+
+/* How deep the parser walks: as deep as the eBPF engine (policy/pktlimits.h). */
+#define DP_PARSE_MAX_VLAN GW_PKT_MAX_VLAN
+#define DP_PARSE_MAX_IP6_EXT GW_PKT_MAX_IP6_EXT
 
 #define DP_ETHERTYPE_IP4  0x0800
 #define DP_ETHERTYPE_ARP  0x0806
@@ -29,6 +37,8 @@
 #define DP_TCP_RST 0x04
 #define DP_TCP_PSH 0x08
 #define DP_TCP_ACK 0x10
+
+#define DP_TCP_NO_WSCALE 0xff
 
 enum dp_icmp_kind {
 	DP_ICMP_NONE = 0,  /* not ICMP */
@@ -52,9 +62,12 @@ struct dp_inner {
 struct dp_pkt {
 	uint16_t l3_off, l4_off; /* from the frame's start */
 	uint16_t l3_len;         /* IP total length: bytes past it are padding */
-	uint16_t ethertype;      /* after the tag, if any */
-	uint16_t vlan_tci;
-	bool vlan;
+	uint16_t ethertype;      /* after the tags, if any */
+	uint16_t vlan_tci;       /* the outermost tag's */
+	bool vlan;               /* tagged (vlans > 0) */
+	uint8_t vlans;           /* tags walked */
+	bool vlan_id;            /* some tag has a VLAN id (not a priority tag, VID 0) */
+	bool l2_group;           /* to a broadcast or multicast MAC */
 	uint8_t family;          /* 4, 6, or 0 for ARP */
 	uint8_t proto;           /* IPPROTO_* of the transport header */
 	uint8_t ttl;             /* TTL or hop limit */
@@ -63,6 +76,13 @@ struct dp_pkt {
 	uint8_t icmp_type, icmp_code;
 	uint16_t sport, dport;   /* host order; ICMP echo: the identifier in both */
 	uint8_t src[16], dst[16]; /* IPv4 in [0..3], the rest zero */
+	/* TCP: sequence and acknowledgment numbers, the window field, the
+	 * window scale option of a SYN (DP_TCP_NO_WSCALE: none), and the
+	 * segment's payload bytes (also for UDP). */
+	uint32_t tcp_seq, tcp_ack;
+	uint16_t tcp_win;
+	uint8_t tcp_wscale;
+	uint16_t l4_payload;
 	struct dp_inner inner;   /* valid when icmp_kind == DP_ICMP_ERROR */
 };
 

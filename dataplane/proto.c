@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "le.h"
+#include "names.h"
 #include "proto.h"
 
 const char *dp_proto_type_name(uint16_t type)
@@ -238,10 +239,9 @@ static int parse_device_set(const uint8_t *b, uint32_t len, struct dp_request *r
 			return -EINVAL;
 		}
 		if (e.mac[0] & 1 || !memcmp(e.mac, zero, 6)) {
-			snprintf(err, errlen,
-				 "device_set entry %u: MAC %02x:%02x:%02x:%02x:%02x:%02x is %s", i,
-				 e.mac[0], e.mac[1], e.mac[2], e.mac[3], e.mac[4], e.mac[5],
-				 e.mac[0] & 1 ? "multicast" : "all zero");
+			char text[POL_MAC_TEXT];
+			snprintf(err, errlen, "device_set entry %u: MAC %s is %s", i,
+				 pol_mac_format(e.mac, text), e.mac[0] & 1 ? "multicast" : "all zero");
 			return -EINVAL;
 		}
 	}

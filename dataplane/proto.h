@@ -190,7 +190,7 @@ struct dp_health {
 	uint64_t flows;      /* flows in the tables */
 };
 _Static_assert(sizeof(struct dp_health) == 40, "dp_health is 40 bytes");
-#define DP_HEALTH_POLICY 0x1u /* a policy is loaded (else: allow all) */
+#define DP_HEALTH_POLICY 0x1u /* a policy is loaded (else: closed, no flow is forwarded) */
 #define DP_HEALTH_PINNED 0x2u /* SET_ACTIVE pinned the active-rule mask */
 #define DP_HEALTH_IO     0x4u /* --mode io: no classification */
 

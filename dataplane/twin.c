@@ -26,18 +26,21 @@
 /* Ring sizes (a power of two; one slot stays free).  Towards the kernel,
  * a burst of ARP or a flood to the gateway beyond this is dropped and
  * counted, never waited for. */
-#define RING_SIZE 1024
+#define RING_SIZE 1024u
 /* Frames read from one TAP per poll, so a chatty kernel cannot starve the
- * main lcore's other duties. */
+ * main lcore's other duties; and frames of the ordinary ring written per
+ * poll, the urgent ring looked at again between their batches. */
 #define READ_BUDGET 256
-#define BURST 32
+#define WRITE_BUDGET 512u
+#define BURST 32u
 
 struct dp_twin {
 	int fd;
 	int ifindex;
 	char name[IFNAMSIZ];
 	struct rte_mempool *pool;
-	struct rte_ring *to_kernel; /* MP enqueue (workers), SC dequeue (main) */
+	struct rte_ring *urgent;    /* MP enqueue (workers), SC dequeue (main) */
+	struct rte_ring *to_kernel; /* the same, for the rest */
 	struct rte_ring *to_port;   /* SP enqueue (main), MC dequeue (workers) */
 	struct dp_twin_stats stats;
 };
@@ -104,11 +107,13 @@ int dp_twin_new(const char *name, const uint8_t mac[6], struct rte_mempool *pool
 	if (r < 0)
 		goto fail;
 	t->ifindex = ifr.ifr_ifindex;
+	snprintf(rname, sizeof(rname), "twu_%s", name);
+	t->urgent = rte_ring_create(rname, RING_SIZE, (int)rte_socket_id(), RING_F_SC_DEQ);
 	snprintf(rname, sizeof(rname), "twk_%s", name);
 	t->to_kernel = rte_ring_create(rname, RING_SIZE, (int)rte_socket_id(), RING_F_SC_DEQ);
 	snprintf(rname, sizeof(rname), "twp_%s", name);
 	t->to_port = rte_ring_create(rname, RING_SIZE, (int)rte_socket_id(), RING_F_SP_ENQ);
-	if (!t->to_kernel || !t->to_port) {
+	if (!t->urgent || !t->to_kernel || !t->to_port) {
 		r = -rte_errno;
 		goto fail;
 	}
@@ -127,10 +132,13 @@ void dp_twin_free(struct dp_twin *t)
 		return;
 	if (t->fd >= 0)
 		close(t->fd);
-	if (t->to_kernel) {
-		while ((n = rte_ring_dequeue_burst(t->to_kernel, (void **)ms, BURST, NULL)))
+	struct rte_ring *rings[] = { t->urgent, t->to_kernel };
+	for (unsigned i = 0; i < RTE_DIM(rings); i++) {
+		if (!rings[i])
+			continue;
+		while ((n = rte_ring_dequeue_burst(rings[i], (void **)ms, BURST, NULL)))
 			rte_pktmbuf_free_bulk(ms, n);
-		rte_ring_free(t->to_kernel);
+		rte_ring_free(rings[i]);
 	}
 	if (t->to_port) {
 		while ((n = rte_ring_dequeue_burst(t->to_port, (void **)ms, BURST, NULL)))
@@ -160,9 +168,9 @@ const struct dp_twin_stats *dp_twin_stats(const struct dp_twin *t)
 	return &t->stats;
 }
 
-bool dp_twin_punt(struct dp_twin *t, struct rte_mbuf *m)
+bool dp_twin_punt(struct dp_twin *t, struct rte_mbuf *m, bool urgent)
 {
-	return rte_ring_mp_enqueue(t->to_kernel, m) == 0;
+	return rte_ring_mp_enqueue(urgent ? t->urgent : t->to_kernel, m) == 0;
 }
 
 unsigned dp_twin_take(struct dp_twin *t, struct rte_mbuf **ms, unsigned n)
@@ -170,24 +178,42 @@ unsigned dp_twin_take(struct dp_twin *t, struct rte_mbuf **ms, unsigned n)
 	return rte_ring_mc_dequeue_burst(t->to_port, (void **)ms, n, NULL);
 }
 
-void dp_twin_poll(struct dp_twin *t)
+/* Up to max frames of one ring to the TAP; how many it took. */
+static unsigned write_ring(struct dp_twin *t, struct rte_ring *r, unsigned max, bool urgent)
 {
 	struct rte_mbuf *ms[BURST];
-	unsigned n;
-	/* Workers' punts: the ring was sized for what may wait here, so take
-	 * it all (the kernel's backlog drops beyond its own limits). */
-	while ((n = rte_ring_sc_dequeue_burst(t->to_kernel, (void **)ms, BURST, NULL))) {
+	unsigned n, done = 0;
+	while (done < max &&
+	       (n = rte_ring_sc_dequeue_burst(r, (void **)ms, RTE_MIN(BURST, max - done), NULL))) {
 		for (unsigned i = 0; i < n; i++) {
 			/* Punted mbufs are single-segment (the pipeline drops
 			 * the others first). */
 			uint16_t len = rte_pktmbuf_data_len(ms[i]);
 			ssize_t w = write(t->fd, rte_pktmbuf_mtod(ms[i], void *), len);
-			if (w == (ssize_t)len)
+			if (w == (ssize_t)len) {
 				t->stats.to_kernel++;
-			else
+				t->stats.urgent += urgent;
+			} else {
 				t->stats.to_kernel_err++;
+			}
 		}
 		rte_pktmbuf_free_bulk(ms, n);
+		done += n;
+	}
+	return done;
+}
+
+void dp_twin_poll(struct dp_twin *t)
+{
+	/* Workers' punts: all that waits on the urgent ring, then a batch of
+	 * the rest, the urgent ring again between batches; a flood that got
+	 * past its policer waits (and overflows its own ring), ARP does not. */
+	for (unsigned budget = RING_SIZE; budget; ) {
+		write_ring(t, t->urgent, RING_SIZE, true);
+		unsigned n = write_ring(t, t->to_kernel, RTE_MIN(budget, WRITE_BUDGET), false);
+		if (n < RTE_MIN(budget, WRITE_BUDGET))
+			break;
+		budget -= n;
 	}
 	for (unsigned i = 0; i < READ_BUDGET; i++) {
 		if (rte_ring_free_count(t->to_port) == 0)
@@ -218,4 +244,60 @@ void dp_twin_poll(struct dp_twin *t)
 		}
 		t->stats.from_kernel++;
 	}
+}
+
+/* ------------------------------------------------------------ sysctls */
+
+struct knob {
+	const char *family, *key; /* net.FAMILY.conf.TWIN.KEY */
+	const char *value;
+	bool lan_only;
+};
+
+static const struct knob knobs[] = {
+	{ "ipv4", "forwarding", "0", true },
+	{ "ipv4", "send_redirects", "0", true },
+	{ "ipv4", "accept_redirects", "0", false },
+	{ "ipv4", "accept_source_route", "0", false },
+	{ "ipv4", "arp_ignore", "1", false },
+	{ "ipv6", "accept_ra", "0", true },
+	{ "ipv6", "accept_redirects", "0", false },
+};
+
+int dp_twin_harden(const struct dp_twin *t, bool lan, char *changed, size_t len)
+{
+	int n = 0;
+	if (len)
+		changed[0] = '\0';
+	for (unsigned i = 0; i < RTE_DIM(knobs); i++) {
+		const struct knob *k = &knobs[i];
+		char path[128], rel[96], have[16] = "";
+		if (k->lan_only && !lan)
+			continue;
+		snprintf(rel, sizeof(rel), "%s/conf/%s/%s", k->family, t->name, k->key);
+		snprintf(path, sizeof(path), "/proc/sys/net/%s", rel);
+		int fd = open(path, O_RDWR | O_CLOEXEC);
+		if (fd < 0) {
+			if (errno == ENOENT)
+				continue; /* IPv6 off in this kernel */
+			return -errno;
+		}
+		ssize_t got = read(fd, have, sizeof(have) - 1);
+		if (got > 0 && (size_t)got == strlen(k->value) + 1 &&
+		    !strncmp(have, k->value, strlen(k->value))) {
+			close(fd);
+			continue;
+		}
+		ssize_t w = pwrite(fd, k->value, strlen(k->value), 0);
+		int e = errno;
+		close(fd);
+		if (w != (ssize_t)strlen(k->value))
+			return w < 0 ? -e : -EIO;
+		size_t used = strlen(changed);
+		if (used < len)
+			snprintf(changed + used, len - used, "%snet.%s.conf.%s.%s", n ? "," : "",
+				 k->family, t->name, k->key);
+		n++;
+	}
+	return n;
 }

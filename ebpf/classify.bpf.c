@@ -20,11 +20,8 @@
 #define ETH_P_IPV6   0x86DD
 #define ETH_P_8021Q  0x8100
 #define ETH_P_8021AD 0x88A8
-#define IPPROTO_HOPOPTS_ 0
-#define IPPROTO_ROUTING_ 43
 #define IPPROTO_FRAGMENT_ 44
 #define IPPROTO_AH_ 51
-#define IPPROTO_DSTOPTS_ 60
 #define IPPROTO_ICMPV6_ 58
 #define IP_OFFSET_MASK 0x1fff
 #define IPV6_EXT_OFF_MAX 0x3fff /* p->l4 is a __u16; a pointer's offset stays < 64 KiB */
@@ -113,6 +110,14 @@ struct {
 	__type(value, __u32);
 } gw_local SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, GWBPF_MAX_SRC);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct gwbpf_src_key);
+	__type(value, __u32);
+} gw_src SEC(".maps");
+
 /* The flow table (gw_bpf_abi.h, gwbpf_flow_set): an array, so that a
  * lookup is a few direct loads; mmap'ed by the loader. */
 struct {
@@ -162,6 +167,13 @@ struct {
 	__type(key, struct gwbpf_device_key);
 	__type(value, struct gwbpf_device_stats);
 } gw_device_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, GWBPF_MAX_SHAPES);
+	__type(key, struct gwbpf_shape_key);
+	__type(value, struct gwbpf_shape);
+} gw_shapes SEC(".maps");
 
 /* Written by the loader alone (gw_bpf_abi.h): no program reads it. */
 struct {
@@ -377,13 +389,21 @@ static __always_inline struct gwbpf_flow *flow_insert(struct gwbpf_flow_set *s,
 	return &s->way[victim].flow;
 }
 
-/* mac_off: 6 to take the source MAC (ingress: the device sends), 0 to
+/* What parse() makes of a frame it does not hand on. */
+#define PARSE_NOT_IP     1  /* no IP in it: not the policy's */
+#define PARSE_TRUNCATED  -1 /* headers cut short */
+#define PARSE_VLAN_DEEP  -2 /* more tags than GW_PKT_MAX_VLAN */
+#define PARSE_IP6_DEEP   -3 /* more extension headers than GW_PKT_MAX_IP6_EXT */
+
+/* 0, or PARSE_*: what cannot be parsed to its transport header within
+ * policy/pktlimits.h is never "not IP", so the caller drops it.
+ * mac_off: 6 to take the source MAC (ingress: the device sends), 0 to
  * take the destination (egress: the device receives). */
 static __always_inline int parse(void *data, void *end, struct pkt *p, __u32 mac_off)
 {
 	struct ethhdr *eth = data;
 	if ((void *)(eth + 1) > end)
-		return -1;
+		return PARSE_TRUNCATED;
 	/* Two loads, not six byte loads and their shifts: the architectures
 	 * gw runs on (x86-64, arm64) load unaligned words at no cost, and
 	 * the verifier allows it there. */
@@ -399,10 +419,14 @@ static __always_inline int parse(void *data, void *end, struct pkt *p, __u32 mac
 			break;
 		struct vlan_hdr *v = l3;
 		if ((void *)(v + 1) > end)
-			return -1;
+			return PARSE_TRUNCATED;
 		type = v->h_vlan_encapsulated_proto;
 		l3 = v + 1;
 	}
+	/* One tag more than walked: whatever it carries, the kernel could
+	 * route it (a priority tag, VID 0, is read as untagged). */
+	if (type == bpf_htons(ETH_P_8021Q) || type == bpf_htons(ETH_P_8021AD))
+		return PARSE_VLAN_DEEP;
 
 	__u8 proto;
 	void *l4;
@@ -410,9 +434,9 @@ static __always_inline int parse(void *data, void *end, struct pkt *p, __u32 mac
 	if (type == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = l3;
 		if ((void *)(ip + 1) > end)
-			return -1;
+			return PARSE_TRUNCATED;
 		if (ip->version != 4 || ip->ihl < 5)
-			return -1;
+			return PARSE_TRUNCATED;
 		p->key.family = 4;
 		__builtin_memcpy(p->key.src, &ip->saddr, 4);
 		__builtin_memcpy(p->key.dst, &ip->daddr, 4);
@@ -422,7 +446,7 @@ static __always_inline int parse(void *data, void *end, struct pkt *p, __u32 mac
 	} else if (type == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = l3;
 		if ((void *)(ip6 + 1) > end)
-			return -1;
+			return PARSE_TRUNCATED;
 		p->key.family = 6;
 		__builtin_memcpy(p->key.src, &ip6->saddr, 16);
 		__builtin_memcpy(p->key.dst, &ip6->daddr, 16);
@@ -439,19 +463,17 @@ static __always_inline int parse(void *data, void *end, struct pkt *p, __u32 mac
 			__u64 off = l4 - data;
 			barrier_var(off);
 			if (off > IPV6_EXT_OFF_MAX)
-				return -1;
+				return PARSE_TRUNCATED;
 			l4 = data + off;
-			if (proto != IPPROTO_HOPOPTS_ && proto != IPPROTO_ROUTING_ &&
-			    proto != IPPROTO_DSTOPTS_ && proto != IPPROTO_FRAGMENT_ &&
-			    proto != IPPROTO_AH_)
+			if (!GW_PKT_IP6_IS_EXT(proto))
 				break;
 			struct ipv6_opt_hdr *o = l4;
 			if ((void *)(o + 1) > end)
-				return -1;
+				return PARSE_TRUNCATED;
 			if (proto == IPPROTO_FRAGMENT_) {
 				struct frag_hdr *fh = l4;
 				if ((void *)(fh + 1) > end)
-					return -1;
+					return PARSE_TRUNCATED;
 				first = !(fh->frag_off & bpf_htons(0xfff8));
 				proto = fh->nexthdr;
 				l4 = fh + 1;
@@ -464,8 +486,13 @@ static __always_inline int parse(void *data, void *end, struct pkt *p, __u32 mac
 			proto = o->nexthdr;
 			l4 += len;
 		}
+		/* Still an extension header after all that were walked: the
+		 * ports are somewhere past it.  (A later fragment stops the
+		 * walk: what follows its header is payload.) */
+		if (first && GW_PKT_IP6_IS_EXT(proto))
+			return PARSE_IP6_DEEP;
 	} else {
-		return 1;
+		return PARSE_NOT_IP;
 	}
 	p->key.proto = proto;
 	p->l3 = (__u16)(l3 - data);
@@ -478,7 +505,7 @@ static __always_inline int parse(void *data, void *end, struct pkt *p, __u32 mac
 	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
 		__be16 *ports = l4;
 		if ((void *)(ports + 2) > end)
-			return -1;
+			return PARSE_TRUNCATED;
 		p->key.sport = ports[0];
 		p->key.dport = ports[1];
 		__u8 *tf = l4 + 13;
@@ -486,7 +513,7 @@ static __always_inline int parse(void *data, void *end, struct pkt *p, __u32 mac
 			p->tcp_flags = *tf;
 	} else if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6_) {
 		if (l4 + 4 > end)
-			return -1;
+			return PARSE_TRUNCATED;
 	}
 	return 0;
 }
@@ -506,6 +533,26 @@ static __always_inline bool is_local(const struct pkt *p)
 	struct gwbpf_addr_key k = { .family = p->key.family };
 	__builtin_memcpy(k.addr, d, 16);
 	return bpf_map_lookup_elem(&gw_local, &k) != NULL;
+}
+
+/* The source is one of the port's (gw_src): a device sends from its own
+ * addresses, never from the internet's or another port's. */
+static __always_inline bool src_ok(const struct pkt *p, __u32 ifindex)
+{
+	struct gwbpf_src_key k = {
+		.prefixlen = GWBPF_SRC_HEAD + (p->key.family == 4 ? 32 : 128),
+		.ifindex = ifindex,
+		.family = p->key.family,
+	};
+	__builtin_memcpy(k.addr, p->key.src, 16);
+	return bpf_map_lookup_elem(&gw_src, &k) != NULL;
+}
+
+/* The two MACs are one. */
+static __always_inline bool same_mac(const __u8 *a, const __u8 *b)
+{
+	return *(const __u32 *)a == *(const __u32 *)b &&
+	       *(const __u16 *)(a + 4) == *(const __u16 *)(b + 4);
 }
 
 static __always_inline const struct gwbpf_bitmap *bitmap(__u32 slot, __u32 i)
@@ -1000,6 +1047,70 @@ __noinline int gw_rate_take(const struct pkt *p, __u32 slot, const struct gwbpf_
 	return true;
 }
 
+/* The class of flow f's rate in slot (gw_bpf_abi.h, "Rates"): its
+ * download on port ifindex, or its upload (ifindex 0); or 0: none yet.
+ * Then it is asked for (a GWBPF_EV_SHAPE event, at most every
+ * GWBPF_SHAPE_ASK_NS), and the caller polices the rate meanwhile.
+ * *ret_ifb: where an upload goes to be shaped. */
+__noinline __u32 gw_shape_class(const struct pkt *p, __u32 slot, const struct gwbpf_flow *f,
+				__u32 ifindex, __u32 *ret_ifb)
+{
+	if (!p || !f || !ret_ifb)
+		return 0;
+	__u32 dir = ifindex ? GWBPF_DIR_DOWN : GWBPF_DIR_UP;
+	struct gwbpf_shape_key k = { .rule = f->rule, .device = f->device, .slot = (__u8)slot,
+				     .dir = (__u8)dir, .ifindex = ifindex };
+	if (f->device == ~0u)
+		__builtin_memcpy(k.mac, p->mac, 6);
+	struct gwbpf_shape *s = bpf_map_lookup_elem(&gw_shapes, &k);
+	if (s && s->classid) {
+		*ret_ifb = s->ifindex;
+		return s->classid;
+	}
+	__u64 now = bpf_ktime_get_ns();
+	if (s) {
+		if (now - s->asked_ns < GWBPF_SHAPE_ASK_NS)
+			return 0;
+		s->asked_ns = now;
+	} else {
+		struct gwbpf_shape ns = { .asked_ns = now };
+		/* Another CPU's request got there first: it asks. */
+		if (bpf_map_update_elem(&gw_shapes, &k, &ns, BPF_NOEXIST))
+			return 0;
+	}
+	struct gwbpf_event *e = bpf_ringbuf_reserve(&gw_events, sizeof(*e), 0);
+	if (!e) {
+		count(GWBPF_CNT_EVENT_LOST);
+		return 0;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->kind = GWBPF_EV_SHAPE;
+	e->action = f->action;
+	e->flags = f->flags;
+	e->rule = f->rule;
+	e->device = f->device;
+	e->epoch = f->epoch;
+	__builtin_memcpy(e->mac, p->mac, 6);
+	e->time_ns = now;
+	e->key = p->key;
+	e->ifindex = ifindex;
+	e->dir = (__u8)dir;
+	e->slot = (__u8)slot;
+	bpf_ringbuf_submit(e, 0);
+	count(GWBPF_CNT_SHAPE_ASK);
+	return 0;
+}
+
+/* An upload of a rated flow has its class: gw_ingress, on TC ingress of
+ * the same port, hands it to it.  Else the caller polices it.  (XDP cannot
+ * tell gw_ingress through the packet's metadata: this kernel refuses
+ * bpf_xdp_adjust_meta in a program with subprograms.) */
+static __always_inline bool shape_up(const struct pkt *p, __u32 slot, const struct gwbpf_flow *f)
+{
+	__u32 ifb = 0;
+	return gw_shape_class(p, slot, f, 0, &ifb) != 0;
+}
+
 /* The verdict as an XDP action; a reject becomes XDP_TX of its answer. */
 static __always_inline int verdict(struct xdp_md *ctx, const struct pkt *p, __u8 action,
 				   struct gwbpf_counters *cn)
@@ -1084,13 +1195,12 @@ int gw_classify(struct xdp_md *ctx)
 {
 	struct pkt p = {};
 	int r = parse((void *)(long)ctx->data, (void *)(long)ctx->data_end, &p, 6);
-	if (r < 0) {
-		count(GWBPF_CNT_TRUNCATED);
-		return XDP_DROP;
-	}
-	if (r > 0) {
-		count(GWBPF_CNT_NOT_IP);
-		return XDP_PASS;
+	if (r) {
+		count(r == PARSE_NOT_IP ? GWBPF_CNT_NOT_IP
+		      : r == PARSE_VLAN_DEEP ? GWBPF_CNT_VLAN_DEEP
+		      : r == PARSE_IP6_DEEP ? GWBPF_CNT_IP6_DEEP
+		      : GWBPF_CNT_TRUNCATED);
+		return r == PARSE_NOT_IP ? XDP_PASS : XDP_DROP;
 	}
 	__u32 k = 0;
 	const __u64 *ep = bpf_map_lookup_elem(&gw_epoch, &k);
@@ -1100,6 +1210,7 @@ int gw_classify(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 	__u32 slot = epoch & GWBPF_EPOCH_SLOT ? 1 : 0, number = (__u32)epoch;
+	__u32 ifindex = ctx->ingress_ifindex;
 	__u64 jif = bpf_jiffies64();
 	__u64 tag, rtag;
 	struct gwbpf_flow_set *set = flow_set(flow_hash(&p.key, &tag, &rtag));
@@ -1109,7 +1220,10 @@ int gw_classify(struct xdp_md *ctx)
 	/* The entry changed hands or is being written while we read it: the
 	 * packet is decided afresh, and nothing is cached or announced. */
 	bool raced = false;
-	if (f && f->epoch == number) {
+	/* A flow from another port than the one its device opened it on is
+	 * checked and decided again, as a new epoch's: its source was checked
+	 * against the prefixes of the port it was opened on. */
+	if (f && f->epoch == number && f->ifindex == ifindex) {
 		__u8 action = f->action, flags = f->flags;
 		__u32 stats = f->stats;
 		if (flow_still(&wy)) {
@@ -1117,7 +1231,7 @@ int gw_classify(struct xdp_md *ctx)
 			flow_count(f, jif, p.len);
 			maybe_end(&p, &p.key, false, f);
 			count_rule(stats, p.len);
-			if ((flags & POL_TABLES_RULE_RATE) &&
+			if ((flags & POL_TABLES_RULE_RATE) && !shape_up(&p, slot, f) &&
 			    !gw_rate_take(&p, slot, f, p.len, GWBPF_DIR_UP)) {
 				count(GWBPF_CNT_RATE_DROP);
 				return XDP_DROP;
@@ -1140,12 +1254,20 @@ int gw_classify(struct xdp_md *ctx)
 		cnt(cn, GWBPF_CNT_LOCAL);
 		return XDP_PASS;
 	}
+	/* Anti-spoofing, before a packet can open, reopen or answer a flow. */
+	if (!src_ok(&p, ifindex)) {
+		cnt(cn, GWBPF_CNT_SPOOFED);
+		return XDP_DROP;
+	}
 	if (!f) {
 		struct way rwy = {};
 		/* The reverse tuple lives in the same set. */
 		struct gwbpf_flow *rf = flow_find(set, &p.key, true, rtag, &rwy);
-		if (rf) {
-			/* A reply: the connection's verdict, whoever started it. */
+		/* A reply: the connection's verdict, whoever started it, as
+		 * long as that is another device.  A flow a device opened is
+		 * never its own reply, or it could open one "from" a blocked
+		 * server to itself and make its real connection the reply. */
+		if (rf && !same_mac(rf->mac, p.mac)) {
 			__u8 action = rf->action;
 			if (flow_still(&rwy)) {
 				cnt(cn, GWBPF_CNT_FLOW_REPLY);
@@ -1176,6 +1298,7 @@ int gw_classify(struct xdp_md *ctx)
 			f->action = nf.action;
 			f->flags = nf.flags;
 			f->stats = nf.stats;
+			f->ifindex = ifindex;
 			flow_count(f, jif, p.len);
 			event(GWBPF_EV_DECIDED, &p, &p.key, false, f, 0);
 			maybe_end(&p, &p.key, false, f);
@@ -1189,7 +1312,9 @@ int gw_classify(struct xdp_md *ctx)
 	} else {
 		cnt(cn, GWBPF_CNT_FLOW_NEW);
 		__builtin_memcpy(nf.mac, p.mac, 6);
-		nf.first_ns = bpf_ktime_get_coarse_ns();
+		nf.ifindex = ifindex;
+		__u64 now = bpf_ktime_get_coarse_ns();
+		nf.first_s = (__u32)(now / 1000000000ull);
 		nf.last_jiffies = jif;
 		nf.packets = 1;
 		nf.bytes = p.len;
@@ -1198,14 +1323,14 @@ int gw_classify(struct xdp_md *ctx)
 		struct gwbpf_flow *ne = flow_insert(set, &p.key, tag, &nf);
 		if (!ne)
 			cnt(cn, GWBPF_CNT_FLOW_UNCACHED);
-		event(GWBPF_EV_NEW, &p, &p.key, false, &nf, nf.first_ns);
+		event(GWBPF_EV_NEW, &p, &p.key, false, &nf, now);
 		/* A flow that starts with its end (a RST out of nowhere) ends
 		 * at once. */
 		if (ne)
 			maybe_end(&p, &p.key, false, ne);
 	}
-	if ((nf.flags & POL_TABLES_RULE_RATE) &&
-	    !gw_rate_take(&p, slot, &nf, p.len, GWBPF_DIR_UP))
+	if ((nf.flags & POL_TABLES_RULE_RATE) && nf.action == POL_TABLES_ALLOW &&
+	    !shape_up(&p, slot, &nf) && !gw_rate_take(&p, slot, &nf, p.len, GWBPF_DIR_UP))
 		goto over_rate;
 	return verdict(ctx, &p, nf.action, cn);
 over_rate:
@@ -1273,12 +1398,56 @@ int gw_egress(struct __sk_buff *skb)
 		count(GWBPF_CNT_EGRESS_DROP);
 		return TC_ACT_SHOT;
 	}
-	if ((flags & POL_TABLES_RULE_RATE) && fepoch == (__u32)epoch &&
-	    !gw_rate_take(&p, slot, f, skb->len, GWBPF_DIR_DOWN)) {
-		count(GWBPF_CNT_EGRESS_RATE_DROP);
-		return TC_ACT_SHOT;
+	if ((flags & POL_TABLES_RULE_RATE) && fepoch == (__u32)epoch) {
+		/* Into the class on this port's HTB, or policed until there
+		 * is one. */
+		__u32 ifb = 0, cls = gw_shape_class(&p, slot, f, skb->ifindex, &ifb);
+		if (cls) {
+			skb->priority = cls;
+			count(GWBPF_CNT_SHAPED);
+		} else if (!gw_rate_take(&p, slot, f, skb->len, GWBPF_DIR_DOWN)) {
+			count(GWBPF_CNT_EGRESS_RATE_DROP);
+			return TC_ACT_SHOT;
+		}
 	}
 	return TC_ACT_OK;
+}
+
+/* ---------------------------------------------------------------- ingress */
+
+/* TC ingress on the same ports: an upload of a flow with a rate goes to
+ * the ifb, into its class (gw_bpf_abi.h, "Rates"), once gw_classify has
+ * let it in; every other packet passes untouched.  With no rate in the
+ * live policy, that is all it looks at. */
+SEC("tc")
+int gw_ingress(struct __sk_buff *skb)
+{
+	__u32 k = 0;
+	const __u64 *ep = bpf_map_lookup_elem(&gw_epoch, &k);
+	__u64 epoch = ep ? *ep : 0;
+	if (!(epoch & GWBPF_EPOCH_VALID))
+		return TC_ACT_OK;
+	__u32 slot = epoch & GWBPF_EPOCH_SLOT ? 1 : 0;
+	k = slot;
+	const struct pol_tables_header *pol = bpf_map_lookup_elem(&gw_policy, &k);
+	if (!pol || !(pol->flags & POL_TABLES_F_RATES))
+		return TC_ACT_OK;
+	struct pkt p = {};
+	if (parse((void *)(long)skb->data, (void *)(long)skb->data_end, &p, 6) != 0)
+		return TC_ACT_OK;
+	struct way wy = {};
+	__u64 tag, rtag;
+	struct gwbpf_flow_set *set = flow_set(flow_hash(&p.key, &tag, &rtag));
+	struct gwbpf_flow *f = flow_find(set, &p.key, false, tag, &wy);
+	if (!f || f->epoch != (__u32)epoch || f->action != POL_TABLES_ALLOW ||
+	    !(f->flags & POL_TABLES_RULE_RATE))
+		return TC_ACT_OK;
+	__u32 ifb = 0, cls = gw_shape_class(&p, slot, f, 0, &ifb);
+	if (!cls || !ifb || !flow_still(&wy))
+		return TC_ACT_OK;
+	skb->priority = cls;
+	count(GWBPF_CNT_SHAPED);
+	return bpf_redirect(ifb, 0);
 }
 
 /* ---------------------------------------------------------------- clock */

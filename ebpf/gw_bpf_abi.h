@@ -8,15 +8,24 @@
  *
  * What the program does with a packet
  * -----------------------------------
- * XDP on ingress of a kernel LAN port.  It parses Ethernet (up to
- * GW_PKT_MAX_VLAN 802.1Q/802.1ad tags), IPv4 or IPv6 (walking up to
- * GW_PKT_MAX_IP6_EXT extension headers: policy/pktlimits.h), and
- * TCP/UDP/ICMP/ICMPv6, then looks the 5-tuple up in gw_flows (a table the
- * program runs itself over an array: see gwbpf_flow_set).  A flow whose
- * epoch equals the current one keeps its cached verdict; a missing flow, or
- * one classified under another epoch, is classified from the policy maps
- * below and (re)cached.  A packet whose reverse tuple is a known flow is a
- * reply and follows that flow's verdict.  Packets the policy does not
+ * XDP on ingress of a kernel LAN port (native XDP, or generic XDP where
+ * the driver has none).  It parses Ethernet (up to GW_PKT_MAX_VLAN
+ * 802.1Q/802.1ad tags), IPv4 or IPv6 (walking up to GW_PKT_MAX_IP6_EXT
+ * extension headers: policy/pktlimits.h), and TCP/UDP/ICMP/ICMPv6.  It
+ * fails closed: a frame with more tags or extension headers than that, or
+ * cut short, is dropped and counted (VLAN_DEEP, IP6_DEEP, TRUNCATED),
+ * never passed as "not IP" nor classified without its ports.  Then it
+ * looks the 5-tuple up in gw_flows (a table the program runs itself over
+ * an array: see gwbpf_flow_set).  A flow whose epoch equals the current
+ * one, and that its device opened on this port, keeps its cached verdict;
+ * a missing flow, or one classified under another epoch or on another
+ * port, is classified from the policy maps below and (re)cached.  Before
+ * that, the source must be in the port's prefixes (gw_src: anti-spoofing,
+ * as the fast path's lan_spoofed), else the packet is dropped (SPOOFED).
+ * A packet whose reverse tuple is a known flow opened by another device
+ * (another source MAC) is a reply and follows that flow's verdict; a
+ * device never "replies" to a flow it opened itself, so it cannot prime a
+ * flow that makes its own connection a reply.  Packets the policy does not
  * govern (not IP, to the gateway's own addresses, link-local or multicast
  * destinations) pass untouched and are counted.  A later fragment has no
  * transport header: it is its own flow, with ports 0, and rules that list
@@ -94,7 +103,7 @@
 
 #include "tables.h"
 
-#define GWBPF_ABI_VERSION 6
+#define GWBPF_ABI_VERSION 8
 
 #define GWBPF_MAX_RULES 4096
 #define GWBPF_WORDS     (GWBPF_MAX_RULES / 64)
@@ -108,6 +117,8 @@
 #define GWBPF_MAX_PREFIXES 1048576
 #define GWBPF_MAX_DOMAIN_ADDRS 262144
 #define GWBPF_MAX_LOCAL    256
+#define GWBPF_MAX_SRC      1024 /* source prefixes of all ports */
+#define GWBPF_MAX_SHAPES   16384 /* shaper classes, all ports and the ifb */
 #define GWBPF_MAX_FLOWS    65536
 #define GWBPF_MAX_RATES    16384
 #define GWBPF_MAX_DEVICE_STATS 4096
@@ -132,6 +143,8 @@
 #define GWBPF_MAP_EVENTS   "gw_events"
 #define GWBPF_MAP_DEVICE_STATS "gw_device_stats"
 #define GWBPF_MAP_RETIRED  "gw_retired"
+#define GWBPF_MAP_SRC      "gw_src"
+#define GWBPF_MAP_SHAPES   "gw_shapes"
 
 /* gw_epoch[0]: a u64. */
 #define GWBPF_EPOCH_NUMBER  0xffffffffull /* compared with gwbpf_flow.epoch */
@@ -206,6 +219,23 @@ struct gwbpf_addr_key {
 };
 _Static_assert(sizeof(struct gwbpf_addr_key) == 20, "gwbpf_addr_key layout");
 
+/* gw_src: LPM trie, the source prefixes a port accepts (anti-spoofing).
+ * The matched data is the port's ifindex, family and pad, then the
+ * address, so prefixlen is GWBPF_SRC_HEAD + the prefix length and a lookup
+ * never crosses a port or a family.  Value: a __u32, 1.  A port without an
+ * entry of a family accepts no source of it: the loader writes the
+ * prefixes of the port's own addresses, and fe80::/10, when it attaches
+ * (and again on every gwbpf_port_sync()). */
+#define GWBPF_SRC_HEAD 64
+struct gwbpf_src_key {
+	__u32 prefixlen;
+	__u32 ifindex;
+	__u8 family;  /* 4 or 6 */
+	__u8 pad[3];
+	__u8 addr[16]; /* IPv4 in addr[0..3], the rest zero */
+};
+_Static_assert(sizeof(struct gwbpf_src_key) == 28, "gwbpf_src_key layout");
+
 struct gwbpf_domain_val {
 	__u64 sets;       /* bit s: in domain set s of the slot's policy */
 	__u64 expires_ns; /* bpf_ktime_get_ns() after which the entry is ignored */
@@ -236,7 +266,8 @@ struct gwbpf_flow {
 	__u8 pad;
 	__u8 mac[6];    /* source MAC of the packet that opened it: its device */
 	__u16 stats;    /* gw_rule_stats index of (slot, rule) when classified */
-	__u64 first_ns; /* CLOCK_MONOTONIC_COARSE (bpf_ktime_get_coarse_ns()) */
+	__u32 ifindex;  /* the port the device sends it from (XDP's ingress) */
+	__u32 first_s;  /* CLOCK_MONOTONIC_COARSE seconds when it was opened */
 	__u64 last_jiffies; /* bpf_jiffies64() at its last packet, either way */
 	__u64 packets;  /* the device's, on LAN ingress (XDP), dropped too */
 	__u64 bytes;
@@ -380,6 +411,7 @@ _Static_assert(sizeof(struct gwbpf_clock) == 24, "gwbpf_clock layout");
 #define GWBPF_EV_NEW     1
 #define GWBPF_EV_DECIDED 2
 #define GWBPF_EV_END     3
+#define GWBPF_EV_SHAPE   4 /* a rate's shaper class is wanted: see gw_shapes */
 struct gwbpf_event {
 	__u8 kind;      /* GWBPF_EV_* */
 	__u8 action;
@@ -396,28 +428,36 @@ struct gwbpf_event {
 	__u64 packets_down;
 	__u64 bytes_down;
 	struct gwbpf_flow_key key; /* as the device that opened it sent it */
+	/* GWBPF_EV_SHAPE: the class's key (struct gwbpf_shape_key) is rule,
+	 * device, mac above and these; the rest is the flow's. */
+	__u32 ifindex;  /* the port (GWBPF_DIR_DOWN), 0 (GWBPF_DIR_UP) */
+	__u8 dir;
+	__u8 slot;
+	__u8 pad3[2];
 };
-_Static_assert(sizeof(struct gwbpf_event) == 104, "gwbpf_event layout");
+_Static_assert(sizeof(struct gwbpf_event) == 112, "gwbpf_event layout");
 
 /* gw_counters: a per-CPU array of one struct gwbpf_counters, a __u64 per
  * reason (one map lookup gives a program all of them).  Every packet
  * gw_classify sees ends in exactly one outcome: PASS, DROP, REJECT,
- * REJECT_DROP, NOT_IP, TRUNCATED, LOCAL, NO_POLICY, MAP_MISS or RATE_DROP.
- * Every packet that reaches the flow table (all but TRUNCATED, NOT_IP and
- * NO_POLICY) is also exactly one of FLOW_HIT, LOCAL, FLOW_REPLY,
- * FLOW_NEW, FLOW_RECLASS, FLOW_RACED or MAP_MISS.  Every packet a rule or
- * a default decides is counted once in gw_rule_stats (all of them but
- * LOCAL, FLOW_REPLY and MAP_MISS, and the three before the flow table).
+ * REJECT_DROP, NOT_IP, TRUNCATED, VLAN_DEEP, IP6_DEEP, LOCAL, NO_POLICY,
+ * SPOOFED, MAP_MISS or RATE_DROP.  Every packet that reaches the flow
+ * table (all but TRUNCATED, VLAN_DEEP, IP6_DEEP, NOT_IP and NO_POLICY) is
+ * also exactly one of FLOW_HIT, LOCAL, SPOOFED, FLOW_REPLY, FLOW_NEW,
+ * FLOW_RECLASS, FLOW_RACED or MAP_MISS.  Every packet a rule or a default
+ * decides is counted once in gw_rule_stats (all of them but LOCAL,
+ * SPOOFED, FLOW_REPLY and MAP_MISS, and the five before the flow table).
  * So the program counts neither PACKETS, PASS nor FLOW_HIT, and an
  * established flow's allowed packet touches no reason counter at all;
  * gwbpf_counters() fills them in (their slots in the map stay 0):
  *   PACKETS  = the rule counters' packets, both slots (gw_rule_stats)
  *              + those of generations since replaced (gw_retired)
- *              + TRUNCATED + NOT_IP + NO_POLICY + LOCAL + FLOW_REPLY
- *              + MAP_MISS
+ *              + TRUNCATED + VLAN_DEEP + IP6_DEEP + NOT_IP + NO_POLICY
+ *              + LOCAL + SPOOFED + FLOW_REPLY + MAP_MISS
  *   PASS     = PACKETS - every other outcome
- *   FLOW_HIT = PACKETS - TRUNCATED - NOT_IP - NO_POLICY - LOCAL
- *              - FLOW_REPLY - FLOW_NEW - FLOW_RECLASS - FLOW_RACED - MAP_MISS */
+ *   FLOW_HIT = PACKETS - TRUNCATED - VLAN_DEEP - IP6_DEEP - NOT_IP
+ *              - NO_POLICY - LOCAL - SPOOFED - FLOW_REPLY - FLOW_NEW
+ *              - FLOW_RECLASS - FLOW_RACED - MAP_MISS */
 enum gwbpf_counter {
 	GWBPF_CNT_PACKETS,      /* every packet seen (derived) */
 	GWBPF_CNT_PASS,         /* verdict allow (derived) */
@@ -431,7 +471,7 @@ enum gwbpf_counter {
 	GWBPF_CNT_FLOW_HIT,     /* cached verdict used (derived) */
 	GWBPF_CNT_FLOW_REPLY,   /* reverse tuple of a known flow */
 	GWBPF_CNT_FLOW_NEW,     /* classified: no flow */
-	GWBPF_CNT_FLOW_RECLASS, /* classified again: epoch changed */
+	GWBPF_CNT_FLOW_RECLASS, /* classified again: epoch or port changed */
 	GWBPF_CNT_MAP_MISS,     /* a policy map lacked an entry it should have: dropped */
 	GWBPF_CNT_FRAGMENT,     /* IPv4/IPv6 non-first fragment: classified with port 0 */
 	GWBPF_CNT_RATE_DROP,    /* allowed, but over its rule's rate: dropped (ingress) */
@@ -446,6 +486,11 @@ enum gwbpf_counter {
 	GWBPF_CNT_FLOW_RACED,   /* its flow's way changed hands while read: decided afresh,
 				 * not cached (also counted in FLOW_UNCACHED) */
 	GWBPF_CNT_EGRESS_RECLASS, /* TC egress: a flow of an older epoch decided again */
+	GWBPF_CNT_VLAN_DEEP,    /* more VLAN tags than GW_PKT_MAX_VLAN: dropped */
+	GWBPF_CNT_IP6_DEEP,     /* more IPv6 extension headers than GW_PKT_MAX_IP6_EXT: dropped */
+	GWBPF_CNT_SPOOFED,      /* source outside the port's prefixes (gw_src): dropped */
+	GWBPF_CNT_SHAPE_ASK,    /* a rate's class asked for (GWBPF_EV_SHAPE) */
+	GWBPF_CNT_SHAPED,       /* a packet handed to its rate's class (either way) */
 	GWBPF_CNT_COUNT
 };
 
@@ -470,7 +515,31 @@ _Static_assert(sizeof(struct gwbpf_rule_stats) == 16, "gwbpf_rule_stats layout")
  * being live).  Written by userspace alone; pinned with the rest, so
  * PACKETS and PASS (gw_counters) never go backwards, across restarts too. */
 
-/* gw_rates: LRU hash, one token bucket per (rule, device, direction) of a
+/* Rates: the shaper.  A rule's `rate R` is what each device it matches
+ * gets, uploads and downloads each (docs/policy.md): one HTB class of rate
+ * and ceil R per (generation slot, rule, device, direction), which all the
+ * device's flows under that rule share, queueing what is over the rate
+ * (a bfifo of 100 ms at R, at least 64 KiB) rather than dropping it.
+ *   download  the class is on the root HTB qdisc (handle GWBPF_HTB_MAJOR:)
+ *             of the port the device is on; gw_egress sets skb->priority to
+ *             it (HTB takes a priority that names one of its classes)
+ *   upload    XDP cannot queue: gw_classify lets the packet in, and
+ *             gw_ingress (TC ingress on the port, which looks at flows only
+ *             while the live policy has a rate: POL_TABLES_F_RATES) sets
+ *             skb->priority to the class and redirects the packet to the
+ *             ifb GWBPF_IFB, whose root HTB holds the upload classes; the
+ *             ifb hands it back to the port's receive path once shaped, and
+ *             the kernel routes it on
+ * Traffic without a class goes through HTB's direct queue, unshaped.
+ * Classes are made by userspace (the loader, for gwd) when a program asks:
+ * a packet of a rated flow whose class is not in gw_shapes adds the key
+ * there with classid 0 and sends a GWBPF_EV_SHAPE event (again after
+ * GWBPF_SHAPE_ASK_NS without an answer); until the class is there, the
+ * token bucket below (gw_rates) polices the rate instead, so the limit
+ * holds meanwhile and while gwd is down.  The classes of a slot go when
+ * the loader stages a new generation into it.
+ *
+ * gw_rates: LRU hash, one token bucket per (rule, device, direction) of a
  * rule with a rate: "each device on its own" (docs/policy.md).  A declared
  * device is its index (mac zero), whatever MAC it sends from; a new device
  * is its MAC (device ~0u).  The bucket holds POL_TABLES_RATE_BURST_MS of
@@ -491,6 +560,29 @@ struct gwbpf_rate {
 	__u64 last_ns; /* bpf_ktime_get_ns() of the last refill */
 };
 _Static_assert(sizeof(struct gwbpf_rate) == 16, "gwbpf_rate layout");
+
+/* gw_shapes: hash, a rate's class (see "Rates" above) by its key.  Written
+ * by the programs (a request: classid 0) and by the loader (the class). */
+#define GWBPF_HTB_MAJOR   0x6777 /* handle of gw's HTB qdiscs: 6777: */
+#define GWBPF_IFB         "gw-ifb"
+#define GWBPF_SHAPE_ASK_NS 1000000000ull
+struct gwbpf_shape_key {
+	__u32 rule;
+	__u32 device;   /* as gwbpf_rate_key */
+	__u8 mac[6];
+	__u8 slot;
+	__u8 dir;       /* GWBPF_DIR_* */
+	__u32 ifindex;  /* the port, for GWBPF_DIR_DOWN; 0 for GWBPF_DIR_UP */
+};
+_Static_assert(sizeof(struct gwbpf_shape_key) == 20, "gwbpf_shape_key layout");
+
+struct gwbpf_shape {
+	__u32 classid;  /* GWBPF_HTB_MAJOR << 16 | minor; 0: asked for, not made yet */
+	__u32 ifindex;  /* where an upload goes to be shaped: the ifb */
+	__u64 asked_ns; /* bpf_ktime_get_ns() of the last request */
+};
+_Static_assert(sizeof(struct gwbpf_shape) == 16, "gwbpf_shape layout");
+
 
 /* gw_device_stats: LRU hash, MAC -> the totals of that device's flows that
  * are gone from gw_flows, written by userspace only (loader.c folds a flow

@@ -7,8 +7,10 @@
  * earlier one attached).
  */
 #include <errno.h>
+#include <ifaddrs.h>
 #include <limits.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +29,7 @@
 
 #include "classify.skel.h"
 #include "loader.h"
+#include "shaper.h"
 
 /* An interface this loader attached to, and whether it made the clsact
  * qdisc there (then detach removes it again). */
@@ -54,6 +57,9 @@ struct gwbpf {
 	int nevents;
 	struct gwbpf_flow_set *sets; /* gw_flows, mmap'ed */
 	uint64_t seed;               /* gw_flow_seed[0] */
+	/* The rates' HTB class minors in use (gw_shapes' classids), one bit
+	 * each: a class's minor is unique over the ifb and every port. */
+	uint64_t minors[65536 / 64];
 };
 
 #define SETS_BYTES ((size_t)GWBPF_FLOW_SETS * sizeof(struct gwbpf_flow_set))
@@ -99,6 +105,11 @@ int gwbpf_prog_fd(const struct gwbpf *g)
 int gwbpf_egress_prog_fd(const struct gwbpf *g)
 {
 	return bpf_program__fd(g->skel->progs.gw_egress);
+}
+
+int gwbpf_ingress_prog_fd(const struct gwbpf *g)
+{
+	return bpf_program__fd(g->skel->progs.gw_ingress);
 }
 
 uint64_t gwbpf_epoch(const struct gwbpf *g)
@@ -230,6 +241,174 @@ static int flow_seed(struct gwbpf *g)
 	return 0;
 }
 
+/* ---------------------------------------------------------------- shaper
+ *
+ * The rates' classes (gw_bpf_abi.h, "Rates"): made when a program asks
+ * (gwbpf_shape), gone with their slot (gwbpf_stage) or their port
+ * (gwbpf_detach).  The minors in use are the ones gw_shapes names, so a
+ * restarted loader goes on from the pins.
+ */
+
+static void minor_mark(struct gwbpf *g, uint32_t classid, bool used)
+{
+	uint32_t m = classid & 0xffff;
+	if (used)
+		g->minors[m / 64] |= 1ull << (m % 64);
+	else
+		g->minors[m / 64] &= ~(1ull << (m % 64));
+}
+
+/* A free minor, 1 to 0xfffe (0 and 0xffff mean no class), or 0. */
+static uint32_t minor_alloc(struct gwbpf *g)
+{
+	for (uint32_t w = 0; w < 65536 / 64; w++) {
+		uint64_t free = ~g->minors[w];
+		if (w == 0)
+			free &= ~1ull;
+		if (w == 65536 / 64 - 1)
+			free &= ~(1ull << 63);
+		if (free) {
+			uint32_t m = w * 64 + (uint32_t)__builtin_ctzll(free);
+			g->minors[w] |= 1ull << (m % 64);
+			return m;
+		}
+	}
+	return 0;
+}
+
+/* The interface a class lives on: the ifb for an upload, the port for a
+ * download. */
+static int shape_dev(const struct gwbpf_shape_key *k, const struct gwbpf_shape *v)
+{
+	return (int)(k->dir == GWBPF_DIR_UP ? v->ifindex : k->ifindex);
+}
+
+static int shapes_adopt(struct gwbpf *g)
+{
+	int fd = bpf_map__fd(g->skel->maps.gw_shapes);
+	struct gwbpf_shape_key k, next;
+	struct gwbpf_shape v;
+	for (void *prev = NULL; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &k) {
+		k = next;
+		if (bpf_map_lookup_elem(fd, &k, &v) == 0 && v.classid)
+			minor_mark(g, v.classid, true);
+	}
+	return 0;
+}
+
+typedef bool (*shape_match)(const struct gwbpf_shape_key *k, uint32_t arg);
+
+static bool in_slot(const struct gwbpf_shape_key *k, uint32_t slot)
+{
+	return k->slot == slot;
+}
+
+static bool on_port(const struct gwbpf_shape_key *k, uint32_t ifindex)
+{
+	return k->dir == GWBPF_DIR_DOWN && k->ifindex == ifindex;
+}
+
+static bool any_shape(const struct gwbpf_shape_key *k, uint32_t arg)
+{
+	return true;
+}
+
+/* Every class whose key matches goes, with its gw_shapes entry.  A class
+ * the kernel no longer has (its interface gone) is fine. */
+static int shapes_clear(struct gwbpf *g, shape_match match, uint32_t arg)
+{
+	int fd = bpf_map__fd(g->skel->maps.gw_shapes), r = 0;
+	struct gwbpf_shape_key k, next, *gone = NULL;
+	size_t n = 0;
+	for (void *prev = NULL; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &k) {
+		k = next;
+		if (!match(&k, arg))
+			continue;
+		struct gwbpf_shape_key *g2 = realloc(gone, (n + 1) * sizeof(*g2));
+		if (!g2) {
+			free(gone);
+			return -ENOMEM;
+		}
+		gone = g2;
+		gone[n++] = k;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct gwbpf_shape v;
+		if (bpf_map_lookup_elem(fd, &gone[i], &v) < 0)
+			continue;
+		if (v.classid) {
+			int e = gwbpf_tc_class_del(shape_dev(&gone[i], &v), v.classid);
+			if (e < 0 && e != -ENOENT && e != -ENODEV && e != -EINVAL && !r)
+				r = e;
+			minor_mark(g, v.classid, false);
+		}
+		if (bpf_map_delete_elem(fd, &gone[i]) < 0 && errno != ENOENT && !r)
+			r = -errno;
+	}
+	free(gone);
+	return r;
+}
+
+int gwbpf_shape(struct gwbpf *g, const struct gwbpf_event *e)
+{
+	if (e->kind != GWBPF_EV_SHAPE || e->dir > GWBPF_DIR_DOWN || e->slot >= GWBPF_SLOTS ||
+	    e->rule >= GWBPF_MAX_RULES || (e->dir == GWBPF_DIR_DOWN) != (e->ifindex != 0))
+		return -EINVAL;
+	/* Asked for under a generation since replaced: its slot's classes
+	 * go when the slot is staged again, so none is made for it. */
+	if (!(g->epoch & GWBPF_EPOCH_VALID) || e->slot != (g->epoch & GWBPF_EPOCH_SLOT ? 1 : 0))
+		return 0;
+	int fd = bpf_map__fd(g->skel->maps.gw_shapes), r;
+	struct gwbpf_shape_key k = { .rule = e->rule, .device = e->device, .slot = e->slot,
+				     .dir = e->dir, .ifindex = e->ifindex };
+	if (e->device == ~0u)
+		memcpy(k.mac, e->mac, 6);
+	struct gwbpf_shape v = { 0 };
+	if (bpf_map_lookup_elem(fd, &k, &v) == 0 && v.classid)
+		return 0;
+	struct pol_tables_rule rule;
+	uint32_t ri = e->slot * GWBPF_MAX_RULES + e->rule;
+	if (bpf_map_lookup_elem(bpf_map__fd(g->skel->maps.gw_rules), &ri, &rule) < 0)
+		return -errno;
+	if (!(rule.flags & POL_TABLES_RULE_RATE) || !rule.rate_bps)
+		return -EINVAL;
+	int dev = (int)e->ifindex;
+	if (e->dir == GWBPF_DIR_UP && (r = gwbpf_tc_ifb(GWBPF_IFB, &dev)) < 0)
+		return r;
+	if ((r = gwbpf_tc_htb_root(dev, GWBPF_HTB_MAJOR)) < 0)
+		return r;
+	uint32_t minor = minor_alloc(g);
+	if (!minor)
+		return -ENOSPC;
+	uint32_t classid = (uint32_t)GWBPF_HTB_MAJOR << 16 | minor;
+	if ((r = gwbpf_tc_class(dev, classid, rule.rate_bps)) < 0) {
+		minor_mark(g, classid, false);
+		return r;
+	}
+	v.classid = classid;
+	v.ifindex = e->dir == GWBPF_DIR_UP ? (uint32_t)dev : 0;
+	if (bpf_map_update_elem(fd, &k, &v, BPF_ANY) < 0) {
+		r = -errno;
+		gwbpf_tc_class_del(dev, classid);
+		minor_mark(g, classid, false);
+		return r;
+	}
+	return 1;
+}
+
+int gwbpf_shape_info(const struct gwbpf *g, const struct gwbpf_shape_key *k, uint32_t *ret_classid,
+		     int *ret_ifindex)
+{
+	struct gwbpf_shape v;
+	if (bpf_map_lookup_elem(bpf_map__fd(g->skel->maps.gw_shapes), k, &v) < 0)
+		return -errno;
+	if (!v.classid)
+		return -ENOENT;
+	*ret_classid = v.classid;
+	*ret_ifindex = shape_dev(k, &v);
+	return 0;
+}
+
 int gwbpf_open(const char *pin_root, struct gwbpf **ret)
 {
 	struct gwbpf *g = calloc(1, sizeof(*g));
@@ -294,7 +473,7 @@ int gwbpf_open(const char *pin_root, struct gwbpf **ret)
 		goto fail;
 	}
 	g->sets = sets;
-	if ((r = flow_seed(g)) < 0)
+	if ((r = flow_seed(g)) < 0 || (r = shapes_adopt(g)) < 0)
 		goto fail;
 	*ret = g;
 	return 0;
@@ -519,7 +698,8 @@ int gwbpf_stage(struct gwbpf *g, const struct pol_tables *t, const struct gwbpf_
 	    (r = clear_slot(bpf_map__fd(s->maps.gw_domains), sizeof(struct gwbpf_addr_key),
 			    offsetof(struct gwbpf_addr_key, slot), slot)) < 0 ||
 	    (r = clear_slot(bpf_map__fd(s->maps.gw_rates), sizeof(struct gwbpf_rate_key),
-			    offsetof(struct gwbpf_rate_key, slot), slot)) < 0)
+			    offsetof(struct gwbpf_rate_key, slot), slot)) < 0 ||
+	    (r = shapes_clear(g, in_slot, slot)) < 0)
 		return r;
 
 	/* A generation's rule counters start at zero; what the slot counted
@@ -666,17 +846,20 @@ int gwbpf_counters(const struct gwbpf *g, uint64_t ret[GWBPF_CNT_COUNT])
 	free(v);
 	/* PACKETS, PASS and FLOW_HIT are derived (gw_bpf_abi.h). */
 	static const uint8_t unruled[] = {
-		GWBPF_CNT_TRUNCATED, GWBPF_CNT_NOT_IP,	   GWBPF_CNT_NO_POLICY,
-		GWBPF_CNT_LOCAL,     GWBPF_CNT_FLOW_REPLY, GWBPF_CNT_MAP_MISS,
+		GWBPF_CNT_TRUNCATED, GWBPF_CNT_VLAN_DEEP,  GWBPF_CNT_IP6_DEEP,
+		GWBPF_CNT_NOT_IP,    GWBPF_CNT_NO_POLICY,  GWBPF_CNT_LOCAL,
+		GWBPF_CNT_SPOOFED,   GWBPF_CNT_FLOW_REPLY, GWBPF_CNT_MAP_MISS,
 	};
 	static const uint8_t not_pass[] = {
-		GWBPF_CNT_DROP,	    GWBPF_CNT_REJECT,	 GWBPF_CNT_REJECT_DROP, GWBPF_CNT_NOT_IP,
-		GWBPF_CNT_TRUNCATED, GWBPF_CNT_LOCAL,	 GWBPF_CNT_NO_POLICY,	GWBPF_CNT_MAP_MISS,
-		GWBPF_CNT_RATE_DROP,
+		GWBPF_CNT_DROP,	     GWBPF_CNT_REJECT,	  GWBPF_CNT_REJECT_DROP,
+		GWBPF_CNT_NOT_IP,    GWBPF_CNT_TRUNCATED, GWBPF_CNT_VLAN_DEEP,
+		GWBPF_CNT_IP6_DEEP,  GWBPF_CNT_LOCAL,	  GWBPF_CNT_NO_POLICY,
+		GWBPF_CNT_SPOOFED,   GWBPF_CNT_MAP_MISS,  GWBPF_CNT_RATE_DROP,
 	};
 	static const uint8_t not_hits[] = {
-		GWBPF_CNT_TRUNCATED,   GWBPF_CNT_NOT_IP,      GWBPF_CNT_NO_POLICY,
-		GWBPF_CNT_LOCAL,       GWBPF_CNT_FLOW_REPLY,  GWBPF_CNT_FLOW_NEW,
+		GWBPF_CNT_TRUNCATED,   GWBPF_CNT_VLAN_DEEP,   GWBPF_CNT_IP6_DEEP,
+		GWBPF_CNT_NOT_IP,      GWBPF_CNT_NO_POLICY,   GWBPF_CNT_LOCAL,
+		GWBPF_CNT_SPOOFED,     GWBPF_CNT_FLOW_REPLY,  GWBPF_CNT_FLOW_NEW,
 		GWBPF_CNT_FLOW_RECLASS, GWBPF_CNT_FLOW_RACED, GWBPF_CNT_MAP_MISS,
 	};
 	uint64_t sums[GWBPF_SLOTS], retired;
@@ -697,6 +880,29 @@ int gwbpf_counters(const struct gwbpf *g, uint64_t ret[GWBPF_CNT_COUNT])
 	ret[GWBPF_CNT_PASS] = packets > other ? packets - other : 0;
 	ret[GWBPF_CNT_FLOW_HIT] = packets > others ? packets - others : 0;
 	return 0;
+}
+
+static const char *const counter_names[GWBPF_CNT_COUNT] = {
+	[GWBPF_CNT_PACKETS] = "packets", [GWBPF_CNT_PASS] = "pass", [GWBPF_CNT_DROP] = "drop",
+	[GWBPF_CNT_REJECT] = "reject", [GWBPF_CNT_REJECT_DROP] = "reject_drop",
+	[GWBPF_CNT_NOT_IP] = "not_ip", [GWBPF_CNT_TRUNCATED] = "truncated",
+	[GWBPF_CNT_LOCAL] = "local", [GWBPF_CNT_NO_POLICY] = "no_policy",
+	[GWBPF_CNT_FLOW_HIT] = "flow_hit", [GWBPF_CNT_FLOW_REPLY] = "flow_reply",
+	[GWBPF_CNT_FLOW_NEW] = "flow_new", [GWBPF_CNT_FLOW_RECLASS] = "flow_reclass",
+	[GWBPF_CNT_MAP_MISS] = "map_miss", [GWBPF_CNT_FRAGMENT] = "fragment",
+	[GWBPF_CNT_RATE_DROP] = "rate_drop", [GWBPF_CNT_EVENT_LOST] = "event_lost",
+	[GWBPF_CNT_EGRESS] = "egress", [GWBPF_CNT_EGRESS_NO_FLOW] = "egress_no_flow",
+	[GWBPF_CNT_EGRESS_DROP] = "egress_drop", [GWBPF_CNT_FLOW_EVICT] = "flow_evict",
+	[GWBPF_CNT_FLOW_UNCACHED] = "flow_uncached",
+	[GWBPF_CNT_EGRESS_RATE_DROP] = "egress_rate_drop", [GWBPF_CNT_FLOW_RACED] = "flow_raced",
+	[GWBPF_CNT_EGRESS_RECLASS] = "egress_reclass", [GWBPF_CNT_VLAN_DEEP] = "vlan_deep",
+	[GWBPF_CNT_IP6_DEEP] = "ip6_deep", [GWBPF_CNT_SPOOFED] = "spoofed",
+	[GWBPF_CNT_SHAPE_ASK] = "shape_ask", [GWBPF_CNT_SHAPED] = "shaped",
+};
+
+const char *gwbpf_counter_name(enum gwbpf_counter c)
+{
+	return (unsigned)c < GWBPF_CNT_COUNT && counter_names[c] ? counter_names[c] : "?";
 }
 
 int gwbpf_rule_stats(const struct gwbpf *g, uint32_t slot, uint32_t index,
@@ -897,6 +1103,102 @@ int gwbpf_flows_each(const struct gwbpf *g, gwbpf_flow_fn fn, void *arg)
 	return 0;
 }
 
+/* ---------------------------------------------------------------- idle classes */
+
+/* A shape key's owner: (slot, rule, device, MAC of a new device). */
+static int owner_cmp(const struct gwbpf_shape_key *a, uint32_t slot, uint32_t rule,
+		     uint32_t device, const uint8_t mac[6])
+{
+	if (a->slot != slot)
+		return a->slot < slot ? -1 : 1;
+	if (a->rule != rule)
+		return a->rule < rule ? -1 : 1;
+	if (a->device != device)
+		return a->device < device ? -1 : 1;
+	return device == ~0u ? memcmp(a->mac, mac, 6) : 0;
+}
+
+static int cmp_owner(const void *x, const void *y)
+{
+	const struct gwbpf_shape_key *a = x, *b = y;
+	return owner_cmp(a, b->slot, b->rule, b->device, b->mac);
+}
+
+struct shape_use {
+	struct gwbpf_shape_key *k;
+	bool *used;
+	size_t n;
+};
+
+/* Marks the classes of a flow's owner as in use. */
+static int mark_used(const struct gwbpf_flow_key *fk, const struct gwbpf_flow *f, void *arg)
+{
+	struct shape_use *u = arg;
+	if (!(f->flags & POL_TABLES_RULE_RATE))
+		return 0;
+	uint32_t slot = f->stats / GWBPF_RULE_STATS;
+	/* The first key of the owner (the keys are sorted by owner), then
+	 * every key of it: one per direction and port. */
+	size_t lo = 0, hi = u->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (owner_cmp(&u->k[mid], slot, f->rule, f->device, f->mac) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < u->n && !owner_cmp(&u->k[lo], slot, f->rule, f->device, f->mac); lo++)
+		u->used[lo] = true;
+	return 0;
+}
+
+int gwbpf_shapes_expire(struct gwbpf *g, uint32_t *ret_n)
+{
+	int fd = bpf_map__fd(g->skel->maps.gw_shapes), r = 0;
+	struct shape_use u = { 0 };
+	struct gwbpf_shape_key k, next;
+	size_t cap = 0;
+	uint32_t n = 0;
+	for (void *prev = NULL; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &k) {
+		k = next;
+		if (u.n == cap) {
+			cap = cap ? 2 * cap : 64;
+			struct gwbpf_shape_key *k2 = realloc(u.k, cap * sizeof(*k2));
+			if (!k2) {
+				r = -ENOMEM;
+				goto out;
+			}
+			u.k = k2;
+		}
+		u.k[u.n++] = k;
+	}
+	if (!u.n)
+		goto out;
+	qsort(u.k, u.n, sizeof(*u.k), cmp_owner);
+	r = -ENOMEM;
+	if (!(u.used = calloc(u.n, sizeof(*u.used))))
+		goto out;
+	if ((r = gwbpf_flows_each(g, mark_used, &u)) < 0)
+		goto out;
+	for (size_t i = 0; i < u.n; i++) {
+		struct gwbpf_shape v;
+		if (u.used[i] || bpf_map_lookup_elem(fd, &u.k[i], &v) < 0)
+			continue;
+		if (v.classid) {
+			gwbpf_tc_class_del(shape_dev(&u.k[i], &v), v.classid);
+			minor_mark(g, v.classid, false);
+		}
+		bpf_map_delete_elem(fd, &u.k[i]);
+		n++;
+	}
+out:
+	if (ret_n)
+		*ret_n = n;
+	free(u.k);
+	free(u.used);
+	return r;
+}
+
 struct dev_sum {
 	uint8_t mac[6];
 	bool found;
@@ -968,6 +1270,9 @@ int gwbpf_unpin(struct gwbpf *g)
 	int r = 0;
 	if (!g->pin_root)
 		return -EINVAL;
+	/* gw's classes and ifb go with gw's state. */
+	shapes_clear(g, any_shape, 0);
+	gwbpf_tc_ifb_del(GWBPF_IFB);
 	bpf_object__for_each_map(m, g->skel->obj) {
 		if (bpf_map__is_internal(m))
 			continue;
@@ -1016,9 +1321,22 @@ out:
 	return r;
 }
 
-static int tc_query(int ifindex, uint32_t *ret_id)
+/* gw's two TC programs: gw_egress on the clsact egress hook, gw_ingress
+ * on its ingress hook (the rates' uploads), each at our place. */
+static const struct tc_prog {
+	enum bpf_tc_attach_point point;
+	const char *name;
+} tc_progs[] = { { BPF_TC_EGRESS, "gw_egress" }, { BPF_TC_INGRESS, "gw_ingress" } };
+
+static int tc_prog_fd(const struct gwbpf *g, enum bpf_tc_attach_point point)
 {
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
+	return bpf_program__fd(point == BPF_TC_EGRESS ? g->skel->progs.gw_egress
+						      : g->skel->progs.gw_ingress);
+}
+
+static int tc_query(int ifindex, enum bpf_tc_attach_point point, uint32_t *ret_id)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
 	LIBBPF_OPTS(bpf_tc_opts, o, .handle = TC_HANDLE, .priority = TC_PRIORITY);
 	int r = bpf_tc_query(&hook, &o);
 	if (r == -ENOENT || r == -EINVAL) {
@@ -1040,38 +1358,85 @@ static struct iface *find_iface(struct gwbpf *g, int ifindex)
 	return NULL;
 }
 
+/* gw's XDP program on the interface, if any: its id and the mode flag
+ * (XDP_FLAGS_DRV_MODE or XDP_FLAGS_SKB_MODE) it is attached with.  Someone
+ * else's program in either mode also comes back (ours() tells them apart);
+ * *ret_id 0: none. */
+static int xdp_query(int ifindex, uint32_t *ret_id, uint32_t *ret_mode)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	*ret_id = 0;
+	*ret_mode = 0;
+	if (bpf_xdp_query(ifindex, 0, &q) < 0)
+		return 0; /* an interface without XDP at all has none */
+	if (q.drv_prog_id) {
+		*ret_id = q.drv_prog_id;
+		*ret_mode = XDP_FLAGS_DRV_MODE;
+	} else if (q.skb_prog_id) {
+		*ret_id = q.skb_prog_id;
+		*ret_mode = XDP_FLAGS_SKB_MODE;
+	} else if (q.hw_prog_id) {
+		*ret_id = q.hw_prog_id;
+		*ret_mode = XDP_FLAGS_HW_MODE;
+	}
+	return 0;
+}
+
 static int xdp_detach_ours(struct gwbpf *g, int ifindex, bool *ret_found)
 {
-	uint32_t id = 0;
+	uint32_t id = 0, mode = 0;
 	int fd = -1, r;
 	*ret_found = false;
-	if (bpf_xdp_query_id(ifindex, XDP_FLAGS_DRV_MODE, &id) < 0 || !id)
+	xdp_query(ifindex, &id, &mode);
+	if (!id)
 		return 0;
 	if ((r = ours(g, id, "gw_classify", &fd)) <= 0)
 		return r;
 	/* Replace-with-nothing, only if it is still the program we looked at. */
 	LIBBPF_OPTS(bpf_xdp_attach_opts, o, .old_prog_fd = fd);
-	r = bpf_xdp_detach(ifindex, XDP_FLAGS_DRV_MODE | XDP_FLAGS_REPLACE, &o);
+	r = bpf_xdp_detach(ifindex, mode | XDP_FLAGS_REPLACE, &o);
 	close(fd);
 	*ret_found = r == 0;
 	return r;
 }
 
-static int tc_detach_ours(struct gwbpf *g, int ifindex, bool *ret_found)
+static int tc_detach_ours(struct gwbpf *g, int ifindex, const struct tc_prog *t,
+			  bool *ret_found)
 {
 	uint32_t id = 0;
 	int fd = -1, r;
 	*ret_found = false;
-	if ((r = tc_query(ifindex, &id)) < 0 || !id)
+	if ((r = tc_query(ifindex, t->point, &id)) < 0 || !id)
 		return r;
-	if ((r = ours(g, id, "gw_egress", &fd)) <= 0)
+	if ((r = ours(g, id, t->name, &fd)) <= 0)
 		return r;
 	close(fd);
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = t->point);
 	LIBBPF_OPTS(bpf_tc_opts, o, .handle = TC_HANDLE, .priority = TC_PRIORITY);
 	r = bpf_tc_detach(&hook, &o);
 	*ret_found = r == 0;
 	return r;
+}
+
+/* Our filter at our place on a clsact hook; someone else's filter at that
+ * place: -EBUSY. */
+static int tc_attach_ours(struct gwbpf *g, int ifindex, const struct tc_prog *t)
+{
+	uint32_t id = 0;
+	int fd = -1, r;
+	if ((r = tc_query(ifindex, t->point, &id)) < 0)
+		return r;
+	if (id) {
+		if ((r = ours(g, id, t->name, &fd)) < 0)
+			return r;
+		if (r == 0)
+			return -EBUSY;
+		close(fd);
+	}
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = t->point);
+	LIBBPF_OPTS(bpf_tc_opts, to, .handle = TC_HANDLE, .priority = TC_PRIORITY,
+		    .prog_fd = tc_prog_fd(g, t->point), .flags = BPF_TC_F_REPLACE);
+	return bpf_tc_attach(&hook, &to);
 }
 
 int gwbpf_attach(struct gwbpf *g, const char *ifname)
@@ -1090,64 +1455,234 @@ int gwbpf_attach(struct gwbpf *g, const char *ifname)
 		*f = (struct iface){ .ifindex = ifindex };
 	}
 
-	/* XDP, native mode.  A gw program on our maps (an earlier gwd's) is
-	 * replaced in place; anyone else's is left alone and refused. */
-	if (bpf_xdp_query_id(ifindex, XDP_FLAGS_DRV_MODE, &id) < 0)
-		id = 0;
+	/* The port's source prefixes first: the program drops what comes
+	 * from outside them from its first packet on. */
+	if ((r = gwbpf_port_sync(g, ifname)) < 0)
+		return r;
+
+	/* XDP, native mode where the driver has it, else generic (most Wi-Fi
+	 * drivers, bridges, macvlan).  A gw program on our maps (an earlier
+	 * gwd's) is replaced in place, in its mode; anyone else's is left
+	 * alone and refused. */
+	uint32_t mode = 0;
+	xdp_query(ifindex, &id, &mode);
 	LIBBPF_OPTS(bpf_xdp_attach_opts, xo);
 	uint32_t flags = XDP_FLAGS_DRV_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST;
 	if (id) {
 		if ((r = ours(g, id, "gw_classify", &fd)) < 0)
 			return r;
-		if (r == 0)
+		if (r == 0 || mode == XDP_FLAGS_HW_MODE) {
+			if (fd >= 0)
+				close(fd);
 			return -EBUSY;
+		}
 		xo.old_prog_fd = fd;
-		flags = XDP_FLAGS_DRV_MODE | XDP_FLAGS_REPLACE;
+		flags = mode | XDP_FLAGS_REPLACE;
 	}
 	r = bpf_xdp_attach(ifindex, gwbpf_prog_fd(g), flags, &xo);
+	/* No native XDP here (EOPNOTSUPP), or not in this configuration (an
+	 * MTU or queue count the driver's XDP refuses): generic XDP runs the
+	 * same program on every driver, later in the receive path. */
+	if (r < 0 && !id && r != -EBUSY && r != -EEXIST && r != -EPERM)
+		r = bpf_xdp_attach(ifindex, gwbpf_prog_fd(g),
+				   XDP_FLAGS_SKB_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST, &xo);
 	if (fd >= 0)
 		close(fd);
 	if (r < 0)
 		return r;
 
-	/* TC egress: our filter at our place on the clsact qdisc, made if
-	 * missing; someone else's filter at that place is refused. */
+	/* TC egress and ingress: our filters at our place on the clsact
+	 * qdisc, made if missing; someone else's filter at that place is
+	 * refused. */
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
-	bool made = false;
+	bool made = false, found;
 	r = bpf_tc_hook_create(&hook);
 	if (r == 0)
 		made = true;
 	else if (r != -EEXIST)
 		goto undo_xdp;
-	id = 0;
-	if (!made && (r = tc_query(ifindex, &id)) < 0)
-		goto undo_qdisc;
-	if (id) {
-		fd = -1;
-		if ((r = ours(g, id, "gw_egress", &fd)) < 0)
-			goto undo_qdisc;
-		if (r == 0) {
-			r = -EBUSY;
-			goto undo_qdisc;
-		}
-		close(fd);
-	}
-	LIBBPF_OPTS(bpf_tc_opts, to, .handle = TC_HANDLE, .priority = TC_PRIORITY,
-		    .prog_fd = gwbpf_egress_prog_fd(g), .flags = BPF_TC_F_REPLACE);
-	if ((r = bpf_tc_attach(&hook, &to)) < 0)
-		goto undo_qdisc;
+	for (size_t i = 0; i < sizeof(tc_progs) / sizeof(tc_progs[0]); i++)
+		if ((r = tc_attach_ours(g, ifindex, &tc_progs[i])) < 0)
+			goto undo_tc;
 	f->made_qdisc = f->made_qdisc || made;
 	if (f == &g->ifaces[g->nifaces])
 		g->nifaces++;
 	return 0;
-undo_qdisc:
+undo_tc:
+	for (size_t i = 0; i < sizeof(tc_progs) / sizeof(tc_progs[0]); i++)
+		tc_detach_ours(g, ifindex, &tc_progs[i], &found);
 	if (made) {
 		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
 		bpf_tc_hook_destroy(&hook);
 	}
-undo_xdp:;
-	bool found;
+undo_xdp:
 	xdp_detach_ours(g, ifindex, &found);
+	return r;
+}
+
+int gwbpf_port_mode(const struct gwbpf *g, const char *ifname)
+{
+	int ifindex = (int)if_nametoindex(ifname), fd = -1, r;
+	uint32_t id = 0, mode = 0;
+	if (!ifindex)
+		return -ENODEV;
+	xdp_query(ifindex, &id, &mode);
+	if (!id)
+		return -ENOENT;
+	if ((r = ours(g, id, "gw_classify", &fd)) < 0)
+		return r;
+	if (r == 0)
+		return -ENOENT;
+	close(fd);
+	for (size_t i = 0; i < sizeof(tc_progs) / sizeof(tc_progs[0]); i++) {
+		uint32_t tid = 0;
+		if ((r = tc_query(ifindex, tc_progs[i].point, &tid)) < 0)
+			return r;
+		if (!tid)
+			return -ENOENT;
+		if ((r = ours(g, tid, tc_progs[i].name, &fd)) < 0)
+			return r;
+		if (r == 0)
+			return -ENOENT;
+		close(fd);
+	}
+	return mode == XDP_FLAGS_DRV_MODE ? GWBPF_XDP_NATIVE : GWBPF_XDP_GENERIC;
+}
+
+const char *gwbpf_mode_name(int mode)
+{
+	return mode == GWBPF_XDP_NATIVE ? "native" : mode == GWBPF_XDP_GENERIC ? "generic" : "none";
+}
+
+/* ---------------------------------------------------------------- anti-spoofing */
+
+static void src_key(struct gwbpf_src_key *k, int ifindex, const struct gwbpf_src_prefix *p)
+{
+	*k = (struct gwbpf_src_key){ .prefixlen = GWBPF_SRC_HEAD + p->plen,
+				     .ifindex = (uint32_t)ifindex, .family = p->family };
+	/* Host bits cleared: the key is the prefix. */
+	for (unsigned i = 0; i < 16; i++) {
+		unsigned bits = p->plen > 8 * i ? p->plen - 8 * i : 0;
+		k->addr[i] = bits >= 8 ? p->addr[i] : (uint8_t)(p->addr[i] & (0xff00u >> bits));
+	}
+}
+
+static bool prefix_ok(const struct gwbpf_src_prefix *p)
+{
+	return (p->family == 4 && p->plen <= 32) || (p->family == 6 && p->plen <= 128);
+}
+
+int gwbpf_port_prefixes(struct gwbpf *g, int ifindex, const struct gwbpf_src_prefix *v, size_t n)
+{
+	int fd = bpf_map__fd(g->skel->maps.gw_src);
+	uint32_t one = 1;
+	if (ifindex <= 0)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!prefix_ok(&v[i]))
+			return -EINVAL;
+	/* The new ones first, then the stale ones out: no instant in which a
+	 * source both sets accept is refused. */
+	for (size_t i = 0; i < n; i++) {
+		struct gwbpf_src_key k;
+		src_key(&k, ifindex, &v[i]);
+		if (bpf_map_update_elem(fd, &k, &one, BPF_ANY) < 0)
+			return -errno;
+	}
+	struct gwbpf_src_key k, next, *stale = NULL;
+	size_t nstale = 0;
+	int r = 0;
+	for (void *prev = NULL; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &k) {
+		k = next;
+		if (k.ifindex != (uint32_t)ifindex)
+			continue;
+		bool keep = false;
+		for (size_t i = 0; i < n && !keep; i++) {
+			struct gwbpf_src_key want;
+			src_key(&want, ifindex, &v[i]);
+			keep = !memcmp(&want, &k, sizeof(k));
+		}
+		if (keep)
+			continue;
+		struct gwbpf_src_key *s2 = realloc(stale, (nstale + 1) * sizeof(*s2));
+		if (!s2) {
+			r = -ENOMEM;
+			goto out;
+		}
+		stale = s2;
+		stale[nstale++] = k;
+	}
+	for (size_t i = 0; i < nstale; i++)
+		if (bpf_map_delete_elem(fd, &stale[i]) < 0 && errno != ENOENT) {
+			r = -errno;
+			goto out;
+		}
+out:
+	free(stale);
+	return r;
+}
+
+static unsigned mask_len(const uint8_t *m, unsigned bytes)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < bytes; i++)
+		n += (unsigned)__builtin_popcount(m[i]);
+	return n;
+}
+
+int gwbpf_port_sync(struct gwbpf *g, const char *ifname)
+{
+	int ifindex = (int)if_nametoindex(ifname), r;
+	struct ifaddrs *ifs = NULL;
+	if (!ifindex)
+		return -ENODEV;
+	if (getifaddrs(&ifs) < 0)
+		return -errno;
+	size_t n = 1, cap = 8;
+	struct gwbpf_src_prefix *v = calloc(cap, sizeof(*v));
+	if (!v) {
+		r = -ENOMEM;
+		goto out;
+	}
+	/* Link-local sources, whatever the port's addresses: every IPv6
+	 * device has one, and routers never forward them. */
+	v[0] = (struct gwbpf_src_prefix){ .family = 6, .plen = 10, .addr = { 0xfe, 0x80 } };
+	for (struct ifaddrs *a = ifs; a; a = a->ifa_next) {
+		if (!a->ifa_addr || !a->ifa_netmask || strcmp(a->ifa_name, ifname))
+			continue;
+		struct gwbpf_src_prefix p = { 0 };
+		if (a->ifa_addr->sa_family == AF_INET) {
+			const struct sockaddr_in *sa = (const void *)a->ifa_addr;
+			const struct sockaddr_in *m = (const void *)a->ifa_netmask;
+			p.family = 4;
+			memcpy(p.addr, &sa->sin_addr, 4);
+			p.plen = (uint8_t)mask_len((const uint8_t *)&m->sin_addr, 4);
+		} else if (a->ifa_addr->sa_family == AF_INET6) {
+			const struct sockaddr_in6 *sa = (const void *)a->ifa_addr;
+			const struct sockaddr_in6 *m = (const void *)a->ifa_netmask;
+			p.family = 6;
+			memcpy(p.addr, &sa->sin6_addr, 16);
+			p.plen = (uint8_t)mask_len((const uint8_t *)&m->sin6_addr, 16);
+			if (p.addr[0] == 0xfe && (p.addr[1] & 0xc0) == 0x80)
+				continue; /* fe80::/10 is there */
+		} else {
+			continue;
+		}
+		if (n == cap) {
+			struct gwbpf_src_prefix *v2 = realloc(v, 2 * cap * sizeof(*v2));
+			if (!v2) {
+				r = -ENOMEM;
+				goto out;
+			}
+			v = v2;
+			cap *= 2;
+		}
+		v[n++] = p;
+	}
+	r = gwbpf_port_prefixes(g, ifindex, v, n);
+out:
+	free(v);
+	freeifaddrs(ifs);
 	return r;
 }
 
@@ -1158,7 +1693,21 @@ int gwbpf_detach(struct gwbpf *g, const char *ifname)
 	if (!ifindex)
 		return -ENODEV;
 	r = xdp_detach_ours(g, ifindex, &xdp_found);
-	r2 = tc_detach_ours(g, ifindex, &tc_found);
+	r2 = 0;
+	tc_found = false;
+	for (size_t i = 0; i < sizeof(tc_progs) / sizeof(tc_progs[0]); i++) {
+		bool found;
+		int e = tc_detach_ours(g, ifindex, &tc_progs[i], &found);
+		if (e < 0 && !r2)
+			r2 = e;
+		tc_found = tc_found || found;
+	}
+	/* Nothing of ours reads them now: the port's sources, its classes
+	 * and the HTB gw put on it. */
+	if (xdp_found)
+		gwbpf_port_prefixes(g, ifindex, NULL, 0);
+	shapes_clear(g, on_port, (uint32_t)ifindex);
+	gwbpf_tc_htb_root_del(ifindex, GWBPF_HTB_MAJOR);
 	struct iface *f = find_iface(g, ifindex);
 	if (f) {
 		if (f->made_qdisc && r2 == 0) {

@@ -30,6 +30,7 @@
 #define GW_EBPF_LOADER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "eval.h"
@@ -58,20 +59,49 @@ int gwbpf_unpin(struct gwbpf *g);
  * goes on while gwd is down), and pins stay pinned. */
 void gwbpf_free(struct gwbpf *g);
 
-/* gw_classify on the interface's XDP hook, in native mode, and gw_egress
- * on its TC egress hook (a clsact qdisc is made if missing).  A gw program
- * on this loader's maps already there (an earlier gwd's) is replaced;
- * someone else's XDP program or TC filter at gw's place: -EBUSY, and
- * nothing changes. */
+/* gw_classify on the interface's XDP hook, in native mode where the
+ * driver has it, else in generic mode, and gw_egress on its TC egress hook
+ * (a clsact qdisc is made if missing); first the port's source prefixes
+ * (gwbpf_port_sync).  A gw program on this loader's maps already there (an
+ * earlier gwd's) is replaced in its mode; someone else's XDP program or TC
+ * filter at gw's place: -EBUSY, and nothing changes. */
 int gwbpf_attach(struct gwbpf *g, const char *ifname);
 /* Removes exactly what gw attached there: the XDP program and the TC
  * filter if they use this loader's maps (whichever loader attached them),
- * and the clsact qdisc if this loader made it.  -ENOENT: none was there. */
+ * the clsact qdisc if this loader made it, and the port's source
+ * prefixes.  -ENOENT: none was there. */
 int gwbpf_detach(struct gwbpf *g, const char *ifname);
 
-/* The XDP program (LAN ingress) and the TC program (LAN egress). */
+/* Whether the port is enforced now: GWBPF_XDP_NATIVE or GWBPF_XDP_GENERIC
+ * when gw's XDP program (on this loader's maps) and its TC filter are both
+ * on the interface; -ENOENT when either is missing (the interface was
+ * recreated, someone detached them); -ENODEV: no such interface. */
+#define GWBPF_XDP_NATIVE  1
+#define GWBPF_XDP_GENERIC 2
+int gwbpf_port_mode(const struct gwbpf *g, const char *ifname);
+/* "native", "generic", or "none". */
+const char *gwbpf_mode_name(int mode);
+
+/* Anti-spoofing (gw_bpf_abi.h, gw_src): the source prefixes the port
+ * with this ifindex accepts, replacing its earlier ones.  -EINVAL: a
+ * family other than 4 or 6, or a length past it. */
+struct gwbpf_src_prefix {
+	uint8_t family; /* 4 or 6 */
+	uint8_t plen;
+	uint8_t addr[16]; /* IPv4 in addr[0..3] */
+};
+int gwbpf_port_prefixes(struct gwbpf *g, int ifindex, const struct gwbpf_src_prefix *v, size_t n);
+/* The port's prefixes from the kernel's addresses on it now (each
+ * address's prefix), and fe80::/10.  gwd calls it on every apply and every
+ * few seconds: a prefix the port gains is accepted from then on, one it
+ * loses refused. */
+int gwbpf_port_sync(struct gwbpf *g, const char *ifname);
+
+/* The XDP program (LAN ingress), the TC program on LAN egress, and the
+ * one on TC ingress (the rates' uploads). */
 int gwbpf_prog_fd(const struct gwbpf *g);
 int gwbpf_egress_prog_fd(const struct gwbpf *g);
+int gwbpf_ingress_prog_fd(const struct gwbpf *g);
 /* A map's fd by its GWBPF_MAP_* name, or -ENOENT. */
 int gwbpf_map_fd(const struct gwbpf *g, const char *name);
 
@@ -96,6 +126,24 @@ int gwbpf_domain_set(struct gwbpf *g, bool staged, uint8_t family, const uint8_t
 /* An address of the gateway itself: its traffic is not classified. */
 int gwbpf_local_add(struct gwbpf *g, uint8_t family, const uint8_t addr[16]);
 
+/* A GWBPF_EV_SHAPE event's class (gw_bpf_abi.h, "Rates"): the HTB class
+ * of the rule's rate made (on the ifb, GWBPF_IFB, made if missing, for an
+ * upload; on the port for a download, whose root qdisc becomes gw's HTB)
+ * and written into gw_shapes, so the programs hand the device's traffic
+ * to it.  1: made; 0: nothing to do (there already, or asked for under a
+ * generation since replaced); -errno.  gwd calls it for every such
+ * event; without, the programs police the rate. */
+int gwbpf_shape(struct gwbpf *g, const struct gwbpf_event *e);
+/* Removes the classes (and requests) of rates whose device has no flow
+ * left in gw_flows under that rule: gwd calls it after gwbpf_flows_expire,
+ * so a device's class goes a few minutes after its last connection.
+ * *ret_n, if not NULL: how many went. */
+int gwbpf_shapes_expire(struct gwbpf *g, uint32_t *ret_n);
+/* A class made for key k: its classid and the interface it is on;
+ * -ENOENT: none (yet). */
+int gwbpf_shape_info(const struct gwbpf *g, const struct gwbpf_shape_key *k, uint32_t *ret_classid,
+		     int *ret_ifindex);
+
 /* Flow events (gw_bpf_abi.h, gw_events), without waiting.  fn returns 0 to
  * go on, or a negative errno to stop (that event counts as read), which is
  * then returned; else the number of events fn saw. */
@@ -108,6 +156,9 @@ int gwbpf_events_fd(const struct gwbpf *g);
 uint64_t gwbpf_epoch(const struct gwbpf *g);
 /* Counters summed over CPUs. */
 int gwbpf_counters(const struct gwbpf *g, uint64_t ret[GWBPF_CNT_COUNT]);
+/* A counter's name in logs and tools ("spoofed", "vlan_deep"...), "?" for
+ * none. */
+const char *gwbpf_counter_name(enum gwbpf_counter c);
 int gwbpf_rule_stats(const struct gwbpf *g, uint32_t slot, uint32_t index,
 		     struct gwbpf_rule_stats *ret);
 /* A device's totals: its expired flows (gw_device_stats) and its live

@@ -157,7 +157,6 @@ static void emit_prefix_set(struct emit *e, const char *name, const struct ast_p
 		*set = (struct pol_set){ str_add(e, name), first, (uint32_t)n, 0 };
 }
 
-const struct ast_prefix *pol_lan_prefixes(const struct ast *ast, size_t *n);
 
 static void emit_sets(struct emit *e)
 {

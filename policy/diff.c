@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "diff.h"
+#include "names.h"
 
 #define SHOW_MAX 8     /* a set with more members shows its size */
 #define TEXT_MAX 160   /* longer values are cut with "..." */
@@ -24,8 +25,6 @@ struct pol_diff {
 	bool oom;
 };
 
-static const char *const action_names[] = { "allow", "block", "reject" };
-static const char *const day_names[] = { "mon", "tue", "wed", "thu", "fri", "sat", "sun" };
 
 const char *pol_diff_kind_name(enum pol_diff_kind k)
 {
@@ -160,9 +159,9 @@ static char *window_str(const struct pol_window *w)
 			int j = i;
 			while (j + 1 < 7 && (w->days >> (j + 1) & 1))
 				j++;
-			bprintf(&b, "%s%s", first ? "" : ",", day_names[i]);
+			bprintf(&b, "%s%s", first ? "" : ",", pol_day_name((unsigned)i));
 			if (j > i)
-				bprintf(&b, "%s%s", j == i + 1 ? "," : "-", day_names[j]);
+				bprintf(&b, "%s%s", j == i + 1 ? "," : "-", pol_day_name((unsigned)j));
 			first = false;
 			i = j + 1;
 		}
@@ -174,7 +173,8 @@ static char *window_str(const struct pol_window *w)
 
 static char *mac_str(const uint8_t *m)
 {
-	return dupf("%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+	char text[POL_MAC_TEXT];
+	return strdup(pol_mac_format(m, text));
 }
 
 static char *rate_str(uint64_t bps)
@@ -465,12 +465,12 @@ static void settings(struct pol_diff *d, const struct pol_ir *a, const struct po
 	cmp_set(d, &e, POL_DIFF_SETTING, "lan", "prefixes", "prefixes", &sa, &sb);
 	e = NULL;
 	cmp_text(d, &e, POL_DIFF_DEFAULT, "default", "action",
-		 strdup(action_names[a->meta->default_action]),
-		 strdup(action_names[b->meta->default_action]));
+		 strdup(pol_action_name(a->meta->default_action)),
+		 strdup(pol_action_name(b->meta->default_action)));
 	e = NULL;
 	cmp_text(d, &e, POL_DIFF_DEFAULT, "default new", "action",
-		 strdup(action_names[a->meta->default_new]),
-		 strdup(action_names[b->meta->default_new]));
+		 strdup(pol_action_name(a->meta->default_new)),
+		 strdup(pol_action_name(b->meta->default_new)));
 }
 
 /* ---- devices ------------------------------------------------------------ */
@@ -795,8 +795,8 @@ static void rules(struct pol_diff *d, const struct pol_ir *a, const struct pol_i
 		}
 		const struct pol_rule *ra = &a->rules[i];
 		struct pol_diff_entry *e = NULL;
-		cmp_text(d, &e, POL_DIFF_RULE, n, "action", strdup(action_names[ra->action]),
-			 strdup(action_names[rb->action]));
+		cmp_text(d, &e, POL_DIFF_RULE, n, "action", strdup(pol_action_name(ra->action)),
+			 strdup(pol_action_name(rb->action)));
 		cmp_text(d, &e, POL_DIFF_RULE, n, "subject", subject_str(a, ra),
 			 subject_str(b, rb));
 		cmp_text(d, &e, POL_DIFF_RULE, n, "destination", dst_str(a, ra), dst_str(b, rb));

@@ -158,6 +158,27 @@ static const char *const section_names[POL_SEC_COUNT] = {
 
 #define FAIL(...) do { r = fail(errbuf, errlen, __VA_ARGS__); goto out; } while (0)
 
+/* The most entries of each section (ir.h's limits).  Prefix sets: the
+ * LAN, each list and each rule's own; domain sets are a bit set. */
+static const uint32_t section_max[POL_SEC_COUNT] = {
+	[POL_SEC_STRINGS] = POL_MAX_IMAGE,
+	[POL_SEC_META] = 1,
+	[POL_SEC_PERSONS] = POL_MAX_PERSONS,
+	[POL_SEC_GROUPS] = POL_MAX_GROUPS,
+	[POL_SEC_DEVICES] = POL_MAX_DEVICES,
+	[POL_SEC_MACS] = POL_MAX_MACS,
+	[POL_SEC_PREFIX_SETS] = 1 + POL_MAX_LISTS + POL_MAX_RULES,
+	[POL_SEC_PREFIXES] = POL_MAX_PREFIXES,
+	[POL_SEC_DOMAIN_SETS] = POL_MAX_DOMAIN_SETS,
+	[POL_SEC_DOMAINS] = POL_MAX_DOMAINS,
+	[POL_SEC_SCHEDULES] = POL_MAX_SCHEDULES,
+	[POL_SEC_WINDOWS] = POL_MAX_WINDOWS,
+	[POL_SEC_RULES] = POL_MAX_RULES,
+	[POL_SEC_SUBJECTS] = POL_MAX_RULE_ITEMS,
+	[POL_SEC_DSTS] = POL_MAX_RULE_ITEMS,
+	[POL_SEC_PORTS] = POL_MAX_RULE_ITEMS,
+};
+
 static bool range_ok(uint32_t first, uint32_t count, uint32_t n)
 {
 	return (uint64_t)first + count <= n;
@@ -199,6 +220,9 @@ static int check_tables(const struct pol_ir *ir, char *errbuf, size_t errlen)
 		return fail(errbuf, errlen, "meta: invalid default action");
 	if (m->lan_set >= ir->nprefix_sets)
 		return fail(errbuf, errlen, "meta: LAN prefix set %u out of range", m->lan_set);
+	if (ir->prefix_sets[m->lan_set].count > POL_MAX_LAN_PREFIXES)
+		return fail(errbuf, errlen, "the LAN: %u prefixes, at most %d",
+			    ir->prefix_sets[m->lan_set].count, POL_MAX_LAN_PREFIXES);
 	if (ir->ngroups > POL_MAX_GROUPS)
 		return fail(errbuf, errlen, "%u groups: at most %d", ir->ngroups, POL_MAX_GROUPS);
 	if (ir->ndomain_sets > POL_MAX_DOMAIN_SETS)
@@ -234,6 +258,10 @@ static int check_tables(const struct pol_ir *ir, char *errbuf, size_t errlen)
 	    (r = check_sets(ir, ir->schedules, ir->nschedules, ir->nwindows, "schedule",
 			    errbuf, errlen)) < 0)
 		return r;
+	for (uint32_t i = 0; i < ir->nschedules; i++)
+		if (ir->schedules[i].count > POL_MAX_SCHEDULE_WINDOWS)
+			return fail(errbuf, errlen, "schedule %u: %u windows, at most %d", i,
+				    ir->schedules[i].count, POL_MAX_SCHEDULE_WINDOWS);
 	for (uint32_t i = 0; i < ir->nprefixes; i++) {
 		const struct pol_prefix *p = &ir->prefixes[i];
 		if (!((p->family == 4 && p->plen <= 32) || (p->family == 6 && p->plen <= 128)))
@@ -308,8 +336,8 @@ int pol_image_load(const void *data, size_t size, struct pol_ir **ret, char *err
 	struct pol_image_header h;
 	if (!data || size < sizeof(h))
 		return fail(errbuf, errlen, "image too short (%zu bytes)", size);
-	if (size > UINT32_MAX)
-		return fail(errbuf, errlen, "image too large");
+	if (size > POL_MAX_IMAGE)
+		return fail(errbuf, errlen, "image of %zu bytes: at most %u", size, POL_MAX_IMAGE);
 	memcpy(&h, data, sizeof(h));
 	pol_header_swap(&h, 0);
 	if (h.magic != POL_IMAGE_MAGIC)
@@ -322,6 +350,11 @@ int pol_image_load(const void *data, size_t size, struct pol_ir **ret, char *err
 	if (h.nsections != POL_SEC_COUNT)
 		return fail(errbuf, errlen, "image has %u sections, expected %d", h.nsections,
 			    POL_SEC_COUNT);
+	/* Limits first: nothing is copied or walked for an image past them. */
+	for (int s = 0; s < POL_SEC_COUNT; s++)
+		if (h.sections[s].count > section_max[s])
+			return fail(errbuf, errlen, "%s: %u entries, at most %u", section_names[s],
+				    h.sections[s].count, section_max[s]);
 	/* The checksum covers the image with its checksum field zero. */
 	uint32_t zero = 0;
 	size_t at = offsetof(struct pol_image_header, checksum);

@@ -32,6 +32,32 @@
 #define POL_MAX_DOMAIN_SETS 64 /* the facts' domain_sets is a bitmask */
 #define POL_MAX_NAME        63
 
+/*
+ * The most a policy may hold (docs/policy.md, "Limits").  The compiler
+ * refuses a policy past one of them with an error at the item that passes
+ * it; pol_image_load refuses an image past one before it copies anything.
+ * So no policy or image can make gwd, gw-dataplane or a tool work or
+ * allocate more than these allow.  Chosen with the engines: the fast path
+ * holds POL_MAX_RULES rules (DP_CLASSIFY_MAX_RULES, DP_MASK_RULES); the
+ * eBPF classifier takes at most 4096 (GWBPF_MAX_RULES) and refuses more in
+ * its prepare; gwd's flow collector and the fast path's runtime bindings
+ * know 4096 devices.
+ */
+#define POL_MAX_RULES       16384
+#define POL_MAX_DEVICES     4096
+#define POL_MAX_PERSONS     4096
+#define POL_MAX_MACS        16384   /* over all devices */
+#define POL_MAX_LISTS       1024
+#define POL_MAX_DOMAINS     2097152 /* domain items, in lists and rules together */
+#define POL_MAX_PREFIXES    262144  /* prefixes, the LAN's, lists' and rules' together */
+#define POL_MAX_LAN_PREFIXES 64     /* in the `lan` statement */
+#define POL_MAX_SCHEDULES   1024
+#define POL_MAX_WINDOWS     4096    /* over all schedules */
+#define POL_MAX_SCHEDULE_WINDOWS 64 /* in one schedule */
+#define POL_MAX_RULE_ITEMS  262144  /* subjects, destinations or ports, over all rules */
+#define POL_MAX_IMAGE       (128u << 20) /* bytes of a whole image */
+#define POL_MAX_FILE        (128u << 20) /* bytes of one policy, include or list file */
+
 enum pol_section_id {
 	POL_SEC_STRINGS,     /* u8 blob; offset 0 is the empty string */
 	POL_SEC_META,        /* exactly one struct pol_meta */

@@ -7,16 +7,21 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "lex.h"
+#include "names.h"
 #include "unit.h"
 
 #define MAX_INCLUDE_DEPTH 16
-#define MAX_FILE_SIZE (1u << 30)
+/* Every file of one compilation together (each is at most POL_MAX_FILE). */
+#define MAX_SOURCE_BYTES (256u << 20)
 
 struct parser {
 	struct pol_unit *u;
@@ -60,7 +65,7 @@ static const char *tok_desc(struct parser *p, const struct tok *t)
 }
 
 /* Skip to the end of the statement: the next newline outside braces. */
-static void sync(struct parser *p)
+static void recover(struct parser *p)
 {
 	int depth = 0;
 	for (;;) {
@@ -161,34 +166,6 @@ static const char *near_word(const struct tok *t, const char *const *cands, size
 }
 
 /* ---- values --------------------------------------------------------- */
-
-int pol_parse_mac(const char *s, size_t n, uint8_t mac[6])
-{
-	if (n != 17)
-		return -EINVAL;
-	char sep = s[2];
-	if (sep != ':' && sep != '-')
-		return -EINVAL;
-	for (int i = 0; i < 6; i++) {
-		unsigned v = 0;
-		for (int j = 0; j < 2; j++) {
-			char c = s[i * 3 + j];
-			v <<= 4;
-			if (c >= '0' && c <= '9')
-				v |= (unsigned)(c - '0');
-			else if (c >= 'a' && c <= 'f')
-				v |= (unsigned)(c - 'a' + 10);
-			else if (c >= 'A' && c <= 'F')
-				v |= (unsigned)(c - 'A' + 10);
-			else
-				return -EINVAL;
-		}
-		if (i < 5 && s[i * 3 + 2] != sep)
-			return -EINVAL;
-		mac[i] = (uint8_t)v;
-	}
-	return 0;
-}
 
 /* 0; -EINVAL for a bad address; -ERANGE for a bad length.  Host bits are
  * cleared and reported through ret_hostbits. */
@@ -357,16 +334,6 @@ static bool domain_at(struct parser *p, const char *s, size_t n, struct pol_span
 	return true;
 }
 
-static const char *const day_names[7] = { "mon", "tue", "wed", "thu", "fri", "sat", "sun" };
-
-static int day_index(const char *s, size_t n)
-{
-	for (int i = 0; i < 7; i++)
-		if (n == 3 && memcmp(s, day_names[i], 3) == 0)
-			return i;
-	return -1;
-}
-
 /* One DAYSPEC word: mon, mon-fri, fri-mon, daily, weekdays, weekends. */
 static bool days_at(struct parser *p, const struct tok *t, uint8_t *mask)
 {
@@ -383,11 +350,12 @@ static bool days_at(struct parser *p, const struct tok *t, uint8_t *mask)
 		return true;
 	}
 	const char *dash = memchr(t->p, '-', t->len);
-	int a = day_index(t->p, dash ? (size_t)(dash - t->p) : t->len);
-	int b = dash ? day_index(dash + 1, (size_t)(t->p + t->len - dash - 1)) : a;
+	int a = pol_day_by_name(t->p, dash ? (size_t)(dash - t->p) : t->len);
+	int b = dash ? pol_day_by_name(dash + 1, (size_t)(t->p + t->len - dash - 1)) : a;
 	if (a < 0 || b < 0) {
-		const char *cands[] = { "mon", "tue", "wed", "thu", "fri", "sat", "sun",
-					"daily", "weekdays", "weekends" };
+		const char *cands[] = { pol_day_name(0), pol_day_name(1), pol_day_name(2),
+					pol_day_name(3), pol_day_name(4), pol_day_name(5),
+					pol_day_name(6), "daily", "weekdays", "weekends" };
 		const char *best = dash ? NULL : near_word(t, cands, 10);
 		pol_error(p->d, t->span,
 			  best ? pol_hint_did_you_mean(p->d, best)
@@ -572,9 +540,8 @@ bad:
 
 static int action_at(struct parser *p, const struct tok *t)
 {
-	static const char *const names[] = { "allow", "block", "reject" };
-	for (int i = 0; i < 3; i++)
-		if (is_kw(t, names[i]))
+	for (int i = 0; i < POL_ACTION_COUNT; i++)
+		if (is_kw(t, pol_action_name((unsigned)i)))
 			return i;
 	static const struct { const char *word, *means; } synonyms[] = {
 		{ "deny", "block" }, { "drop", "block" }, { "accept", "allow" },
@@ -584,6 +551,8 @@ static int action_at(struct parser *p, const struct tok *t)
 	for (size_t i = 0; i < sizeof(synonyms) / sizeof(synonyms[0]); i++)
 		if (is_kw(t, synonyms[i].word))
 			hint = pol_hint_did_you_mean(p->d, synonyms[i].means);
+	const char *names[] = { pol_action_name(POL_ALLOW), pol_action_name(POL_BLOCK),
+				pol_action_name(POL_REJECT) };
 	const char *best = hint[0] == 'a' ? near_word(t, names, 3) : NULL;
 	if (best)
 		hint = pol_hint_did_you_mean(p->d, best);
@@ -615,42 +584,81 @@ static const char *dir_of(struct parser *p, const char *path)
 	return pol_arena_strndup(p->u->arena, path, (size_t)(slash - path) + 1);
 }
 
-/* Read a whole file into the arena; -errno. */
+/* Why read_file failed, for a diagnostic. */
+static const char *read_error(int r, char *buf, size_t size)
+{
+	switch (r) {
+	case -EINVAL: return "not a regular file";
+	case -EFBIG:
+		snprintf(buf, size, "larger than %u MiB", POL_MAX_FILE >> 20);
+		return buf;
+	case -E2BIG:
+		snprintf(buf, size, "the policy's files together are larger than %u MiB",
+			 MAX_SOURCE_BYTES >> 20);
+		return buf;
+	default: return strerror(-r);
+	}
+}
+
+/* Read a whole regular file into the arena; -errno (-EINVAL: not a
+ * regular file; -EFBIG: over POL_MAX_FILE; -E2BIG: over MAX_SOURCE_BYTES
+ * with the files read before).  A FIFO or a device is refused before it
+ * is opened, and opened without blocking in case it became one since, so
+ * no path makes the compiler wait. */
 static int read_file(struct parser *p, const char *path, const char **ret, size_t *ret_len)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return -errno;
 	struct stat st;
+	if (stat(path, &st) < 0)
+		return -errno;
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
 	int r = 0;
-	if (fstat(fileno(f), &st) < 0) {
+	if (fstat(fd, &st) < 0) {
 		r = -errno;
 		goto out;
 	}
-	if (S_ISDIR(st.st_mode)) {
-		r = -EISDIR;
+	if (!S_ISREG(st.st_mode)) {
+		r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 		goto out;
 	}
-	if ((uint64_t)st.st_size > MAX_FILE_SIZE) {
+	if ((uint64_t)st.st_size > POL_MAX_FILE) {
 		r = -EFBIG;
 		goto out;
 	}
+	if (p->u->source_bytes + (size_t)st.st_size > MAX_SOURCE_BYTES) {
+		r = -E2BIG;
+		goto out;
+	}
 	size_t cap = (size_t)st.st_size + 1, n = 0;
-	char *buf = pol_arena_alloc(p->u->arena, cap);
+	char *buf = pol_arena_alloc_raw(p->u->arena, cap);
 	if (!buf) {
 		r = -ENOMEM;
 		goto out;
 	}
-	n = fread(buf, 1, cap - 1, f);
-	if (ferror(f)) {
-		r = -EIO;
-		goto out;
+	/* A file that grew since fstat is read up to its size then. */
+	while (n < cap - 1) {
+		ssize_t got = read(fd, buf + n, cap - 1 - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			r = -errno;
+			goto out;
+		}
+		if (got == 0)
+			break;
+		n += (size_t)got;
 	}
 	buf[n] = '\0';
+	p->u->source_bytes += n;
 	*ret = buf;
 	*ret_len = n;
 out:
-	fclose(f);
+	close(fd);
 	return r;
 }
 
@@ -698,7 +706,9 @@ static void parse_include(struct parser *p)
 	size_t len;
 	int r = read_file(p, path, &text, &len);
 	if (r < 0) {
-		pol_error(p->d, name.span, NULL, "cannot include '%s': %s", path, strerror(-r));
+		char why[80];
+		pol_error(p->d, name.span, NULL, "cannot include '%s': %s", path,
+			  read_error(r, why, sizeof(why)));
 		return;
 	}
 	struct parser sub = *p;
@@ -768,8 +778,9 @@ static void read_list_file(struct parser *p, struct ast_list *l, const struct to
 	size_t len;
 	int r = read_file(p, path, &text, &len);
 	if (r < 0) {
+		char why[80];
 		pol_error(p->d, name->span, NULL, "cannot read list file '%s': %s", path,
-			  strerror(-r));
+			  read_error(r, why, sizeof(why)));
 		return;
 	}
 	l->file = normalize_path(p, name->str[0] == '/' ? name->str
@@ -1082,7 +1093,7 @@ static void parse_device(struct parser *p)
 			do {
 				const struct tok *t = &p->tok;
 				struct ast_mac m = { .span = t->span };
-				if (t->kind != T_WORD || pol_parse_mac(t->p, t->len, m.mac) < 0) {
+				if (t->kind != T_WORD || pol_mac_parse(t->p, t->len, m.mac) < 0) {
 					pol_error(p->d, t->span,
 						  "a MAC address is six hex pairs, as in 02:1a:2b:3c:4d:5e",
 						  "invalid MAC address %s", tok_desc(p, t));
@@ -1162,7 +1173,7 @@ static bool dst_at(struct parser *p, struct ast_rule *r)
 			  "%s is a web address; a destination is a domain", tok_desc(p, t));
 		next(p);
 		return false;
-	} else if (pol_parse_mac(t->p, t->len, (uint8_t[6]){ 0 }) == 0) {
+	} else if (pol_mac_parse(t->p, t->len, (uint8_t[6]){ 0 }) == 0) {
 		pol_error(p->d, t->span, "to match traffic between devices, use lan or an address",
 			  "%s is a MAC address; a destination is an address, a domain or a list",
 			  tok_desc(p, t));
@@ -1534,7 +1545,7 @@ static void parse_statement(struct parser *p)
 		else
 			pol_error(p->d, t->span, NULL, "expected a statement, found %s",
 				  tok_desc(p, t));
-		sync(p);
+		recover(p);
 		return;
 	}
 	if (!at_end(p)) {
@@ -1543,7 +1554,7 @@ static void parse_statement(struct parser *p)
 			pol_error(p->d, p->tok.span, "one statement per line",
 				  "unexpected %s after the end of the statement",
 				  tok_desc(p, &p->tok));
-		sync(p);
+		recover(p);
 	}
 }
 
@@ -1568,9 +1579,10 @@ void pol_parse(struct pol_unit *u, const char *path, const char *text, size_t le
 	if (!text) {
 		int r = read_file(&p, path, &text, &len);
 		if (r < 0) {
+			char why[80];
 			uint32_t f = pol_diags_add_source(p.d, path, "", "", 0);
 			pol_error(p.d, (struct pol_span){ f, 0, 0, 0 }, NULL, "cannot read: %s",
-				  strerror(-r));
+				  read_error(r, why, sizeof(why)));
 			return;
 		}
 	}

@@ -9,10 +9,9 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "names.h"
 #include "unit.h"
 
-static const char *const actions[] = { "allow", "block", "reject" };
-static const char *const days[] = { "mon", "tue", "wed", "thu", "fri", "sat", "sun" };
 
 static void print_string(FILE *out, const char *s)
 {
@@ -58,11 +57,11 @@ static void print_days(FILE *out, uint8_t mask)
 			fputc(',', out);
 		first = false;
 		if (j - i >= 2)
-			fprintf(out, "%s-%s", days[i], days[j]);
+			fprintf(out, "%s-%s", pol_day_name(i), pol_day_name(j));
 		else if (j == i + 1)
-			fprintf(out, "%s,%s", days[i], days[j]);
+			fprintf(out, "%s,%s", pol_day_name(i), pol_day_name(j));
 		else
-			fputs(days[i], out);
+			fputs(pol_day_name(i), out);
 		i = j + 1;
 	}
 }
@@ -95,7 +94,7 @@ static void print_names(FILE *out, const struct pol_vec *v)
 
 static void print_rule(FILE *out, const struct ast_rule *r)
 {
-	fprintf(out, "rule %s %s ", r->name.s, actions[r->action]);
+	fprintf(out, "rule %s %s ", r->name.s, pol_action_name(r->action));
 	switch (r->subject_kind) {
 	case POL_SUBJ_ANY: fputs("any", out); break;
 	case POL_SUBJ_NEW: fputs("new", out); break;
@@ -175,9 +174,9 @@ static void print_stmt(FILE *out, const struct ast *ast, const struct ast_stmt *
 		const struct ast_device *d = VEC_AT(ast->devices, struct ast_device, st->index);
 		fprintf(out, "device %s mac ", d->name.s);
 		for (size_t i = 0; i < d->macs.n; i++) {
-			const uint8_t *m = VEC_AT(d->macs, struct ast_mac, i)->mac;
-			fprintf(out, "%s%02x:%02x:%02x:%02x:%02x:%02x", i ? ", " : "", m[0], m[1],
-				m[2], m[3], m[4], m[5]);
+			char text[POL_MAC_TEXT];
+			fprintf(out, "%s%s", i ? ", " : "",
+				pol_mac_format(VEC_AT(d->macs, struct ast_mac, i)->mac, text));
 		}
 		if (d->owner.s)
 			fprintf(out, " owner %s", d->owner.s);
@@ -230,10 +229,10 @@ static void print_stmt(FILE *out, const struct ast *ast, const struct ast_stmt *
 		print_rule(out, VEC_AT(ast->rules, struct ast_rule, st->index));
 		break;
 	case AS_DEFAULT:
-		fprintf(out, "default %s\n", actions[ast->default_action]);
+		fprintf(out, "default %s\n", pol_action_name(ast->default_action));
 		break;
 	case AS_DEFAULT_NEW:
-		fprintf(out, "default new %s\n", actions[ast->default_new]);
+		fprintf(out, "default new %s\n", pol_action_name(ast->default_new));
 		break;
 	}
 }

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "image.h"
+#include "names.h"
 #include "unit.h"
 
 /* ---- a name table: open addressing over a kind's vector -------------- */
@@ -101,7 +102,8 @@ static uint32_t resolve(struct pol_unit *u, const struct names *all, int k,
 		return POL_NONE;
 	}
 	const char *best = NULL;
-	if (t->v->n <= 4096) {
+	/* Once errors are capped nobody sees the hint: skip its search. */
+	if (t->v->n <= 4096 && !u->diags.capped) {
 		const char **cands = malloc(t->v->n * sizeof(*cands) + 1);
 		if (cands) {
 			for (size_t c = 0; c < t->v->n; c++)
@@ -137,11 +139,6 @@ static void check_timezone(struct pol_unit *u)
 		pol_error(&u->diags, tz->span,
 			  "time zones are IANA names such as \"Europe/London\" or \"America/New_York\"",
 			  "unknown time zone '%s'", s);
-}
-
-static void format_mac(char *buf, const uint8_t m[6])
-{
-	snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
 }
 
 struct mac_ref {
@@ -184,8 +181,8 @@ static void check_macs(struct pol_unit *u)
 	for (size_t i = 1; i < n; i++) {
 		if (memcmp(refs[i].m->mac, refs[i - 1].m->mac, 6))
 			continue;
-		char buf[18];
-		format_mac(buf, refs[i].m->mac);
+		char buf[POL_MAC_TEXT];
+		pol_mac_format(refs[i].m->mac, buf);
 		const struct ast_device *first = VEC_AT(ast->devices, struct ast_device, refs[i - 1].device);
 		struct pol_diag *g;
 		if (refs[i].device == refs[i - 1].device)
@@ -229,6 +226,8 @@ static void check_schedules(struct pol_unit *u)
 	struct ast *ast = &u->ast;
 	for (size_t i = 0; i < ast->schedules.n; i++) {
 		struct ast_schedule *s = VEC_AT(ast->schedules, struct ast_schedule, i);
+		if (s->windows.n > POL_MAX_SCHEDULE_WINDOWS)
+			continue; /* check_limits said so; pairs would take long */
 		for (size_t a = 0; a < s->windows.n; a++)
 			for (size_t b = a + 1; b < s->windows.n; b++) {
 				const struct ast_window *x = VEC_AT(s->windows, struct ast_window, a);
@@ -249,228 +248,6 @@ static void check_schedules(struct pol_unit *u)
 	}
 }
 
-/* ---- subjects as device sets, for the shadow analysis ----------------- */
-
-struct rule_info {
-	uint32_t *devs; /* sorted device indices (DEVICE/PERSON/GROUP) */
-	uint32_t ndevs;
-	uint8_t protos; /* effective */
-};
-
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-static bool subset_u32(const uint32_t *a, uint32_t na, const uint32_t *b, uint32_t nb)
-{
-	uint32_t j = 0;
-	for (uint32_t i = 0; i < na; i++) {
-		while (j < nb && b[j] < a[i])
-			j++;
-		if (j == nb || b[j] != a[i])
-			return false;
-	}
-	return true;
-}
-
-static bool prefix_contains(const struct ast_prefix *outer, const struct ast_prefix *inner)
-{
-	if (outer->family != inner->family || outer->plen > inner->plen)
-		return false;
-	for (unsigned bit = 0; bit < outer->plen; bit++) {
-		uint8_t m = (uint8_t)(0x80u >> (bit % 8));
-		if ((outer->addr[bit / 8] ^ inner->addr[bit / 8]) & m)
-			return false;
-	}
-	return true;
-}
-
-static bool prefixes_overlap(const struct ast_prefix *a, const struct ast_prefix *b)
-{
-	return prefix_contains(a, b) || prefix_contains(b, a);
-}
-
-static const struct ast_prefix *lan_prefixes(const struct ast *ast, size_t *n);
-
-static bool dst_covers(const struct ast *ast, const struct ast_dst *e, const struct ast_dst *r,
-		       const struct ast_rule *er, const struct ast_rule *rr)
-{
-	size_t nlan;
-	const struct ast_prefix *lan = lan_prefixes(ast, &nlan);
-	switch (e->kind) {
-	case AD_ANY:
-		return true;
-	case AD_LAN:
-		if (r->kind == AD_LAN)
-			return true;
-		if (r->kind == AD_PREFIX)
-			for (size_t i = 0; i < nlan; i++)
-				if (prefix_contains(&lan[i], &r->prefix))
-					return true;
-		return false;
-	case AD_INTERNET:
-		if (r->kind == AD_INTERNET)
-			return true;
-		if (r->kind == AD_PREFIX) {
-			for (size_t i = 0; i < nlan; i++)
-				if (prefixes_overlap(&lan[i], &r->prefix))
-					return false;
-			return true;
-		}
-		return false;
-	case AD_LIST:
-		return r->kind == AD_LIST && !strcmp(e->list.s, r->list.s);
-	case AD_DOMAIN:
-		if (r->kind != AD_DOMAIN)
-			return false;
-		if (e->domain.wildcard) {
-			/* *.x covers *.x, *.a.x and a.x */
-			size_t el = e->domain.len, rl = r->domain.len;
-			if (r->domain.wildcard && rl == el && !strcmp(e->domain.name, r->domain.name))
-				return true;
-			return rl > el && r->domain.name[rl - el - 1] == '.' &&
-			       !strcmp(r->domain.name + rl - el, e->domain.name);
-		}
-		return !r->domain.wildcard && !strcmp(e->domain.name, r->domain.name);
-	case AD_PREFIX:
-		return r->kind == AD_PREFIX && prefix_contains(&e->prefix, &r->prefix);
-	}
-	(void)er;
-	(void)rr;
-	return false;
-}
-
-static bool has_any_dst(const struct ast_rule *r)
-{
-	if (r->dsts.n == 0)
-		return true;
-	for (size_t i = 0; i < r->dsts.n; i++)
-		if (VEC_AT(r->dsts, struct ast_dst, i)->kind == AD_ANY)
-			return true;
-	return false;
-}
-
-/* Does earlier rule e match every flow that r would match? */
-static bool covers(const struct ast *ast, const struct ast_rule *e, const struct rule_info *ei,
-		   const struct ast_rule *r, const struct rule_info *ri)
-{
-	if (e->during.s && (!r->during.s || e->sched_idx != r->sched_idx))
-		return false;
-	if (e->subject_kind == POL_SUBJ_NEW || r->subject_kind == POL_SUBJ_NEW) {
-		if (e->subject_kind != r->subject_kind)
-			return false;
-	} else if (e->subject_kind != POL_SUBJ_ANY) {
-		if (r->subject_kind == POL_SUBJ_ANY || ri->ndevs == 0 ||
-		    !subset_u32(ri->devs, ri->ndevs, ei->devs, ei->ndevs))
-			return false;
-	}
-	if (ei->protos && (!ri->protos || (ri->protos & ~ei->protos)))
-		return false;
-	if (e->ports.n) {
-		if (!r->ports.n)
-			return false;
-		for (size_t i = 0; i < r->ports.n; i++) {
-			const struct ast_ports *rp = VEC_AT(r->ports, struct ast_ports, i);
-			bool in = false;
-			for (size_t j = 0; j < e->ports.n && !in; j++) {
-				const struct ast_ports *ep = VEC_AT(e->ports, struct ast_ports, j);
-				in = ep->lo <= rp->lo && rp->hi <= ep->hi;
-			}
-			if (!in)
-				return false;
-		}
-	}
-	if (has_any_dst(e))
-		return true;
-	if (has_any_dst(r))
-		return false;
-	for (size_t i = 0; i < r->dsts.n; i++) {
-		const struct ast_dst *rd = VEC_AT(r->dsts, struct ast_dst, i);
-		bool in = false;
-		for (size_t j = 0; j < e->dsts.n && !in; j++)
-			in = dst_covers(ast, VEC_AT(e->dsts, struct ast_dst, j), rd, e, r);
-		if (!in)
-			return false;
-	}
-	return true;
-}
-
-/* Earlier rules indexed by the devices they name, so each rule is compared
- * with the few that could cover it, not with every earlier rule. */
-struct bucket {
-	uint32_t *rules;
-	uint32_t n, cap;
-};
-
-static bool bucket_add(struct bucket *b, uint32_t rule)
-{
-	if (b->n == b->cap) {
-		uint32_t ncap = b->cap ? b->cap * 2 : 4;
-		uint32_t *n = realloc(b->rules, ncap * sizeof(*n));
-		if (!n)
-			return false;
-		b->rules = n;
-		b->cap = ncap;
-	}
-	b->rules[b->n++] = rule;
-	return true;
-}
-
-static void check_shadowed(struct pol_unit *u, struct rule_info *info)
-{
-	struct ast *ast = &u->ast;
-	size_t nd = ast->devices.n;
-	struct bucket *by_dev = calloc(nd + 2, sizeof(*by_dev));
-	struct bucket *any = by_dev ? &by_dev[nd] : NULL, *newb = by_dev ? &by_dev[nd + 1] : NULL;
-	if (!by_dev) {
-		u->diags.oom = true;
-		return;
-	}
-	for (size_t i = 0; i < ast->rules.n; i++) {
-		struct ast_rule *r = VEC_AT(ast->rules, struct ast_rule, i);
-		struct rule_info *ri = &info[i];
-		struct bucket *cand[2] = { r->subject_kind == POL_SUBJ_NEW ? newb : any, NULL };
-		if (r->subject_kind >= POL_SUBJ_DEVICE && ri->ndevs)
-			cand[1] = &by_dev[ri->devs[0]];
-		uint32_t shadow = POL_NONE;
-		for (int c = 0; c < 2; c++)
-			for (uint32_t k = 0; cand[c] && k < cand[c]->n; k++) {
-				uint32_t e = cand[c]->rules[k];
-				if (covers(ast, VEC_AT(ast->rules, struct ast_rule, e), &info[e], r, ri)) {
-					if (e < shadow)
-						shadow = e;
-					break;
-				}
-			}
-		if (shadow != POL_NONE) {
-			const struct ast_rule *e = VEC_AT(ast->rules, struct ast_rule, shadow);
-			struct pol_diag *g = pol_warning(&u->diags, r->name.span,
-							 "move it above the rule that matches first, or remove it",
-							 "rule '%s' can never match", r->name.s);
-			pol_diag_note(&u->diags, g, e->name.span,
-				      pol_arena_printf(u->arena, "rule '%s' matches everything it would",
-						       e->name.s));
-		}
-		bool ok = true;
-		if (r->subject_kind == POL_SUBJ_ANY)
-			ok = bucket_add(any, (uint32_t)i);
-		else if (r->subject_kind == POL_SUBJ_NEW)
-			ok = bucket_add(newb, (uint32_t)i);
-		else
-			for (uint32_t k = 0; k < ri->ndevs && ok; k++)
-				ok = bucket_add(&by_dev[ri->devs[k]], (uint32_t)i);
-		if (!ok) {
-			u->diags.oom = true;
-			break;
-		}
-	}
-	for (size_t i = 0; i < nd + 2; i++)
-		free(by_dev[i].rules);
-	free(by_dev);
-}
-
 static const struct ast_prefix default_lan[5] = {
 	{ .addr = { 10 }, .plen = 8, .family = 4 },
 	{ .addr = { 172, 16 }, .plen = 12, .family = 4 },
@@ -489,21 +266,97 @@ static const struct ast_prefix *lan_prefixes(const struct ast *ast, size_t *n)
 	return default_lan;
 }
 
-const struct ast_prefix *pol_lan_prefixes(const struct ast *ast, size_t *n);
 const struct ast_prefix *pol_lan_prefixes(const struct ast *ast, size_t *n)
 {
 	return lan_prefixes(ast, n);
 }
 
+/* ---- limits (ir.h's POL_MAX_*) ------------------------------------------ */
+
+#define LIMIT_HINT "the most a policy may hold: docs/policy.md, Limits"
+
+/* Adds n items of `what` at span; reports the first time the total passes
+ * max, and only then. */
+static void count(struct pol_unit *u, size_t *total, size_t n, size_t max, const char *what,
+		  struct pol_span span)
+{
+	if (*total <= max && *total + n > max)
+		pol_error(&u->diags, span, LIMIT_HINT, "too many %s: at most %zu", what, max);
+	*total += n;
+}
+
+static void check_limits(struct pol_unit *u)
+{
+	struct ast *ast = &u->ast;
+	size_t n;
+#define COUNT_VEC(vec, type, max, what)                                                    \
+	n = 0;                                                                             \
+	for (size_t i = 0; i < ast->vec.n; i++)                                            \
+		count(u, &n, 1, max, what, VEC_AT(ast->vec, type, i)->name.span);
+	COUNT_VEC(rules, struct ast_rule, POL_MAX_RULES, "rules")
+	COUNT_VEC(devices, struct ast_device, POL_MAX_DEVICES, "devices")
+	COUNT_VEC(persons, struct ast_person, POL_MAX_PERSONS, "persons")
+	COUNT_VEC(lists, struct ast_list, POL_MAX_LISTS, "lists")
+	COUNT_VEC(schedules, struct ast_schedule, POL_MAX_SCHEDULES, "schedules")
+#undef COUNT_VEC
+	n = 0;
+	for (size_t i = 0; i < ast->devices.n; i++) {
+		const struct ast_device *dv = VEC_AT(ast->devices, struct ast_device, i);
+		for (size_t k = 0; k < dv->macs.n; k++)
+			count(u, &n, 1, POL_MAX_MACS, "MAC addresses",
+			      VEC_AT(dv->macs, struct ast_mac, k)->span);
+	}
+	size_t windows = 0;
+	for (size_t i = 0; i < ast->schedules.n; i++) {
+		const struct ast_schedule *s = VEC_AT(ast->schedules, struct ast_schedule, i);
+		n = 0;
+		for (size_t k = 0; k < s->windows.n; k++) {
+			struct pol_span sp = VEC_AT(s->windows, struct ast_window, k)->span;
+			count(u, &n, 1, POL_MAX_SCHEDULE_WINDOWS, "windows in one schedule", sp);
+			count(u, &windows, 1, POL_MAX_WINDOWS, "windows", sp);
+		}
+	}
+	/* Domains and prefixes: every list's and every rule's own, and the LAN's. */
+	size_t domains = 0, prefixes = ast->lan_set ? 0 : 5;
+	if (ast->lan_set) {
+		n = 0;
+		count(u, &n, ast->lan.n, POL_MAX_LAN_PREFIXES, "LAN prefixes", ast->lan_span);
+		count(u, &prefixes, ast->lan.n, POL_MAX_PREFIXES, "prefixes", ast->lan_span);
+	}
+	for (size_t i = 0; i < ast->lists.n; i++) {
+		const struct ast_list *l = VEC_AT(ast->lists, struct ast_list, i);
+		if (l->domains)
+			count(u, &domains, l->items.n, POL_MAX_DOMAINS, "domains", l->name.span);
+		else
+			count(u, &prefixes, l->items.n, POL_MAX_PREFIXES, "prefixes", l->name.span);
+	}
+	size_t subjects = 0, dsts = 0, ports = 0;
+	for (size_t i = 0; i < ast->rules.n; i++) {
+		const struct ast_rule *r = VEC_AT(ast->rules, struct ast_rule, i);
+		for (size_t k = 0; k < r->dsts.n; k++) {
+			const struct ast_dst *d = VEC_AT(r->dsts, struct ast_dst, k);
+			if (d->kind == AD_DOMAIN)
+				count(u, &domains, 1, POL_MAX_DOMAINS, "domains", d->span);
+			else if (d->kind == AD_PREFIX)
+				count(u, &prefixes, 1, POL_MAX_PREFIXES, "prefixes", d->span);
+		}
+		count(u, &subjects, r->subjects.n, POL_MAX_RULE_ITEMS, "subjects in rules",
+		      r->subject_span);
+		count(u, &dsts, r->dsts.n, POL_MAX_RULE_ITEMS, "destinations in rules",
+		      r->name.span);
+		count(u, &ports, r->ports.n, POL_MAX_RULE_ITEMS, "port ranges in rules",
+		      r->port_span);
+	}
+}
+
 /* ---- the pass ---------------------------------------------------------- */
 
-static void resolve_rules(struct pol_unit *u, const struct names *nt, struct rule_info *info)
+static void resolve_rules(struct pol_unit *u, const struct names *nt)
 {
 	struct ast *ast = &u->ast;
 
 	for (size_t i = 0; i < ast->rules.n; i++) {
 		struct ast_rule *r = VEC_AT(ast->rules, struct ast_rule, i);
-		struct rule_info *ri = &info[i];
 		r->sched_idx = POL_NONE;
 		if (r->subjects.n) {
 			r->subj_idx = pol_arena_alloc(u->arena, r->subjects.n * sizeof(uint32_t));
@@ -546,56 +399,7 @@ static void resolve_rules(struct pol_unit *u, const struct names *nt, struct rul
 		else if (r->ports.n && (r->protos & POL_PROTO_ICMP))
 			pol_error(&u->diags, r->proto_span, "write a separate rule for icmp",
 				  "icmp has no ports: it cannot be combined with port");
-		ri->protos = r->protos ? r->protos
-			   : r->ports.n ? (uint8_t)(POL_PROTO_TCP | POL_PROTO_UDP) : 0;
 	}
-}
-
-/* Device sets per rule subject (only when there were no errors). */
-static bool expand_subjects(struct pol_unit *u, struct rule_info *info)
-{
-	struct ast *ast = &u->ast;
-	size_t nd = ast->devices.n;
-	for (size_t i = 0; i < ast->rules.n; i++) {
-		struct ast_rule *r = VEC_AT(ast->rules, struct ast_rule, i);
-		struct rule_info *ri = &info[i];
-		if (r->subject_kind < POL_SUBJ_DEVICE)
-			continue;
-		uint32_t *devs;
-		uint32_t n = 0;
-		if (r->subject_kind == POL_SUBJ_DEVICE) {
-			devs = pol_arena_alloc(u->arena, (r->subjects.n + 1) * sizeof(uint32_t));
-			if (!devs)
-				return false;
-			for (size_t k = 0; k < r->subjects.n; k++)
-				devs[n++] = r->subj_idx[k];
-		} else {
-			uint64_t gmask = 0;
-			for (size_t k = 0; k < r->subjects.n; k++)
-				if (r->subject_kind == POL_SUBJ_GROUP)
-					gmask |= 1ull << r->subj_idx[k];
-			devs = pol_arena_alloc(u->arena, (nd + 1) * sizeof(uint32_t));
-			if (!devs)
-				return false;
-			for (size_t d = 0; d < nd; d++) {
-				const struct ast_device *dv = VEC_AT(ast->devices, struct ast_device, d);
-				bool in = r->subject_kind == POL_SUBJ_GROUP && (dv->group_mask & gmask);
-				for (size_t k = 0; !in && r->subject_kind == POL_SUBJ_PERSON &&
-						   k < r->subjects.n; k++)
-					in = dv->owner_idx == r->subj_idx[k];
-				if (in)
-					devs[n++] = (uint32_t)d;
-			}
-		}
-		qsort(devs, n, sizeof(*devs), cmp_u32);
-		uint32_t m = 0;
-		for (uint32_t k = 0; k < n; k++)
-			if (!m || devs[m - 1] != devs[k])
-				devs[m++] = devs[k];
-		ri->devs = devs;
-		ri->ndevs = m;
-	}
-	return true;
 }
 
 /* Number the sets in statement order: prefix set 0 is the LAN. */
@@ -708,6 +512,7 @@ void pol_sema(struct pol_unit *u)
 				  "too many groups: at most %d", POL_MAX_GROUPS);
 	}
 
+	check_limits(u);
 	check_timezone(u);
 	if (ast->default_action < 0) {
 		pol_error(&u->diags, (struct pol_span){ 0, 0, 0, 0 },
@@ -736,20 +541,11 @@ void pol_sema(struct pol_unit *u)
 	check_schedules(u);
 	number_sets(u);
 
-	struct rule_info *info = calloc(ast->rules.n + 1, sizeof(*info));
-	if (!info) {
-		u->diags.oom = true;
-		return;
-	}
-	resolve_rules(u, nt, info);
+	resolve_rules(u, nt);
 	/* Warnings about a policy with errors would be noise (a duplicate
 	 * definition would also show as unused). */
 	if (u->diags.errors == 0 && !u->diags.oom) {
 		warn_unused(u);
-		if (expand_subjects(u, info))
-			check_shadowed(u, info);
-		else
-			u->diags.oom = true;
+		pol_check_shadowed(u);
 	}
-	free(info);
 }

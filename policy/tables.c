@@ -474,6 +474,8 @@ int pol_tables_build(const struct pol_ir *ir, uint32_t max_rules, uint32_t max_b
 			.flags = (uint8_t)(ru->flags & (POL_RULE_LOG | POL_RULE_RATE)),
 			.rate_bps = ru->flags & POL_RULE_RATE ? ru->rate_bps : 0,
 		};
+		if (ru->flags & POL_RULE_RATE)
+			tb->head.flags |= POL_TABLES_F_RATES;
 		for (uint32_t k = 0; k < ru->dst_count; k++) {
 			const struct pol_dst *d = &ir->dsts[ru->dst_first + k];
 			if (d->kind == POL_DST_DOMAINS && d->index < 64)

@@ -94,6 +94,8 @@ struct pol_tables_header {
 /* Some rule names a domain set: without, the domain table need not be
  * looked at (the domain bitmaps are all empty). */
 #define POL_TABLES_F_DOMAINS 0x1
+/* Some rule has a rate. */
+#define POL_TABLES_F_RATES   0x2
 _Static_assert(sizeof(struct pol_tables_header) == 16, "pol_tables_header layout");
 
 /* rules[r]. */

@@ -12,6 +12,7 @@ struct pol_unit {
 	struct ast ast;
 	unsigned flags;
 	const char *main_dir;  /* folder of the main file, for resolving paths */
+	size_t source_bytes;   /* of every file read (parse.c's bound) */
 	void *image;           /* malloc'd; NULL until compiled */
 	size_t image_size;
 };
@@ -20,6 +21,11 @@ struct pol_unit {
 void pol_parse(struct pol_unit *u, const char *path, const char *text, size_t len);
 /* sema.c: names, meaning, warnings. */
 void pol_sema(struct pol_unit *u);
+/* shadow.c: warnings for rules that can never match (after sema, on a
+ * policy without errors). */
+void pol_check_shadowed(struct pol_unit *u);
+/* sema.c: the LAN's prefixes (the policy's `lan`, or the private ranges). */
+const struct ast_prefix *pol_lan_prefixes(const struct ast *ast, size_t *n);
 /* compile.c: the image; 0 or -errno. */
 int pol_emit(struct pol_unit *u);
 
@@ -27,6 +33,5 @@ int pol_emit(struct pol_unit *u);
 int pol_parse_prefix(const char *s, size_t n, struct ast_prefix *ret, bool *ret_hostbits);
 int pol_parse_domain(const char *s, size_t n, char *out, size_t *ret_len, bool *ret_wild,
 		     const char **ret_why);
-int pol_parse_mac(const char *s, size_t n, uint8_t mac[6]);
 
 #endif

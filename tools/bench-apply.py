@@ -62,14 +62,23 @@ import shutil
 import signal
 import socket
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                "lib"))
+import gwtest  # noqa: E402
+from gwtest import programs, proto  # noqa: E402
+from gwtest.net import Netns, mac_of, remove_dpdk_runtime, remove_pins, sh  # noqa: E402
+from gwtest.net import sweep_stale  # noqa: E402
+from gwtest.gwd import image_crc  # noqa: E402
+from gwtest.proc import Procs  # noqa: E402
+
 PID = os.getpid()
-NS_GW, NS_LAN, NS_INET, NS_WIFI = ("gwba%d-%s" % (PID, n) for n in ("gw", "lan", "inet", "wifi"))
+NETNS = Netns("gwba")
+NS_GW, NS_LAN, NS_INET, NS_WIFI = (NETNS.name(n) for n in ("gw", "lan", "inet", "wifi"))
 PINS = "/sys/fs/bpf/gw-bench-apply-%d" % PID
 DPDK_PREFIX = "gwba%d" % PID
 
@@ -80,47 +89,12 @@ WIFI_GW, WIFI_DEV = "192.168.50.1", "192.168.50.10"
 LAN_MAC, WIFI_MAC = "02:be:00:00:00:10", "02:be:00:00:00:20"
 PORT = 5201
 
-DP_MAGIC, DP_REPLY = 0x50445747, 0x8000
-DP_HEALTH, DP_LOAD_IMAGE, DP_IMAGE_INFO = 1, 3, 6
-DP_HDR = struct.Struct("<IHHIIQ")
-
-
-class BenchError(Exception):
-    pass
-
-
-def sh(*cmd, input=None, check=True, timeout=60):
-    r = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout)
-    if check and r.returncode:
-        raise BenchError("%s: exit %d: %s" % (" ".join(cmd), r.returncode,
-                                              (r.stderr or r.stdout).strip()[-600:]))
-    return r.stdout
+# Every error of the bench (and of gwtest's helpers) names what failed.
+BenchError = gwtest.Fail
 
 
 def in_ns(ns, *cmd, **kw):
-    return sh("ip", "netns", "exec", ns, *cmd, **kw)
-
-
-def die_with_parent():
-    # A bench killed with SIGKILL cannot stop its children: the kernel does.
-    import ctypes
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
-
-
-def sweep_stale():
-    """What an earlier run killed with SIGKILL left (its PID gone):
-    namespaces gwba<PID>-*, pins gw-bench-apply-<PID>, DPDK's gwba<PID>."""
-    import re
-    for line in subprocess.run(["ip", "netns", "list"], capture_output=True,
-                               text=True).stdout.splitlines():
-        m = re.match(r"(gwba(\d+)-\S+)", line)
-        if m and not os.path.exists("/proc/" + m.group(2)):
-            subprocess.run(["ip", "netns", "delete", m.group(1)], capture_output=True)
-    for folder, pat in (("/sys/fs/bpf", r"gw-bench-apply-(\d+)$"), ("/var/run/dpdk", r"gwba(\d+)$")):
-        for d in os.listdir(folder) if os.path.isdir(folder) else []:
-            m = re.match(pat, d)
-            if m and not os.path.exists("/proc/" + m.group(1)):
-                shutil.rmtree(os.path.join(folder, d), ignore_errors=True)
+    return sh(*cmd, ns=ns, **kw)
 
 
 # ------------------------------------------------------------ policies
@@ -315,61 +289,6 @@ def destinations(rnd, i, is_new, narrow, inline_left):
 
 # ------------------------------------------------------------ streams
 
-SENDER = r'''
-import json, signal, socket, struct, sys, time
-dst, port, pps = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-stop = []
-signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-seq, start = 0, time.monotonic()
-errors = 0
-while not stop:
-    now = time.monotonic()
-    due = start + seq / pps
-    if due > now:
-        time.sleep(due - now)
-        continue
-    try:
-        s.sendto(struct.pack("<Qd", seq, now) + b"x" * 100, (dst, port))
-    except OSError:
-        errors += 1
-    seq += 1
-print(json.dumps({"sent": seq, "send_errors": errors}), flush=True)
-'''
-
-RECEIVER = r'''
-import json, signal, socket, struct, sys
-addr, port, ready = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-stop = []
-def on_term(*a):
-    stop.append(1)
-    raise KeyboardInterrupt
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-s.bind((addr, port))
-signal.signal(signal.SIGTERM, on_term)
-open(ready, "w").close()
-got = {}
-try:
-    while True:
-        b = s.recv(2048)
-        if len(b) >= 16:
-            seq, t = struct.unpack("<Qd", b[:16])
-            got[seq] = t
-except KeyboardInterrupt:
-    pass
-# Gaps: missing sequence numbers up to the highest seen, each with the
-# send times of the packets around it.
-seqs = sorted(got)
-gaps = []
-for a, b in zip(seqs, seqs[1:]):
-    if b > a + 1:
-        gaps.append([a + 1, b - 1, got[a], got[b]])
-print(json.dumps({"received": len(got), "max": seqs[-1] if seqs else -1,
-                  "first": seqs[0] if seqs else -1, "gaps": gaps}), flush=True)
-'''
-
-
 class Stream:
     """A UDP stream from namespace src_ns to dst:PORT, received in dst_ns."""
 
@@ -382,13 +301,13 @@ class Stream:
         ready = os.path.join(self.b.work, self.name + ".ready")
         if os.path.exists(ready):
             os.unlink(ready)  # an earlier phase's
-        self.receiver = self.b.spawn(self.name + "-rx", self.dst_ns,
-                                     ["/usr/bin/python3", "-c", RECEIVER, self.dst, str(PORT),
-                                      ready], out=True)
+        # Datagrams of 116 bytes: a sequence number and the send time
+        # (CLOCK_MONOTONIC) in the first 16.
+        self.receiver = self.b.spawn(self.name + "-rx", self.dst_ns, programs.python(
+            "udp_recv.py", self.dst, PORT, "--ready", ready), out=True)
         self.b.wait_for("%s's receiver" % self.name, lambda: os.path.exists(ready))
-        self.sender = self.b.spawn(self.name + "-tx", self.src_ns,
-                                   ["/usr/bin/python3", "-c", SENDER, self.dst, str(PORT),
-                                    str(pps)], out=True)
+        self.sender = self.b.spawn(self.name + "-tx", self.src_ns, programs.python(
+            "udp_send.py", self.dst, PORT, "--pps", pps, "--size", 116), out=True)
 
     def stop(self):
         """{"sent", "received", "lost", "gaps": [[first, last, t_before, t_after]]}"""
@@ -423,29 +342,20 @@ class Bench:
         os.chmod(self.work, 0o755)
         self.dp_sock = os.path.join(self.work, "dataplane.sock")
         self.sock = os.path.join(self.work, "gwd.sock")
-        self.procs = {}
-        self.logs = {}  # name -> its log file
-        self.made_ns = []
+        self.procs = Procs(self.work)  # started here, stopped by PID
         self.gwd_log = None
 
     # -------------------------------------------------------- processes
 
-    def spawn(self, name, ns, argv, out=False):
+    def spawn(self, name, ns, argv, out=False, logname=None):
         """argv in netns ns (nsenter --net: this mount namespace, so the
-        BPF filesystem and its pins stay visible), by PID."""
-        self.logs[name] = os.path.join(self.work, name + ".log")
-        log = open(self.logs[name], "ab")
-        p = subprocess.Popen(["nsenter", "--net=/run/netns/" + ns, "--", *argv],
-                             stdout=subprocess.PIPE if out else log, stderr=log,
-                             stdin=subprocess.DEVNULL, start_new_session=True,
-                             text=out or None, preexec_fn=die_with_parent)
-        log.close()
-        self.procs[name] = p
-        return p
+        BPF filesystem and its pins stay visible), by PID; out: its stdout
+        is a pipe the bench reads."""
+        return self.procs.spawn(name, argv, ns=ns, keep_mounts=True, pipe=out, logname=logname)
 
     def finish(self, name, p):
         """SIGTERM, then the JSON line it printed."""
-        self.procs.pop(name, None)
+        self.procs.forget(name)
         p.send_signal(signal.SIGTERM)
         try:
             out, _ = p.communicate(timeout=30)
@@ -460,45 +370,23 @@ class Bench:
                 name, p.returncode, out[-300:], os.path.join(self.work, name + ".log")))
 
     def stop(self, name, sig=signal.SIGTERM):
-        p = self.procs.pop(name, None)
-        if p is None or p.poll() is not None:
-            return
-        p.send_signal(sig)
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(timeout=10)
+        self.procs.stop(name, sig)
 
     def wait_for(self, what, cond, timeout=30.0, proc=None):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if proc and self.procs[proc].poll() is not None:
-                raise BenchError("%s exited %d while waiting for %s (log %s)" % (
-                    proc, self.procs[proc].returncode, what, self.logs.get(proc)))
-            try:
-                if cond():
-                    return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise BenchError("timed out waiting for %s" % what)
+        try:
+            return gwtest.wait_for(what, cond, timeout, proc=self.procs.get(proc) if proc else None,
+                                   ignore=(OSError,))
+        except gwtest.Fail as e:
+            raise BenchError("%s (log %s)" % (e, self.procs.logs.get(proc))) if proc else e
 
     # -------------------------------------------------------- topology
 
-    def addns(self, ns):
-        sh("ip", "netns", "add", ns)
-        self.made_ns.append(ns)
-        in_ns(ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
-              "net.ipv6.conf.default.disable_ipv6=1")
-        sh("ip", "-n", ns, "link", "set", "lo", "up")
-
     def mac(self, ns, dev):
-        return json.loads(sh("ip", "-n", ns, "-j", "link", "show", dev))[0]["address"]
+        return mac_of(ns, dev)
 
     def topology(self):
-        for ns in (NS_GW, NS_LAN, NS_INET, NS_WIFI):
-            self.addns(ns)
+        for role in ("gw", "lan", "inet", "wifi"):
+            NETNS.add(role, ipv6=False)
         sh("ip", "-n", NS_GW, "link", "add", "lan0", "type", "veth", "peer", "name", "eth0",
            "netns", NS_LAN)
         sh("ip", "-n", NS_GW, "link", "add", "wan0", "type", "veth", "peer", "name", "i0",
@@ -560,13 +448,9 @@ table netdev gwba_ports {
                 f.write("ebpf_ports = wlan0\nbpf_pin_root = %s\n" % PINS)
         if os.path.exists(self.sock):
             os.unlink(self.sock)
-        self.gwd_log = self.logs["gwd"] = os.path.join(self.work, "gwd-%s.log" % tag)
-        log = open(self.gwd_log, "wb")
-        self.procs["gwd"] = subprocess.Popen(
-            ["nsenter", "--net=/run/netns/" + NS_GW, "--", self.gwd_bin, "-c", conf],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
-            preexec_fn=die_with_parent)
-        log.close()
+        # Each phase's gwd has a log of its own.
+        self.spawn("gwd", NS_GW, [self.gwd_bin, "-c", conf], logname="gwd-" + tag)
+        self.gwd_log = self.procs.logs["gwd"]
         self.wait_for("gwd's API socket", lambda: self.gwctl("status").returncode == 0,
                       proc="gwd")
         st = self.status()
@@ -575,16 +459,10 @@ table netdev gwba_ports {
             raise BenchError("gwd runs engines %s, expected %s" % (names, sorted(engines)))
 
     def down(self):
-        for name in list(self.procs)[::-1]:
-            try:
-                self.stop(name)
-            except Exception:
-                pass
-        for ns in self.made_ns[::-1]:
-            subprocess.run(["ip", "netns", "delete", ns], capture_output=True)
-        self.made_ns = []
-        shutil.rmtree(PINS, ignore_errors=True)
-        shutil.rmtree(os.path.join("/var/run/dpdk", DPDK_PREFIX), ignore_errors=True)
+        self.procs.close()
+        NETNS.close()
+        remove_pins(PINS)
+        remove_dpdk_runtime(DPDK_PREFIX)
         if not self.args.keep:
             shutil.rmtree(self.work, ignore_errors=True)
 
@@ -600,44 +478,15 @@ table netdev gwba_ports {
             raise BenchError("gwctl status: %s" % r.stderr.strip())
         return json.loads(r.stdout)
 
-    def dp_call(self, typ, body=b""):
-        s = socket_unix()
-        s.settimeout(10)
-        try:
-            s.connect(self.dp_sock)
-            s.sendall(DP_HDR.pack(DP_MAGIC, 1, typ, 0, len(body), 9) + body)
-
-            def read(n):
-                b = b""
-                while len(b) < n:
-                    c = s.recv(n - len(b))
-                    if not c:
-                        raise BenchError("gw-dataplane closed its control socket")
-                    b += c
-                return b
-            magic, _, rtyp, _, length, rid = DP_HDR.unpack(read(DP_HDR.size))
-            body = read(length)
-        finally:
-            s.close()
-        if magic != DP_MAGIC or rtyp != typ | DP_REPLY or rid != 9:
-            raise BenchError("gw-dataplane's reply header")
-        status, rlen = struct.unpack("<iH", body[:6])
-        return status, body[8 + rlen:]
-
     def dp_health(self):
         if not os.path.exists(self.dp_sock):
             return None
-        st, p = self.dp_call(DP_HEALTH)
-        return struct.unpack("<IIII", p[:16]) if st == 0 else None
+        return proto.health(self.dp_sock)
 
     def dp_image_info(self):
-        st, p = self.dp_call(DP_IMAGE_INFO)
-        if st == -2:  # -ENOENT: no policy loaded yet
-            return {"generation": 0, "nrules": 0, "crc": 0, "size": 0}
-        if st != 0:
-            raise BenchError("IMAGE_INFO: status %d" % st)
-        gen, nrules, crc, size = struct.unpack("<IIII", p[:16])
-        return {"generation": gen, "nrules": nrules, "crc": crc, "size": size}
+        ii = proto.image_info(self.dp_sock)
+        # None: no policy loaded yet (-ENOENT), as a generation 0.
+        return ii or {"generation": 0, "nrules": 0, "crc": 0, "size": 0}
 
     def apply_line(self, gen):
         """gwd's `event=apply gen=GEN` line as a dict."""
@@ -672,25 +521,27 @@ table netdev gwba_ports {
         with open(img, "rb") as f:
             data = f.read()
         os.unlink(img)
-        return {"crc": struct.unpack("<I", data[12:16])[0], "size": len(data), "image": data}
+        return {"crc": image_crc(data), "size": len(data), "image": data}
 
     def dp_load_times(self, images, n):
         """LOAD_IMAGE straight to gw-dataplane, gwd stopped: the
         dataplane's own part of gwd's commit (its reply comes once the new
         classifier is built and published).  Milliseconds, n loads."""
         out = []
-        for i in range(n):
-            t0 = time.monotonic()
-            st, p = self.dp_call(DP_LOAD_IMAGE, images[i % 2]["image"])
-            out.append((time.monotonic() - t0) * 1e3)
-            if st != 0:
-                raise BenchError("LOAD_IMAGE straight to gw-dataplane: status %d %s" % (st, p))
+        with proto.Client(self.dp_sock) as c:
+            for i in range(n):
+                t0 = time.monotonic()
+                st, reason, _ = c.call(proto.LOAD_IMAGE, images[i % 2]["image"])
+                out.append((time.monotonic() - t0) * 1e3)
+                if st != 0:
+                    raise BenchError("LOAD_IMAGE straight to gw-dataplane: status %d %s"
+                                     % (st, reason))
         return out
 
     def api_apply(self, path):
         """policy.apply straight on gwd's API socket, as gwctl sends it:
         None, or the first line of the error."""
-        s = socket_unix()
+        s = socket.socket(socket.AF_UNIX)
         s.settimeout(60)
         try:
             s.connect(self.sock)
@@ -794,10 +645,6 @@ table netdev gwba_ports {
         return res
 
 
-def socket_unix():
-    return socket.socket(socket.AF_UNIX)
-
-
 def pct(values, q):
     """Nearest-rank percentile."""
     v = sorted(values)
@@ -880,7 +727,7 @@ def main():
     results = []
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
     print("bench-apply: %s; %s" % (time.strftime("%Y-%m-%d %H:%M:%S"), uptime()), flush=True)
-    sweep_stale()
+    sweep_stale(print)
     try:
         domains = os.path.join(b.work, "blocklist-%d.txt" % args.domains)
         write_domains(domains, args.domains)

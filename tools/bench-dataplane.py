@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 # The fast path's benchmark (tools/gw bench dataplane; not a test).
 #
 #   bench-dataplane.py BUILD_DIR [--trials N] [--seconds S] [--flows M] [--devices N]
@@ -31,8 +32,9 @@
 # (its forwarding on one worker lcore, -l 0,1: testpmd does not forward on
 # the main lcore).
 # The rate is packets forwarded (both directions) over the forwarding
-# loop's own duration (gw-dataplane's event=run line).  Standard library
-# only; everything goes to a temporary folder that is removed.
+# loop's own duration (gw-dataplane's event=run line).  Written on
+# tests/lib/gwtest (processes die with the bench; DPDK file prefixes
+# gwt<PID>-benchN); everything goes to a temporary folder that is removed.
 import argparse
 import os
 import re
@@ -43,6 +45,12 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                "lib"))
+from gwtest import dataplane as gwdp  # noqa: E402
+from gwtest.net import remove_dpdk_runtime  # noqa: E402
+from gwtest.proc import popen  # noqa: E402
 
 WAN_GW_MAC = "02:00:00:00:00:fe"
 
@@ -69,7 +77,7 @@ def run(cmd, seconds, started=None):
     `started`, when given: start-up can take long), stops it with SIGINT;
     returns its output."""
     with tempfile.TemporaryFile(mode="w+", errors="replace") as log:
-        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True)
+        p = popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True)
         if started:
             deadline = time.time() + 300
             while p.poll() is None and time.time() < deadline:
@@ -99,20 +107,19 @@ class Bench:
 
     def eal(self, traffic="", mem=1536, wan_null=False):
         self.n += 1
-        prefix = "gwdp-bench-%d-%d" % (os.getpid(), self.n)
+        prefix = gwdp.prefix("bench%d" % self.n)
         self.prefixes.append(prefix)
         lan = os.path.join(self.tmp, traffic + "lan.pcap")
         wan = os.path.join(self.tmp, traffic + "wan.pcap")
-        return ["-l", str(self.a.lcore), "--no-huge", "-m", str(mem), "--no-pci",
-                "--file-prefix", prefix,
-                "--log-level", "lib.eal:error",
-                "--vdev", "net_pcap0,rx_pcap=%s,infinite_rx=1" % lan,
-                "--vdev", ("net_null1,no-rx=1" if wan_null
-                           else "net_pcap1,rx_pcap=%s,infinite_rx=1" % wan)]
+        # No tx_pcap: the PMD drops what it sends, as net_null does.
+        return gwdp.eal(prefix, ["net_pcap0,rx_pcap=%s,infinite_rx=1" % lan,
+                                 "net_null1,no-rx=1" if wan_null
+                                 else "net_pcap1,rx_pcap=%s,infinite_rx=1" % wan],
+                        lcores=str(self.a.lcore), mem=mem)
 
     def cleanup(self):
         for p in self.prefixes:
-            shutil.rmtree(os.path.join("/var/run/dpdk", p), ignore_errors=True)
+            remove_dpdk_runtime(p)
 
     def dataplane(self, mode, policy=None, traffic="", mem=1536, mbufs=None, table=None,
                   wan_null=False, seconds=None):

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """`gwctl flows` and `gwctl devices` through a real engine: the eBPF
-classifier on a veth in a network namespace, driven by gwd (the set-up,
-the clean-up and the Lab come from engines_test.py).
+classifier on a veth in a network namespace (gwtest.ebpf.Port), driven by
+gwd (gwtest.gwd.Gwd).
 
     flows_ebpf_test.py GWD GWCTL SRCDIR GW_DATAPLANE GWBPF_TOOL
 
@@ -13,25 +13,26 @@ blocked ping counts as blocked.  Exit 0 pass, 1 fail, 77 skip.
 """
 import json
 import os
-import subprocess
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import gwtest  # noqa: E402
+from gwtest import check, wait_for  # noqa: E402
+from gwtest.ebpf import Port  # noqa: E402
+from gwtest.gwd import Gwd  # noqa: E402
+from gwtest.net import mac_of  # noqa: E402
+
 GWD, GWCTL, SRCDIR, DATAPLANE, GWBPF_TOOL = sys.argv[1:6]
-sys.argv = [sys.argv[0], GWD, GWCTL, SRCDIR, "flows_ebpf", DATAPLANE, GWBPF_TOOL]
-sys.path.insert(0, HERE)
-import engines_test  # noqa: E402
-from gwd_test import check  # noqa: E402
-
-
-def mac_of(ns, dev):
-    p = subprocess.run(["ip", "-n", ns, "-j", "link", "show", dev], capture_output=True,
-                       text=True, check=True)
-    return json.loads(p.stdout)[0]["address"]
 
 
 def case_flows_ebpf(lab):
-    net = engines_test.ebpf_lab(lab)
+    net = Port(GWBPF_TOOL)
+    lab.cleanups.append(net.close)
+    net.setup()
+    # An engine without a gateway's interfaces to guard (tests/nft tests
+    # the guard): gwd refuses that unless told.
+    lab.conf_add(f"guard = off\nebpf_ports = {net.port}\nbpf_pin_root = {net.pins}\n")
+    lab.netns = net.gw
     mac = mac_of(net.dev, "d0")
     policy = f"""device phone mac {mac}
 list gateway prefixes {{ {net.gw_ip} }}
@@ -48,7 +49,7 @@ default new allow
         fl = json.loads(lab.gwctl("flows", "--device", "phone", "--json").stdout)["flows"]
         return [f for f in fl if f["dst"] == net.gw_ip and f["rule"] == "phone_gateway"]
 
-    fl = engines_test.wait_for(phone_flows, "the ping's flow", timeout=5)
+    fl = wait_for("the ping's flow", phone_flows, timeout=5)
     f = fl[0]
     check(f["device"] == "phone" and f["mac"] == mac and f["engine"] == "ebpf"
           and f["src"] == net.dev_ip and f["verdict"] == "allow" and f["generation"] == 1
@@ -61,20 +62,33 @@ default new allow
         phone = [x for x in d if x["name"] == "phone"]
         return phone[0]["totals"] if phone and phone[0]["totals"]["pkts_out"] else None
 
-    t = engines_test.wait_for(totals, "the phone's totals", timeout=5)
+    t = wait_for("the phone's totals", totals, timeout=5)
     check(t["last_seen_ms"] is not None and t["flows_total"] >= 1 and t["blocked_pkts"] == 0,
           f"totals: {t}")
     # Blocked now: the ping's packets count as blocked, by the new rule.
     lab.gwctl("policy", "apply", lab.file("shut.gw", shut))
     check(not net.ping(), "ping passes a policy that rejects it")
-    t = engines_test.wait_for(lambda: (lambda x: x if x and x["blocked_pkts"] else None)(
-        totals()), "blocked packets in the totals", timeout=5)
+    t = wait_for("blocked packets in the totals",
+                 lambda: (lambda x: x if x and x["blocked_pkts"] else None)(totals()), timeout=5)
     fl = json.loads(lab.gwctl("flows", "--device", mac, "--json").stdout)["flows"]
     check(any(f["rule"] == "phone_gateway_shut" and f["verdict"] == "reject"
               and f["generation"] == 2 for f in fl), f"flows after the block: {fl}")
 
 
-engines_test.case_flows_ebpf = case_flows_ebpf
+def main():
+    for exe in (DATAPLANE, GWBPF_TOOL):
+        if not os.access(exe, os.X_OK):
+            return gwtest.cannot_run(f"{exe} is not built")
+    lab = Gwd(GWD, GWCTL)
+
+    def body():
+        case_flows_ebpf(lab)
+        lab.kill()
+    try:
+        return gwtest.main(body, "flows_ebpf", lambda: print("--- gwd log\n" + lab.logtext()))
+    finally:
+        lab.close()
+
 
 if __name__ == "__main__":
-    sys.exit(engines_test.main())
+    sys.exit(main())

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """gwd end to end for `devices`, `flows`, `policy.get` and `gwctl policy
 diff`: a real gwd (file engine) on a temporary state dir, driven by the
-real gwctl and a raw socket.  Uses gwd_test.py's Lab.
+real gwctl and a raw socket (gwtest.gwd).
 
     gwd_flows_test.py GWD GWCTL SRCDIR CASE
 
@@ -15,15 +15,17 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import gwd_test  # noqa: E402  (reads GWD GWCTL SRCDIR CASE from argv)
-from gwd_test import POLICY_A, POLICY_B, POLICY_BAD, SRCDIR, Fail, Lab, check, raw  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import gwtest  # noqa: E402
+from gwtest import check  # noqa: E402
+from gwtest.gwd import POLICY_A, POLICY_B, POLICY_BAD, Gwd, request  # noqa: E402
 
+GWD, GWCTL, SRCDIR, CASE = sys.argv[1:5]
 HOME = os.path.join(SRCDIR, "docs", "examples", "home.gw")
 
 
 def req(lab, cmd, **fields):
-    return raw(lab.sock, [json.dumps({"v": 1, "id": 1, "cmd": cmd, **fields})])[0]
+    return request(lab.sock, cmd, **fields)
 
 
 def case_devices(lab):
@@ -147,23 +149,19 @@ def case_diff(lab):
 
 
 def main():
-    case = gwd_test.CASE
-    fn = globals().get("case_" + case)
+    fn = globals().get("case_" + CASE)
     if not fn:
-        print(f"unknown case {case}")
+        print(f"unknown case {CASE}")
         return 2
-    lab = Lab()
-    try:
+    lab = Gwd(GWD, GWCTL)
+
+    def body():
         fn(lab)
         lab.kill()
-    except Fail as e:
-        print(f"FAIL {case}: {e}")
-        print("--- gwd log\n" + lab.logtext())
-        return 1
+    try:
+        return gwtest.main(body, CASE, lambda: print("--- gwd log\n" + lab.logtext()))
     finally:
         lab.close()
-    print(f"ok {case}")
-    return 0
 
 
 if __name__ == "__main__":

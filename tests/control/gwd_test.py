@@ -5,10 +5,10 @@ by the real gwctl (and a raw socket for what gwctl never sends).
 
     gwd_test.py GWD GWCTL SRCDIR CASE
 
-Each CASE starts its own gwd(s), kills them by PID and removes its folder.
-The file engine's active.img is the witness: it must equal what
-`gwctl policy compile` makes of the policy that should be in force.
-Exit 0 pass, 1 fail, 77 skip.
+Each CASE starts its own gwd(s), kills them by PID and removes its folder
+(gwtest.gwd.Gwd).  The file engine's active.img is the witness: it must
+equal what `gwctl policy compile` makes of the policy that should be in
+force.  Exit 0 pass, 1 fail, 77 skip.
 """
 import json
 import os
@@ -19,147 +19,19 @@ import socket
 import stat
 import subprocess
 import sys
-import tempfile
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import gwtest  # noqa: E402
+from gwtest import Fail, check  # noqa: E402
+from gwtest.gwd import POLICY_A, POLICY_B, POLICY_BAD, Gwd  # noqa: E402
+from gwtest.gwd import api as raw  # noqa: E402
 
 GWD, GWCTL, SRCDIR, CASE = sys.argv[1:5]
 
-POLICY_A = """device tv mac 02:00:00:00:00:09
-rule tv_off block device tv to internet
-default allow
-"""
-POLICY_B = """device tv mac 02:00:00:00:00:09
-rule tv_on allow device tv to internet
-default block
-"""
-# Line 2, column 26: the unknown device.
-POLICY_BAD = """device tv mac 02:00:00:00:00:09
-rule tv_off block device tvv to internet
-default allow
-"""
 
-
-class Fail(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Fail(what)
-
-
-class Lab:
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="gwd-test-")
-        # nobody must reach the socket and the policy files in one case.
-        os.chmod(self.dir, 0o755)
-        self.state = os.path.join(self.dir, "state")
-        self.sock = os.path.join(self.dir, "gwd.sock")
-        self.conf = os.path.join(self.dir, "gwd.conf")
-        with open(self.conf, "w") as f:
-            f.write(f"# test\nstate_dir = {self.state}\nsocket = {self.sock}\n")
-        self.proc = None
-        self.log = open(os.path.join(self.dir, "gwd.log"), "ab")
-        self.env = dict(os.environ, GWD_SOCKET=self.sock)
-
-    def file(self, name, text):
-        p = os.path.join(self.dir, name)
-        with open(p, "w") as f:
-            f.write(text)
-        os.chmod(p, 0o644)
-        return p
-
-    def start(self):
-        self.proc = subprocess.Popen([GWD, "-c", self.conf], stderr=self.log,
-                                     env=getattr(self, "env_gwd", None))
-        for _ in range(3000):  # up to 60 s: gwd may load eBPF programs at start
-            if self.proc.poll() is not None:
-                raise Fail(f"gwd exited with {self.proc.returncode}: {self.logtext()}")
-            try:
-                s = socket.socket(socket.AF_UNIX)
-                s.connect(self.sock)
-                s.close()
-                return
-            except OSError:
-                time.sleep(0.02)
-        raise Fail("gwd did not open its socket")
-
-    def kill(self, sig=signal.SIGTERM):
-        """Stop gwd by its PID; its exit status (None if it was not
-        running).  After SIGTERM gwd exits 0, or a sanitizer's report
-        (leaks included) makes it fail."""
-        rc = None
-        if self.proc and self.proc.poll() is None:
-            os.kill(self.proc.pid, sig)
-            rc = self.proc.wait(timeout=10)
-        elif self.proc:
-            rc = self.proc.returncode
-        self.proc = None
-        if sig == signal.SIGTERM and rc not in (None, 0):
-            raise Fail(f"gwd exited with {rc} after SIGTERM: {self.logtext()}")
-        return rc
-
-    def logtext(self):
-        self.log.flush()
-        with open(os.path.join(self.dir, "gwd.log")) as f:
-            return f.read()
-
-    def close(self):
-        if self.proc and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        self.proc = None
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def gwctl(self, *args, user=None, expect=0):
-        cmd = [GWCTL, *args]
-        if user:
-            cmd = ["setpriv", f"--reuid={user}", "--regid=nogroup", "--clear-groups",
-                   "--", *cmd]
-        p = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=30)
-        if expect is not None and p.returncode != expect:
-            raise Fail(f"gwctl {' '.join(args)}: exit {p.returncode}, expected {expect}\n"
-                       f"stdout: {p.stdout}\nstderr: {p.stderr}")
-        return p
-
-    def status(self):
-        return json.loads(self.gwctl("status", "--json").stdout)
-
-    def history(self):
-        return json.loads(self.gwctl("policy", "history", "--json").stdout)["generations"]
-
-    def active(self):
-        with open(os.path.join(self.state, "engine-file", "active.img"), "rb") as f:
-            return f.read()
-
-    def compiled(self, path):
-        out = os.path.join(self.dir, "expect.img")
-        self.gwctl("policy", "compile", path, "-o", out)
-        with open(out, "rb") as f:
-            return f.read()
-
-
-def raw(sock_path, lines, timeout=10):
-    """Send lines on one connection; a reply line for each, or None once
-    the connection is closed."""
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(timeout)
-    s.connect(sock_path)
-    f = s.makefile("rwb")
-    out = []
-    for line in lines:
-        try:
-            f.write(line if isinstance(line, bytes) else line.encode())
-            f.write(b"\n")
-            f.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            out.append(None)
-            continue
-        r = f.readline()
-        out.append(json.loads(r) if r else None)
-    s.close()
-    return out
+def Lab():
+    return Gwd(GWD, GWCTL)
 
 
 # ---------------------------------------------------------------- cases
@@ -406,12 +278,16 @@ def case_api_refusals(lab):
     check(lab.status()["generation"] == 1, "gwd is not answering after an oversized line")
 
     if os.geteuid() != 0 or not shutil.which("setpriv"):
+        # A part of a case cannot skip on its own; under GW_TEST_STRICT=1
+        # (tools/gw test as root) it must run.
+        check(not gwtest.strict(), "unauthorised client: needs root and setpriv")
         print("SKIP part: unauthorised client (needs root and setpriv)")
         return
     try:
         subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
                         "--", GWCTL, "--help"], check=True, capture_output=True)
     except (subprocess.CalledProcessError, FileNotFoundError):
+        check(not gwtest.strict(), f"unauthorised client: nobody cannot run {GWCTL}")
         print(f"SKIP part: unauthorised client: nobody cannot run {GWCTL}")
         return
     # 0660 root:root (or gw): nobody cannot even connect.
@@ -469,9 +345,8 @@ def case_notify(lab):
     ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     ns.bind(path)
     ns.settimeout(10)
-    lab.env_gwd = dict(os.environ, NOTIFY_SOCKET=path)
     try:
-        lab.start()
+        lab.start(env=dict(os.environ, NOTIFY_SOCKET=path))
         check(ns.recv(4096) == b"READY=1", "no READY=1")
         check(lab.status()["generation"] == 1, "the config's policy was not applied")
         with open(a, "w") as f:
@@ -658,23 +533,235 @@ def case_api_limits(lab):
             c.close()
 
 
+def children_of(pid):
+    """PIDs whose parent is pid (from /proc/*/stat)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                stat_line = f.read()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces and parentheses
+        if int(stat_line.rsplit(")", 1)[1].split()[1]) == pid:
+            out.append(int(d))
+    return out
+
+
+def proc_status(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+
+
+def wait_child(lab, timeout=30):
+    """The compile child gwd started, as soon as it exists."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        kids = children_of(lab.proc.pid)
+        if kids:
+            return kids[0]
+        time.sleep(0.002)
+    raise Fail("gwd started no child process for the compile")
+
+
+def big_policy(lab, domains=1000000):
+    with open(os.path.join(lab.dir, "big.txt"), "w") as f:
+        for i in range(domains):
+            f.write(f"host{i}.tracker{i % 977}.example\n")
+    os.chmod(os.path.join(lab.dir, "big.txt"), 0o644)
+    return lab.file("big.gw", 'list big domains file "big.txt"\n'
+                    "device tv mac 02:00:00:00:00:09\n"
+                    "rule no-trackers block device tv to list big\ndefault allow\n")
+
+
+def timed_status(lab):
+    t0 = time.monotonic()
+    st = lab.status()
+    return st, time.monotonic() - t0
+
+
+def case_apply_off_loop(lab):
+    """A FIFO as the policy is refused at once; a compile that does not
+    end (its process stopped) holds neither the API nor anything else,
+    and is stopped at compile_timeout."""
+    with open(lab.conf, "a") as f:
+        f.write("compile_timeout = 4\n")
+    lab.start()
+    fifo = os.path.join(lab.dir, "policy.fifo")
+    os.mkfifo(fifo)
+    t0 = time.monotonic()
+    p = lab.gwctl("policy", "apply", fifo, expect=1)
+    check(time.monotonic() - t0 < 5 and "not a regular file" in p.stderr,
+          f"a FIFO as the policy: {p.stderr}")
+    check(lab.status()["generation"] == 0, "a FIFO changed the generation")
+    # A compile held stopped: the API answers meanwhile, then the
+    # timeout ends it and nothing changes.
+    big = big_policy(lab)
+    apply = subprocess.Popen([GWCTL, "policy", "apply", big], env=lab.env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        kid = wait_child(lab)
+        os.kill(kid, signal.SIGSTOP)
+        for _ in range(5):
+            st, took = timed_status(lab)
+            check(took < 1.0, f"status took {took:.2f}s during a compile")
+            check(st["generation"] == 0, f"{st}")
+        check(apply.poll() is None, "the apply finished while its compile was stopped")
+        out, err = apply.communicate(timeout=30)
+    finally:
+        if apply.poll() is None:
+            apply.kill()
+            apply.wait()
+    check(apply.returncode == 1 and "(timeout)" in err and "compile_timeout" in err,
+          f"a stopped compile: exit {apply.returncode}: {err}")
+    check(lab.status()["generation"] == 0 and lab.history() == [], "the timeout applied")
+    for _ in range(100):
+        if not children_of(lab.proc.pid):
+            break
+        time.sleep(0.05)
+    check(not children_of(lab.proc.pid), "the stopped compile was not killed and reaped")
+    # The same compile let run (with the default timeout): it applies.
+    lab.kill()
+    with open(lab.conf) as f:
+        conf = f.read().replace("compile_timeout = 4\n", "")
+    with open(lab.conf, "w") as f:
+        f.write(conf)
+    lab.start()
+    apply = subprocess.Popen([GWCTL, "policy", "apply", big], env=lab.env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    kid = wait_child(lab)
+    os.kill(kid, signal.SIGSTOP)
+    st, took = timed_status(lab)
+    check(took < 1.0, f"status took {took:.2f}s during a compile")
+    os.kill(kid, signal.SIGCONT)
+    out, err = apply.communicate(timeout=60)
+    check(apply.returncode == 0 and "generation 1" in out, f"{out} {err}")
+    check(lab.active() == lab.compiled(big), "the engine does not run big.gw")
+
+
+def case_apply_client_rights(lab):
+    """A member of the api group applies files with their own rights: a
+    file they cannot read is refused without a word of it, also as an
+    include or a list file; the compile runs as them, without capabilities."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        print("SKIP: needs root and setpriv")
+        sys.exit(77)
+    with open(lab.conf, "a") as f:
+        f.write("api_group = nogroup\n")
+    lab.start()
+    secret = lab.file("secret.gw", "topsecret-4711 is not a policy\n")
+    os.chmod(secret, 0o600)
+    secret_list = lab.file("secret.txt", "topsecret-4712.example\n")
+    os.chmod(secret_list, 0o600)
+    inc = lab.file("inc.gw", 'include "secret.gw"\ndefault allow\n')
+    lst = lab.file("lst.gw", 'list l domains file "secret.txt"\n'
+                   "rule r block any to list l\ndefault allow\n")
+    for path, what in ((secret, "cannot read: Permission denied"),
+                       (inc, "cannot include"), (lst, "cannot read list file")):
+        p = lab.gwctl("policy", "apply", path, user="nobody", expect=1)
+        check(what in p.stderr and "Permission denied" in p.stderr, f"{path}: {p.stderr}")
+        check("topsecret" not in p.stderr + p.stdout, f"{path}: the secret was quoted: {p.stderr}")
+    check(lab.status()["generation"] == 0, "an unreadable policy was applied")
+    check("topsecret" not in lab.logtext(), "the log quotes the secret")
+    # Root may read it (and gets its diagnostics).
+    p = lab.gwctl("policy", "apply", secret, expect=1)
+    check("topsecret-4711" in p.stderr, f"root's apply of the file: {p.stderr}")
+    # A readable file applies as nobody, and the compile runs as nobody.
+    big = big_policy(lab, 300000)
+    apply = subprocess.Popen(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                              "--", GWCTL, "policy", "apply", big], env=lab.env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        kid = wait_child(lab)
+        os.kill(kid, signal.SIGSTOP)
+        ps = proc_status(kid)
+        os.kill(kid, signal.SIGCONT)
+    finally:
+        out, err = apply.communicate(timeout=60)
+    uid = ps["Uid"].split()
+    check(uid == ["65534"] * 4 and ps["Gid"].split() == ["65534"] * 4, f"compile as {ps['Uid']}")
+    check(ps["Groups"].strip() == "", f"the compile's groups: {ps['Groups']!r}")
+    check(int(ps["CapEff"], 16) == 0 and int(ps["CapPrm"], 16) == 0, f"capabilities {ps}")
+    check(ps["NoNewPrivs"].strip() == "1", "no_new_privs is not set")
+    check(apply.returncode == 0 and "generation 1" in out, f"nobody's apply: {out} {err}")
+    check(lab.history()[0]["user"] == "nobody", f"{lab.history()}")
+
+
+def case_damaged_history(lab):
+    """A damaged current generation does not keep gwd from starting: it
+    starts degraded (API up, engines untouched, status says why), every
+    history image is checked against its recorded hash, and a rollback to
+    a readable generation mends it."""
+    a = lab.file("a.gw", POLICY_A)
+    b = lab.file("b.gw", POLICY_B)
+    lab.start()
+    lab.gwctl("policy", "apply", a)
+    lab.gwctl("policy", "apply", b)
+    lab.kill()
+    hist = os.path.join(lab.state, "history")
+    img1 = os.path.join(hist, "0000000001.img")
+    img2 = os.path.join(hist, "0000000002.img")
+    active = os.path.join(lab.state, "engine-file", "active.img")
+    # Generation 2's image replaced by generation 1's: a valid image, but
+    # not the one recorded.  gwd must not run it as generation 2.
+    shutil.copy(img1, img2)
+    before = os.stat(active).st_mtime_ns
+    lab.start()
+    st = lab.status()
+    check(st["generation"] == 2 and st["hash"] is None and st["degraded"]
+          and "generation 2" in st["degraded"] and "hash" in st["degraded"], f"{st}")
+    check(os.stat(active).st_mtime_ns == before and lab.active() == lab.compiled(b),
+          "a degraded gwd touched the engine")
+    p = lab.gwctl("status")
+    check("degraded:" in p.stdout, p.stdout)
+    check(len(lab.history()) == 2, "the history is not listed")
+    p = lab.gwctl("policy", "rollback", "2", expect=1)
+    check("(damaged)" in p.stderr, p.stderr)
+    # Rollback without a number: the newest readable generation, 1.
+    lab.gwctl("policy", "rollback")
+    st = lab.status()
+    check(st["generation"] == 3 and st["degraded"] is None, f"not mended: {st}")
+    check(lab.active() == lab.compiled(a), "the rollback did not restore A")
+    check("event=degraded" in lab.logtext() and "event=recovered gen=3" in lab.logtext(),
+          "no degraded/recovered lines")
+    lab.kill()
+    # A cut image (it does not even load) and a damaged state.json: started
+    # degraded too, and an apply mends it.
+    with open(os.path.join(hist, "0000000003.img"), "r+b") as f:
+        f.truncate(100)
+    lab.start()
+    st = lab.status()
+    check(st["degraded"] and "generation 3" in st["degraded"], f"{st}")
+    lab.kill()
+    with open(os.path.join(lab.state, "state.json"), "w") as f:
+        f.write("{not json")
+    lab.start()
+    st = lab.status()
+    check(st["degraded"] and "state.json" in st["degraded"], f"{st}")
+    check(lab.active() == lab.compiled(a), "a degraded gwd touched the engine")
+    p = lab.gwctl("policy", "apply", b)
+    check("generation 4" in p.stdout, p.stdout)
+    st = lab.status()
+    check(st["generation"] == 4 and st["degraded"] is None, f"{st}")
+    check(lab.active() == lab.compiled(b), "the apply did not reach the engine")
+
+
 def main():
     fn = globals().get("case_" + CASE)
     if not fn:
         print(f"unknown case {CASE}")
         return 2
     lab = Lab()
-    try:
+
+    def body():
         fn(lab)
         lab.kill()
-    except Fail as e:
-        print(f"FAIL {CASE}: {e}")
-        print("--- gwd log\n" + lab.logtext())
-        return 1
+    try:
+        return gwtest.main(body, CASE, lambda: print("--- gwd log\n" + lab.logtext()))
     finally:
         lab.close()
-    print(f"ok {CASE}")
-    return 0
 
 
 if __name__ == "__main__":

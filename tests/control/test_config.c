@@ -38,12 +38,21 @@ static void test_defaults_and_values(void **state)
 	assert_int_equal(c.api_max_conns, 64);
 	assert_int_equal(c.api_max_per_uid, 16);
 	assert_int_equal(c.api_idle_s, 60);
+	assert_int_equal(c.compile_timeout_s, 60);
+	assert_string_equal(c.api_group, "gw");
+	assert_int_equal(parse("api_group = nogroup\n", &c, err, sizeof(err)), 0);
+	assert_string_equal(c.api_group, "nogroup");
+	assert_int_equal(parse("api_group = Wheel\n", &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "'api_group' must be a group name"));
 	assert_int_equal(parse("api_max_connections = 8\napi_max_per_user=2\n"
-			       "api_idle_timeout = 86400\n", &c, err,
+			       "api_idle_timeout = 86400\ncompile_timeout = 3600\n", &c, err,
 			       sizeof(err)), 0);
 	assert_int_equal(c.api_max_conns, 8);
 	assert_int_equal(c.api_max_per_uid, 2);
 	assert_int_equal(c.api_idle_s, 86400);
+	assert_int_equal(c.compile_timeout_s, 3600);
+	assert_int_equal(parse("compile_timeout = 3601\n", &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "'compile_timeout' must be a number from 1 to 3600"));
 }
 
 static void test_numbers_in_range(void **state)

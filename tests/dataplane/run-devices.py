@@ -16,27 +16,25 @@
 #   - moving a MAC the image knows renumbers too.
 #   run-devices.py GW_DATAPLANE GWCTL
 # Exit 0 pass, 1 fail, 77 when DPDK cannot run here.
-import importlib.util
 import os
+import shutil
 import signal
-import struct
 import sys
+import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import dptest  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import gwtest  # noqa: E402
+from gwtest import check, dataplane, wait_for  # noqa: E402
+from gwtest.gwd import compile_policy  # noqa: E402
+from gwtest.packets import ip, tcp_frame  # noqa: E402
+from gwtest.proc import sanitizer_report  # noqa: E402
+from gwtest.proto import (DEVICE_BIND as BIND, DEVICE_SET, DEVICE_UNBIND as UNBIND,  # noqa: E402
+                          RULE_DEFAULT, RULE_DEFAULT_NEW, Client, device_body)
 
-_spec = importlib.util.spec_from_file_location("run_control", os.path.join(HERE, "run-control.py"))
-rc_ = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(rc_)
-Fail, check, mac, ip4, wait_for = rc_.Fail, rc_.check, rc_.mac, rc_.ip4, rc_.wait_for
-Client, health, stats, flows, tcp_frame = rc_.Client, rc_.health, rc_.stats, rc_.flows, rc_.tcp_frame
-LOAD_IMAGE = rc_.LOAD_IMAGE
-DEVICE_SET = 9
-BIND, UNBIND = 1, 2
-RULE_DEFAULT, RULE_DEFAULT_NEW = 0xfffffffe, 0xfffffffd
 LAN_MAC, NEWDEV, HOST_MAC = "02:70:63:61:70:00", "02:00:00:00:00:55", "02:00:00:00:00:0a"
 HOST, SERVER = "192.168.1.10", "198.51.100.7"
+
+
 # Devices by index: host-a 0, tablet 1, kid 2.
 POLICY = """device host-a mac 02:00:00:00:00:0a
 device tablet mac 02:00:00:00:00:0b
@@ -48,63 +46,53 @@ default new block
 """
 
 
-def device_body(entries, generation=0):
-    """entries: (MAC, op, device)"""
-    b = struct.pack("<II", len(entries), generation)
-    for m, op, dev in entries:
-        b += mac(m) + struct.pack("<BxI", op, dev)
-    return b
-
-
 def device_set(c, entries, generation=0):
-    p = c.ok(DEVICE_SET, device_body(entries, generation))
-    applied, bindings, gen, image = struct.unpack("<IIII", p)
+    applied, bindings, gen, image = c.device_set(entries, generation)
     check(applied == len(entries), "applied %d of %d" % (applied, len(entries)))
     return bindings, gen, image
 
 
 def the_flow(c):
-    _, fl = flows(c)
-    check(len(fl) == 1 and fl[0]["dst"] == ip4(SERVER) and fl[0]["dport"] == 443,
+    _, fl = c.flows()
+    check(len(fl) == 1 and fl[0]["dst"] == ip(SERVER) and fl[0]["dport"] == 443,
           "one flow wanted: %r" % fl)
     return fl[0]
 
 
 def forwarding(c):
-    f0 = stats(c)["lan.forwarded"]
-    wait_for(lambda: stats(c)["lan.forwarded"] > f0 + 1000, "the flow to be forwarded")
+    f0 = c.stats()["lan.forwarded"]
+    wait_for("the flow to be forwarded", lambda: c.stats()["lan.forwarded"] > f0 + 1000)
 
 
 def blocking(c):
-    b0 = stats(c)["lan.drop.policy_block"]
-    wait_for(lambda: stats(c)["lan.drop.policy_block"] > b0 + 1000, "the flow to be blocked")
-    s1 = stats(c)
-    wait_for(lambda: stats(c)["lan.drop.policy_block"] > s1["lan.drop.policy_block"] + 1000,
-             "more blocks")
-    check(stats(c)["lan.forwarded"] == s1["lan.forwarded"], "forwarded while blocked")
+    b0 = c.stats()["lan.drop.policy_block"]
+    wait_for("the flow to be blocked", lambda: c.stats()["lan.drop.policy_block"] > b0 + 1000)
+    s1 = c.stats()
+    wait_for("more blocks",
+             lambda: c.stats()["lan.drop.policy_block"] > s1["lan.drop.policy_block"] + 1000)
+    check(c.stats()["lan.forwarded"] == s1["lan.forwarded"], "forwarded while blocked")
 
 
 def refused(c, body, want, words):
-    g = health(c)["generation"]
+    g = c.health()["generation"]
     status, reason, _ = c.call(DEVICE_SET, body)
     check(status == want and words in reason, "want %d '%s': %d %s" % (want, words, status, reason))
-    check(health(c)["generation"] == g, "a refused request renumbered")
+    check(c.health()["generation"] == g, "a refused request renumbered")
     print("refused: %d %s" % (status, reason))
 
 
-def scenario(exe, gwctl, tmp, prefix, sock, proc_box):
-    img, image = rc_.compile_policy(gwctl, tmp, "devices", POLICY)
+def scenario(exe, gwctl, tmp, dps):
+    sock = os.path.join(tmp, "control.sock")
+    img, image = compile_policy(gwctl, tmp, "devices", POLICY)
     syn = tcp_frame(LAN_MAC, NEWDEV, HOST, SERVER, 40000, 443, 0x02)
     data = [tcp_frame(LAN_MAC, NEWDEV, HOST, SERVER, 40000, 443, 0x18, b"x" * 32) for _ in range(7)]
     wan = [tcp_frame("02:00:00:00:00:99", "02:00:00:00:00:98", "10.9.9.9", "10.9.9.8", 9, 9, 0x10)]
-    skipped = rc_.start(exe, tmp, prefix, sock, img, [syn] + data, wan, proc_box)
-    if skipped:
-        return skipped
-    log_path = rc_.dataplane_log(tmp)
-    proc = proc_box[-1]
+    dps.append(None)
+    dp = dps[-1] = dataplane.replay(exe, tmp, dataplane.prefix("devices"), img, [syn] + data,
+                                    wan, sock)
 
     c = Client(sock)
-    check(health(c)["generation"] == 1, "generation 1 at start")
+    check(c.health()["generation"] == 1, "generation 1 at start")
     # A MAC the image does not know: the new-device policy.
     blocking(c)
     f = the_flow(c)
@@ -139,13 +127,13 @@ def scenario(exe, gwctl, tmp, prefix, sock, proc_box):
     # Unbound: a new device again.
     bindings, gen, _ = device_set(c, [(NEWDEV, UNBIND, 0)])
     check(bindings == 0 and gen == 4, "unbind reply %d %d" % (bindings, gen))
-    wait_for(lambda: the_flow(c)["rule"] == RULE_DEFAULT_NEW, "the flow decided as a new device")
+    wait_for("the flow decided as a new device", lambda: the_flow(c)["rule"] == RULE_DEFAULT_NEW)
     blocking(c)
     # Bound again, then a LOAD_IMAGE: the new image starts without bindings.
     bindings, gen, _ = device_set(c, [(NEWDEV, BIND, 1)])
     check(bindings == 1 and gen == 5, "rebind reply %d %d" % (bindings, gen))
     forwarding(c)
-    gen, _ = struct.unpack("<II", c.ok(LOAD_IMAGE, image))
+    gen, _ = c.load_image(image)
     check(gen == 6, "load generation %d" % gen)
     blocking(c)
     f = the_flow(c)
@@ -161,16 +149,30 @@ def scenario(exe, gwctl, tmp, prefix, sock, proc_box):
     blocking(c)
     c.close()
 
-    proc.send_signal(signal.SIGTERM)
-    rc = proc.wait(timeout=30)
-    with open(log_path) as f:
-        text = f.read()
+    rc = dp.stop(signal.SIGTERM, 30)
+    text = dp.log()
     check(rc == 0, "gw-dataplane exited %d" % rc)
-    check(not dptest.sanitizer_report(text), "sanitizer report")
-    bad = dptest.check_accounting(dptest.counters(text))
+    check(not sanitizer_report(text), "sanitizer report")
+    bad = dataplane.check_accounting(dataplane.counters(text))
     check(not bad, "; ".join(bad))
-    return 0, text
+
+
+def main():
+    exe, gwctl = sys.argv[1:3]
+    tmp = tempfile.mkdtemp(prefix="gw-dp-devices-")
+    dps = []
+
+    def log():
+        if dps and dps[-1]:
+            print(dps[-1].log()[-4000:])
+    try:
+        return gwtest.main(lambda: scenario(exe, gwctl, tmp, dps), "dp-devices", log)
+    finally:
+        for dp in dps:
+            if dp:
+                dp.close()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    sys.exit(rc_.run_main("devices", scenario))
+    sys.exit(main())

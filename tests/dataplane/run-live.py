@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 # gw-dataplane live, between a home device and an internet host, in
 # network namespaces (names carry this PID):
 #
@@ -50,14 +51,17 @@ import json
 import os
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import dptest  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import gwtest  # noqa: E402
+from gwtest import Fail, Skip, check, dataplane, programs, proto, wait_for  # noqa: E402
+from gwtest.gwd import compile_policy  # noqa: E402
+from gwtest.net import Netns, mac_of, need_programs, sh, sweep_stale  # noqa: E402
+from gwtest.net import run as run_cmd  # noqa: E402
+from gwtest.proc import Procs, sanitizer_report  # noqa: E402
 
 DEV_MAC = "02:00:00:77:00:10"
 DEV_IP, GW_LAN = "192.168.77.10", "192.168.77.1"
@@ -78,113 +82,40 @@ default allow
 default new block
 """ % (DEV_MAC, BLOCKED, SERVER)
 
-# A slow stream: 2 KiB every 10 ms, so nothing piles up in buffers and the
-# moment it stops is the moment the gateway stopped it.
-STREAM_SERVER = r"""
-import socket, sys, time
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[2])))
-s.listen(4)
-while True:
-    c, a = s.accept()
-    print("stream from", a[0], flush=True)
-    try:
-        c.recv(4096)
-        c.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n")
-        for i in range(6000):
-            c.sendall(b"x" * 2048)
-            time.sleep(0.01)
-    except OSError:
-        pass
-    c.close()
-"""
-
-LOAD_IMAGE = 3  # dataplane/proto.h
-
-
-class Fail(Exception):
-    pass
-
-
-class Skip(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Fail(what)
-
-
 def run(cmd, ns=None, check_rc=True, timeout=20):
-    if ns:
-        cmd = ["ip", "netns", "exec", ns] + cmd
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    """cmd (in netns ns): its CompletedProcess; Fail unless it exits 0
+    when check_rc."""
+    r = run_cmd(*cmd, ns=ns, timeout=timeout)
     if check_rc and r.returncode != 0:
         raise Fail("%s: exit %d: %s" % (" ".join(cmd), r.returncode, r.stderr.strip()))
     return r
 
 
 def link_mac(ns, dev):
-    r = run(["ip", "-n", ns, "-j", "link", "show", "dev", dev])
-    return json.loads(r.stdout)[0]["address"]
-
-
-def wait_for(pred, what, timeout=10):
-    end = time.time() + timeout
-    while time.time() < end:
-        if pred():
-            return
-        time.sleep(0.02)
-    raise Fail("timed out waiting for " + what)
-
-
-def load_image(sock_path, image):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(10)
-    s.connect(sock_path)
-    try:
-        status, reason, _ = dptest.control_call(s, LOAD_IMAGE, image)
-    except OSError as e:
-        raise Fail("LOAD_IMAGE: %s" % e)
-    finally:
-        s.close()
-    check(status == 0, "LOAD_IMAGE: %d %s" % (status, reason))
+    return mac_of(ns, dev)
 
 
 class Live:
     def __init__(self, exe, gwctl, lcores, wan):
         self.exe, self.gwctl, self.lcores, self.wan = exe, gwctl, lcores, wan
-        pid = os.getpid()
-        self.dev, self.gw, self.net = ("gwt-dev-%d" % pid, "gwt-gw-%d" % pid, "gwt-net-%d" % pid)
-        self.prefix = "gwdp-live-%d" % pid
+        self.netns = Netns("gwt")
+        self.dev, self.gw, self.net = (self.netns.name(r) for r in ("dev", "gw", "net"))
+        self.prefix = dataplane.prefix("live")
         self.tmp = tempfile.mkdtemp(prefix="gw-dp-live-")
         self.sock = os.path.join(self.tmp, "control.sock")
-        self.procs = []
-        self.netns = []
+        self.procs = Procs(self.tmp)
         self.dp = None
 
     def log(self, name):
-        try:
-            with open(os.path.join(self.tmp, name), errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        """The log of process NAME (NAME.log in the work folder)."""
+        return self.procs.log(name)
 
-    def spawn(self, ns, cmd, logname):
-        out = open(os.path.join(self.tmp, logname), "w")
-        p = subprocess.Popen(["ip", "netns", "exec", ns] + cmd, stdout=out, stderr=subprocess.STDOUT)
-        out.close()
-        self.procs.append(p)
-        return p
+    def spawn(self, ns, cmd, name):
+        return self.procs.spawn(name, cmd, ns=ns)
 
     def topology(self):
-        for ns in (self.dev, self.gw, self.net):
-            r = run(["ip", "netns", "add", ns], check_rc=False)
-            if r.returncode != 0:
-                raise Skip("ip netns add: " + r.stderr.strip())
-            self.netns.append(ns)
-            run(["ip", "-n", ns, "link", "set", "lo", "up"])
+        for role in ("dev", "gw", "net"):
+            ns = self.netns.add(role, skip=True)
             # Addresses usable at once (no duplicate address detection)
             # on every interface made from now on, the twins included.
             run(["sysctl", "-q", "-w", "net.ipv6.conf.default.accept_dad=0"], ns=ns)
@@ -219,9 +150,7 @@ class Live:
                " chain lan0 { type filter hook ingress device \"lan0\" priority 0; policy drop; }\n"
                " chain wan0 { type filter hook ingress device \"wan0\" priority 0; policy drop; }\n"
                "}\n")
-        r = subprocess.run(["ip", "netns", "exec", self.gw, "nft", "-f", "-"], input=nft,
-                           capture_output=True, text=True)
-        check(r.returncode == 0, "nft: " + r.stderr)
+        sh("nft", "-f", "-", input=nft, ns=self.gw)
         # DPDK forwards the devices' frames raw: their checksums must be
         # finished by the sender.
         run(["ethtool", "-K", "dev0", "tx", "off"], ns=self.dev)
@@ -235,46 +164,32 @@ class Live:
             f.write("hello from the internet\n")
         py = "/usr/bin/python3"
         self.spawn(self.net, [py, "-u", "-m", "http.server", "--bind", SERVER, "--directory", www,
-                              "8080"], "server.log")
+                              "8080"], "server")
         self.spawn(self.net, [py, "-u", "-m", "http.server", "--bind", BLOCKED, "--directory", www,
-                              "8080"], "blocked.log")
-        self.spawn(self.net, [py, "-u", "-c", STREAM_SERVER, SERVER, "8081"], "stream.log")
+                              "8080"], "blocked")
+        self.spawn(self.net, programs.python("stream_server.py", SERVER, 8081), "stream")
         self.spawn(self.net, [py, "-u", "-m", "http.server", "--bind", INET_IP6, "--directory",
-                              www, "8080"], "server6.log")
+                              www, "8080"], "server6")
 
     def port_open(self, addr, port):
-        r = run([sys.executable, "-c",
-                 "import socket,sys; s=socket.socket(socket.AF_INET6 if ':' in sys.argv[1] "
-                 "else socket.AF_INET); s.settimeout(0.5); "
-                 "sys.exit(s.connect_ex((sys.argv[1], int(sys.argv[2]))))", addr, str(port)],
-                ns=self.net, check_rc=False)
-        return r.returncode == 0
+        return run(programs.python("tcp_probe.py", addr, port), ns=self.net,
+                   check_rc=False).returncode == 0
 
     def compile(self, name, text):
-        src, img = os.path.join(self.tmp, name + ".gw"), os.path.join(self.tmp, name + ".img")
-        with open(src, "w") as f:
-            f.write(text)
-        r = subprocess.run([self.gwctl, "policy", "compile", src, "-o", img],
-                           capture_output=True, text=True)
-        check(r.returncode == 0, "gwctl policy compile %s: %s" % (name, r.stderr))
-        return img
+        return compile_policy(self.gwctl, self.tmp, name, text)[0]
 
     def start_dataplane(self, policy):
-        cmd = [self.exe, "-l", self.lcores, "--no-huge", "-m", "512", "--no-pci",
-               "--file-prefix", self.prefix, "--log-level", "lib.eal:error",
-               "--vdev", "net_af_packet0,iface=lan0", "--vdev", "net_af_packet1,iface=wan0",
-               "--", "--lan", "0", "--wan", "1", "--policy", policy,
-               "--lan-ip", GW_LAN + "/24", "--lan-ip6", GW_LAN6 + "/64", "--control", self.sock]
+        args = ["--lan", "0", "--wan", "1", "--policy", policy,
+                "--lan-ip", GW_LAN + "/24", "--lan-ip6", GW_LAN6 + "/64"]
         if self.wan == "flag":
-            cmd += ["--wan-ip", GW_WAN + "/24"]
-        self.dp = self.spawn(self.gw, cmd, "dataplane.log")
-        wait_for(lambda: os.path.exists(self.sock) or self.dp.poll() is not None,
-                 "the dataplane to start", timeout=20)
-        if self.dp.poll() is not None:
-            if self.dp.returncode == dptest.EXIT_NO_EAL:
-                raise Skip("EAL cannot start here:\n" + self.log("dataplane.log"))
-            raise Fail("gw-dataplane exited %d" % self.dp.returncode)
-        text = self.log("dataplane.log")
+            args += ["--wan-ip", GW_WAN + "/24"]
+        self.dp = dataplane.Dataplane(
+            self.exe, self.tmp,
+            dataplane.eal(self.prefix, ["net_af_packet0,iface=lan0", "net_af_packet1,iface=wan0"],
+                          lcores=self.lcores),
+            args, sock=self.sock, ns=self.gw, keep_mounts=False, procs=self.procs)
+        self.dp.start(ready="socket", timeout=20)
+        text = self.log("dataplane")
         check("event=twin_up role=lan name=gw-lan" in text and
               "event=twin_up role=wan name=gw-wan" in text, "no twins reported")
         lan_mac, twin_mac = link_mac(self.gw, "lan0"), link_mac(self.gw, "gw-lan")
@@ -287,8 +202,9 @@ class Live:
         elif self.wan == "dhcp":
             self.dhcp()
         if self.wan != "flag":
-            wait_for(lambda: "event=wan_addr source=kernel addr=%s/24" % GW_WAN
-                     in self.log("dataplane.log"), "the WAN address from the kernel")
+            wait_for("the WAN address from the kernel",
+                     lambda: "event=wan_addr source=kernel addr=%s/24" % GW_WAN
+                     in self.log("dataplane"))
         addrs = run(["ip", "-n", self.gw, "-4", "-o", "addr", "show"]).stdout
         check(GW_LAN + "/24" in addrs and GW_WAN + "/24" in addrs,
               "the twins lack the gateway's addresses:\n" + addrs)
@@ -298,29 +214,17 @@ class Live:
         """udhcpc on gw-wan, dnsmasq (DHCP only) on inet0: the lease's
         address and router go on gw-wan by a script of ours (the stock one
         would write the host's /etc/resolv.conf)."""
-        script = os.path.join(self.tmp, "udhcpc.sh")
-        with open(script, "w") as f:
-            f.write("#!/bin/sh\n"
-                    "echo \"udhcpc $1 ip=$ip mask=$mask router=$router\"\n"
-                    "case $1 in\n"
-                    "bound|renew)\n"
-                    "  ip addr replace $ip/${mask:-$subnet} dev $interface\n"
-                    "  [ -n \"$router\" ] && ip route replace default via ${router%% *} dev $interface\n"
-                    "  ;;\n"
-                    "deconfig) ip -4 addr flush dev $interface ;;\n"
-                    "esac\n"
-                    "exit 0\n")
-        os.chmod(script, 0o755)
+        script = programs.path("udhcpc_script.sh")
         self.spawn(self.net, ["dnsmasq", "--no-daemon", "--port=0", "--conf-file=/dev/null",
                               "--interface=inet0", "--bind-interfaces", "--user=root",
                               "--pid-file=", "--log-dhcp",
                               "--dhcp-leasefile=" + os.path.join(self.tmp, "leases"),
                               "--dhcp-range=%s,%s,255.255.255.0,1h" % (GW_WAN, GW_WAN),
-                              "--dhcp-option=option:router," + INET_IP], "dnsmasq.log")
+                              "--dhcp-option=option:router," + INET_IP], "dnsmasq")
         r = run(["udhcpc", "-i", "gw-wan", "-f", "-q", "-n", "-t", "8", "-T", "1", "-s", script],
                 ns=self.gw, check_rc=False, timeout=20)
         check(r.returncode == 0, "udhcpc on gw-wan: exit %d\n%s%s\n--- dnsmasq\n%s" % (
-            r.returncode, r.stdout, r.stderr, self.log("dnsmasq.log")))
+            r.returncode, r.stdout, r.stderr, self.log("dnsmasq")))
         lease = [ln for ln in r.stdout.splitlines() if ln.startswith("udhcpc bound")]
         check(lease, "udhcpc bound no lease:\n" + r.stdout)
         print("DHCP on gw-wan: %s" % lease[0])
@@ -329,9 +233,9 @@ class Live:
         self.topology()
         self.servers()
         allow, block = self.compile("allow", POLICY_ALLOW), self.compile("block", POLICY_BLOCK)
-        wait_for(lambda: all(self.port_open(a, p) for a, p in
-                             ((SERVER, 8080), (BLOCKED, 8080), (SERVER, 8081), (INET_IP6, 8080))),
-                 "the servers to listen")
+        wait_for("the servers to listen",
+                 lambda: all(self.port_open(a, p) for a, p in
+                             ((SERVER, 8080), (BLOCKED, 8080), (SERVER, 8081), (INET_IP6, 8080))))
         lan_mac = self.start_dataplane(allow)
 
         # The default route on the WAN twin (DHCP put it there already):
@@ -340,8 +244,9 @@ class Live:
             run(["ip", "-n", self.gw, "route", "add", "default", "via", INET_IP, "dev", "gw-wan"])
         inet_mac = link_mac(self.net, "inet0")
         t0 = time.time()
-        wait_for(lambda: "event=wan_next_hop source=kernel gw=%s mac=%s" % (INET_IP, inet_mac)
-                 in self.log("dataplane.log"), "the WAN next hop from the kernel")
+        wait_for("the WAN next hop from the kernel",
+                 lambda: "event=wan_next_hop source=kernel gw=%s mac=%s" % (INET_IP, inet_mac)
+                 in self.log("dataplane"))
         print("WAN next hop %s %s learned in %.0f ms" % (INET_IP, inet_mac, (time.time() - t0) * 1000))
 
         # (a) ARP for the gateway, answered by the kernel on gw-lan, and ping.
@@ -357,8 +262,8 @@ class Live:
                 ns=self.dev, check_rc=False)
         check(r.returncode == 0 and r.stdout == "hello from the internet\n",
               "curl through NAT: exit %d %s" % (r.returncode, r.stderr))
-        wait_for(lambda: "GET /hello.txt" in self.log("server.log"), "the server's log line", 5)
-        line = [ln for ln in self.log("server.log").splitlines() if "GET /hello.txt" in ln][0]
+        wait_for("the server's log line", lambda: "GET /hello.txt" in self.log("server"), 5)
+        line = [ln for ln in self.log("server").splitlines() if "GET /hello.txt" in ln][0]
         check(line.startswith(GW_WAN + " "), "the server saw %r, want the WAN address" % line)
         print("(b) NAT: server log: %s" % line)
 
@@ -366,7 +271,7 @@ class Live:
         r = run(["curl", "-sS", "--max-time", "2", "http://%s:8080/hello.txt" % BLOCKED],
                 ns=self.dev, check_rc=False)
         check(r.returncode != 0, "curl to the blocked destination succeeded")
-        check("GET" not in self.log("blocked.log"), "the blocked server got a request")
+        check("GET" not in self.log("blocked"), "the blocked server got a request")
         print("(c) blocked: curl exit %d (%s)" % (r.returncode, r.stderr.strip()))
 
         self.ipv6()
@@ -374,19 +279,19 @@ class Live:
         # (d) A policy swap cuts an open connection.
         out = os.path.join(self.tmp, "stream.out")
         curl = self.spawn(self.dev, ["curl", "-sS", "-N", "--max-time", "30", "-o", out,
-                                     "http://%s:8081/" % SERVER], "curl-stream.log")
+                                     "http://%s:8081/" % SERVER], "curl-stream")
 
         def size():
             try:
                 return os.path.getsize(out)
             except OSError:
                 return 0
-        wait_for(lambda: size() > 64 * 1024, "the stream to flow")
+        wait_for("the stream to flow", lambda: size() > 64 * 1024)
         s0 = size()
         time.sleep(0.3)
         check(size() > s0, "the stream is not flowing before the swap")
         with open(block, "rb") as f:
-            load_image(self.sock, f.read())
+            proto.load_image(self.sock, f.read())
         t_swap = time.time()
         last, t_last = size(), t_swap
         while time.time() - t_swap < 1.5:
@@ -402,15 +307,14 @@ class Live:
         curl.kill()
         curl.wait()
 
-        self.dp.send_signal(signal.SIGTERM)
-        rc = self.dp.wait(timeout=20)
-        text = self.log("dataplane.log")
+        rc = self.dp.stop(signal.SIGTERM, 20)
+        text = self.log("dataplane")
         check(rc == 0, "gw-dataplane exited %d" % rc)
-        check(not dptest.sanitizer_report(text), "sanitizer report")
-        c = dptest.counters(text)
-        bad = dptest.check_accounting(c)
+        check(not sanitizer_report(text), "sanitizer report")
+        c = dataplane.counters(text)
+        bad = dataplane.check_accounting(c)
         check(not bad, "; ".join(bad))
-        check(c.get("lan.punt.arp", 0) > 0 and c.get("lan.punt.to_gateway", 0) > 0,
+        check(c.get("lan.punt.arp", 0) > 0 and c.get("lan.punt.icmp", 0) > 0,
               "no ARP or ping punted on the LAN: %r" % c)
         check(c.get("lan.from_kernel", 0) > 0 and c.get("wan.from_kernel", 0) > 0,
               "the kernel sent nothing through the twins")
@@ -422,7 +326,7 @@ class Live:
         if self.wan == "dhcp":
             # dnsmasq answers the client's MAC at the address it offers,
             # which is not the gateway's yet: the kernel must get it.
-            check(c.get("wan.punt.wan_no_addr", 0) >= 2,
+            check(c.get("wan.punt.dhcp", 0) >= 2,
                   "the DHCP offer and ack did not reach the kernel: %r" % c)
         print("WAN punts: %s" % ", ".join("%s=%d" % (k[9:], v) for k, v in sorted(c.items())
                                            if k.startswith("wan.punt.")))
@@ -442,7 +346,7 @@ class Live:
                     if ai.get("local", "").startswith("fe80:"):
                         return ai["local"]
             return None
-        wait_for(link_local, "inet6's link-local address")
+        wait_for("inet6's link-local address", link_local)
         ll = link_local()
         inet6_mac = link_mac(self.net, "inet6")
         check(inet6_mac != link_mac(self.net, "inet0"), "inet6 shares inet0's MAC")
@@ -453,10 +357,12 @@ class Live:
         run(["ip", "-n", self.gw, "addr", "add", GW_WAN6 + "/64", "dev", "gw-wan", "nodad"])
         run(["ip", "-n", self.gw, "-6", "route", "add", "default", "via", ll, "dev", "gw-wan"])
         t0 = time.time()
-        wait_for(lambda: "event=wan_next_hop6 source=kernel gw=%s mac=%s" % (ll, inet6_mac)
-                 in self.log("dataplane.log"), "the IPv6 WAN next hop from the kernel")
-        wait_for(lambda: "event=wan_addr6 source=kernel addr=%s/64" % GW_WAN6
-                 in self.log("dataplane.log"), "the WAN IPv6 address from the kernel")
+        wait_for("the IPv6 WAN next hop from the kernel",
+                 lambda: "event=wan_next_hop6 source=kernel gw=%s mac=%s" % (ll, inet6_mac)
+                 in self.log("dataplane"))
+        wait_for("the WAN IPv6 address from the kernel",
+                 lambda: "event=wan_addr6 source=kernel addr=%s/64" % GW_WAN6
+                 in self.log("dataplane"))
         print("(e) IPv6 next hop %s %s learned in %.0f ms" % (ll, inet6_mac,
                                                             (time.time() - t0) * 1000))
         r = run(["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", INET_IP6], ns=self.dev,
@@ -466,19 +372,17 @@ class Live:
                 ns=self.dev, check_rc=False)
         check(r.returncode == 0 and r.stdout == "hello from the internet\n",
               "curl -6: exit %d %s" % (r.returncode, r.stderr))
-        wait_for(lambda: "GET /hello.txt" in self.log("server6.log"), "the IPv6 server's log", 5)
-        line = [ln for ln in self.log("server6.log").splitlines() if "GET /hello.txt" in ln][0]
+        wait_for("the IPv6 server's log", lambda: "GET /hello.txt" in self.log("server6"), 5)
+        line = [ln for ln in self.log("server6").splitlines() if "GET /hello.txt" in ln][0]
         check(line.startswith(DEV_IP6 + " "), "the IPv6 server saw %r, want the device" % line)
         print("(e) IPv6 routed: server log: %s" % line)
 
     def cleanup(self):
-        for p in self.procs:
-            if p.poll() is None:
-                os.kill(p.pid, signal.SIGKILL)
-                p.wait()
-        for ns in self.netns:
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-        dptest.cleanup(self.tmp, self.prefix)
+        self.procs.close()
+        if self.dp:
+            self.dp.close()
+        self.netns.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def main():
@@ -488,34 +392,30 @@ def main():
     if wan not in ("flag", "kernel", "dhcp"):
         print("WAN must be flag, kernel or dhcp, not %r" % wan)
         return 2
-    if os.geteuid() != 0:
-        print("needs root; skipping")
-        return dptest.SKIP
-    for tool in ("ip", "nft", "ethtool", "curl", "ping") + (
-            ("udhcpc", "dnsmasq") if wan == "dhcp" else ()):
-        if not shutil.which(tool):
-            print("%s is missing; skipping" % tool)
-            return dptest.SKIP
-    if not os.path.exists("/dev/net/tun"):
-        print("no /dev/net/tun; skipping")
-        return dptest.SKIP
-    live = Live(exe, gwctl, lcores, wan)
-    start = time.time()
-    try:
+    live = None
+
+    def body():
+        nonlocal live
+        gwtest.need_root()
+        need_programs("ip", "nft", "ethtool", "curl", "ping",
+                      *(("udhcpc", "dnsmasq") if wan == "dhcp" else ()))
+        if not os.path.exists("/dev/net/tun"):
+            raise Skip("no /dev/net/tun")
+        sweep_stale(print)
+        live = Live(exe, gwctl, lcores, wan)
+        start = time.time()
         live.scenario()
-        print("ok in %.1f s" % (time.time() - start))
-        return 0
-    except Skip as e:
-        print("skipping: %s" % e)
-        return dptest.SKIP
-    except (Fail, OSError, subprocess.TimeoutExpired) as e:
-        print("FAIL: %s" % e)
-        for name in ("dataplane.log", "server.log", "server6.log", "stream.log",
-                     "curl-stream.log", "dnsmasq.log"):
+        print("done in %.1f s" % (time.time() - start))
+
+    def logs():
+        for name in () if live is None else ("dataplane", "server", "server6", "stream",
+                                             "curl-stream", "dnsmasq"):
             print("--- %s\n%s" % (name, live.log(name)[-3000:]))
-        return 1
+    try:
+        return gwtest.main(body, "dp-live", logs)
     finally:
-        live.cleanup()
+        if live:
+            live.cleanup()
 
 
 if __name__ == "__main__":

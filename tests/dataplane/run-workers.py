@@ -15,30 +15,30 @@
 # external port lies in its worker's slice of --nat-ports (consecutive
 # halves); the exit counters add up (received = forwarded + punted +
 # dropped, per port) with no steer_full drop.
-#   run-workers.py GW_DATAPLANE
+#   run-workers.py GW_DATAPLANE DP_MKIMAGE POLICY
+# (POLICY: one that allows every flow; gw-dataplane starts closed.)
 # Exit 0 pass, 1 fail, 77 when DPDK cannot run here.
 import os
 import shutil
 import signal
-import socket
 import struct
-import subprocess
 import sys
 import tempfile
-import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import dptest  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import gwtest  # noqa: E402
+from gwtest import Fail, dataplane, pcap, wait_for  # noqa: E402
+from gwtest.net import remove_dpdk_runtime, sh  # noqa: E402
+from gwtest.packets import ICMP, TCP, UDP, parse4  # noqa: E402
+from gwtest.packets import echo_frame, tcp_frame, udp6_frame, udp_frame  # noqa: E402
+from gwtest.proc import sanitizer_report  # noqa: E402
 
-STATS, FLOWS = 2, 5  # dataplane/proto.h
-FLOW = struct.Struct("<16s16sHHBBBBIIII2Q2QQ")
 LAN_PORT_MAC = bytes.fromhex("027063617000")  # net_pcap0
 WAN_PORT_MAC = bytes.fromhex("027063617001")  # net_pcap1
 WAN_GW_MAC = bytes.fromhex("0200000000fe")
 WAN_IP = bytes([203, 0, 113, 5])
 NAT_LO, NAT_HI = 20000, 20999
 DEVICES = 12
-TCP, UDP, ICMP = 6, 17, 1
 
 failures = []
 
@@ -49,38 +49,18 @@ def check(cond, what):
     return cond
 
 
-
-
-def ip4(src, dst, proto, l4):
-    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), 1, 0, 64, proto, 0, src, dst)
-    h = h[:10] + struct.pack("!H", dptest.csum(h)) + h[12:]
-    return h + l4
-
-
-def l4_4(src, dst, proto, sport, dport, payload=b"x" * 8):
-    """A TCP ACK, a UDP datagram or an echo (sport: the type, dport: the id)."""
-    if proto == ICMP:
-        b = struct.pack("!BBHHH", sport, 0, 0, dport, 1) + payload
-        return b[:2] + struct.pack("!H", dptest.csum(b)) + b[4:]
-    if proto == UDP:
-        b = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
-        pseudo = src + dst + struct.pack("!BBH", 0, UDP, len(b))
-        return b[:6] + struct.pack("!H", dptest.csum(pseudo + b) or 0xffff) + b[8:]
-    b = struct.pack("!HHIIBBHHH", sport, dport, 1000, 2000, 0x50, 0x10, 65535, 0, 0) + payload
-    pseudo = src + dst + struct.pack("!BBH", 0, TCP, len(b))
-    return b[:16] + struct.pack("!H", dptest.csum(pseudo + b)) + b[18:]
-
-
 def frame4(dmac, smac, src, dst, proto, sport, dport):
-    return dmac + smac + b"\x08\x00" + ip4(src, dst, proto, l4_4(src, dst, proto, sport, dport))
+    """A TCP ACK (seq 1000, ack 2000), a UDP datagram or an echo (sport:
+    the type, dport: the id), 8 bytes of payload."""
+    if proto == ICMP:
+        return echo_frame(dmac, smac, src, dst, sport, dport)
+    if proto == UDP:
+        return udp_frame(dmac, smac, src, dst, sport, dport)
+    return tcp_frame(dmac, smac, src, dst, sport, dport, 0x10, b"x" * 8, seq=1000, ack=2000)
 
 
-def frame6(dmac, smac, src, dst, sport, dport, payload=b"y" * 8):
-    u = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
-    pseudo = src + dst + struct.pack("!IxxxB", len(u), UDP)
-    u = u[:6] + struct.pack("!H", dptest.csum(pseudo + u) or 0xffff) + u[8:]
-    return (dmac + smac + b"\x86\xdd" + struct.pack("!IHBB", 6 << 28, len(u), UDP, 64) + src +
-            dst + u)
+def frame6(dmac, smac, src, dst, sport, dport):
+    return udp6_frame(dmac, smac, src, dst, sport, dport)
 
 
 def dev_mac(i):
@@ -118,103 +98,44 @@ def flows():
 
 
 
-def all_flows(sock):
-    got, cursor = [], 0
-    while True:
-        status, reason, p = dptest.control_call(sock, FLOWS, struct.pack("<QII", cursor, 256, 0))
-        if status:
-            raise OSError("flows: %d %s" % (status, reason))
-        cursor, count = struct.unpack("<QI", p[:12])
-        for k in range(count):
-            got.append(FLOW.unpack(p[16 + FLOW.size * k:16 + FLOW.size * (k + 1)]))
-        if not cursor:
-            return got
-
-
-def received(sock):
-    status, _, p = dptest.control_call(sock, STATS)
-    if status:
-        raise OSError("stats: %d" % status)
-    rx = 0
-    for k in range(struct.unpack("<I", p[:4])[0]):
-        name, value = struct.unpack("<40sQ", p[8 + 48 * k:56 + 48 * k])
-        if name.rstrip(b"\0") in (b"lan.rx", b"wan.rx"):
-            rx += value
-    return rx
-
-
-def wait_for(what, cond, seconds=15):
-    end = time.time() + seconds
-    while not cond():
-        if time.time() > end:
-            raise OSError("timed out waiting for " + what)
-        time.sleep(0.05)
-
-
-def record(frame, i):
-    return struct.pack("<IIII", i, 0, len(frame), len(frame)) + frame
-
-
-def parse_out4(fr):
-    """(src, dst, proto, sport, dport) of an IPv4 frame; echo: (type, id)."""
-    ip = fr[14:]
-    ihl = (ip[0] & 15) * 4
-    proto, src, dst = ip[9], ip[12:16], ip[16:20]
-    l4 = ip[ihl:]
-    if proto == ICMP:
-        return src, dst, proto, l4[0], struct.unpack("!H", l4[4:6])[0]
-    return (src, dst, proto) + struct.unpack("!HH", l4[:4])
-
-
-def run(exe, tmp, prefix):
+def run(exe, mkimage, policy, tmp, prefix):
     fl = flows()
-    fifos = {}
-    for port in ("lan", "wan"):
-        path = os.path.join(tmp, port + "_in.fifo")
-        os.mkfifo(path)
-        fifos[port] = os.open(path, os.O_RDWR)
-        os.write(fifos[port], struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
-    sock_path = os.path.join(tmp, "control.sock")
+    image = os.path.join(tmp, "allow.img")
+    sh(*dataplane.wrap([mkimage, policy, image]))
+    fifos = dataplane.FifoPorts(tmp)
     # Three lcores on two CPUs: the main one sleeps in poll().
-    cmd = [exe, "--lcores", "0@0,1@0,2@1", "--no-huge", "-m", "512", "--no-pci",
-           "--file-prefix", prefix, "--log-level", "lib.eal:error",
-           "--vdev", "net_pcap0,rx_pcap=%s,tx_pcap=%s" % (os.path.join(tmp, "lan_in.fifo"),
-                                                     os.path.join(tmp, "lan_out.pcap")),
-           "--vdev", "net_pcap1,rx_pcap=%s,tx_pcap=%s" % (os.path.join(tmp, "wan_in.fifo"),
-                                                     os.path.join(tmp, "wan_out.pcap")),
-           "--", "--lan", "0", "--wan", "1", "--mbufs", "4095", "--burst", "1",
-           "--control", sock_path, "--no-twins", "--lan-ip", "192.168.1.1/24",
-           "--lan-ip6", "fd00:1::1/64", "--wan-ip", "203.0.113.5",
-           "--wan-gw-mac", "02:00:00:00:00:fe", "--nat-ports", "%d-%d" % (NAT_LO, NAT_HI)]
-    log_path = os.path.join(tmp, "dataplane.log")
-    log = open(log_path, "w")
-    proc = subprocess.Popen(dptest.wrap(cmd), stdout=log, stderr=subprocess.STDOUT)
+    dp = dataplane.Dataplane(exe, tmp, dataplane.eal(prefix, fifos.vdevs(),
+                                                     lcores="--lcores 0@0,1@0,2@1"),
+                             ["--lan", "0", "--wan", "1", "--mbufs", "4095", "--burst", "1",
+                              "--policy", image, "--no-twins", "--lan-ip", "192.168.1.1/24",
+                              "--lan-ip6", "fd00:1::1/64", "--wan-ip", "203.0.113.5",
+                              "--wan-gw-mac", "02:00:00:00:00:fe",
+                              "--nat-ports", "%d-%d" % (NAT_LO, NAT_HI)],
+                             sock=os.path.join(tmp, "control.sock"))
     sock = None
     try:
-        wait_for("the control socket",
-                 lambda: os.path.exists(sock_path) or proc.poll() is not None, 20)
-        if proc.poll() is not None:
-            return proc.wait(), open(log_path).read(), None, None
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(10)
-        sock.connect(sock_path)
+        try:
+            dp.start(ready="socket", timeout=20)
+        except gwtest.Skip:
+            return dataplane.EXIT_NO_EAL, dp.log(), None, None
+        sock = dp.client()
 
         # 1. The devices' first packets; frames for another address on the WAN.
         stray = frame4(WAN_PORT_MAC, WAN_GW_MAC, server(0), bytes([203, 0, 113, 99]), UDP, 53, 999)
         n = 0
         for k, (_, _, _, fr) in enumerate(fl):
-            os.write(fifos["lan"], record(fr, n))
-            os.write(fifos["wan"], record(stray, n))
+            fifos.write("lan", fr, n)
+            fifos.write("wan", stray, n)
             n += 1
-        wait_for("the first packets", lambda: received(sock) >= 2 * n)
-        wait_for("%d flows" % len(fl), lambda: len(all_flows(sock)) == len(fl))
+        wait_for("the first packets", lambda: dataplane.received(sock) >= 2 * n, 15)
+        wait_for("%d flows" % len(fl), lambda: len(sock.all_flows()) == len(fl), 15)
 
         # Where NAT mapped each IPv4 flow: the WAN port's output so far.
-        out = dptest.read_pcap(os.path.join(tmp, "wan_out.pcap"))
+        out = pcap.read(os.path.join(tmp, "wan_out.pcap"))
         ext = {}
         for fr in (out[1] if out else []):
             if fr[12:14] == b"\x08\x00":
-                src, dst, proto, sport, dport = parse_out4(fr)
+                src, dst, proto, sport, dport = parse4(fr)
                 check(src == WAN_IP, "an IPv4 flow left with source %s" % src.hex())
                 ext[(dst, proto)] = dport if proto == ICMP else sport
         check(len(ext) == 3 * DEVICES, "%d IPv4 flows left the WAN port, want %d"
@@ -233,46 +154,40 @@ def run(exe, tmp, prefix):
                 else:
                     rep = frame4(WAN_PORT_MAC, WAN_GW_MAC, server(i), WAN_IP, proto,
                                  443 if proto == TCP else 53, e)
-            os.write(fifos["wan"], record(rep, n))
-            os.write(fifos["lan"], record(foreign, n))
+            fifos.write("wan", rep, n)
+            fifos.write("lan", foreign, n)
             n += 1
-        wait_for("the replies", lambda: received(sock) >= 2 * n)
+        wait_for("the replies", lambda: dataplane.received(sock) >= 2 * n, 15)
         wait_for("every flow's reply",
-                 lambda: sum(1 for f in all_flows(sock) if f[13] == 1) == len(fl))
-        table = all_flows(sock)
-        proc.send_signal(signal.SIGTERM)
+                 lambda: sum(1 for f in sock.all_flows() if f["pkts"][1] == 1) == len(fl), 15)
+        table = sock.all_flows()
+        dp.p.send_signal(signal.SIGTERM)
         # The receiving worker may sit in a FIFO read: end of file lets it stop.
-        for fd in fifos.values():
-            os.close(fd)
-        fifos = {}
-        rc = proc.wait(timeout=30)
-        return rc, open(log_path).read(), table, ext
+        fifos.close()
+        dp.p.wait(timeout=30)
+        return dp.stop(), dp.log(), table, ext
     finally:
         if sock:
             sock.close()
-        for fd in fifos.values():
-            os.close(fd)
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
+        fifos.close()
+        dp.close()
 
 
 def main():
-    exe = sys.argv[1]
-    prefix = "gwdp-workers-%d" % os.getpid()
+    exe, mkimage, policy = sys.argv[1:4]
+    prefix = dataplane.prefix("workers")
     tmp = tempfile.mkdtemp(prefix="gw-dp-workers-")
     try:
         try:
-            rc, log, table, ext = run(exe, tmp, prefix)
-        except OSError as e:
+            rc, log, table, ext = run(exe, mkimage, policy, tmp, prefix)
+        except (OSError, Fail) as e:
             log = open(os.path.join(tmp, "dataplane.log")).read() if os.path.exists(
                 os.path.join(tmp, "dataplane.log")) else ""
             print("FAIL: %s\n%s" % (e, log[-4000:]))
             return 1
-        if rc == dptest.EXIT_NO_EAL:
-            print("SKIP: EAL cannot start here")
-            return dptest.SKIP
+        if rc == dataplane.EXIT_NO_EAL:
+            print(log)
+            return gwtest.cannot_run("EAL cannot start here")
         check(rc == 0, "gw-dataplane exited %s" % rc)
         check("event=workers workers=2 queues=1 steering=on" in log, "not two steering workers")
         if table is None:
@@ -284,8 +199,8 @@ def main():
         half = (NAT_HI - NAT_LO + 1 + 1) // 2
         by_dev = {}
         for f in table:
-            src, dst, sport, dport, fam, proto = f[0], f[1], f[2], f[3], f[4], f[5]
-            worker, pkts = f[10], (f[12], f[13])
+            src, dst, fam, proto = f["src"], f["dst"], f["family"], f["proto"]
+            worker, pkts = f["worker"], f["pkts"]
             check(pkts == (1, 1), "flow %s %d: packets %s, want one each way"
                   % (src.hex(), proto, pkts))
             by_dev.setdefault(src[:4] if fam == 4 else src, set()).add(worker)
@@ -296,11 +211,11 @@ def main():
                       "flow to %s proto %d on worker %d has external port %s, outside [%d, %d]"
                       % (dst[:4].hex(), proto, worker, e, lo, lo + half - 1))
         check(all(len(w) == 1 for w in by_dev.values()), "a device's flows on two workers")
-        check({f[10] for f in table} == {0, 1}, "flows on workers %s, want both"
-              % sorted({f[10] for f in table}))
+        check({f["worker"] for f in table} == {0, 1}, "flows on workers %s, want both"
+              % sorted({f["worker"] for f in table}))
 
         # The replies, translated back, at the devices.
-        out = dptest.read_pcap(os.path.join(tmp, "lan_out.pcap"))
+        out = pcap.read(os.path.join(tmp, "lan_out.pcap"))
         replies = out[1] if out else []
         check(len(replies) == 4 * DEVICES, "%d replies on the LAN, want %d"
               % (len(replies), 4 * DEVICES))
@@ -312,7 +227,7 @@ def main():
         got = set()
         for fr in replies:
             if fr[12:14] == b"\x08\x00":
-                src, dst, proto, sport, dport = parse_out4(fr)
+                src, dst, proto, sport, dport = parse4(fr)
                 got.add((fr[:6], dst, proto, dport))
             else:
                 got.add((fr[:6], fr[38:54], fr[20], struct.unpack("!H", fr[56:58])[0]))
@@ -320,8 +235,8 @@ def main():
               % (sorted(x[1].hex() + ":%d" % x[3] for x in want - got),
                  sorted(x[1].hex() + ":%d" % x[3] for x in got - want)))
 
-        c = dptest.counters(log)
-        for p in dptest.check_accounting(c):
+        c = dataplane.counters(log)
+        for p in dataplane.check_accounting(c):
             check(False, p)
         check(c.get("lan.forwarded") == 4 * DEVICES and c.get("wan.forwarded") == 4 * DEVICES,
               "forwarded lan %s wan %s, want %d each" % (c.get("lan.forwarded"),
@@ -331,19 +246,20 @@ def main():
         check(c.get("lan.drop.l2_not_ours") == 4 * DEVICES, "l2_not_ours %s"
               % c.get("lan.drop.l2_not_ours"))
         check(not any("steer_full" in k for k in c), "steer_full drops")
-        check(not dptest.sanitizer_report(log), "sanitizer report")
+        check(not sanitizer_report(log), "sanitizer report")
         if failures:
             print("FAIL:\n  " + "\n  ".join(failures) + "\n" + log[-3000:])
             return 1
         print("ok: %d flows on workers %s, replies translated, counters add up"
-              % (len(table), sorted({f[10] for f in table})))
+              % (len(table), sorted({f["worker"] for f in table})))
         return 0
     finally:
         if os.environ.get("GW_KEEP"):  # the captures and log, to look at
             print("kept", tmp)
-            shutil.rmtree(os.path.join("/var/run/dpdk", prefix), ignore_errors=True)
+            remove_dpdk_runtime(prefix)
         else:
-            dptest.cleanup(tmp, prefix)
+            shutil.rmtree(tmp, ignore_errors=True)
+            remove_dpdk_runtime(prefix)
 
 
 if __name__ == "__main__":

@@ -153,13 +153,39 @@ static void test_eth_vlan(void **state)
 	eth(&f, DP_ETHERTYPE_VLAN);
 	f.len += 2;
 	EXPECT_DROP(&f, VLAN_TRUNC);
+	/* Past DP_PARSE_MAX_VLAN (2) tags, whatever their kind: never "not
+	 * IP" (fail closed). */
 	eth(&f, DP_ETHERTYPE_QINQ);
-	f.len += 4;
+	dp_put16(f.b + 16, DP_ETHERTYPE_VLAN);
+	dp_put16(f.b + 20, DP_ETHERTYPE_VLAN);
+	f.len += 12;
 	EXPECT_DROP(&f, VLAN_STACKED);
 	eth(&f, DP_ETHERTYPE_VLAN);
 	dp_put16(f.b + 16, DP_ETHERTYPE_VLAN);
-	f.len += 8;
+	dp_put16(f.b + 20, DP_ETHERTYPE_QINQ);
+	f.len += 12;
 	EXPECT_DROP(&f, VLAN_STACKED);
+	/* Two tags cut short. */
+	eth(&f, DP_ETHERTYPE_QINQ);
+	dp_put16(f.b + 16, DP_ETHERTYPE_VLAN);
+	f.len += 6;
+	EXPECT_DROP(&f, VLAN_TRUNC);
+	/* An S-tag and a priority tag (VID 0), then IPv4: both walked. */
+	eth(&f, DP_ETHERTYPE_QINQ);
+	dp_put16(f.b + 14, 0x2000);
+	dp_put16(f.b + 16, DP_ETHERTYPE_VLAN);
+	dp_put16(f.b + 18, 0xa000);
+	dp_put16(f.b + 20, DP_ETHERTYPE_IP4);
+	f.len += 8;
+	uint8_t *u2 = ip4(&f, "192.168.1.10", "198.51.100.7", IPPROTO_UDP, 8);
+	dp_put16(u2, 1000);
+	dp_put16(u2 + 2, 53);
+	dp_put16(u2 + 4, 8);
+	assert_int_equal(parse(&f, &p), 0);
+	assert_int_equal(p.vlans, 2);
+	assert_false(p.vlan_id);
+	assert_int_equal(p.l3_off, 22);
+	assert_int_equal(p.dport, 53);
 	/* One tag, then IPv4. */
 	eth(&f, DP_ETHERTYPE_VLAN);
 	dp_put16(f.b + 14, 0x0007);
@@ -171,6 +197,8 @@ static void test_eth_vlan(void **state)
 	dp_put16(u + 4, 8);
 	assert_int_equal(parse(&f, &p), 0);
 	assert_true(p.vlan);
+	assert_true(p.vlan_id);
+	assert_int_equal(p.vlans, 1);
 	assert_int_equal(p.vlan_tci, 7);
 	assert_int_equal(p.l3_off, 18);
 	assert_int_equal(p.dport, 53);
@@ -307,6 +335,76 @@ static void test_ip6(void **state)
 	for (int i = 0; i < 9; i++)
 		x[i * 8] = i < 8 ? 60 : IPPROTO_UDP;
 	EXPECT_DROP(&g, IP6_EXT);
+	/* Eight, of every kind walked (AH counts in 4-octet units), then
+	 * UDP with its ports: the transport is found. */
+	static const uint8_t kinds[8] = { 0, 43, 60, 51, 135, 139, 140, 253 };
+	eth(&g, DP_ETHERTYPE_IP6);
+	x = ip6(&g, "2001:db8:1::10", "2001:db8:ffff::7", kinds[0], 8 * 8 + 8);
+	/* Length fields 0: 8 bytes each, (0 + 1) * 8, and AH's (0 + 2) * 4. */
+	for (int i = 0; i < 8; i++)
+		x[i * 8] = i < 7 ? kinds[i + 1] : IPPROTO_UDP;
+	dp_put16(x + 64, 1000);
+	dp_put16(x + 66, 53);
+	dp_put16(x + 68, 8);
+	assert_int_equal(parse(&g, &p), 0);
+	assert_int_equal(p.proto, IPPROTO_UDP);
+	assert_int_equal(p.dport, 53);
+	assert_int_equal(p.l4_off, 14 + 40 + 64);
+	/* AH is longer than the common format would say: 16 bytes. */
+	eth(&g, DP_ETHERTYPE_IP6);
+	x = ip6(&g, "2001:db8:1::10", "2001:db8:ffff::7", 51, 16 + 8);
+	x[0] = IPPROTO_UDP;
+	x[1] = 2;
+	dp_put16(x + 16, 1000);
+	dp_put16(x + 18, 53);
+	dp_put16(x + 20, 8);
+	assert_int_equal(parse(&g, &p), 0);
+	assert_int_equal(p.l4_off, 14 + 40 + 16);
+	assert_int_equal(p.dport, 53);
+}
+
+static void test_tcp_fields(void **state)
+{
+	(void)state;
+	struct frame f;
+	struct dp_pkt p;
+	/* A SYN with MSS, SACK-permitted, timestamps, NOP, window scale 7. */
+	eth(&f, DP_ETHERTYPE_IP4);
+	static const uint8_t opts[20] = { 2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1,
+					  0, 0, 0, 0, 1, 3, 3, 7 };
+	uint8_t *t = ip4(&f, "192.168.1.10", "198.51.100.7", IPPROTO_TCP, 40);
+	dp_put16(t, 40000);
+	dp_put16(t + 2, 443);
+	dp_put16(t + 4, 0x1234);
+	dp_put16(t + 6, 0x5678);
+	dp_put16(t + 8, 0x9abc);
+	dp_put16(t + 10, 0xdef0);
+	t[12] = 10 << 4;
+	t[13] = DP_TCP_SYN;
+	dp_put16(t + 14, 64240);
+	memcpy(t + 20, opts, sizeof(opts));
+	assert_int_equal(parse(&f, &p), 0);
+	assert_int_equal(p.tcp_seq, 0x12345678u);
+	assert_int_equal(p.tcp_ack, 0x9abcdef0u);
+	assert_int_equal(p.tcp_win, 64240);
+	assert_int_equal(p.tcp_wscale, 7);
+	assert_int_equal(p.l4_payload, 0);
+	/* A shift past 14 counts as 14 (RFC 7323). */
+	t[39] = 15;
+	assert_int_equal(parse(&f, &p), 0);
+	assert_int_equal(p.tcp_wscale, 14);
+	/* Not on a segment without SYN; nor from a broken option list. */
+	t[13] = DP_TCP_ACK;
+	assert_int_equal(parse(&f, &p), 0);
+	assert_int_equal(p.tcp_wscale, DP_TCP_NO_WSCALE);
+	t[13] = DP_TCP_SYN;
+	t[21] = 40; /* the MSS option's length runs past the options */
+	assert_int_equal(parse(&f, &p), 0);
+	assert_int_equal(p.tcp_wscale, DP_TCP_NO_WSCALE);
+	/* Payload bytes: 4 after a 20-byte header. */
+	tcp4(&f, "192.168.1.10", "198.51.100.7", 40000, 443, DP_TCP_ACK);
+	assert_int_equal(parse(&f, &p), 0);
+	assert_int_equal(p.l4_payload, 4);
 }
 
 static void test_icmp_error_inner(void **state)
@@ -481,8 +579,34 @@ static void test_config(void **state)
 	char *io[] = { "gw", "--lan", "0", "--wan", "1", "--mode", "io", NULL };
 	assert_int_equal(dp_config_parse(7, io, &c, err, sizeof(err)), 0);
 	assert_int_equal(c.mode, DP_MODE_IO);
+	/* The kernel's ports follow --nat-ports; --wan-open as gwd.conf's
+	 * wan_open; --punt-rate per class. */
+	assert_int_equal(c.kernel_lo, 32768); /* above the default 1024-32767 */
+	assert_int_equal(c.kernel_hi, 65535);
+	assert_false(dp_config_open(&c, IPPROTO_TCP, 22));
+	assert_int_equal(dp_config_parse(17, ok, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.kernel_lo, 3001); /* above --nat-ports 2000-3000 */
+	char *open[] = { "gw", "--lan", "0", "--wan", "1", "--lan-ip", "192.168.1.1/24",
+			 "--wan-ip", "203.0.113.2", "--wan-open", "tcp/22, udp/51820,tcp/8000-8002",
+			 "--kernel-ports", "40000-60999", "--punt-rate", "gateway=900/90", NULL };
+	assert_int_equal(dp_config_parse(15, open, &c, err, sizeof(err)), 0);
+	assert_true(dp_config_open(&c, IPPROTO_TCP, 22));
+	assert_false(dp_config_open(&c, IPPROTO_UDP, 22));
+	assert_true(dp_config_open(&c, IPPROTO_UDP, 51820));
+	assert_true(dp_config_open(&c, IPPROTO_TCP, 8002));
+	assert_false(dp_config_open(&c, IPPROTO_TCP, 8003));
+	assert_true(dp_config_kernel_port(&c, 40000));
+	assert_false(dp_config_kernel_port(&c, 39999));
+	assert_int_equal(c.punt_rate[DP_PUNT_GATEWAY].pps, 900);
+	assert_int_equal(c.punt_rate[DP_PUNT_ARP].pps, dp_punt_default[DP_PUNT_ARP].pps);
 	char *bad[][8] = {
 		{ "gw", "--lan", "0", "--wan", "0", "--mode", "io", NULL },
+		{ "gw", "--lan", "0", "--wan", "1", "--wan-open", "tcp:22", NULL },
+		{ "gw", "--lan", "0", "--wan", "1", "--wan-open", "tcp/22,", NULL },
+		{ "gw", "--lan", "0", "--wan", "1", "--wan-open", "sctp/9", NULL },
+		{ "gw", "--lan", "0", "--wan", "1", "--wan-open", "udp/0", NULL },
+		{ "gw", "--lan", "0", "--wan", "1", "--kernel-ports", "2000-40000", NULL },
+		{ "gw", "--lan", "0", "--wan", "1", "--punt-rate", "arp=10", NULL },
 		{ "gw", "--lan", "0", "--wan", "1", "--mode", "fast", NULL },
 		{ "gw", "--lan", "0", "--wan", "1", "--nat-ports", "9-1", NULL },
 		{ "gw", "--lan", "0", "--wan", "1", "--burst", "0", NULL },
@@ -507,6 +631,7 @@ int main(void)
 		cmocka_unit_test(test_ip4_bad),
 		cmocka_unit_test(test_l4_bad),
 		cmocka_unit_test(test_ip6),
+		cmocka_unit_test(test_tcp_fields),
 		cmocka_unit_test(test_icmp_error_inner),
 		cmocka_unit_test(test_rewrite4),
 		cmocka_unit_test(test_reject),

@@ -34,6 +34,7 @@
 #include <rte_mbuf.h>
 
 #include "classify.h"
+#include "gwtest.h"
 #include "lcore.h"
 #include "netlink.h"
 #include "twin.h"
@@ -179,25 +180,17 @@ static void test_twins(void **state)
 int main(void)
 {
 	char prefix[64];
-	if (geteuid() != 0) {
-		fprintf(stderr, "needs root (a network namespace, a TAP); skipping\n");
-		return 77;
-	}
-	if (unshare(CLONE_NEWNET) != 0) {
-		fprintf(stderr, "unshare(CLONE_NEWNET): %s; skipping\n", strerror(errno));
-		return 77;
-	}
-	if (access("/dev/net/tun", R_OK | W_OK) != 0) {
-		fprintf(stderr, "no /dev/net/tun; skipping\n");
-		return 77;
-	}
+	if (geteuid() != 0)
+		return gwtest_cannot_run("needs root (a network namespace, a TAP)");
+	if (unshare(CLONE_NEWNET) != 0)
+		return gwtest_cannot_run("unshare(CLONE_NEWNET): %s", strerror(errno));
+	if (access("/dev/net/tun", R_OK | W_OK) != 0)
+		return gwtest_cannot_run("no /dev/net/tun");
 	snprintf(prefix, sizeof(prefix), "--file-prefix=gwdp-twin-%d", (int)getpid());
 	char *eal[] = { "test_dp_twin", "--no-huge", "-m", "256", "--no-pci", "-l", "0",
 			"--log-level", "lib.eal:error", prefix, NULL };
-	if (rte_eal_init(10, eal) < 0) {
-		fprintf(stderr, "EAL cannot start here; skipping\n");
-		return 77;
-	}
+	if (rte_eal_init(10, eal) < 0)
+		return gwtest_cannot_run("EAL cannot start here");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_twins),
 	};

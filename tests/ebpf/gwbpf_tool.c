@@ -87,20 +87,6 @@ out:
 	return r;
 }
 
-static const char *const counter_names[GWBPF_CNT_COUNT] = {
-	[GWBPF_CNT_PACKETS] = "packets", [GWBPF_CNT_PASS] = "pass", [GWBPF_CNT_DROP] = "drop",
-	[GWBPF_CNT_REJECT] = "reject", [GWBPF_CNT_REJECT_DROP] = "reject_drop",
-	[GWBPF_CNT_NOT_IP] = "not_ip", [GWBPF_CNT_TRUNCATED] = "truncated",
-	[GWBPF_CNT_LOCAL] = "local", [GWBPF_CNT_NO_POLICY] = "no_policy",
-	[GWBPF_CNT_FLOW_HIT] = "flow_hit", [GWBPF_CNT_FLOW_REPLY] = "flow_reply",
-	[GWBPF_CNT_FLOW_NEW] = "flow_new", [GWBPF_CNT_FLOW_RECLASS] = "flow_reclass",
-	[GWBPF_CNT_MAP_MISS] = "map_miss", [GWBPF_CNT_FRAGMENT] = "fragment",
-	[GWBPF_CNT_RATE_DROP] = "rate_drop", [GWBPF_CNT_EVENT_LOST] = "event_lost",
-	[GWBPF_CNT_EGRESS] = "egress", [GWBPF_CNT_EGRESS_NO_FLOW] = "egress_no_flow",
-	[GWBPF_CNT_EGRESS_DROP] = "egress_drop", [GWBPF_CNT_FLOW_EVICT] = "flow_evict",
-	[GWBPF_CNT_FLOW_UNCACHED] = "flow_uncached", [GWBPF_CNT_EGRESS_RATE_DROP] = "egress_rate_drop",
-	[GWBPF_CNT_FLOW_RACED] = "flow_raced", [GWBPF_CNT_EGRESS_RECLASS] = "egress_reclass",
-};
 
 static int stats(struct gwbpf *g, const char *path)
 {
@@ -120,7 +106,7 @@ static int stats(struct gwbpf *g, const char *path)
 	if ((r = gwbpf_counters(g, c)) < 0)
 		goto out;
 	for (int i = 0; i < GWBPF_CNT_COUNT; i++)
-		printf("counter %s %llu\n", counter_names[i] ? counter_names[i] : "?",
+		printf("counter %s %llu\n", gwbpf_counter_name((enum gwbpf_counter)i),
 		       (unsigned long long)c[i]);
 out:
 	pol_ir_free(ir);

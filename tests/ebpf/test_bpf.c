@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -34,20 +35,29 @@
 
 #include "loader.h"
 #include "pcapread.h"
+#include "gwtest.h"
+#include "pktlimits.h"
 #include "randpol.h"
 
 /* ---------------------------------------------------------------- packets */
 
 enum v6ext { EXT_NONE, EXT_HOP_DST, EXT_FRAG_FIRST, EXT_FRAG_LATER };
 
+#define CHAIN_MAX 12
+
 struct spec {
 	uint8_t mac[6];
-	int vlans;        /* 0, 1 (802.1Q) or 2 (802.1ad + 802.1Q) */
+	int vlans;        /* tags: the outermost 802.1ad when there are two or more */
+	int vid0;         /* every tag a priority tag (VID 0) */
 	uint8_t family;   /* 4, 6, or 0: ARP */
 	uint8_t proto;
 	uint8_t src[16], dst[16];
 	uint16_t sport, dport;
 	enum v6ext ext;
+	/* IPv6 extension headers before `ext`'s: next-header values, AH (51)
+	 * 24 bytes long, the others 8 */
+	uint8_t chain[CHAIN_MAX];
+	int nchain;
 	int v4_options;   /* 32-bit words of IPv4 options */
 	int v4_later_fragment;
 	size_t cut;       /* bytes cut off the end */
@@ -97,14 +107,9 @@ static size_t build(const struct spec *s, uint8_t *b)
 	memcpy(b, "\x02\xaa\xaa\xaa\xaa\xaa", 6); /* to the gateway */
 	memcpy(b + 6, s->mac, 6);
 	n = 12;
-	if (s->vlans == 2) {
-		put16(b + n, 0x88a8);
-		put16(b + n + 2, 100);
-		n += 4;
-	}
-	if (s->vlans >= 1) {
-		put16(b + n, 0x8100);
-		put16(b + n + 2, 7);
+	for (int i = 0; i < s->vlans; i++) {
+		put16(b + n, i == 0 && s->vlans >= 2 ? 0x88a8 : 0x8100);
+		put16(b + n + 2, s->vid0 ? 0 : (uint16_t)(100 + i));
 		n += 4;
 	}
 	if (s->family == 0) {
@@ -137,6 +142,17 @@ static size_t build(const struct spec *s, uint8_t *b)
 		memcpy(ip + 24, s->dst, 16);
 		uint8_t *next = ip + 6;
 		n += 40;
+		for (int i = 0; i < s->nchain; i++) {
+			*next = s->chain[i];
+			next = b + n;
+			if (s->chain[i] == 51) {
+				b[n + 1] = 4; /* (4 + 2) * 4 bytes */
+				n += 24;
+			} else {
+				b[n + 1] = 0;
+				n += 8;
+			}
+		}
 		if (s->ext == EXT_HOP_DST) {
 			*next = 0; /* hop-by-hop, 8 bytes */
 			next = b + n;
@@ -218,10 +234,23 @@ struct ctx {
 	struct pol_tables *img;
 };
 
+/* bpf_prog_test_run's packets come in on the loopback interface (XDP's
+ * ingress_ifindex): the port whose sources (gw_src) are the LAN the tests
+ * send from, unless a test says otherwise. */
+static int lo_ifindex;
+static const struct gwbpf_src_prefix lan_prefixes[] = {
+	{ .family = 4, .plen = 8, .addr = { 10 } },
+	{ .family = 6, .plen = 8, .addr = { 0xfd } },
+	{ .family = 6, .plen = 10, .addr = { 0xfe, 0x80 } },
+};
+
 static int setup(void **state)
 {
 	struct ctx *c = calloc(1, sizeof(*c));
-	if (!c || gwbpf_new(&c->g) < 0) {
+	if (!c || gwbpf_new(&c->g) < 0 ||
+	    gwbpf_port_prefixes(c->g, lo_ifindex, lan_prefixes, 3) < 0) {
+		if (c)
+			gwbpf_free(c->g);
 		free(c);
 		return -1;
 	}
@@ -320,16 +349,35 @@ static uint32_t rule_named(const struct pol_ir *ir, const char *name)
 	return POL_NONE;
 }
 
+/* The IP headers of s (options, extension headers) in bytes. */
+static size_t ip_headers(const struct spec *s)
+{
+	if (s->family == 4)
+		return 20 + 4 * (size_t)s->v4_options;
+	size_t n = 40;
+	for (int i = 0; i < s->nchain; i++)
+		n += s->chain[i] == 51 ? 24 : 8;
+	return n + (s->ext == EXT_HOP_DST ? 24 : s->ext == EXT_NONE ? 0 : 8);
+}
+
 /* What the program returns for s decided with `action`: a reject answers
- * (XDP_TX) anything but a RST, an ICMP error or a later fragment. */
+ * (XDP_TX) anything but a RST, an ICMP error or a later fragment, when the
+ * answer fits: the transport header within 120 bytes past the Ethernet
+ * header and GW_PKT_MAX_VLAN tags, and an ICMP error quotes at most 120
+ * bytes of IP headers. */
 static uint32_t want_xdp(const struct spec *s, uint8_t action)
 {
 	if (action == POL_ALLOW)
 		return XDP_PASS;
 	if (action == POL_BLOCK || s->v4_later_fragment || s->ext == EXT_FRAG_LATER)
 		return XDP_DROP;
+	size_t l2 = 14 + 4 * (size_t)s->vlans, hl = ip_headers(s);
+	if (l2 + hl > 14 + 4 * GW_PKT_MAX_VLAN + 120)
+		return XDP_DROP;
 	if (s->proto == IPPROTO_TCP)
 		return s->tcp_flags & TCP_RST ? XDP_DROP : XDP_TX;
+	if (hl > 120) /* the ICMP error quotes them all */
+		return XDP_DROP;
 	int t = s->icmp_type;
 	if (s->family == 4 && s->proto == IPPROTO_ICMP)
 		return t == 3 || t == 4 || t == 5 || t == 11 || t == 12 ? XDP_DROP : XDP_TX;
@@ -510,7 +558,8 @@ static void derived_counters(void **state)
 	apply(c, text, noon_wed);
 	struct spec s = { .proto = IPPROTO_TCP, .sport = 40000, .dport = 443 };
 	memcpy(s.mac, mac_a, 6);
-	addr(&s, "10.0.0.2", "93.184.216.34");
+	/* To another host of the LAN, which answers. */
+	addr(&s, "10.0.0.2", "10.0.1.34");
 	struct spec dns = { .proto = IPPROTO_UDP, .sport = 5353, .dport = 53 };
 	memcpy(dns.mac, mac_a, 6);
 	addr(&dns, "10.0.0.2", "9.9.9.9");
@@ -554,6 +603,9 @@ static void derived_counters(void **state)
 	}
 	assert_int_equal(counter(c->g, GWBPF_CNT_FLOW_RECLASS), 9);
 	assert_int_equal(counter(c->g, GWBPF_CNT_FLOW_NEW), 3);
+	/* Every reason has a name for the logs and the tools. */
+	for (int i = 0; i < GWBPF_CNT_COUNT; i++)
+		assert_string_not_equal(gwbpf_counter_name((enum gwbpf_counter)i), "?");
 }
 
 static void truncated(void **state)
@@ -580,6 +632,210 @@ static void truncated(void **state)
 	assert_int_equal(run(c->g, &s), XDP_PASS);
 }
 
+/* Fail closed (issue 13): what the parser does not walk to its transport
+ * header within policy/pktlimits.h is dropped and counted, never passed as
+ * "not IP" (the kernel would route a frame behind a priority tag) nor
+ * classified without its ports (a port rule would miss it).  Before,
+ * three tags passed as not IP, and a seventh extension header or a
+ * mobility header made a TCP packet to port 22 "other": allowed. */
+static void fail_closed(void **state)
+{
+	struct ctx *c = *state;
+	apply(c, "device a mac 02:00:00:00:00:01\n"
+		 "rule no-ssh block device a proto tcp port 22\n"
+		 "default allow\n", noon_wed);
+	struct spec s = { .proto = IPPROTO_TCP, .sport = 40000, .dport = 22 };
+	memcpy(s.mac, mac_a, 6);
+	addr(&s, "10.0.0.2", "198.51.100.7");
+
+	/* As many tags as walked, priority tags or not: the policy decides. */
+	for (int vid0 = 0; vid0 < 2; vid0++) {
+		s.vid0 = vid0;
+		s.vlans = GW_PKT_MAX_VLAN;
+		s.sport++;
+		assert_int_equal(expect(c, &s, "no-ssh", noon_wed), XDP_DROP);
+		s.sport++;
+		s.dport = 443;
+		assert_int_equal(expect(c, &s, "default", noon_wed), XDP_PASS);
+		s.dport = 22;
+	}
+	/* One more, whatever it carries, ARP included: dropped, no flow. */
+	uint64_t deep = counter(c->g, GWBPF_CNT_VLAN_DEEP), nflows = counter(c->g, GWBPF_CNT_FLOW_NEW);
+	for (int vid0 = 0; vid0 < 2; vid0++) {
+		s.vid0 = vid0;
+		s.vlans = GW_PKT_MAX_VLAN + 1;
+		s.dport = 443;
+		assert_int_equal(run(c->g, &s), XDP_DROP);
+		struct spec arp = s;
+		arp.family = 0;
+		assert_int_equal(run(c->g, &arp), XDP_DROP);
+	}
+	assert_int_equal(counter(c->g, GWBPF_CNT_VLAN_DEEP), deep + 4);
+	assert_int_equal(counter(c->g, GWBPF_CNT_FLOW_NEW), nflows);
+	s.vlans = 0;
+	s.vid0 = 0;
+
+	/* IPv6: every extension header of pktlimits.h is walked, as many as
+	 * GW_PKT_MAX_IP6_EXT of them; the rule sees the port behind them. */
+	static const uint8_t kinds[] = { 0, 43, 60, 51, 135, 139, 140, 253, 254 };
+	addr(&s, "fd00::2", "2001:db8::7");
+	s.dport = 22;
+	for (unsigned k = 0; k < sizeof(kinds); k++) {
+		s.nchain = 1;
+		s.chain[0] = kinds[k];
+		s.sport++;
+		assert_int_equal(expect(c, &s, "no-ssh", noon_wed), XDP_DROP);
+	}
+	s.nchain = GW_PKT_MAX_IP6_EXT;
+	for (int i = 0; i < s.nchain; i++)
+		s.chain[i] = kinds[i % sizeof(kinds)];
+	s.sport++;
+	assert_int_equal(expect(c, &s, "no-ssh", noon_wed), XDP_DROP);
+	s.dport = 443;
+	s.sport++;
+	assert_int_equal(expect(c, &s, "default", noon_wed), XDP_PASS);
+	/* With a fragment header last, still within the limit. */
+	s.nchain = GW_PKT_MAX_IP6_EXT - 1;
+	s.ext = EXT_FRAG_FIRST;
+	s.dport = 22;
+	s.sport++;
+	assert_int_equal(expect(c, &s, "no-ssh", noon_wed), XDP_DROP);
+	/* One more: dropped, whatever the port, and no flow. */
+	deep = counter(c->g, GWBPF_CNT_IP6_DEEP);
+	nflows = counter(c->g, GWBPF_CNT_FLOW_NEW);
+	s.ext = EXT_NONE;
+	s.nchain = GW_PKT_MAX_IP6_EXT + 1;
+	s.chain[GW_PKT_MAX_IP6_EXT] = 60;
+	assert_int_equal(run(c->g, &s), XDP_DROP);
+	s.dport = 443;
+	assert_int_equal(run(c->g, &s), XDP_DROP);
+	s.nchain = GW_PKT_MAX_IP6_EXT;
+	s.ext = EXT_HOP_DST; /* two more */
+	assert_int_equal(run(c->g, &s), XDP_DROP);
+	assert_int_equal(counter(c->g, GWBPF_CNT_IP6_DEEP), deep + 3);
+	assert_int_equal(counter(c->g, GWBPF_CNT_FLOW_NEW), nflows);
+	/* A later fragment's walk ends at its fragment header: what follows
+	 * is payload, classified with port 0 (as an IPv4 later fragment). */
+	s.nchain = GW_PKT_MAX_IP6_EXT - 1;
+	s.ext = EXT_FRAG_LATER;
+	assert_int_equal(expect(c, &s, "default", noon_wed), XDP_PASS);
+}
+
+/* Anti-spoofing (issue 13): a packet from a source outside its port's
+ * prefixes (gw_src) is dropped and counted before it can open, or answer,
+ * a flow.  Before, anything passed. */
+static void spoofed_sources(void **state)
+{
+	struct ctx *c = *state;
+	apply(c, "device a mac 02:00:00:00:00:01\n"
+		 "rule web allow any proto tcp\n"
+		 "default block\n", noon_wed);
+	struct spec s = { .proto = IPPROTO_TCP, .sport = 40000, .dport = 443 };
+	memcpy(s.mac, mac_a, 6);
+	uint64_t spoofed = counter(c->g, GWBPF_CNT_SPOOFED);
+	addr(&s, "198.51.100.7", "10.0.0.2");
+	assert_int_equal(run(c->g, &s), XDP_DROP);
+	addr(&s, "11.0.0.2", "198.51.100.7");
+	assert_int_equal(run(c->g, &s), XDP_DROP);
+	addr(&s, "2001:db8::1", "2001:db8::2");
+	assert_int_equal(run(c->g, &s), XDP_DROP);
+	addr(&s, "fc00::1", "2001:db8::2");
+	assert_int_equal(run(c->g, &s), XDP_DROP);
+	assert_int_equal(counter(c->g, GWBPF_CNT_SPOOFED), spoofed + 4);
+	struct gwbpf_flow_key k = flow_key(&s);
+	struct gwbpf_flow f;
+	assert_int_equal(gwbpf_flow_get(c->g, &k, &f), -ENOENT);
+	/* The port's own sources, link-local ones too, and what the policy
+	 * does not govern (DHCP from 0.0.0.0, to the gateway's addresses). */
+	addr(&s, "10.255.0.2", "198.51.100.7");
+	assert_int_equal(expect(c, &s, "web", noon_wed), XDP_PASS);
+	addr(&s, "fe80::2", "2001:db8::2");
+	assert_int_equal(expect(c, &s, "web", noon_wed), XDP_PASS);
+	struct spec dhcp = { .proto = IPPROTO_UDP, .sport = 68, .dport = 67 };
+	memcpy(dhcp.mac, mac_a, 6);
+	addr(&dhcp, "0.0.0.0", "255.255.255.255");
+	assert_int_equal(run(c->g, &dhcp), XDP_PASS);
+	assert_int_equal(counter(c->g, GWBPF_CNT_SPOOFED), spoofed + 4);
+
+	/* The port's prefixes replaced: 10/8 is no longer its. */
+	const struct gwbpf_src_prefix other = { .family = 4, .plen = 24, .addr = { 192, 168, 7 } };
+	assert_int_equal(gwbpf_port_prefixes(c->g, lo_ifindex, &other, 1), 0);
+	addr(&s, "10.0.0.2", "198.51.100.8");
+	assert_int_equal(run(c->g, &s), XDP_DROP);
+	addr(&s, "fd00::2", "2001:db8::2"); /* no IPv6 prefix at all: none passes */
+	assert_int_equal(run(c->g, &s), XDP_DROP);
+	addr(&s, "192.168.7.200", "198.51.100.8");
+	assert_int_equal(expect(c, &s, "web", noon_wed), XDP_PASS);
+	assert_int_equal(counter(c->g, GWBPF_CNT_SPOOFED), spoofed + 6);
+	const struct gwbpf_src_prefix bad[] = { { .family = 4, .plen = 33 },
+						{ .family = 5, .plen = 8 } };
+	assert_int_equal(gwbpf_port_prefixes(c->g, lo_ifindex, &bad[0], 1), -EINVAL);
+	assert_int_equal(gwbpf_port_prefixes(c->g, lo_ifindex, &bad[1], 1), -EINVAL);
+	assert_int_equal(gwbpf_port_prefixes(c->g, 0, lan_prefixes, 3), -EINVAL);
+	assert_int_equal(gwbpf_port_prefixes(c->g, lo_ifindex, lan_prefixes, 3), 0);
+}
+
+/* A device cannot prime a flow so that its real connection to a blocked
+ * server counts as a reply (issue 13).  Before, a packet "from" the server
+ * to the device made a flow, and the device's own connection, its reverse
+ * tuple, passed as that flow's reply. */
+static void primed_replies(void **state)
+{
+	struct ctx *c = *state;
+	apply(c, "device a mac 02:00:00:00:00:01\n"
+		 "device nas mac 02:00:00:00:00:05\n"
+		 "rule no-nas block device a to 10.0.9.9, fd00::9\n"
+		 "rule no-site block device a to 198.51.100.0/24\n"
+		 "default allow\n", noon_wed);
+	const uint8_t mac_nas[6] = { 2, 0, 0, 0, 0, 5 };
+	struct spec real = { .proto = IPPROTO_TCP, .sport = 5555, .dport = 443 };
+	memcpy(real.mac, mac_a, 6);
+
+	/* The server is outside the port's prefixes: the primer is spoofed. */
+	addr(&real, "10.0.0.2", "198.51.100.7");
+	struct spec primer = reply_to(&real, mac_a);
+	uint64_t spoofed = counter(c->g, GWBPF_CNT_SPOOFED);
+	assert_int_equal(run(c->g, &primer), XDP_DROP);
+	assert_int_equal(counter(c->g, GWBPF_CNT_SPOOFED), spoofed + 1);
+	assert_int_equal(expect(c, &real, "no-site", noon_wed), XDP_DROP);
+
+	/* A server on the LAN: the primer's source is the port's, so it
+	 * makes a flow; but a device never answers a flow it opened.  (One
+	 * that forges another device's MAC and address on its own segment is
+	 * beyond what a router can tell, as with conntrack: docs/gwd.md.) */
+	real.dport = 445;
+	const char *lan[][2] = { { "10.0.0.2", "10.0.9.9" }, { "fd00::2", "fd00::9" } };
+	for (int i = 0; i < 2; i++) {
+		addr(&real, lan[i][0], lan[i][1]);
+		real.sport = (uint16_t)(6000 + i);
+		primer = reply_to(&real, mac_a);
+		assert_int_equal(expect(c, &primer, "default", noon_wed), XDP_PASS);
+		uint64_t replies = counter(c->g, GWBPF_CNT_FLOW_REPLY);
+		assert_int_equal(expect(c, &real, "no-nas", noon_wed), XDP_DROP);
+		assert_int_equal(counter(c->g, GWBPF_CNT_FLOW_REPLY), replies);
+		/* The device's connection has its own flow now: the next
+		 * packet is a hit on it, not a reply either. */
+		real.tcp_flags = TCP_ACK;
+		assert_int_equal(run(c->g, &real), XDP_DROP);
+		real.tcp_flags = 0;
+	}
+
+	/* What the NAS opens to the device, the device answers: a reply
+	 * from another device (MAC) follows the opener's verdict. */
+	struct spec nas = { .proto = IPPROTO_TCP, .sport = 40001, .dport = 22 };
+	memcpy(nas.mac, mac_nas, 6);
+	addr(&nas, "10.0.9.9", "10.0.0.2");
+	assert_int_equal(expect(c, &nas, "default", noon_wed), XDP_PASS);
+	struct spec answer = reply_to(&nas, mac_a);
+	uint64_t replies = counter(c->g, GWBPF_CNT_FLOW_REPLY);
+	answer.tcp_flags = TCP_SYN | TCP_ACK;
+	assert_int_equal(run(c->g, &answer), XDP_PASS);
+	assert_int_equal(counter(c->g, GWBPF_CNT_FLOW_REPLY), replies + 1);
+	struct gwbpf_flow_key k = flow_key(&answer);
+	struct gwbpf_flow f;
+	assert_int_equal(gwbpf_flow_get(c->g, &k, &f), -ENOENT);
+}
+
 static void flows_and_generations(void **state)
 {
 	struct ctx *c = *state;
@@ -590,7 +846,7 @@ static void flows_and_generations(void **state)
 		 "default block\n", noon_wed);
 	struct spec s = { .proto = IPPROTO_TCP, .sport = 50000, .dport = 443 };
 	memcpy(s.mac, mac_a, 6);
-	addr(&s, "10.0.0.2", "93.184.216.34");
+	addr(&s, "10.0.0.2", "10.0.1.34");
 	uint32_t web = rule_named(c->ir, "web");
 
 	assert_int_equal(run(c->g, &s), XDP_PASS);
@@ -642,7 +898,7 @@ static void flows_and_generations(void **state)
 	/* A new generation in the other slot; staging alone changes nothing. */
 	uint64_t before = gwbpf_epoch(c->g);
 	struct pol_ir *ir2 = rp_load("device a mac 02:00:00:00:00:01\n"
-				     "rule cut reject device a to 93.184.216.0/24\n"
+				     "rule cut reject device a to 10.0.1.0/24\n"
 				     "default allow\n");
 	struct pol_tables *img2 = NULL;
 	assert_non_null(ir2);
@@ -916,7 +1172,7 @@ static void events(void **state)
 
 	struct spec s = { .proto = IPPROTO_TCP, .sport = 4000, .dport = 80 };
 	memcpy(s.mac, mac_a, 6);
-	addr(&s, "10.0.0.2", "198.51.100.1");
+	addr(&s, "10.0.0.2", "10.0.1.1");
 	struct gwbpf_flow_key k = flow_key(&s);
 	assert_int_equal(run(c->g, &s), XDP_PASS);
 	s.tcp_flags = TCP_ACK;
@@ -1213,7 +1469,7 @@ static void flow_sets(void **state)
 	struct spec base = { .proto = IPPROTO_TCP, .sport = 1024, .dport = 443,
 			     .tcp_flags = TCP_ACK };
 	memcpy(base.mac, mac_a, 6);
-	addr(&base, "10.0.0.2", "93.184.216.34");
+	addr(&base, "10.0.0.2", "10.1.0.0");
 	struct gwbpf_flow_key bk = flow_key(&base);
 	uint32_t set = gwbpf_flow_hash(&bk, seed, &tag, &rtag);
 	int n = 0;
@@ -1336,6 +1592,11 @@ static void corpus(void **state)
 		 "rule lan-ping-new reject new to lan proto icmp\n"
 		 "rule strangers allow new to internet\n"
 		 "default block\n", noon_wed);
+	/* The captures come from every network there is: a port that takes
+	 * any source, so their packets reach the policy (anti-spoofing has its
+	 * own tests). */
+	const struct gwbpf_src_prefix any[] = { { .family = 4 }, { .family = 6 } };
+	assert_int_equal(gwbpf_port_prefixes(c->g, lo_ifindex, any, 2), 0);
 	struct corpus_run cr = { .g = c->g };
 	unsigned files = 0, ether = 0, unreadable = 0;
 	struct dirent *e;
@@ -1355,21 +1616,26 @@ static void corpus(void **state)
 	uint64_t v[GWBPF_CNT_COUNT];
 	assert_int_equal(gwbpf_counters(c->g, v), 0);
 	uint64_t ends = v[GWBPF_CNT_PASS] + v[GWBPF_CNT_DROP] + v[GWBPF_CNT_REJECT] +
-			v[GWBPF_CNT_REJECT_DROP] +
-			v[GWBPF_CNT_NOT_IP] + v[GWBPF_CNT_TRUNCATED] + v[GWBPF_CNT_LOCAL] +
-			v[GWBPF_CNT_NO_POLICY] + v[GWBPF_CNT_MAP_MISS];
+			v[GWBPF_CNT_REJECT_DROP] + v[GWBPF_CNT_NOT_IP] + v[GWBPF_CNT_TRUNCATED] +
+			v[GWBPF_CNT_VLAN_DEEP] + v[GWBPF_CNT_IP6_DEEP] + v[GWBPF_CNT_LOCAL] +
+			v[GWBPF_CNT_NO_POLICY] + v[GWBPF_CNT_SPOOFED] + v[GWBPF_CNT_MAP_MISS] +
+			v[GWBPF_CNT_RATE_DROP];
 	print_message("corpus: %u files (%u Ethernet, %u unreadable), %u frames: %llu passed, "
-		      "%llu dropped, %llu rejected, %llu not IP, %llu truncated, %llu local\n",
+		      "%llu dropped, %llu rejected, %llu not IP, %llu truncated, %llu past the "
+		      "tags, %llu past the extension headers, %llu local\n",
 		      files, ether, unreadable, cr.frames, (unsigned long long)v[GWBPF_CNT_PASS],
 		      (unsigned long long)v[GWBPF_CNT_DROP], (unsigned long long)v[GWBPF_CNT_REJECT],
 		      (unsigned long long)v[GWBPF_CNT_NOT_IP],
 		      (unsigned long long)v[GWBPF_CNT_TRUNCATED],
+		      (unsigned long long)v[GWBPF_CNT_VLAN_DEEP],
+		      (unsigned long long)v[GWBPF_CNT_IP6_DEEP],
 		      (unsigned long long)v[GWBPF_CNT_LOCAL]);
 	assert_int_equal(cr.bad, 0);
 	assert_true(cr.frames > 1000);
 	assert_int_equal(v[GWBPF_CNT_PACKETS], cr.frames);
 	assert_int_equal(ends, cr.frames);
 	assert_int_equal(v[GWBPF_CNT_MAP_MISS], 0);
+	assert_int_equal(v[GWBPF_CNT_SPOOFED], 0);
 	assert_true(v[GWBPF_CNT_PASS] && v[GWBPF_CNT_DROP] && v[GWBPF_CNT_REJECT]);
 }
 
@@ -1393,18 +1659,187 @@ static int governed(uint8_t family, const uint8_t *d)
 
 struct diffstat {
 	unsigned cases, dropped, answered, defaults, rated;
+	/* The shapes the parser and the flow table must not be fooled by. */
+	unsigned vlan_deep, ip6_deep, spoofed, primed, primers_spoofed, answers;
 	uint64_t ns;
 };
+
+/* The port's sources in the tests (lan_prefixes, less link-local). */
+static bool in_lan(uint8_t family, const uint8_t *a)
+{
+	return family == 4 ? a[0] == 10 : a[0] == 0xfd;
+}
+
+/* A random address of the port (spoof: outside its prefixes). */
+static void random_src(struct rp_rng *r, uint8_t family, bool spoof, uint8_t *a)
+{
+	uint64_t x = rp_next(r), y = rp_next(r);
+	memset(a, 0, 16);
+	memcpy(a, &x, 8);
+	if (family == 6)
+		memcpy(a + 8, &y, 8);
+	else
+		memset(a + 4, 0, 12);
+	a[0] = family == 4 ? 10 : 0xfd;
+	if (spoof) {
+		/* Anything else but link-local (which the port accepts),
+		 * multicast and IPv4's 0/8 and 224/3 (not routed). */
+		static const uint8_t v4[] = { 11, 100, 172, 192, 198, 203, 9, 1 };
+		static const uint8_t v6[] = { 0x20, 0x26, 0xfc, 0x3f, 0x24 };
+		a[0] = family == 4 ? v4[rp_below(r, sizeof(v4))] : v6[rp_below(r, sizeof(v6))];
+	}
+}
+
+/* The reference fate of a frame before any policy: what the parser cannot
+ * walk within policy/pktlimits.h, and a source outside the port's, are
+ * dropped (GWBPF_CNT_*), else 0: the policy decides. */
+static int ref_fate(const struct spec *s)
+{
+	if (s->vlans > GW_PKT_MAX_VLAN)
+		return GWBPF_CNT_VLAN_DEEP;
+	if (s->family == 6) {
+		int n = s->nchain + (s->ext == EXT_HOP_DST ? 2 : s->ext == EXT_NONE ? 0 : 1);
+		/* A later fragment's header ends the walk. */
+		int walked = s->ext == EXT_FRAG_LATER ? s->nchain + 1 : n;
+		if (walked > GW_PKT_MAX_IP6_EXT)
+			return GWBPF_CNT_IP6_DEEP;
+	}
+	if (!in_lan(s->family, s->src) && !(s->family == 6 && s->src[0] == 0xfe &&
+					     (s->src[1] & 0xc0) == 0x80))
+		return GWBPF_CNT_SPOOFED;
+	return 0;
+}
+
+/* The evaluator's facts for what s carries. */
+static struct pol_facts facts_of(const struct pol_ir *ir, const struct spec *s,
+				 struct pol_when when, uint64_t domain_sets)
+{
+	struct pol_facts f = { .device = pol_device_by_mac(ir, s->mac), .family = s->family,
+			       .proto = s->proto, .when = when, .domain_sets = domain_sets };
+	int later = s->v4_later_fragment || s->ext == EXT_FRAG_LATER;
+	if (!later && (s->proto == IPPROTO_TCP || s->proto == IPPROTO_UDP))
+		f.dport = s->dport;
+	memcpy(f.dst, s->dst, 16);
+	return f;
+}
+
+/* Forget s's flow, if cached, and the rate bucket it may have drawn on:
+ * many cases share a device and a rule, each starts afresh. */
+static void forget_case(struct ctx *c, const struct spec *s)
+{
+	struct gwbpf_flow_key k = flow_key(s);
+	struct gwbpf_flow fl;
+	if (gwbpf_flow_get(c->g, &k, &fl) < 0)
+		return;
+	assert_int_equal(gwbpf_flow_delete(c->g, &k), 0);
+	if (fl.flags & POL_TABLES_RULE_RATE) {
+		struct gwbpf_rate_key rk = {
+			.rule = fl.rule, .device = fl.device,
+			.slot = gwbpf_epoch(c->g) & GWBPF_EPOCH_SLOT ? 1 : 0,
+			.dir = GWBPF_DIR_UP,
+		};
+		if (fl.device == POL_NONE)
+			memcpy(rk.mac, s->mac, 6);
+		bpf_map_delete_elem(gwbpf_map_fd(c->g, GWBPF_MAP_RATES), &rk);
+	}
+}
+
+static void diff_fail(const char *text, const char *what, const struct spec *s,
+		      const struct pol_facts *f, uint32_t got, const struct gwbpf_flow *fl,
+		      uint32_t want_ret, const struct pol_verdict *want)
+{
+	char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+	inet_ntop(s->family == 4 ? AF_INET : AF_INET6, s->src, a, sizeof(a));
+	inet_ntop(s->family == 4 ? AF_INET : AF_INET6, s->dst, b, sizeof(b));
+	fail_msg("%s\n%s: mac %02x:%02x:%02x:%02x:%02x:%02x %s -> %s proto %u sport %u dport %u "
+		 "vlans %d%s chain %d ext %d domains %#llx when %u/%u: program %u rule %u "
+		 "action %u device %u, want %u rule %u action %u",
+		 text, what, s->mac[0], s->mac[1], s->mac[2], s->mac[3], s->mac[4], s->mac[5], a,
+		 b, s->proto, s->sport, s->dport, s->vlans, s->vid0 ? " (VID 0)" : "",
+		 s->nchain, (int)s->ext, (unsigned long long)f->domain_sets, f->when.wday,
+		 f->when.minute, got, fl ? fl->rule : 0, fl ? fl->action : 0,
+		 fl ? fl->device : 0, want_ret, want->rule, want->action);
+}
+
+/* A reason the program counts itself (not a derived one), summed over
+ * the CPUs straight from gw_counters: cheaper than gwbpf_counters(). */
+static uint64_t raw_counter(struct gwbpf *g, enum gwbpf_counter which)
+{
+	static struct gwbpf_counters *v;
+	static int ncpus;
+	if (!v) {
+		ncpus = libbpf_num_possible_cpus();
+		assert_true(ncpus > 0);
+		v = calloc((size_t)ncpus, sizeof(*v));
+		assert_non_null(v);
+	}
+	uint32_t k = 0;
+	assert_int_equal(bpf_map_lookup_elem(gwbpf_map_fd(g, GWBPF_MAP_COUNTERS), &k, v), 0);
+	uint64_t n = 0;
+	for (int i = 0; i < ncpus; i++)
+		n += v[i].n[which];
+	return n;
+}
+
+/* The verdict the program must give, schedules by the model's plain table
+ * of the week (not by pol_schedule_active, which the mask comes from). */
+static void reference(struct ctx *c, const struct rp_model *model, const char *text,
+		      const struct pol_facts *f, struct pol_verdict *ret)
+{
+	if (!rp_reference(c->ir, model, f, ret))
+		fail_msg("%s\nwhen %u/%u: the evaluator and the schedules as written disagree",
+			 text, f->when.wday, f->when.minute);
+}
+
+/* One packet against the reference: its fate before the policy, else the
+ * reference verdict, cached as its own flow. */
+static uint32_t diff_run(struct ctx *c, const struct rp_model *model, const char *text,
+			 const char *what, const struct spec *s, const struct pol_facts *f,
+			 struct diffstat *ds)
+{
+	int fate = ref_fate(s);
+	uint64_t before = fate ? raw_counter(c->g, (enum gwbpf_counter)fate) : 0;
+	struct pol_verdict want = { .action = POL_BLOCK };
+	if (!fate)
+		reference(c, model, text, f, &want);
+	uint32_t want_ret = fate ? XDP_DROP : want_xdp(s, want.action);
+	uint32_t ns = 0, got = run_ex(c->g, s, 1, &ns);
+	struct gwbpf_flow_key k = flow_key(s);
+	struct gwbpf_flow fl;
+	bool cached = gwbpf_flow_get(c->g, &k, &fl) == 0;
+	if (fate) {
+		if (got != XDP_DROP || cached ||
+		    raw_counter(c->g, (enum gwbpf_counter)fate) != before + 1)
+			diff_fail(text, what, s, f, got, cached ? &fl : NULL, want_ret, &want);
+		ds->vlan_deep += fate == GWBPF_CNT_VLAN_DEEP;
+		ds->ip6_deep += fate == GWBPF_CNT_IP6_DEEP;
+		ds->spoofed += fate == GWBPF_CNT_SPOOFED;
+		return got;
+	}
+	if (got != want_ret || !cached || fl.rule != want.rule || fl.action != want.action ||
+	    fl.device != f->device)
+		diff_fail(text, what, s, f, got, cached ? &fl : NULL, want_ret, &want);
+	ds->rated += !!(fl.flags & POL_TABLES_RULE_RATE);
+	ds->defaults += want.rule >= POL_RULE_DEFAULT_NEW;
+	ds->ns += ns;
+	return got;
+}
+
+enum shape { SHAPE_PLAIN, SHAPE_DEEP, SHAPE_SPOOFED, SHAPE_PRIMED, SHAPE_ANSWER };
 
 static void diff_policy(struct ctx *c, struct rp_rng *r, const struct rp_shape *shape,
 			unsigned groups, unsigned per_group, struct diffstat *ds)
 {
-	char *text = rp_policy(r, shape);
+	static const uint8_t exts[] = { 0, 43, 60, 51, 135, 139, 140, 253, 254 };
+	struct rp_model model;
+	char *text = rp_policy_model(r, shape, &model);
 	pol_tables_free(c->img);
 	pol_ir_free(c->ir);
 	c->img = NULL;
 	c->ir = rp_load(text);
 	assert_non_null(c->ir);
+	assert_int_equal(c->ir->nrules, model.nrules);
+	assert_int_equal(c->ir->nrules, model.nrules);
 	assert_int_equal(gwbpf_tables_build(c->ir, &c->img), 0);
 	struct gwbpf_bitmap active;
 	for (unsigned gi = 0; gi < groups; gi++) {
@@ -1424,66 +1859,114 @@ static void diff_policy(struct ctx *c, struct rp_rng *r, const struct rp_shape *
 				rp_packet(r, c->ir, mac, &f);
 			while (!governed(f.family, f.dst));
 			f.when = when;
+			/* An IPv6 next header that pktlimits.h walks as an
+			 * extension header (253, 254) is no transport: the
+			 * chains below carry those. */
+			if (f.family == 6 && GW_PKT_IP6_IS_EXT(f.proto))
+				f.proto = 59; /* no next header */
+			/* Most cases plain; the rest in the shapes a device could
+			 * use to get past its policy. */
+			uint32_t pick = rp_below(r, 20);
+			enum shape sh = pick < 12 ? SHAPE_PLAIN : pick < 14 ? SHAPE_DEEP
+					: pick < 16 ? SHAPE_SPOOFED : pick < 18 ? SHAPE_PRIMED
+					: SHAPE_ANSWER;
 			struct spec s = { .family = f.family, .proto = f.proto, .dport = f.dport,
 					  .sport = (uint16_t)(1 + rp_below(r, 65535)) };
 			memcpy(s.mac, mac, 6);
+			if (sh == SHAPE_PRIMED && rp_below(r, 2)) {
+				/* Aimed at a host of the port's own LAN: the primer's
+				 * source then passes anti-spoofing. */
+				random_src(r, f.family, false, f.dst);
+				f.domain_sets = 0;
+			}
 			memcpy(s.dst, f.dst, 16);
-			uint64_t x = rp_next(r);
-			memcpy(s.src, &x, 8);
-			if (f.family == 4)
-				memset(s.src + 4, 0, 12);
-			/* Every way of carrying the same facts decides the same. */
-			s.vlans = (int)rp_below(r, 3);
-			if (f.family == 4)
+			random_src(r, f.family, sh == SHAPE_SPOOFED, s.src);
+			/* Every way of carrying the same facts decides the same,
+			 * within the parser's limits. */
+			s.vlans = (int)rp_below(r, GW_PKT_MAX_VLAN + 1);
+			s.vid0 = (int)rp_below(r, 2);
+			if (f.family == 4) {
 				s.v4_options = (int)rp_below(r, 3);
-			else
+			} else {
 				s.ext = (enum v6ext)rp_below(r, 3); /* none, options, first fragment */
+				int room = GW_PKT_MAX_IP6_EXT - (s.ext == EXT_HOP_DST ? 2 : s.ext ? 1 : 0);
+				s.nchain = (int)rp_below(r, (uint32_t)room + 1);
+			}
+			if (sh == SHAPE_DEEP) {
+				/* Past the limits, or right at them. */
+				if (f.family == 6 && rp_below(r, 2)) {
+					s.ext = EXT_NONE;
+					s.nchain = GW_PKT_MAX_IP6_EXT - 1 + (int)rp_below(r, 4);
+				} else {
+					s.vlans = GW_PKT_MAX_VLAN + (int)rp_below(r, 3);
+				}
+			}
+			for (int i = 0; i < s.nchain; i++)
+				s.chain[i] = exts[rp_below(r, sizeof(exts))];
 			if (f.domain_sets)
 				assert_int_equal(gwbpf_domain_set(c->g, false, f.family, f.dst,
 								  f.domain_sets, UINT64_MAX), 0);
-			struct pol_verdict want;
-			pol_eval(c->ir, &f, &want, NULL);
-			uint32_t ns = 0;
-			uint32_t got = run_ex(c->g, &s, 1, &ns);
-			struct gwbpf_flow fl = flow_of(c->g, &s);
-			if (got != want_xdp(&s, want.action) ||
-			    fl.rule != want.rule || fl.action != want.action ||
-			    fl.device != f.device) {
-				char a[INET6_ADDRSTRLEN];
-				inet_ntop(f.family == 4 ? AF_INET : AF_INET6, f.dst, a, sizeof(a));
-				fail_msg("%s\nmac %02x:%02x:%02x:%02x:%02x:%02x dst %s proto %u "
-					 "dport %u domains %#llx when %u/%u: program %u rule %u "
-					 "action %u device %u, evaluator rule %u action %u",
-					 text, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], a,
-					 f.proto, f.dport, (unsigned long long)f.domain_sets,
-					 when.wday, when.minute, got, fl.rule, fl.action, fl.device,
-					 want.rule, want.action);
+			struct spec other = reply_to(&s, mac);
+			if (sh == SHAPE_PRIMED) {
+				/* The device first sends the reverse tuple, as if from
+				 * the server: a flow of its own (or spoofed, dropped),
+				 * never one its real connection answers. */
+				other.vlans = 0;
+				other.nchain = 0;
+				other.ext = EXT_NONE;
+				other.v4_options = 0;
+				struct pol_facts pf = facts_of(c->ir, &other, when, 0);
+				ds->primers_spoofed += ref_fate(&other) == GWBPF_CNT_SPOOFED;
+				diff_run(c, &model, text, "primer", &other, &pf, ds);
+				ds->primed++;
 			}
-			forget_flow(c->g, &s);
-			if (fl.flags & POL_TABLES_RULE_RATE) {
-				/* Many cases share a device and a rule: each
-				 * starts from a full bucket. */
-				struct gwbpf_rate_key rk = {
-					.rule = fl.rule, .device = fl.device,
-					.slot = gwbpf_epoch(c->g) & GWBPF_EPOCH_SLOT ? 1 : 0,
-					.dir = GWBPF_DIR_UP,
-				};
-				if (fl.device == POL_NONE)
-					memcpy(rk.mac, mac, 6);
-				assert_int_equal(bpf_map_delete_elem(
-					gwbpf_map_fd(c->g, GWBPF_MAP_RATES), &rk), 0);
-				ds->rated++;
+			if (sh == SHAPE_ANSWER && ref_fate(&s) == 0) {
+				/* Another device of the port opened the connection:
+				 * this packet answers it, with its verdict. */
+				memcpy(other.mac, mac_x, 6);
+				other.mac[5] = (uint8_t)(1 + rp_below(r, 200));
+				if (!memcmp(other.mac, mac, 6))
+					other.mac[4] ^= 1;
+				random_src(r, f.family, false, other.src);
+				memcpy(s.dst, other.src, 16);
+				other.vlans = 0;
+				other.nchain = 0;
+				other.ext = EXT_NONE;
+				other.v4_options = 0;
+				other.tcp_flags = 0;
+				struct pol_facts of = facts_of(c->ir, &other, when, 0);
+				struct pol_verdict ov;
+				reference(c, &model, text, &of, &ov);
+				diff_run(c, &model, text, "opener", &other, &of, ds);
+				uint64_t replies = raw_counter(c->g, GWBPF_CNT_FLOW_REPLY);
+				s.tcp_flags = TCP_SYN | TCP_ACK;
+				uint32_t got = run(c->g, &s);
+				struct gwbpf_flow_key sk = flow_key(&s);
+				struct gwbpf_flow sf;
+				if (got != want_xdp(&s, ov.action) ||
+				    raw_counter(c->g, GWBPF_CNT_FLOW_REPLY) != replies + 1 ||
+				    gwbpf_flow_get(c->g, &sk, &sf) == 0)
+					diff_fail(text, "answer", &s, &f, got, NULL,
+						  want_xdp(&s, ov.action), &ov);
+				ds->answers++;
+				forget_case(c, &other);
+			} else {
+				uint32_t got = diff_run(c, &model, text, "case", &s, &f, ds);
+				if (!ref_fate(&s)) {
+					ds->cases++;
+					ds->dropped += got == XDP_DROP;
+					ds->answered += got == XDP_TX;
+				}
+				if (sh == SHAPE_PRIMED)
+					forget_case(c, &other);
 			}
+			forget_case(c, &s);
 			if (f.domain_sets)
 				assert_int_equal(gwbpf_domain_set(c->g, false, f.family, f.dst, 0, 0),
 						 0);
-			ds->cases++;
-			ds->dropped += got == XDP_DROP;
-			ds->answered += got == XDP_TX;
-			ds->defaults += want.rule >= POL_RULE_DEFAULT_NEW;
-			ds->ns += ns;
 		}
 	}
+	rp_model_free(&model);
 	free(text);
 }
 
@@ -1495,24 +1978,29 @@ static void differential(void **state)
 	for (unsigned i = 0; i < 80; i++) {
 		struct rp_shape shape = { .rules = 1 + i % 4 * 10, .devices = 1 + i % 4 * 3,
 					  .lists = i % 4 * 2, .narrow = i % 8 >= 4 };
-		diff_policy(c, &r, &shape, 4, 30, &ds);
+		diff_policy(c, &r, &shape, 4, 40, &ds);
 	}
 	struct rp_shape big = { .rules = GWBPF_MAX_RULES, .devices = 200, .lists = 80 };
 	struct rp_shape bign = big;
 	bign.narrow = true;
 	unsigned small = ds.cases;
-	diff_policy(c, &r, &big, 2, 500, &ds);
-	diff_policy(c, &r, &bign, 2, 500, &ds);
+	diff_policy(c, &r, &big, 2, 650, &ds);
+	diff_policy(c, &r, &bign, 2, 650, &ds);
 	print_message("differential through the program: %u cases (%u at 4096 rules), "
 		      "%u dropped, %u answered, %u by a default, %u rate-limited; "
-		      "%llu ns per new flow on average\n",
+		      "%llu ns per new flow on average; shapes: %u past the tags, %u past the "
+		      "extension headers, %u spoofed, %u primed (%u primers spoofed), "
+		      "%u answers\n",
 		      ds.cases, ds.cases - small, ds.dropped, ds.answered, ds.defaults, ds.rated,
-		      (unsigned long long)(ds.ns / ds.cases));
+		      (unsigned long long)(ds.ns / ds.cases), ds.vlan_deep, ds.ip6_deep,
+		      ds.spoofed, ds.primed, ds.primers_spoofed, ds.answers);
 	assert_true(ds.cases >= 10000);
 	assert_true(ds.dropped > ds.cases / 10 && ds.answered > ds.cases / 10);
 	assert_true(ds.dropped + ds.answered < ds.cases - ds.cases / 10);
 	assert_true(ds.defaults > ds.cases / 20);
 	assert_true(ds.rated > ds.cases / 200);
+	assert_true(ds.vlan_deep > 200 && ds.ip6_deep > 100 && ds.spoofed > 500);
+	assert_true(ds.primed > 500 && ds.primed - ds.primers_spoofed > 200 && ds.answers > 500);
 }
 
 /* test_ebpf_prog            every test but the corpus
@@ -1533,10 +2021,8 @@ int main(int argc, char **argv)
 		}
 		closedir(d);
 	}
-	if (geteuid() != 0) {
-		fprintf(stderr, "skipped: BPF needs root\n");
-		return 77;
-	}
+	if (geteuid() != 0)
+		return gwtest_cannot_run("BPF needs root");
 	/* Skipped only where no BPF program loads at all: once a trivial
 	 * one does, the verifier refusing the classifier is a failure. */
 	struct bpf_insn probe[] = {
@@ -1544,10 +2030,8 @@ int main(int argc, char **argv)
 		{ .code = BPF_JMP | BPF_EXIT },
 	};
 	int pfd = bpf_prog_load(BPF_PROG_TYPE_XDP, "gw_probe", "GPL", probe, 2, NULL);
-	if (pfd < 0) {
-		fprintf(stderr, "skipped: BPF is not permitted here (%s)\n", strerror(errno));
-		return 77;
-	}
+	if (pfd < 0)
+		return gwtest_cannot_run("BPF is not permitted here (%s)", strerror(errno));
 	close(pfd);
 	struct gwbpf *g = NULL;
 	int r = gwbpf_new(&g);
@@ -1555,6 +2039,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cannot load the classifier: %s\n", strerror(-r));
 		return 1;
 	}
+	lo_ifindex = (int)if_nametoindex("lo");
 	gwbpf_free(g);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(no_policy_passes, setup, teardown),
@@ -1562,6 +2047,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(not_governed, setup, teardown),
 		cmocka_unit_test_setup_teardown(derived_counters, setup, teardown),
 		cmocka_unit_test_setup_teardown(truncated, setup, teardown),
+		cmocka_unit_test_setup_teardown(fail_closed, setup, teardown),
+		cmocka_unit_test_setup_teardown(spoofed_sources, setup, teardown),
+		cmocka_unit_test_setup_teardown(primed_replies, setup, teardown),
 		cmocka_unit_test_setup_teardown(flows_and_generations, setup, teardown),
 		cmocka_unit_test_setup_teardown(domain_sets, setup, teardown),
 		cmocka_unit_test_setup_teardown(reject_answers, setup, teardown),

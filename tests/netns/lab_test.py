@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""gw end to end on the home lab's topology (tools/lab/gwlab.py): real
+"""gw end to end on the home lab's topology (gwtest.lab, as `tools/gw lab`): real
 gw-dataplane, gwd and gwctl, real traffic between network namespaces.
 
     lab_test.py BUILD_DIR CASE
@@ -43,75 +43,24 @@ Exit 0 pass, 1 fail, 77 skip (not root, a program missing).
 """
 import os
 import re
+import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
 
-SRC = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(SRC, "tools", "lab"))
-import gwlab  # noqa: E402
-from gwlab import SITE, THERMO_CLOUD, LabError  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import gwtest  # noqa: E402
+from gwtest import Fail, check, programs  # noqa: E402
+from gwtest import lab as gwlab  # noqa: E402
+from gwtest.lab import SITE  # noqa: E402
+from gwtest.net import sweep_stale  # noqa: E402
 
 BUILD, CASE = sys.argv[1:3]
 
 
-class Fail(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Fail(what)
-
-
 def say(what):
     print("ok: " + what, flush=True)
-
-
-RECEIVER = r'''
-import signal, socket, sys, time
-got = {}
-def done(*_):
-    with open(sys.argv[1], "w") as f:
-        for seq, t in sorted(got.items()):
-            f.write("%d %.6f\n" % (seq, t))
-    sys.exit(0)
-signal.signal(signal.SIGTERM, done)
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("0.0.0.0", 9000))
-open(sys.argv[1] + ".ready", "w").close()
-while True:
-    data = s.recv(2048)
-    got[int(data[:12])] = time.time()
-'''
-
-# SENDER DST PPS SECONDS LOG: numbered datagrams at a steady pace from one
-# socket (one flow) for SECONDS or until SIGTERM, then "seq send_time"
-# lines in LOG.
-SENDER = r'''
-import signal, socket, sys, time
-dst, pps, secs, log = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-stopping = []
-signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-sent = []
-t0 = time.time()
-n = 0
-while time.time() - t0 < secs and not stopping:
-    due = t0 + n / pps
-    now = time.time()
-    if due > now:
-        time.sleep(due - now)
-    t = time.time()
-    s.sendto(b"%012d" % n + b"x" * 188, (dst, 9000))
-    sent.append((n, t))
-    n += 1
-with open(log, "w") as f:
-    for seq, t in sent:
-        f.write("%d %.6f\n" % (seq, t))
-'''
 
 
 def read_log(path):
@@ -124,27 +73,25 @@ def read_log(path):
 
 
 class Stream:
-    """A UDP stream from a device to the internet's port 9000."""
+    """A UDP stream from a device to the internet's port 9000 (gwtest's
+    udp_send.py and udp_recv.py; their times are CLOCK_MONOTONIC, as
+    time.monotonic() here)."""
 
     def __init__(self, home, dev, pps, secs):
         self.home = home
         w = home.work
-        for name, text in (("udp_recv.py", RECEIVER), ("udp_send.py", SENDER)):
-            with open(os.path.join(w, name), "w") as f:
-                f.write(text)
         self.recv_log = os.path.join(w, "udp-recv-%s.txt" % dev)
         self.send_log = os.path.join(w, "udp-send-%s.txt" % dev)
+        ready = self.recv_log + ".ready"
         # An earlier stream's files would pass for this one's.
-        for stale in (self.recv_log, self.recv_log + ".ready", self.send_log):
+        for stale in (self.recv_log, ready, self.send_log):
             if os.path.exists(stale):
                 os.unlink(stale)
-        home.spawn("udp-recv", home.ns_inet, ["/usr/bin/python3", os.path.join(w, "udp_recv.py"),
-                                              self.recv_log])
-        home.wait_for("the UDP receiver", lambda: os.path.exists(self.recv_log + ".ready"),
-                      proc="udp-recv")
-        self.sender = home.spawn("udp-send", home.ns(dev), [
-            "/usr/bin/python3", os.path.join(w, "udp_send.py"), SITE, str(pps), str(secs),
-            self.send_log])
+        home.spawn("udp-recv", home.ns_inet, programs.python(
+            "udp_recv.py", "0.0.0.0", 9000, "--ready", ready, "--log", self.recv_log))
+        home.wait_for("the UDP receiver", lambda: os.path.exists(ready), proc="udp-recv")
+        self.sender = home.spawn("udp-send", home.ns(dev), programs.python(
+            "udp_send.py", SITE, 9000, "--pps", pps, "--seconds", secs, "--log", self.send_log))
 
     def finish(self, stop=False):
         """(sent, received): {seq: time} each, once the sender is done;
@@ -153,7 +100,7 @@ class Stream:
         if stop and self.sender.poll() is None:
             self.sender.send_signal(signal.SIGTERM)
         self.sender.wait(timeout=120)
-        self.home.procs.pop("udp-send", None)
+        self.home.procs.forget("udp-send")
         time.sleep(1.0)  # what is in flight lands
         self.home.stop("udp-recv")
         return read_log(self.send_log), read_log(self.recv_log)
@@ -253,9 +200,9 @@ def case_apply_live(home):
     cut = policy_variant(home, "home-cut.gw", extra_first=CUT_RULE)
     stream = Stream(home, "laptop", 200, 4)
     time.sleep(1.5)
-    t_start = time.time()
+    t_start = time.monotonic()
     apply(home, cut, "cut the laptop")
-    t_done = time.time()
+    t_done = time.monotonic()
     sent, got = stream.finish()
     before = [s for s, t in sent.items() if t < t_start]
     after = [s for s, t in sent.items() if t > t_done]
@@ -309,10 +256,7 @@ def case_kill_gwd(home):
     dp_gen = home.dp_health()["generation"]
     stream = Stream(home, "laptop", 400, 6)
     time.sleep(1.0)
-    gwd = home.procs["gwd"]
-    os.kill(gwd.pid, signal.SIGKILL)
-    gwd.wait(timeout=5)
-    home.procs.pop("gwd")
+    home.kill_gwd()
     time.sleep(0.5)
     check(blocked_by_fast_path(home, "thermostat", SITE),
           "with gwd dead the thermostat is not blocked from the site")
@@ -477,9 +421,7 @@ def case_confirm_keep(home):
 
 
 def kill_gwd(home):
-    gwd = home.procs.pop("gwd")
-    os.kill(gwd.pid, signal.SIGKILL)
-    gwd.wait(timeout=5)
+    home.kill_gwd()
 
 
 def case_confirm_kill_gwd(home):
@@ -551,9 +493,9 @@ def case_ebpf_apply_live(home):
         time.sleep(0.3)
     time.sleep(0.5)
     drops = home.bpf_counters().get("DROP", 0)
-    t_start = time.time()
+    t_start = time.monotonic()
     apply(home, cut, "cut the phone")
-    t_done = time.time()
+    t_done = time.monotonic()
     time.sleep(1.5)
     sent, got = stream.finish(stop=True)
     drops = home.bpf_counters().get("DROP", 0) - drops
@@ -608,8 +550,8 @@ def main():
     home = gwlab.Home(BUILD, tag="%dt" % os.getpid())
     missing = home.missing()
     if missing:
-        print("skipped: " + "; ".join(missing))
-        return 77
+        return gwtest.cannot_run("; ".join(missing))
+    sweep_stale(print)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     ok = False
     try:
@@ -619,7 +561,7 @@ def main():
         apply(home, home.policy, "lab test")
         CASES[CASE](home)
         ok = True
-    except (Fail, LabError) as e:
+    except Fail as e:
         print("FAIL: %s" % e)
         for name in ("gwd", "dataplane"):
             tail = home.logtail(name, 8)
@@ -634,7 +576,6 @@ def main():
             print("FAIL: %s" % t)
             ok = False
         if ok:
-            import shutil
             shutil.rmtree(home.work, ignore_errors=True)
         else:
             print("logs kept in %s" % home.work)

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The front end: normal forms, diagnostics, recovery, limits. */
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "helpers.h"
 
 static char *show(const char *text)
@@ -211,6 +214,46 @@ static void limits(void **state)
 	free(text);
 }
 
+/* A FIFO, as the policy, an include or a list file, is refused at once
+ * (opening it for reading would wait for a writer forever). */
+static void non_regular_files_refused(void **state)
+{
+	char dir[64], fifo[96], main_gw[96], text[512];
+	snprintf(dir, sizeof(dir), "/tmp/gw-test-parse-%d-XXXXXX", (int)getpid());
+	assert_non_null(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	snprintf(main_gw, sizeof(main_gw), "%s/main.gw", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	struct pol_unit *u;
+	assert_int_equal(pol_compile(fifo, NULL, 0, 0, &u), 0);
+	assert_int_equal(pol_unit_errors(u), 1);
+	assert_string_equal(pol_unit_diag(u, 0)->message, "cannot read: not a regular file");
+	pol_unit_free(u);
+	snprintf(text, sizeof(text), "include \"fifo\"\nlist l domains file \"fifo\"\n"
+		 "list d domains file \"/dev/zero\"\nrule r block any to list l, list d\n"
+		 "default allow\n");
+	FILE *f = fopen(main_gw, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(pol_compile(main_gw, NULL, 0, 0, &u), 0);
+	assert_int_equal(pol_unit_errors(u), 3);
+	char *buf = NULL;
+	size_t len = 0;
+	f = open_memstream(&buf, &len);
+	pol_unit_render_diags(u, f);
+	fclose(f);
+	assert_contains(buf, "main.gw:1:9: error: cannot include");
+	assert_contains(buf, "fifo': not a regular file");
+	assert_contains(buf, "main.gw:2:21: error: cannot read list file");
+	assert_contains(buf, "'/dev/zero': not a regular file");
+	free(buf);
+	pol_unit_free(u);
+	unlink(fifo);
+	unlink(main_gw);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -225,6 +268,7 @@ int main(void)
 		cmocka_unit_test(warnings_do_not_fail),
 		cmocka_unit_test(shadowing_is_precise),
 		cmocka_unit_test(limits),
+		cmocka_unit_test(non_regular_files_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

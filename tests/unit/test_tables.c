@@ -52,16 +52,24 @@ static void to_packet(const struct pol_facts *f, const uint8_t mac[6], struct po
 	memcpy(p->dst, f->dst, 16);
 }
 
-/* One case: the tables' verdict must be the evaluator's, rule and all. */
+/* One case: the tables' verdict must be the evaluator's, rule and all.
+ * With a model (a random policy), schedules are the model's plain table,
+ * not pol_schedule_active, which the engines' mask comes from too. */
 static uint32_t check_case(const struct pol_ir *ir, const struct pol_tables *img,
-			   const struct pol_facts *f, const uint8_t mac[6], const char *text)
+			   const struct pol_facts *f, const uint8_t mac[6], const char *text,
+			   const struct rp_model *model)
 {
 	struct pol_verdict want;
 	struct pol_tables_verdict got;
 	uint64_t *active = calloc(img->words, sizeof(*active));
 	struct pol_tables_packet p;
 	assert_non_null(active);
-	pol_eval(ir, f, &want, NULL);
+	if (!model)
+		pol_eval(ir, f, &want, NULL);
+	else if (!rp_reference(ir, model, f, &want))
+		fail_msg("%s\nwhen %u/%u: the evaluator and the schedules as written disagree "
+			 "(rule %u by the schedules as written)", text, f->when.wday, f->when.minute,
+			 want.rule);
 	pol_active_rules(ir, f->when, active);
 	to_packet(f, mac, &p);
 	pol_tables_classify(img, active, &p, &got);
@@ -138,7 +146,7 @@ static void hand_picked(void **state)
 
 	struct pol_facts f;
 	f = facts(ir, cam, "203.0.113.9", IPPROTO_TCP, 443);
-	check_case(ir, img, &f, cam, home);
+	check_case(ir, img, &f, cam, home, NULL);
 	struct pol_verdict v;
 	pol_eval(ir, &f, &v, NULL);
 	assert_string_equal(pol_ir_str(ir, ir->rules[v.rule].name), "cam-cloud");
@@ -146,17 +154,17 @@ static void hand_picked(void **state)
 	f = facts(ir, cam, "203.0.113.200", IPPROTO_TCP, 443);
 	pol_eval(ir, &f, &v, NULL);
 	assert_string_equal(pol_ir_str(ir, ir->rules[v.rule].name), "cam-inner");
-	check_case(ir, img, &f, cam, home);
+	check_case(ir, img, &f, cam, home, NULL);
 	f = facts(ir, tab, "198.51.100.1", IPPROTO_TCP, 8999);
-	check_case(ir, img, &f, tab, home);
+	check_case(ir, img, &f, tab, home, NULL);
 	f.dport = 9000;
-	check_case(ir, img, &f, tab, home);
+	check_case(ir, img, &f, tab, home, NULL);
 	f = facts(ir, tab, "10.1.2.3", IPPROTO_UDP, 53);
-	check_case(ir, img, &f, tab, home);
+	check_case(ir, img, &f, tab, home, NULL);
 	f.domain_sets = 1;
-	check_case(ir, img, &f, tab, home);
+	check_case(ir, img, &f, tab, home, NULL);
 	f = facts(ir, stranger, "2001:db8::1", IPPROTO_ICMPV6, 0);
-	check_case(ir, img, &f, stranger, home);
+	check_case(ir, img, &f, stranger, home, NULL);
 	f = facts(ir, stranger, "8.8.8.8", IPPROTO_UDP, 53);
 	struct pol_tables_verdict got;
 	uint64_t all[BPF_RULES / 64];
@@ -203,7 +211,7 @@ static void too_many_rules(void **state)
 	assert_int_equal(pol_tables_build(ir, DP_RULES, POL_TABLES_MAX_BITMAPS, &img), 0);
 	assert_int_equal(img->words, 72);
 	struct pol_facts f = facts(ir, stranger, "192.0.2.1", IPPROTO_UDP, BPF_RULES + 1);
-	assert_int_equal(check_case(ir, img, &f, stranger, "4097 port rules"), BPF_RULES);
+	assert_int_equal(check_case(ir, img, &f, stranger, "4097 port rules", NULL), BPF_RULES);
 	pol_tables_free(img);
 	pol_ir_free(ir);
 	free(text);
@@ -230,7 +238,7 @@ static void too_many_classes(void **state)
 	assert_true(img->head.nbitmaps > BPF_BITMAPS);
 	for (unsigned port = 1; port <= 2 * BPF_RULES + 2; port += 7) {
 		struct pol_facts f = facts(ir, stranger, "192.0.2.1", IPPROTO_TCP, (uint16_t)port);
-		check_case(ir, img, &f, stranger, "sliding port windows");
+		check_case(ir, img, &f, stranger, "sliding port windows", NULL);
 	}
 	pol_tables_free(img);
 	pol_ir_free(ir);
@@ -254,7 +262,7 @@ static void last_of_4096(void **state)
 	assert_int_equal(build(ir, &img), 0);
 	for (unsigned port = 1; port <= BPF_RULES + 1; port++) {
 		struct pol_facts f = facts(ir, stranger, "192.0.2.1", IPPROTO_UDP, (uint16_t)port);
-		check_case(ir, img, &f, stranger, "4096 port rules");
+		check_case(ir, img, &f, stranger, "4096 port rules", NULL);
 	}
 	struct pol_tables_packet p = { .family = 4, .proto = IPPROTO_TCP, .dport = 4096 };
 	memcpy(p.src_mac, stranger, 6);
@@ -280,8 +288,10 @@ static void run_random(struct rp_rng *r, const struct rp_shape *shape, unsigned 
 {
 	uint32_t max_bitmaps = max_rules == BPF_RULES ? BPF_BITMAPS : POL_TABLES_MAX_BITMAPS;
 	for (unsigned i = 0; i < policies; i++) {
-		char *text = rp_policy(r, shape);
+		struct rp_model model;
+		char *text = rp_policy_model(r, shape, &model);
 		struct pol_ir *ir = load_ok(text);
+		assert_int_equal(ir->nrules, model.nrules);
 		struct pol_tables *img = NULL;
 		int rc = pol_tables_build(ir, max_rules, max_bitmaps, &img);
 		if (rc)
@@ -290,13 +300,14 @@ static void run_random(struct rp_rng *r, const struct rp_shape *shape, unsigned 
 			struct pol_facts f;
 			uint8_t mac[6];
 			rp_packet(r, ir, mac, &f);
-			uint32_t rule = check_case(ir, img, &f, mac, text);
+			uint32_t rule = check_case(ir, img, &f, mac, text, &model);
 			sp->cases++;
 			sp->defaults += rule >= POL_TABLES_RULE_DEFAULT_NEW;
 			sp->high += rule < POL_TABLES_RULE_DEFAULT_NEW && rule >= 2048;
 		}
 		pol_tables_free(img);
 		pol_ir_free(ir);
+		rp_model_free(&model);
 		free(text);
 	}
 }

@@ -17,9 +17,9 @@
 #include "eval.h"
 #include "gwctl.h"
 #include "image.h"
+#include "names.h"
 #include "policy.h"
 
-static const char *const action_names[] = { "allow", "block", "reject" };
 
 struct target {
 	uint8_t family;
@@ -121,11 +121,7 @@ static int parse_target(const char *arg, struct target *t, const char **why)
 
 static int day_of(const char *s)
 {
-	static const char *const days[] = { "mon", "tue", "wed", "thu", "fri", "sat", "sun" };
-	for (int i = 0; i < 7; i++)
-		if (!strcmp(s, days[i]))
-			return i;
-	return -1;
+	return pol_day_by_name(s, strlen(s));
 }
 
 /* now | DAY HH:MM | YYYY-MM-DD HH:MM (local to the policy). */
@@ -185,7 +181,6 @@ static int explain_json(const struct pol_unit *u, const struct pol_ir *ir,
 			const struct pol_facts *f, const struct pol_verdict *v,
 			const uint8_t *trace, const struct target *tg, const char *domain)
 {
-	static const char *const daynames[] = { "mon", "tue", "wed", "thu", "fri", "sat", "sun" };
 	char addr[INET6_ADDRSTRLEN], at[8];
 	inet_ntop(f->family == 4 ? AF_INET : AF_INET6, f->dst, addr, sizeof(addr));
 	bool icmp = f->proto == IPPROTO_ICMP || f->proto == IPPROTO_ICMPV6;
@@ -196,7 +191,7 @@ static int explain_json(const struct pol_unit *u, const struct pol_ir *ir,
 					      json_string(pol_ir_str(ir, ir->domain_sets[s].name)));
 	snprintf(at, sizeof(at), "%02u:%02u", f->when.minute / 60, f->when.minute % 60);
 	json_t *verdict = rule_loc_json(u, ir, v->rule);
-	json_object_set_new(verdict, "action", json_string(action_names[v->action]));
+	json_object_set_new(verdict, "action", json_string(pol_action_name(v->action)));
 	json_object_set_new(verdict, "rate_bps",
 			    v->rate_bps ? json_integer((json_int_t)v->rate_bps) : json_null());
 	json_object_set_new(verdict, "log", json_boolean(v->log));
@@ -217,7 +212,7 @@ static int explain_json(const struct pol_unit *u, const struct pol_ir *ir,
 		icmp ? "icmp" : f->proto == IPPROTO_UDP ? "udp" : "tcp", "port",
 		icmp ? json_null() : json_integer(f->dport),
 		"domain", domain ? json_string(domain) : json_null(), "domain_lists", lists,
-		"at", "day", daynames[f->when.wday], "time", at, "timezone",
+		"at", "day", pol_day_name(f->when.wday), "time", at, "timezone",
 		pol_ir_str(ir, ir->meta->timezone), "verdict", verdict, "earlier", earlier);
 	char *out = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(root);
@@ -302,17 +297,10 @@ int gwctl_cmd_explain(int argc, char **argv)
 		goto out;
 	}
 	uint8_t mac[6];
-	char macbuf[32];
-	snprintf(macbuf, sizeof(macbuf), "%s", from);
-	for (char *m = macbuf; *m; m++)
-		if (*m == '-')
-			*m = ':';
 	if (!strcmp(from, "new")) {
 		f.device = POL_NONE;
 	} else if ((f.device = pol_device_by_name(ir, from)) != POL_NONE) {
-	} else if (strlen(from) == 17 &&
-		   sscanf(macbuf, "%2hhx:%2hhx:%2hhx:%2hhx:%2hhx:%2hhx", &mac[0], &mac[1], &mac[2],
-			  &mac[3], &mac[4], &mac[5]) == 6) {
+	} else if (pol_mac_parse(from, strlen(from), mac) == 0) {
 		f.device = pol_device_by_mac(ir, mac);
 	} else {
 		fprintf(stderr, "gwctl policy explain: --from '%s': no such device in %s "
@@ -331,7 +319,6 @@ int gwctl_cmd_explain(int argc, char **argv)
 		free(trace);
 		goto out;
 	}
-	static const char *const daynames[] = { "mon", "tue", "wed", "thu", "fri", "sat", "sun" };
 	const char *proto = f.proto == IPPROTO_TCP ? "tcp" : f.proto == IPPROTO_UDP ? "udp" : "icmp";
 	char addr[INET6_ADDRSTRLEN];
 	inet_ntop(f.family == 4 ? AF_INET : AF_INET6, f.dst, addr, sizeof(addr));
@@ -361,9 +348,9 @@ int gwctl_cmd_explain(int argc, char **argv)
 	} else if (domain) {
 		printf("domain:  %s is in no list of the policy\n", domain);
 	}
-	printf("at:      %s %02u:%02u (%s)\n", daynames[f.when.wday], f.when.minute / 60,
+	printf("at:      %s %02u:%02u (%s)\n", pol_day_name(f.when.wday), f.when.minute / 60,
 	       f.when.minute % 60, pol_ir_str(ir, ir->meta->timezone));
-	printf("verdict: %s", action_names[v.action]);
+	printf("verdict: %s", pol_action_name(v.action));
 	if (v.rule < ir->nrules) {
 		printf(" by rule %s (", pol_ir_str(ir, ir->rules[v.rule].name));
 		print_loc(u, v.rule);

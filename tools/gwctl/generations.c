@@ -217,11 +217,14 @@ int gwctl_cmd_status(int argc, char **argv, const char *sock)
 		gwctl_print_json_reply(reply);
 	} else if (r == 0) {
 		json_int_t gen = json_integer_value(json_object_get(reply, "generation"));
+		const char *hash = json_string_value(json_object_get(reply, "hash"));
+		const char *degraded = json_string_value(json_object_get(reply, "degraded"));
 		if (gen)
-			printf("generation: %lld (%s)\n", (long long)gen,
-			       json_string_value(json_object_get(reply, "hash")));
+			printf("generation: %lld (%s)\n", (long long)gen, hash ? hash : "not running");
 		else
 			printf("generation: none applied yet\n");
+		if (degraded)
+			printf("degraded:   %s\n", degraded);
 		json_t *p = json_object_get(reply, "pending");
 		if (json_is_object(p))
 			printf("pending:    generation %lld awaits confirmation; returns to %lld "

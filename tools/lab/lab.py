@@ -15,13 +15,17 @@ piece), 77 this machine cannot run the lab (not root, a program missing).
 import argparse
 import os
 import re
+import shutil
 import signal
 import sys
-import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import gwlab  # noqa: E402
-from gwlab import INTERNET, SITE, THERMO_CLOUD, TRACKER, TRACKER_DOMAIN, LabError  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "tests", "lib"))
+import gwtest  # noqa: E402
+from gwtest import lab as gwlab  # noqa: E402
+from gwtest.lab import INTERNET, SITE, THERMO_CLOUD, TRACKER, TRACKER_DOMAIN  # noqa: E402
+from gwtest import Fail as LabError  # noqa: E402
+from gwtest.net import sweep_stale  # noqa: E402
 
 TRACKER_TTL = 3600
 
@@ -287,9 +291,8 @@ def main():
     home = gwlab.Home(args.build)
     missing = home.missing()
     if missing:
-        print("the home lab cannot run on this machine: " + "; ".join(missing))
-        return 77
-    gwlab.sweep_stale()
+        return gwtest.cannot_run("the home lab cannot run on this machine: " + "; ".join(missing))
+    sweep_stale(print)
     ok = False
     try:
         print("== building the home (namespaces %s-*, work folder %s)" % (home.prefix, home.work))
@@ -317,7 +320,6 @@ def main():
             print("FAILED  %s" % t)
             ok = False
         if not args.keep_work and ok:
-            import shutil
             shutil.rmtree(home.work, ignore_errors=True)
         else:
             print("logs and state kept in %s" % home.work)

@@ -135,7 +135,8 @@ def nat_tcp():
 def udp_eim():
     # Two NAT ports only: A keeps 5000, B (also 5000) must take 5001, and
     # keeps 5001 towards a second destination (endpoint-independent).
-    # An unknown remote's packet to that mapping opens nothing.  Replies
+    # An unknown remote's packet to that mapping opens nothing (dropped as
+    # unsolicited, not handed to the gateway's kernel).  Replies
     # to both of B's flows come back (the first one's is found another
     # way once the mapping has a second flow: dataplane/nat.h).
     q = lambda s, d: UDP(sport=s, dport=d) / Raw(b"q")
@@ -157,7 +158,7 @@ def udp_eim():
         ("lan", to_lan(B_MAC, IP(src=R, dst=B, id=7, ttl=63) / q(53, 5000))),
     ]
     write("udp-eim", events, expect, ["--nat-ports", "5000-5001"],
-          {"wan.punt.wan_unmatched": 1, "wan.forwarded": 3, "lan.forwarded": 3})
+          {"wan.drop.wan_unsolicited": 1, "wan.forwarded": 3, "lan.forwarded": 3})
 
 
 def block():
@@ -231,7 +232,7 @@ def hairpin():
         ("lan", to_lan(A_MAC, IP(src=WAN, dst=A, id=3, ttl=63) / q(6000, 7000))),
     ]
     write("hairpin", events, expect,
-          counters={"lan.forwarded": 3, "lan.punt.to_gateway": 1})
+          counters={"lan.forwarded": 3, "lan.punt.gateway": 1})
 
 
 def ipv6():
@@ -289,8 +290,9 @@ def rate():
 
 def expiry():
     # A one-way UDP flow (nothing came back: the 30 s udp_new timeout)
-    # idles past its timeout.  The late reply finds no flow (punted to the
-    # gateway as unmatched WAN traffic, not sent to A), and A's next packet
+    # idles past its timeout.  The late reply finds no flow (dropped as
+    # unsolicited: a NAT port is nobody's without a flow, not sent to A
+    # nor handed to the gateway's kernel), and A's next packet
     # opens a new flow with a new mapping (the same, only port of the range).
     q = lambda i: IP(src=A, dst=R, id=70 + i) / UDP(sport=20060, dport=5353) / Raw(b"q")
     late = IP(src=R, dst=WAN, id=80) / UDP(sport=5353, dport=5000) / Raw(b"late")
@@ -302,7 +304,7 @@ def expiry():
               ("lan", to_lan(A_MAC, IP(src=R, dst=A, id=81, ttl=63) /
                              UDP(sport=5353, dport=20060) / Raw(b"again")))]
     write("expiry", events, expect, ["--nat-ports", "5000-5000"],
-          {"wan.punt.wan_unmatched": 1, "lan.forwarded": 2, "wan.forwarded": 1},
+          {"wan.drop.wan_unsolicited": 1, "lan.forwarded": 2, "wan.forwarded": 1},
           steps=[["send", 1], ["sleep", 31.5], ["send", 5]])
 
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "names.h"
 #include "policy.h"
 #include "randpol.h"
 
@@ -84,10 +85,75 @@ static unsigned rand_port(struct rp_rng *r)
 	return rp_below(r, 3) ? pool[rp_below(r, 10)] : 1 + rp_below(r, 65535);
 }
 
-static const char *const days[] = { "mon", "tue", "wed", "thu", "fri", "sat", "sun" };
-static const char *const actions[] = { "allow", "block", "reject" };
+
+static void week_mark(uint8_t *week, unsigned days, unsigned start, unsigned end)
+{
+	for (unsigned d = 0; d < 7; d++) {
+		if (!(days >> d & 1))
+			continue;
+		unsigned from = d * 1440 + start, to = d * 1440 + (end > start ? end : end + 1440);
+		for (unsigned m = from; m < to; m++) {
+			unsigned at = m % RP_WEEK_MINUTES;
+			week[at / 8] |= (uint8_t)(1u << (at % 8));
+		}
+	}
+}
 
 char *rp_policy(struct rp_rng *r, const struct rp_shape *s)
+{
+	return rp_policy_model(r, s, NULL);
+}
+
+void rp_model_free(struct rp_model *m)
+{
+	if (m)
+		free(m->rule_schedule);
+}
+
+bool rp_model_rule_active(const struct rp_model *m, uint32_t rule, struct pol_when w)
+{
+	if (rule >= m->nrules || m->rule_schedule[rule] < 0)
+		return true;
+	unsigned at = w.wday * 1440u + w.minute;
+	return m->week[m->rule_schedule[rule]][at / 8] >> (at % 8) & 1;
+}
+
+void rp_eval(const struct pol_ir *ir, const struct rp_model *m, const struct pol_facts *f,
+	     struct pol_verdict *ret)
+{
+	for (uint32_t i = 0; i < ir->nrules; i++) {
+		enum pol_miss miss = pol_rule_match(ir, i, f);
+		if (miss != POL_MATCH && miss != POL_MISS_SCHEDULE)
+			continue;
+		if (!rp_model_rule_active(m, i, f->when))
+			continue;
+		const struct pol_rule *rule = &ir->rules[i];
+		*ret = (struct pol_verdict){
+			.action = rule->action,
+			.log = rule->flags & POL_RULE_LOG,
+			.rule = i,
+			.rate_bps = rule->flags & POL_RULE_RATE ? rule->rate_bps : 0,
+		};
+		return;
+	}
+	bool isnew = f->device == POL_NONE;
+	*ret = (struct pol_verdict){
+		.action = isnew ? ir->meta->default_new : ir->meta->default_action,
+		.rule = isnew ? POL_RULE_DEFAULT_NEW : POL_RULE_DEFAULT,
+	};
+}
+
+bool rp_reference(const struct pol_ir *ir, const struct rp_model *m, const struct pol_facts *f,
+		  struct pol_verdict *ret)
+{
+	struct pol_verdict oracle;
+	rp_eval(ir, m, f, ret);
+	pol_eval(ir, f, &oracle, NULL);
+	return oracle.action == ret->action && oracle.rule == ret->rule &&
+	       oracle.log == ret->log && oracle.rate_bps == ret->rate_bps;
+}
+
+char *rp_policy_model(struct rp_rng *r, const struct rp_shape *s, struct rp_model *model)
 {
 	struct buf b = { malloc(4096), 0, 4096 };
 	if (!b.p)
@@ -98,6 +164,14 @@ char *rp_policy(struct rp_rng *r, const struct rp_shape *s)
 	bool *listdom = calloc(nlists + 1, sizeof(*listdom));
 	if (!listdom)
 		abort();
+	if (model) {
+		*model = (struct rp_model){ .nrules = s->rules, .nschedules = nsched,
+					    .rule_schedule = malloc((s->rules + 1) * sizeof(int)) };
+		if (!model->rule_schedule)
+			abort();
+		for (unsigned i = 0; i < s->rules; i++)
+			model->rule_schedule[i] = -1;
+	}
 
 	if (rp_below(r, 3) == 0) {
 		put(&b, "lan ");
@@ -150,15 +224,20 @@ char *rp_policy(struct rp_rng *r, const struct rp_shape *s)
 				end = (1 + rp_below(r, 24 * 4)) * 15;
 			while (end == start);
 			put(&b, "\t");
-			for (unsigned k = 0; k < dn; k++)
-				put(&b, "%s%s", k ? "," : "", days[(d + 2 * k) % 7]);
+			unsigned daybits = 0;
+			for (unsigned k = 0; k < dn; k++) {
+				put(&b, "%s%s", k ? "," : "", pol_day_name((d + 2 * k) % 7));
+				daybits |= 1u << ((d + 2 * k) % 7);
+			}
 			put(&b, " %02u:%02u-%02u:%02u\n", start / 60, start % 60, end / 60, end % 60);
+			if (model)
+				week_mark(model->week[i], daybits, start, end);
 		}
 		put(&b, "}\n");
 	}
 	for (unsigned i = 0; i < s->rules; i++) {
 		unsigned act = rp_below(r, 3);
-		put(&b, "rule r%u %s ", i, actions[act]);
+		put(&b, "rule r%u %s ", i, pol_action_name(act));
 		switch (rp_below(r, ndev ? 6 : 4)) {
 		case 0: put(&b, "any"); break;
 		case 1: put(&b, "new"); break;
@@ -242,17 +321,21 @@ char *rp_policy(struct rp_rng *r, const struct rp_shape *s)
 					put(&b, "%s%u-%u", k ? ", " : "", lo, hi);
 			}
 		}
-		if (rp_below(r, 3) == 0)
-			put(&b, " during s%u", rp_below(r, nsched));
+		if (rp_below(r, 3) == 0) {
+			unsigned sch = rp_below(r, nsched);
+			put(&b, " during s%u", sch);
+			if (model)
+				model->rule_schedule[i] = (int)sch;
+		}
 		if (act == 0 && rp_below(r, 4) == 0)
 			put(&b, " rate %ukbit", 1 + rp_below(r, 100000));
 		if (rp_below(r, 4) == 0)
 			put(&b, " log");
 		put(&b, "\n");
 	}
-	put(&b, "default %s\n", actions[rp_below(r, 3)]);
+	put(&b, "default %s\n", pol_action_name(rp_below(r, 3)));
 	if (rp_below(r, 2))
-		put(&b, "default new %s\n", actions[rp_below(r, 3)]);
+		put(&b, "default new %s\n", pol_action_name(rp_below(r, 3)));
 	free(listdom);
 	return b.p;
 }

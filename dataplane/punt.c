@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/* The punt path's policers (see punt.h). */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "punt.h"
+
+#define BURST_S_DIV 10 /* a burst is a tenth of a second's worth */
+#define BURST_MIN 16
+
+/* ARP, ND and DHCP are small and few a device; a LAN's services (DNS
+ * above all) and the kernel path's downloads (kernel ports' replies,
+ * the gateway's own connections) are real traffic and get room for it. */
+const struct dp_punt_rate dp_punt_default[DP_PUNT_COUNT] = {
+	[DP_PUNT_ARP] = { .pps = 1000, .src_pps = 50 },
+	[DP_PUNT_ND] = { .pps = 1000, .src_pps = 50 },
+	[DP_PUNT_DHCP] = { .pps = 500, .src_pps = 25 },
+	[DP_PUNT_ICMP] = { .pps = 1000, .src_pps = 100 },
+	[DP_PUNT_GATEWAY] = { .pps = 20000, .src_pps = 5000 },
+	[DP_PUNT_KERNEL] = { .pps = 200000, .src_pps = 50000 },
+	[DP_PUNT_MULTICAST] = { .pps = 1000, .src_pps = 100 },
+};
+
+/* A cell: the theoretical arrival time of the next packet (GCRA), in
+ * clock cycles; a packet may pass while it is no later than now + tau. */
+struct limit {
+	uint64_t t;   /* cycles per packet (0: the rate is 0, nothing passes) */
+	uint64_t tau; /* the burst's worth of cycles */
+};
+
+struct dp_police {
+	struct limit cls[DP_PUNT_COUNT], src[DP_PUNT_COUNT];
+	/* Cells, each on its own: classes on cache lines of their own (all
+	 * workers hit them), sources packed. */
+	struct {
+		uint64_t tat;
+		uint8_t pad[56];
+	} cls_cell[DP_PUNT_ROLES][DP_PUNT_COUNT];
+	uint64_t src_cell[DP_PUNT_ROLES][DP_PUNT_COUNT][DP_PUNT_SOURCE_CELLS];
+};
+
+static struct limit limit_of(uint32_t pps, uint64_t hz)
+{
+	struct limit l = { 0, 0 };
+	if (!pps)
+		return l;
+	uint64_t burst = pps / BURST_S_DIV < BURST_MIN ? BURST_MIN : pps / BURST_S_DIV;
+	l.t = hz / pps ? hz / pps : 1;
+	l.tau = l.t * burst;
+	return l;
+}
+
+int dp_police_new(const struct dp_punt_rate rates[DP_PUNT_COUNT], uint64_t hz,
+		  struct dp_police **ret)
+{
+	if (!hz)
+		return -EINVAL;
+	struct dp_police *p = aligned_alloc(64, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	memset(p, 0, sizeof(*p));
+	for (int i = 0; i < DP_PUNT_COUNT; i++) {
+		p->cls[i] = limit_of(rates[i].pps, hz);
+		p->src[i] = limit_of(rates[i].src_pps, hz);
+	}
+	*ret = p;
+	return 0;
+}
+
+void dp_police_free(struct dp_police *p)
+{
+	free(p);
+}
+
+/* One GCRA step on a shared cell: takes a packet's tokens if the cell
+ * has them. */
+static bool take(uint64_t *cell, const struct limit *l, uint64_t now)
+{
+	if (!l->t)
+		return false;
+	uint64_t old = __atomic_load_n(cell, __ATOMIC_RELAXED);
+	for (;;) {
+		uint64_t tat = old > now ? old : now;
+		if (tat - now > l->tau)
+			return false;
+		if (__atomic_compare_exchange_n(cell, &old, tat + l->t, false, __ATOMIC_RELAXED,
+						__ATOMIC_RELAXED))
+			return true;
+	}
+}
+
+enum dp_drop dp_police_check(struct dp_police *p, unsigned role, enum dp_punt why, uint32_t source,
+			     uint64_t now)
+{
+	if (role >= DP_PUNT_ROLES || (unsigned)why >= DP_PUNT_COUNT)
+		return DP_DROP_PUNT_LIMIT;
+	if (!take(&p->src_cell[role][why][source % DP_PUNT_SOURCE_CELLS], &p->src[why], now))
+		return DP_DROP_PUNT_SOURCE_LIMIT;
+	if (!take(&p->cls_cell[role][why].tat, &p->cls[why], now))
+		return DP_DROP_PUNT_LIMIT;
+	return DP_DROP_COUNT;
+}
+
+static bool number(const char *s, const char *end, uint32_t *ret)
+{
+	uint64_t v = 0;
+	if (s == end || end - s > 9)
+		return false;
+	for (; s < end; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*ret = (uint32_t)v;
+	return true;
+}
+
+int dp_punt_rate_parse(const char *s, struct dp_punt_rate rates[DP_PUNT_COUNT], char *err,
+		       size_t errlen)
+{
+	const char *eq = strchr(s, '='), *slash = eq ? strchr(eq, '/') : NULL;
+	if (!eq || !slash) {
+		snprintf(err, errlen, "'%s': want CLASS=PPS/SOURCE_PPS", s);
+		return -EINVAL;
+	}
+	int cls = -1;
+	for (int i = 0; i < DP_PUNT_COUNT; i++) {
+		const char *n = dp_punt_name((enum dp_punt)i);
+		if (strlen(n) == (size_t)(eq - s) && !memcmp(n, s, (size_t)(eq - s)))
+			cls = i;
+	}
+	if (cls < 0) {
+		snprintf(err, errlen, "'%.*s' is not a punt class (arp, nd, dhcp, icmp, gateway, "
+			 "kernel, multicast)", (int)(eq - s), s);
+		return -EINVAL;
+	}
+	struct dp_punt_rate r;
+	if (!number(eq + 1, slash, &r.pps) || !number(slash + 1, slash + strlen(slash), &r.src_pps) ||
+	    r.src_pps > r.pps) {
+		snprintf(err, errlen, "'%s': rates are packets a second (0-999999999), the "
+			 "source's no more than the class's", s);
+		return -EINVAL;
+	}
+	rates[cls] = r;
+	return 0;
+}

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What every C test of gw shares with the Python harness (tests/lib/gwtest):
+ * how a test says that this machine cannot run it.
+ *
+ * A test that cannot run here (not root, no network namespace, no BPF, EAL
+ * cannot start) exits 77 and meson counts it skipped.  Under
+ * GW_TEST_STRICT=1, which tools/gw test sets when it runs as root (a
+ * machine that can run everything, as CI's), the same test fails instead:
+ * a fast path that no longer starts must not pass as skipped.  A test whose
+ * input data is missing (the shared corpus) still exits 77 on its own.
+ */
+#ifndef GW_TEST_GWTEST_H
+#define GW_TEST_GWTEST_H
+
+#define GWTEST_SKIP 77
+
+/* Prints why (a printf format: "EAL cannot start here") on stderr and
+ * returns the exit status for main: 77, or 1 under GW_TEST_STRICT=1. */
+int gwtest_cannot_run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,448 @@
+# SPDX-License-Identifier: MIT
+"""The home lab's topology: a simulated home and internet in network
+namespaces with gw between them (docs/lab.md draws it).  Used by
+tools/lab/lab.py (`tools/gw lab`) and by the end-to-end tests in
+tests/netns/, so both run on the same home.
+
+    Home(build, work).up()   build everything; raises Fail naming the
+                             piece that is missing or failed
+    Home.down()              tear everything down (idempotent; also after
+                             a half-made up())
+    Home.trouble()           after down(): sanitizer reports in the logs of
+                             the processes started, and gwd or gw-dataplane
+                             not exiting 0 when stopped
+    Home.dp_stats(), Home.bpf_counters()
+                             the engines' own drop counters (the fast path's
+                             STATS, the eBPF classifier's pinned gw_counters)
+
+Every name carries the PID of the process that made it (namespaces
+gwl<PID>-*, the DPDK file prefix gwl<PID>, the BPF pin folder
+gw-lab-<PID>, the work folder), so two labs, or a lab and the tests, never
+meet (see gwtest.net).  Processes are started by gwtest.proc (they die
+with the lab) and stopped by their PID only.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+from . import SRC, Fail, ebpf, programs, proto
+from . import wait_for as _wait_for
+from .net import Netns, connectable, has_link, mac_of, missing_programs, remove_dpdk_runtime
+from .net import remove_pins, sh
+from .proc import Procs
+
+# ------------------------------------------------------------------ the plan
+
+LAN_NET = "192.168.1.0/24"
+LAN_GW = "192.168.1.1"
+WIFI_GW = "192.168.50.1"      # the kernel port (the "Wi-Fi"), its own subnet
+WAN_IP = "192.0.2.2"          # the gateway's WAN address (TEST-NET-1)
+ISP_IP = "192.0.2.1"          # the "ISP router", the WAN next hop
+
+# The internet's addresses and what each stands for.  The HTTP server says
+# what it is in every answer, so a test knows whom it reached.
+SITE = "203.0.113.80"
+TRACKER = "203.0.113.66"
+THERMO_CLOUD = "198.51.100.10"
+TRACKER_DOMAIN = "ads.doubleclick.net"  # in docs/examples/trackers.txt (*.doubleclick.net)
+INTERNET = {
+    SITE: "site www.example.org",
+    TRACKER: "tracker " + TRACKER_DOMAIN,
+    THERMO_CLOUD: "thermostat cloud api.thermo.example",
+}
+
+# The home's devices: name in the lab, policy device (None: a MAC nobody
+# declared), MAC, address, where it plugs in ("lan": the DPDK wired port
+# through the switch; "wifi": the kernel port with the eBPF classifier).
+DEVICES = [
+    ("laptop", "sarah-laptop", "3c:22:fb:41:8e:07", "192.168.1.10", "lan"),
+    ("tv", "living-room-tv", "64:1c:ae:93:0e:5a", "192.168.1.20", "lan"),
+    ("thermostat", "thermostat", "18:b4:30:7d:61:02", "192.168.1.30", "lan"),
+    ("visitor", None, "02:5a:11:00:00:99", "192.168.1.99", "lan"),
+    ("phone", "maya-phone", "5e:91:2b:d0:7c:44", "192.168.50.10", "wifi"),
+]
+
+# The fast path owns the wired ports: the gateway's kernel must not answer
+# or route what arrives on them (af_packet reads it before this hook; the
+# kernel sees the LAN and WAN through the TAP twins).
+DPDK_PORTS_NFT = """
+table netdev gwlab_dpdk_ports {
+    chain lan0 { type filter hook ingress device "lan0" priority 0; policy drop; }
+    chain wan0 { type filter hook ingress device "wan0" priority 0; policy drop; }
+}
+"""
+
+# The kernel path's NAT: the kernel ports' traffic (the phone's) out
+# gw-wan, on the NAT ports the fast path leaves to the kernel (it takes
+# 1024-32767 by default).
+KERNEL_NAT_NFT = """
+table ip gwlab_nat {
+    chain post {
+        type nat hook postrouting priority srcnat;
+        oifname "gw-wan" ip saddr 192.168.50.0/24 meta l4proto { tcp, udp } masquerade to :32768-65535
+        oifname "gw-wan" ip saddr 192.168.50.0/24 masquerade
+    }
+}
+"""
+
+
+class Home:
+    def __init__(self, build, work=None, policy=None, trackers=None, tag=None, log=print):
+        self.id = tag or str(os.getpid())
+        self.build = os.path.abspath(build)
+        self.src = SRC
+        self.gwd_bin = os.path.join(self.build, "control", "gwd")
+        self.gwctl_bin = os.path.join(self.build, "tools", "gwctl")
+        self.dp_bin = os.path.join(self.build, "dataplane", "gw-dataplane")
+        self.work = work or tempfile.mkdtemp(prefix="gw-lab-%s-" % self.id)
+        os.chmod(self.work, 0o755)
+        self.policy_src = policy or os.path.join(self.src, "docs", "examples", "home.gw")
+        self.trackers_src = trackers or os.path.join(os.path.dirname(self.policy_src),
+                                                     "trackers.txt")
+        self.policy = os.path.join(self.work, "home.gw")
+        self.sock = os.path.join(self.work, "gwd.sock")
+        self.dp_sock = os.path.join(self.work, "dataplane.sock")
+        self.conf = os.path.join(self.work, "gwd.conf")
+        self.pins = "/sys/fs/bpf/gw-lab-%s" % self.id
+        self.netns = Netns("gwl", self.id)
+        self.prefix = self.netns.prefix
+        self.ns_inet = self.netns.name("inet")
+        self.ns_gw = self.netns.name("gw")
+        self.ns_sw = self.netns.name("sw")
+        self.procs = Procs(self.work)  # started here, stopped by PID
+        self.log = log
+        self.dp_args = None
+        self.dp_twins = False
+        self.gwd_started = False
+        self.gwd_start_s = None
+        self.missing_pieces = []  # what the lab needs and this tree lacks
+
+    @property
+    def made_ns(self):
+        return self.netns.made
+
+    # -------------------------------------------------------------- helpers
+
+    def ns(self, dev):
+        return self.netns.name(dev)
+
+    def in_ns(self, ns, *cmd, **kw):
+        return sh(*cmd, ns=ns, **kw)
+
+    def gwctl(self, *args, check=True, json_out=False):
+        env = dict(os.environ, GWD_SOCKET=self.sock)
+        r = subprocess.run([self.gwctl_bin, *args], capture_output=True, text=True,
+                           env=env, timeout=60)
+        if check and r.returncode != 0:
+            raise Fail("gwctl %s: exit %d: %s" % (" ".join(args), r.returncode,
+                                                  (r.stderr or r.stdout).strip()))
+        if json_out:
+            return json.loads(r.stdout) if r.returncode == 0 else None
+        return r
+
+    def spawn(self, name, ns, argv, keep_mounts=False):
+        """Starts argv in netns ns, its output in work/NAME.log.  keep_mounts:
+        nsenter --net (this mount namespace: /sys/fs/bpf and its pins stay
+        visible) instead of ip netns exec (a fresh /sys)."""
+        return self.procs.spawn(name, argv, ns=ns, keep_mounts=keep_mounts)
+
+    def logtail(self, name, n=15):
+        return self.procs.logtail(name, n)
+
+    def stop(self, name, sig=signal.SIGTERM, wait=5.0):
+        """Stops a process started here, by its PID; its exit status."""
+        return self.procs.stop(name, sig, wait)
+
+    def trouble(self):
+        """What went wrong in gw's own processes, beside what a test checks:
+        sanitizer reports in their logs, and gwd or gw-dataplane ending on
+        SIGTERM with a status other than 0.  A list of texts, empty when
+        all is well.  Call after down()."""
+        return self.procs.trouble(("gwd", "dataplane"))
+
+    def wait_for(self, what, cond, timeout=10.0, proc=None):
+        """gwtest.wait_for, with the process named proc watched (its log's
+        end in the failure); cond may raise OSError or Fail meanwhile."""
+        try:
+            return _wait_for(what, cond, timeout, step=0.1,
+                             proc=self.procs.get(proc) if proc else None,
+                             ignore=(OSError, Fail))
+        except Fail as e:
+            raise Fail("%s\n%s" % (e, self.logtail(proc))) if proc else e
+
+    # ------------------------------------------------------------- checks
+
+    def missing(self):
+        """What this machine lacks to build the home, as a list of reasons."""
+        out = []
+        if os.geteuid() != 0:
+            out.append("needs root (sudo)")
+        for prog in missing_programs("ip", "nft", "nsenter", "curl", "ethtool", "bridge",
+                                     "bpftool"):
+            out.append("%s is not installed" % prog)
+        for path, what in ((self.gwd_bin, "gwd"), (self.gwctl_bin, "gwctl"),
+                           (self.dp_bin, "gw-dataplane (meson -Ddpdk=enabled)")):
+            if not os.access(path, os.X_OK):
+                out.append("%s is not built (%s)" % (what, path))
+        return out
+
+    # ------------------------------------------------------------- build
+
+    def up(self):
+        try:
+            self._up()
+        except BaseException:
+            self.down()
+            raise
+
+    def _up(self):
+        shutil.copy(self.policy_src, self.policy)
+        if os.path.exists(self.trackers_src):
+            shutil.copy(self.trackers_src, os.path.join(self.work, "trackers.txt"))
+        os.chmod(self.policy, 0o644)
+        self._namespaces()
+        self._links()
+        self._internet()
+        self._gateway_kernel()
+        self._dataplane()
+        self._gwd()
+
+    def _namespaces(self):
+        for role in ("inet", "gw", "sw"):
+            self.netns.add(role, ipv6=False)
+        for name, *_ in DEVICES:
+            self.netns.add(name, ipv6=False)
+
+    def _links(self):
+        gw, sw, inet = self.ns_gw, self.ns_sw, self.ns_inet
+        # WAN: the gateway's DPDK WAN port wan0 to the ISP's i0.
+        sh("ip", "-n", gw, "link", "add", "wan0", "type", "veth", "peer", "name", "i0",
+           "netns", inet)
+        # LAN: the gateway's DPDK LAN port lan0 to the switch's uplink; the
+        # switch is a Linux bridge with one port per wired device.
+        sh("ip", "-n", gw, "link", "add", "lan0", "type", "veth", "peer", "name", "up0",
+           "netns", sw)
+        sh("ip", "-n", sw, "link", "add", "br0", "type", "bridge")
+        sh("ip", "-n", sw, "link", "set", "up0", "master", "br0", "up")
+        sh("ip", "-n", sw, "link", "set", "br0", "up")
+        for name, _, mac, addr, where in DEVICES:
+            dns = self.ns(name)
+            if where == "lan":
+                sh("ip", "-n", dns, "link", "add", "eth0", "address", mac, "type", "veth",
+                   "peer", "name", "p-" + name[:10], "netns", sw)
+                sh("ip", "-n", sw, "link", "set", "p-" + name[:10], "master", "br0", "up")
+                gwaddr, plen = LAN_GW, 24
+            else:
+                # The kernel port: the phone's eth0 to the gateway's wlan0.
+                sh("ip", "-n", dns, "link", "add", "eth0", "address", mac, "type", "veth",
+                   "peer", "name", "wlan0", "netns", gw)
+                gwaddr, plen = WIFI_GW, 24
+            sh("ip", "-n", dns, "addr", "add", "%s/%d" % (addr, plen), "dev", "eth0")
+            sh("ip", "-n", dns, "link", "set", "eth0", "up")
+            sh("ip", "-n", dns, "route", "add", "default", "via", gwaddr)
+            # veth leaves TCP checksums to "hardware"; a DPDK forwarder
+            # passes them unfinished and the receiver drops them.
+            sh("ethtool", "-K", "eth0", "tx", "off", ns=dns)
+        sh("ethtool", "-K", "i0", "tx", "off", ns=inet)
+        for link in ("wan0", "lan0"):
+            sh("ip", "-n", gw, "link", "set", link, "up")
+
+    def _internet(self):
+        inet = self.ns_inet
+        sh("ip", "-n", inet, "addr", "add", ISP_IP + "/24", "dev", "i0")
+        sh("ip", "-n", inet, "link", "set", "i0", "up")
+        for a in INTERNET:
+            sh("ip", "-n", inet, "addr", "add", a + "/32", "dev", "lo")
+        self.spawn("internet", inet, programs.python("http_internet.py", json.dumps(INTERNET)))
+        self.wait_for("the internet's HTTP server", lambda: self._http_up(), proc="internet")
+
+    def _http_up(self):
+        sh("curl", "-s", "--max-time", "1", "http://%s/" % SITE, ns=self.ns_inet)
+        return True
+
+    def mac_of(self, ns, ifname):
+        return mac_of(ns, ifname)
+
+    def _gateway_kernel(self):
+        gw = self.ns_gw
+        sh("nft", "-f", "-", input=DPDK_PORTS_NFT, ns=gw)
+        sh("sysctl", "-qw", "net.ipv4.ip_forward=1", ns=gw)
+        sh("ip", "-n", gw, "addr", "add", WIFI_GW + "/24", "dev", "wlan0")
+        sh("ip", "-n", gw, "link", "set", "wlan0", "up")
+
+    def _dataplane(self):
+        gw = self.ns_gw
+        isp_mac = mac_of(self.ns_inet, "i0")
+        args = [self.dp_bin, "--no-huge", "-m", "512", "--file-prefix", self.prefix,
+                "-l", "0", "--no-pci",
+                "--vdev", "net_af_packet0,iface=lan0",
+                "--vdev", "net_af_packet1,iface=wan0",
+                "--", "--lan", "0", "--wan", "1",
+                "--lan-ip", LAN_GW + "/24", "--wan-ip", WAN_IP + "/24",
+                "--wan-gw-mac", isp_mac, "--control", self.dp_sock]
+        img = os.path.join(self.work, "home.img")
+        sh(self.gwctl_bin, "policy", "compile", self.policy, "-o", img)
+        # Never open, not even before gwd pushes its generation.
+        args += ["--policy", img]
+        self.dp_args = args
+        self.spawn("dataplane", gw, args, keep_mounts=True)
+        self.wait_for("gw-dataplane's control socket", lambda: connectable(self.dp_sock),
+                      timeout=30, proc="dataplane")
+        try:
+            self.wait_for("gw-dataplane's kernel twins gw-lan and gw-wan",
+                          lambda: has_link(gw, "gw-lan") and has_link(gw, "gw-wan"),
+                          timeout=5, proc="dataplane")
+            self.dp_twins = True
+        except Fail:
+            self.dp_twins = False
+        if self.dp_twins:
+            self._kernel_path()
+        else:
+            self.missing_pieces.append(
+                "gw-dataplane's kernel twins (TAP gw-lan, gw-wan): without them nothing "
+                "answers ARP for the gateway (static neighbours stand in on the wired "
+                "side) and the kernel path (the phone) has no way out")
+            # Nobody answers ARP for the gateway: static neighbours stand
+            # in for it on the wired side.
+            lan_mac = mac_of(gw, "lan0")
+            wan_mac = mac_of(gw, "wan0")
+            for name, _, _, _, where in DEVICES:
+                if where == "lan":
+                    sh("ip", "-n", self.ns(name), "neigh", "replace", LAN_GW, "lladdr",
+                       lan_mac, "dev", "eth0", "nud", "permanent")
+            sh("ip", "-n", self.ns_inet, "neigh", "replace", WAN_IP, "lladdr", wan_mac,
+               "dev", "i0", "nud", "permanent")
+
+    def _kernel_path(self, again=False):
+        """The kernel's side of the gateway once the twins exist: its LAN
+        and WAN addresses on them, the default route out gw-wan, and nft
+        masquerading the kernel ports' traffic (KERNEL_NAT_NFT)."""
+        gw = self.ns_gw
+        have = sh("ip", "-n", gw, "-4", "-o", "addr", "show")
+        if " gw-lan " not in have:
+            sh("ip", "-n", gw, "addr", "add", LAN_GW + "/24", "dev", "gw-lan")
+        if " gw-wan " not in have:
+            sh("ip", "-n", gw, "addr", "add", WAN_IP + "/24", "dev", "gw-wan")
+        for link in ("gw-lan", "gw-wan"):
+            sh("ip", "-n", gw, "link", "set", link, "up")
+        sh("ip", "-n", gw, "route", "replace", "default", "via", ISP_IP, "dev", "gw-wan")
+        if again:
+            return
+        sh("nft", "-f", "-", input=KERNEL_NAT_NFT, ns=gw)
+
+    def restart_dataplane(self, with_policy=True):
+        """Stops gw-dataplane and starts it again; with_policy=False starts
+        it with no policy (closed: no flow is forwarded) until gwd pushes
+        one."""
+        self.stop("dataplane")
+        args = list(self.dp_args)
+        if not with_policy:
+            i = args.index("--policy")
+            del args[i:i + 2]
+        self.spawn("dataplane", self.ns_gw, args, keep_mounts=True)
+        self.wait_for("gw-dataplane's control socket", lambda: connectable(self.dp_sock),
+                      timeout=30, proc="dataplane")
+        if self.dp_twins:
+            # The TAPs went with the old process, and their addresses.
+            self.wait_for("the kernel twins", lambda: has_link(self.ns_gw, "gw-wan"),
+                          timeout=10, proc="dataplane")
+            self._kernel_path(again=True)
+
+    def _write_conf(self, engines):
+        with open(self.conf, "w") as f:
+            f.write("# the home lab's gwd (tools/lab)\n"
+                    "state_dir = %s\nsocket = %s\n" % (os.path.join(self.work, "state"), self.sock))
+            if engines:
+                f.write("guard = off\ndataplane = %s\nebpf_ports = wlan0\nbpf_pin_root = %s\n"
+                        % (self.dp_sock, self.pins))
+
+    def _gwd(self):
+        self._write_conf(True)
+        try:
+            self.start_gwd()
+            return
+        except Fail as e:
+            if "unknown key" not in str(e):
+                raise
+            self.missing_pieces.append(
+                "gwd's engines: this gwd does not know the config keys dataplane, "
+                "ebpf_ports, bpf_pin_root (control/config.h); gwd runs with its file "
+                "engine only and gw-dataplane keeps the policy it started with")
+        self.procs.forget("gwd")
+        self._write_conf(False)
+        self.start_gwd()
+
+    def start_gwd(self):
+        """Starts gwd and waits until its API answers; self.gwd_start_s says
+        how long that took (the eBPF programs' load is most of it)."""
+        t0 = time.monotonic()
+        self.spawn("gwd", self.ns_gw, [self.gwd_bin, "-c", self.conf], keep_mounts=True)
+        self.gwd_started = True
+        self.wait_for("gwd's API socket", lambda: self.gwctl("status").returncode == 0,
+                      timeout=30, proc="gwd")
+        self.gwd_start_s = time.monotonic() - t0
+
+    def kill_gwd(self):
+        """kill -9 gwd (by its PID), as a crash would; not counted as a
+        stop in trouble()."""
+        p = self.procs.forget("gwd")
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait(timeout=5)
+
+    # ------------------------------------------------------------- teardown
+
+    def down(self):
+        """Stops what was started here, by PID, newest first, and removes
+        the namespaces, the pins, gw-dataplane's DPDK runtime folder and the
+        work folder's sockets."""
+        self.procs.close()
+        self.netns.close()
+        remove_pins(self.pins)
+        remove_dpdk_runtime(self.prefix)
+
+    # ------------------------------------------------------------- witnesses
+
+    def dp_stats(self):
+        """gw-dataplane's counters (STATS): {"lan.rx": N,
+        "lan.drop.policy_block": N, ...}."""
+        try:
+            return proto.stats(self.dp_sock)
+        except OSError as e:
+            raise Fail("gw-dataplane's control socket: %s" % e)
+
+    def dp_health(self):
+        """gw-dataplane's HEALTH: generation, nrules, policy (a policy is
+        loaded), rx, flows, ..."""
+        try:
+            return proto.health(self.dp_sock)
+        except OSError as e:
+            raise Fail("gw-dataplane's control socket: %s" % e)
+
+    def bpf_counter_names(self):
+        return ebpf.counter_names(self.src)
+
+    def bpf_counters(self):
+        """The eBPF classifier's counters on the kernel port, summed over
+        the CPUs: {"DROP": N, "LOCAL": N, ...} (gwtest.ebpf.counters)."""
+        return ebpf.counters(self.pins, self.src)
+
+    def rate(self, dev, addr, seconds=2):
+        """Download /bulk from addr for `seconds`: bits per second."""
+        r = subprocess.run(["ip", "netns", "exec", self.ns(dev), "curl", "-s", "-o", "/dev/null",
+                            "--max-time", str(seconds), "-w", "%{size_download}",
+                            "http://%s/bulk" % addr],
+                           capture_output=True, text=True, timeout=seconds + 30)
+        if r.returncode not in (0, 28) or not r.stdout.strip().isdigit():
+            raise Fail("curl http://%s/bulk from %s: exit %d" % (addr, dev, r.returncode))
+        return int(r.stdout) * 8 / seconds
+
+    def fetch(self, dev, addr, path="/", timeout=3):
+        """curl from device dev: (curl's exit status, body)."""
+        r = subprocess.run(["ip", "netns", "exec", self.ns(dev), "curl", "-s",
+                            "--max-time", str(timeout), "http://%s%s" % (addr, path)],
+                           capture_output=True, text=True, timeout=timeout + 30)
+        return r.returncode, r.stdout

@@ -1,0 +1,31 @@
+# SPDX-License-Identifier: MIT
+"""The programs tests run in network namespaces, as real files (never
+code in strings).  Each says at its top what it does and how it is run;
+each is run with Debian's /usr/bin/python3 (or /bin/sh) as a file:
+
+    argv = gwtest.programs.python("udp_send.py", dst, "9000", "--pps", "400")
+
+    http_internet.py  the home lab's internet: HTTP on port 80, every address
+    stream_server.py  a paced HTTP download (a stream a policy swap must cut)
+    udp_send.py       numbered UDP datagrams at a steady pace (one flow)
+    udp_recv.py       their receiver: what arrived, the gaps
+    tcp_probe.py      exit 0 when a TCP port accepts a connection
+    udhcpc_script.sh  udhcpc's script: the lease onto the interface
+    raw_send.py       whole Ethernet frames onto an interface, as they are
+"""
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PYTHON = "/usr/bin/python3"
+
+
+def path(name):
+    p = os.path.join(HERE, name)
+    if not os.path.exists(p):
+        raise FileNotFoundError("no program %s in %s" % (name, HERE))
+    return p
+
+
+def python(name, *args):
+    """argv running program NAME with Debian's python3, unbuffered."""
+    return [PYTHON, "-u", path(name)] + [str(a) for a in args]
