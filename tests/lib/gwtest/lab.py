@@ -43,6 +43,8 @@ WIFI_GW = "192.168.50.1"      # the kernel port (the "Wi-Fi"), its own subnet
 WAN_IP = "192.0.2.2"          # the gateway's WAN address (TEST-NET-1)
 ISP_IP = "192.0.2.1"          # the "ISP router", the WAN next hop
 
+METRICS_PORT = 9477           # gwd's metrics, on the gateway namespace's loopback
+
 # The internet's addresses and what each stands for.  The HTTP server says
 # what it is in every answer, so a test knows whom it reached.
 SITE = "203.0.113.80"
@@ -359,6 +361,8 @@ class Home:
             if engines:
                 f.write("guard = off\ndataplane = %s\nebpf_ports = wlan0\nbpf_pin_root = %s\n"
                         % (self.dp_sock, self.pins))
+                # In the gateway's namespace: each lab has its own loopback.
+                f.write("metrics = 127.0.0.1:%d\n" % METRICS_PORT)
 
     def _gwd(self):
         self._write_conf(True)
@@ -421,6 +425,12 @@ class Home:
             return proto.health(self.dp_sock)
         except OSError as e:
             raise Fail("gw-dataplane's control socket: %s" % e)
+
+    def metrics(self):
+        """gwd's metrics page (docs/metrics.md) as text, read from the
+        gateway's namespace, where gwd listens on its loopback."""
+        return sh("curl", "-sf", "--max-time", "10",
+                  "http://127.0.0.1:%d/metrics" % METRICS_PORT, ns=self.ns_gw)
 
     def bpf_counter_names(self):
         return ebpf.counter_names(self.src)
