@@ -104,7 +104,7 @@ static void push_sample(struct top_sample *s, unsigned *ns, unsigned *next, uint
 	}
 	if (!from)
 		from = &s[(*next + TOP_SAMPLES - 2) % TOP_SAMPLES];
-	if (now <= from->t_ms)
+	if (now <= from->t_ms || now - from->t_ms < TOP_RATE_MIN_MS)
 		return;
 	double secs = (double)(now - from->t_ms) / 1000;
 	*up = (double)(out - from->out) * 8 / secs;

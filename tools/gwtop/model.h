@@ -8,8 +8,10 @@
  * of the policy) or MAC (a new one).  A device's rates are the growth of
  * its byte totals over the last TOP_RATE_WINDOW_MS of ticks (the engines
  * report a flow's counters about every 2 s, so one tick's growth would
- * jump between nothing and twice the rate); totals that went down (a
- * restarted gwd) start the history again.  "Blocked in the last minute"
+ * jump between nothing and twice the rate); until the history spans
+ * TOP_RATE_MIN_MS a rate is not known (shown "-", null in batch mode)
+ * rather than a false 0; totals that went down (a restarted gwd) start
+ * the history again.  "Blocked in the last minute"
  * is the growth of its blocked_flows over the last 60 s of snapshots
  * (since gwtop started, when that is less).  A device's flows (its flows
  * reply) get rates the same way, keyed by their 5-tuple and engine.
@@ -24,6 +26,7 @@
 #include <stdint.h>
 
 #define TOP_RATE_WINDOW_MS 5000
+#define TOP_RATE_MIN_MS 2000   /* less history than the engines' reporting period: not known */
 #define TOP_SAMPLES 8          /* per device or flow: the rate window's ticks */
 #define TOP_BLOCK_SNAPS 8      /* per device: blocked_flows, one per >= 10 s */
 #define TOP_BLOCKS 64
