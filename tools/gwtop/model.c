@@ -218,6 +218,7 @@ int top_model_devices(struct top_model *m, json_t *reply, uint64_t now_ms)
 	qsort(sorted, k, sizeof(*sorted), by_key);
 	m->up_bps = m->down_bps = 0;
 	m->blocked_1m = 0;
+	bool known = false;
 	for (size_t x = 0; x < k; x++) {
 		struct top_dev *d = &v[x];
 		const struct top_dev *old = find_dev(m->by_key, m->ndevs, d->key);
@@ -236,8 +237,12 @@ int top_model_devices(struct top_model *m, json_t *reply, uint64_t now_ms)
 			m->up_bps += d->up_bps;
 		if (d->down_bps > 0)
 			m->down_bps += d->down_bps;
+		known |= d->up_bps >= 0;
 		m->blocked_1m += d->blocked_1m;
 	}
+	/* No device's rate known yet: the gateway's is not either. */
+	if (!known)
+		m->up_bps = m->down_bps = -1;
 	free(m->devs);
 	free(m->by_key);
 	m->devs = v;
@@ -622,14 +627,11 @@ json_t *top_gateway_json(const struct top_model *m, uint64_t tick, uint64_t time
 	uint64_t flows = 0;
 	for (size_t i = 0; i < m->ndevs; i++)
 		flows += m->devs[i].flows_live;
-	bool known = false;
-	for (size_t i = 0; i < m->ndevs && !known; i++)
-		known = m->devs[i].up_bps >= 0;
 	return json_pack("{s:s,s:I,s:I,s:I,s:o,s:o,s:o,s:o,s:I,s:I,s:I}", "type", "gateway",
 			 "tick", (json_int_t)tick, "time_ms", (json_int_t)time_ms, "generation",
 			 (json_int_t)s->generation, "pending", pending, "engines", engines,
-			 "rate_out_bps", known ? rate_json(m->up_bps) : json_null(), "rate_in_bps",
-			 known ? rate_json(m->down_bps) : json_null(), "devices",
+			 "rate_out_bps", rate_json(m->up_bps), "rate_in_bps", rate_json(m->down_bps),
+			 "devices",
 			 (json_int_t)m->ndevs, "flows_live", (json_int_t)flows, "blocked_1m",
 			 (json_int_t)m->blocked_1m);
 }

@@ -124,7 +124,7 @@ struct top_model {
 	struct top_block blocks[TOP_BLOCKS];
 	unsigned nblocks, block_next;
 	struct top_status status;
-	double up_bps, down_bps; /* the gateway: the devices' sum */
+	double up_bps, down_bps; /* the gateway: the devices' sum; -1: none known */
 	uint64_t blocked_1m;
 };
 
