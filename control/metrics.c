@@ -134,16 +134,19 @@ static void devices(struct gwd *d, struct evbuffer *out)
 
 struct rule_ctx {
 	struct evbuffer *out;
-	bool bytes;
+	int what; /* 0 flows, 1 packets, 2 bytes */
 };
 
-static void rule_sample(const char *rule, uint64_t packets, uint64_t bytes, void *arg)
+static void rule_sample(const char *rule, uint64_t flows, uint64_t packets, uint64_t bytes,
+			void *arg)
 {
+	static const char *const names[] = { "gw_rule_flows_total", "gw_rule_packets_total",
+					      "gw_rule_bytes_total" };
 	struct rule_ctx *c = arg;
-	evbuffer_add_printf(c->out, "%s{rule=\"", c->bytes ? "gw_rule_bytes_total"
-							   : "gw_rule_packets_total");
+	uint64_t v = c->what == 0 ? flows : c->what == 1 ? packets : bytes;
+	evbuffer_add_printf(c->out, "%s{rule=\"", names[c->what]);
 	label(c->out, rule);
-	evbuffer_add_printf(c->out, "\"} %llu\n", (unsigned long long)(c->bytes ? bytes : packets));
+	evbuffer_add_printf(c->out, "\"} %llu\n", (unsigned long long)v);
 }
 
 /* ---- engines ------------------------------------------------------------ */
@@ -218,13 +221,17 @@ static void engines(struct gwd *d, struct evbuffer *out)
 int gwd_metrics_render(struct gwd *d, struct evbuffer *out)
 {
 	devices(d, out);
+	family(out, "gw_rule_flows_total", "counter",
+	       "Flows a rule decided (at their start, or decided again by it), by rule name.");
+	struct rule_ctx rc = { out, 0 };
+	gwd_observe_rules(d->obs, rule_sample, &rc);
 	family(out, "gw_rule_packets_total", "counter",
 	       "Packets of the flows a rule decided (both directions), by rule name.");
-	struct rule_ctx rc = { out, false };
+	rc.what = 1;
 	gwd_observe_rules(d->obs, rule_sample, &rc);
 	family(out, "gw_rule_bytes_total", "counter",
 	       "Bytes of the flows a rule decided (both directions), by rule name.");
-	rc.bytes = true;
+	rc.what = 2;
 	gwd_observe_rules(d->obs, rule_sample, &rc);
 	engines(d, out);
 	family(out, "gw_flows", "gauge", "Live flows in gwd's table.");

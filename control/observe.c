@@ -25,7 +25,7 @@ const double gwd_apply_bounds[GWD_APPLY_BUCKETS] = {
 
 struct rule_count {
 	char *name; /* NULL: empty slot */
-	uint64_t pkts, bytes;
+	uint64_t pkts, bytes, flows;
 };
 
 struct gwd_observe {
@@ -153,7 +153,12 @@ static void on_flow(const struct gwd_flow_note *n, void *arg)
 	struct gwd *d = o->d;
 	const struct gwd_flow_ev *ev = n->ev;
 	uint64_t pkts = n->pkts[0] + n->pkts[1], bytes = n->bytes[0] + n->bytes[1];
-	if (pkts || bytes) {
+	/* A flow counts for its rule when it starts or its rule changes (a
+	 * blocked flow may bring no packet until it ends: the rule shows all
+	 * the same); its growth counts for the rule that decided it now. */
+	bool counts = (n->start || (n->decided && n->prev && n->prev->rule != ev->rule)) &&
+		      !n->evicted;
+	if (pkts || bytes || counts) {
 		const char *rule = gwd_rule_name(ir_of(ev->generation, o), ev->rule);
 		char idx[32];
 		if (!rule) {
@@ -163,6 +168,7 @@ static void on_flow(const struct gwd_flow_note *n, void *arg)
 		struct rule_count *c = rule_slot(o, rule);
 		c->pkts += pkts;
 		c->bytes += bytes;
+		c->flows += counts;
 	}
 	struct gwd_events *h = o->events;
 	if (n->new_mac && gwd_events_wants(h, GWD_API_EV_DEVICE_NEW) &&
@@ -332,9 +338,9 @@ void gwd_observe_rules(const struct gwd_observe *o, gwd_rule_count_fn fn, void *
 {
 	for (size_t i = 0; i < o->slots; i++)
 		if (o->rules[i].name)
-			fn(o->rules[i].name, o->rules[i].pkts, o->rules[i].bytes, arg);
-	if (o->other.pkts || o->other.bytes)
-		fn("(other)", o->other.pkts, o->other.bytes, arg);
+			fn(o->rules[i].name, o->rules[i].flows, o->rules[i].pkts, o->rules[i].bytes, arg);
+	if (o->other.pkts || o->other.bytes || o->other.flows)
+		fn("(other)", o->other.flows, o->other.pkts, o->other.bytes, arg);
 }
 
 void gwd_observe_applies(const struct gwd_observe *o, struct gwd_apply_hist *ret)

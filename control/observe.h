@@ -37,10 +37,11 @@ void gwd_observe_policy(struct gwd_observe *o, enum gwd_api_event type, json_t *
 /* An apply (a new generation of any kind) took ms milliseconds. */
 void gwd_observe_apply_ms(struct gwd_observe *o, double ms);
 
-/* For the metrics: the packets and bytes of the flows each rule decided
- * since gwd started (both directions), by rule name, in no order. */
-typedef void (*gwd_rule_count_fn)(const char *rule, uint64_t packets, uint64_t bytes,
-				  void *arg);
+/* For the metrics: the flows each rule decided since gwd started (at
+ * their start, or decided again by it) and their packets and bytes (both
+ * directions), by rule name, in no order. */
+typedef void (*gwd_rule_count_fn)(const char *rule, uint64_t flows, uint64_t packets,
+				  uint64_t bytes, void *arg);
 void gwd_observe_rules(const struct gwd_observe *o, gwd_rule_count_fn fn, void *arg);
 
 /* The apply durations' histogram: counts of applies at or under each
