@@ -21,6 +21,8 @@
 #include "engine_ebpf.h"
 #endif
 #include "engine_file.h"
+#include "engine_nft.h"
+#include "guard.h"
 #include "image.h"
 #include "log.h"
 
@@ -213,6 +215,17 @@ int gwd_new(struct event_base *base, const struct gwd_config *cfg, struct gwd **
 	json_decref(list);
 	if (d->max_gen < d->st.generation)
 		d->max_gen = d->st.generation;
+	/* The guard before any engine: gwd runs none without it. */
+	if (cfg->guard && (gwd_config_has_engines(cfg) || cfg->nlan_ports || cfg->nwan_ports)) {
+		char why[400];
+		r = gwd_guard_new(base, cfg, &d->guard, why, sizeof(why));
+		if (r < 0) {
+			snprintf(err, errlen, "%s; gwd starts no engine without the guard", why);
+			goto fail;
+		}
+	} else if (!cfg->guard && gwd_config_has_engines(cfg)) {
+		gwd_log("guard_off", "reason=\"guard = off in gwd.conf\"");
+	}
 	char p[GWD_PATH_MAX + 32];
 	snprintf(p, sizeof(p), "%s/engine-file", cfg->state_dir);
 	r = gwd_engine_file_new(p, &d->engines[d->nengines]);
@@ -241,6 +254,12 @@ int gwd_new(struct event_base *base, const struct gwd_config *cfg, struct gwd **
 		goto fail;
 #endif
 	}
+	if (cfg->nnft_ports) {
+		r = gwd_engine_nft_new(base, cfg, d->flows, &d->engines[d->nengines], err, errlen);
+		if (r < 0)
+			goto fail;
+		d->nengines++;
+	}
 	for (size_t i = 0; i < d->nengines; i++) {
 		d->engines[i]->resync = gwd_gen_resync;
 		d->engines[i]->resync_arg = d;
@@ -254,6 +273,12 @@ int gwd_new(struct event_base *base, const struct gwd_config *cfg, struct gwd **
 	if (r < 0)
 		goto fail;
 	gwd_gen_resume_pending(d);
+	if (cfg->dns[0]) {
+		r = gwd_dns_new(base, cfg, d, &d->dns, err, errlen);
+		if (r < 0)
+			goto fail;
+		gwd_dns_policy(d->dns, d->image, d->image_size, d->ir);
+	}
 	if (!d->st.generation && cfg->policy[0] && !d->degraded[0]) {
 		struct gwd_api_req req = { .cmd = GWD_CMD_POLICY_APPLY, .path = cfg->policy,
 					   .message = "the policy of gwd.conf at first start" };
@@ -349,6 +374,7 @@ void gwd_free(struct gwd *d)
 {
 	if (!d)
 		return;
+	gwd_dns_free(d->dns);
 	if (d->reload) {
 		gwd_call_cancel(d->reload->call);
 		free(d->reload);
@@ -356,6 +382,7 @@ void gwd_free(struct gwd *d)
 	gwd_compiler_free(d->compiler);
 	for (size_t i = 0; i < d->nengines; i++)
 		d->engines[i]->ops->free(d->engines[i]);
+	gwd_guard_free(d->guard);
 	if (d->confirm_timer)
 		event_free(d->confirm_timer);
 	if (d->sched_timer)

@@ -21,12 +21,13 @@
 #include "log.h"
 #include "nflog.h"
 #include "nft.h"
+#include "nft_guard.h"
 #include "nft_policy.h"
 #include "store.h"
 
 #define TICK_S        5
 #define MAX_BUILDS    64
-#define REFRESH_MS    2000 /* an element this close to expiry may be gone */
+#define REFRESH_MS    50 /* an element this close to expiry may be gone */
 
 /* What the engine put in one build's domain sets. */
 struct dom_ent {
@@ -60,7 +61,9 @@ struct nft_engine {
 	uint32_t next_id, last_epoch;
 	char dir[GWD_PATH_MAX + 16];
 	char state[300];
-	struct event *tick, *logev;
+	bool lost;          /* the live build vanished: load the generation again */
+	struct event *tick, *logev, *gc;
+	uint32_t old_id;    /* a build to remove once the loop is idle, 0: none */
 	struct gwd_nflog *log;
 };
 
@@ -163,31 +166,42 @@ static void dom_free(struct domtab *t)
 }
 
 /*
- * The entries into build bd's domain sets (pass 1: the batch) or into its
- * table (pass 2, after the kernel took the batch).  An address's sets are
- * what the entry says; an element whose expiry moves later is deleted and
- * added again (kernels before 6.10 keep the first timeout of an element
- * that is added twice), except when it may be gone already.
+ * The entries into build bd's set of learned addresses (pass 1: the batch)
+ * or into its table (pass 2, after the kernel took the batch).  An address
+ * is in the domain sets the entry says, until its TTL: one element "s .
+ * key" per set.  An element whose expiry moves later is deleted and added
+ * again (kernels before 6.10 keep the first timeout of an element added
+ * twice).  The kernel started each element's clock after we read ours, so
+ * an element is certainly still there while our record of its expiry is
+ * REFRESH_MS ahead; in its last REFRESH_MS it is added without the delete
+ * (which could find it gone and fail the batch), or left to expire.
  */
 static int domains_apply(struct build *bd, const struct gwd_domain_entry *v, size_t n,
 			 uint64_t now, struct gwd_nft_batch *b)
 {
-	struct gwd_nft_set *add[64][2] = { { NULL } }, *del[64][2] = { { NULL } };
+	struct gwd_nft_set *add = NULL, *del = NULL;
 	int r = 0;
+	if (b) {
+		add = gwd_nft_policy_domset(bd->id);
+		del = gwd_nft_policy_domset(bd->id);
+		if (!add || !del)
+			r = -ENOMEM;
+	}
 	for (size_t i = 0; i < n && r == 0; i++) {
 		const struct gwd_domain_entry *e = &v[i];
 		if (e->family != 4 && e->family != 6)
 			continue;
-		unsigned f = e->family == 6;
-		uint8_t key[16] = { 0 };
-		memcpy(key, e->addr, f ? 16 : 4);
+		uint8_t key[16], elem[20];
+		gwd_nft_policy_key(e->family, e->addr, key);
 		struct dom_ent *cur = dom_find(&bd->dom, e->family, key);
 		uint64_t want = e->sets & bd->domused, have = cur ? cur->sets : 0;
 		uint64_t hexp = cur ? cur->expires_ms : 0;
 		uint64_t nexp = now + (uint64_t)e->ttl_s * 1000;
 		bool present = hexp > now + REFRESH_MS;
 		uint64_t keep = nexp;
-		for (unsigned s = 0; s < 64; s++) {
+		if (want && want == have && present && nexp <= hexp)
+			keep = hexp; /* already there, for longer */
+		for (uint32_t s = 0; b && s < 64 && r == 0; s++) {
 			uint64_t bit = 1ull << s;
 			if (!((want | have) & bit))
 				continue;
@@ -195,29 +209,18 @@ static int domains_apply(struct build *bd, const struct gwd_domain_entry *v, siz
 			if (want & bit) {
 				if (!(have & bit) || !present)
 					add_it = true;
-				else if (nexp > hexp)
+				else if (keep == nexp && nexp > hexp)
 					del_it = add_it = true;
-				else
-					keep = hexp; /* already lives longer */
 			} else if (present) {
 				del_it = true;
 			}
-			if (!b)
-				continue;
-			if (del_it) {
-				if (!del[s][f] && !(del[s][f] = gwd_nft_policy_domset(bd->id, s,
-										     e->family)))
-					r = -ENOMEM;
-				else
-					r = gwd_nft_elem(del[s][f], key, 0, 0);
-			}
-			if (add_it && r == 0) {
-				if (!add[s][f] && !(add[s][f] = gwd_nft_policy_domset(bd->id, s,
-										     e->family)))
-					r = -ENOMEM;
-				else
-					r = gwd_nft_elem(add[s][f], key, 0, (uint64_t)e->ttl_s * 1000);
-			}
+			uint32_t be = htonl(s);
+			memcpy(elem, &be, 4);
+			memcpy(elem + 4, key, 16);
+			if (del_it)
+				r = gwd_nft_elem(del, elem, 0, 0);
+			if (add_it && r == 0)
+				r = gwd_nft_elem(add, elem, 0, (uint64_t)e->ttl_s * 1000);
 		}
 		if (b)
 			continue;
@@ -227,24 +230,14 @@ static int domains_apply(struct build *bd, const struct gwd_domain_entry *v, siz
 			dom_del(&bd->dom, cur);
 	}
 	/* Deletions first: a refreshed element goes out, then in again. */
-	for (unsigned s = 0; s < 64; s++)
-		for (unsigned f = 0; f < 2; f++) {
-			if (del[s][f]) {
-				if (b && r == 0)
-					gwd_nft_del_elems(b, del[s][f]);
-				else
-					gwd_nft_set_free(del[s][f]);
-			}
-		}
-	for (unsigned s = 0; s < 64; s++)
-		for (unsigned f = 0; f < 2; f++) {
-			if (add[s][f]) {
-				if (b && r == 0)
-					gwd_nft_add_elems(b, add[s][f]);
-				else
-					gwd_nft_set_free(add[s][f]);
-			}
-		}
+	if (r == 0 && del && gwd_nft_set_count(del))
+		gwd_nft_del_elems(b, del);
+	else
+		gwd_nft_set_free(del);
+	if (r == 0 && add && gwd_nft_set_count(add))
+		gwd_nft_add_elems(b, add);
+	else
+		gwd_nft_set_free(add);
 	return r;
 }
 
@@ -254,7 +247,7 @@ static int domains_to(struct nft_engine *x, struct build *bd, const struct gwd_d
 	if (!bd->domused)
 		return 0; /* no rule of this generation names a domain */
 	uint64_t now = now_ms();
-	struct gwd_nft_batch *b;
+	struct gwd_nft_batch *b = NULL;
 	int r = gwd_nft_batch_new(x->n, &b);
 	if (r == 0)
 		r = domains_apply(bd, v, n, now, b);
@@ -370,6 +363,8 @@ static int prepare(struct gwd_engine *e, uint32_t gen, const void *image, size_t
 	bd->epoch = next_epoch(x);
 	bd->domused = gwd_nft_policy_domsets(bd->ir);
 	struct gwd_nft_policy_stats st;
+	struct timespec t0, t1, t2;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if ((r = gwd_nft_batch_new(x->n, &b)) < 0) {
 		snprintf(err, errlen, "%s", strerror(-r));
 		goto fail;
@@ -377,12 +372,16 @@ static int prepare(struct gwd_engine *e, uint32_t gen, const void *image, size_t
 	if ((r = gwd_nft_policy_build(b, bd->ir, gen, bd->id, bd->epoch, mask,
 				      x->cfg.nflog_group, &st, err, errlen)) < 0)
 		goto fail;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if ((r = gwd_nft_commit(b, err, errlen)) < 0)
 		goto fail;
+	clock_gettime(CLOCK_MONOTONIC, &t2);
 	gwd_log("nft_prepare", "gen=%" PRIu32 " build=%" PRIu32 " rules=%" PRIu32
 		" nft_rules=%" PRIu32 " chains=%" PRIu32 " sets=%" PRIu32 " elements=%" PRIu32
-		" messages=%zu", gen, bd->id, bd->nrules, st.rules, st.chains, st.sets,
-		st.elements, gwd_nft_batch_count(b));
+		" messages=%zu build_ms=%.1f kernel_ms=%.1f", gen, bd->id, bd->nrules, st.rules,
+		st.chains, st.sets, st.elements, gwd_nft_batch_count(b),
+		(double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
+		(double)(t2.tv_sec - t1.tv_sec) * 1e3 + (double)(t2.tv_nsec - t1.tv_nsec) / 1e6);
 	gwd_nft_batch_free(b);
 	free(mask);
 	return 0;
@@ -446,7 +445,7 @@ static int commit(struct gwd_engine *e, char *err, size_t errlen)
 		return r;
 	}
 	record(&x->staged, rec, sizeof(rec));
-	gwd_nft_policy_hook(b, x->staged.id, rec);
+	gwd_nft_policy_hook(b, x->staged.id, x->staged.epoch, rec);
 	r = gwd_nft_commit(b, err, errlen);
 	gwd_nft_batch_free(b);
 	if (r < 0)
@@ -459,7 +458,17 @@ static int commit(struct gwd_engine *e, char *err, size_t errlen)
 	gwd_log("nft_commit", "gen=%" PRIu32 " build=%" PRIu32 " epoch=%" PRIu32, x->live.gen,
 		x->live.id, x->live.epoch);
 	save_live(x);
-	drop_build(x, old);
+	/* The old build goes after the apply has answered (it no longer
+	 * decides anything); at once without an event loop. */
+	if (x->gc && old) {
+		if (x->old_id)
+			drop_build(x, x->old_id);
+		x->old_id = old;
+		struct timeval now = { 0, 0 };
+		event_add(x->gc, &now);
+	} else {
+		drop_build(x, old);
+	}
 	return 0;
 }
 
@@ -493,7 +502,7 @@ static int set_active(struct gwd_engine *e, const uint64_t *mask, uint32_t nrule
 	char rec[128];
 	record(&next, rec, sizeof(rec));
 	gwd_nft_policy_active(b, x->live.ir, x->live.id, next.epoch, mask);
-	gwd_nft_policy_hook(b, x->live.id, rec);
+	gwd_nft_policy_hook(b, x->live.id, next.epoch, rec);
 	r = gwd_nft_commit(b, err, errlen);
 	gwd_nft_batch_free(b);
 	if (r < 0)
@@ -507,9 +516,9 @@ static const char *state(const struct gwd_engine *e)
 	return ((const struct nft_engine *)e)->state;
 }
 
-int gwd_engine_nft_counters(struct gwd_engine *e,
-			    int (*fn)(uint32_t rule, uint64_t pkts, uint64_t bytes, void *arg),
-			    void *arg)
+static int rule_counts(struct gwd_engine *e,
+		       int (*fn)(uint32_t rule, uint64_t pkts, uint64_t bytes, void *arg),
+		       void *arg)
 {
 	struct nft_engine *x = (struct nft_engine *)e;
 	if (!x->live.id)
@@ -522,6 +531,8 @@ static void free_(struct gwd_engine *e)
 	struct nft_engine *x = (struct nft_engine *)e;
 	if (x->tick)
 		event_free(x->tick);
+	if (x->gc)
+		event_free(x->gc);
 	if (x->logev)
 		event_free(x->logev);
 	gwd_nflog_free(x->log);
@@ -542,6 +553,7 @@ static const struct gwd_engine_ops nft_ops = {
 	.set_active = set_active,
 	.set_domains = set_domains,
 	.state = state,
+	.rule_counts = rule_counts,
 	.free = free_,
 };
 
@@ -599,11 +611,36 @@ out:
 	pol_ir_free(ir);
 }
 
+/* The generation again from gwd, once the guard is back in place (the
+ * guard's own check puts it back: a policy is never loaded without it). */
+static void reload(struct nft_engine *x)
+{
+	char why[256];
+	bool ok = false;
+	if (gwd_nft_guard_check(x->n, &x->cfg, &ok, why, sizeof(why)) < 0 || !ok) {
+		set_state(x, "degraded: the live build is gone; waiting for the guard to load it "
+			  "again");
+		return;
+	}
+	if (x->base.resync)
+		x->base.resync(&x->base, x->base.resync_arg);
+	if (x->base.generation) {
+		x->lost = false;
+		set_state(x, "ok");
+	} else {
+		set_state(x, "degraded: the live build is gone; loading it again failed");
+	}
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct nft_engine *x = arg;
 	char text[256];
 	struct rec rc;
+	if (x->lost) {
+		reload(x);
+		return;
+	}
 	int r = gwd_nft_policy_record(x->n, text, sizeof(text));
 	if (r < 0) {
 		set_state(x, "degraded: cannot read table inet %s: %s", x->cfg.nft_table,
@@ -611,21 +648,25 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (x->live.gen && (!parse_record(text, &rc) || rc.build != x->live.id)) {
-		/* Someone removed or replaced the hook or the table: the
-		 * guard's own check puts the guard back; the policy comes
-		 * from gwd again. */
-		set_state(x, "degraded: the live build %" PRIu32 " is not hooked; loading it again",
-			  x->live.id);
+		/* Someone removed or replaced the hook or the table. */
 		gwd_log("nft_lost", "gen=%" PRIu32 " build=%" PRIu32, x->live.gen, x->live.id);
 		build_clear(&x->live);
 		x->base.generation = 0;
-		if (x->base.resync)
-			x->base.resync(&x->base, x->base.resync_arg);
+		x->lost = true;
+		reload(x);
 		return;
 	}
 	set_state(x, "ok");
 	if (!x->staged.id)
 		drop_others(x);
+}
+
+static void on_gc(evutil_socket_t fd, short what, void *arg)
+{
+	struct nft_engine *x = arg;
+	uint32_t id = x->old_id;
+	x->old_id = 0;
+	drop_build(x, id);
 }
 
 static void on_log(evutil_socket_t fd, short what, void *arg)
@@ -676,7 +717,7 @@ int gwd_engine_nft_new(struct event_base *base, const struct gwd_config *cfg,
 			snprintf(err, errlen, "%s", strerror(-r));
 			goto fail;
 		}
-		gwd_nft_policy_hook(b, 0, NULL);
+		gwd_nft_policy_hook(b, 0, 0, NULL);
 		r = gwd_nft_commit(b, err, errlen);
 		gwd_nft_batch_free(b);
 		if (r < 0)
@@ -686,7 +727,8 @@ int gwd_engine_nft_new(struct event_base *base, const struct gwd_config *cfg,
 	if (base) {
 		struct timeval tv = { .tv_sec = TICK_S };
 		x->tick = event_new(base, -1, EV_PERSIST, on_tick, x);
-		if (!x->tick || event_add(x->tick, &tv) < 0) {
+		x->gc = evtimer_new(base, on_gc, x);
+		if (!x->tick || !x->gc || event_add(x->tick, &tv) < 0) {
 			r = -ENOMEM;
 			snprintf(err, errlen, "out of memory");
 			goto fail;

@@ -13,12 +13,13 @@
  *             keeps deciding); the kernel may refuse it: nothing changed.
  *   stage_domains: the learned addresses into the prepared build's sets.
  *   commit:   one batch points the hook at the prepared build (and records
- *             it); the old build is removed after.
+ *             it); the old build is removed after the apply answered.
  *   abort:    the prepared build is removed.
  *   set_active: the schedule's active set and a new epoch, one batch.
  *   set_domains: the live build's domain sets, each address with its TTL.
  * Log rules report through NFLOG group nflog_group: each becomes a flow
- * event (engine "nft", log) and a log line nft_log.
+ * event (engine "nft", log) and a log line nft_log.  rule_counts: the
+ * packets each rule decided (the verdict map's element counters).
  */
 #ifndef GW_CONTROL_ENGINE_NFT_H
 #define GW_CONTROL_ENGINE_NFT_H
@@ -34,11 +35,5 @@ struct gwd_flows;
  * -errno with the reason in err. */
 int gwd_engine_nft_new(struct event_base *base, const struct gwd_config *cfg,
 		       struct gwd_flows *flows, struct gwd_engine **ret, char *err, size_t errlen);
-
-/* The live build's per-rule counters, rules [0, nrules) then the two
- * defaults (POL_RULE_DEFAULT, POL_RULE_DEFAULT_NEW): fn per rule. */
-int gwd_engine_nft_counters(struct gwd_engine *e,
-			    int (*fn)(uint32_t rule, uint64_t pkts, uint64_t bytes, void *arg),
-			    void *arg);
 
 #endif

@@ -65,7 +65,9 @@ struct gwd_nft_rule {
 };
 
 struct elem {
-	uint8_t key[16];
+	uint8_t key[24];
+	uint8_t key_end[24];
+	bool has_end;
 	uint32_t flags;
 	uint64_t timeout_ms;
 	int verdict;         /* for verdict maps */
@@ -81,6 +83,8 @@ struct gwd_nft_set {
 	uint32_t obj_type;            /* object maps, 0 otherwise */
 	uint64_t timeout_ms;
 	uint32_t size;
+	uint8_t concat[8];            /* field lengths, 0-terminated */
+	bool counters;
 	struct elem *v;
 	size_t n, cap;
 	int err;
@@ -483,6 +487,29 @@ void gwd_nft_set_timeout(struct gwd_nft_set *s, uint64_t ms)
 		s->timeout_ms = ms;
 }
 
+void gwd_nft_set_concat(struct gwd_nft_set *s, const uint8_t *field_len, unsigned n)
+{
+	if (!s)
+		return;
+	if (n >= sizeof(s->concat)) {
+		s->err = -EINVAL;
+		return;
+	}
+	/* The kernel wants the fields only of an interval concatenation (a
+	 * hashed one is just a longer key). */
+	if (!(s->flags & NFT_SET_INTERVAL))
+		return;
+	memset(s->concat, 0, sizeof(s->concat));
+	memcpy(s->concat, field_len, n);
+	s->flags |= NFT_SET_CONCAT;
+}
+
+void gwd_nft_set_counters(struct gwd_nft_set *s)
+{
+	if (s)
+		s->counters = true;
+}
+
 void gwd_nft_set_size(struct gwd_nft_set *s, uint32_t n)
 {
 	if (s)
@@ -520,6 +547,27 @@ int gwd_nft_elem(struct gwd_nft_set *s, const void *key, uint32_t flags, uint64_
 	if (!e)
 		return s ? s->err : -ENOMEM;
 	e->flags = flags;
+	e->timeout_ms = timeout_ms;
+	return 0;
+}
+
+int gwd_nft_elem_range(struct gwd_nft_set *s, const void *key, const void *key_end)
+{
+	struct elem *e = new_elem(s, key);
+	if (!e)
+		return s ? s->err : -ENOMEM;
+	memcpy(e->key_end, key_end, s->key_len);
+	e->has_end = true;
+	return 0;
+}
+
+int gwd_nft_elem_data_timeout(struct gwd_nft_set *s, const void *key, const void *data,
+			      uint64_t timeout_ms)
+{
+	struct elem *e = new_elem(s, key);
+	if (!e)
+		return s ? s->err : -ENOMEM;
+	memcpy(e->data, data, s->data_len);
 	e->timeout_ms = timeout_ms;
 	return 0;
 }
@@ -580,6 +628,8 @@ static int fill_elems(struct nftnl_set *ns, const struct gwd_nft_set *s, size_t 
 		if (!ne)
 			return -ENOMEM;
 		nftnl_set_elem_set(ne, NFTNL_SET_ELEM_KEY, e->key, s->key_len);
+		if (e->has_end)
+			nftnl_set_elem_set(ne, NFTNL_SET_ELEM_KEY_END, e->key_end, s->key_len);
 		if (e->flags)
 			nftnl_set_elem_set_u32(ne, NFTNL_SET_ELEM_FLAGS, e->flags);
 		if (e->timeout_ms)
@@ -662,9 +712,21 @@ void gwd_nft_add_set(struct gwd_nft_batch *b, struct gwd_nft_set *s)
 		nftnl_set_set_u64(ns, NFTNL_SET_TIMEOUT, s->timeout_ms);
 	if (s->size)
 		nftnl_set_set_u32(ns, NFTNL_SET_DESC_SIZE, s->size);
+	if (s->concat[0])
+		nftnl_set_set_data(ns, NFTNL_SET_DESC_CONCAT, s->concat,
+				   (uint32_t)strlen((const char *)s->concat));
+	if (s->counters) {
+		struct nftnl_expr *c = nftnl_expr_alloc("counter");
+		if (!c) {
+			fail_build(b, -ENOMEM, "out of memory");
+			nftnl_set_free(ns);
+			goto out;
+		}
+		nftnl_set_add_expr(ns, c);
+	}
 	/* nft's own listing reads the key's byte order from here (1: host,
 	 * 2: big endian, as nft numbers them). */
-	struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(64);
+	struct nftnl_udata_buf *ud = s->key_type < 64 ? nftnl_udata_buf_alloc(64) : NULL;
 	if (ud) {
 		bool host = s->key_type == 19 /* mark */ || s->key_type == 4 /* integer */ ||
 			    s->key_type == 41 /* ifname */;
@@ -1364,4 +1426,70 @@ int gwd_nft_each_rule_comment(struct gwd_nft *n, const char *chain,
 	nftnl_rule_free(r);
 	struct rule_walk w = { n->table, chain, fn, arg };
 	return talk(n, nlh, rule_cb, &w);
+}
+
+struct elem_walk {
+	int (*fn)(const uint8_t *key, uint32_t len, uint64_t pkts, uint64_t bytes, void *arg);
+	void *arg;
+	int ret;
+};
+
+struct ctr {
+	uint64_t pkts, bytes;
+	bool found;
+};
+
+static int ctr_cb(struct nftnl_expr *e, void *data)
+{
+	struct ctr *c = data;
+	const char *name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
+	if (name && !strcmp(name, "counter")) {
+		c->pkts = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS);
+		c->bytes = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_BYTES);
+		c->found = true;
+	}
+	return 0;
+}
+
+static int elem_cb(struct nftnl_set_elem *e, void *data)
+{
+	struct elem_walk *w = data;
+	struct ctr c = { 0 };
+	uint32_t len = 0;
+	const void *key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
+	nftnl_set_elem_expr_foreach(e, ctr_cb, &c);
+	if (!key || !c.found || w->ret)
+		return 0;
+	w->ret = w->fn(key, len, c.pkts, c.bytes, w->arg);
+	return 0;
+}
+
+static int elems_cb(const struct nlmsghdr *nlh, void *arg)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+	if (!s)
+		return -ENOMEM;
+	if (nftnl_set_elems_nlmsg_parse(nlh, s) == 0)
+		nftnl_set_elem_foreach(s, elem_cb, arg);
+	nftnl_set_free(s);
+	return ((struct elem_walk *)arg)->ret;
+}
+
+int gwd_nft_each_elem_counter(struct gwd_nft *n, const char *set,
+			      int (*fn)(const uint8_t *key, uint32_t len, uint64_t pkts,
+					uint64_t bytes, void *arg),
+			      void *arg)
+{
+	char buf[8192];
+	struct nftnl_set *s = nftnl_set_alloc();
+	if (!s)
+		return -ENOMEM;
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, n->table);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, set);
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, NFPROTO_INET,
+						     NLM_F_DUMP, ++n->seq);
+	nftnl_set_elems_nlmsg_build_payload(nlh, s);
+	nftnl_set_free(s);
+	struct elem_walk w = { fn, arg, 0 };
+	return talk(n, nlh, elems_cb, &w);
 }

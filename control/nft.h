@@ -84,12 +84,22 @@ void gwd_nft_set_map(struct gwd_nft_set *s, uint32_t data_type, uint32_t data_le
 /* An object map (flags gets NFT_SET_OBJECT). */
 void gwd_nft_set_objmap(struct gwd_nft_set *s, uint32_t obj_type);
 void gwd_nft_set_timeout(struct gwd_nft_set *s, uint64_t ms);
+/* A concatenation of fields (lengths in bytes, each padded to 4 in the
+ * key); matters for interval sets only (flags gets NFT_SET_CONCAT). */
+void gwd_nft_set_concat(struct gwd_nft_set *s, const uint8_t *field_len, unsigned n);
+/* Every element counts the packets that found it (`counter` in nft). */
+void gwd_nft_set_counters(struct gwd_nft_set *s);
 void gwd_nft_set_size(struct gwd_nft_set *s, uint32_t n);
 size_t gwd_nft_set_count(const struct gwd_nft_set *s);
 
 /* key is key_len bytes as the set holds them; flags NFT_SET_ELEM_*;
  * timeout_ms 0: the set's own (or none). */
 int gwd_nft_elem(struct gwd_nft_set *s, const void *key, uint32_t flags, uint64_t timeout_ms);
+/* An element of an interval concatenation: [key, key_end]. */
+int gwd_nft_elem_range(struct gwd_nft_set *s, const void *key, const void *key_end);
+/* A map element whose data is a value, with a timeout (0: none). */
+int gwd_nft_elem_data_timeout(struct gwd_nft_set *s, const void *key, const void *data,
+			      uint64_t timeout_ms);
 /* A map element whose data is a verdict (NFT_JUMP or NFT_GOTO to chain). */
 int gwd_nft_elem_verdict(struct gwd_nft_set *s, const void *key, int verdict, const char *chain);
 /* A map element whose data is a value of the map's data_len. */
@@ -169,6 +179,12 @@ int gwd_nft_each_set(struct gwd_nft *n, int (*fn)(const char *name, void *arg), 
 int gwd_nft_each_counter(struct gwd_nft *n,
 			 int (*fn)(const char *name, uint64_t pkts, uint64_t bytes, void *arg),
 			 void *arg);
+/* The elements of set `set` that have a counter: fn(key, key_len,
+ * packets, bytes, arg). */
+int gwd_nft_each_elem_counter(struct gwd_nft *n, const char *set,
+			      int (*fn)(const uint8_t *key, uint32_t len, uint64_t pkts,
+					uint64_t bytes, void *arg),
+			      void *arg);
 /* One counter, -ENOENT when there is none of that name. */
 int gwd_nft_counter(struct gwd_nft *n, const char *name, uint64_t *ret_pkts, uint64_t *ret_bytes);
 /* The comments of the rules of one chain, in order: fn(comment or "",

@@ -157,7 +157,11 @@ static void pre_chains(struct gwd_nft_batch *b)
 	r = R(b, "guard_wan_pre");
 	gwd_nft_m_fib_saddr_local(r);
 	end_drop(b, r, GWD_NFT_DROP_WAN_SPOOFED);
-	/* The hook. */
+	/* The hook.  Runs after conntrack: a packet of a flow conntrack has
+	 * confirmed (its first packet passed here) is not looked at again. */
+	r = R(b, "guard_pre");
+	gwd_nft_m_ct_confirmed(r);
+	end_verdict(b, r, NF_ACCEPT, NULL);
 	r = R(b, "guard_pre");
 	gwd_nft_m_iif_in(r, GWD_NFT_SET_LAN);
 	end_verdict(b, r, NFT_JUMP, "guard_lan_pre");
@@ -268,7 +272,11 @@ static void out_fwd_chains(struct gwd_nft_batch *b)
 	gwd_nft_m_ct_state(r, GWD_CT_INVALID);
 	end_drop(b, r, GWD_NFT_DROP_OUT_INVALID);
 
-	/* Forwarding: only the kernel ports' own flows. */
+	/* Forwarding: only the kernel ports' own flows.  A flow conntrack
+	 * has confirmed was let through here by its first packet: at once. */
+	r = R(b, "guard_fwd");
+	gwd_nft_m_ct_confirmed(r);
+	end_verdict(b, r, NF_ACCEPT, NULL);
 	r = R(b, "guard_fwd");
 	gwd_nft_m_iif_in(r, GWD_NFT_SET_WAN);
 	gwd_nft_m_ct_state(r, GWD_CT_INVALID);
@@ -320,7 +328,8 @@ static void nat_chain(struct gwd_nft_batch *b, const struct gwd_config *cfg)
 
 void gwd_nft_guard_build(struct gwd_nft_batch *b, const struct gwd_config *cfg)
 {
-	static const struct gwd_nft_hook pre = { "filter", NF_INET_PRE_ROUTING, NF_IP_PRI_RAW, NF_ACCEPT };
+	static const struct gwd_nft_hook pre = { "filter", NF_INET_PRE_ROUTING, NF_IP_PRI_MANGLE,
+						 NF_ACCEPT };
 	static const struct gwd_nft_hook in = { "filter", NF_INET_LOCAL_IN, NF_IP_PRI_FILTER - 10, NF_ACCEPT };
 	static const struct gwd_nft_hook out = { "filter", NF_INET_LOCAL_OUT, NF_IP_PRI_FILTER - 10, NF_ACCEPT };
 	static const struct gwd_nft_hook fwd = { "filter", NF_INET_FORWARD, NF_IP_PRI_FILTER - 10, NF_ACCEPT };
@@ -371,14 +380,28 @@ void gwd_nft_guard_build(struct gwd_nft_batch *b, const struct gwd_config *cfg)
 					       !strcmp(c, "guard_fwd") ? &fwd : NULL;
 		gwd_nft_add_chain(b, c, h);
 		gwd_nft_flush_chain(b, c);
+		if (h) {
+			/* A hook chain is made anew (same transaction, so never
+			 * absent): a gwd of another version may have hooked it
+			 * elsewhere, which the kernel does not change in place. */
+			gwd_nft_del_chain(b, c);
+			gwd_nft_add_chain(b, c, h);
+		}
 	}
 	pre_chains(b);
 	in_chains(b);
 	out_fwd_chains(b);
-	gwd_nft_add_chain(b, "nat_post", &nat);
-	gwd_nft_flush_chain(b, "nat_post");
-	if (cfg->nat_lo && cfg->nwan_ports)
+	/* An empty NAT chain would still cost every packet a NAT lookup. */
+	if (cfg->nat_lo && cfg->nwan_ports) {
+		gwd_nft_add_chain(b, "nat_post", &nat);
+		gwd_nft_flush_chain(b, "nat_post");
 		nat_chain(b, cfg);
+	} else {
+		/* Off: a chain of an earlier config goes. */
+		gwd_nft_add_chain(b, "nat_post", &nat);
+		gwd_nft_flush_chain(b, "nat_post");
+		gwd_nft_del_chain(b, "nat_post");
+	}
 }
 
 struct seen {

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/rtnetlink.h>
 
@@ -76,6 +77,14 @@ void gwd_nft_m_ct_state(struct gwd_nft_rule *r, uint32_t bits)
 {
 	uint32_t zero = 0;
 	gwd_nft_e_ct(r, NFT_CT_STATE, -1, NFT_REG_1);
+	gwd_nft_e_bitwise(r, NFT_REG_1, NFT_REG_1, 4, &bits, &zero);
+	gwd_nft_e_cmp_u32(r, NFT_REG_1, NFT_CMP_NEQ, 0);
+}
+
+void gwd_nft_m_ct_confirmed(struct gwd_nft_rule *r)
+{
+	uint32_t bits = IPS_CONFIRMED, zero = 0;
+	gwd_nft_e_ct(r, NFT_CT_STATUS, -1, NFT_REG_1);
 	gwd_nft_e_bitwise(r, NFT_REG_1, NFT_REG_1, 4, &bits, &zero);
 	gwd_nft_e_cmp_u32(r, NFT_REG_1, NFT_CMP_NEQ, 0);
 }

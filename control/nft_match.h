@@ -25,6 +25,8 @@
 #define GWD_NFT_TYPE_MARK        19
 #define GWD_NFT_TYPE_ICMPV6_TYPE 29
 #define GWD_NFT_TYPE_IFNAME      41
+/* A concatenation "a . b", as nft numbers its type. */
+#define GWD_NFT_TYPE_CONCAT2(a, b) ((uint32_t)(a) << 6 | (uint32_t)(b))
 
 /* Conntrack states as `ct state` bits. */
 #define GWD_CT_INVALID     0x01u
@@ -46,6 +48,9 @@ void gwd_nft_m_iif_in(struct gwd_nft_rule *r, const char *set);
 void gwd_nft_m_oif_in(struct gwd_nft_rule *r, const char *set);
 /* ct state in any of the GWD_CT_* bits. */
 void gwd_nft_m_ct_state(struct gwd_nft_rule *r, uint32_t bits);
+/* ct status confirmed: the flow's first packet went all the way through
+ * (so it passed every chain that could drop it). */
+void gwd_nft_m_ct_confirmed(struct gwd_nft_rule *r);
 /* An all-zero IPv4 (4 bytes) or IPv6 (16 bytes) address at network
  * header offset off. */
 void gwd_nft_m_ip4_zero(struct gwd_nft_rule *r, uint32_t off);

@@ -27,6 +27,9 @@
 #include "nft_policy.h"
 
 #define N GWD_NFT_NAME_MAX
+/* The key types of the concatenations, for `nft list`. */
+#define KEY_DST  GWD_NFT_TYPE_CONCAT2(GWD_NFT_TYPE_MARK, GWD_NFT_TYPE_IP6ADDR)
+#define KEY_PORT GWD_NFT_TYPE_CONCAT2(GWD_NFT_TYPE_MARK, GWD_NFT_TYPE_SERVICE)
 
 /* --- small containers ------------------------------------------------------ */
 
@@ -126,26 +129,51 @@ static int dedup_get(struct dedup *d, const void *key, size_t n, uint32_t val, u
 /* --- the plan of one rule ---------------------------------------------------- */
 
 enum port_kind { PORT_NONE, PORT_ONE, PORT_RANGE, PORT_SET };
+enum dst_kind { DST_NONE, DST_RANGE, DST_SET };
 
-/* One way a rule's destination can match: a family (0: either) and, for
- * 4 or 6, a set to look the destination up in (dst < 0: any address of
- * that family). */
-struct alt {
-	uint8_t fam;
-	bool dom;      /* a domain set: dst is its number s */
-	int32_t dst;   /* a prefix set number, or the domain set */
-};
-
+/*
+ * Destinations are matched on one 16-byte key for both families, which
+ * p<id>_main writes into the flow's ct label once: an IPv6 destination as
+ * it is, an IPv4 one as ffff:ffff:ffff:ffff:ffff:ffff:a.b.c.d (inside
+ * ff00::/8, where no forwarded IPv6 destination is, since those are
+ * multicast; IPv6 ranges leave that block out).  So a rule's addresses,
+ * of either family, are one check.
+ *
+ * A rule's destination: any (no check), or its static addresses (one range
+ * checked in the rule, or several, as elements "rule . range" of the set
+ * dst) and the domain sets it names (a bitmask, checked against the map
+ * dom of learned addresses): one nft rule for each of the two.  A
+ * condition of several ranges (destinations, ports) is numbered by its
+ * content, so rules with the same one share its elements ("number .
+ * range" in the interval concatenations dst and port).
+ */
 struct plan {
 	bool skip;            /* can never match: nothing emitted */
+	bool any;
 	uint8_t l4mask;       /* POL_PROTO_* this rule takes, 0: any */
 	uint8_t port;         /* enum port_kind */
 	uint16_t plo, phi;
-	uint32_t pset;
-	struct alt *alts;
-	unsigned nalts;
+	uint8_t dst;          /* enum dst_kind */
+	uint8_t lo[16], hi[16];
+	uint32_t dset, pset;  /* the numbers of DST_SET and PORT_SET conditions */
+	uint64_t dommask;
 	uint32_t slot;        /* rate slot, 0: none */
 };
+
+/* IPv4 addresses in the key space. */
+static const uint8_t V4_BLOCK[12] = {
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+};
+
+void gwd_nft_policy_key(uint8_t family, const uint8_t *addr, uint8_t key[16])
+{
+	if (family == 4) {
+		memcpy(key, V4_BLOCK, 12);
+		memcpy(key + 12, addr, 4);
+	} else {
+		memcpy(key, addr, 16);
+	}
+}
 
 struct ctx {
 	struct gwd_nft_batch *b;
@@ -154,7 +182,8 @@ struct ctx {
 	uint16_t group;
 	char pfx[24];
 	struct gwd_nft_ranges lan[2], wan[2]; /* [0] IPv4, [1] IPv6 */
-	struct dedup dsts, ports;
+	struct gwd_nft_set *dstel, *portel; /* elements "condition . range" */
+	struct dedup dsts, ports;             /* condition -> its number */
 	uint32_t ndst, nport;
 	uint8_t l4sets;       /* bit m: the set l4_<m> exists */
 	uint64_t domused;
@@ -204,65 +233,92 @@ static void add_ranges(struct gwd_nft_ranges *to, const struct gwd_nft_ranges *f
 		gwd_nft_ranges_add(to, from->v[i].lo, from->v[i].hi);
 }
 
-/* The set number of ranges r (family f), created when new. */
-static int dst_set(struct ctx *c, struct gwd_nft_ranges *r, uint8_t f, uint32_t *ret)
+/* The number of the condition with ranges r: 0 and *ret_new when it is
+ * new (then its elements are to be added), -errno. */
+static int condition(struct dedup *d, uint32_t *count, const struct gwd_nft_ranges *r,
+		     uint32_t *ret, bool *ret_new)
 {
-	if (r->oom)
-		return -ENOMEM;
-	gwd_nft_ranges_merge(r);
-	size_t klen = 1 + r->n * 2 * r->width;
-	uint8_t *key = malloc(klen);
+	size_t klen = r->n * 2 * r->width;
+	uint8_t *key = malloc(klen ? klen : 1);
 	if (!key)
 		return -ENOMEM;
-	key[0] = f;
 	for (size_t i = 0; i < r->n; i++) {
-		memcpy(key + 1 + i * 2 * r->width, r->v[i].lo, r->width);
-		memcpy(key + 1 + i * 2 * r->width + r->width, r->v[i].hi, r->width);
+		memcpy(key + i * 2 * r->width, r->v[i].lo, r->width);
+		memcpy(key + i * 2 * r->width + r->width, r->v[i].hi, r->width);
 	}
-	bool added;
-	int e = dedup_get(&c->dsts, key, klen, c->ndst, ret, &added);
+	int e = dedup_get(d, key, klen, *count, ret, ret_new);
 	free(key);
-	if (e < 0)
-		return e;
-	if (!added)
-		return 0;
-	c->ndst++;
-	char n[N];
-	name(c, n, "dst%" PRIu32 "_%u", *ret, f);
-	struct gwd_nft_set *s = gwd_nft_set_new(n, NFT_SET_INTERVAL, f == 4 ? GWD_NFT_TYPE_IPADDR :
-						GWD_NFT_TYPE_IP6ADDR, r->width);
-	if ((e = gwd_nft_ranges_elems(r, s)) < 0) {
-		gwd_nft_set_free(s);
-		return e;
-	}
-	add_set(c, s);
-	return 0;
+	if (e == 0 && *ret_new)
+		++*count;
+	return e;
 }
 
-static int add_alt(struct plan *p, uint8_t fam, bool dom, int32_t dst)
+/* The key "number . value" of a concatenation (each field padded to 4). */
+static void concat_key(uint8_t *key, uint32_t j, const uint8_t *v, unsigned len)
 {
-	struct alt *a = realloc(p->alts, (p->nalts + 1) * sizeof(*a));
-	if (!a)
-		return -ENOMEM;
-	p->alts = a;
-	a[p->nalts++] = (struct alt){ fam, dom, dst };
-	return 0;
+	/* Numbers first fields are big-endian: `nft list` shows them so. */
+	uint32_t be = htonl(j);
+	memcpy(key, &be, 4);
+	memset(key + 4, 0, (len + 3) / 4 * 4);
+	memcpy(key + 4, v, len);
 }
 
-static int plan_dst(struct ctx *c, const struct pol_rule *r, struct plan *p)
+/* The unified key ranges of per-family ranges g into u. */
+static void unify(struct gwd_nft_ranges g[2], struct gwd_nft_ranges *u)
+{
+	gwd_nft_ranges_merge(&g[0]);
+	gwd_nft_ranges_merge(&g[1]);
+	for (size_t i = 0; i < g[0].n; i++) {
+		uint8_t lo[16], hi[16];
+		gwd_nft_policy_key(4, g[0].v[i].lo, lo);
+		gwd_nft_policy_key(4, g[0].v[i].hi, hi);
+		gwd_nft_ranges_add(u, lo, hi);
+	}
+	/* IPv6 without the block IPv4 lives in. */
+	uint8_t blo[16], bhi[16];
+	memcpy(blo, V4_BLOCK, 12);
+	memset(blo + 12, 0, 4);
+	memcpy(bhi, V4_BLOCK, 12);
+	memset(bhi + 12, 0xff, 4);
+	for (size_t i = 0; i < g[1].n; i++) {
+		const struct gwd_nft_range *x = &g[1].v[i];
+		if (memcmp(x->hi, blo, 16) < 0 || memcmp(x->lo, bhi, 16) > 0) {
+			gwd_nft_ranges_add(u, x->lo, x->hi);
+			continue;
+		}
+		if (memcmp(x->lo, blo, 16) < 0) {
+			uint8_t e[16];
+			memcpy(e, blo, 16);
+			for (int k = 15; k >= 0 && e[k]-- == 0; k--)
+				;
+			gwd_nft_ranges_add(u, x->lo, e);
+		}
+		if (memcmp(x->hi, bhi, 16) > 0) {
+			uint8_t s[16];
+			memcpy(s, bhi, 16);
+			for (int k = 15; k >= 0 && ++s[k] == 0; k--)
+				;
+			gwd_nft_ranges_add(u, s, x->hi);
+		}
+	}
+	gwd_nft_ranges_merge(u);
+}
+
+static int plan_dst(struct ctx *c, uint32_t j, const struct pol_rule *r, struct plan *p)
 {
 	const struct pol_ir *ir = c->ir;
-	bool any = r->dst_count == 0;
+	p->any = r->dst_count == 0;
 	for (uint32_t k = 0; k < r->dst_count; k++)
 		if (ir->dsts[r->dst_first + k].kind == POL_DST_ANY)
-			any = true;
-	if (any)
-		return add_alt(p, 0, false, -1);
-	struct gwd_nft_ranges g[2];
+			p->any = true;
+	if (p->any)
+		return 0;
+	struct gwd_nft_ranges g[2], u;
 	gwd_nft_ranges_init(&g[0], 4);
 	gwd_nft_ranges_init(&g[1], 16);
+	gwd_nft_ranges_init(&u, 16);
 	int e = 0;
-	for (uint32_t k = 0; k < r->dst_count && e == 0; k++) {
+	for (uint32_t k = 0; k < r->dst_count; k++) {
 		const struct pol_dst *d = &ir->dsts[r->dst_first + k];
 		switch (d->kind) {
 		case POL_DST_LAN:
@@ -277,35 +333,42 @@ static int plan_dst(struct ctx *c, const struct pol_rule *r, struct plan *p)
 			add_prefixes(ir, d->index, g);
 			break;
 		case POL_DST_DOMAINS:
-			if ((e = add_alt(p, 4, true, (int32_t)d->index)) == 0)
-				e = add_alt(p, 6, true, (int32_t)d->index);
+			p->dommask |= 1ull << d->index;
 			break;
 		}
 	}
-	bool full4 = e == 0 && gwd_nft_ranges_full(&g[0]);
-	bool full6 = e == 0 && gwd_nft_ranges_full(&g[1]);
-	if (e == 0 && full4 && full6) {
-		e = add_alt(p, 0, false, -1);
-	} else {
-		for (unsigned f = 0; f < 2 && e == 0; f++) {
-			uint8_t fam = f ? 6 : 4;
-			if (g[f].oom) {
-				e = -ENOMEM;
-			} else if (f ? full6 : full4) {
-				e = add_alt(p, fam, false, -1);
-			} else if (g[f].n) {
-				uint32_t k;
-				if ((e = dst_set(c, &g[f], fam, &k)) == 0)
-					e = add_alt(p, fam, false, (int32_t)k);
-			}
+	if (gwd_nft_ranges_full(&g[0]) && gwd_nft_ranges_full(&g[1])) {
+		/* Every address of both families: the domains add nothing. */
+		p->any = true;
+		p->dommask = 0;
+		goto out;
+	}
+	unify(g, &u);
+	if (g[0].oom || g[1].oom || u.oom) {
+		e = -ENOMEM;
+	} else if (u.n == 1) {
+		p->dst = DST_RANGE;
+		memcpy(p->lo, u.v[0].lo, 16);
+		memcpy(p->hi, u.v[0].hi, 16);
+	} else if (u.n > 1) {
+		bool added;
+		p->dst = DST_SET;
+		e = condition(&c->dsts, &c->ndst, &u, &p->dset, &added);
+		for (size_t i = 0; added && i < u.n && e == 0; i++) {
+			uint8_t lo[20], hi[20];
+			concat_key(lo, p->dset, u.v[i].lo, 16);
+			concat_key(hi, p->dset, u.v[i].hi, 16);
+			e = gwd_nft_elem_range(c->dstel, lo, hi);
 		}
 	}
+out:
 	gwd_nft_ranges_free(&g[0]);
 	gwd_nft_ranges_free(&g[1]);
+	gwd_nft_ranges_free(&u);
 	return e;
 }
 
-static int plan_ports(struct ctx *c, const struct pol_rule *r, struct plan *p)
+static int plan_ports(struct ctx *c, uint32_t j, const struct pol_rule *r, struct plan *p)
 {
 	if (!r->port_count)
 		return 0;
@@ -323,34 +386,16 @@ static int plan_ports(struct ctx *c, const struct pol_rule *r, struct plan *p)
 		p->phi = (uint16_t)(g.v[0].hi[0] << 8 | g.v[0].hi[1]);
 		p->port = p->plo == p->phi ? PORT_ONE : PORT_RANGE;
 	} else {
-		size_t klen = g.n * 4;
-		uint8_t *key = malloc(klen);
 		bool added;
-		if (!key) {
-			e = -ENOMEM;
-			goto out;
-		}
-		for (size_t i = 0; i < g.n; i++) {
-			memcpy(key + i * 4, g.v[i].lo, 2);
-			memcpy(key + i * 4 + 2, g.v[i].hi, 2);
-		}
-		e = dedup_get(&c->ports, key, klen, c->nport, &p->pset, &added);
-		free(key);
-		if (e < 0 || !added)
-			goto set;
-		c->nport++;
-		char n[N];
-		name(c, n, "port%" PRIu32, p->pset);
-		struct gwd_nft_set *s = gwd_nft_set_new(n, NFT_SET_INTERVAL, GWD_NFT_TYPE_SERVICE, 2);
-		if ((e = gwd_nft_ranges_elems(&g, s)) < 0) {
-			gwd_nft_set_free(s);
-			goto out;
-		}
-		add_set(c, s);
-set:
 		p->port = PORT_SET;
+		e = condition(&c->ports, &c->nport, &g, &p->pset, &added);
+		for (size_t i = 0; added && i < g.n && e == 0; i++) {
+			uint8_t lo[8], hi[8];
+			concat_key(lo, p->pset, g.v[i].lo, 2);
+			concat_key(hi, p->pset, g.v[i].hi, 2);
+			e = gwd_nft_elem_range(c->portel, lo, hi);
+		}
 	}
-out:
 	gwd_nft_ranges_free(&g);
 	return e;
 }
@@ -403,12 +448,12 @@ static int plan_rule(struct ctx *c, uint32_t j, uint32_t *nrated)
 		add_set(c, s);
 		c->l4sets |= (uint8_t)(1u << p->l4mask);
 	}
-	int e = plan_ports(c, r, p);
+	int e = plan_ports(c, j, r, p);
 	if (e == 0)
-		e = plan_dst(c, r, p);
+		e = plan_dst(c, j, r, p);
 	if (e < 0)
 		return e;
-	if (!p->nalts)
+	if (!p->any && !p->dommask && p->dst == DST_NONE)
 		p->skip = true;
 	return 0;
 }
@@ -429,13 +474,53 @@ static void ct_mark_masked(struct gwd_nft_rule *r, uint32_t mask)
 	gwd_nft_e_bitwise(r, NFT_REG_1, NFT_REG_1, 4, &mask, &zero);
 }
 
+/* The ways a rule's destination can match: any, its static addresses,
+ * each of its domain sets (WAY_DOM + s); one nft rule each.  (A domain
+ * set is a plain set "s . key": a map looked up from thousands of rules
+ * costs the kernel time quadratic in them at every load.) */
+enum way { WAY_ANY, WAY_STATIC, WAY_DOM, WAY_COUNT = WAY_DOM + 64 };
+
+static bool has_way(const struct plan *p, unsigned w)
+{
+	if (w == WAY_ANY)
+		return p->any;
+	if (w == WAY_STATIC)
+		return !p->any && p->dst != DST_NONE;
+	return !p->any && (p->dommask >> (w - WAY_DOM) & 1);
+}
+
+/* The destination check of way w, on the key in the ct label. */
+static void dst_check(struct ctx *c, struct gwd_nft_rule *r, uint32_t j, const struct plan *p,
+		      unsigned w)
+{
+	char n[N];
+	if (w >= WAY_DOM) {
+		uint32_t set = w - WAY_DOM;
+		name(c, n, "dom");
+		uint32_t be = htonl(set);
+		gwd_nft_e_imm_data(r, NFT_REG32_00, &be, 4);
+		gwd_nft_e_ct(r, NFT_CT_LABELS, -1, NFT_REG32_01);
+		gwd_nft_e_lookup(r, NFT_REG32_00, n, GWD_NFT_SET_ONLY, false);
+	} else if (w == WAY_STATIC && p->dst == DST_RANGE) {
+		gwd_nft_e_ct(r, NFT_CT_LABELS, -1, NFT_REG_1);
+		gwd_nft_e_range(r, NFT_REG_1, p->lo, p->hi, 16);
+	} else if (w == WAY_STATIC) {
+		name(c, n, "dst");
+		uint32_t be = htonl(p->dset);
+		gwd_nft_e_imm_data(r, NFT_REG32_00, &be, 4);
+		gwd_nft_e_ct(r, NFT_CT_LABELS, -1, NFT_REG32_01);
+		gwd_nft_e_lookup(r, NFT_REG32_00, n, GWD_NFT_SET_ONLY, false);
+	}
+}
+
 /* Rule j's nft rules in list chain `chain`: one per destination way. */
 static void list_rule(struct ctx *c, const char *chain, uint32_t j)
 {
 	const struct pol_rule *pr = &c->ir->rules[j];
 	const struct plan *p = &c->plans[j];
-	for (unsigned a = 0; a < p->nalts; a++) {
-		const struct alt *alt = &p->alts[a];
+	for (unsigned w = 0; w < WAY_COUNT; w++) {
+		if (!has_way(p, w))
+			continue;
 		struct gwd_nft_rule *r = gwd_nft_rule_new(c->b, chain, NULL);
 		char n[N];
 		uint8_t v[4];
@@ -451,22 +536,13 @@ static void list_rule(struct ctx *c, const char *chain, uint32_t j)
 		} else if (p->port == PORT_RANGE) {
 			gwd_nft_m_th16_range(r, 2, p->plo, p->phi);
 		} else if (p->port == PORT_SET) {
-			name(c, n, "port%" PRIu32, p->pset);
-			gwd_nft_m_th16_in(r, 2, n);
+			name(c, n, "port");
+			uint32_t be = htonl(p->pset);
+			gwd_nft_e_imm_data(r, NFT_REG32_00, &be, 4);
+			gwd_nft_e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_01);
+			gwd_nft_e_lookup(r, NFT_REG32_00, n, GWD_NFT_SET_ONLY, false);
 		}
-		if (alt->fam) {
-			gwd_nft_m_nfproto(r, alt->fam == 4 ? NFPROTO_IPV4 : NFPROTO_IPV6);
-			if (alt->dst >= 0) {
-				if (alt->dom)
-					name(c, n, "dom%" PRId32 "_%u", alt->dst, alt->fam);
-				else
-					name(c, n, "dst%" PRId32 "_%u", alt->dst, alt->fam);
-				gwd_nft_e_payload(r, NFT_PAYLOAD_NETWORK_HEADER,
-						  alt->fam == 4 ? 16 : 24, alt->fam == 4 ? 4 : 16,
-						  NFT_REG_1);
-				gwd_nft_e_lookup(r, NFT_REG_1, n, GWD_NFT_SET_ONLY, false);
-			}
-		}
+		dst_check(c, r, j, p, w);
 		/* Only a rule earlier than the best one found so far. */
 		uint32_t be = htonl(j);
 		gwd_nft_e_ct(r, NFT_CT_MARK, -1, NFT_REG_1);
@@ -489,26 +565,40 @@ static void list_chain(struct ctx *c, const struct vec32 *l, const char *chain)
 		list_rule(c, chain, l->v[i]);
 }
 
-/* Jumps to the lists, then the action of the rule that won. */
+/* A device's chain: the default, jumps to its lists, then the action of
+ * the rule that won (in decide, the one chain that looks act up: each
+ * chain binding a verdict map makes the kernel walk all its elements). */
 static void decide_chain(struct ctx *c, const char *chain, uint32_t start, const char **lists,
 			 unsigned nlists)
 {
 	char n[N];
 	struct gwd_nft_rule *r = gwd_nft_rule_new(c->b, chain, NULL);
 	ct_mark_set(r, start);
+	if (nlists)
+		gwd_nft_e_verdict(r, NFT_JUMP, lists[0]);
 	add_rule(c, r);
-	for (unsigned i = 0; i < nlists; i++) {
+	for (unsigned i = 1; i < nlists; i++) {
 		r = gwd_nft_rule_new(c->b, chain, NULL);
 		gwd_nft_e_verdict(r, NFT_JUMP, lists[i]);
 		add_rule(c, r);
 	}
 	r = gwd_nft_rule_new(c->b, chain, NULL);
-	name(c, n, "act");
+	name(c, n, "decide");
+	gwd_nft_e_verdict(r, NFT_GOTO, n);
+	add_rule(c, r);
+}
+
+static void decide(struct ctx *c)
+{
+	char n[N], a[N];
+	name(c, n, "decide");
+	name(c, a, "act");
+	struct gwd_nft_rule *r = gwd_nft_rule_new(c->b, n, NULL);
 	gwd_nft_e_ct(r, NFT_CT_MARK, -1, NFT_REG_1);
-	gwd_nft_e_lookup(r, NFT_REG_1, n, NFT_REG_VERDICT, false);
+	gwd_nft_e_lookup(r, NFT_REG_1, a, NFT_REG_VERDICT, false);
 	add_rule(c, r);
 	/* act has every rule and both defaults: never reached. */
-	r = gwd_nft_rule_new(c->b, chain, NULL);
+	r = gwd_nft_rule_new(c->b, n, NULL);
 	gwd_nft_e_counter_ref(r, GWD_NFT_DROP_POLICY_INVALID);
 	gwd_nft_e_verdict(r, NF_DROP, NULL);
 	add_rule(c, r);
@@ -535,16 +625,14 @@ static void final_mark(struct ctx *c, struct gwd_nft_rule *r, uint32_t slot)
 	gwd_nft_e_ct_set(r, NFT_CT_MARK, NFT_REG_1);
 }
 
+/* The actions of rules without log or rate; each rule is counted by its
+ * element of act. */
 static void generic_actions(struct ctx *c)
 {
-	char n[N], cnt[N];
-	name(c, cnt, "cnt");
+	char n[N];
 	for (unsigned k = 0; k < POL_ACTION_COUNT; k++) {
 		name(c, n, "%s", pol_action_name(k));
-		struct gwd_nft_rule *r = gwd_nft_rule_new(c->b, n, NULL);
-		gwd_nft_e_ct(r, NFT_CT_MARK, -1, NFT_REG_1);
-		gwd_nft_e_counter_map(r, NFT_REG_1, cnt);
-		add_rule(c, r);
+		struct gwd_nft_rule *r;
 		if (k == 0) {
 			r = gwd_nft_rule_new(c->b, n, NULL);
 			final_mark(c, r, 0);
@@ -563,47 +651,58 @@ static void generic_actions(struct ctx *c)
 	}
 }
 
-static const char *action_name(uint8_t a)
-{
-	return a == POL_ALLOW ? "allow" : a == POL_BLOCK ? "block" : "reject";
-}
-
-/* Rule j's own action chain a<j>: its counter, its log, its meter. */
+/* Rule j's own action chain a<j>: its log, its meter. */
 static void own_action(struct ctx *c, uint32_t j)
 {
 	const struct pol_rule *pr = &c->ir->rules[j];
 	const struct plan *p = &c->plans[j];
-	char n[N], cn[N];
+	char n[N];
 	name(c, n, "a%" PRIu32, j);
-	name(c, cn, "c%" PRIu32, j);
 	struct gwd_nft_rule *r = gwd_nft_rule_new(c->b, n, NULL);
-	gwd_nft_e_counter_ref(r, cn);
 	if (pr->flags & POL_RULE_LOG) {
 		char prefix[128];
 		/* gwd reads these back from nflog (engine_nft.c). */
 		snprintf(prefix, sizeof(prefix), "gw gen=%" PRIu32 " rule=%" PRIu32 " action=%s ",
-			 c->gen, j, action_name(pr->action));
+			 c->gen, j, pol_action_name(pr->action));
 		gwd_nft_e_log(r, c->group, prefix);
 	}
-	if (pr->action == POL_ALLOW) {
+	char g[N];
+	if (pr->action == POL_ALLOW && p->slot) {
+		char rt[N];
 		final_mark(c, r, p->slot);
-		if (p->slot) {
-			char rt[N];
-			name(c, rt, "rt%" PRIu32 "u", p->slot);
-			gwd_nft_e_verdict(r, NFT_JUMP, rt);
-		} else {
-			gwd_nft_e_verdict(r, NF_ACCEPT, NULL);
-		}
+		name(c, rt, "rt%" PRIu32 "u", p->slot);
+		gwd_nft_e_verdict(r, NFT_JUMP, rt);
 		add_rule(c, r);
 		r = gwd_nft_rule_new(c->b, n, NULL);
 		gwd_nft_e_verdict(r, NF_ACCEPT, NULL);
 		add_rule(c, r);
-	} else if (pr->action == POL_BLOCK) {
-		gwd_nft_e_verdict(r, NF_DROP, NULL);
-		add_rule(c, r);
 	} else {
+		/* Logged: then as every rule of its action. */
+		name(c, g, "%s", pol_action_name(pr->action));
+		gwd_nft_e_verdict(r, NFT_GOTO, g);
 		add_rule(c, r);
-		reject_rules(c, n);
+	}
+}
+
+/* The meter sets, shared by every rated rule: one element per (rate
+ * slot, device address), made by the rule's own meter chain with its
+ * rate, gone after a minute without traffic. */
+static void meter_sets(struct ctx *c)
+{
+	static const uint8_t f4[] = { 4, 4 }, f6[] = { 4, 16 };
+	const char *names[] = { "mu4", "mu6", "md4", "md6" };
+	for (unsigned i = 0; i < 4; i++) {
+		char n[N];
+		bool v6 = i & 1;
+		name(c, n, "%s", names[i]);
+		struct gwd_nft_set *s = gwd_nft_set_new(n, NFT_SET_TIMEOUT | NFT_SET_EVAL,
+							v6 ? GWD_NFT_TYPE_CONCAT2(GWD_NFT_TYPE_MARK, GWD_NFT_TYPE_IP6ADDR) :
+							     GWD_NFT_TYPE_CONCAT2(GWD_NFT_TYPE_MARK, GWD_NFT_TYPE_IPADDR),
+							v6 ? 20 : 8);
+		gwd_nft_set_concat(s, v6 ? f6 : f4, 2);
+		gwd_nft_set_timeout(s, 60000);
+		gwd_nft_set_size(s, 65535);
+		add_set(c, s);
 	}
 }
 
@@ -614,26 +713,19 @@ static void meter_chain(struct ctx *c, uint32_t slot, uint64_t bps, bool up)
 	char n[N], s4[N], s6[N];
 	const char d = up ? 'u' : 'd';
 	name(c, n, "rt%" PRIu32 "%c", slot, d);
-	name(c, s4, "m%" PRIu32 "%c4", slot, d);
-	name(c, s6, "m%" PRIu32 "%c6", slot, d);
+	name(c, s4, "m%c4", d);
+	name(c, s6, "m%c6", d);
 	uint64_t bytes = bps / 8 ? bps / 8 : 1;
-	/* A fifth of a second at the rate, at least two full frames. */
-	uint64_t burst = bytes / 5 > 3028 ? bytes / 5 : 3028;
-	if (burst > UINT32_MAX)
-		burst = UINT32_MAX;
-	for (unsigned f = 0; f < 2; f++) {
-		struct gwd_nft_set *s = gwd_nft_set_new(f ? s6 : s4, NFT_SET_TIMEOUT | NFT_SET_EVAL,
-							f ? GWD_NFT_TYPE_IP6ADDR : GWD_NFT_TYPE_IPADDR,
-							f ? 16 : 4);
-		gwd_nft_set_timeout(s, 60000);
-		gwd_nft_set_size(s, 65535);
-		add_set(c, s);
-	}
+	/* nft's bucket holds a second at the rate plus the burst: a second
+	 * is burst enough (two full frames at the least). */
+	uint64_t burst = bytes >= 3028 ? 0 : 3028;
 	for (unsigned f = 0; f < 2; f++) {
 		struct gwd_nft_rule *r = gwd_nft_rule_new(c->b, n, NULL);
 		gwd_nft_m_nfproto(r, f ? NFPROTO_IPV6 : NFPROTO_IPV4);
-		gwd_nft_e_ct(r, f ? NFT_CT_SRC_IP6 : NFT_CT_SRC_IP, IP_CT_DIR_ORIGINAL, NFT_REG_1);
-		gwd_nft_e_meter_over(r, NFT_REG_1, f ? s6 : s4, bytes, (uint32_t)burst);
+		uint32_t be = htonl(slot);
+		gwd_nft_e_imm_data(r, NFT_REG32_00, &be, 4);
+		gwd_nft_e_ct(r, f ? NFT_CT_SRC_IP6 : NFT_CT_SRC_IP, IP_CT_DIR_ORIGINAL, NFT_REG32_01);
+		gwd_nft_e_meter_over(r, NFT_REG32_00, f ? s6 : s4, bytes, (uint32_t)burst);
 		gwd_nft_e_counter_ref(r, GWD_NFT_DROP_RATE);
 		gwd_nft_e_verdict(r, NF_DROP, NULL);
 		add_rule(c, r);
@@ -713,18 +805,20 @@ static int emit(struct ctx *c, const uint64_t *mask)
 	if (!devchain)
 		return -ENOMEM;
 
+	/* The drops the build counts (also made by the hook: here too, so a
+	 * build loads into a table the guard has just put back). */
+	gwd_nft_add_counter(b, GWD_NFT_DROP_POLICY_INVALID);
+	gwd_nft_add_counter(b, GWD_NFT_DROP_RATE);
 	/* Maps and sets whose elements come after the chains. */
 	name(c, n, "dev");
 	struct gwd_nft_set *dev = gwd_nft_set_new(n, NFT_SET_MAP, GWD_NFT_TYPE_ETHERADDR, 6);
 	gwd_nft_set_map(dev, NFT_DATA_VERDICT, 0);
 	add_set(c, dev);
+	/* act counts, per element, the flows each rule decided. */
 	name(c, n, "act");
 	struct gwd_nft_set *s = gwd_nft_set_new(n, 0, GWD_NFT_TYPE_MARK, 4);
 	gwd_nft_set_map(s, NFT_DATA_VERDICT, 0);
-	add_set(c, s);
-	name(c, n, "cnt");
-	s = gwd_nft_set_new(n, 0, GWD_NFT_TYPE_MARK, 4);
-	gwd_nft_set_objmap(s, NFT_OBJECT_COUNTER);
+	gwd_nft_set_counters(s);
 	add_set(c, s);
 	name(c, n, "final");
 	s = gwd_nft_set_new(n, 0, GWD_NFT_TYPE_MARK, 4);
@@ -742,31 +836,28 @@ static int emit(struct ctx *c, const uint64_t *mask)
 		gwd_nft_set_map(s, NFT_DATA_VERDICT, 0);
 		add_set(c, s);
 	}
-	for (unsigned d = 0; d < 64; d++) {
-		if (!(c->domused >> d & 1))
-			continue;
-		for (unsigned f = 0; f < 2; f++) {
-			name(c, n, "dom%u_%u", d, f ? 6 : 4);
-			add_set(c, gwd_nft_set_new(n, NFT_SET_TIMEOUT,
-						   f ? GWD_NFT_TYPE_IP6ADDR : GWD_NFT_TYPE_IPADDR,
-						   f ? 16 : 4));
-		}
-	}
-
-	/* Counters: one per rule and per default. */
-	for (uint32_t j = 0; j < ir->nrules; j++) {
-		name(c, n, "c%" PRIu32, j);
-		gwd_nft_add_counter(b, n);
-		c->st->counters++;
-	}
-	name(c, n, "cdef");
-	gwd_nft_add_counter(b, n);
-	name(c, n, "cnew");
-	gwd_nft_add_counter(b, n);
-	c->st->counters += 2;
+	/* Learned addresses -> the domain sets they are in (a bitmask). */
+	add_set(c, gwd_nft_policy_domset(c->id));
+	/* "rule . range" of destinations and ports, filled while planning. */
+	static const uint8_t fd[] = { 4, 16 }, fp[] = { 4, 2 };
+	name(c, n, "dst");
+	s = gwd_nft_set_new(n, NFT_SET_INTERVAL, KEY_DST, 20);
+	gwd_nft_set_concat(s, fd, 2);
+	add_set(c, s);
+	c->st->elements += (uint32_t)gwd_nft_set_count(c->dstel);
+	gwd_nft_add_elems(b, c->dstel);
+	c->dstel = NULL;
+	name(c, n, "port");
+	s = gwd_nft_set_new(n, NFT_SET_INTERVAL, KEY_PORT, 8);
+	gwd_nft_set_concat(s, fp, 2);
+	add_set(c, s);
+	c->st->elements += (uint32_t)gwd_nft_set_count(c->portel);
+	gwd_nft_add_elems(b, c->portel);
+	c->portel = NULL;
+	meter_sets(c);
 
 	/* Chains. */
-	const char *fixed[] = { "main", "reply", "new", pol_action_name(POL_ALLOW),
+	const char *fixed[] = { "main", "reply", "new", "decide", pol_action_name(POL_ALLOW),
 				pol_action_name(POL_BLOCK), pol_action_name(POL_REJECT) };
 	for (unsigned i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
 		name(c, n, "%s", fixed[i]);
@@ -868,9 +959,6 @@ static int emit(struct ctx *c, const uint64_t *mask)
 	name(c, n, "act");
 	struct gwd_nft_set *act = gwd_nft_set_new(n, 0, GWD_NFT_TYPE_MARK, 4);
 	gwd_nft_set_map(act, NFT_DATA_VERDICT, 0);
-	name(c, n, "cnt");
-	struct gwd_nft_set *cnt = gwd_nft_set_new(n, 0, GWD_NFT_TYPE_MARK, 4);
-	gwd_nft_set_objmap(cnt, NFT_OBJECT_COUNTER);
 	for (uint32_t j = 0; j < ir->nrules; j++) {
 		const struct pol_rule *r = &ir->rules[j];
 		const struct plan *p = &c->plans[j];
@@ -879,22 +967,17 @@ static int emit(struct ctx *c, const uint64_t *mask)
 		if ((r->flags & POL_RULE_LOG) || p->slot)
 			name(c, m, "a%" PRIu32, j);
 		else
-			name(c, m, "%s", action_name(r->action));
+			name(c, m, "%s", pol_action_name(r->action));
 		gwd_nft_elem_verdict(act, &j, NFT_JUMP, m);
-		name(c, m, "c%" PRIu32, j);
-		gwd_nft_elem_obj(cnt, &j, m);
 	}
 	const uint32_t defs[2] = { POL_RULE_DEFAULT, POL_RULE_DEFAULT_NEW };
 	const uint8_t defa[2] = { ir->meta->default_action, ir->meta->default_new };
 	for (unsigned i = 0; i < 2; i++) {
-		name(c, m, "%s", action_name(defa[i]));
+		name(c, m, "%s", pol_action_name(defa[i]));
 		gwd_nft_elem_verdict(act, &defs[i], NFT_JUMP, m);
-		name(c, m, i ? "cnew" : "cdef");
-		gwd_nft_elem_obj(cnt, &defs[i], m);
 	}
-	c->st->elements += (uint32_t)(gwd_nft_set_count(act) + gwd_nft_set_count(cnt));
+	c->st->elements += (uint32_t)gwd_nft_set_count(act);
 	gwd_nft_add_elems(b, act);
-	gwd_nft_add_elems(b, cnt);
 	for (unsigned i = 0; i < 2; i++) {
 		name(c, n, "%s", rates[i]);
 		s = gwd_nft_set_new(n, 0, GWD_NFT_TYPE_MARK, 4);
@@ -946,12 +1029,13 @@ static int emit(struct ctx *c, const uint64_t *mask)
 		decide_chain(c, n, POL_RULE_DEFAULT_NEW, lists, nl);
 	}
 	generic_actions(c);
+	decide(c);
 	for (uint32_t j = 0; j < ir->nrules; j++) {
 		const struct plan *p = &c->plans[j];
 		if (p->skip || !((ir->rules[j].flags & POL_RULE_LOG) || p->slot))
 			continue;
 		own_action(c, j);
-		if (p->slot) {
+		if (p->slot && !p->skip) {
 			meter_chain(c, p->slot, ir->rules[j].rate_bps, true);
 			meter_chain(c, p->slot, ir->rules[j].rate_bps, false);
 		}
@@ -985,6 +1069,28 @@ static int emit(struct ctx *c, const uint64_t *mask)
 			add_rule(c, r);
 			continue;
 		}
+		/* The destination's key into the ct label (a flow's
+		 * destination never changes: an earlier write wrote the same). */
+		r = gwd_nft_rule_new(b, n, NULL);
+		gwd_nft_m_nfproto(r, NFPROTO_IPV4);
+		gwd_nft_e_imm_data(r, NFT_REG32_00, V4_BLOCK, 12);
+		gwd_nft_e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 16, 4, NFT_REG32_03);
+		gwd_nft_e_ct_set(r, NFT_CT_LABELS, NFT_REG_1);
+		add_rule(c, r);
+		r = gwd_nft_rule_new(b, n, NULL);
+		gwd_nft_m_nfproto(r, NFPROTO_IPV6);
+		gwd_nft_e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 24, 16, NFT_REG_1);
+		gwd_nft_e_ct_set(r, NFT_CT_LABELS, NFT_REG_1);
+		add_rule(c, r);
+		/* A flow conntrack made before labels were on has none: it is
+		 * not decided on a destination it does not show (fail closed). */
+		r = gwd_nft_rule_new(b, n, NULL);
+		static const uint8_t zero16[16];
+		gwd_nft_e_ct(r, NFT_CT_LABELS, -1, NFT_REG_1);
+		gwd_nft_e_cmp(r, NFT_REG_1, NFT_CMP_EQ, zero16, 16);
+		gwd_nft_e_counter_ref(r, GWD_NFT_DROP_POLICY_INVALID);
+		gwd_nft_e_verdict(r, NF_DROP, NULL);
+		add_rule(c, r);
 		r = gwd_nft_rule_new(b, n, NULL);
 		gwd_nft_e_meta(r, NFT_META_IIFTYPE, NFT_REG_1);
 		uint16_t ether = ARPHRD_ETHER;
@@ -1022,11 +1128,22 @@ int gwd_nft_policy_build(struct gwd_nft_batch *b, const struct pol_ir *ir, uint3
 	add_prefixes(ir, ir->meta->lan_set, c.lan);
 	gwd_nft_ranges_complement(&c.lan[0], &c.wan[0]);
 	gwd_nft_ranges_complement(&c.lan[1], &c.wan[1]);
+	static const uint8_t fd[] = { 4, 16 }, fp[] = { 4, 2 };
+	{
+		char n[N];
+		name(&c, n, "dst");
+		c.dstel = gwd_nft_set_new(n, NFT_SET_INTERVAL, KEY_DST, 20);
+		gwd_nft_set_concat(c.dstel, fd, 2);
+		name(&c, n, "port");
+		c.portel = gwd_nft_set_new(n, NFT_SET_INTERVAL, KEY_PORT, 8);
+		gwd_nft_set_concat(c.portel, fp, 2);
+	}
 	c.plans = calloc(ir->nrules ? ir->nrules : 1, sizeof(*c.plans));
 	c.ld = calloc(ir->ndevices ? ir->ndevices : 1, sizeof(*c.ld));
 	c.lp = calloc(ir->npersons ? ir->npersons : 1, sizeof(*c.lp));
 	c.lg = calloc(ir->ngroups ? ir->ngroups : 1, sizeof(*c.lg));
-	if (!c.plans || !c.ld || !c.lp || !c.lg || c.lan[0].oom || c.lan[1].oom ||
+	if (!c.plans || !c.ld || !c.lp || !c.lg || !c.dstel || !c.portel ||
+	    c.lan[0].oom || c.lan[1].oom ||
 	    c.wan[0].oom || c.wan[1].oom) {
 		e = -ENOMEM;
 		goto out;
@@ -1061,8 +1178,10 @@ int gwd_nft_policy_build(struct gwd_nft_batch *b, const struct pol_ir *ir, uint3
 	if (e < 0)
 		snprintf(err, errlen, "building the nftables objects: %s", strerror(-e));
 out:
-	for (uint32_t j = 0; c.plans && j < ir->nrules; j++)
-		free(c.plans[j].alts);
+	dedup_free(&c.dsts);
+	dedup_free(&c.ports);
+	gwd_nft_set_free(c.dstel);
+	gwd_nft_set_free(c.portel);
 	free(c.plans);
 	for (uint32_t i = 0; c.ld && i < ir->ndevices; i++)
 		free(c.ld[i].v);
@@ -1075,8 +1194,6 @@ out:
 	free(c.lg);
 	free(c.lany.v);
 	free(c.lnew.v);
-	dedup_free(&c.dsts);
-	dedup_free(&c.ports);
 	for (unsigned f = 0; f < 2; f++) {
 		gwd_nft_ranges_free(&c.lan[f]);
 		gwd_nft_ranges_free(&c.wan[f]);
@@ -1092,15 +1209,31 @@ void gwd_nft_policy_active(struct gwd_nft_batch *b, const struct pol_ir *ir, uin
 	state_elems(b, pfx, ir, epoch, mask, true);
 }
 
-void gwd_nft_policy_hook(struct gwd_nft_batch *b, uint32_t id, const char *comment)
+void gwd_nft_policy_hook(struct gwd_nft_batch *b, uint32_t id, uint32_t epoch,
+			 const char *comment)
 {
 	static const struct gwd_nft_hook fwd = { "filter", NF_INET_FORWARD, 0, NF_ACCEPT };
 	gwd_nft_add_counter(b, GWD_NFT_DROP_POLICY_INVALID);
 	gwd_nft_add_counter(b, GWD_NFT_DROP_RATE);
+	/* The live epoch's mark of a flow allowed without a rate: one lookup
+	 * lets every later packet of it through, both ways. */
+	gwd_nft_add_set(b, gwd_nft_set_new(GWD_NFT_LIVE_SET, 0, GWD_NFT_TYPE_MARK, 4));
+	gwd_nft_flush_set(b, GWD_NFT_LIVE_SET);
+	if (id) {
+		struct gwd_nft_set *live = gwd_nft_set_new(GWD_NFT_LIVE_SET, 0, GWD_NFT_TYPE_MARK, 4);
+		uint32_t bits = GWD_NFT_EPOCH_BITS(epoch);
+		gwd_nft_elem(live, &bits, 0, 0);
+		gwd_nft_add_elems(b, live);
+	}
 	gwd_nft_add_chain(b, GWD_NFT_POLICY_CHAIN, &fwd);
 	gwd_nft_flush_chain(b, GWD_NFT_POLICY_CHAIN);
-	/* What conntrack cannot follow is never decided: dropped, both ways. */
 	struct gwd_nft_rule *r = gwd_nft_rule_new(b, GWD_NFT_POLICY_CHAIN, comment);
+	gwd_nft_e_ct(r, NFT_CT_MARK, -1, NFT_REG_1);
+	gwd_nft_e_lookup(r, NFT_REG_1, GWD_NFT_LIVE_SET, GWD_NFT_SET_ONLY, false);
+	gwd_nft_e_verdict(r, NF_ACCEPT, NULL);
+	gwd_nft_add_rule(b, r);
+	/* What conntrack cannot follow is never decided: dropped, both ways. */
+	r = gwd_nft_rule_new(b, GWD_NFT_POLICY_CHAIN, NULL);
 	gwd_nft_m_iif_in(r, GWD_NFT_SET_NFT);
 	gwd_nft_m_ct_state(r, GWD_CT_INVALID | GWD_CT_UNTRACKED);
 	gwd_nft_e_counter_ref(r, GWD_NFT_DROP_POLICY_INVALID);
@@ -1148,17 +1281,11 @@ int gwd_nft_policy_record(struct gwd_nft *n, char *out, size_t outlen)
 	return r == -ENOENT ? 0 : r;
 }
 
-void gwd_nft_policy_domset_name(uint32_t id, unsigned s, uint8_t family, char out[N])
-{
-	snprintf(out, N, "p%" PRIu32 "_dom%u_%u", id, s, family == 4 ? 4 : 6);
-}
-
-struct gwd_nft_set *gwd_nft_policy_domset(uint32_t id, unsigned s, uint8_t family)
+struct gwd_nft_set *gwd_nft_policy_domset(uint32_t id)
 {
 	char n[N];
-	gwd_nft_policy_domset_name(id, s, family, n);
-	return gwd_nft_set_new(n, NFT_SET_TIMEOUT, family == 4 ? GWD_NFT_TYPE_IPADDR :
-			       GWD_NFT_TYPE_IP6ADDR, family == 4 ? 4 : 16);
+	snprintf(n, sizeof(n), "p%" PRIu32 "_dom", id);
+	return gwd_nft_set_new(n, NFT_SET_TIMEOUT, KEY_DST, 20);
 }
 
 /* The build id of name "p<id>_<rest>", 0 when it is not one. */
@@ -1277,32 +1404,26 @@ int gwd_nft_policy_drop(struct gwd_nft *n, struct gwd_nft_batch *b, uint32_t id)
 }
 
 struct rule_counters {
-	uint32_t id;
 	int (*fn)(uint32_t rule, uint64_t pkts, uint64_t bytes, void *arg);
 	void *arg;
 };
 
-static int each_rule_counter(const char *name, uint64_t pkts, uint64_t bytes, void *arg)
+static int each_act(const uint8_t *key, uint32_t len, uint64_t pkts, uint64_t bytes, void *arg)
 {
 	struct rule_counters *x = arg;
-	const char *rest;
-	if (build_of(name, &rest) != x->id || rest[0] != 'c')
+	uint32_t j;
+	if (len != 4)
 		return 0;
-	if (!strcmp(rest, "cdef"))
-		return x->fn(POL_RULE_DEFAULT, pkts, bytes, x->arg);
-	if (!strcmp(rest, "cnew"))
-		return x->fn(POL_RULE_DEFAULT_NEW, pkts, bytes, x->arg);
-	char *end;
-	unsigned long j = strtoul(rest + 1, &end, 10);
-	if (*end || end == rest + 1 || j >= POL_RULE_DEFAULT_NEW)
-		return 0;
-	return x->fn((uint32_t)j, pkts, bytes, x->arg);
+	memcpy(&j, key, 4);
+	return x->fn(j, pkts, bytes, x->arg);
 }
 
 int gwd_nft_policy_counters(struct gwd_nft *n, uint32_t id,
 			    int (*fn)(uint32_t rule, uint64_t pkts, uint64_t bytes, void *arg),
 			    void *arg)
 {
-	struct rule_counters x = { id, fn, arg };
-	return gwd_nft_each_counter(n, each_rule_counter, &x);
+	char set[N];
+	struct rule_counters x = { fn, arg };
+	snprintf(set, sizeof(set), "p%" PRIu32 "_act", id);
+	return gwd_nft_each_elem_counter(n, set, each_act, &x);
 }

@@ -52,6 +52,7 @@
 #include "nft.h"
 
 #define GWD_NFT_POLICY_CHAIN "policy_fwd"
+#define GWD_NFT_LIVE_SET "live_epoch" /* the live epoch's mark, one element */
 #define GWD_NFT_DROP_POLICY_INVALID "drop_policy_invalid" /* invalid from an nft port */
 #define GWD_NFT_DROP_RATE "drop_rate"                     /* over a rule's rate */
 
@@ -84,17 +85,22 @@ void gwd_nft_policy_active(struct gwd_nft_batch *b, const struct pol_ir *ir, uin
 			   uint32_t epoch, const uint64_t *mask);
 
 /* The hook chain and the policy's drop counters (idempotent), and the
- * hook pointed at build id (id 0: at nothing).  comment is the record a
- * restarted gwd reads back (gwd_nft_policy_record). */
-void gwd_nft_policy_hook(struct gwd_nft_batch *b, uint32_t id, const char *comment);
+ * hook pointed at build id (id 0: at nothing) in epoch `epoch`.  comment
+ * is the record a restarted gwd reads back (gwd_nft_policy_record). */
+void gwd_nft_policy_hook(struct gwd_nft_batch *b, uint32_t id, uint32_t epoch,
+			 const char *comment);
 
 /* The live build's record: the hook rule's comment, "" when none. */
 int gwd_nft_policy_record(struct gwd_nft *n, char *out, size_t outlen);
 
-/* The name of domain set s of build id for family 4 or 6, and an empty
- * description of it to put elements in (gwd_nft_add_elems or _del_elems). */
-void gwd_nft_policy_domset_name(uint32_t id, unsigned s, uint8_t family, char out[GWD_NFT_NAME_MAX]);
-struct gwd_nft_set *gwd_nft_policy_domset(uint32_t id, unsigned s, uint8_t family);
+/* The 16-byte key both families' destinations are matched on. */
+void gwd_nft_policy_key(uint8_t family, const uint8_t *addr, uint8_t key[16]);
+
+/* Build id's set of learned addresses: elements "s . key" (domain set s,
+ * big-endian; the key of gwd_nft_policy_key), each with a timeout.  An
+ * empty description to put elements in (gwd_nft_elem, then
+ * gwd_nft_add_elems or gwd_nft_del_elems). */
+struct gwd_nft_set *gwd_nft_policy_domset(uint32_t id);
 
 /* Every build id found in the table (ids[0..*ret_n), at most max). */
 int gwd_nft_policy_builds(struct gwd_nft *n, uint32_t *ids, size_t max, size_t *ret_n);
@@ -103,8 +109,9 @@ int gwd_nft_policy_builds(struct gwd_nft *n, uint32_t *ids, size_t max, size_t *
  * them).  Never the live one: the caller knows which that is. */
 int gwd_nft_policy_drop(struct gwd_nft *n, struct gwd_nft_batch *b, uint32_t id);
 
-/* Per-rule counters of build id: fn(rule, packets, bytes) for each rule
- * (POL_RULE_DEFAULT, POL_RULE_DEFAULT_NEW for the defaults). */
+/* Per-rule counters of build id: the flows each rule decided (their first
+ * packets), fn(rule, packets, bytes) for each rule (POL_RULE_DEFAULT,
+ * POL_RULE_DEFAULT_NEW for the defaults). */
 int gwd_nft_policy_counters(struct gwd_nft *n, uint32_t id,
 			    int (*fn)(uint32_t rule, uint64_t pkts, uint64_t bytes, void *arg),
 			    void *arg);

@@ -11,25 +11,81 @@
 #include <time.h>
 
 #include "daemon_int.h"
+#include "eval.h"
 #include "flows_json.h"
+#include "guard.h"
 #include "image.h"
+
+/* Which engine enforces the policy on which port (gwd.conf): the kernel
+ * ports' engines, and the guard's LAN and WAN interfaces. */
+static json_t *ports_json(const struct gwd_config *c)
+{
+	json_t *a = json_array();
+	struct {
+		const char (*p)[GWD_IFNAME_MAX];
+		unsigned n;
+		const char *side, *engine;
+	} lists[] = {
+		{ c->ebpf_ports, c->nebpf_ports, "lan", "ebpf" },
+		{ c->nft_ports, c->nnft_ports, "lan", "nft" },
+		/* A LAN interface of no kernel engine: the fast path's twin
+		 * when there is a dataplane (it decides before it hands a
+		 * packet on), else none. */
+		{ c->lan_ports, c->nlan_ports, "lan", c->dataplane[0] ? "dataplane" : "none" },
+		{ c->wan_ports, c->nwan_ports, "wan", "guard" },
+	};
+	for (size_t l = 0; a && l < sizeof(lists) / sizeof(lists[0]); l++)
+		for (unsigned i = 0; i < lists[l].n; i++)
+			json_array_append_new(a, json_pack("{s:s,s:s,s:s}", "name", lists[l].p[i],
+							   "side", lists[l].side, "engine",
+							   lists[l].engine));
+	return a;
+}
+
+struct counts {
+	const struct pol_ir *ir;
+	json_t *o;
+};
+
+static int add_count(uint32_t rule, uint64_t pkts, uint64_t bytes, void *arg)
+{
+	struct counts *c = arg;
+	const char *name = rule == POL_RULE_DEFAULT ? "default" :
+			   rule == POL_RULE_DEFAULT_NEW ? "default new" :
+			   rule < c->ir->nrules ? pol_ir_str(c->ir, c->ir->rules[rule].name) : NULL;
+	if (name && pkts)
+		json_object_set_new(c->o, name, json_integer((json_int_t)pkts));
+	return 0;
+}
 
 void gwd_query_status(struct gwd *d, struct gwd_result *res)
 {
 	json_t *engines = json_array();
 	for (size_t i = 0; i < d->nengines; i++) {
 		struct gwd_engine *e = d->engines[i];
-		json_array_append_new(engines,
-				      json_pack("{s:s,s:I,s:s}", "name", e->ops->name, "generation",
-						(json_int_t)e->generation, "state", e->ops->state(e)));
+		json_t *o = json_pack("{s:s,s:I,s:s}", "name", e->ops->name, "generation",
+				      (json_int_t)e->generation, "state", e->ops->state(e));
+		/* Packets each rule decided, by name, where the engine keeps
+		 * count and runs the generation whose names gwd has. */
+		if (o && e->ops->rule_counts && d->ir && e->generation == d->st.generation) {
+			struct counts c = { d->ir, json_object() };
+			if (c.o && e->ops->rule_counts(e, add_count, &c) == 0)
+				json_object_set_new(o, "rules", c.o);
+			else
+				json_decref(c.o);
+		}
+		json_array_append_new(engines, o);
 	}
 	json_t *pending = json_null();
 	if (d->st.pending) {
-		int64_t left = d->st.deadline - (int64_t)time(NULL);
+		/* seconds_left runs on the monotonic clock; deadline is when that
+		 * is by the wall clock now, for people. */
+		int64_t left = gwd_gen_confirm_left_ms(d);
+		left = left > 0 ? (left + 999) / 1000 : 0;
 		pending = json_pack("{s:I,s:I,s:I,s:I}", "generation", (json_int_t)d->st.pending_gen,
 				    "previous", (json_int_t)d->st.pending_prev, "deadline",
-				    (json_int_t)d->st.deadline, "seconds_left",
-				    (json_int_t)(left > 0 ? left : 0));
+				    (json_int_t)((int64_t)time(NULL) + left), "seconds_left",
+				    (json_int_t)left);
 	}
 	res->fields = json_pack("{s:I,s:o,s:o,s:o,s:s,s:o}", "generation",
 				(json_int_t)d->st.generation,
@@ -43,9 +99,26 @@ void gwd_query_status(struct gwd *d, struct gwd_result *res)
 				    json_pack("{s:I,s:I}", "active",
 					      (json_int_t)gwd_sched_popcount(d->mask, d->ir->nrules),
 					      "rules", (json_int_t)d->ir->nrules));
+	if (res->fields && d->ir) {
+		const char *wait = gwd_sched_state(d);
+		json_object_set_new(res->fields, "schedules",
+				    wait ? json_sprintf("waiting for a synchronised clock: %s", wait)
+					 : json_string("running"));
+	}
 	if (res->fields)
 		json_object_set_new(res->fields, "domains_learned",
 				    json_integer((json_int_t)gwd_domains_count(d->domains)));
+	if (res->fields) {
+		json_t *g = d->guard ? gwd_guard_json(d->guard) :
+			    json_pack("{s:s,s:s}", "state", "off", "reason",
+				      d->cfg.guard ? "nothing to guard: no engine, no lan_ports or "
+						     "wan_ports in gwd.conf"
+						   : "guard = off in gwd.conf");
+		json_object_set_new(res->fields, "guard", g);
+		json_object_set_new(res->fields, "ports", ports_json(&d->cfg));
+	}
+	if (res->fields)
+		json_object_set_new(res->fields, "dns", d->dns ? gwd_dns_status(d->dns) : json_null());
 }
 
 void gwd_query_history(struct gwd *d, const struct gwd_api_req *req, struct gwd_result *res)

@@ -18,7 +18,8 @@
  * side: the reply to every passed packet must reach the LAN side, and
  * packets no LAN device asked for must not.  Schedules: each policy is
  * checked at several moments, the engine given that moment's mask
- * (set_active) and the evaluator the moment itself; domain sets: the
+ * (set_active, pol_active_rules as gwd computes it) and the expected
+ * verdict taken from the test's own table of the week (rp_reference); domain sets: the
  * packet's destination is learned (set_domains) with exactly its sets.
  *
  * A mismatch prints the policy, the packet and both verdicts, and the
@@ -48,6 +49,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "gwtest.h"
 #include "engine.h"
 #include "engine_nft.h"
 #include "eval.h"
@@ -126,7 +128,7 @@ static void cleanup(void)
 {
 	enter(NULL);
 	if (getenv("NFTDIFF_KEEP")) {
-		/* For a look at a failure: ip netns exec gwndPID-gw nft list ruleset */
+		/* For a look at a failure: ip netns exec gwtPIDd-gw nft list ruleset */
 		fprintf(stderr, "kept: %s %s %s %s\n", ns_gw, ns_lan, ns_wan, workdir);
 		return;
 	}
@@ -161,7 +163,7 @@ static void remove_leftovers(void)
 	while (f && fgets(line, sizeof(line), f)) {
 		int pid;
 		char rest[64];
-		if (sscanf(line, "gwnd%d-%63s", &pid, rest) == 2 && kill(pid, 0) < 0 && errno == ESRCH) {
+		if (sscanf(line, "gwt%dd-%63s", &pid, rest) == 2 && kill(pid, 0) < 0 && errno == ESRCH) {
 			char name[96];
 			sscanf(line, "%95s", name);
 			run("ip netns del %s", name);
@@ -179,9 +181,10 @@ static void sysctl(const char *ns, const char *kv)
 static void setup(void)
 {
 	int pid = (int)getpid();
-	snprintf(ns_gw, sizeof(ns_gw), "gwnd%d-gw", pid);
-	snprintf(ns_lan, sizeof(ns_lan), "gwnd%d-lan", pid);
-	snprintf(ns_wan, sizeof(ns_wan), "gwnd%d-wan", pid);
+	/* The harness's naming (tests/lib/gwtest/net.py): its sweep knows them. */
+	snprintf(ns_gw, sizeof(ns_gw), "gwt%dd-gw", pid);
+	snprintf(ns_lan, sizeof(ns_lan), "gwt%dd-lan", pid);
+	snprintf(ns_wan, sizeof(ns_wan), "gwt%dd-wan", pid);
 	const char *names[3] = { ns_gw, ns_lan, ns_wan };
 	for (int i = 0; i < 3; i++) {
 		must(run("ip netns add %s", names[i]), "ip netns add");
@@ -219,7 +222,7 @@ static void setup(void)
 	sysctl(ns_gw, "net.ipv4.icmp_msgs_burst=100000");
 	sysctl(ns_gw, "net.ipv6.icmp.ratelimit=0");
 	/* The devices' addresses answer from the LAN side's MAC. */
-	snprintf(workdir, sizeof(workdir), "/tmp/gwnd%d", pid);
+	snprintf(workdir, sizeof(workdir), "/tmp/gwt%dd", pid);
 	must(mkdir(workdir, 0700) < 0 ? errno : 0, "work folder");
 	char p[128];
 	snprintf(p, sizeof(p), "%s/neigh", workdir);

@@ -137,7 +137,9 @@ int gwc_fd(const struct gwc_conn *c)
 static int read_line(struct gwc_conn *c, bool nowait, json_t **ret, char *err, size_t errlen)
 {
 	for (size_t scanned = 0;;) {
-		char *nl = memchr(c->buf + scanned, '\n', c->have - scanned);
+		/* Nothing buffered yet (c->buf may still be NULL): read first. */
+		char *nl = c->have > scanned ? memchr(c->buf + scanned, '\n', c->have - scanned)
+					     : NULL;
 		if (nl) {
 			size_t len = (size_t)(nl - c->buf);
 			json_error_t je;

@@ -225,6 +225,9 @@ int gwctl_cmd_status(int argc, char **argv, const char *sock)
 			printf("generation: none applied yet\n");
 		if (degraded)
 			printf("degraded:   %s\n", degraded);
+		const char *sched = json_string_value(json_object_get(reply, "schedules"));
+		if (sched && strcmp(sched, "running"))
+			printf("schedules:  %s\n", sched);
 		json_t *p = json_object_get(reply, "pending");
 		if (json_is_object(p))
 			printf("pending:    generation %lld awaits confirmation; returns to %lld "
@@ -239,6 +242,38 @@ int gwctl_cmd_status(int argc, char **argv, const char *sock)
 			       json_string_value(json_object_get(e, "name")),
 			       (long long)json_integer_value(json_object_get(e, "generation")),
 			       json_string_value(json_object_get(e, "state")));
+		json_array_foreach(json_object_get(reply, "ports"), i, e)
+			printf("port:       %-15s %s side, %s\n",
+			       json_string_value(json_object_get(e, "name")),
+			       json_string_value(json_object_get(e, "side")),
+			       json_string_value(json_object_get(e, "engine")));
+		json_t *g = json_object_get(reply, "guard");
+		if (json_is_object(g)) {
+			const char *st = json_string_value(json_object_get(g, "state"));
+			const char *why = json_string_value(json_object_get(g, "reason"));
+			const char *table = json_string_value(json_object_get(g, "table"));
+			if (table)
+				printf("guard:      %s (table %s)\n", st ? st : "?", table);
+			else
+				printf("guard:      %s\n", st ? st : "?");
+			if (why)
+				printf("            %s\n", why);
+			const char *k;
+			json_t *v;
+			json_object_foreach(json_object_get(g, "drops"), k, v)
+				if (json_integer_value(v))
+					printf("            dropped %lld: %s\n",
+					       (long long)json_integer_value(v), k);
+		}
+		json_t *dns = json_object_get(reply, "dns");
+		if (json_is_object(dns)) {
+			const char *last = json_string_value(json_object_get(dns, "last_exit"));
+			printf("dns:        %s, pid %lld, %lld restarts%s%s\n",
+			       json_string_value(json_object_get(dns, "state")),
+			       (long long)json_integer_value(json_object_get(dns, "pid")),
+			       (long long)json_integer_value(json_object_get(dns, "restarts")),
+			       last ? ", last exit: " : "", last ? last : "");
+		}
 	}
 	json_decref(reply);
 	return r;

@@ -80,12 +80,13 @@ class Scenario:
         and a block must show in the counter of the engine on the device's
         path (a timeout alone could be a broken path): the fast path's
         policy_block on the DPDK path, the eBPF classifier's DROP (its
-        pinned gw_counters) on the kernel path."""
+        pinned gw_counters) on the kernel path, the packets the deciding
+        rule decided in the nft engine (gwctl status) on the nft path."""
         what = "%s -> %s %s" % (self.device_label(dev), target, addr)
         try:
             for _ in range(2):
                 verdict, rule, rate = self.explain(self.policy_device(dev), addr, domain)
-                before = self.block_count(path)
+                before = self.block_count(path, rule)
                 rc, body = self.home.fetch(dev, addr)
                 after_verdict = self.explain(self.policy_device(dev), addr, domain)
                 if after_verdict[:2] == (verdict, rule):
@@ -105,8 +106,9 @@ class Scenario:
                 ok = rc != 0 and INTERNET.get(addr, "#") not in body
                 how = "blocked (curl exit %d)" % rc if ok else "NOT blocked: %r" % body.strip()[:80]
                 if ok:
-                    drops = self.block_count(path) - before
-                    engine = "the fast path" if path == "dpdk" else "the eBPF classifier"
+                    drops = self.block_count(path, rule) - before
+                    engine = {"dpdk": "the fast path", "kernel": "the eBPF classifier",
+                              "nft": "the nft engine (rule %s)" % rule}[path]
                     if drops <= 0:
                         ok = False
                         how += ", but %s counted no drop by policy" % engine
@@ -120,12 +122,16 @@ class Scenario:
         except LabError as e:
             self.report(False, "%s: %s" % (what, e))
 
-    def block_count(self, path):
+    def block_count(self, path, rule):
         """Packets the engine on this path dropped by policy so far: the
-        fast path's lan.drop.policy_block (DPDK), or the eBPF classifier's
-        DROP counter, summed over the CPUs (kernel)."""
+        fast path's lan.drop.policy_block (DPDK), the eBPF classifier's
+        DROP counter, summed over the CPUs (kernel), or the packets rule
+        decided in the nft engine (nft: every packet of a blocked
+        connection is decided, none becomes a flow)."""
         if path == "dpdk":
             return self.home.dp_stats().get("lan.drop.policy_block", 0)
+        if path == "nft":
+            return self.home.nft_rule_counts().get(rule, 0)
         return self.home.bpf_counters().get("DROP", 0)
 
     def flow_witness(self, dev, addr, verdict, rule):
@@ -201,22 +207,32 @@ class Scenario:
         engines = st.get("engines") or []
         names = " ".join("%s=%s" % (e.get("name"), e.get("state")) for e in engines)
         have = lambda *keys: [e for e in engines if any(k in str(e.get("name")) for k in keys)]
-        dp, bpf = have("dataplane", "dpdk"), have("ebpf", "bpf")
+        dp, bpf, nft = have("dataplane", "dpdk"), have("ebpf", "bpf"), have("nft")
         problems = []
         if not dp:
             problems.append("no DPDK dataplane engine")
         if not bpf:
             problems.append("no eBPF engine")
-        bad = [e for e in dp + bpf if e.get("state") != "ok"]
+        if not nft:
+            problems.append("no nft engine")
+        bad = [e for e in dp + bpf + nft if e.get("state") != "ok"]
         if bad:
             problems.append("not ok: " + ", ".join(e.get("name") for e in bad))
+        guard = st.get("guard") or {}
+        if guard.get("state") != "ok":
+            problems.append("the guard is %s" % guard.get("state"))
+        ports = {p.get("name"): p.get("engine") for p in st.get("ports") or []}
+        if ports.get("wlan0") != "ebpf" or ports.get("wlan1") != "nft":
+            problems.append("ports: %s (want wlan0 on ebpf, wlan1 on nft)" % ports)
         gen = st.get("generation")
         stale = [e for e in engines if e.get("generation") != gen]
         if stale:
             problems.append("not on generation %s: %s" % (gen, ", ".join(e.get("name")
                                                                        for e in stale)))
-        self.report(not problems, "gwctl status: generation %s, engines %s%s" % (
-            gen, names or "none", "; " + "; ".join(problems) if problems else ""))
+        self.report(not problems, "gwctl status: generation %s, engines %s, guard %s "
+                    "(table %s)%s" % (gen, names or "none", guard.get("state"),
+                                      guard.get("table"),
+                                      "; " + "; ".join(problems) if problems else ""))
 
     def run(self):
         self.out("\n== the scenario (docs/examples/home.gw)")
@@ -234,14 +250,19 @@ class Scenario:
             # comes before bedtime and covers every declared device.
             self.traffic("phone", TRACKER, "tracker", ("block", "no-trackers"),
                          domain=TRACKER_DOMAIN, path="kernel")
+            # The same on the port without XDP, by the nft engine.
+            self.traffic("tablet", TRACKER, "tracker", ("block", "no-trackers"),
+                         domain=TRACKER_DOMAIN, path="nft")
         else:
-            self.report(False, "laptop and phone -> tracker %s: not tried, the tracker's "
-                        "address could not be learned" % TRACKER)
+            self.report(False, "laptop, phone and tablet -> tracker %s: not tried, the "
+                        "tracker's address could not be learned" % TRACKER)
         self.traffic("tv", SITE, "site", ("allow", "media-limit"))
         self.rate_limit("tv", 25000000, "media-limit")
         # maya-phone is a kid's phone: bedtime decides at night, so the
         # expected verdict is the one explain gives at this moment.
         self.traffic("phone", SITE, "site", None, path="kernel")
+        # leo-tablet is a kid's too, behind the nft engine's port: the same.
+        self.traffic("tablet", SITE, "site", None, path="nft")
         self.traffic("visitor", SITE, "site", ("allow", "new-devices"))
         self.traffic("visitor", gwlab.DEVICES[4][3], "the phone", ("block", "default new"))
         failed = sum(1 for ok, _ in self.results if not ok)
@@ -268,6 +289,8 @@ def try_this(home):
   ip netns exec %(thermo)s curl -m 3 http://%(site)s/         # the thermostat, blocked
   ip netns exec %(thermo)s curl http://%(cloud)s/             # its cloud, allowed
   ip netns exec %(phone)s curl http://%(site)s/               # maya-phone on the kernel path
+  ip netns exec %(tablet)s curl http://%(site)s/              # leo-tablet behind the nft engine
+  ip netns exec %(gw)s nft list table inet gw                 # the guard, NAT, the nft engine
   ip netns exec %(visitor)s curl http://%(site)s/             # a visitor's phone (new device)
   bpftool map dump pinned %(pins)s/gw_counters    # the eBPF classifier's counters, per CPU
   edit %(pol)s, then: %(g)s policy apply %(pol)s -m "my change"
@@ -275,8 +298,9 @@ def try_this(home):
 Namespaces: %(ns)s
 Logs and state: %(work)s
 Ctrl-C tears everything down.""" % dict(
-        g=g, top=top, gw=home.ns_gw, mport=gwlab.METRICS_PORT, pol=home.policy, site=SITE, cloud=THERMO_CLOUD, laptop=n("laptop"),
-        thermo=n("thermostat"), phone=n("phone"), visitor=n("visitor"),
+        g=g, top=top, gw=home.ns_gw, mport=gwlab.METRICS_PORT, pol=home.policy, site=SITE,
+        cloud=THERMO_CLOUD, laptop=n("laptop"), thermo=n("thermostat"), phone=n("phone"),
+        visitor=n("visitor"), tablet=n("tablet"),
         ns=" ".join(home.made_ns), work=home.work, pins=home.pins))
 
 

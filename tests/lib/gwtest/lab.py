@@ -40,6 +40,7 @@ from .proc import Procs
 LAN_NET = "192.168.1.0/24"
 LAN_GW = "192.168.1.1"
 WIFI_GW = "192.168.50.1"      # the kernel port (the "Wi-Fi"), its own subnet
+WIFI2_GW = "192.168.51.1"     # a second kernel port, without XDP: the nft engine
 WAN_IP = "192.0.2.2"          # the gateway's WAN address (TEST-NET-1)
 ISP_IP = "192.0.2.1"          # the "ISP router", the WAN next hop
 
@@ -59,14 +60,19 @@ INTERNET = {
 
 # The home's devices: name in the lab, policy device (None: a MAC nobody
 # declared), MAC, address, where it plugs in ("lan": the DPDK wired port
-# through the switch; "wifi": the kernel port with the eBPF classifier).
+# through the switch; "wifi": the kernel port wlan0 with the eBPF
+# classifier; "wifi-nft": the kernel port wlan1, enforced by the nft engine).
 DEVICES = [
     ("laptop", "sarah-laptop", "3c:22:fb:41:8e:07", "192.168.1.10", "lan"),
     ("tv", "living-room-tv", "64:1c:ae:93:0e:5a", "192.168.1.20", "lan"),
     ("thermostat", "thermostat", "18:b4:30:7d:61:02", "192.168.1.30", "lan"),
     ("visitor", None, "02:5a:11:00:00:99", "192.168.1.99", "lan"),
     ("phone", "maya-phone", "5e:91:2b:d0:7c:44", "192.168.50.10", "wifi"),
+    ("tablet", "leo-tablet", "8c:86:1e:5f:20:b9", "192.168.51.10", "wifi-nft"),
 ]
+
+# The kernel ports: gwd's interface, its address on the gateway, engine.
+KERNEL_PORTS = {"wifi": ("wlan0", WIFI_GW, "ebpf"), "wifi-nft": ("wlan1", WIFI2_GW, "nft")}
 
 # The fast path owns the wired ports: the gateway's kernel must not answer
 # or route what arrives on them (af_packet reads it before this hook; the
@@ -78,18 +84,9 @@ table netdev gwlab_dpdk_ports {
 }
 """
 
-# The kernel path's NAT: the kernel ports' traffic (the phone's) out
-# gw-wan, on the NAT ports the fast path leaves to the kernel (it takes
-# 1024-32767 by default).
-KERNEL_NAT_NFT = """
-table ip gwlab_nat {
-    chain post {
-        type nat hook postrouting priority srcnat;
-        oifname "gw-wan" ip saddr 192.168.50.0/24 meta l4proto { tcp, udp } masquerade to :32768-65535
-        oifname "gw-wan" ip saddr 192.168.50.0/24 masquerade
-    }
-}
-"""
+# The kernel ports' NAT (out gw-wan, on the NAT ports the fast path
+# leaves to the kernel) and the gateway's guard are gwd's (docs/nft.md):
+# gwd.conf names the twins and the kernel ports.
 
 
 class Home:
@@ -239,10 +236,11 @@ class Home:
                 sh("ip", "-n", sw, "link", "set", "p-" + name[:10], "master", "br0", "up")
                 gwaddr, plen = LAN_GW, 24
             else:
-                # The kernel port: the phone's eth0 to the gateway's wlan0.
+                # A kernel port: the device's eth0 to the gateway's wlanN.
+                port, gwaddr, _ = KERNEL_PORTS[where]
                 sh("ip", "-n", dns, "link", "add", "eth0", "address", mac, "type", "veth",
-                   "peer", "name", "wlan0", "netns", gw)
-                gwaddr, plen = WIFI_GW, 24
+                   "peer", "name", port, "netns", gw)
+                plen = 24
             sh("ip", "-n", dns, "addr", "add", "%s/%d" % (addr, plen), "dev", "eth0")
             sh("ip", "-n", dns, "link", "set", "eth0", "up")
             sh("ip", "-n", dns, "route", "add", "default", "via", gwaddr)
@@ -273,8 +271,9 @@ class Home:
         gw = self.ns_gw
         sh("nft", "-f", "-", input=DPDK_PORTS_NFT, ns=gw)
         sh("sysctl", "-qw", "net.ipv4.ip_forward=1", ns=gw)
-        sh("ip", "-n", gw, "addr", "add", WIFI_GW + "/24", "dev", "wlan0")
-        sh("ip", "-n", gw, "link", "set", "wlan0", "up")
+        for port, addr, _ in KERNEL_PORTS.values():
+            sh("ip", "-n", gw, "addr", "add", addr + "/24", "dev", port)
+            sh("ip", "-n", gw, "link", "set", port, "up")
 
     def _dataplane(self):
         gw = self.ns_gw
@@ -321,8 +320,8 @@ class Home:
 
     def _kernel_path(self, again=False):
         """The kernel's side of the gateway once the twins exist: its LAN
-        and WAN addresses on them, the default route out gw-wan, and nft
-        masquerading the kernel ports' traffic (KERNEL_NAT_NFT)."""
+        and WAN addresses on them and the default route out gw-wan (the
+        kernel ports' masquerade out gw-wan is gwd's guard's)."""
         gw = self.ns_gw
         have = sh("ip", "-n", gw, "-4", "-o", "addr", "show")
         if " gw-lan " not in have:
@@ -332,9 +331,6 @@ class Home:
         for link in ("gw-lan", "gw-wan"):
             sh("ip", "-n", gw, "link", "set", link, "up")
         sh("ip", "-n", gw, "route", "replace", "default", "via", ISP_IP, "dev", "gw-wan")
-        if again:
-            return
-        sh("nft", "-f", "-", input=KERNEL_NAT_NFT, ns=gw)
 
     def restart_dataplane(self, with_policy=True):
         """Stops gw-dataplane and starts it again; with_policy=False starts
@@ -359,7 +355,10 @@ class Home:
             f.write("# the home lab's gwd (tools/lab)\n"
                     "state_dir = %s\nsocket = %s\n" % (os.path.join(self.work, "state"), self.sock))
             if engines:
-                f.write("guard = off\ndataplane = %s\nebpf_ports = wlan0\nbpf_pin_root = %s\n"
+                # The guard on the twins and the kernel ports; each kernel
+                # port with its engine (docs/nft.md).
+                f.write("dataplane = %s\nebpf_ports = wlan0\nbpf_pin_root = %s\n"
+                        "nft_ports = wlan1\nlan_ports = gw-lan\nwan_ports = gw-wan\n"
                         % (self.dp_sock, self.pins))
                 # In the gateway's namespace: each lab has its own loopback.
                 f.write("metrics = 127.0.0.1:%d\n" % METRICS_PORT)
@@ -434,6 +433,15 @@ class Home:
 
     def bpf_counter_names(self):
         return ebpf.counter_names(self.src)
+
+    def nft_rule_counts(self):
+        """The packets each rule decided in the nft engine (wlan1), by rule
+        name ('default', 'default new' too): gwctl status's engine nft."""
+        st = self.gwctl("status", "--json", check=False, json_out=True) or {}
+        for e in st.get("engines") or []:
+            if e.get("name") == "nft":
+                return e.get("rules") or {}
+        raise Fail("gwctl status shows no nft engine")
 
     def bpf_counters(self):
         """The eBPF classifier's counters on the kernel port, summed over

@@ -1,0 +1,326 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+# The forwarding paths compared on one medium (tools/gw bench paths; root;
+# not a test).
+#
+#   bench-paths.py BUILD_DIR [--rounds N] [--seconds S] [--rules R]
+#                  [--flows M] [--only PATHS] [--apply-rules R]
+#
+# One veth topology in three namespaces: a generator (trafgen, Debian's
+# netsniff-ng, from one CPU) -> lan0 of the router under test -> wan0 ->
+# a sink, whose received packets are what the router forwarded.  The same
+# policy of R rules (1 000 by default; the bench device's stream allowed
+# by a rule of its own, every other rule naming other devices,
+# destinations and ports) and the same traffic on every path, in the same
+# run, the paths taking turns round by round:
+#
+#   conntrack  plain Linux forwarding with conntrack on (a forward chain
+#              `ct state established,related accept; accept`): what an
+#              OpenWrt or Debian router does, the reference of every ratio
+#   nft        gwd with the guard and the nft engine on lan0 (the policy
+#              in the forward chain)
+#   ebpf       gwd with the guard and the eBPF classifier on lan0 (XDP)
+#   dpdk       gw-dataplane on net_af_xdp over lan0 and wan0 (the kernel
+#              does not see them), the policy loaded at start
+#
+# Two kinds of traffic, UDP, 64-byte frames: established (M flows, 64 512
+# by default, cycled: after a warm-up pass every packet belongs to a known
+# flow) and new (every packet a flow of its own: random destination
+# ports).  For each path and kind: packets a second the sink received, and
+# CPU per packet (every CPU's busy time over the packets forwarded, the
+# generator's included: it is the same on every path), as ratios to
+# conntrack's of the same round; the medians over the rounds are printed.
+# Also the time gwd takes to apply a policy of --apply-rules rules (10 000)
+# to the nft engine (its prepare and commit, from the apply log line).
+# Targets, PASS or FAIL each: the nft engine's apply of 10 000 rules under
+# 250 ms; its established rate at least 0.9 of conntrack's; the eBPF
+# classifier's at least 1.0; new flows on every gw path at least as many a
+# second as conntrack's.  Written on tests/lib/gwtest (namespaces
+# gwba<PID>p-*, everything removed at the end, also on failure).
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                "lib"))
+from gwtest import Fail, wait_for  # noqa: E402
+from gwtest.gwd import Gwd  # noqa: E402
+from gwtest.net import Netns, connectable, remove_dpdk_runtime, remove_pins, sh  # noqa: E402
+from gwtest.proc import Procs  # noqa: E402
+
+GEN_MAC, LAN0_MAC = "02:62:00:00:00:02", "02:62:00:00:00:01"
+WAN0_MAC, SINK_MAC = "02:62:00:00:01:01", "02:62:00:00:01:02"
+BENCH_MAC = GEN_MAC
+PATHS = ("conntrack", "nft", "ebpf", "dpdk")
+
+CONNTRACK_NFT = """table inet benchct {
+    chain forward_ct {
+        type filter hook forward priority 0; policy accept;
+        ct state established,related accept
+        accept
+    }
+}
+"""
+
+# DPDK owns the wired ports: the kernel does not answer on them.
+DPDK_PORTS_NFT = """table netdev benchdpdk {
+    chain lan0 { type filter hook ingress device "lan0" priority 0; policy drop; }
+    chain wan0 { type filter hook ingress device "wan0" priority 0; policy drop; }
+}
+"""
+
+
+def policy_text(rules, devices=100):
+    """R rules of a household of `devices` devices: every rule but the last
+    names one of them, a server and a port; the last allows the bench
+    device's UDP to the bench servers (198.18.0.0/15)."""
+    out = ["device bench mac %s" % BENCH_MAC]
+    out += ["device d%d mac 02:63:00:00:%02x:%02x" % (d, d >> 8, d & 255)
+            for d in range(devices)]
+    ports = ["22", "25", "110", "3389", "5000-5100", "6881-6889", "25565"]
+    for i in range(rules - 1):
+        action = ("block", "reject", "allow")[i % 3]
+        out.append("rule r%d %s device d%d to 203.%d.%d.0/24 proto tcp port %s" % (
+            i, action, i % devices, i >> 8 & 255, i & 255, ports[i % len(ports)]))
+    out.append("rule bench-stream allow device bench to 198.18.0.0/15 proto udp")
+    out += ["default block", "default new block"]
+    return "\n".join(out) + "\n"
+
+
+def trafgen_conf(kind):
+    """trafgen's packet: UDP from the bench device; established: source
+    ports cycled over 64 512 flows; new: a random destination port too."""
+    dp = "drnd()" if kind == "new" else "5201"
+    return ("{\n  eth(da=%s, sa=%s, type=0x0800),\n"
+            "  ipv4(saddr=10.50.0.10, daddr=198.18.0.1, ttl=64),\n"
+            "  udp(sp=dinc(1024, 65535), dp=%s),\n  fill(0x41, 18)\n}\n" % (LAN0_MAC, GEN_MAC, dp))
+
+
+def cpu_busy():
+    """Seconds every CPU was busy (user, nice, system, irq, softirq, steal)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    hz = os.sysconf("SC_CLK_TCK")
+    return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / hz
+
+
+def rx_packets(ns, dev):
+    out = sh("ip", "-n", ns, "-s", "-j", "link", "show", dev)
+    import json
+    return json.loads(out)[0]["stats64"]["rx"]["packets"]
+
+
+class Bench:
+    def __init__(self, build, args, work):
+        self.build, self.args, self.work = build, args, work
+        self.gwd_bin = os.path.join(build, "control", "gwd")
+        self.gwctl_bin = os.path.join(build, "tools", "gwctl")
+        self.dp_bin = os.path.join(build, "dataplane", "gw-dataplane")
+        self.pins = "/sys/fs/bpf/gw-paths-%d" % os.getpid()
+        self.prefix = "gwba%dp-dp" % os.getpid()
+        self.policy = os.path.join(work, "bench.gw")
+        with open(self.policy, "w") as f:
+            f.write(policy_text(args.rules))
+        self.nets = self.procs = self.gwd = None
+
+    # ----------------------------------------------------------- topology
+
+    def up(self):
+        self.nets = Netns("gwba", tag="%dp" % os.getpid())
+        self.procs = Procs(self.work)
+        self.gen, self.dut, self.sink = (self.nets.add(r, ipv6=False)
+                                         for r in ("gen", "dut", "sink"))
+        sh("ip", "-n", self.gen, "link", "add", "eth0", "address", GEN_MAC, "type", "veth",
+           "peer", "name", "lan0", "address", LAN0_MAC, "netns", self.dut)
+        sh("ip", "-n", self.dut, "link", "add", "wan0", "address", WAN0_MAC, "type", "veth",
+           "peer", "name", "eth0", "address", SINK_MAC, "netns", self.sink)
+        sh("ip", "-n", self.gen, "addr", "add", "10.50.0.10/16", "dev", "eth0")
+        sh("ip", "-n", self.dut, "addr", "add", "10.50.0.1/16", "dev", "lan0")
+        sh("ip", "-n", self.dut, "addr", "add", "10.60.0.1/24", "dev", "wan0")
+        sh("ip", "-n", self.sink, "addr", "add", "10.60.0.2/24", "dev", "eth0")
+        for ns, dev in ((self.gen, "eth0"), (self.dut, "lan0"), (self.dut, "wan0"),
+                        (self.sink, "eth0")):
+            sh("ip", "-n", ns, "link", "set", dev, "up")
+        sh("ip", "-n", self.dut, "route", "add", "default", "via", "10.60.0.2")
+        sh("ip", "-n", self.dut, "neigh", "replace", "10.60.0.2", "lladdr", SINK_MAC, "dev",
+           "wan0", "nud", "permanent")
+        sh("ip", "-n", self.dut, "neigh", "replace", "10.50.0.10", "lladdr", GEN_MAC, "dev",
+           "lan0", "nud", "permanent")
+        sh("sysctl", "-qw", "net.ipv4.ip_forward=1", ns=self.dut)
+        # New flows end their conntrack entry soon, so the table never fills.
+        sh("sysctl", "-qw", "net.netfilter.nf_conntrack_udp_timeout=2", ns=self.dut)
+        for kind in ("est", "new"):
+            with open(os.path.join(self.work, kind + ".cfg"), "w") as f:
+                f.write(trafgen_conf("new" if kind == "new" else "est"))
+
+    def down(self):
+        if self.gwd:
+            self.gwd.close()
+            self.gwd = None
+        if self.procs:
+            self.procs.close()
+        if self.nets:
+            self.nets.close()
+        remove_pins(self.pins)
+        remove_dpdk_runtime(self.prefix)
+
+    # ----------------------------------------------------------- paths
+
+    def start(self, path):
+        if path == "conntrack":
+            sh("nft", "-f", "-", input=CONNTRACK_NFT, ns=self.dut)
+        elif path in ("nft", "ebpf"):
+            g = self.gwd = Gwd(self.gwd_bin, self.gwctl_bin, netns=self.dut,
+                               prefix="gwba-paths-")
+            g.conf_add("wan_ports = wan0\nkernel_nat = off\n")
+            if path == "nft":
+                g.conf_add("nft_ports = lan0\n")
+            else:
+                g.conf_add("ebpf_ports = lan0\nbpf_pin_root = %s\n" % self.pins)
+            g.conf_add("policy = %s\n" % self.policy)
+            g.start(timeout=120)
+            e = g.engine(path)
+            if e["state"] != "ok" or e["generation"] != 1:
+                raise Fail("gwd's %s engine: %s" % (path, e))
+        elif path == "dpdk":
+            sh("nft", "-f", "-", input=DPDK_PORTS_NFT, ns=self.dut)
+            img = os.path.join(self.work, "bench.img")
+            sh(self.gwctl_bin, "policy", "compile", self.policy, "-o", img)
+            sock = os.path.join(self.work, "dp.sock")
+            # The whole port range for NAT: no kernel path here.
+            argv = [self.dp_bin, "--no-huge", "-m", "1536", "--file-prefix", self.prefix,
+                    "-l", "0", "--no-pci", "--vdev", "net_af_xdp0,iface=lan0",
+                    "--vdev", "net_af_xdp1,iface=wan0", "--",
+                    "--lan", "0", "--wan", "1", "--lan-ip", "10.50.0.1/16",
+                    "--wan-ip", "10.60.0.1/24", "--wan-gw-mac", SINK_MAC,
+                    "--nat-ports", "1024-65535", "--no-twins",
+                    "--mbufs", "16383", "--flows", "262144", "--control", sock,
+                    "--policy", img]
+            p = self.procs.spawn("dataplane", argv, ns=self.dut, keep_mounts=True)
+            wait_for("gw-dataplane's control socket", lambda: connectable(sock), timeout=60,
+                     proc=p)
+
+    def stop(self, path):
+        if self.gwd:
+            self.gwd.close()
+            self.gwd = None
+        if path == "dpdk":
+            self.procs.stop("dataplane")
+
+    def measure(self, kind):
+        """(packets a second the sink got, CPU seconds per packet)."""
+        cfg = os.path.join(self.work, kind + ".cfg")
+        self.procs.spawn("trafgen", ["trafgen", "--dev", "eth0", "--conf", cfg, "--cpus", "1",
+                                     "--no-sock-mem", "--no-cpu-stats"], ns=self.gen)
+        time.sleep(self.args.warmup)
+        p0, c0, t0 = rx_packets(self.sink, "eth0"), cpu_busy(), time.monotonic()
+        time.sleep(self.args.seconds)
+        p1, c1, t1 = rx_packets(self.sink, "eth0"), cpu_busy(), time.monotonic()
+        self.procs.stop("trafgen")
+        pkts = p1 - p0
+        if pkts <= 0:
+            raise Fail("nothing was forwarded (%s traffic)" % kind)
+        return pkts / (t1 - t0), (c1 - c0) / pkts
+
+    def apply_ms(self, rules):
+        """gwd's nft engine: the prepare and commit of a policy of `rules`
+        rules, in ms, from its apply log line."""
+        big = os.path.join(self.work, "big.gw")
+        with open(big, "w") as f:
+            f.write(policy_text(rules, devices=max(rules // 10, 4)))
+        mark = len(self.gwd.logtext())
+        self.gwd.gwctl("policy", "apply", big, "-m", "bench")
+        log = self.gwd.logtext()[mark:]
+        m = re.search(r"event=apply .*prepare_ms=\S*nft:([\d.]+).*commit_ms=\S*nft:([\d.]+)", log)
+        if not m:
+            raise Fail("no apply line with the nft engine's times: %s" % log[-800:])
+        return float(m.group(1)) + float(m.group(2))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("build")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=4.0)
+    ap.add_argument("--warmup", type=float, default=1.5)
+    ap.add_argument("--rules", type=int, default=1000)
+    ap.add_argument("--apply-rules", type=int, default=10000)
+    ap.add_argument("--only", default=",".join(PATHS))
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("bench paths needs root")
+        return 77
+    if not shutil.which("trafgen"):
+        print("trafgen (Debian's netsniff-ng) is not installed")
+        return 1
+    paths = [p for p in PATHS if p in args.only.split(",")]
+    if "conntrack" not in paths:
+        paths.insert(0, "conntrack")
+    work = tempfile.mkdtemp(prefix="gwba-paths-")
+    os.chmod(work, 0o755)
+    b = Bench(os.path.abspath(args.build), args, work)
+    res = {(p, k): [] for p in paths for k in ("est", "new")}
+    applies = []
+    try:
+        for rnd in range(args.rounds):
+            for path in paths:
+                b.up()
+                try:
+                    b.start(path)
+                    for kind in ("est", "new"):
+                        pps, cpu = b.measure(kind)
+                        res[(path, kind)].append((pps, cpu))
+                        print("round %d %-9s %-3s %9.0f pps %7.0f ns CPU/packet" % (
+                            rnd + 1, path, kind, pps, cpu * 1e9), flush=True)
+                    if path == "nft" and args.apply_rules:
+                        ms = b.apply_ms(args.apply_rules)
+                        applies.append(ms)
+                        print("round %d nft apply of %d rules: %.0f ms" % (
+                            rnd + 1, args.apply_rules, ms), flush=True)
+                finally:
+                    b.stop(path)
+                    b.down()
+    finally:
+        b.down()
+        shutil.rmtree(work, ignore_errors=True)
+
+    def ratio(path, kind, i):
+        v = [r[i] / c[i] for r, c in zip(res[(path, kind)], res[("conntrack", kind)])]
+        return statistics.median(v)
+
+    print("\n%-9s %12s %8s %12s %8s %14s %14s" % ("path", "est pps", "ratio", "new pps",
+                                                   "ratio", "est CPU ratio", "new CPU ratio"))
+    for p in paths:
+        est = statistics.median(x[0] for x in res[(p, "est")])
+        new = statistics.median(x[0] for x in res[(p, "new")])
+        print("%-9s %12.0f %8.2f %12.0f %8.2f %14.2f %14.2f" % (
+            p, est, ratio(p, "est", 0), new, ratio(p, "new", 0), ratio(p, "est", 1),
+            ratio(p, "new", 1)))
+    verdicts = []
+    if applies:
+        ms = statistics.median(applies)
+        verdicts.append(("nft engine applies %d rules in under 250 ms" % args.apply_rules,
+                         ms < 250, "%.0f ms" % ms))
+    if "nft" in paths:
+        r = ratio("nft", "est", 0)
+        verdicts.append(("nft established >= 0.9 x conntrack", r >= 0.9, "%.2f" % r))
+    if "ebpf" in paths:
+        r = ratio("ebpf", "est", 0)
+        verdicts.append(("eBPF established >= 1.0 x conntrack", r >= 1.0, "%.2f" % r))
+    for p in paths[1:]:
+        r = ratio(p, "new", 0)
+        verdicts.append(("%s new flows >= 1.0 x conntrack" % p, r >= 1.0, "%.2f" % r))
+    print()
+    for what, ok, got in verdicts:
+        print("%s  %s: %s" % ("PASS" if ok else "FAIL", what, got))
+    return 0 if all(ok for _, ok, _ in verdicts) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
