@@ -420,7 +420,7 @@ def case_events(home):
     home.wait_for("the second subscription", lambda: subscribed(home, 2), proc="gwd")
     before = len(r.events())
     spray = home.spawn("spray", home.ns("laptop"), programs.python(
-        "udp_spray.py", SITE, 20000, 5000, "--pps", 2500))
+        "udp_burst.py", SITE, 20000, 5000, "--pps", 2500))
     worst = 0.0
     while spray.poll() is None:
         t0 = time.monotonic()

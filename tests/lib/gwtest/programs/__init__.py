@@ -9,13 +9,21 @@ each is run with Debian's /usr/bin/python3 (or /bin/sh) as a file:
     stream_server.py  a paced HTTP download (a stream a policy swap must cut)
     udp_send.py       numbered UDP datagrams at a steady pace (one flow)
     udp_recv.py       their receiver: what arrived, the gaps
-    udp_spray.py      one datagram to each of many ports: a burst of new flows
+    udp_burst.py      one datagram to each of many ports: a burst of new flows
     tcp_probe.py      exit 0 when a TCP port accepts a connection
     frame_send.py     whole Ethernet frames, as given, out of an interface
     udhcpc_script.sh  udhcpc's script: the lease onto the interface
     listen.py         decoy TCP and UDP services that answer (a scan's target)
     send_from.py      UDP datagrams from a given source (spoofing, on the wire)
     raw_send.py       whole Ethernet frames onto an interface, as they are
+    nat_reflector.py  the internet's mirror (STUN's job): a sender's address
+                      and port, over UDP and TCP
+    udp_peer.py       a LAN device's UDP endpoint: learns its mapping, sends,
+                      records what arrives
+    tcp_peer.py       a LAN device's TCP endpoint: learns its mapping, then a
+                      (simultaneous) open or a listen
+    udp_from.py       one datagram from a given source address and port
+    udp_spray.py      many UDP flows at once (a device past its caps)
 """
 import os
 

@@ -1,12 +1,12 @@
 # SPDX-License-Identifier: MIT
-"""One UDP datagram to each of COUNT ports of DST: COUNT flows, opened as
-fast as PPS allows (a burst of new flows, for the live events' tests).
+"""Many UDP flows at once: one datagram from each of COUNT source ports
+(FIRST, FIRST+1, ...) to each of DCOUNT destination ports of DST (a
+device opening flows, e.g. past its cap).
 
-    udp_spray.py DST FIRST_PORT COUNT [--pps N]
+    udp_spray.py SRC_IP FIRST COUNT DST DPORT [--dcount N] [--pause S]
 
-Sends from one socket, so the flows differ by destination port only
-(FIRST_PORT, FIRST_PORT + 1, ...).  Prints one JSON line {"sent": N,
-"first_port": P, "sport": S} at the end.
+PAUSE seconds between datagrams (default 0.001).  Prints one JSON line
+{"sent": N, "errors": N}.
 """
 import argparse
 import json
@@ -14,28 +14,25 @@ import socket
 import time
 
 ap = argparse.ArgumentParser()
-ap.add_argument("dst")
-ap.add_argument("first_port", type=int)
+ap.add_argument("src")
+ap.add_argument("first", type=int)
 ap.add_argument("count", type=int)
-ap.add_argument("--pps", type=float, default=2000)
+ap.add_argument("dst")
+ap.add_argument("dport", type=int)
+ap.add_argument("--dcount", type=int, default=1)
+ap.add_argument("--pause", type=float, default=0.001)
 a = ap.parse_args()
-
-s = socket.socket(socket.AF_INET6 if ":" in a.dst else socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("", 0))
-t0 = time.monotonic()
-sent = 0
+sent = errors = 0
 for i in range(a.count):
-    port = a.first_port + i
-    if port > 65535:
-        break
-    try:
-        s.sendto(b"spray %d" % i, (a.dst, port))
-        sent += 1
-    except OSError:
-        pass
-    if a.pps > 0:
-        wait = t0 + (i + 1) / a.pps - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
-print(json.dumps({"sent": sent, "first_port": a.first_port, "sport": s.getsockname()[1]}),
-      flush=True)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((a.src, a.first + i))
+    for k in range(a.dcount):
+        try:
+            s.sendto(b"spray", (a.dst, a.dport + k))
+            sent += 1
+        except OSError:
+            errors += 1
+        time.sleep(a.pause)
+    s.close()
+print(json.dumps({"sent": sent, "errors": errors}), flush=True)
