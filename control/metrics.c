@@ -19,10 +19,20 @@
 #include "flows_json.h"
 #include "log.h"
 #include "metrics.h"
+#include "msg.h" /* dns/: gw-dns's protocol (its STATS counters) */
+
+/* Scrapes waiting for gw-dns's counters at once; more get the page without them. */
+#define METRICS_WAIT_MAX 16
+/* How long a scrape waits for gw-dns's counters before it goes without. */
+#define METRICS_DNS_WAIT_MS 1000
 
 struct gwd_metrics {
 	struct gwd *d;
 	struct evhttp *http;
+	struct event *dns_timer;  /* gives up waiting for gw-dns */
+	bool asking;              /* a STATS request is out */
+	struct evhttp_request *wait[METRICS_WAIT_MAX];
+	size_t nwait;
 };
 
 /* A label value: \, " and newline escaped, as the text format says. */
@@ -218,6 +228,170 @@ static void engines(struct gwd *d, struct evbuffer *out)
 				    d->engines[i]->ops->name, d->engines[i]->generation);
 }
 
+/* ---- the DNS service (gw-dns's counters, dns/stats.h) -------------------- */
+
+/* gw-dns's counters into families by what they count. */
+enum dns_family {
+	DF_QUERIES, DF_ANSWERS, DF_TRUNCATED, DF_REJECTED, DF_DROPS, DF_SERVFAIL, DF_HOLDS,
+	DF_HOLDS_RELEASED, DF_LEARNS, DF_POLICY_LOADS, DF_BLOCKED, DF_UP_QUERIES, DF_UP_TCP,
+	DF_UP_ANSWERS, DF_UP_ERRORS, DF_UP_RCODES, DF_UP_DROPS, DF_UP_PENDING, DF_CACHE_HITS,
+	DF_CACHE_MISSES, DF_CACHE_INSERTS, DF_CACHE_EVICTIONS, DF_CACHE_BYTES, DF_CACHE_ENTRIES,
+	DF_TCP_CONNS, DF_TCP_DROPPED, DF_CONTROL_ERRORS, DF_OTHER, DF_COUNT
+};
+
+static const struct {
+	const char *name, *type, *help;
+} dns_families[DF_COUNT] = {
+	[DF_QUERIES] = { "gw_dns_queries_total", "counter",
+			 "Queries gw-dns received, by transport (udp, tcp)." },
+	[DF_ANSWERS] = { "gw_dns_answers_total", "counter",
+			 "Answers gw-dns sent, by where they came from (local: the household's "
+			 "zone, cache, forward: an upstream's, canary: a bypass canary)." },
+	[DF_TRUNCATED] = { "gw_dns_answers_truncated_total", "counter",
+			   "UDP answers sent truncated (the client asks again over TCP)." },
+	[DF_REJECTED] = { "gw_dns_rejected_total", "counter",
+			  "Queries answered REFUSED, FORMERR or NOTIMP, by reason." },
+	[DF_DROPS] = { "gw_dns_drops_total", "counter",
+		       "Datagrams gw-dns dropped unanswered, by reason." },
+	[DF_SERVFAIL] = { "gw_dns_servfail_total", "counter",
+			  "Queries answered SERVFAIL, by reason." },
+	[DF_HOLDS] = { "gw_dns_holds_total", "counter",
+		       "Answers held until gwd had their addresses in every engine." },
+	[DF_HOLDS_RELEASED] = { "gw_dns_holds_released_total", "counter",
+				"Held answers released (gwd took their addresses)." },
+	[DF_LEARNS] = { "gw_dns_learns_total", "counter",
+			"LEARN messages gw-dns sent gwd (a listed name's addresses)." },
+	[DF_POLICY_LOADS] = { "gw_dns_policy_loads_total", "counter",
+			      "Compiled policies gw-dns loaded." },
+	[DF_BLOCKED] = { "gw_dns_blocked_answers_total", "counter",
+			 "Block answers given to a device the policy blocks from every address "
+			 "of a name." },
+	[DF_UP_QUERIES] = { "gw_dns_upstream_queries_total", "counter",
+			    "Queries gw-dns sent its upstreams." },
+	[DF_UP_TCP] = { "gw_dns_upstream_tcp_queries_total", "counter",
+			"Queries gw-dns asked its upstreams again over TCP." },
+	[DF_UP_ANSWERS] = { "gw_dns_upstream_answers_total", "counter",
+			    "Upstream answers gw-dns accepted." },
+	[DF_UP_ERRORS] = { "gw_dns_upstream_errors_total", "counter",
+			   "Upstream queries that failed to send or connect." },
+	[DF_UP_RCODES] = { "gw_dns_upstream_error_rcodes_total", "counter",
+			   "Upstream answers with an error rcode." },
+	[DF_UP_DROPS] = { "gw_dns_upstream_drops_total", "counter",
+			  "Upstream datagrams gw-dns refused to take, by reason." },
+	[DF_UP_PENDING] = { "gw_dns_upstream_pending", "gauge",
+			    "Queries waiting for an upstream's answer now." },
+	[DF_CACHE_HITS] = { "gw_dns_cache_hits_total", "counter", "Lookups the cache answered." },
+	[DF_CACHE_MISSES] = { "gw_dns_cache_misses_total", "counter",
+			      "Lookups the cache could not answer." },
+	[DF_CACHE_INSERTS] = { "gw_dns_cache_inserts_total", "counter",
+			       "Answers put into the cache." },
+	[DF_CACHE_EVICTIONS] = { "gw_dns_cache_evictions_total", "counter",
+				 "Answers the cache let go to make room." },
+	[DF_CACHE_BYTES] = { "gw_dns_cache_bytes", "gauge", "Bytes the cache holds now." },
+	[DF_CACHE_ENTRIES] = { "gw_dns_cache_entries", "gauge", "Answers the cache holds now." },
+	[DF_TCP_CONNS] = { "gw_dns_tcp_connections_total", "counter",
+			   "TCP connections gw-dns accepted from clients." },
+	[DF_TCP_DROPPED] = { "gw_dns_tcp_connections_dropped_total", "counter",
+			     "Client TCP connections closed at once (too many)." },
+	[DF_CONTROL_ERRORS] = { "gw_dns_control_errors_total", "counter",
+				"Messages from gwd gw-dns refused." },
+	[DF_OTHER] = { "gw_dns_other_total", "counter",
+		       "A counter of gw-dns this gwd has no family for, by its name." },
+};
+
+/* gw-dns's name (dns/stats.h) -> family and label; a name ending in '.'
+ * is a prefix, the rest of the name being the label's value. */
+static const struct {
+	const char *dns;
+	enum dns_family f;
+	const char *key, *value;
+} dns_map[] = {
+	{ "query.", DF_QUERIES, "transport", NULL },
+	{ "answer.truncated", DF_TRUNCATED, NULL, NULL },
+	{ "answer.", DF_ANSWERS, "source", NULL },
+	{ "refused.", DF_REJECTED, "reason", NULL },
+	{ "formerr", DF_REJECTED, "reason", "formerr" },
+	{ "notimp", DF_REJECTED, "reason", "notimp" },
+	{ "drop.", DF_DROPS, "reason", NULL },
+	{ "servfail.", DF_SERVFAIL, "reason", NULL },
+	{ "hold", DF_HOLDS, NULL, NULL },
+	{ "hold.released", DF_HOLDS_RELEASED, NULL, NULL },
+	{ "learn.sent", DF_LEARNS, NULL, NULL },
+	{ "policy.loaded", DF_POLICY_LOADS, NULL, NULL },
+	{ "blocked.device", DF_BLOCKED, NULL, NULL },
+	{ "upstream.sent", DF_UP_QUERIES, NULL, NULL },
+	{ "upstream.tcp", DF_UP_TCP, NULL, NULL },
+	{ "upstream.answer", DF_UP_ANSWERS, NULL, NULL },
+	{ "upstream.error", DF_UP_ERRORS, NULL, NULL },
+	{ "upstream.rcode", DF_UP_RCODES, NULL, NULL },
+	{ "upstream.drop.", DF_UP_DROPS, "reason", NULL },
+	{ "upstream.pending", DF_UP_PENDING, NULL, NULL },
+	{ "cache.hit", DF_CACHE_HITS, NULL, NULL },
+	{ "cache.miss", DF_CACHE_MISSES, NULL, NULL },
+	{ "cache.insert", DF_CACHE_INSERTS, NULL, NULL },
+	{ "cache.evict", DF_CACHE_EVICTIONS, NULL, NULL },
+	{ "cache.bytes", DF_CACHE_BYTES, NULL, NULL },
+	{ "cache.entries", DF_CACHE_ENTRIES, NULL, NULL },
+	{ "tcp.accept", DF_TCP_CONNS, NULL, NULL },
+	{ "tcp.drop", DF_TCP_DROPPED, NULL, NULL },
+	{ "control.error", DF_CONTROL_ERRORS, NULL, NULL },
+};
+
+/* The mapping of one gw-dns counter: its family, label key and value (the
+ * value NULL without a label).  An unknown name goes to DF_OTHER. */
+static enum dns_family dns_family_of(const char *name, const char **key, const char **value)
+{
+	for (size_t i = 0; i < sizeof(dns_map) / sizeof(dns_map[0]); i++) {
+		size_t n = strlen(dns_map[i].dns);
+		bool prefix = dns_map[i].dns[n - 1] == '.';
+		if (prefix ? strncmp(name, dns_map[i].dns, n) || !name[n] || strchr(name + n, '.')
+			   : strcmp(name, dns_map[i].dns))
+			continue;
+		*key = dns_map[i].key;
+		*value = dns_map[i].value ? dns_map[i].value : prefix ? name + n : NULL;
+		return dns_map[i].f;
+	}
+	*key = "counter";
+	*value = name;
+	return DF_OTHER;
+}
+
+int gwd_metrics_dns_family(const char *name)
+{
+	const char *key, *value;
+	enum dns_family f = dns_family_of(name, &key, &value);
+	return f == DF_OTHER ? -1 : (int)f;
+}
+
+/* gw_dns_up, then gw-dns's counters (v, n; none when it did not answer). */
+static void dns_section(struct evbuffer *out, const struct gwdns_counter *v, size_t n)
+{
+	family(out, "gw_dns_up", "gauge",
+	       "1 when gw-dns answered gwd's request for its counters for this scrape, else 0.");
+	evbuffer_add_printf(out, "gw_dns_up %d\n", v ? 1 : 0);
+	if (!v)
+		return;
+	for (int f = 0; f < DF_COUNT; f++) {
+		bool head = false;
+		for (size_t i = 0; i < n; i++) {
+			const char *key, *value;
+			if ((int)dns_family_of(v[i].name, &key, &value) != f)
+				continue;
+			if (!head)
+				family(out, dns_families[f].name, dns_families[f].type,
+				       dns_families[f].help);
+			head = true;
+			evbuffer_add_printf(out, "%s", dns_families[f].name);
+			if (value) {
+				evbuffer_add_printf(out, "{%s=\"", key);
+				label(out, value);
+				evbuffer_add(out, "\"}", 2);
+			}
+			evbuffer_add_printf(out, " %llu\n", (unsigned long long)v[i].value);
+		}
+	}
+}
+
 int gwd_metrics_render(struct gwd *d, struct evbuffer *out)
 {
 	devices(d, out);
@@ -275,6 +449,82 @@ int gwd_metrics_render(struct gwd *d, struct evbuffer *out)
 	return 0;
 }
 
+int gwd_metrics_render_dns(struct gwd *d, const struct gwdns_counter *v, size_t n,
+			   struct evbuffer *out)
+{
+	int r = gwd_metrics_render(d, out);
+	if (r == 0 && d->dns)
+		dns_section(out, v, n);
+	return r;
+}
+
+static void reply_page(struct gwd_metrics *m, struct evhttp_request *req,
+		       const struct gwdns_counter *v, size_t n)
+{
+	struct evbuffer *out = evbuffer_new();
+	if (!out) {
+		evhttp_send_error(req, HTTP_INTERNAL, "out of memory");
+		return;
+	}
+	gwd_metrics_render_dns(m->d, v, n, out);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+			  "text/plain; version=0.0.4; charset=utf-8");
+	evhttp_send_reply(req, HTTP_OK, "OK", out);
+	evbuffer_free(out);
+}
+
+/* Every waiting scrape gets its page: with v when gw-dns answered. */
+static void reply_waiting(struct gwd_metrics *m, const struct gwdns_counter *v, size_t n)
+{
+	size_t nwait = m->nwait;
+	struct evhttp_request *wait[METRICS_WAIT_MAX];
+	memcpy(wait, m->wait, nwait * sizeof(wait[0]));
+	m->nwait = 0;
+	for (size_t i = 0; i < nwait; i++)
+		reply_page(m, wait[i], v, n);
+}
+
+static void on_dns_stats(const struct gwdns_counter *v, size_t n, int err, void *arg)
+{
+	struct gwd_metrics *m = arg;
+	(void)err;
+	m->asking = false;
+	evtimer_del(m->dns_timer);
+	reply_waiting(m, err ? NULL : v, n);
+}
+
+static void on_dns_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct gwd_metrics *m = arg;
+	(void)fd;
+	(void)what;
+	gwd_log("metrics_dns_timeout", "waited_ms=%d waiting=%zu", METRICS_DNS_WAIT_MS, m->nwait);
+	gwd_dns_stats_cancel(m->d->dns);
+	m->asking = false;
+	reply_waiting(m, NULL, 0);
+}
+
+/* /metrics: at once without the DNS service; with it, once gw-dns has
+ * sent its counters (a STATS request shared by the scrapes meanwhile), or
+ * after METRICS_DNS_WAIT_MS without them (gw_dns_up 0). */
+static void metrics_page(struct gwd_metrics *m, struct evhttp_request *req)
+{
+	if (!m->d->dns || m->nwait == METRICS_WAIT_MAX) {
+		reply_page(m, req, NULL, 0);
+		return;
+	}
+	if (!m->asking) {
+		if (gwd_dns_stats(m->d->dns, on_dns_stats, m) < 0) {
+			reply_page(m, req, NULL, 0);
+			return;
+		}
+		m->asking = true;
+		struct timeval tv = { METRICS_DNS_WAIT_MS / 1000, (METRICS_DNS_WAIT_MS % 1000) * 1000 };
+		evtimer_add(m->dns_timer, &tv);
+	}
+	m->wait[m->nwait++] = req;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
 	struct gwd_metrics *m = arg;
@@ -286,9 +536,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	}
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	if (path && !strcmp(path, "/metrics")) {
-		gwd_metrics_render(m->d, out);
-		evhttp_add_header(h, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-		evhttp_send_reply(req, HTTP_OK, "OK", out);
+		metrics_page(m, req);
 	} else if (path && !strcmp(path, "/")) {
 		evbuffer_add_printf(out, "gwd: the metrics are at /metrics\n");
 		evhttp_add_header(h, "Content-Type", "text/plain; charset=utf-8");
@@ -308,7 +556,10 @@ int gwd_metrics_new(struct event_base *base, struct gwd *d, const struct gwd_con
 	if (!cfg->metrics_addr[0])
 		return 0;
 	struct gwd_metrics *m = calloc(1, sizeof(*m));
-	if (!m || !(m->http = evhttp_new(base))) {
+	if (!m || !(m->http = evhttp_new(base)) ||
+	    !(m->dns_timer = evtimer_new(base, on_dns_timeout, m))) {
+		if (m && m->http)
+			evhttp_free(m->http);
 		free(m);
 		snprintf(err, errlen, "metrics: out of memory");
 		return -ENOMEM;
@@ -339,6 +590,15 @@ void gwd_metrics_free(struct gwd_metrics *m)
 {
 	if (!m)
 		return;
+	if (m->asking)
+		gwd_dns_stats_cancel(m->d->dns);
+	/* A scrape still waiting is told gwd is stopping (its connection
+	 * may be gone: then the reply frees the request). */
+	for (size_t i = 0; i < m->nwait; i++)
+		evhttp_send_error(m->wait[i], HTTP_SERVUNAVAIL, "gwd is stopping");
+	m->nwait = 0;
+	if (m->dns_timer)
+		event_free(m->dns_timer);
 	if (m->http)
 		evhttp_free(m->http);
 	free(m);

@@ -6,7 +6,9 @@
  * moment: per-device packets and bytes by direction (the flow collector),
  * per-rule packets and bytes (observe.h), each engine's packets, drops
  * and punts by reason (its counters op), live flows, generations and
- * apply durations.  Anything else is 404; methods other than GET and HEAD
+ * apply durations; with the DNS service, gw-dns's counters (a STATS
+ * request per scrape, shared by the scrapes meanwhile, awaited at most
+ * 1 s: then gw_dns_up 0).  Anything else is 404; methods other than GET and HEAD
  * are refused.
  */
 #ifndef GW_CONTROL_METRICS_H
@@ -26,7 +28,17 @@ int gwd_metrics_new(struct event_base *base, struct gwd *d, const struct gwd_con
 		    struct gwd_metrics **ret, char *err, size_t errlen);
 void gwd_metrics_free(struct gwd_metrics *m);
 
-/* The page itself, appended to out (for the server and the tests). */
+/* The page itself, appended to out (for the server and the tests):
+ * without the DNS service's part, */
 int gwd_metrics_render(struct gwd *d, struct evbuffer *out);
+/* and with it when gwd runs the DNS service: gw_dns_up, and gw-dns's
+ * counters v (n of them, from gwd_dns_stats; NULL: it did not answer). */
+struct gwdns_counter;
+int gwd_metrics_render_dns(struct gwd *d, const struct gwdns_counter *v, size_t n,
+			   struct evbuffer *out);
+/* The family index a gw-dns counter's name (dns/stats.h) goes to, or -1
+ * for none (it would be gw_dns_other_total): a test holds every counter
+ * gw-dns has to a family of its own. */
+int gwd_metrics_dns_family(const char *name);
 
 #endif
