@@ -197,6 +197,39 @@ static void eng_sample(const char *kind, const char *where, const char *name, ui
 	evbuffer_add_printf(out, "\"} %llu\n", (unsigned long long)v);
 }
 
+struct drop_sum {
+	const struct pol_ir *ir;
+	uint64_t pkts[POL_ACTION_COUNT];
+};
+
+static int add_rule_drop(uint32_t rule, uint64_t pkts, uint64_t bytes, void *arg)
+{
+	struct drop_sum *s = arg;
+	(void)bytes;
+	uint8_t a = rule == POL_RULE_DEFAULT ? s->ir->meta->default_action :
+		    rule == POL_RULE_DEFAULT_NEW ? s->ir->meta->default_new :
+		    rule < s->ir->nrules ? s->ir->rules[rule].action : POL_ALLOW;
+	if (a < POL_ACTION_COUNT)
+		s->pkts[a] += pkts;
+	return 0;
+}
+
+/* An engine without its own counters that counts what each rule decided
+ * (the nft engine: every packet of a blocked connection is decided
+ * again): its drops are the packets its block and reject rules decided in
+ * the generation it runs, when that is gwd's (the names are gwd's to
+ * read).  They start again at each generation. */
+static void rule_drops(struct gwd *d, struct gwd_engine *e, struct eng_ctx *c)
+{
+	if (!e->ops->rule_counts || !d->ir || e->generation != d->st.generation)
+		return;
+	struct drop_sum s = { .ir = d->ir };
+	if (e->ops->rule_counts(e, add_rule_drop, &s) < 0)
+		return;
+	eng_sample("drop", "forward", "policy_block", s.pkts[POL_BLOCK], c);
+	eng_sample("drop", "forward", "policy_reject", s.pkts[POL_REJECT], c);
+}
+
 static void engines(struct gwd *d, struct evbuffer *out)
 {
 	/* Each engine's counters once (a STATS request for the dataplane),
@@ -210,6 +243,8 @@ static void engines(struct gwd *d, struct evbuffer *out)
 		c.engine = e->ops->name;
 		if (e->ops->counters)
 			e->ops->counters(e, eng_sample, &c, err, sizeof(err));
+		else
+			rule_drops(d, e, &c);
 	}
 	for (size_t k = 0; k < ENG_FAMILIES; k++) {
 		family(out, eng_families[k].name, "counter", eng_families[k].help);

@@ -42,7 +42,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import gwtest  # noqa: E402
 from gwtest import Fail, check, proc, programs, proto, wait_for  # noqa: E402
 from gwtest import lab as gwlab  # noqa: E402
-from gwtest.lab import SITE  # noqa: E402
+from gwtest.lab import SITE, TRACKER, TRACKER_DOMAIN  # noqa: E402
 from gwtest.net import sweep_stale  # noqa: E402
 from gwtest.tmux import Tmux  # noqa: E402
 
@@ -217,6 +217,11 @@ def case_gwtop_batch(home):
     spawn_stream(home, "laptop")
     rc, _ = home.fetch("thermostat", SITE, timeout=2)
     check(rc != 0, "the thermostat reached the site")
+    # A block by the nft engine (leo-tablet's port): the tracker, once
+    # its name's address is learned as a DNS answer would have it.
+    home.gwctl("domains", "learn", TRACKER_DOMAIN, TRACKER, "--ttl", "3600")
+    rc, _ = home.fetch("tablet", TRACKER, timeout=2)
+    check(rc != 0, "leo-tablet reached the tracker")
     send = programs.python("udp_send.py", SITE, 9000, "--count", 100, "--pps", 200, "--sport",
                            40001)
     home.in_ns(home.ns("tv"), *send)
@@ -337,6 +342,26 @@ def case_gwtop_batch(home):
     check(metric("gw_engine_drops_total", engine="dataplane", where="lan",
                  reason="policy_block") >= 1, "no policy_block drop counted")
     check(metric("gw_flows") == len(g_flows), "gw_flows vs gwctl flows")
+    # The nft engine's drops: the packets its block rules decided, as
+    # gwctl status counts them by rule.
+    blocks = {"no-trackers", "no-trackers-new", "iot-nothing-else", "kids-bedtime",
+              "leo-no-social", "maya-homework", "default new"}
+
+    def nft_blocked():
+        st = home.gwctl("status", "--json", json_out=True)
+        rules = [e for e in st["engines"] if e["name"] == "nft"][0].get("rules") or {}
+        return sum(v for k, v in rules.items() if k in blocks), rules
+    before, rules = nft_blocked()
+    page = home.metrics()
+    after, _ = nft_blocked()
+    nft_drops = metric("gw_engine_drops_total", engine="nft", where="forward",
+                       reason="policy_block")
+    check(rules.get("no-trackers", 0) >= 1, "the nft engine counted no packet for no-trackers: "
+          "%s" % rules)
+    check(before <= nft_drops <= after, "the nft engine's policy_block: metrics %d, its block "
+          "rules' packets %d..%d (%s)" % (nft_drops, before, after, rules))
+    check(metric("gw_engine_drops_total", engine="nft", where="forward",
+                 reason="policy_reject") == 0, "nft policy_reject without a reject rule")
     # A blocked flow may bring no packet count until it ends: the rule
     # counts it as a flow at once.
     check(metric("gw_rule_flows_total", rule="iot-nothing-else") >= 1,
@@ -345,7 +370,7 @@ def case_gwtop_batch(home):
           "no packets for adults-unlimited (the laptop's download)")
     check(metric("gw_apply_duration_seconds_count") >= 1, "no apply in the histogram")
     say("promtool check metrics passes; device, rule and engine figures agree with gwctl "
-        "and the fast path's STATS")
+        "and the fast path's STATS; the nft engine's drops are its block rules' packets")
 
 
 # ------------------------------------------------------------ events
