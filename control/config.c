@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The gwd.conf parser (config.h).  Pure apart from gwd_config_load's read. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -16,6 +17,7 @@ void gwd_config_defaults(struct gwd_config *c)
 	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/gw");
 	snprintf(c->socket, sizeof(c->socket), "%s", GWD_API_DEFAULT_SOCKET);
 	snprintf(c->bpf_pin_root, sizeof(c->bpf_pin_root), "%s", GWD_DEFAULT_PIN_ROOT);
+	snprintf(c->dns_user, sizeof(c->dns_user), "gw-dns");
 	c->api_max_conns = GWD_API_MAX_CONNS;
 	c->api_max_per_uid = GWD_API_MAX_PER_UID;
 	c->api_idle_s = GWD_API_IDLE_S;
@@ -63,7 +65,8 @@ enum key {
 	K_STATE_DIR, K_SOCKET, K_POLICY, K_DATAPLANE, K_EBPF_PORTS, K_PIN_ROOT,
 	K_API_MAX_CONNS, K_API_MAX_PER_UID, K_API_IDLE, K_COMPILE_TIMEOUT, K_API_GROUP,
 	K_NFT_TABLE, K_GUARD, K_LAN_PORTS, K_WAN_PORTS, K_NFT_PORTS, K_LAN_OPEN, K_WAN_OPEN,
-	K_KERNEL_NAT, K_NFLOG_GROUP, K_COUNT
+	K_KERNEL_NAT, K_NFLOG_GROUP,
+	K_DNS, K_DNS_LISTEN, K_DNS_CLIENTS, K_DNS_UPSTREAMS, K_DNS_USER, K_DNS_BLOCK, K_COUNT
 };
 
 static const char *const keys[K_COUNT] = {
@@ -76,6 +79,9 @@ static const char *const keys[K_COUNT] = {
 	[K_LAN_PORTS] = "lan_ports", [K_WAN_PORTS] = "wan_ports", [K_NFT_PORTS] = "nft_ports",
 	[K_LAN_OPEN] = "lan_open", [K_WAN_OPEN] = "wan_open", [K_KERNEL_NAT] = "kernel_nat",
 	[K_NFLOG_GROUP] = "nflog_group",
+	[K_DNS] = "dns", [K_DNS_LISTEN] = "dns_listen",
+	[K_DNS_CLIENTS] = "dns_clients", [K_DNS_UPSTREAMS] = "dns_upstreams",
+	[K_DNS_USER] = "dns_user", [K_DNS_BLOCK] = "dns_block",
 };
 
 /* The number a key sets and its range, or NULL. */
@@ -101,6 +107,7 @@ static char *field(struct gwd_config *c, enum key k)
 	case K_POLICY: return c->policy;
 	case K_DATAPLANE: return c->dataplane;
 	case K_PIN_ROOT: return c->bpf_pin_root;
+	case K_DNS: return c->dns;
 	default: return NULL;
 	}
 }
@@ -381,6 +388,69 @@ static void check_across(struct errs *e, const char *name, const unsigned line[K
 			"gateway's LAN-side interfaces, such as gw-lan (or guard = off, for tests)");
 }
 
+/* "ADDR[/LEN][, ...]" into out (prefixes only when with_len); reports the first problem. */
+static void parse_addrs(struct errs *e, const char *name, unsigned lineno, const char *key,
+			const char *val, size_t vlen, bool with_len, struct gwd_addr *out,
+			unsigned *ret_n)
+{
+	struct gwd_addr a[GWD_DNS_ADDRS];
+	unsigned n = 0;
+	for (size_t at = 0; at <= vlen;) {
+		const char *comma = memchr(val + at, ',', vlen - at);
+		size_t end = comma ? (size_t)(comma - val) : vlen;
+		size_t x = at, y = end;
+		char buf[64];
+		while (x < y && space(val[x]))
+			x++;
+		while (y > x && space(val[y - 1]))
+			y--;
+		if (x == y || y - x >= sizeof(buf)) {
+			add_err(e, name, lineno, "'%s': an empty or overlong address", key);
+			return;
+		}
+		if (n == GWD_DNS_ADDRS) {
+			add_err(e, name, lineno, "'%s' names more than %d addresses", key,
+				GWD_DNS_ADDRS);
+			return;
+		}
+		memcpy(buf, val + x, y - x);
+		buf[y - x] = '\0';
+		char *slash = strchr(buf, '/');
+		long plen = -1;
+		if (slash) {
+			char *endp;
+			*slash = '\0';
+			plen = strtol(slash + 1, &endp, 10);
+			if (!with_len || *endp || slash[1] == '\0' || plen < 0) {
+				add_err(e, name, lineno, "'%s': '%.*s' is not %s", key, (int)(y - x),
+					val + x, with_len ? "ADDRESS/LENGTH" : "an address");
+				return;
+			}
+		}
+		memset(&a[n], 0, sizeof(a[n]));
+		if (inet_pton(AF_INET, buf, a[n].addr) == 1) {
+			a[n].family = 4;
+		} else if (inet_pton(AF_INET6, buf, a[n].addr) == 1) {
+			a[n].family = 6;
+		} else {
+			add_err(e, name, lineno, "'%s': '%s' is not an IPv4 or IPv6 address", key, buf);
+			return;
+		}
+		long full = a[n].family == 4 ? 32 : 128;
+		if (plen > full) {
+			add_err(e, name, lineno, "'%s': /%ld is longer than %ld bits", key, plen, full);
+			return;
+		}
+		a[n].plen = (unsigned char)(plen < 0 ? full : plen);
+		n++;
+		if (!comma)
+			break;
+		at = end + 1;
+	}
+	memcpy(out, a, n * sizeof(a[0]));
+	*ret_n = n;
+}
+
 int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_config *c,
 		     char *err, size_t errlen)
 {
@@ -436,7 +506,8 @@ int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_
 				"dataplane, ebpf_ports, bpf_pin_root, api_max_connections, "
 				"api_max_per_user, api_idle_timeout, compile_timeout, api_group, "
 				"nft_table, guard, lan_ports, wan_ports, nft_ports, lan_open, wan_open, "
-				"kernel_nat, nflog_group)",
+				"kernel_nat, nflog_group, dns, dns_listen, dns_clients, dns_upstreams, "
+				"dns_user, dns_block)",
 				(int)(klen > 64 ? 64 : klen), line);
 			continue;
 		}
@@ -448,6 +519,42 @@ int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_
 		line_of[k] = lineno;
 		if (!vlen) {
 			add_err(&e, name, lineno, "'%s' needs a value", keys[k]);
+			continue;
+		}
+		if (k == K_DNS_LISTEN || k == K_DNS_UPSTREAMS) {
+			bool l = k == K_DNS_LISTEN;
+			parse_addrs(&e, name, lineno, keys[k], val, vlen, false,
+				    l ? out.dns_listen : out.dns_upstreams,
+				    l ? &out.ndns_listen : &out.ndns_upstreams);
+			continue;
+		}
+		if (k == K_DNS_CLIENTS) {
+			parse_addrs(&e, name, lineno, keys[k], val, vlen, true, out.dns_clients,
+				    &out.ndns_clients);
+			continue;
+		}
+		if (k == K_DNS_BLOCK) {
+			if (vlen == 8 && !memcmp(val, "nxdomain", 8)) {
+				out.dns_block_null = 0;
+			} else if (vlen == 4 && !memcmp(val, "null", 4)) {
+				out.dns_block_null = 1;
+			} else {
+				add_err(&e, name, lineno, "'dns_block' is nxdomain or null, not '%.*s'",
+					(int)(vlen > 64 ? 64 : vlen), val);
+			}
+			continue;
+		}
+		if (k == K_DNS_USER) {
+			bool ok = vlen < GWD_USER_MAX;
+			for (size_t i = 0; i < vlen && ok; i++)
+				ok = ifname_char(val[i]) && val[i] != '@';
+			if (!ok) {
+				add_err(&e, name, lineno, "'dns_user': '%.*s' is not a user name",
+					(int)(vlen > 64 ? 64 : vlen), val);
+				continue;
+			}
+			memcpy(out.dns_user, val, vlen);
+			out.dns_user[vlen] = '\0';
 			continue;
 		}
 		unsigned lo, hi, *num = num_field(&out, k, &lo, &hi);
@@ -479,6 +586,9 @@ int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_
 		memcpy(field(&out, k), val, vlen);
 		field(&out, k)[vlen] = '\0';
 	}
+	if (out.dns[0] && (!out.ndns_listen || !out.ndns_clients))
+		add_err(&e, name, line_of[K_DNS],
+			"'dns' needs 'dns_listen' and 'dns_clients' (docs/dns.md)");
 	if (!e.count)
 		check_across(&e, name, line_of, &out);
 	if (e.count)

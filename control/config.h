@@ -10,6 +10,16 @@
  *   ebpf_ports = wlan0, wlan1      kernel LAN ports the eBPF classifier is
  *                                  attached to (unset: no eBPF engine)
  *   bpf_pin_root = /sys/fs/bpf/gw  where the eBPF maps are pinned
+ *   dns = /usr/sbin/gw-dns         the DNS service's program (unset: no DNS
+ *                                  service; docs/dns.md)
+ *   dns_listen = 10.0.0.1, fd00::1 the LAN addresses it serves on (port 53,
+ *                                  UDP and TCP); never a WAN address
+ *   dns_clients = 10.0.0.0/24, fd00::/64  the household's prefixes: the only
+ *                                  sources it answers (others get REFUSED)
+ *   dns_upstreams = 192.0.2.53     the resolvers it forwards to (port 53)
+ *   dns_user = gw-dns              the user it runs as
+ *   dns_block = nxdomain | null    what a device gets for a name its policy
+ *                                  blocks (null: A 0.0.0.0, AAAA ::)
  *   api_group = gw                 the group whose members may change things
  *                                  through the API (and the socket's group)
  *   api_max_connections = 64       API connections at once (1..1024); the
@@ -18,6 +28,8 @@
  *   api_idle_timeout = 60          seconds a connection may go without a
  *                                  request (none running), or with replies
  *                                  the client does not read (1..86400)
+ * dns needs dns_listen and dns_clients; address lists are separated by
+ * commas, at most GWD_DNS_ADDRS each.
  *   compile_timeout = 60           seconds a policy compile may take (1..3600)
  * The nftables table, the guard and the nft engine (docs/nft.md):
  *   nft_table  = gw                the table gwd owns (family inet)
@@ -54,6 +66,15 @@
 #define GWD_MAX_PORTS 8
 #define GWD_IFNAME_MAX 16 /* IFNAMSIZ */
 #define GWD_DEFAULT_PIN_ROOT "/sys/fs/bpf/gw"
+#define GWD_DNS_ADDRS 8
+#define GWD_USER_MAX 32
+
+/* An address, or a prefix (plen < full length) in dns_clients. */
+struct gwd_addr {
+	unsigned char family; /* 4 or 6 */
+	unsigned char plen;
+	unsigned char addr[16];
+};
 #define GWD_GROUP_MAX 33 /* a group name: 1..32 bytes */
 /* Defaults of the numeric keys (docs/gwd.md). */
 #define GWD_API_MAX_CONNS 64
@@ -82,6 +103,12 @@ struct gwd_config {
 	char ebpf_ports[GWD_MAX_PORTS][GWD_IFNAME_MAX];
 	unsigned nebpf_ports;         /* 0: no eBPF engine */
 	char bpf_pin_root[GWD_PATH_MAX];
+	char dns[GWD_PATH_MAX];        /* "" when not set: no DNS service */
+	char dns_user[GWD_USER_MAX];
+	unsigned dns_block_null;       /* dns_block = null */
+	struct gwd_addr dns_listen[GWD_DNS_ADDRS], dns_clients[GWD_DNS_ADDRS],
+		dns_upstreams[GWD_DNS_ADDRS];
+	unsigned ndns_listen, ndns_clients, ndns_upstreams;
 	char api_group[GWD_GROUP_MAX];
 	unsigned api_max_conns;       /* GWD_API_MAX_CONNS */
 	unsigned api_max_per_uid;     /* GWD_API_MAX_PER_UID */

@@ -267,6 +267,12 @@ int gwd_new(struct event_base *base, const struct gwd_config *cfg, struct gwd **
 	if (r < 0)
 		goto fail;
 	gwd_gen_resume_pending(d);
+	if (cfg->dns[0]) {
+		r = gwd_dns_new(base, cfg, d, &d->dns, err, errlen);
+		if (r < 0)
+			goto fail;
+		gwd_dns_policy(d->dns, d->image, d->image_size, d->ir);
+	}
 	if (!d->st.generation && cfg->policy[0] && !d->degraded[0]) {
 		struct gwd_api_req req = { .cmd = GWD_CMD_POLICY_APPLY, .path = cfg->policy,
 					   .message = "the policy of gwd.conf at first start" };
@@ -351,6 +357,7 @@ void gwd_free(struct gwd *d)
 {
 	if (!d)
 		return;
+	gwd_dns_free(d->dns);
 	if (d->reload) {
 		gwd_call_cancel(d->reload->call);
 		free(d->reload);

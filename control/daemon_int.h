@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "daemon.h"
+#include "dnsproc.h"
 #include "domains.h"
 #include "engine.h"
 #include "flows.h"
@@ -52,8 +53,12 @@ struct gwd {
 	/* Schedules and learned names (engine.h's set_active, set_domains). */
 	struct pol_ir *ir;          /* the current generation, loaded; or NULL */
 	uint64_t *mask;             /* its active-rule mask now, (nrules + 63) / 64 words */
+	uint64_t acked[GWD_MAX_ENGINES]; /* per engine: the mask it acknowledged (0: none) */
+	bool pinned[GWD_MAX_ENGINES];    /* per engine: gwd pinned it with a lifetime */
+	char clock_wait[160];       /* "": the clock is believed; else why schedules wait */
 	struct event *sched_timer;  /* at the start of each minute */
 	struct gwd_domains *domains;
+	struct gwd_dns *dns;        /* the DNS service (dnsproc.h), or NULL */
 	struct gwd_compiler *compiler; /* policy compiles in children */
 	struct gwd_reload *reload;     /* a SIGHUP reload that runs, or NULL */
 	/* "" while gwd runs the current generation; else why it could not
@@ -108,6 +113,9 @@ void gwd_gen_resume_pending(struct gwd *d);
 /* engine.h's resync callback. */
 void gwd_gen_resync(struct gwd_engine *e, void *arg);
 void gwd_gen_confirm_expired(evutil_socket_t fd, short what, void *arg);
+/* Milliseconds until a pending generation reverts (<= 0: due);
+ * INT64_MIN when its deadline belongs to another boot. */
+int64_t gwd_gen_confirm_left_ms(const struct gwd *d);
 
 /* queries.c */
 void gwd_query_status(struct gwd *d, struct gwd_result *res);
@@ -117,9 +125,25 @@ void gwd_query_devices(struct gwd *d, struct gwd_result *res);
 void gwd_query_flows(struct gwd *d, const struct gwd_api_req *req, struct gwd_result *res);
 
 /* schedules.c */
-/* ir's active-rule mask at the present moment, malloc'd ((nrules + 63) /
- * 64 words, at least one), or NULL without memory. */
-uint64_t *gwd_sched_mask_now(const struct pol_ir *ir);
+/* Seconds an engine holds a mask gwd stops renewing (gwd renews it every
+ * minute); then it computes the schedules itself (set_active_for). */
+#define GWD_MASK_LIFETIME_S 180
+/* d->ir became current: its mask now (what engines hold is the
+ * caller's to say: gwd_sched_started, gwd_sched_adopted). */
+void gwd_sched_set_current(struct gwd *d);
+/* Engine e (NULL: every engine) started the current generation with its
+ * own clock's mask: that is gwd's mask when the clock is believed. */
+void gwd_sched_started(struct gwd *d, const struct gwd_engine *e);
+/* Every engine running the current generation gets the mask it has not
+ * acknowledged (renew: also a lifetime mask it has, to renew it). */
+void gwd_sched_push(struct gwd *d, bool renew);
+/* At start, after adopt: each engine holds the mask it acknowledged
+ * before gwd stopped (state_dir/schedule.json), if any. */
+void gwd_sched_adopted(struct gwd *d);
+/* Engine e (NULL: every engine) acknowledged nothing: it lost its state. */
+void gwd_sched_forget(struct gwd *d, const struct gwd_engine *e);
+/* NULL while schedules run; else why they wait (the clock). */
+const char *gwd_sched_state(const struct gwd *d);
 unsigned gwd_sched_popcount(const uint64_t *m, uint32_t nrules);
 /* The minute timer (its event is d->sched_timer). */
 void gwd_sched_arm(struct gwd *d);

@@ -103,6 +103,7 @@ int dp_reply_body(uint16_t type, const uint8_t *body, size_t len, char *err, siz
 		break;
 	case DP_MSG_LOAD_IMAGE:
 	case DP_MSG_SET_ACTIVE:
+	case DP_MSG_SET_ACTIVE_FOR:
 		want = sizeof(struct dp_load_reply);
 		break;
 	case DP_MSG_IMAGE_INFO:

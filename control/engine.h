@@ -24,6 +24,11 @@
  *   set_active(mask, nrules): the committed generation's active-rule mask
  *       (bit r of mask[r / 64]: rule r may match), at a schedule boundary
  *       and after every commit;
+ *   set_active_for(mask, nrules, valid_s) (optional): set_active for at
+ *       most valid_s seconds: unless it is given again before then, the
+ *       engine computes the schedules from its own clock again.  gwd
+ *       renews it every minute; an engine without it keeps a mask until
+ *       the next one;
  *   set_domains(entries, n): addresses of learned names with the committed
  *       generation's domain-set bits (sets == 0 removes one).
  * An engine that finds its enforcer lost state behind gwd's back (a
@@ -58,6 +63,8 @@ struct gwd_engine_ops {
 	void (*abort)(struct gwd_engine *e);
 	int (*set_active)(struct gwd_engine *e, const uint64_t *mask, uint32_t nrules,
 			  char *err, size_t errlen);
+	int (*set_active_for)(struct gwd_engine *e, const uint64_t *mask, uint32_t nrules,
+			      uint32_t valid_s, char *err, size_t errlen);
 	int (*set_domains)(struct gwd_engine *e, const struct gwd_domain_entry *v, size_t n,
 			   char *err, size_t errlen);
 	/* "ok" or "degraded: why", for status. */

@@ -385,8 +385,9 @@ static void abort_(struct gwd_engine *e)
 	p->prep_adopt = false;
 }
 
-static int set_active(struct gwd_engine *e, const uint64_t *mask, uint32_t nrules, char *err,
-		      size_t errlen)
+/* SET_ACTIVE (valid_s 0: the pin holds for ever) or SET_ACTIVE_FOR. */
+static int send_active(struct gwd_engine *e, const uint64_t *mask, uint32_t nrules,
+		       uint32_t valid_s, char *err, size_t errlen)
 {
 	struct dp_engine *p = (struct dp_engine *)e;
 	if (nrules != p->nrules) {
@@ -394,23 +395,39 @@ static int set_active(struct gwd_engine *e, const uint64_t *mask, uint32_t nrule
 			 p->nrules);
 		return -ESTALE;
 	}
-	uint8_t body[sizeof(struct dp_set_active) + DP_MASK_RULES / 8];
+	uint8_t body[sizeof(struct dp_set_active_for) + DP_MASK_RULES / 8];
+	uint16_t type = valid_s ? DP_MSG_SET_ACTIVE_FOR : DP_MSG_SET_ACTIVE;
+	size_t head = valid_s ? sizeof(struct dp_set_active_for) : sizeof(struct dp_set_active);
 	uint32_t words = (nrules + 63) / 64;
+	memset(body, 0, head);
 	dp_put32(body, 0); /* the running one: DOMAIN_SET also moves its number */
 	dp_put32(body + 4, nrules);
+	if (valid_s)
+		dp_put32(body + 8, valid_s);
 	for (uint32_t w = 0; w < words; w++)
-		dp_put64(body + 8 + 8 * w, mask[w]);
+		dp_put64(body + head + 8 * w, mask[w]);
 	const uint8_t *b;
 	size_t n;
-	int r = call(p, DP_MSG_SET_ACTIVE, body, 8 + 8 * words, NULL, 0, IO_MS, &b, &n, err,
-		     errlen);
+	int r = call(p, type, body, head + 8 * words, NULL, 0, IO_MS, &b, &n, err, errlen);
 	if (r < 0)
 		return r;
-	if ((r = dp_reply_body(DP_MSG_SET_ACTIVE, b, n, err, errlen)) < 0)
+	if ((r = dp_reply_body(type, b, n, err, errlen)) < 0)
 		return r;
 	p->dp_gen = dp_get32(b);
 	map_gen(p, p->dp_gen, e->generation);
 	return 0;
+}
+
+static int set_active(struct gwd_engine *e, const uint64_t *mask, uint32_t nrules, char *err,
+		      size_t errlen)
+{
+	return send_active(e, mask, nrules, 0, err, errlen);
+}
+
+static int set_active_for(struct gwd_engine *e, const uint64_t *mask, uint32_t nrules,
+			  uint32_t valid_s, char *err, size_t errlen)
+{
+	return send_active(e, mask, nrules, valid_s, err, errlen);
 }
 
 static int set_domains(struct gwd_engine *e, const struct gwd_domain_entry *v, size_t count,
@@ -579,6 +596,7 @@ static const struct gwd_engine_ops dp_ops = {
 	.commit = commit,
 	.abort = abort_,
 	.set_active = set_active,
+	.set_active_for = set_active_for,
 	.set_domains = set_domains,
 	.state = state,
 	.free = free_,

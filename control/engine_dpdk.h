@@ -9,7 +9,9 @@
  *            The first prepare after start adopts instead when IMAGE_INFO
  *            already shows exactly that image (a restarted gwd reloads
  *            nothing, so forwarding has no gap).
- *   set_active: SET_ACTIVE;  set_domains: DOMAIN_SET.
+ *   set_active: SET_ACTIVE;  set_active_for: SET_ACTIVE_FOR (gwd renews it
+ *   every minute, so the pin lapses within its lifetime once gwd is gone);
+ *   set_domains: DOMAIN_SET.
  * Every request has a deadline (about a second without progress; a
  * LOAD_IMAGE reply may take a few while the dataplane builds its
  * classifier), so the one loop never hangs on a dead dataplane; the engine

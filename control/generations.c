@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "compiler.h"
 #include "daemon_int.h"
 #include "image.h"
@@ -39,14 +40,16 @@ static void add_ms(char *buf, size_t size, const char *name, double ms)
 }
 
 /* The current generation became d->image: ir is that image loaded (taken
- * over), for schedules and names.  The engines started it with the
- * clock's mask themselves. */
+ * over), for schedules and names.  The engines started it with their own
+ * clock's mask; gwd's goes to them right after where it differs
+ * (gwd_sched_push). */
 static void set_current(struct gwd *d, struct pol_ir *ir)
 {
 	pol_ir_free(d->ir);
-	free(d->mask);
 	d->ir = ir;
-	d->mask = ir ? gwd_sched_mask_now(ir) : NULL;
+	gwd_sched_set_current(d);
+	/* gw-dns matches answers against this generation's domain lists. */
+	gwd_dns_policy(d->dns, d->image, d->image_size, ir);
 }
 
 /* An image gwd is about to hand to engines, loaded as untrusted input (it
@@ -77,7 +80,9 @@ static void restore_engines(struct gwd *d, size_t n)
 			gwd_log("engine_restore_failed", "engine=%s gen=%u reason=%s", e->ops->name,
 				d->st.generation, gwd_log_value(q, sizeof(q), err));
 		}
+		gwd_sched_started(d, e);
 	}
+	gwd_sched_push(d, false);
 }
 
 struct install {
@@ -186,6 +191,11 @@ static void install(struct gwd *d, const struct install *in, struct gwd_result *
 	st.pending_gen = st.pending ? gen : 0;
 	st.pending_prev = st.pending ? prev : 0;
 	st.deadline = st.pending ? (int64_t)time(NULL) + in->confirm_seconds : 0;
+	/* The deadline that counts: on the monotonic clock, of this boot. */
+	st.deadline_mono_ms = st.pending ? gwd_clock_mono_ms() + in->confirm_seconds * 1000ull : 0;
+	st.boot_id[0] = '\0';
+	if (st.pending && gwd_clock_boot_id(st.boot_id) < 0)
+		st.boot_id[0] = '\0'; /* no /proc: the wall clock, as before */
 	r = gwd_state_save(d->cfg.state_dir, &st);
 	if (r < 0) {
 		gwd_fail(res, "internal", "cannot write %s/state.json: %s", d->cfg.state_dir,
@@ -202,6 +212,7 @@ static void install(struct gwd *d, const struct install *in, struct gwd_result *
 	d->st = st;
 	memcpy(d->hash, hash, sizeof(hash));
 	set_current(d, nir);
+	gwd_sched_started(d, NULL);
 	if (d->degraded[0]) {
 		gwd_log("recovered", "gen=%u", gen);
 		d->degraded[0] = '\0';
@@ -211,6 +222,7 @@ static void install(struct gwd *d, const struct install *in, struct gwd_result *
 	for (size_t i = 0; i < d->nengines && gwd_domains_count(d->domains); i++)
 		if (!d->engines[i]->ops->stage_domains)
 			gwd_learn_push(d, d->engines[i], d->ir, false);
+	gwd_sched_push(d, false);
 	arm_timer(d);
 	double after_ms = gwd_ms_since(&step);
 	double total_ms = gwd_ms_since(in->t0.tv_sec || in->t0.tv_nsec ? &in->t0 : &t0);
@@ -295,13 +307,25 @@ void gwd_gen_confirm_expired(evutil_socket_t fd, short what, void *arg)
 		revert_unconfirmed(d, "in time");
 }
 
+int64_t gwd_gen_confirm_left_ms(const struct gwd *d)
+{
+	if (!d->st.boot_id[0]) /* a state.json of an older gwd */
+		return (d->st.deadline - (int64_t)time(NULL)) * 1000;
+	char boot[GWD_BOOT_ID_LEN + 1];
+	if (gwd_clock_boot_id(boot) < 0 || strcmp(boot, d->st.boot_id))
+		return INT64_MIN;
+	return (int64_t)d->st.deadline_mono_ms - (int64_t)gwd_clock_mono_ms();
+}
+
 static void arm_timer(struct gwd *d)
 {
 	evtimer_del(d->confirm_timer);
 	if (!d->st.pending)
 		return;
-	int64_t left = d->st.deadline - (int64_t)time(NULL);
-	struct timeval tv = { .tv_sec = left > 0 ? left : 0 };
+	int64_t left = gwd_gen_confirm_left_ms(d);
+	if (left < 0)
+		left = 0;
+	struct timeval tv = { .tv_sec = left / 1000, .tv_usec = left % 1000 * 1000 };
 	evtimer_add(d->confirm_timer, &tv);
 }
 
@@ -457,6 +481,8 @@ void gwd_gen_confirm(struct gwd *d, const struct gwd_peer *peer, struct gwd_resu
 	st.pending = false;
 	st.pending_gen = st.pending_prev = 0;
 	st.deadline = 0;
+	st.deadline_mono_ms = 0;
+	st.boot_id[0] = '\0';
 	int r = gwd_state_save(d->cfg.state_dir, &st);
 	if (r < 0) {
 		gwd_fail(res, "internal", "cannot write state.json: %s", strerror(-r));
@@ -490,10 +516,8 @@ void gwd_gen_resync(struct gwd_engine *e, void *arg)
 			d->st.generation, gwd_log_value(q, sizeof(q), err));
 		return;
 	}
-	if (e->ops->set_active && d->mask &&
-	    e->ops->set_active(e, d->mask, d->ir->nrules, err, sizeof(err)) < 0)
-		gwd_log("engine_resync_failed", "engine=%s gen=%u step=set_active reason=%s",
-			e->ops->name, d->st.generation, gwd_log_value(q, sizeof(q), err));
+	gwd_sched_started(d, e);
+	gwd_sched_push(d, false);
 	if (!e->ops->stage_domains)
 		gwd_learn_push(d, e, d->ir, false);
 	gwd_log("engine_resync", "engine=%s gen=%u active=%u rules=%u domains=%zu", e->ops->name,
@@ -566,6 +590,12 @@ int gwd_gen_adopt(struct gwd *d, char *err, size_t errlen)
 		}
 	}
 	gwd_log("adopt", "gen=%u hash=%s", d->st.generation, d->hash);
+	/* What mask an engine holds from before is unknown (an engine that
+	 * runs the generation already is adopted as it runs, with whatever
+	 * mask it was given before gwd stopped, maybe across a schedule
+	 * boundary): gwd's mask goes to every engine now. */
+	gwd_sched_adopted(d);
+	gwd_sched_push(d, false);
 	return 0;
 }
 
@@ -573,11 +603,18 @@ void gwd_gen_resume_pending(struct gwd *d)
 {
 	if (!d->st.pending)
 		return;
-	if (d->st.deadline <= (int64_t)time(NULL))
+	/* The time left counts on the monotonic clock, so no wall-clock step
+	 * (1970 before NTP) moves it.  A deadline of another boot is gone
+	 * with it: the system restarted with the change unconfirmed, which
+	 * is what --confirm guards against, so the change goes. */
+	int64_t left = gwd_gen_confirm_left_ms(d);
+	if (left == INT64_MIN)
+		revert_unconfirmed(d, "before the system restarted");
+	else if (left <= 0)
 		revert_unconfirmed(d, "before gwd started again");
 	else
 		arm_timer(d);
 	if (d->st.pending)
-		gwd_log("pending", "gen=%u prev=%u deadline=%lld", d->st.pending_gen,
-			d->st.pending_prev, (long long)d->st.deadline);
+		gwd_log("pending", "gen=%u prev=%u seconds_left=%lld", d->st.pending_gen,
+			d->st.pending_prev, (long long)(gwd_gen_confirm_left_ms(d) / 1000));
 }

@@ -78,11 +78,14 @@ void gwd_query_status(struct gwd *d, struct gwd_result *res)
 	}
 	json_t *pending = json_null();
 	if (d->st.pending) {
-		int64_t left = d->st.deadline - (int64_t)time(NULL);
+		/* seconds_left runs on the monotonic clock; deadline is when that
+		 * is by the wall clock now, for people. */
+		int64_t left = gwd_gen_confirm_left_ms(d);
+		left = left > 0 ? (left + 999) / 1000 : 0;
 		pending = json_pack("{s:I,s:I,s:I,s:I}", "generation", (json_int_t)d->st.pending_gen,
 				    "previous", (json_int_t)d->st.pending_prev, "deadline",
-				    (json_int_t)d->st.deadline, "seconds_left",
-				    (json_int_t)(left > 0 ? left : 0));
+				    (json_int_t)((int64_t)time(NULL) + left), "seconds_left",
+				    (json_int_t)left);
 	}
 	res->fields = json_pack("{s:I,s:o,s:o,s:o,s:s,s:o}", "generation",
 				(json_int_t)d->st.generation,
@@ -96,6 +99,12 @@ void gwd_query_status(struct gwd *d, struct gwd_result *res)
 				    json_pack("{s:I,s:I}", "active",
 					      (json_int_t)gwd_sched_popcount(d->mask, d->ir->nrules),
 					      "rules", (json_int_t)d->ir->nrules));
+	if (res->fields && d->ir) {
+		const char *wait = gwd_sched_state(d);
+		json_object_set_new(res->fields, "schedules",
+				    wait ? json_sprintf("waiting for a synchronised clock: %s", wait)
+					 : json_string("running"));
+	}
 	if (res->fields)
 		json_object_set_new(res->fields, "domains_learned",
 				    json_integer((json_int_t)gwd_domains_count(d->domains)));
@@ -108,6 +117,8 @@ void gwd_query_status(struct gwd *d, struct gwd_result *res)
 		json_object_set_new(res->fields, "guard", g);
 		json_object_set_new(res->fields, "ports", ports_json(&d->cfg));
 	}
+	if (res->fields)
+		json_object_set_new(res->fields, "dns", d->dns ? gwd_dns_status(d->dns) : json_null());
 }
 
 void gwd_query_history(struct gwd *d, const struct gwd_api_req *req, struct gwd_result *res)

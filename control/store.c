@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "compiler.h"
 #include "ir.h"
 #include "sha256.h"
@@ -159,6 +160,18 @@ int gwd_state_load(const char *state_dir, struct gwd_state *ret)
 		s.pending_gen = (uint32_t)json_integer_value(pg);
 		s.pending_prev = (uint32_t)json_integer_value(pp);
 		s.deadline = json_integer_value(pd);
+		/* The monotonic deadline and its boot (older files have none). */
+		json_t *pb = json_object_get(pend, "boot_id");
+		json_t *pm = json_object_get(pend, "deadline_monotonic_ms");
+		if (pb || pm) {
+			if (!json_is_string(pb) || json_string_length(pb) != GWD_BOOT_ID_LEN ||
+			    !json_is_integer(pm) || json_integer_value(pm) < 0) {
+				json_decref(o);
+				return -EBADMSG;
+			}
+			memcpy(s.boot_id, json_string_value(pb), GWD_BOOT_ID_LEN + 1);
+			s.deadline_mono_ms = (uint64_t)json_integer_value(pm);
+		}
 	}
 	json_decref(o);
 	*ret = s;
@@ -170,12 +183,18 @@ int gwd_state_save(const char *state_dir, const struct gwd_state *s)
 	json_t *o = json_pack("{s:I}", "generation", (json_int_t)s->generation);
 	if (!o)
 		return -ENOMEM;
-	json_object_set_new(o, "pending",
-			    s->pending ? json_pack("{s:I,s:I,s:I}", "generation",
-						   (json_int_t)s->pending_gen, "previous",
-						   (json_int_t)s->pending_prev, "deadline",
-						   (json_int_t)s->deadline)
-				       : json_null());
+	json_t *pend = json_null();
+	if (s->pending) {
+		pend = json_pack("{s:I,s:I,s:I}", "generation", (json_int_t)s->pending_gen,
+				 "previous", (json_int_t)s->pending_prev, "deadline",
+				 (json_int_t)s->deadline);
+		if (pend && s->boot_id[0]) {
+			json_object_set_new(pend, "boot_id", json_string(s->boot_id));
+			json_object_set_new(pend, "deadline_monotonic_ms",
+					    json_integer((json_int_t)s->deadline_mono_ms));
+		}
+	}
+	json_object_set_new(o, "pending", pend);
 	char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	if (!text)

@@ -2,7 +2,10 @@
 /*
  * gwd's state on disk, under state_dir:
  *   state.json                 {"generation":G,"pending":null|{"generation":N,
- *                               "previous":P,"deadline":UNIX_SECONDS}}
+ *                               "previous":P,"deadline":UNIX_SECONDS,
+ *                               "boot_id":B,"deadline_monotonic_ms":M}}
+ *                              (the deadline is M on CLOCK_MONOTONIC of boot
+ *                              B; UNIX_SECONDS is only what people are shown)
  *   history/NNNNNNNNNN.img     generation N's compiled image (what engines got)
  *   history/NNNNNNNNNN.json    its record: generation, time, user, uid,
  *                              message, hash (sha256 of the image), restores
@@ -32,7 +35,9 @@ struct gwd_state {
 	bool pending;          /* a --confirm apply awaits policy.confirm */
 	uint32_t pending_gen;  /* the generation that awaits it */
 	uint32_t pending_prev; /* the one to return to */
-	int64_t deadline;      /* unix seconds */
+	int64_t deadline;      /* unix seconds, as shown when it was set */
+	uint64_t deadline_mono_ms; /* the deadline on CLOCK_MONOTONIC of boot_id */
+	char boot_id[37];      /* "" in a state.json of an older gwd */
 };
 
 int gwd_state_load(const char *state_dir, struct gwd_state *ret);

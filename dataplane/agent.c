@@ -405,17 +405,26 @@ static void do_set_active(struct dp_agent *a, struct client *c, const struct dp_
 		reply(c, q->type, q->id, -ESTALE, err, NULL, 0);
 		return;
 	}
-	int r = dp_classify_set_active(p, q->u.active.mask, q->u.active.nrules,
-				       a->next_generation);
+	/* SET_ACTIVE pins for ever; SET_ACTIVE_FOR for valid_s seconds, and
+	 * the same mask again only moves the end. */
+	uint64_t until = q->u.active.valid_s ? now_ms() + q->u.active.valid_s * 1000ull : 0;
+	int r = q->u.active.valid_s ? dp_classify_pin(p, q->u.active.mask, q->u.active.nrules,
+						       until, a->next_generation)
+				    : dp_classify_set_active(p, q->u.active.mask, q->u.active.nrules,
+							     a->next_generation);
 	if (r < 0) {
 		snprintf(err, sizeof(err), "mask for %u rules, the policy has %u",
 			 q->u.active.nrules, dp_classify_nrules(p));
 		reply(c, q->type, q->id, r, err, NULL, 0);
 		return;
 	}
-	a->next_generation++;
 	struct dp_load_reply lr = { dp_classify_generation(p), dp_classify_nrules(p) };
-	fprintf(stderr, "event=active_set generation=%u rules=%u\n", lr.generation, lr.nrules);
+	if (!q->u.active.valid_s || r == 1) {
+		a->next_generation++;
+		lr.generation = dp_classify_generation(p);
+		fprintf(stderr, "event=active_set generation=%u rules=%u valid_s=%u\n",
+			lr.generation, lr.nrules, q->u.active.valid_s);
+	}
 	reply(c, q->type, q->id, 0, NULL, &lr, sizeof(lr));
 }
 
@@ -647,6 +656,7 @@ static void handle(struct dp_agent *a, struct client *c)
 		do_load(a, c, &q);
 		break;
 	case DP_MSG_SET_ACTIVE:
+	case DP_MSG_SET_ACTIVE_FOR:
 		do_set_active(a, c, &q);
 		break;
 	case DP_MSG_FLOWS:
@@ -778,6 +788,17 @@ bool dp_agent_poll(struct dp_agent *a)
 	if (a->nretired || a->nretired_tabs)
 		reclaim(a);
 	uint64_t now = now_ms();
+	/* A mask pinned for a while (SET_ACTIVE_FOR) that nobody renewed:
+	 * back to the schedules and the clock. */
+	struct dp_classify *p = *a->ctx.policy;
+	const struct pol_ir *ir = dp_classify_ir(p);
+	struct pol_when when = { 0 };
+	if (dp_classify_pinned(p) && (!ir || pol_when_at(ir, time(NULL), &when) == 0) &&
+	    dp_classify_pin_expire(p, now, when, a->next_generation)) {
+		a->next_generation++;
+		fprintf(stderr, "event=active_expired generation=%u rules=%u\n",
+			dp_classify_generation(p), dp_classify_nrules(p));
+	}
 	if (now - a->last_sweep_ms >= SWEEP_MS) {
 		a->last_sweep_ms = now;
 		dp_domains_sweep(a->domains, now, SWEEP_BUDGET);

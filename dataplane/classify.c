@@ -96,6 +96,7 @@ struct dp_classify {
 	uint32_t base_generation; /* the one it was built with */
 	uint64_t domain_mask;    /* domain sets some rule uses */
 	bool pinned;             /* the mask was set from outside: the clock leaves it */
+	uint64_t pinned_until_ms; /* when the pin comes off (0: never) */
 	uint32_t when;           /* struct pol_when packed: wday << 16 | minute */
 	uint32_t seq;            /* odd while active is being rewritten */
 	uint64_t active[DP_CLASSIFY_MAX_RULES / 64];
@@ -468,12 +469,44 @@ void dp_classify_set_when(struct dp_classify *c, struct pol_when when)
 		compute_active(c, when);
 }
 
+int dp_classify_pin(struct dp_classify *c, const uint64_t *mask, uint32_t nrules,
+		    uint64_t until_ms, uint32_t generation)
+{
+	if (nrules != dp_classify_nrules(c))
+		return -ESTALE;
+	/* The mask pinned already: flows were decided under it, so no new
+	 * generation.  (A mask the clock set is pinned anew: flows decided
+	 * before the clock moved it are decided again.) */
+	if (c->pinned && !memcmp(c->active, mask, c->nwords * sizeof(uint64_t))) {
+		c->pinned_until_ms = until_ms;
+		return 0;
+	}
+	int r = dp_classify_set_active(c, mask, nrules, generation);
+	c->pinned_until_ms = until_ms;
+	return r < 0 ? r : 1;
+}
+
+bool dp_classify_pin_expire(struct dp_classify *c, uint64_t now_ms, struct pol_when when,
+			    uint32_t generation)
+{
+	if (!c->pinned || !c->pinned_until_ms || now_ms < c->pinned_until_ms)
+		return false;
+	c->pinned = false;
+	c->pinned_until_ms = 0;
+	__atomic_store_n(&c->when, (uint32_t)when.wday << 16 | when.minute, __ATOMIC_RELAXED);
+	if (c->ir)
+		compute_active(c, when);
+	__atomic_store_n(&c->generation, generation, __ATOMIC_RELEASE);
+	return true;
+}
+
 int dp_classify_set_active(struct dp_classify *c, const uint64_t *mask, uint32_t nrules,
 			   uint32_t generation)
 {
 	if (nrules != dp_classify_nrules(c))
 		return -ESTALE;
 	c->pinned = true;
+	c->pinned_until_ms = 0;
 	publish_active(c, mask);
 	/* After the mask: a worker that sees the new number classifies
 	 * with the new mask (a flow that caught the new mask under the old

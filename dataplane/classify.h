@@ -67,6 +67,17 @@ void dp_classify_set_when(struct dp_classify *c, struct pol_when when);
 int dp_classify_set_active(struct dp_classify *c, const uint64_t *mask, uint32_t nrules,
 			   uint32_t generation);
 bool dp_classify_pinned(const struct dp_classify *c);
+/* Pins as dp_classify_set_active until until_ms (the caller's monotonic
+ * milliseconds; 0: for ever).  The mask pinned already only moves the
+ * end: 0 and the generation stays; else 1 and the generation is
+ * `generation` (flows are decided again).  -ESTALE as set_active. */
+int dp_classify_pin(struct dp_classify *c, const uint64_t *mask, uint32_t nrules,
+		    uint64_t until_ms, uint32_t generation);
+/* A pin whose end has come by now_ms comes off: the mask follows `when`
+ * (and the clock) again and the generation becomes `generation`; true
+ * when it did.  One writer: the main loop. */
+bool dp_classify_pin_expire(struct dp_classify *c, uint64_t now_ms, struct pol_when when,
+			    uint32_t generation);
 const struct pol_ir *dp_classify_ir(const struct dp_classify *c);
 /* The generation LOAD_IMAGE gave this policy (dp_classify_set_active and
  * dp_classify_renumber move dp_classify_generation, not this). */

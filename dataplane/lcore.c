@@ -1160,8 +1160,10 @@ static unsigned owner(const struct dp_worker *w, enum dp_role in, const struct r
 {
 	const uint8_t *data = rte_pktmbuf_mtod(m, const uint8_t *);
 	struct dp_pkt p;
+	/* (Behind priority tags a packet is its flow's as untagged: the
+	 * parse has its addresses and ports.) */
 	if (m->nb_segs != 1 || (data[0] & 1) ||
-	    dp_parse(data, rte_pktmbuf_data_len(m), &p) || p.family == 0 || p.vlan)
+	    dp_parse(data, rte_pktmbuf_data_len(m), &p) || p.family == 0 || p.vlan_id)
 		return w->id;
 	const unsigned n = w->nworkers;
 	if (p.family == 6) {

@@ -35,6 +35,8 @@ const char *dp_proto_type_name(uint16_t type)
 		return "events";
 	case DP_MSG_DEVICE_SET:
 		return "device_set";
+	case DP_MSG_SET_ACTIVE_FOR:
+		return "set_active_for";
 	}
 	return "unknown";
 }
@@ -57,6 +59,8 @@ static uint32_t body_max(uint16_t type)
 		return DP_IMAGE_MAX;
 	case DP_MSG_SET_ACTIVE:
 		return sizeof(struct dp_set_active) + DP_MASK_RULES / 8;
+	case DP_MSG_SET_ACTIVE_FOR:
+		return sizeof(struct dp_set_active_for) + DP_MASK_RULES / 8;
 	case DP_MSG_FLOWS:
 		return sizeof(struct dp_flows_req);
 	}
@@ -94,7 +98,7 @@ int dp_proto_header(const void *buf, size_t len, struct dp_msg_hdr *ret, uint64_
 		snprintf(err, errlen, "unknown flags 0x%x", h.flags);
 		return -EINVAL;
 	}
-	if (h.type < DP_MSG_HEALTH || h.type > DP_MSG_DEVICE_SET) {
+	if (h.type < DP_MSG_HEALTH || h.type > DP_MSG_SET_ACTIVE_FOR) {
 		snprintf(err, errlen, "unknown request type %u", h.type);
 		return -EOPNOTSUPP;
 	}
@@ -107,12 +111,12 @@ int dp_proto_header(const void *buf, size_t len, struct dp_msg_hdr *ret, uint64_
 	return 0;
 }
 
-static int parse_set_active(const uint8_t *b, uint32_t len, struct dp_request *r, char *err,
-			    size_t errlen)
+/* SET_ACTIVE (head 8 bytes) or SET_ACTIVE_FOR (head 16: valid_s too). */
+static int parse_set_active(const uint8_t *b, uint32_t len, size_t head, struct dp_request *r,
+			    char *err, size_t errlen)
 {
-	if (len < sizeof(struct dp_set_active)) {
-		snprintf(err, errlen, "set_active body of %u bytes, at least %zu", len,
-			 sizeof(struct dp_set_active));
+	if (len < head) {
+		snprintf(err, errlen, "set_active body of %u bytes, at least %zu", len, head);
 		return -EINVAL;
 	}
 	uint32_t nrules = dp_get32(b + 4);
@@ -121,16 +125,25 @@ static int parse_set_active(const uint8_t *b, uint32_t len, struct dp_request *r
 		return -EINVAL;
 	}
 	uint32_t words = (nrules + 63) / 64;
-	if (len != sizeof(struct dp_set_active) + words * 8) {
+	if (len != head + words * 8) {
 		snprintf(err, errlen, "set_active for %u rules takes %zu bytes, not %u", nrules,
-			 sizeof(struct dp_set_active) + words * 8, len);
+			 head + words * 8, len);
 		return -EINVAL;
 	}
 	r->u.active.generation = dp_get32(b);
 	r->u.active.nrules = nrules;
+	r->u.active.valid_s = 0;
+	if (head == sizeof(struct dp_set_active_for)) {
+		r->u.active.valid_s = dp_get32(b + 8);
+		if (r->u.active.valid_s < 1 || r->u.active.valid_s > DP_ACTIVE_VALID_MAX) {
+			snprintf(err, errlen, "set_active_for for %u seconds, want 1 to %u",
+				 r->u.active.valid_s, DP_ACTIVE_VALID_MAX);
+			return -EINVAL;
+		}
+	}
 	memset(r->u.active.mask, 0, sizeof(r->u.active.mask));
 	for (uint32_t w = 0; w < words; w++)
-		r->u.active.mask[w] = dp_get64(b + sizeof(struct dp_set_active) + 8 * w);
+		r->u.active.mask[w] = dp_get64(b + head + 8 * w);
 	if (nrules % 64 && r->u.active.mask[words - 1] >> (nrules % 64)) {
 		snprintf(err, errlen, "set_active mask has bits past rule %u", nrules - 1);
 		return -EINVAL;
@@ -309,7 +322,13 @@ int dp_proto_parse(const void *buf, size_t len, struct dp_request *ret, char *er
 		q.u.image.size = h.length;
 		break;
 	case DP_MSG_SET_ACTIVE:
-		if ((r = parse_set_active(b, h.length, &q, err, errlen)) < 0)
+		if ((r = parse_set_active(b, h.length, sizeof(struct dp_set_active), &q, err,
+					  errlen)) < 0)
+			return r;
+		break;
+	case DP_MSG_SET_ACTIVE_FOR:
+		if ((r = parse_set_active(b, h.length, sizeof(struct dp_set_active_for), &q, err,
+					  errlen)) < 0)
 			return r;
 		break;
 	case DP_MSG_FLOWS:

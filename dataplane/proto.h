@@ -36,6 +36,8 @@
  *               (gwctl policy compile's output, 1 byte to DP_IMAGE_MAX)
  *   SET_ACTIVE  struct dp_set_active, then DIV_ROUND_UP(nrules, 64) u64
  *               words of the mask -> struct dp_load_reply
+ *   SET_ACTIVE_FOR struct dp_set_active_for, then the mask as SET_ACTIVE
+ *               -> struct dp_load_reply
  *   FLOWS       struct dp_flows_req -> struct dp_flows_head, then count
  *               struct dp_flow_info
  *   IMAGE_INFO  empty           -> struct dp_image_info
@@ -60,6 +62,15 @@
  *    nrules must equal the running policy's rule count, and generation
  *    must be the running one, the one LOAD_IMAGE gave the running image,
  *    or 0 (whichever it is): else -ESTALE.
+ *  - SET_ACTIVE_FOR is SET_ACTIVE for valid_s seconds (1..DP_ACTIVE_VALID_MAX,
+ *    on the dataplane's monotonic clock): unless a SET_ACTIVE_FOR (or
+ *    SET_ACTIVE) comes before then, the pin comes off, the mask follows
+ *    the schedules and the clock again, and the generation moves so live
+ *    flows are decided again (event=active_expired).  So a mask gwd
+ *    pinned does not outlive gwd by more than valid_s.  When the mask
+ *    given is the one pinned already, only the pin's end moves: the
+ *    generation stays, and no flow is decided again (gwd renews its mask
+ *    this way every minute).
  *  - IMAGE_INFO says which image runs: its header's CRC-32 and size, so a
  *    restarted gwd can tell whether the dataplane already runs the
  *    generation gwd holds current (and adopt it without a reload).
@@ -154,6 +165,7 @@ enum dp_msg_type {
 	DP_MSG_DOMAIN_SET = 7,
 	DP_MSG_EVENTS = 8,
 	DP_MSG_DEVICE_SET = 9,
+	DP_MSG_SET_ACTIVE_FOR = 10,
 };
 
 #define DP_DOMAIN_MAX  4096 /* entries per DOMAIN_SET */
@@ -219,6 +231,17 @@ struct dp_set_active {
 	 * for rule r; bits at or past nrules must be 0 */
 };
 _Static_assert(sizeof(struct dp_set_active) == 8, "dp_set_active is 8 bytes");
+
+#define DP_ACTIVE_VALID_MAX 86400 /* SET_ACTIVE_FOR: the longest pin, seconds */
+
+struct dp_set_active_for {
+	uint32_t generation; /* as dp_set_active */
+	uint32_t nrules;
+	uint32_t valid_s;    /* 1..DP_ACTIVE_VALID_MAX: how long the pin holds */
+	uint32_t pad;
+	/* followed by the mask, as for SET_ACTIVE */
+};
+_Static_assert(sizeof(struct dp_set_active_for) == 16, "dp_set_active_for is 16 bytes");
 
 struct dp_flows_req {
 	uint64_t cursor; /* 0 to start, else a previous reply's next_cursor */
@@ -356,6 +379,7 @@ struct dp_request {
 		} image;
 		struct {
 			uint32_t generation, nrules;
+			uint32_t valid_s; /* SET_ACTIVE_FOR; 0 for SET_ACTIVE: for ever */
 			uint64_t mask[DP_MASK_RULES / 64];
 		} active;
 		struct {

@@ -60,7 +60,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -73,7 +72,7 @@ import gwtest  # noqa: E402
 from gwtest import programs, proto  # noqa: E402
 from gwtest.net import Netns, mac_of, remove_dpdk_runtime, remove_pins, sh  # noqa: E402
 from gwtest.net import sweep_stale  # noqa: E402
-from gwtest.gwd import image_crc  # noqa: E402
+from gwtest.gwd import image_crc, request  # noqa: E402
 from gwtest.proc import Procs  # noqa: E402
 
 PID = os.getpid()
@@ -541,21 +540,9 @@ table netdev gwba_ports {
     def api_apply(self, path):
         """policy.apply straight on gwd's API socket, as gwctl sends it:
         None, or the first line of the error."""
-        s = socket.socket(socket.AF_UNIX)
-        s.settimeout(60)
-        try:
-            s.connect(self.sock)
-            s.sendall(json.dumps({"v": 1, "id": 1, "cmd": "policy.apply", "path": path,
-                                  "message": "bench"}).encode() + b"\n")
-            buf = b""
-            while not buf.endswith(b"\n"):
-                c = s.recv(65536)
-                if not c:
-                    raise BenchError("gwd closed the API connection")
-                buf += c
-        finally:
-            s.close()
-        reply = json.loads(buf)
+        reply = request(self.sock, "policy.apply", timeout=60, path=path, message="bench")
+        if reply is None:
+            raise BenchError("gwd closed the API connection")
         if not reply.get("ok"):
             return "%s" % reply.get("error")
         return None

@@ -19,6 +19,10 @@ CASE:
             ping, one that allows it lets it through, a broken one changes
             nothing; kill -9 gwd: enforcement goes on, and a restarted gwd
             adopts the pinned maps (no new commit).
+  schedule_clock  both engines, gwd's wall clock set by libfaketime: a
+            restart at night pushes the night's mask at once; a clock in
+            1970 makes schedules wait with the restrictive mask; a
+            SET_ACTIVE_FOR pin nobody renews comes off in the dataplane.
   schedule  both engines, a rule `during` a window that opens at the next
             minute (UTC, the real clock): before, ping passes and the mask
             has the rule off; at the boundary gwd pushes the mask (log line,
@@ -272,6 +276,82 @@ default new allow
           f"dataplane after the boundary: {h0} -> {h1}")
     check(not net.ping(), "ping passes after the window opened")
     check("schedule_push_failed" not in lab.logtext(), "a push failed")
+
+
+# ------------------------------------------------------------ clocks
+
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+POLICY_NIGHT = """timezone "UTC"
+schedule night daily 21:00-07:00
+list gateway prefixes { 10.79.0.1 }
+rule shut_night block any to list gateway during night
+rule shut_night_new block new to list gateway during night
+default allow
+default new allow
+"""
+
+
+def at_time(when):
+    """An environment in which gwd sees the wall clock at `when`
+    (libfaketime; its monotonic clock stays the real one)."""
+    env = dict(os.environ, LD_PRELOAD=FAKETIME_LIB, FAKETIME="@" + when,
+               DONT_FAKE_MONOTONIC="1")
+    env["ASAN_OPTIONS"] = ":".join(x for x in (os.environ.get("ASAN_OPTIONS"),
+                                               "verify_asan_link_order=0") if x)
+    return env
+
+
+def case_schedule_clock(lab):
+    """gwd's mask reaches the engines after a restart (the schedule moved
+    on while gwd was down), schedules wait with the restrictive mask while
+    the clock reads a time before this build, and a mask pinned with a
+    lifetime comes off in the dataplane when nobody renews it."""
+    if not os.path.exists(FAKETIME_LIB):
+        raise gwtest.Skip("%s is not installed (libfaketime)" % FAKETIME_LIB)
+    net = ebpf_lab(lab)
+    dp = dataplane(lab, 1)
+    dp.start()
+    conf_add(lab, f"dataplane = {dp.sock}\n")
+    # Noon: the night rules are off.
+    lab.start(env=at_time("2030-06-03 12:00:00"))
+    lab.gwctl("policy", "apply", lab.file("night.gw", POLICY_NIGHT))
+    st = lab.status()
+    check(st["active_rules"] == {"active": 0, "rules": 2} and st["schedules"] == "running",
+          f"at noon: {st}")
+    check(net.ping(), "blocked at noon")
+    # gwd dies; when it comes back it is night: the engines must get the
+    # night's mask at once, not at some later boundary.
+    lab.kill(signal.SIGKILL)
+    lab.start(env=at_time("2030-06-03 23:00:00"))
+    st = lab.status()
+    check(st["active_rules"] == {"active": 2, "rules": 2}, f"at night: {st}")
+    check(not net.ping(), "ping passes at night after gwd's restart")
+    wait_for("the dataplane's mask pinned", lambda: dp_health(dp.sock)["flags"] & PINNED)
+    check("event=schedule_pushed engine=ebpf gen=1 active=2" in lab.logtext()
+          and "event=schedule_pushed engine=dataplane gen=1 active=2" in lab.logtext(),
+          "no push after adopt")
+    # A clock in 1970 (no RTC, before NTP): schedules wait, with every
+    # scheduled block rule on, even at noon.
+    lab.kill(signal.SIGKILL)
+    lab.start(env=at_time("1970-01-02 12:00:00"))
+    st = lab.status()
+    check(st["schedules"].startswith("waiting for a synchronised clock: the clock reads "
+                                     "1970-01-02T12:00"), f"{st}")
+    check(st["active_rules"] == {"active": 2, "rules": 2}, f"the restrictive mask: {st}")
+    check(not net.ping(), "ping passes with the clock unset")
+    check("event=clock_unsynchronised" in lab.logtext(), "no clock_unsynchronised line")
+    # The dataplane: a pin with a lifetime that nobody renews comes off.
+    lab.kill(signal.SIGKILL)
+    h0 = dp_health(dp.sock)
+    status, reason, _ = proto.call(dp.sock, proto.SET_ACTIVE_FOR,
+                                   proto.set_active_for_body(0, h0["nrules"], 2, [0]))
+    check(status == 0, f"SET_ACTIVE_FOR: {status} {reason}")
+    h1 = dp_health(dp.sock)
+    check(h1["flags"] & PINNED, f"{h1}")
+    h2 = wait_for("the pin to come off",
+                  lambda: (lambda h: h if not h["flags"] & PINNED else None)(dp_health(dp.sock)),
+                  timeout=8)
+    check(h2["generation"] == h1["generation"] + 1, f"no new generation at expiry: {h1} {h2}")
 
 
 def main():

@@ -452,8 +452,7 @@ def case_api_limits(lab):
     is closed when it stalls; an idle connection is closed; one user cannot
     take every connection, and root keeps slots of its own."""
     if os.geteuid() != 0:
-        print("SKIP: needs root (peer credentials of other uids)")
-        sys.exit(77)
+        raise gwtest.Skip("needs root (peer credentials of other uids)")
     with open(lab.conf, "a") as f:
         f.write("api_max_connections = 8\napi_max_per_user = 3\napi_idle_timeout = 5\n")
     lab.start()
@@ -646,8 +645,7 @@ def case_apply_client_rights(lab):
     file they cannot read is refused without a word of it, also as an
     include or a list file; the compile runs as them, without capabilities."""
     if os.geteuid() != 0 or not shutil.which("setpriv"):
-        print("SKIP: needs root and setpriv")
-        sys.exit(77)
+        raise gwtest.Skip("needs root and setpriv")
     with open(lab.conf, "a") as f:
         f.write("api_group = nogroup\n")
     lab.start()
@@ -746,6 +744,66 @@ def case_damaged_history(lab):
     st = lab.status()
     check(st["generation"] == 4 and st["degraded"] is None, f"{st}")
     check(lab.active() == lab.compiled(b), "the apply did not reach the engine")
+
+
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
+def at_time(when):
+    """An environment in which gwd sees the wall clock at `when`
+    (libfaketime; its monotonic clock stays the real one)."""
+    env = dict(os.environ, LD_PRELOAD=FAKETIME_LIB, FAKETIME=f"@{when}",
+               DONT_FAKE_MONOTONIC="1")
+    env["ASAN_OPTIONS"] = ":".join(x for x in (os.environ.get("ASAN_OPTIONS"),
+                                               "verify_asan_link_order=0") if x)
+    return env
+
+
+def case_confirm_clock(lab):
+    """The confirm deadline is time left on the monotonic clock: a wall
+    clock that jumps (back to 1970, as on a router without a battery-backed
+    clock) neither keeps a change for decades nor reverts it early, also
+    across a restart of gwd; a deadline of another boot reverts at start."""
+    if not os.path.exists(FAKETIME_LIB):
+        raise gwtest.Skip(f"{FAKETIME_LIB} is not installed (libfaketime)")
+    a = lab.file("a.gw", POLICY_A)
+    b = lab.file("b.gw", POLICY_B)
+    lab.start(env=at_time("2030-01-01 00:00:00"))
+    lab.gwctl("policy", "apply", a)
+    lab.gwctl("policy", "apply", b, "--confirm", "6s")
+    t0 = time.monotonic()
+    lab.kill(signal.SIGKILL)
+    lab.start(env=at_time("1970-01-02 00:00:00"))
+    st = lab.status()
+    check(st["pending"] and 0 < st["pending"]["seconds_left"] <= 6, f"after the clock went back: {st}")
+    while lab.status()["pending"] and time.monotonic() - t0 < 15:
+        time.sleep(0.2)
+    took = time.monotonic() - t0
+    st = lab.status()
+    check(st["pending"] is None and st["generation"] == 3 and 5 <= took < 9,
+          f"not reverted at its deadline ({took:.1f}s): {st}")
+    check(lab.active() == lab.compiled(a), "the revert did not restore A")
+    # A clock that jumps forward (NTP sets it) does not revert early.
+    lab.gwctl("policy", "apply", b, "--confirm", "30s")
+    lab.kill(signal.SIGKILL)
+    lab.start(env=at_time("2031-01-01 00:00:00"))
+    st = lab.status()
+    check(st["pending"] and 20 < st["pending"]["seconds_left"] <= 30, f"after a jump forward: {st}")
+    # The deadline of another boot: the change was never confirmed before
+    # the system went down, so it goes at start.
+    lab.kill(signal.SIGKILL)
+    path = os.path.join(lab.state, "state.json")
+    with open(path) as f:
+        state = json.load(f)
+    check(len(state["pending"]["boot_id"]) == 36 and state["pending"]["deadline_monotonic_ms"] > 0,
+          f"state.json: {state}")
+    state["pending"]["boot_id"] = "00000000-0000-0000-0000-000000000000"
+    with open(path, "w") as f:
+        json.dump(state, f)
+    lab.start()
+    st = lab.status()
+    check(st["pending"] is None and st["generation"] == 5, f"another boot's deadline: {st}")
+    check("before the system restarted" in lab.logtext(), "no revert line for the restart")
 
 
 def main():

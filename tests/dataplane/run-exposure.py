@@ -41,6 +41,7 @@
 import os
 import random
 import shutil
+import signal
 import struct
 import sys
 import tempfile
@@ -182,6 +183,7 @@ class Exposure:
         self.procs.spawn("dnsmasq", ["dnsmasq", "--no-daemon", "--port=0",
                                      "--conf-file=/dev/null", "--interface=gw-lan",
                                      "--bind-interfaces", "--user=root", "--pid-file=",
+                                     "--no-ping",  # offer at once
                                      "--dhcp-leasefile=" + os.path.join(self.tmp, "leases"),
                                      "--dhcp-range=192.168.77.100,192.168.77.150,1h"],
                          ns=self.gw)
@@ -351,7 +353,7 @@ class Exposure:
             self.dhcp_and_arp("during the flood")
             rate = (c.stats()["lan.rx"] - rx0) / (time.time() - t0)
         finally:
-            self.procs.stop("trafgen")
+            self.stop_trafgen()
         s1 = c.stats()
         c.close()
         policed = s1["lan.drop.punt_source_limit"] - s0["lan.drop.punt_source_limit"]
@@ -408,7 +410,24 @@ class Exposure:
         for name in ("dataplane", "dnsmasq", "stream", "trafgen"):
             print("--- %s\n%s" % (name, self.procs.logtail(name, 30)))
 
+    def stop_trafgen(self):
+        """trafgen forks its sender, which a signal to the parent alone
+        would leave running (orphaned, still flooding): SIGINT, its own
+        stop, to its whole process group (it has a session of its own),
+        then SIGKILL to what is left of it."""
+        p = self.procs.get("trafgen")
+        if p is None:
+            return
+        for sig in (signal.SIGINT, signal.SIGKILL):
+            try:
+                os.killpg(p.pid, sig)
+            except ProcessLookupError:
+                break
+            time.sleep(1)
+        self.procs.stop("trafgen", signal.SIGKILL)
+
     def close(self):
+        self.stop_trafgen()
         self.procs.close()
         if self.dp:
             self.dp.close()

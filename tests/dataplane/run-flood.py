@@ -122,7 +122,7 @@ class Flood:
         self.dp = dataplane.Dataplane(self.exe, self.tmp, eal, [
             "--lan", "0", "--wan", "1", "--policy", image, "--lan-ip", GW_LAN + "/24",
             "--wan-ip", "203.0.113.2/24", "--wan-gw-mac", "02:00:00:00:00:fe",
-            "--mbufs", "16383", "--idle-exit", "3000"], ns=ns, keep_mounts=False,
+            "--mbufs", "16383", "--idle-exit", "5000"], ns=ns, keep_mounts=False,
             procs=self.procs)
         self.dp.start(ready=None)
         wait_for("the LAN twin's address", lambda: "event=twin_addr twin=gw-lan" in
@@ -130,6 +130,9 @@ class Flood:
         self.procs.spawn("dnsmasq", ["dnsmasq", "--no-daemon", "--port=0",
                                      "--conf-file=/dev/null", "--interface=gw-lan",
                                      "--bind-interfaces", "--user=root", "--pid-file=",
+                                     # Offer at once: no ping of the address
+                                     # first (it holds an offer a while).
+                                     "--no-ping",
                                      "--dhcp-leasefile=" + os.path.join(self.tmp, "leases"),
                                      "--dhcp-range=192.168.1.100,192.168.1.150,1h"], ns=ns)
         wait_for("dnsmasq", lambda: "sockets bound exclusively to interface gw-lan" in

@@ -3,7 +3,8 @@
 # net_pcap ports of one queue each, fed through FIFOs (--burst 1: the
 # receiving worker reads a LAN frame, then a WAN frame, each round):
 #   1. twelve LAN devices open IPv4 TCP, UDP and echo flows and an IPv6
-#      UDP flow (the WAN side gets frames for another address meanwhile:
+#      UDP flow, half of them the TCP one behind a priority tag (VID 0)
+#      (the WAN side gets frames for another address meanwhile:
 #      wan_unsolicited);
 #   2. the internet answers each one at the NAT address and the port it
 #      was mapped to, read back from the WAN port's output (the LAN side
@@ -89,7 +90,10 @@ def flows():
     out = []
     for i in range(DEVICES):
         m, a, s = dev_mac(i), dev_ip(i), server(i)
-        out.append((i, TCP, 4, frame4(LAN_PORT_MAC, m, a, s, TCP, 40000 + 4 * i, 443)))
+        tcp = frame4(LAN_PORT_MAC, m, a, s, TCP, 40000 + 4 * i, 443)
+        if i % 2:  # behind a priority tag: the flow's worker all the same
+            tcp = tcp[:12] + b"\x81\x00\x00\x00" + tcp[12:]
+        out.append((i, TCP, 4, tcp))
         out.append((i, UDP, 4, frame4(LAN_PORT_MAC, m, a, s, UDP, 40001 + 4 * i, 53)))
         out.append((i, ICMP, 4, frame4(LAN_PORT_MAC, m, a, s, ICMP, 8, 7000 + i)))
         out.append((i, UDP, 6, frame6(LAN_PORT_MAC, m, dev_ip6(i), server6(i), 40002 + 4 * i, 123)))

@@ -92,11 +92,36 @@ static void test_valid(void **state)
 	assert_int_equal(q.u.active.nrules, 70);
 	assert_true(q.u.active.mask[0] == 1 && q.u.active.mask[1] == 1u << 5 &&
 		    q.u.active.mask[2] == 0);
+	assert_int_equal(q.u.active.valid_s, 0);
 	/* No rules: an empty mask. */
 	n = msg(DP_MSG_SET_ACTIVE, 6, sa, 8);
 	dp_put32(buf + 24 + 4, 0);
 	assert_int_equal(dp_proto_parse(buf, n, &q, err, sizeof(err)), 0);
 	assert_int_equal(q.u.active.nrules, 0);
+
+	/* SET_ACTIVE_FOR: the same with a lifetime before the mask. */
+	uint8_t sf[16 + 16] = { 0 };
+	dp_put32(sf, 9);
+	dp_put32(sf + 4, 70);
+	dp_put32(sf + 8, 180);
+	sf[16] = 1;
+	sf[24] = 1 << 5;
+	n = msg(DP_MSG_SET_ACTIVE_FOR, 7, sf, sizeof(sf));
+	assert_int_equal(dp_proto_parse(buf, n, &q, err, sizeof(err)), 0);
+	assert_int_equal(q.type, DP_MSG_SET_ACTIVE_FOR);
+	assert_int_equal(q.u.active.generation, 9);
+	assert_int_equal(q.u.active.nrules, 70);
+	assert_int_equal(q.u.active.valid_s, 180);
+	assert_true(q.u.active.mask[0] == 1 && q.u.active.mask[1] == 1u << 5);
+	/* A lifetime of 0 or past a day, and SET_ACTIVE's length, are refused. */
+	dp_put32(sf + 8, 0);
+	n = msg(DP_MSG_SET_ACTIVE_FOR, 8, sf, sizeof(sf));
+	expect_err(n, -EINVAL, "set_active_for for 0 seconds");
+	dp_put32(sf + 8, DP_ACTIVE_VALID_MAX + 1);
+	n = msg(DP_MSG_SET_ACTIVE_FOR, 8, sf, sizeof(sf));
+	expect_err(n, -EINVAL, "want 1 to 86400");
+	n = msg(DP_MSG_SET_ACTIVE_FOR, 8, sa, sizeof(sa));
+	expect_err(n, -EINVAL, "takes 32 bytes, not 24");
 }
 
 static void test_framing(void **state)
@@ -126,7 +151,7 @@ static void test_framing(void **state)
 
 	n = msg(0, 1, NULL, 0);
 	expect_err(n, -EOPNOTSUPP, "unknown request type 0");
-	n = msg(DP_MSG_DEVICE_SET + 1, 1, NULL, 0);
+	n = msg(DP_MSG_SET_ACTIVE_FOR + 1, 1, NULL, 0);
 	expect_err(n, -EOPNOTSUPP, "unknown request type");
 	n = msg(DP_MSG_HEALTH | DP_MSG_REPLY, 1, NULL, 0);
 	expect_err(n, -EOPNOTSUPP, "unknown request type");

@@ -34,6 +34,7 @@ static size_t body_size(uint16_t type, const uint8_t *b, size_t len)
 		return sizeof(struct dp_health);
 	case DP_MSG_LOAD_IMAGE:
 	case DP_MSG_SET_ACTIVE:
+	case DP_MSG_SET_ACTIVE_FOR:
 		return sizeof(struct dp_load_reply);
 	case DP_MSG_IMAGE_INFO:
 		return sizeof(struct dp_image_info);

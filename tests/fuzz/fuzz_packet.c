@@ -5,6 +5,10 @@
  * parsed: the NAT rewrite with incremental checksum updates, the TTL
  * decrement, and the reject reply it builds.  Promises checked:
  *   - every failure is a named drop reason, every offset inside the frame;
+ *   - no more tags than walked; a transport's payload inside the packet; a
+ *     window scale of at most 14;
+ *   - a frame behind priority tags only (VID 0) parses, with its tags
+ *     taken off as the pipeline takes them, to the same packet;
  *   - an IPv4 header checksum that was right stays right after rewriting
  *     and decrementing (RFC 1624 arithmetic), and one that was wrong stays
  *     wrong (the fast path never launders a damaged header);
@@ -40,6 +44,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (p.l3_off > size || (p.family && (p.l4_off > size || p.l4_off < p.l3_off)))
 		abort();
+	if (p.vlans > DP_PARSE_MAX_VLAN || p.l3_off != DP_ETH_HLEN + DP_VLAN_HLEN * p.vlans)
+		abort();
+	if (p.family && (p.proto == 6 || p.proto == 17) &&
+	    (size_t)p.l4_off + (p.proto == 6 ? 20u : 8u) + p.l4_payload >
+		    (size_t)p.l3_off + p.l3_len)
+		abort();
+	if (p.tcp_wscale != DP_TCP_NO_WSCALE && p.tcp_wscale > 14)
+		abort();
+	if (p.vlans && !p.vlan_id) {
+		/* As the pipeline's front() strips them. */
+		size_t tags = DP_VLAN_HLEN * p.vlans;
+		uint8_t *u = malloc(size - tags);
+		if (!u)
+			return 0;
+		memcpy(u, data, 12);
+		memcpy(u + 12, data + 12 + tags, size - 12 - tags);
+		struct dp_pkt q;
+		if (dp_parse(u, (uint32_t)(size - tags), &q) != 0 || q.vlans || q.family != p.family ||
+		    q.proto != p.proto || q.sport != p.sport || q.dport != p.dport ||
+		    memcmp(q.src, p.src, 16) || memcmp(q.dst, p.dst, 16) ||
+		    q.l3_off + tags != p.l3_off)
+			abort();
+		free(u);
+	}
 	if (p.icmp_kind == DP_ICMP_ERROR &&
 	    (p.inner.l3_off > size || p.inner.l4_off > size || p.inner.l3_off < p.l4_off ||
 	     (size_t)p.inner.l3_off + p.inner.len > size))

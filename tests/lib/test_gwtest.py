@@ -65,6 +65,7 @@ def case_proto():
              ("DP_DOMAIN_TABLE", proto.DOMAIN_TABLE),
              ("DP_DOMAIN_TTL_MIN", proto.DOMAIN_TTL_MIN), ("DP_EVENTS_MAX", proto.EVENTS_MAX),
              ("DP_DEVICE_MAX", proto.DEVICE_MAX), ("DP_DEVICE_TABLE", proto.DEVICE_TABLE),
+             ("DP_ACTIVE_VALID_MAX", proto.ACTIVE_VALID_MAX),
              ("DP_HEALTH_POLICY", proto.HEALTH_POLICY),
              ("DP_HEALTH_PINNED", proto.HEALTH_PINNED), ("DP_HEALTH_IO", proto.HEALTH_IO)]
     for name, have in pairs:
@@ -74,7 +75,8 @@ def case_proto():
              ("DP_MSG_LOAD_IMAGE", proto.LOAD_IMAGE), ("DP_MSG_SET_ACTIVE", proto.SET_ACTIVE),
              ("DP_MSG_FLOWS", proto.FLOWS), ("DP_MSG_IMAGE_INFO", proto.IMAGE_INFO),
              ("DP_MSG_DOMAIN_SET", proto.DOMAIN_SET), ("DP_MSG_EVENTS", proto.EVENTS),
-             ("DP_MSG_DEVICE_SET", proto.DEVICE_SET), ("DP_EV_NEW", proto.EV_NEW),
+             ("DP_MSG_DEVICE_SET", proto.DEVICE_SET),
+             ("DP_MSG_SET_ACTIVE_FOR", proto.SET_ACTIVE_FOR), ("DP_EV_NEW", proto.EV_NEW),
              ("DP_EV_END", proto.EV_END), ("DP_EV_COUNTERS", proto.EV_COUNTERS),
              ("DP_EV_LOG", proto.EV_LOG), ("DP_DEVICE_BIND", proto.DEVICE_BIND),
              ("DP_DEVICE_UNBIND", proto.DEVICE_UNBIND)]

@@ -120,7 +120,9 @@ int gwc_send(struct gwc_conn *c, json_t *req, int64_t *ret_id, char *err, size_t
 int gwc_read(struct gwc_conn *c, json_t **ret, char *err, size_t errlen)
 {
 	for (size_t scanned = 0;;) {
-		char *nl = memchr(c->buf + scanned, '\n', c->have - scanned);
+		/* Nothing buffered yet (c->buf may still be NULL): read first. */
+		char *nl = c->have > scanned ? memchr(c->buf + scanned, '\n', c->have - scanned)
+					     : NULL;
 		if (nl) {
 			size_t len = (size_t)(nl - c->buf);
 			json_error_t je;

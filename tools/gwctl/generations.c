@@ -225,6 +225,9 @@ int gwctl_cmd_status(int argc, char **argv, const char *sock)
 			printf("generation: none applied yet\n");
 		if (degraded)
 			printf("degraded:   %s\n", degraded);
+		const char *sched = json_string_value(json_object_get(reply, "schedules"));
+		if (sched && strcmp(sched, "running"))
+			printf("schedules:  %s\n", sched);
 		json_t *p = json_object_get(reply, "pending");
 		if (json_is_object(p))
 			printf("pending:    generation %lld awaits confirmation; returns to %lld "
@@ -261,6 +264,15 @@ int gwctl_cmd_status(int argc, char **argv, const char *sock)
 				if (json_integer_value(v))
 					printf("            dropped %lld: %s\n",
 					       (long long)json_integer_value(v), k);
+		}
+		json_t *dns = json_object_get(reply, "dns");
+		if (json_is_object(dns)) {
+			const char *last = json_string_value(json_object_get(dns, "last_exit"));
+			printf("dns:        %s, pid %lld, %lld restarts%s%s\n",
+			       json_string_value(json_object_get(dns, "state")),
+			       (long long)json_integer_value(json_object_get(dns, "pid")),
+			       (long long)json_integer_value(json_object_get(dns, "restarts")),
+			       last ? ", last exit: " : "", last ? last : "");
 		}
 	}
 	json_decref(reply);

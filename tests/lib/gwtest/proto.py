@@ -26,8 +26,10 @@ REPLY_HEAD = struct.Struct("<iHH")
 
 HEALTH, STATS, LOAD_IMAGE, SET_ACTIVE, FLOWS = 1, 2, 3, 4, 5
 IMAGE_INFO, DOMAIN_SET, EVENTS, DEVICE_SET = 6, 7, 8, 9
+SET_ACTIVE_FOR = 10
 
 IMAGE_MAX = 16 << 20
+ACTIVE_VALID_MAX = 86400
 DOMAIN_MAX, DOMAIN_TABLE, DOMAIN_TTL_MIN = 4096, 65536, 5
 EVENTS_MAX, FLOWS_MAX = 512, 256
 DEVICE_MAX, DEVICE_TABLE = 1024, 4096
@@ -43,6 +45,7 @@ STATS_HEAD = struct.Struct("<II")                 # dp_stats_head
 COUNTER = struct.Struct("<40sQ")                  # dp_counter
 LOAD_REPLY = struct.Struct("<II")                 # dp_load_reply
 SET_ACTIVE_HEAD = struct.Struct("<II")            # dp_set_active
+SET_ACTIVE_FOR_HEAD = struct.Struct("<IIII")      # dp_set_active_for
 FLOWS_REQ = struct.Struct("<QII")                 # dp_flows_req
 FLOWS_HEAD = struct.Struct("<QII")                # dp_flows_head
 FLOW = struct.Struct("<16s16sHHBBBBIIII2Q2QQ")    # dp_flow_info
@@ -62,7 +65,8 @@ DEVICE_REPLY = struct.Struct("<IIII")             # dp_device_reply
 STRUCTS = {
     "dp_msg_hdr": HDR, "dp_reply": REPLY_HEAD, "dp_health": HEALTH_BODY,
     "dp_stats_head": STATS_HEAD, "dp_counter": COUNTER, "dp_load_reply": LOAD_REPLY,
-    "dp_set_active": SET_ACTIVE_HEAD, "dp_flows_req": FLOWS_REQ, "dp_flows_head": FLOWS_HEAD,
+    "dp_set_active": SET_ACTIVE_HEAD, "dp_set_active_for": SET_ACTIVE_FOR_HEAD,
+    "dp_flows_req": FLOWS_REQ, "dp_flows_head": FLOWS_HEAD,
     "dp_flow_info": FLOW, "dp_image_info": IMAGE_INFO_BODY, "dp_domain_head": DOMAIN_HEAD,
     "dp_domain_entry": DOMAIN_ENTRY, "dp_domain_reply": DOMAIN_REPLY,
     "dp_events_req": EVENTS_REQ, "dp_events_head": EVENTS_HEAD, "dp_flow_event": EVENT,
@@ -269,6 +273,12 @@ class Client:
 
 def set_active_body(generation, nrules, words):
     return SET_ACTIVE_HEAD.pack(generation, nrules) + b"".join(
+        struct.pack("<Q", w) for w in words)
+
+
+def set_active_for_body(generation, nrules, valid_s, words):
+    """SET_ACTIVE_FOR: the mask pinned for valid_s seconds."""
+    return SET_ACTIVE_FOR_HEAD.pack(generation, nrules, valid_s, 0) + b"".join(
         struct.pack("<Q", w) for w in words)
 
 

@@ -10,6 +10,7 @@ each is run with Debian's /usr/bin/python3 (or /bin/sh) as a file:
     udp_send.py       numbered UDP datagrams at a steady pace (one flow)
     udp_recv.py       their receiver: what arrived, the gaps
     tcp_probe.py      exit 0 when a TCP port accepts a connection
+    frame_send.py     whole Ethernet frames, as given, out of an interface
     udhcpc_script.sh  udhcpc's script: the lease onto the interface
     listen.py         decoy TCP and UDP services that answer (a scan's target)
     send_from.py      UDP datagrams from a given source (spoofing, on the wire)

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gw-dns's I/O loop around the resolver: the port-53 sockets gwd handed
+ * over, TCP clients, upstream sockets, and the control socket
+ * (dns/proto.h).  When the control socket closes, the loop ends.
+ */
+#ifndef GW_DNS_SERVER_H
+#define GW_DNS_SERVER_H
+
+#include <stddef.h>
+
+struct event_base;
+struct gwdns_server;
+
+#define GWDNS_LISTEN_MAX 16
+
+struct gwdns_server_fds {
+	int udp[GWDNS_LISTEN_MAX]; /* bound UDP sockets */
+	size_t n_udp;
+	int tcp[GWDNS_LISTEN_MAX]; /* listening TCP sockets */
+	size_t n_tcp;
+	int control;               /* the stream socket to gwd */
+};
+
+int gwdns_server_new(struct event_base *base, const struct gwdns_server_fds *fds,
+		     struct gwdns_server **ret);
+void gwdns_server_free(struct gwdns_server *s);
+/* 1 if the loop ended on a broken control stream (not a plain close). */
+int gwdns_server_failed(const struct gwdns_server *s);
+
+#endif

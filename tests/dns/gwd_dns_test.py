@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""gwd starting gw-dns: the sockets it hands over, the zone from the
+policy, LEARN into gwd's learned names, `gwctl status`, and the restart
+after kill -9.  In dnslab.Lab's namespaces (gwd in the gateway's), with
+Unbound upstream and dig as the client.
+
+usage: gwd_dns_test.py GWD GWCTL GW_DNS    (exit 77 when it cannot run)
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dnslab  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def expect(cond, what):
+    if not cond:
+        raise AssertionError(what)
+    print("ok:", what)
+
+
+class Gwd:
+    def __init__(self, lab, gwd, gwctl, gw_dns):
+        self.lab, self.gwctl_bin = lab, gwctl
+        tmp = lab.tmp
+        self.sock = os.path.join(tmp, "gwd.sock")
+        conf = os.path.join(tmp, "gwd.conf")
+        with open(conf, "w") as f:
+            f.write("state_dir = %s\nsocket = %s\npolicy = %s\n" %
+                    (os.path.join(tmp, "state"), self.sock, os.path.join(HERE, "gwd.gw")))
+            f.write("dns = %s\ndns_listen = 10.77.1.1, fd77:1::1\n" % os.path.abspath(gw_dns))
+            f.write("dns_clients = 10.77.1.0/24, fd77:1::/64\ndns_upstreams = 10.77.2.2\n")
+        self.logpath = os.path.join(tmp, "gwd.log")
+        self.proc = subprocess.Popen(["ip", "netns", "exec", lab.ns["g"], gwd, "-c", conf],
+                                     stderr=open(self.logpath, "w"))
+        lab.procs.append(self.proc)
+        dnslab.wait_for(lambda: os.path.exists(self.sock) and self.status()["dns"], "gwd's socket")
+
+    def gwctl(self, *args):
+        return dnslab.run(self.gwctl_bin, *args, env=dict(os.environ, GWD_SOCKET=self.sock))
+
+    def status(self):
+        return json.loads(self.gwctl("status", "--json").stdout)
+
+    def log(self):
+        with open(self.logpath) as f:
+            return f.read()
+
+
+def dig(lab, *args):
+    return lab.dig("c", "@10.77.1.1", "+tries=1", "+time=5", "+short", *args).stdout.split()
+
+
+def main():
+    if len(sys.argv) != 4:
+        print(__doc__)
+        return 2
+    gwd, gwctl, gw_dns = sys.argv[1:]
+    why = dnslab.can_run()
+    if why:
+        print("skip:", why)
+        return 77
+    dnslab.ensure_user()
+    with dnslab.tempdir() as tmp, dnslab.Lab(tmp) as lab:
+        try:
+            lab.start_unbound(os.path.join(HERE, "unbound.conf"))
+            g = Gwd(lab, gwd, gwctl, gw_dns)
+            st = g.status()["dns"]
+            expect(st["state"] == "running" and st["pid"] > 0, "gwd started gw-dns (%s)" % st)
+            with open("/proc/%d/status" % st["pid"]) as f:
+                ps = f.read()
+            expect("NoNewPrivs:\t1" in ps and "CapEff:\t0000000000000000" in ps,
+                   "gw-dns as gwd starts it: no capabilities, no_new_privs")
+            dnslab.wait_for(lambda: dig(lab, "gw.home.arpa") == ["10.77.1.1"], "gw.home.arpa")
+            expect(True, "the zone of the policy answers (gw.home.arpa)")
+
+            before = g.status()["domains_learned"]
+            expect(dig(lab, "www.social.lab") == ["198.51.100.20"], "a listed name is answered")
+            expect(g.status()["domains_learned"] == before + 1,
+                   "its address was learned by gwd before the answer came (domains_learned +1)")
+            expect("event=domains_learn name=www.social.lab" in g.log() and "via=dns" in g.log(),
+                   "gwd logged the learn, via=dns")
+            expect(dig(lab, "site.lab") == ["198.51.100.10"], "an unlisted name is answered")
+            expect(g.status()["domains_learned"] == before + 1, "and not learned")
+
+            pid = st["pid"]
+            os.kill(pid, signal.SIGKILL)
+            dnslab.wait_for(lambda: g.status()["dns"]["pid"] not in (0, pid) and
+                            g.status()["dns"]["state"] == "running", "a new gw-dns")
+            st = g.status()["dns"]
+            expect(st["restarts"] == 1 and st["last_exit"] == "signal 9",
+                   "kill -9: gwd restarted gw-dns (%s)" % st)
+            dnslab.wait_for(lambda: dig(lab, "gw.home.arpa") == ["10.77.1.1"], "answers again")
+            expect(dig(lab, "AAAA", "www.social.lab") == ["2001:db8:100::20"],
+                   "the new gw-dns has the policy again (AAAA of a listed name)")
+            out = g.gwctl("status").stdout
+            expect("dns:        running" in out and "1 restarts, last exit: signal 9" in out,
+                   "gwctl status says so: " + [l for l in out.splitlines() if l.startswith("dns")][0])
+        except BaseException:
+            for log in ("gwd.log", "unbound.log"):
+                p = os.path.join(tmp, log)
+                if os.path.exists(p):
+                    print("---", log)
+                    print(open(p).read()[-4000:])
+            raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
