@@ -31,7 +31,12 @@
 # generator's included: it is the same on every path), as ratios to
 # conntrack's of the same round; the medians over the rounds are printed.
 # Also the time gwd takes to apply a policy of --apply-rules rules (10 000)
-# to the nft engine (its prepare and commit, from the apply log line).
+# to the nft engine (its prepare and commit, from the apply log line; and
+# the CPU time of gwd's thread in them, kernel included, from the engine's
+# lines), and, on the eBPF path, the XDP program's own run time per packet
+# (bpf stats, kernel.bpf_stats_enabled on for the run).  Each line shows
+# the load average: on a shared machine the figures are only as good as
+# the quiet they were taken in.
 # Targets, PASS or FAIL each: the nft engine's apply of 10 000 rules under
 # 250 ms; its established rate at least 0.9 of conntrack's; the eBPF
 # classifier's at least 1.0; new flows on every gw path at least as many a
@@ -108,6 +113,33 @@ def cpu_busy():
         v = [int(x) for x in f.readline().split()[1:]]
     hz = os.sysconf("SC_CLK_TCK")
     return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / hz
+
+
+def load_average():
+    return os.getloadavg()[0]
+
+
+def xdp_prog_ids(ns, dev):
+    """The ids of the XDP programs on dev (bpftool net show)."""
+    import json
+    out = sh("bpftool", "-j", "net", "show", "dev", dev, ns=ns)
+    ids = []
+    for block in json.loads(out):
+        for x in block.get("xdp", []):
+            if "id" in x:
+                ids.append(x["id"])
+    return ids
+
+
+def prog_stats(ids):
+    """(run time ns, runs) summed over the programs ids (bpf stats)."""
+    import json
+    t = n = 0
+    for i in ids:
+        p = json.loads(sh("bpftool", "-j", "prog", "show", "id", str(i)))
+        t += p.get("run_time_ns", 0)
+        n += p.get("run_cnt", 0)
+    return t, n
 
 
 def rx_packets(ns, dev):
@@ -213,20 +245,26 @@ class Bench:
         if path == "dpdk":
             self.procs.stop("dataplane")
 
-    def measure(self, kind):
-        """(packets a second the sink got, CPU seconds per packet)."""
+    def measure(self, kind, xdp=False):
+        """(packets a second the sink got, CPU seconds per packet, the XDP
+        programs' run time per packet they saw in ns or None, the load
+        average at the end)."""
         cfg = os.path.join(self.work, kind + ".cfg")
         self.procs.spawn("trafgen", ["trafgen", "--dev", "eth0", "--conf", cfg, "--cpus", "1",
                                      "--no-sock-mem", "--no-cpu-stats"], ns=self.gen)
         time.sleep(self.args.warmup)
+        ids = xdp_prog_ids(self.dut, "lan0") if xdp else []
+        x0 = prog_stats(ids)
         p0, c0, t0 = rx_packets(self.sink, "eth0"), cpu_busy(), time.monotonic()
         time.sleep(self.args.seconds)
         p1, c1, t1 = rx_packets(self.sink, "eth0"), cpu_busy(), time.monotonic()
+        x1 = prog_stats(ids)
         self.procs.stop("trafgen")
         pkts = p1 - p0
         if pkts <= 0:
             raise Fail("nothing was forwarded (%s traffic)" % kind)
-        return pkts / (t1 - t0), (c1 - c0) / pkts
+        xns = (x1[0] - x0[0]) / (x1[1] - x0[1]) if x1[1] > x0[1] else None
+        return pkts / (t1 - t0), (c1 - c0) / pkts, xns, load_average()
 
     def apply_ms(self, rules):
         """gwd's nft engine: the prepare and commit of a policy of `rules`
@@ -238,9 +276,12 @@ class Bench:
         self.gwd.gwctl("policy", "apply", big, "-m", "bench")
         log = self.gwd.logtext()[mark:]
         m = re.search(r"event=apply .*prepare_ms=\S*nft:([\d.]+).*commit_ms=\S*nft:([\d.]+)", log)
-        if not m:
+        cp = re.search(r"event=nft_prepare .*cpu_ms=([\d.]+)", log)
+        cc = re.search(r"event=nft_commit .*cpu_ms=([\d.]+)", log)
+        if not m or not cp or not cc:
             raise Fail("no apply line with the nft engine's times: %s" % log[-800:])
-        return float(m.group(1)) + float(m.group(2))
+        return (float(m.group(1)) + float(m.group(2)),
+                float(cp.group(1)) + float(cc.group(1)), load_average())
 
 
 def main():
@@ -267,6 +308,15 @@ def main():
     b = Bench(os.path.abspath(args.build), args, work)
     res = {(p, k): [] for p in paths for k in ("est", "new")}
     applies = []
+    # The XDP program's own run time (bpf stats: global, on only for the
+    # run, put back as it was).
+    stats0 = None
+    if "ebpf" in paths:
+        with open("/proc/sys/kernel/bpf_stats_enabled") as f:
+            stats0 = f.read().strip()
+        with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+            f.write("1")
+    print("load average at the start: %.1f" % load_average(), flush=True)
     try:
         for rnd in range(args.rounds):
             for path in paths:
@@ -274,21 +324,26 @@ def main():
                 try:
                     b.start(path)
                     for kind in ("est", "new"):
-                        pps, cpu = b.measure(kind)
-                        res[(path, kind)].append((pps, cpu))
-                        print("round %d %-9s %-3s %9.0f pps %7.0f ns CPU/packet" % (
-                            rnd + 1, path, kind, pps, cpu * 1e9), flush=True)
+                        pps, cpu, xns, load = b.measure(kind, xdp=path == "ebpf")
+                        res[(path, kind)].append((pps, cpu, xns))
+                        print("round %d %-9s %-3s %9.0f pps %7.0f ns CPU/packet%s  load %.1f" % (
+                            rnd + 1, path, kind, pps, cpu * 1e9,
+                            "" if xns is None else " (XDP program %.0f ns)" % xns, load),
+                            flush=True)
                     if path == "nft" and args.apply_rules:
-                        ms = b.apply_ms(args.apply_rules)
-                        applies.append(ms)
-                        print("round %d nft apply of %d rules: %.0f ms" % (
-                            rnd + 1, args.apply_rules, ms), flush=True)
+                        ms, cpu_ms, load = b.apply_ms(args.apply_rules)
+                        applies.append((ms, cpu_ms))
+                        print("round %d nft apply of %d rules: %.0f ms (%.0f ms CPU)  load %.1f" % (
+                            rnd + 1, args.apply_rules, ms, cpu_ms, load), flush=True)
                 finally:
                     b.stop(path)
                     b.down()
     finally:
         b.down()
         shutil.rmtree(work, ignore_errors=True)
+        if stats0 is not None:
+            with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+                f.write(stats0)
 
     def ratio(path, kind, i):
         v = [r[i] / c[i] for r, c in zip(res[(path, kind)], res[("conntrack", kind)])]
@@ -302,11 +357,26 @@ def main():
         print("%-9s %12.0f %8.2f %12.0f %8.2f %14.2f %14.2f" % (
             p, est, ratio(p, "est", 0), new, ratio(p, "new", 0), ratio(p, "est", 1),
             ratio(p, "new", 1)))
+    if "ebpf" in paths:
+        # What the classifier itself costs: the XDP program's run time per
+        # packet (bpf stats) against the whole conntrack path's CPU per
+        # packet of the same round.
+        for kind in ("est", "new"):
+            xs = [e[2] for e in res[("ebpf", kind)] if e[2] is not None]
+            if not xs:
+                continue
+            share = statistics.median(e[2] / (c[1] * 1e9) for e, c in
+                                      zip(res[("ebpf", kind)], res[("conntrack", kind)])
+                                      if e[2] is not None)
+            print("eBPF classifier (XDP program alone), %s: %.0f ns a packet, %.3f of the "
+                  "conntrack path's CPU per packet" % (kind, statistics.median(xs), share))
+    print("load average at the end: %.1f" % load_average())
     verdicts = []
     if applies:
-        ms = statistics.median(applies)
+        ms = statistics.median(a[0] for a in applies)
+        cpu_ms = statistics.median(a[1] for a in applies)
         verdicts.append(("nft engine applies %d rules in under 250 ms" % args.apply_rules,
-                         ms < 250, "%.0f ms" % ms))
+                         ms < 250, "%.0f ms (%.0f ms of CPU)" % (ms, cpu_ms)))
     if "nft" in paths:
         r = ratio("nft", "est", 0)
         verdicts.append(("nft established >= 0.9 x conntrack", r >= 0.9, "%.2f" % r))
