@@ -28,8 +28,11 @@
 # flow) and new (every packet a flow of its own: random destination
 # ports).  For each path and kind: packets a second the sink received, and
 # CPU per packet (every CPU's busy time over the packets forwarded, the
-# generator's included: it is the same on every path), as ratios to
-# conntrack's of the same round; the medians over the rounds are printed.
+# generator's included: it is the same on every path; and other work on
+# the machine too), and the softirq time per packet (where the kernel
+# forwards a veth's packets, XDP included; much less of other work), as
+# ratios to conntrack's of the same round; the medians over the rounds
+# are printed.
 # Also the time gwd takes to apply a policy of --apply-rules rules (10 000)
 # to the nft engine (its prepare and commit, from the apply log line; and
 # the CPU time of gwd's thread in them, kernel included, from the engine's
@@ -108,11 +111,13 @@ def trafgen_conf(kind):
 
 
 def cpu_busy():
-    """Seconds every CPU was busy (user, nice, system, irq, softirq, steal)."""
+    """Seconds every CPU was busy (user, nice, system, irq, softirq,
+    steal), and of that in softirq (where the kernel forwards a veth's
+    packets: this kernel counts it by ticks)."""
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
     hz = os.sysconf("SC_CLK_TCK")
-    return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / hz
+    return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / hz, v[6] / hz
 
 
 def load_average():
@@ -255,16 +260,16 @@ class Bench:
         time.sleep(self.args.warmup)
         ids = xdp_prog_ids(self.dut, "lan0") if xdp else []
         x0 = prog_stats(ids)
-        p0, c0, t0 = rx_packets(self.sink, "eth0"), cpu_busy(), time.monotonic()
+        p0, (c0, s0), t0 = rx_packets(self.sink, "eth0"), cpu_busy(), time.monotonic()
         time.sleep(self.args.seconds)
-        p1, c1, t1 = rx_packets(self.sink, "eth0"), cpu_busy(), time.monotonic()
+        p1, (c1, s1), t1 = rx_packets(self.sink, "eth0"), cpu_busy(), time.monotonic()
         x1 = prog_stats(ids)
         self.procs.stop("trafgen")
         pkts = p1 - p0
         if pkts <= 0:
             raise Fail("nothing was forwarded (%s traffic)" % kind)
         xns = (x1[0] - x0[0]) / (x1[1] - x0[1]) if x1[1] > x0[1] else None
-        return pkts / (t1 - t0), (c1 - c0) / pkts, xns, load_average()
+        return pkts / (t1 - t0), (c1 - c0) / pkts, xns, load_average(), (s1 - s0) / pkts
 
     def apply_ms(self, rules):
         """gwd's nft engine: the prepare and commit of a policy of `rules`
@@ -324,12 +329,13 @@ def main():
                 try:
                     b.start(path)
                     for kind in ("est", "new"):
-                        pps, cpu, xns, load = b.measure(kind, xdp=path == "ebpf")
-                        res[(path, kind)].append((pps, cpu, xns))
-                        print("round %d %-9s %-3s %9.0f pps %7.0f ns CPU/packet%s  load %.1f" % (
-                            rnd + 1, path, kind, pps, cpu * 1e9,
-                            "" if xns is None else " (XDP program %.0f ns)" % xns, load),
-                            flush=True)
+                        pps, cpu, xns, load, soft = b.measure(kind, xdp=path == "ebpf")
+                        res[(path, kind)].append((pps, cpu, xns, soft))
+                        print("round %d %-9s %-3s %9.0f pps %7.0f ns CPU/packet, %5.0f ns in "
+                              "softirq%s  load %.1f" % (
+                                  rnd + 1, path, kind, pps, cpu * 1e9, soft * 1e9,
+                                  "" if xns is None else " (XDP program %.0f ns)" % xns, load),
+                              flush=True)
                     if path == "nft" and args.apply_rules:
                         ms, cpu_ms, load = b.apply_ms(args.apply_rules)
                         applies.append((ms, cpu_ms))
@@ -349,14 +355,15 @@ def main():
         v = [r[i] / c[i] for r, c in zip(res[(path, kind)], res[("conntrack", kind)])]
         return statistics.median(v)
 
-    print("\n%-9s %12s %8s %12s %8s %14s %14s" % ("path", "est pps", "ratio", "new pps",
-                                                   "ratio", "est CPU ratio", "new CPU ratio"))
+    print("\n%-9s %12s %8s %12s %8s %14s %14s %10s %10s" % (
+        "path", "est pps", "ratio", "new pps", "ratio", "est CPU ratio", "new CPU ratio",
+        "est softirq", "new softirq"))
     for p in paths:
         est = statistics.median(x[0] for x in res[(p, "est")])
         new = statistics.median(x[0] for x in res[(p, "new")])
-        print("%-9s %12.0f %8.2f %12.0f %8.2f %14.2f %14.2f" % (
+        print("%-9s %12.0f %8.2f %12.0f %8.2f %14.2f %14.2f %10.2f %10.2f" % (
             p, est, ratio(p, "est", 0), new, ratio(p, "new", 0), ratio(p, "est", 1),
-            ratio(p, "new", 1)))
+            ratio(p, "new", 1), ratio(p, "est", 3), ratio(p, "new", 3)))
     if "ebpf" in paths:
         # What the classifier itself costs: the XDP program's run time per
         # packet (bpf stats) against the whole conntrack path's CPU per
@@ -365,11 +372,12 @@ def main():
             xs = [e[2] for e in res[("ebpf", kind)] if e[2] is not None]
             if not xs:
                 continue
-            share = statistics.median(e[2] / (c[1] * 1e9) for e, c in
-                                      zip(res[("ebpf", kind)], res[("conntrack", kind)])
-                                      if e[2] is not None)
-            print("eBPF classifier (XDP program alone), %s: %.0f ns a packet, %.3f of the "
-                  "conntrack path's CPU per packet" % (kind, statistics.median(xs), share))
+            pairs = [(e, c) for e, c in zip(res[("ebpf", kind)], res[("conntrack", kind)])
+                     if e[2] is not None and c[3] > 0]
+            share = statistics.median(e[2] / (c[3] * 1e9) for e, c in pairs) if pairs else 0
+            print("eBPF classifier (XDP program alone), %s: %.0f ns a packet, %.2f of the "
+                  "conntrack path's softirq time per packet" % (kind, statistics.median(xs),
+                                                                share))
     print("load average at the end: %.1f" % load_average())
     verdicts = []
     if applies:
