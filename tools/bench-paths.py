@@ -24,8 +24,8 @@
 #              does not see them), the policy loaded at start
 #
 # Two kinds of traffic, UDP, 64-byte frames: established (M flows, 64 512
-# by default, cycled: after a warm-up pass every packet belongs to a known
-# flow) and new (every packet a flow of its own: random destination
+# by default, source ports from 1024, cycled: after a warm-up pass every
+# packet belongs to a flow conntrack knows) and new (every packet a flow of its own: random destination
 # ports).  For each path and kind: packets a second the sink received, and
 # CPU per packet (every CPU's busy time over the packets forwarded, the
 # generator's included: it is the same on every path; and other work on
@@ -101,13 +101,15 @@ def policy_text(rules, devices=100):
     return "\n".join(out) + "\n"
 
 
-def trafgen_conf(kind):
+def trafgen_conf(kind, flows=64512):
     """trafgen's packet: UDP from the bench device; established: source
-    ports cycled over 64 512 flows; new: a random destination port too."""
+    ports cycled over `flows` flows (from 1024); new: a random destination
+    port too."""
     dp = "drnd()" if kind == "new" else "5201"
     return ("{\n  eth(da=%s, sa=%s, type=0x0800),\n"
             "  ipv4(saddr=10.50.0.10, daddr=198.18.0.1, ttl=64),\n"
-            "  udp(sp=dinc(1024, 65535), dp=%s),\n  fill(0x41, 18)\n}\n" % (LAN0_MAC, GEN_MAC, dp))
+            "  udp(sp=dinc(1024, %d), dp=%s),\n  fill(0x41, 18)\n}\n" % (
+                LAN0_MAC, GEN_MAC, 1024 + flows - 1, dp))
 
 
 def cpu_busy():
@@ -147,6 +149,31 @@ def prog_stats(ids):
     return t, n
 
 
+def classifier_counters(build_root, ids):
+    """The eBPF classifier's counters (gw_counters of the programs ids,
+    summed over CPUs), by name: the enum of ebpf/gw_bpf_abi.h."""
+    import json
+    import struct
+    with open(os.path.join(build_root, "ebpf", "gw_bpf_abi.h")) as f:
+        text = f.read()
+    body = re.search(r"enum gwbpf_counter \{(.*?)\};", text, re.S).group(1)
+    names = re.findall(r"^\s*GWBPF_CNT_(\w+)\s*[,=]", body, re.M)
+    total = {}
+    for i in ids:
+        p = json.loads(sh("bpftool", "-j", "prog", "show", "id", str(i)))
+        for m in p.get("map_ids", []):
+            info = json.loads(sh("bpftool", "-j", "map", "show", "id", str(m)))
+            if info.get("name") != "gw_counters":
+                continue
+            for ent in json.loads(sh("bpftool", "-j", "map", "dump", "id", str(m))):
+                for cpu in ent.get("values", []):
+                    raw = bytes(int(b, 16) for b in cpu["value"])
+                    for k, v in enumerate(struct.unpack("<%dQ" % (len(raw) // 8), raw)):
+                        if k < len(names):
+                            total[names[k]] = total.get(names[k], 0) + v
+    return total
+
+
 def rx_packets(ns, dev):
     out = sh("ip", "-n", ns, "-s", "-j", "link", "show", dev)
     import json
@@ -156,6 +183,7 @@ def rx_packets(ns, dev):
 class Bench:
     def __init__(self, build, args, work):
         self.build, self.args, self.work = build, args, work
+        self.root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
         self.gwd_bin = os.path.join(build, "control", "gwd")
         self.gwctl_bin = os.path.join(build, "tools", "gwctl")
         self.dp_bin = os.path.join(build, "dataplane", "gw-dataplane")
@@ -194,7 +222,7 @@ class Bench:
         sh("sysctl", "-qw", "net.netfilter.nf_conntrack_udp_timeout=2", ns=self.dut)
         for kind in ("est", "new"):
             with open(os.path.join(self.work, kind + ".cfg"), "w") as f:
-                f.write(trafgen_conf("new" if kind == "new" else "est"))
+                f.write(trafgen_conf("new" if kind == "new" else "est", self.args.flows))
 
     def down(self):
         if self.gwd:
@@ -260,11 +288,21 @@ class Bench:
         time.sleep(self.args.warmup)
         ids = xdp_prog_ids(self.dut, "lan0") if xdp else []
         x0 = prog_stats(ids)
+        k0 = classifier_counters(self.root, ids) if ids else {}
         p0, (c0, s0), t0 = rx_packets(self.sink, "eth0"), cpu_busy(), time.monotonic()
         time.sleep(self.args.seconds)
         p1, (c1, s1), t1 = rx_packets(self.sink, "eth0"), cpu_busy(), time.monotonic()
         x1 = prog_stats(ids)
+        k1 = classifier_counters(self.root, ids) if ids else {}
         self.procs.stop("trafgen")
+        if ids:
+            # Whether the stream is what it says to the classifier: a flow
+            # it knows, or one it classifies (again).
+            d = {k: k1.get(k, 0) - k0.get(k, 0) for k in k1}
+            print("  classifier: %s" % " ".join(
+                "%s=%d" % (k.lower(), d.get(k, 0))
+                for k in ("FLOW_NEW", "FLOW_RECLASS", "FLOW_EVICT", "FLOW_RACED",
+                          "FLOW_UNCACHED", "DROP", "SPOOFED")), flush=True)
         pkts = p1 - p0
         if pkts <= 0:
             raise Fail("nothing was forwarded (%s traffic)" % kind)
@@ -296,9 +334,14 @@ def main():
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--warmup", type=float, default=1.5)
     ap.add_argument("--rules", type=int, default=1000)
+    ap.add_argument("--flows", type=int, default=64512,
+                    help="established flows, 1 to 64 512 (source ports from 1024)")
     ap.add_argument("--apply-rules", type=int, default=10000)
     ap.add_argument("--only", default=",".join(PATHS))
     args = ap.parse_args()
+    if not 1 <= args.flows <= 64512:
+        print("--flows: 1 to 64 512")
+        return 2
     if os.geteuid() != 0:
         print("bench paths needs root")
         return 77
