@@ -22,6 +22,9 @@
  *                                  blocks (null: A 0.0.0.0, AAAA ::)
  *   api_group = gw                 the group whose members may change things
  *                                  through the API (and the socket's group)
+ *   metrics   = 127.0.0.1:9477     Prometheus metrics over HTTP (docs/metrics.md)
+ *                                  on a loopback address (127.0.0.0/8 or
+ *                                  [::1]); unset: none
  *   api_max_connections = 64       API connections at once (1..1024); the
  *                                  last GWD_API_ROOT_SLOTS are root's only
  *   api_max_per_user = 16          connections of one non-root uid (1..1024)
@@ -127,6 +130,8 @@ struct gwd_config {
 	unsigned nlan_open, nwan_open;
 	uint16_t nat_lo, nat_hi;      /* 0, 0: kernel_nat = off */
 	uint16_t nflog_group;
+	char metrics_addr[80];        /* "" when not set: no metrics */
+	unsigned short metrics_port;
 };
 
 /* Does gwd run an enforcement engine with this config (then the guard
