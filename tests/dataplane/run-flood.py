@@ -180,8 +180,8 @@ class Flood:
         check(not bad, "; ".join(bad))
         check(c["lan.rx"] == sent, "the LAN port got %d frames of %d" % (c["lan.rx"], sent))
         arp, dhcp = answers(lan_out)
-        twin = [ln for ln in text.splitlines() if ln.startswith("event=twin_stats role=lan")]
-        run = [ln for ln in text.splitlines() if ln.startswith("event=run ")]
+        twin = [ln for ln in text.splitlines() if "event=twin_stats role=lan" in ln]
+        run = [ln for ln in text.splitlines() if "event=run " in ln]
         print("the flood: %d frames; %d policed (punt_source_limit), %d over its class, "
               "%d twin_full; %s; %s" % (flood, c.get("lan.drop.punt_source_limit", 0),
                                     c.get("lan.drop.punt_limit", 0),
