@@ -66,7 +66,9 @@ int dp_police_new(const struct dp_punt_rate rates[DP_PUNT_COUNT], uint64_t hz,
 {
 	if (!hz)
 		return -EINVAL;
-	struct dp_police *p = aligned_alloc(64, sizeof(*p));
+	/* aligned_alloc wants a size that is a multiple of the alignment
+	 * (C11 7.22.3.1; ASan refuses any other). */
+	struct dp_police *p = aligned_alloc(64, (sizeof(*p) + 63) & ~(size_t)63);
 	if (!p)
 		return -ENOMEM;
 	memset(p, 0, sizeof(*p));
