@@ -119,6 +119,8 @@ void gwd_query_status(struct gwd *d, struct gwd_result *res)
 	}
 	if (res->fields)
 		json_object_set_new(res->fields, "dns", d->dns ? gwd_dns_status(d->dns) : json_null());
+	if (res->fields)
+		json_object_set_new(res->fields, "identity", gwd_registry_status(d));
 }
 
 void gwd_query_history(struct gwd *d, const struct gwd_api_req *req, struct gwd_result *res)
@@ -226,8 +228,10 @@ void gwd_query_devices(struct gwd *d, struct gwd_result *res)
 {
 	struct pol_ir *ir = current_ir(d);
 	res->fields = gwd_devices_json(ir, d->flows, now_ms());
-	if (res->fields)
+	if (res->fields) {
+		gwd_registry_devices(d, res->fields);
 		json_object_set_new(res->fields, "generation", json_integer(d->st.generation));
+	}
 	pol_ir_free(ir);
 }
 
