@@ -137,10 +137,15 @@ child(int wfd, pid_t parent, const char *path, const char *text, size_t len,
 	if (wfd != 3 && (dup2(wfd, 3) < 0 || close(wfd) < 0))
 		_exit(EXIT_SETUP);
 	close_range(4, ~0u, 0);
+	/* gwd's handlers (libevent's, writing to a socket closed above) are
+	 * not the child's: the default for what a stop or a kill sends. */
 	sigset_t all;
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	signal(SIGPIPE, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
 #ifndef UNDER_ASAN
 	struct rlimit as = { GWD_COMPILE_MAX_AS, GWD_COMPILE_MAX_AS };
 	if (setrlimit(RLIMIT_AS, &as) < 0)
@@ -362,8 +367,14 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	struct gwd_compile *j = arg;
 	if (j->eof) {
 		int status;
-		if (waitpid(j->pid, &status, WNOHANG) == j->pid) {
+		pid_t p = waitpid(j->pid, &status, WNOHANG);
+		if (p == j->pid) {
 			exited(j, status);
+			return;
+		}
+		if (p < 0 && errno == ECHILD) {
+			/* Reaped by someone else: its output must speak for it. */
+			exited(j, 0);
 			return;
 		}
 	}

@@ -247,7 +247,7 @@ static int domains_to(struct nft_engine *x, struct build *bd, const struct gwd_d
 	if (!bd->domused)
 		return 0; /* no rule of this generation names a domain */
 	uint64_t now = now_ms();
-	struct gwd_nft_batch *b;
+	struct gwd_nft_batch *b = NULL;
 	int r = gwd_nft_batch_new(x->n, &b);
 	if (r == 0)
 		r = domains_apply(bd, v, n, now, b);

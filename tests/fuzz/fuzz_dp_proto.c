@@ -63,7 +63,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		break;
 	case DP_MSG_SET_ACTIVE:
+	case DP_MSG_SET_ACTIVE_FOR:
 		if (q.u.active.nrules > DP_MASK_RULES)
+			abort();
+		/* SET_ACTIVE pins for ever; SET_ACTIVE_FOR for a bounded time. */
+		if (q.type == DP_MSG_SET_ACTIVE ? q.u.active.valid_s != 0
+		    : q.u.active.valid_s < 1 || q.u.active.valid_s > DP_ACTIVE_VALID_MAX)
 			abort();
 		for (uint32_t b = q.u.active.nrules; b < DP_MASK_RULES; b++)
 			if (q.u.active.mask[b / 64] >> (b % 64) & 1)

@@ -33,19 +33,12 @@ from gwtest import Fail, check, wait_for  # noqa: E402
 from gwtest import net, proc, programs  # noqa: E402
 from gwtest.gwd import Gwd  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-PROGS = os.path.join(HERE, "programs")
-PY = "/usr/bin/python3"
 
 LAN_GW, LAN_NET = "10.77.0.1", "10.77.0.0/24"
 WAN_GW, WAN_HOST = "192.0.2.1", "192.0.2.2"
 PHONE_MAC = "02:77:00:00:00:10"
 
 OPEN = "default allow\ndefault new allow\n"
-
-
-def prog(name, *args):
-    return [PY, "-u", os.path.join(PROGS, name)] + [str(a) for a in args]
 
 
 class Home:
@@ -122,8 +115,9 @@ def case_guard(h):
                               "--dhcp-range=10.77.0.100,10.77.0.150,1h",
                               "--dhcp-leasefile=" + leases, "--pid-file=",
                               "--log-facility=-"], ns=h.gw)
-    h.procs.spawn("decoys", prog("listen.py", "--tcp", "22", "--tcp", "2222", "--tcp", "8080",
-                                 "--udp", "5000", "--udp", "5353"), ns=h.gw)
+    h.procs.spawn("decoys", programs.python("listen.py", "--tcp", "22", "--tcp", "2222",
+                                            "--tcp", "8080", "--udp", "5000", "--udp", "5353"),
+                  ns=h.gw)
     wait_for("dnsmasq and the decoys", lambda: "listening" in h.procs.log("decoys") and
              net.run("dig", "+time=1", "+tries=1", "@" + LAN_GW, "gw.home.arpa",
                      ns=h.gw).returncode == 0, timeout=15)
@@ -163,12 +157,12 @@ def case_guard(h):
     before = h.drops()
     net.sh("ip", "addr", "add", "203.0.113.9/32", "dev", "eth0", ns=h.lan)
     net.sh("ip", "route", "add", WAN_HOST, "via", LAN_GW, ns=h.lan)
-    h.procs.spawn("sink", prog("listen.py", "--udp", "7000"), ns=h.wan)
+    h.procs.spawn("sink", programs.python("listen.py", "--udp", "7000"), ns=h.wan)
     wait_for("the WAN's sink", lambda: "listening" in h.procs.log("sink"))
-    net.sh(*prog("send_from.py", "203.0.113.9", WAN_HOST, 7000, 20), ns=h.lan)
-    net.sh(*prog("send_from.py", "203.0.113.9", LAN_GW, 5000, 20), ns=h.lan)
+    net.sh(*programs.python("send_from.py", "203.0.113.9", WAN_HOST, 7000, 20), ns=h.lan)
+    net.sh(*programs.python("send_from.py", "203.0.113.9", LAN_GW, 5000, 20), ns=h.lan)
     net.sh("ip", "addr", "add", "10.77.0.200/32", "dev", "eth0", ns=h.wan)
-    net.sh(*prog("send_from.py", "10.77.0.200", WAN_GW, 5000, 20), ns=h.wan)
+    net.sh(*programs.python("send_from.py", "10.77.0.200", WAN_GW, 5000, 20), ns=h.wan)
     after = wait_for("the spoofed packets counted", lambda: (lambda d: d if d["spoofed"] >=
                      before["spoofed"] + 40 and d["wan_spoofed"] >= before["wan_spoofed"] + 20
                      else None)(h.drops()), timeout=5)
@@ -386,7 +380,7 @@ def case_rate_log(h):
     net.sh("ip", "link", "set", "eth0", "address", PHONE_MAC, ns=h.lan)
     # A logged rule: the connection in gwd's log and its flows.
     mark = len(h.gwd.logtext())
-    net.sh(*prog("send_from.py", "10.77.0.10", WAN_HOST, 7777, 3), ns=h.lan)
+    net.sh(*programs.python("send_from.py", "10.77.0.10", WAN_HOST, 7777, 3), ns=h.lan)
     wait_for("the logged block in gwd's log", lambda: "event=nft_log" in
              h.gwd.logtext()[mark:], timeout=10)
     line = [l for l in h.gwd.logtext()[mark:].splitlines() if "event=nft_log" in l][0]

@@ -12,6 +12,8 @@ each is run with Debian's /usr/bin/python3 (or /bin/sh) as a file:
     tcp_probe.py      exit 0 when a TCP port accepts a connection
     frame_send.py     whole Ethernet frames, as given, out of an interface
     udhcpc_script.sh  udhcpc's script: the lease onto the interface
+    listen.py         decoy TCP and UDP services that answer (a scan's target)
+    send_from.py      UDP datagrams from a given source (spoofing, on the wire)
     raw_send.py       whole Ethernet frames onto an interface, as they are
 """
 import os
