@@ -18,7 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dp_reply.h"
 #include "engine_dpdk.h"
 #include "flows.h"
 #include "image.h"
@@ -26,6 +25,7 @@
 #include "le.h"
 #include "log.h"
 #include "proto.h"
+#include "proto_client.h"
 
 #define IO_MS          1000 /* the most a request waits without progress */
 #define LOAD_REPLY_MS  5000 /* LOAD_IMAGE: the dataplane builds its classifier */

@@ -1,19 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * gwd's log: one `key=value` line per event on stderr, e.g.
+ * gwd's log: gw's log line (policy/logline.h), one `key=value` line per
+ * event on stderr, e.g.
  *   t=2026-11-27T05:10:00Z event=apply gen=3 user=root msg="new kids rule"
- * Values that are not plain words are quoted with "..." and \-escapes, so a
- * line stays one line whatever a user wrote into a message.
+ * gwd_log and gwd_log_value are gw_log and gw_log_value under gwd's prefix.
  */
 #ifndef GW_CONTROL_LOG_H
 #define GW_CONTROL_LOG_H
 
-#include <stddef.h>
+#include "logline.h"
 
-/* fmt: the rest of the line after event=..., in key=value form. */
-void gwd_log(const char *event, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* s as a log value (quoted when needed) in buf; returns buf. */
-const char *gwd_log_value(char *buf, size_t size, const char *s);
+#define gwd_log gw_log
+#define gwd_log_value gw_log_value
 
 #endif

@@ -26,7 +26,7 @@
  * generation: a new table is published with a pointer swap and the old
  * one freed after the same grace period as a generation.
  *
- * Each event is one key=value line on stderr.
+ * Each event is one gw_log line (policy/logline.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -44,10 +44,12 @@
 #include <rte_rcu_qsbr.h>
 
 #include "agent.h"
+#include "caps.h"
 #include "devices.h"
 #include "domain.h"
 #include "events.h"
 #include "image.h"
+#include "logline.h"
 #include "proto.h"
 
 /* Reply bodies are written as this host's structs: proto.h's layout is
@@ -237,8 +239,7 @@ static void reclaim(struct dp_agent *a)
 	unsigned keep = 0;
 	for (unsigned i = 0; i < a->nretired; i++) {
 		if (rte_rcu_qsbr_check(a->qsbr, a->retired[i].token, false) == 1) {
-			fprintf(stderr, "event=policy_freed generation=%u\n",
-				dp_classify_generation(a->retired[i].c));
+			gw_log("policy_freed", "generation=%u", dp_classify_generation(a->retired[i].c));
 			dp_classify_free(a->retired[i].c);
 		} else {
 			a->retired[keep++] = a->retired[i];
@@ -275,9 +276,11 @@ static void reply(struct client *c, uint16_t type, uint64_t id, int status, cons
 	if (payload_len)
 		memcpy(out + c->out_len + n, payload, payload_len);
 	c->out_len += n + payload_len;
-	if (status)
-		fprintf(stderr, "event=control_error type=%s id=%lu error=%d msg=\"%s\"\n",
-			dp_proto_type_name(type), (unsigned long)id, status, reason);
+	if (status) {
+		char v[GW_LOG_VALUE];
+		gw_log("control_error", "type=%s id=%lu error=%d msg=%s", dp_proto_type_name(type),
+		       (unsigned long)id, status, gw_log_value(v, sizeof(v), reason));
+	}
 }
 
 static void do_health(struct dp_agent *a, struct client *c, const struct dp_request *q)
@@ -388,8 +391,8 @@ static void do_load(struct dp_agent *a, struct client *c, const struct dp_reques
 	a->retired[a->nretired++] = (struct retired){ old, rte_rcu_qsbr_start(a->qsbr) };
 	a->next_generation++;
 	struct dp_load_reply lr = { dp_classify_generation(nc), dp_classify_nrules(nc) };
-	fprintf(stderr, "event=policy_loaded generation=%u rules=%u bytes=%u replaces=%u\n",
-		lr.generation, lr.nrules, q->u.image.size, dp_classify_generation(old));
+	gw_log("policy_loaded", "generation=%u rules=%u bytes=%u replaces=%u", lr.generation,
+	       lr.nrules, q->u.image.size, dp_classify_generation(old));
 	reply(c, q->type, q->id, 0, NULL, &lr, sizeof(lr));
 }
 
@@ -422,8 +425,8 @@ static void do_set_active(struct dp_agent *a, struct client *c, const struct dp_
 	if (!q->u.active.valid_s || r == 1) {
 		a->next_generation++;
 		lr.generation = dp_classify_generation(p);
-		fprintf(stderr, "event=active_set generation=%u rules=%u valid_s=%u\n",
-			lr.generation, lr.nrules, q->u.active.valid_s);
+		gw_log("active_set", "generation=%u rules=%u valid_s=%u", lr.generation, lr.nrules,
+		       q->u.active.valid_s);
 	}
 	reply(c, q->type, q->id, 0, NULL, &lr, sizeof(lr));
 }
@@ -484,6 +487,63 @@ out:
 	free(page);
 }
 
+/* What each device holds against its caps, worker by worker; the cursor
+ * is (worker << 32 | slot) as for FLOWS. */
+static void do_device_usage(struct dp_agent *a, struct client *c, const struct dp_request *q)
+{
+	struct {
+		struct dp_usage_head head;
+		struct dp_device_usage v[DP_USAGE_MAX];
+	} *page = calloc(1, sizeof(*page));
+	if (!page) {
+		reply(c, q->type, q->id, -ENOMEM, "out of memory", NULL, 0);
+		return;
+	}
+	uint32_t wi = (uint32_t)(q->u.usage.cursor >> 32), slot = (uint32_t)q->u.usage.cursor;
+	if (wi > a->ctx.nworkers) {
+		reply(c, q->type, q->id, -EINVAL, "cursor past the last worker", NULL, 0);
+		goto out;
+	}
+	uint64_t next = 0, full = 0;
+	unsigned n = 0;
+	for (unsigned k = 0; k < a->ctx.nworkers; k++) {
+		if (!a->ctx.workers[k].caps)
+			continue;
+		struct dp_caps_stats st;
+		dp_caps_stats(a->ctx.workers[k].caps, &st);
+		full += st.full;
+		dp_caps_limits(a->ctx.workers[k].caps, &page->head.flow_cap, &page->head.nat_cap);
+	}
+	for (; wi < a->ctx.nworkers && !next; wi++, slot = 0) {
+		const struct dp_caps *t = a->ctx.workers[wi].caps;
+		if (!t)
+			continue;
+		for (; slot < dp_caps_capacity(t); slot++) {
+			struct dp_caps_entry e;
+			if (n == q->u.usage.max) {
+				next = (uint64_t)wi << 32 | slot;
+				break;
+			}
+			if (!dp_caps_at(t, slot, &e))
+				continue;
+			struct dp_device_usage *u = &page->v[n++];
+			memcpy(u->mac, e.mac, 6);
+			u->worker = wi;
+			u->flows = e.flows;
+			u->maps = e.maps;
+			u->refused_flows = e.refused_flows;
+			u->refused_maps = e.refused_maps;
+		}
+	}
+	page->head.next_cursor = next;
+	page->head.count = n;
+	page->head.filtering = a->ctx.cfg->nat_filtering;
+	page->head.full = full;
+	reply(c, q->type, q->id, 0, NULL, page, sizeof(page->head) + n * sizeof(page->v[0]));
+out:
+	free(page);
+}
+
 static void do_image_info(struct dp_agent *a, struct client *c, const struct dp_request *q)
 {
 	const struct dp_classify *p = *a->ctx.policy;
@@ -531,8 +591,8 @@ static void do_domain_set(struct dp_agent *a, struct client *c, const struct dp_
 	if (changed & dp_classify_domain_mask(p))
 		dp_classify_renumber(p, a->next_generation++);
 	struct dp_domain_reply dr = { .entries = dp_domains_count(a->domains) };
-	fprintf(stderr, "event=domains_set entries=%u table=%u changed_sets=0x%lx generation=%u\n",
-		n, dr.entries, (unsigned long)changed, dp_classify_generation(p));
+	gw_log("domains_set", "entries=%u table=%u changed_sets=0x%lx generation=%u", n, dr.entries,
+	       (unsigned long)changed, dp_classify_generation(p));
 	reply(c, q->type, q->id, 0, NULL, &dr, sizeof(dr));
 }
 
@@ -607,8 +667,8 @@ static void do_device_set(struct dp_agent *a, struct client *c, const struct dp_
 		.generation = dp_classify_generation(p),
 		.image = dp_classify_base_generation(p),
 	};
-	fprintf(stderr, "event=devices_set entries=%u bindings=%u moved=%u generation=%u\n", n,
-		dr.bindings, moved, dr.generation);
+	gw_log("devices_set", "entries=%u bindings=%u moved=%u generation=%u", n, dr.bindings, moved,
+	       dr.generation);
 	reply(c, q->type, q->id, 0, NULL, &dr, sizeof(dr));
 }
 
@@ -626,7 +686,7 @@ static void do_events(struct dp_agent *a, struct client *c, const struct dp_requ
 	unsigned n = dp_events_take(a->events, page->v, q->u.events.max, &lost);
 	page->head = (struct dp_events_head){ .count = n, .lost = lost };
 	if (lost)
-		fprintf(stderr, "event=flow_events_lost count=%u\n", lost);
+		gw_log("flow_events_lost", "count=%u", lost);
 	reply(c, q->type, q->id, 0, NULL, page, sizeof(page->head) + n * sizeof(page->v[0]));
 	free(page);
 }
@@ -673,6 +733,9 @@ static void handle(struct dp_agent *a, struct client *c)
 		break;
 	case DP_MSG_DEVICE_SET:
 		do_device_set(a, c, &q);
+		break;
+	case DP_MSG_DEVICE_USAGE:
+		do_device_usage(a, c, &q);
 		break;
 	}
 }
@@ -755,8 +818,7 @@ static void accept_clients(struct dp_agent *a)
 			if (a->clients[i].fd < 0)
 				c = &a->clients[i];
 		if (!c) {
-			fprintf(stderr, "event=control_refused reason=too_many_clients max=%u\n",
-				MAX_CLIENTS);
+			gw_log("control_refused", "reason=too_many_clients max=%u", MAX_CLIENTS);
 			close(fd);
 			continue;
 		}
@@ -796,8 +858,8 @@ bool dp_agent_poll(struct dp_agent *a)
 	if (dp_classify_pinned(p) && (!ir || pol_when_at(ir, time(NULL), &when) == 0) &&
 	    dp_classify_pin_expire(p, now, when, a->next_generation)) {
 		a->next_generation++;
-		fprintf(stderr, "event=active_expired generation=%u rules=%u\n",
-			dp_classify_generation(p), dp_classify_nrules(p));
+		gw_log("active_expired", "generation=%u rules=%u", dp_classify_generation(p),
+		       dp_classify_nrules(p));
 	}
 	if (now - a->last_sweep_ms >= SWEEP_MS) {
 		a->last_sweep_ms = now;

@@ -15,6 +15,16 @@ const char *dp_role_name(enum dp_role r)
 	return r == DP_ROLE_LAN ? "lan" : r == DP_ROLE_WAN ? "wan" : "?";
 }
 
+const char *dp_nat_filtering_name(enum dp_nat_filtering f)
+{
+	switch (f) {
+	case DP_FILTER_ENDPOINT: return "endpoint-independent";
+	case DP_FILTER_ADDRESS: return "address-dependent";
+	case DP_FILTER_ADDRESS_PORT: return "address-port-dependent";
+	}
+	return "?";
+}
+
 static bool number(const char *s, unsigned long max, unsigned long *ret)
 {
 	char *end;
@@ -105,13 +115,15 @@ void dp_config_defaults(struct dp_config *c)
 	c->twin[DP_ROLE_LAN] = "gw-lan";
 	c->twin[DP_ROLE_WAN] = "gw-wan";
 	memcpy(c->punt_rate, dp_punt_default, sizeof(c->punt_rate));
+	c->nat_filtering = DP_FILTER_ADDRESS;
 }
 
 int dp_config_parse(int argc, char **argv, struct dp_config *ret, char *err, size_t errlen)
 {
 	enum { O_LAN = 256, O_WAN, O_MODE, O_POLICY, O_NAT, O_LAN_IP, O_LAN_IP6, O_WAN_IP,
 	       O_WAN_GW, O_MBUFS, O_FLOWS, O_BURST, O_IDLE, O_CONTROL, O_LAN_TWIN, O_WAN_TWIN,
-	       O_NO_TWINS, O_KERNEL_PORTS, O_WAN_OPEN, O_PUNT_RATE };
+	       O_NO_TWINS, O_KERNEL_PORTS, O_WAN_OPEN, O_PUNT_RATE, O_FILTERING, O_DEV_FLOWS,
+	       O_DEV_NAT };
 	static const struct option opts[] = {
 		{ "lan", required_argument, NULL, O_LAN },
 		{ "wan", required_argument, NULL, O_WAN },
@@ -130,6 +142,9 @@ int dp_config_parse(int argc, char **argv, struct dp_config *ret, char *err, siz
 		{ "lan-twin", required_argument, NULL, O_LAN_TWIN },
 		{ "wan-twin", required_argument, NULL, O_WAN_TWIN },
 		{ "no-twins", no_argument, NULL, O_NO_TWINS },
+		{ "nat-filtering", required_argument, NULL, O_FILTERING },
+		{ "device-flows", required_argument, NULL, O_DEV_FLOWS },
+		{ "device-nat", required_argument, NULL, O_DEV_NAT },
 		{ "kernel-ports", required_argument, NULL, O_KERNEL_PORTS },
 		{ "wan-open", required_argument, NULL, O_WAN_OPEN },
 		{ "punt-rate", required_argument, NULL, O_PUNT_RATE },
@@ -239,6 +254,25 @@ int dp_config_parse(int argc, char **argv, struct dp_config *ret, char *err, siz
 			break;
 		case O_NO_TWINS:
 			c.no_twins = true;
+			break;
+		case O_FILTERING: {
+			int f;
+			for (f = DP_FILTER_ENDPOINT; f <= DP_FILTER_ADDRESS_PORT; f++)
+				if (!strcmp(a, dp_nat_filtering_name((enum dp_nat_filtering)f)))
+					break;
+			if (f > DP_FILTER_ADDRESS_PORT)
+				goto bad;
+			c.nat_filtering = (uint8_t)f;
+			break;
+		}
+		case O_DEV_FLOWS:
+		case O_DEV_NAT:
+			if (!number(a, 1u << 26, &n) || n < 1)
+				goto bad;
+			if (o == O_DEV_FLOWS)
+				c.device_flows = (uint32_t)n;
+			else
+				c.device_nat = (uint32_t)n;
 			break;
 		case O_KERNEL_PORTS:
 			if (!port_range(a, &n, &n2) || !strchr(a, '-'))

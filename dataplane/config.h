@@ -35,6 +35,14 @@
  *   --idle-exit MS             stop after MS ms without any packet (replays)
  *   --control PATH             serve the control protocol (proto.h) on a
  *                              unix socket at PATH
+ *   --nat-filtering MODE       which WAN packets a NAT mapping lets in
+ *                              (RFC 4787 REQ-8): endpoint-independent,
+ *                              address-dependent (default) or
+ *                              address-port-dependent
+ *   --device-flows N           flows one device may hold on a worker
+ *                              (default: a quarter of the IPv4 flows)
+ *   --device-nat N             NAT mappings one device may hold (default:
+ *                              a quarter of the --nat-ports range)
  *
  * No DPDK here.
  */
@@ -52,6 +60,17 @@ enum dp_mode { DP_MODE_FULL = 0, DP_MODE_IO = 1 };
 
 #define DP_BURST_MAX 64
 
+/* Which packets from the WAN a NAT mapping lets in (RFC 4787 section 5,
+ * RFC 5382 section 4.3), beyond the replies of its flows: from any host
+ * (endpoint-independent), from the addresses its flows go to
+ * (address-dependent), or only from the exact address and port of one of
+ * its flows (address-and-port-dependent). */
+enum dp_nat_filtering {
+	DP_FILTER_ENDPOINT = 0,
+	DP_FILTER_ADDRESS = 1,
+	DP_FILTER_ADDRESS_PORT = 2,
+};
+
 struct dp_config {
 	uint16_t port[DP_ROLE_COUNT];
 	uint8_t mode; /* enum dp_mode */
@@ -61,6 +80,10 @@ struct dp_config {
 	uint32_t mbufs, flows;
 	uint16_t burst;
 	uint32_t idle_exit_ms; /* 0: run until a signal */
+	uint8_t nat_filtering; /* enum dp_nat_filtering */
+	/* Per-device caps (0: the default, derived from --flows and
+	 * --nat-ports by the worker: dp_worker_init). */
+	uint32_t device_flows, device_nat;
 	bool has_lan4, has_lan6, has_wan4, has_wan_gw;
 	bool no_twins;
 	const char *twin[DP_ROLE_COUNT]; /* TAP names (full mode, unless no_twins) */
@@ -92,6 +115,8 @@ static inline bool dp_config_kernel_port(const struct dp_config *c, uint16_t por
 void dp_config_defaults(struct dp_config *c);
 
 const char *dp_role_name(enum dp_role r);
+/* "endpoint-independent", "address-dependent", "address-port-dependent". */
+const char *dp_nat_filtering_name(enum dp_nat_filtering f);
 
 /* 0, or -EINVAL with the reason in err. */
 int dp_config_parse(int argc, char **argv, struct dp_config *ret, char *err, size_t errlen);

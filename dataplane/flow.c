@@ -26,6 +26,7 @@ struct list {
  * the flow array, their free list and class lists. */
 struct fam {
 	struct rte_hash *hash;
+	uint64_t bytes; /* what it took: its hash and its slots of the flow array */
 	uint32_t first, capacity;
 	uint32_t free_head;
 	struct list lists[DP_FC_COUNT];
@@ -113,9 +114,18 @@ static void list_append(struct dp_flow_table *t, uint32_t i)
 	l->tail = i;
 }
 
+/* Bytes DPDK's heap has handed out on a socket (what a table takes is
+ * the difference around its making). */
+static uint64_t heap_used(int socket)
+{
+	struct rte_malloc_socket_stats st;
+	return rte_malloc_get_socket_stats(socket, &st) == 0 ? st.heap_allocsz_bytes : 0;
+}
+
 static int fam_init(struct fam *fm, const char *name, char suffix, uint32_t first,
 		    uint32_t capacity, uint32_t key_len, int socket)
 {
+	uint64_t before = heap_used(socket);
 	char hname[RTE_HASH_NAMESIZE];
 	snprintf(hname, sizeof(hname), "%s%c", name, suffix);
 	/* Two keys a flow, in a hash (its slots a power of two) at most 7/8
@@ -138,6 +148,7 @@ static int fam_init(struct fam *fm, const char *name, char suffix, uint32_t firs
 	fm->hash = rte_hash_create(&hp);
 	if (!fm->hash)
 		return -ENOMEM;
+	fm->bytes = heap_used(socket) - before + (uint64_t)capacity * sizeof(struct dp_flow);
 	fm->first = first;
 	fm->capacity = capacity;
 	fm->free_head = first;
@@ -202,6 +213,12 @@ void dp_flow_table_free(struct dp_flow_table *t)
 	rte_hash_free(t->fam[1].hash);
 	rte_free(t->flows);
 	rte_free(t);
+}
+
+void dp_flow_memory(const struct dp_flow_table *t, uint64_t ret_bytes[2])
+{
+	ret_bytes[0] = t->fam[0].bytes + sizeof(*t);
+	ret_bytes[1] = t->fam[1].bytes;
 }
 
 void dp_flow_set_warm(struct dp_flow_table *t, dp_flow_warm_fn fn)
@@ -652,7 +669,7 @@ static int add_flow(struct dp_flow_table *t, const struct dp_flow_probe *p0,
 	f->cls = initial_class(proto);
 	f->moved = (uint16_t)(now_ms / DP_FLOW_TICK_MS);
 	f->tcp = proto == IPPROTO_TCP ? DP_TCP_SYN_SENT : DP_TCP_NONE;
-	f->nat_map[0] = f->nat_map[1] = DP_FLOW_NONE;
+	f->nat_map = f->dev = DP_FLOW_NONE;
 	list_append(t, i);
 	t->stats.created++;
 	t->stats.active++;

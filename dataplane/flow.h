@@ -89,8 +89,10 @@ enum dp_tcp_state {
 #define DP_FLOW_SEEN1   0x02u
 #define DP_FLOW_FIN0    0x04u
 #define DP_FLOW_FIN1    0x08u
-#define DP_FLOW_NAT     0x10u /* nat_map[0] is held */
-#define DP_FLOW_HAIRPIN 0x20u /* nat_map[1] is held too */
+#define DP_FLOW_NAT     0x10u /* nat_map is held */
+/* Its remote address is counted in its mapping's peer table (nat.h,
+ * address-dependent filtering). */
+#define DP_FLOW_PEER    0x20u
 #define DP_FLOW_RATE    0x40u /* its rule has a rate: meter every packet (meter.h) */
 /* Key 1 is not in the hash (dp_flow_add_unhashed): the flow is found from
  * that side by its owner's own means (a NAT mapping's external port). */
@@ -116,7 +118,8 @@ struct dp_flow {
 	uint32_t last_ms;    /* of the last packet; compare by wrapping difference */
 	uint32_t rule;       /* deciding rule, cached */
 	uint32_t generation; /* policy generation that decided */
-	uint32_t nat_map[2];
+	uint32_t nat_map;    /* the NAT mapping it holds (DP_FLOW_NAT) */
+	uint32_t dev;        /* its device's entry in the worker's caps (caps.h) */
 	uint32_t prev, next; /* class list, or the free list (next) */
 	struct dp_tcp_win tw; /* TCP: each direction's window (zero otherwise) */
 };
@@ -268,6 +271,10 @@ const struct dp_flow *dp_flow_at(const struct dp_flow_table *t, uint32_t idx);
 unsigned dp_flow_expire(struct dp_flow_table *t, uint64_t now_ms, unsigned budget);
 
 void dp_flow_stats(const struct dp_flow_table *t, struct dp_flow_stats *ret);
+/* What each family takes of DPDK's heap, [0] IPv4 and [1] IPv6: its hash
+ * (buckets, key store, free-slot ring) and its slots of the flow array,
+ * as measured when the table was made. */
+void dp_flow_memory(const struct dp_flow_table *t, uint64_t ret_bytes[2]);
 const char *dp_flow_class_name(enum dp_flow_class c);
 
 #endif

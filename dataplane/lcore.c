@@ -22,17 +22,18 @@
 #include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
 
+#include "caps.h"
 #include "domain.h"
 #include "events.h"
 #include "hash.h"
 #include "lcore.h"
-#include "meter.h"
 #include "parse.h"
 #include "punt.h"
+#include "shaper.h"
 #include "xlate.h"
 
 #define EXPIRE_BUDGET 32
-#define METERS 4096 /* (rule, device, direction) meters per worker */
+#define RATE_KEYS 4096 /* (rule, device, direction) keys a worker shapes at once */
 #define PREFETCH_AHEAD 3 /* packets whose headers are prefetched ahead */
 
 /* The packets of one burst that passed their own checks and wait for the
@@ -43,6 +44,10 @@ struct dp_burst {
 	struct rte_mbuf *m[DP_BURST_MAX];
 	struct dp_pkt p[DP_BURST_MAX];
 	struct dp_flow_probe probe[DP_BURST_MAX];
+	/* Hairpinned packets of the burst whose far end is on this worker,
+	 * translated and waiting for their second half (hairpin_in). */
+	unsigned nloop;
+	struct rte_mbuf *loop[DP_BURST_MAX];
 };
 
 /* ------------------------------------------------------------ events */
@@ -89,7 +94,7 @@ static uint64_t domain_bits(const struct dp_worker *w, const struct dp_classify 
 	return dp_domains_lookup(w->domains, family, dst, rte_get_timer_cycles() / w->ms_div);
 }
 
-/* After a verdict: whether packets are metered, and its events. */
+/* After a verdict: whether packets are shaped, and its events. */
 static void decided(struct dp_worker *w, struct dp_flow *f, const struct dp_verdict *v,
 		    bool first, bool changed)
 {
@@ -103,21 +108,21 @@ static void decided(struct dp_worker *w, struct dp_flow *f, const struct dp_verd
 		flow_event(w, f, DP_EV_LOG);
 }
 
-/* May this packet of a rate-limited flow pass (meter.h)? */
-static bool rate_pass(struct dp_worker *w, const struct dp_flow *f, unsigned d, uint32_t len,
-		      uint64_t now)
+/* When may this packet of a rate-limited flow leave (shaper.h)? */
+static enum dp_shape shape(struct dp_worker *w, const struct dp_flow *f, unsigned d,
+			   uint32_t len, uint64_t now, uint64_t *ret_when)
 {
 	const struct dp_classify *c = __atomic_load_n(w->policy, __ATOMIC_ACQUIRE);
 	uint64_t rate = dp_classify_rate(c, f->rule);
-	if (!rate || !w->meters)
-		return true;
-	struct dp_meter_key k = { .rule = f->rule, .device = dp_classify_device(c, f->mac),
-				  .dir = (uint8_t)d };
+	if (!rate || !w->shaper)
+		return DP_SHAPE_SEND;
+	struct dp_rate_key k = { .rule = f->rule, .device = dp_classify_device(c, f->mac),
+				 .dir = (uint8_t)d };
 	if (k.device == POL_NONE) {
 		k.device = UINT32_MAX;
 		memcpy(k.mac, f->mac, 6);
 	}
-	return dp_meters_pass(w->meters, &k, rate, len, rte_get_tsc_cycles(), now);
+	return dp_shaper_admit(w->shaper, &k, rate, len, rte_get_tsc_cycles(), now, ret_when);
 }
 
 /* ------------------------------------------------------------ setup */
@@ -127,16 +132,24 @@ static void release_flow(void *ctx, struct dp_flow *f)
 	struct dp_worker *w = ctx;
 	struct dp_nat *nat = w->nat;
 	flow_event(w, f, DP_EV_END);
-	/* NAT is IPv4 only; each mapping's endpoint is in a key: the device's
-	 * in key 0 (its source), a hairpin peer's in key 1 (the source of
-	 * the peer's replies). */
+	/* NAT is IPv4 only; the mapping's endpoint is the device's, in key 0
+	 * (its source); key 1's source is the remote end. */
 	const struct dp_flow_key4 *k = f->key.v4;
+	if (f->flags & DP_FLOW_PEER)
+		dp_nat_peer_del(nat, f->nat_map, k[1].src);
 	if (f->flags & DP_FLOW_UNHASHED1) /* its mapping's only flow */
-		dp_nat_clear_flow(nat, f->nat_map[0], f->proto);
+		dp_nat_clear_flow(nat, f->nat_map, f->proto);
 	if (f->flags & DP_FLOW_NAT)
-		dp_nat_put(nat, f->nat_map[0], f->proto, k[0].src, k[0].sport);
-	if (f->flags & DP_FLOW_HAIRPIN)
-		dp_nat_put(nat, f->nat_map[1], f->proto, k[1].src, k[1].sport);
+		dp_nat_put(nat, f->nat_map, f->proto, k[0].src, k[0].sport);
+	if (f->dev != DP_FLOW_NONE)
+		dp_caps_flow_del(w->caps, f->dev);
+}
+
+/* A NAT mapping went: its device holds one less. */
+static void unmapped(void *ctx, uint32_t dev)
+{
+	struct dp_worker *w = ctx;
+	dp_caps_nat_del(w->caps, dev);
 }
 
 /* The flow evicted next (flow.h): its NAT mapping comes in meanwhile. */
@@ -144,17 +157,20 @@ static void warm_flow(void *ctx, const struct dp_flow *f)
 {
 	const struct dp_worker *w = ctx;
 	if (f->flags & DP_FLOW_NAT)
-		dp_nat_prefetch_map(w->nat, f->nat_map[0]);
+		dp_nat_prefetch_map(w->nat, f->nat_map);
 }
 
-void dp_worker_nat_slice(uint16_t lo, uint16_t hi, unsigned n, unsigned i, uint16_t *ret_lo,
-			 uint16_t *ret_hi, uint16_t *ret_slice)
+void dp_worker_caps(const struct dp_config *cfg, uint32_t flows4, uint32_t *ret_flows,
+		    uint32_t *ret_nat)
 {
-	uint32_t range = (uint32_t)hi - lo + 1, per = (range + n - 1) / n;
-	uint32_t a = lo + i * per, b = a + per - 1;
-	*ret_lo = (uint16_t)a;
-	*ret_hi = (uint16_t)(b > hi ? hi : b);
-	*ret_slice = (uint16_t)(per > UINT16_MAX ? UINT16_MAX : per);
+	/* A quarter of what there is, but at least DP_CAPS_MIN (all of it
+	 * when there is less): one device may not take it all, and a small
+	 * table still serves one busy device. */
+	uint32_t range = (uint32_t)cfg->nat_hi - cfg->nat_lo + 1;
+	uint32_t fmin = flows4 < DP_CAPS_MIN ? flows4 : DP_CAPS_MIN;
+	uint32_t nmin = range < DP_CAPS_MIN ? range : DP_CAPS_MIN;
+	*ret_flows = cfg->device_flows ? cfg->device_flows : RTE_MAX(flows4 / 4, fmin);
+	*ret_nat = cfg->device_nat ? cfg->device_nat : RTE_MAX(range / 4, nmin);
 }
 
 int dp_worker_init(struct dp_worker *w)
@@ -177,23 +193,47 @@ int dp_worker_init(struct dp_worker *w)
 	if (r < 0)
 		goto fail;
 	/* Every mapping is held by an IPv4 flow: no more than those. */
+	uint32_t cap4 = dp_flow_capacity4(w->flows);
 	snprintf(name, sizeof(name), "dp_nat%u", w->id);
-	r = dp_nat_new(name, dp_flow_capacity4(w->flows), w->nat_lo ? w->nat_lo : w->cfg->nat_lo,
-		       w->nat_lo ? w->nat_hi : w->cfg->nat_hi, socket, &w->nat);
+	struct dp_nat_params np = {
+		.name = name,
+		.capacity = cap4,
+		.lo = w->cfg->nat_lo,
+		.hi = w->cfg->nat_hi,
+		.ports = w->ports,
+		.worker = w->id,
+		/* Flows of mappings with several: a quarter of them at most
+		 * (most mappings have one flow, whose key says its peer). */
+		.peers = w->cfg->nat_filtering == DP_FILTER_ADDRESS ? cap4 / 4 : 0,
+		.socket = socket,
+	};
+	r = dp_nat_new(&np, &w->nat);
 	if (r < 0)
 		goto fail;
+	dp_nat_set_unmap(w->nat, unmapped, w);
 	dp_flow_set_warm(w->flows, warm_flow);
-	snprintf(name, sizeof(name), "dp_meter%u", w->id);
-	r = dp_meters_new(name, METERS, socket, &w->meters);
+	uint32_t flow_cap, nat_cap;
+	dp_worker_caps(w->cfg, cap4, &flow_cap, &nat_cap);
+	snprintf(name, sizeof(name), "dp_caps%u", w->id);
+	r = dp_caps_new(name, DP_CAPS_DEVICES, flow_cap, nat_cap, socket, &w->caps);
+	if (r < 0)
+		goto fail;
+	snprintf(name, sizeof(name), "dp_shaper%u", w->id);
+	/* Held packets: a quarter of the pool at most (the ports' rings and
+	 * the twins need the rest). */
+	r = dp_shaper_new(name, RATE_KEYS, RTE_MAX(w->cfg->mbufs / 4, 64u), w->rates, socket,
+			  &w->shaper);
 	if (r < 0)
 		goto fail;
 	return 0;
 fail:
 	dp_flow_table_free(w->flows);
 	dp_nat_free(w->nat);
+	dp_caps_free(w->caps);
 	rte_free(w->burst);
 	w->flows = NULL;
 	w->nat = NULL;
+	w->caps = NULL;
 	w->burst = NULL;
 	return r;
 }
@@ -206,11 +246,13 @@ void dp_worker_fini(struct dp_worker *w)
 	}
 	dp_flow_table_free(w->flows);
 	dp_nat_free(w->nat);
-	dp_meters_free(w->meters);
+	dp_caps_free(w->caps);
+	dp_shaper_free(w->shaper);
 	rte_free(w->burst);
 	w->flows = NULL;
 	w->nat = NULL;
-	w->meters = NULL;
+	w->caps = NULL;
+	w->shaper = NULL;
 	w->burst = NULL;
 }
 
@@ -422,20 +464,60 @@ static void send_reject(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m
 	queue_tx(w, in, r);
 }
 
-static void classify_facts(const struct dp_flow_table *t, const struct dp_flow *f,
+/* Is this a hairpinned flow: one whose remote end is the WAN address
+ * itself (another LAN device's mapping)?  Its reply key (direction 1, as
+ * packets arrive at the device's mapping) then has the WAN address as
+ * both source and destination, which no packet from the internet has. */
+static bool hairpinned(const struct dp_flow *f)
+{
+	return f->family == 4 && !memcmp(f->key.v4[1].src, f->key.v4[1].dst, 4);
+}
+
+/* The NAT mapping that owns an external port on this worker (nat.h: the
+ * port may lead to the mapping's only flow), or DP_NAT_NONE. */
+static uint32_t port_mapping(const struct dp_worker *w, uint8_t proto, uint16_t ext)
+{
+	uint32_t e = dp_nat_by_ext(w->nat, proto, ext);
+	if (e != DP_NAT_NONE && (e & DP_NAT_FLOW))
+		return dp_flow_get(w->flows, e & ~DP_NAT_FLOW)->nat_map;
+	return e;
+}
+
+/* The LAN host behind external port ext (a hairpin's far end) and the
+ * worker that holds its mapping: from the shared owners with several
+ * workers, else from this worker's own mappings. */
+static bool nat_peer(const struct dp_worker *w, uint8_t proto, uint16_t ext, uint8_t ip[4],
+		     unsigned *ret_worker)
+{
+	uint16_t port;
+	if (w->ports)
+		return dp_nat_ports_owner(w->ports, proto, ext, ret_worker, ip, &port);
+	uint32_t m = port_mapping(w, proto, ext);
+	if (m == DP_NAT_NONE)
+		return false;
+	memcpy(ip, dp_nat_get(w->nat, m).ip, 4);
+	*ret_worker = w->id;
+	return true;
+}
+
+static void classify_facts(const struct dp_worker *w, const struct dp_flow *f,
 			   struct dp_classify_in *ci)
 {
 	struct dp_flow_key k0, k1;
-	dp_flow_key(t, f, 0, &k0);
-	dp_flow_key(t, f, 1, &k1);
+	dp_flow_key(w->flows, f, 0, &k0);
+	dp_flow_key(w->flows, f, 1, &k1);
 	memset(ci, 0, sizeof(*ci));
 	memcpy(ci->mac, f->mac, 6);
 	ci->family = f->family;
 	ci->proto = f->proto;
 	ci->dport = (f->proto == IPPROTO_TCP || f->proto == IPPROTO_UDP) ? k0.dport : 0;
 	/* Where the device's packets really go: for hairpinned ones, the
-	 * LAN host behind the WAN address. */
+	 * LAN host behind the WAN address and port. */
 	memcpy(ci->dst, k1.src, 16);
+	unsigned owner;
+	uint8_t ip[4];
+	if (hairpinned(f) && nat_peer(w, f->proto, k1.sport, ip, &owner))
+		memcpy(ci->dst, ip, 4);
 }
 
 /* A flow decided by an older generation is decided again.  Returns false
@@ -451,7 +533,7 @@ static bool recheck(struct dp_worker *w, uint32_t idx)
 	struct dp_classify_in ci;
 	struct dp_verdict v;
 	struct dp_flow_key k0;
-	classify_facts(w->flows, f, &ci);
+	classify_facts(w, f, &ci);
 	dp_flow_key(w->flows, f, 0, &k0);
 	ci.domain_sets = domain_bits(w, c, f->family, k0.dst);
 	dp_classify_flow(c, &ci, &v);
@@ -470,9 +552,9 @@ static bool recheck(struct dp_worker *w, uint32_t idx)
 
 /* Where direction d of a flow goes: the port role and the next hop's MAC
  * (DP_ROLE_COUNT while the WAN next hop is unknown).  Direction 1 goes
- * back to the device; direction 0 to a hairpin peer (its NAT mapping has
- * its MAC) or out the WAN to the current next hop, so a changed next hop
- * applies to live flows. */
+ * back to the device; direction 0 out the WAN to the current next hop,
+ * so a changed next hop applies to live flows (a hairpinned flow's
+ * direction 0 loops back in instead: flow_packet). */
 static enum dp_role next_hop(const struct dp_worker *w, const struct dp_flow *f, unsigned d,
 			     uint8_t mac[6])
 {
@@ -480,16 +562,75 @@ static enum dp_role next_hop(const struct dp_worker *w, const struct dp_flow *f,
 		memcpy(mac, f->mac, 6);
 		return DP_ROLE_LAN;
 	}
-	if (f->flags & DP_FLOW_HAIRPIN) {
-		memcpy(mac, dp_nat_mac(w->nat, f->nat_map[1]), 6);
-		return DP_ROLE_LAN;
-	}
 	return wan_next_hop(w, f->family, mac) ? DP_ROLE_WAN : DP_ROLE_COUNT;
 }
 
-/* A packet of an existing flow, direction d. */
+/* The first half of a hairpinned packet is done: translated as if it left
+ * for the internet (from the WAN address and its sender's external port,
+ * to the WAN address and the far end's port).  Its second half is the
+ * far end's mapping receiving it as from the WAN (hairpin_in), on the
+ * worker that holds that mapping: here after this burst, or through that
+ * worker's ring. */
+static void hairpin_out(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m, uint8_t proto,
+			uint16_t ext)
+{
+	unsigned owner = w->id;
+	uint8_t ip[4];
+	if (w->ports && !nat_peer(w, proto, ext, ip, &owner)) {
+		drop(w, in, m, DP_DROP_WAN_UNSOLICITED); /* the far end's mapping went */
+		return;
+	}
+	if (owner == w->id || !w->steer) {
+		w->burst->loop[w->burst->nloop++] = m;
+		return;
+	}
+	m->port = DP_PORT_HAIRPIN;
+	if (rte_ring_enqueue(w->steer[owner], m) != 0)
+		drop(w, in, m, DP_DROP_STEER_FULL);
+}
+
+/* A shaped packet, ready to leave by out (DP_ROLE_COUNT: the second half
+ * of a hairpin) at tsc `when`; its outcome is counted when it goes. */
+static void hold(struct dp_worker *w, enum dp_role in, enum dp_role out, struct rte_mbuf *m,
+		 uint64_t when)
+{
+	if (!dp_shaper_hold(w->shaper, when, m, (uint8_t)in, (uint8_t)out))
+		drop(w, in, m, DP_DROP_RATE_LIMIT);
+}
+
+static void loop_stage(struct dp_worker *w, uint64_t now);
+
+/* Held packets whose time has come leave (tsc UINT64_MAX: every one,
+ * dropped: the worker is stopping). */
+static void release_held(struct dp_worker *w, uint64_t tsc, uint64_t now)
+{
+	void *pk[DP_BURST_MAX];
+	uint8_t in[DP_BURST_MAX], out[DP_BURST_MAX];
+	unsigned n;
+	do {
+		n = dp_shaper_due(w->shaper, tsc, pk, in, out, DP_BURST_MAX);
+		for (unsigned i = 0; i < n; i++) {
+			struct rte_mbuf *m = pk[i];
+			struct dp_pkt p;
+			if (tsc == UINT64_MAX)
+				drop(w, (enum dp_role)in[i], m, DP_DROP_RATE_LIMIT);
+			else if (out[i] < DP_ROLE_COUNT)
+				forward(w, (enum dp_role)in[i], (enum dp_role)out[i], m);
+			else if (dp_parse(rte_pktmbuf_mtod(m, const uint8_t *), rte_pktmbuf_data_len(m),
+					  &p) == 0)
+				hairpin_out(w, (enum dp_role)in[i], m, p.proto, p.dport);
+			else
+				drop(w, (enum dp_role)in[i], m, DP_DROP_RATE_LIMIT);
+		}
+		dp_worker_flush(w);
+	} while (n == DP_BURST_MAX);
+	loop_stage(w, now);
+}
+
+/* A packet of an existing flow, direction d.  routed: false for a
+ * hairpinned packet's second half, which was routed (TTL) in its first. */
 static void flow_packet(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m,
-			const struct dp_pkt *p, uint32_t idx, unsigned d, uint64_t now)
+			const struct dp_pkt *p, uint32_t idx, unsigned d, uint64_t now, bool routed)
 {
 	struct dp_flow *f = dp_flow_get(w->flows, idx);
 	uint32_t last = f->last_ms;
@@ -523,12 +664,31 @@ static void flow_packet(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m
 		drop(w, in, m, DP_DROP_POLICY_REJECT);
 		return;
 	}
-	if ((f->flags & DP_FLOW_RATE) && !rate_pass(w, f, d, rte_pktmbuf_pkt_len(m), now)) {
-		drop(w, in, m, DP_DROP_RATE_LIMIT);
+	if (routed && p->ttl <= 1) {
+		drop(w, in, m, DP_DROP_TTL);
 		return;
 	}
-	if (p->ttl <= 1) {
-		drop(w, in, m, DP_DROP_TTL);
+	/* A rate: it leaves now, later (held, ready to go, until its time:
+	 * release_held), or not at all. */
+	uint64_t when = 0;
+	enum dp_shape sh = DP_SHAPE_SEND;
+	if (f->flags & DP_FLOW_RATE) {
+		sh = shape(w, f, d, rte_pktmbuf_pkt_len(m), now, &when);
+		if (sh == DP_SHAPE_DROP) {
+			drop(w, in, m, DP_DROP_RATE_LIMIT);
+			return;
+		}
+	}
+	uint8_t *data = rte_pktmbuf_mtod(m, uint8_t *);
+	if (d == 0 && hairpinned(f)) {
+		struct dp_tuple t;
+		out_tuple(f, 0, &t);
+		dp_rewrite4(data, p, &t);
+		dp_ttl_dec(data, p);
+		if (sh == DP_SHAPE_HOLD)
+			hold(w, in, DP_ROLE_COUNT, m, when);
+		else
+			hairpin_out(w, in, m, p->proto, t.dport);
 		return;
 	}
 	uint8_t nh_mac[6];
@@ -537,15 +697,18 @@ static void flow_packet(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m
 		drop(w, in, m, DP_DROP_NO_NEXTHOP);
 		return;
 	}
-	uint8_t *data = rte_pktmbuf_mtod(m, uint8_t *);
 	if (p->family == 4) {
 		struct dp_tuple t;
 		out_tuple(f, d, &t);
 		dp_rewrite4(data, p, &t);
 	}
-	dp_ttl_dec(data, p);
+	if (routed)
+		dp_ttl_dec(data, p);
 	dp_set_macs(data, nh_mac, w->port_mac[out]);
-	forward(w, in, out, m);
+	if (sh == DP_SHAPE_HOLD)
+		hold(w, in, out, m, when);
+	else
+		forward(w, in, out, m);
 }
 
 /* An ICMP error about a packet of one of our flows (idx, direction d:
@@ -561,6 +724,8 @@ static enum dp_drop icmp_error(struct dp_worker *w, enum dp_role in, struct rte_
 	struct dp_flow *f = dp_flow_get(w->flows, idx);
 	if (f->action != POL_ALLOW)
 		return f->action == POL_BLOCK ? DP_DROP_POLICY_BLOCK : DP_DROP_POLICY_REJECT;
+	if (hairpinned(f))
+		return DP_DROP_HAIRPIN_ICMP; /* not translated twice over */
 	if (p->ttl <= 1)
 		return DP_DROP_TTL;
 	uint8_t nh_mac[6];
@@ -589,15 +754,6 @@ static enum dp_drop icmp_error(struct dp_worker *w, enum dp_role in, struct rte_
 	return DP_DROP_COUNT;
 }
 
-/* The NAT mapping that owns an external port (nat.h: the port may lead
- * to the mapping's only flow), or DP_NAT_NONE. */
-static uint32_t port_mapping(const struct dp_worker *w, uint8_t proto, uint16_t ext)
-{
-	uint32_t e = dp_nat_by_ext(w->nat, proto, ext);
-	if (e != DP_NAT_NONE && (e & DP_NAT_FLOW))
-		return dp_flow_get(w->flows, e & ~DP_NAT_FLOW)->nat_map[0];
-	return e;
-}
 
 /* May this packet open a flow?  TCP (not a RST), UDP and echo requests. */
 static enum dp_drop opener_check(const struct dp_pkt *p)
@@ -612,6 +768,28 @@ static enum dp_drop opener_check(const struct dp_pkt *p)
 		return p->icmp_kind == DP_ICMP_ECHO_REQUEST ? DP_DROP_COUNT : DP_DROP_ICMP_TYPE;
 	}
 	return DP_DROP_L4_PROTO;
+}
+
+/* Address-dependent filtering's question: does mapping map have a flow to
+ * address a?  Its only flow says so from its own key; the others are in
+ * the peer table (nat.h). */
+static bool mapping_talks_to(const struct dp_worker *w, uint8_t proto, uint16_t ext, uint32_t map,
+			     const uint8_t a[4])
+{
+	uint32_t e = dp_nat_by_ext(w->nat, proto, ext);
+	if (e != DP_NAT_NONE && (e & DP_NAT_FLOW) &&
+	    !memcmp(dp_flow_get(w->flows, e & ~DP_NAT_FLOW)->key.v4[1].src, a, 4))
+		return true;
+	return dp_nat_peer_has(w->nat, map, a);
+}
+
+/* A flow of a mapping besides its only one: with address-dependent
+ * filtering its remote address is counted (mapping_talks_to). */
+static void count_peer(struct dp_worker *w, struct dp_flow *f)
+{
+	if (w->cfg->nat_filtering == DP_FILTER_ADDRESS && (f->flags & DP_FLOW_NAT) &&
+	    !(f->flags & DP_FLOW_PEER) && dp_nat_peer_add(w->nat, f->nat_map, f->key.v4[1].src) == 0)
+		f->flags |= DP_FLOW_PEER;
 }
 
 /* The first packet of a flow from the LAN: classify, map, create.  p0:
@@ -631,29 +809,39 @@ static void new_flow(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pk
 		drop(w, in, m, DP_DROP_NO_WAN_ADDR);
 		return;
 	}
+	/* The device's caps (caps.h): before anything is made for it. */
+	uint32_t dev = dp_caps_device(w->caps, smac);
+	if (dev == DP_CAPS_NONE) {
+		drop(w, in, m, DP_DROP_DEVICE_FULL);
+		return;
+	}
+	if (!dp_caps_flow_ok(w->caps, dev)) {
+		drop(w, in, m, DP_DROP_DEVICE_FLOW_CAP);
+		return;
+	}
 	/* Room first: in a full table every NAT mapping is held, so the
-	 * victim's must go before this flow's is taken (and before the
-	 * hairpin peer's is looked up: the victim may hold it). */
+	 * victim's must go before this flow's is taken. */
 	if (dp_flow_reserve(w->flows, p->family, now) < 0) {
 		drop(w, in, m, DP_DROP_FLOW_FULL);
 		return;
 	}
 	bool hairpin = p->family == 4 && !memcmp(p->dst, wan4, 4);
-	uint32_t peer = DP_NAT_NONE;
 	uint8_t gw_mac[6];
 	struct dp_classify_in ci = { .family = p->family, .proto = p->proto };
 	memcpy(ci.mac, smac, 6);
 	memcpy(ci.dst, p->dst, 16);
 	ci.dport = (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP) ? p->dport : 0;
 	if (hairpin) {
-		if (p->proto != IPPROTO_ICMP)
-			peer = port_mapping(w, p->proto, p->dport);
-		if (peer == DP_NAT_NONE) { /* the gateway's own service */
-			punt(w, in, m, p, lan_class(p, false));
+		/* To another device's mapping (hairpinning, RFC 4787 REQ-9):
+		 * decided for where it really goes, the LAN host behind it. */
+		uint8_t peer[4];
+		unsigned owner;
+		if (p->proto == IPPROTO_ICMP || !nat_peer(w, p->proto, p->dport, peer, &owner)) {
+			punt(w, in, m, p, lan_class(p, false)); /* the gateway's own service */
 			return;
 		}
 		memset(ci.dst, 0, 16);
-		memcpy(ci.dst, dp_nat_get(w->nat, peer).ip, 4);
+		memcpy(ci.dst, peer, 4);
 	} else if (!wan_next_hop(w, p->family, gw_mac)) {
 		/* The mirror asks the kernel to resolve it meanwhile. */
 		drop(w, in, m, DP_DROP_NO_NEXTHOP);
@@ -674,28 +862,35 @@ static void new_flow(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pk
 	 * mapping's port (nat.h), not the flow hash. */
 	bool first = false;
 	if (v.action == POL_ALLOW && p->family == 4) {
-		if (dp_nat_acquire(w->nat, p->proto, p->src, p->sport, smac, &map) < 0) {
-			drop(w, in, m, DP_DROP_NAT_EXHAUSTED);
+		bool made;
+		int r = dp_nat_acquire(w->nat, p->proto, p->src, p->sport, dev,
+				       dp_caps_nat_ok(w->caps, dev), &map, &made);
+		if (r < 0) {
+			if (r == -EDQUOT)
+				dp_caps_nat_refused(w->caps, dev);
+			drop(w, in, m, r == -EDQUOT ? DP_DROP_DEVICE_NAT_CAP : DP_DROP_NAT_EXHAUSTED);
 			return;
 		}
+		if (made)
+			dp_caps_nat_add(w->caps, dev);
 		uint16_t ext = dp_nat_ext(w->nat, map);
-		if (hairpin) {
-			const struct dp_nat_map b = dp_nat_get(w->nat, peer);
-			dp_flow_probe4(&p1, DP_ROLE_LAN, p->proto, b.ip, wan4, b.port, ext);
-		} else {
-			/* An echo's identifier stands in both ports. */
-			dp_flow_probe4(&p1, DP_ROLE_WAN, p->proto, p->dst, wan4,
-				       p->proto == IPPROTO_ICMP ? ext : p->dport, ext);
-			uint32_t e = dp_nat_by_ext(w->nat, p->proto, ext);
-			if (e == map) {
-				first = dp_nat_refs(w->nat, map) == 1;
-			} else if (e != DP_NAT_NONE && (e & DP_NAT_FLOW)) {
-				/* A second flow: from now on the endpoint's
-				 * replies are all found in the hash (one bulk
-				 * lookup a burst), the first one's too. */
-				if (dp_flow_hash_key1(w->flows, e & ~DP_NAT_FLOW) == 0)
-					dp_nat_clear_flow(w->nat, map, p->proto);
-			}
+		/* The reply as it reaches the mapping from the WAN; a hairpinned
+		 * one comes from the WAN address itself and the far end's port.
+		 * An echo's identifier stands in both ports. */
+		dp_flow_probe4(&p1, DP_ROLE_WAN, p->proto, p->dst, wan4,
+			       p->proto == IPPROTO_ICMP ? ext : p->dport, ext);
+		uint32_t e = dp_nat_by_ext(w->nat, p->proto, ext);
+		if (e == map) {
+			first = dp_nat_refs(w->nat, map) == 1;
+		} else if (e != DP_NAT_NONE && (e & DP_NAT_FLOW)) {
+			/* A second flow: from now on the endpoint's replies are
+			 * all found in the hash (one bulk lookup a burst), the
+			 * first one's too, and its peer is counted as the
+			 * others' are. */
+			struct dp_flow *one = dp_flow_get(w->flows, e & ~DP_NAT_FLOW);
+			if (dp_flow_hash_key1(w->flows, e & ~DP_NAT_FLOW) == 0)
+				dp_nat_clear_flow(w->nat, map, p->proto);
+			count_peer(w, one);
 		}
 	} else if (p->family == 4) {
 		/* Refused: the reply is the mirror image. */
@@ -707,11 +902,6 @@ static void new_flow(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pk
 		dp_flow_probe_init(&p1, &k1);
 	}
 	uint32_t idx;
-	/* The peer's mapping is held from here: the add may evict (a cuckoo
-	 * dead end), and the victim may be the peer's last flow. */
-	bool held = hairpin && map != DP_NAT_NONE;
-	if (held)
-		dp_nat_ref(w->nat, peer);
 	/* The only flow's reply key is unique without a check: a flow with
 	 * the same one would have the same device endpoint (the mapping's)
 	 * and destination, so this packet's key, which no flow has. */
@@ -720,8 +910,6 @@ static void new_flow(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pk
 	if (r < 0) {
 		if (map != DP_NAT_NONE)
 			dp_nat_release(w->nat, map);
-		if (held)
-			dp_nat_release(w->nat, peer);
 		drop(w, in, m, DP_DROP_FLOW_FULL);
 		return;
 	}
@@ -730,18 +918,109 @@ static void new_flow(struct dp_worker *w, struct rte_mbuf *m, const struct dp_pk
 	f->rule = v.rule;
 	f->generation = gen;
 	memcpy(f->mac, smac, 6);
+	f->dev = dev;
+	dp_caps_flow_add(w->caps, dev);
 	if (map != DP_NAT_NONE) {
 		f->flags |= DP_FLOW_NAT;
-		f->nat_map[0] = map;
+		f->nat_map = map;
 		if (first)
 			dp_nat_set_flow(w->nat, map, p->proto, idx);
-	}
-	if (held) {
-		f->flags |= DP_FLOW_HAIRPIN;
-		f->nat_map[1] = peer;
+		else
+			count_peer(w, f);
 	}
 	decided(w, f, &v, true, false);
-	flow_packet(w, in, m, p, idx, 0, now);
+	flow_packet(w, in, m, p, idx, 0, now, true);
+}
+
+/* What a NAT mapping's filtering (RFC 4787 REQ-8, RFC 5382 REQ-3) says
+ * of a packet from the WAN that no flow of the mapping expects: let in
+ * (DP_DROP_COUNT) or why not.  Only a TCP SYN may open a flow. */
+static enum dp_drop filtering(const struct dp_worker *w, uint32_t map, const struct dp_pkt *p)
+{
+	if (p->proto == IPPROTO_TCP &&
+	    (p->tcp_flags & (DP_TCP_SYN | DP_TCP_ACK | DP_TCP_RST)) != DP_TCP_SYN)
+		return DP_DROP_NAT_FILTERED;
+	switch ((enum dp_nat_filtering)w->cfg->nat_filtering) {
+	case DP_FILTER_ENDPOINT:
+		return DP_DROP_COUNT;
+	case DP_FILTER_ADDRESS:
+		return mapping_talks_to(w, p->proto, p->dport, map, p->src) ? DP_DROP_COUNT :
+									       DP_DROP_NAT_FILTERED;
+	case DP_FILTER_ADDRESS_PORT:
+		break; /* every flow it lets in is a flow of the mapping already */
+	}
+	return DP_DROP_NAT_FILTERED;
+}
+
+/* A packet from the WAN (or a hairpinned one, routed false) to one of
+ * this worker's NAT mappings that no flow of the mapping expects: the
+ * filtering lets it in as a new flow of the device, made as if the
+ * device had opened it towards the sender (so the device's policy
+ * decides it, its caps count it, and its own packets to that endpoint
+ * belong to it), or it is dropped as nat_filtered.  false (nothing done):
+ * no mapping of this worker owns the port. */
+static bool inbound(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m,
+		    const struct dp_pkt *p, const struct dp_flow_probe *pr, uint64_t now, bool routed)
+{
+	if (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP)
+		return false;
+	uint32_t map = port_mapping(w, p->proto, p->dport);
+	if (map == DP_NAT_NONE)
+		return false;
+	enum dp_drop why = filtering(w, map, p);
+	uint32_t dev = dp_nat_dev(w->nat, map);
+	if (why == DP_DROP_COUNT && !dp_caps_flow_ok(w->caps, dev))
+		why = DP_DROP_DEVICE_FLOW_CAP;
+	if (why != DP_DROP_COUNT) {
+		drop(w, in, m, why);
+		return true;
+	}
+	/* Held from here: making room may evict the mapping's last flow. */
+	dp_nat_ref(w->nat, map);
+	struct dp_nat_map nm = dp_nat_get(w->nat, map);
+	struct dp_flow_probe p0;
+	unsigned d;
+	dp_flow_probe4(&p0, DP_ROLE_LAN, p->proto, nm.ip, p->src, nm.port, p->sport);
+	if (dp_flow_reserve(w->flows, 4, now) < 0 || dp_flow_find(w->flows, &p0, &d) != DP_FLOW_NONE) {
+		/* (A flow of the device's own to the sender with no mapping:
+		 * one its policy refused.) */
+		dp_nat_release(w->nat, map);
+		drop(w, in, m, DP_DROP_FLOW_FULL);
+		return true;
+	}
+	const struct dp_classify *c = __atomic_load_n(w->policy, __ATOMIC_ACQUIRE);
+	struct dp_classify_in ci = { .family = 4, .proto = p->proto, .dport = p->sport };
+	memcpy(ci.mac, dp_caps_mac(w->caps, dev), 6);
+	memcpy(ci.dst, p->src, 4);
+	uint8_t peer[4];
+	unsigned owner;
+	uint8_t wan4[16] = { 0 };
+	if (wan_addr(w, wan4) && !memcmp(p->src, wan4, 4) &&
+	    nat_peer(w, p->proto, p->sport, peer, &owner))
+		memcpy(ci.dst, peer, 4); /* hairpinned: the LAN host behind it */
+	uint32_t gen = dp_classify_generation(c);
+	struct dp_verdict v;
+	ci.domain_sets = domain_bits(w, c, 4, p->src);
+	dp_classify_flow(c, &ci, &v);
+	uint32_t idx;
+	if (dp_flow_add(w->flows, &p0, pr, p->proto, now, &idx) < 0) {
+		dp_nat_release(w->nat, map);
+		drop(w, in, m, DP_DROP_FLOW_FULL);
+		return true;
+	}
+	struct dp_flow *f = dp_flow_get(w->flows, idx);
+	f->action = v.action;
+	f->rule = v.rule;
+	f->generation = gen;
+	memcpy(f->mac, ci.mac, 6);
+	f->dev = dev;
+	dp_caps_flow_add(w->caps, dev);
+	f->flags |= DP_FLOW_NAT;
+	f->nat_map = map;
+	count_peer(w, f);
+	decided(w, f, &v, true, false);
+	flow_packet(w, in, m, p, idx, 1, now, routed);
+	return true;
 }
 
 /* A packet for the flow table: it joins the burst's list (p is already
@@ -784,15 +1063,59 @@ static void flow_found(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m,
 		return;
 	}
 	if (idx != DP_FLOW_NONE && recheck(w, idx)) {
-		flow_packet(w, in, m, p, idx, d, now);
+		flow_packet(w, in, m, p, idx, d, now, true);
 		return;
 	}
 	if (in == DP_ROLE_LAN)
 		new_flow(w, m, p, pr, now);
-	else if (p->family == 4)
+	else if (p->family == 4 && !inbound(w, in, m, p, pr, now, true))
 		wan_to_gateway(w, m, p); /* IPv4 from the WAN comes to its address */
-	else
+	else if (p->family == 6)
 		drop(w, in, m, DP_DROP_WAN_UNSOLICITED);
+}
+
+/* A WAN-side IPv4 key (probe p, not in the burst's bulk lookup): through
+ * its port's mapping's only flow when the port leads to one (nat.h),
+ * else in the hash. */
+static uint32_t wan_find(const struct dp_worker *w, const struct dp_flow_probe *p, unsigned *d)
+{
+	uint32_t e = dp_nat_by_ext(w->nat, p->key.k4.proto, p->key.k4.dport);
+	if (e != DP_NAT_NONE && (e & DP_NAT_FLOW) &&
+	    dp_flow_is_key(w->flows, e & ~DP_NAT_FLOW, 1, p)) {
+		*d = 1;
+		return e & ~DP_NAT_FLOW;
+	}
+	return dp_flow_find(w->flows, p, d);
+}
+
+/* The second half of a hairpinned packet (hairpin_out): it reaches the
+ * far end's mapping as if from the WAN, from the WAN address and its
+ * sender's external port, and is counted on the LAN port it came in on. */
+static void hairpin_in(struct dp_worker *w, struct rte_mbuf *m, uint64_t now)
+{
+	struct dp_pkt p;
+	int r = dp_parse(rte_pktmbuf_mtod(m, const uint8_t *), rte_pktmbuf_data_len(m), &p);
+	if (r || p.family != 4) { /* (it was parsed before, and rewritten here) */
+		drop(w, DP_ROLE_LAN, m, r ? dp_parse_reason(r) : DP_DROP_L4_PROTO);
+		return;
+	}
+	struct dp_flow_probe pr;
+	unsigned d = 1;
+	dp_flow_probe4(&pr, DP_ROLE_WAN, p.proto, p.src, p.dst, p.sport, p.dport);
+	uint32_t idx = wan_find(w, &pr, &d);
+	if (idx != DP_FLOW_NONE && recheck(w, idx))
+		flow_packet(w, DP_ROLE_LAN, m, &p, idx, d, now, false);
+	else if (!inbound(w, DP_ROLE_LAN, m, &p, &pr, now, false))
+		drop(w, DP_ROLE_LAN, m, DP_DROP_WAN_UNSOLICITED); /* its mapping went */
+}
+
+/* The burst's hairpinned packets whose far end is here. */
+static void loop_stage(struct dp_worker *w, uint64_t now)
+{
+	struct dp_burst *b = w->burst;
+	for (unsigned i = 0; i < b->nloop; i++)
+		hairpin_in(w, b->loop[i], now);
+	b->nloop = 0;
 }
 
 /* The burst's waiting packets: one bulk lookup (it prefetches every
@@ -849,8 +1172,7 @@ static void flow_stage(struct dp_worker *w, enum dp_role in, uint64_t now)
 		if (skip & (1ull << i)) {
 			/* (Read now: an earlier packet may have ended it.) */
 			d = 1;
-			x = dp_flow_is_key(w->flows, first[i], 1, &b->probe[i]) ?
-				    first[i] : dp_flow_find(w->flows, &b->probe[i], &d);
+			x = wan_find(w, &b->probe[i], &d);
 			flow_found(w, in, b->m[i], &b->p[i], &b->probe[i], x, d, now);
 			continue;
 		}
@@ -1137,6 +1459,7 @@ void dp_pipeline(struct dp_worker *w, enum dp_role in, struct rte_mbuf *m, uint6
 {
 	front(w, in, m, now);
 	flow_stage(w, in, now);
+	loop_stage(w, now);
 }
 
 void dp_pipeline_burst(struct dp_worker *w, enum dp_role in, struct rte_mbuf **ms, uint16_t n,
@@ -1150,6 +1473,7 @@ void dp_pipeline_burst(struct dp_worker *w, enum dp_role in, struct rte_mbuf **m
 		front(w, in, ms[i], now);
 	}
 	flow_stage(w, in, now);
+	loop_stage(w, now);
 }
 
 /* ------------------------------------------------------------ steering */
@@ -1171,24 +1495,22 @@ static unsigned owner(const struct dp_worker *w, enum dp_role in, const struct r
 				     p.icmp_kind == DP_ICMP_ERROR ? p.inner.src : p.dst;
 		return dp_hash_bytes(dev, 16) % n;
 	}
-	uint16_t port;
 	if (in == DP_ROLE_LAN) {
-		uint8_t wan4[4];
-		if (!wan_addr(w, wan4) || memcmp(p.dst, wan4, 4)) {
-			return dp_hash_bytes(p.src, 4) % n;
-		}
-		if (p.proto != IPPROTO_TCP && p.proto != IPPROTO_UDP)
-			return w->id;
-		port = p.dport; /* hairpin: the peer's mapping */
-	} else {
-		/* Our external port: the destination, an echo reply's
-		 * identifier, or the source of the packet an error quotes. */
-		port = p.icmp_kind == DP_ICMP_ERROR ? p.inner.sport : p.dport;
+		/* A device's IPv4 packets by its MAC, whatever their addresses:
+		 * its flows, mappings and caps meet in one worker's tables. */
+		return dp_hash_bytes(data + 6, 6) % n;
 	}
-	uint16_t lo = w->cfg->nat_lo;
-	if (port < lo || port > w->cfg->nat_hi)
+	/* Our external port: the destination, an echo reply's identifier,
+	 * or the source of the packet an error quotes; the worker that holds
+	 * its mapping. */
+	bool err = p.icmp_kind == DP_ICMP_ERROR;
+	unsigned o;
+	uint8_t ip[4];
+	uint16_t port;
+	if (!w->ports || !dp_nat_ports_owner(w->ports, err ? p.inner.proto : p.proto,
+					    err ? p.inner.sport : p.dport, &o, ip, &port) || o >= n)
 		return w->id;
-	return (unsigned)(port - lo) / w->nat_slice;
+	return o;
 }
 
 /* A burst received from in: each packet to its owner's ring, the rest
@@ -1239,6 +1561,10 @@ static void take_steered(struct dp_worker *w, struct rte_mbuf **ms, uint64_t now
 	struct rte_mbuf *by[DP_ROLE_COUNT][DP_BURST_MAX];
 	uint16_t cnt[DP_ROLE_COUNT] = { 0, 0 };
 	for (unsigned i = 0; i < n; i++) {
+		if (ms[i]->port == DP_PORT_HAIRPIN) {
+			hairpin_in(w, ms[i], now);
+			continue;
+		}
 		int role = ms[i]->port == w->cfg->port[DP_ROLE_WAN] ? DP_ROLE_WAN : DP_ROLE_LAN;
 		by[role][cnt[role]++] = ms[i];
 	}
@@ -1251,10 +1577,14 @@ static void take_steered(struct dp_worker *w, struct rte_mbuf **ms, uint64_t now
 void dp_worker_drain(struct dp_worker *w)
 {
 	struct rte_mbuf *ms[DP_BURST_MAX];
-	if (w->cfg->mode != DP_MODE_FULL || w->nworkers < 2 || !w->steer)
+	if (w->cfg->mode != DP_MODE_FULL)
 		return;
-	while (!rte_ring_empty(w->steer[w->id]))
-		take_steered(w, ms, rte_get_timer_cycles() / w->ms_div);
+	uint64_t now = rte_get_timer_cycles() / w->ms_div;
+	while (w->nworkers > 1 && w->steer && !rte_ring_empty(w->steer[w->id]))
+		take_steered(w, ms, now);
+	/* What the shaper still holds goes now, counted as rate_limit. */
+	if (w->shaper && dp_shaper_held(w->shaper))
+		release_held(w, UINT64_MAX, now);
 	dp_worker_flush(w);
 }
 
@@ -1298,6 +1628,9 @@ int dp_worker_main(void *arg)
 		}
 		if (steering)
 			take_steered(w, ms, now);
+		/* Shaped packets whose time has come. */
+		if (w->shaper && dp_shaper_next(w->shaper) <= rte_get_tsc_cycles())
+			release_held(w, rte_get_tsc_cycles(), now);
 		/* What the kernel sent on the twins goes out their ports. */
 		for (int role = 0; role < DP_ROLE_COUNT; role++) {
 			if (!w->twin[role])

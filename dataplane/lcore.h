@@ -44,11 +44,18 @@ struct dp_wan6 {
 	uint8_t addr[DP_WAN6_MAX][16];
 };
 
+/* A hairpinned packet in a steering ring (its mbuf's port): translated
+ * by its sender's worker, for the worker that holds the far end's NAT
+ * mapping (lcore.c, hairpin_out). */
+#define DP_PORT_HAIRPIN UINT16_MAX
+
 struct dp_burst;
+struct dp_caps;
 struct dp_domains;
 struct dp_police;
 struct dp_events;
-struct dp_meters;
+struct dp_rates;
+struct dp_shaper;
 
 struct dp_tx_buf {
 	uint16_t n;
@@ -62,6 +69,13 @@ struct dp_worker {
 	struct rte_mempool *pool;
 	struct dp_flow_table *flows;
 	struct dp_nat *nat;
+	/* The NAT's external ports, shared by the workers (nat.h), set by
+	 * main.c before dp_worker_init when there are several; NULL: the
+	 * worker's NAT keeps a table of its own. */
+	struct dp_nat_ports *ports;
+	/* What each device holds against its caps (caps.h), made by
+	 * dp_worker_init. */
+	struct dp_caps *caps;
 	/* The published generation: read with an acquire load, held no
 	 * longer than one burst (see qsbr). */
 	struct dp_classify *const *policy;
@@ -91,8 +105,11 @@ struct dp_worker {
 	 * flow events go to (domain.h, events.h). */
 	const struct dp_domains *domains;
 	struct dp_events *events;
-	/* This worker's rate meters (meter.h), made by dp_worker_init. */
-	struct dp_meters *meters;
+	/* Rate limits (shaper.h): the clocks, shared by the workers (set by
+	 * main.c before dp_worker_init; NULL: the shaper keeps its own), and
+	 * this worker's shaper and held packets, made by dp_worker_init. */
+	struct dp_rates *rates;
+	struct dp_shaper *shaper;
 	/* The packets of the burst waiting for the flow table (lcore.c:
 	 * one bulk lookup for them all), made by dp_worker_init. */
 	struct dp_burst *burst;
@@ -102,17 +119,20 @@ struct dp_worker {
 	 * nworkers 0 or 1: one worker, none of this).  Every flow has one
 	 * owner, the worker whose table holds it, and a packet is steered to
 	 * its owner's ring whichever worker received it:
-	 *  - from the LAN, by the device's address (the source; IPv4 and
-	 *    IPv6), or for IPv4 to the WAN address (hairpin) by the
-	 *    destination port's NAT slice;
-	 *  - from the WAN, IPv4 by the NAT slice of the destination port (an
-	 *    echo reply's identifier; an ICMP error's quoted source port),
-	 *    IPv6 by the destination (the device; an ICMPv6 error's quoted
+	 *  - from the LAN, IPv4 by the device's MAC (so a device's IPv4
+	 *    flows, NAT mappings and caps are one worker's, whatever
+	 *    addresses it uses), IPv6 by its source address;
+	 *  - from the WAN, IPv4 by the owner of the destination port's NAT
+	 *    mapping (an echo reply's identifier; an ICMP error's quoted
+	 *    source port), which the shared port table says (ports), IPv6
+	 *    by the destination (the device; an ICMPv6 error's quoted
 	 *    source).
-	 * Each worker maps only ports of its own slice of the NAT range, so
-	 * a reply's destination port names the worker that mapped it, and a
-	 * device's flows all meet on one worker.  What belongs to no flow
-	 * (punts, drops) stays where it was received.
+	 * Workers take external ports from the whole range, so a device's
+	 * port is preserved whichever worker holds it.  A hairpinned packet
+	 * is translated by its sender's worker and then handed, as if from
+	 * the WAN, to the worker holding the far end's mapping (marked
+	 * DP_PORT_HAIRPIN in the ring).  What belongs to no flow (punts,
+	 * drops) stays where it was received.
 	 */
 	unsigned nworkers;
 	struct rte_ring *const *steer; /* [nworkers]: worker i's incoming packets */
@@ -120,8 +140,6 @@ struct dp_worker {
 	/* Non-NULL: this TX queue of the port is shared with other workers
 	 * (the port has fewer queues than workers). */
 	rte_spinlock_t *tx_lock[DP_ROLE_COUNT];
-	uint16_t nat_lo, nat_hi;       /* this worker's NAT slice; 0: the config's range */
-	uint16_t nat_slice;            /* ports per worker's slice (steering) */
 	uint64_t ms_div; /* timer cycles per ms */
 	struct dp_port_stats stats[DP_ROLE_COUNT];
 	struct dp_tx_buf tx[DP_ROLE_COUNT];
@@ -132,10 +150,12 @@ struct dp_worker {
 	void *tick_ctx;
 };
 
-/* Worker i's NAT slice of [lo, hi] among n workers (n <= hi - lo + 1):
- * consecutive slices of ceil(range / n) ports, the last one shorter. */
-void dp_worker_nat_slice(uint16_t lo, uint16_t hi, unsigned n, unsigned i, uint16_t *ret_lo,
-			 uint16_t *ret_hi, uint16_t *ret_slice);
+/* The per-device caps (caps.h) for a worker with flows4 IPv4 flows: the
+ * config's, or the defaults, a quarter of the flows and of the NAT range
+ * but at least DP_CAPS_MIN (or all of it). */
+#define DP_CAPS_MIN 64
+void dp_worker_caps(const struct dp_config *cfg, uint32_t flows4, uint32_t *ret_flows,
+		    uint32_t *ret_nat);
 
 /* Tables for full mode; -errno. */
 int dp_worker_init(struct dp_worker *w);
@@ -154,7 +174,8 @@ void dp_pipeline_burst(struct dp_worker *w, enum dp_role in, struct rte_mbuf **m
 /* Hand buffered packets to the TX queues. */
 void dp_worker_flush(struct dp_worker *w);
 /* After every worker has stopped (on the main lcore): the packets still
- * in w's steering ring go through w's pipeline. */
+ * in w's steering ring go through w's pipeline, and what its shaper holds
+ * is dropped (counted as rate_limit). */
 void dp_worker_drain(struct dp_worker *w);
 
 #endif

@@ -37,6 +37,8 @@ const char *dp_proto_type_name(uint16_t type)
 		return "device_set";
 	case DP_MSG_SET_ACTIVE_FOR:
 		return "set_active_for";
+	case DP_MSG_DEVICE_USAGE:
+		return "device_usage";
 	}
 	return "unknown";
 }
@@ -63,6 +65,8 @@ static uint32_t body_max(uint16_t type)
 		return sizeof(struct dp_set_active_for) + DP_MASK_RULES / 8;
 	case DP_MSG_FLOWS:
 		return sizeof(struct dp_flows_req);
+	case DP_MSG_DEVICE_USAGE:
+		return sizeof(struct dp_usage_req);
 	}
 	return 0;
 }
@@ -98,7 +102,7 @@ int dp_proto_header(const void *buf, size_t len, struct dp_msg_hdr *ret, uint64_
 		snprintf(err, errlen, "unknown flags 0x%x", h.flags);
 		return -EINVAL;
 	}
-	if (h.type < DP_MSG_HEALTH || h.type > DP_MSG_SET_ACTIVE_FOR) {
+	if (h.type < DP_MSG_HEALTH || h.type > DP_MSG_DEVICE_USAGE) {
 		snprintf(err, errlen, "unknown request type %u", h.type);
 		return -EOPNOTSUPP;
 	}
@@ -342,6 +346,20 @@ int dp_proto_parse(const void *buf, size_t len, struct dp_request *ret, char *er
 		if (q.u.flows.max < 1 || q.u.flows.max > DP_FLOWS_MAX) {
 			snprintf(err, errlen, "flows max %u, want 1 to %u", q.u.flows.max,
 				 DP_FLOWS_MAX);
+			return -EINVAL;
+		}
+		break;
+	case DP_MSG_DEVICE_USAGE:
+		if (h.length != sizeof(struct dp_usage_req)) {
+			snprintf(err, errlen, "device_usage body of %u bytes, want %zu", h.length,
+				 sizeof(struct dp_usage_req));
+			return -EINVAL;
+		}
+		q.u.usage.cursor = dp_get64(b);
+		q.u.usage.max = dp_get32(b + 8);
+		if (q.u.usage.max < 1 || q.u.usage.max > DP_USAGE_MAX) {
+			snprintf(err, errlen, "device_usage max %u, want 1 to %u", q.u.usage.max,
+				 DP_USAGE_MAX);
 			return -EINVAL;
 		}
 		break;

@@ -47,6 +47,8 @@
  *               struct dp_flow_event
  *   DEVICE_SET  struct dp_device_head, then count struct dp_device_entry
  *               (1..DP_DEVICE_MAX) -> struct dp_device_reply
+ *   DEVICE_USAGE struct dp_usage_req -> struct dp_usage_head, then count
+ *               struct dp_device_usage
  *
  * What a request does:
  *  - LOAD_IMAGE builds a classifier from the image and publishes it with
@@ -121,6 +123,14 @@
  *    or more than DP_DEVICE_TABLE bindings (-ENOSPC) change nothing; so
  *    does -EBUSY, when replaced tables still wait for the workers' grace
  *    period (RCU, as for generations).
+ *  - DEVICE_USAGE pages through what each device (a source MAC) holds
+ *    against the per-device caps, worker by worker (a device's IPv4 flows
+ *    and NAT mappings are on one worker; its IPv6 flows follow their
+ *    addresses), and how many of its new flows were refused at a cap, so
+ *    gwd can say who hit one; the head says the caps and the NAT
+ *    filtering.  Paged and snapshot like FLOWS.  A device that holds
+ *    nothing may be forgotten (its refusals with it) when a worker needs
+ *    its slot for another.
  *  - FLOWS pages through the flow tables: start with cursor 0, pass the
  *    reply's next_cursor to go on; next_cursor 0 means the end.  A page
  *    is a snapshot taken while workers run: a flow may be missing or
@@ -166,6 +176,7 @@ enum dp_msg_type {
 	DP_MSG_EVENTS = 8,
 	DP_MSG_DEVICE_SET = 9,
 	DP_MSG_SET_ACTIVE_FOR = 10,
+	DP_MSG_DEVICE_USAGE = 11,
 };
 
 #define DP_DOMAIN_MAX  4096 /* entries per DOMAIN_SET */
@@ -174,6 +185,7 @@ enum dp_msg_type {
 #define DP_EVENTS_MAX  512  /* events per EVENTS reply */
 #define DP_DEVICE_MAX  1024 /* entries per DEVICE_SET */
 #define DP_DEVICE_TABLE 4096 /* runtime MAC bindings the dataplane holds */
+#define DP_USAGE_MAX   256  /* devices per DEVICE_USAGE page */
 
 struct dp_msg_hdr {
 	uint32_t magic;   /* DP_MSG_MAGIC */
@@ -365,6 +377,38 @@ struct dp_device_reply {
 };
 _Static_assert(sizeof(struct dp_device_reply) == 16, "dp_device_reply is 16 bytes");
 
+struct dp_usage_req {
+	uint64_t cursor; /* 0 to start, else a previous reply's next_cursor */
+	uint32_t max;    /* devices wanted, 1..DP_USAGE_MAX */
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct dp_usage_req) == 16, "dp_usage_req is 16 bytes");
+
+struct dp_usage_head {
+	uint64_t next_cursor; /* 0: no more devices */
+	uint32_t count;       /* struct dp_device_usage entries that follow */
+	uint32_t flow_cap;    /* flows a device may hold on a worker */
+	uint32_t nat_cap;     /* NAT mappings a device may hold */
+	uint8_t filtering;    /* NAT filtering: 0 endpoint-independent,
+			       * 1 address-dependent, 2 address-and-port-dependent */
+	uint8_t pad[3];
+	uint64_t full;        /* new devices refused since the start: every
+			       * device slot of their worker was busy */
+};
+_Static_assert(sizeof(struct dp_usage_head) == 32, "dp_usage_head is 32 bytes");
+
+struct dp_device_usage {
+	uint8_t mac[6];          /* the device's source MAC */
+	uint16_t pad;
+	uint32_t worker;
+	uint32_t flows;          /* flows it holds now (on this worker) */
+	uint32_t maps;           /* NAT mappings it holds now */
+	uint32_t pad2;
+	uint64_t refused_flows;  /* new flows refused: at its flow cap */
+	uint64_t refused_maps;   /* new flows refused: at its NAT mapping cap */
+};
+_Static_assert(sizeof(struct dp_device_usage) == 40, "dp_device_usage is 40 bytes");
+
 /* ------------------------------------------------------------ checking */
 
 /* A request as dp_proto_parse found it.  image points into the buffer
@@ -401,6 +445,10 @@ struct dp_request {
 			const uint8_t *entries;
 			uint32_t count, generation;
 		} devices;
+		struct {
+			uint64_t cursor;
+			uint32_t max;
+		} usage;
 	} u;
 };
 

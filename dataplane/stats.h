@@ -63,7 +63,12 @@
 	X(TWIN_FULL, "twin_full")             /* to punt, but the twin's queue is full */ \
 	X(NO_WAN_ADDR, "no_wan_addr")         /* IPv4 to the WAN, the WAN twin has no address yet */ \
 	X(RATE_LIMIT, "rate_limit")           /* allowed, but over its rule's rate */ \
-	X(STEER_FULL, "steer_full")           /* its flow's worker's queue is full */
+	X(STEER_FULL, "steer_full")           /* its flow's worker's queue is full */ \
+	X(NAT_FILTERED, "nat_filtered")       /* to a NAT mapping, not let in by its filtering */ \
+	X(DEVICE_FLOW_CAP, "device_flow_cap") /* its device holds its cap of flows */ \
+	X(DEVICE_NAT_CAP, "device_nat_cap")   /* its device holds its cap of NAT mappings */ \
+	X(DEVICE_FULL, "device_full")         /* a new device, and every device slot is busy */ \
+	X(HAIRPIN_ICMP, "hairpin_icmp")       /* an ICMP error about a hairpinned flow */
 
 enum dp_drop {
 #define X(e, n) DP_DROP_##e,

@@ -42,12 +42,39 @@ enum dp_tcp_verdict dp_tcp_win_check(struct dp_tcp_win *w, unsigned d, const str
 	const uint32_t end = s->seq + s->len + syn + fin;
 	const uint16_t win = s->win ? s->win : 1;
 
+	if (syn && !ack && d == 1) {
+		/* A SYN the other way: a simultaneous open (RFC 793, which a
+		 * NAT must pass, RFC 5382 REQ-2: peers behind two NATs, or
+		 * hairpinned, open to each other at once), or the first packet
+		 * of a flow the remote end opened (NAT filtering let it in).
+		 * Taken while that way has sent nothing; then only again. */
+		if (w->flags & DP_TCPW_KNOWN(1))
+			return end == w->end[1] ? DP_TCPW_OK : DP_TCPW_OUT;
+		w->end[1] = end;
+		w->maxwin[1] = win;
+		w->flags = (uint8_t)((w->flags & ~DP_TCPW_LIBERAL) | DP_TCPW_KNOWN(1));
+		if (s->wscale != DP_TCP_NO_WSCALE) {
+			w->flags |= DP_TCPW_WS(1);
+			w->scale[1] = s->wscale;
+		}
+		return DP_TCPW_OK;
+	}
 	if (syn && !ack) {
 		/* The opener's SYN, again or for a new connection on this
-		 * tuple: the tracker starts over.  A SYN the other way
-		 * (simultaneous open) is not taken. */
-		if (d != 0)
-			return DP_TCPW_OUT;
+		 * tuple: the tracker starts over; but after the other way's
+		 * SYN alone (a simultaneous open whose far SYN came first), it
+		 * keeps that one. */
+		uint8_t keep = w->flags & (DP_TCPW_KNOWN(0) | DP_TCPW_KNOWN(1) | DP_TCPW_LIBERAL);
+		if (keep == DP_TCPW_KNOWN(1)) {
+			w->end[0] = end;
+			w->maxwin[0] = win;
+			w->flags |= DP_TCPW_KNOWN(0);
+			if (s->wscale != DP_TCP_NO_WSCALE) {
+				w->flags |= DP_TCPW_WS(0);
+				w->scale[0] = s->wscale;
+			}
+			return DP_TCPW_OK;
+		}
 		memset(w, 0, sizeof(*w));
 		w->end[0] = end;
 		w->maxwin[0] = win;
@@ -59,15 +86,25 @@ enum dp_tcp_verdict dp_tcp_win_check(struct dp_tcp_win *w, unsigned d, const str
 		return DP_TCPW_OK;
 	}
 	if (syn) {
-		/* A SYN-ACK counts when it acknowledges the opener's SYN. */
-		if (d != 1 || !(w->flags & DP_TCPW_KNOWN(0)) || s->ack != w->end[0])
+		/* A SYN-ACK counts when it acknowledges the other way's SYN
+		 * (the opener's; in a simultaneous open, each way's). */
+		if (!(w->flags & DP_TCPW_KNOWN(r)) || s->ack != w->end[r])
 			return DP_TCPW_OUT;
-		w->end[1] = end;
-		w->maxwin[1] = win;
-		w->flags = (uint8_t)((w->flags & ~DP_TCPW_LIBERAL) | DP_TCPW_KNOWN(1));
-		if (s->wscale != DP_TCP_NO_WSCALE && (w->flags & DP_TCPW_WS(0))) {
-			w->flags |= DP_TCPW_WS(1) | DP_TCPW_SCALED;
-			w->scale[1] = s->wscale;
+		w->end[d] = end;
+		w->flags = (uint8_t)((w->flags & ~DP_TCPW_LIBERAL) | DP_TCPW_KNOWN(d));
+		if (w->flags & DP_TCPW_SCALED) {
+			/* The second SYN-ACK of a simultaneous open: its window
+			 * in the units the first one set. */
+			uint16_t sw = (uint16_t)(((uint32_t)win + (1u << w->scale[d]) - 1) >>
+						 w->scale[d]);
+			if (sw > w->maxwin[d])
+				w->maxwin[d] = sw;
+			return DP_TCPW_OK;
+		}
+		w->maxwin[d] = win;
+		if (s->wscale != DP_TCP_NO_WSCALE && (w->flags & DP_TCPW_WS(r))) {
+			w->flags |= DP_TCPW_WS(d) | DP_TCPW_SCALED;
+			w->scale[d] = s->wscale;
 			/* The handshake's own windows are not scaled: in the
 			 * units of the later ones, rounded up. */
 			for (unsigned i = 0; i < 2; i++)
@@ -80,10 +117,10 @@ enum dp_tcp_verdict dp_tcp_win_check(struct dp_tcp_win *w, unsigned d, const str
 		return DP_TCPW_OK;
 	}
 	if (!(w->flags & DP_TCPW_KNOWN(d))) {
-		if (d == 1 && (w->flags & DP_TCPW_KNOWN(0)) && !(w->flags & DP_TCPW_LIBERAL)) {
+		if ((w->flags & DP_TCPW_KNOWN(r)) && !(w->flags & DP_TCPW_LIBERAL)) {
 			/* SYN-SENT: only a RST that acknowledges the SYN (the
 			 * connection refused) may come before the SYN-ACK. */
-			return rst && ack && s->ack == w->end[0] ? DP_TCPW_OK : DP_TCPW_OUT;
+			return rst && ack && s->ack == w->end[r] ? DP_TCPW_OK : DP_TCPW_OUT;
 		}
 		/* No handshake seen this way: picked up mid-stream. */
 		w->end[d] = end;

@@ -154,7 +154,7 @@ class Flood:
         sent = FLOOD + ARPS + DISCOVERS
         check(c["lan.rx"] == sent, "the LAN port got %d frames of %d" % (c["lan.rx"], sent))
         arp, dhcp = answers(lan_out)
-        twin = [ln for ln in text.splitlines() if ln.startswith("event=twin_stats role=lan")]
+        twin = [ln for ln in text.splitlines() if "event=twin_stats role=lan" in ln]
         print("the flood: %d frames; %d policed (punt_source_limit), %d over its class, "
               "%d twin_full; %s" % (FLOOD, c.get("lan.drop.punt_source_limit", 0),
                                     c.get("lan.drop.punt_limit", 0),

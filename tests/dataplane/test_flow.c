@@ -5,8 +5,10 @@
  * with a made-up clock, eviction order under a SYN flood, NAT port
  * preservation, endpoint-independent mapping, exhaustion and release;
  * the fast path's bulk lookup and its answers after the table changed,
- * recency to a tick, the workers' NAT slices, and room made before a new
- * flow's NAT mapping in a table full of mappings.
+ * recency to a tick, the workers' shared NAT ports (preserved on any
+ * worker, owners, refusals in O(1)), the peer table of address-dependent
+ * filtering, per-device caps, and room made before a new flow's NAT
+ * mapping in a table full of mappings.
  * Skips (77) where EAL cannot start (fails under GW_TEST_STRICT=1).
  */
 #include <errno.h>
@@ -24,6 +26,7 @@
 #include <rte_eal.h>
 #include <rte_malloc.h>
 
+#include "caps.h"
 #include "flow.h"
 #include "gwtest.h"
 #include "lcore.h"
@@ -37,6 +40,24 @@ static void on_release(void *ctx, struct dp_flow *f)
 	(void)ctx;
 	(void)f;
 	released++;
+}
+
+/* A worker's NAT table as the tests make it: range lo..hi of its own, or
+ * ports shared with others. */
+static int nat_new(const char *name, uint32_t capacity, uint16_t lo, uint16_t hi,
+		   struct dp_nat_ports *ports, unsigned worker, uint32_t peers, struct dp_nat **ret)
+{
+	struct dp_nat_params p = { .name = name, .capacity = capacity, .lo = lo, .hi = hi,
+				   .ports = ports, .worker = worker, .peers = peers };
+	return dp_nat_new(&p, ret);
+}
+
+/* dp_nat_acquire for device 0, which may make a mapping. */
+static int acq(struct dp_nat *n, uint8_t proto, const uint8_t ip[4], uint16_t port,
+	       uint32_t *ret_idx)
+{
+	bool made;
+	return dp_nat_acquire(n, proto, ip, port, 0, true, ret_idx, &made);
 }
 
 static struct dp_flow_key key(uint32_t n, uint8_t role, int reverse)
@@ -174,33 +195,32 @@ static void test_nat(void **state)
 	(void)state;
 	struct dp_nat *n;
 	const uint8_t a[4] = { 192, 168, 1, 10 }, b[4] = { 192, 168, 1, 11 };
-	const uint8_t mac[6] = { 2, 0, 0, 0, 0, 1 };
-	assert_int_equal(dp_nat_new("t_nat", 16, 5000, 5002, 0, &n), 0);
+	assert_int_equal(nat_new("t_nat", 16, 5000, 5002, NULL, 0, 0, &n), 0);
 	uint32_t ma, ma2, mb, mb2, mc, mx;
 	/* Preserved when in range and free. */
-	assert_int_equal(dp_nat_acquire(n, IPPROTO_UDP, a, 5000, mac, &ma), 0);
+	assert_int_equal(acq(n, IPPROTO_UDP, a, 5000, &ma), 0);
 	assert_int_equal(dp_nat_get(n, ma).ext, 5000);
 	/* The same endpoint: the same mapping (endpoint-independent). */
-	assert_int_equal(dp_nat_acquire(n, IPPROTO_UDP, a, 5000, mac, &ma2), 0);
+	assert_int_equal(acq(n, IPPROTO_UDP, a, 5000, &ma2), 0);
 	assert_int_equal(ma2, ma);
 	/* Another host on the same port: another port of the range. */
-	assert_int_equal(dp_nat_acquire(n, IPPROTO_UDP, b, 5000, mac, &mb), 0);
+	assert_int_equal(acq(n, IPPROTO_UDP, b, 5000, &mb), 0);
 	uint16_t eb = dp_nat_get(n, mb).ext;
 	assert_true(eb == 5001 || eb == 5002);
 	assert_int_equal(dp_nat_by_ext(n, IPPROTO_UDP, eb), mb);
 	/* TCP has its own ports; out of range is never preserved. */
-	assert_int_equal(dp_nat_acquire(n, IPPROTO_TCP, b, 5000, mac, &mc), 0);
+	assert_int_equal(acq(n, IPPROTO_TCP, b, 5000, &mc), 0);
 	assert_int_equal(dp_nat_get(n, mc).ext, 5000);
-	assert_int_equal(dp_nat_acquire(n, IPPROTO_UDP, b, 80, mac, &mb2), 0);
+	assert_int_equal(acq(n, IPPROTO_UDP, b, 80, &mb2), 0);
 	assert_true(dp_nat_get(n, mb2).ext >= 5000 && dp_nat_get(n, mb2).ext <= 5002);
 	/* The range is full now. */
-	assert_int_equal(dp_nat_acquire(n, IPPROTO_UDP, b, 81, mac, &mx), -ENOSPC);
+	assert_int_equal(acq(n, IPPROTO_UDP, b, 81, &mx), -ENOSPC);
 	/* Released by every holder, the port is free again. */
 	dp_nat_release(n, ma);
 	assert_int_equal(dp_nat_by_ext(n, IPPROTO_UDP, 5000), ma);
 	dp_nat_release(n, ma);
 	assert_int_equal(dp_nat_by_ext(n, IPPROTO_UDP, 5000), DP_NAT_NONE);
-	assert_int_equal(dp_nat_acquire(n, IPPROTO_UDP, b, 81, mac, &mx), 0);
+	assert_int_equal(acq(n, IPPROTO_UDP, b, 81, &mx), 0);
 	assert_int_equal(dp_nat_get(n, mx).ext, 5000);
 	assert_int_equal(dp_nat_by_ext(n, IPPROTO_UDP, 4999), DP_NAT_NONE);
 	/* A mapping's first flow: its port leads to the flow, then back to
@@ -214,7 +234,7 @@ static void test_nat(void **state)
 	dp_nat_clear_flow(n, mx, IPPROTO_UDP);
 	dp_nat_release(n, mx);
 	assert_int_equal(dp_nat_by_ext(n, IPPROTO_UDP, 5000), DP_NAT_NONE);
-	assert_int_equal(dp_nat_acquire(n, IPPROTO_UDP, b, 81, mac, &mx), 0);
+	assert_int_equal(acq(n, IPPROTO_UDP, b, 81, &mx), 0);
 	struct dp_nat_stats s;
 	dp_nat_stats(n, &s);
 	assert_int_equal(s.active, 4);
@@ -292,7 +312,7 @@ static void test_memory(void **state)
 	assert_int_equal(rte_malloc_get_socket_stats(0, &before), 0);
 	/* As a worker makes them: NAT for the IPv4 flows the table holds. */
 	assert_int_equal(dp_flow_table_new("t_mem", flows, 0, NULL, NULL, &t), 0);
-	assert_int_equal(dp_nat_new("t_mem_nat", dp_flow_capacity4(t), 1024, 65535, 0, &n), 0);
+	assert_int_equal(nat_new("t_mem_nat", dp_flow_capacity4(t), 1024, 65535, NULL, 0, 0, &n), 0);
 	assert_int_equal(rte_malloc_get_socket_stats(0, &after), 0);
 	uint64_t bytes = after.heap_allocsz_bytes - before.heap_allocsz_bytes;
 	uint32_t cap = dp_flow_capacity(t);
@@ -507,36 +527,66 @@ static void test_recency(void **state)
 	dp_flow_table_free(t);
 }
 
-/* The workers' slices of the NAT range: consecutive, disjoint, all of it;
- * and a NAT table bounded by its range holds every port of it. */
-static void test_nat_slices(void **state)
+/* Two workers' NAT tables on one shared port table: a device's port is
+ * preserved on either worker (the ports were sliced between workers
+ * until 2026-11: a device on the second worker lost its port, and a
+ * hairpinned packet to it went to the kernel); a port one worker holds is
+ * not given to the other; the owner words say which worker and internal
+ * endpoint hold a port; a released port is free for either.  And a NAT
+ * table bounded by its range holds every port of it. */
+static void test_nat_shared(void **state)
 {
 	(void)state;
-	uint16_t lo, hi, per, next = 1024;
-	for (unsigned i = 0; i < 3; i++) {
-		dp_worker_nat_slice(1024, 2023, 3, i, &lo, &hi, &per);
-		assert_int_equal(per, 334);
-		assert_int_equal(lo, next);
-		assert_int_equal(hi, i < 2 ? lo + 333 : 2023);
-		next = (uint16_t)(hi + 1);
-	}
-	dp_worker_nat_slice(1024, 65535, 2, 1, &lo, &hi, &per);
-	assert_int_equal(lo, 33280);
-	assert_int_equal(hi, 65535);
+	struct dp_nat_ports *ports;
+	struct dp_nat *w0, *w1;
+	const uint8_t a[4] = { 10, 0, 0, 2 }, b[4] = { 10, 0, 0, 3 };
+	assert_int_equal(dp_nat_ports_new(20000, 20999, true, 0, &ports), 0);
+	assert_int_equal(nat_new("t_sh0", 1000, 0, 0, ports, 0, 0, &w0), 0);
+	assert_int_equal(nat_new("t_sh1", 1000, 0, 0, ports, 1, 0, &w1), 0);
+	uint32_t m0, m1, m2;
+	assert_int_equal(acq(w0, IPPROTO_UDP, a, 20001, &m0), 0);
+	assert_int_equal(dp_nat_ext(w0, m0), 20001);
+	assert_int_equal(acq(w1, IPPROTO_UDP, b, 20998, &m1), 0);
+	assert_int_equal(dp_nat_ext(w1, m1), 20998); /* preserved on worker 1 too */
+	/* Worker 1 cannot take what worker 0 holds. */
+	assert_int_equal(acq(w1, IPPROTO_UDP, b, 20001, &m2), 0);
+	assert_int_not_equal(dp_nat_ext(w1, m2), 20001);
+	unsigned who;
+	uint8_t ip[4];
+	uint16_t port;
+	assert_true(dp_nat_ports_owner(ports, IPPROTO_UDP, 20001, &who, ip, &port));
+	assert_int_equal(who, 0);
+	assert_memory_equal(ip, a, 4);
+	assert_int_equal(port, 20001);
+	assert_true(dp_nat_ports_owner(ports, IPPROTO_UDP, dp_nat_ext(w1, m2), &who, ip, &port));
+	assert_int_equal(who, 1);
+	assert_memory_equal(ip, b, 4);
+	assert_int_equal(port, 20001);
+	assert_false(dp_nat_ports_owner(ports, IPPROTO_TCP, 20001, &who, ip, &port));
+	assert_false(dp_nat_ports_owner(ports, IPPROTO_UDP, 19999, &who, ip, &port));
+	assert_int_equal(dp_nat_by_ext(w1, IPPROTO_UDP, 20001), DP_NAT_NONE); /* not its own */
+	assert_int_equal(dp_nat_ports_free_count(ports, IPPROTO_UDP), 1000 - 3);
+	/* Released, the port goes to whoever wants it. */
+	dp_nat_release(w0, m0);
+	assert_false(dp_nat_ports_owner(ports, IPPROTO_UDP, 20001, &who, ip, &port));
+	assert_int_equal(acq(w1, IPPROTO_UDP, a, 20001, &m0), 0);
+	assert_int_equal(dp_nat_ext(w1, m0), 20001);
+	dp_nat_free(w0);
+	dp_nat_free(w1);
+	dp_nat_ports_free(ports);
 
 	struct dp_nat *n;
-	const uint8_t a[4] = { 10, 0, 0, 2 }, mac[6] = { 2, 0, 0, 0, 0, 1 };
 	const uint8_t protos[3] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP };
-	assert_int_equal(dp_nat_new("t_nat_all", 1000, 5000, 5002, 0, &n), 0);
+	assert_int_equal(nat_new("t_nat_all", 1000, 5000, 5002, NULL, 0, 0, &n), 0);
 	uint16_t freed = 0;
 	for (int p = 0; p < 3; p++) {
-		for (uint16_t port = 1; port <= 3; port++) {
+		for (uint16_t pt = 1; pt <= 3; pt++) {
 			uint32_t m;
-			assert_int_equal(dp_nat_acquire(n, protos[p], a, port, mac, &m), 0);
+			assert_int_equal(acq(n, protos[p], a, pt, &m), 0);
 			/* and released through the endpoint, as flows do */
-			if (port == 3 && protos[p] == IPPROTO_UDP) {
+			if (pt == 3 && protos[p] == IPPROTO_UDP) {
 				freed = dp_nat_ext(n, m);
-				dp_nat_put(n, m, protos[p], a, port);
+				dp_nat_put(n, m, protos[p], a, pt);
 			}
 		}
 	}
@@ -546,6 +596,165 @@ static void test_nat_slices(void **state)
 	assert_int_equal(s.active, 8);
 	assert_int_equal(dp_nat_by_ext(n, IPPROTO_UDP, freed), DP_NAT_NONE);
 	dp_nat_free(n);
+}
+
+/* Looking for a free port costs O(1) in the range: the whole default
+ * range of the kernel split (64 512 ports) taken but scattered holes, a
+ * port that cannot be preserved reads one bitmap word; an exhausted range
+ * refuses from its count, reading none (until 2026-11 every refusal
+ * scanned the whole range, 64 512 reads).  A device at its mapping cap is
+ * refused without a mapping being made, also when its endpoint has one. */
+static void test_nat_o1(void **state)
+{
+	(void)state;
+	struct dp_nat *n;
+	assert_int_equal(nat_new("t_nat_o1", 1u << 17, 1024, 65535, NULL, 0, 0, &n), 0);
+	const uint32_t range = 65535 - 1024 + 1;
+	uint32_t keep = 0;
+	/* Take every port (each endpoint's own, preserved). */
+	for (uint32_t i = 0; i < range; i++) {
+		uint8_t ip[4] = { 10, 1, 0, 1 };
+		uint32_t m;
+		assert_int_equal(acq(n, IPPROTO_TCP, ip, (uint16_t)(1024 + i), &m), 0);
+		if (i == 40000)
+			keep = m;
+	}
+	struct dp_nat_stats s0, s1;
+	dp_nat_stats(n, &s0);
+	assert_int_equal(s0.preserved, range);
+	/* Refusals: from the count, no scan. */
+	for (uint32_t i = 0; i < 1000; i++) {
+		uint8_t ip[4] = { 10, 2, (uint8_t)(i >> 8), (uint8_t)i };
+		uint32_t m;
+		assert_int_equal(acq(n, IPPROTO_TCP, ip, 80, &m), -ENOSPC);
+	}
+	dp_nat_stats(n, &s1);
+	assert_int_equal(s1.scanned, s0.scanned);
+	assert_int_equal(s1.exhausted, 1000);
+	/* One hole: the next unpreserved endpoint finds it in a word or two. */
+	dp_nat_release(n, keep);
+	uint8_t ip[4] = { 10, 3, 0, 1 };
+	uint32_t m;
+	assert_int_equal(acq(n, IPPROTO_TCP, ip, 80, &m), 0);
+	assert_int_equal(dp_nat_ext(n, m), 1024 + 40000);
+	dp_nat_stats(n, &s1);
+	assert_true(s1.scanned - s0.scanned <= 2);
+	/* The cap: an endpoint with no mapping is refused, one with a
+	 * mapping shares it. */
+	bool made = true;
+	assert_int_equal(dp_nat_acquire(n, IPPROTO_UDP, ip, 80, 7, false, &m, &made), -EDQUOT);
+	assert_int_equal(dp_nat_acquire(n, IPPROTO_TCP, ip, 80, 7, false, &m, &made), 0);
+	assert_false(made);
+	assert_int_equal(dp_nat_refs(n, m), 2);
+	dp_nat_stats(n, &s1);
+	assert_int_equal(s1.capped, 1);
+	assert_int_equal(s1.active, range);
+	dp_nat_free(n);
+}
+
+/* Address-dependent filtering's peer table: counted per (mapping,
+ * address), so a second flow to an address keeps it after the first
+ * goes; another mapping's peers are its own. */
+static void test_nat_peers(void **state)
+{
+	(void)state;
+	struct dp_nat *n;
+	assert_int_equal(nat_new("t_nat_peers", 64, 5000, 5099, NULL, 0, 16, &n), 0);
+	const uint8_t a[4] = { 10, 0, 0, 2 }, r1[4] = { 198, 51, 100, 1 }, r2[4] = { 198, 51, 100, 2 };
+	uint32_t m, m2;
+	assert_int_equal(acq(n, IPPROTO_UDP, a, 5000, &m), 0);
+	assert_int_equal(acq(n, IPPROTO_UDP, a, 5001, &m2), 0);
+	assert_false(dp_nat_peer_has(n, m, r1));
+	assert_int_equal(dp_nat_peer_add(n, m, r1), 0);
+	assert_int_equal(dp_nat_peer_add(n, m, r1), 0);
+	assert_true(dp_nat_peer_has(n, m, r1));
+	assert_false(dp_nat_peer_has(n, m, r2));
+	assert_false(dp_nat_peer_has(n, m2, r1));
+	dp_nat_peer_del(n, m, r1);
+	assert_true(dp_nat_peer_has(n, m, r1));
+	dp_nat_peer_del(n, m, r1);
+	assert_false(dp_nat_peer_has(n, m, r1));
+	dp_nat_free(n);
+	assert_int_equal(nat_new("t_nat_nopeers", 64, 5000, 5099, NULL, 0, 0, &n), 0);
+	assert_int_equal(acq(n, IPPROTO_UDP, a, 5000, &m), 0);
+	assert_int_equal(dp_nat_peer_add(n, m, r1), -ENODEV);
+	assert_false(dp_nat_peer_has(n, m, r1));
+	dp_nat_free(n);
+}
+
+/* Per-device caps: a device at its flow cap is refused (and counted)
+ * while another is not; the NAT cap; a device that holds nothing is
+ * recycled, least recently idle first, when the table is full, and a
+ * table full of busy devices refuses a new one at once. */
+static void test_caps(void **state)
+{
+	(void)state;
+	struct dp_caps *c;
+	assert_int_equal(dp_caps_new("t_caps", 4, 3, 2, 0, &c), 0);
+	uint32_t slots = dp_caps_capacity(c);
+	assert_true(slots >= 4);
+	uint8_t mac[6] = { 2, 0, 0, 0, 0, 1 };
+	uint32_t a = dp_caps_device(c, mac);
+	assert_int_not_equal(a, DP_CAPS_NONE);
+	assert_int_equal(dp_caps_device(c, mac), a);
+	for (int i = 0; i < 3; i++) {
+		assert_true(dp_caps_flow_ok(c, a));
+		dp_caps_flow_add(c, a);
+	}
+	assert_false(dp_caps_flow_ok(c, a));
+	assert_false(dp_caps_flow_ok(c, a));
+	mac[5] = 2;
+	uint32_t b = dp_caps_device(c, mac);
+	assert_int_not_equal(b, a);
+	assert_true(dp_caps_flow_ok(c, b));
+	assert_true(dp_caps_nat_ok(c, b));
+	dp_caps_nat_add(c, b);
+	dp_caps_nat_add(c, b);
+	assert_false(dp_caps_nat_ok(c, b));
+	dp_caps_nat_refused(c, b);
+	struct dp_caps_entry e;
+	assert_true(dp_caps_at(c, a, &e));
+	assert_int_equal(e.flows, 3);
+	assert_int_equal(e.refused_flows, 2);
+	assert_true(dp_caps_at(c, b, &e));
+	assert_int_equal(e.maps, 2);
+	assert_int_equal(e.refused_maps, 1);
+	assert_memory_equal(e.mac, mac, 6);
+	dp_caps_flow_del(c, a);
+	assert_true(dp_caps_flow_ok(c, a));
+	/* Fill every slot with busy devices: then a new one is refused. */
+	uint32_t i = 3;
+	for (;; i++) {
+		mac[5] = (uint8_t)i;
+		uint32_t d = dp_caps_device(c, mac);
+		if (d == DP_CAPS_NONE)
+			break;
+		assert_true(d < slots);
+		dp_caps_flow_add(c, d);
+	}
+	assert_true(i - 1 >= 4);
+	mac[4] = 1;
+	assert_int_equal(dp_caps_device(c, mac), DP_CAPS_NONE);
+	/* Device 3 lets go of its flow: a new device takes its slot. */
+	mac[4] = 0;
+	mac[5] = 3;
+	uint32_t d3 = dp_caps_device(c, mac);
+	dp_caps_flow_del(c, d3);
+	mac[4] = 1;
+	uint32_t n = dp_caps_device(c, mac);
+	assert_int_not_equal(n, DP_CAPS_NONE);
+	assert_true(dp_caps_at(c, n, &e));
+	assert_int_equal(e.flows, 0);
+	assert_memory_equal(e.mac, mac, 6);
+	dp_caps_flow_add(c, n);
+	mac[4] = 0;
+	mac[5] = 3;
+	assert_int_equal(dp_caps_device(c, mac), DP_CAPS_NONE); /* it went */
+	struct dp_caps_stats st;
+	dp_caps_stats(c, &st);
+	assert_int_equal(st.recycled, 1);
+	assert_int_equal(st.full, 3);
+	dp_caps_free(c);
 }
 
 /* As a worker holds NAT: each flow takes its device endpoint's mapping,
@@ -559,7 +768,7 @@ static void release_nat(void *ctx, struct dp_flow *f)
 {
 	struct nat_ctx *c = ctx;
 	if (f->flags & DP_FLOW_NAT)
-		dp_nat_put(c->nat, f->nat_map[0], f->proto, f->key.v4[0].src, f->key.v4[0].sport);
+		dp_nat_put(c->nat, f->nat_map, f->proto, f->key.v4[0].src, f->key.v4[0].sport);
 	released++;
 }
 
@@ -583,12 +792,11 @@ static void test_full_nat(void **state)
 {
 	(void)state;
 	struct nat_ctx c;
-	const uint8_t mac[6] = { 2, 0, 0, 0, 0, 1 };
 	/* (From 4096 up the hash stays 7/8 full at most: no cuckoo dead end
 	 * evicts early, so the table is full exactly when it holds cap.) */
 	assert_int_equal(dp_flow_table_new("t_fullnat", 4096, 0, release_nat, &c, &c.t), 0);
 	uint32_t cap = dp_flow_capacity4(c.t);
-	assert_int_equal(dp_nat_new("t_fullnat_nat", cap, 1024, 65535, 0, &c.nat), 0);
+	assert_int_equal(nat_new("t_fullnat_nat", cap, 1024, 65535, NULL, 0, 0, &c.nat), 0);
 	dp_flow_set_warm(c.t, on_warm);
 	for (uint32_t n = 0; n < 3 * cap; n++) {
 		struct dp_flow_key k0 = key(n, 0, 0), k1 = key(n, 1, 1);
@@ -597,8 +805,7 @@ static void test_full_nat(void **state)
 		dp_flow_probe_init(&p0, &k0);
 		if (n >= cap) {
 			/* Full: every mapping is held. */
-			assert_int_equal(dp_nat_acquire(c.nat, IPPROTO_TCP, k0.src, k0.sport, mac,
-							&map), -ENOSPC);
+			assert_int_equal(acq(c.nat, IPPROTO_TCP, k0.src, k0.sport, &map), -ENOSPC);
 			released = 0;
 			warmed = NULL;
 			assert_int_equal(dp_flow_reserve(c.t, 4, 100 + n), 0);
@@ -607,14 +814,13 @@ static void test_full_nat(void **state)
 			assert_non_null(warmed);
 			assert_ptr_equal(warmed, dp_flow_get(c.t, find(c.t, n - cap + 1, 0, &wd)));
 		}
-		assert_int_equal(
-			dp_nat_acquire(c.nat, IPPROTO_TCP, k0.src, k0.sport, mac, &map), 0);
+		assert_int_equal(acq(c.nat, IPPROTO_TCP, k0.src, k0.sport, &map), 0);
 		k1.dport = dp_nat_ext(c.nat, map);
 		dp_flow_probe_init(&p1, &k1);
 		assert_int_equal(dp_flow_add(c.t, &p0, &p1, IPPROTO_TCP, 100 + n, &idx), 0);
 		struct dp_flow *f = dp_flow_get(c.t, idx);
 		f->flags |= DP_FLOW_NAT;
-		f->nat_map[0] = map;
+		f->nat_map = map;
 		dp_flow_touch(c.t, idx, 0, 60, DP_TCP_SYN, 100 + n);
 	}
 	/* The newest flows are there, the oldest went in order. */
@@ -641,11 +847,11 @@ static void test_full_nat(void **state)
 	dp_nat_free(c.nat);
 
 	/* A NAT table of a power of two holds all of it (it held one less). */
-	assert_int_equal(dp_nat_new("t_fullnat_nat2", 64, 1024, 65535, 0, &c.nat), 0);
+	assert_int_equal(nat_new("t_fullnat_nat2", 64, 1024, 65535, NULL, 0, 0, &c.nat), 0);
 	for (uint32_t n = 0; n <= 64; n++) {
 		struct dp_flow_key k = key(n, 0, 0);
 		uint32_t map;
-		assert_int_equal(dp_nat_acquire(c.nat, IPPROTO_UDP, k.src, k.sport, mac, &map),
+		assert_int_equal(acq(c.nat, IPPROTO_UDP, k.src, k.sport, &map),
 				 n < 64 ? 0 : -ENOSPC);
 	}
 	dp_nat_free(c.nat);
@@ -669,7 +875,10 @@ int main(void)
 		cmocka_unit_test(test_bulk),
 		cmocka_unit_test(test_unhashed),
 		cmocka_unit_test(test_recency),
-		cmocka_unit_test(test_nat_slices),
+		cmocka_unit_test(test_nat_shared),
+		cmocka_unit_test(test_nat_o1),
+		cmocka_unit_test(test_nat_peers),
+		cmocka_unit_test(test_caps),
 		cmocka_unit_test(test_full_nat),
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);

@@ -79,6 +79,11 @@ static void test_valid(void **state)
 	assert_int_equal(dp_proto_parse(buf, n, &q, err, sizeof(err)), 0);
 	assert_true(q.u.flows.cursor == 0x0100000005ull);
 	assert_int_equal(q.u.flows.max, 7);
+	n = msg(DP_MSG_DEVICE_USAGE, 4, fl, sizeof(fl));
+	assert_int_equal(dp_proto_parse(buf, n, &q, err, sizeof(err)), 0);
+	assert_int_equal(q.type, DP_MSG_DEVICE_USAGE);
+	assert_true(q.u.usage.cursor == 0x0100000005ull);
+	assert_int_equal(q.u.usage.max, 7);
 
 	/* 70 rules: two words, rules 0 and 69 on. */
 	uint8_t sa[8 + 16] = { 0 };
@@ -151,7 +156,7 @@ static void test_framing(void **state)
 
 	n = msg(0, 1, NULL, 0);
 	expect_err(n, -EOPNOTSUPP, "unknown request type 0");
-	n = msg(DP_MSG_SET_ACTIVE_FOR + 1, 1, NULL, 0);
+	n = msg(DP_MSG_DEVICE_USAGE + 1, 1, NULL, 0);
 	expect_err(n, -EOPNOTSUPP, "unknown request type");
 	n = msg(DP_MSG_HEALTH | DP_MSG_REPLY, 1, NULL, 0);
 	expect_err(n, -EOPNOTSUPP, "unknown request type");
@@ -187,6 +192,16 @@ static void test_bodies(void **state)
 	expect_err(n, -EINVAL, "flows max");
 	n = msg(DP_MSG_FLOWS, 1, fl, 8);
 	expect_err(n, -EINVAL, "flows body of 8 bytes");
+	dp_put32(fl + 8, 0);
+	n = msg(DP_MSG_DEVICE_USAGE, 1, fl, sizeof(fl));
+	expect_err(n, -EINVAL, "device_usage max 0");
+	dp_put32(fl + 8, DP_USAGE_MAX + 1);
+	n = msg(DP_MSG_DEVICE_USAGE, 1, fl, sizeof(fl));
+	expect_err(n, -EINVAL, "device_usage max");
+	n = msg(DP_MSG_DEVICE_USAGE, 1, fl, 8);
+	expect_err(n, -EINVAL, "device_usage body of 8 bytes");
+	n = msg(DP_MSG_DEVICE_USAGE, 1, NULL, 17);
+	expect_err(n, -EMSGSIZE, "at most 16");
 
 	uint8_t sa[8 + 16] = { 0 };
 	n = msg(DP_MSG_SET_ACTIVE, 1, sa, 4);

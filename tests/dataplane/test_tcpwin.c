@@ -146,14 +146,69 @@ static void test_syn_sent(void **state)
 	assert_int_equal(dp_tcp_win_check(&w, 1, &s), DP_TCPW_OUT);
 	s = seg(0, C_ISN + 1, 0, 0, DP_TCP_RST | DP_TCP_ACK);
 	assert_int_equal(dp_tcp_win_check(&w, 1, &s), DP_TCPW_OK); /* refused */
-	/* A SYN the other way is not taken (no simultaneous open). */
-	s = seg(S_ISN, 0, 65535, 0, DP_TCP_SYN);
-	assert_int_equal(dp_tcp_win_check(&w, 1, &s), DP_TCPW_OUT);
 	/* A new SYN starts over: the old ends are forgotten. */
 	s = seg(C_ISN + 5000, 0, 64240, 0, DP_TCP_SYN);
 	assert_int_equal(dp_tcp_win_check(&w, 0, &s), DP_TCPW_OK);
 	assert_int_equal(w.end[0], C_ISN + 5001);
 	assert_int_equal(w.flags, DP_TCPW_KNOWN(0));
+}
+
+/* A simultaneous open (RFC 5382 REQ-2: a NAT passes it): each way's SYN,
+ * then each way's SYN-ACK acknowledging the other's, in either order;
+ * then data both ways.  And a flow the far end opened (the NAT's
+ * filtering let its SYN in): its SYN, the device's SYN-ACK.  Once a way's
+ * SYN is known, another SYN that way (an off-path guess) is not taken. */
+static void test_simultaneous(void **state)
+{
+	(void)state;
+	for (int far_first = 0; far_first < 2; far_first++) {
+		struct dp_tcp_win w;
+		memset(&w, 0, sizeof(w));
+		struct dp_tcp_seg a = seg(C_ISN, 0, 64240, 0, DP_TCP_SYN);
+		struct dp_tcp_seg b = seg(S_ISN, 0, 65535, 0, DP_TCP_SYN);
+		a.wscale = b.wscale = 7;
+		if (far_first) {
+			assert_int_equal(dp_tcp_win_check(&w, 1, &b), DP_TCPW_OK);
+			assert_int_equal(dp_tcp_win_check(&w, 0, &a), DP_TCPW_OK);
+		} else {
+			assert_int_equal(dp_tcp_win_check(&w, 0, &a), DP_TCPW_OK);
+			assert_int_equal(dp_tcp_win_check(&w, 1, &b), DP_TCPW_OK);
+		}
+		assert_int_equal(w.end[0], C_ISN + 1);
+		assert_int_equal(w.end[1], S_ISN + 1);
+		struct dp_tcp_seg guess = seg(S_ISN + 77, 0, 65535, 0, DP_TCP_SYN);
+		assert_int_equal(dp_tcp_win_check(&w, 1, &guess), DP_TCPW_OUT);
+		assert_int_equal(dp_tcp_win_check(&w, 1, &b), DP_TCPW_OK); /* again */
+		struct dp_tcp_seg sa0 = seg(C_ISN, S_ISN + 1, 64240, 0, DP_TCP_SYN | DP_TCP_ACK);
+		struct dp_tcp_seg sa1 = seg(S_ISN, C_ISN + 1, 65535, 0, DP_TCP_SYN | DP_TCP_ACK);
+		sa0.wscale = sa1.wscale = 7;
+		assert_int_equal(dp_tcp_win_check(&w, far_first, far_first ? &sa1 : &sa0),
+				 DP_TCPW_OK);
+		assert_int_equal(dp_tcp_win_check(&w, !far_first, far_first ? &sa0 : &sa1),
+				 DP_TCPW_OK);
+		assert_true(w.flags & DP_TCPW_SCALED);
+		assert_int_equal(w.scale[0], 7);
+		assert_int_equal(w.scale[1], 7);
+		struct dp_tcp_seg d0 = seg(C_ISN + 1, S_ISN + 1, 500, 100, DP_TCP_ACK);
+		struct dp_tcp_seg d1 = seg(S_ISN + 1, C_ISN + 101, 500, 100, DP_TCP_ACK);
+		assert_int_equal(dp_tcp_win_check(&w, 0, &d0), DP_TCPW_OK);
+		assert_int_equal(dp_tcp_win_check(&w, 1, &d1), DP_TCPW_OK);
+		struct dp_tcp_seg rst = seg(S_ISN + 5000000, 0, 0, 0, DP_TCP_RST);
+		assert_int_equal(dp_tcp_win_check(&w, 1, &rst), DP_TCPW_OUT);
+	}
+	/* Opened by the far end: its SYN, the device's SYN-ACK, the ACK. */
+	struct dp_tcp_win w;
+	memset(&w, 0, sizeof(w));
+	struct dp_tcp_seg s = seg(S_ISN, 0, 65535, 0, DP_TCP_SYN);
+	assert_int_equal(dp_tcp_win_check(&w, 1, &s), DP_TCPW_OK);
+	/* Before its SYN-ACK the device may only refuse it. */
+	s = seg(C_ISN, S_ISN + 1, 64240, 10, DP_TCP_ACK);
+	assert_int_equal(dp_tcp_win_check(&w, 0, &s), DP_TCPW_OUT);
+	s = seg(C_ISN, S_ISN + 1, 64240, 0, DP_TCP_SYN | DP_TCP_ACK);
+	assert_int_equal(dp_tcp_win_check(&w, 0, &s), DP_TCPW_OK);
+	s = seg(S_ISN + 1, C_ISN + 1, 1000, 0, DP_TCP_ACK);
+	assert_int_equal(dp_tcp_win_check(&w, 1, &s), DP_TCPW_OK);
+	assert_int_equal(w.flags & DP_TCPW_LIBERAL, 0);
 }
 
 static void test_pickup(void **state)
@@ -181,6 +236,7 @@ int main(void)
 		cmocka_unit_test(test_offpath_rst),
 		cmocka_unit_test(test_unscaled),
 		cmocka_unit_test(test_syn_sent),
+		cmocka_unit_test(test_simultaneous),
 		cmocka_unit_test(test_pickup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

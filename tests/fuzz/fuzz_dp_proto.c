@@ -8,7 +8,8 @@
  *   - the header check and the whole-message check agree: a message the
  *     header check refuses is refused whole with the same error;
  *   - an accepted message's fields are inside the buffer and within the
- *     protocol's limits (image inside the body, flows and events max,
+ *     protocol's limits (image inside the body, flows, device usage and
+ *     events max,
  *     mask bits, domain entries' count, family and IPv4 tail, device
  *     entries' count, op and MAC);
  *   - a reply header for the request is well formed.
@@ -60,6 +61,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case DP_MSG_FLOWS:
 		if (q.u.flows.max < 1 || q.u.flows.max > DP_FLOWS_MAX)
+			abort();
+		break;
+	case DP_MSG_DEVICE_USAGE:
+		if (q.u.usage.max < 1 || q.u.usage.max > DP_USAGE_MAX ||
+		    h.length != sizeof(struct dp_usage_req))
 			abort();
 		break;
 	case DP_MSG_SET_ACTIVE:

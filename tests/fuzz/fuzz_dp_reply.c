@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target: gw-dataplane's replies as gwd's DPDK engine checks them
- * (control/dp_reply.c).  Input: one byte, the type of the request the
+ * (dataplane/proto_client.c).  Input: one byte, the type of the request the
  * reply answers, then the reply message; the request's id is FUZZ_ID (the
  * corpus's replies carry it).  The engine's two steps (header, then the
  * body the header announces) run beside the whole-message check.
@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dp_reply.h"
+#include "proto_client.h"
 #include "le.h"
 #include "proto.h"
 
@@ -40,6 +40,13 @@ static size_t body_size(uint16_t type, const uint8_t *b, size_t len)
 		return sizeof(struct dp_image_info);
 	case DP_MSG_DOMAIN_SET:
 		return sizeof(struct dp_domain_reply);
+	case DP_MSG_DEVICE_SET:
+		return sizeof(struct dp_device_reply);
+	case DP_MSG_DEVICE_USAGE:
+		return len < sizeof(struct dp_usage_head) ?
+			       sizeof(struct dp_usage_head) :
+			       sizeof(struct dp_usage_head) +
+				       (size_t)dp_get32(b + 8) * sizeof(struct dp_device_usage);
 	case DP_MSG_STATS:
 		return len < 8 ? 8 : 8 + (size_t)dp_get32(b) * sizeof(struct dp_counter);
 	case DP_MSG_FLOWS:

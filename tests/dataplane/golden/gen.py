@@ -135,10 +135,10 @@ def nat_tcp():
 def udp_eim():
     # Two NAT ports only: A keeps 5000, B (also 5000) must take 5001, and
     # keeps 5001 towards a second destination (endpoint-independent).
-    # An unknown remote's packet to that mapping opens nothing (dropped as
-    # unsolicited, not handed to the gateway's kernel).  Replies
-    # to both of B's flows come back (the first one's is found another
-    # way once the mapping has a second flow: dataplane/nat.h).
+    # An unknown remote's packet to that mapping opens nothing (dropped by
+    # the default address-dependent filtering).  Replies to both of B's
+    # flows come back (the first one's is found another way once the
+    # mapping has a second flow: dataplane/nat.h).
     q = lambda s, d: UDP(sport=s, dport=d) / Raw(b"q")
     events = [
         ("lan", lan(A_MAC, IP(src=A, dst=R, id=1) / q(5000, 53))),
@@ -158,7 +158,7 @@ def udp_eim():
         ("lan", to_lan(B_MAC, IP(src=R, dst=B, id=7, ttl=63) / q(53, 5000))),
     ]
     write("udp-eim", events, expect, ["--nat-ports", "5000-5001"],
-          {"wan.drop.wan_unsolicited": 1, "wan.forwarded": 3, "lan.forwarded": 3})
+          {"wan.drop.nat_filtered": 1, "wan.forwarded": 3, "lan.forwarded": 3})
 
 
 def block():
@@ -219,20 +219,75 @@ def icmp_error():
 
 
 def hairpin():
+    # Hairpinning (RFC 4787 REQ-9): a packet to another device's mapping
+    # leaves its sender's flow translated as for the internet (from the
+    # WAN address and the sender's own external port, A's 7000) and
+    # reaches the far end's mapping as from the WAN, where its filtering
+    # applies (address-dependent by default: B has sent nothing to the WAN
+    # address yet, so A's first packet is dropped).  B's answer to A's
+    # public port is A's flow's reply, and from then on both ways pass.
+    # TTL goes down once.  A hairpin to a port no mapping holds is for the
+    # gateway itself.
     q = lambda s, d: UDP(sport=s, dport=d) / Raw(b"hp")
     events = [
         ("lan", lan(B_MAC, IP(src=B, dst=R, id=1) / q(6000, 53))),     # B's mapping: 6000
         ("lan", lan(A_MAC, IP(src=A, dst=WAN, id=2) / q(7000, 6000))),  # A to B's public port
         ("lan", lan(B_MAC, IP(src=B, dst=WAN, id=3) / q(6000, 7000))),  # B answers A's public port
-        ("lan", lan(A_MAC, IP(src=A, dst=WAN, id=4) / TCP(sport=7001, dport=22, flags="S"))),
+        ("lan", lan(A_MAC, IP(src=A, dst=WAN, id=4) / q(7000, 6000))),  # and A again
+        ("lan", lan(A_MAC, IP(src=A, dst=WAN, id=5) / TCP(sport=7001, dport=22, flags="S"))),
     ]
     expect = [
         ("wan", to_wan(IP(src=WAN, dst=R, id=1, ttl=63) / q(6000, 53))),
-        ("lan", to_lan(B_MAC, IP(src=WAN, dst=B, id=2, ttl=63) / q(7000, 6000))),
         ("lan", to_lan(A_MAC, IP(src=WAN, dst=A, id=3, ttl=63) / q(6000, 7000))),
+        ("lan", to_lan(B_MAC, IP(src=WAN, dst=B, id=4, ttl=63) / q(7000, 6000))),
     ]
     write("hairpin", events, expect,
-          counters={"lan.forwarded": 3, "lan.punt.gateway": 1})
+          counters={"lan.forwarded": 3, "lan.drop.nat_filtered": 1,
+                    "lan.punt.gateway": 1})
+
+
+def filtering(mode):
+    # What a mapping lets in from the WAN beyond its flows' replies, for
+    # each --nat-filtering: A's UDP mapping 5000 talks to R:53; then R
+    # from another port, R2 (never contacted), A to R2, R2 from another
+    # port; A's TCP mapping 5001 talks to R:80, then a SYN from R2 and a
+    # stray ACK (only a SYN may open a TCP flow from outside).
+    q = lambda s, d: UDP(sport=s, dport=d) / Raw(b"f")
+    events = [
+        ("lan", lan(A_MAC, IP(src=A, dst=R, id=1) / q(5000, 53))),
+        ("wan", wan(IP(src=R, dst=WAN, id=2) / q(53, 5000))),      # 1. the reply
+        ("wan", wan(IP(src=R, dst=WAN, id=3) / q(54, 5000))),      # 2. R, another port
+        ("wan", wan(IP(src=R2, dst=WAN, id=4) / q(53, 5000))),     # 3. R2
+        ("lan", lan(A_MAC, IP(src=A, dst=R2, id=5) / q(5000, 53))),  # A to R2
+        ("wan", wan(IP(src=R2, dst=WAN, id=6) / q(99, 5000))),     # 4. R2, another port
+        ("lan", lan(A_MAC, IP(src=A, dst=R, id=7) / TCP(sport=5001, dport=80, flags="S"))),
+        ("wan", wan(IP(src=R2, dst=WAN, id=8) / TCP(sport=443, dport=5001, flags="S"))),  # 5.
+        ("wan", wan(IP(src=R, dst=WAN, id=9) / TCP(sport=81, dport=5001, flags="A"))),    # 6.
+    ]
+    let_in = {  # which of 2..5 each mode lets in (1 always; 6 never)
+        "endpoint-independent": {2, 3, 4, 5},
+        "address-dependent": {2, 4},
+        "address-port-dependent": set(),
+    }[mode]
+    expect = [("wan", to_wan(IP(src=WAN, dst=R, id=1, ttl=63) / q(5000, 53))),
+              ("lan", to_lan(A_MAC, IP(src=R, dst=A, id=2, ttl=63) / q(53, 5000)))]
+    if 2 in let_in:
+        expect.append(("lan", to_lan(A_MAC, IP(src=R, dst=A, id=3, ttl=63) / q(54, 5000))))
+    if 3 in let_in:
+        expect.append(("lan", to_lan(A_MAC, IP(src=R2, dst=A, id=4, ttl=63) / q(53, 5000))))
+    expect.append(("wan", to_wan(IP(src=WAN, dst=R2, id=5, ttl=63) / q(5000, 53))))
+    if 4 in let_in:
+        expect.append(("lan", to_lan(A_MAC, IP(src=R2, dst=A, id=6, ttl=63) / q(99, 5000))))
+    expect.append(("wan", to_wan(IP(src=WAN, dst=R, id=7, ttl=63) /
+                                 TCP(sport=5001, dport=80, flags="S"))))
+    if 5 in let_in:
+        expect.append(("lan", to_lan(A_MAC, IP(src=R2, dst=A, id=8, ttl=63) /
+                                     TCP(sport=443, dport=5001, flags="S"))))
+    filtered = 5 - len(let_in)
+    write("filter-" + mode.split("-")[0] + ("-port" if mode.endswith("port-dependent") else ""),
+          events, expect, ["--nat-ports", "5000-5001", "--nat-filtering", mode],
+          {"wan.drop.nat_filtered": filtered, "lan.forwarded": 3,
+           "wan.forwarded": 1 + len(let_in)})
 
 
 def ipv6():
@@ -349,6 +404,8 @@ if __name__ == "__main__":
     reject()
     icmp_error()
     hairpin()
+    for m in ("endpoint-independent", "address-dependent", "address-port-dependent"):
+        filtering(m)
     ipv6()
     rate()
     expiry()

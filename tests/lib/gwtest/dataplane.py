@@ -79,7 +79,8 @@ def counters(log):
     event=port_stats, drop and punt lines gw-dataplane prints at exit."""
     c = {}
     for line in log.splitlines():
-        if not line.startswith("event="):
+        # gw's log lines (policy/logline.h): "t=... event=... k=v ..."
+        if not line.startswith("t=") and not line.startswith("event="):
             continue
         kv = dict(f.split("=", 1) for f in line.split() if "=" in f)
         ev = kv.get("event")

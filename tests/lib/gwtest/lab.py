@@ -88,7 +88,8 @@ table netdev gwlab_dpdk_ports {
 
 
 class Home:
-    def __init__(self, build, work=None, policy=None, trackers=None, tag=None, log=print):
+    def __init__(self, build, work=None, policy=None, trackers=None, tag=None, log=print,
+                 lcores="0", dp_extra=()):
         self.id = tag or str(os.getpid())
         self.build = os.path.abspath(build)
         self.src = SRC
@@ -113,6 +114,11 @@ class Home:
         self.procs = Procs(self.work)  # started here, stopped by PID
         self.log = log
         self.dp_args = None
+        # gw-dataplane's EAL cores (-l, or --lcores when it has an '@')
+        # and its own options beyond the lab's (--nat-filtering,
+        # --device-flows, ...), last on its command line.
+        self.lcores = lcores
+        self.dp_extra = [str(a) for a in dp_extra]
         self.dp_twins = False
         self.gwd_started = False
         self.gwd_start_s = None
@@ -277,7 +283,7 @@ class Home:
         gw = self.ns_gw
         isp_mac = mac_of(self.ns_inet, "i0")
         args = [self.dp_bin, "--no-huge", "-m", "512", "--file-prefix", self.prefix,
-                "-l", "0", "--no-pci",
+                "--lcores" if "@" in self.lcores else "-l", self.lcores, "--no-pci",
                 "--vdev", "net_af_packet0,iface=lan0",
                 "--vdev", "net_af_packet1,iface=wan0",
                 "--", "--lan", "0", "--wan", "1",
@@ -286,7 +292,7 @@ class Home:
         img = os.path.join(self.work, "home.img")
         sh(self.gwctl_bin, "policy", "compile", self.policy, "-o", img)
         # Never open, not even before gwd pushes its generation.
-        args += ["--policy", img]
+        args += ["--policy", img] + self.dp_extra
         self.dp_args = args
         self.spawn("dataplane", gw, args, keep_mounts=True)
         self.wait_for("gw-dataplane's control socket", lambda: connectable(self.dp_sock),
@@ -330,11 +336,16 @@ class Home:
             sh("ip", "-n", gw, "link", "set", link, "up")
         sh("ip", "-n", gw, "route", "replace", "default", "via", ISP_IP, "dev", "gw-wan")
 
-    def restart_dataplane(self, with_policy=True):
+    def restart_dataplane(self, with_policy=True, dp_extra=None):
         """Stops gw-dataplane and starts it again; with_policy=False starts
         it with no policy (closed: no flow is forwarded) until gwd pushes
-        one."""
+        one; dp_extra: its own options beyond the lab's from now on, instead
+        of those it had."""
         self.stop("dataplane")
+        if dp_extra is not None:
+            self.dp_args = self.dp_args[:len(self.dp_args) - len(self.dp_extra)]
+            self.dp_extra = [str(a) for a in dp_extra]
+            self.dp_args += self.dp_extra
         args = list(self.dp_args)
         if not with_policy:
             i = args.index("--policy")

@@ -27,6 +27,7 @@ REPLY_HEAD = struct.Struct("<iHH")
 HEALTH, STATS, LOAD_IMAGE, SET_ACTIVE, FLOWS = 1, 2, 3, 4, 5
 IMAGE_INFO, DOMAIN_SET, EVENTS, DEVICE_SET = 6, 7, 8, 9
 SET_ACTIVE_FOR = 10
+DEVICE_USAGE = 11
 
 IMAGE_MAX = 16 << 20
 ACTIVE_VALID_MAX = 86400
@@ -59,6 +60,10 @@ EVENT = struct.Struct("<BBBB6sH16s16sHHII8x2Q2QQ")  # dp_flow_event
 DEVICE_HEAD = struct.Struct("<II")                # dp_device_head
 DEVICE_ENTRY = struct.Struct("<6sBxI")            # dp_device_entry
 DEVICE_REPLY = struct.Struct("<IIII")             # dp_device_reply
+USAGE_REQ = struct.Struct("<QII")                 # dp_usage_req
+USAGE_HEAD = struct.Struct("<QIIIB3xQ")           # dp_usage_head
+USAGE = struct.Struct("<6s2xIIII2Q")              # dp_device_usage
+USAGE_MAX = 256
 
 # Each structure by its name in proto.h (tests/lib/test_gwtest.py checks
 # every size against the header's _Static_asserts).
@@ -71,7 +76,8 @@ STRUCTS = {
     "dp_domain_entry": DOMAIN_ENTRY, "dp_domain_reply": DOMAIN_REPLY,
     "dp_events_req": EVENTS_REQ, "dp_events_head": EVENTS_HEAD, "dp_flow_event": EVENT,
     "dp_device_head": DEVICE_HEAD, "dp_device_entry": DEVICE_ENTRY,
-    "dp_device_reply": DEVICE_REPLY,
+    "dp_device_reply": DEVICE_REPLY, "dp_usage_req": USAGE_REQ, "dp_usage_head": USAGE_HEAD,
+    "dp_device_usage": USAGE,
 }
 
 
@@ -241,6 +247,27 @@ class Client:
                         "sport": sport, "dport": dport, "rule": rule, "generation": gen,
                         "pkts": (p0, p1), "bytes": (b0, b1), "time_ms": t})
         return out, lost
+
+    def device_usage(self):
+        """What each device holds against the caps, over every page: (head,
+        [device]).  head: {"flow_cap", "nat_cap", "filtering" (0
+        endpoint-independent, 1 address-, 2 address-and-port-dependent),
+        "full"}; a device: {"mac" (6 bytes), "worker", "flows", "maps",
+        "refused_flows", "refused_maps"}."""
+        devices, cursor = [], 0
+        while True:
+            p = self.ok(DEVICE_USAGE, USAGE_REQ.pack(cursor, USAGE_MAX, 0))
+            cursor, count, fcap, ncap, filt, full = USAGE_HEAD.unpack(p[:USAGE_HEAD.size])
+            if len(p) != USAGE_HEAD.size + USAGE.size * count:
+                raise ProtocolError("DEVICE_USAGE: %d bytes for %d devices" % (len(p), count))
+            for i in range(count):
+                mac, worker, flows, maps, _, rf, rm = USAGE.unpack_from(
+                    p, USAGE_HEAD.size + USAGE.size * i)
+                devices.append({"mac": mac, "worker": worker, "flows": flows, "maps": maps,
+                                "refused_flows": rf, "refused_maps": rm})
+            if not cursor:
+                return {"flow_cap": fcap, "nat_cap": ncap, "filtering": filt,
+                        "full": full}, devices
 
     def image_info(self):
         """{"generation", "nrules", "crc", "size"} of the running image, or

@@ -15,6 +15,14 @@ each is run with Debian's /usr/bin/python3 (or /bin/sh) as a file:
     listen.py         decoy TCP and UDP services that answer (a scan's target)
     send_from.py      UDP datagrams from a given source (spoofing, on the wire)
     raw_send.py       whole Ethernet frames onto an interface, as they are
+    nat_reflector.py  the internet's mirror (STUN's job): a sender's address
+                      and port, over UDP and TCP
+    udp_peer.py       a LAN device's UDP endpoint: learns its mapping, sends,
+                      records what arrives
+    tcp_peer.py       a LAN device's TCP endpoint: learns its mapping, then a
+                      (simultaneous) open or a listen
+    udp_from.py       one datagram from a given source address and port
+    udp_spray.py      many UDP flows at once (a device past its caps)
 """
 import os
 

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Checking what gw-dataplane answers on its control socket
- * (dataplane/proto.h), as gwd's DPDK engine receives it: no I/O, so the
- * unit tests and fuzz_dp_reply run it as it is.  Nothing in a reply is used
- * before these pass.
+ * The client half of the dataplane control protocol (proto.h): checking
+ * what gw-dataplane answers on its control socket, as gwd's DPDK engine
+ * (or any client) receives it; requests are written with
+ * dp_proto_request (proto.h).  No I/O and no DPDK: with proto.c it is
+ * libgwdpproto, which gwd links, and the unit tests and fuzz_dp_reply run
+ * it as it is.  Nothing in a reply is used before these pass.
  *
  * The engine reads a reply in two steps and checks after each:
  *   dp_reply_header   the 24-byte dp_msg_hdr: magic, version, the request's
@@ -13,14 +15,15 @@
  *                     fits (at most DP_REASON_MAX), a status 0 or negative;
  * and, for a status-0 reply whose body it reads,
  *   dp_reply_body     the body's size for its type, and the count of a
- *                     counted body (STATS, FLOWS, EVENTS) against its length.
+ *                     counted body (STATS, FLOWS, EVENTS, DEVICE_USAGE)
+ *                     against its length.
  * dp_reply_check runs all three on one whole message.
  *
  * Every failure is -EBADMSG with where and what in err; flags and padding
  * are not looked at (receivers ignore them).
  */
-#ifndef GW_CONTROL_DP_REPLY_H
-#define GW_CONTROL_DP_REPLY_H
+#ifndef GW_DATAPLANE_PROTO_CLIENT_H
+#define GW_DATAPLANE_PROTO_CLIENT_H
 
 #include <stddef.h>
 #include <stdint.h>

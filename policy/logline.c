@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* gwd's key=value log lines (log.h).  Writes to stderr only. */
+/* gw's key=value log lines (logline.h).  Writes to stderr only. */
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-#include "log.h"
+#include "logline.h"
 
-void gwd_log(const char *event, const char *fmt, ...)
+void gw_log(const char *event, const char *fmt, ...)
 {
 	char ts[32];
 	time_t now = time(NULL);
@@ -29,7 +29,7 @@ void gwd_log(const char *event, const char *fmt, ...)
 	fflush(stderr);
 }
 
-const char *gwd_log_value(char *buf, size_t size, const char *s)
+const char *gw_log_value(char *buf, size_t size, const char *s)
 {
 	if (!s)
 		s = "";

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* gwd's checks of gw-dataplane's replies (control/dp_reply.c): replies
+/* The protocol's client half: the checks of gw-dataplane's replies that
+ * gwd runs (dataplane/proto_client.c): replies
  * built as the dataplane builds them (dp_proto_reply) pass with their body
  * in place; each kind of damage is refused with -EBADMSG and says what. */
 #include <errno.h>
@@ -11,7 +12,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "dp_reply.h"
+#include "proto_client.h"
 #include "le.h"
 #include "proto.h"
 
@@ -48,6 +49,7 @@ static void good_fixed(void **state)
 		{ DP_MSG_SET_ACTIVE, sizeof(struct dp_load_reply) },
 		{ DP_MSG_IMAGE_INFO, sizeof(struct dp_image_info) },
 		{ DP_MSG_DOMAIN_SET, sizeof(struct dp_domain_reply) },
+		{ DP_MSG_DEVICE_SET, sizeof(struct dp_device_reply) },
 	};
 	uint8_t body[64];
 	for (size_t i = 0; i < sizeof(body); i++)
@@ -124,6 +126,29 @@ static void bad_events(void **state)
 	len = events(1, 1);
 	dp_put32(msg + 12, dp_get32(msg + 12) - 1);
 	refused(len - 1, DP_MSG_EVENTS, ID, "count 1");
+}
+
+/* DEVICE_USAGE: a head whose count (at byte 8) counts the devices after
+ * it. */
+static void device_usage(void **state)
+{
+	static uint8_t body[sizeof(struct dp_usage_head) + 3 * sizeof(struct dp_device_usage)];
+	char err[256];
+	struct dp_reply_msg m;
+	for (uint32_t k = 0; k <= 3; k++) {
+		memset(body, 0, sizeof(body));
+		dp_put32(body + 8, k);
+		uint32_t n = (uint32_t)(sizeof(struct dp_usage_head) + k * sizeof(struct dp_device_usage));
+		size_t len = build(DP_MSG_DEVICE_USAGE, ID, 0, NULL, body, n);
+		assert_int_equal(dp_reply_check(msg, len, DP_MSG_DEVICE_USAGE, ID, &m, err,
+						sizeof(err)), 0);
+		assert_int_equal(m.body_len, n);
+		dp_put32(body + 8, k + 1);
+		len = build(DP_MSG_DEVICE_USAGE, ID, 0, NULL, body, n);
+		refused(len, DP_MSG_DEVICE_USAGE, ID, "count");
+	}
+	size_t len = build(DP_MSG_DEVICE_USAGE, ID, 0, NULL, body, 16);
+	refused(len, DP_MSG_DEVICE_USAGE, ID, "under its 32-byte head");
 }
 
 static void bad_header(void **state)
@@ -209,6 +234,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(good_fixed),
 		cmocka_unit_test(good_error),
+		cmocka_unit_test(device_usage),
 		cmocka_unit_test(good_events),
 		cmocka_unit_test(bad_events),
 		cmocka_unit_test(bad_header),

@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Reply checking for gwd's DPDK engine (dp_reply.h).  Pure: reads only the
+ * Reply checking for gwd's DPDK engine (proto_client.h).  Pure: reads only the
  * bytes it is given.
  */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "dp_reply.h"
+#include "proto_client.h"
 #include "le.h"
 
 static int bad(char *err, size_t errlen, const char *fmt, ...)
@@ -112,6 +112,9 @@ int dp_reply_body(uint16_t type, const uint8_t *body, size_t len, char *err, siz
 	case DP_MSG_DOMAIN_SET:
 		want = sizeof(struct dp_domain_reply);
 		break;
+	case DP_MSG_DEVICE_SET:
+		want = sizeof(struct dp_device_reply);
+		break;
 	case DP_MSG_STATS:
 		return counted(name, body, len, sizeof(struct dp_stats_head), 0,
 			       sizeof(struct dp_counter), err, errlen);
@@ -121,6 +124,9 @@ int dp_reply_body(uint16_t type, const uint8_t *body, size_t len, char *err, siz
 	case DP_MSG_EVENTS:
 		return counted(name, body, len, sizeof(struct dp_events_head), 0,
 			       sizeof(struct dp_flow_event), err, errlen);
+	case DP_MSG_DEVICE_USAGE:
+		return counted(name, body, len, sizeof(struct dp_usage_head), 8,
+			       sizeof(struct dp_device_usage), err, errlen);
 	default:
 		return bad(err, errlen, "reply to type %u: no such request", type);
 	}
