@@ -7,9 +7,11 @@ network namespaces, with a real DHCP client (udhcpc) on a LAN device.
 
     new_device  a device never seen gets a lease, appears in `gwctl devices`
                 as new under its hostname made safe, resolves through
-                gw-dns as NAME.new.ZONE; kill -9 of gwd loses none of it;
-                kill -9 of dnsmasq: gwd restarts it, the lease and the
-                identity stay; a malformed lease event changes nothing
+                gw-dns as NAME.new.ZONE; an IPv6 address it just uses (as
+                SLAAC and privacy addresses come) is learnt from the
+                neighbour table and resolves too; kill -9 of gwd loses none
+                of it; kill -9 of dnsmasq: gwd restarts it, the lease and
+                the identity stay; a malformed lease event changes nothing
     name        `gwctl devices name MAC NAME --group G` makes the device
                 declared (devices.gw, included from the policy, one
                 generation with its message): it resolves under its name
@@ -31,6 +33,8 @@ from gwtest import net, proc, programs  # noqa: E402
 from gwtest.gwd import Gwd  # noqa: E402
 
 LAN_GW = "10.77.0.1"
+LAN_GW6 = "fd77::1"
+PHONE_V6 = "fd77::5f2a:1234:abcd:9"
 WAN_GW, WAN_HOST = "192.0.2.1", "192.0.2.2"
 # Locally administered: a "random" MAC, as phones use per network.
 PHONE_MAC = "02:77:00:00:00:5f"
@@ -69,6 +73,7 @@ class Home:
                "eth0", "netns", self.wan)
         net.sh("ip", "-n", self.lan, "link", "set", "eth0", "address", PHONE_MAC)
         net.sh("ip", "-n", self.gw, "addr", "add", LAN_GW + "/24", "dev", "kp0")
+        net.sh("ip", "-n", self.gw, "-6", "addr", "add", LAN_GW6 + "/64", "dev", "kp0", "nodad")
         net.sh("ip", "-n", self.gw, "addr", "add", WAN_GW + "/24", "dev", "up0")
         net.sh("ip", "-n", self.wan, "addr", "add", WAN_HOST + "/24", "dev", "eth0")
         for ns, dev in ((self.gw, "kp0"), (self.gw, "up0"), (self.lan, "eth0"),
@@ -125,6 +130,11 @@ class Home:
         r = net.run("dig", "+short", "+time=2", "+tries=2", "@" + LAN_GW, name, ns=self.lan)
         return r.stdout.split()
 
+    def dig6(self, name):
+        r = net.run("dig", "+short", "+time=2", "+tries=2", "@" + LAN_GW, "AAAA", name,
+                    ns=self.lan)
+        return r.stdout.split()
+
     def ping_wan(self):
         return net.run("ping", "-c", "1", "-W", "1", WAN_HOST, ns=self.lan).returncode == 0
 
@@ -179,6 +189,20 @@ def case_new_device(h):
     check("a new device" in show and "dhcp" in show and HOSTNAME in show and
           "lease ends in" in show, "gwctl devices show:\n%s" % show)
     check("event=device_seen mac=" + PHONE_MAC in h.gwd.logtext(), "no device_seen line in gwd's log")
+
+    # IPv6 the way SLAAC and privacy addresses come: no lease, the device
+    # just uses an address; the gateway's neighbour table tells gwd.
+    net.sh("ip", "-6", "addr", "add", PHONE_V6 + "/64", "dev", "eth0", "nodad", ns=h.lan)
+    wait_for("the phone's IPv6 address usable", lambda: net.run(
+        "ping", "-6", "-c", "1", "-W", "1", "-I", PHONE_V6, LAN_GW6, ns=h.lan).returncode == 0,
+        timeout=10)
+    d = wait_for("the IPv6 address in the record", lambda: (lambda x: x if x and PHONE_V6 in
+                 current_addrs(x) else None)(h.device()), timeout=10)
+    via = [a.get("via", []) for a in d["addresses"] if a["addr"] == PHONE_V6][0]
+    check(via == ["neighbour"] and addr in current_addrs(d),
+          "the IPv6 address is not the phone's, from its neighbour entry: %s" % d["addresses"])
+    check(h.dig6(SAFE + ".new.home.arpa") == [PHONE_V6],
+          "gw-dns does not answer AAAA of the new device's name with its IPv6 address")
 
     # A second device asking with the same hostname: numbered, not merged.
     # (The phone's link gets another MAC for it, and its own back after.)
