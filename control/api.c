@@ -18,8 +18,15 @@
  *  - time: a connection with no request for api_idle_timeout seconds, or
  *    whose replies wait as long without a byte being read, is closed.  A
  *    client waiting for its reply (a long apply) is never idle.
- * A later stream of events on a connection goes out through conn_send
- * too, and must turn the idle timeout off for it (it reads no requests).
+ *
+ * Live events (events.subscribe, docs/api.md): a connection that
+ * subscribed gets each event its types want through conn_write() too,
+ * unless GWD_API_EVENTS_QUEUE bytes already wait unread: then the event
+ * is dropped and counted, and once the client has read down (on_write)
+ * or before its next event, it gets {"event":"lost","count":N} first.
+ * gwd never waits for a subscriber.  A subscriber sends no requests, so
+ * its idle timeout is off; the stall timeout still closes one that
+ * reads nothing for api_idle_timeout seconds while events wait.
  */
 #include <errno.h>
 #include <grp.h>
@@ -30,6 +37,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -55,6 +63,10 @@ struct conn {
 	int64_t id;
 	enum gwd_cmd cmd;
 	bool dry_run;
+	/* events.subscribe: the types it wants (0: not a subscriber), and the
+	 * events dropped since the last one it was sent */
+	uint32_t sub_types;
+	uint64_t lost;
 	struct conn *next;
 };
 
@@ -71,9 +83,11 @@ struct gwd_api {
 };
 
 static void process(struct conn *c);
+static void update_wanted(struct gwd_api *a);
 
 static void conn_free(struct conn *c)
 {
+	bool sub = c->sub_types != 0;
 	struct conn **p = &c->api->conns;
 	while (*p && *p != c)
 		p = &(*p)->next;
@@ -82,7 +96,10 @@ static void conn_free(struct conn *c)
 	c->api->nconns--;
 	gwd_call_cancel(c->call);
 	bufferevent_free(c->bev);
+	struct gwd_api *a = c->api;
 	free(c);
+	if (sub)
+		update_wanted(a);
 }
 
 static bool member_of(const struct gwd_api *a, uid_t uid, gid_t gid)
@@ -121,6 +138,17 @@ static void update_reading(struct conn *c)
 }
 
 /* The one output path: every line to a client goes through here. */
+static void conn_write(struct conn *c, const char *line, size_t len)
+{
+	bufferevent_write(c->bev, line, len);
+	if (!c->paused && out_len(c) > OUT_HIGH) {
+		c->paused = true;
+		gwd_log("api_paused", "uid=%u pid=%d unread_bytes=%zu", (unsigned)c->peer.uid,
+			(int)c->peer.pid, out_len(c));
+	}
+}
+
+/* A reply line (malloc'd, taken). */
 static void conn_send(struct conn *c, char *line)
 {
 	if (!line) {
@@ -129,13 +157,74 @@ static void conn_send(struct conn *c, char *line)
 		c->closing = true;
 		return;
 	}
-	bufferevent_write(c->bev, line, strlen(line));
+	conn_write(c, line, strlen(line));
 	free(line);
-	if (!c->paused && out_len(c) > OUT_HIGH) {
-		c->paused = true;
-		gwd_log("api_paused", "uid=%u pid=%d unread_bytes=%zu", (unsigned)c->peer.uid,
-			(int)c->peer.pid, out_len(c));
+}
+
+/* ---- live events -------------------------------------------------------- */
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The notice of what c missed, when it fits: true if c owes none now. */
+static bool tell_lost(struct conn *c)
+{
+	if (!c->lost)
+		return true;
+	char line[128];
+	int n = snprintf(line, sizeof(line), "{\"event\":\"lost\",\"count\":%llu,\"time_ms\":%llu}\n",
+			 (unsigned long long)c->lost, (unsigned long long)wall_ms());
+	if (out_len(c) + (size_t)n > GWD_API_EVENTS_QUEUE)
+		return false;
+	conn_write(c, line, (size_t)n);
+	c->lost = 0;
+	return true;
+}
+
+/* The hub's sink (events.h): each subscriber that wants the type gets the
+ * line, or counts it lost. */
+static void publish(enum gwd_api_event type, const char *line, size_t len, void *arg)
+{
+	struct gwd_api *a = arg;
+	for (struct conn *c = a->conns; c; c = c->next) {
+		if (!(c->sub_types >> type & 1) || c->closing)
+			continue;
+		if (tell_lost(c) && out_len(c) + len <= GWD_API_EVENTS_QUEUE)
+			conn_write(c, line, len);
+		else
+			c->lost++;
 	}
+}
+
+static void update_wanted(struct gwd_api *a)
+{
+	uint32_t mask = 0;
+	for (const struct conn *c = a->conns; c; c = c->next)
+		mask |= c->sub_types;
+	gwd_events_set_wanted(gwd_events(a->d), mask);
+}
+
+static void subscribe(struct conn *c, const struct gwd_api_req *req)
+{
+	json_t *types = json_array();
+	for (unsigned t = 0; t < GWD_API_EV_COUNT; t++)
+		if (req->types >> t & 1)
+			json_array_append_new(types, json_string(gwd_api_event_name(t)));
+	json_t *fields = json_pack("{s:o,s:I,s:I}", "types", types, "queue_bytes",
+				   (json_int_t)GWD_API_EVENTS_QUEUE, "seq",
+				   (json_int_t)gwd_events_seq(gwd_events(c->api->d)));
+	conn_send(c, gwd_api_reply_ok(req->id, fields));
+	if (!c->sub_types)
+		gwd_log("events_subscribe", "uid=%u pid=%d types=%#x", (unsigned)c->peer.uid,
+			(int)c->peer.pid, req->types);
+	c->sub_types = req->types;
+	/* It sends no more requests: only the stall timeout stays. */
+	bufferevent_set_timeouts(c->bev, NULL, &c->api->stall);
+	update_wanted(c->api);
 }
 
 /* Closes c now if it is closing and has nothing left to send; true if it did. */
@@ -165,9 +254,13 @@ static void on_result(struct gwd_result *res, void *arg)
 		if (gwd_cmd_changes(c->cmd) || c->dry_run)
 			gwd_log("request", "uid=%u cmd=%s ok=1", (unsigned)c->peer.uid,
 				gwd_cmd_name(c->cmd));
-		json_t *fields = res->fields;
-		res->fields = NULL;
-		conn_send(c, gwd_api_reply_ok(c->id, fields));
+		if (res->raw) {
+			conn_send(c, gwd_api_reply_raw(c->id, res->raw, res->raw_len));
+		} else {
+			json_t *fields = res->fields;
+			res->fields = NULL;
+			conn_send(c, gwd_api_reply_ok(c->id, fields));
+		}
 	}
 	c->busy = false;
 	c->call = NULL;
@@ -195,6 +288,11 @@ static void handle(struct conn *c, const char *line, size_t len)
 		gwd_log("request_refused", "uid=%u cmd=%s code=unauthorised", (unsigned)c->peer.uid,
 			gwd_cmd_name(req.cmd));
 		conn_send(c, gwd_api_reply_err(true, req.id, "unauthorised", msg, NULL));
+		gwd_api_req_free(&req);
+		return;
+	}
+	if (req.cmd == GWD_CMD_EVENTS_SUBSCRIBE) {
+		subscribe(c, &req);
 		gwd_api_req_free(&req);
 		return;
 	}
@@ -260,6 +358,8 @@ static void on_write(struct bufferevent *bev, void *arg)
 	struct conn *c = arg;
 	if (maybe_close(c))
 		return;
+	if (c->lost && out_len(c) <= OUT_LOW)
+		tell_lost(c);
 	if (c->paused && out_len(c) <= OUT_LOW) {
 		c->paused = false;
 		process(c); /* lines the client sent meanwhile */
@@ -481,6 +581,7 @@ int gwd_api_new(struct event_base *base, struct gwd *d, const struct gwd_config 
 		goto fail;
 	}
 	fd = -1;
+	gwd_events_set_sink(gwd_events(d), publish, a);
 	*ret = a;
 	return 0;
 fail:
@@ -494,6 +595,8 @@ void gwd_api_free(struct gwd_api *a)
 {
 	if (!a)
 		return;
+	if (a->listener)
+		gwd_events_set_sink(gwd_events(a->d), NULL, NULL);
 	while (a->conns)
 		conn_free(a->conns);
 	if (a->listener)

@@ -25,6 +25,7 @@ static const char *const names[GWD_CMD_COUNT] = {
 	[GWD_CMD_FLOWS] = "flows",
 	[GWD_CMD_DOMAINS_LEARN] = "domains.learn",
 	[GWD_CMD_DHCP_LEASE] = "dhcp.lease",
+	[GWD_CMD_EVENTS_SUBSCRIBE] = "events.subscribe",
 };
 
 /* The fields each command takes besides v, id and cmd. */
@@ -35,10 +36,11 @@ static const char *const fields[GWD_CMD_COUNT][7] = {
 	[GWD_CMD_POLICY_ROLLBACK] = { "generation", NULL },
 	[GWD_CMD_POLICY_CONFIRM] = { NULL },
 	[GWD_CMD_POLICY_GET] = { "generation", NULL },
-	[GWD_CMD_DEVICES] = { NULL },
+	[GWD_CMD_DEVICES] = { "brief", NULL },
 	[GWD_CMD_FLOWS] = { "device", "limit", NULL },
 	[GWD_CMD_DOMAINS_LEARN] = { "name", "addrs", "ttl", NULL },
 	[GWD_CMD_DHCP_LEASE] = { "action", "mac", "addr", "hostname", "client_id", "expires", NULL },
+	[GWD_CMD_EVENTS_SUBSCRIBE] = { "types", NULL },
 };
 
 const char *gwd_cmd_name(enum gwd_cmd c)
@@ -94,6 +96,33 @@ static int get_string(json_t *root, const char *key, const char **out, size_t *o
 		*out_len = json_string_length(v);
 	else if (strlen(*out) != json_string_length(v))
 		return refuse(err, "bad_argument", "'%s' contains a NUL character", key);
+	return 0;
+}
+
+/* "types": a non-empty array of event names (gwd_api.h; a repeat is
+ * harmless); absent: every type. */
+static int parse_types(struct gwd_api_req *r, struct gwd_api_err *err)
+{
+	json_t *a = json_object_get(r->root, "types");
+	if (!a) {
+		r->types = (uint32_t)((1ull << GWD_API_EV_COUNT) - 1);
+		return 0;
+	}
+	if (!json_is_array(a) || !json_array_size(a) || json_array_size(a) > GWD_API_EV_COUNT)
+		return refuse(err, "bad_argument", "'types' must be an array of 1..%d event names",
+			      GWD_API_EV_COUNT);
+	size_t i;
+	json_t *v;
+	json_array_foreach(a, i, v) {
+		const char *s = json_string_value(v);
+		unsigned t = 0;
+		while (s && t < GWD_API_EV_COUNT && strcmp(s, gwd_api_event_name(t)))
+			t++;
+		if (!s || strlen(s) != json_string_length(v) || t == GWD_API_EV_COUNT)
+			return refuse(err, "bad_argument", "'types': '%.64s' is not an event (%s, ...)",
+				      s ? s : "(not a string)", gwd_api_event_name(0));
+		r->types |= 1u << t;
+	}
 	return 0;
 }
 
@@ -236,6 +265,15 @@ int gwd_api_parse(const char *line, size_t len, struct gwd_api_req *ret,
 		if (get_uint(r.root, "generation", 1, UINT32_MAX, &r.generation, err) < 0)
 			goto fail;
 		break;
+	case GWD_CMD_DEVICES: {
+		json_t *b = json_object_get(r.root, "brief");
+		if (b && !json_is_boolean(b)) {
+			refuse(err, "bad_argument", "'brief' must be true or false");
+			goto fail;
+		}
+		r.brief = json_is_true(b);
+		break;
+	}
 	case GWD_CMD_FLOWS:
 		r.limit = GWD_API_FLOWS_LIMIT;
 		if (get_string(r.root, "device", &r.device, NULL, err) < 0 ||
@@ -271,6 +309,10 @@ int gwd_api_parse(const char *line, size_t len, struct gwd_api_req *ret,
 		r.expires = e ? json_integer_value(e) : 0;
 		break;
 	}
+	case GWD_CMD_EVENTS_SUBSCRIBE:
+		if (parse_types(&r, err) < 0)
+			goto fail;
+		break;
 	default:
 		break;
 	}
@@ -324,6 +366,20 @@ char *gwd_api_reply_ok(int64_t id, json_t *fields_in)
 		json_decref(fields_in);
 	}
 	return dump_line(o);
+}
+
+char *gwd_api_reply_raw(int64_t id, const char *members, size_t len)
+{
+	char head[64];
+	int n = snprintf(head, sizeof(head), "{\"v\":%d,\"id\":%lld,\"ok\":true%s",
+			 GWD_API_VERSION, (long long)id, len ? "," : "");
+	char *line = malloc((size_t)n + len + 3);
+	if (!line)
+		return NULL;
+	memcpy(line, head, (size_t)n);
+	memcpy(line + n, members, len);
+	memcpy(line + n + len, "}\n", 3);
+	return line;
 }
 
 char *gwd_api_reply_err(bool have_id, int64_t id, const char *code, const char *message,

@@ -35,6 +35,7 @@ enum gwd_cmd {
 	GWD_CMD_FLOWS,
 	GWD_CMD_DOMAINS_LEARN,
 	GWD_CMD_DHCP_LEASE,
+	GWD_CMD_EVENTS_SUBSCRIBE,
 	GWD_CMD_COUNT,
 };
 
@@ -52,6 +53,9 @@ struct gwd_api_req {
 	const char *path; /* absolute path gwd reads (includes, lists work) */
 	const char *message;
 	bool dry_run;
+	/* devices: only what a live view shows (no groups, no blocked
+	 * packets and bytes, no first and last seen) */
+	bool brief;
 	uint32_t confirm_seconds; /* 0: no confirm */
 	/* policy.rollback: 0 = the generation before the current one;
 	 * policy.history: 0 = every entry without text, N = entry N with text;
@@ -72,6 +76,9 @@ struct gwd_api_req {
 	 * lease.h when gwd takes it); hostname and client_id may be NULL */
 	const char *action, *mac, *addr, *hostname, *client_id;
 	int64_t expires;
+	/* events.subscribe: bit t for event type t (gwd_api.h); every type
+	 * when the request names none */
+	uint32_t types;
 };
 
 struct gwd_api_err {
@@ -90,6 +97,9 @@ void gwd_api_req_free(struct gwd_api_req *r);
  * ok: fields (may be NULL) are merged into the reply, and the reference
  * is stolen.  err: diagnostics (may be NULL) is stolen too. */
 char *gwd_api_reply_ok(int64_t id, json_t *fields);
+/* An ok reply whose members (len bytes of "k":v,... JSON text, no braces)
+ * are already written. */
+char *gwd_api_reply_raw(int64_t id, const char *members, size_t len);
 char *gwd_api_reply_err(bool have_id, int64_t id, const char *code, const char *message,
 			json_t *diagnostics);
 

@@ -67,7 +67,7 @@ enum key {
 	K_STATE_DIR, K_SOCKET, K_POLICY, K_DATAPLANE, K_EBPF_PORTS, K_PIN_ROOT,
 	K_API_MAX_CONNS, K_API_MAX_PER_UID, K_API_IDLE, K_COMPILE_TIMEOUT, K_API_GROUP,
 	K_NFT_TABLE, K_GUARD, K_LAN_PORTS, K_WAN_PORTS, K_NFT_PORTS, K_LAN_OPEN, K_WAN_OPEN,
-	K_KERNEL_NAT, K_NFLOG_GROUP,
+	K_KERNEL_NAT, K_NFLOG_GROUP, K_METRICS,
 	K_DNS, K_DNS_LISTEN, K_DNS_CLIENTS, K_DNS_UPSTREAMS, K_DNS_USER, K_DNS_BLOCK,
 	K_DHCP, K_DHCP_RANGES, K_DHCP_LEASE_TIME, K_DHCP_PORTS, K_DHCP_SCRIPT, K_COUNT
 };
@@ -81,7 +81,7 @@ static const char *const keys[K_COUNT] = {
 	[K_NFT_TABLE] = "nft_table", [K_GUARD] = "guard",
 	[K_LAN_PORTS] = "lan_ports", [K_WAN_PORTS] = "wan_ports", [K_NFT_PORTS] = "nft_ports",
 	[K_LAN_OPEN] = "lan_open", [K_WAN_OPEN] = "wan_open", [K_KERNEL_NAT] = "kernel_nat",
-	[K_NFLOG_GROUP] = "nflog_group",
+	[K_NFLOG_GROUP] = "nflog_group", [K_METRICS] = "metrics",
 	[K_DNS] = "dns", [K_DNS_LISTEN] = "dns_listen",
 	[K_DNS_CLIENTS] = "dns_clients", [K_DNS_UPSTREAMS] = "dns_upstreams",
 	[K_DNS_USER] = "dns_user", [K_DNS_BLOCK] = "dns_block",
@@ -327,6 +327,58 @@ static void parse_ranges(struct errs *e, const char *name, unsigned lineno, cons
 	out->ndhcp_ranges = n;
 }
 
+/* "127.0.0.1:PORT" or "[::1]:PORT", a loopback address: the metrics name
+ * the household's devices, so they are for this machine only. */
+static void parse_metrics(struct errs *e, const char *name, unsigned lineno, const char *val,
+			  size_t vlen, struct gwd_config *out)
+{
+	char buf[80], *host, *port;
+	if (vlen >= sizeof(buf)) {
+		add_err(e, name, lineno, "'metrics' is ADDRESS:PORT, e.g. 127.0.0.1:9477");
+		return;
+	}
+	memcpy(buf, val, vlen);
+	buf[vlen] = '\0';
+	if (buf[0] == '[') {
+		char *close = strchr(buf, ']');
+		if (!close || close[1] != ':') {
+			add_err(e, name, lineno, "'metrics': expected [::1]:PORT");
+			return;
+		}
+		*close = '\0';
+		host = buf + 1;
+		port = close + 2;
+	} else {
+		char *colon = strrchr(buf, ':');
+		if (!colon) {
+			add_err(e, name, lineno, "'metrics' is ADDRESS:PORT, e.g. 127.0.0.1:9477");
+			return;
+		}
+		*colon = '\0';
+		host = buf;
+		port = colon + 1;
+	}
+	char *end;
+	errno = 0;
+	unsigned long p = strtoul(port, &end, 10);
+	if (errno || *end || end == port || port[0] == '-' || p < 1 || p > 65535) {
+		add_err(e, name, lineno, "'metrics': the port is 1-65535");
+		return;
+	}
+	uint8_t a[16];
+	bool loop4 = inet_pton(AF_INET, host, a) == 1 && a[0] == 127;
+	bool loop6 = !loop4 && inet_pton(AF_INET6, host, a) == 1 &&
+		     !memcmp(a, (uint8_t[16]){ [15] = 1 }, 16);
+	if (!loop4 && !loop6) {
+		add_err(e, name, lineno,
+			"'metrics': '%s' is not a loopback address (127.0.0.0/8 or [::1]): "
+			"the metrics name the household's devices", host);
+		return;
+	}
+	snprintf(out->metrics_addr, sizeof(out->metrics_addr), "%s", host);
+	out->metrics_port = (unsigned short)p;
+}
+
 /* The keys that are not paths. */
 static void parse_value(struct errs *e, const char *name, unsigned lineno, enum key k,
 			const char *val, size_t vlen, struct gwd_config *out)
@@ -409,6 +461,9 @@ static void parse_value(struct errs *e, const char *name, unsigned lineno, enum 
 			out->nflog_group = (uint16_t)v;
 		else
 			add_err(e, name, lineno, "'nflog_group' is 1..65535, not '%.*s'", shown, val);
+		break;
+	case K_METRICS:
+		parse_metrics(e, name, lineno, val, vlen, out);
 		break;
 	default:
 		break;
@@ -583,9 +638,9 @@ int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_
 				"dataplane, ebpf_ports, bpf_pin_root, api_max_connections, "
 				"api_max_per_user, api_idle_timeout, compile_timeout, api_group, "
 				"nft_table, guard, lan_ports, wan_ports, nft_ports, lan_open, wan_open, "
-				"kernel_nat, nflog_group, dns, dns_listen, dns_clients, dns_upstreams, "
-				"dns_user, dns_block, dhcp, dhcp_ranges, dhcp_lease_time, dhcp_ports, "
-				"dhcp_script)",
+				"kernel_nat, nflog_group, metrics, dns, dns_listen, dns_clients, "
+				"dns_upstreams, dns_user, dns_block, dhcp, dhcp_ranges, dhcp_lease_time, "
+				"dhcp_ports, dhcp_script)",
 				(int)(klen > 64 ? 64 : klen), line);
 			continue;
 		}

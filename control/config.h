@@ -22,6 +22,9 @@
  *                                  blocks (null: A 0.0.0.0, AAAA ::)
  *   api_group = gw                 the group whose members may change things
  *                                  through the API (and the socket's group)
+ *   metrics   = 127.0.0.1:9477     Prometheus metrics over HTTP (docs/metrics.md)
+ *                                  on a loopback address (127.0.0.0/8 or
+ *                                  [::1]); unset: none
  *   api_max_connections = 64       API connections at once (1..1024); the
  *                                  last GWD_API_ROOT_SLOTS are root's only
  *   api_max_per_user = 16          connections of one non-root uid (1..1024)
@@ -156,6 +159,8 @@ struct gwd_config {
 	unsigned dhcp_lease_s;        /* GWD_DHCP_LEASE_S */
 	char dhcp_ports[GWD_MAX_PORTS][GWD_IFNAME_MAX];
 	unsigned ndhcp_ports;         /* 0: every LAN-side port */
+	char metrics_addr[80];        /* "" when not set: no metrics */
+	unsigned short metrics_port;
 };
 
 /* Does gwd run an enforcement engine with this config (then the guard

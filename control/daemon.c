@@ -53,6 +53,7 @@ void gwd_result_clear(struct gwd_result *res)
 {
 	json_decref(res->fields);
 	json_decref(res->diagnostics);
+	free(res->raw);
 	memset(res, 0, sizeof(*res));
 }
 
@@ -66,7 +67,7 @@ static void run_now(struct gwd *d, const struct gwd_api_req *req, const struct g
 	case GWD_CMD_POLICY_ROLLBACK: gwd_gen_rollback(d, req, peer, res); break;
 	case GWD_CMD_POLICY_CONFIRM: gwd_gen_confirm(d, peer, res); break;
 	case GWD_CMD_POLICY_GET: gwd_query_get(d, req, res); break;
-	case GWD_CMD_DEVICES: gwd_query_devices(d, res); break;
+	case GWD_CMD_DEVICES: gwd_query_devices(d, req, res); break;
 	case GWD_CMD_FLOWS: gwd_query_flows(d, req, res); break;
 	case GWD_CMD_DOMAINS_LEARN: gwd_learn_cmd(d, req, peer, res); break;
 	case GWD_CMD_DHCP_LEASE: gwd_registry_lease_cmd(d, req, peer, res); break;
@@ -76,7 +77,7 @@ static void run_now(struct gwd *d, const struct gwd_api_req *req, const struct g
 
 static void deliver(gwd_done_fn done, void *arg, struct gwd_result *res)
 {
-	if (!res->code && !res->fields)
+	if (!res->code && !res->fields && !res->raw)
 		gwd_fail(res, "internal", "out of memory");
 	done(res, arg);
 	gwd_result_clear(res);
@@ -264,6 +265,11 @@ int gwd_new(struct event_base *base, const struct gwd_config *cfg, struct gwd **
 		d->engines[i]->resync = gwd_gen_resync;
 		d->engines[i]->resync_arg = d;
 	}
+	r = gwd_observe_new(d, &d->obs);
+	if (r < 0) {
+		snprintf(err, errlen, "the live events: %s", strerror(-r));
+		goto fail;
+	}
 	r = gwd_gen_adopt(d, err, errlen);
 	if (r < 0)
 		goto fail;
@@ -300,6 +306,17 @@ fail:
 	gwd_free(d);
 	return r;
 }
+
+struct gwd_events *gwd_events(struct gwd *d)
+{
+	return gwd_observe_events(d->obs);
+}
+
+struct gwd_observe *gwd_observer(struct gwd *d)
+{
+	return d->obs;
+}
+
 
 struct gwd_reload {
 	struct gwd *d;
@@ -375,6 +392,7 @@ void gwd_free(struct gwd *d)
 		event_free(d->confirm_timer);
 	if (d->sched_timer)
 		event_free(d->sched_timer);
+	gwd_observe_free(d->obs);
 	gwd_domains_free(d->domains);
 	pol_ir_free(d->ir);
 	free(d->mask);

@@ -16,9 +16,11 @@
 #include <sys/types.h>
 
 #include "api_msg.h"
+#include "events.h"
 #include "config.h"
 
 struct gwd;
+struct gwd_observe;
 
 /* Engines one gwd drives: file, dataplane, ebpf, and room for one more. */
 #define GWD_MAX_ENGINES 4
@@ -39,6 +41,11 @@ struct gwd_peer {
 /* What a command produced: fields for an ok reply, or an error. */
 struct gwd_result {
 	json_t *fields;      /* ok: merged into the reply */
+	/* ok, instead of fields: the reply's members already written as JSON
+	 * text ("k":v,... without braces; malloc'd), for replies too large to
+	 * build as objects each second (devices) */
+	char *raw;
+	size_t raw_len;
 	const char *code;    /* NULL: ok */
 	char message[512];
 	json_t *diagnostics; /* policy_invalid: the compiler's diagnostics */
@@ -56,6 +63,11 @@ void gwd_free(struct gwd *d);
  * reload runs already (gwd_reloading). */
 bool gwd_reload(struct gwd *d, void (*done)(void *arg), void *arg);
 bool gwd_reloading(const struct gwd *d);
+
+/* The live event hub (events.h), for the API socket's subscribers. */
+struct gwd_events *gwd_events(struct gwd *d);
+/* What gwd counted (observe.h), for the metrics. */
+struct gwd_observe *gwd_observer(struct gwd *d);
 
 /* Runs one command to its end: gwd_submit, then the event loop until the
  * result is there.  Not from inside the event loop (libevent does not

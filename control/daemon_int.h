@@ -37,6 +37,7 @@
 #include "engine.h"
 #include "flows.h"
 #include "learn.h"
+#include "observe.h"
 #include "store.h"
 
 struct pol_ir;
@@ -70,6 +71,7 @@ struct gwd {
 	char degraded[320];
 	struct gwd_guard *guard;    /* guard.h; NULL when off or nothing to guard */
 	struct gwd_registry *reg;   /* registry.c: identities, DHCP */
+	struct gwd_observe *obs;    /* live events and metric figures (observe.h) */
 };
 
 #define GWD_MAX_LEARNED 65536 /* learned (name, address) pairs */
@@ -125,8 +127,11 @@ int64_t gwd_gen_confirm_left_ms(const struct gwd *d);
 void gwd_query_status(struct gwd *d, struct gwd_result *res);
 void gwd_query_history(struct gwd *d, const struct gwd_api_req *req, struct gwd_result *res);
 void gwd_query_get(struct gwd *d, const struct gwd_api_req *req, struct gwd_result *res);
-void gwd_query_devices(struct gwd *d, struct gwd_result *res);
+void gwd_query_devices(struct gwd *d, const struct gwd_api_req *req, struct gwd_result *res);
 void gwd_query_flows(struct gwd *d, const struct gwd_api_req *req, struct gwd_result *res);
+/* The learned name of a flow's peer (flows_json.h's gwd_name_for_addr;
+ * arg: the gwd), or NULL. */
+const char *gwd_peer_name(uint8_t family, const uint8_t *addr, void *arg);
 
 /* schedules.c */
 /* Seconds an engine holds a mask gwd stops renewing (gwd renews it every

@@ -33,6 +33,7 @@
 
 #define RESTART_MAX_S 30
 #define STABLE_S      60
+#define STATS_MAX     1024 /* counters a STATS reply may carry (gw-dns has some 50) */
 
 struct gwd_dns {
 	struct event_base *base;
@@ -58,7 +59,48 @@ struct gwd_dns {
 	size_t nrecords;
 	struct gwdns_client_map *clients;
 	size_t nclients;
+	/* The STATS request out (gwd_dns_stats), if any. */
+	gwd_dns_stats_fn stats_cb;
+	void *stats_arg;
+	uint64_t stats_id;
 };
+
+/* The STATS request out ends: its callback once, with v or an error. */
+static void stats_done(struct gwd_dns *s, const struct gwdns_counter *v, size_t n, int err)
+{
+	gwd_dns_stats_fn cb = s->stats_cb;
+	void *arg = s->stats_arg;
+
+	if (!cb)
+		return;
+	s->stats_cb = NULL;
+	s->stats_arg = NULL;
+	s->stats_id = 0;
+	cb(v, n, err, arg);
+}
+
+/* A STATS reply's body (after struct gwdns_reply): the head, then exactly
+ * count counters, each name NUL-terminated.  Its counters or -EBADMSG. */
+static int stats_decode(const uint8_t *body, size_t len, const struct gwdns_counter **ret_v,
+			size_t *ret_n)
+{
+	struct gwdns_stats_head head;
+	const struct gwdns_counter *v;
+
+	if (len < sizeof(head))
+		return -EBADMSG;
+	memcpy(&head, body, sizeof(head));
+	if (head.count > STATS_MAX ||
+	    len - sizeof(head) != (size_t)head.count * sizeof(struct gwdns_counter))
+		return -EBADMSG;
+	v = (const struct gwdns_counter *)(const void *)(body + sizeof(head));
+	for (uint32_t i = 0; i < head.count; i++)
+		if (!memchr(v[i].name, 0, sizeof(v[i].name)))
+			return -EBADMSG;
+	*ret_v = v;
+	*ret_n = head.count;
+	return 0;
+}
 
 static time_t mono_s(void)
 {
@@ -261,6 +303,21 @@ static void on_ctl_read(struct bufferevent *bev, void *arg)
 		evbuffer_remove(in, body, h.length);
 		if (h.type == GWDNS_MSG_LEARN) {
 			on_learn(s, &h, body);
+		} else if (h.type == (GWDNS_MSG_STATS | GWDNS_MSG_REPLY) && s->stats_cb &&
+			   h.id == s->stats_id) {
+			struct gwdns_reply rep = { -EBADMSG, 0 };
+			const struct gwdns_counter *v = NULL;
+			size_t n = 0;
+			int r2;
+
+			if (h.length >= sizeof(rep))
+				memcpy(&rep, body, sizeof(rep));
+			r2 = rep.status < 0 ? rep.status
+					    : stats_decode(body + sizeof(rep), h.length - sizeof(rep), &v, &n);
+			if (r2 < 0)
+				gwd_log("dns_stats_refused", "reason=\"%s\"", strerror(-r2));
+			/* body holds v until the callback returns. */
+			stats_done(s, v, n, r2 < 0 ? r2 : 0);
 		} else if (h.type & GWDNS_MSG_REPLY) {
 			struct gwdns_reply rep;
 
@@ -292,6 +349,7 @@ static void on_ctl_event(struct bufferevent *bev, short what, void *arg)
 		bufferevent_free(s->ctl);
 		s->ctl = NULL;
 	}
+	stats_done(s, NULL, 0, -ECONNRESET);
 }
 
 /* ---------------------------------------------------------------- the child */
@@ -348,6 +406,7 @@ static void stop_child(struct gwd_dns *s, int kill_it)
 		bufferevent_free(s->ctl);
 		s->ctl = NULL;
 	}
+	stats_done(s, NULL, 0, -ECONNRESET);
 	if (kill_it) {
 		if (s->pid > 0)
 			kill(s->pid, SIGKILL);
@@ -504,6 +563,7 @@ void gwd_dns_free(struct gwd_dns *s)
 
 	if (!s)
 		return;
+	gwd_dns_stats_cancel(s);
 	if (s->pid > 0) {
 		/* Its control socket closing ends it; it is reaped here so no zombie stays. */
 		pid_t pid = s->pid;
@@ -589,6 +649,28 @@ int gwd_dns_set_clients(struct gwd_dns *s, const struct gwd_dns_client *v, size_
 	s->nclients = n;
 	send_clients(s);
 	return 0;
+}
+
+int gwd_dns_stats(struct gwd_dns *s, gwd_dns_stats_fn cb, void *arg)
+{
+	if (s->stats_cb)
+		return -EBUSY;
+	if (!s->ctl)
+		return -ENOTCONN;
+	s->stats_cb = cb;
+	s->stats_arg = arg;
+	s->stats_id = ++s->next_id;
+	send_msg(s, GWDNS_MSG_STATS, s->stats_id, NULL, 0, NULL, 0);
+	return 0;
+}
+
+void gwd_dns_stats_cancel(struct gwd_dns *s)
+{
+	if (!s)
+		return;
+	s->stats_cb = NULL;
+	s->stats_arg = NULL;
+	s->stats_id = 0;
 }
 
 json_t *gwd_dns_status(const struct gwd_dns *s)

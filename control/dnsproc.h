@@ -55,6 +55,19 @@ struct gwd_dns_client {
 };
 int gwd_dns_set_clients(struct gwd_dns *s, const struct gwd_dns_client *v, size_t n);
 
+/*
+ * gw-dns's counters (dns/stats.h), asked with STATS: cb gets them once,
+ * as gw-dns names them (names NUL-terminated), or n = 0 and err (-errno)
+ * when no answer comes: gw-dns refused, sent a malformed reply, died or
+ * was stopped, or gwd_dns_stats_cancel was called (then cb is not
+ * called).  One request at a time: -EBUSY while one is out, -ENOTCONN
+ * when gw-dns is not running (cb is not called then).
+ */
+struct gwdns_counter;
+typedef void (*gwd_dns_stats_fn)(const struct gwdns_counter *v, size_t n, int err, void *arg);
+int gwd_dns_stats(struct gwd_dns *s, gwd_dns_stats_fn cb, void *arg);
+void gwd_dns_stats_cancel(struct gwd_dns *s);
+
 /* {"state": "running"|"restarting"|"stopped", "pid", "restarts", "last_exit", "records"} */
 json_t *gwd_dns_status(const struct gwd_dns *s);
 

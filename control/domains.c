@@ -20,6 +20,14 @@ struct entry {
 struct gwd_domains {
 	struct entry *v;
 	size_t n, cap, max;
+	/* The reverse index, address -> the entry of that address that
+	 * expires last (gwd_domains_name_of): open addressing, slots hold an
+	 * entry's position + 1 (0: empty).  Kept up to date as entries are
+	 * added or renewed; rebuilt at the next lookup after entries moved
+	 * (pruned, evicted). */
+	uint32_t *rev;
+	size_t rev_slots; /* a power of two, at least twice cap */
+	bool rev_stale;
 };
 
 bool gwd_domain_name_ok(const char *s)
@@ -60,6 +68,7 @@ void gwd_domains_free(struct gwd_domains *t)
 {
 	if (!t)
 		return;
+	free(t->rev);
 	free(t->v);
 	free(t);
 }
@@ -75,7 +84,80 @@ static void prune(struct gwd_domains *t, uint64_t now_s)
 	for (size_t i = 0; i < t->n; i++)
 		if (t->v[i].expires_s > now_s)
 			t->v[k++] = t->v[i];
+	if (k != t->n)
+		t->rev_stale = true;
 	t->n = k;
+}
+
+/* ---- the reverse index -------------------------------------------------- */
+
+static size_t rev_hash(uint8_t family, const uint8_t addr[16], size_t slots)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ family;
+	for (int i = 0; i < 16; i++)
+		h = (h ^ addr[i]) * 0x100000001b3ull;
+	return (size_t)(h ^ h >> 29) & (slots - 1);
+}
+
+/* The slot of (family, addr): the one holding it, or the empty one where
+ * it would go. */
+static size_t rev_slot(const struct gwd_domains *t, uint8_t family, const uint8_t addr[16])
+{
+	size_t i = rev_hash(family, addr, t->rev_slots);
+	while (t->rev[i]) {
+		const struct entry *e = &t->v[t->rev[i] - 1];
+		if (e->family == family && !memcmp(e->addr, addr, 16))
+			return i;
+		i = (i + 1) & (t->rev_slots - 1);
+	}
+	return i;
+}
+
+/* Entry pos joins the index (it is added or its expiry moved). */
+static void rev_note(struct gwd_domains *t, size_t pos)
+{
+	if (t->rev_stale || !t->rev)
+		return;
+	const struct entry *e = &t->v[pos];
+	size_t i = rev_slot(t, e->family, e->addr);
+	if (!t->rev[i] || t->v[t->rev[i] - 1].expires_s <= e->expires_s)
+		t->rev[i] = (uint32_t)pos + 1;
+}
+
+static int rev_build(struct gwd_domains *t)
+{
+	size_t slots = 16;
+	while (slots < 2 * t->cap)
+		slots *= 2;
+	if (slots != t->rev_slots) {
+		uint32_t *r = malloc(slots * sizeof(*r));
+		if (!r)
+			return -ENOMEM;
+		free(t->rev);
+		t->rev = r;
+		t->rev_slots = slots;
+	}
+	memset(t->rev, 0, t->rev_slots * sizeof(*t->rev));
+	t->rev_stale = false;
+	for (size_t i = 0; i < t->n; i++)
+		rev_note(t, i);
+	return 0;
+}
+
+const char *gwd_domains_name_of(struct gwd_domains *t, uint8_t family, const uint8_t *addr,
+				uint64_t now_s)
+{
+	uint8_t a[16] = { 0 };
+	if ((family != 4 && family != 6) || !t->n)
+		return NULL;
+	memcpy(a, addr, family == 4 ? 4 : 16);
+	if ((t->rev_stale || !t->rev || t->rev_slots < 2 * t->cap) && rev_build(t) < 0)
+		return NULL;
+	size_t i = rev_slot(t, family, a);
+	if (!t->rev[i])
+		return NULL;
+	const struct entry *e = &t->v[t->rev[i] - 1];
+	return e->expires_s > now_s ? e->name : NULL;
 }
 
 /* name without its trailing dot, in lower case: how the table keys it. */
@@ -105,6 +187,7 @@ int gwd_domains_learn(struct gwd_domains *t, const char *name, uint8_t family,
 		struct entry *e = &t->v[i];
 		if (e->family == family && !memcmp(e->addr, a, 16) && !strcmp(e->name, key)) {
 			e->expires_s = exp;
+			rev_note(t, i);
 			return 0;
 		}
 	}
@@ -115,6 +198,7 @@ int gwd_domains_learn(struct gwd_domains *t, const char *name, uint8_t family,
 			if (t->v[i].expires_s < t->v[first].expires_s)
 				first = i;
 		t->v[first] = t->v[--t->n];
+		t->rev_stale = true;
 	}
 	if (t->n == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 16;
@@ -125,6 +209,7 @@ int gwd_domains_learn(struct gwd_domains *t, const char *name, uint8_t family,
 			return -ENOMEM;
 		t->v = v;
 		t->cap = cap;
+		t->rev_stale = true; /* the index grows with cap */
 	}
 	struct entry *e = &t->v[t->n++];
 	memset(e, 0, sizeof(*e));
@@ -132,6 +217,7 @@ int gwd_domains_learn(struct gwd_domains *t, const char *name, uint8_t family,
 	e->family = family;
 	memcpy(e->addr, a, 16);
 	e->expires_s = exp;
+	rev_note(t, t->n - 1);
 	return 0;
 }
 

@@ -36,6 +36,13 @@ size_t gwd_domains_count(const struct gwd_domains *t);
 int gwd_domains_learn(struct gwd_domains *t, const char *name, uint8_t family,
 		      const uint8_t addr[16], uint32_t ttl_s, uint64_t now_s);
 
+/* The name a live entry gives the address (the one that expires last when
+ * several do), or NULL.  Valid until the next change of t.  O(1) after
+ * the first call following a prune or eviction (which rebuilds an index
+ * in O(entries)); for flows and events, which name their peer. */
+const char *gwd_domains_name_of(struct gwd_domains *t, uint8_t family, const uint8_t *addr,
+				uint64_t now_s);
+
 /*
  * The engines' entries under ir's domain sets (ir NULL: every sets 0),
  * one per address, expired entries dropped first.  only: if not NULL,

@@ -53,6 +53,13 @@ struct gwd_domain_entry {
 	uint64_t sets;    /* 0: remove */
 };
 
+/* One of an engine's counters (the counters op): kind is "packets" (every
+ * packet seen there), "drop" or "punt" (name: the reason, as the engine
+ * names it); where is the engine's port or hook ("lan", "wan" for the
+ * dataplane, "ingress", "egress" for the eBPF classifier). */
+typedef void (*gwd_counter_fn)(const char *kind, const char *where, const char *name,
+			       uint64_t value, void *arg);
+
 struct gwd_engine_ops {
 	const char *name;
 	int (*prepare)(struct gwd_engine *e, uint32_t gen, const void *image, size_t size,
@@ -67,6 +74,10 @@ struct gwd_engine_ops {
 			      uint32_t valid_s, char *err, size_t errlen);
 	int (*set_domains)(struct gwd_engine *e, const struct gwd_domain_entry *v, size_t n,
 			   char *err, size_t errlen);
+	/* Optional: the engine's counters now, for metrics and rate.drop
+	 * events (they only grow while the engine runs). */
+	int (*counters)(struct gwd_engine *e, gwd_counter_fn fn, void *arg, char *err,
+			size_t errlen);
 	/* "ok" or "degraded: why", for status. */
 	const char *(*state)(const struct gwd_engine *e);
 	/* Optional: what the committed generation's rules decided so far,

@@ -577,6 +577,41 @@ static void on_events(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* STATS: "<role>.<counter>", "<role>.drop.<reason>", "<role>.punt.<reason>"
+ * (dataplane/proto.h); rx is what "packets" counts. */
+static int counters(struct gwd_engine *e, gwd_counter_fn fn, void *arg, char *err,
+		    size_t errlen)
+{
+	struct dp_engine *p = (struct dp_engine *)e;
+	const uint8_t *b;
+	size_t n;
+	int r = call(p, DP_MSG_STATS, NULL, 0, NULL, 0, IO_MS, &b, &n, err, errlen);
+	if (r == 0)
+		r = dp_reply_body(DP_MSG_STATS, b, n, err, errlen);
+	if (r < 0)
+		return r;
+	uint32_t count = dp_get32(b);
+	for (uint32_t i = 0; i < count; i++) {
+		const uint8_t *c = b + sizeof(struct dp_stats_head) + i * sizeof(struct dp_counter);
+		char name[sizeof(((struct dp_counter *)0)->name) + 1];
+		memcpy(name, c, sizeof(name) - 1);
+		name[sizeof(name) - 1] = '\0';
+		uint64_t v = dp_get64(c + sizeof(((struct dp_counter *)0)->name));
+		char *dot = strchr(name, '.');
+		if (!dot)
+			continue;
+		*dot = '\0';
+		const char *rest = dot + 1;
+		if (!strncmp(rest, "drop.", 5))
+			fn("drop", name, rest + 5, v, arg);
+		else if (!strncmp(rest, "punt.", 5))
+			fn("punt", name, rest + 5, v, arg);
+		else if (!strcmp(rest, "rx"))
+			fn("packets", name, "rx", v, arg);
+	}
+	return 0;
+}
+
 static void free_(struct gwd_engine *e)
 {
 	struct dp_engine *p = (struct dp_engine *)e;
@@ -598,6 +633,7 @@ static const struct gwd_engine_ops dp_ops = {
 	.set_active = set_active,
 	.set_active_for = set_active_for,
 	.set_domains = set_domains,
+	.counters = counters,
 	.state = state,
 	.free = free_,
 };

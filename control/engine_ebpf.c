@@ -292,6 +292,38 @@ static const char *state(const struct gwd_engine *e)
 	return ((const struct bpf_engine *)e)->state;
 }
 
+/* gw_counters (ebpf/gw_bpf_abi.h, enum gwbpf_counter): what XDP ingress
+ * and TC egress saw and dropped, with the drop reasons named as the
+ * dataplane names the same ones. */
+static int counters(struct gwd_engine *e, gwd_counter_fn fn, void *arg, char *err,
+		    size_t errlen)
+{
+	static const struct {
+		uint8_t cnt;
+		const char *kind, *where, *name;
+	} map[] = {
+		{ GWBPF_CNT_PACKETS, "packets", "ingress", "rx" },
+		{ GWBPF_CNT_EGRESS, "packets", "egress", "rx" },
+		{ GWBPF_CNT_DROP, "drop", "ingress", "policy_block" },
+		{ GWBPF_CNT_REJECT, "drop", "ingress", "policy_reject" },
+		{ GWBPF_CNT_REJECT_DROP, "drop", "ingress", "policy_reject_unanswered" },
+		{ GWBPF_CNT_TRUNCATED, "drop", "ingress", "truncated" },
+		{ GWBPF_CNT_MAP_MISS, "drop", "ingress", "map_miss" },
+		{ GWBPF_CNT_RATE_DROP, "drop", "ingress", "rate_limit" },
+		{ GWBPF_CNT_EGRESS_DROP, "drop", "egress", "policy_block" },
+		{ GWBPF_CNT_EGRESS_RATE_DROP, "drop", "egress", "rate_limit" },
+	};
+	uint64_t v[GWBPF_CNT_COUNT];
+	int r = gwbpf_counters(((struct bpf_engine *)e)->g, v);
+	if (r < 0) {
+		snprintf(err, errlen, "reading gw_counters: %s", strerror(-r));
+		return r;
+	}
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		fn(map[i].kind, map[i].where, map[i].name, v[map[i].cnt], arg);
+	return 0;
+}
+
 static int on_event(const struct gwbpf_event *x, void *arg)
 {
 	struct bpf_engine *b = arg;
@@ -389,6 +421,7 @@ static const struct gwd_engine_ops bpf_ops = {
 	.abort = abort_,
 	.set_active = set_active,
 	.set_domains = set_domains,
+	.counters = counters,
 	.state = state,
 	.free = free_,
 };

@@ -70,6 +70,8 @@ struct gwd_flows {
 	struct device *d;
 	uint32_t *dbuckets;
 	uint32_t dhead, dtail, dfree, ndevices;
+	gwd_flows_watch_fn watch;
+	void *watch_arg;
 };
 
 static uint64_t mix(uint64_t h, uint64_t v)
@@ -352,8 +354,16 @@ static uint32_t flow_find(const struct gwd_flows *f, const struct flow_key *k)
 
 static uint32_t flow_create(struct gwd_flows *f, const struct flow_key *k, uint64_t now)
 {
-	if (f->ffree == NIL)
-		flow_remove(f, f->ftail); /* its totals are already its device's */
+	if (f->ffree == NIL) {
+		/* Its totals are already its device's. */
+		const struct flow *old = &f->f[f->ftail];
+		if (f->watch) {
+			struct gwd_flow_note n = { .ev = &old->info.last, .first_ms = old->info.first_ms,
+						   .end = true, .evicted = true };
+			f->watch(&n, f->watch_arg);
+		}
+		flow_remove(f, f->ftail);
+	}
 	uint32_t i = f->ffree;
 	struct flow *fl = &f->f[i];
 	f->ffree = fl->hnext;
@@ -392,17 +402,34 @@ void gwd_flows_feed(struct gwd_flows *f, const struct gwd_flow_ev *ev)
 	const struct gwd_flow_ev *prev = fresh || ev->kind == GWD_FLOW_NEW ? NULL : &fl->info.last;
 	if (!fresh && ev->kind == GWD_FLOW_NEW)
 		fl->info.first_ms = now;
+	uint32_t dev_before = dev_find(f, ev->mac);
 	uint32_t dev = dev_get(f, ev->mac, now);
+	struct gwd_flow_note note = {
+		.ev = ev, .prev = prev, .first_ms = fl->info.first_ms, .start = !prev,
+		.end = ev->kind == GWD_FLOW_END, .new_mac = dev_before == NIL,
+	};
 	/* To the head of its device's list: most recent first there too. */
 	flow_detach(f, i);
 	flow_attach(f, i, dev);
 	struct gwd_device_totals *t = &f->d[dev].t;
+	bool blocked = ev->action == POL_BLOCK || ev->action == POL_REJECT;
 	if (fresh || ev->kind == GWD_FLOW_NEW)
 		t->flows_total++;
-	bool blocked = ev->action == POL_BLOCK || ev->action == POL_REJECT;
+	/* A flow newly blocked: at its start, or decided again from allow. */
+	if (blocked && (!prev || (prev->action != POL_BLOCK && prev->action != POL_REJECT)))
+		t->blocked_flows++;
+	if (ev->family == 4 && now >= t->addr4_ms) {
+		memcpy(t->addr4, ev->src, 4);
+		t->addr4_ms = now ? now : 1;
+	} else if (ev->family == 6 && now >= t->addr6_ms) {
+		memcpy(t->addr6, ev->src, 16);
+		t->addr6_ms = now ? now : 1;
+	}
 	for (int dir = 0; dir < 2; dir++) {
 		uint64_t dp = grew(ev->pkts[dir], prev ? prev->pkts[dir] : 0);
 		uint64_t db = grew(ev->bytes[dir], prev ? prev->bytes[dir] : 0);
+		note.pkts[dir] = dp;
+		note.bytes[dir] = db;
 		t->pkts[dir] += dp;
 		t->bytes[dir] += db;
 		if (blocked) {
@@ -412,6 +439,10 @@ void gwd_flows_feed(struct gwd_flows *f, const struct gwd_flow_ev *ev)
 	}
 	if (now > t->last_ms)
 		t->last_ms = now;
+	note.decided = prev && (prev->action != ev->action || prev->rule != ev->rule ||
+				prev->generation != ev->generation);
+	if (f->watch)
+		f->watch(&note, f->watch_arg);
 	if (ev->kind == GWD_FLOW_END) {
 		flow_remove(f, i);
 		return;
@@ -419,6 +450,22 @@ void gwd_flows_feed(struct gwd_flows *f, const struct gwd_flow_ev *ev)
 	fl->info.last = *ev;
 	flow_lru_unlink(f, i);
 	flow_lru_push(f, i);
+}
+
+void gwd_flows_watch(struct gwd_flows *f, gwd_flows_watch_fn fn, void *arg)
+{
+	f->watch = fn;
+	f->watch_arg = arg;
+}
+
+uint32_t gwd_flows_live(const struct gwd_flows *f)
+{
+	return f->nflows;
+}
+
+uint32_t gwd_flows_ndevices(const struct gwd_flows *f)
+{
+	return f->ndevices;
 }
 
 size_t gwd_flows_each(const struct gwd_flows *f, const uint8_t *mac, size_t limit,

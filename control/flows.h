@@ -22,6 +22,7 @@
 #ifndef GW_CONTROL_FLOWS_H
 #define GW_CONTROL_FLOWS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -69,13 +70,46 @@ struct gwd_flow_info {
 	uint64_t first_ms;       /* when the collector first heard of it */
 };
 
+/*
+ * What one event did, for whoever watches the collector (gwd's live
+ * events and metrics): told after the event is counted, once per event,
+ * and once more for a flow pushed out of a full table.
+ */
+struct gwd_flow_note {
+	const struct gwd_flow_ev *ev;   /* the event (evicted: the flow's last one) */
+	const struct gwd_flow_ev *prev; /* the flow's previous event; NULL at its start */
+	uint64_t first_ms;              /* when the collector first heard of the flow */
+	uint64_t pkts[2], bytes[2];     /* what the event added to its device's totals */
+	bool start;    /* the flow's first event (or NEW: the engine started it over) */
+	bool decided;  /* not the start, and the verdict, rule or generation differ
+			* from the previous event's (a new generation decides every
+			* live flow again, most often the same way) */
+	bool end;      /* the flow left the table: END, or evicted */
+	bool evicted;  /* pushed out of the full table, not ended by its engine */
+	bool new_mac;  /* the device's MAC got an entry now (first seen, or seen
+			* again after its entry was pushed out) */
+};
+typedef void (*gwd_flows_watch_fn)(const struct gwd_flow_note *n, void *arg);
+/* One watcher (NULL: none); it must not feed the collector. */
+void gwd_flows_watch(struct gwd_flows *f, gwd_flows_watch_fn fn, void *arg);
+/* Live flows and devices (MACs) in the tables now. */
+uint32_t gwd_flows_live(const struct gwd_flows *f);
+uint32_t gwd_flows_ndevices(const struct gwd_flows *f);
+
 struct gwd_device_totals {
 	uint8_t mac[6];
 	uint64_t pkts[2], bytes[2];          /* all verdicts; [0]: from the device */
 	uint64_t blocked_pkts, blocked_bytes; /* of those, decided block or reject */
 	uint32_t flows_live;                 /* live flows now */
 	uint64_t flows_total;                /* flows ever seen */
+	uint64_t blocked_flows;              /* of those, decided block or reject (a
+						live flow decided again so counts again) */
 	uint64_t first_ms, last_ms;
+	/* The device's addresses as its latest flows had them (the source of
+	 * a flow it opened): the newest IPv4 and the newest IPv6 address, at
+	 * addr4_ms / addr6_ms (0: none seen). */
+	uint8_t addr4[4], addr6[16];
+	uint64_t addr4_ms, addr6_ms;
 };
 
 /* Calls fn for each live flow, most recently updated first; mac NULL for

@@ -21,11 +21,6 @@ static json_t *mac_json(const uint8_t m[6])
 	return json_string(pol_mac_format(m, s));
 }
 
-static json_t *ms_or_null(uint64_t ms)
-{
-	return ms ? json_integer((json_int_t)ms) : json_null();
-}
-
 /* Totals of several MACs (a device may have more than one). */
 struct sum {
 	struct gwd_device_totals t;
@@ -42,6 +37,15 @@ static void add(struct sum *s, const struct gwd_device_totals *t)
 	s->t.blocked_bytes += t->blocked_bytes;
 	s->t.flows_live += t->flows_live;
 	s->t.flows_total += t->flows_total;
+	s->t.blocked_flows += t->blocked_flows;
+	if (t->addr4_ms > s->t.addr4_ms) {
+		memcpy(s->t.addr4, t->addr4, 4);
+		s->t.addr4_ms = t->addr4_ms;
+	}
+	if (t->addr6_ms > s->t.addr6_ms) {
+		memcpy(s->t.addr6, t->addr6, 16);
+		s->t.addr6_ms = t->addr6_ms;
+	}
 	if (!s->seen || t->first_ms < s->t.first_ms)
 		s->t.first_ms = t->first_ms;
 	if (t->last_ms > s->t.last_ms)
@@ -49,22 +53,153 @@ static void add(struct sum *s, const struct gwd_device_totals *t)
 	s->seen = true;
 }
 
-static json_t *totals_json(const struct sum *s)
+/* ---- JSON as text --------------------------------------------------------
+ * The devices reply is written as text, not built as jansson objects: at
+ * 4096 devices the objects (some 160 000 allocations) cost gwd 140 ms a
+ * reply, and gwtop asks every second.  The text is what jansson would
+ * dump (compact, keys in this order, strings escaped as it escapes them). */
+
+struct jtext {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+static bool jt_room(struct jtext *j, size_t n)
+{
+	if (j->oom)
+		return false;
+	if (j->len + n + 1 <= j->cap)
+		return true;
+	size_t cap = j->cap ? j->cap : 4096;
+	while (cap < j->len + n + 1)
+		cap *= 2;
+	char *p = realloc(j->p, cap);
+	if (!p) {
+		j->oom = true;
+		return false;
+	}
+	j->p = p;
+	j->cap = cap;
+	return true;
+}
+
+static void jt_raw(struct jtext *j, const char *s, size_t n)
+{
+	if (!jt_room(j, n))
+		return;
+	memcpy(j->p + j->len, s, n);
+	j->len += n;
+	j->p[j->len] = '\0';
+}
+
+static void jt_lit(struct jtext *j, const char *s)
+{
+	jt_raw(j, s, strlen(s));
+}
+
+static void jt_u64(struct jtext *j, uint64_t v)
+{
+	char b[24];
+	int n = snprintf(b, sizeof(b), "%llu", (unsigned long long)v);
+	jt_raw(j, b, (size_t)n);
+}
+
+/* A string as jansson dumps it, or null for NULL. */
+static void jt_str(struct jtext *j, const char *s)
+{
+	if (!s) {
+		jt_lit(j, "null");
+		return;
+	}
+	jt_raw(j, "\"", 1);
+	for (const char *run = s;; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		jt_raw(j, run, (size_t)(s - run));
+		if (!c)
+			break;
+		char e[8];
+		switch (c) {
+		case '"': jt_lit(j, "\\\""); break;
+		case '\\': jt_lit(j, "\\\\"); break;
+		case '\b': jt_lit(j, "\\b"); break;
+		case '\f': jt_lit(j, "\\f"); break;
+		case '\n': jt_lit(j, "\\n"); break;
+		case '\r': jt_lit(j, "\\r"); break;
+		case '\t': jt_lit(j, "\\t"); break;
+		default:
+			snprintf(e, sizeof(e), "\\u%04X", c);
+			jt_lit(j, e);
+			break;
+		}
+		run = s + 1;
+	}
+	jt_raw(j, "\"", 1);
+}
+
+static void jt_mac(struct jtext *j, const uint8_t m[6])
+{
+	char s[24];
+	int n = snprintf(s, sizeof(s), "\"%02x:%02x:%02x:%02x:%02x:%02x\"", m[0], m[1], m[2],
+			 m[3], m[4], m[5]);
+	jt_raw(j, s, (size_t)n);
+}
+
+static void jt_addrs(struct jtext *j, const struct sum *s)
+{
+	char a[INET6_ADDRSTRLEN];
+	jt_lit(j, "[");
+	if (s->t.addr4_ms) {
+		inet_ntop(AF_INET, s->t.addr4, a, sizeof(a));
+		jt_str(j, a);
+	}
+	if (s->t.addr6_ms) {
+		if (s->t.addr4_ms)
+			jt_lit(j, ",");
+		inet_ntop(AF_INET6, s->t.addr6, a, sizeof(a));
+		jt_str(j, a);
+	}
+	jt_lit(j, "]");
+}
+
+static void jt_ms(struct jtext *j, const char *key, uint64_t ms)
+{
+	jt_lit(j, key);
+	if (ms)
+		jt_u64(j, ms);
+	else
+		jt_lit(j, "null");
+}
+
+static void jt_totals(struct jtext *j, const struct sum *s, bool brief)
 {
 	const struct gwd_device_totals *t = &s->t;
-	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:o}",
-			 "pkts_out", (json_int_t)t->pkts[0], "bytes_out", (json_int_t)t->bytes[0],
-			 "pkts_in", (json_int_t)t->pkts[1], "bytes_in", (json_int_t)t->bytes[1],
-			 "blocked_pkts", (json_int_t)t->blocked_pkts, "blocked_bytes",
-			 (json_int_t)t->blocked_bytes, "flows_live", (json_int_t)t->flows_live,
-			 "flows_total", (json_int_t)t->flows_total, "first_seen_ms",
-			 ms_or_null(s->seen ? t->first_ms : 0), "last_seen_ms",
-			 ms_or_null(s->seen ? t->last_ms : 0));
+	static const char *const keys[] = {
+		"{\"pkts_out\":", ",\"bytes_out\":", ",\"pkts_in\":", ",\"bytes_in\":",
+		",\"blocked_pkts\":", ",\"blocked_bytes\":", ",\"flows_live\":",
+		",\"flows_total\":", ",\"blocked_flows\":",
+	};
+	const uint64_t v[] = { t->pkts[0], t->bytes[0], t->pkts[1], t->bytes[1], t->blocked_pkts,
+			       t->blocked_bytes, t->flows_live, t->flows_total, t->blocked_flows };
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		if (brief && (i == 4 || i == 5))
+			continue;
+		jt_lit(j, keys[i]);
+		jt_u64(j, v[i]);
+	}
+	if (!brief) {
+		jt_ms(j, ",\"first_seen_ms\":", s->seen ? t->first_ms : 0);
+		jt_ms(j, ",\"last_seen_ms\":", s->seen ? t->last_ms : 0);
+	}
+	jt_lit(j, "}");
 }
 
 struct new_devs {
 	const struct pol_ir *ir;
-	json_t *list;
+	struct jtext *j;
+	bool first, brief;
 };
 
 static int add_new(const struct gwd_device_totals *t, void *arg)
@@ -73,50 +208,120 @@ static int add_new(const struct gwd_device_totals *t, void *arg)
 	if (nd->ir && pol_device_by_mac(nd->ir, t->mac) != POL_NONE)
 		return 0;
 	struct sum s = { .t = *t, .seen = true };
-	json_t *macs = json_array();
-	json_array_append_new(macs, mac_json(t->mac));
-	json_array_append_new(nd->list,
-			      json_pack("{s:n,s:b,s:n,s:[],s:o,s:o}", "name", "new", 1, "owner",
-					"groups", "macs", macs, "totals", totals_json(&s)));
+	jt_lit(nd->j, nd->first ? "{" : ",{");
+	jt_lit(nd->j, nd->brief ? "\"name\":null,\"new\":true,\"owner\":null,\"macs\":["
+				: "\"name\":null,\"new\":true,\"owner\":null,\"groups\":[],"
+				  "\"macs\":[");
+	nd->first = false;
+	jt_mac(nd->j, t->mac);
+	jt_lit(nd->j, "],\"addrs\":");
+	jt_addrs(nd->j, &s);
+	jt_lit(nd->j, ",\"totals\":");
+	jt_totals(nd->j, &s, nd->brief);
+	jt_lit(nd->j, "}");
+	return 0;
+}
+
+int gwd_devices_text(const struct pol_ir *ir, const struct gwd_flows *f, uint64_t now_ms,
+		     bool brief, char **ret, size_t *ret_len)
+{
+	struct jtext j = { 0 };
+	/* MACS is sorted by MAC, so a device's own are scattered: group them
+	 * by device once (a counting sort), not a scan of every MAC for each
+	 * device, which at 4096 devices made a reply cost 16M steps. */
+	uint32_t nd = ir ? ir->ndevices : 0, nm = ir ? ir->nmacs : 0;
+	uint32_t *first = calloc((size_t)nd + 2, sizeof(*first));
+	uint32_t *order = calloc(nm ? nm : 1, sizeof(*order));
+	uint32_t *at = calloc((size_t)nd + 1, sizeof(*at));
+	if (!first || !order || !at) {
+		free(first);
+		free(order);
+		free(at);
+		return -ENOMEM;
+	}
+	for (uint32_t m = 0; m < nm; m++)
+		if (ir->macs[m].device < nd)
+			first[ir->macs[m].device + 1]++;
+	for (uint32_t d = 0; d < nd; d++)
+		first[d + 1] += first[d];
+	memcpy(at, first, ((size_t)nd + 1) * sizeof(*at));
+	for (uint32_t m = 0; m < nm; m++)
+		if (ir->macs[m].device < nd)
+			order[at[ir->macs[m].device]++] = m;
+	free(at);
+	jt_lit(&j, "\"devices\":[");
+	for (uint32_t d = 0; d < nd; d++) {
+		const struct pol_device *dev = &ir->devices[d];
+		struct sum s = { 0 };
+		jt_lit(&j, d ? ",{\"name\":" : "{\"name\":");
+		jt_str(&j, pol_ir_str(ir, dev->name));
+		jt_lit(&j, ",\"new\":false,\"owner\":");
+		jt_str(&j, dev->owner == POL_NONE ? NULL : pol_ir_str(ir, ir->persons[dev->owner].name));
+		if (!brief) {
+			jt_lit(&j, ",\"groups\":[");
+			bool one = false;
+			for (uint32_t g = 0; g < ir->ngroups && g < 64; g++) {
+				if (!(dev->groups >> g & 1))
+					continue;
+				if (one)
+					jt_lit(&j, ",");
+				jt_str(&j, pol_ir_str(ir, ir->groups[g].name));
+				one = true;
+			}
+			jt_lit(&j, "]");
+		}
+		jt_lit(&j, ",\"macs\":[");
+		for (uint32_t k = first[d]; k < first[d + 1]; k++) {
+			const struct pol_mac *pm = &ir->macs[order[k]];
+			if (k > first[d])
+				jt_lit(&j, ",");
+			jt_mac(&j, pm->mac);
+			struct gwd_device_totals t;
+			if (f && gwd_flows_device(f, pm->mac, &t) == 0)
+				add(&s, &t);
+		}
+		jt_lit(&j, "],\"addrs\":");
+		jt_addrs(&j, &s);
+		jt_lit(&j, ",\"totals\":");
+		jt_totals(&j, &s, brief);
+		jt_lit(&j, "}");
+	}
+	free(first);
+	free(order);
+	if (f) {
+		struct new_devs nd2 = { ir, &j, nd == 0, brief };
+		gwd_flows_devices(f, add_new, &nd2);
+	}
+	jt_lit(&j, "],\"now_ms\":");
+	jt_u64(&j, now_ms);
+	if (j.oom) {
+		free(j.p);
+		return -ENOMEM;
+	}
+	*ret = j.p;
+	*ret_len = j.len;
 	return 0;
 }
 
 json_t *gwd_devices_json(const struct pol_ir *ir, const struct gwd_flows *f, uint64_t now_ms)
 {
-	json_t *list = json_array();
-	if (!list)
+	char *text;
+	size_t len;
+	if (gwd_devices_text(ir, f, now_ms, false, &text, &len) < 0)
 		return NULL;
-	for (uint32_t d = 0; ir && d < ir->ndevices; d++) {
-		const struct pol_device *dev = &ir->devices[d];
-		json_t *groups = json_array(), *macs = json_array();
-		struct sum s = { 0 };
-		for (uint32_t g = 0; g < ir->ngroups && g < 64; g++)
-			if (dev->groups >> g & 1)
-				json_array_append_new(
-					groups, json_string(pol_ir_str(ir, ir->groups[g].name)));
-		/* MACS is sorted by MAC: the device's own are scattered. */
-		for (uint32_t m = 0; m < ir->nmacs; m++) {
-			if (ir->macs[m].device != d)
-				continue;
-			json_array_append_new(macs, mac_json(ir->macs[m].mac));
-			struct gwd_device_totals t;
-			if (f && gwd_flows_device(f, ir->macs[m].mac, &t) == 0)
-				add(&s, &t);
-		}
-		json_t *owner = dev->owner == POL_NONE
-					? json_null()
-					: json_string(pol_ir_str(ir, ir->persons[dev->owner].name));
-		json_array_append_new(list,
-				      json_pack("{s:s,s:b,s:o,s:o,s:o,s:o}", "name",
-						pol_ir_str(ir, dev->name), "new", 0, "owner", owner,
-						"groups", groups, "macs", macs, "totals",
-						totals_json(&s)));
+	/* The members, in braces: an object. */
+	char *obj = malloc(len + 3);
+	json_t *o = NULL;
+	if (obj) {
+		obj[0] = '{';
+		memcpy(obj + 1, text, len);
+		obj[len + 1] = '}';
+		obj[len + 2] = '\0';
+		o = json_loadb(obj, len + 2, 0, NULL);
 	}
-	if (f) {
-		struct new_devs nd = { ir, list };
-		gwd_flows_devices(f, add_new, &nd);
-	}
-	return json_pack("{s:o,s:I}", "devices", list, "now_ms", (json_int_t)now_ms);
+	free(obj);
+	free(text);
+	return o;
 }
 
 int gwd_device_macs(const struct pol_ir *ir, const char *device, uint8_t (*ret)[6], size_t max,
@@ -151,22 +356,19 @@ struct flows_ctx {
 	uint32_t generation;
 	gwd_ir_for_gen lookup;
 	void *arg;
+	gwd_name_for_addr name_of;
+	void *name_arg;
 	uint64_t now_ms;
 	json_t *list;
 };
 
 static json_t *rule_json(const struct flows_ctx *c, uint32_t gen, uint32_t rule)
 {
-	if (rule == POL_RULE_DEFAULT)
-		return json_string("default");
-	if (rule == POL_RULE_DEFAULT_NEW)
-		return json_string("default new");
 	const struct pol_ir *ir = gen == c->generation ? c->ir : NULL;
-	if (!ir && c->lookup)
+	if (!ir && rule < POL_RULE_DEFAULT_NEW && c->lookup)
 		ir = c->lookup(gen, c->arg);
-	if (ir && rule < ir->nrules)
-		return json_string(pol_ir_str(ir, ir->rules[rule].name));
-	return json_null();
+	const char *name = gwd_rule_name(ir, rule);
+	return name ? json_string(name) : json_null();
 }
 
 static json_t *addr_json(uint8_t family, const uint8_t *a)
@@ -187,22 +389,23 @@ static json_t *proto_json(uint8_t p)
 	}
 }
 
-static int add_flow(const struct gwd_flow_info *fi, void *arg)
+static json_t *flow_json(const struct flows_ctx *c, const struct gwd_flow_info *fi)
 {
-	struct flows_ctx *c = arg;
 	const struct gwd_flow_ev *e = &fi->last;
 	uint32_t dev = c->ir ? pol_device_by_mac(c->ir, e->mac) : POL_NONE;
 	json_t *name = dev == POL_NONE ? json_null()
 				       : json_string(pol_ir_str(c->ir, c->ir->devices[dev].name));
 	uint64_t age = c->now_ms > fi->first_ms ? c->now_ms - fi->first_ms : 0;
 	uint64_t idle = c->now_ms > e->time_ms ? c->now_ms - e->time_ms : 0;
-	json_t *o = json_pack(
-		"{s:o,s:o,s:s,s:i,s:o,s:o,s:i,s:o,s:i,s:s,s:o,s:I,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+	const char *domain = c->name_of ? c->name_of(e->family, e->dst, c->name_arg) : NULL;
+	return json_pack(
+		"{s:o,s:o,s:s,s:i,s:o,s:o,s:i,s:o,s:i,s:o,s:s,s:o,s:I,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 		"device", name, "mac", mac_json(e->mac), "engine",
 		e->engine == GWD_ENGINE_EBPF ? "ebpf" : e->engine == GWD_ENGINE_NFT ? "nft" :
 		"dataplane", "family", e->family, "proto",
 		proto_json(e->proto), "src", addr_json(e->family, e->src), "sport", e->sport, "dst",
-		addr_json(e->family, e->dst), "dport", e->dport, "verdict",
+		addr_json(e->family, e->dst), "dport", e->dport, "domain",
+		domain ? json_string(domain) : json_null(), "verdict",
 		pol_action_name(e->action), "rule",
 		rule_json(c, e->generation, e->rule), "rule_index",
 		(json_int_t)(e->rule < POL_RULE_DEFAULT_NEW ? (int64_t)e->rule : -1), "log",
@@ -210,10 +413,33 @@ static int add_flow(const struct gwd_flow_info *fi, void *arg)
 		(json_int_t)e->pkts[0], "bytes_out", (json_int_t)e->bytes[0], "pkts_in",
 		(json_int_t)e->pkts[1], "bytes_in", (json_int_t)e->bytes[1], "age_ms",
 		(json_int_t)age, "idle_ms", (json_int_t)idle);
+}
+
+static int add_flow(const struct gwd_flow_info *fi, void *arg)
+{
+	struct flows_ctx *c = arg;
+	json_t *o = flow_json(c, fi);
 	if (!o)
 		return 1;
 	json_array_append_new(c->list, o);
 	return 0;
+}
+
+json_t *gwd_flow_json(const struct pol_ir *ir, uint32_t generation,
+		      const struct gwd_flow_info *fi, gwd_ir_for_gen lookup, void *arg,
+		      gwd_name_for_addr name_of, void *name_arg, uint64_t now_ms)
+{
+	struct flows_ctx c = { ir, generation, lookup, arg, name_of, name_arg, now_ms, NULL };
+	return flow_json(&c, fi);
+}
+
+const char *gwd_rule_name(const struct pol_ir *ir, uint32_t rule)
+{
+	if (rule == POL_RULE_DEFAULT)
+		return "default";
+	if (rule == POL_RULE_DEFAULT_NEW)
+		return "default new";
+	return ir && rule < ir->nrules ? pol_ir_str(ir, ir->rules[rule].name) : NULL;
 }
 
 struct by_idle {
@@ -256,9 +482,11 @@ static int merge(json_t *list, size_t limit)
 
 json_t *gwd_flows_json(const struct pol_ir *ir, uint32_t generation, const struct gwd_flows *f,
 		       const uint8_t (*macs)[6], size_t nmacs, size_t limit,
-		       gwd_ir_for_gen lookup, void *arg, uint64_t now_ms)
+		       gwd_ir_for_gen lookup, void *arg, gwd_name_for_addr name_of,
+		       void *name_arg, uint64_t now_ms)
 {
-	struct flows_ctx c = { ir, generation, lookup, arg, now_ms, json_array() };
+	struct flows_ctx c = { ir, generation, lookup, arg, name_of, name_arg, now_ms,
+			       json_array() };
 	if (!c.list)
 		return NULL;
 	if (f && !macs) {

@@ -96,6 +96,7 @@ struct install {
 	uint32_t uid;
 	const char *message;
 	uint32_t restores;
+	enum gwd_api_event event; /* restores: rolled_back or reverted */
 	uint32_t confirm_seconds;
 	bool dry_run;
 	double compile_ms;       /* gwd_gen_apply's compile, for the log line */
@@ -235,6 +236,15 @@ static void install(struct gwd *d, const struct install *in, struct gwd_result *
 		gwd_log_value(q2, sizeof(q2), in->message ? in->message : ""), total_ms,
 		in->compile_ms, in->text_ms, check_ms, prep_ms[0] ? prep_ms : "-", record_ms,
 		commit_ms[0] ? commit_ms : "-", after_ms);
+	gwd_observe_apply_ms(d->obs, total_ms);
+	json_t *ev = json_pack("{s:I,s:I,s:s,s:s,s:o}", "generation", (json_int_t)gen, "previous",
+			       (json_int_t)prev, "hash", hash, "user", in->user, "message",
+			       in->message ? json_string(in->message) : json_null());
+	if (ev && in->restores)
+		json_object_set_new(ev, "restores", json_integer(in->restores));
+	if (ev && st.pending)
+		json_object_set_new(ev, "confirm_deadline", json_integer(st.deadline));
+	gwd_observe_policy(d->obs, in->restores ? in->event : GWD_API_EV_POLICY_APPLIED, ev);
 	res->fields = json_pack("{s:I,s:I,s:s,s:b}", "generation", (json_int_t)gen, "previous",
 				(json_int_t)prev, "hash", hash, "dry_run", 0);
 	if (res->fields && in->restores)
@@ -251,7 +261,7 @@ abort:
 
 /* A new generation with generation `from`'s image and text. */
 static void restore(struct gwd *d, uint32_t from, const char *user, uint32_t uid,
-		    const char *message, struct gwd_result *res)
+		    const char *message, enum gwd_api_event event, struct gwd_result *res)
 {
 	json_t *entry;
 	void *img;
@@ -277,7 +287,7 @@ static void restore(struct gwd *d, uint32_t from, const char *user, uint32_t uid
 		.image = img, .size = size,
 		.text = json_string_value(json_object_get(entry, "text")),
 		.source = json_is_string(src) ? json_string_value(src) : NULL,
-		.user = user, .uid = uid, .message = message, .restores = from,
+		.user = user, .uid = uid, .message = message, .restores = from, .event = event,
 	};
 	install(d, &in, res);
 	json_decref(entry);
@@ -290,7 +300,7 @@ static void revert_unconfirmed(struct gwd *d, const char *why)
 	char msg[128];
 	uint32_t pending = d->st.pending_gen, prev = d->st.pending_prev;
 	snprintf(msg, sizeof(msg), "revert: generation %u was not confirmed %s", pending, why);
-	restore(d, prev, "gwd", (uint32_t)getuid(), msg, &res);
+	restore(d, prev, "gwd", (uint32_t)getuid(), msg, GWD_API_EV_POLICY_REVERTED, &res);
 	if (res.code) {
 		char q[600];
 		/* Keep the pending state: the next start tries again. */
@@ -468,7 +478,7 @@ void gwd_gen_rollback(struct gwd *d, const struct gwd_api_req *req,
 	char msg[64];
 	snprintf(msg, sizeof(msg), "rollback to generation %u", to);
 	bool was_pending = d->st.pending;
-	restore(d, to, peer->user, peer->uid, msg, res);
+	restore(d, to, peer->user, peer->uid, msg, GWD_API_EV_POLICY_ROLLED_BACK, res);
 	if (!res->code && was_pending)
 		json_object_set_new(res->fields, "cancelled_pending", json_true());
 }
@@ -495,6 +505,8 @@ void gwd_gen_confirm(struct gwd *d, const struct gwd_peer *peer, struct gwd_resu
 	arm_timer(d);
 	char q[100];
 	gwd_log("confirm", "gen=%u user=%s", gen, gwd_log_value(q, sizeof(q), peer->user));
+	gwd_observe_policy(d->obs, GWD_API_EV_POLICY_CONFIRMED,
+			   json_pack("{s:I,s:s}", "generation", (json_int_t)gen, "user", peer->user));
 	res->fields = json_pack("{s:I}", "generation", (json_int_t)gen);
 }
 

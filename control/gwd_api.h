@@ -49,4 +49,53 @@ _Static_assert(GWD_API_MAX_REPLY >= GWD_API_MAX_LINE,
 #define GWD_API_MAX_TTL 604800     /* domains.learn: seconds, a week */
 #define GWD_API_MAX_NAME 253       /* domains.learn: a DNS name's length */
 
+/*
+ * events.subscribe: after its reply, gwd writes event lines on that
+ * connection as things happen, each an object with "event" (one of the
+ * names below), "seq" (gwd's count of events, from 1 at its start: a gap
+ * is events this subscriber did not want or lost) and "time_ms":
+ *
+ *   {"event":"flow.blocked","seq":812,"time_ms":1795756801000,"device":...}
+ *
+ * A subscriber that reads too slowly is never waited for: past
+ * GWD_API_EVENTS_QUEUE bytes unread, its events are dropped and counted,
+ * and once it has read down it first gets {"event":"lost","count":N}.
+ * X(ENUM, "name", what it says)
+ */
+#define GWD_API_EVENTS(X)                                                          \
+	X(FLOW_START, "flow.start")           /* a flow decided allow */            \
+	X(FLOW_BLOCKED, "flow.blocked")       /* a flow decided block or reject */  \
+	X(FLOW_DECIDED, "flow.decided")       /* a live flow decided again, otherwise */ \
+	X(FLOW_END, "flow.end")               /* a flow left gwd's table, its totals */ \
+	X(RATE_DROP, "rate.drop")             /* an engine dropped packets over a rate */ \
+	X(DEVICE_NEW, "device.new")           /* a MAC no device statement names, first seen */ \
+	X(POLICY_APPLIED, "policy.applied")   /* a new generation in force */       \
+	X(POLICY_CONFIRMED, "policy.confirmed") /* a pending generation confirmed */ \
+	X(POLICY_ROLLED_BACK, "policy.rolled_back") /* an earlier one restored */    \
+	X(POLICY_REVERTED, "policy.reverted") /* not confirmed in time: restored */ \
+	X(ENGINE_STATE, "engine.state")       /* an engine's health changed */
+
+enum gwd_api_event {
+#define GWD_API_EVENT_ENUM(e, n) GWD_API_EV_##e,
+	GWD_API_EVENTS(GWD_API_EVENT_ENUM)
+#undef GWD_API_EVENT_ENUM
+	GWD_API_EV_COUNT
+};
+_Static_assert(GWD_API_EV_COUNT <= 32, "a subscription's types are a 32-bit mask");
+
+/* An event's name, or NULL past the list. */
+static inline const char *gwd_api_event_name(unsigned e)
+{
+	static const char *const names[GWD_API_EV_COUNT] = {
+#define GWD_API_EVENT_NAME(e, n) n,
+		GWD_API_EVENTS(GWD_API_EVENT_NAME)
+#undef GWD_API_EVENT_NAME
+	};
+	return e < GWD_API_EV_COUNT ? names[e] : NULL;
+}
+
+/* The unread bytes a subscriber may have before its events are dropped
+ * (counted, then told as "lost"). */
+#define GWD_API_EVENTS_QUEUE (1u << 20)
+
 #endif

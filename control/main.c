@@ -17,6 +17,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -85,6 +86,7 @@ int main(int argc, char **argv)
 	int ret = 1;
 	struct gwd *d = NULL;
 	struct gwd_api *api = NULL;
+	struct gwd_metrics *metrics = NULL;
 	struct event *sigterm = NULL, *sigint = NULL, *sighup = NULL;
 	struct event_base *base = event_base_new();
 	if (!base) {
@@ -97,6 +99,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (gwd_api_new(base, d, &cfg, &api, err, sizeof(err)) < 0) {
+		gwd_log("start_failed", "reason=%s", gwd_log_value(q, sizeof(q), err));
+		goto out;
+	}
+	if (gwd_metrics_new(base, d, &cfg, &metrics, err, sizeof(err)) < 0) {
 		gwd_log("start_failed", "reason=%s", gwd_log_value(q, sizeof(q), err));
 		goto out;
 	}
@@ -122,6 +128,7 @@ out:
 		event_free(sigint);
 	if (sighup)
 		event_free(sighup);
+	gwd_metrics_free(metrics);
 	gwd_api_free(api);
 	gwd_free(d);
 	event_base_free(base);

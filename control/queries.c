@@ -224,15 +224,35 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-void gwd_query_devices(struct gwd *d, struct gwd_result *res)
+void gwd_query_devices(struct gwd *d, const struct gwd_api_req *req, struct gwd_result *res)
 {
-	struct pol_ir *ir = current_ir(d);
-	res->fields = gwd_devices_json(ir, d->flows, now_ms());
-	if (res->fields) {
-		gwd_registry_devices(d, res->fields);
-		json_object_set_new(res->fields, "generation", json_integer(d->st.generation));
+	/* With the identity registry, the full reply carries its record of
+	 * each device (built as JSON, then added to); brief (gwtop asks every
+	 * second) is the flow collector's text alone. */
+	if (!req->brief && d->reg) {
+		res->fields = gwd_devices_json(d->ir, d->flows, now_ms());
+		if (res->fields) {
+			gwd_registry_devices(d, res->fields);
+			json_object_set_new(res->fields, "generation", json_integer(d->st.generation));
+		}
+		return;
 	}
-	pol_ir_free(ir);
+	/* The generation in force's IR, not a load of its image per request:
+	 * gwtop asks every second. */
+	char *text;
+	size_t len;
+	if (gwd_devices_text(d->ir, d->flows, now_ms(), req->brief, &text, &len) < 0)
+		return; /* "internal", out of memory */
+	char gen[40];
+	int n = snprintf(gen, sizeof(gen), ",\"generation\":%u", d->st.generation);
+	char *t = realloc(text, len + (size_t)n + 1);
+	if (!t) {
+		free(text);
+		return;
+	}
+	memcpy(t + len, gen, (size_t)n + 1);
+	res->raw = t;
+	res->raw_len = len + (size_t)n;
 }
 
 /* The IRs of older generations a flows reply names rules from, loaded
@@ -268,6 +288,12 @@ static const struct pol_ir *ir_for_gen(uint32_t gen, void *arg)
 	return ir;
 }
 
+const char *gwd_peer_name(uint8_t family, const uint8_t *addr, void *arg)
+{
+	struct gwd *d = arg;
+	return gwd_domains_name_of(d->domains, family, addr, gwd_mono_s());
+}
+
 void gwd_query_flows(struct gwd *d, const struct gwd_api_req *req, struct gwd_result *res)
 {
 	struct pol_ir *ir = current_ir(d);
@@ -290,7 +316,7 @@ void gwd_query_flows(struct gwd *d, const struct gwd_api_req *req, struct gwd_re
 	}
 	res->fields = gwd_flows_json(ir, d->st.generation, d->flows,
 				     req->device ? (const uint8_t(*)[6])macs : NULL, nmacs,
-				     req->limit, ir_for_gen, &cache, now_ms());
+				     req->limit, ir_for_gen, &cache, gwd_peer_name, d, now_ms());
 	if (res->fields)
 		json_object_set_new(res->fields, "generation", json_integer(d->st.generation));
 out:

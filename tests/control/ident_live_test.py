@@ -110,7 +110,7 @@ class Home:
 
     def lease(self, hostname=HOSTNAME):
         """udhcpc on the phone: its address."""
-        r = net.run("udhcpc", "-i", "eth0", "-n", "-q", "-t", "8", "-T", "1",
+        r = net.run("udhcpc", "-i", "eth0", "-n", "-q", "-t", "15", "-T", "1",
                     "-x", "hostname:" + hostname, "-s", programs.path("udhcpc_script.sh"),
                     ns=self.lan, timeout=60)
         check(r.returncode == 0, "udhcpc got no lease: %s" % (r.stdout + r.stderr))
@@ -136,7 +136,12 @@ class Home:
         return r.stdout.split()
 
     def ping_wan(self):
-        return net.run("ping", "-c", "1", "-W", "1", WAN_HOST, ns=self.lan).returncode == 0
+        """Does the phone reach the WAN host?  Yes when one of three pings
+        is answered (a loaded machine may be slow), no when none is."""
+        for _ in range(3):
+            if net.run("ping", "-c", "1", "-W", "1", WAN_HOST, ns=self.lan).returncode == 0:
+                return True
+        return False
 
     def close(self):
         if self.procs:
@@ -162,7 +167,7 @@ def current_addrs(d):
 def new_device_seen(h, addr):
     """The phone's record once the registry has its lease: checked whole."""
     d = wait_for("the phone in gwctl devices", lambda: (lambda x: x if x and addr in
-                 current_addrs(x) else None)(h.device()), timeout=10)
+                 current_addrs(x) else None)(h.device()), timeout=20)
     check(d.get("new") is True and d.get("name") is None, "the phone is not new: %s" % d)
     check(d.get("label") == SAFE and d.get("dns_name") == SAFE + ".new.home.arpa",
           "its name is not its hostname made safe under new.home.arpa: %s" % d)
@@ -195,9 +200,9 @@ def case_new_device(h):
     net.sh("ip", "-6", "addr", "add", PHONE_V6 + "/64", "dev", "eth0", "nodad", ns=h.lan)
     wait_for("the phone's IPv6 address usable", lambda: net.run(
         "ping", "-6", "-c", "1", "-W", "1", "-I", PHONE_V6, LAN_GW6, ns=h.lan).returncode == 0,
-        timeout=10)
+        timeout=20)
     d = wait_for("the IPv6 address in the record", lambda: (lambda x: x if x and PHONE_V6 in
-                 current_addrs(x) else None)(h.device()), timeout=10)
+                 current_addrs(x) else None)(h.device()), timeout=20)
     via = [a.get("via", []) for a in d["addresses"] if a["addr"] == PHONE_V6][0]
     check(via == ["neighbour"] and addr in current_addrs(d),
           "the IPv6 address is not the phone's, from its neighbour entry: %s" % d["addresses"])
@@ -209,7 +214,7 @@ def case_new_device(h):
     net.sh("ip", "link", "set", "eth0", "address", "02:77:00:00:00:60", ns=h.lan)
     addr2 = h.lease()
     d2 = wait_for("the second device", lambda: (lambda x: x if x and addr2 in current_addrs(x)
-                  else None)(h.device("02:77:00:00:00:60")), timeout=10)
+                  else None)(h.device("02:77:00:00:00:60")), timeout=20)
     check(d2["label"] == SAFE + "-2" and d2["dns_name"] == SAFE + "-2.new.home.arpa",
           "a hostname's collision is not numbered: %s" % d2)
     check(h.dig(SAFE + "-2.new.home.arpa") == [addr2], "the second name does not resolve")

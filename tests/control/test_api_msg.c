@@ -255,6 +255,61 @@ static void test_dhcp_lease(void **state)
 	}
 }
 
+/* devices: brief or not. */
+static void test_devices_brief(void **state)
+{
+	struct gwd_api_req r;
+	struct gwd_api_err e;
+	assert_int_equal(parse("{\"v\":1,\"id\":1,\"cmd\":\"devices\",\"brief\":true}", &r, &e), 0);
+	assert_true(r.brief);
+	gwd_api_req_free(&r);
+	assert_int_equal(parse("{\"v\":1,\"id\":1,\"cmd\":\"devices\"}", &r, &e), 0);
+	assert_false(r.brief);
+	gwd_api_req_free(&r);
+	assert_int_equal(parse("{\"v\":1,\"id\":1,\"cmd\":\"devices\",\"brief\":1}", &r, &e),
+			 -EINVAL);
+	assert_string_equal(e.code, "bad_argument");
+	assert_non_null(strstr(e.message, "'brief' must be true or false"));
+}
+
+/* events.subscribe: the types as a mask of gwd_api.h's list; every one
+ * by default; names checked here. */
+static void test_subscribe(void **state)
+{
+	struct gwd_api_req r;
+	struct gwd_api_err e;
+	assert_int_equal(parse("{\"v\":1,\"id\":1,\"cmd\":\"events.subscribe\"}", &r, &e), 0);
+	assert_int_equal(r.cmd, GWD_CMD_EVENTS_SUBSCRIBE);
+	assert_false(gwd_cmd_changes(r.cmd));
+	assert_int_equal(r.types, (1u << GWD_API_EV_COUNT) - 1);
+	gwd_api_req_free(&r);
+	assert_int_equal(parse("{\"v\":1,\"id\":2,\"cmd\":\"events.subscribe\",\"types\":"
+			       "[\"flow.blocked\",\"engine.state\",\"flow.blocked\"]}", &r, &e), 0);
+	assert_int_equal(r.types, 1u << GWD_API_EV_FLOW_BLOCKED | 1u << GWD_API_EV_ENGINE_STATE);
+	gwd_api_req_free(&r);
+	assert_string_equal(gwd_api_event_name(GWD_API_EV_POLICY_APPLIED), "policy.applied");
+	assert_null(gwd_api_event_name(GWD_API_EV_COUNT));
+	static const struct { const char *line, *what; } bad[] = {
+		{ "{\"v\":1,\"id\":1,\"cmd\":\"events.subscribe\",\"types\":[]}", "array of 1.." },
+		{ "{\"v\":1,\"id\":1,\"cmd\":\"events.subscribe\",\"types\":\"flow.start\"}",
+		  "array of 1.." },
+		{ "{\"v\":1,\"id\":1,\"cmd\":\"events.subscribe\",\"types\":[\"flow.begin\"]}",
+		  "'flow.begin' is not an event" },
+		{ "{\"v\":1,\"id\":1,\"cmd\":\"events.subscribe\",\"types\":[7]}",
+		  "'(not a string)' is not an event" },
+		{ "{\"v\":1,\"id\":1,\"cmd\":\"events.subscribe\",\"types\":[\"lost\"]}",
+		  "'lost' is not an event" },
+		{ "{\"v\":1,\"id\":1,\"cmd\":\"events.subscribe\",\"follow\":true}",
+		  "takes no field 'follow'" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(parse(bad[i].line, &r, &e), -EINVAL);
+		assert_string_equal(e.code, "bad_argument");
+		if (!strstr(e.message, bad[i].what))
+			fail_msg("case %zu: '%s' lacks '%s'", i, e.message, bad[i].what);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -264,6 +319,8 @@ int main(void)
 		cmocka_unit_test(test_sha256),
 		cmocka_unit_test(test_dhcp_lease),
 		cmocka_unit_test(test_learn),
+		cmocka_unit_test(test_subscribe),
+		cmocka_unit_test(test_devices_brief),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -167,6 +168,44 @@ static void test_engine_keys(void **state)
 	assert_non_null(strstr(err, "more than 8 ports"));
 }
 
+/* metrics: a loopback address and a port, nothing else (they name the
+ * household's devices). */
+static void test_metrics(void **state)
+{
+	struct gwd_config c;
+	char err[1024];
+	assert_int_equal(parse("metrics = 127.0.0.1:9477\n", &c, err, sizeof(err)), 0);
+	assert_string_equal(c.metrics_addr, "127.0.0.1");
+	assert_int_equal(c.metrics_port, 9477);
+	assert_int_equal(parse("metrics = [::1]:80\n", &c, err, sizeof(err)), 0);
+	assert_string_equal(c.metrics_addr, "::1");
+	assert_int_equal(c.metrics_port, 80);
+	assert_int_equal(parse("", &c, err, sizeof(err)), 0);
+	assert_string_equal(c.metrics_addr, "");
+	static const struct {
+		const char *line, *says;
+	} bad[] = {
+		{ "metrics = 0.0.0.0:9477", "is not a loopback address" },
+		{ "metrics = 192.168.1.1:9477", "is not a loopback address" },
+		{ "metrics = [::]:9477", "is not a loopback address" },
+		{ "metrics = localhost:9477", "is not a loopback address" },
+		{ "metrics = 127.0.0.1", "is ADDRESS:PORT" },
+		{ "metrics = 127.0.0.1:0", "the port is 1-65535" },
+		{ "metrics = 127.0.0.1:65536", "the port is 1-65535" },
+		{ "metrics = 127.0.0.1:-1", "the port is 1-65535" },
+		{ "metrics = [::1]9477", "expected [::1]:PORT" },
+		{ "metrics = 9477", "is ADDRESS:PORT" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[128];
+		snprintf(text, sizeof(text), "%s\n", bad[i].line);
+		assert_int_equal(parse(text, &c, err, sizeof(err)), -EINVAL);
+		if (!strstr(err, bad[i].says) || !strstr(err, "gwd.conf:1: error: 'metrics'"))
+			fail_msg("%s: %s", bad[i].line, err);
+		assert_string_equal(c.metrics_addr, "");
+	}
+}
+
 /* nftables: the table, the guard's interfaces and openings, the kernel
  * ports' NAT, the nft engine's ports; and what no single line can say. */
 static void test_nft_keys(void **state)
@@ -307,6 +346,7 @@ int main(void)
 		cmocka_unit_test(test_numbers_in_range),
 		cmocka_unit_test(test_load_missing),
 		cmocka_unit_test(test_engine_keys),
+		cmocka_unit_test(test_metrics),
 		cmocka_unit_test(test_nft_keys),
 		cmocka_unit_test(test_dhcp_keys),
 	};

@@ -138,11 +138,49 @@ static void test_cap_and_refusals(void **state)
 	gwd_domains_free(NULL);
 }
 
+/* The reverse lookup that names a flow's peer: the name that lives
+ * longest, renewals and expiry seen, and still right after entries moved
+ * (expired ones pruned, the first to expire evicted at the cap), since a
+ * stale index would name the wrong peer. */
+static void test_name_of(void **state)
+{
+	struct gwd_domains *t;
+	assert_int_equal(gwd_domains_new(3, &t), 0);
+	assert_null(gwd_domains_name_of(t, 4, A4, 0));
+	assert_int_equal(gwd_domains_learn(t, "Short.Example.", 4, A4, 10, 0), 0);
+	assert_string_equal(gwd_domains_name_of(t, 4, A4, 0), "short.example");
+	assert_int_equal(gwd_domains_learn(t, "long.example", 4, A4, 100, 0), 0);
+	assert_string_equal(gwd_domains_name_of(t, 4, A4, 0), "long.example");
+	/* Renewed past the other: it names the address now. */
+	assert_int_equal(gwd_domains_learn(t, "short.example", 4, A4, 200, 0), 0);
+	assert_string_equal(gwd_domains_name_of(t, 4, A4, 0), "short.example");
+	assert_null(gwd_domains_name_of(t, 4, B4, 0));
+	assert_null(gwd_domains_name_of(t, 6, A4, 0));
+	assert_int_equal(gwd_domains_learn(t, "v6.example", 6, A6, 150, 0), 0);
+	assert_string_equal(gwd_domains_name_of(t, 6, A6, 0), "v6.example");
+	/* Full (3): B4 evicts the first to expire, long.example (second):
+	 * the last entry, v6.example, moves into its place. */
+	assert_int_equal(gwd_domains_learn(t, "b.example", 4, B4, 300, 0), 0);
+	assert_string_equal(gwd_domains_name_of(t, 6, A6, 0), "v6.example");
+	assert_string_equal(gwd_domains_name_of(t, 4, B4, 0), "b.example");
+	assert_string_equal(gwd_domains_name_of(t, 4, A4, 0), "short.example");
+	/* Expired: no name, even before anything prunes it. */
+	assert_null(gwd_domains_name_of(t, 6, A6, 160));
+	assert_string_equal(gwd_domains_name_of(t, 4, A4, 160), "short.example");
+	/* A learn at 160 prunes v6.example: b.example moves up. */
+	assert_int_equal(gwd_domains_learn(t, "c.example", 6, A6, 10, 160), 0);
+	assert_string_equal(gwd_domains_name_of(t, 4, B4, 160), "b.example");
+	assert_string_equal(gwd_domains_name_of(t, 4, A4, 160), "short.example");
+	assert_string_equal(gwd_domains_name_of(t, 6, A6, 160), "c.example");
+	gwd_domains_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sets_union_and_renumbering),
 		cmocka_unit_test(test_cap_and_refusals),
+		cmocka_unit_test(test_name_of),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -358,9 +358,69 @@ static void test_device_filter_limit(void **state)
 	gwd_flows_free(f);
 }
 
+/* What the watcher (gwd's events and metrics) is told, event by event. */
+struct notes {
+	size_t n;
+	struct {
+		bool start, decided, end, evicted, new_mac;
+		uint16_t sport;
+		uint64_t bytes0;
+	} v[16];
+};
+
+static void watch(const struct gwd_flow_note *n, void *arg)
+{
+	struct notes *s = arg;
+	assert_true(s->n < 16);
+	s->v[s->n].start = n->start;
+	s->v[s->n].decided = n->decided;
+	s->v[s->n].end = n->end;
+	s->v[s->n].evicted = n->evicted;
+	s->v[s->n].new_mac = n->new_mac;
+	s->v[s->n].sport = n->ev->sport;
+	s->v[s->n].bytes0 = n->bytes[0];
+	s->n++;
+}
+
+static void test_watch(void **state)
+{
+	struct gwd_flows *f = mk(1, 4);
+	struct notes s = { 0 };
+	gwd_flows_watch(f, watch, &s);
+	struct gwd_flow_ev e = ev(GWD_FLOW_NEW, MAC_A, 10, 1000, 1, 100, 0, 0, 10);
+	gwd_flows_feed(f, &e);
+	e = ev(GWD_FLOW_UPDATE, MAC_A, 10, 1000, 2, 250, 1, 60, 20);
+	gwd_flows_feed(f, &e);
+	e.action = POL_BLOCK;
+	e.bytes[0] = 260;
+	gwd_flows_feed(f, &e);
+	e.kind = GWD_FLOW_END;
+	gwd_flows_feed(f, &e);
+	/* The table holds one flow: the second pushes the third out. */
+	e = ev(GWD_FLOW_NEW, MAC_A, 10, 2000, 1, 10, 0, 0, 30);
+	gwd_flows_feed(f, &e);
+	e = ev(GWD_FLOW_NEW, MAC_B, 11, 3000, 1, 10, 0, 0, 40);
+	gwd_flows_feed(f, &e);
+	assert_int_equal(s.n, 7);
+	assert_true(s.v[0].start && s.v[0].new_mac && !s.v[0].end && !s.v[0].decided);
+	assert_int_equal(s.v[0].bytes0, 100);
+	assert_true(!s.v[1].start && !s.v[1].new_mac && !s.v[1].decided && !s.v[1].end);
+	assert_int_equal(s.v[1].bytes0, 150);
+	assert_true(s.v[2].decided && !s.v[2].end);
+	assert_int_equal(s.v[2].bytes0, 10);
+	assert_true(s.v[3].end && !s.v[3].evicted && !s.v[3].decided);
+	assert_true(s.v[4].start && !s.v[4].new_mac && s.v[4].sport == 2000);
+	assert_true(s.v[5].end && s.v[5].evicted && s.v[5].sport == 2000);
+	assert_true(s.v[6].start && s.v[6].new_mac && s.v[6].sport == 3000);
+	assert_int_equal(gwd_flows_live(f), 1);
+	assert_int_equal(gwd_flows_ndevices(f), 2);
+	gwd_flows_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_watch),
 		cmocka_unit_test(test_caps_refused),
 		cmocka_unit_test(test_new_update_end),
 		cmocka_unit_test(test_repeated_update),

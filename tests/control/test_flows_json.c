@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -119,25 +120,79 @@ static void test_devices(void **state)
 	assert_int_equal(num(laptop, "totals", "flows_total"), 3);
 	assert_int_equal(num(laptop, "totals", "first_seen_ms"), 5000);
 	assert_int_equal(num(laptop, "totals", "last_seen_ms"), 6500);
+	/* The flow that ended blocked counts as one blocked flow. */
+	assert_int_equal(num(laptop, "totals", "blocked_flows"), 1);
+	json_t *addrs = json_object_get(laptop, "addrs");
+	assert_int_equal(json_array_size(addrs), 1);
+	assert_string_equal(json_string_value(json_array_get(addrs, 0)), "192.168.1.10");
 	json_t *tablet = json_array_get(list, 1);
 	assert_string_equal(json_string_value(json_object_get(tablet, "name")), "tablet");
 	assert_true(json_is_null(json_object_get(tablet, "owner")));
 	assert_int_equal(num(tablet, "totals", "bytes_out"), 0);
 	assert_true(json_is_null(json_object_get(json_object_get(tablet, "totals"),
 						 "last_seen_ms")));
+	assert_int_equal(json_array_size(json_object_get(tablet, "addrs")), 0);
 	json_t *stranger = json_array_get(list, 2);
 	assert_true(json_is_null(json_object_get(stranger, "name")));
 	assert_true(json_is_true(json_object_get(stranger, "new")));
 	assert_string_equal(json_string_value(json_array_get(json_object_get(stranger, "macs"), 0)),
 			    "02:00:00:00:00:99");
 	assert_int_equal(num(stranger, "totals", "bytes_out"), 10);
+	assert_int_equal(num(stranger, "totals", "blocked_flows"), 0);
 	json_decref(r);
+	/* A live flow decided again: allow to block counts once, block to
+	 * block again not; an IPv6 flow adds the device's IPv6 address. */
+	feed(f, GWD_FLOW_UPDATE, 0x99, 1003, 3, 2, POL_BLOCK, 11, 7100);
+	feed(f, GWD_FLOW_UPDATE, 0x99, 1003, 3, 2, POL_BLOCK, 12, 7200);
+	struct gwd_flow_ev e6 = {
+		.kind = GWD_FLOW_NEW, .engine = GWD_ENGINE_EBPF, .family = 6, .proto = 6,
+		.mac = { 2, 0, 0, 0, 0, 0x99 }, .src = { 0x20, 0x01, 0x0d, 0xb8, [15] = 0x99 },
+		.dst = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 }, .sport = 5, .dport = 443,
+		.rule = POL_RULE_DEFAULT_NEW, .generation = 2, .time_ms = 7300,
+	};
+	gwd_flows_feed(f, &e6);
+	r = gwd_devices_json(ir, f, 8000);
+	stranger = json_array_get(json_object_get(r, "devices"), 2);
+	assert_int_equal(num(stranger, "totals", "blocked_flows"), 1);
+	addrs = json_object_get(stranger, "addrs");
+	assert_int_equal(json_array_size(addrs), 2);
+	assert_string_equal(json_string_value(json_array_get(addrs, 0)), "192.168.1.10");
+	assert_string_equal(json_string_value(json_array_get(addrs, 1)), "2001:db8::99");
+	json_decref(r);
+	/* brief: what gwtop shows, without groups, blocked packets and bytes,
+	 * first and last seen; the same figures otherwise. */
+	char *text;
+	size_t len;
+	assert_int_equal(gwd_devices_text(ir, f, 8000, true, &text, &len), 0);
+	char *obj = malloc(len + 3);
+	assert_non_null(obj);
+	snprintf(obj, len + 3, "{%s}", text);
+	json_t *b = json_loads(obj, 0, NULL);
+	assert_non_null(b);
+	json_t *bl = json_array_get(json_object_get(b, "devices"), 0);
+	assert_null(json_object_get(bl, "groups"));
+	assert_null(json_object_get(json_object_get(bl, "totals"), "blocked_pkts"));
+	assert_null(json_object_get(json_object_get(bl, "totals"), "last_seen_ms"));
+	assert_int_equal(num(bl, "totals", "bytes_out"), 157);
+	assert_int_equal(num(bl, "totals", "blocked_flows"), 1);
+	assert_string_equal(json_string_value(json_object_get(bl, "owner")), "sarah");
+	assert_null(json_object_get(json_array_get(json_object_get(b, "devices"), 2), "groups"));
+	json_decref(b);
+	free(obj);
+	free(text);
 	/* Nothing applied yet: only what the collector saw, all new. */
 	r = gwd_devices_json(NULL, f, 8000);
 	assert_int_equal(json_array_size(json_object_get(r, "devices")), 3);
 	json_decref(r);
 	gwd_flows_free(f);
 	pol_ir_free(ir);
+}
+
+/* The peer's name, as gwd's learned domains would give it. */
+static const char *name_of(uint8_t family, const uint8_t *addr, void *arg)
+{
+	assert_ptr_equal(arg, &old_ir);
+	return family == 4 && addr[0] == 198 && addr[3] == 7 ? "cdn.example" : NULL;
 }
 
 static void test_flows(void **state)
@@ -152,7 +207,7 @@ static void test_flows(void **state)
 	feed(f, GWD_FLOW_NEW, 3, 1002, POL_RULE_DEFAULT, 2, POL_BLOCK, 5, 6100);
 	feed(f, GWD_FLOW_UPDATE, 1, 1000, 1, 1, POL_ALLOW, 300, 7000);
 	feed(f, GWD_FLOW_NEW, 0x99, 1003, 0, 7, POL_ALLOW, 1, 7100);
-	json_t *r = gwd_flows_json(ir, 2, f, NULL, 0, 0, lookup, &old_ir, 9000);
+	json_t *r = gwd_flows_json(ir, 2, f, NULL, 0, 0, lookup, &old_ir, name_of, &old_ir, 9000);
 	json_t *list = json_object_get(r, "flows");
 	assert_int_equal(json_array_size(list), 4);
 	json_t *o = json_array_get(list, 1); /* most recent first */
@@ -168,6 +223,7 @@ static void test_flows(void **state)
 	assert_string_equal(json_string_value(json_object_get(o, "dst")), "198.51.100.7");
 	assert_string_equal(json_string_value(json_object_get(o, "proto")), "tcp");
 	assert_string_equal(json_string_value(json_object_get(o, "engine")), "ebpf");
+	assert_string_equal(json_string_value(json_object_get(o, "domain")), "cdn.example");
 	o = find(list, "rule", "adults-all");
 	assert_non_null(o);
 	assert_int_equal(num(o, "sport", NULL), 1001);
@@ -186,13 +242,17 @@ static void test_flows(void **state)
 	size_t n;
 	assert_int_equal(gwd_device_macs(ir, "laptop", macs, 8, &n), 0);
 	assert_int_equal(n, 2);
-	r = gwd_flows_json(ir, 2, f, (const uint8_t(*)[6])macs, n, 0, lookup, &old_ir, 9000);
+	r = gwd_flows_json(ir, 2, f, (const uint8_t(*)[6])macs, n, 0, lookup, &old_ir, NULL,
+			   NULL, 9000);
 	list = json_object_get(r, "flows");
 	assert_int_equal(json_array_size(list), 2);
+	/* No name source: the domain is null. */
+	assert_true(json_is_null(json_object_get(json_array_get(list, 0), "domain")));
 	assert_int_equal(num(json_array_get(list, 0), "sport", NULL), 1000);
 	assert_int_equal(num(json_array_get(list, 1), "sport", NULL), 1001);
 	json_decref(r);
-	r = gwd_flows_json(ir, 2, f, (const uint8_t(*)[6])macs, n, 1, lookup, &old_ir, 9000);
+	r = gwd_flows_json(ir, 2, f, (const uint8_t(*)[6])macs, n, 1, lookup, &old_ir, NULL,
+			   NULL, 9000);
 	assert_int_equal(json_array_size(json_object_get(r, "flows")), 1);
 	json_decref(r);
 	/* By MAC, and names that are not devices. */

@@ -27,7 +27,7 @@ def expect(cond, what):
 
 
 class Gwd:
-    def __init__(self, lab, gwd, gwctl, gw_dns):
+    def __init__(self, lab, gwd, gwctl, gw_dns, extra_conf=""):
         self.lab, self.gwctl_bin = lab, gwctl
         tmp = lab.tmp
         self.sock = os.path.join(tmp, "gwd.sock")
@@ -37,6 +37,7 @@ class Gwd:
                     (os.path.join(tmp, "state"), self.sock, os.path.join(HERE, "gwd.gw")))
             f.write("dns = %s\ndns_listen = 10.77.1.1, fd77:1::1\n" % os.path.abspath(gw_dns))
             f.write("dns_clients = 10.77.1.0/24, fd77:1::/64\ndns_upstreams = 10.77.2.2\n")
+            f.write(extra_conf)
         self.logpath = os.path.join(tmp, "gwd.log")
         self.proc = subprocess.Popen(["ip", "netns", "exec", lab.ns["g"], gwd, "-c", conf],
                                      stderr=open(self.logpath, "w"))

@@ -6,11 +6,13 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -117,7 +119,22 @@ int gwc_send(struct gwc_conn *c, json_t *req, int64_t *ret_id, char *err, size_t
 	return r;
 }
 
-int gwc_read(struct gwc_conn *c, json_t **ret, char *err, size_t errlen)
+int gwc_set_timeout(struct gwc_conn *c, unsigned ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+	if (setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+		return -errno;
+	return 0;
+}
+
+int gwc_fd(const struct gwc_conn *c)
+{
+	return c->fd;
+}
+
+/* Reads a line from c; with nowait, only what has come already. */
+static int read_line(struct gwc_conn *c, bool nowait, json_t **ret, char *err, size_t errlen)
 {
 	for (size_t scanned = 0;;) {
 		/* Nothing buffered yet (c->buf may still be NULL): read first. */
@@ -149,14 +166,28 @@ int gwc_read(struct gwc_conn *c, json_t **ret, char *err, size_t errlen)
 			c->buf = b;
 			c->cap = cap;
 		}
-		ssize_t n = read(c->fd, c->buf + c->have, c->cap - c->have);
+		ssize_t n = recv(c->fd, c->buf + c->have, c->cap - c->have, nowait ? MSG_DONTWAIT : 0);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && nowait && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return -EAGAIN;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return say(-ETIMEDOUT, err, errlen, "gwd did not answer in time");
 		if (n <= 0)
 			return say(n < 0 ? -errno : -EPIPE, err, errlen,
 				   "gwd closed the connection without a reply");
 		c->have += (size_t)n;
 	}
+}
+
+int gwc_read(struct gwc_conn *c, json_t **ret, char *err, size_t errlen)
+{
+	return read_line(c, false, ret, err, errlen);
+}
+
+int gwc_read_ready(struct gwc_conn *c, json_t **ret, char *err, size_t errlen)
+{
+	return read_line(c, true, ret, err, errlen);
 }
 
 int gwc_call(const char *path, json_t *req, json_t **ret, char *err, size_t errlen)

@@ -27,6 +27,15 @@ int gwc_connect(const char *path, struct gwc_conn **ret, char *err, size_t errle
 /* Accepts NULL. */
 void gwc_close(struct gwc_conn *c);
 
+/* Each read or write waits at most ms milliseconds from now on (0:
+ * forever, the default); past it the call fails with -ETIMEDOUT. */
+int gwc_set_timeout(struct gwc_conn *c, unsigned ms);
+/* The socket, to poll for readable before gwc_read_ready. */
+int gwc_fd(const struct gwc_conn *c);
+/* The next line if one has come whole, without waiting: -EAGAIN when
+ * none has; otherwise as gwc_read. */
+int gwc_read_ready(struct gwc_conn *c, json_t **ret, char *err, size_t errlen);
+
 /* Sends one request; steals req.  "v" and "id" are set here; *ret_id (may
  * be NULL) is the id, which the reply carries. */
 int gwc_send(struct gwc_conn *c, json_t *req, int64_t *ret_id, char *err, size_t errlen);

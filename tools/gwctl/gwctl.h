@@ -55,6 +55,9 @@ int gwctl_cmd_devices(int argc, char **argv, const char *sock);
 int gwctl_cmd_flows(int argc, char **argv, const char *sock);
 int gwctl_cmd_domains(int argc, char **argv, const char *sock);
 
+/* events.c */
+int gwctl_cmd_events(int argc, char **argv, const char *sock);
+
 /* reply.c */
 /* One request (stolen), one reply; NULL after saying why on stderr. */
 json_t *gwctl_call(const char *sock, json_t *req);

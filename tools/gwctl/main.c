@@ -35,9 +35,10 @@ void gwctl_usage(FILE *out)
 	      "                          [--file DEVICES-FILE] [-m MSG]\n"
 	      "       gwctl flows [--device NAME|MAC] [--limit N] [--json]\n"
 	      "       gwctl domains learn NAME ADDR... [--ttl SECONDS]\n"
+	      "       gwctl events [--type TYPE[,TYPE...]] [--json]\n"
 	      "\n"
 	      "apply, history, rollback, confirm, diff with one file, status, devices,\n"
-	      "flows and domains talk to gwd: --socket PATH, or $GWD_SOCKET, or\n"
+	      "flows, domains and events talk to gwd: --socket PATH, or $GWD_SOCKET, or\n"
 	      GWD_API_DEFAULT_SOCKET ".  DUR is seconds or 30s, 5m, 1h.\n"
 	      "\n"
 	      "DEVICE is a device name, a MAC address, or 'new'.  HOST is an address\n"
@@ -81,6 +82,8 @@ int main(int argc, char **argv)
 		return with_socket(gwctl_cmd_flows, argc - 2, argv + 2);
 	if (!strcmp(argv[1], "domains"))
 		return with_socket(gwctl_cmd_domains, argc - 2, argv + 2);
+	if (!strcmp(argv[1], "events"))
+		return with_socket(gwctl_cmd_events, argc - 2, argv + 2);
 	if (strcmp(argv[1], "policy") || argc < 3) {
 		fprintf(stderr, "gwctl: unknown command '%s'\n", argv[1]);
 		gwctl_usage(stderr);

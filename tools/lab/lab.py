@@ -273,14 +273,19 @@ class Scenario:
 
 def try_this(home):
     g = "%s --socket %s" % (home.gwctl_bin, home.sock)
+    top = "%s --socket %s" % (os.path.join(os.path.dirname(home.gwctl_bin), "gwtop"), home.sock)
     n = home.ns
     print("""
 == the home lab is up; try (as root, in another terminal):
 
+  %(top)s       # the home live: devices, rates, flows, blocks (? for keys)
+  %(g)s events                 # what happens, as it happens
+  ip netns exec %(gw)s curl -s http://127.0.0.1:%(mport)d/metrics   # Prometheus metrics
   %(g)s status
   %(g)s policy history
   %(g)s policy explain %(pol)s --from leo-tablet --to %(site)s:80
   ip netns exec %(laptop)s curl http://%(site)s/              # sarah-laptop, allowed
+  ip netns exec %(laptop)s curl -s -o /dev/null http://%(site)s/stream   # a download to watch in gwtop
   ip netns exec %(thermo)s curl -m 3 http://%(site)s/         # the thermostat, blocked
   ip netns exec %(thermo)s curl http://%(cloud)s/             # its cloud, allowed
   ip netns exec %(phone)s curl http://%(site)s/               # maya-phone on the kernel path
@@ -293,9 +298,9 @@ def try_this(home):
 Namespaces: %(ns)s
 Logs and state: %(work)s
 Ctrl-C tears everything down.""" % dict(
-        g=g, pol=home.policy, site=SITE, cloud=THERMO_CLOUD, laptop=n("laptop"),
-        thermo=n("thermostat"), phone=n("phone"), visitor=n("visitor"), tablet=n("tablet"),
-        gw=home.ns_gw,
+        g=g, top=top, gw=home.ns_gw, mport=gwlab.METRICS_PORT, pol=home.policy, site=SITE,
+        cloud=THERMO_CLOUD, laptop=n("laptop"), thermo=n("thermostat"), phone=n("phone"),
+        visitor=n("visitor"), tablet=n("tablet"),
         ns=" ".join(home.made_ns), work=home.work, pins=home.pins))
 
 

@@ -17,6 +17,7 @@ library only (Debian's python3, nothing from pip).
     gwtest.packets    frames built by hand (Ethernet, IPv4/6, TCP, UDP, ICMP)
     gwtest.lab        the home lab's topology (tools/gw lab, tests/netns)
     gwtest.programs   the programs tests run in namespaces (real files)
+    gwtest.tmux       a terminal to type into and read (full-screen programs: gwtop)
 
 A test script reaches the package with one line before its imports:
 

@@ -44,6 +44,8 @@ WIFI2_GW = "192.168.51.1"     # a second kernel port, without XDP: the nft engin
 WAN_IP = "192.0.2.2"          # the gateway's WAN address (TEST-NET-1)
 ISP_IP = "192.0.2.1"          # the "ISP router", the WAN next hop
 
+METRICS_PORT = 9477           # gwd's metrics, on the gateway namespace's loopback
+
 # The internet's addresses and what each stands for.  The HTTP server says
 # what it is in every answer, so a test knows whom it reached.
 SITE = "203.0.113.80"
@@ -369,6 +371,8 @@ class Home:
                 f.write("dataplane = %s\nebpf_ports = wlan0\nbpf_pin_root = %s\n"
                         "nft_ports = wlan1\nlan_ports = gw-lan\nwan_ports = gw-wan\n"
                         % (self.dp_sock, self.pins))
+                # In the gateway's namespace: each lab has its own loopback.
+                f.write("metrics = 127.0.0.1:%d\n" % METRICS_PORT)
 
     def _gwd(self):
         self._write_conf(True)
@@ -431,6 +435,12 @@ class Home:
             return proto.health(self.dp_sock)
         except OSError as e:
             raise Fail("gw-dataplane's control socket: %s" % e)
+
+    def metrics(self):
+        """gwd's metrics page (docs/metrics.md) as text, read from the
+        gateway's namespace, where gwd listens on its loopback."""
+        return sh("curl", "-sf", "--max-time", "10",
+                  "http://127.0.0.1:%d/metrics" % METRICS_PORT, ns=self.ns_gw)
 
     def bpf_counter_names(self):
         return ebpf.counter_names(self.src)

@@ -9,6 +9,7 @@ each is run with Debian's /usr/bin/python3 (or /bin/sh) as a file:
     stream_server.py  a paced HTTP download (a stream a policy swap must cut)
     udp_send.py       numbered UDP datagrams at a steady pace (one flow)
     udp_recv.py       their receiver: what arrived, the gaps
+    udp_burst.py      one datagram to each of many ports: a burst of new flows
     tcp_probe.py      exit 0 when a TCP port accepts a connection
     frame_send.py     whole Ethernet frames, as given, out of an interface
     udhcpc_script.sh  udhcpc's script: the lease onto the interface

@@ -2,7 +2,7 @@
 """Numbered UDP datagrams from one socket (one flow) at a steady pace.
 
     udp_send.py DST PORT [--pps N] [--seconds S] [--count N] [--size BYTES]
-                [--log FILE]
+                [--log FILE] [--sport PORT]
 
 Datagram n carries n (u64) and the time it was sent (CLOCK_MONOTONIC, a
 double: one clock for every network namespace), little-endian, padded to
@@ -26,11 +26,17 @@ ap.add_argument("--seconds", type=float, default=0)
 ap.add_argument("--count", type=int, default=0)
 ap.add_argument("--size", type=int, default=200)
 ap.add_argument("--log")
+ap.add_argument("--sport", type=int, default=0,
+                help="the source port (default: the kernel's choice); two runs with one "
+                     "sport are one flow")
 a = ap.parse_args()
 
 stopping = []
 signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
 s = socket.socket(socket.AF_INET6 if ":" in a.dst else socket.AF_INET, socket.SOCK_DGRAM)
+if a.sport:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("", a.sport))
 pad = b"x" * max(0, a.size - 16)
 sent = []
 errors = 0
