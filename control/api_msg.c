@@ -24,11 +24,12 @@ static const char *const names[GWD_CMD_COUNT] = {
 	[GWD_CMD_DEVICES] = "devices",
 	[GWD_CMD_FLOWS] = "flows",
 	[GWD_CMD_DOMAINS_LEARN] = "domains.learn",
+	[GWD_CMD_DHCP_LEASE] = "dhcp.lease",
 	[GWD_CMD_EVENTS_SUBSCRIBE] = "events.subscribe",
 };
 
 /* The fields each command takes besides v, id and cmd. */
-static const char *const fields[GWD_CMD_COUNT][6] = {
+static const char *const fields[GWD_CMD_COUNT][7] = {
 	[GWD_CMD_STATUS] = { NULL },
 	[GWD_CMD_POLICY_APPLY] = { "text", "path", "message", "dry_run", "confirm_seconds", NULL },
 	[GWD_CMD_POLICY_HISTORY] = { "generation", NULL },
@@ -38,6 +39,7 @@ static const char *const fields[GWD_CMD_COUNT][6] = {
 	[GWD_CMD_DEVICES] = { "brief", NULL },
 	[GWD_CMD_FLOWS] = { "device", "limit", NULL },
 	[GWD_CMD_DOMAINS_LEARN] = { "name", "addrs", "ttl", NULL },
+	[GWD_CMD_DHCP_LEASE] = { "action", "mac", "addr", "hostname", "client_id", "expires", NULL },
 	[GWD_CMD_EVENTS_SUBSCRIBE] = { "types", NULL },
 };
 
@@ -49,7 +51,8 @@ const char *gwd_cmd_name(enum gwd_cmd c)
 bool gwd_cmd_changes(enum gwd_cmd c)
 {
 	return c == GWD_CMD_POLICY_APPLY || c == GWD_CMD_POLICY_ROLLBACK ||
-	       c == GWD_CMD_POLICY_CONFIRM || c == GWD_CMD_DOMAINS_LEARN;
+	       c == GWD_CMD_POLICY_CONFIRM || c == GWD_CMD_DOMAINS_LEARN ||
+	       c == GWD_CMD_DHCP_LEASE;
 }
 
 static int __attribute__((format(printf, 3, 4)))
@@ -285,6 +288,27 @@ int gwd_api_parse(const char *line, size_t len, struct gwd_api_req *ret,
 		if (parse_learn(&r, err) < 0)
 			goto fail;
 		break;
+	case GWD_CMD_DHCP_LEASE: {
+		if (get_string(r.root, "action", &r.action, NULL, err) < 0 ||
+		    get_string(r.root, "mac", &r.mac, NULL, err) < 0 ||
+		    get_string(r.root, "addr", &r.addr, NULL, err) < 0 ||
+		    get_string(r.root, "hostname", &r.hostname, NULL, err) < 0 ||
+		    get_string(r.root, "client_id", &r.client_id, NULL, err) < 0)
+			goto fail;
+		if (!r.action || !r.mac || !r.addr) {
+			refuse(err, "bad_argument", "dhcp.lease needs 'action', 'mac' and 'addr'");
+			goto fail;
+		}
+		json_t *e = json_object_get(r.root, "expires");
+		if (e && (!json_is_integer(e) || json_integer_value(e) < 0 ||
+			  json_integer_value(e) > (json_int_t)1 << 40)) {
+			refuse(err, "bad_argument",
+			       "'expires' must be unix seconds (0: a lease that never ends)");
+			goto fail;
+		}
+		r.expires = e ? json_integer_value(e) : 0;
+		break;
+	}
 	case GWD_CMD_EVENTS_SUBSCRIBE:
 		if (parse_types(&r, err) < 0)
 			goto fail;

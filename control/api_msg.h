@@ -34,6 +34,7 @@ enum gwd_cmd {
 	GWD_CMD_DEVICES,
 	GWD_CMD_FLOWS,
 	GWD_CMD_DOMAINS_LEARN,
+	GWD_CMD_DHCP_LEASE,
 	GWD_CMD_EVENTS_SUBSCRIBE,
 	GWD_CMD_COUNT,
 };
@@ -71,6 +72,10 @@ struct gwd_api_req {
 		uint8_t family; /* 4 or 6 */
 		uint8_t addr[16];
 	} addrs[GWD_API_MAX_ADDRS];
+	/* dhcp.lease: the lease script's event, as strings (checked by
+	 * lease.h when gwd takes it); hostname and client_id may be NULL */
+	const char *action, *mac, *addr, *hostname, *client_id;
+	int64_t expires;
 	/* events.subscribe: bit t for event type t (gwd_api.h); every type
 	 * when the request names none */
 	uint32_t types;

@@ -28,6 +28,8 @@ void gwd_config_defaults(struct gwd_config *c)
 	c->nat_lo = GWD_DEFAULT_NAT_LO;
 	c->nat_hi = GWD_DEFAULT_NAT_HI;
 	c->nflog_group = GWD_DEFAULT_NFLOG_GROUP;
+	snprintf(c->dhcp_script, sizeof(c->dhcp_script), "%s", GWD_DHCP_SCRIPT_DEFAULT);
+	c->dhcp_lease_s = GWD_DHCP_LEASE_S;
 }
 
 bool gwd_config_has_engines(const struct gwd_config *c)
@@ -66,7 +68,8 @@ enum key {
 	K_API_MAX_CONNS, K_API_MAX_PER_UID, K_API_IDLE, K_COMPILE_TIMEOUT, K_API_GROUP,
 	K_NFT_TABLE, K_GUARD, K_LAN_PORTS, K_WAN_PORTS, K_NFT_PORTS, K_LAN_OPEN, K_WAN_OPEN,
 	K_KERNEL_NAT, K_NFLOG_GROUP, K_METRICS,
-	K_DNS, K_DNS_LISTEN, K_DNS_CLIENTS, K_DNS_UPSTREAMS, K_DNS_USER, K_DNS_BLOCK, K_COUNT
+	K_DNS, K_DNS_LISTEN, K_DNS_CLIENTS, K_DNS_UPSTREAMS, K_DNS_USER, K_DNS_BLOCK,
+	K_DHCP, K_DHCP_RANGES, K_DHCP_LEASE_TIME, K_DHCP_PORTS, K_DHCP_SCRIPT, K_COUNT
 };
 
 static const char *const keys[K_COUNT] = {
@@ -82,6 +85,8 @@ static const char *const keys[K_COUNT] = {
 	[K_DNS] = "dns", [K_DNS_LISTEN] = "dns_listen",
 	[K_DNS_CLIENTS] = "dns_clients", [K_DNS_UPSTREAMS] = "dns_upstreams",
 	[K_DNS_USER] = "dns_user", [K_DNS_BLOCK] = "dns_block",
+	[K_DHCP] = "dhcp", [K_DHCP_RANGES] = "dhcp_ranges", [K_DHCP_LEASE_TIME] = "dhcp_lease_time",
+	[K_DHCP_PORTS] = "dhcp_ports", [K_DHCP_SCRIPT] = "dhcp_script",
 };
 
 /* The number a key sets and its range, or NULL. */
@@ -93,6 +98,7 @@ static unsigned *num_field(struct gwd_config *c, enum key k, unsigned *ret_min, 
 	case K_API_MAX_PER_UID: *ret_max = 1024; return &c->api_max_per_uid;
 	case K_API_IDLE: *ret_max = 86400; return &c->api_idle_s;
 	case K_COMPILE_TIMEOUT: *ret_max = 3600; return &c->compile_timeout_s;
+	case K_DHCP_LEASE_TIME: *ret_min = 120; *ret_max = 31536000; return &c->dhcp_lease_s;
 	default: return NULL;
 	}
 }
@@ -108,6 +114,8 @@ static char *field(struct gwd_config *c, enum key k)
 	case K_DATAPLANE: return c->dataplane;
 	case K_PIN_ROOT: return c->bpf_pin_root;
 	case K_DNS: return c->dns;
+	case K_DHCP: return c->dhcp;
+	case K_DHCP_SCRIPT: return c->dhcp_script;
 	default: return NULL;
 	}
 }
@@ -265,6 +273,60 @@ static bool table_name(const char *p, size_t n)
 	return true;
 }
 
+/* "A-B[, A-B ...]": IPv4 ranges, first address not after the last. */
+static void parse_ranges(struct errs *e, const char *name, unsigned lineno, const char *val,
+			 size_t vlen, struct gwd_config *out)
+{
+	struct gwd_dhcp_range r[GWD_DHCP_RANGES];
+	unsigned n = 0;
+	for (size_t at = 0; at <= vlen;) {
+		const char *comma = memchr(val + at, ',', vlen - at);
+		size_t end = comma ? (size_t)(comma - val) : vlen;
+		size_t a = at, b = end;
+		char buf[40];
+		while (a < b && space(val[a]))
+			a++;
+		while (b > a && space(val[b - 1]))
+			b--;
+		int shown = (int)(b - a > 64 ? 64 : b - a);
+		if (n == GWD_DHCP_RANGES) {
+			add_err(e, name, lineno, "'dhcp_ranges' has more than %d ranges",
+				GWD_DHCP_RANGES);
+			return;
+		}
+		const char *dash = memchr(val + a, '-', b - a);
+		size_t l1 = dash ? (size_t)(dash - (val + a)) : 0, l2 = dash ? (size_t)(val + b - dash - 1) : 0;
+		bool ok = dash && l1 && l1 < sizeof(buf) && l2 && l2 < sizeof(buf);
+		if (ok) {
+			memcpy(buf, val + a, l1);
+			buf[l1] = '\0';
+			ok = inet_pton(AF_INET, buf, r[n].lo) == 1;
+		}
+		if (ok) {
+			memcpy(buf, dash + 1, l2);
+			buf[l2] = '\0';
+			ok = inet_pton(AF_INET, buf, r[n].hi) == 1;
+		}
+		if (!ok) {
+			add_err(e, name, lineno,
+				"'dhcp_ranges': '%.*s' is not FIRST-LAST of IPv4 addresses", shown,
+				val + a);
+			return;
+		}
+		if (memcmp(r[n].lo, r[n].hi, 4) > 0) {
+			add_err(e, name, lineno, "'dhcp_ranges': '%.*s' ends before it starts", shown,
+				val + a);
+			return;
+		}
+		n++;
+		if (!comma)
+			break;
+		at = end + 1;
+	}
+	memcpy(out->dhcp_ranges, r, n * sizeof(r[0]));
+	out->ndhcp_ranges = n;
+}
+
 /* "127.0.0.1:PORT" or "[::1]:PORT", a loopback address: the metrics name
  * the household's devices, so they are for this machine only. */
 static void parse_metrics(struct errs *e, const char *name, unsigned lineno, const char *val,
@@ -352,6 +414,12 @@ static void parse_value(struct errs *e, const char *name, unsigned lineno, enum 
 	case K_NFT_PORTS:
 		parse_ports(e, name, lineno, keys[k], val, vlen, out->nft_ports, &out->nnft_ports);
 		break;
+	case K_DHCP_PORTS:
+		parse_ports(e, name, lineno, keys[k], val, vlen, out->dhcp_ports, &out->ndhcp_ports);
+		break;
+	case K_DHCP_RANGES:
+		parse_ranges(e, name, lineno, val, vlen, out);
+		break;
 	case K_LAN_OPEN:
 		parse_open(e, name, lineno, keys[k], val, vlen, out->lan_open, &out->nlan_open);
 		break;
@@ -428,6 +496,15 @@ static void check_across(struct errs *e, const char *name, const unsigned line[K
 				"'%s' is a WAN port and a LAN-side port (lan_ports, ebpf_ports, "
 				"nft_ports)", p);
 	}
+	for (unsigned i = 0; i < c->ndhcp_ports; i++)
+		if (listed(c->wan_ports, c->nwan_ports, c->dhcp_ports[i]))
+			add_err(e, name, line[K_DHCP_PORTS],
+				"'%s' is a WAN port: DHCP is served on the LAN side only",
+				c->dhcp_ports[i]);
+	if (c->dhcp[0] && !c->ndhcp_ports && !c->nlan_ports && !c->nebpf_ports && !c->nnft_ports)
+		add_err(e, name, line[K_DHCP],
+			"'dhcp' needs 'dhcp_ports' or a LAN-side port (lan_ports, ebpf_ports, "
+			"nft_ports) to serve");
 	if (!c->guard || !gwd_config_has_engines(c))
 		return;
 	unsigned at = line[K_DATAPLANE] > line[K_EBPF_PORTS] ? line[K_DATAPLANE] : line[K_EBPF_PORTS];
@@ -562,7 +639,8 @@ int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_
 				"api_max_per_user, api_idle_timeout, compile_timeout, api_group, "
 				"nft_table, guard, lan_ports, wan_ports, nft_ports, lan_open, wan_open, "
 				"kernel_nat, nflog_group, metrics, dns, dns_listen, dns_clients, "
-				"dns_upstreams, dns_user, dns_block)",
+				"dns_upstreams, dns_user, dns_block, dhcp, dhcp_ranges, dhcp_lease_time, "
+				"dhcp_ports, dhcp_script)",
 				(int)(klen > 64 ? 64 : klen), line);
 			continue;
 		}
@@ -644,6 +722,9 @@ int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_
 	if (out.dns[0] && (!out.ndns_listen || !out.ndns_clients))
 		add_err(&e, name, line_of[K_DNS],
 			"'dns' needs 'dns_listen' and 'dns_clients' (docs/dns.md)");
+	if (out.dhcp[0] && !out.ndhcp_ranges)
+		add_err(&e, name, line_of[K_DHCP],
+			"'dhcp' needs 'dhcp_ranges', the addresses it hands out (docs/dns.md)");
 	if (!e.count)
 		check_across(&e, name, line_of, &out);
 	if (e.count)

@@ -48,6 +48,16 @@
  *   kernel_nat = 32768-65535       source ports of the kernel ports'
  *                                  masquerade out the WAN ports, or off
  *   nflog_group = 17               the NFLOG group of the nft engine's logs
+ * DHCP through dnsmasq (docs/dns.md, "DHCP"):
+ *   dhcp = /usr/sbin/dnsmasq       dnsmasq, started DHCP-only by gwd (unset: no
+ *                                  DHCP service)
+ *   dhcp_ranges = 192.168.1.100-192.168.1.199, ...  the IPv4 addresses handed
+ *                                  out (at most GWD_DHCP_RANGES); required with dhcp
+ *   dhcp_lease_time = 43200        seconds a lease lasts (120..31536000)
+ *   dhcp_ports = gw-lan, wlan0     the interfaces it serves (default: every
+ *                                  LAN-side port: lan_ports, ebpf_ports, nft_ports)
+ *   dhcp_script = /usr/libexec/gw-dhcp-event  the lease script dnsmasq runs,
+ *                                  which hands each lease event to gwd
  * Numbers are decimal within the ranges above.  Paths are absolute; port names are interface names (1..15 bytes of
  * letters, digits, '.', '-', '_', '@'), separated by commas, at most
  * GWD_MAX_PORTS, each once.  An unknown key, a repeated key, a line without '='
@@ -92,6 +102,17 @@ struct gwd_addr {
 #define GWD_DEFAULT_NAT_LO 32768  /* the kernel's share of the WAN ports; */
 #define GWD_DEFAULT_NAT_HI 65535  /* gw-dataplane takes 1024-32767 */
 
+#define GWD_DHCP_RANGES 8
+#define GWD_DHCP_LEASE_S 43200    /* dhcp_lease_time's default: 12 h */
+#ifndef GWD_DHCP_SCRIPT_DEFAULT
+#define GWD_DHCP_SCRIPT_DEFAULT "/usr/libexec/gw-dhcp-event"
+#endif
+
+/* An IPv4 range of dhcp_ranges, first and last address. */
+struct gwd_dhcp_range {
+	uint8_t lo[4], hi[4];
+};
+
 /* A gateway port opened by lan_open or wan_open. */
 struct gwd_open_port {
 	uint8_t proto; /* IPPROTO_TCP or IPPROTO_UDP */
@@ -130,6 +151,14 @@ struct gwd_config {
 	unsigned nlan_open, nwan_open;
 	uint16_t nat_lo, nat_hi;      /* 0, 0: kernel_nat = off */
 	uint16_t nflog_group;
+	/* DHCP through dnsmasq */
+	char dhcp[GWD_PATH_MAX];        /* "" when not set: no DHCP service */
+	char dhcp_script[GWD_PATH_MAX];
+	struct gwd_dhcp_range dhcp_ranges[GWD_DHCP_RANGES];
+	unsigned ndhcp_ranges;
+	unsigned dhcp_lease_s;        /* GWD_DHCP_LEASE_S */
+	char dhcp_ports[GWD_MAX_PORTS][GWD_IFNAME_MAX];
+	unsigned ndhcp_ports;         /* 0: every LAN-side port */
 	char metrics_addr[80];        /* "" when not set: no metrics */
 	unsigned short metrics_port;
 };

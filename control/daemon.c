@@ -70,6 +70,7 @@ static void run_now(struct gwd *d, const struct gwd_api_req *req, const struct g
 	case GWD_CMD_DEVICES: gwd_query_devices(d, req, res); break;
 	case GWD_CMD_FLOWS: gwd_query_flows(d, req, res); break;
 	case GWD_CMD_DOMAINS_LEARN: gwd_learn_cmd(d, req, peer, res); break;
+	case GWD_CMD_DHCP_LEASE: gwd_registry_lease_cmd(d, req, peer, res); break;
 	default: gwd_fail(res, "unknown_command", "unknown command"); break;
 	}
 }
@@ -279,6 +280,9 @@ int gwd_new(struct event_base *base, const struct gwd_config *cfg, struct gwd **
 			goto fail;
 		gwd_dns_policy(d->dns, d->image, d->image_size, d->ir);
 	}
+	r = gwd_registry_start(d, err, errlen);
+	if (r < 0)
+		goto fail;
 	if (!d->st.generation && cfg->policy[0] && !d->degraded[0]) {
 		struct gwd_api_req req = { .cmd = GWD_CMD_POLICY_APPLY, .path = cfg->policy,
 					   .message = "the policy of gwd.conf at first start" };
@@ -374,6 +378,7 @@ void gwd_free(struct gwd *d)
 {
 	if (!d)
 		return;
+	gwd_registry_stop(d);
 	gwd_dns_free(d->dns);
 	if (d->reload) {
 		gwd_call_cancel(d->reload->call);

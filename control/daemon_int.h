@@ -13,6 +13,9 @@
  *   queries.c      status, history, policy.get, devices, flows: read only
  *   schedules.c    the active-rule mask, recomputed each minute
  *   learn.c        learned domains: gwd_learn (learn.h) and domains.learn
+ *   registry.c     the identity registry (identity.h) fed by leases and
+ *                  neighbours, dnsmasq (dhcp.h), identity.json, and what
+ *                  the DNS service is told of the household's names
  *
  * Everything runs on the one event loop, so no duty locks anything.  A
  * command finishes before the next starts, except policy.apply, whose
@@ -67,6 +70,7 @@ struct gwd {
 	 * engines are left as they are until an apply or rollback succeeds. */
 	char degraded[320];
 	struct gwd_guard *guard;    /* guard.h; NULL when off or nothing to guard */
+	struct gwd_registry *reg;   /* registry.c: identities, DHCP */
 	struct gwd_observe *obs;    /* live events and metric figures (observe.h) */
 };
 
@@ -162,5 +166,26 @@ void gwd_learn_push(struct gwd *d, struct gwd_engine *e, const struct pol_ir *ir
 		    bool staged);
 void gwd_learn_cmd(struct gwd *d, const struct gwd_api_req *req, const struct gwd_peer *peer,
 		   struct gwd_result *res);
+
+/* registry.c */
+/* Loads identity.json, reads dnsmasq's lease file, watches the LAN-side
+ * ports' neighbours, starts dnsmasq (gwd.conf's dhcp), and tells the DNS
+ * service the household's names.  After gwd_dns_new. */
+int gwd_registry_start(struct gwd *d, char *err, size_t errlen);
+/* Writes what is not written yet, stops dnsmasq, frees. */
+void gwd_registry_stop(struct gwd *d);
+/* d->ir changed: declared devices, the zone, dnsmasq's options. */
+void gwd_registry_policy(struct gwd *d);
+/* dhcp.lease (root only): one lease event of dnsmasq's lease script. */
+void gwd_registry_lease_cmd(struct gwd *d, const struct gwd_api_req *req,
+			    const struct gwd_peer *peer, struct gwd_result *res);
+/* status's "identity": {"devices": N, "dhcp": null | dnsmasq's state}. */
+json_t *gwd_registry_status(const struct gwd *d);
+/* Adds what the registry knows to a devices reply's "devices" (each
+ * device's names, addresses, hostnames...), and the new devices it saw
+ * that no flow shows yet. */
+void gwd_registry_devices(const struct gwd *d, json_t *fields);
+/* The registry, or NULL before it started. */
+struct gwd_identity *gwd_registry_identity(const struct gwd *d);
 
 #endif

@@ -50,6 +50,8 @@ static void set_current(struct gwd *d, struct pol_ir *ir)
 	gwd_sched_set_current(d);
 	/* gw-dns matches answers against this generation's domain lists. */
 	gwd_dns_policy(d->dns, d->image, d->image_size, ir);
+	/* Which MACs are declared devices, under which names. */
+	gwd_registry_policy(d);
 }
 
 /* An image gwd is about to hand to engines, loaded as untrusted input (it

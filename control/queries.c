@@ -119,6 +119,8 @@ void gwd_query_status(struct gwd *d, struct gwd_result *res)
 	}
 	if (res->fields)
 		json_object_set_new(res->fields, "dns", d->dns ? gwd_dns_status(d->dns) : json_null());
+	if (res->fields)
+		json_object_set_new(res->fields, "identity", gwd_registry_status(d));
 }
 
 void gwd_query_history(struct gwd *d, const struct gwd_api_req *req, struct gwd_result *res)
@@ -224,6 +226,17 @@ static uint64_t now_ms(void)
 
 void gwd_query_devices(struct gwd *d, const struct gwd_api_req *req, struct gwd_result *res)
 {
+	/* With the identity registry, the full reply carries its record of
+	 * each device (built as JSON, then added to); brief (gwtop asks every
+	 * second) is the flow collector's text alone. */
+	if (!req->brief && d->reg) {
+		res->fields = gwd_devices_json(d->ir, d->flows, now_ms());
+		if (res->fields) {
+			gwd_registry_devices(d, res->fields);
+			json_object_set_new(res->fields, "generation", json_integer(d->st.generation));
+		}
+		return;
+	}
 	/* The generation in force's IR, not a load of its image per request:
 	 * gwtop asks every second. */
 	char *text;

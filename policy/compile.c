@@ -601,6 +601,24 @@ int pol_unit_image(const struct pol_unit *u, const void **ret_data, size_t *ret_
 	return 0;
 }
 
+int pol_unit_device_loc(const struct pol_unit *u, uint32_t device, struct pol_loc *ret)
+{
+	if (device >= u->ast.devices.n)
+		return -ENOENT;
+	const struct ast_device *d = VEC_AT(u->ast.devices, struct ast_device, device);
+	const struct pol_source *s = pol_diags_source(&u->diags, d->name.span.file);
+	*ret = (struct pol_loc){ s ? s->name : NULL, d->name.span.line, d->name.span.col,
+				 d->name.span.len };
+	return 0;
+}
+
+const char *pol_unit_file(const struct pol_unit *u, size_t i)
+{
+	const struct pol_source *s = i < u->diags.sources.n ? pol_diags_source(&u->diags, (uint32_t)i)
+							    : NULL;
+	return s ? s->name : NULL;
+}
+
 int pol_unit_rule_loc(const struct pol_unit *u, uint32_t rule, struct pol_loc *ret)
 {
 	/* The rules of `dns enforce` come first and stand where it stands. */

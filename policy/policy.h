@@ -68,5 +68,10 @@ int pol_unit_print(const struct pol_unit *u, FILE *out);
 
 /* Where rule `rule` (an index in the image) was written. */
 int pol_unit_rule_loc(const struct pol_unit *u, uint32_t rule, struct pol_loc *ret);
+/* Where device `device` (an index in the image) was written: its name. */
+int pol_unit_device_loc(const struct pol_unit *u, uint32_t device, struct pol_loc *ret);
+/* The files the unit read, the main file first (includes and list files
+ * as the diagnostics name them); NULL past the last. */
+const char *pol_unit_file(const struct pol_unit *u, size_t i);
 
 #endif

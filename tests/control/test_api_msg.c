@@ -206,6 +206,55 @@ static void test_learn(void **state)
 	}
 }
 
+/* dhcp.lease: strings and an expiry taken as they come (lease.h checks
+ * their content); the parts that must be there, and their types. */
+static void test_dhcp_lease(void **state)
+{
+	struct gwd_api_req r;
+	struct gwd_api_err e;
+	(void)state;
+	const char *ok = "{\"v\":1,\"id\":4,\"cmd\":\"dhcp.lease\",\"action\":\"add\","
+			 "\"mac\":\"02:5e:11:aa:03:09\",\"addr\":\"192.168.1.57\",\"hostname\":"
+			 "\"android-5f2a\",\"client_id\":\"01:02:5e:11:aa:03:09\",\"expires\":1795756800}";
+	assert_int_equal(gwd_api_parse(ok, strlen(ok), &r, &e), 0);
+	assert_int_equal(r.cmd, GWD_CMD_DHCP_LEASE);
+	assert_true(gwd_cmd_changes(r.cmd));
+	assert_string_equal(r.action, "add");
+	assert_string_equal(r.mac, "02:5e:11:aa:03:09");
+	assert_string_equal(r.addr, "192.168.1.57");
+	assert_string_equal(r.hostname, "android-5f2a");
+	assert_string_equal(r.client_id, "01:02:5e:11:aa:03:09");
+	assert_int_equal(r.expires, 1795756800);
+	gwd_api_req_free(&r);
+	const char *bare = "{\"v\":1,\"id\":4,\"cmd\":\"dhcp.lease\",\"action\":\"del\","
+			   "\"mac\":\"02:5e:11:aa:03:09\",\"addr\":\"192.168.1.57\"}";
+	assert_int_equal(gwd_api_parse(bare, strlen(bare), &r, &e), 0);
+	assert_null(r.hostname);
+	assert_null(r.client_id);
+	assert_int_equal(r.expires, 0);
+	gwd_api_req_free(&r);
+	static const struct { const char *line, *what; } bad[] = {
+		{ "{\"v\":1,\"id\":1,\"cmd\":\"dhcp.lease\",\"mac\":\"02:5e:11:aa:03:09\","
+		  "\"addr\":\"192.168.1.57\"}", "needs 'action', 'mac' and 'addr'" },
+		{ "{\"v\":1,\"id\":1,\"cmd\":\"dhcp.lease\",\"action\":\"add\",\"mac\":7,"
+		  "\"addr\":\"192.168.1.57\"}", "'mac' must be a string" },
+		{ "{\"v\":1,\"id\":1,\"cmd\":\"dhcp.lease\",\"action\":\"add\",\"mac\":\"x\","
+		  "\"addr\":\"192.168.1.57\",\"expires\":-1}", "'expires' must be unix seconds" },
+		{ "{\"v\":1,\"id\":1,\"cmd\":\"dhcp.lease\",\"action\":\"add\",\"mac\":\"x\","
+		  "\"addr\":\"192.168.1.57\",\"expires\":\"soon\"}", "'expires' must be unix seconds" },
+		{ "{\"v\":1,\"id\":1,\"cmd\":\"dhcp.lease\",\"action\":\"add\",\"mac\":\"x\","
+		  "\"addr\":\"192.168.1.57\",\"hostname\":\"a\\u0000b\"}", "contains a NUL" },
+		{ "{\"v\":1,\"id\":1,\"cmd\":\"dhcp.lease\",\"action\":\"add\",\"mac\":\"x\","
+		  "\"addr\":\"192.168.1.57\",\"iaid\":1}", "takes no field 'iaid'" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(gwd_api_parse(bad[i].line, strlen(bad[i].line), &r, &e), -EINVAL);
+		assert_string_equal(e.code, "bad_argument");
+		if (!strstr(e.message, bad[i].what))
+			fail_msg("case %zu: '%s' lacks '%s'", i, e.message, bad[i].what);
+	}
+}
+
 /* devices: brief or not. */
 static void test_devices_brief(void **state)
 {
@@ -268,6 +317,7 @@ int main(void)
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_replies),
 		cmocka_unit_test(test_sha256),
+		cmocka_unit_test(test_dhcp_lease),
 		cmocka_unit_test(test_learn),
 		cmocka_unit_test(test_subscribe),
 		cmocka_unit_test(test_devices_brief),

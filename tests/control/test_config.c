@@ -288,6 +288,55 @@ static void test_nft_keys(void **state)
 	assert_int_equal(parse("dataplane = /run/dp.sock\nguard = off\n", &c, err, sizeof(err)), 0);
 }
 
+static void test_dhcp_keys(void **state)
+{
+	struct gwd_config c;
+	char err[2048];
+	(void)state;
+	assert_int_equal(parse("", &c, err, sizeof(err)), 0);
+	assert_string_equal(c.dhcp, "");
+	assert_int_equal(c.dhcp_lease_s, 43200);
+	assert_int_equal(parse("lan_ports = gw-lan\n"
+			       "dhcp = /usr/sbin/dnsmasq\n"
+			       "dhcp_ranges = 192.168.1.100-192.168.1.199 , 10.0.0.5-10.0.0.5\n"
+			       "dhcp_lease_time = 3600\n"
+			       "dhcp_ports = gw-lan, wlan0\n"
+			       "dhcp_script = /opt/gw/gw-dhcp-event\n", &c, err, sizeof(err)), 0);
+	assert_string_equal(c.dhcp, "/usr/sbin/dnsmasq");
+	assert_int_equal(c.ndhcp_ranges, 2);
+	assert_memory_equal(c.dhcp_ranges[0].lo, ((uint8_t[]){ 192, 168, 1, 100 }), 4);
+	assert_memory_equal(c.dhcp_ranges[0].hi, ((uint8_t[]){ 192, 168, 1, 199 }), 4);
+	assert_memory_equal(c.dhcp_ranges[1].lo, c.dhcp_ranges[1].hi, 4);
+	assert_int_equal(c.dhcp_lease_s, 3600);
+	assert_int_equal(c.ndhcp_ports, 2);
+	assert_string_equal(c.dhcp_ports[1], "wlan0");
+	assert_string_equal(c.dhcp_script, "/opt/gw/gw-dhcp-event");
+
+	const char *bad = "dhcp_ranges = 192.168.1.199-192.168.1.100\n"
+			  "dhcp_lease_time = 60\n"
+			  "dhcp_ports = a b\n"
+			  "dhcp_script = gw-dhcp-event\n";
+	assert_int_equal(parse(bad, &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "gwd.conf:1: error: 'dhcp_ranges': '192.168.1.199-192.168.1.100' "
+				    "ends before it starts"));
+	assert_non_null(strstr(err, "gwd.conf:2: error: 'dhcp_lease_time' must be a number from 120"));
+	assert_non_null(strstr(err, "gwd.conf:3: error: 'dhcp_ports': 'a b' is not an interface"));
+	assert_non_null(strstr(err, "gwd.conf:4: error: 'dhcp_script' must be an absolute path"));
+	assert_int_equal(parse("dhcp_ranges = fd00::1-fd00::9\n", &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "is not FIRST-LAST of IPv4 addresses"));
+	/* dhcp needs ranges and a LAN-side port; never a WAN port. */
+	assert_int_equal(parse("lan_ports = gw-lan\ndhcp = /usr/sbin/dnsmasq\n", &c, err,
+			       sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "gwd.conf:2: error: 'dhcp' needs 'dhcp_ranges'"));
+	assert_int_equal(parse("dhcp = /usr/sbin/dnsmasq\ndhcp_ranges = 10.0.0.2-10.0.0.9\n", &c,
+			       err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "gwd.conf:1: error: 'dhcp' needs 'dhcp_ports' or a LAN-side port"));
+	assert_int_equal(parse("wan_ports = gw-wan\ndhcp_ports = gw-wan\n", &c, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "gwd.conf:2: error: 'gw-wan' is a WAN port: DHCP is served on "
+				    "the LAN side only"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -299,6 +348,7 @@ int main(void)
 		cmocka_unit_test(test_engine_keys),
 		cmocka_unit_test(test_metrics),
 		cmocka_unit_test(test_nft_keys),
+		cmocka_unit_test(test_dhcp_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -274,6 +274,20 @@ int gwctl_cmd_status(int argc, char **argv, const char *sock)
 			       (long long)json_integer_value(json_object_get(dns, "restarts")),
 			       last ? ", last exit: " : "", last ? last : "");
 		}
+		/* The identity registry and its DHCP service (dnsmasq). */
+		json_t *idn = json_object_get(reply, "identity");
+		if (json_is_object(idn)) {
+			printf("identity:   %lld devices known\n",
+			       (long long)json_integer_value(json_object_get(idn, "devices")));
+			json_t *dh = json_object_get(idn, "dhcp");
+			const char *last = json_string_value(json_object_get(dh, "last_exit"));
+			if (json_is_object(dh))
+				printf("dhcp:       %s, pid %lld, %lld restarts%s%s\n",
+				       json_string_value(json_object_get(dh, "state")),
+				       (long long)json_integer_value(json_object_get(dh, "pid")),
+				       (long long)json_integer_value(json_object_get(dh, "restarts")),
+				       last ? ", last exit: " : "", last ? last : "");
+		}
 	}
 	json_decref(reply);
 	return r;

@@ -48,8 +48,10 @@ int gwctl_cmd_rollback(int argc, char **argv, const char *sock);
 int gwctl_cmd_confirm(int argc, char **argv, const char *sock);
 int gwctl_cmd_status(int argc, char **argv, const char *sock);
 
-/* traffic.c */
+/* devices.c: devices, devices show, devices name */
 int gwctl_cmd_devices(int argc, char **argv, const char *sock);
+
+/* traffic.c */
 int gwctl_cmd_flows(int argc, char **argv, const char *sock);
 int gwctl_cmd_domains(int argc, char **argv, const char *sock);
 

@@ -30,6 +30,9 @@ void gwctl_usage(FILE *out)
 	      "       gwctl policy diff [OLD] FILE [--json]\n"
 	      "       gwctl status [--json]\n"
 	      "       gwctl devices [--json]\n"
+	      "       gwctl devices show DEVICE [--json]\n"
+	      "       gwctl devices name MAC|NEW-NAME NAME [--owner PERSON] [--group GROUP]...\n"
+	      "                          [--file DEVICES-FILE] [-m MSG]\n"
 	      "       gwctl flows [--device NAME|MAC] [--limit N] [--json]\n"
 	      "       gwctl domains learn NAME ADDR... [--ttl SECONDS]\n"
 	      "       gwctl events [--type TYPE[,TYPE...]] [--json]\n"
@@ -40,7 +43,10 @@ void gwctl_usage(FILE *out)
 	      "\n"
 	      "DEVICE is a device name, a MAC address, or 'new'.  HOST is an address\n"
 	      "([v6]:port for IPv6 with a port) or a domain name.  TIME is 'now',\n"
-	      "'mon 21:30' or '2026-11-27 21:30' in the policy's time zone.\n", out);
+	      "'mon 21:30' or '2026-11-27 21:30' in the policy's time zone.\n"
+	      "devices name writes a device statement into devices.gw beside the policy\n"
+	      "file in force (or DEVICES-FILE), includes it from the policy the first\n"
+	      "time, and applies the policy as policy apply does.\n", out);
 }
 
 /* The commands that talk to gwd: argv after the command's name. */

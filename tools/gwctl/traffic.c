@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * gwctl's commands on what gwd sees (docs/api.md): devices and flows as
- * tables or JSON, and domains learn, which stands in for the DNS service.
+ * gwctl's commands on what gwd sees (docs/api.md): flows as a table or
+ * JSON, and domains learn, which stands in for the DNS service (devices
+ * are devices.c's).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,66 +14,6 @@
 #include "gwctl.h"
 #include "gwd_api.h"
 #include "table.h"
-
-int gwctl_cmd_devices(int argc, char **argv, const char *sock)
-{
-	bool json = argc == 1 && !strcmp(argv[0], "--json");
-	if (argc > 1 || (argc == 1 && !json)) {
-		gwctl_usage(stderr);
-		return EXIT_USAGE;
-	}
-	json_t *reply = gwctl_call(sock, json_pack("{s:s}", "cmd", "devices"));
-	int r = gwctl_check_reply(reply, "devices");
-	if (r == 0 && json) {
-		gwctl_print_json_reply(reply);
-	} else if (r == 0) {
-		uint64_t now = gwc_jnum(reply, "now_ms");
-		struct gwc_table t = { .ncols = 9, .right = { [4] = true, [5] = true, [6] = true,
-							  [7] = true } };
-		gwc_table_row(&t, (const char *[]){ "NAME", "OWNER", "GROUPS", "MAC", "OUT", "IN",
-						"BLOCKED", "FLOWS", "LAST SEEN" });
-		size_t i;
-		json_t *d;
-		json_array_foreach(json_object_get(reply, "devices"), i, d) {
-			json_t *tot = json_object_get(d, "totals"), *macs = json_object_get(d, "macs");
-			char groups[256] = "", mac[48] = "", out[24], in[24], blk[24], flows[24],
-			     seen[32];
-			size_t k;
-			json_t *g;
-			json_array_foreach(json_object_get(d, "groups"), k, g) {
-				size_t l = strlen(groups);
-				snprintf(groups + l, sizeof(groups) - l, "%s%s", k ? "," : "",
-					 json_string_value(g));
-			}
-			/* The first MAC, and how many more (`devices --json` lists all). */
-			const char *m0 = json_string_value(json_array_get(macs, 0));
-			if (json_array_size(macs) > 1)
-				snprintf(mac, sizeof(mac), "%s +%zu", m0, json_array_size(macs) - 1);
-			else
-				snprintf(mac, sizeof(mac), "%s", m0 ? m0 : "-");
-			gwc_fmt_size(out, sizeof(out), gwc_jnum(tot, "bytes_out"));
-			gwc_fmt_size(in, sizeof(in), gwc_jnum(tot, "bytes_in"));
-			gwc_fmt_size(blk, sizeof(blk), gwc_jnum(tot, "blocked_bytes"));
-			snprintf(flows, sizeof(flows), "%llu", (unsigned long long)gwc_jnum(tot, "flows_live"));
-			uint64_t last = gwc_jnum(tot, "last_seen_ms");
-			if (last) {
-				gwc_fmt_age(seen, sizeof(seen), now > last ? now - last : 0);
-				strcat(seen, " ago");
-			} else {
-				snprintf(seen, sizeof(seen), "never");
-			}
-			const char *name = json_string_value(json_object_get(d, "name"));
-			gwc_table_row(&t, (const char *[]){
-					      name ? name : "(new)",
-					      json_string_value(json_object_get(d, "owner")),
-					      groups[0] ? groups : NULL, mac, out, in, blk, flows,
-					      seen });
-		}
-		gwc_table_print(&t, stdout);
-	}
-	json_decref(reply);
-	return r;
-}
 
 int gwctl_cmd_flows(int argc, char **argv, const char *sock)
 {
