@@ -88,8 +88,9 @@ def run_in(home, role, argv, timeout=30):
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def start_in(home, role, argv):
+def start_in(home, role, argv, stdin=False):
     return subprocess.Popen(["ip", "netns", "exec", home.ns(role)] + argv,
+                            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -133,13 +134,22 @@ def hairpin(home):
     n = len(eps)
     ports = [20000 + i if i % 2 == 0 else 40000 + i for i in range(n)]
     ext = learn_udp(home, eps, ports)
-    # All at once: i sends to i+1's public endpoint, 30 datagrams.
+    # All at once: i sends to i+1's public endpoint, 30 datagrams. Each
+    # peer binds and waits at a barrier, so a loaded machine's slow starts
+    # do not leave the early datagrams to a filter its receiver has not
+    # opened yet.
     procs = []
     for i, (role, addr) in enumerate(eps):
         j = (i + 1) % n
         procs.append(start_in(home, role, programs.python(
             "udp_peer.py", addr, ports[i], "--send", "%s:%d" % (WAN_IP, ext[j]),
-            "--count", 30, "--interval", 0.05, "--seconds", 3)))
+            "--count", 30, "--interval", 0.05, "--seconds", 3, "--barrier"), stdin=True))
+    for i, p in enumerate(procs):
+        line = p.stdout.readline().strip()
+        check(line == "ready", "udp_peer at %s did not start: %r" % (eps[i][1], line))
+    for p in procs:
+        p.stdin.write("go\n")
+        p.stdin.flush()
     for i, p in enumerate(procs):
         r = result(p, "udp_peer at %s" % eps[i][1])
         k = (i - 1) % n

@@ -10,7 +10,8 @@ thermostat `rate 100mbit` (docs/dataplane.md, "Rates").
 RATES: "2,25,100" or a part of it (Mbit/s).  For each, the device's TCP
 goodput must lie within 0.9 R and 1.05 R: one flow and four sharing the
 device's limit, download and upload, each measured by iperf3 over 8
-seconds after two left out (TCP's start).  LCORES: gw-dataplane's
+seconds after two left out (TCP's start); a figure under 0.9 R is
+measured again, up to three times (a CPU-starved machine's figure).  LCORES: gw-dataplane's
 cores (default "0": one worker).  Exit 0 pass, 1 fail, 77 skip (not root,
 iperf3 or another program missing).
 """
@@ -31,6 +32,7 @@ LCORES = sys.argv[3] if len(sys.argv) > 3 else "0"
 POLICY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rate.gw")
 DEVICE = {2: "laptop", 25: "tv", 100: "thermostat"}
 LOW, HIGH = 0.90, 1.05
+TRIES = 3
 
 
 def iperf(home, dev, args):
@@ -70,10 +72,19 @@ def body():
             for what, args in (("download", ["-R"]), ("upload", []),
                                ("download, 4 flows", ["-R", "-P", "4"]),
                                ("upload, 4 flows", ["-P", "4"])):
-                got, retr = iperf(home, dev, args)
-                ok = LOW * rate <= got <= HIGH * rate
-                print("%-4s rate %dmbit %-18s %7.2f Mbit/s (%.3f R, %s retransmits)" % (
-                    "ok" if ok else "FAIL", rate, what, got, got / rate, retr), flush=True)
+                # Under the rate is what a CPU-starved machine also gives
+                # (gw-dataplane's workers, iperf3 and the veths share two
+                # CPUs with whatever else runs): measured again, up to
+                # TRIES times. A shaper that delivers too little does so
+                # every time; over the rate fails at once.
+                for attempt in range(1, TRIES + 1):
+                    got, retr = iperf(home, dev, args)
+                    ok = LOW * rate <= got <= HIGH * rate
+                    print("%-4s rate %dmbit %-18s %7.2f Mbit/s (%.3f R, %s retransmits)%s" % (
+                        "ok" if ok else "FAIL", rate, what, got, got / rate, retr,
+                        "" if attempt == 1 else " attempt %d" % attempt), flush=True)
+                    if ok or got > HIGH * rate:
+                        break
                 if not ok:
                     bad.append("rate %dmbit, %s: %.2f Mbit/s, outside %.2f-%.2f" % (
                         rate, what, got, LOW * rate, HIGH * rate))

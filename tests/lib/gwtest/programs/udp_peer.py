@@ -4,6 +4,7 @@ NAT mapping).
 
     udp_peer.py BIND_IP BIND_PORT [--learn IP:PORT] [--again N]
                 [--send IP:PORT] [--count N] [--interval S] [--seconds S]
+                [--barrier]
 
 --learn asks nat_reflector.py at IP:PORT which address and port it came
 from (its mapping, as a peer on the internet sees it), --again N asks it
@@ -11,11 +12,14 @@ to send once more from port +N.  --send sends COUNT datagrams "NAME SEQ"
 (NAME: BIND_IP:BIND_PORT) to IP:PORT, INTERVAL apart.  Meanwhile, and
 until SECONDS after the start, it records what arrives.  Prints one JSON
 line: {"ext": [IP, PORT] or null, "got": [[IP, PORT, TEXT], ...],
-"sent": N}.
+"sent": N}.  --barrier: once bound (and after --learn), print "ready" and
+wait for a line on stdin before the sending and SECONDS start, so a test
+can start many peers' traffic at one moment however slowly they started.
 """
 import argparse
 import json
 import socket
+import sys
 import time
 
 
@@ -33,6 +37,7 @@ ap.add_argument("--send", type=endpoint)
 ap.add_argument("--count", type=int, default=10)
 ap.add_argument("--interval", type=float, default=0.1)
 ap.add_argument("--seconds", type=float, default=0)
+ap.add_argument("--barrier", action="store_true")
 a = ap.parse_args()
 
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -51,6 +56,10 @@ if a.learn:
         ip, port = data.decode().split()
         ext = [ip, int(port)]
         break
+if a.barrier:
+    print("ready", flush=True)
+    sys.stdin.readline()
+    t0 = time.monotonic()
 end = t0 + a.seconds
 next_send = time.monotonic()
 while True:
