@@ -55,6 +55,9 @@ struct gwd_dns {
 	char zone[GWDNS_NAME_MAX];
 	void *image;
 	size_t image_size;
+	bool enforce; /* the policy's `dns enforce` */
+	struct gwdns_name *allow; /* the policy's `dns private` names */
+	size_t nallow;
 	struct gwd_dns_record *records;
 	size_t nrecords;
 	struct gwdns_client_map *clients;
@@ -189,19 +192,23 @@ static void prefix_of(const struct gwd_addr *a, struct gwdns_prefix *p, uint16_t
 	memcpy(p->addr, a->addr, 16);
 }
 
+_Static_assert(GWDNS_ALLOW_MAX >= POL_MAX_DNS_PRIVATE, "every dns private name fits in CONFIG");
+
 static void send_config(struct gwd_dns *s)
 {
 	const struct gwd_config *c = &s->cfg;
 	size_t n = c->ndns_upstreams + c->ndns_clients + c->ndns_listen, i, k = 0;
 	struct gwdns_prefix p[3 * GWD_DNS_ADDRS];
 	struct gwdns_config h;
+	uint8_t *body;
 
 	memset(&h, 0, sizeof(h));
-	h.flags = GWDNS_CONF_ENFORCE | GWDNS_CONF_REBIND;
+	h.flags = (s->enforce ? GWDNS_CONF_ENFORCE : 0) | GWDNS_CONF_REBIND;
 	h.block_mode = c->dns_block_null ? GWDNS_BLOCK_NULL : GWDNS_BLOCK_NXDOMAIN;
 	h.n_upstreams = (uint16_t)c->ndns_upstreams;
 	h.n_clients = (uint16_t)c->ndns_clients;
 	h.n_self = (uint16_t)c->ndns_listen;
+	h.n_rebind_allow = (uint16_t)s->nallow;
 	snprintf(h.zone, sizeof(h.zone), "%s", s->zone);
 	for (i = 0; i < c->ndns_upstreams; i++)
 		prefix_of(&c->dns_upstreams[i], &p[k++], 53);
@@ -209,7 +216,46 @@ static void send_config(struct gwd_dns *s)
 		prefix_of(&c->dns_clients[i], &p[k++], 0);
 	for (i = 0; i < c->ndns_listen; i++)
 		prefix_of(&c->dns_listen[i], &p[k++], 0);
-	send_msg(s, GWDNS_MSG_CONFIG, ++s->next_id, &h, sizeof(h), p, n * sizeof(p[0]));
+	body = malloc(n * sizeof(p[0]) + s->nallow * sizeof(*s->allow) + 1);
+	if (!body) {
+		gwd_log("dns_config_failed", "reason=nomem");
+		return;
+	}
+	memcpy(body, p, n * sizeof(p[0]));
+	if (s->nallow)
+		memcpy(body + n * sizeof(p[0]), s->allow, s->nallow * sizeof(*s->allow));
+	send_msg(s, GWDNS_MSG_CONFIG, ++s->next_id, &h, sizeof(h), body,
+		 n * sizeof(p[0]) + s->nallow * sizeof(*s->allow));
+	free(body);
+}
+
+/* The policy's `dns private` names (its flagged domain set, ir.h) into
+ * CONFIG's rebinding allowance; 0, or -ENOMEM (the old names stay). */
+static int take_private(struct gwd_dns *s, const struct pol_ir *ir)
+{
+	const struct pol_set *set = NULL;
+	struct gwdns_name *v;
+	uint32_t i;
+
+	for (i = 0; ir && i < ir->ndomain_sets; i++)
+		if (ir->domain_sets[i].flags & POL_SET_DNS_PRIVATE)
+			set = &ir->domain_sets[i];
+	if (!set || !set->count) {
+		free(s->allow);
+		s->allow = NULL;
+		s->nallow = 0;
+		return 0;
+	}
+	v = calloc(set->count, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (i = 0; i < set->count; i++)
+		snprintf(v[i].name, sizeof(v[i].name), "%s",
+			 pol_ir_str(ir, ir->domains[set->first + i].name));
+	free(s->allow);
+	s->allow = v;
+	s->nallow = set->count;
+	return 0;
 }
 
 static void send_zone(struct gwd_dns *s)
@@ -580,6 +626,7 @@ void gwd_dns_free(struct gwd_dns *s)
 		close(s->tcp[i]);
 	}
 	free(s->image);
+	free(s->allow);
 	free(s->records);
 	free(s->clients);
 	free(s);
@@ -604,6 +651,9 @@ void gwd_dns_policy(struct gwd_dns *s, const void *image, size_t size, const str
 	s->image = copy;
 	s->image_size = size;
 	snprintf(s->zone, sizeof(s->zone), "%s", zone && zone[0] ? zone : "home.arpa");
+	s->enforce = ir && (ir->meta->dns & POL_META_DNS_ENFORCE);
+	if (take_private(s, ir) < 0)
+		gwd_log("dns_policy_failed", "reason=nomem what=private");
 	send_config(s);
 	send_zone(s);
 	send_policy(s);

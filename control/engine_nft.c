@@ -76,6 +76,15 @@ static void set_state(struct nft_engine *x, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* CPU milliseconds of this thread so far, the kernel's work on its
+ * batches included (it runs inside sendmsg). */
+static double thread_cpu_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -364,6 +373,7 @@ static int prepare(struct gwd_engine *e, uint32_t gen, const void *image, size_t
 	bd->domused = gwd_nft_policy_domsets(bd->ir);
 	struct gwd_nft_policy_stats st;
 	struct timespec t0, t1, t2;
+	double cpu0 = thread_cpu_ms();
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if ((r = gwd_nft_batch_new(x->n, &b)) < 0) {
 		snprintf(err, errlen, "%s", strerror(-r));
@@ -378,10 +388,11 @@ static int prepare(struct gwd_engine *e, uint32_t gen, const void *image, size_t
 	clock_gettime(CLOCK_MONOTONIC, &t2);
 	gwd_log("nft_prepare", "gen=%" PRIu32 " build=%" PRIu32 " rules=%" PRIu32
 		" nft_rules=%" PRIu32 " chains=%" PRIu32 " sets=%" PRIu32 " elements=%" PRIu32
-		" messages=%zu build_ms=%.1f kernel_ms=%.1f", gen, bd->id, bd->nrules, st.rules,
-		st.chains, st.sets, st.elements, gwd_nft_batch_count(b),
+		" messages=%zu build_ms=%.1f kernel_ms=%.1f cpu_ms=%.1f", gen, bd->id, bd->nrules,
+		st.rules, st.chains, st.sets, st.elements, gwd_nft_batch_count(b),
 		(double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
-		(double)(t2.tv_sec - t1.tv_sec) * 1e3 + (double)(t2.tv_nsec - t1.tv_nsec) / 1e6);
+		(double)(t2.tv_sec - t1.tv_sec) * 1e3 + (double)(t2.tv_nsec - t1.tv_nsec) / 1e6,
+		thread_cpu_ms() - cpu0);
 	gwd_nft_batch_free(b);
 	free(mask);
 	return 0;
@@ -439,6 +450,7 @@ static int commit(struct gwd_engine *e, char *err, size_t errlen)
 	}
 	char rec[128];
 	struct gwd_nft_batch *b;
+	double cpu0 = thread_cpu_ms();
 	int r = gwd_nft_batch_new(x->n, &b);
 	if (r < 0) {
 		snprintf(err, errlen, "%s", strerror(-r));
@@ -455,8 +467,8 @@ static int commit(struct gwd_engine *e, char *err, size_t errlen)
 	x->live = x->staged;
 	memset(&x->staged, 0, sizeof(x->staged));
 	e->generation = x->live.gen;
-	gwd_log("nft_commit", "gen=%" PRIu32 " build=%" PRIu32 " epoch=%" PRIu32, x->live.gen,
-		x->live.id, x->live.epoch);
+	gwd_log("nft_commit", "gen=%" PRIu32 " build=%" PRIu32 " epoch=%" PRIu32 " cpu_ms=%.1f",
+		x->live.gen, x->live.id, x->live.epoch, thread_cpu_ms() - cpu0);
 	save_live(x);
 	/* The old build goes after the apply has answered (it no longer
 	 * decides anything); at once without an event loop. */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "daemon_int.h"
 #include "eval.h"
@@ -58,10 +59,18 @@ static void who_text(const struct gwd_learn_who *who, char *buf, size_t size)
 	}
 }
 
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 int gwd_learn(struct gwd *d, const char *name, const struct gwd_learn_addr *addrs,
 	      size_t naddrs, uint32_t ttl_s, const struct gwd_learn_who *who,
 	      struct gwd_learn_result *ret)
 {
+	uint64_t t0 = mono_us();
 	if (!name || !gwd_domain_name_ok(name) || !addrs || !naddrs ||
 	    naddrs > GWD_LEARN_MAX_ADDRS || !ttl_s || ttl_s > GWD_LEARN_MAX_TTL)
 		return -EINVAL;
@@ -82,11 +91,14 @@ int gwd_learn(struct gwd *d, const char *name, const struct gwd_learn_addr *addr
 	int r = gwd_domains_entries(d->domains, d->ir, now, name, &v, &n);
 	if (r < 0)
 		return r;
+	char each[GWD_MAX_ENGINES * 32] = "";
+	size_t at = 0;
 	for (size_t i = 0; n && i < d->nengines; i++) {
 		struct gwd_engine *e = d->engines[i];
 		if (!e->ops->set_domains)
 			continue;
 		struct gwd_learn_engine *o = &res.engines[res.nengines++];
+		uint64_t te = mono_us();
 		o->name = e->ops->name;
 		if (e->generation != d->st.generation || !d->ir)
 			snprintf(o->error, sizeof(o->error), "not running the current generation");
@@ -94,13 +106,21 @@ int gwd_learn(struct gwd *d, const char *name, const struct gwd_learn_addr *addr
 			o->ok = true;
 		if (!o->ok)
 			res.nfailed++;
+		int k = snprintf(each + at, sizeof(each) - at, "%s%.12s:%llu", at ? "," : "",
+				 o->name, (unsigned long long)(mono_us() - te));
+		if (k > 0 && (size_t)k < sizeof(each) - at)
+			at += (size_t)k;
 	}
 	free(v);
 	res.learned = gwd_domains_count(d->domains);
 	char q[300], w[128];
 	who_text(who, w, sizeof(w));
-	gwd_log("domains_learn", "name=%s addrs=%zu ttl=%u sets=%#llx %s",
-		gwd_log_value(q, sizeof(q), name), naddrs, ttl_s, (unsigned long long)res.sets, w);
+	/* us: the table and every engine updated, the most of an answer's hold. */
+	gwd_log("domains_learn",
+		"name=%s addrs=%zu ttl=%u sets=%#llx engines=%zu failed=%zu us=%llu engine_us=%s %s",
+		gwd_log_value(q, sizeof(q), name), naddrs, ttl_s, (unsigned long long)res.sets,
+		res.nengines, res.nfailed, (unsigned long long)(mono_us() - t0),
+		each[0] ? each : "none", w);
 	*ret = res;
 	return 0;
 }

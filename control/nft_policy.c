@@ -36,6 +36,10 @@
 struct vec32 {
 	uint32_t *v;
 	size_t n, cap;
+	/* As a rule list: `after` another list in some device chain (its
+	 * rules must beat the best rule found so far); `inl` written into its
+	 * device chain (its rules decide at once instead of returning). */
+	bool after, inl;
 };
 
 static int push32(struct vec32 *x, uint32_t v)
@@ -513,8 +517,26 @@ static void dst_check(struct ctx *c, struct gwd_nft_rule *r, uint32_t j, const s
 	}
 }
 
-/* Rule j's nft rules in list chain `chain`: one per destination way. */
-static void list_rule(struct ctx *c, const char *chain, uint32_t j)
+/* Protocol and port in one comparison: meta l4proto into REG32_00 (a
+ * byte, zero-padded), the destination port into REG32_01 (two bytes,
+ * zero-padded), compared as 8 bytes (a range with the protocol fixed is
+ * the port range of that protocol). */
+static void proto_port(struct gwd_nft_rule *r, uint8_t proto, uint16_t lo, uint16_t hi)
+{
+	uint8_t a[8] = { proto, 0, 0, 0, (uint8_t)(lo >> 8), (uint8_t)lo, 0, 0 };
+	uint8_t z[8] = { proto, 0, 0, 0, (uint8_t)(hi >> 8), (uint8_t)hi, 0, 0 };
+	gwd_nft_e_meta(r, NFT_META_L4PROTO, NFT_REG32_00);
+	gwd_nft_e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_01);
+	if (lo == hi)
+		gwd_nft_e_cmp(r, NFT_REG32_00, NFT_CMP_EQ, a, 8);
+	else
+		gwd_nft_e_range(r, NFT_REG32_00, a, z, 8);
+}
+
+/* Rule j's nft rules in list l (chain `chain`): one per destination way.
+ * Each sets ct mark to j when it matches; then returns to the device
+ * chain, or, in a list written into its device chain, goes to decide. */
+static void list_rule(struct ctx *c, const char *chain, const struct vec32 *l, uint32_t j)
 {
 	const struct pol_rule *pr = &c->ir->rules[j];
 	const struct plan *p = &c->plans[j];
@@ -525,13 +547,18 @@ static void list_rule(struct ctx *c, const char *chain, uint32_t j)
 		char n[N];
 		uint8_t v[4];
 		unsigned nv = l4_values(p->l4mask, v);
-		if (nv == 1) {
+		bool ported = nv == 1 && (p->port == PORT_ONE || p->port == PORT_RANGE);
+		if (ported) {
+			proto_port(r, v[0], p->plo, p->phi);
+		} else if (nv == 1) {
 			gwd_nft_m_l4proto(r, v[0]);
 		} else if (nv > 1) {
 			name(c, n, "l4_%u", p->l4mask);
 			gwd_nft_m_l4proto_in(r, n);
 		}
-		if (p->port == PORT_ONE) {
+		if (ported) {
+			/* done with the protocol */
+		} else if (p->port == PORT_ONE) {
 			gwd_nft_m_th16(r, 2, p->plo);
 		} else if (p->port == PORT_RANGE) {
 			gwd_nft_m_th16_range(r, 2, p->plo, p->phi);
@@ -543,18 +570,27 @@ static void list_rule(struct ctx *c, const char *chain, uint32_t j)
 			gwd_nft_e_lookup(r, NFT_REG32_00, n, GWD_NFT_SET_ONLY, false);
 		}
 		dst_check(c, r, j, p, w);
-		/* Only a rule earlier than the best one found so far. */
-		uint32_t be = htonl(j);
-		gwd_nft_e_ct(r, NFT_CT_MARK, -1, NFT_REG_1);
-		gwd_nft_e_byteorder_hton(r, NFT_REG_1, 4, 4);
-		gwd_nft_e_cmp(r, NFT_REG_1, NFT_CMP_GT, &be, 4);
+		if (l->after) {
+			/* Only a rule earlier than the best one found so far
+			 * (a list first in every chain that jumps to it starts
+			 * from the default, later than every rule). */
+			uint32_t be = htonl(j);
+			gwd_nft_e_ct(r, NFT_CT_MARK, -1, NFT_REG_1);
+			gwd_nft_e_byteorder_hton(r, NFT_REG_1, 4, 4);
+			gwd_nft_e_cmp(r, NFT_REG_1, NFT_CMP_GT, &be, 4);
+		}
 		if (pr->flags & POL_RULE_DURING) {
 			name(c, n, "active");
 			gwd_nft_e_imm_data(r, NFT_REG_1, &j, 4);
 			gwd_nft_e_lookup(r, NFT_REG_1, n, GWD_NFT_SET_ONLY, false);
 		}
 		ct_mark_set(r, j);
-		gwd_nft_e_verdict(r, NFT_RETURN, NULL);
+		if (l->inl) {
+			name(c, n, "decide");
+			gwd_nft_e_verdict(r, NFT_GOTO, n);
+		} else {
+			gwd_nft_e_verdict(r, NFT_RETURN, NULL);
+		}
 		add_rule(c, r);
 	}
 }
@@ -562,27 +598,38 @@ static void list_rule(struct ctx *c, const char *chain, uint32_t j)
 static void list_chain(struct ctx *c, const struct vec32 *l, const char *chain)
 {
 	for (size_t i = 0; i < l->n; i++)
-		list_rule(c, chain, l->v[i]);
+		list_rule(c, chain, l, l->v[i]);
 }
 
-/* A device's chain: the default, jumps to its lists, then the action of
- * the rule that won (in decide, the one chain that looks act up: each
- * chain binding a verdict map makes the kernel walk all its elements). */
+/* A device's chain: the default, jumps to its lists, the rules of the
+ * list written into it (inl, NULL: none; always its last list), then the
+ * action of the rule that won (in decide, the one chain that looks act
+ * up: each chain binding a verdict map makes the kernel walk all its
+ * elements). */
 static void decide_chain(struct ctx *c, const char *chain, uint32_t start, const char **lists,
-			 unsigned nlists)
+			 unsigned nlists, const struct vec32 *inl)
 {
 	char n[N];
-	struct gwd_nft_rule *r = gwd_nft_rule_new(c->b, chain, NULL);
-	ct_mark_set(r, start);
-	if (nlists)
-		gwd_nft_e_verdict(r, NFT_JUMP, lists[0]);
-	add_rule(c, r);
+	struct gwd_nft_rule *r;
+	if (nlists || !inl) {
+		r = gwd_nft_rule_new(c->b, chain, NULL);
+		ct_mark_set(r, start);
+		if (nlists)
+			gwd_nft_e_verdict(r, NFT_JUMP, lists[0]);
+		add_rule(c, r);
+	}
 	for (unsigned i = 1; i < nlists; i++) {
 		r = gwd_nft_rule_new(c->b, chain, NULL);
 		gwd_nft_e_verdict(r, NFT_JUMP, lists[i]);
 		add_rule(c, r);
 	}
+	if (inl)
+		list_chain(c, inl, chain);
 	r = gwd_nft_rule_new(c->b, chain, NULL);
+	/* Without lists before the written-in one, the default is set only
+	 * when no rule of it matched. */
+	if (inl && !nlists)
+		ct_mark_set(r, start);
 	name(c, n, "decide");
 	gwd_nft_e_verdict(r, NFT_GOTO, n);
 	add_rule(c, r);
@@ -854,7 +901,13 @@ static int emit(struct ctx *c, const uint64_t *mask)
 	c->st->elements += (uint32_t)gwd_nft_set_count(c->portel);
 	gwd_nft_add_elems(b, c->portel);
 	c->portel = NULL;
-	meter_sets(c);
+	/* The meters' sets only for a rule that has a meter chain (a set
+	 * sized for its elements costs the kernel its table at once). */
+	for (uint32_t j = 0; j < ir->nrules; j++)
+		if (c->plans[j].slot && !c->plans[j].skip) {
+			meter_sets(c);
+			break;
+		}
 
 	/* Chains. */
 	const char *fixed[] = { "main", "reply", "new", "decide", pol_action_name(POL_ALLOW),
@@ -864,34 +917,15 @@ static int emit(struct ctx *c, const uint64_t *mask)
 		gwd_nft_add_chain(b, n, NULL);
 		c->st->chains++;
 	}
-	if (c->lany.n) {
-		name(c, n, "lany");
-		gwd_nft_add_chain(b, n, NULL);
-		c->st->chains++;
+	/* Device chains: one per signature (the lists a device is in).  A
+	 * device's own list, when it is the last of its chain, is written
+	 * into that chain (no other chain has it); a list after another one
+	 * in some chain checks the best rule found so far. */
+	struct sig *sigv = calloc(ir->ndevices ? ir->ndevices : 1, sizeof(*sigv));
+	if (!sigv) {
+		e = -ENOMEM;
+		goto out;
 	}
-	if (c->lnew.n) {
-		name(c, n, "lnew");
-		gwd_nft_add_chain(b, n, NULL);
-		c->st->chains++;
-	}
-	for (uint32_t i = 0; i < ir->ndevices; i++)
-		if (c->ld[i].n) {
-			name(c, n, "ld%" PRIu32, i);
-			gwd_nft_add_chain(b, n, NULL);
-			c->st->chains++;
-		}
-	for (uint32_t i = 0; i < ir->npersons; i++)
-		if (c->lp[i].n) {
-			name(c, n, "lp%" PRIu32, i);
-			gwd_nft_add_chain(b, n, NULL);
-			c->st->chains++;
-		}
-	for (uint32_t i = 0; i < ir->ngroups; i++)
-		if (c->lg[i].n) {
-			name(c, n, "lg%" PRIu32, i);
-			gwd_nft_add_chain(b, n, NULL);
-			c->st->chains++;
-		}
 	for (uint32_t d = 0; d < ir->ndevices && e == 0; d++) {
 		const struct pol_device *dv = &ir->devices[d];
 		struct sig sg;
@@ -908,26 +942,75 @@ static int emit(struct ctx *c, const uint64_t *mask)
 		e = dedup_get(&sigs, &sg, sizeof(sg), nsig, &devchain[d], &added);
 		if (e < 0 || !added)
 			continue;
-		nsig++;
-		name(c, n, "d%" PRIu32, devchain[d]);
+		sigv[nsig++] = sg;
+		bool before = c->lany.n > 0;
+		if (sg.dev != POL_NONE) {
+			c->ld[d].after = before;
+			c->ld[d].inl = sg.owner == POL_NONE && !sg.groups;
+			before = true;
+		}
+		if (sg.owner != POL_NONE) {
+			c->lp[sg.owner].after |= before;
+			before = true;
+		}
+		for (uint32_t g = 0; g < ir->ngroups; g++)
+			if (sg.groups >> g & 1) {
+				c->lg[g].after |= before;
+				before = true;
+			}
+	}
+	c->lnew.inl = true;
+	if (e < 0)
+		goto out_sigs;
+	if (c->lany.n) {
+		name(c, n, "lany");
+		gwd_nft_add_chain(b, n, NULL);
+		c->st->chains++;
+	}
+	for (uint32_t i = 0; i < ir->ndevices; i++)
+		if (c->ld[i].n && !c->ld[i].inl) {
+			name(c, n, "ld%" PRIu32, i);
+			gwd_nft_add_chain(b, n, NULL);
+			c->st->chains++;
+		}
+	for (uint32_t i = 0; i < ir->npersons; i++)
+		if (c->lp[i].n) {
+			name(c, n, "lp%" PRIu32, i);
+			gwd_nft_add_chain(b, n, NULL);
+			c->st->chains++;
+		}
+	for (uint32_t i = 0; i < ir->ngroups; i++)
+		if (c->lg[i].n) {
+			name(c, n, "lg%" PRIu32, i);
+			gwd_nft_add_chain(b, n, NULL);
+			c->st->chains++;
+		}
+	for (uint32_t k = 0; k < nsig; k++) {
+		const struct sig *sg = &sigv[k];
+		name(c, n, "d%" PRIu32, k);
 		gwd_nft_add_chain(b, n, NULL);
 		c->st->chains++;
 		const char *lists[2 + POL_MAX_GROUPS + 1];
 		char names[2 + POL_MAX_GROUPS + 1][N];
 		unsigned nl = 0;
+		const struct vec32 *inl = NULL;
 		if (c->lany.n)
 			name(c, names[nl++], "lany");
-		if (sg.dev != POL_NONE)
-			name(c, names[nl++], "ld%" PRIu32, sg.dev);
-		if (sg.owner != POL_NONE)
-			name(c, names[nl++], "lp%" PRIu32, sg.owner);
+		if (sg->dev != POL_NONE && c->ld[sg->dev].inl)
+			inl = &c->ld[sg->dev];
+		else if (sg->dev != POL_NONE)
+			name(c, names[nl++], "ld%" PRIu32, sg->dev);
+		if (sg->owner != POL_NONE)
+			name(c, names[nl++], "lp%" PRIu32, sg->owner);
 		for (uint32_t g = 0; g < ir->ngroups; g++)
-			if (sg.groups >> g & 1)
+			if (sg->groups >> g & 1)
 				name(c, names[nl++], "lg%" PRIu32, g);
 		for (unsigned i = 0; i < nl; i++)
 			lists[i] = names[i];
-		decide_chain(c, n, POL_RULE_DEFAULT, lists, nl);
+		decide_chain(c, n, POL_RULE_DEFAULT, lists, nl, inl);
 	}
+out_sigs:
+	free(sigv);
 	if (e < 0)
 		goto out;
 	for (uint32_t j = 0; j < ir->nrules; j++) {
@@ -998,12 +1081,8 @@ static int emit(struct ctx *c, const uint64_t *mask)
 		name(c, n, "lany");
 		list_chain(c, &c->lany, n);
 	}
-	if (c->lnew.n) {
-		name(c, n, "lnew");
-		list_chain(c, &c->lnew, n);
-	}
 	for (uint32_t i = 0; i < ir->ndevices; i++)
-		if (c->ld[i].n) {
+		if (c->ld[i].n && !c->ld[i].inl) {
 			name(c, n, "ld%" PRIu32, i);
 			list_chain(c, &c->ld[i], n);
 		}
@@ -1017,17 +1096,8 @@ static int emit(struct ctx *c, const uint64_t *mask)
 			name(c, n, "lg%" PRIu32, i);
 			list_chain(c, &c->lg[i], n);
 		}
-	{
-		char ln[N];
-		const char *lists[1];
-		unsigned nl = 0;
-		if (c->lnew.n) {
-			name(c, ln, "lnew");
-			lists[nl++] = ln;
-		}
-		name(c, n, "new");
-		decide_chain(c, n, POL_RULE_DEFAULT_NEW, lists, nl);
-	}
+	name(c, n, "new");
+	decide_chain(c, n, POL_RULE_DEFAULT_NEW, NULL, 0, &c->lnew);
 	generic_actions(c);
 	decide(c);
 	for (uint32_t j = 0; j < ir->nrules; j++) {

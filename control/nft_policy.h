@@ -17,11 +17,15 @@
  *   p<id>_d<k>     a device chain: sets ct mark to "default", jumps to the
  *                  rule lists the device is in (every device: lany; its
  *                  own ld<d>; its owner's lp<p>; each group's lg<g>), then
- *                  ct mark vmap act.  Rule j of a list matches only when
- *                  ct mark > j, and then sets ct mark = j and returns: so
- *                  after all lists ct mark is the first rule that matched,
- *                  whichever list held it.  (p<id>_new likewise with lnew
- *                  and "default new".)
+ *                  ct mark vmap act.  Rule j of a list that comes after
+ *                  another in some chain matches only when ct mark > j;
+ *                  every rule that matches sets ct mark = j and returns:
+ *                  so after all lists ct mark is the first rule that
+ *                  matched, whichever list held it.  The device's own list,
+ *                  when it is the chain's last, is written into the chain
+ *                  (a rule that matches goes to decide at once; the
+ *                  default is set after it).  (p<id>_new likewise, with
+ *                  the rules for new devices written in, "default new".)
  *   act            rule index -> its action chain: allow / block / reject
  *                  (counted per rule through the counter map cnt), or the
  *                  rule's own chain a<j> when it logs (nflog) or has a

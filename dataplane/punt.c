@@ -10,6 +10,9 @@
 
 #define BURST_S_DIV 10 /* a burst is a tenth of a second's worth */
 #define BURST_MIN 16
+/* Cells a source has (punt.h): two, at places its hash's low and high
+ * bits give. */
+#define SOURCE_WAYS 2u
 
 /* ARP, ND and DHCP are small and few a device; a LAN's services (DNS
  * above all) and the kernel path's downloads (kernel ports' replies,
@@ -32,6 +35,7 @@ struct limit {
 };
 
 struct dp_police {
+	/* src: one of a source's two cells, each half its share */
 	struct limit cls[DP_PUNT_COUNT], src[DP_PUNT_COUNT];
 	/* Cells, each on its own: classes on cache lines of their own (all
 	 * workers hit them), sources packed. */
@@ -42,13 +46,17 @@ struct dp_police {
 	uint64_t src_cell[DP_PUNT_ROLES][DP_PUNT_COUNT][DP_PUNT_SOURCE_CELLS];
 };
 
-static struct limit limit_of(uint32_t pps, uint64_t hz)
+/* The limit of pps and its burst, split evenly over cells cells: each
+ * cell gets 1/cells of the rate and of the burst (rounded up), so a
+ * sender that has them all to itself gets the whole of both. */
+static struct limit limit_of(uint32_t pps, uint64_t hz, unsigned cells)
 {
 	struct limit l = { 0, 0 };
 	if (!pps)
 		return l;
 	uint64_t burst = pps / BURST_S_DIV < BURST_MIN ? BURST_MIN : pps / BURST_S_DIV;
-	l.t = hz / pps ? hz / pps : 1;
+	burst = (burst + cells - 1) / cells;
+	l.t = hz * cells / pps ? hz * cells / pps : 1;
 	l.tau = l.t * burst;
 	return l;
 }
@@ -58,13 +66,15 @@ int dp_police_new(const struct dp_punt_rate rates[DP_PUNT_COUNT], uint64_t hz,
 {
 	if (!hz)
 		return -EINVAL;
-	struct dp_police *p = aligned_alloc(64, sizeof(*p));
+	/* aligned_alloc wants a size that is a multiple of the alignment
+	 * (C11 7.22.3.1; ASan refuses any other). */
+	struct dp_police *p = aligned_alloc(64, (sizeof(*p) + 63) & ~(size_t)63);
 	if (!p)
 		return -ENOMEM;
 	memset(p, 0, sizeof(*p));
 	for (int i = 0; i < DP_PUNT_COUNT; i++) {
-		p->cls[i] = limit_of(rates[i].pps, hz);
-		p->src[i] = limit_of(rates[i].src_pps, hz);
+		p->cls[i] = limit_of(rates[i].pps, hz, 1);
+		p->src[i] = limit_of(rates[i].src_pps, hz, SOURCE_WAYS);
 	}
 	*ret = p;
 	return 0;
@@ -97,7 +107,18 @@ enum dp_drop dp_police_check(struct dp_police *p, unsigned role, enum dp_punt wh
 {
 	if (role >= DP_PUNT_ROLES || (unsigned)why >= DP_PUNT_COUNT)
 		return DP_DROP_PUNT_LIMIT;
-	if (!take(&p->src_cell[role][why][source % DP_PUNT_SOURCE_CELLS], &p->src[why], now))
+	/* The source's two cells; of them the one with more tokens left
+	 * (the earlier arrival time) first. */
+	uint64_t *cells = p->src_cell[role][why];
+	unsigned a = source % DP_PUNT_SOURCE_CELLS, b = (source >> 10) % DP_PUNT_SOURCE_CELLS;
+	if (b == a)
+		b = (a + 1) % DP_PUNT_SOURCE_CELLS;
+	if (__atomic_load_n(&cells[b], __ATOMIC_RELAXED) < __atomic_load_n(&cells[a], __ATOMIC_RELAXED)) {
+		unsigned t = a;
+		a = b;
+		b = t;
+	}
+	if (!take(&cells[a], &p->src[why], now) && !take(&cells[b], &p->src[why], now))
 		return DP_DROP_PUNT_SOURCE_LIMIT;
 	if (!take(&p->cls_cell[role][why].tat, &p->cls[why], now))
 		return DP_DROP_PUNT_LIMIT;

@@ -10,7 +10,14 @@
  *   - a rate and burst for each source within it, the source being the
  *     sender's MAC on the LAN and its IP address on the WAN (its /64 for
  *     IPv6; on the WAN every frame carries the upstream router's MAC),
- *     hashed (keyed, hash.h) into 1024 cells;
+ *     hashed (keyed, hash.h) to two of 1024 cells, each holding half of
+ *     the share; a packet takes from the one with more left.  A source
+ *     alone in its cells gets its whole share; one that shares a cell
+ *     with a flooding source (about 1 in 256 for a given pair; with one cell
+ *     each, a device unlucky enough to share the flooder's was starved for
+ *     the life of the process) keeps half its share in the other, and
+ *     only a source whose two cells both hold floods (about 1 in 500,000
+ *     for a pair) is starved;
  * a packet past its source's share is dropped as punt_source_limit, one
  * past the class's rate as punt_limit (the source is asked first, so a
  * flooding source does not use up its class).  ARP, ND and DHCP then go

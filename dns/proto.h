@@ -158,7 +158,7 @@ _Static_assert(sizeof(struct gwdns_name) == 256, "gwdns_name is 256 bytes");
 #define GWDNS_BLOCK_NULL     1 /* A 0.0.0.0, AAAA ::, other types NODATA (Pi-hole's NULL) */
 
 /* flags of struct gwdns_config */
-#define GWDNS_CONF_ENFORCE 0x1u /* the bypass canaries answer NXDOMAIN */
+#define GWDNS_CONF_ENFORCE 0x1u /* the bypass canaries and the DoH names (policy/doh.txt) answer NXDOMAIN */
 #define GWDNS_CONF_REBIND  0x2u /* drop upstream answers pointing at private or LAN addresses */
 
 struct gwdns_config {

@@ -1652,6 +1652,19 @@ static int same_upstreams(const struct gwdns_conf *a, const struct gwdns_conf *b
 	       memcmp(a->upstreams, b->upstreams, a->n_upstreams * sizeof(a->upstreams[0])) == 0;
 }
 
+/* What decides whether an upstream answer may be kept (the rebinding
+ * check): the flag, the household's prefixes, the names allowed to point
+ * inside.  When it changes, what the cache holds was judged by other
+ * rules, so the cache goes. */
+static int same_rebinding(const struct gwdns_conf *a, const struct gwdns_conf *b)
+{
+	return (a->flags & GWDNS_CONF_REBIND) == (b->flags & GWDNS_CONF_REBIND) &&
+	       a->n_clients == b->n_clients &&
+	       memcmp(a->clients, b->clients, a->n_clients * sizeof(a->clients[0])) == 0 &&
+	       a->n_allow == b->n_allow &&
+	       (!a->n_allow || memcmp(a->allow, b->allow, a->n_allow * sizeof(a->allow[0])) == 0);
+}
+
 int gwdns_resolver_configure(struct gwdns_resolver *r, struct gwdns_conf *c)
 {
 	struct gwdns_zone *z = NULL;
@@ -1662,7 +1675,7 @@ int gwdns_resolver_configure(struct gwdns_resolver *r, struct gwdns_conf *c)
 	if (rr < 0)
 		goto fail;
 	if (!r->cache || !r->configured || !same_upstreams(&r->conf, c) ||
-	    r->conf.cache_bytes != c->cache_bytes) {
+	    !same_rebinding(&r->conf, c) || r->conf.cache_bytes != c->cache_bytes) {
 		uint32_t seed;
 
 		random_bytes(r, &seed, sizeof(seed));

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "doh.h"
 #include "name.h"
 #include "zone.h"
 
@@ -281,10 +282,15 @@ int gwdns_zone_new(const struct gwdns_conf *c, const struct gwdns_zrec *recs, si
 		goto fail;
 	if ((r = add_apex(z, "resolver.arpa", APEX_RESOLVER)) < 0)
 		goto fail;
-	if (c->flags & GWDNS_CONF_ENFORCE)
+	if (c->flags & GWDNS_CONF_ENFORCE) {
 		for (i = 0; i < sizeof(canaries) / sizeof(canaries[0]); i++)
 			if ((r = add_apex(z, canaries[i], APEX_CANARY)) < 0)
 				goto fail;
+		/* The shipped DoH resolvers (policy/doh.txt), and the names under them. */
+		for (i = 0; i < pol_doh_nnames; i++)
+			if ((r = add_apex(z, pol_doh_names[i], APEX_CANARY)) < 0)
+				goto fail;
+	}
 	if ((r = add_apex(z, c->zone, APEX_HOUSEHOLD)) < 0)
 		goto fail;
 	{

@@ -119,7 +119,7 @@ struct ast_rule {
 };
 
 enum ast_stmt_kind {
-	AS_ZONE, AS_TIMEZONE, AS_LAN, AS_PERSON, AS_GROUP, AS_DEVICE, AS_LIST,
+	AS_ZONE, AS_TIMEZONE, AS_LAN, AS_DNS_ENFORCE, AS_DNS_PRIVATE, AS_PERSON, AS_GROUP, AS_DEVICE, AS_LIST,
 	AS_SCHEDULE, AS_RULE, AS_DEFAULT, AS_DEFAULT_NEW,
 };
 
@@ -144,6 +144,10 @@ struct ast {
 	bool lan_set;
 	int default_action;       /* -1: missing */
 	struct pol_span default_span;
+	bool dns_enforce;         /* `dns enforce`: the implicit rules of compile.c */
+	struct pol_span dns_enforce_span;
+	struct pol_vec dns_private;  /* struct ast_domain (never wildcard): `dns private` */
+	struct pol_span dns_private_span;
 	int default_new;          /* -1: same as default_action */
 	struct pol_span default_new_span;
 	/* sema: the sets the compiler emits, in order */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "doh.h"
 #include "image.h"
 #include "unit.h"
 
@@ -41,6 +42,7 @@ static void *buf_push(struct buf *b, size_t size)
 struct emit {
 	struct pol_unit *u;
 	struct buf sec[POL_SEC_COUNT];
+	uint32_t doh_set; /* prefix set "dns:doh" of `dns enforce` */
 };
 
 #define COUNT(e, s) ((uint32_t)((e)->sec[s].n / pol_section_entsize[s]))
@@ -158,6 +160,29 @@ static void emit_prefix_set(struct emit *e, const char *name, const struct ast_p
 }
 
 
+/* The addresses of policy/doh.txt, after every set of the policy's own so
+ * that sema's set indices stay. */
+static void emit_doh_set(struct emit *e)
+{
+	struct ast_prefix *px = malloc((pol_doh_naddrs + 1) * sizeof(*px));
+	const struct ast_prefix **pp = malloc((pol_doh_naddrs + 1) * sizeof(*pp));
+	if (!px || !pp) {
+		e->sec[POL_SEC_PREFIXES].oom = true;
+		goto out;
+	}
+	for (size_t i = 0; i < pol_doh_naddrs; i++) {
+		px[i] = (struct ast_prefix){ .family = pol_doh_addrs[i].family,
+					     .plen = pol_doh_addrs[i].family == 4 ? 32 : 128 };
+		memcpy(px[i].addr, pol_doh_addrs[i].addr, 16);
+		pp[i] = &px[i];
+	}
+	e->doh_set = COUNT(e, POL_SEC_PREFIX_SETS);
+	emit_prefix_set(e, "dns:doh", pp, pol_doh_naddrs);
+out:
+	free(px);
+	free(pp);
+}
+
 static void emit_sets(struct emit *e)
 {
 	struct ast *ast = &e->u->ast;
@@ -215,6 +240,24 @@ static void emit_sets(struct emit *e)
 				emit_prefix_set(e, name, (const struct ast_prefix *const *)items, n);
 		}
 		free(items);
+	}
+	if (ast->dns_enforce)
+		emit_doh_set(e);
+	if (ast->dns_private.n) {
+		/* The last domain set, flagged: sema counted it after the others. */
+		const struct ast_domain **doms = malloc(ast->dns_private.n * sizeof(*doms));
+		if (!doms) {
+			e->sec[POL_SEC_DOMAINS].oom = true;
+			return;
+		}
+		for (size_t i = 0; i < ast->dns_private.n; i++)
+			doms[i] = VEC_AT(ast->dns_private, struct ast_domain, i);
+		emit_domain_set(e, "dns:private", doms, ast->dns_private.n);
+		free(doms);
+		struct buf *b = &e->sec[POL_SEC_DOMAIN_SETS];
+		if (!b->oom)
+			((struct pol_set *)b->p)[COUNT(e, POL_SEC_DOMAIN_SETS) - 1].flags =
+				POL_SET_DNS_PRIVATE;
 	}
 }
 
@@ -274,9 +317,60 @@ static void emit_identity(struct emit *e)
 	}
 }
 
+/*
+ * `dns enforce` (docs/dns.md, "Bypass defence"): rules before the
+ * policy's own, for declared and new devices alike, so that no rule and no
+ * default lets a device around the household's DNS:
+ *   dns:enforce      block tcp, udp port 53, 853 to any (DNS, DoT, DoQ)
+ *   dns:doh          block tcp, udp port 443 to the DoH list (DoH, DoH3)
+ * and the same two for new devices (dns:enforce-new, dns:doh-new).  Every
+ * engine enforces them as rules.  What a device asks gw itself never meets
+ * a rule (docs/policy.md, "What a rule is about").
+ */
+static void emit_enforce_rule(struct emit *e, const char *name, uint8_t subject,
+			      const uint16_t *ports, size_t nports, uint32_t prefix_set)
+{
+	struct pol_rule pr = {
+		.name = str_add(e, name),
+		.action = POL_BLOCK,
+		.subject_kind = subject,
+		.protos = POL_PROTO_TCP | POL_PROTO_UDP,
+		.subj_first = COUNT(e, POL_SEC_SUBJECTS),
+		.dst_first = COUNT(e, POL_SEC_DSTS),
+		.port_first = COUNT(e, POL_SEC_PORTS),
+		.port_count = (uint32_t)nports,
+		.schedule = POL_NONE,
+	};
+	if (prefix_set != POL_NONE) {
+		struct pol_dst *d = PUSH(e, POL_SEC_DSTS, struct pol_dst);
+		if (d)
+			*d = (struct pol_dst){ .kind = POL_DST_PREFIXES, .index = prefix_set };
+		pr.dst_count = 1;
+	}
+	for (size_t k = 0; k < nports; k++) {
+		struct pol_port_range *slot = PUSH(e, POL_SEC_PORTS, struct pol_port_range);
+		if (slot)
+			*slot = (struct pol_port_range){ ports[k], ports[k] };
+	}
+	struct pol_rule *slot = PUSH(e, POL_SEC_RULES, struct pol_rule);
+	if (slot)
+		*slot = pr;
+}
+
+static void emit_enforce_rules(struct emit *e)
+{
+	static const uint16_t dns_ports[] = { 53, 853 }, doh_ports[] = { 443 };
+	emit_enforce_rule(e, "dns:enforce", POL_SUBJ_ANY, dns_ports, 2, POL_NONE);
+	emit_enforce_rule(e, "dns:doh", POL_SUBJ_ANY, doh_ports, 1, e->doh_set);
+	emit_enforce_rule(e, "dns:enforce-new", POL_SUBJ_NEW, dns_ports, 2, POL_NONE);
+	emit_enforce_rule(e, "dns:doh-new", POL_SUBJ_NEW, doh_ports, 1, e->doh_set);
+}
+
 static void emit_rules(struct emit *e)
 {
 	struct ast *ast = &e->u->ast;
+	if (ast->dns_enforce)
+		emit_enforce_rules(e);
 	for (size_t i = 0; i < ast->rules.n; i++) {
 		const struct ast_rule *r = VEC_AT(ast->rules, struct ast_rule, i);
 		struct pol_rule pr = {
@@ -411,6 +505,7 @@ int pol_emit(struct pol_unit *u)
 		m->default_new = (uint8_t)(ast->default_new >= 0 ? ast->default_new
 								 : ast->default_action);
 		m->lan_set = 0;
+		m->dns = ast->dns_enforce ? POL_META_DNS_ENFORCE : 0;
 	}
 	emit_identity(&e);
 	emit_sets(&e);
@@ -508,11 +603,17 @@ int pol_unit_image(const struct pol_unit *u, const void **ret_data, size_t *ret_
 
 int pol_unit_rule_loc(const struct pol_unit *u, uint32_t rule, struct pol_loc *ret)
 {
-	if (rule >= u->ast.rules.n)
-		return -ENOENT;
-	const struct ast_rule *r = VEC_AT(u->ast.rules, struct ast_rule, rule);
-	const struct pol_source *s = pol_diags_source(&u->diags, r->name.span.file);
-	*ret = (struct pol_loc){ s ? s->name : NULL, r->name.span.line, r->name.span.col,
-				 r->name.span.len };
+	/* The rules of `dns enforce` come first and stand where it stands. */
+	uint32_t implicit = u->ast.dns_enforce ? POL_DNS_ENFORCE_RULES : 0;
+	struct pol_span sp;
+	if (rule < implicit) {
+		sp = u->ast.dns_enforce_span;
+	} else {
+		if (rule - implicit >= u->ast.rules.n)
+			return -ENOENT;
+		sp = VEC_AT(u->ast.rules, struct ast_rule, rule - implicit)->name.span;
+	}
+	const struct pol_source *s = pol_diags_source(&u->diags, sp.file);
+	*ret = (struct pol_loc){ s ? s->name : NULL, sp.line, sp.col, sp.len };
 	return 0;
 }

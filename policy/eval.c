@@ -253,6 +253,8 @@ uint64_t pol_domain_sets_of(const struct pol_ir *ir, const char *name)
 	uint64_t sets = 0;
 	for (uint32_t s = 0; s < ir->ndomain_sets; s++) {
 		const struct pol_set *set = &ir->domain_sets[s];
+		if (set->flags & POL_SET_DNS_PRIVATE)
+			continue; /* not a destination (ir.h) */
 		if (set_has_domain(ir, set, buf, 0)) {
 			sets |= 1ull << s;
 			continue;

@@ -218,6 +218,8 @@ static int check_tables(const struct pol_ir *ir, char *errbuf, size_t errlen)
 		return fail(errbuf, errlen, "meta: invalid time zone name");
 	if (m->default_action >= POL_ACTION_COUNT || m->default_new >= POL_ACTION_COUNT)
 		return fail(errbuf, errlen, "meta: invalid default action");
+	if (m->dns & ~POL_META_DNS_ENFORCE)
+		return fail(errbuf, errlen, "meta: unknown dns flags 0x%x", m->dns);
 	if (m->lan_set >= ir->nprefix_sets)
 		return fail(errbuf, errlen, "meta: LAN prefix set %u out of range", m->lan_set);
 	if (ir->prefix_sets[m->lan_set].count > POL_MAX_LAN_PREFIXES)
@@ -269,9 +271,16 @@ static int check_tables(const struct pol_ir *ir, char *errbuf, size_t errlen)
 	}
 	for (uint32_t s = 0; s < ir->ndomain_sets; s++) {
 		const struct pol_set *set = &ir->domain_sets[s];
+		if (set->flags & ~POL_SET_DNS_PRIVATE)
+			return fail(errbuf, errlen, "domain set %u: unknown flags 0x%x", s, set->flags);
+		if (set->flags & POL_SET_DNS_PRIVATE &&
+		    (s + 1 != ir->ndomain_sets || set->count > POL_MAX_DNS_PRIVATE))
+			return fail(errbuf, errlen, "domain set %u: dns private set not last or too big",
+				    s);
 		for (uint32_t k = 0; k < set->count; k++) {
 			const struct pol_domain *d = &ir->domains[set->first + k];
-			if (d->name >= ns || d->flags & ~POL_DOMAIN_WILDCARD)
+			if (d->name >= ns || d->flags & ~POL_DOMAIN_WILDCARD ||
+			    (set->flags & POL_SET_DNS_PRIVATE && d->flags))
 				return fail(errbuf, errlen, "domain %u: invalid", set->first + k);
 			if (k) {
 				const struct pol_domain *prev = d - 1;

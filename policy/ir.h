@@ -105,12 +105,23 @@ enum pol_action {
 	POL_ACTION_COUNT
 };
 
+/*
+ * dns of struct pol_meta.  POL_META_DNS_ENFORCE: the policy says `dns
+ * enforce`.  Its rules need no engine to know it: the compiler put them
+ * first in RULES (POL_DNS_ENFORCE_RULES of them, named "dns:..."); gwd and
+ * gw-dns read the flag for what only the DNS service does (the canaries
+ * and the DoH names answered NXDOMAIN).
+ */
+#define POL_META_DNS_ENFORCE 0x1u
+#define POL_DNS_ENFORCE_RULES 4u
+
 struct pol_meta {
 	uint32_t zone;           /* string: the household's DNS zone */
 	uint32_t timezone;       /* string: IANA zone name for schedules */
 	uint8_t default_action;  /* enum pol_action, known devices */
 	uint8_t default_new;     /* enum pol_action, never-seen devices */
-	uint8_t pad[2];
+	uint8_t dns;             /* POL_META_DNS_* */
+	uint8_t pad;
 	uint32_t lan_set;        /* prefix set index of the LAN (always 0) */
 };
 _Static_assert(sizeof(struct pol_meta) == 16, "pol_meta layout");
@@ -144,8 +155,19 @@ struct pol_set {
 	uint32_t name;  /* string; anonymous sets are named "rule:<rule name>" */
 	uint32_t first; /* index of the first entry */
 	uint32_t count;
-	uint32_t pad;
+	uint32_t flags; /* POL_SET_*; 0 in prefix sets and schedules */
 };
+
+/*
+ * flags of a domain set.  POL_SET_DNS_PRIVATE: not a destination but the
+ * policy's `dns private` names (set "dns:private", the last domain set, at
+ * most one, at most POL_MAX_DNS_PRIVATE names, none wildcard): their
+ * upstream answers may point at private and LAN addresses (gw-dns's
+ * rebinding protection lets them through).  No rule names it, and
+ * pol_domain_sets_of() never reports it, so no name is learned for it.
+ */
+#define POL_SET_DNS_PRIVATE 0x1u
+#define POL_MAX_DNS_PRIVATE 1024
 _Static_assert(sizeof(struct pol_set) == 16, "pol_set layout");
 
 struct pol_prefix {

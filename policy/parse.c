@@ -1386,6 +1386,47 @@ static bool setting_once(struct parser *p, bool given, struct pol_span first,
 	return false;
 }
 
+/* dns private NAME, ...: the names (and the names under them) whose
+ * upstream answers may point inside the home. */
+static void parse_dns_private(struct parser *p, struct pol_span kw)
+{
+	struct ast *ast = p->ast;
+	struct pol_vec v = { 0 };
+	if (!setting_once(p, ast->dns_private.n > 0, ast->dns_private_span, kw, "dns private"))
+		return;
+	next(p);
+	if (at_end(p)) {
+		pol_error(p->d, p->tok.span, "write dns private nas.example.com, plex.direct",
+			  "expected names after dns private");
+		return;
+	}
+	do {
+		const struct tok *t = &p->tok;
+		char *out = t->kind == T_WORD ? pol_arena_alloc(p->u->arena, t->len + 1) : NULL;
+		const char *why = "not a domain name";
+		size_t len = 0;
+		bool wild = false;
+		if (t->kind == T_WORD && !out)
+			return;
+		if (!out || parse_domain(t->p, t->len, 2, out, &len, &wild, &why) < 0 || wild) {
+			pol_error(p->d, t->span,
+				  wild ? "a name stands for the names under it too: drop the *." : NULL,
+				  "invalid name %s after dns private: %s", tok_desc(p, t),
+				  wild ? "no wildcards here" : why);
+			if (t->kind == T_WORD)
+				next(p);
+			return;
+		}
+		struct ast_domain *slot = push(p, &v, sizeof(*slot));
+		if (slot)
+			*slot = (struct ast_domain){ out, (uint32_t)len, false };
+		next(p);
+	} while (take_comma(p));
+	ast->dns_private = v;
+	ast->dns_private_span = kw;
+	add_stmt(p, AS_DNS_PRIVATE, 0);
+}
+
 static void parse_simple(struct parser *p, enum ast_stmt_kind kind)
 {
 	struct ast *ast = p->ast;
@@ -1496,6 +1537,29 @@ static void parse_simple(struct parser *p, enum ast_stmt_kind kind)
 		add_stmt(p, isnew ? AS_DEFAULT_NEW : AS_DEFAULT, 0);
 		return;
 	}
+	case AS_DNS_ENFORCE: {
+		/* dns SETTING: `enforce`, or `private` and names. */
+		if (is_kw(&p->tok, "private")) {
+			parse_dns_private(p, kw.span);
+			return;
+		}
+		if (!is_kw(&p->tok, "enforce")) {
+			pol_error(p->d, p->tok.span, "write dns enforce, or dns private NAME, ...",
+				  "expected a DNS setting after dns, found %s",
+				  tok_desc(p, &p->tok));
+			if (p->tok.kind == T_WORD)
+				next(p);
+			return;
+		}
+		if (!setting_once(p, ast->dns_enforce, ast->dns_enforce_span, kw.span,
+				  "dns enforce"))
+			return;
+		next(p);
+		ast->dns_enforce = true;
+		ast->dns_enforce_span = kw.span;
+		add_stmt(p, kind, 0);
+		return;
+	}
 	default:
 		return;
 	}
@@ -1503,7 +1567,7 @@ static void parse_simple(struct parser *p, enum ast_stmt_kind kind)
 
 static const char *const statements[] = {
 	"zone", "timezone", "lan", "include", "person", "group", "device", "list",
-	"schedule", "rule", "default",
+	"schedule", "rule", "default", "dns",
 };
 
 static void parse_statement(struct parser *p)
@@ -1532,6 +1596,8 @@ static void parse_statement(struct parser *p)
 		parse_simple(p, AS_LAN);
 	else if (is_kw(t, "default"))
 		parse_simple(p, AS_DEFAULT);
+	else if (is_kw(t, "dns"))
+		parse_simple(p, AS_DNS_ENFORCE);
 	else {
 		const char *best = near_word(t, statements, sizeof(statements) / sizeof(statements[0]));
 		if (is_kw(t, "allow") || is_kw(t, "block") || is_kw(t, "reject"))
@@ -1540,7 +1606,7 @@ static void parse_statement(struct parser *p)
 		else if (t->kind == T_WORD)
 			pol_error(p->d, t->span,
 				  best ? pol_hint_did_you_mean(p->d, best)
-				       : "statements are zone, timezone, lan, include, person, group, device, list, schedule, rule, default",
+				       : "statements are zone, timezone, lan, include, person, group, device, list, schedule, rule, default, dns",
 				  "unknown statement %s", tok_desc(p, t));
 		else
 			pol_error(p->d, t->span, NULL, "expected a statement, found %s",

@@ -150,6 +150,16 @@ static void print_stmt(FILE *out, const struct ast *ast, const struct ast_stmt *
 	case AS_ZONE:
 		fprintf(out, "zone %s\n", ast->zone.s);
 		break;
+	case AS_DNS_ENFORCE:
+		fputs("dns enforce\n", out);
+		break;
+	case AS_DNS_PRIVATE:
+		fputs("dns private ", out);
+		for (size_t i = 0; i < ast->dns_private.n; i++)
+			fprintf(out, "%s%s", i ? ", " : "",
+				VEC_AT(ast->dns_private, struct ast_domain, i)->name);
+		fputc('\n', out);
+		break;
 	case AS_TIMEZONE:
 		fputs("timezone ", out);
 		print_string(out, ast->timezone.s);
@@ -247,7 +257,7 @@ int pol_unit_print(const struct pol_unit *u, FILE *out)
 		/* A blank line between runs of different statements. */
 		if (i) {
 			const struct ast_stmt *prev = VEC_AT(ast->stmts, struct ast_stmt, i - 1);
-			bool setting = st->kind <= AS_LAN && prev->kind <= AS_LAN;
+			bool setting = st->kind <= AS_DNS_PRIVATE && prev->kind <= AS_DNS_PRIVATE;
 			bool defaults = st->kind >= AS_DEFAULT && prev->kind >= AS_DEFAULT;
 			if (st->kind != prev->kind && !setting && !defaults)
 				fputc('\n', out);

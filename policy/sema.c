@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "doh.h"
 #include "image.h"
 #include "names.h"
 #include "unit.h"
@@ -294,6 +295,9 @@ static void check_limits(struct pol_unit *u)
 	for (size_t i = 0; i < ast->vec.n; i++)                                            \
 		count(u, &n, 1, max, what, VEC_AT(ast->vec, type, i)->name.span);
 	COUNT_VEC(rules, struct ast_rule, POL_MAX_RULES, "rules")
+	if (ast->dns_enforce)
+		count(u, &n, POL_DNS_ENFORCE_RULES, POL_MAX_RULES, "rules (dns enforce makes 4)",
+		      ast->dns_enforce_span);
 	COUNT_VEC(devices, struct ast_device, POL_MAX_DEVICES, "devices")
 	COUNT_VEC(persons, struct ast_person, POL_MAX_PERSONS, "persons")
 	COUNT_VEC(lists, struct ast_list, POL_MAX_LISTS, "lists")
@@ -330,6 +334,13 @@ static void check_limits(struct pol_unit *u)
 		else
 			count(u, &prefixes, l->items.n, POL_MAX_PREFIXES, "prefixes", l->name.span);
 	}
+	n = 0;
+	count(u, &n, ast->dns_private.n, POL_MAX_DNS_PRIVATE, "names in dns private",
+	      ast->dns_private_span);
+	count(u, &domains, ast->dns_private.n, POL_MAX_DOMAINS, "domains", ast->dns_private_span);
+	if (ast->dns_enforce)
+		count(u, &prefixes, pol_doh_naddrs, POL_MAX_PREFIXES, "prefixes (dns enforce's DoH list)",
+		      ast->dns_enforce_span);
 	size_t subjects = 0, dsts = 0, ports = 0;
 	for (size_t i = 0; i < ast->rules.n; i++) {
 		const struct ast_rule *r = VEC_AT(ast->rules, struct ast_rule, i);
@@ -439,6 +450,11 @@ static void number_sets(struct pol_unit *u)
 				  "each domains list and each rule with domains of its own uses one; merge some lists",
 				  "too many domain sets: at most %d", POL_MAX_DOMAIN_SETS);
 	}
+	/* `dns private` is one more domain set, the last (compile.c). */
+	if (ast->dns_private.n && nd++ == POL_MAX_DOMAIN_SETS)
+		pol_error(&u->diags, ast->dns_private_span,
+			  "each domains list and each rule with domains of its own uses one; merge some lists",
+			  "too many domain sets: at most %d (dns private uses one)", POL_MAX_DOMAIN_SETS);
 	ast->ndomain_sets = nd;
 	ast->nprefix_sets = np;
 }

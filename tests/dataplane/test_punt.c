@@ -2,7 +2,8 @@
 /*
  * The punt path's policers (dataplane/punt.h) on a made-up clock: one
  * source flooding a class gets its share and no more while other sources
- * of the class still pass; many sources together get the class's rate;
+ * of the class still pass, also those whose hash lands on its cell;
+ * many sources together get the class's rate;
  * the LAN's and the WAN's limits and the classes are apart; and
  * --punt-rate's parsing.  No DPDK.
  */
@@ -72,6 +73,39 @@ static void test_source_share(void **state)
 	dp_police_free(p);
 }
 
+/* Sources share cells (a keyed hash into 1024): a device whose hash
+ * lands on the flooder's cell must still get its ARP through.  Each
+ * source has two cells, at its hash's bits 0-9 and 10-19. */
+static void test_source_collision(void **state)
+{
+	(void)state;
+	struct dp_police *p = make();
+	/* The flooder (cells 5 and 1) and a device sharing its first cell
+	 * (cells 5 and 2): the flood at 100,000 a second for 10 s, the
+	 * device's ARP at 20 a second, every one of which passes. */
+	const uint32_t flood = 5 | 1u << 10, device = 5 | 2u << 10;
+	unsigned got = 0, dev = 0, dev_passed = 0;
+	for (uint64_t t = 0; t < 10 * HZ; t += 10000) {
+		got += dp_police_check(p, 0, DP_PUNT_ARP, flood, t) == DP_DROP_COUNT;
+		if (t % (HZ / 20) == 0) {
+			dev++;
+			dev_passed += dp_police_check(p, 0, DP_PUNT_ARP, device, t + 1) ==
+				      DP_DROP_COUNT;
+		}
+	}
+	assert_int_equal(dev, 200);
+	assert_int_equal(dev_passed, 200);
+	/* The flooder still gets no more than its share (and burst). */
+	assert_true(got >= 10 * 50 - 30 && got <= 10 * 50 + 16 + 1);
+	/* A source alone gets its whole burst of 16 at once (a GCRA cell
+	 * lets one more through), and no more. */
+	unsigned burst = 0;
+	for (int i = 0; i < 40; i++)
+		burst += dp_police_check(p, 0, DP_PUNT_ARP, 77 | 77u << 10, 11 * HZ) == DP_DROP_COUNT;
+	assert_true(burst >= 16 && burst <= 16 + 2);
+	dp_police_free(p);
+}
+
 static void test_class_rate(void **state)
 {
 	(void)state;
@@ -125,6 +159,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_source_share),
+		cmocka_unit_test(test_source_collision),
 		cmocka_unit_test(test_class_rate),
 		cmocka_unit_test(test_rates),
 	};

@@ -9,13 +9,14 @@ usage: gwd_dns_test.py GWD GWCTL GW_DNS    (exit 77 when it cannot run)
 """
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import dnslab  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from gwtest import dns as dnslab  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -45,7 +46,8 @@ class Gwd:
         dnslab.wait_for(lambda: os.path.exists(self.sock) and self.status()["dns"], "gwd's socket")
 
     def gwctl(self, *args):
-        return dnslab.run(self.gwctl_bin, *args, env=dict(os.environ, GWD_SOCKET=self.sock))
+        return subprocess.run([self.gwctl_bin, *args], env=dict(os.environ, GWD_SOCKET=self.sock),
+                              check=True, capture_output=True, text=True, timeout=60)
 
     def status(self):
         return json.loads(self.gwctl("status", "--json").stdout)
@@ -57,6 +59,41 @@ class Gwd:
 
 def dig(lab, *args):
     return lab.dig("c", "@10.77.1.1", "+tries=1", "+time=5", "+short", *args).stdout.split()
+
+
+def rcode(lab, *name):
+    out = lab.dig("c", "@10.77.1.1", "+tries=1", "+time=5", *name).stdout
+    for word in ("NXDOMAIN", "NOERROR", "SERVFAIL", "REFUSED"):
+        if "status: " + word in out:
+            return word
+    return out
+
+
+def enforce(lab, g):
+    """`dns enforce` and `dns private` come with the policy: gwd tells
+    gw-dns, and takes them back with the next policy that does not say
+    them."""
+    names = ("use-application-dns.net", "mask.icloud.com", "dns.google", "x.dns.google")
+    expect(dig(lab, "use-application-dns.net") == ["198.51.100.99"] and
+           dig(lab, "dns.google") == ["8.8.8.8"],
+           "without dns enforce the canary and a DoH name are forwarded")
+    expect(rcode(lab, "evil.lab") == "SERVFAIL",
+           "without dns private, an answer pointing inside (evil.lab) is dropped: SERVFAIL")
+    r = g.gwctl("policy", "apply", os.path.join(HERE, "gwd-enforce.gw"), "-m", "enforce")
+    expect(r.returncode == 0, "gwctl policy apply gwd-enforce.gw")
+    got = {n: rcode(lab, n) for n in names}
+    expect(all(v == "NXDOMAIN" for v in got.values()),
+           "with dns enforce: the canaries and the DoH names (policy/doh.txt) NXDOMAIN %s" % got)
+    expect(dig(lab, "evil.lab") == ["192.168.1.5"],
+           "with dns private evil.lab, its answer pointing inside goes")
+    expect(rcode(lab, "AAAA", "evil6.lab") == "SERVFAIL",
+           "and another name's (evil6.lab AAAA fd00::5) is still dropped")
+    r = g.gwctl("policy", "apply", os.path.join(HERE, "gwd.gw"), "-m", "no enforce")
+    expect(r.returncode == 0, "gwctl policy apply gwd.gw")
+    expect(dig(lab, "use-application-dns.net") == ["198.51.100.99"] and
+           dig(lab, "dns.google") == ["8.8.8.8"],
+           "a policy without it: forwarded again")
+    expect(rcode(lab, "evil.lab") == "SERVFAIL", "and evil.lab dropped again")
 
 
 def main():
@@ -88,6 +125,9 @@ def main():
                    "its address was learned by gwd before the answer came (domains_learned +1)")
             expect("event=domains_learn name=www.social.lab" in g.log() and "via=dns" in g.log(),
                    "gwd logged the learn, via=dns")
+            expect(re.search(r"event=domains_learn name=www\.social\.lab .* failed=0 us=\d+ "
+                             r"engine_us=\S+ via=dns", g.log()),
+                   "with the time it took (us=, engine_us=: what bench-dns-hold.py reads)")
             expect(dig(lab, "site.lab") == ["198.51.100.10"], "an unlisted name is answered")
             expect(g.status()["domains_learned"] == before + 1, "and not learned")
 
@@ -104,6 +144,7 @@ def main():
             out = g.gwctl("status").stdout
             expect("dns:        running" in out and "1 restarts, last exit: signal 9" in out,
                    "gwctl status says so: " + [l for l in out.splitlines() if l.startswith("dns")][0])
+            enforce(lab, g)
         except BaseException:
             for log in ("gwd.log", "unbound.log"):
                 p = os.path.join(tmp, log)

@@ -20,7 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-import dnslab  # noqa: E402
+from gwtest import dns as dnslab  # noqa: E402
 from gwtest.proc import sanitizer_report  # noqa: E402
 from gwd_dns_test import Gwd, dig, expect  # noqa: E402
 

@@ -23,8 +23,8 @@ import re
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import dnslab  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from gwtest import dns as dnslab  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RECORDS = [("laptop", "10.77.1.10"), ("laptop", "fd77:1::10"), ("tv", "10.77.1.11"),

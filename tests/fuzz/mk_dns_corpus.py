@@ -13,8 +13,8 @@ import struct
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "dns"))
-import dnslab  # noqa: E402  (the one speaker of dns/proto.h)
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+from gwtest import dns as dnslab  # noqa: E402  (the one speaker of dns/proto.h)
 
 A, NS, CNAME, SOA, PTR, MX, TXT, AAAA, OPT, ANY, AXFR = 1, 2, 5, 6, 12, 15, 16, 28, 41, 255, 252
 

@@ -1,21 +1,27 @@
 # SPDX-License-Identifier: MIT
-"""The one Python speaker of dns/proto.h, and the namespaces the DNS tests
-run gw-dns in: a client, the gateway (gw-dns on its LAN address) and an
-upstream (Unbound with local data), each named with this process's PID and
-removed on exit, even on failure.
+"""The one Python speaker of dns/proto.h (gwd <-> gw-dns), and the
+namespaces the DNS tests and `tools/gw bench dns` run gw-dns in: a client,
+the gateway (gw-dns on its LAN address) and an upstream (Unbound with local
+data), named and removed as gwtest.net says (gwt<PID>d-c, -g, -u), their
+processes started with gwtest.proc.popen (they die with the harness) and
+stopped by PID.
 
-A library only: tests/dns/live_test.py uses it.  (It moves into
-tests/lib/gwtest/ when that package is on main.)
+Used by tests/dns/live_test.py, gwd_dns_test.py, tools/bench-dns.py and
+tests/fuzz/mk_dns_corpus.py.
 """
+import contextlib
 import ctypes
 import os
-import shutil
-import signal
 import socket
 import struct
 import subprocess
 import tempfile
-import time
+
+from . import Fail
+from . import wait_for as _wait_for
+from .net import Netns, missing_programs
+from .net import run as _run
+from .proc import popen, stop
 
 MAGIC = 0x4E445747
 VERSION = 1
@@ -156,29 +162,39 @@ _libc = ctypes.CDLL(None, use_errno=True)
 CLONE_NEWNET = 0x40000000
 
 
-def run(*args, check=True, **kw):
-    return subprocess.run(list(args), check=check, capture_output=True, text=True, **kw)
+def run(*args, check=True, timeout=60, ns=None):
+    """gwtest.net.run (in netns ns); with check, Fail naming the command
+    and its stderr when it exits non-zero."""
+    r = _run(*args, ns=ns, timeout=timeout)
+    if check and r.returncode != 0:
+        raise Fail("%s: exit %d: %s" % (" ".join(args), r.returncode,
+                                        (r.stderr or r.stdout).strip()[-800:]))
+    return r
 
 
-class NetNs:
-    """Enter a named namespace for the block (this thread only)."""
+def wait_for(pred, what, timeout=10.0, step=0.05):
+    """gwtest.wait_for with the condition first; a command failing or
+    OSError meanwhile counts as not yet."""
+    return _wait_for(what, pred, timeout=timeout, step=step,
+                     ignore=(OSError, subprocess.SubprocessError, Fail))
 
-    def __init__(self, name):
-        self.name = name
 
-    def __enter__(self):
-        self.orig = os.open("/proc/self/ns/net", os.O_RDONLY)
-        fd = os.open("/run/netns/" + self.name, os.O_RDONLY)
+@contextlib.contextmanager
+def entered(ns):
+    """This thread in network namespace ns for the block (to bind
+    sockets there)."""
+    orig = os.open("/proc/self/ns/net", os.O_RDONLY)
+    try:
+        fd = os.open("/run/netns/" + ns, os.O_RDONLY)
         try:
             if _libc.setns(fd, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), "setns " + self.name)
+                raise OSError(ctypes.get_errno(), "setns " + ns)
         finally:
             os.close(fd)
-        return self
-
-    def __exit__(self, *exc):
-        _libc.setns(self.orig, CLONE_NEWNET)
-        os.close(self.orig)
+        yield
+    finally:
+        _libc.setns(orig, CLONE_NEWNET)
+        os.close(orig)
 
 
 def ensure_user(name="gw-dns"):
@@ -197,9 +213,9 @@ class Lab:
     """
 
     def __init__(self, tmp):
-        tag = "%x" % os.getpid()
         self.tmp = tmp
-        self.ns = {k: "gwdns%s-%s" % (k, tag) for k in ("c", "g", "u")}
+        self.netns = Netns("gwt", "%dd" % os.getpid())
+        self.ns = {k: self.netns.name(k) for k in ("c", "g", "u")}
         self.procs = []
         self.socks = []
         self.ctl = None
@@ -223,8 +239,8 @@ class Lab:
 
     def _topology(self):
         tag = "%x" % os.getpid()
-        for ns in self.ns.values():
-            run("ip", "netns", "add", ns)
+        for role in self.ns:
+            self.netns.add(role)
         lan, wan = "dnl%s" % tag, "dnw%s" % tag
         run("ip", "link", "add", lan + "a", "netns", self.ns["c"], "type", "veth",
             "peer", lan + "b", "netns", self.ns["g"])
@@ -243,7 +259,7 @@ class Lab:
         self.ip("u", "route", "add", "10.77.1.0/24", "via", "10.77.2.1")
         self.ip("g", "route", "add", "10.77.3.0/24", "via", "10.77.1.2")
         # The silent upstream: reads nothing, answers nothing, sends no ICMP.
-        with NetNs(self.ns["u"]):
+        with entered(self.ns["u"]):
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             s.bind(("10.77.2.3", 53))
         self.socks.append(s)
@@ -258,8 +274,9 @@ class Lab:
             text = f.read().replace("@DIR@", self.tmp)
         with open(path, "w") as f:
             f.write(text)
-        p = subprocess.Popen(["ip", "netns", "exec", self.ns["u"], "unbound", "-d", "-c", path],
-                             stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.tmp, "unbound.log"), "w"))
+        with open(os.path.join(self.tmp, "unbound.log"), "w") as log:
+            p = popen(["ip", "netns", "exec", self.ns["u"], "unbound", "-d", "-c", path],
+                      stdout=subprocess.DEVNULL, stderr=log)
         self.procs.append(p)
         wait_for(lambda: self.dig("c", "@10.77.2.2", "site.lab", ns="u", check=False)
                  .returncode == 0, "unbound answers")
@@ -268,7 +285,7 @@ class Lab:
         """gw-dns in the gateway namespace on 10.77.1.1 and fd77:1::1, port 53."""
         a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         fds = []
-        with NetNs(self.ns["g"]):
+        with entered(self.ns["g"]):
             for fam, addr in ((socket.AF_INET, "10.77.1.1"), (socket.AF_INET6, "fd77:1::1")):
                 u = socket.socket(fam, socket.SOCK_DGRAM)
                 u.bind((addr, 53))
@@ -281,8 +298,8 @@ class Lab:
             for opt, s in fds:
                 args += [opt, str(s.fileno())]
             self.log = open(os.path.join(self.tmp, "gw-dns.log"), "w")
-            self.dns = subprocess.Popen(args, pass_fds=[b.fileno()] + [s.fileno() for _, s in fds],
-                                        stderr=self.log, preexec_fn=_pdeathsig, env=_dns_env())
+            self.dns = popen(args, pass_fds=[b.fileno()] + [s.fileno() for _, s in fds],
+                             stderr=self.log, env=_dns_env())
         for _, s in fds:
             s.close()
         b.close()
@@ -305,28 +322,20 @@ class Lab:
     def dig(self, tool, *args, ns="c", check=True, timeout=20):
         """dig (or kdig, drill) in namespace ns; tool "c" means dig."""
         prog = {"c": "dig", "dig": "dig", "kdig": "kdig", "drill": "drill"}[tool]
-        cmd = ["ip", "netns", "exec", self.ns[ns], prog] + list(args)
-        return run(*cmd, check=check, timeout=timeout)
+        return run(prog, *args, ns=self.ns[ns], check=check, timeout=timeout)
 
     def dig_tool(self, prog, *args, ns="c", timeout=60):
         """Any client program (dnsperf, ...) in namespace ns."""
-        return run("ip", "netns", "exec", self.ns[ns], prog, *args, timeout=timeout)
+        return run(prog, *args, ns=self.ns[ns], check=False, timeout=timeout)
 
     def close(self):
         if self.ctl:
             self.ctl.sock.close()
         for p in ([self.dns] if self.dns else []) + self.procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+            stop(p, wait=5)
         for s in self.socks:
             s.close()
-        for ns in self.ns.values():
-            run("ip", "netns", "del", ns, check=False)
+        self.netns.close()
 
 
 def _dns_env():
@@ -339,31 +348,12 @@ def _dns_env():
     return env
 
 
-def _pdeathsig():
-    PR_SET_PDEATHSIG = 1
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
-def wait_for(pred, what, timeout=10.0, step=0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            if pred():
-                return
-        except (OSError, subprocess.SubprocessError):
-            pass
-        time.sleep(step)
-    raise AssertionError("timed out waiting for " + what)
-
-
 def can_run():
     """None, or why this machine cannot run the live tests (they skip)."""
     if os.geteuid() != 0:
         return "not root"
-    for prog in ("ip", "dig", "kdig", "drill", "unbound", "dnsperf", "useradd"):
-        if not shutil.which(prog):
-            return "no " + prog
-    return None
+    gone = missing_programs("ip", "dig", "kdig", "drill", "unbound", "dnsperf", "useradd")
+    return "no " + gone[0] if gone else None
 
 
 def tempdir():
