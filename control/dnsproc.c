@@ -82,14 +82,20 @@ static void stats_done(struct gwd_dns *s, const struct gwdns_counter *v, size_t 
 	cb(v, n, err, arg);
 }
 
-/* A STATS reply's body (after struct gwdns_reply): the head, then exactly
- * count counters, each name NUL-terminated.  Its counters or -EBADMSG. */
-static int stats_decode(const uint8_t *body, size_t len, const struct gwdns_counter **ret_v,
+int gwd_dns_stats_reply(const uint8_t *body, size_t len, const struct gwdns_counter **ret_v,
 			size_t *ret_n)
 {
+	struct gwdns_reply rep;
 	struct gwdns_stats_head head;
 	const struct gwdns_counter *v;
 
+	if (len < sizeof(rep))
+		return -EBADMSG;
+	memcpy(&rep, body, sizeof(rep));
+	if (rep.status < 0)
+		return rep.status < -4095 ? -EBADMSG : rep.status;
+	body += sizeof(rep);
+	len -= sizeof(rep);
 	if (len < sizeof(head))
 		return -EBADMSG;
 	memcpy(&head, body, sizeof(head));
@@ -351,15 +357,10 @@ static void on_ctl_read(struct bufferevent *bev, void *arg)
 			on_learn(s, &h, body);
 		} else if (h.type == (GWDNS_MSG_STATS | GWDNS_MSG_REPLY) && s->stats_cb &&
 			   h.id == s->stats_id) {
-			struct gwdns_reply rep = { -EBADMSG, 0 };
 			const struct gwdns_counter *v = NULL;
 			size_t n = 0;
-			int r2;
+			int r2 = gwd_dns_stats_reply(body, h.length, &v, &n);
 
-			if (h.length >= sizeof(rep))
-				memcpy(&rep, body, sizeof(rep));
-			r2 = rep.status < 0 ? rep.status
-					    : stats_decode(body + sizeof(rep), h.length - sizeof(rep), &v, &n);
 			if (r2 < 0)
 				gwd_log("dns_stats_refused", "reason=\"%s\"", strerror(-r2));
 			/* body holds v until the callback returns. */

@@ -66,6 +66,15 @@ int gwd_dns_set_clients(struct gwd_dns *s, const struct gwd_dns_client *v, size_
 struct gwdns_counter;
 typedef void (*gwd_dns_stats_fn)(const struct gwdns_counter *v, size_t n, int err, void *arg);
 int gwd_dns_stats(struct gwd_dns *s, gwd_dns_stats_fn cb, void *arg);
+/*
+ * A STATS reply's body from gw-dns (untrusted: checked whole): struct
+ * gwdns_reply, then with status 0 the head and exactly count (at most
+ * 1024) counters, each name NUL-terminated.  *ret_v points into body.
+ * 0; gw-dns's own -errno (status); -EBADMSG for anything else, and then
+ * *ret_v and *ret_n are untouched.
+ */
+int gwd_dns_stats_reply(const uint8_t *body, size_t len, const struct gwdns_counter **ret_v,
+			size_t *ret_n);
 void gwd_dns_stats_cancel(struct gwd_dns *s);
 
 /* {"state": "running"|"restarting"|"stopped", "pid", "restarts", "last_exit", "records"} */

@@ -21,6 +21,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from gwtest import dns as dnslab  # noqa: E402
+from gwtest.proc import sanitizer_report  # noqa: E402
 from gwd_dns_test import Gwd, dig, expect  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -123,6 +124,12 @@ def main():
             _, s3 = scrape(lab)
             expect(s3.get(q, 1e9) < s1[q], "the new gw-dns counts again from zero (%s %g, was %g)"
                    % (q, s3.get(q, -1), s1[q]))
+
+            # gwd stops cleanly, and (in build-asan) without a sanitizer's report.
+            g.proc.send_signal(signal.SIGTERM)
+            rc = g.proc.wait(60)
+            expect(rc == 0 and not sanitizer_report(g.log()),
+                   "gwd exits 0 on SIGTERM, no sanitizer report in its log (exit %d)" % rc)
         except BaseException:
             for log in ("gwd.log", "unbound.log"):
                 p = os.path.join(tmp, log)

@@ -331,7 +331,8 @@ int top_model_flows(struct top_model *m, const char *key, json_t *reply, uint64_
 	for (size_t x = 0; x < k; x++) {
 		struct top_flow *f = &v[x];
 		const struct top_flow *old =
-			same ? bsearch(f, m->flows, m->nflows, sizeof(*f), by_fkey) : NULL;
+			same && m->nflows ? bsearch(f, m->flows, m->nflows, sizeof(*f), by_fkey)
+					    : NULL;
 		if (old) {
 			memcpy(f->s, old->s, sizeof(f->s));
 			f->ns = old->ns;
