@@ -119,6 +119,10 @@ static int parse_prefix(const char *p, size_t n, struct gwd_nflog_rec *r)
 static int parse_packet(const uint8_t *p, size_t n, struct gwd_nflog_rec *r)
 {
 	size_t l4;
+	/* A message with a second payload is read from that one alone: no
+	 * ports of the first stay beside another protocol. */
+	r->proto = 0;
+	r->sport = r->dport = 0;
 	if (n < 1)
 		return -EINVAL;
 	if (p[0] >> 4 == 4) {
@@ -175,6 +179,10 @@ int gwd_nflog_parse(const void *msg, size_t len, struct gwd_nflog_rec *ret)
 		uint16_t t = mnl_attr_get_type(a);
 		const uint8_t *v = mnl_attr_get_payload(a);
 		size_t n = mnl_attr_get_payload_len(a);
+		/* libmnl walks up to the message's aligned end: an attribute
+		 * must end within the message itself. */
+		if ((size_t)(v - (const uint8_t *)msg) + n > nlh->nlmsg_len)
+			return -EINVAL;
 		switch (t) {
 		case NFULA_PREFIX:
 			/* NUL-terminated as the kernel sends it. */
