@@ -102,9 +102,19 @@ static int connect_dp(struct dp_engine *p)
 		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	memcpy(sa.sun_path, p->path, strlen(p->path));
-	/* A unix connect finishes at once or fails (EAGAIN: backlog full). */
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int r = -errno;
+	/* A unix connect finishes at once or fails with EAGAIN when the
+	 * dataplane's backlog is full (its agent accepts once a tick, and a
+	 * loaded machine's tick is late): tried again, 10 ms apart, for at
+	 * most half a second. */
+	int r = 0;
+	for (int tries = 0; tries < 50; tries++) {
+		r = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
+		if (r != -EAGAIN)
+			break;
+		struct timespec ts = { .tv_nsec = 10 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	if (r < 0) {
 		close(fd);
 		return r;
 	}

@@ -57,6 +57,9 @@
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "proto.h bodies are little-endian");
 
 #define MAX_CLIENTS 4
+/* Connections waiting for the next tick's accept; past MAX_CLIENTS they are
+ * accepted and closed (control_refused), never left to fail with EAGAIN. */
+#define LISTEN_BACKLOG 32
 #define MAX_RETIRED 8
 #define MAX_RETIRED_TABS 32
 #define READ_BUDGET (4u << 20)
@@ -169,7 +172,7 @@ int dp_agent_new(const char *path, const struct dp_agent_ctx *ctx, struct dp_age
 	mode_t old = umask(0117);
 	r = bind(a->fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
-	if (r < 0 || chmod(tmp, 0660) < 0 || listen(a->fd, MAX_CLIENTS) < 0 ||
+	if (r < 0 || chmod(tmp, 0660) < 0 || listen(a->fd, LISTEN_BACKLOG) < 0 ||
 	    rename(tmp, path) < 0) {
 		r = -errno;
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
