@@ -82,6 +82,37 @@ static inline uint32_t dp_hash_bytes(const void *key, uint32_t len)
 	return (uint32_t)(h >> 32);
 }
 
+/* A full-avalanche mix of a 64-bit word (murmur3's finaliser). */
+static inline uint64_t dp_hash_mix64(uint64_t w)
+{
+	w ^= w >> 33;
+	w *= 0xff51afd7ed558ccdULL;
+	w ^= w >> 33;
+	w *= 0xc4ceb9fe1a85ec53ULL;
+	w ^= w >> 33;
+	return w;
+}
+
+/* Which worker a device's packets go to: len bytes (a MAC, an IPv6
+ * address) under the secret, every input bit reaching every output bit.
+ * Not dp_hash_bytes: its top half moves little with one byte of a word
+ * (a product's high bits), so devices whose MACs differ in their last
+ * byte, as one vendor's do, often all went to one worker. */
+static inline uint32_t dp_hash_steer(const void *key, uint32_t len)
+{
+	const uint8_t *p = key;
+	uint64_t h = dp_hash_key[1];
+	for (unsigned i = 0; len; i++) {
+		uint64_t w = 0;
+		uint32_t n = len < 8 ? len : 8;
+		memcpy(&w, p, n);
+		h = dp_hash_mix64(h ^ w ^ dp_hash_key[(2 + i) % (2 * DP_HASH_MAX_WORDS)]);
+		p += n;
+		len -= n;
+	}
+	return (uint32_t)(h >> 32);
+}
+
 /* rte_hash's hash_func (init_val is not used: the secret is the seed). */
 uint32_t dp_hash_rte(const void *key, uint32_t len, uint32_t init_val);
 

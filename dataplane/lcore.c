@@ -1493,12 +1493,12 @@ static unsigned owner(const struct dp_worker *w, enum dp_role in, const struct r
 	if (p.family == 6) {
 		const uint8_t *dev = in == DP_ROLE_LAN ? p.src :
 				     p.icmp_kind == DP_ICMP_ERROR ? p.inner.src : p.dst;
-		return dp_hash_bytes(dev, 16) % n;
+		return dp_hash_steer(dev, 16) % n;
 	}
 	if (in == DP_ROLE_LAN) {
 		/* A device's IPv4 packets by its MAC, whatever their addresses:
 		 * its flows, mappings and caps meet in one worker's tables. */
-		return dp_hash_bytes(data + 6, 6) % n;
+		return dp_hash_steer(data + 6, 6) % n;
 	}
 	/* Our external port: the destination, an echo reply's identifier,
 	 * or the source of the packet an error quotes; the worker that holds
