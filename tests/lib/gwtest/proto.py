@@ -344,13 +344,13 @@ def call(path, typ, body=b"", timeout=10.0):
         return c.call(typ, body)
 
 
-def health(path, timeout=5.0):
+def health(path, timeout=15.0):
     """HEALTH on a connection of its own."""
     with Client(path, timeout) as c:
         return c.health()
 
 
-def stats(path, timeout=5.0):
+def stats(path, timeout=15.0):
     with Client(path, timeout) as c:
         return c.stats()
 
