@@ -125,6 +125,10 @@ class Exposure:
         sh("ip", "-n", self.net, "link", "add", "inet6", "link", "inet0", "type", "macvlan",
            "mode", "bridge")
         sh("ip", "-n", self.net, "addr", "add", INET_IP6 + "/64", "dev", "inet6", "nodad")
+        # The macvlan hears inet0's broadcasts: it must not answer ARP for
+        # inet0's address with its own MAC (ARP flux; the gateway's next
+        # hop then took either MAC, by chance).
+        sh("sysctl", "-qw", "net.ipv4.conf.inet6.arp_ignore=1", ns=self.net)
         sh("ip", "-n", self.net, "link", "set", "inet6", "up")
         sh("ip", "-n", self.net, "-6", "route", "add", "2001:db8:77::/64", "via", GW_WAN6,
            "dev", "inet6")

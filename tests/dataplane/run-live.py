@@ -138,6 +138,10 @@ class Live:
         run(["ip", "-n", self.net, "link", "add", "inet6", "link", "inet0", "type", "macvlan",
              "mode", "bridge"])
         run(["ip", "-n", self.net, "addr", "add", INET_IP6 + "/64", "dev", "inet6", "nodad"])
+        # The macvlan hears inet0's broadcasts: it must not answer ARP for
+        # inet0's address with its own MAC (ARP flux: the gateway's next
+        # hop would take either MAC, by chance).
+        run(["sysctl", "-q", "-w", "net.ipv4.conf.inet6.arp_ignore=1"], ns=self.net)
         run(["ip", "-n", self.net, "link", "set", "inet6", "up"])
         run(["ip", "-n", self.net, "-6", "route", "add", "2001:db8:77::/64", "via", GW_WAN6,
              "dev", "inet6"])
