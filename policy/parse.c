@@ -1069,7 +1069,13 @@ static bool once(struct parser *p, struct pol_span *seen, const char *clause,
 		 const char *in)
 {
 	if (seen->line) {
-		struct pol_diag *g = pol_error(p->d, p->tok.span, "give it once, with a list",
+		/* Clauses that take a list: both halves go into one. */
+		static const char *const lists[] = { "mac", "group", "to", "proto", "port" };
+		bool list = false;
+		for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+			list = list || !strcmp(clause, lists[i]);
+		struct pol_diag *g = pol_error(p->d, p->tok.span,
+					       list ? "give it once, with a list" : "give it once",
 					       "'%s' given twice in %s", clause, in);
 		pol_diag_note(p->d, g, *seen, "first given here");
 		return false;
