@@ -24,7 +24,8 @@ network namespaces, with a real DHCP client (udhcpc) on a LAN device.
                 the lease, and the running udhcpc's renewal (SIGUSR1) gets
                 the new address; an address outside every
                 subnet dnsmasq serves: a pool address instead; a rollback
-                brings the first address back
+                brings the first address back; `gwctl devices name` keeps
+                the address of the statement it rewrites
 """
 import json
 import os
@@ -363,9 +364,12 @@ FIXED, FIXED2 = "10.77.0.30", "10.77.0.31"
 FIXED_OFF_NET = "10.78.0.5"   # in the policy's LAN (10/8), in no served subnet
 
 
-def fixed_policy(addr):
-    return POLICY.replace("default allow\n",
-                          "device phone mac %s address %s\ndefault allow\n" % (PHONE_MAC, addr))
+def fixed_policy(h, addr):
+    """home.gw includes devices.gw, which declares the phone at addr (as
+    `gwctl devices name` keeps it)."""
+    h.gwd.file("devices.gw", "device phone mac %s address %s\n" % (PHONE_MAC, addr))
+    h.gwd.file("home.gw", POLICY.replace("default allow\n",
+                                         'include "devices.gw"\ndefault allow\n'))
 
 
 def eth0_addrs(h):
@@ -388,7 +392,7 @@ def renewed_to(h, udhcpc, want, what):
 def case_fixed(h):
     net.need_programs("udhcpc", "dig", h.dnsmasq)
     h.up()
-    h.gwd.file("home.gw", fixed_policy(FIXED))
+    fixed_policy(h, FIXED)
     h.start()
     conf = os.path.join(h.gwd.state, "dhcp", "dnsmasq.conf")
     leases = os.path.join(h.gwd.state, "dhcp", "leases")
@@ -411,7 +415,7 @@ def case_fixed(h):
     # An apply that changes the address: dnsmasq started again with it,
     # the lease kept (the lease file), the next renewal gets the new one.
     gen = h.gwd.status()["generation"]
-    h.gwd.file("home.gw", fixed_policy(FIXED2))
+    fixed_policy(h, FIXED2)
     h.gwd.gwctl("policy", "apply", h.policy)
     check("event=dhcp_conf file=%s fixed=1 action=restart" % conf in h.gwd.logtext(),
           "gwd did not log the new configuration")
@@ -427,7 +431,7 @@ def case_fixed(h):
 
     # An address in no subnet dnsmasq serves: dnsmasq cannot hand it out
     # (docs/dns.md, "Fixed addresses"); the device gets a pool address.
-    h.gwd.file("home.gw", fixed_policy(FIXED_OFF_NET))
+    fixed_policy(h, FIXED_OFF_NET)
     h.gwd.gwctl("policy", "apply", h.policy)
     have = renewed_to(h, udhcpc, lambda a: len(a) == 1 and a[0] not in (FIXED2, FIXED_OFF_NET),
                       "a pool address for an address in no served subnet")
@@ -444,6 +448,19 @@ def case_fixed(h):
     # neighbour entry for it lives: the registry counts those as current.)
     got = h.dig("phone.home.arpa")
     check(FIXED in got, "phone.home.arpa does not follow the lease: %s; %s" % (got, h.device()))
+
+    # `gwctl devices name` rewrites the phone's statement in devices.gw:
+    # its fixed address stays in it, and in dnsmasq's configuration.
+    fixed_policy(h, FIXED)
+    h.gwd.gwctl("devices", "name", "phone", "phone", "--group", "guests")
+    with open(os.path.join(h.gwd.dir, "devices.gw")) as f:
+        text = f.read()
+    check(re.search(r"^device phone mac %s address %s group guests$" % (PHONE_MAC,
+                    re.escape(FIXED)), text, re.M), "devices.gw after naming: %s" % text)
+    with open(conf) as f:
+        check(re.search(r"^dhcp-host=%s,%s$" % (PHONE_MAC, re.escape(FIXED)), f.read(), re.M),
+              "dnsmasq.conf lost the phone's fixed address after gwctl devices name")
+    check(h.device()["groups"] == ["guests"], "the naming did not apply: %s" % h.device())
     h.procs.stop("udhcpc")
 
 
