@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The nft engine (engine_nft.h).  Touches gwd's nftables table (the hook
- * chain policy_fwd and its builds p<id>_*), NFLOG group nflog_group and
- * STATE_DIR/engine-nft/.
+ * chain policy_fwd and its builds p<id>_*) and NFLOG group nflog_group;
+ * reads gwd's history (STATE_DIR/history/) to adopt a live build.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "engine_nft.h"
 #include "eval.h"
@@ -47,8 +48,6 @@ struct build {
 	uint32_t id, gen, epoch, nrules;
 	uint64_t domused;
 	struct pol_ir *ir; /* the generation, for schedules */
-	void *image;       /* and its image, recorded at commit */
-	size_t size;
 	struct domtab dom;
 };
 
@@ -59,7 +58,6 @@ struct nft_engine {
 	struct gwd_flows *flows;
 	struct build live, staged;
 	uint32_t next_id, last_epoch;
-	char dir[GWD_PATH_MAX + 16];
 	char state[300];
 	bool lost;          /* the live build vanished: load the generation again */
 	struct event *tick, *logev, *gc;
@@ -278,7 +276,6 @@ static int domains_to(struct nft_engine *x, struct build *bd, const struct gwd_d
 static void build_clear(struct build *bd)
 {
 	pol_ir_free(bd->ir);
-	free(bd->image);
 	dom_free(&bd->dom);
 	memset(bd, 0, sizeof(*bd));
 }
@@ -359,13 +356,11 @@ static int prepare(struct gwd_engine *e, uint32_t gen, const void *image, size_t
 	/* Our own copy: schedules need it long after this call. */
 	if ((r = pol_image_load(image, size, &bd->ir, err, errlen)) < 0)
 		goto fail;
-	if (!(bd->image = malloc(size)) || !(mask = mask_now(bd->ir))) {
+	if (!(mask = mask_now(bd->ir))) {
 		r = -ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	memcpy(bd->image, image, size);
-	bd->size = size;
 	bd->id = x->next_id++;
 	bd->gen = gen;
 	bd->nrules = bd->ir->nrules;
@@ -425,22 +420,6 @@ static int set_domains(struct gwd_engine *e, const struct gwd_domain_entry *v, s
 	return domains_to(x, &x->live, v, n, err, errlen);
 }
 
-/* The live generation's image and number, for a restarted gwd. */
-static void save_live(struct nft_engine *x)
-{
-	char p[GWD_PATH_MAX + 64], num[32], q[300];
-	snprintf(p, sizeof(p), "%s/live.img", x->dir);
-	int r = gwd_write_file(p, x->live.image, x->live.size, true);
-	if (r == 0) {
-		snprintf(p, sizeof(p), "%s/live.gen", x->dir);
-		int len = snprintf(num, sizeof(num), "%" PRIu32 "\n", x->live.gen);
-		r = gwd_write_file(p, num, (size_t)len, true);
-	}
-	if (r < 0)
-		gwd_log("nft_record_failed", "path=%s reason=%s", gwd_log_value(q, sizeof(q), p),
-			strerror(-r));
-}
-
 static int commit(struct gwd_engine *e, char *err, size_t errlen)
 {
 	struct nft_engine *x = (struct nft_engine *)e;
@@ -469,7 +448,6 @@ static int commit(struct gwd_engine *e, char *err, size_t errlen)
 	e->generation = x->live.gen;
 	gwd_log("nft_commit", "gen=%" PRIu32 " build=%" PRIu32 " epoch=%" PRIu32 " cpu_ms=%.1f",
 		x->live.gen, x->live.id, x->live.epoch, thread_cpu_ms() - cpu0);
-	save_live(x);
 	/* The old build goes after the apply has answered (it no longer
 	 * decides anything); at once without an event loop. */
 	if (x->gc && old) {
@@ -581,11 +559,14 @@ static bool parse_record(const char *s, struct rec *r)
 		      &r->gen, &r->build, &r->epoch, &r->rules) == 4;
 }
 
-/* The live build a dead gwd left, when its record, the chains and the
- * image it wrote agree. */
+/* The live build a dead gwd left, when its record names a build the
+ * table has and gwd's history holds that generation (its image checked
+ * against the recorded hash).  gwd writes the history entry, durably,
+ * before any engine commits, so whatever generation the kernel's record
+ * names is in the history: the engine keeps no image of its own. */
 static void adopt(struct nft_engine *x, const uint32_t *ids, size_t nids)
 {
-	char text[256], p[GWD_PATH_MAX + 64], why[256];
+	char text[256], why[256], q[300];
 	struct rec rc;
 	if (gwd_nft_policy_record(x->n, text, sizeof(text)) < 0 || !parse_record(text, &rc))
 		return;
@@ -594,31 +575,43 @@ static void adopt(struct nft_engine *x, const uint32_t *ids, size_t nids)
 	bool found = false;
 	for (size_t i = 0; i < nids; i++)
 		found |= ids[i] == rc.build;
-	char *num = NULL, *img = NULL;
-	size_t nlen, ilen;
+	void *img = NULL;
+	size_t ilen;
+	json_t *entry = NULL;
 	struct pol_ir *ir = NULL;
-	snprintf(p, sizeof(p), "%s/live.gen", x->dir);
-	if (!found || gwd_read_file(p, 32, &num, &nlen) < 0 || strtoul(num, NULL, 10) != rc.gen)
+	int r;
+	if (!found)
 		goto out;
-	snprintf(p, sizeof(p), "%s/live.img", x->dir);
-	if (gwd_read_file(p, 64u << 20, &img, &ilen) < 0 ||
-	    pol_image_load(img, ilen, &ir, why, sizeof(why)) < 0 || ir->nrules != rc.rules)
-		goto out;
+	if ((r = gwd_history_get(x->cfg.state_dir, rc.gen, &entry, &img, &ilen)) < 0) {
+		snprintf(why, sizeof(why), "generation %" PRIu32 " is not in the history: %s",
+			 rc.gen, strerror(-r));
+		goto refused;
+	}
+	if (pol_image_load(img, ilen, &ir, why, sizeof(why)) < 0)
+		goto refused;
+	if (ir->nrules != rc.rules) {
+		snprintf(why, sizeof(why), "the table's record says %" PRIu32 " rules, the "
+			 "history's image has %" PRIu32, rc.rules, ir->nrules);
+		goto refused;
+	}
 	x->live = (struct build){
 		.id = rc.build, .gen = rc.gen, .epoch = rc.epoch, .nrules = rc.rules,
-		.domused = gwd_nft_policy_domsets(ir), .ir = ir, .image = img, .size = ilen,
+		.domused = gwd_nft_policy_domsets(ir), .ir = ir,
 	};
 	ir = NULL;
-	img = NULL;
 	x->base.generation = rc.gen;
 	gwd_log("nft_adopt", "gen=%" PRIu32 " build=%" PRIu32 " epoch=%" PRIu32, rc.gen, rc.build,
 		rc.epoch);
+	goto out;
+refused:
+	gwd_log("nft_adopt_refused", "gen=%" PRIu32 " build=%" PRIu32 " reason=%s", rc.gen,
+		rc.build, gwd_log_value(q, sizeof(q), why));
 out:
 	/* Not adopted: the build the hook points at keeps deciding until
 	 * gwd gives the engine its generation (a new build). */
 	if (!x->live.id && found)
 		x->live.id = rc.build;
-	free(num);
+	json_decref(entry);
 	free(img);
 	pol_ir_free(ir);
 }
@@ -687,6 +680,20 @@ static void on_log(evutil_socket_t fd, short what, void *arg)
 	gwd_nflog_drain(x->log, x->flows);
 }
 
+/* An older gwd's copy of the live image (state_dir/engine-nft/): never
+ * read again (the history has it). */
+static void drop_old_records(const char *state_dir)
+{
+	char p[GWD_PATH_MAX + 64];
+	const char *files[] = { "live.img", "live.gen", "live.img.tmp", "live.gen.tmp" };
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(p, sizeof(p), "%s/engine-nft/%s", state_dir, files[i]);
+		unlink(p);
+	}
+	snprintf(p, sizeof(p), "%s/engine-nft", state_dir);
+	rmdir(p);
+}
+
 int gwd_engine_nft_new(struct event_base *base, const struct gwd_config *cfg,
 		       struct gwd_flows *flows, struct gwd_engine **ret, char *err, size_t errlen)
 {
@@ -699,13 +706,8 @@ int gwd_engine_nft_new(struct event_base *base, const struct gwd_config *cfg,
 	x->cfg = *cfg;
 	x->flows = flows;
 	snprintf(x->state, sizeof(x->state), "ok");
-	snprintf(x->dir, sizeof(x->dir), "%s/engine-nft", cfg->state_dir);
 	int r;
-	if (mkdir(x->dir, 0750) < 0 && errno != EEXIST) {
-		r = -errno;
-		snprintf(err, errlen, "%s: %s", x->dir, strerror(errno));
-		goto fail;
-	}
+	drop_old_records(cfg->state_dir);
 	if ((r = gwd_nft_open(cfg->nft_table, &x->n)) < 0) {
 		snprintf(err, errlen, "nftables: %s", strerror(-r));
 		goto fail;

@@ -305,12 +305,17 @@ def case_apply(h):
     check(not still_flows(h, "s4"), "the block no longer holds after a refused apply")
     h.nft("delete", "set", "inet", h.table, "p%d_dev" % (build + 1))
 
-    # kill -9: the table goes on deciding; the restarted gwd adopts it.
+    # kill -9 right after an apply returns: the table goes on deciding;
+    # the restarted gwd adopts it (the generation from the history, the
+    # engine writes no file of its own).
     h.gwd.gwctl("policy", "apply", h.gwd.file("allow3.gw", POLICY_ALLOW), "-m", "open again")
-    gen = h.gwd.status()["generation"]
     slog, rlog = stream(h, "s5")
     time.sleep(1.0)  # the stream under way (its logs are written when it stops)
+    gen = h.gwd.status()["generation"] + 1
+    h.gwd.gwctl("policy", "apply", h.gwd.file("v10.gw", variant(10)), "-m", "v10")
     h.gwd.kill(signal.SIGKILL)
+    check(not os.path.exists(os.path.join(h.gwd.state, "engine-nft")),
+          "the nft engine still writes state_dir/engine-nft/")
     time.sleep(1.0)
     check(h.record()[0] == gen, "the table lost its generation when gwd died")
     mark = len(h.gwd.logtext())
