@@ -15,11 +15,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "conntrack.h"
 #include "engine_nft.h"
 #include "eval.h"
 #include "flows.h"
 #include "image.h"
 #include "log.h"
+#include "neigh.h"
 #include "nflog.h"
 #include "nft.h"
 #include "nft_guard.h"
@@ -29,6 +31,9 @@
 #define TICK_S        5
 #define MAX_BUILDS    64
 #define REFRESH_MS    50 /* an element this close to expiry may be gone */
+#define CT_DUMP_MS    2000  /* conntrack's counters read this often */
+#define CT_MAX_FLOWS  16384 /* connections the engine reports at once */
+#define CT_MACS       1024  /* addresses of the nft ports' neighbours */
 
 /* What the engine put in one build's domain sets. */
 struct dom_ent {
@@ -63,6 +68,24 @@ struct nft_engine {
 	struct event *tick, *logev, *gc;
 	uint32_t old_id;    /* a build to remove once the loop is idle, 0: none */
 	struct gwd_nflog *log;
+	/* Connections through the nft ports (conntrack.h), for gwd's flows. */
+	struct gwd_ct *ct;
+	struct gwd_ct_tracker *trk;
+	struct event *ctev, *ctdump;
+	struct gwd_ct_stats ctlogged; /* as the last nft_flows line said */
+	struct gwd_neighmon *nm;
+	struct mac_ent *macs;        /* CT_MACS: who holds which address */
+	uint32_t nm_epoch;
+};
+
+/* One neighbour of an nft port: the MAC behind an address. */
+struct mac_ent {
+	bool used;
+	uint8_t fam;
+	uint8_t addr[16];
+	uint8_t mac[6];
+	uint32_t epoch;  /* the neighbour dump that last showed it (0: an event) */
+	uint64_t seen;   /* a counter, for replacing the oldest when full */
 };
 
 static void set_state(struct nft_engine *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -526,6 +549,14 @@ static void free_(struct gwd_engine *e)
 	if (x->logev)
 		event_free(x->logev);
 	gwd_nflog_free(x->log);
+	if (x->ctev)
+		event_free(x->ctev);
+	if (x->ctdump)
+		event_free(x->ctdump);
+	gwd_ct_tracker_free(x->trk);
+	gwd_ct_free(x->ct);
+	gwd_neighmon_free(x->nm);
+	free(x->macs);
 	/* The live build stays: enforcement goes on while gwd is down.  A
 	 * prepared one is garbage: the next start removes it. */
 	build_clear(&x->live);
@@ -680,6 +711,188 @@ static void on_log(evutil_socket_t fd, short what, void *arg)
 	gwd_nflog_drain(x->log, x->flows);
 }
 
+/* --- connections: conntrack into gwd's flows ------------------------------------ */
+
+static struct mac_ent *mac_find(struct nft_engine *x, uint8_t fam, const uint8_t *addr)
+{
+	for (size_t i = 0; i < CT_MACS; i++) {
+		struct mac_ent *m = &x->macs[i];
+		if (m->used && m->fam == fam && !memcmp(m->addr, addr, 16))
+			return m;
+	}
+	return NULL;
+}
+
+static void on_neigh(const struct gwd_neigh *n, uint32_t epoch, void *arg)
+{
+	static uint64_t clock_;
+	struct nft_engine *x = arg;
+	struct mac_ent *m = mac_find(x, n->family, n->addr);
+	if (n->gone || !n->has_mac) {
+		if (m && n->gone)
+			m->used = false;
+		return;
+	}
+	if (!m) {
+		/* A free entry, else the one seen longest ago. */
+		m = &x->macs[0];
+		for (size_t i = 0; i < CT_MACS && m->used; i++)
+			if (!x->macs[i].used || x->macs[i].seen < m->seen)
+				m = &x->macs[i];
+	}
+	*m = (struct mac_ent){ .used = true, .fam = n->family, .epoch = epoch, .seen = ++clock_ };
+	memcpy(m->addr, n->addr, 16);
+	memcpy(m->mac, n->mac, 6);
+}
+
+static void on_neigh_dump_done(uint32_t epoch, void *arg)
+{
+	struct nft_engine *x = arg;
+	/* What a full dump did not show is gone from the tables. */
+	for (size_t i = 0; i < CT_MACS; i++)
+		if (x->macs[i].used && x->macs[i].epoch && x->macs[i].epoch != epoch)
+			x->macs[i].used = false;
+	x->nm_epoch = epoch;
+}
+
+/* The rule of rate slot `slot` (slots count the allowed rules with a rate
+ * in rule order, as nft_policy.c gives them). */
+static uint32_t slot_rule(const struct pol_ir *ir, uint32_t slot)
+{
+	uint32_t k = 0;
+	for (uint32_t j = 0; j < ir->nrules; j++) {
+		const struct pol_rule *r = &ir->rules[j];
+		if (r->action == POL_ALLOW && (r->flags & POL_RULE_RATE) && r->rate_bps &&
+		    ++k == slot)
+			return j;
+	}
+	return POL_NONE;
+}
+
+/*
+ * Who a connection conntrack shows belongs to.  Its ct mark says the nft
+ * engine allowed it (and, for a rule with a rate, which rule: the slot);
+ * its device is the MAC the nft ports' neighbour table has for its
+ * source; the rule otherwise is the one the reference evaluator picks
+ * for it in the live generation (the differential test holds the engine
+ * to that evaluator).
+ */
+static bool ct_attr(const struct gwd_ct_rec *r, struct gwd_flow_ev *ev, void *arg)
+{
+	struct nft_engine *x = arg;
+	const struct pol_ir *ir = x->live.ir;
+	struct mac_ent *m = mac_find(x, r->family, r->src);
+	if (!ir || !m)
+		return false;
+	struct pol_facts f = {
+		.device = pol_device_by_mac(ir, m->mac), .family = r->family, .proto = r->proto,
+		.dport = r->dport,
+	};
+	memcpy(f.dst, r->dst, 16);
+	struct dom_ent *d = dom_find(&x->live.dom, r->family, r->dst);
+	if (d && d->expires_ms > now_ms())
+		f.domain_sets = d->sets;
+	if (pol_when_at(ir, time(NULL), &f.when) < 0)
+		return false;
+	struct pol_verdict v;
+	pol_eval(ir, &f, &v, NULL);
+	uint32_t slot = r->mark & GWD_NFT_SLOT_MASK;
+	uint32_t rule = slot ? slot_rule(ir, slot) : v.rule;
+	memcpy(ev->mac, m->mac, 6);
+	ev->action = POL_ALLOW;
+	ev->rule = rule == POL_NONE ? v.rule : rule;
+	ev->log = rule < ir->nrules && (ir->rules[rule].flags & POL_RULE_LOG);
+	ev->generation = x->live.gen;
+	return true;
+}
+
+static uint64_t real_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void ct_feed(const struct gwd_ct_rec *r, void *arg)
+{
+	struct nft_engine *x = arg;
+	gwd_ct_tracker_feed(x->trk, r, real_ms());
+}
+
+static void ct_drain(struct nft_engine *x)
+{
+	uint64_t lost;
+	gwd_ct_drain(x->ct, ct_feed, x, &lost);
+	if (lost)
+		gwd_ct_tracker_add_lost(x->trk, lost);
+}
+
+static void on_ct(evutil_socket_t fd, short what, void *arg)
+{
+	ct_drain(arg);
+}
+
+static void on_ct_dump(evutil_socket_t fd, short what, void *arg)
+{
+	struct nft_engine *x = arg;
+	ct_drain(x);
+	gwd_ct_tracker_dump_begin(x->trk);
+	int r = gwd_ct_dump(x->ct, 0x80000000u, 0x80000000u, ct_feed, x);
+	if (r < 0) {
+		/* Half a dump says nothing of what ended. */
+		gwd_log("nft_flows_dump_failed", "reason=%s", strerror(-r));
+		gwd_ct_tracker_dump_begin(x->trk);
+	}
+	gwd_ct_tracker_dump_end(x->trk, r < 0 ? 0 : real_ms());
+	struct gwd_ct_stats st;
+	gwd_ct_tracker_stats(x->trk, &st);
+	if (st.over_cap != x->ctlogged.over_cap || st.lost != x->ctlogged.lost) {
+		gwd_log("nft_flows", "tracked=%" PRIu32 " reported=%" PRIu64 " over_cap=%" PRIu64
+			" unattributed=%" PRIu64 " lost=%" PRIu64 " cap=%u", st.tracked, st.reported,
+			st.over_cap, st.unattributed, st.lost, CT_MAX_FLOWS);
+		x->ctlogged = st;
+	}
+}
+
+/* conntrack's connections into x->flows: accounting on, the event socket,
+ * the dump timer, the neighbour tables of the nft ports. */
+static int ct_start(struct event_base *base, struct nft_engine *x, char *err, size_t errlen)
+{
+	int was, r = gwd_ct_acct_on(&was);
+	if (r < 0)
+		gwd_log("nft_ct_acct_failed", "reason=%s", strerror(-r));
+	else
+		gwd_log("nft_ct_acct", "sysctl=net.netfilter.nf_conntrack_acct was=%d now=1", was);
+	if (!(x->macs = calloc(CT_MACS, sizeof(*x->macs)))) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	struct gwd_neighmon_ops ops = { on_neigh, on_neigh_dump_done };
+	if ((r = gwd_neighmon_new(base, (const char (*)[16])x->cfg.nft_ports, x->cfg.nnft_ports,
+				  &ops, x, &x->nm)) < 0) {
+		snprintf(err, errlen, "the nft ports' neighbour tables: %s", strerror(-r));
+		return r;
+	}
+	if ((r = gwd_ct_new(&x->ct)) < 0) {
+		snprintf(err, errlen, "conntrack events: %s", strerror(-r));
+		return r;
+	}
+	if ((r = gwd_ct_tracker_new(CT_MAX_FLOWS, 0x80000000u, 0x80000000u, x->flows, ct_attr, x,
+				    &x->trk)) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return r;
+	}
+	struct timeval tv = { .tv_sec = CT_DUMP_MS / 1000, .tv_usec = CT_DUMP_MS % 1000 * 1000 };
+	x->ctev = event_new(base, gwd_ct_fd(x->ct), EV_READ | EV_PERSIST, on_ct, x);
+	x->ctdump = event_new(base, -1, EV_PERSIST, on_ct_dump, x);
+	if (!x->ctev || !x->ctdump || event_add(x->ctev, NULL) < 0 ||
+	    event_add(x->ctdump, &tv) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 /* An older gwd's copy of the live image (state_dir/engine-nft/): never
  * read again (the history has it). */
 static void drop_old_records(const char *state_dir)
@@ -757,6 +970,8 @@ int gwd_engine_nft_new(struct event_base *base, const struct gwd_config *cfg,
 			snprintf(err, errlen, "out of memory");
 			goto fail;
 		}
+		if ((r = ct_start(base, x, err, errlen)) < 0)
+			goto fail;
 	}
 	*ret = &x->base;
 	return 0;
