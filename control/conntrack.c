@@ -255,6 +255,7 @@ int gwd_ct_parse(const void *msg, size_t len, struct gwd_ct_rec *ret)
 /* --- the sockets ---------------------------------------------------------------- */
 
 #define ACCT_PATH "/proc/sys/net/netfilter/nf_conntrack_acct"
+#define DRAIN_MAX 64 /* reads of the event socket per gwd_ct_drain */
 
 int gwd_ct_acct_on(int *ret_was)
 {
@@ -345,7 +346,10 @@ void gwd_ct_drain(struct gwd_ct *c, gwd_ct_fn fn, void *arg, uint64_t *ret_lost)
 {
 	static _Alignas(struct nlmsghdr) uint8_t buf[65536];
 	*ret_lost = 0;
-	for (;;) {
+	/* At most DRAIN_MAX reads a call: under a flood of connections the
+	 * event loop gets its turn (the rest waits in the socket, or the
+	 * kernel drops it: lost, and the next dump mends what it can). */
+	for (unsigned i = 0; i < DRAIN_MAX; i++) {
 		ssize_t got = recv(mnl_socket_get_fd(c->ev), buf, sizeof(buf), MSG_DONTWAIT);
 		if (got < 0) {
 			if (errno == EINTR)

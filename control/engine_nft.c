@@ -75,6 +75,7 @@ struct nft_engine {
 	struct gwd_ct_stats ctlogged; /* as the last nft_flows line said */
 	struct gwd_neighmon *nm;
 	struct mac_ent *macs;        /* CT_MACS: who holds which address */
+	size_t nmacs;                /* entries [0, nmacs) may be used */
 	uint32_t nm_epoch;
 };
 
@@ -376,6 +377,9 @@ static int prepare(struct gwd_engine *e, uint32_t gen, const void *image, size_t
 		build_clear(&x->staged);
 	}
 	struct build *bd = &x->staged;
+	struct timespec ta, t0, t1, t2;
+	double cpu0 = thread_cpu_ms();
+	clock_gettime(CLOCK_MONOTONIC, &ta);
 	/* Our own copy: schedules need it long after this call. */
 	if ((r = pol_image_load(image, size, &bd->ir, err, errlen)) < 0)
 		goto fail;
@@ -390,8 +394,6 @@ static int prepare(struct gwd_engine *e, uint32_t gen, const void *image, size_t
 	bd->epoch = next_epoch(x);
 	bd->domused = gwd_nft_policy_domsets(bd->ir);
 	struct gwd_nft_policy_stats st;
-	struct timespec t0, t1, t2;
-	double cpu0 = thread_cpu_ms();
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if ((r = gwd_nft_batch_new(x->n, &b)) < 0) {
 		snprintf(err, errlen, "%s", strerror(-r));
@@ -406,8 +408,9 @@ static int prepare(struct gwd_engine *e, uint32_t gen, const void *image, size_t
 	clock_gettime(CLOCK_MONOTONIC, &t2);
 	gwd_log("nft_prepare", "gen=%" PRIu32 " build=%" PRIu32 " rules=%" PRIu32
 		" nft_rules=%" PRIu32 " chains=%" PRIu32 " sets=%" PRIu32 " elements=%" PRIu32
-		" messages=%zu build_ms=%.1f kernel_ms=%.1f cpu_ms=%.1f", gen, bd->id, bd->nrules,
-		st.rules, st.chains, st.sets, st.elements, gwd_nft_batch_count(b),
+		" messages=%zu load_ms=%.1f build_ms=%.1f kernel_ms=%.1f cpu_ms=%.1f", gen, bd->id,
+		bd->nrules, st.rules, st.chains, st.sets, st.elements, gwd_nft_batch_count(b),
+		(double)(t0.tv_sec - ta.tv_sec) * 1e3 + (double)(t0.tv_nsec - ta.tv_nsec) / 1e6,
 		(double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
 		(double)(t2.tv_sec - t1.tv_sec) * 1e3 + (double)(t2.tv_nsec - t1.tv_nsec) / 1e6,
 		thread_cpu_ms() - cpu0);
@@ -715,7 +718,7 @@ static void on_log(evutil_socket_t fd, short what, void *arg)
 
 static struct mac_ent *mac_find(struct nft_engine *x, uint8_t fam, const uint8_t *addr)
 {
-	for (size_t i = 0; i < CT_MACS; i++) {
+	for (size_t i = 0; i < x->nmacs; i++) {
 		struct mac_ent *m = &x->macs[i];
 		if (m->used && m->fam == fam && !memcmp(m->addr, addr, 16))
 			return m;
@@ -733,7 +736,9 @@ static void on_neigh(const struct gwd_neigh *n, uint32_t epoch, void *arg)
 			m->used = false;
 		return;
 	}
-	if (!m) {
+	if (!m && x->nmacs < CT_MACS) {
+		m = &x->macs[x->nmacs++];
+	} else if (!m) {
 		/* A free entry, else the one seen longest ago. */
 		m = &x->macs[0];
 		for (size_t i = 0; i < CT_MACS && m->used; i++)
