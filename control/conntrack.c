@@ -559,6 +559,12 @@ void gwd_ct_tracker_feed(struct gwd_ct_tracker *t, const struct gwd_ct_rec *r, u
 		}
 		return;
 	}
+	bool over = r->kind == GWD_CT_DESTROY || closed(r);
+	if (t->free_list == NIL && !over) {
+		/* Full: not even attributed (that is the costly part). */
+		t->st.over_cap++;
+		return;
+	}
 	struct gwd_flow_ev ev = {
 		.engine = GWD_ENGINE_NFT, .family = r->family, .proto = r->proto,
 		.sport = r->sport, .dport = r->dport,
@@ -570,7 +576,6 @@ void gwd_ct_tracker_feed(struct gwd_ct_tracker *t, const struct gwd_ct_rec *r, u
 		t->st.unattributed++;
 		return;
 	}
-	bool over = r->kind == GWD_CT_DESTROY || closed(r);
 	if (over) {
 		/* Seen only at its end (its start was missed): one END. */
 		t->st.reported++;
@@ -578,11 +583,8 @@ void gwd_ct_tracker_feed(struct gwd_ct_tracker *t, const struct gwd_ct_rec *r, u
 		if (r->kind == GWD_CT_DESTROY)
 			return;
 	}
-	if (t->free_list == NIL) {
-		if (!over)
-			t->st.over_cap++;
-		return;
-	}
+	if (t->free_list == NIL)
+		return; /* ended: told, no tombstone needed where there is no room */
 	uint32_t idx = t->free_list;
 	e = &t->v[idx];
 	t->free_list = e->next;

@@ -82,7 +82,8 @@ typedef bool (*gwd_ct_attr_fn)(const struct gwd_ct_rec *r, struct gwd_flow_ev *e
 struct gwd_ct_stats {
 	uint32_t tracked;        /* connections reported and not ended */
 	uint64_t reported;       /* connections ever reported */
-	uint64_t over_cap;       /* not reported: the tracker was full */
+	uint64_t over_cap;       /* not reported: the tracker was full (a connection
+				  * counts at each event and dump that shows it) */
 	uint64_t unattributed;   /* not reported (yet): attr said no */
 	uint64_t lost;           /* times the kernel dropped events */
 };

@@ -31,7 +31,7 @@
 #define TICK_S        5
 #define MAX_BUILDS    64
 #define REFRESH_MS    50 /* an element this close to expiry may be gone */
-#define CT_DUMP_MS    2000  /* conntrack's counters read this often */
+#define CT_DUMP_MS    2000  /* conntrack's counters read this often (at most) */
 #define CT_MAX_FLOWS  16384 /* connections the engine reports at once */
 #define CT_MACS       1024  /* addresses of the nft ports' neighbours */
 
@@ -105,6 +105,19 @@ static double thread_cpu_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Milliseconds this thread spent runnable but waiting for a CPU so far
+ * (the scheduler's run-queue time, /proc/thread-self/schedstat); -1 when
+ * the kernel does not say. */
+static double runq_ms(void)
+{
+	FILE *f = fopen("/proc/thread-self/schedstat", "re");
+	unsigned long long on = 0, wait = 0;
+	int n = f ? fscanf(f, "%llu %llu", &on, &wait) : 0;
+	if (f)
+		fclose(f);
+	return n == 2 ? (double)wait / 1e6 : -1;
 }
 
 static uint64_t now_ms(void)
@@ -378,7 +391,7 @@ static int prepare(struct gwd_engine *e, uint32_t gen, const void *image, size_t
 	}
 	struct build *bd = &x->staged;
 	struct timespec ta, t0, t1, t2;
-	double cpu0 = thread_cpu_ms();
+	double cpu0 = thread_cpu_ms(), rq0 = runq_ms();
 	clock_gettime(CLOCK_MONOTONIC, &ta);
 	/* Our own copy: schedules need it long after this call. */
 	if ((r = pol_image_load(image, size, &bd->ir, err, errlen)) < 0)
@@ -408,12 +421,13 @@ static int prepare(struct gwd_engine *e, uint32_t gen, const void *image, size_t
 	clock_gettime(CLOCK_MONOTONIC, &t2);
 	gwd_log("nft_prepare", "gen=%" PRIu32 " build=%" PRIu32 " rules=%" PRIu32
 		" nft_rules=%" PRIu32 " chains=%" PRIu32 " sets=%" PRIu32 " elements=%" PRIu32
-		" messages=%zu load_ms=%.1f build_ms=%.1f kernel_ms=%.1f cpu_ms=%.1f", gen, bd->id,
+		" messages=%zu load_ms=%.1f build_ms=%.1f kernel_ms=%.1f cpu_ms=%.1f runq_ms=%.1f",
+		gen, bd->id,
 		bd->nrules, st.rules, st.chains, st.sets, st.elements, gwd_nft_batch_count(b),
 		(double)(t0.tv_sec - ta.tv_sec) * 1e3 + (double)(t0.tv_nsec - ta.tv_nsec) / 1e6,
 		(double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
 		(double)(t2.tv_sec - t1.tv_sec) * 1e3 + (double)(t2.tv_nsec - t1.tv_nsec) / 1e6,
-		thread_cpu_ms() - cpu0);
+		thread_cpu_ms() - cpu0, rq0 < 0 ? -1 : runq_ms() - rq0);
 	gwd_nft_batch_free(b);
 	free(mask);
 	return 0;
@@ -455,7 +469,7 @@ static int commit(struct gwd_engine *e, char *err, size_t errlen)
 	}
 	char rec[128];
 	struct gwd_nft_batch *b;
-	double cpu0 = thread_cpu_ms();
+	double cpu0 = thread_cpu_ms(), rq0 = runq_ms();
 	int r = gwd_nft_batch_new(x->n, &b);
 	if (r < 0) {
 		snprintf(err, errlen, "%s", strerror(-r));
@@ -472,8 +486,9 @@ static int commit(struct gwd_engine *e, char *err, size_t errlen)
 	x->live = x->staged;
 	memset(&x->staged, 0, sizeof(x->staged));
 	e->generation = x->live.gen;
-	gwd_log("nft_commit", "gen=%" PRIu32 " build=%" PRIu32 " epoch=%" PRIu32 " cpu_ms=%.1f",
-		x->live.gen, x->live.id, x->live.epoch, thread_cpu_ms() - cpu0);
+	gwd_log("nft_commit", "gen=%" PRIu32 " build=%" PRIu32 " epoch=%" PRIu32 " cpu_ms=%.1f"
+		" runq_ms=%.1f", x->live.gen, x->live.id, x->live.epoch, thread_cpu_ms() - cpu0,
+		rq0 < 0 ? -1 : runq_ms() - rq0);
 	/* The old build goes after the apply has answered (it no longer
 	 * decides anything); at once without an event loop. */
 	if (x->gc && old) {
@@ -840,6 +855,7 @@ static void on_ct(evutil_socket_t fd, short what, void *arg)
 static void on_ct_dump(evutil_socket_t fd, short what, void *arg)
 {
 	struct nft_engine *x = arg;
+	uint64_t t0 = now_ms();
 	ct_drain(x);
 	gwd_ct_tracker_dump_begin(x->trk);
 	int r = gwd_ct_dump(x->ct, 0x80000000u, 0x80000000u, ct_feed, x);
@@ -849,12 +865,20 @@ static void on_ct_dump(evutil_socket_t fd, short what, void *arg)
 		gwd_ct_tracker_dump_begin(x->trk);
 	}
 	gwd_ct_tracker_dump_end(x->trk, r < 0 ? 0 : real_ms());
+	/* A dump blocks gwd's loop while it runs (a table of 100 000
+	 * connections: a second on a loaded machine): the next one comes
+	 * after ten times as long, so dumps take at most a tenth of gwd. */
+	uint64_t took = now_ms() - t0, wait = took * 10 > CT_DUMP_MS ? took * 10 : CT_DUMP_MS;
+	struct timeval tv = { .tv_sec = (time_t)(wait / 1000),
+			      .tv_usec = (suseconds_t)(wait % 1000 * 1000) };
+	evtimer_add(x->ctdump, &tv);
 	struct gwd_ct_stats st;
 	gwd_ct_tracker_stats(x->trk, &st);
 	if (st.over_cap != x->ctlogged.over_cap || st.lost != x->ctlogged.lost) {
 		gwd_log("nft_flows", "tracked=%" PRIu32 " reported=%" PRIu64 " over_cap=%" PRIu64
-			" unattributed=%" PRIu64 " lost=%" PRIu64 " cap=%u", st.tracked, st.reported,
-			st.over_cap, st.unattributed, st.lost, CT_MAX_FLOWS);
+			" unattributed=%" PRIu64 " lost=%" PRIu64 " cap=%u dump_ms=%" PRIu64
+			" next_ms=%" PRIu64, st.tracked, st.reported, st.over_cap, st.unattributed,
+			st.lost, CT_MAX_FLOWS, took, wait);
 		x->ctlogged = st;
 	}
 }
@@ -889,7 +913,7 @@ static int ct_start(struct event_base *base, struct nft_engine *x, char *err, si
 	}
 	struct timeval tv = { .tv_sec = CT_DUMP_MS / 1000, .tv_usec = CT_DUMP_MS % 1000 * 1000 };
 	x->ctev = event_new(base, gwd_ct_fd(x->ct), EV_READ | EV_PERSIST, on_ct, x);
-	x->ctdump = event_new(base, -1, EV_PERSIST, on_ct_dump, x);
+	x->ctdump = evtimer_new(base, on_ct_dump, x);
 	if (!x->ctev || !x->ctdump || event_add(x->ctev, NULL) < 0 ||
 	    event_add(x->ctdump, &tv) < 0) {
 		snprintf(err, errlen, "out of memory");
