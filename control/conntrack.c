@@ -425,7 +425,8 @@ struct gwd_ct_tracker {
 	struct ent *v;
 	uint32_t *head;
 	uint32_t free_list;
-	uint32_t dump;    /* the dump under way (counts from 1) */
+	uint32_t dumps;   /* dumps begun (never 0 once one began) */
+	bool in_dump;     /* between dump_begin and dump_end */
 	struct gwd_flows *flows;
 	gwd_ct_attr_fn attr;
 	void *arg;
@@ -535,8 +536,8 @@ void gwd_ct_tracker_feed(struct gwd_ct_tracker *t, const struct gwd_ct_rec *r, u
 		return;
 	struct ent *e = find(t, r->id);
 	if (e) {
-		if (t->dump)
-			e->dump = t->dump;
+		if (t->in_dump)
+			e->dump = t->dumps;
 		if (e->ended) {
 			if (r->kind == GWD_CT_DESTROY)
 				drop(t, e);
@@ -590,7 +591,7 @@ void gwd_ct_tracker_feed(struct gwd_ct_tracker *t, const struct gwd_ct_rec *r, u
 	t->free_list = e->next;
 	e->id = r->id;
 	e->ev = ev;
-	e->dump = t->dump;
+	e->dump = t->in_dump ? t->dumps : 0;
 	e->ended = over;
 	uint32_t b = bucket(t, r->id);
 	e->next = t->head[b];
@@ -604,26 +605,41 @@ void gwd_ct_tracker_feed(struct gwd_ct_tracker *t, const struct gwd_ct_rec *r, u
 
 void gwd_ct_tracker_dump_begin(struct gwd_ct_tracker *t)
 {
-	static const uint32_t first = 1;
-	t->dump = t->dump + 1 ? t->dump + 1 : first;
+	if (++t->dumps == 0)
+		t->dumps = 1;
+	t->in_dump = true;
+}
+
+void gwd_ct_tracker_dump_cancel(struct gwd_ct_tracker *t)
+{
+	t->in_dump = false;
 }
 
 void gwd_ct_tracker_dump_end(struct gwd_ct_tracker *t, uint64_t time_ms)
 {
-	/* Gone from conntrack without a DESTROY we heard (events lost). */
+	if (!t->in_dump)
+		return;
+	t->in_dump = false;
+	/* Gone from conntrack without a DESTROY we heard (events lost): its
+	 * END now; kept one dump more as ended, so a late DESTROY of it is
+	 * not taken for a connection never seen. */
 	for (uint32_t b = 0; b < t->nbuckets; b++) {
 		uint32_t i = t->head[b];
 		while (i != NIL) {
 			struct ent *e = &t->v[i];
 			i = e->next;
-			if (e->dump == t->dump)
+			if (e->dump == t->dumps)
 				continue;
-			if (!e->ended)
-				tell(t, &e->ev, GWD_FLOW_END, time_ms);
-			drop(t, e);
+			if (e->ended) {
+				drop(t, e);
+				continue;
+			}
+			tell(t, &e->ev, GWD_FLOW_END, time_ms);
+			e->ended = true;
+			e->dump = t->dumps;
+			t->st.tracked--;
 		}
 	}
-	t->dump = 0;
 }
 
 void gwd_ct_tracker_add_lost(struct gwd_ct_tracker *t, uint64_t lost)

@@ -96,9 +96,11 @@ int gwd_ct_tracker_new(uint32_t cap, uint32_t mark, uint32_t mask, struct gwd_fl
 void gwd_ct_tracker_free(struct gwd_ct_tracker *t);
 /* One record (an event or a dump's entry); time_ms: CLOCK_REALTIME. */
 void gwd_ct_tracker_feed(struct gwd_ct_tracker *t, const struct gwd_ct_rec *r, uint64_t time_ms);
-/* Around a dump: after dump_end, what the dump did not show has ended. */
+/* Around a dump: after dump_end, what the dump did not show has ended;
+ * dump_cancel instead when the dump failed half way (nothing ends). */
 void gwd_ct_tracker_dump_begin(struct gwd_ct_tracker *t);
 void gwd_ct_tracker_dump_end(struct gwd_ct_tracker *t, uint64_t time_ms);
+void gwd_ct_tracker_dump_cancel(struct gwd_ct_tracker *t);
 void gwd_ct_tracker_add_lost(struct gwd_ct_tracker *t, uint64_t lost);
 void gwd_ct_tracker_stats(const struct gwd_ct_tracker *t, struct gwd_ct_stats *ret);
 

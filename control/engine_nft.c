@@ -862,9 +862,10 @@ static void on_ct_dump(evutil_socket_t fd, short what, void *arg)
 	if (r < 0) {
 		/* Half a dump says nothing of what ended. */
 		gwd_log("nft_flows_dump_failed", "reason=%s", strerror(-r));
-		gwd_ct_tracker_dump_begin(x->trk);
+		gwd_ct_tracker_dump_cancel(x->trk);
+	} else {
+		gwd_ct_tracker_dump_end(x->trk, real_ms());
 	}
-	gwd_ct_tracker_dump_end(x->trk, r < 0 ? 0 : real_ms());
 	/* A dump blocks gwd's loop while it runs (a table of 100 000
 	 * connections: a second on a loaded machine): the next one comes
 	 * after ten times as long, so dumps take at most a tenth of gwd. */
