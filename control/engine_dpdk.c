@@ -94,19 +94,20 @@ static int connect_dp(struct dp_engine *p)
 	if (fd < 0)
 		return -errno;
 	/* Room for a whole LOAD_IMAGE in the socket: the dataplane's agent
-	 * reads its control socket once a tick, so with the default buffer
-	 * (about 200 KB) a 4 MB image crossed in 20 ticks.  Beyond wmem_max
+	 * reads its control socket when its lcore next runs (with one lcore,
+	 * every 1024 rounds of the worker's loop), so with the default buffer
+	 * (about 200 KB) a 4 MB image crossed in 20 turns.  Beyond wmem_max
 	 * only with CAP_NET_ADMIN (gwd runs as root); else the largest the
-	 * kernel allows, and the image takes more ticks. */
+	 * kernel allows, and the image takes more turns. */
 	int sndbuf = DP_IMAGE_MAX + 65536;
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)) < 0)
 		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	memcpy(sa.sun_path, p->path, strlen(p->path));
 	/* A unix connect finishes at once or fails with EAGAIN when the
-	 * dataplane's backlog is full (its agent accepts once a tick, and a
-	 * loaded machine's tick is late): tried again, 10 ms apart, for at
-	 * most half a second. */
+	 * dataplane's backlog is full (its agent accepts when its lcore
+	 * runs, which on a loaded machine is late): tried again, 10 ms
+	 * apart, for at most half a second. */
 	int r = 0;
 	for (int tries = 0; tries < 50; tries++) {
 		r = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
