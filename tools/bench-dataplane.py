@@ -40,6 +40,10 @@
 #      net_null with no-rx=1; the rate is flows created over the loop's
 #      duration;
 # (--only io,rules,memory,new,big runs only those cases, e.g. --only new);
+# --against OTHER_BUILD adds a comparison of the two builds (a change's
+# speed): the full pipeline with established flows and new flows, in
+# --rules-pairs pairs of trials as case 2 (order alternating, on-CPU
+# rates), the median of the pairs' ratios, this build over the other;
 # and dpdk-testpmd io on the same vdevs as a sanity check of the io figure
 # (its forwarding on one worker lcore, -l 0,1: testpmd does not forward on
 # the main lcore).
@@ -48,6 +52,7 @@
 # tests/lib/gwtest (processes die with the bench; DPDK file prefixes
 # gwt<PID>-benchN); everything goes to a temporary folder that is removed.
 import argparse
+import copy
 import os
 import re
 import shutil
@@ -271,12 +276,20 @@ def main():
                     help="seconds a 1M-flow trial (its first pass creates the flows)")
     ap.add_argument("--lcore", type=int, default=0,
                     help="the CPU of the one worker (the main lcore); pick a quiet one")
+    ap.add_argument("--against", metavar="BUILD_DIR",
+                    help="case against: this build against another one (a change's speed): "
+                    "the full pipeline (65 536 established flows) and new flows, paired "
+                    "on-CPU trials as case 2, --rules-pairs pairs")
     ap.add_argument("--only", default="io,rules,memory,new,big",
                     help="comma-separated cases to run: io (1), rules (2), memory (3), "
-                    "new (5), big (4)")
+                    "new (5), big (4), against (--against)")
     a = ap.parse_args()
     only = set(a.only.split(","))
-    unknown = only - {"io", "rules", "memory", "new", "big"}
+    if a.against:
+        only.add("against")
+    elif "against" in only:
+        ap.error("--only against needs --against BUILD_DIR")
+    unknown = only - {"io", "rules", "memory", "new", "big", "against"}
     if unknown:
         ap.error("--only: unknown case %s" % ", ".join(sorted(unknown)))
     if a.skip_big:
@@ -286,7 +299,7 @@ def main():
     # net_pcap keeps every packet of an infinite_rx file in mbufs.
     b.mbufs = 2 * a.flows + 32767
     try:
-        if only & {"io", "rules", "memory"}:
+        if only & {"io", "rules", "memory", "against"}:
             traffic(a, tmp, "", a.flows)
         images = {}
         for r, last in ((10, False), (1000, False), (10000, False), (10, True), (10000, True)):
@@ -297,7 +310,7 @@ def main():
             images[name] = os.path.join(tmp, name + ".img")
             subprocess.run([os.path.join(a.build, "tests", "dataplane", "dp-mkimage"), src,
                             images[name]], check=True, capture_output=True)
-        if only & {"rules", "new"}:
+        if only & {"rules", "new", "against"}:
             traffic(a, tmp, "new-", a.new_flows)
 
         if "io" in only:
@@ -379,6 +392,37 @@ def main():
                      max(wall)))
             verdict("rules", "new flows at 10000 rules / at 10 (median of %d paired on-CPU "
                     "ratios)" % len(rs), median(ratios), 0.95, fmt="%.3f")
+
+        if "against" in only:
+            other = copy.copy(a)
+            other.build = a.against
+            ob = Bench(other, tmp)
+            ob.mbufs = b.mbufs
+            ob.n = 1000  # its own DPDK file prefixes (gwt<PID>-bench1001, ...)
+            ob.prefixes = b.prefixes  # the same list: cleaned up with b's
+            print("\nagainst: %s (this) against %s, the full pipeline (%d established flows, "
+                  "1000 rules) and new flows, %d pairs, order alternating, on-CPU rates"
+                  % (a.build, a.against, a.flows, a.rules_pairs))
+            rf, rn = [], []
+            for t in range(a.rules_pairs):
+                order = ((b, "this"), (ob, "other")) if t % 2 == 0 else ((ob, "other"),
+                                                                        (b, "this"))
+                got = {}
+                for bench, name in order:
+                    f = bench.dataplane("full", images["p1000"], seconds=a.rules_seconds)
+                    n = bench.dataplane("full", images["p1000"], traffic="new-",
+                                        table=a.new_flows // 4, mbufs=a.new_flows + 32767,
+                                        wan_null=True, seconds=a.rules_seconds)
+                    got[name] = (f["mpps_cpu"], n["mflows_cpu"])
+                rf.append(got["this"][0] / got["other"][0])
+                rn.append(got["this"][1] / got["other"][1])
+                print("  pair %2d (%5s first): established %.2f / %.2f Mpps, ratio %.3f; new "
+                      "flows %.2f / %.2f M/s, ratio %.3f; load %.2f"
+                      % (t + 1, order[0][1], got["this"][0], got["other"][0], rf[-1],
+                         got["this"][1], got["other"][1], rn[-1], os.getloadavg()[0]))
+            print("  this / other, median of %d pairs: established %.3f (range %.3f-%.3f), "
+                  "new flows %.3f (range %.3f-%.3f)"
+                  % (len(rf), median(rf), min(rf), max(rf), median(rn), min(rn), max(rn)))
 
         if "memory" in only:
             kv = b.dataplane("full", images["p1000"])
