@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* The flow table on rte_hash (see flow.h). */
+/* The flow table: IPv4 on its own cuckoo hash, IPv6 on rte_hash (see
+ * flow.h). */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include <rte_hash.h>
 #include <rte_malloc.h>
@@ -22,10 +27,38 @@ struct list {
 	uint64_t due;
 };
 
-/* One family's part: its hash, its slots [first, first + capacity) of
- * the flow array, their free list and class lists. */
+/*
+ * The IPv4 hash: buckets of H4_SLOTS slots, one 64-byte line each, a
+ * slot being a key's 32-bit hash and its flow's index and direction
+ * (idx << 1 | d).  The key itself is not stored: it is in the flow
+ * (key.v4[d]), where a hit reads it anyway.  So a key costs the hash 8
+ * bytes of a bucket, where rte_hash's key store took 32 more (the 16-byte
+ * key beside an 8-byte data pointer, aligned to 16) and its free-slot
+ * ring 4.  A key lives in one of two buckets: sig & mask, or the other
+ * one, alt(bucket, sig), which the stored hash gives without the key, so
+ * an insert that finds both full moves keys to their other buckets
+ * (cuckoo hashing, a breadth-first search for the shortest path to a
+ * free slot, H4_BFS buckets at most).  A lookup compares the 32-bit
+ * hashes of two buckets and the keys of those that match (a false match
+ * is about one in 2^28 lookups).
+ */
+#define H4_SLOTS 8
+#define H4_EMPTY UINT32_MAX /* a free slot's entry */
+#define H4_BFS 128          /* buckets an insert's search may visit */
+
+struct h4_bucket {
+	_Alignas(64) uint32_t sig[H4_SLOTS];
+	uint32_t ent[H4_SLOTS]; /* idx << 1 | d, or H4_EMPTY */
+};
+_Static_assert(sizeof(struct h4_bucket) == 64, "an IPv4 hash bucket is one 64-byte line");
+
+/* One family's part: its hash (IPv4: buckets, IPv6: an rte_hash), its
+ * slots [first, first + capacity) of the flow array, their free list and
+ * class lists. */
 struct fam {
-	struct rte_hash *hash;
+	struct rte_hash *hash;   /* IPv6 */
+	struct h4_bucket *b4;    /* IPv4 */
+	uint32_t mask4;          /* IPv4 buckets - 1 */
 	uint64_t bytes; /* what it took: its hash and its slots of the flow array */
 	uint32_t first, capacity;
 	uint32_t free_head;
@@ -122,6 +155,165 @@ static uint64_t heap_used(int socket)
 	return rte_malloc_get_socket_stats(socket, &st) == 0 ? st.heap_allocsz_bytes : 0;
 }
 
+/* The other bucket of a key with hash sig in bucket b (and back: it is
+ * its own inverse, and never b). */
+static inline uint32_t h4_alt(uint32_t b, uint32_t sig, uint32_t mask)
+{
+	return (b ^ (((sig >> 16) * 0x9e3779b1u) | 1u)) & mask;
+}
+
+/* Slots of bucket bk whose hash is sig, as bits: two vector compares
+ * where the compiler has SSE2 (every x86-64; it does not vectorise the
+ * loop by itself, and a lookup does this for two buckets). */
+static inline unsigned h4_sigs(const struct h4_bucket *bk, uint32_t sig)
+{
+#ifdef __SSE2__
+	__m128i s = _mm_set1_epi32((int)sig);
+	__m128i lo = _mm_cmpeq_epi32(_mm_load_si128((const __m128i *)(const void *)bk->sig), s);
+	__m128i hi =
+		_mm_cmpeq_epi32(_mm_load_si128((const __m128i *)(const void *)&bk->sig[4]), s);
+	return (unsigned)_mm_movemask_ps(_mm_castsi128_ps(lo)) |
+	       (unsigned)_mm_movemask_ps(_mm_castsi128_ps(hi)) << 4;
+#else
+	unsigned m = 0;
+	for (unsigned s = 0; s < H4_SLOTS; s++)
+		m |= (unsigned)(bk->sig[s] == sig) << s;
+	return m;
+#endif
+}
+
+static inline int h4_free_slot(const struct h4_bucket *bk)
+{
+	for (int s = 0; s < H4_SLOTS; s++)
+		if (bk->ent[s] == H4_EMPTY)
+			return s;
+	return -1;
+}
+
+static inline bool key4_eq(const struct dp_flow_key4 *a, const struct dp_flow_key4 *b)
+{
+	uint64_t a0, a1, b0, b1;
+	memcpy(&a0, a, 8);
+	memcpy(&a1, (const uint8_t *)a + 8, 8);
+	memcpy(&b0, b, 8);
+	memcpy(&b1, (const uint8_t *)b + 8, 8);
+	return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+}
+
+/* The entry of key k (hash sig) among bucket bk's slots m, or H4_EMPTY. */
+static inline uint32_t h4_match(const struct dp_flow *flows, const struct h4_bucket *bk,
+				unsigned m, const struct dp_flow_key4 *k)
+{
+	for (; m; m &= m - 1) {
+		uint32_t e = bk->ent[__builtin_ctz(m)];
+		if (e != H4_EMPTY && key4_eq(&flows[e >> 1].key.v4[e & 1], k))
+			return e;
+	}
+	return H4_EMPTY;
+}
+
+static uint32_t h4_find(const struct dp_flow_table *t, const struct fam *fm,
+			const struct dp_flow_key4 *k, uint32_t sig)
+{
+	uint32_t b = sig & fm->mask4;
+	const struct h4_bucket *bk = &fm->b4[b];
+	uint32_t e = h4_match(t->flows, bk, h4_sigs(bk, sig), k);
+	if (e != H4_EMPTY)
+		return e;
+	bk = &fm->b4[h4_alt(b, sig, fm->mask4)];
+	return h4_match(t->flows, bk, h4_sigs(bk, sig), k);
+}
+
+/* Adds entry ent (not in the hash) under sig: in a free slot of either
+ * bucket, else at the end of the shortest chain of moves to a free slot
+ * the search finds.  -ENOSPC (a dead end: nothing moved). */
+static int h4_add(struct fam *fm, uint32_t sig, uint32_t ent)
+{
+	struct h4_bucket *B = fm->b4;
+	uint32_t mask = fm->mask4;
+	uint32_t b0 = sig & mask, b1 = h4_alt(b0, sig, mask);
+	int s = h4_free_slot(&B[b0]);
+	uint32_t b = b0;
+	if (s < 0) {
+		s = h4_free_slot(&B[b1]);
+		b = b1;
+	}
+	if (s >= 0) {
+		B[b].sig[s] = sig;
+		B[b].ent[s] = ent;
+		return 0;
+	}
+	/* Node i: bucket q[i].b, reached by moving the key in slot q[i].slot
+	 * of node q[i].parent's bucket to it (roots: the key's two buckets).
+	 * Every bucket is visited once, so a chain never passes through a
+	 * bucket twice, and every visited one is full. */
+	struct {
+		uint32_t b;
+		int16_t parent;
+		uint8_t slot;
+	} q[H4_BFS];
+	unsigned n = 2;
+	q[0].b = b0;
+	q[1].b = b1;
+	q[0].parent = q[1].parent = -1;
+	q[0].slot = q[1].slot = 0;
+	for (unsigned h = 0; h < n; h++) {
+		for (unsigned j = 0; j < H4_SLOTS; j++) {
+			uint32_t ob = h4_alt(q[h].b, B[q[h].b].sig[j], mask);
+			int fs = h4_free_slot(&B[ob]);
+			if (fs >= 0) {
+				/* Move along the chain from its end: each move empties the
+				 * slot the one before it fills. */
+				uint32_t tb = ob, ts = (uint32_t)fs, cb = q[h].b, cs = j;
+				unsigned p = h;
+				for (;;) {
+					B[tb].sig[ts] = B[cb].sig[cs];
+					B[tb].ent[ts] = B[cb].ent[cs];
+					if (q[p].parent < 0) {
+						B[cb].sig[cs] = sig;
+						B[cb].ent[cs] = ent;
+						return 0;
+					}
+					tb = cb;
+					ts = cs;
+					cs = q[p].slot;
+					p = (unsigned)q[p].parent;
+					cb = q[p].b;
+				}
+			}
+			if (n == H4_BFS)
+				continue;
+			bool seen = false;
+			for (unsigned i = 0; i < n && !seen; i++)
+				seen = q[i].b == ob;
+			if (!seen) {
+				q[n].b = ob;
+				q[n].parent = (int16_t)h;
+				q[n].slot = (uint8_t)j;
+				n++;
+			}
+		}
+	}
+	return -ENOSPC;
+}
+
+/* Removes entry ent, which is in the hash under sig. */
+static void h4_del(struct fam *fm, uint32_t sig, uint32_t ent)
+{
+	uint32_t b = sig & fm->mask4;
+	for (int round = 0; round < 2; round++) {
+		struct h4_bucket *bk = &fm->b4[b];
+		for (unsigned s = 0; s < H4_SLOTS; s++) {
+			if (bk->ent[s] == ent) {
+				bk->ent[s] = H4_EMPTY;
+				bk->sig[s] = 0;
+				return;
+			}
+		}
+		b = h4_alt(b, sig, fm->mask4);
+	}
+}
+
 static int fam_init(struct fam *fm, const char *name, char suffix, uint32_t first,
 		    uint32_t capacity, uint32_t key_len, int socket)
 {
@@ -138,6 +330,29 @@ static int fam_init(struct fam *fm, const char *name, char suffix, uint32_t firs
 	uint32_t keys = 2 * capacity < 8 ? 8 : 2 * capacity;
 	if ((uint64_t)keys * 8 > (uint64_t)rte_align32pow2(keys) * 7)
 		keys = rte_align32pow2(keys) + 1;
+	fm->first = first;
+	fm->capacity = capacity;
+	fm->free_head = first;
+	for (unsigned c = 0; c < DP_FC_COUNT; c++)
+		fm->lists[c].head = fm->lists[c].tail = DP_FLOW_NONE;
+	if (suffix == '4') {
+		/* The same sizing: slots the power of two rte_hash would take
+		 * (at least two buckets, so a key's two differ). */
+		uint32_t nb = rte_align32pow2(keys) / H4_SLOTS;
+		if (nb < 2)
+			nb = 2;
+		fm->b4 = rte_malloc_socket("dp_flow_h4", sizeof(struct h4_bucket) * nb,
+					   RTE_CACHE_LINE_SIZE, socket);
+		if (!fm->b4)
+			return -ENOMEM;
+		memset(fm->b4, 0, sizeof(struct h4_bucket) * nb);
+		for (uint32_t i = 0; i < nb; i++)
+			memset(fm->b4[i].ent, 0xff, sizeof(fm->b4[i].ent));
+		fm->mask4 = nb - 1;
+		fm->bytes = heap_used(socket) - before +
+			    (uint64_t)capacity * sizeof(struct dp_flow);
+		return 0;
+	}
 	struct rte_hash_parameters hp = {
 		.name = hname,
 		.entries = keys,
@@ -149,11 +364,6 @@ static int fam_init(struct fam *fm, const char *name, char suffix, uint32_t firs
 	if (!fm->hash)
 		return -ENOMEM;
 	fm->bytes = heap_used(socket) - before + (uint64_t)capacity * sizeof(struct dp_flow);
-	fm->first = first;
-	fm->capacity = capacity;
-	fm->free_head = first;
-	for (unsigned c = 0; c < DP_FC_COUNT; c++)
-		fm->lists[c].head = fm->lists[c].tail = DP_FLOW_NONE;
 	return 0;
 }
 
@@ -209,7 +419,7 @@ void dp_flow_table_free(struct dp_flow_table *t)
 {
 	if (!t)
 		return;
-	rte_hash_free(t->fam[0].hash);
+	rte_free(t->fam[0].b4);
 	rte_hash_free(t->fam[1].hash);
 	rte_free(t->flows);
 	rte_free(t);
@@ -258,7 +468,8 @@ static void unpack4(const struct dp_flow_key4 *k, struct dp_flow_key *ret)
 }
 
 /* The hashes' function, inline: the keyed hash (hash.h) over the whole
- * key, as the tables are created with, so rte_hash's own calls agree. */
+ * key, as the IPv6 table is created with, so rte_hash's own calls agree
+ * (and dp_flow_probe4's word-wise hash of an IPv4 key is this one). */
 static inline uint32_t sig4(const struct dp_flow_key4 *k)
 {
 	return dp_hash_bytes(k, sizeof(*k));
@@ -332,6 +543,13 @@ static inline uint32_t unpack_data(void *data, unsigned *ret_dir)
 uint32_t dp_flow_find(const struct dp_flow_table *t, const struct dp_flow_probe *p,
 		      unsigned *ret_dir)
 {
+	if (p->family == 4) {
+		uint32_t e = h4_find(t, &t->fam[0], &p->key.k4, p->sig);
+		if (e == H4_EMPTY)
+			return DP_FLOW_NONE;
+		*ret_dir = e & 1;
+		return e >> 1;
+	}
 	void *data;
 	if (rte_hash_lookup_with_hash_data(cfam_of(t, p->family)->hash, probe_key(p), p->sig,
 					   &data) < 0)
@@ -365,34 +583,68 @@ void dp_flow_find_bulk(struct dp_flow_table *t, const struct dp_flow_probe *p, u
 		memset(t->added, 0, sizeof(t->added));
 		t->added_any = false;
 	}
-	const void *keys[2][DP_FLOW_BULK_MAX];
-	hash_sig_t sigs[2][DP_FLOW_BULK_MAX];
-	uint8_t at[2][DP_FLOW_BULK_MAX];
+	const void *keys[DP_FLOW_BULK_MAX];
+	hash_sig_t sigs[DP_FLOW_BULK_MAX];
+	uint8_t at6[DP_FLOW_BULK_MAX], at4[DP_FLOW_BULK_MAX];
 	void *data[DP_FLOW_BULK_MAX];
-	unsigned cnt[2] = { 0, 0 };
+	uint32_t bk[DP_FLOW_BULK_MAX][2];
+	uint16_t m[DP_FLOW_BULK_MAX][2];
+	unsigned cnt6 = 0, cnt4 = 0;
+	const struct fam *f4 = &t->fam[0];
+	/* IPv4, as rte_hash's bulk lookup does: both buckets of every key
+	 * fetched first, then the hashes compared and the flows of those that
+	 * match fetched (a hit reads its flow next anyway), then the keys. */
 	for (unsigned i = 0; i < n; i++) {
 		ret_idx[i] = DP_FLOW_NONE;
 		ret_dir[i] = 0;
 		if (skip & (1ull << i))
 			continue;
-		int fi = p[i].family == 6;
-		keys[fi][cnt[fi]] = probe_key(&p[i]);
-		sigs[fi][cnt[fi]] = p[i].sig;
-		at[fi][cnt[fi]++] = (uint8_t)i;
-	}
-	for (int fi = 0; fi < 2; fi++) {
-		uint64_t hits = 0;
-		if (!cnt[fi] ||
-		    rte_hash_lookup_with_hash_bulk_data(t->fam[fi].hash, keys[fi], sigs[fi], cnt[fi],
-							&hits, data) <= 0)
+		if (p[i].family == 6) {
+			keys[cnt6] = probe_key(&p[i]);
+			sigs[cnt6] = p[i].sig;
+			at6[cnt6++] = (uint8_t)i;
 			continue;
-		for (; hits; hits &= hits - 1) {
-			unsigned j = (unsigned)__builtin_ctzll(hits), d;
-			uint32_t idx = unpack_data(data[j], &d);
-			prefetch_flow(t, idx);
-			ret_idx[at[fi][j]] = idx;
-			ret_dir[at[fi][j]] = (uint8_t)d;
 		}
+		uint32_t b = p[i].sig & f4->mask4;
+		bk[cnt4][0] = b;
+		bk[cnt4][1] = h4_alt(b, p[i].sig, f4->mask4);
+		rte_prefetch0(&f4->b4[bk[cnt4][0]]);
+		rte_prefetch0(&f4->b4[bk[cnt4][1]]);
+		at4[cnt4++] = (uint8_t)i;
+	}
+	for (unsigned j = 0; j < cnt4; j++) {
+		uint32_t sig = p[at4[j]].sig;
+		for (int w = 0; w < 2; w++) {
+			const struct h4_bucket *b = &f4->b4[bk[j][w]];
+			unsigned mm = h4_sigs(b, sig);
+			m[j][w] = (uint16_t)mm;
+			for (; mm; mm &= mm - 1) {
+				uint32_t e = b->ent[__builtin_ctz(mm)];
+				if (e != H4_EMPTY)
+					prefetch_flow(t, e >> 1);
+			}
+		}
+	}
+	for (unsigned j = 0; j < cnt4; j++) {
+		const struct dp_flow_key4 *k = &p[at4[j]].key.k4;
+		uint32_t e = h4_match(t->flows, &f4->b4[bk[j][0]], m[j][0], k);
+		if (e == H4_EMPTY)
+			e = h4_match(t->flows, &f4->b4[bk[j][1]], m[j][1], k);
+		if (e != H4_EMPTY) {
+			ret_idx[at4[j]] = e >> 1;
+			ret_dir[at4[j]] = (uint8_t)(e & 1);
+		}
+	}
+	uint64_t hits = 0;
+	if (!cnt6 ||
+	    rte_hash_lookup_with_hash_bulk_data(t->fam[1].hash, keys, sigs, cnt6, &hits, data) <= 0)
+		return;
+	for (; hits; hits &= hits - 1) {
+		unsigned j = (unsigned)__builtin_ctzll(hits), d;
+		uint32_t idx = unpack_data(data[j], &d);
+		prefetch_flow(t, idx);
+		ret_idx[at6[j]] = idx;
+		ret_dir[at6[j]] = (uint8_t)d;
 	}
 }
 
@@ -473,9 +725,9 @@ static void flow_release(struct dp_flow_table *t, uint32_t i)
 	if (t->release)
 		t->release(t->ctx, f);
 	if (f->family == 4) {
-		rte_hash_del_key_with_hash(fm->hash, &f->key.v4[0], sig4(&f->key.v4[0]));
+		h4_del(fm, sig4(&f->key.v4[0]), i << 1);
 		if (!(f->flags & DP_FLOW_UNHASHED1))
-			rte_hash_del_key_with_hash(fm->hash, &f->key.v4[1], sig4(&f->key.v4[1]));
+			h4_del(fm, sig4(&f->key.v4[1]), i << 1 | 1);
 	} else {
 		/* Copied out: deleting a key frees its key-store slot. */
 		struct dp_flow_key k[2];
@@ -580,7 +832,13 @@ static int add_keys(struct dp_flow_table *t, struct fam *fm, const struct dp_flo
 	if (p1)
 		added_mark(t, p1->sig);
 	for (int tries = 0;; tries++) {
-		if (rte_hash_add_key_with_hash_data(fm->hash, k0, p0->sig, (void *)d0) == 0) {
+		if (p0->family == 4) {
+			if (h4_add(fm, p0->sig, (uint32_t)d0) == 0) {
+				if (!p1 || h4_add(fm, p1->sig, (uint32_t)d1) == 0)
+					return 0;
+				h4_del(fm, p0->sig, (uint32_t)d0);
+			}
+		} else if (rte_hash_add_key_with_hash_data(fm->hash, k0, p0->sig, (void *)d0) == 0) {
 			if (!p1)
 				return 0;
 			if (rte_hash_add_key_with_hash_data(fm->hash, k1, p1->sig, (void *)d1) == 0) {
@@ -704,8 +962,7 @@ int dp_flow_hash_key1(struct dp_flow_table *t, uint32_t idx)
 	if (f->family != 4 || !(f->flags & DP_FLOW_UNHASHED1))
 		return 0;
 	uint32_t sig = sig4(&f->key.v4[1]);
-	if (rte_hash_add_key_with_hash_data(t->fam[0].hash, &f->key.v4[1], sig,
-					    (void *)(((uintptr_t)idx << 1) | 1)) < 0)
+	if (h4_add(&t->fam[0], sig, idx << 1 | 1) < 0)
 		return -ENOSPC;
 	added_mark(t, sig);
 	f->flags &= (uint8_t)~DP_FLOW_UNHASHED1;

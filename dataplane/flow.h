@@ -5,26 +5,36 @@
  * as it is received (direction 0 opened the flow), so a packet of
  * direction d leaves as the reverse of key 1 - d.
  *
- * Two rte_hash tables, one per family, so that IPv4 keys take 16 bytes
- * (struct dp_flow_key4) and only IPv6 keys take 40: the IPv4 table holds
- * `capacity` flows, the IPv6 one a quarter of that (IPv6 flows carry no
- * NAT).  IPv4 flows keep both packed keys inline (the rewrite
- * reads them on every packet); IPv6 flows keep only the keys' positions in
- * their hash (dp_flow_key reads them back).  The hashes have no overflow
+ * Two hashes, one per family.  IPv4 (the flows that carry NAT, and most
+ * of a home's) has a cuckoo hash of its own (flow.c): 64-byte buckets of
+ * eight slots, a slot being the key's 32-bit hash and its flow's index
+ * and direction; the key itself is only in the flow, which keeps both
+ * IPv4 keys packed (struct dp_flow_key4, 16 bytes) inline, as the rewrite
+ * reads them on every packet, and a lookup compares against it.  IPv6
+ * (a quarter of the IPv4 flows, no NAT) is an rte_hash with its 40-byte
+ * keys in its key store, and its flows keep only the keys' positions
+ * there (dp_flow_key reads them back).  Neither hash has an overflow
  * table (it would take 16 bytes a flow): when cuckoo displacement finds
  * no room, the insert evicts as a full table does and tries again.
  *
- * Memory per IPv4 flow: sizeof(struct dp_flow) plus, per key, an 8-byte
- * bucket slot (9.1 with the hash at most 7/8 full), a 32-byte key-store
- * entry (16 + the 8-byte data pointer, aligned to 16) and a 4-byte
- * free-slot ring entry (4.6): 120 + 2 * 45.7 = 211 bytes, NAT (nat.h,
- * sized for the IPv4 flows) not included.  16 of the 120 are the TCP
- * window tracker (tcpwin.h), which an off-path RST must get past.  Keep struct dp_flow's size
- * asserted below.  The hash is sized for two keys a flow, but a NAT
- * mapping's only flow puts only key 0 in it (dp_flow_add_unhashed): its
- * replies are found through the mapping's external port (nat.h), which
- * saves a new flow one hash insert, one delete and the reply key's
- * existence check.
+ * Memory per IPv4 flow (the bench's figure: the IPv4 part of the table
+ * over the IPv4 flows it holds), where each byte goes:
+ *   struct dp_flow                                  120
+ *     keys 32 (both, inline), counters 32, the TCP window tracker 16
+ *     (tcpwin.h: what keeps an off-path RST from ending a connection),
+ *     class list links 8, verdict cache (rule, generation) 8, NAT
+ *     mapping and device indexes 8, last packet 4, MAC 6, the rest 6
+ *   hash buckets: 2 keys a flow, 8 bytes a slot, at most 7/8 full  18.3
+ *   total                                           138.3
+ * and the NAT table's 66.4 (nat.h) beside it: 204.7 bytes, the budget
+ * being 256 (tests/dataplane/test_flow.c, test_memory).  On rte_hash the
+ * IPv4 keys cost 91.4 instead of 18.3: a 32-byte key-store entry (the
+ * 16-byte key and an 8-byte data pointer, aligned to 16) and a 4-byte
+ * free-slot ring entry per key beside the buckets.  The hash is sized for
+ * two keys a flow, but a NAT mapping's only flow puts only key 0 in it
+ * (dp_flow_add_unhashed): its replies are found through the mapping's
+ * external port (nat.h), which saves a new flow one hash insert, one
+ * delete and the reply key's existence check.
  *
  * Bounded: entries come from a fixed array.  Each flow sits in the list of
  * its family's timeout class, kept in order of last activity, so idle
@@ -98,7 +108,11 @@ enum dp_tcp_state {
  * that side by its owner's own means (a NAT mapping's external port). */
 #define DP_FLOW_UNHASHED1 0x80u
 
-/* 120 bytes: see the memory budget above before adding to it. */
+/* 120 bytes: see the memory budget above before adding to it.  Ranges:
+ * indexes (nat_map, dev, prev, next) are below the table's 2^28 slots;
+ * last_ms wraps every 49 days and is compared by difference (timeouts are
+ * at most hours); counters are 64-bit (a flow may live for months at line
+ * rate). */
 struct dp_flow {
 	union {
 		struct dp_flow_key4 v4[2]; /* family 4: both keys */

@@ -18,7 +18,13 @@
 #      10-rule one, each policy's last rule deciding every flow (the rules
 #      before it name the same devices and protocol, other destinations):
 #      where the rule count could matter (an established flow's packet uses
-#      its cached verdict, whatever the policy's size);
+#      its cached verdict, whatever the policy's size); --rules-pairs pairs
+#      of short trials (--rules-seconds), the two policies back to back
+#      on the same CPU, the order alternating, each trial's rate per
+#      second its worker was on the CPU (/proc/PID/schedstat: a loaded
+#      host's run-queue waits left out), and the median of the pairs'
+#      ratios with its spread (a loaded host moves a trial's rate by
+#      several times: the pairs cancel what it does to both);
 #   3. memory per tracked flow: what the flow and NAT tables take from
 #      DPDK's heap (event=flow_memory), per IPv4 flow with its NAT mapping
 #      (the IPv4 part of the flow table and the NAT table, which is sized
@@ -34,6 +40,10 @@
 #      net_null with no-rx=1; the rate is flows created over the loop's
 #      duration;
 # (--only io,rules,memory,new,big runs only those cases, e.g. --only new);
+# --against OTHER_BUILD adds a comparison of the two builds (a change's
+# speed): the full pipeline with established flows and new flows, in
+# --rules-pairs pairs of trials as case 2 (order alternating, on-CPU
+# rates), the median of the pairs' ratios, this build over the other;
 # and dpdk-testpmd io on the same vdevs as a sanity check of the io figure
 # (its forwarding on one worker lcore, -l 0,1: testpmd does not forward on
 # the main lcore).
@@ -42,6 +52,7 @@
 # tests/lib/gwtest (processes die with the bench; DPDK file prefixes
 # gwt<PID>-benchN); everything goes to a temporary folder that is removed.
 import argparse
+import copy
 import os
 import re
 import shutil
@@ -82,30 +93,50 @@ def policy_text(rules, devices, last=False):
     return "\n".join(out) + "\n"
 
 
+def schedstat(pid):
+    """(on-CPU ns, run-queue wait ns) of a process's main thread (the
+    main lcore, where the bench's one worker runs), or None."""
+    try:
+        with open("/proc/%d/schedstat" % pid) as f:
+            on, wait = f.read().split()[:2]
+        return int(on), int(wait)
+    except (OSError, ValueError):
+        return None
+
+
 def run(cmd, seconds, started=None):
     """Runs cmd for `seconds` (counted from the first output line holding
     `started`, when given: start-up can take long), stops it with SIGINT;
-    returns its output."""
+    returns its exit code, its output and the main thread's (on-CPU,
+    waiting) seconds from `started` to the SIGINT (None when unknown)."""
     with tempfile.TemporaryFile(mode="w+", errors="replace") as log:
         p = popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True)
+        at_start = None
         if started:
             deadline = time.time() + 300
             while p.poll() is None and time.time() < deadline:
                 log.seek(0)
                 if started in log.read():
+                    at_start = schedstat(p.pid)
                     break
-                time.sleep(0.1)
+                time.sleep(0.005)
         try:
             p.wait(timeout=seconds)
         except subprocess.TimeoutExpired:
+            at_end = schedstat(p.pid)
             p.send_signal(signal.SIGINT)
             try:
                 p.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+        else:
+            at_end = None
+        sched = None
+        if at_start and at_end:
+            sched = ((at_end[0] - at_start[0]) / 1e9, (at_end[1] - at_start[1]) / 1e9)
         log.seek(0)
-        return p.returncode, log.read()
+        return p.returncode, log.read(), sched
 
 
 class Bench:
@@ -141,8 +172,9 @@ class Bench:
             "--lan-ip", "10.0.0.1/16", "--wan-ip", "100.64.0.2", "--wan-gw-mac", WAN_GW_MAC]
         if policy:
             cmd += ["--policy", policy]
-        rc, out = run(cmd, seconds or self.a.seconds, "event=start")
-        kv = {}
+        rc, out, sched = run(cmd, seconds or self.a.seconds, "event=start")
+        kv = {"cpu_seconds": sched[0] if sched else None,
+              "wait_seconds": sched[1] if sched else None}
         fwd = 0
         for line in out.splitlines():
             f = dict(x.split("=", 1) for x in line.split() if "=" in x)
@@ -165,8 +197,14 @@ class Bench:
         if rc != 0 or "seconds" not in kv:
             raise RuntimeError("gw-dataplane %s failed (exit %s):\n%s" % (mode, rc, out[-3000:]))
         kv["mpps"] = fwd / kv["seconds"] / 1e6
+        kv["mpps_cpu"] = fwd / kv["cpu_seconds"] / 1e6 if kv["cpu_seconds"] else float("nan")
         if "created" in kv:
             kv["mflows"] = kv["created"] / kv["seconds"] / 1e6
+            # Per second the worker was on a CPU: what the host's other
+            # tenants take by running on its CPU is left out (not what
+            # they do to its caches).
+            if kv["cpu_seconds"]:
+                kv["mflows_cpu"] = kv["created"] / kv["cpu_seconds"] / 1e6
         return kv
 
     def testpmd(self):
@@ -178,7 +216,7 @@ class Bench:
         eal[1] = "0,1"
         cmd = [exe] + eal + ["--", "--forward-mode=io", "--stats-period=1",
                                    "--total-num-mbufs=%d" % self.mbufs, "--nb-cores=1"]
-        rc, out = run(cmd, self.a.seconds, "start packet forwarding")
+        rc, out, _ = run(cmd, self.a.seconds, "start packet forwarding")
         pps = [int(x) for x in re.findall(r"Rx-pps:\s+(\d+)", out)]
         # Two ports a period; the first periods include start-up.
         sums = [pps[i] + pps[i + 1] for i in range(0, len(pps) - 1, 2)][1:]
@@ -229,17 +267,29 @@ def main():
     ap.add_argument("--table", type=int, default=131072, help="flow table size")
     ap.add_argument("--big-flows", type=int, default=1 << 20)
     ap.add_argument("--new-flows", type=int, default=262144)
+    ap.add_argument("--rules-pairs", type=int, default=12,
+                    help="case 2: pairs of trials (10 and 10 000 rules, order alternating)")
+    ap.add_argument("--rules-seconds", type=float, default=2.0,
+                    help="case 2: seconds a trial (from the loop's start)")
     ap.add_argument("--skip-big", action="store_true", help="no 1M-flow case")
     ap.add_argument("--big-seconds", type=float, default=15.0,
                     help="seconds a 1M-flow trial (its first pass creates the flows)")
     ap.add_argument("--lcore", type=int, default=0,
                     help="the CPU of the one worker (the main lcore); pick a quiet one")
+    ap.add_argument("--against", metavar="BUILD_DIR",
+                    help="case against: this build against another one (a change's speed): "
+                    "the full pipeline (65 536 established flows) and new flows, paired "
+                    "on-CPU trials as case 2, --rules-pairs pairs")
     ap.add_argument("--only", default="io,rules,memory,new,big",
                     help="comma-separated cases to run: io (1), rules (2), memory (3), "
-                    "new (5), big (4)")
+                    "new (5), big (4), against (--against)")
     a = ap.parse_args()
     only = set(a.only.split(","))
-    unknown = only - {"io", "rules", "memory", "new", "big"}
+    if a.against:
+        only.add("against")
+    elif "against" in only:
+        ap.error("--only against needs --against BUILD_DIR")
+    unknown = only - {"io", "rules", "memory", "new", "big", "against"}
     if unknown:
         ap.error("--only: unknown case %s" % ", ".join(sorted(unknown)))
     if a.skip_big:
@@ -249,7 +299,7 @@ def main():
     # net_pcap keeps every packet of an infinite_rx file in mbufs.
     b.mbufs = 2 * a.flows + 32767
     try:
-        if only & {"io", "rules", "memory"}:
+        if only & {"io", "rules", "memory", "against"}:
             traffic(a, tmp, "", a.flows)
         images = {}
         for r, last in ((10, False), (1000, False), (10000, False), (10, True), (10000, True)):
@@ -260,24 +310,29 @@ def main():
             images[name] = os.path.join(tmp, name + ".img")
             subprocess.run([os.path.join(a.build, "tests", "dataplane", "dp-mkimage"), src,
                             images[name]], check=True, capture_output=True)
-        if only & {"rules", "new"}:
+        if only & {"rules", "new", "against"}:
             traffic(a, tmp, "new-", a.new_flows)
 
         if "io" in only:
             print("\n1. --mode io against the full pipeline: %d flows, NAT, counters, 1000 rules"
                   % a.flows)
-            io, full, pmd = [], [], []
+            io, full, pmd, io_cpu, full_cpu = [], [], [], [], []
             for t in range(a.trials):
-                io.append(b.dataplane("io")["mpps"])
+                kv = b.dataplane("io")
+                io.append(kv["mpps"])
+                io_cpu.append(kv["mpps_cpu"])
                 kv = b.dataplane("full", images["p1000"])
                 full.append(kv["mpps"])
+                full_cpu.append(kv["mpps_cpu"])
                 pmd.append(b.testpmd())
-                print("  trial %d: io %.2f Mpps, full %.2f Mpps (%d flows), testpmd io %s Mpps"
+                print("  trial %d: io %.2f Mpps, full %.2f Mpps (%d flows), testpmd io %s Mpps; "
+                      "on-CPU io %.2f, full %.2f Mpps"
                       % (t + 1, io[-1], full[-1], kv.get("flows", 0),
-                         "%.2f" % pmd[-1] if pmd[-1] else "-"))
+                         "%.2f" % pmd[-1] if pmd[-1] else "-", io_cpu[-1], full_cpu[-1]))
             pmd = [x for x in pmd if x]
-            print("  median: io %.2f, full %.2f, ratio %.2f; testpmd io %.2f Mpps"
-                  % (median(io), median(full), median(full) / median(io), median(pmd)))
+            print("  median: io %.2f, full %.2f, ratio %.2f; testpmd io %.2f Mpps; on-CPU io "
+                  "%.2f, full %.2f Mpps" % (median(io), median(full), median(full) / median(io),
+                                            median(pmd), median(io_cpu), median(full_cpu)))
             verdict("io", "full / io, 64k flows", median(full) / median(io), 0.5)
 
         def new_flows(image):
@@ -285,18 +340,89 @@ def main():
                                mbufs=a.new_flows + 32767, wan_null=True)
 
         if "rules" in only:
+            # A loaded host moves a trial's rate by several times, far more
+            # than the rules could: its other tenants take the worker's CPU
+            # (run-queue waits) and its caches.  So the two policies run in
+            # pairs of short trials back to back on the same pinned CPU,
+            # the order alternating (AB, BA, ...) so a drift of the host
+            # within a pair favours neither; each trial's rate is taken
+            # per second the worker was on its CPU (the main thread's
+            # schedstat over the trial: the waits left out) and per second
+            # of wall time; the figure is the median of the pairs' ratios
+            # of the on-CPU rates, printed with its spread and every pair.
+            # Nothing is discarded.
+            pairs = a.rules_pairs
             print("\n2. new flows per second, a 10000-rule policy against a 10-rule one, "
-                  "the last rule deciding every flow (%d flows into a table of %d)"
-                  % (a.new_flows, a.new_flows // 4))
-            big, small = [], []
-            for t in range(a.trials):
-                small.append(new_flows(images["last10"])["mflows"])
-                big.append(new_flows(images["last10000"])["mflows"])
-                print("  trial %d: 10 rules %.2f M/s, 10000 rules %.2f M/s"
-                      % (t + 1, small[-1], big[-1]))
-            print("  median: 10 rules %.2f, 10000 rules %.2f M new flows/s"
-                  % (median(small), median(big)))
-            verdict("rules", "new flows at 10000 rules / at 10", median(big) / median(small), 0.95)
+                  "the last rule deciding every flow (%d flows into a table of %d): %d pairs "
+                  "of %.1f s trials, order alternating, CPU %d"
+                  % (a.new_flows, a.new_flows // 4, pairs, a.rules_seconds, a.lcore))
+            got = {"last10": [], "last10000": []}
+            ratios, wall = [], []
+            for t in range(pairs):
+                order = ("last10", "last10000") if t % 2 == 0 else ("last10000", "last10")
+                for name in order:
+                    kv = b.dataplane("full", images[name], traffic="new-",
+                                     table=a.new_flows // 4, mbufs=a.new_flows + 32767,
+                                     wan_null=True, seconds=a.rules_seconds)
+                    if "mflows_cpu" not in kv:
+                        raise RuntimeError("no on-CPU time for a trial (schedstat)")
+                    got[name].append(kv)
+                s10, s10k = got["last10"][-1], got["last10000"][-1]
+                ratios.append(s10k["mflows_cpu"] / s10["mflows_cpu"])
+                wall.append(s10k["mflows"] / s10["mflows"])
+                print("  pair %2d (%5s first): on-CPU 10 rules %.2f, 10000 rules %.2f M/s, "
+                      "ratio %.3f; wall %.2f / %.2f M/s (on CPU %2.0f%% / %2.0f%% of the "
+                      "trial), ratio %.3f; load %.2f"
+                      % (t + 1, "10" if t % 2 == 0 else "10000", s10["mflows_cpu"],
+                         s10k["mflows_cpu"], ratios[-1], s10["mflows"], s10k["mflows"],
+                         100 * s10["cpu_seconds"] / (s10["cpu_seconds"] + s10["wait_seconds"]),
+                         100 * s10k["cpu_seconds"]
+                         / (s10k["cpu_seconds"] + s10k["wait_seconds"]),
+                         wall[-1], os.getloadavg()[0]))
+            rs = sorted(ratios)
+            q1, q3 = rs[len(rs) // 4], rs[(3 * len(rs)) // 4]
+            cpu10 = [kv["mflows_cpu"] for kv in got["last10"]]
+            cpu10k = [kv["mflows_cpu"] for kv in got["last10000"]]
+            print("  median on-CPU rate: 10 rules %.2f, 10000 rules %.2f M new flows/s "
+                  "(trials %.2f-%.2f)" % (median(cpu10), median(cpu10k),
+                                          min(cpu10 + cpu10k), max(cpu10 + cpu10k)))
+            print("  paired ratios (on-CPU): median %.3f, quartiles %.3f-%.3f, range "
+                  "%.3f-%.3f, %d pairs; wall-time ratios: median %.3f, range %.3f-%.3f"
+                  % (median(ratios), q1, q3, rs[0], rs[-1], len(rs), median(wall), min(wall),
+                     max(wall)))
+            verdict("rules", "new flows at 10000 rules / at 10 (median of %d paired on-CPU "
+                    "ratios)" % len(rs), median(ratios), 0.95, fmt="%.3f")
+
+        if "against" in only:
+            other = copy.copy(a)
+            other.build = a.against
+            ob = Bench(other, tmp)
+            ob.mbufs = b.mbufs
+            ob.n = 1000  # its own DPDK file prefixes (gwt<PID>-bench1001, ...)
+            ob.prefixes = b.prefixes  # the same list: cleaned up with b's
+            print("\nagainst: %s (this) against %s, the full pipeline (%d established flows, "
+                  "1000 rules) and new flows, %d pairs, order alternating, on-CPU rates"
+                  % (a.build, a.against, a.flows, a.rules_pairs))
+            rf, rn = [], []
+            for t in range(a.rules_pairs):
+                order = ((b, "this"), (ob, "other")) if t % 2 == 0 else ((ob, "other"),
+                                                                        (b, "this"))
+                got = {}
+                for bench, name in order:
+                    f = bench.dataplane("full", images["p1000"], seconds=a.rules_seconds)
+                    n = bench.dataplane("full", images["p1000"], traffic="new-",
+                                        table=a.new_flows // 4, mbufs=a.new_flows + 32767,
+                                        wan_null=True, seconds=a.rules_seconds)
+                    got[name] = (f["mpps_cpu"], n["mflows_cpu"])
+                rf.append(got["this"][0] / got["other"][0])
+                rn.append(got["this"][1] / got["other"][1])
+                print("  pair %2d (%5s first): established %.2f / %.2f Mpps, ratio %.3f; new "
+                      "flows %.2f / %.2f M/s, ratio %.3f; load %.2f"
+                      % (t + 1, order[0][1], got["this"][0], got["other"][0], rf[-1],
+                         got["this"][1], got["other"][1], rn[-1], os.getloadavg()[0]))
+            print("  this / other, median of %d pairs: established %.3f (range %.3f-%.3f), "
+                  "new flows %.3f (range %.3f-%.3f)"
+                  % (len(rf), median(rf), min(rf), max(rf), median(rn), min(rn), max(rn)))
 
         if "memory" in only:
             kv = b.dataplane("full", images["p1000"])
@@ -317,13 +443,15 @@ def main():
         if "new" in only:
             print("\n5. new flows per second: %d flows replayed into a table of %d"
                   % (a.new_flows, a.new_flows // 4))
-            rates = []
+            rates, rates_cpu = [], []
             for t in range(a.trials):
                 kv = new_flows(images["p1000"])
                 rates.append(kv["mflows"])
-                print("  trial %d: %.2f M flows/s created (%.2f Mpps forwarded)"
-                      % (t + 1, kv["mflows"], kv["mpps"]))
-            print("  median: %.2f M new flows/s" % median(rates))
+                rates_cpu.append(kv.get("mflows_cpu", float("nan")))
+                print("  trial %d: %.2f M flows/s created (%.2f Mpps forwarded); on-CPU %.2f M "
+                      "flows/s" % (t + 1, kv["mflows"], kv["mpps"], rates_cpu[-1]))
+            print("  median: %.2f M new flows/s; on-CPU %.2f" % (median(rates),
+                                                                 median(rates_cpu)))
             verdict("new", "M new flows/s", median(rates), 2.0)
 
         if "big" in only:
