@@ -20,6 +20,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -60,6 +61,11 @@ struct gwbpf {
 	/* The rates' HTB class minors in use (gw_shapes' classids), one bit
 	 * each: a class's minor is unique over the ifb and every port. */
 	uint64_t minors[65536 / 64];
+	/* The live timeline this loader pushed (gwbpf_set_timeline), 0
+	 * entries when it did not push the live one. */
+	uint32_t tl_n;
+	uint64_t tl_start[GWBPF_TIMELINE];
+	struct gwbpf_bitmap tl_masks[GWBPF_TIMELINE];
 };
 
 #define SETS_BYTES ((size_t)GWBPF_FLOW_SETS * sizeof(struct gwbpf_flow_set))
@@ -645,9 +651,35 @@ static int write_epoch(struct gwbpf *g, uint64_t e)
 	return 0;
 }
 
+static int clock_now(const struct gwbpf *g, struct gwbpf_clock *ret);
+static int hz(struct gwbpf *g, uint32_t *ret);
+
+/* Epoch numbers step by GWBPF_TIMELINE: a flow holds the number plus its
+ * timeline entry (gw_bpf_abi.h, "Schedules"), unique across epochs. */
 static uint64_t next_number(uint64_t e)
 {
-	return (e + 1) & GWBPF_EPOCH_NUMBER;
+	return ((e & GWBPF_EPOCH_NUMBER) / GWBPF_TIMELINE + 1) * GWBPF_TIMELINE &
+	       GWBPF_EPOCH_NUMBER;
+}
+
+/* Timeline tk (slot * 2 + buf): n masks from start[i] (jiffies) on, in
+ * gw_active and gw_summaries, then its header.  The buffer is idle: no
+ * program run reads it (the caller waited a grace period). */
+static int write_timeline(struct gwbpf *g, uint32_t tk, const uint64_t *start,
+			  const struct gwbpf_bitmap *masks, uint32_t n)
+{
+	struct gwbpf_timeline t = { .n = n };
+	if (!n || n > GWBPF_TIMELINE || tk >= GWBPF_TIMELINES)
+		return -EINVAL;
+	for (uint32_t i = 1; i < n; i++)
+		t.start[i] = start[i];
+	int r = fill_array(bpf_map__fd(g->skel->maps.gw_active), tk * GWBPF_TIMELINE, masks, n);
+	if (r == 0)
+		r = fill_summaries(g, GWBPF_SUMMARY_ACTIVE + tk * GWBPF_TIMELINE, masks, n);
+	if (r == 0 && bpf_map_update_elem(bpf_map__fd(g->skel->maps.gw_timeline), &tk, &t,
+					  BPF_ANY) < 0)
+		r = -errno;
+	return r;
 }
 
 int gwbpf_tables_build(const struct pol_ir *ir, struct pol_tables **ret)
@@ -731,9 +763,8 @@ int gwbpf_stage(struct gwbpf *g, const struct pol_tables *t, const struct gwbpf_
 			    t->head.nrules)) < 0 ||
 	    (r = fill_array(bpf_map__fd(s->maps.gw_ports), slot * GWBPF_PORTS_PER_SLOT, t->ports,
 			    GWBPF_PORTS_PER_SLOT)) < 0 ||
-	    (r = fill_array(bpf_map__fd(s->maps.gw_active), slot * 2, active, 1)) < 0 ||
-	    (r = fill_summaries(g, slot * GWBPF_MAX_BITMAPS, bitmaps, t->head.nbitmaps)) < 0 ||
-	    (r = fill_summaries(g, GWBPF_SUMMARY_ACTIVE + slot * 2, active, 1)) < 0)
+	    (r = write_timeline(g, slot * 2, NULL, active, 1)) < 0 ||
+	    (r = fill_summaries(g, slot * GWBPF_MAX_BITMAPS, bitmaps, t->head.nbitmaps)) < 0)
 		goto out;
 	for (uint32_t i = 0; i < t->nmacs; i++) {
 		struct gwbpf_mac_key mk = { .slot = (uint8_t)slot };
@@ -776,8 +807,10 @@ int gwbpf_commit(struct gwbpf *g)
 	uint64_t e = next_number(g->epoch) | GWBPF_EPOCH_VALID |
 		     (g->staged_slot ? GWBPF_EPOCH_SLOT : 0);
 	int r = write_epoch(g, e);
-	if (r == 0)
+	if (r == 0) {
 		g->staged = false;
+		g->tl_n = 0;
+	}
 	return r;
 }
 
@@ -788,13 +821,154 @@ int gwbpf_set_active(struct gwbpf *g, const struct gwbpf_bitmap *active)
 	uint32_t slot = g->epoch & GWBPF_EPOCH_SLOT ? 1 : 0;
 	uint32_t buf = g->epoch & GWBPF_EPOCH_ACTIVE ? 0 : 1;
 	int r = grace(g);
-	if (r < 0 ||
-	    (r = fill_array(bpf_map__fd(g->skel->maps.gw_active), slot * 2 + buf, active, 1)) < 0 ||
-	    (r = fill_summaries(g, GWBPF_SUMMARY_ACTIVE + slot * 2 + buf, active, 1)) < 0)
+	if (r < 0 || (r = write_timeline(g, slot * 2 + buf, NULL, active, 1)) < 0)
 		return r;
 	uint64_t e = next_number(g->epoch) | (g->epoch & (GWBPF_EPOCH_VALID | GWBPF_EPOCH_SLOT)) |
 		     (buf ? GWBPF_EPOCH_ACTIVE : 0);
+	g->tl_n = 0;
 	return write_epoch(g, e);
+}
+
+int gwbpf_timeline_build(const struct pol_ir *ir, int64_t now_s, uint32_t horizon_s,
+			 const struct gwbpf_bitmap *first, const struct gwbpf_bitmap *closed,
+			 struct gwbpf_schedule *ret)
+{
+	struct pol_when when;
+	int r;
+	ret->n = 1;
+	ret->start_s[0] = now_s;
+	ret->active[0] = *first;
+	ret->closed = *closed;
+	/* Minute by minute, as gwd's own mask: a boundary is where the mask
+	 * changes.  From the next minute on; the first entry holds from now. */
+	int64_t m0 = now_s - (now_s % 60 + 60) % 60;
+	ret->end_s = m0 + (int64_t)horizon_s;
+	for (int64_t t = m0 + 60; t < ret->end_s; t += 60) {
+		struct gwbpf_bitmap a;
+		if ((r = pol_when_at(ir, (time_t)t, &when)) < 0)
+			return r;
+		gwbpf_active_mask(ir, when, &a);
+		if (!memcmp(&a, &ret->active[ret->n - 1], sizeof(a)))
+			continue;
+		if (ret->n == GWBPF_SCHEDULE_MAX) {
+			/* Full: the timeline ends where the next entry
+			 * would start (gwd re-pushes long before). */
+			ret->end_s = t;
+			break;
+		}
+		ret->start_s[ret->n] = t;
+		ret->active[ret->n] = a;
+		ret->n++;
+	}
+	return 0;
+}
+
+/* Wall-clock seconds to jiffies: j = jiffies now + (t - now) * HZ. */
+struct wall_jiffies {
+	struct gwbpf_clock c;
+	int64_t real_ns;
+	uint32_t hz;
+};
+
+static int wall_jiffies_now(struct gwbpf *g, struct wall_jiffies *ret)
+{
+	struct timespec a, b;
+	int r;
+	if ((r = hz(g, &ret->hz)) < 0)
+		return r;
+	clock_gettime(CLOCK_REALTIME, &a);
+	if ((r = clock_now(g, &ret->c)) < 0)
+		return r;
+	clock_gettime(CLOCK_REALTIME, &b);
+	ret->real_ns = ((int64_t)a.tv_sec + (int64_t)b.tv_sec) * 500000000ll +
+		       ((int64_t)a.tv_nsec + (int64_t)b.tv_nsec) / 2;
+	return 0;
+}
+
+static uint64_t to_jiffies(const struct wall_jiffies *w, int64_t t_s)
+{
+	int64_t d_ns = t_s * 1000000000ll - w->real_ns;
+	int64_t d = d_ns / (1000000000ll / (int64_t)w->hz);
+	if (d < 0 && (uint64_t)-d >= w->c.jiffies)
+		return 1;
+	return (uint64_t)((int64_t)w->c.jiffies + d);
+}
+
+/* The live timeline is the new one already, from now on: the same masks
+ * in the same order, each start within a second, and its end at most an
+ * hour earlier (so a live timeline is pushed again about hourly, and
+ * always reaches 23 hours ahead; a clock step of more than a second, or a
+ * boundary the hour brings in, pushes it at once). */
+static bool timeline_same(const struct gwbpf *g, const uint64_t *start,
+			  const struct gwbpf_bitmap *masks, uint32_t n, uint64_t now_j)
+{
+	uint32_t on = g->tl_n, o = 0;
+	uint64_t tol = g->hz, hour = 3600ull * g->hz;
+	if (on < 2 || n < 2)
+		return false;
+	while (o + 1 < on && g->tl_start[o + 1] <= now_j)
+		o++;
+	/* Past the live one's end, or not as many entries left. */
+	if (o + 1 >= on || n != on - o)
+		return false;
+	for (uint32_t i = 0; i < n; i++) {
+		if (memcmp(&masks[i], &g->tl_masks[o + i], sizeof(masks[i])))
+			return false;
+		uint64_t a = start[i], b = g->tl_start[o + i];
+		if (i > 0 && (a + tol < b || a > b + (i + 1 < n ? tol : hour)))
+			return false;
+	}
+	return true;
+}
+
+int gwbpf_set_timeline(struct gwbpf *g, const struct gwbpf_schedule *s)
+{
+	if (!(g->epoch & GWBPF_EPOCH_VALID))
+		return -EINVAL;
+	if (!s->n || s->n > GWBPF_SCHEDULE_MAX)
+		return -EINVAL;
+	for (uint32_t i = 1; i < s->n; i++)
+		if (s->start_s[i] <= s->start_s[i - 1])
+			return -EINVAL;
+	if (s->end_s <= s->start_s[s->n - 1])
+		return -EINVAL;
+	struct wall_jiffies w;
+	int r = wall_jiffies_now(g, &w);
+	if (r < 0)
+		return r;
+	uint32_t n = s->n + 1;
+	uint64_t start[GWBPF_TIMELINE];
+	struct gwbpf_bitmap *masks = malloc(sizeof(*masks) * n);
+	if (!masks)
+		return -ENOMEM;
+	start[0] = 0;
+	masks[0] = s->active[0];
+	for (uint32_t i = 1; i < n; i++) {
+		start[i] = to_jiffies(&w, i < s->n ? s->start_s[i] : s->end_s);
+		if (start[i] <= start[i - 1])
+			start[i] = start[i - 1] + 1;
+		masks[i] = i < s->n ? s->active[i] : s->closed;
+	}
+	uint32_t slot = g->epoch & GWBPF_EPOCH_SLOT ? 1 : 0;
+	uint32_t buf = g->epoch & GWBPF_EPOCH_ACTIVE ? 0 : 1;
+	if (timeline_same(g, start, masks, n, w.c.jiffies)) {
+		free(masks);
+		return 0;
+	}
+	if ((r = grace(g)) < 0 || (r = write_timeline(g, slot * 2 + buf, start, masks, n)) < 0)
+		goto out;
+	uint64_t e = next_number(g->epoch) | (g->epoch & (GWBPF_EPOCH_VALID | GWBPF_EPOCH_SLOT)) |
+		     (buf ? GWBPF_EPOCH_ACTIVE : 0);
+	g->tl_n = 0;
+	if ((r = write_epoch(g, e)) < 0)
+		goto out;
+	memcpy(g->tl_start, start, sizeof(start[0]) * n);
+	memcpy(g->tl_masks, masks, sizeof(masks[0]) * n);
+	g->tl_n = n;
+	r = 1;
+out:
+	free(masks);
+	return r;
 }
 
 int gwbpf_domain_set(struct gwbpf *g, bool staged, uint8_t family, const uint8_t addr[16],

@@ -11,7 +11,9 @@
  *   gwbpf_stage(g, t, &a);               fill the idle slot with a generation
  *   gwbpf_domain_set(g, true, ...);      its domain addresses, if any
  *   gwbpf_commit(g);                     one map write: the slot goes live
- *   gwbpf_set_active(g, active);         a schedule boundary
+ *   gwbpf_set_active(g, active);         a schedule mask, for ever
+ *   gwbpf_timeline_build(ir, now, ...);  the schedule of the next hours
+ *   gwbpf_set_timeline(g, s);            which the kernel follows alone
  *   gwbpf_events_drain(g, fn, arg);      flow events, when gwbpf_events_fd() is readable
  *   gwbpf_flows_expire(g, idle_ns, &n);  idle flows out, their totals to their devices
  *   gwbpf_free(g);                       (attached programs and pins stay)
@@ -116,8 +118,36 @@ void gwbpf_active_mask(const struct pol_ir *ir, struct pol_when when, struct gwb
 int gwbpf_stage(struct gwbpf *g, const struct pol_tables *t, const struct gwbpf_bitmap *active);
 /* -EINVAL when nothing is staged. */
 int gwbpf_commit(struct gwbpf *g);
-/* The live slot's schedule mask; every flow is classified again. */
+/* The live slot's schedule mask, for ever (a timeline of one entry);
+ * every flow is classified again. */
 int gwbpf_set_active(struct gwbpf *g, const struct gwbpf_bitmap *active);
+
+/* Schedules the kernel follows without gwd (gw_bpf_abi.h, "Schedules"):
+ * active[0] from now, active[i] from wall-clock second start_s[i] on
+ * (ascending), and closed from end_s on (after the last start). */
+#define GWBPF_SCHEDULE_MAX (GWBPF_TIMELINE - 1)
+struct gwbpf_schedule {
+	uint32_t n; /* 1..GWBPF_SCHEDULE_MAX */
+	int64_t start_s[GWBPF_SCHEDULE_MAX];
+	struct gwbpf_bitmap active[GWBPF_SCHEDULE_MAX];
+	int64_t end_s;
+	struct gwbpf_bitmap closed;
+};
+/* ir's schedule from now_s for horizon_s seconds: first (the mask now)
+ * from now, then an entry at every minute whose mask
+ * (pol_when_at + gwbpf_active_mask, in the policy's time zone) differs
+ * from the one before; closed from the end on.  With more boundaries
+ * than GWBPF_SCHEDULE_MAX, the schedule ends at the first that does not
+ * fit.  -errno from pol_when_at. */
+int gwbpf_timeline_build(const struct pol_ir *ir, int64_t now_s, uint32_t horizon_s,
+			 const struct gwbpf_bitmap *first, const struct gwbpf_bitmap *closed,
+			 struct gwbpf_schedule *ret);
+/* The live slot's timeline: s in jiffies (converted once, now), into the
+ * idle active buffer, then gw_epoch.  1: written (every flow is decided
+ * again); 0: the live timeline, as this loader last wrote it, is s
+ * already (same masks, starts within a second, end within the hour), and
+ * nothing was written.  -EINVAL: no policy is live, or s is not ordered. */
+int gwbpf_set_timeline(struct gwbpf *g, const struct gwbpf_schedule *s);
 
 /* Domain-set bits of an address, in the live or the staged slot; sets == 0
  * removes the entry.  expires_ns is CLOCK_MONOTONIC. */

@@ -175,7 +175,8 @@ static void pins_and_adoption(void **state)
 				      GWBPF_MAP_LOCAL, GWBPF_MAP_FLOWS, GWBPF_MAP_FLOW_SEED,
 				      GWBPF_MAP_COUNTERS,
 				      GWBPF_MAP_RULE_STATS, GWBPF_MAP_RATES, GWBPF_MAP_EVENTS,
-				      GWBPF_MAP_DEVICE_STATS, GWBPF_MAP_RETIRED, GWBPF_MAP_SRC };
+				      GWBPF_MAP_DEVICE_STATS, GWBPF_MAP_RETIRED, GWBPF_MAP_SRC,
+				      GWBPF_MAP_TIMELINE };
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", root, maps[i]);
 		assert_int_equal(stat(path, &st), 0);
