@@ -63,7 +63,7 @@ struct gwbpf {
 	uint64_t minors[65536 / 64];
 	/* The live timeline this loader pushed (gwbpf_set_timeline), 0
 	 * entries when it did not push the live one. */
-	uint32_t tl_n;
+	uint32_t tl_n, tl_staged_n; /* tl_staged_n: the staged slot's, there */
 	uint64_t tl_start[GWBPF_TIMELINE];
 	struct gwbpf_bitmap tl_masks[GWBPF_TIMELINE];
 };
@@ -721,6 +721,7 @@ int gwbpf_stage(struct gwbpf *g, const struct pol_tables *t, const struct gwbpf_
 	    t->words > GWBPF_WORDS)
 		return -E2BIG;
 	g->staged = false;
+	g->tl_staged_n = 0;
 	if ((r = grace(g)) < 0)
 		return r;
 	if ((r = clear_slot(bpf_map__fd(s->maps.gw_macs), sizeof(struct gwbpf_mac_key),
@@ -809,7 +810,8 @@ int gwbpf_commit(struct gwbpf *g)
 	int r = write_epoch(g, e);
 	if (r == 0) {
 		g->staged = false;
-		g->tl_n = 0;
+		g->tl_n = g->tl_staged_n;
+		g->tl_staged_n = 0;
 	}
 	return r;
 }
@@ -921,10 +923,11 @@ static bool timeline_same(const struct gwbpf *g, const uint64_t *start,
 	return true;
 }
 
-int gwbpf_set_timeline(struct gwbpf *g, const struct gwbpf_schedule *s)
+/* s in jiffies, now: start[] and masks[] (GWBPF_TIMELINE each), *ret_n
+ * entries with the closed one. */
+static int timeline_jiffies(struct gwbpf *g, const struct gwbpf_schedule *s, uint64_t *start,
+			    struct gwbpf_bitmap *masks, uint32_t *ret_n, uint64_t *ret_now)
 {
-	if (!(g->epoch & GWBPF_EPOCH_VALID))
-		return -EINVAL;
 	if (!s->n || s->n > GWBPF_SCHEDULE_MAX)
 		return -EINVAL;
 	for (uint32_t i = 1; i < s->n; i++)
@@ -937,10 +940,6 @@ int gwbpf_set_timeline(struct gwbpf *g, const struct gwbpf_schedule *s)
 	if (r < 0)
 		return r;
 	uint32_t n = s->n + 1;
-	uint64_t start[GWBPF_TIMELINE];
-	struct gwbpf_bitmap *masks = malloc(sizeof(*masks) * n);
-	if (!masks)
-		return -ENOMEM;
 	start[0] = 0;
 	masks[0] = s->active[0];
 	for (uint32_t i = 1; i < n; i++) {
@@ -949,11 +948,28 @@ int gwbpf_set_timeline(struct gwbpf *g, const struct gwbpf_schedule *s)
 			start[i] = start[i - 1] + 1;
 		masks[i] = i < s->n ? s->active[i] : s->closed;
 	}
+	*ret_n = n;
+	*ret_now = w.c.jiffies;
+	return 0;
+}
+
+int gwbpf_set_timeline(struct gwbpf *g, const struct gwbpf_schedule *s)
+{
+	if (!(g->epoch & GWBPF_EPOCH_VALID))
+		return -EINVAL;
+	uint64_t start[GWBPF_TIMELINE], now;
+	uint32_t n;
+	struct gwbpf_bitmap *masks = malloc(sizeof(*masks) * GWBPF_TIMELINE);
+	if (!masks)
+		return -ENOMEM;
+	int r = timeline_jiffies(g, s, start, masks, &n, &now);
+	if (r < 0)
+		goto out;
 	uint32_t slot = g->epoch & GWBPF_EPOCH_SLOT ? 1 : 0;
 	uint32_t buf = g->epoch & GWBPF_EPOCH_ACTIVE ? 0 : 1;
-	if (timeline_same(g, start, masks, n, w.c.jiffies)) {
-		free(masks);
-		return 0;
+	if (timeline_same(g, start, masks, n, now)) {
+		r = 0;
+		goto out;
 	}
 	if ((r = grace(g)) < 0 || (r = write_timeline(g, slot * 2 + buf, start, masks, n)) < 0)
 		goto out;
@@ -967,6 +983,28 @@ int gwbpf_set_timeline(struct gwbpf *g, const struct gwbpf_schedule *s)
 	g->tl_n = n;
 	r = 1;
 out:
+	free(masks);
+	return r;
+}
+
+int gwbpf_stage_timeline(struct gwbpf *g, const struct gwbpf_schedule *s)
+{
+	if (!g->staged)
+		return -EINVAL;
+	uint64_t start[GWBPF_TIMELINE], now;
+	uint32_t n;
+	struct gwbpf_bitmap *masks = malloc(sizeof(*masks) * GWBPF_TIMELINE);
+	if (!masks)
+		return -ENOMEM;
+	int r = timeline_jiffies(g, s, start, masks, &n, &now);
+	/* The staged slot is idle since gwbpf_stage's grace period. */
+	if (r == 0 && (r = write_timeline(g, g->staged_slot * 2, start, masks, n)) == 0) {
+		/* Live at commit; the live one's copy is gone meanwhile. */
+		memcpy(g->tl_start, start, sizeof(start[0]) * n);
+		memcpy(g->tl_masks, masks, sizeof(masks[0]) * n);
+		g->tl_n = 0;
+		g->tl_staged_n = n;
+	}
 	free(masks);
 	return r;
 }

@@ -9,6 +9,7 @@
  *   gwbpf_tables_build(ir, &t);          the policy's tables, within the maps' limits
  *   gwbpf_active_mask(ir, when, &a);     its schedule mask
  *   gwbpf_stage(g, t, &a);               fill the idle slot with a generation
+ *   gwbpf_stage_timeline(g, s);          and its schedule timeline (below)
  *   gwbpf_domain_set(g, true, ...);      its domain addresses, if any
  *   gwbpf_commit(g);                     one map write: the slot goes live
  *   gwbpf_set_active(g, active);         a schedule mask, for ever
@@ -148,6 +149,10 @@ int gwbpf_timeline_build(const struct pol_ir *ir, int64_t now_s, uint32_t horizo
  * already (same masks, starts within a second, end within the hour), and
  * nothing was written.  -EINVAL: no policy is live, or s is not ordered. */
 int gwbpf_set_timeline(struct gwbpf *g, const struct gwbpf_schedule *s);
+/* The same into the staged slot (after gwbpf_stage, whose active mask it
+ * replaces), live at gwbpf_commit with the generation: one epoch.
+ * -EINVAL: nothing staged, or s is not ordered. */
+int gwbpf_stage_timeline(struct gwbpf *g, const struct gwbpf_schedule *s);
 
 /* Domain-set bits of an address, in the live or the staged slot; sets == 0
  * removes the entry.  expires_ns is CLOCK_MONOTONIC. */

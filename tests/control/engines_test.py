@@ -28,6 +28,11 @@ CASE:
             has the rule off; at the boundary gwd pushes the mask (log line,
             the dataplane's mask pinned and its generation bumped) and
             ping is blocked.
+  schedule_down  the eBPF engine alone, a rule `during` a window that
+            opens at the next minute (UTC, the real clock): gwd is killed
+            (SIGKILL) before the boundary, and after it ping is blocked all
+            the same (the kernel's timeline, ebpf/gw_bpf_abi.h "Schedules"),
+            the flow that ping cached before decided again.
 Each case removes what it made (namespaces, pins, DPDK runtime folder,
 processes by PID).  Exit 0 pass, 1 fail, 77 skip.
 """
@@ -276,6 +281,47 @@ default new allow
           f"dataplane after the boundary: {h0} -> {h1}")
     check(not net.ping(), "ping passes after the window opened")
     check("schedule_push_failed" not in lab.logtext(), "a push failed")
+
+
+def soon_policy():
+    """A policy whose rules block the gateway's address during a window
+    that opens at the next minute (or the one after, when that is too
+    close to set up before it), and the window's start."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    start = (now + datetime.timedelta(minutes=1 if now.second < 45 else 2)).replace(
+        second=0, microsecond=0)
+    end = start + datetime.timedelta(minutes=30)
+    return f"""timezone "UTC"
+schedule soon mon-sun {start:%H:%M}-{end:%H:%M}
+list gateway prefixes {{ 10.79.0.1 }}
+rule shut_soon block any to list gateway during soon
+rule shut_soon_new block new to list gateway during soon
+default allow
+default new allow
+""", start
+
+
+def case_schedule_down(lab):
+    net = ebpf_lab(lab)
+    policy, start = soon_policy()
+    lab.start()
+    lab.gwctl("policy", "apply", lab.file("soon.gw", policy))
+    st = lab.status()
+    check(st["active_rules"] == {"active": 0, "rules": 2}, f"before the window: {st}")
+    check("event=ebpf_commit gen=1 timeline=3 " in lab.logtext(), "no timeline at commit")
+    check(net.ping(), "blocked before the window opens")
+    left = (start - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+    check(left > 2, "too slow to set up before the boundary")
+    # gwd dies before the boundary; nothing in user space is left to
+    # push the window's mask.
+    lab.kill(signal.SIGKILL)
+    check(net.ping(), "blocked before the window opens, with gwd down")
+    left = (start - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+    check(left > 0, "the boundary passed before gwd was down")
+    time.sleep(left + 0.5)
+    check(not net.ping(), "ping passes after the window opened while gwd is down")
+    log = lab.logtext()
+    check("event=schedule gen=1 active=2" not in log, "gwd pushed the boundary: it was alive")
 
 
 # ------------------------------------------------------------ clocks

@@ -1038,6 +1038,25 @@ static void schedule_timeline(void **state)
 	assert_int_equal(gwbpf_set_timeline(c->g, &sc), 1);
 	sleep_until(now + 1, 100);
 	assert_int_equal(run(c->g, &game), XDP_PASS);
+
+	/* Staged with a generation: live at its commit, in one epoch. */
+	struct gwbpf_bitmap act;
+	gwbpf_active_mask(c->ir, noon_wed, &act);
+	assert_int_equal(gwbpf_stage_timeline(c->g, &sc), -EINVAL);
+	assert_int_equal(gwbpf_stage(c->g, c->img, &act), 0);
+	now = wall_s();
+	sc.start_s[0] = now;
+	sc.start_s[1] = now + 2;
+	sc.end_s = now + 100;
+	assert_int_equal(gwbpf_stage_timeline(c->g, &sc), 0);
+	assert_int_equal(run(c->g, &game), XDP_PASS);
+	uint64_t before = gwbpf_epoch(c->g);
+	assert_int_equal(gwbpf_commit(c->g), 0);
+	assert_int_equal((uint32_t)gwbpf_epoch(c->g), (uint32_t)before + GWBPF_TIMELINE);
+	assert_int_equal(run(c->g, &game), XDP_DROP);
+	assert_int_equal(gwbpf_set_timeline(c->g, &sc), 0);
+	sleep_until(now + 2, 100);
+	assert_int_equal(run(c->g, &game), XDP_PASS);
 }
 
 /* gwbpf_timeline_build: the boundaries of the next 24 hours, minute-exact,
