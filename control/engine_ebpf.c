@@ -26,6 +26,10 @@
 #define GEN_MAP       16
 #define HORIZON_S     86400 /* the timeline reaches a day ahead */
 
+_Static_assert(GWD_EBPF_FLOWS_DEFAULT == GWBPF_FLOWS_DEFAULT &&
+	       GWD_EBPF_FLOWS_MIN == GWBPF_FLOWS_MIN && GWD_EBPF_FLOWS_MAX == GWBPF_FLOWS_MAX,
+	       "gwd.conf's ebpf_flows bounds are the loader's");
+
 struct bpf_engine {
 	struct gwd_engine base;
 	struct gwbpf *g;
@@ -593,11 +597,17 @@ int gwd_engine_ebpf_new(struct event_base *base, const struct gwd_config *cfg,
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
 		goto fail;
 	}
-	r = gwbpf_open(cfg->bpf_pin_root, &b->g);
+	r = gwbpf_open_sized(cfg->bpf_pin_root, cfg->ebpf_flows, &b->g);
 	if (r < 0) {
 		snprintf(err, errlen, "eBPF loader on %s: %s", cfg->bpf_pin_root, strerror(-r));
 		goto fail;
 	}
+	/* A pinned flow table keeps its size (its flows live on): the new
+	 * one is made once the pins are gone (a reboot, or gwbpf-tool
+	 * unpin with gwd stopped). */
+	if (gwbpf_flows(b->g) != cfg->ebpf_flows)
+		gwd_log("ebpf_flows_pinned", "configured=%u pinned=%u pin_root=%s", cfg->ebpf_flows,
+			gwbpf_flows(b->g), cfg->bpf_pin_root);
 	load_live(b);
 	b->events = event_new(base, gwbpf_events_fd(b->g), EV_READ | EV_PERSIST, on_events, b);
 	b->expire = event_new(base, -1, EV_PERSIST, on_expire, b);

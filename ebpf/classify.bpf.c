@@ -129,7 +129,7 @@ struct {
  * lookup is a few direct loads; mmap'ed by the loader. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, GWBPF_FLOW_SETS);
+	__uint(max_entries, GWBPF_FLOWS_DEFAULT / GWBPF_FLOW_WAYS); /* the loader's size */
 	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, struct gwbpf_flow_set);
@@ -308,10 +308,13 @@ struct way {
  * .rodata, where the seed was once a map lookup on every packet and the
  * multipliers a multiply more on the way to the set. */
 const volatile __u64 gw_hash_m1 = 1, gw_hash_m2 = 1;
+/* log2 of gw_flows' sets: the table's size is the loader's (gwd.conf's
+ * ebpf_flows), a load-time constant too. */
+const volatile __u32 gw_flow_bits = 16;
 
 static __always_inline __u32 flow_hash(const struct gwbpf_flow_key *k, __u64 *tag, __u64 *rtag)
 {
-	return gwbpf_flow_hash_m(k, gw_hash_m1, gw_hash_m2, tag, rtag);
+	return gwbpf_flow_hash_m(k, gw_hash_m1, gw_hash_m2, gw_flow_bits, tag, rtag);
 }
 
 static __always_inline struct gwbpf_flow_set *flow_set(__u32 set)

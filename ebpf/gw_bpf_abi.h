@@ -104,7 +104,7 @@
 
 #include "tables.h"
 
-#define GWBPF_ABI_VERSION 9
+#define GWBPF_ABI_VERSION 10
 
 #define GWBPF_MAX_RULES 4096
 #define GWBPF_WORDS     (GWBPF_MAX_RULES / 64)
@@ -120,7 +120,11 @@
 #define GWBPF_MAX_LOCAL    256
 #define GWBPF_MAX_SRC      1024 /* source prefixes of all ports */
 #define GWBPF_MAX_SHAPES   16384 /* shaper classes, all ports and the ifb */
-#define GWBPF_MAX_FLOWS    65536
+/* Flows in gw_flows: a power of two the loader is given (gwd.conf's
+ * ebpf_flows), 128 bytes of kernel memory each (a set of 4 is 512). */
+#define GWBPF_FLOWS_DEFAULT 262144
+#define GWBPF_FLOWS_MIN     4096
+#define GWBPF_FLOWS_MAX     4194304
 #define GWBPF_MAX_RATES    16384
 #define GWBPF_MAX_DEVICE_STATS 4096
 
@@ -323,7 +327,7 @@ struct gwbpf_flow {
 };
 _Static_assert(sizeof(struct gwbpf_flow) == 72, "gwbpf_flow layout");
 
-/* gw_flows: the flow table, an array of GWBPF_FLOW_SETS sets that the
+/* gw_flows: the flow table, an array of flows / GWBPF_FLOW_WAYS sets that the
  * programs and userspace run as a set-associative hash table (not a BPF
  * hash map: here a kernel hash map costs about 30 ns per lookup and 300 ns
  * per LRU insert, where an array element is a direct load).
@@ -374,8 +378,15 @@ _Static_assert(sizeof(struct gwbpf_flow) == 72, "gwbpf_flow layout");
  * read racing an insert into the same way is not fenced, a window of a
  * few instructions in which one packet could see the way's previous flow. */
 #define GWBPF_FLOW_WAYS 4
-#define GWBPF_FLOW_SETS (GWBPF_MAX_FLOWS / GWBPF_FLOW_WAYS)
-#define GWBPF_FLOW_SET_BITS 14 /* log2(GWBPF_FLOW_SETS) */
+/* log2 of the sets of a table of `flows` (a power of two): the set index's
+ * bits, which the loader hands the programs as a load-time constant. */
+static inline __u32 gwbpf_flow_set_bits(__u32 flows)
+{
+	__u32 b = 0;
+	while (b < 31 && (1u << (b + 1)) * GWBPF_FLOW_WAYS <= flows)
+		b++;
+	return b;
+}
 #define GWBPF_FLOW_BUSY  0x1ull
 #define GWBPF_FLOW_VALID 0x2ull
 struct gwbpf_flow_entry {
@@ -390,7 +401,9 @@ struct gwbpf_flow_set {
 	struct gwbpf_flow_entry way[GWBPF_FLOW_WAYS];
 };
 _Static_assert(sizeof(struct gwbpf_flow_set) == 512, "gwbpf_flow_set layout");
-_Static_assert(GWBPF_FLOW_SETS == 1u << GWBPF_FLOW_SET_BITS, "flow sets: 2^GWBPF_FLOW_SET_BITS");
+_Static_assert((GWBPF_FLOWS_DEFAULT & (GWBPF_FLOWS_DEFAULT - 1)) == 0 &&
+	       GWBPF_FLOWS_MIN <= GWBPF_FLOWS_DEFAULT && GWBPF_FLOWS_DEFAULT <= GWBPF_FLOWS_MAX,
+	       "flows: a power of two within the bounds");
 
 #define GWBPF_HASH_K 0x9e3779b97f4a7c15ull
 
@@ -413,7 +426,7 @@ static inline void gwbpf_flow_mults(__u64 seed, __u64 *m1, __u64 *m2)
 /* gwbpf_flow_hash() with the seed's multipliers (gwbpf_flow_mults())
  * given: the programs take them as load-time constants. */
 static inline __u32 gwbpf_flow_hash_m(const struct gwbpf_flow_key *k, __u64 m1, __u64 m2,
-				      __u64 *ret_tag, __u64 *ret_rtag)
+				      __u32 set_bits, __u64 *ret_tag, __u64 *ret_rtag)
 {
 	const __u64 base = ((__u64)k->family << 8 | k->proto) << 48;
 	__u64 s0, s1, d0, d1;
@@ -429,15 +442,15 @@ static inline __u32 gwbpf_flow_hash_m(const struct gwbpf_flow_key *k, __u64 m1, 
 	d ^= d >> 29;
 	*ret_tag = s * GWBPF_HASH_K ^ d;
 	*ret_rtag = d * GWBPF_HASH_K ^ s;
-	return (__u32)(((s | 1) * (d | 1)) >> (64 - GWBPF_FLOW_SET_BITS));
+	return (__u32)(((s | 1) * (d | 1)) >> (64 - (set_bits & 31)));
 }
 
-static inline __u32 gwbpf_flow_hash(const struct gwbpf_flow_key *k, __u64 seed, __u64 *ret_tag,
-				    __u64 *ret_rtag)
+static inline __u32 gwbpf_flow_hash(const struct gwbpf_flow_key *k, __u64 seed, __u32 set_bits,
+				    __u64 *ret_tag, __u64 *ret_rtag)
 {
 	__u64 m1, m2;
 	gwbpf_flow_mults(seed, &m1, &m2);
-	return gwbpf_flow_hash_m(k, m1, m2, ret_tag, ret_rtag);
+	return gwbpf_flow_hash_m(k, m1, m2, set_bits, ret_tag, ret_rtag);
 }
 
 /* gw_clock's context: what it writes, at one instant. */

@@ -58,6 +58,7 @@ struct gwbpf {
 	int nevents;
 	struct gwbpf_flow_set *sets; /* gw_flows, mmap'ed */
 	uint64_t seed;               /* gw_flow_seed[0] */
+	uint32_t nsets, set_bits;    /* gw_flows' sets, log2 of them */
 	/* The rates' HTB class minors in use (gw_shapes' classids), one bit
 	 * each: a class's minor is unique over the ifb and every port. */
 	uint64_t minors[65536 / 64];
@@ -68,7 +69,7 @@ struct gwbpf {
 	struct gwbpf_bitmap tl_masks[GWBPF_TIMELINE];
 };
 
-#define SETS_BYTES ((size_t)GWBPF_FLOW_SETS * sizeof(struct gwbpf_flow_set))
+#define SETS_BYTES(g) ((size_t)(g)->nsets * sizeof(struct gwbpf_flow_set))
 
 static int on_event(void *ctx, void *data, size_t size)
 {
@@ -415,8 +416,53 @@ int gwbpf_shape_info(const struct gwbpf *g, const struct gwbpf_shape_key *k, uin
 	return 0;
 }
 
+/* gw_flows' size, before the programs load: a pinned table's (its flows
+ * are there, and libbpf would refuse to re-use a pin of another size),
+ * else `flows`.  The programs take the set bits as a load-time constant. */
+static int flows_before_load(struct gwbpf *g, uint32_t flows)
+{
+	uint32_t nsets = flows / GWBPF_FLOW_WAYS;
+	if (g->pin_root) {
+		char path[PATH_MAX];
+		int n = snprintf(path, sizeof(path), "%s/%s", g->pin_root, GWBPF_MAP_FLOWS);
+		if (n < 0 || (size_t)n >= sizeof(path))
+			return -ENAMETOOLONG;
+		int fd = bpf_obj_get(path);
+		if (fd < 0 && errno != ENOENT)
+			return -errno;
+		if (fd >= 0) {
+			struct bpf_map_info mi = { 0 };
+			uint32_t len = sizeof(mi);
+			int r = bpf_obj_get_info_by_fd(fd, &mi, &len) < 0 ? -errno : 0;
+			close(fd);
+			if (r < 0)
+				return r;
+			nsets = mi.max_entries;
+		}
+	}
+	uint32_t pinned = nsets * GWBPF_FLOW_WAYS;
+	if (pinned < GWBPF_FLOWS_MIN || pinned > GWBPF_FLOWS_MAX || (nsets & (nsets - 1)))
+		return -EINVAL;
+	g->nsets = nsets;
+	g->set_bits = gwbpf_flow_set_bits(pinned);
+	g->skel->rodata->gw_flow_bits = g->set_bits;
+	return bpf_map__set_max_entries(g->skel->maps.gw_flows, nsets);
+}
+
+uint32_t gwbpf_flows(const struct gwbpf *g)
+{
+	return g->nsets * GWBPF_FLOW_WAYS;
+}
+
 int gwbpf_open(const char *pin_root, struct gwbpf **ret)
 {
+	return gwbpf_open_sized(pin_root, GWBPF_FLOWS_DEFAULT, ret);
+}
+
+int gwbpf_open_sized(const char *pin_root, uint32_t flows, struct gwbpf **ret)
+{
+	if (flows < GWBPF_FLOWS_MIN || flows > GWBPF_FLOWS_MAX || (flows & (flows - 1)))
+		return -EINVAL;
 	struct gwbpf *g = calloc(1, sizeof(*g));
 	int r = -ENOMEM;
 	if (!g)
@@ -439,7 +485,8 @@ int gwbpf_open(const char *pin_root, struct gwbpf **ret)
 		if ((r = make_pin_root(pin_root)) < 0 || (r = set_pins(g)) < 0)
 			goto fail;
 	}
-	if ((r = seed_before_load(g)) < 0 || (r = classify_bpf__load(g->skel)) < 0)
+	if ((r = seed_before_load(g)) < 0 || (r = flows_before_load(g, flows)) < 0 ||
+	    (r = classify_bpf__load(g->skel)) < 0)
 		goto fail;
 	struct bpf_map_info mi = { 0 };
 	uint32_t mlen = sizeof(mi);
@@ -472,7 +519,7 @@ int gwbpf_open(const char *pin_root, struct gwbpf **ret)
 		r = -errno;
 		goto fail;
 	}
-	void *sets = mmap(NULL, SETS_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
+	void *sets = mmap(NULL, SETS_BYTES(g), PROT_READ | PROT_WRITE, MAP_SHARED,
 			  bpf_map__fd(g->skel->maps.gw_flows), 0);
 	if (sets == MAP_FAILED) {
 		r = -errno;
@@ -494,7 +541,7 @@ void gwbpf_free(struct gwbpf *g)
 		return;
 	ring_buffer__free(g->events);
 	if (g->sets)
-		munmap(g->sets, SETS_BYTES);
+		munmap(g->sets, SETS_BYTES(g));
 	free(g->ifaces);
 	free(g->pin_root);
 	if (g->grace_fd >= 0)
@@ -1246,7 +1293,7 @@ static int flow_find(const struct gwbpf *g, const struct gwbpf_flow_key *k,
 {
 	struct gwbpf_flow_key key = *k;
 	__u64 tag, rtag;
-	uint32_t base = gwbpf_flow_hash(&key, g->seed, &tag, &rtag) * GWBPF_FLOW_WAYS;
+	uint32_t base = gwbpf_flow_hash(&key, g->seed, g->set_bits, &tag, &rtag) * GWBPF_FLOW_WAYS;
 	for (uint32_t w = 0; w < GWBPF_FLOW_WAYS; w++)
 		if (flow_snapshot(g, base + w, ret, ret_ver) &&
 		    !memcmp(&ret->key, &key, sizeof(key)))
@@ -1305,7 +1352,7 @@ int gwbpf_flows_each(const struct gwbpf *g, gwbpf_flow_fn fn, void *arg)
 {
 	struct gwbpf_flow_entry c;
 	uint64_t ver;
-	for (uint32_t i = 0; i < GWBPF_MAX_FLOWS; i++) {
+	for (uint32_t i = 0; i < g->nsets * GWBPF_FLOW_WAYS; i++) {
 		if (!flow_snapshot(g, i, &c, &ver))
 			continue;
 		int r = fn(&c.key, &c.flow, arg);
@@ -1457,7 +1504,7 @@ int gwbpf_flows_expire(struct gwbpf *g, uint64_t idle_ns, uint32_t *ret_n)
 	if ((r = hz(g, &h)) < 0 || (r = clock_now(g, &c)) < 0)
 		return r;
 	uint64_t idle_jiffies = idle_ns / (1000000000ull / h);
-	for (uint32_t i = 0; i < GWBPF_MAX_FLOWS; i++) {
+	for (uint32_t i = 0; i < g->nsets * GWBPF_FLOW_WAYS; i++) {
 		uint64_t ver;
 		if (!flow_snapshot(g, i, &s, &ver))
 			continue;

@@ -53,6 +53,15 @@ int gwbpf_new(struct gwbpf **ret);
  * be on a BPF filesystem (/sys/fs/bpf is mounted if it is not); NULL is
  * gwbpf_new().  Maps pinned by a loader of another ABI make it fail. */
 int gwbpf_open(const char *pin_root, struct gwbpf **ret);
+/* gwbpf_open with a flow table of `flows` flows (gw_flows: a power of two,
+ * GWBPF_FLOWS_MIN..GWBPF_FLOWS_MAX, 128 bytes each; gwbpf_open takes
+ * GWBPF_FLOWS_DEFAULT).  A table found pinned keeps its size, whatever
+ * flows says (its flows live on; a new size needs the pins removed, as
+ * gwbpf_unpin does): compare gwbpf_flows().  -EINVAL: flows out of
+ * bounds or not a power of two. */
+int gwbpf_open_sized(const char *pin_root, uint32_t flows, struct gwbpf **ret);
+/* The flows gw_flows holds. */
+uint32_t gwbpf_flows(const struct gwbpf *g);
 /* The maps were found pinned (and re-used). */
 bool gwbpf_adopted(const struct gwbpf *g);
 /* Remove the pins and the pin root; the maps live on while any fd or

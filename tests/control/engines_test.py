@@ -37,7 +37,9 @@ Each case removes what it made (namespaces, pins, DPDK runtime folder,
 processes by PID).  Exit 0 pass, 1 fail, 77 skip.
 """
 import datetime
+import json
 import os
+import subprocess
 import signal
 import sys
 import time
@@ -203,11 +205,21 @@ def commit_epochs(text):
     return [line for line in text.splitlines() if "event=ebpf_commit" in line]
 
 
+def flow_sets(pins):
+    """gw_flows' sets as the kernel made them (bpftool on the pin)."""
+    out = subprocess.run(["bpftool", "-j", "map", "show", "pinned", pins + "/gw_flows"],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)["max_entries"]
+
+
 def case_ebpf(lab):
     net = ebpf_lab(lab)
+    # A flow table of another size than the default (262 144 flows).
+    conf_add(lab, "ebpf_flows = 8192\n")
     lab.start()
     st = lab.status()
     check(engine(st, "ebpf")["state"] == "ok", f"{st}")
+    check(flow_sets(net.pins) == 8192 // 4, f"gw_flows: {flow_sets(net.pins)} sets")
     check(net.ping(), "no ping before any policy")
     lab.gwctl("policy", "apply", lab.file("shut.gw", POLICY_SHUT))
     check(not net.ping(), "ping passes a policy that blocks it")
@@ -238,6 +250,8 @@ def case_ebpf(lab):
     check(engine(lab.status(), "ebpf") == {"name": "ebpf", "generation": 3, "state": "ok"},
           f"{lab.status()}")
     check(not net.ping(), "the adopted policy is not live")
+    check(flow_sets(net.pins) == 8192 // 4 and "ebpf_flows_pinned" not in log,
+          "the pinned flow table changed size")
     lab.gwctl("policy", "apply", lab.file("open.gw", POLICY_OPEN))
     check(net.ping(), "after adoption, a new policy does not reach the maps")
 

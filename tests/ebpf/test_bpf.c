@@ -1639,14 +1639,17 @@ static void flow_sets(void **state)
 	memcpy(base.mac, mac_a, 6);
 	addr(&base, "10.0.0.2", "10.1.0.0");
 	struct gwbpf_flow_key bk = flow_key(&base);
-	uint32_t set = gwbpf_flow_hash(&bk, seed, &tag, &rtag);
+	const uint32_t bits = gwbpf_flow_set_bits(gwbpf_flows(c->g));
+	const size_t sets_bytes = (size_t)gwbpf_flows(c->g) / GWBPF_FLOW_WAYS *
+				  sizeof(struct gwbpf_flow_set);
+	uint32_t set = gwbpf_flow_hash(&bk, seed, bits, &tag, &rtag);
 	int n = 0;
 	for (uint32_t i = 0; i < (1u << 22) && n < GWBPF_FLOW_WAYS + 1; i++) {
 		struct spec t = base;
 		t.sport = (uint16_t)(1024 + i % 60000);
 		t.dst[3] = (uint8_t)(i / 60000);
 		struct gwbpf_flow_key tk = flow_key(&t);
-		if (gwbpf_flow_hash(&tk, seed, &t2, &r2) != set)
+		if (gwbpf_flow_hash(&tk, seed, bits, &t2, &r2) != set)
 			continue;
 		/* Its reverse tuple: the same set, the tags swapped. */
 		struct gwbpf_flow_key rk = tk;
@@ -1655,7 +1658,7 @@ static void flow_sets(void **state)
 		rk.sport = tk.dport;
 		rk.dport = tk.sport;
 		__u64 t3, r3;
-		assert_int_equal(gwbpf_flow_hash(&rk, seed, &t3, &r3), set);
+		assert_int_equal(gwbpf_flow_hash(&rk, seed, bits, &t3, &r3), set);
 		assert_true(t3 == r2 && r3 == t2);
 		s[n++] = t;
 	}
@@ -1673,7 +1676,7 @@ static void flow_sets(void **state)
 
 	/* Packets within one jiffy leave every flow as recent as the next:
 	 * make the second the least recent, through the table's own mmap. */
-	struct gwbpf_flow_set *sets = mmap(NULL, (size_t)GWBPF_FLOW_SETS * sizeof(*sets),
+	struct gwbpf_flow_set *sets = mmap(NULL, sets_bytes,
 					   PROT_READ | PROT_WRITE, MAP_SHARED,
 					   gwbpf_map_fd(c->g, GWBPF_MAP_FLOWS), 0);
 	assert_true(sets != MAP_FAILED);
@@ -1687,7 +1690,7 @@ static void flow_sets(void **state)
 		}
 	}
 	assert_int_equal(aged, 1);
-	munmap(sets, (size_t)GWBPF_FLOW_SETS * sizeof(*sets));
+	munmap(sets, sets_bytes);
 
 	/* One more: the set is full, the least recent flow goes. */
 	assert_int_equal(run(c->g, &s[GWBPF_FLOW_WAYS]), XDP_PASS);
