@@ -12,10 +12,18 @@
  *
  * So the key words go through NH (the universal hash of UMAC, RFC 4418):
  * each 64-bit word's two halves, each plus a secret 32-bit key half, are
- * multiplied, and the products summed mod 2^64; the upper 32 bits are the
- * hash.  For a key chosen without seeing the secret, two inputs of one
- * length collide with a probability near 2^-32, and the bucket index
- * (rte_hash takes the hash's low bits) depends on every input bit.  The
+ * multiplied, and the products summed mod 2^64.  For a key chosen
+ * without seeing the secret, two inputs of one length give one sum with a
+ * probability near 2^-32.  The sum then goes through a full-avalanche
+ * mix (a bijection, so the collision bound holds) and its upper 32 bits
+ * are the hash.  Without the mix, the upper half of a product moves by
+ * (secret half) / 2^32 per step of the other half: keys that differ in
+ * one port only, counted up (a device's connections to one server, the
+ * server's replies to one NAT port), had hashes a few apart under about
+ * one secret in six, filled a few neighbouring buckets and evicted
+ * working flows after a few thousand (a 5 000-flow burst in the lab).
+ * With the mix, the bucket index (rte_hash takes the hash's low bits)
+ * depends on every input bit under every secret.  The
  * secret comes from getrandom() once per process (dp_hash_init), so each
  * start of gw-dataplane numbers its buckets differently.
  *
@@ -49,6 +57,17 @@ int dp_hash_init(void);
 void dp_hash_set_key(const uint8_t key[DP_HASH_KEY_BYTES]);
 bool dp_hash_keyed(void);
 
+/* A full-avalanche mix of a 64-bit word (murmur3's finaliser). */
+static inline uint64_t dp_hash_mix64(uint64_t w)
+{
+	w ^= w >> 33;
+	w *= 0xff51afd7ed558ccdULL;
+	w ^= w >> 33;
+	w *= 0xc4ceb9fe1a85ec53ULL;
+	w ^= w >> 33;
+	return w;
+}
+
 static inline uint64_t dp_hash_nh(uint64_t w, unsigned i)
 {
 	uint64_t lo = (uint32_t)(w + dp_hash_key[2 * i]);
@@ -59,7 +78,7 @@ static inline uint64_t dp_hash_nh(uint64_t w, unsigned i)
 /* Two words: an IPv4 flow key as dp_flow_probe4 builds it in registers. */
 static inline uint32_t dp_hash_2w(uint64_t w0, uint64_t w1)
 {
-	return (uint32_t)((dp_hash_nh(w0, 0) + dp_hash_nh(w1, 1)) >> 32);
+	return (uint32_t)(dp_hash_mix64(dp_hash_nh(w0, 0) + dp_hash_nh(w1, 1)) >> 32);
 }
 
 /* len bytes (at most 8 * DP_HASH_MAX_WORDS), read as 64-bit words, the
@@ -79,25 +98,14 @@ static inline uint32_t dp_hash_bytes(const void *key, uint32_t len)
 		memcpy(&w, p, len);
 		h += dp_hash_nh(w, i);
 	}
-	return (uint32_t)(h >> 32);
-}
-
-/* A full-avalanche mix of a 64-bit word (murmur3's finaliser). */
-static inline uint64_t dp_hash_mix64(uint64_t w)
-{
-	w ^= w >> 33;
-	w *= 0xff51afd7ed558ccdULL;
-	w ^= w >> 33;
-	w *= 0xc4ceb9fe1a85ec53ULL;
-	w ^= w >> 33;
-	return w;
+	return (uint32_t)(dp_hash_mix64(h) >> 32);
 }
 
 /* Which worker a device's packets go to: len bytes (a MAC, an IPv6
  * address) under the secret, every input bit reaching every output bit.
- * Not dp_hash_bytes: its top half moves little with one byte of a word
- * (a product's high bits), so devices whose MACs differ in their last
- * byte, as one vendor's do, often all went to one worker. */
+ * Mixed word by word: with the products' high halves it used first,
+ * devices whose MACs differ in their last byte, as one vendor's do, often
+ * all went to one worker. */
 static inline uint32_t dp_hash_steer(const void *key, uint32_t len)
 {
 	const uint8_t *p = key;

@@ -22,8 +22,8 @@
 struct gwc_conn {
 	int fd;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	char *buf;       /* bytes read and not yet handed out */
-	size_t have, cap;
+	char *buf;       /* buf[off..have): bytes read and not yet handed out */
+	size_t off, have, cap;
 };
 
 static int64_t next_id = 1;
@@ -133,26 +133,30 @@ int gwc_fd(const struct gwc_conn *c)
 	return c->fd;
 }
 
-/* Reads a line from c; with nowait, only what has come already. */
-static int read_line(struct gwc_conn *c, bool nowait, json_t **ret, char *err, size_t errlen)
+/* The next line of c, without its newline, in *ret_line (valid until the
+ * next read of c); with nowait, only what has come already.  A line is
+ * handed out by moving c->off past it: the rest is moved down only when
+ * the buffer needs the room, so a burst of lines costs one copy of the
+ * buffer, not one per line. */
+static int next_line(struct gwc_conn *c, bool nowait, const char **ret_line, size_t *ret_len,
+		     char *err, size_t errlen)
 {
-	for (size_t scanned = 0;;) {
+	for (size_t scanned = c->off;;) {
 		/* Nothing buffered yet (c->buf may still be NULL): read first. */
 		char *nl = c->have > scanned ? memchr(c->buf + scanned, '\n', c->have - scanned)
 					     : NULL;
 		if (nl) {
-			size_t len = (size_t)(nl - c->buf);
-			json_error_t je;
-			json_t *o = json_loadb(c->buf, len, 0, &je);
-			memmove(c->buf, nl + 1, c->have - len - 1);
-			c->have -= len + 1;
-			if (!json_is_object(o)) {
-				json_decref(o);
-				return say(-EBADMSG, err, errlen,
-					   "gwd's reply is not a JSON object: %s", je.text);
-			}
-			*ret = o;
+			*ret_line = c->buf + c->off;
+			*ret_len = (size_t)(nl - *ret_line);
+			c->off = (size_t)(nl - c->buf) + 1;
+			if (c->off == c->have)
+				c->off = c->have = 0;
 			return 0;
+		}
+		if (c->have == c->cap && c->off > 0) {
+			memmove(c->buf, c->buf + c->off, c->have - c->off);
+			c->have -= c->off;
+			c->off = 0;
 		}
 		scanned = c->have;
 		if (c->have == c->cap) {
@@ -178,6 +182,31 @@ static int read_line(struct gwc_conn *c, bool nowait, json_t **ret, char *err, s
 				   "gwd closed the connection without a reply");
 		c->have += (size_t)n;
 	}
+}
+
+/* Reads a line from c as a JSON object; with nowait, only what has come
+ * already. */
+static int read_line(struct gwc_conn *c, bool nowait, json_t **ret, char *err, size_t errlen)
+{
+	const char *line;
+	size_t len;
+	int r = next_line(c, nowait, &line, &len, err, errlen);
+	if (r < 0)
+		return r;
+	json_error_t je;
+	json_t *o = json_loadb(line, len, 0, &je);
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return say(-EBADMSG, err, errlen, "gwd's reply is not a JSON object: %s", je.text);
+	}
+	*ret = o;
+	return 0;
+}
+
+int gwc_read_text(struct gwc_conn *c, bool nowait, const char **ret_line, size_t *ret_len,
+		  char *err, size_t errlen)
+{
+	return next_line(c, nowait, ret_line, ret_len, err, errlen);
 }
 
 int gwc_read(struct gwc_conn *c, json_t **ret, char *err, size_t errlen)

@@ -14,6 +14,7 @@
 #define GW_TOOLS_CLIENT_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct gwc_conn;
@@ -42,6 +43,11 @@ int gwc_send(struct gwc_conn *c, json_t *req, int64_t *ret_id, char *err, size_t
 /* The next line from gwd, which must be a JSON object.  Blocks until one
  * is there; -EPIPE when gwd closed the connection. */
 int gwc_read(struct gwc_conn *c, json_t **ret, char *err, size_t errlen);
+/* The next line from gwd as text, without its newline and unparsed:
+ * *ret_line is valid until the next read of c.  With nowait, -EAGAIN
+ * when no whole line has come; otherwise as gwc_read. */
+int gwc_read_text(struct gwc_conn *c, bool nowait, const char **ret_line, size_t *ret_len,
+		  char *err, size_t errlen);
 /* One request on a fresh connection, and its reply.  Steals req. */
 int gwc_call(const char *path, json_t *req, json_t **ret, char *err, size_t errlen);
 

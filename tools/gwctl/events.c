@@ -164,23 +164,40 @@ int gwctl_cmd_events(int argc, char **argv, const char *sock)
 		return 1;
 	}
 	json_decref(reply);
-	/* A line as soon as it comes, also into a pipe. */
-	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* A line as soon as it comes, also into a pipe: what is buffered is
+	 * written out whenever no whole line waits, so a burst is written in
+	 * few writes and a quiet stream at once. */
+	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
 	for (;;) {
-		json_t *e;
-		if (gwc_read(c, &e, err, sizeof(err)) < 0) {
+		const char *line;
+		size_t len;
+		r = gwc_read_text(c, true, &line, &len, err, sizeof(err));
+		if (r == -EAGAIN) {
+			fflush(stdout);
+			r = gwc_read_text(c, false, &line, &len, err, sizeof(err));
+		}
+		if (r < 0) {
+			fflush(stdout);
 			fprintf(stderr, "gwctl events: %s\n",
 				strstr(err, "closed") ? "gwd closed the connection" : err);
 			break;
 		}
 		if (json) {
-			char *s = json_dumps(e, JSON_COMPACT | JSON_PRESERVE_ORDER);
-			if (s)
-				puts(s);
-			free(s);
-		} else {
-			print_event(e);
+			/* The object as gwd sent it (one line of NDJSON). */
+			fwrite(line, 1, len, stdout);
+			putchar('\n');
+			continue;
 		}
+		json_error_t je;
+		json_t *e = json_loadb(line, len, 0, &je);
+		if (!json_is_object(e)) {
+			json_decref(e);
+			fflush(stdout);
+			fprintf(stderr, "gwctl events: gwd sent a line that is not a JSON object: %s\n",
+				je.text);
+			break;
+		}
+		print_event(e);
 		json_decref(e);
 	}
 	gwc_close(c);
