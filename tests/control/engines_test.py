@@ -302,7 +302,7 @@ def soon_policy():
     that opens at the next minute (or the one after, when that is too
     close to set up before it), and the window's start."""
     now = datetime.datetime.now(datetime.timezone.utc)
-    start = (now + datetime.timedelta(minutes=1 if now.second < 45 else 2)).replace(
+    start = (now + datetime.timedelta(minutes=1 if now.second < 30 else 2)).replace(
         second=0, microsecond=0)
     end = start + datetime.timedelta(minutes=30)
     return f"""timezone "UTC"
