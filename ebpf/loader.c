@@ -1022,7 +1022,10 @@ int gwbpf_set_timeline(struct gwbpf *g, const struct gwbpf_schedule *s)
 		goto out;
 	uint64_t e = next_number(g->epoch) | (g->epoch & (GWBPF_EPOCH_VALID | GWBPF_EPOCH_SLOT)) |
 		     (buf ? GWBPF_EPOCH_ACTIVE : 0);
+	/* The copy is this one's from here: a staged timeline's is gone
+	 * (its commit then leaves no copy, and the next push writes). */
 	g->tl_n = 0;
+	g->tl_staged_n = 0;
 	if ((r = write_epoch(g, e)) < 0)
 		goto out;
 	memcpy(g->tl_start, start, sizeof(start[0]) * n);
