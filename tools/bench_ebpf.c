@@ -445,7 +445,14 @@ int main(int argc, char **argv)
 			strerror(errno));
 		return 1;
 	}
-	fl = bench_floor__open_and_load();
+	/* The floor's table holds as many flows as gw's (--flows): the
+	 * ratio then compares the programs, not the tables' sizes. */
+	fl = bench_floor__open();
+	if (fl && (bpf_map__set_max_entries(fl->maps.floor_flows, bench_flows) < 0 ||
+		   bench_floor__load(fl) < 0)) {
+		bench_floor__destroy(fl);
+		fl = NULL;
+	}
 	if (!fl) {
 		r = -errno;
 		fprintf(stderr, "gw-bench-ebpf: the floor program: %s\n", strerror(-r));
