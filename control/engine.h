@@ -30,7 +30,15 @@
  *       renews it every minute; an engine without it keeps a mask until
  *       the next one;
  *   set_domains(entries, n): addresses of learned names with the committed
- *       generation's domain-set bits (sets == 0 removes one).
+ *       generation's domain-set bits (sets == 0 removes one);
+ *   set_domains_start(entries, n) then set_domains_finish() (optional,
+ *       both or neither): set_domains in two halves, for an engine that
+ *       waits for another process's answer (the dataplane's DOMAIN_SET):
+ *       start sends, finish waits for the answer; gwd tells the other
+ *       engines in between, so the round trip overlaps their updates.
+ *       Nothing else is called on the engine between the two; finish is
+ *       called after every start that returned 0, and its result is the
+ *       update's.
  * An engine that finds its enforcer lost state behind gwd's back (a
  * restarted dataplane) calls e->resync(e, e->resync_arg): gwd then pushes
  * the current generation, mask and domain entries to that engine again.
@@ -74,6 +82,9 @@ struct gwd_engine_ops {
 			      uint32_t valid_s, char *err, size_t errlen);
 	int (*set_domains)(struct gwd_engine *e, const struct gwd_domain_entry *v, size_t n,
 			   char *err, size_t errlen);
+	int (*set_domains_start)(struct gwd_engine *e, const struct gwd_domain_entry *v, size_t n,
+				 char *err, size_t errlen);
+	int (*set_domains_finish)(struct gwd_engine *e, char *err, size_t errlen);
 	/* Optional: the engine's counters now, for metrics and rate.drop
 	 * events (they only grow while the engine runs). */
 	int (*counters)(struct gwd_engine *e, gwd_counter_fn fn, void *arg, char *err,

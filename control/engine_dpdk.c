@@ -56,6 +56,7 @@ struct dp_engine {
 	struct { uint32_t from, gen; } genmap[GEN_MAP];
 	unsigned ngenmap;
 	uint64_t last_resync_ms;
+	uint64_t domains_id; /* set_domains_start's request, its reply not yet read */
 	char state[300];
 	uint8_t *buf; /* DP_REPLY_MAX bytes */
 	struct event *health, *events;
@@ -93,19 +94,20 @@ static int connect_dp(struct dp_engine *p)
 	if (fd < 0)
 		return -errno;
 	/* Room for a whole LOAD_IMAGE in the socket: the dataplane's agent
-	 * reads its control socket once a tick, so with the default buffer
-	 * (about 200 KB) a 4 MB image crossed in 20 ticks.  Beyond wmem_max
+	 * reads its control socket when its lcore next runs (with one lcore,
+	 * every 1024 rounds of the worker's loop), so with the default buffer
+	 * (about 200 KB) a 4 MB image crossed in 20 turns.  Beyond wmem_max
 	 * only with CAP_NET_ADMIN (gwd runs as root); else the largest the
-	 * kernel allows, and the image takes more ticks. */
+	 * kernel allows, and the image takes more turns. */
 	int sndbuf = DP_IMAGE_MAX + 65536;
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)) < 0)
 		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	memcpy(sa.sun_path, p->path, strlen(p->path));
 	/* A unix connect finishes at once or fails with EAGAIN when the
-	 * dataplane's backlog is full (its agent accepts once a tick, and a
-	 * loaded machine's tick is late): tried again, 10 ms apart, for at
-	 * most half a second. */
+	 * dataplane's backlog is full (its agent accepts when its lcore
+	 * runs, which on a loaded machine is late): tried again, 10 ms
+	 * apart, for at most half a second. */
 	int r = 0;
 	for (int tries = 0; tries < 50; tries++) {
 		r = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
@@ -151,29 +153,45 @@ static int io(int fd, void *buf, size_t len, bool out, int ms)
 	return 0;
 }
 
-/*
- * One request: header, body (b1 then b2), and its reply into p->buf,
- * checked by dp_reply_header and dp_reply_parse (the body for its type is
- * the caller's to check, with dp_reply_body).  Returns the reply's status
- * (0 or the dataplane's -errno, its reason in err) with *ret_body /
- * *ret_len the type's reply body; or a transport error or -EBADMSG, after
- * which the connection is closed and the engine degraded.
- */
-static int call(struct dp_engine *p, uint16_t type, const void *b1, uint32_t l1, const void *b2,
-		uint32_t l2, int reply_ms, const uint8_t **ret_body, size_t *ret_len, char *err,
-		size_t errlen)
+/* The transport lost: the connection closed, the engine degraded. */
+static int lost(struct dp_engine *p, uint16_t type, int r, char *err, size_t errlen)
+{
+	disconnect(p);
+	snprintf(err, errlen, "no answer from %s (%s %s)", p->path, dp_proto_type_name(type),
+		 strerror(-r));
+	set_state(p, "degraded: no answer from %s", p->path);
+	return r == -EBADMSG ? r : -EHOSTDOWN;
+}
+
+/* A request's first half: header and body (b1 then b2) sent; its id in
+ * *ret_id for call_recv.  0, or a transport error as call's. */
+static int call_send(struct dp_engine *p, uint16_t type, const void *b1, uint32_t l1,
+		     const void *b2, uint32_t l2, uint64_t *ret_id, char *err, size_t errlen)
 {
 	uint8_t hdr[sizeof(struct dp_msg_hdr)];
 	int r = connect_dp(p);
 	if (r < 0)
-		goto lost;
+		return lost(p, type, r, err, errlen);
 	uint64_t id = ++p->next_id;
 	dp_proto_request(hdr, type, id, l1 + l2);
 	if ((r = io(p->fd, hdr, sizeof(hdr), true, IO_MS)) < 0 ||
 	    (l1 && (r = io(p->fd, (void *)b1, l1, true, IO_MS)) < 0) ||
-	    (l2 && (r = io(p->fd, (void *)b2, l2, true, IO_MS)) < 0) ||
-	    (r = io(p->fd, hdr, sizeof(hdr), false, reply_ms)) < 0)
-		goto lost;
+	    (l2 && (r = io(p->fd, (void *)b2, l2, true, IO_MS)) < 0))
+		return lost(p, type, r, err, errlen);
+	*ret_id = id;
+	return 0;
+}
+
+/* Its second half: the reply to request id, as call's. */
+static int call_recv(struct dp_engine *p, uint16_t type, uint64_t id, int reply_ms,
+		     const uint8_t **ret_body, size_t *ret_len, char *err, size_t errlen)
+{
+	uint8_t hdr[sizeof(struct dp_msg_hdr)];
+	int r;
+	if (p->fd < 0)
+		return lost(p, type, -ENOTCONN, err, errlen);
+	if ((r = io(p->fd, hdr, sizeof(hdr), false, reply_ms)) < 0)
+		return lost(p, type, r, err, errlen);
 	/* What is wrong with a malformed reply is not kept: the engine says
 	 * "no answer", as before these checks were factored out. */
 	char why[256];
@@ -182,7 +200,7 @@ static int call(struct dp_engine *p, uint16_t type, const void *b1, uint32_t l1,
 	if ((r = dp_reply_header(hdr, type, id, &len, why, sizeof(why))) < 0 ||
 	    (r = io(p->fd, p->buf, len, false, IO_MS)) < 0 ||
 	    (r = dp_reply_parse(p->buf, len, &m, why, sizeof(why))) < 0)
-		goto lost;
+		return lost(p, type, r, err, errlen);
 	if (m.status < 0) {
 		snprintf(err, errlen, "%s: %.*s", dp_proto_type_name(type), (int)m.reason_len,
 			 m.reason);
@@ -195,12 +213,25 @@ static int call(struct dp_engine *p, uint16_t type, const void *b1, uint32_t l1,
 	*ret_body = m.body;
 	*ret_len = m.body_len;
 	return 0;
-lost:
-	disconnect(p);
-	snprintf(err, errlen, "no answer from %s (%s %s)", p->path, dp_proto_type_name(type),
-		 strerror(-r));
-	set_state(p, "degraded: no answer from %s", p->path);
-	return r == -EBADMSG ? r : -EHOSTDOWN;
+}
+
+/*
+ * One request: header, body (b1 then b2), and its reply into p->buf,
+ * checked by dp_reply_header and dp_reply_parse (the body for its type is
+ * the caller's to check, with dp_reply_body).  Returns the reply's status
+ * (0 or the dataplane's -errno, its reason in err) with *ret_body /
+ * *ret_len the type's reply body; or a transport error or -EBADMSG, after
+ * which the connection is closed and the engine degraded.
+ */
+static int call(struct dp_engine *p, uint16_t type, const void *b1, uint32_t l1, const void *b2,
+		uint32_t l2, int reply_ms, const uint8_t **ret_body, size_t *ret_len, char *err,
+		size_t errlen)
+{
+	uint64_t id;
+	int r = call_send(p, type, b1, l1, b2, l2, &id, err, errlen);
+	if (r < 0)
+		return r;
+	return call_recv(p, type, id, reply_ms, ret_body, ret_len, err, errlen);
 }
 
 struct health {
@@ -440,10 +471,39 @@ static int set_active_for(struct gwd_engine *e, const uint64_t *mask, uint32_t n
 	return send_active(e, mask, nrules, valid_s, err, errlen);
 }
 
-static int set_domains(struct gwd_engine *e, const struct gwd_domain_entry *v, size_t count,
-		       char *err, size_t errlen)
+/* DOMAIN_SET's body for k entries of v into body. */
+static uint32_t domain_body(uint8_t *body, const struct gwd_domain_entry *v, size_t k)
 {
-	struct dp_engine *p = (struct dp_engine *)e;
+	memset(body, 0, 8 + k * sizeof(struct dp_domain_entry));
+	dp_put32(body, (uint32_t)k);
+	for (size_t i = 0; i < k; i++) {
+		uint8_t *d = body + 8 + i * sizeof(struct dp_domain_entry);
+		d[0] = v[i].family;
+		dp_put32(d + 4, v[i].ttl_s);
+		memcpy(d + 8, v[i].addr, 16);
+		dp_put64(d + 24, v[i].sets);
+	}
+	return (uint32_t)(8 + k * sizeof(struct dp_domain_entry));
+}
+
+/* DOMAIN_SET's reply to request id. */
+static int domains_reply(struct dp_engine *p, uint64_t id, char *err, size_t errlen)
+{
+	const uint8_t *b;
+	size_t n;
+	int r = call_recv(p, DP_MSG_DOMAIN_SET, id, IO_MS, &b, &n, err, errlen);
+	if (r == -EOPNOTSUPP)
+		p->no_domains = true;
+	else if (r == 0)
+		r = dp_reply_body(DP_MSG_DOMAIN_SET, b, n, err, errlen);
+	return r;
+}
+
+/* Every entry but the last request's sent and answered; the last request
+ * sent, its id in *ret_id (0: nothing left to wait for). */
+static int domains_send(struct dp_engine *p, const struct gwd_domain_entry *v, size_t count,
+			uint64_t *ret_id, char *err, size_t errlen)
+{
 	if (p->no_domains) {
 		snprintf(err, errlen, "this dataplane has no domain_set");
 		return -EOPNOTSUPP;
@@ -453,30 +513,50 @@ static int set_domains(struct gwd_engine *e, const struct gwd_domain_entry *v, s
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	uint64_t id = 0;
 	int r = 0;
 	for (size_t at = 0; at < count && r == 0;) {
 		size_t k = count - at > DP_DOMAIN_MAX ? DP_DOMAIN_MAX : count - at;
-		memset(body, 0, 8 + k * sizeof(struct dp_domain_entry));
-		dp_put32(body, (uint32_t)k);
-		for (size_t i = 0; i < k; i++) {
-			uint8_t *d = body + 8 + i * sizeof(struct dp_domain_entry);
-			d[0] = v[at + i].family;
-			dp_put32(d + 4, v[at + i].ttl_s);
-			memcpy(d + 8, v[at + i].addr, 16);
-			dp_put64(d + 24, v[at + i].sets);
-		}
-		const uint8_t *b;
-		size_t n;
-		r = call(p, DP_MSG_DOMAIN_SET, body, (uint32_t)(8 + k * sizeof(struct dp_domain_entry)),
-			 NULL, 0, IO_MS, &b, &n, err, errlen);
-		if (r == -EOPNOTSUPP)
-			p->no_domains = true;
-		else if (r == 0)
-			r = dp_reply_body(DP_MSG_DOMAIN_SET, b, n, err, errlen);
+		if (id && (r = domains_reply(p, id, err, errlen)) < 0)
+			break;
+		id = 0;
+		r = call_send(p, DP_MSG_DOMAIN_SET, body, domain_body(body, v + at, k), NULL, 0, &id,
+			      err, errlen);
 		at += k;
 	}
 	free(body);
+	if (r == 0)
+		*ret_id = id;
 	return r;
+}
+
+static int set_domains(struct gwd_engine *e, const struct gwd_domain_entry *v, size_t count,
+		       char *err, size_t errlen)
+{
+	struct dp_engine *p = (struct dp_engine *)e;
+	uint64_t id = 0;
+	int r = domains_send(p, v, count, &id, err, errlen);
+	if (r == 0 && id)
+		r = domains_reply(p, id, err, errlen);
+	return r;
+}
+
+/* set_domains in two halves (engine.h): the request out, then, after gwd
+ * has told the other engines, its reply. */
+static int set_domains_start(struct gwd_engine *e, const struct gwd_domain_entry *v,
+			     size_t count, char *err, size_t errlen)
+{
+	struct dp_engine *p = (struct dp_engine *)e;
+	p->domains_id = 0;
+	return domains_send(p, v, count, &p->domains_id, err, errlen);
+}
+
+static int set_domains_finish(struct gwd_engine *e, char *err, size_t errlen)
+{
+	struct dp_engine *p = (struct dp_engine *)e;
+	uint64_t id = p->domains_id;
+	p->domains_id = 0;
+	return id ? domains_reply(p, id, err, errlen) : 0;
 }
 
 static const char *state(const struct gwd_engine *e)
@@ -643,6 +723,8 @@ static const struct gwd_engine_ops dp_ops = {
 	.set_active = set_active,
 	.set_active_for = set_active_for,
 	.set_domains = set_domains,
+	.set_domains_start = set_domains_start,
+	.set_domains_finish = set_domains_finish,
 	.counters = counters,
 	.state = state,
 	.free = free_,

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The nft engine (engine_nft.h).  Touches gwd's nftables table (the hook
- * chain policy_fwd and its builds p<id>_*), NFLOG group nflog_group and
- * STATE_DIR/engine-nft/.
+ * chain policy_fwd and its builds p<id>_*) and NFLOG group nflog_group;
+ * reads gwd's history (STATE_DIR/history/) to adopt a live build.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,12 +13,15 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "conntrack.h"
 #include "engine_nft.h"
 #include "eval.h"
 #include "flows.h"
 #include "image.h"
 #include "log.h"
+#include "neigh.h"
 #include "nflog.h"
 #include "nft.h"
 #include "nft_guard.h"
@@ -28,6 +31,9 @@
 #define TICK_S        5
 #define MAX_BUILDS    64
 #define REFRESH_MS    50 /* an element this close to expiry may be gone */
+#define CT_DUMP_MS    2000  /* conntrack's counters read this often (at most) */
+#define CT_MAX_FLOWS  16384 /* connections the engine reports at once */
+#define CT_MACS       1024  /* addresses of the nft ports' neighbours */
 
 /* What the engine put in one build's domain sets. */
 struct dom_ent {
@@ -47,8 +53,6 @@ struct build {
 	uint32_t id, gen, epoch, nrules;
 	uint64_t domused;
 	struct pol_ir *ir; /* the generation, for schedules */
-	void *image;       /* and its image, recorded at commit */
-	size_t size;
 	struct domtab dom;
 };
 
@@ -59,12 +63,30 @@ struct nft_engine {
 	struct gwd_flows *flows;
 	struct build live, staged;
 	uint32_t next_id, last_epoch;
-	char dir[GWD_PATH_MAX + 16];
 	char state[300];
 	bool lost;          /* the live build vanished: load the generation again */
 	struct event *tick, *logev, *gc;
 	uint32_t old_id;    /* a build to remove once the loop is idle, 0: none */
 	struct gwd_nflog *log;
+	/* Connections through the nft ports (conntrack.h), for gwd's flows. */
+	struct gwd_ct *ct;
+	struct gwd_ct_tracker *trk;
+	struct event *ctev, *ctdump;
+	struct gwd_ct_stats ctlogged; /* as the last nft_flows line said */
+	struct gwd_neighmon *nm;
+	struct mac_ent *macs;        /* CT_MACS: who holds which address */
+	size_t nmacs;                /* entries [0, nmacs) may be used */
+	uint32_t nm_epoch;
+};
+
+/* One neighbour of an nft port: the MAC behind an address. */
+struct mac_ent {
+	bool used;
+	uint8_t fam;
+	uint8_t addr[16];
+	uint8_t mac[6];
+	uint32_t epoch;  /* the neighbour dump that last showed it (0: an event) */
+	uint64_t seen;   /* a counter, for replacing the oldest when full */
 };
 
 static void set_state(struct nft_engine *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -83,6 +105,19 @@ static double thread_cpu_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Milliseconds this thread spent runnable but waiting for a CPU so far
+ * (the scheduler's run-queue time, /proc/thread-self/schedstat); -1 when
+ * the kernel does not say. */
+static double runq_ms(void)
+{
+	FILE *f = fopen("/proc/thread-self/schedstat", "re");
+	unsigned long long on = 0, wait = 0;
+	int n = f ? fscanf(f, "%llu %llu", &on, &wait) : 0;
+	if (f)
+		fclose(f);
+	return n == 2 ? (double)wait / 1e6 : -1;
 }
 
 static uint64_t now_ms(void)
@@ -278,7 +313,6 @@ static int domains_to(struct nft_engine *x, struct build *bd, const struct gwd_d
 static void build_clear(struct build *bd)
 {
 	pol_ir_free(bd->ir);
-	free(bd->image);
 	dom_free(&bd->dom);
 	memset(bd, 0, sizeof(*bd));
 }
@@ -356,24 +390,23 @@ static int prepare(struct gwd_engine *e, uint32_t gen, const void *image, size_t
 		build_clear(&x->staged);
 	}
 	struct build *bd = &x->staged;
+	struct timespec ta, t0, t1, t2;
+	double cpu0 = thread_cpu_ms(), rq0 = runq_ms();
+	clock_gettime(CLOCK_MONOTONIC, &ta);
 	/* Our own copy: schedules need it long after this call. */
 	if ((r = pol_image_load(image, size, &bd->ir, err, errlen)) < 0)
 		goto fail;
-	if (!(bd->image = malloc(size)) || !(mask = mask_now(bd->ir))) {
+	if (!(mask = mask_now(bd->ir))) {
 		r = -ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	memcpy(bd->image, image, size);
-	bd->size = size;
 	bd->id = x->next_id++;
 	bd->gen = gen;
 	bd->nrules = bd->ir->nrules;
 	bd->epoch = next_epoch(x);
 	bd->domused = gwd_nft_policy_domsets(bd->ir);
 	struct gwd_nft_policy_stats st;
-	struct timespec t0, t1, t2;
-	double cpu0 = thread_cpu_ms();
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if ((r = gwd_nft_batch_new(x->n, &b)) < 0) {
 		snprintf(err, errlen, "%s", strerror(-r));
@@ -388,11 +421,13 @@ static int prepare(struct gwd_engine *e, uint32_t gen, const void *image, size_t
 	clock_gettime(CLOCK_MONOTONIC, &t2);
 	gwd_log("nft_prepare", "gen=%" PRIu32 " build=%" PRIu32 " rules=%" PRIu32
 		" nft_rules=%" PRIu32 " chains=%" PRIu32 " sets=%" PRIu32 " elements=%" PRIu32
-		" messages=%zu build_ms=%.1f kernel_ms=%.1f cpu_ms=%.1f", gen, bd->id, bd->nrules,
-		st.rules, st.chains, st.sets, st.elements, gwd_nft_batch_count(b),
+		" messages=%zu load_ms=%.1f build_ms=%.1f kernel_ms=%.1f cpu_ms=%.1f runq_ms=%.1f",
+		gen, bd->id,
+		bd->nrules, st.rules, st.chains, st.sets, st.elements, gwd_nft_batch_count(b),
+		(double)(t0.tv_sec - ta.tv_sec) * 1e3 + (double)(t0.tv_nsec - ta.tv_nsec) / 1e6,
 		(double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
 		(double)(t2.tv_sec - t1.tv_sec) * 1e3 + (double)(t2.tv_nsec - t1.tv_nsec) / 1e6,
-		thread_cpu_ms() - cpu0);
+		thread_cpu_ms() - cpu0, rq0 < 0 ? -1 : runq_ms() - rq0);
 	gwd_nft_batch_free(b);
 	free(mask);
 	return 0;
@@ -425,22 +460,6 @@ static int set_domains(struct gwd_engine *e, const struct gwd_domain_entry *v, s
 	return domains_to(x, &x->live, v, n, err, errlen);
 }
 
-/* The live generation's image and number, for a restarted gwd. */
-static void save_live(struct nft_engine *x)
-{
-	char p[GWD_PATH_MAX + 64], num[32], q[300];
-	snprintf(p, sizeof(p), "%s/live.img", x->dir);
-	int r = gwd_write_file(p, x->live.image, x->live.size, true);
-	if (r == 0) {
-		snprintf(p, sizeof(p), "%s/live.gen", x->dir);
-		int len = snprintf(num, sizeof(num), "%" PRIu32 "\n", x->live.gen);
-		r = gwd_write_file(p, num, (size_t)len, true);
-	}
-	if (r < 0)
-		gwd_log("nft_record_failed", "path=%s reason=%s", gwd_log_value(q, sizeof(q), p),
-			strerror(-r));
-}
-
 static int commit(struct gwd_engine *e, char *err, size_t errlen)
 {
 	struct nft_engine *x = (struct nft_engine *)e;
@@ -450,7 +469,7 @@ static int commit(struct gwd_engine *e, char *err, size_t errlen)
 	}
 	char rec[128];
 	struct gwd_nft_batch *b;
-	double cpu0 = thread_cpu_ms();
+	double cpu0 = thread_cpu_ms(), rq0 = runq_ms();
 	int r = gwd_nft_batch_new(x->n, &b);
 	if (r < 0) {
 		snprintf(err, errlen, "%s", strerror(-r));
@@ -467,9 +486,9 @@ static int commit(struct gwd_engine *e, char *err, size_t errlen)
 	x->live = x->staged;
 	memset(&x->staged, 0, sizeof(x->staged));
 	e->generation = x->live.gen;
-	gwd_log("nft_commit", "gen=%" PRIu32 " build=%" PRIu32 " epoch=%" PRIu32 " cpu_ms=%.1f",
-		x->live.gen, x->live.id, x->live.epoch, thread_cpu_ms() - cpu0);
-	save_live(x);
+	gwd_log("nft_commit", "gen=%" PRIu32 " build=%" PRIu32 " epoch=%" PRIu32 " cpu_ms=%.1f"
+		" runq_ms=%.1f", x->live.gen, x->live.id, x->live.epoch, thread_cpu_ms() - cpu0,
+		rq0 < 0 ? -1 : runq_ms() - rq0);
 	/* The old build goes after the apply has answered (it no longer
 	 * decides anything); at once without an event loop. */
 	if (x->gc && old) {
@@ -548,6 +567,14 @@ static void free_(struct gwd_engine *e)
 	if (x->logev)
 		event_free(x->logev);
 	gwd_nflog_free(x->log);
+	if (x->ctev)
+		event_free(x->ctev);
+	if (x->ctdump)
+		event_free(x->ctdump);
+	gwd_ct_tracker_free(x->trk);
+	gwd_ct_free(x->ct);
+	gwd_neighmon_free(x->nm);
+	free(x->macs);
 	/* The live build stays: enforcement goes on while gwd is down.  A
 	 * prepared one is garbage: the next start removes it. */
 	build_clear(&x->live);
@@ -581,11 +608,14 @@ static bool parse_record(const char *s, struct rec *r)
 		      &r->gen, &r->build, &r->epoch, &r->rules) == 4;
 }
 
-/* The live build a dead gwd left, when its record, the chains and the
- * image it wrote agree. */
+/* The live build a dead gwd left, when its record names a build the
+ * table has and gwd's history holds that generation (its image checked
+ * against the recorded hash).  gwd writes the history entry, durably,
+ * before any engine commits, so whatever generation the kernel's record
+ * names is in the history: the engine keeps no image of its own. */
 static void adopt(struct nft_engine *x, const uint32_t *ids, size_t nids)
 {
-	char text[256], p[GWD_PATH_MAX + 64], why[256];
+	char text[256], why[256], q[300];
 	struct rec rc;
 	if (gwd_nft_policy_record(x->n, text, sizeof(text)) < 0 || !parse_record(text, &rc))
 		return;
@@ -594,31 +624,43 @@ static void adopt(struct nft_engine *x, const uint32_t *ids, size_t nids)
 	bool found = false;
 	for (size_t i = 0; i < nids; i++)
 		found |= ids[i] == rc.build;
-	char *num = NULL, *img = NULL;
-	size_t nlen, ilen;
+	void *img = NULL;
+	size_t ilen;
+	json_t *entry = NULL;
 	struct pol_ir *ir = NULL;
-	snprintf(p, sizeof(p), "%s/live.gen", x->dir);
-	if (!found || gwd_read_file(p, 32, &num, &nlen) < 0 || strtoul(num, NULL, 10) != rc.gen)
+	int r;
+	if (!found)
 		goto out;
-	snprintf(p, sizeof(p), "%s/live.img", x->dir);
-	if (gwd_read_file(p, 64u << 20, &img, &ilen) < 0 ||
-	    pol_image_load(img, ilen, &ir, why, sizeof(why)) < 0 || ir->nrules != rc.rules)
-		goto out;
+	if ((r = gwd_history_get(x->cfg.state_dir, rc.gen, &entry, &img, &ilen)) < 0) {
+		snprintf(why, sizeof(why), "generation %" PRIu32 " is not in the history: %s",
+			 rc.gen, strerror(-r));
+		goto refused;
+	}
+	if (pol_image_load(img, ilen, &ir, why, sizeof(why)) < 0)
+		goto refused;
+	if (ir->nrules != rc.rules) {
+		snprintf(why, sizeof(why), "the table's record says %" PRIu32 " rules, the "
+			 "history's image has %" PRIu32, rc.rules, ir->nrules);
+		goto refused;
+	}
 	x->live = (struct build){
 		.id = rc.build, .gen = rc.gen, .epoch = rc.epoch, .nrules = rc.rules,
-		.domused = gwd_nft_policy_domsets(ir), .ir = ir, .image = img, .size = ilen,
+		.domused = gwd_nft_policy_domsets(ir), .ir = ir,
 	};
 	ir = NULL;
-	img = NULL;
 	x->base.generation = rc.gen;
 	gwd_log("nft_adopt", "gen=%" PRIu32 " build=%" PRIu32 " epoch=%" PRIu32, rc.gen, rc.build,
 		rc.epoch);
+	goto out;
+refused:
+	gwd_log("nft_adopt_refused", "gen=%" PRIu32 " build=%" PRIu32 " reason=%s", rc.gen,
+		rc.build, gwd_log_value(q, sizeof(q), why));
 out:
 	/* Not adopted: the build the hook points at keeps deciding until
 	 * gwd gives the engine its generation (a new build). */
 	if (!x->live.id && found)
 		x->live.id = rc.build;
-	free(num);
+	json_decref(entry);
 	free(img);
 	pol_ir_free(ir);
 }
@@ -687,6 +729,214 @@ static void on_log(evutil_socket_t fd, short what, void *arg)
 	gwd_nflog_drain(x->log, x->flows);
 }
 
+/* --- connections: conntrack into gwd's flows ------------------------------------ */
+
+static struct mac_ent *mac_find(struct nft_engine *x, uint8_t fam, const uint8_t *addr)
+{
+	for (size_t i = 0; i < x->nmacs; i++) {
+		struct mac_ent *m = &x->macs[i];
+		if (m->used && m->fam == fam && !memcmp(m->addr, addr, 16))
+			return m;
+	}
+	return NULL;
+}
+
+static void on_neigh(const struct gwd_neigh *n, uint32_t epoch, void *arg)
+{
+	static uint64_t clock_;
+	struct nft_engine *x = arg;
+	struct mac_ent *m = mac_find(x, n->family, n->addr);
+	if (n->gone || !n->has_mac) {
+		if (m && n->gone)
+			m->used = false;
+		return;
+	}
+	if (!m && x->nmacs < CT_MACS) {
+		m = &x->macs[x->nmacs++];
+	} else if (!m) {
+		/* A free entry, else the one seen longest ago. */
+		m = &x->macs[0];
+		for (size_t i = 0; i < CT_MACS && m->used; i++)
+			if (!x->macs[i].used || x->macs[i].seen < m->seen)
+				m = &x->macs[i];
+	}
+	*m = (struct mac_ent){ .used = true, .fam = n->family, .epoch = epoch, .seen = ++clock_ };
+	memcpy(m->addr, n->addr, 16);
+	memcpy(m->mac, n->mac, 6);
+}
+
+static void on_neigh_dump_done(uint32_t epoch, void *arg)
+{
+	struct nft_engine *x = arg;
+	/* What a full dump did not show is gone from the tables. */
+	for (size_t i = 0; i < CT_MACS; i++)
+		if (x->macs[i].used && x->macs[i].epoch && x->macs[i].epoch != epoch)
+			x->macs[i].used = false;
+	x->nm_epoch = epoch;
+}
+
+/* The rule of rate slot `slot` (slots count the allowed rules with a rate
+ * in rule order, as nft_policy.c gives them). */
+static uint32_t slot_rule(const struct pol_ir *ir, uint32_t slot)
+{
+	uint32_t k = 0;
+	for (uint32_t j = 0; j < ir->nrules; j++) {
+		const struct pol_rule *r = &ir->rules[j];
+		if (r->action == POL_ALLOW && (r->flags & POL_RULE_RATE) && r->rate_bps &&
+		    ++k == slot)
+			return j;
+	}
+	return POL_NONE;
+}
+
+/*
+ * Who a connection conntrack shows belongs to.  Its ct mark says the nft
+ * engine allowed it (and, for a rule with a rate, which rule: the slot);
+ * its device is the MAC the nft ports' neighbour table has for its
+ * source; the rule otherwise is the one the reference evaluator picks
+ * for it in the live generation (the differential test holds the engine
+ * to that evaluator).
+ */
+static bool ct_attr(const struct gwd_ct_rec *r, struct gwd_flow_ev *ev, void *arg)
+{
+	struct nft_engine *x = arg;
+	const struct pol_ir *ir = x->live.ir;
+	struct mac_ent *m = mac_find(x, r->family, r->src);
+	if (!ir || !m)
+		return false;
+	struct pol_facts f = {
+		.device = pol_device_by_mac(ir, m->mac), .family = r->family, .proto = r->proto,
+		.dport = r->dport,
+	};
+	memcpy(f.dst, r->dst, 16);
+	struct dom_ent *d = dom_find(&x->live.dom, r->family, r->dst);
+	if (d && d->expires_ms > now_ms())
+		f.domain_sets = d->sets;
+	if (pol_when_at(ir, time(NULL), &f.when) < 0)
+		return false;
+	struct pol_verdict v;
+	pol_eval(ir, &f, &v, NULL);
+	uint32_t slot = r->mark & GWD_NFT_SLOT_MASK;
+	uint32_t rule = slot ? slot_rule(ir, slot) : v.rule;
+	memcpy(ev->mac, m->mac, 6);
+	ev->action = POL_ALLOW;
+	ev->rule = rule == POL_NONE ? v.rule : rule;
+	ev->log = rule < ir->nrules && (ir->rules[rule].flags & POL_RULE_LOG);
+	ev->generation = x->live.gen;
+	return true;
+}
+
+static uint64_t real_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void ct_feed(const struct gwd_ct_rec *r, void *arg)
+{
+	struct nft_engine *x = arg;
+	gwd_ct_tracker_feed(x->trk, r, real_ms());
+}
+
+static void ct_drain(struct nft_engine *x)
+{
+	uint64_t lost;
+	gwd_ct_drain(x->ct, ct_feed, x, &lost);
+	if (lost)
+		gwd_ct_tracker_add_lost(x->trk, lost);
+}
+
+static void on_ct(evutil_socket_t fd, short what, void *arg)
+{
+	ct_drain(arg);
+}
+
+static void on_ct_dump(evutil_socket_t fd, short what, void *arg)
+{
+	struct nft_engine *x = arg;
+	uint64_t t0 = now_ms();
+	ct_drain(x);
+	gwd_ct_tracker_dump_begin(x->trk);
+	int r = gwd_ct_dump(x->ct, 0x80000000u, 0x80000000u, ct_feed, x);
+	if (r < 0) {
+		/* Half a dump says nothing of what ended. */
+		gwd_log("nft_flows_dump_failed", "reason=%s", strerror(-r));
+		gwd_ct_tracker_dump_cancel(x->trk);
+	} else {
+		gwd_ct_tracker_dump_end(x->trk, real_ms());
+	}
+	/* A dump blocks gwd's loop while it runs (a table of 100 000
+	 * connections: a second on a loaded machine): the next one comes
+	 * after ten times as long, so dumps take at most a tenth of gwd. */
+	uint64_t took = now_ms() - t0, wait = took * 10 > CT_DUMP_MS ? took * 10 : CT_DUMP_MS;
+	struct timeval tv = { .tv_sec = (time_t)(wait / 1000),
+			      .tv_usec = (suseconds_t)(wait % 1000 * 1000) };
+	evtimer_add(x->ctdump, &tv);
+	struct gwd_ct_stats st;
+	gwd_ct_tracker_stats(x->trk, &st);
+	if (st.over_cap != x->ctlogged.over_cap || st.lost != x->ctlogged.lost) {
+		gwd_log("nft_flows", "tracked=%" PRIu32 " reported=%" PRIu64 " over_cap=%" PRIu64
+			" unattributed=%" PRIu64 " lost=%" PRIu64 " cap=%u dump_ms=%" PRIu64
+			" next_ms=%" PRIu64, st.tracked, st.reported, st.over_cap, st.unattributed,
+			st.lost, CT_MAX_FLOWS, took, wait);
+		x->ctlogged = st;
+	}
+}
+
+/* conntrack's connections into x->flows: accounting on, the event socket,
+ * the dump timer, the neighbour tables of the nft ports. */
+static int ct_start(struct event_base *base, struct nft_engine *x, char *err, size_t errlen)
+{
+	int was, r = gwd_ct_acct_on(&was);
+	if (r < 0)
+		gwd_log("nft_ct_acct_failed", "reason=%s", strerror(-r));
+	else
+		gwd_log("nft_ct_acct", "sysctl=net.netfilter.nf_conntrack_acct was=%d now=1", was);
+	if (!(x->macs = calloc(CT_MACS, sizeof(*x->macs)))) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	struct gwd_neighmon_ops ops = { on_neigh, on_neigh_dump_done };
+	if ((r = gwd_neighmon_new(base, (const char (*)[16])x->cfg.nft_ports, x->cfg.nnft_ports,
+				  &ops, x, &x->nm)) < 0) {
+		snprintf(err, errlen, "the nft ports' neighbour tables: %s", strerror(-r));
+		return r;
+	}
+	if ((r = gwd_ct_new(&x->ct)) < 0) {
+		snprintf(err, errlen, "conntrack events: %s", strerror(-r));
+		return r;
+	}
+	if ((r = gwd_ct_tracker_new(CT_MAX_FLOWS, 0x80000000u, 0x80000000u, x->flows, ct_attr, x,
+				    &x->trk)) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return r;
+	}
+	struct timeval tv = { .tv_sec = CT_DUMP_MS / 1000, .tv_usec = CT_DUMP_MS % 1000 * 1000 };
+	x->ctev = event_new(base, gwd_ct_fd(x->ct), EV_READ | EV_PERSIST, on_ct, x);
+	x->ctdump = evtimer_new(base, on_ct_dump, x);
+	if (!x->ctev || !x->ctdump || event_add(x->ctev, NULL) < 0 ||
+	    event_add(x->ctdump, &tv) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* An older gwd's copy of the live image (state_dir/engine-nft/): never
+ * read again (the history has it). */
+static void drop_old_records(const char *state_dir)
+{
+	char p[GWD_PATH_MAX + 64];
+	const char *files[] = { "live.img", "live.gen", "live.img.tmp", "live.gen.tmp" };
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(p, sizeof(p), "%s/engine-nft/%s", state_dir, files[i]);
+		unlink(p);
+	}
+	snprintf(p, sizeof(p), "%s/engine-nft", state_dir);
+	rmdir(p);
+}
+
 int gwd_engine_nft_new(struct event_base *base, const struct gwd_config *cfg,
 		       struct gwd_flows *flows, struct gwd_engine **ret, char *err, size_t errlen)
 {
@@ -699,13 +949,8 @@ int gwd_engine_nft_new(struct event_base *base, const struct gwd_config *cfg,
 	x->cfg = *cfg;
 	x->flows = flows;
 	snprintf(x->state, sizeof(x->state), "ok");
-	snprintf(x->dir, sizeof(x->dir), "%s/engine-nft", cfg->state_dir);
 	int r;
-	if (mkdir(x->dir, 0750) < 0 && errno != EEXIST) {
-		r = -errno;
-		snprintf(err, errlen, "%s: %s", x->dir, strerror(errno));
-		goto fail;
-	}
+	drop_old_records(cfg->state_dir);
 	if ((r = gwd_nft_open(cfg->nft_table, &x->n)) < 0) {
 		snprintf(err, errlen, "nftables: %s", strerror(-r));
 		goto fail;
@@ -755,6 +1000,8 @@ int gwd_engine_nft_new(struct event_base *base, const struct gwd_config *cfg,
 			snprintf(err, errlen, "out of memory");
 			goto fail;
 		}
+		if ((r = ct_start(base, x, err, errlen)) < 0)
+			goto fail;
 	}
 	*ret = &x->base;
 	return 0;

@@ -5,10 +5,12 @@
  * (nft_policy.h has the shape).
  *
  *   new:      opens the table; adopts the live build a dead gwd left when
- *             its record (the hook rule's comment) and the image gwd wrote
- *             to STATE_DIR/engine-nft/ agree: then the engine starts at that
- *             generation and nothing is loaded again.  Builds no hook
- *             points at are removed.
+ *             its record (the hook rule's comment) names a build the table
+ *             has and a generation gwd's history holds (STATE_DIR/history/,
+ *             its image checked against the recorded hash; gwd writes it
+ *             durably before any commit): then the engine starts at that
+ *             generation and nothing is loaded again.  The engine writes
+ *             no file.  Builds no hook points at are removed.
  *   prepare:  the generation's build, one batch beside the live one (which
  *             keeps deciding); the kernel may refuse it: nothing changed.
  *   stage_domains: the learned addresses into the prepared build's sets.

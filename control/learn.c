@@ -91,25 +91,46 @@ int gwd_learn(struct gwd *d, const char *name, const struct gwd_learn_addr *addr
 	int r = gwd_domains_entries(d->domains, d->ir, now, name, &v, &n);
 	if (r < 0)
 		return r;
+	/* Engines that take the addresses in two halves (engine.h) get the
+	 * request first and are answered last: the fast path's round trip
+	 * to gw-dataplane overlaps the eBPF and nft updates, and the hold is
+	 * the longest of them rather than their sum. */
 	char each[GWD_MAX_ENGINES * 32] = "";
-	size_t at = 0;
+	size_t at = 0, slot[GWD_MAX_ENGINES];
+	uint64_t began[GWD_MAX_ENGINES];
+	bool started[GWD_MAX_ENGINES] = { false };
 	for (size_t i = 0; n && i < d->nengines; i++) {
 		struct gwd_engine *e = d->engines[i];
 		if (!e->ops->set_domains)
 			continue;
+		slot[i] = res.nengines;
 		struct gwd_learn_engine *o = &res.engines[res.nengines++];
-		uint64_t te = mono_us();
 		o->name = e->ops->name;
+		began[i] = mono_us();
 		if (e->generation != d->st.generation || !d->ir)
 			snprintf(o->error, sizeof(o->error), "not running the current generation");
-		else if (e->ops->set_domains(e, v, n, o->error, sizeof(o->error)) == 0)
-			o->ok = true;
-		if (!o->ok)
-			res.nfailed++;
-		int k = snprintf(each + at, sizeof(each) - at, "%s%.12s:%llu", at ? "," : "",
-				 o->name, (unsigned long long)(mono_us() - te));
-		if (k > 0 && (size_t)k < sizeof(each) - at)
-			at += (size_t)k;
+		else if (e->ops->set_domains_start && e->ops->set_domains_finish)
+			started[i] = e->ops->set_domains_start(e, v, n, o->error, sizeof(o->error)) == 0;
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; n && i < d->nengines; i++) {
+			struct gwd_engine *e = d->engines[i];
+			if (!e->ops->set_domains || started[i] != (pass == 1))
+				continue;
+			struct gwd_learn_engine *o = &res.engines[slot[i]];
+			if (pass == 1)
+				o->ok = e->ops->set_domains_finish(e, o->error, sizeof(o->error)) == 0;
+			else if (!o->error[0] && !(e->ops->set_domains_start && e->ops->set_domains_finish)) {
+				began[i] = mono_us(); /* its own time, not the others' starts */
+				o->ok = e->ops->set_domains(e, v, n, o->error, sizeof(o->error)) == 0;
+			}
+			if (!o->ok)
+				res.nfailed++;
+			int k = snprintf(each + at, sizeof(each) - at, "%s%.12s:%llu", at ? "," : "",
+					 o->name, (unsigned long long)(mono_us() - began[i]));
+			if (k > 0 && (size_t)k < sizeof(each) - at)
+				at += (size_t)k;
+		}
 	}
 	free(v);
 	res.learned = gwd_domains_count(d->domains);

@@ -2,12 +2,14 @@
 /*
  * The control agent (see agent.h and, for the protocol, proto.h).
  *
- * Everything here runs on the main lcore, from its tick, without
- * blocking: each poll accepts waiting clients, flushes pending replies,
- * reads at most READ_BUDGET bytes per client, answers a complete request,
- * and frees retired policy generations whose grace period has passed.
- * A poll that found work says so, and the caller then polls again at
- * once rather than a tick later (see dp_agent_poll in agent.h).
+ * Everything here runs on the main lcore without blocking, called as
+ * soon as one of the agent's sockets is ready (the main loop waits on
+ * them, dp_agent_pollfds) and once a tick: each poll accepts waiting
+ * clients, flushes pending replies, reads at most READ_BUDGET bytes per
+ * client, answers a complete request, and frees retired policy
+ * generations whose grace period has passed.  A request is so answered
+ * within the loop's wake-up, whatever the tick: a DNS answer held until
+ * its addresses are in the domain table (DOMAIN_SET) waits for no tick.
  *
  * Policy lifetime: a generation is published with one release store of
  * the pointer workers load.  The old one goes on the retired list with an
@@ -57,7 +59,8 @@
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "proto.h bodies are little-endian");
 
 #define MAX_CLIENTS 4
-/* Connections waiting for the next tick's accept; past MAX_CLIENTS they are
+_Static_assert(DP_AGENT_POLLFDS == 1 + MAX_CLIENTS, "the listening socket and every client");
+/* Connections waiting for the main loop's accept; past MAX_CLIENTS they are
  * accepted and closed (control_refused), never left to fail with EAGAIN. */
 #define LISTEN_BACKLOG 32
 #define MAX_RETIRED 8
@@ -101,7 +104,6 @@ struct dp_agent {
 	struct dp_domains *domains;
 	struct dp_events *events;
 	uint64_t last_sweep_ms;
-	bool busy; /* this poll read bytes, or a client is mid-request */
 };
 
 static uint64_t now_ms(void)
@@ -770,12 +772,8 @@ static bool client_read(struct dp_agent *a, struct client *c)
 		ssize_t n = recv(c->fd, c->in + c->in_len, want, MSG_DONTWAIT);
 		if (n == 0)
 			return false;
-		if (n < 0) {
-			if (c->in_len)
-				a->busy = true; /* the rest of a request is coming */
+		if (n < 0)
 			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-		}
-		a->busy = true;
 		c->in_len += (size_t)n;
 		budget -= (size_t)n;
 		if (!c->need && c->in_len == HDR) {
@@ -831,9 +829,22 @@ static void accept_clients(struct dp_agent *a)
 	}
 }
 
-bool dp_agent_poll(struct dp_agent *a)
+unsigned dp_agent_pollfds(const struct dp_agent *a, struct pollfd *fds, unsigned max)
 {
-	a->busy = false;
+	unsigned n = 0;
+	if (n < max && a->fd >= 0)
+		fds[n++] = (struct pollfd){ .fd = a->fd, .events = POLLIN };
+	for (unsigned i = 0; i < MAX_CLIENTS && n < max; i++) {
+		const struct client *c = &a->clients[i];
+		if (c->fd >= 0)
+			fds[n++] = (struct pollfd){ .fd = c->fd,
+						    .events = c->out_len ? POLLOUT : POLLIN };
+	}
+	return n;
+}
+
+void dp_agent_poll(struct dp_agent *a)
+{
 	accept_clients(a);
 	for (unsigned i = 0; i < MAX_CLIENTS; i++) {
 		struct client *c = &a->clients[i];
@@ -843,10 +854,8 @@ bool dp_agent_poll(struct dp_agent *a)
 			client_close(c);
 			continue;
 		}
-		if (c->out_len) {
-			a->busy = true;
+		if (c->out_len)
 			continue; /* its reader is slow: no new request until it reads */
-		}
 		if (c->closing || !client_read(a, c) || (c->out_len && !client_write(c)))
 			client_close(c);
 	}
@@ -868,5 +877,4 @@ bool dp_agent_poll(struct dp_agent *a)
 		a->last_sweep_ms = now;
 		dp_domains_sweep(a->domains, now, SWEEP_BUDGET);
 	}
-	return a->busy;
 }

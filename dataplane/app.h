@@ -38,7 +38,6 @@
 #include "netlink.h"
 
 #define DP_APP_TICK_MS 10
-#define DP_APP_AGENT_HOT_MS 50 /* after the agent's last work: polled on every call */
 
 struct dp_agent;
 struct dp_classify;
@@ -80,7 +79,6 @@ struct dp_app {
 	struct dp_police *police;   /* the punt path's policers (full mode) */
 	uint64_t hardened_at;       /* dp_app_now_ms() of the twins' last sysctl check */
 	uint64_t last_tick, last_rx, last_rx_change;
-	uint64_t agent_busy;        /* dp_app_now_ms() of the agent's last work */
 	uint64_t run_start, run_end; /* timer cycles around the workers' loop */
 };
 

@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * gw-dataplane's run (app.h): the workers launched on their lcores, and the
- * main lcore's loop meanwhile.  It sleeps in poll() on the twins' TAPs and
- * the netlink socket for at most a millisecond (or a tick, with neither),
- * and each time round: the exception path (twin.c), the mirror's news
- * published to the workers (next hops and WAN addresses, one atomic word
- * each, logged when they change), the twins' sysctls once a second, the
- * control agent, the policy's clock and --idle-exit once a tick.  With
- * one lcore the worker's loop calls the same tick every 1024 iterations.
+ * main lcore's loop meanwhile.  It sleeps in poll() on the twins' TAPs, the
+ * netlink socket and the control agent's sockets for at most a millisecond
+ * (or a tick, with no twin and no netlink), and each time round: the
+ * exception path (twin.c), the mirror's news published to the workers
+ * (next hops and WAN addresses, one atomic word each, logged when they
+ * change), the twins' sysctls once a second, the control agent when one
+ * of its sockets is ready (a request is answered on the wake-up that its
+ * arrival causes, not at the next tick), and once a tick the agent's
+ * housekeeping, the policy's clock and --idle-exit.  With one lcore the
+ * worker's loop calls the same tick every 1024 iterations, and the agent's
+ * sockets are then looked at with a poll() that does not wait.
  */
 #include <errno.h>
 #include <arpa/inet.h>
@@ -131,9 +135,20 @@ static void idle_exit(struct dp_app *a, uint64_t now)
 	}
 }
 
-static void tick(void *ctx)
+/* Whether any of fds (n of them, as dp_agent_pollfds filled them and
+ * poll() answered) has something for the agent. */
+static bool any_ready(const struct pollfd *fds, nfds_t n)
 {
-	struct dp_app *a = ctx;
+	for (nfds_t k = 0; k < n; k++)
+		if (fds[k].revents)
+			return true;
+	return false;
+}
+
+/* agent_ready: one of the agent's sockets is ready (a request, a
+ * connection, room for a pending reply): served now, whatever the tick. */
+static void tick(struct dp_app *a, bool agent_ready)
+{
 	exception_path(a);
 	uint64_t now = dp_app_now_ms();
 	if (now - a->hardened_at >= 1000) {
@@ -141,11 +156,8 @@ static void tick(void *ctx)
 		dp_app_harden(a, false);
 	}
 	bool full = now - a->last_tick >= DP_APP_TICK_MS;
-	/* A client in a conversation with the agent (a LOAD_IMAGE crossing,
-	 * then IMAGE_INFO) is served on every call, not once a tick. */
-	if (a->agent && (full || now - a->agent_busy < DP_APP_AGENT_HOT_MS) &&
-	    dp_agent_poll(a->agent))
-		a->agent_busy = now;
+	if (a->agent && (full || agent_ready))
+		dp_agent_poll(a->agent);
 	if (!full)
 		return;
 	a->last_tick = now;
@@ -179,25 +191,41 @@ static void watch_errors(struct dp_app *a, struct pollfd *fds, nfds_t nfds)
 	}
 }
 
+/* One lcore: the worker's loop calls this every 1024 iterations.  The
+ * agent's sockets are asked without waiting (one system call, beside the
+ * exception path's own): a request is served on the next call, not at
+ * the next tick. */
+static void worker_tick(void *ctx)
+{
+	struct dp_app *a = ctx;
+	struct pollfd fds[DP_AGENT_POLLFDS];
+	nfds_t n = a->agent ? dp_agent_pollfds(a->agent, fds, DP_AGENT_POLLFDS) : 0;
+	tick(a, n && poll(fds, n, 0) > 0 && any_ready(fds, n));
+}
+
 /* The main lcore while the workers run: wake for the kernel's packets and
- * events at once (a worker's punt waits a millisecond at most). */
+ * events and for the control agent's clients at once (a worker's punt
+ * waits a millisecond at most; a control request not at all).  The
+ * agent's part of the set is made again each time round: its clients
+ * come and go, and want POLLOUT while a reply waits for its reader. */
 static void main_loop(struct dp_app *a)
 {
-	struct pollfd fds[DP_ROLE_COUNT + 1];
-	nfds_t nfds = 0;
+	struct pollfd fds[DP_ROLE_COUNT + 1 + DP_AGENT_POLLFDS];
+	nfds_t nbase = 0;
 	for (int role = 0; role < DP_ROLE_COUNT; role++)
 		if (a->twin[role])
-			fds[nfds++] = (struct pollfd){ .fd = dp_twin_fd(a->twin[role]), .events = POLLIN };
+			fds[nbase++] = (struct pollfd){ .fd = dp_twin_fd(a->twin[role]), .events = POLLIN };
 	if (a->nl)
-		fds[nfds++] = (struct pollfd){ .fd = dp_nl_fd(a->nl), .events = POLLIN };
+		fds[nbase++] = (struct pollfd){ .fd = dp_nl_fd(a->nl), .events = POLLIN };
+	int timeout = nbase ? 1 : DP_APP_TICK_MS;
 	while (!a->stop) {
-		if (nfds && poll(fds, nfds, 1) > 0) {
-			watch_errors(a, fds, nfds);
-		} else if (!nfds) {
-			bool hot = dp_app_now_ms() - a->agent_busy < DP_APP_AGENT_HOT_MS;
-			rte_delay_us_sleep((hot ? 1 : DP_APP_TICK_MS) * 1000);
+		nfds_t nagent = a->agent ? dp_agent_pollfds(a->agent, fds + nbase, DP_AGENT_POLLFDS) : 0;
+		bool agent_ready = false;
+		if (poll(fds, nbase + nagent, timeout) > 0) {
+			watch_errors(a, fds, nbase);
+			agent_ready = any_ready(fds + nbase, nagent);
 		}
-		tick(a);
+		tick(a, agent_ready);
 	}
 }
 
@@ -215,7 +243,7 @@ int dp_app_run(struct dp_app *a)
 	       " closed=yes msg=\"no flow is forwarded until a policy is loaded\"");
 	a->run_start = rte_get_timer_cycles();
 	if (rte_lcore_count() == 1) {
-		a->workers[0].tick = tick;
+		a->workers[0].tick = worker_tick;
 		a->workers[0].tick_ctx = a;
 		int r = dp_worker_main(&a->workers[0]);
 		dp_worker_drain(&a->workers[0]);

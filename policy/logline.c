@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* gw's key=value log lines (logline.h).  Writes to stderr only. */
+/* gw's key=value log lines (logline.h).  Writes to stderr, or hands each
+ * line to the sink its program set. */
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -7,6 +8,15 @@
 #include <time.h>
 
 #include "logline.h"
+
+static gw_log_sink_fn *sink;
+static void *sink_ctx;
+
+void gw_log_set_sink(gw_log_sink_fn *fn, void *ctx)
+{
+	sink_ctx = ctx;
+	sink = fn;
+}
 
 void gw_log(const char *event, const char *fmt, ...)
 {
@@ -23,6 +33,12 @@ void gw_log(const char *event, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 		va_end(ap);
+	}
+	if (sink) {
+		size_t len = n < 0 ? 0 : strnlen(line, sizeof(line) - 1);
+		line[len++] = '\n';
+		sink(line, len, sink_ctx);
+		return;
 	}
 	/* One write per line, so lines of concurrent writers never mix. */
 	fprintf(stderr, "%s\n", line);

@@ -22,6 +22,14 @@
  * "": none).  A line is cut at 2047 bytes. */
 void gw_log(const char *event, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Where gw_log's lines go instead of stderr, for a process whose logging
+ * must never block (gw-dataplane's main lcore: dataplane/logq.h).  line
+ * is one whole line with its '\n', len bytes, valid during the call; the
+ * sink may be called from any thread and must not block.  NULL: stderr
+ * again.  Set it before other threads log, unset it after they stop. */
+typedef void gw_log_sink_fn(const char *line, size_t len, void *ctx);
+void gw_log_set_sink(gw_log_sink_fn *fn, void *ctx);
+
 /* s as a log value (quoted when needed) in buf; returns buf.  A value
  * that does not fit is cut, still quoted. */
 const char *gw_log_value(char *buf, size_t size, const char *s);

@@ -4,7 +4,7 @@
 leaves, with gwd driving both engines (the DPDK fast path and the eBPF
 classifier, and nft) on the home lab (tests/lib/gwtest/lab.py).
 
-usage: tools/bench-dns-hold.py BUILD_DIR [QUERIES]
+usage: tools/bench-dns-hold.py BUILD_DIR [QUERIES] [--lcores LIST]
 
 gwd runs gw-dns on the gateway's LAN addresses with an Unbound on the
 lab's internet (203.0.113.53) as its upstream and tools/bench-dns-hold.gw
@@ -21,7 +21,22 @@ updated (control/learn.c).  Its p50, p99 and max over every held answer,
 with PASS/FAIL against issue 15's target (p99 < 1 ms).  As a check from
 the outside, dig's query times (ms) of held and free names, p50 and p99:
 the hold is the difference.
+
+--lcores: gw-dataplane's EAL cores (default 0, the lab's: one lcore
+whose worker loop polls the ports and, every 1024 rounds, serves the
+control socket; 0,1: a main lcore on CPU 0 that sleeps in poll() on the
+control socket, and a worker on CPU 1).
+
+The scheduling floor, measured in the same run after the queries: the
+round trip of a one-byte message on a socketpair to a process of our own
+pinned to gw-dataplane's first CPU, one every 20 ms (as the held answers
+come), when that process sleeps in recv() ("sleeping") and when it spins
+on a non-blocking recv() as a polling lcore does ("spinning").  No gw
+code is in it: it is what the host's scheduler gives a process on that
+CPU at this load, the least the DPDK engine's round trip can be.
 """
+import socket
+import time
 import os
 import re
 import shutil
@@ -55,6 +70,40 @@ class DnsHome(gwlab.Home):
 def pct(v, p):
     v = sorted(v)
     return v[min(len(v) - 1, int(len(v) * p / 100))] if v else float("nan")
+
+
+def floor(cpu, spin, n=200, gap_s=0.02):
+    """Round trips (us) to a forked process pinned to cpu: see the top."""
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            a.close()
+            os.sched_setaffinity(0, {cpu})
+            b.setblocking(not spin)
+            while True:
+                try:
+                    m = b.recv(1)
+                except BlockingIOError:
+                    continue
+                if not m:
+                    break
+                b.send(m)
+        finally:
+            os._exit(0)
+    b.close()
+    us = []
+    try:
+        for _ in range(n):
+            time.sleep(gap_s)
+            t = time.perf_counter()
+            a.send(b"x")
+            a.recv(1)
+            us.append((time.perf_counter() - t) * 1e6)
+    finally:
+        a.close()
+        os.waitpid(pid, 0)
+    return us
 
 
 def upstream(home, n):
@@ -101,7 +150,7 @@ def body(home, n):
         timeout=30, proc="gwd")
     st = home.gwctl("status", "--json", json_out=True)
     engines = sorted(e["name"] for e in st.get("engines") or [])
-    print("engines: %s" % ", ".join(engines))
+    print("engines: %s; gw-dataplane lcores %s" % (", ".join(engines), home.lcores))
     check(any("dpdk" in e or "dataplane" in e for e in engines) and
           any("ebpf" in e for e in engines), "gwd drives both engines: %s" % engines)
     home.wait_for("gw-dns answers", lambda: run(
@@ -138,6 +187,12 @@ def body(home, n):
     for name, v in sorted(each.items()):
         print("  %-10s p50 %6d us  p99 %6d us" % (name, pct(v, 50), pct(v, 99)))
     print("load average: %s" % open("/proc/loadavg").read().split()[:3])
+    cpu = int(home.lcores.replace("@", ",").split(",")[0].split("-")[0])
+    for kind in ("sleeping", "spinning"):
+        v = floor(cpu, kind == "spinning")
+        print("scheduling floor, a process %s on CPU %d: p50 %d us, p99 %d us, max %d us"
+              % (kind, cpu, pct(v, 50), pct(v, 99), max(v)))
+    print("load average: %s" % open("/proc/loadavg").read().split()[:3])
     print("dig query time, held names: p50 %d ms, p99 %d ms; free names: p50 %d ms, p99 %d ms"
           % (pct(times["held"], 50), pct(times["held"], 99), pct(times["free"], 50),
              pct(times["free"], 99)))
@@ -148,12 +203,20 @@ def body(home, n):
 
 
 def main():
-    if len(sys.argv) not in (2, 3):
+    args, lcores = sys.argv[1:], "0"
+    if "--lcores" in args:
+        k = args.index("--lcores")
+        if k + 1 >= len(args):
+            print(__doc__)
+            return 2
+        lcores = args[k + 1]
+        del args[k:k + 2]
+    if len(args) not in (1, 2):
         print(__doc__)
         return 2
-    n = int(sys.argv[2]) if len(sys.argv) == 3 else 200
-    home = DnsHome(sys.argv[1], policy=os.path.join(ROOT, "tools", "bench-dns-hold.gw"),
-                   tag="%dh" % os.getpid())
+    n = int(args[1]) if len(args) == 2 else 200
+    home = DnsHome(args[0], policy=os.path.join(ROOT, "tools", "bench-dns-hold.gw"),
+                   tag="%dh" % os.getpid(), lcores=lcores)
     missing = home.missing() + ["%s is not installed" % p for p in
                                 missing_programs("dig", "unbound")]
     if missing:

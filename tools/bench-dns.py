@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """tools/gw bench dns: gw-dns against Unbound, in the same run.
 
-usage: tools/bench-dns.py BUILD_DIR [SECONDS]
+usage: tools/bench-dns.py BUILD_DIR [SECONDS] [ROUNDS]
 
 Both servers run in one namespace, pinned to CPU 1 (taskset); dnsperf runs
 in the client namespace pinned to CPU 0. Each gets the same local zone
@@ -17,6 +17,10 @@ Unbound upstream with NAMES names of its own. Cases, each SECONDS long:
 
 For each: queries per second, and the server's CPU time (utime + stime
 from /proc/PID/stat) per answered query; the ratio gw-dns / Unbound.
+ROUNDS (default 3) rounds of every case, gw-dns and Unbound taking turns
+to go first: each figure is the median over the rounds, each ratio the
+median of the rounds' ratios, with their lowest and highest beside it
+(the machine is shared: one round's ratio is not a figure).
 Also gw-dns's resident memory growth when the 1M policy loads, against
 the compiled image's size. Prints PASS/FAIL per target of issue 15.
 The hold before an uncached answer leaves (engines updated) needs gwd with
@@ -93,11 +97,12 @@ def measure(lab, pid, server, qfile, seconds):
 
 
 def main():
-    if len(sys.argv) not in (2, 3):
+    if len(sys.argv) not in (2, 3, 4):
         print(__doc__)
         return 2
     build = sys.argv[1]
-    seconds = int(sys.argv[2]) if len(sys.argv) == 3 else 10
+    seconds = int(sys.argv[2]) if len(sys.argv) >= 3 else 10
+    rounds = int(sys.argv[3]) if len(sys.argv) == 4 else 3
     why = dnslab.can_run()
     if why:
         print("cannot run:", why)
@@ -145,11 +150,15 @@ def main():
         results = {}
         for server, pid in (("10.77.1.1", proc.pid), ("10.77.1.5", ref_pid)):
             dnsperf(lab, server, qfwd, 2)  # warm the cache
-        for case, qfile in (("local", qlocal), ("cached", qfwd)):
-            results[case] = {
-                "gw": measure(lab, proc.pid, "10.77.1.1", qfile, seconds),
-                "unbound": measure(lab, ref_pid, "10.77.1.5", qfile, seconds),
-            }
+        servers = [("gw", proc.pid, "10.77.1.1"), ("unbound", ref_pid, "10.77.1.5")]
+        for r in range(rounds):
+            for case, qfile in (("local", qlocal), ("cached", qfwd)):
+                for who, pid, addr in (servers if r % 2 == 0 else servers[::-1]):
+                    results.setdefault(case, {}).setdefault(who, []).append(
+                        measure(lab, pid, addr, qfile, seconds))
+                print("round %d %s: gw %.2f us/q, unbound %.2f us/q; load %s" % (
+                    r + 1, case, results[case]["gw"][-1][1], results[case]["unbound"][-1][1],
+                    " ".join(open("/proc/loadavg").read().split()[:3])), flush=True)
 
         # The 1M-domain list: compiled by gwctl, loaded into gw-dns, the client a device.
         big = os.path.join(tmp, "big.txt")
@@ -173,22 +182,41 @@ def main():
             [("10.77.1.2", "02:00:00:00:00:01")]))
         assert status == 0
         rss1 = rss_kb(proc.pid)
-        for case, qfile in (("local+1M", qlocal), ("cached+1M", qfwd)):
-            results[case] = {"gw": measure(lab, proc.pid, "10.77.1.1", qfile, seconds)}
+        for r in range(rounds):
+            for case, qfile in (("local+1M", qlocal), ("cached+1M", qfwd)):
+                results.setdefault(case, {}).setdefault("gw", []).append(
+                    measure(lab, proc.pid, "10.77.1.1", qfile, seconds))
         blocked = lab.ctl.stats()["blocked.device"]
 
-    print("\n== gw-dns vs Unbound 1.17 (%d s per case; servers on CPU 1, dnsperf on CPU 0)" % seconds)
-    print("CPU per answered query in microseconds, (of which user space)")
-    print("%-10s %10s %12s %16s %16s %7s" % ("case", "gw q/s", "unbound q/s", "gw us/query",
-                                            "unbound us/q", "ratio"))
+    def med(v):
+        v = sorted(v)
+        return v[len(v) // 2]
+
+    def fig(case, who):
+        """(q/s, us/query, user us/query): each the median of the rounds."""
+        return tuple(med([m[k] for m in results[case][who]]) for k in range(3))
+
+    def ratios(case, who, ref_case, ref_who):
+        """Round by round: case's us/query over ref's, in the same round."""
+        return [a[1] / b[1] for a, b in zip(results[case][who], results[ref_case][ref_who])]
+
+    print("\n== gw-dns vs Unbound 1.17 (%d s per case, %d rounds; servers on CPU 1, dnsperf "
+          "on CPU 0; load average now %s)" % (seconds, rounds,
+                                             " ".join(open("/proc/loadavg").read().split()[:3])))
+    print("CPU per answered query in microseconds, (of which user space); medians of the rounds")
+    print("%-10s %10s %12s %16s %16s %7s %13s" % ("case", "gw q/s", "unbound q/s", "gw us/query",
+                                                 "unbound us/q", "ratio", "(low-high)"))
     for case in ("local", "cached", "local+1M", "cached+1M"):
-        gq, gc, gu = results[case]["gw"]
+        gq, gc, gu = fig(case, "gw")
         if "unbound" in results[case]:
-            uq, uc, uu = results[case]["unbound"]
-            print("%-10s %10.0f %12.0f %8.2f (%5.2f) %8.2f (%5.2f) %7.2f" %
-                  (case, gq, uq, gc, gu, uc, uu, gc / uc))
+            uq, uc, uu = fig(case, "unbound")
+            rs = ratios(case, "gw", case, "unbound")
+            print("%-10s %10.0f %12.0f %8.2f (%5.2f) %8.2f (%5.2f) %7.2f (%.2f-%.2f)" %
+                  (case, gq, uq, gc, gu, uc, uu, med(rs), min(rs), max(rs)))
         else:
-            print("%-10s %10.0f %12s %8.2f (%5.2f) %16s %7s" % (case, gq, "-", gc, gu, "-", "-"))
+            rs = ratios(case, "gw", case[:-3], "gw")
+            print("%-10s %10.0f %12s %8.2f (%5.2f) %16s %7.2f (%.2f-%.2f) of gw's own" %
+                  (case, gq, "-", gc, gu, "-", med(rs), min(rs), max(rs)))
     mem = (rss1 - rss0) * 1024
     print("\n1M-domain policy: image %.1f MB (compiled in %.1f s), gw-dns RSS +%.1f MB "
           "(%.2fx the image); blocked answers counted: %d" %
@@ -196,10 +224,11 @@ def main():
 
     targets = []
     for case in ("local", "cached"):
-        r = results[case]["gw"][1] / results[case]["unbound"][1]
-        targets.append(("CPU/query on %s names <= 0.5x Unbound's" % case, r <= 0.5, "%.2fx" % r))
+        r = med(ratios(case, "gw", case, "unbound"))
+        targets.append(("CPU/query on %s names <= 0.5x Unbound's (median of %d rounds)"
+                        % (case, rounds), r <= 0.5, "%.2fx" % r))
     for case in ("local", "cached"):
-        r = results[case + "+1M"]["gw"][1] / results[case]["gw"][1]
+        r = med(ratios(case + "+1M", "gw", case, "gw"))
         targets.append(("with the 1M list, %s <= 1.2x gw's own" % case, r <= 1.2, "%.2fx" % r))
     targets.append(("the 1M list costs <= 1.5x the image in memory", mem <= 1.5 * image_size,
                     "%.2fx" % (mem / image_size)))

@@ -141,6 +141,19 @@ def case_dpdk(lab):
                 addrs=["203.0.113.7", "2001:db8::7"])
     check(r["ok"] and r["sets"] == ["trackers"] and r["learned"] == 2
           and r["engines"] == [{"name": "dataplane", "ok": True}], f"learn: {r}")
+    # More on the same connection, one after the other: each DOMAIN_SET's
+    # reply is read before anything else is asked (gwd sends it, tells the
+    # other engines, then reads it: control/learn.c).  A reply left unread
+    # would be taken for the next request's (EVENTS, every 200 ms): the
+    # engine would go degraded, "no answer".
+    for name in ("a.tracker.example", "b.tracker.example", "news.example"):
+        r = request(lab.sock, "domains.learn", name=name, ttl=300, addrs=["203.0.113.8"])
+        check(r["ok"] and r["engines"] == [{"name": "dataplane", "ok": True}], f"learn: {r}")
+    time.sleep(1.5)
+    check("degraded" not in lab.logtext() and
+          engine(lab.status(), "dataplane")["state"] == "ok",
+          "the dataplane engine after four learns: %s" % [
+              l for l in lab.logtext().splitlines() if "engine_state" in l])
     # kill -9 gwd, start again: adopted, nothing reloaded.
     h2 = dp_health(dp.sock)
     lab.kill(signal.SIGKILL)

@@ -19,6 +19,8 @@
 #include "api_msg.h"
 #include "config.h"
 #include "daemon.h"
+#include "daemon_int.h"
+#include "engine.h"
 #include "eval.h"
 #include "learn.h"
 #include "policy.h"
@@ -27,6 +29,7 @@ struct fix {
 	char dir[64];
 	struct event_base *base;
 	struct gwd *d;
+	size_t nengines; /* gwd's own: a test's engines go before teardown */
 };
 
 static const char POLICY[] = "list ads domains { ads.example }\n"
@@ -55,6 +58,7 @@ static int setup(void **state)
 	gwd_run(f->d, &req, &peer, &res);
 	assert_null(res.code);
 	gwd_result_clear(&res);
+	f->nengines = f->d->nengines;
 	*state = f;
 	return 0;
 }
@@ -62,6 +66,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fix *f = *state;
+	f->d->nengines = f->nengines;
 	gwd_free(f->d);
 	event_base_free(f->base);
 	char cmd[128];
@@ -186,6 +191,122 @@ static void test_api_learn_is_built_on_it(void **state)
 	gwd_result_clear(&res);
 }
 
+/* Two engines of the test's own beside the file engine, to see the order
+ * gwd_learn tells them in: "split" takes the addresses in two halves
+ * (set_domains_start/finish, as the dataplane engine does), "plain" in
+ * one call (as eBPF and nft). */
+static char calls[8][32];
+static unsigned ncalls;
+static int split_start_r, split_finish_r;
+
+static void called(const char *what)
+{
+	if (ncalls < 8)
+		snprintf(calls[ncalls++], sizeof(calls[0]), "%s", what);
+}
+
+static int plain_set(struct gwd_engine *e, const struct gwd_domain_entry *v, size_t n, char *err,
+		     size_t errlen)
+{
+	(void)e, (void)v, (void)n, (void)err, (void)errlen;
+	called("plain:set");
+	return 0;
+}
+
+static int split_set(struct gwd_engine *e, const struct gwd_domain_entry *v, size_t n, char *err,
+		     size_t errlen)
+{
+	(void)e, (void)v, (void)n, (void)err, (void)errlen;
+	called("split:set");
+	return 0;
+}
+
+static int split_start(struct gwd_engine *e, const struct gwd_domain_entry *v, size_t n,
+		       char *err, size_t errlen)
+{
+	(void)e, (void)v, (void)n;
+	called("split:start");
+	if (split_start_r)
+		snprintf(err, errlen, "start refused");
+	return split_start_r;
+}
+
+static int split_finish(struct gwd_engine *e, char *err, size_t errlen)
+{
+	(void)e;
+	called("split:finish");
+	if (split_finish_r)
+		snprintf(err, errlen, "no answer");
+	return split_finish_r;
+}
+
+static const struct gwd_engine_ops split_ops = { .name = "split", .set_domains = split_set,
+						 .set_domains_start = split_start,
+						 .set_domains_finish = split_finish };
+static const struct gwd_engine_ops plain_ops = { .name = "plain", .set_domains = plain_set };
+
+/* The two-halves engine's request goes out first and its answer is read
+ * last, after the one-call engine: the round trip overlaps the others'
+ * updates.  A failed half is that engine's failure and no other's. */
+static void test_learn_overlaps_a_round_trip(void **state)
+{
+	struct fix *f = *state;
+	struct gwd *d = f->d;
+	size_t had = d->nengines;
+	assert_true(had + 2 <= GWD_MAX_ENGINES);
+	struct gwd_engine split = { .ops = &split_ops, .generation = d->st.generation };
+	struct gwd_engine plain = { .ops = &plain_ops, .generation = d->st.generation };
+	d->engines[d->nengines++] = &split;
+	d->engines[d->nengines++] = &plain;
+	struct gwd_learn_result r;
+
+	ncalls = 0;
+	split_start_r = split_finish_r = 0;
+	assert_int_equal(gwd_learn(d, "tracker.example", &A, 1, 60, NULL, &r), 0);
+	assert_int_equal(ncalls, 3);
+	assert_string_equal(calls[0], "split:start");
+	assert_string_equal(calls[1], "plain:set");
+	assert_string_equal(calls[2], "split:finish");
+	assert_int_equal(r.nengines, 2);
+	assert_string_equal(r.engines[0].name, "split");
+	assert_true(r.engines[0].ok);
+	assert_string_equal(r.engines[1].name, "plain");
+	assert_true(r.engines[1].ok);
+	assert_int_equal(r.nfailed, 0);
+
+	ncalls = 0;
+	split_finish_r = -EHOSTDOWN;
+	assert_int_equal(gwd_learn(d, "tracker.example", &A, 1, 60, NULL, &r), 0);
+	assert_int_equal(ncalls, 3);
+	assert_false(r.engines[0].ok);
+	assert_string_equal(r.engines[0].error, "no answer");
+	assert_true(r.engines[1].ok);
+	assert_int_equal(r.nfailed, 1);
+
+	/* A start that fails: no finish, and no second try in one call. */
+	ncalls = 0;
+	split_start_r = -EHOSTDOWN;
+	split_finish_r = 0;
+	assert_int_equal(gwd_learn(d, "tracker.example", &A, 1, 60, NULL, &r), 0);
+	assert_int_equal(ncalls, 2);
+	assert_string_equal(calls[0], "split:start");
+	assert_string_equal(calls[1], "plain:set");
+	assert_false(r.engines[0].ok);
+	assert_string_equal(r.engines[0].error, "start refused");
+	assert_int_equal(r.nfailed, 1);
+
+	/* An engine behind the current generation is told nothing. */
+	ncalls = 0;
+	split_start_r = 0;
+	split.generation = d->st.generation + 1;
+	assert_int_equal(gwd_learn(d, "tracker.example", &A, 1, 60, NULL, &r), 0);
+	assert_int_equal(ncalls, 1);
+	assert_string_equal(calls[0], "plain:set");
+	assert_false(r.engines[0].ok);
+	assert_int_equal(r.nfailed, 1);
+	d->nengines = had;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -193,6 +314,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_learn_refuses_bad_arguments, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_api_learn_is_built_on_it, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_learn_overlaps_a_round_trip, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,6 +19,11 @@ Real clients: udhcpc, dig, ping, nmap; UDP streams counted at the far end.
     rate_log  a rule with a rate holds a TCP transfer (iperf3) to it both
               ways, another device's is not held; a rule with log reports
               each connection it decides (event=nft_log, gwctl flows)
+    flows     a download (curl from a paced HTTP server) through the nft
+              port is in `gwctl flows --json` with its device, rule,
+              verdict, engine nft and growing bytes (conntrack), and leaves
+              it once the connection closed; gwd switched conntrack's
+              accounting on and said so
 """
 import json
 import os
@@ -305,12 +310,17 @@ def case_apply(h):
     check(not still_flows(h, "s4"), "the block no longer holds after a refused apply")
     h.nft("delete", "set", "inet", h.table, "p%d_dev" % (build + 1))
 
-    # kill -9: the table goes on deciding; the restarted gwd adopts it.
+    # kill -9 right after an apply returns: the table goes on deciding;
+    # the restarted gwd adopts it (the generation from the history, the
+    # engine writes no file of its own).
     h.gwd.gwctl("policy", "apply", h.gwd.file("allow3.gw", POLICY_ALLOW), "-m", "open again")
-    gen = h.gwd.status()["generation"]
     slog, rlog = stream(h, "s5")
     time.sleep(1.0)  # the stream under way (its logs are written when it stops)
+    gen = h.gwd.status()["generation"] + 1
+    h.gwd.gwctl("policy", "apply", h.gwd.file("v10.gw", variant(10)), "-m", "v10")
     h.gwd.kill(signal.SIGKILL)
+    check(not os.path.exists(os.path.join(h.gwd.state, "engine-nft")),
+          "the nft engine still writes state_dir/engine-nft/")
     time.sleep(1.0)
     check(h.record()[0] == gen, "the table lost its generation when gwd died")
     mark = len(h.gwd.logtext())
@@ -393,7 +403,68 @@ def case_rate_log(h):
           "gwctl flows shows no logged nft flow: %s" % flows)
 
 
-CASES = {"guard": case_guard, "apply": case_apply, "rate_log": case_rate_log}
+POLICY_FLOWS = """device phone mac %s
+rule phone-dns allow device phone to 192.0.2.2 proto udp port 53
+rule phone-web allow device phone to 192.0.2.2 proto tcp port 8080
+default block
+default new block
+""" % PHONE_MAC
+
+
+def web_flows(h):
+    """The nft engine's flows to the WAN host's port 8080 in `gwctl flows
+    --json`."""
+    out = json.loads(h.gwd.gwctl("flows", "--json").stdout)
+    flows = out["flows"] if isinstance(out, dict) else out
+    return [f for f in flows if f.get("engine") == "nft" and f.get("dport") == 8080]
+
+
+def case_flows(h):
+    net.need_programs("curl")
+    h.up(lan_open=None)
+    net.sh("ip", "addr", "add", "10.77.0.10/24", "dev", "eth0", ns=h.lan)
+    net.sh("ip", "route", "add", "default", "via", LAN_GW, ns=h.lan)
+    for ns in (h.lan, h.wan):
+        net.sh("ethtool", "-K", "eth0", "tx", "off", ns=ns)
+    h.gwd.conf_add("policy = %s\n" % h.gwd.file("flows.gw", POLICY_FLOWS))
+    h.gwd.start()
+    check("event=nft_ct_acct sysctl=net.netfilter.nf_conntrack_acct" in h.gwd.logtext(),
+          "gwd did not say it switched conntrack's accounting on")
+    acct = net.sh("sysctl", "-n", "net.netfilter.nf_conntrack_acct", ns=h.gw).strip()
+    check(acct == "1", "nf_conntrack_acct is %s after the nft engine started" % acct)
+    # 10 s of download: 50 chunks of 4 KiB a second.
+    h.procs.spawn("web", programs.python("stream_server.py", WAN_HOST, 8080, "--chunk", 4096,
+                                         "--every", 0.02, "--count", 500), ns=h.wan)
+    wait_for("the web server", lambda: ":8080" in net.run("ss", "-ltn", ns=h.wan).stdout,
+             timeout=10)
+    curl = h.procs.spawn("curl", ["curl", "-sS", "-o", "/dev/null",
+                                  "http://%s:8080/" % WAN_HOST], ns=h.lan)
+    first = wait_for("the download in gwctl flows", lambda: [
+        f for f in web_flows(h) if f.get("bytes_in", 0) > 0], timeout=10)[0]
+    check(first["rule"] == "phone-web" and first["verdict"] == "allow" and
+          first["device"] == "phone" and first["mac"] == PHONE_MAC and
+          first["src"] == "10.77.0.10" and first["dst"] == WAN_HOST and
+          first["proto"] == "tcp", "the download's flow: %s" % first)
+    later = wait_for("the download's bytes to grow", lambda: [
+        f for f in web_flows(h) if f["bytes_in"] > first["bytes_in"] + 20000 and
+        f["pkts_out"] >= first["pkts_out"] and f["sport"] == first["sport"]], timeout=10)[0]
+    print("download: %d bytes in at first, %d later (%d out)" % (
+        first["bytes_in"], later["bytes_in"], later["bytes_out"]))
+    # A download: in (to the device) is the data, out its acknowledgements.
+    check(later["bytes_in"] > 4 * later["bytes_out"] > 0 and later["pkts_out"] > 0,
+          "the download's directions: %s" % later)
+    check(curl.wait(timeout=30) == 0, "curl failed")
+    h.procs.forget("curl")
+    # Closed: the flow leaves gwd's live table (at the next dump, 2 s).
+    wait_for("the closed download to leave gwctl flows", lambda: not web_flows(h), timeout=10)
+    # The device's totals kept what the connection carried.
+    dev = h.gwd.json("devices")
+    check(later["bytes_in"] > 0 and PHONE_MAC in json.dumps(dev),
+          "the phone is not among gwd's devices: %s" % dev)
+
+
+CASES = {"guard": case_guard, "apply": case_apply, "rate_log": case_rate_log,
+         "flows": case_flows}
 
 
 def main():
