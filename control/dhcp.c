@@ -69,14 +69,25 @@ static int write_text(const char *path, const char *text)
  * dnsmasq.conf: DHCP only, gwd.conf's ranges and ports; the policy's zone
  * as the domain name and search list; the gateway as the DNS server when
  * gw-dns runs (0.0.0.0: the address of the interface the request came in
- * on).  dnsmasq reads it as root before it drops to its own user, so
- * state_dir stays gwd's alone; a change is a restart.  NULL without memory.
+ * on); a dhcp-host line for every device the policy gives a fixed address
+ * (`address`): all its MACs, then the address.  dnsmasq reads it as root
+ * before it drops to its own user, so state_dir stays gwd's alone (a
+ * dhcp-hostsfile, which SIGHUP would re-read, is read after the drop: it
+ * would have to be readable by dnsmasq's user, and state_dir is not); a
+ * change is a restart, and the lease file keeps the leases across it.
+ * NULL without memory.
  */
 static char *conf_for(const struct gwd_dhcp *h, const struct pol_ir *ir)
 {
 	const struct gwd_config *c = &h->cfg;
 	const char *zone = ir ? pol_ir_str(ir, ir->meta->zone) : NULL;
 	size_t cap = 8192, n = 0;
+	/* Room for every fixed address: a MAC is 18 bytes, a line's rest 32. */
+	for (uint32_t d = 0; ir && d < ir->ndevices; d++)
+		if (ir->devices[d].flags & POL_DEVICE_ADDR4)
+			cap += 32;
+	if (ir)
+		cap += (size_t)ir->nmacs * 18;
 	char *t = malloc(cap);
 	if (!t)
 		return NULL;
@@ -105,6 +116,20 @@ static char *conf_for(const struct gwd_dhcp *h, const struct pol_ir *ir)
 		inet_ntop(AF_INET, c->dhcp_ranges[i].lo, lo, sizeof(lo));
 		inet_ntop(AF_INET, c->dhcp_ranges[i].hi, hi, sizeof(hi));
 		OUT("dhcp-range=%s,%s,%u\n", lo, hi, c->dhcp_lease_s);
+	}
+	for (uint32_t d = 0; ir && d < ir->ndevices; d++) {
+		const struct pol_device *dv = &ir->devices[d];
+		char addr[INET_ADDRSTRLEN];
+		if (!(dv->flags & POL_DEVICE_ADDR4))
+			continue;
+		OUT("dhcp-host=");
+		for (uint32_t m = 0; m < ir->nmacs; m++) {
+			const uint8_t *a = ir->macs[m].mac;
+			if (ir->macs[m].device == d)
+				OUT("%02x:%02x:%02x:%02x:%02x:%02x,", a[0], a[1], a[2], a[3], a[4], a[5]);
+		}
+		inet_ntop(AF_INET, dv->addr4, addr, sizeof(addr));
+		OUT("%s\n", addr);
 	}
 #undef OUT
 	if (n >= cap) {
@@ -370,7 +395,10 @@ void gwd_dhcp_policy(struct gwd_dhcp *h, const struct pol_ir *ir)
 	}
 	free(h->conf_text);
 	h->conf_text = t;
-	gwd_log("dhcp_conf", "file=%s action=restart", h->conf);
+	unsigned fixed = 0;
+	for (uint32_t d = 0; ir && d < ir->ndevices; d++)
+		fixed += (ir->devices[d].flags & POL_DEVICE_ADDR4) != 0;
+	gwd_log("dhcp_conf", "file=%s fixed=%u action=restart", h->conf, fixed);
 	if (h->pid > 0) {
 		h->reconf = true;
 		kill(h->pid, SIGTERM);

@@ -12,8 +12,10 @@
  *
  * Files under state_dir/dhcp/:
  *   dnsmasq.conf   the configuration dnsmasq is started with (gwd's): from
- *                  gwd.conf and the policy in force (its zone); when the
- *                  policy changes it, dnsmasq is started again with it
+ *                  gwd.conf and the policy in force (its zone, and a
+ *                  dhcp-host line for each device with a fixed address);
+ *                  when the policy changes it, dnsmasq is started again
+ *                  with it (the lease file keeps the leases)
  *   leases         dnsmasq's lease file (dnsmasq's)
  *   dnsmasq.pid    dnsmasq's pid: a dnsmasq gwd started before it was
  *                  killed (kill -9 of gwd leaves it running) is stopped at
@@ -44,7 +46,8 @@ int gwd_dhcp_new(struct event_base *base, const struct gwd_config *cfg, const st
 void gwd_dhcp_free(struct gwd_dhcp *h);
 
 /* The policy in force changed: when the configuration changes with it
- * (its zone), dnsmasq is started again with the new one. */
+ * (its zone, its fixed addresses), dnsmasq is started again with the new
+ * one. */
 void gwd_dhcp_policy(struct gwd_dhcp *h, const struct pol_ir *ir);
 
 /*

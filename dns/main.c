@@ -100,6 +100,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	gwdns_ephemeral_ports(&fds.port_lo, &fds.port_hi);
 	r = gwdns_confine(user, root, &err);
 	if (r < 0) {
 		gwd_log("start_failed", "step=%s reason=%s", gwd_log_value(v, sizeof(v), err),

@@ -75,6 +75,7 @@ struct learn_wait {
 
 struct gwdns_server {
 	struct event_base *base;
+	uint16_t port_lo, port_hi; /* upstream source ports (gwdns_server_fds) */
 	struct gwdns_resolver *res;
 	struct event *udp_ev[GWDNS_LISTEN_MAX];
 	int udp_fd[GWDNS_LISTEN_MAX];
@@ -375,7 +376,25 @@ static void to_sockaddr(const struct gwdns_prefix *up, struct sockaddr_storage *
 }
 
 /* A UDP socket bound to a random port above 1023 (the kernel's choice after 10 collisions). */
-static int random_port_socket(int family)
+void gwdns_ephemeral_ports(uint16_t *lo, uint16_t *hi)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "re");
+	unsigned a = 0, b = 0;
+
+	*lo = 32768;
+	*hi = 60999;
+	if (!f)
+		return;
+	if (fscanf(f, "%u %u", &a, &b) == 2 && a >= 1024 && a <= b && b <= 65535) {
+		*lo = (uint16_t)a;
+		*hi = (uint16_t)b;
+	}
+	fclose(f);
+}
+
+/* A UDP socket bound to a random port of the ephemeral range (RFC 5452:
+ * as many ports as may be used, chosen at random). */
+static int random_port_socket(const struct gwdns_server *s, int family)
 {
 	int fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int i;
@@ -390,7 +409,7 @@ static int random_port_socket(int family)
 
 		if (getrandom(&port, sizeof(port), 0) != sizeof(port))
 			break;
-		any.port = (uint16_t)(1024 + port % (65536 - 1024));
+		any.port = (uint16_t)(s->port_lo + port % ((unsigned)s->port_hi - s->port_lo + 1));
 		to_sockaddr(&any, &ss, &len);
 		if (bind(fd, (struct sockaddr *)&ss, len) == 0)
 			return fd;
@@ -412,7 +431,7 @@ static int io_upstream_send(void *io, struct gwdns_pending *p, const struct gwdn
 	u->fd = -1;
 	to_sockaddr(up, &u->addr, &u->addrlen);
 	if (!tcp) {
-		u->fd = random_port_socket(up->family);
+		u->fd = random_port_socket(s, up->family);
 		if (u->fd < 0) {
 			r = u->fd;
 			u->fd = -1;
@@ -744,6 +763,10 @@ int gwdns_server_new(struct event_base *base, const struct gwdns_server_fds *fds
 	}
 	s->batch->fd = -1;
 	r = -ENOMEM;
+	s->port_lo = fds->port_lo;
+	s->port_hi = fds->port_hi;
+	if (!s->port_lo || s->port_lo > s->port_hi)
+		gwdns_ephemeral_ports(&s->port_lo, &s->port_hi);
 	for (i = 0; i < fds->n_udp; i++) {
 		evutil_make_socket_nonblocking(fds->udp[i]);
 		s->udp_fd[i] = fds->udp[i];

@@ -20,7 +20,16 @@ struct gwdns_server_fds {
 	int tcp[GWDNS_LISTEN_MAX]; /* listening TCP sockets */
 	size_t n_tcp;
 	int control;               /* the stream socket to gwd */
+	/* The source ports of upstream queries: the kernel's ephemeral
+	 * range (net.ipv4.ip_local_port_range, read before confinement),
+	 * the only ports of the gateway's own that a fast path on the WAN
+	 * leaves to the kernel (its NAT owns the others). */
+	uint16_t port_lo, port_hi;
 };
+
+/* The kernel's ephemeral port range into *lo, *hi (32768-60999, Linux's
+ * default, when it cannot be read). */
+void gwdns_ephemeral_ports(uint16_t *lo, uint16_t *hi);
 
 int gwdns_server_new(struct event_base *base, const struct gwdns_server_fds *fds,
 		     struct gwdns_server **ret);

@@ -52,6 +52,9 @@ struct ast_device {
 	struct pol_vec macs;   /* struct ast_mac */
 	struct ast_name owner; /* owner.s NULL: none */
 	struct pol_vec groups; /* struct ast_name */
+	bool has_addr4;        /* `address` given */
+	uint8_t addr4[4];      /* its fixed IPv4 address, network order */
+	struct pol_span addr4_span;
 	uint32_t owner_idx;    /* sema */
 	uint64_t group_mask;   /* sema */
 };

@@ -287,6 +287,10 @@ static void emit_identity(struct emit *e)
 		d->name = str_add(e, dv->name.s);
 		d->owner = dv->owner_idx;
 		d->groups = dv->group_mask;
+		if (dv->has_addr4) {
+			memcpy(d->addr4, dv->addr4, 4);
+			d->flags |= POL_DEVICE_ADDR4;
+		}
 		for (size_t k = 0; k < dv->macs.n; k++) {
 			struct pol_mac *m = PUSH(e, POL_SEC_MACS, struct pol_mac);
 			if (!m)

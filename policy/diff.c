@@ -488,6 +488,16 @@ static void device_props(const struct pol_ir *ir, uint32_t dev, struct strs *mac
 	*owner = strdup(o == POL_NONE ? "none" : pol_ir_str(ir, ir->persons[o].name));
 }
 
+/* A device's fixed address as text ("none" without one); NULL without memory. */
+static char *device_addr(const struct pol_ir *ir, uint32_t dev)
+{
+	char text[INET_ADDRSTRLEN];
+	if (!(ir->devices[dev].flags & POL_DEVICE_ADDR4))
+		return strdup("none");
+	inet_ntop(AF_INET, ir->devices[dev].addr4, text, sizeof(text));
+	return strdup(text);
+}
+
 static void devices(struct pol_diff *d, const struct pol_ir *a, const struct pol_ir *b)
 {
 	struct names xa, xb;
@@ -512,6 +522,7 @@ static void devices(struct pol_diff *d, const struct pol_ir *a, const struct pol
 		device_props(a, i, &ma, &ga, &oa);
 		device_props(b, j, &mb, &gb, &ob);
 		cmp_set(d, &e, POL_DIFF_DEVICE, n, "macs", "macs", &ma, &mb);
+		cmp_text(d, &e, POL_DIFF_DEVICE, n, "address", device_addr(a, i), device_addr(b, j));
 		cmp_text(d, &e, POL_DIFF_DEVICE, n, "owner", oa, ob);
 		cmp_set(d, &e, POL_DIFF_DEVICE, n, "groups", "groups", &ga, &gb);
 	}

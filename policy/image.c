@@ -35,7 +35,7 @@ const char *const pol_section_layout[POL_SEC_COUNT] = {
 	[POL_SEC_META] = "ww4bw",
 	[POL_SEC_PERSONS] = "w",
 	[POL_SEC_GROUPS] = "w",
-	[POL_SEC_DEVICES] = "wwq",
+	[POL_SEC_DEVICES] = "wwq4bw",
 	[POL_SEC_MACS] = "8bw",
 	[POL_SEC_PREFIX_SETS] = "4w",
 	[POL_SEC_PREFIXES] = "20b",
@@ -245,6 +245,10 @@ static int check_tables(const struct pol_ir *ir, char *errbuf, size_t errlen)
 			return fail(errbuf, errlen, "device %u: owner %u out of range", i, d->owner);
 		if (d->groups & ~gmask)
 			return fail(errbuf, errlen, "device %u: unknown group bits", i);
+		if (d->flags & ~POL_DEVICE_ADDR4)
+			return fail(errbuf, errlen, "device %u: unknown flags %#x", i, d->flags);
+		if (!(d->flags & POL_DEVICE_ADDR4) && memcmp(d->addr4, "\0\0\0\0", 4))
+			return fail(errbuf, errlen, "device %u: an address without its flag", i);
 	}
 	for (uint32_t i = 0; i < ir->nmacs; i++) {
 		if (ir->macs[i].device >= ir->ndevices)

@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 #define POL_IMAGE_MAGIC   0x31495747u /* "GWI1" as little-endian bytes */
-#define POL_IMAGE_VERSION 1u
+#define POL_IMAGE_VERSION 2u /* 2: struct pol_device has addr4 and flags */
 #define POL_NONE          0xffffffffu /* "no index" in any u32 index field */
 
 #define POL_MAX_GROUPS      64 /* device.groups is a bitmask */
@@ -136,12 +136,19 @@ struct pol_group {
 };
 _Static_assert(sizeof(struct pol_group) == 4, "pol_group layout");
 
+/* flags of a device.  POL_DEVICE_ADDR4: the policy gives it a fixed IPv4
+ * address (`address`), addr4; gwd's DHCP server hands it to the device's
+ * MACs.  Without the flag addr4 is zero. */
+#define POL_DEVICE_ADDR4 0x1u
+
 struct pol_device {
 	uint32_t name;
-	uint32_t owner;  /* person index or POL_NONE */
-	uint64_t groups; /* bit g set: member of group g */
+	uint32_t owner;   /* person index or POL_NONE */
+	uint64_t groups;  /* bit g set: member of group g */
+	uint8_t addr4[4]; /* network order; a LAN host address, unique (sema) */
+	uint32_t flags;   /* POL_DEVICE_* */
 };
-_Static_assert(sizeof(struct pol_device) == 16, "pol_device layout");
+_Static_assert(sizeof(struct pol_device) == 24, "pol_device layout");
 
 struct pol_mac {
 	uint8_t mac[6];

@@ -1069,12 +1069,54 @@ static bool once(struct parser *p, struct pol_span *seen, const char *clause,
 		 const char *in)
 {
 	if (seen->line) {
-		struct pol_diag *g = pol_error(p->d, p->tok.span, "give it once, with a list",
+		/* Clauses that take a list: both halves go into one. */
+		static const char *const lists[] = { "mac", "group", "to", "proto", "port" };
+		bool list = false;
+		for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+			list = list || !strcmp(clause, lists[i]);
+		struct pol_diag *g = pol_error(p->d, p->tok.span,
+					       list ? "give it once, with a list" : "give it once",
 					       "'%s' given twice in %s", clause, in);
 		pol_diag_note(p->d, g, *seen, "first given here");
 		return false;
 	}
 	*seen = p->tok.span;
+	return true;
+}
+
+/* `address IPV4` of a device: one IPv4 host address, no length.  The
+ * sema checks where it lies (check_device_addrs). */
+static bool device_addr_at(struct parser *p, struct ast_device *dv)
+{
+	const struct tok *t = &p->tok;
+	char buf[INET6_ADDRSTRLEN];
+	uint8_t a6[16];
+	if (t->kind != T_WORD || t->len == 0 || t->len >= sizeof(buf)) {
+		pol_error(p->d, t->span, "write address 192.168.1.30",
+			  "expected an IPv4 address, found %s", tok_desc(p, t));
+		return false;
+	}
+	memcpy(buf, t->p, t->len);
+	buf[t->len] = '\0';
+	if (memchr(t->p, '/', t->len)) {
+		pol_error(p->d, t->span, "a device's address is one address, as in 192.168.1.30",
+			  "%s is a prefix, not an address", tok_desc(p, t));
+		return false;
+	}
+	if (inet_pton(AF_INET6, buf, a6) == 1) {
+		pol_error(p->d, t->span,
+			  "devices choose their IPv6 addresses themselves (SLAAC); give an IPv4 address",
+			  "a fixed address is IPv4 only, found %s", tok_desc(p, t));
+		return false;
+	}
+	if (inet_pton(AF_INET, buf, dv->addr4) != 1) {
+		pol_error(p->d, t->span, "an IPv4 address is four numbers 0-255, as in 192.168.1.30",
+			  "invalid address %s", tok_desc(p, t));
+		return false;
+	}
+	dv->has_addr4 = true;
+	dv->addr4_span = t->span;
+	next(p);
 	return true;
 }
 
@@ -1085,7 +1127,7 @@ static void parse_device(struct parser *p)
 	if (!dv)
 		return;
 	bool ok = take_name(p, "device", &dv->name);
-	struct pol_span mac_seen = { 0 }, owner_seen = { 0 }, group_seen = { 0 };
+	struct pol_span mac_seen = { 0 }, owner_seen = { 0 }, group_seen = { 0 }, addr_seen = { 0 };
 	while (ok && !at_end(p)) {
 		if (is_kw(&p->tok, "mac")) {
 			ok = once(p, &mac_seen, "mac", "a device");
@@ -1112,6 +1154,10 @@ static void parse_device(struct parser *p)
 					*slot = m;
 				next(p);
 			} while (ok && take_comma(p));
+		} else if (is_kw(&p->tok, "address")) {
+			ok = once(p, &addr_seen, "address", "a device");
+			next(p);
+			ok = ok && device_addr_at(p, dv);
 		} else if (is_kw(&p->tok, "owner")) {
 			ok = once(p, &owner_seen, "owner", "a device");
 			next(p);
@@ -1121,11 +1167,11 @@ static void parse_device(struct parser *p)
 			next(p);
 			ok = ok && name_list(p, &dv->groups, "group");
 		} else {
-			const char *cands[] = { "mac", "owner", "group" };
-			const char *best = near_word(&p->tok, cands, 3);
+			const char *cands[] = { "mac", "address", "owner", "group" };
+			const char *best = near_word(&p->tok, cands, 4);
 			pol_error(p->d, p->tok.span,
 				  best ? pol_hint_did_you_mean(p->d, best)
-				       : "a device has: mac ADDR[, ADDR] [owner PERSON] [group NAME[, NAME]]",
+				       : "a device has: mac ADDR[, ADDR] [address IPV4] [owner PERSON] [group NAME[, NAME]]",
 				  "unexpected %s in device '%s'", tok_desc(p, &p->tok),
 				  dv->name.s);
 			ok = false;

@@ -188,6 +188,11 @@ static void print_stmt(FILE *out, const struct ast *ast, const struct ast_stmt *
 			fprintf(out, "%s%s", i ? ", " : "",
 				pol_mac_format(VEC_AT(d->macs, struct ast_mac, i)->mac, text));
 		}
+		if (d->has_addr4) {
+			char text[INET_ADDRSTRLEN];
+			inet_ntop(AF_INET, d->addr4, text, sizeof(text));
+			fprintf(out, " address %s", text);
+		}
 		if (d->owner.s)
 			fprintf(out, " owner %s", d->owner.s);
 		if (d->groups.n) {

@@ -200,6 +200,101 @@ static void check_macs(struct pol_unit *u)
 	free(refs);
 }
 
+static uint32_t be32_of(const uint8_t a[4])
+{
+	return (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
+}
+
+static const struct ast_prefix *lan_prefixes(const struct ast *ast, size_t *n);
+
+struct addr_ref {
+	uint32_t addr; /* host order */
+	uint32_t device;
+};
+
+static int cmp_addr_ref(const void *a, const void *b)
+{
+	const struct addr_ref *x = a, *y = b;
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	return x->device < y->device ? -1 : x->device > y->device;
+}
+
+/*
+ * Devices' fixed addresses (`address`): unicast, inside an IPv4 prefix of
+ * the LAN and not its network or broadcast address, one device each.
+ */
+static void check_device_addrs(struct pol_unit *u)
+{
+	struct ast *ast = &u->ast;
+	size_t nlan, n = 0;
+	const struct ast_prefix *lan = lan_prefixes(ast, &nlan);
+	struct addr_ref *refs = malloc((ast->devices.n + 1) * sizeof(*refs));
+	if (!refs) {
+		u->diags.oom = true;
+		return;
+	}
+	for (size_t i = 0; i < ast->devices.n; i++) {
+		const struct ast_device *dv = VEC_AT(ast->devices, struct ast_device, i);
+		if (!dv->has_addr4)
+			continue;
+		char text[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, dv->addr4, text, sizeof(text));
+		uint32_t a = be32_of(dv->addr4);
+		if (a >> 24 == 0 || a >> 24 == 127 || a >> 29 == 7) {
+			pol_error(&u->diags, dv->addr4_span,
+				  "a device's address is a unicast address of the LAN, as in 192.168.1.30",
+				  "%s is not a host's address (%s)", text,
+				  a >> 24 == 0 ? "0.0.0.0/8: this network" :
+				  a >> 24 == 127 ? "127.0.0.0/8: loopback" :
+				  a >> 28 == 14 ? "224.0.0.0/4: multicast" : "240.0.0.0/4: reserved");
+			continue;
+		}
+		const struct ast_prefix *in = NULL;
+		for (size_t k = 0; k < nlan && !in; k++) {
+			if (lan[k].family != 4)
+				continue;
+			uint32_t mask = lan[k].plen ? ~0u << (32 - lan[k].plen) : 0;
+			if ((a & mask) == (be32_of(lan[k].addr) & mask))
+				in = &lan[k];
+		}
+		if (!in) {
+			struct pol_diag *g = pol_error(&u->diags, dv->addr4_span,
+				ast->lan_set ? "give an address inside the lan statement's prefixes, or add its prefix there"
+					     : "give a private address (10/8, 172.16/12, 192.168/16)",
+				"address %s of device '%s' is outside the LAN", text, dv->name.s);
+			if (ast->lan_set)
+				pol_diag_note(&u->diags, g, ast->lan_span, "the LAN is set here");
+			continue;
+		}
+		uint32_t host = in->plen ? ~(~0u << (32 - in->plen)) : ~0u;
+		if (in->plen <= 30 && ((a & host) == 0 || (a & host) == host)) {
+			char pt[INET_ADDRSTRLEN];
+			inet_ntop(AF_INET, in->addr, pt, sizeof(pt));
+			pol_error(&u->diags, dv->addr4_span, "give a host's address inside the prefix",
+				  "%s is the %s address of the LAN prefix %s/%u", text,
+				  (a & host) == 0 ? "network" : "broadcast", pt, in->plen);
+			continue;
+		}
+		refs[n++] = (struct addr_ref){ a, (uint32_t)i };
+	}
+	qsort(refs, n, sizeof(*refs), cmp_addr_ref);
+	for (size_t i = 1; i < n; i++) {
+		if (refs[i].addr != refs[i - 1].addr)
+			continue;
+		const struct ast_device *first = VEC_AT(ast->devices, struct ast_device, refs[i - 1].device);
+		const struct ast_device *dv = VEC_AT(ast->devices, struct ast_device, refs[i].device);
+		char text[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, dv->addr4, text, sizeof(text));
+		struct pol_diag *g = pol_error(&u->diags, dv->addr4_span,
+					       "a fixed address belongs to one device",
+					       "address %s already belongs to device '%s'", text,
+					       first->name.s);
+		pol_diag_note(&u->diags, g, first->addr4_span, "first given here");
+	}
+	free(refs);
+}
+
 /* Week minutes [a, b) of each day piece of a window, b may pass 10080. */
 static bool windows_overlap(const struct ast_window *x, const struct ast_window *y)
 {
@@ -554,6 +649,7 @@ void pol_sema(struct pol_unit *u)
 		}
 	}
 	check_macs(u);
+	check_device_addrs(u);
 	check_schedules(u);
 	number_sets(u);
 

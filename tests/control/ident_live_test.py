@@ -17,6 +17,15 @@ network namespaces, with a real DHCP client (udhcpc) on a LAN device.
                 generation with its message): it resolves under its name
                 and its traffic obeys its group's rule at once; rollback
                 makes it new again and its traffic passes again
+    fixed       a device the policy gives a fixed address (`address`) gets
+                exactly that address from dnsmasq (outside the range's
+                pool); an apply that changes it: dnsmasq is started again
+                with it (not counted as a failure), the lease file keeps
+                the lease, and the running udhcpc's renewal (SIGUSR1) gets
+                the new address; an address outside every
+                subnet dnsmasq serves: a pool address instead; a rollback
+                brings the first address back; `gwctl devices name` keeps
+                the address of the statement it rewrites
 """
 import json
 import os
@@ -351,7 +360,111 @@ def case_name(h):
     check(h.dig(SAFE + ".new.home.arpa") == [addr], "its new name is back after rollback")
 
 
-CASES = {"new_device": case_new_device, "name": case_name}
+FIXED, FIXED2 = "10.77.0.30", "10.77.0.31"
+FIXED_OFF_NET = "10.78.0.5"   # in the policy's LAN (10/8), in no served subnet
+
+
+def fixed_policy(h, addr):
+    """home.gw includes devices.gw, which declares the phone at addr (as
+    `gwctl devices name` keeps it)."""
+    h.gwd.file("devices.gw", "device phone mac %s address %s\n" % (PHONE_MAC, addr))
+    h.gwd.file("home.gw", POLICY.replace("default allow\n",
+                                         'include "devices.gw"\ndefault allow\n'))
+
+
+def eth0_addrs(h):
+    text = net.sh("ip", "-4", "-o", "addr", "show", "dev", "eth0", ns=h.lan)
+    return re.findall(r"inet (\d+\.\d+\.\d+\.\d+)/", text)
+
+
+def renewed_to(h, udhcpc, want, what):
+    """SIGUSR1 to the running udhcpc (renew: a DHCPREQUEST for the address
+    it holds) until eth0 holds exactly `want` (a predicate on the list)."""
+    def got():
+        have = eth0_addrs(h)
+        if want(have):
+            return have
+        os.kill(udhcpc.pid, signal.SIGUSR1)
+        return None
+    return wait_for(what, got, timeout=40, step=2)
+
+
+def case_fixed(h):
+    net.need_programs("udhcpc", "dig", h.dnsmasq)
+    h.up()
+    fixed_policy(h, FIXED)
+    h.start()
+    conf = os.path.join(h.gwd.state, "dhcp", "dnsmasq.conf")
+    leases = os.path.join(h.gwd.state, "dhcp", "leases")
+    udhcpc = h.procs.spawn("udhcpc", ["udhcpc", "-i", "eth0", "-f", "-t", "20", "-T", "1",
+                                      "-x", "hostname:" + HOSTNAME, "-s",
+                                      programs.path("udhcpc_script.sh")], ns=h.lan)
+    try:
+        wait_for("the phone's fixed address", lambda: eth0_addrs(h) == [FIXED], timeout=40)
+    except Fail:
+        raise Fail("eth0: %s; udhcpc: %s; conf: %s" % (eth0_addrs(h), h.procs.logtail("udhcpc"),
+                                                        open(conf).read()))
+    d = wait_for("the fixed lease in gwctl devices", lambda: leased(h.device(), FIXED), timeout=20)
+    check(d["name"] == "phone" and d["new"] is False, "the phone is not declared: %s" % d)
+    check(h.dig("phone.home.arpa") == [FIXED], "phone.home.arpa does not answer its fixed address")
+    with open(conf) as f:
+        check(re.search(r"^dhcp-host=%s,%s$" % (PHONE_MAC, re.escape(FIXED)), f.read(), re.M),
+              "dnsmasq.conf has no dhcp-host line for the phone")
+    pid = h.dhcp()["pid"]
+
+    # An apply that changes the address: dnsmasq started again with it,
+    # the lease kept (the lease file), the next renewal gets the new one.
+    gen = h.gwd.status()["generation"]
+    fixed_policy(h, FIXED2)
+    h.gwd.gwctl("policy", "apply", h.policy)
+    check("event=dhcp_conf file=%s fixed=1 action=restart" % conf in h.gwd.logtext(),
+          "gwd did not log the new configuration")
+    wait_for("dnsmasq started again", lambda: h.dhcp()["state"] == "running" and
+             h.dhcp()["pid"] not in (0, pid), timeout=20)
+    with open(leases) as f:
+        check(re.search(r" %s %s " % (PHONE_MAC, re.escape(FIXED)), f.read()),
+              "the lease is gone after dnsmasq's restart")
+    renewed_to(h, udhcpc, lambda a: a == [FIXED2], "the renewal's new fixed address")
+    wait_for("the new lease in gwctl devices", lambda: leased(h.device(), FIXED2), timeout=20)
+    check(h.dhcp()["restarts"] == 0, "a restart for a new configuration counted as a failure: %s"
+          % h.dhcp())
+
+    # An address in no subnet dnsmasq serves: dnsmasq cannot hand it out
+    # (docs/dns.md, "Fixed addresses"); the device gets a pool address.
+    fixed_policy(h, FIXED_OFF_NET)
+    h.gwd.gwctl("policy", "apply", h.policy)
+    have = renewed_to(h, udhcpc, lambda a: len(a) == 1 and a[0] not in (FIXED2, FIXED_OFF_NET),
+                      "a pool address for an address in no served subnet")
+    last = int(have[0].rsplit(".", 1)[1])
+    check(have[0].startswith("10.77.0.") and 100 <= last <= 150,
+          "not a pool address: %s" % have)
+
+    # Rollback to the first generation: its address again.
+    h.gwd.gwctl("policy", "rollback", str(gen))
+    renewed_to(h, udhcpc, lambda a: a == [FIXED], "the first fixed address after rollback")
+    wait_for("the first address's lease in gwctl devices", lambda: leased(h.device(), FIXED),
+             timeout=20)
+    # (The pool address may still answer beside it while the gateway's
+    # neighbour entry for it lives: the registry counts those as current.)
+    got = h.dig("phone.home.arpa")
+    check(FIXED in got, "phone.home.arpa does not follow the lease: %s; %s" % (got, h.device()))
+
+    # `gwctl devices name` rewrites the phone's statement in devices.gw:
+    # its fixed address stays in it, and in dnsmasq's configuration.
+    fixed_policy(h, FIXED)
+    h.gwd.gwctl("devices", "name", "phone", "phone", "--group", "guests")
+    with open(os.path.join(h.gwd.dir, "devices.gw")) as f:
+        text = f.read()
+    check(re.search(r"^device phone mac %s address %s group guests$" % (PHONE_MAC,
+                    re.escape(FIXED)), text, re.M), "devices.gw after naming: %s" % text)
+    with open(conf) as f:
+        check(re.search(r"^dhcp-host=%s,%s$" % (PHONE_MAC, re.escape(FIXED)), f.read(), re.M),
+              "dnsmasq.conf lost the phone's fixed address after gwctl devices name")
+    check(h.device()["groups"] == ["guests"], "the naming did not apply: %s" % h.device())
+    h.procs.stop("udhcpc")
+
+
+CASES = {"new_device": case_new_device, "name": case_name, "fixed": case_fixed}
 
 
 def without_gw_dns_lsan(text):

@@ -203,7 +203,24 @@ def case_forward(lab, gw_dns):
     expect("198.51.100.10" in dig(lab, "site.lab"), "the client is served again after the flood")
 
 
+def silent_sources(lab):
+    """The (address, port) each datagram the silent upstream got came from."""
+    (s,) = [s for s in lab.socks if s.getsockname() == ("10.77.2.3", 53)]
+    got = []
+    s.setblocking(False)
+    try:
+        while True:
+            got.append(s.recvfrom(4096)[1])
+    except BlockingIOError:
+        pass
+    return got
+
+
 def case_silent(lab, gw_dns):
+    # Upstream queries leave from the kernel's ephemeral ports, the only
+    # ones a fast path's NAT on the WAN leaves to the gateway's kernel:
+    # a narrow range here, so a port from anywhere else shows.
+    dnslab.run("sysctl", "-qw", "net.ipv4.ip_local_port_range=41000 41063", ns=lab.ns["g"])
     lab.start_gw_dns(gw_dns)
     lab.configure(upstreams=[("10.77.2.3", 53)], timeout_ms=300)
     out = dig(lab, "anything.example")
@@ -223,6 +240,11 @@ def case_silent(lab, gw_dns):
     outs = [p.communicate(timeout=20)[0] for p in procs]
     expect(all(status(o) == "SERVFAIL" for o in outs), "three queries, each SERVFAIL")
     expect(lab.ctl.stats()["servfail.overload"] == 1, "one refused at once by the outstanding cap")
+    srcs = silent_sources(lab)
+    ports = sorted({p for _, p in srcs})
+    expect(len(srcs) >= 5 and all(41000 <= p <= 41063 for p in ports) and len(ports) >= 2,
+           "%d upstream queries from random ports of the ephemeral range 41000-41063: %s" % (
+               len(srcs), ports))
 
 
 def proc_status(pid):

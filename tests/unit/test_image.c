@@ -168,6 +168,40 @@ static void index_out_of_range_is_named(void **state)
 	free(img);
 }
 
+/* A device's fixed address survives the image; a flag the loader does not
+ * know, or an address without its flag, is refused. */
+static void device_address(void **state)
+{
+	static const char *text = "device tv mac 02:00:00:00:00:01 address 192.168.1.30\n"
+				  "device tab mac 02:00:00:00:00:02\ndefault allow\n";
+	size_t size;
+	uint8_t *img = image_of(text, &size);
+	struct pol_ir *ir = NULL;
+	char err[200];
+	assert_int_equal(pol_image_load(img, size, &ir, err, sizeof(err)), 0);
+	assert_int_equal(ir->ndevices, 2);
+	assert_int_equal(ir->devices[0].flags, POL_DEVICE_ADDR4);
+	assert_memory_equal(ir->devices[0].addr4, ((uint8_t[]){ 192, 168, 1, 30 }), 4);
+	assert_int_equal(ir->devices[1].flags, 0);
+	assert_memory_equal(ir->devices[1].addr4, ((uint8_t[]){ 0, 0, 0, 0 }), 4);
+	pol_ir_free(ir);
+
+	struct pol_image_header h;
+	memcpy(&h, img, sizeof(h));
+	uint8_t *dev1 = img + h.sections[POL_SEC_DEVICES].offset + sizeof(struct pol_device);
+	size_t at_addr = offsetof(struct pol_device, addr4), at_flags = offsetof(struct pol_device, flags);
+	dev1[at_addr] = 10; /* an address, no flag */
+	fix_crc(img, size);
+	assert_int_equal(pol_image_load(img, size, &ir, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "device 1: an address without its flag");
+	dev1[at_addr] = 0;
+	dev1[at_flags] = 2; /* a flag this version does not know */
+	fix_crc(img, size);
+	assert_int_equal(pol_image_load(img, size, &ir, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "device 1: unknown flags 0x2");
+	free(img);
+}
+
 /* TZ=":/dev/stdin" would have libc read a file: names must stay names. */
 static void timezone_path_refused(void **state)
 {
@@ -218,6 +252,7 @@ int main(void)
 		cmocka_unit_test(every_byte_flip_is_safe),
 		cmocka_unit_test(index_out_of_range_is_named),
 		cmocka_unit_test(timezone_path_refused),
+		cmocka_unit_test(device_address),
 		cmocka_unit_test(layouts_match_structs),
 		cmocka_unit_test(deterministic),
 	};

@@ -11,6 +11,7 @@
  * or --file) and, the first time, one `include` line at the end of the
  * policy file.  Both are put back as they were when the apply fails.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -397,6 +398,12 @@ static void statement(const struct pol_ir *ir, uint32_t dev, const struct naming
 	if (!nmacs) {
 		out[0] = '\0';
 		return;
+	}
+	/* The device's fixed address stays with its statement. */
+	if ((ir->devices[dev].flags & POL_DEVICE_ADDR4) && n < size) {
+		char addr[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, ir->devices[dev].addr4, addr, sizeof(addr));
+		n += (size_t)snprintf(out + n, size - n, " address %s", addr);
 	}
 	bool ours = add != NULL;
 	const char *owner = ours && nm->owner ? nm->owner :

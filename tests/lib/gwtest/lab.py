@@ -6,6 +6,14 @@ tests/netns/, so both run on the same home.
 
     Home(build, work).up()   build everything; raises Fail naming the
                              piece that is missing or failed
+    Home(build, dhcp=True)   the home on gw's own DHCP and DNS: gwd runs
+                             gw-dns and dnsmasq, the internet a resolver
+                             (Unbound) that knows the lab's sites, every
+                             device takes its address from udhcpc (the
+                             declared ones the policy's fixed addresses);
+                             without it (the tests' default) the devices
+                             have the same addresses set by hand, no DNS
+    Home.addr(dev)           the device's IPv4 address now
     Home.down()              tear everything down (idempotent; also after
                              a half-made up())
     Home.trouble()           after down(): sanitizer reports in the logs of
@@ -33,6 +41,7 @@ from . import SRC, Fail, ebpf, programs, proto
 from . import wait_for as _wait_for
 from .net import Netns, connectable, has_link, mac_of, missing_programs, remove_dpdk_runtime
 from .net import remove_pins, sh
+from .dns import ensure_user
 from .proc import Procs
 
 # ------------------------------------------------------------------ the plan
@@ -51,17 +60,41 @@ METRICS_PORT = 9477           # gwd's metrics, on the gateway namespace's loopba
 SITE = "203.0.113.80"
 TRACKER = "203.0.113.66"
 THERMO_CLOUD = "198.51.100.10"
+SOCIAL = "203.0.113.70"
 TRACKER_DOMAIN = "ads.doubleclick.net"  # in docs/examples/trackers.txt (*.doubleclick.net)
+SOCIAL_DOMAIN = "www.tiktok.com"        # in home.gw's list social (*.tiktok.com)
 INTERNET = {
     SITE: "site www.example.org",
     TRACKER: "tracker " + TRACKER_DOMAIN,
     THERMO_CLOUD: "thermostat cloud api.thermo.example",
+    SOCIAL: "social " + SOCIAL_DOMAIN,
 }
+
+# The internet's resolver (Unbound, with dhcp=True): gw-dns forwards to it.
+# What it knows: the lab's sites by name.
+RESOLVER = "203.0.113.35"
+NAMES = {
+    "www.example.org": SITE,
+    TRACKER_DOMAIN: TRACKER,
+    "api.thermo.example": THERMO_CLOUD,
+    SOCIAL_DOMAIN: SOCIAL,
+}
+ZONE = "hughes.home.arpa"     # docs/examples/home.gw's zone
+
+# dnsmasq's pools (dhcp=True), one a subnet: the declared devices have
+# fixed addresses below them (home.gw's `address`), new devices get these.
+DHCP_RANGES = ("192.168.1.100-192.168.1.199", "192.168.50.100-192.168.50.199",
+               "192.168.51.100-192.168.51.199")
 
 # The home's devices: name in the lab, policy device (None: a MAC nobody
 # declared), MAC, address, where it plugs in ("lan": the DPDK wired port
 # through the switch; "wifi": the kernel port wlan0 with the eBPF
 # classifier; "wifi-nft": the kernel port wlan1, enforced by the nft engine).
+#
+# With dhcp=True the declared devices get these addresses from gw's DHCP
+# (docs/examples/home.gw gives them as fixed addresses) and the visitor one
+# of the pool (its address here is then only the one of static labs); each
+# sends its DHCP hostname (HOSTNAMES).
 DEVICES = [
     ("laptop", "sarah-laptop", "3c:22:fb:41:8e:07", "192.168.1.10", "lan"),
     ("tv", "living-room-tv", "64:1c:ae:93:0e:5a", "192.168.1.20", "lan"),
@@ -70,6 +103,10 @@ DEVICES = [
     ("phone", "maya-phone", "5e:91:2b:d0:7c:44", "192.168.50.10", "wifi"),
     ("tablet", "leo-tablet", "8c:86:1e:5f:20:b9", "192.168.51.10", "wifi-nft"),
 ]
+
+HOSTNAMES = {"laptop": "Sarahs-MacBook", "tv": "LivingRoomTV", "thermostat": "thermostat",
+             "visitor": "Galaxy_S23", "phone": "Mayas-iPhone", "tablet": "Leos-iPad"}
+VISITOR_LABEL = "galaxy-s23"  # its hostname made safe, under new.ZONE
 
 # The kernel ports: gwd's interface, its address on the gateway, engine.
 KERNEL_PORTS = {"wifi": ("wlan0", WIFI_GW, "ebpf"), "wifi-nft": ("wlan1", WIFI2_GW, "nft")}
@@ -91,8 +128,10 @@ table netdev gwlab_dpdk_ports {
 
 class Home:
     def __init__(self, build, work=None, policy=None, trackers=None, tag=None, log=print,
-                 lcores="0", dp_extra=()):
+                 lcores="0", dp_extra=(), dhcp=False):
         self.id = tag or str(os.getpid())
+        self.dhcp = dhcp
+        self.addrs = {name: addr for name, _, _, addr, _ in DEVICES}
         self.build = os.path.abspath(build)
         self.src = SRC
         self.gwd_bin = os.path.join(self.build, "control", "gwd")
@@ -181,6 +220,12 @@ class Home:
 
     # ------------------------------------------------------------- checks
 
+    DNSMASQ = "/usr/sbin/dnsmasq"
+
+    def addr(self, dev):
+        """dev's IPv4 address (with dhcp=True: the one its lease gave)."""
+        return self.addrs[dev]
+
     def missing(self):
         """What this machine lacks to build the home, as a list of reasons."""
         out = []
@@ -189,6 +234,14 @@ class Home:
         for prog in missing_programs("ip", "nft", "nsenter", "curl", "ethtool", "bridge",
                                      "bpftool"):
             out.append("%s is not installed" % prog)
+        if self.dhcp:
+            for prog in missing_programs("unbound", "udhcpc", "dig", self.DNSMASQ):
+                out.append("%s is not installed" % prog)
+            for path, what in ((os.path.join(self.build, "dns", "gw-dns"), "gw-dns"),
+                               (os.path.join(self.build, "tools", "gw-dhcp-event"),
+                                "gw-dhcp-event")):
+                if not os.access(path, os.X_OK):
+                    out.append("%s is not built (%s)" % (what, path))
         for path, what in ((self.gwd_bin, "gwd"), (self.gwctl_bin, "gwctl"),
                            (self.dp_bin, "gw-dataplane (meson -Ddpdk=enabled)")):
             if not os.access(path, os.X_OK):
@@ -214,7 +267,11 @@ class Home:
         self._internet()
         self._gateway_kernel()
         self._dataplane()
+        if self.dhcp:
+            ensure_user("gw-dns")
         self._gwd()
+        if self.dhcp:
+            self._dhcp_clients()
 
     def _namespaces(self):
         for role in ("inet", "gw", "sw"):
@@ -247,9 +304,10 @@ class Home:
                 sh("ip", "-n", dns, "link", "add", "eth0", "address", mac, "type", "veth",
                    "peer", "name", port, "netns", gw)
                 plen = 24
-            sh("ip", "-n", dns, "addr", "add", "%s/%d" % (addr, plen), "dev", "eth0")
             sh("ip", "-n", dns, "link", "set", "eth0", "up")
-            sh("ip", "-n", dns, "route", "add", "default", "via", gwaddr)
+            if not self.dhcp:
+                sh("ip", "-n", dns, "addr", "add", "%s/%d" % (addr, plen), "dev", "eth0")
+                sh("ip", "-n", dns, "route", "add", "default", "via", gwaddr)
             # veth leaves TCP checksums to "hardware"; a DPDK forwarder
             # passes them unfinished and the receiver drops them.
             sh("ethtool", "-K", "eth0", "tx", "off", ns=dns)
@@ -265,6 +323,29 @@ class Home:
             sh("ip", "-n", inet, "addr", "add", a + "/32", "dev", "lo")
         self.spawn("internet", inet, programs.python("http_internet.py", json.dumps(INTERNET)))
         self.wait_for("the internet's HTTP server", lambda: self._http_up(), proc="internet")
+        if self.dhcp:
+            self._resolver()
+
+    def _resolver(self):
+        """Unbound on RESOLVER in the internet: local data for NAMES, the
+        rest refused (no root servers here)."""
+        inet = self.ns_inet
+        sh("ip", "-n", inet, "addr", "add", RESOLVER + "/32", "dev", "lo")
+        conf = os.path.join(self.work, "unbound.conf")
+        with open(conf, "w") as f:
+            f.write("# the home lab's internet resolver (gwtest.lab)\nserver:\n"
+                    "\tinterface: %s\n\tdo-ip6: no\n\tdo-daemonize: no\n\tuse-syslog: no\n"
+                    "\tlogfile: \"\"\n\tchroot: \"\"\n\tusername: \"\"\n\tdirectory: \"%s\"\n"
+                    "\tpidfile: \"\"\n\taccess-control: 0.0.0.0/0 allow\n"
+                    "\tmodule-config: \"iterator\"\n\tlocal-zone: \".\" refuse\n"
+                    % (RESOLVER, self.work))
+            for name, addr in NAMES.items():
+                f.write("\tlocal-zone: \"%s.\" static\n\tlocal-data: \"%s. 300 IN A %s\"\n"
+                        % (name, name, addr))
+        self.spawn("unbound", inet, ["unbound", "-d", "-c", conf])
+        self.wait_for("Unbound on " + RESOLVER, lambda: sh(
+            "dig", "+short", "+tries=1", "+time=1", "@" + RESOLVER, "www.example.org",
+            ns=inet).split() == [SITE], timeout=20, proc="unbound")
 
     def _http_up(self):
         sh("curl", "-s", "--max-time", "1", "http://%s/" % SITE, ns=self.ns_inet)
@@ -373,6 +454,21 @@ class Home:
                         % (self.dp_sock, self.pins))
                 # In the gateway's namespace: each lab has its own loopback.
                 f.write("metrics = 127.0.0.1:%d\n" % METRICS_PORT)
+            if self.dhcp:
+                # The policy from gwd's first start: dnsmasq's fixed
+                # addresses are the policy's, before any device asks.
+                f.write("policy = %s\n" % self.policy)
+                # gw-dns on the gateway's LAN addresses (the wired LAN's
+                # on its twin), forwarding to the internet's resolver;
+                # dnsmasq on every LAN-side port (gw-lan, wlan0, wlan1).
+                subnets = [LAN_GW, WIFI_GW, WIFI2_GW]
+                f.write("dns = %s\ndns_listen = %s\ndns_clients = %s\ndns_upstreams = %s\n"
+                        % (os.path.join(self.build, "dns", "gw-dns"), ", ".join(subnets),
+                           ", ".join(a.rsplit(".", 1)[0] + ".0/24" for a in subnets), RESOLVER))
+                f.write("dhcp = %s\ndhcp_ranges = %s\ndhcp_lease_time = 3600\n"
+                        "dhcp_script = %s\n"
+                        % (self.DNSMASQ, ", ".join(DHCP_RANGES),
+                           os.path.join(self.build, "tools", "gw-dhcp-event")))
 
     def _gwd(self):
         self._write_conf(True)
@@ -389,6 +485,31 @@ class Home:
         self.procs.forget("gwd")
         self._write_conf(False)
         self.start_gwd()
+
+    def _dhcp_clients(self):
+        """udhcpc in every device's namespace (run by the lab, by PID, in
+        the foreground: it renews), sending the device's hostname; waits
+        for every lease and checks the declared devices got their fixed
+        addresses."""
+        for name, *_ in DEVICES:
+            self.spawn("udhcpc-" + name, self.ns(name),
+                       ["udhcpc", "-i", "eth0", "-f", "-t", "30", "-T", "1", "-A", "2",
+                        "-x", "hostname:" + HOSTNAMES[name], "-s",
+                        programs.path("udhcpc_script.sh")])
+        for name, policy_name, _, addr, _ in DEVICES:
+            got = self.wait_for("%s's DHCP lease" % name, lambda: self._eth0_addr(name),
+                                timeout=60, proc="udhcpc-" + name)
+            if policy_name and got != addr:
+                raise Fail("%s (%s) got %s by DHCP, not its fixed address %s" % (
+                    name, policy_name, got, addr))
+            self.addrs[name] = got
+
+    def _eth0_addr(self, dev):
+        text = sh("ip", "-4", "-o", "addr", "show", "dev", "eth0", ns=self.ns(dev))
+        for word in text.split():
+            if "/" in word and word[0].isdigit():
+                return word.split("/")[0]
+        return None
 
     def start_gwd(self):
         """Starts gwd and waits until its API answers; self.gwd_start_s says
