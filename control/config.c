@@ -22,6 +22,7 @@ void gwd_config_defaults(struct gwd_config *c)
 	c->api_max_per_uid = GWD_API_MAX_PER_UID;
 	c->api_idle_s = GWD_API_IDLE_S;
 	c->compile_timeout_s = GWD_COMPILE_TIMEOUT_S;
+	c->ebpf_flows = GWD_EBPF_FLOWS_DEFAULT;
 	snprintf(c->api_group, sizeof(c->api_group), "gw");
 	snprintf(c->nft_table, sizeof(c->nft_table), "%s", GWD_DEFAULT_NFT_TABLE);
 	c->guard = true;
@@ -69,7 +70,8 @@ enum key {
 	K_NFT_TABLE, K_GUARD, K_LAN_PORTS, K_WAN_PORTS, K_NFT_PORTS, K_LAN_OPEN, K_WAN_OPEN,
 	K_KERNEL_NAT, K_NFLOG_GROUP, K_METRICS,
 	K_DNS, K_DNS_LISTEN, K_DNS_CLIENTS, K_DNS_UPSTREAMS, K_DNS_USER, K_DNS_BLOCK,
-	K_DHCP, K_DHCP_RANGES, K_DHCP_LEASE_TIME, K_DHCP_PORTS, K_DHCP_SCRIPT, K_COUNT
+	K_DHCP, K_DHCP_RANGES, K_DHCP_LEASE_TIME, K_DHCP_PORTS, K_DHCP_SCRIPT, K_EBPF_FLOWS,
+	K_COUNT
 };
 
 static const char *const keys[K_COUNT] = {
@@ -87,6 +89,7 @@ static const char *const keys[K_COUNT] = {
 	[K_DNS_USER] = "dns_user", [K_DNS_BLOCK] = "dns_block",
 	[K_DHCP] = "dhcp", [K_DHCP_RANGES] = "dhcp_ranges", [K_DHCP_LEASE_TIME] = "dhcp_lease_time",
 	[K_DHCP_PORTS] = "dhcp_ports", [K_DHCP_SCRIPT] = "dhcp_script",
+	[K_EBPF_FLOWS] = "ebpf_flows",
 };
 
 /* The number a key sets and its range, or NULL. */
@@ -99,6 +102,10 @@ static unsigned *num_field(struct gwd_config *c, enum key k, unsigned *ret_min, 
 	case K_API_IDLE: *ret_max = 86400; return &c->api_idle_s;
 	case K_COMPILE_TIMEOUT: *ret_max = 3600; return &c->compile_timeout_s;
 	case K_DHCP_LEASE_TIME: *ret_min = 120; *ret_max = 31536000; return &c->dhcp_lease_s;
+	case K_EBPF_FLOWS:
+		*ret_min = GWD_EBPF_FLOWS_MIN;
+		*ret_max = GWD_EBPF_FLOWS_MAX;
+		return &c->ebpf_flows;
 	default: return NULL;
 	}
 }
@@ -640,7 +647,7 @@ int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_
 				"nft_table, guard, lan_ports, wan_ports, nft_ports, lan_open, wan_open, "
 				"kernel_nat, nflog_group, metrics, dns, dns_listen, dns_clients, "
 				"dns_upstreams, dns_user, dns_block, dhcp, dhcp_ranges, dhcp_lease_time, "
-				"dhcp_ports, dhcp_script)",
+				"dhcp_ports, dhcp_script, ebpf_flows)",
 				(int)(klen > 64 ? 64 : klen), line);
 			continue;
 		}
@@ -699,6 +706,9 @@ int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_
 			if (i < vlen || v < lo || v > hi)
 				add_err(&e, name, lineno, "'%s' must be a number from %u to %u",
 					keys[k], lo, hi);
+			else if (k == K_EBPF_FLOWS && (v & (v - 1)))
+				add_err(&e, name, lineno, "'%s' must be a power of two (4096, 8192, "
+					"... %u), not %lu", keys[k], hi, v);
 			else
 				*num = (unsigned)v;
 			continue;

@@ -34,6 +34,8 @@
  * dns needs dns_listen and dns_clients; address lists are separated by
  * commas, at most GWD_DNS_ADDRS each.
  *   compile_timeout = 60           seconds a policy compile may take (1..3600)
+ *   ebpf_flows = 262144            flows the eBPF classifier's table holds (a
+ *                                  power of two, 4096..4194304; 128 bytes each)
  * The nftables table, the guard and the nft engine (docs/nft.md):
  *   nft_table  = gw                the table gwd owns (family inet)
  *   guard      = on                on | off (off: tests and development only)
@@ -95,6 +97,10 @@ struct gwd_addr {
 #define GWD_API_ROOT_SLOTS 4 /* of api_max_connections, kept for uid 0 */
 #define GWD_API_IDLE_S 60
 #define GWD_COMPILE_TIMEOUT_S 60
+/* The eBPF flow table (ebpf/gw_bpf_abi.h GWBPF_FLOWS_*: the same). */
+#define GWD_EBPF_FLOWS_DEFAULT 262144u
+#define GWD_EBPF_FLOWS_MIN     4096u
+#define GWD_EBPF_FLOWS_MAX     4194304u
 #define GWD_MAX_OPEN 32           /* lan_open, wan_open entries */
 #define GWD_NFT_TABLE_MAX 32      /* nft_table, with its NUL */
 #define GWD_DEFAULT_NFT_TABLE "gw"
@@ -138,6 +144,7 @@ struct gwd_config {
 	unsigned api_max_per_uid;     /* GWD_API_MAX_PER_UID */
 	unsigned api_idle_s;          /* GWD_API_IDLE_S */
 	unsigned compile_timeout_s;   /* GWD_COMPILE_TIMEOUT_S */
+	unsigned ebpf_flows;          /* GWD_EBPF_FLOWS_DEFAULT */
 	/* nftables (docs/nft.md) */
 	char nft_table[GWD_NFT_TABLE_MAX];
 	bool guard;

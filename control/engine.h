@@ -107,6 +107,13 @@ struct gwd_engine {
 	void *resync_arg;
 };
 
+/* The mask schedules take while the wall clock cannot be believed
+ * (schedules.c): every scheduled block or reject rule on, every scheduled
+ * allow rule off, rules without a schedule on; (nrules + 63) / 64 words of
+ * m, which the caller zeroed.  An engine that follows schedules on its own
+ * (the eBPF classifier's timeline) takes it past what gwd computed. */
+void gwd_sched_restrictive(const struct pol_ir *ir, uint64_t *m);
+
 /* An engine's "ok" / "degraded: why" text, in state (cap bytes), from a
  * printf format; a change is logged as engine_state engine=NAME state=... */
 void gwd_engine_vset_state(char *state, size_t cap, const char *engine, const char *fmt,

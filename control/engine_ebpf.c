@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "clock.h"
 #include "engine_ebpf.h"
 #include "eval.h"
 #include "flows.h"
@@ -23,6 +24,11 @@
 #define EXPIRE_S      10
 #define IDLE_NS       (300ull * 1000000000ull)
 #define GEN_MAP       16
+#define HORIZON_S     86400 /* the timeline reaches a day ahead */
+
+_Static_assert(GWD_EBPF_FLOWS_DEFAULT == GWBPF_FLOWS_DEFAULT &&
+	       GWD_EBPF_FLOWS_MIN == GWBPF_FLOWS_MIN && GWD_EBPF_FLOWS_MAX == GWBPF_FLOWS_MAX,
+	       "gwd.conf's ebpf_flows bounds are the loader's");
 
 struct bpf_engine {
 	struct gwd_engine base;
@@ -34,6 +40,11 @@ struct bpf_engine {
 	char live_path[GWD_PATH_MAX + 32]; /* generation and epoch gwd last made live */
 	uint32_t staged_gen;               /* 0: nothing staged */
 	uint32_t nrules;                   /* of the live generation */
+	struct pol_ir *ir, *staged_ir;     /* the live and the staged policy */
+	char state_dir[GWD_PATH_MAX];
+	int64_t timeline_min;              /* wall minute of the last timeline built */
+	uint32_t staged_timeline;          /* entries of the staged one, 0: none */
+	struct gwbpf_schedule sched;       /* scratch for the timeline */
 	struct { uint32_t epoch, gen; } genmap[GEN_MAP];
 	unsigned ngenmap;
 	char state[300];
@@ -53,6 +64,9 @@ static void set_state(struct bpf_engine *b, const char *fmt, ...)
 static void map_epoch(struct bpf_engine *b)
 {
 	uint32_t epoch = (uint32_t)(gwbpf_epoch(b->g) & GWBPF_EPOCH_NUMBER);
+	/* A new timeline keeps the generation: its first epoch says it. */
+	if (b->ngenmap && b->genmap[b->ngenmap - 1].gen == b->base.generation)
+		return;
 	if (b->ngenmap == GEN_MAP) {
 		memmove(b->genmap, b->genmap + 1, sizeof(b->genmap[0]) * (GEN_MAP - 1));
 		b->ngenmap--;
@@ -83,6 +97,86 @@ static int save_live(struct bpf_engine *b, char *err, size_t errlen)
 	return r;
 }
 
+/* ir's schedule timeline (loader.h, gwbpf_timeline_build) in b->sched:
+ * first (gwd's mask now, or NULL: computed here as gwd computes it) from
+ * now, then the masks of the next HORIZON_S seconds minute by minute, then
+ * the restrictive mask.  1: built; 0: no timeline is due, the mask now
+ * holds for ever (a policy without schedules, whose masks are all one; or
+ * a wall clock that cannot be believed: no boundary can be computed, and
+ * gwd's mask then is the restrictive one). */
+static int build_timeline(struct bpf_engine *b, const struct pol_ir *ir, time_t now,
+			  const struct gwbpf_bitmap *first, char *err, size_t errlen)
+{
+	struct gwbpf_schedule *sc = &b->sched;
+	struct gwbpf_bitmap now_mask, closed = { { 0 } };
+	char why[160];
+	int r;
+	if (!gwd_clock_synchronised(now, why, sizeof(why)))
+		return 0;
+	if (!first) {
+		struct pol_when when;
+		if ((r = pol_when_at(ir, now, &when)) < 0) {
+			snprintf(err, errlen, "the policy's time zone: %s", strerror(-r));
+			return r;
+		}
+		gwbpf_active_mask(ir, when, &now_mask);
+		first = &now_mask;
+	}
+	if (ir->nrules <= GWBPF_MAX_RULES) {
+		uint64_t m[GWBPF_WORDS] = { 0 };
+		gwd_sched_restrictive(ir, m);
+		memcpy(closed.w, m, sizeof(m));
+	}
+	if ((r = gwbpf_timeline_build(ir, (int64_t)now, HORIZON_S, first, &closed, sc)) < 0) {
+		snprintf(err, errlen, "the schedule's timeline: %s", strerror(-r));
+		return r;
+	}
+	return sc->n > 1 || memcmp(&sc->active[0], &closed, sizeof(closed));
+}
+
+/* The live generation's timeline into the kernel (gwbpf_set_timeline),
+ * where it differs from the live one; first as build_timeline's.  1:
+ * written; 0: the live one stands. */
+static int push_timeline(struct bpf_engine *b, const struct gwbpf_bitmap *first, char *err,
+			 size_t errlen)
+{
+	time_t now = time(NULL);
+	if (!b->ir || !b->base.generation)
+		return 0;
+	b->timeline_min = (int64_t)now / 60;
+	int r = build_timeline(b, b->ir, now, first, err, errlen);
+	if (r == 0 && first) {
+		if ((r = gwbpf_set_active(b->g, first)) < 0)
+			snprintf(err, errlen, "set_active: %s", strerror(-r));
+		return r < 0 ? r : 1;
+	}
+	if (r <= 0)
+		return r;
+	if ((r = gwbpf_set_timeline(b->g, &b->sched)) < 0) {
+		snprintf(err, errlen, "set_timeline: %s", strerror(-r));
+		return r;
+	}
+	if (r > 0)
+		gwd_log("ebpf_timeline", "gen=%u epoch=%llu entries=%u end=%lld", b->base.generation,
+			(unsigned long long)(gwbpf_epoch(b->g) & GWBPF_EPOCH_NUMBER), b->sched.n,
+			(long long)b->sched.end_s);
+	return r;
+}
+
+static int save_live(struct bpf_engine *b, char *err, size_t errlen);
+
+/* push_timeline, and the epoch it made recorded; failures logged. */
+static void renew_timeline(struct bpf_engine *b)
+{
+	char why[256], q[300];
+	int r = push_timeline(b, NULL, why, sizeof(why));
+	if (r > 0)
+		r = save_live(b, why, sizeof(why));
+	if (r < 0)
+		gwd_log("ebpf_timeline_failed", "gen=%u reason=%s", b->base.generation,
+			gwd_log_value(q, sizeof(q), why));
+}
+
 static void load_live(struct bpf_engine *b)
 {
 	char *text;
@@ -97,6 +191,23 @@ static void load_live(struct bpf_engine *b)
 		b->nrules = nrules;
 		map_epoch(b);
 		gwd_log("ebpf_adopt", "gen=%u epoch=%llu", gen, epoch & GWBPF_EPOCH_NUMBER);
+		/* The policy, for the timeline: from gwd's history. */
+		void *image = NULL;
+		size_t size = 0;
+		json_t *entry = NULL;
+		char why[256], q[300];
+		int r = gwd_history_get(b->state_dir, gen, &entry, &image, &size);
+		json_decref(entry);
+		if (r == 0)
+			r = pol_image_load(image, size, &b->ir, why, sizeof(why));
+		else
+			snprintf(why, sizeof(why), "history entry %u: %s", gen, strerror(-r));
+		free(image);
+		if (r < 0)
+			gwd_log("ebpf_timeline_failed", "gen=%u reason=%s", gen,
+				gwd_log_value(q, sizeof(q), why));
+		else
+			renew_timeline(b);
 	}
 	free(text);
 }
@@ -155,12 +266,15 @@ static int prepare(struct gwd_engine *e, uint32_t gen, const void *image, size_t
 	struct gwbpf_bitmap active;
 	struct pol_when when;
 	b->staged_gen = 0;
+	pol_ir_free(b->staged_ir);
+	b->staged_ir = NULL;
 	int r;
-	if (!ir) {
-		if ((r = pol_image_load(image, size, &own, err, errlen)) < 0)
-			return r;
+	/* A copy of its own: the timeline is computed from it until the
+	 * next commit. */
+	if ((r = pol_image_load(image, size, &own, err, errlen)) < 0)
+		return r;
+	if (!ir)
 		ir = own;
-	}
 	if ((r = pol_when_at(ir, time(NULL), &when)) < 0) {
 		snprintf(err, errlen, "the policy's time zone: %s", strerror(-r));
 		goto out;
@@ -183,8 +297,22 @@ static int prepare(struct gwd_engine *e, uint32_t gen, const void *image, size_t
 		snprintf(err, errlen, "staging: %s", strerror(-r));
 		goto out;
 	}
+	/* The generation goes live with its schedules' timeline. */
+	b->staged_timeline = 0;
+	if ((r = build_timeline(b, ir, time(NULL), &active, err, errlen)) < 0)
+		goto out;
+	if (r > 0) {
+		if ((r = gwbpf_stage_timeline(b->g, &b->sched)) < 0) {
+			snprintf(err, errlen, "staging the timeline: %s", strerror(-r));
+			goto out;
+		}
+		b->staged_timeline = b->sched.n;
+	}
+	r = 0;
+	b->timeline_min = (int64_t)time(NULL) / 60;
 	b->staged_gen = gen;
-	b->nrules = ir->nrules;
+	b->staged_ir = own;
+	own = NULL;
 out:
 	pol_tables_free(tables);
 	pol_ir_free(own);
@@ -246,7 +374,11 @@ static int commit(struct gwd_engine *e, char *err, size_t errlen)
 	}
 	e->generation = b->staged_gen;
 	b->staged_gen = 0;
-	gwd_log("ebpf_commit", "gen=%u epoch=%llu", e->generation,
+	pol_ir_free(b->ir);
+	b->ir = b->staged_ir;
+	b->staged_ir = NULL;
+	b->nrules = b->ir->nrules;
+	gwd_log("ebpf_commit", "gen=%u timeline=%u epoch=%llu", e->generation, b->staged_timeline,
 		(unsigned long long)(gwbpf_epoch(b->g) & GWBPF_EPOCH_NUMBER));
 	/* Live already: a failed record only costs a re-stage at restart. */
 	char why[256];
@@ -260,7 +392,10 @@ static int commit(struct gwd_engine *e, char *err, size_t errlen)
 static void abort_(struct gwd_engine *e)
 {
 	/* The staged slot is idle: the next stage overwrites it. */
-	((struct bpf_engine *)e)->staged_gen = 0;
+	struct bpf_engine *b = (struct bpf_engine *)e;
+	b->staged_gen = 0;
+	pol_ir_free(b->staged_ir);
+	b->staged_ir = NULL;
 }
 
 static int set_active(struct gwd_engine *e, const uint64_t *mask, uint32_t nrules, char *err,
@@ -274,11 +409,18 @@ static int set_active(struct gwd_engine *e, const uint64_t *mask, uint32_t nrule
 	}
 	struct gwbpf_bitmap a = { { 0 } };
 	memcpy(a.w, mask, (nrules + 63) / 64 * sizeof(uint64_t));
-	int r = gwbpf_set_active(b->g, &a);
+	/* gwd's mask from now, and the schedules after it; without the
+	 * policy (not expected: commit and adopt keep it), the mask alone. */
+	int r = b->ir ? push_timeline(b, &a, err, errlen) : gwbpf_set_active(b->g, &a);
 	if (r < 0) {
-		snprintf(err, errlen, "set_active: %s", strerror(-r));
+		if (!b->ir)
+			snprintf(err, errlen, "set_active: %s", strerror(-r));
 		return r;
 	}
+	if (!b->ir)
+		r = 1;
+	if (r == 0)
+		return 0;
 	char why[256];
 	if (save_live(b, why, sizeof(why)) < 0) {
 		char q[300];
@@ -399,6 +541,10 @@ static void on_expire(evutil_socket_t fd, short what, void *arg)
 		gwd_log("ebpf_shaper_expire", "classes=%u", n);
 	char why[GWD_IFNAME_MAX + 128];
 	enforce_ports(b, why, sizeof(why));
+	/* Once a minute: the timeline again (pushed where it moved: a clock
+	 * step, a boundary coming into the day ahead, an hour gone). */
+	if ((int64_t)time(NULL) / 60 != b->timeline_min)
+		renew_timeline(b);
 }
 
 static void free_(struct gwd_engine *e)
@@ -410,6 +556,8 @@ static void free_(struct gwd_engine *e)
 		event_free(b->expire);
 	/* Programs and pins stay: enforcement goes on while gwd is down. */
 	gwbpf_free(b->g);
+	pol_ir_free(b->ir);
+	pol_ir_free(b->staged_ir);
 	free(b);
 }
 
@@ -442,17 +590,24 @@ int gwd_engine_ebpf_new(struct event_base *base, const struct gwd_config *cfg,
 	char dir[GWD_PATH_MAX + 16];
 	snprintf(dir, sizeof(dir), "%s/engine-ebpf", cfg->state_dir);
 	snprintf(b->live_path, sizeof(b->live_path), "%s/live", dir);
+	snprintf(b->state_dir, sizeof(b->state_dir), "%s", cfg->state_dir);
 	int r;
 	if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
 		r = -errno;
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
 		goto fail;
 	}
-	r = gwbpf_open(cfg->bpf_pin_root, &b->g);
+	r = gwbpf_open_sized(cfg->bpf_pin_root, cfg->ebpf_flows, &b->g);
 	if (r < 0) {
 		snprintf(err, errlen, "eBPF loader on %s: %s", cfg->bpf_pin_root, strerror(-r));
 		goto fail;
 	}
+	/* A pinned flow table keeps its size (its flows live on): the new
+	 * one is made once the pins are gone (a reboot, or gwbpf-tool
+	 * unpin with gwd stopped). */
+	if (gwbpf_flows(b->g) != cfg->ebpf_flows)
+		gwd_log("ebpf_flows_pinned", "configured=%u pinned=%u pin_root=%s", cfg->ebpf_flows,
+			gwbpf_flows(b->g), cfg->bpf_pin_root);
 	load_live(b);
 	b->events = event_new(base, gwbpf_events_fd(b->g), EV_READ | EV_PERSIST, on_events, b);
 	b->expire = event_new(base, -1, EV_PERSIST, on_expire, b);

@@ -15,7 +15,9 @@
  * gwd stops renewing it (gwd is down), the engine goes back to computing
  * the schedules from its own clock instead of holding a mask that no
  * longer matches the time.  The eBPF classifier cannot compute schedules
- * in the kernel: it keeps the last mask until gwd is back (docs/gwd.md).
+ * in the kernel: its engine (engine_ebpf.c) hands it a timeline of the
+ * next 24 hours' masks, from gwd's mask and the same computation, which
+ * the kernel follows while gwd is down (docs/gwd.md).
  *
  * While the wall clock cannot be believed (clock.h: it reads a time
  * before this build, as a router without a battery-backed clock does
@@ -39,8 +41,8 @@
 #include "log.h"
 
 /* Safe while the clock cannot be believed: what a scheduled rule
- * forbids is forbidden, what it allows is not allowed. */
-static void restrictive(const struct pol_ir *ir, uint64_t *m)
+ * forbids is forbidden, what it allows is not allowed (engine.h). */
+void gwd_sched_restrictive(const struct pol_ir *ir, uint64_t *m)
 {
 	for (uint32_t r = 0; r < ir->nrules; r++) {
 		const struct pol_rule *ru = &ir->rules[r];
@@ -70,7 +72,7 @@ static uint64_t *mask_now(struct gwd *d, const struct pol_ir *ir)
 	snprintf(d->clock_wait, sizeof(d->clock_wait), "%s", ok ? "" : why);
 	struct pol_when when;
 	if (!ok)
-		restrictive(ir, m);
+		gwd_sched_restrictive(ir, m);
 	/* pol_when_at fails only on a zone the image loader already refused;
 	 * then every rule stays on rather than none. */
 	else if (pol_when_at(ir, now, &when) < 0)

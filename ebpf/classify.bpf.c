@@ -53,10 +53,17 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, GWBPF_SLOTS * 2);
+	__uint(max_entries, GWBPF_TIMELINES * GWBPF_TIMELINE);
 	__type(key, __u32);
 	__type(value, struct gwbpf_bitmap);
 } gw_active SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, GWBPF_TIMELINES);
+	__type(key, __u32);
+	__type(value, struct gwbpf_timeline);
+} gw_timeline SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -122,7 +129,7 @@ struct {
  * lookup is a few direct loads; mmap'ed by the loader. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, GWBPF_FLOW_SETS);
+	__uint(max_entries, GWBPF_FLOWS_DEFAULT / GWBPF_FLOW_WAYS); /* the loader's size */
 	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, struct gwbpf_flow_set);
@@ -228,6 +235,43 @@ static __always_inline void count(const __u32 which)
 	cnt(counters(), which);
 }
 
+/* The live active buffer's timeline entry at jiffies jif (gw_bpf_abi.h,
+ * "Schedules"): the last whose start is not after jif.  The entry found
+ * last is tried first (two loads); else a binary search, whose answer is
+ * left as the next run's hint (every CPU finds the same: a racy store
+ * is harmless).  0 where the timeline is missing or empty. */
+static __always_inline __u32 timeline_at(__u64 epoch, __u64 jif)
+{
+	__u32 k = (epoch & GWBPF_EPOCH_SLOT ? 2 : 0) + (epoch & GWBPF_EPOCH_ACTIVE ? 1 : 0);
+	struct gwbpf_timeline *t = bpf_map_lookup_elem(&gw_timeline, &k);
+	if (!t)
+		return 0;
+	__u32 n = t->n;
+	if (n > GWBPF_TIMELINE)
+		n = GWBPF_TIMELINE;
+	if (n <= 1)
+		return 0;
+	__u32 h = t->hint & (GWBPF_TIMELINE - 1);
+	if (h < n && t->start[h] <= jif &&
+	    (h + 1 >= n || t->start[(h + 1) & (GWBPF_TIMELINE - 1)] > jif))
+		return h;
+	/* start[lo] <= jif (start[0] is 0), and the answer is below hi. */
+	__u32 lo = 0, hi = n;
+#pragma unroll
+	for (__u32 i = 0; i < 8; i++) { /* log2(GWBPF_TIMELINE) + 1 halvings */
+		__u32 mid = (lo + hi) / 2;
+		if (mid == lo)
+			continue;
+		if (t->start[mid & (GWBPF_TIMELINE - 1)] <= jif)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	lo &= GWBPF_TIMELINE - 1;
+	t->hint = lo;
+	return lo;
+}
+
 /* The gw_rule_stats index of (slot, rule). */
 static __always_inline __u32 stats_index(__u32 slot, __u32 rule)
 {
@@ -264,10 +308,13 @@ struct way {
  * .rodata, where the seed was once a map lookup on every packet and the
  * multipliers a multiply more on the way to the set. */
 const volatile __u64 gw_hash_m1 = 1, gw_hash_m2 = 1;
+/* log2 of gw_flows' sets: the table's size is the loader's (gwd.conf's
+ * ebpf_flows), a load-time constant too. */
+const volatile __u32 gw_flow_bits = 16;
 
 static __always_inline __u32 flow_hash(const struct gwbpf_flow_key *k, __u64 *tag, __u64 *rtag)
 {
-	return gwbpf_flow_hash_m(k, gw_hash_m1, gw_hash_m2, tag, rtag);
+	return gwbpf_flow_hash_m(k, gw_hash_m1, gw_hash_m2, gw_flow_bits, tag, rtag);
 }
 
 static __always_inline struct gwbpf_flow_set *flow_set(__u32 set)
@@ -653,7 +700,8 @@ __noinline int gw_or_domains(__u32 slot, __u64 sets)
  * own: as a static function it was verified again for every state of its
  * callers that reached a call (see "Verifier load time" in
  * docs/performance.md). */
-__noinline int gw_classify_pkt(const struct pkt *p, __u64 epoch, struct gwbpf_flow *ret)
+__noinline int gw_classify_pkt(const struct pkt *p, __u64 epoch, __u32 entry,
+			       struct gwbpf_flow *ret)
 {
 	if (!p || !ret)
 		return -1;
@@ -701,7 +749,9 @@ __noinline int gw_classify_pkt(const struct pkt *p, __u64 epoch, struct gwbpf_fl
 	const struct gwbpf_bitmap *addr = bitmap(slot, addr_i);
 	__u64 dst_words = summary(si + addr_i);
 
-	k = slot * 2 + (epoch & GWBPF_EPOCH_ACTIVE ? 1 : 0);
+	/* The schedule mask: the live buffer's timeline entry now. */
+	k = (slot * 2 + (epoch & GWBPF_EPOCH_ACTIVE ? 1 : 0)) * GWBPF_TIMELINE +
+	    (entry & (GWBPF_TIMELINE - 1));
 	const struct gwbpf_bitmap *act = bpf_map_lookup_elem(&gw_active, &k);
 	words &= summary(GWBPF_SUMMARY_ACTIVE + k);
 	if (!subj || !proto || !port || !addr || !act)
@@ -1209,9 +1259,12 @@ int gw_classify(struct xdp_md *ctx)
 		count(GWBPF_CNT_NO_POLICY);
 		return XDP_PASS;
 	}
-	__u32 slot = epoch & GWBPF_EPOCH_SLOT ? 1 : 0, number = (__u32)epoch;
-	__u32 ifindex = ctx->ingress_ifindex;
 	__u64 jif = bpf_jiffies64();
+	/* A flow decided under another timeline entry is decided again, as
+	 * under another epoch (gw_bpf_abi.h, "Schedules"). */
+	__u32 entry = timeline_at(epoch, jif);
+	__u32 slot = epoch & GWBPF_EPOCH_SLOT ? 1 : 0, number = (__u32)epoch + entry;
+	__u32 ifindex = ctx->ingress_ifindex;
 	__u64 tag, rtag;
 	struct gwbpf_flow_set *set = flow_set(flow_hash(&p.key, &tag, &rtag));
 	struct way wy = {};
@@ -1282,7 +1335,7 @@ int gw_classify(struct xdp_md *ctx)
 	}
 
 	struct gwbpf_flow nf = {};
-	if (gw_classify_pkt(&p, epoch, &nf) < 0) {
+	if (gw_classify_pkt(&p, epoch, entry, &nf) < 0) {
 		cnt(cn, GWBPF_CNT_MAP_MISS);
 		return XDP_DROP;
 	}
@@ -1368,17 +1421,19 @@ int gw_egress(struct __sk_buff *skb)
 	const __u64 *ep = bpf_map_lookup_elem(&gw_epoch, &z);
 	__u64 epoch = ep ? *ep : 0;
 	__u32 slot = epoch & GWBPF_EPOCH_SLOT ? 1 : 0;
+	__u64 jif = bpf_jiffies64();
+	__u32 entry = timeline_at(epoch, jif), number = (__u32)epoch + entry;
 	__sync_fetch_and_add(&f->packets_down, 1);
 	__sync_fetch_and_add(&f->bytes_down, skb->len);
-	f->last_jiffies = bpf_jiffies64();
+	f->last_jiffies = jif;
 
-	if ((epoch & GWBPF_EPOCH_VALID) && f->epoch != (__u32)epoch) {
+	if ((epoch & GWBPF_EPOCH_VALID) && f->epoch != number) {
 		/* Classified as the device sent it (p.key is not read after). */
 		p.key = k;
 		struct gwbpf_flow nf = {};
-		if (gw_classify_pkt(&p, epoch, &nf) == 0 && flow_take(&wy)) {
+		if (gw_classify_pkt(&p, epoch, entry, &nf) == 0 && flow_take(&wy)) {
 			count(GWBPF_CNT_EGRESS_RECLASS);
-			f->epoch = (__u32)epoch;
+			f->epoch = number;
 			f->rule = nf.rule;
 			f->device = nf.device;
 			f->action = nf.action;
@@ -1398,7 +1453,7 @@ int gw_egress(struct __sk_buff *skb)
 		count(GWBPF_CNT_EGRESS_DROP);
 		return TC_ACT_SHOT;
 	}
-	if ((flags & POL_TABLES_RULE_RATE) && fepoch == (__u32)epoch) {
+	if ((flags & POL_TABLES_RULE_RATE) && fepoch == number) {
 		/* Into the class on this port's HTB, or policed until there
 		 * is one. */
 		__u32 ifb = 0, cls = gw_shape_class(&p, slot, f, skb->ifindex, &ifb);
@@ -1439,7 +1494,8 @@ int gw_ingress(struct __sk_buff *skb)
 	__u64 tag, rtag;
 	struct gwbpf_flow_set *set = flow_set(flow_hash(&p.key, &tag, &rtag));
 	struct gwbpf_flow *f = flow_find(set, &p.key, false, tag, &wy);
-	if (!f || f->epoch != (__u32)epoch || f->action != POL_TABLES_ALLOW ||
+	if (!f || f->epoch != (__u32)epoch + timeline_at(epoch, bpf_jiffies64()) ||
+	    f->action != POL_TABLES_ALLOW ||
 	    !(f->flags & POL_TABLES_RULE_RATE))
 		return TC_ACT_OK;
 	__u32 ifb = 0, cls = gw_shape_class(&p, slot, f, 0, &ifb);

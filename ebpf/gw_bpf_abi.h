@@ -66,8 +66,9 @@
  * gw_epoch[0] is one u64, written with one map update, that says which
  * slot is live, which of the slot's two gw_active buffers is current, and
  * the epoch number.  Userspace (loader.c) applies a new policy by filling
- * the idle slot completely, then writing gw_epoch; a schedule boundary
- * writes the idle active buffer, then gw_epoch.  Every write of gw_epoch
+ * the idle slot completely, then writing gw_epoch; a new schedule
+ * timeline writes the idle active buffer, then gw_epoch (a boundary
+ * within a timeline needs no write: see "Schedules" below).  Every write of gw_epoch
  * takes a new epoch number, so every cached flow is classified again on
  * its next packet.  Before it overwrites the idle slot or buffer, the loader
  * waits an RCU grace period, so that no program run that read the previous
@@ -103,7 +104,7 @@
 
 #include "tables.h"
 
-#define GWBPF_ABI_VERSION 8
+#define GWBPF_ABI_VERSION 10
 
 #define GWBPF_MAX_RULES 4096
 #define GWBPF_WORDS     (GWBPF_MAX_RULES / 64)
@@ -119,7 +120,11 @@
 #define GWBPF_MAX_LOCAL    256
 #define GWBPF_MAX_SRC      1024 /* source prefixes of all ports */
 #define GWBPF_MAX_SHAPES   16384 /* shaper classes, all ports and the ifb */
-#define GWBPF_MAX_FLOWS    65536
+/* Flows in gw_flows: a power of two the loader is given (gwd.conf's
+ * ebpf_flows), 128 bytes of kernel memory each (a set of 4 is 512). */
+#define GWBPF_FLOWS_DEFAULT 262144
+#define GWBPF_FLOWS_MIN     4096
+#define GWBPF_FLOWS_MAX     4194304
 #define GWBPF_MAX_RATES    16384
 #define GWBPF_MAX_DEVICE_STATS 4096
 
@@ -145,6 +150,7 @@
 #define GWBPF_MAP_RETIRED  "gw_retired"
 #define GWBPF_MAP_SRC      "gw_src"
 #define GWBPF_MAP_SHAPES   "gw_shapes"
+#define GWBPF_MAP_TIMELINE "gw_timeline"
 
 /* gw_epoch[0]: a u64. */
 #define GWBPF_EPOCH_NUMBER  0xffffffffull /* compared with gwbpf_flow.epoch */
@@ -155,22 +161,67 @@
 /* gw_policy[slot]: the slot's struct pol_tables_header.  Without
  * POL_TABLES_F_DOMAINS, a new flow's classification skips gw_domains. */
 
-/* gw_bitmaps[slot * GWBPF_MAX_BITMAPS + i] and gw_active[slot * 2 + buf]:
- * the tables' rows, zero past their words. */
+/* gw_bitmaps[slot * GWBPF_MAX_BITMAPS + i] and gw_active (see "Schedules"
+ * below): the tables' rows, zero past their words. */
 struct gwbpf_bitmap {
 	__u64 w[GWBPF_WORDS];
 };
 _Static_assert(sizeof(struct gwbpf_bitmap) == 512, "gwbpf_bitmap layout");
 
+/* Schedules: the timeline.  An active buffer is not one mask but a
+ * timeline of up to GWBPF_TIMELINE masks, each from a time on, so the
+ * programs follow the policy's schedules while gwd is down: gwd pushes
+ * the schedule boundaries of the next 24 hours with the full mask from
+ * each (computed by the same function as its minute-by-minute mask, in
+ * the policy's time zone), and the programs take the last entry whose
+ * start is not after now.  gw_timeline[slot * 2 + buf] is the buffer's
+ * struct gwbpf_timeline; gw_active[(slot * 2 + buf) * GWBPF_TIMELINE + i]
+ * its entry i's mask.
+ *
+ * The clock is jiffies (bpf_jiffies64(), which the programs read for
+ * every packet already and the verifier inlines): the same rate as
+ * CLOCK_MONOTONIC, in ticks of 1/HZ s.  CLOCK_BOOTTIME would go on counting
+ * while the machine is suspended, but reading it is a helper call on every
+ * packet, and a gateway is not suspended; after a resume gwd converts
+ * again within a minute (it re-pushes when the conversion moved by more
+ * than a second).  The loader converts wall-clock starts to jiffies once
+ * per push (gw_clock and CLOCK_REALTIME read side by side), so a clock
+ * step or a DST change is followed at gwd's next minute.
+ *
+ * The last entry is the fail-closed mask from the timeline's end on (the
+ * restrictive one gwd uses while the clock cannot be believed: every
+ * scheduled block or reject rule on, every scheduled allow rule off,
+ * rules without a schedule as always): past the end of what gwd
+ * computed, nothing a schedule forbids gets through, and nothing a
+ * schedule allows only at times is allowed.  gwd re-pushes every hour
+ * and at every apply, adopt or clock step, so the end (24 h ahead) is
+ * reached only when gwd has been down for a day.
+ *
+ * A cached flow holds the epoch number plus the index of the timeline
+ * entry it was decided under (gwbpf_flow.epoch); the loader steps epoch
+ * numbers by GWBPF_TIMELINE, so a flow decided under another entry, as
+ * under another epoch, is decided again on its next packet. */
+#define GWBPF_TIMELINE 128
+#define GWBPF_TIMELINES (GWBPF_SLOTS * 2)
+struct gwbpf_timeline {
+	__u64 start[GWBPF_TIMELINE]; /* bpf_jiffies64() from which entry i holds;
+				      * start[0] is 0, then ascending */
+	__u32 n;    /* entries, 1..GWBPF_TIMELINE (the last the closed one) */
+	__u32 hint; /* the entry found last: written by the programs, a hint */
+};
+_Static_assert(sizeof(struct gwbpf_timeline) == 8 * GWBPF_TIMELINE + 8, "gwbpf_timeline layout");
+_Static_assert((GWBPF_TIMELINE & (GWBPF_TIMELINE - 1)) == 0, "GWBPF_TIMELINE: a power of two");
+
 /* gw_summaries: a __u64 per bitmap, bit w set when word w of the bitmap
  * is not zero; index slot * GWBPF_MAX_BITMAPS + i for gw_bitmaps[i] of the
- * slot, GWBPF_SUMMARY_ACTIVE + slot * 2 + buf for gw_active.  The AND of
+ * slot, GWBPF_SUMMARY_ACTIVE + (slot * 2 + buf) * GWBPF_TIMELINE + i for
+ * gw_active.  The AND of
  * the five bitmaps' summaries names the only words where a rule can be
  * set in all five, so the first-rule search reads those words alone
  * (policies whose rules name different devices or destinations have few).
  * Written by the loader with the bitmap it summarises. */
 #define GWBPF_SUMMARY_ACTIVE (GWBPF_SLOTS * GWBPF_MAX_BITMAPS)
-#define GWBPF_SUMMARIES      (GWBPF_SUMMARY_ACTIVE + GWBPF_SLOTS * 2)
+#define GWBPF_SUMMARIES      (GWBPF_SUMMARY_ACTIVE + GWBPF_TIMELINES * GWBPF_TIMELINE)
 _Static_assert(GWBPF_WORDS == 64, "one summary bit per bitmap word");
 
 /* gw_rules[slot * GWBPF_MAX_RULES + rule]: struct pol_tables_rule. */
@@ -257,7 +308,7 @@ _Static_assert(sizeof(struct gwbpf_flow_key) == 40, "gwbpf_flow_key layout");
 
 #define GWBPF_FLOW_ENDED 0x1 /* a FIN or RST was seen: the end event is sent */
 struct gwbpf_flow {
-	__u32 epoch;    /* gw_epoch's number when classified */
+	__u32 epoch;    /* gw_epoch's number + the timeline entry when classified */
 	__u32 rule;     /* deciding rule or POL_TABLES_RULE_DEFAULT* */
 	__u32 device;   /* device index in that policy, or ~0u: never seen */
 	__u8 action;    /* POL_TABLES_ALLOW.. */
@@ -276,7 +327,7 @@ struct gwbpf_flow {
 };
 _Static_assert(sizeof(struct gwbpf_flow) == 72, "gwbpf_flow layout");
 
-/* gw_flows: the flow table, an array of GWBPF_FLOW_SETS sets that the
+/* gw_flows: the flow table, an array of flows / GWBPF_FLOW_WAYS sets that the
  * programs and userspace run as a set-associative hash table (not a BPF
  * hash map: here a kernel hash map costs about 30 ns per lookup and 300 ns
  * per LRU insert, where an array element is a direct load).
@@ -327,8 +378,15 @@ _Static_assert(sizeof(struct gwbpf_flow) == 72, "gwbpf_flow layout");
  * read racing an insert into the same way is not fenced, a window of a
  * few instructions in which one packet could see the way's previous flow. */
 #define GWBPF_FLOW_WAYS 4
-#define GWBPF_FLOW_SETS (GWBPF_MAX_FLOWS / GWBPF_FLOW_WAYS)
-#define GWBPF_FLOW_SET_BITS 14 /* log2(GWBPF_FLOW_SETS) */
+/* log2 of the sets of a table of `flows` (a power of two): the set index's
+ * bits, which the loader hands the programs as a load-time constant. */
+static inline __u32 gwbpf_flow_set_bits(__u32 flows)
+{
+	__u32 b = 0;
+	while (b < 31 && (1u << (b + 1)) * GWBPF_FLOW_WAYS <= flows)
+		b++;
+	return b;
+}
 #define GWBPF_FLOW_BUSY  0x1ull
 #define GWBPF_FLOW_VALID 0x2ull
 struct gwbpf_flow_entry {
@@ -343,7 +401,9 @@ struct gwbpf_flow_set {
 	struct gwbpf_flow_entry way[GWBPF_FLOW_WAYS];
 };
 _Static_assert(sizeof(struct gwbpf_flow_set) == 512, "gwbpf_flow_set layout");
-_Static_assert(GWBPF_FLOW_SETS == 1u << GWBPF_FLOW_SET_BITS, "flow sets: 2^GWBPF_FLOW_SET_BITS");
+_Static_assert((GWBPF_FLOWS_DEFAULT & (GWBPF_FLOWS_DEFAULT - 1)) == 0 &&
+	       GWBPF_FLOWS_MIN <= GWBPF_FLOWS_DEFAULT && GWBPF_FLOWS_DEFAULT <= GWBPF_FLOWS_MAX,
+	       "flows: a power of two within the bounds");
 
 #define GWBPF_HASH_K 0x9e3779b97f4a7c15ull
 
@@ -366,7 +426,7 @@ static inline void gwbpf_flow_mults(__u64 seed, __u64 *m1, __u64 *m2)
 /* gwbpf_flow_hash() with the seed's multipliers (gwbpf_flow_mults())
  * given: the programs take them as load-time constants. */
 static inline __u32 gwbpf_flow_hash_m(const struct gwbpf_flow_key *k, __u64 m1, __u64 m2,
-				      __u64 *ret_tag, __u64 *ret_rtag)
+				      __u32 set_bits, __u64 *ret_tag, __u64 *ret_rtag)
 {
 	const __u64 base = ((__u64)k->family << 8 | k->proto) << 48;
 	__u64 s0, s1, d0, d1;
@@ -382,15 +442,15 @@ static inline __u32 gwbpf_flow_hash_m(const struct gwbpf_flow_key *k, __u64 m1, 
 	d ^= d >> 29;
 	*ret_tag = s * GWBPF_HASH_K ^ d;
 	*ret_rtag = d * GWBPF_HASH_K ^ s;
-	return (__u32)(((s | 1) * (d | 1)) >> (64 - GWBPF_FLOW_SET_BITS));
+	return (__u32)(((s | 1) * (d | 1)) >> (64 - (set_bits & 31)));
 }
 
-static inline __u32 gwbpf_flow_hash(const struct gwbpf_flow_key *k, __u64 seed, __u64 *ret_tag,
-				    __u64 *ret_rtag)
+static inline __u32 gwbpf_flow_hash(const struct gwbpf_flow_key *k, __u64 seed, __u32 set_bits,
+				    __u64 *ret_tag, __u64 *ret_rtag)
 {
 	__u64 m1, m2;
 	gwbpf_flow_mults(seed, &m1, &m2);
-	return gwbpf_flow_hash_m(k, m1, m2, ret_tag, ret_rtag);
+	return gwbpf_flow_hash_m(k, m1, m2, set_bits, ret_tag, ret_rtag);
 }
 
 /* gw_clock's context: what it writes, at one instant. */

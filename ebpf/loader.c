@@ -20,6 +20,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -57,12 +58,18 @@ struct gwbpf {
 	int nevents;
 	struct gwbpf_flow_set *sets; /* gw_flows, mmap'ed */
 	uint64_t seed;               /* gw_flow_seed[0] */
+	uint32_t nsets, set_bits;    /* gw_flows' sets, log2 of them */
 	/* The rates' HTB class minors in use (gw_shapes' classids), one bit
 	 * each: a class's minor is unique over the ifb and every port. */
 	uint64_t minors[65536 / 64];
+	/* The live timeline this loader pushed (gwbpf_set_timeline), 0
+	 * entries when it did not push the live one. */
+	uint32_t tl_n, tl_staged_n; /* tl_staged_n: the staged slot's, there */
+	uint64_t tl_start[GWBPF_TIMELINE];
+	struct gwbpf_bitmap tl_masks[GWBPF_TIMELINE];
 };
 
-#define SETS_BYTES ((size_t)GWBPF_FLOW_SETS * sizeof(struct gwbpf_flow_set))
+#define SETS_BYTES(g) ((size_t)(g)->nsets * sizeof(struct gwbpf_flow_set))
 
 static int on_event(void *ctx, void *data, size_t size)
 {
@@ -409,8 +416,53 @@ int gwbpf_shape_info(const struct gwbpf *g, const struct gwbpf_shape_key *k, uin
 	return 0;
 }
 
+/* gw_flows' size, before the programs load: a pinned table's (its flows
+ * are there, and libbpf would refuse to re-use a pin of another size),
+ * else `flows`.  The programs take the set bits as a load-time constant. */
+static int flows_before_load(struct gwbpf *g, uint32_t flows)
+{
+	uint32_t nsets = flows / GWBPF_FLOW_WAYS;
+	if (g->pin_root) {
+		char path[PATH_MAX];
+		int n = snprintf(path, sizeof(path), "%s/%s", g->pin_root, GWBPF_MAP_FLOWS);
+		if (n < 0 || (size_t)n >= sizeof(path))
+			return -ENAMETOOLONG;
+		int fd = bpf_obj_get(path);
+		if (fd < 0 && errno != ENOENT)
+			return -errno;
+		if (fd >= 0) {
+			struct bpf_map_info mi = { 0 };
+			uint32_t len = sizeof(mi);
+			int r = bpf_obj_get_info_by_fd(fd, &mi, &len) < 0 ? -errno : 0;
+			close(fd);
+			if (r < 0)
+				return r;
+			nsets = mi.max_entries;
+		}
+	}
+	uint32_t pinned = nsets * GWBPF_FLOW_WAYS;
+	if (pinned < GWBPF_FLOWS_MIN || pinned > GWBPF_FLOWS_MAX || (nsets & (nsets - 1)))
+		return -EINVAL;
+	g->nsets = nsets;
+	g->set_bits = gwbpf_flow_set_bits(pinned);
+	g->skel->rodata->gw_flow_bits = g->set_bits;
+	return bpf_map__set_max_entries(g->skel->maps.gw_flows, nsets);
+}
+
+uint32_t gwbpf_flows(const struct gwbpf *g)
+{
+	return g->nsets * GWBPF_FLOW_WAYS;
+}
+
 int gwbpf_open(const char *pin_root, struct gwbpf **ret)
 {
+	return gwbpf_open_sized(pin_root, GWBPF_FLOWS_DEFAULT, ret);
+}
+
+int gwbpf_open_sized(const char *pin_root, uint32_t flows, struct gwbpf **ret)
+{
+	if (flows < GWBPF_FLOWS_MIN || flows > GWBPF_FLOWS_MAX || (flows & (flows - 1)))
+		return -EINVAL;
 	struct gwbpf *g = calloc(1, sizeof(*g));
 	int r = -ENOMEM;
 	if (!g)
@@ -433,7 +485,8 @@ int gwbpf_open(const char *pin_root, struct gwbpf **ret)
 		if ((r = make_pin_root(pin_root)) < 0 || (r = set_pins(g)) < 0)
 			goto fail;
 	}
-	if ((r = seed_before_load(g)) < 0 || (r = classify_bpf__load(g->skel)) < 0)
+	if ((r = seed_before_load(g)) < 0 || (r = flows_before_load(g, flows)) < 0 ||
+	    (r = classify_bpf__load(g->skel)) < 0)
 		goto fail;
 	struct bpf_map_info mi = { 0 };
 	uint32_t mlen = sizeof(mi);
@@ -466,7 +519,7 @@ int gwbpf_open(const char *pin_root, struct gwbpf **ret)
 		r = -errno;
 		goto fail;
 	}
-	void *sets = mmap(NULL, SETS_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
+	void *sets = mmap(NULL, SETS_BYTES(g), PROT_READ | PROT_WRITE, MAP_SHARED,
 			  bpf_map__fd(g->skel->maps.gw_flows), 0);
 	if (sets == MAP_FAILED) {
 		r = -errno;
@@ -488,7 +541,7 @@ void gwbpf_free(struct gwbpf *g)
 		return;
 	ring_buffer__free(g->events);
 	if (g->sets)
-		munmap(g->sets, SETS_BYTES);
+		munmap(g->sets, SETS_BYTES(g));
 	free(g->ifaces);
 	free(g->pin_root);
 	if (g->grace_fd >= 0)
@@ -645,9 +698,35 @@ static int write_epoch(struct gwbpf *g, uint64_t e)
 	return 0;
 }
 
+static int clock_now(const struct gwbpf *g, struct gwbpf_clock *ret);
+static int hz(struct gwbpf *g, uint32_t *ret);
+
+/* Epoch numbers step by GWBPF_TIMELINE: a flow holds the number plus its
+ * timeline entry (gw_bpf_abi.h, "Schedules"), unique across epochs. */
 static uint64_t next_number(uint64_t e)
 {
-	return (e + 1) & GWBPF_EPOCH_NUMBER;
+	return ((e & GWBPF_EPOCH_NUMBER) / GWBPF_TIMELINE + 1) * GWBPF_TIMELINE &
+	       GWBPF_EPOCH_NUMBER;
+}
+
+/* Timeline tk (slot * 2 + buf): n masks from start[i] (jiffies) on, in
+ * gw_active and gw_summaries, then its header.  The buffer is idle: no
+ * program run reads it (the caller waited a grace period). */
+static int write_timeline(struct gwbpf *g, uint32_t tk, const uint64_t *start,
+			  const struct gwbpf_bitmap *masks, uint32_t n)
+{
+	struct gwbpf_timeline t = { .n = n };
+	if (!n || n > GWBPF_TIMELINE || tk >= GWBPF_TIMELINES)
+		return -EINVAL;
+	for (uint32_t i = 1; i < n; i++)
+		t.start[i] = start[i];
+	int r = fill_array(bpf_map__fd(g->skel->maps.gw_active), tk * GWBPF_TIMELINE, masks, n);
+	if (r == 0)
+		r = fill_summaries(g, GWBPF_SUMMARY_ACTIVE + tk * GWBPF_TIMELINE, masks, n);
+	if (r == 0 && bpf_map_update_elem(bpf_map__fd(g->skel->maps.gw_timeline), &tk, &t,
+					  BPF_ANY) < 0)
+		r = -errno;
+	return r;
 }
 
 int gwbpf_tables_build(const struct pol_ir *ir, struct pol_tables **ret)
@@ -689,6 +768,7 @@ int gwbpf_stage(struct gwbpf *g, const struct pol_tables *t, const struct gwbpf_
 	    t->words > GWBPF_WORDS)
 		return -E2BIG;
 	g->staged = false;
+	g->tl_staged_n = 0;
 	if ((r = grace(g)) < 0)
 		return r;
 	if ((r = clear_slot(bpf_map__fd(s->maps.gw_macs), sizeof(struct gwbpf_mac_key),
@@ -731,9 +811,8 @@ int gwbpf_stage(struct gwbpf *g, const struct pol_tables *t, const struct gwbpf_
 			    t->head.nrules)) < 0 ||
 	    (r = fill_array(bpf_map__fd(s->maps.gw_ports), slot * GWBPF_PORTS_PER_SLOT, t->ports,
 			    GWBPF_PORTS_PER_SLOT)) < 0 ||
-	    (r = fill_array(bpf_map__fd(s->maps.gw_active), slot * 2, active, 1)) < 0 ||
-	    (r = fill_summaries(g, slot * GWBPF_MAX_BITMAPS, bitmaps, t->head.nbitmaps)) < 0 ||
-	    (r = fill_summaries(g, GWBPF_SUMMARY_ACTIVE + slot * 2, active, 1)) < 0)
+	    (r = write_timeline(g, slot * 2, NULL, active, 1)) < 0 ||
+	    (r = fill_summaries(g, slot * GWBPF_MAX_BITMAPS, bitmaps, t->head.nbitmaps)) < 0)
 		goto out;
 	for (uint32_t i = 0; i < t->nmacs; i++) {
 		struct gwbpf_mac_key mk = { .slot = (uint8_t)slot };
@@ -776,8 +855,11 @@ int gwbpf_commit(struct gwbpf *g)
 	uint64_t e = next_number(g->epoch) | GWBPF_EPOCH_VALID |
 		     (g->staged_slot ? GWBPF_EPOCH_SLOT : 0);
 	int r = write_epoch(g, e);
-	if (r == 0)
+	if (r == 0) {
 		g->staged = false;
+		g->tl_n = g->tl_staged_n;
+		g->tl_staged_n = 0;
+	}
 	return r;
 }
 
@@ -788,13 +870,193 @@ int gwbpf_set_active(struct gwbpf *g, const struct gwbpf_bitmap *active)
 	uint32_t slot = g->epoch & GWBPF_EPOCH_SLOT ? 1 : 0;
 	uint32_t buf = g->epoch & GWBPF_EPOCH_ACTIVE ? 0 : 1;
 	int r = grace(g);
-	if (r < 0 ||
-	    (r = fill_array(bpf_map__fd(g->skel->maps.gw_active), slot * 2 + buf, active, 1)) < 0 ||
-	    (r = fill_summaries(g, GWBPF_SUMMARY_ACTIVE + slot * 2 + buf, active, 1)) < 0)
+	if (r < 0 || (r = write_timeline(g, slot * 2 + buf, NULL, active, 1)) < 0)
 		return r;
 	uint64_t e = next_number(g->epoch) | (g->epoch & (GWBPF_EPOCH_VALID | GWBPF_EPOCH_SLOT)) |
 		     (buf ? GWBPF_EPOCH_ACTIVE : 0);
+	g->tl_n = 0;
 	return write_epoch(g, e);
+}
+
+int gwbpf_timeline_build(const struct pol_ir *ir, int64_t now_s, uint32_t horizon_s,
+			 const struct gwbpf_bitmap *first, const struct gwbpf_bitmap *closed,
+			 struct gwbpf_schedule *ret)
+{
+	struct pol_when when;
+	int r;
+	ret->n = 1;
+	ret->start_s[0] = now_s;
+	ret->active[0] = *first;
+	ret->closed = *closed;
+	/* Minute by minute, as gwd's own mask: a boundary is where the mask
+	 * changes.  From the next minute on; the first entry holds from now. */
+	int64_t m0 = now_s - (now_s % 60 + 60) % 60;
+	ret->end_s = m0 + (int64_t)horizon_s;
+	for (int64_t t = m0 + 60; t < ret->end_s; t += 60) {
+		struct gwbpf_bitmap a;
+		if ((r = pol_when_at(ir, (time_t)t, &when)) < 0)
+			return r;
+		gwbpf_active_mask(ir, when, &a);
+		if (!memcmp(&a, &ret->active[ret->n - 1], sizeof(a)))
+			continue;
+		if (ret->n == GWBPF_SCHEDULE_MAX) {
+			/* Full: the timeline ends where the next entry
+			 * would start (gwd re-pushes long before). */
+			ret->end_s = t;
+			break;
+		}
+		ret->start_s[ret->n] = t;
+		ret->active[ret->n] = a;
+		ret->n++;
+	}
+	return 0;
+}
+
+/* Wall-clock seconds to jiffies: j = jiffies now + (t - now) * HZ. */
+struct wall_jiffies {
+	struct gwbpf_clock c;
+	int64_t real_ns;
+	uint32_t hz;
+};
+
+static int wall_jiffies_now(struct gwbpf *g, struct wall_jiffies *ret)
+{
+	struct timespec a, b;
+	int r;
+	if ((r = hz(g, &ret->hz)) < 0)
+		return r;
+	clock_gettime(CLOCK_REALTIME, &a);
+	if ((r = clock_now(g, &ret->c)) < 0)
+		return r;
+	clock_gettime(CLOCK_REALTIME, &b);
+	ret->real_ns = ((int64_t)a.tv_sec + (int64_t)b.tv_sec) * 500000000ll +
+		       ((int64_t)a.tv_nsec + (int64_t)b.tv_nsec) / 2;
+	return 0;
+}
+
+static uint64_t to_jiffies(const struct wall_jiffies *w, int64_t t_s)
+{
+	int64_t d_ns = t_s * 1000000000ll - w->real_ns;
+	int64_t d = d_ns / (1000000000ll / (int64_t)w->hz);
+	if (d < 0 && (uint64_t)-d >= w->c.jiffies)
+		return 1;
+	return (uint64_t)((int64_t)w->c.jiffies + d);
+}
+
+/* The live timeline is the new one already, from now on: the same masks
+ * in the same order, each start within a second, and its end at most an
+ * hour earlier (so a live timeline is pushed again about hourly, and
+ * always reaches 23 hours ahead; a clock step of more than a second, or a
+ * boundary the hour brings in, pushes it at once). */
+static bool timeline_same(const struct gwbpf *g, const uint64_t *start,
+			  const struct gwbpf_bitmap *masks, uint32_t n, uint64_t now_j)
+{
+	uint32_t on = g->tl_n, o = 0;
+	uint64_t tol = g->hz, hour = 3600ull * g->hz;
+	if (on < 2 || n < 2)
+		return false;
+	while (o + 1 < on && g->tl_start[o + 1] <= now_j)
+		o++;
+	/* Past the live one's end, or not as many entries left. */
+	if (o + 1 >= on || n != on - o)
+		return false;
+	for (uint32_t i = 0; i < n; i++) {
+		if (memcmp(&masks[i], &g->tl_masks[o + i], sizeof(masks[i])))
+			return false;
+		uint64_t a = start[i], b = g->tl_start[o + i];
+		if (i > 0 && (a + tol < b || a > b + (i + 1 < n ? tol : hour)))
+			return false;
+	}
+	return true;
+}
+
+/* s in jiffies, now: start[] and masks[] (GWBPF_TIMELINE each), *ret_n
+ * entries with the closed one. */
+static int timeline_jiffies(struct gwbpf *g, const struct gwbpf_schedule *s, uint64_t *start,
+			    struct gwbpf_bitmap *masks, uint32_t *ret_n, uint64_t *ret_now)
+{
+	if (!s->n || s->n > GWBPF_SCHEDULE_MAX)
+		return -EINVAL;
+	for (uint32_t i = 1; i < s->n; i++)
+		if (s->start_s[i] <= s->start_s[i - 1])
+			return -EINVAL;
+	if (s->end_s <= s->start_s[s->n - 1])
+		return -EINVAL;
+	struct wall_jiffies w;
+	int r = wall_jiffies_now(g, &w);
+	if (r < 0)
+		return r;
+	uint32_t n = s->n + 1;
+	start[0] = 0;
+	masks[0] = s->active[0];
+	for (uint32_t i = 1; i < n; i++) {
+		start[i] = to_jiffies(&w, i < s->n ? s->start_s[i] : s->end_s);
+		if (start[i] <= start[i - 1])
+			start[i] = start[i - 1] + 1;
+		masks[i] = i < s->n ? s->active[i] : s->closed;
+	}
+	*ret_n = n;
+	*ret_now = w.c.jiffies;
+	return 0;
+}
+
+int gwbpf_set_timeline(struct gwbpf *g, const struct gwbpf_schedule *s)
+{
+	if (!(g->epoch & GWBPF_EPOCH_VALID))
+		return -EINVAL;
+	uint64_t start[GWBPF_TIMELINE], now;
+	uint32_t n;
+	struct gwbpf_bitmap *masks = malloc(sizeof(*masks) * GWBPF_TIMELINE);
+	if (!masks)
+		return -ENOMEM;
+	int r = timeline_jiffies(g, s, start, masks, &n, &now);
+	if (r < 0)
+		goto out;
+	uint32_t slot = g->epoch & GWBPF_EPOCH_SLOT ? 1 : 0;
+	uint32_t buf = g->epoch & GWBPF_EPOCH_ACTIVE ? 0 : 1;
+	if (timeline_same(g, start, masks, n, now)) {
+		r = 0;
+		goto out;
+	}
+	if ((r = grace(g)) < 0 || (r = write_timeline(g, slot * 2 + buf, start, masks, n)) < 0)
+		goto out;
+	uint64_t e = next_number(g->epoch) | (g->epoch & (GWBPF_EPOCH_VALID | GWBPF_EPOCH_SLOT)) |
+		     (buf ? GWBPF_EPOCH_ACTIVE : 0);
+	/* The copy is this one's from here: a staged timeline's is gone
+	 * (its commit then leaves no copy, and the next push writes). */
+	g->tl_n = 0;
+	g->tl_staged_n = 0;
+	if ((r = write_epoch(g, e)) < 0)
+		goto out;
+	memcpy(g->tl_start, start, sizeof(start[0]) * n);
+	memcpy(g->tl_masks, masks, sizeof(masks[0]) * n);
+	g->tl_n = n;
+	r = 1;
+out:
+	free(masks);
+	return r;
+}
+
+int gwbpf_stage_timeline(struct gwbpf *g, const struct gwbpf_schedule *s)
+{
+	if (!g->staged)
+		return -EINVAL;
+	uint64_t start[GWBPF_TIMELINE], now;
+	uint32_t n;
+	struct gwbpf_bitmap *masks = malloc(sizeof(*masks) * GWBPF_TIMELINE);
+	if (!masks)
+		return -ENOMEM;
+	int r = timeline_jiffies(g, s, start, masks, &n, &now);
+	/* The staged slot is idle since gwbpf_stage's grace period. */
+	if (r == 0 && (r = write_timeline(g, g->staged_slot * 2, start, masks, n)) == 0) {
+		/* Live at commit; the live one's copy is gone meanwhile. */
+		memcpy(g->tl_start, start, sizeof(start[0]) * n);
+		memcpy(g->tl_masks, masks, sizeof(masks[0]) * n);
+		g->tl_n = 0;
+		g->tl_staged_n = n;
+	}
+	free(masks);
+	return r;
 }
 
 int gwbpf_domain_set(struct gwbpf *g, bool staged, uint8_t family, const uint8_t addr[16],
@@ -1034,7 +1296,7 @@ static int flow_find(const struct gwbpf *g, const struct gwbpf_flow_key *k,
 {
 	struct gwbpf_flow_key key = *k;
 	__u64 tag, rtag;
-	uint32_t base = gwbpf_flow_hash(&key, g->seed, &tag, &rtag) * GWBPF_FLOW_WAYS;
+	uint32_t base = gwbpf_flow_hash(&key, g->seed, g->set_bits, &tag, &rtag) * GWBPF_FLOW_WAYS;
 	for (uint32_t w = 0; w < GWBPF_FLOW_WAYS; w++)
 		if (flow_snapshot(g, base + w, ret, ret_ver) &&
 		    !memcmp(&ret->key, &key, sizeof(key)))
@@ -1093,7 +1355,7 @@ int gwbpf_flows_each(const struct gwbpf *g, gwbpf_flow_fn fn, void *arg)
 {
 	struct gwbpf_flow_entry c;
 	uint64_t ver;
-	for (uint32_t i = 0; i < GWBPF_MAX_FLOWS; i++) {
+	for (uint32_t i = 0; i < g->nsets * GWBPF_FLOW_WAYS; i++) {
 		if (!flow_snapshot(g, i, &c, &ver))
 			continue;
 		int r = fn(&c.key, &c.flow, arg);
@@ -1245,7 +1507,7 @@ int gwbpf_flows_expire(struct gwbpf *g, uint64_t idle_ns, uint32_t *ret_n)
 	if ((r = hz(g, &h)) < 0 || (r = clock_now(g, &c)) < 0)
 		return r;
 	uint64_t idle_jiffies = idle_ns / (1000000000ull / h);
-	for (uint32_t i = 0; i < GWBPF_MAX_FLOWS; i++) {
+	for (uint32_t i = 0; i < g->nsets * GWBPF_FLOW_WAYS; i++) {
 		uint64_t ver;
 		if (!flow_snapshot(g, i, &s, &ver))
 			continue;

@@ -9,9 +9,12 @@
  *   gwbpf_tables_build(ir, &t);          the policy's tables, within the maps' limits
  *   gwbpf_active_mask(ir, when, &a);     its schedule mask
  *   gwbpf_stage(g, t, &a);               fill the idle slot with a generation
+ *   gwbpf_stage_timeline(g, s);          and its schedule timeline (below)
  *   gwbpf_domain_set(g, true, ...);      its domain addresses, if any
  *   gwbpf_commit(g);                     one map write: the slot goes live
- *   gwbpf_set_active(g, active);         a schedule boundary
+ *   gwbpf_set_active(g, active);         a schedule mask, for ever
+ *   gwbpf_timeline_build(ir, now, ...);  the schedule of the next hours
+ *   gwbpf_set_timeline(g, s);            which the kernel follows alone
  *   gwbpf_events_drain(g, fn, arg);      flow events, when gwbpf_events_fd() is readable
  *   gwbpf_flows_expire(g, idle_ns, &n);  idle flows out, their totals to their devices
  *   gwbpf_free(g);                       (attached programs and pins stay)
@@ -50,6 +53,15 @@ int gwbpf_new(struct gwbpf **ret);
  * be on a BPF filesystem (/sys/fs/bpf is mounted if it is not); NULL is
  * gwbpf_new().  Maps pinned by a loader of another ABI make it fail. */
 int gwbpf_open(const char *pin_root, struct gwbpf **ret);
+/* gwbpf_open with a flow table of `flows` flows (gw_flows: a power of two,
+ * GWBPF_FLOWS_MIN..GWBPF_FLOWS_MAX, 128 bytes each; gwbpf_open takes
+ * GWBPF_FLOWS_DEFAULT).  A table found pinned keeps its size, whatever
+ * flows says (its flows live on; a new size needs the pins removed, as
+ * gwbpf_unpin does): compare gwbpf_flows().  -EINVAL: flows out of
+ * bounds or not a power of two. */
+int gwbpf_open_sized(const char *pin_root, uint32_t flows, struct gwbpf **ret);
+/* The flows gw_flows holds. */
+uint32_t gwbpf_flows(const struct gwbpf *g);
 /* The maps were found pinned (and re-used). */
 bool gwbpf_adopted(const struct gwbpf *g);
 /* Remove the pins and the pin root; the maps live on while any fd or
@@ -116,8 +128,40 @@ void gwbpf_active_mask(const struct pol_ir *ir, struct pol_when when, struct gwb
 int gwbpf_stage(struct gwbpf *g, const struct pol_tables *t, const struct gwbpf_bitmap *active);
 /* -EINVAL when nothing is staged. */
 int gwbpf_commit(struct gwbpf *g);
-/* The live slot's schedule mask; every flow is classified again. */
+/* The live slot's schedule mask, for ever (a timeline of one entry);
+ * every flow is classified again. */
 int gwbpf_set_active(struct gwbpf *g, const struct gwbpf_bitmap *active);
+
+/* Schedules the kernel follows without gwd (gw_bpf_abi.h, "Schedules"):
+ * active[0] from now, active[i] from wall-clock second start_s[i] on
+ * (ascending), and closed from end_s on (after the last start). */
+#define GWBPF_SCHEDULE_MAX (GWBPF_TIMELINE - 1)
+struct gwbpf_schedule {
+	uint32_t n; /* 1..GWBPF_SCHEDULE_MAX */
+	int64_t start_s[GWBPF_SCHEDULE_MAX];
+	struct gwbpf_bitmap active[GWBPF_SCHEDULE_MAX];
+	int64_t end_s;
+	struct gwbpf_bitmap closed;
+};
+/* ir's schedule from now_s for horizon_s seconds: first (the mask now)
+ * from now, then an entry at every minute whose mask
+ * (pol_when_at + gwbpf_active_mask, in the policy's time zone) differs
+ * from the one before; closed from the end on.  With more boundaries
+ * than GWBPF_SCHEDULE_MAX, the schedule ends at the first that does not
+ * fit.  -errno from pol_when_at. */
+int gwbpf_timeline_build(const struct pol_ir *ir, int64_t now_s, uint32_t horizon_s,
+			 const struct gwbpf_bitmap *first, const struct gwbpf_bitmap *closed,
+			 struct gwbpf_schedule *ret);
+/* The live slot's timeline: s in jiffies (converted once, now), into the
+ * idle active buffer, then gw_epoch.  1: written (every flow is decided
+ * again); 0: the live timeline, as this loader last wrote it, is s
+ * already (same masks, starts within a second, end within the hour), and
+ * nothing was written.  -EINVAL: no policy is live, or s is not ordered. */
+int gwbpf_set_timeline(struct gwbpf *g, const struct gwbpf_schedule *s);
+/* The same into the staged slot (after gwbpf_stage, whose active mask it
+ * replaces), live at gwbpf_commit with the generation: one epoch.
+ * -EINVAL: nothing staged, or s is not ordered. */
+int gwbpf_stage_timeline(struct gwbpf *g, const struct gwbpf_schedule *s);
 
 /* Domain-set bits of an address, in the live or the staged slot; sets == 0
  * removes the entry.  expires_ns is CLOCK_MONOTONIC. */

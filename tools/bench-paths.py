@@ -5,6 +5,7 @@
 #
 #   bench-paths.py BUILD_DIR [--rounds N] [--seconds S] [--rules R]
 #                  [--flows M] [--only PATHS] [--apply-rules R]
+#                  [--ebpf-flows N]
 #
 # One veth topology in three namespaces: a generator (trafgen, Debian's
 # netsniff-ng, from one CPU) -> lan0 of the router under test -> wan0 ->
@@ -248,6 +249,8 @@ class Bench:
                 g.conf_add("nft_ports = lan0\n")
             else:
                 g.conf_add("ebpf_ports = lan0\nbpf_pin_root = %s\n" % self.pins)
+                if self.args.ebpf_flows:
+                    g.conf_add("ebpf_flows = %d\n" % self.args.ebpf_flows)
             g.conf_add("policy = %s\n" % self.policy)
             g.start(timeout=120)
             e = g.engine(path)
@@ -350,6 +353,8 @@ def main():
                     help="established flows, 1 to 64 512 (source ports from 1024)")
     ap.add_argument("--apply-rules", type=int, default=10000)
     ap.add_argument("--only", default=",".join(PATHS))
+    ap.add_argument("--ebpf-flows", type=int, default=0,
+                    help="gwd.conf's ebpf_flows on the eBPF path (default: gwd's)")
     args = ap.parse_args()
     if not 1 <= args.flows <= 64512:
         print("--flows: 1 to 64 512")

@@ -32,7 +32,7 @@
  * at most 1.3 times the floor's, and per new flow at most 1.5 times the
  * floor's cost of inserting a flow.
  *
- *   gw-bench-ebpf [--quick]
+ *   gw-bench-ebpf [--quick] [--flows N]   (N: the flow table's size, ebpf_flows)
  */
 #include <errno.h>
 #include <net/if.h>
@@ -115,6 +115,9 @@ struct wrapped {
 	int array_fd, fd;
 };
 
+/* gw_flows' size (--flows; gwd.conf's ebpf_flows). */
+static uint32_t bench_flows = GWBPF_FLOWS_DEFAULT;
+
 struct bcase {
 	unsigned rules;
 	struct gwbpf *g;
@@ -144,7 +147,8 @@ static int load(struct bcase *c)
 		fprintf(stderr, "gw-bench-ebpf: image: %s\n", err);
 		goto out;
 	}
-	if ((r = gwbpf_new(&c->g)) < 0 || (r = gwbpf_tables_build(ir, &img)) < 0)
+	if ((r = gwbpf_open_sized(NULL, bench_flows, &c->g)) < 0 ||
+	    (r = gwbpf_tables_build(ir, &img)) < 0)
 		goto out;
 	gwbpf_active_mask(ir, (struct pol_when){ 2, 720 }, &active);
 	/* bpf_prog_test_run's packets come in on the loopback: a port that
@@ -398,10 +402,16 @@ static double own(double x, double pass)
 
 int main(int argc, char **argv)
 {
-	bool quick = argc == 2 && !strcmp(argv[1], "--quick");
-	if (argc > 2 || (argc == 2 && !quick)) {
-		fprintf(stderr, "usage: gw-bench-ebpf [--quick]\n");
-		return 2;
+	bool quick = false;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--quick")) {
+			quick = true;
+		} else if (!strcmp(argv[i], "--flows") && i + 1 < argc) {
+			bench_flows = (uint32_t)strtoul(argv[++i], NULL, 10);
+		} else {
+			fprintf(stderr, "usage: gw-bench-ebpf [--quick] [--flows N]\n");
+			return 2;
+		}
 	}
 	const int trials = quick ? 5 : 9;
 	const uint32_t repeat = quick ? 100000 : 1000000;
@@ -435,7 +445,14 @@ int main(int argc, char **argv)
 			strerror(errno));
 		return 1;
 	}
-	fl = bench_floor__open_and_load();
+	/* The floor's table holds as many flows as gw's (--flows): the
+	 * ratio then compares the programs, not the tables' sizes. */
+	fl = bench_floor__open();
+	if (fl && (bpf_map__set_max_entries(fl->maps.floor_flows, bench_flows) < 0 ||
+		   bench_floor__load(fl) < 0)) {
+		bench_floor__destroy(fl);
+		fl = NULL;
+	}
 	if (!fl) {
 		r = -errno;
 		fprintf(stderr, "gw-bench-ebpf: the floor program: %s\n", strerror(-r));

@@ -30,7 +30,7 @@ struct floor_key {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 65536); /* gw-bench-ebpf sets gw's table size */
 	__type(key, struct floor_key);
 	__type(value, __u64);
 } floor_flows SEC(".maps");

@@ -28,11 +28,18 @@ CASE:
             has the rule off; at the boundary gwd pushes the mask (log line,
             the dataplane's mask pinned and its generation bumped) and
             ping is blocked.
+  schedule_down  the eBPF engine alone, a rule `during` a window that
+            opens at the next minute (UTC, the real clock): gwd is killed
+            (SIGKILL) before the boundary, and after it ping is blocked all
+            the same (the kernel's timeline, ebpf/gw_bpf_abi.h "Schedules"),
+            the flow that ping cached before decided again.
 Each case removes what it made (namespaces, pins, DPDK runtime folder,
 processes by PID).  Exit 0 pass, 1 fail, 77 skip.
 """
 import datetime
+import json
 import os
+import subprocess
 import signal
 import sys
 import time
@@ -211,11 +218,21 @@ def commit_epochs(text):
     return [line for line in text.splitlines() if "event=ebpf_commit" in line]
 
 
+def flow_sets(pins):
+    """gw_flows' sets as the kernel made them (bpftool on the pin)."""
+    out = subprocess.run(["bpftool", "-j", "map", "show", "pinned", pins + "/gw_flows"],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)["max_entries"]
+
+
 def case_ebpf(lab):
     net = ebpf_lab(lab)
+    # A flow table of another size than the default (262 144 flows).
+    conf_add(lab, "ebpf_flows = 8192\n")
     lab.start()
     st = lab.status()
     check(engine(st, "ebpf")["state"] == "ok", f"{st}")
+    check(flow_sets(net.pins) == 8192 // 4, f"gw_flows: {flow_sets(net.pins)} sets")
     check(net.ping(), "no ping before any policy")
     lab.gwctl("policy", "apply", lab.file("shut.gw", POLICY_SHUT))
     check(not net.ping(), "ping passes a policy that blocks it")
@@ -246,6 +263,8 @@ def case_ebpf(lab):
     check(engine(lab.status(), "ebpf") == {"name": "ebpf", "generation": 3, "state": "ok"},
           f"{lab.status()}")
     check(not net.ping(), "the adopted policy is not live")
+    check(flow_sets(net.pins) == 8192 // 4 and "ebpf_flows_pinned" not in log,
+          "the pinned flow table changed size")
     lab.gwctl("policy", "apply", lab.file("open.gw", POLICY_OPEN))
     check(net.ping(), "after adoption, a new policy does not reach the maps")
 
@@ -289,6 +308,47 @@ default new allow
           f"dataplane after the boundary: {h0} -> {h1}")
     check(not net.ping(), "ping passes after the window opened")
     check("schedule_push_failed" not in lab.logtext(), "a push failed")
+
+
+def soon_policy():
+    """A policy whose rules block the gateway's address during a window
+    that opens at the next minute (or the one after, when that is too
+    close to set up before it), and the window's start."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    start = (now + datetime.timedelta(minutes=1 if now.second < 30 else 2)).replace(
+        second=0, microsecond=0)
+    end = start + datetime.timedelta(minutes=30)
+    return f"""timezone "UTC"
+schedule soon mon-sun {start:%H:%M}-{end:%H:%M}
+list gateway prefixes {{ 10.79.0.1 }}
+rule shut_soon block any to list gateway during soon
+rule shut_soon_new block new to list gateway during soon
+default allow
+default new allow
+""", start
+
+
+def case_schedule_down(lab):
+    net = ebpf_lab(lab)
+    policy, start = soon_policy()
+    lab.start()
+    lab.gwctl("policy", "apply", lab.file("soon.gw", policy))
+    st = lab.status()
+    check(st["active_rules"] == {"active": 0, "rules": 2}, f"before the window: {st}")
+    check("event=ebpf_commit gen=1 timeline=3 " in lab.logtext(), "no timeline at commit")
+    check(net.ping(), "blocked before the window opens")
+    left = (start - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+    check(left > 2, "too slow to set up before the boundary")
+    # gwd dies before the boundary; nothing in user space is left to
+    # push the window's mask.
+    lab.kill(signal.SIGKILL)
+    check(net.ping(), "blocked before the window opens, with gwd down")
+    left = (start - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+    check(left > 0, "the boundary passed before gwd was down")
+    time.sleep(left + 0.5)
+    check(not net.ping(), "ping passes after the window opened while gwd is down")
+    log = lab.logtext()
+    check("event=schedule gen=1 active=2" not in log, "gwd pushed the boundary: it was alive")
 
 
 # ------------------------------------------------------------ clocks

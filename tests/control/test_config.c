@@ -147,6 +147,17 @@ static void test_engine_keys(void **state)
 	assert_string_equal(c.ebpf_ports[1], "veth-a.1");
 	assert_string_equal(c.ebpf_ports[2], "br@x");
 	assert_string_equal(c.bpf_pin_root, "/sys/fs/bpf/gw-test");
+	/* The flow table's size: a power of two within bounds. */
+	assert_int_equal(c.ebpf_flows, GWD_EBPF_FLOWS_DEFAULT);
+	assert_int_equal(parse("ebpf_flows = 1048576\nwan_ports = w\nebpf_ports = a\n", &c, err,
+			       sizeof(err)), 0);
+	assert_int_equal(c.ebpf_flows, 1048576);
+	assert_int_equal(parse("ebpf_flows = 100000\n", &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "gwd.conf:1: error: 'ebpf_flows' must be a power of two"));
+	assert_int_equal(parse("ebpf_flows = 2048\n", &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "'ebpf_flows' must be a number from 4096 to 4194304"));
+	assert_int_equal(parse("ebpf_flows = 8388608\n", &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "'ebpf_flows' must be a number from 4096 to 4194304"));
 	const char *bad = "ebpf_ports = wlan0,,eth1\n"
 			  "dataplane = dp.sock\n"
 			  "bpf_pin_root =\n"

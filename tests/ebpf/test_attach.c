@@ -175,7 +175,8 @@ static void pins_and_adoption(void **state)
 				      GWBPF_MAP_LOCAL, GWBPF_MAP_FLOWS, GWBPF_MAP_FLOW_SEED,
 				      GWBPF_MAP_COUNTERS,
 				      GWBPF_MAP_RULE_STATS, GWBPF_MAP_RATES, GWBPF_MAP_EVENTS,
-				      GWBPF_MAP_DEVICE_STATS, GWBPF_MAP_RETIRED, GWBPF_MAP_SRC };
+				      GWBPF_MAP_DEVICE_STATS, GWBPF_MAP_RETIRED, GWBPF_MAP_SRC,
+				      GWBPF_MAP_TIMELINE };
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", root, maps[i]);
 		assert_int_equal(stat(path, &st), 0);
@@ -215,6 +216,46 @@ static void pins_and_adoption(void **state)
 	assert_int_equal(nflows(g1), 0);
 	assert_int_equal(gwbpf_unpin(g1), 0);
 	gwbpf_free(g1);
+}
+
+/* gw_flows of the size asked for (ebpf_flows), made and used; a pinned
+ * table keeps its size when a loader asks for another. */
+static void flow_table_size(void **state)
+{
+	struct gwbpf *g = NULL, *g2 = NULL;
+	struct bpf_map_info mi = { 0 };
+	uint32_t len = sizeof(mi);
+	assert_int_equal(gwbpf_open_sized(root, 3000, &g), -EINVAL);
+	assert_int_equal(gwbpf_open_sized(root, GWBPF_FLOWS_MIN / 2, &g), -EINVAL);
+	assert_int_equal(gwbpf_open_sized(root, GWBPF_FLOWS_MAX * 2, &g), -EINVAL);
+	assert_int_equal(gwbpf_open_sized(root, 8192, &g), 0);
+	assert_int_equal(gwbpf_flows(g), 8192);
+	assert_int_equal(bpf_obj_get_info_by_fd(gwbpf_map_fd(g, GWBPF_MAP_FLOWS), &mi, &len), 0);
+	assert_int_equal(mi.max_entries, 8192 / GWBPF_FLOW_WAYS);
+	apply(g);
+	lo_sources(g);
+	/* Used: 1000 flows (sources 10.0.x.y) are cached; at an eighth of
+	 * the table, hardly any set overflows (a set of 4 over 2048 sets). */
+	for (uint32_t i = 0; i < 1000; i++) {
+		uint8_t src[4] = { 10, 0, (uint8_t)(i >> 8), (uint8_t)(i + 1) };
+		assert_int_equal(run_syn_from(g, src, 0), XDP_PASS);
+	}
+	uint64_t evicted = counter(g, GWBPF_CNT_FLOW_EVICT);
+	assert_int_equal(nflows(g) + evicted, 1000);
+	assert_true(evicted <= 4);
+	/* The default size's loader adopts the pinned table as it is. */
+	assert_int_equal(gwbpf_open(root, &g2), 0);
+	assert_true(gwbpf_adopted(g2));
+	assert_int_equal(gwbpf_flows(g2), 8192);
+	assert_int_equal(nflows(g2), nflows(g));
+	assert_int_equal(gwbpf_unpin(g2), 0);
+	gwbpf_free(g2);
+	gwbpf_free(g);
+	/* Unpinned, the next loader makes the size it is given. */
+	assert_int_equal(gwbpf_open(root, &g), 0);
+	assert_int_equal(gwbpf_flows(g), GWBPF_FLOWS_DEFAULT);
+	assert_int_equal(gwbpf_unpin(g), 0);
+	gwbpf_free(g);
 }
 
 static void attach_detach(void **state)
@@ -677,6 +718,7 @@ int main(void)
 	atexit(remove_pins);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(pins_and_adoption),
+		cmocka_unit_test(flow_table_size),
 		cmocka_unit_test(attach_detach),
 		cmocka_unit_test(generic_fallback),
 		cmocka_unit_test(port_sources),

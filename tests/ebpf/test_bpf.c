@@ -927,6 +927,174 @@ static void flows_and_generations(void **state)
 	pol_ir_free(ir2);
 }
 
+/* Wall-clock seconds, and a sleep until wall-clock second t plus ms. */
+static int64_t wall_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+static void sleep_until(int64_t t, long ms)
+{
+	for (;;) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		int64_t left = (t - (int64_t)ts.tv_sec) * 1000 + ms - ts.tv_nsec / 1000000;
+		if (left <= 0)
+			return;
+		usleep((useconds_t)(left > 100 ? 100 : left) * 1000);
+	}
+}
+
+static const char *timeline_policy =
+	"device a mac 02:00:00:00:00:01\n"
+	"schedule night daily 22:00-06:00\n"
+	"schedule play daily 16:00-18:00\n"
+	"rule bedtime block device a proto tcp port 443 during night\n"
+	"rule games allow device a proto udp port 3074 during play\n"
+	"rule web allow device a proto tcp\n"
+	"default block\n";
+
+/* The restrictive mask (control/schedules.c): scheduled block or reject
+ * rules on, scheduled allow rules off, the others on. */
+static void closed_mask(const struct pol_ir *ir, struct gwbpf_bitmap *m)
+{
+	memset(m, 0, sizeof(*m));
+	for (uint32_t r = 0; r < ir->nrules; r++)
+		if (!(ir->rules[r].flags & POL_RULE_DURING) || ir->rules[r].action != POL_ALLOW)
+			m->w[r / 64] |= 1ull << (r % 64);
+}
+
+/* The timeline (gw_bpf_abi.h, "Schedules"): the program switches masks at
+ * each boundary with no userspace write, a flow cached under one entry is
+ * decided again under the next, and past the end the closed mask holds. */
+static void schedule_timeline(void **state)
+{
+	struct ctx *c = *state;
+	apply(c, timeline_policy, noon_wed);
+	struct spec web = { .proto = IPPROTO_TCP, .sport = 50000, .dport = 443 };
+	struct spec game = { .proto = IPPROTO_UDP, .sport = 50001, .dport = 3074 };
+	memcpy(web.mac, mac_a, 6);
+	memcpy(game.mac, mac_a, 6);
+	addr(&web, "10.0.0.2", "10.0.1.34");
+	addr(&game, "10.0.0.2", "10.0.1.35");
+	struct pol_when play = { 2, 17 * 60 };
+
+	static struct gwbpf_schedule sc;
+	int64_t now = wall_s();
+	sc.n = 2;
+	gwbpf_active_mask(c->ir, noon_wed, &sc.active[0]);
+	sc.start_s[0] = now;
+	gwbpf_active_mask(c->ir, play, &sc.active[1]);
+	sc.start_s[1] = now + 2;
+	sc.end_s = now + 4;
+	closed_mask(c->ir, &sc.closed);
+	assert_int_equal(gwbpf_set_timeline(c->g, &sc), 1);
+	uint32_t number = (uint32_t)gwbpf_epoch(c->g);
+	assert_int_equal(number % GWBPF_TIMELINE, 0);
+	/* The same again: nothing written, the flows stay decided. */
+	assert_int_equal(gwbpf_set_timeline(c->g, &sc), 0);
+	assert_int_equal((uint32_t)gwbpf_epoch(c->g), number);
+
+	/* Entry 0: no games. */
+	assert_int_equal(run(c->g, &web), XDP_PASS);
+	assert_int_equal(run(c->g, &game), XDP_DROP);
+	assert_int_equal(flow_of(c->g, &web).epoch, number);
+	assert_int_equal(flow_of(c->g, &game).rule, POL_RULE_DEFAULT);
+	uint64_t reclass = counter(c->g, GWBPF_CNT_FLOW_RECLASS);
+
+	/* Entry 1, with no write from here: games on; both cached flows are
+	 * decided again under it. */
+	sleep_until(now + 2, 100);
+	assert_int_equal(run(c->g, &game), XDP_PASS);
+	assert_int_equal(run(c->g, &web), XDP_PASS);
+	assert_int_equal(counter(c->g, GWBPF_CNT_FLOW_RECLASS), reclass + 2);
+	assert_int_equal(flow_of(c->g, &game).rule, rule_named(c->ir, "games"));
+	assert_int_equal(flow_of(c->g, &game).epoch, number + 1);
+	assert_int_equal(run(c->g, &game), XDP_PASS);
+	assert_int_equal(counter(c->g, GWBPF_CNT_FLOW_RECLASS), reclass + 2);
+
+	/* Past the end: closed.  Bedtime's block is on, games' allow off. */
+	sleep_until(now + 4, 100);
+	assert_int_equal(run(c->g, &web), XDP_DROP);
+	assert_int_equal(flow_of(c->g, &web).rule, rule_named(c->ir, "bedtime"));
+	assert_int_equal(run(c->g, &game), XDP_DROP);
+	assert_int_equal(flow_of(c->g, &game).rule, POL_RULE_DEFAULT);
+	assert_int_equal(flow_of(c->g, &game).epoch, number + 2);
+
+	/* Bad timelines are refused; a moved boundary is written. */
+	sc.start_s[1] = now - 1;
+	assert_int_equal(gwbpf_set_timeline(c->g, &sc), -EINVAL);
+	now = wall_s();
+	sc.start_s[0] = now;
+	sc.start_s[1] = now + 60;
+	sc.end_s = now + 30;
+	assert_int_equal(gwbpf_set_timeline(c->g, &sc), -EINVAL);
+	sc.end_s = now + 120;
+	assert_int_equal(gwbpf_set_timeline(c->g, &sc), 1);
+	assert_int_equal(run(c->g, &game), XDP_DROP);
+	sc.start_s[1] = now + 1;
+	assert_int_equal(gwbpf_set_timeline(c->g, &sc), 1);
+	sleep_until(now + 1, 100);
+	assert_int_equal(run(c->g, &game), XDP_PASS);
+
+	/* Staged with a generation: live at its commit, in one epoch. */
+	struct gwbpf_bitmap act;
+	gwbpf_active_mask(c->ir, noon_wed, &act);
+	assert_int_equal(gwbpf_stage_timeline(c->g, &sc), -EINVAL);
+	assert_int_equal(gwbpf_stage(c->g, c->img, &act), 0);
+	now = wall_s();
+	sc.start_s[0] = now;
+	sc.start_s[1] = now + 2;
+	sc.end_s = now + 100;
+	assert_int_equal(gwbpf_stage_timeline(c->g, &sc), 0);
+	assert_int_equal(run(c->g, &game), XDP_PASS);
+	uint64_t before = gwbpf_epoch(c->g);
+	assert_int_equal(gwbpf_commit(c->g), 0);
+	assert_int_equal((uint32_t)gwbpf_epoch(c->g), (uint32_t)before + GWBPF_TIMELINE);
+	assert_int_equal(run(c->g, &game), XDP_DROP);
+	assert_int_equal(gwbpf_set_timeline(c->g, &sc), 0);
+	sleep_until(now + 2, 100);
+	assert_int_equal(run(c->g, &game), XDP_PASS);
+}
+
+/* gwbpf_timeline_build: the boundaries of the next 24 hours, minute-exact,
+ * in the policy's time zone (UTC here), each with the full mask. */
+static void schedule_build(void **state)
+{
+	struct ctx *c = *state;
+	apply(c, timeline_policy, noon_wed);
+	static struct gwbpf_schedule sc;
+	struct gwbpf_bitmap first, closed, want;
+	/* Wednesday 2026-12-02 12:00:30 UTC. */
+	const int64_t noon = 1796212800 + 30;
+	struct pol_when w;
+	assert_int_equal(pol_when_at(c->ir, (time_t)noon, &w), 0);
+	assert_int_equal(w.wday, noon_wed.wday);
+	assert_int_equal(w.minute, noon_wed.minute);
+	gwbpf_active_mask(c->ir, w, &first);
+	closed_mask(c->ir, &closed);
+	assert_int_equal(gwbpf_timeline_build(c->ir, noon, 86400, &first, &closed, &sc), 0);
+	/* now; 16:00 games on; 18:00 off; 22:00 bedtime on; 06:00 off. */
+	static const int64_t at[] = { 0, 4 * 3600, 6 * 3600, 10 * 3600, 18 * 3600 };
+	static const int mins[] = { 720, 960, 1080, 1320, 360 };
+	assert_int_equal(sc.n, 5);
+	assert_int_equal(sc.start_s[0], noon);
+	for (uint32_t i = 1; i < sc.n; i++) {
+		assert_int_equal(sc.start_s[i], noon - 30 + at[i]);
+		struct pol_when wi = { i == 4 ? 3 : 2, mins[i] };
+		gwbpf_active_mask(c->ir, wi, &want);
+		assert_memory_equal(&sc.active[i], &want, sizeof(want));
+	}
+	assert_int_equal(sc.end_s, noon - 30 + 86400);
+	assert_memory_equal(&sc.closed, &closed, sizeof(closed));
+	/* A short horizon: fewer boundaries. */
+	assert_int_equal(gwbpf_timeline_build(c->ir, noon, 5 * 3600, &first, &closed, &sc), 0);
+	assert_int_equal(sc.n, 2);
+	assert_int_equal(sc.end_s, noon - 30 + 5 * 3600);
+}
+
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -1471,14 +1639,17 @@ static void flow_sets(void **state)
 	memcpy(base.mac, mac_a, 6);
 	addr(&base, "10.0.0.2", "10.1.0.0");
 	struct gwbpf_flow_key bk = flow_key(&base);
-	uint32_t set = gwbpf_flow_hash(&bk, seed, &tag, &rtag);
+	const uint32_t bits = gwbpf_flow_set_bits(gwbpf_flows(c->g));
+	const size_t sets_bytes = (size_t)gwbpf_flows(c->g) / GWBPF_FLOW_WAYS *
+				  sizeof(struct gwbpf_flow_set);
+	uint32_t set = gwbpf_flow_hash(&bk, seed, bits, &tag, &rtag);
 	int n = 0;
 	for (uint32_t i = 0; i < (1u << 22) && n < GWBPF_FLOW_WAYS + 1; i++) {
 		struct spec t = base;
 		t.sport = (uint16_t)(1024 + i % 60000);
 		t.dst[3] = (uint8_t)(i / 60000);
 		struct gwbpf_flow_key tk = flow_key(&t);
-		if (gwbpf_flow_hash(&tk, seed, &t2, &r2) != set)
+		if (gwbpf_flow_hash(&tk, seed, bits, &t2, &r2) != set)
 			continue;
 		/* Its reverse tuple: the same set, the tags swapped. */
 		struct gwbpf_flow_key rk = tk;
@@ -1487,7 +1658,7 @@ static void flow_sets(void **state)
 		rk.sport = tk.dport;
 		rk.dport = tk.sport;
 		__u64 t3, r3;
-		assert_int_equal(gwbpf_flow_hash(&rk, seed, &t3, &r3), set);
+		assert_int_equal(gwbpf_flow_hash(&rk, seed, bits, &t3, &r3), set);
 		assert_true(t3 == r2 && r3 == t2);
 		s[n++] = t;
 	}
@@ -1505,7 +1676,7 @@ static void flow_sets(void **state)
 
 	/* Packets within one jiffy leave every flow as recent as the next:
 	 * make the second the least recent, through the table's own mmap. */
-	struct gwbpf_flow_set *sets = mmap(NULL, (size_t)GWBPF_FLOW_SETS * sizeof(*sets),
+	struct gwbpf_flow_set *sets = mmap(NULL, sets_bytes,
 					   PROT_READ | PROT_WRITE, MAP_SHARED,
 					   gwbpf_map_fd(c->g, GWBPF_MAP_FLOWS), 0);
 	assert_true(sets != MAP_FAILED);
@@ -1519,7 +1690,7 @@ static void flow_sets(void **state)
 		}
 	}
 	assert_int_equal(aged, 1);
-	munmap(sets, (size_t)GWBPF_FLOW_SETS * sizeof(*sets));
+	munmap(sets, sets_bytes);
 
 	/* One more: the set is full, the least recent flow goes. */
 	assert_int_equal(run(c->g, &s[GWBPF_FLOW_WAYS]), XDP_PASS);
@@ -2051,6 +2222,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(spoofed_sources, setup, teardown),
 		cmocka_unit_test_setup_teardown(primed_replies, setup, teardown),
 		cmocka_unit_test_setup_teardown(flows_and_generations, setup, teardown),
+		cmocka_unit_test_setup_teardown(schedule_timeline, setup, teardown),
+		cmocka_unit_test_setup_teardown(schedule_build, setup, teardown),
 		cmocka_unit_test_setup_teardown(domain_sets, setup, teardown),
 		cmocka_unit_test_setup_teardown(reject_answers, setup, teardown),
 		cmocka_unit_test_setup_teardown(events, setup, teardown),
