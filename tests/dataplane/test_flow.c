@@ -930,12 +930,6 @@ int main(void)
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
 	rte_eal_cleanup();
-	char dir[128];
-	snprintf(dir, sizeof(dir), "/var/run/dpdk/gwdp-unit-%d", (int)getpid());
-	char cmd[160];
-	/* EAL leaves its runtime folder behind. */
-	snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", dir);
+	gwtest_remove_dpdk_runtime(prefix + strlen("--file-prefix="));
 	return r;
 }

@@ -339,9 +339,6 @@ int main(void)
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
 	rte_eal_cleanup();
-	char cmd[160];
-	snprintf(cmd, sizeof(cmd), "rm -rf -- '/var/run/dpdk/gwdp-hash-%d'", (int)getpid());
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove the EAL runtime folder\n");
+	gwtest_remove_dpdk_runtime(prefix + strlen("--file-prefix="));
 	return r;
 }

@@ -544,9 +544,6 @@ out:
 		dp_port_stop(port);
 	rte_mempool_free(pool);
 	rte_eal_cleanup();
-	char cmd[160];
-	snprintf(cmd, sizeof(cmd), "rm -rf -- '/var/run/dpdk/gwdp-punts-%d'", (int)getpid());
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove the EAL runtime folder\n");
+	gwtest_remove_dpdk_runtime(prefix + strlen("--file-prefix="));
 	return r;
 }

@@ -180,5 +180,6 @@ int main(void)
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
 	rte_eal_cleanup();
+	gwtest_remove_dpdk_runtime(prefix + strlen("--file-prefix="));
 	return r;
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* How a C test says that this machine cannot run it (see gwtest.h). */
+/* How a C test says that this machine cannot run it, and cleans up after
+ * DPDK's EAL (see gwtest.h). */
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -20,4 +21,17 @@ int gwtest_cannot_run(const char *fmt, ...)
 	va_end(ap);
 	fputs(must ? "; GW_TEST_STRICT=1 says this machine must run it\n" : "\n", stderr);
 	return must ? 1 : GWTEST_SKIP;
+}
+
+void gwtest_remove_dpdk_runtime(const char *prefix)
+{
+	char cmd[200];
+
+	if (!prefix[0] || strchr(prefix, '/') || strchr(prefix, '\'') ||
+	    snprintf(cmd, sizeof(cmd), "rm -rf -- '/var/run/dpdk/%s'", prefix) >= (int)sizeof(cmd)) {
+		fprintf(stderr, "not a DPDK file prefix: %s\n", prefix);
+		return;
+	}
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove /var/run/dpdk/%s\n", prefix);
 }

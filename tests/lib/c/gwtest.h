@@ -19,4 +19,9 @@
  * returns the exit status for main: 77, or 1 under GW_TEST_STRICT=1. */
 int gwtest_cannot_run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Removes the runtime folder DPDK's EAL leaves behind for --file-prefix
+ * PREFIX (/var/run/dpdk/PREFIX, after rte_eal_cleanup); says so on stderr
+ * when it cannot.  PREFIX is the test's own, PID-tagged. */
+void gwtest_remove_dpdk_runtime(const char *prefix);
+
 #endif
