@@ -192,6 +192,24 @@ int gwbpf_new(struct gwbpf **ret)
 	return gwbpf_open(NULL, ret);
 }
 
+/* The pinned map NAME under g's pin root, before the programs load: its
+ * fd in *ret_fd, or -1 when there is none (no pin root, or not pinned). */
+static int pinned_map(const struct gwbpf *g, const char *name, int *ret_fd)
+{
+	*ret_fd = -1;
+	if (!g->pin_root)
+		return 0;
+	char path[PATH_MAX];
+	int n = snprintf(path, sizeof(path), "%s/%s", g->pin_root, name);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return -ENAMETOOLONG;
+	int fd = bpf_obj_get(path);
+	if (fd < 0 && errno != ENOENT)
+		return -errno;
+	*ret_fd = fd;
+	return 0;
+}
+
 /* The flow hash's seed, before the programs load: the pinned
  * gw_flow_seed's when there is one (the flows in gw_flows sit where it put
  * them), else a random one.  The programs take it as a load-time constant
@@ -201,21 +219,15 @@ int gwbpf_new(struct gwbpf **ret)
 static int seed_before_load(struct gwbpf *g)
 {
 	uint64_t seed = 0;
-	if (g->pin_root) {
-		char path[PATH_MAX];
-		int n = snprintf(path, sizeof(path), "%s/%s", g->pin_root, GWBPF_MAP_FLOW_SEED);
-		if (n < 0 || (size_t)n >= sizeof(path))
-			return -ENAMETOOLONG;
-		int fd = bpf_obj_get(path);
-		if (fd < 0 && errno != ENOENT)
-			return -errno;
-		if (fd >= 0) {
-			uint32_t k = 0;
-			int r = bpf_map_lookup_elem(fd, &k, &seed) < 0 ? -errno : 0;
-			close(fd);
-			if (r < 0)
-				return r;
-		}
+	int fd, r = pinned_map(g, GWBPF_MAP_FLOW_SEED, &fd);
+	if (r < 0)
+		return r;
+	if (fd >= 0) {
+		uint32_t k = 0;
+		r = bpf_map_lookup_elem(fd, &k, &seed) < 0 ? -errno : 0;
+		close(fd);
+		if (r < 0)
+			return r;
 	}
 	while (!seed) {
 		ssize_t n = getrandom(&seed, sizeof(seed), 0);
@@ -422,23 +434,17 @@ int gwbpf_shape_info(const struct gwbpf *g, const struct gwbpf_shape_key *k, uin
 static int flows_before_load(struct gwbpf *g, uint32_t flows)
 {
 	uint32_t nsets = flows / GWBPF_FLOW_WAYS;
-	if (g->pin_root) {
-		char path[PATH_MAX];
-		int n = snprintf(path, sizeof(path), "%s/%s", g->pin_root, GWBPF_MAP_FLOWS);
-		if (n < 0 || (size_t)n >= sizeof(path))
-			return -ENAMETOOLONG;
-		int fd = bpf_obj_get(path);
-		if (fd < 0 && errno != ENOENT)
-			return -errno;
-		if (fd >= 0) {
-			struct bpf_map_info mi = { 0 };
-			uint32_t len = sizeof(mi);
-			int r = bpf_obj_get_info_by_fd(fd, &mi, &len) < 0 ? -errno : 0;
-			close(fd);
-			if (r < 0)
-				return r;
-			nsets = mi.max_entries;
-		}
+	int fd, r = pinned_map(g, GWBPF_MAP_FLOWS, &fd);
+	if (r < 0)
+		return r;
+	if (fd >= 0) {
+		struct bpf_map_info mi = { 0 };
+		uint32_t len = sizeof(mi);
+		r = bpf_obj_get_info_by_fd(fd, &mi, &len) < 0 ? -errno : 0;
+		close(fd);
+		if (r < 0)
+			return r;
+		nsets = mi.max_entries;
 	}
 	uint32_t pinned = nsets * GWBPF_FLOW_WAYS;
 	if (pinned < GWBPF_FLOWS_MIN || pinned > GWBPF_FLOWS_MAX || (nsets & (nsets - 1)))

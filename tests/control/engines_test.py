@@ -276,20 +276,7 @@ def case_schedule(lab):
     dp = dataplane(lab, 1)
     dp.start()
     conf_add(lab, f"dataplane = {dp.sock}\n")
-    now = datetime.datetime.now(datetime.timezone.utc)
-    # The window opens at the next minute, or the one after when that is
-    # too close to set up before it.
-    start = (now + datetime.timedelta(minutes=1 if now.second < 50 else 2)).replace(
-        second=0, microsecond=0)
-    end = start + datetime.timedelta(minutes=30)
-    policy = f"""timezone "UTC"
-schedule soon mon-sun {start:%H:%M}-{end:%H:%M}
-list gateway prefixes {{ 10.79.0.1 }}
-rule shut_soon block any to list gateway during soon
-rule shut_soon_new block new to list gateway during soon
-default allow
-default new allow
-"""
+    policy, start = soon_policy(setup_s=10)
     lab.start()
     lab.gwctl("policy", "apply", lab.file("soon.gw", policy))
     st = lab.status()
@@ -310,12 +297,12 @@ default new allow
     check("schedule_push_failed" not in lab.logtext(), "a push failed")
 
 
-def soon_policy():
+def soon_policy(setup_s=30):
     """A policy whose rules block the gateway's address during a window
-    that opens at the next minute (or the one after, when that is too
-    close to set up before it), and the window's start."""
+    that opens at the next minute (or the one after, when fewer than
+    setup_s seconds are left to set up before it), and the window's start."""
     now = datetime.datetime.now(datetime.timezone.utc)
-    start = (now + datetime.timedelta(minutes=1 if now.second < 30 else 2)).replace(
+    start = (now + datetime.timedelta(minutes=1 if now.second < 60 - setup_s else 2)).replace(
         second=0, microsecond=0)
     end = start + datetime.timedelta(minutes=30)
     return f"""timezone "UTC"

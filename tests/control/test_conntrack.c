@@ -22,19 +22,16 @@
 
 #include "conntrack.h"
 #include "flows.h"
+#include "gwtest.h"
 #include "ir.h"
 
 static const char *dir;
 
 static size_t seed(const char *name, uint8_t *buf, size_t cap)
 {
-	char p[512];
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	FILE *f = fopen(p, "rb");
-	assert_non_null(f);
-	size_t n = fread(buf, 1, cap, f);
-	fclose(f);
-	return n;
+	long n = gwtest_read_seed(dir, name, buf, cap);
+	assert_true(n >= 0);
+	return (size_t)n;
 }
 
 static void test_seeds(void **state)

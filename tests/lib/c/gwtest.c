@@ -35,3 +35,15 @@ void gwtest_remove_dpdk_runtime(const char *prefix)
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove /var/run/dpdk/%s\n", prefix);
 }
+
+long gwtest_read_seed(const char *dir, const char *name, void *buf, size_t cap)
+{
+	char p[512];
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	FILE *f = fopen(p, "rb");
+	if (!f)
+		return -1;
+	size_t n = fread(buf, 1, cap, f);
+	fclose(f);
+	return (long)n;
+}

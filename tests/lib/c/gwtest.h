@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What every C test of gw shares with the Python harness (tests/lib/gwtest):
- * how a test says that this machine cannot run it.
+ * how a test says that this machine cannot run it, and small file helpers.
  *
  * A test that cannot run here (not root, no network namespace, no BPF, EAL
  * cannot start) exits 77 and meson counts it skipped.  Under
@@ -13,6 +13,8 @@
 #ifndef GW_TEST_GWTEST_H
 #define GW_TEST_GWTEST_H
 
+#include <stddef.h>
+
 #define GWTEST_SKIP 77
 
 /* Prints why (a printf format: "EAL cannot start here") on stderr and
@@ -23,5 +25,10 @@ int gwtest_cannot_run(const char *fmt, ...) __attribute__((format(printf, 1, 2))
  * PREFIX (/var/run/dpdk/PREFIX, after rte_eal_cleanup); says so on stderr
  * when it cannot.  PREFIX is the test's own, PID-tagged. */
 void gwtest_remove_dpdk_runtime(const char *prefix);
+
+/* Reads at most cap bytes of the file NAME in folder DIR (a checked-in
+ * corpus seed, say) into buf: the bytes read, or -1 when it cannot be
+ * opened. */
+long gwtest_read_seed(const char *dir, const char *name, void *buf, size_t cap);
 
 #endif
