@@ -12,11 +12,17 @@
  *  - the AND of the field bitmaps covers only the words the policy's rules
  *    occupy ((nrules + 63) / 64), and of those only the words where every
  *    field's bitmap has a rule (a summary bit per word, built at load:
- *    aggregated bit vectors);
+ *    aggregated bit vectors), and of the summary's words (one per 4 096
+ *    rules) only those every field has a bit in (a top mask per bitmap:
+ *    a policy past 4 096 rules costs a flow what a smaller one does when
+ *    one field names few rules, as the destination of the dataplane
+ *    bench's last rule); a destination's domain sets are OR'ed in only
+ *    on those words, not on whole rows;
  *  - the tables are built for up to DP_CLASSIFY_MAX_RULES rules, more
  *    than the eBPF maps hold.
- * A classification is a MAC binary search, one port table index, one
- * address binary search and at most (nrules + 63) / 64 word operations.
+ * A classification is a MAC hash lookup, one port table index, one
+ * address binary search and at most (nrules + 63) / 64 word operations
+ * (for each domain set of the destination, as many more).
  *
  * Schedules: the active-rule mask of the current minute is computed by the
  * main lcore (dp_classify_set_when, when the minute changes) and read by
@@ -49,6 +55,17 @@ typedef unsigned __int128 u128;
 #define TOP4_BITS 12
 #define TOP4 (1u << TOP4_BITS)
 
+/* A declared MAC (key: the MAC as an integer, byte 0 highest, shifted
+ * left by 16, with bit 0 set: 0 is an empty slot), its device and its
+ * subject bitmap (img->macs' entry). */
+struct mac_slot {
+	uint64_t key;
+	uint32_t device;
+	uint16_t subject;
+	uint16_t pad;
+};
+_Static_assert(sizeof(struct mac_slot) == 16, "a MAC slot is a quarter of a line");
+
 /* Addresses from start up to the next entry's start are of class cls. */
 struct span {
 	u128 start;
@@ -74,9 +91,10 @@ struct dp_classify {
 	 * address's span is between top4[t] and top4[t + 1]: the binary
 	 * search starts on a few spans, not all of them. */
 	uint32_t *top4;
-	/* img->macs' MACs as integers (byte 0 highest, so in the same
-	 * order): a binary search over them compares words, not memcmp. */
-	uint64_t *macs;
+	/* img->macs as an open-addressing hash (linear probing, at most
+	 * half full): a MAC's slot is one 16-byte read, usually the first. */
+	struct mac_slot *macs;
+	unsigned mac_bits; /* 1 << mac_bits slots */
 	/* [ir->ndevices]: each device's subject bitmap index in the image (of
 	 * its MACs' entries), or UINT32_MAX for a device without a MAC */
 	uint32_t *dev_subject;
@@ -85,11 +103,13 @@ struct dp_classify {
 	 * none.  Freed with this generation. */
 	struct dp_devtab *bindings;
 	unsigned nwords;
-	/* Aggregated bit vectors: bit w % 64 of word w / 64 of bitmap i's
-	 * summary (swords words from summary + i * swords) is set when word
-	 * w of bitmap i has a rule.  The AND of the fields' summaries names
-	 * the only words where all of them can have a rule in common, so a
-	 * flow that no rule (or few) can match reads few of its rows' words. */
+	/* Aggregated bit vectors, a row of 1 + swords words per bitmap i
+	 * from summary + i * (1 + swords): bit w % 64 of the row's word
+	 * 1 + w / 64 is set when word w of bitmap i has a rule, and bit s of
+	 * its word 0 (the top mask) when its summary word s is not zero.
+	 * The AND of the fields' top masks and summaries names the only
+	 * words where all of them can have a rule in common, so a flow that
+	 * no rule (or few) can match reads few of its rows' words. */
 	uint64_t *summary;
 	unsigned swords;
 	uint32_t generation;     /* changed by dp_classify_set_active and _renumber */
@@ -193,15 +213,20 @@ static int build_summary(struct dp_classify *c)
 	const struct pol_tables *img = c->img;
 	uint32_t rows = img->head.nbitmaps;
 	c->swords = (c->nwords + 63) / 64;
-	c->summary = calloc((size_t)(rows ? rows : 1) * (c->swords ? c->swords : 1),
-			    sizeof(*c->summary));
+	_Static_assert(DP_CLASSIFY_MAX_RULES / 64 / 64 <= 64, "the top mask is one word");
+	size_t stride = 1 + c->swords;
+	c->summary = calloc((size_t)(rows ? rows : 1) * stride, sizeof(*c->summary));
 	if (!c->summary)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < rows; i++) {
 		const uint64_t *r = pol_tables_row(img, i);
-		for (unsigned w = 0; w < c->nwords; w++)
-			if (r[w])
-				c->summary[(size_t)i * c->swords + w / 64] |= 1ull << (w % 64);
+		uint64_t *sr = c->summary + (size_t)i * stride;
+		for (unsigned w = 0; w < c->nwords; w++) {
+			if (!r[w])
+				continue;
+			sr[1 + w / 64] |= 1ull << (w % 64);
+			sr[0] |= 1ull << (w / 64);
+		}
 	}
 	return 0;
 }
@@ -271,14 +296,32 @@ static uint64_t mac_value(const uint8_t mac[6])
 	return v;
 }
 
+static unsigned mac_slot_of(uint64_t key, unsigned bits)
+{
+	/* Multiply-shift: the top bits of the product. */
+	return (unsigned)((key * 0x9e3779b97f4a7c15ull) >> (64 - bits));
+}
+
 static int build_macs(struct dp_classify *c)
 {
 	const struct pol_tables *img = c->img;
-	c->macs = malloc((img->nmacs ? img->nmacs : 1) * sizeof(*c->macs));
+	unsigned bits = 3;
+	while ((1u << bits) < 2 * img->nmacs)
+		bits++;
+	c->mac_bits = bits;
+	c->macs = calloc(1u << bits, sizeof(*c->macs));
 	if (!c->macs)
 		return -ENOMEM;
-	for (uint32_t i = 0; i < img->nmacs; i++)
-		c->macs[i] = mac_value(img->macs[i].mac);
+	unsigned mask = (1u << bits) - 1;
+	for (uint32_t i = 0; i < img->nmacs; i++) {
+		uint64_t key = mac_value(img->macs[i].mac) << 16 | 1;
+		unsigned h = mac_slot_of(key, bits);
+		/* img->macs is unique: no key is there already. */
+		while (c->macs[h].key)
+			h = (h + 1) & mask;
+		c->macs[h] = (struct mac_slot){ .key = key, .device = img->macs[i].device,
+						.subject = img->macs[i].subject };
+	}
 	/* Every MAC of a device has the device's subject bitmap. */
 	c->dev_subject = malloc((c->ndevices ? c->ndevices : 1) * sizeof(*c->dev_subject));
 	if (!c->dev_subject)
@@ -291,22 +334,19 @@ static int build_macs(struct dp_classify *c)
 	return 0;
 }
 
-/* pol_tables_mac over the integers. */
-static const struct pol_tables_mac *mac_find(const struct dp_classify *c, const uint8_t mac[6])
+/* pol_tables_mac through the hash: the MAC's slot, or NULL (never seen). */
+static const struct mac_slot *mac_find(const struct dp_classify *c, const uint8_t mac[6])
 {
-	uint64_t v = mac_value(mac);
-	const uint64_t *m = c->macs;
-	uint32_t lo = 0, n = c->img->nmacs;
-	if (!n)
-		return NULL;
-	/* The last MAC <= v, without branches on the data (a compare and a
-	 * conditional move a step: no mispredicted jumps). */
-	while (n > 1) {
-		uint32_t half = n / 2;
-		lo = m[lo + half] <= v ? lo + half : lo;
-		n -= half;
+	uint64_t key = mac_value(mac) << 16 | 1;
+	unsigned mask = (1u << c->mac_bits) - 1;
+	/* At most half full: an empty slot ends every probe. */
+	for (unsigned h = mac_slot_of(key, c->mac_bits);; h = (h + 1) & mask) {
+		const struct mac_slot *s = &c->macs[h];
+		if (s->key == key)
+			return s;
+		if (!s->key)
+			return NULL;
 	}
-	return m[lo] == v ? &c->img->macs[lo] : NULL;
 }
 
 /* ------------------------------------------------------------ life */
@@ -549,7 +589,7 @@ uint32_t dp_classify_device(const struct dp_classify *c, const uint8_t mac[6])
 	uint32_t d = b ? dp_devtab_find(b, mac) : POL_NONE;
 	if (d != POL_NONE)
 		return d;
-	const struct pol_tables_mac *mv = c->img ? mac_find(c, mac) : NULL;
+	const struct mac_slot *mv = c->img ? mac_find(c, mac) : NULL;
 	return mv ? mv->device : POL_NONE;
 }
 
@@ -583,10 +623,20 @@ static inline const uint64_t *row(const struct pol_tables *img, uint32_t i)
 	return pol_tables_row(img, i);
 }
 
-/* Bitmap i's summary (c->swords words). */
+/* Bitmap i's top mask, then its summary (c->swords words). */
 static inline const uint64_t *srow(const struct dp_classify *c, uint32_t i)
 {
-	return c->summary + (size_t)i * c->swords;
+	return c->summary + (size_t)i * (1 + c->swords);
+}
+
+/* Word w of the destination's bitmap: its address class's (rows[0]) OR'ed
+ * with its domain sets' (rows[1..n)). */
+static inline uint64_t dst_word(const uint64_t *const *rows, unsigned n, unsigned w)
+{
+	uint64_t x = rows[0][w];
+	for (unsigned k = 1; k < n; k++)
+		x |= rows[k][w];
+	return x;
 }
 
 void dp_classify_flow(const struct dp_classify *c, const struct dp_classify_in *in,
@@ -600,7 +650,7 @@ void dp_classify_flow(const struct dp_classify *c, const struct dp_classify_in *
 					    .device = POL_NONE };
 		return;
 	}
-	const struct pol_tables_mac *mv = NULL;
+	const struct mac_slot *mv = NULL;
 	const struct dp_devtab *bt = __atomic_load_n(&c->bindings, __ATOMIC_ACQUIRE);
 	uint32_t device = bt ? dp_devtab_find(bt, in->mac) : POL_NONE;
 	uint32_t subject;
@@ -635,26 +685,19 @@ void dp_classify_flow(const struct dp_classify *c, const struct dp_classify_in *
 	uint32_t idst = in->family == 4 ? addr_class4(c, in->dst) :
 					  addr_class(&c->addr[1], in->dst);
 	const uint64_t *subj = row(img, subject), *proto = row(img, iproto),
-		       *port = row(img, iport), *dst = row(img, idst);
+		       *port = row(img, iport);
 	const uint64_t *ssubj = srow(c, subject), *sproto = srow(c, iproto),
-		       *sport = srow(c, iport), *sdst = srow(c, idst);
-	uint64_t dom[DP_CLASSIFY_MAX_RULES / 64], sdom[DP_CLASSIFY_MAX_RULES / 64 / 64];
-	uint64_t sets = in->domain_sets & c->domain_mask;
-	if (sets) {
-		for (unsigned w = 0; w < c->nwords; w++)
-			dom[w] = dst[w];
-		for (unsigned s = 0; s < c->swords; s++)
-			sdom[s] = sdst[s];
-		for (; sets; sets &= sets - 1) {
-			uint32_t i = POL_TABLES_BM_DOMAIN0 + (uint32_t)__builtin_ctzll(sets);
-			const uint64_t *b = row(img, i), *sb = srow(c, i);
-			for (unsigned w = 0; w < c->nwords; w++)
-				dom[w] |= b[w];
-			for (unsigned s = 0; s < c->swords; s++)
-				sdom[s] |= sb[s];
-		}
-		dst = dom;
-		sdst = sdom;
+		       *sport = srow(c, iport);
+	/* The destination: its address class, and each domain set's bitmap
+	 * OR'ed in (a rule's destinations are alternatives). */
+	const uint64_t *dst[65], *sdst[65];
+	unsigned ndst = 1;
+	dst[0] = row(img, idst);
+	sdst[0] = srow(c, idst);
+	for (uint64_t sets = in->domain_sets & c->domain_mask; sets; sets &= sets - 1) {
+		uint32_t i = POL_TABLES_BM_DOMAIN0 + (uint32_t)__builtin_ctzll(sets);
+		dst[ndst] = row(img, i);
+		sdst[ndst++] = srow(c, i);
 	}
 
 	*ret = (struct dp_verdict){
@@ -662,6 +705,11 @@ void dp_classify_flow(const struct dp_classify *c, const struct dp_classify_in *
 		.rule = known ? POL_RULE_DEFAULT : POL_RULE_DEFAULT_NEW,
 		.action = known ? img->head.default_action : img->head.default_new,
 	};
+	/* The summary words every field has a bit in (a policy of up to
+	 * 4 096 rules has one summary word: no need to look). */
+	uint64_t top = c->swords;
+	if (top > 1)
+		top = ssubj[0] & sproto[0] & sport[0] & dst_word(sdst, ndst, 0);
 	uint32_t seq;
 	uint32_t rule;
 again:
@@ -670,11 +718,13 @@ again:
 		;
 	/* Only the words every field's summary has, lowest first (the
 	 * first rule that matches decides). */
-	for (unsigned s = 0; s < c->swords && rule == UINT32_MAX; s++) {
-		for (uint64_t cand = ssubj[s] & sproto[s] & sport[s] & sdst[s]; cand;
-		     cand &= cand - 1) {
+	for (uint64_t t = top; t && rule == UINT32_MAX; t &= t - 1) {
+		unsigned s = (unsigned)__builtin_ctzll(t);
+		for (uint64_t cand = ssubj[1 + s] & sproto[1 + s] & sport[1 + s] &
+				     dst_word(sdst, ndst, 1 + s);
+		     cand; cand &= cand - 1) {
 			unsigned w = s * 64 + (unsigned)__builtin_ctzll(cand);
-			uint64_t m = subj[w] & proto[w] & port[w] & dst[w] &
+			uint64_t m = subj[w] & proto[w] & port[w] & dst_word(dst, ndst, w) &
 				     __atomic_load_n(&c->active[w], __ATOMIC_RELAXED);
 			if (m) {
 				rule = w * 64 + (uint32_t)__builtin_ctzll(m);
