@@ -15,7 +15,9 @@
  * of the file N times (default 1) in the file's order (devices and
  * destinations interleaved, as on the link), timed by this thread's CPU
  * clock (CLOCK_THREAD_CPUTIME_ID: a loaded host's run-queue waits left
- * out).  Prints one line per round and image, then per image
+ * out).  Prints each image's load time (dp_classify_load: reading the
+ * file, pol_image_load and dp_classify_new, wall clock), one line per
+ * round and image, then per image
  *
  *   image=PATH rules=N ns_per_flow=MEDIAN min=.. max=.. last_rule=SHARE
  *
@@ -139,10 +141,15 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nimg; i++) {
 		char err[256];
 		const char *path = argv[optind + 1 + i];
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		if (dp_classify_load(path, 1, &c[i], err, sizeof(err)) < 0) {
 			fprintf(stderr, "gw-bench-classify: %s: %s\n", path, err);
 			goto out;
 		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		printf("load image=%s ms=%.2f\n", path,
+		       (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 	}
 	static double ns[MAX_IMAGES][MAX_ROUNDS];
 	uint64_t last[MAX_IMAGES] = { 0 };
