@@ -24,7 +24,12 @@
 #      second its worker was on the CPU (/proc/PID/schedstat: a loaded
 #      host's run-queue waits left out), and the median of the pairs'
 #      ratios with its spread (a loaded host moves a trial's rate by
-#      several times: the pairs cancel what it does to both);
+#      several times: the pairs cancel what it does to both); then the
+#      classifier alone on the same traffic and policies
+#      (build/tools/gw-bench-classify, pinned to the same CPU): its ns per
+#      new flow at 10 and at 10 000 rules, medians of --rules-pairs rounds
+#      in rotating order (what the rule count costs a flow's
+#      classification, apart from the rest of the pipeline);
 #   3. memory per tracked flow: what the flow and NAT tables take from
 #      DPDK's heap (event=flow_memory), per IPv4 flow with its NAT mapping
 #      (the IPv4 part of the flow table and the NAT table, which is sized
@@ -257,6 +262,30 @@ def traffic(a, tmp, name, flows):
     print("traffic %s: %s" % (name or "main", out))
 
 
+def classifier_alone(a, tmp, images):
+    """Case 2's classifier alone: gw-bench-classify on case 2's traffic
+    and policies, pinned to --lcore; prints its ns per flow at 10 and
+    10 000 rules (figures, not a target)."""
+    exe = os.path.join(a.build, "tools", "gw-bench-classify")
+    cmd = [exe, "--rounds", str(max(3, min(a.rules_pairs, 101))),
+           os.path.join(tmp, "new-lan.pcap"), images["last10"], images["last10000"]]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True,
+                         preexec_fn=lambda: os.sched_setaffinity(0, {a.lcore})).stdout
+    ns = {}
+    for line in out.splitlines():
+        f = dict(x.split("=", 1) for x in line.split() if "=" in x)
+        if "rules" in f and "ns_per_flow" in f:
+            ns[int(f["rules"])] = f
+    if set(ns) != {10, 10000} or any(float(f["last_rule"]) != 1.0 for f in ns.values()):
+        raise RuntimeError("gw-bench-classify: unexpected output:\n" + out)
+    print("  the classifier alone (gw-bench-classify, CPU %d, %s rounds): %s ns a new flow "
+          "at 10 rules (%s-%s), %s at 10000 (%s-%s), ratio 10/10000 %.3f; load %.2f"
+          % (a.lcore, cmd[2], ns[10]["ns_per_flow"], ns[10]["min"], ns[10]["max"],
+             ns[10000]["ns_per_flow"], ns[10000]["min"], ns[10000]["max"],
+             float(ns[10]["ns_per_flow"]) / float(ns[10000]["ns_per_flow"]),
+             os.getloadavg()[0]))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
@@ -392,6 +421,7 @@ def main():
                      max(wall)))
             verdict("rules", "new flows at 10000 rules / at 10 (median of %d paired on-CPU "
                     "ratios)" % len(rs), median(ratios), 0.95, fmt="%.3f")
+            classifier_alone(a, tmp, images)
 
         if "against" in only:
             other = copy.copy(a)
