@@ -72,12 +72,20 @@ TRACKER = "203.0.113.66"
 THERMO_CLOUD = "198.51.100.10"
 SOCIAL = "203.0.113.70"
 TRACKER_DOMAIN = "ads.doubleclick.net"  # in docs/examples/trackers.txt (*.doubleclick.net)
+# A tracker whose name the internet's resolver answers with a short TTL
+# (dhcp=True): gw learns it for the 30 s floor (docs/dns.md), and the lab
+# watches every engine stop blocking its address after that.
+SHORT_TTL_DOMAIN = "pixel.doubleclick.net"
+SHORT_TTL = "203.0.113.67"
+SHORT_TTL_S = 5
+LEARN_TTL_FLOOR_S = 30  # gw-dns's lower bound of a learned TTL (docs/dns.md)
 SOCIAL_DOMAIN = "www.tiktok.com"        # in home.gw's list social (*.tiktok.com)
 INTERNET = {
     SITE: "site www.example.org",
     TRACKER: "tracker " + TRACKER_DOMAIN,
     THERMO_CLOUD: "thermostat cloud api.thermo.example",
     SOCIAL: "social " + SOCIAL_DOMAIN,
+    SHORT_TTL: "tracker " + SHORT_TTL_DOMAIN,
 }
 
 # The internet's resolver (Unbound, with dhcp=True): gw-dns forwards to it.
@@ -88,7 +96,19 @@ NAMES = {
     TRACKER_DOMAIN: TRACKER,
     "api.thermo.example": THERMO_CLOUD,
     SOCIAL_DOMAIN: SOCIAL,
+    SHORT_TTL_DOMAIN: SHORT_TTL,
 }
+NAME_TTL = {SHORT_TTL_DOMAIN: SHORT_TTL_S}  # the others: 300 s
+
+# With dhcp=True the lab's copy of the policy gets this rule after the
+# trackers' rules: the short-TTL tracker's address is allowed for every
+# declared device at any hour (past the kids' bedtime too) once no live
+# DNS answer makes it a tracker, so its expiry shows as traffic that
+# passes again on every engine.
+LAB_RULE_AFTER = "rule no-trackers-new "
+LAB_RULE = ("# Added by the home lab (tests/lib/gwtest/lab.py): the address of\n"
+            "# %s, allowed once its DNS answer expired.\n"
+            "rule lab-short-ttl allow any to %s\n" % (SHORT_TTL_DOMAIN, SHORT_TTL))
 ZONE = "hughes.home.arpa"     # docs/examples/home.gw's zone
 
 # dnsmasq's pools (dhcp=True), one a subnet: the declared devices have
@@ -275,6 +295,8 @@ class Home:
 
     def _up(self):
         shutil.copy(self.policy_src, self.policy)
+        if self.dhcp:
+            self._add_lab_rule()
         if os.path.exists(self.trackers_src):
             shutil.copy(self.trackers_src, os.path.join(self.work, "trackers.txt"))
         os.chmod(self.policy, 0o644)
@@ -288,6 +310,17 @@ class Home:
         self._gwd()
         if self.dhcp:
             self._dhcp_clients()
+
+    def _add_lab_rule(self):
+        with open(self.policy) as f:
+            lines = f.readlines()
+        at = [i for i, ln in enumerate(lines) if ln.startswith(LAB_RULE_AFTER)]
+        if not at:
+            raise Fail("%s has no line '%s...': the lab's rule lab-short-ttl goes after it"
+                       % (self.policy_src, LAB_RULE_AFTER))
+        lines.insert(at[0] + 1, LAB_RULE)
+        with open(self.policy, "w") as f:
+            f.writelines(lines)
 
     def _namespaces(self):
         # IPv6 on the gateway and the devices with gw's DHCP (router
@@ -364,8 +397,8 @@ class Home:
                     "\tmodule-config: \"iterator\"\n\tlocal-zone: \".\" refuse\n"
                     % (RESOLVER, self.work))
             for name, addr in NAMES.items():
-                f.write("\tlocal-zone: \"%s.\" static\n\tlocal-data: \"%s. 300 IN A %s\"\n"
-                        % (name, name, addr))
+                f.write("\tlocal-zone: \"%s.\" static\n\tlocal-data: \"%s. %d IN A %s\"\n"
+                        % (name, name, NAME_TTL.get(name, 300), addr))
         self.spawn("unbound", inet, ["unbound", "-d", "-c", conf])
         self.wait_for("Unbound on " + RESOLVER, lambda: sh(
             "dig", "+short", "+tries=1", "+time=1", "@" + RESOLVER, "www.example.org",
