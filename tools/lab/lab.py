@@ -213,7 +213,10 @@ class Scenario:
         answers = []
         for line in r.splitlines():
             f = line.split()
-            if line and not line.startswith(";") and len(f) >= 5 and f[2] == "IN":
+            # The answer section's records (the authority section's SOA
+            # of a negative answer is not an answer).
+            if line and not line.startswith(";") and len(f) >= 5 and f[2] == "IN" and \
+                    f[3] in ("A", "AAAA", "PTR", "CNAME"):
                 answers.append(f[4])
         return (m.group(1) if m else "no answer"), answers
 
@@ -491,6 +494,7 @@ def try_this(home):
   %(g)s policy history
   %(g)s policy explain %(pol)s --from leo-tablet --to %(site)s:80
   ip netns exec %(laptop)s curl http://%(site)s/              # sarah-laptop, allowed
+  ip netns exec %(laptop)s dig @%(lan_gw)s AAAA maya-phone.%(zone)s   # the phone's SLAAC address
   ip netns exec %(laptop)s curl -s -o /dev/null http://%(site)s/stream   # a download to watch in gwtop
   ip netns exec %(thermo)s curl -m 3 http://%(site)s/         # the thermostat, blocked
   ip netns exec %(thermo)s curl http://%(cloud)s/             # its cloud, allowed
@@ -507,7 +511,8 @@ Ctrl-C tears everything down.""" % dict(
         g=g, top=top, gw=home.ns_gw, mport=gwlab.METRICS_PORT, pol=home.policy, site=SITE,
         cloud=THERMO_CLOUD, laptop=n("laptop"), thermo=n("thermostat"), phone=n("phone"),
         visitor=n("visitor"), tablet=n("tablet"),
-        ns=" ".join(home.made_ns), work=home.work, pins=home.pins))
+        ns=" ".join(home.made_ns), work=home.work, pins=home.pins, lan_gw=gwlab.LAN_GW,
+        zone=ZONE))
 
 
 def main():
