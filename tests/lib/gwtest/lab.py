@@ -10,7 +10,10 @@ tests/netns/, so both run on the same home.
                              gw-dns and dnsmasq, the internet a resolver
                              (Unbound) that knows the lab's sites, every
                              device takes its address from udhcpc (the
-                             declared ones the policy's fixed addresses);
+                             declared ones the policy's fixed addresses),
+                             an IPv6 address from gw's router
+                             advertisements (SLAAC, LAN6_NET), and the
+                             lab's copy of the policy gets LAB_RULE;
                              without it (the tests' default) the devices
                              have the same addresses set by hand, no DNS
     Home.addr(dev)           the device's IPv4 address now
@@ -339,8 +342,9 @@ class Home:
         # switch is a Linux bridge with one port per wired device.
         sh("ip", "-n", gw, "link", "add", "lan0", "type", "veth", "peer", "name", "up0",
            "netns", sw)
-        # No multicast snooping: ND and router advertisements reach every
-        # port, as on a home switch without a querier.
+        # No multicast snooping: ND and router advertisements are flooded
+        # to every port from the first one, with no MLD state to build up
+        # first (the lab's home has no MLD querier).
         sh("ip", "-n", sw, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0")
         sh("ip", "-n", sw, "link", "set", "up0", "master", "br0", "up")
         sh("ip", "-n", sw, "link", "set", "br0", "up")
