@@ -48,7 +48,9 @@
  * at most 1.3 times the floor's, and per new flow at most 1.5 times the
  * floor's cost of inserting a flow.
  *
- *   gw-bench-ebpf [--quick] [--flows N]   (N: the flow table's size, ebpf_flows)
+ *   gw-bench-ebpf [--quick] [--flows N] [--dense-floor]
+ *   (N: the flow table's size, ebpf_flows; --dense-floor: the floor's free
+ *   list as a new map's, see warm_floor())
  */
 #include <errno.h>
 #include <net/if.h>
@@ -135,6 +137,8 @@ struct wrapped {
 
 /* gw_flows' size (--flows; gwd.conf's ebpf_flows). */
 static uint32_t bench_flows = GWBPF_FLOWS_DEFAULT;
+/* --dense-floor: the floor's free list in a new map's order (warm_floor()). */
+static bool dense_floor;
 
 struct bcase {
 	unsigned rules;
@@ -481,10 +485,16 @@ static int warm_floor(int fd)
 	}
 	/* Emptied in the hash's bucket order, not in the order filled: the
 	 * free list then hands out elements scattered over the map, as a
-	 * router's does once flows have ended in no particular order (and as
-	 * it does from the second trial on, emptied the same way). */
-	if (floor_count(fd, true) != bench_flows)
+	 * router's does once flows have ended in no particular order.  With
+	 * --dense-floor, in the order filled: the free list then hands out
+	 * elements one after another in memory, as a new map's does (the
+	 * floor's best case, for comparison). */
+	if (dense_floor) {
+		if (bpf_map_delete_batch(fd, keys, &n, &o) < 0 || n != bench_flows)
+			r = errno ? -errno : -EPROTO;
+	} else if (floor_count(fd, true) != bench_flows) {
 		r = -EPROTO;
+	}
 out:
 	free(keys);
 	free(values);
@@ -509,10 +519,12 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--quick")) {
 			quick = true;
+		} else if (!strcmp(argv[i], "--dense-floor")) {
+			dense_floor = true;
 		} else if (!strcmp(argv[i], "--flows") && i + 1 < argc) {
 			bench_flows = (uint32_t)strtoul(argv[++i], NULL, 10);
 		} else {
-			fprintf(stderr, "usage: gw-bench-ebpf [--quick] [--flows N]\n");
+			fprintf(stderr, "usage: gw-bench-ebpf [--quick] [--flows N] [--dense-floor]\n");
 			return 2;
 		}
 	}
@@ -713,8 +725,9 @@ int main(int argc, char **argv)
 	double pr = median(pass_rep, trials), frr = median(floor_rep, trials);
 	double p1 = median(pass_one, trials), f1 = median(floor_one, trials);
 	double prn = median(pass_new_rep, trials), frn = median(floor_new_rep, trials);
-	printf("gw-bench-ebpf: on CPU %d; %d interleaved trials; established: repeat=%u in %d calls; "
-	       "new: %u distinct flows in calls of %u repeats, and one call each\n\n", cpu, trials,
+	printf("gw-bench-ebpf: on CPU %d; the floor's free list %s; %d interleaved trials; established: repeat=%u in %d calls; "
+	       "new: %u distinct flows in calls of %u repeats, and one call each\n\n", cpu,
+	       dense_floor ? "dense (a new map's)" : "scattered (after churn)", trials,
 	       repeat, EST_CALLS, nnew, new_per);
 	printf("established packet, ns (XDP_PASS %.2f, floor %.2f: its own cost %.2f)\n\n", pr,
 	       frr, own(frr, pr));
