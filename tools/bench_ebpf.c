@@ -773,6 +773,15 @@ int main(int argc, char **argv)
 	double new_ratio = own(median(big->new_rep, trials), prn) / own(frn, prn);
 	printf("\nestablished, %u vs 10 rules: %+.1f %% (gw's own cost)\n", big->rules,
 	       (own(ebig, pr) / own(e10, pr) - 1) * 100);
+	/* The same ratio trial by trial (gw and the floor of one round a few
+	 * ms apart): how much it moves within the run. */
+	double pair[64];
+	for (int t = 0; t < trials; t++)
+		pair[t] = own(big->new_rep[t], pass_new_rep[t]) /
+			  own(floor_new_rep[t], pass_new_rep[t]);
+	qsort(pair, (size_t)trials, sizeof(*pair), cmp_double);
+	printf("new flow at %u rules, trial by trial: gw's own / the floor's own %.2f-%.2f "
+	       "(median %.2f)\n", big->rules, pair[0], pair[trials - 1], median(pair, trials));
 	printf("new flows that evicted another from a full set: %llu of %llu\n",
 	       (unsigned long long)evictions, (unsigned long long)trials * ncases * nnew * 2);
 	printf("target: established at %u rules, gw's own cost <= %.1f x the floor's: %.2f %s\n",
