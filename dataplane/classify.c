@@ -339,7 +339,9 @@ static const struct mac_slot *mac_find(const struct dp_classify *c, const uint8_
 {
 	uint64_t key = mac_value(mac) << 16 | 1;
 	unsigned mask = (1u << c->mac_bits) - 1;
-	/* At most half full: an empty slot ends every probe. */
+	/* At most half full: an empty slot ends every probe.  Only the
+	 * policy's MACs are in it, so a sender's MAC cannot make a probe
+	 * longer than the longest run of the policy's own. */
 	for (unsigned h = mac_slot_of(key, c->mac_bits);; h = (h + 1) & mask) {
 		const struct mac_slot *s = &c->macs[h];
 		if (s->key == key)
