@@ -553,6 +553,11 @@ def main():
         print("\n== stopping")
         ok = ok and not args.check
     finally:
+        # The teardown runs to its end: a second Ctrl-C or SIGTERM (a
+        # timeout's, a service manager's) must not leave namespaces, BPF
+        # pins and gwd's state behind half-removed.
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(s, signal.SIG_IGN)
         home.down()
         # A sanitizer build reports into the processes' logs: a report, or
         # gwd or gw-dataplane not ending cleanly when stopped, is a failure.

@@ -629,6 +629,11 @@ class Home:
         remove_pins(self.pins)
         remove_dpdk_runtime(self.prefix)
 
+    def discard_work(self):
+        """Removes the work folder (logs, gwd's state): for a run that
+        passed; a failing one keeps it for its logs."""
+        shutil.rmtree(self.work, ignore_errors=True)
+
     # ------------------------------------------------------------- witnesses
 
     def dp_stats(self):
