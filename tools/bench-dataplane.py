@@ -52,7 +52,8 @@
 # --against OTHER_BUILD adds a comparison of the two builds (a change's
 # speed): the full pipeline with established flows and new flows, in
 # --rules-pairs pairs of trials as case 2 (order alternating, on-CPU
-# rates), the median of the pairs' ratios, this build over the other;
+# rates), the median of the pairs' ratios and of their blocks of two
+# pairs (as case 2), this build over the other;
 # and dpdk-testpmd io on the same vdevs as a sanity check of the io figure
 # (its forwarding on one worker lcore, -l 0,1: testpmd does not forward on
 # the main lcore).
@@ -266,6 +267,21 @@ def traffic(a, tmp, name, flows):
     print("traffic %s: %s" % (name or "main", out))
 
 
+def blocks(ratios):
+    """Pairs' ratios (A/B) taken in alternating order (AB, BA, ...) as
+    blocks of two consecutive pairs, each the geometric mean of its two
+    ratios: the trial that runs second in a pair is slower on this host
+    whichever it is, and a block has that once each way.  The last pair
+    of an odd count is left out."""
+    return [(ratios[t] * ratios[t + 1]) ** 0.5 for t in range(0, len(ratios) - 1, 2)]
+
+
+def order_effect(ratios):
+    """The second trial's rate over the first's, median of the pairs
+    (pair t has A first when t is even)."""
+    return median([r if t % 2 == 0 else 1 / r for t, r in enumerate(ratios)])
+
+
 def classifier_alone(a, tmp, images):
     """Case 2's classifier alone: gw-bench-classify on case 2's traffic
     and policies, pinned to --lcore; prints its ns per flow at 10 and
@@ -432,15 +448,13 @@ def main():
             # the groups.  Two consecutive pairs (AB, BA) make a block
             # whose geometric mean cancels it; the figure is the median
             # of the blocks.
-            second = [r if t % 2 == 0 else 1 / r for t, r in enumerate(ratios)]
-            blocks = [(ratios[t] * ratios[t + 1]) ** 0.5 for t in range(0, len(ratios) - 1, 2)]
-            bs = sorted(blocks)
+            bs = sorted(blocks(ratios))
             print("  order effect: the second trial of a pair ran at %.3f of the first "
-                  "(median of %d pairs)" % (median(second), len(second)))
+                  "(median of %d pairs)" % (order_effect(ratios), len(ratios)))
             print("  blocks of two pairs (AB, BA; geometric mean): median %.3f, range "
-                  "%.3f-%.3f, %d blocks" % (median(blocks), bs[0], bs[-1], len(bs)))
+                  "%.3f-%.3f, %d blocks" % (median(bs), bs[0], bs[-1], len(bs)))
             verdict("rules", "new flows at 10000 rules / at 10 (median of %d blocks of two "
-                    "paired on-CPU ratios, the order alternating)" % len(bs), median(blocks),
+                    "paired on-CPU ratios, the order alternating)" % len(bs), median(bs),
                     0.95, fmt="%.3f")
             classifier_alone(a, tmp, images)
 
@@ -474,6 +488,13 @@ def main():
             print("  this / other, median of %d pairs: established %.3f (range %.3f-%.3f), "
                   "new flows %.3f (range %.3f-%.3f)"
                   % (len(rf), median(rf), min(rf), max(rf), median(rn), min(rn), max(rn)))
+            if len(rf) >= 2:
+                bf, bn = sorted(blocks(rf)), sorted(blocks(rn))
+                print("  this / other, median of %d blocks of two pairs (the figure; order "
+                      "effects %.3f established, %.3f new): established %.3f (range "
+                      "%.3f-%.3f), new flows %.3f (range %.3f-%.3f)"
+                      % (len(bf), order_effect(rf), order_effect(rn), median(bf), bf[0],
+                         bf[-1], median(bn), bn[0], bn[-1]))
 
         if "memory" in only:
             kv = b.dataplane("full", images["p1000"])
