@@ -1000,8 +1000,10 @@ int gwd_engine_nft_new(struct event_base *base, const struct gwd_config *cfg,
 			snprintf(err, errlen, "out of memory");
 			goto fail;
 		}
-		if ((r = ct_start(base, x, err, errlen)) < 0)
+		if (cfg->nft_flows && (r = ct_start(base, x, err, errlen)) < 0)
 			goto fail;
+		if (!cfg->nft_flows)
+			gwd_log("nft_flows_off", "conf=nft_flows");
 	}
 	*ret = &x->base;
 	return 0;
