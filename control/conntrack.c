@@ -305,8 +305,10 @@ int gwd_ct_new(struct gwd_ct **ret)
 		r = -errno;
 		goto fail;
 	}
-	if (mnl_socket_bind(c->ev, NF_NETLINK_CONNTRACK_NEW | NF_NETLINK_CONNTRACK_DESTROY,
-			    MNL_SOCKET_AUTOPID) < 0 ||
+	/* DESTROY events only: the kernel builds no message for a new
+	 * connection while nobody listens to that group (the dump finds the
+	 * live ones); an ended one brings its counters. */
+	if (mnl_socket_bind(c->ev, NF_NETLINK_CONNTRACK_DESTROY, MNL_SOCKET_AUTOPID) < 0 ||
 	    mnl_socket_bind(c->dump, 0, MNL_SOCKET_AUTOPID) < 0) {
 		r = -errno;
 		goto fail;

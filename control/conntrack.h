@@ -3,10 +3,11 @@
  * The kernel's connection tracking as the nft engine reads it: the
  * connections it allowed, for gwd's flow collector (flows.h).
  *
- * ctnetlink, through libmnl: one socket subscribed to conntrack's NEW and
- * DESTROY events, and a periodic dump (filtered in the kernel by ct mark)
- * for the counters (nf_conntrack_acct must be on: gwd_ct_acct_on) and
- * for what the events missed.
+ * ctnetlink, through libmnl: one socket subscribed to conntrack's DESTROY
+ * events (no NEW: the kernel then builds no message for a new
+ * connection), and a periodic dump (filtered in the kernel by ct mark)
+ * for the live connections, the counters (nf_conntrack_acct must be on:
+ * gwd_ct_acct_on) and what the events missed.
  *
  * gwd_ct_parse reads what the kernel sends as untrusted bytes: every
  * length and attribute size is checked before use (fuzzed by
@@ -61,7 +62,7 @@ int gwd_ct_parse(const void *msg, size_t len, struct gwd_ct_rec *ret);
 int gwd_ct_acct_on(int *ret_was);
 
 struct gwd_ct;
-/* The event socket (NEW and DESTROY) and the dump socket, in the caller's
+/* The event socket (DESTROY) and the dump socket, in the caller's
  * network namespace; root. */
 int gwd_ct_new(struct gwd_ct **ret);
 void gwd_ct_free(struct gwd_ct *c);
