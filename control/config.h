@@ -62,6 +62,10 @@
  *                                  LAN-side port: lan_ports, ebpf_ports, nft_ports)
  *   dhcp_script = /usr/libexec/gw-dhcp-event  the lease script dnsmasq runs,
  *                                  which hands each lease event to gwd
+ *   dhcp_ra = off                  on: dnsmasq also sends IPv6 router
+ *                                  advertisements (SLAAC only, no DHCPv6) on
+ *                                  each port it serves that has an IPv6 /64
+ *                                  (its prefix from the port's address)
  * Numbers are decimal within the ranges above.  Paths are absolute; port names are interface names (1..15 bytes of
  * letters, digits, '.', '-', '_', '@'), separated by commas, at most
  * GWD_MAX_PORTS, each once.  An unknown key, a repeated key, a line without '='
@@ -169,6 +173,7 @@ struct gwd_config {
 	unsigned dhcp_lease_s;        /* GWD_DHCP_LEASE_S */
 	char dhcp_ports[GWD_MAX_PORTS][GWD_IFNAME_MAX];
 	unsigned ndhcp_ports;         /* 0: every LAN-side port */
+	bool dhcp_ra;                 /* router advertisements (default off) */
 	char metrics_addr[80];        /* "" when not set: no metrics */
 	unsigned short metrics_port;
 };

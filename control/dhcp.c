@@ -117,6 +117,27 @@ static char *conf_for(const struct gwd_dhcp *h, const struct pol_ir *ir)
 		inet_ntop(AF_INET, c->dhcp_ranges[i].hi, hi, sizeof(hi));
 		OUT("dhcp-range=%s,%s,%u\n", lo, hi, c->dhcp_lease_s);
 	}
+	/* Router advertisements: SLAAC only (no DHCPv6: gw-dns answers on
+	 * the IPv4 addresses DHCP hands out), on every port served, each
+	 * with the /64 of the port's own IPv6 address; a port without one
+	 * gets none. */
+	if (c->dhcp_ra) {
+		OUT("enable-ra\nquiet-ra\n");
+		if (!c->ndhcp_ports) {
+			for (unsigned i = 0; i < c->nlan_ports; i++)
+				OUT("dhcp-range=::,constructor:%s,ra-only,64,%u\n", c->lan_ports[i],
+				    c->dhcp_lease_s);
+			for (unsigned i = 0; i < c->nebpf_ports; i++)
+				OUT("dhcp-range=::,constructor:%s,ra-only,64,%u\n", c->ebpf_ports[i],
+				    c->dhcp_lease_s);
+			for (unsigned i = 0; i < c->nnft_ports; i++)
+				OUT("dhcp-range=::,constructor:%s,ra-only,64,%u\n", c->nft_ports[i],
+				    c->dhcp_lease_s);
+		}
+		for (unsigned i = 0; i < c->ndhcp_ports; i++)
+			OUT("dhcp-range=::,constructor:%s,ra-only,64,%u\n", c->dhcp_ports[i],
+			    c->dhcp_lease_s);
+	}
 	for (uint32_t d = 0; ir && d < ir->ndevices; d++) {
 		const struct pol_device *dv = &ir->devices[d];
 		char addr[INET_ADDRSTRLEN];

@@ -28,17 +28,37 @@
  * Trials are interleaved (every case once per round, TRIALS rounds); the
  * medians are printed.
  *
+ * Warm tables, as a router's are after a while.  On some hosts the first
+ * access to each 4 KiB page of a map through the kernel's mapping is far
+ * dearer than a cache miss (on the PVM guests of docs/performance.md,
+ * 5-12 us: a shadow page-table fault the hypervisor serves), once per
+ * page.  A fresh 262 144-flow table is 8 192 pages, and a trial's few
+ * thousand random inserts would land mostly on untouched pages, timing
+ * the host's paging rather than the program.  So before the trials every
+ * page of each gw_flows is read once through the kernel
+ * (BPF_MAP_LOOKUP_BATCH), and the floor's hash map is filled to capacity
+ * and emptied in its bucket order: every bucket and element touched, and
+ * its free list left scattered over the map as a router's is once flows
+ * have ended in no particular order (a fresh map's free list hands out
+ * elements one after another in memory, which only a new map does).  All
+ * untimed.  What fresh tables cost is printed beside it: one pass of new
+ * flows into each table before it is warmed (first use), not a target.
+ *
  * Targets (issue 14): at 4 096 rules, gw's own cost per established packet
  * at most 1.3 times the floor's, and per new flow at most 1.5 times the
  * floor's cost of inserting a flow.
  *
- *   gw-bench-ebpf [--quick] [--flows N]   (N: the flow table's size, ebpf_flows)
+ *   gw-bench-ebpf [--quick] [--flows N] [--dense-floor]
+ *   (N: the flow table's size, ebpf_flows; --dense-floor: the floor's free
+ *   list as a new map's, see warm_floor())
  */
 #include <errno.h>
 #include <net/if.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -117,6 +137,8 @@ struct wrapped {
 
 /* gw_flows' size (--flows; gwd.conf's ebpf_flows). */
 static uint32_t bench_flows = GWBPF_FLOWS_DEFAULT;
+/* --dense-floor: the floor's free list in a new map's order (warm_floor()). */
+static bool dense_floor;
 
 struct bcase {
 	unsigned rules;
@@ -377,22 +399,113 @@ static int new_case(struct bcase *k, bool repeat, unsigned next, unsigned count,
 	return gwbpf_flows_expire(k->g, 0, NULL);
 }
 
-/* The floor's flows: how many, and all of them gone (untimed). */
+/* The floor's flows: how many, and (empty) all of them gone, untimed.
+ * Emptied by batches of lookup-and-delete: a get_next_key walk restarted
+ * after each delete rescans the buckets from the first, for every flow. */
+#define FLOOR_CHUNK 4096
 static uint32_t floor_count(int fd, bool empty)
 {
-	uint8_t k[64], next[64];
-	uint32_t n = 0;
+	static uint8_t keys[FLOOR_CHUNK][40];
+	static uint64_t values[FLOOR_CHUNK];
+	uint8_t k[40], next[40];
+	uint32_t n = 0, out = 0;
 	void *prev = NULL;
-	while (bpf_map_get_next_key(fd, prev, next) == 0) {
-		memcpy(k, next, sizeof(k));
-		prev = k;
-		n++;
-		if (empty) {
-			bpf_map_delete_elem(fd, k);
-			prev = NULL;
+	if (!empty) {
+		while (bpf_map_get_next_key(fd, prev, next) == 0) {
+			memcpy(k, next, sizeof(k));
+			prev = k;
+			n++;
 		}
+		return n;
+	}
+	for (;;) {
+		uint32_t got = FLOOR_CHUNK;
+		LIBBPF_OPTS(bpf_map_batch_opts, o);
+		int r = bpf_map_lookup_and_delete_batch(fd, prev, &out, keys, values, &got, &o);
+		n += got;
+		if (r < 0)
+			break; /* ENOENT: the last batch */
+		prev = &out;
 	}
 	return n;
+}
+
+/* Every page of gw's flow table read once through the kernel's mapping:
+ * a batch lookup of every set (the table is not changed). */
+#define WARM_CHUNK 256
+static int warm_flows(struct gwbpf *g)
+{
+	static struct gwbpf_flow_set buf[WARM_CHUNK];
+	uint32_t keys[WARM_CHUNK], out = 0, seen = 0;
+	int fd = gwbpf_map_fd(g, GWBPF_MAP_FLOWS);
+	void *in = NULL;
+	if (fd < 0)
+		return fd;
+	for (;;) {
+		uint32_t n = WARM_CHUNK;
+		LIBBPF_OPTS(bpf_map_batch_opts, o);
+		int r = bpf_map_lookup_batch(fd, in, &out, keys, buf, &n, &o);
+		seen += n;
+		if (r < 0 && errno == ENOENT)
+			break;
+		if (r < 0)
+			return -errno;
+		in = &out;
+	}
+	return seen == gwbpf_flows(g) / GWBPF_FLOW_WAYS ? 0 : -EPROTO;
+}
+
+/* The floor's hash map filled to capacity and emptied, all in the kernel:
+ * every element and every bucket page touched once. */
+static int warm_floor(int fd)
+{
+	struct fkey {
+		uint8_t family, proto;
+		uint16_t sport, dport, pad;
+		uint8_t src[16], dst[16];
+	};
+	_Static_assert(sizeof(struct fkey) == 40, "the floor's key");
+	struct fkey *keys = calloc(bench_flows, sizeof(*keys));
+	uint64_t *values = calloc(bench_flows, sizeof(*values));
+	uint32_t n = bench_flows;
+	int r = 0;
+	if (!keys || !values) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (uint32_t i = 0; i < bench_flows; i++) {
+		keys[i].family = 4;
+		keys[i].proto = 17;
+		memcpy(keys[i].src, &i, sizeof(i));
+	}
+	LIBBPF_OPTS(bpf_map_batch_opts, o);
+	if (bpf_map_update_batch(fd, keys, values, &n, &o) < 0 || n != bench_flows) {
+		r = errno ? -errno : -EPROTO;
+		goto out;
+	}
+	/* Emptied in the hash's bucket order, not in the order filled: the
+	 * free list then hands out elements scattered over the map, as a
+	 * router's does once flows have ended in no particular order.  With
+	 * --dense-floor, in the order filled: the free list then hands out
+	 * elements one after another in memory, as a new map's does (the
+	 * floor's best case, for comparison). */
+	if (dense_floor) {
+		if (bpf_map_delete_batch(fd, keys, &n, &o) < 0 || n != bench_flows)
+			r = errno ? -errno : -EPROTO;
+	} else if (floor_count(fd, true) != bench_flows) {
+		r = -EPROTO;
+	}
+out:
+	free(keys);
+	free(values);
+	return r;
+}
+
+static double now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
 static double own(double x, double pass)
@@ -406,12 +519,25 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--quick")) {
 			quick = true;
+		} else if (!strcmp(argv[i], "--dense-floor")) {
+			dense_floor = true;
 		} else if (!strcmp(argv[i], "--flows") && i + 1 < argc) {
 			bench_flows = (uint32_t)strtoul(argv[++i], NULL, 10);
 		} else {
-			fprintf(stderr, "usage: gw-bench-ebpf [--quick] [--flows N]\n");
+			fprintf(stderr, "usage: gw-bench-ebpf [--quick] [--flows N] [--dense-floor]\n");
 			return 2;
 		}
+	}
+	/* One CPU for the whole run: the floor's free list is per CPU, and
+	 * the list the bench fills and empties from user space is then the
+	 * one its program takes from; every figure comes from one CPU. */
+	int cpu = sched_getcpu();
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu < 0 ? 0 : cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) < 0) {
+		fprintf(stderr, "gw-bench-ebpf: cannot pin to CPU %d: %s\n", cpu, strerror(errno));
+		return 1;
 	}
 	const int trials = quick ? 5 : 9;
 	const uint32_t repeat = quick ? 100000 : 1000000;
@@ -476,6 +602,44 @@ int main(int argc, char **argv)
 	frame(&est, 999, 200);
 	unsigned next = 0;
 	uint32_t ns = 0, v = 0;
+
+	/* First use: one pass of new flows into each fresh table, then every
+	 * table warmed (see the top of this file). */
+	double cold_pass, cold_floor, cold[MAX_CASES], warm_ms[2];
+	uint64_t cold_evictions = 0;
+	unsigned cnext = next;
+	if ((r = new_flows_repeat(&pass_w, NULL, new_calls, new_per, &cnext, &cold_pass)) < 0)
+		goto fail;
+	cnext = next;
+	if ((r = new_flows_repeat(&floor_w, NULL, new_calls, new_per, &cnext, &cold_floor)) < 0)
+		goto fail;
+	if (floor_count(floor_map, true) != new_calls * new_per) {
+		fprintf(stderr, "gw-bench-ebpf: the floor did not insert every new flow\n");
+		r = -EPROTO;
+		goto out;
+	}
+	for (int c = 0; c < ncases; c++)
+		if ((r = new_case(&cases[c], true, next, nnew, &cold[c], &cold_evictions)) < 0)
+			goto out;
+	next += nnew;
+	double t0 = now_ms();
+	for (int c = 0; c < ncases; c++)
+		if ((r = warm_flows(cases[c].g)) < 0) {
+			fprintf(stderr, "gw-bench-ebpf: warming gw_flows: %s\n", strerror(-r));
+			goto out;
+		}
+	warm_ms[0] = (now_ms() - t0) / ncases;
+	t0 = now_ms();
+	if ((r = warm_floor(floor_map)) < 0) {
+		fprintf(stderr, "gw-bench-ebpf: warming the floor's map: %s\n", strerror(-r));
+		goto out;
+	}
+	warm_ms[1] = now_ms() - t0;
+	if (floor_count(floor_map, false) != 0) {
+		fprintf(stderr, "gw-bench-ebpf: the floor's map is not empty after warming\n");
+		r = -EPROTO;
+		goto out;
+	}
 	for (int t = 0; t < trials; t++) {
 		/* Established: the floor's and each case's first packet makes
 		 * the flow, then XDP_PASS, the floor and the cases take turns
@@ -561,8 +725,9 @@ int main(int argc, char **argv)
 	double pr = median(pass_rep, trials), frr = median(floor_rep, trials);
 	double p1 = median(pass_one, trials), f1 = median(floor_one, trials);
 	double prn = median(pass_new_rep, trials), frn = median(floor_new_rep, trials);
-	printf("gw-bench-ebpf: %d interleaved trials; established: repeat=%u in %d calls; "
-	       "new: %u distinct flows in calls of %u repeats, and one call each\n\n", trials,
+	printf("gw-bench-ebpf: on CPU %d; the floor's free list %s; %d interleaved trials; established: repeat=%u in %d calls; "
+	       "new: %u distinct flows in calls of %u repeats, and one call each\n\n", cpu,
+	       dense_floor ? "dense (a new map's)" : "scattered (after churn)", trials,
 	       repeat, EST_CALLS, nnew, new_per);
 	printf("established packet, ns (XDP_PASS %.2f, floor %.2f: its own cost %.2f)\n\n", pr,
 	       frr, own(frr, pr));
@@ -582,6 +747,17 @@ int main(int argc, char **argv)
 		printf("| %u | %.1f | %.1f | %.2f |\n", cases[c].rules, n, own(n, prn),
 		       own(n, prn) / own(frn, prn));
 	}
+	printf("\nnew flow into a fresh table (first use: one pass of %u flows in calls of %u "
+	       "repeats before the tables were warmed; not a target): wrapper + XDP_PASS %.1f, "
+	       "floor's insert %.1f: its own cost %.1f\n\n", nnew, new_per, cold_pass, cold_floor,
+	       own(cold_floor, cold_pass));
+	printf("| rules | gw ns | gw's own ns | / floor's own |\n");
+	printf("| ---: | ---: | ---: | ---: |\n");
+	for (int c = 0; c < ncases; c++)
+		printf("| %u | %.1f | %.1f | %.2f |\n", cases[c].rules, cold[c], own(cold[c], cold_pass),
+		       own(cold[c], cold_pass) / own(cold_floor, cold_pass));
+	printf("warming (untimed for the trials): a batch read of every page of gw_flows %.1f ms "
+	       "a table, the floor's map filled and emptied %.1f ms\n", warm_ms[0], warm_ms[1]);
 	printf("\nnew flow, ns, one call each (XDP_PASS %.1f, floor's insert %.1f: its own cost "
 	       "%.1f)\n\n", p1, f1, own(f1, p1));
 	printf("| rules | gw ns | gw's own ns | / floor's own |\n");
@@ -597,6 +773,15 @@ int main(int argc, char **argv)
 	double new_ratio = own(median(big->new_rep, trials), prn) / own(frn, prn);
 	printf("\nestablished, %u vs 10 rules: %+.1f %% (gw's own cost)\n", big->rules,
 	       (own(ebig, pr) / own(e10, pr) - 1) * 100);
+	/* The same ratio trial by trial (gw and the floor of one round a few
+	 * ms apart): how much it moves within the run. */
+	double pair[64];
+	for (int t = 0; t < trials; t++)
+		pair[t] = own(big->new_rep[t], pass_new_rep[t]) /
+			  own(floor_new_rep[t], pass_new_rep[t]);
+	qsort(pair, (size_t)trials, sizeof(*pair), cmp_double);
+	printf("new flow at %u rules, trial by trial: gw's own / the floor's own %.2f-%.2f "
+	       "(median %.2f)\n", big->rules, pair[0], pair[trials - 1], median(pair, trials));
 	printf("new flows that evicted another from a full set: %llu of %llu\n",
 	       (unsigned long long)evictions, (unsigned long long)trials * ncases * nnew * 2);
 	printf("target: established at %u rules, gw's own cost <= %.1f x the floor's: %.2f %s\n",

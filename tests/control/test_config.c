@@ -312,12 +312,15 @@ static void test_dhcp_keys(void **state)
 	assert_int_equal(parse("", &c, err, sizeof(err)), 0);
 	assert_string_equal(c.dhcp, "");
 	assert_int_equal(c.dhcp_lease_s, 43200);
+	assert_false(c.dhcp_ra);
 	assert_int_equal(parse("lan_ports = gw-lan\n"
 			       "dhcp = /usr/sbin/dnsmasq\n"
 			       "dhcp_ranges = 192.168.1.100-192.168.1.199 , 10.0.0.5-10.0.0.5\n"
 			       "dhcp_lease_time = 3600\n"
 			       "dhcp_ports = gw-lan, wlan0\n"
-			       "dhcp_script = /opt/gw/gw-dhcp-event\n", &c, err, sizeof(err)), 0);
+			       "dhcp_script = /opt/gw/gw-dhcp-event\n"
+			       "dhcp_ra = on\n", &c, err, sizeof(err)), 0);
+	assert_true(c.dhcp_ra);
 	assert_string_equal(c.dhcp, "/usr/sbin/dnsmasq");
 	assert_int_equal(c.ndhcp_ranges, 2);
 	assert_memory_equal(c.dhcp_ranges[0].lo, ((uint8_t[]){ 192, 168, 1, 100 }), 4);
@@ -331,13 +334,15 @@ static void test_dhcp_keys(void **state)
 	const char *bad = "dhcp_ranges = 192.168.1.199-192.168.1.100\n"
 			  "dhcp_lease_time = 60\n"
 			  "dhcp_ports = a b\n"
-			  "dhcp_script = gw-dhcp-event\n";
+			  "dhcp_script = gw-dhcp-event\n"
+			  "dhcp_ra = yes\n";
 	assert_int_equal(parse(bad, &c, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "gwd.conf:1: error: 'dhcp_ranges': '192.168.1.199-192.168.1.100' "
 				    "ends before it starts"));
 	assert_non_null(strstr(err, "gwd.conf:2: error: 'dhcp_lease_time' must be a number from 120"));
 	assert_non_null(strstr(err, "gwd.conf:3: error: 'dhcp_ports': 'a b' is not an interface"));
 	assert_non_null(strstr(err, "gwd.conf:4: error: 'dhcp_script' must be an absolute path"));
+	assert_non_null(strstr(err, "gwd.conf:5: error: 'dhcp_ra' is on or off, not 'yes'"));
 	assert_int_equal(parse("dhcp_ranges = fd00::1-fd00::9\n", &c, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "is not FIRST-LAST of IPv4 addresses"));
 	/* dhcp needs ranges and a LAN-side port; never a WAN port. */

@@ -104,6 +104,7 @@ def body():
         home.down()
     trouble = home.trouble()
     check(not trouble, "\n".join(trouble))
+    home.discard_work()
 
 
 sys.exit(gwtest.main(body, "caps_test %s" % LCORES))

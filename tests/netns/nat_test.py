@@ -271,6 +271,7 @@ def body():
         home.down()
     trouble = home.trouble()
     check(not trouble, "\n".join(trouble))
+    home.discard_work()
 
 
 sys.exit(gwtest.main(body, "nat_test %s %s" % (CASE, LCORES)))

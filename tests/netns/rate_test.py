@@ -96,6 +96,7 @@ def body():
     trouble = home.trouble()
     check(not trouble, "\n".join(trouble))
     check(not bad, "; ".join(bad))
+    home.discard_work()
 
 
 sys.exit(gwtest.main(body, "rate_test %s %s" % (sys.argv[2], LCORES)))

@@ -18,6 +18,7 @@ import re
 import shutil
 import signal
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                 "tests", "lib"))
@@ -25,6 +26,7 @@ import gwtest  # noqa: E402
 from gwtest import lab as gwlab  # noqa: E402
 from gwtest.lab import INTERNET, SITE, SOCIAL, SOCIAL_DOMAIN, THERMO_CLOUD, TRACKER  # noqa: E402
 from gwtest.lab import TRACKER_DOMAIN, ZONE  # noqa: E402
+from gwtest.lab import LEARN_TTL_FLOOR_S, SHORT_TTL, SHORT_TTL_DOMAIN, SHORT_TTL_S  # noqa: E402
 from gwtest import Fail as LabError  # noqa: E402
 from gwtest.net import sweep_stale  # noqa: E402
 
@@ -86,6 +88,7 @@ class Scenario:
             for _ in range(2):
                 verdict, rule, rate = self.explain(self.policy_device(dev), addr, domain)
                 before = self.block_count(path, rule)
+                fetched = time.monotonic()
                 rc, body = self.home.fetch(dev, addr)
                 after_verdict = self.explain(self.policy_device(dev), addr, domain)
                 if after_verdict[:2] == (verdict, rule):
@@ -114,7 +117,7 @@ class Scenario:
                     else:
                         how += ", %d packets dropped by policy in %s" % (drops, engine)
             if ok:
-                agree, note = self.flow_witness(dev, addr, verdict, rule)
+                agree, note = self.flow_witness(dev, addr, verdict, rule, fetched)
                 ok = agree
                 how += note
             self.report(ok, "%s: %s by %s; %s" % (what, verdict, decided, how))
@@ -133,12 +136,17 @@ class Scenario:
             return self.home.nft_rule_counts().get(rule, 0)
         return self.home.bpf_counters().get("DROP", 0)
 
-    def flow_witness(self, dev, addr, verdict, rule):
-        """What gwd's flow table says of dev's connection to addr port 80:
-        (agrees, text).  A flow found must carry explain's verdict and rule;
-        none found (it ended, or gwd has no flows yet) is said, not failed."""
+    def flow_witness(self, dev, addr, verdict, rule, since):
+        """What gwd's flow table says of dev's connection to addr port 80,
+        made at or after since (time.monotonic()): (agrees, text).  A flow
+        found must carry explain's verdict and rule; none found (it ended,
+        or gwd has no flows yet) is said, not failed.  A flow gwd knew of
+        before since (its age_ms is longer than the time since) is an
+        earlier connection of the pair, decided when other facts held (a
+        learned name that has since expired): not this one."""
         src = self.home.addr(dev)
         r = self.home.gwctl("flows", "--json", check=False)
+        since_ms = (time.monotonic() - since) * 1000
         if r.returncode != 0:
             return True, "; gwctl flows: %s" % ((r.stderr or "").strip() or "exit %d" % r.returncode)
         try:
@@ -147,7 +155,7 @@ class Scenario:
         except ValueError:
             return False, "; gwctl flows --json is not JSON"
         mine = [f for f in flows if f.get("src") == src and f.get("dst") == addr
-                and f.get("dport") == 80]
+                and f.get("dport") == 80 and f.get("age_ms", 0) <= since_ms]
         if not mine:
             return True, "; no live flow of it in gwctl flows"
 
@@ -205,20 +213,40 @@ class Scenario:
         answers = []
         for line in r.splitlines():
             f = line.split()
-            if line and not line.startswith(";") and len(f) >= 5 and f[2] == "IN":
+            # The answer section's records (the authority section's SOA
+            # of a negative answer is not an answer).
+            if line and not line.startswith(";") and len(f) >= 5 and f[2] == "IN" and \
+                    f[3] in ("A", "AAAA", "PTR", "CNAME"):
                 answers.append(f[4])
         return (m.group(1) if m else "no answer"), answers
+
+    def devices_json(self):
+        st = self.home.gwctl("devices", "--json", check=False, json_out=True) or {}
+        return st.get("devices") or []
 
     def leases(self):
         """Each device took its address from gw's DHCP: the lease is in
         gwctl devices (via dhcp, current); a declared device under its
         policy name at its fixed address, the visitor as new under its DHCP
-        hostname made safe, in new.<zone>."""
-        st = self.home.gwctl("devices", "--json", check=False, json_out=True) or {}
-        records = st.get("devices") or []
+        hostname made safe, in new.<zone>.  And its IPv6 address from the
+        router advertisements (SLAAC), which gwd learned from the
+        gateway's neighbour table: current in the same record (gwd has it
+        within a few seconds of the device's first packet to the gateway)."""
+        want6 = {mac: self.home.addr6(dev) for dev, _, mac, _, _ in gwlab.DEVICES}
+
+        def learned6(records):
+            return all(any(a.get("addr") == want6[mac] and a.get("current")
+                           for r in records if mac in r.get("macs", [])
+                           for a in r.get("addresses", [])) for mac in want6)
+        records = self.devices_json()
+        deadline = time.monotonic() + 10
+        while not learned6(records) and time.monotonic() < deadline:
+            time.sleep(0.5)
+            records = self.devices_json()
         for dev, policy_name, mac, fixed, _ in gwlab.DEVICES:
             addr = self.home.addr(dev)
-            what = "%s got %s by DHCP" % (self.device_label(dev), addr)
+            what = "%s got %s by DHCP and %s by SLAAC" % (self.device_label(dev), addr,
+                                                         self.home.addr6(dev))
             rec = [r for r in records if mac in r.get("macs", [])]
             if not rec:
                 self.report(False, "%s: no record of %s in gwctl devices" % (what, mac))
@@ -229,6 +257,10 @@ class Scenario:
             problems = []
             if not lease:
                 problems.append("no current DHCP lease of it in gwctl devices: %s"
+                                % rec.get("addresses"))
+            if not [a for a in rec.get("addresses", []) if a.get("addr") == self.home.addr6(dev)
+                    and a.get("current")]:
+                problems.append("its IPv6 address is not current in gwctl devices: %s"
                                 % rec.get("addresses"))
             if policy_name:
                 if rec.get("name") != policy_name or rec.get("new"):
@@ -254,6 +286,26 @@ class Scenario:
             self.device_label(dev), what, status, " " + ", ".join(answers) if answers else "",
             "" if ok else " (expected %s%s)" % (want_status, " " + ", ".join(want_answers)
                                                  if want_answers else "")))
+
+    def names6(self):
+        """Every device's name answers AAAA with exactly its SLAAC address,
+        and that address's PTR (ip6.arpa of the home's ULA prefix) its
+        name, asked by the next device of the list: so every port (the
+        DPDK LAN, the eBPF and the nft kernel ports) asks and is asked."""
+        devs = [d[0] for d in gwlab.DEVICES]
+        for i, dev in enumerate(devs):
+            asker = devs[(i + 1) % len(devs)]
+            name = self.dns_name(dev)
+            self.expect_dns(asker, ["AAAA", name], "NOERROR", [self.home.addr6(dev)],
+                            "AAAA %s" % name)
+            self.expect_dns(asker, ["-x", self.home.addr6(dev)], "NOERROR", [name + "."],
+                            "PTR of %s's IPv6 %s" % (dev, self.home.addr6(dev)))
+
+    def dns_name(self, dev):
+        policy_name = self.policy_device(dev)
+        if policy_name:
+            return "%s.%s" % (policy_name, ZONE)
+        return "%s.new.%s" % (gwlab.VISITOR_LABEL, ZONE)
 
     def names(self):
         """Names between devices (A and PTR under the zone), an outside name
@@ -289,6 +341,62 @@ class Scenario:
                         "%s (list social: not for an adult)" % SOCIAL_DOMAIN)
         self.expect_dns("tablet", [SOCIAL_DOMAIN], "NXDOMAIN", [],
                         "%s (list social, leo-no-social or kids-bedtime)" % SOCIAL_DOMAIN)
+
+    # --------------------------------------------------------- a learn's TTL
+
+    # Each engine judges a learned address by its expiry at lookup time
+    # (the fast path's domain table and the eBPF domain map compare the
+    # expiry with their clock on every new flow; the nft set elements carry
+    # a kernel timeout), so a new connection sees the expiry at once; this
+    # much more is allowed for the clocks and a sweep.
+    EXPIRY_SLACK_S = 2
+
+    def short_ttl_learn(self):
+        """The laptop asks gw for the short-TTL tracker: NXDOMAIN (list
+        trackers), and gw learned the upstream's answer first, for the
+        TTL floor.  Then a new connection to its address is blocked from a
+        device behind each engine; short_ttl_expired() looks again after
+        the learn's end.  The learn's end, by this clock, is returned."""
+        t0 = time.monotonic()
+        self.expect_dns("laptop", [SHORT_TTL_DOMAIN], "NXDOMAIN", [],
+                        "%s (list trackers; Unbound's answer has TTL %d s, gw learns it "
+                        "for %d s)" % (SHORT_TTL_DOMAIN, SHORT_TTL_S, LEARN_TTL_FLOOR_S))
+        t1 = time.monotonic()
+        for dev, path in (("laptop", "dpdk"), ("phone", "kernel"), ("tablet", "nft")):
+            self.traffic(dev, SHORT_TTL, "short-TTL tracker (%.0f s into its learn)"
+                         % (time.monotonic() - t0), ("block", "no-trackers"),
+                         domain=SHORT_TTL_DOMAIN, path=path)
+        self.flows_named(SHORT_TTL_DOMAIN, "while it is learned")
+        late = time.monotonic() - t0
+        if late >= LEARN_TTL_FLOOR_S:
+            self.report(False, "the blocks of %s took %.0f s, past its learn's %d s: they "
+                        "do not show the learn" % (SHORT_TTL, late, LEARN_TTL_FLOOR_S))
+        return t1 + LEARN_TTL_FLOOR_S
+
+    def short_ttl_expired(self, ends):
+        """After the learn's end: gwd's table no longer names the address
+        (a flow to it has no domain in gwctl flows), and a new connection
+        to it passes from a device behind each engine, by the lab's rule
+        lab-short-ttl (no answer makes it a tracker any more)."""
+        wait = ends + self.EXPIRY_SLACK_S - time.monotonic()
+        if wait > 0:
+            self.out("        (waiting %.0f s for the learn of %s to end)" % (wait, SHORT_TTL_DOMAIN))
+            time.sleep(wait)
+        for dev, path in (("laptop", "dpdk"), ("phone", "kernel"), ("tablet", "nft")):
+            self.traffic(dev, SHORT_TTL, "short-TTL tracker (its learn ended %.0f s ago)"
+                         % (time.monotonic() - ends), ("allow", "lab-short-ttl"), path=path)
+        self.flows_named(None, "after the learn's end")
+
+    def flows_named(self, want, when):
+        """gwd's learned table as gwctl flows shows it: every flow to the
+        short-TTL tracker's address (the blocked ones of the learn are
+        still listed) carries the domain want (None: no domain)."""
+        r = self.home.gwctl("flows", "--json", check=False, json_out=True) or {}
+        flows = [f for f in r.get("flows") or [] if f.get("dst") == SHORT_TTL]
+        names = sorted({str(f.get("domain")) for f in flows})
+        self.report(bool(flows) and names == [str(want)],
+                    "gwctl flows %s: %d flows to %s, domain %s (want %s)" % (
+                        when, len(flows), SHORT_TTL, ", ".join(names) or "-", want))
 
     def status(self):
         st = self.home.gwctl("status", "--json", check=False, json_out=True)
@@ -332,6 +440,11 @@ class Scenario:
         self.status()
         self.leases()
         self.names()
+        self.names6()
+        # A learn that ends: blocked now on every engine, passing again
+        # after the learned TTL (checked at the end, the wait overlapping
+        # the rest of the scenario).
+        short_ttl_ends = self.short_ttl_learn()
         # The tracker's address means nothing to the engines until a DNS
         # answer teaches it (no `gwctl domains learn` here): the laptop
         # reaches it by its bare address first.
@@ -360,6 +473,7 @@ class Scenario:
         self.traffic("tablet", SITE, "site", None, path="nft")
         self.traffic("visitor", SITE, "site", ("allow", "new-devices"))
         self.traffic("visitor", self.home.addr("phone"), "the phone", ("block", "default new"))
+        self.short_ttl_expired(short_ttl_ends)
         failed = sum(1 for ok, _ in self.results if not ok)
         self.out("\n%d expectations, %d held, %d failed" % (len(self.results),
                                                             len(self.results) - failed, failed))
@@ -380,6 +494,7 @@ def try_this(home):
   %(g)s policy history
   %(g)s policy explain %(pol)s --from leo-tablet --to %(site)s:80
   ip netns exec %(laptop)s curl http://%(site)s/              # sarah-laptop, allowed
+  ip netns exec %(laptop)s dig @%(lan_gw)s AAAA maya-phone.%(zone)s   # the phone's SLAAC address
   ip netns exec %(laptop)s curl -s -o /dev/null http://%(site)s/stream   # a download to watch in gwtop
   ip netns exec %(thermo)s curl -m 3 http://%(site)s/         # the thermostat, blocked
   ip netns exec %(thermo)s curl http://%(cloud)s/             # its cloud, allowed
@@ -396,7 +511,8 @@ Ctrl-C tears everything down.""" % dict(
         g=g, top=top, gw=home.ns_gw, mport=gwlab.METRICS_PORT, pol=home.policy, site=SITE,
         cloud=THERMO_CLOUD, laptop=n("laptop"), thermo=n("thermostat"), phone=n("phone"),
         visitor=n("visitor"), tablet=n("tablet"),
-        ns=" ".join(home.made_ns), work=home.work, pins=home.pins))
+        ns=" ".join(home.made_ns), work=home.work, pins=home.pins, lan_gw=gwlab.LAN_GW,
+        zone=ZONE))
 
 
 def main():
@@ -437,6 +553,11 @@ def main():
         print("\n== stopping")
         ok = ok and not args.check
     finally:
+        # The teardown runs to its end: a second Ctrl-C or SIGTERM (a
+        # timeout's, a service manager's) must not leave namespaces, BPF
+        # pins and gwd's state behind half-removed.
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(s, signal.SIG_IGN)
         home.down()
         # A sanitizer build reports into the processes' logs: a report, or
         # gwd or gw-dataplane not ending cleanly when stopped, is a failure.

@@ -10,10 +10,15 @@ tests/netns/, so both run on the same home.
                              gw-dns and dnsmasq, the internet a resolver
                              (Unbound) that knows the lab's sites, every
                              device takes its address from udhcpc (the
-                             declared ones the policy's fixed addresses);
+                             declared ones the policy's fixed addresses),
+                             an IPv6 address from gw's router
+                             advertisements (SLAAC, LAN6_NET), and the
+                             lab's copy of the policy gets LAB_RULE;
                              without it (the tests' default) the devices
                              have the same addresses set by hand, no DNS
     Home.addr(dev)           the device's IPv4 address now
+    Home.addr6(dev)          with dhcp=True: its SLAAC address in its
+                             port's LAN6_NET (None without dhcp)
     Home.down()              tear everything down (idempotent; also after
                              a half-made up())
     Home.trouble()           after down(): sanitizer reports in the logs of
@@ -53,6 +58,14 @@ WIFI2_GW = "192.168.51.1"     # a second kernel port, without XDP: the nft engin
 WAN_IP = "192.0.2.2"          # the gateway's WAN address (TEST-NET-1)
 ISP_IP = "192.0.2.1"          # the "ISP router", the WAN next hop
 
+# The home's IPv6 (dhcp=True): a unique local /64 per LAN-side port, the
+# gateway ::1 on it; dnsmasq's router advertisements (gwd.conf dhcp_ra)
+# give every device a SLAAC address in it, which the gateway learns from
+# its neighbour table.
+LAN6_NET = {"lan": "fd47:7701:1::/64", "wifi": "fd47:7701:50::/64",
+            "wifi-nft": "fd47:7701:51::/64"}
+LAN6_GW = {where: net.split("/")[0] + "1" for where, net in LAN6_NET.items()}
+
 METRICS_PORT = 9477           # gwd's metrics, on the gateway namespace's loopback
 
 # The internet's addresses and what each stands for.  The HTTP server says
@@ -62,12 +75,20 @@ TRACKER = "203.0.113.66"
 THERMO_CLOUD = "198.51.100.10"
 SOCIAL = "203.0.113.70"
 TRACKER_DOMAIN = "ads.doubleclick.net"  # in docs/examples/trackers.txt (*.doubleclick.net)
+# A tracker whose name the internet's resolver answers with a short TTL
+# (dhcp=True): gw learns it for the 30 s floor (docs/dns.md), and the lab
+# watches every engine stop blocking its address after that.
+SHORT_TTL_DOMAIN = "pixel.doubleclick.net"
+SHORT_TTL = "203.0.113.67"
+SHORT_TTL_S = 5
+LEARN_TTL_FLOOR_S = 30  # gw-dns's lower bound of a learned TTL (docs/dns.md)
 SOCIAL_DOMAIN = "www.tiktok.com"        # in home.gw's list social (*.tiktok.com)
 INTERNET = {
     SITE: "site www.example.org",
     TRACKER: "tracker " + TRACKER_DOMAIN,
     THERMO_CLOUD: "thermostat cloud api.thermo.example",
     SOCIAL: "social " + SOCIAL_DOMAIN,
+    SHORT_TTL: "tracker " + SHORT_TTL_DOMAIN,
 }
 
 # The internet's resolver (Unbound, with dhcp=True): gw-dns forwards to it.
@@ -78,7 +99,19 @@ NAMES = {
     TRACKER_DOMAIN: TRACKER,
     "api.thermo.example": THERMO_CLOUD,
     SOCIAL_DOMAIN: SOCIAL,
+    SHORT_TTL_DOMAIN: SHORT_TTL,
 }
+NAME_TTL = {SHORT_TTL_DOMAIN: SHORT_TTL_S}  # the others: 300 s
+
+# With dhcp=True the lab's copy of the policy gets this rule after the
+# trackers' rules: the short-TTL tracker's address is allowed for every
+# declared device at any hour (past the kids' bedtime too) once no live
+# DNS answer makes it a tracker, so its expiry shows as traffic that
+# passes again on every engine.
+LAB_RULE_AFTER = "rule no-trackers-new "
+LAB_RULE = ("# Added by the home lab (tests/lib/gwtest/lab.py): the address of\n"
+            "# %s, allowed once its DNS answer expired.\n"
+            "rule lab-short-ttl allow any to %s\n" % (SHORT_TTL_DOMAIN, SHORT_TTL))
 ZONE = "hughes.home.arpa"     # docs/examples/home.gw's zone
 
 # dnsmasq's pools (dhcp=True), one a subnet: the declared devices have
@@ -132,6 +165,7 @@ class Home:
         self.id = tag or str(os.getpid())
         self.dhcp = dhcp
         self.addrs = {name: addr for name, _, _, addr, _ in DEVICES}
+        self.addrs6 = {}
         self.build = os.path.abspath(build)
         self.src = SRC
         self.gwd_bin = os.path.join(self.build, "control", "gwd")
@@ -226,6 +260,11 @@ class Home:
         """dev's IPv4 address (with dhcp=True: the one its lease gave)."""
         return self.addrs[dev]
 
+    def addr6(self, dev):
+        """dev's IPv6 address from the router advertisements (dhcp=True),
+        else None."""
+        return self.addrs6.get(dev)
+
     def missing(self):
         """What this machine lacks to build the home, as a list of reasons."""
         out = []
@@ -235,7 +274,7 @@ class Home:
                                      "bpftool"):
             out.append("%s is not installed" % prog)
         if self.dhcp:
-            for prog in missing_programs("unbound", "udhcpc", "dig", self.DNSMASQ):
+            for prog in missing_programs("unbound", "udhcpc", "dig", "ping", self.DNSMASQ):
                 out.append("%s is not installed" % prog)
             for path, what in ((os.path.join(self.build, "dns", "gw-dns"), "gw-dns"),
                                (os.path.join(self.build, "tools", "gw-dhcp-event"),
@@ -259,6 +298,8 @@ class Home:
 
     def _up(self):
         shutil.copy(self.policy_src, self.policy)
+        if self.dhcp:
+            self._add_lab_rule()
         if os.path.exists(self.trackers_src):
             shutil.copy(self.trackers_src, os.path.join(self.work, "trackers.txt"))
         os.chmod(self.policy, 0o644)
@@ -273,11 +314,24 @@ class Home:
         if self.dhcp:
             self._dhcp_clients()
 
+    def _add_lab_rule(self):
+        with open(self.policy) as f:
+            lines = f.readlines()
+        at = [i for i, ln in enumerate(lines) if ln.startswith(LAB_RULE_AFTER)]
+        if not at:
+            raise Fail("%s has no line '%s...': the lab's rule lab-short-ttl goes after it"
+                       % (self.policy_src, LAB_RULE_AFTER))
+        lines.insert(at[0] + 1, LAB_RULE)
+        with open(self.policy, "w") as f:
+            f.writelines(lines)
+
     def _namespaces(self):
+        # IPv6 on the gateway and the devices with gw's DHCP (router
+        # advertisements); the switch and the internet stay IPv4 only.
         for role in ("inet", "gw", "sw"):
-            self.netns.add(role, ipv6=False)
+            self.netns.add(role, ipv6=self.dhcp and role == "gw")
         for name, *_ in DEVICES:
-            self.netns.add(name, ipv6=False)
+            self.netns.add(name, ipv6=self.dhcp)
 
     def _links(self):
         gw, sw, inet = self.ns_gw, self.ns_sw, self.ns_inet
@@ -288,7 +342,10 @@ class Home:
         # switch is a Linux bridge with one port per wired device.
         sh("ip", "-n", gw, "link", "add", "lan0", "type", "veth", "peer", "name", "up0",
            "netns", sw)
-        sh("ip", "-n", sw, "link", "add", "br0", "type", "bridge")
+        # No multicast snooping: ND and router advertisements are flooded
+        # to every port from the first one, with no MLD state to build up
+        # first (the lab's home has no MLD querier).
+        sh("ip", "-n", sw, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0")
         sh("ip", "-n", sw, "link", "set", "up0", "master", "br0", "up")
         sh("ip", "-n", sw, "link", "set", "br0", "up")
         for name, _, mac, addr, where in DEVICES:
@@ -313,6 +370,10 @@ class Home:
             sh("ethtool", "-K", "eth0", "tx", "off", ns=dns)
         sh("ethtool", "-K", "i0", "tx", "off", ns=inet)
         for link in ("wan0", "lan0"):
+            if self.dhcp:
+                # The fast path's ports: the kernel has no IPv6 on them
+                # (docs/dataplane.md); its LAN IPv6 is on the twin gw-lan.
+                sh("sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % link, ns=gw)
             sh("ip", "-n", gw, "link", "set", link, "up")
 
     def _internet(self):
@@ -340,8 +401,8 @@ class Home:
                     "\tmodule-config: \"iterator\"\n\tlocal-zone: \".\" refuse\n"
                     % (RESOLVER, self.work))
             for name, addr in NAMES.items():
-                f.write("\tlocal-zone: \"%s.\" static\n\tlocal-data: \"%s. 300 IN A %s\"\n"
-                        % (name, name, addr))
+                f.write("\tlocal-zone: \"%s.\" static\n\tlocal-data: \"%s. %d IN A %s\"\n"
+                        % (name, name, NAME_TTL.get(name, 300), addr))
         self.spawn("unbound", inet, ["unbound", "-d", "-c", conf])
         self.wait_for("Unbound on " + RESOLVER, lambda: sh(
             "dig", "+short", "+tries=1", "+time=1", "@" + RESOLVER, "www.example.org",
@@ -358,8 +419,11 @@ class Home:
         gw = self.ns_gw
         sh("nft", "-f", "-", input=DPDK_PORTS_NFT, ns=gw)
         sh("sysctl", "-qw", "net.ipv4.ip_forward=1", ns=gw)
-        for port, addr, _ in KERNEL_PORTS.values():
+        for where, (port, addr, _) in KERNEL_PORTS.items():
             sh("ip", "-n", gw, "addr", "add", addr + "/24", "dev", port)
+            if self.dhcp:
+                sh("ip", "-n", gw, "addr", "add", LAN6_GW[where] + "/64", "dev", port,
+                   "nodad")
             sh("ip", "-n", gw, "link", "set", port, "up")
 
     def _dataplane(self):
@@ -372,6 +436,8 @@ class Home:
                 "--", "--lan", "0", "--wan", "1",
                 "--lan-ip", LAN_GW + "/24", "--wan-ip", WAN_IP + "/24",
                 "--wan-gw-mac", isp_mac, "--control", self.dp_sock]
+        if self.dhcp:
+            args += ["--lan-ip6", LAN6_GW["lan"] + "/64"]
         img = os.path.join(self.work, "home.img")
         sh(self.gwctl_bin, "policy", "compile", self.policy, "-o", img)
         # Never open, not even before gwd pushes its generation.
@@ -466,7 +532,7 @@ class Home:
                         % (os.path.join(self.build, "dns", "gw-dns"), ", ".join(subnets),
                            ", ".join(a.rsplit(".", 1)[0] + ".0/24" for a in subnets), RESOLVER))
                 f.write("dhcp = %s\ndhcp_ranges = %s\ndhcp_lease_time = 3600\n"
-                        "dhcp_script = %s\n"
+                        "dhcp_script = %s\ndhcp_ra = on\n"
                         % (self.DNSMASQ, ", ".join(DHCP_RANGES),
                            os.path.join(self.build, "tools", "gw-dhcp-event")))
 
@@ -503,12 +569,36 @@ class Home:
                 raise Fail("%s (%s) got %s by DHCP, not its fixed address %s" % (
                     name, policy_name, got, addr))
             self.addrs[name] = got
+        for name, _, _, _, where in DEVICES:
+            self.addrs6[name] = self.wait_for(
+                "%s's SLAAC address in %s (dnsmasq's router advertisements)"
+                % (name, LAN6_NET[where]), lambda: self._eth0_addr6(name, where), timeout=30,
+                proc="gwd")
+        # Each device talks to its gateway over IPv6, as a device does
+        # (its DNS, its default route): the gateway's neighbour table,
+        # and so gwd's registry, learns the address.
+        for name, _, _, _, where in DEVICES:
+            sh("ping", "-6", "-c", "1", "-W", "2", LAN6_GW[where], ns=self.ns(name), check=False)
 
     def _eth0_addr(self, dev):
         text = sh("ip", "-4", "-o", "addr", "show", "dev", "eth0", ns=self.ns(dev))
         for word in text.split():
             if "/" in word and word[0].isdigit():
                 return word.split("/")[0]
+        return None
+
+    def _eth0_addr6(self, dev, where):
+        """dev's global IPv6 address in its port's prefix, once it passed
+        duplicate address detection; None before."""
+        net = LAN6_NET[where].split("::")[0] + ":"
+        text = sh("ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "global",
+                  ns=self.ns(dev))
+        for line in text.splitlines():
+            f = line.split()
+            if "inet6" in f and "tentative" not in f:
+                a = f[f.index("inet6") + 1].split("/")[0]
+                if a.startswith(net):
+                    return a
         return None
 
     def start_gwd(self):
@@ -538,6 +628,11 @@ class Home:
         self.netns.close()
         remove_pins(self.pins)
         remove_dpdk_runtime(self.prefix)
+
+    def discard_work(self):
+        """Removes the work folder (logs, gwd's state): for a run that
+        passed; a failing one keeps it for its logs."""
+        shutil.rmtree(self.work, ignore_errors=True)
 
     # ------------------------------------------------------------- witnesses
 
