@@ -68,8 +68,9 @@ int gwd_ct_new(struct gwd_ct **ret);
 void gwd_ct_free(struct gwd_ct *c);
 int gwd_ct_fd(const struct gwd_ct *c);
 typedef void (*gwd_ct_fn)(const struct gwd_ct_rec *r, void *arg);
-/* Queued events to fn (at most 64 datagrams of them: call again when the
- * socket is still readable), without blocking; the number of times the
+/* Queued events to fn (at most 64 reads of up to 32 messages each, one
+ * recvmmsg a read: call again when the socket is still readable), without
+ * blocking; the number of times the
  * kernel dropped events (ENOBUFS) into *ret_lost. */
 void gwd_ct_drain(struct gwd_ct *c, gwd_ct_fn fn, void *arg, uint64_t *ret_lost);
 /* The entries whose mark & mask == mark & mask, to fn; waits at most a
