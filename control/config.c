@@ -26,6 +26,7 @@ void gwd_config_defaults(struct gwd_config *c)
 	snprintf(c->api_group, sizeof(c->api_group), "gw");
 	snprintf(c->nft_table, sizeof(c->nft_table), "%s", GWD_DEFAULT_NFT_TABLE);
 	c->guard = true;
+	c->nft_flows = true;
 	c->nat_lo = GWD_DEFAULT_NAT_LO;
 	c->nat_hi = GWD_DEFAULT_NAT_HI;
 	c->nflog_group = GWD_DEFAULT_NFLOG_GROUP;
@@ -71,6 +72,7 @@ enum key {
 	K_KERNEL_NAT, K_NFLOG_GROUP, K_METRICS,
 	K_DNS, K_DNS_LISTEN, K_DNS_CLIENTS, K_DNS_UPSTREAMS, K_DNS_USER, K_DNS_BLOCK,
 	K_DHCP, K_DHCP_RANGES, K_DHCP_LEASE_TIME, K_DHCP_PORTS, K_DHCP_SCRIPT, K_DHCP_RA, K_EBPF_FLOWS,
+	K_NFT_FLOWS,
 	K_COUNT
 };
 
@@ -89,7 +91,7 @@ static const char *const keys[K_COUNT] = {
 	[K_DNS_USER] = "dns_user", [K_DNS_BLOCK] = "dns_block",
 	[K_DHCP] = "dhcp", [K_DHCP_RANGES] = "dhcp_ranges", [K_DHCP_LEASE_TIME] = "dhcp_lease_time",
 	[K_DHCP_PORTS] = "dhcp_ports", [K_DHCP_SCRIPT] = "dhcp_script", [K_DHCP_RA] = "dhcp_ra",
-	[K_EBPF_FLOWS] = "ebpf_flows",
+	[K_EBPF_FLOWS] = "ebpf_flows", [K_NFT_FLOWS] = "nft_flows",
 };
 
 /* The number a key sets and its range, or NULL. */
@@ -451,6 +453,14 @@ static void parse_value(struct errs *e, const char *name, unsigned lineno, enum 
 		else
 			add_err(e, name, lineno, "'guard' is on or off, not '%.*s'", shown, val);
 		break;
+	case K_NFT_FLOWS:
+		if (vlen == 2 && !memcmp(val, "on", 2))
+			out->nft_flows = true;
+		else if (vlen == 3 && !memcmp(val, "off", 3))
+			out->nft_flows = false;
+		else
+			add_err(e, name, lineno, "'nft_flows' is on or off, not '%.*s'", shown, val);
+		break;
 	case K_DHCP_RA:
 		if (vlen == 2 && !memcmp(val, "on", 2))
 			out->dhcp_ra = true;
@@ -655,7 +665,7 @@ int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_
 				"nft_table, guard, lan_ports, wan_ports, nft_ports, lan_open, wan_open, "
 				"kernel_nat, nflog_group, metrics, dns, dns_listen, dns_clients, "
 				"dns_upstreams, dns_user, dns_block, dhcp, dhcp_ranges, dhcp_lease_time, "
-				"dhcp_ports, dhcp_script, dhcp_ra, ebpf_flows)",
+				"dhcp_ports, dhcp_script, dhcp_ra, ebpf_flows, nft_flows)",
 				(int)(klen > 64 ? 64 : klen), line);
 			continue;
 		}

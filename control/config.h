@@ -50,6 +50,8 @@
  *   kernel_nat = 32768-65535       source ports of the kernel ports'
  *                                  masquerade out the WAN ports, or off
  *   nflog_group = 17               the NFLOG group of the nft engine's logs
+ *   nft_flows  = on                on | off: the nft engine's connections in
+ *                                  gwd's flows (read from conntrack)
  * DHCP through dnsmasq (docs/dns.md, "DHCP"):
  *   dhcp = /usr/sbin/dnsmasq       dnsmasq, started DHCP-only by gwd (unset: no
  *                                  DHCP service)
@@ -162,6 +164,7 @@ struct gwd_config {
 	unsigned nlan_open, nwan_open;
 	uint16_t nat_lo, nat_hi;      /* 0, 0: kernel_nat = off */
 	uint16_t nflog_group;
+	bool nft_flows;               /* conntrack's connections into gwd's flows */
 	/* DHCP through dnsmasq */
 	char dhcp[GWD_PATH_MAX];        /* "" when not set: no DHCP service */
 	char dhcp_script[GWD_PATH_MAX];

@@ -255,7 +255,9 @@ int gwd_ct_parse(const void *msg, size_t len, struct gwd_ct_rec *ret)
 /* --- the sockets ---------------------------------------------------------------- */
 
 #define ACCT_PATH "/proc/sys/net/netfilter/nf_conntrack_acct"
-#define DRAIN_MAX 64 /* reads of the event socket per gwd_ct_drain */
+#define DRAIN_MAX 64   /* reads of the event socket per gwd_ct_drain */
+#define DRAIN_BATCH 32 /* messages a read takes (recvmmsg: netlink hands one a datagram) */
+#define EV_BUF 4096    /* one event message: a few hundred bytes */
 
 int gwd_ct_acct_on(int *ret_was)
 {
@@ -305,8 +307,10 @@ int gwd_ct_new(struct gwd_ct **ret)
 		r = -errno;
 		goto fail;
 	}
-	if (mnl_socket_bind(c->ev, NF_NETLINK_CONNTRACK_NEW | NF_NETLINK_CONNTRACK_DESTROY,
-			    MNL_SOCKET_AUTOPID) < 0 ||
+	/* DESTROY events only: the kernel builds no message for a new
+	 * connection while nobody listens to that group (the dump finds the
+	 * live ones); an ended one brings its counters. */
+	if (mnl_socket_bind(c->ev, NF_NETLINK_CONNTRACK_DESTROY, MNL_SOCKET_AUTOPID) < 0 ||
 	    mnl_socket_bind(c->dump, 0, MNL_SOCKET_AUTOPID) < 0) {
 		r = -errno;
 		goto fail;
@@ -344,13 +348,22 @@ static void each(const void *buf, size_t len, gwd_ct_fn fn, void *arg)
 
 void gwd_ct_drain(struct gwd_ct *c, gwd_ct_fn fn, void *arg, uint64_t *ret_lost)
 {
-	static _Alignas(struct nlmsghdr) uint8_t buf[65536];
+	static _Alignas(struct nlmsghdr) uint8_t buf[DRAIN_BATCH][EV_BUF];
+	struct mmsghdr mm[DRAIN_BATCH];
+	struct iovec iov[DRAIN_BATCH];
 	*ret_lost = 0;
-	/* At most DRAIN_MAX reads a call: under a flood of connections the
+	/* At most DRAIN_MAX reads a call, each of up to DRAIN_BATCH messages
+	 * (one syscall, not one a message): under a flood of connections the
 	 * event loop gets its turn (the rest waits in the socket, or the
 	 * kernel drops it: lost, and the next dump mends what it can). */
 	for (unsigned i = 0; i < DRAIN_MAX; i++) {
-		ssize_t got = recv(mnl_socket_get_fd(c->ev), buf, sizeof(buf), MSG_DONTWAIT);
+		memset(mm, 0, sizeof(mm));
+		for (unsigned k = 0; k < DRAIN_BATCH; k++) {
+			iov[k] = (struct iovec){ .iov_base = buf[k], .iov_len = EV_BUF };
+			mm[k].msg_hdr.msg_iov = &iov[k];
+			mm[k].msg_hdr.msg_iovlen = 1;
+		}
+		int got = recvmmsg(mnl_socket_get_fd(c->ev), mm, DRAIN_BATCH, MSG_DONTWAIT, NULL);
 		if (got < 0) {
 			if (errno == EINTR)
 				continue;
@@ -360,7 +373,11 @@ void gwd_ct_drain(struct gwd_ct *c, gwd_ct_fn fn, void *arg, uint64_t *ret_lost)
 			}
 			return;
 		}
-		each(buf, (size_t)got, fn, arg);
+		for (int k = 0; k < got; k++)
+			if (!(mm[k].msg_hdr.msg_flags & MSG_TRUNC)) /* never cut: skip, not misread */
+				each(buf[k], mm[k].msg_len, fn, arg);
+		if (got < DRAIN_BATCH)
+			return; /* the socket is empty */
 	}
 }
 

@@ -3,10 +3,11 @@
  * The kernel's connection tracking as the nft engine reads it: the
  * connections it allowed, for gwd's flow collector (flows.h).
  *
- * ctnetlink, through libmnl: one socket subscribed to conntrack's NEW and
- * DESTROY events, and a periodic dump (filtered in the kernel by ct mark)
- * for the counters (nf_conntrack_acct must be on: gwd_ct_acct_on) and
- * for what the events missed.
+ * ctnetlink, through libmnl: one socket subscribed to conntrack's DESTROY
+ * events (no NEW: the kernel then builds no message for a new
+ * connection), and a periodic dump (filtered in the kernel by ct mark)
+ * for the live connections, the counters (nf_conntrack_acct must be on:
+ * gwd_ct_acct_on) and what the events missed.
  *
  * gwd_ct_parse reads what the kernel sends as untrusted bytes: every
  * length and attribute size is checked before use (fuzzed by
@@ -61,14 +62,15 @@ int gwd_ct_parse(const void *msg, size_t len, struct gwd_ct_rec *ret);
 int gwd_ct_acct_on(int *ret_was);
 
 struct gwd_ct;
-/* The event socket (NEW and DESTROY) and the dump socket, in the caller's
+/* The event socket (DESTROY) and the dump socket, in the caller's
  * network namespace; root. */
 int gwd_ct_new(struct gwd_ct **ret);
 void gwd_ct_free(struct gwd_ct *c);
 int gwd_ct_fd(const struct gwd_ct *c);
 typedef void (*gwd_ct_fn)(const struct gwd_ct_rec *r, void *arg);
-/* Queued events to fn (at most 64 datagrams of them: call again when the
- * socket is still readable), without blocking; the number of times the
+/* Queued events to fn (at most 64 reads of up to 32 messages each, one
+ * recvmmsg a read: call again when the socket is still readable), without
+ * blocking; the number of times the
  * kernel dropped events (ENOBUFS) into *ret_lost. */
 void gwd_ct_drain(struct gwd_ct *c, gwd_ct_fn fn, void *arg, uint64_t *ret_lost);
 /* The entries whose mark & mask == mark & mask, to fn; waits at most a

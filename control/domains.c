@@ -89,6 +89,12 @@ static void prune(struct gwd_domains *t, uint64_t now_s)
 	t->n = k;
 }
 
+size_t gwd_domains_live(struct gwd_domains *t, uint64_t now_s)
+{
+	prune(t, now_s);
+	return t->n;
+}
+
 /* ---- the reverse index -------------------------------------------------- */
 
 static size_t rev_hash(uint8_t family, const uint8_t addr[16], size_t slots)

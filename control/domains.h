@@ -30,7 +30,10 @@ bool gwd_domain_name_ok(const char *s);
 
 int gwd_domains_new(uint32_t max, struct gwd_domains **ret);
 void gwd_domains_free(struct gwd_domains *t);
+/* Entries held, expired ones included until the next change prunes
+ * them (gwd_domains_live: only those not expired at now_s, pruning). */
 size_t gwd_domains_count(const struct gwd_domains *t);
+size_t gwd_domains_live(struct gwd_domains *t, uint64_t now_s);
 
 /* -EINVAL: family not 4 or 6, ttl_s 0, name empty or over 253 bytes. */
 int gwd_domains_learn(struct gwd_domains *t, const char *name, uint8_t family,

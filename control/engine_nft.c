@@ -49,11 +49,19 @@ struct domtab {
 	size_t cap, n;
 };
 
+/* The rules whose subject takes one device, in rule order (devrules()). */
+struct devrules {
+	bool built;
+	uint32_t n;
+	uint32_t *rules;
+};
+
 struct build {
 	uint32_t id, gen, epoch, nrules;
 	uint64_t domused;
 	struct pol_ir *ir; /* the generation, for schedules */
 	struct domtab dom;
+	struct devrules *dr; /* ir->ndevices + 1 (the last: devices it does not know), or NULL */
 };
 
 struct nft_engine {
@@ -74,6 +82,9 @@ struct nft_engine {
 	struct event *ctev, *ctdump;
 	struct gwd_ct_stats ctlogged; /* as the last nft_flows line said */
 	struct gwd_neighmon *nm;
+	uint32_t when_build;         /* the build and second when_now last computed */
+	time_t when_t;
+	struct pol_when when;
 	struct mac_ent *macs;        /* CT_MACS: who holds which address */
 	size_t nmacs;                /* entries [0, nmacs) may be used */
 	uint32_t nm_epoch;
@@ -312,6 +323,10 @@ static int domains_to(struct nft_engine *x, struct build *bd, const struct gwd_d
 
 static void build_clear(struct build *bd)
 {
+	if (bd->dr && bd->ir)
+		for (uint32_t d = 0; d <= bd->ir->ndevices; d++)
+			free(bd->dr[d].rules);
+	free(bd->dr);
 	pol_ir_free(bd->ir);
 	dom_free(&bd->dom);
 	memset(bd, 0, sizeof(*bd));
@@ -789,6 +804,62 @@ static uint32_t slot_rule(const struct pol_ir *ir, uint32_t slot)
 	return POL_NONE;
 }
 
+/* The rules of the live build whose subject takes device d (POL_NONE: a
+ * device the policy does not know), in rule order; built at d's first
+ * connection in the build, so that attributing one walks these and not
+ * every rule.  NULL when out of memory. */
+static const struct devrules *devrules(struct build *bd, uint32_t d)
+{
+	const struct pol_ir *ir = bd->ir;
+	uint32_t k = d < ir->ndevices ? d : ir->ndevices;
+	if (!bd->dr && !(bd->dr = calloc((size_t)ir->ndevices + 1, sizeof(*bd->dr))))
+		return NULL;
+	struct devrules *dr = &bd->dr[k];
+	if (dr->built)
+		return dr;
+	uint32_t *v = malloc(((size_t)ir->nrules + 1) * sizeof(*v)), n = 0;
+	if (!v)
+		return NULL;
+	/* The subject is what pol_rule_match looks at first. */
+	struct pol_facts f = { .device = d < ir->ndevices ? d : POL_NONE };
+	for (uint32_t i = 0; i < ir->nrules; i++)
+		if (pol_rule_match(ir, i, &f) != POL_MISS_SUBJECT)
+			v[n++] = i;
+	*dr = (struct devrules){ .built = true, .n = n, .rules = v };
+	return dr;
+}
+
+/* The rule pol_eval picks for f (its rule index, or POL_RULE_DEFAULT,
+ * POL_RULE_DEFAULT_NEW), walking only f's device's rules. */
+static uint32_t attr_rule(struct build *bd, const struct pol_facts *f)
+{
+	const struct devrules *dr = devrules(bd, f->device);
+	if (!dr) {
+		struct pol_verdict v;
+		pol_eval(bd->ir, f, &v, NULL);
+		return v.rule;
+	}
+	for (uint32_t k = 0; k < dr->n; k++)
+		if (pol_rule_match(bd->ir, dr->rules[k], f) == POL_MATCH)
+			return dr->rules[k];
+	return f->device == POL_NONE ? POL_RULE_DEFAULT_NEW : POL_RULE_DEFAULT;
+}
+
+/* pol_when_at for now, once a second and build (it reads the time zone). */
+static int when_now(struct nft_engine *x, struct pol_when *ret)
+{
+	time_t t = time(NULL);
+	if (x->when_build != x->live.id || x->when_t != t) {
+		int r = pol_when_at(x->live.ir, t, &x->when);
+		if (r < 0)
+			return r;
+		x->when_build = x->live.id;
+		x->when_t = t;
+	}
+	*ret = x->when;
+	return 0;
+}
+
 /*
  * Who a connection conntrack shows belongs to.  Its ct mark says the nft
  * engine allowed it (and, for a rule with a rate, which rule: the slot);
@@ -812,15 +883,15 @@ static bool ct_attr(const struct gwd_ct_rec *r, struct gwd_flow_ev *ev, void *ar
 	struct dom_ent *d = dom_find(&x->live.dom, r->family, r->dst);
 	if (d && d->expires_ms > now_ms())
 		f.domain_sets = d->sets;
-	if (pol_when_at(ir, time(NULL), &f.when) < 0)
+	if (when_now(x, &f.when) < 0)
 		return false;
-	struct pol_verdict v;
-	pol_eval(ir, &f, &v, NULL);
 	uint32_t slot = r->mark & GWD_NFT_SLOT_MASK;
-	uint32_t rule = slot ? slot_rule(ir, slot) : v.rule;
+	uint32_t rule = slot ? slot_rule(ir, slot) : POL_NONE;
+	if (rule == POL_NONE)
+		rule = attr_rule(&x->live, &f);
 	memcpy(ev->mac, m->mac, 6);
 	ev->action = POL_ALLOW;
-	ev->rule = rule == POL_NONE ? v.rule : rule;
+	ev->rule = rule;
 	ev->log = rule < ir->nrules && (ir->rules[rule].flags & POL_RULE_LOG);
 	ev->generation = x->live.gen;
 	return true;
@@ -1000,8 +1071,10 @@ int gwd_engine_nft_new(struct event_base *base, const struct gwd_config *cfg,
 			snprintf(err, errlen, "out of memory");
 			goto fail;
 		}
-		if ((r = ct_start(base, x, err, errlen)) < 0)
+		if (cfg->nft_flows && (r = ct_start(base, x, err, errlen)) < 0)
 			goto fail;
+		if (!cfg->nft_flows)
+			gwd_log("nft_flows_off", "conf=nft_flows");
 	}
 	*ret = &x->base;
 	return 0;

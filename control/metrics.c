@@ -476,8 +476,8 @@ int gwd_metrics_render(struct gwd *d, struct evbuffer *out)
 	evbuffer_add_printf(out, "gw_apply_duration_seconds_sum %.6f\n", h.sum_s);
 	evbuffer_add_printf(out, "gw_apply_duration_seconds_count %llu\n",
 			    (unsigned long long)h.count);
-	family(out, "gw_domains_learned", "gauge", "Learned (name, address) pairs gwd holds.");
-	evbuffer_add_printf(out, "gw_domains_learned %zu\n", gwd_domains_count(d->domains));
+	family(out, "gw_domains_learned", "gauge", "Learned (name, address) pairs whose TTL has not run out.");
+	evbuffer_add_printf(out, "gw_domains_learned %zu\n", gwd_domains_live(d->domains, gwd_mono_s()));
 	family(out, "gw_events_total", "counter", "Live events gwd wrote for its subscribers.");
 	evbuffer_add_printf(out, "gw_events_total %llu\n",
 			    (unsigned long long)gwd_events_seq(gwd_observe_events(d->obs)));

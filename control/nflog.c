@@ -65,6 +65,11 @@ int gwd_nflog_new(uint16_t group, struct gwd_nflog **ret)
 		goto fail;
 	}
 	l->portid = mnl_socket_get_portid(l->nl);
+	/* Room for a burst of logged packets (each a few KB of the buffer);
+	 * as root past rmem_max. */
+	int sz = 4 << 20;
+	if (setsockopt(mnl_socket_get_fd(l->nl), SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
+		setsockopt(mnl_socket_get_fd(l->nl), SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 	struct nfulnl_msg_config_cmd cmd = { .command = NFULNL_CFG_CMD_BIND };
 	if ((r = config(l, NFULA_CFG_CMD, &cmd, sizeof(cmd))) < 0)
 		goto fail;
@@ -243,10 +248,15 @@ static void report(const struct gwd_nflog_rec *r, struct gwd_flows *flows)
 	gwd_flows_feed(flows, &ev);
 }
 
-void gwd_nflog_drain(struct gwd_nflog *l, struct gwd_flows *flows)
+unsigned gwd_nflog_drain(struct gwd_nflog *l, struct gwd_flows *flows)
 {
 	char buf[16384];
-	for (;;) {
+	unsigned got_recs = 0;
+	/* At most GWD_NFLOG_DRAIN_MAX reads a call: under a flood of logged
+	 * packets gwd's other work gets its turn (the loop calls again while
+	 * the socket has more; past its buffer the kernel drops, counted
+	 * below). */
+	for (unsigned i = 0; i < GWD_NFLOG_DRAIN_MAX; i++) {
 		ssize_t got = recv(mnl_socket_get_fd(l->nl), buf, sizeof(buf), MSG_DONTWAIT);
 		if (got < 0) {
 			if (errno == EINTR)
@@ -256,14 +266,17 @@ void gwd_nflog_drain(struct gwd_nflog *l, struct gwd_flows *flows)
 				gwd_log("nft_log_lost", "group=%u", l->group);
 				continue;
 			}
-			return;
+			break;
 		}
 		const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
 		int len = (int)got;
 		for (; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
 			struct gwd_nflog_rec r;
-			if (gwd_nflog_parse(nlh, nlh->nlmsg_len, &r) == 0)
+			if (gwd_nflog_parse(nlh, nlh->nlmsg_len, &r) == 0) {
 				report(&r, flows);
+				got_recs++;
+			}
 		}
 	}
+	return got_recs;
 }

@@ -37,7 +37,10 @@ struct gwd_nflog;
 int gwd_nflog_new(uint16_t group, struct gwd_nflog **ret);
 void gwd_nflog_free(struct gwd_nflog *l);
 int gwd_nflog_fd(const struct gwd_nflog *l);
-/* Reads what is queued, without blocking; flows may be NULL. */
-void gwd_nflog_drain(struct gwd_nflog *l, struct gwd_flows *flows);
+/* Reads what is queued, without blocking, at most GWD_NFLOG_DRAIN_MAX
+ * reads of the socket (a flood leaves the rest for the next call: the
+ * caller's loop gets its turn); flows may be NULL.  The packets read. */
+#define GWD_NFLOG_DRAIN_MAX 64
+unsigned gwd_nflog_drain(struct gwd_nflog *l, struct gwd_flows *flows);
 
 #endif

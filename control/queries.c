@@ -107,7 +107,7 @@ void gwd_query_status(struct gwd *d, struct gwd_result *res)
 	}
 	if (res->fields)
 		json_object_set_new(res->fields, "domains_learned",
-				    json_integer((json_int_t)gwd_domains_count(d->domains)));
+				    json_integer((json_int_t)gwd_domains_live(d->domains, gwd_mono_s())));
 	if (res->fields) {
 		json_t *g = d->guard ? gwd_guard_json(d->guard) :
 			    json_pack("{s:s,s:s}", "state", "off", "reason",

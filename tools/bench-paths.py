@@ -5,7 +5,7 @@
 #
 #   bench-paths.py BUILD_DIR [--rounds N] [--seconds S] [--rules R]
 #                  [--flows M] [--only PATHS] [--apply-rules R]
-#                  [--ebpf-flows N]
+#                  [--ebpf-flows N] [--nft-variant NAME=SPEC]... [--trace DIR]
 #
 # One veth topology in three namespaces: a generator (trafgen, Debian's
 # netsniff-ng, from one CPU) -> lan0 of the router under test -> wan0 ->
@@ -23,6 +23,15 @@
 #   ebpf       gwd with the guard and the eBPF classifier on lan0 (XDP)
 #   dpdk       gw-dataplane on net_af_xdp over lan0 and wan0 (the kernel
 #              does not see them), the policy loaded at start
+#
+# --nft-variant NAME=SPEC adds a path nft-NAME: gwd's nft engine as on
+# the nft path, with SPEC's changes (';'-separated: `rules=N` for a policy
+# of N rules, or a gwd.conf line such as `nft_flows = off`), measured in
+# the same rounds, so what a part costs is a ratio of the same run.
+# --trace DIR: on each nft path's first round, the table (`nft list table
+# inet gw`) into DIR/PATH.table and one established and one new packet
+# traced (`nft monitor trace`, a `meta nftrace set 1` at raw priority)
+# into DIR/PATH-KIND.trace: the chains and rules a packet goes through.
 #
 # Two kinds of traffic, UDP, 64-byte frames: established (M flows, 64 512
 # by default, source ports from 1024, cycled: after a warm-up pass every
@@ -181,6 +190,36 @@ def rx_packets(ns, dev):
     return json.loads(out)[0]["stats64"]["rx"]["packets"]
 
 
+TRACE_NFT = """table inet benchtrace {
+    chain pre {
+        type filter hook prerouting priority -350; policy accept;
+        iifname "lan0" udp dport %s limit rate 1/second burst 1 packets meta nftrace set 1
+    }
+}
+"""
+
+
+def parse_variants(specs):
+    """{path name: (rules or None, [gwd.conf lines])} of --nft-variant."""
+    out = {}
+    for spec in specs:
+        name, sep, body = spec.partition("=")
+        if not sep or not re.fullmatch(r"[a-z0-9]+", name):
+            raise SystemExit("--nft-variant %r: NAME=SPEC, NAME of a-z0-9" % spec)
+        rules, conf = None, []
+        for part in (x.strip() for x in body.split(";") if x.strip()):
+            m = re.fullmatch(r"rules=(\d+)", part)
+            if m:
+                rules = int(m.group(1))
+            elif re.fullmatch(r"\w+\s*=\s*\S.*", part):
+                conf.append(part)
+            else:
+                raise SystemExit("--nft-variant %r: %r is neither rules=N nor a gwd.conf line"
+                                 % (spec, part))
+        out["nft-" + name] = (rules, conf)
+    return out
+
+
 class Bench:
     def __init__(self, build, args, work):
         self.build, self.args, self.work = build, args, work
@@ -193,6 +232,7 @@ class Bench:
         self.policy = os.path.join(work, "bench.gw")
         with open(self.policy, "w") as f:
             f.write(policy_text(args.rules))
+        self.variants = parse_variants(args.nft_variant)
         self.nets = self.procs = self.gwd = None
 
     # ----------------------------------------------------------- topology
@@ -241,19 +281,28 @@ class Bench:
     def start(self, path):
         if path == "conntrack":
             sh("nft", "-f", "-", input=CONNTRACK_NFT, ns=self.dut)
-        elif path in ("nft", "ebpf"):
+        elif path in ("nft", "ebpf") or path in self.variants:
             g = self.gwd = Gwd(self.gwd_bin, self.gwctl_bin, netns=self.dut,
                                prefix="gwba-paths-")
             g.conf_add("wan_ports = wan0\nkernel_nat = off\n")
-            if path == "nft":
+            policy = self.policy
+            if path in self.variants:
+                rules, conf = self.variants[path]
+                for line in conf:
+                    g.conf_add(line + "\n")
+                if rules is not None:
+                    policy = os.path.join(self.work, path + ".gw")
+                    with open(policy, "w") as f:
+                        f.write(policy_text(rules))
+            if path != "ebpf":
                 g.conf_add("nft_ports = lan0\n")
             else:
                 g.conf_add("ebpf_ports = lan0\nbpf_pin_root = %s\n" % self.pins)
                 if self.args.ebpf_flows:
                     g.conf_add("ebpf_flows = %d\n" % self.args.ebpf_flows)
-            g.conf_add("policy = %s\n" % self.policy)
+            g.conf_add("policy = %s\n" % policy)
             g.start(timeout=120)
-            e = g.engine(path)
+            e = g.engine("ebpf" if path == "ebpf" else "nft")
             if e["state"] != "ok" or e["generation"] != 1:
                 raise Fail("gwd's %s engine: %s" % (path, e))
         elif path == "dpdk":
@@ -281,6 +330,41 @@ class Bench:
         if path == "dpdk":
             self.procs.stop("dataplane")
 
+    def gwd_cpu(self):
+        """gwd's CPU seconds so far (user and system, /proc/PID/stat), or
+        None without a gwd."""
+        if not self.gwd or not self.gwd.proc:
+            return None
+        try:
+            with open("/proc/%d/stat" % self.gwd.proc.pid) as f:
+                v = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
+
+    def trace(self, path, outdir):
+        """The table, and one packet of each kind traced through it."""
+        with open(os.path.join(outdir, path + ".table"), "w") as f:
+            f.write(sh("nft", "list", "table", "inet", "gw", ns=self.dut))
+        for kind in ("est", "new"):
+            # An established packet: the stream's port after a warm-up;
+            # a new one: any other port (random in the new stream).
+            sh("nft", "-f", "-", input=TRACE_NFT % (
+                "5201" if kind == "est" else "!= 5201"), ns=self.dut)
+            mon = self.procs.spawn("monitor", ["nft", "monitor", "trace"], ns=self.dut,
+                                   logname="trace-" + path + "-" + kind)
+            cfg = os.path.join(self.work, kind + ".cfg")
+            self.procs.spawn("trafgen", ["trafgen", "--dev", "eth0", "--conf", cfg, "--cpus",
+                                         "1", "--no-sock-mem", "--no-cpu-stats"], ns=self.gen)
+            time.sleep(2.5)
+            self.procs.stop("trafgen")
+            time.sleep(0.3)
+            self.procs.stop("monitor")
+            sh("nft", "delete", "table", "inet", "benchtrace", ns=self.dut)
+            del mon
+            shutil.copy(os.path.join(self.work, "trace-%s-%s.log" % (path, kind)),
+                        os.path.join(outdir, "%s-%s.trace" % (path, kind)))
+
     def measure(self, kind, xdp=False):
         """(packets a second the sink got, CPU seconds per packet, the XDP
         programs' run time per packet they saw in ns or None, the load
@@ -292,9 +376,15 @@ class Bench:
         ids = xdp_prog_ids(self.dut, "lan0") if xdp else []
         x0 = prog_stats(ids)
         k0 = classifier_counters(self.root, ids) if ids else {}
+        g0 = self.gwd_cpu()
         p0, (c0, s0), t0 = rx_packets(self.sink, "eth0"), cpu_busy(), time.monotonic()
         time.sleep(self.args.seconds)
         p1, (c1, s1), t1 = rx_packets(self.sink, "eth0"), cpu_busy(), time.monotonic()
+        g1 = self.gwd_cpu()
+        if g0 is not None and g1 is not None:
+            # gwd's own share (its conntrack reader, say), user and kernel.
+            print("  gwd: %.0f ms of CPU a second, %.0f ns a packet" % (
+                (g1 - g0) * 1e3 / (t1 - t0), (g1 - g0) * 1e9 / max(p1 - p0, 1)), flush=True)
         x1 = prog_stats(ids)
         k1 = classifier_counters(self.root, ids) if ids else {}
         self.procs.stop("trafgen")
@@ -355,6 +445,10 @@ def main():
     ap.add_argument("--only", default=",".join(PATHS))
     ap.add_argument("--ebpf-flows", type=int, default=0,
                     help="gwd.conf's ebpf_flows on the eBPF path (default: gwd's)")
+    ap.add_argument("--nft-variant", action="append", default=[],
+                    help="NAME=SPEC: a path nft-NAME, the nft path with SPEC's changes "
+                         "(';'-separated: rules=N, or a gwd.conf line)")
+    ap.add_argument("--trace", help="a folder for each nft path's table and traced packets")
     args = ap.parse_args()
     if not 1 <= args.flows <= 64512:
         print("--flows: 1 to 64 512")
@@ -366,8 +460,11 @@ def main():
         print("trafgen (Debian's netsniff-ng) is not installed")
         return 1
     paths = [p for p in PATHS if p in args.only.split(",")]
+    paths += sorted(parse_variants(args.nft_variant))
     if "conntrack" not in paths:
         paths.insert(0, "conntrack")
+    if args.trace:
+        os.makedirs(args.trace, exist_ok=True)
     work = tempfile.mkdtemp(prefix="gwba-paths-")
     os.chmod(work, 0o755)
     b = Bench(os.path.abspath(args.build), args, work)
@@ -388,6 +485,8 @@ def main():
                 b.up()
                 try:
                     b.start(path)
+                    if args.trace and rnd == 0 and path.startswith("nft"):
+                        b.trace(path, args.trace)
                     for kind in ("est", "new"):
                         pps, cpu, xns, load, soft = b.measure(kind, xdp=path == "ebpf")
                         res[(path, kind)].append((pps, cpu, xns, soft))
@@ -417,13 +516,13 @@ def main():
         v = [r[i] / c[i] for r, c in zip(res[(path, kind)], res[("conntrack", kind)])]
         return statistics.median(v)
 
-    print("\n%-9s %12s %8s %12s %8s %14s %14s %10s %10s" % (
+    print("\n%-12s %12s %8s %12s %8s %14s %14s %10s %10s" % (
         "path", "est pps", "ratio", "new pps", "ratio", "est CPU ratio", "new CPU ratio",
         "est softirq", "new softirq"))
     for p in paths:
         est = statistics.median(x[0] for x in res[(p, "est")])
         new = statistics.median(x[0] for x in res[(p, "new")])
-        print("%-9s %12.0f %8.2f %12.0f %8.2f %14.2f %14.2f %10.2f %10.2f" % (
+        print("%-12s %12.0f %8.2f %12.0f %8.2f %14.2f %14.2f %10.2f %10.2f" % (
             p, est, ratio(p, "est", 0), new, ratio(p, "new", 0), ratio(p, "est", 1),
             ratio(p, "new", 1), ratio(p, "est", 3), ratio(p, "new", 3)))
     if "ebpf" in paths:
@@ -461,6 +560,8 @@ def main():
         r = ratio("ebpf", "est", 0)
         verdicts.append(("eBPF established >= 1.0 x conntrack", r >= 1.0, "%.2f" % r))
     for p in paths[1:]:
+        if p not in PATHS:
+            continue  # a variant: a measure, not a target
         r = ratio(p, "new", 0)
         verdicts.append(("%s new flows >= 1.0 x conntrack" % p, r >= 1.0, "%.2f" % r))
     print()

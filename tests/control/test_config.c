@@ -258,9 +258,12 @@ static void test_nft_keys(void **state)
 	assert_int_equal(c.nat_hi, 50000);
 	assert_int_equal(c.nflog_group, 5);
 	assert_true(gwd_config_has_engines(&c));
-	assert_int_equal(parse("kernel_nat = off\nguard = off\n", &c, err, sizeof(err)), 0);
+	assert_true(c.nft_flows);
+	assert_int_equal(parse("kernel_nat = off\nguard = off\nnft_flows = off\n", &c, err,
+			       sizeof(err)), 0);
 	assert_int_equal(c.nat_lo, 0);
 	assert_false(c.guard);
+	assert_false(c.nft_flows);
 
 	/* Each bad line, named. */
 	const char *bad = "nft_table = gw table\n"
@@ -269,7 +272,8 @@ static void test_nft_keys(void **state)
 			  "wan_open = icmp/8\n"
 			  "kernel_nat = 50000-40000\n"
 			  "nflog_group = 70000\n"
-			  "nft_ports = a,,b\n";
+			  "nft_ports = a,,b\n"
+			  "nft_flows = yes\n";
 	assert_int_equal(parse(bad, &c, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "gwd.conf:1: error: 'nft_table': 'gw table' is not a table name"));
 	assert_non_null(strstr(err, "gwd.conf:2: error: 'guard' is on or off"));
@@ -278,6 +282,7 @@ static void test_nft_keys(void **state)
 	assert_non_null(strstr(err, "gwd.conf:5: error: 'kernel_nat' is off or a port range"));
 	assert_non_null(strstr(err, "gwd.conf:6: error: 'nflog_group' is 1..65535"));
 	assert_non_null(strstr(err, "gwd.conf:7: error: 'nft_ports' has an empty port name"));
+	assert_non_null(strstr(err, "gwd.conf:8: error: 'nft_flows' is on or off, not 'yes'"));
 	assert_string_equal(c.nft_table, "gw");
 
 	/* One engine per port, one side per port. */

@@ -102,6 +102,9 @@ static void test_sets_union_and_renumbering(void **state)
 	assert_int_equal(n, 1);
 	assert_int_equal(v[0].sets, 0);
 	free(v);
+	/* What status and metrics show: the pairs not expired. */
+	assert_int_equal(gwd_domains_live(t, 2299), 1);
+	assert_int_equal(gwd_domains_live(t, 2300), 0);
 	assert_int_equal(gwd_domains_entries(t, NULL, 2300, NULL, &v, &n), 0);
 	assert_int_equal(n, 0);
 	assert_null(v);

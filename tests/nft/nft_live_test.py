@@ -23,7 +23,9 @@ Real clients: udhcpc, dig, ping, nmap; UDP streams counted at the far end.
               port is in `gwctl flows --json` with its device, rule,
               verdict, engine nft and growing bytes (conntrack), and leaves
               it once the connection closed; gwd switched conntrack's
-              accounting on and said so
+              accounting on and said so; a UDP flow of 0.1 s (shorter than
+              the dump's period) comes as a flow.end with its counters
+              from conntrack's DESTROY
 """
 import json
 import os
@@ -461,6 +463,28 @@ def case_flows(h):
     dev = h.gwd.json("devices")
     check(later["bytes_in"] > 0 and PHONE_MAC in json.dumps(dev),
           "the phone is not among gwd's devices: %s" % dev)
+    # A connection shorter than the 2-s dump's period: gwd listens only to
+    # conntrack's DESTROY events, which bring it, with its counters, as a
+    # flow.end (UDP, unanswered: conntrack ends it 1 s after its last
+    # packet here).
+    net.sh("sysctl", "-qw", "net.netfilter.nf_conntrack_udp_timeout=1", ns=h.gw)
+    h.procs.spawn("events", [h.gwd.gwctl_bin, "--socket", h.gwd.sock, "events", "--json",
+                             "--type", "flow.end"])
+    wait_for("the events subscription",
+             lambda: h.gwd.logtext().count("event=events_subscribe") >= 1, timeout=10)
+    h.procs.spawn("short", programs.python("udp_send.py", WAN_HOST, 53, "--count", 5, "--pps",
+                                           50, "--size", 100, "--sport", 40123), ns=h.lan)
+
+    def short_end():
+        with open(os.path.join(h.procs.work, "events.log")) as f:
+            evs = [json.loads(ln) for ln in f if ln.startswith("{")]
+        return [e for e in evs if e.get("sport") == 40123 and e.get("dport") == 53]
+    end = wait_for("the short UDP flow's flow.end", short_end, timeout=20)[0]
+    print("short flow: %s" % end)
+    check(end.get("rule") == "phone-dns" and end.get("device") == "phone" and
+          end.get("engine") == "nft" and end.get("pkts_out") == 5 and
+          end.get("bytes_out") == 5 * (100 + 28),
+          "the short flow's end: %s" % end)
 
 
 CASES = {"guard": case_guard, "apply": case_apply, "rate_log": case_rate_log,

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gwd's conntrack event reader (control/conntrack.c) under a flood, on a
+ * real kernel, in a network namespace of this process's own (unshare; it
+ * goes with the process): an nft table of the test's own turns conntrack
+ * on; FLOOD UDP flows on loopback (one destination port each) make FLOOD
+ * conntrack entries; a flush of the table (ctnetlink's delete without a
+ * tuple) ends them all at once, FLOOD DESTROY events.  Then:
+ *   - one gwd_ct_drain hands over some but not all of them (at most
+ *     DRAIN_MAX reads of DRAIN_BATCH messages: gwd's loop gets its turn);
+ *   - drains until the socket is empty hand over every one, each a
+ *     DESTROY of a UDP flow to 127.0.0.1 (a read of several messages
+ *     passes each of them on, none twice).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+
+#include "conntrack.h"
+#include "gwtest.h"
+
+#define FLOOD 3000
+#define PORT0 20000
+
+struct seen {
+	unsigned n, bad;
+	uint8_t port[FLOOD];
+};
+
+static void count(const struct gwd_ct_rec *r, void *arg)
+{
+	struct seen *s = arg;
+	static const uint8_t lo[4] = { 127, 0, 0, 1 };
+	if (r->kind != GWD_CT_DESTROY || r->proto != IPPROTO_UDP || r->family != 4 ||
+	    memcmp(r->dst, lo, 4) || r->dport < PORT0 || r->dport >= PORT0 + FLOOD ||
+	    s->port[r->dport - PORT0]++) {
+		s->bad++;
+		return;
+	}
+	s->n++;
+}
+
+static void lo_up(void)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	assert_int_equal(ioctl(fd, SIOCGIFFLAGS, &ifr), 0);
+	ifr.ifr_flags |= IFF_UP;
+	assert_int_equal(ioctl(fd, SIOCSIFFLAGS, &ifr), 0);
+	close(fd);
+}
+
+/* conntrack's table flushed (IPv4): every entry ends, one DESTROY each. */
+static void flush(void)
+{
+	struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
+	assert_non_null(nl);
+	assert_int_equal(mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID), 0);
+	static _Alignas(struct nlmsghdr) uint8_t buf[8192];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_DELETE;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	nlh->nlmsg_seq = 1;
+	struct nfgenmsg *g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
+	g->nfgen_family = AF_INET;
+	g->version = NFNETLINK_V0;
+	assert_true(mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) >= 0);
+	ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+	assert_true(n > 0);
+	assert_true(mnl_cb_run(buf, (size_t)n, 1, mnl_socket_get_portid(nl), NULL, NULL) >= 0);
+	mnl_socket_close(nl);
+}
+
+static void test_flood(void **state)
+{
+	lo_up();
+	/* A ct expression turns conntrack on in this (the test's own)
+	 * namespace. */
+	FILE *nft = popen("nft -f -", "w");
+	assert_non_null(nft);
+	fprintf(nft, "table inet gwctdraintest {\n"
+		     "  chain out {\n"
+		     "    type filter hook output priority 0; policy accept;\n"
+		     "    ct state new counter\n"
+		     "  }\n"
+		     "}\n");
+	assert_int_equal(pclose(nft), 0);
+
+	struct gwd_ct *c;
+	assert_int_equal(gwd_ct_new(&c), 0);
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	for (int i = 0; i < FLOOD; i++) {
+		struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(PORT0 + i),
+					  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		assert_int_equal(sendto(fd, "x", 1, 0, (struct sockaddr *)&to, sizeof(to)), 1);
+	}
+	close(fd);
+	flush();
+
+	static struct seen s;
+	uint64_t lost, lost_all = 0;
+	gwd_ct_drain(c, count, &s, &lost);
+	lost_all += lost;
+	unsigned first = s.n, calls = 1;
+	fprintf(stderr, "first drain: %u of %d DESTROY events\n", first, FLOOD);
+	assert_true(first > 0);
+	assert_true(first < FLOOD);
+	for (;;) {
+		unsigned before = s.n;
+		gwd_ct_drain(c, count, &s, &lost);
+		lost_all += lost;
+		calls++;
+		if (s.n == before)
+			break;
+	}
+	fprintf(stderr, "all: %u in %u drains, %u wrong, lost %llu\n", s.n, calls, s.bad,
+		(unsigned long long)lost_all);
+	assert_int_equal(s.bad, 0);
+	assert_int_equal(lost_all, 0);
+	assert_int_equal(s.n, FLOOD);
+	gwd_ct_free(c);
+}
+
+int main(void)
+{
+	if (geteuid() != 0)
+		return gwtest_cannot_run("needs root (a network namespace, nft, conntrack)");
+	if (unshare(CLONE_NEWNET) != 0)
+		return gwtest_cannot_run("unshare(CLONE_NEWNET): %s", strerror(errno));
+	if (system("nft --version >/dev/null 2>&1") != 0)
+		return gwtest_cannot_run("no nft");
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_flood),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
