@@ -1212,7 +1212,7 @@ static int clock_now(const struct gwbpf *g, struct gwbpf_clock *ret)
 static int hz(struct gwbpf *g, uint32_t *ret)
 {
 	static const uint32_t known[] = { 100, 250, 300, 1000 };
-	struct gwbpf_clock a, b;
+	struct gwbpf_clock a = { 0 }, b = { 0 };
 	int r;
 	if (g->hz) {
 		*ret = g->hz;
@@ -1505,7 +1505,7 @@ int gwbpf_device_stats(const struct gwbpf *g, const uint8_t mac[6],
 
 int gwbpf_flows_expire(struct gwbpf *g, uint64_t idle_ns, uint32_t *ret_n)
 {
-	struct gwbpf_clock c;
+	struct gwbpf_clock c = { 0 };
 	struct gwbpf_flow_entry s;
 	struct gwbpf_flow last;
 	uint32_t h, n = 0;
