@@ -328,6 +328,19 @@ int gwd_identity_lease(struct gwd_identity *id, const struct gwd_lease *l, int64
 	if (!rec)
 		return -ENOMEM;
 	struct id_addr *a = take_addr(id, rec, l->family, l->addr, now_ms, &ch);
+	/* A lease for another address: the server moved the device, so the
+	 * address it leased before is not the device's any more, even while
+	 * the gateway's neighbour entry for it lingers (minutes): its name
+	 * stops answering it now, not when the entry expires.  Addresses
+	 * never leased (static ones) are left to the neighbour table. */
+	for (unsigned i = 0; i < rec->naddrs; i++) {
+		struct id_addr *o = &rec->addrs[i];
+		if (o == a || o->family != l->family || !o->via_dhcp || !addr_current(o, now_ms))
+			continue;
+		o->neigh = false;
+		o->lease_until = NO_LEASE;
+		ch |= GWD_ID_ZONE | GWD_ID_STATE;
+	}
 	bool was = addr_current(a, now_ms);
 	int64_t until = l->expires == 0 ? FOREVER :
 			l->expires > INT64_MAX / 1000 ? FOREVER : l->expires * 1000;

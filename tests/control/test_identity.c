@@ -154,6 +154,17 @@ static void addresses_move(void **state)
 	assert_int_equal(gwd_identity_new(&id), 0);
 	lease(id, "add", "02:00:00:00:00:01", "192.168.1.50", "one", NOW);
 	assert_string_equal(zone_text(id, NOW), "one.new=192.168.1.50");
+	/* A new lease moves the device: its old leased address stops
+	 * answering at once, though the neighbour entry lingers; a static
+	 * address (never leased) stays with the neighbour table. */
+	neigh(id, "02:00:00:00:00:01", "192.168.1.50", false, 1);
+	neigh(id, "02:00:00:00:00:01", "192.168.1.9", false, 1);
+	assert_true(lease(id, "add", "02:00:00:00:00:01", "192.168.1.70", "one", NOW) & GWD_ID_ZONE);
+	assert_string_equal(zone_text(id, NOW), "one.new=192.168.1.70 one.new=192.168.1.9");
+	lease(id, "add", "02:00:00:00:00:01", "192.168.1.50", "one", NOW);
+	assert_string_equal(zone_text(id, NOW), "one.new=192.168.1.50 one.new=192.168.1.9");
+	neigh(id, "02:00:00:00:00:01", "192.168.1.9", true, 1);
+	assert_string_equal(zone_text(id, NOW), "one.new=192.168.1.50");
 	/* The address leased to another device is that one's alone. */
 	unsigned ch = lease(id, "add", "02:00:00:00:00:02", "192.168.1.50", "two", NOW);
 	assert_true(ch & GWD_ID_ZONE);
