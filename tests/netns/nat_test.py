@@ -188,7 +188,7 @@ def hairpin(home):
         for x, y in ((a, b), (b, a)):
             procs.append((x, y, start_in(home, eps[x][0], programs.python(
                 "tcp_peer.py", eps[x][1], tports[x], "--connect", "%s:%d" % (WAN_IP, text[y]),
-                "--seconds", 12))))
+                "--seconds", 20))))
     for x, y, p in procs:
         r = result(p, "tcp_peer at %s" % eps[x][1])
         check(r["error"] is None, "TCP %s:%d -> %s:%d (hairpin): %s"
