@@ -129,6 +129,18 @@ static char *field(struct gwd_config *c, enum key k)
 	}
 }
 
+/* An on/off value into *ret, else an error naming the key. */
+static void on_off(struct errs *e, const char *name, unsigned lineno, const char *key,
+		   const char *val, size_t vlen, bool *ret)
+{
+	if (vlen == 2 && !memcmp(val, "on", 2))
+		*ret = true;
+	else if (vlen == 3 && !memcmp(val, "off", 3))
+		*ret = false;
+	else
+		add_err(e, name, lineno, "'%s' is on or off, not '%.*s'", key, (int)(vlen > 64 ? 64 : vlen), val);
+}
+
 static bool ifname_char(char ch)
 {
 	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
@@ -446,28 +458,13 @@ static void parse_value(struct errs *e, const char *name, unsigned lineno, enum 
 		out->nft_table[vlen] = '\0';
 		break;
 	case K_GUARD:
-		if (vlen == 2 && !memcmp(val, "on", 2))
-			out->guard = true;
-		else if (vlen == 3 && !memcmp(val, "off", 3))
-			out->guard = false;
-		else
-			add_err(e, name, lineno, "'guard' is on or off, not '%.*s'", shown, val);
+		on_off(e, name, lineno, keys[k], val, vlen, &out->guard);
 		break;
 	case K_NFT_FLOWS:
-		if (vlen == 2 && !memcmp(val, "on", 2))
-			out->nft_flows = true;
-		else if (vlen == 3 && !memcmp(val, "off", 3))
-			out->nft_flows = false;
-		else
-			add_err(e, name, lineno, "'nft_flows' is on or off, not '%.*s'", shown, val);
+		on_off(e, name, lineno, keys[k], val, vlen, &out->nft_flows);
 		break;
 	case K_DHCP_RA:
-		if (vlen == 2 && !memcmp(val, "on", 2))
-			out->dhcp_ra = true;
-		else if (vlen == 3 && !memcmp(val, "off", 3))
-			out->dhcp_ra = false;
-		else
-			add_err(e, name, lineno, "'dhcp_ra' is on or off, not '%.*s'", shown, val);
+		on_off(e, name, lineno, keys[k], val, vlen, &out->dhcp_ra);
 		break;
 	case K_KERNEL_NAT:
 		if (vlen == 3 && !memcmp(val, "off", 3)) {

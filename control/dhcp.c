@@ -101,16 +101,21 @@ static char *conf_for(const struct gwd_dhcp *h, const struct pol_ir *ir)
 	    h->pidfile, h->leases, c->dhcp_script, zone, zone);
 	if (c->dns[0])
 		OUT("dhcp-option=option:dns-server,0.0.0.0\n");
+	/* The ports served: dhcp_ports, else every LAN-side port. */
+	const char *served[4 * GWD_MAX_PORTS];
+	unsigned nserved = 0;
 	if (!c->ndhcp_ports) {
 		for (unsigned i = 0; i < c->nlan_ports; i++)
-			OUT("interface=%s\n", c->lan_ports[i]);
+			served[nserved++] = c->lan_ports[i];
 		for (unsigned i = 0; i < c->nebpf_ports; i++)
-			OUT("interface=%s\n", c->ebpf_ports[i]);
+			served[nserved++] = c->ebpf_ports[i];
 		for (unsigned i = 0; i < c->nnft_ports; i++)
-			OUT("interface=%s\n", c->nft_ports[i]);
+			served[nserved++] = c->nft_ports[i];
 	}
 	for (unsigned i = 0; i < c->ndhcp_ports; i++)
-		OUT("interface=%s\n", c->dhcp_ports[i]);
+		served[nserved++] = c->dhcp_ports[i];
+	for (unsigned i = 0; i < nserved; i++)
+		OUT("interface=%s\n", served[i]);
 	for (unsigned i = 0; i < c->ndhcp_ranges; i++) {
 		char lo[INET_ADDRSTRLEN], hi[INET_ADDRSTRLEN];
 		inet_ntop(AF_INET, c->dhcp_ranges[i].lo, lo, sizeof(lo));
@@ -123,19 +128,8 @@ static char *conf_for(const struct gwd_dhcp *h, const struct pol_ir *ir)
 	 * gets none. */
 	if (c->dhcp_ra) {
 		OUT("enable-ra\nquiet-ra\n");
-		if (!c->ndhcp_ports) {
-			for (unsigned i = 0; i < c->nlan_ports; i++)
-				OUT("dhcp-range=::,constructor:%s,ra-only,64,%u\n", c->lan_ports[i],
-				    c->dhcp_lease_s);
-			for (unsigned i = 0; i < c->nebpf_ports; i++)
-				OUT("dhcp-range=::,constructor:%s,ra-only,64,%u\n", c->ebpf_ports[i],
-				    c->dhcp_lease_s);
-			for (unsigned i = 0; i < c->nnft_ports; i++)
-				OUT("dhcp-range=::,constructor:%s,ra-only,64,%u\n", c->nft_ports[i],
-				    c->dhcp_lease_s);
-		}
-		for (unsigned i = 0; i < c->ndhcp_ports; i++)
-			OUT("dhcp-range=::,constructor:%s,ra-only,64,%u\n", c->dhcp_ports[i],
+		for (unsigned i = 0; i < nserved; i++)
+			OUT("dhcp-range=::,constructor:%s,ra-only,64,%u\n", served[i],
 			    c->dhcp_lease_s);
 	}
 	for (uint32_t d = 0; ir && d < ir->ndevices; d++) {

@@ -13,19 +13,12 @@
 #include "domains.h"
 #include "eval.h"
 #include "policy.h"
+#include "gwtest.h"
 
 static struct pol_ir *compile(const char *text)
 {
-	struct pol_unit *u = NULL;
-	struct pol_ir *ir = NULL;
-	const void *img;
-	size_t size;
-	char err[256];
-	assert_int_equal(pol_compile("t.gw", text, strlen(text), POL_F_NO_FILES, &u), 0);
-	assert_int_equal(pol_unit_errors(u), 0);
-	assert_int_equal(pol_unit_image(u, &img, &size), 0);
-	assert_int_equal(pol_image_load(img, size, &ir, err, sizeof(err)), 0);
-	pol_unit_free(u);
+	struct pol_ir *ir = gwtest_policy_ir("t.gw", text);
+	assert_non_null(ir);
 	return ir;
 }
 

@@ -24,6 +24,7 @@
 #include "eval.h"
 #include "learn.h"
 #include "policy.h"
+#include "gwtest.h"
 
 struct fix {
 	char dir[64];
@@ -79,17 +80,10 @@ static int teardown(void **state)
 /* The sets the running policy gives a name, as the engines number them. */
 static uint64_t sets_of(const char *name)
 {
-	struct pol_unit *u = NULL;
-	struct pol_ir *ir = NULL;
-	const void *img;
-	size_t size;
-	char err[256];
-	assert_int_equal(pol_compile("t.gw", POLICY, strlen(POLICY), POL_F_NO_FILES, &u), 0);
-	assert_int_equal(pol_unit_image(u, &img, &size), 0);
-	assert_int_equal(pol_image_load(img, size, &ir, err, sizeof(err)), 0);
+	struct pol_ir *ir = gwtest_policy_ir("t.gw", POLICY);
+	assert_non_null(ir);
 	uint64_t s = pol_domain_sets_of(ir, name);
 	pol_ir_free(ir);
-	pol_unit_free(u);
 	return s;
 }
 

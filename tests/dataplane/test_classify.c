@@ -29,18 +29,17 @@
 #include "eval.h"
 #include "image.h"
 #include "policy.h"
+#include "gwtest.h"
+#include "randpol.h"
 
 #define DEVICES 40
 #define LISTS 3
 
-static uint64_t rng;
+static struct rp_rng rng;
 
 static uint64_t rnd(void)
 {
-	uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return rp_next(&rng);
 }
 
 /* What a generated rule names (dev: -1 any; dst: 0 its /32 203.a.b.c,
@@ -127,19 +126,9 @@ static char *policy(unsigned nrules, struct grule *g)
 
 static struct dp_classify *load(const char *text)
 {
-	struct pol_unit *u = NULL;
-	struct pol_ir *ir = NULL;
-	const void *img;
-	size_t size;
-	char err[256];
-	assert_int_equal(pol_compile("big.gw", text, strlen(text), POL_F_NO_FILES, &u), 0);
-	if (pol_unit_errors(u)) {
-		pol_unit_render_diags(u, stderr);
+	struct pol_ir *ir = gwtest_policy_ir("big.gw", text);
+	if (!ir)
 		fail_msg("the generated policy does not compile");
-	}
-	assert_int_equal(pol_unit_image(u, &img, &size), 0);
-	assert_int_equal(pol_image_load(img, size, &ir, err, sizeof(err)), 0);
-	pol_unit_free(u);
 	struct dp_classify *c = NULL;
 	assert_int_equal(dp_classify_new(ir, 1, &c), 0);
 	return c;
@@ -232,7 +221,7 @@ static void big_policies(void **state)
 {
 	(void)state;
 	const char *s = getenv("GW_SEED");
-	rng = s ? strtoull(s, NULL, 0) : 0xc1a55u;
+	rng.s = s ? strtoull(s, NULL, 0) : 0xc1a55u;
 	struct tally tl = { 0 };
 	/* One summary word, two (just past it), three, and the limit. */
 	static const unsigned sizes[] = { 300, 4100, 10000, DP_CLASSIFY_MAX_RULES };

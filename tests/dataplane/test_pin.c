@@ -18,6 +18,7 @@
 #include "eval.h"
 #include "image.h"
 #include "policy.h"
+#include "gwtest.h"
 
 static const char POLICY[] = "timezone \"UTC\"\n"
 			     "device tv mac 02:00:00:00:00:09\n"
@@ -27,16 +28,8 @@ static const char POLICY[] = "timezone \"UTC\"\n"
 
 static struct dp_classify *load(void)
 {
-	struct pol_unit *u = NULL;
-	struct pol_ir *ir = NULL;
-	const void *img;
-	size_t size;
-	char err[256];
-	assert_int_equal(pol_compile("t.gw", POLICY, strlen(POLICY), POL_F_NO_FILES, &u), 0);
-	assert_int_equal(pol_unit_errors(u), 0);
-	assert_int_equal(pol_unit_image(u, &img, &size), 0);
-	assert_int_equal(pol_image_load(img, size, &ir, err, sizeof(err)), 0);
-	pol_unit_free(u);
+	struct pol_ir *ir = gwtest_policy_ir("t.gw", POLICY);
+	assert_non_null(ir);
 	struct dp_classify *c = NULL;
 	assert_int_equal(dp_classify_new(ir, 1, &c), 0);
 	return c;

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "gwtest.h"
+#include "image.h"
+#include "policy.h"
 
 int gwtest_cannot_run(const char *fmt, ...)
 {
@@ -46,4 +48,29 @@ long gwtest_read_seed(const char *dir, const char *name, void *buf, size_t cap)
 	size_t n = fread(buf, 1, cap, f);
 	fclose(f);
 	return (long)n;
+}
+
+struct pol_ir *gwtest_policy_ir(const char *name, const char *text)
+{
+	struct pol_unit *u = NULL;
+	struct pol_ir *ir = NULL;
+	const void *img;
+	size_t size;
+	char err[256];
+	if (pol_compile(name, text, strlen(text), POL_F_NO_FILES, &u) < 0 || !u) {
+		fprintf(stderr, "%s: cannot compile\n", name);
+		goto out;
+	}
+	if (pol_unit_errors(u)) {
+		pol_unit_render_diags(u, stderr);
+		goto out;
+	}
+	if (pol_unit_image(u, &img, &size) < 0 ||
+	    pol_image_load(img, size, &ir, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s: the image does not load: %s\n", name, err);
+		ir = NULL;
+	}
+out:
+	pol_unit_free(u);
+	return ir;
 }

@@ -31,4 +31,11 @@ void gwtest_remove_dpdk_runtime(const char *prefix);
  * opened. */
 long gwtest_read_seed(const char *dir, const char *name, void *buf, size_t cap);
 
+struct pol_ir;
+
+/* A policy text (NAME for its diagnostics) compiled, through its image,
+ * into the IR the engines load: NULL, with the diagnostics on stderr,
+ * when it does not compile or load.  pol_ir_free it. */
+struct pol_ir *gwtest_policy_ir(const char *name, const char *text);
+
 #endif
