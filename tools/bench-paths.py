@@ -76,6 +76,8 @@ GEN_MAC, LAN0_MAC = "02:62:00:00:00:02", "02:62:00:00:00:01"
 WAN0_MAC, SINK_MAC = "02:62:00:00:01:01", "02:62:00:00:01:02"
 BENCH_MAC = GEN_MAC
 PATHS = ("conntrack", "nft", "ebpf", "dpdk")
+# trafgen --cpus 1 forks one process and pins it to CPU 0.
+GEN_CPU = 0
 
 CONNTRACK_NFT = """table inet benchct {
     chain forward_ct {
@@ -130,6 +132,14 @@ def cpu_busy():
         v = [int(x) for x in f.readline().split()[1:]]
     hz = os.sysconf("SC_CLK_TCK")
     return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / hz, v[6] / hz
+
+
+def dp_lcores():
+    """gw-dataplane's -l: the main lcore on CPU 0, beside trafgen (its one
+    process is pinned to CPU 0), and the worker on another CPU; one lcore
+    on CPU 0 on a host of one CPU."""
+    others = sorted(os.sched_getaffinity(0) - {GEN_CPU})
+    return "%d,%d" % (GEN_CPU, others[0]) if others else str(GEN_CPU)
 
 
 def load_average():
@@ -310,9 +320,11 @@ class Bench:
             img = os.path.join(self.work, "bench.img")
             sh(self.gwctl_bin, "policy", "compile", self.policy, "-o", img)
             sock = os.path.join(self.work, "dp.sock")
-            # The whole port range for NAT: no kernel path here.
+            # The whole port range for NAT: no kernel path here.  trafgen
+            # (--cpus 1) runs pinned to CPU 0: the busy-polling worker gets
+            # a CPU of its own, the main lcore (asleep in poll()) stays on 0.
             argv = [self.dp_bin, "--no-huge", "-m", "1536", "--file-prefix", self.prefix,
-                    "-l", "0", "--no-pci", "--vdev", "net_af_xdp0,iface=lan0",
+                    "-l", dp_lcores(), "--no-pci", "--vdev", "net_af_xdp0,iface=lan0",
                     "--vdev", "net_af_xdp1,iface=wan0", "--",
                     "--lan", "0", "--wan", "1", "--lan-ip", "10.50.0.1/16",
                     "--wan-ip", "10.60.0.1/24", "--wan-gw-mac", SINK_MAC,
