@@ -78,6 +78,7 @@ BENCH_MAC = GEN_MAC
 PATHS = ("conntrack", "nft", "ebpf", "dpdk")
 # trafgen --cpus 1 forks one process and pins it to CPU 0.
 GEN_CPU = 0
+DP_FLOWS = 262144  # gw-dataplane's --flows
 
 CONNTRACK_NFT = """table inet benchct {
     chain forward_ct {
@@ -244,6 +245,7 @@ class Bench:
             f.write(policy_text(args.rules))
         self.variants = parse_variants(args.nft_variant)
         self.nets = self.procs = self.gwd = None
+        self.dp_log_at = 0
 
     # ----------------------------------------------------------- topology
 
@@ -320,7 +322,11 @@ class Bench:
             img = os.path.join(self.work, "bench.img")
             sh(self.gwctl_bin, "policy", "compile", self.policy, "-o", img)
             sock = os.path.join(self.work, "dp.sock")
-            # The whole port range for NAT: no kernel path here.  trafgen
+            # The whole port range for NAT: no kernel path here.  The
+            # bench's one device stands for the household: it may hold the
+            # whole flow table and NAT range (by default a device holds a
+            # quarter of each, docs/dataplane.md, and 3/4 of the bench's
+            # flows were dropped as device_flow_cap or device_nat_cap).  trafgen
             # (--cpus 1) runs pinned to CPU 0: the busy-polling worker gets
             # a CPU of its own, the main lcore (asleep in poll()) stays on 0.
             argv = [self.dp_bin, "--no-huge", "-m", "1536", "--file-prefix", self.prefix,
@@ -329,8 +335,11 @@ class Bench:
                     "--lan", "0", "--wan", "1", "--lan-ip", "10.50.0.1/16",
                     "--wan-ip", "10.60.0.1/24", "--wan-gw-mac", SINK_MAC,
                     "--nat-ports", "1024-65535", "--no-twins",
-                    "--mbufs", "16383", "--flows", "262144", "--control", sock,
+                    "--mbufs", "16383", "--flows", str(DP_FLOWS), "--device-flows",
+                    str(DP_FLOWS), "--device-nat", "64512", "--control", sock,
                     "--policy", img]
+            log = os.path.join(self.work, "dataplane.log")
+            self.dp_log_at = os.path.getsize(log) if os.path.exists(log) else 0
             p = self.procs.spawn("dataplane", argv, ns=self.dut, keep_mounts=True)
             wait_for("gw-dataplane's control socket", lambda: connectable(sock), timeout=60,
                      proc=p)
@@ -341,6 +350,13 @@ class Bench:
             self.gwd = None
         if path == "dpdk":
             self.procs.stop("dataplane")
+            # What it dropped and why (its counters at the stop): a figure
+            # is the path's only if it did the job.
+            with open(os.path.join(self.work, "dataplane.log")) as f:
+                f.seek(self.dp_log_at)
+                drops = re.findall(r"event=drop role=(\w+) reason=(\w+) count=(\d+)", f.read())
+            print("  gw-dataplane's drops over the path's run: %s" % (
+                ", ".join("%s %s %s" % d for d in drops) or "none"), flush=True)
 
     def gwd_cpu(self):
         """gwd's CPU seconds so far (user and system, /proc/PID/stat), or
@@ -353,6 +369,28 @@ class Bench:
         except OSError:
             return None
         return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
+
+    def worker_cpu(self):
+        """gw-dataplane's worker thread (rte-worker-N of this bench's
+        --file-prefix): (ns on a CPU, ns waiting for one), from its
+        schedstat; None without one."""
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % d) as f:
+                    if self.prefix not in f.read():
+                        continue
+                for t in os.listdir("/proc/%s/task" % d):
+                    with open("/proc/%s/task/%s/comm" % (d, t)) as f:
+                        if not f.read().startswith("rte-worker-"):
+                            continue
+                    with open("/proc/%s/task/%s/schedstat" % (d, t)) as f:
+                        v = f.read().split()
+                    return int(v[0]), int(v[1])
+            except OSError:
+                continue
+        return None
 
     def trace(self, path, outdir):
         """The table, and one packet of each kind traced through it."""
@@ -389,10 +427,19 @@ class Bench:
         x0 = prog_stats(ids)
         k0 = classifier_counters(self.root, ids) if ids else {}
         g0 = self.gwd_cpu()
+        w0 = self.worker_cpu()
         p0, (c0, s0), t0 = rx_packets(self.sink, "eth0"), cpu_busy(), time.monotonic()
         time.sleep(self.args.seconds)
         p1, (c1, s1), t1 = rx_packets(self.sink, "eth0"), cpu_busy(), time.monotonic()
         g1 = self.gwd_cpu()
+        w1 = self.worker_cpu()
+        if w0 and w1:
+            # The busy-polling worker spins whatever the load: its time on
+            # its CPU and the time it waited for it, and that time per packet.
+            print("  gw-dataplane's worker: ran %.0f ms a second, waited %.0f ms for its CPU, "
+                  "%.0f ns a packet" % ((w1[0] - w0[0]) / 1e6 / (t1 - t0),
+                                       (w1[1] - w0[1]) / 1e6 / (t1 - t0),
+                                       (w1[0] - w0[0]) / max(p1 - p0, 1)), flush=True)
         if g0 is not None and g1 is not None:
             # gwd's own share (its conntrack reader, say), user and kernel.
             print("  gwd: %.0f ms of CPU a second, %.0f ns a packet" % (
