@@ -59,6 +59,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -370,6 +371,20 @@ class Bench:
             return None
         return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
 
+    def stop_gen(self):
+        """Stops trafgen: its whole process group (it runs in a session of
+        its own).  Signalled alone, the parent ends and its forked sender
+        goes on (reparented to init) until the topology goes: before this,
+        the established stream's sender kept running through the new-flow
+        measure on every path, both on CPU 0."""
+        p = self.procs.get("trafgen")
+        if p is not None:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        self.procs.stop("trafgen")
+
     def worker_cpu(self):
         """gw-dataplane's worker thread (rte-worker-N of this bench's
         --file-prefix): (ns on a CPU, ns waiting for one), from its
@@ -407,7 +422,7 @@ class Bench:
             self.procs.spawn("trafgen", ["trafgen", "--dev", "eth0", "--conf", cfg, "--cpus",
                                          "1", "--no-sock-mem", "--no-cpu-stats"], ns=self.gen)
             time.sleep(2.5)
-            self.procs.stop("trafgen")
+            self.stop_gen()
             time.sleep(0.3)
             self.procs.stop("monitor")
             sh("nft", "delete", "table", "inet", "benchtrace", ns=self.dut)
@@ -446,7 +461,7 @@ class Bench:
                 (g1 - g0) * 1e3 / (t1 - t0), (g1 - g0) * 1e9 / max(p1 - p0, 1)), flush=True)
         x1 = prog_stats(ids)
         k1 = classifier_counters(self.root, ids) if ids else {}
-        self.procs.stop("trafgen")
+        self.stop_gen()
         if ids:
             # Whether the stream is what it says to the classifier: a flow
             # it knows, or one it classifies (again).
