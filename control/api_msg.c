@@ -26,6 +26,7 @@ static const char *const names[GWD_CMD_COUNT] = {
 	[GWD_CMD_DOMAINS_LEARN] = "domains.learn",
 	[GWD_CMD_DHCP_LEASE] = "dhcp.lease",
 	[GWD_CMD_EVENTS_SUBSCRIBE] = "events.subscribe",
+	[GWD_CMD_DOMAINS] = "domains",
 };
 
 /* The fields each command takes besides v, id and cmd. */
@@ -41,6 +42,7 @@ static const char *const fields[GWD_CMD_COUNT][7] = {
 	[GWD_CMD_DOMAINS_LEARN] = { "name", "addrs", "ttl", NULL },
 	[GWD_CMD_DHCP_LEASE] = { "action", "mac", "addr", "hostname", "client_id", "expires", NULL },
 	[GWD_CMD_EVENTS_SUBSCRIBE] = { "types", NULL },
+	[GWD_CMD_DOMAINS] = { "name", "limit", NULL },
 };
 
 const char *gwd_cmd_name(enum gwd_cmd c)
@@ -287,6 +289,17 @@ int gwd_api_parse(const char *line, size_t len, struct gwd_api_req *ret,
 	case GWD_CMD_DOMAINS_LEARN:
 		if (parse_learn(&r, err) < 0)
 			goto fail;
+		break;
+	case GWD_CMD_DOMAINS:
+		r.limit = GWD_API_FLOWS_LIMIT;
+		if (get_string(r.root, "name", &r.name, NULL, err) < 0 ||
+		    get_uint(r.root, "limit", 1, GWD_API_FLOWS_MAX, &r.limit, err) < 0)
+			goto fail;
+		if (r.name && !gwd_domain_name_ok(r.name)) {
+			refuse(err, "bad_argument", "'name' must be a DNS name (labels of letters, "
+			       "digits, '-', '_'; at most %d bytes)", GWD_API_MAX_NAME);
+			goto fail;
+		}
 		break;
 	case GWD_CMD_DHCP_LEASE: {
 		if (get_string(r.root, "action", &r.action, NULL, err) < 0 ||

@@ -36,6 +36,7 @@ enum gwd_cmd {
 	GWD_CMD_DOMAINS_LEARN,
 	GWD_CMD_DHCP_LEASE,
 	GWD_CMD_EVENTS_SUBSCRIBE,
+	GWD_CMD_DOMAINS,
 	GWD_CMD_COUNT,
 };
 
@@ -64,7 +65,9 @@ struct gwd_api_req {
 	/* flows: a device name or MAC (NULL: every device), and how many */
 	const char *device;
 	uint32_t limit;
-	/* domains.learn: a DNS name, its addresses, their TTL in seconds */
+	/* domains.learn: a DNS name, its addresses, their TTL in seconds;
+	 * domains: the name whose pairs (its own and below it) to list, or
+	 * NULL for every pair, and how many (limit, as flows) */
 	const char *name;
 	uint32_t ttl;
 	uint32_t naddrs;

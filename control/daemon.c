@@ -70,6 +70,7 @@ static void run_now(struct gwd *d, const struct gwd_api_req *req, const struct g
 	case GWD_CMD_DEVICES: gwd_query_devices(d, req, res); break;
 	case GWD_CMD_FLOWS: gwd_query_flows(d, req, res); break;
 	case GWD_CMD_DOMAINS_LEARN: gwd_learn_cmd(d, req, peer, res); break;
+	case GWD_CMD_DOMAINS: gwd_query_domains(d, req, res); break;
 	case GWD_CMD_DHCP_LEASE: gwd_registry_lease_cmd(d, req, peer, res); break;
 	default: gwd_fail(res, "unknown_command", "unknown command"); break;
 	}

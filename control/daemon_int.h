@@ -129,6 +129,7 @@ void gwd_query_history(struct gwd *d, const struct gwd_api_req *req, struct gwd_
 void gwd_query_get(struct gwd *d, const struct gwd_api_req *req, struct gwd_result *res);
 void gwd_query_devices(struct gwd *d, const struct gwd_api_req *req, struct gwd_result *res);
 void gwd_query_flows(struct gwd *d, const struct gwd_api_req *req, struct gwd_result *res);
+void gwd_query_domains(struct gwd *d, const struct gwd_api_req *req, struct gwd_result *res);
 /* The learned name of a flow's peer (flows_json.h's gwd_name_for_addr;
  * arg: the gwd), or NULL. */
 const char *gwd_peer_name(uint8_t family, const uint8_t *addr, void *arg);

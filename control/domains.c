@@ -287,3 +287,57 @@ int gwd_domains_entries(struct gwd_domains *t, const struct pol_ir *ir, uint64_t
 	*ret_n = k;
 	return 0;
 }
+
+/* name is key or a subdomain of it (both normalised). */
+static bool is_under(const char *name, const char *key)
+{
+	size_t n = strlen(name), k = strlen(key);
+	if (n < k || strcmp(name + n - k, key))
+		return false;
+	return n == k || name[n - k - 1] == '.';
+}
+
+static int by_name(const void *x, const void *y)
+{
+	const struct gwd_domain_pair *a = x, *b = y;
+	int c = strcmp(a->name, b->name);
+	if (c)
+		return c;
+	if (a->family != b->family)
+		return a->family - b->family;
+	return memcmp(a->addr, b->addr, 16);
+}
+
+int gwd_domains_pairs(struct gwd_domains *t, uint64_t now_s, const char *under,
+		      struct gwd_domain_pair **ret, size_t *ret_n)
+{
+	char key[254];
+	if (under && !norm(under, key))
+		return -EINVAL;
+	prune(t, now_s);
+	*ret = NULL;
+	*ret_n = 0;
+	size_t n = 0;
+	for (size_t i = 0; i < t->n; i++)
+		n += !under || is_under(t->v[i].name, key);
+	if (!n)
+		return 0;
+	struct gwd_domain_pair *v = calloc(n, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	size_t k = 0;
+	for (size_t i = 0; i < t->n; i++) {
+		const struct entry *e = &t->v[i];
+		if (under && !is_under(e->name, key))
+			continue;
+		memcpy(v[k].name, e->name, sizeof(v[k].name));
+		v[k].family = e->family;
+		memcpy(v[k].addr, e->addr, 16);
+		v[k].ttl_s = (uint32_t)(e->expires_s - now_s);
+		k++;
+	}
+	qsort(v, k, sizeof(*v), by_name);
+	*ret = v;
+	*ret_n = k;
+	return 0;
+}

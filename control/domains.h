@@ -55,4 +55,21 @@ const char *gwd_domains_name_of(struct gwd_domains *t, uint8_t family, const uin
 int gwd_domains_entries(struct gwd_domains *t, const struct pol_ir *ir, uint64_t now_s,
 			const char *only, struct gwd_domain_entry **ret, size_t *ret_n);
 
+/* One learned (name, address) pair as `gwctl domains` lists it. */
+struct gwd_domain_pair {
+	char name[254]; /* lower case, no trailing dot */
+	uint8_t family; /* 4 or 6 */
+	uint8_t addr[16];
+	uint32_t ttl_s; /* seconds left, at least 1 */
+};
+
+/*
+ * The live pairs, sorted by name, then family, then address; under: if not
+ * NULL, only the names equal to it or below it (under "example.com":
+ * "example.com" and "a.example.com", not "badexample.com").  -EINVAL: under
+ * is not a name.  *ret is malloc'd (NULL when *ret_n is 0).
+ */
+int gwd_domains_pairs(struct gwd_domains *t, uint64_t now_s, const char *under,
+		      struct gwd_domain_pair **ret, size_t *ret_n);
+
 #endif

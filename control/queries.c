@@ -4,6 +4,7 @@
  * flows.  Read only: they look at gwd's state, the history on disk and
  * the flow collector, and change nothing.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -323,4 +324,37 @@ out:
 	for (size_t i = 0; i < cache.n; i++)
 		pol_ir_free(cache.ir[i]);
 	pol_ir_free(ir);
+}
+
+/* domains: the learned pairs, a name's lists in the policy in force. */
+void gwd_query_domains(struct gwd *d, const struct gwd_api_req *req, struct gwd_result *res)
+{
+	struct gwd_domain_pair *v = NULL;
+	size_t n = 0;
+	uint64_t now = gwd_mono_s();
+	if (gwd_domains_pairs(d->domains, now, req->name, &v, &n) < 0) {
+		gwd_fail(res, "internal", "out of memory listing learned names");
+		return;
+	}
+	json_t *list = json_array();
+	for (size_t i = 0; i < n && i < req->limit; i++) {
+		char addr[INET6_ADDRSTRLEN];
+		inet_ntop(v[i].family == 4 ? AF_INET : AF_INET6, v[i].addr, addr, sizeof(addr));
+		/* The lists (domain sets) the name is in now: a named list, or
+		 * "rule:NAME" for a rule's own names.  None: learned for a
+		 * policy since replaced, or by hand. */
+		json_t *lists = json_array();
+		uint64_t sets = d->ir ? pol_domain_sets_of(d->ir, v[i].name) : 0;
+		for (uint32_t s = 0; d->ir && s < d->ir->ndomain_sets; s++)
+			if (sets >> s & 1)
+				json_array_append_new(
+					lists, json_string(pol_ir_str(d->ir, d->ir->domain_sets[s].name)));
+		json_array_append_new(list, json_pack("{s:s,s:s,s:I,s:o}", "name", v[i].name,
+						      "address", addr, "ttl", (json_int_t)v[i].ttl_s,
+						      "lists", lists));
+	}
+	res->fields = json_pack("{s:o,s:I,s:I,s:I}", "domains", list, "count", (json_int_t)n,
+				"max", (json_int_t)GWD_MAX_LEARNED, "generation",
+				(json_int_t)d->st.generation);
+	free(v);
 }

@@ -272,6 +272,38 @@ static void test_devices_brief(void **state)
 	assert_non_null(strstr(e.message, "'brief' must be true or false"));
 }
 
+/* domains: an optional name (checked as domains.learn checks it) and a
+ * limit as flows'; a read, not a change. */
+static void test_domains_list(void **state)
+{
+	struct gwd_api_req r;
+	struct gwd_api_err e;
+	assert_int_equal(parse("{\"v\":1,\"id\":1,\"cmd\":\"domains\"}", &r, &e), 0);
+	assert_int_equal(r.cmd, GWD_CMD_DOMAINS);
+	assert_false(gwd_cmd_changes(r.cmd));
+	assert_null(r.name);
+	assert_int_equal(r.limit, GWD_API_FLOWS_LIMIT);
+	gwd_api_req_free(&r);
+	assert_int_equal(parse("{\"v\":1,\"id\":1,\"cmd\":\"domains\",\"name\":\"Example.com.\","
+			       "\"limit\":5}", &r, &e), 0);
+	assert_string_equal(r.name, "Example.com.");
+	assert_int_equal(r.limit, 5);
+	gwd_api_req_free(&r);
+	static const struct { const char *line, *what; } bad[] = {
+		{ "{\"v\":1,\"id\":1,\"cmd\":\"domains\",\"name\":\"a..b\"}",
+		  "'name' must be a DNS name" },
+		{ "{\"v\":1,\"id\":1,\"cmd\":\"domains\",\"name\":7}", "'name' must be a string" },
+		{ "{\"v\":1,\"id\":1,\"cmd\":\"domains\",\"limit\":0}", "'limit' must be 1..65536" },
+		{ "{\"v\":1,\"id\":1,\"cmd\":\"domains\",\"ttl\":5}", "takes no field 'ttl'" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(parse(bad[i].line, &r, &e), -EINVAL);
+		assert_string_equal(e.code, "bad_argument");
+		if (!strstr(e.message, bad[i].what))
+			fail_msg("case %zu: '%s' lacks '%s'", i, e.message, bad[i].what);
+	}
+}
+
 /* events.subscribe: the types as a mask of gwd_api.h's list; every one
  * by default; names checked here. */
 static void test_subscribe(void **state)
@@ -321,6 +353,7 @@ int main(void)
 		cmocka_unit_test(test_learn),
 		cmocka_unit_test(test_subscribe),
 		cmocka_unit_test(test_devices_brief),
+		cmocka_unit_test(test_domains_list),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -171,12 +171,67 @@ static void test_name_of(void **state)
 	gwd_domains_free(t);
 }
 
+/* What `gwctl domains` lists: live pairs by name, then address; a name
+ * and what is below it, never a name that merely ends the same way. */
+static void test_pairs(void **state)
+{
+	struct gwd_domains *t;
+	struct gwd_domain_pair *v;
+	size_t n;
+	assert_int_equal(gwd_domains_new(16, &t), 0);
+	assert_int_equal(gwd_domains_pairs(t, 0, NULL, &v, &n), 0);
+	assert_int_equal(n, 0);
+	assert_null(v);
+	assert_int_equal(gwd_domains_learn(t, "WWW.Example.com.", 6, A6, 50, 100), 0);
+	assert_int_equal(gwd_domains_learn(t, "www.example.com", 4, B4, 50, 100), 0);
+	assert_int_equal(gwd_domains_learn(t, "www.example.com", 4, A4, 20, 100), 0);
+	assert_int_equal(gwd_domains_learn(t, "example.com", 4, A4, 300, 100), 0);
+	assert_int_equal(gwd_domains_learn(t, "badexample.com", 4, B4, 300, 100), 0);
+	assert_int_equal(gwd_domains_learn(t, "a.org", 4, B4, 5, 100), 0);
+
+	assert_int_equal(gwd_domains_pairs(t, 101, NULL, &v, &n), 0);
+	assert_int_equal(n, 6);
+	assert_string_equal(v[0].name, "a.org");
+	assert_int_equal(v[0].ttl_s, 4);
+	assert_string_equal(v[1].name, "badexample.com");
+	assert_string_equal(v[2].name, "example.com");
+	assert_int_equal(v[2].ttl_s, 299);
+	assert_string_equal(v[3].name, "www.example.com");
+	assert_int_equal(v[3].family, 4);
+	assert_memory_equal(v[3].addr, B4, 16); /* 198.51.100.9 before 203.0.113.7 */
+	assert_memory_equal(v[4].addr, A4, 16);
+	assert_int_equal(v[5].family, 6);
+	free(v);
+
+	/* Under example.com: itself and www, not badexample.com. */
+	assert_int_equal(gwd_domains_pairs(t, 101, "Example.COM.", &v, &n), 0);
+	assert_int_equal(n, 4);
+	assert_string_equal(v[0].name, "example.com");
+	for (size_t i = 1; i < n; i++)
+		assert_string_equal(v[i].name, "www.example.com");
+	free(v);
+	assert_int_equal(gwd_domains_pairs(t, 101, "xample.com", &v, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(gwd_domains_pairs(t, 101, "", &v, &n), -EINVAL);
+
+	/* Expired pairs are gone: a.org at 105, www's IPv4 A4 at 120. */
+	assert_int_equal(gwd_domains_pairs(t, 120, NULL, &v, &n), 0);
+	assert_int_equal(n, 4);
+	assert_string_equal(v[0].name, "badexample.com");
+	assert_string_equal(v[2].name, "www.example.com");
+	assert_memory_equal(v[2].addr, B4, 16);
+	assert_int_equal(v[2].ttl_s, 30);
+	free(v);
+	gwd_domains_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sets_union_and_renumbering),
 		cmocka_unit_test(test_cap_and_refusals),
 		cmocka_unit_test(test_name_of),
+		cmocka_unit_test(test_pairs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

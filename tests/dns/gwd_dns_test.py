@@ -45,9 +45,9 @@ class Gwd:
         lab.procs.append(self.proc)
         dnslab.wait_for(lambda: os.path.exists(self.sock) and self.status()["dns"], "gwd's socket")
 
-    def gwctl(self, *args):
+    def gwctl(self, *args, check=True):
         return subprocess.run([self.gwctl_bin, *args], env=dict(os.environ, GWD_SOCKET=self.sock),
-                              check=True, capture_output=True, text=True, timeout=60)
+                              check=check, capture_output=True, text=True, timeout=60)
 
     def status(self):
         return json.loads(self.gwctl("status", "--json").stdout)
@@ -130,6 +130,28 @@ def main():
                    "with the time it took (us=, engine_us=: what bench-dns-hold.py reads)")
             expect(dig(lab, "site.lab") == ["198.51.100.10"], "an unlisted name is answered")
             expect(g.status()["domains_learned"] == before + 1, "and not learned")
+            expect(dig(lab, "AAAA", "www.social.lab") == ["2001:db8:100::20"],
+                   "the listed name's AAAA is answered")
+            # What gwd learned, by name: `gwctl domains`.
+            r = g.gwctl("domains", "--json")
+            expect(r.returncode == 0, "gwctl domains --json: " + r.stderr)
+            got = json.loads(r.stdout)
+            pairs = sorted((e["name"], e["address"], tuple(e["lists"]))
+                           for e in got["domains"])
+            expect(pairs == [("www.social.lab", "198.51.100.20", ("social",)),
+                             ("www.social.lab", "2001:db8:100::20", ("social",))],
+                   "gwctl domains lists the name's two addresses and its list: %s" % pairs)
+            expect(got["count"] == 2 and all(0 < e["ttl"] <= 3600 for e in got["domains"]),
+                   "each with the TTL left (%s)" % [e["ttl"] for e in got["domains"]])
+            out = g.gwctl("domains", "social.lab").stdout
+            expect(re.search(r"^www\.social\.lab\s+198\.51\.100\.20\s+\S.*social$", out, re.M)
+                   is not None, "as a table, under social.lab:\n" + out)
+            out = g.gwctl("domains", "ocial.lab").stdout
+            expect(out.strip() == "no learned names under ocial.lab",
+                   "a name that only ends the same way lists nothing: " + out)
+            r = g.gwctl("domains", "bad..name", check=False)
+            expect(r.returncode != 0 and "'name' must be a DNS name" in r.stderr,
+                   "a bad name is refused, saying why: " + r.stderr.strip())
 
             pid = st["pid"]
             os.kill(pid, signal.SIGKILL)

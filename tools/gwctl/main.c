@@ -34,6 +34,7 @@ void gwctl_usage(FILE *out)
 	      "       gwctl devices name MAC|NEW-NAME NAME [--owner PERSON] [--group GROUP]...\n"
 	      "                          [--file DEVICES-FILE] [-m MSG]\n"
 	      "       gwctl flows [--device NAME|MAC] [--limit N] [--json]\n"
+	      "       gwctl domains [NAME] [--limit N] [--json]\n"
 	      "       gwctl domains learn NAME ADDR... [--ttl SECONDS]\n"
 	      "       gwctl events [--type TYPE[,TYPE...]] [--json]\n"
 	      "\n"

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * gwctl's commands on what gwd sees (docs/api.md): flows as a table or
- * JSON, and domains learn, which stands in for the DNS service (devices
- * are devices.c's).
+ * JSON, the learned names (domains), and domains learn, which teaches gwd
+ * a name by hand as the DNS service does (devices are devices.c's).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -99,12 +99,76 @@ int gwctl_cmd_flows(int argc, char **argv, const char *sock)
 	return r;
 }
 
+/* gwctl domains [NAME] [--limit N] [--json]: what gwd has learned. */
+static int domains_list(int argc, char **argv, const char *sock)
+{
+	bool json = false;
+	const char *name = NULL;
+	uint32_t limit = 0;
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--json")) {
+			json = true;
+		} else if (!strcmp(argv[i], "--limit") && i + 1 < argc) {
+			if (gwc_parse_count(argv[++i], GWD_API_FLOWS_MAX, &limit) < 0) {
+				fprintf(stderr, "gwctl domains: --limit '%s': expected 1 to %d\n",
+					argv[i], GWD_API_FLOWS_MAX);
+				return EXIT_USAGE;
+			}
+		} else if (argv[i][0] != '-' && !name) {
+			name = argv[i];
+		} else {
+			gwctl_usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	json_t *req = json_pack("{s:s}", "cmd", "domains");
+	if (name)
+		json_object_set_new(req, "name", json_string(name));
+	if (limit)
+		json_object_set_new(req, "limit", json_integer(limit));
+	json_t *reply = gwctl_call(sock, req);
+	int r = gwctl_check_reply(reply, "domains");
+	if (r == 0 && json) {
+		gwctl_print_json_reply(reply);
+	} else if (r == 0) {
+		struct gwc_table t = { .ncols = 4, .right = { [2] = true } };
+		gwc_table_row(&t, (const char *[]){ "NAME", "ADDRESS", "TTL", "LISTS" });
+		size_t i, shown = 0;
+		json_t *e;
+		json_array_foreach(json_object_get(reply, "domains"), i, e) {
+			char ttl[32], lists[256] = "-";
+			gwc_fmt_age(ttl, sizeof(ttl), gwc_jnum(e, "ttl") * 1000);
+			size_t k, off = 0;
+			json_t *l;
+			json_array_foreach(json_object_get(e, "lists"), k, l) {
+				int w = snprintf(lists + off, sizeof(lists) - off, "%s%s", k ? "," : "",
+						 json_string_value(l));
+				if (w < 0 || (size_t)w >= sizeof(lists) - off)
+					break;
+				off += (size_t)w;
+			}
+			gwc_table_row(&t, (const char *[]){
+						  json_string_value(json_object_get(e, "name")),
+						  json_string_value(json_object_get(e, "address")), ttl,
+						  lists });
+			shown++;
+		}
+		if (shown)
+			gwc_table_print(&t, stdout);
+		uint64_t count = gwc_jnum(reply, "count");
+		if (!count)
+			printf("no learned names%s%s\n", name ? " under " : "", name ? name : "");
+		else if (count > shown)
+			printf("%zu of %llu shown (--limit)\n", shown, (unsigned long long)count);
+	}
+	json_decref(reply);
+	return r;
+}
+
 int gwctl_cmd_domains(int argc, char **argv, const char *sock)
 {
-	if (argc < 1 || strcmp(argv[0], "learn")) {
-		gwctl_usage(stderr);
-		return EXIT_USAGE;
-	}
+	if (argc < 1 || strcmp(argv[0], "learn"))
+		return domains_list(argc, argv, sock);
 	const char *name = NULL;
 	uint32_t ttl = 0;
 	json_t *addrs = json_array();
