@@ -17,6 +17,7 @@
 
 #include <arpa/inet.h>
 #include <libmnl/libmnl.h>
+#include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_conntrack_tcp.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
@@ -238,6 +239,12 @@ int gwd_ct_parse(const void *msg, size_t len, struct gwd_ct_rec *ret)
 				return -EINVAL;
 			r.id = be32(v.p);
 			break;
+		case CTA_STATUS:
+			if (v.n != 4)
+				return -EINVAL;
+			r.status = be32(v.p);
+			r.has_status = true;
+			break;
 		case CTA_PROTOINFO:
 			if (parse_protoinfo(v, &r) < 0)
 				return -EINVAL;
@@ -257,6 +264,7 @@ int gwd_ct_parse(const void *msg, size_t len, struct gwd_ct_rec *ret)
 #define ACCT_PATH "/proc/sys/net/netfilter/nf_conntrack_acct"
 #define DRAIN_MAX 64   /* reads of the event socket per gwd_ct_drain */
 #define DRAIN_BATCH 32 /* messages a read takes (recvmmsg: netlink hands one a datagram) */
+_Static_assert(DRAIN_MAX * DRAIN_BATCH == GWD_CT_DRAIN_MAX, "conntrack.h says the bound");
 #define EV_BUF 4096    /* one event message: a few hundred bytes */
 
 int gwd_ct_acct_on(int *ret_was)
@@ -315,8 +323,10 @@ int gwd_ct_new(struct gwd_ct **ret)
 		r = -errno;
 		goto fail;
 	}
-	/* Room for a burst of connections; as root past rmem_max. */
-	int sz = 4 << 20;
+	/* Room for a burst of connections, and for the events of the few
+	 * milliseconds gwd lets them gather (engine_nft.c: CT_BATCH_MS; some
+	 * 700 bytes of kernel memory an event); as root past rmem_max. */
+	int sz = 8 << 20;
 	if (setsockopt(mnl_socket_get_fd(c->ev), SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
 		setsockopt(mnl_socket_get_fd(c->ev), SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 	struct timeval tv = { .tv_sec = 1 };
@@ -346,11 +356,12 @@ static void each(const void *buf, size_t len, gwd_ct_fn fn, void *arg)
 	}
 }
 
-void gwd_ct_drain(struct gwd_ct *c, gwd_ct_fn fn, void *arg, uint64_t *ret_lost)
+unsigned gwd_ct_drain(struct gwd_ct *c, gwd_ct_fn fn, void *arg, uint64_t *ret_lost)
 {
 	static _Alignas(struct nlmsghdr) uint8_t buf[DRAIN_BATCH][EV_BUF];
 	struct mmsghdr mm[DRAIN_BATCH];
 	struct iovec iov[DRAIN_BATCH];
+	unsigned n = 0;
 	*ret_lost = 0;
 	/* At most DRAIN_MAX reads a call, each of up to DRAIN_BATCH messages
 	 * (one syscall, not one a message): under a flood of connections the
@@ -371,17 +382,20 @@ void gwd_ct_drain(struct gwd_ct *c, gwd_ct_fn fn, void *arg, uint64_t *ret_lost)
 				(*ret_lost)++;
 				continue;
 			}
-			return;
+			return n;
 		}
+		n += (unsigned)got;
 		for (int k = 0; k < got; k++)
 			if (!(mm[k].msg_hdr.msg_flags & MSG_TRUNC)) /* never cut: skip, not misread */
 				each(buf[k], mm[k].msg_len, fn, arg);
 		if (got < DRAIN_BATCH)
-			return; /* the socket is empty */
+			return n; /* the socket is empty */
 	}
+	return n;
 }
 
-int gwd_ct_dump(struct gwd_ct *c, uint32_t mark, uint32_t mask, gwd_ct_fn fn, void *arg)
+int gwd_ct_dump(struct gwd_ct *c, uint32_t mark, uint32_t mask, uint32_t status,
+		uint32_t status_mask, gwd_ct_fn fn, void *arg)
 {
 	_Alignas(struct nlmsghdr) uint8_t req[128];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(req);
@@ -394,6 +408,10 @@ int gwd_ct_dump(struct gwd_ct *c, uint32_t mark, uint32_t mask, gwd_ct_fn fn, vo
 	g->res_id = 0;
 	mnl_attr_put_u32(nlh, CTA_MARK, htonl(mark));
 	mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(mask));
+	if (status_mask) {
+		mnl_attr_put_u32(nlh, CTA_STATUS, htonl(status));
+		mnl_attr_put_u32(nlh, CTA_STATUS_MASK, htonl(status_mask));
+	}
 	if (mnl_socket_sendto(c->dump, nlh, nlh->nlmsg_len) < 0)
 		return -errno;
 	static _Alignas(struct nlmsghdr) uint8_t buf[65536];
@@ -418,8 +436,11 @@ int gwd_ct_dump(struct gwd_ct *c, uint32_t mark, uint32_t mask, gwd_ct_fn fn, vo
 				return e->error;
 			}
 			struct gwd_ct_rec r;
+			/* The kernel filters; a kernel that ignored a filter
+			 * is held to it here. */
 			if (gwd_ct_parse(m, m->nlmsg_len, &r) == 0 &&
-			    (!r.has_mark || (r.mark & mask) == (mark & mask)))
+			    (!r.has_mark || (r.mark & mask) == (mark & mask)) &&
+			    (!status_mask || !r.has_status || (r.status & status_mask) == status))
 				fn(&r, arg);
 		}
 	}
@@ -434,6 +455,7 @@ struct ent {
 	uint32_t next;    /* in its bucket, or the free list */
 	uint32_t dump;    /* the last dump that showed it */
 	bool ended;       /* END told (TCP closed): kept so a dump does not start it again */
+	bool replied;     /* seen answered (IPS_SEEN_REPLY): a replied-only dump shows it */
 	struct gwd_flow_ev ev;
 };
 
@@ -444,6 +466,7 @@ struct gwd_ct_tracker {
 	uint32_t free_list;
 	uint32_t dumps;   /* dumps begun (never 0 once one began) */
 	bool in_dump;     /* between dump_begin and dump_end */
+	bool replied_only; /* that dump shows answered connections only */
 	struct gwd_flows *flows;
 	gwd_ct_attr_fn attr;
 	void *arg;
@@ -551,10 +574,12 @@ void gwd_ct_tracker_feed(struct gwd_ct_tracker *t, const struct gwd_ct_rec *r, u
 {
 	if (!r->id || !r->has_mark || (r->mark & t->mask) != (t->mark & t->mask))
 		return;
+	bool replied = r->has_status && (r->status & IPS_SEEN_REPLY);
 	struct ent *e = find(t, r->id);
 	if (e) {
 		if (t->in_dump)
 			e->dump = t->dumps;
+		e->replied |= replied;
 		if (e->ended) {
 			if (r->kind == GWD_CT_DESTROY)
 				drop(t, e);
@@ -610,6 +635,7 @@ void gwd_ct_tracker_feed(struct gwd_ct_tracker *t, const struct gwd_ct_rec *r, u
 	e->ev = ev;
 	e->dump = t->in_dump ? t->dumps : 0;
 	e->ended = over;
+	e->replied = replied;
 	uint32_t b = bucket(t, r->id);
 	e->next = t->head[b];
 	t->head[b] = idx;
@@ -620,11 +646,12 @@ void gwd_ct_tracker_feed(struct gwd_ct_tracker *t, const struct gwd_ct_rec *r, u
 	tell(t, &e->ev, GWD_FLOW_NEW, time_ms);
 }
 
-void gwd_ct_tracker_dump_begin(struct gwd_ct_tracker *t)
+void gwd_ct_tracker_dump_begin(struct gwd_ct_tracker *t, bool replied_only)
 {
 	if (++t->dumps == 0)
 		t->dumps = 1;
 	t->in_dump = true;
+	t->replied_only = replied_only;
 }
 
 void gwd_ct_tracker_dump_cancel(struct gwd_ct_tracker *t)
@@ -645,7 +672,9 @@ void gwd_ct_tracker_dump_end(struct gwd_ct_tracker *t, uint64_t time_ms)
 		while (i != NIL) {
 			struct ent *e = &t->v[i];
 			i = e->next;
-			if (e->dump == t->dumps)
+			/* A dump of answered connections says nothing of
+			 * one never seen answered (nor of its tombstone). */
+			if (e->dump == t->dumps || (t->replied_only && !e->replied))
 				continue;
 			if (e->ended) {
 				drop(t, e);

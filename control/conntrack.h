@@ -44,11 +44,12 @@ struct gwd_ct_rec {
 	uint8_t family;   /* 4 or 6 */
 	uint8_t proto;    /* IPPROTO_* */
 	uint8_t tcp_state; /* TCP_CONNTRACK_* when has_tcp_state */
-	bool has_mark, has_counters, has_tcp_state;
+	bool has_mark, has_counters, has_tcp_state, has_status;
 	uint8_t src[16], dst[16]; /* the original direction; IPv4 in [0..3] */
 	uint16_t sport, dport;    /* TCP, UDP, SCTP, UDP-Lite; host order; else 0 */
 	uint32_t id;      /* the kernel's id of the entry (0: none sent) */
 	uint32_t mark;    /* ct mark, host order */
+	uint32_t status;  /* IPS_* bits (CTA_STATUS) when has_status */
 	uint64_t pkts[2], bytes[2]; /* [0]: original direction */
 };
 
@@ -68,14 +69,18 @@ int gwd_ct_new(struct gwd_ct **ret);
 void gwd_ct_free(struct gwd_ct *c);
 int gwd_ct_fd(const struct gwd_ct *c);
 typedef void (*gwd_ct_fn)(const struct gwd_ct_rec *r, void *arg);
-/* Queued events to fn (at most 64 reads of up to 32 messages each, one
- * recvmmsg a read: call again when the socket is still readable), without
- * blocking; the number of times the
- * kernel dropped events (ENOBUFS) into *ret_lost. */
-void gwd_ct_drain(struct gwd_ct *c, gwd_ct_fn fn, void *arg, uint64_t *ret_lost);
-/* The entries whose mark & mask == mark & mask, to fn; waits at most a
- * second for each part of the kernel's answer. */
-int gwd_ct_dump(struct gwd_ct *c, uint32_t mark, uint32_t mask, gwd_ct_fn fn, void *arg);
+/* Queued events to fn (at most GWD_CT_DRAIN_MAX messages: 64 reads of up
+ * to 32 messages each, one recvmmsg a read: call again when it returns
+ * GWD_CT_DRAIN_MAX), without blocking: the number of messages read; the
+ * number of times the kernel dropped events (ENOBUFS) into *ret_lost. */
+#define GWD_CT_DRAIN_MAX (64u * 32u)
+unsigned gwd_ct_drain(struct gwd_ct *c, gwd_ct_fn fn, void *arg, uint64_t *ret_lost);
+/* The entries whose mark & mask == mark & mask and, when status_mask is
+ * not 0, whose status & status_mask == status (the kernel filters: an
+ * entry left out costs it no message), to fn; waits at most a second for
+ * each part of the kernel's answer. */
+int gwd_ct_dump(struct gwd_ct *c, uint32_t mark, uint32_t mask, uint32_t status,
+		uint32_t status_mask, gwd_ct_fn fn, void *arg);
 
 /* What the caller knows of a connection: its device and decision into
  * ev (mac, action, rule, generation, log); false when it cannot say yet. */
@@ -99,8 +104,10 @@ void gwd_ct_tracker_free(struct gwd_ct_tracker *t);
 /* One record (an event or a dump's entry); time_ms: CLOCK_REALTIME. */
 void gwd_ct_tracker_feed(struct gwd_ct_tracker *t, const struct gwd_ct_rec *r, uint64_t time_ms);
 /* Around a dump: after dump_end, what the dump did not show has ended;
- * dump_cancel instead when the dump failed half way (nothing ends). */
-void gwd_ct_tracker_dump_begin(struct gwd_ct_tracker *t);
+ * dump_cancel instead when the dump failed half way (nothing ends).
+ * replied_only: the dump asked for answered connections only (status
+ * IPS_SEEN_REPLY): a connection never seen answered is not ended by it. */
+void gwd_ct_tracker_dump_begin(struct gwd_ct_tracker *t, bool replied_only);
 void gwd_ct_tracker_dump_end(struct gwd_ct_tracker *t, uint64_t time_ms);
 void gwd_ct_tracker_dump_cancel(struct gwd_ct_tracker *t);
 void gwd_ct_tracker_add_lost(struct gwd_ct_tracker *t, uint64_t lost);

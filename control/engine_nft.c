@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/netfilter/nf_conntrack_common.h>
 
 #include "conntrack.h"
 #include "engine_nft.h"
@@ -33,6 +34,8 @@
 #define REFRESH_MS    50 /* an element this close to expiry may be gone */
 #define CT_DUMP_MS    2000  /* conntrack's counters read this often (at most) */
 #define CT_MAX_FLOWS  16384 /* connections the engine reports at once */
+#define CT_FULL_EVERY 15    /* one dump in this many shows unanswered connections too */
+#define CT_BATCH_MS   5     /* while events come, gwd reads them this often (no wakeups) */
 #define CT_MACS       1024  /* addresses of the nft ports' neighbours */
 
 /* What the engine put in one build's domain sets. */
@@ -79,7 +82,9 @@ struct nft_engine {
 	/* Connections through the nft ports (conntrack.h), for gwd's flows. */
 	struct gwd_ct *ct;
 	struct gwd_ct_tracker *trk;
-	struct event *ctev, *ctdump;
+	struct event *ctev, *ctdump, *ctbatch;
+	bool ctpolling;              /* ctbatch armed, ctev off */
+	uint32_t ctdumps;            /* dumps begun: the first and every CT_FULL_EVERY-th full */
 	struct gwd_ct_stats ctlogged; /* as the last nft_flows line said */
 	struct gwd_neighmon *nm;
 	uint32_t when_build;         /* the build and second when_now last computed */
@@ -586,6 +591,8 @@ static void free_(struct gwd_engine *e)
 		event_free(x->ctev);
 	if (x->ctdump)
 		event_free(x->ctdump);
+	if (x->ctbatch)
+		event_free(x->ctbatch);
 	gwd_ct_tracker_free(x->trk);
 	gwd_ct_free(x->ct);
 	gwd_neighmon_free(x->nm);
@@ -910,17 +917,48 @@ static void ct_feed(const struct gwd_ct_rec *r, void *arg)
 	gwd_ct_tracker_feed(x->trk, r, real_ms());
 }
 
-static void ct_drain(struct nft_engine *x)
+static unsigned ct_drain(struct nft_engine *x)
 {
 	uint64_t lost;
-	gwd_ct_drain(x->ct, ct_feed, x, &lost);
+	unsigned n = gwd_ct_drain(x->ct, ct_feed, x, &lost);
 	if (lost)
 		gwd_ct_tracker_add_lost(x->trk, lost);
+	return n;
+}
+
+/*
+ * The events wake gwd once, then gwd reads them on a timer while they
+ * come: every DESTROY the kernel queues on a socket gwd sleeps on wakes
+ * it (an IPI, two context switches; 10 000 a second under a flood of new
+ * connections, most of gwd's CPU), while every CT_BATCH_MS a read takes
+ * all that gathered in one go.  A read that finds nothing puts the
+ * socket back in the loop.  A connection's end reaches the flows at most
+ * CT_BATCH_MS later; the socket's buffer (conntrack.c) holds far more
+ * than that many milliseconds of events.
+ */
+static void ct_poll_next(struct nft_engine *x, unsigned n)
+{
+	if (n == 0 && (!x->ctpolling || event_add(x->ctev, NULL) == 0)) {
+		x->ctpolling = false;
+		return;
+	}
+	/* The bound hit: the rest right after the loop's other work. */
+	struct timeval tv = { .tv_usec = n >= GWD_CT_DRAIN_MAX ? 0 : CT_BATCH_MS * 1000 };
+	if (!x->ctpolling && event_del(x->ctev) == 0)
+		x->ctpolling = true;
+	evtimer_add(x->ctbatch, &tv);
 }
 
 static void on_ct(evutil_socket_t fd, short what, void *arg)
 {
-	ct_drain(arg);
+	struct nft_engine *x = arg;
+	ct_poll_next(x, ct_drain(x));
+}
+
+static void on_ct_batch(evutil_socket_t fd, short what, void *arg)
+{
+	struct nft_engine *x = arg;
+	ct_poll_next(x, ct_drain(x));
 }
 
 static void on_ct_dump(evutil_socket_t fd, short what, void *arg)
@@ -928,8 +966,16 @@ static void on_ct_dump(evutil_socket_t fd, short what, void *arg)
 	struct nft_engine *x = arg;
 	uint64_t t0 = now_ms();
 	ct_drain(x);
-	gwd_ct_tracker_dump_begin(x->trk);
-	int r = gwd_ct_dump(x->ct, 0x80000000u, 0x80000000u, ct_feed, x);
+	/* Answered connections only, but for one dump in CT_FULL_EVERY: a
+	 * device's scan, or a flood of probes nobody answers, fills
+	 * conntrack with entries whose counters say one packet; dumping
+	 * them every time cost gwd most of a CPU (and the kernel the walk
+	 * and a message each).  An unanswered one is reported at its
+	 * DESTROY (its counters with it), or by the next full dump. */
+	bool full = x->ctdumps++ % CT_FULL_EVERY == 0;
+	gwd_ct_tracker_dump_begin(x->trk, !full);
+	int r = gwd_ct_dump(x->ct, 0x80000000u, 0x80000000u, full ? 0 : IPS_SEEN_REPLY,
+			    full ? 0 : IPS_SEEN_REPLY, ct_feed, x);
 	if (r < 0) {
 		/* Half a dump says nothing of what ended. */
 		gwd_log("nft_flows_dump_failed", "reason=%s", strerror(-r));
@@ -948,9 +994,9 @@ static void on_ct_dump(evutil_socket_t fd, short what, void *arg)
 	gwd_ct_tracker_stats(x->trk, &st);
 	if (st.over_cap != x->ctlogged.over_cap || st.lost != x->ctlogged.lost) {
 		gwd_log("nft_flows", "tracked=%" PRIu32 " reported=%" PRIu64 " over_cap=%" PRIu64
-			" unattributed=%" PRIu64 " lost=%" PRIu64 " cap=%u dump_ms=%" PRIu64
+			" unattributed=%" PRIu64 " lost=%" PRIu64 " cap=%u dump=%s dump_ms=%" PRIu64
 			" next_ms=%" PRIu64, st.tracked, st.reported, st.over_cap, st.unattributed,
-			st.lost, CT_MAX_FLOWS, took, wait);
+			st.lost, CT_MAX_FLOWS, full ? "full" : "replied", took, wait);
 		x->ctlogged = st;
 	}
 }
@@ -986,7 +1032,8 @@ static int ct_start(struct event_base *base, struct nft_engine *x, char *err, si
 	struct timeval tv = { .tv_sec = CT_DUMP_MS / 1000, .tv_usec = CT_DUMP_MS % 1000 * 1000 };
 	x->ctev = event_new(base, gwd_ct_fd(x->ct), EV_READ | EV_PERSIST, on_ct, x);
 	x->ctdump = evtimer_new(base, on_ct_dump, x);
-	if (!x->ctev || !x->ctdump || event_add(x->ctev, NULL) < 0 ||
+	x->ctbatch = evtimer_new(base, on_ct_batch, x);
+	if (!x->ctev || !x->ctdump || !x->ctbatch || event_add(x->ctev, NULL) < 0 ||
 	    event_add(x->ctdump, &tv) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;

@@ -5,7 +5,8 @@
  * the tracker turns records into flow events in a real collector: the
  * cap (attribution never called past it), the end of a connection a dump
  * no longer shows (a DESTROY lost) without a second flow when the
- * DESTROY comes late, a TCP close, counters that grow. */
+ * DESTROY comes late, a TCP close, counters that grow; a dump of
+ * answered connections only ends none that was never seen answered. */
 #include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -18,6 +19,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_conntrack_tcp.h>
 
 #include "conntrack.h"
@@ -169,7 +171,7 @@ static void test_tracker(void **state)
 	assert_int_equal(in, 5000);
 
 	/* A dump that shows only connection 1: 2 ended (its DESTROY lost). */
-	gwd_ct_tracker_dump_begin(t);
+	gwd_ct_tracker_dump_begin(t, false);
 	r = rec(GWD_CT_UPDATE, 1, 6000);
 	gwd_ct_tracker_feed(t, &r, 3);
 	gwd_ct_tracker_dump_end(t, 3);
@@ -183,15 +185,15 @@ static void test_tracker(void **state)
 	assert_int_equal(a.calls, 2);
 
 	/* Dump after dump: shown, it stays; then not shown, it ends. */
-	gwd_ct_tracker_dump_begin(t);
+	gwd_ct_tracker_dump_begin(t, false);
 	r = rec(GWD_CT_UPDATE, 1, 6500);
 	gwd_ct_tracker_feed(t, &r, 5);
 	gwd_ct_tracker_dump_end(t, 5);
 	assert_int_equal(gwd_flows_live(f), 1);
-	gwd_ct_tracker_dump_begin(t);
+	gwd_ct_tracker_dump_begin(t, false);
 	gwd_ct_tracker_dump_end(t, 6);
 	assert_int_equal(gwd_flows_live(f), 0);
-	gwd_ct_tracker_dump_begin(t);
+	gwd_ct_tracker_dump_begin(t, false);
 	gwd_ct_tracker_dump_end(t, 6); /* its tombstone goes */
 	total = flows_total(f);
 
@@ -204,26 +206,90 @@ static void test_tracker(void **state)
 	r.tcp_state = TCP_CONNTRACK_TIME_WAIT;
 	gwd_ct_tracker_feed(t, &r, 8);
 	assert_int_equal(gwd_flows_live(f), 0);
-	gwd_ct_tracker_dump_begin(t);
+	gwd_ct_tracker_dump_begin(t, false);
 	gwd_ct_tracker_feed(t, &r, 9);
 	gwd_ct_tracker_dump_end(t, 9);
 	assert_int_equal(gwd_flows_live(f), 0);
 	assert_int_equal(flows_total(f), total + 1);
 	gwd_ct_tracker_stats(t, &st);
 	assert_int_equal(st.tracked, 0);
-	gwd_ct_tracker_dump_begin(t);
+	gwd_ct_tracker_dump_begin(t, false);
 	gwd_ct_tracker_dump_end(t, 10);
 
 	/* A failed dump ends nothing. */
 	r = rec(GWD_CT_NEW, 6, 0);
 	gwd_ct_tracker_feed(t, &r, 11);
 	assert_int_equal(gwd_flows_live(f), 1);
-	gwd_ct_tracker_dump_begin(t);
+	gwd_ct_tracker_dump_begin(t, false);
 	gwd_ct_tracker_dump_cancel(t);
 	gwd_ct_tracker_dump_end(t, 12);
 	assert_int_equal(gwd_flows_live(f), 1);
 	gwd_ct_tracker_stats(t, &st);
 	assert_int_equal(st.over_cap, 1);
+
+	gwd_ct_tracker_free(t);
+	gwd_flows_free(f);
+}
+
+/* gwd dumps answered connections (IPS_SEEN_REPLY) only, but for one dump
+ * in CT_FULL_EVERY: a connection never seen answered lives on through the
+ * answered-only dumps (they cannot show it), an answered one that such a
+ * dump does not show has ended, and a full dump ends either. */
+static void test_tracker_replied(void **state)
+{
+	(void)state;
+	struct gwd_flows *f;
+	struct gwd_ct_tracker *t;
+	struct attr_state a = { 0 };
+	assert_int_equal(gwd_flows_new(64, 16, &f), 0);
+	assert_int_equal(gwd_ct_tracker_new(8, 0x80000000u, 0x80000000u, f, attr, &a, &t), 0);
+
+	/* 1 unanswered, 2 answered, both from a full dump. */
+	gwd_ct_tracker_dump_begin(t, false);
+	struct gwd_ct_rec r = rec(GWD_CT_UPDATE, 1, 0);
+	r.has_status = true;
+	r.status = IPS_CONFIRMED;
+	gwd_ct_tracker_feed(t, &r, 1);
+	r = rec(GWD_CT_UPDATE, 2, 900);
+	r.has_status = true;
+	r.status = IPS_CONFIRMED | IPS_SEEN_REPLY;
+	gwd_ct_tracker_feed(t, &r, 1);
+	gwd_ct_tracker_dump_end(t, 1);
+	assert_int_equal(gwd_flows_live(f), 2);
+
+	/* An answered-only dump that shows 2: 1 stays. */
+	gwd_ct_tracker_dump_begin(t, true);
+	gwd_ct_tracker_feed(t, &r, 2);
+	gwd_ct_tracker_dump_end(t, 2);
+	assert_int_equal(gwd_flows_live(f), 2);
+
+	/* 1 answered since (its update says so); an answered-only dump
+	 * that shows neither ends both. */
+	r = rec(GWD_CT_UPDATE, 1, 300);
+	r.has_status = true;
+	r.status = IPS_CONFIRMED | IPS_SEEN_REPLY;
+	gwd_ct_tracker_feed(t, &r, 3);
+	gwd_ct_tracker_dump_begin(t, true);
+	gwd_ct_tracker_dump_end(t, 4);
+	assert_int_equal(gwd_flows_live(f), 0);
+
+	/* 3 unanswered: answered-only dumps keep it, a full one ends it. */
+	r = rec(GWD_CT_NEW, 3, 0);
+	r.has_status = true;
+	r.status = IPS_CONFIRMED;
+	gwd_ct_tracker_feed(t, &r, 5);
+	gwd_ct_tracker_dump_begin(t, true);
+	gwd_ct_tracker_dump_end(t, 6);
+	gwd_ct_tracker_dump_begin(t, true);
+	gwd_ct_tracker_dump_end(t, 7);
+	assert_int_equal(gwd_flows_live(f), 1);
+	gwd_ct_tracker_dump_begin(t, false);
+	gwd_ct_tracker_dump_end(t, 8);
+	assert_int_equal(gwd_flows_live(f), 0);
+	struct gwd_ct_stats st;
+	gwd_ct_tracker_stats(t, &st);
+	assert_int_equal(st.tracked, 0);
+	assert_int_equal(st.reported, 3);
 
 	gwd_ct_tracker_free(t);
 	gwd_flows_free(f);
@@ -239,6 +305,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_seeds),
 		cmocka_unit_test(test_tracker),
+		cmocka_unit_test(test_tracker_replied),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -76,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		a.kind = GWD_CT_DESTROY;
 		gwd_ct_tracker_feed(t, &a, 2);
-		gwd_ct_tracker_dump_begin(t);
+		gwd_ct_tracker_dump_begin(t, (a.status & 1) != 0);
 		gwd_ct_tracker_dump_end(t, 3);
 		gwd_ct_tracker_stats(t, &st);
 		if (st.tracked != 0)

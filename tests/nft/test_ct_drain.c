@@ -11,6 +11,9 @@
  *   - drains until the socket is empty hand over every one, each a
  *     DESTROY of a UDP flow to 127.0.0.1 (a read of several messages
  *     passes each of them on, none twice).
+ * And gwd's dump of answered connections (status IPS_SEEN_REPLY): of two
+ * UDP flows on loopback, one answered and one not, it hands over the
+ * answered one only; the full dump both.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,6 +33,7 @@
 #include <cmocka.h>
 
 #include <libmnl/libmnl.h>
+#include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
 
@@ -142,6 +146,85 @@ static void test_flood(void **state)
 	gwd_ct_free(c);
 }
 
+struct dumped {
+	unsigned answered, unanswered, other;
+};
+
+#define PORT_ANSWERED 31001
+#define PORT_UNANSWERED 31002
+
+static void dumped(const struct gwd_ct_rec *r, void *arg)
+{
+	struct dumped *d = arg;
+	if (r->proto != IPPROTO_UDP || r->family != 4)
+		d->other++;
+	else if (r->dport == PORT_ANSWERED)
+		d->answered++;
+	else if (r->dport == PORT_UNANSWERED)
+		d->unanswered++;
+	else
+		d->other++;
+}
+
+static int udp_bound(uint16_t port)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+static void test_dump_replied(void **state)
+{
+	lo_up();
+	FILE *nft = popen("nft -f -", "w");
+	assert_non_null(nft);
+	fprintf(nft, "table inet gwctdumptest {\n"
+		     "  chain out {\n"
+		     "    type filter hook output priority 0; policy accept;\n"
+		     "    ct state new counter\n"
+		     "  }\n"
+		     "}\n");
+	assert_int_equal(pclose(nft), 0);
+	flush();
+	int srv1 = udp_bound(PORT_ANSWERED), srv2 = udp_bound(PORT_UNANSWERED);
+	int cli = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(cli >= 0);
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	to.sin_port = htons(PORT_ANSWERED);
+	assert_int_equal(sendto(cli, "q", 1, 0, (struct sockaddr *)&to, sizeof(to)), 1);
+	to.sin_port = htons(PORT_UNANSWERED);
+	assert_int_equal(sendto(cli, "q", 1, 0, (struct sockaddr *)&to, sizeof(to)), 1);
+	/* The answer: back to the client's address, from the server's. */
+	char b[8];
+	struct sockaddr_in from;
+	socklen_t fl = sizeof(from);
+	assert_int_equal(recvfrom(srv1, b, sizeof(b), 0, (struct sockaddr *)&from, &fl), 1);
+	assert_int_equal(sendto(srv1, "a", 1, 0, (struct sockaddr *)&from, fl), 1);
+	assert_int_equal(recv(cli, b, sizeof(b), 0), 1);
+
+	struct gwd_ct *c;
+	assert_int_equal(gwd_ct_new(&c), 0);
+	struct dumped d = { 0 };
+	assert_int_equal(gwd_ct_dump(c, 0, 0, IPS_SEEN_REPLY, IPS_SEEN_REPLY, dumped, &d), 0);
+	fprintf(stderr, "answered-only dump: answered %u unanswered %u other %u\n", d.answered,
+		d.unanswered, d.other);
+	assert_int_equal(d.answered, 1);
+	assert_int_equal(d.unanswered, 0);
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(gwd_ct_dump(c, 0, 0, 0, 0, dumped, &d), 0);
+	fprintf(stderr, "full dump: answered %u unanswered %u other %u\n", d.answered,
+		d.unanswered, d.other);
+	assert_int_equal(d.answered, 1);
+	assert_int_equal(d.unanswered, 1);
+	gwd_ct_free(c);
+	close(cli);
+	close(srv1);
+	close(srv2);
+}
+
 int main(void)
 {
 	if (geteuid() != 0)
@@ -152,6 +235,7 @@ int main(void)
 		return gwtest_cannot_run("no nft");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_flood),
+		cmocka_unit_test(test_dump_replied),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
