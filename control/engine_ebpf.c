@@ -48,7 +48,9 @@ struct bpf_engine {
 	struct { uint32_t epoch, gen; } genmap[GEN_MAP];
 	unsigned ngenmap;
 	char state[300];
-	struct event *events, *expire;
+	/* tail: a read GWBPF_EVENTS_WAKE_NS after one that found events,
+	 * for those the programs put in without a wakeup (gw_bpf_abi.h). */
+	struct event *events, *tail, *expire;
 };
 
 static void set_state(struct bpf_engine *b, const char *fmt, ...)
@@ -519,7 +521,10 @@ static int on_event(const struct gwbpf_event *x, void *arg)
 static void on_events(evutil_socket_t fd, short what, void *arg)
 {
 	struct bpf_engine *b = arg;
-	gwbpf_events_drain(b->g, on_event, b);
+	if (gwbpf_events_drain(b->g, on_event, b) > 0) {
+		struct timeval tv = { .tv_usec = GWBPF_EVENTS_WAKE_NS / 1000 };
+		evtimer_add(b->tail, &tv);
+	}
 }
 
 static void on_expire(evutil_socket_t fd, short what, void *arg)
@@ -552,6 +557,8 @@ static void free_(struct gwd_engine *e)
 	struct bpf_engine *b = (struct bpf_engine *)e;
 	if (b->events)
 		event_free(b->events);
+	if (b->tail)
+		event_free(b->tail);
 	if (b->expire)
 		event_free(b->expire);
 	/* Programs and pins stay: enforcement goes on while gwd is down. */
@@ -610,9 +617,10 @@ int gwd_engine_ebpf_new(struct event_base *base, const struct gwd_config *cfg,
 			gwbpf_flows(b->g), cfg->bpf_pin_root);
 	load_live(b);
 	b->events = event_new(base, gwbpf_events_fd(b->g), EV_READ | EV_PERSIST, on_events, b);
+	b->tail = evtimer_new(base, on_events, b);
 	b->expire = event_new(base, -1, EV_PERSIST, on_expire, b);
 	struct timeval tv = { .tv_sec = EXPIRE_S };
-	if (!b->events || !b->expire || event_add(b->events, NULL) < 0 ||
+	if (!b->events || !b->tail || !b->expire || event_add(b->events, NULL) < 0 ||
 	    event_add(b->expire, &tv) < 0) {
 		r = -ENOMEM;
 		snprintf(err, errlen, "out of memory");

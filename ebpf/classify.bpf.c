@@ -1146,7 +1146,7 @@ __noinline __u32 gw_shape_class(const struct pkt *p, __u32 slot, const struct gw
 	e->ifindex = ifindex;
 	e->dir = (__u8)dir;
 	e->slot = (__u8)slot;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 	count(GWBPF_CNT_SHAPE_ASK);
 	return 0;
 }
@@ -1183,6 +1183,21 @@ static __always_inline int verdict(struct xdp_md *ctx, const struct pkt *p, __u8
 	return XDP_DROP;
 }
 
+/* When the reader was last woken (CLOCK_MONOTONIC_COARSE), by any CPU:
+ * a racy store is harmless, two CPUs at worst both wake it. */
+__u64 gw_events_woken = 0;
+
+/* The submit flags of an event at now (gw_bpf_abi.h, "Wakeups"). */
+static __always_inline __u64 wake_flags(__u64 now)
+{
+	__u64 woken = *(volatile __u64 *)&gw_events_woken;
+	if (now - woken < GWBPF_EVENTS_WAKE_NS &&
+	    bpf_ringbuf_query(&gw_events, BPF_RB_AVAIL_DATA) < GWBPF_EVENTS_WAKE_BYTES)
+		return BPF_RB_NO_WAKEUP;
+	gw_events_woken = now;
+	return BPF_RB_FORCE_WAKEUP;
+}
+
 /* time_ns: CLOCK_MONOTONIC_COARSE now, or 0 to have it read here.  The
  * event's key is *key, or (rev) its reverse tuple, written straight into
  * the record rather than built on the stack. */
@@ -1203,7 +1218,8 @@ static __always_inline void event(__u8 kind, const struct pkt *p, const struct g
 	e->epoch = f->epoch;
 	__builtin_memcpy(e->mac, p->mac, 6);
 	e->pad2[0] = e->pad2[1] = 0;
-	e->time_ns = time_ns ? time_ns : bpf_ktime_get_coarse_ns();
+	__u64 now = time_ns ? time_ns : bpf_ktime_get_coarse_ns();
+	e->time_ns = now;
 	e->packets = f->packets;
 	e->bytes = f->bytes;
 	e->packets_down = f->packets_down;
@@ -1215,7 +1231,7 @@ static __always_inline void event(__u8 kind, const struct pkt *p, const struct g
 		e->key.sport = key->dport;
 		e->key.dport = key->sport;
 	}
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wake_flags(now));
 }
 
 /* The first FIN or RST of a TCP flow ends it, once. */

@@ -455,6 +455,23 @@ static int flows_before_load(struct gwbpf *g, uint32_t flows)
 	return bpf_map__set_max_entries(g->skel->maps.gw_flows, nsets);
 }
 
+/* gw_events' size, before the programs load: a pinned ring's (one made
+ * by an older gwd, smaller; libbpf would refuse to re-use a pin of another
+ * size), else GWBPF_EVENTS_BYTES. */
+static int events_before_load(struct gwbpf *g)
+{
+	int fd, r = pinned_map(g, GWBPF_MAP_EVENTS, &fd);
+	if (r < 0 || fd < 0)
+		return r;
+	struct bpf_map_info mi = { 0 };
+	uint32_t len = sizeof(mi);
+	r = bpf_obj_get_info_by_fd(fd, &mi, &len) < 0 ? -errno : 0;
+	close(fd);
+	if (r < 0)
+		return r;
+	return bpf_map__set_max_entries(g->skel->maps.gw_events, mi.max_entries);
+}
+
 uint32_t gwbpf_flows(const struct gwbpf *g)
 {
 	return g->nsets * GWBPF_FLOW_WAYS;
@@ -492,7 +509,7 @@ int gwbpf_open_sized(const char *pin_root, uint32_t flows, struct gwbpf **ret)
 			goto fail;
 	}
 	if ((r = seed_before_load(g)) < 0 || (r = flows_before_load(g, flows)) < 0 ||
-	    (r = classify_bpf__load(g->skel)) < 0)
+	    (r = events_before_load(g)) < 0 || (r = classify_bpf__load(g->skel)) < 0)
 		goto fail;
 	struct bpf_map_info mi = { 0 };
 	uint32_t mlen = sizeof(mi);

@@ -193,7 +193,9 @@ int gwbpf_shape_info(const struct gwbpf *g, const struct gwbpf_shape_key *k, uin
  * then returned; else the number of events fn saw. */
 typedef int (*gwbpf_event_fn)(const struct gwbpf_event *e, void *arg);
 int gwbpf_events_drain(struct gwbpf *g, gwbpf_event_fn fn, void *arg);
-/* Readable (epoll) when events wait: for gwd's event loop. */
+/* Readable (epoll) when the programs woke the reader: for gwd's event
+ * loop.  Not every event wakes it (gw_bpf_abi.h, "Wakeups"): a reader that
+ * found events drains again GWBPF_EVENTS_WAKE_NS later. */
 int gwbpf_events_fd(const struct gwbpf *g);
 
 /* The current gw_epoch value (GWBPF_EPOCH_*). */

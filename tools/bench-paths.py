@@ -407,6 +407,18 @@ class Bench:
                 continue
         return None
 
+    def gwd_wakeups(self):
+        """gwd's voluntary context switches so far (its waits for events:
+        each is a wakeup), or None without a gwd."""
+        if not self.gwd or not self.gwd.proc:
+            return None
+        try:
+            with open("/proc/%d/status" % self.gwd.proc.pid) as f:
+                m = re.search(r"^voluntary_ctxt_switches:\s*(\d+)", f.read(), re.M)
+        except OSError:
+            return None
+        return int(m.group(1)) if m else None
+
     def trace(self, path, outdir):
         """The table, and one packet of each kind traced through it."""
         with open(os.path.join(outdir, path + ".table"), "w") as f:
@@ -441,12 +453,12 @@ class Bench:
         ids = xdp_prog_ids(self.dut, "lan0") if xdp else []
         x0 = prog_stats(ids)
         k0 = classifier_counters(self.root, ids) if ids else {}
-        g0 = self.gwd_cpu()
+        g0, wk0 = self.gwd_cpu(), self.gwd_wakeups()
         w0 = self.worker_cpu()
         p0, (c0, s0), t0 = rx_packets(self.sink, "eth0"), cpu_busy(), time.monotonic()
         time.sleep(self.args.seconds)
         p1, (c1, s1), t1 = rx_packets(self.sink, "eth0"), cpu_busy(), time.monotonic()
-        g1 = self.gwd_cpu()
+        g1, wk1 = self.gwd_cpu(), self.gwd_wakeups()
         w1 = self.worker_cpu()
         if w0 and w1:
             # The busy-polling worker spins whatever the load: its time on
@@ -457,8 +469,10 @@ class Bench:
                                        (w1[0] - w0[0]) / max(p1 - p0, 1)), flush=True)
         if g0 is not None and g1 is not None:
             # gwd's own share (its conntrack reader, say), user and kernel.
-            print("  gwd: %.0f ms of CPU a second, %.0f ns a packet" % (
-                (g1 - g0) * 1e3 / (t1 - t0), (g1 - g0) * 1e9 / max(p1 - p0, 1)), flush=True)
+            print("  gwd: %.0f ms of CPU a second, %.0f ns a packet%s" % (
+                (g1 - g0) * 1e3 / (t1 - t0), (g1 - g0) * 1e9 / max(p1 - p0, 1),
+                "" if wk0 is None or wk1 is None else
+                ", %.0f wakeups a second" % ((wk1 - wk0) / (t1 - t0))), flush=True)
         x1 = prog_stats(ids)
         k1 = classifier_counters(self.root, ids) if ids else {}
         self.stop_gen()
@@ -469,7 +483,7 @@ class Bench:
             print("  classifier: %s" % " ".join(
                 "%s=%d" % (k.lower(), d.get(k, 0))
                 for k in ("FLOW_NEW", "FLOW_RECLASS", "FLOW_EVICT", "FLOW_RACED",
-                          "FLOW_UNCACHED", "DROP", "SPOOFED")), flush=True)
+                          "FLOW_UNCACHED", "DROP", "SPOOFED", "EVENT_LOST")), flush=True)
         pkts = p1 - p0
         if pkts <= 0:
             raise Fail("nothing was forwarded (%s traffic)" % kind)

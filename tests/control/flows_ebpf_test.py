@@ -13,12 +13,14 @@ blocked ping counts as blocked.  Exit 0 pass, 1 fail, 77 skip.
 """
 import json
 import os
+import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import gwtest  # noqa: E402
-from gwtest import check, wait_for  # noqa: E402
-from gwtest.ebpf import Port  # noqa: E402
+from gwtest import check, programs, wait_for  # noqa: E402
+from gwtest.ebpf import Port, counters  # noqa: E402
 from gwtest.gwd import Gwd  # noqa: E402
 from gwtest.net import mac_of  # noqa: E402
 
@@ -65,6 +67,7 @@ default new allow
     t = wait_for("the phone's totals", totals, timeout=5)
     check(t["last_seen_ms"] is not None and t["flows_total"] >= 1 and t["blocked_pkts"] == 0,
           f"totals: {t}")
+    case_event_wakeups(lab, net)
     # Blocked now: the ping's packets count as blocked, by the new rule.
     lab.gwctl("policy", "apply", lab.file("shut.gw", shut))
     check(not net.ping(), "ping passes a policy that rejects it")
@@ -73,6 +76,40 @@ default new allow
     fl = json.loads(lab.gwctl("flows", "--device", mac, "--json").stdout)["flows"]
     check(any(f["rule"] == "phone_gateway_shut" and f["verdict"] == "reject"
               and f["generation"] == 2 for f in fl), f"flows after the block: {fl}")
+
+
+def udp_flows(lab, gw_ip, first, count):
+    """The device's UDP flows to the gateway on ports first.. first+count-1."""
+    fl = json.loads(lab.gwctl("flows", "--device", "phone", "--limit", "65536",
+                              "--json").stdout)["flows"]
+    return {f["dport"] for f in fl if f["proto"] == "udp" and f["dst"] == gw_ip
+            and first <= f["dport"] < first + count}
+
+
+def case_event_wakeups(lab, net):
+    """Not every flow event wakes gwd (docs/ebpf.md, "Flow events"): a burst
+    of new flows must still all reach `gwctl flows`, its last ones too (gwd
+    reads again after a read that found events), and one flow after a quiet
+    spell at once (the programs wake gwd when the last wakeup is old)."""
+    burst = subprocess.run(["ip", "netns", "exec", net.dev] + programs.python(
+        "udp_burst.py", net.gw_ip, "30000", "400", "--pps", "20000"),
+        capture_output=True, text=True, timeout=60)
+    check(burst.returncode == 0, f"udp_burst: {burst.stderr}")
+    def burst_flows():
+        x = udp_flows(lab, net.gw_ip, 30000, 400)
+        return x if len(x) == 400 else None
+    got = wait_for("the burst's 400 flows in gwctl flows", burst_flows, timeout=3)
+    check(len(got) == 400, f"{len(got)} of the burst's flows")
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    one = subprocess.run(["ip", "netns", "exec", net.dev] + programs.python(
+        "udp_burst.py", net.gw_ip, "31000", "1"), capture_output=True, text=True, timeout=60)
+    check(one.returncode == 0, f"udp_burst: {one.stderr}")
+    wait_for("a lone flow in gwctl flows", lambda: udp_flows(lab, net.gw_ip, 31000, 1), timeout=3)
+    print(f"flows_ebpf: a lone flow in gwctl flows after {time.monotonic() - t0:.3f} s "
+          "(the sender's start included)")
+    c = counters(net.pins)
+    check(c.get("EVENT_LOST", 0) == 0, f"events lost: {c.get('EVENT_LOST')}")
 
 
 def main():

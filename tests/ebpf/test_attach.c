@@ -220,6 +220,13 @@ static void pins_and_adoption(void **state)
 
 /* gw_flows of the size asked for (ebpf_flows), made and used; a pinned
  * table keeps its size when a loader asks for another. */
+static int count_event(const struct gwbpf_event *e, void *arg)
+{
+	(void)e;
+	(void)arg;
+	return 0;
+}
+
 static void flow_table_size(void **state)
 {
 	struct gwbpf *g = NULL, *g2 = NULL;
@@ -254,6 +261,41 @@ static void flow_table_size(void **state)
 	/* Unpinned, the next loader makes the size it is given. */
 	assert_int_equal(gwbpf_open(root, &g), 0);
 	assert_int_equal(gwbpf_flows(g), GWBPF_FLOWS_DEFAULT);
+	assert_int_equal(gwbpf_unpin(g), 0);
+	gwbpf_free(g);
+}
+
+/* A ring of flow events pinned by an older gwd (256 KiB, before it was
+ * 1 MiB) is adopted at its size: libbpf re-uses no pin of another size,
+ * so without that a gwd upgrade would not start until the pins went. */
+static void events_ring_size(void **state)
+{
+	struct gwbpf *g = NULL;
+	struct bpf_map_info mi = { 0 };
+	uint32_t len = sizeof(mi);
+	char path[128];
+	assert_int_equal(mkdir(root, 0700), 0);
+	int fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, GWBPF_MAP_EVENTS, 0, 0, 256 * 1024, NULL);
+	assert_true(fd >= 0);
+	snprintf(path, sizeof(path), "%s/%s", root, GWBPF_MAP_EVENTS);
+	assert_int_equal(bpf_obj_pin(fd, path), 0);
+	close(fd);
+	assert_int_equal(gwbpf_open(root, &g), 0);
+	assert_int_equal(bpf_obj_get_info_by_fd(gwbpf_map_fd(g, GWBPF_MAP_EVENTS), &mi, &len), 0);
+	assert_int_equal(mi.max_entries, 256 * 1024);
+	/* And the programs write to it. */
+	apply(g);
+	lo_sources(g);
+	uint8_t src[4] = { 10, 0, 0, 1 };
+	assert_int_equal(run_syn_from(g, src, 0), XDP_PASS);
+	assert_true(gwbpf_events_drain(g, count_event, NULL) >= 1);
+	assert_int_equal(gwbpf_unpin(g), 0);
+	gwbpf_free(g);
+	/* Unpinned, the next loader makes the ring of today's size. */
+	assert_int_equal(gwbpf_open(root, &g), 0);
+	len = sizeof(mi);
+	assert_int_equal(bpf_obj_get_info_by_fd(gwbpf_map_fd(g, GWBPF_MAP_EVENTS), &mi, &len), 0);
+	assert_int_equal(mi.max_entries, GWBPF_EVENTS_BYTES);
 	assert_int_equal(gwbpf_unpin(g), 0);
 	gwbpf_free(g);
 }
@@ -719,6 +761,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(pins_and_adoption),
 		cmocka_unit_test(flow_table_size),
+		cmocka_unit_test(events_ring_size),
 		cmocka_unit_test(attach_detach),
 		cmocka_unit_test(generic_fallback),
 		cmocka_unit_test(port_sources),
