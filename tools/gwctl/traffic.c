@@ -131,11 +131,14 @@ static int domains_list(int argc, char **argv, const char *sock)
 	if (r == 0 && json) {
 		gwctl_print_json_reply(reply);
 	} else if (r == 0) {
+		/* The header only with rows: print is what frees them. */
+		json_t *list = json_object_get(reply, "domains");
 		struct gwc_table t = { .ncols = 4, .right = { [2] = true } };
-		gwc_table_row(&t, (const char *[]){ "NAME", "ADDRESS", "TTL", "LISTS" });
+		if (json_array_size(list))
+			gwc_table_row(&t, (const char *[]){ "NAME", "ADDRESS", "TTL", "LISTS" });
 		size_t i, shown = 0;
 		json_t *e;
-		json_array_foreach(json_object_get(reply, "domains"), i, e) {
+		json_array_foreach(list, i, e) {
 			char ttl[32], lists[256] = "-";
 			gwc_fmt_age(ttl, sizeof(ttl), gwc_jnum(e, "ttl") * 1000);
 			size_t k, off = 0;
