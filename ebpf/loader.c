@@ -428,24 +428,31 @@ int gwbpf_shape_info(const struct gwbpf *g, const struct gwbpf_shape_key *k, uin
 	return 0;
 }
 
+/* A pinned map's max_entries into *max (left alone when name is not
+ * pinned): what a restarted gwd adopts instead of its own size. */
+static int pinned_max_entries(struct gwbpf *g, const char *name, uint32_t *max)
+{
+	int fd, r = pinned_map(g, name, &fd);
+	if (r < 0 || fd < 0)
+		return r;
+	struct bpf_map_info mi = { 0 };
+	uint32_t len = sizeof(mi);
+	r = bpf_obj_get_info_by_fd(fd, &mi, &len) < 0 ? -errno : 0;
+	close(fd);
+	if (r == 0)
+		*max = mi.max_entries;
+	return r;
+}
+
 /* gw_flows' size, before the programs load: a pinned table's (its flows
  * are there, and libbpf would refuse to re-use a pin of another size),
  * else `flows`.  The programs take the set bits as a load-time constant. */
 static int flows_before_load(struct gwbpf *g, uint32_t flows)
 {
 	uint32_t nsets = flows / GWBPF_FLOW_WAYS;
-	int fd, r = pinned_map(g, GWBPF_MAP_FLOWS, &fd);
+	int r = pinned_max_entries(g, GWBPF_MAP_FLOWS, &nsets);
 	if (r < 0)
 		return r;
-	if (fd >= 0) {
-		struct bpf_map_info mi = { 0 };
-		uint32_t len = sizeof(mi);
-		r = bpf_obj_get_info_by_fd(fd, &mi, &len) < 0 ? -errno : 0;
-		close(fd);
-		if (r < 0)
-			return r;
-		nsets = mi.max_entries;
-	}
 	uint32_t pinned = nsets * GWBPF_FLOW_WAYS;
 	if (pinned < GWBPF_FLOWS_MIN || pinned > GWBPF_FLOWS_MAX || (nsets & (nsets - 1)))
 		return -EINVAL;
@@ -460,16 +467,11 @@ static int flows_before_load(struct gwbpf *g, uint32_t flows)
  * size), else GWBPF_EVENTS_BYTES. */
 static int events_before_load(struct gwbpf *g)
 {
-	int fd, r = pinned_map(g, GWBPF_MAP_EVENTS, &fd);
-	if (r < 0 || fd < 0)
+	uint32_t bytes = 0;
+	int r = pinned_max_entries(g, GWBPF_MAP_EVENTS, &bytes);
+	if (r < 0 || !bytes)
 		return r;
-	struct bpf_map_info mi = { 0 };
-	uint32_t len = sizeof(mi);
-	r = bpf_obj_get_info_by_fd(fd, &mi, &len) < 0 ? -errno : 0;
-	close(fd);
-	if (r < 0)
-		return r;
-	return bpf_map__set_max_entries(g->skel->maps.gw_events, mi.max_entries);
+	return bpf_map__set_max_entries(g->skel->maps.gw_events, bytes);
 }
 
 uint32_t gwbpf_flows(const struct gwbpf *g)

@@ -95,20 +95,25 @@ static void flush(void)
 	mnl_socket_close(nl);
 }
 
-static void test_flood(void **state)
+/* A ct expression in table `table` turns conntrack on in this (the
+ * test's own) namespace. */
+static void ct_on(const char *table)
 {
-	lo_up();
-	/* A ct expression turns conntrack on in this (the test's own)
-	 * namespace. */
 	FILE *nft = popen("nft -f -", "w");
 	assert_non_null(nft);
-	fprintf(nft, "table inet gwctdraintest {\n"
+	fprintf(nft, "table inet %s {\n"
 		     "  chain out {\n"
 		     "    type filter hook output priority 0; policy accept;\n"
 		     "    ct state new counter\n"
 		     "  }\n"
-		     "}\n");
+		     "}\n", table);
 	assert_int_equal(pclose(nft), 0);
+}
+
+static void test_flood(void **state)
+{
+	lo_up();
+	ct_on("gwctdraintest");
 
 	struct gwd_ct *c;
 	assert_int_equal(gwd_ct_new(&c), 0);
@@ -179,15 +184,7 @@ static int udp_bound(uint16_t port)
 static void test_dump_replied(void **state)
 {
 	lo_up();
-	FILE *nft = popen("nft -f -", "w");
-	assert_non_null(nft);
-	fprintf(nft, "table inet gwctdumptest {\n"
-		     "  chain out {\n"
-		     "    type filter hook output priority 0; policy accept;\n"
-		     "    ct state new counter\n"
-		     "  }\n"
-		     "}\n");
-	assert_int_equal(pclose(nft), 0);
+	ct_on("gwctdumptest");
 	flush();
 	int srv1 = udp_bound(PORT_ANSWERED), srv2 = udp_bound(PORT_UNANSWERED);
 	int cli = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
