@@ -36,6 +36,9 @@
  *   compile_timeout = 60           seconds a policy compile may take (1..3600)
  *   ebpf_flows = 262144            flows the eBPF classifier's table holds (a
  *                                  power of two, 4096..4194304; 128 bytes each)
+ *   ebpf_forward = on              on | off: the eBPF ports forward allowed UDP
+ *                                  flows that conntrack holds in XDP
+ *                                  (docs/ebpf.md, "Forwarding in XDP")
  * The nftables table, the guard and the nft engine (docs/nft.md):
  *   nft_table  = gw                the table gwd owns (family inet)
  *   guard      = on                on | off (off: tests and development only)
@@ -165,6 +168,7 @@ struct gwd_config {
 	uint16_t nat_lo, nat_hi;      /* 0, 0: kernel_nat = off */
 	uint16_t nflog_group;
 	bool nft_flows;               /* conntrack's connections into gwd's flows */
+	bool ebpf_forward;            /* the eBPF ports forward allowed UDP flows in XDP */
 	/* DHCP through dnsmasq */
 	char dhcp[GWD_PATH_MAX];        /* "" when not set: no DHCP service */
 	char dhcp_script[GWD_PATH_MAX];

@@ -27,6 +27,8 @@
 #define IPV6_EXT_OFF_MAX 0x3fff /* p->l4 is a __u16; a pointer's offset stays < 64 KiB */
 #define TC_ACT_OK 0 /* uapi pkt_cls.h: macros are not in vmlinux.h */
 #define TC_ACT_SHOT 2
+#define AF_INET_  2
+#define AF_INET6_ 10
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -189,6 +191,19 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } gw_retired SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, GWBPF_MAX_FWD_IFS);
+	__type(key, __u32);
+	__type(value, __u32);
+} gw_fwd_ifs SEC(".maps");
+
+/* The kernel's conntrack, for XDP (net/netfilter/nf_conntrack_bpf.c). */
+extern struct nf_conn *bpf_xdp_ct_lookup(struct xdp_md *ctx, struct bpf_sock_tuple *tuple,
+					 __u32 tuple_len, struct bpf_ct_opts *opts,
+					 __u32 opts_len) __ksym;
+extern void bpf_ct_release(struct nf_conn *ct) __ksym;
 
 /* Room for the destination bitmap (address | domains): too big for the
  * stack; and the words gw_first_rule() is to read (the AND of the
@@ -1256,6 +1271,128 @@ static __always_inline void flow_count(struct gwbpf_flow *f, __u64 jiffies, __u3
 	f->last_jiffies = jiffies;
 }
 
+/* ------------------------------------------------------ forward in XDP */
+
+/* The second (low byte) for a flow's refresh (gw_bpf_abi.h, "Forwarding in
+ * XDP"). */
+static __always_inline __u8 stack_second(__u64 now_ns)
+{
+	return (__u8)(now_ns / 1000000000ull);
+}
+
+/* The connection's other direction is the inverse of the packet's tuple:
+ * no NAT.  t: the other direction's tuple in the entry. */
+static __always_inline bool ct_plain(const struct nf_conntrack_tuple *t, const struct pkt *p)
+{
+	if (t->src.u.all != p->key.dport || t->dst.u.all != p->key.sport)
+		return false;
+	if (p->key.family == 4)
+		return t->src.u3.ip == *(const __u32 *)p->key.dst &&
+		       t->dst.u3.ip == *(const __u32 *)p->key.src;
+	const __u32 *s = (const __u32 *)p->key.src, *d = (const __u32 *)p->key.dst;
+	return t->src.u3.all[0] == d[0] && t->src.u3.all[1] == d[1] &&
+	       t->src.u3.all[2] == d[2] && t->src.u3.all[3] == d[3] &&
+	       t->dst.u3.all[0] == s[0] && t->dst.u3.all[1] == s[1] &&
+	       t->dst.u3.all[2] == s[2] && t->dst.u3.all[3] == s[3];
+}
+
+/* Conntrack holds a confirmed entry of the packet's tuple, without NAT. */
+static __always_inline bool ct_confirmed(struct xdp_md *ctx, const struct pkt *p)
+{
+	struct bpf_sock_tuple t = {};
+	__u32 tlen;
+	if (p->key.family == 4) {
+		__builtin_memcpy(&t.ipv4.saddr, p->key.src, 4);
+		__builtin_memcpy(&t.ipv4.daddr, p->key.dst, 4);
+		t.ipv4.sport = p->key.sport;
+		t.ipv4.dport = p->key.dport;
+		tlen = sizeof(t.ipv4);
+	} else {
+		__builtin_memcpy(t.ipv6.saddr, p->key.src, 16);
+		__builtin_memcpy(t.ipv6.daddr, p->key.dst, 16);
+		t.ipv6.sport = p->key.sport;
+		t.ipv6.dport = p->key.dport;
+		tlen = sizeof(t.ipv6);
+	}
+	struct bpf_ct_opts o = { .netns_id = -1, .l4proto = IPPROTO_UDP };
+	struct nf_conn *ct = bpf_xdp_ct_lookup(ctx, &t, tlen, &o, sizeof(o));
+	if (!ct)
+		return false;
+	bool ok = (ct->status & IPS_CONFIRMED) && !(ct->status & IPS_DYING);
+	if (ok)
+		ok = o.dir == IP_CT_DIR_ORIGINAL ? ct_plain(&ct->tuplehash[IP_CT_DIR_REPLY].tuple, p)
+						 : ct_plain(&ct->tuplehash[IP_CT_DIR_ORIGINAL].tuple, p);
+	bpf_ct_release(ct);
+	return ok;
+}
+
+/* An allowed packet of a cached flow f: forwarded here (XDP_REDIRECT), or
+ * XDP_PASS to the stack (gw_bpf_abi.h, "Forwarding in XDP").  A call of
+ * its own: its stack (the route's and conntrack's arguments) is not added
+ * to gw_classify's, which the classification's subprograms share. */
+static __noinline int forward(struct xdp_md *ctx, const struct pkt *p, struct gwbpf_flow *f,
+				   struct gwbpf_counters *cn)
+{
+	if (p->key.proto != IPPROTO_UDP || p->l3 != sizeof(struct ethhdr))
+		return XDP_PASS;
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct bpf_fib_lookup fib = {};
+	struct iphdr *ip = (void *)(eth + 1);
+	struct ipv6hdr *ip6 = (void *)(eth + 1);
+	if (p->key.family == 4) {
+		if ((void *)(ip + 1) > end || ip->ihl != 5 || ip->ttl <= 1 ||
+		    (ip->frag_off & bpf_htons(0x3fff)))
+			return XDP_PASS;
+		fib.family = AF_INET_;
+		fib.tos = ip->tos;
+		fib.tot_len = bpf_ntohs(ip->tot_len);
+		fib.ipv4_src = ip->saddr;
+		fib.ipv4_dst = ip->daddr;
+	} else {
+		if ((void *)(ip6 + 1) > end || ip6->nexthdr != IPPROTO_UDP || ip6->hop_limit <= 1)
+			return XDP_PASS;
+		fib.family = AF_INET6_;
+		fib.flowinfo = *(__be32 *)ip6 & bpf_htonl(0x0fffffff);
+		fib.tot_len = bpf_ntohs(ip6->payload_len) + sizeof(*ip6);
+		__builtin_memcpy(fib.ipv6_src, &ip6->saddr, 16);
+		__builtin_memcpy(fib.ipv6_dst, &ip6->daddr, 16);
+	}
+	fib.l4_protocol = IPPROTO_UDP;
+	fib.ifindex = ctx->ingress_ifindex;
+	if (bpf_fib_lookup(ctx, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS ||
+	    fib.ifindex == ctx->ingress_ifindex)
+		return XDP_PASS;
+	__u32 out = fib.ifindex;
+	if (!bpf_map_lookup_elem(&gw_fwd_ifs, &out))
+		return XDP_PASS;
+	/* Conntrack sees one of the flow's packets a second. */
+	__u8 sec = stack_second(bpf_ktime_get_coarse_ns());
+	if (f->stack_s != sec) {
+		f->stack_s = sec;
+		cnt(cn, GWBPF_CNT_XDP_REFRESH);
+		return XDP_PASS;
+	}
+	if (!ct_confirmed(ctx, p))
+		return XDP_PASS;
+	if (bpf_redirect(out, 0) != XDP_REDIRECT)
+		return XDP_PASS;
+	__builtin_memcpy(eth->h_dest, fib.dmac, 6);
+	__builtin_memcpy(eth->h_source, fib.smac, 6);
+	if (p->key.family == 4) {
+		/* As the kernel's ip_decrease_ttl(): RFC 1624's incremental
+		 * update for a TTL one less. */
+		__u32 c = ip->check;
+		c += bpf_htons(0x0100);
+		ip->check = (__u16)(c + (c >= 0xffff));
+		ip->ttl -= 1;
+	} else {
+		ip6->hop_limit -= 1;
+	}
+	cnt(cn, GWBPF_CNT_XDP_FORWARD);
+	return XDP_REDIRECT;
+}
+
 SEC("xdp")
 int gw_classify(struct xdp_md *ctx)
 {
@@ -1306,9 +1443,10 @@ int gw_classify(struct xdp_md *ctx)
 				return XDP_DROP;
 			}
 			/* An allowed packet touches no reason counter
-			 * (PASS and FLOW_HIT are derived). */
+			 * (PASS and FLOW_HIT are derived), unless it is
+			 * forwarded here. */
 			if (action == POL_TABLES_ALLOW)
-				return XDP_PASS;
+				return flags ? XDP_PASS : forward(ctx, &p, f, counters());
 			return verdict(ctx, &p, action, counters());
 		}
 		f = NULL;
@@ -1384,6 +1522,7 @@ int gw_classify(struct xdp_md *ctx)
 		nf.ifindex = ifindex;
 		__u64 now = bpf_ktime_get_coarse_ns();
 		nf.first_s = (__u32)(now / 1000000000ull);
+		nf.stack_s = stack_second(now); /* this packet goes to the stack */
 		nf.last_jiffies = jif;
 		nf.packets = 1;
 		nf.bytes = p.len;
