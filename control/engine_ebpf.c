@@ -459,6 +459,8 @@ static int counters(struct gwd_engine *e, gwd_counter_fn fn, void *arg, char *er
 	} map[] = {
 		{ GWBPF_CNT_PACKETS, "packets", "ingress", "rx" },
 		{ GWBPF_CNT_EGRESS, "packets", "egress", "rx" },
+		{ GWBPF_CNT_XDP_FORWARD, "packets", "xdp_forward", "rx" },
+		{ GWBPF_CNT_XDP_REFRESH, "packets", "xdp_refresh", "rx" },
 		{ GWBPF_CNT_DROP, "drop", "ingress", "policy_block" },
 		{ GWBPF_CNT_REJECT, "drop", "ingress", "policy_reject" },
 		{ GWBPF_CNT_REJECT_DROP, "drop", "ingress", "policy_reject_unanswered" },
