@@ -56,6 +56,7 @@ TEST_NFT = """table inet %s {
   chain seen {
     type filter hook forward priority 10; policy accept;
     udp dport 9000 counter
+    udp dport 9800 counter
     udp dport 9100 drop
   }
 }
@@ -71,8 +72,8 @@ class Topo:
 
     def up(self):
         n = self.nets
-        self.dev, self.gw, self.sink, self.sink2, self.other = (
-            n.add(r, ipv6=False) for r in ("dev", "gw", "sink", "sink2", "other"))
+        self.dev, self.gw, self.sink = (n.add(r) for r in ("dev", "gw", "sink"))
+        self.sink2, self.other = (n.add(r, ipv6=False) for r in ("sink2", "other"))
         sh("ip", "-n", self.dev, "link", "add", "eth0", "address", DEV_MAC, "type", "veth",
            "peer", "name", "lan0", "netns", self.gw)
         pairs = ((self.sink, "wan0", "82"), (self.sink2, "wan1", "83"),
@@ -90,6 +91,15 @@ class Topo:
         sh("ip", "-n", self.dev, "link", "set", "eth0", "up")
         sh("ip", "-n", self.gw, "link", "set", "lan0", "up")
         sh("ip", "-n", self.dev, "route", "add", "default", "via", "10.81.0.1")
+        # IPv6 between dev and sink (nodad: usable at once).
+        for ns, dev, addr in ((self.dev, "eth0", "fd81::2/64"), (self.gw, "lan0", "fd81::1/64"),
+                              (self.gw, "wan0", "fd82::1/64"), (self.sink, "eth0", "fd82::2/64"),
+                              (self.sink, "lo", "2001:db8:18::1/128")):
+            sh("ip", "-n", ns, "-6", "addr", "add", addr, "dev", dev, "nodad")
+        sh("ip", "-n", self.dev, "-6", "route", "add", "default", "via", "fd81::1")
+        sh("ip", "-n", self.sink, "-6", "route", "add", "fd81::/64", "via", "fd82::1")
+        sh("ip", "-n", self.gw, "-6", "route", "add", "2001:db8:18::/64", "via", "fd82::2")
+        sh("sysctl", "-qw", "net.ipv6.conf.all.forwarding=1", ns=self.gw)
         # The routes beyond the sinks (the internet, as far as gw knows).
         sh("ip", "-n", self.gw, "route", "add", "198.18.0.0/24", "via", "10.82.0.2")
         sh("ip", "-n", self.gw, "route", "add", "198.19.0.0/24", "via", "10.83.0.2")
@@ -221,6 +231,22 @@ def case_forward(t, lab):
     check(got == sent, "the flow table counts %s packets of the %d sent" % (got, sent))
 
 
+def case_forward6(t):
+    """The same over IPv6: whole, mostly in XDP, the hook about once a second."""
+    c0 = counters(t.pins)
+    h0 = nft_counters(t.gw)[1]
+    sent, rep, _, _ = stream(t, "fwd6", "2001:db8:18::1", 9800, 500, 4)
+    c1 = counters(t.pins)
+    fwd = c1["XDP_FORWARD"] - c0["XDP_FORWARD"]
+    hook = nft_counters(t.gw)[1] - h0
+    print("xdp_forward: IPv6 sent %d received %d, forwarded in XDP %d, forward hook %d"
+          % (sent, rep["received"], fwd, hook))
+    check(rep["received"] == sent and not rep["gaps"],
+          "IPv6: the sink got %d of %d" % (rep["received"], sent))
+    check(fwd >= sent * 0.9, "IPv6: only %d of %d packets forwarded in XDP" % (fwd, sent))
+    check(3 <= hook <= 9, "IPv6: the forward hook saw %d packets of a 4 s stream" % hook)
+
+
 def case_hook_drop(t):
     """What the forward hook drops (not the policy) is never forwarded:
     conntrack never confirms it, so XDP passes every packet to the stack."""
@@ -335,6 +361,7 @@ def main():
         # gwd checks the egresses' XDP features every second.
         wait_for("the forward's egresses", lambda: "egresses=1 " in lab.logtext(), timeout=5)
         case_forward(t, lab)
+        case_forward6(t)
         case_hook_drop(t)
         case_cut(t, lab)
         case_ttl_mtu(t)
