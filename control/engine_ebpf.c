@@ -57,7 +57,9 @@ struct bpf_engine {
 	 * XDP"): the WAN and LAN ports, where no gw TC program counts or
 	 * decides; none when gwd.conf says ebpf_forward = off. */
 	char fwd_ports[2 * GWD_MAX_PORTS][GWD_IFNAME_MAX];
+	uint32_t fwd_flags[2 * GWD_MAX_PORTS]; /* GWBPF_FWD_* */
 	unsigned nfwd_ports;
+	uint32_t udp_timeout_ms; /* as last written to gw_fwd_conf */
 	int fwd_n;     /* egresses in gw_fwd_ifs after the last check, -1: none yet */
 	int fwd_error; /* the last check's error, logged once */
 };
@@ -461,6 +463,7 @@ static int counters(struct gwd_engine *e, gwd_counter_fn fn, void *arg, char *er
 		{ GWBPF_CNT_EGRESS, "packets", "egress", "rx" },
 		{ GWBPF_CNT_XDP_FORWARD, "packets", "xdp_forward", "rx" },
 		{ GWBPF_CNT_XDP_REFRESH, "packets", "xdp_refresh", "rx" },
+		{ GWBPF_CNT_XDP_CREATED, "packets", "xdp_created", "rx" },
 		{ GWBPF_CNT_DROP, "drop", "ingress", "policy_block" },
 		{ GWBPF_CNT_REJECT, "drop", "ingress", "policy_reject" },
 		{ GWBPF_CNT_REJECT_DROP, "drop", "ingress", "policy_reject_unanswered" },
@@ -588,15 +591,32 @@ static void free_(struct gwd_engine *e)
  * or XDP on) and after every apply. */
 static void fwd_check(struct bpf_engine *b)
 {
-	int want[2 * GWD_MAX_PORTS];
+	struct gwbpf_fwd_if want[2 * GWD_MAX_PORTS];
 	size_t n = 0;
 	for (unsigned i = 0; i < b->nfwd_ports; i++) {
 		unsigned x = if_nametoindex(b->fwd_ports[i]);
 		if (x)
-			want[n++] = (int)x;
+			want[n++] = (struct gwbpf_fwd_if){ .ifindex = (int)x, .flags = b->fwd_flags[i] };
 	}
+	/* New flows' conntrack entries get the namespace's own UDP timeout. */
+	uint32_t ms = 0;
+	if (b->nfwd_ports) {
+		FILE *f = fopen("/proc/sys/net/netfilter/nf_conntrack_udp_timeout", "r");
+		unsigned s = 0;
+		if (f && fscanf(f, "%u", &s) == 1 && s > 0 && s < 86400)
+			ms = s * 1000u;
+		if (f)
+			fclose(f);
+	}
+	int r = gwbpf_fwd_conf(b->g, ms);
+	if (r == 0 && ms != b->udp_timeout_ms)
+		gwd_log("ebpf_forward_new", "udp_timeout_ms=%u", ms);
+	if (r == 0)
+		b->udp_timeout_ms = ms;
 	uint32_t have = 0;
-	int r = gwbpf_fwd_sync(b->g, want, n, &have);
+	int r2 = gwbpf_fwd_sync(b->g, want, n, &have);
+	if (r == 0)
+		r = r2;
 	if (r < 0 && r != b->fwd_error) {
 		char q[128];
 		gwd_log("ebpf_forward_check_failed", "reason=%s",
@@ -643,8 +663,11 @@ int gwd_engine_ebpf_new(struct event_base *base, const struct gwd_config *cfg,
 	memcpy(b->ports, cfg->ebpf_ports, sizeof(b->ports));
 	b->fwd_n = -1;
 	if (cfg->ebpf_forward) {
-		for (unsigned i = 0; i < cfg->nwan_ports; i++)
+		/* kernel_nat: the guard masquerades IPv4 out the WAN ports. */
+		for (unsigned i = 0; i < cfg->nwan_ports; i++) {
+			b->fwd_flags[b->nfwd_ports] = cfg->nat_lo ? GWBPF_FWD_NAT : 0;
 			memcpy(b->fwd_ports[b->nfwd_ports++], cfg->wan_ports[i], GWD_IFNAME_MAX);
+		}
 		for (unsigned i = 0; i < cfg->nlan_ports; i++)
 			memcpy(b->fwd_ports[b->nfwd_ports++], cfg->lan_ports[i], GWD_IFNAME_MAX);
 	}

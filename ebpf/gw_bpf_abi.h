@@ -153,6 +153,7 @@
 #define GWBPF_MAP_SHAPES   "gw_shapes"
 #define GWBPF_MAP_TIMELINE "gw_timeline"
 #define GWBPF_MAP_FWD_IFS  "gw_fwd_ifs"
+#define GWBPF_MAP_FWD_CONF "gw_fwd_conf"
 
 /* gw_epoch[0]: a u64. */
 #define GWBPF_EPOCH_NUMBER  0xffffffffull /* compared with gwbpf_flow.epoch */
@@ -295,14 +296,37 @@ _Static_assert(sizeof(struct gwbpf_addr_key) == 20, "gwbpf_addr_key layout");
  * Anything else is passed, never dropped.  TCP is never forwarded here:
  * conntrack's window tracking must see every segment.
  *
- * gw_fwd_ifs: hash, key and value the egress's ifindex (a devmap's pin
- * cannot be re-used by libbpf 1.1: the kernel adds BPF_F_RDONLY_PROG to
- * its flags, which a program's map definition may not ask for).  gwd fills
- * it with the devices the guard lets a kernel port's flows out to that take
- * XDP frames (xdp_features NETDEV_XDP_ACT_NDO_XMIT: a redirect to a device
- * without it drops the packet), never a port with gw's TC egress program
- * (whose per-device counts and verdicts a redirect would skip); empty when
- * gwd.conf says ebpf_forward = off. */
+ * New flows: the first packet of a UDP flow (no flow cached) that the
+ * policy allows as above is forwarded at once, its conntrack entry created
+ * here (bpf_xdp_ct_alloc, bpf_ct_set_timeout with gw_fwd_conf's timeout,
+ * bpf_ct_insert_entry: confirmed), when, besides the above, the guard
+ * would accept it: its source is routed back through the port it came in
+ * on and is not one of the gateway's own (a bpf_fib_lookup of the source:
+ * the guard's `fib saddr . iif oif missing` and `fib saddr type local`
+ * drops), the egress is in gw_fwd_ifs without GWBPF_FWD_NAT for IPv4 (the
+ * masquerade is made by the stack's NAT hook on a flow's first packet),
+ * and gw_fwd_conf's timeout is not 0.  An insert that loses a race (the
+ * entry is there already) passes the packet (GWBPF_CNT_XDP_CREATE_LOST).
+ * The flow's other netfilter rules (another table's, an administrator's)
+ * do not see such a flow's first packet; they see its packet of each
+ * second after.
+ *
+ * gw_fwd_ifs: hash, key the egress's ifindex, value GWBPF_FWD_* flags (a
+ * devmap's pin cannot be re-used by libbpf 1.1: the kernel adds
+ * BPF_F_RDONLY_PROG to its flags, which a program's map definition may
+ * not ask for).  gwd fills it with the devices the guard lets a kernel
+ * port's flows out to that take XDP frames (xdp_features
+ * NETDEV_XDP_ACT_NDO_XMIT: a redirect to a device without it drops the
+ * packet), never a port with gw's TC egress program (whose per-device
+ * counts and verdicts a redirect would skip); empty when gwd.conf says
+ * ebpf_forward = off.
+ * gw_fwd_conf[0]: struct gwbpf_fwd_conf, written by gwd. */
+#define GWBPF_FWD_NAT 0x1u /* IPv4 flows out of it are masqueraded (kernel_nat) */
+struct gwbpf_fwd_conf {
+	__u32 udp_timeout_ms; /* the netns's nf_conntrack_udp_timeout; 0: create none */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct gwbpf_fwd_conf) == 8, "gwbpf_fwd_conf layout");
 
 /* gw_src: LPM trie, the source prefixes a port accepts (anti-spoofing).
  * The matched data is the port's ifindex, family and pad, then the
@@ -607,6 +631,8 @@ enum gwbpf_counter {
 	GWBPF_CNT_XDP_FORWARD,  /* allowed, and forwarded in XDP (a redirect to gw_fwd_ifs) */
 	GWBPF_CNT_XDP_REFRESH,  /* would have been forwarded in XDP: its flow's packet of
 				 * this second, passed to the stack for conntrack */
+	GWBPF_CNT_XDP_CREATED,  /* a new flow's conntrack entry made in XDP (and forwarded) */
+	GWBPF_CNT_XDP_CREATE_LOST, /* its insert lost a race (or failed): passed */
 	GWBPF_CNT_COUNT
 };
 

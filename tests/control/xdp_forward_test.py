@@ -50,14 +50,13 @@ default new block
 SHUT = POLICY.replace("rule phone_out allow", "rule phone_shut block")
 
 # The test's own view of the forward hook (the guard's chain is gwd's):
-# a counter per stream, and a drop standing for a forward decision the
-# policy does not make (the guard's, say).
+# a counter per stream.
 TEST_NFT = """table inet %s {
   chain seen {
     type filter hook forward priority 10; policy accept;
     udp dport 9000 counter
     udp dport 9800 counter
-    udp dport 9100 drop
+    udp dport 30000-30399 counter
   }
 }
 """ % TABLE
@@ -122,6 +121,14 @@ class Topo:
         sh("sysctl", "-qw", "net.ipv4.icmp_ratelimit=0", ns=self.gw)
         sh("sysctl", "-qw", "net.netfilter.nf_conntrack_udp_timeout_stream=2", ns=self.gw)
         sh("nft", "-f", "-", input=TEST_NFT, ns=self.gw)
+        # What the sink gets of the new flows and of the gateway-sourced ones.
+        sh("nft", "-f", "-", ns=self.sink, input="""table inet %s {
+  chain got { type filter hook input priority 0; policy accept;
+    udp dport 30000-30399 counter
+    udp dport 9100 counter
+  }
+}
+""" % TABLE)
         # Time exceeded and other ICMP the device gets, counted on its side.
         sh("nft", "-f", "-", ns=self.dev, input="""table inet %s {
   chain icmp_seen { type filter hook input priority 0; policy accept;
@@ -247,15 +254,65 @@ def case_forward6(t):
     check(3 <= hook <= 9, "IPv6: the forward hook saw %d packets of a 4 s stream" % hook)
 
 
-def case_hook_drop(t):
-    """What the forward hook drops (not the policy) is never forwarded:
-    conntrack never confirms it, so XDP passes every packet to the stack."""
+def guard_drops(lab, t, name):
+    """The guard's drop counter NAME in gwd's table."""
+    out = json.loads(sh("nft", "-j", "list", "counters", "table", "inet", "gw", ns=t.gw))
+    for item in out["nftables"]:
+        c = item.get("counter")
+        if c and c.get("name") == name:
+            return c["packets"]
+    raise gwtest.Fail("no guard counter %s" % name)
+
+
+def case_new(t):
+    """New flows: their first packets forwarded in XDP, conntrack's entries
+    made there (confirmed, the namespace's UDP timeout), every datagram
+    at the sink, none through the forward hook."""
     c0 = counters(t.pins)
-    sent, rep, _, _ = stream(t, "drop", "198.18.0.1", 9100, 300, 2)
+    h0 = nft_counters(t.gw)[2]
+    s0 = nft_counters(t.sink)[0]
+    r = subprocess.run(["ip", "netns", "exec", t.dev] + programs.python(
+        "udp_burst.py", "198.18.0.1", "30000", "400", "--pps", "2000"),
+        capture_output=True, text=True, timeout=60)
+    check(r.returncode == 0, "udp_burst: %s" % r.stderr)
+    ct = sh("conntrack", "-L", "-p", "udp", "-d", "198.18.0.1", check=False, ns=t.gw)
+    entries = sum(1 for line in ct.splitlines()
+                  if any("dport=%d " % p in line for p in range(30000, 30400)))
+    time.sleep(0.3)
     c1 = counters(t.pins)
-    check(rep["received"] == 0, "%d of %d dropped packets reached the sink"
-          % (rep["received"], sent))
-    check(c1["XDP_FORWARD"] == c0["XDP_FORWARD"], "a dropped flow was forwarded in XDP")
+    made = c1["XDP_CREATED"] - c0["XDP_CREATED"]
+    got = nft_counters(t.sink)[0] - s0
+    hook = nft_counters(t.gw)[2] - h0
+    print("xdp_forward: new flows: 400 sent, %d at the sink, %d entries made in XDP, "
+          "%d in conntrack, the forward hook saw %d" % (got, made, entries, hook))
+    check(got == 400, "the sink got %d of 400 new flows' datagrams" % got)
+    check(made >= 390, "%d of 400 new flows' entries made in XDP" % made)
+    check(entries >= 390, "conntrack holds %d of the 400 new flows" % entries)
+    check(hook <= 10, "the forward hook saw %d of 400 new flows" % hook)
+
+
+def case_gateway_source(t, lab):
+    """A source inside the port's prefix but the gateway's own address:
+    the classifier lets it by (gw_src), the guard drops it (and counts it),
+    no entry is made in XDP, and the flow's later packets, with no
+    conntrack entry, are not forwarded either."""
+    c0 = counters(t.pins)
+    g0 = guard_drops(lab, t, "drop_spoofed")
+    sh("ip", "-n", t.dev, "addr", "add", "10.81.0.1/32", "dev", "eth0")
+    try:
+        r = subprocess.run(["ip", "netns", "exec", t.dev] + programs.python(
+            "send_from.py", "10.81.0.1", "198.18.0.1", "9100", "50"),
+            capture_output=True, text=True, timeout=60)
+    finally:
+        sh("ip", "-n", t.dev, "addr", "del", "10.81.0.1/32", "dev", "eth0")
+    check(r.returncode == 0, "send_from: %s" % r.stderr)
+    c1 = counters(t.pins)
+    g1 = guard_drops(lab, t, "drop_spoofed")
+    got = nft_counters(t.sink)[1]
+    check(got == 0, "%d datagrams from the gateway's own address reached the sink" % got)
+    check(g1 - g0 >= 45, "the guard counted %d of 50 from the gateway's address" % (g1 - g0))
+    check(c1["XDP_FORWARD"] == c0["XDP_FORWARD"] and c1["XDP_CREATED"] == c0["XDP_CREATED"],
+          "datagrams from the gateway's address forwarded in XDP")
 
 
 def case_cut(t, lab):
@@ -362,7 +419,8 @@ def main():
         wait_for("the forward's egresses", lambda: "egresses=1 " in lab.logtext(), timeout=5)
         case_forward(t, lab)
         case_forward6(t)
-        case_hook_drop(t)
+        case_new(t)
+        case_gateway_source(t, lab)
         case_cut(t, lab)
         case_ttl_mtu(t)
         case_spoof(t)
