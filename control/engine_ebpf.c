@@ -60,6 +60,7 @@ struct bpf_engine {
 	uint32_t fwd_flags[2 * GWD_MAX_PORTS]; /* GWBPF_FWD_* */
 	unsigned nfwd_ports;
 	uint32_t udp_timeout_ms; /* as last written to gw_fwd_conf */
+	bool fwd_new;            /* gwd.conf's ebpf_forward_new */
 	int fwd_n;     /* egresses in gw_fwd_ifs after the last check, -1: none yet */
 	int fwd_error; /* the last check's error, logged once */
 };
@@ -598,9 +599,10 @@ static void fwd_check(struct bpf_engine *b)
 		if (x)
 			want[n++] = (struct gwbpf_fwd_if){ .ifindex = (int)x, .flags = b->fwd_flags[i] };
 	}
-	/* New flows' conntrack entries get the namespace's own UDP timeout. */
+	/* New flows' conntrack entries get the namespace's own UDP timeout;
+	 * 0: none are made in XDP. */
 	uint32_t ms = 0;
-	if (b->nfwd_ports) {
+	if (b->nfwd_ports && b->fwd_new) {
 		FILE *f = fopen("/proc/sys/net/netfilter/nf_conntrack_udp_timeout", "r");
 		unsigned s = 0;
 		if (f && fscanf(f, "%u", &s) == 1 && s > 0 && s < 86400)
@@ -662,6 +664,7 @@ int gwd_engine_ebpf_new(struct event_base *base, const struct gwd_config *cfg,
 	b->nports = cfg->nebpf_ports;
 	memcpy(b->ports, cfg->ebpf_ports, sizeof(b->ports));
 	b->fwd_n = -1;
+	b->fwd_new = cfg->ebpf_forward && cfg->ebpf_forward_new;
 	if (cfg->ebpf_forward) {
 		/* kernel_nat: the guard masquerades IPv4 out the WAN ports. */
 		for (unsigned i = 0; i < cfg->nwan_ports; i++) {

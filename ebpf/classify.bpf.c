@@ -1449,7 +1449,11 @@ static __noinline int forward(struct xdp_md *ctx, const struct pkt *p, struct gw
 		return XDP_PASS;
 	if (fresh) {
 		/* Its stack_s is this second: the next second's packet goes
-		 * to the stack. */
+		 * to the stack.  Conntrack may hold it already (a flow the
+		 * classifier's table let go, or gwd flushed): forwarded as an
+		 * established one. */
+		if (ct_confirmed(ctx, p))
+			goto out;
 		if (p->key.family == 4 && (*ofl & GWBPF_FWD_NAT))
 			return XDP_PASS;
 		int made = ct_create(ctx, p, ctx->ingress_ifindex);
@@ -1470,6 +1474,7 @@ static __noinline int forward(struct xdp_md *ctx, const struct pkt *p, struct gw
 		if (!ct_confirmed(ctx, p))
 			return XDP_PASS;
 	}
+out:
 	if (bpf_redirect(out, 0) != XDP_REDIRECT)
 		return XDP_PASS;
 	__builtin_memcpy(eth->h_dest, fib->dmac, 6);

@@ -305,8 +305,11 @@ _Static_assert(sizeof(struct gwbpf_addr_key) == 20, "gwbpf_addr_key layout");
  * the guard's `fib saddr . iif oif missing` and `fib saddr type local`
  * drops), the egress is in gw_fwd_ifs without GWBPF_FWD_NAT for IPv4 (the
  * masquerade is made by the stack's NAT hook on a flow's first packet),
- * and gw_fwd_conf's timeout is not 0.  An insert that loses a race (the
- * entry is there already) passes the packet (GWBPF_CNT_XDP_CREATE_LOST).
+ * and gw_fwd_conf's timeout is not 0.  A flow new to the classifier that
+ * conntrack holds already (the classifier's table let it go) is forwarded
+ * as an established one.  An entry that cannot be made (conntrack's table
+ * full, or an insert that loses a race) passes the packet
+ * (GWBPF_CNT_XDP_CREATE_LOST): the stack decides.
  * The flow's other netfilter rules (another table's, an administrator's)
  * do not see such a flow's first packet; they see its packet of each
  * second after.
@@ -632,7 +635,8 @@ enum gwbpf_counter {
 	GWBPF_CNT_XDP_REFRESH,  /* would have been forwarded in XDP: its flow's packet of
 				 * this second, passed to the stack for conntrack */
 	GWBPF_CNT_XDP_CREATED,  /* a new flow's conntrack entry made in XDP (and forwarded) */
-	GWBPF_CNT_XDP_CREATE_LOST, /* its insert lost a race (or failed): passed */
+	GWBPF_CNT_XDP_CREATE_LOST, /* the entry could not be made (conntrack's table full,
+				    * or its insert lost a race): passed */
 	GWBPF_CNT_COUNT
 };
 

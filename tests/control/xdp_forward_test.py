@@ -4,7 +4,10 @@
 through gwd with the guard, the eBPF engine on a kernel port and real
 clients in network namespaces.
 
-    xdp_forward_test.py GWD GWCTL
+    xdp_forward_test.py GWD GWCTL established|new
+
+(new: gwd.conf's ebpf_forward_new = on, new flows' conntrack entries made
+in XDP; established: the default, only flows conntrack holds forwarded)
 
     dev  eth0 10.81.0.2 --- lan0 10.81.0.1  gw (ebpf_ports = lan0)
                             wan0 10.82.0.1 --- eth0 10.82.0.2  sink (GRO on)
@@ -37,7 +40,8 @@ from gwtest.gwd import Gwd  # noqa: E402
 from gwtest.net import Netns, need_programs, remove_pins, sh  # noqa: E402
 from gwtest.proc import Procs  # noqa: E402
 
-GWD, GWCTL = sys.argv[1:3]
+GWD, GWCTL, MODE = sys.argv[1:4]
+NEW = MODE == "new"
 PID = os.getpid()
 TABLE = "gwxf%d" % PID
 DEV_MAC = "02:81:00:00:00:02"
@@ -57,6 +61,7 @@ TEST_NFT = """table inet %s {
     udp dport 9000 counter
     udp dport 9800 counter
     udp dport 30000-30399 counter
+    udp dport 9900 drop
   }
 }
 """ % TABLE
@@ -286,9 +291,26 @@ def case_new(t):
     print("xdp_forward: new flows: 400 sent, %d at the sink, %d entries made in XDP, "
           "%d in conntrack, the forward hook saw %d" % (got, made, entries, hook))
     check(got == 400, "the sink got %d of 400 new flows' datagrams" % got)
-    check(made >= 390, "%d of 400 new flows' entries made in XDP" % made)
     check(entries >= 390, "conntrack holds %d of the 400 new flows" % entries)
-    check(hook <= 10, "the forward hook saw %d of 400 new flows" % hook)
+    if NEW:
+        check(made >= 390, "%d of 400 new flows' entries made in XDP" % made)
+        check(hook <= 10, "the forward hook saw %d of 400 new flows" % hook)
+    else:
+        # ebpf_forward_new = off: every first packet goes through the stack.
+        check(made == 0, "%d entries made in XDP with ebpf_forward_new = off" % made)
+        check(hook == 400, "the forward hook saw %d of 400 new flows" % hook)
+
+
+def case_hook_drop(t):
+    """ebpf_forward_new = off: what the forward hook drops (another table's
+    rule, not the policy) is never forwarded: conntrack never confirms it,
+    so XDP passes every packet to the stack."""
+    c0 = counters(t.pins)
+    sent, rep, _, _ = stream(t, "drop", "198.18.0.1", 9900, 300, 2)
+    c1 = counters(t.pins)
+    check(rep["received"] == 0, "%d of %d dropped packets reached the sink"
+          % (rep["received"], sent))
+    check(c1["XDP_FORWARD"] == c0["XDP_FORWARD"], "a dropped flow was forwarded in XDP")
 
 
 def case_gateway_source(t, lab):
@@ -410,7 +432,8 @@ def main():
         t.up()
         lab.netns = t.gw
         lab.conf_add("ebpf_ports = lan0\nwan_ports = wan0, wan1\nkernel_nat = off\n"
-                     "ebpf_flows = 4096\nbpf_pin_root = %s\n" % t.pins)
+                     "ebpf_flows = 4096\nebpf_forward_new = %s\nbpf_pin_root = %s\n"
+                     % ("on" if NEW else "off", t.pins))
         lab.start()
         lab.gwctl("policy", "apply", lab.file("phone.gw", POLICY))
         e = lab.engine("ebpf")
@@ -421,6 +444,8 @@ def main():
         case_forward6(t)
         case_new(t)
         case_gateway_source(t, lab)
+        if not NEW:
+            case_hook_drop(t)
         case_cut(t, lab)
         case_ttl_mtu(t)
         case_spoof(t)
@@ -428,7 +453,7 @@ def main():
         case_tcp(t)
         lab.kill()
     try:
-        return gwtest.main(body, "xdp_forward", lambda: print("--- gwd log\n" + lab.logtext()))
+        return gwtest.main(body, "xdp_forward_" + MODE, lambda: print("--- gwd log\n" + lab.logtext()))
     finally:
         t.close()
         lab.close()
