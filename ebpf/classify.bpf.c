@@ -1636,9 +1636,15 @@ int gw_classify(struct xdp_md *ctx)
 		 * at once. */
 		if (ne)
 			maybe_end(&p, &p.key, false, ne);
-		/* A plain allow: forwarded from its first packet, if it may be. */
-		if (ne && nf.action == POL_TABLES_ALLOW && !nf.flags)
-			return forward(ctx, &p, ne, cn, 1);
+		/* A plain allow: forwarded from its first packet, if it may be
+		 * and gwd asks for new flows in XDP (a timeout for their
+		 * entries): else a new flow costs no more than before. */
+		if (ne && nf.action == POL_TABLES_ALLOW && !nf.flags && p.key.proto == IPPROTO_UDP) {
+			__u32 z = 0;
+			const struct gwbpf_fwd_conf *fc = bpf_map_lookup_elem(&gw_fwd_conf, &z);
+			if (fc && fc->udp_timeout_ms)
+				return forward(ctx, &p, ne, cn, 1);
+		}
 	}
 	if ((nf.flags & POL_TABLES_RULE_RATE) && nf.action == POL_TABLES_ALLOW &&
 	    !shape_up(&p, slot, &nf) && !gw_rate_take(&p, slot, &nf, p.len, GWBPF_DIR_UP))

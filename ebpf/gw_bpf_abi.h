@@ -307,7 +307,8 @@ _Static_assert(sizeof(struct gwbpf_addr_key) == 20, "gwbpf_addr_key layout");
  * masquerade is made by the stack's NAT hook on a flow's first packet),
  * and gw_fwd_conf's timeout is not 0.  A flow new to the classifier that
  * conntrack holds already (the classifier's table let it go) is forwarded
- * as an established one.  An entry that cannot be made (conntrack's table
+ * as an established one (only while new flows are made here: else a new
+ * flow's first packet goes to the stack without a lookup).  An entry that cannot be made (conntrack's table
  * full, or an insert that loses a race) passes the packet
  * (GWBPF_CNT_XDP_CREATE_LOST): the stack decides.
  * The flow's other netfilter rules (another table's, an administrator's)
