@@ -30,7 +30,8 @@ struct gwbpf_netdev {
 	struct mnl_socket *nl;
 	uint32_t portid, seq;
 	uint16_t family; /* 0: the kernel has no netdev family */
-	char buf[8192];
+	/* Netlink messages are read and built in place: aligned as one. */
+	char buf[8192] __attribute__((aligned(NLMSG_ALIGNTO)));
 };
 
 struct reply {
