@@ -310,13 +310,15 @@ static void out_fwd_chains(struct gwd_nft_batch *b)
 	end_verdict(b, r, NFT_GOTO, GWD_NFT_POLICY_CHAIN);
 	src_jump(b, "guard_fwd", GWD_NFT_SET_LAN, "guard_lan_src");
 	src_jump(b, "guard_fwd", GWD_NFT_SET_WAN, "guard_wan_src");
+	/* The state first: a valid packet fails it with one read, before
+	 * any interface set lookup. */
 	r = R(b, "guard_fwd");
-	gwd_nft_m_iif_in(r, GWD_NFT_SET_WAN);
 	gwd_nft_m_ct_state(r, GWD_CT_INVALID);
+	gwd_nft_m_iif_in(r, GWD_NFT_SET_WAN);
 	end_drop(b, r, GWD_NFT_DROP_WAN_INVALID);
 	r = R(b, "guard_fwd");
-	gwd_nft_m_oif_in(r, GWD_NFT_SET_WAN);
 	gwd_nft_m_ct_state(r, GWD_CT_INVALID);
+	gwd_nft_m_oif_in(r, GWD_NFT_SET_WAN);
 	end_drop(b, r, GWD_NFT_DROP_OUT_INVALID);
 	r = R(b, "guard_fwd"); /* a kernel port's device to the WAN or the LAN side */
 	gwd_nft_m_iif_in(r, GWD_NFT_SET_KERNEL);

@@ -1309,8 +1309,8 @@ void gwd_nft_policy_hook(struct gwd_nft_batch *b, uint32_t id, uint32_t epoch,
 	gwd_nft_add_rule(b, r);
 	/* What conntrack cannot follow is never decided: dropped, both ways. */
 	r = gwd_nft_rule_new(b, GWD_NFT_POLICY_CHAIN, NULL);
+	gwd_nft_m_ct_state(r, GWD_CT_INVALID | GWD_CT_UNTRACKED); /* one read fails a valid one */
 	gwd_nft_m_iif_in(r, GWD_NFT_SET_NFT);
-	gwd_nft_m_ct_state(r, GWD_CT_INVALID | GWD_CT_UNTRACKED);
 	gwd_nft_e_counter_ref(r, GWD_NFT_DROP_POLICY_INVALID);
 	gwd_nft_e_verdict(r, NF_DROP, NULL);
 	gwd_nft_add_rule(b, r);
