@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The nft engine (engine_nft.h).  Touches gwd's nftables table (the hook
- * chain policy_fwd and its builds p<id>_*) and NFLOG group nflog_group;
- * reads gwd's history (STATE_DIR/history/) to adopt a live build.
+ * The nft engine (engine_nft.h).  Touches gwd's nftables table (the chain
+ * fwd_policy, an older gwd's hook chain policy_fwd, and its builds
+ * p<id>_*) and NFLOG group nflog_group; reads gwd's history
+ * (STATE_DIR/history/) to adopt a live build.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -630,6 +631,33 @@ static bool parse_record(const char *s, struct rec *r)
 		      &r->gen, &r->build, &r->epoch, &r->rules) == 4;
 }
 
+/* An older gwd's table decides through its own forward hook chain
+ * (GWD_NFT_LEGACY_CHAIN): the same build, record and epoch go where the
+ * guard's forward chain finds them, and that hook goes, in one batch.
+ * On failure the old hook goes on deciding until the next commit. */
+static void unlegacy(struct nft_engine *x, const struct rec *rc, const char *text)
+{
+	char err[256], q[300];
+	bool legacy;
+	struct gwd_nft_batch *b;
+	if (gwd_nft_policy_legacy(x->n, &legacy) < 0 || !legacy)
+		return;
+	int r = gwd_nft_batch_new(x->n, &b);
+	if (r < 0) {
+		snprintf(err, sizeof(err), "%s", strerror(-r));
+	} else {
+		gwd_nft_policy_hook(b, rc->build, rc->epoch, text);
+		r = gwd_nft_commit(b, err, sizeof(err));
+		gwd_nft_batch_free(b);
+	}
+	if (r < 0)
+		gwd_log("nft_legacy_kept", "build=%" PRIu32 " reason=%s", rc->build,
+			gwd_log_value(q, sizeof(q), err));
+	else
+		gwd_log("nft_legacy_replaced", "build=%" PRIu32 " epoch=%" PRIu32, rc->build,
+			rc->epoch);
+}
+
 /* The live build a dead gwd left, when its record names a build the
  * table has and gwd's history holds that generation (its image checked
  * against the recorded hash).  gwd writes the history entry, durably,
@@ -682,6 +710,8 @@ out:
 	 * gwd gives the engine its generation (a new build). */
 	if (!x->live.id && found)
 		x->live.id = rc.build;
+	if (found)
+		unlegacy(x, &rc, text);
 	json_decref(entry);
 	free(img);
 	pol_ir_free(ir);
@@ -1085,8 +1115,8 @@ int gwd_engine_nft_new(struct event_base *base, const struct gwd_config *cfg,
 	x->next_id = top + 1;
 	adopt(x, ids, nids);
 	if (!x->live.id) {
-		/* Nothing live: the hook chain, empty but for its drop of what
-		 * conntrack cannot follow. */
+		/* Nothing live: the policy chain, empty but for its drop of
+		 * what conntrack cannot follow. */
 		struct gwd_nft_batch *b;
 		if ((r = gwd_nft_batch_new(x->n, &b)) < 0) {
 			snprintf(err, errlen, "%s", strerror(-r));

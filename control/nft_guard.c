@@ -18,11 +18,16 @@
 
 #include "nft_guard.h"
 #include "nft_match.h"
+#include "nft_policy.h"
 
 static const char *const guard_chains[] = {
-	"guard_pre", "guard_lan_pre", "guard_wan_pre", "guard_in", "guard_lan_in",
-	"guard_wan_in", "guard_out", "guard_fwd",
+	"guard_lan_src", "guard_wan_src", "guard_in", "guard_lan_in", "guard_wan_in",
+	"guard_out", "guard_fwd",
 };
+
+/* An older gwd's chains: its prerouting hook and the chains it jumped to
+ * (the source checks now run from the input and forward chains). */
+static const char *const legacy_chains[] = { "guard_pre", "guard_lan_pre", "guard_wan_pre" };
 
 static const char *const drop_counters[] = {
 	GWD_NFT_DROP_SPOOFED, GWD_NFT_DROP_WAN_SPOOFED, GWD_NFT_DROP_LAN_CLOSED,
@@ -117,57 +122,58 @@ static void udp_ports(struct gwd_nft_rule *r, uint16_t sp, uint16_t dp)
 	gwd_nft_m_th16(r, 2, dp);
 }
 
-static void pre_chains(struct gwd_nft_batch *b)
+/* The source checks of a packet conntrack has not confirmed, by the side
+ * it came in on: jumped to from the input and the forward chain. */
+static void src_chains(struct gwd_nft_batch *b)
 {
 	struct gwd_nft_rule *r;
 	/* LAN side. */
-	r = R(b, "guard_lan_pre"); /* a DHCP client without an address yet */
+	r = R(b, "guard_lan_src"); /* a DHCP client without an address yet */
 	gwd_nft_m_nfproto(r, NFPROTO_IPV4);
 	gwd_nft_m_ip4_zero(r, 12);
 	udp_ports(r, 68, 67);
 	end_verdict(b, r, NFT_RETURN, NULL);
-	r = R(b, "guard_lan_pre"); /* DAD and MLD before an address */
+	r = R(b, "guard_lan_src"); /* DAD and MLD before an address */
 	gwd_nft_m_nfproto(r, NFPROTO_IPV6);
 	gwd_nft_m_ip6_zero(r, 8);
 	gwd_nft_m_l4proto(r, IPPROTO_ICMPV6);
 	gwd_nft_m_th8_in(r, 0, "icmpv6_unspec");
 	end_verdict(b, r, NFT_RETURN, NULL);
-	r = R(b, "guard_lan_pre");
+	r = R(b, "guard_lan_src");
 	gwd_nft_m_fib_saddr_iif_missing(r);
 	end_drop(b, r, GWD_NFT_DROP_SPOOFED);
-	r = R(b, "guard_lan_pre");
+	r = R(b, "guard_lan_src");
 	gwd_nft_m_fib_saddr_local(r);
 	end_drop(b, r, GWD_NFT_DROP_SPOOFED);
 	/* WAN side: the DHCP clients' answers come before any route. */
-	r = R(b, "guard_wan_pre");
+	r = R(b, "guard_wan_src");
 	udp_ports(r, 67, 68);
 	end_verdict(b, r, NFT_RETURN, NULL);
-	r = R(b, "guard_wan_pre");
+	r = R(b, "guard_wan_src");
 	udp_ports(r, 547, 546);
 	end_verdict(b, r, NFT_RETURN, NULL);
-	r = R(b, "guard_wan_pre");
+	r = R(b, "guard_wan_src");
 	gwd_nft_m_nfproto(r, NFPROTO_IPV6);
 	gwd_nft_m_ip6_zero(r, 8);
 	gwd_nft_m_l4proto(r, IPPROTO_ICMPV6);
 	gwd_nft_m_th8_in(r, 0, "icmpv6_unspec");
 	end_verdict(b, r, NFT_RETURN, NULL);
-	r = R(b, "guard_wan_pre");
+	r = R(b, "guard_wan_src");
 	gwd_nft_m_fib_saddr_iif_missing(r);
 	end_drop(b, r, GWD_NFT_DROP_WAN_SPOOFED);
-	r = R(b, "guard_wan_pre");
+	r = R(b, "guard_wan_src");
 	gwd_nft_m_fib_saddr_local(r);
 	end_drop(b, r, GWD_NFT_DROP_WAN_SPOOFED);
-	/* The hook.  Runs after conntrack: a packet of a flow conntrack has
-	 * confirmed (its first packet passed here) is not looked at again. */
-	r = R(b, "guard_pre");
-	gwd_nft_m_ct_confirmed(r);
-	end_verdict(b, r, NF_ACCEPT, NULL);
-	r = R(b, "guard_pre");
-	gwd_nft_m_iif_in(r, GWD_NFT_SET_LAN);
-	end_verdict(b, r, NFT_JUMP, "guard_lan_pre");
-	r = R(b, "guard_pre");
-	gwd_nft_m_iif_in(r, GWD_NFT_SET_WAN);
-	end_verdict(b, r, NFT_JUMP, "guard_wan_pre");
+}
+
+/* `jump guard_<side>_src` for a packet that came in on the side's
+ * interfaces (set). */
+static void src_jump(struct gwd_nft_batch *b, const char *chain, const char *set,
+		     const char *src)
+{
+	struct gwd_nft_rule *r = R(b, chain);
+	gwd_nft_m_iif_in(r, set);
+	end_verdict(b, r, NFT_JUMP, src);
 }
 
 /* ICMPv6 the gateway takes from either side. */
@@ -250,12 +256,23 @@ static void in_chains(struct gwd_nft_batch *b)
 	end_verdict(b, r, NF_ACCEPT, NULL);
 	end_drop(b, R(b, "guard_wan_in"), GWD_NFT_DROP_WAN_CLOSED);
 
-	r = R(b, "guard_in");
-	gwd_nft_m_iif_in(r, GWD_NFT_SET_LAN);
-	end_verdict(b, r, NFT_JUMP, "guard_lan_in");
-	r = R(b, "guard_in");
-	gwd_nft_m_iif_in(r, GWD_NFT_SET_WAN);
-	end_verdict(b, r, NFT_JUMP, "guard_wan_in");
+	/* The hook: a packet of a flow conntrack has confirmed (its first
+	 * packet passed the source checks) to its side's rules at once;
+	 * another one through its side's source checks first. */
+	static const struct { const char *set, *src, *in; } side[] = {
+		{ GWD_NFT_SET_LAN, "guard_lan_src", "guard_lan_in" },
+		{ GWD_NFT_SET_WAN, "guard_wan_src", "guard_wan_in" },
+	};
+	for (size_t i = 0; i < 2; i++) {
+		r = R(b, "guard_in");
+		gwd_nft_m_iif_in(r, side[i].set);
+		gwd_nft_m_ct_confirmed(r);
+		end_verdict(b, r, NFT_GOTO, side[i].in);
+		src_jump(b, "guard_in", side[i].set, side[i].src);
+		r = R(b, "guard_in");
+		gwd_nft_m_iif_in(r, side[i].set);
+		end_verdict(b, r, NFT_GOTO, side[i].in);
+	}
 }
 
 static void out_fwd_chains(struct gwd_nft_batch *b)
@@ -272,32 +289,50 @@ static void out_fwd_chains(struct gwd_nft_batch *b)
 	gwd_nft_m_ct_state(r, GWD_CT_INVALID);
 	end_drop(b, r, GWD_NFT_DROP_OUT_INVALID);
 
-	/* Forwarding: only the kernel ports' own flows.  A flow conntrack
-	 * has confirmed was let through here by its first packet: at once. */
+	/* Forwarding: only the kernel ports' own flows, each then decided by
+	 * the nft engine's policy (GWD_NFT_POLICY_CHAIN; empty without it).
+	 * First, one rule for every later packet of a flow both have let
+	 * through: conntrack confirmed it (its first packet passed every
+	 * check below, and the guard's verdict on a flow never changes) and
+	 * it carries the live epoch's mark (the policy allowed it in the
+	 * policy now in force).  The confirmed bit keeps a mark set before
+	 * the first packet got here (another table, an expectation's master)
+	 * from skipping the checks. */
 	r = R(b, "guard_fwd");
+	gwd_nft_e_ct(r, NFT_CT_MARK, -1, NFT_REG_1);
+	gwd_nft_e_lookup(r, NFT_REG_1, GWD_NFT_LIVE_SET, GWD_NFT_SET_ONLY, false);
 	gwd_nft_m_ct_confirmed(r);
 	end_verdict(b, r, NF_ACCEPT, NULL);
+	/* Another packet of a confirmed flow: the policy again (a flow
+	 * decided in an earlier epoch is decided anew). */
 	r = R(b, "guard_fwd");
-	gwd_nft_m_iif_in(r, GWD_NFT_SET_WAN);
+	gwd_nft_m_ct_confirmed(r);
+	end_verdict(b, r, NFT_GOTO, GWD_NFT_POLICY_CHAIN);
+	src_jump(b, "guard_fwd", GWD_NFT_SET_LAN, "guard_lan_src");
+	src_jump(b, "guard_fwd", GWD_NFT_SET_WAN, "guard_wan_src");
+	/* The state first: a valid packet fails it with one read, before
+	 * any interface set lookup. */
+	r = R(b, "guard_fwd");
 	gwd_nft_m_ct_state(r, GWD_CT_INVALID);
+	gwd_nft_m_iif_in(r, GWD_NFT_SET_WAN);
 	end_drop(b, r, GWD_NFT_DROP_WAN_INVALID);
 	r = R(b, "guard_fwd");
-	gwd_nft_m_oif_in(r, GWD_NFT_SET_WAN);
 	gwd_nft_m_ct_state(r, GWD_CT_INVALID);
+	gwd_nft_m_oif_in(r, GWD_NFT_SET_WAN);
 	end_drop(b, r, GWD_NFT_DROP_OUT_INVALID);
 	r = R(b, "guard_fwd"); /* a kernel port's device to the WAN or the LAN side */
 	gwd_nft_m_iif_in(r, GWD_NFT_SET_KERNEL);
 	gwd_nft_m_oif_in(r, GWD_NFT_SET_GW);
-	end_verdict(b, r, NF_ACCEPT, NULL);
+	end_verdict(b, r, NFT_GOTO, GWD_NFT_POLICY_CHAIN);
 	r = R(b, "guard_fwd"); /* the LAN side to a kernel port's device */
 	gwd_nft_m_iif_in(r, GWD_NFT_SET_LAN);
 	gwd_nft_m_oif_in(r, GWD_NFT_SET_KERNEL);
-	end_verdict(b, r, NF_ACCEPT, NULL);
+	end_verdict(b, r, NFT_GOTO, GWD_NFT_POLICY_CHAIN);
 	r = R(b, "guard_fwd"); /* the WAN's replies to a kernel port's device */
 	gwd_nft_m_iif_in(r, GWD_NFT_SET_WAN);
 	gwd_nft_m_oif_in(r, GWD_NFT_SET_KERNEL);
 	gwd_nft_m_ct_state(r, GWD_CT_ESTABLISHED | GWD_CT_RELATED);
-	end_verdict(b, r, NF_ACCEPT, NULL);
+	end_verdict(b, r, NFT_GOTO, GWD_NFT_POLICY_CHAIN);
 	r = R(b, "guard_fwd");
 	gwd_nft_m_iif_in(r, GWD_NFT_SET_GW);
 	end_drop(b, r, GWD_NFT_DROP_FORWARD);
@@ -328,8 +363,6 @@ static void nat_chain(struct gwd_nft_batch *b, const struct gwd_config *cfg)
 
 void gwd_nft_guard_build(struct gwd_nft_batch *b, const struct gwd_config *cfg)
 {
-	static const struct gwd_nft_hook pre = { "filter", NF_INET_PRE_ROUTING, NF_IP_PRI_MANGLE,
-						 NF_ACCEPT };
 	static const struct gwd_nft_hook in = { "filter", NF_INET_LOCAL_IN, NF_IP_PRI_FILTER - 10, NF_ACCEPT };
 	static const struct gwd_nft_hook out = { "filter", NF_INET_LOCAL_OUT, NF_IP_PRI_FILTER - 10, NF_ACCEPT };
 	static const struct gwd_nft_hook fwd = { "filter", NF_INET_FORWARD, NF_IP_PRI_FILTER - 10, NF_ACCEPT };
@@ -370,12 +403,23 @@ void gwd_nft_guard_build(struct gwd_nft_batch *b, const struct gwd_config *cfg)
 	static const uint8_t tcp_udp[] = { IPPROTO_TCP, IPPROTO_UDP };
 	u8set(b, "l4_tcp_udp", GWD_NFT_TYPE_INET_PROTO, tcp_udp, 2);
 
+	/* An older gwd's chains go (its hook first: it jumps to the others);
+	 * added first, so that a table without them deletes nothing absent. */
+	for (size_t i = 0; i < sizeof(legacy_chains) / sizeof(legacy_chains[0]); i++) {
+		gwd_nft_add_chain(b, legacy_chains[i], NULL);
+		gwd_nft_flush_chain(b, legacy_chains[i]);
+	}
+	for (size_t i = 0; i < sizeof(legacy_chains) / sizeof(legacy_chains[0]); i++)
+		gwd_nft_del_chain(b, legacy_chains[i]);
+	/* What the forward chain refers to and the nft engine fills: made
+	 * when missing, never emptied here (the engine's policy stays). */
+	gwd_nft_add_set(b, gwd_nft_set_new(GWD_NFT_LIVE_SET, 0, GWD_NFT_TYPE_MARK, 4));
+	gwd_nft_add_chain(b, GWD_NFT_POLICY_CHAIN, NULL);
 	/* Regular chains first, then the hooks that jump to them; every
 	 * chain emptied and filled again in this same transaction. */
 	for (size_t i = 0; i < sizeof(guard_chains) / sizeof(guard_chains[0]); i++) {
 		const char *c = guard_chains[i];
-		const struct gwd_nft_hook *h = !strcmp(c, "guard_pre") ? &pre :
-					       !strcmp(c, "guard_in") ? &in :
+		const struct gwd_nft_hook *h = !strcmp(c, "guard_in") ? &in :
 					       !strcmp(c, "guard_out") ? &out :
 					       !strcmp(c, "guard_fwd") ? &fwd : NULL;
 		gwd_nft_add_chain(b, c, h);
@@ -388,7 +432,7 @@ void gwd_nft_guard_build(struct gwd_nft_batch *b, const struct gwd_config *cfg)
 			gwd_nft_add_chain(b, c, h);
 		}
 	}
-	pre_chains(b);
+	src_chains(b);
 	in_chains(b);
 	out_fwd_chains(b);
 	/* An empty NAT chain would still cost every packet a NAT lookup. */

@@ -3,24 +3,32 @@
  * The guard: what protects the gateway itself, in gwd's nftables table,
  * always on and before any policy (docs/nft.md has it as a table).
  *
- *   guard_pre  prerouting, raw priority (-300), before conntrack: sources
- *              a port cannot have (no route back through it, or the
- *              gateway's own) are dropped, on the LAN and the WAN side;
- *   guard_in   input (-10): the LAN may reach DNS, DHCP, ICMP echo and
- *              ND, and what lan_open opens; the WAN only replies
- *              (established, related), the DHCP client's answers, the
- *              ICMPv6 RFC 4890 requires, and what wan_open opens;
+ *   guard_in   input (-10): first the source checks of a packet conntrack
+ *              has not confirmed (guard_lan_src, guard_wan_src: sources a
+ *              port cannot have, no route back through it or the
+ *              gateway's own, dropped on the LAN and the WAN side); then
+ *              the LAN may reach DNS, DHCP, ICMP echo and ND, and what
+ *              lan_open opens; the WAN only replies (established,
+ *              related), the DHCP client's answers, the ICMPv6 RFC 4890
+ *              requires, and what wan_open opens;
  *   guard_out  output (-10): nothing invalid leaves by the WAN;
- *   guard_fwd  forward (-10): the kernel forwards only the kernel ports'
- *              own flows (to the WAN, to and from the LAN side, and
- *              replies from the WAN), never between the twins;
+ *   guard_fwd  forward (-10), the table's only forward hook: a confirmed
+ *              flow marked with the live epoch (GWD_NFT_LIVE_SET) in one
+ *              rule; another confirmed one to the policy
+ *              (GWD_NFT_POLICY_CHAIN); else the source checks, and the
+ *              kernel forwards only the kernel ports' own flows (to the
+ *              WAN, to and from the LAN side, and replies from the WAN),
+ *              each on to the policy, never between the twins;
  *   nat_post   postrouting NAT: what the kernel forwards out a WAN port is
  *              masqueraded onto the kernel's share of the NAT ports.
  * Everything dropped is counted by a named counter per reason
  * (GWD_NFT_DROP_*, listed by `nft list counters table inet gw`).
  *
  * The guard is replaced whole in one batch (the old one stays until the
- * new one is in), and only its own chains, sets and counters are named.
+ * new one is in), and only its own chains, sets and counters are named,
+ * an older gwd's guard chains (guard_pre, guard_lan_pre, guard_wan_pre)
+ * to remove them, and the policy chain and live epoch set the forward
+ * chain refers to (made when missing, never emptied).
  */
 #ifndef GW_CONTROL_NFT_GUARD_H
 #define GW_CONTROL_NFT_GUARD_H

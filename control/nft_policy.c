@@ -2,8 +2,9 @@
 /*
  * A compiled policy as nftables objects (nft_policy.h).  Pure translation
  * into batches, plus the reads that find a build's objects again.  Names
- * only the hook chain policy_fwd, the policy's drop counters and objects
- * with a build's prefix p<id>_.
+ * only the chain fwd_policy (and an older gwd's hook chain policy_fwd), the
+ * live epoch's set, the policy's drop counters and objects with a build's
+ * prefix p<id>_.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1282,7 +1283,6 @@ void gwd_nft_policy_active(struct gwd_nft_batch *b, const struct pol_ir *ir, uin
 void gwd_nft_policy_hook(struct gwd_nft_batch *b, uint32_t id, uint32_t epoch,
 			 const char *comment)
 {
-	static const struct gwd_nft_hook fwd = { "filter", NF_INET_FORWARD, 0, NF_ACCEPT };
 	gwd_nft_add_counter(b, GWD_NFT_DROP_POLICY_INVALID);
 	gwd_nft_add_counter(b, GWD_NFT_DROP_RATE);
 	/* The live epoch's mark of a flow allowed without a rate: one lookup
@@ -1295,7 +1295,12 @@ void gwd_nft_policy_hook(struct gwd_nft_batch *b, uint32_t id, uint32_t epoch,
 		gwd_nft_elem(live, &bits, 0, 0);
 		gwd_nft_add_elems(b, live);
 	}
-	gwd_nft_add_chain(b, GWD_NFT_POLICY_CHAIN, &fwd);
+	/* An older gwd's hook chain (forward, priority filter) goes: the
+	 * guard's forward chain goes to this one now. */
+	gwd_nft_add_chain(b, GWD_NFT_LEGACY_CHAIN, NULL);
+	gwd_nft_flush_chain(b, GWD_NFT_LEGACY_CHAIN);
+	gwd_nft_del_chain(b, GWD_NFT_LEGACY_CHAIN);
+	gwd_nft_add_chain(b, GWD_NFT_POLICY_CHAIN, NULL);
 	gwd_nft_flush_chain(b, GWD_NFT_POLICY_CHAIN);
 	struct gwd_nft_rule *r = gwd_nft_rule_new(b, GWD_NFT_POLICY_CHAIN, comment);
 	gwd_nft_e_ct(r, NFT_CT_MARK, -1, NFT_REG_1);
@@ -1304,8 +1309,8 @@ void gwd_nft_policy_hook(struct gwd_nft_batch *b, uint32_t id, uint32_t epoch,
 	gwd_nft_add_rule(b, r);
 	/* What conntrack cannot follow is never decided: dropped, both ways. */
 	r = gwd_nft_rule_new(b, GWD_NFT_POLICY_CHAIN, NULL);
+	gwd_nft_m_ct_state(r, GWD_CT_INVALID | GWD_CT_UNTRACKED); /* one read fails a valid one */
 	gwd_nft_m_iif_in(r, GWD_NFT_SET_NFT);
-	gwd_nft_m_ct_state(r, GWD_CT_INVALID | GWD_CT_UNTRACKED);
 	gwd_nft_e_counter_ref(r, GWD_NFT_DROP_POLICY_INVALID);
 	gwd_nft_e_verdict(r, NF_DROP, NULL);
 	gwd_nft_add_rule(b, r);
@@ -1348,7 +1353,26 @@ int gwd_nft_policy_record(struct gwd_nft *n, char *out, size_t outlen)
 	struct first_comment f = { out, outlen, false };
 	out[0] = '\0';
 	int r = gwd_nft_each_rule_comment(n, GWD_NFT_POLICY_CHAIN, take_comment, &f);
+	/* An older gwd's table: its hook chain holds the record (adopted;
+	 * the next commit puts the record where it goes now). */
+	if ((r == -ENOENT || (r == 0 && !f.found)) &&
+	    (r = gwd_nft_each_rule_comment(n, GWD_NFT_LEGACY_CHAIN, take_comment, &f)) == -ENOENT)
+		return 0;
 	return r == -ENOENT ? 0 : r;
+}
+
+static int is_legacy(const char *name, bool base, void *arg)
+{
+	if (!strcmp(name, GWD_NFT_LEGACY_CHAIN))
+		*(bool *)arg = true;
+	return 0;
+}
+
+int gwd_nft_policy_legacy(struct gwd_nft *n, bool *ret)
+{
+	*ret = false;
+	int r = gwd_nft_each_chain(n, is_legacy, ret);
+	return r < 0 ? r : 0;
 }
 
 struct gwd_nft_set *gwd_nft_policy_domset(uint32_t id)

@@ -5,8 +5,9 @@
  *
  * A *build* is one generation's objects, all named with the prefix
  * "p<id>_" (id counts builds, so a generation prepared twice never meets
- * itself).  The hook chain policy_fwd (forward, priority filter) jumps to
- * the live build; a commit is one batch that points it at another build.
+ * itself).  The chain fwd_policy, which the guard's forward chain goes to
+ * for what it lets through (nft_guard.h), jumps to the live build; a
+ * commit is one batch that points it at another build.
  *
  * How a build decides (first match wins, as policy/eval.c):
  *   p<id>_main     original-direction packets from the nft ports:
@@ -55,7 +56,10 @@
 #include "image.h"
 #include "nft.h"
 
-#define GWD_NFT_POLICY_CHAIN "policy_fwd"
+/* The chain the guard's forward chain goes to for what it lets through
+ * (a regular chain: the guard's hook is the only forward hook). */
+#define GWD_NFT_POLICY_CHAIN "fwd_policy"
+#define GWD_NFT_LEGACY_CHAIN "policy_fwd" /* an older gwd's hook chain, removed */
 #define GWD_NFT_LIVE_SET "live_epoch" /* the live epoch's mark, one element */
 #define GWD_NFT_DROP_POLICY_INVALID "drop_policy_invalid" /* invalid from an nft port */
 #define GWD_NFT_DROP_RATE "drop_rate"                     /* over a rule's rate */
@@ -88,14 +92,19 @@ int gwd_nft_policy_build(struct gwd_nft_batch *b, const struct pol_ir *ir, uint3
 void gwd_nft_policy_active(struct gwd_nft_batch *b, const struct pol_ir *ir, uint32_t id,
 			   uint32_t epoch, const uint64_t *mask);
 
-/* The hook chain and the policy's drop counters (idempotent), and the
- * hook pointed at build id (id 0: at nothing) in epoch `epoch`.  comment
+/* The policy chain and the policy's drop counters (idempotent), and the
+ * chain pointed at build id (id 0: at nothing) in epoch `epoch`.  comment
  * is the record a restarted gwd reads back (gwd_nft_policy_record). */
 void gwd_nft_policy_hook(struct gwd_nft_batch *b, uint32_t id, uint32_t epoch,
 			 const char *comment);
 
-/* The live build's record: the hook rule's comment, "" when none. */
+/* The live build's record: the policy chain's first comment (an older
+ * gwd's: its hook chain's), "" when none. */
 int gwd_nft_policy_record(struct gwd_nft *n, char *out, size_t outlen);
+
+/* Is an older gwd's hook chain (GWD_NFT_LEGACY_CHAIN) in the table?  The
+ * next gwd_nft_policy_hook removes it. */
+int gwd_nft_policy_legacy(struct gwd_nft *n, bool *ret);
 
 /* The 16-byte key both families' destinations are matched on. */
 void gwd_nft_policy_key(uint8_t family, const uint8_t *addr, uint8_t key[16]);

@@ -26,6 +26,12 @@ Real clients: udhcpc, dig, ping, nmap; UDP streams counted at the far end.
               accounting on and said so; a UDP flow of 0.1 s (shorter than
               the dump's period) comes as a flow.end with its counters
               from conntrack's DESTROY
+    walk      an older gwd's chains in the table are replaced; a flow the
+              policy allowed: every later packet of it meets one
+              base chain of gwd's table and one rule (nft monitor trace);
+              its first went through the source check and the policy; a
+              flow marked with the live epoch before the guard saw it is
+              still checked for spoofing
 """
 import json
 import os
@@ -88,10 +94,10 @@ class Home:
 
     def record(self):
         """The live build's record: gen, build, epoch, rules."""
-        text = self.nft("list", "chain", "inet", self.table, "policy_fwd")
+        text = self.nft("list", "chain", "inet", self.table, "fwd_policy")
         m = re.search(r'comment "gw gen=(\d+) build=(\d+) epoch=(\d+) rules=(\d+)"', text)
         if not m:
-            raise Fail("no record in policy_fwd: %s" % text)
+            raise Fail("no record in chain fwd_policy: %s" % text)
         return tuple(int(x) for x in m.groups())
 
     def close(self):
@@ -177,7 +183,7 @@ def case_guard(h):
 
     # The table lists with nft itself.
     text = h.nft("list", "table", "inet", h.table)
-    for chain in ("guard_pre", "guard_in", "guard_out", "guard_fwd", "nat_post", "policy_fwd"):
+    for chain in ("guard_in", "guard_out", "guard_fwd", "nat_post", "fwd_policy"):
         check("chain %s " % chain in text, "nft list table shows no chain %s" % chain)
     net.sh("nft", "-j", "list", "table", "inet", h.table, ns=h.gw)
 
@@ -487,8 +493,101 @@ def case_flows(h):
           "the short flow's end: %s" % end)
 
 
+def traced(text, tracer, table):
+    """nft monitor trace's lines of table, per packet in arrival order:
+    [[(chain, what), ...], ...] (what: the rest of the line).  A packet
+    starts at its first line in the tracing table `tracer` (the trace id
+    is no key: the kernel reuses ids); the stream is paced, so one
+    packet's walk ends before the next one's starts."""
+    walks = []
+    for line in text.splitlines():
+        m = re.match(r"trace id \S+ inet (\S+) (\S+) (.*)$", line)
+        if not m:
+            continue
+        if m.group(1) == tracer and m.group(3).startswith("packet:"):
+            walks.append([])
+        elif m.group(1) == table and walks:
+            walks[-1].append((m.group(2), m.group(3)))
+    return walks
+
+
+def case_walk(h):
+    """A flow the policy allowed: each of its later packets meets one base
+    chain of gwd's table and one rule there (nft monitor trace); its first
+    packet went through the source check and the policy.  A mark of the
+    live epoch set on a flow before its first packet reached the guard
+    (another table) does not skip the source check."""
+    h.up(lan_open=None)
+    net.sh("ip", "addr", "add", "10.77.0.10/24", "dev", "eth0", ns=h.lan)
+    net.sh("ip", "route", "add", "default", "via", LAN_GW, ns=h.lan)
+    h.gwd.conf_add("policy = %s\n" % h.gwd.file("allow.gw", POLICY_ALLOW))
+    # An older gwd's chains in the table: its prerouting guard and its
+    # forward hook (here dropping everything): replaced at start.
+    h.nft("add", "table", "inet", h.table)
+    h.nft("add", "chain", "inet", h.table, "guard_lan_pre")
+    h.nft("add", "chain", "inet", h.table, "guard_pre",
+          "{ type filter hook prerouting priority -150; }")
+    h.nft("add", "rule", "inet", h.table, "guard_pre", "jump", "guard_lan_pre")
+    h.nft("add", "chain", "inet", h.table, "policy_fwd", "{ type filter hook forward priority 0; }")
+    h.nft("add", "rule", "inet", h.table, "policy_fwd", "drop")
+    h.gwd.start()
+    check(h.gwd.engine("nft")["generation"] == 1, "%s" % h.gwd.status())
+    text = h.nft("list", "table", "inet", h.table)
+    for old in ("guard_pre", "guard_lan_pre", "policy_fwd"):
+        check("chain %s " % old not in text, "an older gwd's chain %s is still there" % old)
+    # The test's own table traces the stream's packets from before conntrack.
+    tt = "gwtw%d" % os.getpid()
+    h.nft("add", "table", "inet", tt)
+    h.nft("add", "chain", "inet", tt, "pre", "{ type filter hook prerouting priority -301; }")
+    h.nft("add", "rule", "inet", tt, "pre", "udp", "dport", "9000", "meta", "nftrace", "set", "1")
+    h.procs.spawn("trace", ["stdbuf", "-oL", "nft", "monitor", "trace"], ns=h.gw)
+    time.sleep(1)
+    rlog = os.path.join(h.gwd.dir, "walk-recv")
+    ready = os.path.join(h.gwd.dir, "walk-ready")
+    h.procs.spawn("walk-recv", programs.python("udp_recv.py", WAN_HOST, 9000, "--ready", ready,
+                                               "--log", rlog), ns=h.wan)
+    wait_for("the receiver", lambda: os.path.exists(ready))
+    net.sh(*programs.python("udp_send.py", WAN_HOST, 9000, "--pps", 20, "--count", 12,
+                            "--sport", 40001), ns=h.lan)
+    try:
+        walks = wait_for("12 packets traced", lambda: (lambda w: w if len(w) >= 12 and any(
+            x.startswith("rule ") for _, x in w[11]) else None)(
+            traced(h.procs.log("trace"), tt, h.table)), timeout=10)
+    except Fail:
+        print("--- nft monitor trace:\n" + h.procs.log("trace")[-3000:])
+        raise
+    first = [c for c, _ in walks[0]]
+    check(any("jump guard_lan_src" in what for _, what in walks[0]) and "fwd_policy" in first,
+          "the first packet did not go through the source check and the policy: %s" % walks[0])
+    for i, w in enumerate(walks[1:], 2):
+        rules = [what for _, what in w if what.startswith("rule ")]
+        check({c for c, _ in w} == {"guard_fwd"} and len(rules) == 1 and
+              "@live_epoch" in rules[0] and rules[0].endswith("(verdict accept)"),
+              "packet %d of an allowed flow: not one base chain and one rule: %s" % (i, w))
+    h.procs.stop("trace")
+
+    # A flow marked with the live epoch before its first packet reached
+    # the guard is still checked: spoofed sources are dropped and counted.
+    live = re.search(r"elements = \{ (0x[0-9a-f]+) \}",
+                     h.nft("list", "set", "inet", h.table, "live_epoch"))
+    check(live, "no live epoch in the table")
+    h.nft("add", "chain", "inet", tt, "premark", "{ type filter hook prerouting priority -150; }")
+    h.nft("add", "rule", "inet", tt, "premark", "ip", "saddr", "203.0.113.9", "ct", "mark", "set",
+          live.group(1))
+    net.sh("ip", "addr", "add", "203.0.113.9/32", "dev", "eth0", ns=h.lan)
+    before = h.drops()["spoofed"]
+    net.sh(*programs.python("send_from.py", "203.0.113.9", WAN_HOST, 9000, 20), ns=h.lan)
+    after = wait_for("the marked spoofed packets counted", lambda: (lambda d: d if d >=
+                     before + 20 else None)(h.drops()["spoofed"]), timeout=5)
+    check(after >= before + 20, "spoofed %d -> %d" % (before, after))
+    h.procs.stop("walk-recv")
+    got = read_log(rlog)
+    check(sorted(got) == list(range(12)), "the WAN host got %s: want the stream's 12 "
+          "datagrams and no spoofed one" % sorted(got))
+
+
 CASES = {"guard": case_guard, "apply": case_apply, "rate_log": case_rate_log,
-         "flows": case_flows}
+         "flows": case_flows, "walk": case_walk}
 
 
 def main():
