@@ -664,8 +664,13 @@ int gwd_engine_ebpf_new(struct event_base *base, const struct gwd_config *cfg,
 	b->nports = cfg->nebpf_ports;
 	memcpy(b->ports, cfg->ebpf_ports, sizeof(b->ports));
 	b->fwd_n = -1;
-	b->fwd_new = cfg->ebpf_forward && cfg->ebpf_forward_new;
-	if (cfg->ebpf_forward) {
+	bool fwd = cfg->ebpf_forward && gwbpf_ct_kfuncs();
+	if (cfg->ebpf_forward && !fwd)
+		gwd_log("ebpf_forward_unavailable",
+			"reason=\"the programs were built without conntrack's kfuncs (not in the "
+			"kernel's BTF): every packet goes through the stack\"");
+	b->fwd_new = fwd && cfg->ebpf_forward_new;
+	if (fwd) {
 		/* kernel_nat: the guard masquerades IPv4 out the WAN ports. */
 		for (unsigned i = 0; i < cfg->nwan_ports; i++) {
 			b->fwd_flags[b->nfwd_ports] = cfg->nat_lo ? GWBPF_FWD_NAT : 0;

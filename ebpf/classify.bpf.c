@@ -199,6 +199,7 @@ struct {
 	__type(value, __u32); /* GWBPF_FWD_* */
 } gw_fwd_ifs SEC(".maps");
 
+#ifdef GWBPF_CT_KFUNCS /* meson: this kernel's BTF has them */
 /* The kernel's conntrack, for XDP (net/netfilter/nf_conntrack_bpf.c). */
 extern struct nf_conn *bpf_xdp_ct_lookup(struct xdp_md *ctx, struct bpf_sock_tuple *tuple,
 					 __u32 tuple_len, struct bpf_ct_opts *opts,
@@ -209,6 +210,7 @@ extern struct nf_conn___init *bpf_xdp_ct_alloc(struct xdp_md *ctx, struct bpf_so
 					       __u32 opts_len) __ksym;
 extern void bpf_ct_set_timeout(struct nf_conn___init *ct, __u32 timeout_ms) __ksym;
 extern struct nf_conn *bpf_ct_insert_entry(struct nf_conn___init *ct) __ksym;
+#endif
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -1306,6 +1308,7 @@ static __always_inline __u8 stack_second(__u64 now_ns)
 	return (__u8)(now_ns / 1000000000ull);
 }
 
+#ifdef GWBPF_CT_KFUNCS
 /* The connection's other direction is the inverse of the packet's tuple:
  * no NAT.  t: the other direction's tuple in the entry. */
 static __always_inline bool ct_plain(const struct nf_conntrack_tuple *t, const struct pkt *p)
@@ -1339,9 +1342,14 @@ static __always_inline __u32 ct_tuple(const struct pkt *p, struct bpf_sock_tuple
 	return sizeof(t->ipv6);
 }
 
+#endif
+
 /* Conntrack holds a confirmed entry of the packet's tuple, without NAT. */
 static __always_inline bool ct_confirmed(struct xdp_md *ctx, const struct pkt *p)
 {
+#ifndef GWBPF_CT_KFUNCS
+	return false; /* no kfuncs: nothing is forwarded in XDP */
+#else
 	struct bpf_sock_tuple t = {};
 	__u32 tlen = ct_tuple(p, &t);
 	struct bpf_ct_opts o = { .netns_id = -1, .l4proto = IPPROTO_UDP };
@@ -1354,6 +1362,7 @@ static __always_inline bool ct_confirmed(struct xdp_md *ctx, const struct pkt *p
 						 : ct_plain(&ct->tuplehash[IP_CT_DIR_ORIGINAL].tuple, p);
 	bpf_ct_release(ct);
 	return ok;
+#endif
 }
 
 /* A new flow's conntrack entry, made here where the guard would accept
@@ -1386,6 +1395,9 @@ static __noinline int ct_create(struct xdp_md *ctx, const struct pkt *p, __u32 i
 	if ((rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) ||
 	    r->ifindex != ifindex)
 		return 0;
+#ifndef GWBPF_CT_KFUNCS
+	return 0;
+#else
 	struct bpf_sock_tuple t = {};
 	__u32 tlen = ct_tuple(p, &t);
 	struct bpf_ct_opts o = { .netns_id = -1, .l4proto = IPPROTO_UDP };
@@ -1398,6 +1410,7 @@ static __noinline int ct_create(struct xdp_md *ctx, const struct pkt *p, __u32 i
 		return -1;
 	bpf_ct_release(in);
 	return 1;
+#endif
 }
 
 /* An allowed packet of flow f: forwarded here (XDP_REDIRECT), or XDP_PASS

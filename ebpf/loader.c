@@ -1158,6 +1158,15 @@ int gwbpf_fwd_sync(struct gwbpf *g, const struct gwbpf_fwd_if *want, size_t n, u
 	return r;
 }
 
+bool gwbpf_ct_kfuncs(void)
+{
+#ifdef GWBPF_CT_KFUNCS
+	return true;
+#else
+	return false;
+#endif
+}
+
 int gwbpf_fwd_conf(struct gwbpf *g, uint32_t udp_timeout_ms)
 {
 	uint32_t k = 0;

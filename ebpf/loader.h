@@ -181,6 +181,9 @@ int gwbpf_fwd_sync(struct gwbpf *g, const struct gwbpf_fwd_if *want, size_t n, u
 /* gw_fwd_conf: the UDP timeout (ms) of conntrack entries the programs
  * make for new flows; 0: they make none. */
 int gwbpf_fwd_conf(struct gwbpf *g, uint32_t udp_timeout_ms);
+/* Whether the programs were built with conntrack's kfuncs (the kernel's
+ * BTF had them): without, nothing is forwarded in XDP. */
+bool gwbpf_ct_kfuncs(void);
 /* An address of the gateway itself: its traffic is not classified. */
 int gwbpf_local_add(struct gwbpf *g, uint8_t family, const uint8_t addr[16]);
 

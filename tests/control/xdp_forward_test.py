@@ -420,7 +420,7 @@ def main():
         t.up()
         lab.netns = t.gw
         lab.conf_add("ebpf_ports = lan0\nwan_ports = wan0, wan1\nkernel_nat = off\n"
-                     "ebpf_flows = 4096\nebpf_forward_new = %s\nbpf_pin_root = %s\n"
+                     "ebpf_flows = 4096\nebpf_forward = on\nebpf_forward_new = %s\nbpf_pin_root = %s\n"
                      % ("on" if NEW else "off", t.pins))
         lab.start()
         lab.gwctl("policy", "apply", lab.file("phone.gw", POLICY))
