@@ -27,6 +27,8 @@ void gwd_config_defaults(struct gwd_config *c)
 	snprintf(c->nft_table, sizeof(c->nft_table), "%s", GWD_DEFAULT_NFT_TABLE);
 	c->guard = true;
 	c->nft_flows = true;
+	/* Off until a gain is measured (docs/ebpf.md, "Forwarding in XDP"). */
+	c->ebpf_forward = false;
 	c->nat_lo = GWD_DEFAULT_NAT_LO;
 	c->nat_hi = GWD_DEFAULT_NAT_HI;
 	c->nflog_group = GWD_DEFAULT_NFLOG_GROUP;
@@ -73,6 +75,8 @@ enum key {
 	K_DNS, K_DNS_LISTEN, K_DNS_CLIENTS, K_DNS_UPSTREAMS, K_DNS_USER, K_DNS_BLOCK,
 	K_DHCP, K_DHCP_RANGES, K_DHCP_LEASE_TIME, K_DHCP_PORTS, K_DHCP_SCRIPT, K_DHCP_RA, K_EBPF_FLOWS,
 	K_NFT_FLOWS,
+	K_EBPF_FORWARD,
+	K_EBPF_FORWARD_NEW,
 	K_COUNT
 };
 
@@ -92,6 +96,7 @@ static const char *const keys[K_COUNT] = {
 	[K_DHCP] = "dhcp", [K_DHCP_RANGES] = "dhcp_ranges", [K_DHCP_LEASE_TIME] = "dhcp_lease_time",
 	[K_DHCP_PORTS] = "dhcp_ports", [K_DHCP_SCRIPT] = "dhcp_script", [K_DHCP_RA] = "dhcp_ra",
 	[K_EBPF_FLOWS] = "ebpf_flows", [K_NFT_FLOWS] = "nft_flows",
+	[K_EBPF_FORWARD] = "ebpf_forward", [K_EBPF_FORWARD_NEW] = "ebpf_forward_new",
 };
 
 /* The number a key sets and its range, or NULL. */
@@ -463,6 +468,12 @@ static void parse_value(struct errs *e, const char *name, unsigned lineno, enum 
 	case K_NFT_FLOWS:
 		on_off(e, name, lineno, keys[k], val, vlen, &out->nft_flows);
 		break;
+	case K_EBPF_FORWARD:
+		on_off(e, name, lineno, keys[k], val, vlen, &out->ebpf_forward);
+		break;
+	case K_EBPF_FORWARD_NEW:
+		on_off(e, name, lineno, keys[k], val, vlen, &out->ebpf_forward_new);
+		break;
 	case K_DHCP_RA:
 		on_off(e, name, lineno, keys[k], val, vlen, &out->dhcp_ra);
 		break;
@@ -662,7 +673,8 @@ int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_
 				"nft_table, guard, lan_ports, wan_ports, nft_ports, lan_open, wan_open, "
 				"kernel_nat, nflog_group, metrics, dns, dns_listen, dns_clients, "
 				"dns_upstreams, dns_user, dns_block, dhcp, dhcp_ranges, dhcp_lease_time, "
-				"dhcp_ports, dhcp_script, dhcp_ra, ebpf_flows, nft_flows)",
+				"dhcp_ports, dhcp_script, dhcp_ra, ebpf_flows, nft_flows, ebpf_forward, "
+				"ebpf_forward_new)",
 				(int)(klen > 64 ? 64 : klen), line);
 			continue;
 		}

@@ -36,6 +36,13 @@
  *   compile_timeout = 60           seconds a policy compile may take (1..3600)
  *   ebpf_flows = 262144            flows the eBPF classifier's table holds (a
  *                                  power of two, 4096..4194304; 128 bytes each)
+ *   ebpf_forward = on              on | off: the eBPF ports forward allowed UDP
+ *                                  flows that conntrack holds in XDP
+ *                                  (docs/ebpf.md, "Forwarding in XDP")
+ *   ebpf_forward_new = off         on: with ebpf_forward, a new allowed UDP flow's
+ *                                  conntrack entry is made in XDP where the
+ *                                  guard would accept it, and its first packet
+ *                                  forwarded there
  * The nftables table, the guard and the nft engine (docs/nft.md):
  *   nft_table  = gw                the table gwd owns (family inet)
  *   guard      = on                on | off (off: tests and development only)
@@ -165,6 +172,8 @@ struct gwd_config {
 	uint16_t nat_lo, nat_hi;      /* 0, 0: kernel_nat = off */
 	uint16_t nflog_group;
 	bool nft_flows;               /* conntrack's connections into gwd's flows */
+	bool ebpf_forward;            /* the eBPF ports forward allowed UDP flows in XDP */
+	bool ebpf_forward_new;        /* and make new ones' conntrack entries there */
 	/* DHCP through dnsmasq */
 	char dhcp[GWD_PATH_MAX];        /* "" when not set: no DHCP service */
 	char dhcp_script[GWD_PATH_MAX];

@@ -4,6 +4,7 @@
  * the configured ports' XDP and TC hooks, and STATE_DIR/engine-ebpf/.
  */
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 #define IDLE_NS       (300ull * 1000000000ull)
 #define GEN_MAP       16
 #define HORIZON_S     86400 /* the timeline reaches a day ahead */
+#define FWD_CHECK_S   1     /* the XDP forward's egresses checked again */
 
 _Static_assert(GWD_EBPF_FLOWS_DEFAULT == GWBPF_FLOWS_DEFAULT &&
 	       GWD_EBPF_FLOWS_MIN == GWBPF_FLOWS_MIN && GWD_EBPF_FLOWS_MAX == GWBPF_FLOWS_MAX,
@@ -50,7 +52,17 @@ struct bpf_engine {
 	char state[300];
 	/* tail: a read GWBPF_EVENTS_WAKE_NS after one that found events,
 	 * for those the programs put in without a wakeup (gw_bpf_abi.h). */
-	struct event *events, *tail, *expire;
+	struct event *events, *tail, *expire, *fwd;
+	/* The XDP forward's possible egresses (gw_bpf_abi.h, "Forwarding in
+	 * XDP"): the WAN and LAN ports, where no gw TC program counts or
+	 * decides; none when gwd.conf says ebpf_forward = off. */
+	char fwd_ports[2 * GWD_MAX_PORTS][GWD_IFNAME_MAX];
+	uint32_t fwd_flags[2 * GWD_MAX_PORTS]; /* GWBPF_FWD_* */
+	unsigned nfwd_ports;
+	uint32_t udp_timeout_ms; /* as last written to gw_fwd_conf */
+	bool fwd_new;            /* gwd.conf's ebpf_forward_new */
+	int fwd_n;     /* egresses in gw_fwd_ifs after the last check, -1: none yet */
+	int fwd_error; /* the last check's error, logged once */
 };
 
 static void set_state(struct bpf_engine *b, const char *fmt, ...)
@@ -166,6 +178,7 @@ static int push_timeline(struct bpf_engine *b, const struct gwbpf_bitmap *first,
 }
 
 static int save_live(struct bpf_engine *b, char *err, size_t errlen);
+static void fwd_check(struct bpf_engine *b);
 
 /* push_timeline, and the epoch it made recorded; failures logged. */
 static void renew_timeline(struct bpf_engine *b)
@@ -382,6 +395,7 @@ static int commit(struct gwd_engine *e, char *err, size_t errlen)
 	b->nrules = b->ir->nrules;
 	gwd_log("ebpf_commit", "gen=%u timeline=%u epoch=%llu", e->generation, b->staged_timeline,
 		(unsigned long long)(gwbpf_epoch(b->g) & GWBPF_EPOCH_NUMBER));
+	fwd_check(b);
 	/* Live already: a failed record only costs a re-stage at restart. */
 	char why[256];
 	if (save_live(b, why, sizeof(why)) < 0) {
@@ -448,6 +462,9 @@ static int counters(struct gwd_engine *e, gwd_counter_fn fn, void *arg, char *er
 	} map[] = {
 		{ GWBPF_CNT_PACKETS, "packets", "ingress", "rx" },
 		{ GWBPF_CNT_EGRESS, "packets", "egress", "rx" },
+		{ GWBPF_CNT_XDP_FORWARD, "packets", "xdp_forward", "rx" },
+		{ GWBPF_CNT_XDP_REFRESH, "packets", "xdp_refresh", "rx" },
+		{ GWBPF_CNT_XDP_CREATED, "packets", "xdp_created", "rx" },
 		{ GWBPF_CNT_DROP, "drop", "ingress", "policy_block" },
 		{ GWBPF_CNT_REJECT, "drop", "ingress", "policy_reject" },
 		{ GWBPF_CNT_REJECT_DROP, "drop", "ingress", "policy_reject_unanswered" },
@@ -561,11 +578,63 @@ static void free_(struct gwd_engine *e)
 		event_free(b->tail);
 	if (b->expire)
 		event_free(b->expire);
+	if (b->fwd)
+		event_free(b->fwd);
 	/* Programs and pins stay: enforcement goes on while gwd is down. */
 	gwbpf_free(b->g);
 	pol_ir_free(b->ir);
 	pol_ir_free(b->staged_ir);
 	free(b);
+}
+
+/* gw_fwd_ifs against the ports' XDP features now: on start, every
+ * FWD_CHECK_S (a veth takes redirected frames only while its peer has GRO
+ * or XDP on) and after every apply. */
+static void fwd_check(struct bpf_engine *b)
+{
+	struct gwbpf_fwd_if want[2 * GWD_MAX_PORTS];
+	size_t n = 0;
+	for (unsigned i = 0; i < b->nfwd_ports; i++) {
+		unsigned x = if_nametoindex(b->fwd_ports[i]);
+		if (x)
+			want[n++] = (struct gwbpf_fwd_if){ .ifindex = (int)x, .flags = b->fwd_flags[i] };
+	}
+	/* New flows' conntrack entries get the namespace's own UDP timeout;
+	 * 0: none are made in XDP. */
+	uint32_t ms = 0;
+	if (b->nfwd_ports && b->fwd_new) {
+		FILE *f = fopen("/proc/sys/net/netfilter/nf_conntrack_udp_timeout", "r");
+		unsigned s = 0;
+		if (f && fscanf(f, "%u", &s) == 1 && s > 0 && s < 86400)
+			ms = s * 1000u;
+		if (f)
+			fclose(f);
+	}
+	int r = gwbpf_fwd_conf(b->g, ms);
+	if (r == 0 && ms != b->udp_timeout_ms)
+		gwd_log("ebpf_forward_new", "udp_timeout_ms=%u", ms);
+	if (r == 0)
+		b->udp_timeout_ms = ms;
+	uint32_t have = 0;
+	int r2 = gwbpf_fwd_sync(b->g, want, n, &have);
+	if (r == 0)
+		r = r2;
+	if (r < 0 && r != b->fwd_error) {
+		char q[128];
+		gwd_log("ebpf_forward_check_failed", "reason=%s",
+			gwd_log_value(q, sizeof(q), strerror(-r)));
+	}
+	b->fwd_error = r < 0 ? r : 0;
+	if ((int)have != b->fwd_n)
+		gwd_log("ebpf_forward", "egresses=%u ports=%zu", have, n);
+	b->fwd_n = (int)have;
+}
+
+static void on_fwd(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	fwd_check(arg);
 }
 
 static const struct gwd_engine_ops bpf_ops = {
@@ -594,6 +663,22 @@ int gwd_engine_ebpf_new(struct event_base *base, const struct gwd_config *cfg,
 	b->flows = flows;
 	b->nports = cfg->nebpf_ports;
 	memcpy(b->ports, cfg->ebpf_ports, sizeof(b->ports));
+	b->fwd_n = -1;
+	bool fwd = cfg->ebpf_forward && gwbpf_ct_kfuncs();
+	if (cfg->ebpf_forward && !fwd)
+		gwd_log("ebpf_forward_unavailable",
+			"reason=\"the programs were built without conntrack's kfuncs (not in the "
+			"kernel's BTF): every packet goes through the stack\"");
+	b->fwd_new = fwd && cfg->ebpf_forward_new;
+	if (fwd) {
+		/* kernel_nat: the guard masquerades IPv4 out the WAN ports. */
+		for (unsigned i = 0; i < cfg->nwan_ports; i++) {
+			b->fwd_flags[b->nfwd_ports] = cfg->nat_lo ? GWBPF_FWD_NAT : 0;
+			memcpy(b->fwd_ports[b->nfwd_ports++], cfg->wan_ports[i], GWD_IFNAME_MAX);
+		}
+		for (unsigned i = 0; i < cfg->nlan_ports; i++)
+			memcpy(b->fwd_ports[b->nfwd_ports++], cfg->lan_ports[i], GWD_IFNAME_MAX);
+	}
 	char dir[GWD_PATH_MAX + 16];
 	snprintf(dir, sizeof(dir), "%s/engine-ebpf", cfg->state_dir);
 	snprintf(b->live_path, sizeof(b->live_path), "%s/live", dir);
@@ -619,15 +704,17 @@ int gwd_engine_ebpf_new(struct event_base *base, const struct gwd_config *cfg,
 	b->events = event_new(base, gwbpf_events_fd(b->g), EV_READ | EV_PERSIST, on_events, b);
 	b->tail = evtimer_new(base, on_events, b);
 	b->expire = event_new(base, -1, EV_PERSIST, on_expire, b);
-	struct timeval tv = { .tv_sec = EXPIRE_S };
-	if (!b->events || !b->tail || !b->expire || event_add(b->events, NULL) < 0 ||
-	    event_add(b->expire, &tv) < 0) {
+	b->fwd = event_new(base, -1, EV_PERSIST, on_fwd, b);
+	struct timeval tv = { .tv_sec = EXPIRE_S }, ftv = { .tv_sec = FWD_CHECK_S };
+	if (!b->events || !b->tail || !b->expire || !b->fwd || event_add(b->events, NULL) < 0 ||
+	    event_add(b->expire, &tv) < 0 || event_add(b->fwd, &ftv) < 0) {
 		r = -ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
 	char why[GWD_IFNAME_MAX + 128];
 	enforce_ports(b, why, sizeof(why));
+	fwd_check(b);
 	*ret = &b->base;
 	return 0;
 fail:

@@ -27,6 +27,8 @@
 #define IPV6_EXT_OFF_MAX 0x3fff /* p->l4 is a __u16; a pointer's offset stays < 64 KiB */
 #define TC_ACT_OK 0 /* uapi pkt_cls.h: macros are not in vmlinux.h */
 #define TC_ACT_SHOT 2
+#define AF_INET_  2
+#define AF_INET6_ 10
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -189,6 +191,47 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } gw_retired SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, GWBPF_MAX_FWD_IFS);
+	__type(key, __u32);
+	__type(value, __u32); /* GWBPF_FWD_* */
+} gw_fwd_ifs SEC(".maps");
+
+#ifdef GWBPF_CT_KFUNCS /* meson: this kernel's BTF has them */
+/* The kernel's conntrack, for XDP (net/netfilter/nf_conntrack_bpf.c). */
+extern struct nf_conn *bpf_xdp_ct_lookup(struct xdp_md *ctx, struct bpf_sock_tuple *tuple,
+					 __u32 tuple_len, struct bpf_ct_opts *opts,
+					 __u32 opts_len) __ksym;
+extern void bpf_ct_release(struct nf_conn *ct) __ksym;
+extern struct nf_conn___init *bpf_xdp_ct_alloc(struct xdp_md *ctx, struct bpf_sock_tuple *tuple,
+					       __u32 tuple_len, struct bpf_ct_opts *opts,
+					       __u32 opts_len) __ksym;
+extern void bpf_ct_set_timeout(struct nf_conn___init *ct, __u32 timeout_ms) __ksym;
+extern struct nf_conn *bpf_ct_insert_entry(struct nf_conn___init *ct) __ksym;
+#endif
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct gwbpf_fwd_conf);
+} gw_fwd_conf SEC(".maps");
+
+/* The forward's route lookups: off the stack, which gw_classify, the
+ * forward and the entry's creation share (512 bytes).  Per CPU, and a
+ * program runs to completion. */
+struct fwd_scratch {
+	struct bpf_fib_lookup fib, rpf;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fwd_scratch);
+} gw_fwd_scratch SEC(".maps");
 
 /* Room for the destination bitmap (address | domains): too big for the
  * stack; and the words gw_first_rule() is to read (the AND of the
@@ -1256,6 +1299,213 @@ static __always_inline void flow_count(struct gwbpf_flow *f, __u64 jiffies, __u3
 	f->last_jiffies = jiffies;
 }
 
+/* ------------------------------------------------------ forward in XDP */
+
+/* The second (low byte) for a flow's refresh (gw_bpf_abi.h, "Forwarding in
+ * XDP"). */
+static __always_inline __u8 stack_second(__u64 now_ns)
+{
+	return (__u8)(now_ns / 1000000000ull);
+}
+
+#ifdef GWBPF_CT_KFUNCS
+/* The connection's other direction is the inverse of the packet's tuple:
+ * no NAT.  t: the other direction's tuple in the entry. */
+static __always_inline bool ct_plain(const struct nf_conntrack_tuple *t, const struct pkt *p)
+{
+	if (t->src.u.all != p->key.dport || t->dst.u.all != p->key.sport)
+		return false;
+	if (p->key.family == 4)
+		return t->src.u3.ip == *(const __u32 *)p->key.dst &&
+		       t->dst.u3.ip == *(const __u32 *)p->key.src;
+	const __u32 *s = (const __u32 *)p->key.src, *d = (const __u32 *)p->key.dst;
+	return t->src.u3.all[0] == d[0] && t->src.u3.all[1] == d[1] &&
+	       t->src.u3.all[2] == d[2] && t->src.u3.all[3] == d[3] &&
+	       t->dst.u3.all[0] == s[0] && t->dst.u3.all[1] == s[1] &&
+	       t->dst.u3.all[2] == s[2] && t->dst.u3.all[3] == s[3];
+}
+
+/* The packet's tuple for conntrack's kfuncs: its length. */
+static __always_inline __u32 ct_tuple(const struct pkt *p, struct bpf_sock_tuple *t)
+{
+	if (p->key.family == 4) {
+		__builtin_memcpy(&t->ipv4.saddr, p->key.src, 4);
+		__builtin_memcpy(&t->ipv4.daddr, p->key.dst, 4);
+		t->ipv4.sport = p->key.sport;
+		t->ipv4.dport = p->key.dport;
+		return sizeof(t->ipv4);
+	}
+	__builtin_memcpy(t->ipv6.saddr, p->key.src, 16);
+	__builtin_memcpy(t->ipv6.daddr, p->key.dst, 16);
+	t->ipv6.sport = p->key.sport;
+	t->ipv6.dport = p->key.dport;
+	return sizeof(t->ipv6);
+}
+
+#endif
+
+/* Conntrack holds a confirmed entry of the packet's tuple, without NAT. */
+static __always_inline bool ct_confirmed(struct xdp_md *ctx, const struct pkt *p)
+{
+#ifndef GWBPF_CT_KFUNCS
+	return false; /* no kfuncs: nothing is forwarded in XDP */
+#else
+	struct bpf_sock_tuple t = {};
+	__u32 tlen = ct_tuple(p, &t);
+	struct bpf_ct_opts o = { .netns_id = -1, .l4proto = IPPROTO_UDP };
+	struct nf_conn *ct = bpf_xdp_ct_lookup(ctx, &t, tlen, &o, sizeof(o));
+	if (!ct)
+		return false;
+	bool ok = (ct->status & IPS_CONFIRMED) && !(ct->status & IPS_DYING);
+	if (ok)
+		ok = o.dir == IP_CT_DIR_ORIGINAL ? ct_plain(&ct->tuplehash[IP_CT_DIR_REPLY].tuple, p)
+						 : ct_plain(&ct->tuplehash[IP_CT_DIR_ORIGINAL].tuple, p);
+	bpf_ct_release(ct);
+	return ok;
+#endif
+}
+
+/* A new flow's conntrack entry, made here where the guard would accept
+ * its first packet (gw_bpf_abi.h, "Forwarding in XDP"): 1 made, 0 not
+ * for this packet, -1 the insert failed (a race: the entry is there).
+ * A call of its own, for its stack. */
+static __noinline int ct_create(struct xdp_md *ctx, const struct pkt *p, __u32 ifindex)
+{
+	__u32 z = 0;
+	const struct gwbpf_fwd_conf *c = bpf_map_lookup_elem(&gw_fwd_conf, &z);
+	if (!c || !c->udp_timeout_ms)
+		return 0;
+	/* The source is routed back through this port, and is not one of
+	 * the gateway's own (a local route: not SUCCESS nor NO_NEIGH). */
+	struct fwd_scratch *sc = bpf_map_lookup_elem(&gw_fwd_scratch, &z);
+	if (!sc)
+		return 0;
+	struct bpf_fib_lookup *r = &sc->rpf;
+	__builtin_memset(r, 0, sizeof(*r));
+	r->l4_protocol = IPPROTO_UDP;
+	r->ifindex = ifindex;
+	if (p->key.family == 4) {
+		r->family = AF_INET_;
+		__builtin_memcpy(&r->ipv4_dst, p->key.src, 4);
+	} else {
+		r->family = AF_INET6_;
+		__builtin_memcpy(r->ipv6_dst, p->key.src, 16);
+	}
+	long rc = bpf_fib_lookup(ctx, r, sizeof(*r), 0);
+	if ((rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) ||
+	    r->ifindex != ifindex)
+		return 0;
+#ifndef GWBPF_CT_KFUNCS
+	return 0;
+#else
+	struct bpf_sock_tuple t = {};
+	__u32 tlen = ct_tuple(p, &t);
+	struct bpf_ct_opts o = { .netns_id = -1, .l4proto = IPPROTO_UDP };
+	struct nf_conn___init *ct = bpf_xdp_ct_alloc(ctx, &t, tlen, &o, sizeof(o));
+	if (!ct)
+		return -1;
+	bpf_ct_set_timeout(ct, c->udp_timeout_ms);
+	struct nf_conn *in = bpf_ct_insert_entry(ct);
+	if (!in)
+		return -1;
+	bpf_ct_release(in);
+	return 1;
+#endif
+}
+
+/* An allowed packet of flow f: forwarded here (XDP_REDIRECT), or XDP_PASS
+ * to the stack (gw_bpf_abi.h, "Forwarding in XDP").  fresh: f was made by
+ * this packet (its conntrack entry is made here, or it passes).  A call of
+ * its own: its stack (the route's and conntrack's arguments) is not added
+ * to gw_classify's, which the classification's subprograms share. */
+static __noinline int forward(struct xdp_md *ctx, const struct pkt *p, struct gwbpf_flow *f,
+			      struct gwbpf_counters *cn, __u32 fresh)
+{
+	if (p->key.proto != IPPROTO_UDP || p->l3 != sizeof(struct ethhdr))
+		return XDP_PASS;
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	__u32 z = 0;
+	struct fwd_scratch *sc = bpf_map_lookup_elem(&gw_fwd_scratch, &z);
+	if (!sc)
+		return XDP_PASS;
+	struct bpf_fib_lookup *fib = &sc->fib;
+	__builtin_memset(fib, 0, sizeof(*fib));
+	struct iphdr *ip = (void *)(eth + 1);
+	struct ipv6hdr *ip6 = (void *)(eth + 1);
+	if (p->key.family == 4) {
+		if ((void *)(ip + 1) > end || ip->ihl != 5 || ip->ttl <= 1 ||
+		    (ip->frag_off & bpf_htons(0x3fff)))
+			return XDP_PASS;
+		fib->family = AF_INET_;
+		fib->tos = ip->tos;
+		fib->tot_len = bpf_ntohs(ip->tot_len);
+		fib->ipv4_src = ip->saddr;
+		fib->ipv4_dst = ip->daddr;
+	} else {
+		if ((void *)(ip6 + 1) > end || ip6->nexthdr != IPPROTO_UDP || ip6->hop_limit <= 1)
+			return XDP_PASS;
+		fib->family = AF_INET6_;
+		fib->flowinfo = *(__be32 *)ip6 & bpf_htonl(0x0fffffff);
+		fib->tot_len = bpf_ntohs(ip6->payload_len) + sizeof(*ip6);
+		__builtin_memcpy(fib->ipv6_src, &ip6->saddr, 16);
+		__builtin_memcpy(fib->ipv6_dst, &ip6->daddr, 16);
+	}
+	fib->l4_protocol = IPPROTO_UDP;
+	fib->ifindex = ctx->ingress_ifindex;
+	if (bpf_fib_lookup(ctx, fib, sizeof(*fib), 0) != BPF_FIB_LKUP_RET_SUCCESS ||
+	    fib->ifindex == ctx->ingress_ifindex)
+		return XDP_PASS;
+	__u32 out = fib->ifindex;
+	const __u32 *ofl = bpf_map_lookup_elem(&gw_fwd_ifs, &out);
+	if (!ofl)
+		return XDP_PASS;
+	if (fresh) {
+		/* Its stack_s is this second: the next second's packet goes
+		 * to the stack.  Conntrack may hold it already (a flow the
+		 * classifier's table let go, or gwd flushed): forwarded as an
+		 * established one. */
+		if (ct_confirmed(ctx, p))
+			goto out;
+		if (p->key.family == 4 && (*ofl & GWBPF_FWD_NAT))
+			return XDP_PASS;
+		int made = ct_create(ctx, p, ctx->ingress_ifindex);
+		if (made <= 0) {
+			if (made < 0)
+				cnt(cn, GWBPF_CNT_XDP_CREATE_LOST);
+			return XDP_PASS;
+		}
+		cnt(cn, GWBPF_CNT_XDP_CREATED);
+	} else {
+		/* Conntrack sees one of the flow's packets a second. */
+		__u8 sec = stack_second(bpf_ktime_get_coarse_ns());
+		if (f->stack_s != sec) {
+			f->stack_s = sec;
+			cnt(cn, GWBPF_CNT_XDP_REFRESH);
+			return XDP_PASS;
+		}
+		if (!ct_confirmed(ctx, p))
+			return XDP_PASS;
+	}
+out:
+	if (bpf_redirect(out, 0) != XDP_REDIRECT)
+		return XDP_PASS;
+	__builtin_memcpy(eth->h_dest, fib->dmac, 6);
+	__builtin_memcpy(eth->h_source, fib->smac, 6);
+	if (p->key.family == 4) {
+		/* As the kernel's ip_decrease_ttl(): RFC 1624's incremental
+		 * update for a TTL one less. */
+		__u32 c = ip->check;
+		c += bpf_htons(0x0100);
+		ip->check = (__u16)(c + (c >= 0xffff));
+		ip->ttl -= 1;
+	} else {
+		ip6->hop_limit -= 1;
+	}
+	cnt(cn, GWBPF_CNT_XDP_FORWARD);
+	return XDP_REDIRECT;
+}
+
 SEC("xdp")
 int gw_classify(struct xdp_md *ctx)
 {
@@ -1306,9 +1556,10 @@ int gw_classify(struct xdp_md *ctx)
 				return XDP_DROP;
 			}
 			/* An allowed packet touches no reason counter
-			 * (PASS and FLOW_HIT are derived). */
+			 * (PASS and FLOW_HIT are derived), unless it is
+			 * forwarded here. */
 			if (action == POL_TABLES_ALLOW)
-				return XDP_PASS;
+				return flags ? XDP_PASS : forward(ctx, &p, f, counters(), 0);
 			return verdict(ctx, &p, action, counters());
 		}
 		f = NULL;
@@ -1384,6 +1635,7 @@ int gw_classify(struct xdp_md *ctx)
 		nf.ifindex = ifindex;
 		__u64 now = bpf_ktime_get_coarse_ns();
 		nf.first_s = (__u32)(now / 1000000000ull);
+		nf.stack_s = stack_second(now); /* this packet goes to the stack */
 		nf.last_jiffies = jif;
 		nf.packets = 1;
 		nf.bytes = p.len;
@@ -1397,6 +1649,15 @@ int gw_classify(struct xdp_md *ctx)
 		 * at once. */
 		if (ne)
 			maybe_end(&p, &p.key, false, ne);
+		/* A plain allow: forwarded from its first packet, if it may be
+		 * and gwd asks for new flows in XDP (a timeout for their
+		 * entries): else a new flow costs no more than before. */
+		if (ne && nf.action == POL_TABLES_ALLOW && !nf.flags && p.key.proto == IPPROTO_UDP) {
+			__u32 z = 0;
+			const struct gwbpf_fwd_conf *fc = bpf_map_lookup_elem(&gw_fwd_conf, &z);
+			if (fc && fc->udp_timeout_ms)
+				return forward(ctx, &p, ne, cn, 1);
+		}
 	}
 	if ((nf.flags & POL_TABLES_RULE_RATE) && nf.action == POL_TABLES_ALLOW &&
 	    !shape_up(&p, slot, &nf) && !gw_rate_take(&p, slot, &nf, p.len, GWBPF_DIR_UP))

@@ -104,7 +104,7 @@
 
 #include "tables.h"
 
-#define GWBPF_ABI_VERSION 10
+#define GWBPF_ABI_VERSION 11
 
 #define GWBPF_MAX_RULES 4096
 #define GWBPF_WORDS     (GWBPF_MAX_RULES / 64)
@@ -127,6 +127,7 @@
 #define GWBPF_FLOWS_MAX     4194304
 #define GWBPF_MAX_RATES    16384
 #define GWBPF_MAX_DEVICE_STATS 4096
+#define GWBPF_MAX_FWD_IFS  64 /* egresses an allowed flow may be forwarded to in XDP */
 
 /* Map names (as classify.bpf.c names them, and the pin names). */
 #define GWBPF_MAP_EPOCH    "gw_epoch"
@@ -151,6 +152,8 @@
 #define GWBPF_MAP_SRC      "gw_src"
 #define GWBPF_MAP_SHAPES   "gw_shapes"
 #define GWBPF_MAP_TIMELINE "gw_timeline"
+#define GWBPF_MAP_FWD_IFS  "gw_fwd_ifs"
+#define GWBPF_MAP_FWD_CONF "gw_fwd_conf"
 
 /* gw_epoch[0]: a u64. */
 #define GWBPF_EPOCH_NUMBER  0xffffffffull /* compared with gwbpf_flow.epoch */
@@ -270,6 +273,65 @@ struct gwbpf_addr_key {
 };
 _Static_assert(sizeof(struct gwbpf_addr_key) == 20, "gwbpf_addr_key layout");
 
+/* Forwarding in XDP.  gw_classify forwards a packet itself (bpf_fib_lookup,
+ * MACs rewritten, TTL or hop limit decremented, bpf_redirect to a device
+ * in gw_fwd_ifs) instead of passing it to the kernel's stack when all hold:
+ *   - its flow is cached and allowed now, by a rule without log or rate
+ *     (flags 0), from the port the flow was opened on (the source was
+ *     checked against gw_src then);
+ *   - UDP over IPv4 without options or fragments, or over IPv6 without
+ *     extension headers, untagged, TTL or hop limit above 1;
+ *   - the kernel's conntrack holds a confirmed entry of its tuple, in
+ *     either direction (bpf_xdp_ct_lookup): its first packet went through
+ *     every netfilter hook, the guard's included, and the guard's forward
+ *     chain accepts a confirmed connection's packets at once; the entry
+ *     has no NAT (its reply tuple is the inverse of its original);
+ *   - the route (bpf_fib_lookup with the packet's length: the MTU is
+ *     checked) is resolved, neighbour included, to another device, and
+ *     that device is in gw_fwd_ifs;
+ *   - one of the flow's packets already went to the stack in this second
+ *     (gwbpf_flow.stack_s): else this one goes (GWBPF_CNT_XDP_REFRESH), so
+ *     conntrack sees every forwarded flow at least once a second and keeps
+ *     its own timeouts and states.
+ * Anything else is passed, never dropped.  TCP is never forwarded here:
+ * conntrack's window tracking must see every segment.
+ *
+ * New flows: the first packet of a UDP flow (no flow cached) that the
+ * policy allows as above is forwarded at once, its conntrack entry created
+ * here (bpf_xdp_ct_alloc, bpf_ct_set_timeout with gw_fwd_conf's timeout,
+ * bpf_ct_insert_entry: confirmed), when, besides the above, the guard
+ * would accept it: its source is routed back through the port it came in
+ * on and is not one of the gateway's own (a bpf_fib_lookup of the source:
+ * the guard's `fib saddr . iif oif missing` and `fib saddr type local`
+ * drops), the egress is in gw_fwd_ifs without GWBPF_FWD_NAT for IPv4 (the
+ * masquerade is made by the stack's NAT hook on a flow's first packet),
+ * and gw_fwd_conf's timeout is not 0.  A flow new to the classifier that
+ * conntrack holds already (the classifier's table let it go) is forwarded
+ * as an established one (only while new flows are made here: else a new
+ * flow's first packet goes to the stack without a lookup).  An entry that cannot be made (conntrack's table
+ * full, or an insert that loses a race) passes the packet
+ * (GWBPF_CNT_XDP_CREATE_LOST): the stack decides.
+ * The flow's other netfilter rules (another table's, an administrator's)
+ * do not see such a flow's first packet; they see its packet of each
+ * second after.
+ *
+ * gw_fwd_ifs: hash, key the egress's ifindex, value GWBPF_FWD_* flags (a
+ * devmap's pin cannot be re-used by libbpf 1.1: the kernel adds
+ * BPF_F_RDONLY_PROG to its flags, which a program's map definition may
+ * not ask for).  gwd fills it with the devices the guard lets a kernel
+ * port's flows out to that take XDP frames (xdp_features
+ * NETDEV_XDP_ACT_NDO_XMIT: a redirect to a device without it drops the
+ * packet), never a port with gw's TC egress program (whose per-device
+ * counts and verdicts a redirect would skip); empty when gwd.conf says
+ * ebpf_forward = off.
+ * gw_fwd_conf[0]: struct gwbpf_fwd_conf, written by gwd. */
+#define GWBPF_FWD_NAT 0x1u /* IPv4 flows out of it are masqueraded (kernel_nat) */
+struct gwbpf_fwd_conf {
+	__u32 udp_timeout_ms; /* the netns's nf_conntrack_udp_timeout; 0: create none */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct gwbpf_fwd_conf) == 8, "gwbpf_fwd_conf layout");
+
 /* gw_src: LPM trie, the source prefixes a port accepts (anti-spoofing).
  * The matched data is the port's ifindex, family and pad, then the
  * address, so prefixlen is GWBPF_SRC_HEAD + the prefix length and a lookup
@@ -314,7 +376,9 @@ struct gwbpf_flow {
 	__u8 action;    /* POL_TABLES_ALLOW.. */
 	__u8 flags;     /* POL_TABLES_RULE_* of the deciding rule */
 	__u8 state;     /* GWBPF_FLOW_* */
-	__u8 pad;
+	__u8 stack_s;   /* low byte of the second (CLOCK_MONOTONIC_COARSE) in which
+			 * one of its packets last went to the kernel's stack
+			 * ("Forwarding in XDP") */
 	__u8 mac[6];    /* source MAC of the packet that opened it: its device */
 	__u16 stats;    /* gw_rule_stats index of (slot, rule) when classified */
 	__u32 ifindex;  /* the port the device sends it from (XDP's ingress) */
@@ -568,6 +632,12 @@ enum gwbpf_counter {
 	GWBPF_CNT_SPOOFED,      /* source outside the port's prefixes (gw_src): dropped */
 	GWBPF_CNT_SHAPE_ASK,    /* a rate's class asked for (GWBPF_EV_SHAPE) */
 	GWBPF_CNT_SHAPED,       /* a packet handed to its rate's class (either way) */
+	GWBPF_CNT_XDP_FORWARD,  /* allowed, and forwarded in XDP (a redirect to gw_fwd_ifs) */
+	GWBPF_CNT_XDP_REFRESH,  /* would have been forwarded in XDP: its flow's packet of
+				 * this second, passed to the stack for conntrack */
+	GWBPF_CNT_XDP_CREATED,  /* a new flow's conntrack entry made in XDP (and forwarded) */
+	GWBPF_CNT_XDP_CREATE_LOST, /* the entry could not be made (conntrack's table full,
+				    * or its insert lost a race): passed */
 	GWBPF_CNT_COUNT
 };
 

@@ -30,6 +30,7 @@
 
 #include "classify.skel.h"
 #include "loader.h"
+#include "netdev.h"
 #include "shaper.h"
 
 /* An interface this loader attached to, and whether it made the clsact
@@ -57,6 +58,7 @@ struct gwbpf {
 	void *event_arg;
 	int nevents;
 	struct gwbpf_flow_set *sets; /* gw_flows, mmap'ed */
+	struct gwbpf_netdev *netdev; /* XDP features, opened at the first gwbpf_fwd_sync */
 	uint64_t seed;               /* gw_flow_seed[0] */
 	uint32_t nsets, set_bits;    /* gw_flows' sets, log2 of them */
 	/* The rates' HTB class minors in use (gw_shapes' classids), one bit
@@ -569,6 +571,7 @@ void gwbpf_free(struct gwbpf *g)
 		munmap(g->sets, SETS_BYTES(g));
 	free(g->ifaces);
 	free(g->pin_root);
+	gwbpf_netdev_close(g->netdev);
 	if (g->grace_fd >= 0)
 		close(g->grace_fd);
 	if (g->grace_inner_fd >= 0)
@@ -1103,6 +1106,78 @@ int gwbpf_domain_set(struct gwbpf *g, bool staged, uint8_t family, const uint8_t
 	return bpf_map_update_elem(fd, &k, &v, BPF_ANY) < 0 ? -errno : 0;
 }
 
+/* gw_fwd_ifs becomes the devices of want[0..n) that take XDP frames
+ * (gw_bpf_abi.h, "Forwarding in XDP"): compared with what it holds, so a
+ * check that changes nothing writes nothing. */
+int gwbpf_fwd_sync(struct gwbpf *g, const struct gwbpf_fwd_if *want, size_t n, uint32_t *ret_n)
+{
+	int fd = bpf_map__fd(g->skel->maps.gw_fwd_ifs), r = 0;
+	struct gwbpf_fwd_if keep[GWBPF_MAX_FWD_IFS];
+	size_t nkeep = 0;
+	if (n && !g->netdev && (r = gwbpf_netdev_open(&g->netdev)) < 0)
+		return r;
+	for (size_t i = 0; i < n && nkeep < GWBPF_MAX_FWD_IFS; i++) {
+		uint64_t f = 0;
+		int x = gwbpf_netdev_xdp_features(g->netdev, want[i].ifindex, &f);
+		/* Gone, or a kernel without the family: not forwarded to. */
+		if (x == -ENODEV || x == -EOPNOTSUPP)
+			continue;
+		if (x < 0) {
+			r = x;
+			continue;
+		}
+		if (f & GWBPF_XDP_ACT_NDO_XMIT)
+			keep[nkeep++] = want[i];
+	}
+	/* The ones no longer wanted go; then the wanted ones come in. */
+	uint32_t key, next;
+	uint32_t *pk = NULL;
+	uint32_t drop[GWBPF_MAX_FWD_IFS];
+	size_t ndrop = 0;
+	while (bpf_map_get_next_key(fd, pk, &next) == 0 && ndrop < GWBPF_MAX_FWD_IFS) {
+		bool kept = false;
+		for (size_t i = 0; i < nkeep; i++)
+			kept = kept || (uint32_t)keep[i].ifindex == next;
+		if (!kept)
+			drop[ndrop++] = next;
+		key = next;
+		pk = &key;
+	}
+	for (size_t i = 0; i < ndrop; i++)
+		if (bpf_map_delete_elem(fd, &drop[i]) < 0 && errno != ENOENT && r == 0)
+			r = -errno;
+	for (size_t i = 0; i < nkeep; i++) {
+		uint32_t k = (uint32_t)keep[i].ifindex, v;
+		if (bpf_map_lookup_elem(fd, &k, &v) == 0 && v == keep[i].flags)
+			continue;
+		if (bpf_map_update_elem(fd, &k, &keep[i].flags, BPF_ANY) < 0 && r == 0)
+			r = -errno;
+	}
+	if (ret_n)
+		*ret_n = (uint32_t)nkeep;
+	return r;
+}
+
+bool gwbpf_ct_kfuncs(void)
+{
+#ifdef GWBPF_CT_KFUNCS
+	return true;
+#else
+	return false;
+#endif
+}
+
+int gwbpf_fwd_conf(struct gwbpf *g, uint32_t udp_timeout_ms)
+{
+	uint32_t k = 0;
+	struct gwbpf_fwd_conf c = { .udp_timeout_ms = udp_timeout_ms };
+	struct gwbpf_fwd_conf old;
+	int fd = bpf_map__fd(g->skel->maps.gw_fwd_conf);
+	if (bpf_map_lookup_elem(fd, &k, &old) == 0 && old.udp_timeout_ms == udp_timeout_ms)
+		return 0;
+	return bpf_map_update_elem(fd, &k, &c, BPF_ANY) < 0 ? -errno : 0;
+}
+
 int gwbpf_local_add(struct gwbpf *g, uint8_t family, const uint8_t addr[16])
 {
 	if (family != 4 && family != 6)
@@ -1185,6 +1260,8 @@ static const char *const counter_names[GWBPF_CNT_COUNT] = {
 	[GWBPF_CNT_EGRESS_RECLASS] = "egress_reclass", [GWBPF_CNT_VLAN_DEEP] = "vlan_deep",
 	[GWBPF_CNT_IP6_DEEP] = "ip6_deep", [GWBPF_CNT_SPOOFED] = "spoofed",
 	[GWBPF_CNT_SHAPE_ASK] = "shape_ask", [GWBPF_CNT_SHAPED] = "shaped",
+	[GWBPF_CNT_XDP_FORWARD] = "xdp_forward", [GWBPF_CNT_XDP_REFRESH] = "xdp_refresh",
+	[GWBPF_CNT_XDP_CREATED] = "xdp_created", [GWBPF_CNT_XDP_CREATE_LOST] = "xdp_create_lost",
 };
 
 const char *gwbpf_counter_name(enum gwbpf_counter c)

@@ -167,6 +167,23 @@ int gwbpf_stage_timeline(struct gwbpf *g, const struct gwbpf_schedule *s);
  * removes the entry.  expires_ns is CLOCK_MONOTONIC. */
 int gwbpf_domain_set(struct gwbpf *g, bool staged, uint8_t family, const uint8_t addr[16],
 		     uint64_t sets, uint64_t expires_ns);
+/* The egresses gw_classify may forward allowed flows to in XDP (gw_bpf_abi.h,
+ * "Forwarding in XDP"): of the devices want[0..n), those whose XDP
+ * features take redirected frames (NDO_XMIT) become gw_fwd_ifs, and no
+ * other device stays in it; n == 0 empties it.  *ret_n: how many it holds.
+ * A device whose check fails is left out (its flows go through the stack)
+ * and the first error is returned. */
+struct gwbpf_fwd_if {
+	int ifindex;
+	uint32_t flags; /* GWBPF_FWD_* */
+};
+int gwbpf_fwd_sync(struct gwbpf *g, const struct gwbpf_fwd_if *want, size_t n, uint32_t *ret_n);
+/* gw_fwd_conf: the UDP timeout (ms) of conntrack entries the programs
+ * make for new flows; 0: they make none. */
+int gwbpf_fwd_conf(struct gwbpf *g, uint32_t udp_timeout_ms);
+/* Whether the programs were built with conntrack's kfuncs (the kernel's
+ * BTF had them): without, nothing is forwarded in XDP. */
+bool gwbpf_ct_kfuncs(void);
 /* An address of the gateway itself: its traffic is not classified. */
 int gwbpf_local_add(struct gwbpf *g, uint8_t family, const uint8_t addr[16]);
 

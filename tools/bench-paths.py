@@ -9,7 +9,10 @@
 #
 # One veth topology in three namespaces: a generator (trafgen, Debian's
 # netsniff-ng, from one CPU) -> lan0 of the router under test -> wan0 ->
-# a sink, whose received packets are what the router forwarded.  The same
+# a sink, whose received packets are what the router forwarded (the
+# sink's veth has GRO on, on every path alike: a veth takes XDP_REDIRECTed
+# frames only while its peer has GRO or an XDP program, and the eBPF path
+# forwards allowed flows in XDP; GRO does not merge the bench's UDP).  The same
 # policy of R rules (1 000 by default; the bench device's stream allowed
 # by a rule of its own, every other rule naming other devices,
 # destinations and ports) and the same traffic on every path, in the same
@@ -266,6 +269,9 @@ class Bench:
         for ns, dev in ((self.gen, "eth0"), (self.dut, "lan0"), (self.dut, "wan0"),
                         (self.sink, "eth0")):
             sh("ip", "-n", ns, "link", "set", dev, "up")
+        # Every path alike: wan0 can then take XDP_REDIRECTed frames (the
+        # eBPF path's forward in XDP, docs/ebpf.md).
+        sh("ethtool", "-K", "eth0", "gro", "on", ns=self.sink)
         sh("ip", "-n", self.dut, "route", "add", "default", "via", "10.60.0.2")
         sh("ip", "-n", self.dut, "neigh", "replace", "10.60.0.2", "lladdr", SINK_MAC, "dev",
            "wan0", "nud", "permanent")

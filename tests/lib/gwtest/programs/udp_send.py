@@ -2,14 +2,15 @@
 """Numbered UDP datagrams from one socket (one flow) at a steady pace.
 
     udp_send.py DST PORT [--pps N] [--seconds S] [--count N] [--size BYTES]
-                [--log FILE] [--sport PORT]
+                [--log FILE] [--sport PORT] [--ttl N] [--no-df]
 
 Datagram n carries n (u64) and the time it was sent (CLOCK_MONOTONIC, a
 double: one clock for every network namespace), little-endian, padded to
 SIZE bytes (default 200).  Sends PPS a second (0: as fast as it can) until
 SECONDS have passed, COUNT were sent, or SIGTERM.  Then prints one JSON
 line {"sent": N, "send_errors": N} and, with --log, writes "SEQ TIME" lines
-to FILE for every datagram sent.
+to FILE for every datagram sent.  --ttl sets the IP TTL (hop limit);
+--no-df sends IPv4 without Don't Fragment (what a router may fragment).
 """
 import argparse
 import json
@@ -29,6 +30,8 @@ ap.add_argument("--log")
 ap.add_argument("--sport", type=int, default=0,
                 help="the source port (default: the kernel's choice); two runs with one "
                      "sport are one flow")
+ap.add_argument("--ttl", type=int, default=0)
+ap.add_argument("--no-df", action="store_true")
 a = ap.parse_args()
 
 stopping = []
@@ -37,6 +40,14 @@ s = socket.socket(socket.AF_INET6 if ":" in a.dst else socket.AF_INET, socket.SO
 if a.sport:
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("", a.sport))
+IP_MTU_DISCOVER, IP_PMTUDISC_DONT = 10, 0  # linux/in.h (not in Python's socket module)
+if a.ttl:
+    if ":" in a.dst:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, a.ttl)
+    else:
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, a.ttl)
+if a.no_df:
+    s.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT)
 pad = b"x" * max(0, a.size - 16)
 sent = []
 errors = 0
