@@ -572,7 +572,14 @@ static json_t *str_or_null(const char *s)
 
 static json_t *rate_json(double bps)
 {
-	return bps < 0 ? json_null() : json_integer((json_int_t)(bps + 0.5));
+	if (bps < 0)
+		return json_null();
+	/* Totals near 2^64 (a broken or hostile gwd's answer) make rates
+	 * beyond JSON's integers: the largest one, never a cast out of
+	 * range (undefined; fuzz_gwtop found it). */
+	if (!(bps < 9223372036854775807.0))
+		return json_integer(INT64_MAX);
+	return json_integer((json_int_t)(bps + 0.5));
 }
 
 json_t *top_dev_json(const struct top_dev *d, uint64_t tick, uint64_t time_ms)
