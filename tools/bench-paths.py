@@ -5,7 +5,8 @@
 #
 #   bench-paths.py BUILD_DIR [--rounds N] [--seconds S] [--rules R]
 #                  [--flows M] [--only PATHS] [--apply-rules R]
-#                  [--ebpf-flows N] [--nft-variant NAME=SPEC]... [--trace DIR]
+#                  [--ebpf-flows N] [--nft-variant NAME=SPEC]...
+#                  [--ebpf-variant NAME=SPEC]... [--trace DIR]
 #
 # One veth topology in three namespaces: a generator (trafgen, Debian's
 # netsniff-ng, from one CPU) -> lan0 of the router under test -> wan0 ->
@@ -31,6 +32,8 @@
 # the nft path, with SPEC's changes (';'-separated: `rules=N` for a policy
 # of N rules, or a gwd.conf line such as `nft_flows = off`), measured in
 # the same rounds, so what a part costs is a ratio of the same run.
+# --ebpf-variant NAME=SPEC: the same for the eBPF path (ebpf-NAME), e.g.
+# `fwd=ebpf_forward = on`.
 # --trace DIR: on each nft path's first round, the table (`nft list table
 # inet gw`) into DIR/PATH.table and one established and one new packet
 # traced (`nft monitor trace`, a `meta nftrace set 1` at raw priority)
@@ -199,6 +202,20 @@ def classifier_counters(build_root, ids):
     return total
 
 
+def ct_stats(ns):
+    """conntrack's statistics in namespace ns, summed over CPUs
+    (`conntrack -S`: early_drop, drop, insert_failed, ...) and its entry
+    count (`count`)."""
+    total = {}
+    for line in sh("conntrack", "-S", ns=ns).splitlines():
+        for field in line.split():
+            k, sep, v = field.partition("=")
+            if sep and v.isdigit() and k != "cpu":
+                total[k] = total.get(k, 0) + int(v)
+    total["count"] = int(sh("sysctl", "-n", "net.netfilter.nf_conntrack_count", ns=ns))
+    return total
+
+
 def rx_packets(ns, dev):
     out = sh("ip", "-n", ns, "-s", "-j", "link", "show", dev)
     import json
@@ -214,13 +231,14 @@ TRACE_NFT = """table inet benchtrace {
 """
 
 
-def parse_variants(specs):
-    """{path name: (rules or None, [gwd.conf lines])} of --nft-variant."""
+def parse_variants(specs, base):
+    """{path name: (base path, rules or None, [gwd.conf lines])} of
+    --nft-variant or --ebpf-variant (base "nft" or "ebpf")."""
     out = {}
     for spec in specs:
         name, sep, body = spec.partition("=")
         if not sep or not re.fullmatch(r"[a-z0-9]+", name):
-            raise SystemExit("--nft-variant %r: NAME=SPEC, NAME of a-z0-9" % spec)
+            raise SystemExit("--%s-variant %r: NAME=SPEC, NAME of a-z0-9" % (base, spec))
         rules, conf = None, []
         for part in (x.strip() for x in body.split(";") if x.strip()):
             m = re.fullmatch(r"rules=(\d+)", part)
@@ -229,9 +247,9 @@ def parse_variants(specs):
             elif re.fullmatch(r"\w+\s*=\s*\S.*", part):
                 conf.append(part)
             else:
-                raise SystemExit("--nft-variant %r: %r is neither rules=N nor a gwd.conf line"
-                                 % (spec, part))
-        out["nft-" + name] = (rules, conf)
+                raise SystemExit("--%s-variant %r: %r is neither rules=N nor a gwd.conf line"
+                                 % (base, spec, part))
+        out[base + "-" + name] = (base, rules, conf)
     return out
 
 
@@ -247,7 +265,8 @@ class Bench:
         self.policy = os.path.join(work, "bench.gw")
         with open(self.policy, "w") as f:
             f.write(policy_text(args.rules))
-        self.variants = parse_variants(args.nft_variant)
+        self.variants = parse_variants(args.nft_variant, "nft")
+        self.variants.update(parse_variants(args.ebpf_variant, "ebpf"))
         self.nets = self.procs = self.gwd = None
         self.dp_log_at = 0
 
@@ -278,7 +297,11 @@ class Bench:
         sh("ip", "-n", self.dut, "neigh", "replace", "10.50.0.10", "lladdr", GEN_MAC, "dev",
            "lan0", "nud", "permanent")
         sh("sysctl", "-qw", "net.ipv4.ip_forward=1", ns=self.dut)
-        # New flows end their conntrack entry soon, so the table never fills.
+        # New flows end their conntrack entry soon.  The table still fills
+        # in the new-flow stream (about 200 000 flows a second against the
+        # host's nf_conntrack_max, 262 144 on Debian's defaults): conntrack
+        # then evicts an unreplied entry for each new one (early_drop), on
+        # every path alike.  measure() prints how many.
         sh("sysctl", "-qw", "net.netfilter.nf_conntrack_udp_timeout=2", ns=self.dut)
         for kind in ("est", "new"):
             with open(os.path.join(self.work, kind + ".cfg"), "w") as f:
@@ -301,19 +324,20 @@ class Bench:
         if path == "conntrack":
             sh("nft", "-f", "-", input=CONNTRACK_NFT, ns=self.dut)
         elif path in ("nft", "ebpf") or path in self.variants:
+            base = self.variants[path][0] if path in self.variants else path
             g = self.gwd = Gwd(self.gwd_bin, self.gwctl_bin, netns=self.dut,
                                prefix="gwba-paths-")
             g.conf_add("wan_ports = wan0\nkernel_nat = off\n")
             policy = self.policy
             if path in self.variants:
-                rules, conf = self.variants[path]
+                _, rules, conf = self.variants[path]
                 for line in conf:
                     g.conf_add(line + "\n")
                 if rules is not None:
                     policy = os.path.join(self.work, path + ".gw")
                     with open(policy, "w") as f:
                         f.write(policy_text(rules))
-            if path != "ebpf":
+            if base != "ebpf":
                 g.conf_add("nft_ports = lan0\n")
             else:
                 g.conf_add("ebpf_ports = lan0\nbpf_pin_root = %s\n" % self.pins)
@@ -321,7 +345,7 @@ class Bench:
                     g.conf_add("ebpf_flows = %d\n" % self.args.ebpf_flows)
             g.conf_add("policy = %s\n" % policy)
             g.start(timeout=120)
-            e = g.engine("ebpf" if path == "ebpf" else "nft")
+            e = g.engine(base)
             if e["state"] != "ok" or e["generation"] != 1:
                 raise Fail("gwd's %s engine: %s" % (path, e))
         elif path == "dpdk":
@@ -461,11 +485,19 @@ class Bench:
         k0 = classifier_counters(self.root, ids) if ids else {}
         g0, wk0 = self.gwd_cpu(), self.gwd_wakeups()
         w0 = self.worker_cpu()
+        ct0 = ct_stats(self.dut)
         p0, (c0, s0), t0 = rx_packets(self.sink, "eth0"), cpu_busy(), time.monotonic()
         time.sleep(self.args.seconds)
         p1, (c1, s1), t1 = rx_packets(self.sink, "eth0"), cpu_busy(), time.monotonic()
         g1, wk1 = self.gwd_cpu(), self.gwd_wakeups()
         w1 = self.worker_cpu()
+        ct1 = ct_stats(self.dut)
+        # Whether conntrack's table was full (every path alike): entries at
+        # the end, and the entries it evicted or could not make.
+        print("  conntrack: %d entries, early_drop %d, drop %d, insert_failed %d" % (
+            ct1["count"], ct1.get("early_drop", 0) - ct0.get("early_drop", 0),
+            ct1.get("drop", 0) - ct0.get("drop", 0),
+            ct1.get("insert_failed", 0) - ct0.get("insert_failed", 0)), flush=True)
         if w0 and w1:
             # The busy-polling worker spins whatever the load: its time on
             # its CPU and the time it waited for it, and that time per packet.
@@ -542,6 +574,9 @@ def main():
     ap.add_argument("--nft-variant", action="append", default=[],
                     help="NAME=SPEC: a path nft-NAME, the nft path with SPEC's changes "
                          "(';'-separated: rules=N, or a gwd.conf line)")
+    ap.add_argument("--ebpf-variant", action="append", default=[],
+                    help="NAME=SPEC: a path ebpf-NAME, the eBPF path with SPEC's changes "
+                         "(as --nft-variant's)")
     ap.add_argument("--trace", help="a folder for each nft path's table and traced packets")
     args = ap.parse_args()
     if not 1 <= args.flows <= 64512:
@@ -554,7 +589,8 @@ def main():
         print("trafgen (Debian's netsniff-ng) is not installed")
         return 1
     paths = [p for p in PATHS if p in args.only.split(",")]
-    paths += sorted(parse_variants(args.nft_variant))
+    paths += sorted(parse_variants(args.nft_variant, "nft"))
+    paths += sorted(parse_variants(args.ebpf_variant, "ebpf"))
     if "conntrack" not in paths:
         paths.insert(0, "conntrack")
     if args.trace:
@@ -567,7 +603,7 @@ def main():
     # The XDP program's own run time (bpf stats: global, on only for the
     # run, put back as it was).
     stats0 = None
-    if "ebpf" in paths:
+    if any(p.startswith("ebpf") for p in paths):
         with open("/proc/sys/kernel/bpf_stats_enabled") as f:
             stats0 = f.read().strip()
         with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
@@ -582,7 +618,7 @@ def main():
                     if args.trace and rnd == 0 and path.startswith("nft"):
                         b.trace(path, args.trace)
                     for kind in ("est", "new"):
-                        pps, cpu, xns, load, soft = b.measure(kind, xdp=path == "ebpf")
+                        pps, cpu, xns, load, soft = b.measure(kind, xdp=path.startswith("ebpf"))
                         res[(path, kind)].append((pps, cpu, xns, soft))
                         print("round %d %-9s %-3s %9.0f pps %7.0f ns CPU/packet, %5.0f ns in "
                               "softirq%s  load %.1f" % (
