@@ -77,6 +77,7 @@ enum key {
 	K_NFT_FLOWS,
 	K_EBPF_FORWARD,
 	K_EBPF_FORWARD_NEW,
+	K_EBPF_ATTACH,
 	K_COUNT
 };
 
@@ -97,6 +98,7 @@ static const char *const keys[K_COUNT] = {
 	[K_DHCP_PORTS] = "dhcp_ports", [K_DHCP_SCRIPT] = "dhcp_script", [K_DHCP_RA] = "dhcp_ra",
 	[K_EBPF_FLOWS] = "ebpf_flows", [K_NFT_FLOWS] = "nft_flows",
 	[K_EBPF_FORWARD] = "ebpf_forward", [K_EBPF_FORWARD_NEW] = "ebpf_forward_new",
+	[K_EBPF_ATTACH] = "ebpf_attach",
 };
 
 /* The number a key sets and its range, or NULL. */
@@ -474,6 +476,17 @@ static void parse_value(struct errs *e, const char *name, unsigned lineno, enum 
 	case K_EBPF_FORWARD_NEW:
 		on_off(e, name, lineno, keys[k], val, vlen, &out->ebpf_forward_new);
 		break;
+	case K_EBPF_ATTACH:
+		if (vlen == 4 && !memcmp(val, "auto", 4))
+			out->ebpf_attach = GWD_EBPF_ATTACH_AUTO;
+		else if (vlen == 3 && !memcmp(val, "xdp", 3))
+			out->ebpf_attach = GWD_EBPF_ATTACH_XDP;
+		else if (vlen == 2 && !memcmp(val, "tc", 2))
+			out->ebpf_attach = GWD_EBPF_ATTACH_TC;
+		else
+			add_err(e, name, lineno, "'ebpf_attach' is auto, xdp or tc, not '%.*s'", shown,
+				val);
+		break;
 	case K_DHCP_RA:
 		on_off(e, name, lineno, keys[k], val, vlen, &out->dhcp_ra);
 		break;
@@ -674,7 +687,7 @@ int gwd_config_parse(const char *name, const char *text, size_t len, struct gwd_
 				"kernel_nat, nflog_group, metrics, dns, dns_listen, dns_clients, "
 				"dns_upstreams, dns_user, dns_block, dhcp, dhcp_ranges, dhcp_lease_time, "
 				"dhcp_ports, dhcp_script, dhcp_ra, ebpf_flows, nft_flows, ebpf_forward, "
-				"ebpf_forward_new)",
+				"ebpf_forward_new, ebpf_attach)",
 				(int)(klen > 64 ? 64 : klen), line);
 			continue;
 		}

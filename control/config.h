@@ -39,6 +39,9 @@
  *   ebpf_forward = on              on | off: the eBPF ports forward allowed UDP
  *                                  flows that conntrack holds in XDP
  *                                  (docs/ebpf.md, "Forwarding in XDP")
+ *   ebpf_attach = auto             auto | xdp | tc: the hook the eBPF classifier
+ *                                  runs at (docs/ebpf.md, "Two hooks"); auto:
+ *                                  TC ingress on a veth, XDP elsewhere
  *   ebpf_forward_new = off         on: with ebpf_forward, a new allowed UDP flow's
  *                                  conntrack entry is made in XDP where the
  *                                  guard would accept it, and its first packet
@@ -112,6 +115,10 @@ struct gwd_addr {
 #define GWD_COMPILE_TIMEOUT_S 60
 /* The eBPF flow table (ebpf/gw_bpf_abi.h GWBPF_FLOWS_*: the same). */
 #define GWD_EBPF_FLOWS_DEFAULT 262144u
+/* ebpf_attach (0, auto, is the default). */
+#define GWD_EBPF_ATTACH_AUTO 0
+#define GWD_EBPF_ATTACH_XDP  1
+#define GWD_EBPF_ATTACH_TC   2
 #define GWD_EBPF_FLOWS_MIN     4096u
 #define GWD_EBPF_FLOWS_MAX     4194304u
 #define GWD_MAX_OPEN 32           /* lan_open, wan_open entries */
@@ -174,6 +181,7 @@ struct gwd_config {
 	bool nft_flows;               /* conntrack's connections into gwd's flows */
 	bool ebpf_forward;            /* the eBPF ports forward allowed UDP flows in XDP */
 	bool ebpf_forward_new;        /* and make new ones' conntrack entries there */
+	uint8_t ebpf_attach;          /* GWD_EBPF_ATTACH_*: the eBPF ports' hook */
 	/* DHCP through dnsmasq */
 	char dhcp[GWD_PATH_MAX];        /* "" when not set: no DHCP service */
 	char dhcp_script[GWD_PATH_MAX];

@@ -37,7 +37,8 @@ struct bpf_engine {
 	struct gwbpf *g;
 	struct gwd_flows *flows;
 	char ports[GWD_MAX_PORTS][GWD_IFNAME_MAX];
-	int mode[GWD_MAX_PORTS]; /* GWBPF_XDP_* as last seen, 0: not enforced */
+	int mode[GWD_MAX_PORTS]; /* GWBPF_XDP_*, GWBPF_TC as last seen, 0: not enforced */
+	uint8_t attach;          /* gwd.conf's ebpf_attach (GWD_EBPF_ATTACH_*) */
 	unsigned nports;
 	char live_path[GWD_PATH_MAX + 32]; /* generation and epoch gwd last made live */
 	uint32_t staged_gen;               /* 0: nothing staged */
@@ -227,17 +228,35 @@ static void load_live(struct bpf_engine *b)
 	free(text);
 }
 
-/* Every configured port enforced now: gw's XDP program (native or
- * generic) and TC filter on it, attached again where they went missing (an
- * interface recreated, a program taken off), and its source prefixes
- * synced with its addresses.  0, or -errno with the first port that is not
+/* The hook a port's classifier is to run at (GWBPF_HOOK_*): gwd.conf's
+ * ebpf_attach, or for auto the port's kind (docs/ebpf.md, "Two hooks"). */
+static int port_hook(const struct bpf_engine *b, const char *port)
+{
+	if (b->attach == GWD_EBPF_ATTACH_XDP)
+		return GWBPF_HOOK_XDP;
+	if (b->attach == GWD_EBPF_ATTACH_TC)
+		return GWBPF_HOOK_TC;
+	int h = gwbpf_hook_auto(port);
+	return h < 0 ? GWBPF_HOOK_XDP : h;
+}
+
+/* Every configured port enforced now: gw's programs on it at its hook
+ * (XDP, native or generic, or TC ingress) and TC egress, attached again
+ * where they went missing or sit at the other hook (an interface
+ * recreated, a program taken off, ebpf_attach changed), and its source
+ * prefixes synced with its addresses.  0, or -errno with the first port that is not
  * enforced, and why, in err; the engine's state says the same. */
 static int enforce_ports(struct bpf_engine *b, char *err, size_t errlen)
 {
 	int first = 0;
 	for (unsigned i = 0; i < b->nports; i++) {
 		const char *port = b->ports[i];
-		int m = gwbpf_port_mode(b->g, port), r = 0;
+		int m = gwbpf_port_mode(b->g, port), r = 0, hook = port_hook(b, port);
+		if (m >= 0 && (m == GWBPF_TC) != (hook == GWBPF_HOOK_TC)) {
+			gwd_log("ebpf_port_moved", "port=%s from=%s", port, gwbpf_mode_name(m));
+			b->mode[i] = 0;
+			m = -EAGAIN;
+		}
 		if (m < 0) {
 			if (b->mode[i]) {
 				char q[128];
@@ -245,7 +264,7 @@ static int enforce_ports(struct bpf_engine *b, char *err, size_t errlen)
 					gwd_log_value(q, sizeof(q), strerror(-m)));
 			}
 			b->mode[i] = 0;
-			r = gwbpf_attach(b->g, port);
+			r = gwbpf_attach_hook(b->g, port, hook);
 			if (r == 0 && (m = gwbpf_port_mode(b->g, port)) < 0)
 				r = m;
 			if (r == 0)
@@ -615,8 +634,8 @@ static void fwd_check(struct bpf_engine *b)
 		gwd_log("ebpf_forward_new", "udp_timeout_ms=%u", ms);
 	if (r == 0)
 		b->udp_timeout_ms = ms;
-	uint32_t have = 0;
-	int r2 = gwbpf_fwd_sync(b->g, want, n, &have);
+	uint32_t have = 0, xdp = 0;
+	int r2 = gwbpf_fwd_sync(b->g, want, n, &have, &xdp);
 	if (r == 0)
 		r = r2;
 	if (r < 0 && r != b->fwd_error) {
@@ -625,9 +644,10 @@ static void fwd_check(struct bpf_engine *b)
 			gwd_log_value(q, sizeof(q), strerror(-r)));
 	}
 	b->fwd_error = r < 0 ? r : 0;
-	if ((int)have != b->fwd_n)
-		gwd_log("ebpf_forward", "egresses=%u ports=%zu", have, n);
-	b->fwd_n = (int)have;
+	/* egresses: TC's redirects reach them all; xdp: XDP's, those. */
+	if ((int)(have << 8 | xdp) != b->fwd_n)
+		gwd_log("ebpf_forward", "egresses=%u xdp=%u ports=%zu", have, xdp, n);
+	b->fwd_n = (int)(have << 8 | xdp);
 }
 
 static void on_fwd(evutil_socket_t fd, short what, void *arg)
@@ -664,6 +684,7 @@ int gwd_engine_ebpf_new(struct event_base *base, const struct gwd_config *cfg,
 	b->nports = cfg->nebpf_ports;
 	memcpy(b->ports, cfg->ebpf_ports, sizeof(b->ports));
 	b->fwd_n = -1;
+	b->attach = cfg->ebpf_attach;
 	bool fwd = cfg->ebpf_forward && gwbpf_ct_kfuncs();
 	if (cfg->ebpf_forward && !fwd)
 		gwd_log("ebpf_forward_unavailable",

@@ -27,8 +27,81 @@
 #define IPV6_EXT_OFF_MAX 0x3fff /* p->l4 is a __u16; a pointer's offset stays < 64 KiB */
 #define TC_ACT_OK 0 /* uapi pkt_cls.h: macros are not in vmlinux.h */
 #define TC_ACT_SHOT 2
+#define TC_ACT_REDIRECT 7
 #define AF_INET_  2
 #define AF_INET6_ 10
+
+/* The two hooks the classifier runs at (docs/ebpf.md, "Two hooks"): XDP,
+ * or TC ingress where XDP would copy every packet (a veth).  One source:
+ * the classification, flow table, counters, events and forward are the
+ * same code; what differs (the context's fields, the conntrack kfuncs,
+ * how the buffer is resized, the return codes) is behind the small
+ * inline helpers below, which take the hook as a constant and compile
+ * to one side.  The shared code speaks XDP's verdicts (XDP_PASS, _DROP,
+ * _TX, _REDIRECT); gw_classify_tc turns them into TC's. */
+#define HOOK_XDP 0
+#define HOOK_TC  1
+
+/* A packet pointer of the context, loaded in one instruction: clang may
+ * otherwise add the field's offset to the context pointer first (it keeps
+ * the offsets in registers across a helper call), which the verifier
+ * refuses ("dereference of modified ctx ptr"). */
+#define CTX_PTR(ctx, type, field)                                                   \
+	({                                                                          \
+		void *ptr_;                                                         \
+		asm volatile("%0 = *(u32 *)(%1 + %2)"                               \
+			     : "=r"(ptr_)                                           \
+			     : "r"(ctx), "i"(__builtin_offsetof(type, field)));     \
+		ptr_;                                                               \
+	})
+
+static __always_inline void *h_data(void *ctx, const int hook)
+{
+	return hook == HOOK_TC ? CTX_PTR(ctx, struct __sk_buff, data)
+			       : CTX_PTR(ctx, struct xdp_md, data);
+}
+
+static __always_inline void *h_end(void *ctx, const int hook)
+{
+	return hook == HOOK_TC ? CTX_PTR(ctx, struct __sk_buff, data_end)
+			       : CTX_PTR(ctx, struct xdp_md, data_end);
+}
+
+/* The port the packet came in on (at TC ingress, the device the skb is
+ * on: its skb_iif too, but for bpf_prog_test_run, which sets only the
+ * device). */
+static __always_inline __u32 h_ifindex(void *ctx, const int hook)
+{
+	return hook == HOOK_TC ? ((struct __sk_buff *)ctx)->ifindex
+			       : ((struct xdp_md *)ctx)->ingress_ifindex;
+}
+
+/* The frame is cut or grown at its end to len bytes (link header
+ * included); 0 or a negative errno. */
+static __always_inline long h_set_len(void *ctx, const int hook, __u32 len)
+{
+	if (hook == HOOK_TC)
+		return bpf_skb_change_tail(ctx, len, 0);
+	/* The length now as a number first: the verifier allows no
+	 * arithmetic on the end pointer itself. */
+	__u32 now = (__u32)(h_end(ctx, hook) - h_data(ctx, hook));
+	asm volatile("" : "+r"(now));
+	return bpf_xdp_adjust_tail(ctx, (int)len - (int)now);
+}
+
+/* grow bytes more at the front of the frame. */
+static __always_inline long h_grow_head(void *ctx, const int hook, __u32 grow)
+{
+	if (hook == HOOK_TC)
+		return bpf_skb_change_head(ctx, grow, 0);
+	return bpf_xdp_adjust_head(ctx, -(int)grow);
+}
+
+/* What bpf_redirect() returns when it took the target. */
+static __always_inline long h_redirected(const int hook)
+{
+	return hook == HOOK_TC ? TC_ACT_REDIRECT : XDP_REDIRECT;
+}
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -208,6 +281,13 @@ extern void bpf_ct_release(struct nf_conn *ct) __ksym;
 extern struct nf_conn___init *bpf_xdp_ct_alloc(struct xdp_md *ctx, struct bpf_sock_tuple *tuple,
 					       __u32 tuple_len, struct bpf_ct_opts *opts,
 					       __u32 opts_len) __ksym;
+/* ... and for TC. */
+extern struct nf_conn *bpf_skb_ct_lookup(struct __sk_buff *ctx, struct bpf_sock_tuple *tuple,
+					 __u32 tuple_len, struct bpf_ct_opts *opts,
+					 __u32 opts_len) __ksym;
+extern struct nf_conn___init *bpf_skb_ct_alloc(struct __sk_buff *ctx, struct bpf_sock_tuple *tuple,
+					       __u32 tuple_len, struct bpf_ct_opts *opts,
+					       __u32 opts_len) __ksym;
 extern void bpf_ct_set_timeout(struct nf_conn___init *ct, __u32 timeout_ms) __ksym;
 extern struct nf_conn *bpf_ct_insert_entry(struct nf_conn___init *ct) __ksym;
 #endif
@@ -232,6 +312,30 @@ struct {
 	__type(key, __u32);
 	__type(value, struct fwd_scratch);
 } gw_fwd_scratch SEC(".maps");
+
+/* The forward's routes, per CPU (gw_bpf_abi.h, "Forwarding in XDP", the
+ * caches): a bpf_fib_lookup's answer for (ingress, source, destination,
+ * TOS or flow label), and gw_fwd_ifs' flags of its egress, used within the
+ * second (CLOCK_MONOTONIC_COARSE) it was looked up in, for packets no
+ * longer than the one it was looked up for (the MTU).  A slot per hash of
+ * the addresses; a collision looks the route up again. */
+#define FWD_ROUTES 64
+struct fwd_route {
+	__u64 src[2], dst[2];
+	__u32 in, out, sec, flags; /* sec: the second + 1 (0: empty) */
+	__u32 label;               /* IPv4 TOS, or IPv6 flow info */
+	__u16 max_len;
+	__u8 family, pad;
+	__u8 dmac[6], smac[6];
+	__u32 pad2;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FWD_ROUTES);
+	__type(key, __u32);
+	__type(value, struct fwd_route);
+} gw_fwd_routes SEC(".maps");
 
 /* Room for the destination bitmap (address | domains): too big for the
  * stack; and the words gw_first_rule() is to read (the AND of the
@@ -870,9 +974,9 @@ static __always_inline __u32 sum_stack(const void *w, const __u32 n)
 	return s;
 }
 
-__noinline __u32 gw_sum_packet(struct xdp_md *ctx, __u32 off, __u32 n)
+static __always_inline __u32 sum_packet(void *ctx, const int hook, __u32 off, __u32 n)
 {
-	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	void *data = h_data(ctx, hook), *end = h_end(ctx, hook);
 	__u32 s = 0;
 	if (off > L2_MAX + L3_HDR_MAX + 48)
 		return 0;
@@ -883,6 +987,16 @@ __noinline __u32 gw_sum_packet(struct xdp_md *ctx, __u32 off, __u32 n)
 		s += p[i];
 	}
 	return s;
+}
+
+__noinline __u32 gw_sum_packet(struct xdp_md *ctx, __u32 off, __u32 n)
+{
+	return sum_packet(ctx, HOOK_XDP, off, n);
+}
+
+__noinline __u32 gw_sum_packet_tc(struct __sk_buff *ctx, __u32 off, __u32 n)
+{
+	return sum_packet(ctx, HOOK_TC, off, n);
 }
 
 static __always_inline __u16 fold(__u32 s)
@@ -961,12 +1075,20 @@ static __always_inline int answer_l2_l3(void *data, void *end, const struct pkt 
 	return 0;
 }
 
-/* Global, so verified once on its own: see gw_or_bitmap(). */
-__noinline int gw_reject_tcp(struct xdp_md *ctx, const struct pkt *p)
+/* In TC the frame is made linear first: the answer is written over it. */
+static __always_inline int h_linear(void *ctx, const int hook)
 {
-	if (!p)
+	if (hook != HOOK_TC)
+		return 0;
+	struct __sk_buff *skb = ctx;
+	return bpf_skb_pull_data(skb, skb->len) ? -1 : 0;
+}
+
+static __always_inline int reject_tcp(void *ctx, const int hook, const struct pkt *p)
+{
+	if (!p || h_linear(ctx, hook))
 		return -1;
-	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	void *data = h_data(ctx, hook), *end = h_end(ctx, hook);
 	__u32 l3 = p->l3, l4 = p->l4;
 	if (l3 > L2_MAX || l4 > L2_MAX + L3_HDR_MAX)
 		return -1;
@@ -993,11 +1115,10 @@ __noinline int gw_reject_tcp(struct xdp_md *ctx, const struct pkt *p)
 	seglen += !!(flags & TCP_SYN) + !!(flags & TCP_FIN);
 
 	__u32 ipl = p->key.family == 4 ? 20 : 40;
-	int delta = (int)(l3 + ipl + 20) - (int)(end - data);
-	if (bpf_xdp_adjust_tail(ctx, delta))
+	if (h_set_len(ctx, hook, l3 + ipl + 20))
 		return -1;
-	data = (void *)(long)ctx->data;
-	end = (void *)(long)ctx->data_end;
+	data = h_data(ctx, hook);
+	end = h_end(ctx, hook);
 	if (answer_l2_l3(data, end, p, l3, IPPROTO_TCP, 20) < 0)
 		return -1;
 	__u8 h[20] = {};
@@ -1017,11 +1138,22 @@ __noinline int gw_reject_tcp(struct xdp_md *ctx, const struct pkt *p)
 	return 0;
 }
 
-__noinline int gw_reject_icmp(struct xdp_md *ctx, const struct pkt *p)
+/* Global, so verified once on its own: see gw_or_bitmap(). */
+__noinline int gw_reject_tcp(struct xdp_md *ctx, const struct pkt *p)
 {
-	if (!p)
+	return reject_tcp(ctx, HOOK_XDP, p);
+}
+
+__noinline int gw_reject_tcp_tc(struct __sk_buff *ctx, const struct pkt *p)
+{
+	return reject_tcp(ctx, HOOK_TC, p);
+}
+
+static __always_inline int reject_icmp(void *ctx, const int hook, const struct pkt *p)
+{
+	if (!p || h_linear(ctx, hook))
 		return -1;
-	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	void *data = h_data(ctx, hook), *end = h_end(ctx, hook);
 	__u32 l3 = p->l3, l4 = p->l4;
 	if (l3 > L2_MAX || l4 > L2_MAX + L3_HDR_MAX || l4 < l3)
 		return -1;
@@ -1043,10 +1175,10 @@ __noinline int gw_reject_icmp(struct xdp_md *ctx, const struct pkt *p)
 	__u32 q = (void *)(t + 8) <= end ? hl + 8 : hl;
 	__u32 ipl = p->key.family == 4 ? 20 : 40, grow = ipl + 8;
 
-	if (bpf_xdp_adjust_head(ctx, -(int)grow))
+	if (h_grow_head(ctx, hook, grow))
 		return -1;
-	data = (void *)(long)ctx->data;
-	end = (void *)(long)ctx->data_end;
+	data = h_data(ctx, hook);
+	end = h_end(ctx, hook);
 	/* The link header moves to the new front; the old IP header stays
 	 * where it was and becomes the quote. */
 	__u8 *d = data;
@@ -1061,11 +1193,10 @@ __noinline int gw_reject_icmp(struct xdp_md *ctx, const struct pkt *p)
 			return -1;
 		__builtin_memcpy(d, d + 48, L2_MAX);
 	}
-	int delta = (int)(l3 + grow + q) - (int)(end - data);
-	if (bpf_xdp_adjust_tail(ctx, delta))
+	if (h_set_len(ctx, hook, l3 + grow + q))
 		return -1;
-	data = (void *)(long)ctx->data;
-	end = (void *)(long)ctx->data_end;
+	data = h_data(ctx, hook);
+	end = h_end(ctx, hook);
 	if (answer_l2_l3(data, end, p, l3, p->key.family == 4 ? IPPROTO_ICMP : IPPROTO_ICMPV6_,
 			 (__u16)(8 + q)) < 0)
 		return -1;
@@ -1077,16 +1208,27 @@ __noinline int gw_reject_icmp(struct xdp_md *ctx, const struct pkt *p)
 	ic[1] = p->key.family == 4 ? 3 : 4;
 	*(__u16 *)(ic + 2) = 0;
 	*(__u32 *)(ic + 4) = 0;
-	__u32 sum = gw_sum_packet(ctx, l3 + ipl, (8 + q) / 2);
+	__u32 sum = hook == HOOK_TC ? gw_sum_packet_tc(ctx, l3 + ipl, (8 + q) / 2)
+				    : gw_sum_packet(ctx, l3 + ipl, (8 + q) / 2);
 	if (p->key.family == 6)
 		sum += pseudo_sum(p, IPPROTO_ICMPV6_, (__u16)(8 + q));
-	data = (void *)(long)ctx->data;
-	end = (void *)(long)ctx->data_end;
+	data = h_data(ctx, hook);
+	end = h_end(ctx, hook);
 	ic = data + l3 + ipl;
 	if ((void *)(ic + 8) > end)
 		return -1;
 	*(__u16 *)(ic + 2) = fold(sum);
 	return 0;
+}
+
+__noinline int gw_reject_icmp(struct xdp_md *ctx, const struct pkt *p)
+{
+	return reject_icmp(ctx, HOOK_XDP, p);
+}
+
+__noinline int gw_reject_icmp_tc(struct __sk_buff *ctx, const struct pkt *p)
+{
+	return reject_icmp(ctx, HOOK_TC, p);
 }
 
 /* ---------------------------------------------------------------- rate */
@@ -1204,15 +1346,19 @@ static __always_inline bool shape_up(const struct pkt *p, __u32 slot, const stru
 	return gw_shape_class(p, slot, f, 0, &ifb) != 0;
 }
 
-/* The verdict as an XDP action; a reject becomes XDP_TX of its answer. */
-static __always_inline int verdict(struct xdp_md *ctx, const struct pkt *p, __u8 action,
+/* The verdict as an XDP action; a reject becomes XDP_TX of its answer
+ * (in TC: a redirect to the port's egress). */
+static __always_inline int verdict(void *ctx, const int hook, const struct pkt *p, __u8 action,
 				   struct gwbpf_counters *cn)
 {
 	if (action == POL_TABLES_ALLOW)
 		return XDP_PASS; /* PASS: derived (gw_bpf_abi.h) */
 	if (action == POL_TABLES_REJECT) {
 		int r = -1;
-		if (p->first)
+		if (p->first && hook == HOOK_TC)
+			r = p->key.proto == IPPROTO_TCP ? gw_reject_tcp_tc(ctx, p)
+							: gw_reject_icmp_tc(ctx, p);
+		else if (p->first)
 			r = p->key.proto == IPPROTO_TCP ? gw_reject_tcp(ctx, p)
 							: gw_reject_icmp(ctx, p);
 		if (r == 0) {
@@ -1345,7 +1491,7 @@ static __always_inline __u32 ct_tuple(const struct pkt *p, struct bpf_sock_tuple
 #endif
 
 /* Conntrack holds a confirmed entry of the packet's tuple, without NAT. */
-static __always_inline bool ct_confirmed(struct xdp_md *ctx, const struct pkt *p)
+static __always_inline bool ct_confirmed(void *ctx, const int hook, const struct pkt *p)
 {
 #ifndef GWBPF_CT_KFUNCS
 	return false; /* no kfuncs: nothing is forwarded in XDP */
@@ -1353,7 +1499,8 @@ static __always_inline bool ct_confirmed(struct xdp_md *ctx, const struct pkt *p
 	struct bpf_sock_tuple t = {};
 	__u32 tlen = ct_tuple(p, &t);
 	struct bpf_ct_opts o = { .netns_id = -1, .l4proto = IPPROTO_UDP };
-	struct nf_conn *ct = bpf_xdp_ct_lookup(ctx, &t, tlen, &o, sizeof(o));
+	struct nf_conn *ct = hook == HOOK_TC ? bpf_skb_ct_lookup(ctx, &t, tlen, &o, sizeof(o))
+					     : bpf_xdp_ct_lookup(ctx, &t, tlen, &o, sizeof(o));
 	if (!ct)
 		return false;
 	bool ok = (ct->status & IPS_CONFIRMED) && !(ct->status & IPS_DYING);
@@ -1365,11 +1512,28 @@ static __always_inline bool ct_confirmed(struct xdp_md *ctx, const struct pkt *p
 #endif
 }
 
+/* Calls of their own, for their stack (the tuple and options). */
+static __noinline bool ct_confirmed_xdp(struct xdp_md *ctx, const struct pkt *p)
+{
+	return p && ct_confirmed(ctx, HOOK_XDP, p);
+}
+
+static __noinline bool ct_confirmed_tc(struct __sk_buff *ctx, const struct pkt *p)
+{
+	return p && ct_confirmed(ctx, HOOK_TC, p);
+}
+
+static __always_inline bool h_ct_confirmed(void *ctx, const int hook, const struct pkt *p)
+{
+	return hook == HOOK_TC ? ct_confirmed_tc(ctx, p) : ct_confirmed_xdp(ctx, p);
+}
+
 /* A new flow's conntrack entry, made here where the guard would accept
  * its first packet (gw_bpf_abi.h, "Forwarding in XDP"): 1 made, 0 not
  * for this packet, -1 the insert failed (a race: the entry is there).
- * A call of its own, for its stack. */
-static __noinline int ct_create(struct xdp_md *ctx, const struct pkt *p, __u32 ifindex)
+ * A call of its own (ct_create_xdp, _tc), for its stack. */
+static __always_inline int ct_create(void *ctx, const int hook, const struct pkt *p,
+				     __u32 ifindex)
 {
 	__u32 z = 0;
 	const struct gwbpf_fwd_conf *c = bpf_map_lookup_elem(&gw_fwd_conf, &z);
@@ -1401,7 +1565,9 @@ static __noinline int ct_create(struct xdp_md *ctx, const struct pkt *p, __u32 i
 	struct bpf_sock_tuple t = {};
 	__u32 tlen = ct_tuple(p, &t);
 	struct bpf_ct_opts o = { .netns_id = -1, .l4proto = IPPROTO_UDP };
-	struct nf_conn___init *ct = bpf_xdp_ct_alloc(ctx, &t, tlen, &o, sizeof(o));
+	struct nf_conn___init *ct = hook == HOOK_TC
+					    ? bpf_skb_ct_alloc(ctx, &t, tlen, &o, sizeof(o))
+					    : bpf_xdp_ct_alloc(ctx, &t, tlen, &o, sizeof(o));
 	if (!ct)
 		return -1;
 	bpf_ct_set_timeout(ct, c->udp_timeout_ms);
@@ -1413,63 +1579,127 @@ static __noinline int ct_create(struct xdp_md *ctx, const struct pkt *p, __u32 i
 #endif
 }
 
+static __noinline int ct_create_xdp(struct xdp_md *ctx, const struct pkt *p, __u32 ifindex)
+{
+	return ct_create(ctx, HOOK_XDP, p, ifindex);
+}
+
+static __noinline int ct_create_tc(struct __sk_buff *ctx, const struct pkt *p, __u32 ifindex)
+{
+	return ct_create(ctx, HOOK_TC, p, ifindex);
+}
+
+/* The route of p (bpf_fib_lookup) from rt->in, for rt->max_len bytes with
+ * rt->label, into *rt, but for its second: 0, or -1
+ * when there is none to forward on (not resolved, back out the port it
+ * came in on, or to a device not in gw_fwd_ifs).  A call of its own, for
+ * its stack; the same code for both hooks (the helper takes either
+ * context). */
+static __noinline int route_lookup(void *ctx, const struct pkt *p, struct fwd_route *rt)
+{
+	__u32 z = 0;
+	struct fwd_scratch *sc = bpf_map_lookup_elem(&gw_fwd_scratch, &z);
+	if (!sc || !p || !rt)
+		return -1;
+	__u32 in = rt->in, label = rt->label, len = rt->max_len;
+	struct bpf_fib_lookup *fib = &sc->fib;
+	__builtin_memset(fib, 0, sizeof(*fib));
+	if (p->key.family == 4) {
+		fib->family = AF_INET_;
+		fib->tos = (__u8)label;
+		__builtin_memcpy(&fib->ipv4_src, p->key.src, 4);
+		__builtin_memcpy(&fib->ipv4_dst, p->key.dst, 4);
+	} else {
+		fib->family = AF_INET6_;
+		fib->flowinfo = label;
+		__builtin_memcpy(fib->ipv6_src, p->key.src, 16);
+		__builtin_memcpy(fib->ipv6_dst, p->key.dst, 16);
+	}
+	fib->tot_len = (__u16)len;
+	fib->l4_protocol = IPPROTO_UDP;
+	fib->ifindex = in;
+	if (bpf_fib_lookup(ctx, fib, sizeof(*fib), 0) != BPF_FIB_LKUP_RET_SUCCESS ||
+	    fib->ifindex == in)
+		return -1;
+	__u32 o = fib->ifindex;
+	const __u32 *fl = bpf_map_lookup_elem(&gw_fwd_ifs, &o);
+	if (!fl)
+		return -1;
+	__builtin_memcpy(rt->src, p->key.src, 16);
+	__builtin_memcpy(rt->dst, p->key.dst, 16);
+	rt->out = o;
+	rt->flags = *fl;
+	rt->family = p->key.family;
+	__builtin_memcpy(rt->dmac, fib->dmac, 6);
+	__builtin_memcpy(rt->smac, fib->smac, 6);
+	return 0;
+}
+
 /* An allowed packet of flow f: forwarded here (XDP_REDIRECT), or XDP_PASS
  * to the stack (gw_bpf_abi.h, "Forwarding in XDP").  fresh: f was made by
  * this packet (its conntrack entry is made here, or it passes).  A call of
  * its own: its stack (the route's and conntrack's arguments) is not added
- * to gw_classify's, which the classification's subprograms share. */
-static __noinline int forward(struct xdp_md *ctx, const struct pkt *p, struct gwbpf_flow *f,
-			      struct gwbpf_counters *cn, __u32 fresh)
+ * to gw_classify's, which the classification's subprograms share
+ * (forward_xdp, forward_tc).  In TC the same: bpf_redirect to the egress
+ * device (TC_ACT_REDIRECT), which needs nothing of the target's XDP. */
+static __always_inline int forward(void *ctx, const int hook, const struct pkt *p,
+				   struct gwbpf_flow *f, struct gwbpf_counters *cn, __u32 fresh)
 {
 	if (p->key.proto != IPPROTO_UDP || p->l3 != sizeof(struct ethhdr))
 		return XDP_PASS;
-	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	void *data = h_data(ctx, hook), *end = h_end(ctx, hook);
+	__u32 in = h_ifindex(ctx, hook);
 	struct ethhdr *eth = data;
-	__u32 z = 0;
-	struct fwd_scratch *sc = bpf_map_lookup_elem(&gw_fwd_scratch, &z);
-	if (!sc)
-		return XDP_PASS;
-	struct bpf_fib_lookup *fib = &sc->fib;
-	__builtin_memset(fib, 0, sizeof(*fib));
 	struct iphdr *ip = (void *)(eth + 1);
 	struct ipv6hdr *ip6 = (void *)(eth + 1);
+	__u32 label, len;
 	if (p->key.family == 4) {
 		if ((void *)(ip + 1) > end || ip->ihl != 5 || ip->ttl <= 1 ||
 		    (ip->frag_off & bpf_htons(0x3fff)))
 			return XDP_PASS;
-		fib->family = AF_INET_;
-		fib->tos = ip->tos;
-		fib->tot_len = bpf_ntohs(ip->tot_len);
-		fib->ipv4_src = ip->saddr;
-		fib->ipv4_dst = ip->daddr;
+		label = ip->tos;
+		len = bpf_ntohs(ip->tot_len);
 	} else {
 		if ((void *)(ip6 + 1) > end || ip6->nexthdr != IPPROTO_UDP || ip6->hop_limit <= 1)
 			return XDP_PASS;
-		fib->family = AF_INET6_;
-		fib->flowinfo = *(__be32 *)ip6 & bpf_htonl(0x0fffffff);
-		fib->tot_len = bpf_ntohs(ip6->payload_len) + sizeof(*ip6);
-		__builtin_memcpy(fib->ipv6_src, &ip6->saddr, 16);
-		__builtin_memcpy(fib->ipv6_dst, &ip6->daddr, 16);
+		label = *(__be32 *)ip6 & bpf_htonl(0x0fffffff);
+		len = bpf_ntohs(ip6->payload_len) + sizeof(*ip6);
 	}
-	fib->l4_protocol = IPPROTO_UDP;
-	fib->ifindex = ctx->ingress_ifindex;
-	if (bpf_fib_lookup(ctx, fib, sizeof(*fib), 0) != BPF_FIB_LKUP_RET_SUCCESS ||
-	    fib->ifindex == ctx->ingress_ifindex)
+	__u64 now = bpf_ktime_get_coarse_ns();
+	__u32 now_s = (__u32)(now / 1000000000ull) + 1;
+	/* The route: this second's answer for these addresses, or a lookup. */
+	const __u64 *ks = (const __u64 *)p->key.src, *kd = (const __u64 *)p->key.dst;
+	__u64 h = (ks[0] ^ ks[1] ^ kd[0] ^ kd[1]) * GWBPF_HASH_K;
+	__u32 slot = (__u32)(h >> 58) ^ (in & (FWD_ROUTES - 1));
+	struct fwd_route *rt = bpf_map_lookup_elem(&gw_fwd_routes, &slot);
+	if (!rt)
 		return XDP_PASS;
-	__u32 out = fib->ifindex;
-	const __u32 *ofl = bpf_map_lookup_elem(&gw_fwd_ifs, &out);
-	if (!ofl)
+	if (rt->sec != now_s || rt->in != in || rt->family != p->key.family ||
+	    rt->label != label || len > rt->max_len || rt->src[0] != ks[0] ||
+	    rt->src[1] != ks[1] || rt->dst[0] != kd[0] || rt->dst[1] != kd[1]) {
+		rt->sec = 0;
+		rt->in = in;
+		rt->label = label;
+		rt->max_len = (__u16)len;
+		if (route_lookup(ctx, p, rt) < 0)
+			return XDP_PASS;
+		rt->sec = now_s;
+	}
+	__u32 out = rt->out;
+	if (hook == HOOK_XDP && !(rt->flags & GWBPF_FWD_XDP))
 		return XDP_PASS;
 	if (fresh) {
 		/* Its stack_s is this second: the next second's packet goes
 		 * to the stack.  Conntrack may hold it already (a flow the
 		 * classifier's table let go, or gwd flushed): forwarded as an
 		 * established one. */
-		if (ct_confirmed(ctx, p))
+		if (h_ct_confirmed(ctx, hook, p)) {
+			f->state |= GWBPF_FLOW_CT;
 			goto out;
-		if (p->key.family == 4 && (*ofl & GWBPF_FWD_NAT))
+		}
+		if (p->key.family == 4 && (rt->flags & GWBPF_FWD_NAT))
 			return XDP_PASS;
-		int made = ct_create(ctx, p, ctx->ingress_ifindex);
+		int made = hook == HOOK_TC ? ct_create_tc(ctx, p, in) : ct_create_xdp(ctx, p, in);
 		if (made <= 0) {
 			if (made < 0)
 				cnt(cn, GWBPF_CNT_XDP_CREATE_LOST);
@@ -1477,21 +1707,26 @@ static __noinline int forward(struct xdp_md *ctx, const struct pkt *p, struct gw
 		}
 		cnt(cn, GWBPF_CNT_XDP_CREATED);
 	} else {
-		/* Conntrack sees one of the flow's packets a second. */
-		__u8 sec = stack_second(bpf_ktime_get_coarse_ns());
+		/* Conntrack sees one of the flow's packets a second, and is
+		 * asked once in the second after it. */
+		__u8 sec = stack_second(now);
 		if (f->stack_s != sec) {
 			f->stack_s = sec;
+			f->state &= ~GWBPF_FLOW_CT;
 			cnt(cn, GWBPF_CNT_XDP_REFRESH);
 			return XDP_PASS;
 		}
-		if (!ct_confirmed(ctx, p))
-			return XDP_PASS;
+		if (!(f->state & GWBPF_FLOW_CT)) {
+			if (!h_ct_confirmed(ctx, hook, p))
+				return XDP_PASS;
+			f->state |= GWBPF_FLOW_CT;
+		}
 	}
 out:
-	if (bpf_redirect(out, 0) != XDP_REDIRECT)
+	if (bpf_redirect(out, 0) != h_redirected(hook))
 		return XDP_PASS;
-	__builtin_memcpy(eth->h_dest, fib->dmac, 6);
-	__builtin_memcpy(eth->h_source, fib->smac, 6);
+	__builtin_memcpy(eth->h_dest, rt->dmac, 6);
+	__builtin_memcpy(eth->h_source, rt->smac, 6);
 	if (p->key.family == 4) {
 		/* As the kernel's ip_decrease_ttl(): RFC 1624's incremental
 		 * update for a TTL one less. */
@@ -1506,11 +1741,43 @@ out:
 	return XDP_REDIRECT;
 }
 
-SEC("xdp")
-int gw_classify(struct xdp_md *ctx)
+static __noinline int forward_xdp(struct xdp_md *ctx, const struct pkt *p, struct gwbpf_flow *f,
+				  struct gwbpf_counters *cn, __u32 fresh)
+{
+	return forward(ctx, HOOK_XDP, p, f, cn, fresh);
+}
+
+static __noinline int forward_tc(struct __sk_buff *ctx, const struct pkt *p,
+				 struct gwbpf_flow *f, struct gwbpf_counters *cn, __u32 fresh)
+{
+	return forward(ctx, HOOK_TC, p, f, cn, fresh);
+}
+
+static __always_inline int h_forward(void *ctx, const int hook, const struct pkt *p,
+				     struct gwbpf_flow *f, struct gwbpf_counters *cn, __u32 fresh)
+{
+	return hook == HOOK_TC ? forward_tc(ctx, p, f, cn, fresh)
+			       : forward_xdp(ctx, p, f, cn, fresh);
+}
+
+/* The classification of a packet from a device, at either hook: an XDP
+ * verdict (TC's are made of it by gw_classify_tc). */
+static __always_inline int classify(void *ctx, const int hook)
 {
 	struct pkt p = {};
-	int r = parse((void *)(long)ctx->data, (void *)(long)ctx->data_end, &p, 6);
+	if (hook == HOOK_TC) {
+		/* The headers in the linear part, for direct access. */
+		struct __sk_buff *skb = ctx;
+		__u32 lin = skb->data_end - skb->data, want = skb->len < 128 ? skb->len : 128;
+		if (lin < want)
+			bpf_skb_pull_data(skb, want);
+	}
+	int r = parse(h_data(ctx, hook), h_end(ctx, hook), &p, 6);
+	if (hook == HOOK_TC) {
+		/* The frame's length, not its linear part's. */
+		__u32 len = ((struct __sk_buff *)ctx)->len;
+		p.len = len > 0xffff ? 0xffff : (__u16)len;
+	}
 	if (r) {
 		count(r == PARSE_NOT_IP ? GWBPF_CNT_NOT_IP
 		      : r == PARSE_VLAN_DEEP ? GWBPF_CNT_VLAN_DEEP
@@ -1530,7 +1797,7 @@ int gw_classify(struct xdp_md *ctx)
 	 * under another epoch (gw_bpf_abi.h, "Schedules"). */
 	__u32 entry = timeline_at(epoch, jif);
 	__u32 slot = epoch & GWBPF_EPOCH_SLOT ? 1 : 0, number = (__u32)epoch + entry;
-	__u32 ifindex = ctx->ingress_ifindex;
+	__u32 ifindex = h_ifindex(ctx, hook);
 	__u64 tag, rtag;
 	struct gwbpf_flow_set *set = flow_set(flow_hash(&p.key, &tag, &rtag));
 	struct way wy = {};
@@ -1559,8 +1826,8 @@ int gw_classify(struct xdp_md *ctx)
 			 * (PASS and FLOW_HIT are derived), unless it is
 			 * forwarded here. */
 			if (action == POL_TABLES_ALLOW)
-				return flags ? XDP_PASS : forward(ctx, &p, f, counters(), 0);
-			return verdict(ctx, &p, action, counters());
+				return flags ? XDP_PASS : h_forward(ctx, hook, &p, f, counters(), 0);
+			return verdict(ctx, hook, &p, action, counters());
 		}
 		f = NULL;
 		raced = true;
@@ -1596,7 +1863,7 @@ int gw_classify(struct xdp_md *ctx)
 				rf->last_jiffies = jif;
 				/* The flow's key is the reverse tuple. */
 				maybe_end(&p, &p.key, true, rf);
-				return verdict(ctx, &p, action, cn);
+				return verdict(ctx, hook, &p, action, cn);
 			}
 		}
 	}
@@ -1656,16 +1923,22 @@ int gw_classify(struct xdp_md *ctx)
 			__u32 z = 0;
 			const struct gwbpf_fwd_conf *fc = bpf_map_lookup_elem(&gw_fwd_conf, &z);
 			if (fc && fc->udp_timeout_ms)
-				return forward(ctx, &p, ne, cn, 1);
+				return h_forward(ctx, hook, &p, ne, cn, 1);
 		}
 	}
 	if ((nf.flags & POL_TABLES_RULE_RATE) && nf.action == POL_TABLES_ALLOW &&
 	    !shape_up(&p, slot, &nf) && !gw_rate_take(&p, slot, &nf, p.len, GWBPF_DIR_UP))
 		goto over_rate;
-	return verdict(ctx, &p, nf.action, cn);
+	return verdict(ctx, hook, &p, nf.action, cn);
 over_rate:
 	cnt(cn, GWBPF_CNT_RATE_DROP);
 	return XDP_DROP;
+}
+
+SEC("xdp")
+int gw_classify(struct xdp_md *ctx)
+{
+	return classify(ctx, HOOK_XDP);
 }
 
 /* ---------------------------------------------------------------- egress */
@@ -1681,6 +1954,14 @@ int gw_egress(struct __sk_buff *skb)
 		count(GWBPF_CNT_EGRESS_NO_FLOW);
 		return TC_ACT_OK;
 	}
+	/* Rejects in TC: gw_classify_tc's TCP reset leaves by the egress of
+	 * the port its packet came in on, and its tuple is the rejected
+	 * flow's: let by.  (Nothing routed leaves by the port it came in on
+	 * as a reset of that port's own flow; ICMP answers have tuples of
+	 * their own.) */
+	if (p.key.proto == IPPROTO_TCP && (p.tcp_flags & TCP_RST) &&
+	    skb->ingress_ifindex == skb->ifindex)
+		return TC_ACT_OK;
 	struct gwbpf_flow_key k = p.key;
 	__builtin_memcpy(k.src, p.key.dst, 16);
 	__builtin_memcpy(k.dst, p.key.src, 16);
@@ -1751,8 +2032,7 @@ int gw_egress(struct __sk_buff *skb)
  * the ifb, into its class (gw_bpf_abi.h, "Rates"), once gw_classify has
  * let it in; every other packet passes untouched.  With no rate in the
  * live policy, that is all it looks at. */
-SEC("tc")
-int gw_ingress(struct __sk_buff *skb)
+static __always_inline int ingress_rate(struct __sk_buff *skb)
 {
 	__u32 k = 0;
 	const __u64 *ep = bpf_map_lookup_elem(&gw_epoch, &k);
@@ -1781,6 +2061,32 @@ int gw_ingress(struct __sk_buff *skb)
 	skb->priority = cls;
 	count(GWBPF_CNT_SHAPED);
 	return bpf_redirect(ifb, 0);
+}
+
+SEC("tc")
+int gw_ingress(struct __sk_buff *skb)
+{
+	return ingress_rate(skb);
+}
+
+/* The classifier at TC ingress (docs/ebpf.md, "Two hooks"), in place of
+ * gw_classify on XDP and gw_ingress: the classification, then, for what
+ * it lets in, gw_ingress's step, in the order the two hooks take them.
+ * A reject's answer, built in place, leaves by the port's own egress
+ * (where gw_egress lets gw's own answers by: "Rejects in TC"). */
+SEC("tc")
+int gw_classify_tc(struct __sk_buff *skb)
+{
+	switch (classify(skb, HOOK_TC)) {
+	case XDP_PASS:
+		return ingress_rate(skb);
+	case XDP_TX:
+		return bpf_redirect(skb->ifindex, 0);
+	case XDP_REDIRECT:
+		return TC_ACT_REDIRECT;
+	default:
+		return TC_ACT_SHOT;
+	}
 }
 
 /* ---------------------------------------------------------------- clock */

@@ -296,6 +296,21 @@ _Static_assert(sizeof(struct gwbpf_addr_key) == 20, "gwbpf_addr_key layout");
  * Anything else is passed, never dropped.  TCP is never forwarded here:
  * conntrack's window tracking must see every segment.
  *
+ * The caches: most forwarded packets make no kfunc or route lookup.  A
+ * flow's GWBPF_FLOW_CT says conntrack's confirmed entry was found in
+ * stack_s's second (cleared when the next second's packet goes to the
+ * stack); a per-CPU table (gw_fwd_routes, the program's own) keeps a
+ * route's egress, MACs and gw_fwd_ifs flags for (ingress, source,
+ * destination, TOS or flow label) within the second it was looked up in,
+ * for packets no longer than the one it was looked up for.  So a
+ * `conntrack -D`, a route, neighbour or gw_fwd_ifs change reaches a flow
+ * forwarded here within a second; the verdict is the classifier's per
+ * packet (a blocking apply cuts at once).
+ *
+ * The same at TC ingress (gw_classify_tc, docs/ebpf.md "Two hooks"):
+ * bpf_skb_ct_lookup and _alloc, a redirect of the skb, which any device
+ * of gw_fwd_ifs takes (at XDP only those flagged GWBPF_FWD_XDP).
+ *
  * New flows: the first packet of a UDP flow (no flow cached) that the
  * policy allows as above is forwarded at once, its conntrack entry created
  * here (bpf_xdp_ct_alloc, bpf_ct_set_timeout with gw_fwd_conf's timeout,
@@ -326,6 +341,10 @@ _Static_assert(sizeof(struct gwbpf_addr_key) == 20, "gwbpf_addr_key layout");
  * ebpf_forward = off.
  * gw_fwd_conf[0]: struct gwbpf_fwd_conf, written by gwd. */
 #define GWBPF_FWD_NAT 0x1u /* IPv4 flows out of it are masqueraded (kernel_nat) */
+/* It takes XDP frames (NDO_XMIT): gw_classify forwards only to these;
+ * gw_classify_tc (TC ingress) to any device of gw_fwd_ifs, since a TC
+ * redirect hands the device an skb. */
+#define GWBPF_FWD_XDP 0x2u
 struct gwbpf_fwd_conf {
 	__u32 udp_timeout_ms; /* the netns's nf_conntrack_udp_timeout; 0: create none */
 	__u32 pad;
@@ -369,6 +388,10 @@ struct __attribute__((aligned(8))) gwbpf_flow_key {
 _Static_assert(sizeof(struct gwbpf_flow_key) == 40, "gwbpf_flow_key layout");
 
 #define GWBPF_FLOW_ENDED 0x1 /* a FIN or RST was seen: the end event is sent */
+/* The forward found conntrack's confirmed entry in stack_s's second: its
+ * packets of that second are forwarded without another lookup ("Forwarding
+ * in XDP", the caches). */
+#define GWBPF_FLOW_CT 0x2
 struct gwbpf_flow {
 	__u32 epoch;    /* gw_epoch's number + the timeline entry when classified */
 	__u32 rule;     /* deciding rule or POL_TABLES_RULE_DEFAULT* */

@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -25,7 +27,9 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/ethtool.h>
 #include <linux/if_link.h>
+#include <linux/sockios.h>
 #include <linux/magic.h>
 
 #include "classify.skel.h"
@@ -119,6 +123,11 @@ int gwbpf_egress_prog_fd(const struct gwbpf *g)
 int gwbpf_ingress_prog_fd(const struct gwbpf *g)
 {
 	return bpf_program__fd(g->skel->progs.gw_ingress);
+}
+
+int gwbpf_classify_tc_prog_fd(const struct gwbpf *g)
+{
+	return bpf_program__fd(g->skel->progs.gw_classify_tc);
 }
 
 uint64_t gwbpf_epoch(const struct gwbpf *g)
@@ -1109,25 +1118,38 @@ int gwbpf_domain_set(struct gwbpf *g, bool staged, uint8_t family, const uint8_t
 /* gw_fwd_ifs becomes the devices of want[0..n) that take XDP frames
  * (gw_bpf_abi.h, "Forwarding in XDP"): compared with what it holds, so a
  * check that changes nothing writes nothing. */
-int gwbpf_fwd_sync(struct gwbpf *g, const struct gwbpf_fwd_if *want, size_t n, uint32_t *ret_n)
+static bool ifindex_exists(int ifindex)
+{
+	char name[IF_NAMESIZE];
+	return if_indextoname((unsigned)ifindex, name) != NULL;
+}
+
+int gwbpf_fwd_sync(struct gwbpf *g, const struct gwbpf_fwd_if *want, size_t n, uint32_t *ret_n,
+		   uint32_t *ret_xdp)
 {
 	int fd = bpf_map__fd(g->skel->maps.gw_fwd_ifs), r = 0;
 	struct gwbpf_fwd_if keep[GWBPF_MAX_FWD_IFS];
-	size_t nkeep = 0;
+	size_t nkeep = 0, nxdp = 0;
 	if (n && !g->netdev && (r = gwbpf_netdev_open(&g->netdev)) < 0)
 		return r;
 	for (size_t i = 0; i < n && nkeep < GWBPF_MAX_FWD_IFS; i++) {
 		uint64_t f = 0;
 		int x = gwbpf_netdev_xdp_features(g->netdev, want[i].ifindex, &f);
-		/* Gone, or a kernel without the family: not forwarded to. */
-		if (x == -ENODEV || x == -EOPNOTSUPP)
+		/* Gone: not forwarded to.  A kernel without the family: its
+		 * XDP frames are not known to be taken (TC's skbs are). */
+		if (x == -ENODEV || (x == -EOPNOTSUPP && !ifindex_exists(want[i].ifindex)))
 			continue;
-		if (x < 0) {
+		if (x < 0 && x != -EOPNOTSUPP) {
 			r = x;
 			continue;
 		}
-		if (f & GWBPF_XDP_ACT_NDO_XMIT)
-			keep[nkeep++] = want[i];
+		keep[nkeep] = want[i];
+		keep[nkeep].flags &= ~GWBPF_FWD_XDP;
+		if (x == 0 && (f & GWBPF_XDP_ACT_NDO_XMIT)) {
+			keep[nkeep].flags |= GWBPF_FWD_XDP;
+			nxdp++;
+		}
+		nkeep++;
 	}
 	/* The ones no longer wanted go; then the wanted ones come in. */
 	uint32_t key, next;
@@ -1155,6 +1177,8 @@ int gwbpf_fwd_sync(struct gwbpf *g, const struct gwbpf_fwd_if *want, size_t n, u
 	}
 	if (ret_n)
 		*ret_n = (uint32_t)nkeep;
+	if (ret_xdp)
+		*ret_xdp = (uint32_t)nxdp;
 	return r;
 }
 
@@ -1685,17 +1709,32 @@ out:
 	return r;
 }
 
-/* gw's two TC programs: gw_egress on the clsact egress hook, gw_ingress
- * on its ingress hook (the rates' uploads), each at our place. */
+/* gw's TC programs: gw_egress on the clsact egress hook; on its ingress
+ * hook gw_ingress (the rates' uploads) with the XDP classifier, or
+ * gw_classify_tc in its place (GWBPF_HOOK_TC), each at our place.  alt:
+ * the other program that may hold our place there, ours all the same. */
 static const struct tc_prog {
 	enum bpf_tc_attach_point point;
-	const char *name;
-} tc_progs[] = { { BPF_TC_EGRESS, "gw_egress" }, { BPF_TC_INGRESS, "gw_ingress" } };
+	const char *name, *alt;
+} tc_progs[] = { { BPF_TC_EGRESS, "gw_egress", NULL },
+		 { BPF_TC_INGRESS, "gw_ingress", "gw_classify_tc" } },
+  tc_classify = { BPF_TC_INGRESS, "gw_classify_tc", "gw_ingress" };
 
-static int tc_prog_fd(const struct gwbpf *g, enum bpf_tc_attach_point point)
+static int tc_prog_fd(const struct gwbpf *g, const struct tc_prog *t)
 {
-	return bpf_program__fd(point == BPF_TC_EGRESS ? g->skel->progs.gw_egress
-						      : g->skel->progs.gw_ingress);
+	if (t->point == BPF_TC_EGRESS)
+		return bpf_program__fd(g->skel->progs.gw_egress);
+	return bpf_program__fd(t == &tc_classify ? g->skel->progs.gw_classify_tc
+						 : g->skel->progs.gw_ingress);
+}
+
+/* ours() under t's name, or its alternative. */
+static int tc_ours(const struct gwbpf *g, uint32_t id, const struct tc_prog *t, int *ret_fd)
+{
+	int r = ours(g, id, t->name, ret_fd);
+	if (r == 0 && t->alt)
+		r = ours(g, id, t->alt, ret_fd);
+	return r;
 }
 
 static int tc_query(int ifindex, enum bpf_tc_attach_point point, uint32_t *ret_id)
@@ -1772,7 +1811,7 @@ static int tc_detach_ours(struct gwbpf *g, int ifindex, const struct tc_prog *t,
 	*ret_found = false;
 	if ((r = tc_query(ifindex, t->point, &id)) < 0 || !id)
 		return r;
-	if ((r = ours(g, id, t->name, &fd)) <= 0)
+	if ((r = tc_ours(g, id, t, &fd)) <= 0)
 		return r;
 	close(fd);
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = t->point);
@@ -1791,7 +1830,7 @@ static int tc_attach_ours(struct gwbpf *g, int ifindex, const struct tc_prog *t)
 	if ((r = tc_query(ifindex, t->point, &id)) < 0)
 		return r;
 	if (id) {
-		if ((r = ours(g, id, t->name, &fd)) < 0)
+		if ((r = tc_ours(g, id, t, &fd)) < 0)
 			return r;
 		if (r == 0)
 			return -EBUSY;
@@ -1799,36 +1838,22 @@ static int tc_attach_ours(struct gwbpf *g, int ifindex, const struct tc_prog *t)
 	}
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = t->point);
 	LIBBPF_OPTS(bpf_tc_opts, to, .handle = TC_HANDLE, .priority = TC_PRIORITY,
-		    .prog_fd = tc_prog_fd(g, t->point), .flags = BPF_TC_F_REPLACE);
+		    .prog_fd = tc_prog_fd(g, t), .flags = BPF_TC_F_REPLACE);
 	return bpf_tc_attach(&hook, &to);
 }
 
 int gwbpf_attach(struct gwbpf *g, const char *ifname)
 {
-	int ifindex = (int)if_nametoindex(ifname), fd = -1, r;
-	uint32_t id = 0;
-	if (!ifindex)
-		return -ENODEV;
-	struct iface *f = find_iface(g, ifindex);
-	if (!f) {
-		f = realloc(g->ifaces, (g->nifaces + 1) * sizeof(*f));
-		if (!f)
-			return -ENOMEM;
-		g->ifaces = f;
-		f = &g->ifaces[g->nifaces];
-		*f = (struct iface){ .ifindex = ifindex };
-	}
+	return gwbpf_attach_hook(g, ifname, GWBPF_HOOK_XDP);
+}
 
-	/* The port's source prefixes first: the program drops what comes
-	 * from outside them from its first packet on. */
-	if ((r = gwbpf_port_sync(g, ifname)) < 0)
-		return r;
-
-	/* XDP, native mode where the driver has it, else generic (most Wi-Fi
-	 * drivers, bridges, macvlan).  A gw program on our maps (an earlier
-	 * gwd's) is replaced in place, in its mode; anyone else's is left
-	 * alone and refused. */
-	uint32_t mode = 0;
+/* gw_classify on XDP, native where the driver has it, else generic. */
+static int xdp_attach_ours(struct gwbpf *g, int ifindex)
+{
+	uint32_t id = 0, mode = 0;
+	int fd = -1, r;
+	/* A gw program on our maps (an earlier gwd's) is replaced in place,
+	 * in its mode; anyone else's is left alone and refused. */
 	xdp_query(ifindex, &id, &mode);
 	LIBBPF_OPTS(bpf_xdp_attach_opts, xo);
 	uint32_t flags = XDP_FLAGS_DRV_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST;
@@ -1852,35 +1877,105 @@ int gwbpf_attach(struct gwbpf *g, const char *ifname)
 				   XDP_FLAGS_SKB_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST, &xo);
 	if (fd >= 0)
 		close(fd);
-	if (r < 0)
+	return r;
+}
+
+int gwbpf_hook_auto(const char *ifname)
+{
+	if (!if_nametoindex(ifname))
+		return -ENODEV;
+	/* The port's driver, as ethtool -i says it (a veth has no device
+	 * in sysfs): a veth's XDP copies every packet a stack sent. */
+	struct ethtool_drvinfo info = { .cmd = ETHTOOL_GDRVINFO };
+	struct ifreq ifr = { 0 };
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ifr.ifr_data = (void *)&info;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int r = ioctl(fd, SIOCETHTOOL, &ifr) < 0 ? -errno : 0;
+	close(fd);
+	if (r == -ENODEV)
 		return r;
+	/* No driver info (some virtual devices): XDP, as before. */
+	if (r == 0 && !strncmp(info.driver, "veth", sizeof(info.driver)))
+		return GWBPF_HOOK_TC;
+	return GWBPF_HOOK_XDP;
+}
+
+int gwbpf_attach_hook(struct gwbpf *g, const char *ifname, int hook)
+{
+	int ifindex = (int)if_nametoindex(ifname), r;
+	if (hook != GWBPF_HOOK_XDP && hook != GWBPF_HOOK_TC)
+		return -EINVAL;
+	if (!ifindex)
+		return -ENODEV;
+	struct iface *f = find_iface(g, ifindex);
+	if (!f) {
+		f = realloc(g->ifaces, (g->nifaces + 1) * sizeof(*f));
+		if (!f)
+			return -ENOMEM;
+		g->ifaces = f;
+		f = &g->ifaces[g->nifaces];
+		*f = (struct iface){ .ifindex = ifindex };
+	}
+
+	/* The port's source prefixes first: the program drops what comes
+	 * from outside them from its first packet on. */
+	if ((r = gwbpf_port_sync(g, ifname)) < 0)
+		return r;
+
+	/* XDP, native mode where the driver has it, else generic (most Wi-Fi
+	 * drivers, bridges, macvlan). */
+	if (hook == GWBPF_HOOK_XDP && (r = xdp_attach_ours(g, ifindex)) < 0)
+		return r;
+	/* At TC, someone else's XDP program would see (and could redirect
+	 * or answer) every packet before gw does: refused, as at XDP. */
+	if (hook == GWBPF_HOOK_TC) {
+		uint32_t id = 0, mode = 0;
+		int fd = -1;
+		xdp_query(ifindex, &id, &mode);
+		if (id) {
+			if ((r = ours(g, id, "gw_classify", &fd)) < 0)
+				return r;
+			if (r == 0)
+				return -EBUSY;
+			close(fd);
+		}
+	}
 
 	/* TC egress and ingress: our filters at our place on the clsact
 	 * qdisc, made if missing; someone else's filter at that place is
-	 * refused. */
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
+	 * refused.  In TC mode the classifier takes the ingress place. */
+	const struct tc_prog *mine[2] = { &tc_progs[0],
+					  hook == GWBPF_HOOK_TC ? &tc_classify : &tc_progs[1] };
+	LIBBPF_OPTS(bpf_tc_hook, th, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
 	bool made = false, found;
-	r = bpf_tc_hook_create(&hook);
+	r = bpf_tc_hook_create(&th);
 	if (r == 0)
 		made = true;
 	else if (r != -EEXIST)
 		goto undo_xdp;
-	for (size_t i = 0; i < sizeof(tc_progs) / sizeof(tc_progs[0]); i++)
-		if ((r = tc_attach_ours(g, ifindex, &tc_progs[i])) < 0)
+	for (size_t i = 0; i < 2; i++)
+		if ((r = tc_attach_ours(g, ifindex, mine[i])) < 0)
 			goto undo_tc;
+	/* From XDP to TC: the TC classifier is in place, gw_classify goes. */
+	if (hook == GWBPF_HOOK_TC && (r = xdp_detach_ours(g, ifindex, &found)) < 0)
+		goto undo_tc;
 	f->made_qdisc = f->made_qdisc || made;
 	if (f == &g->ifaces[g->nifaces])
 		g->nifaces++;
 	return 0;
 undo_tc:
-	for (size_t i = 0; i < sizeof(tc_progs) / sizeof(tc_progs[0]); i++)
-		tc_detach_ours(g, ifindex, &tc_progs[i], &found);
+	for (size_t i = 0; i < 2; i++)
+		tc_detach_ours(g, ifindex, mine[i], &found);
 	if (made) {
-		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
-		bpf_tc_hook_destroy(&hook);
+		th.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+		bpf_tc_hook_destroy(&th);
 	}
 undo_xdp:
-	xdp_detach_ours(g, ifindex, &found);
+	if (hook == GWBPF_HOOK_XDP)
+		xdp_detach_ours(g, ifindex, &found);
 	return r;
 }
 
@@ -1890,32 +1985,44 @@ int gwbpf_port_mode(const struct gwbpf *g, const char *ifname)
 	uint32_t id = 0, mode = 0;
 	if (!ifindex)
 		return -ENODEV;
+	bool xdp = false;
 	xdp_query(ifindex, &id, &mode);
-	if (!id)
-		return -ENOENT;
-	if ((r = ours(g, id, "gw_classify", &fd)) < 0)
-		return r;
-	if (r == 0)
-		return -ENOENT;
-	close(fd);
-	for (size_t i = 0; i < sizeof(tc_progs) / sizeof(tc_progs[0]); i++) {
+	if (id) {
+		if ((r = ours(g, id, "gw_classify", &fd)) < 0)
+			return r;
+		if (r == 0)
+			return -ENOENT; /* someone else's XDP program: not gw's port */
+		close(fd);
+		xdp = true;
+	}
+	/* With gw's XDP program: gw_egress and gw_ingress; without:
+	 * gw_egress and gw_classify_tc. */
+	const struct tc_prog want[2] = { tc_progs[0],
+					 { BPF_TC_INGRESS, xdp ? "gw_ingress" : "gw_classify_tc",
+					   NULL } };
+	for (size_t i = 0; i < 2; i++) {
 		uint32_t tid = 0;
-		if ((r = tc_query(ifindex, tc_progs[i].point, &tid)) < 0)
+		if ((r = tc_query(ifindex, want[i].point, &tid)) < 0)
 			return r;
 		if (!tid)
 			return -ENOENT;
-		if ((r = ours(g, tid, tc_progs[i].name, &fd)) < 0)
+		if ((r = ours(g, tid, want[i].name, &fd)) < 0)
 			return r;
 		if (r == 0)
 			return -ENOENT;
 		close(fd);
 	}
+	if (!xdp)
+		return GWBPF_TC;
 	return mode == XDP_FLAGS_DRV_MODE ? GWBPF_XDP_NATIVE : GWBPF_XDP_GENERIC;
 }
 
 const char *gwbpf_mode_name(int mode)
 {
-	return mode == GWBPF_XDP_NATIVE ? "native" : mode == GWBPF_XDP_GENERIC ? "generic" : "none";
+	return mode == GWBPF_XDP_NATIVE	   ? "native"
+	       : mode == GWBPF_XDP_GENERIC ? "generic"
+	       : mode == GWBPF_TC	   ? "tc"
+					   : "none";
 }
 
 /* ---------------------------------------------------------------- anti-spoofing */
@@ -2068,7 +2175,7 @@ int gwbpf_detach(struct gwbpf *g, const char *ifname)
 	}
 	/* Nothing of ours reads them now: the port's sources, its classes
 	 * and the HTB gw put on it. */
-	if (xdp_found)
+	if (xdp_found || tc_found)
 		gwbpf_port_prefixes(g, ifindex, NULL, 0);
 	shapes_clear(g, on_port, (uint32_t)ifindex);
 	gwbpf_tc_htb_root_del(ifindex, GWBPF_HTB_MAJOR);

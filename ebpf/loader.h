@@ -78,6 +78,18 @@ void gwbpf_free(struct gwbpf *g);
  * earlier gwd's) is replaced in its mode; someone else's XDP program or TC
  * filter at gw's place: -EBUSY, and nothing changes. */
 int gwbpf_attach(struct gwbpf *g, const char *ifname);
+/* The hook the classifier runs at on a port (docs/ebpf.md, "Two hooks"). */
+#define GWBPF_HOOK_XDP 1 /* gw_classify on XDP, gw_ingress on TC ingress */
+#define GWBPF_HOOK_TC  2 /* gw_classify_tc on TC ingress, no XDP */
+/* GWBPF_HOOK_TC where XDP would copy every packet (the port's driver is
+ * veth), else GWBPF_HOOK_XDP; -ENODEV: no such interface. */
+int gwbpf_hook_auto(const char *ifname);
+/* gwbpf_attach at either hook (GWBPF_HOOK_*); gw_egress on TC egress in
+ * both.  A port enforced at the other hook by gw is moved: the new hook's
+ * program is in place before the old one goes (a packet may be counted
+ * twice meanwhile, none is let through unclassified).  -EINVAL: no such
+ * hook. */
+int gwbpf_attach_hook(struct gwbpf *g, const char *ifname, int hook);
 /* Removes exactly what gw attached there: the XDP program and the TC
  * filter if they use this loader's maps (whichever loader attached them),
  * the clsact qdisc if this loader made it, and the port's source
@@ -85,13 +97,15 @@ int gwbpf_attach(struct gwbpf *g, const char *ifname);
 int gwbpf_detach(struct gwbpf *g, const char *ifname);
 
 /* Whether the port is enforced now: GWBPF_XDP_NATIVE or GWBPF_XDP_GENERIC
- * when gw's XDP program (on this loader's maps) and its TC filter are both
- * on the interface; -ENOENT when either is missing (the interface was
+ * when gw's XDP program (on this loader's maps) and its TC filters are all
+ * on the interface, GWBPF_TC when gw_classify_tc and gw_egress are (and
+ * no gw XDP program); -ENOENT when one is missing (the interface was
  * recreated, someone detached them); -ENODEV: no such interface. */
 #define GWBPF_XDP_NATIVE  1
 #define GWBPF_XDP_GENERIC 2
+#define GWBPF_TC          3
 int gwbpf_port_mode(const struct gwbpf *g, const char *ifname);
-/* "native", "generic", or "none". */
+/* "native", "generic", "tc", or "none". */
 const char *gwbpf_mode_name(int mode);
 
 /* Anti-spoofing (gw_bpf_abi.h, gw_src): the source prefixes the port
@@ -114,6 +128,8 @@ int gwbpf_port_sync(struct gwbpf *g, const char *ifname);
 int gwbpf_prog_fd(const struct gwbpf *g);
 int gwbpf_egress_prog_fd(const struct gwbpf *g);
 int gwbpf_ingress_prog_fd(const struct gwbpf *g);
+/* The classifier at TC ingress (GWBPF_HOOK_TC: gw_classify_tc). */
+int gwbpf_classify_tc_prog_fd(const struct gwbpf *g);
 /* A map's fd by its GWBPF_MAP_* name, or -ENOENT. */
 int gwbpf_map_fd(const struct gwbpf *g, const char *name);
 
@@ -167,17 +183,20 @@ int gwbpf_stage_timeline(struct gwbpf *g, const struct gwbpf_schedule *s);
  * removes the entry.  expires_ns is CLOCK_MONOTONIC. */
 int gwbpf_domain_set(struct gwbpf *g, bool staged, uint8_t family, const uint8_t addr[16],
 		     uint64_t sets, uint64_t expires_ns);
-/* The egresses gw_classify may forward allowed flows to in XDP (gw_bpf_abi.h,
- * "Forwarding in XDP"): of the devices want[0..n), those whose XDP
- * features take redirected frames (NDO_XMIT) become gw_fwd_ifs, and no
- * other device stays in it; n == 0 empties it.  *ret_n: how many it holds.
- * A device whose check fails is left out (its flows go through the stack)
- * and the first error is returned. */
+/* The egresses the classifier may forward allowed flows to (gw_bpf_abi.h,
+ * "Forwarding in XDP"): the devices want[0..n) that exist become gw_fwd_ifs,
+ * those whose XDP features take redirected frames (NDO_XMIT) flagged
+ * GWBPF_FWD_XDP (only they take gw_classify's redirects; the TC classifier
+ * redirects skbs, to any), and no other device stays in it; n == 0 empties
+ * it.  *ret_n: how many it holds, *ret_xdp: how many of them take XDP
+ * frames (either may be NULL).  A device whose check fails is left out
+ * (its flows go through the stack) and the first error is returned. */
 struct gwbpf_fwd_if {
 	int ifindex;
 	uint32_t flags; /* GWBPF_FWD_* */
 };
-int gwbpf_fwd_sync(struct gwbpf *g, const struct gwbpf_fwd_if *want, size_t n, uint32_t *ret_n);
+int gwbpf_fwd_sync(struct gwbpf *g, const struct gwbpf_fwd_if *want, size_t n, uint32_t *ret_n,
+		   uint32_t *ret_xdp);
 /* gw_fwd_conf: the UDP timeout (ms) of conntrack entries the programs
  * make for new flows; 0: they make none. */
 int gwbpf_fwd_conf(struct gwbpf *g, uint32_t udp_timeout_ms);

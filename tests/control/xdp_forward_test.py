@@ -4,10 +4,12 @@
 through gwd with the guard, the eBPF engine on a kernel port and real
 clients in network namespaces.
 
-    xdp_forward_test.py GWD GWCTL established|new
+    xdp_forward_test.py GWD GWCTL established|new [xdp|tc]
 
 (new: gwd.conf's ebpf_forward_new = on, new flows' conntrack entries made
-in XDP; established: the default, only flows conntrack holds forwarded)
+in XDP; established: the default, only flows conntrack holds forwarded;
+xdp or tc: gwd.conf's ebpf_attach, the classifier's hook, xdp when not
+given; the counters keep their XDP_ names at either hook)
 
     dev  eth0 10.81.0.2 --- lan0 10.81.0.1  gw (ebpf_ports = lan0)
                             wan0 10.82.0.1 --- eth0 10.82.0.2  sink (GRO on)
@@ -41,6 +43,7 @@ from gwtest.net import Netns, need_programs, remove_pins, sh  # noqa: E402
 from gwtest.proc import Procs  # noqa: E402
 
 GWD, GWCTL, MODE = sys.argv[1:4]
+HOOK = sys.argv[4] if len(sys.argv) > 4 else "xdp"
 NEW = MODE == "new"
 PID = os.getpid()
 TABLE = "gwxf%d" % PID
@@ -382,19 +385,62 @@ def case_spoof(t):
 def case_no_xmit(t):
     """An egress that cannot take XDP frames (sink2's veth: its peer has
     no GRO) and one the guard closes (oth0, no port of gwd's): no fast
-    path; the first loses nothing, the second gets nothing."""
+    path from XDP to the first (at TC it is one: a TC redirect hands it an
+    skb); the first loses nothing, the second gets nothing."""
     c0 = counters(t.pins)
     sent, rep, _, _ = stream(t, "noxmit", "198.19.0.1", 9600, 300, 3, sink=t.sink2)
     c1 = counters(t.pins)
     check(rep["received"] == sent, "through the egress without NDO_XMIT: %d of %d"
           % (rep["received"], sent))
-    check(c1["XDP_FORWARD"] == c0["XDP_FORWARD"] and c1["XDP_REFRESH"] == c0["XDP_REFRESH"],
-          "forwarded in XDP to an egress without NDO_XMIT")
+    if HOOK == "xdp":
+        check(c1["XDP_FORWARD"] == c0["XDP_FORWARD"]
+              and c1["XDP_REFRESH"] == c0["XDP_REFRESH"],
+              "forwarded in XDP to an egress without NDO_XMIT")
+    else:
+        fwd = c1["XDP_FORWARD"] - c0["XDP_FORWARD"]
+        check(fwd >= sent * 0.8, "at TC, only %d of %d forwarded to the egress without "
+              "NDO_XMIT" % (fwd, sent))
     sent, rep, _, _ = stream(t, "closed", "198.20.0.1", 9700, 300, 2, sink=t.other)
     c2 = counters(t.pins)
     check(rep["received"] == 0, "%d of %d reached a device the guard closes"
           % (rep["received"], sent))
     check(c2["XDP_FORWARD"] == c1["XDP_FORWARD"], "forwarded in XDP where the guard closes")
+
+
+def case_route_change(t):
+    """A route that changes under a forwarded stream: its packets take the
+    new one within about a second (the forward keeps a route for the second
+    it looked it up in; docs/ebpf.md), none is lost for it."""
+    for ns in (t.sink, t.sink2):
+        sh("ip", "-n", ns, "addr", "add", "198.21.0.1/32", "dev", "lo")
+    sh("ip", "-n", t.gw, "route", "add", "198.21.0.0/24", "via", "10.82.0.2")
+    ready = os.path.join(t.work, "route2.ready")
+    t.procs.spawn("route2-recv", programs.python("udp_recv.py", "198.21.0.1", "9800",
+                                                 "--ready", ready), ns=t.sink2, pipe=True)
+    wait_for("the second sink's receiver", lambda: os.path.exists(ready), timeout=10)
+
+    def change(t0):
+        time.sleep(1.5)
+        sh("ip", "-n", t.gw, "route", "replace", "198.21.0.0/24", "via", "10.83.0.2")
+        return time.monotonic()
+    c0 = counters(t.pins)
+    sent, rep, times, at = stream(t, "route", "198.21.0.1", 9800, 200, 4, during=change)
+    c1 = counters(t.pins)
+    time.sleep(0.5)
+    recv2 = t.procs.get("route2-recv")
+    t.procs.stop("route2-recv")
+    rep2 = json.loads(recv2.stdout.read().strip().splitlines()[-1])
+    last_old = times.get(rep["max"], 0) - at
+    print("route_change: sent %d, %d by the old route (the last sent %.3f s after the change), "
+          "%d by the new, forwarded %d" % (sent, rep["received"], last_old, rep2["received"],
+                                           c1["XDP_FORWARD"] - c0["XDP_FORWARD"]))
+    check(c1["XDP_FORWARD"] - c0["XDP_FORWARD"] >= 100, "the stream was not forwarded")
+    check(rep2["received"] >= sent * 0.4, "only %d of %d took the new route"
+          % (rep2["received"], sent))
+    check(last_old <= 1.3, "the old route carried a packet sent %.3f s after the change"
+          % last_old)
+    check(rep["received"] + rep2["received"] >= sent * 0.98, "%d + %d of %d arrived"
+          % (rep["received"], rep2["received"], sent))
 
 
 def case_tcp(t):
@@ -421,13 +467,18 @@ def main():
         lab.netns = t.gw
         lab.conf_add("ebpf_ports = lan0\nwan_ports = wan0, wan1\nkernel_nat = off\n"
                      "ebpf_flows = 4096\nebpf_forward = on\nebpf_forward_new = %s\nbpf_pin_root = %s\n"
-                     % ("on" if NEW else "off", t.pins))
+                     "ebpf_attach = %s\n" % ("on" if NEW else "off", t.pins, HOOK))
         lab.start()
         lab.gwctl("policy", "apply", lab.file("phone.gw", POLICY))
         e = lab.engine("ebpf")
         check(e["state"] == "ok", "eBPF engine: %s" % e)
-        # gwd checks the egresses' XDP features every second.
-        wait_for("the forward's egresses", lambda: "egresses=1 " in lab.logtext(), timeout=5)
+        # gwd checks the egresses' XDP features every second: XDP's
+        # redirect reaches wan0 (its peer has GRO on), TC's wan0 and wan1.
+        want = "xdp=1 " if HOOK == "xdp" else "egresses=2 "
+        wait_for("the forward's egresses", lambda: want in lab.logtext(), timeout=5)
+        mode = "native" if HOOK == "xdp" else "tc"
+        check("event=ebpf_attach port=lan0 mode=%s" % mode in lab.logtext(),
+              "lan0 not attached at %s" % HOOK)
         case_forward(t, lab)
         case_forward6(t)
         case_new(t)
@@ -436,12 +487,13 @@ def main():
             case_hook_drop(t)
         case_cut(t, lab)
         case_ttl_mtu(t)
+        case_route_change(t)
         case_spoof(t)
         case_no_xmit(t)
         case_tcp(t)
         lab.kill()
     try:
-        return gwtest.main(body, "xdp_forward_" + MODE, lambda: print("--- gwd log\n" + lab.logtext()))
+        return gwtest.main(body, "%s_forward_%s" % (HOOK, MODE), lambda: print("--- gwd log\n" + lab.logtext()))
     finally:
         t.close()
         lab.close()

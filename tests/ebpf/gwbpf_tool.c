@@ -5,7 +5,8 @@
  * restarted gwd is: it adopts the maps, acts, and exits, leaving what it
  * attached attached.
  *
- *   gwbpf-tool PIN_ROOT attach IFNAME
+ *   gwbpf-tool PIN_ROOT attach IFNAME [xdp|tc]  (the classifier's hook; xdp
+ *                                           when not given)
  *   gwbpf-tool PIN_ROOT detach IFNAME
  *   gwbpf-tool PIN_ROOT apply POLICY_FILE [LOCAL_IPV4...]
  *   gwbpf-tool PIN_ROOT stats POLICY_FILE   "rule NAME PACKETS BYTES" for the
@@ -135,7 +136,7 @@ int main(int argc, char **argv)
 	struct gwbpf *g = NULL;
 	int r;
 	if (argc < 3) {
-		fprintf(stderr, "usage: gwbpf-tool PIN_ROOT attach|detach IFNAME | apply POLICY "
+		fprintf(stderr, "usage: gwbpf-tool PIN_ROOT attach IFNAME [xdp|tc] | detach IFNAME | apply POLICY "
 				"[LOCAL...] | stats POLICY | unpin\n");
 		return 2;
 	}
@@ -157,6 +158,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "attach") && argc == 4)
 		r = gwbpf_attach(g, argv[3]);
+	else if (!strcmp(cmd, "attach") && argc == 5 && !strcmp(argv[4], "xdp"))
+		r = gwbpf_attach_hook(g, argv[3], GWBPF_HOOK_XDP);
+	else if (!strcmp(cmd, "attach") && argc == 5 && !strcmp(argv[4], "tc"))
+		r = gwbpf_attach_hook(g, argv[3], GWBPF_HOOK_TC);
 	else if (!strcmp(cmd, "detach") && argc == 4)
 		r = gwbpf_detach(g, argv[3]);
 	else if (!strcmp(cmd, "apply") && argc >= 4)

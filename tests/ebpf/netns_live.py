@@ -4,7 +4,8 @@
 
   gwt<PID>-dev   d0 10.77.0.2 (MAC 02:00:00:00:00:01, the household's "phone")
        |
-  gwt<PID>-gw    lan0 10.77.0.1: XDP gw_classify (native) + TC gw_egress;
+  gwt<PID>-gw    lan0 10.77.0.1: XDP gw_classify (native) + TC gw_egress,
+                 or (MODE tc) TC ingress gw_classify_tc + TC gw_egress;
                  ip_forward; nft masquerade out wan0 203.0.113.1
        |
   gwt<PID>-inet  i0 203.0.113.2, .3, .4: one python3 http.server on each,
@@ -15,8 +16,9 @@ With no policy everything passes.  Then: web (allow) to .2 works, walled
 to .4 fails at once with a RST, per-rule counters match the packets sent,
 and a new generation cuts a download that is under way.  The loader is
 driven through gwbpf-tool, a new loader per step, as a restarted gwd.
+The same cases run at either hook (docs/ebpf.md, "Two hooks").
 
-    netns_live.py GWBPF_TOOL
+    netns_live.py GWBPF_TOOL [xdp|tc]
 
 Root only; exits 77 where namespaces or BPF are not permitted.
 Everything made here is removed on any exit.
@@ -36,6 +38,7 @@ from gwtest.net import Netns, need_programs, remove_pins, run, sh, sweep_stale  
 from gwtest.proc import Procs  # noqa: E402
 
 TOOL = sys.argv[1]
+MODE = sys.argv[2] if len(sys.argv) > 2 else "xdp"
 PY = programs.PYTHON
 POLICY = """device phone mac 02:00:00:00:00:01
 rule web allow device phone to 203.0.113.2/32
@@ -166,9 +169,18 @@ table ip gwt_nat {
         self.topology()
         self.servers()
 
-        self.tool("attach", "lan0", what="attach lan0")
-        check("xdp " in sh("ip", "-n", self.gw, "link", "show", "lan0"),
-              "no native XDP program on lan0")
+        self.tool("attach", "lan0", MODE, what="attach lan0 (%s)" % MODE)
+        ingress = self.in_gw("tc", "filter", "show", "dev", "lan0", "ingress").stdout
+        if MODE == "xdp":
+            check("xdp " in sh("ip", "-n", self.gw, "link", "show", "lan0"),
+                  "no native XDP program on lan0")
+            check("gw_ingress" in ingress, "no gw_ingress on lan0's TC ingress: %s" % ingress)
+        else:
+            check("xdp" not in sh("ip", "-n", self.gw, "link", "show", "lan0"),
+                  "an XDP program on lan0 in TC mode")
+            check("gw_classify_tc" in ingress,
+                  "no gw_classify_tc on lan0's TC ingress: %s" % ingress)
+        ok("attached at %s" % MODE)
 
         # No policy yet: every destination answers, the one to be walled too.
         check(self.fetch("203.0.113.3", 5) == 0, "no policy: 203.0.113.3 should answer")
@@ -272,6 +284,8 @@ table ip gwt_nat {
               "an XDP program is left on lan0")
         check(not self.in_gw("tc", "filter", "show", "dev", "lan0", "egress").stdout.strip(),
               "a TC filter is left on lan0")
+        check(not self.in_gw("tc", "filter", "show", "dev", "lan0", "ingress").stdout.strip(),
+              "a TC ingress filter is left on lan0")
         check(self.fetch("203.0.113.2", 5) == 0, "detached: 203.0.113.2 should answer again")
         ok("detached; 203.0.113.2 answers again")
         r = run(TOOL, self.pins, "unpin")
@@ -305,7 +319,7 @@ def main():
             for name in ("trickle", "http-2", "http-3", "http-4"):
                 print("--- %s\n%s" % (name, live.procs.logtail(name)))
     try:
-        return gwtest.main(body, "ebpf-live", logs)
+        return gwtest.main(body, "ebpf-live-" + MODE, logs)
     finally:
         if live:
             live.close()
