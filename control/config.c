@@ -27,8 +27,10 @@ void gwd_config_defaults(struct gwd_config *c)
 	snprintf(c->nft_table, sizeof(c->nft_table), "%s", GWD_DEFAULT_NFT_TABLE);
 	c->guard = true;
 	c->nft_flows = true;
-	/* Off until a gain is measured (docs/ebpf.md, "Forwarding in XDP"). */
+	/* Not set: on at TC ingress, where it is measured to pay, off at XDP
+	 * (docs/ebpf.md, "Forwarding in XDP", "Measured"). */
 	c->ebpf_forward = false;
+	c->ebpf_forward_set = false;
 	c->nat_lo = GWD_DEFAULT_NAT_LO;
 	c->nat_hi = GWD_DEFAULT_NAT_HI;
 	c->nflog_group = GWD_DEFAULT_NFLOG_GROUP;
@@ -472,6 +474,7 @@ static void parse_value(struct errs *e, const char *name, unsigned lineno, enum 
 		break;
 	case K_EBPF_FORWARD:
 		on_off(e, name, lineno, keys[k], val, vlen, &out->ebpf_forward);
+		out->ebpf_forward_set = true;
 		break;
 	case K_EBPF_FORWARD_NEW:
 		on_off(e, name, lineno, keys[k], val, vlen, &out->ebpf_forward_new);

@@ -37,8 +37,10 @@
  *   ebpf_flows = 262144            flows the eBPF classifier's table holds (a
  *                                  power of two, 4096..4194304; 128 bytes each)
  *   ebpf_forward = on              on | off: the eBPF ports forward allowed UDP
- *                                  flows that conntrack holds in XDP
- *                                  (docs/ebpf.md, "Forwarding in XDP")
+ *                                  flows that conntrack holds in XDP or at TC
+ *                                  (docs/ebpf.md, "Forwarding in XDP"); not
+ *                                  set: the ports at TC ingress do, those at
+ *                                  XDP not
  *   ebpf_attach = auto             auto | xdp | tc: the hook the eBPF classifier
  *                                  runs at (docs/ebpf.md, "Two hooks"); auto:
  *                                  TC ingress on a veth, XDP elsewhere
@@ -180,6 +182,7 @@ struct gwd_config {
 	uint16_t nflog_group;
 	bool nft_flows;               /* conntrack's connections into gwd's flows */
 	bool ebpf_forward;            /* the eBPF ports forward allowed UDP flows in XDP */
+	bool ebpf_forward_set;        /* ebpf_forward is in gwd.conf (else: at TC only) */
 	bool ebpf_forward_new;        /* and make new ones' conntrack entries there */
 	uint8_t ebpf_attach;          /* GWD_EBPF_ATTACH_*: the eBPF ports' hook */
 	/* DHCP through dnsmasq */

@@ -91,6 +91,10 @@ struct gwd_engine_ops {
 			size_t errlen);
 	/* "ok" or "degraded: why", for status. */
 	const char *(*state)(const struct gwd_engine *e);
+	/* Optional: how the engine enforces one of its ports now (the eBPF
+	 * engine: "native", "generic", "tc" or "none"), or NULL for a port
+	 * not its own; for status. */
+	const char *(*port_mode)(const struct gwd_engine *e, const char *port);
 	/* Optional: what the committed generation's rules decided so far,
 	 * fn(rule index or POL_RULE_DEFAULT*, packets, bytes) per rule that
 	 * decided anything; for status. */

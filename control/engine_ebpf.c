@@ -62,6 +62,7 @@ struct bpf_engine {
 	unsigned nfwd_ports;
 	uint32_t udp_timeout_ms; /* as last written to gw_fwd_conf */
 	bool fwd_new;            /* gwd.conf's ebpf_forward_new */
+	bool fwd_xdp;            /* XDP forwards too (ebpf_forward = on), not only TC */
 	int fwd_n;     /* egresses in gw_fwd_ifs after the last check, -1: none yet */
 	int fwd_error; /* the last check's error, logged once */
 };
@@ -469,6 +470,17 @@ static const char *state(const struct gwd_engine *e)
 	return ((const struct bpf_engine *)e)->state;
 }
 
+/* The port's hook as last seen (enforce_ports: start, applies, every
+ * 10 s). */
+static const char *port_mode(const struct gwd_engine *e, const char *port)
+{
+	const struct bpf_engine *b = (const struct bpf_engine *)e;
+	for (unsigned i = 0; i < b->nports; i++)
+		if (!strcmp(b->ports[i], port))
+			return gwbpf_mode_name(b->mode[i]);
+	return NULL;
+}
+
 /* gw_counters (ebpf/gw_bpf_abi.h, enum gwbpf_counter): what XDP ingress
  * and TC egress saw and dropped, with the drop reasons named as the
  * dataplane names the same ones. */
@@ -635,7 +647,7 @@ static void fwd_check(struct bpf_engine *b)
 	if (r == 0)
 		b->udp_timeout_ms = ms;
 	uint32_t have = 0, xdp = 0;
-	int r2 = gwbpf_fwd_sync(b->g, want, n, &have, &xdp);
+	int r2 = gwbpf_fwd_sync(b->g, want, n, b->fwd_xdp, &have, &xdp);
 	if (r == 0)
 		r = r2;
 	if (r < 0 && r != b->fwd_error) {
@@ -667,6 +679,7 @@ static const struct gwd_engine_ops bpf_ops = {
 	.set_domains = set_domains,
 	.counters = counters,
 	.state = state,
+	.port_mode = port_mode,
 	.free = free_,
 };
 
@@ -685,7 +698,10 @@ int gwd_engine_ebpf_new(struct event_base *base, const struct gwd_config *cfg,
 	memcpy(b->ports, cfg->ebpf_ports, sizeof(b->ports));
 	b->fwd_n = -1;
 	b->attach = cfg->ebpf_attach;
-	bool fwd = cfg->ebpf_forward && gwbpf_ct_kfuncs();
+	/* ebpf_forward not set: at TC ingress only (docs/ebpf.md, "Measured"). */
+	bool want = cfg->ebpf_forward_set ? cfg->ebpf_forward : true;
+	bool fwd = want && gwbpf_ct_kfuncs();
+	b->fwd_xdp = fwd && cfg->ebpf_forward_set;
 	if (cfg->ebpf_forward && !fwd)
 		gwd_log("ebpf_forward_unavailable",
 			"reason=\"the programs were built without conntrack's kfuncs (not in the "

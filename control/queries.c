@@ -18,9 +18,11 @@
 #include "image.h"
 
 /* Which engine enforces the policy on which port (gwd.conf): the kernel
- * ports' engines, and the guard's LAN and WAN interfaces. */
-static json_t *ports_json(const struct gwd_config *c)
+ * ports' engines, and the guard's LAN and WAN interfaces; "mode": how,
+ * where the engine says (the eBPF classifier's hook). */
+static json_t *ports_json(const struct gwd *d)
 {
+	const struct gwd_config *c = &d->cfg;
 	json_t *a = json_array();
 	struct {
 		const char (*p)[GWD_IFNAME_MAX];
@@ -36,10 +38,20 @@ static json_t *ports_json(const struct gwd_config *c)
 		{ c->wan_ports, c->nwan_ports, "wan", "guard" },
 	};
 	for (size_t l = 0; a && l < sizeof(lists) / sizeof(lists[0]); l++)
-		for (unsigned i = 0; i < lists[l].n; i++)
-			json_array_append_new(a, json_pack("{s:s,s:s,s:s}", "name", lists[l].p[i],
-							   "side", lists[l].side, "engine",
-							   lists[l].engine));
+		for (unsigned i = 0; i < lists[l].n; i++) {
+			json_t *o = json_pack("{s:s,s:s,s:s}", "name", lists[l].p[i], "side",
+					      lists[l].side, "engine", lists[l].engine);
+			for (size_t k = 0; o && k < d->nengines; k++) {
+				const struct gwd_engine *e = d->engines[k];
+				const char *m = e->ops->port_mode && !strcmp(e->ops->name,
+									     lists[l].engine)
+							? e->ops->port_mode(e, lists[l].p[i])
+							: NULL;
+				if (m)
+					json_object_set_new(o, "mode", json_string(m));
+			}
+			json_array_append_new(a, o);
+		}
 	return a;
 }
 
@@ -116,7 +128,7 @@ void gwd_query_status(struct gwd *d, struct gwd_result *res)
 						     "wan_ports in gwd.conf"
 						   : "guard = off in gwd.conf");
 		json_object_set_new(res->fields, "guard", g);
-		json_object_set_new(res->fields, "ports", ports_json(&d->cfg));
+		json_object_set_new(res->fields, "ports", ports_json(d));
 	}
 	if (res->fields)
 		json_object_set_new(res->fields, "dns", d->dns ? gwd_dns_status(d->dns) : json_null());

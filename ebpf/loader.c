@@ -1124,8 +1124,8 @@ static bool ifindex_exists(int ifindex)
 	return if_indextoname((unsigned)ifindex, name) != NULL;
 }
 
-int gwbpf_fwd_sync(struct gwbpf *g, const struct gwbpf_fwd_if *want, size_t n, uint32_t *ret_n,
-		   uint32_t *ret_xdp)
+int gwbpf_fwd_sync(struct gwbpf *g, const struct gwbpf_fwd_if *want, size_t n, bool xdp,
+		   uint32_t *ret_n, uint32_t *ret_xdp)
 {
 	int fd = bpf_map__fd(g->skel->maps.gw_fwd_ifs), r = 0;
 	struct gwbpf_fwd_if keep[GWBPF_MAX_FWD_IFS];
@@ -1145,7 +1145,7 @@ int gwbpf_fwd_sync(struct gwbpf *g, const struct gwbpf_fwd_if *want, size_t n, u
 		}
 		keep[nkeep] = want[i];
 		keep[nkeep].flags &= ~GWBPF_FWD_XDP;
-		if (x == 0 && (f & GWBPF_XDP_ACT_NDO_XMIT)) {
+		if (xdp && x == 0 && (f & GWBPF_XDP_ACT_NDO_XMIT)) {
 			keep[nkeep].flags |= GWBPF_FWD_XDP;
 			nxdp++;
 		}

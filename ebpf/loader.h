@@ -188,15 +188,16 @@ int gwbpf_domain_set(struct gwbpf *g, bool staged, uint8_t family, const uint8_t
  * those whose XDP features take redirected frames (NDO_XMIT) flagged
  * GWBPF_FWD_XDP (only they take gw_classify's redirects; the TC classifier
  * redirects skbs, to any), and no other device stays in it; n == 0 empties
- * it.  *ret_n: how many it holds, *ret_xdp: how many of them take XDP
- * frames (either may be NULL).  A device whose check fails is left out
+ * it.  xdp false: none is flagged (gw_classify forwards nothing, only
+ * gw_classify_tc does).  *ret_n: how many it holds, *ret_xdp: how many of
+ * them are flagged (either may be NULL).  A device whose check fails is left out
  * (its flows go through the stack) and the first error is returned. */
 struct gwbpf_fwd_if {
 	int ifindex;
 	uint32_t flags; /* GWBPF_FWD_* */
 };
-int gwbpf_fwd_sync(struct gwbpf *g, const struct gwbpf_fwd_if *want, size_t n, uint32_t *ret_n,
-		   uint32_t *ret_xdp);
+int gwbpf_fwd_sync(struct gwbpf *g, const struct gwbpf_fwd_if *want, size_t n, bool xdp,
+		   uint32_t *ret_n, uint32_t *ret_xdp);
 /* gw_fwd_conf: the UDP timeout (ms) of conntrack entries the programs
  * make for new flows; 0: they make none. */
 int gwbpf_fwd_conf(struct gwbpf *g, uint32_t udp_timeout_ms);

@@ -158,6 +158,23 @@ static void test_engine_keys(void **state)
 	assert_non_null(strstr(err, "'ebpf_flows' must be a number from 4096 to 4194304"));
 	assert_int_equal(parse("ebpf_flows = 8388608\n", &c, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "'ebpf_flows' must be a number from 4096 to 4194304"));
+	/* The classifier's hook: auto by default, xdp or tc. */
+	assert_int_equal(parse("wan_ports = w\nebpf_ports = a\n", &c, err, sizeof(err)), 0);
+	assert_int_equal(c.ebpf_attach, GWD_EBPF_ATTACH_AUTO);
+	/* ebpf_forward not set (at TC only) is not ebpf_forward = off. */
+	assert_false(c.ebpf_forward_set);
+	assert_int_equal(parse("wan_ports = w\nebpf_ports = a\nebpf_forward = off\n", &c, err,
+			       sizeof(err)), 0);
+	assert_true(c.ebpf_forward_set);
+	assert_false(c.ebpf_forward);
+	assert_int_equal(parse("wan_ports = w\nebpf_ports = a\nebpf_attach = tc\n", &c, err,
+			       sizeof(err)), 0);
+	assert_int_equal(c.ebpf_attach, GWD_EBPF_ATTACH_TC);
+	assert_int_equal(parse("wan_ports = w\nebpf_ports = a\nebpf_attach = xdp\n", &c, err,
+			       sizeof(err)), 0);
+	assert_int_equal(c.ebpf_attach, GWD_EBPF_ATTACH_XDP);
+	assert_int_equal(parse("ebpf_attach = skb\n", &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "gwd.conf:1: error: 'ebpf_attach' is auto, xdp or tc, not 'skb'"));
 	const char *bad = "ebpf_ports = wlan0,,eth1\n"
 			  "dataplane = dp.sock\n"
 			  "bpf_pin_root =\n"

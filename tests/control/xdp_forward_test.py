@@ -424,7 +424,7 @@ def case_route_change(t):
         sh("ip", "-n", t.gw, "route", "replace", "198.21.0.0/24", "via", "10.83.0.2")
         return time.monotonic()
     c0 = counters(t.pins)
-    sent, rep, times, at = stream(t, "route", "198.21.0.1", 9800, 200, 4, during=change)
+    sent, rep, times, at = stream(t, "route", "198.21.0.1", 9800, 200, 5, during=change)
     c1 = counters(t.pins)
     time.sleep(0.5)
     recv2 = t.procs.get("route2-recv")
@@ -435,7 +435,9 @@ def case_route_change(t):
           "%d by the new, forwarded %d" % (sent, rep["received"], last_old, rep2["received"],
                                            c1["XDP_FORWARD"] - c0["XDP_FORWARD"]))
     check(c1["XDP_FORWARD"] - c0["XDP_FORWARD"] >= 100, "the stream was not forwarded")
-    check(rep2["received"] >= sent * 0.4, "only %d of %d took the new route"
+    # Sent for 5 s, changed 1.5 s after the sender's start, a second of
+    # the old route at most: at least 2 s of the new.
+    check(rep2["received"] >= sent * 0.3, "only %d of %d took the new route"
           % (rep2["received"], sent))
     check(last_old <= 1.3, "the old route carried a packet sent %.3f s after the change"
           % last_old)

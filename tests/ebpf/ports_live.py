@@ -15,7 +15,8 @@ native XDP, and gwd never calls an apply done while a port is open
   - p9, the second port, carries someone else's XDP program: gwd cannot
     enforce it, says so in status (degraded: port p9 is not enforced) and
     refuses every apply naming it; once the program is gone, gwd attaches
-    within its 10 s check and the apply goes through;
+    within its 10 s check (at TC ingress: a veth, ebpf_attach = auto;
+    status says br0 generic, p9 tc) and the apply goes through;
   - on br0, gw's program runs in generic mode (event=ebpf_attach port=br0
     mode=generic), and enforces: allowed to .2, blocked to .3;
   - a frame from the device with a source outside br0's prefix (spoofed)
@@ -166,6 +167,14 @@ class Ports:
         # Someone else's program goes: gwd takes p9 within its check.
         sh("ip", "link", "set", "dev", "p9", "xdp", "off", ns=self.gw)
         gwtest.wait_for("p9 enforced", lambda: self.state() == "ok", timeout=25, step=0.5)
+        # ebpf_attach = auto: the bridge at XDP (generic), the veth at TC
+        # ingress; status and gwctl status say so.
+        modes = {p["name"]: p.get("mode") for p in self.gwd.status()["ports"]}
+        check(modes.get("br0") == "generic" and modes.get("p9") == "tc",
+              "status ports: %s" % modes)
+        out = self.gwd.gwctl("status").stdout
+        check("lan side, ebpf at tc" in out and "lan side, ebpf at generic" in out,
+              "gwctl status: %s" % out)
         self.apply(expect=0)
         ok("p9 attached after the other program went; the apply went through")
 

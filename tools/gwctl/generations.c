@@ -242,11 +242,14 @@ int gwctl_cmd_status(int argc, char **argv, const char *sock)
 			       json_string_value(json_object_get(e, "name")),
 			       (long long)json_integer_value(json_object_get(e, "generation")),
 			       json_string_value(json_object_get(e, "state")));
-		json_array_foreach(json_object_get(reply, "ports"), i, e)
-			printf("port:       %-15s %s side, %s\n",
+		json_array_foreach(json_object_get(reply, "ports"), i, e) {
+			const char *m = json_string_value(json_object_get(e, "mode"));
+			printf("port:       %-15s %s side, %s%s%s\n",
 			       json_string_value(json_object_get(e, "name")),
 			       json_string_value(json_object_get(e, "side")),
-			       json_string_value(json_object_get(e, "engine")));
+			       json_string_value(json_object_get(e, "engine")), m ? " at " : "",
+			       m ? m : "");
+		}
 		json_t *g = json_object_get(reply, "guard");
 		if (json_is_object(g)) {
 			const char *st = json_string_value(json_object_get(g, "state"));
