@@ -743,8 +743,11 @@ int gwd_engine_ebpf_new(struct event_base *base, const struct gwd_config *cfg,
 	b->expire = event_new(base, -1, EV_PERSIST, on_expire, b);
 	b->fwd = event_new(base, -1, EV_PERSIST, on_fwd, b);
 	struct timeval tv = { .tv_sec = EXPIRE_S }, ftv = { .tv_sec = FWD_CHECK_S };
+	/* The once-a-second check only where something may be forwarded:
+	 * with ebpf_forward off, the checks at start and at every commit
+	 * still empty a gw_fwd_ifs an earlier gwd left pinned. */
 	if (!b->events || !b->tail || !b->expire || !b->fwd || event_add(b->events, NULL) < 0 ||
-	    event_add(b->expire, &tv) < 0 || event_add(b->fwd, &ftv) < 0) {
+	    event_add(b->expire, &tv) < 0 || (b->nfwd_ports && event_add(b->fwd, &ftv) < 0)) {
 		r = -ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto fail;

@@ -47,8 +47,9 @@
 # generator's included: it is the same on every path; and other work on
 # the machine too), and the softirq time per packet (where the kernel
 # forwards a veth's packets, XDP included; much less of other work), as
-# ratios to conntrack's of the same round; the medians over the rounds
-# are printed.
+# ratios to the mean of the two conntrack runs around it in its round;
+# the medians over the rounds are printed, and each pps ratio round by
+# round with its spread.
 # Also the time gwd takes to apply a policy of --apply-rules rules (10 000)
 # to the nft engine (its prepare and commit, from the apply log line; and
 # the CPU time of gwd's thread in them, kernel included, from the engine's
@@ -599,6 +600,15 @@ def main():
     os.chmod(work, 0o755)
     b = Bench(os.path.abspath(args.build), args, work)
     res = {(p, k): [] for p in paths for k in ("est", "new")}
+    # Each gw path's reference: the mean of the conntrack runs just before
+    # and just after it in its round (every round: conntrack, then each
+    # path followed by conntrack again), so a drift of the machine over a
+    # round (these VMs swing by a third in a minute) weighs on a path and
+    # its reference alike.
+    refs = {(p, k): [] for p in paths for k in ("est", "new")}
+    order = [paths[0]]
+    for p in paths[1:]:
+        order += [p, paths[0]]
     applies = []
     # The XDP program's own run time (bpf stats: global, on only for the
     # run, put back as it was).
@@ -611,7 +621,10 @@ def main():
     print("load average at the start: %.1f" % load_average(), flush=True)
     try:
         for rnd in range(args.rounds):
-            for path in paths:
+            seq = []
+            for path in order:
+                got = {}
+                seq.append((path, got))
                 b.up()
                 try:
                     b.start(path)
@@ -620,6 +633,7 @@ def main():
                     for kind in ("est", "new"):
                         pps, cpu, xns, load, soft = b.measure(kind, xdp=path.startswith("ebpf"))
                         res[(path, kind)].append((pps, cpu, xns, soft))
+                        got[kind] = (pps, cpu, xns, soft)
                         print("round %d %-9s %-3s %9.0f pps %7.0f ns CPU/packet, %5.0f ns in "
                               "softirq%s  load %.1f" % (
                                   rnd + 1, path, kind, pps, cpu * 1e9, soft * 1e9,
@@ -635,6 +649,12 @@ def main():
                 finally:
                     b.stop(path)
                     b.down()
+            for i in range(1, len(seq), 2):
+                path, got = seq[i]
+                for kind in ("est", "new"):
+                    before, after = seq[i - 1][1][kind], seq[i + 1][1][kind]
+                    refs[(path, kind)].append(tuple(
+                        None if x is None else (x + y) / 2 for x, y in zip(before, after)))
     finally:
         b.down()
         shutil.rmtree(work, ignore_errors=True)
@@ -642,9 +662,14 @@ def main():
             with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
                 f.write(stats0)
 
+    def ratios(path, kind, i):
+        """path's figure i over its reference's, round by round."""
+        if path == "conntrack":
+            return [1.0] * len(res[(path, kind)])
+        return [r[i] / c[i] for r, c in zip(res[(path, kind)], refs[(path, kind)])]
+
     def ratio(path, kind, i):
-        v = [r[i] / c[i] for r, c in zip(res[(path, kind)], res[("conntrack", kind)])]
-        return statistics.median(v)
+        return statistics.median(ratios(path, kind, i))
 
     print("\n%-12s %12s %8s %12s %8s %14s %14s %10s %10s" % (
         "path", "est pps", "ratio", "new pps", "ratio", "est CPU ratio", "new CPU ratio",
@@ -655,6 +680,11 @@ def main():
         print("%-12s %12.0f %8.2f %12.0f %8.2f %14.2f %14.2f %10.2f %10.2f" % (
             p, est, ratio(p, "est", 0), new, ratio(p, "new", 0), ratio(p, "est", 1),
             ratio(p, "new", 1), ratio(p, "est", 3), ratio(p, "new", 3)))
+    print("\nthe pps ratios round by round (min-max):")
+    for p in paths[1:]:
+        print("%-12s est %s (%.2f-%.2f)  new %s (%.2f-%.2f)" % (p, *(
+            x for kind in ("est", "new") for v in [ratios(p, kind, 0)]
+            for x in (" ".join("%.2f" % r for r in v), min(v), max(v)))))
     if "ebpf" in paths:
         # What the classifier itself costs: the XDP program's run time per
         # packet (bpf stats) against the whole conntrack path's CPU per
@@ -663,7 +693,7 @@ def main():
             xs = [e[2] for e in res[("ebpf", kind)] if e[2] is not None]
             if not xs:
                 continue
-            pairs = [(e, c) for e, c in zip(res[("ebpf", kind)], res[("conntrack", kind)])
+            pairs = [(e, c) for e, c in zip(res[("ebpf", kind)], refs[("ebpf", kind)])
                      if e[2] is not None and c[3] > 0]
             share = statistics.median(e[2] / (c[3] * 1e9) for e, c in pairs) if pairs else 0
             print("eBPF classifier (XDP program alone), %s: %.0f ns a packet, %.2f of the "

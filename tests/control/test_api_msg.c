@@ -101,6 +101,8 @@ static void test_refused(void **state)
 		"no field", true);
 
 	char *msg = malloc(GWD_API_MAX_MESSAGE + 100);
+	if (!msg)
+		abort(); /* also tells gcc's -Warray-bounds msg is not NULL */
 	int n = sprintf(msg, "{\"v\":1,\"id\":1,\"cmd\":\"policy.apply\",\"path\":\"/a\","
 			"\"message\":\"");
 	memset(msg + n, 'm', GWD_API_MAX_MESSAGE + 1);

@@ -25,7 +25,9 @@ Real clients: udhcpc, dig, ping, nmap; UDP streams counted at the far end.
               it once the connection closed; gwd switched conntrack's
               accounting on and said so; a UDP flow of 0.1 s (shorter than
               the dump's period) comes as a flow.end with its counters
-              from conntrack's DESTROY
+              from conntrack's DESTROY; three connections ended one by
+              one (conntrack -D) each reach gwd within 0.6 s (its event
+              socket back in the loop after a batch of reads)
     walk      an older gwd's chains in the table are replaced; a flow the
               policy allowed: every later packet of it meets one
               base chain of gwd's table and one rule (nft monitor trace);
@@ -491,6 +493,36 @@ def case_flows(h):
           end.get("engine") == "nft" and end.get("pkts_out") == 5 and
           end.get("bytes_out") == 5 * (100 + 28),
           "the short flow's end: %s" % end)
+    # An ended connection reaches gwd within CT_BATCH_MS of conntrack's
+    # DESTROY, not at the next dump (2 s): after a batch of events gwd
+    # reads on a timer, and must put the socket back in its loop once a
+    # read finds nothing.  Three connections ended one by one with
+    # `conntrack -D`, each a while after the last: each flow.end within
+    # 0.6 s (a reader left off the loop would bring each at the next dump,
+    # 0-2 s later: all three in time by chance about 3 times in 100).
+    net.sh("sysctl", "-qw", "net.netfilter.nf_conntrack_udp_timeout=30", ns=h.gw)
+
+    def ended(sport):
+        return [e for e in short_events() if e.get("sport") == sport]
+
+    def short_events():
+        with open(os.path.join(h.procs.work, "events.log")) as f:
+            return [json.loads(ln) for ln in f if ln.startswith("{")]
+    for i in range(3):
+        sport = 40130 + i
+        h.procs.spawn("timed%d" % i, programs.python(
+            "udp_send.py", WAN_HOST, 53, "--count", 2, "--pps", 50, "--size", 60,
+            "--sport", sport), ns=h.lan)
+        wait_for("conntrack's entry of port %d" % sport, lambda: "sport=%d " % sport in net.run(
+            "conntrack", "-L", "-p", "udp", ns=h.gw).stdout, timeout=10)
+        time.sleep(0.5)  # gwd's batch of reads is over: the socket is in the loop
+        t0 = time.monotonic()
+        net.sh("conntrack", "-D", "-p", "udp", "--sport", str(sport), ns=h.gw)
+        wait_for("the flow.end of port %d" % sport, lambda: ended(sport), timeout=10, step=0.01)
+        dt = time.monotonic() - t0
+        print("connection %d: flow.end %.0f ms after conntrack -D" % (i, dt * 1000))
+        check(dt < 0.6, "connection %d's flow.end came %.2f s after conntrack -D: gwd read "
+              "it at a dump, not from its event socket" % (i, dt))
 
 
 def traced(text, tracer, table):
