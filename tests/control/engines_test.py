@@ -201,8 +201,19 @@ def ebpf_lab(lab):
     lab.cleanups.append(net.close)
     net.setup()
     conf_add(lab, f"ebpf_ports = {net.port}\nbpf_pin_root = {net.pins}\n")
+    # GW_EBPF_ATTACH (meson: the _xdp variant): the classifier's hook;
+    # else gwd's default, auto: TC ingress on this veth.
+    if os.environ.get("GW_EBPF_ATTACH"):
+        conf_add(lab, "ebpf_attach = %s\n" % os.environ["GW_EBPF_ATTACH"])
     lab.netns = net.gw
     return net
+
+
+def ebpf_mode_ok(lab, port):
+    """The port at the hook asked for (status ports[].mode)."""
+    want = "native" if os.environ.get("GW_EBPF_ATTACH") == "xdp" else "tc"
+    modes = {p["name"]: p.get("mode") for p in lab.status()["ports"]}
+    check(modes.get(port) == want, f"{port} at {modes.get(port)}, not {want}")
 
 
 POLICY_OPEN = "default allow\ndefault new allow\n"
@@ -232,6 +243,7 @@ def case_ebpf(lab):
     lab.start()
     st = lab.status()
     check(engine(st, "ebpf")["state"] == "ok", f"{st}")
+    ebpf_mode_ok(lab, net.port)
     check(flow_sets(net.pins) == 8192 // 4, f"gw_flows: {flow_sets(net.pins)} sets")
     check(net.ping(), "no ping before any policy")
     lab.gwctl("policy", "apply", lab.file("shut.gw", POLICY_SHUT))

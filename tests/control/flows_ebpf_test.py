@@ -34,6 +34,10 @@ def case_flows_ebpf(lab):
     # An engine without a gateway's interfaces to guard (tests/nft tests
     # the guard): gwd refuses that unless told.
     lab.conf_add(f"guard = off\nebpf_ports = {net.port}\nbpf_pin_root = {net.pins}\n")
+    # GW_EBPF_ATTACH (meson: the _xdp variant): the classifier's hook;
+    # else gwd's default, auto: TC ingress on this veth.
+    if os.environ.get("GW_EBPF_ATTACH"):
+        lab.conf_add("ebpf_attach = %s\n" % os.environ["GW_EBPF_ATTACH"])
     lab.netns = net.gw
     mac = mac_of(net.dev, "d0")
     policy = f"""device phone mac {mac}

@@ -73,6 +73,10 @@ class Rates:
     def start_gwd(self):
         self.gwd = Gwd(GWD, GWCTL, netns=self.gw, prefix="gwd-rate-")
         self.gwd.conf_add("ebpf_ports = lan0\nbpf_pin_root = %s\nguard = off\n" % self.pins)
+        # GW_EBPF_ATTACH (meson: the -xdp variant): the classifier's hook;
+        # else gwd's default, auto: TC ingress on this veth.
+        if os.environ.get("GW_EBPF_ATTACH"):
+            self.gwd.conf_add("ebpf_attach = %s\n" % os.environ["GW_EBPF_ATTACH"])
         self.gwd.cleanups.append(lambda: remove_pins(self.pins))
         self.procs = Procs(self.gwd.dir)
         self.gwd.start()
