@@ -71,6 +71,14 @@ static uint32_t tc_id(const char *name, uint32_t handle, uint32_t prio)
 	return r == 0 ? o.prog_id : 0;
 }
 
+static uint32_t tc_ingress_id(const char *name)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex(name), .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, o, .handle = 0x677701, .priority = 0x6777);
+	int r = bpf_tc_query(&hook, &o);
+	return r == 0 ? o.prog_id : 0;
+}
+
 static bool has_clsact(const char *name)
 {
 	char cmd[128];
@@ -427,6 +435,56 @@ static void generic_fallback(void **state)
 	close(other);
 }
 
+/* The classifier at either hook (docs/ebpf.md, "Two hooks"): auto picks
+ * TC for a veth, XDP for a bridge; a port moves from XDP to TC and back,
+ * each time with the new hook's program in place and the old one gone;
+ * someone else's XDP program refuses the port at TC too. */
+static void hooks(void **state)
+{
+	struct gwbpf *g = NULL;
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	assert_int_equal(gwbpf_open(root, &g), 0);
+	assert_int_equal(gwbpf_hook_auto("b0"), GWBPF_HOOK_TC);
+	assert_int_equal(gwbpf_hook_auto("br0"), GWBPF_HOOK_XDP);
+	assert_int_equal(gwbpf_hook_auto("nope0"), -ENODEV);
+	assert_int_equal(gwbpf_attach_hook(g, "b0", 7), -EINVAL);
+
+	assert_int_equal(gwbpf_attach_hook(g, "b0", GWBPF_HOOK_XDP), 0);
+	assert_int_equal(gwbpf_port_mode(g, "b0"), GWBPF_XDP_NATIVE);
+	assert_int_equal(tc_ingress_id("b0"), prog_id(gwbpf_ingress_prog_fd(g)));
+	/* To TC: gw_classify_tc at the ingress place, no XDP program. */
+	assert_int_equal(gwbpf_attach_hook(g, "b0", GWBPF_HOOK_TC), 0);
+	assert_int_equal(gwbpf_port_mode(g, "b0"), GWBPF_TC);
+	assert_string_equal(gwbpf_mode_name(GWBPF_TC), "tc");
+	assert_int_equal(bpf_xdp_query(ifindex("b0"), 0, &q), 0);
+	assert_int_equal(q.prog_id, 0);
+	assert_int_equal(tc_ingress_id("b0"), prog_id(gwbpf_classify_tc_prog_fd(g)));
+	assert_int_equal(tc_id("b0", 0x677701, 0x6777), prog_id(gwbpf_egress_prog_fd(g)));
+	/* Again: replaced in place. */
+	assert_int_equal(gwbpf_attach_hook(g, "b0", GWBPF_HOOK_TC), 0);
+	assert_int_equal(gwbpf_port_mode(g, "b0"), GWBPF_TC);
+	/* Someone else's XDP program appears: not enforced, and refused. */
+	int other = foreign_prog(BPF_PROG_TYPE_XDP, XDP_PASS);
+	assert_int_equal(bpf_xdp_attach(ifindex("b0"), other, XDP_FLAGS_DRV_MODE, NULL), 0);
+	assert_int_equal(gwbpf_port_mode(g, "b0"), -ENOENT);
+	assert_int_equal(gwbpf_attach_hook(g, "b0", GWBPF_HOOK_TC), -EBUSY);
+	assert_int_equal(bpf_xdp_detach(ifindex("b0"), XDP_FLAGS_DRV_MODE, NULL), 0);
+	assert_int_equal(gwbpf_port_mode(g, "b0"), GWBPF_TC);
+	/* Back to XDP: gw_ingress at the ingress place again. */
+	assert_int_equal(gwbpf_attach_hook(g, "b0", GWBPF_HOOK_XDP), 0);
+	assert_int_equal(gwbpf_port_mode(g, "b0"), GWBPF_XDP_NATIVE);
+	assert_int_equal(tc_ingress_id("b0"), prog_id(gwbpf_ingress_prog_fd(g)));
+	/* Detach from TC leaves nothing. */
+	assert_int_equal(gwbpf_attach_hook(g, "b0", GWBPF_HOOK_TC), 0);
+	assert_int_equal(gwbpf_detach(g, "b0"), 0);
+	assert_int_equal(gwbpf_port_mode(g, "b0"), -ENOENT);
+	assert_int_equal(tc_ingress_id("b0"), 0);
+	assert_int_equal(tc_id("b0", 0x677701, 0x6777), 0);
+	assert_int_equal(gwbpf_unpin(g), 0);
+	gwbpf_free(g);
+	close(other);
+}
+
 static void addr_cmd(const char *cmd)
 {
 	char line[200];
@@ -764,6 +822,7 @@ int main(void)
 		cmocka_unit_test(events_ring_size),
 		cmocka_unit_test(attach_detach),
 		cmocka_unit_test(generic_fallback),
+		cmocka_unit_test(hooks),
 		cmocka_unit_test(port_sources),
 		cmocka_unit_test(shaper),
 	};
