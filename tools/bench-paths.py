@@ -24,7 +24,10 @@
 #              OpenWrt or Debian router does, the reference of every ratio
 #   nft        gwd with the guard and the nft engine on lan0 (the policy
 #              in the forward chain)
-#   ebpf       gwd with the guard and the eBPF classifier on lan0 (XDP)
+#   ebpf       gwd with the guard and the eBPF classifier on lan0 (gwd's
+#              default hook for a veth: TC ingress, with its forward of
+#              allowed flows; `--ebpf-variant 'xdp=ebpf_attach = xdp'`
+#              measures it at XDP)
 #   dpdk       gw-dataplane on net_af_xdp over lan0 and wan0 (the kernel
 #              does not see them), the policy loaded at start
 #
@@ -53,7 +56,7 @@
 # Also the time gwd takes to apply a policy of --apply-rules rules (10 000)
 # to the nft engine (its prepare and commit, from the apply log line; and
 # the CPU time of gwd's thread in them, kernel included, from the engine's
-# lines), and, on the eBPF path, the XDP program's own run time per packet
+# lines), and, on the eBPF path, the classifier program's own run time per packet
 # (bpf stats, kernel.bpf_stats_enabled on for the run).  Each line shows
 # the load average: on a shared machine the figures are only as good as
 # the quiet they were taken in.
@@ -155,14 +158,19 @@ def load_average():
     return os.getloadavg()[0]
 
 
-def xdp_prog_ids(ns, dev):
-    """The ids of the XDP programs on dev (bpftool net show)."""
+def classifier_prog_ids(ns, dev):
+    """The ids of the eBPF classifier's programs on dev (bpftool net
+    show): its XDP program, or gw_classify_tc at TC ingress (gwd's
+    ebpf_attach; TC on a veth by default, docs/ebpf.md)."""
     import json
     out = sh("bpftool", "-j", "net", "show", "dev", dev, ns=ns)
     ids = []
     for block in json.loads(out):
         for x in block.get("xdp", []):
             if "id" in x:
+                ids.append(x["id"])
+        for x in block.get("tc", []):
+            if "id" in x and x.get("name", "").startswith("gw_classify_tc"):
                 ids.append(x["id"])
     return ids
 
@@ -481,7 +489,7 @@ class Bench:
         self.procs.spawn("trafgen", ["trafgen", "--dev", "eth0", "--conf", cfg, "--cpus", "1",
                                      "--no-sock-mem", "--no-cpu-stats"], ns=self.gen)
         time.sleep(self.args.warmup)
-        ids = xdp_prog_ids(self.dut, "lan0") if xdp else []
+        ids = classifier_prog_ids(self.dut, "lan0") if xdp else []
         x0 = prog_stats(ids)
         k0 = classifier_counters(self.root, ids) if ids else {}
         g0, wk0 = self.gwd_cpu(), self.gwd_wakeups()
@@ -522,7 +530,8 @@ class Bench:
             print("  classifier: %s" % " ".join(
                 "%s=%d" % (k.lower(), d.get(k, 0))
                 for k in ("FLOW_NEW", "FLOW_RECLASS", "FLOW_EVICT", "FLOW_RACED",
-                          "FLOW_UNCACHED", "DROP", "SPOOFED", "EVENT_LOST")), flush=True)
+                          "FLOW_UNCACHED", "DROP", "SPOOFED", "EVENT_LOST", "XDP_FORWARD",
+                          "XDP_REFRESH")), flush=True)
         pkts = p1 - p0
         if pkts <= 0:
             raise Fail("nothing was forwarded (%s traffic)" % kind)
@@ -610,7 +619,7 @@ def main():
     for p in paths[1:]:
         order += [p, paths[0]]
     applies = []
-    # The XDP program's own run time (bpf stats: global, on only for the
+    # The classifier program's own run time (bpf stats: global, on only for the
     # run, put back as it was).
     stats0 = None
     if any(p.startswith("ebpf") for p in paths):
@@ -637,7 +646,7 @@ def main():
                         print("round %d %-9s %-3s %9.0f pps %7.0f ns CPU/packet, %5.0f ns in "
                               "softirq%s  load %.1f" % (
                                   rnd + 1, path, kind, pps, cpu * 1e9, soft * 1e9,
-                                  "" if xns is None else " (XDP program %.0f ns)" % xns, load),
+                                  "" if xns is None else " (classifier program %.0f ns)" % xns, load),
                               flush=True)
                     if path == "nft" and args.apply_rules:
                         ms, cpu_ms, load, runq, total = b.apply_ms(args.apply_rules)
@@ -686,7 +695,7 @@ def main():
             x for kind in ("est", "new") for v in [ratios(p, kind, 0)]
             for x in (" ".join("%.2f" % r for r in v), min(v), max(v)))))
     if "ebpf" in paths:
-        # What the classifier itself costs: the XDP program's run time per
+        # What the classifier itself costs: its program's run time per
         # packet (bpf stats) against the whole conntrack path's CPU per
         # packet of the same round.
         for kind in ("est", "new"):
@@ -696,7 +705,7 @@ def main():
             pairs = [(e, c) for e, c in zip(res[("ebpf", kind)], refs[("ebpf", kind)])
                      if e[2] is not None and c[3] > 0]
             share = statistics.median(e[2] / (c[3] * 1e9) for e, c in pairs) if pairs else 0
-            print("eBPF classifier (XDP program alone), %s: %.0f ns a packet, %.2f of the "
+            print("eBPF classifier (its program alone), %s: %.0f ns a packet, %.2f of the "
                   "conntrack path's softirq time per packet" % (kind, statistics.median(xs),
                                                                 share))
     print("load average at the end: %.1f" % load_average())
