@@ -64,6 +64,7 @@ struct bpf_engine {
 	bool fwd_new;            /* gwd.conf's ebpf_forward_new */
 	bool fwd_xdp;            /* XDP forwards too (ebpf_forward = on), not only TC */
 	int fwd_n;     /* egresses in gw_fwd_ifs after the last check, -1: none yet */
+	int fwd_nxdp;  /* of them, those taking XDP's redirects */
 	int fwd_error; /* the last check's error, logged once */
 };
 
@@ -657,16 +658,33 @@ static void fwd_check(struct bpf_engine *b)
 	}
 	b->fwd_error = r < 0 ? r : 0;
 	/* egresses: TC's redirects reach them all; xdp: XDP's, those. */
-	if ((int)(have << 8 | xdp) != b->fwd_n)
+	if ((int)have != b->fwd_n || (int)xdp != b->fwd_nxdp)
 		gwd_log("ebpf_forward", "egresses=%u xdp=%u ports=%zu", have, xdp, n);
-	b->fwd_n = (int)(have << 8 | xdp);
+	b->fwd_n = (int)have;
+	b->fwd_nxdp = (int)xdp;
+}
+
+/* Whether a program reads gw_fwd_ifs now: gw_classify only with
+ * ebpf_forward = on, gw_classify_tc on the ports at TC ingress (their
+ * hooks as enforce_ports last saw them). */
+static bool fwd_used(const struct bpf_engine *b)
+{
+	if (b->fwd_xdp)
+		return true;
+	for (unsigned i = 0; i < b->nports; i++)
+		if (b->mode[i] == GWBPF_TC)
+			return true;
+	return false;
 }
 
 static void on_fwd(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	fwd_check(arg);
+	/* Ports all at XDP with the forward not set there (a NIC's default):
+	 * the map is read by no one, and the second's check is skipped. */
+	if (fwd_used(arg))
+		fwd_check(arg);
 }
 
 static const struct gwd_engine_ops bpf_ops = {
@@ -697,6 +715,7 @@ int gwd_engine_ebpf_new(struct event_base *base, const struct gwd_config *cfg,
 	b->nports = cfg->nebpf_ports;
 	memcpy(b->ports, cfg->ebpf_ports, sizeof(b->ports));
 	b->fwd_n = -1;
+	b->fwd_nxdp = -1;
 	b->attach = cfg->ebpf_attach;
 	/* ebpf_forward not set: at TC ingress only (docs/ebpf.md, "Measured"). */
 	bool want = cfg->ebpf_forward_set ? cfg->ebpf_forward : true;
